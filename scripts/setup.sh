@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every Debian package berth needs to build, test and benchmark, then builds.
+# Idempotent: packages already present are not reinstalled; the build is incremental.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  # build
+  build-essential cmake ninja-build pkg-config
+  nlohmann-json3-dev libseccomp-dev libcap-dev libgtest-dev googletest
+  # tests: a busybox-static rootfs, bats, tools the tests drive
+  busybox-static bats jq iproute2 util-linux procps
+  # benchmarks: the peers side by side
+  runc crun hyperfine time
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake --preset release >/dev/null
+cmake --build --preset release

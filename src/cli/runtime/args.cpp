@@ -1,0 +1,71 @@
+#include "cli/runtime/args.hpp"
+
+#include <cstring>
+
+#include "common/error.hpp"
+
+namespace berth::cli {
+
+Args::Args(const std::string& command, const std::vector<FlagSpec>& flags, int argc, char** argv,
+           int first)
+    : command_(command) {
+  bool only_positional = false;
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (only_positional || a.size() < 2 || a[0] != '-') {
+      positional_.push_back(a);
+      continue;
+    }
+    if (a == "--") {
+      only_positional = true;
+      continue;
+    }
+    std::string name = a.substr(a[1] == '-' ? 2 : 1);
+    std::optional<std::string> value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    const FlagSpec* spec = nullptr;
+    for (auto& f : flags)
+      if (f.name == name || (!f.alias.empty() && f.alias == name)) spec = &f;
+    if (!spec) throw Error(command_ + ": unknown flag `" + a + "`");
+    if (spec->takes_value) {
+      if (!value) {
+        if (i + 1 >= argc) throw Error(command_ + ": flag `--" + spec->name + "` needs a value");
+        value = argv[++i];
+      }
+    } else if (value) {
+      if (*value != "true" && *value != "false")
+        throw Error(command_ + ": flag `--" + spec->name + "` takes no value");
+      if (*value == "false") continue;
+    }
+    values_[spec->name].push_back(value.value_or("true"));
+  }
+}
+
+std::string Args::get(const std::string& name, const std::string& def) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? def : it->second.back();
+}
+
+const std::vector<std::string>& Args::all(const std::string& name) const {
+  static const std::vector<std::string> empty;
+  auto it = values_.find(name);
+  return it == values_.end() ? empty : it->second;
+}
+
+std::string Args::id(size_t max_positional) const {
+  if (positional_.empty()) throw Error(command_ + ": a container id is required");
+  if (positional_.size() > max_positional)
+    throw Error(command_ + ": unexpected argument `" + positional_[max_positional] + "`");
+  return positional_[0];
+}
+
+std::vector<FlagSpec> create_flags() {
+  return {{"bundle", "b", true},       {"console-socket", "", true}, {"pid-file", "", true},
+          {"no-pivot", "", false},     {"no-new-keyring", "", false}, {"preserve-fds", "", true},
+          {"notify-socket", "", true}};
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,58 @@
+// A small flag parser with runc's conventions: --flag value, --flag=value, short aliases,
+// booleans that take no value, flags before or between positional arguments.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace berth::cli {
+
+struct FlagSpec {
+  std::string name;      // "bundle"
+  std::string alias;     // "b" (may be empty)
+  bool takes_value = false;
+  bool repeatable = false;
+};
+
+class Args {
+ public:
+  // Parses argv[first..argc). Throws berth::Error on an unknown flag or a missing value.
+  Args(const std::string& command, const std::vector<FlagSpec>& flags, int argc, char** argv,
+       int first);
+  bool has(const std::string& name) const { return values_.count(name) > 0; }
+  std::string get(const std::string& name, const std::string& def = "") const;
+  const std::vector<std::string>& all(const std::string& name) const;
+  const std::vector<std::string>& positional() const { return positional_; }
+  // The single positional container id; throws if missing or extra arguments are given.
+  std::string id(size_t max_positional = 1) const;
+
+ private:
+  std::string command_;
+  std::map<std::string, std::vector<std::string>> values_;
+  std::vector<std::string> positional_;
+};
+
+struct Global {
+  std::string root = "/run/berth-runtime";
+  std::string log, log_format = "text";
+  bool debug = false, systemd_cgroup = false;
+};
+
+// One function per verb (one file each).
+int cmd_create(const Global& g, int argc, char** argv, int first);
+int cmd_start(const Global& g, int argc, char** argv, int first);
+int cmd_run(const Global& g, int argc, char** argv, int first);
+int cmd_state(const Global& g, int argc, char** argv, int first);
+int cmd_kill(const Global& g, int argc, char** argv, int first);
+int cmd_delete(const Global& g, int argc, char** argv, int first);
+int cmd_list(const Global& g, int argc, char** argv, int first);
+int cmd_spec(const Global& g, int argc, char** argv, int first);
+int cmd_features(const Global& g, int argc, char** argv, int first);
+
+// Flags shared by create and run.
+std::vector<FlagSpec> create_flags();
+struct CreateOptionsFromArgs;
+
+}  // namespace berth::cli

@@ -1,0 +1,107 @@
+// berth-runtime: an OCI runtime with runc's command line.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli/runtime/args.hpp"
+#include "common/error.hpp"
+#include "common/log.hpp"
+
+using namespace berth;
+
+namespace {
+
+const char* kUsage =
+    "usage: berth-runtime [global flags] COMMAND [flags] [ID]\n"
+    "\n"
+    "An OCI runtime (runtime-spec 1.2) with runc's command line.\n"
+    "\n"
+    "Commands:\n"
+    "  create    create a container (its process waits before exec)\n"
+    "  start     start the user process of a created container\n"
+    "  run       create and start a container\n"
+    "  state     print the state of a container as JSON\n"
+    "  kill      send a signal to a container's init (or --all processes)\n"
+    "  delete    delete a stopped container (--force: kill it first)\n"
+    "  list      list containers (-q, --format table|json)\n"
+    "  spec      write a default config.json (--rootless)\n"
+    "  features  print the features this runtime supports as JSON\n"
+    "\n"
+    "Global flags:\n"
+    "  --root DIR            state directory (default /run/berth-runtime)\n"
+    "  --log FILE            log file\n"
+    "  --log-format FORMAT   text or json\n"
+    "  --debug               debug logging\n"
+    "  --systemd-cgroup      use systemd for cgroups (not supported)\n"
+    "  --version, -v         print the version\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cli::Global g;
+  int i = 1;
+  try {
+    for (; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a.empty() || a[0] != '-') break;
+      std::string name = a, value;
+      bool has_value = false;
+      if (auto eq = a.find('='); eq != std::string::npos) {
+        name = a.substr(0, eq);
+        value = a.substr(eq + 1);
+        has_value = true;
+      }
+      auto need = [&]() -> std::string {
+        if (has_value) return value;
+        if (i + 1 >= argc) throw Error("flag `" + name + "` needs a value");
+        return argv[++i];
+      };
+      if (name == "--root") g.root = need();
+      else if (name == "--log") g.log = need();
+      else if (name == "--log-format") g.log_format = need();
+      else if (name == "--debug") g.debug = true;
+      else if (name == "--systemd-cgroup") g.systemd_cgroup = true;
+      else if (name == "--rootless") (void)need();  // accepted for runc compatibility
+      else if (name == "--criu") (void)need();
+      else if (name == "--version" || name == "-v") {
+        std::printf("berth-runtime version %s\nspec: 1.2.0\n", BERTH_VERSION);
+        return 0;
+      } else if (name == "--help" || name == "-h") {
+        std::fputs(kUsage, stdout);
+        return 0;
+      } else {
+        throw Error("unknown global flag `" + a + "`");
+      }
+    }
+    if (g.log_format != "text" && g.log_format != "json")
+      throw Error("--log-format must be text or json, not `" + g.log_format + "`");
+    log::init(g.log, g.log_format == "json" ? log::Format::json : log::Format::text, g.debug);
+    if (g.systemd_cgroup)
+      throw Error("--systemd-cgroup: the systemd cgroup driver is not supported; use cgroupfs");
+    if (i >= argc) {
+      std::fputs(kUsage, stderr);
+      return 1;
+    }
+    std::string cmd = argv[i++];
+    using Fn = int (*)(const cli::Global&, int, char**, int);
+    struct Verb {
+      const char* name;
+      Fn fn;
+    };
+    static const Verb verbs[] = {
+        {"create", cli::cmd_create}, {"start", cli::cmd_start},   {"run", cli::cmd_run},
+        {"state", cli::cmd_state},   {"kill", cli::cmd_kill},     {"delete", cli::cmd_delete},
+        {"list", cli::cmd_list},     {"spec", cli::cmd_spec},     {"features", cli::cmd_features},
+    };
+    for (auto& v : verbs)
+      if (cmd == v.name) return v.fn(g, argc, argv, i);
+    if (cmd == "help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    throw Error("unknown command `" + cmd + "`");
+  } catch (const std::exception& e) {
+    log::write(log::Level::error, e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,27 @@
+// Errors with context. Every failure that reaches a user reads like
+// "mount `/proc` to `/run/x/rootfs/proc`: Operation not permitted".
+#pragma once
+
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace berth {
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& msg, int err = 0) : std::runtime_error(msg), errno_(err) {}
+  // errno that caused the failure, 0 if none.
+  int code() const noexcept { return errno_; }
+
+ private:
+  int errno_;
+};
+
+// Throws Error("what: strerror(errno)") with the current errno.
+[[noreturn]] void throw_errno(std::string_view what);
+// Throws Error("what: strerror(err)").
+[[noreturn]] void throw_errno(std::string_view what, int err);
+
+}  // namespace berth

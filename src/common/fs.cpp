@@ -1,0 +1,307 @@
+#include "common/fs.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace berth::fs {
+
+std::string read_file(const std::string& path) {
+  std::string out;
+  if (!read_file_if_exists(path, out)) throw_errno("open `" + path + "`", ENOENT);
+  return out;
+}
+
+bool read_file_if_exists(const std::string& path, std::string& out) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return false;
+    throw_errno("open `" + path + "`");
+  }
+  std::string data;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read `" + path + "`");
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  out = std::move(data);
+  return true;
+}
+
+void write_fd(int fd, std::string_view data, std::string_view what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("write `" + std::string(what) + "`");
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+void write_file(const std::string& path, std::string_view data) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) throw_errno("open `" + path + "`");
+  // Kernel knobs want the value in a single write.
+  ssize_t n = ::write(fd.get(), data.data(), data.size());
+  if (n < 0) throw_errno("write `" + std::string(data) + "` to `" + path + "`");
+}
+
+void write_file_atomic(const std::string& path, std::string_view data, mode_t mode, bool sync) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd) throw_errno("create `" + tmp + "`");
+  try {
+    write_fd(fd.get(), data, tmp);
+    if (sync && ::fsync(fd.get()) < 0) throw_errno("fsync `" + tmp + "`");
+    fd.reset();
+    if (::rename(tmp.c_str(), path.c_str()) < 0) throw_errno("rename to `" + path + "`");
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+bool is_dir(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void mkdir_p(const std::string& path, mode_t mode) {
+  if (path.empty()) return;
+  if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) {
+    if (errno == EEXIST && !is_dir(path)) throw_errno("mkdir `" + path + "`", ENOTDIR);
+    return;
+  }
+  if (errno != ENOENT) throw_errno("mkdir `" + path + "`");
+  auto slash = path.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) mkdir_p(path.substr(0, slash), mode);
+  if (::mkdir(path.c_str(), mode) < 0 && errno != EEXIST) throw_errno("mkdir `" + path + "`");
+}
+
+static void remove_all_at(int dirfd, const char* name, dev_t dev) {
+  struct stat st;
+  if (::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno == ENOENT) return;
+    throw_errno(std::string("stat `") + name + "`");
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (st.st_dev != dev) throw_errno(std::string("remove `") + name + "`", EBUSY);
+    int fd = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) throw_errno(std::string("open `") + name + "`");
+    DIR* d = ::fdopendir(fd);
+    if (!d) {
+      ::close(fd);
+      throw_errno("fdopendir");
+    }
+    std::vector<std::string> names;
+    while (auto* e = ::readdir(d)) {
+      std::string_view n = e->d_name;
+      if (n != "." && n != "..") names.emplace_back(n);
+    }
+    for (auto& n : names) remove_all_at(::dirfd(d), n.c_str(), dev);
+    ::closedir(d);
+    if (::unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+      throw_errno(std::string("rmdir `") + name + "`");
+  } else if (::unlinkat(dirfd, name, 0) < 0 && errno != ENOENT) {
+    throw_errno(std::string("unlink `") + name + "`");
+  }
+}
+
+void remove_all(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) < 0) {
+    if (errno == ENOENT) return;
+    throw_errno("stat `" + path + "`");
+  }
+  remove_all_at(AT_FDCWD, path.c_str(), st.st_dev);
+}
+
+std::string clean_path(std::string_view path) {
+  bool abs = !path.empty() && path[0] == '/';
+  std::vector<std::string_view> parts;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view part = path.substr(i, j - i);
+    if (part.empty() || part == ".") {
+    } else if (part == "..") {
+      if (!parts.empty() && parts.back() != "..")
+        parts.pop_back();
+      else if (!abs)
+        parts.push_back(part);
+    } else {
+      parts.push_back(part);
+    }
+    i = j + 1;
+  }
+  std::string out = abs ? "/" : "";
+  for (size_t k = 0; k < parts.size(); ++k) {
+    if (k) out += '/';
+    out += parts[k];
+  }
+  if (out.empty()) out = ".";
+  return out;
+}
+
+std::string join(std::string_view root, std::string_view path) {
+  std::string r(root);
+  while (r.size() > 1 && r.back() == '/') r.pop_back();
+  std::string p = clean_path(std::string("/") + std::string(path));
+  if (p == "/") return r;
+  if (r == "/") return p;
+  return r + p;
+}
+
+std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+std::string fd_target(int fd) {
+  char buf[4096];
+  ssize_t n = ::readlink(fd_path(fd).c_str(), buf, sizeof buf - 1);
+  if (n < 0) throw_errno("readlink " + fd_path(fd));
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+// Fallback for kernels without openat2: walk component by component from the root,
+// resolving symlinks ourselves so that absolute targets and ".." stay inside root.
+static int open_in_root_walk(int root_fd, std::string_view path, int flags, mode_t mode) {
+  std::vector<std::string> todo;
+  auto push_components = [&](std::string_view p) {
+    std::vector<std::string> parts;
+    size_t i = 0;
+    while (i <= p.size()) {
+      size_t j = p.find('/', i);
+      if (j == std::string_view::npos) j = p.size();
+      if (j > i) parts.emplace_back(p.substr(i, j - i));
+      i = j + 1;
+    }
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.push_back(*it);
+  };
+  push_components(path);
+  std::vector<int> stack;  // fds of directories walked so far; stack[0] is root
+  stack.push_back(::fcntl(root_fd, F_DUPFD_CLOEXEC, 3));
+  auto close_all = [&] {
+    for (int f : stack) ::close(f);
+  };
+  int links = 0;
+  while (!todo.empty()) {
+    std::string part = std::move(todo.back());
+    todo.pop_back();
+    if (part == ".") continue;
+    if (part == "..") {
+      if (stack.size() > 1) {
+        ::close(stack.back());
+        stack.pop_back();
+      }
+      continue;
+    }
+    bool last = todo.empty();
+    int cur = stack.back();
+    char target[4096];
+    ssize_t n = ::readlinkat(cur, part.c_str(), target, sizeof target - 1);
+    if (n >= 0 && !(last && (flags & O_NOFOLLOW))) {
+      if (++links > 40) {
+        close_all();
+        errno = ELOOP;
+        return -1;
+      }
+      std::string_view t(target, static_cast<size_t>(n));
+      if (!t.empty() && t[0] == '/') {
+        while (stack.size() > 1) {
+          ::close(stack.back());
+          stack.pop_back();
+        }
+      }
+      push_components(t);
+      continue;
+    }
+    if (last) {
+      int fd = ::openat(cur, part.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
+      int saved = errno;
+      close_all();
+      errno = saved;
+      return fd;
+    }
+    int next = ::openat(cur, part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) {
+      int saved = errno;
+      close_all();
+      errno = saved;
+      return -1;
+    }
+    stack.push_back(next);
+  }
+  // Path resolved to a directory on the stack (e.g. "/" or "a/..").
+  int fd = ::openat(stack.back(), ".", (flags & ~(O_CREAT | O_EXCL)) | O_CLOEXEC, mode);
+  int saved = errno;
+  close_all();
+  errno = saved;
+  return fd;
+}
+
+UniqueFd open_in_root(int root_fd, std::string_view path, int flags, mode_t mode) {
+  static bool have_openat2 = true;
+  std::string p(path.empty() ? "." : path);
+  if (have_openat2) {
+    struct open_how how {};
+    how.flags = static_cast<__u64>(flags | O_CLOEXEC);
+    how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    for (;;) {
+      long fd = ::syscall(SYS_openat2, root_fd, p.c_str(), &how, sizeof how);
+      if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+      if (errno == EAGAIN || errno == EINTR) continue;  // racing rename; retry
+      if (errno == ENOSYS) break;
+      return UniqueFd();
+    }
+    have_openat2 = false;
+  }
+  return UniqueFd(open_in_root_walk(root_fd, p, flags, mode));
+}
+
+UniqueFd mkdir_in_root(int root_fd, std::string_view path, mode_t mode) {
+  std::string clean = clean_path(std::string("/") + std::string(path));
+  UniqueFd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 3));
+  if (clean == "/") return UniqueFd(::openat(root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  size_t i = 1;
+  std::string sofar;
+  while (i <= clean.size()) {
+    size_t j = clean.find('/', i);
+    if (j == std::string::npos) j = clean.size();
+    std::string part = clean.substr(i, j - i);
+    sofar += "/" + part;
+    // Resolve what we have so far inside the root (follows symlinks, but only inside).
+    UniqueFd next = open_in_root(root_fd, sofar, O_PATH | O_DIRECTORY);
+    if (!next) {
+      if (errno != ENOENT) throw_errno("open `" + sofar + "` in rootfs");
+      if (::mkdirat(cur.get(), part.c_str(), mode) < 0 && errno != EEXIST)
+        throw_errno("mkdir `" + sofar + "` in rootfs");
+      next = open_in_root(root_fd, sofar, O_PATH | O_DIRECTORY);
+      if (!next) throw_errno("open `" + sofar + "` in rootfs");
+    }
+    cur = std::move(next);
+    i = j + 1;
+  }
+  return cur;
+}
+
+}  // namespace berth::fs

@@ -1,0 +1,47 @@
+// Filesystem helpers: whole-file reads, atomic writes, safe resolution inside a root.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "common/fd.hpp"
+
+namespace berth::fs {
+
+std::string read_file(const std::string& path);
+// Reads a file; returns false (and leaves out untouched) if it does not exist.
+bool read_file_if_exists(const std::string& path, std::string& out);
+// Writes to a temp file in the same directory, fsyncs if asked, renames over path.
+void write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644,
+                       bool sync = false);
+// Writes data to an existing file (e.g. a cgroup or procfs knob).
+void write_file(const std::string& path, std::string_view data);
+void write_fd(int fd, std::string_view data, std::string_view what);
+
+bool exists(const std::string& path);
+bool is_dir(const std::string& path);
+void mkdir_p(const std::string& path, mode_t mode = 0755);
+// Removes a directory tree (does not cross mount points; does not follow symlinks).
+void remove_all(const std::string& path);
+
+// Lexically cleans a path: collapses "//", ".", "..", keeps it absolute if it was.
+std::string clean_path(std::string_view path);
+// Joins root and an absolute or relative path lexically ("/a" + "/b" -> "/a/b").
+std::string join(std::string_view root, std::string_view path);
+
+// Opens `path` resolved strictly inside the directory `root_fd` (symlinks and ".." can
+// never leave it): openat2(RESOLVE_IN_ROOT) where the kernel has it, else a component walk
+// that resolves symlinks by hand relative to the root. flags as for openat.
+UniqueFd open_in_root(int root_fd, std::string_view path, int flags, mode_t mode = 0);
+// Creates every missing directory of `path` inside root_fd (never following symlinks out)
+// and returns an O_PATH fd of the final directory.
+UniqueFd mkdir_in_root(int root_fd, std::string_view path, mode_t mode = 0755);
+
+// "/proc/self/fd/N" for an fd: the path through which a mount can target exactly it.
+std::string fd_path(int fd);
+// Where an fd points according to /proc (readlink).
+std::string fd_target(int fd);
+
+}  // namespace berth::fs

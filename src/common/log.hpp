@@ -1,0 +1,24 @@
+// Minimal logging for the runtime: text or runc-compatible JSON lines
+// ({"level":"error","msg":"...","time":"..."}) to a file or stderr.
+#pragma once
+
+#include <string_view>
+
+namespace berth::log {
+
+enum class Level { debug, info, warn, error };
+enum class Format { text, json };
+
+// Where log lines go: path empty = stderr only.
+void init(std::string_view path, Format format, bool debug);
+void write(Level level, std::string_view msg);
+inline void debug(std::string_view m) { write(Level::debug, m); }
+inline void info(std::string_view m) { write(Level::info, m); }
+inline void warn(std::string_view m) { write(Level::warn, m); }
+inline void error(std::string_view m) { write(Level::error, m); }
+// Whether a log file is configured (errors then also go there, not only to stderr).
+bool has_file();
+// The log fd (or -1) so that child processes can keep writing after fork.
+int file_fd();
+
+}  // namespace berth::log

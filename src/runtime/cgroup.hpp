@@ -1,0 +1,62 @@
+// One interface over cgroup v1, v2 and hybrid hosts.
+//
+// A Cgroup is the set of directories one container occupies: on v2 one directory in the
+// unified tree; on v1 one directory per mounted hierarchy (cpu, memory, pids, name=systemd…);
+// on a hybrid host the v1 directories plus one in the v2 tree (which may carry only some
+// controllers, e.g. hugetlb). Which files a resource is written to depends on the version.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "oci/resources.hpp"
+
+namespace berth::runtime {
+
+enum class CgroupMode { v1, v2, hybrid };
+
+// One mounted hierarchy of the host (from /proc/self/mountinfo).
+struct CgroupHierarchy {
+  std::string mountpoint;                // /sys/fs/cgroup/memory, /sys/fs/cgroup/unified, ...
+  std::vector<std::string> controllers;  // {"memory"}, {"cpu","cpuacct"}, {"name=systemd"}, v2: available ones
+  bool v2 = false;
+};
+
+// How this host's cgroups are laid out; detected once and cached.
+CgroupMode host_cgroup_mode();
+const std::vector<CgroupHierarchy>& host_hierarchies();
+
+class Cgroup {
+ public:
+  virtual ~Cgroup() = default;
+
+  // Creates the directories for `cgroups_path` (absolute: from the hierarchy roots; relative:
+  // below the cgroup of the calling process; empty: "/berth/<id>"), without joining.
+  static std::unique_ptr<Cgroup> create(const std::string& cgroups_path, const std::string& id);
+  // Re-opens a container's cgroup from what to_json() saved (for state/kill/delete).
+  static std::unique_ptr<Cgroup> from_json(const nlohmann::json& saved);
+  virtual nlohmann::json to_json() const = 0;
+
+  // Writes the limits; throws berth::Error naming the file and value on failure.
+  // Limits whose controller is not available on this host: an error, except hugetlb page
+  // sizes the host does not offer and fields that have no meaning on this version.
+  virtual void set(const oci::LinuxResources& r) = 0;
+  // Moves a process into every directory.
+  virtual void add(pid_t pid) = 0;
+  // All pids currently in the cgroup (v2: cgroup.procs; v1: from a controller hierarchy).
+  virtual std::vector<pid_t> pids() const = 0;
+  // Removes the directories (retrying briefly while the kernel drains exiting tasks).
+  // Missing directories are fine. Throws if a directory still holds processes.
+  virtual void destroy() = 0;
+  // The path the container sees as its cgroup in the unified tree or a v1 hierarchy,
+  // e.g. "/berth/abc"; and the host directory for a hierarchy (v1 controller name or "" for v2).
+  virtual std::string path() const = 0;
+  virtual std::string host_dir(const std::string& controller) const = 0;
+};
+
+}  // namespace berth::runtime

@@ -1,0 +1,591 @@
+#include "runtime/container.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "oci/spec.hpp"
+#include "runtime/cgroup.hpp"
+#include "runtime/hooks.hpp"
+#include "runtime/linux_init.hpp"
+#include "runtime/terminal.hpp"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+namespace berth::runtime {
+namespace {
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+int ns_flag(const std::string& type) {
+  if (type == "pid") return CLONE_NEWPID;
+  if (type == "network") return CLONE_NEWNET;
+  if (type == "mount") return CLONE_NEWNS;
+  if (type == "ipc") return CLONE_NEWIPC;
+  if (type == "uts") return CLONE_NEWUTS;
+  if (type == "user") return CLONE_NEWUSER;
+  if (type == "cgroup") return CLONE_NEWCGROUP;
+  if (type == "time") return CLONE_NEWTIME;
+  return 0;
+}
+
+std::string absolute(const std::string& p) {
+  if (!p.empty() && p[0] == '/') return fs::clean_path(p);
+  char cwd[4096];
+  if (!::getcwd(cwd, sizeof cwd)) throw_errno("getcwd");
+  return fs::clean_path(std::string(cwd) + "/" + p);
+}
+
+nlohmann::json state_json(const ContainerState& st, Status status) {
+  nlohmann::json j = {{"ociVersion", oci::kOciVersion},
+                      {"id", st.id},
+                      {"status", status_name(status)},
+                      {"bundle", st.bundle},
+                      {"annotations", st.annotations}};
+  if (status != Status::stopped) j["pid"] = st.pid;
+  else j["pid"] = 0;
+  if (j["annotations"].empty()) j.erase("annotations");
+  return j;
+}
+
+// Everything the parent holds for a container being created, undone unless committed.
+struct CreateCleanup {
+  const StateStore* store = nullptr;
+  std::string id;
+  std::unique_ptr<Cgroup> cgroup;
+  pid_t pid = -1;
+  bool dir_made = false;
+  bool committed = false;
+  ~CreateCleanup() {
+    if (committed) return;
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+    try {
+      if (cgroup) cgroup->destroy();
+    } catch (const std::exception& e) {
+      log::warn(std::string("cleanup: ") + e.what());
+    }
+    try {
+      if (dir_made) store->remove(id);
+    } catch (const std::exception& e) {
+      log::warn(std::string("cleanup: ") + e.what());
+    }
+  }
+};
+
+void write_id_map(pid_t pid, const char* file, const std::vector<oci::IdMapping>& maps) {
+  std::string data;
+  for (auto& m : maps)
+    data += std::to_string(m.containerID) + " " + std::to_string(m.hostID) + " " +
+            std::to_string(m.size) + "\n";
+  std::string path = "/proc/" + std::to_string(pid) + "/" + file;
+  UniqueFd f(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!f || ::write(f.get(), data.data(), data.size()) < 0)
+    throw_errno(std::string("write ") + file + " (linux." +
+                (std::string(file) == "uid_map" ? "uidMappings" : "gidMappings") + ")");
+}
+
+UniqueFd bind_start_socket(const std::string& dir) {
+  UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s) throw_errno("socket");
+  UniqueFd dfd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd) throw_errno("open `" + dir + "`");
+  std::string path = fs::fd_path(dfd.get()) + "/start.sock";
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+    throw_errno("bind start socket in `" + dir + "`");
+  ::chmod((dir + "/start.sock").c_str(), 0600);
+  if (::listen(s.get(), 1) < 0) throw_errno("listen");
+  return s;
+}
+
+// Waits until a process is gone (pidfd readable), up to timeout_ms. True if it exited.
+bool wait_gone(pid_t pid, int timeout_ms) {
+  UniqueFd pfd(pidfd_open(pid));
+  if (!pfd) return errno == ESRCH;
+  struct pollfd p = {pfd.get(), POLLIN, 0};
+  int n;
+  while ((n = ::poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
+  }
+  return n > 0;
+}
+
+// Sends a signal to exactly the process recorded in the state (not a reused pid).
+void signal_init(const ContainerState& st, int sig) {
+  UniqueFd pfd(pidfd_open(st.pid));
+  if (!pfd || process_start_time(st.pid) != st.pid_start) throw Error("container not running");
+  if (::syscall(SYS_pidfd_send_signal, pfd.get(), sig, nullptr, 0) < 0)
+    throw_errno("kill container `" + st.id + "`");
+}
+
+bool has_pidns(const ContainerState& st) {
+  if (st.config.empty()) return true;
+  try {
+    auto spec = oci::parse_spec(st.config);
+    return spec.linux && spec.linux->find_namespace("pid") &&
+           spec.linux->find_namespace("pid")->path.empty();
+  } catch (const Error&) {
+    return true;
+  }
+}
+
+void kill_cgroup(const ContainerState& st, int sig) {
+  if (st.cgroup.is_null()) return;
+  auto cg = Cgroup::from_json(st.cgroup);
+  for (pid_t p : cg->pids()) ::kill(p, sig);
+}
+
+}  // namespace
+
+pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
+  validate_id(opts.id);
+  StateStore store(opts.root);
+  const std::string bundle = absolute(opts.bundle);
+  if (!fs::is_dir(bundle)) throw Error("bundle `" + bundle + "` does not exist");
+  std::string config_text;
+  if (!fs::read_file_if_exists(bundle + "/config.json", config_text))
+    throw Error("bundle `" + bundle + "`: config.json does not exist");
+  oci::Spec spec = oci::parse_spec(config_text);
+  if (!spec.process) throw Error("config.json: process: is required to create a container");
+  if (!spec.linux) throw Error("config.json: linux: is required on Linux");
+  if (!spec.linux->find_namespace("mount"))
+    throw Error("config.json: linux.namespaces: a mount namespace is required");
+  if (!spec.linux->intelRdt.is_null())
+    throw Error("config.json: linux.intelRdt: Intel RDT is not supported by this runtime");
+  if (!spec.linux->seccomp.is_null())
+    log::warn("linux.seccomp is not yet enforced by this build");
+  const std::string rootfs =
+      fs::clean_path(spec.root.path[0] == '/' ? spec.root.path : bundle + "/" + spec.root.path);
+  if (!fs::is_dir(rootfs)) throw Error("root.path: rootfs `" + rootfs + "` does not exist");
+  if (spec.process->terminal && opts.console_socket.empty() && console_fd_in < 0)
+    throw Error("process.terminal is set: a --console-socket is required");
+  if (opts.preserve_fds < 0) throw Error("--preserve-fds must not be negative");
+
+  CreateCleanup cleanup;
+  cleanup.store = &store;
+  cleanup.id = opts.id;
+  store.create_dir(opts.id);
+  cleanup.dir_made = true;
+  UniqueFd lock = store.lock(opts.id);
+
+  cleanup.cgroup = Cgroup::create(spec.linux->cgroupsPath, opts.id);
+  if (spec.linux->resources) cleanup.cgroup->set(*spec.linux->resources);
+
+  UniqueFd console;
+  if (console_fd_in >= 0) console.reset(console_fd_in);
+  else if (!opts.console_socket.empty()) console = connect_unix(opts.console_socket);
+
+  // Namespaces: new ones via clone flags (cgroup after joining the cgroup, time via unshare
+  // in this process since clone() has no flag bit for it); existing ones by path.
+  int flags = 0;
+  bool new_userns = false, new_cgroupns = false;
+  std::vector<std::pair<int, int>> join;
+  std::vector<UniqueFd> join_fds;
+  UniqueFd own_pidns, own_timens;
+  for (auto& ns : spec.linux->namespaces) {
+    int f = ns_flag(ns.type);
+    if (ns.path.empty()) {
+      if (f == CLONE_NEWCGROUP) new_cgroupns = true;
+      else if (f == CLONE_NEWTIME) {
+        own_timens.reset(::open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC));
+        if (::unshare(CLONE_NEWTIME) < 0) throw_errno("unshare time namespace");
+        std::string offsets;
+        for (auto& [clock, off] : spec.linux->timeOffsets)
+          offsets += clock + " " + std::to_string(off.secs) + " " + std::to_string(off.nanosecs) + "\n";
+        if (!offsets.empty()) fs::write_file("/proc/self/timens_offsets", offsets);
+      } else {
+        flags |= f;
+        if (f == CLONE_NEWUSER) new_userns = true;
+      }
+      continue;
+    }
+    UniqueFd fd(::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("linux.namespaces: open " + ns.type + " namespace `" + ns.path + "`");
+    if (f == CLONE_NEWPID || f == CLONE_NEWTIME) {
+      // These apply to children of the caller: enter them here, return after clone.
+      UniqueFd& own = f == CLONE_NEWPID ? own_pidns : own_timens;
+      own.reset(::open(f == CLONE_NEWPID ? "/proc/self/ns/pid_for_children"
+                                         : "/proc/self/ns/time_for_children",
+                       O_RDONLY | O_CLOEXEC));
+      if (::setns(fd.get(), f) < 0)
+        throw_errno("linux.namespaces: join " + ns.type + " namespace `" + ns.path + "`");
+      continue;
+    }
+    join.emplace_back(fd.get(), f);
+    join_fds.push_back(std::move(fd));
+  }
+  std::stable_partition(join.begin(), join.end(),
+                        [](auto& p) { return p.second == CLONE_NEWUSER; });
+
+  int sp[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) throw_errno("socketpair");
+  UniqueFd parent_sock(sp[0]), child_sock(sp[1]);
+  UniqueFd start_sock = bind_start_socket(store.dir(opts.id));
+
+  InitConfig icfg;
+  icfg.spec = &spec;
+  icfg.bundle = bundle;
+  icfg.rootfs = rootfs;
+  icfg.no_pivot = opts.no_pivot;
+  icfg.preserve_fds = opts.preserve_fds;
+  icfg.sync_fd = child_sock.get();
+  icfg.start_fd = start_sock.get();
+  icfg.console_fd = console ? console.get() : -1;
+  icfg.lock_fd = lock.get();
+  icfg.new_userns = new_userns;
+  icfg.new_cgroupns = new_cgroupns;
+  icfg.cgroup = cleanup.cgroup.get();
+  icfg.join_ns = join;
+
+  ::fflush(nullptr);
+  long rc = ::syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+  if (rc < 0) throw_errno("clone (linux.namespaces)");
+  if (rc == 0) {
+    parent_sock.reset();
+    container_init(icfg);
+  }
+  const pid_t pid = static_cast<pid_t>(rc);
+  cleanup.pid = pid;
+  if (own_pidns && ::setns(own_pidns.get(), CLONE_NEWPID) < 0) throw_errno("return to pid namespace");
+  if (own_timens && ::setns(own_timens.get(), CLONE_NEWTIME) < 0) throw_errno("return to time namespace");
+  child_sock.reset();
+  start_sock.reset();
+  console.reset();
+  join_fds.clear();
+
+  if (new_userns) {
+    write_id_map(pid, "uid_map", spec.linux->uidMappings);
+    write_id_map(pid, "gid_map", spec.linux->gidMappings);
+  }
+  cleanup.cgroup->add(pid);
+
+  ContainerState st;
+  st.id = opts.id;
+  st.pid = pid;
+  st.bundle = bundle;
+  st.rootfs = rootfs;
+  st.annotations = spec.annotations;
+  st.cgroup = cleanup.cgroup->to_json();
+  st.config = config_text;
+  st.owner = ::getuid();
+  st.created = now_rfc3339();
+
+  auto fail_from_child = [&](const std::string& msg) -> Error {
+    return Error(msg.empty() ? "container init exited during setup" : msg);
+  };
+  if (!sync_send(parent_sock.get(), kSyncGo)) throw Error("container init exited during setup");
+  char type;
+  std::string payload;
+  for (;;) {
+    if (!sync_recv(parent_sock.get(), type, payload)) throw fail_from_child("");
+    if (type == kSyncError) throw fail_from_child(payload);
+    if (type == kSyncHooks) {
+      const std::string sj = state_json(st, Status::creating).dump();
+      run_hooks(spec.hooks.prestart, "prestart", sj);
+      run_hooks(spec.hooks.createRuntime, "createRuntime", sj);
+      if (!sync_send(parent_sock.get(), kSyncGo, state_json(st, Status::created).dump()))
+        throw fail_from_child("");
+      continue;
+    }
+    if (type == kSyncReady) break;
+    throw Error("unexpected message from container init");
+  }
+  st.pid_start = process_start_time(pid);
+  store.save(st);
+  if (!opts.pid_file.empty())
+    fs::write_file_atomic(absolute(opts.pid_file), std::to_string(pid), 0644);
+  cleanup.committed = true;
+  return pid;
+}
+
+pid_t create_container(const CreateOptions& opts) { return create_container_impl(opts, -1); }
+
+void start_container(const std::string& root, const std::string& id) {
+  validate_id(id);
+  StateStore store(root);
+  UniqueFd lock = store.lock(id);
+  ContainerState st = store.load(id);
+  Status s = current_status(st);
+  if (s != Status::created)
+    throw Error("cannot start container `" + id + "`: it is " + status_name(s) + ", not created");
+  UniqueFd conn = connect_unix(store.dir(id) + "/start.sock");
+  std::string msg(1, kSyncStart);
+  msg += state_json(st, Status::created).dump();
+  fs::write_fd(conn.get(), msg, "start socket");
+  ::shutdown(conn.get(), SHUT_WR);
+  std::string reply;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(conn.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  ::unlink((store.dir(id) + "/start.sock").c_str());
+  if (!reply.empty()) {
+    throw Error(reply[0] == kSyncError ? reply.substr(1) : "container failed to start");
+  }
+  st.started = true;
+  store.save(st);
+  try {
+    auto spec = oci::parse_spec(st.config);
+    run_hooks(spec.hooks.poststart, "poststart", state_json(st, Status::running).dump());
+  } catch (const std::exception& e) {
+    log::warn(std::string("poststart: ") + e.what());
+  }
+}
+
+nlohmann::json container_state(const std::string& root, const std::string& id) {
+  validate_id(id);
+  StateStore store(root);
+  ContainerState st = store.load(id);
+  return state_json(st, current_status(st));
+}
+
+void kill_container(const std::string& root, const std::string& id, int sig, bool all) {
+  validate_id(id);
+  StateStore store(root);
+  ContainerState st = store.load(id);
+  Status s = current_status(st);
+  if (s == Status::stopped) {
+    if (all) return;  // nothing left to signal
+    throw Error("container `" + id + "` is not running");
+  }
+  if (all) {
+    kill_cgroup(st, sig);
+    return;
+  }
+  signal_init(st, sig);
+}
+
+void delete_container(const std::string& root, const std::string& id, bool force) {
+  validate_id(id);
+  StateStore store(root);
+  UniqueFd lock = store.lock(id);
+  ContainerState st;
+  try {
+    st = store.load(id);
+  } catch (const Error&) {
+    // Holding the lock with no state.json: its creator died midway; remove what is left.
+    if (store.exists(id) && !fs::exists(store.dir(id) + "/state.json")) {
+      store.remove(id);
+      return;
+    }
+    throw;
+  }
+  Status s = current_status(st);
+  if ((s == Status::running || s == Status::paused) && !force)
+    throw Error("cannot delete container `" + id + "` that is not stopped: " + status_name(s) +
+                " (use --force)");
+  if (s != Status::stopped) {
+    try {
+      signal_init(st, SIGKILL);
+    } catch (const Error&) {
+    }
+    if (!has_pidns(st)) kill_cgroup(st, SIGKILL);
+    if (!wait_gone(st.pid, 10000)) throw Error("container `" + id + "` did not die after SIGKILL");
+  }
+  if (!st.cgroup.is_null()) {
+    auto cg = Cgroup::from_json(st.cgroup);
+    // Without a pid namespace, processes may outlive init: kill what is left.
+    for (int i = 0; i < 50 && !cg->pids().empty(); ++i) {
+      for (pid_t p : cg->pids()) ::kill(p, SIGKILL);
+      ::usleep(10000);
+    }
+    cg->destroy();
+  }
+  try {
+    if (!st.config.empty()) {
+      auto spec = oci::parse_spec(st.config);
+      run_hooks(spec.hooks.poststop, "poststop", state_json(st, Status::stopped).dump());
+    }
+  } catch (const std::exception& e) {
+    log::warn(std::string("poststop: ") + e.what());
+  }
+  store.remove(id);
+}
+
+std::vector<ListEntry> list_containers(const std::string& root) {
+  StateStore store(root);
+  std::vector<ListEntry> out;
+  for (auto& id : store.ids()) {
+    try {
+      ContainerState st = store.load(id);
+      out.push_back({st, current_status(st)});
+    } catch (const Error&) {
+      // being created or half-deleted: not listed
+    }
+  }
+  return out;
+}
+
+// ---- run (foreground) ----
+
+namespace {
+
+struct RawTerminal {
+  int fd = -1;
+  struct termios saved {};
+  bool active = false;
+  void enable(int f) {
+    if (!::isatty(f) || ::tcgetattr(f, &saved) < 0) return;
+    struct termios raw = saved;
+    ::cfmakeraw(&raw);
+    raw.c_oflag |= OPOST;  // keep output post-processing for readable diagnostics
+    if (::tcsetattr(f, TCSANOW, &raw) == 0) {
+      fd = f;
+      active = true;
+    }
+  }
+  ~RawTerminal() {
+    if (active) ::tcsetattr(fd, TCSANOW, &saved);
+  }
+};
+
+void copy_winsize(int from, int to) {
+  struct winsize ws;
+  // A terminal that reports no size (0x0) keeps the container's consoleSize.
+  if (::ioctl(from, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) ::ioctl(to, TIOCSWINSZ, &ws);
+}
+
+bool pump(int from, int to) {
+  char buf[16384];
+  ssize_t n = ::read(from, buf, sizeof buf);
+  if (n <= 0) return n < 0 && (errno == EINTR || errno == EAGAIN);
+  try {
+    fs::write_fd(to, std::string_view(buf, static_cast<size_t>(n)), "terminal");
+  } catch (const Error&) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int run_container(const CreateOptions& opts, bool detach, bool keep) {
+  int console_fd = -1;
+  UniqueFd console_peer;
+  if (!detach && opts.console_socket.empty()) {
+    // Foreground with a terminal and no console socket: we own the pty ourselves.
+    std::string text;
+    if (fs::read_file_if_exists(absolute(opts.bundle) + "/config.json", text)) {
+      try {
+        auto j = nlohmann::json::parse(text);
+        if (j.contains("process") && j["process"].value("terminal", false)) {
+          int sp[2];
+          if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) throw_errno("socketpair");
+          console_fd = sp[0];
+          console_peer.reset(sp[1]);
+        }
+      } catch (const nlohmann::json::exception&) {
+        // create reports the parse error
+      }
+    }
+  }
+  // Block signals before the child exists so none is lost; forward them once it runs.
+  sigset_t all, old;
+  ::sigfillset(&all);
+  ::sigdelset(&all, SIGSEGV);
+  ::sigdelset(&all, SIGBUS);
+  ::sigdelset(&all, SIGILL);
+  ::sigdelset(&all, SIGFPE);
+  if (!detach) ::sigprocmask(SIG_BLOCK, &all, &old);
+  pid_t pid;
+  try {
+    pid = create_container_impl(opts, console_fd);
+  } catch (...) {
+    if (!detach) ::sigprocmask(SIG_SETMASK, &old, nullptr);
+    throw;
+  }
+  UniqueFd master;
+  if (console_peer) master = recv_fd(console_peer.get());
+  try {
+    start_container(opts.root, opts.id);
+  } catch (...) {
+    if (!detach) ::sigprocmask(SIG_SETMASK, &old, nullptr);
+    try {
+      delete_container(opts.root, opts.id, true);
+    } catch (const std::exception& e) {
+      log::warn(e.what());
+    }
+    throw;
+  }
+  if (detach) return 0;
+
+  UniqueFd sfd(::signalfd(-1, &all, SFD_CLOEXEC));
+  if (!sfd) throw_errno("signalfd");
+  RawTerminal raw;
+  if (master) {
+    raw.enable(0);
+    copy_winsize(0, master.get());
+  }
+  int status = 0;
+  bool in_open = master && true;
+  for (;;) {
+    struct pollfd fds[3] = {{sfd.get(), POLLIN, 0},
+                            {master ? master.get() : -1, POLLIN, 0},
+                            {in_open ? 0 : -1, POLLIN, 0}};
+    int n = ::poll(fds, 3, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (fds[1].revents & POLLIN) pump(master.get(), 1);
+    else if (fds[1].revents & (POLLHUP | POLLERR)) master.reset();
+    if (fds[2].revents & (POLLIN | POLLHUP)) {
+      if (!pump(0, master.get())) in_open = false;
+    }
+    if (fds[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      if (::read(sfd.get(), &si, sizeof si) != sizeof si) continue;
+      int sig = static_cast<int>(si.ssi_signo);
+      if (sig == SIGCHLD) {
+        pid_t r = ::waitpid(pid, &status, WNOHANG);
+        // Reap anything else that was reparented to us.
+        while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+        }
+        if (r == pid) break;
+        continue;
+      }
+      if (sig == SIGWINCH && master) {
+        copy_winsize(0, master.get());
+        continue;
+      }
+      ::kill(pid, sig);
+    }
+  }
+  // Drain remaining terminal output.
+  if (master) {
+    ::fcntl(master.get(), F_SETFL, O_NONBLOCK);
+    while (pump(master.get(), 1)) {
+      struct pollfd p = {master.get(), POLLIN, 0};
+      if (::poll(&p, 1, 0) <= 0) break;
+    }
+  }
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  if (!keep) delete_container(opts.root, opts.id, true);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+}  // namespace berth::runtime

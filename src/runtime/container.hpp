@@ -1,0 +1,52 @@
+// The low-level runtime as a library: the OCI lifecycle operations on containers whose
+// state lives under one root directory. berth-runtime's verbs are thin wrappers over these.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/state_store.hpp"
+
+namespace berth::runtime {
+
+struct CreateOptions {
+  std::string root;            // state root (--root)
+  std::string id;
+  std::string bundle = ".";
+  std::string console_socket;  // unix socket to receive the pty master
+  std::string pid_file;
+  bool no_pivot = false;
+  bool no_new_keyring = false;
+  int preserve_fds = 0;        // fds 3 .. 3+N-1 stay open in the container
+};
+
+// create: sets the container up and leaves its process blocked before exec.
+// Returns the container's pid (on the host).
+pid_t create_container(const CreateOptions& opts);
+// start: lets a created container's process exec the user program.
+void start_container(const std::string& root, const std::string& id);
+// run: create + start. In the foreground (detach=false) waits, forwards signals, returns the
+// exit status (128+signal when killed) and deletes the container unless keep is set.
+int run_container(const CreateOptions& opts, bool detach, bool keep);
+
+// The runtime-spec state: {ociVersion, id, status, pid, bundle, annotations}.
+nlohmann::json container_state(const std::string& root, const std::string& id);
+void kill_container(const std::string& root, const std::string& id, int sig, bool all);
+void delete_container(const std::string& root, const std::string& id, bool force);
+
+struct ListEntry {
+  ContainerState state;
+  Status status;
+};
+std::vector<ListEntry> list_containers(const std::string& root);
+
+// The runtime-spec features document for this build and host.
+nlohmann::json features();
+// A default config.json (runc's `spec`), rootless variant if asked.
+nlohmann::json default_spec(bool rootless);
+
+}  // namespace berth::runtime

@@ -1,0 +1,263 @@
+#include "runtime/linux_init.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "runtime/caps.hpp"
+#include "runtime/hooks.hpp"
+#include "runtime/mounts.hpp"
+#include "runtime/terminal.hpp"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+namespace berth::runtime {
+
+bool sync_send(int fd, char type, const std::string& payload) {
+  std::string msg(1, type);
+  msg += payload;
+  for (;;) {
+    ssize_t n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL);
+    if (n >= 0) return true;
+    if (errno != EINTR) return false;
+  }
+}
+
+bool sync_recv(int fd, char& type, std::string& payload) {
+  std::string buf(256 * 1024, '\0');
+  for (;;) {
+    ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    type = buf[0];
+    payload.assign(buf.data() + 1, static_cast<size_t>(n - 1));
+    return true;
+  }
+}
+
+namespace {
+
+const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+std::string env_value(const std::vector<std::string>& env, const std::string& key) {
+  for (auto& e : env)
+    if (e.compare(0, key.size() + 1, key + "=") == 0) return e.substr(key.size() + 1);
+  return {};
+}
+
+// PATH lookup as execvp would do it, with runc's messages (engines map them to exit 126/127).
+std::string find_executable(const std::string& name, const std::vector<std::string>& env) {
+  auto check = [](const std::string& p) -> int {
+    struct stat st;
+    if (::stat(p.c_str(), &st) < 0) return errno;
+    if (S_ISDIR(st.st_mode)) return EACCES;
+    if (::access(p.c_str(), X_OK) < 0) return errno;
+    return 0;
+  };
+  if (name.find('/') != std::string::npos) {
+    int err = check(name);
+    if (err)
+      throw Error("exec: \"" + name + "\": stat " + name + ": " + std::strerror(err), err);
+    return name;
+  }
+  std::string path = env_value(env, "PATH");
+  if (path.empty()) path = kDefaultPath;
+  int first_err = 0;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find(':', i);
+    if (j == std::string::npos) j = path.size();
+    std::string dir = path.substr(i, j - i);
+    if (dir.empty()) dir = ".";
+    std::string cand = dir + "/" + name;
+    int err = check(cand);
+    if (!err) return cand;
+    if (err == EACCES && !first_err) first_err = err;
+    i = j + 1;
+  }
+  if (first_err)
+    throw Error("exec: \"" + name + "\": permission denied", EACCES);
+  throw Error("exec: \"" + name + "\": executable file not found in $PATH", ENOENT);
+}
+
+void set_rlimits(const oci::Process& p) {
+  for (auto& r : p.rlimits) {
+    struct rlimit rl;
+    rl.rlim_cur = r.soft;
+    rl.rlim_max = r.hard;
+    if (::setrlimit(r.resource, &rl) < 0)
+      throw_errno("process.rlimits: set " + r.type + " to soft " + std::to_string(r.soft) +
+                  " hard " + std::to_string(r.hard));
+  }
+}
+
+void write_oom_score(int adj) {
+  UniqueFd f(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
+  if (!f) throw_errno("open /proc/self/oom_score_adj");
+  std::string v = std::to_string(adj);
+  if (::write(f.get(), v.data(), v.size()) < 0)
+    throw_errno("process.oomScoreAdj: write " + v);
+}
+
+bool setgroups_allowed() {
+  std::string s;
+  try {
+    if (fs::read_file_if_exists("/proc/self/setgroups", s)) return s.rfind("deny", 0) != 0;
+  } catch (const Error&) {
+  }
+  return true;
+}
+
+std::vector<char*> cstrings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
+void container_init(const InitConfig& cfg) {
+  int report_fd = cfg.sync_fd;
+  try {
+    if (cfg.lock_fd >= 0) ::close(cfg.lock_fd);
+    const oci::Spec& spec = *cfg.spec;
+    const oci::Process& proc = *spec.process;
+    char type;
+    std::string payload;
+    if (!sync_recv(cfg.sync_fd, type, payload) || type != kSyncGo) ::_exit(1);
+
+    for (auto [fd, nstype] : cfg.join_ns) {
+      if (::setns(fd, nstype) < 0) throw_errno("join namespace");
+      ::close(fd);
+    }
+    if (cfg.new_userns) {
+      // Become root of the new user namespace if the mappings let us.
+      (void)::setresgid(0, 0, 0);
+      (void)::setresuid(0, 0, 0);
+    }
+    if (cfg.new_cgroupns && ::unshare(CLONE_NEWCGROUP) < 0) throw_errno("unshare cgroup namespace");
+    if (::setsid() < 0) throw_errno("setsid");
+    if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
+      throw_errno("sethostname `" + spec.hostname + "`");
+    if (!spec.domainname.empty() &&
+        ::setdomainname(spec.domainname.data(), spec.domainname.size()) < 0)
+      throw_errno("setdomainname `" + spec.domainname + "`");
+
+    MountContext mctx;
+    mctx.spec = &spec;
+    mctx.bundle = cfg.bundle;
+    mctx.rootfs = cfg.rootfs;
+    mctx.userns = cfg.new_userns || spec.linux->find_namespace("user");
+    mctx.cgroupns = spec.linux->find_namespace("cgroup") != nullptr;
+    mctx.cgroup = cfg.cgroup;
+    prepare_rootfs(mctx);
+    mount_all(mctx);
+    create_devices(mctx);
+    // The working directory is created like runc does when the image lacks it.
+    fs::mkdir_in_root(mctx.rootfs_fd.get(), proc.cwd);
+
+    UniqueFd slave;
+    if (proc.terminal) {
+      UniqueFd ptmx = fs::open_in_root(mctx.rootfs_fd.get(), "/dev/pts/ptmx", O_PATH);
+      if (!ptmx) ptmx = fs::open_in_root(mctx.rootfs_fd.get(), "/dev/ptmx", O_PATH);
+      if (!ptmx) throw_errno("open /dev/ptmx in the container (is /dev/pts mounted?)");
+      Pty pty = open_pty(ptmx.get());
+      if (proc.consoleSize) set_winsize(pty.master.get(), proc.consoleSize->height, proc.consoleSize->width);
+      mount_console(mctx, pty.slave.get());
+      if (cfg.console_fd < 0) throw Error("process.terminal is set but there is no console socket");
+      send_fd(cfg.console_fd, pty.master.get(), "/dev/ptmx");
+      ::close(cfg.console_fd);
+      slave = std::move(pty.slave);
+    }
+
+    // prestart and createRuntime hooks run in the runtime namespace (by the parent).
+    if (!sync_send(cfg.sync_fd, kSyncHooks)) ::_exit(1);
+    if (!sync_recv(cfg.sync_fd, type, payload)) ::_exit(1);
+    if (type != kSyncGo) ::_exit(1);
+    const std::string state_json = payload;
+    run_hooks(spec.hooks.createContainer, "createContainer", state_json);
+
+    enter_rootfs(mctx, cfg.no_pivot);
+    write_sysctls(spec);
+    mask_paths(spec);
+    readonly_paths(spec);
+    finalize_root(spec);
+    if (proc.oomScoreAdj) write_oom_score(*proc.oomScoreAdj);
+    set_rlimits(proc);
+
+    if (::chdir(proc.cwd.c_str()) < 0) throw_errno("chdir to cwd `" + proc.cwd + "`");
+    // A cwd reached through a leaked fd or a symlink out of the root shows up as an
+    // unreachable path (CVE-2024-21626 class).
+    char cwd[4096];
+    if (!::getcwd(cwd, sizeof cwd) || cwd[0] != '/')
+      throw Error("process.cwd `" + proc.cwd + "` is outside the container's root");
+
+    if (slave) {
+      make_controlling_tty(slave.get());
+      slave.reset();
+    }
+    if (proc.user.umask) ::umask(static_cast<mode_t>(*proc.user.umask));
+    else ::umask(022);
+    apply_user_and_capabilities(proc, setgroups_allowed());
+    if (proc.noNewPrivileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+      throw_errno("prctl(PR_SET_NO_NEW_PRIVS)");
+    std::string exe = find_executable(proc.args[0], proc.env);
+
+    // Nothing but stdio and the preserved fds may reach the user program: every other fd
+    // is close-on-exec from here on (CVE-2024-21626 class).
+    ::syscall(SYS_close_range, 3 + cfg.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+
+    if (!sync_send(cfg.sync_fd, kSyncReady)) ::_exit(1);
+    ::close(cfg.sync_fd);
+    report_fd = -1;
+
+    int conn;
+    for (;;) {
+      conn = ::accept4(cfg.start_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn >= 0) break;
+      if (errno != EINTR) ::_exit(1);
+    }
+    report_fd = conn;
+    ::close(cfg.start_fd);
+    // `start` sends the start byte and the state JSON, then shuts down its write side.
+    std::string msg;
+    char buf[16384];
+    for (;;) {
+      ssize_t n = ::read(conn, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      msg.append(buf, static_cast<size_t>(n));
+    }
+    if (msg.empty() || msg[0] != kSyncStart) ::_exit(1);
+    run_hooks(spec.hooks.startContainer, "startContainer",
+              msg.size() > 1 ? msg.substr(1) : state_json);
+    // `run` blocks every signal while it sets up; the user program starts with none blocked.
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::vector<std::string> args = proc.args;
+    std::vector<std::string> env = proc.env;
+    auto argv = cstrings(args);
+    auto envp = cstrings(env);
+    ::execve(exe.c_str(), argv.data(), envp.data());
+    throw_errno("exec `" + proc.args[0] + "`");
+  } catch (const std::exception& e) {
+    if (report_fd >= 0) sync_send(report_fd, kSyncError, e.what());
+    ::_exit(1);
+  }
+}
+
+}  // namespace berth::runtime

@@ -1,0 +1,51 @@
+// The container's first process, between clone() and execve().
+//
+// It runs in the new namespaces, talks to the `create` process over a SOCK_SEQPACKET pair
+// (messages below), builds the filesystem view, drops privileges and then waits on the
+// start socket until `start` connects. It never returns: it execs or _exits.
+// This process is single-threaded (a plain clone of a single-threaded parent), so allocation
+// is safe here; every failure is caught at the top and reported to the parent as a message.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "oci/spec.hpp"
+
+namespace berth::runtime {
+
+class Cgroup;
+
+// Messages on the sync socket: one type byte, then a payload.
+enum SyncMsg : char {
+  kSyncGo = 'G',       // parent → child: continue (payload: state JSON for hooks, or empty)
+  kSyncHooks = 'H',    // child → parent: mounts done; run prestart/createRuntime hooks
+  kSyncReady = 'R',    // child → parent: set up, waiting for start
+  kSyncError = 'E',    // either way: payload is a one-line error
+  kSyncStart = 'S',    // start → child over the start socket
+};
+
+struct InitConfig {
+  const oci::Spec* spec = nullptr;
+  std::string bundle;
+  std::string rootfs;
+  bool no_pivot = false;
+  int preserve_fds = 0;
+  int sync_fd = -1;      // child end of the sync socketpair
+  int start_fd = -1;     // listening start socket
+  int console_fd = -1;   // connected console socket, or -1
+  int lock_fd = -1;      // parent's state lock; closed first thing
+  bool new_userns = false;
+  bool new_cgroupns = false;
+  const Cgroup* cgroup = nullptr;
+  std::vector<std::pair<int, int>> join_ns;  // (fd, CLONE_NEW*) to setns, user first
+};
+
+[[noreturn]] void container_init(const InitConfig& cfg);
+
+// Sends one message on a SOCK_SEQPACKET socket; receive one (type, payload).
+bool sync_send(int fd, char type, const std::string& payload = {});
+bool sync_recv(int fd, char& type, std::string& payload);
+
+}  // namespace berth::runtime

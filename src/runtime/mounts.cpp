@@ -1,0 +1,471 @@
+#include "runtime/mounts.hpp"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "runtime/cgroup.hpp"
+
+namespace berth::runtime {
+namespace {
+
+struct Opt {
+  unsigned long flag;
+  bool clear;
+};
+
+const std::map<std::string, Opt, std::less<>>& option_table() {
+  static const std::map<std::string, Opt, std::less<>> t = {
+      {"defaults", {0, false}},          {"ro", {MS_RDONLY, false}},
+      {"rw", {MS_RDONLY, true}},         {"suid", {MS_NOSUID, true}},
+      {"nosuid", {MS_NOSUID, false}},    {"dev", {MS_NODEV, true}},
+      {"nodev", {MS_NODEV, false}},      {"exec", {MS_NOEXEC, true}},
+      {"noexec", {MS_NOEXEC, false}},    {"sync", {MS_SYNCHRONOUS, false}},
+      {"async", {MS_SYNCHRONOUS, true}}, {"dirsync", {MS_DIRSYNC, false}},
+      {"remount", {MS_REMOUNT, false}},  {"mand", {MS_MANDLOCK, false}},
+      {"nomand", {MS_MANDLOCK, true}},   {"atime", {MS_NOATIME, true}},
+      {"noatime", {MS_NOATIME, false}},  {"diratime", {MS_NODIRATIME, true}},
+      {"nodiratime", {MS_NODIRATIME, false}}, {"relatime", {MS_RELATIME, false}},
+      {"norelatime", {MS_RELATIME, true}},    {"strictatime", {MS_STRICTATIME, false}},
+      {"nostrictatime", {MS_STRICTATIME, true}}, {"lazytime", {MS_LAZYTIME, false}},
+      {"nolazytime", {MS_LAZYTIME, true}},  {"silent", {MS_SILENT, false}},
+      {"loud", {MS_SILENT, true}},
+  };
+  return t;
+}
+
+const std::map<std::string, unsigned long, std::less<>>& propagation_table() {
+  static const std::map<std::string, unsigned long, std::less<>> t = {
+      {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+      {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
+      {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
+      {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
+  };
+  return t;
+}
+
+void do_mount(const std::string& source, const std::string& target, const char* type,
+              unsigned long flags, const std::string& data, const std::string& shown_target) {
+  if (::mount(source.empty() ? nullptr : source.c_str(), target.c_str(), type, flags,
+              data.empty() ? nullptr : data.c_str()) < 0) {
+    throw_errno("mount `" + (source.empty() ? std::string(type ? type : "none") : source) +
+                "` to `" + shown_target + "`");
+  }
+}
+
+// The MS_* flags a mount already has that a user namespace would refuse to drop on remount.
+unsigned long locked_flags(const std::string& path) {
+  struct statvfs sv;
+  if (::statvfs(path.c_str(), &sv) < 0) return 0;
+  unsigned long f = 0;
+  if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (sv.f_flag & ST_RDONLY) f |= MS_RDONLY;
+  if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+  if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+// Remount a bind mount with new per-mount flags; keeps flags the kernel will not let go.
+void remount_bind(const std::string& target, unsigned long flags, const std::string& shown) {
+  unsigned long f = MS_BIND | MS_REMOUNT | flags;
+  if (::mount(nullptr, target.c_str(), nullptr, f, nullptr) == 0) return;
+  if (errno == EPERM) {
+    f |= locked_flags(target) & ~((flags & MS_RDONLY) ? 0UL : static_cast<unsigned long>(MS_RDONLY));
+    if (::mount(nullptr, target.c_str(), nullptr, f, nullptr) == 0) return;
+  }
+  throw_errno("remount `" + shown + "`");
+}
+
+// Opens the parent of `dest` inside the rootfs (creating it) and returns it with the last
+// component, refusing a final component that is a symlink.
+UniqueFd make_target(MountContext& ctx, const std::string& dest, bool dir) {
+  std::string clean = fs::clean_path(dest);
+  if (clean == "/") return UniqueFd(::openat(ctx.rootfs_fd.get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (dir) return fs::mkdir_in_root(ctx.rootfs_fd.get(), clean);
+  auto slash = clean.find_last_of('/');
+  UniqueFd parent = fs::mkdir_in_root(ctx.rootfs_fd.get(), clean.substr(0, slash));
+  std::string name = clean.substr(slash + 1);
+  UniqueFd f(::openat(parent.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!f) {
+    if (errno != ENOENT) throw_errno("open mount target `" + dest + "`");
+    UniqueFd c(::openat(parent.get(), name.c_str(),
+                        O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!c && errno != EEXIST) throw_errno("create mount target `" + dest + "`");
+    f.reset(::openat(parent.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!f) throw_errno("open mount target `" + dest + "`");
+  }
+  struct stat st;
+  if (::fstat(f.get(), &st) == 0 && S_ISLNK(st.st_mode))
+    throw Error("mount target `" + dest + "` is a symlink");
+  return f;
+}
+
+// Re-resolves a target after something was mounted on it, to reach the new mount's root.
+UniqueFd reopen(MountContext& ctx, const std::string& dest) {
+  UniqueFd f = fs::open_in_root(ctx.rootfs_fd.get(), dest, O_PATH | O_NOFOLLOW);
+  if (!f) throw_errno("reopen mount target `" + dest + "`");
+  return f;
+}
+
+// /proc and /sys must be real directories (CVE-2019-19921 class).
+void require_plain_dir(MountContext& ctx, const std::string& dest) {
+  UniqueFd f = fs::open_in_root(ctx.rootfs_fd.get(), dest, O_PATH | O_NOFOLLOW);
+  if (!f) return;  // will be created as a directory
+  struct stat st;
+  if (::fstat(f.get(), &st) < 0) throw_errno("stat `" + dest + "`");
+  if (!S_ISDIR(st.st_mode))
+    throw Error("mount `" + dest + "`: must be mounted on an ordinary directory");
+}
+
+void mount_cgroup(MountContext& ctx, const oci::Mount& m, const MountFlags& mf) {
+  const unsigned long flags = mf.flags & ~MS_RDONLY;
+  const bool ro = mf.flags & MS_RDONLY;
+  UniqueFd target = make_target(ctx, m.destination, true);
+  if (host_cgroup_mode() == CgroupMode::v2) {
+    if (ctx.cgroupns) {
+      do_mount("cgroup2", fs::fd_path(target.get()), "cgroup2", mf.flags, "", m.destination);
+    } else {
+      std::string src = ctx.cgroup ? ctx.cgroup->host_dir("") : "/sys/fs/cgroup";
+      do_mount(src, fs::fd_path(target.get()), nullptr, MS_BIND | MS_REC, "", m.destination);
+      UniqueFd t = reopen(ctx, m.destination);
+      remount_bind(fs::fd_path(t.get()), mf.flags, m.destination);
+    }
+    return;
+  }
+  // v1 and hybrid: a tmpfs with one directory per hierarchy, like the host's layout.
+  do_mount("tmpfs", fs::fd_path(target.get()), "tmpfs", flags, "mode=755", m.destination);
+  for (auto& h : host_hierarchies()) {
+    std::string name = h.mountpoint.substr(h.mountpoint.find_last_of('/') + 1);
+    std::string dest = fs::join(m.destination, name);
+    UniqueFd sub = make_target(ctx, dest, true);
+    std::string key = h.v2 ? "" : h.controllers.empty() ? name : h.controllers.front();
+    if (ctx.cgroupns) {
+      std::string opts;
+      for (auto& c : h.controllers) opts += (opts.empty() ? "" : ",") + c;
+      if (h.v2)
+        do_mount("cgroup2", fs::fd_path(sub.get()), "cgroup2", mf.flags, "", dest);
+      else
+        do_mount("cgroup", fs::fd_path(sub.get()), "cgroup", mf.flags, opts, dest);
+    } else {
+      std::string src = ctx.cgroup ? ctx.cgroup->host_dir(key) : h.mountpoint;
+      if (src.empty() || !fs::is_dir(src)) continue;
+      do_mount(src, fs::fd_path(sub.get()), nullptr, MS_BIND | MS_REC, "", dest);
+      UniqueFd t = reopen(ctx, dest);
+      remount_bind(fs::fd_path(t.get()), mf.flags, dest);
+    }
+  }
+  // Co-mounted controllers get the usual aliases (cpu -> cpu,cpuacct).
+  for (auto& h : host_hierarchies()) {
+    if (h.v2 || h.controllers.size() < 2) continue;
+    std::string name = h.mountpoint.substr(h.mountpoint.find_last_of('/') + 1);
+    UniqueFd dir = fs::open_in_root(ctx.rootfs_fd.get(), m.destination, O_PATH | O_DIRECTORY);
+    for (auto& c : h.controllers)
+      if (c != name && c.find('=') == std::string::npos) ::symlinkat(name.c_str(), dir.get(), c.c_str());
+  }
+  if (ro) {
+    UniqueFd t = reopen(ctx, m.destination);
+    do_mount("", fs::fd_path(t.get()), nullptr, MS_REMOUNT | flags | MS_RDONLY, "mode=755",
+             m.destination);
+  }
+}
+
+void mount_one(MountContext& ctx, const oci::Mount& m) {
+  MountFlags mf = parse_mount_options(m.options);
+  bool bind = mf.bind || m.type == "bind";
+  if (m.type == "cgroup" || m.type == "cgroup2") {
+    mount_cgroup(ctx, m, mf);
+    return;
+  }
+  if (m.destination == "/proc" || m.destination == "/sys") require_plain_dir(ctx, m.destination);
+  if (bind) {
+    std::string src = m.source;
+    if (src.empty()) throw Error("mount `" + m.destination + "`: a bind mount needs a source");
+    if (src[0] != '/') src = fs::join(ctx.bundle, src);
+    struct stat st;
+    if (::stat(src.c_str(), &st) < 0) throw_errno("bind mount source `" + src + "`");
+    UniqueFd target = make_target(ctx, m.destination, S_ISDIR(st.st_mode));
+    do_mount(src, fs::fd_path(target.get()), nullptr, MS_BIND | (mf.recursive ? MS_REC : 0), "",
+             m.destination);
+    unsigned long extra = mf.flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
+    if (extra) {
+      UniqueFd t = reopen(ctx, m.destination);
+      remount_bind(fs::fd_path(t.get()), extra, m.destination);
+    }
+  } else {
+    UniqueFd target = make_target(ctx, m.destination, true);
+    const std::string path = fs::fd_path(target.get());
+    std::string src = m.source.empty() ? m.type : m.source;
+    if (::mount(src.c_str(), path.c_str(), m.type.c_str(), mf.flags,
+                mf.data.empty() ? nullptr : mf.data.c_str()) < 0) {
+      int err = errno;
+      // In a user namespace without its own network namespace (or sharing the host's
+      // mqueue), the kernel refuses these; runc falls back to binding the host's.
+      if (err == EPERM && (m.type == "sysfs" || m.type == "mqueue")) {
+        std::string host = m.type == "sysfs" ? "/sys" : "/dev/mqueue";
+        do_mount(host, path, nullptr, MS_BIND | MS_REC, "", m.destination);
+        UniqueFd t = reopen(ctx, m.destination);
+        remount_bind(fs::fd_path(t.get()), mf.flags, m.destination);
+      } else {
+        throw_errno("mount `" + src + "` (" + m.type + ") to `" + m.destination + "`", err);
+      }
+    }
+  }
+  if (mf.propagation) {
+    UniqueFd t = reopen(ctx, m.destination);
+    do_mount("", fs::fd_path(t.get()), nullptr, mf.propagation, "", m.destination);
+  }
+}
+
+UniqueFd verified_dev_null() {
+  UniqueFd f(::open("/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!f) throw_errno("open /dev/null");
+  struct stat st;
+  if (::fstat(f.get(), &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+    throw Error("/dev/null in the container is not the null device (1:3); refusing to mask with it");
+  return f;
+}
+
+void check_procfs(int fd, const std::string& what) {
+  struct statfs sf;
+  if (::fstatfs(fd, &sf) < 0) throw_errno("statfs `" + what + "`");
+  if (sf.f_type != PROC_SUPER_MAGIC) throw Error("`" + what + "` is not on procfs; refusing to write");
+}
+
+}  // namespace
+
+MountFlags parse_mount_options(const std::vector<std::string>& options) {
+  MountFlags mf;
+  for (auto& o : options) {
+    if (o == "bind") {
+      mf.bind = true;
+      continue;
+    }
+    if (o == "rbind") {
+      mf.bind = mf.recursive = true;
+      continue;
+    }
+    if (o == "tmpcopyup" || o == "notmpcopyup" || o == "copy-symlink") continue;
+    if (auto it = option_table().find(o); it != option_table().end()) {
+      if (it->second.clear) {
+        mf.flags &= ~it->second.flag;
+        mf.clear |= it->second.flag;
+      } else {
+        mf.flags |= it->second.flag;
+      }
+      continue;
+    }
+    if (auto it = propagation_table().find(o); it != propagation_table().end()) {
+      mf.propagation = it->second;
+      continue;
+    }
+    mf.data += (mf.data.empty() ? "" : ",") + o;
+  }
+  return mf;
+}
+
+void prepare_rootfs(MountContext& ctx) {
+  unsigned long prop = MS_SLAVE | MS_REC;
+  const std::string& rp = ctx.spec->linux ? ctx.spec->linux->rootfsPropagation : std::string();
+  if (!rp.empty()) prop = propagation_table().at(rp);
+  // Keep host mounts from propagating into us and ours from leaking back. "shared" is applied
+  // after pivot_root; until then the host side must stay slave so nothing leaks out.
+  unsigned long early = (prop & MS_SHARED) ? (MS_SLAVE | MS_REC) : prop;
+  if (early & MS_UNBINDABLE) early = MS_SLAVE | MS_REC;
+  do_mount("", "/", nullptr, early, "", "/");
+  do_mount(ctx.rootfs, ctx.rootfs, nullptr, MS_BIND | MS_REC, "", ctx.rootfs);
+  ctx.rootfs_fd.reset(::open(ctx.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!ctx.rootfs_fd) throw_errno("open rootfs `" + ctx.rootfs + "`");
+}
+
+void mount_all(MountContext& ctx) {
+  for (auto& m : ctx.spec->mounts) mount_one(ctx, m);
+}
+
+void create_devices(MountContext& ctx) {
+  // Skip device creation when /dev comes from the host (bind-mounted).
+  for (auto& m : ctx.spec->mounts)
+    if (fs::clean_path(m.destination) == "/dev" &&
+        (m.type == "bind" || parse_mount_options(m.options).bind))
+      return;
+  UniqueFd dev = fs::mkdir_in_root(ctx.rootfs_fd.get(), "/dev");
+  struct Node {
+    std::string name;
+    mode_t type;
+    unsigned major, minor;
+    mode_t mode;
+    uint32_t uid, gid;
+  };
+  std::vector<Node> nodes = {
+      {"null", S_IFCHR, 1, 3, 0666, 0, 0},    {"zero", S_IFCHR, 1, 5, 0666, 0, 0},
+      {"full", S_IFCHR, 1, 7, 0666, 0, 0},    {"random", S_IFCHR, 1, 8, 0666, 0, 0},
+      {"urandom", S_IFCHR, 1, 9, 0666, 0, 0}, {"tty", S_IFCHR, 5, 0, 0666, 0, 0},
+  };
+  if (ctx.spec->linux) {
+    for (auto& d : ctx.spec->linux->devices) {
+      std::string rel = fs::clean_path(d.path);
+      if (rel.rfind("/dev/", 0) != 0)
+        throw Error("linux.devices: `" + d.path + "` is not under /dev");
+      mode_t type = d.type == "b" ? S_IFBLK : d.type == "p" ? S_IFIFO : S_IFCHR;
+      nodes.push_back({rel.substr(5), type, static_cast<unsigned>(d.major),
+                       static_cast<unsigned>(d.minor), d.fileMode.value_or(0666) & 07777,
+                       d.uid.value_or(0), d.gid.value_or(0)});
+    }
+  }
+  for (auto& n : nodes) {
+    std::string parent_rel = "/dev";
+    std::string name = n.name;
+    if (auto slash = n.name.find_last_of('/'); slash != std::string::npos) {
+      parent_rel += "/" + n.name.substr(0, slash);
+      name = n.name.substr(slash + 1);
+    }
+    UniqueFd parent = fs::mkdir_in_root(ctx.rootfs_fd.get(), parent_rel);
+    struct stat st;
+    if (::fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if ((st.st_mode & S_IFMT) == n.type && st.st_rdev == makedev(n.major, n.minor)) continue;
+      if (S_ISDIR(st.st_mode)) throw Error("device `/dev/" + n.name + "` is a directory");
+      ::unlinkat(parent.get(), name.c_str(), 0);
+    }
+    if (!ctx.userns && ::mknodat(parent.get(), name.c_str(), n.type | n.mode, makedev(n.major, n.minor)) == 0) {
+      // mknod is subject to the umask; set the exact mode and owner.
+      UniqueFd f(::openat(parent.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+      if (f) {
+        ::fchmodat(parent.get(), name.c_str(), n.mode, 0);
+        if (::fchownat(parent.get(), name.c_str(), n.uid, n.gid, AT_SYMLINK_NOFOLLOW) < 0)
+          throw_errno("chown `/dev/" + n.name + "`");
+      }
+      continue;
+    }
+    if (!ctx.userns && errno != EPERM) throw_errno("mknod `/dev/" + n.name + "`");
+    // No mknod (user namespace): bind the host's node over an empty file.
+    std::string host = "/dev/" + n.name;
+    UniqueFd c(::openat(parent.get(), name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!c) throw_errno("create `/dev/" + n.name + "`");
+    c.reset();
+    UniqueFd t(::openat(parent.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    do_mount(host, fs::fd_path(t.get()), nullptr, MS_BIND, "", "/dev/" + n.name);
+  }
+  struct Link {
+    const char* name;
+    const char* target;
+  };
+  for (auto l : {Link{"fd", "/proc/self/fd"}, Link{"stdin", "/proc/self/fd/0"},
+                 Link{"stdout", "/proc/self/fd/1"}, Link{"stderr", "/proc/self/fd/2"},
+                 Link{"ptmx", "pts/ptmx"}}) {
+    if (::symlinkat(l.target, dev.get(), l.name) < 0 && errno != EEXIST)
+      throw_errno(std::string("symlink /dev/") + l.name);
+  }
+  if (::mkdirat(dev.get(), "shm", 01777) < 0 && errno != EEXIST) throw_errno("mkdir /dev/shm");
+}
+
+void mount_console(MountContext& ctx, int slave_fd) {
+  UniqueFd dev = fs::mkdir_in_root(ctx.rootfs_fd.get(), "/dev");
+  // Never follow a planted /dev/console symlink (CVE-2025-52565 class).
+  struct stat st;
+  if (::fstatat(dev.get(), "console", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+    ::unlinkat(dev.get(), "console", 0);
+  UniqueFd c(::openat(dev.get(), "console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!c) throw_errno("create /dev/console");
+  c.reset();
+  UniqueFd t(::openat(dev.get(), "console", O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!t) throw_errno("open /dev/console");
+  do_mount(fs::fd_path(slave_fd), fs::fd_path(t.get()), nullptr, MS_BIND, "", "/dev/console");
+}
+
+void enter_rootfs(MountContext& ctx, bool no_pivot) {
+  if (::fchdir(ctx.rootfs_fd.get()) < 0) throw_errno("chdir to rootfs");
+  if (no_pivot) {
+    if (::mount(ctx.rootfs.c_str(), "/", nullptr, MS_MOVE, nullptr) < 0)
+      throw_errno("move rootfs `" + ctx.rootfs + "` to /");
+    if (::chroot(".") < 0) throw_errno("chroot");
+  } else {
+    UniqueFd oldroot(::open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+    if (!oldroot) throw_errno("open /");
+    UniqueFd newroot(::open(".", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+    if (!newroot) throw_errno("open rootfs");
+    // pivot_root(".", ".") stacks the old root under the new one; then detach it.
+    if (::syscall(SYS_pivot_root, ".", ".") < 0) throw_errno("pivot_root to `" + ctx.rootfs + "`");
+    if (::fchdir(oldroot.get()) < 0) throw_errno("chdir to old root");
+    if (::mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) < 0)
+      throw_errno("make old root rslave");
+    if (::umount2(".", MNT_DETACH) < 0) throw_errno("unmount old root");
+    if (::fchdir(newroot.get()) < 0) throw_errno("chdir to new root");
+  }
+  if (::chdir("/") < 0) throw_errno("chdir /");
+  ctx.rootfs_fd.reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+}
+
+void write_sysctls(const oci::Spec& spec) {
+  if (!spec.linux) return;
+  for (auto& [key, value] : spec.linux->sysctl) {
+    std::string path = "/proc/sys/" + key;
+    for (size_t i = 10; i < path.size(); ++i)
+      if (path[i] == '.') path[i] = '/';
+    UniqueFd f(::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!f) throw_errno("linux.sysctl: open `" + path + "`");
+    check_procfs(f.get(), path);
+    if (::write(f.get(), value.data(), value.size()) < 0)
+      throw_errno("linux.sysctl: write `" + value + "` to `" + path + "`");
+  }
+}
+
+void mask_paths(const oci::Spec& spec) {
+  if (!spec.linux || spec.linux->maskedPaths.empty()) return;
+  UniqueFd null = verified_dev_null();
+  UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  for (auto& p : spec.linux->maskedPaths) {
+    UniqueFd f = fs::open_in_root(root.get(), p, O_PATH | O_NOFOLLOW);
+    if (!f) {
+      if (errno == ENOENT) continue;
+      throw_errno("linux.maskedPaths: open `" + p + "`");
+    }
+    struct stat st;
+    if (::fstat(f.get(), &st) < 0) throw_errno("stat `" + p + "`");
+    if (S_ISDIR(st.st_mode)) {
+      do_mount("tmpfs", fs::fd_path(f.get()), "tmpfs", MS_RDONLY, "", p);
+    } else {
+      do_mount(fs::fd_path(null.get()), fs::fd_path(f.get()), nullptr, MS_BIND, "", p);
+    }
+  }
+}
+
+void readonly_paths(const oci::Spec& spec) {
+  if (!spec.linux) return;
+  UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  for (auto& p : spec.linux->readonlyPaths) {
+    UniqueFd f = fs::open_in_root(root.get(), p, O_PATH | O_NOFOLLOW);
+    if (!f) {
+      if (errno == ENOENT) continue;
+      throw_errno("linux.readonlyPaths: open `" + p + "`");
+    }
+    do_mount(fs::fd_path(f.get()), fs::fd_path(f.get()), nullptr, MS_BIND | MS_REC, "", p);
+    UniqueFd t = fs::open_in_root(root.get(), p, O_PATH | O_NOFOLLOW);
+    if (!t) throw_errno("reopen `" + p + "`");
+    remount_bind(fs::fd_path(t.get()), MS_RDONLY, p);
+  }
+}
+
+void finalize_root(const oci::Spec& spec) {
+  if (spec.root.readonly) remount_bind("/", MS_RDONLY, "/");
+  const std::string& rp = spec.linux ? spec.linux->rootfsPropagation : std::string();
+  if (!rp.empty()) {
+    unsigned long prop = propagation_table().at(rp);
+    if (::mount(nullptr, "/", nullptr, prop, nullptr) < 0)
+      throw_errno("linux.rootfsPropagation: set `" + rp + "` on /");
+  }
+}
+
+}  // namespace berth::runtime

@@ -1,0 +1,54 @@
+// Building the container's filesystem view inside its (new) mount namespace: the rootfs
+// bind, the configured mounts, /dev, the console, pivot_root, masked and read-only paths.
+//
+// Every mount target is resolved inside the rootfs with fs::open_in_root and mounted through
+// its /proc/self/fd path, so a symlink planted in the image (or swapped in by a racing
+// container on a shared volume) can never redirect a mount outside the rootfs.
+#pragma once
+
+#include <string>
+
+#include "common/fd.hpp"
+#include "oci/spec.hpp"
+
+namespace berth::runtime {
+
+class Cgroup;
+
+struct MountContext {
+  const oci::Spec* spec = nullptr;
+  std::string bundle;
+  std::string rootfs;  // absolute host path of the rootfs
+  UniqueFd rootfs_fd;  // O_PATH of the rootfs (after it was bind-mounted onto itself)
+  bool userns = false;
+  bool cgroupns = false;
+  const Cgroup* cgroup = nullptr;
+};
+
+struct MountFlags {
+  unsigned long flags = 0;       // MS_* set by the options
+  unsigned long clear = 0;       // MS_* explicitly cleared (rw, suid, ...)
+  unsigned long propagation = 0; // MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE (| MS_REC)
+  bool bind = false, recursive = false;
+  std::string data;              // options the filesystem interprets itself
+};
+MountFlags parse_mount_options(const std::vector<std::string>& options);
+
+// Step 1 (mount ns of the child, still seeing the host): make "/" rslave (or per
+// rootfsPropagation) and bind the rootfs onto itself so it can be pivoted to.
+void prepare_rootfs(MountContext& ctx);
+// Step 2: linux mounts in order, then /dev devices and symlinks.
+void mount_all(MountContext& ctx);
+void create_devices(MountContext& ctx);
+// Bind-mounts the pty slave over /dev/console (created without following symlinks).
+void mount_console(MountContext& ctx, int slave_fd);
+// Step 3: pivot_root (or MS_MOVE + chroot with no_pivot) into the rootfs.
+void enter_rootfs(MountContext& ctx, bool no_pivot);
+// Step 4 (inside the new root): sysctls through a verified procfs, masked and read-only
+// paths, read-only root and the final rootfs propagation.
+void write_sysctls(const oci::Spec& spec);
+void mask_paths(const oci::Spec& spec);
+void readonly_paths(const oci::Spec& spec);
+void finalize_root(const oci::Spec& spec);
+
+}  // namespace berth::runtime

@@ -1,0 +1,122 @@
+#!/usr/bin/env bats
+# Hostile and malformed input: one clear line on stderr naming the field or file and the
+# reason, exit status 1, and nothing left behind (state dir, cgroup, mount, process).
+
+load helpers
+
+# expect_failure PATTERN CMD...: exit 1, a single stderr line matching PATTERN, nothing left.
+expect_failure() {
+  local pattern=$1; shift
+  run --separate-stderr "$@"
+  echo "status=$status stderr=$stderr" >&2
+  [ "$status" -eq 1 ]
+  [ "$(printf '%s\n' "$stderr" | grep -c .)" -eq 1 ]
+  [[ "$stderr" == *$pattern* ]]
+  assert_clean "$ID"
+  ! pgrep -f "$ID" >/dev/null
+}
+
+@test "malformed JSON" {
+  echo '{"ociVersion": "1.2.0", "root": ' > "$BUNDLE/config.json"
+  expect_failure "invalid JSON" rt create --bundle "$BUNDLE" "$ID"
+}
+
+@test "missing process for run" {
+  set_config 'del(.process)'
+  expect_failure "process: is required" rt run --bundle "$BUNDLE" "$ID"
+}
+
+@test "relative mount destination" {
+  set_config '.mounts += [{"destination": "relative/dir", "type": "tmpfs", "source": "tmpfs"}]'
+  expect_failure "destination: must be an absolute path" rt create --bundle "$BUNDLE" "$ID"
+}
+
+@test "unknown namespace type" {
+  set_config '.linux.namespaces += [{"type": "bogus"}]'
+  expect_failure "unknown namespace type" rt create --bundle "$BUNDLE" "$ID"
+}
+
+@test "non-existent bundle and rootfs" {
+  expect_failure "does not exist" rt create --bundle "$TEST_DIR/nope" "$ID"
+  set_config '.root.path = "no-such-rootfs"'
+  expect_failure "no-such-rootfs" rt create --bundle "$BUNDLE" "$ID"
+}
+
+@test "empty and path-traversal ids" {
+  expect_failure "must not be empty" rt create --bundle "$BUNDLE" ""
+  expect_failure "invalid container id" rt create --bundle "$BUNDLE" "../x"
+  expect_failure "invalid container id" rt create --bundle "$BUNDLE" "a/b"
+  expect_failure "invalid container id" rt state "../../etc"
+  [ ! -e "$TEST_DIR/x" ]
+}
+
+@test "duplicate id" {
+  set_args sleep 100
+  rt create --bundle "$BUNDLE" "$ID"
+  run --separate-stderr rt create --bundle "$BUNDLE" "$ID"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"already exists"* ]]
+  # The first container is untouched.
+  [ "$(state_field "$ID" status)" = "created" ]
+  rt delete "$ID"
+  assert_clean "$ID"
+}
+
+@test "signal that does not exist" {
+  set_args sleep 100
+  rt run -d --bundle "$BUNDLE" "$ID"
+  run --separate-stderr rt kill "$ID" SIGNOPE
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"invalid signal"* ]]
+  [ "$(state_field "$ID" status)" = "running" ]
+  rt delete --force "$ID"
+  assert_clean "$ID"
+}
+
+@test "rlimit above the hard limit the runtime may set (no CAP_SYS_RESOURCE here)" {
+  if grep -q '^CapBnd:.*' /proc/self/status && capsh --decode="$(awk '/CapBnd/ {print $2}' /proc/self/status)" 2>/dev/null | grep -q cap_sys_resource; then
+    skip "this host has CAP_SYS_RESOURCE: raising the hard limit is allowed"
+  fi
+  local hard
+  hard=$(ulimit -Hn)
+  set_config '.process.rlimits = [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": ($h + 1000)}]' --argjson h "$hard"
+  expect_failure "RLIMIT_NOFILE" rt run --bundle "$BUNDLE" "$ID"
+}
+
+@test "executable not found names the program (engines map this to 127)" {
+  set_args no-such-program
+  expect_failure 'executable file not found in $PATH' rt run --bundle "$BUNDLE" "$ID"
+}
+
+@test "unknown command, unknown flag, missing id" {
+  run --separate-stderr rt frobnicate
+  [ "$status" -eq 1 ] && [[ "$stderr" == *"unknown command"* ]]
+  run --separate-stderr rt create --bogus "$ID"
+  [ "$status" -eq 1 ] && [[ "$stderr" == *"unknown flag"* ]]
+  run --separate-stderr rt start
+  [ "$status" -eq 1 ] && [[ "$stderr" == *"id is required"* ]]
+  run --separate-stderr rt state "never-created-$ID"
+  [ "$status" -eq 1 ] && [[ "$stderr" == *"does not exist"* ]]
+  run --separate-stderr "$RUNTIME" --systemd-cgroup --root "$ROOT" list
+  [ "$status" -eq 1 ] && [[ "$stderr" == *"systemd"* ]]
+}
+
+@test "a failing prestart hook fails create and leaves nothing" {
+  set_args sleep 100
+  set_config '.hooks.prestart = [{"path": "/bin/sh", "args": ["sh", "-c", "echo hook-said-no >&2; exit 3"]}]'
+  expect_failure "hook-said-no" rt create --bundle "$BUNDLE" "$ID"
+}
+
+@test "a cwd that escapes through a symlink or a leaked fd is refused" {
+  set_config '.process.cwd = "/proc/self/fd/3"'
+  run --separate-stderr rt run --bundle "$BUNDLE" "$ID"
+  [ "$status" -eq 1 ]
+  assert_clean "$ID"
+}
+
+@test "--log-format json writes runc-style error lines" {
+  run --separate-stderr "$RUNTIME" --root "$ROOT" --log "$TEST_DIR/log.json" --log-format json state nope
+  [ "$status" -eq 1 ]
+  jq -e 'select(.level == "error") | .msg | contains("does not exist")' "$TEST_DIR/log.json"
+  jq -e '.time' "$TEST_DIR/log.json"
+}

@@ -1,0 +1,91 @@
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "runtime/signals.hpp"
+#include "runtime/state_store.hpp"
+
+using namespace berth;
+
+TEST(Fs, CleanPath) {
+  EXPECT_EQ(fs::clean_path("/a//b/./c/.."), "/a/b");
+  EXPECT_EQ(fs::clean_path("/../../x"), "/x");
+  EXPECT_EQ(fs::clean_path("a/../../b"), "../b");
+  EXPECT_EQ(fs::join("/root", "../../etc"), "/root/etc");
+  EXPECT_EQ(fs::join("/", "/x"), "/x");
+}
+
+class RootTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/berth-fs-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir = tmpl;
+    outside = dir + "-outside";
+    ASSERT_EQ(mkdir(outside.c_str(), 0755), 0);
+    ASSERT_EQ(mkdir((dir + "/root").c_str(), 0755), 0);
+    root.reset(open((dir + "/root").c_str(), O_PATH | O_DIRECTORY));
+  }
+  void TearDown() override {
+    fs::remove_all(dir);
+    fs::remove_all(outside);
+  }
+  std::string dir, outside;
+  UniqueFd root;
+};
+
+TEST_F(RootTest, SymlinksStayInsideRoot) {
+  // An absolute symlink and a ../ symlink both resolve inside the root, never to `outside`.
+  ASSERT_EQ(symlink(outside.c_str(), (dir + "/root/abs").c_str()), 0);
+  ASSERT_EQ(symlink("../../../../", (dir + "/root/up").c_str()), 0);
+  auto d1 = fs::mkdir_in_root(root.get(), "/abs/made");
+  auto d2 = fs::mkdir_in_root(root.get(), "/up/made2");
+  EXPECT_TRUE(d1);
+  EXPECT_TRUE(d2);
+  EXPECT_FALSE(fs::exists(outside + "/made"));
+  EXPECT_TRUE(fs::is_dir(dir + "/root" + outside + "/made"));
+  EXPECT_TRUE(fs::is_dir(dir + "/root/made2"));
+  auto f = fs::open_in_root(root.get(), "up/../../etc/passwd", O_RDONLY);
+  EXPECT_FALSE(f);  // /etc/passwd of the root (absent), not the host's
+}
+
+TEST(Fs, AtomicWrite) {
+  char tmpl[] = "/tmp/berth-aw-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string p = std::string(tmpl) + "/f";
+  fs::write_file_atomic(p, "one");
+  fs::write_file_atomic(p, "two");
+  EXPECT_EQ(fs::read_file(p), "two");
+  fs::remove_all(tmpl);
+  EXPECT_FALSE(fs::exists(tmpl));
+}
+
+TEST(Signals, Parse) {
+  EXPECT_EQ(runtime::parse_signal("KILL"), SIGKILL);
+  EXPECT_EQ(runtime::parse_signal("SIGKILL"), SIGKILL);
+  EXPECT_EQ(runtime::parse_signal("sigterm"), SIGTERM);
+  EXPECT_EQ(runtime::parse_signal("9"), 9);
+  EXPECT_EQ(runtime::parse_signal("RTMIN+1"), SIGRTMIN + 1);
+  EXPECT_THROW(runtime::parse_signal("NOPE"), Error);
+  EXPECT_THROW(runtime::parse_signal("0"), Error);
+  EXPECT_THROW(runtime::parse_signal("99"), Error);
+}
+
+TEST(StateStore, ValidatesIds) {
+  EXPECT_NO_THROW(runtime::validate_id("abc-1.2_x"));
+  EXPECT_THROW(runtime::validate_id(""), Error);
+  EXPECT_THROW(runtime::validate_id("../x"), Error);
+  EXPECT_THROW(runtime::validate_id("a/b"), Error);
+  EXPECT_THROW(runtime::validate_id(".."), Error);
+}
+
+TEST(StateStore, ProcessStartTime) {
+  EXPECT_GT(runtime::process_start_time(getpid()), 0u);
+  EXPECT_EQ(runtime::process_start_time(0), 0u);
+}
