@@ -278,30 +278,45 @@ UniqueFd open_in_root(int root_fd, std::string_view path, int flags, mode_t mode
   return UniqueFd(open_in_root_walk(root_fd, p, flags, mode));
 }
 
-UniqueFd mkdir_in_root(int root_fd, std::string_view path, mode_t mode) {
+static UniqueFd mkdir_in_root_depth(int root_fd, std::string_view path, mode_t mode, int depth) {
+  if (depth > 40) throw_errno("mkdir `" + std::string(path) + "` in rootfs", ELOOP);
   std::string clean = clean_path(std::string("/") + std::string(path));
-  UniqueFd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 3));
-  if (clean == "/") return UniqueFd(::openat(root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
-  size_t i = 1;
+  UniqueFd cur(::openat(root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!cur) throw_errno("open rootfs");
   std::string sofar;
-  while (i <= clean.size()) {
+  size_t i = 1;
+  while (i < clean.size()) {
     size_t j = clean.find('/', i);
     if (j == std::string::npos) j = clean.size();
     std::string part = clean.substr(i, j - i);
+    std::string parent = sofar.empty() ? "/" : sofar;
     sofar += "/" + part;
+    i = j + 1;
     // Resolve what we have so far inside the root (follows symlinks, but only inside).
     UniqueFd next = open_in_root(root_fd, sofar, O_PATH | O_DIRECTORY);
     if (!next) {
       if (errno != ENOENT) throw_errno("open `" + sofar + "` in rootfs");
+      char target[4096];
+      ssize_t n = ::readlinkat(cur.get(), part.c_str(), target, sizeof target - 1);
+      if (n >= 0) {
+        // A dangling symlink: create its target, as resolved inside the root, instead.
+        std::string t(target, static_cast<size_t>(n));
+        std::string rest = i <= clean.size() ? clean.substr(std::min(i - 1, clean.size())) : "";
+        std::string redirected = (t[0] == '/' ? t : parent + "/" + t) + rest;
+        return mkdir_in_root_depth(root_fd, redirected, mode, depth + 1);
+      }
       if (::mkdirat(cur.get(), part.c_str(), mode) < 0 && errno != EEXIST)
         throw_errno("mkdir `" + sofar + "` in rootfs");
       next = open_in_root(root_fd, sofar, O_PATH | O_DIRECTORY);
       if (!next) throw_errno("open `" + sofar + "` in rootfs");
     }
     cur = std::move(next);
-    i = j + 1;
   }
   return cur;
+}
+
+UniqueFd mkdir_in_root(int root_fd, std::string_view path, mode_t mode) {
+  return mkdir_in_root_depth(root_fd, path, mode, 0);
 }
 
 }  // namespace berth::fs
