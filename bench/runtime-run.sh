@@ -19,6 +19,10 @@ cleanup() {
 trap cleanup EXIT
 
 if [ -d /sys/fs/cgroup/unified ] && [ ! -d /sys/fs/cgroup/hugetlb ] && ! mountpoint -q /sys/fs/cgroup/hugetlb 2>/dev/null; then
+  # The controller can move to a v1 hierarchy only while no v2 cgroup has it enabled.
+  find /sys/fs/cgroup/unified -depth -name cgroup.subtree_control 2>/dev/null | while read -r f; do
+    grep -qw hugetlb "$f" && echo -hugetlb > "$f" 2>/dev/null || true
+  done
   if mkdir -p /sys/fs/cgroup/hugetlb 2>/dev/null && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null; then
     mounted_hugetlb=1
   else
@@ -28,8 +32,9 @@ if [ -d /sys/fs/cgroup/unified ] && [ ! -d /sys/fs/cgroup/hugetlb ] && ! mountpo
 fi
 
 BERTH_RUNTIME=$BERTH "$here/scripts/make-bundle.sh" "$work/bundle" /bin/true
-# The same config for every runtime: read-only rootfs, the namespaces of `spec`.
-jq '.root.readonly = true' "$work/bundle/config.json" > "$work/c" && mv "$work/c" "$work/bundle/config.json"
+# The same config for every runtime: read-only rootfs, the namespaces of `spec`; crun 1.8
+# accepts only ociVersion 1.0.x.
+jq '.root.readonly = true | .ociVersion = "1.0.2"' "$work/bundle/config.json" > "$work/c" && mv "$work/c" "$work/bundle/config.json"
 
 declare -A CMD=(
   [berth]="$BERTH --root $work/state-berth run --bundle $work/bundle bench-berth"

@@ -151,6 +151,32 @@ std::vector<pid_t> read_procs(const std::string& dir) {
   return out;
 }
 
+// Enables every available controller in each ancestor's subtree_control, from the top down,
+// so that the new directory gets them. A level that refuses (it has processes of its own, or
+// a controller is busy) is left as it is: the limits that then cannot be written will fail
+// with a message naming the file.
+void enable_controllers(const std::string& mount, const std::string& path) {
+  std::string cur = mount;
+  const std::string clean = fs::clean_path(path);
+  size_t i = 1;
+  while (i < clean.size()) {
+    std::string avail;
+    fs::read_file_if_exists(cur + "/cgroup.controllers", avail);
+    std::istringstream is(avail);
+    std::string c;
+    while (is >> c) {
+      try {
+        write_knob(cur, "cgroup.subtree_control", "+" + c);
+      } catch (const Error&) {
+      }
+    }
+    size_t j = clean.find('/', i);
+    if (j == std::string::npos) j = clean.size();
+    cur += "/" + clean.substr(i, j - i);
+    i = j + 1;
+  }
+}
+
 void remove_dir(const std::string& dir) {
   for (int i = 0; i < 100; ++i) {
     if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return;

@@ -29,7 +29,9 @@ std::string v2_swap_max(int64_t limit, int64_t swap);
 
 void write_knob(const std::string& dir, const std::string& file, const std::string& value);
 std::vector<pid_t> read_procs(const std::string& dir);
-void remove_dir(const std::string& dir);  // rmdir with a short retry on EBUSY
+void remove_dir(const std::string& dir);
+// v2: enables the available controllers in every ancestor of `path` below `mount`.
+void enable_controllers(const std::string& mount, const std::string& path);  // rmdir with a short retry on EBUSY
 
 // Create the container's directories (see Cgroup::create for the path rules).
 std::unique_ptr<Cgroup> make_v1(const std::string& cgroups_path, const std::string& id);

@@ -52,6 +52,7 @@ class CgroupV1 final : public Cgroup {
       if (dirs_.count("hugetlb")) {
         write_checked(dir("hugetlb"), "hugetlb." + h.pageSize + ".limit_in_bytes", std::to_string(h.limit), "hugepageLimits");
       } else if (!unified_.empty()) {
+        enable_unified();
         write_checked(unified_, "hugetlb." + h.pageSize + ".max", std::to_string(h.limit), "hugepageLimits");
       } else {
         throw Error("linux.resources.hugepageLimits: the hugetlb controller is not available");
@@ -60,6 +61,7 @@ class CgroupV1 final : public Cgroup {
     if (!r.unified.empty()) {
       if (unified_.empty())
         throw Error("linux.resources.unified: needs cgroup v2, this host has only v1");
+      enable_unified();
       for (auto& [k, v] : r.unified) {
         if (k.find('/') != std::string::npos || k.find("..") != std::string::npos)
           throw Error("linux.resources.unified: invalid file name `" + k + "`");
@@ -98,6 +100,14 @@ class CgroupV1 final : public Cgroup {
     if (it == dirs_.end())
       throw Error("cgroup controller `" + controller + "` is not mounted on this host");
     return it->second;
+  }
+
+  // On a hybrid host the v2 tree is left alone unless a limit needs one of its controllers:
+  // then they are enabled down to our directory.
+  void enable_unified() {
+    for (auto& h : host_hierarchies())
+      if (h.v2 && unified_.rfind(h.mountpoint, 0) == 0)
+        enable_controllers(h.mountpoint, unified_.substr(h.mountpoint.size()));
   }
 
   // A knob whose absence means "not supported here" gets that message, not ENOENT.

@@ -158,6 +158,37 @@ void kill_cgroup(const ContainerState& st, int sig) {
   for (pid_t p : cg->pids()) ::kill(p, sig);
 }
 
+// The device rules to apply: the config's, then (like runc and crun) access to the nodes the
+// runtime itself creates in /dev and to the config's linux.devices, which would be useless
+// behind a "deny all" rule.
+oci::LinuxResources with_default_devices(const oci::Spec& spec) {
+  oci::LinuxResources r = *spec.linux->resources;
+  if (r.devices.empty()) return r;
+  auto allow = [&](const char* type, int64_t major, std::optional<int64_t> minor, const char* access) {
+    oci::DeviceRule d;
+    d.allow = true;
+    d.type = type;
+    d.major = major;
+    d.minor = minor;
+    d.access = access;
+    r.devices.push_back(d);
+  };
+  allow("c", -1, -1, "m");     // mknod of any char device (the capability still gates it)
+  allow("b", -1, -1, "m");     // and of any block device
+  allow("c", 1, 3, "rwm");     // null
+  allow("c", 1, 8, "rwm");     // random
+  allow("c", 1, 7, "rwm");     // full
+  allow("c", 5, 0, "rwm");     // tty
+  allow("c", 1, 5, "rwm");     // zero
+  allow("c", 1, 9, "rwm");     // urandom
+  allow("c", 136, -1, "rwm");  // /dev/pts/*
+  allow("c", 5, 2, "rwm");     // /dev/ptmx
+  for (auto& d : spec.linux->devices)
+    if (d.type == "c" || d.type == "u" || d.type == "b")
+      allow(d.type == "b" ? "b" : "c", d.major, d.minor, "rwm");
+  return r;
+}
+
 }  // namespace
 
 pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
@@ -192,7 +223,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
   UniqueFd lock = store.lock(opts.id);
 
   cleanup.cgroup = Cgroup::create(spec.linux->cgroupsPath, opts.id);
-  if (spec.linux->resources) cleanup.cgroup->set(*spec.linux->resources);
+  if (spec.linux->resources) cleanup.cgroup->set(with_default_devices(spec));
 
   UniqueFd console;
   if (console_fd_in >= 0) console.reset(console_fd_in);
