@@ -1,0 +1,196 @@
+#!/usr/bin/env bats
+# linux.namespaces: every namespace type the runtime creates or joins, checked from inside the
+# container against the host.
+
+load helpers
+
+# run_ok CMD...: runs CMD with stdout and stderr kept apart; fails unless it exits 0.
+run_ok() {
+  run --separate-stderr "$@"
+  echo "status=$status stdout=$output stderr=$stderr" >&2
+  [ "$status" -eq 0 ]
+}
+
+# Host view of one namespace of this test process.
+host_ns() { readlink "/proc/$$/ns/$1"; }
+
+@test "pid namespace: init is pid 1 inside, a different pid on the host" {
+  set_args sh -c 'echo $$; readlink /proc/self/ns/pid; ls /proc | grep -c "^[0-9]"'
+  run_ok rt run --bundle "$BUNDLE" "$ID"
+  [ "${lines[0]}" = 1 ]
+  [ "${lines[1]}" != "$(host_ns pid)" ]
+  # Only the container's own processes are visible (sh and the pipeline's children).
+  [ "${lines[2]}" -le 4 ]
+  assert_clean "$ID"
+
+  set_args sleep 100
+  rt run -d --bundle "$BUNDLE" "$ID"
+  local pid
+  pid=$(state_field "$ID" pid)
+  [ "$pid" -gt 1 ]
+  # NSpid lists the pid in every namespace from the host's down: <host pid> then 1.
+  grep -P "^NSpid:\t$pid\t1$" "/proc/$pid/status"
+  [ "$(readlink "/proc/$pid/ns/pid")" != "$(host_ns pid)" ]
+  rt delete --force "$ID"
+  assert_clean "$ID"
+}
+
+@test "without a pid namespace the container shares the host's" {
+  set_config '.linux.namespaces |= map(select(.type != "pid"))'
+  set_args sh -c 'echo $$; readlink /proc/self/ns/pid'
+  run_ok rt run --bundle "$BUNDLE" "$ID"
+  [ "${lines[0]}" -gt 1 ]
+  [ "${lines[1]}" = "$(host_ns pid)" ]
+}
+
+@test "uts namespace: hostname and domainname are set inside only" {
+  local host_hn host_dn
+  host_hn=$(cat /proc/sys/kernel/hostname)
+  host_dn=$(cat /proc/sys/kernel/domainname)
+  set_config '.hostname = "box-one" | .domainname = "example.test"'
+  set_args sh -c 'hostname; cat /proc/sys/kernel/domainname; readlink /proc/self/ns/uts'
+  run_ok rt run --bundle "$BUNDLE" "$ID"
+  [ "${lines[0]}" = "box-one" ]
+  [ "${lines[1]}" = "example.test" ]
+  [ "${lines[2]}" != "$(host_ns uts)" ]
+  [ "$(cat /proc/sys/kernel/hostname)" = "$host_hn" ]
+  [ "$(cat /proc/sys/kernel/domainname)" = "$host_dn" ]
+}
+
+@test "ipc and network namespaces differ from the host's; only lo exists" {
+  set_args sh -c 'readlink /proc/self/ns/ipc; readlink /proc/self/ns/net; ip -o link | cut -d: -f2 | tr -d " " | sort | tr "\n" ,; echo; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | tr "\n" ,'
+  run_ok rt run --bundle "$BUNDLE" "$ID"
+  [ "${lines[0]}" != "$(host_ns ipc)" ]
+  [ "${lines[1]}" != "$(host_ns net)" ]
+  [ "${lines[2]}" = "lo," ]
+  [ "${lines[3]}" = "lo," ]
+
+  # Without them, the host's are shared (so the comparison above can tell).
+  set_config '.linux.namespaces |= map(select(.type != "network" and .type != "ipc"))'
+  run_ok rt run --bundle "$BUNDLE" "$ID"
+  [ "${lines[0]}" = "$(host_ns ipc)" ]
+  [ "${lines[1]}" = "$(host_ns net)" ]
+}
+
+@test "cgroup namespace: the container's cgroup is its root" {
+  set_args sh -c 'readlink /proc/self/ns/cgroup; cat /proc/self/cgroup'
+  run_ok rt run --bundle "$BUNDLE" "$ID"
+  [ "${lines[0]}" != "$(host_ns cgroup)" ]
+  # Every hierarchy's path is "/" from inside a cgroup namespace.
+  ! printf '%s\n' "${lines[@]:1}" | grep -v ':/$'
+
+  set_config '.linux.namespaces |= map(select(.type != "cgroup"))'
+  run_ok rt run --bundle "$BUNDLE" "$ID"
+  [ "${lines[0]}" = "$(host_ns cgroup)" ]
+}
+
+@test "time namespace with timeOffsets shifts boottime and monotonic" {
+  set_config '.linux.namespaces += [{"type": "time"}] | .linux.timeOffsets = {"boottime": {"secs": 1000000}, "monotonic": {"secs": 2000000}}'
+  set_args sh -c 'readlink /proc/self/ns/time; cut -d" " -f1 /proc/uptime'
+  run_ok rt run --bundle "$BUNDLE" "$ID"
+  local host_up
+  host_up=$(cut -d' ' -f1 /proc/uptime)
+  [ "${lines[0]}" != "$(host_ns time)" ]
+  # The container's uptime is the host's plus the boottime offset (the host's was read after).
+  awk -v in="${lines[1]}" -v host="$host_up" 'BEGIN { d = in - host; exit !(d >= 999990 && d <= 1000001) }'
+}
+
+@test "without a time namespace, uptime is the host's" {
+  set_args cut -d" " -f1 /proc/uptime
+  run_ok rt run --bundle "$BUNDLE" "$ID"
+  awk -v in="$output" -v host="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { d = host - in; exit !(d >= 0 && d < 100) }'
+}
+
+@test "user namespace with uid and gid mappings" {
+  chmod 755 "$TEST_DIR" "$BUNDLE"
+  chown -R 100000:100000 "$BUNDLE/rootfs"
+  mkdir "$TEST_DIR/shared"
+  chown 100000:100000 "$TEST_DIR/shared"
+  echo host-file > "$TEST_DIR/hostowned"
+  set_config '.linux.namespaces += [{"type": "user"}]
+    | .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    | .linux.gidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    | .mounts += [{"destination": "/shared", "type": "bind", "source": $s, "options": ["rbind", "rw"]},
+                  {"destination": "/hostowned", "type": "bind", "source": $f, "options": ["bind", "ro"]}]' \
+    --arg s "$TEST_DIR/shared" --arg f "$TEST_DIR/hostowned"
+  set_args sh -c 'id -u; id -g; cat /proc/self/uid_map; cat /proc/self/gid_map; readlink /proc/self/ns/user
+    echo data > /shared/made-inside; mkdir /shared/dir-inside; stat -c %u:%g /hostowned; stat -c %u:%g /bin/busybox'
+  run_ok rt run --bundle "$BUNDLE" "$ID"
+  [ "${lines[0]}" = 0 ]
+  [ "${lines[1]}" = 0 ]
+  [ "$(echo ${lines[2]})" = "0 100000 65536" ]
+  [ "$(echo ${lines[3]})" = "0 100000 65536" ]
+  [ "${lines[4]}" != "$(host_ns user)" ]
+  # A host file owned by an unmapped id (root) shows as the overflow id inside.
+  [ "${lines[5]}" = "65534:65534" ]
+  [ "${lines[6]}" = "0:0" ]
+  # What root in the container creates belongs to the mapped host id.
+  [ "$(stat -c %u:%g "$TEST_DIR/shared/made-inside")" = "100000:100000" ]
+  [ "$(stat -c %u:%g "$TEST_DIR/shared/dir-inside")" = "100000:100000" ]
+  [ "$(cat "$TEST_DIR/shared/made-inside")" = "data" ]
+  assert_clean "$ID"
+}
+
+@test "user namespace: a non-root container user maps to hostID + uid" {
+  chmod 755 "$TEST_DIR" "$BUNDLE"
+  chown -R 100000:100000 "$BUNDLE/rootfs"
+  set_config '.linux.namespaces += [{"type": "user"}]
+    | .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    | .linux.gidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    | .process.user = {"uid": 1000, "gid": 1000}'
+  set_args sleep 100
+  rt run -d --bundle "$BUNDLE" "$ID"
+  local pid
+  pid=$(state_field "$ID" pid)
+  grep -P '^Uid:\t101000\t101000\t101000\t101000$' "/proc/$pid/status"
+  grep -P '^Gid:\t101000\t101000\t101000\t101000$' "/proc/$pid/status"
+  rt delete --force "$ID"
+  assert_clean "$ID"
+}
+
+@test "joining existing network and uts namespaces by path" {
+  set_config '.hostname = "ns-owner"'
+  set_args sleep 100
+  rt run -d --bundle "$BUNDLE" "$ID"
+  local pid
+  pid=$(state_field "$ID" pid)
+
+  local b2=$TEST_DIR/bundle2 id2=${ID}-joiner
+  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$b2" sh -c 'readlink /proc/self/ns/net; readlink /proc/self/ns/uts; hostname; readlink /proc/self/ns/ipc'
+  local tmp
+  tmp=$(mktemp)
+  jq --arg net "/proc/$pid/ns/net" --arg uts "/proc/$pid/ns/uts" '
+      del(.hostname)
+      | .linux.namespaces |= map(if .type == "network" then .path = $net elif .type == "uts" then .path = $uts else . end)' \
+    "$b2/config.json" > "$tmp" && mv "$tmp" "$b2/config.json"
+  run_ok rt run --bundle "$b2" "$id2"
+  [ "${lines[0]}" = "$(readlink "/proc/$pid/ns/net")" ]
+  [ "${lines[1]}" = "$(readlink "/proc/$pid/ns/uts")" ]
+  [ "${lines[2]}" = "ns-owner" ]
+  # Namespaces not given by path are still new ones.
+  [ "${lines[3]}" != "$(readlink "/proc/$pid/ns/ipc")" ]
+  [ "${lines[0]}" != "$(host_ns net)" ]
+  rt delete --force "$ID"
+  assert_clean "$ID"
+  assert_clean "$id2"
+}
+
+@test "joining an existing pid namespace by path" {
+  set_args sleep 100
+  rt run -d --bundle "$BUNDLE" "$ID"
+  local pid
+  pid=$(state_field "$ID" pid)
+  local b2=$TEST_DIR/bundle2 id2=${ID}-joiner
+  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$b2" sh -c 'readlink /proc/self/ns/pid; echo $$; ps -o comm | grep -c sleep'
+  local tmp
+  tmp=$(mktemp)
+  jq --arg p "/proc/$pid/ns/pid" '.linux.namespaces |= map(if .type == "pid" then .path = $p else . end)' \
+    "$b2/config.json" > "$tmp" && mv "$tmp" "$b2/config.json"
+  run_ok rt run --bundle "$b2" "$id2"
+  [ "${lines[0]}" = "$(readlink "/proc/$pid/ns/pid")" ]
+  # pid 1 of that namespace is the first container's sleep.
+  [ "${lines[1]}" -gt 1 ]
+  [ "${lines[2]}" = 1 ]
+  rt delete --force "$ID"
+  assert_clean "$ID"
+}
