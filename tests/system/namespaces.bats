@@ -86,19 +86,20 @@ host_ns() { readlink "/proc/$$/ns/$1"; }
 
 @test "time namespace with timeOffsets shifts boottime and monotonic" {
   set_config '.linux.namespaces += [{"type": "time"}] | .linux.timeOffsets = {"boottime": {"secs": 1000000}, "monotonic": {"secs": 2000000}}'
-  set_args sh -c 'readlink /proc/self/ns/time; cut -d" " -f1 /proc/uptime'
+  set_args sh -c 'readlink /proc/self/ns/time; cut -d" " -f1 /proc/uptime; grep monotonic /proc/self/timens_offsets'
   run_ok rt run --bundle "$BUNDLE" "$ID"
   local host_up
   host_up=$(cut -d' ' -f1 /proc/uptime)
   [ "${lines[0]}" != "$(host_ns time)" ]
   # The container's uptime is the host's plus the boottime offset (the host's was read after).
-  awk -v in="${lines[1]}" -v host="$host_up" 'BEGIN { d = in - host; exit !(d >= 999990 && d <= 1000001) }'
+  awk -v inside="${lines[1]}" -v host="$host_up" 'BEGIN { d = inside - host; exit !(d >= 999990 && d <= 1000001) }'
+  [ "$(echo ${lines[2]})" = "monotonic 2000000 0" ]
 }
 
 @test "without a time namespace, uptime is the host's" {
   set_args cut -d" " -f1 /proc/uptime
   run_ok rt run --bundle "$BUNDLE" "$ID"
-  awk -v in="$output" -v host="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { d = host - in; exit !(d >= 0 && d < 100) }'
+  awk -v inside="$output" -v host="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { d = host - inside; exit !(d >= 0 && d < 100) }'
 }
 
 @test "user namespace with uid and gid mappings" {
@@ -113,8 +114,7 @@ host_ns() { readlink "/proc/$$/ns/$1"; }
     | .mounts += [{"destination": "/shared", "type": "bind", "source": $s, "options": ["rbind", "rw"]},
                   {"destination": "/hostowned", "type": "bind", "source": $f, "options": ["bind", "ro"]}]' \
     --arg s "$TEST_DIR/shared" --arg f "$TEST_DIR/hostowned"
-  set_args sh -c 'id -u; id -g; cat /proc/self/uid_map; cat /proc/self/gid_map; readlink /proc/self/ns/user
-    echo data > /shared/made-inside; mkdir /shared/dir-inside; stat -c %u:%g /hostowned; stat -c %u:%g /bin/busybox'
+  set_args sh -c 'id -u; id -g; cat /proc/self/uid_map; cat /proc/self/gid_map; readlink /proc/self/ns/user; echo data > /shared/made-inside; mkdir /shared/dir-inside; stat -c %u:%g /hostowned; stat -c %u:%g /bin/busybox'
   run_ok rt run --bundle "$BUNDLE" "$ID"
   [ "${lines[0]}" = 0 ]
   [ "${lines[1]}" = 0 ]
