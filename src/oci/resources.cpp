@@ -1,6 +1,8 @@
 #include "oci/resources.hpp"
 
 #include <limits>
+#include <type_traits>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -122,13 +124,24 @@ LinuxResources parse_resources(const json& j) {
     mem.swap = num<int64_t>(*m, "swap", "memory");
     mem.kernel = num<int64_t>(*m, "kernel", "memory");
     mem.kernelTCP = num<int64_t>(*m, "kernelTCP", "memory");
-    mem.swappiness = num<uint64_t>(*m, "swappiness", "memory");
+    // Docker has sent swappiness -1 (and, through Go's uint64, 2^64-1) for "not set"; runc
+    // treats both as unset, and so does this.
+    const json* sw = get(*m, "swappiness");
+    const bool sw_unset = sw && ((sw->is_number_unsigned() &&
+                                  sw->get<uint64_t>() == std::numeric_limits<uint64_t>::max()) ||
+                                 (sw->is_number_integer() && !sw->is_number_unsigned() &&
+                                  sw->get<int64_t>() == -1));
+    if (!sw_unset) mem.swappiness = num<uint64_t>(*m, "swappiness", "memory");
     if (mem.swappiness && *mem.swappiness > 100) bad("memory.swappiness", "must be between 0 and 100");
     mem.disableOOMKiller = boolean(*m, "disableOOMKiller", "memory");
     mem.useHierarchy = boolean(*m, "useHierarchy", "memory");
     mem.checkBeforeUpdate = boolean(*m, "checkBeforeUpdate", "memory");
-    if (mem.limit && *mem.limit < -1) bad("memory.limit", "must be -1 or a byte count");
-    if (mem.swap && *mem.swap < -1) bad("memory.swap", "must be -1 or a byte count");
+    // Byte counts: -1 is "unlimited", anything else below 0 is a mistake.
+    using Field = std::pair<std::optional<int64_t>*, const char*>;
+    for (auto [v, name] : {Field{&mem.limit, "memory.limit"}, Field{&mem.reservation, "memory.reservation"},
+                           Field{&mem.swap, "memory.swap"}, Field{&mem.kernel, "memory.kernel"},
+                           Field{&mem.kernelTCP, "memory.kernelTCP"}})
+      if (*v && **v < -1) bad(name, "must be -1 or a byte count");
     if (mem.limit && mem.swap && *mem.limit > 0 && *mem.swap > 0 && *mem.swap < *mem.limit)
       bad("memory.swap", "must be at least memory.limit (it counts memory + swap)");
     r.memory = mem;
@@ -183,6 +196,9 @@ LinuxResources parse_resources(const json& j) {
   if (auto* u = get(j, "unified")) {
     object(*u, "unified");
     for (auto& [k, v] : u->items()) {
+      // Keys are file names in the container's cgroup directory: nothing that leaves it.
+      if (k.empty() || k.find('/') != std::string::npos || k.find("..") != std::string::npos)
+        bad("unified", "`" + k + "` is not a cgroup file name");
       if (!v.is_string()) bad("unified." + k, "must be a string");
       r.unified[k] = v.get<std::string>();
     }

@@ -25,6 +25,9 @@ struct CgroupHierarchy {
   std::string mountpoint;                // /sys/fs/cgroup/memory, /sys/fs/cgroup/unified, ...
   std::vector<std::string> controllers;  // {"memory"}, {"cpu","cpuacct"}, {"name=systemd"}, v2: available ones
   bool v2 = false;
+  // The cgroup this mount shows at its mountpoint (mountinfo "root"): "/" normally, a
+  // sub-cgroup when a container runtime bind-mounted only its part of the hierarchy.
+  std::string root = "/";
 };
 
 // How this host's cgroups are laid out; detected once and cached.
@@ -57,6 +60,13 @@ class Cgroup {
   // e.g. "/berth/abc"; and the host directory for a hierarchy (v1 controller name or "" for v2).
   virtual std::string path() const = 0;
   virtual std::string host_dir(const std::string& controller) const = 0;
+
+  // What the last set() skipped without failing (a hugetlb page size the host does not offer,
+  // a field with no meaning on this cgroup version…), one sentence each, for the caller to log.
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+ protected:
+  std::vector<std::string> warnings_;
 };
 
 }  // namespace berth::runtime

@@ -24,6 +24,7 @@
 #include "runtime/cgroup.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/linux_init.hpp"
+#include "runtime/seccomp.hpp"
 #include "runtime/terminal.hpp"
 
 #ifndef CLONE_NEWTIME
@@ -206,8 +207,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
     throw Error("config.json: linux.namespaces: a mount namespace is required");
   if (!spec.linux->intelRdt.is_null())
     throw Error("config.json: linux.intelRdt: Intel RDT is not supported by this runtime");
-  if (!spec.linux->seccomp.is_null())
-    log::warn("linux.seccomp is not yet enforced by this build");
+  std::unique_ptr<SeccompFilter> seccomp = SeccompFilter::compile(spec.linux->seccomp);
   const std::string rootfs =
       fs::clean_path(spec.root.path[0] == '/' ? spec.root.path : bundle + "/" + spec.root.path);
   if (!fs::is_dir(rootfs)) throw Error("root.path: rootfs `" + rootfs + "` does not exist");
@@ -225,6 +225,8 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
   cleanup.cgroup = Cgroup::create(spec.linux->cgroupsPath, opts.id);
   if (spec.linux->resources) cleanup.cgroup->set(with_default_devices(spec));
 
+  UniqueFd seccomp_listener;
+  if (seccomp && seccomp->uses_notify()) seccomp_listener = connect_unix(seccomp->listener_path());
   UniqueFd console;
   if (console_fd_in >= 0) console.reset(console_fd_in);
   else if (!opts.console_socket.empty()) console = connect_unix(opts.console_socket);
@@ -290,6 +292,8 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
   icfg.new_cgroupns = new_cgroupns;
   icfg.cgroup = cleanup.cgroup.get();
   icfg.join_ns = join;
+  icfg.seccomp = seccomp.get();
+  icfg.seccomp_listener_fd = seccomp_listener ? seccomp_listener.get() : -1;
 
   ::fflush(nullptr);
   long rc = ::syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
@@ -305,6 +309,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
   child_sock.reset();
   start_sock.reset();
   console.reset();
+  seccomp_listener.reset();
   join_fds.clear();
 
   if (new_userns) {

@@ -17,6 +17,7 @@
 #include "runtime/caps.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/mounts.hpp"
+#include "runtime/seccomp.hpp"
 #include "runtime/terminal.hpp"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -120,6 +121,21 @@ bool setgroups_allowed() {
   return true;
 }
 
+// Loads the seccomp filter; with SCMP_ACT_NOTIFY, hands the notify fd to the listener with
+// the container process state, as config-linux.md describes.
+void load_seccomp(const InitConfig& cfg, const std::string& state_json) {
+  int nfd = cfg.seccomp->load();
+  if (nfd < 0) return;
+  nlohmann::json msg = {{"ociVersion", oci::kOciVersion},
+                        {"fds", {"seccompFd"}},
+                        {"pid", ::getpid()},
+                        {"metadata", cfg.seccomp->listener_metadata()},
+                        {"state", nlohmann::json::parse(state_json, nullptr, false)}};
+  send_fd(cfg.seccomp_listener_fd, nfd, msg.dump());
+  ::close(nfd);
+  ::close(cfg.seccomp_listener_fd);
+}
+
 std::vector<char*> cstrings(std::vector<std::string>& v) {
   std::vector<char*> out;
   for (auto& s : v) out.push_back(s.data());
@@ -211,6 +227,11 @@ void container_init(const InitConfig& cfg) {
     }
     if (proc.user.umask) ::umask(static_cast<mode_t>(*proc.user.umask));
     else ::umask(022);
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still
+    // have it (the profile must then allow what follows, as with runc). With no_new_privs
+    // it is loaded last, right before execve, so it cannot break the runtime's own steps.
+    const bool seccomp_early = cfg.seccomp && !proc.noNewPrivileges;
+    if (seccomp_early) load_seccomp(cfg, state_json);
     apply_user_and_capabilities(proc, setgroups_allowed());
     if (proc.noNewPrivileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
       throw_errno("prctl(PR_SET_NO_NEW_PRIVS)");
@@ -244,6 +265,7 @@ void container_init(const InitConfig& cfg) {
     if (msg.empty() || msg[0] != kSyncStart) ::_exit(1);
     run_hooks(spec.hooks.startContainer, "startContainer",
               msg.size() > 1 ? msg.substr(1) : state_json);
+    if (cfg.seccomp && !seccomp_early) load_seccomp(cfg, state_json);
     // `run` blocks every signal while it sets up; the user program starts with none blocked.
     sigset_t none;
     ::sigemptyset(&none);

@@ -16,6 +16,7 @@
 namespace berth::runtime {
 
 class Cgroup;
+class SeccompFilter;
 
 // Messages on the sync socket: one type byte, then a payload.
 enum SyncMsg : char {
@@ -40,6 +41,8 @@ struct InitConfig {
   bool new_cgroupns = false;
   const Cgroup* cgroup = nullptr;
   std::vector<std::pair<int, int>> join_ns;  // (fd, CLONE_NEW*) to setns, user first
+  SeccompFilter* seccomp = nullptr;  // compiled by the parent; loaded here
+  int seccomp_listener_fd = -1;      // connected listenerPath socket for SCMP_ACT_NOTIFY
 };
 
 [[noreturn]] void container_init(const InitConfig& cfg);
