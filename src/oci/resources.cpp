@@ -1,9 +1,9 @@
 #include "oci/resources.hpp"
 
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <type_traits>
 #include <utility>
-#include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
 
@@ -42,7 +42,8 @@ std::optional<T> num(const json& o, const char* key, const std::string& field) {
     if (u > std::numeric_limits<T>::max()) bad(f, "out of range");
     return static_cast<T>(u);
   } else {
-    if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max()))
+    if (v->is_number_unsigned() &&
+        v->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max()))
       bad(f, "out of range");
     return static_cast<T>(v->get<int64_t>());
   }
@@ -127,20 +128,22 @@ LinuxResources parse_resources(const json& j) {
     // Docker has sent swappiness -1 (and, through Go's uint64, 2^64-1) for "not set"; runc
     // treats both as unset, and so does this.
     const json* sw = get(*m, "swappiness");
-    const bool sw_unset = sw && ((sw->is_number_unsigned() &&
-                                  sw->get<uint64_t>() == std::numeric_limits<uint64_t>::max()) ||
-                                 (sw->is_number_integer() && !sw->is_number_unsigned() &&
-                                  sw->get<int64_t>() == -1));
+    const bool sw_unset =
+        sw && ((sw->is_number_unsigned() &&
+                sw->get<uint64_t>() == std::numeric_limits<uint64_t>::max()) ||
+               (sw->is_number_integer() && !sw->is_number_unsigned() && sw->get<int64_t>() == -1));
     if (!sw_unset) mem.swappiness = num<uint64_t>(*m, "swappiness", "memory");
-    if (mem.swappiness && *mem.swappiness > 100) bad("memory.swappiness", "must be between 0 and 100");
+    if (mem.swappiness && *mem.swappiness > 100)
+      bad("memory.swappiness", "must be between 0 and 100");
     mem.disableOOMKiller = boolean(*m, "disableOOMKiller", "memory");
     mem.useHierarchy = boolean(*m, "useHierarchy", "memory");
     mem.checkBeforeUpdate = boolean(*m, "checkBeforeUpdate", "memory");
     // Byte counts: -1 is "unlimited", anything else below 0 is a mistake.
     using Field = std::pair<std::optional<int64_t>*, const char*>;
-    for (auto [v, name] : {Field{&mem.limit, "memory.limit"}, Field{&mem.reservation, "memory.reservation"},
-                           Field{&mem.swap, "memory.swap"}, Field{&mem.kernel, "memory.kernel"},
-                           Field{&mem.kernelTCP, "memory.kernelTCP"}})
+    for (auto [v, name] :
+         {Field{&mem.limit, "memory.limit"}, Field{&mem.reservation, "memory.reservation"},
+          Field{&mem.swap, "memory.swap"}, Field{&mem.kernel, "memory.kernel"},
+          Field{&mem.kernelTCP, "memory.kernelTCP"}})
       if (*v && **v < -1) bad(name, "must be -1 or a byte count");
     if (mem.limit && mem.swap && *mem.limit > 0 && *mem.swap > 0 && *mem.swap < *mem.limit)
       bad("memory.swap", "must be at least memory.limit (it counts memory + swap)");

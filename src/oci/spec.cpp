@@ -345,6 +345,8 @@ Linux parse_linux(const json& l) {
 
 }  // namespace
 
+Process parse_process_json(const json& j) { return parse_process(j); }
+
 const Namespace* Linux::find_namespace(std::string_view type) const {
   for (auto& n : namespaces)
     if (n.type == type) return &n;

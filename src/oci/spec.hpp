@@ -127,6 +127,9 @@ struct Spec {
 Spec parse_spec(std::string_view text);
 Spec parse_spec_json(const nlohmann::json& j);
 
+// Parses one `process` object (as `exec --process FILE` gives it).
+Process parse_process_json(const nlohmann::json& j);
+
 // Capability name ("CAP_SYS_ADMIN") → number, -1 if unknown. And the reverse.
 int capability_from_name(std::string_view name);
 std::string capability_name(int cap);

@@ -67,7 +67,8 @@ std::string unescape_mountinfo(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '\\' && i + 3 < s.size() &&
-        std::all_of(s.begin() + i + 1, s.begin() + i + 4, [](char c) { return c >= '0' && c <= '7'; })) {
+        std::all_of(s.begin() + i + 1, s.begin() + i + 4,
+                    [](char c) { return c >= '0' && c <= '7'; })) {
       out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
       i += 3;
     } else {
@@ -214,8 +215,7 @@ std::string resolve_path(const std::string& cgroups_path, const std::string& id,
   // ".." could climb out of the runtime's own cgroup (relative paths) or, once joined to a
   // mountpoint, out of the hierarchy: refuse rather than guess what was meant.
   for (auto& c : split(p, '/'))
-    if (c == "..")
-      throw Error("linux.cgroupsPath: `" + p + "` must not contain `..` components");
+    if (c == "..") throw Error("linux.cgroupsPath: `" + p + "` must not contain `..` components");
   if (p[0] != '/') p = own + "/" + p;
   p = fs::clean_path(p);
   if (p == "/") throw Error("linux.cgroupsPath: `" + p + "` is the root cgroup, not a container's");

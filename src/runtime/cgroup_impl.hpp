@@ -58,6 +58,13 @@ std::string v1_device_rule(const oci::DeviceRule& d);
 // linux.resources.unified): no "/", no "..", not empty.
 bool valid_knob_name(std::string_view name);
 
+// Engines send 0 for "no value" in most numeric resource fields; like runc, a 0 there writes
+// nothing.
+template <typename T>
+bool set_nonzero(const std::optional<T>& v) {
+  return v && *v != 0;
+}
+
 // ---- Filesystem ----------------------------------------------------------------------------
 
 // Writes a kernel knob in one write(2). Errors read

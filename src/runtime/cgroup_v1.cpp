@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <map>
+#include <optional>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -17,12 +20,6 @@ struct V1Dir {
   std::vector<std::string> controllers;  // as mounted: {"cpu","cpuacct"}, {"name=systemd"}
   std::string dir;
 };
-
-template <typename T>
-bool set_nonzero(const std::optional<T>& v) {
-  // Engines send 0 for "no value" in most numeric fields; like runc, 0 writes nothing there.
-  return v && *v != 0;
-}
 
 class CgroupV1 final : public Cgroup {
  public:
@@ -69,8 +66,7 @@ class CgroupV1 final : public Cgroup {
   }
 
   std::vector<pid_t> pids() const override {
-    // Any hierarchy holds every process of the container; these are never co-mounted with
-    // something exotic and exist on every v1 host worth the name.
+    // Every hierarchy holds all of the container's processes: read one that any v1 host has.
     for (const char* c : {"pids", "memory", "freezer"})
       if (const std::string* d = find(c)) return read_procs(*d);
     if (!dirs_.empty()) return read_procs(dirs_.front().dir);
@@ -161,9 +157,8 @@ class CgroupV1 final : public Cgroup {
       // Without swap accounting memory+swap cannot be capped; that only matters if it asked
       // for swap beyond the memory limit.
       if (swap > 0 && swap != limit)
-        throw Error(
-            "linux.resources.memory.swap: swap limit not supported by this kernel (no " + d +
-            "/memory.memsw.limit_in_bytes; swap accounting is off, see swapaccount=1)");
+        throw Error("linux.resources.memory.swap: swap limit not supported by this kernel (no " +
+                    d + "/memory.memsw.limit_in_bytes; swap accounting is off, see swapaccount=1)");
       swap = 0;
     }
     if (set_nonzero(m.reservation))
@@ -194,7 +189,8 @@ class CgroupV1 final : public Cgroup {
       if (fs::exists(d + "/memory.kmem.tcp.limit_in_bytes"))
         write_knob(d, "memory.kmem.tcp.limit_in_bytes", std::to_string(*m.kernelTCP));
       else
-        warnings_.push_back("linux.resources.memory.kernelTCP: not supported by this kernel, ignored");
+        warnings_.push_back(
+            "linux.resources.memory.kernelTCP: not supported by this kernel, ignored");
     }
   }
 
@@ -206,18 +202,17 @@ class CgroupV1 final : public Cgroup {
       const std::string& d = need("cpu", "cpu");
       if (set_nonzero(c.shares)) write_knob(d, "cpu.shares", std::to_string(*c.shares));
       write_period_pair(d, "cpu.cfs_period_us",
-                        set_nonzero(c.period) ? std::to_string(*c.period) : "",
-                        "cpu.cfs_quota_us", set_nonzero(c.quota) ? std::to_string(*c.quota) : "");
+                        set_nonzero(c.period) ? std::to_string(*c.period) : "", "cpu.cfs_quota_us",
+                        set_nonzero(c.quota) ? std::to_string(*c.quota) : "");
       if (c.burst) write_checked(d, "cpu.cfs_burst_us", std::to_string(*c.burst), "cpu.burst");
       if (set_nonzero(c.realtimePeriod) || set_nonzero(c.realtimeRuntime)) {
         if (!fs::exists(d + "/cpu.rt_runtime_us"))
-          throw Error("linux.resources.cpu.realtimeRuntime: not supported by this kernel (no " +
-                      d + "/cpu.rt_runtime_us; it needs CONFIG_RT_GROUP_SCHED)");
-        write_period_pair(
-            d, "cpu.rt_period_us",
-            set_nonzero(c.realtimePeriod) ? std::to_string(*c.realtimePeriod) : "",
-            "cpu.rt_runtime_us",
-            set_nonzero(c.realtimeRuntime) ? std::to_string(*c.realtimeRuntime) : "");
+          throw Error("linux.resources.cpu.realtimeRuntime: not supported by this kernel (no " + d +
+                      "/cpu.rt_runtime_us; it needs CONFIG_RT_GROUP_SCHED)");
+        write_period_pair(d, "cpu.rt_period_us",
+                          set_nonzero(c.realtimePeriod) ? std::to_string(*c.realtimePeriod) : "",
+                          "cpu.rt_runtime_us",
+                          set_nonzero(c.realtimeRuntime) ? std::to_string(*c.realtimeRuntime) : "");
       }
       if (c.idle) write_checked(d, "cpu.idle", std::to_string(*c.idle), "cpu.idle");
     }
@@ -228,8 +223,7 @@ class CgroupV1 final : public Cgroup {
   void set_blkio(const oci::BlockIOResources& b) {
     const bool throttle = !b.throttleReadBpsDevice.empty() || !b.throttleWriteBpsDevice.empty() ||
                           !b.throttleReadIOPSDevice.empty() || !b.throttleWriteIOPSDevice.empty();
-    if (!set_nonzero(b.weight) && !set_nonzero(b.leafWeight) && b.weightDevice.empty() &&
-        !throttle)
+    if (!set_nonzero(b.weight) && !set_nonzero(b.leafWeight) && b.weightDevice.empty() && !throttle)
       return;
     const std::string& d = need("blkio", "blockIO");
     auto dev = [](const oci::BlockIODevice& x, uint64_t v) {
@@ -238,7 +232,7 @@ class CgroupV1 final : public Cgroup {
     // CFQ's blkio.weight is gone from kernels since 5.0; BFQ offers blkio.bfq.weight instead.
     auto pick = [&](const char* cfq, const char* bfq) {
       return fs::exists(d + "/" + cfq) || !fs::exists(d + "/" + bfq) ? std::string(cfq)
-                                                                      : std::string(bfq);
+                                                                     : std::string(bfq);
     };
     const std::string weight = pick("blkio.weight", "blkio.bfq.weight");
     const std::string weight_dev = pick("blkio.weight_device", "blkio.bfq.weight_device");
@@ -249,8 +243,7 @@ class CgroupV1 final : public Cgroup {
     for (auto& x : b.weightDevice) {
       if (x.weight) write_checked(d, weight_dev, dev(x, *x.weight), "blockIO.weightDevice");
       if (x.leafWeight)
-        write_checked(d, "blkio.leaf_weight_device", dev(x, *x.leafWeight),
-                      "blockIO.weightDevice");
+        write_checked(d, "blkio.leaf_weight_device", dev(x, *x.leafWeight), "blockIO.weightDevice");
     }
     const std::pair<const std::vector<oci::BlockIODevice>*, const char*> throttles[] = {
         {&b.throttleReadBpsDevice, "read_bps_device"},
@@ -297,17 +290,20 @@ class CgroupV1 final : public Cgroup {
   // in the v2 tree, with the controller they belong to enabled down to it if the tree has it.
   void set_unified(const std::map<std::string, std::string>& unified) {
     if (unified_.empty())
-      throw Error("linux.resources.unified: needs cgroup v2, and this host has only v1 hierarchies");
+      throw Error(
+          "linux.resources.unified: needs cgroup v2, and this host has only v1 hierarchies");
     for (auto& [k, v] : unified) {
       if (!valid_knob_name(k))
         throw Error("linux.resources.unified: invalid file name `" + k + "`");
       const std::string ctrl = k.substr(0, k.find('.'));
       if (ctrl != "cgroup" && v2_has_controller(unified_mount_, ctrl))
         enable_controllers(unified_mount_, unified_rel(), {ctrl});
-      if (!fs::exists(unified_ + "/" + k))
+      if (!fs::exists(unified_ + "/" + k)) {
+        std::string avail = read_knob(unified_mount_, "cgroup.controllers");
         throw Error("linux.resources.unified." + k + ": no such file in " + unified_ +
-                    " (this host's cgroup v2 tree has only: " +
-                    read_knob(unified_mount_, "cgroup.controllers") + ")");
+                    " (controllers of this host's cgroup v2 tree: " +
+                    (avail.empty() ? "none" : avail) + ")");
+      }
       write_knob(unified_, k, v);
     }
   }
@@ -359,8 +355,8 @@ std::unique_ptr<Cgroup> load_v1(const nlohmann::json& j) {
     for (auto& [k, v] : jd.items()) dirs.push_back({{k}, v.get<std::string>()});
   } else {
     for (auto& e : jd)
-      dirs.push_back({e.at("controllers").get<std::vector<std::string>>(),
-                      e.at("dir").get<std::string>()});
+      dirs.push_back(
+          {e.at("controllers").get<std::vector<std::string>>(), e.at("dir").get<std::string>()});
   }
   std::string unified = j.value("unified", "");
   std::string mount = j.value("unified_mount", "");

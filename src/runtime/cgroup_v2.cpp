@@ -10,13 +10,9 @@
 namespace berth::runtime::cgroup_detail {
 namespace {
 
-template <typename T>
-bool set_nonzero(const std::optional<T>& v) {
-  // Engines send 0 for "no value" in most numeric fields; like runc, 0 writes nothing there.
-  return v && *v != 0;
+std::string max_or(int64_t v) {
+  return v == -1 ? std::string("max") : std::to_string(v);
 }
-
-std::string max_or(int64_t v) { return v == -1 ? std::string("max") : std::to_string(v); }
 
 class CgroupV2 final : public Cgroup {
  public:
@@ -76,8 +72,8 @@ class CgroupV2 final : public Cgroup {
       if (ctrl != "cgroup" && !v2_has_controller(dir_, ctrl))
         throw Error("linux.resources." + field + ": the " + ctrl +
                     " controller is not enabled for " + dir_ + " (cannot write " + file + ")");
-      throw Error("linux.resources." + field + ": not supported by this kernel (no " + dir_ +
-                  "/" + file + ")");
+      throw Error("linux.resources." + field + ": not supported by this kernel (no " + dir_ + "/" +
+                  file + ")");
     }
     write_knob(dir_, file, value);
   }
@@ -96,7 +92,8 @@ class CgroupV2 final : public Cgroup {
     }
     if (set_nonzero(m.limit)) write("memory.max", max_or(*m.limit), "memory.limit");
     // v1-only knobs: v2 has no per-cgroup swappiness, no OOM-killer switch, no kmem limits.
-    if (m.swappiness) warnings_.push_back("linux.resources.memory.swappiness: ignored on cgroup v2");
+    if (m.swappiness)
+      warnings_.push_back("linux.resources.memory.swappiness: ignored on cgroup v2");
     if (m.disableOOMKiller && *m.disableOOMKiller)
       warnings_.push_back("linux.resources.memory.disableOOMKiller: ignored on cgroup v2");
     if (set_nonzero(m.kernel) || set_nonzero(m.kernelTCP))
@@ -111,7 +108,8 @@ class CgroupV2 final : public Cgroup {
     if (c.burst) write("cpu.max.burst", std::to_string(*c.burst), "cpu.burst");
     if (c.idle) write("cpu.idle", std::to_string(*c.idle), "cpu.idle");
     if (set_nonzero(c.realtimePeriod) || set_nonzero(c.realtimeRuntime))
-      warnings_.push_back("linux.resources.cpu.realtime*: ignored on cgroup v2 (no RT group scheduling)");
+      warnings_.push_back(
+          "linux.resources.cpu.realtime*: ignored on cgroup v2 (no RT group scheduling)");
     if (!c.cpus.empty()) write("cpuset.cpus", c.cpus, "cpu.cpus");
     if (!c.mems.empty()) write("cpuset.mems", c.mems, "cpu.mems");
   }
@@ -125,7 +123,8 @@ class CgroupV2 final : public Cgroup {
     for (auto& x : b.weightDevice)
       if (x.weight)
         write("io.weight", dev(x) + " " + std::to_string(*x.weight), "blockIO.weightDevice");
-    if (set_nonzero(b.leafWeight)) warnings_.push_back("linux.resources.blockIO.leafWeight: ignored on cgroup v2");
+    if (set_nonzero(b.leafWeight))
+      warnings_.push_back("linux.resources.blockIO.leafWeight: ignored on cgroup v2");
     // One io.max line per limit; the kernel merges keys per device. Rate 0 removes a v1
     // throttle rule, so it is "max" here.
     const std::pair<const std::vector<oci::BlockIODevice>*, const char*> throttles[] = {

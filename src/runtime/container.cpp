@@ -22,6 +22,7 @@
 #include "common/log.hpp"
 #include "oci/spec.hpp"
 #include "runtime/cgroup.hpp"
+#include "runtime/foreground.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/linux_init.hpp"
 #include "runtime/seccomp.hpp"
@@ -223,7 +224,10 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
   UniqueFd lock = store.lock(opts.id);
 
   cleanup.cgroup = Cgroup::create(spec.linux->cgroupsPath, opts.id);
-  if (spec.linux->resources) cleanup.cgroup->set(with_default_devices(spec));
+  if (spec.linux->resources) {
+    cleanup.cgroup->set(with_default_devices(spec));
+    for (auto& w : cleanup.cgroup->warnings()) log::warn(w);
+  }
 
   UniqueFd seccomp_listener;
   if (seccomp && seccomp->uses_notify()) seccomp_listener = connect_unix(seccomp->listener_path());
@@ -478,49 +482,6 @@ std::vector<ListEntry> list_containers(const std::string& root) {
   return out;
 }
 
-// ---- run (foreground) ----
-
-namespace {
-
-struct RawTerminal {
-  int fd = -1;
-  struct termios saved {};
-  bool active = false;
-  void enable(int f) {
-    if (!::isatty(f) || ::tcgetattr(f, &saved) < 0) return;
-    struct termios raw = saved;
-    ::cfmakeraw(&raw);
-    raw.c_oflag |= OPOST;  // keep output post-processing for readable diagnostics
-    if (::tcsetattr(f, TCSANOW, &raw) == 0) {
-      fd = f;
-      active = true;
-    }
-  }
-  ~RawTerminal() {
-    if (active) ::tcsetattr(fd, TCSANOW, &saved);
-  }
-};
-
-void copy_winsize(int from, int to) {
-  struct winsize ws;
-  // A terminal that reports no size (0x0) keeps the container's consoleSize.
-  if (::ioctl(from, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) ::ioctl(to, TIOCSWINSZ, &ws);
-}
-
-bool pump(int from, int to) {
-  char buf[16384];
-  ssize_t n = ::read(from, buf, sizeof buf);
-  if (n <= 0) return n < 0 && (errno == EINTR || errno == EAGAIN);
-  try {
-    fs::write_fd(to, std::string_view(buf, static_cast<size_t>(n)), "terminal");
-  } catch (const Error&) {
-    return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 int run_container(const CreateOptions& opts, bool detach, bool keep) {
   int console_fd = -1;
   UniqueFd console_peer;
@@ -542,26 +503,14 @@ int run_container(const CreateOptions& opts, bool detach, bool keep) {
     }
   }
   // Block signals before the child exists so none is lost; forward them once it runs.
-  sigset_t all, old;
-  ::sigfillset(&all);
-  ::sigdelset(&all, SIGSEGV);
-  ::sigdelset(&all, SIGBUS);
-  ::sigdelset(&all, SIGILL);
-  ::sigdelset(&all, SIGFPE);
-  if (!detach) ::sigprocmask(SIG_BLOCK, &all, &old);
-  pid_t pid;
-  try {
-    pid = create_container_impl(opts, console_fd);
-  } catch (...) {
-    if (!detach) ::sigprocmask(SIG_SETMASK, &old, nullptr);
-    throw;
-  }
+  SignalBlock signals(!detach);
+  pid_t pid = create_container_impl(opts, console_fd);
   UniqueFd master;
   if (console_peer) master = recv_fd(console_peer.get());
   try {
     start_container(opts.root, opts.id);
   } catch (...) {
-    if (!detach) ::sigprocmask(SIG_SETMASK, &old, nullptr);
+    signals.restore();
     try {
       delete_container(opts.root, opts.id, true);
     } catch (const std::exception& e) {
@@ -571,57 +520,10 @@ int run_container(const CreateOptions& opts, bool detach, bool keep) {
   }
   if (detach) return 0;
 
-  UniqueFd sfd(::signalfd(-1, &all, SFD_CLOEXEC));
-  if (!sfd) throw_errno("signalfd");
-  RawTerminal raw;
-  if (master) {
-    raw.enable(0);
-    copy_winsize(0, master.get());
-  }
-  int status = 0;
-  bool in_open = master && true;
-  for (;;) {
-    struct pollfd fds[3] = {{sfd.get(), POLLIN, 0},
-                            {master ? master.get() : -1, POLLIN, 0},
-                            {in_open ? 0 : -1, POLLIN, 0}};
-    int n = ::poll(fds, 3, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (fds[1].revents & POLLIN) pump(master.get(), 1);
-    else if (fds[1].revents & (POLLHUP | POLLERR)) master.reset();
-    if (fds[2].revents & (POLLIN | POLLHUP)) {
-      if (!pump(0, master.get())) in_open = false;
-    }
-    if (fds[0].revents & POLLIN) {
-      struct signalfd_siginfo si;
-      if (::read(sfd.get(), &si, sizeof si) != sizeof si) continue;
-      int sig = static_cast<int>(si.ssi_signo);
-      if (sig == SIGCHLD) {
-        pid_t r = ::waitpid(pid, &status, WNOHANG);
-        // Reap anything else that was reparented to us.
-        while (::waitpid(-1, nullptr, WNOHANG) > 0) {
-        }
-        if (r == pid) break;
-        continue;
-      }
-      if (sig == SIGWINCH && master) {
-        copy_winsize(0, master.get());
-        continue;
-      }
-      ::kill(pid, sig);
-    }
-  }
-  // Drain remaining terminal output.
-  if (master) {
-    ::fcntl(master.get(), F_SETFL, O_NONBLOCK);
-    while (pump(master.get(), 1)) {
-      struct pollfd p = {master.get(), POLLIN, 0};
-      if (::poll(&p, 1, 0) <= 0) break;
-    }
-  }
-  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  int code = wait_foreground(pid, signals.set(), std::move(master));
+  signals.restore();
   if (!keep) delete_container(opts.root, opts.id, true);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return WEXITSTATUS(status);
+  return code;
 }
 
 }  // namespace berth::runtime

@@ -33,6 +33,20 @@ void start_container(const std::string& root, const std::string& id);
 // exit status (128+signal when killed) and deletes the container unless keep is set.
 int run_container(const CreateOptions& opts, bool detach, bool keep);
 
+struct ExecOptions {
+  std::string root, id;
+  std::string process_file;              // --process: a runtime-spec process object
+  std::vector<std::string> args;         // or the command line
+  bool tty = false, detach = false, no_new_privs = false;
+  std::string console_socket, pid_file, cwd, user;  // user: "UID[:GID]"
+  std::vector<std::string> env, caps;
+  std::vector<uint32_t> additional_gids;
+  int preserve_fds = 0;
+};
+// exec: runs another process in a running container's namespaces and cgroup, with the
+// container's seccomp filter. In the foreground returns its exit status (128+signal).
+int exec_container(const ExecOptions& opts);
+
 // The runtime-spec state: {ociVersion, id, status, pid, bundle, annotations}.
 nlohmann::json container_state(const std::string& root, const std::string& id);
 void kill_container(const std::string& root, const std::string& id, int sig, bool all);

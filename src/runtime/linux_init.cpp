@@ -17,6 +17,7 @@
 #include "runtime/caps.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/mounts.hpp"
+#include "runtime/process.hpp"
 #include "runtime/seccomp.hpp"
 #include "runtime/terminal.hpp"
 
@@ -50,75 +51,12 @@ bool sync_recv(int fd, char& type, std::string& payload) {
 
 namespace {
 
-const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-std::string env_value(const std::vector<std::string>& env, const std::string& key) {
-  for (auto& e : env)
-    if (e.compare(0, key.size() + 1, key + "=") == 0) return e.substr(key.size() + 1);
-  return {};
-}
-
-// PATH lookup as execvp would do it, with runc's messages (engines map them to exit 126/127).
-std::string find_executable(const std::string& name, const std::vector<std::string>& env) {
-  auto check = [](const std::string& p) -> int {
-    struct stat st;
-    if (::stat(p.c_str(), &st) < 0) return errno;
-    if (S_ISDIR(st.st_mode)) return EACCES;
-    if (::access(p.c_str(), X_OK) < 0) return errno;
-    return 0;
-  };
-  if (name.find('/') != std::string::npos) {
-    int err = check(name);
-    if (err)
-      throw Error("exec: \"" + name + "\": stat " + name + ": " + std::strerror(err), err);
-    return name;
-  }
-  std::string path = env_value(env, "PATH");
-  if (path.empty()) path = kDefaultPath;
-  int first_err = 0;
-  size_t i = 0;
-  while (i <= path.size()) {
-    size_t j = path.find(':', i);
-    if (j == std::string::npos) j = path.size();
-    std::string dir = path.substr(i, j - i);
-    if (dir.empty()) dir = ".";
-    std::string cand = dir + "/" + name;
-    int err = check(cand);
-    if (!err) return cand;
-    if (err == EACCES && !first_err) first_err = err;
-    i = j + 1;
-  }
-  if (first_err)
-    throw Error("exec: \"" + name + "\": permission denied", EACCES);
-  throw Error("exec: \"" + name + "\": executable file not found in $PATH", ENOENT);
-}
-
-void set_rlimits(const oci::Process& p) {
-  for (auto& r : p.rlimits) {
-    struct rlimit rl;
-    rl.rlim_cur = r.soft;
-    rl.rlim_max = r.hard;
-    if (::setrlimit(r.resource, &rl) < 0)
-      throw_errno("process.rlimits: set " + r.type + " to soft " + std::to_string(r.soft) +
-                  " hard " + std::to_string(r.hard));
-  }
-}
-
 void write_oom_score(int adj) {
   UniqueFd f(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
   if (!f) throw_errno("open /proc/self/oom_score_adj");
   std::string v = std::to_string(adj);
   if (::write(f.get(), v.data(), v.size()) < 0)
     throw_errno("process.oomScoreAdj: write " + v);
-}
-
-bool setgroups_allowed() {
-  std::string s;
-  try {
-    if (fs::read_file_if_exists("/proc/self/setgroups", s)) return s.rfind("deny", 0) != 0;
-  } catch (const Error&) {
-  }
-  return true;
 }
 
 // Loads the seccomp filter; with SCMP_ACT_NOTIFY, hands the notify fd to the listener with
@@ -134,13 +72,6 @@ void load_seccomp(const InitConfig& cfg, const std::string& state_json) {
   send_fd(cfg.seccomp_listener_fd, nfd, msg.dump());
   ::close(nfd);
   ::close(cfg.seccomp_listener_fd);
-}
-
-std::vector<char*> cstrings(std::vector<std::string>& v) {
-  std::vector<char*> out;
-  for (auto& s : v) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
 }
 
 }  // namespace

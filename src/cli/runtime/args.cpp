@@ -7,13 +7,14 @@
 namespace berth::cli {
 
 Args::Args(const std::string& command, const std::vector<FlagSpec>& flags, int argc, char** argv,
-           int first)
+           int first, bool stop_at_positional)
     : command_(command) {
   bool only_positional = false;
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
     if (only_positional || a.size() < 2 || a[0] != '-') {
       positional_.push_back(a);
+      if (stop_at_positional) only_positional = true;
       continue;
     }
     if (a == "--") {

@@ -19,8 +19,10 @@ struct FlagSpec {
 class Args {
  public:
   // Parses argv[first..argc). Throws berth::Error on an unknown flag or a missing value.
+  // With stop_at_positional, everything from the first positional argument on is positional
+  // (`exec ID sh -c ...`).
   Args(const std::string& command, const std::vector<FlagSpec>& flags, int argc, char** argv,
-       int first);
+       int first, bool stop_at_positional = false);
   bool has(const std::string& name) const { return values_.count(name) > 0; }
   std::string get(const std::string& name, const std::string& def = "") const;
   const std::vector<std::string>& all(const std::string& name) const;
@@ -50,9 +52,9 @@ int cmd_delete(const Global& g, int argc, char** argv, int first);
 int cmd_list(const Global& g, int argc, char** argv, int first);
 int cmd_spec(const Global& g, int argc, char** argv, int first);
 int cmd_features(const Global& g, int argc, char** argv, int first);
+int cmd_exec(const Global& g, int argc, char** argv, int first);
 
 // Flags shared by create and run.
 std::vector<FlagSpec> create_flags();
-struct CreateOptionsFromArgs;
 
 }  // namespace berth::cli

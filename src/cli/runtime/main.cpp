@@ -20,6 +20,7 @@ const char* kUsage =
     "  create    create a container (its process waits before exec)\n"
     "  start     start the user process of a created container\n"
     "  run       create and start a container\n"
+    "  exec      run a process in a running container\n"
     "  state     print the state of a container as JSON\n"
     "  kill      send a signal to a container's init (or --all processes)\n"
     "  delete    delete a stopped container (--force: kill it first)\n"
@@ -92,6 +93,7 @@ int main(int argc, char** argv) {
         {"create", cli::cmd_create}, {"start", cli::cmd_start},   {"run", cli::cmd_run},
         {"state", cli::cmd_state},   {"kill", cli::cmd_kill},     {"delete", cli::cmd_delete},
         {"list", cli::cmd_list},     {"spec", cli::cmd_spec},     {"features", cli::cmd_features},
+        {"exec", cli::cmd_exec},
     };
     for (auto& v : verbs)
       if (cmd == v.name) return v.fn(g, argc, argv, i);

@@ -1,0 +1,271 @@
+// exec: a new process inside an existing container.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <charconv>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "runtime/caps.hpp"
+#include "runtime/cgroup.hpp"
+#include "runtime/container.hpp"
+#include "runtime/foreground.hpp"
+#include "runtime/linux_init.hpp"
+#include "runtime/process.hpp"
+#include "runtime/seccomp.hpp"
+#include "runtime/terminal.hpp"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+namespace berth::runtime {
+namespace {
+
+uint32_t parse_id(const std::string& s, const char* what) {
+  uint32_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty())
+    throw Error(std::string("--user: `") + s + "` is not a numeric " + what);
+  return v;
+}
+
+void set_env(std::vector<std::string>& env, const std::string& kv) {
+  if (kv.find('=') == std::string::npos) throw Error("--env: `" + kv + "` must have the form KEY=value");
+  std::string key = kv.substr(0, kv.find('=') + 1);
+  for (auto& e : env)
+    if (e.compare(0, key.size(), key) == 0) {
+      e = kv;
+      return;
+    }
+  env.push_back(kv);
+}
+
+oci::Process build_process(const ExecOptions& o, const oci::Spec& spec) {
+  if (!o.process_file.empty()) {
+    std::string text = fs::read_file(o.process_file);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw Error("--process `" + o.process_file + "`: invalid JSON: " + e.what());
+    }
+    return oci::parse_process_json(j);
+  }
+  if (o.args.empty()) throw Error("exec: a command to run is required (or --process FILE)");
+  oci::Process p = spec.process ? *spec.process : oci::Process{};
+  p.args = o.args;
+  p.terminal = o.tty;
+  p.consoleSize.reset();
+  if (!o.cwd.empty()) {
+    if (o.cwd[0] != '/') throw Error("--cwd: `" + o.cwd + "` must be an absolute path");
+    p.cwd = o.cwd;
+  }
+  for (auto& e : o.env) set_env(p.env, e);
+  if (!o.user.empty()) {
+    auto colon = o.user.find(':');
+    p.user.uid = parse_id(o.user.substr(0, colon), "uid");
+    p.user.gid = colon == std::string::npos ? 0 : parse_id(o.user.substr(colon + 1), "gid");
+  }
+  if (!o.additional_gids.empty()) p.user.additionalGids = o.additional_gids;
+  if (!o.caps.empty()) {
+    if (!p.capabilities) p.capabilities = oci::Capabilities{};
+    for (auto& name : o.caps) {
+      int c = oci::capability_from_name(name);
+      if (c < 0) throw Error("--cap: unknown capability `" + name + "`");
+      // Never into the inheritable set (CVE-2022-29162 class).
+      for (auto* set : {&p.capabilities->bounding, &p.capabilities->effective,
+                        &p.capabilities->permitted})
+        set->push_back(c);
+    }
+  }
+  if (o.no_new_privs) p.noNewPrivileges = true;
+  return p;
+}
+
+const char* proc_ns_name(std::string_view type) {
+  if (type == "network") return "net";
+  if (type == "mount") return "mnt";
+  return type.data();  // pid ipc uts user cgroup time: the same name (a string literal)
+}
+
+int ns_flag(const std::string& type) {
+  if (type == "pid") return CLONE_NEWPID;
+  if (type == "network") return CLONE_NEWNET;
+  if (type == "mount") return CLONE_NEWNS;
+  if (type == "ipc") return CLONE_NEWIPC;
+  if (type == "uts") return CLONE_NEWUTS;
+  if (type == "user") return CLONE_NEWUSER;
+  if (type == "cgroup") return CLONE_NEWCGROUP;
+  if (type == "time") return CLONE_NEWTIME;
+  return 0;
+}
+
+[[noreturn]] void exec_child(int sync_fd, const oci::Process& p,
+                             const std::vector<std::pair<int, int>>& join, int console_fd,
+                             SeccompFilter* seccomp, int preserve_fds) {
+  try {
+    // Nothing in the container may ptrace us or open our /proc files before execve.
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    char type;
+    std::string payload;
+    if (!sync_recv(sync_fd, type, payload) || type != kSyncGo) ::_exit(1);
+    for (auto [fd, flag] : join)
+      if (::setns(fd, flag) < 0) throw_errno("join the container's namespaces");
+    for (auto [fd, flag] : join) ::close(fd);
+    if (p.terminal) {
+      if (::setsid() < 0) throw_errno("setsid");
+      UniqueFd ptmx(::open("/dev/pts/ptmx", O_PATH | O_CLOEXEC));
+      if (!ptmx) ptmx.reset(::open("/dev/ptmx", O_PATH | O_CLOEXEC));
+      if (!ptmx) throw_errno("open /dev/ptmx in the container");
+      Pty pty = open_pty(ptmx.get());
+      if (p.consoleSize) set_winsize(pty.master.get(), p.consoleSize->height, p.consoleSize->width);
+      send_fd(console_fd, pty.master.get(), "/dev/ptmx");
+      ::close(console_fd);
+      make_controlling_tty(pty.slave.get());
+    }
+    set_rlimits(p);
+    if (::chdir(p.cwd.c_str()) < 0) throw_errno("chdir to cwd `" + p.cwd + "`");
+    char cwd[4096];
+    if (!::getcwd(cwd, sizeof cwd) || cwd[0] != '/')
+      throw Error("process.cwd `" + p.cwd + "` is outside the container's root");
+    ::umask(p.user.umask ? static_cast<mode_t>(*p.user.umask) : 022);
+    const bool seccomp_early = seccomp && !p.noNewPrivileges;
+    if (seccomp_early) {
+      int nfd = seccomp->load();
+      if (nfd >= 0) ::close(nfd);
+    }
+    apply_user_and_capabilities(p, setgroups_allowed());
+    if (p.noNewPrivileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+      throw_errno("prctl(PR_SET_NO_NEW_PRIVS)");
+    std::string exe = find_executable(p.args[0], p.env);
+    ::syscall(SYS_close_range, 3 + preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+    if (seccomp && !seccomp_early) {
+      int nfd = seccomp->load();
+      if (nfd >= 0) ::close(nfd);
+    }
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::vector<std::string> args = p.args, env = p.env;
+    auto argv = cstrings(args);
+    auto envp = cstrings(env);
+    ::execve(exe.c_str(), argv.data(), envp.data());
+    throw_errno("exec `" + p.args[0] + "`");
+  } catch (const std::exception& e) {
+    sync_send(sync_fd, kSyncError, e.what());
+    ::_exit(1);
+  }
+}
+
+}  // namespace
+
+int exec_container(const ExecOptions& o) {
+  validate_id(o.id);
+  StateStore store(o.root);
+  ContainerState st = store.load(o.id);
+  Status s = current_status(st);
+  if (s != Status::running && s != Status::created)
+    throw Error("cannot exec in container `" + o.id + "`: it is " + status_name(s));
+  oci::Spec spec = oci::parse_spec(st.config);
+  oci::Process p = build_process(o, spec);
+  if (p.terminal && o.console_socket.empty() && o.detach)
+    throw Error("exec: --tty with --detach needs a --console-socket");
+  if (o.preserve_fds < 0) throw Error("--preserve-fds must not be negative");
+  std::unique_ptr<SeccompFilter> seccomp =
+      spec.linux ? SeccompFilter::compile(spec.linux->seccomp) : nullptr;
+
+  // The container's namespaces, read from its init; user first, mount last.
+  std::vector<std::pair<int, int>> join;
+  std::vector<UniqueFd> fds;
+  UniqueFd pidns, own_pidns;
+  const std::string base = "/proc/" + std::to_string(st.pid) + "/ns/";
+  for (const char* type : {"user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"}) {
+    if (!spec.linux || !spec.linux->find_namespace(type)) continue;
+    UniqueFd fd(::open((base + proc_ns_name(type)).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno(std::string("open the container's ") + type + " namespace");
+    if (std::string(type) == "pid") {
+      pidns = std::move(fd);
+      continue;
+    }
+    join.emplace_back(fd.get(), ns_flag(type));
+    fds.push_back(std::move(fd));
+  }
+  if (process_start_time(st.pid) != st.pid_start)
+    throw Error("cannot exec in container `" + o.id + "`: it has stopped");
+
+  UniqueFd console, console_peer;
+  if (p.terminal) {
+    if (!o.console_socket.empty()) {
+      console = connect_unix(o.console_socket);
+    } else {
+      int sp[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) throw_errno("socketpair");
+      console.reset(sp[0]);
+      console_peer.reset(sp[1]);
+    }
+  }
+  int sp[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) throw_errno("socketpair");
+  UniqueFd parent_sock(sp[0]), child_sock(sp[1]);
+
+  SignalBlock signals(!o.detach);
+  if (pidns) {
+    // setns(pid) applies to children: enter, fork, come back.
+    own_pidns.reset(::open("/proc/self/ns/pid_for_children", O_RDONLY | O_CLOEXEC));
+    if (::setns(pidns.get(), CLONE_NEWPID) < 0) throw_errno("join the container's pid namespace");
+  }
+  ::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork");
+  if (pid == 0) {
+    parent_sock.reset();
+    exec_child(child_sock.get(), p, join, console ? console.get() : -1, seccomp.get(), o.preserve_fds);
+  }
+  if (own_pidns && ::setns(own_pidns.get(), CLONE_NEWPID) < 0) throw_errno("return to pid namespace");
+  child_sock.reset();
+  console.reset();
+  fds.clear();
+  auto fail = [&](const std::string& msg) {
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    throw Error(msg);
+  };
+  try {
+    if (!st.cgroup.is_null()) Cgroup::from_json(st.cgroup)->add(pid);
+  } catch (const Error& e) {
+    fail(e.what());
+  }
+  if (!sync_send(parent_sock.get(), kSyncGo)) fail("exec: the process died before it was set up");
+  char type;
+  std::string payload;
+  if (sync_recv(parent_sock.get(), type, payload)) {
+    fail(type == kSyncError ? payload : "exec: unexpected message");
+  }
+  // EOF: the socket was closed by execve.
+  if (!o.pid_file.empty()) {
+    std::string path = o.pid_file;
+    if (path[0] != '/') {
+      char cwd[4096];
+      if (::getcwd(cwd, sizeof cwd)) path = std::string(cwd) + "/" + path;
+    }
+    fs::write_file_atomic(path, std::to_string(pid), 0644);
+  }
+  UniqueFd master;
+  if (console_peer) master = recv_fd(console_peer.get());
+  if (o.detach) return 0;
+  return wait_foreground(pid, signals.set(), std::move(master));
+}
+
+}  // namespace berth::runtime
