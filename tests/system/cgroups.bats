@@ -4,6 +4,14 @@
 
 load helpers
 
+# The tests put containers under /berth-test/<id>; remove the shared parent too.
+teardown() {
+  _berth_teardown
+  for d in /sys/fs/cgroup/*/berth-test /sys/fs/cgroup/berth-test; do
+    [ -d "$d" ] && rmdir "$d" 2>/dev/null || true
+  done
+}
+
 cgmode() {
   if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then echo v2
   elif [ -d /sys/fs/cgroup/unified ] && [ "$(stat -fc %T /sys/fs/cgroup/unified)" = cgroup2fs ]; then echo hybrid

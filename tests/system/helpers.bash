@@ -14,7 +14,9 @@ setup() {
   BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$BUNDLE" true
 }
 
-teardown() {
+teardown() { _berth_teardown; }
+
+_berth_teardown() {
   if [ -d "$ROOT" ]; then
     for c in $("$RUNTIME" --root "$ROOT" list -q 2>/dev/null); do
       "$RUNTIME" --root "$ROOT" delete --force "$c" >/dev/null 2>&1 || true
