@@ -160,6 +160,32 @@ void kill_cgroup(const ContainerState& st, int sig) {
   for (pid_t p : cg->pids()) ::kill(p, sig);
 }
 
+// A sysctl is only allowed when the container has its own copy of the kernel namespace that
+// the setting belongs to; anything else would change the host (runc's rules).
+void validate_sysctls(const oci::Linux& l) {
+  auto has_new = [&](const char* type) {
+    auto* ns = l.find_namespace(type);
+    return ns != nullptr;  // a joined namespace (path) is the owner's business, as with runc
+  };
+  static const char* kIpc[] = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                               "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
+                               "kernel.shm_rmid_forced"};
+  for (auto& [key, value] : l.sysctl) {
+    const std::string field = "config.json: linux.sysctl." + key;
+    bool ipc = key.rfind("fs.mqueue.", 0) == 0;
+    for (auto* k : kIpc) ipc = ipc || key == k;
+    if (ipc) {
+      if (!has_new("ipc")) throw Error(field + ": needs an ipc namespace of its own");
+    } else if (key.rfind("net.", 0) == 0) {
+      if (!has_new("network")) throw Error(field + ": not allowed in the host's network namespace");
+    } else if (key == "kernel.hostname" || key == "kernel.domainname") {
+      if (!has_new("uts")) throw Error(field + ": needs a uts namespace of its own");
+    } else {
+      throw Error(field + ": not in a separate kernel namespace; it would change the host");
+    }
+  }
+}
+
 // The device rules to apply: the config's, then (like runc and crun) access to the nodes the
 // runtime itself creates in /dev and to the config's linux.devices, which would be useless
 // behind a "deny all" rule.
@@ -208,6 +234,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
     throw Error("config.json: linux.namespaces: a mount namespace is required");
   if (!spec.linux->intelRdt.is_null())
     throw Error("config.json: linux.intelRdt: Intel RDT is not supported by this runtime");
+  validate_sysctls(*spec.linux);
   std::unique_ptr<SeccompFilter> seccomp = SeccompFilter::compile(spec.linux->seccomp);
   const std::string rootfs =
       fs::clean_path(spec.root.path[0] == '/' ? spec.root.path : bundle + "/" + spec.root.path);
@@ -346,7 +373,8 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
       const std::string sj = state_json(st, Status::creating).dump();
       run_hooks(spec.hooks.prestart, "prestart", sj);
       run_hooks(spec.hooks.createRuntime, "createRuntime", sj);
-      if (!sync_send(parent_sock.get(), kSyncGo, state_json(st, Status::created).dump()))
+      // createContainer hooks run before create returns: like runc they see "creating".
+      if (!sync_send(parent_sock.get(), kSyncGo, sj))
         throw fail_from_child("");
       continue;
     }

@@ -23,8 +23,9 @@ struct RawTerminal {
   void enable(int f) {
     if (!::isatty(f) || ::tcgetattr(f, &saved) < 0) return;
     struct termios raw = saved;
+    // Fully raw: the container's pty already turns \n into \r\n; doing it again here
+    // would double every carriage return.
     ::cfmakeraw(&raw);
-    raw.c_oflag |= OPOST;  // keep output post-processing for readable diagnostics
     if (::tcsetattr(f, TCSANOW, &raw) == 0) {
       fd = f;
       active = true;

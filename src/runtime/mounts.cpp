@@ -368,7 +368,11 @@ void create_devices(MountContext& ctx) {
     if (::symlinkat(l.target, dev.get(), l.name) < 0 && errno != EEXIST)
       throw_errno(std::string("symlink /dev/") + l.name);
   }
-  if (::mkdirat(dev.get(), "shm", 01777) < 0 && errno != EEXIST) throw_errno("mkdir /dev/shm");
+  if (::mkdirat(dev.get(), "shm", 01777) == 0) {
+    ::fchmodat(dev.get(), "shm", 01777, 0);  // mkdir is subject to the umask
+  } else if (errno != EEXIST) {
+    throw_errno("mkdir /dev/shm");
+  }
 }
 
 void mount_console(MountContext& ctx, int slave_fd) {
