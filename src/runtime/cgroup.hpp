@@ -32,6 +32,13 @@ struct CgroupHierarchy {
 
 // How this host's cgroups are laid out; detected once and cached.
 CgroupMode host_cgroup_mode();
+
+class Cgroup;
+// Freezing (v1 freezer.state, v2 cgroup.freeze), waiting until the kernel reports it done.
+void freeze_cgroup(const Cgroup& cg, bool frozen);
+bool cgroup_frozen(const Cgroup& cg);
+// runc's stats shape: {"cpu": {"usage": {...}}, "memory": {"usage": {...}}, "pids": {...}}.
+nlohmann::json cgroup_stats(const Cgroup& cg);
 const std::vector<CgroupHierarchy>& host_hierarchies();
 
 class Cgroup {

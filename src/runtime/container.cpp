@@ -474,6 +474,8 @@ void delete_container(const std::string& root, const std::string& id, bool force
     } catch (const Error&) {
     }
     if (!has_pidns(st)) kill_cgroup(st, SIGKILL);
+    // Frozen tasks take SIGKILL only once thawed.
+    if (s == Status::paused) freeze_cgroup(*Cgroup::from_json(st.cgroup), false);
     if (!wait_gone(st.pid, 10000)) throw Error("container `" + id + "` did not die after SIGKILL");
   }
   if (!st.cgroup.is_null()) {
@@ -494,6 +496,64 @@ void delete_container(const std::string& root, const std::string& id, bool force
     log::warn(std::string("poststop: ") + e.what());
   }
   store.remove(id);
+}
+
+namespace {
+// A loaded container with a live process and its cgroup, for the verbs that act on both.
+struct Live {
+  ContainerState st;
+  Status status;
+  std::unique_ptr<Cgroup> cg;
+};
+Live load_live(const StateStore& store, const std::string& id, const char* verb) {
+  validate_id(id);
+  Live l{store.load(id), Status::stopped, nullptr};
+  l.status = current_status(l.st);
+  if (l.status == Status::stopped)
+    throw Error(std::string("cannot ") + verb + " container `" + id + "`: it is stopped");
+  if (l.st.cgroup.is_null()) throw Error("container `" + id + "` has no cgroup");
+  l.cg = Cgroup::from_json(l.st.cgroup);
+  return l;
+}
+}  // namespace
+
+void pause_container(const std::string& root, const std::string& id) {
+  StateStore store(root);
+  UniqueFd lock = store.lock(id);
+  Live l = load_live(store, id, "pause");
+  if (l.status != Status::running)
+    throw Error("cannot pause container `" + id + "`: it is " + status_name(l.status));
+  freeze_cgroup(*l.cg, true);
+}
+
+void resume_container(const std::string& root, const std::string& id) {
+  StateStore store(root);
+  UniqueFd lock = store.lock(id);
+  Live l = load_live(store, id, "resume");
+  if (l.status != Status::paused)
+    throw Error("cannot resume container `" + id + "`: it is " + status_name(l.status) + ", not paused");
+  freeze_cgroup(*l.cg, false);
+}
+
+void update_container(const std::string& root, const std::string& id,
+                      const nlohmann::json& resources) {
+  StateStore store(root);
+  UniqueFd lock = store.lock(id);
+  Live l = load_live(store, id, "update");
+  oci::LinuxResources r = oci::parse_resources(resources);
+  l.cg->set(r);
+  for (auto& w : l.cg->warnings()) log::warn(w);
+}
+
+std::vector<pid_t> container_pids(const std::string& root, const std::string& id) {
+  StateStore store(root);
+  return load_live(store, id, "list processes of").cg->pids();
+}
+
+nlohmann::json container_stats(const std::string& root, const std::string& id) {
+  StateStore store(root);
+  Live l = load_live(store, id, "get stats of");
+  return {{"type", "stats"}, {"id", id}, {"data", cgroup_stats(*l.cg)}};
 }
 
 std::vector<ListEntry> list_containers(const std::string& root) {

@@ -47,6 +47,17 @@ struct ExecOptions {
 // container's seccomp filter. In the foreground returns its exit status (128+signal).
 int exec_container(const ExecOptions& opts);
 
+// pause/resume: freeze and thaw the container's cgroup ("paused" in state).
+void pause_container(const std::string& root, const std::string& id);
+void resume_container(const std::string& root, const std::string& id);
+// update: new limits for a live container (parsed like linux.resources).
+void update_container(const std::string& root, const std::string& id,
+                      const nlohmann::json& resources);
+// The pids in the container's cgroup.
+std::vector<pid_t> container_pids(const std::string& root, const std::string& id);
+// runc's `events --stats` object: {"type": "stats", "id": ..., "data": {cpu, memory, pids}}.
+nlohmann::json container_stats(const std::string& root, const std::string& id);
+
 // The runtime-spec state: {ociVersion, id, status, pid, bundle, annotations}.
 nlohmann::json container_state(const std::string& root, const std::string& id);
 void kill_container(const std::string& root, const std::string& id, int sig, bool all);

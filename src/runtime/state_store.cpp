@@ -14,6 +14,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "runtime/cgroup.hpp"
 
 namespace berth::runtime {
 
@@ -144,8 +145,14 @@ unsigned long long process_start_time(pid_t pid) {
 Status current_status(const ContainerState& st) {
   unsigned long long t = process_start_time(st.pid);
   if (t == 0 || t != st.pid_start) return Status::stopped;
-  // A frozen cgroup means paused (v1 freezer.state / v2 cgroup.freeze) — see issue for pause.
-  return st.started ? Status::running : Status::created;
+  if (!st.started) return Status::created;
+  if (!st.cgroup.is_null()) {
+    try {
+      if (cgroup_frozen(*Cgroup::from_json(st.cgroup))) return Status::paused;
+    } catch (const Error&) {
+    }
+  }
+  return Status::running;
 }
 
 std::string now_rfc3339() {

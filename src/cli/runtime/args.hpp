@@ -53,6 +53,11 @@ int cmd_list(const Global& g, int argc, char** argv, int first);
 int cmd_spec(const Global& g, int argc, char** argv, int first);
 int cmd_features(const Global& g, int argc, char** argv, int first);
 int cmd_exec(const Global& g, int argc, char** argv, int first);
+int cmd_ps(const Global& g, int argc, char** argv, int first);
+int cmd_pause(const Global& g, int argc, char** argv, int first);
+int cmd_resume(const Global& g, int argc, char** argv, int first);
+int cmd_update(const Global& g, int argc, char** argv, int first);
+int cmd_events(const Global& g, int argc, char** argv, int first);
 
 // Flags shared by create and run.
 std::vector<FlagSpec> create_flags();

@@ -21,6 +21,11 @@ const char* kUsage =
     "  start     start the user process of a created container\n"
     "  run       create and start a container\n"
     "  exec      run a process in a running container\n"
+    "  ps        list the processes of a container (--format table|json)\n"
+    "  pause     freeze every process of a container\n"
+    "  resume    thaw a paused container\n"
+    "  update    change the resource limits of a live container\n"
+    "  events    print resource statistics (--stats: once)\n"
     "  state     print the state of a container as JSON\n"
     "  kill      send a signal to a container's init (or --all processes)\n"
     "  delete    delete a stopped container (--force: kill it first)\n"
@@ -93,7 +98,8 @@ int main(int argc, char** argv) {
         {"create", cli::cmd_create}, {"start", cli::cmd_start},   {"run", cli::cmd_run},
         {"state", cli::cmd_state},   {"kill", cli::cmd_kill},     {"delete", cli::cmd_delete},
         {"list", cli::cmd_list},     {"spec", cli::cmd_spec},     {"features", cli::cmd_features},
-        {"exec", cli::cmd_exec},
+        {"exec", cli::cmd_exec},     {"ps", cli::cmd_ps},         {"pause", cli::cmd_pause},
+        {"resume", cli::cmd_resume}, {"update", cli::cmd_update}, {"events", cli::cmd_events},
     };
     for (auto& v : verbs)
       if (cmd == v.name) return v.fn(g, argc, argv, i);
