@@ -281,10 +281,12 @@ void prepare_rootfs(MountContext& ctx) {
   unsigned long prop = MS_SLAVE | MS_REC;
   const std::string& rp = ctx.spec->linux ? ctx.spec->linux->rootfsPropagation : std::string();
   if (!rp.empty()) prop = propagation_table().at(rp);
-  // Keep host mounts from propagating into us and ours from leaking back. "shared" is applied
-  // after pivot_root; until then the host side must stay slave so nothing leaks out.
-  unsigned long early = (prop & MS_SHARED) ? (MS_SLAVE | MS_REC) : prop;
-  if (early & MS_UNBINDABLE) early = MS_SLAVE | MS_REC;
+  // Until pivot_root the whole tree must be non-shared, recursively, whatever was asked:
+  // a shared submount left behind (e.g. the one holding the bundle) would both make
+  // pivot_root fail and let the container's mounts propagate back to the host. Private
+  // requests start private (nothing from the host comes in), all others start slave; the
+  // exact requested propagation is applied to the new "/" after pivot_root.
+  unsigned long early = (prop & MS_PRIVATE) ? (MS_PRIVATE | MS_REC) : (MS_SLAVE | MS_REC);
   do_mount("", "/", nullptr, early, "", "/");
   do_mount(ctx.rootfs, ctx.rootfs, nullptr, MS_BIND | MS_REC, "", ctx.rootfs);
   ctx.rootfs_fd.reset(::open(ctx.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
