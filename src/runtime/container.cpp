@@ -37,17 +37,6 @@ namespace {
 
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
-int ns_flag(const std::string& type) {
-  if (type == "pid") return CLONE_NEWPID;
-  if (type == "network") return CLONE_NEWNET;
-  if (type == "mount") return CLONE_NEWNS;
-  if (type == "ipc") return CLONE_NEWIPC;
-  if (type == "uts") return CLONE_NEWUTS;
-  if (type == "user") return CLONE_NEWUSER;
-  if (type == "cgroup") return CLONE_NEWCGROUP;
-  if (type == "time") return CLONE_NEWTIME;
-  return 0;
-}
 
 std::string absolute(const std::string& p) {
   if (!p.empty() && p[0] == '/') return fs::clean_path(p);
@@ -219,6 +208,18 @@ oci::LinuxResources with_default_devices(const oci::Spec& spec) {
 
 }  // namespace
 
+int namespace_flag(std::string_view type) {
+  if (type == "pid") return CLONE_NEWPID;
+  if (type == "network") return CLONE_NEWNET;
+  if (type == "mount") return CLONE_NEWNS;
+  if (type == "ipc") return CLONE_NEWIPC;
+  if (type == "uts") return CLONE_NEWUTS;
+  if (type == "user") return CLONE_NEWUSER;
+  if (type == "cgroup") return CLONE_NEWCGROUP;
+  if (type == "time") return CLONE_NEWTIME;
+  return 0;
+}
+
 pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
   validate_id(opts.id);
   StateStore store(opts.root);
@@ -270,7 +271,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
   std::vector<UniqueFd> join_fds;
   UniqueFd own_pidns, own_timens;
   for (auto& ns : spec.linux->namespaces) {
-    int f = ns_flag(ns.type);
+    int f = namespace_flag(ns.type);
     if (ns.path.empty()) {
       if (f == CLONE_NEWCGROUP) new_cgroupns = true;
       else if (f == CLONE_NEWTIME) {

@@ -25,9 +25,6 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
-#ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080
-#endif
 
 namespace berth::runtime {
 namespace {
@@ -99,17 +96,6 @@ const char* proc_ns_name(std::string_view type) {
   return type.data();  // pid ipc uts user cgroup time: the same name (a string literal)
 }
 
-int ns_flag(const std::string& type) {
-  if (type == "pid") return CLONE_NEWPID;
-  if (type == "network") return CLONE_NEWNET;
-  if (type == "mount") return CLONE_NEWNS;
-  if (type == "ipc") return CLONE_NEWIPC;
-  if (type == "uts") return CLONE_NEWUTS;
-  if (type == "user") return CLONE_NEWUSER;
-  if (type == "cgroup") return CLONE_NEWCGROUP;
-  if (type == "time") return CLONE_NEWTIME;
-  return 0;
-}
 
 [[noreturn]] void exec_child(int sync_fd, const oci::Process& p,
                              const std::vector<std::pair<int, int>>& join, int console_fd,
@@ -198,7 +184,7 @@ int exec_container(const ExecOptions& o) {
       pidns = std::move(fd);
       continue;
     }
-    join.emplace_back(fd.get(), ns_flag(type));
+    join.emplace_back(fd.get(), namespace_flag(type));
     fds.push_back(std::move(fd));
   }
   if (process_start_time(st.pid) != st.pid_start)

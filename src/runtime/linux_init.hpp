@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -46,6 +47,9 @@ struct InitConfig {
 };
 
 [[noreturn]] void container_init(const InitConfig& cfg);
+
+// A runtime-spec namespace type ("network", "mount", ...) → its CLONE_NEW* flag, 0 if unknown.
+int namespace_flag(std::string_view type);
 
 // Sends one message on a SOCK_SEQPACKET socket; receive one (type, payload).
 bool sync_send(int fd, char type, const std::string& payload = {});
