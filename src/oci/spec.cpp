@@ -452,10 +452,11 @@ Spec parse_spec_json(const json& j) {
     if (!s.linux->timeOffsets.empty() && (!timens || !timens->path.empty()))
       bad("linux.timeOffsets", "offsets need a new time namespace");
   }
-  if (!s.hostname.empty()) {
-    auto* uts = s.linux ? s.linux->find_namespace("uts") : nullptr;
-    if (!uts) bad("hostname", "setting the hostname needs a new uts namespace");
-  }
+  // Without a uts namespace of its own these would rename the host.
+  auto* uts = s.linux ? s.linux->find_namespace("uts") : nullptr;
+  if (!s.hostname.empty() && !uts) bad("hostname", "setting the hostname needs a new uts namespace");
+  if (!s.domainname.empty() && !uts)
+    bad("domainname", "setting the domainname needs a new uts namespace");
   return s;
 }
 
