@@ -194,3 +194,36 @@ host_ns() { readlink "/proc/$$/ns/$1"; }
   rt delete --force "$ID"
   assert_clean "$ID"
 }
+
+@test "domainname without a uts namespace is refused and never reaches the host" {
+  local host_dn
+  host_dn=$(cat /proc/sys/kernel/domainname)
+  set_config 'del(.hostname) | .domainname = "must-not-leak.test" | .linux.namespaces |= map(select(.type != "uts"))'
+  set_args true
+  run --separate-stderr rt run --bundle "$BUNDLE" "$ID"
+  local now
+  now=$(cat /proc/sys/kernel/domainname)
+  # Put the host back before asserting anything.
+  [ "$now" = "$host_dn" ] || echo "$host_dn" > /proc/sys/kernel/domainname
+  echo "status=$status stderr=$stderr host domainname: before=$host_dn after-run=$now"
+  [ "$now" = "$host_dn" ]
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *domainname* ]]
+  assert_clean "$ID"
+}
+
+@test "hostname without a uts namespace is refused" {
+  local host_hn
+  host_hn=$(cat /proc/sys/kernel/hostname)
+  set_config '.hostname = "must-not-leak" | .linux.namespaces |= map(select(.type != "uts"))'
+  set_args true
+  run --separate-stderr rt run --bundle "$BUNDLE" "$ID"
+  local now
+  now=$(cat /proc/sys/kernel/hostname)
+  [ "$now" = "$host_hn" ] || echo "$host_hn" > /proc/sys/kernel/hostname
+  echo "status=$status stderr=$stderr"
+  [ "$now" = "$host_hn" ]
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *hostname* ]]
+  assert_clean "$ID"
+}
