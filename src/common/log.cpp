@@ -65,6 +65,10 @@ void write(Level level, std::string_view msg) {
   if (level == Level::error) {
     std::string plain = "berth-runtime: " + std::string(msg) + "\n";
     [[maybe_unused]] auto r = ::write(2, plain.data(), plain.size());
+  } else if (g_fd < 0 && level == Level::warn) {
+    // Like runc without --log: warnings reach the person on stderr.
+    std::string plain = "berth-runtime: warning: " + std::string(msg) + "\n";
+    [[maybe_unused]] auto r = ::write(2, plain.data(), plain.size());
   } else if (g_fd < 0 && g_debug) {
     [[maybe_unused]] auto r = ::write(2, line.data(), line.size());
   }
