@@ -80,6 +80,10 @@ void container_init(const InitConfig& cfg) {
   int report_fd = cfg.sync_fd;
   try {
     if (cfg.lock_fd >= 0) ::close(cfg.lock_fd);
+    // Until execve this process is the runtime binary living inside the container: make it
+    // non-dumpable so that container processes cannot ptrace it or open /proc/<pid>/exe,
+    // mem, fd/... (CVE-2019-5736 class). execve restores dumpability for the user program.
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     const oci::Spec& spec = *cfg.spec;
     const oci::Process& proc = *spec.process;
     char type;

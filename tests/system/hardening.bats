@@ -1,0 +1,79 @@
+#!/usr/bin/env bats
+# Attacks from inside a container against the runtime. Each would succeed against a naive
+# runtime (one that leaves its process dumpable, leaks fds, or follows symlinks in the image).
+
+load helpers
+
+@test "the runtime process inside a created container cannot be reached through /proc (CVE-2019-5736 class)" {
+  # While a container is `created`, its pid 1 is still the runtime binary. A naive runtime
+  # leaves it dumpable, so any container process could open /proc/1/exe (the host binary)
+  # and, once the runtime exits, write through that handle.
+  local before
+  before=$(sha256sum "$RUNTIME" | cut -d' ' -f1)
+  set_args sleep 100
+  rt create --bundle "$BUNDLE" "$ID"
+  run rt exec "$ID" sh -c 'ls -l /proc/1/exe; cat /proc/1/exe > /dev/null && echo READ-OK; echo x >> /proc/1/exe && echo WRITE-OK; readlink /proc/1/fd/0 && echo FD-OK; cat /proc/1/environ >/dev/null && echo ENV-OK'
+  echo "$output"
+  [[ "$output" != *READ-OK* ]]
+  [[ "$output" != *WRITE-OK* ]]
+  [[ "$output" != *FD-OK* ]]
+  [[ "$output" != *ENV-OK* ]]
+  [ "$(sha256sum "$RUNTIME" | cut -d' ' -f1)" = "$before" ]
+  rt delete "$ID"
+  assert_clean "$ID"
+}
+
+@test "only stdio and preserved fds reach the container (CVE-2024-21626 class)" {
+  # The caller holds fds 3..9 open on a host directory and file; a naive runtime passes
+  # them on, and /proc/self/fd/N would then lead out of the rootfs.
+  set_args sh -c 'ls /proc/self/fd | tr "\n" " "'
+  run rt run --bundle "$BUNDLE" "$ID" 3</ 4</etc/passwd 5</ 6</ 7</ 8</ 9</
+  [ "$status" -eq 0 ]
+  # 0 1 2 and the one ls itself opens to list the directory.
+  [ "$(echo "$output" | wc -w)" -eq 4 ]
+  # And as the working directory, a leaked fd is refused.
+  set_config '.process.cwd = "/proc/self/fd/5"'
+  run rt run --bundle "$BUNDLE" "$ID" 5</
+  [ "$status" -eq 1 ]
+  assert_clean "$ID"
+}
+
+@test "a symlinked /dev in the image does not redirect device setup to the host" {
+  local outside=$TEST_DIR/outside
+  mkdir -p "$outside"
+  rm -rf "$BUNDLE/rootfs/dev"
+  ln -s "$outside" "$BUNDLE/rootfs/dev"
+  set_config '.mounts |= map(select(.destination | startswith("/dev") | not))'
+  set_args true
+  run rt run --bundle "$BUNDLE" "$ID"
+  # Whatever the outcome, nothing may have been created in the host directory.
+  [ -z "$(ls -A "$outside")" ]
+  assert_clean "$ID"
+}
+
+@test "a /dev/null symlink to a procfs file is not used for masking (CVE-2025-31133 class)" {
+  # With /dev bind-mounted from the bundle, the image controls /dev/null.
+  mkdir -p "$TEST_DIR/devdir"
+  ln -s /proc/sys/kernel/core_pattern "$TEST_DIR/devdir/null"
+  set_config '.mounts |= map(select(.destination | startswith("/dev") | not)) | .mounts += [{"destination": "/dev", "type": "bind", "source": $d, "options": ["rbind"]}]' --arg d "$TEST_DIR/devdir"
+  set_args sh -c 'echo "|/tmp/pwn" > /proc/kcore; cat /proc/sys/kernel/core_pattern'
+  local before
+  before=$(cat /proc/sys/kernel/core_pattern)
+  run --separate-stderr rt run --bundle "$BUNDLE" "$ID"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == */dev/null* ]]
+  [ "$(cat /proc/sys/kernel/core_pattern)" = "$before" ]
+  assert_clean "$ID"
+}
+
+@test "mount targets that are symlinks out of the rootfs land inside it (CVE-2021-30465 class)" {
+  local outside=$TEST_DIR/host-target
+  mkdir -p "$outside"
+  ln -s "$outside" "$BUNDLE/rootfs/escape"
+  set_config '.mounts += [{"destination": "/escape/sub", "type": "tmpfs", "source": "tmpfs"}]'
+  set_args sh -c 'grep -c " /escape/sub\| '"$outside"'/sub " /proc/self/mountinfo'
+  run rt run --bundle "$BUNDLE" "$ID"
+  [ -z "$(ls -A "$outside")" ]
+  ! grep -q "$outside" /proc/self/mountinfo
+  assert_clean "$ID"
+}
