@@ -10,8 +10,8 @@ PACKAGES=(
   nlohmann-json3-dev libseccomp-dev libcap-dev libgtest-dev googletest
   # tests: a busybox-static rootfs, bats, tools the tests drive
   busybox-static bats jq iproute2 util-linux procps
-  # benchmarks: the peers side by side
-  runc crun hyperfine time
+  # drop-in tests and benchmarks: the peers, side by side
+  runc crun hyperfine time podman docker.io
 )
 
 missing=()

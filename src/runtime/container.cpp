@@ -453,6 +453,9 @@ void kill_container(const std::string& root, const std::string& id, int sig, boo
 void delete_container(const std::string& root, const std::string& id, bool force) {
   validate_id(id);
   StateStore store(root);
+  // Like runc: forcing the delete of something already gone is success (engines clean up
+  // with `delete --force` after a failed create, when the runtime has already removed it).
+  if (force && !store.exists(id)) return;
   UniqueFd lock = store.lock(id);
   ContainerState st;
   try {

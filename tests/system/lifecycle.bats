@@ -100,6 +100,14 @@ load helpers
   assert_clean "$ID"
 }
 
+@test "delete --force of a container that is already gone succeeds, as with runc" {
+  run rt delete --force "never-existed-$ID"
+  [ "$status" -eq 0 ]
+  run rt delete "never-existed-$ID"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"does not exist"* ]]
+}
+
 @test "kill --all signals every process of the container" {
   set_args sh -c 'sleep 100 & sleep 100 & wait'
   set_config '.linux.namespaces |= map(select(.type != "pid"))'
