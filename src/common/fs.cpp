@@ -163,6 +163,13 @@ std::string clean_path(std::string_view path) {
   return out;
 }
 
+std::string absolute(const std::string& p) {
+  if (!p.empty() && p[0] == '/') return clean_path(p);
+  char cwd[4096];
+  if (!::getcwd(cwd, sizeof cwd)) throw_errno("getcwd");
+  return clean_path(std::string(cwd) + "/" + p);
+}
+
 std::string join(std::string_view root, std::string_view path) {
   std::string r(root);
   while (r.size() > 1 && r.back() == '/') r.pop_back();

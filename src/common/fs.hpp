@@ -28,6 +28,8 @@ void remove_all(const std::string& path);
 
 // Lexically cleans a path: collapses "//", ".", "..", keeps it absolute if it was.
 std::string clean_path(std::string_view path);
+// An absolute, cleaned path: relative ones are taken from the current directory.
+std::string absolute(const std::string& path);
 // Joins root and an absolute or relative path lexically ("/a" + "/b" -> "/a/b").
 std::string join(std::string_view root, std::string_view path);
 

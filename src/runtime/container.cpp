@@ -38,12 +38,6 @@ namespace {
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 
-std::string absolute(const std::string& p) {
-  if (!p.empty() && p[0] == '/') return fs::clean_path(p);
-  char cwd[4096];
-  if (!::getcwd(cwd, sizeof cwd)) throw_errno("getcwd");
-  return fs::clean_path(std::string(cwd) + "/" + p);
-}
 
 nlohmann::json state_json(const ContainerState& st, Status status) {
   nlohmann::json j = {{"ociVersion", oci::kOciVersion},
@@ -223,7 +217,7 @@ int namespace_flag(std::string_view type) {
 pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
   validate_id(opts.id);
   StateStore store(opts.root);
-  const std::string bundle = absolute(opts.bundle);
+  const std::string bundle = fs::absolute(opts.bundle);
   if (!fs::is_dir(bundle)) throw Error("bundle `" + bundle + "` does not exist");
   std::string config_text;
   if (!fs::read_file_if_exists(bundle + "/config.json", config_text))
@@ -385,7 +379,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
   st.pid_start = process_start_time(pid);
   store.save(st);
   if (!opts.pid_file.empty())
-    fs::write_file_atomic(absolute(opts.pid_file), std::to_string(pid), 0644);
+    fs::write_file_atomic(fs::absolute(opts.pid_file), std::to_string(pid), 0644);
   cleanup.committed = true;
   return pid;
 }
@@ -580,7 +574,7 @@ int run_container(const CreateOptions& opts, bool detach, bool keep) {
   if (!detach && opts.console_socket.empty()) {
     // Foreground with a terminal and no console socket: we own the pty ourselves.
     std::string text;
-    if (fs::read_file_if_exists(absolute(opts.bundle) + "/config.json", text)) {
+    if (fs::read_file_if_exists(fs::absolute(opts.bundle) + "/config.json", text)) {
       try {
         auto j = nlohmann::json::parse(text);
         if (j.contains("process") && j["process"].value("terminal", false)) {

@@ -240,14 +240,7 @@ int exec_container(const ExecOptions& o) {
     fail(type == kSyncError ? payload : "exec: unexpected message");
   }
   // EOF: the socket was closed by execve.
-  if (!o.pid_file.empty()) {
-    std::string path = o.pid_file;
-    if (path[0] != '/') {
-      char cwd[4096];
-      if (::getcwd(cwd, sizeof cwd)) path = std::string(cwd) + "/" + path;
-    }
-    fs::write_file_atomic(path, std::to_string(pid), 0644);
-  }
+  if (!o.pid_file.empty()) fs::write_file_atomic(fs::absolute(o.pid_file), std::to_string(pid), 0644);
   UniqueFd master;
   if (console_peer) master = recv_fd(console_peer.get());
   if (o.detach) return 0;
