@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   nlohmann-json3-dev libseccomp-dev libcap-dev libgtest-dev googletest
   # tests: a busybox-static rootfs, bats, tools the tests drive
-  busybox-static bats jq iproute2 util-linux procps
+  busybox-static bats jq iproute2 util-linux procps python3
   # drop-in tests and benchmarks: the peers, side by side
   runc crun hyperfine time podman docker.io
 )

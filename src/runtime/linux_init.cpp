@@ -64,11 +64,14 @@ void write_oom_score(int adj) {
 void load_seccomp(const InitConfig& cfg, const std::string& state_json) {
   int nfd = cfg.seccomp->load();
   if (nfd < 0) return;
+  auto state = nlohmann::json::parse(state_json, nullptr, false);
+  // The pid as the runtime (and the listener, on the host) sees it, not getpid() in our ns.
+  const int pid = state.is_object() ? state.value("pid", ::getpid()) : ::getpid();
   nlohmann::json msg = {{"ociVersion", oci::kOciVersion},
                         {"fds", {"seccompFd"}},
-                        {"pid", ::getpid()},
+                        {"pid", pid},
                         {"metadata", cfg.seccomp->listener_metadata()},
-                        {"state", nlohmann::json::parse(state_json, nullptr, false)}};
+                        {"state", state}};
   send_fd(cfg.seccomp_listener_fd, nfd, msg.dump());
   ::close(nfd);
   ::close(cfg.seccomp_listener_fd);

@@ -70,3 +70,33 @@ load helpers
   [[ "$stderr" == *"listenerPath"* ]]
   assert_clean "$ID"
 }
+
+@test "SCMP_ACT_NOTIFY hands the listener fd and the process state to listenerPath" {
+  # A listener that takes the notify fd, records the message and closes the fd: with no
+  # supervisor left, the kernel fails the notified syscall with ENOSYS.
+  cat > "$TEST_DIR/listener.py" <<'PY'
+import socket, sys, json
+path, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path); s.listen(1)
+open(out + ".ready", "w").close()
+c, _ = s.accept()
+msg, fds, _, _ = socket.recv_fds(c, 65536, 4)
+json.dump({"msg": json.loads(msg.rstrip(b"\0")), "nfds": len(fds)}, open(out, "w"))
+for fd in fds:
+    import os; os.close(fd)
+PY
+  /usr/bin/python3 "$TEST_DIR/listener.py" "$TEST_DIR/listener.sock" "$TEST_DIR/got.json" &
+  local lpid=$!
+  for i in $(seq 100); do [ -e "$TEST_DIR/got.json.ready" ] && break; sleep 0.05; done
+  set_config '.linux.seccomp = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": $p, "listenerMetadata": "meta-42",
+    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}' --arg p "$TEST_DIR/listener.sock"
+  set_args sh -c 'sleep 0.5; mkdir /tmp/notified; echo rc=$?'
+  run rt run --bundle "$BUNDLE" "$ID"
+  wait $lpid || true
+  echo "$output"
+  [[ "$output" == *"Function not implemented"* ]]
+  [ ! -e "$BUNDLE/rootfs/tmp/notified" ]
+  jq -e --arg id "$ID" '.nfds == 1 and .msg.fds == ["seccompFd"] and .msg.metadata == "meta-42" and .msg.state.id == $id and .msg.pid > 1 and .msg.pid == .msg.state.pid' "$TEST_DIR/got.json"
+  assert_clean "$ID"
+}
