@@ -25,6 +25,7 @@
 #include "runtime/foreground.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/linux_init.hpp"
+#include "runtime/process.hpp"
 #include "runtime/seccomp.hpp"
 #include "runtime/terminal.hpp"
 
@@ -34,8 +35,6 @@
 
 namespace berth::runtime {
 namespace {
-
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 
 
@@ -214,7 +213,11 @@ int namespace_flag(std::string_view type) {
   return 0;
 }
 
-pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
+// console_fd_in: an already connected console socket (owned from here on), or -1.
+// *uses_terminal (if given) says whether the process got a terminal.
+pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* uses_terminal) {
+  UniqueFd console;
+  if (console_fd_in >= 0) console.reset(console_fd_in);
   validate_id(opts.id);
   StateStore store(opts.root);
   const std::string bundle = fs::absolute(opts.bundle);
@@ -253,9 +256,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
 
   UniqueFd seccomp_listener;
   if (seccomp && seccomp->uses_notify()) seccomp_listener = connect_unix(seccomp->listener_path());
-  UniqueFd console;
-  if (console_fd_in >= 0) console.reset(console_fd_in);
-  else if (!opts.console_socket.empty()) console = connect_unix(opts.console_socket);
+  if (!console && !opts.console_socket.empty()) console = connect_unix(opts.console_socket);
 
   // Namespaces: new ones via clone flags (cgroup after joining the cgroup, time via unshare
   // in this process since clone() has no flag bit for it); existing ones by path.
@@ -381,10 +382,13 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in) {
   if (!opts.pid_file.empty())
     fs::write_file_atomic(fs::absolute(opts.pid_file), std::to_string(pid), 0644);
   cleanup.committed = true;
+  if (uses_terminal) *uses_terminal = spec.process->terminal;
   return pid;
 }
 
-pid_t create_container(const CreateOptions& opts) { return create_container_impl(opts, -1); }
+pid_t create_container(const CreateOptions& opts) {
+  return create_container_impl(opts, -1, nullptr);
+}
 
 void start_container(const std::string& root, const std::string& id) {
   validate_id(id);
@@ -569,30 +573,22 @@ std::vector<ListEntry> list_containers(const std::string& root) {
 }
 
 int run_container(const CreateOptions& opts, bool detach, bool keep) {
+  // In the foreground without a console socket we own the pty if the config asks for one:
+  // create gets our end of a socketpair and says whether it sent a terminal through it.
   int console_fd = -1;
   UniqueFd console_peer;
   if (!detach && opts.console_socket.empty()) {
-    // Foreground with a terminal and no console socket: we own the pty ourselves.
-    std::string text;
-    if (fs::read_file_if_exists(fs::absolute(opts.bundle) + "/config.json", text)) {
-      try {
-        auto j = nlohmann::json::parse(text);
-        if (j.contains("process") && j["process"].value("terminal", false)) {
-          int sp[2];
-          if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) throw_errno("socketpair");
-          console_fd = sp[0];
-          console_peer.reset(sp[1]);
-        }
-      } catch (const nlohmann::json::exception&) {
-        // create reports the parse error
-      }
-    }
+    int sp[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) throw_errno("socketpair");
+    console_fd = sp[0];
+    console_peer.reset(sp[1]);
   }
   // Block signals before the child exists so none is lost; forward them once it runs.
   SignalBlock signals(!detach);
-  pid_t pid = create_container_impl(opts, console_fd);
+  bool terminal = false;
+  pid_t pid = create_container_impl(opts, console_fd, &terminal);
   UniqueFd master;
-  if (console_peer) master = recv_fd(console_peer.get());
+  if (terminal && console_peer) master = recv_fd(console_peer.get());
   try {
     start_container(opts.root, opts.id);
   } catch (...) {

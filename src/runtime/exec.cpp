@@ -22,9 +22,6 @@
 #include "runtime/seccomp.hpp"
 #include "runtime/terminal.hpp"
 
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 namespace berth::runtime {
 namespace {
@@ -121,10 +118,7 @@ const char* proc_ns_name(std::string_view type) {
       make_controlling_tty(pty.slave.get());
     }
     set_rlimits(p);
-    if (::chdir(p.cwd.c_str()) < 0) throw_errno("chdir to cwd `" + p.cwd + "`");
-    char cwd[4096];
-    if (!::getcwd(cwd, sizeof cwd) || cwd[0] != '/')
-      throw Error("process.cwd `" + p.cwd + "` is outside the container's root");
+    enter_cwd(p.cwd);
     ::umask(p.user.umask ? static_cast<mode_t>(*p.user.umask) : 022);
     const bool seccomp_early = seccomp && !p.noNewPrivileges;
     if (seccomp_early) {
@@ -135,7 +129,7 @@ const char* proc_ns_name(std::string_view type) {
     if (p.noNewPrivileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
       throw_errno("prctl(PR_SET_NO_NEW_PRIVS)");
     std::string exe = find_executable(p.args[0], p.env);
-    ::syscall(SYS_close_range, 3 + preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+    cloexec_from(3 + preserve_fds);
     if (seccomp && !seccomp_early) {
       int nfd = seccomp->load();
       if (nfd >= 0) ::close(nfd);

@@ -13,18 +13,10 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "runtime/process.hpp"
 
 namespace berth::runtime {
 namespace {
-
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-std::vector<char*> cstrings(std::vector<std::string>& v) {
-  std::vector<char*> out;
-  for (auto& s : v) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
 
 void run_hook(const oci::Hook& hook, const std::string& kind, const std::string& state) {
   int in[2], out[2];

@@ -21,9 +21,6 @@
 #include "runtime/seccomp.hpp"
 #include "runtime/terminal.hpp"
 
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 namespace berth::runtime {
 
@@ -152,12 +149,7 @@ void container_init(const InitConfig& cfg) {
     if (proc.oomScoreAdj) write_oom_score(*proc.oomScoreAdj);
     set_rlimits(proc);
 
-    if (::chdir(proc.cwd.c_str()) < 0) throw_errno("chdir to cwd `" + proc.cwd + "`");
-    // A cwd reached through a leaked fd or a symlink out of the root shows up as an
-    // unreachable path (CVE-2024-21626 class).
-    char cwd[4096];
-    if (!::getcwd(cwd, sizeof cwd) || cwd[0] != '/')
-      throw Error("process.cwd `" + proc.cwd + "` is outside the container's root");
+    enter_cwd(proc.cwd);
 
     if (slave) {
       make_controlling_tty(slave.get());
@@ -177,7 +169,7 @@ void container_init(const InitConfig& cfg) {
 
     // Nothing but stdio and the preserved fds may reach the user program: every other fd
     // is close-on-exec from here on (CVE-2024-21626 class).
-    ::syscall(SYS_close_range, 3 + cfg.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+    cloexec_from(3 + cfg.preserve_fds);
 
     if (!sync_send(cfg.sync_fd, kSyncReady)) ::_exit(1);
     ::close(cfg.sync_fd);

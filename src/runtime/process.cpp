@@ -2,12 +2,17 @@
 
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
 
 namespace berth::runtime {
 
@@ -73,6 +78,19 @@ bool setgroups_allowed() {
   }
   return true;
 }
+
+void enter_cwd(const std::string& cwd) {
+  if (::chdir(cwd.c_str()) < 0) throw_errno("chdir to cwd `" + cwd + "`");
+  char buf[4096];
+  if (!::getcwd(buf, sizeof buf) || buf[0] != '/')
+    throw Error("process.cwd `" + cwd + "` is outside the container's root");
+}
+
+void cloexec_from(int first) {
+  ::syscall(SYS_close_range, static_cast<unsigned>(first), ~0U, CLOSE_RANGE_CLOEXEC);
+}
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 std::vector<char*> cstrings(std::vector<std::string>& v) {
   std::vector<char*> out;

@@ -1,6 +1,8 @@
 // Steps shared by the container's init and by `exec`'d processes just before execve.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -14,6 +16,13 @@ std::string find_executable(const std::string& name, const std::vector<std::stri
 void set_rlimits(const oci::Process& p);
 // False in a user namespace whose /proc/self/setgroups says "deny".
 bool setgroups_allowed();
+// chdir to the process cwd and verify with getcwd that it lies inside the root: a cwd reached
+// through a leaked fd or a symlink out of the root shows as unreachable (CVE-2024-21626 class).
+void enter_cwd(const std::string& cwd);
+// Marks every fd from `first` up close-on-exec: only stdio and preserved fds reach execve.
+void cloexec_from(int first);
+int pidfd_open(pid_t pid);
+
 // argv/envp views of strings (the strings must outlive the result).
 std::vector<char*> cstrings(std::vector<std::string>& v);
 
