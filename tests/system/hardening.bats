@@ -77,3 +77,38 @@ load helpers
   ! grep -q "$outside" /proc/self/mountinfo
   assert_clean "$ID"
 }
+
+@test "a container that makes the runtime exec /proc/self/exe cannot overwrite the runtime binary (CVE-2019-5736)" {
+  # The classic exploit: the image's program is "#!/proc/self/exe", so the runtime's own
+  # exec inside the container runs the runtime binary as a container process. Another
+  # container process opens /proc/<pid>/exe, waits until no process executes the binary any
+  # more, and writes through /proc/self/fd/N. The runtime under attack is a private copy.
+  local victim=$TEST_DIR/berth-runtime-victim
+  cp "$RUNTIME" "$victim"
+  local before
+  before=$(sha256sum "$victim" | cut -d' ' -f1)
+  printf '#!/proc/self/exe\n' > "$BUNDLE/rootfs/evil"
+  chmod 755 "$BUNDLE/rootfs/evil"
+  set_args sleep 100
+  rt run -d --bundle "$BUNDLE" "$ID" </dev/null >/dev/null 2>&1
+  # The runtime-in-the-container fails ("unknown command") and blocks writing that to a
+  # full pipe: it stays alive until the attacker is ready.
+  mkfifo "$TEST_DIR/pipe"
+  sleep 1000 < "$TEST_DIR/pipe" 3>&- &
+  local holder=$!
+  exec 4> "$TEST_DIR/pipe"
+  head -c 65536 /dev/zero >&4
+  "$victim" --root "$ROOT" exec -d --pid-file "$TEST_DIR/evil.pid" "$ID" /evil </dev/null >/dev/null 2>&4
+  exec 4>&-
+  local hostpid cpid
+  hostpid=$(cat "$TEST_DIR/evil.pid")
+  cpid=$(awk '/^NSpid/ {print $NF}' "/proc/$hostpid/status")
+  run rt exec "$ID" sh -c "exec 3</proc/$cpid/exe || { echo NO-HANDLE; exit 0; }; kill -9 $cpid; sleep 0.5; echo PWNED > /proc/self/fd/3 && echo WROTE; echo done"
+  kill "$holder" 2>/dev/null || true
+  echo "$output"
+  [[ "$output" == *done* || "$output" == *NO-HANDLE* ]]
+  [[ "$output" != *WROTE* ]]
+  [ "$(sha256sum "$victim" | cut -d' ' -f1)" = "$before" ]
+  rt delete --force "$ID"
+  assert_clean "$ID"
+}

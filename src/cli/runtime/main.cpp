@@ -6,6 +6,7 @@
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
+#include "runtime/exe_seal.hpp"
 
 using namespace berth;
 
@@ -79,6 +80,10 @@ int main(int argc, char** argv) {
         throw Error("unknown global flag `" + a + "`");
       }
     }
+    const std::string cmd = i < argc ? argv[i] : "";
+    // Before anything opens files: commands that enter a container run from a read-only
+    // view of this binary (CVE-2019-5736), re-executing themselves once.
+    if (cmd == "create" || cmd == "run" || cmd == "exec") runtime::reexec_from_sealed_exe(argv);
     if (g.log_format != "text" && g.log_format != "json")
       throw Error("--log-format must be text or json, not `" + g.log_format + "`");
     log::init(g.log, g.log_format == "json" ? log::Format::json : log::Format::text, g.debug);
@@ -88,7 +93,7 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stderr);
       return 1;
     }
-    std::string cmd = argv[i++];
+    ++i;
     using Fn = int (*)(const cli::Global&, int, char**, int);
     struct Verb {
       const char* name;

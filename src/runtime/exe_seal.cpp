@@ -1,0 +1,124 @@
+#include "runtime/exe_seal.hpp"
+
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+
+extern char** environ;
+
+namespace berth::runtime {
+
+namespace {
+
+// Set across the re-exec only, so that the new image knows it is the sealed one.
+constexpr const char* kSealedEnv = "_BERTH_SEALED_EXE";
+
+UniqueFd fsmount_of(const char* fstype, const std::string& lowerdir) {
+  UniqueFd ctx(static_cast<int>(::syscall(SYS_fsopen, fstype, FSOPEN_CLOEXEC)));
+  if (!ctx) return {};
+  if (!lowerdir.empty() &&
+      ::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_SET_STRING, "lowerdir", lowerdir.c_str(), 0) < 0)
+    return {};
+  if (::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) return {};
+  return UniqueFd(static_cast<int>(::syscall(SYS_fsmount, ctx.get(), FSMOUNT_CLOEXEC,
+                                             MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                 MOUNT_ATTR_NODEV)));
+}
+
+bool same_file(const struct stat& a, const struct stat& b) {
+  return a.st_ino == b.st_ino && a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec &&
+         a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+}
+
+// The binary as seen through a detached read-only overlay of its directory (the second,
+// empty lower layer is a fresh read-only tmpfs: overlayfs needs two lowers without an upper).
+UniqueFd overlay_view(const struct stat& self_st) {
+  char link[4096];
+  ssize_t n = ::readlink("/proc/self/exe", link, sizeof link - 1);
+  if (n <= 0) return {};
+  std::string path(link, static_cast<size_t>(n));
+  if (path.empty() || path[0] != '/' || path.ends_with(" (deleted)")) return {};
+  auto slash = path.rfind('/');
+  std::string dir = slash == 0 ? "/" : path.substr(0, slash), name = path.substr(slash + 1);
+  UniqueFd dirfd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dirfd) return {};
+  UniqueFd empty = fsmount_of("tmpfs", "");
+  if (!empty) return {};
+  UniqueFd mnt = fsmount_of("overlay", "/proc/self/fd/" + std::to_string(dirfd.get()) +
+                                           ":/proc/self/fd/" + std::to_string(empty.get()));
+  if (!mnt) return {};
+  UniqueFd exe(::openat(mnt.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st;
+  if (!exe || ::fstat(exe.get(), &st) < 0 || !same_file(st, self_st)) return {};
+  return exe;
+}
+
+UniqueFd memfd_copy(int self) {
+  unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+#ifdef MFD_EXEC
+  flags |= MFD_EXEC;
+#endif
+  UniqueFd m(::memfd_create("berth-runtime", flags));
+#ifdef MFD_EXEC
+  if (!m && errno == EINVAL) m.reset(::memfd_create("berth-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+#endif
+  if (!m) return {};
+  off_t off = 0;
+  for (;;) {
+    ssize_t n = ::sendfile(m.get(), self, &off, 1 << 30);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return {};
+    }
+  }
+  if (::fcntl(m.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+    return {};
+  return m;
+}
+
+}  // namespace
+
+void reexec_from_sealed_exe(char** argv) {
+  if (const char* v = ::getenv(kSealedEnv); v && v[0] == '1') {
+    ::unsetenv(kSealedEnv);
+    // execveat(fd) names the process after the fd number; give it its name back.
+    ::prctl(PR_SET_NAME, "berth-runtime", 0, 0, 0);
+    return;
+  }
+  UniqueFd self(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
+  if (!self) throw_errno("open /proc/self/exe");
+  struct statvfs sv;
+  if (::fstatvfs(self.get(), &sv) == 0 && (sv.f_flag & ST_RDONLY)) return;
+  int seals = ::fcntl(self.get(), F_GET_SEALS);
+  if (seals >= 0 && (seals & F_SEAL_WRITE)) return;
+  struct stat st;
+  if (::fstat(self.get(), &st) < 0) throw_errno("stat /proc/self/exe");
+
+  UniqueFd exe = overlay_view(st);
+  if (!exe) exe = memfd_copy(self.get());
+  if (!exe)
+    throw Error("cannot run from a read-only view of the runtime binary (needs overlayfs or "
+                "memfd): refusing to enter a container with a writable runtime binary");
+  ::setenv(kSealedEnv, "1", 1);
+  ::syscall(SYS_execveat, exe.get(), "", argv, environ, AT_EMPTY_PATH);
+  int e = errno;
+  ::unsetenv(kSealedEnv);
+  errno = e;
+  throw_errno("re-exec the runtime from its read-only view");
+}
+
+}  // namespace berth::runtime
