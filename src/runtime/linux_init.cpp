@@ -89,6 +89,9 @@ void container_init(const InitConfig& cfg) {
     char type;
     std::string payload;
     if (!sync_recv(cfg.sync_fd, type, payload) || type != kSyncGo) ::_exit(1);
+    // Through the host's procfs, before any namespace or mount changes (and with the
+    // runtime's privileges, as lowering the score needs them).
+    if (proc.oomScoreAdj) write_oom_score(*proc.oomScoreAdj);
 
     for (auto [fd, nstype] : cfg.join_ns) {
       if (::setns(fd, nstype) < 0) throw_errno("join namespace");
@@ -107,6 +110,8 @@ void container_init(const InitConfig& cfg) {
         ::setdomainname(spec.domainname.data(), spec.domainname.size()) < 0)
       throw_errno("setdomainname `" + spec.domainname + "`");
 
+    // Made in the container's namespaces while the host's /proc is still in view.
+    const Procfs procfs = Procfs::open_private();
     MountContext mctx;
     mctx.spec = &spec;
     mctx.bundle = cfg.bundle;
@@ -141,12 +146,11 @@ void container_init(const InitConfig& cfg) {
     const std::string state_json = payload;
     run_hooks(spec.hooks.createContainer, "createContainer", state_json);
 
+    write_sysctls(spec, procfs);
+    mask_paths(mctx);
+    readonly_paths(mctx);
     enter_rootfs(mctx, cfg.no_pivot);
-    write_sysctls(spec);
-    mask_paths(spec);
-    readonly_paths(spec);
     finalize_root(spec);
-    if (proc.oomScoreAdj) write_oom_score(*proc.oomScoreAdj);
     set_rlimits(proc);
 
     enter_cwd(proc.cwd);

@@ -1,10 +1,8 @@
 #include "runtime/mounts.hpp"
 
 #include <fcntl.h>
-#include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
@@ -230,19 +228,13 @@ void mount_one(MountContext& ctx, const oci::Mount& m) {
   }
 }
 
-UniqueFd verified_dev_null() {
-  UniqueFd f(::open("/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC));
+UniqueFd verified_dev_null(int root) {
+  UniqueFd f = fs::open_in_root(root, "/dev/null", O_PATH | O_NOFOLLOW);
   if (!f) throw_errno("open /dev/null");
   struct stat st;
   if (::fstat(f.get(), &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
     throw Error("/dev/null in the container is not the null device (1:3); refusing to mask with it");
   return f;
-}
-
-void check_procfs(int fd, const std::string& what) {
-  struct statfs sf;
-  if (::fstatfs(fd, &sf) < 0) throw_errno("statfs `" + what + "`");
-  if (sf.f_type != PROC_SUPER_MAGIC) throw Error("`" + what + "` is not on procfs; refusing to write");
 }
 
 }  // namespace
@@ -414,26 +406,25 @@ void enter_rootfs(MountContext& ctx, bool no_pivot) {
   ctx.rootfs_fd.reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
 }
 
-void write_sysctls(const oci::Spec& spec) {
+void write_sysctls(const oci::Spec& spec, const Procfs& procfs) {
   if (!spec.linux) return;
   for (auto& [key, value] : spec.linux->sysctl) {
-    std::string path = "/proc/sys/" + key;
-    for (size_t i = 10; i < path.size(); ++i)
-      if (path[i] == '.') path[i] = '/';
-    UniqueFd f(::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!f) throw_errno("linux.sysctl: open `" + path + "`");
-    check_procfs(f.get(), path);
+    std::string rel = "sys/" + key;
+    for (size_t i = 4; i < rel.size(); ++i)
+      if (rel[i] == '.') rel[i] = '/';
+    UniqueFd f = procfs.open(rel, O_WRONLY);
+    if (!f) throw_errno("linux.sysctl: open `/proc/" + rel + "` on a private procfs");
     if (::write(f.get(), value.data(), value.size()) < 0)
-      throw_errno("linux.sysctl: write `" + value + "` to `" + path + "`");
+      throw_errno("linux.sysctl: write `" + value + "` to `/proc/" + rel + "`");
   }
 }
 
-void mask_paths(const oci::Spec& spec) {
+void mask_paths(MountContext& ctx) {
+  const oci::Spec& spec = *ctx.spec;
   if (!spec.linux || spec.linux->maskedPaths.empty()) return;
-  UniqueFd null = verified_dev_null();
-  UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd null = verified_dev_null(ctx.rootfs_fd.get());
   for (auto& p : spec.linux->maskedPaths) {
-    UniqueFd f = fs::open_in_root(root.get(), p, O_PATH | O_NOFOLLOW);
+    UniqueFd f = fs::open_in_root(ctx.rootfs_fd.get(), p, O_PATH | O_NOFOLLOW);
     if (!f) {
       if (errno == ENOENT) continue;
       throw_errno("linux.maskedPaths: open `" + p + "`");
@@ -448,17 +439,17 @@ void mask_paths(const oci::Spec& spec) {
   }
 }
 
-void readonly_paths(const oci::Spec& spec) {
+void readonly_paths(MountContext& ctx) {
+  const oci::Spec& spec = *ctx.spec;
   if (!spec.linux) return;
-  UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
   for (auto& p : spec.linux->readonlyPaths) {
-    UniqueFd f = fs::open_in_root(root.get(), p, O_PATH | O_NOFOLLOW);
+    UniqueFd f = fs::open_in_root(ctx.rootfs_fd.get(), p, O_PATH | O_NOFOLLOW);
     if (!f) {
       if (errno == ENOENT) continue;
       throw_errno("linux.readonlyPaths: open `" + p + "`");
     }
     do_mount(fs::fd_path(f.get()), fs::fd_path(f.get()), nullptr, MS_BIND | MS_REC, "", p);
-    UniqueFd t = fs::open_in_root(root.get(), p, O_PATH | O_NOFOLLOW);
+    UniqueFd t = fs::open_in_root(ctx.rootfs_fd.get(), p, O_PATH | O_NOFOLLOW);
     if (!t) throw_errno("reopen `" + p + "`");
     remount_bind(fs::fd_path(t.get()), MS_RDONLY, p);
   }

@@ -10,6 +10,7 @@
 
 #include "common/fd.hpp"
 #include "oci/spec.hpp"
+#include "runtime/procfs.hpp"
 
 namespace berth::runtime {
 
@@ -42,13 +43,15 @@ void mount_all(MountContext& ctx);
 void create_devices(MountContext& ctx);
 // Bind-mounts the pty slave over /dev/console (created without following symlinks).
 void mount_console(MountContext& ctx, int slave_fd);
-// Step 3: pivot_root (or MS_MOVE + chroot with no_pivot) into the rootfs.
+// Step 3 (still before pivot, so that /proc/self/fd paths go through the host's procfs,
+// not one the container's mounts could shadow): sysctls through a private procfs, then
+// masked and read-only paths resolved inside the rootfs.
+void write_sysctls(const oci::Spec& spec, const Procfs& procfs);
+void mask_paths(MountContext& ctx);
+void readonly_paths(MountContext& ctx);
+// Step 4: pivot_root (or MS_MOVE + chroot with no_pivot) into the rootfs.
 void enter_rootfs(MountContext& ctx, bool no_pivot);
-// Step 4 (inside the new root): sysctls through a verified procfs, masked and read-only
-// paths, read-only root and the final rootfs propagation.
-void write_sysctls(const oci::Spec& spec);
-void mask_paths(const oci::Spec& spec);
-void readonly_paths(const oci::Spec& spec);
+// Step 5 (inside the new root): read-only root and the final rootfs propagation.
 void finalize_root(const oci::Spec& spec);
 
 }  // namespace berth::runtime

@@ -112,3 +112,23 @@ load helpers
   rt delete --force "$ID"
   assert_clean "$ID"
 }
+
+@test "a mount over a /proc/sys file cannot redirect the runtime's sysctl write (CVE-2025-52881 class)" {
+  # The config (or a racing container on a shared volume) puts a different procfs file over
+  # the sysctl the runtime is about to write. A runtime that writes through the container's
+  # /proc (even one that checks the file is on procfs) writes the host-global file instead.
+  # Here that file is the harmless, global fs.lease-break-time.
+  local host_file=/proc/sys/fs/lease-break-time before
+  before=$(cat "$host_file")
+  local value=$((before + 17))
+  set_config '.linux.sysctl = {"kernel.domainname": $v} | .mounts += [{"destination": "/proc/sys/kernel/domainname", "type": "bind", "source": $f, "options": ["bind"]}]' --arg v "$value" --arg f "$host_file"
+  set_args true
+  run rt run --bundle "$BUNDLE" "$ID"
+  local after
+  after=$(cat "$host_file")
+  echo "$before" > "$host_file"
+  echo "status=$status output=$output host: $before -> $after"
+  [ "$status" -eq 0 ]
+  [ "$after" = "$before" ]
+  assert_clean "$ID"
+}
