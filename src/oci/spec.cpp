@@ -133,6 +133,14 @@ std::vector<int> cap_set(const json& caps, const char* key, const std::string& f
   return out;
 }
 
+bool scheduler_flag(std::string_view name) {
+  for (auto* f : {"SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_RECLAIM", "SCHED_FLAG_DL_OVERRUN",
+                  "SCHED_FLAG_KEEP_POLICY", "SCHED_FLAG_KEEP_PARAMS", "SCHED_FLAG_UTIL_CLAMP_MIN",
+                  "SCHED_FLAG_UTIL_CLAMP_MAX"})
+    if (name == f) return true;
+  return false;
+}
+
 Process parse_process(const json& p) {
   const std::string f = "process";
   object(p, f);
@@ -206,6 +214,46 @@ Process parse_process(const json& p) {
   }
   out.apparmorProfile = str(p, "apparmorProfile", f);
   out.selinuxLabel = str(p, "selinuxLabel", f);
+  if (auto* sj = get(p, "scheduler")) {
+    const std::string sf = f + ".scheduler";
+    const json& o = object(*sj, sf);
+    Scheduler sc;
+    sc.policy = str(o, "policy", sf, true);
+    if (!scheduler_policy(sc.policy)) bad(sf + ".policy", "unknown policy `" + sc.policy + "`");
+    if (auto* v = get(o, "nice")) sc.nice = integer<int>(*v, sf + ".nice");
+    if (sc.nice < -20 || sc.nice > 19) bad(sf + ".nice", "must be between -20 and 19");
+    if (auto* v = get(o, "priority")) sc.priority = integer<int>(*v, sf + ".priority");
+    sc.flags = strings(o, "flags", sf);
+    for (auto& fl : sc.flags)
+      if (!scheduler_flag(fl)) bad(sf + ".flags", "unknown flag `" + fl + "`");
+    if (auto* v = get(o, "runtime")) sc.runtime = integer<uint64_t>(*v, sf + ".runtime");
+    if (auto* v = get(o, "deadline")) sc.deadline = integer<uint64_t>(*v, sf + ".deadline");
+    if (auto* v = get(o, "period")) sc.period = integer<uint64_t>(*v, sf + ".period");
+    out.scheduler = sc;
+  }
+  if (auto* ij = get(p, "ioPriority")) {
+    const std::string iof = f + ".ioPriority";
+    const json& o = object(*ij, iof);
+    IoPriority io;
+    io.ioclass = str(o, "class", iof, true);
+    if (io.ioclass != "IOPRIO_CLASS_RT" && io.ioclass != "IOPRIO_CLASS_BE" &&
+        io.ioclass != "IOPRIO_CLASS_IDLE")
+      bad(iof + ".class", "unknown class `" + io.ioclass + "`");
+    if (auto* v = get(o, "priority")) io.priority = integer<int>(*v, iof + ".priority");
+    if (io.priority < 0 || io.priority > 7) bad(iof + ".priority", "must be between 0 and 7");
+    out.ioPriority = io;
+  }
+  if (auto* aj = get(p, "execCPUAffinity")) {
+    const std::string af = f + ".execCPUAffinity";
+    const json& o = object(*aj, af);
+    ExecCpuAffinity a;
+    a.initial = str(o, "initial", af);
+    a.final = str(o, "final", af);
+    for (auto* list : {&a.initial, &a.final})
+      if (!list->empty() && parse_cpu_list(*list).empty())
+        bad(af, "invalid CPU list `" + *list + "`");
+    out.execCPUAffinity = a;
+  }
   return out;
 }
 
@@ -339,7 +387,15 @@ Linux parse_linux(const json& l) {
   out.mountLabel = str(l, "mountLabel", "linux");
   if (auto* s = get(l, "seccomp")) out.seccomp = object(*s, "linux.seccomp");
   if (auto* s = get(l, "intelRdt")) out.intelRdt = object(*s, "linux.intelRdt");
-  if (auto* s = get(l, "personality")) out.personality = object(*s, "linux.personality");
+  if (auto* pj = get(l, "personality")) {
+    const json& o = object(*pj, "linux.personality");
+    std::string domain = str(o, "domain", "linux.personality", true);
+    if (domain != "LINUX" && domain != "LINUX32")
+      bad("linux.personality.domain", "must be LINUX or LINUX32, not `" + domain + "`");
+    if (!strings(o, "flags", "linux.personality").empty())
+      bad("linux.personality.flags", "no flags are defined by the runtime spec");
+    out.personality = domain;
+  }
   return out;
 }
 
@@ -351,6 +407,43 @@ const Namespace* Linux::find_namespace(std::string_view type) const {
   for (auto& n : namespaces)
     if (n.type == type) return &n;
   return nullptr;
+}
+
+std::optional<int> scheduler_policy(std::string_view name) {
+  static const std::pair<const char*, int> table[] = {
+      {"SCHED_OTHER", 0}, {"SCHED_FIFO", 1},  {"SCHED_RR", 2},       {"SCHED_BATCH", 3},
+      {"SCHED_ISO", 4},   {"SCHED_IDLE", 5},  {"SCHED_DEADLINE", 6},
+  };
+  for (auto& [n, v] : table)
+    if (name == n) return v;
+  return std::nullopt;
+}
+
+std::vector<int> parse_cpu_list(std::string_view list) {
+  std::vector<int> cpus;
+  auto number = [](std::string_view t, int& out) {
+    if (t.empty() || t.size() > 5) return false;
+    out = 0;
+    for (char c : t) {
+      if (c < '0' || c > '9') return false;
+      out = out * 10 + (c - '0');
+    }
+    return true;
+  };
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    if (comma != std::string_view::npos && list.empty()) return {};
+    auto dash = item.find('-');
+    int lo, hi;
+    if (!number(item.substr(0, dash), lo)) return {};
+    hi = lo;
+    if (dash != std::string_view::npos && !number(item.substr(dash + 1), hi)) return {};
+    if (hi < lo || hi >= 8192) return {};
+    for (int c = lo; c <= hi; ++c) cpus.push_back(c);
+  }
+  return cpus;
 }
 
 int capability_from_name(std::string_view name) {

@@ -40,6 +40,23 @@ struct ConsoleSize {
   unsigned height = 0, width = 0;
 };
 
+struct Scheduler {
+  std::string policy;  // "SCHED_OTHER", "SCHED_FIFO", ...
+  int nice = 0, priority = 0;
+  std::vector<std::string> flags;  // "SCHED_FLAG_RESET_ON_FORK", ...
+  uint64_t runtime = 0, deadline = 0, period = 0;
+};
+
+struct IoPriority {
+  std::string ioclass;  // "IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE"
+  int priority = 0;     // 0..7
+};
+
+// CPU lists ("0-3,7"); empty = not given. Only for exec'd processes.
+struct ExecCpuAffinity {
+  std::string initial, final;
+};
+
 struct Process {
   bool terminal = false;
   std::optional<ConsoleSize> consoleSize;
@@ -52,6 +69,9 @@ struct Process {
   bool noNewPrivileges = false;
   std::optional<int> oomScoreAdj;
   std::string apparmorProfile, selinuxLabel;
+  std::optional<Scheduler> scheduler;
+  std::optional<IoPriority> ioPriority;
+  std::optional<ExecCpuAffinity> execCPUAffinity;
 };
 
 struct Root {
@@ -107,7 +127,7 @@ struct Linux {
   std::string mountLabel;
   nlohmann::json seccomp;     // raw; null when absent
   nlohmann::json intelRdt;    // raw; null when absent
-  nlohmann::json personality; // raw; null when absent
+  std::optional<std::string> personality;  // domain: "LINUX" or "LINUX32"
 
   const Namespace* find_namespace(std::string_view type) const;
 };
@@ -122,6 +142,11 @@ struct Spec {
   std::map<std::string, std::string> annotations;
   std::optional<Linux> linux;
 };
+
+// "SCHED_BATCH" -> 3; nullopt for an unknown name.
+std::optional<int> scheduler_policy(std::string_view name);
+// "0-3,7" -> {0,1,2,3,7}; empty for a malformed list.
+std::vector<int> parse_cpu_list(std::string_view list);
 
 // Parses config.json text. Throws berth::Error("config.json: <field>: <reason>").
 Spec parse_spec(std::string_view text);

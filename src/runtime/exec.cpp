@@ -94,7 +94,7 @@ const char* proc_ns_name(std::string_view type) {
 }
 
 
-[[noreturn]] void exec_child(int sync_fd, const oci::Process& p,
+[[noreturn]] void exec_child(int sync_fd, const oci::Spec& spec, const oci::Process& p,
                              const std::vector<std::pair<int, int>>& join, int console_fd,
                              SeccompFilter* seccomp, int preserve_fds) {
   try {
@@ -106,6 +106,9 @@ const char* proc_ns_name(std::string_view type) {
     for (auto [fd, flag] : join)
       if (::setns(fd, flag) < 0) throw_errno("join the container's namespaces");
     for (auto [fd, flag] : join) ::close(fd);
+    // Now in the container's cgroup, whose cpuset reset our affinity.
+    if (p.execCPUAffinity && !p.execCPUAffinity->final.empty())
+      set_cpu_affinity(0, p.execCPUAffinity->final, "process.execCPUAffinity.final");
     if (p.terminal) {
       if (::setsid() < 0) throw_errno("setsid");
       UniqueFd ptmx(::open("/dev/pts/ptmx", O_PATH | O_CLOEXEC));
@@ -118,6 +121,9 @@ const char* proc_ns_name(std::string_view type) {
       make_controlling_tty(pty.slave.get());
     }
     set_rlimits(p);
+    apply_personality(spec);
+    apply_scheduler(p);
+    apply_io_priority(p);
     enter_cwd(p.cwd);
     ::umask(p.user.umask ? static_cast<mode_t>(*p.user.umask) : 022);
     const bool seccomp_early = seccomp && !p.noNewPrivileges;
@@ -210,7 +216,7 @@ int exec_container(const ExecOptions& o) {
   if (pid < 0) throw_errno("fork");
   if (pid == 0) {
     parent_sock.reset();
-    exec_child(child_sock.get(), p, join, console ? console.get() : -1, seccomp.get(), o.preserve_fds);
+    exec_child(child_sock.get(), spec, p, join, console ? console.get() : -1, seccomp.get(), o.preserve_fds);
   }
   if (own_pidns && ::setns(own_pidns.get(), CLONE_NEWPID) < 0) throw_errno("return to pid namespace");
   child_sock.reset();
@@ -223,6 +229,8 @@ int exec_container(const ExecOptions& o) {
     throw Error(msg);
   };
   try {
+    if (p.execCPUAffinity && !p.execCPUAffinity->initial.empty())
+      set_cpu_affinity(pid, p.execCPUAffinity->initial, "process.execCPUAffinity.initial");
     if (!st.cgroup.is_null()) Cgroup::from_json(st.cgroup)->add(pid);
   } catch (const Error& e) {
     fail(e.what());

@@ -152,6 +152,9 @@ void container_init(const InitConfig& cfg) {
     enter_rootfs(mctx, cfg.no_pivot);
     finalize_root(spec);
     set_rlimits(proc);
+    apply_personality(spec);
+    apply_scheduler(proc);
+    apply_io_priority(proc);
 
     enter_cwd(proc.cwd);
 

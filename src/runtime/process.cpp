@@ -1,5 +1,7 @@
 #include "runtime/process.hpp"
 
+#include <sched.h>
+#include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -68,6 +70,75 @@ void set_rlimits(const oci::Process& p) {
       throw_errno("process.rlimits: set " + r.type + " to soft " + std::to_string(r.soft) +
                   " hard " + std::to_string(r.hard));
   }
+}
+
+void apply_personality(const oci::Spec& spec) {
+  if (!spec.linux || !spec.linux->personality) return;
+  const unsigned long domain = *spec.linux->personality == "LINUX32" ? PER_LINUX32 : PER_LINUX;
+  if (::personality(domain) < 0) throw_errno("linux.personality: " + *spec.linux->personality);
+}
+
+namespace {
+
+// The kernel's struct sched_attr (linux/sched/types.h clashes with glibc's sched.h).
+struct SchedAttr {
+  uint32_t size;
+  uint32_t sched_policy;
+  uint64_t sched_flags;
+  int32_t sched_nice;
+  uint32_t sched_priority;
+  uint64_t sched_runtime, sched_deadline, sched_period;
+  uint32_t sched_util_min, sched_util_max;
+};
+
+uint64_t sched_flag_bit(const std::string& name) {
+  static const std::pair<const char*, uint64_t> table[] = {
+      {"SCHED_FLAG_RESET_ON_FORK", 0x01}, {"SCHED_FLAG_RECLAIM", 0x02},
+      {"SCHED_FLAG_DL_OVERRUN", 0x04},    {"SCHED_FLAG_KEEP_POLICY", 0x08},
+      {"SCHED_FLAG_KEEP_PARAMS", 0x10},   {"SCHED_FLAG_UTIL_CLAMP_MIN", 0x20},
+      {"SCHED_FLAG_UTIL_CLAMP_MAX", 0x40},
+  };
+  for (auto& [n, v] : table)
+    if (name == n) return v;
+  return 0;
+}
+
+}  // namespace
+
+void apply_scheduler(const oci::Process& p) {
+  if (!p.scheduler) return;
+  const oci::Scheduler& s = *p.scheduler;
+  SchedAttr a{};
+  a.size = sizeof a;
+  a.sched_policy = static_cast<uint32_t>(*oci::scheduler_policy(s.policy));
+  for (auto& f : s.flags) a.sched_flags |= sched_flag_bit(f);
+  a.sched_nice = s.nice;
+  a.sched_priority = static_cast<uint32_t>(s.priority);
+  a.sched_runtime = s.runtime;
+  a.sched_deadline = s.deadline;
+  a.sched_period = s.period;
+  if (::syscall(SYS_sched_setattr, 0, &a, 0) < 0)
+    throw_errno("process.scheduler: sched_setattr " + s.policy);
+}
+
+void apply_io_priority(const oci::Process& p) {
+  if (!p.ioPriority) return;
+  constexpr int kWhoProcess = 1, kClassShift = 13;
+  const std::string& c = p.ioPriority->ioclass;
+  const int cls = c == "IOPRIO_CLASS_RT" ? 1 : c == "IOPRIO_CLASS_BE" ? 2 : 3;
+  if (::syscall(SYS_ioprio_set, kWhoProcess, 0, (cls << kClassShift) | p.ioPriority->priority) < 0)
+    throw_errno("process.ioPriority: ioprio_set " + c);
+}
+
+void set_cpu_affinity(pid_t pid, const std::string& list, const std::string& field) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int cpu : oci::parse_cpu_list(list)) {
+    if (cpu >= CPU_SETSIZE) throw Error(field + ": CPU " + std::to_string(cpu) + " is out of range");
+    CPU_SET(cpu, &set);
+  }
+  if (::sched_setaffinity(pid, sizeof set, &set) < 0)
+    throw_errno(field + ": sched_setaffinity `" + list + "`");
 }
 
 bool setgroups_allowed() {

@@ -14,6 +14,13 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
 // PATH lookup as execvp would do it, with runc's messages (engines map them to exit 126/127).
 std::string find_executable(const std::string& name, const std::vector<std::string>& env);
 void set_rlimits(const oci::Process& p);
+// linux.personality, process.scheduler (sched_setattr) and process.ioPriority (ioprio_set)
+// for the calling process; they are inherited by the user program.
+void apply_personality(const oci::Spec& spec);
+void apply_scheduler(const oci::Process& p);
+void apply_io_priority(const oci::Process& p);
+// sched_setaffinity to a CPU list such as "0-3,7" (`field` names it in errors).
+void set_cpu_affinity(pid_t pid, const std::string& list, const std::string& field);
 // False in a user namespace whose /proc/self/setgroups says "deny".
 bool setgroups_allowed();
 // chdir to the process cwd and verify with getcwd that it lies inside the root: a cwd reached

@@ -120,3 +120,19 @@ expect_failure() {
   jq -e 'select(.level == "error") | .msg | contains("does not exist")' "$TEST_DIR/log.json"
   jq -e '.time' "$TEST_DIR/log.json"
 }
+
+@test "invalid scheduler, ioPriority, execCPUAffinity and personality values" {
+  set_config '.process.scheduler = {"policy": "SCHED_TURBO"}'
+  expect_failure "process.scheduler.policy: unknown policy" rt run --bundle "$BUNDLE" "$ID"
+  set_config '.process.scheduler = {"policy": "SCHED_OTHER", "nice": 40}'
+  expect_failure "process.scheduler.nice: must be between -20 and 19" rt run --bundle "$BUNDLE" "$ID"
+  set_config 'del(.process.scheduler) | .process.ioPriority = {"class": "IOPRIO_CLASS_BE", "priority": 9}'
+  expect_failure "process.ioPriority.priority: must be between 0 and 7" rt run --bundle "$BUNDLE" "$ID"
+  set_config 'del(.process.ioPriority) | .process.execCPUAffinity = {"final": "3-1"}'
+  expect_failure "process.execCPUAffinity: invalid CPU list" rt run --bundle "$BUNDLE" "$ID"
+  set_config 'del(.process.execCPUAffinity) | .linux.personality = {"domain": "BSD"}'
+  expect_failure "linux.personality.domain: must be LINUX or LINUX32" rt run --bundle "$BUNDLE" "$ID"
+  # A policy the kernel refuses (deadline parameters that make no sense) fails at start.
+  set_config 'del(.linux.personality) | .process.scheduler = {"policy": "SCHED_DEADLINE", "runtime": 10, "deadline": 5, "period": 1}'
+  expect_failure "process.scheduler: sched_setattr SCHED_DEADLINE" rt run --bundle "$BUNDLE" "$ID"
+}

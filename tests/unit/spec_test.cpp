@@ -90,3 +90,16 @@ TEST(Spec, Capabilities) {
   EXPECT_EQ(berth::oci::capability_name(0), "CAP_CHOWN");
   EXPECT_GE(berth::oci::last_capability(), 37);
 }
+
+TEST(Spec, CpuListsAndSchedulerPolicies) {
+  using berth::oci::parse_cpu_list;
+  EXPECT_EQ(parse_cpu_list("0-3,7"), (std::vector<int>{0, 1, 2, 3, 7}));
+  EXPECT_EQ(parse_cpu_list("5"), (std::vector<int>{5}));
+  EXPECT_TRUE(parse_cpu_list("3-1").empty());
+  EXPECT_TRUE(parse_cpu_list("1,").empty());
+  EXPECT_TRUE(parse_cpu_list("a").empty());
+  EXPECT_TRUE(parse_cpu_list("-1").empty());
+  EXPECT_EQ(berth::oci::scheduler_policy("SCHED_BATCH"), 3);
+  EXPECT_EQ(berth::oci::scheduler_policy("SCHED_DEADLINE"), 6);
+  EXPECT_FALSE(berth::oci::scheduler_policy("SCHED_FAST"));
+}
