@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <array>
 #include <set>
 
@@ -280,11 +281,12 @@ std::vector<Hook> parse_hooks(const json& hooks, const char* key) {
   return out;
 }
 
-std::vector<IdMapping> parse_mappings(const json& l, const char* key) {
+std::vector<IdMapping> parse_mappings(const json& l, const char* key,
+                                      const std::string& parent = "linux") {
   std::vector<IdMapping> out;
   const json* v = get(l, key);
   if (!v) return out;
-  const std::string f = std::string("linux.") + key;
+  const std::string f = parent + "." + key;
   array(*v, f);
   for (size_t i = 0; i < v->size(); ++i) {
     const std::string mf = f + "[" + std::to_string(i) + "]";
@@ -403,6 +405,12 @@ Linux parse_linux(const json& l) {
 
 Process parse_process_json(const json& j) { return parse_process(j); }
 
+bool Mount::idmapped() const {
+  for (auto& o : options)
+    if (o == "idmap" || o == "ridmap") return true;
+  return false;
+}
+
 const Namespace* Linux::find_namespace(std::string_view type) const {
   for (auto& n : namespaces)
     if (n.type == type) return &n;
@@ -512,6 +520,17 @@ Spec parse_spec_json(const json& j) {
       mt.type = str(e, "type", f);
       mt.source = str(e, "source", f);
       mt.options = strings(e, "options", f);
+      mt.uidMappings = parse_mappings(e, "uidMappings", f);
+      mt.gidMappings = parse_mappings(e, "gidMappings", f);
+      const bool idmap = mt.idmapped();
+      if (!idmap && (!mt.uidMappings.empty() || !mt.gidMappings.empty()))
+        bad(f + ".uidMappings", "mappings need the idmap or ridmap option");
+      if (idmap && mt.uidMappings.empty() != mt.gidMappings.empty())
+        bad(f + ".uidMappings", "give both uidMappings and gidMappings, or neither");
+      if (idmap && mt.type != "bind" &&
+          std::find(mt.options.begin(), mt.options.end(), "bind") == mt.options.end() &&
+          std::find(mt.options.begin(), mt.options.end(), "rbind") == mt.options.end())
+        bad(f + ".options", "idmap is supported for bind mounts only");
       s.mounts.push_back(std::move(mt));
     }
   }

@@ -79,9 +79,16 @@ struct Root {
   bool readonly = false;
 };
 
+struct IdMapping {
+  uint32_t containerID = 0, hostID = 0, size = 0;
+};
+
 struct Mount {
   std::string destination, type, source;
   std::vector<std::string> options;
+  // For idmap/ridmap: the mapping of the mount (empty: the container's user namespace's).
+  std::vector<IdMapping> uidMappings, gidMappings;
+  bool idmapped() const;  // "idmap" or "ridmap" among the options
 };
 
 struct Hook {
@@ -97,10 +104,6 @@ struct Hooks {
 struct Namespace {
   std::string type;  // pid network mount ipc uts user cgroup time
   std::string path;  // empty = create a new one
-};
-
-struct IdMapping {
-  uint32_t containerID = 0, hostID = 0, size = 0;
 };
 
 struct Device {

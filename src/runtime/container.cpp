@@ -24,6 +24,7 @@
 #include "runtime/cgroup.hpp"
 #include "runtime/foreground.hpp"
 #include "runtime/hooks.hpp"
+#include "runtime/idmap.hpp"
 #include "runtime/linux_init.hpp"
 #include "runtime/process.hpp"
 #include "runtime/seccomp.hpp"
@@ -359,7 +360,20 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   auto fail_from_child = [&](const std::string& msg) -> Error {
     return Error(msg.empty() ? "container init exited during setup" : msg);
   };
+  // Idmapped mounts are prepared here, with the privilege the init gave up (see idmap.hpp).
+  std::vector<UniqueFd> idmapped;
+  for (auto& m : spec.mounts) {
+    if (!m.idmapped()) continue;
+    UniqueFd userns;
+    if (new_userns)
+      userns.reset(::open(("/proc/" + std::to_string(pid) + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC));
+    else if (auto* ns = spec.linux ? spec.linux->find_namespace("user") : nullptr; ns && !ns->path.empty())
+      userns.reset(::open(ns->path.c_str(), O_RDONLY | O_CLOEXEC));
+    idmapped.push_back(make_idmapped_tree(m, bundle, userns ? userns.get() : -1));
+  }
   if (!sync_send(parent_sock.get(), kSyncGo)) throw Error("container init exited during setup");
+  for (auto& t : idmapped) send_fd(parent_sock.get(), t.get(), "idmap");
+  idmapped.clear();
   char type;
   std::string payload;
   for (;;) {

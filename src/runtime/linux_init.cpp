@@ -89,6 +89,9 @@ void container_init(const InitConfig& cfg) {
     char type;
     std::string payload;
     if (!sync_recv(cfg.sync_fd, type, payload) || type != kSyncGo) ::_exit(1);
+    std::vector<UniqueFd> idmapped;
+    for (auto& m : spec.mounts)
+      if (m.idmapped()) idmapped.push_back(recv_fd(cfg.sync_fd));
     // Through the host's procfs, before any namespace or mount changes (and with the
     // runtime's privileges, as lowering the score needs them).
     if (proc.oomScoreAdj) write_oom_score(*proc.oomScoreAdj);
@@ -119,6 +122,7 @@ void container_init(const InitConfig& cfg) {
     mctx.userns = cfg.new_userns || spec.linux->find_namespace("user");
     mctx.cgroupns = spec.linux->find_namespace("cgroup") != nullptr;
     mctx.cgroup = cfg.cgroup;
+    mctx.idmapped = std::move(idmapped);
     prepare_rootfs(mctx);
     mount_all(mctx);
     create_devices(mctx);

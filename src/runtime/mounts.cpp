@@ -14,6 +14,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "runtime/cgroup.hpp"
+#include "runtime/idmap.hpp"
 
 namespace berth::runtime {
 namespace {
@@ -189,7 +190,20 @@ void mount_one(MountContext& ctx, const oci::Mount& m) {
     return;
   }
   if (m.destination == "/proc" || m.destination == "/sys") require_plain_dir(ctx, m.destination);
-  if (bind) {
+  if (m.idmapped()) {
+    if (ctx.next_idmapped >= ctx.idmapped.size())
+      throw Error("mount `" + m.destination + "`: no idmapped tree was prepared");
+    const int tree = ctx.idmapped[ctx.next_idmapped++].get();
+    struct stat st;
+    if (::fstat(tree, &st) < 0) throw_errno("stat idmapped tree of `" + m.destination + "`");
+    UniqueFd target = make_target(ctx, m.destination, S_ISDIR(st.st_mode));
+    attach_tree(tree, target.get(), m.destination);
+    unsigned long extra = mf.flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
+    if (extra) {
+      UniqueFd t = reopen(ctx, m.destination);
+      remount_bind(fs::fd_path(t.get()), extra, m.destination);
+    }
+  } else if (bind) {
     std::string src = m.source;
     if (src.empty()) throw Error("mount `" + m.destination + "`: a bind mount needs a source");
     if (src[0] != '/') src = fs::join(ctx.bundle, src);
@@ -251,6 +265,7 @@ MountFlags parse_mount_options(const std::vector<std::string>& options) {
       continue;
     }
     if (o == "tmpcopyup" || o == "notmpcopyup" || o == "copy-symlink") continue;
+    if (o == "idmap" || o == "ridmap") continue;  // handled by runtime/idmap
     if (auto it = option_table().find(o); it != option_table().end()) {
       if (it->second.clear) {
         mf.flags &= ~it->second.flag;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/fd.hpp"
 #include "oci/spec.hpp"
@@ -24,6 +25,9 @@ struct MountContext {
   bool userns = false;
   bool cgroupns = false;
   const Cgroup* cgroup = nullptr;
+  // Detached idmapped trees made by the parent, one per idmap/ridmap mount, in config order.
+  std::vector<UniqueFd> idmapped;
+  size_t next_idmapped = 0;
 };
 
 struct MountFlags {

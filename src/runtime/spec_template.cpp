@@ -117,9 +117,9 @@ json features() {
       {"hooks",
        {"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}},
       {"mountOptions",
-       {"async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "lazytime",
+       {"async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "idmap", "lazytime",
         "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "nolazytime", "nomand",
-        "norelatime", "nostrictatime", "nosuid", "private", "rbind", "relatime", "remount",
+        "norelatime", "nostrictatime", "nosuid", "private", "rbind", "relatime", "remount", "ridmap",
         "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "silent", "slave",
         "strictatime", "suid", "sync", "unbindable"}},
       {"linux",
@@ -153,7 +153,7 @@ json features() {
         {"apparmor", {{"enabled", false}}},
         {"selinux", {{"enabled", false}}},
         {"intelRdt", {{"enabled", false}}},
-        {"mountExtensions", {{"idmap", {{"enabled", false}}}}}}},
+        {"mountExtensions", {{"idmap", {{"enabled", true}}}}}}},
       {"annotations", {{"org.opencontainers.runtime-spec.features", "berth-runtime"}}},
   };
 }

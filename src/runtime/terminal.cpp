@@ -70,10 +70,10 @@ UniqueFd recv_fd(int sock) {
   msg.msg_controllen = sizeof cbuf;
   ssize_t n;
   while ((n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0) {
-    if (errno != EINTR) throw_errno("receive terminal fd");
+    if (errno != EINTR) throw_errno("receive fd");
   }
   struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_type != SCM_RIGHTS) throw Error("receive terminal fd: no fd in message");
+  if (!c || c->cmsg_type != SCM_RIGHTS) throw Error("receive fd: no fd in message");
   int fd;
   std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
   return UniqueFd(fd);

@@ -4,18 +4,6 @@
 
 load helpers
 
-# expect_failure PATTERN CMD...: exit 1, a single stderr line matching PATTERN, nothing left.
-expect_failure() {
-  local pattern=$1; shift
-  run --separate-stderr "$@"
-  echo "status=$status stderr=$stderr" >&2
-  [ "$status" -eq 1 ]
-  [ "$(printf '%s\n' "$stderr" | grep -c .)" -eq 1 ]
-  [[ "$stderr" == *$pattern* ]]
-  assert_clean "$ID"
-  ! pgrep -f "$ID" >/dev/null
-}
-
 @test "malformed JSON" {
   echo '{"ociVersion": "1.2.0", "root": ' > "$BUNDLE/config.json"
   expect_failure "invalid JSON" rt create --bundle "$BUNDLE" "$ID"

@@ -74,3 +74,15 @@ assert_clean() {
     return 1
   fi
 }
+
+# expect_failure PATTERN CMD...: exit 1, a single stderr line matching PATTERN, nothing left.
+expect_failure() {
+  local pattern=$1; shift
+  run --separate-stderr "$@"
+  echo "status=$status stderr=$stderr" >&2
+  [ "$status" -eq 1 ]
+  [ "$(printf '%s\n' "$stderr" | grep -c .)" -eq 1 ]
+  [[ "$stderr" == *$pattern* ]]
+  assert_clean "$ID"
+  ! pgrep -f "$ID" >/dev/null
+}
