@@ -1,10 +1,13 @@
 // cgroup v2: one directory in the unified tree (normally /sys/fs/cgroup).
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "runtime/bpf_devices.hpp"
 #include "runtime/cgroup_impl.hpp"
 
 namespace berth::runtime::cgroup_detail {
@@ -48,11 +51,18 @@ class CgroupV2 final : public Cgroup {
         throw Error("linux.resources.unified: invalid file name `" + k + "`");
       write(k, v, "unified." + k);
     }
-    // Device rules need an eBPF program on v2, which this build does not load: say so rather
-    // than fail every container (engines always send rules).
-    if (!r.devices.empty())
-      warnings_.push_back(
-          "linux.resources.devices: device rules are not enforced on cgroup v2 (needs eBPF)");
+    // v2 has no devices files: the rules become an eBPF program on the directory, replacing
+    // the one a previous set (create, then update) attached. No rules: leave it as it is.
+    if (!r.devices.empty()) {
+      UniqueFd fd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!fd) throw_errno("linux.resources.devices: open " + dir_);
+      try {
+        attach_device_program(fd.get(), r.devices);
+      } catch (const Error& e) {
+        throw Error("linux.resources.devices: " + std::string(e.what()) + " (" + dir_ + ")",
+                    e.code());
+      }
+    }
   }
 
   void add(pid_t pid) override { write_knob(dir_, "cgroup.procs", std::to_string(pid)); }

@@ -2,6 +2,7 @@
 // on this one (as root): create, limit, join, list, destroy, in every hierarchy.
 #include "runtime/cgroup.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/magic.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "oci/resources.hpp"
+#include "runtime/bpf_devices.hpp"
 #include "runtime/cgroup_impl.hpp"
 
 using namespace berth;
@@ -688,8 +690,13 @@ TEST_F(RealCgroup, V2BackendInTheUnifiedTree) {
   u.devices = {oci::DeviceRule{}};
   cg->set(u);
   EXPECT_EQ(knob(dir, "cgroup.max.descendants"), "7");
-  ASSERT_EQ(cg->warnings().size(), 1u);  // device rules are not enforced on v2
-  EXPECT_NE(cg->warnings()[0].find("devices"), std::string::npos);
+  // Device rules are enforced by an eBPF program attached to the cgroup.
+  EXPECT_TRUE(cg->warnings().empty());
+  {
+    UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(dfd);
+    EXPECT_EQ(berth::runtime::query_device_programs(dfd.get()).size(), 1u);
+  }
 
   const pid_t child = start_child();
   cg->add(child);
