@@ -209,4 +209,20 @@ LinuxResources parse_resources(const json& j) {
   return r;
 }
 
+bool has_limits(const LinuxResources& r) {
+  const bool memory = r.memory && (r.memory->limit || r.memory->reservation || r.memory->swap ||
+                                   r.memory->kernel || r.memory->kernelTCP ||
+                                   r.memory->swappiness || r.memory->disableOOMKiller);
+  const bool cpu = r.cpu && (r.cpu->shares || r.cpu->period || r.cpu->realtimePeriod ||
+                             r.cpu->burst || r.cpu->quota || r.cpu->realtimeRuntime ||
+                             r.cpu->idle || !r.cpu->cpus.empty() || !r.cpu->mems.empty());
+  const bool blkio = r.blockIO && (r.blockIO->weight || r.blockIO->leafWeight ||
+                                   !r.blockIO->weightDevice.empty() ||
+                                   !r.blockIO->throttleReadBpsDevice.empty() ||
+                                   !r.blockIO->throttleWriteBpsDevice.empty() ||
+                                   !r.blockIO->throttleReadIOPSDevice.empty() ||
+                                   !r.blockIO->throttleWriteIOPSDevice.empty());
+  return memory || cpu || blkio || r.pidsLimit || !r.hugepageLimits.empty() || !r.unified.empty();
+}
+
 }  // namespace berth::oci

@@ -59,6 +59,10 @@ struct LinuxResources {
   std::map<std::string, std::string> unified;  // cgroup v2 files, written verbatim
 };
 
+// True when anything but device rules is set (device rules alone need no cgroup of our own
+// in a user namespace, where no device can be created anyway).
+bool has_limits(const LinuxResources& r);
+
 // Parses and validates linux.resources; throws berth::Error naming the bad field
 // ("linux.resources.memory.limit: must be an integer").
 LinuxResources parse_resources(const nlohmann::json& j);

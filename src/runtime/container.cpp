@@ -249,8 +249,18 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   cleanup.dir_made = true;
   UniqueFd lock = store.lock(opts.id);
 
-  cleanup.cgroup = Cgroup::create(spec.linux->cgroupsPath, opts.id);
-  if (spec.linux->resources) {
+  try {
+    cleanup.cgroup = Cgroup::create(spec.linux->cgroupsPath, opts.id);
+  } catch (const Error& e) {
+    // Rootless without a delegated cgroup (runc's rule): a container that asks for no limits
+    // stays in the caller's cgroup; one that asks for limits cannot have them.
+    if (::geteuid() == 0) throw;
+    if (spec.linux->resources && has_limits(*spec.linux->resources))
+      throw Error(std::string(e.what()) +
+                  " (rootless: resource limits need a cgroup delegated to this user)");
+    log::debug(std::string("rootless: running without a cgroup: ") + e.what());
+  }
+  if (cleanup.cgroup && spec.linux->resources) {
     cleanup.cgroup->set(with_default_devices(spec));
     for (auto& w : cleanup.cgroup->warnings()) log::warn(w);
   }
@@ -341,10 +351,13 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   join_fds.clear();
 
   if (new_userns) {
+    // Unprivileged, gid_map can only be written once setgroups is denied (user_namespaces(7)).
+    if (::geteuid() != 0)
+      fs::write_file("/proc/" + std::to_string(pid) + "/setgroups", "deny");
     write_id_map(pid, "uid_map", spec.linux->uidMappings);
     write_id_map(pid, "gid_map", spec.linux->gidMappings);
   }
-  cleanup.cgroup->add(pid);
+  if (cleanup.cgroup) cleanup.cgroup->add(pid);
 
   ContainerState st;
   st.id = opts.id;
@@ -352,7 +365,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   st.bundle = bundle;
   st.rootfs = rootfs;
   st.annotations = spec.annotations;
-  st.cgroup = cleanup.cgroup->to_json();
+  if (cleanup.cgroup) st.cgroup = cleanup.cgroup->to_json();
   st.config = config_text;
   st.owner = ::getuid();
   st.created = now_rfc3339();

@@ -209,7 +209,17 @@ int exec_container(const ExecOptions& o) {
   if (pidns) {
     // setns(pid) applies to children: enter, fork, come back.
     own_pidns.reset(::open("/proc/self/ns/pid_for_children", O_RDONLY | O_CLOEXEC));
-    if (::setns(pidns.get(), CLONE_NEWPID) < 0) throw_errno("join the container's pid namespace");
+    if (::setns(pidns.get(), CLONE_NEWPID) < 0) {
+      // Rootless: the pid namespace belongs to the container's user namespace, which we must
+      // enter first (there is no way back; this process only forks the child and waits).
+      if (errno != EPERM || join.empty() || join.front().second != CLONE_NEWUSER)
+        throw_errno("join the container's pid namespace");
+      if (::setns(join.front().first, CLONE_NEWUSER) < 0)
+        throw_errno("join the container's user namespace");
+      join.erase(join.begin());
+      own_pidns.reset();
+      if (::setns(pidns.get(), CLONE_NEWPID) < 0) throw_errno("join the container's pid namespace");
+    }
   }
   ::fflush(nullptr);
   pid_t pid = ::fork();

@@ -80,15 +80,18 @@ void container_init(const InitConfig& cfg) {
   int report_fd = cfg.sync_fd;
   try {
     if (cfg.lock_fd >= 0) ::close(cfg.lock_fd);
-    // Until execve this process is the runtime binary living inside the container: make it
-    // non-dumpable so that container processes cannot ptrace it or open /proc/<pid>/exe,
-    // mem, fd/... (CVE-2019-5736 class). execve restores dumpability for the user program.
-    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     const oci::Spec& spec = *cfg.spec;
     const oci::Process& proc = *spec.process;
     char type;
     std::string payload;
+    // Until execve this process is the runtime binary living inside the container: make it
+    // non-dumpable so that container processes (of a shared pid namespace, say) cannot ptrace
+    // it or open /proc/<pid>/exe, mem, fd/... (CVE-2019-5736 class). execve restores
+    // dumpability for the user program. A rootless parent can only write our uid_map/gid_map
+    // while we are dumpable, so then this waits until the parent's go.
+    if (::geteuid() == 0) ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!sync_recv(cfg.sync_fd, type, payload) || type != kSyncGo) ::_exit(1);
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     std::vector<UniqueFd> idmapped;
     for (auto& m : spec.mounts)
       if (m.idmapped()) idmapped.push_back(recv_fd(cfg.sync_fd));

@@ -1,4 +1,6 @@
 // `spec` (a default config.json) and `features` (what this build supports).
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "oci/spec.hpp"
@@ -78,8 +80,9 @@ json default_spec(bool rootless) {
   if (rootless) {
     auto& l = spec["linux"];
     l.erase("resources");
-    l["uidMappings"] = json::array({{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}});
-    l["gidMappings"] = json::array({{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}});
+    // The caller's own ids become root inside: the one mapping an unprivileged user may write.
+    l["uidMappings"] = json::array({{{"containerID", 0}, {"hostID", ::geteuid()}, {"size", 1}}});
+    l["gidMappings"] = json::array({{{"containerID", 0}, {"hostID", ::getegid()}, {"size", 1}}});
     l["namespaces"] = json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}},
                                    {{"type", "mount"}}, {{"type", "cgroup"}}, {{"type", "user"}}});
     // Without a network namespace of its own, sysfs cannot be mounted: bind the host's.

@@ -38,7 +38,9 @@ set_config() {
   local filter=$1; shift
   local tmp
   tmp=$(mktemp)
-  jq "$@" "$filter" "$BUNDLE/config.json" > "$tmp" && mv "$tmp" "$BUNDLE/config.json"
+  # Rewritten in place, so that the file keeps its owner and mode.
+  jq "$@" "$filter" "$BUNDLE/config.json" > "$tmp" && cat "$tmp" > "$BUNDLE/config.json"
+  rm -f "$tmp"
 }
 
 set_args() {

@@ -1,5 +1,8 @@
 #include "cli/runtime/args.hpp"
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -67,6 +70,13 @@ std::vector<FlagSpec> create_flags() {
   return {{"bundle", "b", true},       {"console-socket", "", true}, {"pid-file", "", true},
           {"no-pivot", "", false},     {"no-new-keyring", "", false}, {"preserve-fds", "", true},
           {"notify-socket", "", true}};
+}
+
+std::string default_root() {
+  if (::geteuid() != 0)
+    if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && xdg[0] == '/')
+      return std::string(xdg) + "/berth-runtime";
+  return "/run/berth-runtime";
 }
 
 }  // namespace berth::cli

@@ -36,8 +36,11 @@ class Args {
   std::vector<std::string> positional_;
 };
 
+// /run/berth-runtime for root; $XDG_RUNTIME_DIR/berth-runtime for other users (as runc).
+std::string default_root();
+
 struct Global {
-  std::string root = "/run/berth-runtime";
+  std::string root = default_root();
   std::string log, log_format = "text";
   bool debug = false, systemd_cgroup = false;
 };
