@@ -26,6 +26,7 @@
 #include "runtime/hooks.hpp"
 #include "runtime/idmap.hpp"
 #include "runtime/linux_init.hpp"
+#include "runtime/lsm.hpp"
 #include "runtime/process.hpp"
 #include "runtime/seccomp.hpp"
 #include "runtime/terminal.hpp"
@@ -234,6 +235,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   if (!spec.linux->intelRdt.is_null())
     throw Error("config.json: linux.intelRdt: Intel RDT is not supported by this runtime");
   validate_sysctls(*spec.linux);
+  validate_lsm(*spec.process);
   std::unique_ptr<SeccompFilter> seccomp = SeccompFilter::compile(spec.linux->seccomp);
   const std::string rootfs =
       fs::clean_path(spec.root.path[0] == '/' ? spec.root.path : bundle + "/" + spec.root.path);

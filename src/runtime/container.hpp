@@ -38,6 +38,7 @@ struct ExecOptions {
   std::string process_file;              // --process: a runtime-spec process object
   std::vector<std::string> args;         // or the command line
   bool tty = false, detach = false, no_new_privs = false;
+  std::string apparmor, process_label;  // --apparmor, --process-label
   std::string console_socket, pid_file, cwd, user;  // user: "UID[:GID]"
   std::vector<std::string> env, caps;
   std::vector<uint32_t> additional_gids;

@@ -18,6 +18,7 @@
 #include "runtime/container.hpp"
 #include "runtime/foreground.hpp"
 #include "runtime/linux_init.hpp"
+#include "runtime/lsm.hpp"
 #include "runtime/process.hpp"
 #include "runtime/seccomp.hpp"
 #include "runtime/terminal.hpp"
@@ -84,6 +85,9 @@ oci::Process build_process(const ExecOptions& o, const oci::Spec& spec) {
     }
   }
   if (o.no_new_privs) p.noNewPrivileges = true;
+  if (!o.apparmor.empty()) p.apparmorProfile = o.apparmor;
+  if (!o.process_label.empty()) p.selinuxLabel = o.process_label;
+  validate_lsm(p);
   return p;
 }
 
@@ -131,6 +135,7 @@ const char* proc_ns_name(std::string_view type) {
       int nfd = seccomp->load();
       if (nfd >= 0) ::close(nfd);
     }
+    if (wants_lsm(p)) apply_lsm(p, Procfs::open_private());
     apply_user_and_capabilities(p, setgroups_allowed());
     if (p.noNewPrivileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
       throw_errno("prctl(PR_SET_NO_NEW_PRIVS)");

@@ -16,6 +16,7 @@
 #include "common/fs.hpp"
 #include "runtime/caps.hpp"
 #include "runtime/hooks.hpp"
+#include "runtime/lsm.hpp"
 #include "runtime/mounts.hpp"
 #include "runtime/process.hpp"
 #include "runtime/seccomp.hpp"
@@ -176,6 +177,7 @@ void container_init(const InitConfig& cfg) {
     // it is loaded last, right before execve, so it cannot break the runtime's own steps.
     const bool seccomp_early = cfg.seccomp && !proc.noNewPrivileges;
     if (seccomp_early) load_seccomp(cfg, state_json);
+    apply_lsm(proc, procfs);
     apply_user_and_capabilities(proc, setgroups_allowed());
     if (proc.noNewPrivileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
       throw_errno("prctl(PR_SET_NO_NEW_PRIVS)");

@@ -124,3 +124,22 @@ load helpers
   set_config 'del(.linux.personality) | .process.scheduler = {"policy": "SCHED_DEADLINE", "runtime": 10, "deadline": 5, "period": 1}'
   expect_failure "process.scheduler: sched_setattr SCHED_DEADLINE" rt run --bundle "$BUNDLE" "$ID"
 }
+
+@test "an AppArmor profile or SELinux label for a module the host does not run is refused" {
+  if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] || [ -e /sys/fs/selinux/enforce ]; then
+    skip "this host runs AppArmor or SELinux"
+  fi
+  set_config '.process.apparmorProfile = "docker-default"'
+  expect_failure "process.apparmorProfile: \`docker-default\` requested, but AppArmor is not enabled on this host" rt run --bundle "$BUNDLE" "$ID"
+  set_config 'del(.process.apparmorProfile) | .process.selinuxLabel = "system_u:system_r:container_t:s0"'
+  expect_failure "process.selinuxLabel: \`system_u:system_r:container_t:s0\` requested, but SELinux is not enabled" rt run --bundle "$BUNDLE" "$ID"
+  # exec's flags, too.
+  set_config 'del(.process.selinuxLabel)'
+  set_args sleep 100
+  rt run -d --bundle "$BUNDLE" "$ID"
+  run --separate-stderr rt exec --apparmor unconfined "$ID" true
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"AppArmor is not enabled"* ]]
+  rt delete --force "$ID"
+  assert_clean "$ID"
+}

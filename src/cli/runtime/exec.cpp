@@ -30,6 +30,8 @@ int cmd_exec(const Global& g, int argc, char** argv, int first) {
   o.user = a.get("user");
   o.caps = a.all("cap");
   o.no_new_privs = a.has("no-new-privs");
+  o.apparmor = a.get("apparmor");
+  o.process_label = a.get("process-label");
   for (auto& gid : a.all("additional-gids")) {
     uint32_t v;
     auto [p, ec] = std::from_chars(gid.data(), gid.data() + gid.size(), v);
