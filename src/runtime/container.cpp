@@ -80,16 +80,23 @@ struct CreateCleanup {
   }
 };
 
+// Writes /proc/<pid>/<file> of the init through the host's procfs; `field` names the config
+// field in the error.
+void write_proc_file(pid_t pid, const std::string& file, const std::string& data,
+                     const std::string& field) {
+  std::string path = "/proc/" + std::to_string(pid) + "/" + file;
+  UniqueFd f(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!f || ::write(f.get(), data.data(), data.size()) < 0)
+    throw_errno(field + ": write `" + path + "`");
+}
+
 void write_id_map(pid_t pid, const char* file, const std::vector<oci::IdMapping>& maps) {
   std::string data;
   for (auto& m : maps)
     data += std::to_string(m.containerID) + " " + std::to_string(m.hostID) + " " +
             std::to_string(m.size) + "\n";
-  std::string path = "/proc/" + std::to_string(pid) + "/" + file;
-  UniqueFd f(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!f || ::write(f.get(), data.data(), data.size()) < 0)
-    throw_errno(std::string("write ") + file + " (linux." +
-                (std::string(file) == "uid_map" ? "uidMappings" : "gidMappings") + ")");
+  write_proc_file(pid, file, data,
+                  std::string("linux.") + (std::string(file) == "uid_map" ? "uidMappings" : "gidMappings"));
 }
 
 UniqueFd bind_start_socket(const std::string& dir) {
@@ -354,11 +361,16 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
 
   if (new_userns) {
     // Unprivileged, gid_map can only be written once setgroups is denied (user_namespaces(7)).
-    if (::geteuid() != 0)
-      fs::write_file("/proc/" + std::to_string(pid) + "/setgroups", "deny");
+    if (::geteuid() != 0) write_proc_file(pid, "setgroups", "deny", "linux.gidMappings");
     write_id_map(pid, "uid_map", spec.linux->uidMappings);
     write_id_map(pid, "gid_map", spec.linux->gidMappings);
   }
+  // process.oomScoreAdj is written here, through the host's procfs and with the runtime's
+  // privileges (lowering the score needs CAP_SYS_RESOURCE, which the init lacks in a user
+  // namespace); the user program inherits it.
+  if (spec.process->oomScoreAdj)
+    write_proc_file(pid, "oom_score_adj", std::to_string(*spec.process->oomScoreAdj),
+                    "process.oomScoreAdj");
   if (cleanup.cgroup) cleanup.cgroup->add(pid);
 
   ContainerState st;

@@ -49,14 +49,6 @@ bool sync_recv(int fd, char& type, std::string& payload) {
 
 namespace {
 
-void write_oom_score(int adj) {
-  UniqueFd f(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
-  if (!f) throw_errno("open /proc/self/oom_score_adj");
-  std::string v = std::to_string(adj);
-  if (::write(f.get(), v.data(), v.size()) < 0)
-    throw_errno("process.oomScoreAdj: write " + v);
-}
-
 // Loads the seccomp filter; with SCMP_ACT_NOTIFY, hands the notify fd to the listener with
 // the container process state, as config-linux.md describes.
 void load_seccomp(const InitConfig& cfg, const std::string& state_json) {
@@ -96,9 +88,6 @@ void container_init(const InitConfig& cfg) {
     std::vector<UniqueFd> idmapped;
     for (auto& m : spec.mounts)
       if (m.idmapped()) idmapped.push_back(recv_fd(cfg.sync_fd));
-    // Through the host's procfs, before any namespace or mount changes (and with the
-    // runtime's privileges, as lowering the score needs them).
-    if (proc.oomScoreAdj) write_oom_score(*proc.oomScoreAdj);
 
     for (auto [fd, nstype] : cfg.join_ns) {
       if (::setns(fd, nstype) < 0) throw_errno("join namespace");

@@ -108,6 +108,15 @@ run_ok() {
   set_config 'del(.process.oomScoreAdj)'
   run_ok rt run --bundle "$BUNDLE" "$ID"
   [ "$output" = "$(cat /proc/self/oom_score_adj)" ]
+  # In a user namespace too (the runtime writes it from the host side), and for exec'd
+  # processes, which inherit it from the container's init.
+  chmod 755 "$TEST_DIR" "$BUNDLE"
+  set_config '.process.oomScoreAdj = 321 | .linux.namespaces += [{"type": "user"}]
+    | .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    | .linux.gidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]'
+  set_args cat /proc/self/oom_score_adj
+  run_ok rt run --bundle "$BUNDLE" "$ID"
+  [ "$output" = 321 ]
 }
 
 @test "capabilities: all five sets for a non-root user, ambient included" {
