@@ -8,10 +8,13 @@ PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config
   nlohmann-json3-dev libseccomp-dev libcap-dev libgtest-dev googletest
+  libssl-dev libsqlite3-dev libarchive-dev libzstd-dev libisal-dev zlib1g-dev libcurl4-openssl-dev
   # tests: a busybox-static rootfs, bats, tools the tests drive
   busybox-static bats jq iproute2 util-linux procps python3
   # drop-in tests and benchmarks: the peers, side by side
   runc crun hyperfine time podman docker.io
+  # image tests: a real registry and independent clients to cross-check with
+  docker-registry skopeo umoci
 )
 
 missing=()
