@@ -1,0 +1,153 @@
+#include "snapshot/copy.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/fs.hpp"
+
+namespace berth::snapshot {
+
+namespace {
+
+struct Copier {
+  // (dev, ino) of a multiply-linked source file → its path relative to the copy root.
+  std::map<std::pair<dev_t, ino_t>, std::string> links;
+  int dst_root;
+  struct DirTimes {
+    std::string rel;  // relative to the copy root
+    struct timespec times[2];
+  };
+  std::vector<DirTimes> dir_times;
+
+  void copy_xattrs(const std::string& src, const std::string& dst) {
+    char names[65536];
+    ssize_t n = ::llistxattr(src.c_str(), names, sizeof names);
+    if (n <= 0) return;
+    std::vector<char> value(65536);
+    for (char* p = names; p < names + n; p += std::strlen(p) + 1) {
+      ssize_t v = ::lgetxattr(src.c_str(), p, value.data(), value.size());
+      if (v < 0) continue;
+      if (::lsetxattr(dst.c_str(), p, value.data(), static_cast<size_t>(v), 0) < 0 && errno != ENOTSUP)
+        throw_errno("copy xattr " + std::string(p) + " to `" + dst + "`");
+    }
+  }
+
+  void copy_file(int sfd_parent, int dfd_parent, const char* name, const struct stat& st) {
+    UniqueFd in(::openat(sfd_parent, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!in) throw_errno(std::string("open `") + name + "`");
+    UniqueFd out(::openat(dfd_parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!out) throw_errno(std::string("create `") + name + "`");
+    off_t left = st.st_size;
+    while (left > 0) {
+      ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, static_cast<size_t>(left), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL)) {
+        char buf[1 << 16];
+        ssize_t r = ::read(in.get(), buf, sizeof buf);
+        if (r < 0) throw_errno(std::string("read `") + name + "`");
+        if (r == 0) break;
+        fs::write_fd(out.get(), std::string_view(buf, static_cast<size_t>(r)), name);
+        left -= r;
+        continue;
+      }
+      if (n < 0) throw_errno(std::string("copy `") + name + "`");
+      if (n == 0) break;
+      left -= n;
+    }
+  }
+
+  void finish_entry(int dfd_parent, const char* name, const struct stat& st, bool symlink,
+                    const std::string& src_path, const std::string& dst_path) {
+    if (::fchownat(dfd_parent, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+      throw_errno(std::string("chown `") + name + "`");
+    copy_xattrs(src_path, dst_path);
+    if (!symlink && ::fchmodat(dfd_parent, name, st.st_mode & 07777, 0) < 0)
+      throw_errno(std::string("chmod `") + name + "`");
+    struct timespec t[2] = {st.st_atim, st.st_mtim};
+    ::utimensat(dfd_parent, name, t, AT_SYMLINK_NOFOLLOW);
+  }
+
+  void copy_dir(int sdir, int ddir, const std::string& rel) {
+    UniqueFd dup(::openat(sdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    DIR* d = ::fdopendir(dup.release());
+    if (!d) throw_errno("opendir `" + rel + "`");
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    ::closedir(d);
+    for (auto& n : names) {
+      const char* name = n.c_str();
+      const std::string child_rel = rel.empty() ? n : rel + "/" + n;
+      struct stat st;
+      if (::fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("stat `" + child_rel + "`");
+      const std::string src_path = fs::fd_path(sdir) + "/" + n, dst_path = fs::fd_path(ddir) + "/" + n;
+      if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+        auto key = std::make_pair(st.st_dev, st.st_ino);
+        if (auto it = links.find(key); it != links.end()) {
+          if (::linkat(dst_root, it->second.c_str(), ddir, name, 0) < 0)
+            throw_errno("link `" + child_rel + "`");
+          continue;
+        }
+        links.emplace(key, child_rel);
+      }
+      if (S_ISDIR(st.st_mode)) {
+        if (::mkdirat(ddir, name, 0700) < 0) throw_errno("mkdir `" + child_rel + "`");
+        UniqueFd s(::openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        UniqueFd t(::openat(ddir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!s || !t) throw_errno("open directory `" + child_rel + "`");
+        copy_dir(s.get(), t.get(), child_rel);
+        finish_entry(ddir, name, st, false, src_path, dst_path);
+        dir_times.push_back({child_rel, {st.st_atim, st.st_mtim}});
+        continue;
+      }
+      if (S_ISREG(st.st_mode)) {
+        copy_file(sdir, ddir, name, st);
+      } else if (S_ISLNK(st.st_mode)) {
+        std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+        ssize_t len = ::readlinkat(sdir, name, target.data(), target.size());
+        if (len < 0) throw_errno("readlink `" + child_rel + "`");
+        target.resize(static_cast<size_t>(len));
+        if (::symlinkat(target.c_str(), ddir, name) < 0) throw_errno("symlink `" + child_rel + "`");
+      } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+        if (::mknodat(ddir, name, st.st_mode, st.st_rdev) < 0) throw_errno("mknod `" + child_rel + "`");
+      } else {
+        continue;  // sockets are not part of a filesystem image
+      }
+      finish_entry(ddir, name, st, S_ISLNK(st.st_mode), src_path, dst_path);
+    }
+  }
+};
+
+}  // namespace
+
+void copy_tree(int src_dir, int dst_dir) {
+  Copier c;
+  c.dst_root = dst_dir;
+  c.copy_dir(src_dir, dst_dir, "");
+  // Directory times last: creating entries inside changed them.
+  for (auto it = c.dir_times.rbegin(); it != c.dir_times.rend(); ++it)
+    ::utimensat(dst_dir, it->rel.c_str(), it->times, AT_SYMLINK_NOFOLLOW);
+  struct stat st;
+  if (::fstat(src_dir, &st) == 0) {
+    ::fchown(dst_dir, st.st_uid, st.st_gid);
+    ::fchmod(dst_dir, st.st_mode & 07777);
+    struct timespec t[2] = {st.st_atim, st.st_mtim};
+    ::futimens(dst_dir, t);
+  }
+}
+
+}  // namespace berth::snapshot
