@@ -72,6 +72,30 @@ std::vector<FlagSpec> create_flags() {
           {"notify-socket", "", true}};
 }
 
+int parse_global_flags(int argc, char** argv,
+                       const std::function<bool(const std::string& name,
+                                                const std::function<std::string()>& value)>& on_flag) {
+  int i = 1;
+  for (; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.empty() || a[0] != '-') break;
+    std::string name = a, inline_value;
+    bool has_value = false;
+    if (auto eq = a.find('='); eq != std::string::npos) {
+      name = a.substr(0, eq);
+      inline_value = a.substr(eq + 1);
+      has_value = true;
+    }
+    auto value = [&]() -> std::string {
+      if (has_value) return inline_value;
+      if (i + 1 >= argc) throw Error("flag `" + name + "` needs a value");
+      return argv[++i];
+    };
+    if (!on_flag(name, value)) throw Error("unknown global flag `" + a + "`");
+  }
+  return i;
+}
+
 std::string default_root() {
   if (::geteuid() != 0)
     if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && xdg[0] == '/')

@@ -2,6 +2,7 @@
 // booleans that take no value, flags before or between positional arguments.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -35,6 +36,13 @@ class Args {
   std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positional_;
 };
+
+// Global flags before the command ("--root DIR", "--root=DIR", booleans). `on_flag(name,
+// value)` handles one flag — `value()` takes its argument — and returns false for an unknown
+// one (an error). Returns the index of the command word (argc when there is none).
+int parse_global_flags(int argc, char** argv,
+                       const std::function<bool(const std::string& name,
+                                                const std::function<std::string()>& value)>& on_flag);
 
 // /run/berth-runtime for root; $XDG_RUNTIME_DIR/berth-runtime for other users (as runc).
 std::string default_root();

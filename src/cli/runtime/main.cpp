@@ -47,39 +47,27 @@ const char* kUsage =
 
 int main(int argc, char** argv) {
   cli::Global g;
-  int i = 1;
   try {
-    for (; i < argc; ++i) {
-      std::string a = argv[i];
-      if (a.empty() || a[0] != '-') break;
-      std::string name = a, value;
-      bool has_value = false;
-      if (auto eq = a.find('='); eq != std::string::npos) {
-        name = a.substr(0, eq);
-        value = a.substr(eq + 1);
-        has_value = true;
-      }
-      auto need = [&]() -> std::string {
-        if (has_value) return value;
-        if (i + 1 >= argc) throw Error("flag `" + name + "` needs a value");
-        return argv[++i];
-      };
-      if (name == "--root") g.root = need();
-      else if (name == "--log") g.log = need();
-      else if (name == "--log-format") g.log_format = need();
+    bool version = false, help = false;
+    int i = cli::parse_global_flags(argc, argv, [&](const std::string& name, const auto& value) {
+      if (name == "--root") g.root = value();
+      else if (name == "--log") g.log = value();
+      else if (name == "--log-format") g.log_format = value();
       else if (name == "--debug") g.debug = true;
       else if (name == "--systemd-cgroup") g.systemd_cgroup = true;
-      else if (name == "--rootless") (void)need();  // accepted for runc compatibility
-      else if (name == "--criu") (void)need();
-      else if (name == "--version" || name == "-v") {
-        std::printf("berth-runtime version %s\nspec: 1.2.0\n", BERTH_VERSION);
-        return 0;
-      } else if (name == "--help" || name == "-h") {
-        std::fputs(kUsage, stdout);
-        return 0;
-      } else {
-        throw Error("unknown global flag `" + a + "`");
-      }
+      else if (name == "--rootless" || name == "--criu") (void)value();  // runc compatibility
+      else if (name == "--version" || name == "-v") version = true;
+      else if (name == "--help" || name == "-h") help = true;
+      else return false;
+      return true;
+    });
+    if (version) {
+      std::printf("berth-runtime version %s\nspec: 1.2.0\n", BERTH_VERSION);
+      return 0;
+    }
+    if (help) {
+      std::fputs(kUsage, stdout);
+      return 0;
     }
     const std::string cmd = i < argc ? argv[i] : "";
     // Before anything opens files: commands that enter a container run from a read-only
