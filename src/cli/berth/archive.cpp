@@ -1,0 +1,75 @@
+// save, load, image mount/unmount.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "cli/berth/commands.hpp"
+#include "cli/runtime/args.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "image/archive.hpp"
+
+namespace berth::cli {
+
+int cmd_save(const Engine& e, int argc, char** argv, int first) {
+  Args a("save", {{"output", "o", true}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("save: requires at least one IMAGE");
+  auto svc = e.images();
+  const std::string out = a.get("output");
+  if (out.empty()) {
+    if (::isatty(1)) throw Error("save: refusing to write an archive to a terminal; use -o FILE or redirect");
+    image::save_archive(svc, a.positional(), 1);
+    return 0;
+  }
+  // Written next to the target and renamed: a failed save leaves no half archive behind.
+  const std::string tmp = out + ".tmp-" + std::to_string(::getpid());
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) throw_errno("save: create `" + out + "`");
+  try {
+    image::save_archive(svc, a.positional(), fd.get());
+    if (::fsync(fd.get()) < 0) throw_errno("save: fsync `" + out + "`");
+    if (::rename(tmp.c_str(), out.c_str()) < 0) throw_errno("save: rename to `" + out + "`");
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  return 0;
+}
+
+int cmd_load(const Engine& e, int argc, char** argv, int first) {
+  Args a("load", {{"input", "i", true}, {"quiet", "q", false}}, argc, argv, first);
+  if (!a.positional().empty()) throw Error("load: takes no arguments (use -i FILE)");
+  UniqueFd fd;
+  int in = 0;
+  if (a.has("input")) {
+    fd.reset(::open(a.get("input").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("load: open `" + a.get("input") + "`");
+    in = fd.get();
+  } else if (::isatty(0)) {
+    throw Error("load: requested load from stdin, but stdin is empty");
+  }
+  auto svc = e.images();
+  for (auto& name : image::load_archive(svc, in))
+    if (!a.has("quiet")) std::printf("Loaded image: %s\n", name.c_str());
+  return 0;
+}
+
+int cmd_image_mount(const Engine& e, int argc, char** argv, int first) {
+  Args a("image mount", {}, argc, argv, first);
+  if (a.positional().size() != 2) throw Error("image mount: requires IMAGE and DIR");
+  auto svc = e.images();
+  svc.mount(svc.resolve(a.positional()[0]), a.positional()[1]);
+  std::puts(fs::absolute(a.positional()[1]).c_str());
+  return 0;
+}
+
+int cmd_image_unmount(const Engine& e, int argc, char** argv, int first) {
+  Args a("image unmount", {}, argc, argv, first);
+  if (a.positional().size() != 1) throw Error("image unmount: requires DIR");
+  e.images().unmount(a.positional()[0]);
+  return 0;
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,44 @@
+// The `berth` command line: global flags and one function per verb (one file per group).
+#pragma once
+
+#include <string>
+
+#include "image/service.hpp"
+
+namespace berth::cli {
+
+struct Engine {
+  std::string root = "/var/lib/berth";
+  std::string state = "/run/berth";
+  std::string ns = "default";
+  std::string storage_driver = "overlay";
+  bool debug = false;
+
+  // The image service; `platform` ("linux/arm64") overrides this machine's for pulls.
+  image::Service images(const std::string& platform = "") const;
+};
+
+using VerbFn = int (*)(const Engine&, int argc, char** argv, int first);
+
+int cmd_images(const Engine& e, int argc, char** argv, int first);
+int cmd_image_inspect(const Engine& e, int argc, char** argv, int first);
+int cmd_tag(const Engine& e, int argc, char** argv, int first);
+int cmd_rmi(const Engine& e, int argc, char** argv, int first);
+int cmd_import(const Engine& e, int argc, char** argv, int first);
+int cmd_image_prune(const Engine& e, int argc, char** argv, int first);
+int cmd_save(const Engine& e, int argc, char** argv, int first);
+int cmd_load(const Engine& e, int argc, char** argv, int first);
+int cmd_image_mount(const Engine& e, int argc, char** argv, int first);
+int cmd_image_unmount(const Engine& e, int argc, char** argv, int first);
+int cmd_pull(const Engine& e, int argc, char** argv, int first);
+int cmd_push(const Engine& e, int argc, char** argv, int first);
+int cmd_login(const Engine& e, int argc, char** argv, int first);
+int cmd_logout(const Engine& e, int argc, char** argv, int first);
+int cmd_system_df(const Engine& e, int argc, char** argv, int first);
+
+// "3 minutes ago", "2 months ago", like Docker's CreatedSince.
+std::string time_ago(int64_t unix_seconds);
+// Seconds since the epoch of an RFC 3339 time ("2024-01-02T03:04:05.123Z"), 0 if unparsable.
+int64_t parse_rfc3339(const std::string& s);
+
+}  // namespace berth::cli

@@ -1,0 +1,217 @@
+// images, image inspect, tag, rmi, import, image prune.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <set>
+
+#include "cli/berth/commands.hpp"
+#include "cli/runtime/args.hpp"
+#include "common/error.hpp"
+#include "oci/reference.hpp"
+
+namespace berth::cli {
+
+using nlohmann::json;
+
+namespace {
+
+struct Row {
+  std::string repository, tag, id, digest, created_since, created_at, size;
+};
+
+void print_table(const std::vector<Row>& rows, bool digests) {
+  size_t w_repo = 10, w_tag = 3, w_dig = 6;
+  for (auto& r : rows) {
+    w_repo = std::max(w_repo, r.repository.size());
+    w_tag = std::max(w_tag, r.tag.size());
+    w_dig = std::max(w_dig, r.digest.size());
+  }
+  auto pad = [](const std::string& s, size_t w) { return s + std::string(w + 3 - std::min(w, s.size()), ' '); };
+  std::string head = pad("REPOSITORY", w_repo) + pad("TAG", w_tag);
+  if (digests) head += pad("DIGEST", w_dig);
+  head += pad("IMAGE ID", 12) + pad("CREATED", 14) + "SIZE";
+  std::puts(head.c_str());
+  for (auto& r : rows) {
+    std::string line = pad(r.repository, w_repo) + pad(r.tag, w_tag);
+    if (digests) line += pad(r.digest, w_dig);
+    line += pad(r.id, 12) + pad(r.created_since, 14) + r.size;
+    std::puts(line.c_str());
+  }
+}
+
+}  // namespace
+
+int64_t parse_rfc3339(const std::string& s) {
+  struct tm tm {};
+  if (!::strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
+  return static_cast<int64_t>(::timegm(&tm));
+}
+
+std::string time_ago(int64_t t) {
+  if (t <= 0) return "N/A";
+  int64_t d = static_cast<int64_t>(std::time(nullptr)) - t;
+  if (d < 1) return "Less than a second ago";
+  auto unit = [](int64_t n, const char* u) {
+    return std::to_string(n) + " " + u + (n == 1 ? "" : "s") + " ago";
+  };
+  if (d < 60) return unit(d, "second");
+  if (d < 3600) return d < 120 ? "About a minute ago" : unit(d / 60, "minute");
+  if (d < 86400 * 2) return d < 7200 ? "About an hour ago" : unit(d / 3600, "hour");
+  if (d < 86400 * 7 * 2) return unit(d / 86400, "day");
+  if (d < 86400 * 30 * 2) return unit(d / (86400 * 7), "week");
+  if (d < 86400 * 365 * 2) return unit(d / (86400 * 30), "month");
+  return unit(d / (86400 * 365), "year");
+}
+
+int cmd_images(const Engine& e, int argc, char** argv, int first) {
+  Args a("images",
+         {{"quiet", "q", false}, {"digests", "", false}, {"format", "", true}, {"no-trunc", "", false},
+          {"all", "a", false}},
+         argc, argv, first);
+  if (a.positional().size() > 1) throw Error("images: at most one REPOSITORY[:TAG] filter");
+  const std::string format = a.get("format", "table");
+  if (format != "table" && format != "json") throw Error("images: --format must be table or json");
+  auto svc = e.images();
+  std::vector<Row> rows;
+  std::set<std::string> quiet_ids;
+  for (auto& img : svc.list()) {
+    auto ref = oci::Reference::parse(img.record.name);
+    oci::Reference bare = ref;
+    bare.tag.clear();
+    bare.digest.clear();
+    std::string repo = bare.familiar();
+    if (!a.positional().empty()) {
+      const std::string& f = a.positional()[0];
+      if (f != repo && f != ref.familiar() && f != bare.str() && f != ref.str()) continue;
+    }
+    Row r;
+    r.repository = repo;
+    r.tag = ref.tag.empty() ? "<none>" : ref.tag;
+    r.id = a.has("no-trunc") ? img.id.str() : image::short_id(img.id);
+    r.digest = img.record.target.digest;
+    const int64_t created = parse_rfc3339(img.config.created);
+    r.created_since = time_ago(created);
+    r.created_at = img.config.created;
+    r.size = image::human_size(img.size);
+    if (a.has("quiet")) {
+      if (quiet_ids.insert(r.id).second) std::puts(r.id.c_str());
+      continue;
+    }
+    rows.push_back(r);
+  }
+  if (a.has("quiet")) return 0;
+  if (format == "json") {
+    for (auto& r : rows)
+      std::puts(json{{"Repository", r.repository}, {"Tag", r.tag}, {"ID", r.id}, {"Digest", r.digest},
+                     {"CreatedSince", r.created_since}, {"CreatedAt", r.created_at}, {"Size", r.size},
+                     {"Containers", "N/A"}}
+                    .dump()
+                    .c_str());
+    return 0;
+  }
+  print_table(rows, a.has("digests"));
+  return 0;
+}
+
+int cmd_image_inspect(const Engine& e, int argc, char** argv, int first) {
+  Args a("image inspect", {{"format", "f", true}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("image inspect: requires at least one IMAGE");
+  if (a.has("format")) throw Error("image inspect: --format templates are not supported; use jq");
+  auto svc = e.images();
+  json out = json::array();
+  int rc = 0;
+  for (auto& name : a.positional()) {
+    try {
+      out.push_back(svc.inspect(svc.resolve(name)));
+    } catch (const Error& err) {
+      std::fprintf(stderr, "Error: %s\n", err.what());
+      rc = 1;
+    }
+  }
+  std::puts(out.dump(4).c_str());
+  return rc;
+}
+
+int cmd_tag(const Engine& e, int argc, char** argv, int first) {
+  Args a("tag", {}, argc, argv, first);
+  if (a.positional().size() != 2) throw Error("tag: requires exactly 2 arguments: SOURCE TARGET");
+  e.images().tag(a.positional()[0], a.positional()[1]);
+  return 0;
+}
+
+int cmd_rmi(const Engine& e, int argc, char** argv, int first) {
+  Args a("rmi", {{"force", "f", false}, {"no-prune", "", false}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("rmi: requires at least one IMAGE");
+  auto svc = e.images();
+  int rc = 0;
+  for (auto& name : a.positional()) {
+    try {
+      for (auto& line : svc.remove(name, a.has("force"))) std::puts(line.c_str());
+    } catch (const Error& err) {
+      std::fprintf(stderr, "Error: %s\n", err.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+int cmd_import(const Engine& e, int argc, char** argv, int first) {
+  Args a("import", {{"message", "m", true}, {"change", "c", true, true}, {"platform", "", true}}, argc,
+         argv, first);
+  if (a.positional().size() != 2) throw Error("import: requires FILE|- and REPOSITORY[:TAG]");
+  const std::string& file = a.positional()[0];
+  UniqueFd fd;
+  int in = 0;
+  if (file != "-") {
+    fd.reset(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("import: open `" + file + "`");
+    in = fd.get();
+  }
+  image::ImportOptions opt;
+  opt.message = a.get("message");
+  opt.changes = a.all("change");
+  auto svc = e.images();
+  diff::Reader reader = [in](void* buf, size_t n) -> size_t {
+    for (;;) {
+      ssize_t r = ::read(in, buf, n);
+      if (r >= 0) return static_cast<size_t>(r);
+      if (errno != EINTR) throw_errno("import: read");
+    }
+  };
+  auto img = svc.import(reader, a.positional()[1], opt);
+  std::puts(img.id.str().c_str());
+  return 0;
+}
+
+int cmd_image_prune(const Engine& e, int argc, char** argv, int first) {
+  Args a("image prune", {{"all", "a", false}, {"force", "f", false}}, argc, argv, first);
+  auto svc = e.images();
+  auto lines = svc.prune(a.has("all"));
+  auto gc = svc.gc();
+  if (!lines.empty()) std::puts("Deleted Images:");
+  for (auto& l : lines) std::puts(l.c_str());
+  std::printf("\nTotal reclaimed space: %s\n", image::human_size(gc.bytes).c_str());
+  return 0;
+}
+
+int cmd_system_df(const Engine& e, int argc, char** argv, int first) {
+  Args a("system df", {{"format", "", true}}, argc, argv, first);
+  auto u = e.images().disk_usage();
+  if (a.get("format", "table") == "json") {
+    std::puts(json{{"Type", "Images"}, {"TotalCount", u.images}, {"Size", image::human_size(u.images_size)},
+                   {"ContentSize", u.content_size}, {"Snapshots", u.snapshots},
+                   {"SnapshotsSize", u.snapshots_size}}
+                  .dump()
+                  .c_str());
+    return 0;
+  }
+  std::printf("%-15s%-10s%-10s%-15s\n", "TYPE", "TOTAL", "ACTIVE", "SIZE");
+  std::printf("%-15s%-10d%-10d%-15s\n", "Images", u.images, 0, image::human_size(u.images_size).c_str());
+  std::printf("%-15s%-10d%-10d%-15s\n", "Layers", u.snapshots, 0, image::human_size(u.snapshots_size).c_str());
+  std::printf("%-15s%-10s%-10s%-15s\n", "Content store", "-", "-", image::human_size(u.content_size).c_str());
+  return 0;
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,149 @@
+// berth: the engine's command line (Docker's verbs and flags), daemonless.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli/berth/commands.hpp"
+#include "common/error.hpp"
+#include "cli/runtime/args.hpp"
+#include "common/log.hpp"
+
+using namespace berth;
+
+namespace {
+
+const char* kUsage =
+    "usage: berth [global flags] COMMAND [flags] [ARGS]\n"
+    "\n"
+    "A container engine with Docker's command line.\n"
+    "\n"
+    "Images:\n"
+    "  pull            fetch an image from a registry (--platform, -q, --tls-verify=false)\n"
+    "  push            send an image to a registry (IMAGE [DESTINATION])\n"
+    "  login, logout   registry credentials (-u, -p/--password-stdin; --authfile)\n"
+    "  images          list images (-q, --digests, --no-trunc, --format table|json)\n"
+    "  image inspect   print images as JSON (Docker's shape)\n"
+    "  image ls        same as images\n"
+    "  image rm        same as rmi\n"
+    "  image prune     remove unused data (-a: every image)\n"
+    "  import          make an image from a rootfs tarball (FILE|- REPOSITORY[:TAG], -m)\n"
+    "  tag             give an image another name\n"
+    "  rmi             remove images (-f)\n"
+    "  save            write images to a tar archive (-o FILE; OCI layout + Docker manifest.json)\n"
+    "  load            read images from a docker-archive or oci-archive (-i FILE)\n"
+    "  image mount     mount an image's root filesystem read-only (IMAGE DIR)\n"
+    "  image unmount   undo image mount (DIR)\n"
+    "  system df       disk usage\n"
+    "\n"
+    "Global flags:\n"
+    "  --root DIR             persistent data (default /var/lib/berth)\n"
+    "  --state DIR            runtime state (default /run/berth)\n"
+    "  --namespace NS, -n NS  namespace (default \"default\"; env BERTH_NAMESPACE)\n"
+    "  --storage-driver NAME  overlay (default) or native\n"
+    "  --debug                debug logging\n"
+    "  --version, -v          print the version\n";
+
+struct Verb {
+  const char* name;
+  const char* sub;  // second word ("image inspect"), or nullptr
+  cli::VerbFn fn;
+};
+
+const Verb kVerbs[] = {
+    {"images", nullptr, cli::cmd_images},
+    {"image", "ls", cli::cmd_images},
+    {"image", "list", cli::cmd_images},
+    {"image", "inspect", cli::cmd_image_inspect},
+    {"image", "rm", cli::cmd_rmi},
+    {"image", "tag", cli::cmd_tag},
+    {"image", "import", cli::cmd_import},
+    {"image", "prune", cli::cmd_image_prune},
+    {"inspect", nullptr, cli::cmd_image_inspect},
+    {"tag", nullptr, cli::cmd_tag},
+    {"rmi", nullptr, cli::cmd_rmi},
+    {"import", nullptr, cli::cmd_import},
+    {"system", "df", cli::cmd_system_df},
+    {"save", nullptr, cli::cmd_save},
+    {"pull", nullptr, cli::cmd_pull},
+    {"push", nullptr, cli::cmd_push},
+    {"login", nullptr, cli::cmd_login},
+    {"logout", nullptr, cli::cmd_logout},
+    {"image", "pull", cli::cmd_pull},
+    {"image", "push", cli::cmd_push},
+    {"load", nullptr, cli::cmd_load},
+    {"image", "save", cli::cmd_save},
+    {"image", "load", cli::cmd_load},
+    {"image", "mount", cli::cmd_image_mount},
+    {"image", "unmount", cli::cmd_image_unmount},
+    {"image", "umount", cli::cmd_image_unmount},
+};
+
+}  // namespace
+
+namespace berth::cli {
+
+image::Service Engine::images(const std::string& platform) const {
+  image::Options o;
+  if (!platform.empty()) o.platform = oci::Platform::parse(platform);
+  o.root = root;
+  o.ns = ns;
+  o.driver = snapshot::parse_driver(storage_driver);
+  return image::Service(o);
+}
+
+}  // namespace berth::cli
+
+int main(int argc, char** argv) {
+  cli::Engine e;
+  if (const char* ns = std::getenv("BERTH_NAMESPACE"); ns && *ns) e.ns = ns;
+  try {
+    bool version = false, help = false;
+    int i = cli::parse_global_flags(argc, argv, [&](const std::string& name, const auto& value) {
+      if (name == "--root") e.root = value();
+      else if (name == "--state") e.state = value();
+      else if (name == "--namespace" || name == "-n") e.ns = value();
+      else if (name == "--storage-driver") e.storage_driver = value();
+      else if (name == "--debug" || name == "-D") e.debug = true;
+      else if (name == "--version" || name == "-v") version = true;
+      else if (name == "--help" || name == "-h") help = true;
+      else return false;
+      return true;
+    });
+    if (version) {
+      std::printf("berth version %s\n", BERTH_VERSION);
+      return 0;
+    }
+    if (help) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    log::init("", log::Format::text, e.debug);
+    if (i >= argc) {
+      std::fputs(kUsage, stderr);
+      return 1;
+    }
+    const std::string cmd = argv[i++];
+    if (cmd == "help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (cmd == "version") {
+      std::printf("berth version %s\n", BERTH_VERSION);
+      return 0;
+    }
+    bool known_group = false;
+    for (auto& v : kVerbs) {
+      if (cmd != v.name) continue;
+      if (!v.sub) return v.fn(e, argc, argv, i);
+      known_group = true;
+      if (i < argc && std::strcmp(argv[i], v.sub) == 0) return v.fn(e, argc, argv, i + 1);
+    }
+    if (known_group)
+      throw Error("`" + cmd + (i < argc ? " " + std::string(argv[i]) : std::string()) +
+                  "` is not a berth command (see berth --help)");
+    throw Error("`" + cmd + "` is not a berth command (see berth --help)");
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "berth: %s\n", ex.what());
+    return 1;
+  }
+}

@@ -1,0 +1,279 @@
+// Creating a layer: a sorted walk of an overlay upper directory → libarchive's pax writer
+// (restricted: plain ustar headers unless a name, id or xattr needs an extension) → Encoder
+// (diffID, compression, compressed digest) → the Writer.
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <exception>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "diff/codec.hpp"
+#include "diff/layer.hpp"
+#include "diff/tree.hpp"
+
+namespace berth::diff {
+
+namespace {
+
+struct WriteFree {
+  void operator()(archive* a) const { archive_write_free(a); }
+};
+struct EntryFree {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
+using Entry = std::unique_ptr<archive_entry, EntryFree>;
+
+// libarchive's write callback target. Exceptions cannot cross libarchive's C frames: they
+// wait here.
+struct Sink {
+  detail::Encoder* enc;
+  std::exception_ptr error;
+};
+
+la_ssize_t sink_write(archive* a, void* client, const void* buf, size_t n) {
+  auto* s = static_cast<Sink*>(client);
+  try {
+    s->enc->write(buf, n);
+    return static_cast<la_ssize_t>(n);
+  } catch (...) {
+    s->error = std::current_exception();
+    archive_set_error(a, EIO, "writing the layer stream failed");
+    return -1;
+  }
+}
+
+using Xattrs = std::vector<std::pair<std::string, std::string>>;
+
+class Walker {
+ public:
+  Walker(archive* a, Sink& sink) : a_(a), sink_(sink), buf_(new char[detail::kBufSize]) {}
+  void walk(int dir_fd, const std::string& prefix);
+
+ private:
+  [[noreturn]] void archive_failed(const std::string& path) const {
+    if (sink_.error) std::rethrow_exception(sink_.error);
+    const char* msg = archive_error_string(a_);
+    throw Error("layer create: " + path + ": tar: " + (msg ? msg : "write failed"));
+  }
+  void write_header(archive_entry* e, const std::string& path) {
+    if (archive_write_header(a_, e) < ARCHIVE_WARN) archive_failed(path);
+  }
+  // An empty regular file named `path` carrying the metadata of `st` (whiteouts, markers).
+  void marker(const std::string& path, const struct stat& st);
+  Xattrs read_xattrs(int fd, int dir_fd, const std::string& name, const std::string& path);
+  void copy_data(int fd, int64_t size, const std::string& path);
+
+  archive* a_;
+  Sink& sink_;
+  std::unique_ptr<char[]> buf_;
+  std::map<std::pair<dev_t, ino_t>, std::string> inodes_;  // first path of multiply-linked files
+};
+
+Xattrs Walker::read_xattrs(int fd, int dir_fd, const std::string& name, const std::string& path) {
+  std::string ppath = fd >= 0 ? std::string() : detail::proc_path(dir_fd, name);
+  auto list = [&](char* b, size_t n) {
+    return fd >= 0 ? ::flistxattr(fd, b, n) : ::llistxattr(ppath.c_str(), b, n);
+  };
+  auto get = [&](const char* key, void* b, size_t n) {
+    return fd >= 0 ? ::fgetxattr(fd, key, b, n) : ::lgetxattr(ppath.c_str(), key, b, n);
+  };
+  std::string names;
+  for (;;) {
+    ssize_t n = list(nullptr, 0);
+    if (n < 0) {
+      if (errno == ENOTSUP) return {};
+      throw_errno("layer create: " + path + ": list xattrs");
+    }
+    if (n == 0) return {};
+    names.resize(static_cast<size_t>(n));
+    n = list(names.data(), names.size());
+    if (n >= 0) {
+      names.resize(static_cast<size_t>(n));
+      break;
+    }
+    if (errno != ERANGE) throw_errno("layer create: " + path + ": list xattrs");
+  }
+  Xattrs out;
+  for (size_t i = 0; i < names.size();) {
+    std::string key(names.c_str() + i);
+    i += key.size() + 1;
+    if (key.empty()) continue;
+    if (key.starts_with("trusted.overlay.") || key.starts_with("user.overlay.")) {
+      std::string_view rest = std::string_view(key).substr(key.find(".overlay.") + 9);
+      if (rest == "redirect" || rest == "metacopy")
+        throw Error("layer create: " + path + ": overlayfs " + std::string(rest) +
+                    " is not supported (mount with redirect_dir=off,metacopy=off)");
+      if (rest != "opaque") continue;  // origin, impure, nlink, …: overlay bookkeeping
+    }
+    std::string value;
+    ssize_t n;
+    do {  // sized, then read; again if it grew in between
+      n = get(key.c_str(), nullptr, 0);
+      if (n < 0) break;
+      value.resize(static_cast<size_t>(n));
+      n = get(key.c_str(), value.data(), value.size());
+    } while (n < 0 && errno == ERANGE);
+    if (n < 0) {
+      if (errno == ENODATA) continue;  // removed meanwhile
+      throw_errno("layer create: " + path + ": read xattr `" + key + "`");
+    }
+    value.resize(static_cast<size_t>(n));
+    out.emplace_back(std::move(key), std::move(value));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void Walker::marker(const std::string& path, const struct stat& st) {
+  Entry e(archive_entry_new());
+  archive_entry_set_pathname(e.get(), path.c_str());
+  archive_entry_set_filetype(e.get(), AE_IFREG);
+  archive_entry_set_perm(e.get(), st.st_mode & 0777);
+  archive_entry_set_uid(e.get(), st.st_uid);
+  archive_entry_set_gid(e.get(), st.st_gid);
+  archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, 0);
+  archive_entry_set_size(e.get(), 0);
+  write_header(e.get(), path);
+}
+
+void Walker::copy_data(int fd, int64_t size, const std::string& path) {
+  while (size > 0) {
+    size_t want = static_cast<size_t>(std::min<int64_t>(size, detail::kBufSize));
+    ssize_t n = ::read(fd, buf_.get(), want);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("layer create: " + path + ": read");
+    }
+    if (n == 0) throw Error("layer create: " + path + ": file shrank while being read");
+    if (archive_write_data(a_, buf_.get(), static_cast<size_t>(n)) < 0) archive_failed(path);
+    size -= n;
+  }
+}
+
+void Walker::walk(int dir_fd, const std::string& prefix) {
+  for (const auto& name : detail::list_dir(dir_fd, prefix.empty() ? "." : prefix)) {
+    std::string path = prefix + name;
+    struct stat st;
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
+      throw_errno("layer create: " + path + ": stat");
+    if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {  // an overlay whiteout
+      marker(prefix + ".wh." + name, st);
+      continue;
+    }
+    if (S_ISSOCK(st.st_mode)) continue;  // tar cannot carry sockets
+
+    Entry e(archive_entry_new());
+    archive_entry_set_pathname(e.get(), path.c_str());
+    archive_entry_set_mode(e.get(), st.st_mode);
+    archive_entry_set_uid(e.get(), st.st_uid);
+    archive_entry_set_gid(e.get(), st.st_gid);
+    // Seconds only, like Docker: sub-second times would cost a pax header per file.
+    archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, 0);
+
+    UniqueFd fd;
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+      int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
+      fd.reset(::openat(dir_fd, name.c_str(), flags));
+      if (!fd) throw_errno("layer create: " + path + ": open");
+      struct stat again;
+      if (::fstat(fd.get(), &again) < 0) throw_errno("layer create: " + path + ": stat");
+      if (again.st_ino != st.st_ino || again.st_dev != st.st_dev)
+        throw Error("layer create: " + path + ": changed while being read");
+    }
+    bool opaque = false;
+    for (const auto& [key, value] : read_xattrs(fd ? fd.get() : -1, dir_fd, name, path)) {
+      if (detail::is_overlay_xattr(key)) {
+        opaque = S_ISDIR(st.st_mode) && value == "y";
+        continue;
+      }
+      archive_entry_xattr_add_entry(e.get(), key.c_str(), value.data(), value.size());
+    }
+
+    if (S_ISREG(st.st_mode)) {
+      if (st.st_nlink > 1) {
+        auto [it, first] = inodes_.try_emplace({st.st_dev, st.st_ino}, path);
+        if (!first) {
+          archive_entry_set_hardlink(e.get(), it->second.c_str());
+          archive_entry_set_size(e.get(), 0);
+          write_header(e.get(), path);
+          continue;
+        }
+      }
+      archive_entry_set_size(e.get(), st.st_size);
+      write_header(e.get(), path);
+      copy_data(fd.get(), st.st_size, path);
+    } else if (S_ISDIR(st.st_mode)) {
+      archive_entry_set_pathname(e.get(), (path + "/").c_str());
+      write_header(e.get(), path);
+      if (opaque) marker(path + "/.wh..wh..opq", st);  // before any child: tar order is safe
+      walk(fd.get(), path + "/");
+    } else if (S_ISLNK(st.st_mode)) {
+      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+      for (;;) {
+        ssize_t n = ::readlinkat(dir_fd, name.c_str(), target.data(), target.size());
+        if (n < 0) throw_errno("layer create: " + path + ": readlink");
+        if (static_cast<size_t>(n) < target.size()) {
+          target.resize(static_cast<size_t>(n));
+          break;
+        }
+        target.resize(target.size() * 2);
+      }
+      archive_entry_set_symlink(e.get(), target.c_str());
+      write_header(e.get(), path);
+    } else {  // devices and fifos
+      if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+        archive_entry_set_rdevmajor(e.get(), major(st.st_rdev));
+        archive_entry_set_rdevminor(e.get(), minor(st.st_rdev));
+      }
+      write_header(e.get(), path);
+    }
+  }
+}
+
+}  // namespace
+
+CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c) {
+  detail::Utf8Locale utf8;
+  auto enc = detail::Encoder::make(out, c);
+  Sink sink{enc.get(), nullptr};
+  std::unique_ptr<archive, WriteFree> a(archive_write_new());
+  if (!a) throw Error("layer create: tar: cannot allocate a writer");
+  auto failed = [&](const char* what) {
+    if (sink.error) std::rethrow_exception(sink.error);
+    const char* msg = archive_error_string(a.get());
+    throw Error(std::string("layer create: tar: ") + what + ": " + (msg ? msg : "failed"));
+  };
+  if (archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK) failed("pax format");
+  // xattrs as SCHILY.xattr.* only (what GNU tar, Go's archive/tar and so Docker read), not
+  // duplicated as LIBARCHIVE.xattr.*.
+  if (archive_write_set_format_option(a.get(), "pax", "xattrheader", "SCHILY") != ARCHIVE_OK)
+    failed("xattrheader option");
+  // No blocking: the stream ends right after the two zero blocks, like Docker's layers.
+  archive_write_set_bytes_per_block(a.get(), 0);
+  if (archive_write_open(a.get(), &sink, nullptr, sink_write, nullptr) != ARCHIVE_OK)
+    failed("open");
+  Walker w(a.get(), sink);
+  w.walk(upper_dir_fd, "");
+  if (archive_write_close(a.get()) != ARCHIVE_OK) failed("close");
+  enc->finish();
+  CreateResult r;
+  r.compressed = enc->compressed_digest();
+  r.compressed_size = enc->compressed_size();
+  r.diff_id = enc->diff_id();
+  r.size = enc->size();
+  return r;
+}
+
+}  // namespace berth::diff

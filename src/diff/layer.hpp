@@ -1,0 +1,85 @@
+// Layers: applying an image layer (a possibly compressed tar) to a directory, and creating a
+// layer from an overlay upper directory.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "common/digest.hpp"
+
+namespace berth::diff {
+
+enum class Compression { none, gzip, zstd };
+
+// From the media type (application/vnd.oci.image.layer.v1.tar[+gzip|+zstd], their
+// nondistributable variants, application/vnd.docker.image.rootfs.[foreign.]diff.tar.gzip, …).
+// Throws berth::Error("unknown layer media type `…`") for anything else.
+Compression compression_of(std::string_view media_type);
+// The OCI media type of a layer written with `c` (application/vnd.oci.image.layer.v1.tar…).
+std::string_view layer_media_type(Compression c);
+// From the first bytes (gzip 1f 8b, zstd 28 b5 2f fd, else none).
+Compression detect_compression(const void* head, size_t n);
+
+// Pull-style input: reads up to n bytes into buf; returns 0 at the end; throws on error.
+// apply_layer calls it from a helper thread of its own (one call at a time, all of them
+// before apply_layer returns), so that decompression overlaps extraction.
+using Reader = std::function<size_t(void* buf, size_t n)>;
+
+struct ApplyOptions {
+  // true: whiteouts become overlayfs whiteouts (char 0/0 nodes) and opaque directories get
+  // trusted.overlay.opaque=y — `dest` is the upper dir of an overlay snapshot.
+  // false: whiteouts delete from `dest` (a full copy of the parent, the native snapshotter).
+  // Either way a whiteout never hides an entry of the same layer (OCI image spec: whiteouts
+  // apply to lower layers only), whatever the order of the entries in the tar.
+  bool overlay = true;
+  // In a user namespace (rootless) device nodes cannot be created: an error names the entry.
+  // Overlay snapshots there are mounted with `userxattr`, so the opaque marker is
+  // user.overlay.opaque=y instead of trusted.overlay.opaque=y. Owners are still applied
+  // (chown failures are errors: the ids of the layer must be mapped in the namespace).
+  bool rootless = false;
+};
+
+struct ApplyResult {
+  Digest compressed;  // of the bytes read from `in`
+  Digest diff_id;     // of the uncompressed tar
+  int64_t compressed_size = 0;
+  int64_t size = 0;  // uncompressed
+};
+
+// One streaming pass: read → hash (compressed) → decompress → hash (diffID) → extract into
+// the directory `dest_dir_fd`. Every path is resolved inside dest (never following a symlink
+// out, never through a symlink in a parent component — that is an error, as are `..` and
+// absolute entry names, and hardlinks to outside); modes, owners, mtimes, xattrs and file
+// capabilities, hardlinks, symlinks, devices and fifos are kept; directory mtimes are set last.
+// Overlay metadata in the layer itself (trusted.overlay.*, user.overlay.* xattrs) is dropped.
+// Throws berth::Error("layer: <entry>: <reason>") on bad input, and "layer: gzip: …" /
+// "layer: zstd: …" / "layer: tar: …" for a corrupt stream; what was extracted so far stays in
+// dest (callers extract into a fresh snapshot and remove it on failure). The whole
+// uncompressed stream is read (and hashed), also what follows the tar's end-of-archive blocks.
+ApplyResult apply_layer(const Reader& in, Compression c, int dest_dir_fd,
+                        const ApplyOptions& opt = {});
+
+struct CreateResult {
+  Digest compressed;  // of the bytes written
+  Digest diff_id;     // of the uncompressed tar
+  int64_t compressed_size = 0;
+  int64_t size = 0;
+};
+
+// Walks an overlay upper directory and writes an OCI layer (PAX tar) to `out`: whiteout nodes
+// (char 0/0) become `.wh.NAME`, opaque directories (trusted. or user.overlay.opaque=y) get
+// `.wh..wh..opq` right after their own entry; files sharing an inode become hardlink entries;
+// xattrs other than overlay's own are kept; mtimes are kept to the second (as Docker does)
+// and atime/ctime and user/group names are not written, so the same tree always gives the
+// same bytes (and diffID). gzip is isa-l level 1, zstd is level 3 with a frame checksum.
+// Throws berth::Error("layer create: <path>: …"); an upper dir written by overlayfs with
+// redirect_dir or metacopy (trusted.overlay.redirect/metacopy) is refused, since its files
+// do not hold the whole content.
+using Writer = std::function<void(const void* data, size_t n)>;
+CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c);
+
+}  // namespace berth::diff

@@ -1,0 +1,496 @@
+#include "image/service.hpp"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <random>
+#include <set>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "oci/reference.hpp"
+
+namespace berth::image {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kConfigLabel = "berth.image.config";  // on image records: the id
+// On records whose target is an index: the platform manifest that was pulled.
+constexpr const char* kManifestLabel = "berth.image.manifest";
+
+std::string now_rfc3339() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() % 1000000000;
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", std::gmtime(&t));
+  char out[96];
+  std::snprintf(out, sizeof out, "%s.%09lldZ", buf, static_cast<long long>(ns));
+  return out;
+}
+
+std::string rfc3339_of_ns(int64_t ns) {
+  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string random_key(std::string_view prefix) {
+  std::random_device rd;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+  return std::string(prefix) + buf;
+}
+
+bool is_hex_prefix(std::string_view s) {
+  if (s.rfind("sha256:", 0) == 0) s.remove_prefix(7);
+  return !s.empty() && s.size() <= 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+}  // namespace
+
+std::string short_id(const Digest& d) { return d.encoded.substr(0, 12); }
+
+std::string human_size(int64_t bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1000 && u < 4) {
+    v /= 1000;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) std::snprintf(buf, sizeof buf, "%lldB", static_cast<long long>(bytes));
+  else std::snprintf(buf, sizeof buf, v < 10 ? "%.3g%s" : "%.4g%s", v, units[u]);
+  return buf;
+}
+
+Service::Service(Options opts) : opts_(std::move(opts)) {
+  metadata::validate_namespace(opts_.ns);
+  fs::mkdir_p(opts_.root, 0711);
+  content_ = std::make_unique<content::Store>(opts_.root + "/content");
+  db_ = std::make_unique<metadata::Db>(metadata::Db::open(opts_.root + "/metadata.db"));
+  snapshots_ = std::make_unique<snapshot::Snapshotter>(
+      opts_.driver, opts_.root + "/snapshots/" + std::string(snapshot::to_string(opts_.driver)), *db_,
+      opts_.ns);
+}
+
+Service::~Service() = default;
+
+Image Service::load(const metadata::Image& record) {
+  Image img;
+  img.record = record;
+  oci::Descriptor target;
+  target.mediaType = record.target.media_type;
+  target.digest = Digest::parse(record.target.digest);
+  target.size = record.target.size;
+  std::string text = content_->read(target.digest, oci::kMaxManifestSize);
+  if (oci::media::is_index(target.mediaType)) {
+    oci::Index idx = oci::parse_index(text);
+    const oci::Descriptor* pick = nullptr;
+    auto chosen = record.labels.find(kManifestLabel);
+    for (auto& m : idx.manifests) {
+      if (!oci::media::is_manifest(m.mediaType)) continue;
+      if (chosen != record.labels.end() ? m.digest.str() == chosen->second
+                                        : (!m.platform || oci::platform_matches(opts_.platform, *m.platform))) {
+        pick = &m;
+        break;
+      }
+    }
+    if (!pick) throw Error("image " + record.name + ": no manifest for " + opts_.platform.str());
+    img.manifest_desc = *pick;
+    text = content_->read(pick->digest, oci::kMaxManifestSize);
+  } else {
+    img.manifest_desc = target;
+  }
+  img.manifest = oci::parse_manifest(text);
+  img.config = oci::parse_image_config(content_->read(img.manifest.config.digest, oci::kMaxManifestSize));
+  img.id = img.manifest.config.digest;
+  img.size = img.manifest.config.size;
+  for (auto& l : img.manifest.layers) img.size += l.size;
+  if (img.config.diff_ids.size() != img.manifest.layers.size())
+    throw Error("image " + record.name + ": config has " + std::to_string(img.config.diff_ids.size()) +
+                " diff_ids for " + std::to_string(img.manifest.layers.size()) + " layers");
+  return img;
+}
+
+std::optional<Image> Service::find(std::string_view s) {
+  if (oci::Reference::valid(s)) {
+    if (auto rec = db_->get_image(opts_.ns, oci::Reference::parse(s).str())) return load(*rec);
+  }
+  if (!is_hex_prefix(s)) return std::nullopt;
+  std::string prefix(s);
+  if (prefix.rfind("sha256:", 0) != 0) prefix = "sha256:" + prefix;
+  std::optional<Image> found;
+  for (auto& rec : db_->list_images(opts_.ns)) {
+    auto it = rec.labels.find(kConfigLabel);
+    if (it == rec.labels.end() || it->second.rfind(prefix, 0) != 0) continue;
+    if (found && found->id.str() != it->second)
+      throw Error("image id prefix `" + std::string(s) + "` is ambiguous");
+    if (!found) found = load(rec);
+  }
+  return found;
+}
+
+Image Service::resolve(std::string_view s) {
+  auto img = find(s);
+  if (!img) throw Error("No such image: " + std::string(s));
+  return *img;
+}
+
+std::vector<Image> Service::list() {
+  std::vector<Image> out;
+  for (auto& rec : db_->list_images(opts_.ns)) out.push_back(load(rec));
+  return out;
+}
+
+void set_manifest_label(metadata::Image& rec, const Digest& manifest) {
+  rec.labels[kManifestLabel] = manifest.str();
+}
+
+Image Service::import(const diff::Reader& in, std::string_view ref_text, const ImportOptions& opt) {
+  if (!opt.changes.empty()) throw Error("import: --change is not supported yet");
+  const oci::Reference ref = oci::Reference::parse(ref_text);
+  // One pass: the bytes go to the content store as they are and through diff apply into a
+  // fresh snapshot; both are kept only when everything checks out.
+  const std::string ingest_ref = random_key("import-");
+  content::Store::Writer writer = content_->writer(ingest_ref, false);
+  const std::string extract = random_key("extract-");
+  auto snap = snapshots_->prepare(extract, "");
+  diff::ApplyResult applied;
+  diff::Compression compression = diff::Compression::none;
+  try {
+    // The compression is known from the first bytes, which apply reads first: peek them.
+    char peek[8];
+    size_t have = 0;
+    while (have < sizeof peek) {
+      size_t got = in(peek + have, sizeof peek - have);
+      if (got == 0) break;
+      have += got;
+    }
+    if (have == 0) throw Error("import: the tarball is empty");
+    compression = diff::detect_compression(peek, have);
+    writer.write(peek, have);
+    size_t replay = 0;
+    diff::Reader reader = [&](void* buf, size_t n) -> size_t {
+      if (replay < have) {
+        size_t k = std::min(n, have - replay);
+        std::memcpy(buf, peek + replay, k);
+        replay += k;
+        return k;
+      }
+      size_t got = in(buf, n);
+      writer.write(buf, got);
+      return got;
+    };
+    UniqueFd dest(::open(snapshots_->fs_dir(snap).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dest) throw_errno("open snapshot directory");
+    diff::ApplyOptions ao;
+    ao.overlay = opts_.driver == snapshot::Driver::overlay;
+    ao.rootless = ::geteuid() != 0;
+    applied = diff::apply_layer(reader, compression, dest.get(), ao);
+    writer.commit(applied.compressed, applied.compressed_size);
+  } catch (...) {
+    writer.abort();
+    snapshots_->remove(extract);
+    throw;
+  }
+  const std::string chain = applied.diff_id.str();
+  if (db_->get_snapshot(opts_.ns, chain)) snapshots_->remove(extract);
+  else snapshots_->commit(chain, extract);
+
+  const std::string created = now_rfc3339();
+  json history = {{"created", created}, {"created_by", "berth import"}};
+  if (!opt.message.empty()) history["comment"] = opt.message;
+  json config = {{"created", created},
+                 {"architecture", opts_.platform.architecture},
+                 {"os", opts_.platform.os},
+                 {"config", json::object()},
+                 {"rootfs", {{"type", "layers"}, {"diff_ids", {applied.diff_id.str()}}}},
+                 {"history", json::array({history})}};
+  if (!opts_.platform.variant.empty()) config["variant"] = opts_.platform.variant;
+  const std::string config_text = config.dump();
+  const Digest config_digest = content_->put(config_text);
+  oci::Manifest m;
+  m.mediaType = std::string(oci::media::kOciManifest);
+  m.config.mediaType = std::string(oci::media::kOciConfig);
+  m.config.digest = config_digest;
+  m.config.size = static_cast<int64_t>(config_text.size());
+  oci::Descriptor layer;
+  layer.mediaType = std::string(diff::layer_media_type(compression));
+  layer.digest = applied.compressed;
+  layer.size = applied.compressed_size;
+  m.layers.push_back(layer);
+  const std::string manifest_text = oci::to_json(m).dump();
+  const Digest manifest_digest = content_->put(manifest_text);
+
+  metadata::Image rec;
+  rec.name = ref.str();
+  rec.target = {std::string(oci::media::kOciManifest), manifest_digest.str(),
+                static_cast<int64_t>(manifest_text.size())};
+  oci::Descriptor manifest_desc;
+  manifest_desc.mediaType = rec.target.media_type;
+  manifest_desc.digest = manifest_digest;
+  manifest_desc.size = rec.target.size;
+  record(rec, {manifest_desc, m.config, m.layers[0]});
+  return resolve(ref.str());
+}
+
+void Service::record(metadata::Image rec, const std::vector<oci::Descriptor>& blobs) {
+  rec.labels[kConfigLabel] = load(rec).id.str();
+  db_->transaction([&] {
+    for (auto& b : blobs) {
+      metadata::Labels labels;
+      if (auto old = db_->get_content(opts_.ns, b.digest.str())) labels = old->labels;
+      db_->set_content(opts_.ns, b.digest.str(), b.size, labels);
+    }
+    db_->put_image(opts_.ns, rec);
+  });
+}
+
+void Service::apply_layer(const oci::Descriptor& layer, const Digest& diff_id, const std::string& parent,
+                          const std::string& chain) {
+  UniqueFd blob = content_->open(layer.digest);
+  const std::string extract = random_key("extract-");
+  auto snap = snapshots_->prepare(extract, parent);
+  try {
+    UniqueFd dest(::open(snapshots_->fs_dir(snap).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dest) throw_errno("open snapshot directory");
+    diff::Reader reader = [&](void* buf, size_t n) -> size_t {
+      for (;;) {
+        ssize_t r = ::read(blob.get(), buf, n);
+        if (r >= 0) return static_cast<size_t>(r);
+        if (errno != EINTR) throw_errno("read layer " + layer.digest.str());
+      }
+    };
+    diff::ApplyOptions ao;
+    ao.overlay = opts_.driver == snapshot::Driver::overlay;
+    ao.rootless = ::geteuid() != 0;
+    auto r = diff::apply_layer(reader, diff::compression_of(layer.mediaType), dest.get(), ao);
+    if (r.compressed != layer.digest)
+      throw Error("layer " + layer.digest.str() + ": content digest mismatch: got " + r.compressed.str());
+    if (r.diff_id != diff_id)
+      throw Error("layer " + layer.digest.str() + ": diff_id mismatch: the config says " + diff_id.str() +
+                  ", the layer is " + r.diff_id.str());
+    if (db_->get_snapshot(opts_.ns, chain)) snapshots_->remove(extract);  // someone was faster
+    else snapshots_->commit(chain, extract);
+  } catch (...) {
+    snapshots_->remove(extract);
+    throw;
+  }
+}
+
+std::string Service::unpack(const Image& img) {
+  std::string parent;
+  for (size_t i = 0; i < img.manifest.layers.size(); ++i) {
+    const std::string chain = oci::chain_id(img.config.diff_ids, i + 1).str();
+    if (!db_->get_snapshot(opts_.ns, chain)) apply_layer(img.manifest.layers[i], img.config.diff_ids[i], parent, chain);
+    parent = chain;
+  }
+  return parent;
+}
+
+void Service::tag(std::string_view source, std::string_view target) {
+  Image img = resolve(source);
+  metadata::Image rec = img.record;
+  rec.name = oci::Reference::parse(target).str();
+  rec.created = 0;
+  db_->put_image(opts_.ns, rec);
+}
+
+std::vector<std::string> Service::remove(std::string_view s, bool force) {
+  std::vector<std::string> out;
+  std::vector<metadata::Image> names;
+  Image img = resolve(s);
+  const bool by_name = oci::Reference::valid(s) && db_->get_image(opts_.ns, oci::Reference::parse(s).str());
+  if (by_name) {
+    names.push_back(img.record);
+  } else {
+    for (auto& rec : db_->list_images(opts_.ns)) {
+      auto it = rec.labels.find(kConfigLabel);
+      if (it != rec.labels.end() && it->second == img.id.str()) names.push_back(rec);
+    }
+    if (names.size() > 1 && !force)
+      throw Error("conflict: unable to delete " + short_id(img.id) +
+                  " (must be forced) - image is referenced in multiple repositories");
+  }
+  for (auto& rec : names) {
+    db_->delete_image(opts_.ns, rec.name);
+    out.push_back("Untagged: " + oci::Reference::parse(rec.name).familiar());
+  }
+  bool still_named = false;
+  for (auto& rec : db_->list_images(opts_.ns)) {
+    auto it = rec.labels.find(kConfigLabel);
+    if (it != rec.labels.end() && it->second == img.id.str()) still_named = true;
+  }
+  if (!still_named) {
+    out.push_back("Deleted: " + img.id.str());
+    gc();
+  }
+  return out;
+}
+
+std::vector<std::string> Service::prune(bool all) {
+  std::vector<std::string> out;
+  if (!all) return out;
+  std::set<std::string> ids;
+  for (auto& rec : db_->list_images(opts_.ns)) {
+    db_->delete_image(opts_.ns, rec.name);
+    out.push_back("untagged: " + oci::Reference::parse(rec.name).familiar());
+    auto it = rec.labels.find(kConfigLabel);
+    if (it != rec.labels.end()) ids.insert(it->second);
+  }
+  for (auto& id : ids) out.push_back("deleted: " + id);
+  gc();
+  return out;
+}
+
+GcResult Service::gc() {
+  GcResult r;
+  std::set<std::string> blobs, snaps;
+  for (auto& rec : db_->list_images(opts_.ns)) {
+    blobs.insert(rec.target.digest);
+    try {
+      std::string text = content_->read(Digest::parse(rec.target.digest), oci::kMaxManifestSize);
+      std::vector<oci::Manifest> manifests;
+      if (oci::media::is_index(rec.target.media_type)) {
+        for (auto& m : oci::parse_index(text).manifests) {
+          blobs.insert(m.digest.str());
+          if (oci::media::is_manifest(m.mediaType) && content_->exists(m.digest))
+            manifests.push_back(oci::parse_manifest(content_->read(m.digest, oci::kMaxManifestSize)));
+        }
+      } else {
+        manifests.push_back(oci::parse_manifest(text));
+      }
+      for (auto& m : manifests) {
+        blobs.insert(m.config.digest.str());
+        for (auto& l : m.layers) blobs.insert(l.digest.str());
+        if (!content_->exists(m.config.digest)) continue;
+        auto cfg = oci::parse_image_config(content_->read(m.config.digest, oci::kMaxManifestSize));
+        for (size_t i = 0; i < cfg.diff_ids.size(); ++i) snaps.insert(oci::chain_id(cfg.diff_ids, i + 1).str());
+      }
+    } catch (const Error&) {
+      // A broken image keeps what it names directly; the rest may go.
+    }
+  }
+  const int64_t now = metadata::now_ns();
+  for (auto& lease : db_->list_leases(opts_.ns)) {
+    if (lease.expired(now)) continue;
+    for (auto& res : db_->lease_resources(opts_.ns, lease.id)) {
+      if (res.type == metadata::LeaseResource::Type::content) blobs.insert(res.ref);
+      if (res.type == metadata::LeaseResource::Type::snapshot) snaps.insert(res.ref);
+    }
+  }
+  for (auto& c : db_->list_content(opts_.ns)) {
+    if (blobs.count(c.digest)) continue;
+    db_->delete_content(opts_.ns, c.digest);
+    if (db_->content_namespaces(c.digest).empty()) {
+      Digest d = Digest::parse(c.digest);
+      if (auto info = content_->info(d)) r.bytes += info->size;
+      if (content_->remove(d)) r.blobs++;
+    }
+  }
+  // Committed snapshots nothing needs, leaves first (children were created after parents);
+  // active and view snapshots belong to containers and stay.
+  auto all = db_->list_snapshots(opts_.ns);
+  std::set<std::string> needed = snaps;
+  for (auto& s : all)
+    if (s.kind != metadata::Snapshot::Kind::committed) needed.insert(s.key);
+  // Parents of needed snapshots are needed too.
+  std::map<std::string, std::string> parent_of;
+  for (auto& s : all) parent_of[s.key] = s.parent;
+  for (auto key : std::vector<std::string>(needed.begin(), needed.end()))
+    for (auto p = parent_of[key]; !p.empty(); p = parent_of[p]) needed.insert(p);
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    if (needed.count(it->key)) continue;
+    if (snapshots_->remove(it->key)) r.snapshots++;
+  }
+  return r;
+}
+
+void Service::mount(const Image& img, const std::string& target_in) {
+  const std::string target = fs::absolute(target_in);
+  if (!fs::is_dir(target)) throw Error("image mount: `" + target + "` is not a directory");
+  const std::string top = unpack(img);
+  const std::string key = "mount:" + target;
+  snapshots_->view(key, top);
+  try {
+    snapshot::mount_all(snapshots_->mounts(key), target);
+  } catch (...) {
+    snapshots_->remove(key);
+    throw;
+  }
+}
+
+void Service::unmount(const std::string& target_in) {
+  const std::string target = fs::absolute(target_in);
+  const std::string key = "mount:" + target;
+  if (!db_->get_snapshot(opts_.ns, key)) throw Error("image unmount: no image is mounted on `" + target + "`");
+  if (::umount2(target.c_str(), 0) < 0 && errno != EINVAL) throw_errno("image unmount: umount `" + target + "`");
+  snapshots_->remove(key);
+}
+
+json Service::inspect(const Image& img) {
+  json tags = json::array(), digests = json::array();
+  for (auto& rec : db_->list_images(opts_.ns)) {
+    auto it = rec.labels.find(kConfigLabel);
+    if (it == rec.labels.end() || it->second != img.id.str()) continue;
+    auto ref = oci::Reference::parse(rec.name);
+    if (!ref.tag.empty()) tags.push_back(ref.familiar());
+    oci::Reference d = ref;
+    d.tag.clear();
+    d.digest = rec.target.digest;
+    digests.push_back(d.familiar());
+  }
+  json layers = json::array();
+  for (auto& d : img.config.diff_ids) layers.push_back(d.str());
+  json config = img.config.config.is_null() ? json::object() : img.config.config;
+  return {{"Id", img.id.str()},
+          {"RepoTags", tags},
+          {"RepoDigests", digests},
+          {"Parent", ""},
+          {"Comment", ""},
+          {"Created", img.config.created},
+          {"Author", img.config.author},
+          {"Config", config},
+          {"Architecture", img.config.platform.architecture},
+          {"Variant", img.config.platform.variant},
+          {"Os", img.config.platform.os},
+          {"Size", img.size},
+          {"RootFS", {{"Type", "layers"}, {"Layers", layers}}},
+          {"Metadata", {{"LastTagTime", rfc3339_of_ns(img.record.updated)}}},
+          {"Descriptor", oci::to_json(img.manifest_desc)}};
+}
+
+Service::DiskUsage Service::disk_usage() {
+  DiskUsage u;
+  std::set<std::string> counted;
+  std::set<std::string> ids;
+  for (auto& img : list()) {
+    ids.insert(img.id.str());
+    for (auto* d : {&img.manifest.config})
+      if (counted.insert(d->digest.str()).second) u.images_size += d->size;
+    for (auto& l : img.manifest.layers)
+      if (counted.insert(l.digest.str()).second) u.images_size += l.size;
+  }
+  u.images = static_cast<int>(ids.size());
+  content_->walk([&](const content::Info& i) { u.content_size += i.size; });
+  for (auto& s : db_->list_snapshots(opts_.ns)) {
+    u.snapshots++;
+    u.snapshots_size += snapshots_->usage(s.key).bytes;
+  }
+  return u;
+}
+
+}  // namespace berth::image

@@ -1,0 +1,134 @@
+// Images of one namespace: resolve names and ids, import a rootfs tarball, unpack layers
+// into snapshots, tag, remove, garbage-collect, inspect and count disk usage.
+//
+// On disk (under --root, default /var/lib/berth):
+//   content/blobs/sha256/<hex>      manifests, configs, layers (content::Store)
+//   metadata.db                     image names, snapshots, content records (metadata::Db)
+//   snapshots/<driver>/<id>/fs      unpacked layers, keyed by chain ID (snapshot::Snapshotter)
+// An image record maps a name ("docker.io/library/busybox:latest") to the descriptor of its
+// manifest (or index); its id, as in Docker, is the digest of its config.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "content/store.hpp"
+#include "diff/layer.hpp"
+#include "metadata/db.hpp"
+#include "oci/image.hpp"
+#include "snapshot/snapshotter.hpp"
+
+namespace berth::image {
+
+struct Options {
+  std::string root = "/var/lib/berth";
+  std::string ns = std::string(metadata::kDefaultNamespace);
+  snapshot::Driver driver = snapshot::Driver::overlay;
+  oci::Platform platform = oci::host_platform();
+};
+
+// An image record with the documents it points to.
+struct Image {
+  metadata::Image record;
+  oci::Descriptor manifest_desc;  // the platform manifest (the target itself, or picked from an index)
+  oci::Manifest manifest;
+  oci::ImageConfig config;
+  Digest id;  // config digest
+  int64_t size = 0;  // config + layers as stored (compressed)
+};
+
+struct ImportOptions {
+  std::string message;               // history comment
+  std::vector<std::string> changes;  // not supported yet: must be empty
+};
+
+struct GcResult {
+  int blobs = 0, snapshots = 0;
+  int64_t bytes = 0;
+};
+
+class Service {
+ public:
+  explicit Service(Options opts);
+  ~Service();
+
+  const Options& options() const { return opts_; }
+  content::Store& content() { return *content_; }
+  metadata::Db& db() { return *db_; }
+  snapshot::Snapshotter& snapshots() { return *snapshots_; }
+
+  // By reference ("busybox", "127.0.0.1:5000/a/b:t"), by id or a unique id prefix
+  // ("sha256:4f2a…", "4f2a1b"), or name@digest. Throws berth::Error("No such image: x").
+  Image resolve(std::string_view ref_or_id);
+  std::optional<Image> find(std::string_view ref_or_id);
+  // Every image record (one per name), sorted by name.
+  std::vector<Image> list();
+  // Loads the documents of a record (picking this platform's manifest from an index).
+  Image load(const metadata::Image& record);
+
+  // A one-layer image from a rootfs tarball (plain, gzip or zstd), stored as given, unpacked
+  // in the same pass. `ref` names it. Returns the image.
+  Image import(const diff::Reader& in, std::string_view ref, const ImportOptions& opt = {});
+  // Records the image `rec` (its target must be in the content store) and, for this
+  // namespace, the blobs it references — one transaction.
+  void record(metadata::Image rec, const std::vector<oci::Descriptor>& blobs);
+  // Unpacks one layer blob (already in the content store) on the committed snapshot
+  // `parent` (empty: none) and commits it as `chain`; checks the blob's digest and the diffID.
+  void apply_layer(const oci::Descriptor& layer, const Digest& diff_id, const std::string& parent,
+                   const std::string& chain);
+  // Makes sure every layer of `img` is a committed snapshot (named by chain ID); returns the
+  // top chain ID (the parent for a container's snapshot).
+  std::string unpack(const Image& img);
+
+  // Adds name `target` for the image `source` (reference or id).
+  void tag(std::string_view source, std::string_view target);
+  // Docker's rmi: a name untags (the image goes when its last name goes); an id removes
+  // every name (refused when it has several names unless force). Output lines: "Untagged:
+  // x", "Deleted: sha256:…". Unreferenced content and snapshots are collected after.
+  std::vector<std::string> remove(std::string_view ref_or_id, bool force);
+  // Removes images: with all, every image; else dangling ones (none are dangling yet: every
+  // record has a name). Returns rmi-style lines.
+  std::vector<std::string> prune(bool all);
+  // Removes content and committed snapshots that no image (or lease, or active snapshot)
+  // of this namespace references; blobs leave the disk when no namespace knows them.
+  GcResult gc();
+
+  // Mounts a read-only view of the image's root filesystem on `target` (podman image
+  // mount); unmount takes it away again with its view snapshot.
+  void mount(const Image& img, const std::string& target);
+  void unmount(const std::string& target);
+
+  // `image inspect` JSON, shaped like Docker's.
+  nlohmann::json inspect(const Image& img);
+
+  struct DiskUsage {
+    int images = 0;
+    int64_t images_size = 0;      // blobs referenced by images
+    int64_t content_size = 0;     // every blob of the store
+    int snapshots = 0;
+    int64_t snapshots_size = 0;   // bytes in snapshot directories
+  };
+  DiskUsage disk_usage();
+
+ private:
+  Options opts_;
+  std::unique_ptr<content::Store> content_;
+  std::unique_ptr<metadata::Db> db_;
+  std::unique_ptr<snapshot::Snapshotter> snapshots_;
+};
+
+// For a record whose target is an index: which platform manifest of it this store holds.
+void set_manifest_label(metadata::Image& rec, const Digest& manifest);
+
+// A short Docker-style id: the first 12 hex digits.
+std::string short_id(const Digest& d);
+// "3.2MB", "1.05GB" like Docker (decimal units).
+std::string human_size(int64_t bytes);
+
+}  // namespace berth::image

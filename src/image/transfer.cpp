@@ -1,0 +1,254 @@
+#include "image/transfer.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "common/error.hpp"
+#include "distribution/parallel.hpp"
+#include "oci/reference.hpp"
+
+namespace berth::image {
+
+namespace {
+
+std::string random_hex() {
+  std::random_device rd;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+  return buf;
+}
+
+void emit(const TransferOptions& opt, const std::string& id, const char* status, int64_t done = -1,
+          int64_t total = -1) {
+  if (opt.progress) opt.progress({id, status, done, total});
+}
+
+// Picks this platform's manifest from an index (exact variant first).
+const oci::Descriptor& pick_platform(const oci::Index& idx, const oci::Platform& want, const std::string& ref) {
+  const oci::Descriptor* loose = nullptr;
+  for (auto& m : idx.manifests) {
+    if (!oci::media::is_manifest(m.mediaType)) continue;
+    if (!m.platform) {
+      if (!loose) loose = &m;
+      continue;
+    }
+    if (!oci::platform_matches(want, *m.platform)) continue;
+    if (m.platform->variant == want.variant) return m;
+    if (!loose) loose = &m;
+  }
+  if (loose) return *loose;
+  std::string have;
+  for (auto& m : idx.manifests)
+    if (m.platform) have += (have.empty() ? "" : ", ") + m.platform->str();
+  throw Error("pull " + ref + ": no manifest for " + want.str() + " (the image has " +
+              (have.empty() ? std::string("none") : have) + ")");
+}
+
+// Stores a fetched document, verified.
+void store(Service& svc, const distribution::Fetched& f) {
+  if (!svc.content().exists(f.descriptor.digest)) svc.content().put(f.body, f.descriptor.digest);
+}
+
+}  // namespace
+
+Image pull(Service& svc, std::string_view ref_text, const TransferOptions& opt) {
+  const oci::Reference ref = oci::Reference::parse(ref_text);
+  distribution::Client client(ref.registry, ref.repository, opt.registry);
+  const std::string what = ref.familiar();
+  emit(opt, "", ("Pulling from " + ref.repository).c_str());
+  distribution::Fetched top = client.get_manifest(ref.digest.empty() ? ref.tag : ref.digest);
+  std::vector<oci::Descriptor> blobs{top.descriptor};
+  oci::Descriptor manifest_desc = top.descriptor;
+  std::string manifest_text = top.body;
+  std::optional<distribution::Fetched> child;
+  if (oci::media::is_index(top.descriptor.mediaType)) {
+    oci::Index idx = oci::parse_index(top.body);
+    manifest_desc = pick_platform(idx, svc.options().platform, what);
+    child = client.get_manifest(manifest_desc.digest.str());
+    manifest_text = child->body;
+    manifest_desc.mediaType = child->descriptor.mediaType;
+    blobs.push_back(manifest_desc);
+  } else if (!oci::media::is_manifest(top.descriptor.mediaType)) {
+    throw Error("pull " + what + ": unsupported media type `" + top.descriptor.mediaType + "`");
+  }
+  oci::Manifest manifest = oci::parse_manifest(manifest_text);
+  const std::string config_text = client.get_blob_bytes(manifest.config.digest, oci::kMaxManifestSize);
+  oci::ImageConfig config = oci::parse_image_config(config_text);
+  if (config.diff_ids.size() != manifest.layers.size())
+    throw Error("pull " + what + ": the config lists " + std::to_string(config.diff_ids.size()) +
+                " diff_ids for " + std::to_string(manifest.layers.size()) + " layers");
+  blobs.push_back(manifest.config);
+  for (auto& l : manifest.layers) blobs.push_back(l);
+
+  // A lease keeps all of it from a concurrent GC until the image record exists.
+  metadata::Db& db = svc.db();
+  const std::string ns = svc.options().ns;
+  const std::string lease = "pull-" + random_hex();
+  db.create_lease(ns, lease, metadata::now_ns() + int64_t(3600) * 1000000000);
+  struct LeaseGuard {
+    metadata::Db& db;
+    std::string ns, id;
+    ~LeaseGuard() {
+      try {
+        db.delete_lease(ns, id);
+      } catch (...) {
+      }
+    }
+  } guard{db, ns, lease};
+  for (auto& b : blobs) db.add_lease_resource(ns, lease, metadata::LeaseResource::Type::content, b.digest.str());
+  std::vector<std::string> chains;
+  for (size_t i = 0; i < manifest.layers.size(); ++i) {
+    chains.push_back(oci::chain_id(config.diff_ids, i + 1).str());
+    db.add_lease_resource(ns, lease, metadata::LeaseResource::Type::snapshot, chains.back());
+  }
+  store(svc, top);
+  if (child) store(svc, *child);
+  if (!svc.content().exists(manifest.config.digest)) svc.content().put(config_text, manifest.config.digest);
+
+  // Which layers need work: the first one whose chain ID is missing and everything above.
+  size_t first_missing = manifest.layers.size();
+  for (size_t i = 0; i < manifest.layers.size(); ++i)
+    if (!db.get_snapshot(ns, chains[i])) {
+      first_missing = i;
+      break;
+    }
+  for (size_t i = 0; i < first_missing; ++i)
+    emit(opt, image::short_id(manifest.layers[i].digest), "Already exists");
+
+  // Downloads in parallel (bounded); the applier below takes each layer as it completes.
+  const size_t n = manifest.layers.size();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int> state(n, 0);  // 0 pending, 1 downloaded, 2 failed
+  std::exception_ptr download_error;
+  std::atomic<bool> cancel{false};
+  auto download = [&](size_t k) {
+    const size_t i = first_missing + k;
+    if (cancel) return;
+    const oci::Descriptor& layer = manifest.layers[i];
+    const std::string id = image::short_id(layer.digest);
+    try {
+      if (!svc.content().exists(layer.digest)) {
+        emit(opt, id, "Pulling fs layer");
+        // Keyed by digest: an interrupted pull resumes; a concurrent one waits for this.
+        auto w = svc.content().writer("pull-" + layer.digest.str(), true, true);
+        if (!svc.content().exists(layer.digest)) {
+          client.get_blob(layer.digest, w.offset(),
+                          [&](const char* data, size_t len) {
+                            if (cancel) throw Error("pull cancelled");
+                            w.write(data, len);
+                          },
+                          [&](int64_t done, int64_t total) { emit(opt, id, "Downloading", done, total); });
+          w.commit(layer.digest, layer.size);
+        } else {
+          w.abort();
+        }
+        emit(opt, id, "Download complete");
+      }
+      std::lock_guard<std::mutex> lk(mu);
+      state[i] = 1;
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(mu);
+      state[i] = 2;
+      if (!download_error) download_error = std::current_exception();
+    }
+    cv.notify_all();
+  };
+  std::thread downloader([&] {
+    try {
+      distribution::parallel_for(n - first_missing, static_cast<size_t>(std::max(1, opt.registry.max_parallel)),
+                                 download);
+    } catch (...) {
+    }
+  });
+  try {
+    std::string parent = first_missing ? chains[first_missing - 1] : "";
+    for (size_t i = first_missing; i < n; ++i) {
+      {
+        std::unique_lock<std::mutex> lk(mu);
+        cv.wait(lk, [&] { return state[i] != 0 || download_error; });
+        if (state[i] != 1) std::rethrow_exception(download_error);
+      }
+      const oci::Descriptor& layer = manifest.layers[i];
+      const std::string id = image::short_id(layer.digest);
+      if (!db.get_snapshot(ns, chains[i])) {
+        emit(opt, id, "Extracting");
+        svc.apply_layer(layer, config.diff_ids[i], parent, chains[i]);
+      }
+      emit(opt, id, "Pull complete");
+      parent = chains[i];
+    }
+  } catch (...) {
+    cancel = true;
+    downloader.join();
+    throw;
+  }
+  downloader.join();
+
+  metadata::Image rec;
+  rec.name = ref.str();
+  rec.target = {top.descriptor.mediaType, top.descriptor.digest.str(), top.descriptor.size};
+  if (child) set_manifest_label(rec, manifest_desc.digest);
+  svc.record(rec, blobs);
+  emit(opt, "", ("Digest: " + top.descriptor.digest.str()).c_str());
+  return svc.resolve(ref.str());
+}
+
+Digest push(Service& svc, std::string_view source, std::string_view target_text, const TransferOptions& opt) {
+  Image img = svc.resolve(source);
+  const oci::Reference ref = oci::Reference::parse(target_text.empty() ? img.record.name : target_text);
+  if (ref.tag.empty() && !ref.digest.empty()) throw Error("push: give a tag to push to, not a digest");
+  distribution::Client client(ref.registry, ref.repository, opt.registry);
+  emit(opt, "", ("The push refers to repository [" + ref.name() + "]").c_str());
+  std::vector<oci::Descriptor> uploads(img.manifest.layers.begin(), img.manifest.layers.end());
+  uploads.push_back(img.manifest.config);
+  distribution::parallel_for(uploads.size(), static_cast<size_t>(std::max(1, opt.registry.max_parallel)),
+                             [&](size_t k) {
+    const oci::Descriptor& d = uploads[k];
+    const std::string id = image::short_id(d.digest);
+    if (client.blob_exists(d.digest)) {
+      emit(opt, id, "Layer already exists");
+      return;
+    }
+    emit(opt, id, "Preparing");
+    UniqueFd f = svc.content().open(d.digest);
+    distribution::Source read = [&](char* buf, size_t len) -> size_t {
+      for (;;) {
+        ssize_t r = ::read(f.get(), buf, len);
+        if (r >= 0) return static_cast<size_t>(r);
+        if (errno != EINTR) throw_errno("push: read " + d.digest.str());
+      }
+    };
+    // Big layers go in chunks (registries and proxies limit request sizes), small ones at once.
+    const int64_t chunk = d.size > (64 << 20) ? (32 << 20) : 0;
+    client.put_blob(d.digest, d.size, read, chunk,
+                    [&](int64_t done, int64_t total) { emit(opt, id, "Pushing", done, total); });
+    emit(opt, id, "Pushed");
+  });
+  // The platform manifest, then (for an index) the index itself under the tag.
+  const std::string manifest_text = svc.content().read(img.manifest_desc.digest, oci::kMaxManifestSize);
+  const bool is_index = oci::media::is_index(img.record.target.media_type);
+  Digest pushed = client.put_manifest(is_index ? img.manifest_desc.digest.str() : ref.tag,
+                                      img.manifest_desc.mediaType, manifest_text);
+  int64_t size = static_cast<int64_t>(manifest_text.size());
+  if (is_index) {
+    const Digest top = Digest::parse(img.record.target.digest);
+    const std::string index_text = svc.content().read(top, oci::kMaxManifestSize);
+    oci::Index idx = oci::parse_index(index_text);
+    for (auto& m : idx.manifests)
+      if (m.digest != img.manifest_desc.digest && svc.content().exists(m.digest))
+        client.put_manifest(m.digest.str(), m.mediaType, svc.content().read(m.digest, oci::kMaxManifestSize));
+    pushed = client.put_manifest(ref.tag, img.record.target.media_type, index_text);
+    size = static_cast<int64_t>(index_text.size());
+  }
+  emit(opt, "", (ref.tag + ": digest: " + pushed.str() + " size: " + std::to_string(size)).c_str());
+  return pushed;
+}
+
+}  // namespace berth::image

@@ -1,0 +1,104 @@
+#!/usr/bin/env bats
+# save/load and cross-checks with independent tools: an image built by umoci (several layers:
+# deletions, hardlinks, symlinks, setuid, xattrs, a fifo), carried by skopeo as oci-archive
+# and docker-archive, loaded by berth; the root filesystem berth shows must equal the one
+# `umoci unpack` makes. And what berth saves, skopeo reads.
+
+load helpers
+load image_helpers
+
+
+setup() {
+  TEST_DIR=$(mktemp -d /tmp/berth-test.XXXXXX)
+  ROOT=$TEST_DIR/state
+  BROOT=$TEST_DIR/berth
+  BUNDLE=$TEST_DIR/bundle
+  ID="bt-${BATS_TEST_NUMBER}-$$-$RANDOM"
+  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$BUNDLE" true
+  build_umoci_image
+}
+
+teardown() {
+  umount "$TEST_DIR/mnt" 2>/dev/null || true
+  _berth_teardown
+}
+
+@test "an umoci image via skopeo oci-archive and docker-archive unpacks exactly like umoci unpack" {
+  tree_listing "$TEST_DIR/reference/rootfs" > "$TEST_DIR/want"
+  grep -q "data/replaced/new" "$TEST_DIR/want"
+  ! grep -q "data/gone" "$TEST_DIR/want"
+  grep -q "^hardlinks data/file data/hardlink" "$TEST_DIR/want"
+  grep -q "user.berth=xattr-value" "$TEST_DIR/want"
+  skopeo copy -q "oci:$TEST_DIR/layout:v2" "oci-archive:$TEST_DIR/oci.tar:test/umoci:v2"
+  skopeo copy -q "oci:$TEST_DIR/layout:v2" "docker-archive:$TEST_DIR/docker.tar:test/umoci-docker:v2"
+  run b load -i "$TEST_DIR/oci.tar"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$output" = "Loaded image: test/umoci:v2" ]
+  run b load -i "$TEST_DIR/docker.tar"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$output" = "Loaded image: test/umoci-docker:v2" ]
+  mkdir -p "$TEST_DIR/mnt"
+  for img in test/umoci:v2 test/umoci-docker:v2; do
+    b image mount "$img" "$TEST_DIR/mnt"
+    tree_listing "$TEST_DIR/mnt" > "$TEST_DIR/got"
+    b image unmount "$TEST_DIR/mnt"
+    diff "$TEST_DIR/want" "$TEST_DIR/got"
+  done
+  # The same with the copying native driver.
+  "$BERTH" --root "$TEST_DIR/native" --storage-driver native load -i "$TEST_DIR/oci.tar"
+  "$BERTH" --root "$TEST_DIR/native" --storage-driver native image mount test/umoci:v2 "$TEST_DIR/mnt"
+  tree_listing "$TEST_DIR/mnt" > "$TEST_DIR/got"
+  "$BERTH" --root "$TEST_DIR/native" --storage-driver native image unmount "$TEST_DIR/mnt"
+  diff "$TEST_DIR/want" "$TEST_DIR/got"
+  ! grep -q "$TEST_DIR/mnt" /proc/self/mountinfo
+}
+
+@test "berth save is read back by skopeo (both layouts) and by berth load into another store" {
+  skopeo copy -q "oci:$TEST_DIR/layout:v2" "oci-archive:$TEST_DIR/oci.tar:test/umoci:v2"
+  b load -i "$TEST_DIR/oci.tar"
+  local id
+  id=$(b images -q --no-trunc)
+  b save -o "$TEST_DIR/saved.tar" test/umoci:v2
+  [ -z "$(ls "$TEST_DIR" | grep saved.tar.tmp)" ]
+  # skopeo reads it as an OCI archive and as a Docker archive; the layers are the same.
+  skopeo inspect "oci-archive:$TEST_DIR/saved.tar" | jq -e '.Layers | length == 2'
+  skopeo inspect "docker-archive:$TEST_DIR/saved.tar" | jq -e '.Layers | length == 2'
+  skopeo copy -q "docker-archive:$TEST_DIR/saved.tar" "oci:$TEST_DIR/back:x"
+  # And berth loads its own archive into an empty store with the same image id.
+  "$BERTH" --root "$TEST_DIR/other" load -i "$TEST_DIR/saved.tar"
+  [ "$("$BERTH" --root "$TEST_DIR/other" images -q --no-trunc)" = "$id" ]
+}
+
+@test "load: bad archives fail clearly and leave nothing behind" {
+  head -c 3000 /dev/urandom > "$TEST_DIR/garbage.tar"
+  run --separate-stderr b load -i "$TEST_DIR/garbage.tar"
+  echo "$stderr"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"load:"* ]]
+  # A blob whose bytes do not match the digest in its name.
+  skopeo copy -q "oci:$TEST_DIR/layout:v2" "oci:$TEST_DIR/bad:v2"
+  local blob
+  blob=$(find "$TEST_DIR/bad/blobs/sha256" -type f -size +100k | head -1)
+  chmod u+w "$blob"
+  printf 'X' | dd of="$blob" bs=1 seek=100 conv=notrunc 2>/dev/null
+  (cd "$TEST_DIR/bad" && tar -cf "$TEST_DIR/bad.tar" .)
+  run --separate-stderr b load -i "$TEST_DIR/bad.tar"
+  echo "$stderr"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"digest mismatch"* ]]
+  # A member that climbs out of the archive.
+  /usr/bin/python3 - "$TEST_DIR/evil.tar" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    ti = tarfile.TarInfo("../../evil"); ti.size = 2
+    t.addfile(ti, io.BytesIO(b"x\n"))
+PY
+  run --separate-stderr b load -i "$TEST_DIR/evil.tar"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"leaves the archive"* ]]
+  [ -z "$(find "$BROOT/content/blobs" -type f 2>/dev/null)" ]
+  [ -z "$(ls -A "$BROOT/content/ingest" 2>/dev/null)" ]
+  [ -z "$(b images -q)" ]
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env bats
+# berth's image store: import, images, inspect, tag, rmi, prune, system df — on a real
+# content store, SQLite database and overlay snapshots in a temp --root.
+
+load helpers
+
+BERTH=${BERTH:?BERTH must point to the berth binary}
+
+setup() {
+  TEST_DIR=$(mktemp -d /tmp/berth-test.XXXXXX)
+  ROOT=$TEST_DIR/state
+  BROOT=$TEST_DIR/berth
+  BUNDLE=$TEST_DIR/bundle
+  ID="bt-${BATS_TEST_NUMBER}-$$-$RANDOM"
+  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$BUNDLE" true
+  tar -C "$BUNDLE/rootfs" -cf "$TEST_DIR/rootfs.tar" .
+}
+
+b() { "$BERTH" --root "$BROOT" "$@"; }
+
+# Files (not dirs) under the store that must be gone when nothing references them.
+count_blobs() { find "$BROOT/content/blobs" -type f 2>/dev/null | wc -l; }
+count_snapshots() { find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l; }
+
+@test "import a rootfs tarball, list it, inspect it, and find the files in its snapshot" {
+  run b import -m "first" "$TEST_DIR/rootfs.tar" test/busybox:1
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
+  local id=$output
+  run b images
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == REPOSITORY*TAG*"IMAGE ID"*CREATED*SIZE ]]
+  [[ "${lines[1]}" == test/busybox*1*${id:7:12}* ]]
+  [ "$(b images -q)" = "${id:7:12}" ]
+  b images --format json | jq -e --arg r test/busybox '.Repository == $r and .Tag == "1"'
+  run b image inspect test/busybox:1
+  [ "$status" -eq 0 ]
+  echo "$output" | jq -e --arg id "$id" '.[0].Id == $id and (.[0].RootFS.Layers | length) == 1 and .[0].Os == "linux" and .[0].RepoTags == ["test/busybox:1"]'
+  # The layer is unpacked into a committed snapshot: the busybox binary is there, intact.
+  local layer
+  layer=$(echo "$output" | jq -r '.[0].RootFS.Layers[0]')
+  local fsdir
+  fsdir=$(find "$BROOT/snapshots/overlay" -mindepth 2 -maxdepth 2 -name fs | head -1)
+  cmp "$fsdir/bin/busybox" "$BUNDLE/rootfs/bin/busybox"
+  # The diff_id is the sha256 of the tarball we imported (stored uncompressed).
+  [ "$layer" = "sha256:$(sha256sum "$TEST_DIR/rootfs.tar" | cut -d' ' -f1)" ]
+  run b system df
+  [[ "${lines[1]}" == Images*1* ]]
+}
+
+@test "tag, rmi by name and by id, and everything unreferenced leaves the disk" {
+  local id
+  id=$(b import "$TEST_DIR/rootfs.tar" test/a:1)
+  b tag test/a:1 127.0.0.1:5000/other/name:v2
+  [ "$(b images | wc -l)" -eq 3 ]
+  [ "$(b images -q)" = "${id:7:12}" ]
+  # Importing the same tarball again gives the same layer: one snapshot only.
+  id2=$(gzip -c "$TEST_DIR/rootfs.tar" | b import - test/gz:1)
+  [ "$id2" != "$id" ]
+  [ "$(count_snapshots)" -eq 1 ]
+  b image inspect test/gz:1 | jq -e '.[0].Descriptor.mediaType == "application/vnd.oci.image.manifest.v1+json"'
+  run --separate-stderr b rmi "${id:7:6}"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"must be forced"* ]]
+  run b rmi test/a:1
+  [ "$status" -eq 0 ]
+  [ "$output" = "Untagged: test/a:1" ]
+  run b rmi -f "$id"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Untagged: 127.0.0.1:5000/other/name:v2"*"Deleted: $id"* ]]
+  # The gz image still needs the layer snapshot; its blobs stay, the first image's go.
+  [ "$(count_snapshots)" -eq 1 ]
+  [ "$(count_blobs)" -eq 3 ]
+  b rmi test/gz:1
+  [ "$(count_snapshots)" -eq 0 ]
+  [ "$(count_blobs)" -eq 0 ]
+  [ -z "$(b images -q)" ]
+}
+
+@test "image prune -a removes every image and its data" {
+  b import "$TEST_DIR/rootfs.tar" test/p:1 >/dev/null
+  b import "$TEST_DIR/rootfs.tar" test/p:2 >/dev/null
+  run b image prune -a -f
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Total reclaimed space"* ]]
+  [ "$(count_blobs)" -eq 0 ]
+  [ "$(count_snapshots)" -eq 0 ]
+}
+
+@test "bad input: clear errors and nothing half-written left" {
+  head -c 5000 /dev/urandom > "$TEST_DIR/garbage"
+  run --separate-stderr b import "$TEST_DIR/garbage" test/bad:1
+  echo "$stderr"
+  [ "$status" -eq 1 ]
+  [ "$(printf '%s\n' "$stderr" | grep -c .)" -eq 1 ]
+  # A layer that climbs out with ../ and one with an absolute path.
+  /usr/bin/python3 - "$TEST_DIR" <<'PY'
+import io, sys, tarfile
+d = sys.argv[1]
+for name, entry in (("dotdot.tar", "../../escape"), ("abs.tar", "/etc/berth-escape")):
+    with tarfile.open(f"{d}/{name}", "w", format=tarfile.PAX_FORMAT) as t:
+        ti = tarfile.TarInfo(entry); data = b"pwned\n"; ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data))
+PY
+  for t in dotdot abs; do
+    run --separate-stderr b import "$TEST_DIR/$t.tar" "test/$t:1"
+    echo "$stderr"
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == *"leaves the root"* || "$stderr" == *"absolute"* ]]
+  done
+  [ ! -e "$TEST_DIR/escape" ] && [ ! -e /etc/berth-escape ]
+  run --separate-stderr b import "$TEST_DIR/rootfs.tar" "Not/A/Valid:Ref"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"invalid reference"* ]]
+  run --separate-stderr b rmi nothing:here
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"No such image: nothing:here"* ]]
+  run --separate-stderr b image inspect nothing:here
+  [ "$status" -eq 1 ]
+  run --separate-stderr b --storage-driver zfs images
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"unknown storage driver"* ]]
+  # Nothing of the failed imports is left: no blob, no snapshot, no ingest, no image.
+  [ "$(count_blobs)" -eq 0 ]
+  [ "$(count_snapshots)" -eq 0 ]
+  [ -z "$(ls -A "$BROOT/content/ingest" 2>/dev/null)" ]
+  [ -z "$(b images -q)" ]
+}

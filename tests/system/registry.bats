@@ -1,0 +1,134 @@
+#!/usr/bin/env bats
+# pull and push against a real registry (Debian's docker-registry on 127.0.0.1), cross-checked
+# with skopeo, an independent client: what berth pushes skopeo reads, what skopeo pushes berth
+# pulls, and the root filesystem berth unpacks equals umoci's.
+
+load helpers
+load image_helpers
+
+setup() {
+  TEST_DIR=$(mktemp -d /tmp/berth-test.XXXXXX)
+  ROOT=$TEST_DIR/state
+  BROOT=$TEST_DIR/berth
+  BUNDLE=$TEST_DIR/bundle
+  ID="bt-${BATS_TEST_NUMBER}-$$-$RANDOM"
+  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$BUNDLE" true
+  tar -C "$BUNDLE/rootfs" -cf "$TEST_DIR/rootfs.tar" .
+}
+
+teardown() {
+  stop_registry
+  umount "$TEST_DIR/mnt" 2>/dev/null || true
+  _berth_teardown
+}
+
+@test "push to a registry, read it back with skopeo, pull it into an empty store" {
+  start_registry
+  local id
+  id=$(gzip -c "$TEST_DIR/rootfs.tar" | b import - test/bb:1)
+  run b push test/bb:1 "$REGISTRY/test/bb:1"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Pushed"* ]]
+  [[ "$output" == *"1: digest: sha256:"* ]]
+  skopeo inspect --tls-verify=false "docker://$REGISTRY/test/bb:1" | jq -e '.Layers | length == 1'
+  # A second push finds every blob there already.
+  run b push test/bb:1 "$REGISTRY/test/bb:1"
+  [[ "$output" == *"Layer already exists"* ]]
+  # Pull into another store: same image id, same files.
+  run "$BERTH" --root "$TEST_DIR/other" pull "$REGISTRY/test/bb:1"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Pull complete"* ]]
+  [[ "$output" == *"Status: Downloaded image for $REGISTRY/test/bb:1"* ]]
+  [ "$("$BERTH" --root "$TEST_DIR/other" images -q --no-trunc)" = "$id" ]
+  mkdir -p "$TEST_DIR/mnt"
+  "$BERTH" --root "$TEST_DIR/other" image mount "$REGISTRY/test/bb:1" "$TEST_DIR/mnt"
+  cmp "$TEST_DIR/mnt/bin/busybox" "$BUNDLE/rootfs/bin/busybox"
+  "$BERTH" --root "$TEST_DIR/other" image unmount "$TEST_DIR/mnt"
+  # A warm pull (everything present) downloads nothing.
+  run "$BERTH" --root "$TEST_DIR/other" pull "$REGISTRY/test/bb:1"
+  [[ "$output" == *"Already exists"* ]]
+  [[ "$output" != *"Downloading"* ]]
+}
+
+@test "pull what skopeo pushed: a multi-layer umoci image with whiteouts, equal to umoci unpack" {
+  start_registry
+  build_umoci_image
+  skopeo copy -q --dest-tls-verify=false "oci:$TEST_DIR/layout:v2" "docker://$REGISTRY/test/umoci:v2"
+  run b pull -q "$REGISTRY/test/umoci:v2"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$output" = "$REGISTRY/test/umoci:v2" ]
+  tree_listing "$TEST_DIR/reference/rootfs" > "$TEST_DIR/want"
+  mkdir -p "$TEST_DIR/mnt"
+  b image mount "$REGISTRY/test/umoci:v2" "$TEST_DIR/mnt"
+  tree_listing "$TEST_DIR/mnt" > "$TEST_DIR/got"
+  b image unmount "$TEST_DIR/mnt"
+  diff "$TEST_DIR/want" "$TEST_DIR/got"
+}
+
+@test "a multi-platform index: the host's platform by default, another with --platform" {
+  start_registry
+  # Two different images, then an OCI layout whose index names them amd64 and arm64.
+  b import "$TEST_DIR/rootfs.tar" test/amd:1 >/dev/null
+  mkdir -p "$TEST_DIR/extra" && echo arm > "$TEST_DIR/extra/marker"
+  tar -C "$TEST_DIR/extra" -c . | b import - test/arm:1 >/dev/null
+  b save -o "$TEST_DIR/both.tar" test/amd:1 test/arm:1
+  mkdir -p "$TEST_DIR/multi" && tar -C "$TEST_DIR/multi" -xf "$TEST_DIR/both.tar"
+  jq '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+       manifests: [(.manifests[0] | del(.annotations) | .platform = {os: "linux", architecture: "amd64"}),
+                   (.manifests[1] | del(.annotations) | .platform = {os: "linux", architecture: "arm64", variant: "v8"})]}' \
+    "$TEST_DIR/multi/index.json" > "$TEST_DIR/multi/inner.json"
+  local d size
+  d=$(sha256sum "$TEST_DIR/multi/inner.json" | cut -d' ' -f1)
+  size=$(stat -c %s "$TEST_DIR/multi/inner.json")
+  mv "$TEST_DIR/multi/inner.json" "$TEST_DIR/multi/blobs/sha256/$d"
+  jq -n --arg d "sha256:$d" --argjson s "$size" '{schemaVersion: 2, manifests: [{mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: $s, annotations: {"org.opencontainers.image.ref.name": "multi"}}]}' > "$TEST_DIR/multi/index.json"
+  skopeo copy -q --all --dest-tls-verify=false "oci:$TEST_DIR/multi:multi" "docker://$REGISTRY/test/multi:1"
+  "$BERTH" --root "$TEST_DIR/p1" pull -q "$REGISTRY/test/multi:1"
+  "$BERTH" --root "$TEST_DIR/p2" pull -q --platform linux/arm64 "$REGISTRY/test/multi:1"
+  [ "$("$BERTH" --root "$TEST_DIR/p1" images -q --no-trunc)" = "$(b images -q --no-trunc test/amd:1)" ]
+  [ "$("$BERTH" --root "$TEST_DIR/p2" images -q --no-trunc)" = "$(b images -q --no-trunc test/arm:1)" ]
+  run --separate-stderr "$BERTH" --root "$TEST_DIR/p3" pull --platform linux/s390x "$REGISTRY/test/multi:1"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"no manifest for linux/s390x"* ]]
+}
+
+@test "login with basic auth, pull and push with the stored credentials, logout" {
+  start_registry berth s3cret
+  export BERTH_AUTH_FILE=$TEST_DIR/auth.json
+  b import "$TEST_DIR/rootfs.tar" test/auth:1 >/dev/null
+  run --separate-stderr b push test/auth:1 "$REGISTRY/test/auth:1"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"401"* ]]
+  run --separate-stderr b login -u berth -p wrong "$REGISTRY"
+  [ "$status" -eq 1 ]
+  echo s3cret | b login -u berth --password-stdin "$REGISTRY"
+  [ "$(stat -c %a "$BERTH_AUTH_FILE")" = 600 ]
+  jq -e --arg r "$REGISTRY" '.auths[$r].auth == "YmVydGg6czNjcmV0"' "$BERTH_AUTH_FILE"
+  b push -q test/auth:1 "$REGISTRY/test/auth:1"
+  "$BERTH" --root "$TEST_DIR/other" pull -q "$REGISTRY/test/auth:1"
+  b logout "$REGISTRY"
+  run --separate-stderr "$BERTH" --root "$TEST_DIR/third" pull "$REGISTRY/test/auth:1"
+  [ "$status" -eq 1 ]
+}
+
+@test "pull errors: unknown tag, nobody listening, bad reference — clear, and nothing left" {
+  start_registry
+  run --separate-stderr b pull "$REGISTRY/test/nothing:here"
+  echo "$stderr"
+  [ "$status" -eq 1 ]
+  [ "$(printf '%s\n' "$stderr" | grep -c .)" -eq 1 ]
+  [[ "$stderr" == *"404"* ]]
+  stop_registry
+  run --separate-stderr b pull "$REGISTRY/test/bb:1"
+  echo "$stderr"
+  [ "$status" -eq 1 ]
+  [ "$(printf '%s\n' "$stderr" | grep -c .)" -eq 1 ]
+  run --separate-stderr b pull "UPPER/case"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"invalid reference"* ]]
+  [ -z "$(find "$BROOT/content/blobs" -type f 2>/dev/null)" ]
+  [ -z "$(b images -q)" ]
+}
