@@ -128,3 +128,19 @@ PY
   [ -z "$(ls -A "$BROOT/content/ingest" 2>/dev/null)" ]
   [ -z "$(b images -q)" ]
 }
+
+@test "namespaces keep images apart; the shared blobs leave only when no namespace knows them" {
+  b -n team-a import "$TEST_DIR/rootfs.tar" test/ns:1 >/dev/null
+  BERTH_NAMESPACE=team-b b import "$TEST_DIR/rootfs.tar" test/ns:1 >/dev/null
+  [ -n "$(b -n team-a images -q)" ]
+  [ -z "$(b images -q)" ]
+  b -n team-a rmi test/ns:1
+  # team-b still has the image: its blobs are still on disk and its files still unpack.
+  [ -n "$(BERTH_NAMESPACE=team-b b images -q)" ]
+  [ "$(count_blobs)" -ge 1 ]
+  BERTH_NAMESPACE=team-b b rmi test/ns:1
+  [ "$(count_blobs)" -eq 0 ]
+  run --separate-stderr b -n "bad/ns" images
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"invalid namespace"* ]]
+}

@@ -68,7 +68,8 @@ double best_of(int n, F&& f) {
   return best;
 }
 
-TEST(Throughput, Apply256MiB) {
+// A measurement, not a CI test: run with --gtest_also_run_disabled_tests (numbers in docs/images.md).
+TEST(Throughput, DISABLED_Apply256MiB) {
   TempDir tmp("berth-diff-speed");
   std::string upper = tmp / "upper";
   ASSERT_EQ(::mkdir(upper.c_str(), 0755), 0);
