@@ -78,7 +78,10 @@ Image pull(Service& svc, std::string_view ref_text, const TransferOptions& opt) 
     throw Error("pull " + what + ": unsupported media type `" + top.descriptor.mediaType + "`");
   }
   oci::Manifest manifest = oci::parse_manifest(manifest_text);
-  const std::string config_text = client.get_blob_bytes(manifest.config.digest, oci::kMaxManifestSize);
+  // A config already here (a warm pull) is read locally, verified by the store.
+  const std::string config_text = svc.content().exists(manifest.config.digest)
+                                      ? svc.content().read(manifest.config.digest, oci::kMaxManifestSize)
+                                      : client.get_blob_bytes(manifest.config.digest, oci::kMaxManifestSize);
   oci::ImageConfig config = oci::parse_image_config(config_text);
   if (config.diff_ids.size() != manifest.layers.size())
     throw Error("pull " + what + ": the config lists " + std::to_string(config.diff_ids.size()) +
@@ -86,11 +89,19 @@ Image pull(Service& svc, std::string_view ref_text, const TransferOptions& opt) 
   blobs.push_back(manifest.config);
   for (auto& l : manifest.layers) blobs.push_back(l);
 
-  // A lease keeps all of it from a concurrent GC until the image record exists.
+  std::vector<std::string> chains;
+  for (size_t i = 0; i < manifest.layers.size(); ++i) chains.push_back(oci::chain_id(config.diff_ids, i + 1).str());
+  // A lease keeps all of it from a concurrent GC until the image record exists (one
+  // transaction; released by the guard whatever happens).
   metadata::Db& db = svc.db();
   const std::string ns = svc.options().ns;
   const std::string lease = "pull-" + random_hex();
-  db.create_lease(ns, lease, metadata::now_ns() + int64_t(3600) * 1000000000);
+  db.transaction([&] {
+    db.create_lease(ns, lease, metadata::now_ns() + int64_t(3600) * 1000000000);
+    for (auto& b : blobs)
+      db.add_lease_resource(ns, lease, metadata::LeaseResource::Type::content, b.digest.str());
+    for (auto& c : chains) db.add_lease_resource(ns, lease, metadata::LeaseResource::Type::snapshot, c);
+  });
   struct LeaseGuard {
     metadata::Db& db;
     std::string ns, id;
@@ -101,12 +112,6 @@ Image pull(Service& svc, std::string_view ref_text, const TransferOptions& opt) 
       }
     }
   } guard{db, ns, lease};
-  for (auto& b : blobs) db.add_lease_resource(ns, lease, metadata::LeaseResource::Type::content, b.digest.str());
-  std::vector<std::string> chains;
-  for (size_t i = 0; i < manifest.layers.size(); ++i) {
-    chains.push_back(oci::chain_id(config.diff_ids, i + 1).str());
-    db.add_lease_resource(ns, lease, metadata::LeaseResource::Type::snapshot, chains.back());
-  }
   store(svc, top);
   if (child) store(svc, *child);
   if (!svc.content().exists(manifest.config.digest)) svc.content().put(config_text, manifest.config.digest);
