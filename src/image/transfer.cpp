@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -211,6 +212,16 @@ Digest push(Service& svc, std::string_view source, std::string_view target_text,
   if (ref.tag.empty() && !ref.digest.empty()) throw Error("push: give a tag to push to, not a digest");
   distribution::Client client(ref.registry, ref.repository, opt.registry);
   emit(opt, "", ("The push refers to repository [" + ref.name() + "]").c_str());
+  // Other repositories of the same registry that hold this image (it was pulled or pushed under
+  // another name): blobs are mounted from there instead of uploaded.
+  std::vector<std::string> mount_from;
+  for (auto& rec : svc.db().list_images(svc.options().ns)) {
+    const oci::Reference other = oci::Reference::parse(rec.name);
+    if (other.registry != ref.registry || other.repository == ref.repository) continue;
+    if (rec.target.digest != img.record.target.digest) continue;
+    if (std::find(mount_from.begin(), mount_from.end(), other.repository) == mount_from.end())
+      mount_from.push_back(other.repository);
+  }
   std::vector<oci::Descriptor> uploads(img.manifest.layers.begin(), img.manifest.layers.end());
   uploads.push_back(img.manifest.config);
   distribution::parallel_for(uploads.size(), static_cast<size_t>(std::max(1, opt.registry.max_parallel)),
@@ -221,6 +232,11 @@ Digest push(Service& svc, std::string_view source, std::string_view target_text,
       emit(opt, id, "Layer already exists");
       return;
     }
+    for (auto& from : mount_from)
+      if (client.mount_blob(d.digest, from)) {
+        emit(opt, id, ("Mounted from " + from).c_str());
+        return;
+      }
     emit(opt, id, "Preparing");
     UniqueFd f = svc.content().open(d.digest);
     distribution::Source read = [&](char* buf, size_t len) -> size_t {

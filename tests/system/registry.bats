@@ -35,6 +35,17 @@ teardown() {
   # A second push finds every blob there already.
   run b push test/bb:1 "$REGISTRY/test/bb:1"
   [[ "$output" == *"Layer already exists"* ]]
+  # Another repository of the same registry: the blobs are mounted, not uploaded again.
+  b tag test/bb:1 "$REGISTRY/test/bb:1"
+  run b push test/bb:1 "$REGISTRY/test/copy:1"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Mounted from test/bb"* ]]
+  [[ "$output" != *"Pushed"* ]]
+  skopeo inspect --tls-verify=false "docker://$REGISTRY/test/copy:1" | jq -e '.Layers | length == 1'
+  # Progress on a terminal: live lines redrawn in place.
+  script -qec "$BERTH --root $BROOT push test/bb:1 $REGISTRY/test/tty:1" /dev/null > "$TEST_DIR/tty.out"
+  grep -q $'\e\[2K' "$TEST_DIR/tty.out"
   # Pull into another store: same image id, same files.
   run "$BERTH" --root "$TEST_DIR/other" pull "$REGISTRY/test/bb:1"
   echo "$output"
