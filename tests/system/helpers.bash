@@ -6,9 +6,14 @@ bats_require_minimum_version 1.5.0
 RUNTIME=${BERTH_RUNTIME:?BERTH_RUNTIME must point to the berth-runtime binary}
 SRC=${BERTH_SRC:-$(cd "$(dirname "$BATS_TEST_FILENAME")/../.." && pwd)}
 
-setup() {
+setup() { _berth_setup; }
+
+# The common part of every test's setup (files with a setup of their own call it first):
+# a temp dir with the runtime's state root, berth's root and a busybox bundle.
+_berth_setup() {
   TEST_DIR=$(mktemp -d /tmp/berth-test.XXXXXX)
   ROOT=$TEST_DIR/state
+  BROOT=$TEST_DIR/berth
   BUNDLE=$TEST_DIR/bundle
   ID="bt-${BATS_TEST_NUMBER}-$$-$RANDOM"
   BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$BUNDLE" true

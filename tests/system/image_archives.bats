@@ -9,12 +9,7 @@ load image_helpers
 
 
 setup() {
-  TEST_DIR=$(mktemp -d /tmp/berth-test.XXXXXX)
-  ROOT=$TEST_DIR/state
-  BROOT=$TEST_DIR/berth
-  BUNDLE=$TEST_DIR/bundle
-  ID="bt-${BATS_TEST_NUMBER}-$$-$RANDOM"
-  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$BUNDLE" true
+  _berth_setup
   build_umoci_image
 }
 

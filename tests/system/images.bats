@@ -3,20 +3,12 @@
 # content store, SQLite database and overlay snapshots in a temp --root.
 
 load helpers
-
-BERTH=${BERTH:?BERTH must point to the berth binary}
+load image_helpers
 
 setup() {
-  TEST_DIR=$(mktemp -d /tmp/berth-test.XXXXXX)
-  ROOT=$TEST_DIR/state
-  BROOT=$TEST_DIR/berth
-  BUNDLE=$TEST_DIR/bundle
-  ID="bt-${BATS_TEST_NUMBER}-$$-$RANDOM"
-  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$BUNDLE" true
+  _berth_setup
   tar -C "$BUNDLE/rootfs" -cf "$TEST_DIR/rootfs.tar" .
 }
-
-b() { "$BERTH" --root "$BROOT" "$@"; }
 
 # Files (not dirs) under the store that must be gone when nothing references them.
 count_blobs() { find "$BROOT/content/blobs" -type f 2>/dev/null | wc -l; }

@@ -7,12 +7,7 @@ load helpers
 load image_helpers
 
 setup() {
-  TEST_DIR=$(mktemp -d /tmp/berth-test.XXXXXX)
-  ROOT=$TEST_DIR/state
-  BROOT=$TEST_DIR/berth
-  BUNDLE=$TEST_DIR/bundle
-  ID="bt-${BATS_TEST_NUMBER}-$$-$RANDOM"
-  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$BUNDLE" true
+  _berth_setup
   tar -C "$BUNDLE/rootfs" -cf "$TEST_DIR/rootfs.tar" .
 }
 

@@ -6,11 +6,7 @@
 load helpers
 
 setup() {
-  TEST_DIR=$(mktemp -d /tmp/berth-test.XXXXXX)
-  ROOT=$TEST_DIR/state
-  BUNDLE=$TEST_DIR/bundle
-  ID="bt-${BATS_TEST_NUMBER}-$$-$RANDOM"
-  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$BUNDLE" true
+  _berth_setup
   chmod 755 "$TEST_DIR"
   mkdir -p "$ROOT"
   chown 65534:65534 "$ROOT" "$BUNDLE"
