@@ -12,7 +12,7 @@ PACKAGES=(
   # tests: a busybox-static rootfs, bats, tools the tests drive
   busybox-static bats jq iproute2 util-linux procps python3
   # drop-in tests and benchmarks: the peers, side by side
-  runc crun hyperfine time podman docker.io curl
+  runc crun hyperfine time podman docker.io curl zstd
   # image tests: a real registry and independent clients to cross-check with
   docker-registry skopeo umoci
 )

@@ -51,14 +51,22 @@ const oci::Descriptor& pick_platform(const oci::Index& idx, const oci::Platform&
               (have.empty() ? std::string("none") : have) + ")");
 }
 
+// Records that this namespace has a blob (so that GC can collect it if the pull fails).
+void track(Service& svc, const Digest& d, int64_t size) {
+  if (!svc.db().get_content(svc.options().ns, d.str())) svc.db().set_content(svc.options().ns, d.str(), size);
+}
+
 // Stores a fetched document, verified.
 void store(Service& svc, const distribution::Fetched& f) {
   if (!svc.content().exists(f.descriptor.digest)) svc.content().put(f.body, f.descriptor.digest);
+  track(svc, f.descriptor.digest, f.descriptor.size);
 }
 
 }  // namespace
 
-Image pull(Service& svc, std::string_view ref_text, const TransferOptions& opt) {
+namespace {
+
+Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions& opt) {
   const oci::Reference ref = oci::Reference::parse(ref_text);
   distribution::Client client(ref.registry, ref.repository, opt.registry);
   const std::string what = ref.familiar();
@@ -116,6 +124,7 @@ Image pull(Service& svc, std::string_view ref_text, const TransferOptions& opt) 
   store(svc, top);
   if (child) store(svc, *child);
   if (!svc.content().exists(manifest.config.digest)) svc.content().put(config_text, manifest.config.digest);
+  track(svc, manifest.config.digest, manifest.config.size);
 
   // Which layers need work: the first one whose chain ID is missing and everything above.
   size_t first_missing = manifest.layers.size();
@@ -181,6 +190,7 @@ Image pull(Service& svc, std::string_view ref_text, const TransferOptions& opt) 
         cv.wait(lk, [&] { return state[i] != 0 || download_error; });
         if (state[i] != 1) std::rethrow_exception(download_error);
       }
+      track(svc, manifest.layers[i].digest, manifest.layers[i].size);  // the DB is this thread's
       const oci::Descriptor& layer = manifest.layers[i];
       const std::string id = image::short_id(layer.digest);
       if (!db.get_snapshot(ns, chains[i])) {
@@ -193,6 +203,9 @@ Image pull(Service& svc, std::string_view ref_text, const TransferOptions& opt) 
   } catch (...) {
     cancel = true;
     downloader.join();
+    // Layers that finished downloading are tracked too, so that GC collects them.
+    for (size_t i = first_missing; i < n; ++i)
+      if (state[i] == 1) track(svc, manifest.layers[i].digest, manifest.layers[i].size);
     throw;
   }
   downloader.join();
@@ -204,6 +217,21 @@ Image pull(Service& svc, std::string_view ref_text, const TransferOptions& opt) 
   svc.record(rec, blobs);
   emit(opt, "", ("Digest: " + top.descriptor.digest.str()).c_str());
   return svc.resolve(ref.str());
+}
+
+}  // namespace
+
+Image pull(Service& svc, std::string_view ref_text, const TransferOptions& opt) {
+  try {
+    return pull_image(svc, ref_text, opt);
+  } catch (...) {
+    // Its lease is gone: whatever the failed pull stored and no image uses is collected.
+    try {
+      svc.gc();
+    } catch (...) {
+    }
+    throw;
+  }
 }
 
 Digest push(Service& svc, std::string_view source, std::string_view target_text, const TransferOptions& opt) {

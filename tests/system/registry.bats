@@ -138,3 +138,62 @@ teardown() {
   [ -z "$(find "$BROOT/content/blobs" -type f 2>/dev/null)" ]
   [ -z "$(b images -q)" ]
 }
+
+@test "a zstd layer round trip: import, push, skopeo sees zstd, pull elsewhere, same files" {
+  start_registry
+  zstd -q -c "$TEST_DIR/rootfs.tar" | b import - test/z:1 >/dev/null
+  b image inspect test/z:1 | jq -e '.[0].Descriptor.mediaType == "application/vnd.oci.image.manifest.v1+json"'
+  b push -q test/z:1 "$REGISTRY/test/z:1"
+  skopeo inspect --raw --tls-verify=false "docker://$REGISTRY/test/z:1" |
+    jq -e '.layers[0].mediaType == "application/vnd.oci.image.layer.v1.tar+zstd"'
+  "$BERTH" --root "$TEST_DIR/other" pull -q "$REGISTRY/test/z:1"
+  mkdir -p "$TEST_DIR/mnt"
+  "$BERTH" --root "$TEST_DIR/other" image mount "$REGISTRY/test/z:1" "$TEST_DIR/mnt"
+  cmp "$TEST_DIR/mnt/bin/busybox" "$BUNDLE/rootfs/bin/busybox"
+  "$BERTH" --root "$TEST_DIR/other" image unmount "$TEST_DIR/mnt"
+}
+
+@test "an image whose config lies about its diff_ids fails the pull and leaves nothing" {
+  start_registry
+  # A valid 2-layer layout (berth save), then its config rewritten with a wrong second diff_id.
+  b import "$TEST_DIR/rootfs.tar" test/one:1 >/dev/null
+  mkdir -p "$TEST_DIR/extra" && echo x > "$TEST_DIR/extra/x"
+  /usr/bin/python3 - "$TEST_DIR" <<'PY'
+import gzip, hashlib, io, json, os, sys, tarfile
+d = sys.argv[1]
+L = f"{d}/lie"
+os.makedirs(f"{L}/blobs/sha256")
+def blob(data):
+    h = hashlib.sha256(data).hexdigest()
+    open(f"{L}/blobs/sha256/{h}", "wb").write(data)
+    return {"digest": "sha256:" + h, "size": len(data)}
+layers, diff_ids = [], []
+for name in ("a", "b"):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as t:
+        ti = tarfile.TarInfo(name); ti.size = 2; t.addfile(ti, io.BytesIO(b"x\n"))
+    tar = raw.getvalue()
+    diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
+    layers.append(dict(blob(gzip.compress(tar)), mediaType="application/vnd.oci.image.layer.v1.tar+gzip"))
+diff_ids[1] = "sha256:" + "0" * 64
+cfg = blob(json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode())
+man = blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": dict(cfg, mediaType="application/vnd.oci.image.config.v1+json"), "layers": layers}).encode())
+open(f"{L}/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+json.dump({"schemaVersion": 2, "manifests": [dict(man, mediaType="application/vnd.oci.image.manifest.v1+json",
+           annotations={"org.opencontainers.image.ref.name": "lie"})]}, open(f"{L}/index.json", "w"))
+PY
+  skopeo copy -q --dest-tls-verify=false "oci:$TEST_DIR/lie:lie" "docker://$REGISTRY/test/lie:1"
+  local blobs_before snaps_before
+  blobs_before=$(find "$BROOT/content/blobs" -type f | wc -l)
+  snaps_before=$(find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -type d | wc -l)
+  run --separate-stderr b pull "$REGISTRY/test/lie:1"
+  echo "$stderr"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"diff_id mismatch"* ]]
+  # The other image is untouched; nothing of the failed pull is left.
+  [ "$(find "$BROOT/content/blobs" -type f | wc -l)" -eq "$blobs_before" ]
+  [ "$(find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -type d | wc -l)" -eq "$snaps_before" ]
+  [ "$(b images -q | wc -l)" -eq 1 ]
+  [ -z "$(ls -A "$BROOT/content/ingest")" ]
+}
