@@ -97,3 +97,56 @@ PY
   [ -z "$(ls -A "$BROOT/content/ingest" 2>/dev/null)" ]
   [ -z "$(b images -q)" ]
 }
+
+@test "an opaque directory and a whiteout in a hand-made layer: berth shows what umoci unpack shows" {
+  /usr/bin/python3 - "$TEST_DIR" <<'PY'
+import gzip, hashlib, io, json, os, sys, tarfile
+d = sys.argv[1]
+L = f"{d}/opq"
+os.makedirs(f"{L}/blobs/sha256")
+def blob(data):
+    h = hashlib.sha256(data).hexdigest()
+    open(f"{L}/blobs/sha256/{h}", "wb").write(data)
+    return {"digest": "sha256:" + h, "size": len(data)}
+def layer(entries):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind in entries:
+            ti = tarfile.TarInfo(name)
+            ti.mtime = 1700000000
+            if kind == "dir":
+                ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+                t.addfile(ti)
+            else:
+                ti.size, ti.mode = len(kind), 0o644
+                t.addfile(ti, io.BytesIO(kind))
+    return raw.getvalue()
+l1 = layer([("d", "dir"), ("d/a", b"a\n"), ("d/sub", "dir"), ("d/sub/deep", b"deep\n"), ("keep", b"k\n"), ("gone", b"g\n")])
+l2 = layer([("d", "dir"), ("d/.wh..wh..opq", b""), ("d/c", b"c\n"), (".wh.gone", b"")])
+layers, diff_ids = [], []
+for tar in (l1, l2):
+    diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
+    layers.append(dict(blob(gzip.compress(tar)), mediaType="application/vnd.oci.image.layer.v1.tar+gzip"))
+cfg = blob(json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode())
+man = blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": dict(cfg, mediaType="application/vnd.oci.image.config.v1+json"), "layers": layers}).encode())
+open(f"{L}/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+json.dump({"schemaVersion": 2, "manifests": [dict(man, mediaType="application/vnd.oci.image.manifest.v1+json",
+           annotations={"org.opencontainers.image.ref.name": "test/opq:1"})]}, open(f"{L}/index.json", "w"))
+PY
+  umoci unpack --image "$TEST_DIR/opq:test/opq:1" "$TEST_DIR/opq-ref"
+  tree_listing "$TEST_DIR/opq-ref/rootfs" > "$TEST_DIR/want"
+  # The opaque dir hides the lower layer's a and sub/, the whiteout removes gone.
+  [ "$(grep -c '^d/' "$TEST_DIR/want")" -eq 1 ]
+  grep -q '^d/c ' "$TEST_DIR/want"
+  ! grep -q '^gone ' "$TEST_DIR/want"
+  (cd "$TEST_DIR/opq" && tar -cf "$TEST_DIR/opq.tar" .)
+  mkdir -p "$TEST_DIR/mnt"
+  for driver in overlay native; do
+    "$BERTH" --root "$TEST_DIR/$driver" --storage-driver $driver load -i "$TEST_DIR/opq.tar"
+    "$BERTH" --root "$TEST_DIR/$driver" --storage-driver $driver image mount test/opq:1 "$TEST_DIR/mnt"
+    tree_listing "$TEST_DIR/mnt" > "$TEST_DIR/got"
+    "$BERTH" --root "$TEST_DIR/$driver" --storage-driver $driver image unmount "$TEST_DIR/mnt"
+    diff "$TEST_DIR/want" "$TEST_DIR/got"
+  done
+}
