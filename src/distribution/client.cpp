@@ -410,9 +410,11 @@ struct Client::Impl {
     bool confirmed = true;
     std::string url = absolute ? op.target : scheme(&confirmed) + "://" + host + op.target;
     bool may_fall_back = !absolute && !confirmed;
+    if (may_fall_back && opt.scheme_hint && opt.scheme_hint(registry) == "http")
+      url = "http://" + url.substr(8);
     std::string home = http::origin(absolute ? base_url() : url);  // the registry's origin
     const std::string& method = op.method;
-    bool auth_retried = false;
+    bool auth_retried = false, fell_back = false;
     int redirects = 0;
     auto lease = pool.acquire();
     while (true) {
@@ -433,16 +435,30 @@ struct Client::Impl {
         r = http::perform(lease.get(), req);
       } catch (const http::TransportError& e) {
         // Docker falls back on any failure of the first contact; so does podman.
-        if (may_fall_back && !e.answered() && url.starts_with("https://")) {
-          url = "http://" + url.substr(8);
+        if (may_fall_back && !e.answered()) {
+          // The other scheme, once: https → http (Docker's order), or back from a stale hint.
+          url = url.starts_with("https://") ? "http://" + url.substr(8) : "https://" + url.substr(7);
           home = http::origin(url);
+          may_fall_back = false;
+          fell_back = true;
           continue;
         }
         throw;
       }
-      if (may_fall_back) {  // remembered once something answered
-        set_scheme(url.substr(0, url.find(':')));
+      // A stale "http" hint against a registry that now speaks TLS: Go's TLS server answers
+      // plain HTTP with 400; try https before believing it.
+      if (may_fall_back && url.starts_with("http://") && r.status == 400) {
+        url = "https://" + url.substr(7);
+        home = http::origin(url);
         may_fall_back = false;
+        fell_back = true;
+        continue;
+      }
+      if (may_fall_back || fell_back) {  // remembered once something answered
+        const std::string answered = url.substr(0, url.find(':'));
+        set_scheme(answered);
+        if (opt.on_scheme) opt.on_scheme(registry, answered);
+        may_fall_back = fell_back = false;
       }
       r.url = url;
 

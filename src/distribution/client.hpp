@@ -64,6 +64,11 @@ struct RegistryOptions {
   // for each authenticated request, possibly from several threads at once.
   std::function<std::optional<Credentials>(const std::string& registry)> credentials;
   std::string user_agent = "berth/0.1";
+  // For insecure registries: the scheme that worked last time (e.g. from a cache file kept
+  // by the caller), tried first in a new process — "http" saves a failing TLS handshake on
+  // every run; and a callback told which scheme answered, to remember it.
+  std::function<std::string(const std::string& registry)> scheme_hint;
+  std::function<void(const std::string& registry, const std::string& scheme)> on_scheme;
   // Concurrent layer transfers, for callers that run several (see parallel.hpp).
   int max_parallel = 3;
 };

@@ -52,6 +52,8 @@ teardown() {
   "$BERTH" --root "$TEST_DIR/other" image mount "$REGISTRY/test/bb:1" "$TEST_DIR/mnt"
   cmp "$TEST_DIR/mnt/bin/busybox" "$BUNDLE/rootfs/bin/busybox"
   "$BERTH" --root "$TEST_DIR/other" image unmount "$TEST_DIR/mnt"
+  # The scheme that answered (plain http) is remembered for the next command.
+  jq -e --arg r "$REGISTRY" '.[$r] == "http"' "$TEST_DIR/other/registry-schemes.json"
   # A warm pull (everything present) downloads nothing.
   run "$BERTH" --root "$TEST_DIR/other" pull "$REGISTRY/test/bb:1"
   [[ "$output" == *"Already exists"* ]]

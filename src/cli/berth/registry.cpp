@@ -2,12 +2,14 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <mutex>
 #include <iostream>
 
 #include "cli/berth/commands.hpp"
 #include "cli/berth/progress.hpp"
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "distribution/auth_file.hpp"
 #include "distribution/client.hpp"
 #include "image/transfer.hpp"
@@ -30,9 +32,43 @@ std::string authfile_path(const Args& a) {
   return a.has("authfile") ? a.get("authfile") : distribution::AuthFile::default_path();
 }
 
-distribution::RegistryOptions registry_options(const Args& a) {
+// Which scheme each insecure registry answered on, kept under --root so that the next
+// command does not try TLS against a plain-http registry first.
+struct SchemeCache {
+  std::string path;
+  nlohmann::json doc = nlohmann::json::object();
+  mutable std::mutex mu;  // transfers of one command run in parallel
+  explicit SchemeCache(std::string p) : path(std::move(p)) {
+    std::string text;
+    if (fs::read_file_if_exists(path, text)) {
+      auto j = nlohmann::json::parse(text, nullptr, false);
+      if (j.is_object()) doc = std::move(j);
+    }
+  }
+  std::string get(const std::string& registry) const {
+    std::lock_guard<std::mutex> lk(mu);
+    auto it = doc.find(registry);
+    return it != doc.end() && it->is_string() ? it->get<std::string>() : "";
+  }
+  void set(const std::string& registry, const std::string& scheme) {
+    if (get(registry) == scheme) return;
+    std::lock_guard<std::mutex> lk(mu);
+    doc[registry] = scheme;
+    try {
+      fs::write_file_atomic(path, doc.dump(), 0644, false);
+    } catch (const Error&) {
+      // A cache only.
+    }
+  }
+};
+
+distribution::RegistryOptions registry_options(const Engine& e, const Args& a) {
   distribution::RegistryOptions o;
   o.insecure = !tls_verify(a);
+  fs::mkdir_p(e.root, 0711);
+  auto cache = std::make_shared<SchemeCache>(e.root + "/registry-schemes.json");
+  o.scheme_hint = [cache](const std::string& r) { return cache->get(r); };
+  o.on_scheme = [cache](const std::string& r, const std::string& s) { cache->set(r, s); };
   auto file = std::make_shared<distribution::AuthFile>(distribution::AuthFile::load(authfile_path(a)));
   o.credentials = [file](const std::string& registry) { return file->get(registry); };
   return o;
@@ -51,7 +87,7 @@ int cmd_pull(const Engine& e, int argc, char** argv, int first) {
   if (a.has("all-tags")) throw Error("pull: --all-tags is not supported yet");
   auto svc = e.images(a.has("platform") ? a.get("platform") : "");
   image::TransferOptions opt;
-  opt.registry = registry_options(a);
+  opt.registry = registry_options(e, a);
   ProgressPrinter printer(stdout);
   if (!a.has("quiet")) opt.progress = printer.fn();
   const oci::Reference ref = oci::Reference::parse(a.positional()[0]);
@@ -71,7 +107,7 @@ int cmd_push(const Engine& e, int argc, char** argv, int first) {
     throw Error("push: requires IMAGE [DESTINATION]");
   auto svc = e.images();
   image::TransferOptions opt;
-  opt.registry = registry_options(a);
+  opt.registry = registry_options(e, a);
   ProgressPrinter printer(stdout);
   if (!a.has("quiet")) opt.progress = printer.fn();
   auto digest = image::push(svc, a.positional()[0], a.positional().size() > 1 ? a.positional()[1] : "", opt);
