@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -39,6 +40,14 @@ bool read_file_if_exists(const std::string& path, std::string& out) {
   }
   out = std::move(data);
   return true;
+}
+
+size_t read_fd(int fd, void* buf, size_t n, std::string_view what) {
+  for (;;) {
+    ssize_t r = ::read(fd, buf, n);
+    if (r >= 0) return static_cast<size_t>(r);
+    if (errno != EINTR) throw_errno("read `" + std::string(what) + "`");
+  }
 }
 
 void write_fd(int fd, std::string_view data, std::string_view what) {
@@ -324,6 +333,18 @@ static UniqueFd mkdir_in_root_depth(int root_fd, std::string_view path, mode_t m
 
 UniqueFd mkdir_in_root(int root_fd, std::string_view path, mode_t mode) {
   return mkdir_in_root_depth(root_fd, path, mode, 0);
+}
+
+UniqueFd new_detached_mount(const char* fstype,
+                            const std::vector<std::pair<std::string, std::string>>& options,
+                            unsigned attrs) {
+  UniqueFd ctx(static_cast<int>(::syscall(SYS_fsopen, fstype, FSOPEN_CLOEXEC)));
+  if (!ctx) return {};
+  for (auto& [key, value] : options)
+    if (::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_SET_STRING, key.c_str(), value.c_str(), 0) < 0)
+      return {};
+  if (::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) return {};
+  return UniqueFd(static_cast<int>(::syscall(SYS_fsmount, ctx.get(), FSMOUNT_CLOEXEC, attrs)));
 }
 
 }  // namespace berth::fs

@@ -5,6 +5,8 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/fd.hpp"
 
@@ -19,6 +21,8 @@ void write_file_atomic(const std::string& path, std::string_view data, mode_t mo
 // Writes data to an existing file (e.g. a cgroup or procfs knob).
 void write_file(const std::string& path, std::string_view data);
 void write_fd(int fd, std::string_view data, std::string_view what);
+// One read(2), retried on EINTR: the bytes read, 0 at the end; throws "read `what`: …".
+size_t read_fd(int fd, void* buf, size_t n, std::string_view what);
 
 bool exists(const std::string& path);
 bool is_dir(const std::string& path);
@@ -43,6 +47,13 @@ UniqueFd mkdir_in_root(int root_fd, std::string_view path, mode_t mode = 0755);
 
 // "/proc/self/fd/N" for an fd: the path through which a mount can target exactly it.
 std::string fd_path(int fd);
+
+// A new filesystem instance as a detached mount (fsopen/fsconfig/fsmount): `options` are
+// fsconfig string options, `attrs` MOUNT_ATTR_* flags. An empty fd (errno set) when the kernel
+// or our privileges do not allow it.
+UniqueFd new_detached_mount(const char* fstype,
+                            const std::vector<std::pair<std::string, std::string>>& options,
+                            unsigned attrs);
 // Where an fd points according to /proc (readlink).
 std::string fd_target(int fd);
 

@@ -7,7 +7,6 @@
 
 #include <map>
 #include <memory>
-#include <random>
 #include <set>
 
 #include "common/error.hpp"
@@ -43,13 +42,6 @@ std::string clean_member_name(const std::string& raw) {
   if (naive == ".." || naive.rfind("../", 0) == 0)
     throw Error("load: archive member `" + raw + "` leaves the archive");
   return name.substr(1);
-}
-
-std::string random_hex() {
-  std::random_device rd;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
-  return buf;
 }
 
 class Loader {
@@ -112,7 +104,7 @@ class Loader {
     }
     if (doc && size > static_cast<int64_t>(oci::kMaxManifestSize))
       throw Error("load: " + name + " is larger than " + std::to_string(oci::kMaxManifestSize) + " bytes");
-    auto w = svc_.content().writer("load-" + random_hex(), false);
+    auto w = svc_.content().writer(unique_name("load-"), false);
     std::string text;
     char buf[1 << 16];
     for (;;) {
@@ -181,9 +173,9 @@ class Loader {
           const Member& lm = member(l.get<std::string>());
           UniqueFd f = svc_.content().open(lm.digest);
           char head[8] = {};
-          ssize_t n = ::read(f.get(), head, sizeof head);
+          const size_t n = fs::read_fd(f.get(), head, sizeof head, lm.digest.str());
           oci::Descriptor d;
-          d.mediaType = std::string(diff::layer_media_type(diff::detect_compression(head, n > 0 ? n : 0)));
+          d.mediaType = std::string(diff::layer_media_type(diff::detect_compression(head, n)));
           d.digest = lm.digest;
           d.size = lm.size;
           m.layers.push_back(d);
@@ -336,14 +328,9 @@ void save_archive(Service& svc, const std::vector<std::string>& refs, int fd) {
     UniqueFd f = svc.content().open(d);
     write_member(a.get(), "blobs/" + d.algorithm + "/" + d.encoded, info->size, [&](archive* w) {
       std::vector<char> buf(1 << 20);
-      for (;;) {
-        ssize_t n = ::read(f.get(), buf.data(), buf.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw_errno("save: read " + d.str());
-        if (n == 0) break;
-        if (archive_write_data(w, buf.data(), static_cast<size_t>(n)) < 0)
+      while (size_t n = fs::read_fd(f.get(), buf.data(), buf.size(), d.str()))
+        if (archive_write_data(w, buf.data(), n) < 0)
           throw Error(std::string("save: ") + archive_error_string(w));
-      }
     });
   }
   write_text(a.get(), "index.json", index.dump());

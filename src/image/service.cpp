@@ -45,13 +45,6 @@ std::string rfc3339_of_ns(int64_t ns) {
   return buf;
 }
 
-std::string random_key(std::string_view prefix) {
-  std::random_device rd;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
-  return std::string(prefix) + buf;
-}
-
 bool is_hex_prefix(std::string_view s) {
   if (s.rfind("sha256:", 0) == 0) s.remove_prefix(7);
   return !s.empty() && s.size() <= 64 &&
@@ -61,6 +54,13 @@ bool is_hex_prefix(std::string_view s) {
 }  // namespace
 
 std::string short_id(const Digest& d) { return d.encoded.substr(0, 12); }
+
+std::string unique_name(std::string_view prefix) {
+  std::random_device rd;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+  return std::string(prefix) + buf;
+}
 
 std::string human_size(int64_t bytes) {
   const char* units[] = {"B", "kB", "MB", "GB", "TB"};
@@ -164,9 +164,9 @@ Image Service::import(const diff::Reader& in, std::string_view ref_text, const I
   const oci::Reference ref = oci::Reference::parse(ref_text);
   // One pass: the bytes go to the content store as they are and through diff apply into a
   // fresh snapshot; both are kept only when everything checks out.
-  const std::string ingest_ref = random_key("import-");
+  const std::string ingest_ref = unique_name("import-");
   content::Store::Writer writer = content_->writer(ingest_ref, false);
-  const std::string extract = random_key("extract-");
+  const std::string extract = unique_name("extract-");
   auto snap = snapshots_->prepare(extract, "");
   diff::ApplyResult applied;
   diff::Compression compression = diff::Compression::none;
@@ -262,18 +262,12 @@ void Service::record(metadata::Image rec, const std::vector<oci::Descriptor>& bl
 void Service::apply_layer(const oci::Descriptor& layer, const Digest& diff_id, const std::string& parent,
                           const std::string& chain) {
   UniqueFd blob = content_->open(layer.digest);
-  const std::string extract = random_key("extract-");
+  const std::string extract = unique_name("extract-");
   auto snap = snapshots_->prepare(extract, parent);
   try {
     UniqueFd dest(::open(snapshots_->fs_dir(snap).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dest) throw_errno("open snapshot directory");
-    diff::Reader reader = [&](void* buf, size_t n) -> size_t {
-      for (;;) {
-        ssize_t r = ::read(blob.get(), buf, n);
-        if (r >= 0) return static_cast<size_t>(r);
-        if (errno != EINTR) throw_errno("read layer " + layer.digest.str());
-      }
-    };
+    diff::Reader reader = [&](void* buf, size_t n) { return fs::read_fd(blob.get(), buf, n, layer.digest.str()); };
     diff::ApplyOptions ao;
     ao.overlay = opts_.driver == snapshot::Driver::overlay;
     ao.rootless = ::geteuid() != 0;

@@ -126,6 +126,9 @@ class Service {
 // For a record whose target is an index: which platform manifest of it this store holds.
 void set_manifest_label(metadata::Image& rec, const Digest& manifest);
 
+// `prefix` + 16 random hex digits: names for temporary snapshots, ingests and leases.
+std::string unique_name(std::string_view prefix);
+
 // A short Docker-style id: the first 12 hex digits.
 std::string short_id(const Digest& d);
 // "3.2MB", "1.05GB" like Docker (decimal units).

@@ -7,23 +7,16 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
-#include <random>
 #include <thread>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "distribution/parallel.hpp"
 #include "oci/reference.hpp"
 
 namespace berth::image {
 
 namespace {
-
-std::string random_hex() {
-  std::random_device rd;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
-  return buf;
-}
 
 void emit(const TransferOptions& opt, const std::string& id, const char* status, int64_t done = -1,
           int64_t total = -1) {
@@ -104,7 +97,7 @@ Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions&
   // transaction; released by the guard whatever happens).
   metadata::Db& db = svc.db();
   const std::string ns = svc.options().ns;
-  const std::string lease = "pull-" + random_hex();
+  const std::string lease = unique_name("pull-");
   db.transaction([&] {
     db.create_lease(ns, lease, metadata::now_ns() + int64_t(3600) * 1000000000);
     for (auto& b : blobs)
@@ -267,13 +260,7 @@ Digest push(Service& svc, std::string_view source, std::string_view target_text,
       }
     emit(opt, id, "Preparing");
     UniqueFd f = svc.content().open(d.digest);
-    distribution::Source read = [&](char* buf, size_t len) -> size_t {
-      for (;;) {
-        ssize_t r = ::read(f.get(), buf, len);
-        if (r >= 0) return static_cast<size_t>(r);
-        if (errno != EINTR) throw_errno("push: read " + d.digest.str());
-      }
-    };
+    distribution::Source read = [&](char* buf, size_t len) { return fs::read_fd(f.get(), buf, len, d.digest.str()); };
     // Big layers go in chunks (registries and proxies limit request sizes), small ones at once.
     const int64_t chunk = d.size > (64 << 20) ? (32 << 20) : 0;
     client.put_blob(d.digest, d.size, read, chunk,

@@ -84,18 +84,15 @@ struct CreateCleanup {
 // field in the error.
 void write_proc_file(pid_t pid, const std::string& file, const std::string& data,
                      const std::string& field) {
-  std::string path = "/proc/" + std::to_string(pid) + "/" + file;
-  UniqueFd f(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!f || ::write(f.get(), data.data(), data.size()) < 0)
-    throw_errno(field + ": write `" + path + "`");
+  try {
+    fs::write_file("/proc/" + std::to_string(pid) + "/" + file, data);
+  } catch (const Error& e) {
+    throw Error(field + ": " + e.what(), e.code());
+  }
 }
 
 void write_id_map(pid_t pid, const char* file, const std::vector<oci::IdMapping>& maps) {
-  std::string data;
-  for (auto& m : maps)
-    data += std::to_string(m.containerID) + " " + std::to_string(m.hostID) + " " +
-            std::to_string(m.size) + "\n";
-  write_proc_file(pid, file, data,
+  write_proc_file(pid, file, id_map_text(maps),
                   std::string("linux.") + (std::string(file) == "uid_map" ? "uidMappings" : "gidMappings"));
 }
 

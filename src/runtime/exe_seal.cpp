@@ -16,6 +16,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/fs.hpp"
 
 extern char** environ;
 
@@ -25,18 +26,6 @@ namespace {
 
 // Set across the re-exec only, so that the new image knows it is the sealed one.
 constexpr const char* kSealedEnv = "_BERTH_SEALED_EXE";
-
-UniqueFd fsmount_of(const char* fstype, const std::string& lowerdir) {
-  UniqueFd ctx(static_cast<int>(::syscall(SYS_fsopen, fstype, FSOPEN_CLOEXEC)));
-  if (!ctx) return {};
-  if (!lowerdir.empty() &&
-      ::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_SET_STRING, "lowerdir", lowerdir.c_str(), 0) < 0)
-    return {};
-  if (::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) return {};
-  return UniqueFd(static_cast<int>(::syscall(SYS_fsmount, ctx.get(), FSMOUNT_CLOEXEC,
-                                             MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                                                 MOUNT_ATTR_NODEV)));
-}
 
 bool same_file(const struct stat& a, const struct stat& b) {
   return a.st_ino == b.st_ino && a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec &&
@@ -55,10 +44,12 @@ UniqueFd overlay_view(const struct stat& self_st) {
   std::string dir = slash == 0 ? "/" : path.substr(0, slash), name = path.substr(slash + 1);
   UniqueFd dirfd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!dirfd) return {};
-  UniqueFd empty = fsmount_of("tmpfs", "");
+  const unsigned ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  UniqueFd empty = fs::new_detached_mount("tmpfs", {}, ro);
   if (!empty) return {};
-  UniqueFd mnt = fsmount_of("overlay", "/proc/self/fd/" + std::to_string(dirfd.get()) +
-                                           ":/proc/self/fd/" + std::to_string(empty.get()));
+  UniqueFd mnt = fs::new_detached_mount(
+      "overlay",
+      {{"lowerdir", fs::fd_path(dirfd.get()) + ":" + fs::fd_path(empty.get())}}, ro);
   if (!mnt) return {};
   UniqueFd exe(::openat(mnt.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   struct stat st;

@@ -15,17 +15,13 @@
 
 namespace berth::runtime {
 
-namespace {
-
-std::string map_text(const std::vector<oci::IdMapping>& maps) {
+std::string id_map_text(const std::vector<oci::IdMapping>& maps) {
   std::string s;
   for (auto& m : maps)
     s += std::to_string(m.containerID) + " " + std::to_string(m.hostID) + " " +
          std::to_string(m.size) + "\n";
   return s;
 }
-
-}  // namespace
 
 UniqueFd userns_with_mappings(const std::vector<oci::IdMapping>& uids,
                               const std::vector<oci::IdMapping>& gids) {
@@ -51,8 +47,8 @@ UniqueFd userns_with_mappings(const std::vector<oci::IdMapping>& uids,
   };
   try {
     const std::string base = "/proc/" + std::to_string(pid) + "/";
-    fs::write_file(base + "uid_map", map_text(uids));
-    fs::write_file(base + "gid_map", map_text(gids));
+    fs::write_file(base + "uid_map", id_map_text(uids));
+    fs::write_file(base + "gid_map", id_map_text(gids));
     UniqueFd ns(::open((base + "ns/user").c_str(), O_RDONLY | O_CLOEXEC));
     if (!ns) throw_errno("open the user namespace of an idmapped mount");
     reap();

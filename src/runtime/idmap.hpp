@@ -16,6 +16,9 @@
 
 namespace berth::runtime {
 
+// The text of a uid_map/gid_map: one "containerID hostID size" line per mapping.
+std::string id_map_text(const std::vector<oci::IdMapping>& maps);
+
 // A user namespace whose uid_map/gid_map are `uids`/`gids`, held by an fd.
 UniqueFd userns_with_mappings(const std::vector<oci::IdMapping>& uids,
                               const std::vector<oci::IdMapping>& gids);

@@ -12,6 +12,7 @@
 #include <cerrno>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
 
 namespace berth::runtime {
 
@@ -26,19 +27,10 @@ bool is_procfs_root(int fd) {
          st.st_ino == kProcRootIno;
 }
 
-UniqueFd fresh_procfs() {
-  UniqueFd ctx(static_cast<int>(::syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC)));
-  if (!ctx) return {};
-  if (::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) return {};
-  return UniqueFd(static_cast<int>(::syscall(
-      SYS_fsmount, ctx.get(), FSMOUNT_CLOEXEC,
-      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)));
-}
-
 }  // namespace
 
 Procfs Procfs::open_private() {
-  UniqueFd root = fresh_procfs();
+  UniqueFd root = fs::new_detached_mount("proc", {}, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
   if (!root)
     root.reset(static_cast<int>(
         ::syscall(SYS_open_tree, AT_FDCWD, "/proc", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)));

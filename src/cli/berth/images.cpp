@@ -9,6 +9,7 @@
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "oci/reference.hpp"
 
 namespace berth::cli {
@@ -173,13 +174,7 @@ int cmd_import(const Engine& e, int argc, char** argv, int first) {
   opt.message = a.get("message");
   opt.changes = a.all("change");
   auto svc = e.images();
-  diff::Reader reader = [in](void* buf, size_t n) -> size_t {
-    for (;;) {
-      ssize_t r = ::read(in, buf, n);
-      if (r >= 0) return static_cast<size_t>(r);
-      if (errno != EINTR) throw_errno("import: read");
-    }
-  };
+  diff::Reader reader = [in, &file](void* buf, size_t n) { return fs::read_fd(in, buf, n, file); };
   auto img = svc.import(reader, a.positional()[1], opt);
   std::puts(img.id.str().c_str());
   return 0;
