@@ -30,10 +30,13 @@ int cmd_save(const Engine& e, int argc, char** argv, int first);
 int cmd_load(const Engine& e, int argc, char** argv, int first);
 int cmd_image_mount(const Engine& e, int argc, char** argv, int first);
 int cmd_image_unmount(const Engine& e, int argc, char** argv, int first);
+// In the module berth-registry.so (src/registry/cli.cpp), reached through run_registry_verb.
 int cmd_pull(const Engine& e, int argc, char** argv, int first);
 int cmd_push(const Engine& e, int argc, char** argv, int first);
 int cmd_login(const Engine& e, int argc, char** argv, int first);
 int cmd_logout(const Engine& e, int argc, char** argv, int first);
+// Loads berth-registry.so (next to the berth binary, or $BERTH_REGISTRY_MODULE) and runs `verb`.
+int run_registry_verb(const char* verb, const Engine& e, int argc, char** argv, int first);
 int cmd_system_df(const Engine& e, int argc, char** argv, int first);
 
 // "3 minutes ago", "2 months ago", like Docker's CreatedSince.

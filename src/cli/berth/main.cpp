@@ -1,5 +1,9 @@
 // berth: the engine's command line (Docker's verbs and flags), daemonless.
+#include <dlfcn.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -43,6 +47,19 @@ const char* kUsage =
     "  --debug                debug logging\n"
     "  --version, -v          print the version\n";
 
+int registry_pull(const cli::Engine& e, int argc, char** argv, int first) {
+  return cli::run_registry_verb("pull", e, argc, argv, first);
+}
+int registry_push(const cli::Engine& e, int argc, char** argv, int first) {
+  return cli::run_registry_verb("push", e, argc, argv, first);
+}
+int registry_login(const cli::Engine& e, int argc, char** argv, int first) {
+  return cli::run_registry_verb("login", e, argc, argv, first);
+}
+int registry_logout(const cli::Engine& e, int argc, char** argv, int first) {
+  return cli::run_registry_verb("logout", e, argc, argv, first);
+}
+
 struct Verb {
   const char* name;
   const char* sub;  // second word ("image inspect"), or nullptr
@@ -64,12 +81,12 @@ const Verb kVerbs[] = {
     {"import", nullptr, cli::cmd_import},
     {"system", "df", cli::cmd_system_df},
     {"save", nullptr, cli::cmd_save},
-    {"pull", nullptr, cli::cmd_pull},
-    {"push", nullptr, cli::cmd_push},
-    {"login", nullptr, cli::cmd_login},
-    {"logout", nullptr, cli::cmd_logout},
-    {"image", "pull", cli::cmd_pull},
-    {"image", "push", cli::cmd_push},
+    {"pull", nullptr, registry_pull},
+    {"push", nullptr, registry_push},
+    {"login", nullptr, registry_login},
+    {"logout", nullptr, registry_logout},
+    {"image", "pull", registry_pull},
+    {"image", "push", registry_push},
     {"load", nullptr, cli::cmd_load},
     {"image", "save", cli::cmd_save},
     {"image", "load", cli::cmd_load},
@@ -81,6 +98,25 @@ const Verb kVerbs[] = {
 }  // namespace
 
 namespace berth::cli {
+
+int run_registry_verb(const char* verb, const Engine& e, int argc, char** argv, int first) {
+  std::string path;
+  if (const char* m = std::getenv("BERTH_REGISTRY_MODULE"); m && *m) {
+    path = m;
+  } else {
+    char exe[4096];
+    ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) throw_errno("readlink /proc/self/exe");
+    std::string self(exe, static_cast<size_t>(n));
+    path = self.substr(0, self.rfind('/')) + "/berth-registry.so";
+  }
+  void* module = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!module) throw Error(std::string("cannot load the registry module: ") + ::dlerror());
+  using Main = int (*)(const char*, const Engine*, int, char**, int);
+  auto fn = reinterpret_cast<Main>(::dlsym(module, "berth_registry_main"));
+  if (!fn) throw Error("the registry module `" + path + "` has no berth_registry_main");
+  return fn(verb, &e, argc, argv, first);
+}
 
 image::Service Engine::images(const std::string& platform) const {
   image::Options o;

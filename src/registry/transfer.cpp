@@ -1,4 +1,4 @@
-#include "image/transfer.hpp"
+#include "registry/transfer.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,6 @@
-// pull, push, login, logout.
+// pull, push, login, logout: the commands that talk to a registry. They live in the module
+// berth-registry.so with the registry client, so that libcurl (and the ~30 libraries it
+// brings) is loaded only by them, not at every start of `berth` (see cli/berth/main.cpp).
 #include <unistd.h>
 
 #include <cstdio>
@@ -6,14 +8,14 @@
 #include <iostream>
 
 #include "cli/berth/commands.hpp"
-#include "cli/berth/progress.hpp"
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "distribution/auth_file.hpp"
 #include "distribution/client.hpp"
-#include "image/transfer.hpp"
 #include "oci/reference.hpp"
+#include "registry/progress.hpp"
+#include "registry/transfer.hpp"
 
 namespace berth::cli {
 
@@ -161,3 +163,15 @@ int cmd_logout(const Engine&, int argc, char** argv, int first) {
 }
 
 }  // namespace berth::cli
+
+// The module's entry point, looked up with dlsym by `berth`.
+extern "C" int berth_registry_main(const char* verb, const berth::cli::Engine* e, int argc, char** argv,
+                                   int first) {
+  using namespace berth::cli;
+  const std::string v = verb;
+  if (v == "pull") return cmd_pull(*e, argc, argv, first);
+  if (v == "push") return cmd_push(*e, argc, argv, first);
+  if (v == "login") return cmd_login(*e, argc, argv, first);
+  if (v == "logout") return cmd_logout(*e, argc, argv, first);
+  throw berth::Error("registry module: unknown command `" + v + "`");
+}

@@ -1,4 +1,4 @@
-#include "cli/berth/progress.hpp"
+#include "registry/progress.hpp"
 
 #include <unistd.h>
 

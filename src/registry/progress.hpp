@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "image/transfer.hpp"
+#include "registry/transfer.hpp"
 
 namespace berth::cli {
 
