@@ -179,6 +179,17 @@ struct Db::Impl {
     return ContentInfo{r.text(0), r.integer(1), labels(r, 2), r.integer(3), r.integer(4)};
   }
 
+  // Columns: id, name, image, snapshot, data, created, updated.
+  Container container(const sql::Query& r) const {
+    return Container{r.text(0), r.text(1), r.text(2), r.text(3),
+                     r.text(4), r.integer(5), r.integer(6)};
+  }
+  std::vector<Container> containers(sql::Query q) const {
+    std::vector<Container> out;
+    while (q.step()) out.push_back(container(q));
+    return out;
+  }
+
   // Columns: id, expires_at, labels, created.
   Lease lease(const sql::Query& r) const {
     return Lease{r.text(0), r.integer(1), labels(r, 2), r.integer(3)};
@@ -300,7 +311,8 @@ void Db::rollback_tx() noexcept {
 std::vector<std::string> Db::list_namespaces() {
   auto q = impl_->q(
       "SELECT namespace FROM images UNION SELECT namespace FROM snapshots "
-      "UNION SELECT namespace FROM content UNION SELECT namespace FROM leases ORDER BY 1");
+      "UNION SELECT namespace FROM content UNION SELECT namespace FROM leases "
+      "UNION SELECT namespace FROM containers ORDER BY 1");
   std::vector<std::string> out;
   while (q.step()) out.push_back(q.text(0));
   return out;
@@ -655,6 +667,92 @@ bool Db::delete_lease(std::string_view ns, std::string_view id) {
   return transaction([&] {
     // lease_resources go with it (ON DELETE CASCADE).
     impl_->q("DELETE FROM leases WHERE namespace = ?1 AND id = ?2").args(ns, id).run();
+    return impl_->changes() > 0;
+  });
+}
+
+// ---- Containers
+
+namespace {
+constexpr std::string_view kContainerColumns =
+    "SELECT id, name, image, snapshot, data, created, updated FROM containers ";
+}  // namespace
+
+Container Db::add_container(std::string_view ns, const Container& c) {
+  validate_namespace(ns);
+  require("container id", c.id);
+  require("container name", c.name);
+  return transaction([&] {
+    if (auto other = get_container_by_name(ns, c.name))
+      throw Error("container name " + in_quotes(c.name) + " is already in use by container " +
+                  in_quotes(other->id));
+    if (get_container(ns, c.id)) throw Error("container id " + in_quotes(c.id) + " already exists");
+    Container out = c;
+    out.created = out.updated = now_ns();
+    auto q = impl_->q(
+        "INSERT INTO containers (namespace, id, name, image, snapshot, data, created, updated) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    q.args(ns, c.id, c.name, c.image, c.snapshot, c.data, out.created, out.updated);
+    q.run();
+    return out;
+  });
+}
+
+bool Db::update_container(std::string_view ns, const Container& c) {
+  validate_namespace(ns);
+  require("container name", c.name);
+  return transaction([&] {
+    if (auto other = get_container_by_name(ns, c.name); other && other->id != c.id)
+      throw Error("container name " + in_quotes(c.name) + " is already in use by container " +
+                  in_quotes(other->id));
+    auto q = impl_->q(
+        "UPDATE containers SET name = ?3, data = ?4, updated = ?5 WHERE namespace = ?1 AND id = ?2");
+    q.args(ns, c.id, c.name, c.data, now_ns());
+    q.run();
+    return impl_->changes() > 0;
+  });
+}
+
+std::optional<Container> Db::get_container(std::string_view ns, std::string_view id) {
+  validate_namespace(ns);
+  auto q = impl_->q(std::string(kContainerColumns) + "WHERE namespace = ?1 AND id = ?2");
+  q.args(ns, id);
+  if (!q.step()) return std::nullopt;
+  return impl_->container(q);
+}
+
+std::optional<Container> Db::get_container_by_name(std::string_view ns, std::string_view name) {
+  validate_namespace(ns);
+  auto q = impl_->q(std::string(kContainerColumns) + "WHERE namespace = ?1 AND name = ?2");
+  q.args(ns, name);
+  if (!q.step()) return std::nullopt;
+  return impl_->container(q);
+}
+
+std::vector<Container> Db::find_containers_by_prefix(std::string_view ns, std::string_view prefix) {
+  validate_namespace(ns);
+  // Ids are hex: a prefix with anything else matches nothing (and cannot be a LIKE pattern).
+  for (char c : prefix)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return {};
+  auto q = impl_->q(std::string(kContainerColumns) +
+                    "WHERE namespace = ?1 AND id >= ?2 AND id < ?2 || 'g' ORDER BY id");
+  q.args(ns, prefix);
+  return impl_->containers(std::move(q));
+}
+
+std::vector<Container> Db::list_containers(std::string_view ns) {
+  validate_namespace(ns);
+  auto q = impl_->q(std::string(kContainerColumns) + "WHERE namespace = ?1 ORDER BY created, id");
+  q.args(ns);
+  return impl_->containers(std::move(q));
+}
+
+bool Db::delete_container(std::string_view ns, std::string_view id) {
+  validate_namespace(ns);
+  return transaction([&] {
+    auto q = impl_->q("DELETE FROM containers WHERE namespace = ?1 AND id = ?2");
+    q.args(ns, id);
+    q.run();
     return impl_->changes() > 0;
   });
 }

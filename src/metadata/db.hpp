@@ -104,6 +104,18 @@ struct Lease {
   bool expired(int64_t now) const { return expires_at != 0 && expires_at <= now; }
 };
 
+// An engine container: id (64 hex), name (unique in its namespace), the image it was made
+// from, its writable snapshot's key, and the engine's JSON document about it (opaque here).
+struct Container {
+  std::string id;
+  std::string name;
+  std::string image;
+  std::string snapshot;
+  std::string data;
+  int64_t created = 0;
+  int64_t updated = 0;
+};
+
 struct OpenOptions {
   // How long a writer waits for another process's write transaction before failing with
   // "database is locked".
@@ -206,6 +218,23 @@ class Db {
   bool delete_content(std::string_view ns, std::string_view digest);
   // The namespaces that know a blob: it may leave the disk only when this is empty.
   [[nodiscard]] std::vector<std::string> content_namespaces(std::string_view digest);
+
+  // ---- Containers
+  // Inserts a new container. Errors: "container name \"n\" is already in use by container
+  // \"id\"", "container id \"id\" already exists".
+  Container add_container(std::string_view ns, const Container& c);
+  // Replaces name, data (and updated) of an existing one; false when it is gone.
+  // Error: the new name is in use.
+  bool update_container(std::string_view ns, const Container& c);
+  [[nodiscard]] std::optional<Container> get_container(std::string_view ns, std::string_view id);
+  [[nodiscard]] std::optional<Container> get_container_by_name(std::string_view ns,
+                                                               std::string_view name);
+  // Containers whose id starts with `prefix`.
+  [[nodiscard]] std::vector<Container> find_containers_by_prefix(std::string_view ns,
+                                                                 std::string_view prefix);
+  // In creation order.
+  [[nodiscard]] std::vector<Container> list_containers(std::string_view ns);
+  bool delete_container(std::string_view ns, std::string_view id);
 
   // ---- Leases
   // Error: "lease \"id\" already exists". expires_at: unix ns, 0 for never.

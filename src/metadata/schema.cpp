@@ -70,8 +70,26 @@ CREATE TABLE lease_resources (
 CREATE INDEX lease_resources_by_ref ON lease_resources (namespace, type, ref);
 )sql";
 
+// Containers of the engine: the record (name unique per namespace) and the engine's own JSON
+// document (spec, host config, last known state). Their live state is in --state.
+constexpr std::string_view kV2 = R"sql(
+CREATE TABLE containers (
+  namespace  TEXT NOT NULL,
+  id         TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  image      TEXT NOT NULL,
+  snapshot   TEXT NOT NULL,
+  data       TEXT NOT NULL,
+  created    INTEGER NOT NULL,
+  updated    INTEGER NOT NULL,
+  PRIMARY KEY (namespace, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX containers_by_name ON containers (namespace, name);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kV1},
+    {2, kV2},
 };
 
 }  // namespace

@@ -425,7 +425,10 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
 }
 
 pid_t create_container(const CreateOptions& opts) {
-  return create_container_impl(opts, -1, nullptr);
+  int console = -1;
+  if (opts.console_fd >= 0 && (console = ::fcntl(opts.console_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+    throw_errno("dup console socket");
+  return create_container_impl(opts, console, nullptr);
 }
 
 void start_container(const std::string& root, const std::string& id) {

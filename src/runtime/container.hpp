@@ -18,6 +18,7 @@ struct CreateOptions {
   std::string id;
   std::string bundle = ".";
   std::string console_socket;  // unix socket to receive the pty master
+  int console_fd = -1;         // or a connected socket to send it through (not closed)
   std::string pid_file;
   bool no_pivot = false;
   bool no_new_keyring = false;

@@ -38,6 +38,31 @@ int cmd_logout(const Engine& e, int argc, char** argv, int first);
 // Loads berth-registry.so (next to the berth binary, or $BERTH_REGISTRY_MODULE) and runs `verb`.
 int run_registry_verb(const char* verb, const Engine& e, int argc, char** argv, int first);
 int cmd_system_df(const Engine& e, int argc, char** argv, int first);
+// Containers (containers.cpp).
+int cmd_run(const Engine& e, int argc, char** argv, int first);
+int cmd_create(const Engine& e, int argc, char** argv, int first);
+int cmd_start(const Engine& e, int argc, char** argv, int first);
+int cmd_stop(const Engine& e, int argc, char** argv, int first);
+int cmd_restart(const Engine& e, int argc, char** argv, int first);
+int cmd_kill(const Engine& e, int argc, char** argv, int first);
+int cmd_rm(const Engine& e, int argc, char** argv, int first);
+int cmd_ps(const Engine& e, int argc, char** argv, int first);
+int cmd_logs(const Engine& e, int argc, char** argv, int first);
+int cmd_exec(const Engine& e, int argc, char** argv, int first);
+int cmd_attach(const Engine& e, int argc, char** argv, int first);
+int cmd_wait(const Engine& e, int argc, char** argv, int first);
+int cmd_inspect(const Engine& e, int argc, char** argv, int first);
+int cmd_container_inspect(const Engine& e, int argc, char** argv, int first);
+int cmd_top(const Engine& e, int argc, char** argv, int first);
+int cmd_stats(const Engine& e, int argc, char** argv, int first);
+int cmd_pause(const Engine& e, int argc, char** argv, int first);
+int cmd_unpause(const Engine& e, int argc, char** argv, int first);
+int cmd_rename(const Engine& e, int argc, char** argv, int first);
+int cmd_port(const Engine& e, int argc, char** argv, int first);
+int cmd_container_prune(const Engine& e, int argc, char** argv, int first);
+int cmd_container_cleanup(const Engine& e, int argc, char** argv, int first);
+int cmd_system_prune(const Engine& e, int argc, char** argv, int first);
+int cmd_info(const Engine& e, int argc, char** argv, int first);
 
 // "3 minutes ago", "2 months ago", like Docker's CreatedSince.
 std::string time_ago(int64_t unix_seconds);

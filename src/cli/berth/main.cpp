@@ -21,6 +21,24 @@ const char* kUsage =
     "\n"
     "A container engine with Docker's command line.\n"
     "\n"
+    "Containers:\n"
+    "  run             create and start a container (-d -i -t --rm --name -e -v -w -u --entrypoint,\n"
+    "                  --privileged --cap-add/--cap-drop --security-opt --read-only --tmpfs --ulimit\n"
+    "                  --memory --cpus --cpuset-cpus --pids-limit --init --device --network none|host\n"
+    "                  --restart --log-opt --hostname --mount --runtime …)\n"
+    "  create          create a container without starting it (same flags)\n"
+    "  start           start containers (-a, -i)\n"
+    "  stop, restart   stop (-t SECONDS), then start again\n"
+    "  kill            signal a container (-s SIGNAL)\n"
+    "  rm              remove containers (-f)\n"
+    "  ps              list containers (-a, -q, --no-trunc, --format table|json, --filter K=V)\n"
+    "  logs            print a container's log (-f, --tail N, -t, --since, --until)\n"
+    "  exec            run a command in a running container (-d -i -t -e -u -w)\n"
+    "  attach, wait    attach to a running container; wait for it to exit\n"
+    "  inspect         containers or images as JSON (-f TEMPLATE)\n"
+    "  top, stats      processes; cpu, memory and pids (--no-stream)\n"
+    "  pause, unpause, rename, port, container prune, system prune, info\n"
+    "\n"
     "Images:\n"
     "  pull            fetch an image from a registry (--platform, -q, --tls-verify=false)\n"
     "  push            send an image to a registry (IMAGE [DESTINATION])\n"
@@ -75,7 +93,7 @@ const Verb kVerbs[] = {
     {"image", "tag", cli::cmd_tag},
     {"image", "import", cli::cmd_import},
     {"image", "prune", cli::cmd_image_prune},
-    {"inspect", nullptr, cli::cmd_image_inspect},
+    {"inspect", nullptr, cli::cmd_inspect},
     {"tag", nullptr, cli::cmd_tag},
     {"rmi", nullptr, cli::cmd_rmi},
     {"import", nullptr, cli::cmd_import},
@@ -93,6 +111,50 @@ const Verb kVerbs[] = {
     {"image", "mount", cli::cmd_image_mount},
     {"image", "unmount", cli::cmd_image_unmount},
     {"image", "umount", cli::cmd_image_unmount},
+    {"run", nullptr, cli::cmd_run},
+    {"create", nullptr, cli::cmd_create},
+    {"start", nullptr, cli::cmd_start},
+    {"stop", nullptr, cli::cmd_stop},
+    {"restart", nullptr, cli::cmd_restart},
+    {"kill", nullptr, cli::cmd_kill},
+    {"rm", nullptr, cli::cmd_rm},
+    {"ps", nullptr, cli::cmd_ps},
+    {"logs", nullptr, cli::cmd_logs},
+    {"exec", nullptr, cli::cmd_exec},
+    {"attach", nullptr, cli::cmd_attach},
+    {"wait", nullptr, cli::cmd_wait},
+    {"top", nullptr, cli::cmd_top},
+    {"stats", nullptr, cli::cmd_stats},
+    {"pause", nullptr, cli::cmd_pause},
+    {"unpause", nullptr, cli::cmd_unpause},
+    {"rename", nullptr, cli::cmd_rename},
+    {"port", nullptr, cli::cmd_port},
+    {"info", nullptr, cli::cmd_info},
+    {"system", "info", cli::cmd_info},
+    {"system", "prune", cli::cmd_system_prune},
+    {"container", "run", cli::cmd_run},
+    {"container", "create", cli::cmd_create},
+    {"container", "start", cli::cmd_start},
+    {"container", "stop", cli::cmd_stop},
+    {"container", "restart", cli::cmd_restart},
+    {"container", "kill", cli::cmd_kill},
+    {"container", "rm", cli::cmd_rm},
+    {"container", "ls", cli::cmd_ps},
+    {"container", "list", cli::cmd_ps},
+    {"container", "ps", cli::cmd_ps},
+    {"container", "logs", cli::cmd_logs},
+    {"container", "exec", cli::cmd_exec},
+    {"container", "attach", cli::cmd_attach},
+    {"container", "wait", cli::cmd_wait},
+    {"container", "inspect", cli::cmd_container_inspect},
+    {"container", "top", cli::cmd_top},
+    {"container", "stats", cli::cmd_stats},
+    {"container", "pause", cli::cmd_pause},
+    {"container", "unpause", cli::cmd_unpause},
+    {"container", "rename", cli::cmd_rename},
+    {"container", "port", cli::cmd_port},
+    {"container", "prune", cli::cmd_container_prune},
+    {"container", "cleanup", cli::cmd_container_cleanup},
 };
 
 }  // namespace

@@ -160,13 +160,13 @@ TEST_F(MetadataTest, MigrationsAreIdempotent) {
   std::vector<schema::Migration> steps(schema::migrations().begin(), schema::migrations().end());
   int v = schema::latest_version();
   steps.push_back({v + 1,
-                   "CREATE TABLE containers (namespace TEXT NOT NULL, id TEXT NOT NULL, "
+                   "CREATE TABLE future_things (namespace TEXT NOT NULL, id TEXT NOT NULL, "
                    "PRIMARY KEY (namespace, id))"});
   schema::migrate(raw.get(), path, steps);
   EXPECT_EQ(raw.value("PRAGMA user_version"), std::to_string(v + 1));
-  EXPECT_EQ(raw.exec("INSERT INTO containers VALUES ('default', 'c1')"), SQLITE_OK);
+  EXPECT_EQ(raw.exec("INSERT INTO future_things VALUES ('default', 'c1')"), SQLITE_OK);
   schema::migrate(raw.get(), path, steps);  // again: nothing to do, the table is not recreated
-  EXPECT_EQ(raw.value("SELECT count(*) FROM containers"), "1");
+  EXPECT_EQ(raw.value("SELECT count(*) FROM future_things"), "1");
 
   // A failing step changes nothing: neither its first statement nor the version.
   steps.push_back({v + 2, "CREATE TABLE volumes (name TEXT); CREATE TABLE broken (;"});
@@ -830,3 +830,54 @@ TEST_F(MetadataTest, ConcurrentConnections) {
 }
 
 }  // namespace
+
+// ---- Containers
+
+namespace {
+Container make_container(const std::string& id, const std::string& name) {
+  Container c;
+  c.id = id;
+  c.name = name;
+  c.image = "sha256:" + std::string(64, 'a');
+  c.snapshot = "container/" + id;
+  c.data = R"({"Config":{}})";
+  return c;
+}
+}  // namespace
+
+TEST_F(MetadataTest, ContainersByIdNamePrefixAndNamespace) {
+  Db db = Db::open(path);
+  const std::string a(64, 'a'), b = "ab" + std::string(62, 'c');
+  auto ca = db.add_container("default", make_container(a, "web"));
+  EXPECT_GT(ca.created, 0);
+  db.add_container("default", make_container(b, "db"));
+  db.add_container("other", make_container(a, "web"));  // namespaces are separate
+  EXPECT_EQ(db.get_container("default", a)->name, "web");
+  EXPECT_EQ(db.get_container_by_name("default", "db")->id, b);
+  EXPECT_EQ(db.find_containers_by_prefix("default", "a").size(), 2u);
+  EXPECT_EQ(db.find_containers_by_prefix("default", "ab").size(), 1u);
+  EXPECT_TRUE(db.find_containers_by_prefix("default", "a%").empty());  // not a LIKE pattern
+  EXPECT_EQ(db.list_containers("default").size(), 2u);
+  EXPECT_EQ(db.list_namespaces(), (std::vector<std::string>{"default", "other"}));
+
+  auto err = error_of([&] { db.add_container("default", make_container(std::string(64, 'e'), "web")); });
+  EXPECT_NE(err.find("container name \"web\" is already in use by container \"" + a + "\""), std::string::npos) << err;
+  err = error_of([&] { db.add_container("default", make_container(a, "other-name")); });
+  EXPECT_NE(err.find("already exists"), std::string::npos) << err;
+
+  Container renamed = *db.get_container("default", b);
+  renamed.name = "web";
+  err = error_of([&] { db.update_container("default", renamed); });
+  EXPECT_NE(err.find("already in use"), std::string::npos) << err;
+  renamed.name = "database";
+  renamed.data = R"({"State":"exited"})";
+  EXPECT_TRUE(db.update_container("default", renamed));
+  EXPECT_EQ(db.get_container("default", b)->data, renamed.data);
+  EXPECT_FALSE(db.get_container_by_name("default", "db"));
+
+  EXPECT_TRUE(db.delete_container("default", a));
+  EXPECT_FALSE(db.delete_container("default", a));
+  EXPECT_FALSE(db.update_container("default", make_container(a, "gone")));
+  EXPECT_EQ(db.list_containers("default").size(), 1u);
+  EXPECT_TRUE(db.get_container("other", a));
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# bench/engine-run.sh [RUNS] [N]: the engine, side by side in one run, medians and ratios:
+#   1. `run --rm IMAGE true` (busybox image, --network none): berth vs podman (crun) vs docker
+#      (dockerd + containerd + runc), and a bare `crun run` of the same rootfs as the floor;
+#   2. `run -d` of N (default 100) `sleep` containers: total time, and the memory of the
+#      per-container monitors (berth-shim, conmon, containerd-shim-runc-v2): RSS and PSS sums.
+# Not a CI test; run as root after scripts/setup.sh. Everything lives in one temp dir.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${1:-30}
+N=${2:-100}
+BERTH=${BERTH:-$here/build/src/berth}
+work=$(mktemp -d /tmp/berth-bench-engine.XXXXXX)
+B=("$BERTH" --root "$work/b-root" --state "$work/b-run")
+P=(podman --root "$work/p-storage" --runroot "$work/p-run" --tmpdir "$work/p-tmp"
+   --cgroup-manager cgroupfs --events-backend file)
+D=()
+DD=$work/docker
+mounted_hugetlb=
+cleanup() {
+  "${B[@]}" ps -aq --no-trunc 2>/dev/null | xargs -r "${B[@]}" rm -f >/dev/null 2>&1 || true
+  "${P[@]}" rm -af >/dev/null 2>&1 || true
+  "${P[@]}" system reset -f >/dev/null 2>&1 || true
+  if ((${#D[@]})); then
+    "${D[@]}" ps -aq | xargs -r "${D[@]}" rm -f >/dev/null 2>&1 || true
+    [ -f "$DD/dockerd.pid" ] && kill "$(cat "$DD/dockerd.pid")" 2>/dev/null && sleep 2
+  fi
+  [ -n "$mounted_hugetlb" ] && umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb
+  umount -R "$work" 2>/dev/null || true
+  grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# crun 1.8 needs hugetlb on a v1 hierarchy on this hybrid host (see runtime-run.sh).
+if [ -d /sys/fs/cgroup/unified ] && ! mountpoint -q /sys/fs/cgroup/hugetlb 2>/dev/null; then
+  find /sys/fs/cgroup/unified -depth -name cgroup.subtree_control 2>/dev/null | while read -r f; do
+    grep -qw hugetlb "$f" && echo -hugetlb > "$f" 2>/dev/null || true
+  done
+  if mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null; then
+    mounted_hugetlb=1
+  else
+    rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
+  fi
+fi
+
+BERTH_RUNTIME=$here/build/src/berth-runtime "$here/scripts/make-bundle.sh" "$work/bundle" true
+jq '.ociVersion = "1.0.2"' "$work/bundle/config.json" > "$work/c" && mv "$work/c" "$work/bundle/config.json"
+tar -C "$work/bundle/rootfs" -cf "$work/rootfs.tar" .
+"${B[@]}" import "$work/rootfs.tar" bench/busybox >/dev/null
+"${P[@]}" import "$work/rootfs.tar" localhost/bench/busybox >/dev/null 2>&1
+
+have_docker=
+if command -v dockerd >/dev/null && command -v docker >/dev/null; then
+  mkdir -p "$DD"
+  printf '{"deprecated-key-path": "%s"}\n' "$DD/key.json" > "$DD/daemon.json"
+  setsid dockerd --config-file "$DD/daemon.json" --data-root "$DD/data" --exec-root "$DD/exec" \
+    --pidfile "$DD/dockerd.pid" -H "unix://$DD/docker.sock" \
+    --containerd-namespace berth-bench --containerd-plugins-namespace berth-bench-plugins \
+    --exec-opt native.cgroupdriver=cgroupfs --bridge none --iptables=false --ip6tables=false \
+    --ip-masq=false --userland-proxy=false > "$DD/dockerd.log" 2>&1 < /dev/null &
+  D=(docker -H "unix://$DD/docker.sock")
+  for _ in $(seq 150); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.2; done
+  if "${D[@]}" version >/dev/null 2>&1; then
+    "${D[@]}" import "$work/rootfs.tar" bench/busybox >/dev/null
+    have_docker=1
+  fi
+fi
+
+cmds=(-n berth "${B[*]} run --rm --network none bench/busybox true"
+      -n podman "${P[*]} run --rm --network none localhost/bench/busybox true")
+[ -n "$have_docker" ] && cmds+=(-n docker "${D[*]} run --rm --network none bench/busybox true")
+cmds+=(-n crun-bare "crun --root $work/crun run --bundle $work/bundle bench")
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/run.json" "${cmds[@]}" >/dev/null
+
+echo "engine bench ($(nproc) cores, $(uname -r)), medians of $RUNS runs"
+jq -r '.results[] | "\(.command)\t\(.median*1000)"' "$work/run.json" |
+  awk -F'\t' '{printf "run --rm true   %-10s %10.2f ms\n", $1, $2}'
+jq -r '[.results[] | {(.command): .median}] | add |
+  "ratios: berth/podman = \(.berth / .podman * 1000 | round / 1000)" +
+  (if .docker then ", berth/docker = \(.berth / .docker * 1000 | round / 1000)" else "" end) +
+  ", berth/crun-bare = \(.berth / .["crun-bare"] * 100 | round / 100)"' "$work/run.json"
+
+# ---- N detached sleep containers: time and monitor memory.
+mem() {  # process name → "RSS_KiB PSS_KiB COUNT" summed over its processes
+  local rss=0 pss=0 n=0 pid
+  for pid in $(pgrep -x "$1"); do
+    read -r r p < <(awk '/^Rss:/{r=$2} /^Pss:/{p=$2} END{print r, p}' "/proc/$pid/smaps_rollup")
+    rss=$((rss + r)); pss=$((pss + p)); n=$((n + 1))
+  done
+  echo "$rss $pss $n"
+}
+detached() {  # label monitor-process-name command…
+  local label=$1 mon=$2; shift 2
+  local t0 t1
+  t0=$(date +%s%N)
+  for i in $(seq 1 "$N"); do "$@" >/dev/null; done
+  t1=$(date +%s%N)
+  sleep 1
+  read -r rss pss n < <(mem "$mon")
+  printf '%-8s %d x run -d sleep: %8.0f ms total   %-24s %3d procs  RSS %7d KiB (%4d per container)  PSS %7d KiB\n' \
+    "$label" "$N" "$(( (t1 - t0) / 1000000 ))" "$mon" "$n" "$rss" "$(( n ? rss / n : 0 ))" "$pss"
+}
+detached berth berth-shim "${B[@]}" run -d --network none bench/busybox sleep 100000
+"${B[@]}" ps -aq --no-trunc | xargs -r "${B[@]}" rm -f >/dev/null
+detached podman conmon "${P[@]}" run -d --network none localhost/bench/busybox sleep 100000
+"${P[@]}" rm -af -t 0 >/dev/null 2>&1
+if [ -n "$have_docker" ]; then
+  detached docker containerd-shim-runc-v2 "${D[@]}" run -d --network none bench/busybox sleep 100000
+  "${D[@]}" ps -aq | xargs -r "${D[@]}" rm -f >/dev/null 2>&1
+fi

@@ -1,0 +1,1187 @@
+// Container verbs: run, create, start, stop, restart, kill, rm, ps, logs, exec, attach, wait,
+// inspect, top, stats, pause/unpause, rename, container prune, and the shim's cleanup.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <fstream>
+
+#include "cli/berth/commands.hpp"
+#include "cli/runtime/args.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "engine/engine.hpp"
+#include "engine/spec.hpp"
+#include "oci/spec.hpp"
+#include "runtime/container.hpp"
+#include "runtime/signals.hpp"
+#include "shim/protocol.hpp"
+
+namespace berth::cli {
+
+using nlohmann::json;
+
+namespace {
+
+// "-it" → "-i" "-t" when every letter is a one-letter boolean flag of the verb; flag values
+// are skipped, and with stop_at_positional everything from the first positional argument on
+// (the image and its command) is left alone.
+std::vector<std::string> expand_short(int argc, char** argv, int first, const std::vector<FlagSpec>& flags,
+                                      bool stop_at_positional) {
+  auto find = [&](const std::string& name) -> const FlagSpec* {
+    for (auto& f : flags)
+      if (f.name == name || (!f.alias.empty() && f.alias == name)) return &f;
+    return nullptr;
+  };
+  std::vector<std::string> out;
+  int i = first;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--" || a.size() < 2 || a[0] != '-') {
+      if (stop_at_positional || a == "--") break;
+      out.push_back(a);
+      continue;
+    }
+    if (a[1] == '-' || a.size() == 2) {
+      out.push_back(a);
+      const FlagSpec* f = find(a.substr(a[1] == '-' ? 2 : 1));
+      if (f && f->takes_value && a.find('=') == std::string::npos && i + 1 < argc) out.push_back(argv[++i]);
+      continue;
+    }
+    bool all_bool = true;
+    for (size_t k = 1; k < a.size(); ++k) {
+      const FlagSpec* f = find(std::string(1, a[k]));
+      if (!f || f->takes_value) all_bool = false;
+    }
+    if (all_bool) {
+      for (size_t k = 1; k < a.size(); ++k) out.push_back(std::string("-") + a[k]);
+    } else {
+      out.push_back(a);
+    }
+  }
+  for (; i < argc; ++i) out.push_back(argv[i]);
+  return out;
+}
+
+struct Argv {
+  std::vector<std::string> words;
+  std::vector<char*> ptrs;
+  explicit Argv(std::vector<std::string> w) : words(std::move(w)) {
+    for (auto& s : words) ptrs.push_back(s.data());
+    ptrs.push_back(nullptr);
+  }
+  int argc() const { return static_cast<int>(words.size()); }
+  char** argv() { return ptrs.data(); }
+};
+
+// Args with combined short flags ("-it", "-af") expanded first.
+Args parse_args(const std::string& cmd, const std::vector<FlagSpec>& flags, int argc, char** argv,
+                int first, bool stop_at_positional = false) {
+  Argv w(expand_short(argc, argv, first, flags, stop_at_positional));
+  return Args(cmd, flags, w.argc(), w.argv(), 0, stop_at_positional);
+}
+
+std::string self_path() {
+  char exe[4096];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) throw_errno("readlink /proc/self/exe");
+  return std::string(exe, static_cast<size_t>(n));
+}
+
+engine::Engine make_engine(const Engine& e) {
+  engine::Options o;
+  o.images.root = e.root;
+  o.images.ns = e.ns;
+  o.images.driver = snapshot::parse_driver(e.storage_driver);
+  o.state = e.state;
+  o.self = self_path();
+  if (const char* s = std::getenv("BERTH_SHIM"); s && *s) o.shim = s;
+  else o.shim = o.self.substr(0, o.self.rfind('/')) + "/berth-shim";
+  o.debug = e.debug;
+  return engine::Engine(std::move(o));
+}
+
+const std::vector<FlagSpec> kRunFlags = {
+    {"detach", "d", false},       {"interactive", "i", false},   {"tty", "t", false},
+    {"rm", "", false},            {"name", "", true},            {"env", "e", true, true},
+    {"env-file", "", true, true}, {"volume", "v", true, true},   {"workdir", "w", true},
+    {"user", "u", true},          {"entrypoint", "", true},      {"hostname", "h", true},
+    {"privileged", "", false},    {"cap-add", "", true, true},   {"cap-drop", "", true, true},
+    {"security-opt", "", true, true}, {"read-only", "", false},  {"tmpfs", "", true, true},
+    {"ulimit", "", true, true},   {"memory", "m", true},         {"memory-swap", "", true},
+    {"cpus", "", true},           {"cpu-shares", "c", true},     {"cpuset-cpus", "", true},
+    {"pids-limit", "", true},     {"init", "", false},           {"device", "", true, true},
+    {"network", "", true},        {"net", "", true},             {"restart", "", true},
+    {"label", "l", true, true},   {"log-opt", "", true, true},   {"stop-signal", "", true},
+    {"stop-timeout", "", true},   {"group-add", "", true, true}, {"add-host", "", true, true},
+    {"runtime", "", true},        {"shm-size", "", true},        {"sysctl", "", true, true},
+    {"mount", "", true, true},    {"publish", "p", true, true},  {"expose", "", true, true},
+    {"log-driver", "", true},     {"sig-proxy", "", true},       {"pull", "", true},
+    {"quiet", "q", false},        {"platform", "", true},        {"attach", "a", true, true},
+};
+
+// --mount type=bind|tmpfs,source=…,target=…,readonly
+void add_mount_flag(const std::string& spec, json& host) {
+  std::string type = "volume", src, dst, opts;
+  bool ro = false;
+  size_t s = 0;
+  while (s <= spec.size()) {
+    size_t c = spec.find(',', s);
+    std::string kv = spec.substr(s, c == std::string::npos ? std::string::npos : c - s);
+    std::string k = kv.substr(0, kv.find('=')), v = kv.find('=') == std::string::npos ? "" : kv.substr(kv.find('=') + 1);
+    if (k == "type") type = v;
+    else if (k == "source" || k == "src") src = v;
+    else if (k == "target" || k == "destination" || k == "dst") dst = v;
+    else if (k == "readonly" || k == "ro") ro = v.empty() || v == "true" || v == "1";
+    else if (k == "tmpfs-size") opts += (opts.empty() ? "" : ",") + ("size=" + v);
+    else if (k == "tmpfs-mode") opts += (opts.empty() ? "" : ",") + ("mode=" + v);
+    else if (k == "bind-propagation") opts += (opts.empty() ? "" : ",") + v;
+    else if (!k.empty()) throw Error("--mount " + spec + ": unknown key `" + k + "`");
+    if (c == std::string::npos) break;
+    s = c + 1;
+  }
+  if (dst.empty()) throw Error("--mount " + spec + ": target is required");
+  if (type == "bind") {
+    if (src.empty()) throw Error("--mount " + spec + ": source is required");
+    if (ro) opts += (opts.empty() ? "" : ",") + std::string("ro");
+    host["Binds"].push_back(src + ":" + dst + (opts.empty() ? "" : ":" + opts));
+  } else if (type == "tmpfs") {
+    host["Tmpfs"][dst] = opts;
+  } else {
+    throw Error("--mount " + spec + ": type " + type + " is not supported yet (bind, tmpfs)");
+  }
+}
+
+std::vector<std::string> read_env_file(const std::string& path) {
+  std::string text;
+  if (!fs::read_file_if_exists(path, text)) throw Error("--env-file: cannot read `" + path + "`");
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    size_t b = line.find_first_not_of(" \t");
+    if (b == std::string::npos || line[b] == '#') continue;
+    out.push_back(line.substr(b));
+  }
+  return out;
+}
+
+std::string env_entry(const std::string& e) {
+  if (e.empty() || e[0] == '=') throw Error("invalid environment variable `" + e + "`");
+  if (e.find('=') != std::string::npos) return e;
+  const char* v = std::getenv(e.c_str());
+  return v ? e + "=" + v : "";
+}
+
+engine::CreateRequest build_request(const Args& a) {
+  engine::CreateRequest r;
+  if (a.positional().empty()) throw Error("an image is required (see berth run --help)");
+  r.image = a.positional()[0];
+  r.name = a.get("name");
+  json c = json::object(), h = json::object();
+  if (a.positional().size() > 1)
+    c["Cmd"] = std::vector<std::string>(a.positional().begin() + 1, a.positional().end());
+  if (a.has("entrypoint")) {
+    std::string ep = a.get("entrypoint");
+    c["Entrypoint"] = ep.empty() ? json::array() : json::array({ep});
+  }
+  json env = json::array();
+  for (auto& f : a.all("env-file"))
+    for (auto& e : read_env_file(f))
+      if (auto x = env_entry(e); !x.empty()) env.push_back(x);
+  for (auto& e : a.all("env"))
+    if (auto x = env_entry(e); !x.empty()) env.push_back(x);
+  if (!env.empty()) c["Env"] = env;
+  if (a.has("workdir")) c["WorkingDir"] = a.get("workdir");
+  if (a.has("user")) c["User"] = a.get("user");
+  if (a.has("hostname")) {
+    c["Hostname"] = a.get("hostname");
+    c["HostnameFromFlag"] = true;
+  }
+  if (a.has("stop-signal")) {
+    engine::parse_signal(a.get("stop-signal"));
+    c["StopSignal"] = a.get("stop-signal");
+  }
+  if (a.has("stop-timeout")) c["StopTimeout"] = std::stoi(a.get("stop-timeout"));
+  c["Tty"] = a.has("tty");
+  c["OpenStdin"] = a.has("interactive");
+  c["AttachStdin"] = a.has("interactive") && !a.has("detach");
+  c["AttachStdout"] = c["AttachStderr"] = !a.has("detach");
+  for (auto& l : a.all("label")) {
+    auto eq = l.find('=');
+    c["Labels"][l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
+  }
+  if (!a.all("publish").empty())
+    throw Error("-p/--publish needs container networking, which is not available yet (--network none|host)");
+  std::string net = a.get("network", a.get("net", "none"));
+  if (net == "default" || net == "bridge")
+    throw Error("--network " + net + ": container networking is not available yet (use none or host)");
+  if (net != "none" && net != "host") throw Error("--network " + net + ": no such network (none, host)");
+  h["NetworkMode"] = net;
+  h["AutoRemove"] = a.has("rm");
+  h["Privileged"] = a.has("privileged");
+  h["ReadonlyRootfs"] = a.has("read-only");
+  h["Init"] = a.has("init");
+  h["Binds"] = json::array();
+  for (auto& v : a.all("volume")) {
+    // HOST:CTR[:OPTS]; a bare /ctr (anonymous volume) or NAME:/ctr (named volume) is not yet.
+    if (v.empty() || v[0] != '/' || v.find(':') == std::string::npos)
+      throw Error("-v " + v + ": only bind mounts (/host/path:/container/path[:ro]) are supported yet");
+    h["Binds"].push_back(v);
+  }
+  for (auto& m : a.all("mount")) add_mount_flag(m, h);
+  for (auto& t : a.all("tmpfs")) {
+    auto colon = t.find(':');
+    h["Tmpfs"][t.substr(0, colon)] = colon == std::string::npos ? "" : t.substr(colon + 1);
+  }
+  h["CapAdd"] = a.all("cap-add");
+  h["CapDrop"] = a.all("cap-drop");
+  h["SecurityOpt"] = a.all("security-opt");
+  h["Devices"] = a.all("device");
+  h["GroupAdd"] = a.all("group-add");
+  h["ExtraHosts"] = a.all("add-host");
+  json ulimits = json::array();
+  for (auto& u : a.all("ulimit")) {
+    auto eq = u.find('=');
+    if (eq == std::string::npos) throw Error("invalid --ulimit `" + u + "` (NAME=SOFT[:HARD])");
+    std::string v = u.substr(eq + 1);
+    auto colon = v.find(':');
+    auto num = [&](const std::string& s) {
+      char* end = nullptr;
+      long long x = std::strtoll(s.c_str(), &end, 10);
+      if (s.empty() || *end) throw Error("invalid --ulimit `" + u + "`");
+      return x;
+    };
+    long long soft = num(v.substr(0, colon)), hard = colon == std::string::npos ? soft : num(v.substr(colon + 1));
+    if (soft > hard) throw Error("invalid --ulimit `" + u + "`: soft limit is above the hard limit");
+    ulimits.push_back({{"Name", u.substr(0, eq)}, {"Soft", soft}, {"Hard", hard}});
+  }
+  h["Ulimits"] = ulimits;
+  if (a.has("memory")) h["Memory"] = engine::parse_bytes(a.get("memory"), "--memory");
+  if (a.has("memory-swap"))
+    h["MemorySwap"] = a.get("memory-swap") == "-1" ? -1 : engine::parse_bytes(a.get("memory-swap"), "--memory-swap");
+  if (a.has("shm-size")) h["ShmSize"] = engine::parse_bytes(a.get("shm-size"), "--shm-size");
+  if (a.has("cpus")) {
+    char* end = nullptr;
+    double cpus = std::strtod(a.get("cpus").c_str(), &end);
+    if (*end || cpus <= 0) throw Error("invalid --cpus `" + a.get("cpus") + "`");
+    long ncpu = ::sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus > static_cast<double>(ncpu))
+      throw Error("--cpus " + a.get("cpus") + ": range of CPUs is from 0.01 to " + std::to_string(ncpu) + ".00, as there are only " + std::to_string(ncpu) + " CPUs available");
+    h["NanoCpus"] = static_cast<int64_t>(cpus * 1e9);
+  }
+  if (a.has("cpu-shares")) h["CpuShares"] = std::stoll(a.get("cpu-shares"));
+  if (a.has("cpuset-cpus")) h["CpusetCpus"] = a.get("cpuset-cpus");
+  if (a.has("pids-limit")) {
+    char* end = nullptr;
+    long long p = std::strtoll(a.get("pids-limit").c_str(), &end, 10);
+    if (*end || a.get("pids-limit").empty()) throw Error("invalid --pids-limit `" + a.get("pids-limit") + "`");
+    h["PidsLimit"] = p;
+  }
+  for (auto& s : a.all("sysctl")) {
+    auto eq = s.find('=');
+    if (eq == std::string::npos) throw Error("invalid --sysctl `" + s + "`");
+    h["Sysctls"][s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  std::string restart = a.get("restart", "no");
+  json policy = {{"Name", restart.substr(0, restart.find(':'))}, {"MaximumRetryCount", 0}};
+  if (auto colon = restart.find(':'); colon != std::string::npos) {
+    if (policy["Name"] != "on-failure") throw Error("invalid restart policy `" + restart + "`: only on-failure takes a count");
+    char* end = nullptr;
+    long n = std::strtol(restart.c_str() + colon + 1, &end, 10);
+    if (*end || n < 0) throw Error("invalid restart policy `" + restart + "`");
+    policy["MaximumRetryCount"] = n;
+  }
+  h["RestartPolicy"] = policy;
+  json log_config = {{"Type", a.get("log-driver", "json-file")}, {"Config", json::object()}};
+  if (log_config["Type"] != "json-file") throw Error("--log-driver " + a.get("log-driver") + ": only json-file is supported");
+  for (auto& o : a.all("log-opt")) {
+    auto eq = o.find('=');
+    if (eq == std::string::npos) throw Error("invalid --log-opt `" + o + "`");
+    std::string k = o.substr(0, eq), v = o.substr(eq + 1);
+    if (k == "max-size") engine::parse_bytes(v, "--log-opt max-size");
+    else if (k == "max-file") {
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (*end || n < 1) throw Error("invalid --log-opt max-file `" + v + "`");
+    } else {
+      throw Error("unknown --log-opt `" + k + "` (max-size, max-file)");
+    }
+    log_config["Config"][k] = v;
+  }
+  h["LogConfig"] = log_config;
+  if (a.has("runtime")) {
+    std::string rt = a.get("runtime");
+    if (rt != "berth" && rt.find('/') == std::string::npos) {
+      // A name: find it on PATH, like runc or crun.
+      std::string found;
+      const char* path = std::getenv("PATH");
+      std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
+      size_t s = 0;
+      while (s <= p.size()) {
+        size_t c = p.find(':', s);
+        std::string d = p.substr(s, c == std::string::npos ? std::string::npos : c - s);
+        if (!d.empty() && ::access((d + "/" + rt).c_str(), X_OK) == 0) {
+          found = d + "/" + rt;
+          break;
+        }
+        if (c == std::string::npos) break;
+        s = c + 1;
+      }
+      if (found.empty()) throw Error("--runtime " + rt + ": not found on PATH");
+      rt = found;
+    }
+    h["Runtime"] = rt;
+  }
+  r.config = c;
+  r.host = h;
+  return r;
+}
+
+// ---- Attached I/O: frames from the shim to our stdout/stderr, our stdin to the shim.
+
+bool send_frame(int fd, uint8_t type, const std::string& data) {
+  uint32_t n = static_cast<uint32_t>(data.size());
+  std::string f(5, '\0');
+  f[0] = static_cast<char>(type);
+  f[1] = static_cast<char>(n >> 24);
+  f[2] = static_cast<char>(n >> 16);
+  f[3] = static_cast<char>(n >> 8);
+  f[4] = static_cast<char>(n);
+  f += data;
+  try {
+    fs::write_fd(fd, f, "shim socket");
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+class RawTerminal {
+ public:
+  explicit RawTerminal(bool on) {
+    if (!on || !::isatty(0) || ::tcgetattr(0, &old_) < 0) return;
+    termios raw = old_;
+    ::cfmakeraw(&raw);
+    raw.c_oflag |= OPOST;  // keep "\n" → "\r\n" for our own messages
+    active_ = ::tcsetattr(0, TCSANOW, &raw) == 0;
+  }
+  ~RawTerminal() {
+    if (active_) ::tcsetattr(0, TCSANOW, &old_);
+  }
+
+ private:
+  termios old_{};
+  bool active_ = false;
+};
+
+std::string winsize_text() {
+  winsize ws{};
+  if (::ioctl(1, TIOCGWINSZ, &ws) < 0 && ::ioctl(0, TIOCGWINSZ, &ws) < 0) return "";
+  return std::to_string(ws.ws_row) + " " + std::to_string(ws.ws_col);
+}
+
+// Returns the exit code, or -1 when the shim went away without one.
+int attach_loop(int sock, bool use_stdin, bool tty, bool send_size) {
+  sigset_t set, old;
+  sigemptyset(&set);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&set, s);
+  ::sigprocmask(SIG_BLOCK, &set, &old);
+  UniqueFd sfd(::signalfd(-1, &set, SFD_CLOEXEC));
+  RawTerminal raw(tty && use_stdin);
+  if (tty && send_size) {
+    std::string ws = winsize_text();
+    if (!ws.empty()) send_frame(sock, shim::kResize, ws);
+  }
+  bool stdin_open = use_stdin;
+  std::string in;
+  int code = -1;
+  char buf[65536];
+  for (;;) {
+    pollfd p[3] = {{sock, POLLIN, 0}, {sfd.get(), POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
+    if (::poll(p, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (p[1].revents & POLLIN) {
+      signalfd_siginfo si{};
+      if (::read(sfd.get(), &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGWINCH) {
+          std::string ws = winsize_text();
+          if (!ws.empty()) send_frame(sock, shim::kResize, ws);
+        } else {
+          send_frame(sock, shim::kSignal, std::to_string(si.ssi_signo));
+        }
+      }
+    }
+    if (p[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = ::read(0, buf, sizeof buf);
+      if (n > 0) {
+        send_frame(sock, shim::kStdin, std::string(buf, static_cast<size_t>(n)));
+      } else if (n == 0 || errno != EINTR) {
+        stdin_open = false;
+        if (!tty) send_frame(sock, shim::kStdinClose, "");
+      }
+    }
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = ::read(sock, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      in.append(buf, static_cast<size_t>(n));
+      while (in.size() >= 5) {
+        auto* h = reinterpret_cast<const uint8_t*>(in.data());
+        uint32_t len = (uint32_t{h[1]} << 24) | (uint32_t{h[2]} << 16) | (uint32_t{h[3]} << 8) | h[4];
+        if (in.size() < 5 + len) break;
+        if (h[0] == shim::kStdout || h[0] == shim::kStderr) {
+          try {
+            fs::write_fd(h[0] == shim::kStdout ? 1 : 2, std::string_view(in.data() + 5, len), "output");
+          } catch (const Error&) {
+          }
+        } else if (h[0] == shim::kExit) {
+          code = std::atoi(std::string(in.data() + 5, len).c_str());
+        }
+        in.erase(0, 5 + len);
+      }
+      if (code >= 0) break;
+    }
+  }
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  return code;
+}
+
+// Docker's exit codes for a container that could not run its command; 125 for the rest.
+int start_failure_code(const std::exception& e) {
+  if (!dynamic_cast<const engine::StartError*>(&e)) return 125;
+  const std::string msg = e.what();
+  if (msg.find("not found") != std::string::npos || msg.find("No such file") != std::string::npos)
+    return 127;
+  if (msg.find("ermission denied") != std::string::npos) return 126;
+  return 125;
+}
+
+int run_attached(engine::Engine& eng, const engine::Container& c, bool use_stdin, bool tty, bool rm,
+                 bool owner) {
+  UniqueFd sock;
+  try {
+    sock = eng.start(c.id(), owner, tty ? winsize_text() : "");
+  } catch (const Error& e) {
+    std::fprintf(stderr, "berth: %s\n", e.what());
+    if (rm) eng.cleanup(c.id(), true);
+    return start_failure_code(e);
+  }
+  int code = attach_loop(sock.get(), use_stdin, tty, false);
+  if (owner) {
+    eng.cleanup(c.id(), rm);
+    send_frame(sock.get(), shim::kDone, "");
+  }
+  if (code < 0) {
+    auto cc = eng.lookup(c.id());
+    code = eng.state(cc).exit_code;
+  }
+  return code;
+}
+
+int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
+  Args a = parse_args(start_it ? "run" : "create", kRunFlags, argc, argv, first, true);
+  auto eng = make_engine(e);
+  engine::CreateRequest req;
+  engine::Container c;
+  try {
+    req = build_request(a);
+    c = eng.create(req);
+  } catch (const Error& ex) {
+    std::fprintf(stderr, "berth: %s\n", ex.what());
+    return 125;
+  }
+  if (!start_it) {
+    std::puts(c.id().c_str());
+    return 0;
+  }
+  const bool rm = a.has("rm");
+  if (a.has("detach")) {
+    try {
+      eng.start(c.id(), false);
+    } catch (const Error& ex) {
+      std::fprintf(stderr, "berth: %s\n", ex.what());
+      if (rm) eng.cleanup(c.id(), true);
+      return start_failure_code(ex);
+    }
+    std::puts(c.id().c_str());
+    return 0;
+  }
+  const bool owner = req.host["RestartPolicy"].value("Name", "no") == "no";
+  return run_attached(eng, c, a.has("interactive"), a.has("tty"), rm, owner);
+}
+
+json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) {
+  const json& config = c.data["Config"];
+  std::string cmd;
+  for (auto* k : {"Entrypoint", "Cmd"})
+    for (auto& x : config.value(k, json::array())) cmd += (cmd.empty() ? "" : " ") + x.get<std::string>();
+  (void)eng;
+  return {{"ID", c.id()},
+          {"Image", config.value("Image", "")},
+          {"Command", cmd},
+          {"CreatedAt", c.rec.created / 1000000000},
+          {"Status", engine::status_text(s)},
+          {"State", s.status},
+          {"Names", c.rec.name},
+          {"Labels", config.value("Labels", json::object())},
+          {"ExitCode", s.exit_code}};
+}
+
+bool matches_filters(const json& row, const std::vector<std::string>& filters) {
+  for (auto& f : filters) {
+    auto eq = f.find('=');
+    if (eq == std::string::npos) throw Error("invalid --filter `" + f + "` (KEY=VALUE)");
+    std::string k = f.substr(0, eq), v = f.substr(eq + 1);
+    if (k == "status") {
+      if (row["State"] != v) return false;
+    } else if (k == "name") {
+      if (row["Names"].get<std::string>().find(v) == std::string::npos) return false;
+    } else if (k == "id") {
+      if (row["ID"].get<std::string>().rfind(v, 0) != 0) return false;
+    } else if (k == "label") {
+      auto e2 = v.find('=');
+      std::string lk = v.substr(0, e2);
+      if (!row["Labels"].contains(lk)) return false;
+      if (e2 != std::string::npos && row["Labels"][lk] != v.substr(e2 + 1)) return false;
+    } else if (k == "exited") {
+      if (row["State"] != "exited" || row["ExitCode"] != std::atoi(v.c_str())) return false;
+    } else if (k == "ancestor") {
+      if (row["Image"] != v) return false;
+    } else {
+      throw Error("invalid --filter key `" + k + "` (status, name, id, label, exited, ancestor)");
+    }
+  }
+  return true;
+}
+
+std::string pad(const std::string& s, size_t w) {
+  return s + std::string(w + 3 - std::min(w, s.size()), ' ');
+}
+
+// One record of the json-file log.
+struct LogLine {
+  std::string log, stream, time;
+};
+
+std::vector<std::string> log_files(const std::string& path) {
+  std::vector<std::string> files;
+  for (int i = 99; i >= 1; --i)
+    if (fs::exists(path + "." + std::to_string(i))) files.push_back(path + "." + std::to_string(i));
+  files.push_back(path);
+  return files;
+}
+
+bool parse_log_line(const std::string& line, LogLine& out) {
+  json j = json::parse(line, nullptr, false);
+  if (!j.is_object()) return false;
+  out.log = j.value("log", "");
+  out.stream = j.value("stream", "stdout");
+  out.time = j.value("time", "");
+  return true;
+}
+
+int64_t parse_since(const std::string& s) {
+  if (s.empty()) return 0;
+  // A duration ("10m", "30s", "2h") before now, an RFC 3339 time, or unix seconds.
+  char unit = s.back();
+  if ((unit == 's' || unit == 'm' || unit == 'h') && s.size() > 1 &&
+      s.find_first_not_of("0123456789.", 0) == s.size() - 1) {
+    double v = std::strtod(s.c_str(), nullptr) * (unit == 's' ? 1 : unit == 'm' ? 60 : 3600);
+    return static_cast<int64_t>(std::time(nullptr)) - static_cast<int64_t>(v);
+  }
+  if (s.find_first_not_of("0123456789.") == std::string::npos) return std::atoll(s.c_str());
+  int64_t t = parse_rfc3339(s);
+  if (t == 0) throw Error("invalid --since `" + s + "`");
+  return t;
+}
+
+void print_log(const LogLine& l, bool timestamps) {
+  std::string text = timestamps ? l.time + " " + l.log : l.log;
+  try {
+    fs::write_fd(l.stream == "stderr" ? 2 : 1, text, "output");
+  } catch (const Error&) {
+  }
+}
+
+}  // namespace
+
+int cmd_run(const Engine& e, int argc, char** argv, int first) { return do_run(e, argc, argv, first, true); }
+int cmd_create(const Engine& e, int argc, char** argv, int first) { return do_run(e, argc, argv, first, false); }
+
+int cmd_start(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("start", {{"attach", "a", false}, {"interactive", "i", false}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("start: a container is required");
+  auto eng = make_engine(e);
+  if (a.has("attach")) {
+    if (a.positional().size() > 1) throw Error("start: --attach takes one container");
+    auto c = eng.lookup(a.positional()[0]);
+    const json& cfg = c.data["Config"];
+    bool rm = c.data["HostConfig"].value("AutoRemove", false);
+    bool owner = c.data["HostConfig"]["RestartPolicy"].value("Name", "no") == "no";
+    return run_attached(eng, c, a.has("interactive") && cfg.value("OpenStdin", false),
+                        cfg.value("Tty", false), rm, owner);
+  }
+  int rc = 0;
+  for (auto& ref : a.positional()) {
+    try {
+      eng.start(ref, false);
+      std::puts(ref.c_str());
+    } catch (const Error& ex) {
+      std::fprintf(stderr, "berth: %s\n", ex.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+int cmd_stop(const Engine& e, int argc, char** argv, int first) {
+  Args a("stop", {{"time", "t", true}, {"timeout", "", true}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("stop: a container is required");
+  int t = -1;
+  if (a.has("time") || a.has("timeout")) {
+    std::string v = a.get("time", a.get("timeout"));
+    char* end = nullptr;
+    long x = std::strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end) throw Error("stop: invalid --time `" + v + "`");
+    t = static_cast<int>(x);
+  }
+  auto eng = make_engine(e);
+  int rc = 0;
+  for (auto& ref : a.positional()) {
+    try {
+      eng.stop(ref, t);
+      std::puts(ref.c_str());
+    } catch (const Error& ex) {
+      std::fprintf(stderr, "berth: %s\n", ex.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+int cmd_restart(const Engine& e, int argc, char** argv, int first) {
+  Args a("restart", {{"time", "t", true}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("restart: a container is required");
+  auto eng = make_engine(e);
+  int rc = 0;
+  for (auto& ref : a.positional()) {
+    try {
+      eng.stop(ref, a.has("time") ? std::stoi(a.get("time")) : -1);
+      eng.start(ref, false);
+      std::puts(ref.c_str());
+    } catch (const Error& ex) {
+      std::fprintf(stderr, "berth: %s\n", ex.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+int cmd_kill(const Engine& e, int argc, char** argv, int first) {
+  Args a("kill", {{"signal", "s", true}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("kill: a container is required");
+  int sig = engine::parse_signal(a.get("signal", "KILL"));
+  auto eng = make_engine(e);
+  int rc = 0;
+  for (auto& ref : a.positional()) {
+    try {
+      eng.kill(ref, sig);
+      std::puts(ref.c_str());
+    } catch (const Error& ex) {
+      std::fprintf(stderr, "berth: %s\n", ex.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+int cmd_rm(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("rm", {{"force", "f", false}, {"volumes", "v", false}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("rm: a container is required");
+  auto eng = make_engine(e);
+  int rc = 0;
+  for (auto& ref : a.positional()) {
+    try {
+      eng.remove(ref, a.has("force"), a.has("volumes"));
+      std::puts(ref.c_str());
+    } catch (const Error& ex) {
+      std::fprintf(stderr, "berth: %s\n", ex.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+int cmd_ps(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("ps",
+         {{"all", "a", false}, {"quiet", "q", false}, {"no-trunc", "", false}, {"format", "", true},
+          {"filter", "f", true, true}, {"latest", "l", false}, {"size", "s", false}},
+         argc, argv, first);
+  const std::string format = a.get("format", "table");
+  if (format != "table" && format != "json" && format != "{{.ID}}" && format != "{{.Names}}")
+    throw Error("ps: --format must be table, json, {{.ID}} or {{.Names}}");
+  auto eng = make_engine(e);
+  std::vector<json> rows;
+  for (auto& c : eng.list()) {
+    engine::State s = eng.state(c);
+    if (!a.has("all") && !s.running() && s.status != "restarting") continue;
+    json row = container_row(eng, c, s);
+    if (!matches_filters(row, a.all("filter"))) continue;
+    rows.push_back(row);
+  }
+  std::reverse(rows.begin(), rows.end());  // newest first, like Docker
+  if (a.has("latest") && rows.size() > 1) rows.resize(1);
+  bool trunc = !a.has("no-trunc");
+  for (auto& r : rows)
+    if (trunc) r["ID"] = r["ID"].get<std::string>().substr(0, 12);
+  if (a.has("quiet") || format == "{{.ID}}") {
+    for (auto& r : rows) std::puts(r["ID"].get<std::string>().c_str());
+    return 0;
+  }
+  if (format == "{{.Names}}") {
+    for (auto& r : rows) std::puts(r["Names"].get<std::string>().c_str());
+    return 0;
+  }
+  if (format == "json") {
+    for (auto& r : rows) std::puts(r.dump().c_str());
+    return 0;
+  }
+  size_t wi = 12, wm = 5, wc = 7, ws = 6;
+  std::vector<std::array<std::string, 6>> cells;
+  for (auto& r : rows) {
+    std::string cmd = r["Command"];
+    if (trunc && cmd.size() > 20) cmd = cmd.substr(0, 19) + "…";
+    cmd = "\"" + cmd + "\"";
+    cells.push_back({r["ID"], r["Image"], cmd, time_ago(r["CreatedAt"].get<int64_t>()), r["Status"], r["Names"]});
+    wi = std::max(wi, cells.back()[0].size());
+    wm = std::max(wm, cells.back()[1].size());
+    wc = std::max(wc, cells.back()[2].size());
+    ws = std::max(ws, cells.back()[4].size());
+  }
+  std::puts((pad("CONTAINER ID", wi) + pad("IMAGE", wm) + pad("COMMAND", wc) + pad("CREATED", 18) +
+             pad("STATUS", ws) + pad("PORTS", 5) + "NAMES").c_str());
+  for (auto& r : cells)
+    std::puts((pad(r[0], wi) + pad(r[1], wm) + pad(r[2], wc) + pad(r[3], 18) + pad(r[4], ws) +
+               pad("", 5) + r[5]).c_str());
+  return 0;
+}
+
+int cmd_logs(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("logs",
+         {{"follow", "f", false}, {"tail", "n", true}, {"timestamps", "t", false}, {"since", "", true},
+          {"until", "", true}, {"details", "", false}},
+         argc, argv, first);
+  auto eng = make_engine(e);
+  auto c = eng.lookup(a.id());
+  const std::string path = eng.log_path(c.id());
+  long tail = -1;
+  if (a.has("tail") && a.get("tail") != "all") {
+    char* end = nullptr;
+    tail = std::strtol(a.get("tail").c_str(), &end, 10);
+    if (*end || tail < 0) throw Error("logs: invalid --tail `" + a.get("tail") + "`");
+  }
+  int64_t since = parse_since(a.get("since")), until = a.has("until") ? parse_since(a.get("until")) : 0;
+  const bool ts = a.has("timestamps");
+  std::deque<LogLine> lines;
+  for (auto& f : log_files(path)) {
+    std::ifstream in(f);
+    std::string line;
+    while (std::getline(in, line)) {
+      LogLine l;
+      if (!parse_log_line(line, l)) continue;
+      int64_t t = parse_rfc3339(l.time);
+      if (since && t < since) continue;
+      if (until && t > until) continue;
+      lines.push_back(std::move(l));
+      if (tail >= 0 && lines.size() > static_cast<size_t>(tail)) lines.pop_front();
+    }
+  }
+  for (auto& l : lines) print_log(l, ts);
+  if (!a.has("follow")) return 0;
+  // Follow: read what is appended until the container stops (a rotation starts a new file).
+  struct stat st {};
+  int64_t offset = ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+  ino_t ino = st.st_ino;
+  std::string partial;
+  for (;;) {
+    bool running = eng.state(c).running();
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd) {
+      struct stat now {};
+      ::fstat(fd.get(), &now);
+      if (now.st_ino != ino || now.st_size < offset) {
+        offset = 0;
+        ino = now.st_ino;
+      }
+      ::lseek(fd.get(), offset, SEEK_SET);
+      char buf[65536];
+      ssize_t n;
+      while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) {
+        offset += n;
+        partial.append(buf, static_cast<size_t>(n));
+        size_t nl;
+        while ((nl = partial.find('\n')) != std::string::npos) {
+          LogLine l;
+          if (parse_log_line(partial.substr(0, nl), l)) print_log(l, ts);
+          partial.erase(0, nl + 1);
+        }
+      }
+    }
+    if (!running) return 0;
+    ::usleep(50000);
+    c = eng.lookup(c.id());
+  }
+}
+
+int cmd_exec(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("exec",
+         {{"detach", "d", false}, {"interactive", "i", false}, {"tty", "t", false}, {"env", "e", true, true},
+          {"user", "u", true}, {"workdir", "w", true}, {"privileged", "", false}, {"env-file", "", true, true}},
+         argc, argv, first, true);
+  if (a.positional().size() < 2) throw Error("exec: a container and a command are required");
+  auto eng = make_engine(e);
+  auto c = eng.lookup(a.positional()[0]);
+  engine::State s = eng.state(c);
+  if (s.status == "paused") throw Error("container " + c.rec.name + " is paused, unpause the container before exec");
+  if (!s.running()) throw Error("container " + c.rec.name + " is not running");
+  runtime::ExecOptions o;
+  o.root = eng.runtime_root();
+  o.id = c.id();
+  o.args.assign(a.positional().begin() + 1, a.positional().end());
+  o.tty = a.has("tty");
+  o.detach = a.has("detach");
+  for (auto& f : a.all("env-file"))
+    for (auto& x : read_env_file(f))
+      if (auto v = env_entry(x); !v.empty()) o.env.push_back(v);
+  for (auto& x : a.all("env"))
+    if (auto v = env_entry(x); !v.empty()) o.env.push_back(v);
+  std::string user = a.get("user", c.data["Config"].value("User", ""));
+  if (!user.empty()) {
+    auto ids = engine::resolve_user(eng.container_dir(c.id()) + "/rootfs", user);
+    o.user = std::to_string(ids.uid) + ":" + std::to_string(ids.gid);
+    o.additional_gids = ids.groups;
+  }
+  o.cwd = a.get("workdir");
+  if (a.has("privileged")) {
+    for (int cap = 0; cap <= oci::last_capability(); ++cap) o.caps.push_back(oci::capability_name(cap));
+  }
+  if (!a.has("interactive") && !o.tty && !o.detach) {
+    // Without -i the command gets no stdin (Docker gives it an empty one).
+    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull >= 0) ::dup2(devnull, 0), ::close(devnull);
+  }
+  try {
+    int code = runtime::exec_container(o);
+    return code;
+  } catch (const Error& ex) {
+    std::fprintf(stderr, "berth: %s\n", ex.what());
+    const std::string msg = ex.what();
+    if (msg.find("not found") != std::string::npos || msg.find("No such file") != std::string::npos) return 127;
+    return 126;
+  }
+}
+
+int cmd_attach(const Engine& e, int argc, char** argv, int first) {
+  Args a("attach", {{"no-stdin", "", false}, {"sig-proxy", "", true}}, argc, argv, first);
+  auto eng = make_engine(e);
+  auto c = eng.lookup(a.id());
+  if (!eng.state(c).running()) throw Error("You cannot attach to a stopped container, start it first");
+  UniqueFd sock = eng.shim_connect(c, "attach\n");
+  const json& cfg = c.data["Config"];
+  int code = attach_loop(sock.get(), !a.has("no-stdin") && cfg.value("OpenStdin", false), cfg.value("Tty", false), true);
+  if (code < 0) {
+    c = eng.lookup(c.id());
+    code = eng.state(c).exit_code;
+  }
+  return code;
+}
+
+int cmd_wait(const Engine& e, int argc, char** argv, int first) {
+  Args a("wait", {}, argc, argv, first);
+  if (a.positional().empty()) throw Error("wait: a container is required");
+  auto eng = make_engine(e);
+  int rc = 0;
+  for (auto& ref : a.positional()) {
+    try {
+      std::printf("%d\n", eng.wait(ref));
+      std::fflush(stdout);
+    } catch (const Error& ex) {
+      std::fprintf(stderr, "berth: %s\n", ex.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+int cmd_container_inspect(const Engine& e, int argc, char** argv, int first) {
+  Args a("inspect", {{"format", "f", true}, {"type", "", true}, {"size", "s", false}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("inspect: a container is required");
+  auto eng = make_engine(e);
+  json out = json::array();
+  int rc = 0;
+  for (auto& ref : a.positional()) {
+    try {
+      auto c = eng.lookup(ref);
+      out.push_back(eng.inspect(c));
+    } catch (const Error& ex) {
+      std::fprintf(stderr, "berth: %s\n", ex.what());
+      rc = 1;
+    }
+  }
+  if (a.has("format")) {
+    // The common Go templates: {{.State.Status}}, {{.Id}}, {{json .Config}} …
+    std::string f = a.get("format");
+    bool as_json = false;
+    std::string path = f;
+    auto trim = [](std::string s) {
+      while (!s.empty() && s.front() == ' ') s.erase(0, 1);
+      while (!s.empty() && s.back() == ' ') s.pop_back();
+      return s;
+    };
+    if (path.rfind("{{", 0) == 0 && path.size() > 4 && path.substr(path.size() - 2) == "}}")
+      path = trim(path.substr(2, path.size() - 4));
+    else
+      throw Error("inspect: --format supports {{.Field.Sub}} and {{json .Field}}");
+    if (path.rfind("json ", 0) == 0) {
+      as_json = true;
+      path = trim(path.substr(5));
+    }
+    if (path.empty() || path[0] != '.') throw Error("inspect: unsupported --format `" + f + "`");
+    for (auto& j : out) {
+      const json* cur = &j;
+      size_t s = 1;
+      while (s < path.size() + 1 && path.size() > 1) {
+        size_t d = path.find('.', s);
+        std::string key = path.substr(s, d == std::string::npos ? std::string::npos : d - s);
+        if (!cur->is_object() || !cur->contains(key)) throw Error("inspect: no field `" + key + "`");
+        cur = &(*cur)[key];
+        if (d == std::string::npos) break;
+        s = d + 1;
+      }
+      if (as_json || cur->is_object() || cur->is_array()) std::puts(cur->dump().c_str());
+      else if (cur->is_string()) std::puts(cur->get<std::string>().c_str());
+      else std::puts(cur->dump().c_str());
+    }
+    return rc;
+  }
+  std::puts(out.dump(4).c_str());
+  return rc;
+}
+
+int cmd_inspect(const Engine& e, int argc, char** argv, int first) {
+  // A container by that name or id first, else an image (Docker's order).
+  Args a("inspect", {{"format", "f", true}, {"type", "", true}, {"size", "s", false}}, argc, argv, first);
+  std::string type = a.get("type");
+  if (type == "image") return cmd_image_inspect(e, argc, argv, first);
+  if (type == "container") return cmd_container_inspect(e, argc, argv, first);
+  auto eng = make_engine(e);
+  bool all_containers = !a.positional().empty();
+  for (auto& ref : a.positional()) {
+    try {
+      eng.lookup(ref);
+    } catch (const Error&) {
+      all_containers = false;
+    }
+  }
+  return all_containers ? cmd_container_inspect(e, argc, argv, first) : cmd_image_inspect(e, argc, argv, first);
+}
+
+int cmd_top(const Engine& e, int argc, char** argv, int first) {
+  Args a("top", {}, argc, argv, first, true);
+  auto eng = make_engine(e);
+  if (a.positional().empty()) throw Error("top: a container is required");
+  auto c = eng.lookup(a.positional()[0]);
+  if (!eng.state(c).running()) throw Error("container " + c.rec.name + " is not running");
+  auto pids = runtime::container_pids(eng.runtime_root(), c.id());
+  std::string list;
+  for (auto p : pids) list += (list.empty() ? "" : ",") + std::to_string(p);
+  std::vector<std::string> cmd = {"ps"};
+  if (a.positional().size() > 1) cmd.insert(cmd.end(), a.positional().begin() + 1, a.positional().end());
+  else cmd.insert(cmd.end(), {"-o", "user,pid,ppid,c,stime,tty,time,cmd"});
+  cmd.insert(cmd.end(), {"-p", list});
+  std::fflush(stdout);
+  std::vector<char*> av;
+  for (auto& s : cmd) av.push_back(s.data());
+  av.push_back(nullptr);
+  ::execvp("ps", av.data());
+  throw_errno("exec ps");
+}
+
+int cmd_stats(const Engine& e, int argc, char** argv, int first) {
+  Args a("stats", {{"no-stream", "", false}, {"all", "a", false}, {"format", "", true}, {"no-trunc", "", false}},
+         argc, argv, first);
+  auto eng = make_engine(e);
+  std::vector<engine::Container> cs;
+  if (a.positional().empty()) {
+    for (auto& c : eng.list())
+      if (eng.state(c).running()) cs.push_back(c);
+  } else {
+    for (auto& r : a.positional()) cs.push_back(eng.lookup(r));
+  }
+  auto sample = [&](engine::Container& c) {
+    try {
+      return runtime::container_stats(eng.runtime_root(), c.id())["data"];
+    } catch (const Error&) {
+      return json::object();
+    }
+  };
+  for (;;) {
+    std::vector<json> first_s;
+    for (auto& c : cs) first_s.push_back(sample(c));
+    ::usleep(500000);
+    bool json_out = a.get("format") == "json";
+    if (!json_out)
+      std::puts("CONTAINER ID   NAME                 CPU %     MEM USAGE / LIMIT     MEM %     PIDS");
+    for (size_t i = 0; i < cs.size(); ++i) {
+      json s2 = sample(cs[i]);
+      double cpu = 0;
+      try {
+        int64_t u1 = first_s[i]["cpu"]["usage"].value("total", int64_t{0});
+        int64_t u2 = s2["cpu"]["usage"].value("total", int64_t{0});
+        cpu = static_cast<double>(u2 - u1) / 5e6;  // ns over 0.5 s, in percent
+      } catch (const json::exception&) {
+      }
+      int64_t mem = 0, limit = 0, pids = 0;
+      try {
+        mem = s2["memory"]["usage"].value("usage", int64_t{0});
+        limit = s2["memory"]["usage"].value("limit", int64_t{0});
+        pids = s2["pids"].value("current", int64_t{0});
+      } catch (const json::exception&) {
+      }
+      auto mib = [](int64_t b) {
+        char buf[32];
+        if (b >= (int64_t{1} << 50)) return std::string("unlimited");
+        std::snprintf(buf, sizeof buf, "%.2fMiB", static_cast<double>(b) / (1 << 20));
+        return std::string(buf);
+      };
+      double pct = limit > 0 && limit < (int64_t{1} << 50) ? 100.0 * static_cast<double>(mem) / static_cast<double>(limit) : 0;
+      if (json_out) {
+        std::puts(json{{"ID", cs[i].id().substr(0, 12)}, {"Name", cs[i].rec.name}, {"CPUPerc", cpu},
+                       {"MemUsage", mem}, {"MemLimit", limit}, {"PIDs", pids}}
+                      .dump()
+                      .c_str());
+        continue;
+      }
+      char line[256];
+      std::snprintf(line, sizeof line, "%-14s %-20s %6.2f%%   %-21s %6.2f%%   %lld", cs[i].id().substr(0, 12).c_str(),
+                    cs[i].rec.name.c_str(), cpu, (mib(mem) + " / " + mib(limit)).c_str(), pct,
+                    static_cast<long long>(pids));
+      std::puts(line);
+    }
+    std::fflush(stdout);
+    if (a.has("no-stream")) return 0;
+  }
+}
+
+int cmd_pause(const Engine& e, int argc, char** argv, int first) {
+  Args a("pause", {}, argc, argv, first);
+  auto eng = make_engine(e);
+  for (auto& r : a.positional()) eng.pause(r, true), std::puts(r.c_str());
+  return 0;
+}
+
+int cmd_unpause(const Engine& e, int argc, char** argv, int first) {
+  Args a("unpause", {}, argc, argv, first);
+  auto eng = make_engine(e);
+  for (auto& r : a.positional()) eng.pause(r, false), std::puts(r.c_str());
+  return 0;
+}
+
+int cmd_rename(const Engine& e, int argc, char** argv, int first) {
+  Args a("rename", {}, argc, argv, first);
+  if (a.positional().size() != 2) throw Error("rename: CONTAINER NEW_NAME");
+  auto eng = make_engine(e);
+  eng.rename(a.positional()[0], a.positional()[1]);
+  return 0;
+}
+
+int cmd_port(const Engine& e, int argc, char** argv, int first) {
+  Args a("port", {}, argc, argv, first);
+  auto eng = make_engine(e);
+  eng.lookup(a.id(2));  // no published ports without networking
+  return 0;
+}
+
+int cmd_container_prune(const Engine& e, int argc, char** argv, int first) {
+  Args a("container prune", {{"force", "f", false}, {"filter", "", true, true}}, argc, argv, first);
+  auto eng = make_engine(e);
+  std::puts("Deleted Containers:");
+  for (auto& c : eng.list()) {
+    auto s = eng.state(c);
+    if (s.running() || s.status == "restarting") continue;
+    eng.cleanup(c.id(), true);
+    std::puts(c.id().c_str());
+  }
+  return 0;
+}
+
+int cmd_container_cleanup(const Engine& e, int argc, char** argv, int first) {
+  Args a("container cleanup", {{"rm", "", false}}, argc, argv, first);
+  auto eng = make_engine(e);
+  eng.cleanup(a.id(), a.has("rm"));
+  return 0;
+}
+
+int cmd_system_prune(const Engine& e, int argc, char** argv, int first) {
+  Args a("system prune", {{"force", "f", false}, {"all", "a", false}, {"volumes", "", false}}, argc, argv, first);
+  auto eng = make_engine(e);
+  int n = 0;
+  for (auto& c : eng.list()) {
+    auto s = eng.state(c);
+    if (s.running() || s.status == "restarting") continue;
+    eng.cleanup(c.id(), true);
+    ++n;
+  }
+  std::vector<std::string> lines = a.has("all") ? eng.images().prune(true) : std::vector<std::string>{};
+  auto gc = eng.images().gc();
+  std::printf("Deleted %d containers, %zu image lines; reclaimed %s\n", n, lines.size(),
+              image::human_size(gc.bytes).c_str());
+  return 0;
+}
+
+int cmd_info(const Engine& e, int argc, char** argv, int first) {
+  Args a("info", {{"format", "f", true}}, argc, argv, first);
+  auto eng = make_engine(e);
+  int running = 0, paused = 0, stopped = 0;
+  auto list = eng.list();
+  for (auto& c : list) {
+    auto s = eng.state(c);
+    if (s.status == "running") ++running;
+    else if (s.status == "paused") ++paused;
+    else ++stopped;
+  }
+  json info = {{"Containers", list.size()}, {"ContainersRunning", running}, {"ContainersPaused", paused},
+               {"ContainersStopped", stopped}, {"Images", eng.images().list().size()},
+               {"Driver", e.storage_driver}, {"DockerRootDir", e.root}, {"StateDir", e.state},
+               {"Namespace", e.ns}, {"LoggingDriver", "json-file"}, {"DefaultRuntime", "berth"},
+               {"ServerVersion", BERTH_VERSION}, {"OperatingSystem", "linux"},
+               {"CgroupVersion", fs::exists("/sys/fs/cgroup/cgroup.controllers") ? "2" : "1"},
+               {"NCPU", ::sysconf(_SC_NPROCESSORS_ONLN)}};
+  if (a.get("format") == "json" || a.get("format") == "{{json .}}") {
+    std::puts(info.dump().c_str());
+    return 0;
+  }
+  for (auto& [k, v] : info.items())
+    std::printf("%s: %s\n", k.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
+  return 0;
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,680 @@
+#include "engine/engine.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <random>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "engine/spec.hpp"
+#include "oci/reference.hpp"
+#include "runtime/container.hpp"
+#include "runtime/signals.hpp"
+#include "runtime/state_store.hpp"
+#include "runtime/terminal.hpp"
+#include "snapshot/snapshotter.hpp"
+
+namespace berth::engine {
+
+using nlohmann::json;
+
+namespace {
+
+std::string random_hex(size_t bytes) {
+  unsigned char buf[64];
+  UniqueFd fd(::open("/dev/urandom", O_RDONLY | O_CLOEXEC));
+  if (!fd || fs::read_fd(fd.get(), buf, bytes, "/dev/urandom") != bytes) throw Error("cannot read /dev/urandom");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < bytes; ++i) {
+    out += hex[buf[i] >> 4];
+    out += hex[buf[i] & 15];
+  }
+  return out;
+}
+
+bool valid_name(const std::string& n) {
+  if (n.empty() || n.size() > 128) return false;
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  if (!alnum(n[0])) return false;
+  for (char c : n)
+    if (!alnum(c) && c != '_' && c != '.' && c != '-') return false;
+  return true;
+}
+
+std::string snapshot_key(const std::string& id) { return "container/" + id; }
+
+// "PID STARTTIME" in shim.pid: is that process still the shim?
+bool shim_alive(const std::string& dir) {
+  std::string text;
+  if (!fs::read_file_if_exists(dir + "/shim.pid", text)) return false;
+  pid_t pid = 0;
+  unsigned long long start = 0;
+  if (std::sscanf(text.c_str(), "%d %llu", &pid, &start) != 2 || pid <= 0) return false;
+  return runtime::process_start_time(pid) == start;
+}
+
+std::string read_line_fd(int fd) {
+  std::string out;
+  char c;
+  for (;;) {
+    ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || c == '\n') break;
+    out += c;
+  }
+  return out;
+}
+
+int64_t now_ns() { return metadata::now_ns(); }
+
+std::string rfc3339(int64_t ns) {
+  if (ns <= 0) return "0001-01-01T00:00:00Z";
+  time_t s = static_cast<time_t>(ns / 1000000000);
+  struct tm tm {};
+  gmtime_r(&s, &tm);
+  char buf[64];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, sizeof buf - n, ".%09lldZ", static_cast<long long>(ns % 1000000000));
+  return buf;
+}
+
+}  // namespace
+
+std::string random_name() {
+  static const char* adj[] = {"brave", "calm", "eager", "fervent", "gentle", "happy", "jolly",
+                              "keen", "lucid", "merry", "nifty", "quirky", "serene", "tender",
+                              "vibrant", "wizardly", "zealous", "bold", "clever", "dreamy"};
+  static const char* who[] = {"turing", "hopper", "lovelace", "knuth", "ritchie", "thompson",
+                              "torvalds", "liskov", "dijkstra", "hamilton", "lamport", "shannon",
+                              "babbage", "noether", "curie", "darwin", "euler", "gauss", "kepler", "tesla"};
+  std::random_device rd;
+  return std::string(adj[rd() % std::size(adj)]) + "_" + who[rd() % std::size(who)];
+}
+
+int parse_signal(const std::string& s) {
+  return runtime::parse_signal(s);
+}
+
+std::string status_text(const State& s) {
+  auto since = [](int64_t ns) {
+    int64_t d = (now_ns() - ns) / 1000000000;
+    if (d < 1) return std::string("Less than a second");
+    auto unit = [](int64_t n, const char* u) { return std::to_string(n) + " " + u + (n == 1 ? "" : "s"); };
+    if (d < 60) return unit(d, "second");
+    if (d < 3600) return d < 120 ? std::string("About a minute") : unit(d / 60, "minute");
+    if (d < 86400 * 2) return d < 7200 ? std::string("About an hour") : unit(d / 3600, "hour");
+    return unit(d / 86400, "day");
+  };
+  if (s.status == "running") return "Up " + since(s.started);
+  if (s.status == "paused") return "Up " + since(s.started) + " (Paused)";
+  if (s.status == "restarting") return "Restarting (" + std::to_string(s.exit_code) + ") " + since(s.finished) + " ago";
+  if (s.status == "exited") return "Exited (" + std::to_string(s.exit_code) + ") " + since(s.finished) + " ago";
+  return "Created";
+}
+
+Engine::Engine(Options opts) : opts_(std::move(opts)), images_(opts_.images) {}
+Engine::~Engine() = default;
+
+std::string Engine::container_dir(const std::string& id) const {
+  return opts_.state + "/" + opts_.images.ns + "/containers/" + id;
+}
+std::string Engine::runtime_root() const { return opts_.state + "/" + opts_.images.ns + "/runtime"; }
+std::string Engine::log_path(const std::string& id) const {
+  return opts_.images.root + "/containers/" + id + "/" + id + "-json.log";
+}
+
+UniqueFd Engine::lock(const std::string& id) {
+  std::string dir = opts_.state + "/" + opts_.images.ns + "/locks";
+  fs::mkdir_p(dir, 0700);
+  UniqueFd fd(::open((dir + "/" + id).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) throw_errno("lock container " + id);
+  while (::flock(fd.get(), LOCK_EX) < 0)
+    if (errno != EINTR) throw_errno("lock container " + id);
+  return fd;
+}
+
+void Engine::save(Container& c) {
+  c.rec.data = c.data.dump();
+  images_.db().update_container(opts_.images.ns, c.rec);
+}
+
+Container Engine::lookup(const std::string& ref) {
+  auto& db = images_.db();
+  const auto& ns = opts_.images.ns;
+  std::optional<metadata::Container> rec = db.get_container_by_name(ns, ref.size() && ref[0] == '/' ? ref.substr(1) : ref);
+  if (!rec && ref.size() == 64) rec = db.get_container(ns, ref);
+  if (!rec && !ref.empty()) {
+    auto found = db.find_containers_by_prefix(ns, ref);
+    if (found.size() > 1) throw Error("multiple containers match `" + ref + "`: use more of the id");
+    if (found.size() == 1) rec = found[0];
+  }
+  if (!rec) throw Error("No such container: " + ref);
+  Container c;
+  c.rec = *rec;
+  try {
+    c.data = json::parse(rec->data);
+  } catch (const json::exception& e) {
+    throw Error("container " + rec->id + ": corrupt record: " + e.what());
+  }
+  return c;
+}
+
+std::vector<Container> Engine::list() {
+  std::vector<Container> out;
+  for (auto& r : images_.db().list_containers(opts_.images.ns)) {
+    Container c;
+    c.rec = r;
+    c.data = json::parse(r.data, nullptr, false);
+    if (c.data.is_discarded()) continue;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Container Engine::create(const CreateRequest& req) {
+  image::Image img = images_.resolve(req.image);
+  std::string name = req.name;
+  // A generated name must be free: a few tries, then a numbered one (Docker's way).
+  for (int i = 0; name.empty() || (req.name.empty() && images_.db().get_container_by_name(opts_.images.ns, name)); ++i)
+    name = random_name() + (i >= 5 ? std::to_string(i) : "");
+  if (!valid_name(name))
+    throw Error("invalid container name `" + name + "`: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+  json config = merge_config(img.config, req.config);
+  if (config["Entrypoint"].empty() && config["Cmd"].empty())
+    throw Error("no command specified: the image has no Cmd or Entrypoint and none was given");
+  config["Image"] = req.image;
+  if (!config.contains("Hostname") || config["Hostname"].get<std::string>().empty()) config["Hostname"] = "";
+  json host = req.host.is_object() ? req.host : json::object();
+  // Validate flag values now rather than at start (Docker's create fails on them too).
+  if (auto r = host.value("RestartPolicy", json::object()); r.is_object()) {
+    std::string n = r.value("Name", "no");
+    if (n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")
+      throw Error("invalid restart policy `" + n + "`");
+    if (n != "no" && host.value("AutoRemove", false))
+      throw Error("conflicting options: cannot specify both --restart and --rm");
+  }
+  for (auto& b : host.value("Binds", json::array())) {
+    std::string s = b.get<std::string>();
+    if (s.empty() || s[0] != '/') throw Error("invalid volume `" + s + "`: named volumes are not supported yet, use an absolute host path");
+  }
+  const std::string top = images_.unpack(img);
+  Container c;
+  c.rec.id = random_hex(32);
+  c.rec.name = name;
+  if (config["Hostname"].get<std::string>().empty()) config["Hostname"] = c.rec.id.substr(0, 12);
+  c.rec.image = img.id.str();
+  c.rec.snapshot = snapshot_key(c.rec.id);
+  c.data = {{"Config", config},
+            {"HostConfig", host},
+            {"ImageID", img.id.str()},
+            {"ImageRef", img.record.name},
+            {"Top", top},
+            {"State", {{"Status", "created"}, {"ExitCode", 0}, {"StartedAt", 0}, {"FinishedAt", 0},
+                       {"Error", ""}, {"RestartCount", 0}}}};
+  c.rec.data = c.data.dump();
+  images_.snapshots().prepare(c.rec.snapshot, top, {{"berth.container", c.rec.id}});
+  try {
+    c.rec = images_.db().add_container(opts_.images.ns, c.rec);
+    fs::mkdir_p(opts_.images.root + "/containers/" + c.rec.id, 0700);
+    write_etc_files(c);
+  } catch (...) {
+    images_.db().delete_container(opts_.images.ns, c.rec.id);
+    images_.snapshots().remove(c.rec.snapshot);
+    fs::remove_all(opts_.images.root + "/containers/" + c.rec.id);
+    throw;
+  }
+  return c;
+}
+
+void Engine::write_etc_files(const Container& c) {
+  const std::string dir = opts_.images.root + "/containers/" + c.rec.id;
+  const json& config = c.data["Config"];
+  const json& host = c.data["HostConfig"];
+  std::string hostname = config.value("Hostname", "");
+  const bool host_net = host.value("NetworkMode", "none") == "host";
+  if (host_net && !config.contains("HostnameFromFlag")) {
+    char buf[256] = {};
+    ::gethostname(buf, sizeof buf - 1);
+    hostname = buf;
+  }
+  fs::write_file_atomic(dir + "/hostname", hostname + "\n", 0644);
+  std::string hosts;
+  if (host_net) {
+    fs::read_file_if_exists("/etc/hosts", hosts);
+  } else {
+    hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+            "ff02::2\tip6-allrouters\n";
+  }
+  for (auto& h : host.value("ExtraHosts", json::array())) {
+    std::string e = h.get<std::string>();
+    auto colon = e.find(':');
+    if (colon == std::string::npos) throw Error("invalid --add-host `" + e + "` (HOST:IP)");
+    hosts += e.substr(colon + 1) + "\t" + e.substr(0, colon) + "\n";
+  }
+  fs::write_file_atomic(dir + "/hosts", hosts, 0644);
+  std::string resolv;
+  fs::read_file_if_exists("/etc/resolv.conf", resolv);
+  fs::write_file_atomic(dir + "/resolv.conf", resolv, 0644);
+}
+
+void Engine::unmount_rootfs(const std::string& id) {
+  const std::string rootfs = container_dir(id) + "/rootfs";
+  for (int i = 0; i < 8; ++i) {
+    if (::umount2(rootfs.c_str(), 0) == 0) continue;
+    if (errno == EINVAL || errno == ENOENT) return;
+    if (errno == EBUSY) {
+      ::umount2(rootfs.c_str(), MNT_DETACH);
+      continue;
+    }
+    throw_errno("unmount `" + rootfs + "`");
+  }
+}
+
+UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& winsize) {
+  Container c = lookup(ref);
+  UniqueFd lk = lock(c.id());
+  c = lookup(c.id());
+  State st = state(c);
+  if (st.running()) throw Error("container " + c.rec.name + " is already running");
+  const std::string dir = container_dir(c.id());
+  const std::string rootfs = dir + "/rootfs";
+  fs::mkdir_p(rootfs, 0700);
+  ::unlink((dir + "/exit").c_str());
+  ::unlink((dir + "/pid").c_str());
+  // A previous run of this container may have left runtime state (a crash): clear it.
+  if (fs::exists(runtime_root() + "/" + c.id())) {
+    try {
+      runtime::delete_container(runtime_root(), c.id(), true);
+    } catch (const std::exception& e) {
+      log::debug(e.what());
+    }
+  }
+  unmount_rootfs(c.id());
+  snapshot::mount_all(images_.snapshots().mounts(c.rec.snapshot), rootfs);
+  UniqueFd ready_r, attach_mine;
+  try {
+    const json& config = c.data["Config"];
+    const json& host = c.data["HostConfig"];
+    const std::string pdir = opts_.images.root + "/containers/" + c.id();
+    SpecInputs in;
+    in.config = &config;
+    in.host = &host;
+    in.rootfs = rootfs;
+    in.id = c.id();
+    in.hostname_file = pdir + "/hostname";
+    in.hosts_file = pdir + "/hosts";
+    in.resolv_file = pdir + "/resolv.conf";
+    json spec = make_spec(in);
+    fs::write_file_atomic(dir + "/config.json", spec.dump(), 0600);
+
+    json restart = host.value("RestartPolicy", json::object());
+    json log_opts = host.value("LogConfig", json::object()).value("Config", json::object());
+    json orders = {{"id", c.id()},
+                   {"bundle", dir},
+                   {"runtime_root", runtime_root()},
+                   {"log", log_path(c.id())},
+                   {"terminal", config.value("Tty", false)},
+                   {"stdin", config.value("OpenStdin", false)},
+                   {"winsize", winsize},
+                   {"restart", restart.value("Name", "no")},
+                   {"restart_max", restart.value("MaximumRetryCount", 0)}};
+    if (auto rt = host.value("Runtime", ""); !rt.empty() && rt != "berth") orders["runtime"] = rt;
+    if (log_opts.contains("max-size"))
+      orders["log_max_size"] = parse_bytes(log_opts["max-size"].get<std::string>(), "--log-opt max-size");
+    if (log_opts.contains("max-file")) orders["log_max_files"] = std::stoi(log_opts["max-file"].get<std::string>());
+    std::vector<std::string> cleanup = {opts_.self, "--root", opts_.images.root, "--state", opts_.state,
+                                        "--namespace", opts_.images.ns, "--storage-driver",
+                                        opts_.images.driver == snapshot::Driver::native ? "native" : "overlay",
+                                        "container", "cleanup"};
+    if (host.value("AutoRemove", false)) cleanup.push_back("--rm");
+    cleanup.push_back(c.id());
+    orders["cleanup"] = cleanup;
+    fs::write_file_atomic(dir + "/shim.json", orders.dump(), 0600);
+
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+    ready_r.reset(p[0]);
+    UniqueFd ready_w(p[1]);
+    UniqueFd attach_theirs;
+    if (owner) {
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0) throw_errno("socketpair");
+      attach_mine.reset(p[0]);
+      attach_theirs.reset(p[1]);
+    }
+    std::string ready_arg = std::to_string(ready_w.get());
+    std::string attach_arg = std::to_string(attach_theirs.get());
+    pid_t pid = ::fork();
+    if (pid < 0) throw_errno("fork");
+    if (pid == 0) {
+      ::fcntl(ready_w.get(), F_SETFD, 0);
+      if (attach_theirs) ::fcntl(attach_theirs.get(), F_SETFD, 0);
+      if (attach_theirs)
+        ::execl(opts_.shim.c_str(), "berth-shim", dir.c_str(), ready_arg.c_str(), attach_arg.c_str(), nullptr);
+      else
+        ::execl(opts_.shim.c_str(), "berth-shim", dir.c_str(), ready_arg.c_str(), nullptr);
+      dprintf(ready_w.get(), "error cannot run %s: %s\n", opts_.shim.c_str(), std::strerror(errno));
+      _exit(127);
+    }
+    ready_w.reset();
+    attach_theirs.reset();
+    std::string line = read_line_fd(ready_r.get());
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (line.rfind("ok ", 0) != 0) {
+      std::string msg = line.rfind("error ", 0) == 0 ? line.substr(6) : "berth-shim failed to start";
+      throw StartError(msg);
+    }
+    c.data["State"] = {{"Status", "running"}, {"ExitCode", 0}, {"StartedAt", now_ns()},
+                       {"FinishedAt", 0}, {"Error", ""}, {"Pid", std::atoi(line.c_str() + 3)},
+                       {"RestartCount", 0}};
+    save(c);
+  } catch (const std::exception& e) {
+    unmount_rootfs(c.id());
+    c.data["State"]["Status"] = c.data["State"].value("StartedAt", int64_t{0}) ? "exited" : "created";
+    c.data["State"]["Error"] = e.what();
+    c.data["State"]["ExitCode"] = 127;
+    try {
+      save(c);
+    } catch (...) {
+    }
+    throw;
+  }
+  return attach_mine;
+}
+
+State Engine::state(Container& c) {
+  State s;
+  json& js = c.data["State"];
+  s.status = js.value("Status", "created");
+  s.exit_code = js.value("ExitCode", 0);
+  s.started = js.value("StartedAt", int64_t{0});
+  s.finished = js.value("FinishedAt", int64_t{0});
+  s.restarts = js.value("RestartCount", 0);
+  s.error = js.value("Error", "");
+  s.pid = js.value("Pid", 0);
+  const std::string dir = container_dir(c.id());
+  if (shim_alive(dir)) {
+    std::string pid_text;
+    if (fs::read_file_if_exists(dir + "/pid", pid_text))
+      std::sscanf(pid_text.c_str(), "%d %d", &s.pid, &s.restarts);
+    s.status = "running";
+    try {
+      auto rs = runtime::container_state(runtime_root(), c.id());
+      std::string r = rs.value("status", "");
+      if (r == "paused") s.status = "paused";
+      else if (r == "stopped") s.status = "running";  // exiting: the shim records it shortly
+    } catch (const Error&) {
+      // between exit and restart
+      std::string exit_text;
+      if (fs::read_file_if_exists(dir + "/exit", exit_text)) s.status = "restarting";
+    }
+    return s;
+  }
+  if (s.status != "running" && s.status != "paused" && s.status != "restarting") return s;
+  // The shim is gone: its exit record tells how the container ended, or it died before.
+  std::string exit_text;
+  if (fs::read_file_if_exists(dir + "/exit", exit_text)) {
+    json e = json::parse(exit_text, nullptr, false);
+    s.exit_code = e.is_object() ? e.value("code", 255) : 255;
+    s.finished = e.is_object() ? e.value("finished", now_ns()) : now_ns();
+    s.restarts = e.is_object() ? e.value("restarts", 0) : 0;
+  } else {
+    // Killed shim: the container must not live on unmonitored.
+    try {
+      runtime::kill_container(runtime_root(), c.id(), SIGKILL, true);
+    } catch (const std::exception&) {
+    }
+    try {
+      runtime::delete_container(runtime_root(), c.id(), true);
+    } catch (const std::exception&) {
+    }
+    s.exit_code = 137;
+    s.finished = now_ns();
+    s.error = "the container's monitor (berth-shim) died; the container was killed";
+  }
+  s.status = "exited";
+  s.pid = 0;
+  try {
+    unmount_rootfs(c.id());
+  } catch (const std::exception& e) {
+    log::warn(e.what());
+  }
+  js["Status"] = s.status;
+  js["ExitCode"] = s.exit_code;
+  js["FinishedAt"] = s.finished;
+  js["RestartCount"] = s.restarts;
+  js["Error"] = s.error;
+  js["Pid"] = 0;
+  try {
+    save(c);
+  } catch (const std::exception& e) {
+    log::debug(e.what());
+  }
+  return s;
+}
+
+UniqueFd Engine::shim_connect(const Container& c, const std::string& request) {
+  UniqueFd fd;
+  try {
+    fd = runtime::connect_unix(container_dir(c.id()) + "/shim.sock");
+  } catch (const Error&) {
+    throw Error("container " + c.rec.name + " is not running");
+  }
+  fs::write_fd(fd.get(), request, "shim socket");
+  return fd;
+}
+
+void Engine::kill(const std::string& ref, int sig) {
+  Container c = lookup(ref);
+  State s = state(c);
+  if (!s.running()) throw Error("cannot kill container " + c.rec.name + ": container is not running");
+  if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT) {
+    // A kill the user asked for is a stop as far as the restart policy goes (Docker).
+    UniqueFd stop = shim_connect(c, "stop\n");
+    read_line_fd(stop.get());
+  }
+  UniqueFd fd = shim_connect(c, "signal " + std::to_string(sig) + "\n");
+  std::string reply = read_line_fd(fd.get());
+  if (reply != "ok") throw Error("cannot kill container " + c.rec.name + ": " + (reply.size() > 6 ? reply.substr(6) : reply));
+}
+
+void Engine::stop(const std::string& ref, int timeout) {
+  Container c = lookup(ref);
+  State s = state(c);
+  if (!s.running()) return;
+  if (timeout < 0) timeout = c.data["Config"].value("StopTimeout", 10);
+  std::string sig_name = c.data["Config"].value("StopSignal", "");
+  int sig = sig_name.empty() ? SIGTERM : parse_signal(sig_name);
+  UniqueFd waiter;
+  try {
+    UniqueFd stopping = shim_connect(c, "stop\n");
+    read_line_fd(stopping.get());
+    waiter = shim_connect(c, "wait\n");
+    if (s.status == "paused") {
+      try {
+        runtime::resume_container(runtime_root(), c.id());
+      } catch (const std::exception&) {
+      }
+    }
+    UniqueFd k = shim_connect(c, "signal " + std::to_string(sig) + "\n");
+    read_line_fd(k.get());
+  } catch (const Error&) {
+    return;  // exited meanwhile
+  }
+  pollfd p{waiter.get(), POLLIN, 0};
+  int r;
+  while ((r = ::poll(&p, 1, timeout * 1000)) < 0 && errno == EINTR) {
+  }
+  if (r == 0) {
+    try {
+      UniqueFd k = shim_connect(c, "signal 9\n");
+      read_line_fd(k.get());
+    } catch (const Error&) {
+    }
+  }
+  read_line_fd(waiter.get());
+  // Let the shim finish (exit record, cleanup) so that the state below is final.
+  const std::string dir = container_dir(c.id());
+  for (int i = 0; i < 500 && shim_alive(dir); ++i) ::usleep(10000);
+  state(c);
+}
+
+int Engine::wait(const std::string& ref) {
+  Container c = lookup(ref);
+  const std::string dir = container_dir(c.id());
+  for (;;) {
+    State s = state(c);
+    if (!s.running() && s.status != "restarting") {
+      if (s.status == "created") throw Error("container " + c.rec.name + " has not been started");
+      return s.exit_code;
+    }
+    try {
+      UniqueFd w = shim_connect(c, "wait\n");
+      read_line_fd(w.get());
+    } catch (const Error&) {
+    }
+    for (int i = 0; i < 500 && shim_alive(dir); ++i) ::usleep(10000);
+    c = lookup(c.id());
+  }
+}
+
+void Engine::cleanup(const std::string& id, bool rm) {
+  Container c;
+  try {
+    c = lookup(id);
+  } catch (const Error&) {
+    return;  // already removed
+  }
+  UniqueFd lk = lock(c.id());
+  State s = state(c);
+  if (s.running()) return;  // restarted meanwhile
+  unmount_rootfs(c.id());
+  if (!rm) return;
+  const std::string dir = container_dir(c.id());
+  if (fs::exists(runtime_root() + "/" + c.id())) {
+    try {
+      runtime::delete_container(runtime_root(), c.id(), true);
+    } catch (const std::exception& e) {
+      log::warn(e.what());
+    }
+  }
+  images_.snapshots().remove(c.rec.snapshot);
+  fs::remove_all(dir);
+  fs::remove_all(opts_.images.root + "/containers/" + c.id());
+  images_.db().delete_container(opts_.images.ns, c.id());
+  ::unlink((opts_.state + "/" + opts_.images.ns + "/locks/" + c.id()).c_str());
+}
+
+void Engine::remove(const std::string& ref, bool force, bool /*volumes*/) {
+  Container c = lookup(ref);
+  State s = state(c);
+  if (s.running()) {
+    if (!force)
+      throw Error("cannot remove container \"" + c.rec.name + "\": container is " + s.status +
+                  ": stop the container before removing or force remove");
+    try {
+      UniqueFd stopping = shim_connect(c, "stop\n");
+      read_line_fd(stopping.get());
+      UniqueFd w = shim_connect(c, "wait\n");
+      if (s.status == "paused") runtime::resume_container(runtime_root(), c.id());
+      UniqueFd k = shim_connect(c, "signal 9\n");
+      read_line_fd(k.get());
+      read_line_fd(w.get());
+    } catch (const Error&) {
+    }
+    const std::string dir = container_dir(c.id());
+    for (int i = 0; i < 500 && shim_alive(dir); ++i) ::usleep(10000);
+    if (shim_alive(dir)) throw Error("container " + c.rec.name + " did not stop");
+  }
+  cleanup(c.id(), true);
+}
+
+void Engine::rename(const std::string& ref, const std::string& name) {
+  Container c = lookup(ref);
+  if (!valid_name(name)) throw Error("invalid container name `" + name + "`");
+  c.rec.name = name;
+  images_.db().update_container(opts_.images.ns, c.rec);
+}
+
+void Engine::pause(const std::string& ref, bool pause) {
+  Container c = lookup(ref);
+  State s = state(c);
+  if (pause) {
+    if (s.status != "running") throw Error("container " + c.rec.name + " is not running");
+    runtime::pause_container(runtime_root(), c.id());
+  } else {
+    if (s.status != "paused") throw Error("container " + c.rec.name + " is not paused");
+    runtime::resume_container(runtime_root(), c.id());
+  }
+}
+
+json Engine::inspect(Container& c) {
+  State s = state(c);
+  const json& config = c.data["Config"];
+  std::vector<std::string> args;
+  for (auto* k : {"Entrypoint", "Cmd"})
+    for (auto& a : config.value(k, json::array())) args.push_back(a.get<std::string>());
+  std::string path = args.empty() ? "" : args.front();
+  if (!args.empty()) args.erase(args.begin());
+  const std::string pdir = opts_.images.root + "/containers/" + c.id();
+  json mounts = json::array();
+  for (auto& b : c.data["HostConfig"].value("Binds", json::array())) {
+    std::string v = b.get<std::string>();
+    auto p1 = v.find(':');
+    auto p2 = v.find(':', p1 + 1);
+    mounts.push_back({{"Type", "bind"},
+                      {"Source", v.substr(0, p1)},
+                      {"Destination", v.substr(p1 + 1, p2 == std::string::npos ? std::string::npos : p2 - p1 - 1)},
+                      {"RW", p2 == std::string::npos || v.substr(p2 + 1).find("ro") == std::string::npos}});
+  }
+  return {{"Id", c.id()},
+          {"Created", rfc3339(c.rec.created)},
+          {"Path", path},
+          {"Args", args},
+          {"State",
+           {{"Status", s.status},
+            {"Running", s.running()},
+            {"Paused", s.status == "paused"},
+            {"Restarting", s.status == "restarting"},
+            {"OOMKilled", false},
+            {"Dead", false},
+            {"Pid", s.running() ? s.pid : 0},
+            {"ExitCode", s.exit_code},
+            {"Error", s.error},
+            {"StartedAt", rfc3339(s.started)},
+            {"FinishedAt", rfc3339(s.finished)}}},
+          {"Image", c.data.value("ImageID", "")},
+          {"ResolvConfPath", pdir + "/resolv.conf"},
+          {"HostnamePath", pdir + "/hostname"},
+          {"HostsPath", pdir + "/hosts"},
+          {"LogPath", log_path(c.id())},
+          {"Name", "/" + c.rec.name},
+          {"RestartCount", s.restarts},
+          {"Driver", opts_.images.driver == snapshot::Driver::native ? "native" : "overlay"},
+          {"Platform", "linux"},
+          {"HostConfig", c.data["HostConfig"]},
+          {"Config", config},
+          {"Mounts", mounts},
+          {"GraphDriver",
+           {{"Name", "overlay"},
+            {"Data", {{"UpperDir", images_.snapshots().fs_dir(c.rec.snapshot)},
+                      {"MergedDir", container_dir(c.id()) + "/rootfs"}}}}},
+          {"NetworkSettings", {{"Networks", json::object()}}}};
+}
+
+}  // namespace berth::engine

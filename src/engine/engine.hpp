@@ -1,0 +1,126 @@
+// Containers of one namespace: create (record + writable snapshot), start (rootfs mount, spec,
+// berth-shim), stop/kill/rm, state, wait, attach, exec, inspect — daemonless: every berth
+// command is a short process; the shims keep the containers.
+//
+// On disk:
+//   <root>/metadata.db                 container records (table containers, per namespace)
+//   <root>/containers/<id>/            <id>-json.log, hostname, hosts, resolv.conf
+//   <state>/<ns>/containers/<id>/      bundle (config.json, rootfs/ = the mounted snapshot) and
+//                                      the shim's files (shim/protocol.hpp)
+//   <state>/<ns>/runtime/              the runtime library's state (berth-runtime --root)
+//   <state>/<ns>/locks/<id>            per-container lock (flock)
+// A container's record keeps Docker's Config and HostConfig (what inspect shows) and the last
+// state seen; the live state (running, exit code) is read from the shim's files and written
+// back to the record when it changes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "image/service.hpp"
+#include "metadata/db.hpp"
+
+namespace berth::engine {
+
+// The container's process could not be started (the runtime refused, the command is missing,
+// …): what Docker reports with exit codes 126/127 rather than 125.
+class StartError : public Error {
+ public:
+  using Error::Error;
+};
+
+struct Options {
+  image::Options images;
+  std::string state = "/run/berth";
+  std::string shim;  // the berth-shim binary
+  std::string self;  // the berth binary (the shim runs `berth container cleanup` with it)
+  bool debug = false;
+};
+
+struct CreateRequest {
+  std::string image;
+  std::string name;           // empty: generated
+  nlohmann::json config;      // Docker Config fields given by flags (Cmd, Env, …)
+  nlohmann::json host;        // Docker HostConfig
+};
+
+struct State {
+  std::string status;  // created, running, paused, restarting, exited
+  pid_t pid = 0;
+  int exit_code = 0;
+  int64_t started = 0, finished = 0;  // unix ns
+  int restarts = 0;
+  std::string error;
+  bool running() const { return status == "running" || status == "paused"; }
+};
+
+struct Container {
+  metadata::Container rec;
+  nlohmann::json data;  // {"Config", "HostConfig", "ImageID", "ImageRef", "State", …}
+  const std::string& id() const { return rec.id; }
+};
+
+class Engine {
+ public:
+  explicit Engine(Options opts);
+  ~Engine();
+
+  image::Service& images() { return images_; }
+  const Options& options() const { return opts_; }
+
+  Container create(const CreateRequest& req);
+  // Starts a created or exited container. With owner, the caller attaches from the first byte
+  // and cleans up after the exit itself (foreground `run`): the connection is returned.
+  // `winsize` ("ROWS COLS") sizes the terminal of a -t container before its program starts.
+  UniqueFd start(const std::string& ref, bool owner = false, const std::string& winsize = "");
+  // By full id, name, or unique id prefix. Throws "No such container: x".
+  Container lookup(const std::string& ref);
+  std::vector<Container> list();
+  // The live state (recording an exit the record does not know yet).
+  State state(Container& c);
+
+  void kill(const std::string& ref, int sig);
+  // SIGTERM (or the StopSignal), then SIGKILL after `timeout` seconds (<0: the container's
+  // StopTimeout, default 10).
+  void stop(const std::string& ref, int timeout);
+  void remove(const std::string& ref, bool force, bool volumes);
+  // After an exit: unmount the rootfs and forget runtime state; with rm, remove the container.
+  void cleanup(const std::string& id, bool rm);
+  // Blocks until the container is not running; its exit code.
+  int wait(const std::string& ref);
+  // Connects to the shim's control socket with `request` ("attach\n", …).
+  UniqueFd shim_connect(const Container& c, const std::string& request);
+  void rename(const std::string& ref, const std::string& name);
+  void pause(const std::string& ref, bool pause);
+
+  nlohmann::json inspect(Container& c);
+  std::string log_path(const std::string& id) const;
+  std::string runtime_root() const;
+  std::string container_dir(const std::string& id) const;
+
+ private:
+  UniqueFd lock(const std::string& id);
+  void save(Container& c);
+  void write_etc_files(const Container& c);
+  void unmount_rootfs(const std::string& id);
+
+  Options opts_;
+  image::Service images_;
+};
+
+// A random Docker-style name ("brave_turing").
+std::string random_name();
+// Signal name or number ("TERM", "SIGKILL", "9") → number; throws on nonsense.
+int parse_signal(const std::string& s);
+// Docker's status column: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created".
+std::string status_text(const State& s);
+
+}  // namespace berth::engine

@@ -1,0 +1,610 @@
+#include "engine/spec.hpp"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <map>
+#include <set>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/fs.hpp"
+#include "oci/spec.hpp"
+
+namespace berth::engine {
+
+using nlohmann::json;
+
+namespace {
+
+const char* const kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Docker's default capability set (daemon/pkg/oci/caps/defaults.go).
+const std::vector<std::string> kDefaultCaps = {
+    "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",           "CAP_MKNOD",
+    "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID", "CAP_SETFCAP",          "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"};
+
+std::vector<std::string> strings(const json& j, const char* key) {
+  std::vector<std::string> out;
+  if (auto it = j.find(key); it != j.end() && it->is_array())
+    for (auto& v : *it) out.push_back(v.get<std::string>());
+  return out;
+}
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string cap_name(const std::string& flag) {
+  std::string c = upper(flag);
+  if (c.rfind("CAP_", 0) != 0) c = "CAP_" + c;
+  if (c != "CAP_ALL" && oci::capability_from_name(c) < 0)
+    throw Error("unknown capability `" + flag + "`");
+  return c;
+}
+
+// Every capability this process may hand out (its bounding set): --privileged and
+// --cap-add ALL get these, like Podman (a host may lack some, e.g. CAP_SYS_RESOURCE here).
+std::vector<std::string> all_caps() {
+  std::vector<std::string> out;
+  for (int c = 0; c <= oci::last_capability(); ++c)
+    if (::prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1) out.push_back(oci::capability_name(c));
+  return out;
+}
+
+// Reads a small file of the rootfs without following links out of it; "" when absent.
+std::string read_in_rootfs(const std::string& rootfs, const std::string& path) {
+  UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) throw_errno("open rootfs `" + rootfs + "`");
+  UniqueFd fd = fs::open_in_root(root.get(), path, O_RDONLY | O_CLOEXEC);
+  if (!fd) return "";  // absent, or a link that leads nowhere inside the rootfs
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    size_t n = fs::read_fd(fd.get(), buf, sizeof buf, path);
+    if (n == 0) break;
+    out.append(buf, n);
+    if (out.size() > (16 << 20)) throw Error(path + " in the image is larger than 16 MiB");
+  }
+  return out;
+}
+
+std::vector<std::vector<std::string>> colon_records(const std::string& text) {
+  std::vector<std::vector<std::string>> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> f;
+    size_t s = 0;
+    for (;;) {
+      size_t c = line.find(':', s);
+      f.push_back(line.substr(s, c == std::string::npos ? std::string::npos : c - s));
+      if (c == std::string::npos) break;
+      s = c + 1;
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+uint32_t to_id(const std::string& s, const std::string& what) {
+  unsigned long long v = std::strtoull(s.c_str(), nullptr, 10);
+  if (!all_digits(s) || v > 0xfffffffeULL) throw Error("invalid " + what + " `" + s + "`");
+  return static_cast<uint32_t>(v);
+}
+
+json mount(const std::string& dst, const std::string& type, const std::string& src,
+           std::vector<std::string> opts) {
+  return {{"destination", dst}, {"type", type}, {"source", src}, {"options", opts}};
+}
+
+json device_rule(bool allow, const std::string& type, int64_t major, int64_t minor,
+                 const std::string& access) {
+  json r = {{"allow", allow}, {"access", access}};
+  if (type != "a") r["type"] = type;
+  if (major >= 0) r["major"] = major;
+  if (minor >= 0) r["minor"] = minor;
+  return r;
+}
+
+// --device /dev/x[:/dev/y[:rwm]]
+void add_device(const std::string& flag, json& linux, json& rules) {
+  std::string host = flag, ctr, perms = "rwm";
+  if (auto c = flag.find(':'); c != std::string::npos) {
+    host = flag.substr(0, c);
+    ctr = flag.substr(c + 1);
+    if (auto c2 = ctr.find(':'); c2 != std::string::npos) {
+      perms = ctr.substr(c2 + 1);
+      ctr = ctr.substr(0, c2);
+    }
+  }
+  if (ctr.empty()) ctr = host;
+  if (perms.empty() || perms.find_first_not_of("rwm") != std::string::npos)
+    throw Error("--device " + flag + ": invalid permissions `" + perms + "` (r, w and m)");
+  if (host.empty() || host[0] != '/' || ctr[0] != '/')
+    throw Error("--device " + flag + ": paths must be absolute");
+  struct stat st {};
+  if (::stat(host.c_str(), &st) < 0) throw_errno("--device " + flag + ": " + host);
+  std::string type;
+  if (S_ISCHR(st.st_mode)) type = "c";
+  else if (S_ISBLK(st.st_mode)) type = "b";
+  else throw Error("--device " + flag + ": " + host + " is not a device node");
+  int64_t maj = major(st.st_rdev), min = minor(st.st_rdev);
+  linux["devices"].push_back({{"path", ctr},
+                              {"type", type},
+                              {"major", maj},
+                              {"minor", min},
+                              {"fileMode", st.st_mode & 07777},
+                              {"uid", st.st_uid},
+                              {"gid", st.st_gid}});
+  rules.push_back(device_rule(true, type, maj, min, perms));
+}
+
+// -v SRC:DST[:OPTS] where SRC is an absolute host path (named volumes come in as mounts).
+json bind_mount(const std::string& src, const std::string& dst, const std::string& opts_text) {
+  if (dst.empty() || dst[0] != '/') throw Error("invalid mount target `" + dst + "`: must be absolute");
+  if (fs::clean_path(dst) == "/") throw Error("invalid mount target `/`");
+  struct stat st {};
+  if (::stat(src.c_str(), &st) < 0) throw_errno("bind source path `" + src + "`");
+  std::vector<std::string> opts = {"rbind"};
+  bool ro = false;
+  std::string prop = "rprivate";
+  size_t s = 0;
+  while (s <= opts_text.size() && !opts_text.empty()) {
+    size_t c = opts_text.find(',', s);
+    std::string o = opts_text.substr(s, c == std::string::npos ? std::string::npos : c - s);
+    if (o == "ro" || o == "readonly") ro = true;
+    else if (o == "rw") ro = false;
+    else if (o == "z" || o == "Z") {
+      // SELinux relabelling: nothing to do without SELinux.
+    } else if (o == "private" || o == "rprivate" || o == "shared" || o == "rshared" ||
+               o == "slave" || o == "rslave") {
+      prop = o;
+    } else if (o == "nocopy") {
+    } else {
+      throw Error("invalid mount option `" + o + "` in `" + src + ":" + dst + ":" + opts_text + "`");
+    }
+    if (c == std::string::npos) break;
+    s = c + 1;
+  }
+  if (ro) opts.push_back("ro");
+  opts.push_back(prop);
+  return mount(fs::clean_path(dst), "bind", src, opts);
+}
+
+// --tmpfs /dst[:opts]
+json tmpfs_mount(const std::string& spec) {
+  std::string dst = spec, opts;
+  if (auto c = spec.find(':'); c != std::string::npos) {
+    dst = spec.substr(0, c);
+    opts = spec.substr(c + 1);
+  }
+  if (dst.empty() || dst[0] != '/') throw Error("invalid --tmpfs `" + spec + "`: target must be absolute");
+  std::vector<std::string> o = {"nosuid", "nodev", "noexec"};
+  size_t s = 0;
+  while (!opts.empty()) {
+    size_t c = opts.find(',', s);
+    std::string x = opts.substr(s, c == std::string::npos ? std::string::npos : c - s);
+    if (x == "exec") o.erase(std::remove(o.begin(), o.end(), "noexec"), o.end());
+    else if (x == "suid") o.erase(std::remove(o.begin(), o.end(), "nosuid"), o.end());
+    else if (x == "dev") o.erase(std::remove(o.begin(), o.end(), "nodev"), o.end());
+    else if (!x.empty()) o.push_back(x);
+    if (c == std::string::npos) break;
+    s = c + 1;
+  }
+  return mount(fs::clean_path(dst), "tmpfs", "tmpfs", o);
+}
+
+const std::map<std::string, std::string> kRlimits = {
+    {"core", "RLIMIT_CORE"},     {"cpu", "RLIMIT_CPU"},         {"data", "RLIMIT_DATA"},
+    {"fsize", "RLIMIT_FSIZE"},   {"locks", "RLIMIT_LOCKS"},     {"memlock", "RLIMIT_MEMLOCK"},
+    {"msgqueue", "RLIMIT_MSGQUEUE"}, {"nice", "RLIMIT_NICE"},   {"nofile", "RLIMIT_NOFILE"},
+    {"nproc", "RLIMIT_NPROC"},   {"rss", "RLIMIT_RSS"},         {"rtprio", "RLIMIT_RTPRIO"},
+    {"rttime", "RLIMIT_RTTIME"}, {"sigpending", "RLIMIT_SIGPENDING"}, {"stack", "RLIMIT_STACK"},
+    {"as", "RLIMIT_AS"}};
+
+}  // namespace
+
+int64_t parse_bytes(const std::string& s, const std::string& flag) {
+  if (s.empty()) throw Error("invalid " + flag + " value ``");
+  size_t i = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  size_t frac_end = i;
+  if (i < s.size() && s[i] == '.') {
+    frac_end = i + 1;
+    while (frac_end < s.size() && std::isdigit(static_cast<unsigned char>(s[frac_end]))) ++frac_end;
+  }
+  if (frac_end == 0) throw Error("invalid " + flag + " value `" + s + "`");
+  double v = std::strtod(s.substr(0, frac_end).c_str(), nullptr);
+  std::string unit = s.substr(frac_end);
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (unit.size() == 2 && unit[1] == 'b') unit.pop_back();
+  double mul = 1;
+  if (unit.empty() || unit == "b") mul = 1;
+  else if (unit == "k") mul = 1024.0;
+  else if (unit == "m") mul = 1024.0 * 1024;
+  else if (unit == "g") mul = 1024.0 * 1024 * 1024;
+  else if (unit == "t") mul = 1024.0 * 1024 * 1024 * 1024;
+  else throw Error("invalid " + flag + " value `" + s + "` (a size such as 512m or 1g)");
+  double bytes = v * mul;
+  if (bytes > 9.0e18) throw Error("invalid " + flag + " value `" + s + "`: too large");
+  return static_cast<int64_t>(bytes);
+}
+
+UserIds resolve_user(const std::string& rootfs, const std::string& user,
+                     const std::vector<std::string>& group_add) {
+  UserIds ids;
+  std::string u = user, g;
+  if (auto c = user.find(':'); c != std::string::npos) {
+    u = user.substr(0, c);
+    g = user.substr(c + 1);
+    if (g.empty()) throw Error("invalid user `" + user + "`");
+  }
+  if (u.empty()) u = "0";
+  auto passwd = colon_records(read_in_rootfs(rootfs, "/etc/passwd"));
+  auto group = colon_records(read_in_rootfs(rootfs, "/etc/group"));
+  std::string user_name;
+  bool found = false;
+  for (auto& f : passwd) {
+    if (f.size() < 7) continue;
+    if (f[0] == u || (all_digits(u) && f[2] == u)) {
+      ids.uid = to_id(f[2], "uid");
+      ids.gid = to_id(f[3], "gid");
+      ids.home = f[5].empty() ? "/" : f[5];
+      user_name = f[0];
+      found = true;
+      break;
+    }
+  }
+  if (!found) {
+    if (!all_digits(u)) throw Error("unable to find user " + u + ": no matching entries in passwd file");
+    ids.uid = to_id(u, "uid");
+    ids.gid = 0;
+  }
+  auto find_group = [&](const std::string& name) -> uint32_t {
+    for (auto& f : group)
+      if (f.size() >= 3 && (f[0] == name || (all_digits(name) && f[2] == name)))
+        return to_id(f[2], "gid");
+    if (all_digits(name)) return to_id(name, "gid");
+    throw Error("unable to find group " + name + ": no matching entries in group file");
+  };
+  if (!g.empty()) ids.gid = find_group(g);
+  // Supplementary groups: the user's memberships in /etc/group (only when the user was given
+  // by name or found in passwd and no group was forced), then --group-add.
+  if (!user_name.empty() && g.empty()) {
+    for (auto& f : group) {
+      if (f.size() < 4) continue;
+      size_t s = 0;
+      const std::string& members = f[3];
+      while (s <= members.size()) {
+        size_t c = members.find(',', s);
+        if (members.substr(s, c == std::string::npos ? std::string::npos : c - s) == user_name) {
+          uint32_t gid = to_id(f[2], "gid");
+          if (gid != ids.gid &&
+              std::find(ids.groups.begin(), ids.groups.end(), gid) == ids.groups.end())
+            ids.groups.push_back(gid);
+          break;
+        }
+        if (c == std::string::npos) break;
+        s = c + 1;
+      }
+    }
+  }
+  for (auto& ga : group_add) ids.groups.push_back(find_group(ga));
+  return ids;
+}
+
+json merge_config(const oci::ImageConfig& image, const json& flags) {
+  json c = json::object();
+  const json& ic = image.config.is_object() ? image.config : json::object();
+  c["Env"] = ic.value("Env", json::array());
+  c["Cmd"] = ic.contains("Cmd") && !ic["Cmd"].is_null() ? ic["Cmd"] : json::array();
+  c["Entrypoint"] = ic.contains("Entrypoint") && !ic["Entrypoint"].is_null() ? ic["Entrypoint"] : json::array();
+  c["WorkingDir"] = ic.value("WorkingDir", "");
+  c["User"] = ic.value("User", "");
+  c["Labels"] = ic.contains("Labels") && ic["Labels"].is_object() ? ic["Labels"] : json::object();
+  c["StopSignal"] = ic.value("StopSignal", "");
+  c["Volumes"] = ic.contains("Volumes") && ic["Volumes"].is_object() ? ic["Volumes"] : json::object();
+  c["ExposedPorts"] =
+      ic.contains("ExposedPorts") && ic["ExposedPorts"].is_object() ? ic["ExposedPorts"] : json::object();
+  // Flags override; an --entrypoint resets the image's Cmd (Docker's rule).
+  if (flags.contains("Entrypoint")) {
+    c["Entrypoint"] = flags["Entrypoint"];
+    c["Cmd"] = json::array();
+  }
+  if (flags.contains("Cmd") && !flags["Cmd"].empty()) c["Cmd"] = flags["Cmd"];
+  for (auto& e : flags.value("Env", json::array())) {
+    std::string kv = e.get<std::string>();
+    std::string key = kv.substr(0, kv.find('='));
+    json kept = json::array();
+    for (auto& old : c["Env"]) {
+      std::string o = old.get<std::string>();
+      if (o.substr(0, o.find('=')) != key) kept.push_back(o);
+    }
+    kept.push_back(kv);
+    c["Env"] = kept;
+  }
+  for (auto* k : {"WorkingDir", "User", "StopSignal", "Hostname", "Domainname"})
+    if (flags.contains(k)) c[k] = flags[k];
+  const json labels = flags.value("Labels", json::object());
+  for (auto& [k, v] : labels.items()) c["Labels"][k] = v;
+  for (auto* k : {"Tty", "OpenStdin", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce",
+                  "StopTimeout", "Image"})
+    if (flags.contains(k)) c[k] = flags[k];
+  if (flags.contains("Volumes"))
+    for (auto& [k, v] : flags["Volumes"].items()) c["Volumes"][k] = v;
+  return c;
+}
+
+namespace {
+// This machine's architecture and the ones its kernel also runs (every architecture in the
+// filter costs compile time at each start).
+std::vector<std::string> native_arches() {
+#if defined(__x86_64__)
+  return {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"};
+#elif defined(__aarch64__)
+  return {"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"};
+#else
+  return {};
+#endif
+}
+}  // namespace
+
+json default_seccomp(const std::vector<std::string>& caps) {
+  auto has = [&](const char* c) { return std::find(caps.begin(), caps.end(), c) != caps.end(); };
+  std::vector<std::string> deny = {
+      "kexec_load", "kexec_file_load", "userfaultfd", "io_uring_setup", "io_uring_enter",
+      "io_uring_register", "swapon", "swapoff", "sysfs", "_sysctl", "uselib", "ustat",
+      "nfsservctl", "vm86", "vm86old", "create_module", "get_kernel_syms", "query_module",
+      "keyctl", "add_key", "request_key"};
+  auto gate = [&](const char* cap, std::initializer_list<const char*> names) {
+    if (!has(cap)) deny.insert(deny.end(), names.begin(), names.end());
+  };
+  gate("CAP_SYS_ADMIN", {"mount", "umount", "umount2", "unshare", "setns", "pivot_root",
+                         "mount_setattr", "move_mount", "open_tree", "fsopen", "fsconfig",
+                         "fsmount", "fspick", "fanotify_init", "lookup_dcookie", "quotactl",
+                         "quotactl_fd", "lsm_set_self_attr", "name_to_handle_at"});
+  gate("CAP_SYS_MODULE", {"init_module", "finit_module", "delete_module"});
+  gate("CAP_SYS_TIME", {"clock_settime", "clock_settime64", "settimeofday", "stime", "clock_adjtime",
+                        "adjtimex"});
+  gate("CAP_SYS_BOOT", {"reboot"});
+  gate("CAP_SYS_PACCT", {"acct"});
+  gate("CAP_SYSLOG", {"syslog"});
+  gate("CAP_SYS_RAWIO", {"iopl", "ioperm"});
+  gate("CAP_DAC_READ_SEARCH", {"open_by_handle_at"});
+  gate("CAP_SYS_NICE", {"mbind", "set_mempolicy", "set_mempolicy_home_node"});
+  gate("CAP_PERFMON", {"perf_event_open"});
+  gate("CAP_SYS_PTRACE", {"kcmp", "pidfd_getfd", "process_madvise"});
+  if (!has("CAP_SYS_ADMIN") && !has("CAP_BPF")) deny.push_back("bpf");
+  json rules = json::array();
+  rules.push_back({{"names", deny}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}});
+  if (!has("CAP_SYS_ADMIN")) {
+    // clone with any namespace flag, and clone3 (whose flags seccomp cannot see: ENOSYS makes
+    // libc fall back to clone).
+    for (uint64_t bit : {0x00020000ULL, 0x02000000ULL, 0x04000000ULL, 0x08000000ULL,
+                         0x10000000ULL, 0x20000000ULL, 0x40000000ULL})
+      rules.push_back({{"names", {"clone"}},
+                       {"action", "SCMP_ACT_ERRNO"},
+                       {"errnoRet", 1},
+                       {"args", {{{"index", 0}, {"value", bit}, {"valueTwo", bit}, {"op", "SCMP_CMP_MASKED_EQ"}}}}});
+    rules.push_back({{"names", {"clone3"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 38}});
+  }
+  for (int family : {38 /* AF_ALG */, 40 /* AF_VSOCK */})
+    rules.push_back({{"names", {"socket"}},
+                     {"action", "SCMP_ACT_ERRNO"},
+                     {"errnoRet", 97},
+                     {"args", {{{"index", 0}, {"value", family}, {"op", "SCMP_CMP_EQ"}}}}});
+  return {{"defaultAction", "SCMP_ACT_ALLOW"},
+          {"architectures", native_arches()},
+          {"syscalls", rules}};
+}
+
+json make_spec(const SpecInputs& in) {
+  const json& c = *in.config;
+  const json& h = *in.host;
+  const bool privileged = h.value("Privileged", false);
+  const bool tty = c.value("Tty", false);
+
+  // Process: args, env, user, cwd.
+  std::vector<std::string> args = strings(c, "Entrypoint");
+  for (auto& a : strings(c, "Cmd")) args.push_back(a);
+  if (args.empty()) throw Error("no command specified");
+  if (h.value("Init", false)) args.insert(args.begin(), {"/sbin/berth-init", "--"});
+  UserIds ids = resolve_user(in.rootfs, c.value("User", ""), strings(h, "GroupAdd"));
+  std::vector<std::string> env = strings(c, "Env");
+  auto has_env = [&](const std::string& k) {
+    return std::any_of(env.begin(), env.end(), [&](auto& e) { return e.rfind(k + "=", 0) == 0; });
+  };
+  if (!has_env("PATH")) env.insert(env.begin(), kDefaultPath);
+  const std::string hostname = c.value("Hostname", "");
+  if (!has_env("HOSTNAME") && !hostname.empty()) env.push_back("HOSTNAME=" + hostname);
+  if (tty && !has_env("TERM")) env.push_back("TERM=xterm");
+  if (!has_env("HOME")) env.push_back("HOME=" + ids.home);
+  std::string cwd = c.value("WorkingDir", "");
+  if (cwd.empty()) cwd = "/";
+  if (cwd[0] != '/') throw Error("the working directory `" + cwd + "` is invalid: it must be absolute");
+
+  // Capabilities.
+  std::vector<std::string> caps = privileged ? all_caps() : kDefaultCaps;
+  auto cap_add = strings(h, "CapAdd"), cap_drop = strings(h, "CapDrop");
+  for (auto& d : cap_drop) {
+    std::string n = cap_name(d);
+    if (n == "CAP_ALL") caps.clear();
+    else caps.erase(std::remove(caps.begin(), caps.end(), n), caps.end());
+  }
+  for (auto& a : cap_add) {
+    std::string n = cap_name(a);
+    if (n == "CAP_ALL") caps = all_caps();
+    else if (std::find(caps.begin(), caps.end(), n) == caps.end()) caps.push_back(n);
+  }
+  json capset = {{"bounding", caps}, {"effective", caps}, {"permitted", caps}};
+  if (ids.uid != 0) capset["effective"] = json::array();  // Docker: a non-root user starts without
+
+  json process = {{"terminal", tty},
+                  {"user", {{"uid", ids.uid}, {"gid", ids.gid}}},
+                  {"args", args},
+                  {"env", env},
+                  {"cwd", cwd},
+                  {"capabilities", capset}};
+  if (!ids.groups.empty()) process["user"]["additionalGids"] = ids.groups;
+  bool no_new_privs = false;
+  json seccomp = privileged ? json() : default_seccomp(caps);
+  for (auto& o : strings(h, "SecurityOpt")) {
+    if (o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true") {
+      no_new_privs = true;
+    } else if (o == "no-new-privileges:false" || o == "no-new-privileges=false") {
+      no_new_privs = false;
+    } else if (o.rfind("seccomp=", 0) == 0 || o.rfind("seccomp:", 0) == 0) {
+      std::string v = o.substr(8);
+      if (v == "unconfined") {
+        seccomp = json();
+      } else {
+        std::string text;
+        if (!fs::read_file_if_exists(v, text)) throw Error("--security-opt seccomp: cannot read `" + v + "`");
+        try {
+          seccomp = json::parse(text);
+        } catch (const json::exception& e) {
+          throw Error("--security-opt seccomp: `" + v + "` is not JSON: " + e.what());
+        }
+      }
+    } else if (o.rfind("label=", 0) == 0 || o.rfind("label:", 0) == 0 || o.rfind("apparmor=", 0) == 0 ||
+               o.rfind("apparmor:", 0) == 0) {
+      std::string v = o.substr(o.find_first_of("=:") + 1);
+      if (v != "disable" && v != "unconfined")
+        throw Error("--security-opt " + o + ": this host has no AppArmor or SELinux");
+    } else {
+      throw Error("invalid --security-opt `" + o + "`");
+    }
+  }
+  process["noNewPrivileges"] = no_new_privs;
+  json rlimits = json::array();
+  for (auto& u : h.value("Ulimits", json::array())) {
+    auto it = kRlimits.find(u.value("Name", ""));
+    if (it == kRlimits.end()) throw Error("invalid --ulimit name `" + u.value("Name", "") + "`");
+    rlimits.push_back({{"type", it->second}, {"soft", u.value("Soft", int64_t{0})}, {"hard", u.value("Hard", int64_t{0})}});
+  }
+  if (!rlimits.empty()) process["rlimits"] = rlimits;
+
+  // Namespaces, mounts.
+  const std::string net = h.value("NetworkMode", "none");
+  json namespaces = json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}},
+                                 {{"type", "mount"}}, {{"type", "cgroup"}}});
+  if (net != "host") namespaces.push_back({{"type", "network"}});
+  const bool ro_sys = !privileged || net != "host";
+  json mounts = json::array({
+      mount("/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}),
+      mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}),
+      mount("/dev/pts", "devpts", "devpts",
+            {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}),
+      mount("/sys", "sysfs", "sysfs", ro_sys && !privileged ? std::vector<std::string>{"nosuid", "noexec", "nodev", "ro"}
+                                                            : std::vector<std::string>{"nosuid", "noexec", "nodev"}),
+      mount("/sys/fs/cgroup", "cgroup", "cgroup",
+            {"nosuid", "noexec", "nodev", "relatime", privileged ? "rw" : "ro"}),
+      mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}),
+  });
+  int64_t shm = h.value("ShmSize", int64_t{64} << 20);
+  mounts.push_back(mount("/dev/shm", "tmpfs", "shm",
+                         {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(shm)}));
+  std::set<std::string> user_targets;
+  json user_mounts = json::array();
+  for (auto& b : strings(h, "Binds")) {
+    // SRC:DST[:OPTS] with SRC an absolute path (volumes were turned into mounts already).
+    size_t c1 = b.find(':');
+    if (c1 == std::string::npos) throw Error("invalid volume specification `" + b + "`");
+    std::string src = b.substr(0, c1), rest = b.substr(c1 + 1), opts;
+    if (auto c2 = rest.find(':'); c2 != std::string::npos) {
+      opts = rest.substr(c2 + 1);
+      rest = rest.substr(0, c2);
+    }
+    user_mounts.push_back(bind_mount(src, rest, opts));
+  }
+  for (auto& m : in.volume_mounts) user_mounts.push_back(m);
+  const json tmpfs = h.value("Tmpfs", json::object());
+  for (auto& [dst, opts] : tmpfs.items())
+    user_mounts.push_back(tmpfs_mount(opts.get<std::string>().empty() ? dst : dst + ":" + opts.get<std::string>()));
+  for (auto& m : user_mounts) {
+    std::string d = m["destination"];
+    if (!user_targets.insert(d).second) throw Error("duplicate mount point: " + d);
+  }
+  auto etc = [&](const std::string& file, const std::string& dst) {
+    if (!file.empty() && !user_targets.count(dst))
+      mounts.push_back(mount(dst, "bind", file, {"rbind", "rprivate"}));
+  };
+  etc(in.resolv_file, "/etc/resolv.conf");
+  etc(in.hostname_file, "/etc/hostname");
+  etc(in.hosts_file, "/etc/hosts");
+  if (h.value("Init", false)) {
+    const char* init = "/usr/bin/tini-static";
+    if (!fs::exists(init)) throw Error("--init: " + std::string(init) + " is not installed (Debian package tini)");
+    mounts.push_back(mount("/sbin/berth-init", "bind", init, {"bind", "ro", "rprivate"}));
+  }
+  for (auto& m : user_mounts) mounts.push_back(m);
+
+  // Resources.
+  json devices = json::array();
+  json dev_rules = json::array();
+  json linux = json::object();
+  linux["devices"] = json::array();
+  if (privileged) {
+    dev_rules.push_back(device_rule(true, "a", -1, -1, "rwm"));
+  } else {
+    dev_rules.push_back(device_rule(false, "a", -1, -1, "rwm"));
+    for (auto [maj, min] : {std::pair{1, 5}, {1, 3}, {1, 9}, {1, 8}, {5, 0}, {5, 1}})
+      dev_rules.push_back(device_rule(true, "c", maj, min, "rwm"));
+    dev_rules.push_back(device_rule(false, "c", 10, 229, "rwm"));
+  }
+  for (auto& d : strings(h, "Devices")) add_device(d, linux, dev_rules);
+  json res = {{"devices", dev_rules}};
+  if (int64_t mem = h.value("Memory", int64_t{0}); mem > 0) {
+    if (mem < 6 * 1024 * 1024) throw Error("minimum memory limit allowed is 6MB");
+    res["memory"] = {{"limit", mem}};
+    if (int64_t swap = h.value("MemorySwap", int64_t{0}); swap != 0) {
+      if (swap > 0 && swap < mem)
+        throw Error("minimum memoryswap limit should be larger than memory limit");
+      res["memory"]["swap"] = swap;
+    }
+  }
+  if (int64_t nano = h.value("NanoCpus", int64_t{0}); nano > 0)
+    res["cpu"]["quota"] = nano / 10000, res["cpu"]["period"] = 100000;
+  if (int64_t shares = h.value("CpuShares", int64_t{0}); shares > 0) res["cpu"]["shares"] = shares;
+  if (auto cs = h.value("CpusetCpus", ""); !cs.empty()) res["cpu"]["cpus"] = cs;
+  if (int64_t p = h.value("PidsLimit", int64_t{0}); p != 0) res["pids"] = {{"limit", p}};
+  linux["resources"] = res;
+  linux["namespaces"] = namespaces;
+  linux["cgroupsPath"] = "/berth/" + in.id;
+  if (!privileged) {
+    linux["maskedPaths"] = {"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore",
+                            "/proc/keys", "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi",
+                            "/proc/timer_list", "/proc/timer_stats",
+                            "/sys/devices/virtual/powercap", "/sys/firmware"};
+    linux["readonlyPaths"] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+  }
+  if (!seccomp.is_null()) linux["seccomp"] = seccomp;
+  if (auto sysctls = h.value("Sysctls", json::object()); !sysctls.empty()) linux["sysctl"] = sysctls;
+
+  json spec = {{"ociVersion", oci::kOciVersion},
+               {"process", process},
+               {"root", {{"path", in.rootfs}, {"readonly", h.value("ReadonlyRootfs", false)}}},
+               {"mounts", mounts},
+               {"linux", linux},
+               {"annotations", {{"io.berth.container.id", in.id}}}};
+  if (net != "host" || !hostname.empty()) spec["hostname"] = hostname;
+  return spec;
+}
+
+}  // namespace berth::engine

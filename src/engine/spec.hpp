@@ -1,0 +1,54 @@
+// Image config + `berth run` flags → an OCI runtime spec (config.json), the way Docker builds
+// one: the image's Entrypoint/Cmd/Env/WorkingDir/User/StopSignal with the flags on top,
+// Docker's default security profile (capabilities, seccomp, masked and read-only paths,
+// device rules) unless --privileged or --security-opt say otherwise.
+//
+// `config` and `host` are the Docker-shaped Config and HostConfig objects the engine keeps for
+// every container (what `inspect` shows); see engine.hpp for the fields used.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "oci/image.hpp"
+
+namespace berth::engine {
+
+struct SpecInputs {
+  const nlohmann::json* config = nullptr;  // Docker's Config (merged with the image's)
+  const nlohmann::json* host = nullptr;    // Docker's HostConfig
+  std::string rootfs;                      // the container's mounted root filesystem
+  std::string id;
+  std::string hostname_file, hosts_file, resolv_file;  // bind-mounted into /etc
+  std::vector<nlohmann::json> volume_mounts;  // extra OCI mounts (named and anonymous volumes)
+};
+
+// The spec. Throws berth::Error with one line for bad flag values (an unknown user, a bind
+// source that does not exist, an unknown capability, …).
+nlohmann::json make_spec(const SpecInputs& in);
+
+// Docker's Config for a new container: the image's config with the flags' overrides applied
+// (Cmd, Entrypoint, Env, WorkingDir, User, Labels, …). `flags` holds the same field names,
+// set only when given on the command line.
+nlohmann::json merge_config(const oci::ImageConfig& image, const nlohmann::json& flags);
+
+// Docker's default seccomp profile for a container with capabilities `caps` (see
+// docs/engine.md for how it is expressed).
+nlohmann::json default_seccomp(const std::vector<std::string>& caps);
+
+// "1g", "512m", "100k", "42" → bytes; throws on nonsense.
+int64_t parse_bytes(const std::string& s, const std::string& flag);
+
+// The uid, gid and supplementary groups for Docker's User field ("", "name", "uid",
+// "name:group", "uid:gid"), resolved against the rootfs's /etc/passwd and /etc/group.
+struct UserIds {
+  uint32_t uid = 0, gid = 0;
+  std::vector<uint32_t> groups;
+  std::string home = "/";
+};
+UserIds resolve_user(const std::string& rootfs, const std::string& user,
+                     const std::vector<std::string>& group_add = {});
+
+}  // namespace berth::engine

@@ -1,0 +1,870 @@
+// berth-shim: the monitor of one container (see protocol.hpp for what it leaves on disk).
+//
+//   berth-shim STATE_DIR [READY_FD [ATTACH_FD]]
+//
+// It detaches (double fork, own session, subreaper), creates and starts the container —
+// through the runtime library in a short-lived helper child, or by running an external OCI
+// runtime — holds its stdio (pipes, or the pty master with a terminal), writes its log in
+// Docker's json-file format, records each exit, applies the restart policy and serves a
+// control socket. READY_FD receives "ok PID\n" or "error MSG\n" once the container runs.
+// ATTACH_FD, if given, is an already attached owner connection (berth run in the foreground).
+//
+// Memory: the parent never runs the runtime code itself (the helper child does), so it touches
+// little more than this loop.
+#include <fcntl.h>
+#include <malloc.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "runtime/container.hpp"
+#include "runtime/terminal.hpp"
+#include "shim/protocol.hpp"
+
+using namespace berth;
+
+namespace {
+
+struct Orders {
+  std::string id, bundle, runtime_root;
+  std::string runtime;  // external OCI runtime binary; empty: the runtime library
+  std::string log_path;
+  int64_t log_max_size = 0;  // bytes; 0: no rotation
+  int log_max_files = 1;
+  bool terminal = false, stdin_open = false;
+  std::string winsize;  // "ROWS COLS": the terminal's size before the program starts
+  std::string restart = "no";  // no | always | on-failure | unless-stopped
+  int restart_max = 0;         // on-failure:N (0: unlimited)
+  std::vector<std::string> cleanup;  // command run after the last exit (unless an owner did it)
+};
+
+Orders read_orders(const std::string& dir) {
+  auto j = nlohmann::json::parse(fs::read_file(dir + "/shim.json"));
+  Orders o;
+  o.id = j.at("id").get<std::string>();
+  o.bundle = j.at("bundle").get<std::string>();
+  o.runtime_root = j.at("runtime_root").get<std::string>();
+  o.runtime = j.value("runtime", "");
+  o.log_path = j.value("log", "");
+  o.log_max_size = j.value("log_max_size", int64_t{0});
+  o.log_max_files = std::max(1, j.value("log_max_files", 1));
+  o.terminal = j.value("terminal", false);
+  o.stdin_open = j.value("stdin", false);
+  o.winsize = j.value("winsize", "");
+  o.restart = j.value("restart", "no");
+  o.restart_max = j.value("restart_max", 0);
+  if (j.contains("cleanup")) o.cleanup = j["cleanup"].get<std::vector<std::string>>();
+  return o;
+}
+
+int64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+std::string rfc3339_nano(int64_t ns) {
+  time_t s = static_cast<time_t>(ns / 1000000000);
+  struct tm tm {};
+  gmtime_r(&s, &tm);
+  char buf[64];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, sizeof buf - n, ".%09lldZ", static_cast<long long>(ns % 1000000000));
+  return buf;
+}
+
+bool write_all(int fd, const void* data, size_t n) {
+  auto p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// ---- The json-file log: one {"log","stream","time"} object per line (Docker's format),
+// lines longer than 16 KiB split like Docker does, rotation by size.
+class JsonLog {
+ public:
+  JsonLog(std::string path, int64_t max_size, int max_files)
+      : path_(std::move(path)), max_size_(max_size), max_files_(max_files) {
+    open_file();
+  }
+  void add(const char* stream, const char* data, size_t n, std::string& pending) {
+    for (size_t i = 0; i < n; ++i) {
+      pending.push_back(data[i]);
+      if (data[i] == '\n' || pending.size() >= kMaxLine) flush_line(stream, pending);
+    }
+  }
+  void flush_line(const char* stream, std::string& pending) {
+    if (pending.empty()) return;
+    std::string line = "{\"log\":\"";
+    escape(pending, line);
+    line += "\",\"stream\":\"";
+    line += stream;
+    line += "\",\"time\":\"";
+    line += rfc3339_nano(now_ns());
+    line += "\"}\n";
+    pending.clear();
+    if (fd_ < 0) return;
+    if (max_size_ > 0 && size_ + static_cast<int64_t>(line.size()) > max_size_ && size_ > 0) rotate();
+    // A full disk loses log lines, never the container: the error is noted once.
+    if (!write_all(fd_, line.data(), line.size())) {
+      if (!warned_) log::warn("log " + path_ + ": " + std::strerror(errno) + " (lines dropped)");
+      warned_ = true;
+      return;
+    }
+    size_ += static_cast<int64_t>(line.size());
+  }
+
+ private:
+  static constexpr size_t kMaxLine = 16 * 1024;
+  static void escape(const std::string& in, std::string& out) {
+    for (unsigned char c : in) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+          if (c < 0x20 || c == 0x7f) {
+            char b[8];
+            snprintf(b, sizeof b, "\\u%04x", c);
+            out += b;
+          } else {
+            out += static_cast<char>(c);  // UTF-8 passes through (invalid bytes too, as Docker)
+          }
+      }
+    }
+  }
+  void open_file() {
+    if (path_.empty()) return;
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    struct stat st {};
+    size_ = fd_ >= 0 && ::fstat(fd_, &st) == 0 ? st.st_size : 0;
+  }
+  void rotate() {
+    ::close(fd_);
+    fd_ = -1;
+    if (max_files_ <= 1) {
+      ::truncate(path_.c_str(), 0);
+    } else {
+      for (int i = max_files_ - 1; i >= 1; --i) {
+        std::string from = i == 1 ? path_ : path_ + "." + std::to_string(i - 1);
+        ::rename(from.c_str(), (path_ + "." + std::to_string(i)).c_str());
+      }
+    }
+    open_file();
+  }
+  std::string path_;
+  int64_t max_size_;
+  int max_files_;
+  int fd_ = -1;
+  int64_t size_ = 0;
+  bool warned_ = false;
+};
+
+void shed_text();
+
+struct Client {
+  UniqueFd fd;
+  std::string in;         // bytes received, not yet parsed
+  bool has_request = false;
+  bool attached = false, owner = false, waiting = false;
+  bool done = false;      // owner said it cleaned up
+};
+
+class Shim {
+ public:
+  Shim(std::string dir, Orders o) : dir_(std::move(dir)), o_(std::move(o)) {}
+
+  // Creates and starts the container; returns its pid or throws.
+  pid_t launch();
+  // Serves until the container is gone for good; returns the process exit code of the shim.
+  void serve(UniqueFd listen_fd);
+  void add_client(UniqueFd fd, bool owner) {
+    Client c;
+    c.fd = std::move(fd);
+    c.has_request = true;
+    c.attached = true;
+    c.owner = owner;
+    clients_.push_back(std::move(c));
+  }
+
+ private:
+  void open_stdio();
+  void on_output(int fd, uint8_t type);
+  void broadcast(uint8_t type, const char* data, size_t n);
+  void on_client(Client& c);
+  bool handle_frame(Client& c, uint8_t type, const std::string& data);
+  void reap();
+  void drain_output();
+  void finish_exit(int code);
+  void runtime_delete();
+  bool should_restart(int code);
+
+  std::string dir_;
+  Orders o_;
+  pid_t pid_ = 0;
+  UniqueFd out_, err_, master_, stdin_w_;
+  UniqueFd child_stdin_, child_out_, child_err_, console_peer_;
+  std::unique_ptr<JsonLog> log_;
+  std::string pend_out_, pend_err_;
+  std::vector<Client> clients_;
+  bool exited_ = false, stopping_ = false;
+  int restarts_ = 0;
+};
+
+void Shim::open_stdio() {
+  int p[2];
+  if (o_.terminal) {
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0) throw_errno("socketpair");
+    console_peer_.reset(p[0]);
+    child_out_.reset(p[1]);  // the helper sends the pty master through this
+    return;
+  }
+  if (o_.stdin_open) {
+    if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+    child_stdin_.reset(p[0]);
+    stdin_w_.reset(p[1]);
+  }
+  if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+  out_.reset(p[0]);
+  child_out_.reset(p[1]);
+  if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+  err_.reset(p[0]);
+  child_err_.reset(p[1]);
+}
+
+// Runs `argv` and waits; returns its exit status and what it wrote on stderr. Without
+// capture, the command keeps our stderr (a runtime's `create` hands it to the container).
+int run_command(const std::vector<std::string>& argv, std::string& err_out, bool capture = true) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork");
+  if (pid == 0) {
+    if (capture) ::dup2(p[1], 2);
+    std::vector<char*> a;
+    for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    ::execvp(a[0], a.data());
+    dprintf(2, "exec %s: %s", a[0], std::strerror(errno));
+    _exit(127);
+  }
+  ::close(p[1]);
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(p[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) err_out.append(buf, static_cast<size_t>(n));
+  ::close(p[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  while (!err_out.empty() && (err_out.back() == '\n' || err_out.back() == ' ')) err_out.pop_back();
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The helper child: container stdio on 0-2, create (+ start), report through `report`.
+// It creates, says "created PID", waits for a byte on `go` (the shim sets the terminal size
+// in between), starts and says "ok" — or says "error MSG" at any point.
+[[noreturn]] void helper(const Orders& o, const std::string& dir, int in, int out, int err,
+                         int console, int report, int go) {
+  int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  ::dup2(in >= 0 ? in : devnull, 0);
+  ::dup2(o.terminal ? devnull : out, 1);
+  ::dup2(o.terminal ? devnull : err, 2);
+  std::string msg;
+  auto created = [&](pid_t pid) {
+    std::string line = "created " + std::to_string(pid) + "\n";
+    write_all(report, line.data(), line.size());
+    char b;
+    while (::read(go, &b, 1) < 0 && errno == EINTR) {
+    }
+  };
+  try {
+    log::init(dir + "/shim.log", log::Format::text, false);
+    if (o.runtime.empty()) {
+      runtime::CreateOptions c;
+      c.root = o.runtime_root;
+      c.id = o.id;
+      c.bundle = o.bundle;
+      c.console_fd = o.terminal ? console : -1;
+      pid_t pid = runtime::create_container(c);
+      created(pid);
+      runtime::start_container(o.runtime_root, o.id);
+      msg = "ok";
+    } else {
+      const std::string log_file = dir + "/runtime.log";
+      std::vector<std::string> argv = {o.runtime, "--root", o.runtime_root, "--log", log_file,
+                                       "--log-format", "json", "create", "--bundle",
+                                       o.bundle, "--pid-file", dir + "/runtime.pid"};
+      // Relative to the state dir (our cwd from here on): its path may not fit in sun_path.
+      if (::chdir(dir.c_str()) < 0) throw_errno("chdir `" + dir + "`");
+      std::string sock_path = "console.sock";
+      UniqueFd listener;
+      if (o.terminal) {
+        listener.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        ::unlink(sock_path.c_str());
+        std::memcpy(addr.sun_path, sock_path.c_str(), sock_path.size() + 1);
+        if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
+            ::listen(listener.get(), 1) < 0)
+          throw_errno("console socket");
+        argv.insert(argv.end(), {"--console-socket", sock_path});
+      }
+      argv.push_back(o.id);
+      std::string err_text;
+      if (run_command(argv, err_text, false) != 0) {
+        // The runtime's last error line in its JSON log says why.
+        std::string log_text, why;
+        fs::read_file_if_exists(log_file, log_text);
+        size_t pos = 0;
+        while (pos < log_text.size()) {
+          size_t nl = log_text.find('\n', pos);
+          auto j = nlohmann::json::parse(log_text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos),
+                                         nullptr, false);
+          if (j.is_object() && j.value("level", "") == "error") why = j.value("msg", "");
+          pos = nl == std::string::npos ? log_text.size() : nl + 1;
+        }
+        throw Error(why.empty() ? o.runtime + " create failed" : why);
+      }
+      if (o.terminal) {
+        UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (!conn) throw_errno("accept console");
+        UniqueFd master = runtime::recv_fd(conn.get());
+        runtime::send_fd(console, master.get(), "pty master");
+        ::unlink(sock_path.c_str());
+      }
+      std::string pid_text = fs::read_file(dir + "/runtime.pid");
+      created(std::atoi(pid_text.c_str()));
+      err_text.clear();
+      if (run_command({o.runtime, "--root", o.runtime_root, "start", o.id}, err_text) != 0)
+        throw Error(err_text.empty() ? o.runtime + " start failed" : err_text);
+      msg = "ok";
+    }
+  } catch (const std::exception& e) {
+    msg = std::string("error ") + e.what();
+  }
+  msg += '\n';
+  write_all(report, msg.data(), msg.size());
+  _exit(0);
+}
+
+pid_t Shim::launch() {
+  open_stdio();
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+  UniqueFd report_r(p[0]), report_w(p[1]);
+  if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+  UniqueFd go_r(p[0]), go_w(p[1]);
+  pid_t h = ::fork();
+  if (h < 0) throw_errno("fork");
+  if (h == 0) {
+    report_r.reset();
+    go_w.reset();
+    helper(o_, dir_, child_stdin_.get(), child_out_.get(), child_err_.get(), child_out_.get(),
+           report_w.get(), go_r.get());
+  }
+  report_w.reset();
+  go_r.reset();
+  auto read_line = [&] {
+    std::string line;
+    char c;
+    for (;;) {
+      ssize_t n = ::read(report_r.get(), &c, 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0 || c == '\n') break;
+      line += c;
+    }
+    return line;
+  };
+  std::string msg = read_line();
+  if (msg.rfind("created ", 0) == 0) {
+    pid_ = static_cast<pid_t>(std::atoi(msg.c_str() + 8));
+    // The container's stdio is its own now; with a terminal, the pty master arrives and gets
+    // its size before the user program runs.
+    if (o_.terminal) {
+      master_ = runtime::recv_fd(console_peer_.get());
+      unsigned rows = 0, cols = 0;
+      if (std::sscanf(o_.winsize.c_str(), "%u %u", &rows, &cols) == 2 && rows && cols)
+        runtime::set_winsize(master_.get(), rows, cols);
+    }
+    write_all(go_w.get(), "g", 1);
+    msg = read_line();
+  }
+  go_w.reset();
+  int status;
+  while (::waitpid(h, &status, 0) < 0 && errno == EINTR) {
+  }
+  // The container's ends of its stdio now belong to the container alone: EOF on our ends
+  // comes when its last process closes them.
+  child_stdin_.reset();
+  child_err_.reset();
+  child_out_.reset();
+  console_peer_.reset();
+  if (msg != "ok") {
+    // The init (if it was created) is gone with the failed start; reap it.
+    if (pid_ > 0) {
+      ::waitpid(pid_, &status, WNOHANG);
+      runtime_delete();
+    }
+    pid_ = 0;
+    master_.reset();
+    throw Error(msg.rfind("error ", 0) == 0 ? msg.substr(6) : "the container could not be created");
+  }
+  fs::write_file_atomic(dir_ + "/pid", std::to_string(pid_) + " " + std::to_string(restarts_) + "\n", 0644);
+  if (master_) ::fcntl(master_.get(), F_SETFL, O_NONBLOCK);
+  if (out_) ::fcntl(out_.get(), F_SETFL, O_NONBLOCK);
+  if (err_) ::fcntl(err_.get(), F_SETFL, O_NONBLOCK);
+  exited_ = false;
+  return pid_;
+}
+
+void Shim::broadcast(uint8_t type, const char* data, size_t n) {
+  uint8_t hdr[5] = {type, static_cast<uint8_t>(n >> 24), static_cast<uint8_t>(n >> 16),
+                    static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
+  for (auto& c : clients_) {
+    if (!c.attached || !c.fd) continue;
+    if (!write_all(c.fd.get(), hdr, 5) || !write_all(c.fd.get(), data, n)) c.fd.reset();
+  }
+}
+
+void Shim::on_output(int fd, uint8_t type) {
+  char buf[32768];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // EOF (pipes) or EIO (pty without slave): this stream is over.
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+        if (fd == out_.get()) out_.reset();
+        else if (fd == err_.get()) err_.reset();
+        else if (fd == master_.get()) master_.reset();
+        if (log_) log_->flush_line(type == shim::kStderr ? "stderr" : "stdout",
+                                   type == shim::kStderr ? pend_err_ : pend_out_);
+      }
+      return;
+    }
+    if (log_) log_->add(type == shim::kStderr ? "stderr" : "stdout", buf, static_cast<size_t>(n),
+                        type == shim::kStderr ? pend_err_ : pend_out_);
+    broadcast(type, buf, static_cast<size_t>(n));
+  }
+}
+
+bool Shim::handle_frame(Client& c, uint8_t type, const std::string& data) {
+  switch (type) {
+    case shim::kStdin: {
+      int fd = master_ ? master_.get() : stdin_w_.get();
+      if (fd >= 0) write_all(fd, data.data(), data.size());
+      return true;
+    }
+    case shim::kStdinClose:
+      stdin_w_.reset();
+      return true;
+    case shim::kResize: {
+      unsigned rows = 0, cols = 0;
+      if (master_ && std::sscanf(data.c_str(), "%u %u", &rows, &cols) == 2)
+        runtime::set_winsize(master_.get(), rows, cols);
+      return true;
+    }
+    case shim::kSignal:
+      if (pid_ > 0 && !exited_) ::kill(pid_, std::atoi(data.c_str()));
+      return true;
+    case shim::kDone:
+      c.done = true;
+      return false;
+  }
+  return true;
+}
+
+void Shim::on_client(Client& c) {
+  char buf[16384];
+  ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
+  if (n < 0 && errno == EINTR) return;
+  if (n <= 0) {
+    c.fd.reset();
+    return;
+  }
+  c.in.append(buf, static_cast<size_t>(n));
+  if (!c.has_request) {
+    auto nl = c.in.find('\n');
+    if (nl == std::string::npos) {
+      if (c.in.size() > 256) c.fd.reset();
+      return;
+    }
+    std::string req = c.in.substr(0, nl);
+    c.in.erase(0, nl + 1);
+    c.has_request = true;
+    auto reply = [&](const std::string& r) {
+      write_all(c.fd.get(), r.data(), r.size());
+      c.fd.reset();
+    };
+    if (req == "attach" || req == "attach-owner") {
+      c.attached = true;
+      c.owner = req == "attach-owner";
+      if (exited_) c.fd.reset();
+    } else if (req.rfind("signal ", 0) == 0) {
+      int sig = std::atoi(req.c_str() + 7);
+      if (exited_ || pid_ <= 0) reply("error container is not running\n");
+      else if (::kill(pid_, sig) < 0) reply(std::string("error ") + std::strerror(errno) + "\n");
+      else reply("ok\n");
+      return;
+    } else if (req == "stop") {
+      stopping_ = true;
+      reply("ok\n");
+      return;
+    } else if (req == "wait") {
+      c.waiting = true;
+    } else {
+      reply("error unknown request\n");
+      return;
+    }
+  }
+  while (c.attached && c.fd && c.in.size() >= 5) {
+    auto* h = reinterpret_cast<const uint8_t*>(c.in.data());
+    uint32_t len = (uint32_t{h[1]} << 24) | (uint32_t{h[2]} << 16) | (uint32_t{h[3]} << 8) | h[4];
+    if (len > shim::kMaxFrame) {
+      c.fd.reset();
+      return;
+    }
+    if (c.in.size() < 5 + len) break;
+    std::string data = c.in.substr(5, len);
+    uint8_t type = h[0];
+    c.in.erase(0, 5 + len);
+    if (!handle_frame(c, type, data)) c.fd.reset();
+  }
+}
+
+void Shim::runtime_delete() {
+  try {
+    if (o_.runtime.empty()) {
+      runtime::delete_container(o_.runtime_root, o_.id, true);
+    } else {
+      std::string err;
+      run_command({o_.runtime, "--root", o_.runtime_root, "delete", "--force", o_.id}, err);
+    }
+  } catch (const std::exception& e) {
+    log::warn(std::string("delete: ") + e.what());
+  }
+}
+
+bool Shim::should_restart(int code) {
+  if (stopping_) return false;
+  if (o_.restart == "always" || o_.restart == "unless-stopped") return true;
+  if (o_.restart == "on-failure")
+    return code != 0 && (o_.restart_max == 0 || restarts_ < o_.restart_max);
+  return false;
+}
+
+// The container's last processes may still write: read what is left (bounded).
+void Shim::drain_output() {
+  int64_t deadline = now_ns() + 2'000'000'000;
+  while ((out_ || err_ || master_) && now_ns() < deadline) {
+    pollfd p[3];
+    int n = 0;
+    for (auto* f : {&out_, &err_, &master_})
+      if (*f) p[n++] = {f->get(), POLLIN, 0};
+    int r = ::poll(p, static_cast<nfds_t>(n), 100);
+    if (r < 0 && errno != EINTR) break;
+    if (out_) on_output(out_.get(), shim::kStdout);
+    if (err_) on_output(err_.get(), shim::kStderr);
+    if (master_) on_output(master_.get(), shim::kStdout);
+  }
+  out_.reset();
+  err_.reset();
+  master_.reset();
+  stdin_w_.reset();
+  if (log_) {
+    log_->flush_line("stdout", pend_out_);
+    log_->flush_line("stderr", pend_err_);
+  }
+}
+
+void Shim::finish_exit(int code) {
+  exited_ = true;
+  drain_output();
+  char rec[256];
+  std::snprintf(rec, sizeof rec, "{\"code\":%d,\"finished\":%lld,\"restarts\":%d}\n", code,
+                static_cast<long long>(now_ns()), restarts_);
+  try {
+    fs::write_file_atomic(dir_ + "/exit", rec, 0644);
+  } catch (const std::exception& e) {
+    log::warn(e.what());
+  }
+  runtime_delete();
+  std::string text = std::to_string(code);
+  broadcast(shim::kExit, text.data(), text.size());
+  for (auto& c : clients_) {
+    if (c.waiting && c.fd) {
+      std::string line = text + "\n";
+      write_all(c.fd.get(), line.data(), line.size());
+      c.fd.reset();
+    }
+  }
+}
+
+void Shim::reap() {
+  int status;
+  pid_t p;
+  while ((p = ::waitpid(-1, &status, WNOHANG)) > 0) {
+    if (p != pid_ || exited_) continue;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    finish_exit(code);
+  }
+}
+
+void Shim::serve(UniqueFd listen_fd) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  UniqueFd sigfd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!sigfd) throw_errno("signalfd");
+  if (!o_.log_path.empty()) log_ = std::make_unique<JsonLog>(o_.log_path, o_.log_max_size, o_.log_max_files);
+  ::malloc_trim(0);
+  shed_text();
+  for (;;) {
+    reap();
+    if (exited_) {
+      // Owners get their say (cleanup done by them, or gone), then restart or leave.
+      int code = 0;
+      std::string exit_text;
+      if (fs::read_file_if_exists(dir_ + "/exit", exit_text))
+        code = std::atoi(exit_text.c_str() + exit_text.find(':') + 1);
+      if (should_restart(code)) {
+        ++restarts_;
+        int64_t delay_ms = std::min<int64_t>(100LL << std::min(restarts_ - 1, 10), 60000);
+        ::poll(nullptr, 0, static_cast<int>(delay_ms));
+        if (!stopping_) {
+          try {
+            launch();
+            shed_text();
+            continue;
+          } catch (const std::exception& e) {
+            log::error(std::string("restart: ") + e.what());
+          }
+        }
+      }
+      bool owner_done = false;
+      int64_t deadline = now_ns() + 30'000'000'000LL;
+      for (;;) {
+        bool owner_live = false;
+        for (auto& c : clients_) {
+          if (c.owner && c.done) owner_done = true;
+          if (c.owner && c.fd) owner_live = true;
+        }
+        if (owner_done || !owner_live || now_ns() > deadline) break;
+        std::vector<pollfd> p;
+        for (auto& c : clients_)
+          if (c.owner && c.fd) p.push_back({c.fd.get(), POLLIN, 0});
+        ::poll(p.data(), p.size(), 1000);
+        for (auto& c : clients_)
+          if (c.owner && c.fd) on_client(c);
+      }
+      if (!owner_done && !o_.cleanup.empty()) {
+        std::string err;
+        ::unlink((dir_ + "/shim.sock").c_str());
+        int rc = run_command(o_.cleanup, err);
+        if (rc != 0) log::warn("cleanup: " + err);
+      } else {
+        ::unlink((dir_ + "/shim.sock").c_str());
+      }
+      ::unlink((dir_ + "/shim.pid").c_str());
+      return;
+    }
+    std::vector<pollfd> p;
+    p.push_back({sigfd.get(), POLLIN, 0});
+    p.push_back({listen_fd.get(), POLLIN, 0});
+    for (auto* f : {&out_, &err_, &master_})
+      if (*f) p.push_back({f->get(), POLLIN, 0});
+    size_t first_client = p.size();
+    for (auto& c : clients_) p.push_back({c.fd.get(), POLLIN, 0});
+    int r = ::poll(p.data(), p.size(), -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("poll");
+    }
+    if (p[0].revents) {
+      signalfd_siginfo si;
+      while (::read(sigfd.get(), &si, sizeof si) > 0) {
+      }
+    }
+    if (p[1].revents & POLLIN) {
+      int fd = ::accept4(listen_fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        Client c;
+        c.fd.reset(fd);
+        clients_.push_back(std::move(c));
+      }
+    }
+    for (size_t i = 2; i < first_client; ++i) {
+      if (!p[i].revents) continue;
+      int fd = p[i].fd;
+      on_output(fd, fd == err_.get() ? shim::kStderr : shim::kStdout);
+    }
+    for (size_t i = first_client; i < p.size(); ++i) {
+      if (!p[i].revents) continue;
+      for (auto& c : clients_)
+        if (c.fd.get() == p[i].fd) on_client(c);
+    }
+    clients_.erase(std::remove_if(clients_.begin(), clients_.end(),
+                                  [](const Client& c) { return !c.fd && !c.owner; }),
+                   clients_.end());
+  }
+}
+
+// Binds DIR/NAME from inside DIR: state paths may be longer than sun_path.
+// Drops the pages of our own code from the resident set: setup touched most of the runtime
+// library's code, the loop needs a few pages of it. Read-only file pages come back from the
+// page cache on their next use (they are shared with every other shim anyway).
+void shed_text() {
+  std::string maps;
+  if (!fs::read_file_if_exists("/proc/self/maps", maps)) return;
+  size_t pos = 0;
+  while (pos < maps.size()) {
+    size_t nl = maps.find('\n', pos);
+    std::string line = maps.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? maps.size() : nl + 1;
+    unsigned long lo = 0, hi = 0;
+    char perms[8] = {};
+    if (std::sscanf(line.c_str(), "%lx-%lx %7s", &lo, &hi, perms) != 3) continue;
+    // Only never-written mappings of files: code and read-only data.
+    if (perms[1] != '-' || line.find('/') == std::string::npos) continue;
+    // MADV_RANDOM first: no fault-around of 64 KiB when a page comes back.
+    ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_RANDOM);
+    ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  }
+}
+
+UniqueFd listen_unix(const std::string& dir, const char* name) {
+  UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s) throw_errno("socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, name);
+  if (::chdir(dir.c_str()) < 0) throw_errno("chdir `" + dir + "`");
+  ::unlink(name);
+  int rc = ::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int err = errno;
+  if (::chdir("/") < 0) throw_errno("chdir /");
+  errno = err;
+  if (rc < 0) throw_errno("bind `" + dir + "/" + name + "`");
+  if (::listen(s.get(), 16) < 0) throw_errno("listen");
+  return s;
+}
+
+unsigned long long start_time(pid_t pid) {
+  std::string stat;
+  if (!fs::read_file_if_exists("/proc/" + std::to_string(pid) + "/stat", stat)) return 0;
+  auto close = stat.rfind(')');
+  const char* p = stat.c_str() + close + 2;
+  for (int field = 3; field < 22 && *p; ++p)
+    if (*p == ' ') ++field;
+  return std::strtoull(p, nullptr, 10);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || argc > 4) {
+    std::fprintf(stderr, "usage: berth-shim STATE_DIR [READY_FD [ATTACH_FD]]\n");
+    return 2;
+  }
+  const std::string dir = argv[1];
+  int ready = argc > 2 ? std::atoi(argv[2]) : -1;
+  int attach = argc > 3 ? std::atoi(argv[3]) : -1;
+  if (ready >= 0) ::fcntl(ready, F_SETFD, FD_CLOEXEC);
+  auto fail = [&](const std::string& msg) {
+    std::string line = "error " + msg + "\n";
+    if (ready >= 0) write_all(ready, line.data(), line.size());
+    else std::fprintf(stderr, "berth-shim: %s\n", msg.c_str());
+    _exit(1);
+  };
+  Orders orders;
+  try {
+    orders = read_orders(dir);
+  } catch (const std::exception& e) {
+    fail(std::string("shim.json: ") + e.what());
+  }
+  // Detach: the first child leaves a session of its own; the caller reaps us at once.
+  pid_t p = ::fork();
+  if (p < 0) fail(std::string("fork: ") + std::strerror(errno));
+  if (p > 0) _exit(0);
+  ::setsid();
+  p = ::fork();
+  if (p < 0) fail(std::string("fork: ") + std::strerror(errno));
+  if (p > 0) _exit(0);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);
+  ::signal(SIGINT, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+  if (::chdir("/") < 0) fail("chdir /");
+  int devnull = ::open("/dev/null", O_RDWR);
+  ::dup2(devnull, 0);
+  ::dup2(devnull, 1);
+  ::close(devnull);
+  int logfd = ::open((dir + "/shim.log").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (logfd >= 0) ::dup2(logfd, 2), ::close(logfd);
+  log::init("", log::Format::text, false);
+  try {
+    pid_t self = ::getpid();
+    fs::write_file_atomic(dir + "/shim.pid",
+                          std::to_string(self) + " " + std::to_string(start_time(self)) + "\n", 0644);
+    UniqueFd listener = listen_unix(dir, "shim.sock");
+    Shim shim(dir, orders);
+    if (attach >= 0) {
+      ::fcntl(attach, F_SETFD, FD_CLOEXEC);
+      shim.add_client(UniqueFd(attach), true);
+    }
+    pid_t pid;
+    try {
+      pid = shim.launch();
+    } catch (const std::exception& e) {
+      ::unlink((dir + "/shim.sock").c_str());
+      ::unlink((dir + "/shim.pid").c_str());
+      fail(e.what());
+    }
+    if (ready >= 0) {
+      std::string line = "ok " + std::to_string(pid) + "\n";
+      write_all(ready, line.data(), line.size());
+      ::close(ready);
+    }
+    shim.serve(std::move(listener));
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+  return 0;
+}

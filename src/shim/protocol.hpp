@@ -1,0 +1,38 @@
+// What berth and berth-shim say to each other.
+//
+// The shim of a container lives in the container's state directory (--state/<ns>/containers/
+// <id>/) and leaves there:
+//   shim.json   its orders, written by berth before it starts the shim
+//   shim.pid    "PID STARTTIME" of the shim (STARTTIME: /proc/PID/stat field 22)
+//   shim.sock   the control socket
+//   pid         "PID RESTARTS\n": the container's init and how many restarts came before it
+//   exit        {"code":N,"finished":NS,"restarts":K,"error":"..."} after every exit
+//
+// A client of shim.sock sends one request line:
+//   "attach\n"        stream output frames until the container exits (then an exit frame);
+//   "attach-owner\n"  the same, and the client cleans up after the exit itself: it sends a
+//                     done frame when it has, and the shim runs no cleanup command then
+//   "signal N\n"      signal the container's init; reply "ok\n" or "error MSG\n"
+//   "stop\n"          the next exit is a manual stop: no restart; reply "ok\n"
+//   "wait\n"          reply "CODE\n" at the next exit
+// Frames (both ways on an attached connection): 1 byte type, 4 bytes big-endian length, data.
+#pragma once
+
+#include <cstdint>
+
+namespace berth::shim {
+
+enum Frame : uint8_t {
+  kStdout = 1,      // shim → client
+  kStderr = 2,      // shim → client
+  kExit = 3,        // shim → client: the exit code as decimal text
+  kStdin = 10,      // client → shim
+  kStdinClose = 11, // client → shim: close the container's stdin
+  kResize = 12,     // client → shim: "ROWS COLS"
+  kSignal = 13,     // client → shim: signal number as decimal text
+  kDone = 14,       // client → shim: the owner has cleaned up
+};
+
+inline constexpr uint32_t kMaxFrame = 1 << 20;
+
+}  // namespace berth::shim

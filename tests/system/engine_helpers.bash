@@ -1,0 +1,67 @@
+# Helpers for the engine tests: berth with its own --root and --state, a busybox image with a
+# Docker config (made with umoci, loaded as an oci-archive), and a teardown that removes every
+# container (shims included) the test made.
+
+BERTH=${BERTH:?BERTH must point to the berth binary}
+
+e() { "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" "$@"; }
+
+# A plain busybox image (no config: every run names its command).
+import_busybox() {
+  tar -C "$BUNDLE/rootfs" -cf "$TEST_DIR/rootfs.tar" .
+  e import "$TEST_DIR/rootfs.tar" busybox:latest >/dev/null
+}
+
+# An image "cfg:latest" with Entrypoint/Cmd/Env/WorkingDir/User/StopSignal and an extra user
+# (app, uid 1234, in groups app=1234 and extra=2000).
+build_config_image() {
+  local L=$TEST_DIR/cfg-layout W=$TEST_DIR/cfg-work
+  umoci init --layout "$L"
+  umoci new --image "$L:cfg"
+  umoci unpack --image "$L:cfg" "$W"
+  cp -a "$BUNDLE/rootfs/." "$W/rootfs/"
+  mkdir -p "$W/rootfs/work" "$W/rootfs/home/app"
+  echo "app:x:1234:1234:app:/home/app:/bin/sh" >> "$W/rootfs/etc/passwd"
+  printf 'app:x:1234:\nextra:x:2000:app\n' >> "$W/rootfs/etc/group"
+  umoci repack --image "$L:cfg" "$W"
+  umoci config --image "$L:cfg" --config.env "FROM_IMAGE=yes" --config.env "PATH=/usr/bin:/bin" \
+    --config.workingdir /work --config.entrypoint /bin/sh --config.entrypoint -c \
+    --config.cmd 'echo default-cmd' --config.stopsignal SIGUSR1
+  tar -C "$L" -cf "$TEST_DIR/cfg.tar" .
+  e load -i "$TEST_DIR/cfg.tar" >/dev/null
+}
+
+# Removes every container of the test (running ones included), then checks that nothing of
+# them is left on the host.
+_engine_teardown() {
+  if [ -d "$BROOT" ]; then
+    for c in $(e ps -aq --no-trunc 2>/dev/null); do
+      e rm -f "$c" >/dev/null 2>&1 || true
+    done
+  fi
+  # Shims whose state dir is under this test dir must be gone.
+  pkill -9 -f "berth-shim $TEST_DIR/" 2>/dev/null || true
+  _berth_teardown
+}
+
+teardown() { _engine_teardown; }
+
+# The host's view of what containers may leave behind: mounts under the test dir, shims of
+# this test, engine cgroups.
+host_traces() {
+  grep -c " $TEST_DIR" /proc/self/mountinfo || true
+  pgrep -f "berth-shim $TEST_DIR/" | wc -l
+  # Engine containers have 64-hex ids (the runtime tests use other names); tests run one at a
+  # time, so any such cgroup left when none of ours runs is a leak.
+  find /sys/fs/cgroup -maxdepth 4 -regextype egrep -regex '.*/berth/[0-9a-f]{64}' -type d 2>/dev/null | wc -l
+}
+
+# wait_for CMD…: retries for up to 5 s.
+wait_for() {
+  local i
+  for i in $(seq 1 100); do
+    "$@" && return 0
+    sleep 0.05
+  done
+  return 1
+}

@@ -1,0 +1,224 @@
+// Image config + flags → OCI spec (engine/spec.cpp), without running anything.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "engine/spec.hpp"
+
+using namespace berth;
+using namespace berth::engine;
+using nlohmann::json;
+
+namespace {
+
+class SpecTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/berth-spec-test.XXXXXX";
+    root = ::mkdtemp(tmpl);
+    fs::mkdir_p(root + "/etc");
+    fs::write_file_atomic(root + "/etc/passwd",
+                   "root:x:0:0:root:/root:/bin/sh\n# comment\napp:x:1000:1000::/home/app:/bin/sh\n"
+                   "svc:x:1001:1001::/srv:/bin/sh\n");
+    fs::write_file_atomic(root + "/etc/group", "root:x:0:\napp:x:1000:\nwheel:x:10:app,svc\naudio:x:29:app\n");
+  }
+  void TearDown() override { fs::remove_all(root); }
+
+  json spec(json config, json host = json::object()) {
+    if (!config.contains("Cmd")) config["Cmd"] = {"true"};
+    SpecInputs in;
+    in.config = &config;
+    in.host = &host;
+    in.rootfs = root;
+    in.id = std::string(64, 'a');
+    return make_spec(in);
+  }
+  static std::string error_of(const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  }
+  static bool has(const json& arr, const std::string& v) {
+    return std::find(arr.begin(), arr.end(), v) != arr.end();
+  }
+  std::string root;
+};
+
+TEST_F(SpecTest, ParseBytes) {
+  EXPECT_EQ(parse_bytes("42", "--memory"), 42);
+  EXPECT_EQ(parse_bytes("1k", "--memory"), 1024);
+  EXPECT_EQ(parse_bytes("512m", "--memory"), 512LL << 20);
+  EXPECT_EQ(parse_bytes("1.5g", "--memory"), 3LL << 29);
+  EXPECT_EQ(parse_bytes("2GB", "--memory"), 2LL << 30);
+  EXPECT_NE(error_of([] { parse_bytes("lots", "--memory"); }).find("invalid --memory value `lots`"), std::string::npos);
+  EXPECT_FALSE(error_of([] { parse_bytes("", "--memory"); }).empty());
+  EXPECT_FALSE(error_of([] { parse_bytes("5x", "--memory"); }).empty());
+}
+
+TEST_F(SpecTest, UsersAndGroupsFromTheImage) {
+  auto app = resolve_user(root, "app");
+  EXPECT_EQ(app.uid, 1000u);
+  EXPECT_EQ(app.gid, 1000u);
+  EXPECT_EQ(app.home, "/home/app");
+  EXPECT_EQ(app.groups, (std::vector<uint32_t>{10, 29}));
+  auto byid = resolve_user(root, "1001");
+  EXPECT_EQ(byid.uid, 1001u);
+  EXPECT_EQ(byid.groups, (std::vector<uint32_t>{10}));
+  auto forced = resolve_user(root, "app:wheel");
+  EXPECT_EQ(forced.gid, 10u);
+  EXPECT_TRUE(forced.groups.empty());  // an explicit group replaces the memberships
+  auto numeric = resolve_user(root, "4242:4343", {"audio"});
+  EXPECT_EQ(numeric.uid, 4242u);
+  EXPECT_EQ(numeric.gid, 4343u);
+  EXPECT_EQ(numeric.groups, (std::vector<uint32_t>{29}));
+  EXPECT_NE(error_of([&] { resolve_user(root, "ghost"); }).find("unable to find user ghost"), std::string::npos);
+  EXPECT_NE(error_of([&] { resolve_user(root, "app:ghosts"); }).find("unable to find group ghosts"), std::string::npos);
+  EXPECT_FALSE(error_of([&] { resolve_user(root, "app:"); }).empty());
+}
+
+TEST_F(SpecTest, PasswdIsReadInsideTheRootfsOnly) {
+  // /etc/passwd a symlink to the host's file: resolved inside the rootfs, where it is absent.
+  fs::remove_all(root + "/etc/passwd");
+  ASSERT_EQ(::symlink("/etc/passwd", (root + "/etc/passwd").c_str()), 0);
+  fs::remove_all(root + "/etc/passwd-target");
+  EXPECT_NE(error_of([&] { resolve_user(root, "root"); }).find("unable to find user root"), std::string::npos);
+}
+
+TEST_F(SpecTest, MergeConfigLikeDocker) {
+  oci::ImageConfig img;
+  img.config = {{"Env", {"PATH=/bin", "A=1"}}, {"Cmd", {"sh"}}, {"Entrypoint", {"/init"}},
+                {"WorkingDir", "/app"}, {"User", "app"}, {"Labels", {{"x", "1"}}}};
+  json c = merge_config(img, {{"Env", {"A=2", "B=3"}}, {"Labels", {{"y", "2"}}}});
+  EXPECT_EQ(c["Env"], json({"PATH=/bin", "A=2", "B=3"}));
+  EXPECT_EQ(c["Cmd"], json({"sh"}));
+  EXPECT_EQ(c["Entrypoint"], json({"/init"}));
+  EXPECT_EQ(c["Labels"], json({{"x", "1"}, {"y", "2"}}));
+  // --entrypoint resets the image's Cmd; a command given replaces Cmd only.
+  c = merge_config(img, {{"Entrypoint", {"/bin/echo"}}});
+  EXPECT_EQ(c["Cmd"], json::array());
+  c = merge_config(img, {{"Cmd", {"ls", "-l"}}, {"WorkingDir", "/tmp"}, {"User", "root"}});
+  EXPECT_EQ(c["Cmd"], json({"ls", "-l"}));
+  EXPECT_EQ(c["Entrypoint"], json({"/init"}));
+  EXPECT_EQ(c["WorkingDir"], "/tmp");
+  EXPECT_EQ(c["User"], "root");
+}
+
+TEST_F(SpecTest, DockerDefaults) {
+  json s = spec({{"Cmd", {"sh", "-c", "x"}}, {"Hostname", "h1"}, {"User", "app"}, {"Env", {"A=1"}}});
+  EXPECT_EQ(s["process"]["args"], json({"sh", "-c", "x"}));
+  EXPECT_EQ(s["process"]["user"]["uid"], 1000);
+  EXPECT_EQ(s["process"]["user"]["additionalGids"], json({10, 29}));
+  auto env = s["process"]["env"];
+  EXPECT_TRUE(has(env, "A=1"));
+  EXPECT_TRUE(has(env, "HOSTNAME=h1"));
+  EXPECT_TRUE(has(env, "HOME=/home/app"));
+  EXPECT_TRUE(std::any_of(env.begin(), env.end(), [](auto& e) { return e.template get<std::string>().rfind("PATH=", 0) == 0; }));
+  EXPECT_EQ(s["hostname"], "h1");
+  auto& caps = s["process"]["capabilities"];
+  EXPECT_EQ(caps["bounding"].size(), 14u);
+  EXPECT_TRUE(has(caps["bounding"], "CAP_NET_RAW"));
+  EXPECT_FALSE(has(caps["bounding"], "CAP_SYS_ADMIN"));
+  EXPECT_TRUE(caps["effective"].empty());  // a non-root user
+  EXPECT_FALSE(caps.contains("inheritable"));
+  EXPECT_EQ(s["process"]["noNewPrivileges"], false);
+  EXPECT_TRUE(has(s["linux"]["maskedPaths"], "/proc/kcore"));
+  EXPECT_TRUE(has(s["linux"]["readonlyPaths"], "/proc/sys"));
+  EXPECT_EQ(s["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ALLOW");
+  EXPECT_EQ(s["linux"]["cgroupsPath"], "/berth/" + std::string(64, 'a'));
+  bool netns = false;
+  for (auto& n : s["linux"]["namespaces"]) netns |= n["type"] == "network";
+  EXPECT_TRUE(netns);
+  auto& rules = s["linux"]["resources"]["devices"];
+  EXPECT_EQ(rules[0], json({{"allow", false}, {"access", "rwm"}}));
+}
+
+TEST_F(SpecTest, SeccompGatesOnCapabilities) {
+  auto denied = [](const json& profile) {
+    std::vector<std::string> out;
+    for (auto& r : profile["syscalls"])
+      if (!r.contains("args"))
+        for (auto& n : r["names"]) out.push_back(n);
+    return out;
+  };
+  auto d = denied(default_seccomp({"CAP_CHOWN"}));
+  EXPECT_NE(std::find(d.begin(), d.end(), "mount"), d.end());
+  EXPECT_NE(std::find(d.begin(), d.end(), "kexec_load"), d.end());
+  EXPECT_NE(std::find(d.begin(), d.end(), "clone3"), d.end());
+  d = denied(default_seccomp({"CAP_SYS_ADMIN"}));
+  EXPECT_EQ(std::find(d.begin(), d.end(), "mount"), d.end());
+  EXPECT_EQ(std::find(d.begin(), d.end(), "clone3"), d.end());
+  EXPECT_NE(std::find(d.begin(), d.end(), "kexec_load"), d.end());  // no capability allows it
+}
+
+TEST_F(SpecTest, FlagsBecomeSpec) {
+  ::mkdir((root + "/src").c_str(), 0755);
+  json h = {{"Binds", {root + "/src:/data:ro"}},
+            {"Tmpfs", {{"/run", "size=1m,exec"}}},
+            {"ReadonlyRootfs", true},
+            {"CapAdd", {"sys_admin"}},
+            {"CapDrop", {"NET_RAW"}},
+            {"Memory", 64 << 20},
+            {"MemorySwap", 128 << 20},
+            {"NanoCpus", 1500000000},
+            {"PidsLimit", 10},
+            {"Ulimits", {{{"Name", "nofile"}, {"Soft", 100}, {"Hard", 200}}}},
+            {"SecurityOpt", {"no-new-privileges"}},
+            {"NetworkMode", "host"}};
+  json s = spec({{"Cmd", {"true"}}}, h);
+  EXPECT_TRUE(s["root"]["readonly"]);
+  auto& caps = s["process"]["capabilities"]["bounding"];
+  EXPECT_TRUE(has(caps, "CAP_SYS_ADMIN"));
+  EXPECT_FALSE(has(caps, "CAP_NET_RAW"));
+  EXPECT_EQ(s["linux"]["resources"]["memory"]["limit"], 64 << 20);
+  EXPECT_EQ(s["linux"]["resources"]["memory"]["swap"], 128 << 20);
+  EXPECT_EQ(s["linux"]["resources"]["cpu"]["quota"], 150000);
+  EXPECT_EQ(s["linux"]["resources"]["pids"]["limit"], 10);
+  EXPECT_EQ(s["process"]["rlimits"][0], json({{"type", "RLIMIT_NOFILE"}, {"soft", 100}, {"hard", 200}}));
+  EXPECT_TRUE(s["process"]["noNewPrivileges"]);
+  for (auto& n : s["linux"]["namespaces"]) EXPECT_NE(n["type"], "network");
+  bool bind = false, tmpfs = false;
+  for (auto& m : s["mounts"]) {
+    if (m["destination"] == "/data") {
+      bind = true;
+      EXPECT_EQ(m["source"], root + "/src");
+      EXPECT_TRUE(has(m["options"], "ro"));
+    }
+    if (m["destination"] == "/run") {
+      tmpfs = true;
+      EXPECT_TRUE(has(m["options"], "size=1m"));
+      EXPECT_FALSE(has(m["options"], "noexec"));
+    }
+  }
+  EXPECT_TRUE(bind);
+  EXPECT_TRUE(tmpfs);
+}
+
+TEST_F(SpecTest, BadFlagValuesAreOneLineErrors) {
+  auto bad = [&](json h) {
+    return error_of([&] { spec({{"Cmd", {"true"}}}, h); });
+  };
+  EXPECT_NE(bad({{"CapAdd", {"NOPE"}}}).find("unknown capability `NOPE`"), std::string::npos);
+  EXPECT_NE(bad({{"Binds", {"/does/not/exist:/x"}}}).find("bind source path `/does/not/exist`"), std::string::npos);
+  EXPECT_NE(bad({{"Binds", {root + ":relative"}}}).find("must be absolute"), std::string::npos);
+  EXPECT_NE(bad({{"Binds", {root + ":/x:bogus"}}}).find("invalid mount option `bogus`"), std::string::npos);
+  EXPECT_NE(bad({{"Memory", 1024}}).find("minimum memory limit"), std::string::npos);
+  EXPECT_NE(bad({{"Memory", 64 << 20}, {"MemorySwap", 1 << 20}}).find("memoryswap"), std::string::npos);
+  EXPECT_NE(bad({{"Ulimits", {{{"Name", "bogus"}}}}}).find("invalid --ulimit name"), std::string::npos);
+  EXPECT_NE(bad({{"SecurityOpt", {"seccomp=/no/such/profile.json"}}}).find("cannot read"), std::string::npos);
+  EXPECT_NE(bad({{"SecurityOpt", {"whatever"}}}).find("invalid --security-opt"), std::string::npos);
+  EXPECT_NE(bad({{"Binds", {root + ":/x", root + ":/x"}}}).find("duplicate mount point"), std::string::npos);
+  EXPECT_NE(error_of([&] { spec({{"Cmd", json::array()}}); }).find("no command"), std::string::npos);
+  EXPECT_NE(error_of([&] { spec({{"WorkingDir", "rel"}}); }).find("must be absolute"), std::string::npos);
+  for (auto* msg : {"unknown capability"}) EXPECT_EQ(std::string(msg).find('\n'), std::string::npos);
+}
+
+}  // namespace
