@@ -413,15 +413,17 @@ State Engine::state(Container& c) {
     if (fs::read_file_if_exists(dir + "/pid", pid_text))
       std::sscanf(pid_text.c_str(), "%d %d", &s.pid, &s.restarts);
     s.status = "running";
+    // An exit record while the shim lives: the container is gone and the shim is finishing
+    // (or waiting to restart it).
+    if (fs::exists(dir + "/exit")) {
+      s.status = "restarting";
+      return s;
+    }
     try {
       auto rs = runtime::container_state(runtime_root(), c.id());
-      std::string r = rs.value("status", "");
-      if (r == "paused") s.status = "paused";
-      else if (r == "stopped") s.status = "running";  // exiting: the shim records it shortly
+      if (rs.value("status", "") == "paused") s.status = "paused";
     } catch (const Error&) {
-      // between exit and restart
-      std::string exit_text;
-      if (fs::read_file_if_exists(dir + "/exit", exit_text)) s.status = "restarting";
+      // being created or deleted this very moment
     }
     return s;
   }
@@ -566,7 +568,8 @@ void Engine::cleanup(const std::string& id, bool rm) {
   unmount_rootfs(c.id());
   if (!rm) return;
   const std::string dir = container_dir(c.id());
-  if (fs::exists(runtime_root() + "/" + c.id())) {
+  // The shim deletes the runtime's state itself; only a dead shim's is left to us.
+  if (!shim_alive(dir) && fs::exists(runtime_root() + "/" + c.id())) {
     try {
       runtime::delete_container(runtime_root(), c.id(), true);
     } catch (const std::exception& e) {

@@ -240,7 +240,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
     throw Error("config.json: linux.intelRdt: Intel RDT is not supported by this runtime");
   validate_sysctls(*spec.linux);
   validate_lsm(*spec.process);
-  std::unique_ptr<SeccompFilter> seccomp = SeccompFilter::compile(spec.linux->seccomp);
+  std::unique_ptr<SeccompFilter> seccomp = SeccompFilter::compile(spec.linux->seccomp, opts.root + "/@seccomp");
   const std::string rootfs =
       fs::clean_path(spec.root.path[0] == '/' ? spec.root.path : bundle + "/" + spec.root.path);
   if (!fs::is_dir(rootfs)) throw Error("root.path: rootfs `" + rootfs + "` does not exist");

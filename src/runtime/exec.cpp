@@ -174,7 +174,7 @@ int exec_container(const ExecOptions& o) {
     throw Error("exec: --tty with --detach needs a --console-socket");
   if (o.preserve_fds < 0) throw Error("--preserve-fds must not be negative");
   std::unique_ptr<SeccompFilter> seccomp =
-      spec.linux ? SeccompFilter::compile(spec.linux->seccomp) : nullptr;
+      spec.linux ? SeccompFilter::compile(spec.linux->seccomp, o.root + "/@seccomp") : nullptr;
 
   // The container's namespaces, read from its init; user first, mount last.
   std::vector<std::pair<int, int>> join;

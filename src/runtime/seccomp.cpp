@@ -1,6 +1,11 @@
 #include "runtime/seccomp.hpp"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
@@ -8,6 +13,8 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/fs.hpp"
 
 namespace berth::runtime {
 namespace {
@@ -59,9 +66,100 @@ scmp_compare op(const std::string& name, const std::string& field) {
 
 }  // namespace
 
-std::unique_ptr<SeccompFilter> SeccompFilter::compile(const json& s) {
+namespace {
+
+// What a cached program depends on: the profile, libseccomp and what it found the kernel can do.
+std::string cache_key(const json& s) {
+  const scmp_version* v = seccomp_version();
+  return "berth-seccomp-v1 libseccomp " + std::to_string(v->major) + "." + std::to_string(v->minor) +
+         "." + std::to_string(v->micro) + " api " + std::to_string(seccomp_api_get()) + "\n" + s.dump();
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+std::string cache_file(const std::string& dir, const std::string& key) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%016llx.bpf", static_cast<unsigned long long>(fnv1a(key)));
+  return dir + "/" + name;
+}
+
+// The file holds the key, a NUL, then the program: a hash collision cannot pick a wrong one.
+bool cache_read(const std::string& path, const std::string& key, std::string& bpf) {
+  std::string text;
+  try {
+    if (!fs::read_file_if_exists(path, text)) return false;
+  } catch (const Error&) {
+    return false;
+  }
+  if (text.size() <= key.size() || text.compare(0, key.size(), key) != 0 || text[key.size()] != '\0')
+    return false;
+  bpf = text.substr(key.size() + 1);
+  return !bpf.empty() && bpf.size() % sizeof(sock_filter) == 0;
+}
+
+unsigned parse_flags(const json& s) {
+  unsigned flags = 0;
+  if (auto it = s.find("flags"); it != s.end() && it->is_array())
+    for (auto& fl : *it) {
+      std::string name = fl.is_string() ? fl.get<std::string>() : "";
+      if (name == "SECCOMP_FILTER_FLAG_TSYNC") flags |= SECCOMP_FILTER_FLAG_TSYNC;
+      else if (name == "SECCOMP_FILTER_FLAG_LOG") flags |= SECCOMP_FILTER_FLAG_LOG;
+      else if (name == "SECCOMP_FILTER_FLAG_SPEC_ALLOW") flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+    }
+  return flags;
+}
+
+}  // namespace
+
+std::unique_ptr<SeccompFilter> SeccompFilter::compile(const json& s, const std::string& cache_dir) {
   if (s.is_null()) return nullptr;
   if (!s.is_object()) bad("", "must be an object");
+  std::string key, path;
+  if (!cache_dir.empty()) {
+    key = cache_key(s);
+    path = cache_file(cache_dir, key);
+    std::string bpf;
+    if (cache_read(path, key, bpf)) {
+      std::unique_ptr<SeccompFilter> f(new SeccompFilter());
+      f->bpf_ = std::move(bpf);
+      f->flags_ = parse_flags(s);
+      f->listener_path_ = str(s, "listenerPath", "");
+      f->listener_metadata_ = str(s, "listenerMetadata", "");
+      // Only valid profiles are ever cached; notify is known from the actions.
+      for (auto& sc : s.value("syscalls", json::array()))
+        if (sc.is_object() && sc.value("action", "") == "SCMP_ACT_NOTIFY") f->notify_ = true;
+      return f;
+    }
+  }
+  std::unique_ptr<SeccompFilter> f = compile_profile(s);
+  // Export the program: it is loaded with seccomp(2) like a cached one, and cached.
+  UniqueFd mem(static_cast<int>(::syscall(SYS_memfd_create, "seccomp-bpf", MFD_CLOEXEC)));
+  if (!mem) throw_errno("memfd_create");
+  if (int rc = seccomp_export_bpf(static_cast<scmp_filter_ctx>(f->ctx_), mem.get()); rc < 0)
+    throw_errno("linux.seccomp: export the filter", -rc);
+  off_t size = ::lseek(mem.get(), 0, SEEK_END);
+  f->bpf_.resize(static_cast<size_t>(size));
+  if (::pread(mem.get(), f->bpf_.data(), f->bpf_.size(), 0) != size) throw_errno("read the seccomp filter");
+  f->flags_ = parse_flags(s);
+  if (!cache_dir.empty()) {
+    try {
+      fs::mkdir_p(cache_dir, 0700);
+      std::string text = key;
+      text.push_back('\0');
+      text += f->bpf_;
+      fs::write_file_atomic(path, text, 0600);
+    } catch (const Error&) {
+      // a read-only or full state dir: no cache, no failure
+    }
+  }
+  return f;
+}
+
+std::unique_ptr<SeccompFilter> SeccompFilter::compile_profile(const json& s) {
   std::unique_ptr<SeccompFilter> f(new SeccompFilter());
   uint32_t def_errno = EPERM;
   if (auto it = s.find("defaultErrnoRet"); it != s.end() && !it->is_null()) {
@@ -163,13 +261,13 @@ SeccompFilter::~SeccompFilter() {
 }
 
 int SeccompFilter::load() {
-  auto ctx = static_cast<scmp_filter_ctx>(ctx_);
-  int rc = seccomp_load(ctx);
-  if (rc < 0) throw_errno("load seccomp filter", -rc);
-  if (!notify_) return -1;
-  int fd = seccomp_notify_fd(ctx);
-  if (fd < 0) throw_errno("seccomp notify fd", -fd);
-  return fd;
+  sock_fprog prog{};
+  prog.len = static_cast<unsigned short>(bpf_.size() / sizeof(sock_filter));
+  prog.filter = reinterpret_cast<sock_filter*>(bpf_.data());
+  unsigned flags = flags_ | (notify_ ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0);
+  long rc = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+  if (rc < 0) throw_errno("load seccomp filter");
+  return notify_ ? static_cast<int>(rc) : -1;
 }
 
 }  // namespace berth::runtime

@@ -111,7 +111,8 @@ std::vector<std::string> StateStore::ids() const {
   }
   while (auto* e = ::readdir(d)) {
     std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
+    // "@…" names are the runtime's own (the seccomp cache): never a valid container id.
+    if (n == "." || n == ".." || n[0] == '@') continue;
     if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN) out.push_back(n);
   }
   ::closedir(d);

@@ -621,7 +621,8 @@ void Shim::finish_exit(int code) {
   } catch (const std::exception& e) {
     log::warn(e.what());
   }
-  runtime_delete();
+  // Report first, then delete the runtime's state: an attached owner unmounts and removes the
+  // container meanwhile (it leaves the runtime's state to us).
   std::string text = std::to_string(code);
   broadcast(shim::kExit, text.data(), text.size());
   for (auto& c : clients_) {
@@ -631,6 +632,7 @@ void Shim::finish_exit(int code) {
       c.fd.reset();
     }
   }
+  runtime_delete();
 }
 
 void Shim::reap() {

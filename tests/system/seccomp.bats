@@ -100,3 +100,27 @@ PY
   jq -e --arg id "$ID" '.nfds == 1 and .msg.fds == ["seccompFd"] and .msg.metadata == "meta-42" and .msg.state.id == $id and .msg.pid > 1 and .msg.pid == .msg.state.pid' "$TEST_DIR/got.json"
   assert_clean "$ID"
 }
+
+@test "compiled filters are cached per profile; a stale or foreign cache file is never used" {
+  set_config '.linux.seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
+    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}'
+  set_args sh -c 'mkdir /tmp/x 2>&1; echo rc=$?'
+  run rt run --bundle "$BUNDLE" "$ID"
+  [[ "$output" == *"Operation not permitted"* ]]
+  cache=("$ROOT"/@seccomp/*.bpf)
+  [ -f "${cache[0]}" ]
+  # The runtime's own directory is not a container.
+  [ -z "$(rt list -q)" ]
+  # Second run: from the cache, same effect.
+  run rt run --bundle "$BUNDLE" "$ID"
+  [[ "$output" == *"Operation not permitted"* ]]
+  # A cache file whose key does not match (a collision, or tampering) is recompiled.
+  printf 'not-the-key\0garbage!' > "${cache[0]}"
+  run rt run --bundle "$BUNDLE" "$ID"
+  [[ "$output" == *"Operation not permitted"* ]]
+  # A different profile gets its own program: this one allows mkdir.
+  set_config '.linux.seccomp.syscalls[0].names = ["rmdir"]'
+  run rt run --bundle "$BUNDLE" "$ID"
+  [[ "$output" == *rc=0* ]]
+  [ "$(ls "$ROOT"/@seccomp/*.bpf | wc -l)" -eq 2 ]
+}
