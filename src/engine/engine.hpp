@@ -110,7 +110,7 @@ class Engine {
   UniqueFd lock(const std::string& id);
   void save(Container& c);
   void write_etc_files(const Container& c);
-  void unmount_rootfs(const std::string& id);
+  void unmount_rootfs(const std::string& id, bool detach = false);
 
   Options opts_;
   image::Service images_;

@@ -61,6 +61,9 @@ class Snapshotter {
   std::string fs_dir(std::string_view key) const;
   // How to mount `key` (active: writable; view/committed: read-only).
   std::vector<Mount> mounts(std::string_view key) const;
+  // The directory of the snapshot record with this id (for callers that removed the record
+  // themselves, in a transaction of theirs).
+  std::string dir(int64_t id) const { return dir_of(id); }
   // Bytes and inodes used by the snapshot's own directory.
   struct Usage {
     int64_t bytes = 0, inodes = 0;

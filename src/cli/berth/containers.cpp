@@ -22,6 +22,7 @@
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/log.hpp"
 #include "engine/engine.hpp"
 #include "engine/spec.hpp"
 #include "oci/spec.hpp"
@@ -485,6 +486,7 @@ int run_attached(engine::Engine& eng, const engine::Container& c, bool use_stdin
     return start_failure_code(e);
   }
   int code = attach_loop(sock.get(), use_stdin, tty, false);
+  log::debug("exit code " + std::to_string(code) + " received");
   if (owner) {
     eng.cleanup(c.id(), rm);
     send_frame(sock.get(), shim::kDone, "");
