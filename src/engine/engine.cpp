@@ -13,7 +13,10 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <dirent.h>
+
 #include <random>
+#include <set>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -24,6 +27,7 @@
 #include "runtime/signals.hpp"
 #include "runtime/state_store.hpp"
 #include "runtime/terminal.hpp"
+#include "snapshot/copy.hpp"
 #include "snapshot/snapshotter.hpp"
 
 namespace berth::engine {
@@ -140,7 +144,98 @@ std::string status_text(const State& s) {
   return "Created";
 }
 
-Engine::Engine(Options opts) : opts_(std::move(opts)), images_(opts_.images) {}
+Engine::Engine(Options opts)
+    : opts_(std::move(opts)), images_(opts_.images), volumes_(opts_.images.root, opts_.images.ns) {}
+
+json Engine::make_volumes(const json& config, const json& host) {
+  json out = json::array();
+  std::set<std::string> targets;
+  for (auto& b : host.value("Binds", json::array())) {
+    std::string spec = b.get<std::string>();
+    auto c1 = spec.find(':');
+    std::string src = spec.substr(0, c1);
+    std::string rest = c1 == std::string::npos ? "" : spec.substr(c1 + 1);
+    std::string dst = rest.substr(0, rest.find(':'));
+    std::string opts = rest.find(':') == std::string::npos ? "" : rest.substr(rest.find(':') + 1);
+    targets.insert(fs::clean_path(dst));
+    if (!src.empty() && src[0] == '/') continue;  // a host path
+    if (!VolumeStore::valid_name(src)) throw Error("invalid volume name `" + src + "` in `" + spec + "`");
+    if (dst.empty() || dst[0] != '/') throw Error("invalid volume target in `" + spec + "`: must be absolute");
+    Volume v = volumes_.create(src);
+    out.push_back({{"Name", v.name}, {"Destination", fs::clean_path(dst)}, {"Options", opts},
+                   {"Anonymous", false}});
+  }
+  const json tmpfs = host.value("Tmpfs", json::object());
+  for (auto& [dst, unused] : tmpfs.items()) targets.insert(fs::clean_path(dst));
+  const json wanted = config.value("Volumes", json::object());
+  for (auto& [dst, unused] : wanted.items())
+    if (dst.empty() || dst[0] != '/') throw Error("invalid volume `" + dst + "`: must be an absolute path");
+  try {
+    for (auto& [dst, unused] : wanted.items()) {
+      if (targets.count(fs::clean_path(dst))) continue;
+      Volume v = volumes_.create("", {}, true);
+      out.push_back({{"Name", v.name}, {"Destination", fs::clean_path(dst)}, {"Options", ""},
+                     {"Anonymous", true}});
+      targets.insert(fs::clean_path(dst));
+    }
+  } catch (...) {
+    for (auto& v : out)
+      if (v.value("Anonymous", false)) volumes_.remove(v.value("Name", ""));
+    throw;
+  }
+  return out;
+}
+
+std::vector<json> Engine::volume_mounts(const Container& c, const std::string& rootfs) {
+  std::vector<json> out;
+  for (auto& vol : c.data.value("Volumes", json::array())) {
+    std::string name = vol.value("Name", "");
+    auto v = volumes_.get(name);
+    if (!v) v = volumes_.create(name, {}, vol.value("Anonymous", false));
+    const std::string dst = vol.value("Destination", "");
+    std::string opts = vol.value("Options", "");
+    // Docker's copy-up: an empty volume gets what the image has at its target, once.
+    if (opts.find("nocopy") == std::string::npos) {
+      UniqueFd data(::open(v->mountpoint.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      bool empty = true;
+      if (DIR* d = data ? ::fdopendir(::dup(data.get())) : nullptr) {
+        while (auto* e = ::readdir(d))
+          if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) empty = false;
+        ::closedir(d);
+      }
+      UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      UniqueFd src = root ? fs::open_in_root(root.get(), dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : UniqueFd();
+      if (empty && src && data) {
+        snapshot::copy_tree(src.get(), data.get());
+        struct stat st {};
+        if (::fstat(src.get(), &st) == 0) {
+          ::fchown(data.get(), st.st_uid, st.st_gid);
+          ::fchmod(data.get(), st.st_mode & 07777);
+        }
+      }
+    }
+    std::vector<std::string> mopts = {"rbind", "rprivate"};
+    for (size_t s = 0; !opts.empty() && s <= opts.size();) {
+      size_t c2 = opts.find(',', s);
+      std::string o = opts.substr(s, c2 == std::string::npos ? std::string::npos : c2 - s);
+      if (o == "ro" || o == "readonly") mopts.push_back("ro");
+      else if (o != "rw" && o != "nocopy" && o != "z" && o != "Z" && !o.empty())
+        throw Error("invalid volume option `" + o + "` for " + name);
+      if (c2 == std::string::npos) break;
+      s = c2 + 1;
+    }
+    out.push_back({{"destination", dst}, {"type", "bind"}, {"source", v->mountpoint}, {"options", mopts}});
+  }
+  return out;
+}
+
+std::vector<std::string> Engine::volume_users(const std::string& name) {
+  std::vector<std::string> users;
+  for (auto& c : list())
+    for (auto& v : c.data.value("Volumes", json::array()))
+      if (v.value("Name", "") == name) users.push_back(c.rec.name);
+  return users;
+}
 Engine::~Engine() = default;
 
 std::string Engine::container_dir(const std::string& id) const {
@@ -223,10 +318,6 @@ Container Engine::create(const CreateRequest& req) {
     if (n != "no" && host.value("AutoRemove", false))
       throw Error("conflicting options: cannot specify both --restart and --rm");
   }
-  for (auto& b : host.value("Binds", json::array())) {
-    std::string s = b.get<std::string>();
-    if (s.empty() || s[0] != '/') throw Error("invalid volume `" + s + "`: named volumes are not supported yet, use an absolute host path");
-  }
   const std::string top = images_.unpack(img);
   trace("image unpacked");
   Container c;
@@ -242,6 +333,7 @@ Container Engine::create(const CreateRequest& req) {
             {"Top", top},
             {"State", {{"Status", "created"}, {"ExitCode", 0}, {"StartedAt", 0}, {"FinishedAt", 0},
                        {"Error", ""}, {"RestartCount", 0}}}};
+  c.data["Volumes"] = make_volumes(config, host);
   c.rec.data = c.data.dump();
   images_.snapshots().prepare(c.rec.snapshot, top, {{"berth.container", c.rec.id}});
   trace("snapshot prepared");
@@ -254,6 +346,8 @@ Container Engine::create(const CreateRequest& req) {
     images_.db().delete_container(opts_.images.ns, c.rec.id);
     images_.snapshots().remove(c.rec.snapshot);
     fs::remove_all(opts_.images.root + "/containers/" + c.rec.id);
+    for (auto& v : c.data["Volumes"])
+      if (v.value("Anonymous", false)) volumes_.remove(v.value("Name", ""));
     throw;
   }
   return c;
@@ -342,6 +436,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     in.hostname_file = pdir + "/hostname";
     in.hosts_file = pdir + "/hosts";
     in.resolv_file = pdir + "/resolv.conf";
+    in.volume_mounts = volume_mounts(c, rootfs);
     json spec = make_spec(in);
     fs::write_file_atomic(dir + "/config.json", spec.dump(), 0600);
 
@@ -582,7 +677,7 @@ int Engine::wait(const std::string& ref) {
   }
 }
 
-void Engine::cleanup(const std::string& id, bool rm) {
+void Engine::cleanup(const std::string& id, bool rm, bool volumes) {
   Container c;
   try {
     c = lookup(id);
@@ -613,13 +708,17 @@ void Engine::cleanup(const std::string& id, bool rm) {
   });
   trace("records removed");
   if (snap) fs::remove_all(images_.snapshots().dir(snap->id));
+  // Anonymous volumes go with a --rm container (Docker's rule) or with rm -v.
+  if (volumes || c.data["HostConfig"].value("AutoRemove", false))
+    for (auto& v : c.data.value("Volumes", json::array()))
+      if (v.value("Anonymous", false)) volumes_.remove(v.value("Name", ""));
   fs::remove_all(dir);
   fs::remove_all(opts_.images.root + "/containers/" + c.id());
   ::unlink((opts_.state + "/" + opts_.images.ns + "/locks/" + c.id()).c_str());
   trace("removed");
 }
 
-void Engine::remove(const std::string& ref, bool force, bool /*volumes*/) {
+void Engine::remove(const std::string& ref, bool force, bool volumes) {
   Container c = lookup(ref);
   State s = state(c);
   if (s.running()) {
@@ -640,7 +739,7 @@ void Engine::remove(const std::string& ref, bool force, bool /*volumes*/) {
     for (int i = 0; i < 500 && shim_alive(dir); ++i) ::usleep(10000);
     if (shim_alive(dir)) throw Error("container " + c.rec.name + " did not stop");
   }
-  cleanup(c.id(), true);
+  cleanup(c.id(), true, volumes);
 }
 
 void Engine::rename(const std::string& ref, const std::string& name) {
@@ -680,6 +779,15 @@ json Engine::inspect(Container& c) {
                       {"Source", v.substr(0, p1)},
                       {"Destination", v.substr(p1 + 1, p2 == std::string::npos ? std::string::npos : p2 - p1 - 1)},
                       {"RW", p2 == std::string::npos || v.substr(p2 + 1).find("ro") == std::string::npos}});
+  }
+  for (auto& v : c.data.value("Volumes", json::array())) {
+    auto vol = volumes_.get(v.value("Name", ""));
+    mounts.push_back({{"Type", "volume"},
+                      {"Name", v.value("Name", "")},
+                      {"Source", vol ? vol->mountpoint : ""},
+                      {"Destination", v.value("Destination", "")},
+                      {"Driver", "local"},
+                      {"RW", v.value("Options", "").find("ro") == std::string::npos}});
   }
   return {{"Id", c.id()},
           {"Created", rfc3339(c.rec.created)},

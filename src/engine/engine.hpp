@@ -26,6 +26,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "image/service.hpp"
+#include "engine/volumes.hpp"
 #include "metadata/db.hpp"
 
 namespace berth::engine {
@@ -74,6 +75,9 @@ class Engine {
   ~Engine();
 
   image::Service& images() { return images_; }
+  VolumeStore& volumes() { return volumes_; }
+  // The containers (by name) that use volume `name`.
+  std::vector<std::string> volume_users(const std::string& name);
   const Options& options() const { return opts_; }
 
   Container create(const CreateRequest& req);
@@ -91,9 +95,11 @@ class Engine {
   // SIGTERM (or the StopSignal), then SIGKILL after `timeout` seconds (<0: the container's
   // StopTimeout, default 10).
   void stop(const std::string& ref, int timeout);
+  // volumes: its anonymous volumes go too (rm -v).
   void remove(const std::string& ref, bool force, bool volumes);
-  // After an exit: unmount the rootfs and forget runtime state; with rm, remove the container.
-  void cleanup(const std::string& id, bool rm);
+  // After an exit: unmount the rootfs and forget runtime state; with rm, remove the container
+  // (and its anonymous volumes when it was run with --rm, or `volumes`).
+  void cleanup(const std::string& id, bool rm, bool volumes = false);
   // Blocks until the container is not running; its exit code.
   int wait(const std::string& ref);
   // Connects to the shim's control socket with `request` ("attach\n", …).
@@ -112,8 +118,15 @@ class Engine {
   void write_etc_files(const Container& c);
   void unmount_rootfs(const std::string& id, bool detach = false);
 
+  // Named and anonymous volumes for a new container: HostConfig.Binds NAME:/dst entries and
+  // Config.Volumes paths not mounted otherwise. Returns data["Volumes"].
+  nlohmann::json make_volumes(const nlohmann::json& config, const nlohmann::json& host);
+  // Bind mounts of the container's volumes, copying the image's content into empty ones.
+  std::vector<nlohmann::json> volume_mounts(const Container& c, const std::string& rootfs);
+
   Options opts_;
   image::Service images_;
+  VolumeStore volumes_;
 };
 
 // A random Docker-style name ("brave_turing").

@@ -527,6 +527,7 @@ json make_spec(const SpecInputs& in) {
     size_t c1 = b.find(':');
     if (c1 == std::string::npos) throw Error("invalid volume specification `" + b + "`");
     std::string src = b.substr(0, c1), rest = b.substr(c1 + 1), opts;
+    if (src.empty() || src[0] != '/') continue;  // a named volume: in volume_mounts
     if (auto c2 = rest.find(':'); c2 != std::string::npos) {
       opts = rest.substr(c2 + 1);
       rest = rest.substr(0, c2);

@@ -390,3 +390,56 @@ setup() {
   ! pgrep -f "berth --root $BROOT" >/dev/null
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
 }
+
+@test "named volumes: created on first use, image content copied into an empty one, kept after rm" {
+  run e volume create --label team=a data
+  [ "$output" = data ]
+  run e volume create 'bad name'
+  [ "$status" -ne 0 ]
+  e volume inspect data | jq -e '.[0].Driver == "local" and .[0].Labels.team == "a"'
+  # /etc of the image is copied into the empty volume, then the container's writes stay.
+  run e run --rm -v data:/etc busybox sh -c 'cat /etc/passwd | head -1; echo mine > /etc/mine'
+  [[ "$output" == root:* ]]
+  run e run --rm -v data:/other:ro busybox sh -c 'cat /other/mine; echo x > /other/y'
+  [ "${lines[0]}" = mine ]
+  [ "$status" -ne 0 ]
+  # -v NAME:/dst on a volume that does not exist yet creates it.
+  e run --rm -v fresh:/data busybox touch /data/f
+  [ -f "$(e volume inspect fresh | jq -r '.[0].Mountpoint')/f" ]
+  e run -d --name user -v data:/d busybox sleep 30 >/dev/null
+  run e volume rm data
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"in use by container user"* ]]
+  e rm -f user
+  e volume rm data fresh
+  [ -z "$(e volume ls -q)" ]
+  [ -z "$(ls "$BROOT/volumes/default")" ]
+}
+
+@test "anonymous volumes: -v /path and the image's Volumes; copy-up keeps owners; rm -v and --rm remove them" {
+  build_config_image
+  e create --name anon cfg 'stat -c %u /vol; cat /vol/seed; echo kept > /vol/new' >/dev/null
+  [ "$(e volume ls -q | wc -l)" -eq 1 ]
+  run e start -a anon
+  [ "${lines[0]}" = 1234 ]
+  [ "${lines[1]}" = seeded ]
+  e container inspect anon | jq -e '.[0].Mounts[0].Type == "volume" and .[0].Mounts[0].Destination == "/vol"'
+  # A second start sees the volume's content, not the image's again.
+  e start -a anon >/dev/null
+  v=$(e volume ls -q)
+  [ "$(cat "$BROOT/volumes/default/$v/_data/new")" = kept ]
+  # rm without -v keeps it (volume prune removes it then), rm -v removes it.
+  e rm anon
+  [ "$(e volume ls -q | wc -l)" -eq 1 ]
+  e volume prune >/dev/null
+  [ -z "$(e volume ls -q)" ]
+  e run --name a2 -v /scratch busybox true
+  e rm -v a2
+  [ -z "$(e volume ls -q)" ]
+  e run --rm -v /scratch busybox true
+  [ -z "$(e volume ls -q)" ]
+  # A bind mount on the image's volume path replaces the anonymous volume.
+  mkdir "$TEST_DIR/h"
+  e run --rm -v "$TEST_DIR/h:/vol" cfg 'ls /vol | wc -l'
+  [ -z "$(e volume ls -q)" ]
+}

@@ -20,13 +20,15 @@ build_config_image() {
   umoci new --image "$L:cfg"
   umoci unpack --image "$L:cfg" "$W"
   cp -a "$BUNDLE/rootfs/." "$W/rootfs/"
-  mkdir -p "$W/rootfs/work" "$W/rootfs/home/app"
+  mkdir -p "$W/rootfs/work" "$W/rootfs/home/app" "$W/rootfs/vol"
+  echo seeded > "$W/rootfs/vol/seed"
+  chown 1234:1234 "$W/rootfs/vol"
   echo "app:x:1234:1234:app:/home/app:/bin/sh" >> "$W/rootfs/etc/passwd"
   printf 'app:x:1234:\nextra:x:2000:app\n' >> "$W/rootfs/etc/group"
   umoci repack --image "$L:cfg" "$W"
   umoci config --image "$L:cfg" --config.env "FROM_IMAGE=yes" --config.env "PATH=/usr/bin:/bin" \
     --config.workingdir /work --config.entrypoint /bin/sh --config.entrypoint -c \
-    --config.cmd 'echo default-cmd' --config.stopsignal SIGUSR1
+    --config.cmd 'echo default-cmd' --config.stopsignal SIGUSR1 --config.volume /vol
   tar -C "$L" -cf "$TEST_DIR/cfg.tar" .
   e load -i "$TEST_DIR/cfg.tar" >/dev/null
 }

@@ -63,6 +63,11 @@ int cmd_container_prune(const Engine& e, int argc, char** argv, int first);
 int cmd_container_cleanup(const Engine& e, int argc, char** argv, int first);
 int cmd_system_prune(const Engine& e, int argc, char** argv, int first);
 int cmd_info(const Engine& e, int argc, char** argv, int first);
+int cmd_volume_create(const Engine& e, int argc, char** argv, int first);
+int cmd_volume_ls(const Engine& e, int argc, char** argv, int first);
+int cmd_volume_inspect(const Engine& e, int argc, char** argv, int first);
+int cmd_volume_rm(const Engine& e, int argc, char** argv, int first);
+int cmd_volume_prune(const Engine& e, int argc, char** argv, int first);
 
 // "3 minutes ago", "2 months ago", like Docker's CreatedSince.
 std::string time_ago(int64_t unix_seconds);

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <map>
 
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
@@ -160,8 +161,12 @@ void add_mount_flag(const std::string& spec, json& host) {
     host["Binds"].push_back(src + ":" + dst + (opts.empty() ? "" : ":" + opts));
   } else if (type == "tmpfs") {
     host["Tmpfs"][dst] = opts;
+  } else if (type == "volume") {
+    if (ro) opts += (opts.empty() ? "" : ",") + std::string("ro");
+    if (src.empty()) throw Error("--mount " + spec + ": an anonymous volume needs -v " + dst);
+    host["Binds"].push_back(src + ":" + dst + (opts.empty() ? "" : ":" + opts));
   } else {
-    throw Error("--mount " + spec + ": type " + type + " is not supported yet (bind, tmpfs)");
+    throw Error("--mount " + spec + ": unknown type " + type + " (bind, volume, tmpfs)");
   }
 }
 
@@ -240,10 +245,14 @@ engine::CreateRequest build_request(const Args& a) {
   h["Init"] = a.has("init");
   h["Binds"] = json::array();
   for (auto& v : a.all("volume")) {
-    // HOST:CTR[:OPTS]; a bare /ctr (anonymous volume) or NAME:/ctr (named volume) is not yet.
-    if (v.empty() || v[0] != '/' || v.find(':') == std::string::npos)
-      throw Error("-v " + v + ": only bind mounts (/host/path:/container/path[:ro]) are supported yet");
-    h["Binds"].push_back(v);
+    // /host:/ctr[:opts] (bind), name:/ctr[:opts] (named volume), /ctr (anonymous volume).
+    if (v.empty()) throw Error("-v: empty volume specification");
+    if (v.find(':') == std::string::npos) {
+      if (v[0] != '/') throw Error("-v " + v + ": a volume target must be an absolute path");
+      c["Volumes"][v] = json::object();
+    } else {
+      h["Binds"].push_back(v);
+    }
   }
   for (auto& m : a.all("mount")) add_mount_flag(m, h);
   for (auto& t : a.all("tmpfs")) {
@@ -1131,6 +1140,92 @@ int cmd_container_prune(const Engine& e, int argc, char** argv, int first) {
     if (s.running() || s.status == "restarting") continue;
     eng.cleanup(c.id(), true);
     std::puts(c.id().c_str());
+  }
+  return 0;
+}
+
+int cmd_volume_create(const Engine& e, int argc, char** argv, int first) {
+  Args a("volume create", {{"name", "", true}, {"label", "l", true, true}, {"driver", "d", true}, {"opt", "o", true, true}},
+         argc, argv, first);
+  if (a.has("driver") && a.get("driver") != "local") throw Error("volume create: only the local driver exists");
+  if (!a.all("opt").empty()) throw Error("volume create: driver options are not supported");
+  std::string name = a.get("name", a.positional().empty() ? "" : a.positional()[0]);
+  std::map<std::string, std::string> labels;
+  for (auto& l : a.all("label")) labels[l.substr(0, l.find('='))] = l.find('=') == std::string::npos ? "" : l.substr(l.find('=') + 1);
+  auto eng = make_engine(e);
+  std::puts(eng.volumes().create(name, labels, false, false).name.c_str());
+  return 0;
+}
+
+int cmd_volume_ls(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("volume ls", {{"quiet", "q", false}, {"format", "", true}, {"filter", "f", true, true}}, argc, argv, first);
+  auto eng = make_engine(e);
+  bool dangling_only = false;
+  for (auto& f : a.all("filter")) {
+    if (f == "dangling=true" || f == "dangling=1") dangling_only = true;
+    else throw Error("volume ls: unsupported --filter `" + f + "` (dangling=true)");
+  }
+  if (!a.has("quiet") && a.get("format") != "json") std::puts("DRIVER    VOLUME NAME");
+  for (auto& v : eng.volumes().list()) {
+    if (dangling_only && !eng.volume_users(v.name).empty()) continue;
+    if (a.has("quiet")) std::puts(v.name.c_str());
+    else if (a.get("format") == "json") std::puts(eng.volumes().inspect(v).dump().c_str());
+    else std::printf("local     %s\n", v.name.c_str());
+  }
+  return 0;
+}
+
+int cmd_volume_inspect(const Engine& e, int argc, char** argv, int first) {
+  Args a("volume inspect", {{"format", "f", true}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("volume inspect: a volume is required");
+  auto eng = make_engine(e);
+  json out = json::array();
+  int rc = 0;
+  for (auto& n : a.positional()) {
+    auto v = eng.volumes().get(n);
+    if (!v) {
+      std::fprintf(stderr, "berth: no such volume: %s\n", n.c_str());
+      rc = 1;
+      continue;
+    }
+    out.push_back(eng.volumes().inspect(*v));
+  }
+  if (!out.empty()) std::puts(out.dump(4).c_str());
+  return rc;
+}
+
+int cmd_volume_rm(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("volume rm", {{"force", "f", false}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("volume rm: a volume is required");
+  auto eng = make_engine(e);
+  int rc = 0;
+  for (auto& n : a.positional()) {
+    auto users = eng.volume_users(n);
+    if (!users.empty()) {
+      std::fprintf(stderr, "berth: remove %s: volume is in use by container %s\n", n.c_str(), users[0].c_str());
+      rc = 1;
+      continue;
+    }
+    if (!eng.volumes().remove(n) && !a.has("force")) {
+      std::fprintf(stderr, "berth: no such volume: %s\n", n.c_str());
+      rc = 1;
+      continue;
+    }
+    std::puts(n.c_str());
+  }
+  return rc;
+}
+
+int cmd_volume_prune(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("volume prune", {{"force", "f", false}, {"all", "a", false}, {"filter", "", true, true}}, argc, argv, first);
+  auto eng = make_engine(e);
+  std::puts("Deleted Volumes:");
+  for (auto& v : eng.volumes().list()) {
+    // Like Docker 23+: anonymous volumes only, unless --all.
+    if (!v.anonymous && !a.has("all")) continue;
+    if (!eng.volume_users(v.name).empty()) continue;
+    eng.volumes().remove(v.name);
+    std::puts(v.name.c_str());
   }
   return 0;
 }

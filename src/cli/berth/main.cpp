@@ -38,6 +38,7 @@ const char* kUsage =
     "  inspect         containers or images as JSON (-f TEMPLATE)\n"
     "  top, stats      processes; cpu, memory and pids (--no-stream)\n"
     "  pause, unpause, rename, port, container prune, system prune, info\n"
+    "  volume          create, ls, inspect, rm, prune (named volumes, local driver)\n"
     "\n"
     "Images:\n"
     "  pull            fetch an image from a registry (--platform, -q, --tls-verify=false)\n"
@@ -155,6 +156,13 @@ const Verb kVerbs[] = {
     {"container", "port", cli::cmd_port},
     {"container", "prune", cli::cmd_container_prune},
     {"container", "cleanup", cli::cmd_container_cleanup},
+    {"volume", "create", cli::cmd_volume_create},
+    {"volume", "ls", cli::cmd_volume_ls},
+    {"volume", "list", cli::cmd_volume_ls},
+    {"volume", "inspect", cli::cmd_volume_inspect},
+    {"volume", "rm", cli::cmd_volume_rm},
+    {"volume", "remove", cli::cmd_volume_rm},
+    {"volume", "prune", cli::cmd_volume_prune},
 };
 
 }  // namespace
