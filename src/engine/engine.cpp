@@ -21,6 +21,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
+#include "diff/layer.hpp"
 #include "engine/spec.hpp"
 #include "oci/reference.hpp"
 #include "runtime/container.hpp"
@@ -758,6 +759,50 @@ void Engine::pause(const std::string& ref, bool pause) {
   } else {
     if (s.status != "paused") throw Error("container " + c.rec.name + " is not paused");
     runtime::resume_container(runtime_root(), c.id());
+  }
+}
+
+void Engine::export_rootfs(const std::string& ref, int out_fd) {
+  Container c = lookup(ref);
+  UniqueFd lk = lock(c.id());
+  State s = state(c);
+  std::string merged = container_dir(c.id()) + "/rootfs";
+  std::string tmp;
+  if (!s.running()) {
+    // Not running: a private mount of its layers for the time of the export.
+    tmp = container_dir(c.id()) + "/export";
+    fs::mkdir_p(tmp, 0700);
+    snapshot::mount_all(images_.snapshots().mounts(c.rec.snapshot), tmp);
+    merged = tmp;
+  }
+  try {
+    UniqueFd dir(::open(merged.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) throw_errno("open `" + merged + "`");
+    diff::create_layer(dir.get(), [&](const void* p, size_t n) {
+      fs::write_fd(out_fd, std::string_view(static_cast<const char*>(p), n), "export output");
+    }, diff::Compression::none);
+  } catch (...) {
+    if (!tmp.empty()) ::umount2(tmp.c_str(), MNT_DETACH), ::rmdir(tmp.c_str());
+    throw;
+  }
+  if (!tmp.empty()) ::umount2(tmp.c_str(), MNT_DETACH), ::rmdir(tmp.c_str());
+}
+
+image::Image Engine::commit(const std::string& ref, const std::string& image_ref, const std::string& comment,
+                            const std::string& author, bool pause) {
+  Container c = lookup(ref);
+  State s = state(c);
+  const bool paused_here = pause && s.status == "running";
+  if (paused_here) runtime::pause_container(runtime_root(), c.id());
+  try {
+    image::Image base = images_.resolve(c.data.value("ImageID", ""));
+    auto img = images_.commit(base, images_.snapshots().fs_dir(c.rec.snapshot), image_ref,
+                              c.data["Config"], comment, author);
+    if (paused_here) runtime::resume_container(runtime_root(), c.id());
+    return img;
+  } catch (...) {
+    if (paused_here) runtime::resume_container(runtime_root(), c.id());
+    throw;
   }
 }
 

@@ -107,6 +107,13 @@ class Engine {
   void rename(const std::string& ref, const std::string& name);
   void pause(const std::string& ref, bool pause);
 
+  // The container's root filesystem as a tar on `out_fd` (Docker's export).
+  void export_rootfs(const std::string& ref, int out_fd);
+  // A new image from the container's changes (Docker's commit); pauses a running container
+  // meanwhile when `pause`.
+  image::Image commit(const std::string& ref, const std::string& image_ref, const std::string& comment,
+                      const std::string& author, bool pause);
+
   nlohmann::json inspect(Container& c);
   std::string log_path(const std::string& id) const;
   std::string runtime_root() const;

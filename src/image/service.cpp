@@ -247,6 +247,67 @@ Image Service::import(const diff::Reader& in, std::string_view ref_text, const I
   return resolve(ref.str());
 }
 
+Image Service::commit(const Image& base, const std::string& upper_dir, std::string_view ref_text,
+                      const json& container_config, const std::string& comment, const std::string& author) {
+  const oci::Reference ref = oci::Reference::parse(ref_text);
+  UniqueFd upper(::open(upper_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!upper) throw_errno("commit: open `" + upper_dir + "`");
+  const std::string ingest_ref = unique_name("commit-");
+  content::Store::Writer writer = content_->writer(ingest_ref, false);
+  diff::CreateResult layer_made;
+  try {
+    layer_made = diff::create_layer(upper.get(), [&](const void* p, size_t n) { writer.write(p, n); },
+                                    diff::Compression::gzip);
+    writer.commit(layer_made.compressed, layer_made.compressed_size);
+  } catch (...) {
+    writer.abort();
+    throw;
+  }
+  json config = base.config.raw;
+  const std::string created = now_rfc3339();
+  config["created"] = created;
+  if (!author.empty()) config["author"] = author;
+  json c = json::object();
+  for (auto* k : {"User", "Env", "Cmd", "Entrypoint", "WorkingDir", "Labels", "StopSignal",
+                  "Volumes", "ExposedPorts"})
+    if (container_config.contains(k)) c[k] = container_config[k];
+  config["config"] = c;
+  config["rootfs"]["diff_ids"].push_back(layer_made.diff_id.str());
+  json history = {{"created", created}, {"created_by", "berth commit"}};
+  if (!comment.empty()) history["comment"] = comment;
+  if (!config.contains("history") || !config["history"].is_array()) config["history"] = json::array();
+  config["history"].push_back(history);
+  const std::string config_text = config.dump();
+  const Digest config_digest = content_->put(config_text);
+  oci::Manifest m = base.manifest;
+  m.mediaType = std::string(oci::media::kOciManifest);
+  m.config.mediaType = std::string(oci::media::kOciConfig);
+  m.config.digest = config_digest;
+  m.config.size = static_cast<int64_t>(config_text.size());
+  for (auto& l : m.layers)  // Docker media types in an OCI manifest: their OCI names
+    if (l.mediaType == oci::media::kDockerLayerGzip) l.mediaType = std::string(oci::media::kOciLayerGzip);
+  oci::Descriptor layer;
+  layer.mediaType = std::string(oci::media::kOciLayerGzip);
+  layer.digest = layer_made.compressed;
+  layer.size = layer_made.compressed_size;
+  m.layers.push_back(layer);
+  m.annotations.clear();
+  const std::string manifest_text = oci::to_json(m).dump();
+  const Digest manifest_digest = content_->put(manifest_text);
+  metadata::Image rec;
+  rec.name = ref.str();
+  rec.target = {std::string(oci::media::kOciManifest), manifest_digest.str(),
+                static_cast<int64_t>(manifest_text.size())};
+  oci::Descriptor manifest_desc;
+  manifest_desc.mediaType = rec.target.media_type;
+  manifest_desc.digest = manifest_digest;
+  manifest_desc.size = rec.target.size;
+  std::vector<oci::Descriptor> blobs = {manifest_desc, m.config};
+  for (auto& l : m.layers) blobs.push_back(l);
+  record(rec, blobs);
+  return resolve(ref.str());
+}
+
 void Service::record(metadata::Image rec, const std::vector<oci::Descriptor>& blobs) {
   rec.labels[kConfigLabel] = load(rec).id.str();
   db_->transaction([&] {

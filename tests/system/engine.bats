@@ -443,3 +443,32 @@ setup() {
   e run --rm -v "$TEST_DIR/h:/vol" cfg 'ls /vol | wc -l'
   [ -z "$(e volume ls -q)" ]
 }
+
+@test "commit makes an image of a container's changes (deletes included); export writes its rootfs" {
+  e run --name changed busybox sh -c 'echo new > /newfile; rm /bin/ls; mkdir -p /d/e' 
+  id=$(e commit -m "my change" changed test/committed:v1)
+  [[ "$id" == sha256:* ]]
+  [ "$(e image inspect test/committed:v1 | jq '.[0].RootFS.Layers | length')" -eq 2 ]
+  run e run --rm test/committed:v1 sh -c 'cat /newfile; test -e /bin/ls || echo ls-gone; test -d /d/e && echo dir'
+  [ "$output" = "$(printf 'new\nls-gone\ndir')" ]
+  # The committed image keeps the container's config.
+  e run --name cfgd -e KEEP=me -w /tmp busybox true
+  e commit cfgd test/cfgd:1 >/dev/null
+  run e run --rm test/cfgd:1 sh -c 'echo $KEEP $(pwd)'
+  [ "$output" = "me /tmp" ]
+  e export -o "$TEST_DIR/rootfs-out.tar" changed
+  tar -tf "$TEST_DIR/rootfs-out.tar" | grep -qx newfile
+  ! tar -tf "$TEST_DIR/rootfs-out.tar" | grep -qx bin/ls
+  ! tar -tf "$TEST_DIR/rootfs-out.tar" | grep -q '\.wh\.'
+  [ "$(tar -tf "$TEST_DIR/rootfs-out.tar" | wc -l)" -gt 100 ]
+  # A running container exports its live state; to a terminal it refuses.
+  e run -d --name live busybox sh -c 'echo live > /live; sleep 30' >/dev/null
+  wait_for sh -c "\"$BERTH\" --root $BROOT --state $TEST_DIR/run export live | tar -t | grep -qx live"
+  run e export no-such-container
+  [ "$status" -ne 0 ]
+  [ ! -e "$TEST_DIR/none.tar" ]
+  run e export -o "$TEST_DIR/none.tar" no-such-container
+  [ "$status" -ne 0 ]
+  [ -z "$(ls "$TEST_DIR" | grep none.tar)" ]
+  [ "$(grep -c " $TEST_DIR" /proc/self/mountinfo)" -eq 1 ]  # only the live container's rootfs
+}

@@ -63,6 +63,8 @@ int cmd_container_prune(const Engine& e, int argc, char** argv, int first);
 int cmd_container_cleanup(const Engine& e, int argc, char** argv, int first);
 int cmd_system_prune(const Engine& e, int argc, char** argv, int first);
 int cmd_info(const Engine& e, int argc, char** argv, int first);
+int cmd_export(const Engine& e, int argc, char** argv, int first);
+int cmd_commit(const Engine& e, int argc, char** argv, int first);
 int cmd_volume_create(const Engine& e, int argc, char** argv, int first);
 int cmd_volume_ls(const Engine& e, int argc, char** argv, int first);
 int cmd_volume_inspect(const Engine& e, int argc, char** argv, int first);

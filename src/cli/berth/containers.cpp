@@ -1230,6 +1230,44 @@ int cmd_volume_prune(const Engine& e, int argc, char** argv, int first) {
   return 0;
 }
 
+int cmd_export(const Engine& e, int argc, char** argv, int first) {
+  Args a("export", {{"output", "o", true}}, argc, argv, first);
+  auto eng = make_engine(e);
+  const std::string ref = a.id();
+  if (!a.has("output")) {
+    if (::isatty(1)) throw Error("export: cowardly refusing to write a tar to a terminal (use -o FILE or a redirect)");
+    eng.export_rootfs(ref, 1);
+    return 0;
+  }
+  // Written next to the target and renamed: a failed export leaves nothing half-written.
+  const std::string out = a.get("output"), tmp = out + ".tmp." + std::to_string(::getpid());
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd) throw_errno("export: create `" + tmp + "`");
+  try {
+    eng.export_rootfs(ref, fd.get());
+    if (::fsync(fd.get()) < 0) throw_errno("export: fsync");
+    fd.reset();
+    if (::rename(tmp.c_str(), out.c_str()) < 0) throw_errno("export: rename to `" + out + "`");
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  return 0;
+}
+
+int cmd_commit(const Engine& e, int argc, char** argv, int first) {
+  Args a("commit", {{"message", "m", true}, {"author", "a", true}, {"pause", "p", true}, {"change", "c", true, true}},
+         argc, argv, first);
+  if (a.positional().size() != 2)
+    throw Error("commit: CONTAINER REPOSITORY[:TAG] (untagged images are not supported yet)");
+  if (!a.all("change").empty()) throw Error("commit: --change is not supported yet");
+  auto eng = make_engine(e);
+  auto img = eng.commit(a.positional()[0], a.positional()[1], a.get("message"), a.get("author"),
+                        a.get("pause", "true") != "false");
+  std::puts(img.id.str().c_str());
+  return 0;
+}
+
 int cmd_container_cleanup(const Engine& e, int argc, char** argv, int first) {
   Args a("container cleanup", {{"rm", "", false}}, argc, argv, first);
   auto eng = make_engine(e);

@@ -39,6 +39,8 @@ const char* kUsage =
     "  top, stats      processes; cpu, memory and pids (--no-stream)\n"
     "  pause, unpause, rename, port, container prune, system prune, info\n"
     "  volume          create, ls, inspect, rm, prune (named volumes, local driver)\n"
+    "  commit          an image from a container's changes (-m, -a, -p)\n"
+    "  export          a container's root filesystem as a tar (-o FILE)\n"
     "\n"
     "Images:\n"
     "  pull            fetch an image from a registry (--platform, -q, --tls-verify=false)\n"
@@ -156,6 +158,10 @@ const Verb kVerbs[] = {
     {"container", "port", cli::cmd_port},
     {"container", "prune", cli::cmd_container_prune},
     {"container", "cleanup", cli::cmd_container_cleanup},
+    {"export", nullptr, cli::cmd_export},
+    {"container", "export", cli::cmd_export},
+    {"commit", nullptr, cli::cmd_commit},
+    {"container", "commit", cli::cmd_commit},
     {"volume", "create", cli::cmd_volume_create},
     {"volume", "ls", cli::cmd_volume_ls},
     {"volume", "list", cli::cmd_volume_ls},
