@@ -762,30 +762,123 @@ void Engine::pause(const std::string& ref, bool pause) {
   }
 }
 
+void Engine::with_rootfs(const Container& c, const std::function<void(const std::string&)>& f) {
+  Container cc = c;
+  State s = state(cc);
+  if (s.running()) {
+    f(container_dir(c.id()) + "/rootfs");
+    return;
+  }
+  // Not running: a private mount of its layers for the time of the operation.
+  const std::string tmp = container_dir(c.id()) + "/tmp-" + std::to_string(::getpid());
+  fs::mkdir_p(tmp, 0700);
+  auto undo = [&] {
+    ::umount2(tmp.c_str(), MNT_DETACH);
+    ::rmdir(tmp.c_str());
+  };
+  try {
+    snapshot::mount_all(images_.snapshots().mounts(c.rec.snapshot), tmp);
+    f(tmp);
+  } catch (...) {
+    undo();
+    throw;
+  }
+  undo();
+}
+
 void Engine::export_rootfs(const std::string& ref, int out_fd) {
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
-  State s = state(c);
-  std::string merged = container_dir(c.id()) + "/rootfs";
-  std::string tmp;
-  if (!s.running()) {
-    // Not running: a private mount of its layers for the time of the export.
-    tmp = container_dir(c.id()) + "/export";
-    fs::mkdir_p(tmp, 0700);
-    snapshot::mount_all(images_.snapshots().mounts(c.rec.snapshot), tmp);
-    merged = tmp;
-  }
-  try {
+  with_rootfs(c, [&](const std::string& merged) {
     UniqueFd dir(::open(merged.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir) throw_errno("open `" + merged + "`");
     diff::create_layer(dir.get(), [&](const void* p, size_t n) {
       fs::write_fd(out_fd, std::string_view(static_cast<const char*>(p), n), "export output");
     }, diff::Compression::none);
-  } catch (...) {
-    if (!tmp.empty()) ::umount2(tmp.c_str(), MNT_DETACH), ::rmdir(tmp.c_str());
-    throw;
+  });
+}
+
+namespace {
+
+std::string base_name(const std::string& p) {
+  std::string c = fs::clean_path(p);
+  auto slash = c.rfind('/');
+  return slash == std::string::npos ? c : c.substr(slash + 1);
+}
+
+// Copies the file or directory `src` (an fd opened O_PATH) into directory `dst_dir` as `name`.
+void copy_node(int src, int dst_dir, const std::string& name) {
+  struct stat st {};
+  if (::fstat(src, &st) < 0) throw_errno("cp: stat");
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
+    throw Error("cp: invalid name `" + name + "`");
+  if (S_ISDIR(st.st_mode)) {
+    if (::mkdirat(dst_dir, name.c_str(), 0700) < 0 && errno != EEXIST) throw_errno("cp: mkdir `" + name + "`");
+    UniqueFd to(::openat(dst_dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!to) throw_errno("cp: open `" + name + "`");
+    UniqueFd from(::openat(src, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!from) throw_errno("cp: open source directory");
+    snapshot::copy_tree(from.get(), to.get());
+    ::fchown(to.get(), st.st_uid, st.st_gid);
+    ::fchmod(to.get(), st.st_mode & 07777);
+    return;
   }
-  if (!tmp.empty()) ::umount2(tmp.c_str(), MNT_DETACH), ::rmdir(tmp.c_str());
+  if (!S_ISREG(st.st_mode)) throw Error("cp: `" + name + "` is not a regular file or directory");
+  UniqueFd from(::openat(src, ".", O_RDONLY | O_CLOEXEC));
+  if (!from) from.reset(::open(fs::fd_path(src).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!from) throw_errno("cp: open source");
+  // O_NOFOLLOW: a symlink planted at the target is not written through.
+  ::unlinkat(dst_dir, name.c_str(), 0);
+  UniqueFd to(::openat(dst_dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                       st.st_mode & 07777));
+  if (!to) throw_errno("cp: create `" + name + "`");
+  char buf[1 << 16];
+  for (;;) {
+    size_t n = fs::read_fd(from.get(), buf, sizeof buf, "cp source");
+    if (n == 0) break;
+    fs::write_fd(to.get(), std::string_view(buf, n), "cp target");
+  }
+  ::fchown(to.get(), st.st_uid, st.st_gid);
+  ::fchmod(to.get(), st.st_mode & 07777);
+}
+
+}  // namespace
+
+void Engine::copy(const std::string& ref, const std::string& src, const std::string& dst, bool from_container) {
+  Container c = lookup(ref);
+  UniqueFd lk = lock(c.id());
+  with_rootfs(c, [&](const std::string& rootfs) {
+    UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_errno("open rootfs");
+    if (from_container) {
+      UniqueFd s = fs::open_in_root(root.get(), src, O_PATH | O_CLOEXEC);
+      if (!s) throw_errno("cp: " + c.rec.name + ":" + src);
+      // DST: an existing directory receives SRC's name; otherwise DST is the new name.
+      UniqueFd d(::open(dst.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (d) {
+        copy_node(s.get(), d.get(), base_name(src) == "" ? "rootfs" : base_name(src));
+      } else {
+        std::string parent = fs::clean_path(fs::absolute(dst));
+        parent = parent.substr(0, parent.rfind('/'));
+        UniqueFd pd(::open(parent.empty() ? "/" : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!pd) throw_errno("cp: " + parent);
+        copy_node(s.get(), pd.get(), base_name(dst));
+      }
+      return;
+    }
+    UniqueFd s(::open(src.c_str(), O_PATH | O_CLOEXEC));
+    if (!s) throw_errno("cp: " + src);
+    UniqueFd d = fs::open_in_root(root.get(), dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d) {
+      copy_node(s.get(), d.get(), base_name(src));
+      return;
+    }
+    std::string clean = fs::clean_path("/" + dst);
+    std::string parent = clean.substr(0, clean.rfind('/'));
+    UniqueFd pd = fs::open_in_root(root.get(), parent.empty() ? "/" : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!pd) throw_errno("cp: " + c.rec.name + ":" + parent);
+    copy_node(s.get(), pd.get(), base_name(clean));
+  });
 }
 
 image::Image Engine::commit(const std::string& ref, const std::string& image_ref, const std::string& comment,

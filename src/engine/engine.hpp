@@ -16,6 +16,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -107,6 +108,10 @@ class Engine {
   void rename(const std::string& ref, const std::string& name);
   void pause(const std::string& ref, bool pause);
 
+  // Docker's cp: `from_container` copies SRC out of the container to the host path DST, else
+  // the host's SRC into the container at DST. Paths in the container resolve inside its root
+  // (symlinks included: nothing outside it is read or written).
+  void copy(const std::string& ref, const std::string& src, const std::string& dst, bool from_container);
   // The container's root filesystem as a tar on `out_fd` (Docker's export).
   void export_rootfs(const std::string& ref, int out_fd);
   // A new image from the container's changes (Docker's commit); pauses a running container
@@ -124,6 +129,8 @@ class Engine {
   void save(Container& c);
   void write_etc_files(const Container& c);
   void unmount_rootfs(const std::string& id, bool detach = false);
+  // Runs f(rootfs_path) with the container's root filesystem mounted (live, or privately).
+  void with_rootfs(const Container& c, const std::function<void(const std::string&)>& f);
 
   // Named and anonymous volumes for a new container: HostConfig.Binds NAME:/dst entries and
   // Config.Volumes paths not mounted otherwise. Returns data["Volumes"].

@@ -472,3 +472,34 @@ setup() {
   [ -z "$(ls "$TEST_DIR" | grep none.tar)" ]
   [ "$(grep -c " $TEST_DIR" /proc/self/mountinfo)" -eq 1 ]  # only the live container's rootfs
 }
+
+@test "cp copies files and directories in and out; container symlinks never reach the host" {
+  mkdir -p "$TEST_DIR/in/sub" "$TEST_DIR/out" "$TEST_DIR/hostdir"
+  echo one > "$TEST_DIR/in/a"
+  echo two > "$TEST_DIR/in/sub/b"
+  echo secret > "$TEST_DIR/secret"
+  e run --name cpc busybox sh -c "mkdir /data; echo inside > /data/f; ln -s $TEST_DIR/secret /data/leak; ln -s $TEST_DIR/hostdir /data/evil"
+  # Out: a file, a directory (to an existing dir and to a new name).
+  e cp cpc:/data/f "$TEST_DIR/out/"
+  [ "$(cat "$TEST_DIR/out/f")" = inside ]
+  e cp cpc:/data "$TEST_DIR/out/copy"
+  [ "$(cat "$TEST_DIR/out/copy/f")" = inside ]
+  # In: into a stopped container, then seen by the next start.
+  e cp "$TEST_DIR/in" cpc:/data/
+  e cp "$TEST_DIR/in/a" cpc:/renamed
+  e start -a cpc >/dev/null || true
+  run e run --rm busybox true
+  # Attacks: a symlink to a host path read through cp resolves inside the container's root
+  # (where $TEST_DIR does not exist) — a naive `cp` would copy the host's secret.
+  run e cp cpc:/data/leak "$TEST_DIR/out/leaked"
+  [ "$status" -ne 0 ]
+  [ ! -e "$TEST_DIR/out/leaked" ]
+  # …and writing through a symlinked directory must not land on the host.
+  run e cp "$TEST_DIR/in/a" cpc:/data/evil/planted
+  [ "$status" -ne 0 ]
+  [ ! -e "$TEST_DIR/hostdir/planted" ]
+  [ "$(grep -c " $TEST_DIR" /proc/self/mountinfo || true)" -eq 0 ]
+  e commit cpc test/cp:1 >/dev/null
+  run e run --rm test/cp:1 sh -c 'cat /data/in/a /data/in/sub/b /renamed'
+  [ "$output" = "$(printf 'one\ntwo\none')" ]
+}

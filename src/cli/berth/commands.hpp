@@ -65,6 +65,7 @@ int cmd_system_prune(const Engine& e, int argc, char** argv, int first);
 int cmd_info(const Engine& e, int argc, char** argv, int first);
 int cmd_export(const Engine& e, int argc, char** argv, int first);
 int cmd_commit(const Engine& e, int argc, char** argv, int first);
+int cmd_cp(const Engine& e, int argc, char** argv, int first);
 int cmd_volume_create(const Engine& e, int argc, char** argv, int first);
 int cmd_volume_ls(const Engine& e, int argc, char** argv, int first);
 int cmd_volume_inspect(const Engine& e, int argc, char** argv, int first);

@@ -1255,6 +1255,24 @@ int cmd_export(const Engine& e, int argc, char** argv, int first) {
   return 0;
 }
 
+int cmd_cp(const Engine& e, int argc, char** argv, int first) {
+  Args a("cp", {{"archive", "a", false}, {"follow-link", "L", false}}, argc, argv, first);
+  if (a.positional().size() != 2) throw Error("cp: CONTAINER:SRC DEST or SRC CONTAINER:DEST");
+  auto split = [](const std::string& s) -> std::pair<std::string, std::string> {
+    auto colon = s.find(':');
+    if (colon == std::string::npos || s[0] == '/' || s[0] == '.') return {"", s};
+    return {s.substr(0, colon), s.substr(colon + 1)};
+  };
+  auto [c1, p1] = split(a.positional()[0]);
+  auto [c2, p2] = split(a.positional()[1]);
+  if (c1.empty() == c2.empty()) throw Error("cp: exactly one of the paths must name a container (CONTAINER:PATH)");
+  if (p1.empty() || p2.empty()) throw Error("cp: empty path");
+  auto eng = make_engine(e);
+  if (!c1.empty()) eng.copy(c1, p1, p2, true);
+  else eng.copy(c2, p1, p2, false);
+  return 0;
+}
+
 int cmd_commit(const Engine& e, int argc, char** argv, int first) {
   Args a("commit", {{"message", "m", true}, {"author", "a", true}, {"pause", "p", true}, {"change", "c", true, true}},
          argc, argv, first);

@@ -41,6 +41,7 @@ const char* kUsage =
     "  volume          create, ls, inspect, rm, prune (named volumes, local driver)\n"
     "  commit          an image from a container's changes (-m, -a, -p)\n"
     "  export          a container's root filesystem as a tar (-o FILE)\n"
+    "  cp              copy files in or out (CONTAINER:SRC DEST, SRC CONTAINER:DEST)\n"
     "\n"
     "Images:\n"
     "  pull            fetch an image from a registry (--platform, -q, --tls-verify=false)\n"
@@ -161,6 +162,8 @@ const Verb kVerbs[] = {
     {"export", nullptr, cli::cmd_export},
     {"container", "export", cli::cmd_export},
     {"commit", nullptr, cli::cmd_commit},
+    {"cp", nullptr, cli::cmd_cp},
+    {"container", "cp", cli::cmd_cp},
     {"container", "commit", cli::cmd_commit},
     {"volume", "create", cli::cmd_volume_create},
     {"volume", "ls", cli::cmd_volume_ls},
