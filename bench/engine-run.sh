@@ -67,8 +67,11 @@ if command -v dockerd >/dev/null && command -v docker >/dev/null; then
   fi
 fi
 
+# This host lacks CAP_SYS_RESOURCE: podman's default rlimits cannot be set (raising a hard
+# limit), so podman gets limits within the current ones (berth and docker need none).
+PUL=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 cmds=(-n berth "${B[*]} run --rm --network none bench/busybox true"
-      -n podman "${P[*]} run --rm --network none localhost/bench/busybox true")
+      -n podman "${P[*]} run --rm --network none ${PUL[*]} localhost/bench/busybox true")
 [ -n "$have_docker" ] && cmds+=(-n docker "${D[*]} run --rm --network none bench/busybox true")
 cmds+=(-n crun-bare "crun --root $work/crun run --bundle $work/bundle bench")
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/run.json" "${cmds[@]}" >/dev/null
@@ -85,8 +88,10 @@ jq -r '[.results[] | {(.command): .median}] | add |
 mem() {  # process name → "RSS_KiB PSS_KiB COUNT" summed over its processes
   local rss=0 pss=0 n=0 pid
   for pid in $(pgrep -x "$1"); do
-    read -r r p < <(awk '/^Rss:/{r=$2} /^Pss:/{p=$2} END{print r, p}' "/proc/$pid/smaps_rollup")
-    rss=$((rss + r)); pss=$((pss + p)); n=$((n + 1))
+    # Exited first forks linger as zombies until the host's init reaps them: skip those.
+    r=$(awk '/^Rss:/{r=$2} /^Pss:/{p=$2} END{if (r != "") print r, p}' "/proc/$pid/smaps_rollup" 2>/dev/null) || continue
+    [ -n "$r" ] || continue
+    rss=$((rss + ${r% *})); pss=$((pss + ${r#* })); n=$((n + 1))
   done
   echo "$rss $pss $n"
 }
@@ -103,9 +108,13 @@ detached() {  # label monitor-process-name command…
 }
 detached berth berth-shim "${B[@]}" run -d --network none bench/busybox sleep 100000
 "${B[@]}" ps -aq --no-trunc | xargs -r "${B[@]}" rm -f >/dev/null
-detached podman conmon "${P[@]}" run -d --network none localhost/bench/busybox sleep 100000
+detached podman conmon "${P[@]}" run -d --network none "${PUL[@]}" localhost/bench/busybox sleep 100000
 "${P[@]}" rm -af -t 0 >/dev/null 2>&1
 if [ -n "$have_docker" ]; then
-  detached docker containerd-shim-runc-v2 "${D[@]}" run -d --network none bench/busybox sleep 100000
+  # (containerd-shim-runc-v2's process name is cut to 15 characters by the kernel.)
+  detached docker containerd-shim "${D[@]}" run -d --network none bench/busybox sleep 100000
+  read -r drss dpss dn < <(mem dockerd)
+  read -r crss cpss cn < <(mem containerd)
+  printf '         plus the daemons: dockerd RSS %d KiB, containerd RSS %d KiB (berth and podman have none)\n' "$drss" "$crss"
   "${D[@]}" ps -aq | xargs -r "${D[@]}" rm -f >/dev/null 2>&1
 fi

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Makes a busybox bundle locally (no network) and runs `echo hello` in it with berth-runtime.
+# Makes a busybox image locally (no network) and runs `echo hello` in it with `berth run`:
+# the image is imported into a throwaway --root, the container runs under berth-shim and is
+# removed on exit (--rm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bundle=$(mktemp -d /tmp/berth-hello.XXXXXX)
-trap 'rm -rf "$bundle"' EXIT
-scripts/make-bundle.sh "$bundle" echo hello from a berth container
-./build/src/berth-runtime run --bundle "$bundle" "hello-$$"
+work=$(mktemp -d /tmp/berth-hello.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+scripts/make-bundle.sh "$work/bundle" true >/dev/null
+tar -C "$work/bundle/rootfs" -cf "$work/busybox.tar" .
+B=(./build/src/berth --root "$work/root" --state "$work/run")
+"${B[@]}" import "$work/busybox.tar" busybox >/dev/null
+"${B[@]}" run --rm busybox echo hello from a berth container

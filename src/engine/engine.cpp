@@ -504,7 +504,9 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     c.data["State"] = {{"Status", "running"}, {"ExitCode", 0}, {"StartedAt", now_ns()},
                        {"FinishedAt", 0}, {"Error", ""}, {"Pid", std::atoi(line.c_str() + 3)},
                        {"RestartCount", 0}};
-    save(c);
+    // A foreground --rm container's record is removed by this very process after the exit:
+    // no need to write its start (state() knows it started from the shim's pid file).
+    if (!(owner && c.data["HostConfig"].value("AutoRemove", false))) save(c);
     trace("state saved");
   } catch (const std::exception& e) {
     unmount_rootfs(c.id());
@@ -550,7 +552,11 @@ State Engine::state(Container& c) {
     }
     return s;
   }
-  if (s.status != "running" && s.status != "paused" && s.status != "restarting") return s;
+  // Started at some point: the record says so, or the shim left its pid file (a `run --rm`
+  // in the foreground does not record its start: the record goes when the container does).
+  if (s.status != "running" && s.status != "paused" && s.status != "restarting" &&
+      !fs::exists(dir + "/pid"))
+    return s;
   // The shim is gone: its exit record tells how the container ended, or it died before.
   std::string exit_text;
   if (fs::read_file_if_exists(dir + "/exit", exit_text)) {
@@ -709,11 +715,13 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes) {
   });
   trace("records removed");
   if (snap) fs::remove_all(images_.snapshots().dir(snap->id));
+  trace("snapshot dir removed");
   // Anonymous volumes go with a --rm container (Docker's rule) or with rm -v.
   if (volumes || c.data["HostConfig"].value("AutoRemove", false))
     for (auto& v : c.data.value("Volumes", json::array()))
       if (v.value("Anonymous", false)) volumes_.remove(v.value("Name", ""));
   fs::remove_all(dir);
+  trace("state dir removed");
   fs::remove_all(opts_.images.root + "/containers/" + c.id());
   ::unlink((opts_.state + "/" + opts_.images.ns + "/locks/" + c.id()).c_str());
   trace("removed");

@@ -817,14 +817,12 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     fail(std::string("shim.json: ") + e.what());
   }
-  // Detach: the first child leaves a session of its own; the caller reaps us at once.
+  // Detach: the child leads a session of its own (it never opens a terminal device, so it
+  // cannot acquire a controlling tty) and is reparented when we exit; the caller reaps us.
   pid_t p = ::fork();
   if (p < 0) fail(std::string("fork: ") + std::strerror(errno));
   if (p > 0) _exit(0);
   ::setsid();
-  p = ::fork();
-  if (p < 0) fail(std::string("fork: ") + std::strerror(errno));
-  if (p > 0) _exit(0);
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGHUP, SIG_IGN);
