@@ -627,6 +627,18 @@ void Engine::kill(const std::string& ref, int sig) {
 void Engine::stop(const std::string& ref, int timeout) {
   Container c = lookup(ref);
   State s = state(c);
+  const std::string cdir = container_dir(c.id());
+  if (s.status == "restarting") {
+    // Between two runs: the shim only has to give up the restart.
+    try {
+      UniqueFd stopping = shim_connect(c, "stop\n");
+      read_line_fd(stopping.get());
+    } catch (const Error&) {
+    }
+    for (int i = 0; i < 500 && shim_alive(cdir); ++i) ::usleep(10000);
+    state(c);
+    return;
+  }
   if (!s.running()) return;
   if (timeout < 0) timeout = c.data["Config"].value("StopTimeout", 10);
   std::string sig_name = c.data["Config"].value("StopSignal", "");

@@ -654,54 +654,35 @@ void Shim::serve(UniqueFd listen_fd) {
   if (!o_.log_path.empty()) log_ = std::make_unique<JsonLog>(o_.log_path, o_.log_max_size, o_.log_max_files);
   ::malloc_trim(0);
   shed_text();
+  // Waiting to restart (the policy's delay): the control socket is served meanwhile, so that
+  // a `stop` cancels the restart.
+  bool restart_pending = false;
+  int64_t restart_at = 0;
   for (;;) {
     reap();
-    if (exited_) {
-      // Owners get their say (cleanup done by them, or gone), then restart or leave.
+    if (exited_ && !restart_pending) {
       int code = 0;
       std::string exit_text;
       if (fs::read_file_if_exists(dir_ + "/exit", exit_text))
         code = std::atoi(exit_text.c_str() + exit_text.find(':') + 1);
-      if (should_restart(code)) {
-        ++restarts_;
-        int64_t delay_ms = std::min<int64_t>(100LL << std::min(restarts_ - 1, 10), 60000);
-        ::poll(nullptr, 0, static_cast<int>(delay_ms));
-        if (!stopping_) {
-          try {
-            launch();
-            shed_text();
-            continue;
-          } catch (const std::exception& e) {
-            log::error(std::string("restart: ") + e.what());
-          }
+      if (!should_restart(code)) break;
+      ++restarts_;
+      restart_pending = true;
+      restart_at = now_ns() + std::min<int64_t>(100LL << std::min(restarts_ - 1, 10), 60000) * 1000000;
+    }
+    if (restart_pending) {
+      if (stopping_) break;
+      if (now_ns() >= restart_at) {
+        restart_pending = false;
+        try {
+          launch();
+          shed_text();
+          continue;
+        } catch (const std::exception& e) {
+          log::error(std::string("restart: ") + e.what());
+          break;
         }
       }
-      bool owner_done = false;
-      int64_t deadline = now_ns() + 30'000'000'000LL;
-      for (;;) {
-        bool owner_live = false;
-        for (auto& c : clients_) {
-          if (c.owner && c.done) owner_done = true;
-          if (c.owner && c.fd) owner_live = true;
-        }
-        if (owner_done || !owner_live || now_ns() > deadline) break;
-        std::vector<pollfd> p;
-        for (auto& c : clients_)
-          if (c.owner && c.fd) p.push_back({c.fd.get(), POLLIN, 0});
-        ::poll(p.data(), p.size(), 1000);
-        for (auto& c : clients_)
-          if (c.owner && c.fd) on_client(c);
-      }
-      if (!owner_done && !o_.cleanup.empty()) {
-        std::string err;
-        ::unlink((dir_ + "/shim.sock").c_str());
-        int rc = run_command(o_.cleanup, err);
-        if (rc != 0) log::warn("cleanup: " + err);
-      } else {
-        ::unlink((dir_ + "/shim.sock").c_str());
-      }
-      ::unlink((dir_ + "/shim.pid").c_str());
-      return;
     }
     std::vector<pollfd> p;
     p.push_back({sigfd.get(), POLLIN, 0});
@@ -710,7 +691,9 @@ void Shim::serve(UniqueFd listen_fd) {
       if (*f) p.push_back({f->get(), POLLIN, 0});
     size_t first_client = p.size();
     for (auto& c : clients_) p.push_back({c.fd.get(), POLLIN, 0});
-    int r = ::poll(p.data(), p.size(), -1);
+    int timeout = -1;
+    if (restart_pending) timeout = static_cast<int>(std::max<int64_t>(1, (restart_at - now_ns()) / 1000000 + 1));
+    int r = ::poll(p.data(), p.size(), timeout);
     if (r < 0) {
       if (errno == EINTR) continue;
       throw_errno("poll");
@@ -742,9 +725,32 @@ void Shim::serve(UniqueFd listen_fd) {
                                   [](const Client& c) { return !c.fd && !c.owner; }),
                    clients_.end());
   }
+  // The end: owners get their say (cleanup done by them, or gone), then the cleanup command.
+  bool owner_done = false;
+  int64_t deadline = now_ns() + 30'000'000'000LL;
+  for (;;) {
+    bool owner_live = false;
+    for (auto& c : clients_) {
+      if (c.owner && c.done) owner_done = true;
+      if (c.owner && c.fd) owner_live = true;
+    }
+    if (owner_done || !owner_live || now_ns() > deadline) break;
+    std::vector<pollfd> p;
+    for (auto& c : clients_)
+      if (c.owner && c.fd) p.push_back({c.fd.get(), POLLIN, 0});
+    ::poll(p.data(), p.size(), 1000);
+    for (auto& c : clients_)
+      if (c.owner && c.fd) on_client(c);
+  }
+  ::unlink((dir_ + "/shim.sock").c_str());
+  if (!owner_done && !o_.cleanup.empty()) {
+    std::string err;
+    int rc = run_command(o_.cleanup, err);
+    if (rc != 0) log::warn("cleanup: " + err);
+  }
+  ::unlink((dir_ + "/shim.pid").c_str());
 }
 
-// Binds DIR/NAME from inside DIR: state paths may be longer than sun_path.
 // Drops the pages of our own code from the resident set: setup touched most of the runtime
 // library's code, the loop needs a few pages of it. Read-only file pages come back from the
 // page cache on their next use (they are shared with every other shim anyway).
