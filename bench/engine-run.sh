@@ -16,7 +16,7 @@ P=(podman --root "$work/p-storage" --runroot "$work/p-run" --tmpdir "$work/p-tmp
    --cgroup-manager cgroupfs --events-backend file)
 D=()
 DD=$work/docker
-mounted_hugetlb=
+. "$here/bench/lib.sh"
 cleanup() {
   "${B[@]}" ps -aq --no-trunc 2>/dev/null | xargs -r "${B[@]}" rm -f >/dev/null 2>&1 || true
   "${P[@]}" rm -af >/dev/null 2>&1 || true
@@ -25,24 +25,14 @@ cleanup() {
     "${D[@]}" ps -aq | xargs -r "${D[@]}" rm -f >/dev/null 2>&1 || true
     [ -f "$DD/dockerd.pid" ] && kill "$(cat "$DD/dockerd.pid")" 2>/dev/null && sleep 2
   fi
-  [ -n "$mounted_hugetlb" ] && umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb
+  crun_hugetlb_undo
   umount -R "$work" 2>/dev/null || true
   grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# crun 1.8 needs hugetlb on a v1 hierarchy on this hybrid host (see runtime-run.sh).
-if [ -d /sys/fs/cgroup/unified ] && ! mountpoint -q /sys/fs/cgroup/hugetlb 2>/dev/null; then
-  find /sys/fs/cgroup/unified -depth -name cgroup.subtree_control 2>/dev/null | while read -r f; do
-    grep -qw hugetlb "$f" && echo -hugetlb > "$f" 2>/dev/null || true
-  done
-  if mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null; then
-    mounted_hugetlb=1
-  else
-    rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
-  fi
-fi
+crun_hugetlb_setup
 
 BERTH_RUNTIME=$here/build/src/berth-runtime "$here/scripts/make-bundle.sh" "$work/bundle" true
 jq '.ociVersion = "1.0.2"' "$work/bundle/config.json" > "$work/c" && mv "$work/c" "$work/bundle/config.json"

@@ -8,30 +8,20 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${1:-50}
 BERTH=${BERTH_RUNTIME:-$here/build/src/berth-runtime}
 work=$(mktemp -d /tmp/berth-bench-exec.XXXXXX)
-mounted_hugetlb=
+. "$here/bench/lib.sh"
 P=()
 cleanup() {
   for r in berth crun runc; do
     ${RT[$r]:-true} delete --force "bench-$r" >/dev/null 2>&1 || true
   done
   if ((${#P[@]})); then "${P[@]}" rm -af >/dev/null 2>&1 || true; "${P[@]}" system reset -f >/dev/null 2>&1 || true; fi
-  [ -n "$mounted_hugetlb" ] && umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb
+  crun_hugetlb_undo
   umount -R "$work" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# crun 1.8 needs hugetlb on a v1 hierarchy on this hybrid host (see runtime-run.sh).
-if [ -d /sys/fs/cgroup/unified ] && ! mountpoint -q /sys/fs/cgroup/hugetlb 2>/dev/null; then
-  find /sys/fs/cgroup/unified -depth -name cgroup.subtree_control 2>/dev/null | while read -r f; do
-    grep -qw hugetlb "$f" && echo -hugetlb > "$f" 2>/dev/null || true
-  done
-  if mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null; then
-    mounted_hugetlb=1
-  else
-    rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
-  fi
-fi
+crun_hugetlb_setup
 
 BERTH_RUNTIME=$BERTH "$here/scripts/make-bundle.sh" "$work/bundle" sleep 100000
 jq '.ociVersion = "1.0.2"' "$work/bundle/config.json" > "$work/c" && mv "$work/c" "$work/bundle/config.json"

@@ -11,25 +11,14 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${1:-100}
 BERTH=${BERTH_RUNTIME:-$here/build/src/berth-runtime}
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
-mounted_hugetlb=
+. "$here/bench/lib.sh"
 cleanup() {
-  [ -n "$mounted_hugetlb" ] && umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb
+  crun_hugetlb_undo
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-if [ -d /sys/fs/cgroup/unified ] && [ ! -d /sys/fs/cgroup/hugetlb ] && ! mountpoint -q /sys/fs/cgroup/hugetlb 2>/dev/null; then
-  # The controller can move to a v1 hierarchy only while no v2 cgroup has it enabled.
-  find /sys/fs/cgroup/unified -depth -name cgroup.subtree_control 2>/dev/null | while read -r f; do
-    grep -qw hugetlb "$f" && echo -hugetlb > "$f" 2>/dev/null || true
-  done
-  if mkdir -p /sys/fs/cgroup/hugetlb 2>/dev/null && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null; then
-    mounted_hugetlb=1
-  else
-    rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
-    echo "note: could not mount hugetlb as v1; crun may fail on this hybrid host" >&2
-  fi
-fi
+crun_hugetlb_setup
 
 BERTH_RUNTIME=$BERTH "$here/scripts/make-bundle.sh" "$work/bundle" /bin/true
 # The same config for every runtime: read-only rootfs, the namespaces of `spec`; crun 1.8

@@ -20,6 +20,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/time.hpp"
 #include "common/log.hpp"
 #include "diff/layer.hpp"
 #include "engine/spec.hpp"
@@ -100,15 +101,9 @@ void trace(const char* what) {
   log::debug(buf);
 }
 
+// Docker shows the zero time for "never".
 std::string rfc3339(int64_t ns) {
-  if (ns <= 0) return "0001-01-01T00:00:00Z";
-  time_t s = static_cast<time_t>(ns / 1000000000);
-  struct tm tm {};
-  gmtime_r(&s, &tm);
-  char buf[64];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof buf - n, ".%09lldZ", static_cast<long long>(ns % 1000000000));
-  return buf;
+  return ns <= 0 ? "0001-01-01T00:00:00Z" : rfc3339_nano(ns);
 }
 
 }  // namespace
@@ -696,7 +691,7 @@ int Engine::wait(const std::string& ref) {
   }
 }
 
-void Engine::cleanup(const std::string& id, bool rm, bool volumes) {
+void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<std::string>* deferred) {
   Container c;
   try {
     c = lookup(id);
@@ -707,10 +702,12 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes) {
   State s = state(c);
   if (s.running()) return;  // restarted meanwhile
   trace("cleanup");
-  unmount_rootfs(c.id(), rm);
+  const std::string dir = container_dir(c.id());
+  // Handed to the shim (deferred): it detaches the mount and removes the directories after we
+  // are gone; the container itself is gone for every berth command once the records are.
+  if (!(rm && deferred)) unmount_rootfs(c.id(), rm);
   trace("rootfs unmounted");
   if (!rm) return;
-  const std::string dir = container_dir(c.id());
   // The shim deletes the runtime's state itself; only a dead shim's is left to us.
   if (!shim_alive(dir) && fs::exists(runtime_root() + "/" + c.id())) {
     try {
@@ -726,16 +723,19 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes) {
     images_.db().delete_container(opts_.images.ns, c.id());
   });
   trace("records removed");
-  if (snap) fs::remove_all(images_.snapshots().dir(snap->id));
-  trace("snapshot dir removed");
   // Anonymous volumes go with a --rm container (Docker's rule) or with rm -v.
   if (volumes || c.data["HostConfig"].value("AutoRemove", false))
     for (auto& v : c.data.value("Volumes", json::array()))
       if (v.value("Anonymous", false)) volumes_.remove(v.value("Name", ""));
-  fs::remove_all(dir);
-  trace("state dir removed");
-  fs::remove_all(opts_.images.root + "/containers/" + c.id());
   ::unlink((opts_.state + "/" + opts_.images.ns + "/locks/" + c.id()).c_str());
+  std::vector<std::string> dirs = {opts_.images.root + "/containers/" + c.id(), dir};
+  if (snap) dirs.insert(dirs.begin(), images_.snapshots().dir(snap->id));
+  if (deferred) {
+    deferred->push_back("umount " + dir + "/rootfs");
+    for (auto& d : dirs) deferred->push_back("rm " + d);
+    return;
+  }
+  for (auto& d : dirs) fs::remove_all(d);
   trace("removed");
 }
 

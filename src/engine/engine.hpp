@@ -100,7 +100,11 @@ class Engine {
   void remove(const std::string& ref, bool force, bool volumes);
   // After an exit: unmount the rootfs and forget runtime state; with rm, remove the container
   // (and its anonymous volumes when it was run with --rm, or `volumes`).
-  void cleanup(const std::string& id, bool rm, bool volumes = false);
+  // With `deferred` (a foreground run's owner, whose shim is waiting for its word), the
+  // unmount and the removal of the directories are left to the shim: they are listed there as
+  // "umount PATH" / "rm PATH" lines for the done frame.
+  void cleanup(const std::string& id, bool rm, bool volumes = false,
+               std::vector<std::string>* deferred = nullptr);
   // Blocks until the container is not running; its exit code.
   int wait(const std::string& ref);
   // Connects to the shim's control socket with `request` ("attach\n", …).

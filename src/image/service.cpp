@@ -232,9 +232,12 @@ Image Service::import(const diff::Reader& in, std::string_view ref_text, const I
   layer.digest = applied.compressed;
   layer.size = applied.compressed_size;
   m.layers.push_back(layer);
+  return record_manifest(m, ref);
+}
+
+Image Service::record_manifest(const oci::Manifest& m, const oci::Reference& ref) {
   const std::string manifest_text = oci::to_json(m).dump();
   const Digest manifest_digest = content_->put(manifest_text);
-
   metadata::Image rec;
   rec.name = ref.str();
   rec.target = {std::string(oci::media::kOciManifest), manifest_digest.str(),
@@ -243,7 +246,9 @@ Image Service::import(const diff::Reader& in, std::string_view ref_text, const I
   manifest_desc.mediaType = rec.target.media_type;
   manifest_desc.digest = manifest_digest;
   manifest_desc.size = rec.target.size;
-  record(rec, {manifest_desc, m.config, m.layers[0]});
+  std::vector<oci::Descriptor> blobs = {manifest_desc, m.config};
+  for (auto& l : m.layers) blobs.push_back(l);
+  record(rec, blobs);
   return resolve(ref.str());
 }
 
@@ -292,20 +297,7 @@ Image Service::commit(const Image& base, const std::string& upper_dir, std::stri
   layer.size = layer_made.compressed_size;
   m.layers.push_back(layer);
   m.annotations.clear();
-  const std::string manifest_text = oci::to_json(m).dump();
-  const Digest manifest_digest = content_->put(manifest_text);
-  metadata::Image rec;
-  rec.name = ref.str();
-  rec.target = {std::string(oci::media::kOciManifest), manifest_digest.str(),
-                static_cast<int64_t>(manifest_text.size())};
-  oci::Descriptor manifest_desc;
-  manifest_desc.mediaType = rec.target.media_type;
-  manifest_desc.digest = manifest_digest;
-  manifest_desc.size = rec.target.size;
-  std::vector<oci::Descriptor> blobs = {manifest_desc, m.config};
-  for (auto& l : m.layers) blobs.push_back(l);
-  record(rec, blobs);
-  return resolve(ref.str());
+  return record_manifest(m, ref);
 }
 
 void Service::record(metadata::Image rec, const std::vector<oci::Descriptor>& blobs) {

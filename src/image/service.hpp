@@ -22,6 +22,7 @@
 #include "diff/layer.hpp"
 #include "metadata/db.hpp"
 #include "oci/image.hpp"
+#include "oci/reference.hpp"
 #include "snapshot/snapshotter.hpp"
 
 namespace berth::image {
@@ -121,6 +122,9 @@ class Service {
   DiskUsage disk_usage();
 
  private:
+  // Stores manifest `m` (its config and layers are in the content store) and names it `ref`.
+  Image record_manifest(const oci::Manifest& m, const oci::Reference& ref);
+
   Options opts_;
   std::unique_ptr<content::Store> content_;
   std::unique_ptr<metadata::Db> db_;

@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -41,6 +42,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
+#include "common/time.hpp"
 #include "runtime/container.hpp"
 #include "runtime/terminal.hpp"
 #include "shim/protocol.hpp"
@@ -85,16 +87,6 @@ int64_t now_ns() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
-std::string rfc3339_nano(int64_t ns) {
-  time_t s = static_cast<time_t>(ns / 1000000000);
-  struct tm tm {};
-  gmtime_r(&s, &tm);
-  char buf[64];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof buf - n, ".%09lldZ", static_cast<long long>(ns % 1000000000));
-  return buf;
 }
 
 bool write_all(int fd, const void* data, size_t n) {
@@ -200,6 +192,7 @@ struct Client {
   bool has_request = false;
   bool attached = false, owner = false, waiting = false;
   bool done = false;      // owner said it cleaned up
+  std::string leftovers;  // with its done: "umount PATH" / "rm PATH" lines left to us
 };
 
 class Shim {
@@ -502,6 +495,7 @@ bool Shim::handle_frame(Client& c, uint8_t type, const std::string& data) {
       return true;
     case shim::kDone:
       c.done = true;
+      c.leftovers = data;
       return false;
   }
   return true;
@@ -743,6 +737,22 @@ void Shim::serve(UniqueFd listen_fd) {
       if (c.owner && c.fd) on_client(c);
   }
   ::unlink((dir_ + "/shim.sock").c_str());
+  // What the owner left to us: only paths under its own --root/--state (it named them).
+  for (auto& c : clients_) {
+    if (!c.owner || !c.done) continue;
+    size_t pos = 0;
+    while (pos < c.leftovers.size()) {
+      size_t nl = c.leftovers.find('\n', pos);
+      std::string line = c.leftovers.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+      pos = nl == std::string::npos ? c.leftovers.size() : nl + 1;
+      try {
+        if (line.rfind("umount /", 0) == 0) ::umount2(line.c_str() + 7, MNT_DETACH);
+        else if (line.rfind("rm /", 0) == 0) fs::remove_all(line.substr(3));
+      } catch (const std::exception& e) {
+        log::warn(std::string("cleanup: ") + e.what());
+      }
+    }
+  }
   if (!owner_done && !o_.cleanup.empty()) {
     std::string err;
     int rc = run_command(o_.cleanup, err);

@@ -24,6 +24,37 @@ setup() {
   [ -z "$(ls "$BROOT/containers")" ]
 }
 
+@test "an unknown image, a bad reference, an unknown flag: exit 125, one line, nothing left" {
+  run e run --rm no-such-image true
+  [ "$status" -eq 125 ]
+  [ "$output" = "berth: No such image: no-such-image" ]
+  run e run --rm 'UPPER/Case:bad tag' true
+  [ "$status" -eq 125 ]
+  [ "${#lines[@]}" -eq 1 ]
+  run e run --no-such-flag busybox true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"unknown flag"* ]]
+  run e create
+  [ "$status" -eq 125 ]
+  [ -z "$(e ps -aq)" ]
+  [ "$(find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -type d | wc -l)" -eq 1 ]
+}
+
+@test "--device makes a host device node available (the device cgroup allows it)" {
+  run e run --rm --device /dev/zero:/dev/myzero busybox sh -c 'ls -l /dev/myzero; head -c 4 /dev/myzero | wc -c'
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == c* ]]
+  [ "${lines[1]}" = 4 ]
+  # A device outside the default set is refused without --device, usable with it.
+  run e run --rm busybox sh -c 'mknod /dev/lc c 10 237 && dd if=/dev/lc of=/dev/null count=0'
+  [ "$status" -ne 0 ]
+  run e run --rm --device /dev/loop-control:/dev/lc busybox dd if=/dev/lc of=/dev/null count=0
+  [ "$status" -eq 0 ]
+  run e run --rm --device /etc/passwd busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"not a device node"* ]]
+}
+
 @test "a command that does not exist exits 127 with Docker's message; --rm leaves nothing" {
   run e run --rm busybox no-such-command
   [ "$status" -eq 127 ]
@@ -382,6 +413,7 @@ setup() {
   for i in $(seq 1 ${BERTH_ENGINE_LOOP:-200}); do
     e run --rm busybox true
   done
+  settle
   [ "$(ls /proc/self/fd | wc -l)" -eq "$before_fds" ]
   [ "$(wc -l < /proc/self/mountinfo)" -eq "$before_mounts" ]
   [ "$(find "$BROOT" "$TEST_DIR/run" | wc -l)" -eq "$before_disk" ]

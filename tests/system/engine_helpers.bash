@@ -50,7 +50,19 @@ teardown() { _engine_teardown; }
 
 # The host's view of what containers may leave behind: mounts under the test dir, shims of
 # this test, engine cgroups.
+# After a foreground `run --rm` returns, its shim still detaches the rootfs mount and removes
+# the directories (the records are gone already): wait for this test's shims to finish.
+settle() {
+  local i
+  for i in $(seq 1 100); do
+    pgrep -f "berth-shim $TEST_DIR/" >/dev/null || return 0
+    sleep 0.05
+  done
+  return 0
+}
+
 host_traces() {
+  settle
   grep -c " $TEST_DIR" /proc/self/mountinfo || true
   pgrep -f "berth-shim $TEST_DIR/" | wc -l
   # Engine containers have 64-hex ids (the runtime tests use other names); tests run one at a

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <fstream>
 #include <map>
 
@@ -497,8 +498,13 @@ int run_attached(engine::Engine& eng, const engine::Container& c, bool use_stdin
   int code = attach_loop(sock.get(), use_stdin, tty, false);
   log::debug("exit code " + std::to_string(code) + " received");
   if (owner) {
-    eng.cleanup(c.id(), rm);
-    send_frame(sock.get(), shim::kDone, "");
+    // The records go now; the shim, still waiting for this word, unmounts and removes the
+    // directories after we have returned the exit code.
+    std::vector<std::string> deferred;
+    eng.cleanup(c.id(), rm, false, code >= 0 ? &deferred : nullptr);
+    std::string done;
+    for (auto& l : deferred) done += l + "\n";
+    send_frame(sock.get(), shim::kDone, done);
   }
   if (code < 0) {
     auto cc = eng.lookup(c.id());
@@ -632,6 +638,22 @@ void print_log(const LogLine& l, bool timestamps) {
   }
 }
 
+// Docker's way with several containers: each one done or its error printed, exit 1 if any
+// failed; the name is printed for each success.
+int for_each_container(const std::vector<std::string>& refs, const std::function<void(const std::string&)>& op) {
+  int rc = 0;
+  for (auto& ref : refs) {
+    try {
+      op(ref);
+      std::puts(ref.c_str());
+    } catch (const Error& ex) {
+      std::fprintf(stderr, "berth: %s\n", ex.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
 }  // namespace
 
 int cmd_run(const Engine& e, int argc, char** argv, int first) { return do_run(e, argc, argv, first, true); }
@@ -650,17 +672,9 @@ int cmd_start(const Engine& e, int argc, char** argv, int first) {
     return run_attached(eng, c, a.has("interactive") && cfg.value("OpenStdin", false),
                         cfg.value("Tty", false), rm, owner);
   }
-  int rc = 0;
-  for (auto& ref : a.positional()) {
-    try {
-      eng.start(ref, false);
-      std::puts(ref.c_str());
-    } catch (const Error& ex) {
-      std::fprintf(stderr, "berth: %s\n", ex.what());
-      rc = 1;
-    }
-  }
-  return rc;
+  return for_each_container(a.positional(), [&](const std::string& ref) {
+    eng.start(ref, false);
+  });
 }
 
 int cmd_stop(const Engine& e, int argc, char** argv, int first) {
@@ -675,35 +689,19 @@ int cmd_stop(const Engine& e, int argc, char** argv, int first) {
     t = static_cast<int>(x);
   }
   auto eng = make_engine(e);
-  int rc = 0;
-  for (auto& ref : a.positional()) {
-    try {
-      eng.stop(ref, t);
-      std::puts(ref.c_str());
-    } catch (const Error& ex) {
-      std::fprintf(stderr, "berth: %s\n", ex.what());
-      rc = 1;
-    }
-  }
-  return rc;
+  return for_each_container(a.positional(), [&](const std::string& ref) {
+    eng.stop(ref, t);
+  });
 }
 
 int cmd_restart(const Engine& e, int argc, char** argv, int first) {
   Args a("restart", {{"time", "t", true}}, argc, argv, first);
   if (a.positional().empty()) throw Error("restart: a container is required");
   auto eng = make_engine(e);
-  int rc = 0;
-  for (auto& ref : a.positional()) {
-    try {
-      eng.stop(ref, a.has("time") ? std::stoi(a.get("time")) : -1);
-      eng.start(ref, false);
-      std::puts(ref.c_str());
-    } catch (const Error& ex) {
-      std::fprintf(stderr, "berth: %s\n", ex.what());
-      rc = 1;
-    }
-  }
-  return rc;
+  return for_each_container(a.positional(), [&](const std::string& ref) {
+    eng.stop(ref, a.has("time") ? std::stoi(a.get("time")) : -1);
+    eng.start(ref, false);
+  });
 }
 
 int cmd_kill(const Engine& e, int argc, char** argv, int first) {
@@ -711,34 +709,18 @@ int cmd_kill(const Engine& e, int argc, char** argv, int first) {
   if (a.positional().empty()) throw Error("kill: a container is required");
   int sig = engine::parse_signal(a.get("signal", "KILL"));
   auto eng = make_engine(e);
-  int rc = 0;
-  for (auto& ref : a.positional()) {
-    try {
-      eng.kill(ref, sig);
-      std::puts(ref.c_str());
-    } catch (const Error& ex) {
-      std::fprintf(stderr, "berth: %s\n", ex.what());
-      rc = 1;
-    }
-  }
-  return rc;
+  return for_each_container(a.positional(), [&](const std::string& ref) {
+    eng.kill(ref, sig);
+  });
 }
 
 int cmd_rm(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("rm", {{"force", "f", false}, {"volumes", "v", false}}, argc, argv, first);
   if (a.positional().empty()) throw Error("rm: a container is required");
   auto eng = make_engine(e);
-  int rc = 0;
-  for (auto& ref : a.positional()) {
-    try {
-      eng.remove(ref, a.has("force"), a.has("volumes"));
-      std::puts(ref.c_str());
-    } catch (const Error& ex) {
-      std::fprintf(stderr, "berth: %s\n", ex.what());
-      rc = 1;
-    }
-  }
-  return rc;
+  return for_each_container(a.positional(), [&](const std::string& ref) {
+    eng.remove(ref, a.has("force"), a.has("volumes"));
+  });
 }
 
 int cmd_ps(const Engine& e, int argc, char** argv, int first) {

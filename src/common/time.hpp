@@ -1,0 +1,23 @@
+// Times as text: RFC 3339 in UTC with nanoseconds ("2026-11-29T12:00:00.123456789Z"), the
+// format of Docker's logs and inspect output.
+#pragma once
+
+#include <time.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace berth {
+
+inline std::string rfc3339_nano(int64_t unix_ns) {
+  time_t s = static_cast<time_t>(unix_ns / 1000000000);
+  struct tm tm {};
+  gmtime_r(&s, &tm);
+  char buf[64];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%09lldZ", static_cast<long long>(unix_ns % 1000000000));
+  return buf;
+}
+
+}  // namespace berth
