@@ -11,7 +11,8 @@
 // A client of shim.sock sends one request line:
 //   "attach\n"        stream output frames until the container exits (then an exit frame);
 //   "attach-owner\n"  the same, and the client cleans up after the exit itself: it sends a
-//                     done frame when it has, and the shim runs no cleanup command then
+//                     done frame when it has (possibly leaving the unmount and directory
+//                     removal to the shim), and the shim runs no cleanup command then
 //   "signal N\n"      signal the container's init; reply "ok\n" or "error MSG\n"
 //   "stop\n"          the next exit is a manual stop: no restart; reply "ok\n"
 //   "wait\n"          reply "CODE\n" at the next exit
@@ -30,7 +31,8 @@ enum Frame : uint8_t {
   kStdinClose = 11, // client → shim: close the container's stdin
   kResize = 12,     // client → shim: "ROWS COLS"
   kSignal = 13,     // client → shim: signal number as decimal text
-  kDone = 14,       // client → shim: the owner has cleaned up
+  kDone = 14,       // client → shim: the owner has cleaned up; data: "umount PATH" and
+                    // "rm PATH" lines it leaves to the shim (done after the owner is gone)
 };
 
 inline constexpr uint32_t kMaxFrame = 1 << 20;

@@ -535,3 +535,18 @@ setup() {
   run e run --rm test/cp:1 sh -c 'cat /data/in/a /data/in/sub/b /renamed'
   [ "$output" = "$(printf 'one\ntwo\none')" ]
 }
+
+@test "rmi refuses the last name of an image a container uses, unless -f" {
+  e create --name user busybox true >/dev/null
+  run e rmi busybox
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"container"*"is using its referenced image"* ]]
+  e tag busybox busybox:other
+  e rmi busybox:other
+  run e rmi "$(e images -q | head -1)"
+  [ "$status" -ne 0 ]
+  # Forced: the name goes, the container still starts from its snapshot.
+  e rmi -f busybox
+  run e start -a user
+  [ "$status" -eq 0 ]
+}
