@@ -1,5 +1,6 @@
 #include "common/digest.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "common/error.hpp"
@@ -32,7 +33,14 @@ struct Hasher::Impl {
 };
 
 Hasher::Hasher(std::string_view algorithm) : impl_(std::make_unique<Impl>()), algorithm_(algorithm) {
-  const EVP_MD* md = algorithm == "sha512" ? EVP_sha512() : algorithm == "sha256" ? EVP_sha256() : nullptr;
+  // Digests need nothing from the system's openssl.cnf (providers, engines): skipping it saves
+  // reading and parsing that file on every command (~1 ms here). Once per process.
+  static const bool initialized = OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr) == 1;
+  (void)initialized;
+  // Fetched once: OpenSSL 3 looks the implementation up again at every init otherwise.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static EVP_MD* const sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  const EVP_MD* md = algorithm == "sha512" ? sha512 : algorithm == "sha256" ? sha256 : nullptr;
   if (!md) throw Error("unsupported digest algorithm `" + std::string(algorithm) + "`");
   impl_->ctx = EVP_MD_CTX_new();
   if (!impl_->ctx || EVP_DigestInit_ex(impl_->ctx, md, nullptr) != 1)
