@@ -36,15 +36,20 @@ bool sync_send(int fd, char type, const std::string& payload) {
 }
 
 bool sync_recv(int fd, char& type, std::string& payload) {
-  std::string buf(256 * 1024, '\0');
-  for (;;) {
-    ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    type = buf[0];
-    payload.assign(buf.data() + 1, static_cast<size_t>(n - 1));
-    return true;
+  // A SEQPACKET message: its size first (MSG_PEEK|MSG_TRUNC), then a buffer of just that size.
+  // (A fixed 256 KiB buffer cost ~64 page faults per message.)
+  ssize_t len;
+  while ((len = ::recv(fd, nullptr, 0, MSG_PEEK | MSG_TRUNC)) < 0 && errno == EINTR) {
   }
+  if (len <= 0) return false;
+  std::string buf(static_cast<size_t>(len), '\0');
+  ssize_t n;
+  while ((n = ::recv(fd, buf.data(), buf.size(), 0)) < 0 && errno == EINTR) {
+  }
+  if (n <= 0) return false;
+  type = buf[0];
+  payload.assign(buf.data() + 1, static_cast<size_t>(n - 1));
+  return true;
 }
 
 namespace {
