@@ -21,6 +21,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "common/time.hpp"
 #include "common/log.hpp"
 #include "diff/layer.hpp"
@@ -38,19 +39,6 @@ namespace berth::engine {
 using nlohmann::json;
 
 namespace {
-
-std::string random_hex(size_t bytes) {
-  unsigned char buf[64];
-  UniqueFd fd(::open("/dev/urandom", O_RDONLY | O_CLOEXEC));
-  if (!fd || fs::read_fd(fd.get(), buf, bytes, "/dev/urandom") != bytes) throw Error("cannot read /dev/urandom");
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes; ++i) {
-    out += hex[buf[i] >> 4];
-    out += hex[buf[i] & 15];
-  }
-  return out;
-}
 
 bool valid_name(const std::string& n) {
   if (n.empty() || n.size() > 128) return false;
@@ -212,14 +200,10 @@ std::vector<json> Engine::volume_mounts(const Container& c, const std::string& r
       }
     }
     std::vector<std::string> mopts = {"rbind", "rprivate"};
-    for (size_t s = 0; !opts.empty() && s <= opts.size();) {
-      size_t c2 = opts.find(',', s);
-      std::string o = opts.substr(s, c2 == std::string::npos ? std::string::npos : c2 - s);
+    for (auto& o : split(opts, ',')) {
       if (o == "ro" || o == "readonly") mopts.push_back("ro");
       else if (o != "rw" && o != "nocopy" && o != "z" && o != "Z" && !o.empty())
         throw Error("invalid volume option `" + o + "` for " + name);
-      if (c2 == std::string::npos) break;
-      s = c2 + 1;
     }
     out.push_back({{"destination", dst}, {"type", "bind"}, {"source", v->mountpoint}, {"options", mopts}});
   }
@@ -318,7 +302,7 @@ Container Engine::create(const CreateRequest& req) {
   const std::string top = images_.unpack(img);
   trace("image unpacked");
   Container c;
-  c.rec.id = random_hex(32);
+  c.rec.id = random_id();
   c.rec.name = name;
   if (config["Hostname"].get<std::string>().empty()) config["Hostname"] = c.rec.id.substr(0, 12);
   c.rec.image = img.id.str();
@@ -608,76 +592,75 @@ UniqueFd Engine::shim_connect(const Container& c, const std::string& request) {
   return fd;
 }
 
-void Engine::kill(const std::string& ref, int sig) {
-  Container c = lookup(ref);
-  State s = state(c);
-  if (!s.running()) throw Error("cannot kill container " + c.rec.name + ": container is not running");
-  if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT) {
-    // A kill the user asked for is a stop as far as the restart policy goes (Docker).
-    UniqueFd stop = shim_connect(c, "stop\n");
-    read_line_fd(stop.get());
-  }
-  UniqueFd fd = shim_connect(c, "signal " + std::to_string(sig) + "\n");
-  std::string reply = read_line_fd(fd.get());
-  if (reply != "ok") throw Error("cannot kill container " + c.rec.name + ": " + (reply.size() > 6 ? reply.substr(6) : reply));
+std::string Engine::shim_request(const Container& c, const std::string& request) {
+  UniqueFd fd = shim_connect(c, request);
+  return read_line_fd(fd.get());
 }
 
-void Engine::stop(const std::string& ref, int timeout) {
-  Container c = lookup(ref);
-  State s = state(c);
-  const std::string cdir = container_dir(c.id());
-  if (s.status == "restarting") {
-    // Between two runs: the shim only has to give up the restart.
-    try {
-      UniqueFd stopping = shim_connect(c, "stop\n");
-      read_line_fd(stopping.get());
-    } catch (const Error&) {
-    }
-    for (int i = 0; i < 500 && shim_alive(cdir); ++i) ::usleep(10000);
-    state(c);
-    return;
-  }
-  if (!s.running()) return;
-  if (timeout < 0) timeout = c.data["Config"].value("StopTimeout", 10);
-  std::string sig_name = c.data["Config"].value("StopSignal", "");
-  int sig = sig_name.empty() ? SIGTERM : parse_signal(sig_name);
-  UniqueFd waiter;
+bool Engine::wait_shim_gone(const Container& c) {
+  const std::string dir = container_dir(c.id());
+  for (int i = 0; i < 500 && shim_alive(dir); ++i) ::usleep(10000);
+  return !shim_alive(dir);
+}
+
+bool Engine::halt(Container& c, const State& s, int sig, int timeout) {
+  // The exit that follows is a stop (no restart); `wait` is asked before the signal so that
+  // the exit cannot be missed.
   try {
-    UniqueFd stopping = shim_connect(c, "stop\n");
-    read_line_fd(stopping.get());
-    waiter = shim_connect(c, "wait\n");
+    shim_request(c, "stop\n");
+    UniqueFd waiter = shim_connect(c, "wait\n");
     if (s.status == "paused") {
       try {
         runtime::resume_container(runtime_root(), c.id());
       } catch (const std::exception&) {
       }
     }
-    UniqueFd k = shim_connect(c, "signal " + std::to_string(sig) + "\n");
-    read_line_fd(k.get());
+    shim_request(c, "signal " + std::to_string(sig) + "\n");
+    pollfd p{waiter.get(), POLLIN, 0};
+    int r;
+    while ((r = ::poll(&p, 1, timeout * 1000)) < 0 && errno == EINTR) {
+    }
+    if (r == 0 && sig != SIGKILL) shim_request(c, "signal 9\n");
+    read_line_fd(waiter.get());
   } catch (const Error&) {
-    return;  // exited meanwhile
+    // exited meanwhile
   }
-  pollfd p{waiter.get(), POLLIN, 0};
-  int r;
-  while ((r = ::poll(&p, 1, timeout * 1000)) < 0 && errno == EINTR) {
-  }
-  if (r == 0) {
+  // Let the shim finish (exit record, cleanup) so that the state is final.
+  return wait_shim_gone(c);
+}
+
+void Engine::kill(const std::string& ref, int sig) {
+  Container c = lookup(ref);
+  State s = state(c);
+  if (!s.running()) throw Error("cannot kill container " + c.rec.name + ": container is not running");
+  // A kill the user asked for is a stop as far as the restart policy goes (Docker).
+  if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT) shim_request(c, "stop\n");
+  std::string reply = shim_request(c, "signal " + std::to_string(sig) + "\n");
+  if (reply != "ok") throw Error("cannot kill container " + c.rec.name + ": " + (reply.size() > 6 ? reply.substr(6) : reply));
+}
+
+void Engine::stop(const std::string& ref, int timeout) {
+  Container c = lookup(ref);
+  State s = state(c);
+  if (s.status == "restarting") {
+    // Between two runs: the shim only has to give up the restart.
     try {
-      UniqueFd k = shim_connect(c, "signal 9\n");
-      read_line_fd(k.get());
+      shim_request(c, "stop\n");
     } catch (const Error&) {
     }
+    wait_shim_gone(c);
+    state(c);
+    return;
   }
-  read_line_fd(waiter.get());
-  // Let the shim finish (exit record, cleanup) so that the state below is final.
-  const std::string dir = container_dir(c.id());
-  for (int i = 0; i < 500 && shim_alive(dir); ++i) ::usleep(10000);
+  if (!s.running()) return;
+  if (timeout < 0) timeout = c.data["Config"].value("StopTimeout", 10);
+  std::string sig_name = c.data["Config"].value("StopSignal", "");
+  halt(c, s, sig_name.empty() ? SIGTERM : parse_signal(sig_name), timeout);
   state(c);
 }
 
 int Engine::wait(const std::string& ref) {
   Container c = lookup(ref);
-  const std::string dir = container_dir(c.id());
   for (;;) {
     State s = state(c);
     if (!s.running() && s.status != "restarting") {
@@ -685,11 +668,10 @@ int Engine::wait(const std::string& ref) {
       return s.exit_code;
     }
     try {
-      UniqueFd w = shim_connect(c, "wait\n");
-      read_line_fd(w.get());
+      shim_request(c, "wait\n");
     } catch (const Error&) {
     }
-    for (int i = 0; i < 500 && shim_alive(dir); ++i) ::usleep(10000);
+    wait_shim_gone(c);
     c = lookup(c.id());
   }
 }
@@ -749,19 +731,7 @@ void Engine::remove(const std::string& ref, bool force, bool volumes) {
     if (!force)
       throw Error("cannot remove container \"" + c.rec.name + "\": container is " + s.status +
                   ": stop the container before removing or force remove");
-    try {
-      UniqueFd stopping = shim_connect(c, "stop\n");
-      read_line_fd(stopping.get());
-      UniqueFd w = shim_connect(c, "wait\n");
-      if (s.status == "paused") runtime::resume_container(runtime_root(), c.id());
-      UniqueFd k = shim_connect(c, "signal 9\n");
-      read_line_fd(k.get());
-      read_line_fd(w.get());
-    } catch (const Error&) {
-    }
-    const std::string dir = container_dir(c.id());
-    for (int i = 0; i < 500 && shim_alive(dir); ++i) ::usleep(10000);
-    if (shim_alive(dir)) throw Error("container " + c.rec.name + " did not stop");
+    if (!halt(c, s, SIGKILL, 0)) throw Error("container " + c.rec.name + " did not stop");
   }
   cleanup(c.id(), true, volumes);
 }

@@ -109,6 +109,8 @@ class Engine {
   int wait(const std::string& ref);
   // Connects to the shim's control socket with `request` ("attach\n", …).
   UniqueFd shim_connect(const Container& c, const std::string& request);
+  // shim_connect, then the shim's one-line reply.
+  std::string shim_request(const Container& c, const std::string& request);
   void rename(const std::string& ref, const std::string& name);
   void pause(const std::string& ref, bool pause);
 
@@ -133,6 +135,11 @@ class Engine {
   void save(Container& c);
   void write_etc_files(const Container& c);
   void unmount_rootfs(const std::string& id, bool detach = false);
+  // Waits (up to 5 s) for the container's shim to exit; false if it is still there.
+  bool wait_shim_gone(const Container& c);
+  // Stops a running container for good: no restart, `sig`, SIGKILL after `timeout` seconds,
+  // then the shim's end. False if the shim is still there.
+  bool halt(Container& c, const State& s, int sig, int timeout);
   // Runs f(rootfs_path) with the container's root filesystem mounted (live, or privately).
   void with_rootfs(const Container& c, const std::function<void(const std::string&)>& f);
 

@@ -15,6 +15,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "oci/spec.hpp"
 
 namespace berth::engine {
@@ -79,21 +80,9 @@ std::string read_in_rootfs(const std::string& rootfs, const std::string& path) {
 
 std::vector<std::vector<std::string>> colon_records(const std::string& text) {
   std::vector<std::vector<std::string>> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    pos = nl == std::string::npos ? text.size() : nl + 1;
+  for (auto& line : split(text, '\n')) {
     if (line.empty() || line[0] == '#') continue;
-    std::vector<std::string> f;
-    size_t s = 0;
-    for (;;) {
-      size_t c = line.find(':', s);
-      f.push_back(line.substr(s, c == std::string::npos ? std::string::npos : c - s));
-      if (c == std::string::npos) break;
-      s = c + 1;
-    }
-    out.push_back(std::move(f));
+    out.push_back(split(line, ':'));
   }
   return out;
 }
@@ -164,10 +153,7 @@ json bind_mount(const std::string& src, const std::string& dst, const std::strin
   std::vector<std::string> opts = {"rbind"};
   bool ro = false;
   std::string prop = "rprivate";
-  size_t s = 0;
-  while (s <= opts_text.size() && !opts_text.empty()) {
-    size_t c = opts_text.find(',', s);
-    std::string o = opts_text.substr(s, c == std::string::npos ? std::string::npos : c - s);
+  for (auto& o : opts_text.empty() ? std::vector<std::string>{} : split(opts_text, ',')) {
     if (o == "ro" || o == "readonly") ro = true;
     else if (o == "rw") ro = false;
     else if (o == "z" || o == "Z") {
@@ -179,8 +165,6 @@ json bind_mount(const std::string& src, const std::string& dst, const std::strin
     } else {
       throw Error("invalid mount option `" + o + "` in `" + src + ":" + dst + ":" + opts_text + "`");
     }
-    if (c == std::string::npos) break;
-    s = c + 1;
   }
   if (ro) opts.push_back("ro");
   opts.push_back(prop);
@@ -196,16 +180,11 @@ json tmpfs_mount(const std::string& spec) {
   }
   if (dst.empty() || dst[0] != '/') throw Error("invalid --tmpfs `" + spec + "`: target must be absolute");
   std::vector<std::string> o = {"nosuid", "nodev", "noexec"};
-  size_t s = 0;
-  while (!opts.empty()) {
-    size_t c = opts.find(',', s);
-    std::string x = opts.substr(s, c == std::string::npos ? std::string::npos : c - s);
+  for (auto& x : opts.empty() ? std::vector<std::string>{} : split(opts, ',')) {
     if (x == "exec") o.erase(std::remove(o.begin(), o.end(), "noexec"), o.end());
     else if (x == "suid") o.erase(std::remove(o.begin(), o.end(), "nosuid"), o.end());
     else if (x == "dev") o.erase(std::remove(o.begin(), o.end(), "nodev"), o.end());
     else if (!x.empty()) o.push_back(x);
-    if (c == std::string::npos) break;
-    s = c + 1;
   }
   return mount(fs::clean_path(dst), "tmpfs", "tmpfs", o);
 }
@@ -289,19 +268,12 @@ UserIds resolve_user(const std::string& rootfs, const std::string& user,
   if (!user_name.empty() && g.empty()) {
     for (auto& f : group) {
       if (f.size() < 4) continue;
-      size_t s = 0;
-      const std::string& members = f[3];
-      while (s <= members.size()) {
-        size_t c = members.find(',', s);
-        if (members.substr(s, c == std::string::npos ? std::string::npos : c - s) == user_name) {
-          uint32_t gid = to_id(f[2], "gid");
-          if (gid != ids.gid &&
-              std::find(ids.groups.begin(), ids.groups.end(), gid) == ids.groups.end())
-            ids.groups.push_back(gid);
-          break;
-        }
-        if (c == std::string::npos) break;
-        s = c + 1;
+      for (auto& member : split(f[3], ',')) {
+        if (member != user_name) continue;
+        uint32_t gid = to_id(f[2], "gid");
+        if (gid != ids.gid && std::find(ids.groups.begin(), ids.groups.end(), gid) == ids.groups.end())
+          ids.groups.push_back(gid);
+        break;
       }
     }
   }

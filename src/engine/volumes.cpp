@@ -19,8 +19,7 @@ namespace berth::engine {
 
 using nlohmann::json;
 
-namespace {
-std::string random_volume_name() {
+std::string random_id() {
   unsigned char buf[32];
   UniqueFd fd(::open("/dev/urandom", O_RDONLY | O_CLOEXEC));
   if (!fd || fs::read_fd(fd.get(), buf, sizeof buf, "/dev/urandom") != sizeof buf)
@@ -33,7 +32,6 @@ std::string random_volume_name() {
   }
   return out;
 }
-}  // namespace
 
 VolumeStore::VolumeStore(const std::string& root, const std::string& ns)
     : dir_(root + "/volumes/" + ns) {}
@@ -47,7 +45,7 @@ bool VolumeStore::valid_name(const std::string& n) {
 
 Volume VolumeStore::create(const std::string& name_in, const std::map<std::string, std::string>& labels,
                            bool anonymous, bool must_be_new) {
-  const std::string name = name_in.empty() ? random_volume_name() : name_in;
+  const std::string name = name_in.empty() ? random_id() : name_in;
   if (!valid_name(name))
     throw Error("invalid volume name `" + name + "`: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
   fs::mkdir_p(dir_, 0700);

@@ -12,6 +12,9 @@
 
 namespace berth::engine {
 
+// 64 hex digits from /dev/urandom: container ids and anonymous volume names (Docker's form).
+std::string random_id();
+
 struct Volume {
   std::string name;
   std::string mountpoint;  // the _data directory

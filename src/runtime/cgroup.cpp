@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/error.hpp"
+#include "common/strings.hpp"
 #include "common/fs.hpp"
 #include "runtime/cgroup_impl.hpp"
 
@@ -29,18 +30,6 @@ namespace {
 const std::set<std::string, std::less<>> kV1Controllers = {
     "cpu",   "cpuacct",    "cpuset",  "memory", "devices", "freezer", "net_cls", "net_prio",
     "blkio", "perf_event", "hugetlb", "pids",   "rdma",    "misc",    "debug"};
-
-std::vector<std::string> split(std::string_view s, char sep) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i <= s.size()) {
-    size_t j = s.find(sep, i);
-    if (j == std::string_view::npos) j = s.size();
-    out.emplace_back(s.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
 
 // The non-empty "/"-separated components of a path.
 std::vector<std::string> components(std::string_view path) {

@@ -24,6 +24,7 @@
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "common/log.hpp"
 #include "engine/engine.hpp"
 #include "engine/spec.hpp"
@@ -139,10 +140,7 @@ const std::vector<FlagSpec> kRunFlags = {
 void add_mount_flag(const std::string& spec, json& host) {
   std::string type = "volume", src, dst, opts;
   bool ro = false;
-  size_t s = 0;
-  while (s <= spec.size()) {
-    size_t c = spec.find(',', s);
-    std::string kv = spec.substr(s, c == std::string::npos ? std::string::npos : c - s);
+  for (auto& kv : split(spec, ',')) {
     std::string k = kv.substr(0, kv.find('=')), v = kv.find('=') == std::string::npos ? "" : kv.substr(kv.find('=') + 1);
     if (k == "type") type = v;
     else if (k == "source" || k == "src") src = v;
@@ -152,8 +150,6 @@ void add_mount_flag(const std::string& spec, json& host) {
     else if (k == "tmpfs-mode") opts += (opts.empty() ? "" : ",") + ("mode=" + v);
     else if (k == "bind-propagation") opts += (opts.empty() ? "" : ",") + v;
     else if (!k.empty()) throw Error("--mount " + spec + ": unknown key `" + k + "`");
-    if (c == std::string::npos) break;
-    s = c + 1;
   }
   if (dst.empty()) throw Error("--mount " + spec + ": target is required");
   if (type == "bind") {
@@ -343,16 +339,11 @@ engine::CreateRequest build_request(const Args& a) {
       std::string found;
       const char* path = std::getenv("PATH");
       std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
-      size_t s = 0;
-      while (s <= p.size()) {
-        size_t c = p.find(':', s);
-        std::string d = p.substr(s, c == std::string::npos ? std::string::npos : c - s);
+      for (auto& d : split(p, ':')) {
         if (!d.empty() && ::access((d + "/" + rt).c_str(), X_OK) == 0) {
           found = d + "/" + rt;
           break;
         }
-        if (c == std::string::npos) break;
-        s = c + 1;
       }
       if (found.empty()) throw Error("--runtime " + rt + ": not found on PATH");
       rt = found;
