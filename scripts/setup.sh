@@ -11,8 +11,8 @@ PACKAGES=(
   libssl-dev libsqlite3-dev libarchive-dev libzstd-dev libisal-dev zlib1g-dev libcurl4-openssl-dev
   # tests: a busybox-static rootfs, bats, tools the tests drive
   busybox-static bats jq iproute2 util-linux procps python3
-  # engine: the tiny init of `run --init`
-  tini
+  # engine: the tiny init of `run --init`; networking: Debian's CNI plugins and iptables
+  tini containernetworking-plugins iptables
   # drop-in tests and benchmarks: the peers, side by side
   runc crun hyperfine time podman docker.io curl zstd
   # image tests: a real registry and independent clients to cross-check with

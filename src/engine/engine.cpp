@@ -26,6 +26,7 @@
 #include "common/log.hpp"
 #include "diff/layer.hpp"
 #include "engine/spec.hpp"
+#include "network/netns.hpp"
 #include "oci/reference.hpp"
 #include "runtime/container.hpp"
 #include "runtime/signals.hpp"
@@ -75,6 +76,14 @@ std::string read_line_fd(int fd) {
 
 int64_t now_ns() { return metadata::now_ns(); }
 
+void remove_netns_quietly(const std::string& path) {
+  try {
+    network::remove_netns(path);
+  } catch (const std::exception& e) {
+    log::warn(e.what());
+  }
+}
+
 // --debug: where the time of a command goes ("+12.3 ms mounted rootfs").
 void trace(const char* what) {
   static timespec t0 = [] {
@@ -88,6 +97,53 @@ void trace(const char* what) {
   std::snprintf(buf, sizeof buf, "+%.1f ms %s",
                 static_cast<double>(t.tv_sec - t0.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec - t0.tv_nsec) / 1e6, what);
   log::debug(buf);
+}
+
+// The container's resolv.conf (Docker's rules): the host's, without nameservers on loopback
+// (unreachable from another network namespace; Google's then, as Docker does), with --dns,
+// --dns-search and --dns-option replacing the host's lines of that kind.
+std::string container_resolv_conf(const std::string& host_text, const json& host) {
+  std::vector<std::string> servers, search, options, other;
+  for (auto& line : split(host_text, '\n')) {
+    auto words = split(line, ' ');
+    std::vector<std::string> w;
+    for (auto& x : words)
+      for (auto& y : split(x, '\t'))
+        if (!y.empty()) w.push_back(y);
+    if (w.empty()) continue;
+    if (w[0] == "nameserver" && w.size() > 1) {
+      if (w[1].rfind("127.", 0) != 0 && w[1] != "::1") servers.push_back(w[1]);
+    } else if ((w[0] == "search" || w[0] == "domain") && w.size() > 1) {
+      search.assign(w.begin() + 1, w.end());
+    } else if (w[0] == "options" && w.size() > 1) {
+      options.assign(w.begin() + 1, w.end());
+    } else if (w[0][0] != '#' && w[0][0] != ';') {
+      other.push_back(line);
+    }
+  }
+  auto flag = [&](const char* k) {
+    std::vector<std::string> v;
+    for (auto& x : host.value(k, json::array())) v.push_back(x.get<std::string>());
+    return v;
+  };
+  if (auto v = flag("Dns"); !v.empty()) servers = v;
+  if (auto v = flag("DnsSearch"); !v.empty()) search = v;
+  if (auto v = flag("DnsOptions"); !v.empty()) options = v;
+  if (servers.empty()) servers = {"8.8.8.8", "8.8.4.4"};
+  std::string out;
+  for (auto& ns : servers) out += "nameserver " + ns + "\n";
+  if (!search.empty() && !(search.size() == 1 && search[0] == ".")) {
+    out += "search";
+    for (auto& d : search) out += " " + d;
+    out += "\n";
+  }
+  if (!options.empty()) {
+    out += "options";
+    for (auto& o : options) out += " " + o;
+    out += "\n";
+  }
+  for (auto& l : other) out += l + "\n";
+  return out;
 }
 
 // Docker shows the zero time for "never".
@@ -130,7 +186,10 @@ std::string status_text(const State& s) {
 }
 
 Engine::Engine(Options opts)
-    : opts_(std::move(opts)), images_(opts_.images), volumes_(opts_.images.root, opts_.images.ns) {}
+    : opts_(std::move(opts)),
+      images_(opts_.images),
+      volumes_(opts_.images.root, opts_.images.ns),
+      networks_(opts_.images.root, opts_.state, opts_.cni_plugin_dirs, opts_.cni_timeout_ms) {}
 
 json Engine::make_volumes(const json& config, const json& host) {
   json out = json::array();
@@ -299,6 +358,42 @@ Container Engine::create(const CreateRequest& req) {
     if (n != "no" && host.value("AutoRemove", false))
       throw Error("conflicting options: cannot specify both --restart and --rm");
   }
+  // Networks: Docker's "bridge"/"default" is berth's default network, made on first use.
+  const std::string asked = host.value("NetworkMode", "none");
+  std::string mode = asked;
+  if (mode.empty() || mode == "bridge" || mode == "default") mode = network::Networks::kDefault;
+  host["NetworkMode"] = mode;
+  json endpoints = req.endpoints.is_object() ? req.endpoints : json::object();
+  const bool has_ports = !host.value("PortBindings", json::object()).empty() || host.value("PublishAllPorts", false);
+  if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0) {
+    if (!endpoints.empty() && !(endpoints.size() == 1 && endpoints.contains(mode)))
+      throw Error("--network " + mode + " cannot be combined with other networks, --ip or --network-alias");
+    endpoints = json::object();
+    if (has_ports && mode != "host")
+      throw Error("--network " + mode + ": published ports need a network of the container's own");
+    if (has_ports) {
+      log::warn("published ports are discarded when using host network mode");
+      host.erase("PortBindings");
+      host["PublishAllPorts"] = false;
+    }
+    if (mode.rfind("container:", 0) == 0) {
+      Container other = lookup(mode.substr(10));
+      host["NetworkMode"] = "container:" + other.id();
+    }
+  } else {
+    network::Network net = mode == network::Networks::kDefault ? networks_.ensure_default() : networks_.get(mode);
+    host["NetworkMode"] = mode = net.name;
+    if (endpoints.contains(asked) && asked != mode) {
+      endpoints[mode] = endpoints[asked];
+      endpoints.erase(asked);
+    }
+    if (!endpoints.contains(mode)) endpoints[mode] = json::object();
+    for (auto& [name, ep] : endpoints.items()) {
+      if (name != mode) networks_.get(name);
+      const std::string ip = ep.value("IPAMConfig", json::object()).value("IPv4Address", "");
+      if (!ip.empty()) network::parse_ipv4(ip);
+    }
+  }
   const std::string top = images_.unpack(img);
   trace("image unpacked");
   Container c;
@@ -312,6 +407,7 @@ Container Engine::create(const CreateRequest& req) {
             {"ImageID", img.id.str()},
             {"ImageRef", img.record.name},
             {"Top", top},
+            {"NetworkingConfig", {{"EndpointsConfig", endpoints}}},
             {"State", {{"Status", "created"}, {"ExitCode", 0}, {"StartedAt", 0}, {"FinishedAt", 0},
                        {"Error", ""}, {"RestartCount", 0}}}};
   c.data["Volumes"] = make_volumes(config, host);
@@ -360,9 +456,11 @@ void Engine::write_etc_files(const Container& c) {
     if (colon == std::string::npos) throw Error("invalid --add-host `" + e + "` (HOST:IP)");
     hosts += e.substr(colon + 1) + "\t" + e.substr(0, colon) + "\n";
   }
+  fs::write_file_atomic(dir + "/hosts.base", hosts, 0644);
   fs::write_file_atomic(dir + "/hosts", hosts, 0644);
   std::string resolv;
   fs::read_file_if_exists("/etc/resolv.conf", resolv);
+  if (!host_net) resolv = container_resolv_conf(resolv, host);
   fs::write_file_atomic(dir + "/resolv.conf", resolv, 0644);
 }
 
@@ -418,6 +516,19 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     in.hosts_file = pdir + "/hosts";
     in.resolv_file = pdir + "/resolv.conf";
     in.volume_mounts = volume_mounts(c, rootfs);
+    const std::string mode = host.value("NetworkMode", "none");
+    if (mode.rfind("container:", 0) == 0) {
+      // Another container's network stack, with its hosts and resolv.conf.
+      Container other = lookup(mode.substr(10));
+      State os = state(other);
+      if (!os.running()) throw Error("cannot join the network of container " + other.rec.name + ": it is not running");
+      in.netns = other.data.value("NetworkSettings", json::object()).value("SandboxKey", "");
+      if (in.netns.empty()) in.netns = "/proc/" + std::to_string(os.pid) + "/ns/net";
+      in.hosts_file = opts_.images.root + "/containers/" + other.id() + "/hosts";
+      in.resolv_file = opts_.images.root + "/containers/" + other.id() + "/resolv.conf";
+    } else {
+      in.netns = create_sandbox(c);
+    }
     json spec = make_spec(in);
     fs::write_file_atomic(dir + "/config.json", spec.dump(), 0600);
 
@@ -440,6 +551,8 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
                                         "--namespace", opts_.images.ns, "--storage-driver",
                                         opts_.images.driver == snapshot::Driver::native ? "native" : "overlay",
                                         "container", "cleanup"};
+    if (opts_.cni_plugin_dirs != std::vector<std::string>{"/usr/lib/cni"})
+      for (auto& d : opts_.cni_plugin_dirs) cleanup.insert(cleanup.end() - 2, {"--cni-plugin-dir", d});
     if (host.value("AutoRemove", false)) cleanup.push_back("--rm");
     cleanup.push_back(c.id());
     orders["cleanup"] = cleanup;
@@ -456,17 +569,28 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       attach_mine.reset(p[0]);
       attach_theirs.reset(p[1]);
     }
+    // With networks to attach, the shim creates the container meanwhile and starts it only on
+    // our word ("g" on the gate; nothing, and it gives up).
+    UniqueFd gate_mine, gate_theirs;
+    if (!in.netns.empty() && !c.data.value("NetworkingConfig", json::object()).value("EndpointsConfig", json::object()).empty()) {
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0) throw_errno("socketpair");
+      gate_mine.reset(p[0]);
+      gate_theirs.reset(p[1]);
+    }
     std::string ready_arg = std::to_string(ready_w.get());
     std::string attach_arg = std::to_string(attach_theirs.get());
+    std::string gate_arg = std::to_string(gate_theirs.get());
     // posix_spawn (vfork-like): no copy of this process's page tables, ~1.5 ms less than
     // fork+exec here. dup2 of an fd onto itself clears its close-on-exec flag (glibc >= 2.29).
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, ready_w.get(), ready_w.get());
     if (attach_theirs) posix_spawn_file_actions_adddup2(&fa, attach_theirs.get(), attach_theirs.get());
+    if (gate_theirs) posix_spawn_file_actions_adddup2(&fa, gate_theirs.get(), gate_theirs.get());
     std::vector<char*> args = {const_cast<char*>("berth-shim"), const_cast<char*>(dir.c_str()),
                                ready_arg.data()};
-    if (attach_theirs) args.push_back(attach_arg.data());
+    if (attach_theirs || gate_theirs) args.push_back(attach_arg.data());
+    if (gate_theirs) args.push_back(gate_arg.data());
     args.push_back(nullptr);
     pid_t pid = 0;
     int err = ::posix_spawn(&pid, opts_.shim.c_str(), &fa, nullptr, args.data(), environ);
@@ -474,6 +598,22 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     if (err != 0) throw Error("cannot run " + opts_.shim + ": " + std::strerror(err));
     ready_w.reset();
     attach_theirs.reset();
+    gate_theirs.reset();
+    if (gate_mine) {
+      try {
+        attach_networks(c);
+        trace("networks attached");
+      } catch (...) {
+        gate_mine.reset();  // the shim removes the container it made
+        read_line_fd(ready_r.get());
+        int status;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        throw;
+      }
+      if (::send(gate_mine.get(), "g", 1, MSG_NOSIGNAL) < 0) log::debug("gate: the shim is gone");
+      gate_mine.reset();
+    }
     std::string line = read_line_fd(ready_r.get());
     trace("shim ready");
     int status;
@@ -488,9 +628,10 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
                        {"RestartCount", 0}};
     // A foreground --rm container's record is removed by this very process after the exit:
     // no need to write its start (state() knows it started from the shim's pid file).
-    if (!(owner && c.data["HostConfig"].value("AutoRemove", false))) save(c);
+    if (!(owner && c.data["HostConfig"].value("AutoRemove", false)) || c.data.contains("NetworkSettings")) save(c);
     trace("state saved");
   } catch (const std::exception& e) {
+    release_network(c);
     unmount_rootfs(c.id());
     c.data["State"]["Status"] = c.data["State"].value("StartedAt", int64_t{0}) ? "exited" : "created";
     c.data["State"]["Error"] = e.what();
@@ -559,6 +700,7 @@ State Engine::state(Container& c) {
     s.exit_code = 137;
     s.finished = now_ns();
     s.error = "the container's monitor (berth-shim) died; the container was killed";
+    release_network(c);
   }
   s.status = "exited";
   s.pid = 0;
@@ -687,6 +829,25 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
   State s = state(c);
   if (s.running()) return;  // restarted meanwhile
   trace("cleanup");
+  // By what is on the host, not the record: a berth killed while starting the container may
+  // not have written its NetworkSettings.
+  if (c.data.contains("NetworkSettings") || fs::exists(netns_path(c.id())) || !networks_.networks_of(c.id()).empty()) {
+    if (rm && deferred) {
+      // Left to the shim too (`container cleanup --network-only`, after we are gone): the
+      // plugins' DEL takes tens of ms that a foreground --rm need not wait for. Without
+      // attachments (--network none) only the namespace's mount and file are left.
+      if (networks_.networks_of(c.id()).empty()) {
+        deferred->push_back("umount " + netns_path(c.id()));
+        deferred->push_back("rm " + netns_path(c.id()));
+      } else {
+        deferred->push_back("network");
+      }
+    } else {
+      release_network(c);
+      trace("network released");
+      if (!rm) save(c);
+    }
+  }
   const std::string dir = container_dir(c.id());
   // Handed to the shim (deferred): it detaches the mount and removes the directories after we
   // are gone; the container itself is gone for every berth command once the records are.
@@ -753,6 +914,198 @@ void Engine::pause(const std::string& ref, bool pause) {
     if (s.status != "paused") throw Error("container " + c.rec.name + " is not paused");
     runtime::resume_container(runtime_root(), c.id());
   }
+}
+
+std::string Engine::netns_path(const std::string& id) const {
+  return opts_.state + "/" + opts_.images.ns + "/netns/" + id;
+}
+
+namespace {
+
+// Docker's NetworkSettings.Ports: {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}.
+json docker_ports(const std::vector<network::PortMapping>& ports, const json& exposed) {
+  json out = json::object();
+  for (auto& [k, v] : exposed.items()) out[k] = nullptr;
+  for (auto& p : ports) {
+    std::string key = std::to_string(p.container_port) + "/" + p.protocol;
+    if (!out[key].is_array()) out[key] = json::array();
+    out[key].push_back({{"HostIp", p.host_ip.empty() ? "0.0.0.0" : p.host_ip}, {"HostPort", std::to_string(p.host_port)}});
+  }
+  return out;
+}
+
+// The container's published ports: HostConfig.PortBindings, and with PublishAllPorts (-P)
+// every exposed port not bound otherwise, on a free host port.
+std::vector<network::PortMapping> port_mappings(const json& config, const json& host) {
+  std::vector<network::PortMapping> out;
+  std::set<std::string> bound;
+  const json bindings = host.value("PortBindings", json::object());
+  for (auto& [key, binds] : bindings.items()) {
+    bound.insert(key);
+    network::PortMapping m;
+    m.container_port = std::atoi(key.c_str());
+    m.protocol = key.find('/') == std::string::npos ? "tcp" : key.substr(key.find('/') + 1);
+    for (auto& b : binds.is_array() ? binds : json::array({json::object()})) {
+      m.host_ip = b.value("HostIp", "");
+      if (m.host_ip == "0.0.0.0") m.host_ip = "";
+      m.host_port = std::atoi(b.value("HostPort", "0").c_str());
+      out.push_back(m);
+    }
+  }
+  const json exposed = config.value("ExposedPorts", json::object());
+  if (host.value("PublishAllPorts", false))
+    for (auto& [key, unused] : exposed.items()) {
+      if (bound.count(key)) continue;
+      network::PortMapping m;
+      m.container_port = std::atoi(key.c_str());
+      m.protocol = key.find('/') == std::string::npos ? "tcp" : key.substr(key.find('/') + 1);
+      if (m.container_port > 0) out.push_back(m);
+    }
+  return out;
+}
+
+}  // namespace
+
+network::Member Engine::attach_one(Container& c, const network::Network& net, const json& endpoint,
+                                   const std::string& ifname, bool primary) {
+  const std::string pdir = opts_.images.root + "/containers/" + c.id();
+  network::Member m;
+  m.container_id = c.id();
+  m.container_name = c.rec.name;
+  m.hostname = c.data["Config"].value("Hostname", "");
+  m.ns = opts_.images.ns;
+  for (auto& a : endpoint.value("Aliases", json::array())) m.aliases.push_back(a.get<std::string>());
+  m.ifname = ifname;
+  m.netns = netns_path(c.id());
+  m.ip = endpoint.value("IPAMConfig", json::object()).value("IPv4Address", "");
+  m.hosts_file = pdir + "/hosts";
+  m.hosts_base = pdir + "/hosts.base";
+  if (primary) m.ports = port_mappings(c.data["Config"], c.data["HostConfig"]);
+  m = networks_.attach(net, m);
+  json& settings = c.data["NetworkSettings"];
+  json entry = {{"NetworkID", net.id},
+                {"EndpointID", c.id().substr(0, 12) + "-" + net.id.substr(0, 12)},
+                {"IPAddress", m.ip},
+                {"IPPrefixLen", m.cidr.find('/') == std::string::npos ? 0 : std::atoi(m.cidr.c_str() + m.cidr.find('/') + 1)},
+                {"Gateway", m.gateway},
+                {"MacAddress", m.mac},
+                {"Aliases", endpoint.value("Aliases", json::array())},
+                {"IfName", ifname}};
+  settings["Networks"][net.name] = entry;
+  if (primary) {
+    for (auto* k : {"IPAddress", "IPPrefixLen", "Gateway", "MacAddress"}) settings[k] = entry[k];
+    settings["Ports"] = docker_ports(m.ports, c.data["Config"].value("ExposedPorts", json::object()));
+  }
+  return m;
+}
+
+std::string Engine::create_sandbox(Container& c) {
+  const json& host = c.data["HostConfig"];
+  const std::string mode = host.value("NetworkMode", "none");
+  if (mode == "host" || mode.rfind("container:", 0) == 0) return "";
+  // `none` too: Docker's none has its loopback up (a runtime's new namespace has it down).
+  const std::string path = netns_path(c.id());
+  remove_netns_quietly(path);  // a crash's leftover
+  network::create_netns(path);
+  c.data["NetworkSettings"] = {{"Networks", json::object()}, {"SandboxKey", path}, {"Ports", json::object()}};
+  trace("network namespace created");
+  return path;
+}
+
+void Engine::attach_networks(Container& c) {
+  const std::string mode = c.data["HostConfig"].value("NetworkMode", "none");
+  try {
+    json eps = c.data.value("NetworkingConfig", json::object()).value("EndpointsConfig", json::object());
+    std::vector<std::string> order;
+    if (eps.contains(mode)) order.push_back(mode);
+    for (auto& [name, ep] : eps.items())
+      if (name != mode) order.push_back(name);
+    int i = 0;
+    for (auto& name : order) {
+      network::Network net = name == network::Networks::kDefault ? networks_.ensure_default() : networks_.get(name);
+      attach_one(c, net, eps[name], "eth" + std::to_string(i), i == 0);
+      ++i;
+    }
+  } catch (...) {
+    release_network(c);
+    throw;
+  }
+}
+
+void Engine::release_network(Container& c) {
+  release_network(c.id());
+  c.data.erase("NetworkSettings");
+}
+
+void Engine::release_network(const std::string& id) {
+  // By the attachment records, not the container's: they are what the plugins need, and
+  // they outlive a container record removed first (a foreground --rm).
+  for (auto& name : networks_.networks_of(id)) {
+    try {
+      networks_.detach(name, id);
+    } catch (const std::exception& e) {
+      log::warn(e.what());
+    }
+  }
+  remove_netns_quietly(netns_path(id));
+}
+
+void Engine::connect(const std::string& ref, const std::string& name, const json& endpoint) {
+  Container c = lookup(ref);
+  UniqueFd lk = lock(c.id());
+  c = lookup(c.id());
+  const std::string mode = c.data["HostConfig"].value("NetworkMode", "none");
+  if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0)
+    throw Error("container " + c.rec.name + " uses --network " + mode + ": it cannot be connected to other networks");
+  network::Network net = name == network::Networks::kDefault ? networks_.ensure_default() : networks_.get(name);
+  json& eps = c.data["NetworkingConfig"]["EndpointsConfig"];
+  if (eps.contains(net.name)) throw Error("container " + c.rec.name + " is already connected to network " + net.name);
+  const std::string ip = endpoint.value("IPAMConfig", json::object()).value("IPv4Address", "");
+  if (!ip.empty()) network::parse_ipv4(ip);
+  State s = state(c);
+  if (s.running() && c.data.contains("NetworkSettings")) {
+    std::set<std::string> used;
+    const json attached = c.data["NetworkSettings"].value("Networks", json::object());
+    for (auto& [n, e] : attached.items()) used.insert(e.value("IfName", ""));
+    int i = 0;
+    while (used.count("eth" + std::to_string(i))) ++i;
+    attach_one(c, net, endpoint, "eth" + std::to_string(i), false);
+  }
+  eps[net.name] = endpoint;
+  save(c);
+}
+
+void Engine::disconnect(const std::string& ref, const std::string& name, bool force) {
+  Container c = lookup(ref);
+  UniqueFd lk = lock(c.id());
+  c = lookup(c.id());
+  auto net = networks_.find(name);
+  const std::string net_name = net ? net->name : name;
+  json& eps = c.data["NetworkingConfig"]["EndpointsConfig"];
+  bool attached = networks_.member(net_name, c.id()).has_value();
+  if (!eps.contains(net_name) && !attached) {
+    if (!net && !force) throw Error("network " + name + " not found");
+    throw Error("container " + c.rec.name + " is not connected to network " + net_name);
+  }
+  if (attached) networks_.detach(net_name, c.id());
+  eps.erase(net_name);
+  if (c.data.contains("NetworkSettings")) {
+    c.data["NetworkSettings"]["Networks"].erase(net_name);
+    if (c.data["HostConfig"].value("NetworkMode", "") == net_name) {
+      for (auto* k : {"IPAddress", "Gateway", "MacAddress"}) c.data["NetworkSettings"][k] = "";
+      c.data["NetworkSettings"]["Ports"] = json::object();
+    }
+  }
+  save(c);
+}
+
+std::vector<std::string> Engine::network_users(const std::string& name) {
+  std::vector<std::string> users;
+  for (auto& c : list()) {
+    json eps = c.data.value("NetworkingConfig", json::object()).value("EndpointsConfig", json::object());
+    if (eps.contains(name)) users.push_back(c.rec.name);
+  }
+  return users;
 }
 
 void Engine::with_rootfs(const Container& c, const std::function<void(const std::string&)>& f) {
@@ -920,6 +1273,9 @@ json Engine::inspect(Container& c) {
                       {"Driver", "local"},
                       {"RW", v.value("Options", "").find("ro") == std::string::npos}});
   }
+  json network_settings = c.data.value("NetworkSettings", json::object());
+  if (!network_settings.contains("Networks")) network_settings["Networks"] = json::object();
+  if (!network_settings.contains("Ports")) network_settings["Ports"] = json::object();
   return {{"Id", c.id()},
           {"Created", rfc3339(c.rec.created)},
           {"Path", path},
@@ -947,12 +1303,13 @@ json Engine::inspect(Container& c) {
           {"Platform", "linux"},
           {"HostConfig", c.data["HostConfig"]},
           {"Config", config},
+          {"NetworkingConfig", c.data.value("NetworkingConfig", json::object())},
           {"Mounts", mounts},
           {"GraphDriver",
            {{"Name", "overlay"},
             {"Data", {{"UpperDir", images_.snapshots().fs_dir(c.rec.snapshot)},
                       {"MergedDir", container_dir(c.id()) + "/rootfs"}}}}},
-          {"NetworkSettings", {{"Networks", json::object()}}}};
+          {"NetworkSettings", network_settings}};
 }
 
 }  // namespace berth::engine

@@ -29,6 +29,7 @@
 #include "image/service.hpp"
 #include "engine/volumes.hpp"
 #include "metadata/db.hpp"
+#include "network/networks.hpp"
 
 namespace berth::engine {
 
@@ -44,6 +45,8 @@ struct Options {
   std::string state = "/run/berth";
   std::string shim;  // the berth-shim binary
   std::string self;  // the berth binary (the shim runs `berth container cleanup` with it)
+  std::vector<std::string> cni_plugin_dirs = {"/usr/lib/cni"};
+  int cni_timeout_ms = 60000;  // per plugin call
   bool debug = false;
 };
 
@@ -52,6 +55,9 @@ struct CreateRequest {
   std::string name;           // empty: generated
   nlohmann::json config;      // Docker Config fields given by flags (Cmd, Env, …)
   nlohmann::json host;        // Docker HostConfig
+  // Docker's NetworkingConfig.EndpointsConfig: per network {"Aliases": [...],
+  // "IPAMConfig": {"IPv4Address": "..."}} (--network-alias, --ip).
+  nlohmann::json endpoints = nlohmann::json::object();
 };
 
 struct State {
@@ -77,6 +83,12 @@ class Engine {
 
   image::Service& images() { return images_; }
   VolumeStore& volumes() { return volumes_; }
+  network::Networks& networks() { return networks_; }
+  // Attaches a container to one more network (at once if it runs, else at its next start).
+  void connect(const std::string& ref, const std::string& network, const nlohmann::json& endpoint);
+  void disconnect(const std::string& ref, const std::string& network, bool force);
+  // The containers (by name) that use network `name` (attached or configured).
+  std::vector<std::string> network_users(const std::string& name);
   // The containers (by name) that use volume `name`.
   std::vector<std::string> volume_users(const std::string& name);
   const Options& options() const { return opts_; }
@@ -105,6 +117,9 @@ class Engine {
   // "umount PATH" / "rm PATH" lines for the done frame.
   void cleanup(const std::string& id, bool rm, bool volumes = false,
                std::vector<std::string>* deferred = nullptr);
+  // CNI DEL for every network container `id` is attached to, its namespace removed (by the
+  // network records alone: the container's may be gone). Never throws (logs).
+  void release_network(const std::string& id);
   // Blocks until the container is not running; its exit code.
   int wait(const std::string& ref);
   // Connects to the shim's control socket with `request` ("attach\n", …).
@@ -133,6 +148,17 @@ class Engine {
  private:
   UniqueFd lock(const std::string& id);
   void save(Container& c);
+  std::string netns_path(const std::string& id) const;
+  // The container's network namespace (NetworkSettings started); its path, "" when the
+  // container has none of its own (none, host, container:).
+  std::string create_sandbox(Container& c);
+  // CNI ADD for every network of the container, in its namespace (NetworkSettings filled).
+  // On failure everything is released (namespace included).
+  void attach_networks(Container& c);
+  // CNI DEL for every network, the namespace removed. Never throws (logs).
+  void release_network(Container& c);
+  network::Member attach_one(Container& c, const network::Network& net, const nlohmann::json& endpoint,
+                             const std::string& ifname, bool primary);
   void write_etc_files(const Container& c);
   void unmount_rootfs(const std::string& id, bool detach = false);
   // Waits (up to 5 s) for the container's shim to exit; false if it is still there.
@@ -152,6 +178,7 @@ class Engine {
   Options opts_;
   image::Service images_;
   VolumeStore volumes_;
+  network::Networks networks_;
 };
 
 // A random Docker-style name ("brave_turing").

@@ -320,6 +320,8 @@ json merge_config(const oci::ImageConfig& image, const json& flags) {
     if (flags.contains(k)) c[k] = flags[k];
   if (flags.contains("Volumes"))
     for (auto& [k, v] : flags["Volumes"].items()) c["Volumes"][k] = v;
+  if (flags.contains("ExposedPorts"))
+    for (auto& [k, v] : flags["ExposedPorts"].items()) c["ExposedPorts"][k] = v;
   return c;
 }
 
@@ -476,7 +478,8 @@ json make_spec(const SpecInputs& in) {
   const std::string net = h.value("NetworkMode", "none");
   json namespaces = json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}},
                                  {{"type", "mount"}}, {{"type", "cgroup"}}});
-  if (net != "host") namespaces.push_back({{"type", "network"}});
+  if (!in.netns.empty()) namespaces.push_back({{"type", "network"}, {"path", in.netns}});
+  else if (net != "host") namespaces.push_back({{"type", "network"}});
   const bool ro_sys = !privileged || net != "host";
   json mounts = json::array({
       mount("/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}),

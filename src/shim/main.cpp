@@ -62,6 +62,7 @@ struct Orders {
   std::string restart = "no";  // no | always | on-failure | unless-stopped
   int restart_max = 0;         // on-failure:N (0: unlimited)
   std::vector<std::string> cleanup;  // command run after the last exit (unless an owner did it)
+  int gate_fd = -1;  // first start: wait for "g" on it (berth sets up the network meanwhile)
 };
 
 Orders read_orders(const std::string& dir) {
@@ -299,9 +300,11 @@ int run_command(const std::vector<std::string>& argv, std::string& err_out, bool
   auto created = [&](pid_t pid) {
     std::string line = "created " + std::to_string(pid) + "\n";
     write_all(report, line.data(), line.size());
-    char b;
-    while (::read(go, &b, 1) < 0 && errno == EINTR) {
+    char b = 0;
+    ssize_t n;
+    while ((n = ::read(go, &b, 1)) < 0 && errno == EINTR) {
     }
+    if (n != 1 || b != 'g') throw Error("start cancelled");
   };
   try {
     log::init(dir + "/shim.log", log::Format::text, false);
@@ -412,7 +415,19 @@ pid_t Shim::launch() {
       if (std::sscanf(o_.winsize.c_str(), "%u %u", &rows, &cols) == 2 && rows && cols)
         runtime::set_winsize(master_.get(), rows, cols);
     }
-    write_all(go_w.get(), "g", 1);
+    // berth's word first when it asked for one (it attaches the networks while we create).
+    bool go = true;
+    if (o_.gate_fd >= 0) {
+      char b = 0;
+      ssize_t n;
+      while ((n = ::read(o_.gate_fd, &b, 1)) < 0 && errno == EINTR) {
+      }
+      go = n == 1 && b == 'g';
+      ::close(o_.gate_fd);
+      o_.gate_fd = -1;
+    }
+    if (go) write_all(go_w.get(), "g", 1);
+    go_w.reset();
     msg = read_line();
   }
   go_w.reset();
@@ -746,8 +761,17 @@ void Shim::serve(UniqueFd listen_fd) {
       std::string line = c.leftovers.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
       pos = nl == std::string::npos ? c.leftovers.size() : nl + 1;
       try {
-        if (line.rfind("umount /", 0) == 0) ::umount2(line.c_str() + 7, MNT_DETACH);
-        else if (line.rfind("rm /", 0) == 0) fs::remove_all(line.substr(3));
+        if (line.rfind("umount /", 0) == 0) {
+          ::umount2(line.c_str() + 7, MNT_DETACH);
+        } else if (line.rfind("rm /", 0) == 0) {
+          fs::remove_all(line.substr(3));
+        } else if (line == "network" && !o_.cleanup.empty()) {
+          // The container's networks (CNI DEL): our cleanup command, for them only.
+          std::vector<std::string> argv = o_.cleanup;
+          argv.insert(argv.end() - 1, "--network-only");
+          std::string err;
+          if (run_command(argv, err) != 0) log::warn("network cleanup: " + err);
+        }
       } catch (const std::exception& e) {
         log::warn(std::string("cleanup: ") + e.what());
       }
@@ -813,14 +837,16 @@ unsigned long long start_time(pid_t pid) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 4) {
-    std::fprintf(stderr, "usage: berth-shim STATE_DIR [READY_FD [ATTACH_FD]]\n");
+  if (argc < 2 || argc > 5) {
+    std::fprintf(stderr, "usage: berth-shim STATE_DIR [READY_FD [ATTACH_FD [GATE_FD]]]\n");
     return 2;
   }
   const std::string dir = argv[1];
   int ready = argc > 2 ? std::atoi(argv[2]) : -1;
   int attach = argc > 3 ? std::atoi(argv[3]) : -1;
+  int gate = argc > 4 ? std::atoi(argv[4]) : -1;
   if (ready >= 0) ::fcntl(ready, F_SETFD, FD_CLOEXEC);
+  if (gate >= 0) ::fcntl(gate, F_SETFD, FD_CLOEXEC);
   auto fail = [&](const std::string& msg) {
     std::string line = "error " + msg + "\n";
     if (ready >= 0) write_all(ready, line.data(), line.size());
@@ -830,6 +856,7 @@ int main(int argc, char** argv) {
   Orders orders;
   try {
     orders = read_orders(dir);
+    orders.gate_fd = gate;
   } catch (const std::exception& e) {
     fail(std::string("shim.json: ") + e.what());
   }

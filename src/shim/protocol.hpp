@@ -1,5 +1,10 @@
 // What berth and berth-shim say to each other.
 //
+// berth starts the shim as `berth-shim STATE_DIR READY_FD [ATTACH_FD [GATE_FD]]`: "ok PID" or
+// "error MSG" on READY_FD; ATTACH_FD (-1: none) is a connection already attached as owner;
+// with GATE_FD the first start waits for a "g" on it after the container is created (berth
+// attaches the networks meanwhile) and gives up at EOF.
+//
 // The shim of a container lives in the container's state directory (--state/<ns>/containers/
 // <id>/) and leaves there:
 //   shim.json   its orders, written by berth before it starts the shim
@@ -31,8 +36,9 @@ enum Frame : uint8_t {
   kStdinClose = 11, // client → shim: close the container's stdin
   kResize = 12,     // client → shim: "ROWS COLS"
   kSignal = 13,     // client → shim: signal number as decimal text
-  kDone = 14,       // client → shim: the owner has cleaned up; data: "umount PATH" and
-                    // "rm PATH" lines it leaves to the shim (done after the owner is gone)
+  kDone = 14,       // client → shim: the owner has cleaned up; data: "umount PATH",
+                    // "rm PATH" and "network" (run the cleanup command with --network-only:
+                    // CNI DEL) lines it leaves to the shim (done after the owner is gone)
 };
 
 inline constexpr uint32_t kMaxFrame = 1 << 20;

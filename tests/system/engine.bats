@@ -162,16 +162,16 @@ setup() {
 }
 
 @test "hostname, /etc/hosts, --add-host, --network none has only lo, --network host shares it" {
-  run e run --rm -h myhost --add-host db:10.1.2.3 busybox sh -c 'hostname; cat /etc/hostname; grep db /etc/hosts; ls /sys/class/net'
+  run e run --rm --network none -h myhost --add-host db:10.1.2.3 busybox sh -c 'hostname; cat /etc/hostname; grep db /etc/hosts; ls /sys/class/net'
   [ "${lines[0]}" = myhost ]
   [ "${lines[1]}" = myhost ]
   [[ "${lines[2]}" == *10.1.2.3*db* ]]
   [ "${lines[3]}" = lo ]
   run e run --rm --network host busybox ls /sys/class/net
   [ "$output" = "$(ls /sys/class/net)" ]
-  run e run --rm -p 8080:80 busybox true
+  run e run --rm --network none -p 8080:80 busybox true
   [ "$status" -eq 125 ]
-  [[ "$output" == *"networking"* ]]
+  [[ "$output" == *"published ports need a network"* ]]
 }
 
 @test "Docker's default capabilities, --cap-drop/--cap-add, --privileged, no-new-privileges" {
@@ -302,7 +302,7 @@ setup() {
   [ "$(e inspect -f '{{.Id}}' "${id:0:8}")" = "$id" ]
   e rename one two
   [ "$(e inspect -f '{{.Name}}' "$id")" = /two ]
-  e inspect two | jq -e '.[0].State.Status == "created" and .[0].HostConfig.NetworkMode == "none" and (.[0].Config.Cmd | length) == 1'
+  e inspect two | jq -e '.[0].State.Status == "created" and .[0].HostConfig.NetworkMode == "berth" and (.[0].Config.Cmd | length) == 1'
   e run -d --name up -l role=web busybox sleep 30 >/dev/null
   [ "$(e ps -q | wc -l)" -eq 1 ]
   [ "$(e ps -aq | wc -l)" -eq 2 ]
@@ -407,6 +407,7 @@ setup() {
 
 @test "200 run --rm in a row leave the host as before" {
   e run --rm busybox true
+  settle
   before_fds=$(ls /proc/self/fd | wc -l)
   before_mounts=$(wc -l < /proc/self/mountinfo)
   before_disk=$(find "$BROOT" "$TEST_DIR/run" | wc -l)
@@ -502,7 +503,10 @@ setup() {
   run e export -o "$TEST_DIR/none.tar" no-such-container
   [ "$status" -ne 0 ]
   [ -z "$(ls "$TEST_DIR" | grep none.tar)" ]
-  [ "$(grep -c " $TEST_DIR" /proc/self/mountinfo)" -eq 1 ]  # only the live container's rootfs
+  settle
+  # Only the live container's: its rootfs and its network namespace.
+  [ "$(grep -c " $TEST_DIR" /proc/self/mountinfo)" -eq 2 ]
+  [ "$(grep -c " $TEST_DIR/run/default/netns/" /proc/self/mountinfo)" -eq 1 ]
 }
 
 @test "cp copies files and directories in and out; container symlinks never reach the host" {
@@ -530,6 +534,7 @@ setup() {
   run e cp "$TEST_DIR/in/a" cpc:/data/evil/planted
   [ "$status" -ne 0 ]
   [ ! -e "$TEST_DIR/hostdir/planted" ]
+  settle
   [ "$(grep -c " $TEST_DIR" /proc/self/mountinfo || true)" -eq 0 ]
   e commit cpc test/cp:1 >/dev/null
   run e run --rm test/cp:1 sh -c 'cat /data/in/a /data/in/sub/b /renamed'

@@ -43,6 +43,12 @@ _engine_teardown() {
   fi
   # Shims whose state dir is under this test dir must be gone.
   pkill -9 -f "berth-shim $TEST_DIR/" 2>/dev/null || true
+  # The test's networks (their bridges and iptables rules are the host's).
+  if [ -d "$BROOT/networks" ]; then
+    for n in $(e network ls --format '{{.Name}}' 2>/dev/null); do
+      [ "$n" = host ] || [ "$n" = none ] || e network rm -f "$n" >/dev/null 2>&1 || true
+    done
+  fi
   _berth_teardown
 }
 

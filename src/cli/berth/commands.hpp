@@ -2,7 +2,9 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
+#include "engine/engine.hpp"
 #include "image/service.hpp"
 
 namespace berth::cli {
@@ -12,11 +14,15 @@ struct Engine {
   std::string state = "/run/berth";
   std::string ns = "default";
   std::string storage_driver = "overlay";
+  std::vector<std::string> cni_plugin_dirs;  // --cni-plugin-dir (default /usr/lib/cni)
   bool debug = false;
 
   // The image service; `platform` ("linux/arm64") overrides this machine's for pulls.
   image::Service images(const std::string& platform = "") const;
 };
+
+// The container engine with the global flags' settings.
+engine::Engine make_engine(const Engine& e);
 
 using VerbFn = int (*)(const Engine&, int argc, char** argv, int first);
 
@@ -71,6 +77,14 @@ int cmd_volume_ls(const Engine& e, int argc, char** argv, int first);
 int cmd_volume_inspect(const Engine& e, int argc, char** argv, int first);
 int cmd_volume_rm(const Engine& e, int argc, char** argv, int first);
 int cmd_volume_prune(const Engine& e, int argc, char** argv, int first);
+// Networks (networks.cpp).
+int cmd_network_create(const Engine& e, int argc, char** argv, int first);
+int cmd_network_ls(const Engine& e, int argc, char** argv, int first);
+int cmd_network_inspect(const Engine& e, int argc, char** argv, int first);
+int cmd_network_rm(const Engine& e, int argc, char** argv, int first);
+int cmd_network_prune(const Engine& e, int argc, char** argv, int first);
+int cmd_network_connect(const Engine& e, int argc, char** argv, int first);
+int cmd_network_disconnect(const Engine& e, int argc, char** argv, int first);
 
 // "3 minutes ago", "2 months ago", like Docker's CreatedSince.
 std::string time_ago(int64_t unix_seconds);

@@ -28,6 +28,7 @@
 #include "common/log.hpp"
 #include "engine/engine.hpp"
 #include "engine/spec.hpp"
+#include "network/networks.hpp"
 #include "oci/spec.hpp"
 #include "runtime/container.hpp"
 #include "runtime/signals.hpp"
@@ -36,6 +37,35 @@
 namespace berth::cli {
 
 using nlohmann::json;
+
+static std::string self_path() {
+  char exe[4096];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) throw_errno("readlink /proc/self/exe");
+  return std::string(exe, static_cast<size_t>(n));
+}
+
+engine::Engine make_engine(const Engine& e) {
+  engine::Options o;
+  o.images.root = e.root;
+  o.images.ns = e.ns;
+  o.images.driver = snapshot::parse_driver(e.storage_driver);
+  o.state = e.state;
+  o.self = self_path();
+  if (const char* s = std::getenv("BERTH_SHIM"); s && *s) o.shim = s;
+  else o.shim = o.self.substr(0, o.self.rfind('/')) + "/berth-shim";
+  o.debug = e.debug;
+  if (!e.cni_plugin_dirs.empty()) o.cni_plugin_dirs = e.cni_plugin_dirs;
+  // BERTH_CNI_TIMEOUT: seconds a plugin call may take (default 60).
+  if (const char* t = std::getenv("BERTH_CNI_TIMEOUT"); t && *t) {
+    char* end = nullptr;
+    double secs = std::strtod(t, &end);
+    if (*end || secs <= 0) throw Error("BERTH_CNI_TIMEOUT: not a number of seconds: " + std::string(t));
+    o.cni_timeout_ms = static_cast<int>(secs * 1000);
+  }
+  return engine::Engine(std::move(o));
+}
+
 
 namespace {
 
@@ -97,26 +127,6 @@ Args parse_args(const std::string& cmd, const std::vector<FlagSpec>& flags, int 
   return Args(cmd, flags, w.argc(), w.argv(), 0, stop_at_positional);
 }
 
-std::string self_path() {
-  char exe[4096];
-  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) throw_errno("readlink /proc/self/exe");
-  return std::string(exe, static_cast<size_t>(n));
-}
-
-engine::Engine make_engine(const Engine& e) {
-  engine::Options o;
-  o.images.root = e.root;
-  o.images.ns = e.ns;
-  o.images.driver = snapshot::parse_driver(e.storage_driver);
-  o.state = e.state;
-  o.self = self_path();
-  if (const char* s = std::getenv("BERTH_SHIM"); s && *s) o.shim = s;
-  else o.shim = o.self.substr(0, o.self.rfind('/')) + "/berth-shim";
-  o.debug = e.debug;
-  return engine::Engine(std::move(o));
-}
-
 const std::vector<FlagSpec> kRunFlags = {
     {"detach", "d", false},       {"interactive", "i", false},   {"tty", "t", false},
     {"rm", "", false},            {"name", "", true},            {"env", "e", true, true},
@@ -134,6 +144,9 @@ const std::vector<FlagSpec> kRunFlags = {
     {"mount", "", true, true},    {"publish", "p", true, true},  {"expose", "", true, true},
     {"log-driver", "", true},     {"sig-proxy", "", true},       {"pull", "", true},
     {"quiet", "q", false},        {"platform", "", true},        {"attach", "a", true, true},
+    {"ip", "", true},             {"dns", "", true, true},       {"dns-search", "", true, true},
+    {"dns-option", "", true, true}, {"network-alias", "", true, true}, {"alias", "", true, true},
+    {"publish-all", "P", false},
 };
 
 // --mount type=bind|tmpfs,source=…,target=…,readonly
@@ -229,13 +242,31 @@ engine::CreateRequest build_request(const Args& a) {
     auto eq = l.find('=');
     c["Labels"][l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
   }
-  if (!a.all("publish").empty())
-    throw Error("-p/--publish needs container networking, which is not available yet (--network none|host)");
-  std::string net = a.get("network", a.get("net", "none"));
-  if (net == "default" || net == "bridge")
-    throw Error("--network " + net + ": container networking is not available yet (use none or host)");
-  if (net != "none" && net != "host") throw Error("--network " + net + ": no such network (none, host)");
+  // Networking: Docker's default is its bridge network; berth's is `berth` (made on first use).
+  std::string net = a.get("network", a.get("net", "bridge"));
   h["NetworkMode"] = net;
+  json bindings = json::object();
+  for (auto& p : a.all("publish"))
+    for (auto& m : network::parse_publish(p)) {
+      std::string key = std::to_string(m.container_port) + "/" + m.protocol;
+      if (!bindings[key].is_array()) bindings[key] = json::array();
+      bindings[key].push_back({{"HostIp", m.host_ip}, {"HostPort", m.host_port ? std::to_string(m.host_port) : ""}});
+      c["ExposedPorts"][key] = json::object();
+    }
+  for (auto& x : a.all("expose"))
+    for (auto& m : network::parse_publish(x)) c["ExposedPorts"][std::to_string(m.container_port) + "/" + m.protocol] = json::object();
+  if (!bindings.empty()) h["PortBindings"] = bindings;
+  h["PublishAllPorts"] = a.has("publish-all");
+  h["Dns"] = a.all("dns");
+  for (auto& d : a.all("dns")) network::parse_ipv4(d);
+  h["DnsSearch"] = a.all("dns-search");
+  h["DnsOptions"] = a.all("dns-option");
+  json ep = json::object();
+  auto aliases = a.all("network-alias");
+  for (auto& x : a.all("alias")) aliases.push_back(x);
+  if (!aliases.empty()) ep["Aliases"] = aliases;
+  if (a.has("ip")) ep["IPAMConfig"] = {{"IPv4Address", a.get("ip")}};
+  if (!ep.empty()) r.endpoints[net] = ep;
   h["AutoRemove"] = a.has("rm");
   h["Privileged"] = a.has("privileged");
   h["ReadonlyRootfs"] = a.has("read-only");
@@ -542,7 +573,22 @@ json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) 
   for (auto* k : {"Entrypoint", "Cmd"})
     for (auto& x : config.value(k, json::array())) cmd += (cmd.empty() ? "" : " ") + x.get<std::string>();
   (void)eng;
+  // Docker's PORTS column: "127.0.0.1:8080->80/tcp, 0.0.0.0:32768->443/tcp" (while running).
+  std::string ports;
+  const json published = c.data.value("NetworkSettings", json::object()).value("Ports", json::object());
+  if (s.running())
+    for (auto& [key, binds] : published.items()) {
+      if (!binds.is_array()) continue;
+      for (auto& b : binds)
+        ports += (ports.empty() ? "" : ", ") + b.value("HostIp", "") + ":" + b.value("HostPort", "") + "->" + key;
+    }
+  json networks = json::array();
+  const json endpoints = c.data.value("NetworkingConfig", json::object()).value("EndpointsConfig", json::object());
+  for (auto& [name, ep] : endpoints.items())
+    networks.push_back(name);
   return {{"ID", c.id()},
+          {"Ports", ports},
+          {"Networks", networks},
           {"Image", config.value("Image", "")},
           {"Command", cmd},
           {"CreatedAt", c.rec.created / 1000000000},
@@ -748,23 +794,24 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
     for (auto& r : rows) std::puts(r.dump().c_str());
     return 0;
   }
-  size_t wi = 12, wm = 5, wc = 7, ws = 6;
-  std::vector<std::array<std::string, 6>> cells;
+  size_t wi = 12, wm = 5, wc = 7, ws = 6, wp = 5;
+  std::vector<std::array<std::string, 7>> cells;
   for (auto& r : rows) {
     std::string cmd = r["Command"];
     if (trunc && cmd.size() > 20) cmd = cmd.substr(0, 19) + "…";
     cmd = "\"" + cmd + "\"";
-    cells.push_back({r["ID"], r["Image"], cmd, time_ago(r["CreatedAt"].get<int64_t>()), r["Status"], r["Names"]});
+    cells.push_back({r["ID"], r["Image"], cmd, time_ago(r["CreatedAt"].get<int64_t>()), r["Status"], r["Names"], r["Ports"]});
+    wp = std::max(wp, cells.back()[6].size());
     wi = std::max(wi, cells.back()[0].size());
     wm = std::max(wm, cells.back()[1].size());
     wc = std::max(wc, cells.back()[2].size());
     ws = std::max(ws, cells.back()[4].size());
   }
   std::puts((pad("CONTAINER ID", wi) + pad("IMAGE", wm) + pad("COMMAND", wc) + pad("CREATED", 18) +
-             pad("STATUS", ws) + pad("PORTS", 5) + "NAMES").c_str());
+             pad("STATUS", ws) + pad("PORTS", wp) + "NAMES").c_str());
   for (auto& r : cells)
     std::puts((pad(r[0], wi) + pad(r[1], wm) + pad(r[2], wc) + pad(r[3], 18) + pad(r[4], ws) +
-               pad("", 5) + r[5]).c_str());
+               pad(r[6], wp) + r[5]).c_str());
   return 0;
 }
 
@@ -1099,8 +1146,27 @@ int cmd_rename(const Engine& e, int argc, char** argv, int first) {
 
 int cmd_port(const Engine& e, int argc, char** argv, int first) {
   Args a("port", {}, argc, argv, first);
+  if (a.positional().empty() || a.positional().size() > 2) throw Error("port: CONTAINER [PRIVATE_PORT[/PROTO]]");
   auto eng = make_engine(e);
-  eng.lookup(a.id(2));  // no published ports without networking
+  engine::Container c = eng.lookup(a.positional()[0]);
+  std::string want;
+  if (a.positional().size() == 2) {
+    want = a.positional()[1];
+    if (want.find('/') == std::string::npos) want += "/tcp";
+  }
+  const json ports = c.data.value("NetworkSettings", json::object()).value("Ports", json::object());
+  bool found = false;
+  for (auto& [key, binds] : ports.items()) {
+    if (!want.empty() && key != want) continue;
+    if (!binds.is_array()) continue;
+    for (auto& b : binds) {
+      found = true;
+      std::string where = b.value("HostIp", "") + ":" + b.value("HostPort", "");
+      if (want.empty()) std::printf("%s -> %s\n", key.c_str(), where.c_str());
+      else std::puts(where.c_str());
+    }
+  }
+  if (!want.empty() && !found) throw Error("no public port '" + want + "' published for " + c.rec.name);
   return 0;
 }
 
@@ -1260,9 +1326,10 @@ int cmd_commit(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_container_cleanup(const Engine& e, int argc, char** argv, int first) {
-  Args a("container cleanup", {{"rm", "", false}}, argc, argv, first);
+  Args a("container cleanup", {{"rm", "", false}, {"network-only", "", false}}, argc, argv, first);
   auto eng = make_engine(e);
-  eng.cleanup(a.id(), a.has("rm"));
+  if (a.has("network-only")) eng.release_network(a.id());
+  else eng.cleanup(a.id(), a.has("rm"));
   return 0;
 }
 

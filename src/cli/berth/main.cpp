@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "cli/runtime/args.hpp"
 #include "common/log.hpp"
+#include "common/strings.hpp"
 
 using namespace berth;
 
@@ -24,8 +25,10 @@ const char* kUsage =
     "Containers:\n"
     "  run             create and start a container (-d -i -t --rm --name -e -v -w -u --entrypoint,\n"
     "                  --privileged --cap-add/--cap-drop --security-opt --read-only --tmpfs --ulimit\n"
-    "                  --memory --cpus --cpuset-cpus --pids-limit --init --device --network none|host\n"
-    "                  --restart --log-opt --hostname --mount --runtime …)\n"
+    "                  --memory --cpus --cpuset-cpus --pids-limit --init --device --restart --log-opt\n"
+    "                  --hostname --mount --runtime; --network NAME|none|host|container:ID --ip\n"
+    "                  --network-alias -p [IP:][HOSTPORT:]PORT[/udp] -P --expose --dns --dns-search\n"
+    "                  --dns-option --add-host …)\n"
     "  create          create a container without starting it (same flags)\n"
     "  start           start containers (-a, -i)\n"
     "  stop, restart   stop (-t SECONDS), then start again\n"
@@ -39,6 +42,8 @@ const char* kUsage =
     "  top, stats      processes; cpu, memory and pids (--no-stream)\n"
     "  pause, unpause, rename, port, container prune, system prune, info\n"
     "  volume          create, ls, inspect, rm, prune (named volumes, local driver)\n"
+    "  network         create (--subnet --gateway --internal -d bridge|macvlan|ipvlan -o parent=IF),\n"
+    "                  ls, inspect, rm, prune, connect (--alias --ip), disconnect (-f)\n"
     "  commit          an image from a container's changes (-m, -a, -p)\n"
     "  export          a container's root filesystem as a tar (-o FILE)\n"
     "  cp              copy files in or out (CONTAINER:SRC DEST, SRC CONTAINER:DEST)\n"
@@ -66,6 +71,7 @@ const char* kUsage =
     "  --state DIR            runtime state (default /run/berth)\n"
     "  --namespace NS, -n NS  namespace (default \"default\"; env BERTH_NAMESPACE)\n"
     "  --storage-driver NAME  overlay (default) or native\n"
+    "  --cni-plugin-dir DIR   where CNI plugins are (default /usr/lib/cni; repeat or DIR:DIR)\n"
     "  --debug                debug logging\n"
     "  --version, -v          print the version\n";
 
@@ -172,6 +178,15 @@ const Verb kVerbs[] = {
     {"volume", "rm", cli::cmd_volume_rm},
     {"volume", "remove", cli::cmd_volume_rm},
     {"volume", "prune", cli::cmd_volume_prune},
+    {"network", "create", cli::cmd_network_create},
+    {"network", "ls", cli::cmd_network_ls},
+    {"network", "list", cli::cmd_network_ls},
+    {"network", "inspect", cli::cmd_network_inspect},
+    {"network", "rm", cli::cmd_network_rm},
+    {"network", "remove", cli::cmd_network_rm},
+    {"network", "prune", cli::cmd_network_prune},
+    {"network", "connect", cli::cmd_network_connect},
+    {"network", "disconnect", cli::cmd_network_disconnect},
 };
 
 }  // namespace
@@ -218,6 +233,10 @@ int main(int argc, char** argv) {
       else if (name == "--state") e.state = value();
       else if (name == "--namespace" || name == "-n") e.ns = value();
       else if (name == "--storage-driver") e.storage_driver = value();
+      else if (name == "--cni-plugin-dir") {
+        for (auto& d : split(value(), ':'))
+          if (!d.empty()) e.cni_plugin_dirs.push_back(d);
+      }
       else if (name == "--debug" || name == "-D") e.debug = true;
       else if (name == "--version" || name == "-v") version = true;
       else if (name == "--help" || name == "-h") help = true;

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# bench/network.sh [RUNS]: networking, side by side in one run, medians and ratios:
+#   1. `run --rm IMAGE true` on each engine's default bridge network, and with --network none:
+#      the difference is what network setup adds to a run (berth: CNI bridge + host-local;
+#      podman: its default network; docker: docker0 through libnetwork);
+#   2. a published port: busybox httpd in a container, -p 127.0.0.1:PORT:80, curl on the host
+#      — throughput of a 256 MiB file (MiB/s, median of 5) and latency of a small page
+#      (hyperfine, RUNS × 5 requests).
+# Not a CI test; run as root after scripts/setup.sh. dockerd runs with its defaults (bridge,
+# iptables, userland proxy); the host's iptables rules are saved first and restored at the end.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${1:-20}
+BERTH=${BERTH:-$here/build/src/berth}
+work=$(mktemp -d /tmp/berth-bench-net.XXXXXX)
+B=("$BERTH" --root "$work/b-root" --state "$work/b-run")
+P=(podman --root "$work/p-storage" --runroot "$work/p-run" --tmpdir "$work/p-tmp"
+   --cgroup-manager cgroupfs --events-backend file)
+D=()
+DD=$work/docker
+. "$here/bench/lib.sh"
+iptables-save > "$work/iptables.before"
+links_before=$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)
+cleanup() {
+  "${B[@]}" ps -aq --no-trunc 2>/dev/null | xargs -r "${B[@]}" rm -f >/dev/null 2>&1 || true
+  "${B[@]}" network rm berth >/dev/null 2>&1 || true
+  "${P[@]}" rm -af >/dev/null 2>&1 || true
+  "${P[@]}" system reset -f >/dev/null 2>&1 || true
+  if ((${#D[@]})); then
+    "${D[@]}" ps -aq | xargs -r "${D[@]}" rm -f >/dev/null 2>&1 || true
+    [ -f "$DD/dockerd.pid" ] && kill "$(cat "$DD/dockerd.pid")" 2>/dev/null && sleep 2
+  fi
+  # Links the engines made (docker0, podman's bridge, veths): back to the list from before.
+  for l in $(comm -13 <(echo "$links_before") <(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)); do
+    ip link del "$l" 2>/dev/null || true
+  done
+  iptables-restore < "$work/iptables.before"
+  crun_hugetlb_undo
+  grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+crun_hugetlb_setup
+
+BERTH_RUNTIME=$here/build/src/berth-runtime "$here/scripts/make-bundle.sh" "$work/bundle" true
+mkdir -p "$work/www"
+head -c $((256 << 20)) /dev/urandom > "$work/www/big"
+echo small > "$work/www/small"
+tar -C "$work/bundle/rootfs" -cf "$work/rootfs.tar" .
+"${B[@]}" import "$work/rootfs.tar" bench/busybox >/dev/null
+"${P[@]}" import "$work/rootfs.tar" localhost/bench/busybox >/dev/null 2>&1
+
+have_docker=
+if command -v dockerd >/dev/null && command -v docker >/dev/null; then
+  mkdir -p "$DD"
+  printf '{"deprecated-key-path": "%s"}\n' "$DD/key.json" > "$DD/daemon.json"
+  setsid dockerd --config-file "$DD/daemon.json" --data-root "$DD/data" --exec-root "$DD/exec" \
+    --pidfile "$DD/dockerd.pid" -H "unix://$DD/docker.sock" \
+    --containerd-namespace berth-bench --containerd-plugins-namespace berth-bench-plugins \
+    --exec-opt native.cgroupdriver=cgroupfs > "$DD/dockerd.log" 2>&1 < /dev/null &
+  D=(docker -H "unix://$DD/docker.sock")
+  for _ in $(seq 150); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.2; done
+  if "${D[@]}" version >/dev/null 2>&1; then
+    "${D[@]}" import "$work/rootfs.tar" bench/busybox >/dev/null
+    have_docker=1
+  fi
+fi
+
+# This host lacks CAP_SYS_RESOURCE: podman gets rlimits within the current ones.
+PUL=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+cmds=(-n berth "${B[*]} run --rm bench/busybox true"
+      -n berth-none "${B[*]} run --rm --network none bench/busybox true"
+      -n podman "${P[*]} run --rm ${PUL[*]} localhost/bench/busybox true"
+      -n podman-none "${P[*]} run --rm --network none ${PUL[*]} localhost/bench/busybox true")
+[ -n "$have_docker" ] && cmds+=(-n docker "${D[*]} run --rm bench/busybox true"
+                               -n docker-none "${D[*]} run --rm --network none bench/busybox true")
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/run.json" "${cmds[@]}" >/dev/null
+
+echo "network bench ($(nproc) cores, $(uname -r)), medians of $RUNS runs"
+jq -r '.results[] | "\(.command)\t\(.median*1000)"' "$work/run.json" |
+  awk -F'\t' '{printf "run --rm true   %-12s %9.2f ms\n", $1, $2}'
+jq -r '[.results[] | {(.command): .median}] | add |
+  "network setup adds: berth \((.berth - .["berth-none"]) * 1000 | round) ms, podman \((.podman - .["podman-none"]) * 1000 | round) ms" +
+  (if .docker then ", docker \((.docker - .["docker-none"]) * 1000 | round) ms" else "" end) +
+  "\nratios on the default network: berth/podman = \(.berth / .podman * 1000 | round / 1000)" +
+  (if .docker then ", berth/docker = \(.berth / .docker * 1000 | round / 1000)" else "" end)' "$work/run.json"
+
+# ---- A published port: throughput and latency through 127.0.0.1.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+publish() {  # label port command… (the engine's run -d with the volume and -p)
+  local label=$1 port=$2; shift 2
+  "$@" -v "$work/www:/www:ro" -p "127.0.0.1:$port:80" "$([ "$label" = podman ] && echo localhost/)bench/busybox" \
+    httpd -f -p 80 -h /www >/dev/null
+  for _ in $(seq 100); do curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$port/small" 2>/dev/null && break; sleep 0.1; done
+  local speeds=()
+  for _ in 1 2 3 4 5; do
+    speeds+=("$(curl -fsS -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$port/big")")
+  done
+  printf '%s\n' "${speeds[@]}" | sort -n | awk -v l="$label" 'NR==3 {printf "published port  %-8s %9.0f MiB/s (256 MiB file, median of 5)\n", l, $1 / 1048576}'
+  echo "$label $port" >> "$work/ports"
+}
+: > "$work/ports"
+publish berth "$(free_port)" "${B[@]}" run -d --name web
+publish podman "$(free_port)" "${P[@]}" run -d --name web "${PUL[@]}"
+[ -n "$have_docker" ] && publish docker "$(free_port)" "${D[@]}" run -d --name web
+lat=()
+while read -r label port; do
+  lat+=(-n "$label" "sh -c 'for i in 1 2 3 4 5; do curl -fsS -o /dev/null http://127.0.0.1:$port/small; done'")
+done < "$work/ports"
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/lat.json" "${lat[@]}" >/dev/null
+jq -r '.results[] | "\(.command)\t\(.median*1000/5)"' "$work/lat.json" |
+  awk -F'\t' '{printf "published port  %-8s %9.3f ms per small request (curl process included)\n", $1, $2}'

@@ -1,0 +1,190 @@
+// Network verbs: network create, ls, inspect, rm, prune, connect, disconnect.
+#include <cstdio>
+
+#include "cli/berth/commands.hpp"
+#include "cli/runtime/args.hpp"
+#include "common/error.hpp"
+#include "network/networks.hpp"
+
+namespace berth::cli {
+
+using nlohmann::json;
+
+namespace {
+
+json key_values(const std::vector<std::string>& items, const char* flag) {
+  json out = json::object();
+  for (auto& kv : items) {
+    auto eq = kv.find('=');
+    if (eq == 0) throw Error(std::string("invalid ") + flag + " `" + kv + "` (KEY=VALUE)");
+    out[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+int cmd_network_create(const Engine& e, int argc, char** argv, int first) {
+  Args a("network create",
+         {{"driver", "d", true}, {"subnet", "", true}, {"gateway", "", true}, {"internal", "", false},
+          {"label", "", true, true}, {"opt", "o", true, true}, {"attachable", "", false}, {"ipv6", "", false}},
+         argc, argv, first);
+  if (a.positional().size() != 1) throw Error("network create: exactly one network name is required");
+  if (a.has("ipv6")) throw Error("network create: --ipv6 is not supported (IPv4 only)");
+  network::CreateSpec spec;
+  spec.name = a.positional()[0];
+  spec.driver = a.get("driver", "bridge");
+  spec.subnet = a.get("subnet");
+  spec.gateway = a.get("gateway");
+  spec.internal = a.has("internal");
+  spec.labels = key_values(a.all("label"), "--label");
+  spec.options = key_values(a.all("opt"), "-o/--opt");
+  auto eng = make_engine(e);
+  std::puts(eng.networks().create(spec).id.c_str());
+  return 0;
+}
+
+int cmd_network_ls(const Engine& e, int argc, char** argv, int first) {
+  Args a("network ls", {{"quiet", "q", false}, {"format", "", true}, {"no-trunc", "", false}, {"filter", "f", true, true}},
+         argc, argv, first);
+  auto eng = make_engine(e);
+  struct Row {
+    std::string id, name, driver, scope;
+  };
+  std::vector<Row> rows;
+  for (auto& n : eng.networks().list()) rows.push_back({n.id, n.name, n.driver, "local"});
+  // Docker's two built-in pseudo networks (no CNI list behind them).
+  rows.push_back({std::string(64, '0').replace(0, 4, "host"), "host", "host", "local"});
+  rows.push_back({std::string(64, '0').replace(0, 4, "none"), "none", "null", "local"});
+  for (auto& f : a.all("filter")) {
+    auto eq = f.find('=');
+    std::string k = f.substr(0, eq), v = eq == std::string::npos ? "" : f.substr(eq + 1);
+    if (k != "name" && k != "driver" && k != "id") throw Error("network ls: unknown filter `" + k + "` (name, driver, id)");
+    std::vector<Row> kept;
+    for (auto& r : rows)
+      if ((k == "name" && r.name.find(v) != std::string::npos) || (k == "driver" && r.driver == v) ||
+          (k == "id" && r.id.rfind(v, 0) == 0))
+        kept.push_back(r);
+    rows = kept;
+  }
+  const bool trunc = !a.has("no-trunc");
+  const std::string format = a.get("format", "table");
+  for (auto& r : rows)
+    if (trunc) r.id = r.id.substr(0, 12);
+  if (a.has("quiet")) {
+    for (auto& r : rows) std::puts(r.id.c_str());
+    return 0;
+  }
+  if (format == "json") {
+    for (auto& r : rows)
+      std::puts(json({{"ID", r.id}, {"Name", r.name}, {"Driver", r.driver}, {"Scope", r.scope}}).dump().c_str());
+    return 0;
+  }
+  if (format == "{{.Name}}") {
+    for (auto& r : rows) std::puts(r.name.c_str());
+    return 0;
+  }
+  if (format != "table") throw Error("network ls: --format must be table, json or {{.Name}}");
+  size_t wi = trunc ? 12 : 64, wn = 4;
+  for (auto& r : rows) wn = std::max(wn, r.name.size());
+  std::printf("%-*s   %-*s   %-8s   %s\n", static_cast<int>(wi), "NETWORK ID", static_cast<int>(wn), "NAME", "DRIVER", "SCOPE");
+  for (auto& r : rows)
+    std::printf("%-*s   %-*s   %-8s   %s\n", static_cast<int>(wi), r.id.c_str(), static_cast<int>(wn), r.name.c_str(),
+                r.driver.c_str(), r.scope.c_str());
+  return 0;
+}
+
+int cmd_network_inspect(const Engine& e, int argc, char** argv, int first) {
+  Args a("network inspect", {{"format", "f", true}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("network inspect: a network is required");
+  auto eng = make_engine(e);
+  json out = json::array();
+  std::string missing;
+  for (auto& ref : a.positional()) {
+    auto n = eng.networks().find(ref);
+    if (!n) {
+      missing = ref;
+      continue;
+    }
+    out.push_back(eng.networks().inspect(*n));
+  }
+  if (a.has("format")) {
+    const std::string f = a.get("format");
+    for (auto& n : out) {
+      if (f == "{{.Id}}") std::puts(n["Id"].get<std::string>().c_str());
+      else if (f == "{{.Name}}") std::puts(n["Name"].get<std::string>().c_str());
+      else if (f == "{{json .}}" || f == "json") std::puts(n.dump().c_str());
+      else if (f == "{{range .IPAM.Config}}{{.Subnet}}{{end}}")
+        for (auto& c : n["IPAM"]["Config"]) std::puts(c["Subnet"].get<std::string>().c_str());
+      else throw Error("network inspect: unsupported --format `" + f + "` ({{.Id}}, {{.Name}}, {{json .}})");
+    }
+  } else {
+    std::puts(out.dump(4).c_str());
+  }
+  if (!missing.empty()) throw Error("network " + missing + " not found");
+  return 0;
+}
+
+int cmd_network_rm(const Engine& e, int argc, char** argv, int first) {
+  Args a("network rm", {{"force", "f", false}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("network rm: a network is required");
+  auto eng = make_engine(e);
+  int rc = 0;
+  for (auto& ref : a.positional()) {
+    try {
+      if (ref == "host" || ref == "none") throw Error(ref + " is a pre-defined network and cannot be removed");
+      auto n = eng.networks().find(ref);
+      if (!n) {
+        if (a.has("force")) continue;
+        throw Error("network " + ref + " not found");
+      }
+      auto users = eng.network_users(n->name);
+      if (!users.empty()) {
+        std::string list;
+        for (auto& u : users) list += (list.empty() ? "" : ", ") + u;
+        throw Error("network " + n->name + " is used by containers (" + list + "): remove them or disconnect them first");
+      }
+      eng.networks().remove(*n);
+      std::puts(ref.c_str());
+    } catch (const Error& ex) {
+      std::fprintf(stderr, "berth: %s\n", ex.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+int cmd_network_prune(const Engine& e, int argc, char** argv, int first) {
+  Args a("network prune", {{"force", "f", false}, {"filter", "", true, true}}, argc, argv, first);
+  auto eng = make_engine(e);
+  std::vector<std::string> removed;
+  for (auto& n : eng.networks().list()) {
+    if (!eng.network_users(n.name).empty() || !eng.networks().members(n.name).empty()) continue;
+    eng.networks().remove(n);
+    removed.push_back(n.name);
+  }
+  if (!removed.empty()) std::puts("Deleted Networks:");
+  for (auto& n : removed) std::puts(n.c_str());
+  return 0;
+}
+
+int cmd_network_connect(const Engine& e, int argc, char** argv, int first) {
+  Args a("network connect", {{"alias", "", true, true}, {"ip", "", true}, {"link", "", true, true}}, argc, argv, first);
+  if (a.positional().size() != 2) throw Error("network connect: NETWORK CONTAINER are required");
+  json ep = json::object();
+  if (!a.all("alias").empty()) ep["Aliases"] = a.all("alias");
+  if (a.has("ip")) ep["IPAMConfig"] = {{"IPv4Address", a.get("ip")}};
+  auto eng = make_engine(e);
+  eng.connect(a.positional()[1], a.positional()[0], ep);
+  return 0;
+}
+
+int cmd_network_disconnect(const Engine& e, int argc, char** argv, int first) {
+  Args a("network disconnect", {{"force", "f", false}}, argc, argv, first);
+  if (a.positional().size() != 2) throw Error("network disconnect: NETWORK CONTAINER are required");
+  auto eng = make_engine(e);
+  eng.disconnect(a.positional()[1], a.positional()[0], a.has("force"));
+  return 0;
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,20 @@
+// Network namespaces that outlive processes (bind mounts of nsfs files, like `ip netns add`),
+// and the few link operations berth does itself (the plugins do the rest).
+#pragma once
+
+#include <string>
+
+namespace berth::network {
+
+// A new network namespace bind-mounted at `path` (a new file), with its loopback up. Throws,
+// leaving nothing behind, when it cannot.
+void create_netns(const std::string& path);
+// Unmounts and removes a namespace made by create_netns (nothing if it is not there).
+void remove_netns(const std::string& path);
+
+// Deletes the link `name` of the host's namespace; false if there is none.
+bool delete_link(const std::string& name);
+// Whether the host's namespace has a link `name`.
+bool link_exists(const std::string& name);
+
+}  // namespace berth::network

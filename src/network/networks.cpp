@@ -1,0 +1,855 @@
+#include "network/networks.hpp"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <set>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "common/strings.hpp"
+#include "network/netns.hpp"
+
+extern char** environ;
+
+namespace berth::network {
+
+using nlohmann::json;
+
+// ---- addresses ---------------------------------------------------------------------------
+
+uint32_t parse_ipv4(const std::string& s) {
+  in_addr a{};
+  if (::inet_pton(AF_INET, s.c_str(), &a) != 1) throw Error("invalid IPv4 address `" + s + "`");
+  return ntohl(a.s_addr);
+}
+
+std::string ipv4_str(uint32_t ip) {
+  in_addr a{htonl(ip)};
+  char buf[INET_ADDRSTRLEN];
+  ::inet_ntop(AF_INET, &a, buf, sizeof buf);
+  return buf;
+}
+
+namespace {
+uint32_t mask_of(int prefix) { return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix); }
+}  // namespace
+
+Subnet Subnet::parse(const std::string& cidr) {
+  auto slash = cidr.find('/');
+  if (slash == std::string::npos || cidr.find(':') != std::string::npos)
+    throw Error("invalid subnet `" + cidr + "`: want an IPv4 prefix such as 10.1.0.0/24");
+  Subnet s;
+  try {
+    s.addr = parse_ipv4(cidr.substr(0, slash));
+  } catch (const Error&) {
+    throw Error("invalid subnet `" + cidr + "`");
+  }
+  const std::string p = cidr.substr(slash + 1);
+  if (p.empty() || p.size() > 2 || p.find_first_not_of("0123456789") != std::string::npos || std::stoi(p) > 32)
+    throw Error("invalid subnet `" + cidr + "`");
+  s.prefix = std::stoi(p);
+  if (s.prefix > 30) throw Error("subnet `" + cidr + "` is too small (at most /30)");
+  if ((s.addr & ~mask_of(s.prefix)) != 0)
+    throw Error("invalid subnet `" + cidr + "`: host bits set (did you mean " +
+                ipv4_str(s.addr & mask_of(s.prefix)) + "/" + p + "?)");
+  return s;
+}
+
+std::string Subnet::str() const { return ipv4_str(addr) + "/" + std::to_string(prefix); }
+bool Subnet::contains(uint32_t ip) const { return (ip & mask_of(prefix)) == addr; }
+bool Subnet::overlaps(const Subnet& o) const {
+  int p = std::min(prefix, o.prefix);
+  return (addr & mask_of(p)) == (o.addr & mask_of(p));
+}
+
+// ---- ports ---------------------------------------------------------------------------------
+
+json PortMapping::to_json() const {
+  json j = {{"hostPort", host_port}, {"containerPort", container_port}, {"protocol", protocol}};
+  if (!host_ip.empty()) j["hostIP"] = host_ip;
+  return j;
+}
+
+PortMapping PortMapping::from_json(const json& j) {
+  PortMapping p;
+  p.host_ip = j.value("hostIP", "");
+  p.host_port = j.value("hostPort", 0);
+  p.container_port = j.value("containerPort", 0);
+  p.protocol = j.value("protocol", "tcp");
+  return p;
+}
+
+namespace {
+
+std::pair<int, int> port_range(const std::string& s, const std::string& spec) {
+  auto bad = [&] { return Error("invalid port specification `" + spec + "`"); };
+  auto num = [&](const std::string& t) {
+    if (t.empty() || t.size() > 5 || t.find_first_not_of("0123456789") != std::string::npos) throw bad();
+    int v = std::stoi(t);
+    if (v < 1 || v > 65535) throw Error("invalid port `" + t + "` in `" + spec + "`: must be 1-65535");
+    return v;
+  };
+  auto dash = s.find('-');
+  if (dash == std::string::npos) {
+    int v = num(s);
+    return {v, v};
+  }
+  int a = num(s.substr(0, dash)), b = num(s.substr(dash + 1));
+  if (b < a) throw bad();
+  return {a, b};
+}
+
+}  // namespace
+
+std::vector<PortMapping> parse_publish(const std::string& spec) {
+  std::string s = spec, proto = "tcp";
+  if (auto slash = s.rfind('/'); slash != std::string::npos) {
+    proto = s.substr(slash + 1);
+    s = s.substr(0, slash);
+    if (proto != "tcp" && proto != "udp" && proto != "sctp")
+      throw Error("invalid protocol `" + proto + "` in `" + spec + "` (tcp, udp, sctp)");
+  }
+  std::string ip, host, ctr;
+  auto parts = split(s, ':');
+  if (parts.size() == 1) {
+    ctr = parts[0];
+  } else if (parts.size() == 2) {
+    host = parts[0], ctr = parts[1];
+  } else if (parts.size() == 3) {
+    ip = parts[0], host = parts[1], ctr = parts[2];
+    if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+    if (!ip.empty()) parse_ipv4(ip);
+  } else {
+    throw Error("invalid port specification `" + spec + "`");
+  }
+  auto [c0, c1] = port_range(ctr, spec);
+  int h0 = 0, h1 = 0;
+  if (!host.empty()) {
+    std::tie(h0, h1) = port_range(host, spec);
+    if (h1 - h0 != c1 - c0) throw Error("invalid port specification `" + spec + "`: the ranges differ in size");
+  }
+  std::vector<PortMapping> out;
+  for (int i = 0; i <= c1 - c0; ++i) {
+    PortMapping m;
+    m.host_ip = ip == "0.0.0.0" ? "" : ip;
+    m.host_port = h0 ? h0 + i : 0;
+    m.container_port = c0 + i;
+    m.protocol = proto;
+    out.push_back(m);
+  }
+  return out;
+}
+
+// ---- members -------------------------------------------------------------------------------
+
+json Member::to_json() const {
+  json ports_j = json::array();
+  for (auto& p : ports) ports_j.push_back(p.to_json());
+  return {{"container_id", container_id}, {"container_name", container_name}, {"hostname", hostname},
+          {"namespace", ns}, {"aliases", aliases}, {"ifname", ifname}, {"netns", netns}, {"ip", ip},
+          {"cidr", cidr}, {"gateway", gateway}, {"mac", mac}, {"ports", ports_j}, {"result", result},
+          {"hosts_file", hosts_file}, {"hosts_base", hosts_base}};
+}
+
+Member Member::from_json(const json& j) {
+  Member m;
+  m.container_id = j.value("container_id", "");
+  m.container_name = j.value("container_name", "");
+  m.hostname = j.value("hostname", "");
+  m.ns = j.value("namespace", "");
+  if (j.contains("aliases") && j["aliases"].is_array()) m.aliases = j["aliases"].get<std::vector<std::string>>();
+  m.ifname = j.value("ifname", "eth0");
+  m.netns = j.value("netns", "");
+  m.ip = j.value("ip", "");
+  m.cidr = j.value("cidr", "");
+  m.gateway = j.value("gateway", "");
+  m.mac = j.value("mac", "");
+  for (auto& p : j.value("ports", json::array())) m.ports.push_back(PortMapping::from_json(p));
+  m.result = j.value("result", json());
+  m.hosts_file = j.value("hosts_file", "");
+  m.hosts_base = j.value("hosts_base", "");
+  return m;
+}
+
+bool valid_network_name(const std::string& n) {
+  if (n.empty() || n.size() > 64) return false;
+  if (!std::isalnum(static_cast<unsigned char>(n[0]))) return false;
+  for (char c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') return false;
+  return n != "none" && n != "host" && n != "default" && n != "bridge";
+}
+
+// ---- the store -----------------------------------------------------------------------------
+
+namespace {
+
+std::string random_hex64() {
+  unsigned char b[32];
+  size_t got = 0;
+  while (got < sizeof b) {
+    ssize_t n = ::getrandom(b + got, sizeof b - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno("getrandom");
+    got += static_cast<size_t>(n);
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : b) out += hex[c >> 4], out += hex[c & 15];
+  return out;
+}
+
+std::vector<std::string> dir_entries(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (auto* e = ::readdir(d))
+      if (e->d_name[0] != '.') out.emplace_back(e->d_name);
+    ::closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The host's IPv4 routes (but the default route) as prefixes, with their device.
+std::vector<std::pair<Subnet, std::string>> host_routes() {
+  std::vector<std::pair<Subnet, std::string>> out;
+  std::string text;
+  if (!fs::read_file_if_exists("/proc/net/route", text)) return out;
+  for (auto& line : split(text, '\n')) {
+    char dev[64];
+    unsigned dst = 0, gw = 0, flags = 0, refcnt = 0, use = 0, metric = 0, mask = 0;
+    if (std::sscanf(line.c_str(), "%63s %x %x %x %u %u %u %x", dev, &dst, &gw, &flags, &refcnt, &use, &metric,
+                    &mask) != 8)
+      continue;
+    if (mask == 0) continue;
+    Subnet s;
+    s.addr = ntohl(dst) & ntohl(mask);
+    s.prefix = __builtin_popcount(mask);
+    out.push_back({s, dev});
+  }
+  return out;
+}
+
+// Runs a command (iptables); its status, with stderr in `err`.
+int run(const std::vector<std::string>& argv, const std::string& input, std::string& err) {
+  int in[2], errp[2];
+  if (::pipe2(in, O_CLOEXEC) < 0 || ::pipe2(errp, O_CLOEXEC) < 0) throw_errno("pipe");
+  UniqueFd in_r(in[0]), in_w(in[1]), err_r(errp[0]), err_w(errp[1]);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in_r.get(), 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  int rc = ::posix_spawnp(&pid, argv[0].c_str(), &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw Error("cannot run " + argv[0] + ": " + std::strerror(rc) + " (is iptables installed?)");
+  in_r.reset();
+  err_w.reset();
+  if (!input.empty()) fs::write_fd(in_w.get(), input, argv[0]);
+  in_w.reset();
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(err_r.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) err.append(buf, static_cast<size_t>(n));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  while (!err.empty() && err.back() == '\n') err.pop_back();
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+constexpr const char* kNatChain = "BERTH-POSTROUTING";
+constexpr const char* kFilterChain = "BERTH-FORWARD";
+
+// The rules of one bridge network, as iptables-restore lines for `op` ("-A" or "-D").
+std::string rule_lines(const Network& n, const std::string& op) {
+  const std::string c = " -m comment --comment berth:" + n.name;
+  std::string nat = "*nat\n", filter = "*filter\n";
+  if (!n.internal) {
+    nat += op + " " + kNatChain + " -s " + n.subnet + " ! -o " + n.bridge + c + " -j MASQUERADE\n";
+    filter += op + " " + kFilterChain + " -i " + n.bridge + c + " -j ACCEPT\n";
+    filter += op + " " + kFilterChain + " -o " + n.bridge + " -m conntrack --ctstate RELATED,ESTABLISHED" + c + " -j ACCEPT\n";
+  } else {
+    filter += op + " " + kFilterChain + " -i " + n.bridge + " -o " + n.bridge + c + " -j ACCEPT\n";
+    filter += op + " " + kFilterChain + " -i " + n.bridge + c + " -j DROP\n";
+    filter += op + " " + kFilterChain + " -o " + n.bridge + c + " -j DROP\n";
+  }
+  return nat + "COMMIT\n" + filter + "COMMIT\n";
+}
+
+}  // namespace
+
+Networks::Networks(std::string root, std::string state, std::vector<std::string> plugin_dirs, int timeout_ms)
+    : root_(std::move(root)), state_(std::move(state)), cni_(std::move(plugin_dirs), timeout_ms) {}
+
+UniqueFd Networks::lock() {
+  fs::mkdir_p(state_ + "/networks", 0700);
+  UniqueFd fd(::open((state_ + "/networks/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) throw_errno("lock networks");
+  while (::flock(fd.get(), LOCK_EX) < 0)
+    if (errno != EINTR) throw_errno("lock networks");
+  return fd;
+}
+
+Network Networks::load(const std::string& path) {
+  json j = json::parse(fs::read_file(path), nullptr, false);
+  if (j.is_discarded()) throw Error("network file `" + path + "` is not JSON");
+  Cni::validate(j);
+  Network n;
+  n.conflist = j;
+  n.name = j["name"];
+  const json b = j.value("berth", json::object());
+  n.berth_made = j.contains("berth");
+  n.id = b.value("id", "");
+  if (n.id.empty()) {
+    // A list dropped in by hand: an id derived from its name, stable across calls.
+    uint64_t h = 1469598103934665603ull;
+    for (char c : n.name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    n.id = std::string(buf) + std::string(buf) + std::string(buf) + std::string(buf);
+  }
+  n.driver = b.value("driver", j["plugins"][0].value("type", ""));
+  n.internal = b.value("internal", false);
+  n.created = b.value("created", int64_t{0});
+  n.labels = b.value("labels", json::object());
+  n.options = b.value("options", json::object());
+  n.bridge = b.value("bridge", j["plugins"][0].value("bridge", ""));
+  const json ipam = j["plugins"][0].value("ipam", json::object());
+  if (ipam.contains("ranges") && ipam["ranges"].is_array() && !ipam["ranges"].empty() &&
+      ipam["ranges"][0].is_array() && !ipam["ranges"][0].empty()) {
+    n.subnet = ipam["ranges"][0][0].value("subnet", "");
+    n.gateway = ipam["ranges"][0][0].value("gateway", "");
+  } else {
+    n.subnet = ipam.value("subnet", "");
+    n.gateway = ipam.value("gateway", "");
+  }
+  return n;
+}
+
+std::vector<Network> Networks::list() {
+  std::vector<Network> out;
+  for (auto& f : dir_entries(dir())) {
+    if (!ends_with(f, ".conflist")) continue;
+    try {
+      out.push_back(load(dir() + "/" + f));
+    } catch (const Error& e) {
+      log::warn("network " + f + ": " + e.what());
+    }
+  }
+  return out;
+}
+
+std::optional<Network> Networks::find(const std::string& ref) {
+  if (ref.empty()) return std::nullopt;
+  auto all = list();
+  for (auto& n : all)
+    if (n.name == ref || n.id == ref) return n;
+  std::optional<Network> hit;
+  for (auto& n : all)
+    if (n.id.rfind(ref, 0) == 0) {
+      if (hit) throw Error("network `" + ref + "` is ambiguous: use more of the id");
+      hit = n;
+    }
+  return hit;
+}
+
+Network Networks::get(const std::string& ref) {
+  auto n = find(ref);
+  if (!n) throw Error("network " + ref + " not found");
+  return *n;
+}
+
+Subnet Networks::pick_subnet(bool is_default, const std::vector<Network>& existing) {
+  auto routes = host_routes();
+  auto free = [&](const Subnet& s) {
+    for (auto& n : existing)
+      if (!n.subnet.empty() && s.overlaps(Subnet::parse(n.subnet))) return false;
+    for (auto& [r, dev] : routes)
+      if (s.overlaps(r)) return false;
+    return true;
+  };
+  if (is_default)
+    for (uint32_t b : {77u, 76u, 75u, 74u}) {
+      Subnet s{(10u << 24) | (b << 16), 16};
+      if (free(s)) return s;
+    }
+  for (uint32_t b : {78u, 79u, 80u})
+    for (uint32_t c = 0; c < 256; ++c) {
+      Subnet s{(10u << 24) | (b << 16) | (c << 8), 24};
+      if (free(s)) return s;
+    }
+  throw Error("no free subnet left in berth's pools (10.74-10.80.x.x): give one with --subnet");
+}
+
+Network Networks::create(const CreateSpec& spec) {
+  if (!valid_network_name(spec.name))
+    throw Error("invalid network name `" + spec.name + "`: [a-zA-Z0-9][a-zA-Z0-9_.-]*, not none/host/bridge/default");
+  if (spec.driver != "bridge" && spec.driver != "macvlan" && spec.driver != "ipvlan")
+    throw Error("unknown network driver `" + spec.driver + "` (bridge, macvlan, ipvlan)");
+  UniqueFd lk = lock();
+  auto existing = list();
+  for (auto& n : existing)
+    if (n.name == spec.name) throw Error("network with name " + spec.name + " already exists");
+  Subnet subnet;
+  if (spec.subnet.empty()) {
+    subnet = pick_subnet(spec.name == kDefault, existing);
+  } else {
+    subnet = Subnet::parse(spec.subnet);
+    for (auto& n : existing)
+      if (!n.subnet.empty() && subnet.overlaps(Subnet::parse(n.subnet)))
+        throw Error("subnet " + subnet.str() + " overlaps with network " + n.name + " (" + n.subnet + ")");
+    for (auto& [r, dev] : host_routes())
+      if (subnet.overlaps(r))
+        throw Error("subnet " + subnet.str() + " overlaps with a route of the host (" + r.str() + " dev " + dev + ")");
+  }
+  uint32_t gw = subnet.first_host();
+  if (!spec.gateway.empty()) {
+    gw = parse_ipv4(spec.gateway);
+    if (!subnet.contains(gw) || gw == subnet.addr || gw == (subnet.addr | ~mask_of(subnet.prefix)))
+      throw Error("gateway " + spec.gateway + " is not a host address of subnet " + subnet.str());
+  }
+  for (auto& [k, v] : spec.options.items()) {
+    static const std::set<std::string> known = {"parent", "mode", "mtu", "com.docker.network.driver.mtu",
+                                                "com.docker.network.bridge.name"};
+    if (!known.count(k)) throw Error("unknown network option `" + k + "` (parent, mode, mtu)");
+  }
+  Network n;
+  n.name = spec.name;
+  n.id = random_hex64();
+  n.driver = spec.driver;
+  n.subnet = subnet.str();
+  n.gateway = ipv4_str(gw);
+  n.internal = spec.internal;
+  n.labels = spec.labels;
+  n.options = spec.options;
+  n.created = static_cast<int64_t>(std::time(nullptr)) * 1000000000;
+  n.berth_made = true;
+  const std::string ipam_dir = state_ + "/networks/ipam";
+  json range = {{"subnet", n.subnet}, {"gateway", n.gateway}};
+  json ipam = {{"type", "host-local"}, {"ranges", json::array({json::array({range})})}, {"dataDir", ipam_dir}};
+  if (!spec.internal) ipam["routes"] = json::array({{{"dst", "0.0.0.0/0"}}});
+  int mtu = 0;
+  for (const char* k : {"mtu", "com.docker.network.driver.mtu"})
+    if (spec.options.contains(k)) mtu = std::stoi(spec.options[k].get<std::string>());
+  json plugins = json::array();
+  if (spec.driver == "bridge") {
+    n.bridge = "br-" + n.id.substr(0, 12);
+    if (spec.name == kDefault) {
+      // berth0, unless another berth (another --root) has it already.
+      std::set<std::string> taken;
+      for (auto& o : existing) taken.insert(o.bridge);
+      for (int i = 0; i < 100; ++i) {
+        n.bridge = "berth" + std::to_string(i);
+        if (!taken.count(n.bridge) && !link_exists(n.bridge)) break;
+      }
+    }
+    if (spec.options.contains("com.docker.network.bridge.name"))
+      n.bridge = spec.options["com.docker.network.bridge.name"].get<std::string>();
+    if (n.bridge.size() > 15) throw Error("bridge name `" + n.bridge + "` is longer than 15 characters");
+    // Masquerading and forwarding are rules of the network (apply_rules), not of every
+    // container: the bridge plugin's ipMasq and the firewall plugin cost ~55 and ~90 ms per
+    // container here (docs/network.md).
+    json bridge = {{"type", "bridge"}, {"bridge", n.bridge}, {"isGateway", !spec.internal},
+                   {"ipMasq", false}, {"hairpinMode", true}, {"capabilities", {{"ips", true}, {"mac", true}}},
+                   {"ipam", ipam}};
+    if (mtu) bridge["mtu"] = mtu;
+    plugins.push_back(bridge);
+    if (!spec.internal) plugins.push_back({{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}});
+  } else {
+    std::string parent = spec.options.value("parent", "");
+    if (parent.empty()) throw Error(spec.driver + " networks need a parent interface: -o parent=IFNAME");
+    if (!link_exists(parent)) throw Error("parent interface " + parent + " does not exist");
+    json p = {{"type", spec.driver}, {"master", parent}, {"ipam", ipam}, {"capabilities", {{"ips", true}}}};
+    std::string mode = spec.options.value("mode", spec.driver == "macvlan" ? "bridge" : "l2");
+    p["mode"] = mode;
+    if (mtu) p["mtu"] = mtu;
+    plugins.push_back(p);
+  }
+  n.conflist = {{"cniVersion", "1.0.0"}, {"name", n.name}, {"plugins", plugins},
+                {"berth", {{"id", n.id}, {"driver", n.driver}, {"internal", n.internal}, {"created", n.created},
+                           {"labels", n.labels}, {"options", n.options}, {"bridge", n.bridge}}}};
+  fs::mkdir_p(dir(), 0755);
+  const std::string path = dir() + "/" + n.name + ".conflist";
+  fs::write_file_atomic(path, n.conflist.dump(2) + "\n", 0644);
+  try {
+    if (n.driver == "bridge") apply_rules(n, true);
+  } catch (...) {
+    ::unlink(path.c_str());
+    throw;
+  }
+  return n;
+}
+
+Network Networks::ensure_default() {
+  if (auto n = find(kDefault)) return *n;
+  CreateSpec s;
+  s.name = kDefault;
+  try {
+    return create(s);
+  } catch (const Error&) {
+    if (auto n = find(kDefault)) return *n;  // made by a concurrent berth
+    throw;
+  }
+}
+
+void Networks::apply_rules(const Network& net, bool add) {
+  std::string err;
+  if (add) {
+    for (auto [table, chain, parent] : {std::tuple{"nat", kNatChain, "POSTROUTING"}, {"filter", kFilterChain, "FORWARD"}}) {
+      if (run({"iptables", "-w", "-t", table, "-S", chain}, "", err) == 0) continue;
+      err.clear();
+      if (run({"iptables", "-w", "-t", table, "-N", chain}, "", err) != 0 ||
+          run({"iptables", "-w", "-t", table, "-A", parent, "-j", chain}, "", err) != 0)
+        throw Error("iptables: " + err);
+    }
+    if (run({"iptables-restore", "-w", "--noflush"}, rule_lines(net, "-A"), err) != 0)
+      throw Error("iptables-restore: " + err);
+    return;
+  }
+  if (run({"iptables-restore", "-w", "--noflush"}, rule_lines(net, "-D"), err) != 0)
+    log::debug("iptables-restore -D: " + err);
+  // The chains go with the last network that has rules.
+  for (auto& other : list())
+    if (other.berth_made && other.driver == "bridge" && other.name != net.name) return;
+  for (auto [table, chain, parent] : {std::tuple{"nat", kNatChain, "POSTROUTING"}, {"filter", kFilterChain, "FORWARD"}}) {
+    err.clear();
+    run({"iptables", "-w", "-t", table, "-D", parent, "-j", chain}, "", err);
+    run({"iptables", "-w", "-t", table, "-F", chain}, "", err);
+    run({"iptables", "-w", "-t", table, "-X", chain}, "", err);
+  }
+}
+
+void Networks::remove(const Network& net) {
+  UniqueFd lk = lock();
+  auto ms = members(net.name);
+  if (!ms.empty()) {
+    std::string names;
+    for (auto& m : ms) names += (names.empty() ? "" : ", ") + m.container_name;
+    throw Error("network " + net.name + " has active endpoints (" + names + ")");
+  }
+  const std::string path = dir() + "/" + net.name + ".conflist";
+  if (::unlink(path.c_str()) < 0 && errno != ENOENT) throw_errno("remove `" + path + "`");
+  if (net.berth_made && net.driver == "bridge") {
+    apply_rules(net, false);
+    if (!net.bridge.empty()) delete_link(net.bridge);
+  }
+  fs::remove_all(state_ + "/networks/ipam/" + net.name);
+  fs::remove_all(state_ + "/networks/members/" + net.name);
+}
+
+std::string Networks::member_path(const std::string& network, const std::string& id) const {
+  return state_ + "/networks/members/" + network + "/" + id + ".json";
+}
+
+std::vector<Member> Networks::members(const std::string& network) {
+  std::vector<Member> out;
+  const std::string d = state_ + "/networks/members/" + network;
+  for (auto& f : dir_entries(d)) {
+    if (!ends_with(f, ".json")) continue;
+    std::string text;
+    if (!fs::read_file_if_exists(d + "/" + f, text)) continue;
+    json j = json::parse(text, nullptr, false);
+    if (j.is_object()) out.push_back(Member::from_json(j));
+  }
+  return out;
+}
+
+std::optional<Member> Networks::member(const std::string& network, const std::string& container_id) {
+  std::string text;
+  if (!fs::read_file_if_exists(member_path(network, container_id), text)) return std::nullopt;
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  return Member::from_json(j);
+}
+
+std::vector<std::string> Networks::networks_of(const std::string& container_id) {
+  std::vector<std::string> out;
+  for (auto& net : dir_entries(state_ + "/networks/members"))
+    if (fs::exists(member_path(net, container_id))) out.push_back(net);
+  return out;
+}
+
+std::vector<Member> Networks::all_members() {
+  std::vector<Member> out;
+  for (auto& net : dir_entries(state_ + "/networks/members"))
+    for (auto& m : members(net)) out.push_back(std::move(m));
+  return out;
+}
+
+void Networks::check_ports(const std::vector<PortMapping>& ports, const std::string& except) {
+  auto used = all_members();
+  for (auto& p : ports) {
+    if (p.host_port == 0) continue;
+    const std::string where = (p.host_ip.empty() ? "0.0.0.0" : p.host_ip) + ":" + std::to_string(p.host_port);
+    for (auto& m : used) {
+      if (m.container_id == except) continue;
+      for (auto& q : m.ports)
+        if (q.host_port == p.host_port && q.protocol == p.protocol &&
+            (q.host_ip.empty() || p.host_ip.empty() || q.host_ip == p.host_ip))
+          throw Error("Bind for " + where + " failed: port is already allocated (by container " + m.container_name + ")");
+    }
+    // A listener of the host: the DNAT rule would hide it (or it would hide us).
+    UniqueFd s(::socket(AF_INET, (p.protocol == "udp" ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0));
+    if (!s) throw_errno("socket");
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(p.host_port));
+    a.sin_addr.s_addr = htonl(p.host_ip.empty() ? INADDR_ANY : parse_ipv4(p.host_ip));
+    if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) {
+      if (errno == EADDRINUSE) throw Error("Bind for " + where + " failed: port is already allocated");
+      if (errno == EADDRNOTAVAIL) throw Error("Bind for " + where + " failed: no such address on this host");
+      throw_errno("Bind for " + where);
+    }
+  }
+}
+
+namespace {
+
+// A free host port for `p` (what binding port 0 gives), not one published already.
+int free_port(const PortMapping& p, const std::set<int>& taken) {
+  for (int tries = 0; tries < 64; ++tries) {
+    UniqueFd s(::socket(AF_INET, (p.protocol == "udp" ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0));
+    if (!s) throw_errno("socket");
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(p.host_ip.empty() ? INADDR_ANY : parse_ipv4(p.host_ip));
+    if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) throw_errno("pick a host port");
+    socklen_t len = sizeof a;
+    ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len);
+    int port = ntohs(a.sin_port);
+    if (!taken.count(port)) return port;
+  }
+  throw Error("no free host port found");
+}
+
+}  // namespace
+
+namespace {
+
+// The hosts file of a container that left its last network: its fixed lines only.
+void reset_hosts(const Member& m) {
+  std::string text;
+  if (m.hosts_file.empty() || !fs::read_file_if_exists(m.hosts_base, text)) return;
+  UniqueFd fd(::open(m.hosts_file.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW));
+  if (fd) fs::write_fd(fd.get(), text, m.hosts_file);
+}
+
+}  // namespace
+
+Member Networks::attach(const Network& net, Member m) {
+  UniqueFd lk = lock();
+  if (member(net.name, m.container_id)) throw Error("container " + m.container_name + " is already attached to network " + net.name);
+  std::set<int> taken;
+  for (auto& o : all_members())
+    for (auto& q : o.ports) taken.insert(q.host_port);
+  for (auto& p : m.ports)
+    if (p.host_port == 0) {
+      p.host_port = free_port(p, taken);
+      taken.insert(p.host_port);
+    }
+  check_ports(m.ports, m.container_id);
+  Attachment at;
+  at.container_id = m.container_id;
+  at.netns = m.netns;
+  at.ifname = m.ifname;
+  at.args = "IgnoreUnknown=1";
+  if (!m.ports.empty()) {
+    bool can = false;
+    for (auto& p : net.conflist["plugins"])
+      can = can || p.value("capabilities", json::object()).value("portMappings", false);
+    if (!can)
+      throw Error("network " + net.name + " cannot publish ports (" +
+                  (net.internal ? "it is internal" : "no plugin of it takes portMappings") + ")");
+    json pm = json::array();
+    for (auto& p : m.ports) pm.push_back(p.to_json());
+    at.capability_args["portMappings"] = pm;
+  }
+  if (!m.ip.empty()) {
+    if (net.subnet.empty()) throw Error("--ip: network " + net.name + " has no subnet to take it from");
+    Subnet s = Subnet::parse(net.subnet);
+    if (!s.contains(parse_ipv4(m.ip)))
+      throw Error("--ip " + m.ip + " is not in network " + net.name + "'s subnet " + net.subnet);
+    at.capability_args["ips"] = json::array({m.ip + "/" + std::to_string(s.prefix)});
+  }
+  if (!m.mac.empty()) at.capability_args["mac"] = m.mac;
+  // Recorded before the plugins run: if this process dies meanwhile, a later release still
+  // finds the attachment and runs DEL (without a result, which the plugins must accept).
+  fs::mkdir_p(state_ + "/networks/members/" + net.name, 0700);
+  fs::write_file_atomic(member_path(net.name, m.container_id), m.to_json().dump(), 0600);
+  try {
+    m.result = cni_.add(net.conflist, at);
+  } catch (const PluginError& e) {
+    ::unlink(member_path(net.name, m.container_id).c_str());
+    throw PluginError("network " + net.name + ": " + e.what(), e.cni_code());
+  } catch (const Error& e) {
+    ::unlink(member_path(net.name, m.container_id).c_str());
+    throw Error("network " + net.name + ": " + e.what());
+  }
+  auto a = first_ipv4(m.result);
+  m.cidr = a.cidr;
+  m.ip = a.ip;
+  m.gateway = a.gateway;
+  m.mac = a.mac;
+  try {
+    fs::write_file_atomic(member_path(net.name, m.container_id), m.to_json().dump(), 0600);
+    std::vector<std::string> ids = {m.container_id};
+    for (auto& o : members(net.name)) ids.push_back(o.container_id);
+    rewrite_hosts_locked(ids);
+  } catch (...) {
+    ::unlink(member_path(net.name, m.container_id).c_str());
+    try {
+      cni_.del(net.conflist, at, m.result);
+    } catch (const Error&) {
+    }
+    throw;
+  }
+  return m;
+}
+
+void Networks::detach(const std::string& network, const std::string& container_id) {
+  UniqueFd lk = lock();
+  auto m = member(network, container_id);
+  if (!m) return;
+  ::unlink(member_path(network, container_id).c_str());
+  std::vector<std::string> peers;
+  for (auto& o : members(network)) peers.push_back(o.container_id);
+  std::string failure;
+  auto net = find(network);
+  if (net) {
+    Attachment at;
+    at.container_id = container_id;
+    at.netns = m->netns;
+    at.ifname = m->ifname;
+    at.args = "IgnoreUnknown=1";
+    if (!m->ports.empty()) {
+      json pm = json::array();
+      for (auto& p : m->ports) pm.push_back(p.to_json());
+      at.capability_args["portMappings"] = pm;
+    }
+    try {
+      cni_.del(net->conflist, at, m->result);
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+  }
+  peers.push_back(container_id);  // its own file loses the network's lines too
+  try {
+    rewrite_hosts_locked(peers);
+    if (networks_of(container_id).empty()) reset_hosts(*m);
+  } catch (const Error& e) {
+    log::debug(e.what());
+  }
+  if (!failure.empty()) throw Error("network " + network + ": " + failure);
+}
+
+void Networks::write_hosts(const Member& m) {
+  UniqueFd lk = lock();
+  rewrite_hosts_locked({m.container_id});
+}
+
+void Networks::rewrite_hosts_locked(const std::vector<std::string>& ids) {
+  // Every attachment, by network and by container.
+  std::map<std::string, std::vector<Member>> by_net;
+  std::map<std::string, std::vector<std::pair<std::string, Member>>> by_ctr;
+  for (auto& net : dir_entries(state_ + "/networks/members"))
+    for (auto& m : members(net)) {
+      by_net[net].push_back(m);
+      by_ctr[m.container_id].push_back({net, m});
+    }
+  std::set<std::string> done;
+  for (auto& id : ids) {
+    if (!done.insert(id).second) continue;
+    auto it = by_ctr.find(id);
+    if (it == by_ctr.end()) continue;
+    const Member& self = it->second.front().second;
+    const std::string hosts_file = self.hosts_file;
+    if (hosts_file.empty()) continue;
+    std::string text;
+    fs::read_file_if_exists(self.hosts_base, text);
+    std::set<std::string> seen_lines;
+    auto line = [&](const std::string& ip, std::vector<std::string> names) {
+      std::string l = ip;
+      std::set<std::string> uniq;
+      for (auto& n : names)
+        if (!n.empty() && uniq.insert(n).second) l += "\t" + n;
+      l += "\n";
+      if (seen_lines.insert(l).second) text += l;
+    };
+    for (auto& [net, m] : it->second) {
+      std::vector<std::string> names = {m.hostname, m.container_name};
+      names.insert(names.end(), m.aliases.begin(), m.aliases.end());
+      if (!m.ip.empty()) line(m.ip, names);
+    }
+    for (auto& [net, m] : it->second)
+      for (auto& peer : by_net[net]) {
+        if (peer.container_id == id || peer.ip.empty()) continue;
+        std::vector<std::string> names = {peer.container_name};
+        names.insert(names.end(), peer.aliases.begin(), peer.aliases.end());
+        names.push_back(peer.hostname);
+        line(peer.ip, names);
+      }
+    // In place: the file is bind-mounted into the running container (a rename would not show).
+    UniqueFd fd(::open(hosts_file.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) continue;  // the container is gone meanwhile
+    fs::write_fd(fd.get(), text, hosts_file);
+  }
+}
+
+
+
+json Networks::inspect(const Network& n) {
+  json containers = json::object();
+  for (auto& m : members(n.name))
+    containers[m.container_id] = {{"Name", m.container_name}, {"EndpointID", m.container_id.substr(0, 12) + "-" + n.id.substr(0, 12)},
+                                  {"MacAddress", m.mac}, {"IPv4Address", m.cidr}, {"IPv6Address", ""}};
+  json config = json::array();
+  if (!n.subnet.empty()) config.push_back({{"Subnet", n.subnet}, {"Gateway", n.gateway}});
+  char created[64] = "0001-01-01T00:00:00Z";
+  if (n.created > 0) {
+    time_t t = static_cast<time_t>(n.created / 1000000000);
+    tm tmv{};
+    ::gmtime_r(&t, &tmv);
+    std::strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+  }
+  json options = n.options;
+  if (!n.bridge.empty()) options["com.docker.network.bridge.name"] = n.bridge;
+  return {{"Name", n.name},
+          {"Id", n.id},
+          {"Created", created},
+          {"Scope", "local"},
+          {"Driver", n.driver},
+          {"EnableIPv6", false},
+          {"IPAM", {{"Driver", "default"}, {"Options", json::object()}, {"Config", config}}},
+          {"Internal", n.internal},
+          {"Attachable", false},
+          {"Ingress", false},
+          {"Containers", containers},
+          {"Options", options},
+          {"Labels", n.labels},
+          {"CNI", {{"Plugins", n.conflist["plugins"]}, {"PluginDirs", cni_.dirs()}}}};
+}
+
+}  // namespace berth::network

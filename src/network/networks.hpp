@@ -1,0 +1,146 @@
+// berth's networks: CNI configuration lists under --root, containers attached to them through
+// the plugins, their /etc/hosts kept in step, and the per-network firewall rules.
+//
+// On disk:
+//   <root>/networks/<name>.conflist     one CNI configuration list per network; berth's own
+//                                       fields under "berth" (id, driver, subnet, …). A
+//                                       .conflist dropped here by hand is a network too.
+//   <state>/networks/ipam/              host-local's leases (dataDir): gone with a reboot, as
+//                                       are the namespaces that held them
+//   <state>/networks/<name>/<id>.json   one file per attached container: the CNI result (DEL
+//                                       gets it back after any restart), names, ports, paths
+//   <state>/networks/lock               flock: membership changes and /etc/hosts rewrites
+//
+// Names resolve through /etc/hosts: every container's hosts file lists itself and every
+// container that shares a network with it, rewritten in place (it is bind-mounted) whenever a
+// container joins or leaves (docs/network.md says why this and not a DNS server).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fd.hpp"
+#include "network/cni.hpp"
+
+namespace berth::network {
+
+// An IPv4 prefix.
+struct Subnet {
+  uint32_t addr = 0;  // host byte order, host bits zero
+  int prefix = 0;
+  static Subnet parse(const std::string& cidr);  // throws "invalid subnet `x`"
+  std::string str() const;
+  bool contains(uint32_t ip) const;
+  bool overlaps(const Subnet& o) const;
+  uint32_t first_host() const { return addr + 1; }
+};
+uint32_t parse_ipv4(const std::string& s);  // throws "invalid IPv4 address `x`"
+std::string ipv4_str(uint32_t ip);
+
+// A published port (Docker's -p): CNI's portMappings entry.
+struct PortMapping {
+  std::string host_ip;  // "" = every address
+  int host_port = 0;    // 0 = pick a free one
+  int container_port = 0;
+  std::string protocol = "tcp";
+  nlohmann::json to_json() const;
+  static PortMapping from_json(const nlohmann::json& j);
+};
+// "[HOSTIP:][HOSTPORT:]CTRPORT[/PROTO]" (ranges "8000-8001:80-81" too) → mappings.
+std::vector<PortMapping> parse_publish(const std::string& spec);
+
+struct Network {
+  std::string name, id, driver;  // driver: bridge, macvlan, ipvlan, or the first plugin's type
+  std::string subnet, gateway;   // the first IPAM range ("" for a foreign list without one)
+  std::string bridge;            // the bridge link (driver bridge)
+  bool internal = false;
+  int64_t created = 0;           // unix ns
+  nlohmann::json labels = nlohmann::json::object();
+  nlohmann::json options = nlohmann::json::object();
+  nlohmann::json conflist;       // what the plugins are given
+  bool berth_made = false;       // made by `network create` (firewall rules are berth's)
+};
+
+struct CreateSpec {
+  std::string name;
+  std::string driver = "bridge";
+  std::string subnet, gateway;  // "" = pick
+  bool internal = false;
+  nlohmann::json labels = nlohmann::json::object();
+  nlohmann::json options = nlohmann::json::object();  // -o parent=eth0, -o mode=…, -o mtu=…
+  std::string bridge;           // "" = br-<id>
+};
+
+// One container on one network.
+struct Member {
+  std::string container_id, container_name, hostname, ns;
+  std::vector<std::string> aliases;
+  std::string ifname = "eth0", netns;
+  std::string ip;                 // requested (--ip) before attach, assigned after
+  std::string cidr, gateway, mac; // assigned
+  std::vector<PortMapping> ports;
+  nlohmann::json result;          // the CNI result of ADD
+  std::string hosts_file, hosts_base;  // the container's /etc/hosts and its fixed lines
+  nlohmann::json to_json() const;
+  static Member from_json(const nlohmann::json& j);
+};
+
+class Networks {
+ public:
+  Networks(std::string root, std::string state, std::vector<std::string> plugin_dirs, int timeout_ms);
+
+  static constexpr const char* kDefault = "berth";
+
+  std::vector<Network> list();
+  // By name, full id or unique id prefix.
+  std::optional<Network> find(const std::string& ref);
+  Network get(const std::string& ref);  // throws "network X not found"
+  Network create(const CreateSpec& spec);
+  // The default bridge network (`berth`, bridge berth0), made on first use.
+  Network ensure_default();
+  // Refuses while containers are attached. Deletes the bridge, the firewall rules, the leases.
+  void remove(const Network& net);
+
+  std::vector<Member> members(const std::string& network);
+  std::optional<Member> member(const std::string& network, const std::string& container_id);
+  // The networks a container is attached to (by its records here).
+  std::vector<std::string> networks_of(const std::string& container_id);
+  // ADD through the plugins (ports picked and checked first), recorded, hosts files updated.
+  // On failure nothing is left (the plugins' DEL ran).
+  Member attach(const Network& net, Member m);
+  // DEL with the stored result; the record goes and the other members' hosts files lose the
+  // container. Nothing happens if it is not attached. Throws the plugins' failure after the
+  // record is gone (a DEL that fails once would fail forever).
+  void detach(const std::string& network, const std::string& container_id);
+  // Rewrites the hosts file of `m` (its own lines and every peer on its networks).
+  void write_hosts(const Member& m);
+
+  // Host ports in use by published ports of attached containers, or by a listener.
+  // Throws "Bind for IP:PORT failed: port is already allocated".
+  void check_ports(const std::vector<PortMapping>& ports, const std::string& except_container = "");
+
+  nlohmann::json inspect(const Network& net);
+  Cni& cni() { return cni_; }
+  std::string dir() const { return root_ + "/networks"; }
+
+ private:
+  UniqueFd lock();
+  Network load(const std::string& path);
+  std::string member_path(const std::string& network, const std::string& id) const;
+  std::vector<Member> all_members();
+  void rewrite_hosts_locked(const std::vector<std::string>& container_ids);
+  void apply_rules(const Network& net, bool add);
+  Subnet pick_subnet(bool is_default, const std::vector<Network>& existing);
+
+  std::string root_, state_;
+  Cni cni_;
+};
+
+// Whether a name is acceptable for a network (Docker's rules).
+bool valid_network_name(const std::string& name);
+
+}  // namespace berth::network

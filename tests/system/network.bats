@@ -1,0 +1,406 @@
+#!/usr/bin/env bats
+# berth's networking through Debian's CNI plugins: the default bridge network, user networks,
+# names, published ports, --internal, connect/disconnect, macvlan, plugin failures, and
+# nothing left behind (links, iptables rules, IPAM leases, namespaces). Packets only go to
+# loopback and to addresses inside the namespaces the tests make.
+
+load helpers
+load image_helpers
+load engine_helpers
+
+setup() {
+  _berth_setup
+  import_busybox
+  PLUGINS=$TEST_DIR/plugins
+  mkdir -p "$PLUGINS"
+}
+
+teardown() {
+  _engine_teardown
+  ip link del bt-par0 2>/dev/null || true
+}
+
+# What networking leaves on the host: links other than the ones before, iptables rules,
+# IPAM leases, attachment records and namespaces of this test.
+net_traces() {
+  settle
+  ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort
+  iptables-save | grep -v '^[#:]' | grep -v '^COMMIT' | sed 's/\[[0-9:]*\]//' | sort
+  find "$TEST_DIR/run/networks/ipam" -type f ! -name lock ! -name 'last_reserved_ip*' 2>/dev/null | sort
+  find "$TEST_DIR/run/networks/members" -type f 2>/dev/null | sort
+  ls "$TEST_DIR/run/default/netns" 2>/dev/null
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# http_get PORT: the index page through the published port, retried while httpd starts.
+http_get() {
+  local i
+  for i in $(seq 1 50); do
+    curl -fsS -m 2 "http://127.0.0.1:$1/index.html" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+web_root() {
+  mkdir -p "$TEST_DIR/www"
+  echo "hello from $1" > "$TEST_DIR/www/index.html"
+}
+
+@test "the default network is made on first use: bridge berth0, a free subnet, masquerade" {
+  run e run --rm busybox ip -4 -o addr show eth0
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"inet 10."* ]]
+  run e network ls --format '{{.Name}}'
+  [[ "$output" == *berth* ]]
+  subnet=$(e network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' berth)
+  [[ "$subnet" == 10.* ]]
+  # berth0 (berth1, … when another --root of berth has it).
+  br=$(e network inspect berth | jq -r '.[0].Options["com.docker.network.bridge.name"]')
+  [[ "$br" == berth[0-9]* ]]
+  ip link show "$br" >/dev/null
+  # The subnet is the bridge's route only (it clashed with nothing the host had).
+  [ "$(ip -4 route show "$subnet" | grep -c .)" -le 1 ]
+  iptables -t nat -S BERTH-POSTROUTING | grep -- "-s $subnet ! -o $br .* -j MASQUERADE"
+  # The container's default route goes through the bridge's address.
+  gw=$(e network inspect berth | jq -r '.[0].IPAM.Config[0].Gateway')
+  run e run --rm busybox ip route
+  [[ "${lines[0]}" == "default via $gw dev eth0"* ]]
+  # `bridge` and `default` are Docker's names for it.
+  run e run --rm --network bridge busybox ip -4 -o addr show eth0
+  [[ "$output" == *"inet 10."* ]]
+}
+
+@test "two containers on a user network reach each other by IP, by name and by alias" {
+  e network create appnet >/dev/null
+  e run -d --name db --network appnet --network-alias database busybox sleep 60 >/dev/null
+  e run -d --name api --network appnet busybox sleep 60 >/dev/null
+  db_ip=$(e inspect -f '{{json .NetworkSettings}}' db | jq -r '.Networks.appnet.IPAddress')
+  api_ip=$(e inspect -f '{{json .NetworkSettings}}' api | jq -r '.Networks.appnet.IPAddress')
+  [[ "$db_ip" == 10.* ]] && [[ "$api_ip" == 10.* ]] && [ "$db_ip" != "$api_ip" ]
+  e exec api ping -c1 -W2 "$db_ip"
+  run e exec api ping -c1 -W2 db
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"$db_ip"* ]]
+  run e exec api ping -c1 -W2 database
+  [[ "$output" == *"$db_ip"* ]]
+  run e exec db ping -c1 -W2 api
+  [[ "$output" == *"$api_ip"* ]]
+  # /etc/hosts: the container's own name and address first.
+  run e exec api grep api /etc/hosts
+  [[ "$output" == "$api_ip"*api* ]]
+  # A container that joins later is known to the ones there before (their files are rewritten).
+  e run -d --name late --network appnet busybox sleep 60 >/dev/null
+  e exec db ping -c1 -W2 late
+  # ...and forgotten when it goes.
+  e rm -f late >/dev/null
+  run e exec db grep -c late /etc/hosts
+  [ "$output" = 0 ]
+  # Another network does not know them.
+  e network create other >/dev/null
+  run e run --rm --network other busybox ping -c1 -W1 db
+  [ "$status" -ne 0 ]
+  # network inspect lists the members.
+  e network inspect appnet | jq -e '.[0].Containers | length == 2'
+}
+
+@test "-p 127.0.0.1:PORT:80 publishes busybox httpd on the host's loopback; berth port; ps" {
+  web_root published
+  port=$(free_port)
+  e run -d --name web -v "$TEST_DIR/www:/www:ro" -p "127.0.0.1:$port:80" busybox httpd -f -p 80 -h /www >/dev/null
+  run http_get "$port"
+  [ "$status" -eq 0 ]
+  [ "$output" = "hello from published" ]
+  run e port web
+  [ "$output" = "80/tcp -> 127.0.0.1:$port" ]
+  run e port web 80
+  [ "$output" = "127.0.0.1:$port" ]
+  run e ps --format json
+  [[ "$output" == *"127.0.0.1:$port->80/tcp"* ]]
+  # The same host port for a second container: refused, nothing made.
+  run e run --rm -p "127.0.0.1:$port:80" busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"Bind for 127.0.0.1:$port failed: port is already allocated"* ]]
+  # Stopped: the port is closed, and given back.
+  e stop -t 1 web >/dev/null
+  run curl -fsS -m 1 "http://127.0.0.1:$port/index.html"
+  [ "$status" -ne 0 ]
+  e start web >/dev/null
+  run http_get "$port"
+  [ "$output" = "hello from published" ]
+}
+
+@test "-P and -p CTRPORT pick free host ports" {
+  web_root random
+  e run -d --name w1 -v "$TEST_DIR/www:/www:ro" --expose 80 -P busybox httpd -f -p 80 -h /www >/dev/null
+  p1=$(e port w1 80 | cut -d: -f2)
+  [ -n "$p1" ] && [ "$p1" -gt 0 ]
+  run http_get "$p1"
+  [ "$output" = "hello from random" ]
+  e run -d --name w2 -v "$TEST_DIR/www:/www:ro" -p 127.0.0.1::80 busybox httpd -f -p 80 -h /www >/dev/null
+  p2=$(e port w2 80 | cut -d: -f2)
+  [ "$p2" != "$p1" ]
+  run http_get "$p2"
+  [ "$output" = "hello from random" ]
+}
+
+@test "a host port with a listener is refused with a clear message and nothing is left" {
+  e run --rm busybox true  # the default network exists from here on
+  before=$(net_traces)
+  port=$(free_port)
+  python3 -c "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $port)); s.listen(); time.sleep(30)" &
+  listener=$!
+  wait_for sh -c "ss -ltn | grep -q ':$port '"
+  run e run -d --name busy -p "127.0.0.1:$port:80" busybox sleep 60
+  kill $listener
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"port is already allocated"* ]]
+  [ "$(echo "$output" | grep -c .)" -eq 1 ]
+  [ "$(net_traces)" = "$before" ]
+  run e run --rm -p 70000:80 busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"invalid port"* ]]
+}
+
+@test "--network none has only lo; host shares the host's; container:ID shares another's" {
+  run e run --rm --network none busybox ls /sys/class/net
+  [ "$output" = lo ]
+  run e run --rm --network none busybox cat /sys/class/net/lo/operstate
+  [ "$output" = unknown ]  # up (loopback reports unknown)
+  run e run --rm --network host busybox ls /sys/class/net
+  [ "$output" = "$(ls /sys/class/net)" ]
+  e run -d --name first busybox sleep 60 >/dev/null
+  ip=$(e inspect -f '{{json .NetworkSettings}}' first | jq -r .IPAddress)
+  run e run --rm --network container:first busybox ip -4 -o addr show eth0
+  [[ "$output" == *"inet $ip/"* ]]
+  run e run --rm --network container:nosuch busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"No such container: nosuch"* ]]
+}
+
+@test "--internal: no default route, no masquerade, traffic leaving the bridge dropped; members talk" {
+  e network create --internal sealed >/dev/null
+  br=$(e network inspect sealed | jq -r '.[0].Options["com.docker.network.bridge.name"]')
+  subnet=$(e network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' sealed)
+  e run -d --name in1 --network sealed busybox sleep 60 >/dev/null
+  run e exec in1 ip route
+  [[ "$output" != *default* ]]
+  [ "$(echo "$output" | grep -c .)" -eq 1 ]
+  run e run --rm --network sealed busybox ping -c1 -W2 in1
+  [ "$status" -eq 0 ]
+  ! iptables -t nat -S BERTH-POSTROUTING | grep -q -- "-s $subnet"
+  iptables -S BERTH-FORWARD | grep -- "-i $br -m comment --comment \"berth:sealed\" -j DROP"
+  iptables -S BERTH-FORWARD | grep -- "-o $br -m comment --comment \"berth:sealed\" -j DROP"
+  # The bridge has no address: the host is no gateway for it.
+  [ -z "$(ip -4 -o addr show dev "$br")" ]
+  run e run --rm --network sealed -p 8080:80 busybox true
+  [ "$status" -eq 125 ]
+}
+
+@test "--ip, --hostname, --dns, --dns-search, --dns-option, --add-host" {
+  e network create --subnet 10.123.45.0/24 --gateway 10.123.45.254 fixed >/dev/null
+  run e run --rm --network fixed --ip 10.123.45.77 -h box --add-host db:10.9.9.9 busybox sh -c 'ip -4 -o addr show eth0; ip route | head -1; cat /etc/hosts'
+  [[ "${lines[0]}" == *"inet 10.123.45.77/24"* ]]
+  [[ "${lines[1]}" == "default via 10.123.45.254 dev eth0"* ]]
+  [[ "$output" == *"10.123.45.77	box"* ]]
+  [[ "$output" == *"10.9.9.9	db"* ]]
+  run e run --rm --network fixed --ip 10.1.1.1 busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"is not in network fixed's subnet 10.123.45.0/24"* ]]
+  run e run --rm --dns 10.0.0.53 --dns-search example.test --dns-option ndots:2 busybox cat /etc/resolv.conf
+  [ "${lines[0]}" = "nameserver 10.0.0.53" ]
+  [ "${lines[1]}" = "search example.test" ]
+  [ "${lines[2]}" = "options ndots:2" ]
+  run e run --rm --dns not-an-ip busybox true
+  [ "$status" -eq 125 ]
+}
+
+@test "network connect and disconnect on a running container" {
+  e network create front >/dev/null
+  e network create back >/dev/null
+  e run -d --name app --network front busybox sleep 60 >/dev/null
+  e network connect --alias svc back app
+  run e exec app ls /sys/class/net
+  [[ "$output" == *eth1* ]]
+  run e run --rm --network back busybox ping -c1 -W2 svc
+  [ "$status" -eq 0 ]
+  run e network connect back app
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"already connected"* ]]
+  e network disconnect back app
+  run e exec app ls /sys/class/net
+  [[ "$output" != *eth1* ]]
+  run e run --rm --network back busybox ping -c1 -W1 svc
+  [ "$status" -ne 0 ]
+  run e network disconnect back app
+  [[ "$output" == *"is not connected to network back"* ]]
+  # A container in use keeps its network; network rm says who uses it.
+  run e network rm front
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"used by containers (app)"* ]]
+}
+
+@test "network create: bad input gets one clear line and changes nothing" {
+  e network create --subnet 10.201.0.0/16 taken >/dev/null
+  before=$(ls "$BROOT/networks"; iptables-save | grep -c berth)
+  run e network create --subnet 10.201.7.0/24 clash
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"overlaps with network taken (10.201.0.0/16)"* ]]
+  route=$(ip -4 route show scope link | awk 'NR==1 {print $1}')
+  if [ -n "$route" ]; then
+    run e network create --subnet "$route" clash
+    [[ "$output" == *"overlaps with a route of the host"* ]]
+  fi
+  run e network create taken
+  [[ "$output" == *"already exists"* ]]
+  run e network create --subnet 10.202.0.1/16 bad
+  [[ "$output" == *"host bits set"* ]]
+  run e network create --subnet nonsense bad
+  [[ "$output" == *"invalid subnet"* ]]
+  run e network create -d warp bad
+  [[ "$output" == *"unknown network driver"* ]]
+  run e network create -d macvlan -o parent=nosuch0 bad
+  [[ "$output" == *"parent interface nosuch0 does not exist"* ]]
+  run e network create 'no/slash'
+  [[ "$output" == *"invalid network name"* ]]
+  [ "$(ls "$BROOT/networks"; iptables-save | grep -c berth)" = "$before" ]
+  run e run --rm --network nowhere busybox true
+  [ "$status" -eq 125 ]
+  [ "$output" = "berth: network nowhere not found" ]
+  [ "$(e ps -aq | grep -c .)" -eq 0 ]
+}
+
+@test "plugin failures: a missing binary, an error, a hang — the plugin's message, nothing left" {
+  e run --rm busybox true
+  cat > "$PLUGINS/refuser" <<'EOF'
+#!/bin/sh
+cat >/dev/null
+if [ "$CNI_COMMAND" = ADD ]; then
+  echo '{"cniVersion":"1.0.0","code":11,"msg":"refuser says no","details":"on purpose"}'
+  exit 1
+fi
+EOF
+  cat > "$PLUGINS/hanger" <<'EOF'
+#!/bin/sh
+cat >/dev/null
+[ "$CNI_COMMAND" = ADD ] && sleep 60
+exit 0
+EOF
+  chmod +x "$PLUGINS"/*
+  # Hand-written lists: a bridge (which really does its work) followed by the bad plugin.
+  n=0
+  for kind in refuser hanger nosuchplugin; do
+    n=$((n + 1))
+    cat > "$BROOT/networks/$kind.conflist" <<EOF
+{"cniVersion": "1.0.0", "name": "$kind", "plugins": [
+  {"type": "bridge", "bridge": "bt-br$n", "isGateway": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.210.$n.0/24"}]], "dataDir": "$TEST_DIR/run/networks/ipam"}},
+  {"type": "$kind"}]}
+EOF
+  done
+  run e --cni-plugin-dir "/usr/lib/cni:$PLUGINS" run --rm --network nosuchplugin busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"CNI plugin nosuchplugin not found in /usr/lib/cni:$PLUGINS"* ]]
+  before=$(net_traces)
+  run e --cni-plugin-dir "/usr/lib/cni:$PLUGINS" run --rm --network refuser busybox true
+  [ "$status" -eq 125 ]
+  [ "$output" = "berth: network refuser: CNI plugin refuser (ADD): refuser says no: on purpose" ]
+  start=$(date +%s)
+  BERTH_CNI_TIMEOUT=1 run e --cni-plugin-dir "/usr/lib/cni:$PLUGINS" run --rm --network hanger busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"CNI plugin hanger (ADD): no answer after 1.0 s: killed"* ]]
+  [ $(($(date +%s) - start)) -lt 10 ]
+  ! pgrep -f "$PLUGINS/hanger"
+  # The bridge plugin's veth and lease were undone by its DEL; the bridges are the networks'.
+  ip link del bt-br2 2>/dev/null || true
+  ip link del bt-br3 2>/dev/null || true
+  after=$(net_traces)
+  diff <(echo "$before") <(echo "$after" | grep -v '^bt-br')
+  [ "$(e ps -aq | grep -c .)" -eq 0 ]
+  ip link del bt-br1 2>/dev/null || true
+}
+
+@test "after rm, and after kill -9 of everything plus one berth command, nothing is left" {
+  # Warm-up: the default network and portmap's shared chains exist from here on.
+  port=$(free_port)
+  e run --rm -p "127.0.0.1:$port:80" busybox true
+  e network create lan >/dev/null
+  e run --rm --network lan busybox true  # its bridge is made by the first container
+  before=$(net_traces)
+  for i in 1 2 3; do e run -d --name "c$i" --network lan busybox sleep 60 >/dev/null; done
+  e run -d --name pub -p "127.0.0.1:$(free_port):80" busybox sleep 60 >/dev/null
+  [ "$(net_traces)" != "$before" ]
+  e rm -f c1 >/dev/null
+  # Everything killed at once, shims first: no berth process is there to see it.
+  pkill -9 -f "berth-shim $TEST_DIR/"
+  pkill -9 -f 'sleep 60' || true
+  sleep 0.2
+  e ps -a >/dev/null  # the recovery: dead shims found, their containers' networks released
+  [ "$(net_traces)" = "$before" ]
+  run e ps -a --format json
+  [[ "$output" == *'"ExitCode":137'* ]]
+  # A container that exits by itself gives its network back too (the shim's cleanup).
+  e run -d --name brief --network lan busybox true >/dev/null
+  e wait brief >/dev/null
+  [ "$(net_traces)" = "$before" ]
+  # Start again: a new attachment.
+  e start brief >/dev/null
+  e wait brief
+  settle
+  [ "$(net_traces)" = "$before" ]
+}
+
+@test "a restart policy keeps the network across restarts; stop releases it" {
+  e run -d --name flappy --restart on-failure:2 busybox sh -c 'ip -4 -o addr show eth0 | awk "{print \$4}"; sleep 0.3; exit 1' >/dev/null
+  e wait flappy >/dev/null || true
+  settle
+  run e logs flappy
+  [ "$(echo "$output" | grep -c '^10\.')" -eq 3 ]
+  [ "$(echo "$output" | sort -u | grep -c .)" -eq 1 ]  # the same address every time
+  [ -z "$(ls "$TEST_DIR/run/default/netns")" ]
+}
+
+@test "macvlan network on a parent link: two containers talk over it" {
+  ip link add bt-par0 type veth peer name bt-par1
+  ip link set bt-par0 up
+  ip link set bt-par1 up
+  e network create -d macvlan -o parent=bt-par0 --subnet 10.211.0.0/24 mv >/dev/null
+  e run -d --name m1 --network mv busybox sleep 60 >/dev/null
+  run e run --rm --network mv busybox ping -c1 -W2 m1
+  [ "$status" -eq 0 ]
+  e rm -f m1 >/dev/null
+  e network rm mv
+}
+
+@test "network rm removes the bridge, the rules and the leases; prune keeps networks in use" {
+  e network create gone >/dev/null
+  br=$(e network inspect gone | jq -r '.[0].Options["com.docker.network.bridge.name"]')
+  e run --rm --network gone busybox true
+  ip link show "$br" >/dev/null
+  e network rm gone
+  ! ip link show "$br" 2>/dev/null
+  ! iptables-save | grep -q berth:gone
+  [ ! -e "$TEST_DIR/run/networks/ipam/gone" ]
+  run e network rm gone
+  [[ "$output" == *"network gone not found"* ]]
+  e network create kept >/dev/null
+  e network create unused >/dev/null
+  e create --name holder --network kept busybox true >/dev/null
+  run e network prune -f
+  [[ "$output" == *unused* ]]
+  [[ "$output" != *kept* ]]
+  e network inspect kept >/dev/null
+}
+
+@test "8 containers started at once on the default network get 8 addresses" {
+  e run --rm busybox true
+  for i in $(seq 1 8); do
+    e run -d --name "p$i" busybox sleep 60 >/dev/null &
+  done
+  wait
+  run sh -c "for i in \$(seq 1 8); do $BERTH --root $BROOT --state $TEST_DIR/run inspect -f '{{json .NetworkSettings}}' p\$i | jq -r .IPAddress; done | sort -u | grep -c ."
+  [ "$output" -eq 8 ]
+}

@@ -1,0 +1,214 @@
+// The network module without the kernel: subnets, -p specs, what a plugin is given, and the
+// plugin protocol (results, errors, timeouts) with small shell-script plugins.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+
+#include "common/fs.hpp"
+#include "network/cni.hpp"
+#include "network/networks.hpp"
+
+using namespace berth;
+using namespace berth::network;
+using nlohmann::json;
+
+TEST(Subnet, ParsesAndOverlaps) {
+  auto a = Subnet::parse("10.1.0.0/16");
+  EXPECT_EQ(a.str(), "10.1.0.0/16");
+  EXPECT_TRUE(a.overlaps(Subnet::parse("10.1.200.0/24")));
+  EXPECT_TRUE(Subnet::parse("10.1.200.0/24").overlaps(a));
+  EXPECT_FALSE(a.overlaps(Subnet::parse("10.2.0.0/16")));
+  EXPECT_TRUE(a.contains(parse_ipv4("10.1.255.254")));
+  EXPECT_FALSE(a.contains(parse_ipv4("10.0.255.255")));
+  EXPECT_EQ(ipv4_str(a.first_host()), "10.1.0.1");
+}
+
+TEST(Subnet, RefusesNonsense) {
+  for (const char* bad : {"10.1.0.0", "10.1.0.1/16", "10.1.0.0/33", "10.1.0.0/31", "x/8", "::1/64", "10.1.0.0/"})
+    EXPECT_THROW(Subnet::parse(bad), Error) << bad;
+  EXPECT_THROW(parse_ipv4("300.1.1.1"), Error);
+}
+
+TEST(Publish, DockerForms) {
+  auto p = parse_publish("80");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].container_port, 80);
+  EXPECT_EQ(p[0].host_port, 0);
+  EXPECT_EQ(p[0].protocol, "tcp");
+  p = parse_publish("8080:80/udp");
+  EXPECT_EQ(p[0].host_port, 8080);
+  EXPECT_EQ(p[0].protocol, "udp");
+  p = parse_publish("127.0.0.1:8080:80");
+  EXPECT_EQ(p[0].host_ip, "127.0.0.1");
+  p = parse_publish("127.0.0.1::80");
+  EXPECT_EQ(p[0].host_port, 0);
+  EXPECT_EQ(p[0].host_ip, "127.0.0.1");
+  p = parse_publish("0.0.0.0:9000-9002:7000-7002");
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_EQ(p[2].host_port, 9002);
+  EXPECT_EQ(p[2].container_port, 7002);
+  EXPECT_EQ(p[2].host_ip, "");
+}
+
+TEST(Publish, RefusesNonsense) {
+  for (const char* bad : {"", "0", "70000", "80/icmp", "a:b", "1:2:3:4", "9000-9001:80", "x.y:80:80", "90-80"})
+    EXPECT_THROW(parse_publish(bad), Error) << bad;
+}
+
+TEST(Cni, PluginConfigCarriesNameVersionCapabilitiesAndPrevResult) {
+  json list = {{"cniVersion", "1.0.0"}, {"name", "n"},
+               {"plugins", {{{"type", "bridge"}, {"capabilities", {{"ips", true}}}}, {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}}}}};
+  Attachment at;
+  at.capability_args = {{"portMappings", json::array({{{"hostPort", 1}}})}, {"ips", json::array({"10.0.0.5/24"})}};
+  json prev = {{"cniVersion", "1.0.0"}, {"ips", json::array()}};
+  json c0 = Cni::plugin_config(list, list["plugins"][0], at, json());
+  EXPECT_EQ(c0["name"], "n");
+  EXPECT_EQ(c0["cniVersion"], "1.0.0");
+  EXPECT_FALSE(c0.contains("capabilities"));
+  EXPECT_FALSE(c0.contains("prevResult"));
+  EXPECT_EQ(c0["runtimeConfig"], json({{"ips", json::array({"10.0.0.5/24"})}}));  // only what it declares
+  json c1 = Cni::plugin_config(list, list["plugins"][1], at, prev);
+  EXPECT_EQ(c1["prevResult"], prev);
+  EXPECT_TRUE(c1["runtimeConfig"].contains("portMappings"));
+  EXPECT_FALSE(c1["runtimeConfig"].contains("ips"));
+  EXPECT_THROW(Cni::validate(json{{"name", "x"}}), Error);
+  EXPECT_THROW(Cni::validate(json{{"name", "x"}, {"plugins", {{{"kind", "bridge"}}}}}), Error);
+}
+
+TEST(Cni, FirstIpv4OfAResult) {
+  json r = {{"interfaces", {{{"name", "br"}}, {{"name", "eth0"}, {"mac", "aa:bb"}, {"sandbox", "/x"}}}},
+            {"ips", {{{"address", "fd00::2/64"}, {"interface", 1}}, {{"address", "10.8.0.3/16"}, {"gateway", "10.8.0.1"}, {"interface", 1}}}}};
+  auto a = first_ipv4(r);
+  EXPECT_EQ(a.ip, "10.8.0.3");
+  EXPECT_EQ(a.prefix, 16);
+  EXPECT_EQ(a.gateway, "10.8.0.1");
+  EXPECT_EQ(a.mac, "aa:bb");
+  EXPECT_EQ(first_ipv4(json()).ip, "");
+}
+
+// Plugins as shell scripts in a temp dir.
+class CniExec : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/berth-cni-test.XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  void plugin(const std::string& name, const std::string& body) {
+    std::string p = dir_ + "/" + name;
+    std::ofstream(p) << "#!/bin/sh\n" << body;
+    ::chmod(p.c_str(), 0755);
+  }
+  json list(std::initializer_list<const char*> types) {
+    json plugins = json::array();
+    for (auto* t : types) plugins.push_back({{"type", t}});
+    return {{"cniVersion", "1.0.0"}, {"name", "t"}, {"plugins", plugins}};
+  }
+  Attachment at() {
+    Attachment a;
+    a.container_id = "c1";
+    a.netns = "/nonexistent";
+    a.ifname = "eth0";
+    return a;
+  }
+  std::string dir_;
+};
+
+TEST_F(CniExec, ChainsResultsAndPassesTheEnvironment) {
+  // `one` reports an address; `two` echoes its prevResult with what it was told.
+  plugin("one", "cat >/dev/null\necho '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.2/24\"}]}'\n");
+  plugin("two", "in=$(cat)\nprintf '{\"cniVersion\":\"1.0.0\",\"seen\":\"%s %s %s %s\",\"prev\":%s}' \"$CNI_COMMAND\" \"$CNI_CONTAINERID\" \"$CNI_IFNAME\" \"$CNI_NETNS\" \"$(echo \"$in\" | jq -c .prevResult)\"\n");
+  Cni cni({dir_});
+  json r = cni.add(list({"one", "two"}), at());
+  EXPECT_EQ(r["seen"], "ADD c1 eth0 /nonexistent");
+  EXPECT_EQ(r["prev"]["ips"][0]["address"], "10.0.0.2/24");
+}
+
+TEST_F(CniExec, AFailureUndoesThePluginsBeforeIt) {
+  plugin("ok", "cat >/dev/null\necho \"$CNI_COMMAND\" >> " + dir_ + "/calls\necho '{\"cniVersion\":\"1.0.0\"}'\n");
+  plugin("bad", "cat >/dev/null\necho '{\"cniVersion\":\"1.0.0\",\"code\":7,\"msg\":\"no way\",\"details\":\"really\"}'\nexit 1\n");
+  Cni cni({dir_});
+  try {
+    cni.add(list({"ok", "bad"}), at());
+    FAIL() << "no error";
+  } catch (const PluginError& e) {
+    EXPECT_STREQ(e.what(), "CNI plugin bad (ADD): no way: really");
+    EXPECT_EQ(e.cni_code(), 7);
+  }
+  EXPECT_EQ(fs::read_file(dir_ + "/calls"), "ADD\nDEL\n");
+}
+
+TEST_F(CniExec, StderrOrStatusWhenThePluginSaysNothingUseful) {
+  plugin("noisy", "cat >/dev/null\necho 'first line' >&2\necho 'the reason' >&2\nexit 3\n");
+  plugin("silent", "cat >/dev/null\nexit 4\n");
+  plugin("garbage", "cat >/dev/null\necho 'not json'\n");
+  Cni cni({dir_});
+  EXPECT_THROW(
+      {
+        try {
+          cni.exec("ADD", {{"type", "noisy"}}, at());
+        } catch (const Error& e) {
+          EXPECT_STREQ(e.what(), "CNI plugin noisy (ADD): the reason");
+          throw;
+        }
+      },
+      PluginError);
+  try {
+    cni.exec("ADD", {{"type", "silent"}}, at());
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "CNI plugin silent (ADD): exit status 4");
+  }
+  try {
+    cni.exec("ADD", {{"type", "garbage"}}, at());
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "CNI plugin garbage (ADD): its output is not JSON");
+  }
+}
+
+TEST_F(CniExec, AHangingPluginIsKilledAfterTheTimeout) {
+  plugin("hang", "cat >/dev/null\nsleep 30 &\nwait\n");
+  Cni cni({dir_}, 300);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(cni.exec("ADD", {{"type", "hang"}}, at()), PluginError);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
+TEST_F(CniExec, MissingPluginsAreFoundBeforeAnythingRuns) {
+  plugin("ok", "cat >/dev/null\ntouch " + dir_ + "/ran\necho '{}'\n");
+  Cni cni({dir_, "/nonexistent-dir"});
+  try {
+    cni.add(list({"ok", "absent"}), at());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "CNI plugin absent not found in " + dir_ + ":/nonexistent-dir");
+  }
+  EXPECT_FALSE(fs::exists(dir_ + "/ran"));
+  EXPECT_THROW(cni.find("../bin/sh"), Error);
+}
+
+TEST_F(CniExec, DelCallsEveryPluginInReverseEvenAfterAFailure) {
+  plugin("a", "cat >/dev/null\necho a >> " + dir_ + "/calls\n");
+  plugin("b", "cat >/dev/null\necho b >> " + dir_ + "/calls\nexit 1\n");
+  plugin("c", "cat >/dev/null\necho c >> " + dir_ + "/calls\n");
+  Cni cni({dir_});
+  EXPECT_THROW(cni.del(list({"a", "b", "c"}), at(), json()), PluginError);
+  EXPECT_EQ(fs::read_file(dir_ + "/calls"), "c\nb\na\n");
+}
+
+TEST_F(CniExec, PortmapWithoutMappingsIsNotStarted) {
+  plugin("portmap", "cat >/dev/null\ntouch " + dir_ + "/portmap-ran\necho '{}'\n");
+  plugin("one", "cat >/dev/null\necho '{\"cniVersion\":\"1.0.0\"}'\n");
+  json l = list({"one", "portmap"});
+  l["plugins"][1]["capabilities"] = {{"portMappings", true}};
+  Cni cni({dir_});
+  cni.add(l, at());
+  EXPECT_FALSE(fs::exists(dir_ + "/portmap-ran"));
+  Attachment with = at();
+  with.capability_args["portMappings"] = json::array({{{"hostPort", 8080}, {"containerPort", 80}}});
+  cni.add(l, with);
+  EXPECT_TRUE(fs::exists(dir_ + "/portmap-ran"));
+}
