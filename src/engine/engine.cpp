@@ -687,6 +687,7 @@ State Engine::state(Container& c) {
     s.exit_code = e.is_object() ? e.value("code", 255) : 255;
     s.finished = e.is_object() ? e.value("finished", now_ns()) : now_ns();
     s.restarts = e.is_object() ? e.value("restarts", 0) : 0;
+    if (e.is_object() && e.contains("error")) s.error = e.value("error", "");
   } else {
     // Killed shim: the container must not live on unmonitored.
     try {

@@ -248,7 +248,8 @@ std::vector<std::pair<Subnet, std::string>> host_routes() {
   return out;
 }
 
-// Runs a command (iptables); its status, with stderr in `err`.
+// Runs a command (iptables); its status, with stderr and stdout in `err` (the output of a
+// listing, the reason of a failure).
 int run(const std::vector<std::string>& argv, const std::string& input, std::string& err) {
   int in[2], errp[2];
   if (::pipe2(in, O_CLOEXEC) < 0 || ::pipe2(errp, O_CLOEXEC) < 0) throw_errno("pipe");
@@ -256,7 +257,7 @@ int run(const std::vector<std::string>& argv, const std::string& input, std::str
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in_r.get(), 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 1);
   posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -283,20 +284,29 @@ int run(const std::vector<std::string>& argv, const std::string& input, std::str
 constexpr const char* kNatChain = "BERTH-POSTROUTING";
 constexpr const char* kFilterChain = "BERTH-FORWARD";
 
-// The rules of one bridge network, as iptables-restore lines for `op` ("-A" or "-D").
-std::string rule_lines(const Network& n, const std::string& op) {
+struct Rule {
+  const char* table;
+  std::string chain, spec;  // spec: the rule's arguments after the chain
+};
+
+// The rules of one bridge network (comment "berth:NAME").
+std::vector<Rule> network_rules(const Network& n) {
   const std::string c = " -m comment --comment berth:" + n.name;
-  std::string nat = "*nat\n", filter = "*filter\n";
-  if (!n.internal) {
-    nat += op + " " + kNatChain + " -s " + n.subnet + " ! -o " + n.bridge + c + " -j MASQUERADE\n";
-    filter += op + " " + kFilterChain + " -i " + n.bridge + c + " -j ACCEPT\n";
-    filter += op + " " + kFilterChain + " -o " + n.bridge + " -m conntrack --ctstate RELATED,ESTABLISHED" + c + " -j ACCEPT\n";
-  } else {
-    filter += op + " " + kFilterChain + " -i " + n.bridge + " -o " + n.bridge + c + " -j ACCEPT\n";
-    filter += op + " " + kFilterChain + " -i " + n.bridge + c + " -j DROP\n";
-    filter += op + " " + kFilterChain + " -o " + n.bridge + c + " -j DROP\n";
-  }
-  return nat + "COMMIT\n" + filter + "COMMIT\n";
+  const std::string br = n.bridge;
+  if (!n.internal)
+    return {{"nat", kNatChain, "-s " + n.subnet + " ! -o " + br + c + " -j MASQUERADE"},
+            {"filter", kFilterChain, "-i " + br + c + " -j ACCEPT"},
+            {"filter", kFilterChain, "-o " + br + " -m conntrack --ctstate RELATED,ESTABLISHED" + c + " -j ACCEPT"}};
+  return {{"filter", kFilterChain, "-i " + br + " -o " + br + c + " -j ACCEPT"},
+          {"filter", kFilterChain, "-i " + br + c + " -j DROP"},
+          {"filter", kFilterChain, "-o " + br + c + " -j DROP"}};
+}
+
+std::vector<std::string> words(const std::string& s) {
+  std::vector<std::string> out;
+  for (auto& w : split(s, ' '))
+    if (!w.empty()) out.push_back(w);
+  return out;
 }
 
 }  // namespace
@@ -320,6 +330,8 @@ Network Networks::load(const std::string& path) {
   Network n;
   n.conflist = j;
   n.name = j["name"];
+  // The name becomes part of paths (leases, attachment records): Docker's rules, nothing else.
+  if (!valid_network_name(n.name)) throw Error("invalid network name `" + n.name + "`");
   const json b = j.value("berth", json::object());
   n.berth_made = j.contains("berth");
   n.id = b.value("id", "");
@@ -517,27 +529,38 @@ Network Networks::ensure_default() {
 
 void Networks::apply_rules(const Network& net, bool add) {
   std::string err;
+  const auto rules = network_rules(net);
+  const std::tuple<const char*, const char*, const char*> chains[] = {{"nat", kNatChain, "POSTROUTING"},
+                                                                      {"filter", kFilterChain, "FORWARD"}};
   if (add) {
-    for (auto [table, chain, parent] : {std::tuple{"nat", kNatChain, "POSTROUTING"}, {"filter", kFilterChain, "FORWARD"}}) {
+    for (auto [table, chain, parent] : chains) {
       if (run({"iptables", "-w", "-t", table, "-S", chain}, "", err) == 0) continue;
       err.clear();
       if (run({"iptables", "-w", "-t", table, "-N", chain}, "", err) != 0 ||
           run({"iptables", "-w", "-t", table, "-A", parent, "-j", chain}, "", err) != 0)
         throw Error("iptables: " + err);
     }
-    if (run({"iptables-restore", "-w", "--noflush"}, rule_lines(net, "-A"), err) != 0)
+    // All of the network's rules in one process (and one transaction).
+    std::string nat = "*nat\n", filter = "*filter\n";
+    for (auto& r : rules) (std::string(r.table) == "nat" ? nat : filter) += "-A " + r.chain + " " + r.spec + "\n";
+    err.clear();
+    if (run({"iptables-restore", "-w", "--noflush"}, nat + "COMMIT\n" + filter + "COMMIT\n", err) != 0)
       throw Error("iptables-restore: " + err);
     return;
   }
-  if (run({"iptables-restore", "-w", "--noflush"}, rule_lines(net, "-D"), err) != 0)
-    log::debug("iptables-restore -D: " + err);
-  // The chains go with the last network that has rules.
-  for (auto& other : list())
-    if (other.berth_made && other.driver == "bridge" && other.name != net.name) return;
-  for (auto [table, chain, parent] : {std::tuple{"nat", kNatChain, "POSTROUTING"}, {"filter", kFilterChain, "FORWARD"}}) {
+  // One by one: a rule someone removed already must not keep the others.
+  for (auto& r : rules) {
+    std::vector<std::string> argv = {"iptables", "-w", "-t", r.table, "-D", r.chain};
+    for (auto& w : words(r.spec)) argv.push_back(w);
     err.clear();
+    run(argv, "", err);
+  }
+  // A chain goes when no rule of any network (of any berth root) is left in it.
+  for (auto [table, chain, parent] : chains) {
+    err.clear();
+    if (run({"iptables", "-w", "-t", table, "-S", chain}, "", err) != 0) continue;
+    if (err.find("-A " + std::string(chain)) != std::string::npos) continue;
     run({"iptables", "-w", "-t", table, "-D", parent, "-j", chain}, "", err);
-    run({"iptables", "-w", "-t", table, "-F", chain}, "", err);
     run({"iptables", "-w", "-t", table, "-X", chain}, "", err);
   }
 }
@@ -716,7 +739,8 @@ Member Networks::attach(const Network& net, Member m) {
   try {
     fs::write_file_atomic(member_path(net.name, m.container_id), m.to_json().dump(), 0600);
     std::vector<std::string> ids = {m.container_id};
-    for (auto& o : members(net.name)) ids.push_back(o.container_id);
+    if (net.name != kDefault)
+      for (auto& o : members(net.name)) ids.push_back(o.container_id);
     rewrite_hosts_locked(ids);
   } catch (...) {
     ::unlink(member_path(net.name, m.container_id).c_str());
@@ -735,7 +759,8 @@ void Networks::detach(const std::string& network, const std::string& container_i
   if (!m) return;
   ::unlink(member_path(network, container_id).c_str());
   std::vector<std::string> peers;
-  for (auto& o : members(network)) peers.push_back(o.container_id);
+  if (network != kDefault)
+    for (auto& o : members(network)) peers.push_back(o.container_id);
   std::string failure;
   auto net = find(network);
   if (net) {
@@ -803,8 +828,10 @@ void Networks::rewrite_hosts_locked(const std::vector<std::string>& ids) {
       names.insert(names.end(), m.aliases.begin(), m.aliases.end());
       if (!m.ip.empty()) line(m.ip, names);
     }
+    // Peers by name on user networks only: Docker's default bridge has no names either (and
+    // with many containers on it, every join would rewrite every file).
     for (auto& [net, m] : it->second)
-      for (auto& peer : by_net[net]) {
+      for (auto& peer : net == kDefault ? std::vector<Member>{} : by_net[net]) {
         if (peer.container_id == id || peer.ip.empty()) continue;
         std::vector<std::string> names = {peer.container_name};
         names.insert(names.end(), peer.aliases.begin(), peer.aliases.end());

@@ -898,7 +898,18 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       ::unlink((dir + "/shim.sock").c_str());
       ::unlink((dir + "/shim.pid").c_str());
-      fail(e.what());
+      std::string line = std::string("error ") + e.what() + "\n";
+      if (ready >= 0 && write_all(ready, line.data(), line.size())) _exit(1);
+      // berth is gone (killed while it set up the networks): nobody else will clean up. The
+      // exit record says why, the cleanup command releases what was made.
+      nlohmann::json rec = {{"code", 125}, {"finished", now_ns()}, {"restarts", 0},
+                            {"error", std::string("not started: ") + e.what()}};
+      fs::write_file_atomic(dir + "/exit", rec.dump() + "\n", 0644);
+      if (!orders.cleanup.empty()) {
+        std::string err;
+        if (run_command(orders.cleanup, err) != 0) log::warn("cleanup: " + err);
+      }
+      _exit(1);
     }
     if (ready >= 0) {
       std::string line = "ok " + std::to_string(pid) + "\n";

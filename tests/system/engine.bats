@@ -360,13 +360,32 @@ setup() {
 @test "killing berth in the middle of a foreground run: the shim keeps the container, --rm still cleans up" {
   "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --rm --name bg busybox sh -c 'sleep 1; echo done' > /dev/null 2>&1 &
   berth_pid=$!
-  wait_for sh -c "\"$BERTH\" --root $BROOT --state $TEST_DIR/run ps -q | grep -q ."
+  wait_for sh -c "\"$BERTH\" --root $BROOT --state $TEST_DIR/run inspect -f '{{.State.Status}}' bg | grep -qx running"
   kill -9 "$berth_pid"
   wait "$berth_pid" 2>/dev/null || true
   [ "$(e inspect -f '{{.State.Status}}' bg)" = running ]
   wait_for sh -c "! \"$BERTH\" --root $BROOT --state $TEST_DIR/run inspect bg >/dev/null 2>&1"
   sleep 0.3
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+}
+
+@test "killing berth while it attaches the networks: the container never starts, --rm cleans up" {
+  # A plugin that takes its time: berth is killed while it runs (before the program starts).
+  mkdir -p "$TEST_DIR/plugins"
+  printf '#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] && sleep 1\necho "{\\"cniVersion\\":\\"1.0.0\\"}"\n' > "$TEST_DIR/plugins/slow"
+  chmod +x "$TEST_DIR/plugins/slow"
+  mkdir -p "$BROOT/networks"
+  echo '{"cniVersion":"1.0.0","name":"slownet","plugins":[{"type":"slow"}]}' > "$BROOT/networks/slownet.conflist"
+  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" --cni-plugin-dir "$TEST_DIR/plugins" run --rm --name mid --network slownet busybox sh -c "touch /ran" > /dev/null 2>&1 &
+  berth_pid=$!
+  wait_for pgrep -f "$TEST_DIR/plugins/slow"
+  kill -9 "$berth_pid"
+  wait "$berth_pid" 2>/dev/null || true
+  wait_for sh -c "! \"$BERTH\" --root $BROOT --state $TEST_DIR/run inspect mid >/dev/null 2>&1"
+  sleep 0.3
+  [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+  [ -z "$(ls "$TEST_DIR/run/default/netns" 2>/dev/null)" ]
+  [ -z "$(ls "$TEST_DIR/run/networks/members/slownet" 2>/dev/null)" ]
 }
 
 @test "a full log volume drops log lines, not the container" {
