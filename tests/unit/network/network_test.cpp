@@ -212,3 +212,17 @@ TEST_F(CniExec, PortmapWithoutMappingsIsNotStarted) {
   cni.add(l, with);
   EXPECT_TRUE(fs::exists(dir_ + "/portmap-ran"));
 }
+
+TEST_F(CniExec, CheckRunsEveryPluginInOrderWithTheStoredResult) {
+  plugin("a", "in=$(cat)\necho \"a $CNI_COMMAND $(echo \"$in\" | jq -c .prevResult.ips)\" >> " + dir_ + "/calls\n");
+  plugin("b", "cat >/dev/null\necho b >> " + dir_ + "/calls\necho '{\"code\":3,\"msg\":\"eth0 is gone\"}'\nexit 1\n");
+  Cni cni({dir_});
+  json stored = {{"cniVersion", "1.0.0"}, {"ips", json::array({{{"address", "10.0.0.2/24"}}})}};
+  try {
+    cni.check(list({"a", "b"}), at(), stored);
+    FAIL();
+  } catch (const PluginError& e) {
+    EXPECT_STREQ(e.what(), "CNI plugin b (CHECK): eth0 is gone");
+  }
+  EXPECT_EQ(fs::read_file(dir_ + "/calls"), "a CHECK [{\"address\":\"10.0.0.2/24\"}]\nb\n");
+}
