@@ -903,6 +903,7 @@ void Engine::rename(const std::string& ref, const std::string& name) {
   if (!valid_name(name)) throw Error("invalid container name `" + name + "`");
   c.rec.name = name;
   images_.db().update_container(opts_.images.ns, c.rec);
+  networks_.rename(c.id(), name);  // peers know it by its new name
 }
 
 void Engine::pause(const std::string& ref, bool pause) {

@@ -790,9 +790,18 @@ void Networks::detach(const std::string& network, const std::string& container_i
   if (!failure.empty()) throw Error("network " + network + ": " + failure);
 }
 
-void Networks::write_hosts(const Member& m) {
+void Networks::rename(const std::string& container_id, const std::string& name) {
   UniqueFd lk = lock();
-  rewrite_hosts_locked({m.container_id});
+  std::vector<std::string> ids = {container_id};
+  for (auto& net : networks_of(container_id)) {
+    auto m = member(net, container_id);
+    if (!m) continue;
+    m->container_name = name;
+    fs::write_file_atomic(member_path(net, container_id), m->to_json().dump(), 0600);
+    if (net != kDefault)
+      for (auto& o : members(net)) ids.push_back(o.container_id);
+  }
+  rewrite_hosts_locked(ids);
 }
 
 void Networks::rewrite_hosts_locked(const std::vector<std::string>& ids) {

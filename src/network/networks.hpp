@@ -116,8 +116,8 @@ class Networks {
   // container. Nothing happens if it is not attached. Throws the plugins' failure after the
   // record is gone (a DEL that fails once would fail forever).
   void detach(const std::string& network, const std::string& container_id);
-  // Rewrites the hosts file of `m` (its own lines and every peer on its networks).
-  void write_hosts(const Member& m);
+  // A container's new name in its attachments, and in the hosts files of its peers.
+  void rename(const std::string& container_id, const std::string& name);
 
   // Host ports in use by published ports of attached containers, or by a listener.
   // Throws "Bind for IP:PORT failed: port is already allocated".

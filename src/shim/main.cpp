@@ -663,6 +663,7 @@ void Shim::serve(UniqueFd listen_fd) {
   if (!o_.log_path.empty()) log_ = std::make_unique<JsonLog>(o_.log_path, o_.log_max_size, o_.log_max_files);
   ::malloc_trim(0);
   shed_text();
+  bool shed_due = true;  // something ran since the last shed_text()
   // Waiting to restart (the policy's delay): the control socket is served meanwhile, so that
   // a `stop` cancels the restart.
   bool restart_pending = false;
@@ -702,7 +703,17 @@ void Shim::serve(UniqueFd listen_fd) {
     for (auto& c : clients_) p.push_back({c.fd.get(), POLLIN, 0});
     int timeout = -1;
     if (restart_pending) timeout = static_cast<int>(std::max<int64_t>(1, (restart_at - now_ns()) / 1000000 + 1));
+    else if (shed_due) timeout = 1000;
     int r = ::poll(p.data(), p.size(), timeout);
+    if (r == 0 && shed_due && !restart_pending) {
+      // A second without anything to do: give back the code pages the last activity touched
+      // and wait right here, so that next to nothing runs between the two (what does comes
+      // back in the kernel's 64 KiB fault-around windows: the loop above would bring ~10).
+      shed_text();
+      shed_due = false;
+      r = ::poll(p.data(), p.size(), -1);
+    }
+    if (r > 0) shed_due = true;
     if (r < 0) {
       if (errno == EINTR) continue;
       throw_errno("poll");
@@ -791,8 +802,15 @@ void Shim::serve(UniqueFd listen_fd) {
 void shed_text() {
   std::string maps;
   if (!fs::read_file_if_exists("/proc/self/maps", maps)) return;
+  // Parsed first, dropped last: the parsing (sscanf, string code) would fault back in what
+  // was dropped before it ran. After the loop below only the madvise calls and our return
+  // path run, and the kernel maps what they touch back in 64 KiB fault-around windows.
+  struct Range {
+    unsigned long lo, hi;
+  } ranges[32];
+  size_t n = 0;
   size_t pos = 0;
-  while (pos < maps.size()) {
+  while (pos < maps.size() && n < std::size(ranges)) {
     size_t nl = maps.find('\n', pos);
     std::string line = maps.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
     pos = nl == std::string::npos ? maps.size() : nl + 1;
@@ -801,10 +819,12 @@ void shed_text() {
     if (std::sscanf(line.c_str(), "%lx-%lx %7s", &lo, &hi, perms) != 3) continue;
     // Only never-written mappings of files: code and read-only data.
     if (perms[1] != '-' || line.find('/') == std::string::npos) continue;
-    // MADV_RANDOM first: no fault-around of 64 KiB when a page comes back.
-    ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_RANDOM);
-    ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+    ranges[n++] = {lo, hi};
   }
+  // Data first, code last (this very function is in it).
+  std::sort(ranges, ranges + n, [](const Range& a, const Range& b) { return a.lo > b.lo; });
+  for (size_t i = 0; i < n; ++i)
+    ::madvise(reinterpret_cast<void*>(ranges[i].lo), ranges[i].hi - ranges[i].lo, MADV_DONTNEED);
 }
 
 UniqueFd listen_unix(const std::string& dir, const char* name) {

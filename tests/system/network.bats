@@ -95,8 +95,13 @@ web_root() {
   # A container that joins later is known to the ones there before (their files are rewritten).
   e run -d --name late --network appnet busybox sleep 60 >/dev/null
   e exec db ping -c1 -W2 late
+  # ...known by a new name after a rename...
+  e rename late later
+  e exec db ping -c1 -W2 later
+  run e exec db grep -c late /etc/hosts
+  [ "$output" = 1 ]  # "later" only
   # ...and forgotten when it goes.
-  e rm -f late >/dev/null
+  e rm -f later >/dev/null
   run e exec db grep -c late /etc/hosts
   [ "$output" = 0 ]
   # Another network does not know them.
