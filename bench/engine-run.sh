@@ -14,17 +14,13 @@ work=$(mktemp -d /tmp/berth-bench-engine.XXXXXX)
 B=("$BERTH" --root "$work/b-root" --state "$work/b-run")
 P=(podman --root "$work/p-storage" --runroot "$work/p-run" --tmpdir "$work/p-tmp"
    --cgroup-manager cgroupfs --events-backend file)
-D=()
 DD=$work/docker
 . "$here/bench/lib.sh"
 cleanup() {
   "${B[@]}" ps -aq --no-trunc 2>/dev/null | xargs -r "${B[@]}" rm -f >/dev/null 2>&1 || true
   "${P[@]}" rm -af >/dev/null 2>&1 || true
   "${P[@]}" system reset -f >/dev/null 2>&1 || true
-  if ((${#D[@]})); then
-    "${D[@]}" ps -aq | xargs -r "${D[@]}" rm -f >/dev/null 2>&1 || true
-    [ -f "$DD/dockerd.pid" ] && kill "$(cat "$DD/dockerd.pid")" 2>/dev/null && sleep 2
-  fi
+  stop_dockerd
   crun_hugetlb_undo
   umount -R "$work" 2>/dev/null || true
   grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
@@ -40,22 +36,7 @@ tar -C "$work/bundle/rootfs" -cf "$work/rootfs.tar" .
 "${B[@]}" import "$work/rootfs.tar" bench/busybox >/dev/null
 "${P[@]}" import "$work/rootfs.tar" localhost/bench/busybox >/dev/null 2>&1
 
-have_docker=
-if command -v dockerd >/dev/null && command -v docker >/dev/null; then
-  mkdir -p "$DD"
-  printf '{"deprecated-key-path": "%s"}\n' "$DD/key.json" > "$DD/daemon.json"
-  setsid dockerd --config-file "$DD/daemon.json" --data-root "$DD/data" --exec-root "$DD/exec" \
-    --pidfile "$DD/dockerd.pid" -H "unix://$DD/docker.sock" \
-    --containerd-namespace berth-bench --containerd-plugins-namespace berth-bench-plugins \
-    --exec-opt native.cgroupdriver=cgroupfs --bridge none --iptables=false --ip6tables=false \
-    --ip-masq=false --userland-proxy=false > "$DD/dockerd.log" 2>&1 < /dev/null &
-  D=(docker -H "unix://$DD/docker.sock")
-  for _ in $(seq 150); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.2; done
-  if "${D[@]}" version >/dev/null 2>&1; then
-    "${D[@]}" import "$work/rootfs.tar" bench/busybox >/dev/null
-    have_docker=1
-  fi
-fi
+start_dockerd --bridge none --iptables=false --ip6tables=false --ip-masq=false --userland-proxy=false
 
 # This host lacks CAP_SYS_RESOURCE: podman's default rlimits cannot be set (raising a hard
 # limit), so podman gets limits within the current ones (berth and docker need none).

@@ -24,3 +24,31 @@ crun_hugetlb_undo() {
   fi
   return 0
 }
+
+# start_dockerd [dockerd flags…]: a dockerd of the bench's own under $DD (data, exec root,
+# socket, containerd namespace), with the given flags; D=(docker -H …) and have_docker=1
+# once it answers, and the rootfs $work/rootfs.tar imported as bench/busybox. Stop it with
+# stop_dockerd (from the EXIT trap).
+have_docker=
+D=()
+start_dockerd() {
+  command -v dockerd >/dev/null && command -v docker >/dev/null || return 0
+  mkdir -p "$DD"
+  printf '{"deprecated-key-path": "%s"}\n' "$DD/key.json" > "$DD/daemon.json"
+  setsid dockerd --config-file "$DD/daemon.json" --data-root "$DD/data" --exec-root "$DD/exec" \
+    --pidfile "$DD/dockerd.pid" -H "unix://$DD/docker.sock" \
+    --containerd-namespace berth-bench --containerd-plugins-namespace berth-bench-plugins \
+    --exec-opt native.cgroupdriver=cgroupfs "$@" > "$DD/dockerd.log" 2>&1 < /dev/null &
+  D=(docker -H "unix://$DD/docker.sock")
+  for _ in $(seq 150); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.2; done
+  if "${D[@]}" version >/dev/null 2>&1; then
+    "${D[@]}" import "$work/rootfs.tar" bench/busybox >/dev/null
+    have_docker=1
+  fi
+}
+stop_dockerd() {
+  ((${#D[@]})) || return 0
+  "${D[@]}" ps -aq | xargs -r "${D[@]}" rm -f >/dev/null 2>&1 || true
+  [ -f "$DD/dockerd.pid" ] && kill "$(cat "$DD/dockerd.pid")" 2>/dev/null && sleep 2
+  return 0
+}

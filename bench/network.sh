@@ -16,7 +16,6 @@ work=$(mktemp -d /tmp/berth-bench-net.XXXXXX)
 B=("$BERTH" --root "$work/b-root" --state "$work/b-run")
 P=(podman --root "$work/p-storage" --runroot "$work/p-run" --tmpdir "$work/p-tmp"
    --cgroup-manager cgroupfs --events-backend file)
-D=()
 DD=$work/docker
 . "$here/bench/lib.sh"
 iptables-save > "$work/iptables.before"
@@ -26,10 +25,7 @@ cleanup() {
   "${B[@]}" network rm berth >/dev/null 2>&1 || true
   "${P[@]}" rm -af >/dev/null 2>&1 || true
   "${P[@]}" system reset -f >/dev/null 2>&1 || true
-  if ((${#D[@]})); then
-    "${D[@]}" ps -aq | xargs -r "${D[@]}" rm -f >/dev/null 2>&1 || true
-    [ -f "$DD/dockerd.pid" ] && kill "$(cat "$DD/dockerd.pid")" 2>/dev/null && sleep 2
-  fi
+  stop_dockerd
   # Links the engines made (docker0, podman's bridge, veths): back to the list from before.
   for l in $(comm -13 <(echo "$links_before") <(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)); do
     ip link del "$l" 2>/dev/null || true
@@ -51,21 +47,7 @@ tar -C "$work/bundle/rootfs" -cf "$work/rootfs.tar" .
 "${B[@]}" import "$work/rootfs.tar" bench/busybox >/dev/null
 "${P[@]}" import "$work/rootfs.tar" localhost/bench/busybox >/dev/null 2>&1
 
-have_docker=
-if command -v dockerd >/dev/null && command -v docker >/dev/null; then
-  mkdir -p "$DD"
-  printf '{"deprecated-key-path": "%s"}\n' "$DD/key.json" > "$DD/daemon.json"
-  setsid dockerd --config-file "$DD/daemon.json" --data-root "$DD/data" --exec-root "$DD/exec" \
-    --pidfile "$DD/dockerd.pid" -H "unix://$DD/docker.sock" \
-    --containerd-namespace berth-bench --containerd-plugins-namespace berth-bench-plugins \
-    --exec-opt native.cgroupdriver=cgroupfs > "$DD/dockerd.log" 2>&1 < /dev/null &
-  D=(docker -H "unix://$DD/docker.sock")
-  for _ in $(seq 150); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.2; done
-  if "${D[@]}" version >/dev/null 2>&1; then
-    "${D[@]}" import "$work/rootfs.tar" bench/busybox >/dev/null
-    have_docker=1
-  fi
-fi
+start_dockerd
 
 # This host lacks CAP_SYS_RESOURCE: podman gets rlimits within the current ones.
 PUL=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)

@@ -388,6 +388,20 @@ setup() {
   [ -z "$(ls "$TEST_DIR/run/networks/members/slownet" 2>/dev/null)" ]
 }
 
+@test "-it: resizing the caller's terminal resizes the container's" {
+  script -qfec "stty rows 20 cols 80; \"$BERTH\" --root $BROOT --state $TEST_DIR/run run --rm -it --name rs busybox sh -c 'stty size; sleep 2; stty size'" "$TEST_DIR/typescript" > /dev/null &
+  spid=$!
+  wait_for sh -c "\"$BERTH\" --root $BROOT --state $TEST_DIR/run inspect -f '{{.State.Status}}' rs 2>/dev/null | grep -qx running"
+  bpid=$(pgrep -f "^$BERTH --root $BROOT .*run --rm -it --name rs" | head -1)
+  tty=$(readlink "/proc/$bpid/fd/0")
+  [[ "$tty" == /dev/pts/* ]]
+  sleep 0.5
+  stty -F "$tty" rows 42 cols 123  # the kernel sends SIGWINCH to berth
+  wait "$spid"
+  grep -q "20 80" "$TEST_DIR/typescript"
+  grep -q "42 123" "$TEST_DIR/typescript"
+}
+
 @test "a full log volume drops log lines, not the container" {
   id=$(e create --name full busybox sh -c 'i=0; while [ $i -lt 2000 ]; do echo a-long-line-of-output-$i; i=$((i+1)); done; exit 9')
   dir=$BROOT/containers/$id
