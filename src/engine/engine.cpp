@@ -572,7 +572,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     // With networks to attach, the shim creates the container meanwhile and starts it only on
     // our word ("g" on the gate; nothing, and it gives up).
     UniqueFd gate_mine, gate_theirs;
-    if (!in.netns.empty() && !c.data.value("NetworkingConfig", json::object()).value("EndpointsConfig", json::object()).empty()) {
+    if (!in.netns.empty() && !c.endpoints().empty()) {
       if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0) throw_errno("socketpair");
       gate_mine.reset(p[0]);
       gate_theirs.reset(p[1]);
@@ -1017,7 +1017,7 @@ std::string Engine::create_sandbox(Container& c) {
 void Engine::attach_networks(Container& c) {
   const std::string mode = c.data["HostConfig"].value("NetworkMode", "none");
   try {
-    json eps = c.data.value("NetworkingConfig", json::object()).value("EndpointsConfig", json::object());
+    const json eps = c.endpoints();
     std::vector<std::string> order;
     if (eps.contains(mode)) order.push_back(mode);
     for (auto& [name, ep] : eps.items())
@@ -1104,8 +1104,7 @@ void Engine::disconnect(const std::string& ref, const std::string& name, bool fo
 std::vector<std::string> Engine::network_users(const std::string& name) {
   std::vector<std::string> users;
   for (auto& c : list()) {
-    json eps = c.data.value("NetworkingConfig", json::object()).value("EndpointsConfig", json::object());
-    if (eps.contains(name)) users.push_back(c.rec.name);
+    if (c.endpoints().contains(name)) users.push_back(c.rec.name);
   }
   return users;
 }

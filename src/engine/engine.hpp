@@ -74,6 +74,10 @@ struct Container {
   metadata::Container rec;
   nlohmann::json data;  // {"Config", "HostConfig", "ImageID", "ImageRef", "State", …}
   const std::string& id() const { return rec.id; }
+  // Docker's NetworkingConfig.EndpointsConfig: the networks it is to be attached to.
+  nlohmann::json endpoints() const {
+    return data.value("NetworkingConfig", nlohmann::json::object()).value("EndpointsConfig", nlohmann::json::object());
+  }
 };
 
 class Engine {

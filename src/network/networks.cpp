@@ -682,6 +682,25 @@ void reset_hosts(const Member& m) {
 
 }  // namespace
 
+namespace {
+
+// What the plugins are told about one attachment (the same for its ADD and its DEL).
+Attachment attachment(const Member& m) {
+  Attachment at;
+  at.container_id = m.container_id;
+  at.netns = m.netns;
+  at.ifname = m.ifname;
+  at.args = "IgnoreUnknown=1";
+  if (!m.ports.empty()) {
+    json pm = json::array();
+    for (auto& p : m.ports) pm.push_back(p.to_json());
+    at.capability_args["portMappings"] = pm;
+  }
+  return at;
+}
+
+}  // namespace
+
 Member Networks::attach(const Network& net, Member m) {
   UniqueFd lk = lock();
   if (member(net.name, m.container_id)) throw Error("container " + m.container_name + " is already attached to network " + net.name);
@@ -694,11 +713,6 @@ Member Networks::attach(const Network& net, Member m) {
       taken.insert(p.host_port);
     }
   check_ports(m.ports, m.container_id);
-  Attachment at;
-  at.container_id = m.container_id;
-  at.netns = m.netns;
-  at.ifname = m.ifname;
-  at.args = "IgnoreUnknown=1";
   if (!m.ports.empty()) {
     bool can = false;
     for (auto& p : net.conflist["plugins"])
@@ -706,10 +720,8 @@ Member Networks::attach(const Network& net, Member m) {
     if (!can)
       throw Error("network " + net.name + " cannot publish ports (" +
                   (net.internal ? "it is internal" : "no plugin of it takes portMappings") + ")");
-    json pm = json::array();
-    for (auto& p : m.ports) pm.push_back(p.to_json());
-    at.capability_args["portMappings"] = pm;
   }
+  Attachment at = attachment(m);
   if (!m.ip.empty()) {
     if (net.subnet.empty()) throw Error("--ip: network " + net.name + " has no subnet to take it from");
     Subnet s = Subnet::parse(net.subnet);
@@ -764,18 +776,8 @@ void Networks::detach(const std::string& network, const std::string& container_i
   std::string failure;
   auto net = find(network);
   if (net) {
-    Attachment at;
-    at.container_id = container_id;
-    at.netns = m->netns;
-    at.ifname = m->ifname;
-    at.args = "IgnoreUnknown=1";
-    if (!m->ports.empty()) {
-      json pm = json::array();
-      for (auto& p : m->ports) pm.push_back(p.to_json());
-      at.capability_args["portMappings"] = pm;
-    }
     try {
-      cni_.del(net->conflist, at, m->result);
+      cni_.del(net->conflist, attachment(*m), m->result);
     } catch (const Error& e) {
       failure = e.what();
     }

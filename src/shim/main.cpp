@@ -1,13 +1,14 @@
 // berth-shim: the monitor of one container (see protocol.hpp for what it leaves on disk).
 //
-//   berth-shim STATE_DIR [READY_FD [ATTACH_FD]]
+//   berth-shim STATE_DIR [READY_FD [ATTACH_FD [GATE_FD]]]
 //
 // It detaches (double fork, own session, subreaper), creates and starts the container —
 // through the runtime library in a short-lived helper child, or by running an external OCI
 // runtime — holds its stdio (pipes, or the pty master with a terminal), writes its log in
 // Docker's json-file format, records each exit, applies the restart policy and serves a
-// control socket. READY_FD receives "ok PID\n" or "error MSG\n" once the container runs.
-// ATTACH_FD, if given, is an already attached owner connection (berth run in the foreground).
+// control socket (attach, signal, stop, wait, exec). READY_FD receives "ok PID\n" or
+// "error MSG\n" once the container runs. ATTACH_FD, if given, is an already attached owner
+// connection (berth run in the foreground); GATE_FD, the word to start on (protocol.hpp).
 //
 // Memory: the parent never runs the runtime code itself (the helper child does), so it touches
 // little more than this loop.
@@ -186,12 +187,15 @@ class JsonLog {
 };
 
 void shed_text();
+UniqueFd listen_unix(const std::string& dir, const char* name);
 
 struct Client {
   UniqueFd fd;
   std::string in;         // bytes received, not yet parsed
   bool has_request = false;
   bool attached = false, owner = false, waiting = false;
+  bool exec = false;      // an exec client: its own process's stream, not the container's
+  int exec_id = 0;        // its process (Shim::Exec::id), once started
   bool done = false;      // owner said it cleaned up
   std::string leftovers;  // with its done: "umount PATH" / "rm PATH" lines left to us
 };
@@ -224,6 +228,18 @@ class Shim {
   void finish_exit(int code);
   void runtime_delete();
   bool should_restart(int code);
+  // Exec sessions: processes started in the container for a client ("exec").
+  struct Exec {
+    int id = 0;
+    pid_t pid = 0;
+    UniqueFd out, err, master, in_w;
+    bool exited = false;
+    int code = 0;
+  };
+  void start_exec(Client& c, const std::string& spec);
+  Client* exec_client(int id);
+  void exec_output(Exec& x, UniqueFd& fd, uint8_t type);
+  void finish_execs();
 
   std::string dir_;
   Orders o_;
@@ -233,6 +249,8 @@ class Shim {
   std::unique_ptr<JsonLog> log_;
   std::string pend_out_, pend_err_;
   std::vector<Client> clients_;
+  std::vector<Exec> execs_;
+  int exec_seq_ = 0;
   bool exited_ = false, stopping_ = false;
   int restarts_ = 0;
 };
@@ -462,9 +480,170 @@ void Shim::broadcast(uint8_t type, const char* data, size_t n) {
   uint8_t hdr[5] = {type, static_cast<uint8_t>(n >> 24), static_cast<uint8_t>(n >> 16),
                     static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
   for (auto& c : clients_) {
-    if (!c.attached || !c.fd) continue;
+    if (!c.attached || !c.fd || c.exec) continue;
     if (!write_all(c.fd.get(), hdr, 5) || !write_all(c.fd.get(), data, n)) c.fd.reset();
   }
+}
+
+namespace {
+bool send_frame(int fd, uint8_t type, const char* data, size_t n) {
+  uint8_t hdr[5] = {type, static_cast<uint8_t>(n >> 24), static_cast<uint8_t>(n >> 16),
+                    static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
+  return write_all(fd, hdr, 5) && write_all(fd, data, n);
+}
+}  // namespace
+
+Client* Shim::exec_client(int id) {
+  for (auto& c : clients_)
+    if (c.exec && c.exec_id == id && c.fd) return &c;
+  return nullptr;
+}
+
+void Shim::start_exec(Client& c, const std::string& spec) {
+  auto fail = [&](const std::string& why) {
+    send_frame(c.fd.get(), shim::kError, why.data(), why.size());
+    c.fd.reset();
+  };
+  auto j = nlohmann::json::parse(spec, nullptr, false);
+  if (!j.is_object() || !j.contains("args") || !j["args"].is_array() || j["args"].empty())
+    return fail("exec: no command");
+  if (!o_.runtime.empty()) return fail("exec: not supported for a container of an external runtime");
+  const bool tty = j.value("tty", false), in = j.value("stdin", false), detach = j.value("detach", false);
+  const int id = ++exec_seq_;
+  const std::string sock_name = "exec-" + std::to_string(id) + ".sock";
+  const std::string pid_file = dir_ + "/exec-" + std::to_string(id) + ".pid";
+  Exec x;
+  x.id = id;
+  UniqueFd child_in, child_out, child_err, console;
+  int p[2];
+  try {
+    if (tty) {
+      console = listen_unix(dir_, sock_name.c_str());
+    } else if (!detach) {
+      if (in) {
+        if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+        child_in.reset(p[0]);
+        x.in_w.reset(p[1]);
+      }
+      if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+      x.out.reset(p[0]);
+      child_out.reset(p[1]);
+      if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+      x.err.reset(p[0]);
+      child_err.reset(p[1]);
+    }
+    if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  UniqueFd report_r(p[0]), report_w(p[1]);
+  pid_t h = ::fork();
+  if (h < 0) return fail(std::string("fork: ") + std::strerror(errno));
+  if (h == 0) {
+    // The helper: the process's stdio on 0-2, then the runtime library's exec, detached (the
+    // process outlives us and is reparented to the shim, the subreaper).
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(child_in ? child_in.get() : devnull, 0);
+    ::dup2(child_out ? child_out.get() : devnull, 1);
+    ::dup2(child_err ? child_err.get() : devnull, 2);
+    std::string msg = "ok\n";
+    try {
+      if (::chdir(dir_.c_str()) < 0) throw_errno("chdir");  // the console socket is relative
+      runtime::ExecOptions o;
+      o.root = o_.runtime_root;
+      o.id = o_.id;
+      o.args = j["args"].get<std::vector<std::string>>();
+      if (j.contains("env")) o.env = j["env"].get<std::vector<std::string>>();
+      if (j.contains("caps")) o.caps = j["caps"].get<std::vector<std::string>>();
+      if (j.contains("additional_gids")) o.additional_gids = j["additional_gids"].get<std::vector<uint32_t>>();
+      o.user = j.value("user", "");
+      o.cwd = j.value("cwd", "");
+      o.tty = tty;
+      o.detach = true;
+      o.pid_file = pid_file;
+      if (tty) o.console_socket = sock_name;
+      runtime::exec_container(o);
+    } catch (const std::exception& e) {
+      msg = std::string("error ") + e.what() + "\n";
+    }
+    write_all(report_w.get(), msg.data(), msg.size());
+    _exit(0);
+  }
+  report_w.reset();
+  child_in.reset();
+  child_out.reset();
+  child_err.reset();
+  std::string line;
+  char ch;
+  for (;;) {
+    ssize_t n = ::read(report_r.get(), &ch, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || ch == '\n') break;
+    line += ch;
+  }
+  int status;
+  while (::waitpid(h, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::string pid_text;
+  fs::read_file_if_exists(pid_file, pid_text);
+  ::unlink(pid_file.c_str());
+  if (line != "ok" || std::atoi(pid_text.c_str()) <= 0) {
+    ::unlink((dir_ + "/" + sock_name).c_str());
+    return fail(line.rfind("error ", 0) == 0 ? line.substr(6) : "exec failed");
+  }
+  x.pid = std::atoi(pid_text.c_str());
+  if (tty) {
+    pollfd pf{console.get(), POLLIN, 0};
+    UniqueFd conn;
+    if (::poll(&pf, 1, 5000) == 1) conn.reset(::accept4(console.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    ::unlink((dir_ + "/" + sock_name).c_str());
+    try {
+      if (!conn) throw Error("no terminal from the runtime");
+      x.master = runtime::recv_fd(conn.get());
+    } catch (const std::exception& e) {
+      ::kill(x.pid, SIGKILL);
+      return fail(std::string("exec: ") + e.what());
+    }
+    unsigned rows = 0, cols = 0;
+    if (std::sscanf(j.value("winsize", "").c_str(), "%u %u", &rows, &cols) == 2 && rows && cols)
+      runtime::set_winsize(x.master.get(), rows, cols);
+  }
+  for (auto* f : {&x.out, &x.err, &x.master})
+    if (*f) ::fcntl(f->get(), F_SETFL, O_NONBLOCK);
+  const std::string pid_str = std::to_string(x.pid);
+  if (!send_frame(c.fd.get(), shim::kStarted, pid_str.data(), pid_str.size()) || detach) c.fd.reset();
+  else c.exec_id = id;
+  execs_.push_back(std::move(x));
+}
+
+void Shim::exec_output(Exec& x, UniqueFd& fd, uint8_t type) {
+  char buf[32768];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) fd.reset();
+      return;
+    }
+    // No client (detached, or it went away): the output is dropped, the process goes on.
+    if (Client* c = exec_client(x.id))
+      if (!send_frame(c->fd.get(), type, buf, static_cast<size_t>(n))) c->fd.reset();
+  }
+}
+
+// Exited exec processes: what is left of their output, then their exit frame.
+void Shim::finish_execs() {
+  for (auto& x : execs_) {
+    if (!x.exited) continue;
+    for (auto* f : {&x.out, &x.err, &x.master})
+      if (*f) exec_output(x, *f, f == &x.err ? shim::kStderr : shim::kStdout);
+    if (Client* c = exec_client(x.id)) {
+      const std::string code = std::to_string(x.code);
+      send_frame(c->fd.get(), shim::kExit, code.data(), code.size());
+      c->fd.reset();
+    }
+  }
+  execs_.erase(std::remove_if(execs_.begin(), execs_.end(), [](const Exec& x) { return x.exited; }), execs_.end());
 }
 
 void Shim::on_output(int fd, uint8_t type) {
@@ -490,6 +669,33 @@ void Shim::on_output(int fd, uint8_t type) {
 }
 
 bool Shim::handle_frame(Client& c, uint8_t type, const std::string& data) {
+  if (c.exec) {
+    if (type == shim::kExecSpec && c.exec_id == 0) {
+      start_exec(c, data);
+      return c.exec_id != 0 && c.fd;
+    }
+    Exec* x = nullptr;
+    for (auto& e : execs_)
+      if (e.id == c.exec_id) x = &e;
+    if (!x) return type == shim::kStdin || type == shim::kStdinClose;  // it is over
+    unsigned rows = 0, cols = 0;
+    switch (type) {
+      case shim::kStdin:
+        if (int fd = x->master ? x->master.get() : x->in_w.get(); fd >= 0) write_all(fd, data.data(), data.size());
+        return true;
+      case shim::kStdinClose:
+        x->in_w.reset();
+        return true;
+      case shim::kResize:
+        if (x->master && std::sscanf(data.c_str(), "%u %u", &rows, &cols) == 2)
+          runtime::set_winsize(x->master.get(), rows, cols);
+        return true;
+      case shim::kSignal:
+        if (!x->exited) ::kill(x->pid, std::atoi(data.c_str()));
+        return true;
+    }
+    return false;
+  }
   switch (type) {
     case shim::kStdin: {
       int fd = master_ ? master_.get() : stdin_w_.get();
@@ -554,6 +760,13 @@ void Shim::on_client(Client& c) {
       return;
     } else if (req == "wait") {
       c.waiting = true;
+    } else if (req == "exec") {
+      if (exited_) {
+        reply("error container is not running\n");
+        return;
+      }
+      c.attached = true;
+      c.exec = true;
     } else {
       reply("error unknown request\n");
       return;
@@ -648,10 +861,13 @@ void Shim::reap() {
   int status;
   pid_t p;
   while ((p = ::waitpid(-1, &status, WNOHANG)) > 0) {
-    if (p != pid_ || exited_) continue;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    for (auto& x : execs_)
+      if (x.pid == p) x.exited = true, x.code = code;
+    if (p != pid_ || exited_) continue;
     finish_exit(code);
   }
+  finish_execs();
 }
 
 void Shim::serve(UniqueFd listen_fd) {
@@ -701,6 +917,10 @@ void Shim::serve(UniqueFd listen_fd) {
       if (*f) p.push_back({f->get(), POLLIN, 0});
     size_t first_client = p.size();
     for (auto& c : clients_) p.push_back({c.fd.get(), POLLIN, 0});
+    size_t first_exec = p.size();
+    for (auto& x : execs_)
+      for (auto* f : {&x.out, &x.err, &x.master})
+        if (*f) p.push_back({f->get(), POLLIN, 0});
     int timeout = -1;
     if (restart_pending) timeout = static_cast<int>(std::max<int64_t>(1, (restart_at - now_ns()) / 1000000 + 1));
     else if (shed_due) timeout = 1000;
@@ -736,10 +956,16 @@ void Shim::serve(UniqueFd listen_fd) {
       int fd = p[i].fd;
       on_output(fd, fd == err_.get() ? shim::kStderr : shim::kStdout);
     }
-    for (size_t i = first_client; i < p.size(); ++i) {
+    for (size_t i = first_client; i < first_exec; ++i) {
       if (!p[i].revents) continue;
       for (auto& c : clients_)
         if (c.fd.get() == p[i].fd) on_client(c);
+    }
+    for (size_t i = first_exec; i < p.size(); ++i) {
+      if (!p[i].revents) continue;
+      for (auto& x : execs_)
+        for (auto* f : {&x.out, &x.err, &x.master})
+          if (*f && f->get() == p[i].fd) exec_output(x, *f, f == &x.err ? shim::kStderr : shim::kStdout);
     }
     clients_.erase(std::remove_if(clients_.begin(), clients_.end(),
                                   [](const Client& c) { return !c.fd && !c.owner; }),

@@ -21,6 +21,11 @@
 //   "signal N\n"      signal the container's init; reply "ok\n" or "error MSG\n"
 //   "stop\n"          the next exit is a manual stop: no restart; reply "ok\n"
 //   "wait\n"          reply "CODE\n" at the next exit
+//   "exec\n"          then a kExecSpec frame: the shim starts the process in the container
+//                     (a helper child runs the runtime library's exec, the process becomes
+//                     the shim's child), replies kStarted or kError, then streams the
+//                     process's output and exit frame to this client only (stdin, resize and
+//                     signal frames go to the process); with "detach" it replies and closes
 // Frames (both ways on an attached connection): 1 byte type, 4 bytes big-endian length, data.
 #pragma once
 
@@ -36,6 +41,11 @@ enum Frame : uint8_t {
   kStdinClose = 11, // client → shim: close the container's stdin
   kResize = 12,     // client → shim: "ROWS COLS"
   kSignal = 13,     // client → shim: signal number as decimal text
+  kExecSpec = 15,   // client → shim, first frame after "exec\n": the process as JSON
+                    // {"args", "env", "user" ("UID:GID"), "additional_gids", "cwd", "tty",
+                    // "stdin", "detach", "caps", "winsize" ("ROWS COLS")}
+  kStarted = 16,    // shim → client: the exec'd process runs; data: its pid
+  kError = 17,      // shim → client: it could not be started; data: why
   kDone = 14,       // client → shim: the owner has cleaned up; data: "umount PATH",
                     // "rm PATH" and "network" (run the cleanup command with --network-only:
                     // CNI DEL) lines it leaves to the shim (done after the owner is gone)

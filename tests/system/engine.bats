@@ -312,6 +312,39 @@ setup() {
   [ "$status" -ne 0 ]
 }
 
+@test "exec goes through the shim: -e -u -w, -i, -t, exit codes; its processes are the shim's children and outlive a killed client" {
+  e run -d --name ex busybox sleep 60 >/dev/null
+  run e exec -e A=1 -u 1000:1000 -w /tmp ex sh -c 'echo $A $(id -u):$(id -g) $(pwd); echo err >&2; exit 3'
+  [ "$status" -eq 3 ]
+  [ "${lines[0]}" = "1 1000:1000 /tmp" ]
+  [ "${lines[1]}" = err ]
+  run sh -c "echo piped | \"$BERTH\" --root $BROOT --state $TEST_DIR/run exec -i ex cat"
+  [ "$output" = piped ]
+  run timeout 20 script -qec "stty rows 21 cols 77; \"$BERTH\" --root $BROOT --state $TEST_DIR/run exec -it ex sh -c 'tty; stty size; exit 6'" /dev/null
+  [ "$status" -eq 6 ]
+  [[ "$output" == *"/dev/pts/"* ]]
+  [[ "$output" == *"21 77"* ]]
+  run -127 e exec ex no-such-command
+  [ "$status" -eq 127 ]
+  [[ "$output" == *"no-such-command"* ]]
+  [ "$(echo "$output" | grep -c .)" -eq 1 ]
+  # -d: started by the shim, which is its parent from then on.
+  e exec -d ex sleep 77
+  id=$(e inspect -f '{{.Id}}' ex)
+  shim=$(pgrep -f "berth-shim $TEST_DIR/run/default/containers/$id")
+  wait_for pgrep -x -f "sleep 77"
+  [ "$(ps -o ppid= -p "$(pgrep -x -f 'sleep 77')" | tr -d ' ')" = "$shim" ]
+  # A client killed while its process runs: the process goes on, watched by the shim.
+  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" exec ex sh -c 'sleep 1; echo survived > /tmp/mark' &
+  client=$!
+  sleep 0.4
+  kill -9 "$client"
+  wait_for e exec ex test -s /tmp/mark
+  [ "$(e exec ex cat /tmp/mark)" = survived ]
+  e rm -f ex >/dev/null
+  [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+}
+
 @test "pause/unpause, top, stats, exec into a stopped container fails" {
   e run -d --name p busybox sleep 30 >/dev/null
   e pause p

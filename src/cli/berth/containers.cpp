@@ -583,7 +583,7 @@ json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) 
         ports += (ports.empty() ? "" : ", ") + b.value("HostIp", "") + ":" + b.value("HostPort", "") + "->" + key;
     }
   json networks = json::array();
-  const json endpoints = c.data.value("NetworkingConfig", json::object()).value("EndpointsConfig", json::object());
+  const json endpoints = c.endpoints();
   for (auto& [name, ep] : endpoints.items())
     networks.push_back(name);
   return {{"ID", c.id()},
@@ -893,41 +893,57 @@ int cmd_exec(const Engine& e, int argc, char** argv, int first) {
   engine::State s = eng.state(c);
   if (s.status == "paused") throw Error("container " + c.rec.name + " is paused, unpause the container before exec");
   if (!s.running()) throw Error("container " + c.rec.name + " is not running");
-  runtime::ExecOptions o;
-  o.root = eng.runtime_root();
-  o.id = c.id();
-  o.args.assign(a.positional().begin() + 1, a.positional().end());
-  o.tty = a.has("tty");
-  o.detach = a.has("detach");
+  // The process is started by the container's shim and becomes its child: it is watched (and
+  // its exit code known) even if this command goes away.
+  json spec = {{"args", std::vector<std::string>(a.positional().begin() + 1, a.positional().end())},
+               {"tty", a.has("tty")}, {"stdin", a.has("interactive")}, {"detach", a.has("detach")},
+               {"cwd", a.get("workdir")}, {"winsize", a.has("tty") ? winsize_text() : ""}};
+  json env = json::array();
   for (auto& f : a.all("env-file"))
     for (auto& x : read_env_file(f))
-      if (auto v = env_entry(x); !v.empty()) o.env.push_back(v);
+      if (auto v = env_entry(x); !v.empty()) env.push_back(v);
   for (auto& x : a.all("env"))
-    if (auto v = env_entry(x); !v.empty()) o.env.push_back(v);
+    if (auto v = env_entry(x); !v.empty()) env.push_back(v);
+  spec["env"] = env;
   std::string user = a.get("user", c.data["Config"].value("User", ""));
   if (!user.empty()) {
     auto ids = engine::resolve_user(eng.container_dir(c.id()) + "/rootfs", user);
-    o.user = std::to_string(ids.uid) + ":" + std::to_string(ids.gid);
-    o.additional_gids = ids.groups;
+    spec["user"] = std::to_string(ids.uid) + ":" + std::to_string(ids.gid);
+    spec["additional_gids"] = ids.groups;
   }
-  o.cwd = a.get("workdir");
   if (a.has("privileged")) {
-    for (int cap = 0; cap <= oci::last_capability(); ++cap) o.caps.push_back(oci::capability_name(cap));
+    json caps = json::array();
+    for (int cap = 0; cap <= oci::last_capability(); ++cap) caps.push_back(oci::capability_name(cap));
+    spec["caps"] = caps;
   }
-  if (!a.has("interactive") && !o.tty && !o.detach) {
-    // Without -i the command gets no stdin (Docker gives it an empty one).
-    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (devnull >= 0) ::dup2(devnull, 0), ::close(devnull);
-  }
-  try {
-    int code = runtime::exec_container(o);
-    return code;
-  } catch (const Error& ex) {
-    std::fprintf(stderr, "berth: %s\n", ex.what());
-    const std::string msg = ex.what();
-    if (msg.find("not found") != std::string::npos || msg.find("No such file") != std::string::npos) return 127;
+  UniqueFd sock = eng.shim_connect(c, "exec\n");
+  if (!send_frame(sock.get(), shim::kExecSpec, spec.dump())) throw Error("container " + c.rec.name + " is not running");
+  // The first frame: started, or why not.
+  auto read_exact = [&](void* buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::read(sock.get(), static_cast<char*>(buf) + got, n - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return false;
+      got += static_cast<size_t>(r);
+    }
+    return true;
+  };
+  uint8_t hdr[5];
+  if (!read_exact(hdr, 5)) throw Error("container " + c.rec.name + " is not running");
+  uint32_t len = (uint32_t{hdr[1]} << 24) | (uint32_t{hdr[2]} << 16) | (uint32_t{hdr[3]} << 8) | hdr[4];
+  std::string data(std::min<uint32_t>(len, shim::kMaxFrame), '\0');
+  if (!read_exact(data.data(), data.size())) throw Error("container " + c.rec.name + " is not running");
+  if (hdr[0] == shim::kError) {
+    std::fprintf(stderr, "berth: %s\n", data.c_str());
+    if (data.find("not found") != std::string::npos || data.find("No such file") != std::string::npos) return 127;
     return 126;
   }
+  if (hdr[0] != shim::kStarted) throw Error("exec: unexpected answer from the shim");
+  if (a.has("detach")) return 0;
+  int code = attach_loop(sock.get(), a.has("interactive"), a.has("tty"), false);
+  // The shim went away without an exit frame: the container ended under the process.
+  return code < 0 ? 137 : code;
 }
 
 int cmd_attach(const Engine& e, int argc, char** argv, int first) {
