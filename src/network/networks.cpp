@@ -566,8 +566,16 @@ void Networks::apply_rules(const Network& net, bool add) {
 }
 
 void Networks::remove(const Network& net) {
+  // Attachments whose DEL is under way (a container that just ended: its shim releases the
+  // network after `run --rm` has returned) go within moments: wait for them a little.
   UniqueFd lk = lock();
   auto ms = members(net.name);
+  for (int i = 0; i < 50 && !ms.empty(); ++i) {
+    lk.reset();
+    ::usleep(100000);
+    lk = lock();
+    ms = members(net.name);
+  }
   if (!ms.empty()) {
     std::string names;
     for (auto& m : ms) names += (names.empty() ? "" : ", ") + m.container_name;
@@ -734,6 +742,9 @@ Member Networks::attach(const Network& net, Member m) {
   // finds the attachment and runs DEL (without a result, which the plugins must accept).
   fs::mkdir_p(state_ + "/networks/members/" + net.name, 0700);
   fs::write_file_atomic(member_path(net.name, m.container_id), m.to_json().dump(), 0600);
+  // The plugins run unlocked (starts in parallel do not wait for each other's ~35 ms): the
+  // record holds this attachment's ports and name meanwhile, host-local locks its leases.
+  lk.reset();
   try {
     m.result = cni_.add(net.conflist, at);
   } catch (const PluginError& e) {
@@ -743,6 +754,7 @@ Member Networks::attach(const Network& net, Member m) {
     ::unlink(member_path(net.name, m.container_id).c_str());
     throw Error("network " + net.name + ": " + e.what());
   }
+  lk = lock();
   auto a = first_ipv4(m.result);
   m.cidr = a.cidr;
   m.ip = a.ip;
@@ -766,22 +778,24 @@ Member Networks::attach(const Network& net, Member m) {
 }
 
 void Networks::detach(const std::string& network, const std::string& container_id) {
-  UniqueFd lk = lock();
   auto m = member(network, container_id);
   if (!m) return;
-  ::unlink(member_path(network, container_id).c_str());
-  std::vector<std::string> peers;
-  if (network != kDefault)
-    for (auto& o : members(network)) peers.push_back(o.container_id);
+  // DEL first, unlocked (a second DEL of the same attachment is harmless: plugins must
+  // accept it), and the record last: if this process dies in between, the next release
+  // still finds it.
   std::string failure;
-  auto net = find(network);
-  if (net) {
+  if (auto net = find(network)) {
     try {
       cni_.del(net->conflist, attachment(*m), m->result);
     } catch (const Error& e) {
       failure = e.what();
     }
   }
+  UniqueFd lk = lock();
+  ::unlink(member_path(network, container_id).c_str());
+  std::vector<std::string> peers;
+  if (network != kDefault)
+    for (auto& o : members(network)) peers.push_back(o.container_id);
   peers.push_back(container_id);  // its own file loses the network's lines too
   try {
     rewrite_hosts_locked(peers);

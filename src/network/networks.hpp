@@ -102,7 +102,8 @@ class Networks {
   Network create(const CreateSpec& spec);
   // The default bridge network (`berth`, bridge berth0), made on first use.
   Network ensure_default();
-  // Refuses while containers are attached. Deletes the bridge, the firewall rules, the leases.
+  // Refuses while containers are attached (after waiting up to 5 s for attachments being
+  // released). Deletes the bridge, the firewall rules, the leases.
   void remove(const Network& net);
 
   std::vector<Member> members(const std::string& network);

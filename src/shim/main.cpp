@@ -189,6 +189,19 @@ class JsonLog {
 void shed_text();
 UniqueFd listen_unix(const std::string& dir, const char* name);
 
+// One line ("ok …", "error …") from a helper child's report pipe, up to its newline or EOF.
+std::string read_report_line(int fd) {
+  std::string line;
+  char c;
+  for (;;) {
+    ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || c == '\n') break;
+    line += c;
+  }
+  return line;
+}
+
 struct Client {
   UniqueFd fd;
   std::string in;         // bytes received, not yet parsed
@@ -411,17 +424,7 @@ pid_t Shim::launch() {
   }
   report_w.reset();
   go_r.reset();
-  auto read_line = [&] {
-    std::string line;
-    char c;
-    for (;;) {
-      ssize_t n = ::read(report_r.get(), &c, 1);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0 || c == '\n') break;
-      line += c;
-    }
-    return line;
-  };
+  auto read_line = [&] { return read_report_line(report_r.get()); };
   std::string msg = read_line();
   if (msg.rfind("created ", 0) == 0) {
     pid_ = static_cast<pid_t>(std::atoi(msg.c_str() + 8));
@@ -573,14 +576,7 @@ void Shim::start_exec(Client& c, const std::string& spec) {
   child_in.reset();
   child_out.reset();
   child_err.reset();
-  std::string line;
-  char ch;
-  for (;;) {
-    ssize_t n = ::read(report_r.get(), &ch, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || ch == '\n') break;
-    line += ch;
-  }
+  const std::string line = read_report_line(report_r.get());
   int status;
   while (::waitpid(h, &status, 0) < 0 && errno == EINTR) {
   }

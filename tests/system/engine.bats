@@ -391,9 +391,11 @@ setup() {
 }
 
 @test "killing berth in the middle of a foreground run: the shim keeps the container, --rm still cleans up" {
-  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --rm --name bg busybox sh -c 'sleep 1; echo done' > /dev/null 2>&1 &
+  mkdir -p "$TEST_DIR/mark"
+  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --rm --name bg -v "$TEST_DIR/mark:/mark" busybox sh -c 'touch /mark/started; sleep 3; echo done' > /dev/null 2>&1 &
   berth_pid=$!
-  wait_for sh -c "\"$BERTH\" --root $BROOT --state $TEST_DIR/run inspect -f '{{.State.Status}}' bg | grep -qx running"
+  # The program runs (a shim that is up is not enough: it waits for berth's word first).
+  wait_for test -e "$TEST_DIR/mark/started"
   kill -9 "$berth_pid"
   wait "$berth_pid" 2>/dev/null || true
   [ "$(e inspect -f '{{.State.Status}}' bg)" = running ]
