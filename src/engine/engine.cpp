@@ -547,12 +547,8 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     if (log_opts.contains("max-size"))
       orders["log_max_size"] = parse_bytes(log_opts["max-size"].get<std::string>(), "--log-opt max-size");
     if (log_opts.contains("max-file")) orders["log_max_files"] = std::stoi(log_opts["max-file"].get<std::string>());
-    std::vector<std::string> cleanup = {opts_.self, "--root", opts_.images.root, "--state", opts_.state,
-                                        "--namespace", opts_.images.ns, "--storage-driver",
-                                        opts_.images.driver == snapshot::Driver::native ? "native" : "overlay",
-                                        "container", "cleanup"};
-    if (opts_.cni_plugin_dirs != std::vector<std::string>{"/usr/lib/cni"})
-      for (auto& d : opts_.cni_plugin_dirs) cleanup.insert(cleanup.end() - 2, {"--cni-plugin-dir", d});
+    std::vector<std::string> cleanup = self_command();
+    cleanup.insert(cleanup.end(), {"container", "cleanup"});
     if (host.value("AutoRemove", false)) cleanup.push_back("--rm");
     cleanup.push_back(c.id());
     orders["cleanup"] = cleanup;
@@ -630,6 +626,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     // no need to write its start (state() knows it started from the shim's pid file).
     if (!(owner && c.data["HostConfig"].value("AutoRemove", false)) || c.data.contains("NetworkSettings")) save(c);
     trace("state saved");
+    make_spares(c);
   } catch (const std::exception& e) {
     release_network(c);
     unmount_rootfs(c.id());
@@ -968,8 +965,53 @@ std::vector<network::PortMapping> port_mappings(const json& config, const json& 
 
 }  // namespace
 
-network::Member Engine::attach_one(Container& c, const network::Network& net, const json& endpoint,
-                                   const std::string& ifname, bool primary) {
+std::vector<std::string> Engine::self_command() const {
+  std::vector<std::string> argv = {opts_.self, "--root", opts_.images.root, "--state", opts_.state,
+                                   "--namespace", opts_.images.ns, "--storage-driver",
+                                   opts_.images.driver == snapshot::Driver::native ? "native" : "overlay"};
+  if (opts_.cni_plugin_dirs != std::vector<std::string>{"/usr/lib/cni"})
+    for (auto& d : opts_.cni_plugin_dirs) argv.insert(argv.end(), {"--cni-plugin-dir", d});
+  return argv;
+}
+
+void Engine::make_spares(const Container& c) {
+  const json settings = c.data.value("NetworkSettings", json::object());
+  const json nets = settings.value("Networks", json::object());
+  std::string first;
+  for (auto& [name, ep] : nets.items())
+    if (ep.value("IfName", "") == "eth0") first = name;
+  if (first.empty()) return;
+  try {
+    auto net = networks_.find(first);
+    if (!net || net->warm <= networks_.spares_ready(first)) return;
+    std::vector<std::string> argv = self_command();
+    argv.insert(argv.end(), {"network", "fill", first});
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    for (int fd = 0; fd < 3; ++fd) posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    // (It lowers its own priority once it runs: a low-priority child before its exec would
+    // keep this process waiting, posix_spawn returns only then.)
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+    pid_t pid = 0;
+    int err = ::posix_spawn(&pid, opts_.self.c_str(), &fa, &attr, args.data(), environ);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    if (err != 0) log::debug(std::string("network fill: ") + std::strerror(err));
+    trace("spares maker started");
+  } catch (const std::exception& e) {
+    log::debug(e.what());
+  }
+}
+
+network::Member Engine::new_member(Container& c, const json& endpoint, const std::string& ifname, bool primary) {
   const std::string pdir = opts_.images.root + "/containers/" + c.id();
   network::Member m;
   m.container_id = c.id();
@@ -983,7 +1025,19 @@ network::Member Engine::attach_one(Container& c, const network::Network& net, co
   m.hosts_file = pdir + "/hosts";
   m.hosts_base = pdir + "/hosts.base";
   if (primary) m.ports = port_mappings(c.data["Config"], c.data["HostConfig"]);
-  m = networks_.attach(net, m);
+  return m;
+}
+
+network::Member Engine::attach_one(Container& c, const network::Network& net, const json& endpoint,
+                                   const std::string& ifname, bool primary) {
+  network::Member m = networks_.attach(net, new_member(c, endpoint, ifname, primary));
+  record_endpoint(c, net, endpoint, m, primary);
+  return m;
+}
+
+void Engine::record_endpoint(Container& c, const network::Network& net, const json& endpoint,
+                             const network::Member& m, bool primary) {
+  const std::string& ifname = m.ifname;
   json& settings = c.data["NetworkSettings"];
   json entry = {{"NetworkID", net.id},
                 {"EndpointID", c.id().substr(0, 12) + "-" + net.id.substr(0, 12)},
@@ -998,7 +1052,6 @@ network::Member Engine::attach_one(Container& c, const network::Network& net, co
     for (auto* k : {"IPAddress", "IPPrefixLen", "Gateway", "MacAddress"}) settings[k] = entry[k];
     settings["Ports"] = docker_ports(m.ports, c.data["Config"].value("ExposedPorts", json::object()));
   }
-  return m;
 }
 
 std::string Engine::create_sandbox(Container& c) {
@@ -1008,8 +1061,19 @@ std::string Engine::create_sandbox(Container& c) {
   // `none` too: Docker's none has its loopback up (a runtime's new namespace has it down).
   const std::string path = netns_path(c.id());
   remove_netns_quietly(path);  // a crash's leftover
-  network::create_netns(path);
   c.data["NetworkSettings"] = {{"Networks", json::object()}, {"SandboxKey", path}, {"Ports", json::object()}};
+  // The first network's spare, made ahead: its namespace comes attached already.
+  const json eps = c.endpoints();
+  if (mode != "none" && eps.contains(mode)) {
+    if (auto net = networks_.find(mode)) {
+      if (auto m = networks_.take_spare(*net, new_member(c, eps[mode], "eth0", true))) {
+        record_endpoint(c, *net, eps[mode], *m, true);
+        trace("spare network namespace taken");
+        return path;
+      }
+    }
+  }
+  network::create_netns(path);
   trace("network namespace created");
   return path;
 }
@@ -1024,6 +1088,12 @@ void Engine::attach_networks(Container& c) {
       if (name != mode) order.push_back(name);
     int i = 0;
     for (auto& name : order) {
+      if (c.data["NetworkSettings"]["Networks"].contains(name)) {  // a spare taken: ports to publish
+        auto m = networks_.member(name, c.id());
+        if (m && m->ports_pending) networks_.publish(networks_.get(name), *m);
+        ++i;
+        continue;
+      }
       network::Network net = name == network::Networks::kDefault ? networks_.ensure_default() : networks_.get(name);
       attach_one(c, net, eps[name], "eth" + std::to_string(i), i == 0);
       ++i;

@@ -163,6 +163,16 @@ class Engine {
   void release_network(Container& c);
   network::Member attach_one(Container& c, const network::Network& net, const nlohmann::json& endpoint,
                              const std::string& ifname, bool primary);
+  // What an attachment of the container is given (names, namespace, ports of the primary).
+  network::Member new_member(Container& c, const nlohmann::json& endpoint, const std::string& ifname, bool primary);
+  // NetworkSettings of an attachment made.
+  void record_endpoint(Container& c, const network::Network& net, const nlohmann::json& endpoint,
+                       const network::Member& m, bool primary);
+  // A `berth network fill` in the background (idle priority, its own session) when the
+  // container's first network keeps fewer spares than it should.
+  void make_spares(const Container& c);
+  // This program with the global options of this engine (for the commands it leaves behind).
+  std::vector<std::string> self_command() const;
   void write_etc_files(const Container& c);
   void unmount_rootfs(const std::string& id, bool detach = false);
   // Waits (up to 5 s) for the container's shim to exit; false if it is still there.

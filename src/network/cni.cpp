@@ -207,18 +207,27 @@ static bool skipped(const json& plugin, const Attachment& at) {
   return plugin.value("type", "") == "portmap" && !at.capability_args.contains("portMappings");
 }
 
-json Cni::add(const json& conflist, const Attachment& at) const {
-  check_plugins(conflist);
-  json prev;
+size_t Cni::port_tail(const json& conflist) {
   const json& plugins = conflist["plugins"];
-  for (size_t i = 0; i < plugins.size(); ++i) {
+  size_t i = plugins.size();
+  while (i > 0 && plugins[i - 1].value("type", "") == "portmap") --i;
+  return i;
+}
+
+json Cni::add(const json& conflist, const Attachment& at) const { return add_from(conflist, at, json(), 0); }
+
+json Cni::add_from(const json& conflist, const Attachment& at, const json& prev_result, size_t first) const {
+  check_plugins(conflist);
+  json prev = prev_result;
+  const json& plugins = conflist["plugins"];
+  for (size_t i = first; i < plugins.size(); ++i) {
     if (skipped(plugins[i], at)) continue;
     try {
       json r = exec("ADD", plugin_config(conflist, plugins[i], at, prev), at);
       if (!r.is_null()) prev = std::move(r);
     } catch (const Error&) {
       // Undo what the plugins before did (libcni leaves that to the runtime; the runtime is us).
-      for (size_t j = i + 1; j-- > 0;) {
+      for (size_t j = i + 1; j-- > first;) {
         if (skipped(plugins[j], at)) continue;
         try {
           exec("DEL", plugin_config(conflist, plugins[j], at, prev), at);

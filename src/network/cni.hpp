@@ -48,6 +48,13 @@ class Cni {
   // ADD of every plugin; returns the last result. When a plugin fails, the ones before it are
   // deleted again (DEL in reverse order) and the failure is thrown.
   nlohmann::json add(const nlohmann::json& conflist, const Attachment& at) const;
+  // ADD of the plugins from index `first` on, the first of them given `prev_result`: the rest
+  // of a chain whose head ran earlier. On failure only these are deleted again.
+  nlohmann::json add_from(const nlohmann::json& conflist, const Attachment& at, const nlohmann::json& prev_result,
+                          size_t first) const;
+  // The index from which the plugins of a list only publish ports (portmap: not run for an
+  // attachment without portMappings); the list's size when it does not end with them.
+  static size_t port_tail(const nlohmann::json& conflist);
   // DEL of every plugin in reverse order, each with `prev_result` (the stored ADD result; may
   // be null). Every plugin is called even when one fails; the first failure is thrown after.
   void del(const nlohmann::json& conflist, const Attachment& at, const nlohmann::json& prev_result) const;

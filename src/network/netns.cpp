@@ -7,7 +7,9 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <linux/magic.h>
 #include <sys/socket.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -71,6 +73,23 @@ void remove_netns(const std::string& path) {
   if (::umount2(path.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
     throw_errno("unmount `" + path + "`");
   if (::unlink(path.c_str()) < 0 && errno != ENOENT) throw_errno("remove `" + path + "`");
+}
+
+void bind_netns(const std::string& from, const std::string& path) {
+  fs::mkdir_p(path.substr(0, path.rfind('/')), 0700);
+  UniqueFd file(::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
+  if (!file) throw_errno("create `" + path + "`");
+  file.reset();
+  if (::mount(from.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) < 0) {
+    int e = errno;
+    ::unlink(path.c_str());
+    throw_errno("bind-mount the network namespace `" + from + "` at `" + path + "`", e);
+  }
+}
+
+bool is_netns(const std::string& path) {
+  struct statfs st{};
+  return ::statfs(path.c_str(), &st) == 0 && static_cast<unsigned long>(st.f_type) == NSFS_MAGIC;
 }
 
 bool link_exists(const std::string& name) { return ::if_nametoindex(name.c_str()) != 0; }

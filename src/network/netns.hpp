@@ -11,6 +11,10 @@ namespace berth::network {
 void create_netns(const std::string& path);
 // Unmounts and removes a namespace made by create_netns (nothing if it is not there).
 void remove_netns(const std::string& path);
+// A second path for the namespace at `from` (a bind mount at `path`, which must not exist).
+void bind_netns(const std::string& from, const std::string& path);
+// Whether `path` is a namespace file (nsfs), not the plain file a lost mount leaves.
+bool is_netns(const std::string& path);
 
 // Deletes the link `name` of the host's namespace; false if there is none.
 bool delete_link(const std::string& name);

@@ -10,6 +10,10 @@
 //   <state>/networks/<name>/<id>.json   one file per attached container: the CNI result (DEL
 //                                       gets it back after any restart), names, ports, paths
 //   <state>/networks/lock               flock: membership changes and /etc/hosts rewrites
+//   <state>/networks/spares/<name>/     warm spares: <sid>.json (the CNI result of an ADD made
+//                                       ahead, CNI_CONTAINERID <sid>) and <sid>.ns (its network
+//                                       namespace); <sid>.claimed while a start takes one
+//   <state>/networks/spares.lock        flock: held by whoever makes or removes spares
 //
 // Names resolve through /etc/hosts: every container's hosts file lists itself and every
 // container that shares a network with it, rewritten in place (it is bind-mounted) whenever a
@@ -63,6 +67,9 @@ struct Network {
   nlohmann::json options = nlohmann::json::object();
   nlohmann::json conflist;       // what the plugins are given
   bool berth_made = false;       // made by `network create` (firewall rules are berth's)
+  // Spares kept ready (-o warm=N): namespaces attached ahead, so that a start takes one
+  // instead of waiting for the plugins. 2 for the default network, 0 for others unless set.
+  int warm = 0;
 };
 
 struct CreateSpec {
@@ -84,6 +91,8 @@ struct Member {
   std::string cidr, gateway, mac; // assigned
   std::vector<PortMapping> ports;
   nlohmann::json result;          // the CNI result of ADD
+  std::string cni_id;             // CNI_CONTAINERID when not the container's (a taken spare's)
+  bool ports_pending = false;     // a taken spare: its ports are published by publish()
   std::string hosts_file, hosts_base;  // the container's /etc/hosts and its fixed lines
   nlohmann::json to_json() const;
   static Member from_json(const nlohmann::json& j);
@@ -120,6 +129,19 @@ class Networks {
   // A container's new name in its attachments, and in the hosts files of its peers.
   void rename(const std::string& container_id, const std::string& name);
 
+  // Warm spares. take_spare: for a member about to attach as eth0 with no fixed address, a
+  // spare made ahead becomes its attachment — the spare's namespace is bind-mounted at
+  // m.netns (which must not exist yet), the record written, hosts files updated; nullopt when
+  // the network keeps none or none is ready. Ports are picked and recorded, but published by
+  // publish() (the portmap plugin, chained on the spare's result), which on failure detaches.
+  std::optional<Member> take_spare(const Network& net, Member m);
+  Member publish(const Network& net, Member m);
+  // Ready spares of a network (a directory listing, no lock).
+  int spares_ready(const std::string& network);
+  // Makes spares until `network` has its warm count, after removing what a killed maker or a
+  // reboot left; returns at once if another maker holds the spares lock.
+  void fill(const std::string& network);
+
   // Host ports in use by published ports of attached containers, or by a listener.
   // Throws "Bind for IP:PORT failed: port is already allocated".
   void check_ports(const std::vector<PortMapping>& ports, const std::string& except_container = "");
@@ -136,6 +158,12 @@ class Networks {
   void rewrite_hosts_locked(const std::vector<std::string>& container_ids);
   void apply_rules(const Network& net, bool add);
   Subnet pick_subnet(bool is_default, const std::vector<Network>& existing);
+  UniqueFd spares_lock(bool wait);  // invalid fd: busy (wait=false) or no state dir
+  std::string spares_dir(const std::string& network) const;
+  void pick_ports_locked(const Network& net, Member& m);
+  // With both locks held: removes spares that are no longer usable (all of them with
+  // `everything`), running their DEL.
+  void reap_spares_locked(const Network& net, bool everything);
 
   std::string root_, state_;
   Cni cni_;

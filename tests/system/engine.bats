@@ -573,7 +573,7 @@ setup() {
   [ -z "$(ls "$TEST_DIR" | grep none.tar)" ]
   settle
   # Only the live container's: its rootfs and its network namespace.
-  [ "$(grep -c " $TEST_DIR" /proc/self/mountinfo)" -eq 2 ]
+  [ "$(test_mounts)" -eq 2 ]
   [ "$(grep -c " $TEST_DIR/run/default/netns/" /proc/self/mountinfo)" -eq 1 ]
 }
 
@@ -603,7 +603,7 @@ setup() {
   [ "$status" -ne 0 ]
   [ ! -e "$TEST_DIR/hostdir/planted" ]
   settle
-  [ "$(grep -c " $TEST_DIR" /proc/self/mountinfo || true)" -eq 0 ]
+  [ "$(test_mounts)" -eq 0 ]
   e commit cpc test/cp:1 >/dev/null
   run e run --rm test/cp:1 sh -c 'cat /data/in/a /data/in/sub/b /renamed'
   [ "$output" = "$(printf 'one\ntwo\none')" ]

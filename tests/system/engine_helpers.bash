@@ -58,18 +58,25 @@ teardown() { _engine_teardown; }
 # this test, engine cgroups.
 # After a foreground `run --rm` returns, its shim still detaches the rootfs mount and removes
 # the directories (the records are gone already): wait for this test's shims to finish.
+# A start also leaves a `berth network fill` making the network's spares: wait for it too.
 settle() {
   local i
   for i in $(seq 1 100); do
-    pgrep -f "berth-shim $TEST_DIR/" >/dev/null || return 0
+    pgrep -f "berth-shim $TEST_DIR/|--state $TEST_DIR/run .*network fill" >/dev/null || return 0
     sleep 0.05
   done
   return 0
 }
 
+# Mounts under the test dir but the spares' network namespaces (made ahead, kept by the
+# network until `network rm`).
+test_mounts() {
+  grep " $TEST_DIR" /proc/self/mountinfo | grep -vc " $TEST_DIR/run/networks/spares/" || true
+}
+
 host_traces() {
   settle
-  grep -c " $TEST_DIR" /proc/self/mountinfo || true
+  test_mounts
   pgrep -f "berth-shim $TEST_DIR/" | wc -l
   # Engine containers have 64-hex ids (the runtime tests use other names); tests run one at a
   # time, so any such cgroup left when none of ours runs is a leak.

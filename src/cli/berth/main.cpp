@@ -42,7 +42,8 @@ const char* kUsage =
     "  top, stats      processes; cpu, memory and pids (--no-stream)\n"
     "  pause, unpause, rename, port, container prune, system prune, info\n"
     "  volume          create, ls, inspect, rm, prune (named volumes, local driver)\n"
-    "  network         create (--subnet --gateway --internal -d bridge|macvlan|ipvlan -o parent=IF),\n"
+    "  network         create (--subnet --gateway --internal -d bridge|macvlan|ipvlan -o parent=IF\n"
+    "                  -o warm=N: spares attached ahead, 2 on the default network),\n"
     "                  ls, inspect, rm, prune, connect (--alias --ip), disconnect (-f)\n"
     "  commit          an image from a container's changes (-m, -a, -p)\n"
     "  export          a container's root filesystem as a tar (-o FILE)\n"
@@ -187,6 +188,7 @@ const Verb kVerbs[] = {
     {"network", "prune", cli::cmd_network_prune},
     {"network", "connect", cli::cmd_network_connect},
     {"network", "disconnect", cli::cmd_network_disconnect},
+    {"network", "fill", cli::cmd_network_fill},
 };
 
 }  // namespace

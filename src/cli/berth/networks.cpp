@@ -1,4 +1,6 @@
 // Network verbs: network create, ls, inspect, rm, prune, connect, disconnect.
+#include <sys/resource.h>
+
 #include <cstdio>
 
 #include "cli/berth/commands.hpp"
@@ -122,6 +124,19 @@ int cmd_network_inspect(const Engine& e, int argc, char** argv, int first) {
     std::puts(out.dump(4).c_str());
   }
   if (!missing.empty()) throw Error("network " + missing + " not found");
+  return 0;
+}
+
+// Internal (started by a container start, in the background): makes the network's spares.
+int cmd_network_fill(const Engine& e, int argc, char** argv, int first) {
+  Args a("network fill", {}, argc, argv, first);
+  if (a.positional().size() != 1) throw Error("network fill: exactly one network name is required");
+  // Behind starts and containers for the CPUs, but not SCHED_IDLE: an idle process holding a
+  // lock (host-local's, the networks lock, the kernel's rtnl) on a busy host would hold up
+  // the starts that wait for it for seconds.
+  ::setpriority(PRIO_PROCESS, 0, 10);
+  auto eng = make_engine(e);
+  eng.networks().fill(a.positional()[0]);
   return 0;
 }
 
