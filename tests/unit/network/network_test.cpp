@@ -226,3 +226,29 @@ TEST_F(CniExec, CheckRunsEveryPluginInOrderWithTheStoredResult) {
   }
   EXPECT_EQ(fs::read_file(dir_ + "/calls"), "a CHECK [{\"address\":\"10.0.0.2/24\"}]\nb\n");
 }
+
+// A taken spare's ports: the chain's tail runs later, given the head's result; a failure
+// there undoes the tail only.
+TEST_F(CniExec, TheRestOfAChainGetsTheResultOfItsHead) {
+  plugin("head", "cat >/dev/null\necho head >> " + dir_ + "/calls\necho '{\"cniVersion\":\"1.0.0\"}'\n");
+  plugin("portmap", "in=$(cat)\necho \"portmap $CNI_COMMAND\" >> " + dir_ + "/calls\n"
+                    "printf '{\"cniVersion\":\"1.0.0\",\"prev\":%s,\"pm\":%s}' \"$(echo \"$in\" | jq -c .prevResult)\" "
+                    "\"$(echo \"$in\" | jq -c .runtimeConfig.portMappings)\"\n");
+  json l = {{"cniVersion", "1.0.0"}, {"name", "t"},
+            {"plugins", {{{"type", "head"}}, {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}}}}};
+  EXPECT_EQ(Cni::port_tail(l), 1u);
+  EXPECT_EQ(Cni::port_tail(list({"head", "head"})), 2u);  // no tail: nothing to publish later
+  Cni cni({dir_});
+  Attachment a = at();
+  a.capability_args["portMappings"] = json::array({{{"hostPort", 8080}, {"containerPort", 80}, {"protocol", "tcp"}}});
+  json head_result = {{"cniVersion", "1.0.0"}, {"ips", json::array({{{"address", "10.0.0.9/24"}}})}};
+  json r = cni.add_from(l, a, head_result, Cni::port_tail(l));
+  EXPECT_EQ(r["prev"], head_result);
+  EXPECT_EQ(r["pm"][0]["hostPort"], 8080);
+  EXPECT_EQ(fs::read_file(dir_ + "/calls"), "portmap ADD\n");  // the head did not run again
+  plugin("portmap", "cat >/dev/null\necho \"portmap $CNI_COMMAND\" >> " + dir_ + "/calls\n"
+                    "[ \"$CNI_COMMAND\" = DEL ] && exit 0\necho '{\"code\":11,\"msg\":\"port busy\"}'\nexit 1\n");
+  ::unlink((dir_ + "/calls").c_str());
+  EXPECT_THROW(cni.add_from(l, a, head_result, 1), PluginError);
+  EXPECT_EQ(fs::read_file(dir_ + "/calls"), "portmap ADD\nportmap DEL\n");
+}
