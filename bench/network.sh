@@ -2,7 +2,11 @@
 # bench/network.sh [RUNS]: networking, side by side in one run, medians and ratios:
 #   1. `run --rm IMAGE true` on each engine's default bridge network, and with --network none:
 #      the difference is what network setup adds to a run (berth: CNI bridge + host-local;
-#      podman: its default network; docker: docker0 through libnetwork);
+#      podman: its default network; docker: docker0 through libnetwork). berth's default
+#      network keeps 2 spares (namespaces attached ahead); `berth-cold` is a berth network
+#      with -o warm=0 (the plugins in the run's path). Measured twice: runs back to back
+#      (what a loop of runs gets: the CPUs are shared with the previous runs' DEL and spare
+#      making), and spaced (--prepare sleep: what one run gets on an idle host);
 #   2. a published port: busybox httpd in a container, -p 127.0.0.1:PORT:80, curl on the host
 #      — throughput of a 256 MiB file (MiB/s, median of 5) and the time of a small request
 #      on a new connection (one curl, 200 requests, RUNS times).
@@ -22,7 +26,7 @@ iptables-save > "$work/iptables.before"
 links_before=$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)
 cleanup() {
   "${B[@]}" ps -aq --no-trunc 2>/dev/null | xargs -r "${B[@]}" rm -f >/dev/null 2>&1 || true
-  "${B[@]}" network rm berth >/dev/null 2>&1 || true
+  "${B[@]}" network rm berth cold >/dev/null 2>&1 || true
   "${P[@]}" rm -af >/dev/null 2>&1 || true
   "${P[@]}" system reset -f >/dev/null 2>&1 || true
   stop_dockerd
@@ -51,22 +55,37 @@ start_dockerd
 
 # This host lacks CAP_SYS_RESOURCE: podman gets rlimits within the current ones.
 PUL=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+"${B[@]}" network create -o warm=0 cold >/dev/null
 cmds=(-n berth "${B[*]} run --rm bench/busybox true"
+      -n berth-cold "${B[*]} run --rm --network cold bench/busybox true"
       -n berth-none "${B[*]} run --rm --network none bench/busybox true"
       -n podman "${P[*]} run --rm ${PUL[*]} localhost/bench/busybox true"
       -n podman-none "${P[*]} run --rm --network none ${PUL[*]} localhost/bench/busybox true")
 [ -n "$have_docker" ] && cmds+=(-n docker "${D[*]} run --rm bench/busybox true"
                                -n docker-none "${D[*]} run --rm --network none bench/busybox true")
-hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/run.json" "${cmds[@]}" >/dev/null
-
 echo "network bench ($(nproc) cores, $(uname -r)), medians of $RUNS runs"
-jq -r '.results[] | "\(.command)\t\(.median*1000)"' "$work/run.json" |
-  awk -F'\t' '{printf "run --rm true   %-12s %9.2f ms\n", $1, $2}'
-jq -r '[.results[] | {(.command): .median}] | add |
-  "network setup adds: berth \((.berth - .["berth-none"]) * 1000 | round) ms, podman \((.podman - .["podman-none"]) * 1000 | round) ms" +
-  (if .docker then ", docker \((.docker - .["docker-none"]) * 1000 | round) ms" else "" end) +
-  "\nratios on the default network: berth/podman = \(.berth / .podman * 1000 | round / 1000)" +
-  (if .docker then ", berth/docker = \(.berth / .docker * 1000 | round / 1000)" else "" end)' "$work/run.json"
+for mode in back-to-back spaced; do
+  prep=()
+  [ "$mode" = spaced ] && prep=(--prepare "sleep 0.5")
+  hyperfine -N --warmup 3 --runs "$RUNS" "${prep[@]}" --export-json "$work/run-$mode.json" "${cmds[@]}" >/dev/null
+  jq -r '.results[] | "\(.command)\t\(.median*1000)"' "$work/run-$mode.json" |
+    awk -F'\t' -v m="$mode" '{printf "run --rm true %-12s %-12s %9.2f ms\n", m, $1, $2}'
+  jq -r --arg m "$mode" '[.results[] | {(.command): .median}] | add |
+    "network setup adds (\($m)): berth \((.berth - .["berth-none"]) * 1000 | round) ms (cold \((.["berth-cold"] - .["berth-none"]) * 1000 | round)), podman \((.podman - .["podman-none"]) * 1000 | round) ms" +
+    (if .docker then ", docker \((.docker - .["docker-none"]) * 1000 | round) ms" else "" end) +
+    "\nratios on the default network (\($m)): berth/podman = \(.berth / .podman * 1000 | round / 1000)" +
+    (if .docker then ", berth/docker = \(.berth / .docker * 1000 | round / 1000)" else "" end)' "$work/run-$mode.json"
+done
+# What the network costs in CPU per container (ADD + DEL: four Go programs), from /proc/stat.
+busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+for net in berth cold none; do
+  sleep 2
+  a=$(busy)
+  for _ in $(seq 20); do "${B[@]}" run --rm --network "$net" bench/busybox true; done
+  sleep 2
+  b=$(busy)
+  echo "cpu per run --rm true, berth --network $net: $(( (b - a) * 1000 / $(getconf CLK_TCK) / 20 )) ms"
+done
 
 # ---- A published port: throughput and latency through 127.0.0.1.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

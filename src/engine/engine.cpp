@@ -18,6 +18,7 @@
 
 #include <random>
 #include <set>
+#include <utility>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -626,7 +627,12 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     // no need to write its start (state() knows it started from the shim's pid file).
     if (!(owner && c.data["HostConfig"].value("AutoRemove", false)) || c.data.contains("NetworkSettings")) save(c);
     trace("state saved");
-    make_spares(c);
+    // A caller waiting for the exit makes them after it (make_pending_spares): not while the
+    // container it waits for runs.
+    if (owner)
+      spares_network_ = primary_network(c);
+    else
+      make_spares(primary_network(c));
   } catch (const std::exception& e) {
     release_network(c);
     unmount_rootfs(c.id());
@@ -974,12 +980,19 @@ std::vector<std::string> Engine::self_command() const {
   return argv;
 }
 
-void Engine::make_spares(const Container& c) {
+std::string Engine::primary_network(const Container& c) {
   const json settings = c.data.value("NetworkSettings", json::object());
   const json nets = settings.value("Networks", json::object());
-  std::string first;
   for (auto& [name, ep] : nets.items())
-    if (ep.value("IfName", "") == "eth0") first = name;
+    if (ep.value("IfName", "") == "eth0") return name;
+  return "";
+}
+
+void Engine::make_pending_spares() {
+  if (!spares_network_.empty()) make_spares(std::exchange(spares_network_, ""));
+}
+
+void Engine::make_spares(const std::string& first) {
   if (first.empty()) return;
   try {
     auto net = networks_.find(first);

@@ -102,6 +102,9 @@ class Engine {
   // and cleans up after the exit itself (foreground `run`): the connection is returned.
   // `winsize` ("ROWS COLS") sizes the terminal of a -t container before its program starts.
   UniqueFd start(const std::string& ref, bool owner = false, const std::string& winsize = "");
+  // After an owner's start: the network spares it used are made again from here (the
+  // caller calls this once the container has exited).
+  void make_pending_spares();
   // By full id, name, or unique id prefix. Throws "No such container: x".
   Container lookup(const std::string& ref);
   std::vector<Container> list();
@@ -168,9 +171,12 @@ class Engine {
   // NetworkSettings of an attachment made.
   void record_endpoint(Container& c, const network::Network& net, const nlohmann::json& endpoint,
                        const network::Member& m, bool primary);
-  // A `berth network fill` in the background (idle priority, its own session) when the
-  // container's first network keeps fewer spares than it should.
-  void make_spares(const Container& c);
+  // A `berth network fill` in the background (nice 10, its own session) when the network
+  // keeps fewer spares than it should.
+  void make_spares(const std::string& network);
+  // The network of the container's eth0 ("" if none).
+  static std::string primary_network(const Container& c);
+  std::string spares_network_;  // to make spares for at make_pending_spares()
   // This program with the global options of this engine (for the commands it leaves behind).
   std::vector<std::string> self_command() const;
   void write_etc_files(const Container& c);

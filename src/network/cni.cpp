@@ -261,7 +261,8 @@ void Cni::del(const json& conflist, const Attachment& at, const json& prev_resul
 
 void Cni::check(const json& conflist, const Attachment& at, const json& prev_result) const {
   check_plugins(conflist);
-  for (auto& p : conflist["plugins"]) exec("CHECK", plugin_config(conflist, p, at, prev_result), at);
+  for (auto& p : conflist["plugins"])
+    if (!skipped(p, at)) exec("CHECK", plugin_config(conflist, p, at, prev_result), at);
 }
 
 ResultAddress first_ipv4(const json& result) {

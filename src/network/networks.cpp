@@ -991,6 +991,34 @@ Member Networks::publish(const Network& net, Member m) {
   return m;
 }
 
+bool Networks::check(const Network& net, std::vector<std::string>& report) {
+  bool ok = true;
+  auto one = [&](const std::string& who, const Member& m) {
+    try {
+      cni_.check(net.conflist, attachment(m), m.result);
+      report.push_back(who + " ok");
+    } catch (const Error& e) {
+      report.push_back(who + ": " + e.what());
+      ok = false;
+    }
+  };
+  for (auto& m : members(net.name)) one(m.container_name.empty() ? m.container_id.substr(0, 12) : m.container_name, m);
+  const std::string dir = spares_dir(net.name);
+  for (auto& f : dir_entries(dir)) {
+    if (!ends_with(f, ".json")) continue;
+    std::string text;
+    if (!fs::read_file_if_exists(dir + "/" + f, text)) continue;
+    json sp = json::parse(text, nullptr, false);
+    if (!sp.is_object()) continue;
+    Member m;
+    m.container_id = f.substr(0, f.size() - 5);
+    m.netns = dir + "/" + m.container_id + ".ns";
+    m.result = sp.value("result", json());
+    one("spare " + m.container_id.substr(0, 12), m);
+  }
+  return ok;
+}
+
 void Networks::reap_spares_locked(const Network& net, bool everything) {
   const std::string dir = spares_dir(net.name);
   const auto files = dir_entries(dir);

@@ -136,6 +136,9 @@ class Networks {
   // publish() (the portmap plugin, chained on the spare's result), which on failure detaches.
   std::optional<Member> take_spare(const Network& net, Member m);
   Member publish(const Network& net, Member m);
+  // CNI CHECK of every attachment to the network, and of its ready spares: one line each,
+  // "CONTAINER-NAME ok" / "spare SID ok" or the plugin's error; false if any failed.
+  bool check(const Network& net, std::vector<std::string>& report);
   // Ready spares of a network (a directory listing, no lock).
   int spares_ready(const std::string& network);
   // Makes spares until `network` has its warm count, after removing what a killed maker or a

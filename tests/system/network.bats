@@ -183,6 +183,23 @@ web_root() {
   ! e network inspect bad >/dev/null 2>&1
 }
 
+@test "network check: CNI CHECK of every attachment and spare; an interface removed behind berth's back" {
+  e network create -o warm=1 lan >/dev/null
+  e run -d --name c1 --network lan busybox sleep 60 >/dev/null
+  settle
+  run e network check lan
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "lan c1 ok" ]
+  [[ "${lines[1]}" == "lan spare "*" ok" ]]
+  nsenter --net="$(e inspect -f '{{.NetworkSettings.SandboxKey}}' c1)" ip link del eth0
+  run e network check lan
+  [ "$status" -eq 1 ]
+  [[ "${lines[0]}" == "lan c1: CNI plugin bridge (CHECK): "* ]]
+  run e network check nosuch
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"network nosuch not found"* ]]
+}
+
 @test "two containers on a user network reach each other by IP, by name and by alias" {
   e network create appnet >/dev/null
   e run -d --name db --network appnet --network-alias database busybox sleep 60 >/dev/null

@@ -83,6 +83,7 @@ int cmd_network_ls(const Engine& e, int argc, char** argv, int first);
 int cmd_network_inspect(const Engine& e, int argc, char** argv, int first);
 int cmd_network_rm(const Engine& e, int argc, char** argv, int first);
 int cmd_network_fill(const Engine& e, int argc, char** argv, int first);
+int cmd_network_check(const Engine& e, int argc, char** argv, int first);
 int cmd_network_prune(const Engine& e, int argc, char** argv, int first);
 int cmd_network_connect(const Engine& e, int argc, char** argv, int first);
 int cmd_network_disconnect(const Engine& e, int argc, char** argv, int first);

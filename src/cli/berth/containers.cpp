@@ -527,6 +527,7 @@ int run_attached(engine::Engine& eng, const engine::Container& c, bool use_stdin
     std::string done;
     for (auto& l : deferred) done += l + "\n";
     send_frame(sock.get(), shim::kDone, done);
+    eng.make_pending_spares();
   }
   if (code < 0) {
     auto cc = eng.lookup(c.id());

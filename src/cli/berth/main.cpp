@@ -44,7 +44,8 @@ const char* kUsage =
     "  volume          create, ls, inspect, rm, prune (named volumes, local driver)\n"
     "  network         create (--subnet --gateway --internal -d bridge|macvlan|ipvlan -o parent=IF\n"
     "                  -o warm=N: spares attached ahead, 2 on the default network),\n"
-    "                  ls, inspect, rm, prune, connect (--alias --ip), disconnect (-f)\n"
+    "                  ls, inspect, rm, prune, connect (--alias --ip), disconnect (-f),\n"
+    "                  check [NET…] (CNI CHECK of every attachment)\n"
     "  commit          an image from a container's changes (-m, -a, -p)\n"
     "  export          a container's root filesystem as a tar (-o FILE)\n"
     "  cp              copy files in or out (CONTAINER:SRC DEST, SRC CONTAINER:DEST)\n"
@@ -189,6 +190,7 @@ const Verb kVerbs[] = {
     {"network", "connect", cli::cmd_network_connect},
     {"network", "disconnect", cli::cmd_network_disconnect},
     {"network", "fill", cli::cmd_network_fill},
+    {"network", "check", cli::cmd_network_check},
 };
 
 }  // namespace

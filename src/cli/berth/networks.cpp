@@ -127,6 +127,23 @@ int cmd_network_inspect(const Engine& e, int argc, char** argv, int first) {
   return 0;
 }
 
+// CNI CHECK of what is attached to the networks (all of them without arguments): the
+// plugins look at the interfaces, addresses and leases they made.
+int cmd_network_check(const Engine& e, int argc, char** argv, int first) {
+  Args a("network check", {}, argc, argv, first);
+  auto eng = make_engine(e);
+  std::vector<network::Network> nets;
+  if (a.positional().empty()) nets = eng.networks().list();
+  for (auto& ref : a.positional()) nets.push_back(eng.networks().get(ref));
+  bool ok = true;
+  for (auto& n : nets) {
+    std::vector<std::string> report;
+    ok = eng.networks().check(n, report) && ok;
+    for (auto& line : report) std::printf("%s %s\n", n.name.c_str(), line.c_str());
+  }
+  return ok ? 0 : 1;
+}
+
 // Internal (started by a container start, in the background): makes the network's spares.
 int cmd_network_fill(const Engine& e, int argc, char** argv, int first) {
   Args a("network fill", {}, argc, argv, first);
