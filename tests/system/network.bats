@@ -175,12 +175,13 @@ web_root() {
   e run --rm --network cold busybox true
   settle
   [ "$(spare_counts)" = "spares one: 1" ]
-  run e network create -o warm=99 bad
+  # (Not a name of hex digits: inspect takes id prefixes too.)
+  run e network create -o warm=99 refused
   [ "$status" -ne 0 ]
   [[ "$output" == *"-o warm=99: the number of spares to keep, 0 to 16"* ]]
-  run e network create -o warm=x bad
+  run e network create -o warm=x refused
   [ "$status" -ne 0 ]
-  ! e network inspect bad >/dev/null 2>&1
+  ! e network inspect refused >/dev/null 2>&1
 }
 
 @test "network check: CNI CHECK of every attachment and spare; an interface removed behind berth's back" {
