@@ -481,6 +481,7 @@ void Engine::unmount_rootfs(const std::string& id, bool detach) {
 }
 
 UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& winsize) {
+  spare_taken_ = false;
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
@@ -995,8 +996,10 @@ void Engine::make_pending_spares() {
 void Engine::make_spares(const std::string& first) {
   if (first.empty()) return;
   try {
+    // Also when this start had to run the plugins although spares were there: they were not
+    // usable (spare_usable), and the maker removes them.
     auto net = networks_.find(first);
-    if (!net || net->warm <= networks_.spares_ready(first)) return;
+    if (!net || net->warm == 0 || (spare_taken_ && net->warm <= networks_.spares_ready(first))) return;
     std::vector<std::string> argv = self_command();
     argv.insert(argv.end(), {"network", "fill", first});
     std::vector<char*> args;
@@ -1081,6 +1084,7 @@ std::string Engine::create_sandbox(Container& c) {
     if (auto net = networks_.find(mode)) {
       if (auto m = networks_.take_spare(*net, new_member(c, eps[mode], "eth0", true))) {
         record_endpoint(c, *net, eps[mode], *m, true);
+        spare_taken_ = true;
         trace("spare network namespace taken");
         return path;
       }

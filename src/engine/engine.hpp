@@ -177,6 +177,7 @@ class Engine {
   // The network of the container's eth0 ("" if none).
   static std::string primary_network(const Container& c);
   std::string spares_network_;  // to make spares for at make_pending_spares()
+  bool spare_taken_ = false;    // the last start took a spare
   // This program with the global options of this engine (for the commands it leaves behind).
   std::vector<std::string> self_command() const;
   void write_etc_files(const Container& c);

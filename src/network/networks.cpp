@@ -892,6 +892,31 @@ void Networks::rewrite_hosts_locked(const std::vector<std::string>& ids) {
 
 
 // ---- warm spares ---------------------------------------------------------------------------
+
+namespace {
+
+// Whether a ready spare can still be given to a container: its record is of this network,
+// its namespace is one (a reboot with --state on disk leaves a plain file), and on a bridge
+// network its host-side veth is still a port of the bridge (a bridge deleted by hand and made
+// again by the next ADD has lost it).
+bool spare_usable(const json& sp, const Network& net, const std::string& ns) {
+  if (!sp.is_object() || sp.value("network_id", "") != net.id || !is_netns(ns)) return false;
+  if (net.driver != "bridge" || net.bridge.empty()) return true;
+  const json result = sp.value("result", json::object());
+  for (auto& i : result.value("interfaces", json::array())) {
+    if (i.contains("sandbox")) continue;
+    const std::string name = i.value("name", "");
+    if (name.empty() || name == net.bridge) continue;
+    char buf[256];
+    ssize_t n = ::readlink(("/sys/class/net/" + name + "/master").c_str(), buf, sizeof buf - 1);
+    if (n <= 0) return false;
+    std::string master(buf, static_cast<size_t>(n));
+    return master.substr(master.rfind('/') + 1) == net.bridge;
+  }
+  return false;
+}
+
+}  // namespace
 //
 // A spare is an attachment made ahead (netns + ADD with CNI_CONTAINERID <sid>) so that a
 // start skips the plugins: the bridge plugin and host-local are two Go programs, ~40 ms here,
@@ -937,9 +962,8 @@ std::optional<Member> Networks::take_spare(const Network& net, Member m) {
     std::string text;
     if (!fs::read_file_if_exists(ready, text)) continue;
     json sp = json::parse(text, nullptr, false);
-    // Not of this network (a namesake removed and made again) or its namespace lost (a
-    // reboot with --state on disk): the next maker removes it.
-    if (!sp.is_object() || sp.value("network_id", "") != net.id || !is_netns(ns)) continue;
+    // Not usable (spare_usable): the next maker removes it.
+    if (!spare_usable(sp, net, ns)) continue;
     if (::rename(ready.c_str(), claimed.c_str()) < 0) continue;
     try {
       pick_ports_locked(net, m);
@@ -1049,7 +1073,7 @@ void Networks::reap_spares_locked(const Network& net, bool everything) {
     json sp = json::parse(text, nullptr, false);
     if (!sp.is_object()) sp = json::object();
     const bool ns_ok = is_netns(ns);
-    if (ext == "json" && !everything && sp.value("network_id", "") == net.id && ns_ok) continue;
+    if (ext == "json" && !everything && spare_usable(sp, net, ns)) continue;
     if (ext != "claimed" || !owned.count(sid)) {
       Member probe;
       probe.container_id = sid;

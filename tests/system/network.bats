@@ -163,6 +163,17 @@ web_root() {
   [ ! -e "$TEST_DIR/run/networks/ipam/berth/$left_ip" ]
   ! ip link show "$left_veth" 2>/dev/null
   [ ! -e "${lost%.json}.ns" ] && [ ! -e "${left%.json}.ns" ] && [ ! -e "${left%.json}.new" ]
+  # The bridge deleted by hand: its spares are passed over (the next ADD makes the bridge
+  # again), then removed and made again on the new one.
+  old_veths=$(spare_lines | grep -v '^/')
+  ip link del "$br"
+  gw=$(e network inspect berth | jq -r '.[0].IPAM.Config[0].Gateway')
+  run e run --rm busybox ping -c1 -W2 "$gw"
+  [ "$status" -eq 0 ]
+  settle
+  [ "$(spare_counts)" = "spares berth: 2" ]
+  [ "$(ip -o link show master "$br" | grep -c .)" -eq 2 ]
+  for v in $old_veths; do ! ip link show "$v" 2>/dev/null; done
   # network rm: the spares' DEL, nothing of them left.
   e network rm berth
   [ ! -e "$TEST_DIR/run/networks/spares/berth" ]
