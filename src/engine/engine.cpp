@@ -393,6 +393,8 @@ Container Engine::create(const CreateRequest& req) {
       if (name != mode) networks_.get(name);
       const std::string ip = ep.value("IPAMConfig", json::object()).value("IPv4Address", "");
       if (!ip.empty()) network::parse_ipv4(ip);
+      const std::string mac = ep.value("MacAddress", "");
+      if (!mac.empty()) network::check_mac(mac);
     }
   }
   const std::string top = images_.unpack(img);
@@ -1038,6 +1040,7 @@ network::Member Engine::new_member(Container& c, const json& endpoint, const std
   m.ifname = ifname;
   m.netns = netns_path(c.id());
   m.ip = endpoint.value("IPAMConfig", json::object()).value("IPv4Address", "");
+  m.mac = endpoint.value("MacAddress", "");
   m.hosts_file = pdir + "/hosts";
   m.hosts_base = pdir + "/hosts.base";
   if (primary) m.ports = port_mappings(c.data["Config"], c.data["HostConfig"]);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -36,6 +37,15 @@ uint32_t parse_ipv4(const std::string& s) {
   in_addr a{};
   if (::inet_pton(AF_INET, s.c_str(), &a) != 1) throw Error("invalid IPv4 address `" + s + "`");
   return ntohl(a.s_addr);
+}
+
+void check_mac(const std::string& s) {
+  bool ok = s.size() == 17;
+  for (size_t i = 0; ok && i < s.size(); ++i)
+    ok = i % 3 == 2 ? s[i] == ':' : std::isxdigit(static_cast<unsigned char>(s[i])) != 0;
+  if (!ok) throw Error("invalid MAC address `" + s + "` (xx:xx:xx:xx:xx:xx)");
+  if (std::stoi(s.substr(0, 2), nullptr, 16) & 1)
+    throw Error("invalid MAC address `" + s + "`: a multicast address cannot be an interface's");
 }
 
 std::string ipv4_str(uint32_t ip) {
@@ -756,7 +766,12 @@ Member Networks::attach(const Network& net, Member m) {
       throw Error("--ip " + m.ip + " is not in network " + net.name + "'s subnet " + net.subnet);
     at.capability_args["ips"] = json::array({m.ip + "/" + std::to_string(s.prefix)});
   }
-  if (!m.mac.empty()) at.capability_args["mac"] = m.mac;
+  if (!m.mac.empty()) {
+    bool can = false;
+    for (auto& p : net.conflist["plugins"]) can = can || p.value("capabilities", json::object()).value("mac", false);
+    if (!can) throw Error("--mac-address: network " + net.name + " cannot set a MAC address (no plugin of it takes `mac`)");
+    at.capability_args["mac"] = m.mac;
+  }
   // Recorded before the plugins run: if this process dies meanwhile, a later release still
   // finds the attachment and runs DEL (without a result, which the plugins must accept).
   fs::mkdir_p(state_ + "/networks/members/" + net.name, 0700);

@@ -43,6 +43,8 @@ struct Subnet {
   uint32_t first_host() const { return addr + 1; }
 };
 uint32_t parse_ipv4(const std::string& s);  // throws "invalid IPv4 address `x`"
+// A unicast Ethernet address "xx:xx:xx:xx:xx:xx"; throws "invalid MAC address `x`…".
+void check_mac(const std::string& s);
 std::string ipv4_str(uint32_t ip);
 
 // A published port (Docker's -p): CNI's portMappings entry.

@@ -361,6 +361,29 @@ web_root() {
   [ "$status" -eq 125 ]
 }
 
+@test "--mac-address sets eth0's address; a bad one, or a network that cannot, is refused" {
+  run e run --rm --mac-address 02:42:0a:4d:00:99 busybox cat /sys/class/net/eth0/address
+  [ "$status" -eq 0 ]
+  [ "$output" = "02:42:0a:4d:00:99" ]
+  e run -d --name m --mac-address 02:42:0a:4d:00:98 busybox sleep 60 >/dev/null
+  [ "$(e inspect -f '{{.NetworkSettings.MacAddress}}' m)" = "02:42:0a:4d:00:98" ]
+  e rm -f m >/dev/null
+  ip link add bt-par0 type veth peer name bt-par1
+  settle
+  before=$(net_traces)
+  for bad in 02:42:0a:4d:00 zz:42:0a:4d:00:99 01:00:5e:00:00:01; do
+    run e run --rm --mac-address "$bad" busybox true
+    [ "$status" -eq 125 ]
+    [[ "$output" == *"invalid MAC address \`$bad\`"* ]]
+  done
+  e network create -d macvlan -o parent=bt-par0 --subnet 10.212.0.0/24 mv >/dev/null
+  run e run --rm --network mv --mac-address 02:42:0a:4d:00:97 busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"network mv cannot set a MAC address"* ]]
+  e network rm mv >/dev/null
+  [ "$(net_traces)" = "$before" ]
+}
+
 @test "network connect and disconnect on a running container" {
   e network create front >/dev/null
   e network create back >/dev/null

@@ -146,7 +146,7 @@ const std::vector<FlagSpec> kRunFlags = {
     {"quiet", "q", false},        {"platform", "", true},        {"attach", "a", true, true},
     {"ip", "", true},             {"dns", "", true, true},       {"dns-search", "", true, true},
     {"dns-option", "", true, true}, {"network-alias", "", true, true}, {"alias", "", true, true},
-    {"publish-all", "P", false},
+    {"publish-all", "P", false},  {"mac-address", "", true},
 };
 
 // --mount type=bind|tmpfs,source=…,target=…,readonly
@@ -266,6 +266,7 @@ engine::CreateRequest build_request(const Args& a) {
   for (auto& x : a.all("alias")) aliases.push_back(x);
   if (!aliases.empty()) ep["Aliases"] = aliases;
   if (a.has("ip")) ep["IPAMConfig"] = {{"IPv4Address", a.get("ip")}};
+  if (a.has("mac-address")) ep["MacAddress"] = c["MacAddress"] = a.get("mac-address");
   if (!ep.empty()) r.endpoints[net] = ep;
   h["AutoRemove"] = a.has("rm");
   h["Privileged"] = a.has("privileged");

@@ -28,7 +28,7 @@ const char* kUsage =
     "                  --memory --cpus --cpuset-cpus --pids-limit --init --device --restart --log-opt\n"
     "                  --hostname --mount --runtime; --network NAME|none|host|container:ID --ip\n"
     "                  --network-alias -p [IP:][HOSTPORT:]PORT[/udp] -P --expose --dns --dns-search\n"
-    "                  --dns-option --add-host …)\n"
+    "                  --dns-option --add-host --mac-address …)\n"
     "  create          create a container without starting it (same flags)\n"
     "  start           start containers (-a, -i)\n"
     "  stop, restart   stop (-t SECONDS), then start again\n"
