@@ -1260,7 +1260,19 @@ void copy_node(int src, int dst_dir, const std::string& name) {
     ::fchmod(to.get(), st.st_mode & 07777);
     return;
   }
-  if (!S_ISREG(st.st_mode)) throw Error("cp: `" + name + "` is not a regular file or directory");
+  if (S_ISLNK(st.st_mode)) {
+    // The link itself (Docker's cp without -L): its target is a string, nothing is read
+    // through it.
+    std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+    ssize_t n = ::readlinkat(src, "", target.data(), target.size());
+    if (n < 0) throw_errno("cp: read link `" + name + "`");
+    target.resize(static_cast<size_t>(n));
+    if (::unlinkat(dst_dir, name.c_str(), 0) < 0 && errno != ENOENT) throw_errno("cp: replace `" + name + "`");
+    if (::symlinkat(target.c_str(), dst_dir, name.c_str()) < 0) throw_errno("cp: create link `" + name + "`");
+    ::fchownat(dst_dir, name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+    return;
+  }
+  if (!S_ISREG(st.st_mode)) throw Error("cp: `" + name + "` is not a regular file, directory or symlink");
   UniqueFd from(::openat(src, ".", O_RDONLY | O_CLOEXEC));
   if (!from) from.reset(::open(fs::fd_path(src).c_str(), O_RDONLY | O_CLOEXEC));
   if (!from) throw_errno("cp: open source");
@@ -1281,14 +1293,16 @@ void copy_node(int src, int dst_dir, const std::string& name) {
 
 }  // namespace
 
-void Engine::copy(const std::string& ref, const std::string& src, const std::string& dst, bool from_container) {
+void Engine::copy(const std::string& ref, const std::string& src, const std::string& dst, bool from_container,
+                  bool follow_link) {
+  const int nofollow = follow_link ? 0 : O_NOFOLLOW;
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
   with_rootfs(c, [&](const std::string& rootfs) {
     UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) throw_errno("open rootfs");
     if (from_container) {
-      UniqueFd s = fs::open_in_root(root.get(), src, O_PATH | O_CLOEXEC);
+      UniqueFd s = fs::open_in_root(root.get(), src, O_PATH | O_CLOEXEC | nofollow);
       if (!s) throw_errno("cp: " + c.rec.name + ":" + src);
       // DST: an existing directory receives SRC's name; otherwise DST is the new name.
       UniqueFd d(::open(dst.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -1303,7 +1317,7 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
       }
       return;
     }
-    UniqueFd s(::open(src.c_str(), O_PATH | O_CLOEXEC));
+    UniqueFd s(::open(src.c_str(), O_PATH | O_CLOEXEC | nofollow));
     if (!s) throw_errno("cp: " + src);
     UniqueFd d = fs::open_in_root(root.get(), dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (d) {

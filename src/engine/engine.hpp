@@ -138,8 +138,10 @@ class Engine {
 
   // Docker's cp: `from_container` copies SRC out of the container to the host path DST, else
   // the host's SRC into the container at DST. Paths in the container resolve inside its root
-  // (symlinks included: nothing outside it is read or written).
-  void copy(const std::string& ref, const std::string& src, const std::string& dst, bool from_container);
+  // (symlinks included: nothing outside it is read or written). A symlink SRC is copied as a
+  // link unless `follow_link` (-L).
+  void copy(const std::string& ref, const std::string& src, const std::string& dst, bool from_container,
+            bool follow_link = false);
   // The container's root filesystem as a tar on `out_fd` (Docker's export).
   void export_rootfs(const std::string& ref, int out_fd);
   // A new image from the container's changes (Docker's commit); pauses a running container

@@ -582,7 +582,7 @@ setup() {
   echo one > "$TEST_DIR/in/a"
   echo two > "$TEST_DIR/in/sub/b"
   echo secret > "$TEST_DIR/secret"
-  e run --name cpc busybox sh -c "mkdir /data; echo inside > /data/f; ln -s $TEST_DIR/secret /data/leak; ln -s $TEST_DIR/hostdir /data/evil"
+  e run --name cpc busybox sh -c "mkdir /data; echo inside > /data/f; ln -s $TEST_DIR/secret /data/leak; ln -s $TEST_DIR/hostdir /data/evil; ln -s f /data/tof"
   # Out: a file, a directory (to an existing dir and to a new name).
   e cp cpc:/data/f "$TEST_DIR/out/"
   [ "$(cat "$TEST_DIR/out/f")" = inside ]
@@ -593,11 +593,22 @@ setup() {
   e cp "$TEST_DIR/in/a" cpc:/renamed
   e start -a cpc >/dev/null || true
   run e run --rm busybox true
-  # Attacks: a symlink to a host path read through cp resolves inside the container's root
-  # (where $TEST_DIR does not exist) — a naive `cp` would copy the host's secret.
-  run e cp cpc:/data/leak "$TEST_DIR/out/leaked"
+  # A symlink is copied as a link (Docker's cp); -L copies what it points to, in the container.
+  e cp cpc:/data/tof "$TEST_DIR/out/link"
+  [ "$(readlink "$TEST_DIR/out/link")" = f ]
+  e cp -L cpc:/data/tof "$TEST_DIR/out/followed"
+  [ ! -L "$TEST_DIR/out/followed" ] && [ "$(cat "$TEST_DIR/out/followed")" = inside ]
+  ln -s a "$TEST_DIR/in/toa"
+  e cp "$TEST_DIR/in/toa" cpc:/data/
+  e cp -L "$TEST_DIR/in/toa" cpc:/data/toa-followed
+  # Attacks: a symlink to a host path is copied as the link (its target is a string, the
+  # host's file is not read); followed with -L it resolves inside the container's root (where
+  # $TEST_DIR does not exist) — a naive `cp -L` would copy the host's secret.
+  e cp cpc:/data/leak "$TEST_DIR/out/leaked"
+  [ -L "$TEST_DIR/out/leaked" ] && [ "$(readlink "$TEST_DIR/out/leaked")" = "$TEST_DIR/secret" ]
+  run e cp -L cpc:/data/leak "$TEST_DIR/out/leaked-followed"
   [ "$status" -ne 0 ]
-  [ ! -e "$TEST_DIR/out/leaked" ]
+  [ ! -e "$TEST_DIR/out/leaked-followed" ] && [ ! -L "$TEST_DIR/out/leaked-followed" ]
   # …and writing through a symlinked directory must not land on the host.
   run e cp "$TEST_DIR/in/a" cpc:/data/evil/planted
   [ "$status" -ne 0 ]
@@ -605,8 +616,8 @@ setup() {
   settle
   [ "$(test_mounts)" -eq 0 ]
   e commit cpc test/cp:1 >/dev/null
-  run e run --rm test/cp:1 sh -c 'cat /data/in/a /data/in/sub/b /renamed'
-  [ "$output" = "$(printf 'one\ntwo\none')" ]
+  run e run --rm test/cp:1 sh -c 'cat /data/in/a /data/in/sub/b /renamed; readlink /data/toa; cat /data/toa-followed'
+  [ "$output" = "$(printf 'one\ntwo\none\na\none')" ]
 }
 
 @test "rmi refuses the last name of an image a container uses, unless -f" {

@@ -1325,8 +1325,8 @@ int cmd_cp(const Engine& e, int argc, char** argv, int first) {
   if (c1.empty() == c2.empty()) throw Error("cp: exactly one of the paths must name a container (CONTAINER:PATH)");
   if (p1.empty() || p2.empty()) throw Error("cp: empty path");
   auto eng = make_engine(e);
-  if (!c1.empty()) eng.copy(c1, p1, p2, true);
-  else eng.copy(c2, p1, p2, false);
+  if (!c1.empty()) eng.copy(c1, p1, p2, true, a.has("follow-link"));
+  else eng.copy(c2, p1, p2, false, a.has("follow-link"));
   return 0;
 }
 
