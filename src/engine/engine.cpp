@@ -26,6 +26,7 @@
 #include "common/time.hpp"
 #include "common/log.hpp"
 #include "diff/layer.hpp"
+#include "engine/instructions.hpp"
 #include "engine/spec.hpp"
 #include "network/netns.hpp"
 #include "oci/reference.hpp"
@@ -1333,15 +1334,22 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
 }
 
 image::Image Engine::commit(const std::string& ref, const std::string& image_ref, const std::string& comment,
-                            const std::string& author, bool pause) {
+                            const std::string& author, bool pause, const std::vector<std::string>& changes) {
   Container c = lookup(ref);
+  json config = c.data["Config"];
+  for (auto& change : changes) {
+    try {
+      apply_instruction(config, change);
+    } catch (const Error& e) {
+      throw Error(std::string("commit --change: ") + e.what());
+    }
+  }
   State s = state(c);
   const bool paused_here = pause && s.status == "running";
   if (paused_here) runtime::pause_container(runtime_root(), c.id());
   try {
     image::Image base = images_.resolve(c.data.value("ImageID", ""));
-    auto img = images_.commit(base, images_.snapshots().fs_dir(c.rec.snapshot), image_ref,
-                              c.data["Config"], comment, author);
+    auto img = images_.commit(base, images_.snapshots().fs_dir(c.rec.snapshot), image_ref, config, comment, author);
     if (paused_here) runtime::resume_container(runtime_root(), c.id());
     return img;
   } catch (...) {

@@ -147,7 +147,7 @@ class Engine {
   // A new image from the container's changes (Docker's commit); pauses a running container
   // meanwhile when `pause`.
   image::Image commit(const std::string& ref, const std::string& image_ref, const std::string& comment,
-                      const std::string& author, bool pause);
+                      const std::string& author, bool pause, const std::vector<std::string>& changes = {});
 
   nlohmann::json inspect(Container& c);
   std::string log_path(const std::string& id) const;

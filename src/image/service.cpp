@@ -274,7 +274,7 @@ Image Service::commit(const Image& base, const std::string& upper_dir, std::stri
   if (!author.empty()) config["author"] = author;
   json c = json::object();
   for (auto* k : {"User", "Env", "Cmd", "Entrypoint", "WorkingDir", "Labels", "StopSignal",
-                  "Volumes", "ExposedPorts"})
+                  "Volumes", "ExposedPorts", "OnBuild"})
     if (container_config.contains(k)) c[k] = container_config[k];
   config["config"] = c;
   config["rootfs"]["diff_ids"].push_back(layer_made.diff_id.str());

@@ -557,6 +557,23 @@ setup() {
   e commit cfgd test/cfgd:1 >/dev/null
   run e run --rm test/cfgd:1 sh -c 'echo $KEEP $(pwd)'
   [ "$output" = "me /tmp" ]
+  # --change: Dockerfile instructions on the new image's config (Docker's list).
+  e commit --change 'CMD ["sh", "-c", "echo $A-$B $(pwd) $(id -u)"]' --change 'ENV A=1 B="two words"' \
+    --change 'WORKDIR /var' --change 'USER 1:1' --change 'EXPOSE 8080 53/udp' --change 'LABEL team=net' \
+    --change 'STOPSIGNAL SIGQUIT' cfgd test/changed:1 >/dev/null
+  [ "$(e run --rm test/changed:1)" = "1-two words /var 1" ]
+  run e image inspect test/changed:1
+  [ "$(echo "$output" | jq -c '.[0].Config.ExposedPorts')" = '{"53/udp":{},"8080/tcp":{}}' ]
+  [ "$(echo "$output" | jq -r '.[0].Config.Labels.team + " " + .[0].Config.StopSignal')" = "net SIGQUIT" ]
+  # A change that is not one (or a malformed one): one line, no image, no blob left.
+  blobs=$(find "$BROOT" -type f | wc -l)
+  run e commit --change 'RUN rm -rf /' cfgd test/bad:1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"commit --change: \`RUN\` cannot change an image's configuration"* ]]
+  run e commit --change 'EXPOSE 80:80' cfgd test/bad:1
+  [ "$status" -ne 0 ]
+  ! e image inspect test/bad:1 >/dev/null 2>&1
+  [ "$(find "$BROOT" -type f | wc -l)" -eq "$blobs" ]
   e export -o "$TEST_DIR/rootfs-out.tar" changed
   tar -tf "$TEST_DIR/rootfs-out.tar" | grep -qx newfile
   ! tar -tf "$TEST_DIR/rootfs-out.tar" | grep -qx bin/ls

@@ -1335,10 +1335,9 @@ int cmd_commit(const Engine& e, int argc, char** argv, int first) {
          argc, argv, first);
   if (a.positional().size() != 2)
     throw Error("commit: CONTAINER REPOSITORY[:TAG] (untagged images are not supported yet)");
-  if (!a.all("change").empty()) throw Error("commit: --change is not supported yet");
   auto eng = make_engine(e);
   auto img = eng.commit(a.positional()[0], a.positional()[1], a.get("message"), a.get("author"),
-                        a.get("pause", "true") != "false");
+                        a.get("pause", "true") != "false", a.all("change"));
   std::puts(img.id.str().c_str());
   return 0;
 }

@@ -46,7 +46,7 @@ const char* kUsage =
     "                  -o warm=N: spares attached ahead, 2 on the default network),\n"
     "                  ls, inspect, rm, prune, connect (--alias --ip), disconnect (-f),\n"
     "                  check [NET…] (CNI CHECK of every attachment)\n"
-    "  commit          an image from a container's changes (-m, -a, -p)\n"
+    "  commit          an image from a container's changes (-m, -a, -p, -c/--change 'CMD …')\n"
     "  export          a container's root filesystem as a tar (-o FILE)\n"
     "  cp              copy files in or out (CONTAINER:SRC DEST, SRC CONTAINER:DEST)\n"
     "\n"

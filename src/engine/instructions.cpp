@@ -1,0 +1,168 @@
+#include "engine/instructions.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "common/error.hpp"
+#include "network/networks.hpp"
+#include "runtime/signals.hpp"
+
+namespace berth::engine {
+
+using nlohmann::json;
+
+std::vector<std::string> instruction_words(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool in_word = false;
+  char quote = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char ch = s[i];
+    if (quote) {
+      if (ch == quote) {
+        quote = 0;
+      } else if (ch == '\\' && quote == '"' && i + 1 < s.size()) {
+        cur += s[++i];
+      } else {
+        cur += ch;
+      }
+      continue;
+    }
+    if (ch == ' ' || ch == '\t' || ch == '\n') {
+      if (in_word) out.push_back(cur), cur.clear(), in_word = false;
+      continue;
+    }
+    in_word = true;
+    if (ch == '"' || ch == '\'') {
+      quote = ch;
+    } else if (ch == '\\' && i + 1 < s.size()) {
+      cur += s[++i];
+    } else {
+      cur += ch;
+    }
+  }
+  if (quote) throw Error(std::string("unterminated quote ") + quote + " in `" + s + "`");
+  if (in_word) out.push_back(cur);
+  return out;
+}
+
+namespace {
+
+// ["a", "b"] (the exec form), or nullopt when `rest` is not a JSON array of strings.
+bool json_form(const std::string& rest, json& out) {
+  if (rest.empty() || rest[0] != '[') return false;
+  json j = json::parse(rest, nullptr, false);
+  if (!j.is_array()) return false;
+  for (auto& x : j)
+    if (!x.is_string()) return false;
+  out = j;
+  return true;
+}
+
+// config[key] as an object (Docker writes null for none; anything else is replaced).
+json& object_at(json& config, const char* key) {
+  json& j = config[key];
+  if (!j.is_object()) j = json::object();
+  return j;
+}
+
+json command(const std::string& rest) {
+  json j;
+  if (json_form(rest, j)) return j;
+  return json::array({"/bin/sh", "-c", rest});
+}
+
+// KEY=VALUE pairs (or the old one-pair form KEY VALUE… for ENV).
+std::vector<std::pair<std::string, std::string>> pairs(const std::string& what, const std::string& rest, bool old_form) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto words = instruction_words(rest);
+  if (words.empty()) throw Error(what + " needs at least one KEY=VALUE");
+  if (old_form && words[0].find('=') == std::string::npos) {
+    // ENV KEY VALUE WITH SPACES: the value is the rest of the line, as written.
+    size_t start = rest.find_first_not_of(" \t");
+    size_t after_key = rest.find_first_of(" \t", start);
+    if (after_key == std::string::npos) throw Error(what + " " + words[0] + " needs a value");
+    size_t value = rest.find_first_not_of(" \t", after_key);
+    out.push_back({words[0], rest.substr(value)});
+    return out;
+  }
+  for (auto& w : words) {
+    auto eq = w.find('=');
+    if (eq == std::string::npos || eq == 0) throw Error(what + ": `" + w + "` is not KEY=VALUE");
+    out.push_back({w.substr(0, eq), w.substr(eq + 1)});
+  }
+  return out;
+}
+
+}  // namespace
+
+void apply_instruction(json& config, const std::string& line) {
+  const size_t start = line.find_first_not_of(" \t");
+  if (start == std::string::npos) throw Error("an empty instruction");
+  const size_t end = line.find_first_of(" \t", start);
+  std::string word = line.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  std::transform(word.begin(), word.end(), word.begin(), [](unsigned char c) { return std::toupper(c); });
+  std::string rest;
+  if (end != std::string::npos) {
+    const size_t r = line.find_first_not_of(" \t", end);
+    if (r != std::string::npos) rest = line.substr(r);
+    while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\t')) rest.pop_back();
+  }
+  static const char* kKnown = "CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL";
+  if (word != "CMD" && word != "ENTRYPOINT" && word != "ENV" && word != "EXPOSE" && word != "LABEL" &&
+      word != "ONBUILD" && word != "USER" && word != "VOLUME" && word != "WORKDIR" && word != "STOPSIGNAL")
+    throw Error("`" + word + "` cannot change an image's configuration (" + kKnown + ")");
+  if (rest.empty()) throw Error(word + " needs an argument");
+  if (!config.is_object()) config = json::object();
+
+  if (word == "CMD") {
+    config["Cmd"] = command(rest);
+  } else if (word == "ENTRYPOINT") {
+    config["Entrypoint"] = command(rest);
+  } else if (word == "ENV") {
+    json env = config.contains("Env") && config["Env"].is_array() ? config["Env"] : json::array();
+    for (auto& [k, v] : pairs(word, rest, true)) {
+      json kept = json::array();
+      for (auto& e : env)
+        if (e.is_string() && e.get<std::string>().rfind(k + "=", 0) != 0) kept.push_back(e);
+      kept.push_back(k + "=" + v);
+      env = kept;
+    }
+    config["Env"] = env;
+  } else if (word == "LABEL") {
+    for (auto& [k, v] : pairs(word, rest, false)) object_at(config, "Labels")[k] = v;
+  } else if (word == "EXPOSE") {
+    for (auto& w : instruction_words(rest)) {
+      if (w.find(':') != std::string::npos) throw Error("EXPOSE " + w + ": a port of the container only (PORT[/PROTO])");
+      for (auto& m : network::parse_publish(w))
+        object_at(config, "ExposedPorts")[std::to_string(m.container_port) + "/" + m.protocol] = json::object();
+    }
+  } else if (word == "VOLUME") {
+    json list;
+    if (!json_form(rest, list)) list = instruction_words(rest);
+    for (auto& v : list) {
+      const std::string path = v.get<std::string>();
+      if (path.empty() || path[0] != '/') throw Error("VOLUME " + path + ": an absolute path in the container");
+      object_at(config, "Volumes")[path] = json::object();
+    }
+  } else if (word == "WORKDIR") {
+    std::string dir = rest;
+    if (dir[0] != '/') {
+      std::string base = config.contains("WorkingDir") && config["WorkingDir"].is_string() ? config["WorkingDir"].get<std::string>() : "";
+      if (base.empty()) base = "/";
+      dir = base + (base.back() == '/' ? "" : "/") + dir;
+    }
+    config["WorkingDir"] = dir;
+  } else if (word == "USER") {
+    if (rest.find_first_of(" \t") != std::string::npos) throw Error("USER " + rest + ": one USER[:GROUP]");
+    config["User"] = rest;
+  } else if (word == "STOPSIGNAL") {
+    runtime::parse_signal(rest);  // throws for an unknown one
+    config["StopSignal"] = rest;
+  } else if (word == "ONBUILD") {
+    if (!config["OnBuild"].is_array()) config["OnBuild"] = json::array();
+    config["OnBuild"].push_back(rest);
+  }
+}
+
+}  // namespace berth::engine

@@ -1,0 +1,21 @@
+// Dockerfile instructions that change an image's configuration (the "config" object of an
+// OCI image config: Cmd, Entrypoint, Env, ExposedPorts, Labels, User, WorkingDir, Volumes,
+// StopSignal, OnBuild) — what `commit --change` takes, Docker's list.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace berth::engine {
+
+// Applies one instruction ("CMD [\"echo\", \"hi\"]", "ENV A=1 B=\"two words\"", "EXPOSE 80/udp",
+// …) to `config`. Throws a one-line error for an instruction that is not one of CMD,
+// ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL, or is malformed.
+void apply_instruction(nlohmann::json& config, const std::string& line);
+
+// Words as a Dockerfile reads them: split on blanks, "…" and '…' quote, \ escapes.
+std::vector<std::string> instruction_words(const std::string& s);
+
+}  // namespace berth::engine
