@@ -199,3 +199,37 @@ PY
   [ "$(b images -q | wc -l)" -eq 1 ]
   [ -z "$(ls -A "$BROOT/content/ingest")" ]
 }
+
+@test "run pulls an image it does not have (--pull missing, Docker's default); --pull always, never" {
+  start_registry
+  gzip -c "$TEST_DIR/rootfs.tar" | b import - test/bb:1 >/dev/null
+  b push test/bb:1 "$REGISTRY/test/runme:1" >/dev/null
+  # Another store, without the image: run pulls it; stdout is the container's alone.
+  r() { "$BERTH" --root "$TEST_DIR/root2" --state "$TEST_DIR/run2" "$@"; }
+  run --separate-stderr r run --rm --network none "$REGISTRY/test/runme:1" echo hello
+  [ "$status" -eq 0 ]
+  [ "$output" = hello ]
+  [[ "$stderr" == *"Unable to find image '$REGISTRY/test/runme:1' locally"* ]]
+  [[ "$stderr" == *"Downloaded"* ]]
+  run --separate-stderr r run --rm --network none "$REGISTRY/test/runme:1" echo again
+  [ "$output" = again ]
+  [ -z "$stderr" ]
+  run --separate-stderr r run --rm --network none --pull always "$REGISTRY/test/runme:1" echo always
+  [ "$status" -eq 0 ]
+  [ "$output" = always ]
+  [[ "$stderr" != *"Unable to find"* ]]
+  [ -n "$stderr" ]
+  run --separate-stderr r run --rm --network none --pull never "$REGISTRY/test/other:1" true
+  [ "$status" -eq 125 ]
+  [[ "$stderr" == *"No such image"* ]]
+  run --separate-stderr r run --rm --network none "$REGISTRY/test/nothing:here" true
+  [ "$status" -eq 125 ]
+  [ "$(echo "$stderr" | grep -c '^berth: ')" -eq 1 ]
+  run --separate-stderr r create --network none "$REGISTRY/test/runme:1" true
+  [ "$status" -eq 0 ]
+  run r run --rm --pull sometimes "$REGISTRY/test/runme:1" true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"--pull must be missing, always or never"* ]]
+  r rm -f "$(r ps -aq)" >/dev/null
+  [ -z "$(r ps -aq)" ]
+}

@@ -537,6 +537,38 @@ int run_attached(engine::Engine& eng, const engine::Container& c, bool use_stdin
   return code;
 }
 
+// --pull missing (Docker's default: an image not in the store is pulled first), always, never.
+// The pull's progress goes to stderr: stdout is the container's.
+void pull_for_run(const Engine& e, const Args& a, const std::string& image) {
+  const std::string policy = a.get("pull", "missing");
+  if (policy != "missing" && policy != "always" && policy != "never")
+    throw Error("--pull must be missing, always or never (not `" + policy + "`)");
+  if (policy == "never") return;
+  if (policy == "missing") {
+    if (e.images(a.get("platform")).find(image)) return;
+    std::fprintf(stderr, "Unable to find image '%s' locally\n", image.c_str());
+  }
+  std::vector<std::string> args = {"berth", "pull", image};
+  if (a.has("platform")) args.insert(args.end(), {"--platform", a.get("platform")});
+  std::vector<char*> argv;
+  for (auto& x : args) argv.push_back(x.data());
+  argv.push_back(nullptr);
+  std::fflush(stdout);
+  UniqueFd saved(::fcntl(1, F_DUPFD_CLOEXEC, 3));
+  if (!saved || ::dup2(2, 1) < 0) throw_errno("pull: redirect its output");
+  int rc;
+  try {
+    rc = run_registry_verb("pull", e, static_cast<int>(args.size()), argv.data(), 2);
+  } catch (...) {
+    std::fflush(stdout);
+    ::dup2(saved.get(), 1);
+    throw;
+  }
+  std::fflush(stdout);
+  ::dup2(saved.get(), 1);
+  if (rc != 0) throw Error("pull " + image + " failed");
+}
+
 int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
   Args a = parse_args(start_it ? "run" : "create", kRunFlags, argc, argv, first, true);
   auto eng = make_engine(e);
@@ -544,6 +576,7 @@ int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
   engine::Container c;
   try {
     req = build_request(a);
+    pull_for_run(e, a, req.image);
     c = eng.create(req);
   } catch (const Error& ex) {
     std::fprintf(stderr, "berth: %s\n", ex.what());
