@@ -1,5 +1,6 @@
 #include "network/cni.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/fd.hpp"
@@ -263,6 +265,33 @@ void Cni::check(const json& conflist, const Attachment& at, const json& prev_res
   check_plugins(conflist);
   for (auto& p : conflist["plugins"])
     if (!skipped(p, at)) exec("CHECK", plugin_config(conflist, p, at, prev_result), at);
+}
+
+void Cni::stop_adds(const std::string& container_id) {
+  const std::string want_cmd = std::string("CNI_COMMAND=ADD") + '\0';
+  const std::string want_id = "CNI_CONTAINERID=" + container_id + '\0';
+  for (int round = 0; round < 100; ++round) {
+    bool found = false;
+    if (DIR* d = ::opendir("/proc")) {
+      while (auto* e = ::readdir(d)) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        // Not fs::read_file: a process we may not read (PID 1 here) or one gone meanwhile is
+        // not ours to stop.
+        std::string env(1, '\0');
+        UniqueFd fd(::open((std::string("/proc/") + e->d_name + "/environ").c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd) continue;
+        char buf[8192];
+        ssize_t n;
+        while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) env.append(buf, static_cast<size_t>(n));
+        if (env.find('\0' + want_cmd) == std::string::npos || env.find('\0' + want_id) == std::string::npos) continue;
+        found = true;
+        ::kill(std::atoi(e->d_name), SIGKILL);
+      }
+      ::closedir(d);
+    }
+    if (!found) return;
+    ::usleep(20000);  // until the killed ones are gone (their parents reap them)
+  }
 }
 
 ResultAddress first_ipv4(const json& result) {

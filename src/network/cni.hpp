@@ -61,6 +61,12 @@ class Cni {
   // CHECK of every plugin with `prev_result` (throws the first failure).
   void check(const nlohmann::json& conflist, const Attachment& at, const nlohmann::json& prev_result) const;
 
+  // Kills the plugins still running an ADD for `container_id` (found by the CNI_COMMAND and
+  // CNI_CONTAINERID of their environment, which the bridge plugin passes on to its IPAM
+  // plugin) and waits until they are gone: a berth killed during ADD leaves them running,
+  // and a DEL run before they end would leave what they make after it.
+  static void stop_adds(const std::string& container_id);
+
   // The path of the plugin binary `type`; throws "plugin TYPE not found in DIR:DIR" if none.
   std::string find(const std::string& type) const;
   // Throws unless every plugin of the list can be found (before anything is done).

@@ -818,6 +818,9 @@ void Networks::detach(const std::string& network, const std::string& container_i
   // accept it), and the record last: if this process dies in between, the next release
   // still finds it.
   std::string failure;
+  // No result: its ADD was cut short (or is still running, for a berth that died): the
+  // plugins still at it are stopped first, or what they make after the DEL would stay.
+  if (m->result.is_null()) Cni::stop_adds(attachment(*m).container_id);
   if (auto net = find(network)) {
     try {
       cni_.del(net->conflist, attachment(*m), m->result);
@@ -1089,6 +1092,7 @@ void Networks::reap_spares_locked(const Network& net, bool everything) {
     if (!sp.is_object()) sp = json::object();
     const bool ns_ok = is_netns(ns);
     if (ext == "json" && !everything && spare_usable(sp, net, ns)) continue;
+    if (ext == "new") Cni::stop_adds(sid);  // a killed maker's plugins may still run
     if (ext != "claimed" || !owned.count(sid)) {
       Member probe;
       probe.container_id = sid;

@@ -407,7 +407,15 @@ setup() {
 @test "killing berth while it attaches the networks: the container never starts, --rm cleans up" {
   # A plugin that takes its time: berth is killed while it runs (before the program starts).
   mkdir -p "$TEST_DIR/plugins"
-  printf '#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] && sleep 1\necho "{\\"cniVersion\\":\\"1.0.0\\"}"\n' > "$TEST_DIR/plugins/slow"
+  # What its ADD makes after the sleep (a file standing for a veth or a lease), its DEL removes:
+  # the ADD cut short must be stopped before the DEL, or the file would outlive it.
+  cat > "$TEST_DIR/plugins/slow" <<EOS
+#!/bin/sh
+cat >/dev/null
+[ "\$CNI_COMMAND" = ADD ] && { sleep 1; touch "$TEST_DIR/plugins/made-\$CNI_CONTAINERID"; }
+[ "\$CNI_COMMAND" = DEL ] && rm -f "$TEST_DIR/plugins/made-\$CNI_CONTAINERID"
+echo '{"cniVersion":"1.0.0"}'
+EOS
   chmod +x "$TEST_DIR/plugins/slow"
   mkdir -p "$BROOT/networks"
   echo '{"cniVersion":"1.0.0","name":"slownet","plugins":[{"type":"slow"}]}' > "$BROOT/networks/slownet.conflist"
@@ -421,6 +429,9 @@ setup() {
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
   [ -z "$(ls "$TEST_DIR/run/default/netns" 2>/dev/null)" ]
   [ -z "$(ls "$TEST_DIR/run/networks/members/slownet" 2>/dev/null)" ]
+  sleep 1.2
+  [ -z "$(ls "$TEST_DIR/plugins" | grep made-)" ]
+  ! pgrep -f "$TEST_DIR/plugins/slow"
 }
 
 @test "-it: resizing the caller's terminal resizes the container's" {
