@@ -44,6 +44,7 @@ struct ExecOptions {
   std::vector<std::string> env, caps;
   std::vector<uint32_t> additional_gids;
   int preserve_fds = 0;
+  unsigned console_rows = 0, console_cols = 0;  // with tty: the terminal's size before the process runs
 };
 // exec: runs another process in a running container's namespaces and cgroup, with the
 // container's seccomp filter. In the foreground returns its exit status (128+signal).

@@ -62,6 +62,7 @@ oci::Process build_process(const ExecOptions& o, const oci::Spec& spec) {
   p.args = o.args;
   p.terminal = o.tty;
   p.consoleSize.reset();
+  if (o.tty && o.console_rows && o.console_cols) p.consoleSize = oci::ConsoleSize{o.console_rows, o.console_cols};
   if (!o.cwd.empty()) {
     if (o.cwd[0] != '/') throw Error("--cwd: `" + o.cwd + "` must be an absolute path");
     p.cwd = o.cwd;

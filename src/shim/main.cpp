@@ -565,6 +565,9 @@ void Shim::start_exec(Client& c, const std::string& spec) {
       o.detach = true;
       o.pid_file = pid_file;
       if (tty) o.console_socket = sock_name;
+      // Sized before the process runs (the shim sizing the master after it got it is late
+      // for a program that asks at once).
+      std::sscanf(j.value("winsize", "").c_str(), "%u %u", &o.console_rows, &o.console_cols);
       runtime::exec_container(o);
     } catch (const std::exception& e) {
       msg = std::string("error ") + e.what() + "\n";

@@ -22,6 +22,7 @@
 
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
+#include "oci/reference.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/strings.hpp"
@@ -546,6 +547,7 @@ void pull_for_run(const Engine& e, const Args& a, const std::string& image) {
   if (policy == "never") return;
   if (policy == "missing") {
     if (e.images(a.get("platform")).find(image)) return;
+    oci::Reference::parse(image);  // a malformed one: its one-line error, no pull
     std::fprintf(stderr, "Unable to find image '%s' locally\n", image.c_str());
   }
   std::vector<std::string> args = {"berth", "pull", image};
