@@ -42,6 +42,18 @@ bool read_file_if_exists(const std::string& path, std::string& out) {
   return true;
 }
 
+std::string read_line(int fd) {
+  std::string out;
+  char c;
+  for (;;) {
+    ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || c == '\n') break;
+    out += c;
+  }
+  return out;
+}
+
 size_t read_fd(int fd, void* buf, size_t n, std::string_view what) {
   for (;;) {
     ssize_t r = ::read(fd, buf, n);

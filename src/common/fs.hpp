@@ -23,6 +23,9 @@ void write_file(const std::string& path, std::string_view data);
 void write_fd(int fd, std::string_view data, std::string_view what);
 // One read(2), retried on EINTR: the bytes read, 0 at the end; throws "read `what`: …".
 size_t read_fd(int fd, void* buf, size_t n, std::string_view what);
+// One line from a pipe or socket, without its newline: read a byte at a time, so that nothing
+// after the line is taken from the fd. "" at EOF or on an error.
+std::string read_line(int fd);
 
 bool exists(const std::string& path);
 bool is_dir(const std::string& path);

@@ -64,18 +64,6 @@ bool shim_alive(const std::string& dir) {
   return runtime::process_start_time(pid) == start;
 }
 
-std::string read_line_fd(int fd) {
-  std::string out;
-  char c;
-  for (;;) {
-    ssize_t n = ::read(fd, &c, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || c == '\n') break;
-    out += c;
-  }
-  return out;
-}
-
 int64_t now_ns() { return metadata::now_ns(); }
 
 void remove_netns_quietly(const std::string& path) {
@@ -606,7 +594,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
         trace("networks attached");
       } catch (...) {
         gate_mine.reset();  // the shim removes the container it made
-        read_line_fd(ready_r.get());
+        fs::read_line(ready_r.get());
         int status;
         while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
         }
@@ -615,7 +603,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       if (::send(gate_mine.get(), "g", 1, MSG_NOSIGNAL) < 0) log::debug("gate: the shim is gone");
       gate_mine.reset();
     }
-    std::string line = read_line_fd(ready_r.get());
+    std::string line = fs::read_line(ready_r.get());
     trace("shim ready");
     int status;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -744,7 +732,7 @@ UniqueFd Engine::shim_connect(const Container& c, const std::string& request) {
 
 std::string Engine::shim_request(const Container& c, const std::string& request) {
   UniqueFd fd = shim_connect(c, request);
-  return read_line_fd(fd.get());
+  return fs::read_line(fd.get());
 }
 
 bool Engine::wait_shim_gone(const Container& c) {
@@ -771,7 +759,7 @@ bool Engine::halt(Container& c, const State& s, int sig, int timeout) {
     while ((r = ::poll(&p, 1, timeout * 1000)) < 0 && errno == EINTR) {
     }
     if (r == 0 && sig != SIGKILL) shim_request(c, "signal 9\n");
-    read_line_fd(waiter.get());
+    fs::read_line(waiter.get());
   } catch (const Error&) {
     // exited meanwhile
   }

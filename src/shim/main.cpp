@@ -189,19 +189,6 @@ class JsonLog {
 void shed_text();
 UniqueFd listen_unix(const std::string& dir, const char* name);
 
-// One line ("ok …", "error …") from a helper child's report pipe, up to its newline or EOF.
-std::string read_report_line(int fd) {
-  std::string line;
-  char c;
-  for (;;) {
-    ssize_t n = ::read(fd, &c, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || c == '\n') break;
-    line += c;
-  }
-  return line;
-}
-
 struct Client {
   UniqueFd fd;
   std::string in;         // bytes received, not yet parsed
@@ -424,7 +411,7 @@ pid_t Shim::launch() {
   }
   report_w.reset();
   go_r.reset();
-  auto read_line = [&] { return read_report_line(report_r.get()); };
+  auto read_line = [&] { return fs::read_line(report_r.get()); };
   std::string msg = read_line();
   if (msg.rfind("created ", 0) == 0) {
     pid_ = static_cast<pid_t>(std::atoi(msg.c_str() + 8));
@@ -579,7 +566,7 @@ void Shim::start_exec(Client& c, const std::string& spec) {
   child_in.reset();
   child_out.reset();
   child_err.reset();
-  const std::string line = read_report_line(report_r.get());
+  const std::string line = fs::read_line(report_r.get());
   int status;
   while (::waitpid(h, &status, 0) < 0 && errno == EINTR) {
   }
