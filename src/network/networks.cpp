@@ -717,6 +717,15 @@ void reset_hosts(const Member& m) {
 
 namespace {
 
+// The address, gateway and MAC of an attachment: its result's.
+void take_addresses(Member& m) {
+  auto a = first_ipv4(m.result);
+  m.cidr = a.cidr;
+  m.ip = a.ip;
+  m.gateway = a.gateway;
+  m.mac = a.mac;
+}
+
 // What the plugins are told about one attachment (the same for its ADD and its DEL).
 Attachment attachment(const Member& m) {
   Attachment at;
@@ -789,11 +798,7 @@ Member Networks::attach(const Network& net, Member m) {
     throw Error("network " + net.name + ": " + e.what());
   }
   lk = lock();
-  auto a = first_ipv4(m.result);
-  m.cidr = a.cidr;
-  m.ip = a.ip;
-  m.gateway = a.gateway;
-  m.mac = a.mac;
+  take_addresses(m);
   try {
     fs::write_file_atomic(member_path(net.name, m.container_id), m.to_json().dump(), 0600);
     std::vector<std::string> ids = {m.container_id};
@@ -910,6 +915,12 @@ void Networks::rewrite_hosts_locked(const std::vector<std::string>& ids) {
 
 
 // ---- warm spares ---------------------------------------------------------------------------
+//
+// A spare is an attachment made ahead (netns + ADD with CNI_CONTAINERID <sid>) so that a
+// start skips the plugins: the bridge plugin and host-local are two Go programs, ~40 ms here,
+// against ~1 ms to take a spare. Its files: <sid>.new while the plugins run (a maker that
+// dies leaves it: the next maker runs its DEL), <sid>.json when ready, <sid>.claimed while a
+// start takes it (the member record then names it as cni_id), <sid>.ns its namespace.
 
 namespace {
 
@@ -935,12 +946,6 @@ bool spare_usable(const json& sp, const Network& net, const std::string& ns) {
 }
 
 }  // namespace
-//
-// A spare is an attachment made ahead (netns + ADD with CNI_CONTAINERID <sid>) so that a
-// start skips the plugins: the bridge plugin and host-local are two Go programs, ~40 ms here,
-// against ~1 ms to take a spare. Its files: <sid>.new while the plugins run (a maker that
-// dies leaves it: the next maker runs its DEL), <sid>.json when ready, <sid>.claimed while a
-// start takes it (the member record then names it as cni_id), <sid>.ns its namespace.
 
 std::string Networks::spares_dir(const std::string& network) const { return state_ + "/networks/spares/" + network; }
 
@@ -992,11 +997,7 @@ std::optional<Member> Networks::take_spare(const Network& net, Member m) {
     }
     m.cni_id = sid;
     m.result = sp.value("result", json());
-    auto a = first_ipv4(m.result);
-    m.cidr = a.cidr;
-    m.ip = a.ip;
-    m.gateway = a.gateway;
-    m.mac = a.mac;
+    take_addresses(m);
     m.ports_pending = !m.ports.empty();
     fs::mkdir_p(state_ + "/networks/members/" + net.name, 0700);
     fs::write_file_atomic(member_path(net.name, m.container_id), m.to_json().dump(), 0600);

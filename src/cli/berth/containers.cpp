@@ -558,17 +558,12 @@ void pull_for_run(const Engine& e, const Args& a, const std::string& image) {
   std::fflush(stdout);
   UniqueFd saved(::fcntl(1, F_DUPFD_CLOEXEC, 3));
   if (!saved || ::dup2(2, 1) < 0) throw_errno("pull: redirect its output");
-  int rc;
-  try {
-    rc = run_registry_verb("pull", e, static_cast<int>(args.size()), argv.data(), 2);
-  } catch (...) {
-    std::fflush(stdout);
-    ::dup2(saved.get(), 1);
-    throw;
-  }
-  std::fflush(stdout);
-  ::dup2(saved.get(), 1);
-  if (rc != 0) throw Error("pull " + image + " failed");
+  struct Restore {  // stdout back, however the pull ends
+    int fd;
+    ~Restore() { std::fflush(stdout), ::dup2(fd, 1); }
+  } restore{saved.get()};
+  if (run_registry_verb("pull", e, static_cast<int>(args.size()), argv.data(), 2) != 0)
+    throw Error("pull " + image + " failed");
 }
 
 int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
