@@ -52,6 +52,17 @@ nlohmann::json state_json(const ContainerState& st, Status status) {
   return j;
 }
 
+// Waits until a process is gone (pidfd readable), up to timeout_ms. True if it exited.
+bool wait_gone(pid_t pid, int timeout_ms) {
+  UniqueFd pfd(pidfd_open(pid));
+  if (!pfd) return errno == ESRCH;
+  struct pollfd p = {pfd.get(), POLLIN, 0};
+  int n;
+  while ((n = ::poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
+  }
+  return n > 0;
+}
+
 // Everything the parent holds for a container being created, undone unless committed.
 struct CreateCleanup {
   const StateStore* store = nullptr;
@@ -60,12 +71,15 @@ struct CreateCleanup {
   pid_t pid = -1;
   bool dir_made = false;
   bool committed = false;
+  bool not_our_child = false;  // CLONE_PARENT: our parent reaps it; wait for its exit only
   ~CreateCleanup() {
     if (committed) return;
     if (pid > 0) {
       ::kill(pid, SIGKILL);
-      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-      }
+      if (not_our_child) wait_gone(pid, 5000);
+      else
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
     }
     try {
       if (cgroup) cgroup->destroy();
@@ -112,16 +126,6 @@ UniqueFd bind_start_socket(const std::string& dir) {
   return s;
 }
 
-// Waits until a process is gone (pidfd readable), up to timeout_ms. True if it exited.
-bool wait_gone(pid_t pid, int timeout_ms) {
-  UniqueFd pfd(pidfd_open(pid));
-  if (!pfd) return errno == ESRCH;
-  struct pollfd p = {pfd.get(), POLLIN, 0};
-  int n;
-  while ((n = ::poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
-  }
-  return n > 0;
-}
 
 // Sends a signal to exactly the process recorded in the state (not a reused pid).
 void signal_init(const ContainerState& st, int sig) {
@@ -338,6 +342,16 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   icfg.join_ns = join;
   icfg.seccomp = seccomp.get();
   icfg.seccomp_listener_fd = seccomp_listener ? seccomp_listener.get() : -1;
+
+  UniqueFd parent_pidfd;
+  if (opts.parent_death_signal) {
+    parent_pidfd.reset(pidfd_open(::getppid()));
+    if (!parent_pidfd) throw_errno("pidfd of the monitor");
+    icfg.parent_death_signal = opts.parent_death_signal;
+    icfg.parent_pidfd = parent_pidfd.get();
+    flags |= CLONE_PARENT;
+    cleanup.not_our_child = true;
+  }
 
   ::fflush(nullptr);
   long rc = ::syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);

@@ -23,6 +23,11 @@ struct CreateOptions {
   bool no_pivot = false;
   bool no_new_keyring = false;
   int preserve_fds = 0;        // fds 3 .. 3+N-1 stay open in the container
+  // A monitor (berth-shim) that creates containers through a short-lived child: the init
+  // becomes the caller's parent's child (CLONE_PARENT) and gets this signal when that parent
+  // dies (PR_SET_PDEATHSIG, set right before execve, after the user switch that clears it).
+  // A container must not outlive its monitor. 0: none (the runtime CLI's containers).
+  int parent_death_signal = 0;
 };
 
 // create: sets the container up and leaves its process blocked before exec.

@@ -57,14 +57,14 @@ UniqueFd overlay_view(const struct stat& self_st) {
   return exe;
 }
 
-UniqueFd memfd_copy(int self) {
+UniqueFd memfd_copy(int self, const char* name) {
   unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
 #ifdef MFD_EXEC
   flags |= MFD_EXEC;
 #endif
-  UniqueFd m(::memfd_create("berth-runtime", flags));
+  UniqueFd m(::memfd_create(name, flags));
 #ifdef MFD_EXEC
-  if (!m && errno == EINVAL) m.reset(::memfd_create("berth-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!m && errno == EINVAL) m.reset(::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
 #endif
   if (!m) return {};
   off_t off = 0;
@@ -83,11 +83,11 @@ UniqueFd memfd_copy(int self) {
 
 }  // namespace
 
-void reexec_from_sealed_exe(char** argv) {
+void reexec_from_sealed_exe(char** argv, const char* name) {
   if (const char* v = ::getenv(kSealedEnv); v && v[0] == '1') {
     ::unsetenv(kSealedEnv);
     // execveat(fd) names the process after the fd number; give it its name back.
-    ::prctl(PR_SET_NAME, "berth-runtime", 0, 0, 0);
+    ::prctl(PR_SET_NAME, name, 0, 0, 0);
     return;
   }
   UniqueFd self(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
@@ -100,16 +100,16 @@ void reexec_from_sealed_exe(char** argv) {
   if (::fstat(self.get(), &st) < 0) throw_errno("stat /proc/self/exe");
 
   UniqueFd exe = overlay_view(st);
-  if (!exe) exe = memfd_copy(self.get());
+  if (!exe) exe = memfd_copy(self.get(), name);
   if (!exe)
-    throw Error("cannot run from a read-only view of the runtime binary (needs overlayfs or "
-                "memfd): refusing to enter a container with a writable runtime binary");
+    throw Error(std::string("cannot run from a read-only view of the ") + name + " binary (needs overlayfs or "
+                "memfd): refusing to enter a container with a writable binary");
   ::setenv(kSealedEnv, "1", 1);
   ::syscall(SYS_execveat, exe.get(), "", argv, environ, AT_EMPTY_PATH);
   int e = errno;
   ::unsetenv(kSealedEnv);
   errno = e;
-  throw_errno("re-exec the runtime from its read-only view");
+  throw_errno(std::string("re-exec ") + name + " from its read-only view");
 }
 
 }  // namespace berth::runtime

@@ -6,13 +6,15 @@ namespace berth::runtime {
 // inside the container run the runtime binary as a container process; the container can
 // then hold that file open and write through it once the runtime has exited.
 //
-// Commands that enter containers (create, run, exec) call this first. When the binary is
+// Every program whose process enters containers calls this first: berth-runtime (create,
+// run, exec) and berth-shim (it creates the container and runs exec sessions in it; its
+// processes are the container's until they exec). When the binary is
 // writable, it re-executes the process (same argv and environment) from a view of itself
 // that cannot be written: a read-only overlayfs mount of its directory that exists only in
 // this process — an overlay without an upper layer stays read-only even if its mount flags
 // are changed — or, where overlayfs cannot be mounted, a sealed memfd copy. A binary that
 // is already on a read-only mount is used as is. Returns in the process that may go on;
-// throws when no sealed view can be made.
-void reexec_from_sealed_exe(char** argv);
+// throws when no sealed view can be made. `name` is the process name to show (comm).
+void reexec_from_sealed_exe(char** argv, const char* name);
 
 }  // namespace berth::runtime

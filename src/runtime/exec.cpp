@@ -13,6 +13,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "runtime/signals.hpp"
 #include "runtime/caps.hpp"
 #include "runtime/cgroup.hpp"
 #include "runtime/container.hpp"
@@ -146,9 +147,9 @@ const char* proc_ns_name(std::string_view type) {
       int nfd = seccomp->load();
       if (nfd >= 0) ::close(nfd);
     }
-    sigset_t none;
-    ::sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // `run` blocks every signal while it sets up, and the shim ignores some: the user program
+    // starts with default actions and none blocked.
+    reset_signals();
     std::vector<std::string> args = p.args, env = p.env;
     auto argv = cstrings(args);
     auto envp = cstrings(env);

@@ -13,6 +13,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "runtime/signals.hpp"
 #include "runtime/process.hpp"
 
 namespace berth::runtime {
@@ -39,7 +40,7 @@ void run_hook(const oci::Hook& hook, const std::string& kind, const std::string&
     ::dup2(out_w.get(), 1);
     ::dup2(out_w.get(), 2);
     ::syscall(SYS_close_range, 3, ~0U, 0);
-    ::signal(SIGPIPE, SIG_DFL);
+    reset_signals();
     ::execve(hook.path.c_str(), argv.data(), envp.data());
     dprintf(2, "exec: %s", std::strerror(errno));
     ::_exit(127);

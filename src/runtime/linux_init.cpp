@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -14,6 +15,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "runtime/signals.hpp"
 #include "runtime/caps.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/lsm.hpp"
@@ -206,10 +208,16 @@ void container_init(const InitConfig& cfg) {
     run_hooks(spec.hooks.startContainer, "startContainer",
               msg.size() > 1 ? msg.substr(1) : state_json);
     if (cfg.seccomp && !seccomp_early) load_seccomp(cfg, state_json);
-    // `run` blocks every signal while it sets up; the user program starts with none blocked.
-    sigset_t none;
-    ::sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // `run` blocks every signal while it sets up, and the shim ignores some: the user program
+    // starts with default actions and none blocked.
+    reset_signals();
+    if (cfg.parent_death_signal) {
+      // Set after every credential change (which clears it); a parent that died before this
+      // point sent nothing, so look.
+      ::prctl(PR_SET_PDEATHSIG, cfg.parent_death_signal, 0, 0, 0);
+      struct pollfd pp = {cfg.parent_pidfd, POLLIN, 0};
+      if (cfg.parent_pidfd < 0 || ::poll(&pp, 1, 0) != 0) ::_exit(1);
+    }
     std::vector<std::string> args = proc.args;
     std::vector<std::string> env = proc.env;
     auto argv = cstrings(args);

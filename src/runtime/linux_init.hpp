@@ -44,6 +44,8 @@ struct InitConfig {
   std::vector<std::pair<int, int>> join_ns;  // (fd, CLONE_NEW*) to setns, user first
   SeccompFilter* seccomp = nullptr;  // compiled by the parent; loaded here
   int seccomp_listener_fd = -1;      // connected listenerPath socket for SCMP_ACT_NOTIFY
+  int parent_death_signal = 0;       // CreateOptions::parent_death_signal
+  int parent_pidfd = -1;             // with it: a pidfd of the parent, to see that it still lives
 };
 
 [[noreturn]] void container_init(const InitConfig& cfg);

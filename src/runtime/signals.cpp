@@ -1,8 +1,11 @@
 #include "runtime/signals.hpp"
 
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cctype>
 #include <charconv>
 
@@ -63,6 +66,22 @@ std::string signal_name(int sig) {
   for (auto& e : kSignals)
     if (e.num == sig) return std::string("SIG") + e.name;
   return std::to_string(sig);
+}
+
+void reset_signals() noexcept {
+  // The raw call: glibc's sigaction refuses the two real-time signals it keeps for itself,
+  // which a parent may still have left ignored. The kernel's sigaction has no restorer field
+  // to fill for SIG_DFL.
+  struct {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    uint64_t mask;
+  } dfl{SIG_DFL, 0, nullptr, 0};
+  for (int sig = 1; sig <= 64; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(uint64_t));
+  uint64_t none = 0;
+  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, sizeof none);
 }
 
 }  // namespace berth::runtime

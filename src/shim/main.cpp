@@ -45,6 +45,8 @@
 #include "common/log.hpp"
 #include "common/time.hpp"
 #include "runtime/container.hpp"
+#include "runtime/exe_seal.hpp"
+#include "runtime/signals.hpp"
 #include "runtime/terminal.hpp"
 #include "shim/protocol.hpp"
 
@@ -285,6 +287,7 @@ int run_command(const std::vector<std::string>& argv, std::string& err_out, bool
   if (pid < 0) throw_errno("fork");
   if (pid == 0) {
     if (capture) ::dup2(p[1], 2);
+    runtime::reset_signals();  // an external runtime's container must not inherit SIGINT ignored
     std::vector<char*> a;
     for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
     a.push_back(nullptr);
@@ -332,6 +335,7 @@ int run_command(const std::vector<std::string>& argv, std::string& err_out, bool
       c.id = o.id;
       c.bundle = o.bundle;
       c.console_fd = o.terminal ? console : -1;
+      c.parent_death_signal = SIGKILL;  // the container dies with its shim
       pid_t pid = runtime::create_container(c);
       created(pid);
       runtime::start_container(o.runtime_root, o.id);
@@ -1077,14 +1081,22 @@ int main(int argc, char** argv) {
   int ready = argc > 2 ? std::atoi(argv[2]) : -1;
   int attach = argc > 3 ? std::atoi(argv[3]) : -1;
   int gate = argc > 4 ? std::atoi(argv[4]) : -1;
-  if (ready >= 0) ::fcntl(ready, F_SETFD, FD_CLOEXEC);
-  if (gate >= 0) ::fcntl(gate, F_SETFD, FD_CLOEXEC);
   auto fail = [&](const std::string& msg) {
     std::string line = "error " + msg + "\n";
     if (ready >= 0) write_all(ready, line.data(), line.size());
     else std::fprintf(stderr, "berth-shim: %s\n", msg.c_str());
     _exit(1);
   };
+  // Our processes enter the container (its init until it execs, every exec session): run
+  // from a view of this binary that nothing can write (CVE-2019-5736 through the shim). The
+  // fds of our arguments are still inheritable here and survive the re-exec.
+  try {
+    runtime::reexec_from_sealed_exe(argv, "berth-shim");
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+  if (ready >= 0) ::fcntl(ready, F_SETFD, FD_CLOEXEC);
+  if (gate >= 0) ::fcntl(gate, F_SETFD, FD_CLOEXEC);
   Orders orders;
   try {
     orders = read_orders(dir);

@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
     const std::string cmd = i < argc ? argv[i] : "";
     // Before anything opens files: commands that enter a container run from a read-only
     // view of this binary (CVE-2019-5736), re-executing themselves once.
-    if (cmd == "create" || cmd == "run" || cmd == "exec") runtime::reexec_from_sealed_exe(argv);
+    if (cmd == "create" || cmd == "run" || cmd == "exec") runtime::reexec_from_sealed_exe(argv, "berth-runtime");
     if (g.log_format != "text" && g.log_format != "json")
       throw Error("--log-format must be text or json, not `" + g.log_format + "`");
     log::init(g.log, g.log_format == "json" ? log::Format::json : log::Format::text, g.debug);
