@@ -341,6 +341,7 @@ Container Engine::create(const CreateRequest& req) {
   if (!config.contains("Hostname") || config["Hostname"].get<std::string>().empty()) config["Hostname"] = "";
   json host = req.host.is_object() ? req.host : json::object();
   // Validate flag values now rather than at start (Docker's create fails on them too).
+  check_host_config(host);
   if (auto r = host.value("RestartPolicy", json::object()); r.is_object()) {
     std::string n = r.value("Name", "no");
     if (n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")
@@ -1203,7 +1204,7 @@ void Engine::with_rootfs(const Container& c, const std::function<void(const std:
     ::rmdir(tmp.c_str());
   };
   try {
-    snapshot::mount_all(images_.snapshots().mounts(c.rec.snapshot), tmp);
+    snapshot::mount_all(images_.snapshots().mounts(c.rec.snapshot), tmp, snapshot::MountUse::host_view);
     f(tmp);
   } catch (...) {
     undo();

@@ -1,5 +1,6 @@
 #include "engine/spec.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -339,53 +340,201 @@ std::vector<std::string> native_arches() {
 }
 }  // namespace
 
+namespace {
+
+// Docker's default profile (moby/profiles seccomp default.json) is an allow list: these are
+// allowed for every container, whatever its capabilities. Everything else fails with EPERM,
+// and syscalls newer than the newest one named here with ENOSYS (the runtime's stub), so that
+// libc falls back as on an older kernel.
+const char* const kAllowed[] = {
+    "accept", "accept4", "access", "adjtimex", "alarm", "bind", "brk", "cachestat", "capget",
+    "capset", "chdir", "chmod", "chown", "chown32", "clock_adjtime", "clock_adjtime64",
+    "clock_getres", "clock_getres_time64", "clock_gettime", "clock_gettime64",
+    "clock_nanosleep", "clock_nanosleep_time64", "close", "close_range", "connect",
+    "copy_file_range", "creat", "dup", "dup2", "dup3", "epoll_create", "epoll_create1",
+    "epoll_ctl", "epoll_ctl_old", "epoll_pwait", "epoll_pwait2", "epoll_wait", "epoll_wait_old",
+    "eventfd", "eventfd2", "execve", "execveat", "exit", "exit_group", "faccessat",
+    "faccessat2", "fadvise64", "fadvise64_64", "fallocate", "fanotify_mark", "fchdir", "fchmod",
+    "fchmodat", "fchmodat2", "fchown", "fchown32", "fchownat", "fcntl", "fcntl64", "fdatasync",
+    "fgetxattr", "flistxattr", "flock", "fork", "fremovexattr", "fsetxattr", "fstat", "fstat64",
+    "fstatat64", "fstatfs", "fstatfs64", "fsync", "ftruncate", "ftruncate64", "futex",
+    "futex_requeue", "futex_time64", "futex_wait", "futex_waitv", "futex_wake", "futimesat",
+    "getcpu", "getcwd", "getdents", "getdents64", "getegid", "getegid32", "geteuid",
+    "geteuid32", "getgid", "getgid32", "getgroups", "getgroups32", "getitimer", "getpeername",
+    "getpgid", "getpgrp", "getpid", "getppid", "getpriority", "getrandom", "getresgid",
+    "getresgid32", "getresuid", "getresuid32", "getrlimit", "get_robust_list", "getrusage",
+    "getsid", "getsockname", "getsockopt", "get_thread_area", "gettid", "gettimeofday", "getuid",
+    "getuid32", "getxattr", "inotify_add_watch", "inotify_init", "inotify_init1",
+    "inotify_rm_watch", "io_cancel", "ioctl", "io_destroy", "io_getevents", "io_pgetevents",
+    "io_pgetevents_time64", "ioprio_get", "ioprio_set", "io_setup", "io_submit", "ipc", "kill",
+    "landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self", "lchown",
+    "lchown32", "lgetxattr", "link", "linkat", "listen", "listxattr", "llistxattr", "_llseek",
+    "lremovexattr", "lseek", "lsetxattr", "lstat", "lstat64", "madvise", "map_shadow_stack",
+    "membarrier", "memfd_create", "memfd_secret", "mincore", "mkdir", "mkdirat", "mknod",
+    "mknodat", "mlock", "mlock2", "mlockall", "mmap", "mmap2", "mprotect", "mq_getsetattr",
+    "mq_notify", "mq_open", "mq_timedreceive", "mq_timedreceive_time64", "mq_timedsend",
+    "mq_timedsend_time64", "mq_unlink", "mremap", "mseal", "msgctl", "msgget", "msgrcv",
+    "msgsnd", "msync", "munlock", "munlockall", "munmap", "name_to_handle_at", "nanosleep",
+    "newfstatat", "_newselect", "open", "openat", "openat2", "pause", "pidfd_open",
+    "pidfd_send_signal", "pipe", "pipe2", "pkey_alloc", "pkey_free", "pkey_mprotect", "poll",
+    "ppoll", "ppoll_time64", "prctl", "pread64", "preadv", "preadv2", "prlimit64",
+    "process_mrelease", "process_vm_readv", "process_vm_writev", "pselect6",
+    "pselect6_time64", "ptrace", "pwrite64", "pwritev", "pwritev2", "read", "readahead",
+    "readlink", "readlinkat", "readv", "recv", "recvfrom", "recvmmsg", "recvmmsg_time64",
+    "recvmsg", "remap_file_pages", "removexattr", "rename", "renameat", "renameat2",
+    "restart_syscall", "rseq", "rt_sigaction", "rt_sigpending", "rt_sigprocmask",
+    "rt_sigqueueinfo", "rt_sigreturn", "rt_sigsuspend", "rt_sigtimedwait",
+    "rt_sigtimedwait_time64", "rt_tgsigqueueinfo", "sched_getaffinity", "sched_getattr",
+    "sched_getparam", "sched_get_priority_max", "sched_get_priority_min", "sched_getscheduler",
+    "sched_rr_get_interval", "sched_rr_get_interval_time64", "sched_setaffinity",
+    "sched_setattr", "sched_setparam", "sched_setscheduler", "sched_yield", "seccomp", "select",
+    "semctl", "semget", "semop", "semtimedop", "semtimedop_time64", "send", "sendfile",
+    "sendfile64", "sendmmsg", "sendmsg", "sendto", "setfsgid", "setfsgid32", "setfsuid",
+    "setfsuid32", "setgid", "setgid32", "setgroups", "setgroups32", "setitimer", "setpgid",
+    "setpriority", "setregid", "setregid32", "setresgid", "setresgid32", "setresuid",
+    "setresuid32", "setreuid", "setreuid32", "setrlimit", "set_robust_list", "setsid",
+    "setsockopt", "set_thread_area", "set_tid_address", "setuid", "setuid32", "setxattr",
+    "shmat", "shmctl", "shmdt", "shmget", "shutdown", "sigaltstack", "signalfd", "signalfd4",
+    "sigprocmask", "sigreturn", "socketcall", "socketpair", "splice", "stat", "stat64", "statfs",
+    "statfs64", "statx", "symlink", "symlinkat", "sync", "sync_file_range", "syncfs", "sysinfo",
+    "tee", "tgkill", "time", "timer_create", "timer_delete", "timer_getoverrun",
+    "timer_gettime", "timer_gettime64", "timer_settime", "timer_settime64", "timerfd_create",
+    "timerfd_gettime", "timerfd_gettime64", "timerfd_settime", "timerfd_settime64", "times",
+    "tkill", "truncate", "truncate64", "ugetrlimit", "umask", "uname", "unlink", "unlinkat",
+    "uretprobe", "utime", "utimensat", "utimensat_time64", "utimes", "vfork", "vmsplice",
+    "wait4", "waitid", "waitpid", "write", "writev",
+    // x86 only (other architectures do not know the names; they are skipped there)
+    "arch_prctl", "modify_ldt",
+};
+
+// Allowed only with a capability (Docker's "includes": {"caps": [...]}).
+const std::pair<const char*, std::vector<const char*>> kCapGated[] = {
+    {"CAP_SYS_ADMIN", {"bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen",
+                       "fspick", "lookup_dcookie", "lsm_set_self_attr", "mount", "mount_setattr",
+                       "move_mount", "open_tree", "perf_event_open", "quotactl", "quotactl_fd",
+                       "setdomainname", "sethostname", "setns", "syslog", "umount", "umount2",
+                       "unshare"}},
+    {"CAP_SYS_BOOT", {"reboot"}},
+    {"CAP_SYS_CHROOT", {"chroot"}},
+    {"CAP_SYS_MODULE", {"delete_module", "init_module", "finit_module"}},
+    {"CAP_SYS_PACCT", {"acct"}},
+    {"CAP_SYS_PTRACE", {"kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv",
+                        "process_vm_writev", "ptrace"}},
+    {"CAP_SYS_RAWIO", {"iopl", "ioperm"}},
+    {"CAP_SYS_TIME", {"settimeofday", "stime", "clock_settime", "clock_settime64"}},
+    {"CAP_SYS_TTY_CONFIG", {"vhangup"}},
+    {"CAP_SYS_NICE", {"get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"}},
+    {"CAP_SYSLOG", {"syslog"}},
+    {"CAP_BPF", {"bpf"}},
+    {"CAP_PERFMON", {"perf_event_open"}},
+    {"CAP_DAC_READ_SEARCH", {"open_by_handle_at"}},
+};
+
+}  // namespace
+
 json default_seccomp(const std::vector<std::string>& caps) {
   auto has = [&](const char* c) { return std::find(caps.begin(), caps.end(), c) != caps.end(); };
-  std::vector<std::string> deny = {
-      "kexec_load", "kexec_file_load", "userfaultfd", "io_uring_setup", "io_uring_enter",
-      "io_uring_register", "swapon", "swapoff", "sysfs", "_sysctl", "uselib", "ustat",
-      "nfsservctl", "vm86", "vm86old", "create_module", "get_kernel_syms", "query_module",
-      "keyctl", "add_key", "request_key"};
-  auto gate = [&](const char* cap, std::initializer_list<const char*> names) {
-    if (!has(cap)) deny.insert(deny.end(), names.begin(), names.end());
-  };
-  gate("CAP_SYS_ADMIN", {"mount", "umount", "umount2", "unshare", "setns", "pivot_root",
-                         "mount_setattr", "move_mount", "open_tree", "fsopen", "fsconfig",
-                         "fsmount", "fspick", "fanotify_init", "lookup_dcookie", "quotactl",
-                         "quotactl_fd", "lsm_set_self_attr", "name_to_handle_at"});
-  gate("CAP_SYS_MODULE", {"init_module", "finit_module", "delete_module"});
-  gate("CAP_SYS_TIME", {"clock_settime", "clock_settime64", "settimeofday", "stime", "clock_adjtime",
-                        "adjtimex"});
-  gate("CAP_SYS_BOOT", {"reboot"});
-  gate("CAP_SYS_PACCT", {"acct"});
-  gate("CAP_SYSLOG", {"syslog"});
-  gate("CAP_SYS_RAWIO", {"iopl", "ioperm"});
-  gate("CAP_DAC_READ_SEARCH", {"open_by_handle_at"});
-  gate("CAP_SYS_NICE", {"mbind", "set_mempolicy", "set_mempolicy_home_node"});
-  gate("CAP_PERFMON", {"perf_event_open"});
-  gate("CAP_SYS_PTRACE", {"kcmp", "pidfd_getfd", "process_madvise"});
-  if (!has("CAP_SYS_ADMIN") && !has("CAP_BPF")) deny.push_back("bpf");
+  std::vector<std::string> allowed(std::begin(kAllowed), std::end(kAllowed));
+  for (auto& [cap, names] : kCapGated)
+    if (has(cap))
+      for (const char* n : names)
+        if (std::find(allowed.begin(), allowed.end(), n) == allowed.end()) allowed.push_back(n);
   json rules = json::array();
-  rules.push_back({{"names", deny}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}});
+  rules.push_back({{"names", allowed}, {"action", "SCMP_ACT_ALLOW"}});
+  auto allow_if = [&](const char* name, unsigned index, uint64_t value, const char* op,
+                      uint64_t value_two = 0) {
+    json arg = {{"index", index}, {"value", value}, {"op", op}};
+    if (value_two) arg["valueTwo"] = value_two;
+    rules.push_back({{"names", {name}}, {"action", "SCMP_ACT_ALLOW"}, {"args", {arg}}});
+  };
+  // personality: Linux and the 32-bit/uname-2.6 flavours, and the query; never
+  // READ_IMPLIES_EXEC or ADDR_NO_RANDOMIZE.
+  for (uint64_t p : {0x0ULL, 0x8ULL, 0x20000ULL, 0x20008ULL, 0xffffffffULL})
+    allow_if("personality", 0, p, "SCMP_CMP_EQ");
+  // socket: every family but AF_ALG (38) and AF_VSOCK (40) — one condition per rule, and
+  // rules of one action add up (OR).
+  allow_if("socket", 0, 38, "SCMP_CMP_LT");
+  allow_if("socket", 0, 39, "SCMP_CMP_EQ");
+  allow_if("socket", 0, 40, "SCMP_CMP_GT");
   if (!has("CAP_SYS_ADMIN")) {
-    // clone with any namespace flag, and clone3 (whose flags seccomp cannot see: ENOSYS makes
-    // libc fall back to clone).
-    for (uint64_t bit : {0x00020000ULL, 0x02000000ULL, 0x04000000ULL, 0x08000000ULL,
-                         0x10000000ULL, 0x20000000ULL, 0x40000000ULL})
-      rules.push_back({{"names", {"clone"}},
-                       {"action", "SCMP_ACT_ERRNO"},
-                       {"errnoRet", 1},
-                       {"args", {{{"index", 0}, {"value", bit}, {"valueTwo", bit}, {"op", "SCMP_CMP_MASKED_EQ"}}}}});
+    // clone without a namespace flag (CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET);
+    // clone3, whose flags seccomp cannot see, fails with ENOSYS so libc falls back to clone.
+    allow_if("clone", 0, 0x7E020000ULL, "SCMP_CMP_MASKED_EQ", 0);
+    rules.back()["args"][0]["valueTwo"] = 0;
     rules.push_back({{"names", {"clone3"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 38}});
   }
-  for (int family : {38 /* AF_ALG */, 40 /* AF_VSOCK */})
-    rules.push_back({{"names", {"socket"}},
-                     {"action", "SCMP_ACT_ERRNO"},
-                     {"errnoRet", 97},
-                     {"args", {{{"index", 0}, {"value", family}, {"op", "SCMP_CMP_EQ"}}}}});
-  return {{"defaultAction", "SCMP_ACT_ALLOW"},
+  return {{"defaultAction", "SCMP_ACT_ERRNO"},
+          {"defaultErrnoRet", 1},
           {"architectures", native_arches()},
           {"syscalls", rules}};
+}
+
+namespace {
+
+bool plain_word(const std::string& s) {
+  return !s.empty() && std::none_of(s.begin(), s.end(), [](unsigned char ch) {
+    return ch <= ' ' || ch == 0x7f;
+  });
+}
+
+bool ip_address(const std::string& s) {
+  unsigned char buf[16];
+  return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+void check_mount_target(const std::string& dst_in, const std::string& type) {
+  if (dst_in.empty() || dst_in[0] != '/') return;  // refused later with its own message
+  const std::string dst = fs::clean_path(dst_in);
+  if ((dst == "/proc" || dst.rfind("/proc/", 0) == 0) && type != "proc")
+    throw Error("invalid mount destination `" + dst + "`: nothing but procfs may be mounted on /proc");
+}
+
+std::vector<std::string> string_list(const json& h, const char* key) {
+  std::vector<std::string> out;
+  const auto it = h.find(key);
+  if (it == h.end() || it->is_null()) return out;
+  if (!it->is_array()) throw Error(std::string(key) + ": want a list of strings");
+  for (auto& v : *it) {
+    if (!v.is_string()) throw Error(std::string(key) + ": want a list of strings");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+void check_host_config(const json& h) {
+  if (!h.is_object()) return;
+  for (auto& b : string_list(h, "Binds")) {
+    auto c1 = b.find(':');
+    if (c1 == std::string::npos) continue;
+    std::string rest = b.substr(c1 + 1);
+    check_mount_target(rest.substr(0, rest.find(':')), "bind");
+  }
+  if (auto t = h.find("Tmpfs"); t != h.end() && t->is_object())
+    for (auto& [dst, opts] : t->items()) check_mount_target(dst, "tmpfs");
+  if (auto m = h.find("Mounts"); m != h.end() && m->is_array())
+    for (auto& x : *m)
+      if (x.is_object()) check_mount_target(x.value("Target", ""), x.value("Type", "bind"));
+  if (auto n = h.find("NanoCpus"); n != h.end() && !n->is_null()) {
+    if (!n->is_number_integer()) throw Error("NanoCpus: want an integer");
+    const int64_t nano = n->get<int64_t>();
+    if (nano < 0 || (nano > 0 && nano < 10'000'000))
+      throw Error("invalid NanoCpus " + std::to_string(nano) + ": the range of CPUs starts at 0.01");
+  }
+  for (auto& e : string_list(h, "ExtraHosts")) {
+    auto colon = e.find(':');
+    const std::string name = colon == std::string::npos ? "" : e.substr(0, colon);
+    const std::string ip = colon == std::string::npos ? "" : e.substr(colon + 1);
+    if (!plain_word(name) || (!ip_address(ip) && ip != "host-gateway"))
+      throw Error("invalid --add-host " + json(e).dump() + ": want HOST:IP");
+  }
+  for (auto& d : string_list(h, "Dns"))
+    if (!ip_address(d)) throw Error("invalid --dns " + json(d).dump() + ": want an IP address");
+  for (auto& d : string_list(h, "DnsSearch"))
+    if (!plain_word(d)) throw Error("invalid --dns-search " + json(d).dump() + ": no spaces or line breaks");
+  for (auto& d : string_list(h, "DnsOptions"))
+    if (!plain_word(d)) throw Error("invalid --dns-option " + json(d).dump() + ": no spaces or line breaks");
 }
 
 json make_spec(const SpecInputs& in) {

@@ -39,6 +39,13 @@ nlohmann::json merge_config(const oci::ImageConfig& image, const nlohmann::json&
 // docs/engine.md for how it is expressed).
 nlohmann::json default_seccomp(const std::vector<std::string>& caps);
 
+// Refuses host-config values that would reach the container's files or the runtime wrongly:
+// a non-procfs mount on /proc or below (it would hide or fake the kernel's view the runtime
+// relies on), NanoCpus below 0.01 CPU, and --add-host/--dns/--dns-search/--dns-option values
+// with spaces or line breaks (a newline would inject a line into /etc/hosts or resolv.conf).
+// Throws berth::Error with one line. Called at create, before anything is made.
+void check_host_config(const nlohmann::json& host);
+
 // "1g", "512m", "100k", "42" → bytes; throws on nonsense.
 int64_t parse_bytes(const std::string& s, const std::string& flag);
 

@@ -1,5 +1,6 @@
 #include "runtime/seccomp.hpp"
 
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
@@ -7,7 +8,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cstddef>
 #include <cerrno>
 #include <map>
 #include <vector>
@@ -32,13 +35,19 @@ std::string str(const json& o, const char* key, const std::string& field) {
   return it->get<std::string>();
 }
 
+// An errno: any JSON integer from 0 to 65535 (JSON has no unsigned type; 1 parses as signed).
+uint32_t errno_value(const json& v, const std::string& field) {
+  if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 0xffff)
+    bad(field, "must be an integer from 0 to 65535");
+  return static_cast<uint32_t>(v.get<int64_t>());
+}
+
 // An action name (+ errno/trace return value) → libseccomp action.
 uint32_t action(const std::string& name, const json& o, const std::string& field, uint32_t def_errno,
                 bool& notify) {
   uint32_t ret = def_errno;
   if (auto it = o.find("errnoRet"); it != o.end() && !it->is_null()) {
-    if (!it->is_number_unsigned()) bad(field + ".errnoRet", "must be a non-negative integer");
-    ret = it->get<uint32_t>();
+    ret = errno_value(*it, field + ".errnoRet");
   }
   if (name == "SCMP_ACT_KILL" || name == "SCMP_ACT_KILL_THREAD") return SCMP_ACT_KILL_THREAD;
   if (name == "SCMP_ACT_KILL_PROCESS") return SCMP_ACT_KILL_PROCESS;
@@ -64,6 +73,92 @@ scmp_compare op(const std::string& name, const std::string& field) {
   return it->second;
 }
 
+// Syscalls newer than libseccomp 2.5.4 (Debian 12), by their number on the architectures
+// that share the unified table from 424 on (x86_64, i386, aarch64, arm) — uretprobe is
+// x86_64's alone.
+struct NewSyscall {
+  const char* name;
+  int nr;
+  bool x86_64_only = false;
+};
+constexpr NewSyscall kNewSyscalls[] = {
+    {"statmount", 457},       {"listmount", 458},     {"lsm_get_self_attr", 459},
+    {"lsm_set_self_attr", 460}, {"lsm_list_modules", 461}, {"mseal", 462},
+    {"setxattrat", 463},      {"getxattrat", 464},    {"listxattrat", 465},
+    {"removexattrat", 466},   {"open_tree_attr", 467}, {"file_getattr", 468},
+    {"file_setattr", 469},    {"uretprobe", 335, true},
+};
+
+const NewSyscall* new_syscall(const std::string& name) {
+  for (auto& n : kNewSyscalls)
+    if (name == n.name) return &n;
+  return nullptr;
+}
+
+// The architectures the stub knows: libseccomp's token and the kernel's AUDIT_ARCH value.
+struct StubArch {
+  uint32_t scmp, audit;
+  bool unified;  // shares the new-syscall numbers above
+};
+constexpr StubArch kStubArches[] = {
+    {SCMP_ARCH_X86_64, AUDIT_ARCH_X86_64, true},
+    {SCMP_ARCH_X86, AUDIT_ARCH_I386, true},
+    {SCMP_ARCH_AARCH64, AUDIT_ARCH_AARCH64, true},
+    {SCMP_ARCH_ARM, AUDIT_ARCH_ARM, true},
+};
+
+void emit(std::string& out, uint16_t code, uint8_t jt, uint8_t jf, uint32_t k) {
+  sock_filter f{code, jt, jf, k};
+  out.append(reinterpret_cast<const char*>(&f), sizeof f);
+}
+
+struct OwnRule {
+  int nr;
+  uint32_t action;
+  bool x86_64_only;
+};
+
+// For each architecture: its own-table rules first, then ENOSYS above `max`; everything else
+// falls through to libseccomp's program, which starts by loading the architecture itself.
+// x32 (x86_64 numbers with bit 30 set) is left to libseccomp.
+std::string stub(const std::map<uint32_t, int>& max_nr, const std::vector<OwnRule>& own, bool enosys) {
+  std::string out;
+  for (auto& a : kStubArches) {
+    auto it = max_nr.find(a.scmp);
+    if (it == max_nr.end()) continue;
+    std::string body;
+    emit(body, BPF_LD | BPF_W | BPF_ABS, 0, 0, offsetof(seccomp_data, nr));
+    std::vector<const OwnRule*> mine;
+    for (auto& r : own)
+      if (a.unified && (!r.x86_64_only || a.scmp == SCMP_ARCH_X86_64)) mine.push_back(&r);
+    // Instructions after the x32 check: 2 per rule, then 2 for ENOSYS (if asked), then `ja`.
+    const size_t after = mine.size() * 2 + (enosys ? 2 : 0);
+    if (a.scmp == SCMP_ARCH_X86_64)
+      emit(body, BPF_JMP | BPF_JGE | BPF_K, static_cast<uint8_t>(after), 0, 0x40000000);
+    for (auto* r : mine) {
+      emit(body, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, static_cast<uint32_t>(r->nr));
+      emit(body, BPF_RET | BPF_K, 0, 0, r->action);
+    }
+    if (enosys) {
+      emit(body, BPF_JMP | BPF_JGT | BPF_K, 0, 1, static_cast<uint32_t>(it->second));
+      emit(body, BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ERRNO | ENOSYS);
+    }
+    // Check the architecture, then the body, then on to the next architecture's block.
+    const size_t body_len = body.size() / sizeof(sock_filter);
+    if (body_len + 1 > 255) throw Error("linux.seccomp: too many rules for new syscalls");
+    emit(out, BPF_LD | BPF_W | BPF_ABS, 0, 0, offsetof(seccomp_data, arch));
+    emit(out, BPF_JMP | BPF_JEQ | BPF_K, 0, static_cast<uint8_t>(body_len + 1), a.audit);
+    out += body;
+    emit(out, BPF_JMP | BPF_JA, 0, 0, 0);  // patched below: to the end of the stub
+  }
+  // Every `ja` (and nothing else in the stub has k = 0 with that code) jumps to the end.
+  const size_t n = out.size() / sizeof(sock_filter);
+  auto* f = reinterpret_cast<sock_filter*>(out.data());
+  for (size_t i = 0; i < n; ++i)
+    if (f[i].code == (BPF_JMP | BPF_JA)) f[i].k = static_cast<uint32_t>(n - i - 1);
+  return out;
+}
+
 }  // namespace
 
 namespace {
@@ -71,7 +166,7 @@ namespace {
 // What a cached program depends on: the profile, libseccomp and what it found the kernel can do.
 std::string cache_key(const json& s) {
   const scmp_version* v = seccomp_version();
-  return "berth-seccomp-v1 libseccomp " + std::to_string(v->major) + "." + std::to_string(v->minor) +
+  return "berth-seccomp-v2 libseccomp " + std::to_string(v->major) + "." + std::to_string(v->minor) +
          "." + std::to_string(v->micro) + " api " + std::to_string(seccomp_api_get()) + "\n" + s.dump();
 }
 
@@ -144,6 +239,9 @@ std::unique_ptr<SeccompFilter> SeccompFilter::compile(const json& s, const std::
   off_t size = ::lseek(mem.get(), 0, SEEK_END);
   f->bpf_.resize(static_cast<size_t>(size));
   if (::pread(mem.get(), f->bpf_.data(), f->bpf_.size(), 0) != size) throw_errno("read the seccomp filter");
+  f->bpf_.insert(0, f->prefix_);
+  if (f->bpf_.size() / sizeof(sock_filter) > BPF_MAXINSNS)
+    throw Error("linux.seccomp: the filter has more than " + std::to_string(BPF_MAXINSNS) + " instructions");
   f->flags_ = parse_flags(s);
   if (!cache_dir.empty()) {
     try {
@@ -163,8 +261,7 @@ std::unique_ptr<SeccompFilter> SeccompFilter::compile_profile(const json& s) {
   std::unique_ptr<SeccompFilter> f(new SeccompFilter());
   uint32_t def_errno = EPERM;
   if (auto it = s.find("defaultErrnoRet"); it != s.end() && !it->is_null()) {
-    if (!it->is_number_unsigned()) bad("defaultErrnoRet", "must be a non-negative integer");
-    def_errno = it->get<uint32_t>();
+    def_errno = errno_value(*it, "defaultErrnoRet");
   }
   std::string def_name = str(s, "defaultAction", "");
   if (def_name.empty()) bad("defaultAction", "is required");
@@ -178,6 +275,10 @@ std::unique_ptr<SeccompFilter> SeccompFilter::compile_profile(const json& s) {
   if (int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0); rc < 0)
     throw_errno("linux.seccomp: clear the no_new_privs attribute", -rc);
 
+  std::vector<uint32_t> archs;  // the filter's architectures, the native one included
+  archs.push_back(seccomp_arch_native());
+  std::map<uint32_t, int> max_nr;  // per architecture: the newest syscall a rule names
+  std::vector<OwnRule> own;
   if (auto it = s.find("architectures"); it != s.end() && !it->is_null()) {
     if (!it->is_array()) bad("architectures", "must be an array");
     for (auto& a : *it) {
@@ -190,6 +291,7 @@ std::unique_ptr<SeccompFilter> SeccompFilter::compile_profile(const json& s) {
       if (arch == 0) bad("architectures", "unknown architecture `" + name + "`");
       int rc = seccomp_arch_add(ctx, arch);
       if (rc < 0 && rc != -EEXIST) throw_errno("linux.seccomp: add architecture " + name, -rc);
+      archs.push_back(arch);
     }
   }
   if (auto it = s.find("flags"); it != s.end() && !it->is_null()) {
@@ -237,8 +339,23 @@ std::unique_ptr<SeccompFilter> SeccompFilter::compile_profile(const json& s) {
       if (act == def) continue;  // libseccomp refuses rules equal to the default action
       for (auto& n : *names) {
         if (!n.is_string()) bad(field + ".names", "must be an array of strings");
-        int nr = seccomp_syscall_resolve_name(n.get<std::string>().c_str());
-        if (nr == __NR_SCMP_ERROR) continue;  // unknown to this libseccomp/arch: skipped, as runc does
+        const std::string name = n.get<std::string>();
+        int nr = seccomp_syscall_resolve_name(name.c_str());
+        if (nr == __NR_SCMP_ERROR) {
+          // Newer than this libseccomp: our table (unconditional rules only), else skipped
+          // as runc does.
+          const NewSyscall* ns = new_syscall(name);
+          if (ns && args.empty()) {
+            own.push_back({ns->nr, act, ns->x86_64_only});
+            for (uint32_t a : archs)
+              if (!ns->x86_64_only || a == SCMP_ARCH_X86_64) max_nr[a] = std::max(max_nr[a], ns->nr);
+          }
+          continue;
+        }
+        for (uint32_t a : archs) {
+          int anr = seccomp_syscall_resolve_name_arch(a, name.c_str());
+          if (anr >= 0) max_nr[a] = std::max(max_nr[a], anr);  // negative: not on this arch
+        }
         int rc = seccomp_rule_add_array(ctx, act, nr, static_cast<unsigned>(args.size()), args.data());
         if (rc == -EINVAL && args.size() > 1) {
           // Several conditions on one argument cannot be one rule: add one rule per
@@ -253,6 +370,18 @@ std::unique_ptr<SeccompFilter> SeccompFilter::compile_profile(const json& s) {
   }
   if (f->notify_ && f->listener_path_.empty())
     bad("listenerPath", "is required when an action is SCMP_ACT_NOTIFY");
+  // ENOSYS for what is newer than the profile: only when the default refuses (a deny list's
+  // ALLOW or LOG default lets new syscalls through anyway).
+  const bool enosys = def != SCMP_ACT_ALLOW && def != SCMP_ACT_LOG;
+  if (enosys || !own.empty()) {
+    std::sort(archs.begin(), archs.end());
+    archs.erase(std::unique(archs.begin(), archs.end()), archs.end());
+    for (uint32_t a : archs) max_nr.try_emplace(a, -1);
+    if (enosys)
+      for (auto& [a, m] : max_nr)
+        if (m < 0) m = 0x7fffffff;  // names nothing on it: no ENOSYS rule to derive
+    f->prefix_ = stub(max_nr, own, enosys);
+  }
   return f;
 }
 

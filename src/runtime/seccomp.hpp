@@ -1,5 +1,11 @@
 // linux.seccomp: the filter is compiled from the config (and every error reported) in the
 // `create` process before clone(); the container's init only loads it, as late as possible.
+//
+// Two things libseccomp does not do, done here as runc and crun do them: a profile whose
+// default refuses (an allow list) answers ENOSYS, not its default errno, for syscalls newer
+// than the newest one it names — else libc cannot tell "this kernel lacks it" and never falls
+// back — and names that this libseccomp does not know yet (newer than its release) still get
+// their rule, from our own table of their numbers.
 #pragma once
 
 #include <memory>
@@ -29,6 +35,8 @@ class SeccompFilter {
   const std::string& listener_path() const { return listener_path_; }
   const std::string& listener_metadata() const { return listener_metadata_; }
   bool uses_notify() const { return notify_; }
+  // The program as loaded (struct sock_filter[]): for tests that run it.
+  const std::string& program() const { return bpf_; }
 
  private:
   SeccompFilter() = default;
@@ -39,6 +47,10 @@ class SeccompFilter {
   unsigned flags_ = 0;   // SECCOMP_FILTER_FLAG_*
   std::string listener_path_, listener_metadata_;
   bool notify_ = false;
+  // Run before libseccomp's program (see stub() in seccomp.cpp): the rules for syscalls that
+  // libseccomp does not know by name yet, and ENOSYS above the newest syscall the profile
+  // names, per architecture.
+  std::string prefix_;
 };
 
 }  // namespace berth::runtime

@@ -319,9 +319,10 @@ engine::CreateRequest build_request(const Args& a) {
   if (a.has("cpus")) {
     char* end = nullptr;
     double cpus = std::strtod(a.get("cpus").c_str(), &end);
-    if (*end || cpus <= 0) throw Error("invalid --cpus `" + a.get("cpus") + "`");
+    if (end == a.get("cpus").c_str() || *end) throw Error("invalid --cpus `" + a.get("cpus") + "`");
     long ncpu = ::sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus > static_cast<double>(ncpu))
+    // 0 means no limit (Docker's rule); NaN fails every comparison, so ask for the range.
+    if (cpus != 0 && !(cpus >= 0.01 && cpus <= static_cast<double>(ncpu)))
       throw Error("--cpus " + a.get("cpus") + ": range of CPUs is from 0.01 to " + std::to_string(ncpu) + ".00, as there are only " + std::to_string(ncpu) + " CPUs available");
     h["NanoCpus"] = static_cast<int64_t>(cpus * 1e9);
   }

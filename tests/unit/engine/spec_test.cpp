@@ -132,7 +132,8 @@ TEST_F(SpecTest, DockerDefaults) {
   EXPECT_EQ(s["process"]["noNewPrivileges"], false);
   EXPECT_TRUE(has(s["linux"]["maskedPaths"], "/proc/kcore"));
   EXPECT_TRUE(has(s["linux"]["readonlyPaths"], "/proc/sys"));
-  EXPECT_EQ(s["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ALLOW");
+  EXPECT_EQ(s["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+  EXPECT_EQ(s["linux"]["seccomp"]["defaultErrnoRet"], 1);
   EXPECT_EQ(s["linux"]["cgroupsPath"], "/berth/" + std::string(64, 'a'));
   bool netns = false;
   for (auto& n : s["linux"]["namespaces"]) netns |= n["type"] == "network";
@@ -142,21 +143,28 @@ TEST_F(SpecTest, DockerDefaults) {
 }
 
 TEST_F(SpecTest, SeccompGatesOnCapabilities) {
-  auto denied = [](const json& profile) {
+  // The unconditional allow list (seccomp_profile_test.cpp runs the compiled program).
+  auto allowed = [](const json& profile) {
     std::vector<std::string> out;
     for (auto& r : profile["syscalls"])
-      if (!r.contains("args"))
+      if (!r.contains("args") && r["action"] == "SCMP_ACT_ALLOW")
         for (auto& n : r["names"]) out.push_back(n);
     return out;
   };
-  auto d = denied(default_seccomp({"CAP_CHOWN"}));
-  EXPECT_NE(std::find(d.begin(), d.end(), "mount"), d.end());
-  EXPECT_NE(std::find(d.begin(), d.end(), "kexec_load"), d.end());
-  EXPECT_NE(std::find(d.begin(), d.end(), "clone3"), d.end());
-  d = denied(default_seccomp({"CAP_SYS_ADMIN"}));
-  EXPECT_EQ(std::find(d.begin(), d.end(), "mount"), d.end());
-  EXPECT_EQ(std::find(d.begin(), d.end(), "clone3"), d.end());
-  EXPECT_NE(std::find(d.begin(), d.end(), "kexec_load"), d.end());  // no capability allows it
+  auto has = [](const std::vector<std::string>& v, const char* n) {
+    return std::find(v.begin(), v.end(), n) != v.end();
+  };
+  auto a = allowed(default_seccomp({"CAP_CHOWN"}));
+  EXPECT_TRUE(has(a, "read"));
+  EXPECT_FALSE(has(a, "mount"));
+  EXPECT_FALSE(has(a, "kexec_load"));
+  EXPECT_FALSE(has(a, "clone3"));
+  EXPECT_FALSE(has(a, "chroot"));
+  a = allowed(default_seccomp({"CAP_SYS_ADMIN", "CAP_SYS_CHROOT"}));
+  EXPECT_TRUE(has(a, "mount"));
+  EXPECT_TRUE(has(a, "clone3"));
+  EXPECT_TRUE(has(a, "chroot"));
+  EXPECT_FALSE(has(a, "kexec_load"));  // no capability allows it
 }
 
 TEST_F(SpecTest, FlagsBecomeSpec) {
