@@ -391,8 +391,14 @@ std::vector<std::string> Service::remove(std::string_view s, bool force) {
 std::vector<std::string> Service::prune(bool all) {
   std::vector<std::string> out;
   if (!all) return out;
+  // An image a container (running or stopped) was made from is in use: its layers are the
+  // container's lower layers, and Docker keeps it too.
+  std::set<std::string> in_use;
+  for (auto& c : db_->list_containers(opts_.ns)) in_use.insert(c.image);
   std::set<std::string> ids;
   for (auto& rec : db_->list_images(opts_.ns)) {
+    auto cfg = rec.labels.find(kConfigLabel);
+    if (cfg != rec.labels.end() && in_use.count(cfg->second)) continue;
     db_->delete_image(opts_.ns, rec.name);
     out.push_back("untagged: " + oci::Reference::parse(rec.name).familiar());
     auto it = rec.labels.find(kConfigLabel);
@@ -473,7 +479,7 @@ void Service::mount(const Image& img, const std::string& target_in) {
   const std::string key = "mount:" + target;
   snapshots_->view(key, top);
   try {
-    snapshot::mount_all(snapshots_->mounts(key), target);
+    snapshot::mount_all(snapshots_->mounts(key), target, snapshot::MountUse::host_view);
   } catch (...) {
     snapshots_->remove(key);
     throw;

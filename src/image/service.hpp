@@ -97,8 +97,9 @@ class Service {
   // every name (refused when it has several names unless force). Output lines: "Untagged:
   // x", "Deleted: sha256:…". Unreferenced content and snapshots are collected after.
   std::vector<std::string> remove(std::string_view ref_or_id, bool force);
-  // Removes images: with all, every image; else dangling ones (none are dangling yet: every
-  // record has a name). Returns rmi-style lines.
+  // Removes images: with all, every image no container (running or stopped) was made from;
+  // else dangling ones (none are dangling yet: every record has a name). Returns rmi-style
+  // lines.
   std::vector<std::string> prune(bool all);
   // Removes content and committed snapshots that no image (or lease, or active snapshot)
   // of this namespace references; blobs leave the disk when no namespace knows them.

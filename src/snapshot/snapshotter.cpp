@@ -53,8 +53,7 @@ std::string common_dir(const std::vector<std::string>& paths) {
   return slash == std::string::npos || slash == 0 ? "/" : prefix.substr(0, slash);
 }
 
-void mount_overlay(const Mount& m, const std::string& target) {
-  unsigned long flags = 0;
+void mount_overlay(const Mount& m, const std::string& target, unsigned long flags) {
   std::string data = join_options(m.options, &flags);
   // The kernel takes at most a page of options; deep chains are given relative to the
   // common parent directory, which becomes our working directory for the mount call.
@@ -107,10 +106,11 @@ void mount_overlay(const Mount& m, const std::string& target) {
 
 }  // namespace
 
-void mount_all(const std::vector<Mount>& mounts, const std::string& target) {
+void mount_all(const std::vector<Mount>& mounts, const std::string& target, MountUse use) {
+  const unsigned long host = use == MountUse::host_view ? MS_NOSUID | MS_NODEV : 0;
   for (auto& m : mounts) {
     if (m.type == "overlay") {
-      mount_overlay(m, target);
+      mount_overlay(m, target, host);
       continue;
     }
     unsigned long flags = 0;
@@ -118,11 +118,13 @@ void mount_all(const std::vector<Mount>& mounts, const std::string& target) {
     if (!(flags & MS_BIND)) throw Error("snapshot mount: unsupported type `" + m.type + "`");
     if (::mount(m.source.c_str(), target.c_str(), nullptr, flags & (MS_BIND | MS_REC), nullptr) < 0)
       throw_errno("bind `" + m.source + "` on `" + target + "`");
-    if (flags & MS_RDONLY &&
-        ::mount(nullptr, target.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) < 0) {
+    // A bind mount takes its flags from a remount.
+    const unsigned long extra = (flags & MS_RDONLY) | host;
+    if (extra &&
+        ::mount(nullptr, target.c_str(), nullptr, MS_REMOUNT | MS_BIND | extra, nullptr) < 0) {
       int err = errno;
       ::umount2(target.c_str(), MNT_DETACH);
-      throw_errno("remount `" + target + "` read-only", err);
+      throw_errno("remount `" + target + "` (ro, nosuid, nodev)", err);
     }
   }
 }

@@ -34,8 +34,15 @@ struct Mount {
   std::vector<std::string> options;
 };
 
+// Who the mount is for. A container's rootfs keeps its setuid files and device nodes working
+// (they act inside the container only); a view on the host (`image mount`, the engine's own
+// reads of a stopped container) is nosuid,nodev: an image's setuid-root file or 0666 device
+// node must do nothing for a host user who finds it.
+enum class MountUse { container, host_view };
+
 // Mounts `mounts` (from Snapshotter::mounts) on `target`.
-void mount_all(const std::vector<Mount>& mounts, const std::string& target);
+void mount_all(const std::vector<Mount>& mounts, const std::string& target,
+               MountUse use = MountUse::container);
 
 class Snapshotter {
  public:
