@@ -54,6 +54,9 @@ std::string url_part(CURLU* u, CURLUPart part, unsigned flags = 0) {
   return s;
 }
 
+// The least a transfer must move per stall window (Request::stall_timeout_ms).
+constexpr int64_t kMinProgress = 1024;
+
 // State shared with the callbacks of one transfer.
 struct Transfer {
   const Request* req;
@@ -183,18 +186,23 @@ int on_prereq(void* p, char*, char*, int, int) {
 int on_progress(void* p, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t ulnow) {
   auto* t = static_cast<Transfer*>(p);
   if (!t->connected) return 0;  // the connect timeout covers this part
+  // A window of stall_timeout_ms must move at least kMinProgress bytes: a peer trickling a
+  // byte every few seconds is as stalled as a silent one.
   auto now = Clock::now();
   int64_t activity = t->header_bytes + dlnow + ulnow;
-  if (activity != t->last_activity) {
+  if (t->last_activity < 0) {
     t->last_activity = activity;
     t->last_change = now;
     return 0;
   }
-  auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(now - t->last_change).count();
-  if (t->req->stall_timeout_ms > 0 && idle >= t->req->stall_timeout_ms) {
+  auto window = std::chrono::duration_cast<std::chrono::milliseconds>(now - t->last_change).count();
+  if (t->req->stall_timeout_ms <= 0 || window < t->req->stall_timeout_ms) return 0;
+  if (activity - t->last_activity < kMinProgress) {
     t->stalled = true;
     return 1;
   }
+  t->last_activity = activity;
+  t->last_change = now;
   return 0;
 }
 
@@ -345,7 +353,8 @@ Response perform(void* handle, const Request& req) {
                 "response larger than " + std::to_string(req.max_body) + " bytes, refused", false);
   if (t.stalled)
     throw error(Kind::kStalled,
-                "stalled: nothing received for " + std::to_string(req.stall_timeout_ms) + " ms",
+                "stalled: less than " + std::to_string(kMinProgress) + " bytes moved in " +
+                    std::to_string(req.stall_timeout_ms) + " ms",
                 true);
   if (t.reader_short)
     throw error(Kind::kOther,

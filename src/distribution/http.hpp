@@ -3,7 +3,8 @@
 //
 // Never sets CURLOPT_ACCEPT_ENCODING (a blob's bytes must arrive exactly as stored) and never
 // lets curl follow redirects itself (the Client decides which headers go to which host).
-// Stalls are detected here: no byte received or sent for stall_timeout_ms once connected.
+// Stalls are detected here: less than 1 KiB received or sent in a window of stall_timeout_ms
+// once connected (a trickle of a byte every few seconds counts as a stall).
 #pragma once
 
 #include <cstdint>

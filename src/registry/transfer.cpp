@@ -72,7 +72,15 @@ Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions&
   if (oci::media::is_index(top.descriptor.mediaType)) {
     oci::Index idx = oci::parse_index(top.body);
     manifest_desc = pick_platform(idx, svc.options().platform, what);
+    if (manifest_desc.size <= 0 || manifest_desc.size > static_cast<int64_t>(oci::kMaxManifestSize))
+      throw Error("pull " + what + ": the index gives manifest " + manifest_desc.digest.str() + " a size of " +
+                  std::to_string(manifest_desc.size) + " bytes (a manifest is at most " +
+                  std::to_string(oci::kMaxManifestSize) + ")");
     child = client.get_manifest(manifest_desc.digest.str());
+    if (static_cast<int64_t>(child->body.size()) != manifest_desc.size)
+      throw Error("pull " + what + ": manifest " + manifest_desc.digest.str() + " is " +
+                  std::to_string(child->body.size()) + " bytes, the index says " +
+                  std::to_string(manifest_desc.size));
     manifest_text = child->body;
     manifest_desc.mediaType = child->descriptor.mediaType;
     blobs.push_back(manifest_desc);
@@ -147,12 +155,25 @@ Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions&
         // Keyed by digest: an interrupted pull resumes; a concurrent one waits for this.
         auto w = svc.content().writer("pull-" + layer.digest.str(), true, true);
         if (!svc.content().exists(layer.digest)) {
-          client.get_blob(layer.digest, w.offset(),
-                          [&](const char* data, size_t len) {
-                            if (cancel) throw Error("pull cancelled");
-                            w.write(data, len);
-                          },
-                          [&](int64_t done, int64_t total) { emit(opt, id, "Downloading", done, total); });
+          // A registry that sends more than the descriptor says is stopped at the first byte
+          // too many, and what it sent is dropped (not kept for a resume).
+          bool too_long = false;
+          try {
+            client.get_blob(layer.digest, w.offset(),
+                            [&](const char* data, size_t len) {
+                              if (cancel) throw Error("pull cancelled");
+                              if (w.offset() + static_cast<int64_t>(len) > layer.size) {
+                                too_long = true;
+                                throw Error("layer " + layer.digest.str() + ": the registry sent more than the " +
+                                            std::to_string(layer.size) + " bytes its descriptor says");
+                              }
+                              w.write(data, len);
+                            },
+                            [&](int64_t done, int64_t total) { emit(opt, id, "Downloading", done, total); });
+          } catch (...) {
+            if (too_long) w.abort();
+            throw;
+          }
           w.commit(layer.digest, layer.size);
         } else {
           w.abort();

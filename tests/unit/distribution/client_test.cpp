@@ -227,7 +227,25 @@ TEST(FakeRegistry, HangingServerTimesOut) {
   auto t0 = Clock::now();
   std::string msg = error_of([&] { c.get_manifest("silent"); });
   EXPECT_EQ(msg, "registry " + srv.addr() +
-                     ": GET /v2/a/b/manifests/silent: stalled: nothing received for 300 ms");
+                     ": GET /v2/a/b/manifests/silent: stalled: less than 1024 bytes moved in 300 ms");
+  EXPECT_LT(ms_since(t0), 2500);
+}
+
+TEST(FakeRegistry, TrickleIsAStall) {
+  // One byte every 50 ms never leaves the line silent, yet moves next to nothing.
+  FakeServer srv([&](const HttpRequest& req) {
+    Reply r = manifest_reply(kManifest);
+    if (req.path.ends_with("/trickle")) r.trickle_ms = 50;
+    return r;
+  });
+  RegistryOptions o = fast(0);
+  o.stall_timeout_ms = 300;
+  Client c(srv.addr(), "a/b", o);
+  c.get_manifest("ok");
+  auto t0 = Clock::now();
+  std::string msg = error_of([&] { c.get_manifest("trickle"); });
+  EXPECT_EQ(msg, "registry " + srv.addr() +
+                     ": GET /v2/a/b/manifests/trickle: stalled: less than 1024 bytes moved in 300 ms");
   EXPECT_LT(ms_since(t0), 2500);
 }
 

@@ -43,6 +43,7 @@ struct Reply {
   size_t send_bytes = std::string::npos;  // body bytes actually sent before closing
   int delay_ms = 0;                       // wait before answering at all
   int hold_ms = 0;                        // after sending, keep the connection open this long
+  int trickle_ms = 0;                     // send the body one byte every trickle_ms
   bool no_content_length = false;
 };
 
@@ -208,8 +209,11 @@ class FakeServer {
             rep.content_length >= 0 ? rep.content_length : static_cast<long long>(rep.body.size());
         if (!rep.no_content_length) out += "Content-Length: " + std::to_string(cl) + "\r\n";
         out += "Connection: close\r\n\r\n";
-        if (req.method != "HEAD") out += rep.body.substr(0, rep.send_bytes);
+        const std::string body = req.method == "HEAD" ? "" : rep.body.substr(0, rep.send_bytes);
+        if (!rep.trickle_ms) out += body;
         send_all(fd, out.data(), out.size());
+        for (size_t i = 0; rep.trickle_ms && i < body.size(); ++i)
+          if (!wait_ms(rep.trickle_ms) || !send_all(fd, &body[i], 1)) break;
         if (rep.hold_ms) wait_ms(rep.hold_ms);
       }
     }
