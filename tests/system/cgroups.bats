@@ -118,10 +118,12 @@ cg_file() {
   [ -n "$kb" ] || skip "no huge page sizes on this host"
   if ((kb >= 1048576)); then size=$((kb / 1048576))GB; elif ((kb >= 1024)); then size=$((kb / 1024))MB; else size=${kb}KB; fi
   local cgpath="/berth-test/$ID"
+  # Two pages: the kernel rounds a limit down to whole pages (4 MiB of 1 GB pages is 0).
+  local limit=$((kb * 1024 * 2))
   set_args sleep 100
-  set_config '.linux.cgroupsPath = $p | .linux.resources.hugepageLimits = [{"pageSize": $s, "limit": 4194304}]' --arg p "$cgpath" --arg s "$size"
+  set_config '.linux.cgroupsPath = $p | .linux.resources.hugepageLimits = [{"pageSize": $s, "limit": ($l | tonumber)}]' --arg p "$cgpath" --arg s "$size" --arg l "$limit"
   rt create --bundle "$BUNDLE" "$ID"
-  cat /sys/fs/cgroup/unified$cgpath/hugetlb.$size.max /sys/fs/cgroup/hugetlb$cgpath/hugetlb.$size.limit_in_bytes /sys/fs/cgroup$cgpath/hugetlb.$size.max 2>/dev/null | grep -qx 4194304
+  cat /sys/fs/cgroup/unified$cgpath/hugetlb.$size.max /sys/fs/cgroup/hugetlb$cgpath/hugetlb.$size.limit_in_bytes /sys/fs/cgroup$cgpath/hugetlb.$size.max 2>/dev/null | grep -qx "$limit"
   rt delete "$ID"
 }
 

@@ -664,3 +664,18 @@ EOS
   run e start -a user
   [ "$status" -eq 0 ]
 }
+
+@test "image prune -a never removes an image a container (running or stopped) uses" {
+  e tag busybox other:1
+  e create --name stopped --network none busybox sh -c 'echo still here' >/dev/null
+  run e image prune -a -f
+  echo "$output"
+  [ "$status" -eq 0 ]
+  # The image of the container keeps all its names; the container still starts.
+  [ "$(e images --format json | jq -r '.Repository + ":" + .Tag' | sort | tr '\n' ' ')" = "busybox:latest other:1 " ]
+  run e start -a stopped
+  [ "$output" = "still here" ]
+  e rm stopped >/dev/null
+  e image prune -a -f >/dev/null
+  [ -z "$(e images -q)" ]
+}

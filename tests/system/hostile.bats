@@ -1,0 +1,198 @@
+#!/usr/bin/env bats
+# Hostile containers and hostile input (the hardening issue): one case per attack, each shown
+# to fail before its fix. The attacker tools are static binaries built with the tests.
+
+load helpers
+load image_helpers
+load engine_helpers
+
+EXE_ATTACK=${BERTH_EXE_ATTACK:?BERTH_EXE_ATTACK must point to the exe-attack helper}
+SYSCALL_PROBE=${BERTH_SYSCALL_PROBE:?BERTH_SYSCALL_PROBE must point to the syscall-probe helper}
+
+setup() {
+  _berth_setup
+  import_busybox
+  # "attack": busybox, the two tools, and /evil, a program whose interpreter is
+  # /proc/self/exe — whatever binary execs it runs itself in the container.
+  local r=$TEST_DIR/attack-root
+  mkdir -p "$r"
+  cp -a "$BUNDLE/rootfs/." "$r/"
+  cp "$EXE_ATTACK" "$r/attack"
+  cp "$SYSCALL_PROBE" "$r/probe"
+  printf '#!/proc/self/exe\n' > "$r/evil"
+  chmod 755 "$r/evil"
+  tar -C "$r" -cf "$TEST_DIR/attack.tar" .
+  e import "$TEST_DIR/attack.tar" attack >/dev/null
+}
+
+teardown() {
+  [ ! -f "$TEST_DIR/registry.pid" ] || kill "$(cat "$TEST_DIR/registry.pid")" 2>/dev/null || true
+  _engine_teardown
+}
+
+# attack_through EXEC_COMMAND…: runs the attacker in container v, then the given exec of
+# /evil, and prints the attacker's report.
+attack_through() {
+  e exec -d v sh -c '/attack 3 > /tmp/report 2>&1'
+  wait_for e exec v grep -q watching /tmp/report
+  local i
+  for i in 1 2 3; do "$@" >/dev/null 2>&1 || true; done
+  for i in $(seq 1 100); do
+    e exec v grep -q '^caught' /tmp/report && break
+    sleep 0.1
+  done
+  e exec v cat /tmp/report
+}
+
+@test "CVE-2019-5736 through the shim: exec of #!/proc/self/exe cannot reach berth-shim's file" {
+  e run -d --name v --network none attack sleep 1000 >/dev/null
+  out=$(attack_through e exec v /evil)
+  echo "$out"
+  # The attacker saw a binary from outside the container (the shim's), and could not open it
+  # for writing: a read-only view, not the host's file ("Text file busy" before the fix: the
+  # host file, writable once no shim runs it).
+  [[ "$out" == *"caught "* ]]
+  [[ "$out" != *"write: OK"* ]]
+  [[ "$out" != *"Text file busy"* ]]
+  [[ "$out" == *"Read-only file system"* || "$out" == *"Operation not permitted"* ]]
+  # The shim itself runs from that view: another device than the file on disk.
+  shim=$(pgrep -f "berth-shim $TEST_DIR/" | head -1)
+  [ "$(stat -L -c %d:%i "/proc/$shim/exe")" != "$(stat -c %d:%i "$(dirname "$BERTH")/berth-shim")" ]
+}
+
+@test "CVE-2019-5736 through the shim: exec -t too" {
+  e run -d --name v --network none attack sleep 1000 >/dev/null
+  out=$(attack_through script -qec "\"$BERTH\" --root $BROOT --state $TEST_DIR/run exec -t v /evil" /dev/null)
+  echo "$out"
+  [[ "$out" == *"caught "* ]]
+  [[ "$out" != *"write: OK"* ]]
+  [[ "$out" != *"Text file busy"* ]]
+}
+
+@test "a container whose shim is killed dies at once, before any berth command" {
+  e run -d --name v --network none busybox sleep 1000 >/dev/null
+  pid=$(e inspect -f '{{.State.Pid}}' v)
+  [ -d "/proc/$pid" ]
+  pkill -9 -f "berth-shim $TEST_DIR/"
+  gone() { [ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; }
+  wait_for gone
+  run e inspect -f '{{.State.Status}}' v
+  [ "$output" = exited ]
+}
+
+@test "image mount is nosuid and nodev: an image's setuid file and device node do nothing on the host" {
+  [ "$(uname -m)" = x86_64 ] || skip "syscall numbers are x86_64's"
+  local r=$TEST_DIR/suid-root
+  mkdir -p "$r"
+  cp -a "$BUNDLE/rootfs/." "$r/"
+  # A setuid-root program that keeps its privilege (busybox drops it): it prints its euid.
+  cp "$SYSCALL_PROBE" "$r/suid-euid"
+  chmod 4755 "$r/suid-euid"
+  mknod -m 666 "$r/null" c 1 3
+  tar -C "$r" -cf "$TEST_DIR/suid.tar" .
+  e import "$TEST_DIR/suid.tar" suid >/dev/null
+  mkdir "$TEST_DIR/mnt"
+  e image mount suid "$TEST_DIR/mnt"
+  [ -u "$TEST_DIR/mnt/suid-euid" ]
+  [[ "$(findmnt -no OPTIONS "$TEST_DIR/mnt")" == *nosuid*nodev* ]]
+  # A host user runs the image's setuid-root file (geteuid = 107): it stays that user.
+  run setpriv --reuid 65534 --regid 65534 --clear-groups "$TEST_DIR/mnt/suid-euid" 107
+  echo "$output"
+  [ "$output" = ok=65534 ]
+  # The image's 0666 device node opens nothing.
+  run sh -c "echo x > '$TEST_DIR/mnt/null'"
+  [ "$status" -ne 0 ]
+  e image unmount "$TEST_DIR/mnt"
+  # In a container the same image's setuid file still works (its rootfs is not a host view).
+  run e run --rm --network none -u 65534 suid /suid-euid 107
+  echo "$output"
+  [ "$output" = ok ]
+}
+
+@test "mounts over /proc, --cpus nan or below 0.01, line breaks in --add-host/--dns*: refused with one line, nothing left" {
+  mkdir -p "$TEST_DIR/fakeproc"
+  nl=$'\n'
+  for flags in "-v $TEST_DIR/fakeproc:/proc" "--tmpfs /proc" "-v $TEST_DIR/fakeproc:/proc/sys" \
+               "--mount type=bind,src=$TEST_DIR/fakeproc,dst=/proc/" "--cpus nan" "--cpus 0.001" \
+               "--cpus=-1" "--dns 1.2.3.4x" "--add-host=a_b:1.2.3.4x"; do
+    run e run --rm --network none $flags busybox true
+    echo "$flags → $status: $output"
+    [ "$status" -eq 125 ]
+    [ "${#lines[@]}" -eq 1 ]
+  done
+  for flag in "--add-host=evil:1.2.3.4${nl}6.6.6.6 bank.example" "--add-host=a b:1.2.3.4" \
+              "--dns-search=x${nl}nameserver 6.6.6.6" "--dns-option=ndots:1${nl}nameserver 6.6.6.6"; do
+    run e run --rm --network none "$flag" busybox true
+    echo "$flag → $status: $output"
+    [ "$status" -eq 125 ]
+    [ "${#lines[@]}" -eq 1 ]
+  done
+  [ -z "$(e ps -aq)" ]
+  [ -z "$(ls "$BROOT/containers")" ]
+  [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+  # What is allowed still works.
+  run e run --rm --network none --cpus 0.5 --add-host db:10.0.0.5 --dns-search example.org busybox \
+    sh -c 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d" " -f1 /sys/fs/cgroup/cpu.max; grep db /etc/hosts'
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == 50000 ]]
+  [[ "$output" == *"10.0.0.5"*db* ]]
+}
+
+@test "default seccomp profile is an allow list: EPERM for what it leaves out, ENOSYS for newer syscalls" {
+  probe() { e run --rm --network none "$@" | tr -d '\r'; }
+  # x86_64 numbers: 39 getpid, 135 personality, 272 unshare, 41 socket, 461 lsm_list_modules,
+  # 462 mseal, 467 open_tree_attr.
+  [ "$(uname -m)" = x86_64 ] || skip "syscall numbers are x86_64's"
+  [[ "$(probe attack /probe 39)" == ok=* ]]   # getpid
+  [ "$(probe attack /probe 461 0 0 0)" = EPERM ]    # not on Docker's list
+  [ "$(probe attack /probe 467)" = ENOSYS ]          # newer than the list: libc falls back
+  [ "$(probe attack /probe 1000)" = ENOSYS ]
+  [ "$(probe attack /probe 462 0 0 0)" = ok ]        # mseal: newer than libseccomp, on the list
+  [ "$(probe attack /probe 135 0x400000)" = EPERM ]  # personality(READ_IMPLIES_EXEC)
+  [ "$(probe attack /probe 135 0xffffffff)" = ok ]   # the query
+  [ "$(probe attack /probe 272 0x10000000)" = EPERM ] # unshare(CLONE_NEWUSER)
+  [ "$(probe attack /probe 41 40 1 0)" = EPERM ]     # socket(AF_VSOCK)
+  [ "$(probe attack /probe 41 38 5 0)" = EPERM ]     # socket(AF_ALG)
+  # Without the profile, the kernel answers.
+  [ "$(probe --security-opt seccomp=unconfined attack /probe 461 0 0 0)" != EPERM ]
+  [ "$(probe --security-opt seccomp=unconfined attack /probe 467)" != ENOSYS ]
+  # A capability opens its group: CAP_SYS_TIME's settimeofday(NULL, NULL) is allowed (ok).
+  [ "$(probe attack /probe 164 0 0)" = EPERM ]
+  [ "$(probe --cap-add SYS_TIME attack /probe 164 0 0)" = ok ]
+}
+
+@test "every process berth starts in a container begins with default signal dispositions, none blocked" {
+  # The shim ignores SIGINT and SIGHUP; that must not reach the container (Ctrl-C, kill -INT).
+  run e run --rm --network none busybox grep -E '^Sig(Ign|Blk)' /proc/self/status
+  echo "$output"
+  [ "${lines[0]}" = $'SigBlk:\t0000000000000000' ]
+  [ "${lines[1]}" = $'SigIgn:\t0000000000000000' ]
+  run e run --rm --network none busybox sh -c 'kill -INT $$; echo survived'
+  [ "$status" -eq 130 ]
+  [[ "$output" != *survived* ]]
+  e run -d --name v --network none busybox sleep 1000 >/dev/null
+  run e exec v grep -E '^SigIgn' /proc/self/status
+  [ "$output" = $'SigIgn:\t0000000000000000' ]
+  run e run --rm --network none --runtime runc busybox grep -E '^SigIgn' /proc/self/status
+  [ "$output" = $'SigIgn:\t0000000000000000' ]
+}
+
+@test "a registry that sends more than a layer's descriptor says is stopped at the first byte too many; an absurd child manifest size is refused before the fetch" {
+  /usr/bin/python3 "$SRC/tests/system/lying_registry.py" "$TEST_DIR/port" 3>&- &
+  echo $! > "$TEST_DIR/registry.pid"
+  local root=$TEST_DIR/pulls
+  wait_for test -s "$TEST_DIR/port"
+  local reg=127.0.0.1:$(cat "$TEST_DIR/port")
+  run timeout 60 "$BERTH" --root "$root" --state "$TEST_DIR/run" pull "$reg/lie/blob:1"
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [[ "${lines[-1]}" == *"the registry sent more than the 1000 bytes its descriptor says"* ]]
+  # Nothing of the 64 MiB stays (before the fix: all of it, in the ingest), no image.
+  [ -z "$(find "$root" -type f -size +64k ! -name 'metadata.db*')" ]
+  [ -z "$("$BERTH" --root "$root" --state "$TEST_DIR/run" images -q)" ]
+  run timeout 60 "$BERTH" --root "$root" --state "$TEST_DIR/run" pull "$reg/lie/index:1"
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [[ "${lines[-1]}" == *"a size of 1099511627776 bytes"* ]]
+}
