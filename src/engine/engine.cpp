@@ -158,6 +158,24 @@ int parse_signal(const std::string& s) {
   return runtime::parse_signal(s);
 }
 
+namespace {
+
+constexpr int64_t kDefaultLogMaxSize = 20'000'000;
+constexpr int kDefaultLogMaxFiles = 5;
+
+// Whether a shim will start its container again after an exit (its should_restart, minus a
+// manual stop, which the shim alone knows).
+bool restart_expected(const json& host, int code, int restarts) {
+  const json policy = host.value("RestartPolicy", json::object());
+  const std::string name = policy.is_object() ? policy.value("Name", "no") : "no";
+  if (name == "always" || name == "unless-stopped") return true;
+  if (name != "on-failure") return false;
+  const int max = policy.value("MaximumRetryCount", 0);
+  return code != 0 && (max == 0 || restarts < max);
+}
+
+}  // namespace
+
 std::string status_text(const State& s) {
   auto since = [](int64_t ns) {
     int64_t d = (now_ns() - ns) / 1000000000;
@@ -538,9 +556,16 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
                    {"restart", restart.value("Name", "no")},
                    {"restart_max", restart.value("MaximumRetryCount", 0)}};
     if (auto rt = host.value("Runtime", ""); !rt.empty() && rt != "berth") orders["runtime"] = rt;
-    if (log_opts.contains("max-size"))
+    // Without a max-size, Docker's local-driver cap (20 MB x 5): a container printing in a
+    // loop must not fill the disk (json-file's own default is no cap at all).
+    if (log_opts.contains("max-size")) {
       orders["log_max_size"] = parse_bytes(log_opts["max-size"].get<std::string>(), "--log-opt max-size");
-    if (log_opts.contains("max-file")) orders["log_max_files"] = std::stoi(log_opts["max-file"].get<std::string>());
+      if (log_opts.contains("max-file")) orders["log_max_files"] = std::stoi(log_opts["max-file"].get<std::string>());
+    } else {
+      orders["log_max_size"] = kDefaultLogMaxSize;
+      orders["log_max_files"] = log_opts.contains("max-file") ? std::stoi(log_opts["max-file"].get<std::string>())
+                                                              : kDefaultLogMaxFiles;
+    }
     std::vector<std::string> cleanup = self_command();
     cleanup.insert(cleanup.end(), {"container", "cleanup"});
     if (host.value("AutoRemove", false)) cleanup.push_back("--rm");
@@ -649,18 +674,33 @@ State Engine::state(Container& c) {
   s.started = js.value("StartedAt", int64_t{0});
   s.finished = js.value("FinishedAt", int64_t{0});
   s.restarts = js.value("RestartCount", 0);
+  s.oom_killed = js.value("OOMKilled", false);
   s.error = js.value("Error", "");
   s.pid = js.value("Pid", 0);
   const std::string dir = container_dir(c.id());
   if (shim_alive(dir)) {
     std::string pid_text;
-    if (fs::read_file_if_exists(dir + "/pid", pid_text))
-      std::sscanf(pid_text.c_str(), "%d %d", &s.pid, &s.restarts);
+    if (fs::read_file_if_exists(dir + "/pid", pid_text)) {
+      long long started = 0;
+      if (std::sscanf(pid_text.c_str(), "%d %d %lld", &s.pid, &s.restarts, &started) == 3)
+        s.started = started;  // this run's start (a restart's, or a foreground run's)
+    }
     s.status = "running";
-    // An exit record while the shim lives: the container is gone and the shim is finishing
-    // (or waiting to restart it).
-    if (fs::exists(dir + "/exit")) {
-      s.status = "restarting";
+    // An exit record while the shim lives: the container is gone and the shim is waiting to
+    // restart it — or finishing, when its policy will not restart it: that is an exit.
+    std::string exit_text;
+    if (fs::read_file_if_exists(dir + "/exit", exit_text)) {
+      json e = json::parse(exit_text, nullptr, false);
+      if (e.is_object()) {
+        s.exit_code = e.value("code", 0);
+        s.finished = e.value("finished", now_ns());
+        s.restarts = e.value("restarts", s.restarts);
+        s.oom_killed = e.value("oom_killed", false);
+      }
+      s.status = restart_expected(c.data.value("HostConfig", json::object()), s.exit_code, s.restarts)
+                     ? "restarting"
+                     : "exited";
+      s.pid = 0;
       return s;
     }
     try {
@@ -683,6 +723,7 @@ State Engine::state(Container& c) {
     s.exit_code = e.is_object() ? e.value("code", 255) : 255;
     s.finished = e.is_object() ? e.value("finished", now_ns()) : now_ns();
     s.restarts = e.is_object() ? e.value("restarts", 0) : 0;
+    s.oom_killed = e.is_object() && e.value("oom_killed", false);
     if (e.is_object() && e.contains("error")) s.error = e.value("error", "");
   } else {
     // Killed shim: the container must not live on unmonitored.
@@ -710,6 +751,7 @@ State Engine::state(Container& c) {
   js["ExitCode"] = s.exit_code;
   js["FinishedAt"] = s.finished;
   js["RestartCount"] = s.restarts;
+  js["OOMKilled"] = s.oom_killed;
   js["Error"] = s.error;
   js["Pid"] = 0;
   try {
@@ -1387,7 +1429,7 @@ json Engine::inspect(Container& c) {
             {"Running", s.running()},
             {"Paused", s.status == "paused"},
             {"Restarting", s.status == "restarting"},
-            {"OOMKilled", false},
+            {"OOMKilled", s.oom_killed},
             {"Dead", false},
             {"Pid", s.running() ? s.pid : 0},
             {"ExitCode", s.exit_code},

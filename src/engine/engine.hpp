@@ -66,6 +66,7 @@ struct State {
   int exit_code = 0;
   int64_t started = 0, finished = 0;  // unix ns
   int restarts = 0;
+  bool oom_killed = false;  // the OOM killer ended a process of the container's last run
   std::string error;
   bool running() const { return status == "running" || status == "paused"; }
 };

@@ -37,7 +37,8 @@ class Cgroup;
 // Freezing (v1 freezer.state, v2 cgroup.freeze), waiting until the kernel reports it done.
 void freeze_cgroup(const Cgroup& cg, bool frozen);
 bool cgroup_frozen(const Cgroup& cg);
-// runc's stats shape: {"cpu": {"usage": {...}}, "memory": {"usage": {...}}, "pids": {...}}.
+// runc's stats shape: {"cpu": {"usage": {...}}, "memory": {"usage": {...}}, "pids": {...}};
+// memory.oom_kill counts the processes the OOM killer ended in the cgroup.
 nlohmann::json cgroup_stats(const Cgroup& cg);
 const std::vector<CgroupHierarchy>& host_hierarchies();
 

@@ -103,7 +103,8 @@ nlohmann::json cgroup_stats(const Cgroup& cg) {
                 {"max", num(read_trim(d + "/memory.peak"))},
                 {"limit", num(read_trim(d + "/memory.max"), UINT64_MAX)}}},
               {"swap", {{"usage", num(read_trim(d + "/memory.swap.current"))}}},
-              {"raw", flat_keyed(d + "/memory.stat")}};
+              {"raw", flat_keyed(d + "/memory.stat")},
+              {"oom_kill", flat_keyed(d + "/memory.events").value("oom_kill", 0ull)}};
     pids = {{"current", num(read_trim(d + "/pids.current"))},
             {"limit", num(read_trim(d + "/pids.max"))}};
   } else {
@@ -132,7 +133,8 @@ nlohmann::json cgroup_stats(const Cgroup& cg) {
                 {"max", num(read_trim(m + "/memory.max_usage_in_bytes"))},
                 {"failcnt", num(read_trim(m + "/memory.failcnt"))},
                 {"limit", num(read_trim(m + "/memory.limit_in_bytes"))}}},
-              {"raw", flat_keyed(m + "/memory.stat")}};
+              {"raw", flat_keyed(m + "/memory.stat")},
+              {"oom_kill", flat_keyed(m + "/memory.oom_control").value("oom_kill", 0ull)}};
     const std::string p = cg.host_dir("pids");
     pids = {{"current", num(read_trim(p + "/pids.current"))},
             {"limit", num(read_trim(p + "/pids.max"))}};

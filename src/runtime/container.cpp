@@ -613,6 +613,20 @@ nlohmann::json container_stats(const std::string& root, const std::string& id) {
   return {{"type", "stats"}, {"id", id}, {"data", cgroup_stats(*l.cg)}};
 }
 
+bool container_oom_killed(const std::string& root, const std::string& id) {
+  try {
+    // The container has stopped (that is when one asks); its cgroup is there until delete.
+    StateStore store(root);
+    validate_id(id);
+    ContainerState st = store.load(id);
+    if (st.cgroup.is_null()) return false;
+    const nlohmann::json m = cgroup_stats(*Cgroup::from_json(st.cgroup))["memory"];
+    return m.is_object() && m.value("oom_kill", uint64_t{0}) > 0;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 std::vector<ListEntry> list_containers(const std::string& root) {
   StateStore store(root);
   std::vector<ListEntry> out;

@@ -65,6 +65,9 @@ void update_container(const std::string& root, const std::string& id,
 std::vector<pid_t> container_pids(const std::string& root, const std::string& id);
 // runc's `events --stats` object: {"type": "stats", "id": ..., "data": {cpu, memory, pids}}.
 nlohmann::json container_stats(const std::string& root, const std::string& id);
+// Whether the OOM killer ended a process of the container (its memory cgroup's oom_kill);
+// false when that cannot be read. Ask before delete, which removes the cgroup.
+bool container_oom_killed(const std::string& root, const std::string& id);
 
 // The runtime-spec state: {ociVersion, id, status, pid, bundle, annotations}.
 nlohmann::json container_state(const std::string& root, const std::string& id);

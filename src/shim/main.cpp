@@ -462,7 +462,13 @@ pid_t Shim::launch() {
     master_.reset();
     throw Error(msg.rfind("error ", 0) == 0 ? msg.substr(6) : "the container could not be created");
   }
-  fs::write_file_atomic(dir_ + "/pid", std::to_string(pid_) + " " + std::to_string(restarts_) + "\n", 0644);
+  // PID RESTARTS STARTED_NS; then the previous run's exit record goes (a restart): a record
+  // next to a live shim means "ended, restarting or finishing".
+  fs::write_file_atomic(dir_ + "/pid",
+                        std::to_string(pid_) + " " + std::to_string(restarts_) + " " +
+                            std::to_string(now_ns()) + "\n",
+                        0644);
+  ::unlink((dir_ + "/exit").c_str());
   if (master_) ::fcntl(master_.get(), F_SETFL, O_NONBLOCK);
   if (out_) ::fcntl(out_.get(), F_SETFL, O_NONBLOCK);
   if (err_) ::fcntl(err_.get(), F_SETFL, O_NONBLOCK);
@@ -825,9 +831,11 @@ void Shim::drain_output() {
 void Shim::finish_exit(int code) {
   exited_ = true;
   drain_output();
+  // The runtime's state (with the cgroup) is still there: did the OOM killer end it?
+  const bool oom = o_.runtime.empty() && runtime::container_oom_killed(o_.runtime_root, o_.id);
   char rec[256];
-  std::snprintf(rec, sizeof rec, "{\"code\":%d,\"finished\":%lld,\"restarts\":%d}\n", code,
-                static_cast<long long>(now_ns()), restarts_);
+  std::snprintf(rec, sizeof rec, "{\"code\":%d,\"finished\":%lld,\"restarts\":%d,\"oom_killed\":%s}\n",
+                code, static_cast<long long>(now_ns()), restarts_, oom ? "true" : "false");
   try {
     fs::write_file_atomic(dir_ + "/exit", rec, 0644);
   } catch (const std::exception& e) {

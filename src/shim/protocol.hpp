@@ -10,8 +10,11 @@
 //   shim.json   its orders, written by berth before it starts the shim
 //   shim.pid    "PID STARTTIME" of the shim (STARTTIME: /proc/PID/stat field 22)
 //   shim.sock   the control socket
-//   pid         "PID RESTARTS\n": the container's init and how many restarts came before it
-//   exit        {"code":N,"finished":NS,"restarts":K,"error":"..."} after every exit
+//   pid         "PID RESTARTS STARTED_NS\n": the container's init, how many restarts came
+//               before it, when it started (unix ns)
+//   exit        {"code":N,"finished":NS,"restarts":K,"oom_killed":B,"error":"..."} after every
+//               exit (oom_killed: the memory cgroup's oom_kill count was not 0); removed
+//               once a restart has started the container again
 //
 // A client of shim.sock sends one request line:
 //   "attach\n"        stream output frames until the container exits (then an exit frame);

@@ -679,3 +679,73 @@ EOS
   e image prune -a -f >/dev/null
   [ -z "$(e images -q)" ]
 }
+
+@test "a restarted container shows Up with its new start, not Restarting (0) decades ago; a killed one shows Exited at once" {
+  e run -d --name r --network none --restart always busybox sh -c 'sleep 0.5; exit 3' >/dev/null
+  # Watch it across two restarts: never the zero time of a record that was not written.
+  local seen=""
+  for i in $(seq 1 40); do
+    seen+="$(e ps -a --format json | jq -r 'select(.Names == "r") | .Status')|"
+    sleep 0.05
+  done
+  echo "$seen"
+  [[ "$seen" != *days* ]]
+  [[ "$seen" != *"Restarting (0)"* ]]
+  wait_for sh -c "[ \"\$(\"$BERTH\" --root $BROOT --state $TEST_DIR/run inspect -f '{{.RestartCount}}' r)\" -ge 2 ]"
+  # The running one started less than a second or two ago, by this run's start.
+  wait_for sh -c "\"$BERTH\" --root $BROOT --state $TEST_DIR/run ps --format json | jq -r .Status | grep -q '^Up'"
+  status=$(e ps --format json | jq -r 'select(.Names == "r") | .Status')
+  [[ "$status" == "Up Less than a second" || "$status" == "Up 1 second" ]]
+  e rm -f r >/dev/null
+  # restart=no: right after kill, an exit, never Restarting.
+  e run -d --name k --network none busybox sleep 100 >/dev/null
+  e kill k >/dev/null
+  run e ps -a --format json
+  [[ "$(echo "$output" | jq -r 'select(.Names == "k") | .Status')" == "Exited (137)"* ]]
+}
+
+@test "State.OOMKilled: true when the OOM killer ended the container, false otherwise" {
+  e run --name oom --network none --memory 8m busybox sh -c 'x=$(head -c 64m /dev/zero | tr "\0" a); echo $x | wc -c' || true
+  e wait oom >/dev/null || true
+  [ "$(e inspect -f '{{.State.OOMKilled}}' oom)" = true ]
+  e run --name fine --network none --memory 64m busybox true
+  [ "$(e inspect -f '{{.State.OOMKilled}}' fine)" = false ]
+}
+
+@test "logs: capped at 20 MB x 5 by default; logs streams in bounded memory; --tail reads from the end" {
+  e run -d --name flood --network none busybox sh -c 'seq 1 800000; sleep 100' >/dev/null
+  id=$(e inspect -f '{{.Id}}' flood)
+  # Docker's local-driver cap unless --log-opt says otherwise.
+  jq -e '.log_max_size == 20000000 and .log_max_files == 5' "$TEST_DIR/run/default/containers/$id/shim.json"
+  for i in $(seq 1 200); do [ "$(e logs --tail 1 flood)" = 800000 ] && break; sleep 0.1; done
+  [ "$(e logs --tail 3 flood | tr '\n' ' ')" = "799998 799999 800000 " ]
+  [ "$(e logs --tail 0 flood | wc -l)" -eq 0 ]
+  # ~55 MB of log (3 files of 20 MB): printed whole, in order, without holding it (max RSS in KiB).
+  /usr/bin/time -f %M -o "$TEST_DIR/rss" "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" logs flood > "$TEST_DIR/all"
+  [ "$(wc -l < "$TEST_DIR/all")" -eq 800000 ]
+  [ "$(tail -1 "$TEST_DIR/all")" = 800000 ]
+  echo "rss: $(cat "$TEST_DIR/rss") KiB"
+  [ "$(cat "$TEST_DIR/rss")" -lt 40000 ]
+  # A small cap rotates: at most max-file files, the newest lines kept, --tail across files.
+  e run -d --name rot --network none --log-opt max-size=100k --log-opt max-file=3 busybox sh -c 'seq 1 200000; sleep 100' >/dev/null
+  rid=$(e inspect -f '{{.Id}}' rot)
+  for i in $(seq 1 100); do [ "$(e logs --tail 1 rot)" = 200000 ] && break; sleep 0.1; done
+  [ "$(e logs --tail 2 rot | tr '\n' ' ')" = "199999 200000 " ]
+  [ "$(ls "$BROOT/containers/$rid/" | grep -c json.log)" -le 3 ]
+  first=$(e logs rot | head -1)
+  [ "$first" -gt 1 ]
+  [ "$(e logs rot | wc -l)" -eq $((200000 - first + 1)) ]
+}
+
+@test "run -it and exec -it with a pipe for stdin: 'the input device is not a TTY', exit 1, nothing made" {
+  run sh -c "echo hi | \"$BERTH\" --root $BROOT --state $TEST_DIR/run run -it --rm --network none busybox cat"
+  [ "$status" -eq 1 ]
+  [ "$output" = "berth: the input device is not a TTY" ]
+  [ -z "$(e ps -aq)" ]
+  e run -d --name v --network none busybox sleep 100 >/dev/null
+  run sh -c "echo hi | \"$BERTH\" --root $BROOT --state $TEST_DIR/run exec -it v cat"
+  [ "$status" -eq 1 ]
+  [ "$output" = "berth: the input device is not a TTY" ]
+  # -i alone pipes stdin as before.
+  [ "$(echo hi | e exec -i v cat)" = hi ]
+}

@@ -569,6 +569,11 @@ void pull_for_run(const Engine& e, const Args& a, const std::string& image) {
 
 int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
   Args a = parse_args(start_it ? "run" : "create", kRunFlags, argc, argv, first, true);
+  // Docker's check, before anything is made: -it with a pipe for stdin would wait forever.
+  if (start_it && !a.has("detach") && a.has("interactive") && a.has("tty") && !::isatty(0)) {
+    std::fprintf(stderr, "berth: the input device is not a TTY\n");
+    return 1;
+  }
   auto eng = make_engine(e);
   engine::CreateRequest req;
   engine::Container c;
@@ -683,6 +688,43 @@ bool parse_log_line(const std::string& line, LogLine& out) {
   out.stream = j.value("stream", "stdout");
   out.time = j.value("time", "");
   return true;
+}
+
+// The last n lines of the log files (oldest first), read from the end: --tail costs what it
+// prints, not the size of the log. A line still being written (no newline yet) is left out.
+std::vector<std::string> last_lines(const std::vector<std::string>& files, size_t n) {
+  std::vector<std::string> rev;  // newest first
+  for (auto f = files.rbegin(); f != files.rend() && rev.size() < n; ++f) {
+    UniqueFd fd(::open(f->c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st;
+    if (!fd || ::fstat(fd.get(), &st) < 0) continue;
+    off_t pos = st.st_size;
+    std::string acc;  // bytes read and not yet split, ending with a newline once trimmed
+    bool trimmed = false;
+    while (pos > 0 && rev.size() < n) {
+      const size_t len = static_cast<size_t>(std::min<off_t>(pos, 65536));
+      pos -= static_cast<off_t>(len);
+      std::string block(len, '\0');
+      if (::pread(fd.get(), block.data(), len, pos) != static_cast<ssize_t>(len)) break;
+      acc.insert(0, block);
+      if (!trimmed) {
+        const size_t nl = acc.rfind('\n');
+        if (nl == std::string::npos) continue;
+        acc.resize(nl + 1);
+        trimmed = true;
+      }
+      // Take whole lines from the end while the newline before them is in acc.
+      while (rev.size() < n && acc.size() > 1) {
+        const size_t prev = acc.rfind('\n', acc.size() - 2);
+        if (prev == std::string::npos) break;
+        rev.push_back(acc.substr(prev + 1, acc.size() - prev - 2));
+        acc.resize(prev + 1);
+      }
+    }
+    // The file's first line.
+    if (pos == 0 && trimmed && rev.size() < n && acc.size() > 1) rev.push_back(acc.substr(0, acc.size() - 1));
+  }
+  return {rev.rbegin(), rev.rend()};
 }
 
 int64_t parse_since(const std::string& s) {
@@ -864,21 +906,34 @@ int cmd_logs(const Engine& e, int argc, char** argv, int first) {
   }
   int64_t since = parse_since(a.get("since")), until = a.has("until") ? parse_since(a.get("until")) : 0;
   const bool ts = a.has("timestamps");
-  std::deque<LogLine> lines;
-  for (auto& f : log_files(path)) {
-    std::ifstream in(f);
-    std::string line;
-    while (std::getline(in, line)) {
+  if (tail >= 0 && !since && !until) {
+    // From the end of the newest file backwards.
+    for (auto& raw : last_lines(log_files(path), static_cast<size_t>(tail))) {
       LogLine l;
-      if (!parse_log_line(line, l)) continue;
-      int64_t t = parse_rfc3339(l.time);
-      if (since && t < since) continue;
-      if (until && t > until) continue;
-      lines.push_back(std::move(l));
-      if (tail >= 0 && lines.size() > static_cast<size_t>(tail)) lines.pop_front();
+      if (parse_log_line(raw, l)) print_log(l, ts);
     }
+  } else {
+    // Streamed: memory holds one line (and, with --tail and a time filter, the last N).
+    std::deque<LogLine> lines;
+    for (auto& f : log_files(path)) {
+      std::ifstream in(f);
+      std::string line;
+      while (std::getline(in, line)) {
+        LogLine l;
+        if (!parse_log_line(line, l)) continue;
+        int64_t t = parse_rfc3339(l.time);
+        if (since && t < since) continue;
+        if (until && t > until) continue;
+        if (tail < 0) {
+          print_log(l, ts);
+          continue;
+        }
+        lines.push_back(std::move(l));
+        if (lines.size() > static_cast<size_t>(tail)) lines.pop_front();
+      }
+    }
+    for (auto& l : lines) print_log(l, ts);
   }
-  for (auto& l : lines) print_log(l, ts);
   if (!a.has("follow")) return 0;
   // Follow: read what is appended until the container stops (a rotation starts a new file).
   struct stat st {};
@@ -921,6 +976,10 @@ int cmd_exec(const Engine& e, int argc, char** argv, int first) {
           {"user", "u", true}, {"workdir", "w", true}, {"privileged", "", false}, {"env-file", "", true, true}},
          argc, argv, first, true);
   if (a.positional().size() < 2) throw Error("exec: a container and a command are required");
+  if (!a.has("detach") && a.has("interactive") && a.has("tty") && !::isatty(0)) {
+    std::fprintf(stderr, "berth: the input device is not a TTY\n");
+    return 1;
+  }
   auto eng = make_engine(e);
   auto c = eng.lookup(a.positional()[0]);
   engine::State s = eng.state(c);
