@@ -61,7 +61,16 @@ class Loader {
       drop_unused();
       return names;
     } catch (...) {
+      // Nothing was recorded: nothing this load brought is in use.
+      used_.clear();
       drop_unused();
+      for (auto& d : generated_)
+        if (svc_.db().content_namespaces(d.str()).empty()) svc_.content().remove(d);
+      // Layers unpacked for the refused images belong to nothing.
+      try {
+        svc_.gc();
+      } catch (const std::exception&) {
+      }
       throw;
     }
   }
@@ -183,7 +192,9 @@ class Loader {
         const std::string text = oci::to_json(m).dump();
         oci::Descriptor target;
         target.mediaType = m.mediaType;
+        const bool existed = svc_.content().exists(sha256_of(text));
         target.digest = svc_.content().put(text);
+        if (!existed) generated_.push_back(target.digest);
         target.size = static_cast<int64_t>(text.size());
         for (auto& t : tags) images.emplace_back(t, target);
         if (tags.empty()) throw Error("load: an image in manifest.json has no RepoTags to name it by");
@@ -211,6 +222,9 @@ class Loader {
     }
     if (images.empty()) throw Error("load: the archive has neither index.json nor manifest.json");
 
+    // All or nothing: every image is checked and unpacked first; only then are the names
+    // recorded, in one transaction. A refused archive moves no tag and lists no image.
+    std::vector<std::pair<metadata::Image, std::vector<oci::Descriptor>>> records;
     std::vector<std::string> loaded;
     for (auto& [name, target] : images) {
       const std::string full = oci::Reference::parse(name).str();
@@ -242,11 +256,11 @@ class Loader {
                       " bytes, the descriptor says " + std::to_string(b.size));
         mark(b.digest);
       }
-      svc_.record(rec, blobs);
-      Image img = svc_.resolve(full);
-      svc_.unpack(img);
+      svc_.unpack(svc_.load(rec));
+      records.emplace_back(rec, blobs);
       loaded.push_back(oci::Reference::parse(full).familiar());
     }
+    svc_.record_all(records);
     return loaded;
   }
 
@@ -259,6 +273,7 @@ class Loader {
 
   Service& svc_;
   std::map<std::string, Member> members_;
+  std::vector<Digest> generated_;  // manifests this load made (docker-archive) and added
   std::map<std::string, std::string> docs_;
   std::set<std::string> used_;
 };

@@ -1,5 +1,6 @@
 #include "image/service.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -76,11 +77,39 @@ std::string human_size(int64_t bytes) {
   return buf;
 }
 
+namespace {
+bool has_entries(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return false;
+  bool any = false;
+  while (dirent* e = ::readdir(d))
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      any = true;
+      break;
+    }
+  ::closedir(d);
+  return any;
+}
+}  // namespace
+
 Service::Service(Options opts) : opts_(std::move(opts)) {
   metadata::validate_namespace(opts_.ns);
   fs::mkdir_p(opts_.root, 0711);
   content_ = std::make_unique<content::Store>(opts_.root + "/content");
-  db_ = std::make_unique<metadata::Db>(metadata::Db::open(opts_.root + "/metadata.db"));
+  metadata::OpenOptions db_opts;
+  db_opts.on_new_store = [this] {
+    // Blobs or unpacked layers without a database: the database was lost (emptied, deleted,
+    // replaced), not never made. Taking it as new would leave every image and container
+    // untracked, and the next GC would see nothing to keep.
+    const std::string blobs = opts_.root + "/content/blobs/sha256";
+    const std::string layers = opts_.root + "/snapshots/" + std::string(snapshot::to_string(opts_.driver));
+    for (const std::string& dir : {blobs, layers})
+      if (has_entries(dir))
+        throw Error("metadata: `" + opts_.root + "/metadata.db` is empty or missing, but `" + dir +
+                    "` holds data: refusing to start a new store over it (restore the database, or "
+                    "move the root away to start afresh)");
+  };
+  db_ = std::make_unique<metadata::Db>(metadata::Db::open(opts_.root + "/metadata.db", db_opts));
   snapshots_ = std::make_unique<snapshot::Snapshotter>(
       opts_.driver, opts_.root + "/snapshots/" + std::string(snapshot::to_string(opts_.driver)), *db_,
       opts_.ns);
@@ -301,14 +330,20 @@ Image Service::commit(const Image& base, const std::string& upper_dir, std::stri
 }
 
 void Service::record(metadata::Image rec, const std::vector<oci::Descriptor>& blobs) {
-  rec.labels[kConfigLabel] = load(rec).id.str();
+  record_all({{std::move(rec), blobs}});
+}
+
+void Service::record_all(std::vector<std::pair<metadata::Image, std::vector<oci::Descriptor>>> images) {
+  for (auto& [rec, blobs] : images) rec.labels[kConfigLabel] = load(rec).id.str();
   db_->transaction([&] {
-    for (auto& b : blobs) {
-      metadata::Labels labels;
-      if (auto old = db_->get_content(opts_.ns, b.digest.str())) labels = old->labels;
-      db_->set_content(opts_.ns, b.digest.str(), b.size, labels);
+    for (auto& [rec, blobs] : images) {
+      for (auto& b : blobs) {
+        metadata::Labels labels;
+        if (auto old = db_->get_content(opts_.ns, b.digest.str())) labels = old->labels;
+        db_->set_content(opts_.ns, b.digest.str(), b.size, labels);
+      }
+      db_->put_image(opts_.ns, rec);
     }
-    db_->put_image(opts_.ns, rec);
   });
 }
 

@@ -83,6 +83,8 @@ class Service {
   // Records the image `rec` (its target must be in the content store) and, for this
   // namespace, the blobs it references — one transaction.
   void record(metadata::Image rec, const std::vector<oci::Descriptor>& blobs);
+  // The same for several images, all in one transaction (load: all or nothing).
+  void record_all(std::vector<std::pair<metadata::Image, std::vector<oci::Descriptor>>> images);
   // Unpacks one layer blob (already in the content store) on the committed snapshot
   // `parent` (empty: none) and commits it as `chain`; checks the blob's digest and the diffID.
   void apply_layer(const oci::Descriptor& layer, const Digest& diff_id, const std::string& parent,

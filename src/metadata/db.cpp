@@ -253,6 +253,7 @@ Db Db::open(const std::string& path, const OpenOptions& opts) {
   // Each process that opens the database after the last one closed it rebuilds the WAL index
   // by reading the WAL file: keep that file small (checkpoints every 64 pages, ~256 KiB).
   sql::exec(raw, path, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 64");
+  if (opts.on_new_store && schema::version(raw, path) == 0) opts.on_new_store();
   schema::migrate(raw, path);
   return Db(std::move(impl));
 }

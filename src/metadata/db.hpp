@@ -24,6 +24,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -120,6 +121,10 @@ struct OpenOptions {
   // How long a writer waits for another process's write transaction before failing with
   // "database is locked".
   std::chrono::milliseconds busy_timeout{10000};
+  // Called when the database holds no schema yet (a new file, or an emptied one) before it is
+  // made a new empty store; it may throw to refuse (its owner knows whether data should be
+  // there: an emptied database over a root full of layers must not pass for a new store).
+  std::function<void()> on_new_store;
 };
 
 class Db {

@@ -134,8 +134,15 @@ Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions&
       first_missing = i;
       break;
     }
-  for (size_t i = 0; i < first_missing; ++i)
-    emit(opt, image::short_id(manifest.layers[i].digest), "Already exists");
+  // Layers to download: every one from first_missing up, and below it those whose snapshot
+  // is there but whose blob is not (an image loaded from an archive of another store, a
+  // blob collected meanwhile): without the blob, save and push of the image fail.
+  std::vector<size_t> fetch;
+  for (size_t i = 0; i < first_missing; ++i) {
+    if (svc.content().exists(manifest.layers[i].digest)) emit(opt, image::short_id(manifest.layers[i].digest), "Already exists");
+    else fetch.push_back(i);
+  }
+  for (size_t i = first_missing; i < manifest.layers.size(); ++i) fetch.push_back(i);
 
   // Downloads in parallel (bounded); the applier below takes each layer as it completes.
   const size_t n = manifest.layers.size();
@@ -145,7 +152,7 @@ Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions&
   std::exception_ptr download_error;
   std::atomic<bool> cancel{false};
   auto download = [&](size_t k) {
-    const size_t i = first_missing + k;
+    const size_t i = fetch[k];
     if (cancel) return;
     const oci::Descriptor& layer = manifest.layers[i];
     const std::string id = image::short_id(layer.digest);
@@ -191,7 +198,7 @@ Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions&
   };
   std::thread downloader([&] {
     try {
-      distribution::parallel_for(n - first_missing, static_cast<size_t>(std::max(1, opt.registry.max_parallel)),
+      distribution::parallel_for(fetch.size(), static_cast<size_t>(std::max(1, opt.registry.max_parallel)),
                                  download);
     } catch (...) {
     }
@@ -218,11 +225,17 @@ Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions&
     cancel = true;
     downloader.join();
     // Layers that finished downloading are tracked too, so that GC collects them.
-    for (size_t i = first_missing; i < n; ++i)
+    for (size_t i : fetch)
       if (state[i] == 1) track(svc, manifest.layers[i].digest, manifest.layers[i].size);
     throw;
   }
   downloader.join();
+  // The blobs fetched for layers already unpacked.
+  for (size_t i : fetch) {
+    if (i >= first_missing) break;
+    if (state[i] != 1) std::rethrow_exception(download_error);
+    track(svc, manifest.layers[i].digest, manifest.layers[i].size);
+  }
 
   metadata::Image rec;
   rec.name = ref.str();

@@ -136,3 +136,50 @@ PY
   [ "$status" -eq 1 ]
   [[ "$stderr" == *"invalid namespace"* ]]
 }
+
+@test "a refused load changes nothing: an existing tag keeps its image, no half-loaded image is listed, no layer stays" {
+  local id
+  id=$(b import "$TEST_DIR/rootfs.tar" test:1)
+  snaps=$(count_snapshots)
+  blobs=$(count_blobs)
+  # A docker-archive whose config lies about its layer's diff_id, naming test:1 and fresh:1.
+  mkdir "$TEST_DIR/arch"
+  printf 'x' > "$TEST_DIR/arch/extra"
+  tar -C "$TEST_DIR/arch" -cf "$TEST_DIR/arch/layer.tar" extra
+  printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["sha256:%064d"]}}' 0 > "$TEST_DIR/arch/config.json"
+  echo '[{"Config":"config.json","RepoTags":["test:1","fresh:1"],"Layers":["layer.tar"]}]' > "$TEST_DIR/arch/manifest.json"
+  tar -C "$TEST_DIR/arch" -cf "$TEST_DIR/bad.tar" manifest.json config.json layer.tar
+  run b load -i "$TEST_DIR/bad.tar"
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"diff_id mismatch"* ]]
+  [ "$(b images -q --no-trunc)" = "$id" ]
+  [ "$(b images --format json | jq -r '.Repository + ":" + .Tag')" = "test:1" ]
+  [ "$(count_snapshots)" -eq "$snaps" ]
+  [ "$(count_blobs)" -eq "$blobs" ]
+}
+
+@test "an emptied or deleted metadata.db (or garbage in its place) is refused, not taken as a new empty store" {
+  b import "$TEST_DIR/rootfs.tar" test:1 >/dev/null
+  blobs=$(count_blobs)
+  for how in empty deleted garbage; do
+    rm -rf "$TEST_DIR/bak" && mkdir "$TEST_DIR/bak" && cp -a "$BROOT"/metadata.db* "$TEST_DIR/bak/"
+    rm -f "$BROOT/metadata.db-wal" "$BROOT/metadata.db-shm"
+    case $how in
+      empty) : > "$BROOT/metadata.db" ;;
+      deleted) rm "$BROOT/metadata.db" ;;
+      garbage) head -c 8192 /dev/urandom > "$BROOT/metadata.db" ;;
+    esac
+    run b images
+    echo "$how: $output"
+    [ "$status" -ne 0 ]
+    [ "${#lines[@]}" -eq 1 ]
+    [ "$(count_blobs)" -eq "$blobs" ]
+    rm -f "$BROOT"/metadata.db*
+    cp -a "$TEST_DIR/bak/." "$BROOT/"
+    [ "$(b images -q | wc -l)" -eq 1 ]
+  done
+  # A fresh root is still a new store.
+  "$BERTH" --root "$TEST_DIR/fresh" images -q
+}

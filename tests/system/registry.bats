@@ -233,3 +233,25 @@ PY
   r rm -f "$(r ps -aq)" >/dev/null
   [ -z "$(r ps -aq)" ]
 }
+
+@test "a layer whose snapshot is there but whose blob is not is fetched again: save and push work after" {
+  start_registry
+  gzip -c "$TEST_DIR/rootfs.tar" | b import - test/bb:1 >/dev/null
+  b push test/bb:1 "$REGISTRY/test/bb:1" >/dev/null
+  local other=(--root "$TEST_DIR/other")
+  "$BERTH" "${other[@]}" pull "$REGISTRY/test/bb:1" >/dev/null
+  layer=$(skopeo inspect --tls-verify=false "docker://$REGISTRY/test/bb:1" | jq -r '.Layers[0]' | cut -d: -f2)
+  # The blob goes (as after a load of another store's archive, or a collected blob); the
+  # unpacked layer stays.
+  rm "$TEST_DIR/other/content/blobs/sha256/$layer"
+  run "$BERTH" "${other[@]}" save -o "$TEST_DIR/before.tar" "$REGISTRY/test/bb:1"
+  [ "$status" -ne 0 ]
+  run "$BERTH" "${other[@]}" pull "$REGISTRY/test/bb:1"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" != *"Already exists"* ]]
+  [[ "$output" == *"Download complete"* ]]
+  [ -f "$TEST_DIR/other/content/blobs/sha256/$layer" ]
+  "$BERTH" "${other[@]}" save -o "$TEST_DIR/after.tar" "$REGISTRY/test/bb:1"
+  [ -s "$TEST_DIR/after.tar" ]
+}
