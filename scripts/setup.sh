@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
-  # build
-  build-essential cmake ninja-build pkg-config
+  # build (clang and its sanitizer/libFuzzer runtimes: the fuzz targets)
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   nlohmann-json3-dev libseccomp-dev libcap-dev libgtest-dev googletest
   libssl-dev libsqlite3-dev libarchive-dev libzstd-dev libisal-dev zlib1g-dev libcurl4-openssl-dev
   # tests: a busybox-static rootfs, bats, tools the tests drive

@@ -487,7 +487,7 @@ Spec parse_spec(std::string_view text) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range (406) for a number too big
     throw Error(std::string("config.json: invalid JSON: ") + e.what());
   }
   return parse_spec_json(j);

@@ -53,7 +53,7 @@ oci::Process build_process(const ExecOptions& o, const oci::Spec& spec) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number too big
       throw Error("--process `" + o.process_file + "`: invalid JSON: " + e.what());
     }
     return oci::parse_process_json(j);

@@ -9,6 +9,16 @@ load helpers
   expect_failure "invalid JSON" rt create --bundle "$BUNDLE" "$ID"
 }
 
+@test "a number too big for JSON's doubles (found by fuzz-spec: it escaped as an exception)" {
+  echo '{"ociVersion": "1.2.0", "process": {"user": {"uid": 41e94304}}}' > "$BUNDLE/config.json"
+  expect_failure "invalid JSON" rt create --bundle "$BUNDLE" "$ID"
+  echo '{"args": ["true"], "cwd": "/", "user": {"uid": 0}, "x": 1e999}' > "$TEST_DIR/process.json"
+  run rt exec --process "$TEST_DIR/process.json" no-such-container
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" != *terminate* ]]
+}
+
 @test "missing process for run" {
   set_config 'del(.process)'
   expect_failure "process: is required" rt run --bundle "$BUNDLE" "$ID"

@@ -55,7 +55,7 @@ int cmd_update(const Global& g, int argc, char** argv, int first) {
     }
     try {
       r = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number too big
       throw Error(std::string("--resources: invalid JSON: ") + e.what());
     }
   }
