@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 
 namespace berth::fs {
 
@@ -118,42 +119,101 @@ void mkdir_p(const std::string& path, mode_t mode) {
   if (::mkdir(path.c_str(), mode) < 0 && errno != EEXIST) throw_errno("mkdir `" + path + "`");
 }
 
-static void remove_all_at(int dirfd, const char* name, dev_t dev) {
-  struct stat st;
-  if (::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-    if (errno == ENOENT) return;
-    throw_errno(std::string("stat `") + name + "`");
+namespace {
+
+// The names in a directory (not . and ..), read through a duplicate of its fd.
+std::vector<std::string> dir_names(int fd, const char* what) {
+  int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) throw_errno(std::string("dup `") + what + "`");
+  DIR* d = ::fdopendir(dup);
+  if (!d) {
+    ::close(dup);
+    throw_errno(std::string("fdopendir `") + what + "`");
   }
-  if (S_ISDIR(st.st_mode)) {
-    if (st.st_dev != dev) throw_errno(std::string("remove `") + name + "`", EBUSY);
-    int fd = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) throw_errno(std::string("open `") + name + "`");
-    DIR* d = ::fdopendir(fd);
-    if (!d) {
-      ::close(fd);
-      throw_errno("fdopendir");
-    }
-    std::vector<std::string> names;
-    while (auto* e = ::readdir(d)) {
-      std::string_view n = e->d_name;
-      if (n != "." && n != "..") names.emplace_back(n);
-    }
-    for (auto& n : names) remove_all_at(::dirfd(d), n.c_str(), dev);
-    ::closedir(d);
-    if (::unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-      throw_errno(std::string("rmdir `") + name + "`");
-  } else if (::unlinkat(dirfd, name, 0) < 0 && errno != ENOENT) {
-    throw_errno(std::string("unlink `") + name + "`");
+  ::rewinddir(d);
+  std::vector<std::string> names;
+  while (auto* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
   }
+  ::closedir(d);
+  return names;
 }
 
+}  // namespace
+
+// Iterative, depth-first, with at most kOpen directory fds at a time: a tree of any depth
+// (a container can make 100,000 nested directories) costs neither stack nor fds. A directory
+// whose fd was given up is reopened from its child with "..", and checked to be the same one.
 void remove_all(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) < 0) {
     if (errno == ENOENT) return;
     throw_errno("stat `" + path + "`");
   }
-  remove_all_at(AT_FDCWD, path.c_str(), st.st_dev);
+  if (!S_ISDIR(st.st_mode)) {
+    if (::unlink(path.c_str()) < 0 && errno != ENOENT) throw_errno("unlink `" + path + "`");
+    return;
+  }
+  constexpr size_t kOpen = 32;
+  struct Frame {
+    UniqueFd fd;
+    dev_t dev;
+    ino_t ino;
+    std::vector<std::string> names;
+    size_t next = 0;
+  };
+  const dev_t dev = st.st_dev;
+  std::vector<Frame> stack;
+  auto push = [&](UniqueFd fd, const std::string& what) {
+    struct stat ds;
+    if (::fstat(fd.get(), &ds) < 0) throw_errno("stat `" + what + "`");
+    Frame f{std::move(fd), ds.st_dev, ds.st_ino, {}, 0};
+    f.names = dir_names(f.fd.get(), what.c_str());
+    stack.push_back(std::move(f));
+    if (stack.size() > kOpen) stack[stack.size() - kOpen - 1].fd.reset();
+  };
+  UniqueFd top(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!top) throw_errno("open `" + path + "`");
+  push(std::move(top), path);
+  while (!stack.empty()) {
+    Frame& f = stack.back();
+    if (f.next < f.names.size()) {
+      const std::string& name = f.names[f.next++];
+      struct stat cs;
+      if (::fstatat(f.fd.get(), name.c_str(), &cs, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno == ENOENT) continue;
+        throw_errno("stat `" + name + "` in `" + path + "`");
+      }
+      if (!S_ISDIR(cs.st_mode)) {
+        if (::unlinkat(f.fd.get(), name.c_str(), 0) < 0 && errno != ENOENT)
+          throw_errno("unlink `" + name + "` in `" + path + "`");
+        continue;
+      }
+      if (cs.st_dev != dev) throw_errno("remove `" + name + "` in `" + path + "`", EBUSY);
+      UniqueFd child(::openat(f.fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!child) throw_errno("open `" + name + "` in `" + path + "`");
+      push(std::move(child), name);
+      continue;
+    }
+    // Empty now: remove it from its parent (the top one by its path).
+    if (stack.size() == 1) {
+      stack.clear();
+      if (::rmdir(path.c_str()) < 0 && errno != ENOENT) throw_errno("rmdir `" + path + "`");
+      break;
+    }
+    Frame& parent = stack[stack.size() - 2];
+    if (!parent.fd) {
+      parent.fd.reset(::openat(f.fd.get(), "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      struct stat ps;
+      if (!parent.fd || ::fstat(parent.fd.get(), &ps) < 0 || ps.st_dev != parent.dev || ps.st_ino != parent.ino)
+        throw Error("remove `" + path + "`: a directory was moved while it was being removed");
+    }
+    const std::string name = parent.names[parent.next - 1];
+    stack.pop_back();
+    if (::unlinkat(stack.back().fd.get(), name.c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT)
+      throw_errno("rmdir `" + name + "` in `" + path + "`");
+  }
 }
 
 std::string clean_path(std::string_view path) {

@@ -4,6 +4,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <exception>
 #include <map>
 #include <string>
@@ -165,6 +167,12 @@ void Walker::copy_data(int fd, int64_t size, const std::string& path) {
 void Walker::walk(int dir_fd, const std::string& prefix) {
   for (const auto& name : detail::list_dir(dir_fd, prefix.empty() ? "." : prefix)) {
     std::string path = prefix + name;
+    // A tree no tool could open by path (a container can nest directories without end): a
+    // clear refusal, where the walk would go on writing ever longer names — O(depth²) bytes —
+    // and holding one fd per level. This also bounds the walk's depth (and stack) to 2048.
+    if (path.size() >= PATH_MAX)
+      throw Error("layer create: a path longer than " + std::to_string(PATH_MAX) + " bytes (`" +
+                  path.substr(0, 64) + "…`): the directory tree is too deep to archive");
     struct stat st;
     if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
       throw_errno("layer create: " + path + ": stat");
@@ -264,6 +272,14 @@ CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c) {
   archive_write_set_bytes_per_block(a.get(), 0);
   if (archive_write_open(a.get(), &sink, nullptr, sink_write, nullptr) != ARCHIVE_OK)
     failed("open");
+  // The walk holds one fd per level (up to PATH_MAX / 2 of them): the soft limit up to the
+  // hard one, as containerd does at start.
+  struct rlimit nofile;
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max &&
+      nofile.rlim_cur < 4 * PATH_MAX) {
+    nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_max, 4 * PATH_MAX);
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   Walker w(a.get(), sink);
   w.walk(upper_dir_fd, "");
   if (archive_write_close(a.get()) != ARCHIVE_OK) failed("close");

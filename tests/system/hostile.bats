@@ -196,3 +196,23 @@ attack_through() {
   [ "$status" -ne 0 ]
   [[ "${lines[-1]}" == *"a size of 1099511627776 bytes"* ]]
 }
+
+@test "a container's 2100-level directory tree: commit and export refuse it with one line, rm removes it all" {
+  snaps=$(find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -type d | wc -l)
+  # Grown from the top (mkdir x; mv d x/d; mv x d) so that no path the shell uses is long.
+  e run --name deep --network none busybox sh -c 'cd /tmp && mkdir d && for i in $(seq 2100); do mkdir x && mv d x/d && mv x d || exit 1; done'
+  run e commit deep deep:1
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"too deep to archive"* ]]
+  run e export -o "$TEST_DIR/deep.tar" deep
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"too deep to archive"* ]]
+  # No temporary mount of its layers stays; the image was not made.
+  [ "$(test_mounts)" -eq 0 ]
+  [ -z "$(e images -q deep:1 2>/dev/null)" ]
+  e rm deep
+  [ -z "$(ls "$BROOT/containers")" ]
+  [ "$(find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -type d | wc -l)" -eq "$snaps" ]
+}

@@ -66,6 +66,33 @@ TEST(Fs, AtomicWrite) {
   EXPECT_FALSE(fs::exists(tmpl));
 }
 
+TEST(Fs, RemoveAllTakesAnyDepth) {
+  // 20,000 nested directories (a container made them): the recursive walk this replaced held
+  // one fd per level and died of EMFILE, leaving the snapshot behind.
+  char tmpl[] = "/tmp/berth-deep.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  int fd = ::open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 20000; ++i) {
+    ASSERT_EQ(::mkdirat(fd, "d", 0755), 0);
+    if (i % 1000 == 0) ::close(::openat(fd, "file", O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    int next = ::openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(next, 0);
+    ::close(fd);
+    fd = next;
+  }
+  ::close(fd);
+  fs::remove_all(tmpl);
+  struct stat st;
+  EXPECT_EQ(::lstat(tmpl, &st), -1);
+  // A plain file, a missing path.
+  std::string f = std::string(tmpl) + ".f";
+  ::close(::open(f.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  fs::remove_all(f);
+  EXPECT_EQ(::lstat(f.c_str(), &st), -1);
+  fs::remove_all(f);
+}
+
 TEST(Signals, Parse) {
   EXPECT_EQ(runtime::parse_signal("KILL"), SIGKILL);
   EXPECT_EQ(runtime::parse_signal("SIGKILL"), SIGKILL);
