@@ -63,6 +63,41 @@ std::string unique_name(std::string_view prefix) {
   return std::string(prefix) + buf;
 }
 
+// /proc/PID/stat field 22 (start time in clock ticks since boot); 0 when PID is gone.
+unsigned long long process_start(long pid) {
+  std::string stat;
+  try {
+    if (!fs::read_file_if_exists("/proc/" + std::to_string(pid) + "/stat", stat)) return 0;
+  } catch (const Error&) {
+    return 0;
+  }
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  unsigned long long start = 0;
+  // After "pid (comm) ": state is field 3; start time is field 22, the 20th after the paren.
+  const char* p = stat.c_str() + close + 2;
+  for (int field = 3; field < 22 && *p; ++p)
+    if (*p == ' ') ++field;
+  std::sscanf(p, "%llu", &start);
+  return start;
+}
+
+// The key of a snapshot a layer is being unpacked into: it names the process doing it, so
+// that GC can tell an extraction in progress from one a killed pull left ("extract-PID-START-
+// RANDOM").
+std::string extract_key() {
+  const long pid = static_cast<long>(::getpid());
+  return unique_name("extract-" + std::to_string(pid) + "-" + std::to_string(process_start(pid)) + "-");
+}
+
+// Whether an extraction's process is gone (the same pid with another start is gone too).
+bool extract_abandoned(const std::string& key) {
+  long pid = 0;
+  unsigned long long start = 0;
+  if (std::sscanf(key.c_str(), "extract-%ld-%llu-", &pid, &start) != 2 || pid <= 0) return false;
+  return process_start(pid) != start;
+}
+
 std::string human_size(int64_t bytes) {
   const char* units[] = {"B", "kB", "MB", "GB", "TB"};
   double v = static_cast<double>(bytes);
@@ -195,7 +230,7 @@ Image Service::import(const diff::Reader& in, std::string_view ref_text, const I
   // fresh snapshot; both are kept only when everything checks out.
   const std::string ingest_ref = unique_name("import-");
   content::Store::Writer writer = content_->writer(ingest_ref, false);
-  const std::string extract = unique_name("extract-");
+  const std::string extract = extract_key();
   auto snap = snapshots_->prepare(extract, "");
   diff::ApplyResult applied;
   diff::Compression compression = diff::Compression::none;
@@ -350,7 +385,7 @@ void Service::record_all(std::vector<std::pair<metadata::Image, std::vector<oci:
 void Service::apply_layer(const oci::Descriptor& layer, const Digest& diff_id, const std::string& parent,
                           const std::string& chain) {
   UniqueFd blob = content_->open(layer.digest);
-  const std::string extract = unique_name("extract-");
+  const std::string extract = extract_key();
   auto snap = snapshots_->prepare(extract, parent);
   try {
     UniqueFd dest(::open(snapshots_->fs_dir(snap).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -444,8 +479,30 @@ std::vector<std::string> Service::prune(bool all) {
   return out;
 }
 
-GcResult Service::gc() {
+GcResult Service::collect_abandoned() {
   GcResult r;
+  const int64_t now = metadata::now_ns();
+  for (auto& lease : db_->list_leases(opts_.ns))
+    if (lease.expired(now)) db_->delete_lease(opts_.ns, lease.id);
+  for (auto& s : db_->list_snapshots(opts_.ns)) {
+    if (s.kind != metadata::Snapshot::Kind::active || s.key.rfind("extract-", 0) != 0) continue;
+    if (extract_abandoned(s.key) && snapshots_->remove(s.key)) r.snapshots++;
+  }
+  return r;
+}
+
+GcResult Service::gc(bool ingests) {
+  GcResult r = collect_abandoned();
+  if (ingests) {
+    // Interrupted downloads kept for a resume: a prune gives them up (one a writer holds is
+    // in use and stays).
+    for (auto& ref : content_->ingests()) {
+      try {
+        content_->abort_ingest(ref);
+      } catch (const Error&) {
+      }
+    }
+  }
   std::set<std::string> blobs, snaps;
   for (auto& rec : db_->list_images(opts_.ns)) {
     blobs.insert(rec.target.digest);

@@ -104,8 +104,14 @@ class Service {
   // lines.
   std::vector<std::string> prune(bool all);
   // Removes content and committed snapshots that no image (or lease, or active snapshot)
-  // of this namespace references; blobs leave the disk when no namespace knows them.
-  GcResult gc();
+  // of this namespace references; blobs leave the disk when no namespace knows them. First
+  // collect_abandoned(); with ingests, also every interrupted download no writer holds
+  // (prune: they are kept otherwise, for a pull to resume).
+  GcResult gc(bool ingests = false);
+  // What killed work leaves: expired leases, and the snapshots of layer extractions whose
+  // process is gone (a pull killed mid-layer left gigabytes in one). Cheap: pull calls it
+  // first.
+  GcResult collect_abandoned();
 
   // Mounts a read-only view of the image's root filesystem on `target` (podman image
   // mount); unmount takes it away again with its view snapshot.

@@ -61,6 +61,7 @@ namespace {
 
 Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions& opt) {
   const oci::Reference ref = oci::Reference::parse(ref_text);
+  svc.collect_abandoned();  // what an earlier pull, killed, left behind
   distribution::Client client(ref.registry, ref.repository, opt.registry);
   const std::string what = ref.familiar();
   emit(opt, "", ("Pulling from " + ref.repository).c_str());

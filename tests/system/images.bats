@@ -183,3 +183,27 @@ PY
   # A fresh root is still a new store.
   "$BERTH" --root "$TEST_DIR/fresh" images -q
 }
+
+@test "a killed import leaves an extraction and a partial ingest: prune collects them, while one in progress is kept" {
+  b import "$TEST_DIR/rootfs.tar" base:1 >/dev/null
+  snaps=$(count_snapshots)
+  mkfifo "$TEST_DIR/fifo"
+  "$BERTH" --root "$BROOT" import "$TEST_DIR/fifo" cut:1 3>&- &
+  local bpid=$!
+  exec 4>"$TEST_DIR/fifo"
+  head -c 600000 "$TEST_DIR/rootfs.tar" >&4
+  for i in $(seq 1 100); do [ "$(count_snapshots)" -gt "$snaps" ] && break; sleep 0.05; done
+  [ "$(count_snapshots)" -gt "$snaps" ]
+  # In progress: a prune keeps its extraction and its ingest.
+  b image prune -f >/dev/null
+  [ "$(count_snapshots)" -gt "$snaps" ]
+  [ -n "$(ls "$BROOT/content/ingest")" ]
+  kill -9 "$bpid"
+  wait "$bpid" || true
+  exec 4>&-
+  # Killed: the next prune takes both (before: kept for good, "active" snapshots never go).
+  b image prune -f >/dev/null
+  [ "$(count_snapshots)" -eq "$snaps" ]
+  [ -z "$(ls "$BROOT/content/ingest")" ]
+  [ "$(b images --format json | jq -r '.Repository + ":" + .Tag')" = "base:1" ]
+}
