@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <climits>
 #include <exception>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -62,6 +63,8 @@ class Walker {
  public:
   Walker(archive* a, Sink& sink) : a_(a), sink_(sink), buf_(new char[detail::kBufSize]) {}
   void walk(int dir_fd, const std::string& prefix);
+  // One entry `name` of `dir_fd` as `prefix + name` (and below it, for a directory).
+  void entry(int dir_fd, const std::string& name, const std::string& prefix);
 
  private:
   [[noreturn]] void archive_failed(const std::string& path) const {
@@ -165,7 +168,11 @@ void Walker::copy_data(int fd, int64_t size, const std::string& path) {
 }
 
 void Walker::walk(int dir_fd, const std::string& prefix) {
-  for (const auto& name : detail::list_dir(dir_fd, prefix.empty() ? "." : prefix)) {
+  for (const auto& name : detail::list_dir(dir_fd, prefix.empty() ? "." : prefix)) entry(dir_fd, name, prefix);
+}
+
+void Walker::entry(int dir_fd, const std::string& name, const std::string& prefix) {
+  {
     std::string path = prefix + name;
     // A tree no tool could open by path (a container can nest directories without end): a
     // clear refusal, where the walk would go on writing ever longer names — O(depth²) bytes —
@@ -178,9 +185,9 @@ void Walker::walk(int dir_fd, const std::string& prefix) {
       throw_errno("layer create: " + path + ": stat");
     if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {  // an overlay whiteout
       marker(prefix + ".wh." + name, st);
-      continue;
+      return;
     }
-    if (S_ISSOCK(st.st_mode)) continue;  // tar cannot carry sockets
+    if (S_ISSOCK(st.st_mode)) return;  // tar cannot carry sockets
 
     Entry e(archive_entry_new());
     archive_entry_set_pathname(e.get(), path.c_str());
@@ -216,7 +223,7 @@ void Walker::walk(int dir_fd, const std::string& prefix) {
           archive_entry_set_hardlink(e.get(), it->second.c_str());
           archive_entry_set_size(e.get(), 0);
           write_header(e.get(), path);
-          continue;
+          return;
         }
       }
       archive_entry_set_size(e.get(), st.st_size);
@@ -252,7 +259,10 @@ void Walker::walk(int dir_fd, const std::string& prefix) {
 
 }  // namespace
 
-CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c) {
+namespace {
+
+// The tar writer around a walk: pax with SCHILY xattrs, no blocking, through the encoder.
+CreateResult write_tar(const Writer& out, Compression c, const std::function<void(Walker&)>& walk) {
   detail::Utf8Locale utf8;
   auto enc = detail::Encoder::make(out, c);
   Sink sink{enc.get(), nullptr};
@@ -281,7 +291,7 @@ CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c) {
     ::setrlimit(RLIMIT_NOFILE, &nofile);
   }
   Walker w(a.get(), sink);
-  w.walk(upper_dir_fd, "");
+  walk(w);
   if (archive_write_close(a.get()) != ARCHIVE_OK) failed("close");
   enc->finish();
   CreateResult r;
@@ -290,6 +300,16 @@ CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c) {
   r.diff_id = enc->diff_id();
   r.size = enc->size();
   return r;
+}
+
+}  // namespace
+
+CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c) {
+  return write_tar(out, c, [&](Walker& w) { w.walk(upper_dir_fd, ""); });
+}
+
+void create_tar(int parent_dir_fd, const std::string& name, const Writer& out) {
+  write_tar(out, Compression::none, [&](Walker& w) { w.entry(parent_dir_fd, name, ""); });
 }
 
 }  // namespace berth::diff

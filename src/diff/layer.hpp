@@ -81,5 +81,8 @@ struct CreateResult {
 // do not hold the whole content.
 using Writer = std::function<void(const void* data, size_t n)>;
 CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c);
+// The same tar (uncompressed) of one entry: `name` in `parent_dir_fd` (an O_PATH fd will do)
+// and, for a directory, everything below it as `name/...` — `cp CONTAINER:PATH -`.
+void create_tar(int parent_dir_fd, const std::string& name, const Writer& out);
 
 }  // namespace berth::diff

@@ -1364,6 +1364,41 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
   });
 }
 
+void Engine::copy_out_tar(const std::string& ref, const std::string& src, int out_fd, bool follow_link) {
+  if (follow_link) throw Error("cp: -L with a tar stream (-) is not supported yet");
+  Container c = lookup(ref);
+  UniqueFd lk = lock(c.id());
+  with_rootfs(c, [&](const std::string& rootfs) {
+    UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_errno("open rootfs");
+    const std::string clean = fs::clean_path("/" + src);
+    const std::string parent = clean == "/" ? "/" : clean.substr(0, clean.rfind('/'));
+    const std::string name = clean == "/" ? "." : clean.substr(clean.rfind('/') + 1);
+    UniqueFd pd = fs::open_in_root(root.get(), parent.empty() ? "/" : parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (!pd) throw_errno("cp: " + c.rec.name + ":" + parent);
+    struct stat st;
+    if (::fstatat(pd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("cp: " + c.rec.name + ":" + src);
+    diff::create_tar(pd.get(), name, [&](const void* p, size_t n) {
+      fs::write_fd(out_fd, std::string_view(static_cast<const char*>(p), n), "cp output");
+    });
+  });
+}
+
+void Engine::copy_in_tar(const std::string& ref, int in_fd, const std::string& dst) {
+  Container c = lookup(ref);
+  UniqueFd lk = lock(c.id());
+  with_rootfs(c, [&](const std::string& rootfs) {
+    UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_errno("open rootfs");
+    UniqueFd d = fs::open_in_root(root.get(), fs::clean_path("/" + dst), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!d) throw_errno("cp: " + c.rec.name + ":" + dst + ": the destination must be an existing directory");
+    diff::Reader reader = [&](void* buf, size_t n) { return fs::read_fd(in_fd, buf, n, "cp input"); };
+    diff::ApplyOptions ao;
+    ao.rootless = ::geteuid() != 0;
+    diff::apply_layer(reader, diff::Compression::none, d.get(), ao);
+  });
+}
+
 image::Image Engine::commit(const std::string& ref, const std::string& image_ref, const std::string& comment,
                             const std::string& author, bool pause, const std::vector<std::string>& changes) {
   Container c = lookup(ref);

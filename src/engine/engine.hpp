@@ -143,6 +143,11 @@ class Engine {
   // link unless `follow_link` (-L).
   void copy(const std::string& ref, const std::string& src, const std::string& dst, bool from_container,
             bool follow_link = false);
+  // `cp CONTAINER:SRC -`: a tar of SRC (its last name as the top entry) to out_fd.
+  // `cp - CONTAINER:DST`: the tar on in_fd extracted into the directory DST (it must exist);
+  // its entries stay inside DST whatever their names or links say.
+  void copy_out_tar(const std::string& ref, const std::string& src, int out_fd, bool follow_link);
+  void copy_in_tar(const std::string& ref, int in_fd, const std::string& dst);
   // The container's root filesystem as a tar on `out_fd` (Docker's export).
   void export_rootfs(const std::string& ref, int out_fd);
   // A new image from the container's changes (Docker's commit); pauses a running container

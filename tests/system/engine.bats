@@ -749,3 +749,43 @@ EOS
   # -i alone pipes stdin as before.
   [ "$(echo hi | e exec -i v cat)" = hi ]
 }
+
+@test "cp with -: a tar stream out of the container (stdout) and into it (stdin); hostile entries stay inside" {
+  e run -d --name v --network none busybox sh -c 'mkdir -p /data/sub && echo hello > /data/sub/f && ln -s /etc/passwd /data/link && touch /ready && sleep 1000' >/dev/null
+  wait_for e exec v test -e /ready
+  e cp v:/data - > "$TEST_DIR/out.tar"
+  [ "$(tar -tf "$TEST_DIR/out.tar" | sort | tr '\n' ' ')" = "data/ data/link data/sub/ data/sub/f " ]
+  [ "$(tar -xOf "$TEST_DIR/out.tar" data/sub/f)" = hello ]
+  tar -tvf "$TEST_DIR/out.tar" | grep -q 'data/link -> /etc/passwd'
+  # A single file: one entry under its own name.
+  [ "$(e cp v:/data/sub/f - | tar -t)" = f ]
+  # In: extracted into an existing directory.
+  mkdir "$TEST_DIR/in"
+  echo world > "$TEST_DIR/in/g"
+  tar -C "$TEST_DIR/in" -cf - g | e cp - v:/tmp
+  [ "$(e exec v cat /tmp/g)" = world ]
+  # An entry that climbs out, and one through a symlink to the host's /: both stay inside.
+  /usr/bin/python3 - "$TEST_DIR/evil.tar" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    data = b"pwned\n"
+    i = tarfile.TarInfo("../../../../berth-cp-escape"); i.size = len(data); t.addfile(i, io.BytesIO(data))
+    l = tarfile.TarInfo("up"); l.type = tarfile.SYMTYPE; l.linkname = "/"; t.addfile(l)
+    i = tarfile.TarInfo("up/tmp/berth-cp-escape2"); i.size = len(data); t.addfile(i, io.BytesIO(data))
+PY
+  e cp - v:/tmp < "$TEST_DIR/evil.tar" || true
+  [ ! -e /berth-cp-escape ] && [ ! -e /tmp/berth-cp-escape2 ]
+  [ ! -e "$TEST_DIR/berth-cp-escape" ]
+  # A destination that is not a directory: one line, non-zero.
+  run e cp - v:/data/sub/f < "$TEST_DIR/out.tar"
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+}
+
+@test "commit keeps what is below a directory overlayfs marked (renamed directories carry overlay xattrs)" {
+  # /etc comes from the image: its copy-up carries trusted.overlay.origin; /tmp/d is made
+  # where a whiteout was: trusted.overlay.opaque.
+  e run --name mv --network none busybox sh -c 'mkdir -p /a/b && echo kept > /a/b/f && mv /a /c && mkdir /etc/new && echo too > /etc/new/g && mkdir /tmp/d && rmdir /tmp/d && mkdir /tmp/d && echo also > /tmp/d/h'
+  e commit mv moved:1 >/dev/null
+  [ "$(e run --rm --network none moved:1 cat /c/b/f /etc/new/g /tmp/d/h | tr '\n' ' ')" = "kept too also " ]
+}

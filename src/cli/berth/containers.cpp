@@ -1415,6 +1415,16 @@ int cmd_cp(const Engine& e, int argc, char** argv, int first) {
   if (c1.empty() == c2.empty()) throw Error("cp: exactly one of the paths must name a container (CONTAINER:PATH)");
   if (p1.empty() || p2.empty()) throw Error("cp: empty path");
   auto eng = make_engine(e);
+  // "-": a tar stream on stdout (from the container) or stdin (into it), as Docker.
+  if (!c1.empty() && p2 == "-") {
+    if (::isatty(1)) throw Error("cp: cowardly refusing to write a tar to a terminal (redirect stdout)");
+    eng.copy_out_tar(c1, p1, 1, a.has("follow-link"));
+    return 0;
+  }
+  if (c1.empty() && p1 == "-") {
+    eng.copy_in_tar(c2, 0, p2);
+    return 0;
+  }
   if (!c1.empty()) eng.copy(c1, p1, p2, true, a.has("follow-link"));
   else eng.copy(c2, p1, p2, false, a.has("follow-link"));
   return 0;
@@ -1451,7 +1461,7 @@ int cmd_system_prune(const Engine& e, int argc, char** argv, int first) {
     ++n;
   }
   std::vector<std::string> lines = a.has("all") ? eng.images().prune(true) : std::vector<std::string>{};
-  auto gc = eng.images().gc();
+  auto gc = eng.images().gc(true);
   std::printf("Deleted %d containers, %zu image lines; reclaimed %s\n", n, lines.size(),
               image::human_size(gc.bytes).c_str());
   return 0;
