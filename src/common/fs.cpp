@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "common/error.hpp"
@@ -417,6 +419,29 @@ UniqueFd new_detached_mount(const char* fstype,
       return {};
   if (::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) return {};
   return UniqueFd(static_cast<int>(::syscall(SYS_fsmount, ctx.get(), FSMOUNT_CLOEXEC, attrs)));
+}
+
+unsigned long long process_start_time(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::string stat;
+  try {
+    if (!fs::read_file_if_exists("/proc/" + std::to_string(pid) + "/stat", stat)) return 0;
+  } catch (const Error&) {
+    return 0;
+  }
+  // The comm field may contain spaces and parentheses: parse after the last ')'.
+  auto close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) return 0;
+  char state = stat[close + 2];
+  if (state == 'Z' || state == 'X') return 0;
+  // Fields after comm: state(3) ... starttime is field 22 overall → 20th after ')'.
+  const char* p = stat.c_str() + close + 2;
+  for (int field = 3; field < 22; ++field) {
+    p = std::strchr(p, ' ');
+    if (!p) return 0;
+    ++p;
+  }
+  return std::strtoull(p, nullptr, 10);
 }
 
 }  // namespace berth::fs

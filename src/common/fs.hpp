@@ -60,4 +60,8 @@ UniqueFd new_detached_mount(const char* fstype,
 // Where an fd points according to /proc (readlink).
 std::string fd_target(int fd);
 
+// A process's start time (/proc/PID/stat field 22, clock ticks since boot): with the pid, it
+// names a process for good (a pid is reused, the pair is not). 0 if gone or a zombie.
+unsigned long long process_start_time(pid_t pid);
+
 }  // namespace berth::fs

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -63,31 +64,12 @@ std::string unique_name(std::string_view prefix) {
   return std::string(prefix) + buf;
 }
 
-// /proc/PID/stat field 22 (start time in clock ticks since boot); 0 when PID is gone.
-unsigned long long process_start(long pid) {
-  std::string stat;
-  try {
-    if (!fs::read_file_if_exists("/proc/" + std::to_string(pid) + "/stat", stat)) return 0;
-  } catch (const Error&) {
-    return 0;
-  }
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  unsigned long long start = 0;
-  // After "pid (comm) ": state is field 3; start time is field 22, the 20th after the paren.
-  const char* p = stat.c_str() + close + 2;
-  for (int field = 3; field < 22 && *p; ++p)
-    if (*p == ' ') ++field;
-  std::sscanf(p, "%llu", &start);
-  return start;
-}
-
 // The key of a snapshot a layer is being unpacked into: it names the process doing it, so
 // that GC can tell an extraction in progress from one a killed pull left ("extract-PID-START-
 // RANDOM").
 std::string extract_key() {
   const long pid = static_cast<long>(::getpid());
-  return unique_name("extract-" + std::to_string(pid) + "-" + std::to_string(process_start(pid)) + "-");
+  return unique_name("extract-" + std::to_string(pid) + "-" + std::to_string(fs::process_start_time(static_cast<pid_t>(pid))) + "-");
 }
 
 // Whether an extraction's process is gone (the same pid with another start is gone too).
@@ -95,7 +77,7 @@ bool extract_abandoned(const std::string& key) {
   long pid = 0;
   unsigned long long start = 0;
   if (std::sscanf(key.c_str(), "extract-%ld-%llu-", &pid, &start) != 2 || pid <= 0) return false;
-  return process_start(pid) != start;
+  return fs::process_start_time(static_cast<pid_t>(pid)) != start;
 }
 
 std::string human_size(int64_t bytes) {
@@ -487,6 +469,75 @@ GcResult Service::collect_abandoned() {
   for (auto& s : db_->list_snapshots(opts_.ns)) {
     if (s.kind != metadata::Snapshot::Kind::active || s.key.rfind("extract-", 0) != 0) continue;
     if (extract_abandoned(s.key) && snapshots_->remove(s.key)) r.snapshots++;
+  }
+  return r;
+}
+
+Service::CheckResult Service::check(bool repair) {
+  CheckResult r;
+  const int64_t old_enough = static_cast<int64_t>(std::time(nullptr)) - 600;
+  auto is_old = [&](const std::string& path) {
+    struct stat st;
+    return ::lstat(path.c_str(), &st) == 0 && st.st_mtime < old_enough;
+  };
+  const auto namespaces = db_->list_namespaces();
+  // Records → files.
+  std::set<std::string> known_blobs;
+  std::set<int64_t> known_snapshots;
+  for (auto& ns : namespaces) {
+    for (auto& c : db_->list_content(ns)) {
+      known_blobs.insert(c.digest);
+      if (!content_->exists(Digest::parse(c.digest)))
+        r.problems.push_back("blob " + c.digest + " (namespace " + ns + "): recorded, but its file is missing");
+    }
+    for (auto& snap : db_->list_snapshots(ns)) {
+      known_snapshots.insert(snap.id);
+      if (!fs::is_dir(snapshots_->dir(snap.id)))
+        r.problems.push_back("snapshot " + snap.key + " (namespace " + ns + "): recorded, but " +
+                             snapshots_->dir(snap.id) + " is missing");
+    }
+    for (auto& c : db_->list_containers(ns))
+      if (!c.snapshot.empty() && !db_->get_snapshot(ns, c.snapshot))
+        r.problems.push_back("container " + c.id.substr(0, 12) + " (namespace " + ns + "): its snapshot " +
+                             c.snapshot + " is gone");
+  }
+  for (auto& rec : db_->list_images(opts_.ns)) {
+    const std::string name = oci::Reference::parse(rec.name).familiar();
+    try {
+      Image img = load(rec);
+      for (auto& l : img.manifest.layers)
+        if (!content_->exists(l.digest))
+          r.problems.push_back("image " + name + ": layer " + l.digest.str() + " is missing (pull it again)");
+    } catch (const Error& e) {
+      r.problems.push_back("image " + name + ": " + e.what());
+    }
+  }
+  // Files → records.
+  const std::string blob_dir = opts_.root + "/content/blobs/sha256";
+  if (DIR* d = ::opendir(blob_dir.c_str())) {
+    std::vector<std::string> orphans;
+    while (dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.' && !known_blobs.count(std::string("sha256:") + e->d_name)) orphans.push_back(e->d_name);
+    ::closedir(d);
+    for (auto& o : orphans) {
+      const std::string path = blob_dir + "/" + o;
+      if (repair && is_old(path) && ::unlink(path.c_str()) == 0) r.repaired.push_back("removed orphan blob sha256:" + o);
+      else r.problems.push_back("blob sha256:" + o + ": a file no namespace records");
+    }
+  }
+  for (const std::string& dir : snapshots_->orphan_dirs(known_snapshots)) {
+    if (repair && is_old(dir)) {
+      fs::remove_all(dir);
+      r.repaired.push_back("removed orphan snapshot directory " + dir);
+    } else {
+      r.problems.push_back("snapshot directory " + dir + ": no record of any namespace");
+    }
+  }
+  if (repair) {
+    GcResult g = gc(true);
+    if (g.blobs || g.snapshots)
+      r.repaired.push_back("collected " + std::to_string(g.blobs) + " unreferenced blobs and " +
+                           std::to_string(g.snapshots) + " snapshots");
   }
   return r;
 }

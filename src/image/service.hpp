@@ -112,6 +112,18 @@ class Service {
   // process is gone (a pull killed mid-layer left gigabytes in one). Cheap: pull calls it
   // first.
   GcResult collect_abandoned();
+  // fsck for the store (`berth system check`): content records whose blob file is gone, images
+  // whose manifest, config or layers are missing, snapshot records without their directory,
+  // container records without their snapshot — and the other way round, blob files and
+  // snapshot directories no record of any namespace knows (left by a crash or an interrupted
+  // removal). One line per finding. With repair, the orphan files and directories older than
+  // ten minutes (younger ones may belong to work in progress) are removed and the
+  // unreferenced records collected; a missing blob cannot be repaired here (pull again).
+  struct CheckResult {
+    std::vector<std::string> problems;  // what is (still) wrong
+    std::vector<std::string> repaired;  // what --repair removed
+  };
+  CheckResult check(bool repair);
 
   // Mounts a read-only view of the image's root filesystem on `target` (podman image
   // mount); unmount takes it away again with its view snapshot.

@@ -120,29 +120,6 @@ std::vector<std::string> StateStore::ids() const {
   return out;
 }
 
-unsigned long long process_start_time(pid_t pid) {
-  if (pid <= 0) return 0;
-  std::string stat;
-  try {
-    if (!fs::read_file_if_exists("/proc/" + std::to_string(pid) + "/stat", stat)) return 0;
-  } catch (const Error&) {
-    return 0;
-  }
-  // The comm field may contain spaces and parentheses: parse after the last ')'.
-  auto close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size()) return 0;
-  char state = stat[close + 2];
-  if (state == 'Z' || state == 'X') return 0;
-  // Fields after comm: state(3) ... starttime is field 22 overall → 20th after ')'.
-  const char* p = stat.c_str() + close + 2;
-  for (int field = 3; field < 22; ++field) {
-    p = std::strchr(p, ' ');
-    if (!p) return 0;
-    ++p;
-  }
-  return std::strtoull(p, nullptr, 10);
-}
-
 Status current_status(const ContainerState& st) {
   unsigned long long t = process_start_time(st.pid);
   if (t == 0 || t != st.pid_start) return Status::stopped;

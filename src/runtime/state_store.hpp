@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fd.hpp"
+#include "common/fs.hpp"
 
 namespace berth::runtime {
 
@@ -56,7 +57,7 @@ class StateStore {
 void validate_id(const std::string& id);
 
 // Process liveness that does not fall for zombies or pid reuse.
-unsigned long long process_start_time(pid_t pid);  // 0 if gone or a zombie
+using fs::process_start_time;  // 0 if gone or a zombie
 Status current_status(const ContainerState& st);
 
 std::string now_rfc3339();

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 #include <unordered_set>
 
@@ -135,6 +136,22 @@ Snapshotter::Snapshotter(Driver driver, std::string root, metadata::Db& db, std:
 }
 
 std::string Snapshotter::dir_of(int64_t id) const { return root_ + "/" + std::to_string(id); }
+
+std::vector<std::string> Snapshotter::orphan_dirs(const std::set<int64_t>& known) const {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(root_.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    char* end = nullptr;
+    const long long id = std::strtoll(name.c_str(), &end, 10);
+    if (*end || name.empty() || !known.count(id)) out.push_back(root_ + "/" + name);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 std::string Snapshotter::fs_dir(const Snapshot& s) const { return dir_of(s.id) + "/fs"; }
 

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,6 +72,9 @@ class Snapshotter {
   // The directory of the snapshot record with this id (for callers that removed the record
   // themselves, in a transaction of theirs).
   std::string dir(int64_t id) const { return dir_of(id); }
+  // Directories under this driver's root whose name is no id in `known` (every namespace's
+  // snapshot ids): what a crash or an interrupted removal left.
+  std::vector<std::string> orphan_dirs(const std::set<int64_t>& known) const;
   // Bytes and inodes used by the snapshot's own directory.
   struct Usage {
     int64_t bytes = 0, inodes = 0;

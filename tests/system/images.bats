@@ -207,3 +207,34 @@ PY
   [ -z "$(ls "$BROOT/content/ingest")" ]
   [ "$(b images --format json | jq -r '.Repository + ":" + .Tag')" = "base:1" ]
 }
+
+@test "system check: a lost blob is reported; orphan blobs and snapshot dirs are reported, --repair removes them" {
+  b import "$TEST_DIR/rootfs.tar" test:1 >/dev/null
+  run b system check
+  [ "$status" -eq 0 ]
+  [ "$output" = "the store is consistent" ]
+  # Orphans, as a crash or an interrupted rmi leaves them (old enough not to be work in progress).
+  mkdir -p "$BROOT/snapshots/overlay/999999/fs"
+  echo junk > "$BROOT/snapshots/overlay/999999/fs/f"
+  echo orphan > "$BROOT/content/blobs/sha256/$(printf '%064d' 7)"
+  touch -d '1 hour ago' "$BROOT/snapshots/overlay/999999" "$BROOT/content/blobs/sha256/$(printf '%064d' 7)"
+  run b system check
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"snapshot directory $BROOT/snapshots/overlay/999999: no record"* ]]
+  [[ "$output" == *"blob sha256:$(printf '%064d' 7): a file no namespace records"* ]]
+  run b system check --repair
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ ! -e "$BROOT/snapshots/overlay/999999" ]
+  [ ! -e "$BROOT/content/blobs/sha256/$(printf '%064d' 7)" ]
+  [ "$(b system check)" = "the store is consistent" ]
+  # A lost layer blob: reported (pull again), not repairable here.
+  layer=$(b image inspect test:1 | jq -r '.[0].RootFS.Layers[0]' >/dev/null; find "$BROOT/content/blobs/sha256" -type f -size +100k | head -1)
+  rm "$layer"
+  run b system check --repair
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"recorded, but its file is missing"* ]]
+  [[ "$output" == *"image test:1: layer sha256:$(basename "$layer") is missing (pull it again)"* ]]
+}

@@ -44,6 +44,7 @@ int cmd_logout(const Engine& e, int argc, char** argv, int first);
 // Loads berth-registry.so (next to the berth binary, or $BERTH_REGISTRY_MODULE) and runs `verb`.
 int run_registry_verb(const char* verb, const Engine& e, int argc, char** argv, int first);
 int cmd_system_df(const Engine& e, int argc, char** argv, int first);
+int cmd_system_check(const Engine& e, int argc, char** argv, int first);
 // Containers (containers.cpp).
 int cmd_run(const Engine& e, int argc, char** argv, int first);
 int cmd_create(const Engine& e, int argc, char** argv, int first);

@@ -211,6 +211,21 @@ int cmd_image_prune(const Engine& e, int argc, char** argv, int first) {
   return 0;
 }
 
+int cmd_system_check(const Engine& e, int argc, char** argv, int first) {
+  Args a("system check", {{"repair", "", false}}, argc, argv, first);
+  auto svc = e.images();
+  auto r = svc.check(a.has("repair"));
+  for (auto& l : r.repaired) std::printf("repaired: %s\n", l.c_str());
+  for (auto& l : r.problems) std::printf("problem: %s\n", l.c_str());
+  if (r.problems.empty()) {
+    std::puts(r.repaired.empty() ? "the store is consistent" : "the store is consistent now");
+    return 0;
+  }
+  std::printf("%zu problem%s%s\n", r.problems.size(), r.problems.size() == 1 ? "" : "s",
+              a.has("repair") ? " left" : " (--repair removes orphan files and directories)");
+  return 1;
+}
+
 int cmd_system_df(const Engine& e, int argc, char** argv, int first) {
   Args a("system df", {{"format", "", true}}, argc, argv, first);
   auto u = e.images().disk_usage();
