@@ -769,7 +769,12 @@ UniqueFd Engine::shim_connect(const Container& c, const std::string& request) {
   } catch (const Error&) {
     throw Error("container " + c.rec.name + " is not running");
   }
-  fs::write_fd(fd.get(), request, "shim socket");
+  for (size_t off = 0; off < request.size();) {  // MSG_NOSIGNAL: a gone shim is an error, not SIGPIPE
+    ssize_t w = ::send(fd.get(), request.data() + off, request.size() - off, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) throw Error("container " + c.rec.name + " is not running");
+    off += static_cast<size_t>(w);
+  }
   return fd;
 }
 

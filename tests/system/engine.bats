@@ -789,3 +789,19 @@ PY
   e commit mv moved:1 >/dev/null
   [ "$(e run --rm --network none moved:1 cat /c/b/f /etc/new/g /tmp/d/h | tr '\n' ' ')" = "kept too also " ]
 }
+
+@test "cmake --install: the installed berth finds its shim and its registry module" {
+  local build prefix=$TEST_DIR/prefix
+  build=$(cd "$(dirname "$BERTH")/.." && pwd)
+  cmake --install "$build" --prefix "$prefix" >/dev/null
+  [ -x "$prefix/bin/berth" ] && [ -x "$prefix/bin/berth-shim" ] && [ -x "$prefix/bin/berth-runtime" ]
+  [ -f "$prefix/lib/berth/berth-registry.so" ] && [ -f "$prefix/share/doc/berth/README.md" ]
+  local I=("$prefix/bin/berth" --root "$BROOT" --state "$TEST_DIR/run")
+  [ "$("${I[@]}" run --rm --network none busybox echo installed)" = installed ]
+  # The registry verbs load the module from lib/berth: a refused connection, not a missing module.
+  run "${I[@]}" pull 127.0.0.1:1/nothing:1
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [[ "$output" != *"registry module"* ]]
+  [[ "$output" == *"127.0.0.1:1"* ]]
+}

@@ -55,6 +55,15 @@ engine::Engine make_engine(const Engine& e) {
   o.self = self_path();
   if (const char* s = std::getenv("BERTH_SHIM"); s && *s) o.shim = s;
   else o.shim = o.self.substr(0, o.self.rfind('/')) + "/berth-shim";
+  // A berth copied away from its shim finds one on PATH (an installed one).
+  if (::access(o.shim.c_str(), X_OK) != 0) {
+    const char* path = std::getenv("PATH");
+    for (const auto& d : split(path ? path : "/usr/local/bin:/usr/bin:/bin", ':'))
+      if (!d.empty() && ::access((d + "/berth-shim").c_str(), X_OK) == 0) {
+        o.shim = d + "/berth-shim";
+        break;
+      }
+  }
   o.debug = e.debug;
   if (!e.cni_plugin_dirs.empty()) o.cni_plugin_dirs = e.cni_plugin_dirs;
   // BERTH_CNI_TIMEOUT: seconds a plugin call may take (default 60).
@@ -401,7 +410,15 @@ bool send_frame(int fd, uint8_t type, const std::string& data) {
   f[4] = static_cast<char>(n);
   f += data;
   try {
-    fs::write_fd(fd, f, "shim socket");
+    // MSG_NOSIGNAL: a shim that has closed the connection (the process exited a moment ago)
+    // is an error here, not a SIGPIPE that kills berth with status 141.
+    size_t off = 0;
+    while (off < f.size()) {
+      ssize_t w = ::send(fd, f.data() + off, f.size() - off, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) throw_errno("write to the shim socket");
+      off += static_cast<size_t>(w);
+    }
     return true;
   } catch (const Error&) {
     return false;

@@ -67,6 +67,7 @@ const char* kUsage =
     "  image mount     mount an image's root filesystem read-only (IMAGE DIR)\n"
     "  image unmount   undo image mount (DIR)\n"
     "  system df       disk usage\n"
+    "  system check    records vs files: missing blobs, orphan blobs and snapshot dirs (--repair)\n"
     "\n"
     "Global flags:\n"
     "  --root DIR             persistent data (default /var/lib/berth)\n"
@@ -110,6 +111,7 @@ const Verb kVerbs[] = {
     {"rmi", nullptr, cli::cmd_rmi},
     {"import", nullptr, cli::cmd_import},
     {"system", "df", cli::cmd_system_df},
+    {"system", "check", cli::cmd_system_check},
     {"save", nullptr, cli::cmd_save},
     {"pull", nullptr, registry_pull},
     {"push", nullptr, registry_push},
@@ -206,7 +208,17 @@ int run_registry_verb(const char* verb, const Engine& e, int argc, char** argv, 
     ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) throw_errno("readlink /proc/self/exe");
     std::string self(exe, static_cast<size_t>(n));
-    path = self.substr(0, self.rfind('/')) + "/berth-registry.so";
+    const std::string dir = self.substr(0, self.rfind('/'));
+    // Next to berth (the build tree), else where `cmake --install` puts it.
+    for (const std::string& c : {dir + "/berth-registry.so", dir + "/../lib/berth/berth-registry.so",
+                                 std::string(BERTH_MODULE_DIR) + "/berth-registry.so"})
+      if (::access(c.c_str(), R_OK) == 0) {
+        path = c;
+        break;
+      }
+    if (path.empty())
+      throw Error("cannot find the registry module berth-registry.so next to " + self + ", in " + dir +
+                  "/../lib/berth or in " BERTH_MODULE_DIR " (set BERTH_REGISTRY_MODULE)");
   }
   void* module = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!module) throw Error(std::string("cannot load the registry module: ") + ::dlerror());
