@@ -19,6 +19,13 @@ class Error : public std::runtime_error {
   int errno_;
 };
 
+// A command line that cannot be parsed (unknown flag, missing value): the engine CLI exits
+// with 125 for these, as Docker's does; berth-runtime treats them as any Error (exit 1, runc).
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
 // Throws Error("what: strerror(errno)") with the current errno.
 [[noreturn]] void throw_errno(std::string_view what);
 // Throws Error("what: strerror(err)").

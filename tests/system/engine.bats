@@ -805,3 +805,52 @@ PY
   [[ "$output" != *"registry module"* ]]
   [[ "$output" == *"127.0.0.1:1"* ]]
 }
+
+@test "flag errors exit 125 with one line, as Docker's CLI; other failures exit 1" {
+  for cmd in "run --rmm busybox true" "run -e" "ps --bogus" "images --bogus" "exec --nope x true" "--bogus-global ps"; do
+    run e $cmd
+    echo "$cmd → $status: $output"
+    [ "$status" -eq 125 ]
+    [ "${#lines[@]}" -eq 1 ]
+  done
+  run e rm no-such-container
+  [ "$status" -eq 1 ]
+}
+
+@test "ps table: a command with line breaks or long UTF-8 text keeps one row per container, cut on whole characters" {
+  e run -d --name nl --network none busybox sh -c $'sleep 100\n# second line\ttabbed' >/dev/null
+  e run -d --name utf --network none busybox sh -c 'sleep 100 # ééééééééééééééééééééé' >/dev/null
+  run e ps
+  echo "$output"
+  [ "${#lines[@]}" -eq 3 ]
+  run e ps --no-trunc
+  [ "${#lines[@]}" -eq 3 ]
+  [[ "$output" == *'"sh -c sleep 100 # second line tabbed"'* ]]
+  # Valid UTF-8 after the cut (iconv fails on a split sequence), and the columns line up.
+  e ps | iconv -f UTF-8 -t UTF-8 >/dev/null
+  header_names=$(e ps | head -1 | grep -bo NAMES | cut -d: -f1)
+  for row in 2 3; do
+    line=$(e ps | sed -n "${row}p")
+    # The NAMES column starts at the same character in every row.
+    [ "$(printf '%s' "$line" | iconv -f UTF-8 -t UTF-32LE | wc -c)" -gt 0 ]
+    prefix=$(printf '%s' "$line" | sed -E 's/(nl|utf)$//')
+    [ "$(printf '%s' "$prefix" | iconv -f UTF-8 -t UTF-32LE | wc -c)" -eq $((header_names * 4)) ]
+  done
+}
+
+@test "an rm that cannot remove the container's files keeps the container; rm again once the cause is gone" {
+  e run --name imm --network none busybox sh -c 'echo x > /keep'
+  upper=$(e inspect imm | jq -r '.[0].GraphDriver.Data.UpperDir')
+  chattr +i "$upper/keep" 2>/dev/null || skip "no immutable files on this filesystem"
+  run e rm imm
+  chattr -i "$upper/keep"
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"kept, run rm again"* ]]
+  # Still there for a second try (before: the record was gone, the directory stayed for good).
+  [ "$(e ps -aq | wc -l)" -eq 1 ]
+  e rm imm >/dev/null
+  [ -z "$(e ps -aq)" ]
+  [ ! -e "$upper" ]
+}

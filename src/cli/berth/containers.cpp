@@ -681,8 +681,27 @@ bool matches_filters(const json& row, const std::vector<std::string>& filters) {
   return true;
 }
 
+// Characters on screen (UTF-8 code points), for table columns.
+size_t width(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char ch : s) n += (ch & 0xC0) != 0x80;
+  return n;
+}
+
 std::string pad(const std::string& s, size_t w) {
-  return s + std::string(w + 3 - std::min(w, s.size()), ' ');
+  return s + std::string(w + 3 - std::min(w, width(s)), ' ');
+}
+
+// A value for one table cell: control characters (a command's newlines, tabs) become spaces,
+// and with max > 0 it is cut to max characters (whole UTF-8 sequences) ending in "…".
+std::string cell_text(std::string s, size_t max) {
+  for (auto& ch : s)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+  if (max == 0 || width(s) <= max) return s;
+  size_t chars = 0, i = 0;
+  for (; i < s.size(); ++i)
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80 && chars++ == max - 1) break;
+  return s.substr(0, i) + "…";
 }
 
 // One record of the json-file log.
@@ -886,23 +905,22 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
     for (auto& r : rows) std::puts(r.dump().c_str());
     return 0;
   }
-  size_t wi = 12, wm = 5, wc = 7, ws = 6, wp = 5;
+  size_t wi = 12, wm = 5, wc = 7, wt = 7, ws = 6, wp = 5;
   std::vector<std::array<std::string, 7>> cells;
   for (auto& r : rows) {
-    std::string cmd = r["Command"];
-    if (trunc && cmd.size() > 20) cmd = cmd.substr(0, 19) + "…";
-    cmd = "\"" + cmd + "\"";
+    const std::string cmd = "\"" + cell_text(r["Command"], trunc ? 20 : 0) + "\"";
     cells.push_back({r["ID"], r["Image"], cmd, time_ago(r["CreatedAt"].get<int64_t>()), r["Status"], r["Names"], r["Ports"]});
-    wp = std::max(wp, cells.back()[6].size());
-    wi = std::max(wi, cells.back()[0].size());
-    wm = std::max(wm, cells.back()[1].size());
-    wc = std::max(wc, cells.back()[2].size());
-    ws = std::max(ws, cells.back()[4].size());
+    wp = std::max(wp, width(cells.back()[6]));
+    wi = std::max(wi, width(cells.back()[0]));
+    wm = std::max(wm, width(cells.back()[1]));
+    wc = std::max(wc, width(cells.back()[2]));
+    wt = std::max(wt, width(cells.back()[3]));
+    ws = std::max(ws, width(cells.back()[4]));
   }
-  std::puts((pad("CONTAINER ID", wi) + pad("IMAGE", wm) + pad("COMMAND", wc) + pad("CREATED", 18) +
+  std::puts((pad("CONTAINER ID", wi) + pad("IMAGE", wm) + pad("COMMAND", wc) + pad("CREATED", wt) +
              pad("STATUS", ws) + pad("PORTS", wp) + "NAMES").c_str());
   for (auto& r : cells)
-    std::puts((pad(r[0], wi) + pad(r[1], wm) + pad(r[2], wc) + pad(r[3], 18) + pad(r[4], ws) +
+    std::puts((pad(r[0], wi) + pad(r[1], wm) + pad(r[2], wc) + pad(r[3], wt) + pad(r[4], ws) +
                pad(r[6], wp) + r[5]).c_str());
   return 0;
 }

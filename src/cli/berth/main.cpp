@@ -292,6 +292,9 @@ int main(int argc, char** argv) {
       throw Error("`" + cmd + (i < argc ? " " + std::string(argv[i]) : std::string()) +
                   "` is not a berth command (see berth --help)");
     throw Error("`" + cmd + "` is not a berth command (see berth --help)");
+  } catch (const UsageError& ex) {
+    std::fprintf(stderr, "berth: %s (see berth --help)\n", ex.what());
+    return 125;
   } catch (const std::exception& ex) {
     std::fprintf(stderr, "berth: %s\n", ex.what());
     return 1;

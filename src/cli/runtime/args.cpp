@@ -33,15 +33,15 @@ Args::Args(const std::string& command, const std::vector<FlagSpec>& flags, int a
     const FlagSpec* spec = nullptr;
     for (auto& f : flags)
       if (f.name == name || (!f.alias.empty() && f.alias == name)) spec = &f;
-    if (!spec) throw Error(command_ + ": unknown flag `" + a + "`");
+    if (!spec) throw UsageError(command_ + ": unknown flag `" + a + "`");
     if (spec->takes_value) {
       if (!value) {
-        if (i + 1 >= argc) throw Error(command_ + ": flag `--" + spec->name + "` needs a value");
+        if (i + 1 >= argc) throw UsageError(command_ + ": flag `--" + spec->name + "` needs a value");
         value = argv[++i];
       }
     } else if (value) {
       if (*value != "true" && *value != "false")
-        throw Error(command_ + ": flag `--" + spec->name + "` takes no value");
+        throw UsageError(command_ + ": flag `--" + spec->name + "` takes no value");
       if (*value == "false") continue;
     }
     values_[spec->name].push_back(value.value_or("true"));
@@ -88,10 +88,10 @@ int parse_global_flags(int argc, char** argv,
     }
     auto value = [&]() -> std::string {
       if (has_value) return inline_value;
-      if (i + 1 >= argc) throw Error("flag `" + name + "` needs a value");
+      if (i + 1 >= argc) throw UsageError("flag `" + name + "` needs a value");
       return argv[++i];
     };
-    if (!on_flag(name, value)) throw Error("unknown global flag `" + a + "`");
+    if (!on_flag(name, value)) throw UsageError("unknown global flag `" + a + "`");
   }
   return i;
 }
