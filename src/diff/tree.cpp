@@ -9,6 +9,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/fs.hpp"
 
 namespace berth::diff::detail {
 
@@ -38,17 +39,13 @@ std::vector<std::string> list_dir(int dir_fd, std::string_view what) {
 }
 
 void remove_tree(int parent_fd, const std::string& name, std::string_view what) {
-  if (::unlinkat(parent_fd, name.c_str(), 0) == 0 || errno == ENOENT) return;
-  if (errno != EISDIR) throw_errno("remove `" + std::string(what) + "`");
-  {
-    UniqueFd dir(
-        ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!dir) throw_errno("open `" + std::string(what) + "`");
-    for (const auto& child : list_dir(dir.get(), what))
-      remove_tree(dir.get(), child, std::string(what) + "/" + child);
+  // fs::remove_all walks iteratively with bounded fds (a layer may whiteout a directory tree
+  // of any depth); the parent is reached through its fd, the name itself is not followed.
+  try {
+    fs::remove_all(proc_path(parent_fd, name));
+  } catch (const Error& e) {
+    throw Error("remove `" + std::string(what) + "`: " + e.what(), e.code());
   }
-  if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT)
-    throw_errno("remove `" + std::string(what) + "`");
 }
 
 std::string proc_path(int dir_fd, std::string_view name) {

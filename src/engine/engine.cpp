@@ -906,7 +906,19 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
       log::warn(e.what());
     }
   }
-  // One transaction for both records; the directories go after the commit.
+  // The snapshot's directory goes first (unless deferred): a removal that fails (an immutable
+  // file, EIO) keeps the records, so that rm can be run again — the other way round it left a
+  // directory that no record named. Then both records in one transaction, then the rest.
+  bool snapshot_dir_removed = false;
+  if (!deferred)
+    if (auto s = images_.db().get_snapshot(opts_.images.ns, c.rec.snapshot)) {
+      try {
+        fs::remove_all(images_.snapshots().dir(s->id));
+      } catch (const Error& e) {
+        throw Error("cannot remove container " + c.rec.name + " (kept, run rm again): " + e.what());
+      }
+      snapshot_dir_removed = true;
+    }
   std::optional<metadata::Snapshot> snap;
   images_.db().transaction([&] {
     snap = images_.db().remove_snapshot(opts_.images.ns, c.rec.snapshot);
@@ -919,7 +931,7 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
       if (v.value("Anonymous", false)) volumes_.remove(v.value("Name", ""));
   ::unlink((opts_.state + "/" + opts_.images.ns + "/locks/" + c.id()).c_str());
   std::vector<std::string> dirs = {opts_.images.root + "/containers/" + c.id(), dir};
-  if (snap) dirs.insert(dirs.begin(), images_.snapshots().dir(snap->id));
+  if (snap && !snapshot_dir_removed) dirs.insert(dirs.begin(), images_.snapshots().dir(snap->id));
   if (deferred) {
     deferred->push_back("umount " + dir + "/rootfs");
     for (auto& d : dirs) deferred->push_back("rm " + d);
