@@ -33,11 +33,12 @@ teardown() {
 # attack_through EXEC_COMMAND…: runs the attacker in container v, then the given exec of
 # /evil, and prints the attacker's report.
 attack_through() {
-  e exec -d v sh -c '/attack 3 > /tmp/report 2>&1'
+  e exec -d v sh -c '/attack 5 > /tmp/report 2>&1'
   wait_for e exec v grep -q watching /tmp/report
   local i
-  for i in 1 2 3; do "$@" >/dev/null 2>&1 || true; done
-  for i in $(seq 1 100); do
+  # Each of these brings the binary in for a few milliseconds: several chances to catch it.
+  for i in $(seq 1 8); do "$@" >/dev/null 2>&1 || true; done
+  for i in $(seq 1 150); do
     e exec v grep -q '^caught' /tmp/report && break
     sleep 0.1
   done
