@@ -326,9 +326,10 @@ engine::CreateRequest build_request(const Args& a) {
     h["MemorySwap"] = a.get("memory-swap") == "-1" ? -1 : engine::parse_bytes(a.get("memory-swap"), "--memory-swap");
   if (a.has("shm-size")) h["ShmSize"] = engine::parse_bytes(a.get("shm-size"), "--shm-size");
   if (a.has("cpus")) {
+    const std::string text = a.get("cpus");
     char* end = nullptr;
-    double cpus = std::strtod(a.get("cpus").c_str(), &end);
-    if (end == a.get("cpus").c_str() || *end) throw Error("invalid --cpus `" + a.get("cpus") + "`");
+    double cpus = std::strtod(text.c_str(), &end);
+    if (end == text.c_str() || *end) throw Error("invalid --cpus `" + text + "`");
     long ncpu = ::sysconf(_SC_NPROCESSORS_ONLN);
     // 0 means no limit (Docker's rule); NaN fails every comparison, so ask for the range.
     if (cpus != 0 && !(cpus >= 0.01 && cpus <= static_cast<double>(ncpu)))
@@ -338,9 +339,10 @@ engine::CreateRequest build_request(const Args& a) {
   if (a.has("cpu-shares")) h["CpuShares"] = std::stoll(a.get("cpu-shares"));
   if (a.has("cpuset-cpus")) h["CpusetCpus"] = a.get("cpuset-cpus");
   if (a.has("pids-limit")) {
+    const std::string text = a.get("pids-limit");
     char* end = nullptr;
-    long long p = std::strtoll(a.get("pids-limit").c_str(), &end, 10);
-    if (*end || a.get("pids-limit").empty()) throw Error("invalid --pids-limit `" + a.get("pids-limit") + "`");
+    long long p = std::strtoll(text.c_str(), &end, 10);
+    if (*end || text.empty()) throw Error("invalid --pids-limit `" + text + "`");
     h["PidsLimit"] = p;
   }
   for (auto& s : a.all("sysctl")) {
@@ -935,9 +937,10 @@ int cmd_logs(const Engine& e, int argc, char** argv, int first) {
   const std::string path = eng.log_path(c.id());
   long tail = -1;
   if (a.has("tail") && a.get("tail") != "all") {
+    const std::string text = a.get("tail");
     char* end = nullptr;
-    tail = std::strtol(a.get("tail").c_str(), &end, 10);
-    if (*end || tail < 0) throw Error("logs: invalid --tail `" + a.get("tail") + "`");
+    tail = std::strtol(text.c_str(), &end, 10);
+    if (*end || tail < 0) throw Error("logs: invalid --tail `" + text + "`");
   }
   int64_t since = parse_since(a.get("since")), until = a.has("until") ? parse_since(a.get("until")) : 0;
   const bool ts = a.has("timestamps");
