@@ -1023,9 +1023,13 @@ void Shim::serve(UniqueFd listen_fd) {
 // Drops the pages of our own code from the resident set: setup touched most of the runtime
 // library's code, the loop needs a few pages of it. Read-only file pages come back from the
 // page cache on their next use (they are shared with every other shim anyway).
+// Only mappings none of whose pages were ever written: a read-only mapping may hold copied
+// pages (RELRO: the GOT, relocated by the loader and then made read-only), and dropping those
+// brings back the file's unrelocated bytes — a crash at the next call through them (seen in a
+// dynamically linked shim). smaps says so per mapping: "Anonymous: 0 kB".
 void shed_text() {
   std::string maps;
-  if (!fs::read_file_if_exists("/proc/self/maps", maps)) return;
+  if (!fs::read_file_if_exists("/proc/self/smaps", maps)) return;
   // Parsed first, dropped last: the parsing (sscanf, string code) would fault back in what
   // was dropped before it ran. After the loop below only the madvise calls and our return
   // path run, and the kernel maps what they touch back in 64 KiB fault-around windows.
@@ -1033,17 +1037,22 @@ void shed_text() {
     unsigned long lo, hi;
   } ranges[32];
   size_t n = 0;
+  bool candidate = false;  // the mapping whose fields are being read is a file's, read-only
+  Range current{};
   size_t pos = 0;
   while (pos < maps.size() && n < std::size(ranges)) {
     size_t nl = maps.find('\n', pos);
     std::string line = maps.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
     pos = nl == std::string::npos ? maps.size() : nl + 1;
-    unsigned long lo = 0, hi = 0;
+    unsigned long lo = 0, hi = 0, kb = 0;
     char perms[8] = {};
-    if (std::sscanf(line.c_str(), "%lx-%lx %7s", &lo, &hi, perms) != 3) continue;
-    // Only never-written mappings of files: code and read-only data.
-    if (perms[1] != '-' || line.find('/') == std::string::npos) continue;
-    ranges[n++] = {lo, hi};
+    if (std::sscanf(line.c_str(), "%lx-%lx %7s", &lo, &hi, perms) == 3) {
+      current = {lo, hi};
+      candidate = perms[1] == '-' && line.find('/') != std::string::npos;
+    } else if (candidate && std::sscanf(line.c_str(), "Anonymous: %lu kB", &kb) == 1) {
+      if (kb == 0) ranges[n++] = current;
+      candidate = false;
+    }
   }
   // Data first, code last (this very function is in it).
   std::sort(ranges, ranges + n, [](const Range& a, const Range& b) { return a.lo > b.lo; });
