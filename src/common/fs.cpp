@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -442,6 +444,13 @@ unsigned long long process_start_time(pid_t pid) {
     ++p;
   }
   return std::strtoull(p, nullptr, 10);
+}
+
+void raise_nofile_limit(unsigned long want) {
+  struct rlimit nofile;
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) < 0 || nofile.rlim_cur >= want || nofile.rlim_cur >= nofile.rlim_max) return;
+  nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_max, want);
+  ::setrlimit(RLIMIT_NOFILE, &nofile);
 }
 
 }  // namespace berth::fs

@@ -64,4 +64,8 @@ std::string fd_target(int fd);
 // names a process for good (a pid is reused, the pair is not). 0 if gone or a zombie.
 unsigned long long process_start_time(pid_t pid);
 
+// Raises this process's soft RLIMIT_NOFILE to `want` (at most the hard limit; never lowers
+// it), for walks that hold one fd per directory level.
+void raise_nofile_limit(unsigned long want);
+
 }  // namespace berth::fs

@@ -4,7 +4,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -22,6 +21,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/fs.hpp"
 #include "diff/codec.hpp"
 #include "diff/layer.hpp"
 #include "diff/tree.hpp"
@@ -62,9 +62,10 @@ using Xattrs = std::vector<std::pair<std::string, std::string>>;
 class Walker {
  public:
   Walker(archive* a, Sink& sink) : a_(a), sink_(sink), buf_(new char[detail::kBufSize]) {}
-  void walk(int dir_fd, const std::string& prefix);
-  // One entry `name` of `dir_fd` as `prefix + name` (and below it, for a directory).
-  void entry(int dir_fd, const std::string& name, const std::string& prefix);
+  // The entries `names` of `dir_fd` as `prefix + name`, and everything below them, depth
+  // first in name order. A loop, not recursion: the depth a container can build is bounded
+  // by PATH_MAX only (2048 levels), too deep for the stack of a sanitized build or a thread.
+  void walk(int dir_fd, const std::string& prefix, std::vector<std::string> names);
 
  private:
   [[noreturn]] void archive_failed(const std::string& path) const {
@@ -77,6 +78,9 @@ class Walker {
   }
   // An empty regular file named `path` carrying the metadata of `st` (whiteouts, markers).
   void marker(const std::string& path, const struct stat& st);
+  // One entry `name` of `dir_fd` as `prefix + name`; for a directory, its open fd, to be
+  // walked next.
+  UniqueFd entry(int dir_fd, const std::string& name, const std::string& prefix);
   Xattrs read_xattrs(int fd, int dir_fd, const std::string& name, const std::string& path);
   void copy_data(int fd, int64_t size, const std::string& path);
 
@@ -167,16 +171,36 @@ void Walker::copy_data(int fd, int64_t size, const std::string& path) {
   }
 }
 
-void Walker::walk(int dir_fd, const std::string& prefix) {
-  for (const auto& name : detail::list_dir(dir_fd, prefix.empty() ? "." : prefix)) entry(dir_fd, name, prefix);
+void Walker::walk(int dir_fd, const std::string& prefix, std::vector<std::string> names) {
+  struct Level {
+    UniqueFd fd;  // empty for the caller's dir_fd
+    std::string prefix;
+    std::vector<std::string> names;
+    size_t next = 0;
+  };
+  std::vector<Level> stack;
+  stack.push_back({UniqueFd(), prefix, std::move(names)});
+  while (!stack.empty()) {
+    Level& top = stack.back();
+    if (top.next == top.names.size()) {
+      stack.pop_back();
+      continue;
+    }
+    const std::string& name = top.names[top.next++];
+    UniqueFd sub = entry(top.fd ? top.fd.get() : dir_fd, name, top.prefix);
+    if (!sub) continue;
+    std::string sub_prefix = top.prefix + name + "/";
+    auto sub_names = detail::list_dir(sub.get(), sub_prefix);
+    stack.push_back({std::move(sub), std::move(sub_prefix), std::move(sub_names)});  // `top` dies here
+  }
 }
 
-void Walker::entry(int dir_fd, const std::string& name, const std::string& prefix) {
+UniqueFd Walker::entry(int dir_fd, const std::string& name, const std::string& prefix) {
   {
     std::string path = prefix + name;
     // A tree no tool could open by path (a container can nest directories without end): a
     // clear refusal, where the walk would go on writing ever longer names — O(depth²) bytes —
-    // and holding one fd per level. This also bounds the walk's depth (and stack) to 2048.
+    // and holding one fd per level. This also bounds the walk's depth to 2048.
     if (path.size() >= PATH_MAX)
       throw Error("layer create: a path longer than " + std::to_string(PATH_MAX) + " bytes (`" +
                   path.substr(0, 64) + "…`): the directory tree is too deep to archive");
@@ -185,9 +209,9 @@ void Walker::entry(int dir_fd, const std::string& name, const std::string& prefi
       throw_errno("layer create: " + path + ": stat");
     if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {  // an overlay whiteout
       marker(prefix + ".wh." + name, st);
-      return;
+      return {};
     }
-    if (S_ISSOCK(st.st_mode)) return;  // tar cannot carry sockets
+    if (S_ISSOCK(st.st_mode)) return {};  // tar cannot carry sockets
 
     Entry e(archive_entry_new());
     archive_entry_set_pathname(e.get(), path.c_str());
@@ -223,7 +247,7 @@ void Walker::entry(int dir_fd, const std::string& name, const std::string& prefi
           archive_entry_set_hardlink(e.get(), it->second.c_str());
           archive_entry_set_size(e.get(), 0);
           write_header(e.get(), path);
-          return;
+          return {};
         }
       }
       archive_entry_set_size(e.get(), st.st_size);
@@ -233,7 +257,7 @@ void Walker::entry(int dir_fd, const std::string& name, const std::string& prefi
       archive_entry_set_pathname(e.get(), (path + "/").c_str());
       write_header(e.get(), path);
       if (opaque) marker(path + "/.wh..wh..opq", st);  // before any child: tar order is safe
-      walk(fd.get(), path + "/");
+      return fd;
     } else if (S_ISLNK(st.st_mode)) {
       std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
       for (;;) {
@@ -255,6 +279,7 @@ void Walker::entry(int dir_fd, const std::string& name, const std::string& prefi
       write_header(e.get(), path);
     }
   }
+  return {};
 }
 
 }  // namespace
@@ -284,12 +309,7 @@ CreateResult write_tar(const Writer& out, Compression c, const std::function<voi
     failed("open");
   // The walk holds one fd per level (up to PATH_MAX / 2 of them): the soft limit up to the
   // hard one, as containerd does at start.
-  struct rlimit nofile;
-  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max &&
-      nofile.rlim_cur < 4 * PATH_MAX) {
-    nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_max, 4 * PATH_MAX);
-    ::setrlimit(RLIMIT_NOFILE, &nofile);
-  }
+  fs::raise_nofile_limit(4 * PATH_MAX);
   Walker w(a.get(), sink);
   walk(w);
   if (archive_write_close(a.get()) != ARCHIVE_OK) failed("close");
@@ -305,11 +325,11 @@ CreateResult write_tar(const Writer& out, Compression c, const std::function<voi
 }  // namespace
 
 CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c) {
-  return write_tar(out, c, [&](Walker& w) { w.walk(upper_dir_fd, ""); });
+  return write_tar(out, c, [&](Walker& w) { w.walk(upper_dir_fd, "", detail::list_dir(upper_dir_fd, ".")); });
 }
 
 void create_tar(int parent_dir_fd, const std::string& name, const Writer& out) {
-  write_tar(out, Compression::none, [&](Walker& w) { w.entry(parent_dir_fd, name, ""); });
+  write_tar(out, Compression::none, [&](Walker& w) { w.walk(parent_dir_fd, "", {name}); });
 }
 
 }  // namespace berth::diff

@@ -1299,12 +1299,20 @@ void copy_node(int src, int dst_dir, const std::string& name) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
     throw Error("cp: invalid name `" + name + "`");
   if (S_ISDIR(st.st_mode)) {
-    if (::mkdirat(dst_dir, name.c_str(), 0700) < 0 && errno != EEXIST) throw_errno("cp: mkdir `" + name + "`");
+    const bool made = ::mkdirat(dst_dir, name.c_str(), 0700) == 0;
+    if (!made && errno != EEXIST) throw_errno("cp: mkdir `" + name + "`");
     UniqueFd to(::openat(dst_dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!to) throw_errno("cp: open `" + name + "`");
     UniqueFd from(::openat(src, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!from) throw_errno("cp: open source directory");
-    snapshot::copy_tree(from.get(), to.get());
+    try {
+      snapshot::copy_tree(from.get(), to.get());
+    } catch (const Error& e) {
+      // A copy that failed half-way (a tree too deep, a full disk) leaves no part of itself.
+      to.reset();
+      if (made) fs::remove_all(fs::fd_path(dst_dir) + "/" + name);
+      throw Error("cp: " + std::string(e.what()), e.code());
+    }
     ::fchown(to.get(), st.st_uid, st.st_gid);
     ::fchmod(to.get(), st.st_mode & 07777);
     return;

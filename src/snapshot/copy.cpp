@@ -7,6 +7,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstring>
 #include <map>
 #include <string>
@@ -79,19 +80,59 @@ struct Copier {
     ::utimensat(dfd_parent, name, t, AT_SYMLINK_NOFOLLOW);
   }
 
-  void copy_dir(int sdir, int ddir, const std::string& rel) {
-    UniqueFd dup(::openat(sdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    DIR* d = ::fdopendir(dup.release());
+  // One directory being copied: its fds on both sides, its entries, the next one to copy.
+  struct Level {
+    UniqueFd src, dst;  // empty for the copy's roots (the caller's fds)
+    std::string rel;    // relative to the copy root ("" for the root)
+    std::vector<std::string> names;
+    size_t next = 0;
+    struct stat st {};  // the source directory's, applied once its entries are in
+  };
+
+  static std::vector<std::string> list(int dir, const std::string& rel) {
+    UniqueFd dup(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    DIR* d = dup ? ::fdopendir(dup.get()) : nullptr;
     if (!d) throw_errno("opendir `" + rel + "`");
+    dup.release();
     std::vector<std::string> names;
     while (struct dirent* e = ::readdir(d)) {
       std::string n = e->d_name;
       if (n != "." && n != "..") names.push_back(n);
     }
     ::closedir(d);
-    for (auto& n : names) {
+    return names;
+  }
+
+  // Depth first, without recursion: a container can nest directories as deep as it likes,
+  // and the copy (cp out of it, a volume's copy-up) must neither overflow the stack nor run
+  // out of fds. Paths stop at PATH_MAX (two fds per level, up to 2048 levels), as no tool
+  // could open anything deeper by name.
+  void copy(int src_root, int dst_root_fd) {
+    std::vector<Level> stack;
+    stack.push_back({UniqueFd(), UniqueFd(), "", list(src_root, ""), 0, {}});
+    while (!stack.empty()) {
+      Level& top = stack.back();
+      const int sdir = top.src ? top.src.get() : src_root, ddir = top.dst ? top.dst.get() : dst_root_fd;
+      if (top.next == top.names.size()) {
+        if (stack.size() > 1) {  // the directory itself, now that its entries are in
+          Level done = std::move(top);
+          stack.pop_back();
+          Level& parent = stack.back();
+          const int psrc = parent.src ? parent.src.get() : src_root, pdst = parent.dst ? parent.dst.get() : dst_root_fd;
+          const std::string name = done.rel.substr(done.rel.rfind('/') + 1);
+          finish_entry(pdst, name.c_str(), done.st, false, fs::fd_path(psrc) + "/" + name, fs::fd_path(pdst) + "/" + name);
+          dir_times.push_back({done.rel, {done.st.st_atim, done.st.st_mtim}});
+        } else {
+          stack.pop_back();
+        }
+        continue;
+      }
+      const std::string& n = top.names[top.next++];
       const char* name = n.c_str();
-      const std::string child_rel = rel.empty() ? n : rel + "/" + n;
+      std::string child_rel = top.rel.empty() ? n : top.rel + "/" + n;
+      if (child_rel.size() >= PATH_MAX)
+        throw Error("a path longer than " + std::to_string(PATH_MAX) + " bytes (`" + child_rel.substr(0, 64) +
+                    "…`): the directory tree is too deep to copy");
       struct stat st;
       if (::fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("stat `" + child_rel + "`");
       const std::string src_path = fs::fd_path(sdir) + "/" + n, dst_path = fs::fd_path(ddir) + "/" + n;
@@ -109,9 +150,8 @@ struct Copier {
         UniqueFd s(::openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         UniqueFd t(::openat(ddir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!s || !t) throw_errno("open directory `" + child_rel + "`");
-        copy_dir(s.get(), t.get(), child_rel);
-        finish_entry(ddir, name, st, false, src_path, dst_path);
-        dir_times.push_back({child_rel, {st.st_atim, st.st_mtim}});
+        auto names = list(s.get(), child_rel);
+        stack.push_back({std::move(s), std::move(t), std::move(child_rel), std::move(names), 0, st});  // `top` dies here
         continue;
       }
       if (S_ISREG(st.st_mode)) {
@@ -137,7 +177,8 @@ struct Copier {
 void copy_tree(int src_dir, int dst_dir) {
   Copier c;
   c.dst_root = dst_dir;
-  c.copy_dir(src_dir, dst_dir, "");
+  fs::raise_nofile_limit(4 * PATH_MAX);
+  c.copy(src_dir, dst_dir);
   // Directory times last: creating entries inside changed them.
   for (auto it = c.dir_times.rbegin(); it != c.dir_times.rend(); ++it)
     ::utimensat(dst_dir, it->rel.c_str(), it->times, AT_SYMLINK_NOFOLLOW);

@@ -201,7 +201,7 @@ attack_through() {
   [[ "${lines[-1]}" == *"a size of 1099511627776 bytes"* ]]
 }
 
-@test "a container's 2100-level directory tree: commit and export refuse it with one line, rm removes it all" {
+@test "a container's 2100-level directory tree: commit, export and cp refuse it with one line, rm removes it all" {
   snaps=$(find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -type d | wc -l)
   # Grown from the top (mkdir x; mv d x/d; mv x d) so that no path the shell uses is long.
   e run --name deep --network none busybox sh -c 'cd /tmp && mkdir d && for i in $(seq 2100); do mkdir x && mv d x/d && mv x d || exit 1; done'
@@ -213,6 +213,14 @@ attack_through() {
   run e export -o "$TEST_DIR/deep.tar" deep
   [ "$status" -ne 0 ]
   [[ "$output" == *"too deep to archive"* ]]
+  # cp out of it: refused as well (before: one fd pair per level, "Too many open files" past
+  # 1024, a recursion per level), and no part of the copy stays on the host.
+  run e cp deep:/tmp/d "$TEST_DIR/deep-out"
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"too deep to copy"* ]]
+  [ ! -e "$TEST_DIR/deep-out" ]
   # No temporary mount of its layers stays; the image was not made.
   [ "$(test_mounts)" -eq 0 ]
   [ -z "$(e images -q deep:1 2>/dev/null)" ]
