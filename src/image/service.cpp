@@ -615,18 +615,35 @@ GcResult Service::gc(bool ingests) {
   return r;
 }
 
-void Service::mount(const Image& img, const std::string& target_in) {
-  const std::string target = fs::absolute(target_in);
-  if (!fs::is_dir(target)) throw Error("image mount: `" + target + "` is not a directory");
-  const std::string top = unpack(img);
+std::string Service::default_mount_point(const Image& img) const {
+  return opts_.root + "/mounts/" + img.id.encoded;
+}
+
+std::string Service::mount(const Image& img, const std::string& target_in) {
+  const bool own = target_in.empty();
+  const std::string target = own ? default_mount_point(img) : fs::absolute(target_in);
   const std::string key = "mount:" + target;
-  snapshots_->view(key, top);
+  if (own) {
+    if (db_->get_snapshot(opts_.ns, key)) return target;  // mounted already: podman says where
+    fs::mkdir_p(opts_.root + "/mounts", 0700);
+    ::chmod((opts_.root + "/mounts").c_str(), 0700);
+    if (::mkdir(target.c_str(), 0700) < 0 && errno != EEXIST) throw_errno("image mount: create `" + target + "`");
+  }
+  if (!fs::is_dir(target)) throw Error("image mount: `" + target + "` is not a directory");
   try {
-    snapshot::mount_all(snapshots_->mounts(key), target, snapshot::MountUse::host_view);
+    const std::string top = unpack(img);
+    snapshots_->view(key, top);
+    try {
+      snapshot::mount_all(snapshots_->mounts(key), target, snapshot::MountUse::host_view);
+    } catch (...) {
+      snapshots_->remove(key);
+      throw;
+    }
   } catch (...) {
-    snapshots_->remove(key);
+    if (own) ::rmdir(target.c_str());
     throw;
   }
+  return target;
 }
 
 void Service::unmount(const std::string& target_in) {
@@ -635,6 +652,7 @@ void Service::unmount(const std::string& target_in) {
   if (!db_->get_snapshot(opts_.ns, key)) throw Error("image unmount: no image is mounted on `" + target + "`");
   if (::umount2(target.c_str(), 0) < 0 && errno != EINVAL) throw_errno("image unmount: umount `" + target + "`");
   snapshots_->remove(key);
+  if (target.starts_with(opts_.root + "/mounts/")) ::rmdir(target.c_str());
 }
 
 json Service::inspect(const Image& img) {

@@ -125,10 +125,14 @@ class Service {
   };
   CheckResult check(bool repair);
 
-  // Mounts a read-only view of the image's root filesystem on `target` (podman image
-  // mount); unmount takes it away again with its view snapshot.
-  void mount(const Image& img, const std::string& target);
+  // Mounts a read-only view (nosuid, nodev) of the image's root filesystem on `target`, or
+  // with an empty `target` on ROOT/mounts/ID (a 0700 directory: no other host user reaches
+  // it), as podman image mount; returns where. unmount takes it away again with its view
+  // snapshot (and that directory).
+  std::string mount(const Image& img, const std::string& target);
   void unmount(const std::string& target);
+  // Where mount() puts `img` when given no target.
+  std::string default_mount_point(const Image& img) const;
 
   // `image inspect` JSON, shaped like Docker's.
   nlohmann::json inspect(const Image& img);

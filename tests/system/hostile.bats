@@ -81,7 +81,7 @@ attack_through() {
   [ "$output" = exited ]
 }
 
-@test "image mount is nosuid and nodev: an image's setuid file and device node do nothing on the host" {
+@test "image mount is nosuid and nodev: an image's setuid file and device node do nothing on the host; its own mount point is 0700" {
   [ "$(uname -m)" = x86_64 ] || skip "syscall numbers are x86_64's"
   local r=$TEST_DIR/suid-root
   mkdir -p "$r"
@@ -104,6 +104,21 @@ attack_through() {
   run sh -c "echo x > '$TEST_DIR/mnt/null'"
   [ "$status" -ne 0 ]
   e image unmount "$TEST_DIR/mnt"
+  # Without DIR (podman's form): berth's own mount point, under a 0700 directory no other host
+  # user can enter; nosuid,nodev too; unmount by image name removes it.
+  run e image mount suid
+  [ "$status" -eq 0 ]
+  own=$output
+  [[ "$own" == "$BROOT/mounts/"* ]]
+  [ "$(stat -c %a "$BROOT/mounts")" = 700 ]
+  [ -u "$own/suid-euid" ]
+  [[ "$(findmnt -no OPTIONS "$own")" == *nosuid*nodev* ]]
+  [ "$(e image mount suid)" = "$own" ]   # again: where it is
+  run setpriv --reuid 65534 --regid 65534 --clear-groups ls "$own"
+  [ "$status" -ne 0 ]
+  e image unmount suid
+  [ ! -e "$own" ]
+  [ "$(test_mounts)" -eq 0 ]
   # In a container the same image's setuid file still works (its rootfs is not a host view).
   run e run --rm --network none -u 65534 suid /suid-euid 107
   echo "$output"

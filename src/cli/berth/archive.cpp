@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
@@ -58,17 +59,31 @@ int cmd_load(const Engine& e, int argc, char** argv, int first) {
 
 int cmd_image_mount(const Engine& e, int argc, char** argv, int first) {
   Args a("image mount", {}, argc, argv, first);
-  if (a.positional().size() != 2) throw Error("image mount: requires IMAGE and DIR");
+  const auto& pos = a.positional();
+  if (pos.empty() || pos.size() > 2) throw Error("image mount: requires IMAGE [DIR]");
   auto svc = e.images();
-  svc.mount(svc.resolve(a.positional()[0]), a.positional()[1]);
-  std::puts(fs::absolute(a.positional()[1]).c_str());
+  std::puts(svc.mount(svc.resolve(pos[0]), pos.size() == 2 ? pos[1] : "").c_str());
   return 0;
 }
 
 int cmd_image_unmount(const Engine& e, int argc, char** argv, int first) {
   Args a("image unmount", {}, argc, argv, first);
-  if (a.positional().size() != 1) throw Error("image unmount: requires DIR");
-  e.images().unmount(a.positional()[0]);
+  if (a.positional().size() != 1) throw Error("image unmount: requires DIR or IMAGE");
+  auto svc = e.images();
+  const std::string& arg = a.positional()[0];
+  // A directory mounted on; otherwise an image mounted where `image mount IMAGE` puts it.
+  if (arg.find('/') == std::string::npos && !fs::is_dir(arg)) {
+    std::optional<image::Image> img;
+    try {
+      img = svc.resolve(arg);
+    } catch (const Error&) {
+    }
+    if (img) {
+      svc.unmount(svc.default_mount_point(*img));
+      return 0;
+    }
+  }
+  svc.unmount(arg);
   return 0;
 }
 
