@@ -81,6 +81,15 @@ struct Feed {
   detail::DecodedStream* stream;
   std::span<const uint8_t> first;
   std::exception_ptr error;
+  int64_t max_size = 0;  // ApplyOptions::max_size
+
+  std::span<const uint8_t> next() {
+    auto s = stream->next();
+    if (max_size > 0 && stream->size() > max_size)
+      throw Error("layer: more than " + std::to_string(max_size) +
+                  " bytes uncompressed: over the layer size limit (--max-layer-size)", EFBIG);
+    return s;
+  }
 };
 
 la_ssize_t feed_read(archive* a, void* client, const void** buf) {
@@ -91,7 +100,7 @@ la_ssize_t feed_read(archive* a, void* client, const void** buf) {
       s = f->first;
       f->first = {};
     } else {
-      s = f->stream->next();
+      s = f->next();
     }
     *buf = s.data();
     return static_cast<la_ssize_t>(s.size());
@@ -529,7 +538,8 @@ ApplyResult apply_layer(const Reader& in, Compression c, int dest_dir_fd, const 
   detail::Utf8Locale utf8;
   detail::DecodedStream stream(detail::Decoder::make(in, c));
   // An empty stream is an empty layer (libarchive would call it an unknown format).
-  Feed feed{&stream, stream.next(), nullptr};
+  Feed feed{&stream, {}, nullptr, opt.max_size};
+  feed.first = feed.next();
   if (!feed.first.empty()) {
     std::unique_ptr<archive, ArchiveFree> a(archive_read_new());
     if (!a) throw Error("layer: tar: cannot allocate a reader");
@@ -551,7 +561,7 @@ ApplyResult apply_layer(const Reader& in, Compression c, int dest_dir_fd, const 
     }
     // What follows the end-of-archive blocks is part of the diffID too (and reaching the end
     // checks the gzip/zstd trailers).
-    while (!stream.next().empty()) {
+    while (!feed.next().empty()) {
     }
     x.finish();
   }

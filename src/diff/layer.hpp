@@ -41,6 +41,9 @@ struct ApplyOptions {
   // user.overlay.opaque=y instead of trusted.overlay.opaque=y. Owners are still applied
   // (chown failures are errors: the ids of the layer must be mapped in the namespace).
   bool rootless = false;
+  // A cap on the uncompressed (tar) size, 0 for none: a layer that inflates past it (a few
+  // KiB of gzip can carry gigabytes of zeros) is refused before it fills the disk.
+  int64_t max_size = 0;
 };
 
 struct ApplyResult {

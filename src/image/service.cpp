@@ -17,6 +17,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/log.hpp"
 #include "oci/reference.hpp"
 
 namespace berth::image {
@@ -242,14 +243,11 @@ Image Service::import(const diff::Reader& in, std::string_view ref_text, const I
     };
     UniqueFd dest(::open(snapshots_->fs_dir(snap).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dest) throw_errno("open snapshot directory");
-    diff::ApplyOptions ao;
-    ao.overlay = opts_.driver == snapshot::Driver::overlay;
-    ao.rootless = ::geteuid() != 0;
-    applied = diff::apply_layer(reader, compression, dest.get(), ao);
+    applied = diff::apply_layer(reader, compression, dest.get(), apply_options());
     writer.commit(applied.compressed, applied.compressed_size);
   } catch (...) {
     writer.abort();
-    snapshots_->remove(extract);
+    drop_snapshot(extract);
     throw;
   }
   const std::string chain = applied.diff_id.str();
@@ -364,6 +362,24 @@ void Service::record_all(std::vector<std::pair<metadata::Image, std::vector<oci:
   });
 }
 
+void Service::drop_snapshot(const std::string& key) noexcept {
+  try {
+    snapshots_->remove(key);
+  } catch (const std::exception& e) {
+    // The error being handled is the one to report; an extraction left here is collected
+    // by the next pull or prune, anything else by system check.
+    log::warn("cleanup of snapshot " + key + ": " + e.what());
+  }
+}
+
+diff::ApplyOptions Service::apply_options() const {
+  diff::ApplyOptions ao;
+  ao.overlay = opts_.driver == snapshot::Driver::overlay;
+  ao.rootless = ::geteuid() != 0;
+  ao.max_size = opts_.max_layer_size;
+  return ao;
+}
+
 void Service::apply_layer(const oci::Descriptor& layer, const Digest& diff_id, const std::string& parent,
                           const std::string& chain) {
   UniqueFd blob = content_->open(layer.digest);
@@ -373,10 +389,7 @@ void Service::apply_layer(const oci::Descriptor& layer, const Digest& diff_id, c
     UniqueFd dest(::open(snapshots_->fs_dir(snap).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dest) throw_errno("open snapshot directory");
     diff::Reader reader = [&](void* buf, size_t n) { return fs::read_fd(blob.get(), buf, n, layer.digest.str()); };
-    diff::ApplyOptions ao;
-    ao.overlay = opts_.driver == snapshot::Driver::overlay;
-    ao.rootless = ::geteuid() != 0;
-    auto r = diff::apply_layer(reader, diff::compression_of(layer.mediaType), dest.get(), ao);
+    auto r = diff::apply_layer(reader, diff::compression_of(layer.mediaType), dest.get(), apply_options());
     if (r.compressed != layer.digest)
       throw Error("layer " + layer.digest.str() + ": content digest mismatch: got " + r.compressed.str());
     if (r.diff_id != diff_id)
@@ -385,7 +398,7 @@ void Service::apply_layer(const oci::Descriptor& layer, const Digest& diff_id, c
     if (db_->get_snapshot(opts_.ns, chain)) snapshots_->remove(extract);  // someone was faster
     else snapshots_->commit(chain, extract);
   } catch (...) {
-    snapshots_->remove(extract);
+    drop_snapshot(extract);
     throw;
   }
 }
@@ -394,7 +407,19 @@ std::string Service::unpack(const Image& img) {
   std::string parent;
   for (size_t i = 0; i < img.manifest.layers.size(); ++i) {
     const std::string chain = oci::chain_id(img.config.diff_ids, i + 1).str();
-    if (!db_->get_snapshot(opts_.ns, chain)) apply_layer(img.manifest.layers[i], img.config.diff_ids[i], parent, chain);
+    if (!db_->get_snapshot(opts_.ns, chain)) {
+      try {
+        apply_layer(img.manifest.layers[i], img.config.diff_ids[i], parent, chain);
+      } catch (const Error& e) {
+        // Which layer, of how many, and where: "No space left on device" alone names none.
+        const std::string which = "layer " + std::to_string(i + 1) + " of " + std::to_string(img.manifest.layers.size()) +
+                                  " (" + img.manifest.layers[i].digest.str() + ")";
+        if (e.code() == ENOSPC || e.code() == EDQUOT)
+          throw Error("no space left to unpack " + which + " under " + opts_.root + ": " + e.what(), e.code());
+        if (e.code() == EFBIG) throw Error(which + ": " + e.what(), e.code());
+        throw;
+      }
+    }
     parent = chain;
   }
   return parent;
@@ -636,7 +661,7 @@ std::string Service::mount(const Image& img, const std::string& target_in) {
     try {
       snapshot::mount_all(snapshots_->mounts(key), target, snapshot::MountUse::host_view);
     } catch (...) {
-      snapshots_->remove(key);
+      drop_snapshot(key);
       throw;
     }
   } catch (...) {

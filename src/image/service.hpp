@@ -32,6 +32,7 @@ struct Options {
   std::string ns = std::string(metadata::kDefaultNamespace);
   snapshot::Driver driver = snapshot::Driver::overlay;
   oci::Platform platform = oci::host_platform();
+  int64_t max_layer_size = 0;  // uncompressed bytes a layer may unpack to (0: no limit)
 };
 
 // An image record with the documents it points to.
@@ -85,6 +86,10 @@ class Service {
   void record(metadata::Image rec, const std::vector<oci::Descriptor>& blobs);
   // The same for several images, all in one transaction (load: all or nothing).
   void record_all(std::vector<std::pair<metadata::Image, std::vector<oci::Descriptor>>> images);
+  // Removes snapshot `key` after a failure without replacing the failure's error.
+  void drop_snapshot(const std::string& key) noexcept;
+  // How layers are applied here: the driver's whiteouts, rootless, the size cap.
+  diff::ApplyOptions apply_options() const;
   // Unpacks one layer blob (already in the content store) on the committed snapshot
   // `parent` (empty: none) and commits it as `chain`; checks the blob's digest and the diffID.
   void apply_layer(const oci::Descriptor& layer, const Digest& diff_id, const std::string& parent,

@@ -514,16 +514,17 @@ std::optional<Snapshot> Db::remove_snapshot(std::string_view ns, std::string_vie
   return transaction([&]() -> std::optional<Snapshot> {
     auto s = get_snapshot(ns, key);
     if (!s) return std::nullopt;
-    int64_t n = 0;
-    {
-      auto q = impl_->q("SELECT count(*) FROM snapshots WHERE parent_id = ?1");
-      q.args(s->id);
-      if (q.step()) n = q.integer(0);
-    }
+    const int64_t n = count_snapshot_children(s->id);
     if (n > 0) throw Error("snapshot " + in_quotes(key) + " has " + plural(n, "child", "children"));
     impl_->q("DELETE FROM snapshots WHERE id = ?1").args(s->id).run();
     return s;
   });
+}
+
+int64_t Db::count_snapshot_children(int64_t id) {
+  auto q = impl_->q("SELECT count(*) FROM snapshots WHERE parent_id = ?1");
+  q.args(id);
+  return q.step() ? q.integer(0) : 0;
 }
 
 std::vector<int64_t> Db::snapshot_ids() {

@@ -209,6 +209,8 @@ class Db {
   // Removes the record and returns it (its id names the directory to delete); nullopt when
   // absent. Error when it has children: "snapshot \"k\" has 2 children".
   std::optional<Snapshot> remove_snapshot(std::string_view ns, std::string_view key);
+  // How many snapshots have snapshot `id` as their parent.
+  [[nodiscard]] int64_t count_snapshot_children(int64_t id);
   // The ids of every snapshot of every namespace, ascending (to find orphaned directories).
   [[nodiscard]] std::vector<int64_t> snapshot_ids();
 

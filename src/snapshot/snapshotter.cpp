@@ -216,10 +216,15 @@ Snapshot Snapshotter::commit(std::string_view name, std::string_view key,
 }
 
 bool Snapshotter::remove(std::string_view key) {
-  auto s = db_.remove_snapshot(ns_, key);
+  auto s = db_.get_snapshot(ns_, key);
   if (!s) return false;
+  // The files first: on a full disk they are what frees the space the database needs to drop
+  // the record (the other way round, "database or disk is full" hid the cause and kept both).
+  // A removal that fails keeps the record, for another try.
+  if (const int64_t n = db_.count_snapshot_children(s->id); n > 0)
+    throw Error("snapshot \"" + std::string(key) + "\" has " + std::to_string(n) + (n == 1 ? " child" : " children"));
   fs::remove_all(dir_of(s->id));
-  return true;
+  return db_.remove_snapshot(ns_, key).has_value();
 }
 
 std::vector<Mount> Snapshotter::mounts(std::string_view key) const {

@@ -243,3 +243,39 @@ attack_through() {
   [ -z "$(ls "$BROOT/containers")" ]
   [ "$(find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -type d | wc -l)" -eq "$snaps" ]
 }
+
+@test "a layer that inflates past --max-layer-size or past the free space: refused, the layer named, nothing left" {
+  # 64 MiB of zeros in ~64 KiB of gzip.
+  mkdir -p "$TEST_DIR/bomb"
+  head -c 64M /dev/zero > "$TEST_DIR/bomb/zeros"
+  tar -C "$TEST_DIR/bomb" -c . | gzip -1 > "$TEST_DIR/bomb.tar.gz"
+  snaps() { find "$1/snapshots" -mindepth 2 -maxdepth 2 -type d 2>/dev/null | wc -l; }
+  before=$(snaps "$BROOT")
+  big() { find "$BROOT" -type f -size +1M ! -name 'metadata.db*' | sort; }
+  big_before=$(big)
+  run e --max-layer-size 16m import "$TEST_DIR/bomb.tar.gz" bomb:1
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"more than 16777216 bytes uncompressed"*"layer size limit"* ]]
+  [ -z "$(e images -q bomb:1 2>/dev/null)" ]
+  [ "$(snaps "$BROOT")" -eq "$before" ]
+  [ "$(big)" = "$big_before" ]   # no blob, no ingest, no unpacked file of it
+  [[ "$(e --max-layer-size 1x images 2>&1)" == *"invalid --max-layer-size"* ]]
+  # Without the limit it imports; loaded into a root on a 16 MiB tmpfs, its unpack runs out of
+  # space: the error says which layer and where, and the load leaves nothing.
+  e import "$TEST_DIR/bomb.tar.gz" bomb:1 >/dev/null
+  e save -o "$TEST_DIR/bomb.tar" bomb:1
+  mkdir -p "$TEST_DIR/small"
+  mount -t tmpfs -o size=16m tmpfs "$TEST_DIR/small"
+  run "$BERTH" --root "$TEST_DIR/small/root" --state "$TEST_DIR/run-small" load -i "$TEST_DIR/bomb.tar"
+  echo "$output"
+  small_images=$("$BERTH" --root "$TEST_DIR/small/root" --state "$TEST_DIR/run-small" images -q)
+  small_snaps=$(snaps "$TEST_DIR/small/root")
+  umount "$TEST_DIR/small"
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"no space left to unpack layer 1 of 1 (sha256:"*"under $TEST_DIR/small/root"* ]]
+  [ -z "$small_images" ]
+  [ "$small_snaps" -eq 0 ]
+}

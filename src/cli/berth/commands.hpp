@@ -15,10 +15,13 @@ struct Engine {
   std::string ns = "default";
   std::string storage_driver = "overlay";
   std::vector<std::string> cni_plugin_dirs;  // --cni-plugin-dir (default /usr/lib/cni)
+  int64_t max_layer_size = 0;               // --max-layer-size (0: no limit)
   bool debug = false;
 
-  // The image service; `platform` ("linux/arm64") overrides this machine's for pulls.
-  image::Service images(const std::string& platform = "") const;
+  // The image service's settings and the service; `platform` ("linux/arm64") overrides this
+  // machine's for pulls.
+  image::Options image_options(const std::string& platform = "") const;
+  image::Service images(const std::string& platform = "") const { return image::Service(image_options(platform)); }
 };
 
 // The container engine with the global flags' settings.

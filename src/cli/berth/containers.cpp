@@ -48,9 +48,7 @@ static std::string self_path() {
 
 engine::Engine make_engine(const Engine& e) {
   engine::Options o;
-  o.images.root = e.root;
-  o.images.ns = e.ns;
-  o.images.driver = snapshot::parse_driver(e.storage_driver);
+  o.images = e.image_options();
   o.state = e.state;
   o.self = self_path();
   if (const char* s = std::getenv("BERTH_SHIM"); s && *s) o.shim = s;

@@ -12,6 +12,7 @@
 #include "cli/runtime/args.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
+#include "engine/spec.hpp"
 
 using namespace berth;
 
@@ -74,6 +75,7 @@ const char* kUsage =
     "  --state DIR            runtime state (default /run/berth)\n"
     "  --namespace NS, -n NS  namespace (default \"default\"; env BERTH_NAMESPACE)\n"
     "  --storage-driver NAME  overlay (default) or native\n"
+    "  --max-layer-size SIZE  refuse layers that unpack to more (e.g. 10g; default: no limit)\n"
     "  --cni-plugin-dir DIR   where CNI plugins are (default /usr/lib/cni; repeat or DIR:DIR)\n"
     "  --debug                debug logging\n"
     "  --version, -v          print the version\n";
@@ -228,13 +230,14 @@ int run_registry_verb(const char* verb, const Engine& e, int argc, char** argv, 
   return fn(verb, &e, argc, argv, first);
 }
 
-image::Service Engine::images(const std::string& platform) const {
+image::Options Engine::image_options(const std::string& platform) const {
   image::Options o;
   if (!platform.empty()) o.platform = oci::Platform::parse(platform);
   o.root = root;
   o.ns = ns;
   o.driver = snapshot::parse_driver(storage_driver);
-  return image::Service(o);
+  o.max_layer_size = max_layer_size;
+  return o;
 }
 
 }  // namespace berth::cli
@@ -249,6 +252,13 @@ int main(int argc, char** argv) {
       else if (name == "--state") e.state = value();
       else if (name == "--namespace" || name == "-n") e.ns = value();
       else if (name == "--storage-driver") e.storage_driver = value();
+      else if (name == "--max-layer-size") {
+        try {
+          e.max_layer_size = engine::parse_bytes(value(), "--max-layer-size");
+        } catch (const Error& err) {
+          throw UsageError(err.what());
+        }
+      }
       else if (name == "--cni-plugin-dir") {
         for (auto& d : split(value(), ':'))
           if (!d.empty()) e.cni_plugin_dirs.push_back(d);
