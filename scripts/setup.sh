@@ -10,7 +10,7 @@ PACKAGES=(
   nlohmann-json3-dev libseccomp-dev libcap-dev libgtest-dev googletest
   libssl-dev libsqlite3-dev libarchive-dev libzstd-dev libisal-dev zlib1g-dev libcurl4-openssl-dev
   # tests: a busybox-static rootfs, bats, tools the tests drive
-  busybox-static bats jq iproute2 util-linux procps python3
+  busybox-static bats jq iproute2 util-linux procps python3 sqlite3
   # engine: the tiny init of `run --init`; networking: Debian's CNI plugins and iptables
   tini containernetworking-plugins iptables
   # drop-in tests and benchmarks: the peers, side by side

@@ -20,4 +20,14 @@ inline std::vector<std::string> split(std::string_view s, char sep) {
   return out;
 }
 
+// The parts with `sep` between them (split's inverse).
+inline std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
 }  // namespace berth

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -330,6 +331,131 @@ Container Engine::lookup(const std::string& ref) {
   return c;
 }
 
+namespace {
+
+// Mount points in /proc/self/mountinfo (field 5, octal escapes undone) under `prefix`.
+std::vector<std::string> mount_points_under(const std::string& prefix) {
+  std::vector<std::string> out;
+  std::string info;
+  if (!fs::read_file_if_exists("/proc/self/mountinfo", info)) return out;
+  size_t pos = 0;
+  while (pos < info.size()) {
+    size_t nl = info.find('\n', pos);
+    if (nl == std::string::npos) nl = info.size();
+    std::string_view line(info.data() + pos, nl - pos);
+    pos = nl + 1;
+    size_t f = 0;
+    for (int i = 0; i < 4 && f != std::string_view::npos; ++i) f = line.find(' ', f + 1);
+    if (f == std::string_view::npos) continue;
+    const size_t end = line.find(' ', f + 1);
+    std::string_view raw = line.substr(f + 1, end == std::string_view::npos ? std::string_view::npos : end - f - 1);
+    std::string path;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '\\' && i + 3 < raw.size()) {  // "\040": a space
+        path += static_cast<char>(std::stoi(std::string(raw.substr(i + 1, 3)), nullptr, 8));
+        i += 3;
+      } else {
+        path += raw[i];
+      }
+    }
+    if (path.starts_with(prefix)) out.push_back(path);
+  }
+  return out;
+}
+
+}  // namespace
+
+image::Service::CheckResult Engine::check(bool repair) {
+  image::Service::CheckResult r = images_.check(repair);
+  std::set<std::string> recorded;
+  for (auto& rec : images_.db().list_containers(opts_.images.ns)) recorded.insert(rec.id);
+  // What containers without a record left (a crash between two steps of create or rm): a
+  // live shim, a state directory, a data directory (logs, hosts files), a network namespace
+  // and attachments, a snapshot.
+  const std::string containers = opts_.state + "/" + opts_.images.ns + "/containers";
+  const std::string data = opts_.images.root + "/containers";
+  const std::string netns = opts_.state + "/" + opts_.images.ns + "/netns";
+  std::set<std::string> ids;
+  for (const std::string* dir : {&containers, &data, &netns})
+    if (DIR* d = ::opendir(dir->c_str())) {
+      while (dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string::npos && !recorded.count(name))
+          ids.insert(name);
+      }
+      ::closedir(d);
+    }
+  for (auto& snap : images_.db().list_snapshots(opts_.images.ns))
+    if (snap.key.starts_with("container/") && !recorded.count(snap.key.substr(10))) ids.insert(snap.key.substr(10));
+  for (const auto& id : ids) {
+    UniqueFd lk = lock(id);  // create holds it from the snapshot to the record
+    if (images_.db().get_container(opts_.images.ns, id)) continue;
+    const std::string dir = container_dir(id);
+    std::string text;
+    pid_t shim = 0;
+    if (shim_alive(dir) && fs::read_file_if_exists(dir + "/shim.pid", text)) shim = std::atoi(text.c_str());
+    const bool snap = images_.db().get_snapshot(opts_.images.ns, snapshot_key(id)).has_value();
+    std::vector<std::string> left;
+    if (shim) left.push_back("its shim (pid " + std::to_string(shim) + ") still runs");
+    if (fs::exists(dir)) left.push_back("its state directory");
+    if (fs::exists(data + "/" + id)) left.push_back("its data directory");
+    const auto nets = networks_.networks_of(id);
+    if (fs::exists(netns_path(id))) left.push_back("its network namespace");
+    for (const auto& n : nets) left.push_back("its attachment to network " + n);
+    if (snap) left.push_back("its snapshot");
+    if (left.empty()) continue;
+    const std::string what = "container " + id.substr(0, 12) + " has no record, but: " + join(left, ", ");
+    if (!repair) {
+      r.problems.push_back(what);
+      continue;
+    }
+    try {
+      if (shim) {
+        ::kill(shim, SIGKILL);  // the container's init dies with it (parent-death signal)
+        if (!wait_shim_gone(id)) throw Error("its shim (pid " + std::to_string(shim) + ") does not go away");
+      }
+      unmount_rootfs(id, true);
+      if (fs::exists(runtime_root() + "/" + id)) runtime::delete_container(runtime_root(), id, true);
+      release_network(id);
+      fs::remove_all(dir);
+      fs::remove_all(data + "/" + id);
+      if (snap) images_.snapshots().remove(snapshot_key(id));
+      r.repaired.push_back("removed what unrecorded container " + id.substr(0, 12) + " left (" + join(left, ", ") + ")");
+    } catch (const std::exception& e) {
+      r.problems.push_back(what + " (repair failed: " + e.what() + ")");
+    }
+  }
+  // Rootfs mounts of containers nothing runs in (a shim killed before it could unmount).
+  for (const auto& path : mount_points_under(containers + "/")) {
+    const std::string id = path.substr(containers.size() + 1, 64);
+    if (path != container_dir(id) + "/rootfs" || !recorded.count(id)) continue;  // the loop above
+    UniqueFd lk = lock(id);
+    if (shim_alive(container_dir(id))) continue;
+    if (repair) {
+      unmount_rootfs(id, true);
+      r.repaired.push_back("unmounted the root filesystem of stopped container " + id.substr(0, 12));
+    } else {
+      r.problems.push_back("container " + id.substr(0, 12) + ": its root filesystem is mounted, but nothing runs");
+    }
+  }
+  // Image mounts on berth's own mount points (shared by the namespaces) whose view snapshot
+  // no namespace has.
+  const std::string mounts = opts_.images.root + "/mounts/";
+  const auto namespaces = images_.db().list_namespaces();
+  for (const auto& path : mount_points_under(mounts)) {
+    if (std::any_of(namespaces.begin(), namespaces.end(),
+                    [&](const std::string& ns) { return images_.db().get_snapshot(ns, "mount:" + path).has_value(); }))
+      continue;
+    if (repair && ::umount2(path.c_str(), MNT_DETACH) == 0) {
+      ::rmdir(path.c_str());
+      r.repaired.push_back("unmounted " + path + " (no image mount record)");
+    } else {
+      r.problems.push_back(path + ": an image mount without its record");
+    }
+  }
+  return r;
+}
+
 std::vector<Container> Engine::list() {
   std::vector<Container> out;
   for (auto& r : images_.db().list_containers(opts_.images.ns)) {
@@ -423,6 +549,7 @@ Container Engine::create(const CreateRequest& req) {
                        {"Error", ""}, {"RestartCount", 0}}}};
   c.data["Volumes"] = make_volumes(config, host);
   c.rec.data = c.data.dump();
+  UniqueFd lk = lock(c.rec.id);  // `system check` takes a snapshot without its record for a leftover
   images_.snapshots().prepare(c.rec.snapshot, top, {{"berth.container", c.rec.id}});
   trace("snapshot prepared");
   try {
@@ -783,8 +910,8 @@ std::string Engine::shim_request(const Container& c, const std::string& request)
   return fs::read_line(fd.get());
 }
 
-bool Engine::wait_shim_gone(const Container& c) {
-  const std::string dir = container_dir(c.id());
+bool Engine::wait_shim_gone(const std::string& id) {
+  const std::string dir = container_dir(id);
   for (int i = 0; i < 500 && shim_alive(dir); ++i) ::usleep(10000);
   return !shim_alive(dir);
 }
@@ -812,7 +939,7 @@ bool Engine::halt(Container& c, const State& s, int sig, int timeout) {
     // exited meanwhile
   }
   // Let the shim finish (exit record, cleanup) so that the state is final.
-  return wait_shim_gone(c);
+  return wait_shim_gone(c.id());
 }
 
 void Engine::kill(const std::string& ref, int sig) {
@@ -834,7 +961,7 @@ void Engine::stop(const std::string& ref, int timeout) {
       shim_request(c, "stop\n");
     } catch (const Error&) {
     }
-    wait_shim_gone(c);
+    wait_shim_gone(c.id());
     state(c);
     return;
   }
@@ -857,7 +984,7 @@ int Engine::wait(const std::string& ref) {
       shim_request(c, "wait\n");
     } catch (const Error&) {
     }
-    wait_shim_gone(c);
+    wait_shim_gone(c.id());
     c = lookup(c.id());
   }
 }

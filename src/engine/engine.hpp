@@ -155,6 +155,13 @@ class Engine {
   image::Image commit(const std::string& ref, const std::string& image_ref, const std::string& comment,
                       const std::string& author, bool pause, const std::vector<std::string>& changes = {});
 
+  // `berth system check`: the image store's check, then what the engine owns — state
+  // directories and live shims of containers that have no record (a crash between two
+  // steps), container rootfs mounts nothing runs in, image mounts under ROOT/mounts without
+  // their record. `repair` stops such shims (their containers die with them), undoes the
+  // mounts and removes the directories and runtime state.
+  image::Service::CheckResult check(bool repair);
+
   nlohmann::json inspect(Container& c);
   std::string log_path(const std::string& id) const;
   std::string runtime_root() const;
@@ -191,7 +198,7 @@ class Engine {
   void write_etc_files(const Container& c);
   void unmount_rootfs(const std::string& id, bool detach = false);
   // Waits (up to 5 s) for the container's shim to exit; false if it is still there.
-  bool wait_shim_gone(const Container& c);
+  bool wait_shim_gone(const std::string& id);
   // Stops a running container for good: no restart, `sig`, SIGKILL after `timeout` seconds,
   // then the shim's end. False if the shim is still there.
   bool halt(Container& c, const State& s, int sig, int timeout);

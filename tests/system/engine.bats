@@ -866,3 +866,34 @@ PY
   [ -z "$(e ps -aq)" ]
   [ ! -e "$upper" ]
 }
+
+@test "system check: what a container without a record left (a live shim, its state, netns, snapshot) and a rootfs nothing runs in; --repair clears both" {
+  e run -d --name orphan --network none busybox sleep 1000 >/dev/null
+  e run -d --name stale --network none busybox sleep 1000 >/dev/null
+  oid=$(e inspect -f '{{.Id}}' orphan)
+  sid=$(e inspect -f '{{.Id}}' stale)
+  opid=$(e inspect -f '{{.State.Pid}}' orphan)
+  [ "$(e system check)" = "the store is consistent" ]
+  # stale's shim killed: its container dies with it, its rootfs stays mounted.
+  pkill -9 -f "berth-shim $TEST_DIR/run/default/containers/$sid"
+  # orphan's record lost (as a crash between two steps would), its shim still running.
+  sqlite3 "$BROOT/metadata.db" "DELETE FROM containers WHERE id = '$oid'"
+  run e system check
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"container ${oid:0:12} has no record, but: its shim (pid "*") still runs, its state directory, its data directory, its network namespace, its snapshot"* ]]
+  [[ "$output" == *"container ${sid:0:12}: its root filesystem is mounted, but nothing runs"* ]]
+  run e system check --repair
+  echo "$output"
+  [ "$status" -eq 0 ]
+  gone() { [ ! -d "/proc/$opid" ] || grep -q '^State:.*Z' "/proc/$opid/status" 2>/dev/null; }
+  wait_for gone
+  [ ! -e "$TEST_DIR/run/default/containers/$oid" ]
+  [ ! -e "$BROOT/containers/$oid" ]
+  ! grep -q " $TEST_DIR/run/default/containers/$sid/rootfs " /proc/self/mountinfo
+  [ "$(e system check)" = "the store is consistent" ]
+  # The recorded one is still a container: it shows as exited and goes with rm.
+  [ "$(e inspect -f '{{.State.Status}}' stale)" = exited ]
+  e rm stale
+  [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+}

@@ -213,8 +213,7 @@ int cmd_image_prune(const Engine& e, int argc, char** argv, int first) {
 
 int cmd_system_check(const Engine& e, int argc, char** argv, int first) {
   Args a("system check", {{"repair", "", false}}, argc, argv, first);
-  auto svc = e.images();
-  auto r = svc.check(a.has("repair"));
+  auto r = make_engine(e).check(a.has("repair"));
   for (auto& l : r.repaired) std::printf("repaired: %s\n", l.c_str());
   for (auto& l : r.problems) std::printf("problem: %s\n", l.c_str());
   if (r.problems.empty()) {

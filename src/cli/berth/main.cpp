@@ -68,7 +68,7 @@ const char* kUsage =
     "  image mount     mount an image's root filesystem read-only (IMAGE [DIR])\n"
     "  image unmount   undo image mount (DIR or IMAGE)\n"
     "  system df       disk usage\n"
-    "  system check    records vs files: missing blobs, orphan blobs and snapshot dirs (--repair)\n"
+    "  system check    records vs files, mounts and shims: what is missing or left over (--repair)\n"
     "\n"
     "Global flags:\n"
     "  --root DIR             persistent data (default /var/lib/berth)\n"
