@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: a short fuzzing pass over every parser that takes hostile input
-# (scripts/fuzz.sh, BERTH_FUZZ_SECONDS per target, default 8; 0 skips it), then the unit and
-# system tests through ctest (arguments go to ctest).
+# Runs the whole test suite:
+#  1. the unit and system tests of the release build (ctest, preset release; arguments go to
+#     ctest);
+#  2. the sanitizer build (preset asan: clang, ASan+UBSan, build-asan/): a short fuzzing pass
+#     over every parser that takes hostile input (scripts/fuzz.sh, BERTH_FUZZ_SECONDS per
+#     target, default 8), then the unit tests and the system suites chosen in
+#     tests/CMakeLists.txt, under the sanitizers. BERTH_ASAN=0 skips this part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${BERTH_FUZZ_SECONDS:-8}
-if ((secs > 0)); then
-  bash scripts/fuzz.sh "$secs"
-fi
 ctest --preset release "$@"
+if [ "${BERTH_ASAN:-1}" != 0 ]; then
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan
+  secs=${BERTH_FUZZ_SECONDS:-8}
+  if ((secs > 0)); then
+    bash scripts/fuzz.sh "$secs"
+  fi
+  # A leak, an overflow or undefined behaviour fails the test that met it.
+  ctest --preset asan
+fi

@@ -737,7 +737,8 @@ EOS
   [ "$(wc -l < "$TEST_DIR/all")" -eq 800000 ]
   [ "$(tail -1 "$TEST_DIR/all")" = 800000 ]
   echo "rss: $(cat "$TEST_DIR/rss") KiB"
-  [ "$(cat "$TEST_DIR/rss")" -lt 40000 ]
+  # (ASan's quarantine keeps freed memory: no bound to check under it.)
+  [ -n "${BERTH_SANITIZED:-}" ] || [ "$(cat "$TEST_DIR/rss")" -lt 40000 ]
   # A small cap rotates: at most max-file files, the newest lines kept, --tail across files.
   e run -d --name rot --network none --log-opt max-size=100k --log-opt max-file=3 busybox sh -c 'seq 1 200000; sleep 100' >/dev/null
   rid=$(e inspect -f '{{.Id}}' rot)

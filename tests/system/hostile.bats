@@ -46,6 +46,9 @@ attack_through() {
 }
 
 @test "CVE-2019-5736 through the shim: exec of #!/proc/self/exe cannot reach berth-shim's file" {
+  # A sanitized shim is a dynamic executable: in a busybox root it cannot even start, so
+  # there is nothing to catch (the release suite runs this).
+  [ -z "${BERTH_SANITIZED:-}" ] || skip "the sanitized shim is dynamic"
   e run -d --name v --network none attack sleep 1000 >/dev/null
   out=$(attack_through e exec v /evil)
   echo "$out"
