@@ -65,7 +65,10 @@ class Walker {
   // The entries `names` of `dir_fd` as `prefix + name`, and everything below them, depth
   // first in name order. A loop, not recursion: the depth a container can build is bounded
   // by PATH_MAX only (2048 levels), too deep for the stack of a sanitized build or a thread.
-  void walk(int dir_fd, const std::string& prefix, std::vector<std::string> names);
+  // With `lower_fd` (not -1), dir_fd is a whole tree (the native snapshotter's copy) and
+  // only its differences from the tree at lower_fd are written: new and changed entries,
+  // whiteouts for what lower has and dir_fd has not.
+  void walk(int dir_fd, const std::string& prefix, std::vector<std::string> names, int lower_fd = -1);
 
  private:
   [[noreturn]] void archive_failed(const std::string& path) const {
@@ -171,15 +174,48 @@ void Walker::copy_data(int fd, int64_t size, const std::string& path) {
   }
 }
 
-void Walker::walk(int dir_fd, const std::string& prefix, std::vector<std::string> names) {
+namespace {
+
+// The same entry in both trees, as far as a layer can tell (Docker's naive diff): type,
+// permissions, owner; size and modification time for a file (the copy kept them), the target
+// for a link, the device number. Changed xattrs alone do not show.
+bool same_entry(const struct stat& a, const struct stat& b, int a_dir, int b_dir, const std::string& name) {
+  if (a.st_mode != b.st_mode || a.st_uid != b.st_uid || a.st_gid != b.st_gid) return false;
+  if (S_ISDIR(a.st_mode)) return true;
+  if (a.st_mtim.tv_sec != b.st_mtim.tv_sec || a.st_mtim.tv_nsec != b.st_mtim.tv_nsec) return false;
+  if (S_ISREG(a.st_mode)) return a.st_size == b.st_size;
+  if (S_ISCHR(a.st_mode) || S_ISBLK(a.st_mode)) return a.st_rdev == b.st_rdev;
+  if (S_ISLNK(a.st_mode)) {
+    if (a.st_size != b.st_size) return false;
+    std::string ta(static_cast<size_t>(a.st_size) + 1, '\0'), tb = ta;
+    return ::readlinkat(a_dir, name.c_str(), ta.data(), ta.size()) == a.st_size &&
+           ::readlinkat(b_dir, name.c_str(), tb.data(), tb.size()) == b.st_size && ta == tb;
+  }
+  return true;  // fifos
+}
+
+}  // namespace
+
+void Walker::walk(int dir_fd, const std::string& prefix, std::vector<std::string> names, int lower_fd) {
   struct Level {
     UniqueFd fd;  // empty for the caller's dir_fd
+    UniqueFd lower;  // the same directory in the lower tree; empty: none (or the caller's)
     std::string prefix;
     std::vector<std::string> names;
     size_t next = 0;
   };
   std::vector<Level> stack;
-  stack.push_back({UniqueFd(), prefix, std::move(names)});
+  // A level's whiteouts: what the lower directory has and this one has not.
+  auto whiteouts = [&](int lower, const std::string& level_prefix, const std::vector<std::string>& have) {
+    for (const auto& n : detail::list_dir(lower, level_prefix.empty() ? "." : level_prefix)) {
+      if (std::binary_search(have.begin(), have.end(), n)) continue;
+      struct stat st;
+      if (::fstatat(lower, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("layer create: " + level_prefix + n + ": stat");
+      marker(level_prefix + ".wh." + n, st);
+    }
+  };
+  if (lower_fd >= 0) whiteouts(lower_fd, prefix, names);
+  stack.push_back({UniqueFd(), UniqueFd(), prefix, std::move(names)});
   while (!stack.empty()) {
     Level& top = stack.back();
     if (top.next == top.names.size()) {
@@ -187,11 +223,32 @@ void Walker::walk(int dir_fd, const std::string& prefix, std::vector<std::string
       continue;
     }
     const std::string& name = top.names[top.next++];
-    UniqueFd sub = entry(top.fd ? top.fd.get() : dir_fd, name, top.prefix);
+    const int here = top.fd ? top.fd.get() : dir_fd;
+    const int lower = top.lower ? top.lower.get() : (stack.size() == 1 ? lower_fd : -1);
+    UniqueFd sub, sub_lower;
+    if (lower >= 0) {
+      struct stat up, low;
+      if (::fstatat(here, name.c_str(), &up, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("layer create: " + top.prefix + name + ": stat");
+      if (::fstatat(lower, name.c_str(), &low, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (same_entry(up, low, here, lower, name)) {
+          if (!S_ISDIR(up.st_mode)) continue;
+          sub.reset(::openat(here, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));  // unchanged: below only
+          if (!sub) throw_errno("layer create: " + top.prefix + name + ": open");
+        } else if ((up.st_mode & S_IFMT) != (low.st_mode & S_IFMT)) {
+          marker(top.prefix + ".wh." + name, low);  // another kind of entry now: the old one goes first
+        }
+        if (S_ISDIR(up.st_mode) && S_ISDIR(low.st_mode)) {
+          sub_lower.reset(::openat(lower, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+          if (!sub_lower) throw_errno("layer create: " + top.prefix + name + ": open the lower directory");
+        }
+      }
+    }
+    if (!sub) sub = entry(here, name, top.prefix);
     if (!sub) continue;
     std::string sub_prefix = top.prefix + name + "/";
     auto sub_names = detail::list_dir(sub.get(), sub_prefix);
-    stack.push_back({std::move(sub), std::move(sub_prefix), std::move(sub_names)});  // `top` dies here
+    if (sub_lower) whiteouts(sub_lower.get(), sub_prefix, sub_names);
+    stack.push_back({std::move(sub), std::move(sub_lower), std::move(sub_prefix), std::move(sub_names)});  // `top` dies here
   }
 }
 
@@ -326,6 +383,10 @@ CreateResult write_tar(const Writer& out, Compression c, const std::function<voi
 
 CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c) {
   return write_tar(out, c, [&](Walker& w) { w.walk(upper_dir_fd, "", detail::list_dir(upper_dir_fd, ".")); });
+}
+
+CreateResult create_layer_diff(int lower_dir_fd, int tree_fd, const Writer& out, Compression c) {
+  return write_tar(out, c, [&](Walker& w) { w.walk(tree_fd, "", detail::list_dir(tree_fd, "."), lower_dir_fd); });
 }
 
 void create_tar(int parent_dir_fd, const std::string& name, const Writer& out) {

@@ -84,6 +84,12 @@ struct CreateResult {
 // do not hold the whole content.
 using Writer = std::function<void(const void* data, size_t n)>;
 CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c);
+// The layer of what changed from the tree at `lower_dir_fd` to the whole tree at `tree_fd`
+// (the native snapshotter: a container's snapshot is a full copy of its image): new and
+// changed entries (a file by size and modification time, a link by target; directories with
+// changed metadata), whiteouts for entries lower has and the tree has not (and before an entry
+// that changed kind). A change of xattrs alone is not seen.
+CreateResult create_layer_diff(int lower_dir_fd, int tree_fd, const Writer& out, Compression c);
 // The same tar (uncompressed) of one entry: `name` in `parent_dir_fd` (an O_PATH fd will do)
 // and, for a directory, everything below it as `name/...` — `cp CONTAINER:PATH -`.
 void create_tar(int parent_dir_fd, const std::string& name, const Writer& out);

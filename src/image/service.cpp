@@ -301,12 +301,21 @@ Image Service::commit(const Image& base, const std::string& upper_dir, std::stri
   const oci::Reference ref = oci::Reference::parse(ref_text);
   UniqueFd upper(::open(upper_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!upper) throw_errno("commit: open `" + upper_dir + "`");
+  // The native snapshotter's snapshot is a whole tree, a copy of the image's: the layer is
+  // its difference from that (an overlay upper dir is the difference already).
+  UniqueFd lower;
+  if (opts_.driver == snapshot::Driver::native) {
+    const std::string lower_dir = snapshots_->fs_dir(unpack(base));
+    lower.reset(::open(lower_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!lower) throw_errno("commit: open `" + lower_dir + "`");
+  }
   const std::string ingest_ref = unique_name("commit-");
   content::Store::Writer writer = content_->writer(ingest_ref, false);
   diff::CreateResult layer_made;
   try {
-    layer_made = diff::create_layer(upper.get(), [&](const void* p, size_t n) { writer.write(p, n); },
-                                    diff::Compression::gzip);
+    const diff::Writer out = [&](const void* p, size_t n) { writer.write(p, n); };
+    layer_made = lower ? diff::create_layer_diff(lower.get(), upper.get(), out, diff::Compression::gzip)
+                       : diff::create_layer(upper.get(), out, diff::Compression::gzip);
     writer.commit(layer_made.compressed, layer_made.compressed_size);
   } catch (...) {
     writer.abort();

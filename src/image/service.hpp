@@ -77,8 +77,9 @@ class Service {
   // A one-layer image from a rootfs tarball (plain, gzip or zstd), stored as given, unpacked
   // in the same pass. `ref` names it. Returns the image.
   Image import(const diff::Reader& in, std::string_view ref, const ImportOptions& opt = {});
-  // `commit`: a new image `ref` = `base` + one gzip layer made from the overlay upper dir
-  // `upper_dir` (diff create), with Docker's Config `config` and a history entry.
+  // `commit`: a new image `ref` = `base` + one gzip layer made from the container's snapshot
+  // directory `upper_dir` (overlay: its upper dir, taken whole; native: a full tree, diffed
+  // against `base`'s), with Docker's Config `config` and a history entry.
   Image commit(const Image& base, const std::string& upper_dir, std::string_view ref,
                const nlohmann::json& config, const std::string& comment, const std::string& author);
   // Records the image `rec` (its target must be in the content store) and, for this
