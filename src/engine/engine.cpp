@@ -31,10 +31,13 @@
 #include "engine/spec.hpp"
 #include "network/netns.hpp"
 #include "oci/reference.hpp"
+#include "oci/spec.hpp"
 #include "runtime/container.hpp"
 #include "runtime/signals.hpp"
 #include "runtime/state_store.hpp"
 #include "runtime/terminal.hpp"
+#include "shim/frames.hpp"
+#include "shim/files.hpp"
 #include "snapshot/copy.hpp"
 #include "snapshot/snapshotter.hpp"
 
@@ -166,13 +169,11 @@ constexpr int kDefaultLogMaxFiles = 5;
 
 // Whether a shim will start its container again after an exit (its should_restart, minus a
 // manual stop, which the shim alone knows).
-bool restart_expected(const json& host, int code, int restarts) {
+// The container's restart policy, as its shim is told it.
+shim::RestartPolicy restart_policy(const json& host) {
   const json policy = host.value("RestartPolicy", json::object());
-  const std::string name = policy.is_object() ? policy.value("Name", "no") : "no";
-  if (name == "always" || name == "unless-stopped") return true;
-  if (name != "on-failure") return false;
-  const int max = policy.value("MaximumRetryCount", 0);
-  return code != 0 && (max == 0 || restarts < max);
+  if (!policy.is_object()) return {};
+  return {policy.value("Name", "no"), policy.value("MaximumRetryCount", 0)};
 }
 
 }  // namespace
@@ -671,34 +672,32 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     json spec = make_spec(in);
     fs::write_file_atomic(dir + "/config.json", spec.dump(), 0600);
 
-    json restart = host.value("RestartPolicy", json::object());
     json log_opts = host.value("LogConfig", json::object()).value("Config", json::object());
-    json orders = {{"id", c.id()},
-                   {"bundle", dir},
-                   {"runtime_root", runtime_root()},
-                   {"log", log_path(c.id())},
-                   {"terminal", config.value("Tty", false)},
-                   {"stdin", config.value("OpenStdin", false)},
-                   {"winsize", winsize},
-                   {"restart", restart.value("Name", "no")},
-                   {"restart_max", restart.value("MaximumRetryCount", 0)}};
-    if (auto rt = host.value("Runtime", ""); !rt.empty() && rt != "berth") orders["runtime"] = rt;
+    shim::Orders orders;
+    orders.id = c.id();
+    orders.bundle = dir;
+    orders.runtime_root = runtime_root();
+    orders.log_path = log_path(c.id());
+    orders.terminal = config.value("Tty", false);
+    orders.stdin_open = config.value("OpenStdin", false);
+    orders.winsize = winsize;
+    orders.restart = restart_policy(host);
+    if (auto rt = host.value("Runtime", ""); !rt.empty() && rt != "berth") orders.runtime = rt;
     // Without a max-size, Docker's local-driver cap (20 MB x 5): a container printing in a
     // loop must not fill the disk (json-file's own default is no cap at all).
     if (log_opts.contains("max-size")) {
-      orders["log_max_size"] = parse_bytes(log_opts["max-size"].get<std::string>(), "--log-opt max-size");
-      if (log_opts.contains("max-file")) orders["log_max_files"] = std::stoi(log_opts["max-file"].get<std::string>());
+      orders.log_max_size = parse_bytes(log_opts["max-size"].get<std::string>(), "--log-opt max-size");
+      if (log_opts.contains("max-file")) orders.log_max_files = std::stoi(log_opts["max-file"].get<std::string>());
     } else {
-      orders["log_max_size"] = kDefaultLogMaxSize;
-      orders["log_max_files"] = log_opts.contains("max-file") ? std::stoi(log_opts["max-file"].get<std::string>())
-                                                              : kDefaultLogMaxFiles;
+      orders.log_max_size = kDefaultLogMaxSize;
+      orders.log_max_files = log_opts.contains("max-file") ? std::stoi(log_opts["max-file"].get<std::string>())
+                                                           : kDefaultLogMaxFiles;
     }
-    std::vector<std::string> cleanup = self_command();
-    cleanup.insert(cleanup.end(), {"container", "cleanup"});
-    if (host.value("AutoRemove", false)) cleanup.push_back("--rm");
-    cleanup.push_back(c.id());
-    orders["cleanup"] = cleanup;
-    fs::write_file_atomic(dir + "/shim.json", orders.dump(), 0600);
+    orders.cleanup = self_command();
+    orders.cleanup.insert(orders.cleanup.end(), {"container", "cleanup"});
+    if (host.value("AutoRemove", false)) orders.cleanup.push_back("--rm");
+    orders.cleanup.push_back(c.id());
+    shim::write_orders(dir, orders);
     trace("spec and shim orders written");
 
     int p[2];
@@ -805,26 +804,26 @@ State Engine::state(Container& c) {
   s.error = js.value("Error", "");
   s.pid = js.value("Pid", 0);
   const std::string dir = container_dir(c.id());
+  // How the last run ended, when it did.
+  auto take_exit = [&](const shim::ExitRecord& e) {
+    s.exit_code = e.code;
+    s.finished = e.finished ? e.finished : now_ns();
+    s.restarts = e.restarts;
+    s.oom_killed = e.oom_killed;
+    if (!e.error.empty()) s.error = e.error;
+  };
   if (shim_alive(dir)) {
-    std::string pid_text;
-    if (fs::read_file_if_exists(dir + "/pid", pid_text)) {
-      long long started = 0;
-      if (std::sscanf(pid_text.c_str(), "%d %d %lld", &s.pid, &s.restarts, &started) == 3)
-        s.started = started;  // this run's start (a restart's, or a foreground run's)
+    if (auto run = shim::read_run_record(dir)) {
+      s.pid = run->pid;
+      s.restarts = run->restarts;
+      s.started = run->started;  // this run's start (a restart's, or a foreground run's)
     }
     s.status = "running";
     // An exit record while the shim lives: the container is gone and the shim is waiting to
     // restart it — or finishing, when its policy will not restart it: that is an exit.
-    std::string exit_text;
-    if (fs::read_file_if_exists(dir + "/exit", exit_text)) {
-      json e = json::parse(exit_text, nullptr, false);
-      if (e.is_object()) {
-        s.exit_code = e.value("code", 0);
-        s.finished = e.value("finished", now_ns());
-        s.restarts = e.value("restarts", s.restarts);
-        s.oom_killed = e.value("oom_killed", false);
-      }
-      s.status = restart_expected(c.data.value("HostConfig", json::object()), s.exit_code, s.restarts)
+    if (auto e = shim::read_exit_record(dir)) {
+      take_exit(*e);
+      s.status = restart_policy(c.data.value("HostConfig", json::object())).due(s.exit_code, s.restarts)
                      ? "restarting"
                      : "exited";
       s.pid = 0;
@@ -844,14 +843,8 @@ State Engine::state(Container& c) {
       !fs::exists(dir + "/pid"))
     return s;
   // The shim is gone: its exit record tells how the container ended, or it died before.
-  std::string exit_text;
-  if (fs::read_file_if_exists(dir + "/exit", exit_text)) {
-    json e = json::parse(exit_text, nullptr, false);
-    s.exit_code = e.is_object() ? e.value("code", 255) : 255;
-    s.finished = e.is_object() ? e.value("finished", now_ns()) : now_ns();
-    s.restarts = e.is_object() ? e.value("restarts", 0) : 0;
-    s.oom_killed = e.is_object() && e.value("oom_killed", false);
-    if (e.is_object() && e.contains("error")) s.error = e.value("error", "");
+  if (auto e = shim::read_exit_record(dir)) {
+    take_exit(*e);
   } else {
     // Killed shim: the container must not live on unmonitored.
     try {
@@ -896,13 +889,45 @@ UniqueFd Engine::shim_connect(const Container& c, const std::string& request) {
   } catch (const Error&) {
     throw Error("container " + c.rec.name + " is not running");
   }
-  for (size_t off = 0; off < request.size();) {  // MSG_NOSIGNAL: a gone shim is an error, not SIGPIPE
-    ssize_t w = ::send(fd.get(), request.data() + off, request.size() - off, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) throw Error("container " + c.rec.name + " is not running");
-    off += static_cast<size_t>(w);
-  }
+  if (!shim::send_all(fd.get(), request)) throw Error("container " + c.rec.name + " is not running");
   return fd;
+}
+
+ExecSession Engine::exec(const std::string& ref, const ExecRequest& req) {
+  if (req.args.empty()) throw Error("exec: no command");
+  Container c = lookup(ref);
+  State s = state(c);
+  if (s.status == "paused") throw Error("container " + c.rec.name + " is paused, unpause the container before exec");
+  if (!s.running()) throw Error("container " + c.rec.name + " is not running");
+  json spec = {{"args", req.args}, {"tty", req.tty},       {"stdin", req.stdin_open}, {"detach", req.detach},
+               {"cwd", req.workdir}, {"env", req.env}, {"winsize", req.tty ? req.winsize : ""}};
+  const std::string user = req.user.empty() ? c.data["Config"].value("User", "") : req.user;
+  if (!user.empty()) {
+    auto ids = resolve_user(container_dir(c.id()) + "/rootfs", user);
+    spec["user"] = std::to_string(ids.uid) + ":" + std::to_string(ids.gid);
+    spec["additional_gids"] = ids.groups;
+  }
+  if (req.privileged) {
+    json caps = json::array();
+    for (int cap = 0; cap <= oci::last_capability(); ++cap) caps.push_back(oci::capability_name(cap));
+    spec["caps"] = caps;
+  }
+  const std::string gone = "container " + c.rec.name + " is not running";
+  UniqueFd conn = shim_connect(c, "exec\n");
+  if (!shim::send_frame(conn.get(), shim::kExecSpec, spec.dump())) throw Error(gone);
+  // The first frame: started, or why not.
+  auto first = shim::read_frame(conn.get());
+  if (!first) throw Error(gone);
+  if (first->type == shim::kError) {
+    const std::string& why = first->data;
+    const bool missing = why.find("not found") != std::string::npos || why.find("No such file") != std::string::npos;
+    throw ExecError(why, missing ? 127 : 126);
+  }
+  if (first->type != shim::kStarted) throw Error("exec: unexpected answer from the shim");
+  ExecSession x;
+  x.pid = std::atoi(first->data.c_str());
+  if (!req.detach) x.conn = std::move(conn);
+  return x;
 }
 
 std::string Engine::shim_request(const Container& c, const std::string& request) {

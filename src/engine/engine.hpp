@@ -40,6 +40,31 @@ class StartError : public Error {
   using Error::Error;
 };
 
+// A process to start in a running container (`exec`).
+struct ExecRequest {
+  std::vector<std::string> args;
+  std::vector<std::string> env;  // KEY=VALUE, over the container's
+  std::string user;              // as -u (name, uid, name:group, …); empty: the container's
+  std::string workdir;           // empty: the container's
+  bool tty = false, stdin_open = false, detach = false;
+  bool privileged = false;       // every capability
+  std::string winsize;           // "ROWS COLS" of the terminal, with tty
+};
+
+// A started exec process. `conn` carries its frames (protocol.hpp): stdin, resize and signal
+// frames to it; its output and then its exit frame back. Empty for a detached one.
+struct ExecSession {
+  UniqueFd conn;
+  int pid = 0;
+};
+
+// The process could not be started: `exit_code` is Docker's (127: not found, 126: other).
+class ExecError : public Error {
+ public:
+  ExecError(const std::string& msg, int exit_code) : Error(msg), exit_code(exit_code) {}
+  int exit_code;
+};
+
 struct Options {
   image::Options images;
   std::string state = "/run/berth";
@@ -130,6 +155,10 @@ class Engine {
   void release_network(const std::string& id);
   // Blocks until the container is not running; its exit code.
   int wait(const std::string& ref);
+  // Starts a process in the running container through its shim: the process is the shim's
+  // child (watched, its exit code known, whatever becomes of the caller). Throws Error when
+  // the container is not running or paused, ExecError when the process does not start.
+  ExecSession exec(const std::string& ref, const ExecRequest& req);
   // Connects to the shim's control socket with `request` ("attach\n", …).
   UniqueFd shim_connect(const Container& c, const std::string& request);
   // shim_connect, then the shim's one-line reply.

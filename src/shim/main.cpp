@@ -48,44 +48,15 @@
 #include "runtime/exe_seal.hpp"
 #include "runtime/signals.hpp"
 #include "runtime/terminal.hpp"
+#include "shim/frames.hpp"
+#include "shim/files.hpp"
 #include "shim/protocol.hpp"
 
 using namespace berth;
 
 namespace {
 
-struct Orders {
-  std::string id, bundle, runtime_root;
-  std::string runtime;  // external OCI runtime binary; empty: the runtime library
-  std::string log_path;
-  int64_t log_max_size = 0;  // bytes; 0: no rotation
-  int log_max_files = 1;
-  bool terminal = false, stdin_open = false;
-  std::string winsize;  // "ROWS COLS": the terminal's size before the program starts
-  std::string restart = "no";  // no | always | on-failure | unless-stopped
-  int restart_max = 0;         // on-failure:N (0: unlimited)
-  std::vector<std::string> cleanup;  // command run after the last exit (unless an owner did it)
-  int gate_fd = -1;  // first start: wait for "g" on it (berth sets up the network meanwhile)
-};
-
-Orders read_orders(const std::string& dir) {
-  auto j = nlohmann::json::parse(fs::read_file(dir + "/shim.json"));
-  Orders o;
-  o.id = j.at("id").get<std::string>();
-  o.bundle = j.at("bundle").get<std::string>();
-  o.runtime_root = j.at("runtime_root").get<std::string>();
-  o.runtime = j.value("runtime", "");
-  o.log_path = j.value("log", "");
-  o.log_max_size = j.value("log_max_size", int64_t{0});
-  o.log_max_files = std::max(1, j.value("log_max_files", 1));
-  o.terminal = j.value("terminal", false);
-  o.stdin_open = j.value("stdin", false);
-  o.winsize = j.value("winsize", "");
-  o.restart = j.value("restart", "no");
-  o.restart_max = j.value("restart_max", 0);
-  if (j.contains("cleanup")) o.cleanup = j["cleanup"].get<std::vector<std::string>>();
-  return o;
-}
+using shim::Orders;
 
 int64_t now_ns() {
   timespec ts{};
@@ -193,7 +164,8 @@ UniqueFd listen_unix(const std::string& dir, const char* name);
 
 struct Client {
   UniqueFd fd;
-  std::string in;         // bytes received, not yet parsed
+  std::string in;         // the request line, until it is complete
+  shim::FrameReader frames;  // then frames
   bool has_request = false;
   bool attached = false, owner = false, waiting = false;
   bool exec = false;      // an exec client: its own process's stream, not the container's
@@ -204,7 +176,8 @@ struct Client {
 
 class Shim {
  public:
-  Shim(std::string dir, Orders o) : dir_(std::move(dir)), o_(std::move(o)) {}
+  // `gate_fd`: the first start waits for "g" on it (berth sets up the network meanwhile).
+  Shim(std::string dir, Orders o, int gate_fd) : dir_(std::move(dir)), o_(std::move(o)), gate_fd_(gate_fd) {}
 
   // Creates and starts the container; returns its pid or throws.
   pid_t launch();
@@ -245,6 +218,7 @@ class Shim {
 
   std::string dir_;
   Orders o_;
+  int gate_fd_ = -1;
   pid_t pid_ = 0;
   UniqueFd out_, err_, master_, stdin_w_;
   UniqueFd child_stdin_, child_out_, child_err_, console_peer_;
@@ -429,14 +403,14 @@ pid_t Shim::launch() {
     }
     // berth's word first when it asked for one (it attaches the networks while we create).
     bool go = true;
-    if (o_.gate_fd >= 0) {
+    if (gate_fd_ >= 0) {
       char b = 0;
       ssize_t n;
-      while ((n = ::read(o_.gate_fd, &b, 1)) < 0 && errno == EINTR) {
+      while ((n = ::read(gate_fd_, &b, 1)) < 0 && errno == EINTR) {
       }
       go = n == 1 && b == 'g';
-      ::close(o_.gate_fd);
-      o_.gate_fd = -1;
+      ::close(gate_fd_);
+      gate_fd_ = -1;
     }
     if (go) write_all(go_w.get(), "g", 1);
     go_w.reset();
@@ -464,10 +438,7 @@ pid_t Shim::launch() {
   }
   // PID RESTARTS STARTED_NS; then the previous run's exit record goes (a restart): a record
   // next to a live shim means "ended, restarting or finishing".
-  fs::write_file_atomic(dir_ + "/pid",
-                        std::to_string(pid_) + " " + std::to_string(restarts_) + " " +
-                            std::to_string(now_ns()) + "\n",
-                        0644);
+  shim::write_run_record(dir_, {pid_, restarts_, now_ns()});
   ::unlink((dir_ + "/exit").c_str());
   if (master_) ::fcntl(master_.get(), F_SETFL, O_NONBLOCK);
   if (out_) ::fcntl(out_.get(), F_SETFL, O_NONBLOCK);
@@ -477,21 +448,11 @@ pid_t Shim::launch() {
 }
 
 void Shim::broadcast(uint8_t type, const char* data, size_t n) {
-  uint8_t hdr[5] = {type, static_cast<uint8_t>(n >> 24), static_cast<uint8_t>(n >> 16),
-                    static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
   for (auto& c : clients_) {
     if (!c.attached || !c.fd || c.exec) continue;
-    if (!write_all(c.fd.get(), hdr, 5) || !write_all(c.fd.get(), data, n)) c.fd.reset();
+    if (!shim::send_frame(c.fd.get(), type, {data, n})) c.fd.reset();
   }
 }
-
-namespace {
-bool send_frame(int fd, uint8_t type, const char* data, size_t n) {
-  uint8_t hdr[5] = {type, static_cast<uint8_t>(n >> 24), static_cast<uint8_t>(n >> 16),
-                    static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
-  return write_all(fd, hdr, 5) && write_all(fd, data, n);
-}
-}  // namespace
 
 Client* Shim::exec_client(int id) {
   for (auto& c : clients_)
@@ -501,7 +462,7 @@ Client* Shim::exec_client(int id) {
 
 void Shim::start_exec(Client& c, const std::string& spec) {
   auto fail = [&](const std::string& why) {
-    send_frame(c.fd.get(), shim::kError, why.data(), why.size());
+    shim::send_frame(c.fd.get(), shim::kError, why);
     c.fd.reset();
   };
   auto j = nlohmann::json::parse(spec, nullptr, false);
@@ -607,7 +568,7 @@ void Shim::start_exec(Client& c, const std::string& spec) {
   for (auto* f : {&x.out, &x.err, &x.master})
     if (*f) ::fcntl(f->get(), F_SETFL, O_NONBLOCK);
   const std::string pid_str = std::to_string(x.pid);
-  if (!send_frame(c.fd.get(), shim::kStarted, pid_str.data(), pid_str.size()) || detach) c.fd.reset();
+  if (!shim::send_frame(c.fd.get(), shim::kStarted, pid_str) || detach) c.fd.reset();
   else c.exec_id = id;
   execs_.push_back(std::move(x));
 }
@@ -623,7 +584,7 @@ void Shim::exec_output(Exec& x, UniqueFd& fd, uint8_t type) {
     }
     // No client (detached, or it went away): the output is dropped, the process goes on.
     if (Client* c = exec_client(x.id))
-      if (!send_frame(c->fd.get(), type, buf, static_cast<size_t>(n))) c->fd.reset();
+      if (!shim::send_frame(c->fd.get(), type, {buf, static_cast<size_t>(n)})) c->fd.reset();
   }
 }
 
@@ -635,7 +596,7 @@ void Shim::finish_execs() {
       if (*f) exec_output(x, *f, f == &x.err ? shim::kStderr : shim::kStdout);
     if (Client* c = exec_client(x.id)) {
       const std::string code = std::to_string(x.code);
-      send_frame(c->fd.get(), shim::kExit, code.data(), code.size());
+      shim::send_frame(c->fd.get(), shim::kExit, code);
       c->fd.reset();
     }
   }
@@ -726,15 +687,18 @@ void Shim::on_client(Client& c) {
     c.fd.reset();
     return;
   }
-  c.in.append(buf, static_cast<size_t>(n));
-  if (!c.has_request) {
+  if (c.has_request) {
+    c.frames.feed({buf, static_cast<size_t>(n)});
+  } else {
+    c.in.append(buf, static_cast<size_t>(n));
     auto nl = c.in.find('\n');
     if (nl == std::string::npos) {
       if (c.in.size() > 256) c.fd.reset();
       return;
     }
     std::string req = c.in.substr(0, nl);
-    c.in.erase(0, nl + 1);
+    c.frames.feed(std::string_view(c.in).substr(nl + 1));  // frames sent right behind it
+    c.in.clear();
     c.has_request = true;
     auto reply = [&](const std::string& r) {
       write_all(c.fd.get(), r.data(), r.size());
@@ -768,18 +732,14 @@ void Shim::on_client(Client& c) {
       return;
     }
   }
-  while (c.attached && c.fd && c.in.size() >= 5) {
-    auto* h = reinterpret_cast<const uint8_t*>(c.in.data());
-    uint32_t len = (uint32_t{h[1]} << 24) | (uint32_t{h[2]} << 16) | (uint32_t{h[3]} << 8) | h[4];
-    if (len > shim::kMaxFrame) {
-      c.fd.reset();
-      return;
+  try {
+    while (c.attached && c.fd) {
+      auto f = c.frames.next();
+      if (!f) break;
+      if (!handle_frame(c, f->type, f->data)) c.fd.reset();
     }
-    if (c.in.size() < 5 + len) break;
-    std::string data = c.in.substr(5, len);
-    uint8_t type = h[0];
-    c.in.erase(0, 5 + len);
-    if (!handle_frame(c, type, data)) c.fd.reset();
+  } catch (const Error&) {  // a frame over the limit: a broken or hostile client
+    c.fd.reset();
   }
 }
 
@@ -796,13 +756,7 @@ void Shim::runtime_delete() {
   }
 }
 
-bool Shim::should_restart(int code) {
-  if (stopping_) return false;
-  if (o_.restart == "always" || o_.restart == "unless-stopped") return true;
-  if (o_.restart == "on-failure")
-    return code != 0 && (o_.restart_max == 0 || restarts_ < o_.restart_max);
-  return false;
-}
+bool Shim::should_restart(int code) { return !stopping_ && o_.restart.due(code, restarts_); }
 
 // The container's last processes may still write: read what is left (bounded).
 void Shim::drain_output() {
@@ -833,11 +787,8 @@ void Shim::finish_exit(int code) {
   drain_output();
   // The runtime's state (with the cgroup) is still there: did the OOM killer end it?
   const bool oom = o_.runtime.empty() && runtime::container_oom_killed(o_.runtime_root, o_.id);
-  char rec[256];
-  std::snprintf(rec, sizeof rec, "{\"code\":%d,\"finished\":%lld,\"restarts\":%d,\"oom_killed\":%s}\n",
-                code, static_cast<long long>(now_ns()), restarts_, oom ? "true" : "false");
   try {
-    fs::write_file_atomic(dir_ + "/exit", rec, 0644);
+    shim::write_exit_record(dir_, {code, now_ns(), restarts_, oom, ""});
   } catch (const std::exception& e) {
     log::warn(e.what());
   }
@@ -885,11 +836,8 @@ void Shim::serve(UniqueFd listen_fd) {
   for (;;) {
     reap();
     if (exited_ && !restart_pending) {
-      int code = 0;
-      std::string exit_text;
-      if (fs::read_file_if_exists(dir_ + "/exit", exit_text))
-        code = std::atoi(exit_text.c_str() + exit_text.find(':') + 1);
-      if (!should_restart(code)) break;
+      const auto rec = shim::read_exit_record(dir_);
+      if (!should_restart(rec ? rec->code : 0)) break;
       ++restarts_;
       restart_pending = true;
       restart_at = now_ns() + std::min<int64_t>(100LL << std::min(restarts_ - 1, 10), 60000) * 1000000;
@@ -1116,8 +1064,7 @@ int main(int argc, char** argv) {
   if (gate >= 0) ::fcntl(gate, F_SETFD, FD_CLOEXEC);
   Orders orders;
   try {
-    orders = read_orders(dir);
-    orders.gate_fd = gate;
+    orders = shim::read_orders(dir);
   } catch (const std::exception& e) {
     fail(std::string("shim.json: ") + e.what());
   }
@@ -1148,7 +1095,7 @@ int main(int argc, char** argv) {
     fs::write_file_atomic(dir + "/shim.pid",
                           std::to_string(self) + " " + std::to_string(start_time(self)) + "\n", 0644);
     UniqueFd listener = listen_unix(dir, "shim.sock");
-    Shim shim(dir, orders);
+    Shim shim(dir, orders, gate);
     if (attach >= 0) {
       ::fcntl(attach, F_SETFD, FD_CLOEXEC);
       shim.add_client(UniqueFd(attach), true);
@@ -1163,9 +1110,7 @@ int main(int argc, char** argv) {
       if (ready >= 0 && write_all(ready, line.data(), line.size())) _exit(1);
       // berth is gone (killed while it set up the networks): nobody else will clean up. The
       // exit record says why, the cleanup command releases what was made.
-      nlohmann::json rec = {{"code", 125}, {"finished", now_ns()}, {"restarts", 0},
-                            {"error", std::string("not started: ") + e.what()}};
-      fs::write_file_atomic(dir + "/exit", rec.dump() + "\n", 0644);
+      shim::write_exit_record(dir, {125, now_ns(), 0, false, std::string("not started: ") + e.what()});
       if (!orders.cleanup.empty()) {
         std::string err;
         if (run_command(orders.cleanup, err) != 0) log::warn("cleanup: " + err);

@@ -33,7 +33,7 @@
 #include "oci/spec.hpp"
 #include "runtime/container.hpp"
 #include "runtime/signals.hpp"
-#include "shim/protocol.hpp"
+#include "shim/frames.hpp"
 
 namespace berth::cli {
 
@@ -400,31 +400,6 @@ engine::CreateRequest build_request(const Args& a) {
 
 // ---- Attached I/O: frames from the shim to our stdout/stderr, our stdin to the shim.
 
-bool send_frame(int fd, uint8_t type, const std::string& data) {
-  uint32_t n = static_cast<uint32_t>(data.size());
-  std::string f(5, '\0');
-  f[0] = static_cast<char>(type);
-  f[1] = static_cast<char>(n >> 24);
-  f[2] = static_cast<char>(n >> 16);
-  f[3] = static_cast<char>(n >> 8);
-  f[4] = static_cast<char>(n);
-  f += data;
-  try {
-    // MSG_NOSIGNAL: a shim that has closed the connection (the process exited a moment ago)
-    // is an error here, not a SIGPIPE that kills berth with status 141.
-    size_t off = 0;
-    while (off < f.size()) {
-      ssize_t w = ::send(fd, f.data() + off, f.size() - off, MSG_NOSIGNAL);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) throw_errno("write to the shim socket");
-      off += static_cast<size_t>(w);
-    }
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
-
 class RawTerminal {
  public:
   explicit RawTerminal(bool on) {
@@ -459,10 +434,10 @@ int attach_loop(int sock, bool use_stdin, bool tty, bool send_size) {
   RawTerminal raw(tty && use_stdin);
   if (tty && send_size) {
     std::string ws = winsize_text();
-    if (!ws.empty()) send_frame(sock, shim::kResize, ws);
+    if (!ws.empty()) shim::send_frame(sock, shim::kResize, ws);
   }
   bool stdin_open = use_stdin;
-  std::string in;
+  shim::FrameReader frames;
   int code = -1;
   char buf[65536];
   for (;;) {
@@ -476,39 +451,35 @@ int attach_loop(int sock, bool use_stdin, bool tty, bool send_size) {
       if (::read(sfd.get(), &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGWINCH) {
           std::string ws = winsize_text();
-          if (!ws.empty()) send_frame(sock, shim::kResize, ws);
+          if (!ws.empty()) shim::send_frame(sock, shim::kResize, ws);
         } else {
-          send_frame(sock, shim::kSignal, std::to_string(si.ssi_signo));
+          shim::send_frame(sock, shim::kSignal, std::to_string(si.ssi_signo));
         }
       }
     }
     if (p[2].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::read(0, buf, sizeof buf);
       if (n > 0) {
-        send_frame(sock, shim::kStdin, std::string(buf, static_cast<size_t>(n)));
+        shim::send_frame(sock, shim::kStdin, {buf, static_cast<size_t>(n)});
       } else if (n == 0 || errno != EINTR) {
         stdin_open = false;
-        if (!tty) send_frame(sock, shim::kStdinClose, "");
+        if (!tty) shim::send_frame(sock, shim::kStdinClose, "");
       }
     }
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::read(sock, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
-      in.append(buf, static_cast<size_t>(n));
-      while (in.size() >= 5) {
-        auto* h = reinterpret_cast<const uint8_t*>(in.data());
-        uint32_t len = (uint32_t{h[1]} << 24) | (uint32_t{h[2]} << 16) | (uint32_t{h[3]} << 8) | h[4];
-        if (in.size() < 5 + len) break;
-        if (h[0] == shim::kStdout || h[0] == shim::kStderr) {
+      frames.feed({buf, static_cast<size_t>(n)});
+      while (auto f = frames.next()) {
+        if (f->type == shim::kStdout || f->type == shim::kStderr) {
           try {
-            fs::write_fd(h[0] == shim::kStdout ? 1 : 2, std::string_view(in.data() + 5, len), "output");
+            fs::write_fd(f->type == shim::kStdout ? 1 : 2, f->data, "output");
           } catch (const Error&) {
           }
-        } else if (h[0] == shim::kExit) {
-          code = std::atoi(std::string(in.data() + 5, len).c_str());
+        } else if (f->type == shim::kExit) {
+          code = std::atoi(f->data.c_str());
         }
-        in.erase(0, 5 + len);
       }
       if (code >= 0) break;
     }
@@ -546,7 +517,7 @@ int run_attached(engine::Engine& eng, const engine::Container& c, bool use_stdin
     eng.cleanup(c.id(), rm, false, code >= 0 ? &deferred : nullptr);
     std::string done;
     for (auto& l : deferred) done += l + "\n";
-    send_frame(sock.get(), shim::kDone, done);
+    shim::send_frame(sock.get(), shim::kDone, done);
     eng.make_pending_spares();
   }
   if (code < 0) {
@@ -1017,59 +988,29 @@ int cmd_exec(const Engine& e, int argc, char** argv, int first) {
     return 1;
   }
   auto eng = make_engine(e);
-  auto c = eng.lookup(a.positional()[0]);
-  engine::State s = eng.state(c);
-  if (s.status == "paused") throw Error("container " + c.rec.name + " is paused, unpause the container before exec");
-  if (!s.running()) throw Error("container " + c.rec.name + " is not running");
-  // The process is started by the container's shim and becomes its child: it is watched (and
-  // its exit code known) even if this command goes away.
-  json spec = {{"args", std::vector<std::string>(a.positional().begin() + 1, a.positional().end())},
-               {"tty", a.has("tty")}, {"stdin", a.has("interactive")}, {"detach", a.has("detach")},
-               {"cwd", a.get("workdir")}, {"winsize", a.has("tty") ? winsize_text() : ""}};
-  json env = json::array();
+  engine::ExecRequest req;
+  req.args.assign(a.positional().begin() + 1, a.positional().end());
   for (auto& f : a.all("env-file"))
     for (auto& x : read_env_file(f))
-      if (auto v = env_entry(x); !v.empty()) env.push_back(v);
+      if (auto v = env_entry(x); !v.empty()) req.env.push_back(v);
   for (auto& x : a.all("env"))
-    if (auto v = env_entry(x); !v.empty()) env.push_back(v);
-  spec["env"] = env;
-  std::string user = a.get("user", c.data["Config"].value("User", ""));
-  if (!user.empty()) {
-    auto ids = engine::resolve_user(eng.container_dir(c.id()) + "/rootfs", user);
-    spec["user"] = std::to_string(ids.uid) + ":" + std::to_string(ids.gid);
-    spec["additional_gids"] = ids.groups;
+    if (auto v = env_entry(x); !v.empty()) req.env.push_back(v);
+  req.user = a.get("user");
+  req.workdir = a.get("workdir");
+  req.tty = a.has("tty");
+  req.stdin_open = a.has("interactive");
+  req.detach = a.has("detach");
+  req.privileged = a.has("privileged");
+  if (req.tty) req.winsize = winsize_text();
+  engine::ExecSession x;
+  try {
+    x = eng.exec(a.positional()[0], req);
+  } catch (const engine::ExecError& err) {
+    std::fprintf(stderr, "berth: %s\n", err.what());
+    return err.exit_code;
   }
-  if (a.has("privileged")) {
-    json caps = json::array();
-    for (int cap = 0; cap <= oci::last_capability(); ++cap) caps.push_back(oci::capability_name(cap));
-    spec["caps"] = caps;
-  }
-  UniqueFd sock = eng.shim_connect(c, "exec\n");
-  if (!send_frame(sock.get(), shim::kExecSpec, spec.dump())) throw Error("container " + c.rec.name + " is not running");
-  // The first frame: started, or why not.
-  auto read_exact = [&](void* buf, size_t n) {
-    size_t got = 0;
-    while (got < n) {
-      ssize_t r = ::read(sock.get(), static_cast<char*>(buf) + got, n - got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) return false;
-      got += static_cast<size_t>(r);
-    }
-    return true;
-  };
-  uint8_t hdr[5];
-  if (!read_exact(hdr, 5)) throw Error("container " + c.rec.name + " is not running");
-  uint32_t len = (uint32_t{hdr[1]} << 24) | (uint32_t{hdr[2]} << 16) | (uint32_t{hdr[3]} << 8) | hdr[4];
-  std::string data(std::min<uint32_t>(len, shim::kMaxFrame), '\0');
-  if (!read_exact(data.data(), data.size())) throw Error("container " + c.rec.name + " is not running");
-  if (hdr[0] == shim::kError) {
-    std::fprintf(stderr, "berth: %s\n", data.c_str());
-    if (data.find("not found") != std::string::npos || data.find("No such file") != std::string::npos) return 127;
-    return 126;
-  }
-  if (hdr[0] != shim::kStarted) throw Error("exec: unexpected answer from the shim");
-  if (a.has("detach")) return 0;
-  int code = attach_loop(sock.get(), a.has("interactive"), a.has("tty"), false);
+  if (req.detach) return 0;
+  int code = attach_loop(x.conn.get(), req.stdin_open, req.tty, false);
   // The shim went away without an exit frame: the container ended under the process.
   return code < 0 ? 137 : code;
 }

@@ -1,0 +1,103 @@
+#include "shim/files.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+
+namespace berth::shim {
+
+bool RestartPolicy::due(int code, int restarts) const {
+  if (name == "always" || name == "unless-stopped") return true;
+  if (name == "on-failure") return code != 0 && (max == 0 || restarts < max);
+  return false;
+}
+
+void write_orders(const std::string& dir, const Orders& o) {
+  nlohmann::json j = {{"id", o.id},
+                      {"bundle", o.bundle},
+                      {"runtime_root", o.runtime_root},
+                      {"log", o.log_path},
+                      {"log_max_size", o.log_max_size},
+                      {"log_max_files", o.log_max_files},
+                      {"terminal", o.terminal},
+                      {"stdin", o.stdin_open},
+                      {"winsize", o.winsize},
+                      {"restart", o.restart.name},
+                      {"restart_max", o.restart.max},
+                      {"cleanup", o.cleanup}};
+  if (!o.runtime.empty()) j["runtime"] = o.runtime;
+  fs::write_file_atomic(dir + "/shim.json", j.dump(), 0600);
+}
+
+Orders read_orders(const std::string& dir) {
+  const std::string path = dir + "/shim.json";
+  auto j = nlohmann::json::parse(fs::read_file(path), nullptr, false);
+  if (!j.is_object()) throw Error(path + ": not a JSON object");
+  try {
+    Orders o;
+    o.id = j.at("id").get<std::string>();
+    o.bundle = j.at("bundle").get<std::string>();
+    o.runtime_root = j.at("runtime_root").get<std::string>();
+    o.runtime = j.value("runtime", "");
+    o.log_path = j.value("log", "");
+    o.log_max_size = j.value("log_max_size", int64_t{0});
+    o.log_max_files = std::max(1, j.value("log_max_files", 1));
+    o.terminal = j.value("terminal", false);
+    o.stdin_open = j.value("stdin", false);
+    o.winsize = j.value("winsize", "");
+    o.restart.name = j.value("restart", "no");
+    o.restart.max = j.value("restart_max", 0);
+    if (j.contains("cleanup")) o.cleanup = j["cleanup"].get<std::vector<std::string>>();
+    return o;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": " + e.what());
+  }
+}
+
+void write_run_record(const std::string& dir, const RunRecord& r) {
+  fs::write_file_atomic(dir + "/pid",
+                        std::to_string(r.pid) + " " + std::to_string(r.restarts) + " " + std::to_string(r.started) + "\n",
+                        0644);
+}
+
+std::optional<RunRecord> read_run_record(const std::string& dir) {
+  std::string text;
+  if (!fs::read_file_if_exists(dir + "/pid", text)) return std::nullopt;
+  RunRecord r;
+  long long started = 0;
+  if (std::sscanf(text.c_str(), "%d %d %lld", &r.pid, &r.restarts, &started) != 3 || r.pid <= 0) return std::nullopt;
+  r.started = started;
+  return r;
+}
+
+void write_exit_record(const std::string& dir, const ExitRecord& r) {
+  nlohmann::json j = {{"code", r.code}, {"finished", r.finished}, {"restarts", r.restarts}, {"oom_killed", r.oom_killed}};
+  if (!r.error.empty()) j["error"] = r.error;
+  fs::write_file_atomic(dir + "/exit", j.dump() + "\n", 0644);
+}
+
+std::optional<ExitRecord> read_exit_record(const std::string& dir) {
+  std::string text;
+  if (!fs::read_file_if_exists(dir + "/exit", text)) return std::nullopt;
+  const ExitRecord unreadable{255, 0, 0, false, "the exit record cannot be read"};
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return unreadable;
+  try {
+    ExitRecord r;
+    r.code = j.value("code", 255);
+    r.finished = j.value("finished", int64_t{0});
+    r.restarts = j.value("restarts", 0);
+    r.oom_killed = j.value("oom_killed", false);
+    r.error = j.value("error", "");
+    return r;
+  } catch (const nlohmann::json::exception&) {  // a field of the wrong type
+    return unreadable;
+  }
+}
+
+}  // namespace berth::shim

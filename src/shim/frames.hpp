@@ -1,0 +1,47 @@
+// The frames berth and berth-shim exchange on an attached connection (protocol.hpp): 1 byte
+// type, 4 bytes big-endian length, the data. One codec for both sides.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "shim/protocol.hpp"
+
+namespace berth::shim {
+
+struct FrameData {
+  uint8_t type = 0;
+  std::string data;
+};
+
+// The frame's bytes on the wire.
+std::string encode_frame(uint8_t type, std::string_view data);
+
+// Sends all of `data` on socket `fd`; false when the peer is gone (MSG_NOSIGNAL: an error
+// here, not a SIGPIPE).
+bool send_all(int fd, std::string_view data);
+// Sends one frame whole (header and data in one sendmsg where the socket takes it).
+bool send_frame(int fd, uint8_t type, std::string_view data);
+
+// Frames out of a byte stream that arrives in pieces.
+class FrameReader {
+ public:
+  void feed(std::string_view bytes);
+  // The next whole frame; nullopt until one is complete. A length over kMaxFrame throws
+  // berth::Error: the peer is broken or hostile, the connection is to be dropped.
+  std::optional<FrameData> next();
+  // Bytes received but not yet returned as frames.
+  size_t pending() const { return buf_.size() - pos_; }
+
+ private:
+  std::string buf_;
+  size_t pos_ = 0;  // start of the first frame not yet returned
+};
+
+// Reads one whole frame from blocking `fd`; nullopt at end of stream (or a frame cut by it).
+// Throws berth::Error for a length over kMaxFrame or a read error.
+std::optional<FrameData> read_frame(int fd);
+
+}  // namespace berth::shim

@@ -1,0 +1,167 @@
+// What berth and berth-shim exchange: the frame codec and the files of the state directory.
+#include "shim/frames.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/fs.hpp"
+#include "shim/files.hpp"
+
+using namespace berth;
+
+namespace {
+
+struct Pair {
+  UniqueFd a, b;
+  Pair() {
+    int sv[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    a.reset(sv[0]);
+    b.reset(sv[1]);
+  }
+};
+
+TEST(ShimFrames, EncodedAsTypeBigEndianLengthData) {
+  EXPECT_EQ(shim::encode_frame(shim::kStdout, "hi"), std::string("\x01\x00\x00\x00\x02hi", 7));
+  EXPECT_EQ(shim::encode_frame(shim::kStdinClose, ""), std::string("\x0b\x00\x00\x00\x00", 5));
+}
+
+TEST(ShimFrames, ReaderTakesFramesFedByteByByte) {
+  const std::string wire = shim::encode_frame(shim::kStdout, "out") + shim::encode_frame(shim::kStderr, "") +
+                           shim::encode_frame(shim::kExit, "137");
+  shim::FrameReader r;
+  std::vector<shim::FrameData> got;
+  for (char c : wire) {
+    r.feed({&c, 1});
+    while (auto f = r.next()) got.push_back(*f);
+  }
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].type, shim::kStdout);
+  EXPECT_EQ(got[0].data, "out");
+  EXPECT_EQ(got[1].type, shim::kStderr);
+  EXPECT_EQ(got[1].data, "");
+  EXPECT_EQ(got[2].type, shim::kExit);
+  EXPECT_EQ(got[2].data, "137");
+  EXPECT_EQ(r.pending(), 0u);
+}
+
+TEST(ShimFrames, ALengthOverTheLimitIsRefusedBeforeItsData) {
+  shim::FrameReader r;
+  const uint32_t len = shim::kMaxFrame + 1;
+  const char h[5] = {1, char(len >> 24), char(len >> 16), char(len >> 8), char(len)};
+  r.feed({h, 5});
+  EXPECT_THROW(r.next(), Error);
+  Pair p;
+  ASSERT_EQ(::write(p.a.get(), h, 5), 5);
+  EXPECT_THROW(shim::read_frame(p.b.get()), Error);
+}
+
+TEST(ShimFrames, SentAndReadOverASocketWholeIncludingTheLargestFrame) {
+  Pair p;
+  const std::string big(shim::kMaxFrame, 'x');
+  // The writer blocks until the reader drains: a thread, as between berth and the shim.
+  std::thread writer([&] {
+    EXPECT_TRUE(shim::send_frame(p.a.get(), shim::kExecSpec, R"({"args":["true"]})"));
+    EXPECT_TRUE(shim::send_frame(p.a.get(), shim::kStdin, big));
+    p.a.reset();
+  });
+  auto f = shim::read_frame(p.b.get());
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->type, shim::kExecSpec);
+  EXPECT_EQ(f->data, R"({"args":["true"]})");
+  f = shim::read_frame(p.b.get());
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->data, big);
+  writer.join();
+  EXPECT_FALSE(shim::read_frame(p.b.get()));  // end of stream
+}
+
+TEST(ShimFrames, APeerThatHasGoneIsFalseNotSigpipe) {
+  Pair p;
+  p.b.reset();
+  EXPECT_FALSE(shim::send_frame(p.a.get(), shim::kStdin, "data"));  // SIGPIPE would end the test binary
+  EXPECT_FALSE(shim::send_all(p.a.get(), "attach\n"));
+}
+
+class ShimFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/berth-shimfiles-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string dir_;
+};
+
+TEST_F(ShimFiles, OrdersRoundTrip) {
+  shim::Orders o;
+  o.id = "abc";
+  o.bundle = "/b";
+  o.runtime_root = "/r";
+  o.runtime = "runc";
+  o.log_path = "/l";
+  o.log_max_size = 20000000;
+  o.log_max_files = 5;
+  o.terminal = true;
+  o.winsize = "24 80";
+  o.restart = {"on-failure", 3};
+  o.cleanup = {"berth", "container", "cleanup", "abc"};
+  shim::write_orders(dir_, o);
+  auto r = shim::read_orders(dir_);
+  EXPECT_EQ(r.id, "abc");
+  EXPECT_EQ(r.runtime, "runc");
+  EXPECT_EQ(r.log_max_size, 20000000);
+  EXPECT_EQ(r.log_max_files, 5);
+  EXPECT_TRUE(r.terminal);
+  EXPECT_FALSE(r.stdin_open);
+  EXPECT_EQ(r.winsize, "24 80");
+  EXPECT_EQ(r.restart.name, "on-failure");
+  EXPECT_EQ(r.restart.max, 3);
+  EXPECT_EQ(r.cleanup, o.cleanup);
+  fs::write_file_atomic(dir_ + "/shim.json", R"({"id": 5})", 0600);
+  EXPECT_THROW(shim::read_orders(dir_), Error);  // a field of the wrong kind: one error, not a crash
+}
+
+TEST(ShimRestart, PoliciesAsDocker) {
+  EXPECT_FALSE((shim::RestartPolicy{"no", 0}.due(1, 0)));
+  EXPECT_TRUE((shim::RestartPolicy{"always", 0}.due(0, 50)));
+  EXPECT_TRUE((shim::RestartPolicy{"unless-stopped", 0}.due(0, 0)));
+  EXPECT_FALSE((shim::RestartPolicy{"on-failure", 0}.due(0, 0)));
+  EXPECT_TRUE((shim::RestartPolicy{"on-failure", 0}.due(2, 100)));
+  EXPECT_TRUE((shim::RestartPolicy{"on-failure", 2}.due(1, 1)));
+  EXPECT_FALSE((shim::RestartPolicy{"on-failure", 2}.due(1, 2)));
+}
+
+TEST_F(ShimFiles, RunAndExitRecords) {
+  EXPECT_FALSE(shim::read_run_record(dir_));
+  EXPECT_FALSE(shim::read_exit_record(dir_));
+  shim::write_run_record(dir_, {4242, 2, 1700000000123456789});
+  auto run = shim::read_run_record(dir_);
+  ASSERT_TRUE(run);
+  EXPECT_EQ(run->pid, 4242);
+  EXPECT_EQ(run->restarts, 2);
+  EXPECT_EQ(run->started, 1700000000123456789);
+  shim::write_exit_record(dir_, {137, 1700000001000000000, 2, true, ""});
+  auto e = shim::read_exit_record(dir_);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, 137);
+  EXPECT_EQ(e->finished, 1700000001000000000);
+  EXPECT_TRUE(e->oom_killed);
+  EXPECT_EQ(e->error, "");
+  shim::write_exit_record(dir_, {125, 1, 0, false, "not started: no such image"});
+  EXPECT_EQ(shim::read_exit_record(dir_)->error, "not started: no such image");
+  fs::write_file_atomic(dir_ + "/exit", "{\"code\": \"x\"}", 0644);
+  e = shim::read_exit_record(dir_);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, 255);
+  EXPECT_EQ(e->error, "the exit record cannot be read");
+}
+
+}  // namespace
