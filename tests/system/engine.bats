@@ -840,10 +840,13 @@ PY
   [ "${#lines[@]}" -eq 3 ]
   [[ "$output" == *'"sh -c sleep 100 # second line tabbed"'* ]]
   # Valid UTF-8 after the cut (iconv fails on a split sequence), and the columns line up.
-  e ps | iconv -f UTF-8 -t UTF-8 >/dev/null
-  header_names=$(e ps | head -1 | grep -bo NAMES | cut -d: -f1)
+  # One table for all the checks: column widths follow the CREATED and STATUS texts, which
+  # change as the seconds pass.
+  table=$(e ps)
+  printf '%s\n' "$table" | iconv -f UTF-8 -t UTF-8 >/dev/null
+  header_names=$(printf '%s\n' "$table" | head -1 | grep -bo NAMES | cut -d: -f1)
   for row in 2 3; do
-    line=$(e ps | sed -n "${row}p")
+    line=$(printf '%s\n' "$table" | sed -n "${row}p")
     # The NAMES column starts at the same character in every row.
     [ "$(printf '%s' "$line" | iconv -f UTF-8 -t UTF-32LE | wc -c)" -gt 0 ]
     prefix=$(printf '%s' "$line" | sed -E 's/(nl|utf)$//')
