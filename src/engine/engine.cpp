@@ -26,6 +26,7 @@
 #include "common/strings.hpp"
 #include "common/time.hpp"
 #include "common/log.hpp"
+#include "common/mountinfo.hpp"
 #include "diff/layer.hpp"
 #include "engine/instructions.hpp"
 #include "engine/spec.hpp"
@@ -350,15 +351,7 @@ std::vector<std::string> mount_points_under(const std::string& prefix) {
     if (f == std::string_view::npos) continue;
     const size_t end = line.find(' ', f + 1);
     std::string_view raw = line.substr(f + 1, end == std::string_view::npos ? std::string_view::npos : end - f - 1);
-    std::string path;
-    for (size_t i = 0; i < raw.size(); ++i) {
-      if (raw[i] == '\\' && i + 3 < raw.size()) {  // "\040": a space
-        path += static_cast<char>(std::stoi(std::string(raw.substr(i + 1, 3)), nullptr, 8));
-        i += 3;
-      } else {
-        path += raw[i];
-      }
-    }
+    const std::string path = unescape_mountinfo(raw);
     if (path.starts_with(prefix)) out.push_back(path);
   }
   return out;

@@ -17,6 +17,7 @@
 #include "common/error.hpp"
 #include "common/strings.hpp"
 #include "common/fs.hpp"
+#include "common/mountinfo.hpp"
 #include "runtime/cgroup_impl.hpp"
 
 namespace berth::runtime {
@@ -49,22 +50,6 @@ std::vector<std::string> words(std::string_view s) {
 
 bool contains(const std::vector<std::string>& v, std::string_view x) {
   return std::find(v.begin(), v.end(), x) != v.end();
-}
-
-// mountinfo escapes space, tab, newline and backslash in paths as \ooo octal.
-std::string unescape_mountinfo(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() &&
-        std::all_of(s.begin() + i + 1, s.begin() + i + 4,
-                    [](char c) { return c >= '0' && c <= '7'; })) {
-      out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
 }
 
 bool under_sys_fs_cgroup(const std::string& p) {
