@@ -59,15 +59,7 @@ bool valid_name(const std::string& n) {
 
 std::string snapshot_key(const std::string& id) { return "container/" + id; }
 
-// "PID STARTTIME" in shim.pid: is that process still the shim?
-bool shim_alive(const std::string& dir) {
-  std::string text;
-  if (!fs::read_file_if_exists(dir + "/shim.pid", text)) return false;
-  pid_t pid = 0;
-  unsigned long long start = 0;
-  if (std::sscanf(text.c_str(), "%d %llu", &pid, &start) != 2 || pid <= 0) return false;
-  return runtime::process_start_time(pid) == start;
-}
+bool shim_alive(const std::string& dir) { return shim::live_shim(dir) != 0; }
 
 int64_t now_ns() { return metadata::now_ns(); }
 
@@ -385,9 +377,7 @@ image::Service::CheckResult Engine::check(bool repair) {
     UniqueFd lk = lock(id);  // create holds it from the snapshot to the record
     if (images_.db().get_container(opts_.images.ns, id)) continue;
     const std::string dir = container_dir(id);
-    std::string text;
-    pid_t shim = 0;
-    if (shim_alive(dir) && fs::read_file_if_exists(dir + "/shim.pid", text)) shim = std::atoi(text.c_str());
+    const pid_t shim = shim::live_shim(dir);
     const bool snap = images_.db().get_snapshot(opts_.images.ns, snapshot_key(id)).has_value();
     std::vector<std::string> left;
     if (shim) left.push_back("its shim (pid " + std::to_string(shim) + ") still runs");

@@ -59,6 +59,20 @@ Orders read_orders(const std::string& dir) {
   }
 }
 
+void write_shim_record(const std::string& dir, pid_t shim_pid) {
+  fs::write_file_atomic(dir + "/shim.pid",
+                        std::to_string(shim_pid) + " " + std::to_string(fs::process_start_time(shim_pid)) + "\n", 0644);
+}
+
+pid_t live_shim(const std::string& dir) {
+  std::string text;
+  if (!fs::read_file_if_exists(dir + "/shim.pid", text)) return 0;
+  pid_t pid = 0;
+  unsigned long long start = 0;
+  if (std::sscanf(text.c_str(), "%d %llu", &pid, &start) != 2 || pid <= 0) return 0;
+  return fs::process_start_time(pid) == start ? pid : 0;
+}
+
 void write_run_record(const std::string& dir, const RunRecord& r) {
   fs::write_file_atomic(dir + "/pid",
                         std::to_string(r.pid) + " " + std::to_string(r.restarts) + " " + std::to_string(r.started) + "\n",

@@ -1025,16 +1025,6 @@ UniqueFd listen_unix(const std::string& dir, const char* name) {
   return s;
 }
 
-unsigned long long start_time(pid_t pid) {
-  std::string stat;
-  if (!fs::read_file_if_exists("/proc/" + std::to_string(pid) + "/stat", stat)) return 0;
-  auto close = stat.rfind(')');
-  const char* p = stat.c_str() + close + 2;
-  for (int field = 3; field < 22 && *p; ++p)
-    if (*p == ' ') ++field;
-  return std::strtoull(p, nullptr, 10);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1091,9 +1081,7 @@ int main(int argc, char** argv) {
   if (logfd >= 0) ::dup2(logfd, 2), ::close(logfd);
   log::init("", log::Format::text, false);
   try {
-    pid_t self = ::getpid();
-    fs::write_file_atomic(dir + "/shim.pid",
-                          std::to_string(self) + " " + std::to_string(start_time(self)) + "\n", 0644);
+    shim::write_shim_record(dir, ::getpid());
     UniqueFd listener = listen_unix(dir, "shim.sock");
     Shim shim(dir, orders, gate);
     if (attach >= 0) {
