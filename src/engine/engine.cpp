@@ -23,6 +23,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/process.hpp"
 #include "common/strings.hpp"
 #include "common/time.hpp"
 #include "common/log.hpp"
@@ -399,7 +400,7 @@ image::Service::CheckResult Engine::check(bool repair) {
         if (!wait_shim_gone(id)) throw Error("its shim (pid " + std::to_string(shim) + ") does not go away");
       }
       unmount_rootfs(id, true);
-      if (fs::exists(runtime_root() + "/" + id)) runtime::delete_container(runtime_root(), id, true);
+      delete_runtime_state(id);
       release_network(id);
       fs::remove_all(dir);
       fs::remove_all(data + "/" + id);
@@ -476,6 +477,14 @@ Container Engine::create(const CreateRequest& req) {
       throw Error("invalid restart policy `" + n + "`");
     if (n != "no" && host.value("AutoRemove", false))
       throw Error("conflicting options: cannot specify both --restart and --rm");
+  }
+  // PID namespace: the container's own (""), the host's, or another container's.
+  if (const std::string pid = host.value("PidMode", ""); pid.rfind("container:", 0) == 0) {
+    host["PidMode"] = "container:" + lookup(pid.substr(10)).id();
+  } else if (pid.empty() || pid == "host" || pid == "private") {
+    host["PidMode"] = pid == "host" ? pid : "";
+  } else {
+    throw Error("invalid --pid `" + pid + "`: host, private or container:NAME");
   }
   // Networks: Docker's "bridge"/"default" is berth's default network, made on first use.
   const std::string asked = host.value("NetworkMode", "none");
@@ -616,7 +625,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   // A previous run of this container may have left runtime state (a crash): clear it.
   if (fs::exists(runtime_root() + "/" + c.id())) {
     try {
-      runtime::delete_container(runtime_root(), c.id(), true);
+      delete_runtime_state(c.id());
     } catch (const std::exception& e) {
       log::debug(e.what());
     }
@@ -651,6 +660,12 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       in.resolv_file = opts_.images.root + "/containers/" + other.id() + "/resolv.conf";
     } else {
       in.netns = create_sandbox(c);
+    }
+    if (const std::string pid = host.value("PidMode", ""); pid.rfind("container:", 0) == 0) {
+      Container other = lookup(pid.substr(10));
+      State os = state(other);
+      if (!os.running()) throw Error("cannot join the PID namespace of container " + other.rec.name + ": it is not running");
+      in.pidns = "/proc/" + std::to_string(os.pid) + "/ns/pid";
     }
     json spec = make_spec(in);
     fs::write_file_atomic(dir + "/config.json", spec.dump(), 0600);
@@ -831,12 +846,9 @@ State Engine::state(Container& c) {
   } else {
     // Killed shim: the container must not live on unmonitored.
     try {
-      runtime::kill_container(runtime_root(), c.id(), SIGKILL, true);
-    } catch (const std::exception&) {
-    }
-    try {
-      runtime::delete_container(runtime_root(), c.id(), true);
-    } catch (const std::exception&) {
+      delete_runtime_state(c.id());
+    } catch (const std::exception& e) {
+      log::warn(e.what());
     }
     s.exit_code = 137;
     s.finished = now_ns();
@@ -916,6 +928,28 @@ ExecSession Engine::exec(const std::string& ref, const ExecRequest& req) {
 std::string Engine::shim_request(const Container& c, const std::string& request) {
   UniqueFd fd = shim_connect(c, request);
   return fs::read_line(fd.get());
+}
+
+void Engine::delete_runtime_state(const std::string& id) {
+  if (!fs::exists(runtime_root() + "/" + id)) return;
+  std::string external;
+  try {
+    external = shim::read_orders(container_dir(id)).runtime;
+  } catch (const Error&) {
+    // no orders (a container that never started): the library made the state, if anything
+  }
+  if (external.empty()) {
+    try {
+      runtime::kill_container(runtime_root(), id, SIGKILL, true);
+    } catch (const std::exception&) {
+      // not running
+    }
+    runtime::delete_container(runtime_root(), id, true);
+    return;
+  }
+  std::string out;
+  if (run_command({external, "--root", runtime_root(), "delete", "--force", id}, "", out) != 0)
+    throw Error(external + " delete --force " + id.substr(0, 12) + ": " + out);
 }
 
 bool Engine::wait_shim_gone(const std::string& id) {
@@ -1036,7 +1070,7 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
   // The shim deletes the runtime's state itself; only a dead shim's is left to us.
   if (!shim_alive(dir) && fs::exists(runtime_root() + "/" + c.id())) {
     try {
-      runtime::delete_container(runtime_root(), c.id(), true);
+      delete_runtime_state(c.id());
     } catch (const std::exception& e) {
       log::warn(e.what());
     }

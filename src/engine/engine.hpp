@@ -228,6 +228,10 @@ class Engine {
   void unmount_rootfs(const std::string& id, bool detach = false);
   // Waits (up to 5 s) for the container's shim to exit; false if it is still there.
   bool wait_shim_gone(const std::string& id);
+  // Deletes by force (processes killed) the runtime's state that a gone shim left: through
+  // the runtime library, or the external runtime its shim.json names (the library cannot
+  // read another runtime's state). Nothing to do without state.
+  void delete_runtime_state(const std::string& id);
   // Stops a running container for good: no restart, `sig`, SIGKILL after `timeout` seconds,
   // then the shim's end. False if the shim is still there.
   bool halt(Container& c, const State& s, int sig, int timeout);

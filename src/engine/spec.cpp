@@ -625,8 +625,10 @@ json make_spec(const SpecInputs& in) {
 
   // Namespaces, mounts.
   const std::string net = h.value("NetworkMode", "none");
-  json namespaces = json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}},
-                                 {{"type", "mount"}}, {{"type", "cgroup"}}});
+  json namespaces = json::array();
+  if (!in.pidns.empty()) namespaces.push_back({{"type", "pid"}, {"path", in.pidns}});
+  else if (h.value("PidMode", "") != "host") namespaces.push_back({{"type", "pid"}});
+  for (const char* t : {"ipc", "uts", "mount", "cgroup"}) namespaces.push_back({{"type", t}});
   if (!in.netns.empty()) namespaces.push_back({{"type", "network"}, {"path", in.netns}});
   else if (net != "host") namespaces.push_back({{"type", "network"}});
   const bool ro_sys = !privileged || net != "host";

@@ -24,6 +24,7 @@ struct SpecInputs {
   std::string hostname_file, hosts_file, resolv_file;  // bind-mounted into /etc
   std::vector<nlohmann::json> volume_mounts;  // extra OCI mounts (named and anonymous volumes)
   std::string netns;  // the network namespace to join (a path); "" = a new one (or the host's)
+  std::string pidns;  // the PID namespace to join (a path); "" = per HostConfig.PidMode
 };
 
 // The spec. Throws berth::Error with one line for bad flag values (an unknown user, a bind

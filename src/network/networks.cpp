@@ -21,6 +21,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/process.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "network/netns.hpp"
@@ -261,37 +262,8 @@ std::vector<std::pair<Subnet, std::string>> host_routes() {
   return out;
 }
 
-// Runs a command (iptables); its status, with stderr and stdout in `err` (the output of a
-// listing, the reason of a failure).
 int run(const std::vector<std::string>& argv, const std::string& input, std::string& err) {
-  int in[2], errp[2];
-  if (::pipe2(in, O_CLOEXEC) < 0 || ::pipe2(errp, O_CLOEXEC) < 0) throw_errno("pipe");
-  UniqueFd in_r(in[0]), in_w(in[1]), err_r(errp[0]), err_w(errp[1]);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in_r.get(), 0);
-  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 1);
-  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid;
-  int rc = ::posix_spawnp(&pid, argv[0].c_str(), &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw Error("cannot run " + argv[0] + ": " + std::strerror(rc) + " (is iptables installed?)");
-  in_r.reset();
-  err_w.reset();
-  if (!input.empty()) fs::write_fd(in_w.get(), input, argv[0]);
-  in_w.reset();
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(err_r.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) err.append(buf, static_cast<size_t>(n));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  while (!err.empty() && err.back() == '\n') err.pop_back();
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  return run_command(argv, input, err, "is iptables installed?");
 }
 
 constexpr const char* kNatChain = "BERTH-POSTROUTING";

@@ -23,6 +23,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -1025,6 +1026,57 @@ UniqueFd listen_unix(const std::string& dir, const char* name) {
   return s;
 }
 
+// A container of an external runtime is not ours to tie to our life: its init is the
+// runtime's child, without our parent-death signal. A guard process does it instead: forked
+// from us, it holds the read end of a pipe whose write end only we have; EOF without our
+// goodbye means we died (a crash, the OOM killer, kill -9), and it deletes the container by
+// force. It renames itself (comm and command line: "berth-guard DIR"), so that killing every
+// berth-shim leaves it to do its job.
+class Guard {
+ public:
+  Guard() = default;
+  Guard(const Orders& o, int argc, char** argv) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+    pid_t pid = ::fork();
+    if (pid < 0) throw_errno("fork");
+    if (pid > 0) {
+      ::close(p[0]);
+      w_.reset(p[1]);
+      return;
+    }
+    ::close(p[1]);
+    ::dup2(p[0], 3);  // without O_CLOEXEC: nothing is exec'd but the runtime, which closes 3
+    ::syscall(SYS_close_range, 4U, ~0U, 0U);
+    // The whole argument area becomes "berth-guard DIR": it is contiguous from argv[0] on.
+    char* lo = argv[0];
+    char* hi = argv[argc - 1] + std::strlen(argv[argc - 1]);
+    const std::string title = "berth-guard " + std::string(argv[1]);
+    std::memset(lo, 0, static_cast<size_t>(hi - lo));
+    std::memcpy(lo, title.data(), std::min(title.size(), static_cast<size_t>(hi - lo)));
+    ::prctl(PR_SET_NAME, "berth-guard");
+    char b = 0;
+    ssize_t n;
+    while ((n = ::read(3, &b, 1)) < 0 && errno == EINTR) {
+    }
+    if (n == 1) _exit(0);
+    std::fprintf(stderr, "berth-guard: the shim is gone: deleting the container by force\n");
+    std::string err;
+    ::fcntl(3, F_SETFD, FD_CLOEXEC);
+    int rc = run_command({o.runtime, "--root", o.runtime_root, "delete", "--force", o.id}, err);
+    if (rc != 0) std::fprintf(stderr, "berth-guard: %s delete: %s\n", o.runtime.c_str(), err.c_str());
+    _exit(0);
+  }
+  // We end normally: the guard goes without doing anything.
+  void release() {
+    if (w_) write_all(w_.get(), "x", 1);
+    w_.reset();
+  }
+
+ private:
+  UniqueFd w_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1088,6 +1140,8 @@ int main(int argc, char** argv) {
       ::fcntl(attach, F_SETFD, FD_CLOEXEC);
       shim.add_client(UniqueFd(attach), true);
     }
+    Guard guard;
+    if (!orders.runtime.empty()) guard = Guard(orders, argc, argv);
     pid_t pid;
     try {
       pid = shim.launch();
@@ -1111,6 +1165,7 @@ int main(int argc, char** argv) {
       ::close(ready);
     }
     shim.serve(std::move(listener));
+    guard.release();
   } catch (const std::exception& e) {
     fail(e.what());
   }

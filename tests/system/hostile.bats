@@ -38,8 +38,15 @@ attack_through() {
   local i
   # Each of these brings the binary in for a few milliseconds: several chances to catch it.
   for i in $(seq 1 8); do "$@" >/dev/null 2>&1 || true; done
+  report_done
+}
+
+# Waits for the attacker in container v to finish (it watches, then tries each catch), and
+# prints its report.
+report_done() {
+  local i
   for i in $(seq 1 150); do
-    e exec v grep -q '^caught' /tmp/report && break
+    e exec v grep -q '^done' /tmp/report && break
     sleep 0.1
   done
   e exec v cat /tmp/report
@@ -73,6 +80,55 @@ attack_through() {
   [[ "$out" != *"Text file busy"* ]]
 }
 
+# The attacker's verdict: it caught a binary from outside the container and could not write to
+# it ("Text file busy" before the shim's fix: the host's file, writable once nothing runs it).
+refused_everywhere() {
+  grep -q '^caught [0-9]' <<<"$1" && [[ "$1" != *"write: OK"* ]] && [[ "$1" != *"Text file busy"* ]]
+}
+
+@test "CVE-2019-5736 through the shim: run whose init is #!/proc/self/exe (in the attacker's PID namespace)" {
+  [ -z "${BERTH_SANITIZED:-}" ] || skip "the sanitized shim is dynamic"
+  e run -d --name v --network none attack sleep 1000 >/dev/null
+  # The init of a new container execs /evil: the kernel runs the shim's binary (the process
+  # the init was forked from) in the container, where the attacker waits for it.
+  out=$(attack_through e run --rm --network none --pid container:v attack /evil)
+  echo "$out"
+  refused_everywhere "$out"
+}
+
+@test "CVE-2019-5736 through the shim: each restart of a restart policy too" {
+  [ -z "${BERTH_SANITIZED:-}" ] || skip "the sanitized shim is dynamic"
+  e run -d --name v --network none attack sleep 1000 >/dev/null
+  e exec -d v sh -c '/attack 6 > /tmp/report 2>&1'
+  wait_for e exec v grep -q watching /tmp/report
+  e run -d --name w --network none --pid container:v --restart on-failure:3 attack /evil >/dev/null
+  # The first run and three restarts (100, 200, 400 ms apart), each bringing the binary in.
+  wait_for_status() { [ "$(e inspect -f '{{.State.Status}}' w)" = exited ] && [ "$(e inspect -f '{{.RestartCount}}' w)" = 3 ]; }
+  wait_for wait_for_status
+  out=$(report_done)
+  echo "$out"
+  refused_everywhere "$out"
+  # Restarts were caught, not only the first run.
+  [ "$(grep -c '^caught' <<<"$out")" -ge 2 ]
+}
+
+@test "CVE-2019-5736 through an external runtime (--runtime runc): no binary of the host enters" {
+  e run -d --name v --network none attack sleep 1000 >/dev/null
+  e exec -d v sh -c '/attack 5 > /tmp/report 2>&1'
+  wait_for e exec v grep -q watching /tmp/report
+  # runc's init runs from a sealed copy of runc and cannot exec it as /evil's interpreter at
+  # all; berth's shim only runs runc, outside the container. The attacker catches nothing.
+  for i in 1 2 3; do
+    run e run --rm --network none --runtime runc --pid container:v attack /evil
+    echo "$status: $output"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"exec /evil"* ]]
+  done
+  out=$(report_done)
+  echo "$out"
+  [[ "$out" == *"caught nothing"* ]]
+}
+
 @test "a container whose shim is killed dies at once, before any berth command" {
   e run -d --name v --network none busybox sleep 1000 >/dev/null
   pid=$(e inspect -f '{{.State.Pid}}' v)
@@ -82,6 +138,49 @@ attack_through() {
   wait_for gone
   run e inspect -f '{{.State.Status}}' v
   [ "$output" = exited ]
+}
+
+@test "a container of an external runtime (--runtime runc) dies with its shim too: its guard deletes it" {
+  e run -d --name r --network none --runtime runc busybox sleep 1000 >/dev/null
+  pid=$(e inspect -f '{{.State.Pid}}' r)
+  [ -d "/proc/$pid" ]
+  dir=$(dirname "$(ls "$TEST_DIR"/run/*/containers/*/shim.pid)")
+  # One guard per such container, named so that killing every berth-shim spares it.
+  pgrep -f "berth-guard $dir" >/dev/null
+  pkill -9 -f "berth-shim $TEST_DIR/"
+  gone() { [ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; }
+  wait_for gone
+  grep -q 'the shim is gone' "$dir/shim.log"
+  ! pgrep -f "berth-guard $dir"
+  [ "$(e inspect -f '{{.State.Status}}' r)" = exited ]
+  [ "$(e inspect -f '{{.State.ExitCode}}' r)" = 137 ]
+  e rm r
+  [ -z "$(ls "$TEST_DIR/run/default/runtime" 2>/dev/null | grep -v '^@')" ]
+  # A container that ends normally takes its guard with it, without a forced delete.
+  e run --rm --network none --runtime runc busybox true
+  no_guard() { ! pgrep -f "berth-guard $TEST_DIR/" >/dev/null; }
+  wait_for no_guard
+}
+
+@test "--pid host and --pid container:NAME: the host's or another container's PID namespace; bad values refused" {
+  e run -d --name v --network none busybox sleep 1000 >/dev/null
+  run e run --rm --network none --pid container:v busybox ps -o comm
+  echo "$output"
+  [[ "$output" == *sleep* ]]
+  [ "$(e run --rm --network none --pid host busybox readlink /proc/self/ns/pid)" = "$(readlink /proc/self/ns/pid)" ]
+  [ "$(e inspect -f '{{.HostConfig.PidMode}}' v)" = "" ]
+  e create --name j --network none --pid container:v busybox true >/dev/null
+  [[ "$(e inspect -f '{{.HostConfig.PidMode}}' j)" == "container:$(e inspect -f '{{.Id}}' v)" ]]
+  for bad in bogus container:nope; do
+    run e run --rm --network none --pid "$bad" busybox true
+    echo "$bad → $status: $output"
+    [ "$status" -eq 125 ]
+    [ "${#lines[@]}" -eq 1 ]
+  done
+  e stop -t 0 v >/dev/null
+  run e start j
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"PID namespace of container v: it is not running"* ]]
 }
 
 @test "image mount is nosuid and nodev: an image's setuid file and device node do nothing on the host; its own mount point is 0700" {

@@ -6,9 +6,10 @@
 // container's root filesystem — a host binary entering the container, such as a runtime or a
 // shim that a "#!/proc/self/exe" program made run itself in here — and holds an O_PATH fd to
 // each one's /proc/PID/exe. Then, once each such process is gone, it tries to reopen the held
-// file for writing, as the exploit does to overwrite the host binary. It writes nothing: it
-// prints one line per caught process, "caught PID DEV:INO write: OK" or the error, and
-// "caught nothing" if none came. Exit 0 unless it could not run at all.
+// file for writing and to write to it, as the exploit does to overwrite the host binary. It
+// changes nothing: the one byte it writes is the byte read from the same place. It prints one
+// line per caught process, "caught PID DEV:INO [opened, ]write: OK" or the error, and
+// "caught nothing" if none came, then "done". Exit 0 unless it could not run at all.
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -78,10 +79,20 @@ int main(int argc, char** argv) {
     for (int k = 0; k < 200 && kill(got[i].pid, 0) == 0; ++k) usleep(10000);
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", got[i].fd);
-    int w = open(path, O_WRONLY | O_CLOEXEC);
-    printf("caught %d %lu:%lu write: %s\n", got[i].pid, (unsigned long)got[i].st.st_dev,
-           (unsigned long)got[i].st.st_ino, w >= 0 ? "OK" : strerror(errno));
-    if (w >= 0) close(w);
+    // Opening for writing is the first step; a sealed memfd (runc's copy of itself) opens but
+    // refuses the write, so the write is tried too — of the byte that is already there.
+    const char* verdict = "OK";
+    int w = open(path, O_RDWR | O_CLOEXEC);
+    if (w < 0) {
+      verdict = strerror(errno);
+    } else {
+      unsigned char b;
+      if (pread(w, &b, 1, 0) != 1 || pwrite(w, &b, 1, 0) != 1) verdict = strerror(errno);
+      close(w);
+    }
+    printf("caught %d %lu:%lu %swrite: %s\n", got[i].pid, (unsigned long)got[i].st.st_dev,
+           (unsigned long)got[i].st.st_ino, w >= 0 ? "opened, " : "", verdict);
   }
+  printf("done\n");
   return 0;
 }

@@ -154,7 +154,7 @@ const std::vector<FlagSpec> kRunFlags = {
     {"quiet", "q", false},        {"platform", "", true},        {"attach", "a", true, true},
     {"ip", "", true},             {"dns", "", true, true},       {"dns-search", "", true, true},
     {"dns-option", "", true, true}, {"network-alias", "", true, true}, {"alias", "", true, true},
-    {"publish-all", "P", false},  {"mac-address", "", true},
+    {"publish-all", "P", false},  {"mac-address", "", true},     {"pid", "", true},
 };
 
 // --mount type=bind|tmpfs,source=…,target=…,readonly
@@ -253,6 +253,7 @@ engine::CreateRequest build_request(const Args& a) {
   // Networking: Docker's default is its bridge network; berth's is `berth` (made on first use).
   std::string net = a.get("network", a.get("net", "bridge"));
   h["NetworkMode"] = net;
+  if (a.has("pid")) h["PidMode"] = a.get("pid");
   json bindings = json::object();
   for (auto& p : a.all("publish"))
     for (auto& m : network::parse_publish(p)) {
