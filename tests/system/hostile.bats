@@ -156,6 +156,17 @@ refused_everywhere() {
   [ "$(e inspect -f '{{.State.ExitCode}}' r)" = 137 ]
   e rm r
   [ -z "$(ls "$TEST_DIR/run/default/runtime" 2>/dev/null | grep -v '^@')" ]
+  # Shim and guard both killed: berth's next look deletes the container through runc (the
+  # runtime library cannot read runc's state: before, it stayed up, shown as exited).
+  e run -d --name r2 --network none --runtime runc busybox sleep 1000 >/dev/null
+  pid=$(e inspect -f '{{.State.Pid}}' r2)
+  pkill -9 -f "berth-(shim|guard) $TEST_DIR/"
+  sleep 0.2
+  [ -d "/proc/$pid" ]
+  [ "$(e inspect -f '{{.State.Status}}' r2)" = exited ]
+  wait_for gone
+  e rm r2
+  [ -z "$(ls "$TEST_DIR/run/default/runtime" 2>/dev/null | grep -v '^@')" ]
   # A container that ends normally takes its guard with it, without a forced delete.
   e run --rm --network none --runtime runc busybox true
   no_guard() { ! pgrep -f "berth-guard $TEST_DIR/" >/dev/null; }
