@@ -412,6 +412,16 @@ void Service::apply_layer(const oci::Descriptor& layer, const Digest& diff_id, c
   }
 }
 
+std::optional<Error> Service::layer_error(const Error& e, const char* verb, size_t i, size_t n,
+                                          const oci::Descriptor& layer) const {
+  // Which layer, of how many, and where: "No space left on device" alone names none.
+  const std::string which = "layer " + std::to_string(i + 1) + " of " + std::to_string(n) + " (" + layer.digest.str() + ")";
+  if (e.code() == ENOSPC || e.code() == EDQUOT)
+    return Error("no space left to " + std::string(verb) + " " + which + " under " + opts_.root + ": " + e.what(), e.code());
+  if (e.code() == EFBIG) return Error(which + ": " + e.what(), e.code());
+  return std::nullopt;
+}
+
 std::string Service::unpack(const Image& img) {
   std::string parent;
   for (size_t i = 0; i < img.manifest.layers.size(); ++i) {
@@ -420,12 +430,7 @@ std::string Service::unpack(const Image& img) {
       try {
         apply_layer(img.manifest.layers[i], img.config.diff_ids[i], parent, chain);
       } catch (const Error& e) {
-        // Which layer, of how many, and where: "No space left on device" alone names none.
-        const std::string which = "layer " + std::to_string(i + 1) + " of " + std::to_string(img.manifest.layers.size()) +
-                                  " (" + img.manifest.layers[i].digest.str() + ")";
-        if (e.code() == ENOSPC || e.code() == EDQUOT)
-          throw Error("no space left to unpack " + which + " under " + opts_.root + ": " + e.what(), e.code());
-        if (e.code() == EFBIG) throw Error(which + ": " + e.what(), e.code());
+        if (auto named = layer_error(e, "unpack", i, img.manifest.layers.size(), img.manifest.layers[i])) throw *named;
         throw;
       }
     }

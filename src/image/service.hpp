@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/error.hpp"
 #include "content/store.hpp"
 #include "diff/layer.hpp"
 #include "metadata/db.hpp"
@@ -95,6 +96,11 @@ class Service {
   // `parent` (empty: none) and commits it as `chain`; checks the blob's digest and the diffID.
   void apply_layer(const oci::Descriptor& layer, const Digest& diff_id, const std::string& parent,
                    const std::string& chain);
+  // A failure with layer `i` (0-based) of `n`, named when the bare error would name none:
+  // ENOSPC/EDQUOT become "no space left to VERB layer I of N (DIGEST) under ROOT: …", EFBIG
+  // (--max-layer-size) "layer I of N (DIGEST): …". nullopt: keep the error as it is.
+  std::optional<Error> layer_error(const Error& e, const char* verb, size_t i, size_t n,
+                                   const oci::Descriptor& layer) const;
   // Makes sure every layer of `img` is a committed snapshot (named by chain ID); returns the
   // top chain ID (the parent for a container's snapshot).
   std::string unpack(const Image& img);

@@ -178,11 +178,25 @@ Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions&
                               w.write(data, len);
                             },
                             [&](int64_t done, int64_t total) { emit(opt, id, "Downloading", done, total); });
+          } catch (const Error& e) {
+            if (too_long) w.abort();
+            // A full disk: the partial download is dropped (it would hold the space), the
+            // layer named.
+            if (auto named = svc.layer_error(e, "download", i, n, layer)) {
+              w.abort();
+              throw *named;
+            }
+            throw;
           } catch (...) {
             if (too_long) w.abort();
             throw;
           }
-          w.commit(layer.digest, layer.size);
+          try {
+            w.commit(layer.digest, layer.size);
+          } catch (const Error& e) {
+            if (auto named = svc.layer_error(e, "download", i, n, layer)) throw *named;
+            throw;
+          }
         } else {
           w.abort();
         }
@@ -217,7 +231,12 @@ Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions&
       const std::string id = image::short_id(layer.digest);
       if (!db.get_snapshot(ns, chains[i])) {
         emit(opt, id, "Extracting");
-        svc.apply_layer(layer, config.diff_ids[i], parent, chains[i]);
+        try {
+          svc.apply_layer(layer, config.diff_ids[i], parent, chains[i]);
+        } catch (const Error& e) {
+          if (auto named = svc.layer_error(e, "unpack", i, n, layer)) throw *named;
+          throw;
+        }
       }
       emit(opt, id, "Pull complete");
       parent = chains[i];

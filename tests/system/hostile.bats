@@ -27,6 +27,8 @@ setup() {
 
 teardown() {
   [ ! -f "$TEST_DIR/registry.pid" ] || kill "$(cat "$TEST_DIR/registry.pid")" 2>/dev/null || true
+  stop_registry
+  ! mountpoint -q "$TEST_DIR/small" || umount "$TEST_DIR/small"
   _engine_teardown
 }
 
@@ -355,6 +357,43 @@ refused_everywhere() {
   e rm deep
   [ -z "$(ls "$BROOT/containers")" ]
   [ "$(find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -type d | wc -l)" -eq "$snaps" ]
+}
+
+@test "a pull that runs out of space names the layer, downloading or unpacking, and leaves nothing" {
+  start_registry
+  # 20 MiB that do not compress: the download alone does not fit in 16 MiB.
+  mkdir -p "$TEST_DIR/rand" "$TEST_DIR/bomb"
+  head -c 20M /dev/urandom > "$TEST_DIR/rand/data"
+  tar -C "$TEST_DIR/rand" -c . | gzip -1 > "$TEST_DIR/rand.tar.gz"
+  e import "$TEST_DIR/rand.tar.gz" "$REGISTRY/rand:1" >/dev/null
+  e push "$REGISTRY/rand:1" >/dev/null
+  # 64 MiB of zeros in ~64 KiB of gzip: the download fits, the unpack does not.
+  head -c 64M /dev/zero > "$TEST_DIR/bomb/zeros"
+  tar -C "$TEST_DIR/bomb" -c . | gzip -1 > "$TEST_DIR/bomb.tar.gz"
+  e import "$TEST_DIR/bomb.tar.gz" "$REGISTRY/bomb:1" >/dev/null
+  e push "$REGISTRY/bomb:1" >/dev/null
+  mkdir -p "$TEST_DIR/small"
+  mount -t tmpfs -o size=16m tmpfs "$TEST_DIR/small"
+  sb() { "$BERTH" --root "$TEST_DIR/small/root" --state "$TEST_DIR/run-small" "$@"; }
+  big() { find "$TEST_DIR/small/root" -type f -size +1M ! -name 'metadata.db*'; }
+  run sb pull "$REGISTRY/rand:1"
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [[ "${lines[-1]}" == *"no space left to download layer 1 of 1 (sha256:"*"under $TEST_DIR/small/root"* ]]
+  [ -z "$(big)" ]   # the partial download went with the failure: the space is free again
+  run sb pull "$REGISTRY/bomb:1"
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [[ "${lines[-1]}" == *"no space left to unpack layer 1 of 1 (sha256:"*"under $TEST_DIR/small/root"* ]]
+  [ -z "$(sb images -q)" ]
+  [ -z "$(big)" ]
+  [ "$(find "$TEST_DIR/small/root/snapshots" -mindepth 2 -maxdepth 2 -type d | wc -l)" -eq 0 ]
+  # Once the space is there, the same pulls work: nothing half-done is in the way.
+  mount -o remount,size=128m "$TEST_DIR/small"
+  sb pull "$REGISTRY/bomb:1" >/dev/null
+  sb pull "$REGISTRY/rand:1" >/dev/null
+  [ "$(sb images -q | wc -l)" -eq 2 ]
+  umount "$TEST_DIR/small"
 }
 
 @test "a layer that inflates past --max-layer-size or past the free space: refused, the layer named, nothing left" {
