@@ -123,28 +123,30 @@ void mkdir_p(const std::string& path, mode_t mode) {
   if (::mkdir(path.c_str(), mode) < 0 && errno != EEXIST) throw_errno("mkdir `" + path + "`");
 }
 
-namespace {
-
-// The names in a directory (not . and ..), read through a duplicate of its fd.
-std::vector<std::string> dir_names(int fd, const char* what) {
-  int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0) throw_errno(std::string("dup `") + what + "`");
-  DIR* d = ::fdopendir(dup);
+std::vector<std::string> list_dir(int dir_fd, std::string_view what) {
+  // A fresh open of the directory: its own offset, and an O_PATH fd works too.
+  int fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw_errno("open directory `" + std::string(what) + "`");
+  DIR* d = ::fdopendir(fd);
   if (!d) {
-    ::close(dup);
-    throw_errno(std::string("fdopendir `") + what + "`");
+    int err = errno;
+    ::close(fd);
+    throw_errno("open directory `" + std::string(what) + "`", err);
   }
-  ::rewinddir(d);
   std::vector<std::string> names;
-  while (auto* e = ::readdir(d)) {
-    std::string_view n = e->d_name;
+  for (;;) {
+    errno = 0;
+    dirent* de = ::readdir(d);
+    if (!de) break;
+    std::string_view n = de->d_name;
     if (n != "." && n != "..") names.emplace_back(n);
   }
+  int err = errno;
   ::closedir(d);
+  if (err) throw_errno("read directory `" + std::string(what) + "`", err);
+  std::sort(names.begin(), names.end());
   return names;
 }
-
-}  // namespace
 
 // Iterative, depth-first, with at most kOpen directory fds at a time: a tree of any depth
 // (a container can make 100,000 nested directories) costs neither stack nor fds. A directory
@@ -173,7 +175,7 @@ void remove_all(const std::string& path) {
     struct stat ds;
     if (::fstat(fd.get(), &ds) < 0) throw_errno("stat `" + what + "`");
     Frame f{std::move(fd), ds.st_dev, ds.st_ino, {}, 0};
-    f.names = dir_names(f.fd.get(), what.c_str());
+    f.names = list_dir(f.fd.get(), what.c_str());
     stack.push_back(std::move(f));
     if (stack.size() > kOpen) stack[stack.size() - kOpen - 1].fd.reset();
   };

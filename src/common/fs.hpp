@@ -30,6 +30,9 @@ std::string read_line(int fd);
 bool exists(const std::string& path);
 bool is_dir(const std::string& path);
 void mkdir_p(const std::string& path, mode_t mode = 0755);
+// The names in the directory `dir_fd` (any fd of it, O_PATH too), without . and .., sorted
+// (walks that list them are deterministic). Throws "read directory `what`: …" on an error.
+std::vector<std::string> list_dir(int dir_fd, std::string_view what);
 // Removes a directory tree (does not cross mount points; does not follow symlinks).
 void remove_all(const std::string& path);
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "common/fd.hpp"
 #include "diff/codec.hpp"
 #include "diff/layer.hpp"
@@ -506,7 +507,7 @@ void Extractor::opaque(const std::string& dir) {
 // directory is hidden as a whole, also what lower layers left inside this layer's own
 // subdirectories. Entries after the marker are simply written afterwards.
 void Extractor::empty_lower(int dir_fd, const std::string& dir) {
-  for (const auto& name : detail::list_dir(dir_fd, dir.empty() ? "." : dir)) {
+  for (const auto& name : fs::list_dir(dir_fd, dir.empty() ? "." : dir)) {
     std::string p = join(dir, name);
     if (!written_.count(p)) {
       detail::remove_tree(dir_fd, name, p);

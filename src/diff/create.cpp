@@ -207,7 +207,7 @@ void Walker::walk(int dir_fd, const std::string& prefix, std::vector<std::string
   std::vector<Level> stack;
   // A level's whiteouts: what the lower directory has and this one has not.
   auto whiteouts = [&](int lower, const std::string& level_prefix, const std::vector<std::string>& have) {
-    for (const auto& n : detail::list_dir(lower, level_prefix.empty() ? "." : level_prefix)) {
+    for (const auto& n : fs::list_dir(lower, level_prefix.empty() ? "." : level_prefix)) {
       if (std::binary_search(have.begin(), have.end(), n)) continue;
       struct stat st;
       if (::fstatat(lower, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("layer create: " + level_prefix + n + ": stat");
@@ -246,7 +246,7 @@ void Walker::walk(int dir_fd, const std::string& prefix, std::vector<std::string
     if (!sub) sub = entry(here, name, top.prefix);
     if (!sub) continue;
     std::string sub_prefix = top.prefix + name + "/";
-    auto sub_names = detail::list_dir(sub.get(), sub_prefix);
+    auto sub_names = fs::list_dir(sub.get(), sub_prefix);
     if (sub_lower) whiteouts(sub_lower.get(), sub_prefix, sub_names);
     stack.push_back({std::move(sub), std::move(sub_lower), std::move(sub_prefix), std::move(sub_names)});  // `top` dies here
   }
@@ -382,11 +382,11 @@ CreateResult write_tar(const Writer& out, Compression c, const std::function<voi
 }  // namespace
 
 CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c) {
-  return write_tar(out, c, [&](Walker& w) { w.walk(upper_dir_fd, "", detail::list_dir(upper_dir_fd, ".")); });
+  return write_tar(out, c, [&](Walker& w) { w.walk(upper_dir_fd, "", fs::list_dir(upper_dir_fd, ".")); });
 }
 
 CreateResult create_layer_diff(int lower_dir_fd, int tree_fd, const Writer& out, Compression c) {
-  return write_tar(out, c, [&](Walker& w) { w.walk(tree_fd, "", detail::list_dir(tree_fd, "."), lower_dir_fd); });
+  return write_tar(out, c, [&](Walker& w) { w.walk(tree_fd, "", fs::list_dir(tree_fd, "."), lower_dir_fd); });
 }
 
 void create_tar(int parent_dir_fd, const std::string& name, const Writer& out) {

@@ -13,31 +13,6 @@
 
 namespace berth::diff::detail {
 
-std::vector<std::string> list_dir(int dir_fd, std::string_view what) {
-  int fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw_errno("open directory `" + std::string(what) + "`");
-  DIR* d = ::fdopendir(fd);
-  if (!d) {
-    int err = errno;
-    ::close(fd);
-    throw_errno("open directory `" + std::string(what) + "`", err);
-  }
-  std::vector<std::string> names;
-  for (;;) {
-    errno = 0;
-    dirent* de = ::readdir(d);
-    if (!de) break;
-    std::string_view n = de->d_name;
-    if (n == "." || n == "..") continue;
-    names.emplace_back(n);
-  }
-  int err = errno;
-  ::closedir(d);
-  if (err) throw_errno("read directory `" + std::string(what) + "`", err);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 void remove_tree(int parent_fd, const std::string& name, std::string_view what) {
   // fs::remove_all walks iteratively with bounded fds (a layer may whiteout a directory tree
   // of any depth); the parent is reached through its fd, the name itself is not followed.

@@ -10,10 +10,6 @@
 
 namespace berth::diff::detail {
 
-// The names in directory `dir_fd` (any fd of a directory, O_PATH included), without . and ..,
-// sorted bytewise. `what` names the directory in errors.
-std::vector<std::string> list_dir(int dir_fd, std::string_view what);
-
 // Removes `name` in `parent_fd`, recursively if it is a directory; nothing if it is absent.
 // Symlinks are removed, never followed.
 void remove_tree(int parent_fd, const std::string& name, std::string_view what);

@@ -89,27 +89,13 @@ struct Copier {
     struct stat st {};  // the source directory's, applied once its entries are in
   };
 
-  static std::vector<std::string> list(int dir, const std::string& rel) {
-    UniqueFd dup(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    DIR* d = dup ? ::fdopendir(dup.get()) : nullptr;
-    if (!d) throw_errno("opendir `" + rel + "`");
-    dup.release();
-    std::vector<std::string> names;
-    while (struct dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    ::closedir(d);
-    return names;
-  }
-
   // Depth first, without recursion: a container can nest directories as deep as it likes,
   // and the copy (cp out of it, a volume's copy-up) must neither overflow the stack nor run
   // out of fds. Paths stop at PATH_MAX (two fds per level, up to 2048 levels), as no tool
   // could open anything deeper by name.
   void copy(int src_root, int dst_root_fd) {
     std::vector<Level> stack;
-    stack.push_back({UniqueFd(), UniqueFd(), "", list(src_root, ""), 0, {}});
+    stack.push_back({UniqueFd(), UniqueFd(), "", fs::list_dir(src_root, "."), 0, {}});
     while (!stack.empty()) {
       Level& top = stack.back();
       const int sdir = top.src ? top.src.get() : src_root, ddir = top.dst ? top.dst.get() : dst_root_fd;
@@ -150,7 +136,7 @@ struct Copier {
         UniqueFd s(::openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         UniqueFd t(::openat(ddir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!s || !t) throw_errno("open directory `" + child_rel + "`");
-        auto names = list(s.get(), child_rel);
+        auto names = fs::list_dir(s.get(), child_rel);
         stack.push_back({std::move(s), std::move(t), std::move(child_rel), std::move(names), 0, st});  // `top` dies here
         continue;
       }

@@ -139,17 +139,13 @@ std::string Snapshotter::dir_of(int64_t id) const { return root_ + "/" + std::to
 
 std::vector<std::string> Snapshotter::orphan_dirs(const std::set<int64_t>& known) const {
   std::vector<std::string> out;
-  DIR* d = ::opendir(root_.c_str());
-  if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
+  UniqueFd root(::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return out;
+  for (const auto& name : fs::list_dir(root.get(), root_)) {
     char* end = nullptr;
     const long long id = std::strtoll(name.c_str(), &end, 10);
-    if (*end || name.empty() || !known.count(id)) out.push_back(root_ + "/" + name);
+    if (*end || !known.count(id)) out.push_back(root_ + "/" + name);
   }
-  ::closedir(d);
-  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -280,15 +276,13 @@ int Snapshotter::cleanup() {
   std::vector<int64_t> ids = db_.snapshot_ids();
   std::unordered_set<int64_t> known(ids.begin(), ids.end());
   std::vector<std::string> orphans;
-  DIR* d = ::opendir(root_.c_str());
-  if (!d) return 0;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n.empty() || !std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; }))
+  UniqueFd root(::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return 0;
+  for (const auto& n : fs::list_dir(root.get(), root_)) {
+    if (n.size() > 18 || !std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; }))
       continue;
     if (!known.count(std::stoll(n))) orphans.push_back(root_ + "/" + n);
   }
-  ::closedir(d);
   for (auto& o : orphans) fs::remove_all(o);
   return static_cast<int>(orphans.size());
 }

@@ -12,6 +12,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "shim/files.hpp"
+#include "temp_dir.hpp"
 
 using namespace berth;
 
@@ -91,13 +92,8 @@ TEST(ShimFrames, APeerThatHasGoneIsFalseNotSigpipe) {
 
 class ShimFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/berth-shimfiles-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string dir_;
+  test::TempDir tmp_{"berth-shimfiles"};
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(ShimFiles, OrdersRoundTrip) {

@@ -1,6 +1,6 @@
 #include "content/store.hpp"
 
-#include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -17,6 +17,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "temp_dir.hpp"
 
 using berth::Digest;
 using berth::Error;
@@ -39,13 +40,8 @@ std::string random_bytes(size_t n, uint64_t seed) {
 }
 
 std::vector<std::string> list_dir(const std::string& path) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(path.c_str());
-  if (!d) return out;
-  while (auto* e = ::readdir(d))
-    if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) out.emplace_back(e->d_name);
-  ::closedir(d);
-  return out;
+  berth::UniqueFd d(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  return d ? berth::fs::list_dir(d.get(), path) : std::vector<std::string>{};
 }
 
 std::string error_of(const std::function<void()>& fn) {
@@ -67,24 +63,16 @@ std::string read_fd(int fd) {
 
 class StoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/berth-content-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir = tmpl;
-    root = dir + "/content";
-    store = std::make_unique<Store>(root);
-  }
-  void TearDown() override {
-    store.reset();
-    berth::fs::remove_all(dir);
-  }
+  void SetUp() override { store = std::make_unique<Store>(root); }
+  void TearDown() override { store.reset(); }
   // No blob for d, no ingest left behind.
   void expect_clean(const Digest& d) {
     EXPECT_FALSE(store->exists(d));
     EXPECT_TRUE(store->ingests().empty());
     EXPECT_TRUE(list_dir(root + "/ingest").empty());
   }
-  std::string dir, root;
+  berth::test::TempDir tmp{"berth-content"};
+  std::string dir = tmp.path(), root = dir + "/content";
   std::unique_ptr<Store> store;
 };
 

@@ -29,33 +29,13 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "diff/layer.hpp"
+#include "temp_dir.hpp"
 
 namespace difftest {
 
 using Xattrs = std::vector<std::pair<std::string, std::string>>;
 
-// A directory under /tmp, removed (with everything in it) on destruction.
-class TempDir {
- public:
-  explicit TempDir(const char* tag = "berth-diff") {
-    std::string tmpl = std::string("/tmp/") + tag + "-XXXXXX";
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    try {
-      berth::fs::remove_all(path_);
-    } catch (...) {
-    }
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-
- private:
-  std::string path_;
-};
+using TempDir = berth::test::TempDir;
 
 struct Meta {
   mode_t perm = 0644;

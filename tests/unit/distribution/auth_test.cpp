@@ -16,25 +16,14 @@
 #include "common/fs.hpp"
 #include "distribution/auth_file.hpp"
 #include "distribution/parallel.hpp"
+#include "temp_dir.hpp"
 
 using berth::Error;
 using namespace berth::distribution;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/berth-auth-test-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
-    path_ = tmpl;
-  }
-  ~TempDir() { berth::fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using berth::test::TempDir;
 
 mode_t mode_of(const std::string& path) {
   struct stat st {};

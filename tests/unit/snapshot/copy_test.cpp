@@ -14,6 +14,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "temp_dir.hpp"
 
 using namespace berth;
 
@@ -22,13 +23,9 @@ namespace {
 class CopyTree : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/berth-copy-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
     fs::mkdir_p(dir_ + "/src");
     fs::mkdir_p(dir_ + "/dst");
   }
-  void TearDown() override { fs::remove_all(dir_); }
   UniqueFd open_dir(const std::string& rel) {
     return UniqueFd(::open((dir_ + "/" + rel).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   }
@@ -57,7 +54,8 @@ class CopyTree : public ::testing::Test {
     *leaf = ::faccessat(cur.get(), "leaf", F_OK, 0) == 0;
     return n;
   }
-  std::string dir_;
+  test::TempDir tmp_{"berth-copy"};
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(CopyTree, KeepsFilesLinksModesOwnersXattrsAndDirectoryTimes) {
