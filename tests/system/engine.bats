@@ -545,7 +545,7 @@ EOS
   # rm without -v keeps it (volume prune removes it then), rm -v removes it.
   e rm anon
   [ "$(e volume ls -q | wc -l)" -eq 1 ]
-  e volume prune >/dev/null
+  e volume prune -f >/dev/null
   [ -z "$(e volume ls -q)" ]
   e run --name a2 -v /scratch busybox true
   e rm -v a2
@@ -928,4 +928,54 @@ PY
     [[ " $entries " != *" bin/sh "* && " $entries " != *" bin/busybox "* ]]
     n rm c >/dev/null
   done
+}
+
+@test "prune verbs ask first (nothing removed without a y), take Docker's filters and refuse unknown ones" {
+  e create --name a --network none -l tmp=1 busybox true >/dev/null
+  e create --name b --network none busybox true >/dev/null
+  e run -d --name up --network none busybox sleep 1000 >/dev/null
+  # No answer (EOF), or "n": nothing goes, exit 0, Docker's warning shown.
+  run e container prune < /dev/null
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"WARNING! This will remove all stopped containers."*"[y/N]"* ]]
+  echo n | e container prune >/dev/null
+  [ "$(e ps -aq | wc -l)" -eq 3 ]
+  # An unknown filter is an error, not ignored (an ignored filter would remove everything).
+  run e container prune -f --filter bogus=1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"invalid filter"* ]]
+  run e container prune -f --filter until
+  [ "$status" -ne 0 ]
+  [ "$(e ps -aq | wc -l)" -eq 3 ]
+  # until=1h: made in the last hour, kept. label=tmp=1: only a.
+  e container prune -f --filter until=1h >/dev/null
+  [ "$(e ps -aq | wc -l)" -eq 3 ]
+  run e container prune -f --filter label=tmp=1
+  [[ "$output" == *"Deleted Containers:"* ]]
+  ! e inspect a >/dev/null 2>&1
+  e inspect b >/dev/null
+  # label!=tmp matches b; a "y" answers the question. The running one stays.
+  run sh -c "echo y | \"$BERTH\" --root $BROOT --state $TEST_DIR/run container prune --filter 'label!=tmp'"
+  [ "$status" -eq 0 ]
+  ! e inspect b >/dev/null 2>&1
+  [ "$(e inspect -f '{{.State.Status}}' up)" = running ]
+  # network prune never takes the default network; system prune --volumes takes unused
+  # anonymous volumes and custom networks, never a named volume.
+  e run --rm --name n busybox true
+  e network create spare >/dev/null
+  e volume create named >/dev/null
+  e create --name anon --network none -v /data busybox true >/dev/null
+  anon=$(e inspect -f '{{json .Mounts}}' anon | jq -r '.[0].Name')
+  e rm anon >/dev/null
+  run e system prune < /dev/null
+  [[ "$output" == *"all networks not used by at least one container"* ]]
+  e network inspect spare >/dev/null
+  run e system prune -f --volumes
+  echo "$output"
+  [[ "$output" == *"Deleted Networks:"*spare* ]]
+  [[ "$output" == *"Deleted Volumes:"*"$anon"* ]]
+  e network inspect berth >/dev/null
+  e volume inspect named >/dev/null
+  ! e network inspect spare >/dev/null 2>&1
+  [ "$(e inspect -f '{{.State.Status}}' up)" = running ]
 }

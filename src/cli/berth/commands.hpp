@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/runtime/args.hpp"
 #include "engine/engine.hpp"
 #include "image/service.hpp"
 
@@ -28,6 +29,13 @@ struct Engine {
 engine::Engine make_engine(const Engine& e);
 
 using VerbFn = int (*)(const Engine&, int argc, char** argv, int first);
+
+// Flags as Docker's CLI takes them (combined short flags "-fa" too).
+Args parse_args(const std::string& cmd, const std::vector<FlagSpec>& flags, int argc, char** argv, int first,
+                bool stop_at_positional = false);
+// --since/--until and the until filter: a duration before now ("10m", "2h"), an RFC 3339
+// time or unix seconds; unix seconds (0 for "").
+int64_t parse_since(const std::string& s);
 
 int cmd_images(const Engine& e, int argc, char** argv, int first);
 int cmd_image_inspect(const Engine& e, int argc, char** argv, int first);

@@ -128,12 +128,16 @@ struct Argv {
   char** argv() { return ptrs.data(); }
 };
 
+}  // namespace
+
 // Args with combined short flags ("-it", "-af") expanded first.
 Args parse_args(const std::string& cmd, const std::vector<FlagSpec>& flags, int argc, char** argv,
-                int first, bool stop_at_positional = false) {
+                int first, bool stop_at_positional) {
   Argv w(expand_short(argc, argv, first, flags, stop_at_positional));
   return Args(cmd, flags, w.argc(), w.argv(), 0, stop_at_positional);
 }
+
+namespace {
 
 const std::vector<FlagSpec> kRunFlags = {
     {"detach", "d", false},       {"interactive", "i", false},   {"tty", "t", false},
@@ -735,6 +739,8 @@ std::vector<std::string> last_lines(const std::vector<std::string>& files, size_
   return {rev.rbegin(), rev.rend()};
 }
 
+}  // namespace
+
 int64_t parse_since(const std::string& s) {
   if (s.empty()) return 0;
   // A duration ("10m", "30s", "2h") before now, an RFC 3339 time, or unix seconds.
@@ -749,6 +755,8 @@ int64_t parse_since(const std::string& s) {
   if (t == 0) throw Error("invalid --since `" + s + "`");
   return t;
 }
+
+namespace {
 
 void print_log(const LogLine& l, bool timestamps) {
   std::string text = timestamps ? l.time + " " + l.log : l.log;
@@ -1256,19 +1264,6 @@ int cmd_port(const Engine& e, int argc, char** argv, int first) {
   return 0;
 }
 
-int cmd_container_prune(const Engine& e, int argc, char** argv, int first) {
-  Args a("container prune", {{"force", "f", false}, {"filter", "", true, true}}, argc, argv, first);
-  auto eng = make_engine(e);
-  std::puts("Deleted Containers:");
-  for (auto& c : eng.list()) {
-    auto s = eng.state(c);
-    if (s.running() || s.status == "restarting") continue;
-    eng.cleanup(c.id(), true);
-    std::puts(c.id().c_str());
-  }
-  return 0;
-}
-
 int cmd_volume_create(const Engine& e, int argc, char** argv, int first) {
   Args a("volume create", {{"name", "", true}, {"label", "l", true, true}, {"driver", "d", true}, {"opt", "o", true, true}},
          argc, argv, first);
@@ -1341,20 +1336,6 @@ int cmd_volume_rm(const Engine& e, int argc, char** argv, int first) {
   return rc;
 }
 
-int cmd_volume_prune(const Engine& e, int argc, char** argv, int first) {
-  Args a = parse_args("volume prune", {{"force", "f", false}, {"all", "a", false}, {"filter", "", true, true}}, argc, argv, first);
-  auto eng = make_engine(e);
-  std::puts("Deleted Volumes:");
-  for (auto& v : eng.volumes().list()) {
-    // Like Docker 23+: anonymous volumes only, unless --all.
-    if (!v.anonymous && !a.has("all")) continue;
-    if (!eng.volume_users(v.name).empty()) continue;
-    eng.volumes().remove(v.name);
-    std::puts(v.name.c_str());
-  }
-  return 0;
-}
-
 int cmd_export(const Engine& e, int argc, char** argv, int first) {
   Args a("export", {{"output", "o", true}}, argc, argv, first);
   auto eng = make_engine(e);
@@ -1425,23 +1406,6 @@ int cmd_container_cleanup(const Engine& e, int argc, char** argv, int first) {
   auto eng = make_engine(e);
   if (a.has("network-only")) eng.release_network(a.id());
   else eng.cleanup(a.id(), a.has("rm"));
-  return 0;
-}
-
-int cmd_system_prune(const Engine& e, int argc, char** argv, int first) {
-  Args a("system prune", {{"force", "f", false}, {"all", "a", false}, {"volumes", "", false}}, argc, argv, first);
-  auto eng = make_engine(e);
-  int n = 0;
-  for (auto& c : eng.list()) {
-    auto s = eng.state(c);
-    if (s.running() || s.status == "restarting") continue;
-    eng.cleanup(c.id(), true);
-    ++n;
-  }
-  std::vector<std::string> lines = a.has("all") ? eng.images().prune(true) : std::vector<std::string>{};
-  auto gc = eng.images().gc(true);
-  std::printf("Deleted %d containers, %zu image lines; reclaimed %s\n", n, lines.size(),
-              image::human_size(gc.bytes).c_str());
   return 0;
 }
 

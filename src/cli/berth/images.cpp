@@ -200,17 +200,6 @@ int cmd_import(const Engine& e, int argc, char** argv, int first) {
   return 0;
 }
 
-int cmd_image_prune(const Engine& e, int argc, char** argv, int first) {
-  Args a("image prune", {{"all", "a", false}, {"force", "f", false}}, argc, argv, first);
-  auto svc = e.images();
-  auto lines = svc.prune(a.has("all"));
-  auto gc = svc.gc(true);
-  if (!lines.empty()) std::puts("Deleted Images:");
-  for (auto& l : lines) std::puts(l.c_str());
-  std::printf("\nTotal reclaimed space: %s\n", image::human_size(gc.bytes).c_str());
-  return 0;
-}
-
 int cmd_system_check(const Engine& e, int argc, char** argv, int first) {
   Args a("system check", {{"repair", "", false}}, argc, argv, first);
   auto r = make_engine(e).check(a.has("repair"));

@@ -186,20 +186,6 @@ int cmd_network_rm(const Engine& e, int argc, char** argv, int first) {
   return rc;
 }
 
-int cmd_network_prune(const Engine& e, int argc, char** argv, int first) {
-  Args a("network prune", {{"force", "f", false}, {"filter", "", true, true}}, argc, argv, first);
-  auto eng = make_engine(e);
-  std::vector<std::string> removed;
-  for (auto& n : eng.networks().list()) {
-    if (!eng.network_users(n.name).empty() || !eng.networks().members(n.name).empty()) continue;
-    eng.networks().remove(n);
-    removed.push_back(n.name);
-  }
-  if (!removed.empty()) std::puts("Deleted Networks:");
-  for (auto& n : removed) std::puts(n.c_str());
-  return 0;
-}
-
 int cmd_network_connect(const Engine& e, int argc, char** argv, int first) {
   Args a("network connect", {{"alias", "", true, true}, {"ip", "", true}, {"link", "", true, true}}, argc, argv, first);
   if (a.positional().size() != 2) throw Error("network connect: NETWORK CONTAINER are required");
