@@ -979,3 +979,45 @@ PY
   ! e network inspect spare >/dev/null 2>&1
   [ "$(e inspect -f '{{.State.Status}}' up)" = running ]
 }
+
+@test "--format is a Go template: inspect (container, image, network, volume), ps, images, network ls, volume ls, info" {
+  e run -d --name web -l tier=front --network none busybox sleep 1000 >/dev/null
+  e volume create -l k=v vol1 >/dev/null
+  e network create front >/dev/null
+  # Several actions and text in one template; json, range, index, len, printf, if/else, with.
+  [ "$(e inspect -f '{{.State.Status}} {{.State.ExitCode}}' web)" = "running 0" ]
+  [ "$(e inspect -f '{{json .Config.Labels}}' web)" = '{"tier":"front"}' ]
+  [ "$(e inspect -f '{{range .Config.Cmd}}<{{.}}>{{end}}' web)" = "<sleep><1000>" ]
+  [ "$(e inspect -f '{{index .Config.Labels "tier"}}|{{index .Config.Labels "nope"}}|' web)" = "front||" ]
+  [ "$(e inspect -f '{{printf "%s has %d args" .Name (len .Config.Cmd)}}' web)" = "/web has 2 args" ]
+  [ "$(e inspect -f '{{if eq .State.Status "running"}}up{{else}}down{{end}} {{with .State}}{{.Running}}{{end}}' web)" = "up true" ]
+  [ "$(e inspect -f '{{upper .Config.Image}} {{join .Config.Cmd "+"}}' web)" = "BUSYBOX sleep+1000" ]
+  # One line per object, and every kind of object.
+  e run -d --name web2 --network none busybox sleep 1000 >/dev/null
+  [ "$(e inspect -f '{{.Name}}' web web2 | tr '\n' ' ')" = "/web /web2 " ]
+  [ "$(e image inspect -f '{{.Os}} {{len .RootFS.Layers}}' busybox)" = "linux 1" ]
+  [ "$(e network inspect -f '{{.Name}} {{.Driver}}' front)" = "front bridge" ]
+  [ "$(e volume inspect -f '{{.Name}} {{.Labels.k}}' vol1)" = "vol1 v" ]
+  [[ "$(e info -f '{{.Driver}}')" == overlay* ]]
+  # Lists: a template per row, or Docker's table with a header and aligned columns.
+  [ "$(e ps --format '{{.Names}}={{.State}}' | sort | tr '\n' ' ')" = "web2=running web=running " ]
+  run e ps --filter name=web2 --format 'table {{.Names}}\t{{.Status}}'
+  [ "${lines[0]}" = "NAMES     STATUS" ]
+  [[ "${lines[1]}" == "web2      Up "* ]]
+  [ "$(e images --format '{{.Repository}}:{{.Tag}}')" = "busybox:latest" ]
+  [[ "$(e network ls --format '{{.Name}}/{{.Driver}}' | sort | tr '\n' ' ')" == *"front/bridge"*"host/host"*"none/null"* ]]
+  [ "$(e volume ls --format '{{.Name}} {{.Labels}}')" = "vol1 k=v" ]
+  # Unsupported or wrong: a one-line error, exit non-zero, nothing printed on stdout.
+  for f in '{{.Nope}}' '{{.State.Status' '{{html .Name}}' '{{template "x"}}' '{{nosuch .Name}}'; do
+    run --separate-stderr e inspect -f "$f" web
+    echo "$f → $status: $output / $stderr"
+    [ "$status" -ne 0 ]
+    [ -z "$output" ]
+    [[ "$stderr" == *template:* ]]
+  done
+  run e ps --format '{{.Names'
+  [ "$status" -ne 0 ]
+  run e stats --no-stream --format '{{.Name}}'
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"not supported"* ]]
+}

@@ -33,6 +33,14 @@ using VerbFn = int (*)(const Engine&, int argc, char** argv, int first);
 // Flags as Docker's CLI takes them (combined short flags "-fa" too).
 Args parse_args(const std::string& cmd, const std::vector<FlagSpec>& flags, int argc, char** argv, int first,
                 bool stop_at_positional = false);
+// An inspect's documents: as an indented JSON array without a format, one JSON document per
+// line with "json", else each through the Go template `format` (format/template.hpp); the
+// template is parsed before anything is printed. Returns rc.
+int print_inspect(const std::string& format, const nlohmann::json& docs, int rc);
+// A list verb's rows through --format: "json", "table TEMPLATE" (header from `headers`) or a
+// template per row; "" and "table" use `default_table`.
+void print_list(const std::string& format, const std::string& default_table, const nlohmann::json& headers,
+                const std::vector<nlohmann::json>& rows);
 // --since/--until and the until filter: a duration before now ("10m", "2h"), an RFC 3339
 // time or unix seconds; unix seconds (0 for "").
 int64_t parse_since(const std::string& s);

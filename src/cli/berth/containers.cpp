@@ -29,6 +29,7 @@
 #include "common/log.hpp"
 #include "engine/engine.hpp"
 #include "engine/spec.hpp"
+#include "format/template.hpp"
 #include "network/networks.hpp"
 #include "oci/spec.hpp"
 #include "runtime/container.hpp"
@@ -857,8 +858,8 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
           {"filter", "f", true, true}, {"latest", "l", false}, {"size", "s", false}},
          argc, argv, first);
   const std::string format = a.get("format", "table");
-  if (format != "table" && format != "json" && format != "{{.ID}}" && format != "{{.Names}}")
-    throw Error("ps: --format must be table, json, {{.ID}} or {{.Names}}");
+  // A template that does not parse fails before anything is looked at.
+  if (format != "table" && format != "json") format::Template::parse(format.rfind("table ", 0) == 0 ? format.substr(6) : format);
   auto eng = make_engine(e);
   std::vector<json> rows;
   for (auto& c : eng.list()) {
@@ -873,16 +874,32 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
   bool trunc = !a.has("no-trunc");
   for (auto& r : rows)
     if (trunc) r["ID"] = r["ID"].get<std::string>().substr(0, 12);
-  if (a.has("quiet") || format == "{{.ID}}") {
+  if (a.has("quiet")) {
     for (auto& r : rows) std::puts(r["ID"].get<std::string>().c_str());
     return 0;
   }
-  if (format == "{{.Names}}") {
-    for (auto& r : rows) std::puts(r["Names"].get<std::string>().c_str());
-    return 0;
-  }
-  if (format == "json") {
-    for (auto& r : rows) std::puts(r.dump().c_str());
+  if (format != "table") {
+    // Docker's fields as its templates see them (strings), and the exit code.
+    std::vector<json> views;
+    for (auto& r : rows) {
+      std::string labels, nets;
+      for (auto& [k, v] : r["Labels"].items()) labels += (labels.empty() ? "" : ",") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+      for (auto& n : r["Networks"]) nets += (nets.empty() ? "" : ",") + n.get<std::string>();
+      const int64_t created = r["CreatedAt"].get<int64_t>();
+      char at[64] = "";
+      time_t t = static_cast<time_t>(created);
+      struct tm tm {};
+      gmtime_r(&t, &tm);
+      std::strftime(at, sizeof at, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
+      views.push_back({{"ID", r["ID"]}, {"Image", r["Image"]}, {"Command", "\"" + cell_text(r["Command"], trunc ? 20 : 0) + "\""},
+                       {"CreatedAt", at}, {"RunningFor", time_ago(created)}, {"Ports", r["Ports"]}, {"State", r["State"]},
+                       {"Status", r["Status"]}, {"Names", r["Names"]}, {"Labels", labels}, {"Networks", nets},
+                       {"ExitCode", r["ExitCode"]}});
+    }
+    static const json headers = {{"ID", "CONTAINER ID"}, {"Image", "IMAGE"}, {"Command", "COMMAND"}, {"CreatedAt", "CREATED AT"},
+                                 {"RunningFor", "CREATED"}, {"Ports", "PORTS"}, {"State", "STATE"}, {"Status", "STATUS"},
+                                 {"Names", "NAMES"}, {"Labels", "LABELS"}, {"Networks", "NETWORKS"}, {"ExitCode", "EXIT CODE"}};
+    print_list(format, "", headers, views);
     return 0;
   }
   size_t wi = 12, wm = 5, wc = 7, wt = 7, ws = 6, wp = 5;
@@ -1071,44 +1088,7 @@ int cmd_container_inspect(const Engine& e, int argc, char** argv, int first) {
       rc = 1;
     }
   }
-  if (a.has("format")) {
-    // The common Go templates: {{.State.Status}}, {{.Id}}, {{json .Config}} …
-    std::string f = a.get("format");
-    bool as_json = false;
-    std::string path = f;
-    auto trim = [](std::string s) {
-      while (!s.empty() && s.front() == ' ') s.erase(0, 1);
-      while (!s.empty() && s.back() == ' ') s.pop_back();
-      return s;
-    };
-    if (path.rfind("{{", 0) == 0 && path.size() > 4 && path.substr(path.size() - 2) == "}}")
-      path = trim(path.substr(2, path.size() - 4));
-    else
-      throw Error("inspect: --format supports {{.Field.Sub}} and {{json .Field}}");
-    if (path.rfind("json ", 0) == 0) {
-      as_json = true;
-      path = trim(path.substr(5));
-    }
-    if (path.empty() || path[0] != '.') throw Error("inspect: unsupported --format `" + f + "`");
-    for (auto& j : out) {
-      const json* cur = &j;
-      size_t s = 1;
-      while (s < path.size() + 1 && path.size() > 1) {
-        size_t d = path.find('.', s);
-        std::string key = path.substr(s, d == std::string::npos ? std::string::npos : d - s);
-        if (!cur->is_object() || !cur->contains(key)) throw Error("inspect: no field `" + key + "`");
-        cur = &(*cur)[key];
-        if (d == std::string::npos) break;
-        s = d + 1;
-      }
-      if (as_json || cur->is_object() || cur->is_array()) std::puts(cur->dump().c_str());
-      else if (cur->is_string()) std::puts(cur->get<std::string>().c_str());
-      else std::puts(cur->dump().c_str());
-    }
-    return rc;
-  }
-  std::puts(out.dump(4).c_str());
-  return rc;
+  return print_inspect(a.get("format"), out, rc);
 }
 
 int cmd_inspect(const Engine& e, int argc, char** argv, int first) {
@@ -1153,6 +1133,8 @@ int cmd_top(const Engine& e, int argc, char** argv, int first) {
 int cmd_stats(const Engine& e, int argc, char** argv, int first) {
   Args a("stats", {{"no-stream", "", false}, {"all", "a", false}, {"format", "", true}, {"no-trunc", "", false}},
          argc, argv, first);
+  if (a.has("format") && a.get("format") != "json" && a.get("format") != "table")
+    throw Error("stats: --format takes table or json (templates are not supported here yet)");
   auto eng = make_engine(e);
   std::vector<engine::Container> cs;
   if (a.positional().empty()) {
@@ -1285,13 +1267,22 @@ int cmd_volume_ls(const Engine& e, int argc, char** argv, int first) {
     if (f == "dangling=true" || f == "dangling=1") dangling_only = true;
     else throw Error("volume ls: unsupported --filter `" + f + "` (dangling=true)");
   }
-  if (!a.has("quiet") && a.get("format") != "json") std::puts("DRIVER    VOLUME NAME");
+  std::vector<json> rows;
   for (auto& v : eng.volumes().list()) {
     if (dangling_only && !eng.volume_users(v.name).empty()) continue;
-    if (a.has("quiet")) std::puts(v.name.c_str());
-    else if (a.get("format") == "json") std::puts(eng.volumes().inspect(v).dump().c_str());
-    else std::printf("local     %s\n", v.name.c_str());
+    if (a.has("quiet")) {
+      std::puts(v.name.c_str());
+      continue;
+    }
+    std::string labels;
+    for (auto& [k, val] : v.labels) labels += (labels.empty() ? "" : ",") + k + "=" + val;
+    rows.push_back({{"Driver", "local"}, {"Name", v.name}, {"Mountpoint", v.mountpoint}, {"Labels", labels}, {"Scope", "local"}});
   }
+  if (a.has("quiet")) return 0;
+  static const json headers = {{"Driver", "DRIVER"}, {"Name", "VOLUME NAME"}, {"Mountpoint", "MOUNTPOINT"},
+                               {"Labels", "LABELS"}, {"Scope", "SCOPE"}};
+  // Docker's own table: DRIVER padded to 10 (the tabwriter's minimum), then the name.
+  print_list(a.get("format"), "{{.Driver}}\t{{.Name}}", headers, rows);
   return 0;
 }
 
@@ -1310,8 +1301,8 @@ int cmd_volume_inspect(const Engine& e, int argc, char** argv, int first) {
     }
     out.push_back(eng.volumes().inspect(*v));
   }
-  if (!out.empty()) std::puts(out.dump(4).c_str());
-  return rc;
+  if (out.empty()) return rc;
+  return print_inspect(a.get("format"), out, rc);
 }
 
 int cmd_volume_rm(const Engine& e, int argc, char** argv, int first) {
@@ -1427,10 +1418,7 @@ int cmd_info(const Engine& e, int argc, char** argv, int first) {
                {"ServerVersion", BERTH_VERSION}, {"OperatingSystem", "linux"},
                {"CgroupVersion", fs::exists("/sys/fs/cgroup/cgroup.controllers") ? "2" : "1"},
                {"NCPU", ::sysconf(_SC_NPROCESSORS_ONLN)}};
-  if (a.get("format") == "json" || a.get("format") == "{{json .}}") {
-    std::puts(info.dump().c_str());
-    return 0;
-  }
+  if (a.has("format")) return print_inspect(a.get("format"), json::array({info}), 0);
   for (auto& [k, v] : info.items())
     std::printf("%s: %s\n", k.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
   return 0;

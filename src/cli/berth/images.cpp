@@ -7,6 +7,7 @@
 #include <set>
 
 #include "cli/berth/commands.hpp"
+#include "format/template.hpp"
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -73,7 +74,7 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
          argc, argv, first);
   if (a.positional().size() > 1) throw Error("images: at most one REPOSITORY[:TAG] filter");
   const std::string format = a.get("format", "table");
-  if (format != "table" && format != "json") throw Error("images: --format must be table or json");
+  if (format != "table" && format != "json") format::Template::parse(format.rfind("table ", 0) == 0 ? format.substr(6) : format);
   auto svc = e.images();
   std::vector<Row> rows;
   std::set<std::string> quiet_ids;
@@ -103,13 +104,16 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
     rows.push_back(r);
   }
   if (a.has("quiet")) return 0;
-  if (format == "json") {
+  if (format != "table") {
+    std::vector<json> views;
     for (auto& r : rows)
-      std::puts(json{{"Repository", r.repository}, {"Tag", r.tag}, {"ID", r.id}, {"Digest", r.digest},
-                     {"CreatedSince", r.created_since}, {"CreatedAt", r.created_at}, {"Size", r.size},
-                     {"Containers", "N/A"}}
-                    .dump()
-                    .c_str());
+      views.push_back({{"Repository", r.repository}, {"Tag", r.tag}, {"ID", r.id}, {"Digest", r.digest},
+                       {"CreatedSince", r.created_since}, {"CreatedAt", r.created_at}, {"Size", r.size},
+                       {"Containers", "N/A"}});
+    static const json headers = {{"Repository", "REPOSITORY"}, {"Tag", "TAG"}, {"ID", "IMAGE ID"}, {"Digest", "DIGEST"},
+                                 {"CreatedSince", "CREATED"}, {"CreatedAt", "CREATED AT"}, {"Size", "SIZE"},
+                                 {"Containers", "CONTAINERS"}};
+    print_list(format, "", headers, views);
     return 0;
   }
   print_table(rows, a.has("digests"));
@@ -119,7 +123,6 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
 int cmd_image_inspect(const Engine& e, int argc, char** argv, int first) {
   Args a("image inspect", {{"format", "f", true}}, argc, argv, first);
   if (a.positional().empty()) throw Error("image inspect: requires at least one IMAGE");
-  if (a.has("format")) throw Error("image inspect: --format templates are not supported; use jq");
   auto svc = e.images();
   json out = json::array();
   int rc = 0;
@@ -131,8 +134,7 @@ int cmd_image_inspect(const Engine& e, int argc, char** argv, int first) {
       rc = 1;
     }
   }
-  std::puts(out.dump(4).c_str());
-  return rc;
+  return print_inspect(a.get("format"), out, rc);
 }
 
 int cmd_tag(const Engine& e, int argc, char** argv, int first) {
@@ -216,6 +218,8 @@ int cmd_system_check(const Engine& e, int argc, char** argv, int first) {
 
 int cmd_system_df(const Engine& e, int argc, char** argv, int first) {
   Args a("system df", {{"format", "", true}}, argc, argv, first);
+  if (a.has("format") && a.get("format") != "json" && a.get("format") != "table")
+    throw Error("system df: --format takes table or json (templates are not supported here yet)");
   auto u = e.images().disk_usage();
   if (a.get("format", "table") == "json") {
     std::puts(json{{"Type", "Images"}, {"TotalCount", u.images}, {"Size", image::human_size(u.images_size)},

@@ -77,16 +77,16 @@ int cmd_network_ls(const Engine& e, int argc, char** argv, int first) {
     for (auto& r : rows) std::puts(r.id.c_str());
     return 0;
   }
-  if (format == "json") {
+  if (format != "table") {
+    std::vector<json> views;
     for (auto& r : rows)
-      std::puts(json({{"ID", r.id}, {"Name", r.name}, {"Driver", r.driver}, {"Scope", r.scope}}).dump().c_str());
+      views.push_back({{"ID", r.id}, {"Name", r.name}, {"Driver", r.driver}, {"Scope", r.scope}, {"IPv6", "false"},
+                       {"Internal", "false"}});
+    static const json headers = {{"ID", "NETWORK ID"}, {"Name", "NAME"}, {"Driver", "DRIVER"}, {"Scope", "SCOPE"},
+                                 {"IPv6", "IPV6"}, {"Internal", "INTERNAL"}};
+    print_list(format, "", headers, views);
     return 0;
   }
-  if (format == "{{.Name}}") {
-    for (auto& r : rows) std::puts(r.name.c_str());
-    return 0;
-  }
-  if (format != "table") throw Error("network ls: --format must be table, json or {{.Name}}");
   size_t wi = trunc ? 12 : 64, wn = 4;
   for (auto& r : rows) wn = std::max(wn, r.name.size());
   std::printf("%-*s   %-*s   %-8s   %s\n", static_cast<int>(wi), "NETWORK ID", static_cast<int>(wn), "NAME", "DRIVER", "SCOPE");
@@ -110,19 +110,7 @@ int cmd_network_inspect(const Engine& e, int argc, char** argv, int first) {
     }
     out.push_back(eng.networks().inspect(*n));
   }
-  if (a.has("format")) {
-    const std::string f = a.get("format");
-    for (auto& n : out) {
-      if (f == "{{.Id}}") std::puts(n["Id"].get<std::string>().c_str());
-      else if (f == "{{.Name}}") std::puts(n["Name"].get<std::string>().c_str());
-      else if (f == "{{json .}}" || f == "json") std::puts(n.dump().c_str());
-      else if (f == "{{range .IPAM.Config}}{{.Subnet}}{{end}}")
-        for (auto& c : n["IPAM"]["Config"]) std::puts(c["Subnet"].get<std::string>().c_str());
-      else throw Error("network inspect: unsupported --format `" + f + "` ({{.Id}}, {{.Name}}, {{json .}})");
-    }
-  } else {
-    std::puts(out.dump(4).c_str());
-  }
+  print_inspect(a.get("format"), out, 0);
   if (!missing.empty()) throw Error("network " + missing + " not found");
   return 0;
 }
