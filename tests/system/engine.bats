@@ -1021,3 +1021,58 @@ PY
   [ "$status" -ne 0 ]
   [[ "$output" == *"not supported"* ]]
 }
+
+@test "filters as Docker's: ps (alternatives within a key, regex names, ancestor, network, volume, before/since, status without -a), images, network ls, volume ls; unknown keys refused" {
+  e create --name one --network none -l app=x busybox true >/dev/null
+  e commit one other:2 >/dev/null   # another image (a tag of busybox would be the same one)
+  e run -d --name two --network none -l app=y -v data2:/data busybox sleep 1000 >/dev/null
+  e create --name three --network none other:2 true >/dev/null
+  e create --name onetwo --network none busybox true >/dev/null
+  names() { e ps "$@" --format '{{.Names}}' | sort | tr '\n' ' '; }
+  # Two values of one key: either; two keys: both. status shows stopped ones without -a.
+  [ "$(names --filter status=created)" = "one onetwo three " ]
+  [ "$(names --filter status=created --filter status=running)" = "one onetwo three two " ]
+  [ "$(names -a --filter status=created --filter label=app=x)" = "one three " ]   # three: its image (a commit of one) has the label
+  # name is a regular expression, with or without Docker's leading slash.
+  [ "$(names -a --filter name=^one$)" = "one " ]
+  [ "$(names -a --filter name=^/two$)" = "two " ]
+  [ "$(names -a --filter name=one)" = "one onetwo " ]
+  [ "$(names -a --filter ancestor=other:2)" = "three " ]
+  [ "$(names -a --filter ancestor=busybox)" = "one onetwo two " ]
+  [ "$(names -a --filter volume=data2)" = "two " ]
+  [ "$(names -a --filter volume=/data)" = "two " ]
+  [ "$(names -a --filter before=three)" = "one two " ]
+  [ "$(names -a --filter since=two)" = "onetwo three " ]
+  [ "$(names -a --filter health=none --filter label=app=y)" = "two " ]
+  [ -z "$(names -a --filter health=healthy)" ]
+  for bad in bogus=1 status=sleeping exited=x health=sick 'name=(' ; do
+    run e ps -a --filter "$bad"
+    echo "$bad → $status: $output"
+    [ "$status" -ne 0 ]
+    [ "${#lines[@]}" -eq 1 ]
+  done
+  # images
+  [ "$(e images --filter reference='oth*' --format '{{.Repository}}:{{.Tag}}')" = "other:2" ]
+  [ "$(e images --filter reference=busybox --filter reference='other:*' --format '{{.Repository}}' | sort | tr '\n' ' ')" = "busybox other " ]
+  [ -z "$(e images --filter dangling=true -q)" ]
+  run e images --filter size=1
+  [ "$status" -ne 0 ]
+  # network ls, volume ls
+  e network create --label tier=a neta >/dev/null
+  e network create netb >/dev/null
+  [ "$(e network ls --filter label=tier=a --format '{{.Name}}')" = neta ]
+  [ "$(e network ls --filter type=builtin --format '{{.Name}}' | sort | tr '\n' ' ')" = "host none " ]
+  [ "$(e network ls --filter name=neta --filter name=netb --format '{{.Name}}' | sort | tr '\n' ' ')" = "neta netb " ]
+  [ "$(e network ls --filter dangling=true --format '{{.Name}}' | sort | tr '\n' ' ')" = "neta netb " ]
+  e volume create -l k=v vol9 >/dev/null
+  [ "$(e volume ls --filter label=k=v --format '{{.Name}}')" = vol9 ]
+  [ "$(e volume ls --filter dangling=false --format '{{.Name}}')" = data2 ]
+  [ "$(e volume ls --filter name=vol --filter name=data --format '{{.Name}}' | sort | tr '\n' ' ')" = "data2 vol9 " ]
+  run e volume ls --filter bogus=1
+  [ "$status" -ne 0 ]
+  run e network ls --filter type=weird
+  [ "$status" -ne 0 ]
+  e create --name onnet --network neta busybox true >/dev/null
+  [ "$(names -a --filter network=neta)" = "onnet " ]
+  [ "$(e network ls --filter dangling=true --format '{{.Name}}')" = netb ]
+}

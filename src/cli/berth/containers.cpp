@@ -18,6 +18,9 @@
 #include <deque>
 #include <functional>
 #include <fstream>
+#include <regex>
+#include <set>
+#include <algorithm>
 #include <map>
 
 #include "cli/berth/commands.hpp"
@@ -618,7 +621,27 @@ json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) 
   const json endpoints = c.endpoints();
   for (auto& [name, ep] : endpoints.items())
     networks.push_back(name);
+  // Mounts as Docker's MOUNTS column and volume filter see them: volume names, bind sources,
+  // and each destination.
+  json mounts = json::array(), destinations = json::array();
+  for (auto& b : c.data["HostConfig"].value("Binds", json::array())) {
+    const std::string v = b.get<std::string>();
+    const auto p1 = v.find(':'), p2 = v.find(':', p1 + 1);
+    mounts.push_back(v.substr(0, p1));
+    if (p1 != std::string::npos) destinations.push_back(v.substr(p1 + 1, p2 == std::string::npos ? std::string::npos : p2 - p1 - 1));
+  }
+  int local_volumes = 0;
+  for (auto& v : c.data.value("Volumes", json::array())) {
+    mounts.push_back(v.value("Name", ""));
+    destinations.push_back(v.value("Destination", ""));
+    ++local_volumes;
+  }
   return {{"ID", c.id()},
+          {"ImageID", c.rec.image},
+          {"CreatedNs", c.rec.created},
+          {"Mounts", mounts},
+          {"MountDestinations", destinations},
+          {"LocalVolumes", local_volumes},
           {"Ports", ports},
           {"Networks", networks},
           {"Image", config.value("Image", "")},
@@ -631,32 +654,114 @@ json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) 
           {"ExitCode", s.exit_code}};
 }
 
-bool matches_filters(const json& row, const std::vector<std::string>& filters) {
-  for (auto& f : filters) {
-    auto eq = f.find('=');
-    if (eq == std::string::npos) throw Error("invalid --filter `" + f + "` (KEY=VALUE)");
-    std::string k = f.substr(0, eq), v = f.substr(eq + 1);
-    if (k == "status") {
-      if (row["State"] != v) return false;
-    } else if (k == "name") {
-      if (row["Names"].get<std::string>().find(v) == std::string::npos) return false;
-    } else if (k == "id") {
-      if (row["ID"].get<std::string>().rfind(v, 0) != 0) return false;
-    } else if (k == "label") {
-      auto e2 = v.find('=');
-      std::string lk = v.substr(0, e2);
-      if (!row["Labels"].contains(lk)) return false;
-      if (e2 != std::string::npos && row["Labels"][lk] != v.substr(e2 + 1)) return false;
-    } else if (k == "exited") {
-      if (row["State"] != "exited" || row["ExitCode"] != std::atoi(v.c_str())) return false;
-    } else if (k == "ancestor") {
-      if (row["Image"] != v) return false;
-    } else {
-      throw Error("invalid --filter key `" + k + "` (status, name, id, label, exited, ancestor)");
+// Docker's ps filters: the values of one key are alternatives, the keys all apply. Unknown
+// keys and bad values are errors.
+class PsFilter {
+ public:
+  PsFilter(engine::Engine& eng, const std::vector<std::string>& specs) {
+    static const std::set<std::string> keys = {"status", "name", "id", "label", "exited", "ancestor", "before",
+                                               "since", "network", "volume", "health"};
+    static const std::set<std::string> states = {"created", "restarting", "running", "removing", "paused", "exited", "dead"};
+    for (const auto& f : specs) {
+      const auto eq = f.find('=');
+      if (eq == std::string::npos) throw Error("invalid --filter `" + f + "` (KEY=VALUE)");
+      const std::string k = f.substr(0, eq), v = f.substr(eq + 1);
+      if (!keys.count(k))
+        throw Error("invalid --filter key `" + k + "` (status, name, id, label, exited, ancestor, before, since, network, volume, health)");
+      if (k == "status" && !states.count(v)) throw Error("invalid --filter `status=" + v + "`");
+      if (k == "health" && v != "starting" && v != "healthy" && v != "unhealthy" && v != "none")
+        throw Error("invalid --filter `health=" + v + "`");
+      if (k == "exited") {
+        char* end = nullptr;
+        std::strtol(v.c_str(), &end, 10);
+        if (v.empty() || *end) throw Error("invalid --filter `exited=" + v + "`: an exit code");
+      }
+      if (k == "name" || k == "id") {
+        try {
+          regexes_[k].emplace_back(v, std::regex::ECMAScript);
+        } catch (const std::regex_error&) {
+          throw Error("invalid --filter `" + f + "`: not a regular expression");
+        }
+      }
+      if (k == "before" || k == "since") {
+        const int64_t t = eng.lookup(v).rec.created;
+        if (k == "before") before_ = before_ ? std::min(before_, t) : t;
+        else since_ = std::max(since_, t);
+      }
+      if (k == "ancestor") {
+        try {
+          ancestor_ids_.push_back(eng.images().resolve(v).id.str());
+        } catch (const Error&) {
+          // not an image here: matched by the name the container was made with
+        }
+      }
+      values_[k].push_back(v);
     }
   }
-  return true;
-}
+  // `status` in the filters shows stopped containers without -a, as Docker's.
+  bool wants_all() const { return values_.count("status") > 0; }
+
+  bool match(const json& row) const {
+    auto any = [&](const char* key, const std::function<bool(const std::string&)>& ok) {
+      auto it = values_.find(key);
+      if (it == values_.end()) return true;
+      for (const auto& v : it->second)
+        if (ok(v)) return true;
+      return false;
+    };
+    const std::string name = row["Names"], state = row["State"];
+    if (!any("status", [&](const std::string& v) { return v == state; })) return false;
+    if (auto it = regexes_.find("name"); it != regexes_.end() &&
+        std::none_of(it->second.begin(), it->second.end(), [&](const std::regex& r) {
+          return std::regex_search(name, r) || std::regex_search("/" + name, r);
+        }))
+      return false;
+    if (auto it = regexes_.find("id"); it != regexes_.end() &&
+        std::none_of(it->second.begin(), it->second.end(), [&](const std::regex& r) { return std::regex_search(row["ID"].get<std::string>(), r); }))
+      return false;
+    // Labels: all of them (Docker matches every label filter).
+    if (auto it = values_.find("label"); it != values_.end())
+      for (const auto& v : it->second) {
+        const auto e2 = v.find('=');
+        const std::string lk = v.substr(0, e2);
+        if (!row["Labels"].contains(lk)) return false;
+        if (e2 != std::string::npos && row["Labels"][lk] != v.substr(e2 + 1)) return false;
+      }
+    if (!any("exited", [&](const std::string& v) { return state == "exited" && row["ExitCode"] == std::atoi(v.c_str()); }))
+      return false;
+    if (!any("ancestor", [&](const std::string& v) {
+          const std::string image = row["Image"];
+          return image == v || image == v + ":latest" || v == image + ":latest" ||
+                 std::find(ancestor_ids_.begin(), ancestor_ids_.end(), row["ImageID"].get<std::string>()) != ancestor_ids_.end();
+        }))
+      return false;
+    if (!any("network", [&](const std::string& v) {
+          for (auto& n : row["Networks"])
+            if (n == v) return true;
+          return false;
+        }))
+      return false;
+    if (!any("volume", [&](const std::string& v) {
+          for (auto* k : {"Mounts", "MountDestinations"})
+            for (auto& m : row[k])
+              if (m == v) return true;
+          return false;
+        }))
+      return false;
+    // berth has no health checks: every container is "none".
+    if (!any("health", [&](const std::string& v) { return v == "none"; })) return false;
+    const int64_t created = row["CreatedNs"];
+    if (before_ && created >= before_) return false;
+    if (since_ && created <= since_) return false;
+    return true;
+  }
+
+ private:
+  std::map<std::string, std::vector<std::string>> values_;
+  std::map<std::string, std::vector<std::regex>> regexes_;
+  std::vector<std::string> ancestor_ids_;
+  int64_t before_ = 0, since_ = 0;
+};
 
 // Characters on screen (UTF-8 code points), for table columns.
 size_t width(const std::string& s) {
@@ -861,12 +966,13 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
   // A template that does not parse fails before anything is looked at.
   if (format != "table" && format != "json") format::Template::parse(format.rfind("table ", 0) == 0 ? format.substr(6) : format);
   auto eng = make_engine(e);
+  const PsFilter filter(eng, a.all("filter"));
   std::vector<json> rows;
   for (auto& c : eng.list()) {
     engine::State s = eng.state(c);
-    if (!a.has("all") && !s.running() && s.status != "restarting") continue;
+    if (!a.has("all") && !filter.wants_all() && !s.running() && s.status != "restarting") continue;
     json row = container_row(eng, c, s);
-    if (!matches_filters(row, a.all("filter"))) continue;
+    if (!filter.match(row)) continue;
     rows.push_back(row);
   }
   std::reverse(rows.begin(), rows.end());  // newest first, like Docker
@@ -885,6 +991,8 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
       std::string labels, nets;
       for (auto& [k, v] : r["Labels"].items()) labels += (labels.empty() ? "" : ",") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
       for (auto& n : r["Networks"]) nets += (nets.empty() ? "" : ",") + n.get<std::string>();
+      std::string mounts;
+      for (auto& m : r["Mounts"]) mounts += (mounts.empty() ? "" : ",") + m.get<std::string>();
       const int64_t created = r["CreatedAt"].get<int64_t>();
       char at[64] = "";
       time_t t = static_cast<time_t>(created);
@@ -894,11 +1002,13 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
       views.push_back({{"ID", r["ID"]}, {"Image", r["Image"]}, {"Command", "\"" + cell_text(r["Command"], trunc ? 20 : 0) + "\""},
                        {"CreatedAt", at}, {"RunningFor", time_ago(created)}, {"Ports", r["Ports"]}, {"State", r["State"]},
                        {"Status", r["Status"]}, {"Names", r["Names"]}, {"Labels", labels}, {"Networks", nets},
+                       {"Mounts", mounts}, {"LocalVolumes", std::to_string(r["LocalVolumes"].get<int>())},
                        {"ExitCode", r["ExitCode"]}});
     }
     static const json headers = {{"ID", "CONTAINER ID"}, {"Image", "IMAGE"}, {"Command", "COMMAND"}, {"CreatedAt", "CREATED AT"},
                                  {"RunningFor", "CREATED"}, {"Ports", "PORTS"}, {"State", "STATE"}, {"Status", "STATUS"},
-                                 {"Names", "NAMES"}, {"Labels", "LABELS"}, {"Networks", "NETWORKS"}, {"ExitCode", "EXIT CODE"}};
+                                 {"Names", "NAMES"}, {"Labels", "LABELS"}, {"Networks", "NETWORKS"}, {"Mounts", "MOUNTS"},
+                                 {"LocalVolumes", "LOCAL VOLUMES"}, {"ExitCode", "EXIT CODE"}};
     print_list(format, "", headers, views);
     return 0;
   }
@@ -1262,14 +1372,34 @@ int cmd_volume_create(const Engine& e, int argc, char** argv, int first) {
 int cmd_volume_ls(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("volume ls", {{"quiet", "q", false}, {"format", "", true}, {"filter", "f", true, true}}, argc, argv, first);
   auto eng = make_engine(e);
-  bool dangling_only = false;
+  // Docker's filters: the values of one key are alternatives, labels must all hold.
+  std::map<std::string, std::vector<std::string>> filters;
   for (auto& f : a.all("filter")) {
-    if (f == "dangling=true" || f == "dangling=1") dangling_only = true;
-    else throw Error("volume ls: unsupported --filter `" + f + "` (dangling=true)");
+    const auto eq = f.find('=');
+    const std::string k = f.substr(0, eq), v = eq == std::string::npos ? "" : f.substr(eq + 1);
+    if (k != "dangling" && k != "name" && k != "label" && k != "driver")
+      throw Error("volume ls: invalid filter `" + k + "` (dangling, name, label, driver)");
+    if (k == "dangling" && v != "true" && v != "false" && v != "1" && v != "0")
+      throw Error("volume ls: invalid filter `dangling=" + v + "`: true or false");
+    filters[k].push_back(v);
   }
+  auto any = [&](const std::string& key, const std::function<bool(const std::string&)>& ok) {
+    auto it = filters.find(key);
+    return it == filters.end() || std::any_of(it->second.begin(), it->second.end(), ok);
+  };
   std::vector<json> rows;
   for (auto& v : eng.volumes().list()) {
-    if (dangling_only && !eng.volume_users(v.name).empty()) continue;
+    if (!any("dangling", [&](const std::string& x) { return (x == "true" || x == "1") == eng.volume_users(v.name).empty(); }) ||
+        !any("name", [&](const std::string& x) { return v.name.find(x) != std::string::npos; }) ||
+        !any("driver", [&](const std::string& x) { return x == "local"; }))
+      continue;
+    bool labels_ok = true;
+    for (auto& x : filters["label"]) {
+      const auto e2 = x.find('=');
+      auto it = v.labels.find(x.substr(0, e2));
+      if (it == v.labels.end() || (e2 != std::string::npos && it->second != x.substr(e2 + 1))) labels_ok = false;
+    }
+    if (!labels_ok) continue;
     if (a.has("quiet")) {
       std::puts(v.name.c_str());
       continue;

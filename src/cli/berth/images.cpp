@@ -1,16 +1,20 @@
-// images, image inspect, tag, rmi, import, image prune.
+// images, image inspect, tag, rmi, import, system df and check.
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <functional>
+#include <map>
 #include <set>
 
 #include "cli/berth/commands.hpp"
-#include "format/template.hpp"
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "format/template.hpp"
 #include "oci/reference.hpp"
 
 namespace berth::cli {
@@ -70,12 +74,35 @@ std::string time_ago(int64_t t) {
 int cmd_images(const Engine& e, int argc, char** argv, int first) {
   Args a("images",
          {{"quiet", "q", false}, {"digests", "", false}, {"format", "", true}, {"no-trunc", "", false},
-          {"all", "a", false}},
+          {"all", "a", false}, {"filter", "f", true, true}},
          argc, argv, first);
   if (a.positional().size() > 1) throw Error("images: at most one REPOSITORY[:TAG] filter");
   const std::string format = a.get("format", "table");
   if (format != "table" && format != "json") format::Template::parse(format.rfind("table ", 0) == 0 ? format.substr(6) : format);
   auto svc = e.images();
+  // Docker's image filters: values of one key are alternatives (labels: all must hold).
+  std::map<std::string, std::vector<std::string>> filters;
+  int64_t before = 0, since = 0;
+  for (auto& f : a.all("filter")) {
+    const auto eq = f.find('=');
+    if (eq == std::string::npos) throw Error("invalid --filter `" + f + "` (KEY=VALUE)");
+    const std::string k = f.substr(0, eq), v = f.substr(eq + 1);
+    if (k != "dangling" && k != "label" && k != "reference" && k != "before" && k != "since")
+      throw Error("invalid --filter key `" + k + "` (dangling, label, reference, before, since)");
+    if (k == "dangling" && v != "true" && v != "false" && v != "1" && v != "0")
+      throw Error("invalid --filter `dangling=" + v + "`: true or false");
+    if (k == "before" || k == "since") {
+      const int64_t t = parse_rfc3339(svc.resolve(v).config.created);
+      if (k == "before") before = before ? std::min(before, t) : t;
+      else since = std::max(since, t);
+    }
+    filters[k].push_back(v);
+  }
+  auto any = [&](const char* key, const std::function<bool(const std::string&)>& ok) {
+    auto it = filters.find(key);
+    if (it == filters.end()) return true;
+    return std::any_of(it->second.begin(), it->second.end(), ok);
+  };
   std::vector<Row> rows;
   std::set<std::string> quiet_ids;
   for (auto& img : svc.list()) {
@@ -88,6 +115,26 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
       const std::string& f = a.positional()[0];
       if (f != repo && f != ref.familiar() && f != bare.str() && f != ref.str()) continue;
     }
+    const bool dangling = ref.tag.empty();
+    if (!any("dangling", [&](const std::string& v) { return (v == "true" || v == "1") == dangling; })) continue;
+    if (!any("reference", [&](const std::string& v) {
+          const std::string full = repo + (ref.tag.empty() ? "" : ":" + ref.tag);
+          return ::fnmatch(v.c_str(), full.c_str(), 0) == 0 || ::fnmatch(v.c_str(), repo.c_str(), 0) == 0;
+        }))
+      continue;
+    if (filters.count("label")) {
+      const json labels = img.config.config.is_object() ? img.config.config.value("Labels", json::object()) : json::object();
+      bool ok = true;
+      for (auto& v : filters["label"]) {
+        const auto e2 = v.find('=');
+        const std::string lk = v.substr(0, e2);
+        const bool has = labels.is_object() && labels.contains(lk);
+        if (!has || (e2 != std::string::npos && labels[lk] != v.substr(e2 + 1))) ok = false;
+      }
+      if (!ok) continue;
+    }
+    const int64_t made = parse_rfc3339(img.config.created);
+    if ((before && made >= before) || (since && made <= since)) continue;
     Row r;
     r.repository = repo;
     r.tag = ref.tag.empty() ? "<none>" : ref.tag;

@@ -1,7 +1,10 @@
 // Network verbs: network create, ls, inspect, rm, prune, connect, disconnect.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
+#include <map>
 
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
@@ -52,23 +55,53 @@ int cmd_network_ls(const Engine& e, int argc, char** argv, int first) {
   auto eng = make_engine(e);
   struct Row {
     std::string id, name, driver, scope;
+    json labels;
+    bool builtin;
   };
   std::vector<Row> rows;
-  for (auto& n : eng.networks().list()) rows.push_back({n.id, n.name, n.driver, "local"});
+  for (auto& n : eng.networks().list()) rows.push_back({n.id, n.name, n.driver, "local", n.labels, false});
   // Docker's two built-in pseudo networks (no CNI list behind them).
-  rows.push_back({std::string(64, '0').replace(0, 4, "host"), "host", "host", "local"});
-  rows.push_back({std::string(64, '0').replace(0, 4, "none"), "none", "null", "local"});
+  rows.push_back({std::string(64, '0').replace(0, 4, "host"), "host", "host", "local", json::object(), true});
+  rows.push_back({std::string(64, '0').replace(0, 4, "none"), "none", "null", "local", json::object(), true});
+  // Docker's filters: the values of one key are alternatives, labels must all hold.
+  std::map<std::string, std::vector<std::string>> filters;
   for (auto& f : a.all("filter")) {
     auto eq = f.find('=');
     std::string k = f.substr(0, eq), v = eq == std::string::npos ? "" : f.substr(eq + 1);
-    if (k != "name" && k != "driver" && k != "id") throw Error("network ls: unknown filter `" + k + "` (name, driver, id)");
-    std::vector<Row> kept;
-    for (auto& r : rows)
-      if ((k == "name" && r.name.find(v) != std::string::npos) || (k == "driver" && r.driver == v) ||
-          (k == "id" && r.id.rfind(v, 0) == 0))
-        kept.push_back(r);
-    rows = kept;
+    if (k != "name" && k != "driver" && k != "id" && k != "label" && k != "type" && k != "dangling" && k != "scope")
+      throw Error("network ls: invalid filter `" + k + "` (name, id, driver, label, type, dangling, scope)");
+    if (k == "type" && v != "custom" && v != "builtin") throw Error("network ls: invalid filter `type=" + v + "`: custom or builtin");
+    if (k == "dangling" && v != "true" && v != "false" && v != "1" && v != "0")
+      throw Error("network ls: invalid filter `dangling=" + v + "`: true or false");
+    filters[k].push_back(v);
   }
+  auto any = [&](const Row& r, const std::string& key, const std::function<bool(const Row&, const std::string&)>& ok) {
+    auto it = filters.find(key);
+    if (it == filters.end()) return true;
+    return std::any_of(it->second.begin(), it->second.end(), [&](const std::string& v) { return ok(r, v); });
+  };
+  std::vector<Row> kept;
+  for (auto& r : rows) {
+    bool ok = any(r, "name", [](const Row& x, const std::string& v) { return x.name.find(v) != std::string::npos; }) &&
+              any(r, "driver", [](const Row& x, const std::string& v) { return x.driver == v; }) &&
+              any(r, "id", [](const Row& x, const std::string& v) { return x.id.rfind(v, 0) == 0; }) &&
+              any(r, "scope", [](const Row& x, const std::string& v) { return x.scope == v; }) &&
+              any(r, "type", [](const Row& x, const std::string& v) { return (v == "builtin") == x.builtin; }) &&
+              any(r, "dangling", [&](const Row& x, const std::string& v) {
+                const bool unused = !x.builtin && eng.network_users(x.name).empty() && eng.networks().members(x.name).empty();
+                return (v == "true" || v == "1") == unused;
+              });
+    if (auto it = filters.find("label"); ok && it != filters.end())
+      for (auto& v : it->second) {
+        const auto e2 = v.find('=');
+        const std::string lk = v.substr(0, e2);
+        if (!r.labels.is_object() || !r.labels.contains(lk) ||
+            (e2 != std::string::npos && r.labels[lk] != v.substr(e2 + 1)))
+          ok = false;
+      }
+    if (ok) kept.push_back(r);
+  }
+  rows = kept;
   const bool trunc = !a.has("no-trunc");
   const std::string format = a.get("format", "table");
   for (auto& r : rows)
