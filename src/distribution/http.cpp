@@ -365,6 +365,9 @@ Response perform(void* handle, const Request& req) {
     case CURLE_OK:
       break;
     case CURLE_COULDNT_RESOLVE_HOST:
+      // A name that does not resolve now will not a second later: one fast, clear failure
+      // (retries took 3.6 s to say the same; Docker's answer is immediate too).
+      throw error(Kind::kConnect, detail(), false);
     case CURLE_COULDNT_CONNECT:
       throw error(Kind::kConnect, detail(), true);
     case CURLE_OPERATION_TIMEDOUT:  // only the connect timeout is set

@@ -280,6 +280,11 @@ TEST(FakeRegistry, ConnectTimeoutAndRefused) {
   msg = error_of([&] { Client(addr, "a/b", fast(1)).ping(); });
   EXPECT_TRUE(contains(msg, "registry " + addr + ": GET /v2/: ")) << msg;
   EXPECT_TRUE(contains(msg, "2 attempts")) << msg;
+
+  // A name that does not resolve (.invalid never does, RFC 2606): one attempt, not four.
+  msg = error_of([&] { Client("nosuchhost.invalid", "a/b", fast(3)).ping(); });
+  EXPECT_TRUE(contains(msg, "Could not resolve host: nosuchhost.invalid")) << msg;
+  EXPECT_FALSE(contains(msg, "attempts")) << msg;
 }
 
 TEST(FakeRegistry, TruncatedBlobIsResumedWithRange) {
