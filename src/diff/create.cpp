@@ -381,6 +381,19 @@ CreateResult write_tar(const Writer& out, Compression c, const std::function<voi
 
 }  // namespace
 
+CreateResult compress_stream(const Reader& in, const Writer& out, Compression c) {
+  auto enc = detail::Encoder::make(out, c);
+  std::unique_ptr<uint8_t[]> buf(new uint8_t[detail::kBufSize]);
+  for (size_t n; (n = in(buf.get(), detail::kBufSize)) > 0;) enc->write(buf.get(), n);
+  enc->finish();
+  CreateResult r;
+  r.compressed = enc->compressed_digest();
+  r.compressed_size = enc->compressed_size();
+  r.diff_id = enc->diff_id();
+  r.size = enc->size();
+  return r;
+}
+
 CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c) {
   return write_tar(out, c, [&](Walker& w) { w.walk(upper_dir_fd, "", fs::list_dir(upper_dir_fd, ".")); });
 }

@@ -90,6 +90,9 @@ CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c);
 // changed metadata), whiteouts for entries lower has and the tree has not (and before an entry
 // that changed kind). A change of xattrs alone is not seen.
 CreateResult create_layer_diff(int lower_dir_fd, int tree_fd, const Writer& out, Compression c);
+// Compresses a stream (an uncompressed layer blob) as create_layer does (gzip: isa-l level 1;
+// zstd: level 3): the result's `compressed` is the new blob's digest, `diff_id` the input's.
+CreateResult compress_stream(const Reader& in, const Writer& out, Compression c);
 // The same tar (uncompressed) of one entry: `name` in `parent_dir_fd` (an O_PATH fd will do)
 // and, for a directory, everything below it as `name/...` — `cp CONTAINER:PATH -`.
 void create_tar(int parent_dir_fd, const std::string& name, const Writer& out);

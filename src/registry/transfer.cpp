@@ -11,6 +11,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "diff/layer.hpp"
 #include "distribution/parallel.hpp"
 #include "oci/reference.hpp"
 
@@ -281,8 +282,81 @@ Image pull(Service& svc, std::string_view ref_text, const TransferOptions& opt) 
   }
 }
 
+namespace {
+
+// An image whose layers are stored uncompressed (imported from a plain tar) is pushed with its
+// layers gzip'd (isa-l): each compressed once into the content store, a manifest naming them,
+// and every name of the image re-recorded on it (same config, so the same image ID), so that
+// later pushes and saves reuse the small blobs and GC takes the big ones (the unpacked
+// snapshots stay: they are keyed by diffID). Not for an index: its manifests are as pulled.
+Image compress_layers(Service& svc, const Image& img, const TransferOptions& opt) {
+  metadata::Db& db = svc.db();
+  const std::string ns = svc.options().ns;
+  const std::string lease = unique_name("push-");
+  db.create_lease(ns, lease, metadata::now_ns() + int64_t(3600) * 1000000000);
+  struct LeaseGuard {
+    metadata::Db& db;
+    std::string ns, id;
+    ~LeaseGuard() {
+      try {
+        db.delete_lease(ns, id);
+      } catch (...) {
+      }
+    }
+  } guard{db, ns, lease};
+  nlohmann::json m = nlohmann::json::parse(svc.content().read(img.manifest_desc.digest, oci::kMaxManifestSize));
+  std::vector<oci::Descriptor> blobs{img.manifest.config};
+  for (size_t i = 0; i < img.manifest.layers.size(); ++i) {
+    oci::Descriptor d = img.manifest.layers[i];
+    if (diff::compression_of(d.mediaType) == diff::Compression::none) {
+      const Digest plain = d.digest;
+      emit(opt, image::short_id(plain), "Compressing");
+      UniqueFd f = svc.content().open(plain);
+      auto w = svc.content().writer("compress-" + plain.str(), false, true);
+      diff::Reader in = [&](void* buf, size_t n) { return fs::read_fd(f.get(), buf, n, plain.str()); };
+      auto r = diff::compress_stream(in, [&](const void* p, size_t n) { w.write(p, n); }, diff::Compression::gzip);
+      if (r.diff_id != plain) {
+        w.abort();
+        throw Error("layer " + plain.str() + ": the stored blob does not match its digest (got " + r.diff_id.str() + ")");
+      }
+      w.commit(r.compressed, r.compressed_size);
+      db.add_lease_resource(ns, lease, metadata::LeaseResource::Type::content, r.compressed.str());
+      track(svc, r.compressed, r.compressed_size);
+      d.digest = r.compressed;
+      d.size = r.compressed_size;
+      d.mediaType = d.mediaType == "application/vnd.docker.image.rootfs.diff.tar" ? std::string(oci::media::kDockerLayerGzip)
+                                                                                  : std::string(diff::layer_media_type(diff::Compression::gzip));
+      m["layers"][i]["digest"] = d.digest.str();
+      m["layers"][i]["size"] = d.size;
+      m["layers"][i]["mediaType"] = d.mediaType;
+    }
+    blobs.push_back(d);
+  }
+  const std::string text = m.dump();
+  const Digest md = svc.content().put(text);
+  track(svc, md, static_cast<int64_t>(text.size()));
+  oci::Descriptor mdesc = img.manifest_desc;
+  mdesc.digest = md;
+  mdesc.size = static_cast<int64_t>(text.size());
+  blobs.push_back(mdesc);
+  std::vector<std::pair<metadata::Image, std::vector<oci::Descriptor>>> records;
+  for (auto& rec : db.list_images(ns)) {
+    if (rec.target.digest != img.record.target.digest) continue;
+    rec.target = {mdesc.mediaType, md.str(), mdesc.size};
+    records.push_back({rec, blobs});
+  }
+  svc.record_all(records);
+  return svc.resolve(img.record.name);
+}
+
+}  // namespace
+
 Digest push(Service& svc, std::string_view source, std::string_view target_text, const TransferOptions& opt) {
   Image img = svc.resolve(source);
+  const bool plain_layers = std::any_of(img.manifest.layers.begin(), img.manifest.layers.end(), [](const oci::Descriptor& l) {
+    return diff::compression_of(l.mediaType) == diff::Compression::none;
+  });
+  if (plain_layers && !oci::media::is_index(img.record.target.media_type)) img = compress_layers(svc, img, opt);
   const oci::Reference ref = oci::Reference::parse(target_text.empty() ? img.record.name : target_text);
   if (ref.tag.empty() && !ref.digest.empty()) throw Error("push: give a tag to push to, not a digest");
   distribution::Client client(ref.registry, ref.repository, opt.registry);

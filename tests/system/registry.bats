@@ -155,6 +155,46 @@ teardown() {
   "$BERTH" --root "$TEST_DIR/other" image unmount "$TEST_DIR/mnt"
 }
 
+@test "an image imported from a plain tar is pushed with gzip layers, recorded once: same image id, the big blob collected" {
+  start_registry
+  # busybox and 8 MiB of zeros: the tar is big, its gzip small.
+  mkdir -p "$TEST_DIR/big"
+  cp -a "$BUNDLE/rootfs/." "$TEST_DIR/big/"
+  head -c 8M /dev/zero > "$TEST_DIR/big/zeros"
+  tar -C "$TEST_DIR/big" -cf "$TEST_DIR/big.tar" .
+  id=$(b import "$TEST_DIR/big.tar" test/plain:1)
+  b tag test/plain:1 test/plain:other
+  b image inspect test/plain:1 | jq -e '.[0].Descriptor.mediaType == "application/vnd.oci.image.manifest.v1+json"'
+  tar_size=$(stat -c %s "$TEST_DIR/big.tar")
+  run b push test/plain:1 "$REGISTRY/test/plain:1"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Compressing"* ]]
+  raw=$(skopeo inspect --raw --tls-verify=false "docker://$REGISTRY/test/plain:1")
+  echo "$raw"
+  jq -e '.layers[0].mediaType == "application/vnd.oci.image.layer.v1.tar+gzip"' <<<"$raw"
+  [ "$(jq '.layers[0].size' <<<"$raw")" -lt $((tar_size / 4)) ]
+  # Locally: the same image (id), both names on the compressed manifest; the plain blob is
+  # no longer referenced and a prune takes it; the next push compresses nothing.
+  [ "$(b images -q --no-trunc test/plain:1)" = "$id" ]
+  [ "$(b images --format '{{.Digest}}' test/plain:other)" = "$(b images --format '{{.Digest}}' test/plain:1)" ]
+  b image prune -f >/dev/null
+  [ -z "$(find "$BROOT/content/blobs" -type f -size +4M)" ]
+  run b push test/plain:other "$REGISTRY/test/plain:2"
+  echo "$output"
+  [[ "$output" != *"Compressing"* ]]
+  # Pulled elsewhere: the same files.
+  "$BERTH" --root "$TEST_DIR/other" pull -q "$REGISTRY/test/plain:1"
+  [ "$("$BERTH" --root "$TEST_DIR/other" images -q --no-trunc "$REGISTRY/test/plain:1")" = "$id" ]
+  mkdir -p "$TEST_DIR/mnt"
+  "$BERTH" --root "$TEST_DIR/other" image mount "$REGISTRY/test/plain:1" "$TEST_DIR/mnt"
+  cmp "$TEST_DIR/mnt/zeros" "$TEST_DIR/big/zeros"
+  "$BERTH" --root "$TEST_DIR/other" image unmount "$TEST_DIR/mnt"
+  # save exports the compressed layer too.
+  b save -o "$TEST_DIR/saved.tar" test/plain:1
+  [ "$(stat -c %s "$TEST_DIR/saved.tar")" -lt $((tar_size / 2)) ]
+}
+
 @test "an image whose config lies about its diff_ids fails the pull and leaves nothing" {
   start_registry
   # A valid 2-layer layout (berth save), then its config rewritten with a wrong second diff_id.
