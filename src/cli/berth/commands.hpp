@@ -47,6 +47,7 @@ int64_t parse_since(const std::string& s);
 
 int cmd_images(const Engine& e, int argc, char** argv, int first);
 int cmd_image_inspect(const Engine& e, int argc, char** argv, int first);
+int cmd_history(const Engine& e, int argc, char** argv, int first);
 int cmd_tag(const Engine& e, int argc, char** argv, int first);
 int cmd_rmi(const Engine& e, int argc, char** argv, int first);
 int cmd_import(const Engine& e, int argc, char** argv, int first);

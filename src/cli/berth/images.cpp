@@ -167,6 +167,60 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
   return 0;
 }
 
+// Docker's history: the image config's history, newest first; a non-empty step's size is its
+// layer's unpacked size (the snapshot of its chain ID).
+int cmd_history(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("history", {{"human", "H", true}, {"no-trunc", "", false}, {"quiet", "q", false}, {"format", "", true}},
+                      argc, argv, first);
+  if (a.positional().size() != 1) throw Error("history: exactly one IMAGE is required");
+  const std::string format = a.get("format", "table");
+  if (format != "table" && format != "json") format::Template::parse(format.rfind("table ", 0) == 0 ? format.substr(6) : format);
+  const std::string h = a.get("human", "true");
+  if (h != "true" && h != "false") throw Error("history: --human takes true or false");
+  const bool human = h == "true";
+  const bool trunc = !a.has("no-trunc");
+  auto svc = e.images();
+  image::Image img = svc.resolve(a.positional()[0]);
+  const json history = img.config.history.is_array() ? img.config.history : json::array();
+  std::vector<json> rows;
+  size_t layer = 0;
+  for (const auto& h : history) {
+    const bool empty = h.value("empty_layer", false);
+    int64_t size = 0;
+    if (!empty && layer < img.config.diff_ids.size()) {
+      const std::string chain = oci::chain_id(img.config.diff_ids, layer + 1).str();
+      // Unpacked: its size on disk; not (yet): the stored blob's.
+      if (svc.db().get_snapshot(svc.options().ns, chain)) size = svc.snapshots().usage(chain).bytes;
+      else if (layer < img.manifest.layers.size()) size = img.manifest.layers[layer].size;
+      ++layer;
+    }
+    std::string by = h.value("created_by", "");
+    for (auto& ch : by)
+      if (ch == '\n' || ch == '\t') ch = ' ';
+    if (trunc && by.size() > 45) by = by.substr(0, 44) + "…";
+    const std::string created = h.value("created", "");
+    const int64_t t = parse_rfc3339(created);
+    rows.push_back({{"ID", "<missing>"}, {"CreatedSince", t ? time_ago(t) : std::string("N/A")}, {"CreatedAt", created},
+                    {"CreatedBy", by}, {"Size", human ? image::human_size(size) : std::to_string(size)},
+                    {"Comment", h.value("comment", "")}});
+  }
+  // No history at all (some importers write none): one row per layer.
+  if (rows.empty())
+    for (size_t i = 0; i < img.config.diff_ids.size(); ++i)
+      rows.push_back({{"ID", "<missing>"}, {"CreatedSince", "N/A"}, {"CreatedAt", ""}, {"CreatedBy", ""},
+                      {"Size", "N/A"}, {"Comment", ""}});
+  std::reverse(rows.begin(), rows.end());
+  if (!rows.empty()) rows.front()["ID"] = trunc ? image::short_id(img.id) : img.id.str();
+  if (a.has("quiet")) {
+    for (auto& r : rows) std::puts(r["ID"].get<std::string>().c_str());
+    return 0;
+  }
+  static const json headers = {{"ID", "IMAGE"}, {"CreatedSince", "CREATED"}, {"CreatedAt", "CREATED AT"},
+                               {"CreatedBy", "CREATED BY"}, {"Size", "SIZE"}, {"Comment", "COMMENT"}};
+  print_list(format, "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}", headers, rows);
+  return 0;
+}
+
 int cmd_image_inspect(const Engine& e, int argc, char** argv, int first) {
   Args a("image inspect", {{"format", "f", true}}, argc, argv, first);
   if (a.positional().empty()) throw Error("image inspect: requires at least one IMAGE");

@@ -61,6 +61,7 @@ const char* kUsage =
     "  image ls        same as images\n"
     "  image rm        same as rmi\n"
     "  image prune     remove unused data (-a: every image)\n"
+    "  history         an image's steps (-q, --no-trunc, -H, --format)\n"
     "  import          make an image from a rootfs tarball (FILE|- REPOSITORY[:TAG], -m)\n"
     "  tag             give an image another name\n"
     "  rmi             remove images (-f)\n"
@@ -105,6 +106,8 @@ const Verb kVerbs[] = {
     {"image", "ls", cli::cmd_images},
     {"image", "list", cli::cmd_images},
     {"image", "inspect", cli::cmd_image_inspect},
+    {"history", nullptr, cli::cmd_history},
+    {"image", "history", cli::cmd_history},
     {"image", "rm", cli::cmd_rmi},
     {"image", "tag", cli::cmd_tag},
     {"image", "import", cli::cmd_import},
