@@ -1076,3 +1076,49 @@ PY
   [ "$(names -a --filter network=neta)" = "onnet " ]
   [ "$(e network ls --filter dangling=true --format '{{.Name}}')" = netb ]
 }
+
+@test "detach keys (ctrl-p,ctrl-q and --detach-keys) leave the container running; --sig-proxy=false; -a picks the streams" {
+  # run -it: ctrl-p ctrl-q detaches with exit 0, the container runs on.
+  (sleep 1; printf '\x10\x11') | timeout 20 script -qec "\"$BERTH\" --root $BROOT --state $TEST_DIR/run run -it --name dt --network none busybox sh" /dev/null
+  [ "$(e inspect -f '{{.State.Status}}' dt)" = running ]
+  # attach with other keys; what was typed before them reached the shell.
+  run timeout 20 script -qec "\"$BERTH\" --root $BROOT --state $TEST_DIR/run attach --detach-keys ctrl-a,x dt" /dev/null < <(sleep 1; printf 'echo typed-$((6*7))\r'; sleep 0.5; printf '\x01x')
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *typed-42* ]]
+  [ "$(e inspect -f '{{.State.Status}}' dt)" = running ]
+  # A key that begins the sequence but does not finish it goes to the container.
+  run timeout 20 script -qec "\"$BERTH\" --root $BROOT --state $TEST_DIR/run attach dt" /dev/null < <(sleep 1; printf '\x10echo half\r'; sleep 0.5; printf '\x10\x11')
+  [[ "$output" == *half* ]]
+  [ "$(e inspect -f '{{.State.Status}}' dt)" = running ]
+  run e run --rm --detach-keys ctrl-%,x busybox true
+  [ "$status" -eq 125 ]
+  [ "${#lines[@]}" -eq 1 ]
+  # --sig-proxy: a SIGTERM to berth goes to the container (its trap exits 3), or, with false,
+  # ends berth alone (143) while the container runs on.
+  trap_cmd='trap "exit 3" TERM; while :; do sleep 0.1; done'
+  # berth itself in the background (not the `e` function's subshell), so that it gets the signal.
+  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --name sp --network none busybox sh -c "$trap_cmd" & pid=$!
+  wait_for e exec sp true
+  sleep 0.3
+  kill -TERM $pid
+  rc=0
+  wait $pid || rc=$?
+  [ "$rc" -eq 3 ]
+  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --sig-proxy=false --name sp2 --network none busybox sh -c "$trap_cmd" & pid=$!
+  wait_for e exec sp2 true
+  kill -TERM $pid
+  rc=0
+  wait $pid || rc=$?
+  [ "$rc" -eq 143 ]
+  [ "$(e inspect -f '{{.State.Status}}' sp2)" = running ]
+  # -a: only the streams asked for; with -d it is refused.
+  run --separate-stderr e run --rm -a stdout --network none busybox sh -c 'echo out; echo err >&2'
+  [ "$output" = out ]
+  [ -z "$stderr" ]
+  run --separate-stderr e run --rm -a stderr --network none busybox sh -c 'echo out; echo err >&2'
+  [ -z "$output" ]
+  [ "$stderr" = err ]
+  run e run -d -a stdout busybox true
+  [ "$status" -eq 125 ]
+}

@@ -163,6 +163,7 @@ const std::vector<FlagSpec> kRunFlags = {
     {"ip", "", true},             {"dns", "", true, true},       {"dns-search", "", true, true},
     {"dns-option", "", true, true}, {"network-alias", "", true, true}, {"alias", "", true, true},
     {"publish-all", "P", false},  {"mac-address", "", true},     {"pid", "", true},
+    {"detach-keys", "", true},
 };
 
 // --mount type=bind|tmpfs,source=…,target=…,readonly
@@ -433,19 +434,57 @@ std::string winsize_text() {
   return std::to_string(ws.ws_row) + " " + std::to_string(ws.ws_col);
 }
 
-// Returns the exit code, or -1 when the shim went away without one.
-int attach_loop(int sock, bool use_stdin, bool tty, bool send_size) {
+// Docker's --detach-keys: "ctrl-p,ctrl-q" (the default), ctrl-a … ctrl-z, ctrl-@ [ \\ ] ^ _, or
+// single characters, comma-separated. The bytes of the sequence.
+std::string parse_detach_keys(const std::string& spec) {
+  std::string out;
+  for (const auto& k : split(spec, ',')) {
+    if (k.size() == 1) {
+      out += k;
+    } else if (k.size() == 6 && k.rfind("ctrl-", 0) == 0) {
+      const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(k[5])));
+      if (c >= 'a' && c <= 'z') out += static_cast<char>(c - 'a' + 1);
+      else if (c == '@') out += '\0';
+      else if (c >= '[' && c <= '_') out += static_cast<char>(c - '[' + 27);
+      else throw UsageError("invalid --detach-keys `" + spec + "`: unknown key `" + k + "`");
+    } else {
+      throw UsageError("invalid --detach-keys `" + spec + "`: keys are ctrl-<a-z@[\\]^_> or single characters");
+    }
+  }
+  if (out.empty()) throw UsageError("invalid --detach-keys `" + spec + "`");
+  return out;
+}
+
+struct AttachOptions {
+  bool use_stdin = false, tty = false;
+  bool send_size = false;    // tell the shim our terminal size first (attach to a running one)
+  bool sig_proxy = true;     // signals to us go to the container (else they act on us)
+  bool out = true, err = true;  // which output streams to print (-a)
+  std::string detach_keys = "\x10\x11";  // ctrl-p,ctrl-q; only with a terminal
+};
+
+constexpr int kDetached = -2;
+
+// Returns the exit code, kDetached when the user typed the detach keys, or -1 when the shim
+// went away without an exit code.
+int attach_loop(int sock, const AttachOptions& o) {
   sigset_t set, old;
   sigemptyset(&set);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&set, s);
+  sigaddset(&set, SIGWINCH);
+  if (o.sig_proxy)
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
   ::sigprocmask(SIG_BLOCK, &set, &old);
   UniqueFd sfd(::signalfd(-1, &set, SFD_CLOEXEC));
-  RawTerminal raw(tty && use_stdin);
-  if (tty && send_size) {
+  RawTerminal raw(o.tty && o.use_stdin);
+  if (o.tty && o.send_size) {
     std::string ws = winsize_text();
     if (!ws.empty()) shim::send_frame(sock, shim::kResize, ws);
   }
-  bool stdin_open = use_stdin;
+  // The detach keys are looked for in what we read from a terminal; bytes that begin the
+  // sequence wait until it is complete (we leave) or broken (they go to the container).
+  const std::string keys = o.tty ? o.detach_keys : "";
+  std::string held;
+  bool stdin_open = o.use_stdin;
   shim::FrameReader frames;
   int code = -1;
   char buf[65536];
@@ -469,10 +508,33 @@ int attach_loop(int sock, bool use_stdin, bool tty, bool send_size) {
     if (p[2].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::read(0, buf, sizeof buf);
       if (n > 0) {
-        shim::send_frame(sock, shim::kStdin, {buf, static_cast<size_t>(n)});
+        std::string out;
+        bool detach = false;
+        for (ssize_t i = 0; i < n && !detach; ++i) {
+          const char b = buf[i];
+          if (!keys.empty() && b == keys[held.size()]) {
+            held += b;
+            detach = held.size() == keys.size();
+            continue;
+          }
+          if (!held.empty()) {
+            out += held;
+            held.clear();
+            if (!keys.empty() && b == keys[0]) {
+              held += b;
+              continue;
+            }
+          }
+          out += b;
+        }
+        if (!out.empty()) shim::send_frame(sock, shim::kStdin, out);
+        if (detach) {
+          code = kDetached;
+          break;
+        }
       } else if (n == 0 || errno != EINTR) {
         stdin_open = false;
-        if (!tty) shim::send_frame(sock, shim::kStdinClose, "");
+        if (!o.tty) shim::send_frame(sock, shim::kStdinClose, "");
       }
     }
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -481,7 +543,7 @@ int attach_loop(int sock, bool use_stdin, bool tty, bool send_size) {
       if (n <= 0) break;
       frames.feed({buf, static_cast<size_t>(n)});
       while (auto f = frames.next()) {
-        if (f->type == shim::kStdout || f->type == shim::kStderr) {
+        if ((f->type == shim::kStdout && o.out) || (f->type == shim::kStderr && o.err)) {
           try {
             fs::write_fd(f->type == shim::kStdout ? 1 : 2, f->data, "output");
           } catch (const Error&) {
@@ -497,6 +559,13 @@ int attach_loop(int sock, bool use_stdin, bool tty, bool send_size) {
   return code;
 }
 
+// --sig-proxy true|false (Docker's default: true).
+bool sig_proxy_flag(const Args& a) {
+  const std::string v = a.get("sig-proxy", "true");
+  if (v != "true" && v != "false") throw UsageError("invalid --sig-proxy `" + v + "`: true or false");
+  return v == "true";
+}
+
 // Docker's exit codes for a container that could not run its command; 125 for the rest.
 int start_failure_code(const std::exception& e) {
   if (!dynamic_cast<const engine::StartError*>(&e)) return 125;
@@ -507,18 +576,20 @@ int start_failure_code(const std::exception& e) {
   return 125;
 }
 
-int run_attached(engine::Engine& eng, const engine::Container& c, bool use_stdin, bool tty, bool rm,
-                 bool owner) {
+int run_attached(engine::Engine& eng, const engine::Container& c, const AttachOptions& o, bool rm, bool owner) {
   UniqueFd sock;
   try {
-    sock = eng.start(c.id(), owner, tty ? winsize_text() : "");
+    sock = eng.start(c.id(), owner, o.tty ? winsize_text() : "");
   } catch (const Error& e) {
     std::fprintf(stderr, "berth: %s\n", e.what());
     if (rm) eng.cleanup(c.id(), true);
     return start_failure_code(e);
   }
-  int code = attach_loop(sock.get(), use_stdin, tty, false);
+  int code = attach_loop(sock.get(), o);
   log::debug("exit code " + std::to_string(code) + " received");
+  // Detached: the container runs on; its shim, left without an owner, cleans up when it ends
+  // (--rm included), as after a killed berth.
+  if (code == kDetached) return 0;
   if (owner) {
     // The records go now; the shim, still waiting for this word, unmounts and removes the
     // directories after we have returned the exit code.
@@ -564,6 +635,28 @@ void pull_for_run(const Engine& e, const Args& a, const std::string& image) {
     throw Error("pull " + image + " failed");
 }
 
+// -a/--attach (stdin, stdout, stderr), --sig-proxy, --detach-keys of run/start/attach/exec.
+AttachOptions attach_options(const Args& a, bool use_stdin, bool tty) {
+  AttachOptions o;
+  o.use_stdin = use_stdin;
+  o.tty = tty;
+  if (a.has("sig-proxy")) o.sig_proxy = sig_proxy_flag(a);
+  if (a.has("detach-keys")) o.detach_keys = parse_detach_keys(a.get("detach-keys"));
+  if (a.has("attach") && !a.all("attach").empty() && a.all("attach")[0] != "") {
+    o.out = o.err = false;
+    bool in = false;
+    for (auto s : a.all("attach")) {
+      for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (s == "stdin") in = true;
+      else if (s == "stdout") o.out = true;
+      else if (s == "stderr") o.err = true;
+      else throw UsageError("invalid -a/--attach `" + s + "`: stdin, stdout or stderr");
+    }
+    o.use_stdin = o.use_stdin && in;
+  }
+  return o;
+}
+
 int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
   Args a = parse_args(start_it ? "run" : "create", kRunFlags, argc, argv, first, true);
   // Docker's check, before anything is made: -it with a pipe for stdin would wait forever.
@@ -571,6 +664,8 @@ int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
     std::fprintf(stderr, "berth: the input device is not a TTY\n");
     return 1;
   }
+  if (a.has("detach") && a.has("attach")) throw UsageError("conflicting options: -a and -d");
+  if (start_it && !a.has("detach")) attach_options(a, false, false);  // bad -a/--sig-proxy/--detach-keys: before anything is made
   auto eng = make_engine(e);
   engine::CreateRequest req;
   engine::Container c;
@@ -599,7 +694,7 @@ int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
     return 0;
   }
   const bool owner = req.host["RestartPolicy"].value("Name", "no") == "no";
-  return run_attached(eng, c, a.has("interactive"), a.has("tty"), rm, owner);
+  return run_attached(eng, c, attach_options(a, a.has("interactive"), a.has("tty")), rm, owner);
 }
 
 json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) {
@@ -894,7 +989,7 @@ int cmd_run(const Engine& e, int argc, char** argv, int first) { return do_run(e
 int cmd_create(const Engine& e, int argc, char** argv, int first) { return do_run(e, argc, argv, first, false); }
 
 int cmd_start(const Engine& e, int argc, char** argv, int first) {
-  Args a = parse_args("start", {{"attach", "a", false}, {"interactive", "i", false}}, argc, argv, first);
+  Args a = parse_args("start", {{"attach", "a", false}, {"interactive", "i", false}, {"detach-keys", "", true}}, argc, argv, first);
   if (a.positional().empty()) throw Error("start: a container is required");
   auto eng = make_engine(e);
   if (a.has("attach")) {
@@ -903,8 +998,11 @@ int cmd_start(const Engine& e, int argc, char** argv, int first) {
     const json& cfg = c.data["Config"];
     bool rm = c.data["HostConfig"].value("AutoRemove", false);
     bool owner = c.data["HostConfig"]["RestartPolicy"].value("Name", "no") == "no";
-    return run_attached(eng, c, a.has("interactive") && cfg.value("OpenStdin", false),
-                        cfg.value("Tty", false), rm, owner);
+    AttachOptions o;
+    o.use_stdin = a.has("interactive") && cfg.value("OpenStdin", false);
+    o.tty = cfg.value("Tty", false);
+    if (a.has("detach-keys")) o.detach_keys = parse_detach_keys(a.get("detach-keys"));
+    return run_attached(eng, c, o, rm, owner);
   }
   return for_each_container(a.positional(), [&](const std::string& ref) {
     eng.start(ref, false);
@@ -1116,7 +1214,8 @@ int cmd_logs(const Engine& e, int argc, char** argv, int first) {
 int cmd_exec(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("exec",
          {{"detach", "d", false}, {"interactive", "i", false}, {"tty", "t", false}, {"env", "e", true, true},
-          {"user", "u", true}, {"workdir", "w", true}, {"privileged", "", false}, {"env-file", "", true, true}},
+          {"user", "u", true}, {"workdir", "w", true}, {"privileged", "", false}, {"env-file", "", true, true},
+          {"detach-keys", "", true}},
          argc, argv, first, true);
   if (a.positional().size() < 2) throw Error("exec: a container and a command are required");
   if (!a.has("detach") && a.has("interactive") && a.has("tty") && !::isatty(0)) {
@@ -1146,19 +1245,31 @@ int cmd_exec(const Engine& e, int argc, char** argv, int first) {
     return err.exit_code;
   }
   if (req.detach) return 0;
-  int code = attach_loop(x.conn.get(), req.stdin_open, req.tty, false);
+  AttachOptions o;
+  o.use_stdin = req.stdin_open;
+  o.tty = req.tty;
+  if (a.has("detach-keys")) o.detach_keys = parse_detach_keys(a.get("detach-keys"));
+  int code = attach_loop(x.conn.get(), o);
+  if (code == kDetached) return 0;  // the session runs on
   // The shim went away without an exit frame: the container ended under the process.
   return code < 0 ? 137 : code;
 }
 
 int cmd_attach(const Engine& e, int argc, char** argv, int first) {
-  Args a("attach", {{"no-stdin", "", false}, {"sig-proxy", "", true}}, argc, argv, first);
+  Args a("attach", {{"no-stdin", "", false}, {"sig-proxy", "", true}, {"detach-keys", "", true}}, argc, argv, first);
+  AttachOptions o;
+  o.sig_proxy = sig_proxy_flag(a);
+  if (a.has("detach-keys")) o.detach_keys = parse_detach_keys(a.get("detach-keys"));
   auto eng = make_engine(e);
   auto c = eng.lookup(a.id());
   if (!eng.state(c).running()) throw Error("You cannot attach to a stopped container, start it first");
   UniqueFd sock = eng.shim_connect(c, "attach\n");
   const json& cfg = c.data["Config"];
-  int code = attach_loop(sock.get(), !a.has("no-stdin") && cfg.value("OpenStdin", false), cfg.value("Tty", false), true);
+  o.use_stdin = !a.has("no-stdin") && cfg.value("OpenStdin", false);
+  o.tty = cfg.value("Tty", false);
+  o.send_size = true;
+  int code = attach_loop(sock.get(), o);
+  if (code == kDetached) return 0;
   if (code < 0) {
     c = eng.lookup(c.id());
     code = eng.state(c).exit_code;
