@@ -1122,3 +1122,32 @@ PY
   run e run -d -a stdout busybox true
   [ "$status" -eq 125 ]
 }
+
+@test "help: berth VERB --help and berth help VERB for every verb: usage line, description, the verb's flags, exit 0" {
+  local verbs=(run create start stop restart kill rm ps logs exec attach wait inspect top stats pause unpause
+               rename port commit export cp "container prune" images "image inspect" history rmi tag import
+               "image prune" save load pull push login logout "image mount" "image unmount" info "system df"
+               "system prune" "system check" "volume create" "volume ls" "volume inspect" "volume rm"
+               "volume prune" "network create" "network ls" "network inspect" "network rm" "network prune"
+               "network connect" "network disconnect" "network check")
+  for v in "${verbs[@]}"; do
+    run e $v --help
+    [ "$status" -eq 0 ] || { echo "$v --help → $status: $output"; false; }
+    [[ "${lines[0]}" == "Usage:  berth $v "* ]] || { echo "$v: ${lines[0]}"; false; }
+    [ "${#lines[@]}" -ge 2 ]
+    run e help $v
+    [ "$status" -eq 0 ]
+    [[ "${lines[0]}" == "Usage:  berth $v "* ]]
+  done
+  run e run --help
+  [[ "$output" == *"-d, --detach"* ]]
+  [[ "$output" == *"--pid value"* ]]
+  # Still errors: an unknown flag (125), an unknown verb.
+  run e run --rmm busybox true
+  [ "$status" -eq 125 ]
+  run e help nosuch
+  [ "$status" -ne 0 ]
+  # After the image, --help is the container's argument (Docker's rule).
+  run e run --rm --network none busybox echo --help
+  [ "$output" = "--help" ]
+}

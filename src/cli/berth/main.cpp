@@ -96,6 +96,83 @@ int registry_logout(const cli::Engine& e, int argc, char** argv, int first) {
   return cli::run_registry_verb("logout", e, argc, argv, first);
 }
 
+// Per-verb help (`berth VERB --help`, `berth help VERB`): the usage line and what it does;
+// the flags come from the verb's own flag table.
+struct VerbHelp {
+  const char* command;  // as the verb names itself to its flag parser
+  const char* args;
+  const char* what;
+};
+
+const VerbHelp kHelp[] = {
+    {"run", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image"},
+    {"create", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container"},
+    {"start", "[OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers"},
+    {"stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers"},
+    {"restart", "[OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers"},
+    {"kill", "[OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers"},
+    {"rm", "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers"},
+    {"ps", "[OPTIONS]", "List containers"},
+    {"logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container"},
+    {"exec", "[OPTIONS] CONTAINER COMMAND [ARG...]", "Execute a command in a running container"},
+    {"attach", "[OPTIONS] CONTAINER", "Attach local standard input, output, and error streams to a running container"},
+    {"wait", "CONTAINER [CONTAINER...]", "Block until one or more containers stop, then print their exit codes"},
+    {"inspect", "[OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information on containers or images"},
+    {"top", "CONTAINER [ps OPTIONS]", "Display the running processes of a container"},
+    {"stats", "[OPTIONS] [CONTAINER...]", "Display a live stream of container(s) resource usage statistics"},
+    {"pause", "CONTAINER [CONTAINER...]", "Pause all processes within one or more containers"},
+    {"unpause", "CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers"},
+    {"rename", "CONTAINER NEW_NAME", "Rename a container"},
+    {"port", "CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a specific mapping for the container"},
+    {"commit", "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes"},
+    {"export", "[OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive"},
+    {"cp", "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-  or  SRC_PATH|- CONTAINER:DEST_PATH",
+     "Copy files/folders between a container and the local filesystem"},
+    {"container prune", "[OPTIONS]", "Remove all stopped containers"},
+    {"images", "[OPTIONS] [REPOSITORY[:TAG]]", "List images"},
+    {"image inspect", "[OPTIONS] IMAGE [IMAGE...]", "Display detailed information on one or more images"},
+    {"history", "[OPTIONS] IMAGE", "Show the history of an image"},
+    {"rmi", "[OPTIONS] IMAGE [IMAGE...]", "Remove one or more images"},
+    {"tag", "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"},
+    {"import", "[OPTIONS] file|- [REPOSITORY[:TAG]]", "Import the contents from a tarball to create a filesystem image"},
+    {"image prune", "[OPTIONS]", "Remove unused images"},
+    {"save", "[OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive"},
+    {"load", "[OPTIONS]", "Load an image from a tar archive or STDIN"},
+    {"pull", "[OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry"},
+    {"push", "[OPTIONS] NAME[:TAG] [DESTINATION]", "Upload an image to a registry"},
+    {"login", "[OPTIONS] [SERVER]", "Log in to a registry"},
+    {"logout", "[SERVER]", "Log out from a registry"},
+    {"image mount", "IMAGE [DIR]", "Mount an image's root filesystem read-only (nosuid, nodev)"},
+    {"image unmount", "DIR|IMAGE", "Undo image mount"},
+    {"info", "[OPTIONS]", "Display system-wide information"},
+    {"system df", "[OPTIONS]", "Show disk usage"},
+    {"system prune", "[OPTIONS]", "Remove unused data"},
+    {"system check", "[OPTIONS]", "Check the store (records, files, mounts, shims); --repair removes what is left over"},
+    {"volume create", "[OPTIONS] [VOLUME]", "Create a volume"},
+    {"volume ls", "[OPTIONS]", "List volumes"},
+    {"volume inspect", "[OPTIONS] VOLUME [VOLUME...]", "Display detailed information on one or more volumes"},
+    {"volume rm", "[OPTIONS] VOLUME [VOLUME...]", "Remove one or more volumes"},
+    {"volume prune", "[OPTIONS]", "Remove unused local volumes"},
+    {"network create", "[OPTIONS] NETWORK", "Create a network"},
+    {"network ls", "[OPTIONS]", "List networks"},
+    {"network inspect", "[OPTIONS] NETWORK [NETWORK...]", "Display detailed information on one or more networks"},
+    {"network rm", "NETWORK [NETWORK...]", "Remove one or more networks"},
+    {"network prune", "[OPTIONS]", "Remove all unused networks"},
+    {"network connect", "[OPTIONS] NETWORK CONTAINER", "Connect a container to a network"},
+    {"network disconnect", "[OPTIONS] NETWORK CONTAINER", "Disconnect a container from a network"},
+    {"network check", "[NETWORK...]", "Ask the CNI plugins to check every attachment (CNI CHECK)"},
+};
+
+void print_verb_help(const cli::HelpRequest& h) {
+  const VerbHelp* vh = nullptr;
+  for (auto& x : kHelp)
+    if (h.command == x.command) vh = &x;
+  std::printf("\nUsage:  berth %s %s\n\n", h.command.c_str(), vh ? vh->args : "[OPTIONS]");
+  if (vh) std::printf("%s\n\n", vh->what);
+  if (!h.flags.empty()) std::printf("Options:\n%s", cli::describe_flags(h.flags).c_str());
+  std::printf("      --help   Print usage\n");
+}
+
 struct Verb {
   const char* name;
   const char* sub;  // second word ("image inspect"), or nullptr
@@ -247,7 +324,7 @@ image::Options Engine::image_options(const std::string& platform) const {
 
 }  // namespace berth::cli
 
-int main(int argc, char** argv) {
+int berth_main(int argc, char** argv) {
   cli::Engine e;
   if (const char* ns = std::getenv("BERTH_NAMESPACE"); ns && *ns) e.ns = ns;
   try {
@@ -289,8 +366,16 @@ int main(int argc, char** argv) {
     }
     const std::string cmd = argv[i++];
     if (cmd == "help") {
-      std::fputs(kUsage, stdout);
-      return 0;
+      // `berth help VERB [SUB]`: the verb's own --help.
+      if (i >= argc) {
+        std::fputs(kUsage, stdout);
+        return 0;
+      }
+      std::vector<char*> again(argv, argv + argc);
+      again.erase(again.begin() + i - 1);  // "help"
+      static char help_flag[] = "--help";
+      again.push_back(help_flag);
+      return berth_main(static_cast<int>(again.size()), again.data());
     }
     if (cmd == "version") {
       std::printf("berth version %s\n", BERTH_VERSION);
@@ -307,6 +392,9 @@ int main(int argc, char** argv) {
       throw Error("`" + cmd + (i < argc ? " " + std::string(argv[i]) : std::string()) +
                   "` is not a berth command (see berth --help)");
     throw Error("`" + cmd + "` is not a berth command (see berth --help)");
+  } catch (const cli::HelpRequest& h) {
+    print_verb_help(h);
+    return 0;
   } catch (const UsageError& ex) {
     std::fprintf(stderr, "berth: %s (see berth --help)\n", ex.what());
     return 125;
@@ -315,3 +403,5 @@ int main(int argc, char** argv) {
     return 1;
   }
 }
+
+int main(int argc, char** argv) { return berth_main(argc, argv); }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -24,6 +25,7 @@ Args::Args(const std::string& command, const std::vector<FlagSpec>& flags, int a
       only_positional = true;
       continue;
     }
+    if (a == "--help") throw HelpRequest{command_, flags};
     std::string name = a.substr(a[1] == '-' ? 2 : 1);
     std::optional<std::string> value;
     if (auto eq = name.find('='); eq != std::string::npos) {
@@ -46,6 +48,19 @@ Args::Args(const std::string& command, const std::vector<FlagSpec>& flags, int a
     }
     values_[spec->name].push_back(value.value_or("true"));
   }
+}
+
+std::string describe_flags(const std::vector<FlagSpec>& flags) {
+  std::vector<FlagSpec> sorted = flags;
+  std::sort(sorted.begin(), sorted.end(), [](const FlagSpec& a, const FlagSpec& b) { return a.name < b.name; });
+  std::string out;
+  for (const auto& f : sorted) {
+    std::string line = f.alias.empty() ? "      " : "  -" + f.alias + ", ";
+    line += "--" + f.name;
+    if (f.takes_value) line += f.repeatable ? " value (repeatable)" : " value";
+    out += line + "\n";
+  }
+  return out;
 }
 
 std::string Args::get(const std::string& name, const std::string& def) const {

@@ -17,9 +17,19 @@ struct FlagSpec {
   bool repeatable = false;
 };
 
+// Thrown by Args for `--help` among a verb's flags: the program prints that verb's help.
+struct HelpRequest {
+  std::string command;
+  std::vector<FlagSpec> flags;
+};
+
+// "  -d, --detach\n      --name value\n…": a verb's flags, sorted by name, one per line.
+std::string describe_flags(const std::vector<FlagSpec>& flags);
+
 class Args {
  public:
-  // Parses argv[first..argc). Throws berth::Error on an unknown flag or a missing value.
+  // Parses argv[first..argc). Throws berth::Error on an unknown flag or a missing value, and
+  // HelpRequest for --help (before any positional argument when stop_at_positional).
   // With stop_at_positional, everything from the first positional argument on is positional
   // (`exec ID sh -c ...`).
   Args(const std::string& command, const std::vector<FlagSpec>& flags, int argc, char** argv,

@@ -102,6 +102,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     throw Error("unknown command `" + cmd + "`");
+  } catch (const cli::HelpRequest& h) {
+    std::printf("usage: berth-runtime [global options] %s [options] <container-id>\n\n", h.command.c_str());
+    if (!h.flags.empty()) std::printf("options:\n%s", cli::describe_flags(h.flags).c_str());
+    return 0;
   } catch (const std::exception& e) {
     log::write(log::Level::error, e.what());
     return 1;
