@@ -7,11 +7,13 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -950,6 +952,92 @@ void Engine::delete_runtime_state(const std::string& id) {
   std::string out;
   if (run_command({external, "--root", runtime_root(), "delete", "--force", id}, "", out) != 0)
     throw Error(external + " delete --force " + id.substr(0, 12) + ": " + out);
+}
+
+std::vector<Engine::Change> Engine::changes(const std::string& ref) {
+  Container c = lookup(ref);
+  if (opts_.images.driver != snapshot::Driver::overlay)
+    throw Error("diff: not supported on the native snapshotter (only with overlay)");
+  auto& db = images_.db();
+  auto& sn = images_.snapshots();
+  const auto snap = db.get_snapshot(opts_.images.ns, c.rec.snapshot);
+  if (!snap) throw Error("container " + c.rec.name + " has no snapshot");
+  UniqueFd upper(::open(sn.fs_dir(*snap).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!upper) throw_errno("open the container's layer");
+  // The image's layers, nearest first: a path is there when the first layer that has it does
+  // not hold a whiteout for it. Resolved inside each layer (an image's symlinks stay in it).
+  std::vector<UniqueFd> lowers;
+  for (std::string p = snap->parent; !p.empty();) {
+    const auto s = db.get_snapshot(opts_.images.ns, p);
+    if (!s) break;
+    UniqueFd fd(::open(sn.fs_dir(*s).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw_errno("open layer `" + sn.fs_dir(*s) + "`");
+    lowers.push_back(std::move(fd));
+    p = s->parent;
+  }
+  auto in_image = [&](const std::string& rel) {
+    for (auto& l : lowers) {
+      UniqueFd f = fs::open_in_root(l.get(), rel, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      struct stat st;
+      if (f && ::fstat(f.get(), &st) == 0) return !(S_ISCHR(st.st_mode) && st.st_rdev == 0);
+    }
+    return false;
+  };
+  auto opaque = [](int dir_fd) {
+    char v[4] = {};
+    for (const char* x : {"trusted.overlay.opaque", "user.overlay.opaque"})
+      if (::fgetxattr(dir_fd, x, v, sizeof v) == 1 && v[0] == 'y') return true;
+    return false;
+  };
+  std::vector<Change> out;
+  // Depth first with a list of paths (no recursion, one fd at a time): a container may nest
+  // directories as deep as it likes.
+  struct Dir {
+    std::string rel;  // "" for the root, else "a/b"
+    bool hidden;      // under an opaque directory: nothing of the image shows through
+  };
+  std::vector<Dir> todo{{"", false}};
+  while (!todo.empty()) {
+    Dir d = std::move(todo.back());
+    todo.pop_back();
+    UniqueFd dir = d.rel.empty() ? UniqueFd(::fcntl(upper.get(), F_DUPFD_CLOEXEC, 3))
+                                 : fs::open_in_root(upper.get(), d.rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (!dir) continue;  // gone meanwhile (a running container)
+    for (const auto& name : fs::list_dir(dir.get(), "/" + d.rel)) {
+      const std::string rel = d.rel.empty() ? name : d.rel + "/" + name;
+      struct stat st;
+      if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+      if (S_ISCHR(st.st_mode) && st.st_rdev == 0) {
+        out.push_back({'D', "/" + rel});
+        continue;
+      }
+      out.push_back({!d.hidden && in_image(rel) ? 'C' : 'A', "/" + rel});
+      if (S_ISDIR(st.st_mode) && rel.size() < PATH_MAX) {
+        UniqueFd sub(::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        todo.push_back({rel, d.hidden || (sub && opaque(sub.get()))});
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Change& a, const Change& b) { return a.path < b.path; });
+  return out;
+}
+
+Engine::Sizes Engine::sizes(const Container& c) {
+  Sizes out;
+  auto& db = images_.db();
+  auto& sn = images_.snapshots();
+  const auto snap = db.get_snapshot(opts_.images.ns, c.rec.snapshot);
+  if (!snap) return out;
+  out.rw = out.root_fs = sn.usage(c.rec.snapshot).bytes;
+  // The native snapshotter's layer is a full copy: the image is already in it.
+  if (opts_.images.driver != snapshot::Driver::overlay) return out;
+  for (std::string p = snap->parent; !p.empty();) {
+    const auto s = db.get_snapshot(opts_.images.ns, p);
+    if (!s) break;
+    out.root_fs += sn.usage(p).bytes;
+    p = s->parent;
+  }
+  return out;
 }
 
 bool Engine::wait_shim_gone(const std::string& id) {

@@ -184,6 +184,21 @@ class Engine {
   image::Image commit(const std::string& ref, const std::string& image_ref, const std::string& comment,
                       const std::string& author, bool pause, const std::vector<std::string>& changes = {});
 
+  // Docker's diff: what the container changed in its image's files — 'A' added, 'C' changed
+  // (a directory whose entries changed too), 'D' deleted — sorted by path. Read from the
+  // overlay upper dir (live, also while the container runs); not on the native snapshotter.
+  struct Change {
+    char kind;
+    std::string path;
+  };
+  std::vector<Change> changes(const std::string& ref);
+  // Docker's SizeRw (bytes of the container's own layer) and SizeRootFs (that plus its
+  // image's layers), as used on disk.
+  struct Sizes {
+    int64_t rw = 0, root_fs = 0;
+  };
+  Sizes sizes(const Container& c);
+
   // `berth system check`: the image store's check, then what the engine owns — state
   // directories and live shims of containers that have no record (a crash between two
   // steps), container rootfs mounts nothing runs in, image mounts under ROOT/mounts without

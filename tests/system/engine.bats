@@ -1125,7 +1125,7 @@ PY
 
 @test "help: berth VERB --help and berth help VERB for every verb: usage line, description, the verb's flags, exit 0" {
   local verbs=(run create start stop restart kill rm ps logs exec attach wait inspect top stats pause unpause
-               rename port commit export cp "container prune" images "image inspect" history rmi tag import
+               rename port commit export diff cp "container prune" images "image inspect" history rmi tag import
                "image prune" save load pull push login logout "image mount" "image unmount" info "system df"
                "system prune" "system check" "volume create" "volume ls" "volume inspect" "volume rm"
                "volume prune" "network create" "network ls" "network inspect" "network rm" "network prune"
@@ -1150,4 +1150,45 @@ PY
   # After the image, --help is the container's argument (Docker's rule).
   run e run --rm --network none busybox echo --help
   [ "$output" = "--help" ]
+}
+
+@test "diff: A, C and D of what a container changed, sorted; live while it runs; refused on the native snapshotter" {
+  e run --name d --network none busybox sh -c 'echo x > /new; mkdir -p /tmp/sub && echo y > /tmp/sub/f; rm /bin/ls; echo z >> /etc/passwd; rm -r /root; mkdir /root; touch /root/again'
+  run e diff d
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"D /bin/ls"* ]]
+  [[ "$output" == *"C /etc/passwd"* ]]
+  [[ "$output" == *"A /new"* ]]
+  [[ "$output" == *"C /tmp"* ]]
+  [[ "$output" == *"A /tmp/sub"* ]]
+  [[ "$output" == *"A /tmp/sub/f"* ]]
+  [[ "$output" == *"C /root"* ]]        # replaced by a new, empty (opaque) directory
+  [[ "$output" == *"A /root/again"* ]]
+  # Sorted by path, like Docker's.
+  [ "$(e diff d | awk '{print $2}')" = "$(e diff d | awk '{print $2}' | LC_ALL=C sort)" ]
+  # Live: a running container's change shows at once.
+  e run -d --name live --network none busybox sleep 1000 >/dev/null
+  [ -z "$(e diff live | grep -v '^C /\(dev\|etc\|proc\|sys\|run\)\?$\|/etc/\(hosts\|hostname\|resolv.conf\)$')" ]
+  e exec live touch /made-now
+  [[ "$(e diff live)" == *"A /made-now"* ]]
+  run e diff nosuch
+  [ "$status" -ne 0 ]
+  run e --storage-driver native diff nosuch
+  [ "$status" -ne 0 ]
+}
+
+@test "ps -s and inspect --size: the container's own layer, and with its image's" {
+  e run --name big --network none busybox sh -c 'head -c 3000000 /dev/zero > /blob'
+  run e ps -a -s --filter name=big
+  echo "$output"
+  [[ "${lines[0]}" == *"NAMES"*"SIZE" ]]
+  [[ "${lines[1]}" == *big*MB" (virtual "*"MB)" ]]
+  rw=$(e inspect --size -f '{{.SizeRw}}' big)
+  rootfs=$(e inspect --size -f '{{.SizeRootFs}}' big)
+  [ "$rw" -ge 3000000 ]
+  [ "$rootfs" -gt $((rw + 1000000)) ]   # plus busybox
+  [[ "$(e ps -a --format '{{.Names}} {{.Size}}' --filter name=big)" == "big "*"(virtual "* ]]
+  # Without -s no SIZE column (and no walk of the layers).
+  [[ "$(e ps -a | head -1)" != *SIZE* ]]
 }

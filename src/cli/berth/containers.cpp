@@ -1065,12 +1065,18 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
   if (format != "table" && format != "json") format::Template::parse(format.rfind("table ", 0) == 0 ? format.substr(6) : format);
   auto eng = make_engine(e);
   const PsFilter filter(eng, a.all("filter"));
+  const bool want_size = a.has("size") || format.find(".Size") != std::string::npos;
   std::vector<json> rows;
   for (auto& c : eng.list()) {
     engine::State s = eng.state(c);
     if (!a.has("all") && !filter.wants_all() && !s.running() && s.status != "restarting") continue;
     json row = container_row(eng, c, s);
     if (!filter.match(row)) continue;
+    // Sizes walk the layers' files: only when asked (-s, or a template that shows them).
+    if (want_size) {
+      const auto z = eng.sizes(c);
+      row["Size"] = image::human_size(z.rw) + " (virtual " + image::human_size(z.root_fs) + ")";
+    }
     rows.push_back(row);
   }
   std::reverse(rows.begin(), rows.end());  // newest first, like Docker
@@ -1102,31 +1108,37 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
                        {"Status", r["Status"]}, {"Names", r["Names"]}, {"Labels", labels}, {"Networks", nets},
                        {"Mounts", mounts}, {"LocalVolumes", std::to_string(r["LocalVolumes"].get<int>())},
                        {"ExitCode", r["ExitCode"]}});
+      if (r.contains("Size")) views.back()["Size"] = r["Size"];
     }
     static const json headers = {{"ID", "CONTAINER ID"}, {"Image", "IMAGE"}, {"Command", "COMMAND"}, {"CreatedAt", "CREATED AT"},
                                  {"RunningFor", "CREATED"}, {"Ports", "PORTS"}, {"State", "STATE"}, {"Status", "STATUS"},
                                  {"Names", "NAMES"}, {"Labels", "LABELS"}, {"Networks", "NETWORKS"}, {"Mounts", "MOUNTS"},
-                                 {"LocalVolumes", "LOCAL VOLUMES"}, {"ExitCode", "EXIT CODE"}};
+                                 {"LocalVolumes", "LOCAL VOLUMES"}, {"ExitCode", "EXIT CODE"}, {"Size", "SIZE"}};
     print_list(format, "", headers, views);
     return 0;
   }
   size_t wi = 12, wm = 5, wc = 7, wt = 7, ws = 6, wp = 5;
-  std::vector<std::array<std::string, 7>> cells;
+  size_t wn = 5;
+  std::vector<std::array<std::string, 8>> cells;
   for (auto& r : rows) {
     const std::string cmd = "\"" + cell_text(r["Command"], trunc ? 20 : 0) + "\"";
-    cells.push_back({r["ID"], r["Image"], cmd, time_ago(r["CreatedAt"].get<int64_t>()), r["Status"], r["Names"], r["Ports"]});
+    cells.push_back({r["ID"], r["Image"], cmd, time_ago(r["CreatedAt"].get<int64_t>()), r["Status"], r["Names"], r["Ports"],
+                     r.value("Size", "")});
     wp = std::max(wp, width(cells.back()[6]));
+    wn = std::max(wn, width(cells.back()[5]));
     wi = std::max(wi, width(cells.back()[0]));
     wm = std::max(wm, width(cells.back()[1]));
     wc = std::max(wc, width(cells.back()[2]));
     wt = std::max(wt, width(cells.back()[3]));
     ws = std::max(ws, width(cells.back()[4]));
   }
+  // With -s, SIZE after NAMES (Docker's column order).
+  const bool size_col = a.has("size");
   std::puts((pad("CONTAINER ID", wi) + pad("IMAGE", wm) + pad("COMMAND", wc) + pad("CREATED", wt) +
-             pad("STATUS", ws) + pad("PORTS", wp) + "NAMES").c_str());
+             pad("STATUS", ws) + pad("PORTS", wp) + (size_col ? pad("NAMES", wn) + "SIZE" : std::string("NAMES"))).c_str());
   for (auto& r : cells)
     std::puts((pad(r[0], wi) + pad(r[1], wm) + pad(r[2], wc) + pad(r[3], wt) + pad(r[4], ws) +
-               pad(r[6], wp) + r[5]).c_str());
+               pad(r[6], wp) + (size_col ? pad(r[5], wn) + r[7] : r[5])).c_str());
   return 0;
 }
 
@@ -1304,6 +1316,11 @@ int cmd_container_inspect(const Engine& e, int argc, char** argv, int first) {
     try {
       auto c = eng.lookup(ref);
       out.push_back(eng.inspect(c));
+      if (a.has("size")) {
+        const auto z = eng.sizes(c);
+        out.back()["SizeRw"] = z.rw;
+        out.back()["SizeRootFs"] = z.root_fs;
+      }
     } catch (const Error& ex) {
       std::fprintf(stderr, "berth: %s\n", ex.what());
       rc = 1;
@@ -1328,6 +1345,14 @@ int cmd_inspect(const Engine& e, int argc, char** argv, int first) {
     }
   }
   return all_containers ? cmd_container_inspect(e, argc, argv, first) : cmd_image_inspect(e, argc, argv, first);
+}
+
+// Docker's diff: A (added), C (changed), D (deleted), one path per line.
+int cmd_diff(const Engine& e, int argc, char** argv, int first) {
+  Args a("diff", {}, argc, argv, first);
+  auto eng = make_engine(e);
+  for (const auto& c : eng.changes(a.id())) std::printf("%c %s\n", c.kind, c.path.c_str());
+  return 0;
 }
 
 int cmd_top(const Engine& e, int argc, char** argv, int first) {

@@ -51,6 +51,7 @@ const char* kUsage =
     "                  check [NET…] (CNI CHECK of every attachment)\n"
     "  commit          an image from a container's changes (-m, -a, -p, -c/--change 'CMD …')\n"
     "  export          a container's root filesystem as a tar (-o FILE)\n"
+    "  diff            what a container changed: A added, C changed, D deleted\n"
     "  cp              copy files in or out (CONTAINER:SRC DEST, SRC CONTAINER:DEST)\n"
     "\n"
     "Images:\n"
@@ -125,6 +126,7 @@ const VerbHelp kHelp[] = {
     {"rename", "CONTAINER NEW_NAME", "Rename a container"},
     {"port", "CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a specific mapping for the container"},
     {"commit", "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes"},
+    {"diff", "CONTAINER", "Inspect changes to files or directories on a container's filesystem"},
     {"export", "[OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive"},
     {"cp", "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-  or  SRC_PATH|- CONTAINER:DEST_PATH",
      "Copy files/folders between a container and the local filesystem"},
@@ -254,6 +256,8 @@ const Verb kVerbs[] = {
     {"container", "prune", cli::cmd_container_prune},
     {"container", "cleanup", cli::cmd_container_cleanup},
     {"export", nullptr, cli::cmd_export},
+    {"diff", nullptr, cli::cmd_diff},
+    {"container", "diff", cli::cmd_diff},
     {"container", "export", cli::cmd_export},
     {"commit", nullptr, cli::cmd_commit},
     {"cp", nullptr, cli::cmd_cp},
