@@ -1022,6 +1022,50 @@ std::vector<Engine::Change> Engine::changes(const std::string& ref) {
   return out;
 }
 
+void Engine::update(const std::string& ref, const json& changes) {
+  static const std::set<std::string> resources = {"Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit"};
+  for (auto& [k, _] : changes.items())
+    if (!resources.count(k) && k != "RestartPolicy") throw Error("update: `" + k + "` cannot be changed");
+  Container c = lookup(ref);
+  UniqueFd lk = lock(c.id());
+  c = lookup(c.id());
+  json host = c.data["HostConfig"];
+  for (auto& [k, v] : changes.items()) host[k] = v;
+  // Docker: a memory limit above the swap limit raises the swap limit with it (-1 stays).
+  if (changes.contains("Memory") && !changes.contains("MemorySwap") && host.value("MemorySwap", int64_t{0}) > 0 &&
+      host.value("MemorySwap", int64_t{0}) < host.value("Memory", int64_t{0}))
+    host["MemorySwap"] = host["Memory"];
+  check_host_config(host);
+  const json res = resources_of(host);
+  if (changes.contains("RestartPolicy")) {
+    const std::string n = host["RestartPolicy"].value("Name", "no");
+    if (n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")
+      throw Error("invalid restart policy `" + n + "`");
+    if (n != "no" && host.value("AutoRemove", false))
+      throw Error("Restart policy cannot be updated because AutoRemove is enabled for the container");
+  }
+  State s = state(c);
+  const std::string dir = container_dir(c.id());
+  const bool external = !host.value("Runtime", "").empty() && host.value("Runtime", "") != "berth";
+  const bool live = s.running() || s.status == "paused";
+  bool resources_changed = false;
+  for (auto& [k, _] : changes.items()) resources_changed = resources_changed || resources.count(k);
+  if (live && resources_changed) {
+    if (external) throw Error("update: the limits of a running container of an external runtime cannot be changed");
+    runtime::update_container(runtime_root(), c.id(), res);
+  }
+  // The shim judges restarts by its orders: the new policy goes to shim.json and to the shim.
+  if (changes.contains("RestartPolicy") && shim_alive(dir)) {
+    shim::Orders o = shim::read_orders(dir);
+    o.restart = restart_policy(host);
+    shim::write_orders(dir, o);
+    const std::string reply = shim_request(c, "restart-policy " + o.restart.name + " " + std::to_string(o.restart.max) + "\n");
+    if (reply != "ok") throw Error("update: the shim refused the restart policy: " + reply);
+  }
+  c.data["HostConfig"] = host;
+  save(c);
+}
+
 Engine::Sizes Engine::sizes(const Container& c) {
   Sizes out;
   auto& db = images_.db();

@@ -184,6 +184,12 @@ class Engine {
   image::Image commit(const std::string& ref, const std::string& image_ref, const std::string& comment,
                       const std::string& author, bool pause, const std::vector<std::string>& changes = {});
 
+  // Docker's update: new values for HostConfig's Memory, MemorySwap, NanoCpus, CpuShares,
+  // CpusetCpus, PidsLimit and RestartPolicy (the keys of `changes`). Checked as at create,
+  // applied to a running container's cgroup (runtime library) and shim (its restart policy),
+  // then recorded. A running container of an external runtime only takes a restart policy.
+  void update(const std::string& ref, const nlohmann::json& changes);
+
   // Docker's diff: what the container changed in its image's files — 'A' added, 'C' changed
   // (a directory whose entries changed too), 'D' deleted — sorted by path. Read from the
   // overlay upper dir (live, also while the container runs); not on the native snapshotter.

@@ -537,6 +537,25 @@ void check_host_config(const json& h) {
     if (!plain_word(d)) throw Error("invalid --dns-option " + json(d).dump() + ": no spaces or line breaks");
 }
 
+json resources_of(const json& h) {
+  json res = json::object();
+  if (int64_t mem = h.value("Memory", int64_t{0}); mem > 0) {
+    if (mem < 6 * 1024 * 1024) throw Error("minimum memory limit allowed is 6MB");
+    res["memory"] = {{"limit", mem}};
+    if (int64_t swap = h.value("MemorySwap", int64_t{0}); swap != 0) {
+      if (swap > 0 && swap < mem)
+        throw Error("minimum memoryswap limit should be larger than memory limit");
+      res["memory"]["swap"] = swap;
+    }
+  }
+  if (int64_t nano = h.value("NanoCpus", int64_t{0}); nano > 0)
+    res["cpu"]["quota"] = nano / 10000, res["cpu"]["period"] = 100000;
+  if (int64_t shares = h.value("CpuShares", int64_t{0}); shares > 0) res["cpu"]["shares"] = shares;
+  if (auto cs = h.value("CpusetCpus", ""); !cs.empty()) res["cpu"]["cpus"] = cs;
+  if (int64_t p = h.value("PidsLimit", int64_t{0}); p != 0) res["pids"] = {{"limit", p}};
+  return res;
+}
+
 json make_spec(const SpecInputs& in) {
   const json& c = *in.config;
   const json& h = *in.host;
@@ -696,21 +715,8 @@ json make_spec(const SpecInputs& in) {
     dev_rules.push_back(device_rule(false, "c", 10, 229, "rwm"));
   }
   for (auto& d : strings(h, "Devices")) add_device(d, linux, dev_rules);
-  json res = {{"devices", dev_rules}};
-  if (int64_t mem = h.value("Memory", int64_t{0}); mem > 0) {
-    if (mem < 6 * 1024 * 1024) throw Error("minimum memory limit allowed is 6MB");
-    res["memory"] = {{"limit", mem}};
-    if (int64_t swap = h.value("MemorySwap", int64_t{0}); swap != 0) {
-      if (swap > 0 && swap < mem)
-        throw Error("minimum memoryswap limit should be larger than memory limit");
-      res["memory"]["swap"] = swap;
-    }
-  }
-  if (int64_t nano = h.value("NanoCpus", int64_t{0}); nano > 0)
-    res["cpu"]["quota"] = nano / 10000, res["cpu"]["period"] = 100000;
-  if (int64_t shares = h.value("CpuShares", int64_t{0}); shares > 0) res["cpu"]["shares"] = shares;
-  if (auto cs = h.value("CpusetCpus", ""); !cs.empty()) res["cpu"]["cpus"] = cs;
-  if (int64_t p = h.value("PidsLimit", int64_t{0}); p != 0) res["pids"] = {{"limit", p}};
+  json res = resources_of(h);
+  res["devices"] = dev_rules;
   linux["resources"] = res;
   linux["namespaces"] = namespaces;
   linux["cgroupsPath"] = "/berth/" + in.id;

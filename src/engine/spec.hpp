@@ -30,6 +30,9 @@ struct SpecInputs {
 // The spec. Throws berth::Error with one line for bad flag values (an unknown user, a bind
 // source that does not exist, an unknown capability, …).
 nlohmann::json make_spec(const SpecInputs& in);
+// linux.resources for HostConfig's Memory, MemorySwap, NanoCpus, CpuShares, CpusetCpus and
+// PidsLimit (devices aside); throws berth::Error for values the kernel would refuse.
+nlohmann::json resources_of(const nlohmann::json& host);
 
 // Docker's Config for a new container: the image's config with the flags' overrides applied
 // (Cmd, Entrypoint, Env, WorkingDir, User, Labels, …). `flags` holds the same field names,

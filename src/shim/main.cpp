@@ -719,6 +719,18 @@ void Shim::on_client(Client& c) {
       stopping_ = true;
       reply("ok\n");
       return;
+    } else if (req.rfind("restart-policy ", 0) == 0) {
+      // `berth update --restart`: the policy for the exits to come (shim.json has it too).
+      char name[32] = {};
+      int max = 0;
+      if (std::sscanf(req.c_str() + 15, "%31s %d", name, &max) != 2 || max < 0) {
+        reply("error bad restart policy\n");
+        return;
+      }
+      o_.restart.name = name;
+      o_.restart.max = max;
+      reply("ok\n");
+      return;
     } else if (req == "wait") {
       c.waiting = true;
     } else if (req == "exec") {

@@ -23,6 +23,7 @@
 //                     removal to the shim), and the shim runs no cleanup command then
 //   "signal N\n"      signal the container's init; reply "ok\n" or "error MSG\n"
 //   "stop\n"          the next exit is a manual stop: no restart; reply "ok\n"
+//   "restart-policy NAME MAX\n"  the restart policy from now on (berth update); reply "ok\n"
 //   "wait\n"          reply "CODE\n" at the next exit
 //   "exec\n"          then a kExecSpec frame: the shim starts the process in the container
 //                     (a helper child runs the runtime library's exec, the process becomes

@@ -1125,7 +1125,7 @@ PY
 
 @test "help: berth VERB --help and berth help VERB for every verb: usage line, description, the verb's flags, exit 0" {
   local verbs=(run create start stop restart kill rm ps logs exec attach wait inspect top stats pause unpause
-               rename port commit export diff cp "container prune" images "image inspect" history rmi tag import
+               rename port commit export diff update cp "container prune" images "image inspect" history rmi tag import
                "image prune" save load pull push login logout "image mount" "image unmount" info "system df"
                "system prune" "system check" "volume create" "volume ls" "volume inspect" "volume rm"
                "volume prune" "network create" "network ls" "network inspect" "network rm" "network prune"
@@ -1191,4 +1191,39 @@ PY
   [[ "$(e ps -a --format '{{.Names}} {{.Size}}' --filter name=big)" == "big "*"(virtual "* ]]
   # Without -s no SIZE column (and no walk of the layers).
   [[ "$(e ps -a | head -1)" != *SIZE* ]]
+}
+
+@test "update: new limits reach a running container's cgroup, a new restart policy its shim; bad values refused, nothing changed" {
+  e run -d --name u --network none --memory 32m busybox sleep 1000 >/dev/null
+  limits() {
+    e exec u sh -c '
+      cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+      cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max
+      cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us' | tr '\n' ' '
+  }
+  [[ "$(limits)" == "33554432 max "* ]]
+  [ "$(e update --memory 64m --pids-limit 50 --cpus 0.5 --restart always u)" = u ]
+  [[ "$(limits)" == "67108864 50 50000"* ]]
+  [ "$(e inspect -f '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}' u)" = "67108864 50 always" ]
+  # The shim applies the new policy: a killed init comes back.
+  pid=$(e inspect -f '{{.State.Pid}}' u)
+  kill -9 "$pid"
+  back() { [ "$(e inspect -f '{{.State.Status}}' u)" = running ] && [ "$(e inspect -f '{{.State.Pid}}' u)" != "$pid" ]; }
+  wait_for back
+  [ "$(e inspect -f '{{.RestartCount}}' u)" -ge 1 ]
+  # A stopped container: recorded, used at its next start.
+  e create --name s --network none busybox sh -c 'cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max' >/dev/null
+  e update --pids-limit 33 s >/dev/null
+  [ "$(e start -a s)" = 33 ]
+  # Refused, and nothing changed.
+  for bad in "--memory 1k" "--cpus x" "--restart sometimes" "--cpu-shares -3"; do
+    run e update $bad u
+    echo "$bad → $status: $output"
+    [ "$status" -ne 0 ]
+  done
+  run e update u
+  [ "$status" -eq 125 ]
+  [ "$(e inspect -f '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}' u)" = "67108864 50" ]
+  run e update --restart always nosuch
+  [ "$status" -ne 0 ]
 }

@@ -221,6 +221,53 @@ std::string env_entry(const std::string& e) {
   return v ? e + "=" + v : "";
 }
 
+// --memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, --pids-limit into HostConfig
+// (run, create, update).
+void resource_flags(const Args& a, json& h) {
+  if (a.has("memory")) h["Memory"] = engine::parse_bytes(a.get("memory"), "--memory");
+  if (a.has("memory-swap"))
+    h["MemorySwap"] = a.get("memory-swap") == "-1" ? -1 : engine::parse_bytes(a.get("memory-swap"), "--memory-swap");
+  if (a.has("cpus")) {
+    const std::string text = a.get("cpus");
+    char* end = nullptr;
+    double cpus = std::strtod(text.c_str(), &end);
+    if (end == text.c_str() || *end) throw Error("invalid --cpus `" + text + "`");
+    long ncpu = ::sysconf(_SC_NPROCESSORS_ONLN);
+    // 0 means no limit (Docker's rule); NaN fails every comparison, so ask for the range.
+    if (cpus != 0 && !(cpus >= 0.01 && cpus <= static_cast<double>(ncpu)))
+      throw Error("--cpus " + a.get("cpus") + ": range of CPUs is from 0.01 to " + std::to_string(ncpu) + ".00, as there are only " + std::to_string(ncpu) + " CPUs available");
+    h["NanoCpus"] = static_cast<int64_t>(cpus * 1e9);
+  }
+  if (a.has("cpu-shares")) {
+    const std::string text = a.get("cpu-shares");
+    char* end = nullptr;
+    long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end || v < 0) throw Error("invalid --cpu-shares `" + text + "`");
+    h["CpuShares"] = v;
+  }
+  if (a.has("cpuset-cpus")) h["CpusetCpus"] = a.get("cpuset-cpus");
+  if (a.has("pids-limit")) {
+    const std::string text = a.get("pids-limit");
+    char* end = nullptr;
+    long long p = std::strtoll(text.c_str(), &end, 10);
+    if (*end || text.empty()) throw Error("invalid --pids-limit `" + text + "`");
+    h["PidsLimit"] = p;
+  }
+}
+
+// --restart no|always|unless-stopped|on-failure[:N] as HostConfig.RestartPolicy.
+json restart_flag(const std::string& restart) {
+  json policy = {{"Name", restart.substr(0, restart.find(':'))}, {"MaximumRetryCount", 0}};
+  if (auto colon = restart.find(':'); colon != std::string::npos) {
+    if (policy["Name"] != "on-failure") throw Error("invalid restart policy `" + restart + "`: only on-failure takes a count");
+    char* end = nullptr;
+    long n = std::strtol(restart.c_str() + colon + 1, &end, 10);
+    if (*end || n < 0) throw Error("invalid restart policy `" + restart + "`");
+    policy["MaximumRetryCount"] = n;
+  }
+  return policy;
+}
+
 engine::CreateRequest build_request(const Args& a) {
   engine::CreateRequest r;
   if (a.positional().empty()) throw Error("an image is required (see berth run --help)");
@@ -329,45 +376,14 @@ engine::CreateRequest build_request(const Args& a) {
     ulimits.push_back({{"Name", u.substr(0, eq)}, {"Soft", soft}, {"Hard", hard}});
   }
   h["Ulimits"] = ulimits;
-  if (a.has("memory")) h["Memory"] = engine::parse_bytes(a.get("memory"), "--memory");
-  if (a.has("memory-swap"))
-    h["MemorySwap"] = a.get("memory-swap") == "-1" ? -1 : engine::parse_bytes(a.get("memory-swap"), "--memory-swap");
+  resource_flags(a, h);
   if (a.has("shm-size")) h["ShmSize"] = engine::parse_bytes(a.get("shm-size"), "--shm-size");
-  if (a.has("cpus")) {
-    const std::string text = a.get("cpus");
-    char* end = nullptr;
-    double cpus = std::strtod(text.c_str(), &end);
-    if (end == text.c_str() || *end) throw Error("invalid --cpus `" + text + "`");
-    long ncpu = ::sysconf(_SC_NPROCESSORS_ONLN);
-    // 0 means no limit (Docker's rule); NaN fails every comparison, so ask for the range.
-    if (cpus != 0 && !(cpus >= 0.01 && cpus <= static_cast<double>(ncpu)))
-      throw Error("--cpus " + a.get("cpus") + ": range of CPUs is from 0.01 to " + std::to_string(ncpu) + ".00, as there are only " + std::to_string(ncpu) + " CPUs available");
-    h["NanoCpus"] = static_cast<int64_t>(cpus * 1e9);
-  }
-  if (a.has("cpu-shares")) h["CpuShares"] = std::stoll(a.get("cpu-shares"));
-  if (a.has("cpuset-cpus")) h["CpusetCpus"] = a.get("cpuset-cpus");
-  if (a.has("pids-limit")) {
-    const std::string text = a.get("pids-limit");
-    char* end = nullptr;
-    long long p = std::strtoll(text.c_str(), &end, 10);
-    if (*end || text.empty()) throw Error("invalid --pids-limit `" + text + "`");
-    h["PidsLimit"] = p;
-  }
   for (auto& s : a.all("sysctl")) {
     auto eq = s.find('=');
     if (eq == std::string::npos) throw Error("invalid --sysctl `" + s + "`");
     h["Sysctls"][s.substr(0, eq)] = s.substr(eq + 1);
   }
-  std::string restart = a.get("restart", "no");
-  json policy = {{"Name", restart.substr(0, restart.find(':'))}, {"MaximumRetryCount", 0}};
-  if (auto colon = restart.find(':'); colon != std::string::npos) {
-    if (policy["Name"] != "on-failure") throw Error("invalid restart policy `" + restart + "`: only on-failure takes a count");
-    char* end = nullptr;
-    long n = std::strtol(restart.c_str() + colon + 1, &end, 10);
-    if (*end || n < 0) throw Error("invalid restart policy `" + restart + "`");
-    policy["MaximumRetryCount"] = n;
-  }
-  h["RestartPolicy"] = policy;
+  h["RestartPolicy"] = restart_flag(a.get("restart", "no"));
   json log_config = {{"Type", a.get("log-driver", "json-file")}, {"Config", json::object()}};
   if (log_config["Type"] != "json-file") throw Error("--log-driver " + a.get("log-driver") + ": only json-file is supported");
   for (auto& o : a.all("log-opt")) {
@@ -1345,6 +1361,21 @@ int cmd_inspect(const Engine& e, int argc, char** argv, int first) {
     }
   }
   return all_containers ? cmd_container_inspect(e, argc, argv, first) : cmd_image_inspect(e, argc, argv, first);
+}
+
+// Docker's update: new limits and restart policy for containers, running or not.
+int cmd_update(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("update",
+                      {{"memory", "m", true}, {"memory-swap", "", true}, {"cpus", "", true}, {"cpu-shares", "c", true},
+                       {"cpuset-cpus", "", true}, {"pids-limit", "", true}, {"restart", "", true}},
+                      argc, argv, first);
+  if (a.positional().empty()) throw UsageError("update: at least one container is required");
+  json changes = json::object();
+  resource_flags(a, changes);
+  if (a.has("restart")) changes["RestartPolicy"] = restart_flag(a.get("restart"));
+  if (changes.empty()) throw UsageError("update: nothing to change (--memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, --pids-limit, --restart)");
+  auto eng = make_engine(e);
+  return for_each_container(a.positional(), [&](const std::string& ref) { eng.update(ref, changes); });
 }
 
 // Docker's diff: A (added), C (changed), D (deleted), one path per line.

@@ -52,6 +52,8 @@ const char* kUsage =
     "  commit          an image from a container's changes (-m, -a, -p, -c/--change 'CMD …')\n"
     "  export          a container's root filesystem as a tar (-o FILE)\n"
     "  diff            what a container changed: A added, C changed, D deleted\n"
+    "  update          new limits or restart policy (-m --memory-swap --cpus -c --cpuset-cpus\n"
+    "                  --pids-limit --restart), live for a running container\n"
     "  cp              copy files in or out (CONTAINER:SRC DEST, SRC CONTAINER:DEST)\n"
     "\n"
     "Images:\n"
@@ -127,6 +129,7 @@ const VerbHelp kHelp[] = {
     {"port", "CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a specific mapping for the container"},
     {"commit", "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes"},
     {"diff", "CONTAINER", "Inspect changes to files or directories on a container's filesystem"},
+    {"update", "[OPTIONS] CONTAINER [CONTAINER...]", "Update configuration of one or more containers"},
     {"export", "[OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive"},
     {"cp", "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-  or  SRC_PATH|- CONTAINER:DEST_PATH",
      "Copy files/folders between a container and the local filesystem"},
@@ -257,6 +260,8 @@ const Verb kVerbs[] = {
     {"container", "cleanup", cli::cmd_container_cleanup},
     {"export", nullptr, cli::cmd_export},
     {"diff", nullptr, cli::cmd_diff},
+    {"update", nullptr, cli::cmd_update},
+    {"container", "update", cli::cmd_update},
     {"container", "diff", cli::cmd_diff},
     {"container", "export", cli::cmd_export},
     {"commit", nullptr, cli::cmd_commit},
