@@ -343,6 +343,17 @@ UniqueFd Walker::entry(int dir_fd, const std::string& name, const std::string& p
 
 namespace {
 
+// Ends the stream; both digests and sizes.
+CreateResult finish(detail::Encoder& enc) {
+  enc.finish();
+  CreateResult r;
+  r.compressed = enc.compressed_digest();
+  r.compressed_size = enc.compressed_size();
+  r.diff_id = enc.diff_id();
+  r.size = enc.size();
+  return r;
+}
+
 // The tar writer around a walk: pax with SCHILY xattrs, no blocking, through the encoder.
 CreateResult write_tar(const Writer& out, Compression c, const std::function<void(Walker&)>& walk) {
   detail::Utf8Locale utf8;
@@ -370,13 +381,7 @@ CreateResult write_tar(const Writer& out, Compression c, const std::function<voi
   Walker w(a.get(), sink);
   walk(w);
   if (archive_write_close(a.get()) != ARCHIVE_OK) failed("close");
-  enc->finish();
-  CreateResult r;
-  r.compressed = enc->compressed_digest();
-  r.compressed_size = enc->compressed_size();
-  r.diff_id = enc->diff_id();
-  r.size = enc->size();
-  return r;
+  return finish(*enc);
 }
 
 }  // namespace
@@ -385,13 +390,7 @@ CreateResult compress_stream(const Reader& in, const Writer& out, Compression c)
   auto enc = detail::Encoder::make(out, c);
   std::unique_ptr<uint8_t[]> buf(new uint8_t[detail::kBufSize]);
   for (size_t n; (n = in(buf.get(), detail::kBufSize)) > 0;) enc->write(buf.get(), n);
-  enc->finish();
-  CreateResult r;
-  r.compressed = enc->compressed_digest();
-  r.compressed_size = enc->compressed_size();
-  r.diff_id = enc->diff_id();
-  r.size = enc->size();
-  return r;
+  return finish(*enc);
 }
 
 CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c) {

@@ -45,6 +45,19 @@ const oci::Descriptor& pick_platform(const oci::Index& idx, const oci::Platform&
               (have.empty() ? std::string("none") : have) + ")");
 }
 
+// Deletes a lease (taken for an hour, to keep a transfer's blobs from a concurrent GC until
+// the image record holds them) whatever happens.
+struct LeaseGuard {
+  metadata::Db& db;
+  std::string ns, id;
+  ~LeaseGuard() {
+    try {
+      db.delete_lease(ns, id);
+    } catch (...) {
+    }
+  }
+};
+
 // Records that this namespace has a blob (so that GC can collect it if the pull fails).
 void track(Service& svc, const Digest& d, int64_t size) {
   if (!svc.db().get_content(svc.options().ns, d.str())) svc.db().set_content(svc.options().ns, d.str(), size);
@@ -114,16 +127,7 @@ Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions&
       db.add_lease_resource(ns, lease, metadata::LeaseResource::Type::content, b.digest.str());
     for (auto& c : chains) db.add_lease_resource(ns, lease, metadata::LeaseResource::Type::snapshot, c);
   });
-  struct LeaseGuard {
-    metadata::Db& db;
-    std::string ns, id;
-    ~LeaseGuard() {
-      try {
-        db.delete_lease(ns, id);
-      } catch (...) {
-      }
-    }
-  } guard{db, ns, lease};
+  LeaseGuard guard{db, ns, lease};
   store(svc, top);
   if (child) store(svc, *child);
   if (!svc.content().exists(manifest.config.digest)) svc.content().put(config_text, manifest.config.digest);
@@ -294,16 +298,7 @@ Image compress_layers(Service& svc, const Image& img, const TransferOptions& opt
   const std::string ns = svc.options().ns;
   const std::string lease = unique_name("push-");
   db.create_lease(ns, lease, metadata::now_ns() + int64_t(3600) * 1000000000);
-  struct LeaseGuard {
-    metadata::Db& db;
-    std::string ns, id;
-    ~LeaseGuard() {
-      try {
-        db.delete_lease(ns, id);
-      } catch (...) {
-      }
-    }
-  } guard{db, ns, lease};
+  LeaseGuard guard{db, ns, lease};
   nlohmann::json m = nlohmann::json::parse(svc.content().read(img.manifest_desc.digest, oci::kMaxManifestSize));
   std::vector<oci::Descriptor> blobs{img.manifest.config};
   for (size_t i = 0; i < img.manifest.layers.size(); ++i) {
