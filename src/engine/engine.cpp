@@ -1639,11 +1639,11 @@ void copy_node(int src, int dst_dir, const std::string& name) {
   UniqueFd to(::openat(dst_dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                        st.st_mode & 07777));
   if (!to) throw_errno("cp: create `" + name + "`");
-  char buf[1 << 16];
+  std::vector<char> buf(1 << 16);  // not on the stack: a daemon's threads may have small ones
   for (;;) {
-    size_t n = fs::read_fd(from.get(), buf, sizeof buf, "cp source");
+    size_t n = fs::read_fd(from.get(), buf.data(), buf.size(), "cp source");
     if (n == 0) break;
-    fs::write_fd(to.get(), std::string_view(buf, n), "cp target");
+    fs::write_fd(to.get(), std::string_view(buf.data(), n), "cp target");
   }
   ::fchown(to.get(), st.st_uid, st.st_gid);
   ::fchmod(to.get(), st.st_mode & 07777);

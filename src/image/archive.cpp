@@ -115,16 +115,16 @@ class Loader {
       throw Error("load: " + name + " is larger than " + std::to_string(oci::kMaxManifestSize) + " bytes");
     auto w = svc_.content().writer(unique_name("load-"), false);
     std::string text;
-    char buf[1 << 16];
+    std::vector<char> buf(1 << 16);  // not on the stack: a daemon's threads may have small ones
     for (;;) {
-      la_ssize_t n = archive_read_data(a, buf, sizeof buf);
+      la_ssize_t n = archive_read_data(a, buf.data(), buf.size());
       if (n < 0) {
         w.abort();
         throw Error("load: " + name + ": " + archive_error_string(a));
       }
       if (n == 0) break;
-      w.write(buf, static_cast<size_t>(n));
-      if (doc) text.append(buf, static_cast<size_t>(n));
+      w.write(buf.data(), static_cast<size_t>(n));
+      if (doc) text.append(buf.data(), static_cast<size_t>(n));
     }
     Member m;
     m.digest = expected ? *expected : w.digest();
