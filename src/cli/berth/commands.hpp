@@ -41,6 +41,9 @@ int print_inspect(const std::string& format, const nlohmann::json& docs, int rc)
 // template per row; "" and "table" use `default_table`.
 void print_list(const std::string& format, const std::string& default_table, const nlohmann::json& headers,
                 const std::vector<nlohmann::json>& rows);
+// Docker's label filter: `spec` is K (the label is there) or K=V (with that value); `labels` a
+// JSON object of them (anything else has none).
+bool has_label(const nlohmann::json& labels, const std::string& spec);
 // --since/--until and the until filter: a duration before now ("10m", "2h"), an RFC 3339
 // time or unix seconds; unix seconds (0 for "").
 int64_t parse_since(const std::string& s);

@@ -832,12 +832,8 @@ class PsFilter {
       return false;
     // Labels: all of them (Docker matches every label filter).
     if (auto it = values_.find("label"); it != values_.end())
-      for (const auto& v : it->second) {
-        const auto e2 = v.find('=');
-        const std::string lk = v.substr(0, e2);
-        if (!row["Labels"].contains(lk)) return false;
-        if (e2 != std::string::npos && row["Labels"][lk] != v.substr(e2 + 1)) return false;
-      }
+      for (const auto& v : it->second)
+        if (!has_label(row["Labels"], v)) return false;
     if (!any("exited", [&](const std::string& v) { return state == "exited" && row["ExitCode"] == std::atoi(v.c_str()); }))
       return false;
     if (!any("ancestor", [&](const std::string& v) {
@@ -1560,13 +1556,9 @@ int cmd_volume_ls(const Engine& e, int argc, char** argv, int first) {
         !any("name", [&](const std::string& x) { return v.name.find(x) != std::string::npos; }) ||
         !any("driver", [&](const std::string& x) { return x == "local"; }))
       continue;
-    bool labels_ok = true;
-    for (auto& x : filters["label"]) {
-      const auto e2 = x.find('=');
-      auto it = v.labels.find(x.substr(0, e2));
-      if (it == v.labels.end() || (e2 != std::string::npos && it->second != x.substr(e2 + 1))) labels_ok = false;
-    }
-    if (!labels_ok) continue;
+    const json label_map(v.labels);
+    if (!std::all_of(filters["label"].begin(), filters["label"].end(), [&](const std::string& x) { return has_label(label_map, x); }))
+      continue;
     if (a.has("quiet")) {
       std::puts(v.name.c_str());
       continue;

@@ -124,14 +124,8 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
       continue;
     if (filters.count("label")) {
       const json labels = img.config.config.is_object() ? img.config.config.value("Labels", json::object()) : json::object();
-      bool ok = true;
-      for (auto& v : filters["label"]) {
-        const auto e2 = v.find('=');
-        const std::string lk = v.substr(0, e2);
-        const bool has = labels.is_object() && labels.contains(lk);
-        if (!has || (e2 != std::string::npos && labels[lk] != v.substr(e2 + 1))) ok = false;
-      }
-      if (!ok) continue;
+      if (!std::all_of(filters["label"].begin(), filters["label"].end(), [&](const std::string& v) { return has_label(labels, v); }))
+        continue;
     }
     const int64_t made = parse_rfc3339(img.config.created);
     if ((before && made >= before) || (since && made <= since)) continue;

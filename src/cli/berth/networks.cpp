@@ -92,13 +92,7 @@ int cmd_network_ls(const Engine& e, int argc, char** argv, int first) {
                 return (v == "true" || v == "1") == unused;
               });
     if (auto it = filters.find("label"); ok && it != filters.end())
-      for (auto& v : it->second) {
-        const auto e2 = v.find('=');
-        const std::string lk = v.substr(0, e2);
-        if (!r.labels.is_object() || !r.labels.contains(lk) ||
-            (e2 != std::string::npos && r.labels[lk] != v.substr(e2 + 1)))
-          ok = false;
-      }
+      ok = std::all_of(it->second.begin(), it->second.end(), [&](const std::string& v) { return has_label(r.labels, v); });
     if (ok) kept.push_back(r);
   }
   rows = kept;

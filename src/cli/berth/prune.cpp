@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -19,6 +18,15 @@
 namespace berth::cli {
 
 
+
+bool has_label(const nlohmann::json& labels, const std::string& spec) {
+  const auto eq = spec.find('=');
+  if (!labels.is_object()) return false;
+  auto it = labels.find(spec.substr(0, eq));
+  if (it == labels.end()) return false;
+  if (eq == std::string::npos) return true;
+  return (it->is_string() ? it->get<std::string>() : it->dump()) == spec.substr(eq + 1);
+}
 
 namespace {
 
@@ -57,38 +65,26 @@ class PruneFilter {
     }
   }
   // `created`: unix seconds.
-  bool matches(const std::map<std::string, std::string>& labels, int64_t created) const {
+  bool matches(const nlohmann::json& labels, int64_t created) const {
     if (until_ && created >= until_) return false;
     for (const auto& l : labels_)
-      if (!has(labels, l)) return false;
+      if (!has_label(labels, l)) return false;
     for (const auto& l : not_labels_)
-      if (has(labels, l)) return false;
+      if (has_label(labels, l)) return false;
     return true;
   }
 
  private:
-  static bool has(const std::map<std::string, std::string>& labels, const std::string& spec) {
-    const auto eq = spec.find('=');
-    auto it = labels.find(spec.substr(0, eq));
-    return it != labels.end() && (eq == std::string::npos || it->second == spec.substr(eq + 1));
-  }
   std::vector<std::string> labels_, not_labels_;
   int64_t until_ = 0;
 };
-
-std::map<std::string, std::string> string_map(const nlohmann::json& j) {
-  std::map<std::string, std::string> out;
-  if (j.is_object())
-    for (auto& [k, v] : j.items()) out[k] = v.is_string() ? v.get<std::string>() : v.dump();
-  return out;
-}
 
 std::vector<std::string> prune_containers(engine::Engine& eng, const PruneFilter& f) {
   std::vector<std::string> out;
   for (auto& c : eng.list()) {
     auto s = eng.state(c);
     if (s.running() || s.status == "restarting" || s.status == "paused") continue;
-    if (!f.matches(string_map(c.data["Config"].value("Labels", nlohmann::json::object())), c.rec.created / 1000000000))
+    if (!f.matches(c.data["Config"].value("Labels", nlohmann::json::object()), c.rec.created / 1000000000))
       continue;
     eng.cleanup(c.id(), true);
     out.push_back(c.id());
@@ -101,7 +97,7 @@ std::vector<std::string> prune_volumes(engine::Engine& eng, const PruneFilter& f
   std::vector<std::string> out;
   for (auto& v : eng.volumes().list()) {
     if (!v.anonymous && !all) continue;
-    if (!f.matches(v.labels, v.created)) continue;
+    if (!f.matches(nlohmann::json(v.labels), v.created)) continue;
     if (!eng.volume_users(v.name).empty()) continue;
     eng.volumes().remove(v.name);
     out.push_back(v.name);
@@ -114,7 +110,7 @@ std::vector<std::string> prune_networks(engine::Engine& eng, const PruneFilter& 
   std::vector<std::string> out;
   for (auto& n : eng.networks().list()) {
     if (n.name == network::Networks::kDefault) continue;
-    if (!f.matches(string_map(n.labels), n.created / 1000000000)) continue;
+    if (!f.matches(n.labels, n.created / 1000000000)) continue;
     if (!eng.network_users(n.name).empty() || !eng.networks().members(n.name).empty()) continue;
     eng.networks().remove(n);
     out.push_back(n.name);
