@@ -163,8 +163,12 @@ namespace {
 constexpr int64_t kDefaultLogMaxSize = 20'000'000;
 constexpr int kDefaultLogMaxFiles = 5;
 
-// Whether a shim will start its container again after an exit (its should_restart, minus a
-// manual stop, which the shim alone knows).
+// The OCI runtime binary HostConfig.Runtime names; "" for berth's own runtime library.
+std::string external_runtime(const json& host) {
+  const std::string rt = host.value("Runtime", "");
+  return rt == "berth" ? "" : rt;
+}
+
 // The container's restart policy, as its shim is told it.
 shim::RestartPolicy restart_policy(const json& host) {
   const json policy = host.value("RestartPolicy", json::object());
@@ -473,13 +477,8 @@ Container Engine::create(const CreateRequest& req) {
   json host = req.host.is_object() ? req.host : json::object();
   // Validate flag values now rather than at start (Docker's create fails on them too).
   check_host_config(host);
-  if (auto r = host.value("RestartPolicy", json::object()); r.is_object()) {
-    std::string n = r.value("Name", "no");
-    if (n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")
-      throw Error("invalid restart policy `" + n + "`");
-    if (n != "no" && host.value("AutoRemove", false))
-      throw Error("conflicting options: cannot specify both --restart and --rm");
-  }
+  if (restart_policy(host).name != "no" && host.value("AutoRemove", false))
+    throw Error("conflicting options: cannot specify both --restart and --rm");
   // PID namespace: the container's own (""), the host's, or another container's.
   if (const std::string pid = host.value("PidMode", ""); pid.rfind("container:", 0) == 0) {
     host["PidMode"] = "container:" + lookup(pid.substr(10)).id();
@@ -682,7 +681,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     orders.stdin_open = config.value("OpenStdin", false);
     orders.winsize = winsize;
     orders.restart = restart_policy(host);
-    if (auto rt = host.value("Runtime", ""); !rt.empty() && rt != "berth") orders.runtime = rt;
+    orders.runtime = external_runtime(host);
     // Without a max-size, Docker's local-driver cap (20 MB x 5): a container printing in a
     // loop must not fill the disk (json-file's own default is no cap at all).
     if (log_opts.contains("max-size")) {
@@ -967,13 +966,10 @@ std::vector<Engine::Change> Engine::changes(const std::string& ref) {
   // The image's layers, nearest first: a path is there when the first layer that has it does
   // not hold a whiteout for it. Resolved inside each layer (an image's symlinks stay in it).
   std::vector<UniqueFd> lowers;
-  for (std::string p = snap->parent; !p.empty();) {
-    const auto s = db.get_snapshot(opts_.images.ns, p);
-    if (!s) break;
-    UniqueFd fd(::open(sn.fs_dir(*s).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) throw_errno("open layer `" + sn.fs_dir(*s) + "`");
+  for (const auto& s : sn.ancestors(*snap)) {
+    UniqueFd fd(::open(sn.fs_dir(s).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw_errno("open layer `" + sn.fs_dir(s) + "`");
     lowers.push_back(std::move(fd));
-    p = s->parent;
   }
   auto in_image = [&](const std::string& rel) {
     for (auto& l : lowers) {
@@ -1037,21 +1033,14 @@ void Engine::update(const std::string& ref, const json& changes) {
     host["MemorySwap"] = host["Memory"];
   check_host_config(host);
   const json res = resources_of(host);
-  if (changes.contains("RestartPolicy")) {
-    const std::string n = host["RestartPolicy"].value("Name", "no");
-    if (n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")
-      throw Error("invalid restart policy `" + n + "`");
-    if (n != "no" && host.value("AutoRemove", false))
-      throw Error("Restart policy cannot be updated because AutoRemove is enabled for the container");
-  }
+  if (changes.contains("RestartPolicy") && restart_policy(host).name != "no" && host.value("AutoRemove", false))
+    throw Error("Restart policy cannot be updated because AutoRemove is enabled for the container");
   State s = state(c);
   const std::string dir = container_dir(c.id());
-  const bool external = !host.value("Runtime", "").empty() && host.value("Runtime", "") != "berth";
-  const bool live = s.running() || s.status == "paused";
-  bool resources_changed = false;
-  for (auto& [k, _] : changes.items()) resources_changed = resources_changed || resources.count(k);
-  if (live && resources_changed) {
-    if (external) throw Error("update: the limits of a running container of an external runtime cannot be changed");
+  const bool resources_changed = changes.size() > (changes.contains("RestartPolicy") ? 1u : 0u);
+  if ((s.running() || s.status == "paused") && resources_changed) {
+    if (!external_runtime(host).empty())
+      throw Error("update: the limits of a running container of an external runtime cannot be changed");
     runtime::update_container(runtime_root(), c.id(), res);
   }
   // The shim judges restarts by its orders: the new policy goes to shim.json and to the shim.
@@ -1075,12 +1064,7 @@ Engine::Sizes Engine::sizes(const Container& c) {
   out.rw = out.root_fs = sn.usage(c.rec.snapshot).bytes;
   // The native snapshotter's layer is a full copy: the image is already in it.
   if (opts_.images.driver != snapshot::Driver::overlay) return out;
-  for (std::string p = snap->parent; !p.empty();) {
-    const auto s = db.get_snapshot(opts_.images.ns, p);
-    if (!s) break;
-    out.root_fs += sn.usage(p).bytes;
-    p = s->parent;
-  }
+  for (const auto& s : sn.ancestors(*snap)) out.root_fs += sn.usage(s.key).bytes;
   return out;
 }
 

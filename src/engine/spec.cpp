@@ -505,6 +505,11 @@ std::vector<std::string> string_list(const json& h, const char* key) {
 
 void check_host_config(const json& h) {
   if (!h.is_object()) return;
+  if (auto r = h.value("RestartPolicy", json::object()); r.is_object()) {
+    const std::string n = r.value("Name", "no");
+    if (n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")
+      throw Error("invalid restart policy `" + n + "`");
+  }
   for (auto& b : string_list(h, "Binds")) {
     auto c1 = b.find(':');
     if (c1 == std::string::npos) continue;

@@ -75,6 +75,9 @@ class Snapshotter {
   // Directories under this driver's root whose name is no id in `known` (every namespace's
   // snapshot ids): what a crash or an interrupted removal left.
   std::vector<std::string> orphan_dirs(const std::set<int64_t>& known) const;
+  // The parent chain of `s`, nearest first (its fs dirs are the overlay lowerdirs). Throws
+  // berth::Error when a parent's record is missing.
+  std::vector<metadata::Snapshot> ancestors(const metadata::Snapshot& s) const;
   // Bytes and inodes used by the snapshot's own directory.
   struct Usage {
     int64_t bytes = 0, inodes = 0;
@@ -88,8 +91,6 @@ class Snapshotter {
   metadata::Snapshot create(std::string_view key, std::string_view parent,
                             metadata::Snapshot::Kind kind, const metadata::Labels& labels);
   std::string dir_of(int64_t id) const;
-  // The parent chain of `s`, nearest first (its fs dirs are the overlay lowerdirs).
-  std::vector<metadata::Snapshot> ancestors(const metadata::Snapshot& s) const;
 
   Driver driver_;
   std::string root_;
