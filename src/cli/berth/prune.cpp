@@ -118,7 +118,7 @@ std::vector<std::string> prune_networks(engine::Engine& eng, const PruneFilter& 
   return out;
 }
 
-void print_list(const char* title, const std::vector<std::string>& items) {
+void print_deleted(const char* title, const std::vector<std::string>& items) {
   if (items.empty()) return;
   std::printf("%s\n", title);
   for (auto& i : items) std::printf("%s\n", i.c_str());
@@ -132,7 +132,7 @@ int cmd_container_prune(const Engine& e, int argc, char** argv, int first) {
   PruneFilter f(a.all("filter"), true);
   if (!confirmed(a.has("force"), "WARNING! This will remove all stopped containers.")) return 0;
   auto eng = make_engine(e);
-  print_list("Deleted Containers:", prune_containers(eng, f));
+  print_deleted("Deleted Containers:", prune_containers(eng, f));
   return 0;
 }
 
@@ -143,7 +143,7 @@ int cmd_volume_prune(const Engine& e, int argc, char** argv, int first) {
                                               : "WARNING! This will remove anonymous local volumes not used by at least one container."))
     return 0;
   auto eng = make_engine(e);
-  print_list("Deleted Volumes:", prune_volumes(eng, f, a.has("all")));
+  print_deleted("Deleted Volumes:", prune_volumes(eng, f, a.has("all")));
   return 0;
 }
 
@@ -152,7 +152,7 @@ int cmd_network_prune(const Engine& e, int argc, char** argv, int first) {
   PruneFilter f(a.all("filter"), true);
   if (!confirmed(a.has("force"), "WARNING! This will remove all custom networks not used by at least one container.")) return 0;
   auto eng = make_engine(e);
-  print_list("Deleted Networks:", prune_networks(eng, f));
+  print_deleted("Deleted Networks:", prune_networks(eng, f));
   return 0;
 }
 
@@ -164,7 +164,7 @@ int cmd_image_prune(const Engine& e, int argc, char** argv, int first) {
   auto svc = e.images();
   auto lines = svc.prune(a.has("all"));
   auto gc = svc.gc(true);
-  print_list("Deleted Images:", lines);
+  print_deleted("Deleted Images:", lines);
   std::printf("Total reclaimed space: %s\n", image::human_size(gc.bytes).c_str());
   return 0;
 }
@@ -178,10 +178,10 @@ int cmd_system_prune(const Engine& e, int argc, char** argv, int first) {
   warning += a.has("all") ? "  - all images without at least one container associated to them\n" : "  - all dangling images\n";
   if (!confirmed(a.has("force"), warning)) return 0;
   auto eng = make_engine(e);
-  print_list("Deleted Containers:", prune_containers(eng, f));
-  if (a.has("volumes")) print_list("Deleted Volumes:", prune_volumes(eng, PruneFilter({}, false), false));
-  print_list("Deleted Networks:", prune_networks(eng, f));
-  print_list("Deleted Images:", eng.images().prune(a.has("all")));
+  print_deleted("Deleted Containers:", prune_containers(eng, f));
+  if (a.has("volumes")) print_deleted("Deleted Volumes:", prune_volumes(eng, PruneFilter({}, false), false));
+  print_deleted("Deleted Networks:", prune_networks(eng, f));
+  print_deleted("Deleted Images:", eng.images().prune(a.has("all")));
   auto gc = eng.images().gc(true);
   std::printf("Total reclaimed space: %s\n", image::human_size(gc.bytes).c_str());
   return 0;
