@@ -72,7 +72,7 @@ UniqueFd lock_ingest(const std::string& path, std::string_view ref, bool create,
     while (::flock(dir.get(), LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
       if (errno == EINTR) continue;
       if (errno == EWOULDBLOCK)
-        throw Error(ingest_name(ref) + " is in use by another writer", EWOULDBLOCK);
+        throw Error(ErrorKind::conflict, ingest_name(ref) + " is in use by another writer", EWOULDBLOCK);
       throw_errno("lock " + ingest_name(ref));
     }
     if (still_at(dir.get(), path)) return dir;

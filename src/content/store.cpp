@@ -35,7 +35,7 @@ bool is_hex(std::string_view name, size_t len) {
 void check_digest(const Digest& d) {
   size_t len = hex_length(d.algorithm);
   if (len == 0 || !is_hex(d.encoded, len))
-    throw Error("invalid digest " + quote(d.str()) + ": not a sha256 or sha512 digest");
+    throw Error(ErrorKind::invalid_argument, "invalid digest " + quote(d.str()) + ": not a sha256 or sha512 digest");
 }
 
 std::string quote(std::string_view s) {
@@ -130,7 +130,7 @@ UniqueFd Store::open(const Digest& d) const {
   std::string path = blob_path(d);
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd) {
-    if (errno == ENOENT) throw Error(blob_name(d) + " not found", ENOENT);
+    if (errno == ENOENT) throw Error(ErrorKind::not_found, blob_name(d) + " not found", ENOENT);
     throw_errno("open " + blob_name(d));
   }
   return fd;

@@ -213,8 +213,8 @@ json Engine::make_volumes(const json& config, const json& host) {
     std::string opts = rest.find(':') == std::string::npos ? "" : rest.substr(rest.find(':') + 1);
     targets.insert(fs::clean_path(dst));
     if (!src.empty() && src[0] == '/') continue;  // a host path
-    if (!VolumeStore::valid_name(src)) throw Error("invalid volume name `" + src + "` in `" + spec + "`");
-    if (dst.empty() || dst[0] != '/') throw Error("invalid volume target in `" + spec + "`: must be absolute");
+    if (!VolumeStore::valid_name(src)) throw Error(ErrorKind::invalid_argument, "invalid volume name `" + src + "` in `" + spec + "`");
+    if (dst.empty() || dst[0] != '/') throw Error(ErrorKind::invalid_argument, "invalid volume target in `" + spec + "`: must be absolute");
     Volume v = volumes_.create(src);
     out.push_back({{"Name", v.name}, {"Destination", fs::clean_path(dst)}, {"Options", opts},
                    {"Anonymous", false}});
@@ -223,7 +223,7 @@ json Engine::make_volumes(const json& config, const json& host) {
   for (auto& [dst, unused] : tmpfs.items()) targets.insert(fs::clean_path(dst));
   const json wanted = config.value("Volumes", json::object());
   for (auto& [dst, unused] : wanted.items())
-    if (dst.empty() || dst[0] != '/') throw Error("invalid volume `" + dst + "`: must be an absolute path");
+    if (dst.empty() || dst[0] != '/') throw Error(ErrorKind::invalid_argument, "invalid volume `" + dst + "`: must be an absolute path");
   try {
     for (auto& [dst, unused] : wanted.items()) {
       if (targets.count(fs::clean_path(dst))) continue;
@@ -272,7 +272,7 @@ std::vector<json> Engine::volume_mounts(const Container& c, const std::string& r
     for (auto& o : split(opts, ',')) {
       if (o == "ro" || o == "readonly") mopts.push_back("ro");
       else if (o != "rw" && o != "nocopy" && o != "z" && o != "Z" && !o.empty())
-        throw Error("invalid volume option `" + o + "` for " + name);
+        throw Error(ErrorKind::invalid_argument, "invalid volume option `" + o + "` for " + name);
     }
     out.push_back({{"destination", dst}, {"type", "bind"}, {"source", v->mountpoint}, {"options", mopts}});
   }
@@ -318,10 +318,10 @@ Container Engine::lookup(const std::string& ref) {
   if (!rec && ref.size() == 64) rec = db.get_container(ns, ref);
   if (!rec && !ref.empty()) {
     auto found = db.find_containers_by_prefix(ns, ref);
-    if (found.size() > 1) throw Error("multiple containers match `" + ref + "`: use more of the id");
+    if (found.size() > 1) throw Error(ErrorKind::invalid_argument, "multiple containers match `" + ref + "`: use more of the id");
     if (found.size() == 1) rec = found[0];
   }
-  if (!rec) throw Error("No such container: " + ref);
+  if (!rec) throw Error(ErrorKind::not_found, "No such container: " + ref);
   Container c;
   c.rec = *rec;
   try {
@@ -468,24 +468,24 @@ Container Engine::create(const CreateRequest& req) {
   for (int i = 0; name.empty() || (req.name.empty() && images_.db().get_container_by_name(opts_.images.ns, name)); ++i)
     name = random_name() + (i >= 5 ? std::to_string(i) : "");
   if (!valid_name(name))
-    throw Error("invalid container name `" + name + "`: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+    throw Error(ErrorKind::invalid_argument, "invalid container name `" + name + "`: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
   json config = merge_config(img.config, req.config);
   if (config["Entrypoint"].empty() && config["Cmd"].empty())
-    throw Error("no command specified: the image has no Cmd or Entrypoint and none was given");
+    throw Error(ErrorKind::invalid_argument, "no command specified: the image has no Cmd or Entrypoint and none was given");
   config["Image"] = req.image;
   if (!config.contains("Hostname") || config["Hostname"].get<std::string>().empty()) config["Hostname"] = "";
   json host = req.host.is_object() ? req.host : json::object();
   // Validate flag values now rather than at start (Docker's create fails on them too).
   check_host_config(host);
   if (restart_policy(host).name != "no" && host.value("AutoRemove", false))
-    throw Error("conflicting options: cannot specify both --restart and --rm");
+    throw Error(ErrorKind::invalid_argument, "conflicting options: cannot specify both --restart and --rm");
   // PID namespace: the container's own (""), the host's, or another container's.
   if (const std::string pid = host.value("PidMode", ""); pid.rfind("container:", 0) == 0) {
     host["PidMode"] = "container:" + lookup(pid.substr(10)).id();
   } else if (pid.empty() || pid == "host" || pid == "private") {
     host["PidMode"] = pid == "host" ? pid : "";
   } else {
-    throw Error("invalid --pid `" + pid + "`: host, private or container:NAME");
+    throw Error(ErrorKind::invalid_argument, "invalid --pid `" + pid + "`: host, private or container:NAME");
   }
   // Networks: Docker's "bridge"/"default" is berth's default network, made on first use.
   const std::string asked = host.value("NetworkMode", "none");
@@ -496,10 +496,10 @@ Container Engine::create(const CreateRequest& req) {
   const bool has_ports = !host.value("PortBindings", json::object()).empty() || host.value("PublishAllPorts", false);
   if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0) {
     if (!endpoints.empty() && !(endpoints.size() == 1 && endpoints.contains(mode)))
-      throw Error("--network " + mode + " cannot be combined with other networks, --ip or --network-alias");
+      throw Error(ErrorKind::invalid_argument, "--network " + mode + " cannot be combined with other networks, --ip or --network-alias");
     endpoints = json::object();
     if (has_ports && mode != "host")
-      throw Error("--network " + mode + ": published ports need a network of the container's own");
+      throw Error(ErrorKind::invalid_argument, "--network " + mode + ": published ports need a network of the container's own");
     if (has_ports) {
       log::warn("published ports are discarded when using host network mode");
       host.erase("PortBindings");
@@ -585,7 +585,7 @@ void Engine::write_etc_files(const Container& c) {
   for (auto& h : host.value("ExtraHosts", json::array())) {
     std::string e = h.get<std::string>();
     auto colon = e.find(':');
-    if (colon == std::string::npos) throw Error("invalid --add-host `" + e + "` (HOST:IP)");
+    if (colon == std::string::npos) throw Error(ErrorKind::invalid_argument, "invalid --add-host `" + e + "` (HOST:IP)");
     hosts += e.substr(colon + 1) + "\t" + e.substr(0, colon) + "\n";
   }
   fs::write_file_atomic(dir + "/hosts.base", hosts, 0644);
@@ -617,7 +617,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
   State st = state(c);
-  if (st.running()) throw Error("container " + c.rec.name + " is already running");
+  if (st.running()) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is already running");
   const std::string dir = container_dir(c.id());
   const std::string rootfs = dir + "/rootfs";
   fs::mkdir_p(rootfs, 0700);
@@ -654,7 +654,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       // Another container's network stack, with its hosts and resolv.conf.
       Container other = lookup(mode.substr(10));
       State os = state(other);
-      if (!os.running()) throw Error("cannot join the network of container " + other.rec.name + ": it is not running");
+      if (!os.running()) throw Error(ErrorKind::conflict, "cannot join the network of container " + other.rec.name + ": it is not running");
       in.netns = other.data.value("NetworkSettings", json::object()).value("SandboxKey", "");
       if (in.netns.empty()) in.netns = "/proc/" + std::to_string(os.pid) + "/ns/net";
       in.hosts_file = opts_.images.root + "/containers/" + other.id() + "/hosts";
@@ -665,7 +665,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     if (const std::string pid = host.value("PidMode", ""); pid.rfind("container:", 0) == 0) {
       Container other = lookup(pid.substr(10));
       State os = state(other);
-      if (!os.running()) throw Error("cannot join the PID namespace of container " + other.rec.name + ": it is not running");
+      if (!os.running()) throw Error(ErrorKind::conflict, "cannot join the PID namespace of container " + other.rec.name + ": it is not running");
       in.pidns = "/proc/" + std::to_string(os.pid) + "/ns/pid";
     }
     json spec = make_spec(in);
@@ -759,10 +759,9 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     int status;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    if (line.rfind("ok ", 0) != 0) {
-      std::string msg = line.rfind("error ", 0) == 0 ? line.substr(6) : "berth-shim failed to start";
-      throw StartError(msg);
-    }
+    if (line.rfind("ok ", 0) != 0)
+      throw line.rfind("error ", 0) == 0 ? decode_error(std::string_view(line).substr(6))
+                                         : Error("berth-shim failed to start");
     c.data["State"] = {{"Status", "running"}, {"ExitCode", 0}, {"StartedAt", now_ns()},
                        {"FinishedAt", 0}, {"Error", ""}, {"Pid", std::atoi(line.c_str() + 3)},
                        {"RestartCount", 0}};
@@ -883,18 +882,18 @@ UniqueFd Engine::shim_connect(const Container& c, const std::string& request) {
   try {
     fd = runtime::connect_unix(container_dir(c.id()) + "/shim.sock");
   } catch (const Error&) {
-    throw Error("container " + c.rec.name + " is not running");
+    throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
   }
-  if (!shim::send_all(fd.get(), request)) throw Error("container " + c.rec.name + " is not running");
+  if (!shim::send_all(fd.get(), request)) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
   return fd;
 }
 
 ExecSession Engine::exec(const std::string& ref, const ExecRequest& req) {
-  if (req.args.empty()) throw Error("exec: no command");
+  if (req.args.empty()) throw Error(ErrorKind::invalid_argument, "exec: no command");
   Container c = lookup(ref);
   State s = state(c);
-  if (s.status == "paused") throw Error("container " + c.rec.name + " is paused, unpause the container before exec");
-  if (!s.running()) throw Error("container " + c.rec.name + " is not running");
+  if (s.status == "paused") throw Error(ErrorKind::conflict, "container " + c.rec.name + " is paused, unpause the container before exec");
+  if (!s.running()) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
   json spec = {{"args", req.args}, {"tty", req.tty},       {"stdin", req.stdin_open}, {"detach", req.detach},
                {"cwd", req.workdir}, {"env", req.env}, {"winsize", req.tty ? req.winsize : ""}};
   const std::string user = req.user.empty() ? c.data["Config"].value("User", "") : req.user;
@@ -910,15 +909,11 @@ ExecSession Engine::exec(const std::string& ref, const ExecRequest& req) {
   }
   const std::string gone = "container " + c.rec.name + " is not running";
   UniqueFd conn = shim_connect(c, "exec\n");
-  if (!shim::send_frame(conn.get(), shim::kExecSpec, spec.dump())) throw Error(gone);
+  if (!shim::send_frame(conn.get(), shim::kExecSpec, spec.dump())) throw Error(ErrorKind::not_running, gone);
   // The first frame: started, or why not.
   auto first = shim::read_frame(conn.get());
-  if (!first) throw Error(gone);
-  if (first->type == shim::kError) {
-    const std::string& why = first->data;
-    const bool missing = why.find("not found") != std::string::npos || why.find("No such file") != std::string::npos;
-    throw ExecError(why, missing ? 127 : 126);
-  }
+  if (!first) throw Error(ErrorKind::not_running, gone);
+  if (first->type == shim::kError) throw decode_error(first->data);
   if (first->type != shim::kStarted) throw Error("exec: unexpected answer from the shim");
   ExecSession x;
   x.pid = std::atoi(first->data.c_str());
@@ -956,7 +951,7 @@ void Engine::delete_runtime_state(const std::string& id) {
 std::vector<Engine::Change> Engine::changes(const std::string& ref) {
   Container c = lookup(ref);
   if (opts_.images.driver != snapshot::Driver::overlay)
-    throw Error("diff: not supported on the native snapshotter (only with overlay)");
+    throw Error(ErrorKind::invalid_argument, "diff: not supported on the native snapshotter (only with overlay)");
   auto& db = images_.db();
   auto& sn = images_.snapshots();
   const auto snap = db.get_snapshot(opts_.images.ns, c.rec.snapshot);
@@ -1021,7 +1016,7 @@ std::vector<Engine::Change> Engine::changes(const std::string& ref) {
 void Engine::update(const std::string& ref, const json& changes) {
   static const std::set<std::string> resources = {"Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit"};
   for (auto& [k, _] : changes.items())
-    if (!resources.count(k) && k != "RestartPolicy") throw Error("update: `" + k + "` cannot be changed");
+    if (!resources.count(k) && k != "RestartPolicy") throw Error(ErrorKind::invalid_argument, "update: `" + k + "` cannot be changed");
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
@@ -1034,13 +1029,13 @@ void Engine::update(const std::string& ref, const json& changes) {
   check_host_config(host);
   const json res = resources_of(host);
   if (changes.contains("RestartPolicy") && restart_policy(host).name != "no" && host.value("AutoRemove", false))
-    throw Error("Restart policy cannot be updated because AutoRemove is enabled for the container");
+    throw Error(ErrorKind::invalid_argument, "Restart policy cannot be updated because AutoRemove is enabled for the container");
   State s = state(c);
   const std::string dir = container_dir(c.id());
   const bool resources_changed = changes.size() > (changes.contains("RestartPolicy") ? 1u : 0u);
   if ((s.running() || s.status == "paused") && resources_changed) {
     if (!external_runtime(host).empty())
-      throw Error("update: the limits of a running container of an external runtime cannot be changed");
+      throw Error(ErrorKind::conflict, "update: the limits of a running container of an external runtime cannot be changed");
     runtime::update_container(runtime_root(), c.id(), res);
   }
   // The shim judges restarts by its orders: the new policy goes to shim.json and to the shim.
@@ -1103,7 +1098,7 @@ bool Engine::halt(Container& c, const State& s, int sig, int timeout) {
 void Engine::kill(const std::string& ref, int sig) {
   Container c = lookup(ref);
   State s = state(c);
-  if (!s.running()) throw Error("cannot kill container " + c.rec.name + ": container is not running");
+  if (!s.running()) throw Error(ErrorKind::not_running, "cannot kill container " + c.rec.name + ": container is not running");
   // A kill the user asked for is a stop as far as the restart policy goes (Docker).
   if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT) shim_request(c, "stop\n");
   std::string reply = shim_request(c, "signal " + std::to_string(sig) + "\n");
@@ -1135,7 +1130,7 @@ int Engine::wait(const std::string& ref) {
   for (;;) {
     State s = state(c);
     if (!s.running() && s.status != "restarting") {
-      if (s.status == "created") throw Error("container " + c.rec.name + " has not been started");
+      if (s.status == "created") throw Error(ErrorKind::not_running, "container " + c.rec.name + " has not been started");
       return s.exit_code;
     }
     try {
@@ -1231,7 +1226,7 @@ void Engine::remove(const std::string& ref, bool force, bool volumes) {
   State s = state(c);
   if (s.running()) {
     if (!force)
-      throw Error("cannot remove container \"" + c.rec.name + "\": container is " + s.status +
+      throw Error(ErrorKind::conflict, "cannot remove container \"" + c.rec.name + "\": container is " + s.status +
                   ": stop the container before removing or force remove");
     if (!halt(c, s, SIGKILL, 0)) throw Error("container " + c.rec.name + " did not stop");
   }
@@ -1240,7 +1235,7 @@ void Engine::remove(const std::string& ref, bool force, bool volumes) {
 
 void Engine::rename(const std::string& ref, const std::string& name) {
   Container c = lookup(ref);
-  if (!valid_name(name)) throw Error("invalid container name `" + name + "`");
+  if (!valid_name(name)) throw Error(ErrorKind::invalid_argument, "invalid container name `" + name + "`");
   c.rec.name = name;
   images_.db().update_container(opts_.images.ns, c.rec);
   networks_.rename(c.id(), name);  // peers know it by its new name
@@ -1250,10 +1245,10 @@ void Engine::pause(const std::string& ref, bool pause) {
   Container c = lookup(ref);
   State s = state(c);
   if (pause) {
-    if (s.status != "running") throw Error("container " + c.rec.name + " is not running");
+    if (s.status != "running") throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
     runtime::pause_container(runtime_root(), c.id());
   } else {
-    if (s.status != "paused") throw Error("container " + c.rec.name + " is not paused");
+    if (s.status != "paused") throw Error(ErrorKind::conflict, "container " + c.rec.name + " is not paused");
     runtime::resume_container(runtime_root(), c.id());
   }
 }
@@ -1482,10 +1477,10 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
   c = lookup(c.id());
   const std::string mode = c.data["HostConfig"].value("NetworkMode", "none");
   if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0)
-    throw Error("container " + c.rec.name + " uses --network " + mode + ": it cannot be connected to other networks");
+    throw Error(ErrorKind::conflict, "container " + c.rec.name + " uses --network " + mode + ": it cannot be connected to other networks");
   network::Network net = name == network::Networks::kDefault ? networks_.ensure_default() : networks_.get(name);
   json& eps = c.data["NetworkingConfig"]["EndpointsConfig"];
-  if (eps.contains(net.name)) throw Error("container " + c.rec.name + " is already connected to network " + net.name);
+  if (eps.contains(net.name)) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is already connected to network " + net.name);
   const std::string ip = endpoint.value("IPAMConfig", json::object()).value("IPv4Address", "");
   if (!ip.empty()) network::parse_ipv4(ip);
   State s = state(c);
@@ -1510,8 +1505,8 @@ void Engine::disconnect(const std::string& ref, const std::string& name, bool fo
   json& eps = c.data["NetworkingConfig"]["EndpointsConfig"];
   bool attached = networks_.member(net_name, c.id()).has_value();
   if (!eps.contains(net_name) && !attached) {
-    if (!net && !force) throw Error("network " + name + " not found");
-    throw Error("container " + c.rec.name + " is not connected to network " + net_name);
+    if (!net && !force) throw Error(ErrorKind::not_found, "network " + name + " not found");
+    throw Error(ErrorKind::conflict, "container " + c.rec.name + " is not connected to network " + net_name);
   }
   if (attached) networks_.detach(net_name, c.id());
   eps.erase(net_name);
@@ -1582,7 +1577,7 @@ void copy_node(int src, int dst_dir, const std::string& name) {
   struct stat st {};
   if (::fstat(src, &st) < 0) throw_errno("cp: stat");
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
-    throw Error("cp: invalid name `" + name + "`");
+    throw Error(ErrorKind::invalid_argument, "cp: invalid name `" + name + "`");
   if (S_ISDIR(st.st_mode)) {
     const bool made = ::mkdirat(dst_dir, name.c_str(), 0700) == 0;
     if (!made && errno != EEXIST) throw_errno("cp: mkdir `" + name + "`");
@@ -1614,7 +1609,7 @@ void copy_node(int src, int dst_dir, const std::string& name) {
     ::fchownat(dst_dir, name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
     return;
   }
-  if (!S_ISREG(st.st_mode)) throw Error("cp: `" + name + "` is not a regular file, directory or symlink");
+  if (!S_ISREG(st.st_mode)) throw Error(ErrorKind::invalid_argument, "cp: `" + name + "` is not a regular file, directory or symlink");
   UniqueFd from(::openat(src, ".", O_RDONLY | O_CLOEXEC));
   if (!from) from.reset(::open(fs::fd_path(src).c_str(), O_RDONLY | O_CLOEXEC));
   if (!from) throw_errno("cp: open source");
@@ -1675,7 +1670,7 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
 }
 
 void Engine::copy_out_tar(const std::string& ref, const std::string& src, int out_fd, bool follow_link) {
-  if (follow_link) throw Error("cp: -L with a tar stream (-) is not supported yet");
+  if (follow_link) throw Error(ErrorKind::invalid_argument, "cp: -L with a tar stream (-) is not supported yet");
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
   with_rootfs(c, [&](const std::string& rootfs) {
@@ -1717,7 +1712,7 @@ image::Image Engine::commit(const std::string& ref, const std::string& image_ref
     try {
       apply_instruction(config, change);
     } catch (const Error& e) {
-      throw Error(std::string("commit --change: ") + e.what());
+      throw Error(ErrorKind::invalid_argument, std::string("commit --change: ") + e.what());
     }
   }
   State s = state(c);

@@ -33,13 +33,6 @@
 
 namespace berth::engine {
 
-// The container's process could not be started (the runtime refused, the command is missing,
-// …): what Docker reports with exit codes 126/127 rather than 125.
-class StartError : public Error {
- public:
-  using Error::Error;
-};
-
 // A process to start in a running container (`exec`).
 struct ExecRequest {
   std::vector<std::string> args;
@@ -56,13 +49,6 @@ struct ExecRequest {
 struct ExecSession {
   UniqueFd conn;
   int pid = 0;
-};
-
-// The process could not be started: `exit_code` is Docker's (127: not found, 126: other).
-class ExecError : public Error {
- public:
-  ExecError(const std::string& msg, int exit_code) : Error(msg), exit_code(exit_code) {}
-  int exit_code;
 };
 
 struct Options {
@@ -156,8 +142,9 @@ class Engine {
   // Blocks until the container is not running; its exit code.
   int wait(const std::string& ref);
   // Starts a process in the running container through its shim: the process is the shim's
-  // child (watched, its exit code known, whatever becomes of the caller). Throws Error when
-  // the container is not running or paused, ExecError when the process does not start.
+  // child (watched, its exit code known, whatever becomes of the caller). Throws Error:
+  // not_running when the container is not running or paused; command_not_found or
+  // command_not_executable when the command is missing or cannot run.
   ExecSession exec(const std::string& ref, const ExecRequest& req);
   // Connects to the shim's control socket with `request` ("attach\n", …).
   UniqueFd shim_connect(const Container& c, const std::string& request);

@@ -41,7 +41,7 @@ std::vector<std::string> instruction_words(const std::string& s) {
       cur += ch;
     }
   }
-  if (quote) throw Error(std::string("unterminated quote ") + quote + " in `" + s + "`");
+  if (quote) throw Error(ErrorKind::invalid_argument, std::string("unterminated quote ") + quote + " in `" + s + "`");
   if (in_word) out.push_back(cur);
   return out;
 }
@@ -76,19 +76,19 @@ json command(const std::string& rest) {
 std::vector<std::pair<std::string, std::string>> pairs(const std::string& what, const std::string& rest, bool old_form) {
   std::vector<std::pair<std::string, std::string>> out;
   auto words = instruction_words(rest);
-  if (words.empty()) throw Error(what + " needs at least one KEY=VALUE");
+  if (words.empty()) throw Error(ErrorKind::invalid_argument, what + " needs at least one KEY=VALUE");
   if (old_form && words[0].find('=') == std::string::npos) {
     // ENV KEY VALUE WITH SPACES: the value is the rest of the line, as written.
     size_t start = rest.find_first_not_of(" \t");
     size_t after_key = rest.find_first_of(" \t", start);
-    if (after_key == std::string::npos) throw Error(what + " " + words[0] + " needs a value");
+    if (after_key == std::string::npos) throw Error(ErrorKind::invalid_argument, what + " " + words[0] + " needs a value");
     size_t value = rest.find_first_not_of(" \t", after_key);
     out.push_back({words[0], rest.substr(value)});
     return out;
   }
   for (auto& w : words) {
     auto eq = w.find('=');
-    if (eq == std::string::npos || eq == 0) throw Error(what + ": `" + w + "` is not KEY=VALUE");
+    if (eq == std::string::npos || eq == 0) throw Error(ErrorKind::invalid_argument, what + ": `" + w + "` is not KEY=VALUE");
     out.push_back({w.substr(0, eq), w.substr(eq + 1)});
   }
   return out;
@@ -98,7 +98,7 @@ std::vector<std::pair<std::string, std::string>> pairs(const std::string& what, 
 
 void apply_instruction(json& config, const std::string& line) {
   const size_t start = line.find_first_not_of(" \t");
-  if (start == std::string::npos) throw Error("an empty instruction");
+  if (start == std::string::npos) throw Error(ErrorKind::invalid_argument, "an empty instruction");
   const size_t end = line.find_first_of(" \t", start);
   std::string word = line.substr(start, end == std::string::npos ? std::string::npos : end - start);
   std::transform(word.begin(), word.end(), word.begin(), [](unsigned char c) { return std::toupper(c); });
@@ -111,8 +111,8 @@ void apply_instruction(json& config, const std::string& line) {
   static const char* kKnown = "CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL";
   if (word != "CMD" && word != "ENTRYPOINT" && word != "ENV" && word != "EXPOSE" && word != "LABEL" &&
       word != "ONBUILD" && word != "USER" && word != "VOLUME" && word != "WORKDIR" && word != "STOPSIGNAL")
-    throw Error("`" + word + "` cannot change an image's configuration (" + kKnown + ")");
-  if (rest.empty()) throw Error(word + " needs an argument");
+    throw Error(ErrorKind::invalid_argument, "`" + word + "` cannot change an image's configuration (" + kKnown + ")");
+  if (rest.empty()) throw Error(ErrorKind::invalid_argument, word + " needs an argument");
   if (!config.is_object()) config = json::object();
 
   if (word == "CMD") {
@@ -133,7 +133,7 @@ void apply_instruction(json& config, const std::string& line) {
     for (auto& [k, v] : pairs(word, rest, false)) object_at(config, "Labels")[k] = v;
   } else if (word == "EXPOSE") {
     for (auto& w : instruction_words(rest)) {
-      if (w.find(':') != std::string::npos) throw Error("EXPOSE " + w + ": a port of the container only (PORT[/PROTO])");
+      if (w.find(':') != std::string::npos) throw Error(ErrorKind::invalid_argument, "EXPOSE " + w + ": a port of the container only (PORT[/PROTO])");
       for (auto& m : network::parse_publish(w))
         object_at(config, "ExposedPorts")[std::to_string(m.container_port) + "/" + m.protocol] = json::object();
     }
@@ -142,7 +142,7 @@ void apply_instruction(json& config, const std::string& line) {
     if (!json_form(rest, list)) list = instruction_words(rest);
     for (auto& v : list) {
       const std::string path = v.get<std::string>();
-      if (path.empty() || path[0] != '/') throw Error("VOLUME " + path + ": an absolute path in the container");
+      if (path.empty() || path[0] != '/') throw Error(ErrorKind::invalid_argument, "VOLUME " + path + ": an absolute path in the container");
       object_at(config, "Volumes")[path] = json::object();
     }
   } else if (word == "WORKDIR") {
@@ -154,7 +154,7 @@ void apply_instruction(json& config, const std::string& line) {
     }
     config["WorkingDir"] = dir;
   } else if (word == "USER") {
-    if (rest.find_first_of(" \t") != std::string::npos) throw Error("USER " + rest + ": one USER[:GROUP]");
+    if (rest.find_first_of(" \t") != std::string::npos) throw Error(ErrorKind::invalid_argument, "USER " + rest + ": one USER[:GROUP]");
     config["User"] = rest;
   } else if (word == "STOPSIGNAL") {
     runtime::parse_signal(rest);  // throws for an unknown one

@@ -49,7 +49,7 @@ std::string cap_name(const std::string& flag) {
   std::string c = upper(flag);
   if (c.rfind("CAP_", 0) != 0) c = "CAP_" + c;
   if (c != "CAP_ALL" && oci::capability_from_name(c) < 0)
-    throw Error("unknown capability `" + flag + "`");
+    throw Error(ErrorKind::invalid_argument, "unknown capability `" + flag + "`");
   return c;
 }
 
@@ -94,7 +94,7 @@ bool all_digits(const std::string& s) {
 
 uint32_t to_id(const std::string& s, const std::string& what) {
   unsigned long long v = std::strtoull(s.c_str(), nullptr, 10);
-  if (!all_digits(s) || v > 0xfffffffeULL) throw Error("invalid " + what + " `" + s + "`");
+  if (!all_digits(s) || v > 0xfffffffeULL) throw Error(ErrorKind::invalid_argument, "invalid " + what + " `" + s + "`");
   return static_cast<uint32_t>(v);
 }
 
@@ -125,15 +125,15 @@ void add_device(const std::string& flag, json& linux, json& rules) {
   }
   if (ctr.empty()) ctr = host;
   if (perms.empty() || perms.find_first_not_of("rwm") != std::string::npos)
-    throw Error("--device " + flag + ": invalid permissions `" + perms + "` (r, w and m)");
+    throw Error(ErrorKind::invalid_argument, "--device " + flag + ": invalid permissions `" + perms + "` (r, w and m)");
   if (host.empty() || host[0] != '/' || ctr[0] != '/')
-    throw Error("--device " + flag + ": paths must be absolute");
+    throw Error(ErrorKind::invalid_argument, "--device " + flag + ": paths must be absolute");
   struct stat st {};
   if (::stat(host.c_str(), &st) < 0) throw_errno("--device " + flag + ": " + host);
   std::string type;
   if (S_ISCHR(st.st_mode)) type = "c";
   else if (S_ISBLK(st.st_mode)) type = "b";
-  else throw Error("--device " + flag + ": " + host + " is not a device node");
+  else throw Error(ErrorKind::invalid_argument, "--device " + flag + ": " + host + " is not a device node");
   int64_t maj = major(st.st_rdev), min = minor(st.st_rdev);
   linux["devices"].push_back({{"path", ctr},
                               {"type", type},
@@ -147,8 +147,8 @@ void add_device(const std::string& flag, json& linux, json& rules) {
 
 // -v SRC:DST[:OPTS] where SRC is an absolute host path (named volumes come in as mounts).
 json bind_mount(const std::string& src, const std::string& dst, const std::string& opts_text) {
-  if (dst.empty() || dst[0] != '/') throw Error("invalid mount target `" + dst + "`: must be absolute");
-  if (fs::clean_path(dst) == "/") throw Error("invalid mount target `/`");
+  if (dst.empty() || dst[0] != '/') throw Error(ErrorKind::invalid_argument, "invalid mount target `" + dst + "`: must be absolute");
+  if (fs::clean_path(dst) == "/") throw Error(ErrorKind::invalid_argument, "invalid mount target `/`");
   struct stat st {};
   if (::stat(src.c_str(), &st) < 0) throw_errno("bind source path `" + src + "`");
   std::vector<std::string> opts = {"rbind"};
@@ -164,7 +164,7 @@ json bind_mount(const std::string& src, const std::string& dst, const std::strin
       prop = o;
     } else if (o == "nocopy") {
     } else {
-      throw Error("invalid mount option `" + o + "` in `" + src + ":" + dst + ":" + opts_text + "`");
+      throw Error(ErrorKind::invalid_argument, "invalid mount option `" + o + "` in `" + src + ":" + dst + ":" + opts_text + "`");
     }
   }
   if (ro) opts.push_back("ro");
@@ -179,7 +179,7 @@ json tmpfs_mount(const std::string& spec) {
     dst = spec.substr(0, c);
     opts = spec.substr(c + 1);
   }
-  if (dst.empty() || dst[0] != '/') throw Error("invalid --tmpfs `" + spec + "`: target must be absolute");
+  if (dst.empty() || dst[0] != '/') throw Error(ErrorKind::invalid_argument, "invalid --tmpfs `" + spec + "`: target must be absolute");
   std::vector<std::string> o = {"nosuid", "nodev", "noexec"};
   for (auto& x : opts.empty() ? std::vector<std::string>{} : split(opts, ',')) {
     if (x == "exec") o.erase(std::remove(o.begin(), o.end(), "noexec"), o.end());
@@ -201,7 +201,7 @@ const std::map<std::string, std::string> kRlimits = {
 }  // namespace
 
 int64_t parse_bytes(const std::string& s, const std::string& flag) {
-  if (s.empty()) throw Error("invalid " + flag + " value ``");
+  if (s.empty()) throw Error(ErrorKind::invalid_argument, "invalid " + flag + " value ``");
   size_t i = 0;
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
   size_t frac_end = i;
@@ -209,7 +209,7 @@ int64_t parse_bytes(const std::string& s, const std::string& flag) {
     frac_end = i + 1;
     while (frac_end < s.size() && std::isdigit(static_cast<unsigned char>(s[frac_end]))) ++frac_end;
   }
-  if (frac_end == 0) throw Error("invalid " + flag + " value `" + s + "`");
+  if (frac_end == 0) throw Error(ErrorKind::invalid_argument, "invalid " + flag + " value `" + s + "`");
   double v = std::strtod(s.substr(0, frac_end).c_str(), nullptr);
   std::string unit = s.substr(frac_end);
   for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -220,9 +220,9 @@ int64_t parse_bytes(const std::string& s, const std::string& flag) {
   else if (unit == "m") mul = 1024.0 * 1024;
   else if (unit == "g") mul = 1024.0 * 1024 * 1024;
   else if (unit == "t") mul = 1024.0 * 1024 * 1024 * 1024;
-  else throw Error("invalid " + flag + " value `" + s + "` (a size such as 512m or 1g)");
+  else throw Error(ErrorKind::invalid_argument, "invalid " + flag + " value `" + s + "` (a size such as 512m or 1g)");
   double bytes = v * mul;
-  if (bytes > 9.0e18) throw Error("invalid " + flag + " value `" + s + "`: too large");
+  if (bytes > 9.0e18) throw Error(ErrorKind::invalid_argument, "invalid " + flag + " value `" + s + "`: too large");
   return static_cast<int64_t>(bytes);
 }
 
@@ -233,7 +233,7 @@ UserIds resolve_user(const std::string& rootfs, const std::string& user,
   if (auto c = user.find(':'); c != std::string::npos) {
     u = user.substr(0, c);
     g = user.substr(c + 1);
-    if (g.empty()) throw Error("invalid user `" + user + "`");
+    if (g.empty()) throw Error(ErrorKind::invalid_argument, "invalid user `" + user + "`");
   }
   if (u.empty()) u = "0";
   auto passwd = colon_records(read_in_rootfs(rootfs, "/etc/passwd"));
@@ -252,7 +252,7 @@ UserIds resolve_user(const std::string& rootfs, const std::string& user,
     }
   }
   if (!found) {
-    if (!all_digits(u)) throw Error("unable to find user " + u + ": no matching entries in passwd file");
+    if (!all_digits(u)) throw Error(ErrorKind::invalid_argument, "unable to find user " + u + ": no matching entries in passwd file");
     ids.uid = to_id(u, "uid");
     ids.gid = 0;
   }
@@ -261,7 +261,7 @@ UserIds resolve_user(const std::string& rootfs, const std::string& user,
       if (f.size() >= 3 && (f[0] == name || (all_digits(name) && f[2] == name)))
         return to_id(f[2], "gid");
     if (all_digits(name)) return to_id(name, "gid");
-    throw Error("unable to find group " + name + ": no matching entries in group file");
+    throw Error(ErrorKind::invalid_argument, "unable to find group " + name + ": no matching entries in group file");
   };
   if (!g.empty()) ids.gid = find_group(g);
   // Supplementary groups: the user's memberships in /etc/group (only when the user was given
@@ -486,16 +486,16 @@ void check_mount_target(const std::string& dst_in, const std::string& type) {
   if (dst_in.empty() || dst_in[0] != '/') return;  // refused later with its own message
   const std::string dst = fs::clean_path(dst_in);
   if ((dst == "/proc" || dst.rfind("/proc/", 0) == 0) && type != "proc")
-    throw Error("invalid mount destination `" + dst + "`: nothing but procfs may be mounted on /proc");
+    throw Error(ErrorKind::invalid_argument, "invalid mount destination `" + dst + "`: nothing but procfs may be mounted on /proc");
 }
 
 std::vector<std::string> string_list(const json& h, const char* key) {
   std::vector<std::string> out;
   const auto it = h.find(key);
   if (it == h.end() || it->is_null()) return out;
-  if (!it->is_array()) throw Error(std::string(key) + ": want a list of strings");
+  if (!it->is_array()) throw Error(ErrorKind::invalid_argument, std::string(key) + ": want a list of strings");
   for (auto& v : *it) {
-    if (!v.is_string()) throw Error(std::string(key) + ": want a list of strings");
+    if (!v.is_string()) throw Error(ErrorKind::invalid_argument, std::string(key) + ": want a list of strings");
     out.push_back(v.get<std::string>());
   }
   return out;
@@ -508,7 +508,7 @@ void check_host_config(const json& h) {
   if (auto r = h.value("RestartPolicy", json::object()); r.is_object()) {
     const std::string n = r.value("Name", "no");
     if (n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")
-      throw Error("invalid restart policy `" + n + "`");
+      throw Error(ErrorKind::invalid_argument, "invalid restart policy `" + n + "`");
   }
   for (auto& b : string_list(h, "Binds")) {
     auto c1 = b.find(':');
@@ -522,34 +522,34 @@ void check_host_config(const json& h) {
     for (auto& x : *m)
       if (x.is_object()) check_mount_target(x.value("Target", ""), x.value("Type", "bind"));
   if (auto n = h.find("NanoCpus"); n != h.end() && !n->is_null()) {
-    if (!n->is_number_integer()) throw Error("NanoCpus: want an integer");
+    if (!n->is_number_integer()) throw Error(ErrorKind::invalid_argument, "NanoCpus: want an integer");
     const int64_t nano = n->get<int64_t>();
     if (nano < 0 || (nano > 0 && nano < 10'000'000))
-      throw Error("invalid NanoCpus " + std::to_string(nano) + ": the range of CPUs starts at 0.01");
+      throw Error(ErrorKind::invalid_argument, "invalid NanoCpus " + std::to_string(nano) + ": the range of CPUs starts at 0.01");
   }
   for (auto& e : string_list(h, "ExtraHosts")) {
     auto colon = e.find(':');
     const std::string name = colon == std::string::npos ? "" : e.substr(0, colon);
     const std::string ip = colon == std::string::npos ? "" : e.substr(colon + 1);
     if (!plain_word(name) || (!ip_address(ip) && ip != "host-gateway"))
-      throw Error("invalid --add-host " + json(e).dump() + ": want HOST:IP");
+      throw Error(ErrorKind::invalid_argument, "invalid --add-host " + json(e).dump() + ": want HOST:IP");
   }
   for (auto& d : string_list(h, "Dns"))
-    if (!ip_address(d)) throw Error("invalid --dns " + json(d).dump() + ": want an IP address");
+    if (!ip_address(d)) throw Error(ErrorKind::invalid_argument, "invalid --dns " + json(d).dump() + ": want an IP address");
   for (auto& d : string_list(h, "DnsSearch"))
-    if (!plain_word(d)) throw Error("invalid --dns-search " + json(d).dump() + ": no spaces or line breaks");
+    if (!plain_word(d)) throw Error(ErrorKind::invalid_argument, "invalid --dns-search " + json(d).dump() + ": no spaces or line breaks");
   for (auto& d : string_list(h, "DnsOptions"))
-    if (!plain_word(d)) throw Error("invalid --dns-option " + json(d).dump() + ": no spaces or line breaks");
+    if (!plain_word(d)) throw Error(ErrorKind::invalid_argument, "invalid --dns-option " + json(d).dump() + ": no spaces or line breaks");
 }
 
 json resources_of(const json& h) {
   json res = json::object();
   if (int64_t mem = h.value("Memory", int64_t{0}); mem > 0) {
-    if (mem < 6 * 1024 * 1024) throw Error("minimum memory limit allowed is 6MB");
+    if (mem < 6 * 1024 * 1024) throw Error(ErrorKind::invalid_argument, "minimum memory limit allowed is 6MB");
     res["memory"] = {{"limit", mem}};
     if (int64_t swap = h.value("MemorySwap", int64_t{0}); swap != 0) {
       if (swap > 0 && swap < mem)
-        throw Error("minimum memoryswap limit should be larger than memory limit");
+        throw Error(ErrorKind::invalid_argument, "minimum memoryswap limit should be larger than memory limit");
       res["memory"]["swap"] = swap;
     }
   }
@@ -570,7 +570,7 @@ json make_spec(const SpecInputs& in) {
   // Process: args, env, user, cwd.
   std::vector<std::string> args = strings(c, "Entrypoint");
   for (auto& a : strings(c, "Cmd")) args.push_back(a);
-  if (args.empty()) throw Error("no command specified");
+  if (args.empty()) throw Error(ErrorKind::invalid_argument, "no command specified");
   if (h.value("Init", false)) args.insert(args.begin(), {"/sbin/berth-init", "--"});
   UserIds ids = resolve_user(in.rootfs, c.value("User", ""), strings(h, "GroupAdd"));
   std::vector<std::string> env = strings(c, "Env");
@@ -584,7 +584,7 @@ json make_spec(const SpecInputs& in) {
   if (!has_env("HOME")) env.push_back("HOME=" + ids.home);
   std::string cwd = c.value("WorkingDir", "");
   if (cwd.empty()) cwd = "/";
-  if (cwd[0] != '/') throw Error("the working directory `" + cwd + "` is invalid: it must be absolute");
+  if (cwd[0] != '/') throw Error(ErrorKind::invalid_argument, "the working directory `" + cwd + "` is invalid: it must be absolute");
 
   // Capabilities.
   std::vector<std::string> caps = privileged ? all_caps() : kDefaultCaps;
@@ -622,27 +622,27 @@ json make_spec(const SpecInputs& in) {
         seccomp = json();
       } else {
         std::string text;
-        if (!fs::read_file_if_exists(v, text)) throw Error("--security-opt seccomp: cannot read `" + v + "`");
+        if (!fs::read_file_if_exists(v, text)) throw Error(ErrorKind::invalid_argument, "--security-opt seccomp: cannot read `" + v + "`");
         try {
           seccomp = json::parse(text);
         } catch (const json::exception& e) {
-          throw Error("--security-opt seccomp: `" + v + "` is not JSON: " + e.what());
+          throw Error(ErrorKind::invalid_argument, "--security-opt seccomp: `" + v + "` is not JSON: " + e.what());
         }
       }
     } else if (o.rfind("label=", 0) == 0 || o.rfind("label:", 0) == 0 || o.rfind("apparmor=", 0) == 0 ||
                o.rfind("apparmor:", 0) == 0) {
       std::string v = o.substr(o.find_first_of("=:") + 1);
       if (v != "disable" && v != "unconfined")
-        throw Error("--security-opt " + o + ": this host has no AppArmor or SELinux");
+        throw Error(ErrorKind::invalid_argument, "--security-opt " + o + ": this host has no AppArmor or SELinux");
     } else {
-      throw Error("invalid --security-opt `" + o + "`");
+      throw Error(ErrorKind::invalid_argument, "invalid --security-opt `" + o + "`");
     }
   }
   process["noNewPrivileges"] = no_new_privs;
   json rlimits = json::array();
   for (auto& u : h.value("Ulimits", json::array())) {
     auto it = kRlimits.find(u.value("Name", ""));
-    if (it == kRlimits.end()) throw Error("invalid --ulimit name `" + u.value("Name", "") + "`");
+    if (it == kRlimits.end()) throw Error(ErrorKind::invalid_argument, "invalid --ulimit name `" + u.value("Name", "") + "`");
     rlimits.push_back({{"type", it->second}, {"soft", u.value("Soft", int64_t{0})}, {"hard", u.value("Hard", int64_t{0})}});
   }
   if (!rlimits.empty()) process["rlimits"] = rlimits;
@@ -675,7 +675,7 @@ json make_spec(const SpecInputs& in) {
   for (auto& b : strings(h, "Binds")) {
     // SRC:DST[:OPTS] with SRC an absolute path (volumes were turned into mounts already).
     size_t c1 = b.find(':');
-    if (c1 == std::string::npos) throw Error("invalid volume specification `" + b + "`");
+    if (c1 == std::string::npos) throw Error(ErrorKind::invalid_argument, "invalid volume specification `" + b + "`");
     std::string src = b.substr(0, c1), rest = b.substr(c1 + 1), opts;
     if (src.empty() || src[0] != '/') continue;  // a named volume: in volume_mounts
     if (auto c2 = rest.find(':'); c2 != std::string::npos) {
@@ -690,7 +690,7 @@ json make_spec(const SpecInputs& in) {
     user_mounts.push_back(tmpfs_mount(opts.get<std::string>().empty() ? dst : dst + ":" + opts.get<std::string>()));
   for (auto& m : user_mounts) {
     std::string d = m["destination"];
-    if (!user_targets.insert(d).second) throw Error("duplicate mount point: " + d);
+    if (!user_targets.insert(d).second) throw Error(ErrorKind::invalid_argument, "duplicate mount point: " + d);
   }
   auto etc = [&](const std::string& file, const std::string& dst) {
     if (!file.empty() && !user_targets.count(dst))
@@ -701,7 +701,7 @@ json make_spec(const SpecInputs& in) {
   etc(in.hosts_file, "/etc/hosts");
   if (h.value("Init", false)) {
     const char* init = "/usr/bin/tini-static";
-    if (!fs::exists(init)) throw Error("--init: " + std::string(init) + " is not installed (Debian package tini)");
+    if (!fs::exists(init)) throw Error(ErrorKind::invalid_argument, "--init: " + std::string(init) + " is not installed (Debian package tini)");
     mounts.push_back(mount("/sbin/berth-init", "bind", init, {"bind", "ro", "rprivate"}));
   }
   for (auto& m : user_mounts) mounts.push_back(m);

@@ -47,12 +47,12 @@ Volume VolumeStore::create(const std::string& name_in, const std::map<std::strin
                            bool anonymous, bool must_be_new) {
   const std::string name = name_in.empty() ? random_id() : name_in;
   if (!valid_name(name))
-    throw Error("invalid volume name `" + name + "`: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+    throw Error(ErrorKind::invalid_argument, "invalid volume name `" + name + "`: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
   fs::mkdir_p(dir_, 0700);
   const std::string vdir = dir_ + "/" + name;
   if (::mkdir(vdir.c_str(), 0700) < 0) {
     if (errno != EEXIST) throw_errno("create volume `" + name + "`");
-    if (must_be_new) throw Error("volume \"" + name + "\" already exists");
+    if (must_be_new) throw Error(ErrorKind::already_exists, "volume \"" + name + "\" already exists");
     // Made by another process this very moment: its record may not be written yet.
     for (int i = 0; i < 100; ++i) {
       if (auto v = get(name)) return *v;

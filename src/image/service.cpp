@@ -155,7 +155,7 @@ Image Service::load(const metadata::Image& record) {
         break;
       }
     }
-    if (!pick) throw Error("image " + record.name + ": no manifest for " + opts_.platform.str());
+    if (!pick) throw Error(ErrorKind::not_found, "image " + record.name + ": no manifest for " + opts_.platform.str());
     img.manifest_desc = *pick;
     text = content_->read(pick->digest, oci::kMaxManifestSize);
   } else {
@@ -184,7 +184,7 @@ std::optional<Image> Service::find(std::string_view s) {
     auto it = rec.labels.find(kConfigLabel);
     if (it == rec.labels.end() || it->second.rfind(prefix, 0) != 0) continue;
     if (found && found->id.str() != it->second)
-      throw Error("image id prefix `" + std::string(s) + "` is ambiguous");
+      throw Error(ErrorKind::invalid_argument, "image id prefix `" + std::string(s) + "` is ambiguous");
     if (!found) found = load(rec);
   }
   return found;
@@ -192,7 +192,7 @@ std::optional<Image> Service::find(std::string_view s) {
 
 Image Service::resolve(std::string_view s) {
   auto img = find(s);
-  if (!img) throw Error("No such image: " + std::string(s));
+  if (!img) throw Error(ErrorKind::not_found, "No such image: " + std::string(s));
   return *img;
 }
 
@@ -207,7 +207,7 @@ void set_manifest_label(metadata::Image& rec, const Digest& manifest) {
 }
 
 Image Service::import(const diff::Reader& in, std::string_view ref_text, const ImportOptions& opt) {
-  if (!opt.changes.empty()) throw Error("import: --change is not supported yet");
+  if (!opt.changes.empty()) throw Error(ErrorKind::invalid_argument, "import: --change is not supported yet");
   const oci::Reference ref = oci::Reference::parse(ref_text);
   // One pass: the bytes go to the content store as they are and through diff apply into a
   // fresh snapshot; both are kept only when everything checks out.
@@ -226,7 +226,7 @@ Image Service::import(const diff::Reader& in, std::string_view ref_text, const I
       if (got == 0) break;
       have += got;
     }
-    if (have == 0) throw Error("import: the tarball is empty");
+    if (have == 0) throw Error(ErrorKind::invalid_argument, "import: the tarball is empty");
     compression = diff::detect_compression(peek, have);
     writer.write(peek, have);
     size_t replay = 0;
@@ -460,7 +460,7 @@ std::vector<std::string> Service::remove(std::string_view s, bool force) {
       if (it != rec.labels.end() && it->second == img.id.str()) names.push_back(rec);
     }
     if (names.size() > 1 && !force)
-      throw Error("conflict: unable to delete " + short_id(img.id) +
+      throw Error(ErrorKind::conflict, "conflict: unable to delete " + short_id(img.id) +
                   " (must be forced) - image is referenced in multiple repositories");
   }
   for (auto& rec : names) {
@@ -668,7 +668,7 @@ std::string Service::mount(const Image& img, const std::string& target_in) {
     ::chmod((opts_.root + "/mounts").c_str(), 0700);
     if (::mkdir(target.c_str(), 0700) < 0 && errno != EEXIST) throw_errno("image mount: create `" + target + "`");
   }
-  if (!fs::is_dir(target)) throw Error("image mount: `" + target + "` is not a directory");
+  if (!fs::is_dir(target)) throw Error(ErrorKind::invalid_argument, "image mount: `" + target + "` is not a directory");
   try {
     const std::string top = unpack(img);
     snapshots_->view(key, top);
@@ -688,7 +688,7 @@ std::string Service::mount(const Image& img, const std::string& target_in) {
 void Service::unmount(const std::string& target_in) {
   const std::string target = fs::absolute(target_in);
   const std::string key = "mount:" + target;
-  if (!db_->get_snapshot(opts_.ns, key)) throw Error("image unmount: no image is mounted on `" + target + "`");
+  if (!db_->get_snapshot(opts_.ns, key)) throw Error(ErrorKind::not_found, "image unmount: no image is mounted on `" + target + "`");
   if (::umount2(target.c_str(), 0) < 0 && errno != EINVAL) throw_errno("image unmount: umount `" + target + "`");
   snapshots_->remove(key);
   if (target.starts_with(opts_.root + "/mounts/")) ::rmdir(target.c_str());

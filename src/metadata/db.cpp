@@ -64,7 +64,7 @@ int64_t now_ns() {
 
 void validate_namespace(std::string_view ns) {
   auto bad = [&](std::string_view why) {
-    throw Error("invalid namespace " + in_quotes(ns) + ": " + std::string(why));
+    throw Error(ErrorKind::invalid_argument, "invalid namespace " + in_quotes(ns) + ": " + std::string(why));
   };
   if (ns.empty()) bad("empty");
   if (ns.size() > kMaxNamespace) bad("longer than 76 characters");
@@ -78,9 +78,9 @@ void validate_namespace(std::string_view ns) {
 
 void validate_labels(const Labels& labels) {
   for (const auto& [k, v] : labels) {
-    if (k.empty()) throw Error("label with an empty key");
+    if (k.empty()) throw Error(ErrorKind::invalid_argument, "label with an empty key");
     if (k.size() + v.size() > kMaxLabel) {
-      throw Error("label " + in_quotes(k) + ": key and value are longer than 4096 bytes");
+      throw Error(ErrorKind::invalid_argument, "label " + in_quotes(k) + ": key and value are longer than 4096 bytes");
     }
   }
 }
@@ -413,12 +413,12 @@ Snapshot Db::add_snapshot(std::string_view ns, std::string_view key, std::string
   }
   validate_labels(labels);
   return transaction([&] {
-    if (get_snapshot(ns, key)) throw Error("snapshot " + in_quotes(key) + " already exists");
+    if (get_snapshot(ns, key)) throw Error(ErrorKind::already_exists, "snapshot " + in_quotes(key) + " already exists");
     int64_t parent_id = 0;
     if (!parent.empty()) {
       auto p = get_snapshot(ns, parent);
       if (!p)
-        throw Error("snapshot " + in_quotes(key) + ": parent " + in_quotes(parent) + " not found");
+        throw Error(ErrorKind::not_found, "snapshot " + in_quotes(key) + ": parent " + in_quotes(parent) + " not found");
       if (p->kind != Snapshot::Kind::committed) {
         throw Error("snapshot " + in_quotes(key) + ": parent " + in_quotes(parent) +
                     " is not committed");
@@ -475,13 +475,13 @@ Snapshot Db::commit_snapshot(std::string_view ns, std::string_view active_key,
   validate_labels(labels);
   return transaction([&] {
     auto s = get_snapshot(ns, active_key);
-    if (!s) throw Error("snapshot " + in_quotes(active_key) + " not found");
+    if (!s) throw Error(ErrorKind::not_found, "snapshot " + in_quotes(active_key) + " not found");
     if (s->kind != Snapshot::Kind::active) {
       throw Error("snapshot " + in_quotes(active_key) + " is not active (it is " +
                   std::string(to_string(s->kind)) + ")");
     }
     if (name != active_key && get_snapshot(ns, name)) {
-      throw Error("snapshot " + in_quotes(name) + " already exists");
+      throw Error(ErrorKind::already_exists, "snapshot " + in_quotes(name) + " already exists");
     }
     s->key = name;
     s->kind = Snapshot::Kind::committed;
@@ -499,7 +499,7 @@ Snapshot Db::set_snapshot_labels(std::string_view ns, std::string_view key, cons
   validate_labels(labels);
   return transaction([&] {
     auto s = get_snapshot(ns, key);
-    if (!s) throw Error("snapshot " + in_quotes(key) + " not found");
+    if (!s) throw Error(ErrorKind::not_found, "snapshot " + in_quotes(key) + " not found");
     s->labels = labels;
     s->updated = now_ns();
     impl_->q("UPDATE snapshots SET labels = ?2, updated = ?3 WHERE id = ?1")
@@ -515,7 +515,7 @@ std::optional<Snapshot> Db::remove_snapshot(std::string_view ns, std::string_vie
     auto s = get_snapshot(ns, key);
     if (!s) return std::nullopt;
     const int64_t n = count_snapshot_children(s->id);
-    if (n > 0) throw Error("snapshot " + in_quotes(key) + " has " + plural(n, "child", "children"));
+    if (n > 0) throw Error(ErrorKind::conflict, "snapshot " + in_quotes(key) + " has " + plural(n, "child", "children"));
     impl_->q("DELETE FROM snapshots WHERE id = ?1").args(s->id).run();
     return s;
   });
@@ -604,7 +604,7 @@ Lease Db::create_lease(std::string_view ns, std::string_view id, int64_t expires
   if (expires_at < 0) throw Error("lease " + in_quotes(id) + ": negative expiry");
   validate_labels(labels);
   return transaction([&] {
-    if (get_lease(ns, id)) throw Error("lease " + in_quotes(id) + " already exists");
+    if (get_lease(ns, id)) throw Error(ErrorKind::already_exists, "lease " + in_quotes(id) + " already exists");
     Lease l{std::string(id), expires_at, labels, now_ns()};
     impl_
         ->q("INSERT INTO leases (namespace, id, expires_at, labels, created) "
@@ -639,7 +639,7 @@ void Db::add_lease_resource(std::string_view ns, std::string_view id, LeaseResou
   validate_namespace(ns);
   require("lease " + in_quotes(id) + ": resource ref", ref);
   transaction([&] {
-    if (!get_lease(ns, id)) throw Error("lease " + in_quotes(id) + " not found");
+    if (!get_lease(ns, id)) throw Error(ErrorKind::not_found, "lease " + in_quotes(id) + " not found");
     impl_
         ->q("INSERT OR IGNORE INTO lease_resources (namespace, lease_id, type, ref) "
             "VALUES (?1, ?2, ?3, ?4)")
@@ -694,9 +694,9 @@ Container Db::add_container(std::string_view ns, const Container& c) {
   require("container name", c.name);
   return transaction([&] {
     if (auto other = get_container_by_name(ns, c.name))
-      throw Error("container name " + in_quotes(c.name) + " is already in use by container " +
+      throw Error(ErrorKind::conflict, "container name " + in_quotes(c.name) + " is already in use by container " +
                   in_quotes(other->id));
-    if (get_container(ns, c.id)) throw Error("container id " + in_quotes(c.id) + " already exists");
+    if (get_container(ns, c.id)) throw Error(ErrorKind::already_exists, "container id " + in_quotes(c.id) + " already exists");
     Container out = c;
     out.created = out.updated = now_ns();
     auto q = impl_->q(
@@ -713,7 +713,7 @@ bool Db::update_container(std::string_view ns, const Container& c) {
   require("container name", c.name);
   return transaction([&] {
     if (auto other = get_container_by_name(ns, c.name); other && other->id != c.id)
-      throw Error("container name " + in_quotes(c.name) + " is already in use by container " +
+      throw Error(ErrorKind::conflict, "container name " + in_quotes(c.name) + " is already in use by container " +
                   in_quotes(other->id));
     auto q = impl_->q(
         "UPDATE containers SET name = ?3, data = ?4, updated = ?5 WHERE namespace = ?1 AND id = ?2");

@@ -36,7 +36,7 @@ using nlohmann::json;
 
 uint32_t parse_ipv4(const std::string& s) {
   in_addr a{};
-  if (::inet_pton(AF_INET, s.c_str(), &a) != 1) throw Error("invalid IPv4 address `" + s + "`");
+  if (::inet_pton(AF_INET, s.c_str(), &a) != 1) throw Error(ErrorKind::invalid_argument, "invalid IPv4 address `" + s + "`");
   return ntohl(a.s_addr);
 }
 
@@ -44,9 +44,9 @@ void check_mac(const std::string& s) {
   bool ok = s.size() == 17;
   for (size_t i = 0; ok && i < s.size(); ++i)
     ok = i % 3 == 2 ? s[i] == ':' : std::isxdigit(static_cast<unsigned char>(s[i])) != 0;
-  if (!ok) throw Error("invalid MAC address `" + s + "` (xx:xx:xx:xx:xx:xx)");
+  if (!ok) throw Error(ErrorKind::invalid_argument, "invalid MAC address `" + s + "` (xx:xx:xx:xx:xx:xx)");
   if (std::stoi(s.substr(0, 2), nullptr, 16) & 1)
-    throw Error("invalid MAC address `" + s + "`: a multicast address cannot be an interface's");
+    throw Error(ErrorKind::invalid_argument, "invalid MAC address `" + s + "`: a multicast address cannot be an interface's");
 }
 
 std::string ipv4_str(uint32_t ip) {
@@ -63,20 +63,20 @@ uint32_t mask_of(int prefix) { return prefix == 0 ? 0 : ~uint32_t{0} << (32 - pr
 Subnet Subnet::parse(const std::string& cidr) {
   auto slash = cidr.find('/');
   if (slash == std::string::npos || cidr.find(':') != std::string::npos)
-    throw Error("invalid subnet `" + cidr + "`: want an IPv4 prefix such as 10.1.0.0/24");
+    throw Error(ErrorKind::invalid_argument, "invalid subnet `" + cidr + "`: want an IPv4 prefix such as 10.1.0.0/24");
   Subnet s;
   try {
     s.addr = parse_ipv4(cidr.substr(0, slash));
   } catch (const Error&) {
-    throw Error("invalid subnet `" + cidr + "`");
+    throw Error(ErrorKind::invalid_argument, "invalid subnet `" + cidr + "`");
   }
   const std::string p = cidr.substr(slash + 1);
   if (p.empty() || p.size() > 2 || p.find_first_not_of("0123456789") != std::string::npos || std::stoi(p) > 32)
-    throw Error("invalid subnet `" + cidr + "`");
+    throw Error(ErrorKind::invalid_argument, "invalid subnet `" + cidr + "`");
   s.prefix = std::stoi(p);
-  if (s.prefix > 30) throw Error("subnet `" + cidr + "` is too small (at most /30)");
+  if (s.prefix > 30) throw Error(ErrorKind::invalid_argument, "subnet `" + cidr + "` is too small (at most /30)");
   if ((s.addr & ~mask_of(s.prefix)) != 0)
-    throw Error("invalid subnet `" + cidr + "`: host bits set (did you mean " +
+    throw Error(ErrorKind::invalid_argument, "invalid subnet `" + cidr + "`: host bits set (did you mean " +
                 ipv4_str(s.addr & mask_of(s.prefix)) + "/" + p + "?)");
   return s;
 }
@@ -112,7 +112,7 @@ std::pair<int, int> port_range(const std::string& s, const std::string& spec) {
   auto num = [&](const std::string& t) {
     if (t.empty() || t.size() > 5 || t.find_first_not_of("0123456789") != std::string::npos) throw bad();
     int v = std::stoi(t);
-    if (v < 1 || v > 65535) throw Error("invalid port `" + t + "` in `" + spec + "`: must be 1-65535");
+    if (v < 1 || v > 65535) throw Error(ErrorKind::invalid_argument, "invalid port `" + t + "` in `" + spec + "`: must be 1-65535");
     return v;
   };
   auto dash = s.find('-');
@@ -133,7 +133,7 @@ std::vector<PortMapping> parse_publish(const std::string& spec) {
     proto = s.substr(slash + 1);
     s = s.substr(0, slash);
     if (proto != "tcp" && proto != "udp" && proto != "sctp")
-      throw Error("invalid protocol `" + proto + "` in `" + spec + "` (tcp, udp, sctp)");
+      throw Error(ErrorKind::invalid_argument, "invalid protocol `" + proto + "` in `" + spec + "` (tcp, udp, sctp)");
   }
   std::string ip, host, ctr;
   auto parts = split(s, ':');
@@ -146,13 +146,13 @@ std::vector<PortMapping> parse_publish(const std::string& spec) {
     if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
     if (!ip.empty()) parse_ipv4(ip);
   } else {
-    throw Error("invalid port specification `" + spec + "`");
+    throw Error(ErrorKind::invalid_argument, "invalid port specification `" + spec + "`");
   }
   auto [c0, c1] = port_range(ctr, spec);
   int h0 = 0, h1 = 0;
   if (!host.empty()) {
     std::tie(h0, h1) = port_range(host, spec);
-    if (h1 - h0 != c1 - c0) throw Error("invalid port specification `" + spec + "`: the ranges differ in size");
+    if (h1 - h0 != c1 - c0) throw Error(ErrorKind::invalid_argument, "invalid port specification `" + spec + "`: the ranges differ in size");
   }
   std::vector<PortMapping> out;
   for (int i = 0; i <= c1 - c0; ++i) {
@@ -316,7 +316,7 @@ Network Networks::load(const std::string& path) {
   n.conflist = j;
   n.name = j["name"];
   // The name becomes part of paths (leases, attachment records): Docker's rules, nothing else.
-  if (!valid_network_name(n.name)) throw Error("invalid network name `" + n.name + "`");
+  if (!valid_network_name(n.name)) throw Error(ErrorKind::invalid_argument, "invalid network name `" + n.name + "`");
   const json b = j.value("berth", json::object());
   n.berth_made = j.contains("berth");
   n.id = b.value("id", "");
@@ -371,7 +371,7 @@ std::optional<Network> Networks::find(const std::string& ref) {
   std::optional<Network> hit;
   for (auto& n : all)
     if (n.id.rfind(ref, 0) == 0) {
-      if (hit) throw Error("network `" + ref + "` is ambiguous: use more of the id");
+      if (hit) throw Error(ErrorKind::invalid_argument, "network `" + ref + "` is ambiguous: use more of the id");
       hit = n;
     }
   return hit;
@@ -379,7 +379,7 @@ std::optional<Network> Networks::find(const std::string& ref) {
 
 Network Networks::get(const std::string& ref) {
   auto n = find(ref);
-  if (!n) throw Error("network " + ref + " not found");
+  if (!n) throw Error(ErrorKind::not_found, "network " + ref + " not found");
   return *n;
 }
 
@@ -402,18 +402,18 @@ Subnet Networks::pick_subnet(bool is_default, const std::vector<Network>& existi
       Subnet s{(10u << 24) | (b << 16) | (c << 8), 24};
       if (free(s)) return s;
     }
-  throw Error("no free subnet left in berth's pools (10.74-10.80.x.x): give one with --subnet");
+  throw Error(ErrorKind::unavailable, "no free subnet left in berth's pools (10.74-10.80.x.x): give one with --subnet");
 }
 
 Network Networks::create(const CreateSpec& spec) {
   if (!valid_network_name(spec.name))
-    throw Error("invalid network name `" + spec.name + "`: [a-zA-Z0-9][a-zA-Z0-9_.-]*, not none/host/bridge/default");
+    throw Error(ErrorKind::invalid_argument, "invalid network name `" + spec.name + "`: [a-zA-Z0-9][a-zA-Z0-9_.-]*, not none/host/bridge/default");
   if (spec.driver != "bridge" && spec.driver != "macvlan" && spec.driver != "ipvlan")
-    throw Error("unknown network driver `" + spec.driver + "` (bridge, macvlan, ipvlan)");
+    throw Error(ErrorKind::invalid_argument, "unknown network driver `" + spec.driver + "` (bridge, macvlan, ipvlan)");
   UniqueFd lk = lock();
   auto existing = list();
   for (auto& n : existing)
-    if (n.name == spec.name) throw Error("network with name " + spec.name + " already exists");
+    if (n.name == spec.name) throw Error(ErrorKind::already_exists, "network with name " + spec.name + " already exists");
   Subnet subnet;
   if (spec.subnet.empty()) {
     subnet = pick_subnet(spec.name == kDefault, existing);
@@ -421,26 +421,26 @@ Network Networks::create(const CreateSpec& spec) {
     subnet = Subnet::parse(spec.subnet);
     for (auto& n : existing)
       if (!n.subnet.empty() && subnet.overlaps(Subnet::parse(n.subnet)))
-        throw Error("subnet " + subnet.str() + " overlaps with network " + n.name + " (" + n.subnet + ")");
+        throw Error(ErrorKind::invalid_argument, "subnet " + subnet.str() + " overlaps with network " + n.name + " (" + n.subnet + ")");
     for (auto& [r, dev] : host_routes())
       if (subnet.overlaps(r))
-        throw Error("subnet " + subnet.str() + " overlaps with a route of the host (" + r.str() + " dev " + dev + ")");
+        throw Error(ErrorKind::invalid_argument, "subnet " + subnet.str() + " overlaps with a route of the host (" + r.str() + " dev " + dev + ")");
   }
   uint32_t gw = subnet.first_host();
   if (!spec.gateway.empty()) {
     gw = parse_ipv4(spec.gateway);
     if (!subnet.contains(gw) || gw == subnet.addr || gw == (subnet.addr | ~mask_of(subnet.prefix)))
-      throw Error("gateway " + spec.gateway + " is not a host address of subnet " + subnet.str());
+      throw Error(ErrorKind::invalid_argument, "gateway " + spec.gateway + " is not a host address of subnet " + subnet.str());
   }
   for (auto& [k, v] : spec.options.items()) {
     static const std::set<std::string> known = {"parent", "mode", "mtu", "com.docker.network.driver.mtu",
                                                 "com.docker.network.bridge.name", "warm"};
-    if (!known.count(k)) throw Error("unknown network option `" + k + "` (parent, mode, mtu, warm)");
+    if (!known.count(k)) throw Error(ErrorKind::invalid_argument, "unknown network option `" + k + "` (parent, mode, mtu, warm)");
   }
   if (spec.options.contains("warm")) {
     const std::string w = spec.options["warm"].is_string() ? spec.options["warm"].get<std::string>() : "";
     if (w.empty() || w.size() > 2 || w.find_first_not_of("0123456789") != std::string::npos || std::stoi(w) > 16)
-      throw Error("-o warm=" + w + ": the number of spares to keep, 0 to 16");
+      throw Error(ErrorKind::invalid_argument, "-o warm=" + w + ": the number of spares to keep, 0 to 16");
   }
   Network n;
   n.name = spec.name;
@@ -474,7 +474,7 @@ Network Networks::create(const CreateSpec& spec) {
     }
     if (spec.options.contains("com.docker.network.bridge.name"))
       n.bridge = spec.options["com.docker.network.bridge.name"].get<std::string>();
-    if (n.bridge.size() > 15) throw Error("bridge name `" + n.bridge + "` is longer than 15 characters");
+    if (n.bridge.size() > 15) throw Error(ErrorKind::invalid_argument, "bridge name `" + n.bridge + "` is longer than 15 characters");
     // Masquerading and forwarding are rules of the network (apply_rules), not of every
     // container: the bridge plugin's ipMasq and the firewall plugin cost ~55 and ~90 ms per
     // container here (docs/network.md).
@@ -486,8 +486,8 @@ Network Networks::create(const CreateSpec& spec) {
     if (!spec.internal) plugins.push_back({{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}});
   } else {
     std::string parent = spec.options.value("parent", "");
-    if (parent.empty()) throw Error(spec.driver + " networks need a parent interface: -o parent=IFNAME");
-    if (!link_exists(parent)) throw Error("parent interface " + parent + " does not exist");
+    if (parent.empty()) throw Error(ErrorKind::invalid_argument, spec.driver + " networks need a parent interface: -o parent=IFNAME");
+    if (!link_exists(parent)) throw Error(ErrorKind::invalid_argument, "parent interface " + parent + " does not exist");
     json p = {{"type", spec.driver}, {"master", parent}, {"ipam", ipam}, {"capabilities", {{"ips", true}}}};
     std::string mode = spec.options.value("mode", spec.driver == "macvlan" ? "bridge" : "l2");
     p["mode"] = mode;
@@ -575,7 +575,7 @@ void Networks::remove(const Network& net) {
   if (!ms.empty()) {
     std::string names;
     for (auto& m : ms) names += (names.empty() ? "" : ", ") + m.container_name;
-    throw Error("network " + net.name + " has active endpoints (" + names + ")");
+    throw Error(ErrorKind::conflict, "network " + net.name + " has active endpoints (" + names + ")");
   }
   reap_spares_locked(net, true);
   const std::string path = dir() + "/" + net.name + ".conflist";
@@ -637,7 +637,7 @@ void Networks::check_ports(const std::vector<PortMapping>& ports, const std::str
       for (auto& q : m.ports)
         if (q.host_port == p.host_port && q.protocol == p.protocol &&
             (q.host_ip.empty() || p.host_ip.empty() || q.host_ip == p.host_ip))
-          throw Error("Bind for " + where + " failed: port is already allocated (by container " + m.container_name + ")");
+          throw Error(ErrorKind::conflict, "Bind for " + where + " failed: port is already allocated (by container " + m.container_name + ")");
     }
     // A listener of the host: the DNAT rule would hide it (or it would hide us).
     UniqueFd s(::socket(AF_INET, (p.protocol == "udp" ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0));
@@ -647,8 +647,8 @@ void Networks::check_ports(const std::vector<PortMapping>& ports, const std::str
     a.sin_port = htons(static_cast<uint16_t>(p.host_port));
     a.sin_addr.s_addr = htonl(p.host_ip.empty() ? INADDR_ANY : parse_ipv4(p.host_ip));
     if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) {
-      if (errno == EADDRINUSE) throw Error("Bind for " + where + " failed: port is already allocated");
-      if (errno == EADDRNOTAVAIL) throw Error("Bind for " + where + " failed: no such address on this host");
+      if (errno == EADDRINUSE) throw Error(ErrorKind::conflict, "Bind for " + where + " failed: port is already allocated");
+      if (errno == EADDRNOTAVAIL) throw Error(ErrorKind::invalid_argument, "Bind for " + where + " failed: no such address on this host");
       throw_errno("Bind for " + where);
     }
   }
@@ -670,7 +670,7 @@ int free_port(const PortMapping& p, const std::set<int>& taken) {
     int port = ntohs(a.sin_port);
     if (!taken.count(port)) return port;
   }
-  throw Error("no free host port found");
+  throw Error(ErrorKind::unavailable, "no free host port found");
 }
 
 }  // namespace
@@ -730,27 +730,27 @@ void Networks::pick_ports_locked(const Network& net, Member& m) {
     for (auto& p : net.conflist["plugins"])
       can = can || p.value("capabilities", json::object()).value("portMappings", false);
     if (!can)
-      throw Error("network " + net.name + " cannot publish ports (" +
+      throw Error(ErrorKind::invalid_argument, "network " + net.name + " cannot publish ports (" +
                   (net.internal ? "it is internal" : "no plugin of it takes portMappings") + ")");
   }
 }
 
 Member Networks::attach(const Network& net, Member m) {
   UniqueFd lk = lock();
-  if (member(net.name, m.container_id)) throw Error("container " + m.container_name + " is already attached to network " + net.name);
+  if (member(net.name, m.container_id)) throw Error(ErrorKind::conflict, "container " + m.container_name + " is already attached to network " + net.name);
   pick_ports_locked(net, m);
   Attachment at = attachment(m);
   if (!m.ip.empty()) {
-    if (net.subnet.empty()) throw Error("--ip: network " + net.name + " has no subnet to take it from");
+    if (net.subnet.empty()) throw Error(ErrorKind::invalid_argument, "--ip: network " + net.name + " has no subnet to take it from");
     Subnet s = Subnet::parse(net.subnet);
     if (!s.contains(parse_ipv4(m.ip)))
-      throw Error("--ip " + m.ip + " is not in network " + net.name + "'s subnet " + net.subnet);
+      throw Error(ErrorKind::invalid_argument, "--ip " + m.ip + " is not in network " + net.name + "'s subnet " + net.subnet);
     at.capability_args["ips"] = json::array({m.ip + "/" + std::to_string(s.prefix)});
   }
   if (!m.mac.empty()) {
     bool can = false;
     for (auto& p : net.conflist["plugins"]) can = can || p.value("capabilities", json::object()).value("mac", false);
-    if (!can) throw Error("--mac-address: network " + net.name + " cannot set a MAC address (no plugin of it takes `mac`)");
+    if (!can) throw Error(ErrorKind::invalid_argument, "--mac-address: network " + net.name + " cannot set a MAC address (no plugin of it takes `mac`)");
     at.capability_args["mac"] = m.mac;
   }
   // Recorded before the plugins run: if this process dies meanwhile, a later release still
@@ -949,7 +949,7 @@ std::optional<Member> Networks::take_spare(const Network& net, Member m) {
   if (spares_ready(net.name) == 0) return std::nullopt;
   const std::string dir = spares_dir(net.name);
   UniqueFd lk = lock();
-  if (member(net.name, m.container_id)) throw Error("container " + m.container_name + " is already attached to network " + net.name);
+  if (member(net.name, m.container_id)) throw Error(ErrorKind::conflict, "container " + m.container_name + " is already attached to network " + net.name);
   for (auto& f : dir_entries(dir)) {
     if (!ends_with(f, ".json")) continue;
     const std::string sid = f.substr(0, f.size() - 5), ns = dir + "/" + sid + ".ns";

@@ -94,7 +94,7 @@ Platform Platform::parse(std::string_view s) {
     start = slash + 1;
   }
   for (auto& part : parts)
-    if (part.empty()) throw Error("invalid platform `" + std::string(s) + "`");
+    if (part.empty()) throw Error(ErrorKind::invalid_argument, "invalid platform `" + std::string(s) + "`");
   if (parts.size() == 1) {
     p.architecture = normalize_arch(parts[0]);
   } else if (parts.size() <= 3) {
@@ -102,10 +102,10 @@ Platform Platform::parse(std::string_view s) {
     p.architecture = normalize_arch(parts[1]);
     if (parts.size() == 3) p.variant = parts[2];
   } else {
-    throw Error("invalid platform `" + std::string(s) + "`: expected os/arch[/variant]");
+    throw Error(ErrorKind::invalid_argument, "invalid platform `" + std::string(s) + "`: expected os/arch[/variant]");
   }
   if (p.os != "linux" && p.os != "windows" && p.os != "freebsd" && p.os != "darwin")
-    throw Error("invalid platform `" + std::string(s) + "`: unknown os `" + p.os + "`");
+    throw Error(ErrorKind::invalid_argument, "invalid platform `" + std::string(s) + "`: unknown os `" + p.os + "`");
   return p;
 }
 

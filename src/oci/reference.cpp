@@ -78,7 +78,7 @@ bool valid_digest(std::string_view d) {
 
 Reference Reference::parse(std::string_view s) {
   auto bad = [&](const std::string& why) {
-    return Error("invalid reference `" + std::string(s) + "`: " + why);
+    return Error(ErrorKind::invalid_argument, "invalid reference `" + std::string(s) + "`: " + why);
   };
   if (s.empty()) throw bad("empty");
   if (s.size() > 4096) throw bad("too long");

@@ -396,7 +396,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   st.created = now_rfc3339();
 
   auto fail_from_child = [&](const std::string& msg) -> Error {
-    return Error(msg.empty() ? "container init exited during setup" : msg);
+    return msg.empty() ? Error("container init exited during setup") : decode_error(msg);
   };
   // Idmapped mounts are prepared here, with the privilege the init gave up (see idmap.hpp).
   std::vector<UniqueFd> idmapped;
@@ -468,7 +468,7 @@ void start_container(const std::string& root, const std::string& id) {
   }
   ::unlink((store.dir(id) + "/start.sock").c_str());
   if (!reply.empty()) {
-    throw Error(reply[0] == kSyncError ? reply.substr(1) : "container failed to start");
+    throw reply[0] == kSyncError ? decode_error(std::string_view(reply).substr(1)) : Error("container failed to start");
   }
   st.started = true;
   store.save(st);

@@ -154,9 +154,9 @@ const char* proc_ns_name(std::string_view type) {
     auto argv = cstrings(args);
     auto envp = cstrings(env);
     ::execve(exe.c_str(), argv.data(), envp.data());
-    throw_errno("exec `" + p.args[0] + "`");
+    throw_exec_error(p.args[0], errno);
   } catch (const std::exception& e) {
-    sync_send(sync_fd, kSyncError, e.what());
+    sync_send(sync_fd, kSyncError, encode_error(e));
     ::_exit(1);
   }
 }
@@ -239,24 +239,24 @@ int exec_container(const ExecOptions& o) {
   child_sock.reset();
   console.reset();
   fds.clear();
-  auto fail = [&](const std::string& msg) {
+  auto fail = [&](const Error& err) {
     ::kill(pid, SIGKILL);
     while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
-    throw Error(msg);
+    throw err;
   };
   try {
     if (p.execCPUAffinity && !p.execCPUAffinity->initial.empty())
       set_cpu_affinity(pid, p.execCPUAffinity->initial, "process.execCPUAffinity.initial");
     if (!st.cgroup.is_null()) Cgroup::from_json(st.cgroup)->add(pid);
   } catch (const Error& e) {
-    fail(e.what());
+    fail(e);
   }
-  if (!sync_send(parent_sock.get(), kSyncGo)) fail("exec: the process died before it was set up");
+  if (!sync_send(parent_sock.get(), kSyncGo)) fail(Error("exec: the process died before it was set up"));
   char type;
   std::string payload;
   if (sync_recv(parent_sock.get(), type, payload)) {
-    fail(type == kSyncError ? payload : "exec: unexpected message");
+    fail(type == kSyncError ? decode_error(payload) : Error("exec: unexpected message"));
   }
   // EOF: the socket was closed by execve.
   if (!o.pid_file.empty()) fs::write_file_atomic(fs::absolute(o.pid_file), std::to_string(pid), 0644);

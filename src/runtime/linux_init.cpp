@@ -223,9 +223,9 @@ void container_init(const InitConfig& cfg) {
     auto argv = cstrings(args);
     auto envp = cstrings(env);
     ::execve(exe.c_str(), argv.data(), envp.data());
-    throw_errno("exec `" + proc.args[0] + "`");
+    throw_exec_error(proc.args[0], errno);
   } catch (const std::exception& e) {
-    if (report_fd >= 0) sync_send(report_fd, kSyncError, e.what());
+    if (report_fd >= 0) sync_send(report_fd, kSyncError, encode_error(e));
     ::_exit(1);
   }
 }

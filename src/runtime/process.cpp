@@ -26,6 +26,27 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
   return {};
 }
 
+ErrorKind exec_error_kind(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      return ErrorKind::command_not_found;
+    case EACCES:
+    case EPERM:
+    case ENOEXEC:
+    case EISDIR:
+    case ETXTBSY:
+    case ELIBBAD:
+      return ErrorKind::command_not_executable;
+    default:
+      return ErrorKind::internal;
+  }
+}
+
+void throw_exec_error(const std::string& name, int err) {
+  throw Error(exec_error_kind(err), "exec `" + name + "`: " + std::strerror(err), err);
+}
+
 // PATH lookup as execvp would do it, with runc's messages (engines map them to exit 126/127).
 std::string find_executable(const std::string& name, const std::vector<std::string>& env) {
   auto check = [](const std::string& p) -> int {
@@ -38,7 +59,7 @@ std::string find_executable(const std::string& name, const std::vector<std::stri
   if (name.find('/') != std::string::npos) {
     int err = check(name);
     if (err)
-      throw Error("exec: \"" + name + "\": stat " + name + ": " + std::strerror(err), err);
+      throw Error(exec_error_kind(err), "exec: \"" + name + "\": stat " + name + ": " + std::strerror(err), err);
     return name;
   }
   std::string path = env_value(env, "PATH");
@@ -57,8 +78,8 @@ std::string find_executable(const std::string& name, const std::vector<std::stri
     i = j + 1;
   }
   if (first_err)
-    throw Error("exec: \"" + name + "\": permission denied", EACCES);
-  throw Error("exec: \"" + name + "\": executable file not found in $PATH", ENOENT);
+    throw Error(ErrorKind::command_not_executable, "exec: \"" + name + "\": permission denied", EACCES);
+  throw Error(ErrorKind::command_not_found, "exec: \"" + name + "\": executable file not found in $PATH", ENOENT);
 }
 
 void set_rlimits(const oci::Process& p) {

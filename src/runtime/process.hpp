@@ -6,12 +6,18 @@
 #include <string>
 #include <vector>
 
+#include "common/error.hpp"
 #include "oci/spec.hpp"
 
 namespace berth::runtime {
 
 std::string env_value(const std::vector<std::string>& env, const std::string& key);
-// PATH lookup as execvp would do it, with runc's messages (engines map them to exit 126/127).
+// The kind of an execve/lookup failure: command_not_found (ENOENT, ENOTDIR),
+// command_not_executable (EACCES, ENOEXEC, …), else internal.
+ErrorKind exec_error_kind(int err);
+// Error "exec `NAME`: strerror(err)" of that kind.
+[[noreturn]] void throw_exec_error(const std::string& name, int err);
+// PATH lookup as execvp would do it, with runc's messages and the kinds above.
 std::string find_executable(const std::string& name, const std::vector<std::string>& env);
 void set_rlimits(const oci::Process& p);
 // linux.personality, process.scheduler (sched_setattr) and process.ioPriority (ioprio_set)

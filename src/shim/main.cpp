@@ -286,6 +286,17 @@ int run_command(const std::vector<std::string>& argv, std::string& err_out, bool
 // The helper child: container stdio on 0-2, create (+ start), report through `report`.
 // It creates, says "created PID", waits for a byte on `go` (the shim sets the terminal size
 // in between), starts and says "ok" — or says "error MSG" at any point.
+// An external runtime (runc, crun) says why a create or start failed only in words; the words
+// all of them use for a missing or unusable command give its kind here, where the text comes
+// in (the daemons of Docker and Podman read runc's messages the same way).
+ErrorKind foreign_runtime_kind(const std::string& why) {
+  for (const char* w : {"executable file not found", "no such file or directory", "No such file or directory"})
+    if (why.find(w) != std::string::npos) return ErrorKind::command_not_found;
+  for (const char* w : {"permission denied", "Permission denied", "exec format error", "is a directory"})
+    if (why.find(w) != std::string::npos) return ErrorKind::command_not_executable;
+  return ErrorKind::internal;
+}
+
 [[noreturn]] void helper(const Orders& o, const std::string& dir, int in, int out, int err,
                          int console, int report, int go) {
   int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -349,7 +360,7 @@ int run_command(const std::vector<std::string>& argv, std::string& err_out, bool
           if (j.is_object() && j.value("level", "") == "error") why = j.value("msg", "");
           pos = nl == std::string::npos ? log_text.size() : nl + 1;
         }
-        throw Error(why.empty() ? o.runtime + " create failed" : why);
+        throw Error(foreign_runtime_kind(why), why.empty() ? o.runtime + " create failed" : why);
       }
       if (o.terminal) {
         UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
@@ -362,11 +373,11 @@ int run_command(const std::vector<std::string>& argv, std::string& err_out, bool
       created(std::atoi(pid_text.c_str()));
       err_text.clear();
       if (run_command({o.runtime, "--root", o.runtime_root, "start", o.id}, err_text) != 0)
-        throw Error(err_text.empty() ? o.runtime + " start failed" : err_text);
+        throw Error(foreign_runtime_kind(err_text), err_text.empty() ? o.runtime + " start failed" : err_text);
       msg = "ok";
     }
   } catch (const std::exception& e) {
-    msg = std::string("error ") + e.what();
+    msg = "error " + encode_error(e);
   }
   msg += '\n';
   write_all(report, msg.data(), msg.size());
@@ -435,7 +446,8 @@ pid_t Shim::launch() {
     }
     pid_ = 0;
     master_.reset();
-    throw Error(msg.rfind("error ", 0) == 0 ? msg.substr(6) : "the container could not be created");
+    throw msg.rfind("error ", 0) == 0 ? decode_error(std::string_view(msg).substr(6))
+                                      : Error("the container could not be created");
   }
   // PID RESTARTS STARTED_NS; then the previous run's exit record goes (a restart): a record
   // next to a live shim means "ended, restarting or finishing".
@@ -462,14 +474,16 @@ Client* Shim::exec_client(int id) {
 }
 
 void Shim::start_exec(Client& c, const std::string& spec) {
-  auto fail = [&](const std::string& why) {
-    shim::send_frame(c.fd.get(), shim::kError, why);
+  // The error frame carries the error's kind (encode_error): the engine's exit codes come from it.
+  auto fail = [&](const Error& why) {
+    shim::send_frame(c.fd.get(), shim::kError, encode_error(why));
     c.fd.reset();
   };
   auto j = nlohmann::json::parse(spec, nullptr, false);
   if (!j.is_object() || !j.contains("args") || !j["args"].is_array() || j["args"].empty())
-    return fail("exec: no command");
-  if (!o_.runtime.empty()) return fail("exec: not supported for a container of an external runtime");
+    return fail(Error(ErrorKind::invalid_argument, "exec: no command"));
+  if (!o_.runtime.empty())
+    return fail(Error(ErrorKind::invalid_argument, "exec: not supported for a container of an external runtime"));
   const bool tty = j.value("tty", false), in = j.value("stdin", false), detach = j.value("detach", false);
   const int id = ++exec_seq_;
   const std::string sock_name = "exec-" + std::to_string(id) + ".sock";
@@ -495,12 +509,12 @@ void Shim::start_exec(Client& c, const std::string& spec) {
       child_err.reset(p[1]);
     }
     if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
-  } catch (const std::exception& e) {
-    return fail(e.what());
+  } catch (const Error& e) {
+    return fail(e);
   }
   UniqueFd report_r(p[0]), report_w(p[1]);
   pid_t h = ::fork();
-  if (h < 0) return fail(std::string("fork: ") + std::strerror(errno));
+  if (h < 0) return fail(Error(std::string("fork: ") + std::strerror(errno)));
   if (h == 0) {
     // The helper: the process's stdio on 0-2, then the runtime library's exec, detached (the
     // process outlives us and is reparented to the shim, the subreaper).
@@ -529,7 +543,7 @@ void Shim::start_exec(Client& c, const std::string& spec) {
       std::sscanf(j.value("winsize", "").c_str(), "%u %u", &o.console_rows, &o.console_cols);
       runtime::exec_container(o);
     } catch (const std::exception& e) {
-      msg = std::string("error ") + e.what() + "\n";
+      msg = "error " + encode_error(e) + "\n";
     }
     write_all(report_w.get(), msg.data(), msg.size());
     _exit(0);
@@ -547,7 +561,7 @@ void Shim::start_exec(Client& c, const std::string& spec) {
   ::unlink(pid_file.c_str());
   if (line != "ok" || std::atoi(pid_text.c_str()) <= 0) {
     ::unlink((dir_ + "/" + sock_name).c_str());
-    return fail(line.rfind("error ", 0) == 0 ? line.substr(6) : "exec failed");
+    return fail(line.rfind("error ", 0) == 0 ? decode_error(std::string_view(line).substr(6)) : Error("exec failed"));
   }
   x.pid = std::atoi(pid_text.c_str());
   if (tty) {
@@ -560,7 +574,7 @@ void Shim::start_exec(Client& c, const std::string& spec) {
       x.master = runtime::recv_fd(conn.get());
     } catch (const std::exception& e) {
       ::kill(x.pid, SIGKILL);
-      return fail(std::string("exec: ") + e.what());
+      return fail(Error(std::string("exec: ") + e.what()));
     }
     unsigned rows = 0, cols = 0;
     if (std::sscanf(j.value("winsize", "").c_str(), "%u %u", &rows, &cols) == 2 && rows && cols)
@@ -1160,7 +1174,7 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       ::unlink((dir + "/shim.sock").c_str());
       ::unlink((dir + "/shim.pid").c_str());
-      std::string line = std::string("error ") + e.what() + "\n";
+      std::string line = "error " + encode_error(e) + "\n";
       if (ready >= 0 && write_all(ready, line.data(), line.size())) _exit(1);
       // berth is gone (killed while it set up the networks): nobody else will clean up. The
       // exit record says why, the cleanup command releases what was made.

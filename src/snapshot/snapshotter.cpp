@@ -23,7 +23,7 @@ using metadata::Snapshot;
 Driver parse_driver(std::string_view name) {
   if (name == "overlay" || name == "overlayfs" || name == "overlay2") return Driver::overlay;
   if (name == "native" || name == "vfs") return Driver::native;
-  throw Error("unknown storage driver `" + std::string(name) + "` (overlay or native)");
+  throw Error(ErrorKind::invalid_argument, "unknown storage driver `" + std::string(name) + "` (overlay or native)");
 }
 
 std::string_view to_string(Driver d) { return d == Driver::overlay ? "overlay" : "native"; }
@@ -153,7 +153,7 @@ std::string Snapshotter::fs_dir(const Snapshot& s) const { return dir_of(s.id) +
 
 std::string Snapshotter::fs_dir(std::string_view key) const {
   auto s = db_.get_snapshot(ns_, key);
-  if (!s) throw Error("snapshot \"" + std::string(key) + "\" not found");
+  if (!s) throw Error(ErrorKind::not_found, "snapshot \"" + std::string(key) + "\" not found");
   return fs_dir(*s);
 }
 
@@ -162,7 +162,7 @@ std::vector<Snapshot> Snapshotter::ancestors(const Snapshot& s) const {
   std::string parent = s.parent;
   while (!parent.empty()) {
     auto p = db_.get_snapshot(ns_, parent);
-    if (!p) throw Error("snapshot \"" + s.key + "\": parent \"" + parent + "\" not found");
+    if (!p) throw Error(ErrorKind::not_found, "snapshot \"" + s.key + "\": parent \"" + parent + "\" not found");
     parent = p->parent;
     chain.push_back(std::move(*p));
   }
@@ -218,14 +218,14 @@ bool Snapshotter::remove(std::string_view key) {
   // the record (the other way round, "database or disk is full" hid the cause and kept both).
   // A removal that fails keeps the record, for another try.
   if (const int64_t n = db_.count_snapshot_children(s->id); n > 0)
-    throw Error("snapshot \"" + std::string(key) + "\" has " + std::to_string(n) + (n == 1 ? " child" : " children"));
+    throw Error(ErrorKind::conflict, "snapshot \"" + std::string(key) + "\" has " + std::to_string(n) + (n == 1 ? " child" : " children"));
   fs::remove_all(dir_of(s->id));
   return db_.remove_snapshot(ns_, key).has_value();
 }
 
 std::vector<Mount> Snapshotter::mounts(std::string_view key) const {
   auto s = db_.get_snapshot(ns_, key);
-  if (!s) throw Error("snapshot \"" + std::string(key) + "\" not found");
+  if (!s) throw Error(ErrorKind::not_found, "snapshot \"" + std::string(key) + "\" not found");
   const bool active = s->kind == Snapshot::Kind::active;
   const std::string ro = active ? "rw" : "ro";
   if (driver_ == Driver::native) return {{"bind", fs_dir(*s), {"rbind", ro}}};

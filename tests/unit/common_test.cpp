@@ -116,3 +116,35 @@ TEST(StateStore, ProcessStartTime) {
   EXPECT_GT(runtime::process_start_time(getpid()), 0u);
   EXPECT_EQ(runtime::process_start_time(0), 0u);
 }
+
+// Errors cross berth's process boundaries (a container's init → the runtime → the shim →
+// the engine) as one line that keeps the kind and errno.
+TEST(ErrorWire, KeepsKindErrnoAndMessage) {
+  Error e(ErrorKind::command_not_found, "exec `x`: No such file or directory", ENOENT);
+  Error back = decode_error(encode_error(e));
+  EXPECT_EQ(back.kind(), ErrorKind::command_not_found);
+  EXPECT_EQ(back.code(), ENOENT);
+  EXPECT_STREQ(back.what(), e.what());
+  // Every kind survives; a line break in a message does not split the line.
+  for (int k = 0; k <= static_cast<int>(ErrorKind::command_not_executable); ++k) {
+    Error x(static_cast<ErrorKind>(k), "two\nlines");
+    auto wire = encode_error(x);
+    EXPECT_EQ(wire.find('\n'), std::string::npos);
+    EXPECT_EQ(decode_error(wire).kind(), x.kind()) << wire;
+    EXPECT_STREQ(decode_error(wire).what(), "two lines");
+  }
+  // A plain exception is internal; UsageError is an invalid argument.
+  EXPECT_EQ(decode_error(encode_error(std::runtime_error("boom"))).kind(), ErrorKind::internal);
+  EXPECT_EQ(UsageError("bad flag").kind(), ErrorKind::invalid_argument);
+}
+
+TEST(ErrorWire, AForeignTextIsAnInternalErrorCarryingIt) {
+  for (const char* text : {"", "plain words", "not_found", "not_found x y", "not_found -1 y", "bogus 2 msg",
+                           "conflict 2"}) {
+    Error e = decode_error(text);
+    EXPECT_EQ(e.kind(), ErrorKind::internal) << text;
+    EXPECT_STREQ(e.what(), text);
+  }
+  EXPECT_EQ(decode_error("conflict 0 ").kind(), ErrorKind::conflict);
+  EXPECT_STREQ(decode_error("conflict 0 ").what(), "");
+}

@@ -582,14 +582,15 @@ bool sig_proxy_flag(const Args& a) {
   return v == "true";
 }
 
-// Docker's exit codes for a container that could not run its command; 125 for the rest.
-int start_failure_code(const std::exception& e) {
-  if (!dynamic_cast<const engine::StartError*>(&e)) return 125;
-  const std::string msg = e.what();
-  if (msg.find("not found") != std::string::npos || msg.find("No such file") != std::string::npos)
-    return 127;
-  if (msg.find("ermission denied") != std::string::npos) return 126;
-  return 125;
+// Docker's exit codes for a container that could not run its command (127: it does not
+// exist, 126: it cannot be executed), from the error's kind; `otherwise` for the rest (125
+// for run/create/start, 1 for exec).
+int command_failure_code(const std::exception& e, int otherwise) {
+  const auto* err = dynamic_cast<const Error*>(&e);
+  if (!err) return otherwise;
+  if (err->kind() == ErrorKind::command_not_found) return 127;
+  if (err->kind() == ErrorKind::command_not_executable) return 126;
+  return otherwise;
 }
 
 int run_attached(engine::Engine& eng, const engine::Container& c, const AttachOptions& o, bool rm, bool owner) {
@@ -599,7 +600,7 @@ int run_attached(engine::Engine& eng, const engine::Container& c, const AttachOp
   } catch (const Error& e) {
     std::fprintf(stderr, "berth: %s\n", e.what());
     if (rm) eng.cleanup(c.id(), true);
-    return start_failure_code(e);
+    return command_failure_code(e, 125);
   }
   int code = attach_loop(sock.get(), o);
   log::debug("exit code " + std::to_string(code) + " received");
@@ -704,7 +705,7 @@ int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
     } catch (const Error& ex) {
       std::fprintf(stderr, "berth: %s\n", ex.what());
       if (rm) eng.cleanup(c.id(), true);
-      return start_failure_code(ex);
+      return command_failure_code(ex, 125);
     }
     std::puts(c.id().c_str());
     return 0;
@@ -1264,9 +1265,9 @@ int cmd_exec(const Engine& e, int argc, char** argv, int first) {
   engine::ExecSession x;
   try {
     x = eng.exec(a.positional()[0], req);
-  } catch (const engine::ExecError& err) {
+  } catch (const Error& err) {
     std::fprintf(stderr, "berth: %s\n", err.what());
-    return err.exit_code;
+    return command_failure_code(err, 1);
   }
   if (req.detach) return 0;
   AttachOptions o;
