@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +38,7 @@
 #include "oci/reference.hpp"
 #include "oci/spec.hpp"
 #include "runtime/container.hpp"
+#include "runtime/process.hpp"
 #include "runtime/signals.hpp"
 #include "runtime/state_store.hpp"
 #include "runtime/terminal.hpp"
@@ -1123,6 +1125,50 @@ void Engine::stop(const std::string& ref, int timeout) {
   std::string sig_name = c.data["Config"].value("StopSignal", "");
   halt(c, s, sig_name.empty() ? SIGTERM : parse_signal(sig_name), timeout);
   state(c);
+}
+
+void Engine::logs(const std::string& ref, const LogOptions& o, const logs::Sink& sink) {
+  const Container c = lookup(ref);
+  const std::string id = c.id();
+  // Made first: a record written while the old ones are read is the follower's.
+  logs::Follower log(log_path(id));
+  if (!log.read_existing(o, sink) || !o.follow) return;
+  // Whether it still runs changes only when its shim writes a record in the state directory
+  // (an exit, a restart's pid) or dies: those wake us, as the log's writes do.
+  const std::string dir = container_dir(id);
+  UniqueFd watch(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (watch && ::inotify_add_watch(watch.get(), dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE |
+                                                                  IN_DELETE_SELF) < 0)
+    watch.reset();
+  UniqueFd shim_fd;
+  if (pid_t shim = shim::live_shim(dir); shim > 0) shim_fd.reset(runtime::pidfd_open(shim));
+  bool check = true;
+  for (;;) {
+    bool running = true;
+    if (check) {
+      try {
+        Container now = lookup(id);
+        running = state(now).running();
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::not_found) throw;
+        running = false;  // removed meanwhile
+      }
+    }
+    if (!log.drain(sink) || !running) return;
+    pollfd p[4] = {{log.fd(), POLLIN, 0}, {watch.get(), POLLIN, 0}, {shim_fd.get(), POLLIN, 0}, {o.cancel_fd, POLLIN, 0}};
+    // Without inotify or a pidfd (an old kernel), look twice a second.
+    const int timeout = log.fd() >= 0 && watch && shim_fd ? -1 : 500;
+    int n = ::poll(p, 4, timeout);
+    if (n < 0 && errno != EINTR) throw_errno("logs: poll");
+    if (o.cancel_fd >= 0 && (p[3].revents & (POLLIN | POLLHUP | POLLERR))) return;
+    check = n == 0 || p[1].revents || p[2].revents;
+    if (p[1].revents) {
+      alignas(inotify_event) char ev[4096];
+      while (::read(watch.get(), ev, sizeof ev) > 0) {
+      }
+    }
+    if (p[2].revents) shim_fd.reset();  // gone: its exit is final; state() says the rest
+  }
 }
 
 int Engine::wait(const std::string& ref) {

@@ -28,6 +28,7 @@
 #include "common/fd.hpp"
 #include "image/service.hpp"
 #include "engine/volumes.hpp"
+#include "logs/json_file.hpp"
 #include "metadata/db.hpp"
 #include "network/networks.hpp"
 
@@ -49,6 +50,11 @@ struct ExecRequest {
 struct ExecSession {
   UniqueFd conn;
   int pid = 0;
+};
+
+struct LogOptions : logs::ReadOptions {
+  bool follow = false;
+  int cancel_fd = -1;
 };
 
 struct Options {
@@ -146,6 +152,11 @@ class Engine {
   // not_running when the container is not running or paused; command_not_found or
   // command_not_executable when the command is missing or cannot run.
   ExecSession exec(const std::string& ref, const ExecRequest& req);
+  // The container's json-file log, oldest record first, as `o` selects; with `o.follow`
+  // then what it writes until it stops — woken by inotify and the shim's exit, no polling —
+  // or until `o.cancel_fd` becomes readable (a daemon's client went away) or the sink
+  // returns false.
+  void logs(const std::string& ref, const LogOptions& o, const logs::Sink& sink);
   // Connects to the shim's control socket with `request` ("attach\n", …).
   UniqueFd shim_connect(const Container& c, const std::string& request);
   // shim_connect, then the shim's one-line reply.

@@ -44,6 +44,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
+#include "logs/json_file.hpp"
 #include "common/time.hpp"
 #include "runtime/container.hpp"
 #include "runtime/exe_seal.hpp"
@@ -77,88 +78,6 @@ bool write_all(int fd, const void* data, size_t n) {
   return true;
 }
 
-// ---- The json-file log: one {"log","stream","time"} object per line (Docker's format),
-// lines longer than 16 KiB split like Docker does, rotation by size.
-class JsonLog {
- public:
-  JsonLog(std::string path, int64_t max_size, int max_files)
-      : path_(std::move(path)), max_size_(max_size), max_files_(max_files) {
-    open_file();
-  }
-  void add(const char* stream, const char* data, size_t n, std::string& pending) {
-    for (size_t i = 0; i < n; ++i) {
-      pending.push_back(data[i]);
-      if (data[i] == '\n' || pending.size() >= kMaxLine) flush_line(stream, pending);
-    }
-  }
-  void flush_line(const char* stream, std::string& pending) {
-    if (pending.empty()) return;
-    std::string line = "{\"log\":\"";
-    escape(pending, line);
-    line += "\",\"stream\":\"";
-    line += stream;
-    line += "\",\"time\":\"";
-    line += rfc3339_nano(now_ns());
-    line += "\"}\n";
-    pending.clear();
-    if (fd_ < 0) return;
-    if (max_size_ > 0 && size_ + static_cast<int64_t>(line.size()) > max_size_ && size_ > 0) rotate();
-    // A full disk loses log lines, never the container: the error is noted once.
-    if (!write_all(fd_, line.data(), line.size())) {
-      if (!warned_) log::warn("log " + path_ + ": " + std::strerror(errno) + " (lines dropped)");
-      warned_ = true;
-      return;
-    }
-    size_ += static_cast<int64_t>(line.size());
-  }
-
- private:
-  static constexpr size_t kMaxLine = 16 * 1024;
-  static void escape(const std::string& in, std::string& out) {
-    for (unsigned char c : in) {
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-          if (c < 0x20 || c == 0x7f) {
-            char b[8];
-            snprintf(b, sizeof b, "\\u%04x", c);
-            out += b;
-          } else {
-            out += static_cast<char>(c);  // UTF-8 passes through (invalid bytes too, as Docker)
-          }
-      }
-    }
-  }
-  void open_file() {
-    if (path_.empty()) return;
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    struct stat st {};
-    size_ = fd_ >= 0 && ::fstat(fd_, &st) == 0 ? st.st_size : 0;
-  }
-  void rotate() {
-    ::close(fd_);
-    fd_ = -1;
-    if (max_files_ <= 1) {
-      ::truncate(path_.c_str(), 0);
-    } else {
-      for (int i = max_files_ - 1; i >= 1; --i) {
-        std::string from = i == 1 ? path_ : path_ + "." + std::to_string(i - 1);
-        ::rename(from.c_str(), (path_ + "." + std::to_string(i)).c_str());
-      }
-    }
-    open_file();
-  }
-  std::string path_;
-  int64_t max_size_;
-  int max_files_;
-  int fd_ = -1;
-  int64_t size_ = 0;
-  bool warned_ = false;
-};
 
 void shed_text();
 UniqueFd listen_unix(const std::string& dir, const char* name);
@@ -223,7 +142,7 @@ class Shim {
   pid_t pid_ = 0;
   UniqueFd out_, err_, master_, stdin_w_;
   UniqueFd child_stdin_, child_out_, child_err_, console_peer_;
-  std::unique_ptr<JsonLog> log_;
+  std::unique_ptr<logs::Writer> log_;
   std::string pend_out_, pend_err_;
   std::vector<Client> clients_;
   std::vector<Exec> execs_;
@@ -629,7 +548,7 @@ void Shim::on_output(int fd, uint8_t type) {
         if (fd == out_.get()) out_.reset();
         else if (fd == err_.get()) err_.reset();
         else if (fd == master_.get()) master_.reset();
-        if (log_) log_->flush_line(type == shim::kStderr ? "stderr" : "stdout",
+        if (log_) log_->flush(type == shim::kStderr ? "stderr" : "stdout",
                                    type == shim::kStderr ? pend_err_ : pend_out_);
       }
       return;
@@ -804,8 +723,8 @@ void Shim::drain_output() {
   master_.reset();
   stdin_w_.reset();
   if (log_) {
-    log_->flush_line("stdout", pend_out_);
-    log_->flush_line("stderr", pend_err_);
+    log_->flush("stdout", pend_out_);
+    log_->flush("stderr", pend_err_);
   }
 }
 
@@ -852,7 +771,7 @@ void Shim::serve(UniqueFd listen_fd) {
   sigaddset(&set, SIGCHLD);
   UniqueFd sigfd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!sigfd) throw_errno("signalfd");
-  if (!o_.log_path.empty()) log_ = std::make_unique<JsonLog>(o_.log_path, o_.log_max_size, o_.log_max_files);
+  if (!o_.log_path.empty()) log_ = std::make_unique<logs::Writer>(o_.log_path, o_.log_max_size, o_.log_max_files);
   ::malloc_trim(0);
   shed_text();
   bool shed_due = true;  // something ran since the last shed_text()

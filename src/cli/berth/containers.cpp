@@ -15,7 +15,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <functional>
 #include <fstream>
 #include <regex>
@@ -894,65 +893,6 @@ std::string cell_text(std::string s, size_t max) {
   return s.substr(0, i) + "…";
 }
 
-// One record of the json-file log.
-struct LogLine {
-  std::string log, stream, time;
-};
-
-std::vector<std::string> log_files(const std::string& path) {
-  std::vector<std::string> files;
-  for (int i = 99; i >= 1; --i)
-    if (fs::exists(path + "." + std::to_string(i))) files.push_back(path + "." + std::to_string(i));
-  files.push_back(path);
-  return files;
-}
-
-bool parse_log_line(const std::string& line, LogLine& out) {
-  json j = json::parse(line, nullptr, false);
-  if (!j.is_object()) return false;
-  out.log = j.value("log", "");
-  out.stream = j.value("stream", "stdout");
-  out.time = j.value("time", "");
-  return true;
-}
-
-// The last n lines of the log files (oldest first), read from the end: --tail costs what it
-// prints, not the size of the log. A line still being written (no newline yet) is left out.
-std::vector<std::string> last_lines(const std::vector<std::string>& files, size_t n) {
-  std::vector<std::string> rev;  // newest first
-  for (auto f = files.rbegin(); f != files.rend() && rev.size() < n; ++f) {
-    UniqueFd fd(::open(f->c_str(), O_RDONLY | O_CLOEXEC));
-    struct stat st;
-    if (!fd || ::fstat(fd.get(), &st) < 0) continue;
-    off_t pos = st.st_size;
-    std::string acc;  // bytes read and not yet split, ending with a newline once trimmed
-    bool trimmed = false;
-    while (pos > 0 && rev.size() < n) {
-      const size_t len = static_cast<size_t>(std::min<off_t>(pos, 65536));
-      pos -= static_cast<off_t>(len);
-      std::string block(len, '\0');
-      if (::pread(fd.get(), block.data(), len, pos) != static_cast<ssize_t>(len)) break;
-      acc.insert(0, block);
-      if (!trimmed) {
-        const size_t nl = acc.rfind('\n');
-        if (nl == std::string::npos) continue;
-        acc.resize(nl + 1);
-        trimmed = true;
-      }
-      // Take whole lines from the end while the newline before them is in acc.
-      while (rev.size() < n && acc.size() > 1) {
-        const size_t prev = acc.rfind('\n', acc.size() - 2);
-        if (prev == std::string::npos) break;
-        rev.push_back(acc.substr(prev + 1, acc.size() - prev - 2));
-        acc.resize(prev + 1);
-      }
-    }
-    // The file's first line.
-    if (pos == 0 && trimmed && rev.size() < n && acc.size() > 1) rev.push_back(acc.substr(0, acc.size() - 1));
-  }
-  return {rev.rbegin(), rev.rend()};
-}
-
 }  // namespace
 
 int64_t parse_since(const std::string& s) {
@@ -972,11 +912,14 @@ int64_t parse_since(const std::string& s) {
 
 namespace {
 
-void print_log(const LogLine& l, bool timestamps) {
+// False when the output is gone (`logs -f | head -1`): the follow ends.
+bool print_log(const logs::Entry& l, bool timestamps) {
   std::string text = timestamps ? l.time + " " + l.log : l.log;
   try {
     fs::write_fd(l.stream == "stderr" ? 2 : 1, text, "output");
+    return true;
   } catch (const Error&) {
+    return false;
   }
 }
 
@@ -1160,80 +1103,19 @@ int cmd_logs(const Engine& e, int argc, char** argv, int first) {
          {{"follow", "f", false}, {"tail", "n", true}, {"timestamps", "t", false}, {"since", "", true},
           {"until", "", true}, {"details", "", false}},
          argc, argv, first);
-  auto eng = make_engine(e);
-  auto c = eng.lookup(a.id());
-  const std::string path = eng.log_path(c.id());
-  long tail = -1;
+  engine::LogOptions o;
   if (a.has("tail") && a.get("tail") != "all") {
     const std::string text = a.get("tail");
     char* end = nullptr;
-    tail = std::strtol(text.c_str(), &end, 10);
-    if (*end || tail < 0) throw Error("logs: invalid --tail `" + text + "`");
+    o.tail = std::strtol(text.c_str(), &end, 10);
+    if (*end || o.tail < 0) throw Error(ErrorKind::invalid_argument, "logs: invalid --tail `" + text + "`");
   }
-  int64_t since = parse_since(a.get("since")), until = a.has("until") ? parse_since(a.get("until")) : 0;
+  o.since = parse_since(a.get("since"));
+  o.until = a.has("until") ? parse_since(a.get("until")) : 0;
+  o.follow = a.has("follow");
   const bool ts = a.has("timestamps");
-  if (tail >= 0 && !since && !until) {
-    // From the end of the newest file backwards.
-    for (auto& raw : last_lines(log_files(path), static_cast<size_t>(tail))) {
-      LogLine l;
-      if (parse_log_line(raw, l)) print_log(l, ts);
-    }
-  } else {
-    // Streamed: memory holds one line (and, with --tail and a time filter, the last N).
-    std::deque<LogLine> lines;
-    for (auto& f : log_files(path)) {
-      std::ifstream in(f);
-      std::string line;
-      while (std::getline(in, line)) {
-        LogLine l;
-        if (!parse_log_line(line, l)) continue;
-        int64_t t = parse_rfc3339(l.time);
-        if (since && t < since) continue;
-        if (until && t > until) continue;
-        if (tail < 0) {
-          print_log(l, ts);
-          continue;
-        }
-        lines.push_back(std::move(l));
-        if (lines.size() > static_cast<size_t>(tail)) lines.pop_front();
-      }
-    }
-    for (auto& l : lines) print_log(l, ts);
-  }
-  if (!a.has("follow")) return 0;
-  // Follow: read what is appended until the container stops (a rotation starts a new file).
-  struct stat st {};
-  int64_t offset = ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
-  ino_t ino = st.st_ino;
-  std::string partial;
-  for (;;) {
-    bool running = eng.state(c).running();
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd) {
-      struct stat now {};
-      ::fstat(fd.get(), &now);
-      if (now.st_ino != ino || now.st_size < offset) {
-        offset = 0;
-        ino = now.st_ino;
-      }
-      ::lseek(fd.get(), offset, SEEK_SET);
-      char buf[65536];
-      ssize_t n;
-      while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) {
-        offset += n;
-        partial.append(buf, static_cast<size_t>(n));
-        size_t nl;
-        while ((nl = partial.find('\n')) != std::string::npos) {
-          LogLine l;
-          if (parse_log_line(partial.substr(0, nl), l)) print_log(l, ts);
-          partial.erase(0, nl + 1);
-        }
-      }
-    }
-    if (!running) return 0;
-    ::usleep(50000);
-    c = eng.lookup(c.id());
-  }
+  make_engine(e).logs(a.id(), o, [&](const logs::Entry& l) { return print_log(l, ts); });
+  return 0;
 }
 
 int cmd_exec(const Engine& e, int argc, char** argv, int first) {

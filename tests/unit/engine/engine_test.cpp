@@ -1,13 +1,16 @@
-// Engine::exec on a real container (busybox, no network), as a daemon would call it: the
-// engine starts the process through the container's shim and hands back the connection that
-// carries its frames. Needs root, like the system tests.
+// The engine as a daemon calls it, on real containers (busybox, no network): exec (the shim
+// starts the process and hands back the connection that carries its frames), logs (read and
+// followed), and the kinds of its errors. Needs root, like the system tests.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdlib>
+#include <chrono>
 #include <functional>
+#include <thread>
 #include <string>
 
 #include "common/error.hpp"
@@ -39,7 +42,7 @@ Result drain(int conn) {
   return r;
 }
 
-class EngineExec : public ::testing::Test {
+class EngineOnBusybox : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "containers need root";
@@ -83,7 +86,7 @@ class EngineExec : public ::testing::Test {
   std::unique_ptr<engine::Engine> eng_;
 };
 
-TEST_F(EngineExec, StreamsTheProcessOutputAndExitCode) {
+TEST_F(EngineOnBusybox, StreamsTheProcessOutputAndExitCode) {
   engine::ExecRequest x;
   x.args = {"sh", "-c", "echo out; echo err >&2; exit 3"};
   auto s = eng_->exec("x", x);
@@ -95,7 +98,7 @@ TEST_F(EngineExec, StreamsTheProcessOutputAndExitCode) {
   EXPECT_EQ(r.code, 3);
 }
 
-TEST_F(EngineExec, StdinFramesReachTheProcess) {
+TEST_F(EngineOnBusybox, StdinFramesReachTheProcess) {
   engine::ExecRequest x;
   x.args = {"cat"};
   x.stdin_open = true;
@@ -107,7 +110,7 @@ TEST_F(EngineExec, StdinFramesReachTheProcess) {
   EXPECT_EQ(r.code, 0);
 }
 
-TEST_F(EngineExec, UserWorkdirAndEnvAreApplied) {
+TEST_F(EngineOnBusybox, UserWorkdirAndEnvAreApplied) {
   engine::ExecRequest x;
   x.args = {"sh", "-c", "echo $(id -u):$(id -g) $PWD $GREETING"};
   x.user = "1234:5678";
@@ -117,7 +120,7 @@ TEST_F(EngineExec, UserWorkdirAndEnvAreApplied) {
   EXPECT_EQ(r.out, "1234:5678 /tmp hello\n");
 }
 
-TEST_F(EngineExec, AMissingOrUnusableCommandHasItsKindAndADetachedOneReturnsAtOnce) {
+TEST_F(EngineOnBusybox, AMissingOrUnusableCommandHasItsKindAndADetachedOneReturnsAtOnce) {
   engine::ExecRequest x;
   x.args = {"sh", "-c", "echo data > /tmp/plain"};
   ASSERT_EQ(drain(eng_->exec("x", x).conn.get()).code, 0);
@@ -152,7 +155,7 @@ TEST_F(EngineExec, AMissingOrUnusableCommandHasItsKindAndADetachedOneReturnsAtOn
   EXPECT_EQ(r.out, "detached\n");
 }
 
-TEST_F(EngineExec, AStoppedContainerHasNoExec) {
+TEST_F(EngineOnBusybox, AStoppedContainerHasNoExec) {
   eng_->stop("x", 1);
   engine::ExecRequest x;
   x.args = {"true"};
@@ -181,7 +184,7 @@ ErrorKind kind_of(const std::function<void()>& f) {
   return ErrorKind::internal;
 }
 
-TEST_F(EngineExec, ErrorsHaveKinds) {
+TEST_F(EngineOnBusybox, ErrorsHaveKinds) {
   auto is = [](ErrorKind got, ErrorKind want) { return std::string(kind_name(got)) == std::string(kind_name(want)); };
   EXPECT_TRUE(is(kind_of([&] { eng_->lookup("no-such-container"); }), ErrorKind::not_found));
   engine::CreateRequest req;
@@ -207,6 +210,61 @@ TEST_F(EngineExec, ErrorsHaveKinds) {
   EXPECT_TRUE(is(kind_of([&] { eng_->kill(id, SIGTERM); }), ErrorKind::not_running));
   eng_->remove(id, true, true);
   EXPECT_TRUE(is(kind_of([&] { eng_->lookup(id); }), ErrorKind::not_found));
+}
+
+}  // namespace
+
+namespace {
+
+std::string follow(engine::Engine& eng, const std::string& ref, engine::LogOptions o) {
+  std::string out;
+  o.follow = true;
+  eng.logs(ref, o, [&](const logs::Entry& e) {
+    out += e.stream[3] + std::string(":") + e.log;  // o: stdout, e: stderr
+    return true;
+  });
+  return out;
+}
+
+TEST_F(EngineOnBusybox, LogsFollowUntilTheContainerEndsAndStopOnCancel) {
+  engine::CreateRequest req;
+  req.image = "bb:1";
+  req.name = "talker";
+  req.config = {{"Cmd", {"sh", "-c", "echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three"}}};
+  req.host = {{"NetworkMode", "none"}};
+  auto id = eng_->create(req).id();
+  eng_->start(id);
+  // Follows from the start to the end, woken by writes and by the exit (no polling: it
+  // returns right after the container ends).
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(follow(*eng_, "talker", {}), "o:one\ne:two\no:three\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  // Once ended: the same records at once; --tail; a sink that stops.
+  EXPECT_EQ(follow(*eng_, "talker", {}), "o:one\ne:two\no:three\n");
+  engine::LogOptions o;
+  o.tail = 1;
+  EXPECT_EQ(follow(*eng_, "talker", o), "o:three\n");
+  int n = 0;
+  eng_->logs("talker", {}, [&](const logs::Entry&) { return ++n < 2; });
+  EXPECT_EQ(n, 2);
+  eng_->remove(id, true, true);
+  // A running container that writes nothing: the follow waits until cancelled.
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  UniqueFd mine(sv[0]), theirs(sv[1]);
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    mine.reset();  // the "client" goes away
+  });
+  o = {};
+  o.cancel_fd = theirs.get();
+  const auto t1 = std::chrono::steady_clock::now();
+  EXPECT_EQ(follow(*eng_, "x", o), "");
+  const auto took = std::chrono::steady_clock::now() - t1;
+  canceller.join();
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::seconds(3));
+  EXPECT_EQ(kind_of([&] { follow(*eng_, "no-such", {}); }), ErrorKind::not_found);
 }
 
 }  // namespace

@@ -1,0 +1,94 @@
+// The json-file log of a container (Docker's format): one object per line,
+//   {"log":"hello\n","stream":"stdout","time":"2026-12-03T10:00:00.123456789Z"}
+// lines longer than 16 KiB split into several records, rotation by size into PATH.1 … PATH.N-1
+// (PATH.1 the newest of the old ones). The shim writes it (Writer); the engine reads it
+// (read_log, Follower). A CRI-format writer can sit next to this one.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace berth::logs {
+
+class Writer {
+ public:
+  // max_size 0: no rotation; max_files: the live file and max_files - 1 rotated ones (1:
+  // the file is truncated instead).
+  Writer(std::string path, int64_t max_size, int max_files);
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Output of `stream` ("stdout", "stderr"): whole lines are written, the rest waits in
+  // `pending` (one per stream, held by the caller) for more or for flush().
+  void add(const char* stream, const char* data, size_t n, std::string& pending);
+  // Writes `pending` as a record, even without its newline (the stream ended).
+  void flush(const char* stream, std::string& pending);
+
+ private:
+  void open_file();
+  void rotate();
+  std::string path_;
+  int64_t max_size_;
+  int max_files_;
+  int fd_ = -1;
+  int64_t size_ = 0;
+  bool warned_ = false;
+};
+
+struct Entry {
+  std::string log, stream, time;  // time as written (RFC 3339, ns)
+  int64_t seconds() const;        // unix seconds of `time`, 0 if unparsable
+};
+
+// One line of the file (without its newline); false for a line that is not a record.
+bool parse_line(std::string_view line, Entry& out);
+
+// The files of a log, oldest first: PATH.N-1 … PATH.1, PATH (only those that exist, PATH
+// always last).
+std::vector<std::string> files(const std::string& path);
+
+// Returns false to stop reading.
+using Sink = std::function<bool(const Entry&)>;
+
+struct ReadOptions {
+  long tail = -1;      // the last N records only (-1: all)
+  int64_t since = 0;   // unix seconds; 0: no bound
+  int64_t until = 0;   // unix seconds; 0: no bound
+};
+
+// Follows a log from a point in it: what is appended from there, across rotations. Made
+// before the existing records are read, it fixes where they end, so that a record written
+// meanwhile is seen once — by the follower, not by both.
+class Follower {
+ public:
+  explicit Follower(std::string path);
+  ~Follower();
+  Follower(const Follower&) = delete;
+  Follower& operator=(const Follower&) = delete;
+
+  // The records written before this follower was made, as `o` selects them, oldest first.
+  // --tail alone reads from the end: it costs what it returns, not the size of the log.
+  // False if the sink asked to stop.
+  bool read_existing(const ReadOptions& o, const Sink& sink) const;
+  // An inotify fd that is readable when the log has changed (written or rotated); -1 when
+  // inotify is not available (then call drain() from time to time).
+  int fd() const { return inotify_; }
+  // Hands `sink` the complete records appended since the last call; clears fd()'s events.
+  // False if the sink asked to stop.
+  bool drain(const Sink& sink);
+
+ private:
+  std::string path_;
+  int inotify_ = -1;
+  ino_t ino_ = 0;
+  int64_t offset_ = 0;
+  std::string partial_;
+};
+
+}  // namespace berth::logs

@@ -1,0 +1,203 @@
+#include <fcntl.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <deque>
+#include <nlohmann/json.hpp>
+
+#include "common/fd.hpp"
+#include "common/fs.hpp"
+#include "logs/json_file.hpp"
+
+namespace berth::logs {
+
+namespace {
+
+// Reads [from, to) of fd in blocks, handing each piece to `take`; false if `take` said stop.
+template <class F>
+bool read_range(int fd, int64_t from, int64_t to, F&& take) {
+  std::string buf(65536, '\0');
+  while (from < to) {
+    const size_t want = static_cast<size_t>(std::min<int64_t>(to - from, static_cast<int64_t>(buf.size())));
+    ssize_t n = ::pread(fd, buf.data(), want, from);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    from += n;
+    if (!take(std::string_view(buf.data(), static_cast<size_t>(n)))) return false;
+  }
+  return true;
+}
+
+// The last n lines of the files (oldest first), read from the end; the newest file only up
+// to `limit`. A line still being written (no newline yet) is left out.
+std::vector<std::string> last_lines(const std::vector<std::string>& files, size_t n, int64_t limit) {
+  std::vector<std::string> rev;  // newest first
+  for (auto f = files.rbegin(); f != files.rend() && rev.size() < n; ++f) {
+    UniqueFd fd(::open(f->c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st;
+    if (!fd || ::fstat(fd.get(), &st) < 0) continue;
+    off_t pos = f == files.rbegin() ? std::min<off_t>(st.st_size, limit) : st.st_size;
+    std::string acc;  // bytes read and not yet split, ending with a newline once trimmed
+    bool trimmed = false;
+    while (pos > 0 && rev.size() < n) {
+      const size_t len = static_cast<size_t>(std::min<off_t>(pos, 65536));
+      pos -= static_cast<off_t>(len);
+      std::string block(len, '\0');
+      if (::pread(fd.get(), block.data(), len, pos) != static_cast<ssize_t>(len)) break;
+      acc.insert(0, block);
+      if (!trimmed) {
+        const size_t nl = acc.rfind('\n');
+        if (nl == std::string::npos) continue;
+        acc.resize(nl + 1);
+        trimmed = true;
+      }
+      // Take whole lines from the end while the newline before them is in acc.
+      while (rev.size() < n && acc.size() > 1) {
+        const size_t prev = acc.rfind('\n', acc.size() - 2);
+        if (prev == std::string::npos) break;
+        rev.push_back(acc.substr(prev + 1, acc.size() - prev - 2));
+        acc.resize(prev + 1);
+      }
+    }
+    // The file's first line.
+    if (pos == 0 && trimmed && rev.size() < n && acc.size() > 1) rev.push_back(acc.substr(0, acc.size() - 1));
+  }
+  return {rev.rbegin(), rev.rend()};
+}
+
+// Splits `piece` into lines (the unfinished rest kept in `partial`) and hands the records on.
+bool feed(std::string& partial, std::string_view piece, const Sink& sink) {
+  partial.append(piece);
+  size_t start = 0, nl;
+  bool go = true;
+  while (go && (nl = partial.find('\n', start)) != std::string::npos) {
+    Entry e;
+    if (parse_line(std::string_view(partial).substr(start, nl - start), e)) go = sink(e);
+    start = nl + 1;
+  }
+  partial.erase(0, start);
+  return go;
+}
+
+}  // namespace
+
+int64_t Entry::seconds() const {
+  struct tm tm {};
+  if (!::strptime(time.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
+  return static_cast<int64_t>(::timegm(&tm));
+}
+
+bool parse_line(std::string_view line, Entry& out) {
+  auto j = nlohmann::json::parse(line, nullptr, false);
+  if (!j.is_object()) return false;
+  auto str = [&](const char* k, const char* dflt) {
+    auto it = j.find(k);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string(dflt);
+  };
+  out.log = str("log", "");
+  out.stream = str("stream", "stdout");
+  out.time = str("time", "");
+  return true;
+}
+
+std::vector<std::string> files(const std::string& path) {
+  std::vector<std::string> out;
+  for (int i = 99; i >= 1; --i)
+    if (fs::exists(path + "." + std::to_string(i))) out.push_back(path + "." + std::to_string(i));
+  out.push_back(path);
+  return out;
+}
+
+Follower::Follower(std::string path) : path_(std::move(path)) {
+  // The directory, not the file: a rotation replaces the file.
+  inotify_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (inotify_ >= 0) {
+    const std::string dir = path_.substr(0, path_.rfind('/'));
+    if (::inotify_add_watch(inotify_, dir.c_str(), IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+      ::close(inotify_);
+      inotify_ = -1;
+    }
+  }
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0) {
+    ino_ = st.st_ino;
+    offset_ = st.st_size;
+  }
+}
+
+Follower::~Follower() {
+  if (inotify_ >= 0) ::close(inotify_);
+}
+
+bool Follower::read_existing(const ReadOptions& o, const Sink& sink) const {
+  const auto all = files(path_);
+  if (o.tail >= 0 && !o.since && !o.until) {
+    for (auto& raw : last_lines(all, static_cast<size_t>(o.tail), offset_)) {
+      Entry e;
+      if (parse_line(raw, e) && !sink(e)) return false;
+    }
+    return true;
+  }
+  // Streamed: memory holds one block (and, with --tail and a time filter, the last N).
+  std::deque<Entry> last;
+  const Sink select = [&](const Entry& e) {
+    if (o.since || o.until) {
+      const int64_t t = e.seconds();
+      if (o.since && t < o.since) return true;
+      if (o.until && t > o.until) return true;
+    }
+    if (o.tail < 0) return sink(e);
+    last.push_back(e);
+    if (last.size() > static_cast<size_t>(o.tail)) last.pop_front();
+    return true;
+  };
+  for (size_t i = 0; i < all.size(); ++i) {
+    UniqueFd fd(::open(all[i].c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) < 0) continue;
+    const int64_t end = i + 1 == all.size() ? std::min<int64_t>(st.st_size, offset_) : st.st_size;
+    std::string partial;
+    if (!read_range(fd.get(), 0, end, [&](std::string_view piece) { return feed(partial, piece, select); }))
+      return false;
+  }
+  for (auto& e : last)
+    if (!sink(e)) return false;
+  return true;
+}
+
+bool Follower::drain(const Sink& sink) {
+  if (inotify_ >= 0) {
+    alignas(inotify_event) char ev[4096];
+    while (::read(inotify_, ev, sizeof ev) > 0) {
+    }
+  }
+  UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) < 0) return true;  // between a rotation's renames
+  const auto take = [&](std::string_view piece) { return feed(partial_, piece, sink); };
+  if (st.st_ino != ino_) {
+    // Rotated: the rest of the file we were reading is now PATH.1.
+    if (ino_ != 0) {
+      UniqueFd old(::open((path_ + ".1").c_str(), O_RDONLY | O_CLOEXEC));
+      struct stat ost {};
+      if (old && ::fstat(old.get(), &ost) == 0 && ost.st_ino == ino_ &&
+          !read_range(old.get(), offset_, ost.st_size, take))
+        return false;
+    }
+    partial_.clear();
+    ino_ = st.st_ino;
+    offset_ = 0;
+  } else if (st.st_size < offset_) {
+    offset_ = 0;  // truncated (a rotation that keeps one file)
+    partial_.clear();
+  }
+  const int64_t from = offset_;
+  offset_ = st.st_size;
+  return read_range(fd.get(), from, st.st_size, take);
+}
+
+}  // namespace berth::logs

@@ -1,0 +1,116 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "common/log.hpp"
+#include "common/time.hpp"
+#include "logs/json_file.hpp"
+
+namespace berth::logs {
+
+namespace {
+
+constexpr size_t kMaxLine = 16 * 1024;  // Docker splits longer lines into several records
+
+void escape(const std::string& in, std::string& out) {
+  for (unsigned char c : in) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char b[8];
+          std::snprintf(b, sizeof b, "\\u%04x", c);
+          out += b;
+        } else {
+          out += static_cast<char>(c);  // UTF-8 passes through (invalid bytes too, as Docker)
+        }
+    }
+  }
+}
+
+bool write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+int64_t now_ns() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+Writer::Writer(std::string path, int64_t max_size, int max_files)
+    : path_(std::move(path)), max_size_(max_size), max_files_(max_files) {
+  open_file();
+}
+
+Writer::~Writer() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Writer::add(const char* stream, const char* data, size_t n, std::string& pending) {
+  for (size_t i = 0; i < n; ++i) {
+    pending.push_back(data[i]);
+    if (data[i] == '\n' || pending.size() >= kMaxLine) flush(stream, pending);
+  }
+}
+
+void Writer::flush(const char* stream, std::string& pending) {
+  if (pending.empty()) return;
+  std::string line = "{\"log\":\"";
+  escape(pending, line);
+  line += "\",\"stream\":\"";
+  line += stream;
+  line += "\",\"time\":\"";
+  line += rfc3339_nano(now_ns());
+  line += "\"}\n";
+  pending.clear();
+  if (fd_ < 0) return;
+  if (max_size_ > 0 && size_ + static_cast<int64_t>(line.size()) > max_size_ && size_ > 0) rotate();
+  // A full disk loses log lines, never the container: the error is noted once.
+  if (!write_all(fd_, line.data(), line.size())) {
+    if (!warned_) log::warn("log " + path_ + ": " + std::strerror(errno) + " (lines dropped)");
+    warned_ = true;
+    return;
+  }
+  size_ += static_cast<int64_t>(line.size());
+}
+
+void Writer::open_file() {
+  if (path_.empty()) return;
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  struct stat st {};
+  size_ = fd_ >= 0 && ::fstat(fd_, &st) == 0 ? st.st_size : 0;
+}
+
+void Writer::rotate() {
+  ::close(fd_);
+  fd_ = -1;
+  if (max_files_ <= 1) {
+    if (::truncate(path_.c_str(), 0) < 0) log::warn("log " + path_ + ": truncate: " + std::strerror(errno));
+  } else {
+    for (int i = max_files_ - 1; i >= 1; --i) {
+      std::string from = i == 1 ? path_ : path_ + "." + std::to_string(i - 1);
+      ::rename(from.c_str(), (path_ + "." + std::to_string(i)).c_str());
+    }
+  }
+  open_file();
+}
+
+}  // namespace berth::logs

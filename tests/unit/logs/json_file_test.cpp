@@ -1,0 +1,160 @@
+// The json-file log as the shim writes it and the engine reads it: records, splitting,
+// escaping, rotation, --tail/--since selection, and following across a rotation.
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include <string>
+#include <vector>
+
+#include "common/fs.hpp"
+#include "logs/json_file.hpp"
+#include "temp_dir.hpp"
+
+using namespace berth;
+
+namespace {
+
+std::vector<logs::Entry> read_all(const logs::Follower& f, const logs::ReadOptions& o = {}) {
+  std::vector<logs::Entry> out;
+  f.read_existing(o, [&](const logs::Entry& e) {
+    out.push_back(e);
+    return true;
+  });
+  return out;
+}
+
+std::string texts(const std::vector<logs::Entry>& v) {
+  std::string s;
+  for (auto& e : v) s += e.log;
+  return s;
+}
+
+void write_lines(logs::Writer& w, const char* stream, int from, int to) {
+  std::string pending;
+  for (int i = from; i < to; ++i) {
+    std::string line = "line " + std::to_string(i) + "\n";
+    w.add(stream, line.data(), line.size(), pending);
+  }
+}
+
+TEST(JsonFileLog, RecordsRoundTripWithStreamsEscapesAndSplits) {
+  test::TempDir d;
+  const std::string path = d / "c-json.log";
+  {
+    logs::Writer w(path, 0, 1);
+    std::string out, err;
+    const std::string tricky = "a \"quoted\" \\ tab\t bell\a utf8 \xc3\xa9\n";
+    w.add("stdout", tricky.data(), tricky.size(), out);
+    w.add("stderr", "no newline", 10, err);
+    EXPECT_EQ(err, "no newline");  // held until more comes or the stream ends
+    w.flush("stderr", err);
+    const std::string big(40 * 1024, 'x');
+    w.add("stdout", big.data(), big.size(), out);
+    w.flush("stdout", out);
+  }
+  std::string text = fs::read_file(path);
+  EXPECT_NE(text.find("\\\"quoted\\\""), std::string::npos);
+  EXPECT_NE(text.find("\\u0007"), std::string::npos);
+  auto all = read_all(logs::Follower(path));
+  ASSERT_EQ(all.size(), 5u);  // 1 + 1 + 40 KiB in 16 KiB records (3)
+  EXPECT_EQ(all[0].log, "a \"quoted\" \\ tab\t bell\a utf8 \xc3\xa9\n");
+  EXPECT_EQ(all[0].stream, "stdout");
+  EXPECT_EQ(all[1].log, "no newline");
+  EXPECT_EQ(all[1].stream, "stderr");
+  EXPECT_EQ(all[2].log.size() + all[3].log.size() + all[4].log.size(), 40u * 1024);
+  EXPECT_EQ(all[2].log.size(), 16u * 1024);
+  EXPECT_GT(all[0].seconds(), 1700000000);
+  logs::Entry e;
+  EXPECT_FALSE(logs::parse_line("not json", e));
+  EXPECT_FALSE(logs::parse_line("[1,2]", e));
+  EXPECT_TRUE(logs::parse_line(R"({"log":1,"stream":[],"time":null})", e));  // wrong types: defaults
+  EXPECT_EQ(e.stream, "stdout");
+}
+
+TEST(JsonFileLog, RotationKeepsTheNewestFilesAndTailReadsAcrossThem) {
+  test::TempDir d;
+  const std::string path = d / "c-json.log";
+  {
+    logs::Writer w(path, 1000, 3);  // ~12 records of ~80 bytes per file
+    write_lines(w, "stdout", 0, 100);
+  }
+  auto files = logs::files(path);
+  ASSERT_EQ(files.size(), 3u);
+  EXPECT_EQ(files[0], path + ".2");
+  EXPECT_EQ(files[2], path);
+  for (auto& f : files) EXPECT_LE(fs::read_file(f).size(), 1000u);
+  auto all = read_all(logs::Follower(path));
+  ASSERT_GT(all.size(), 20u);
+  EXPECT_EQ(all.back().log, "line 99\n");
+  // In order, no gaps within what is kept.
+  const int first = std::stoi(all.front().log.substr(5));
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].log, "line " + std::to_string(first + int(i)) + "\n");
+  logs::ReadOptions o;
+  o.tail = 15;  // more than the newest file holds
+  auto tail = read_all(logs::Follower(path), o);
+  ASSERT_EQ(tail.size(), 15u);
+  EXPECT_EQ(tail.front().log, "line 85\n");
+  EXPECT_EQ(tail.back().log, "line 99\n");
+  o.tail = 0;
+  EXPECT_TRUE(read_all(logs::Follower(path), o).empty());
+  // --since in the future: nothing; --until in the past: nothing; --since 0 with --tail.
+  o = {};
+  o.since = all.back().seconds() + 10;
+  EXPECT_TRUE(read_all(logs::Follower(path), o).empty());
+  o = {};
+  o.until = 1000;
+  EXPECT_TRUE(read_all(logs::Follower(path), o).empty());
+  o = {};
+  o.since = 1000;
+  o.tail = 2;
+  EXPECT_EQ(texts(read_all(logs::Follower(path), o)), "line 98\nline 99\n");
+  // A truncated (rotated with max-file 1) log reads as what it holds.
+  logs::Writer one(d / "one.log", 200, 1);
+  write_lines(one, "stdout", 0, 10);
+  EXPECT_LE(fs::read_file(d / "one.log").size(), 200u);
+  EXPECT_EQ(read_all(logs::Follower(d / "one.log")).back().log, "line 9\n");
+}
+
+TEST(JsonFileLog, AFollowerSeesWhatComesAfterItOnceAcrossARotation) {
+  test::TempDir d;
+  const std::string path = d / "c-json.log";
+  logs::Writer w(path, 1000, 3);
+  write_lines(w, "stdout", 0, 5);
+  logs::Follower f(path);
+  write_lines(w, "stdout", 5, 8);  // after the follower: not "existing"
+  EXPECT_EQ(texts(read_all(f)), "line 0\nline 1\nline 2\nline 3\nline 4\n");
+  ASSERT_GE(f.fd(), 0);
+  pollfd p{f.fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 1000), 1);  // the writes woke it
+  std::string seen;
+  auto sink = [&](const logs::Entry& e) {
+    seen += e.log;
+    return true;
+  };
+  EXPECT_TRUE(f.drain(sink));
+  EXPECT_EQ(seen, "line 5\nline 6\nline 7\n");
+  EXPECT_EQ(::poll(&p, 1, 0), 0);  // drained: quiet until the next write
+  // Written past a rotation before the follower looks: the rest of the file it was in is
+  // read from PATH.1, then the new file.
+  seen.clear();
+  write_lines(w, "stdout", 8, 20);
+  ASSERT_TRUE(fs::exists(path + ".1"));
+  EXPECT_TRUE(f.drain(sink));
+  std::string want;
+  for (int i = 8; i < 20; ++i) want += "line " + std::to_string(i) + "\n";
+  EXPECT_EQ(seen, want);
+  // A partial line waits for its end.
+  seen.clear();
+  std::string pending;
+  w.add("stdout", "half", 4, pending);
+  w.flush("stdout", pending);
+  EXPECT_TRUE(f.drain(sink));
+  EXPECT_EQ(seen, "half");
+  // A sink that says stop stops the drain.
+  write_lines(w, "stdout", 20, 23);
+  int calls = 0;
+  EXPECT_FALSE(f.drain([&](const logs::Entry&) { return ++calls < 2; }));
+  EXPECT_EQ(calls, 2);
+}
+
+}  // namespace
