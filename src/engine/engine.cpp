@@ -1171,6 +1171,139 @@ void Engine::logs(const std::string& ref, const LogOptions& o, const logs::Sink&
   }
 }
 
+double cpu_percent(const Stats& before, const Stats& after) {
+  const int64_t wall = after.taken_ns - before.taken_ns;
+  if (wall <= 0 || after.cpu_ns < before.cpu_ns) return 0;
+  return 100.0 * static_cast<double>(after.cpu_ns - before.cpu_ns) / static_cast<double>(wall);
+}
+
+namespace {
+
+// Received and sent bytes of every interface but lo in /proc/PID/net/dev (the network
+// namespace of that process).
+std::pair<uint64_t, uint64_t> net_bytes(pid_t pid) {
+  std::string text;
+  if (!fs::read_file_if_exists("/proc/" + std::to_string(pid) + "/net/dev", text)) return {0, 0};
+  uint64_t rx = 0, tx = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;  // the two header lines
+    std::string name = line.substr(0, colon);
+    name.erase(0, name.find_first_not_of(' '));
+    if (name == "lo") continue;
+    unsigned long long f[9] = {};
+    // rx: bytes packets errs drop fifo frame compressed multicast; then tx: bytes …
+    if (std::sscanf(line.c_str() + colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1], &f[2],
+                    &f[3], &f[4], &f[5], &f[6], &f[7], &f[8]) == 9) {
+      rx += f[0];
+      tx += f[8];
+    }
+  }
+  return {rx, tx};
+}
+
+uint64_t u64(const json& j, std::initializer_list<const char*> path) {
+  const json* p = &j;
+  for (const char* k : path) {
+    if (!p->is_object() || !p->contains(k)) return 0;
+    p = &(*p)[k];
+  }
+  return p->is_number_unsigned() || p->is_number_integer() ? p->get<uint64_t>() : 0;
+}
+
+}  // namespace
+
+Stats Engine::stats(const std::string& ref) {
+  Container c = lookup(ref);
+  const State s = state(c);
+  if (!s.running()) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
+  Stats st;
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  st.taken_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  try {
+    // The runtime library's state; a container of an external runtime has other records.
+    if (external_runtime(c.data["HostConfig"]).empty()) st.raw = runtime::container_stats(runtime_root(), c.id())["data"];
+  } catch (const Error& e) {
+    log::debug("stats " + c.rec.name + ": " + e.what());
+  }
+  if (!st.raw.is_object()) st.raw = json::object();
+  st.cpu_ns = u64(st.raw, {"cpu", "usage", "total"});
+  st.pids = u64(st.raw, {"pids", "current"});
+  const uint64_t usage = u64(st.raw, {"memory", "usage", "usage"});
+  // Docker's CLI: usage less the inactive file cache (cgroup v1: total_inactive_file).
+  uint64_t inactive = u64(st.raw, {"memory", "raw", "inactive_file"});
+  if (!inactive) inactive = u64(st.raw, {"memory", "raw", "total_inactive_file"});
+  st.mem_usage = inactive < usage ? usage - inactive : usage;
+  st.mem_limit = u64(st.raw, {"memory", "usage", "limit"});
+  if (st.mem_limit >= (uint64_t{1} << 60)) st.mem_limit = 0;  // v1's "unlimited", v2's max
+  if (st.raw.contains("blkio")) {
+    for (auto& e : st.raw["blkio"].value("ioServiceBytesRecursive", json::array())) {
+      const uint64_t v = e.value("value", uint64_t{0});
+      if (e.value("op", "") == "Read") st.blk_read += v;
+      else if (e.value("op", "") == "Write") st.blk_write += v;
+    }
+  }
+  const std::string mode = c.data["HostConfig"].value("NetworkMode", "");
+  if (s.pid > 0 && mode != "host" && mode.rfind("container:", 0) != 0)
+    std::tie(st.net_rx, st.net_tx) = net_bytes(s.pid);
+  return st;
+}
+
+Processes Engine::top(const std::string& ref, const std::vector<std::string>& ps_args) {
+  Container c = lookup(ref);
+  if (!state(c).running()) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
+  const auto pids = runtime::container_pids(runtime_root(), c.id());
+  // Docker's way: ps with the caller's options over the host, then the rows whose PID is one
+  // of the container's (so that any selection or format option of ps works).
+  std::vector<std::string> argv = {"ps"};
+  argv.insert(argv.end(), ps_args.begin(), ps_args.end());
+  std::string out;
+  if (run_command(argv, "", out, "ps") != 0)
+    throw Error(ErrorKind::invalid_argument, "top: ps " + join(ps_args, " ") + ": " + out);
+  Processes p;
+  size_t pos = 0;
+  std::vector<std::string> lines;
+  while (pos < out.size()) {
+    size_t nl = out.find('\n', pos);
+    if (nl == std::string::npos) nl = out.size();
+    if (nl > pos) lines.push_back(out.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  if (lines.empty()) return p;
+  auto words = [](const std::string& s, size_t max) {
+    std::vector<std::string> w;
+    size_t i = 0;
+    while (i < s.size()) {
+      i = s.find_first_not_of(' ', i);
+      if (i == std::string::npos) break;
+      if (w.size() + 1 == max) {  // the last column (CMD) keeps its spaces
+        w.push_back(s.substr(i));
+        break;
+      }
+      size_t j = s.find(' ', i);
+      w.push_back(s.substr(i, j == std::string::npos ? std::string::npos : j - i));
+      i = j;
+    }
+    return w;
+  };
+  p.titles = words(lines[0], SIZE_MAX);
+  const auto pid_col = std::find(p.titles.begin(), p.titles.end(), "PID");
+  if (pid_col == p.titles.end()) throw Error(ErrorKind::invalid_argument, "top: ps " + join(ps_args, " ") + " shows no PID column");
+  const size_t col = static_cast<size_t>(pid_col - p.titles.begin());
+  for (size_t i = 1; i < lines.size(); ++i) {
+    auto row = words(lines[i], p.titles.size());
+    if (row.size() > col && std::find(pids.begin(), pids.end(), std::atoi(row[col].c_str())) != pids.end())
+      p.rows.push_back(std::move(row));
+  }
+  return p;
+}
+
 int Engine::wait(const std::string& ref) {
   Container c = lookup(ref);
   for (;;) {

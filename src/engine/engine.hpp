@@ -52,6 +52,26 @@ struct ExecSession {
   int pid = 0;
 };
 
+// One reading of a running container's counters (Engine::stats).
+struct Stats {
+  int64_t taken_ns = 0;    // CLOCK_MONOTONIC: rates come from two readings
+  uint64_t cpu_ns = 0;     // CPU time of all its processes
+  uint64_t mem_usage = 0;  // bytes, less the inactive page cache (what Docker shows)
+  uint64_t mem_limit = 0;  // 0: none
+  uint64_t pids = 0;
+  uint64_t net_rx = 0, net_tx = 0;       // bytes through its interfaces but lo; 0 without a network of its own
+  uint64_t blk_read = 0, blk_write = 0;  // bytes read from and written to block devices
+  nlohmann::json raw;                    // the cgroup reading (runc's `events --stats` data); {} if unknown
+};
+// CPU use between two readings: 100 is one CPU busy all the time (Docker's CPU %).
+double cpu_percent(const Stats& before, const Stats& after);
+
+// `top`: ps's columns and one row per process of the container.
+struct Processes {
+  std::vector<std::string> titles;
+  std::vector<std::vector<std::string>> rows;
+};
+
 struct LogOptions : logs::ReadOptions {
   bool follow = false;
   int cancel_fd = -1;
@@ -157,6 +177,11 @@ class Engine {
   // or until `o.cancel_fd` becomes readable (a daemon's client went away) or the sink
   // returns false.
   void logs(const std::string& ref, const LogOptions& o, const logs::Sink& sink);
+  // A reading of the container's counters; not_running unless it runs (or is paused).
+  Stats stats(const std::string& ref);
+  // The container's processes as `ps ARGS` shows them (Docker's default: -ef); not_running
+  // unless it runs.
+  Processes top(const std::string& ref, const std::vector<std::string>& ps_args = {"-ef"});
   // Connects to the shim's control socket with `request` ("attach\n", …).
   UniqueFd shim_connect(const Container& c, const std::string& request);
   // shim_connect, then the shim's one-line reply.

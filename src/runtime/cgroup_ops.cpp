@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <sstream>
 #include <thread>
 
@@ -47,6 +48,49 @@ std::string dir_for(const Cgroup& cg, const char* v1_controller) {
   return d;
 }
 
+// runc's blkio.ioServiceBytesRecursive entries: {major, minor, op: Read|Write, value}.
+nlohmann::json io_entry(const std::string& dev, const char* op, uint64_t value) {
+  unsigned major = 0, minor = 0;
+  if (std::sscanf(dev.c_str(), "%u:%u", &major, &minor) != 2) return nullptr;
+  return {{"major", major}, {"minor", minor}, {"op", op}, {"value", value}};
+}
+
+// v2 io.stat: "MAJ:MIN rbytes=N wbytes=N rios=N wios=N dbytes=N dios=N" per device.
+nlohmann::json io_stat_v2(const std::string& path) {
+  nlohmann::json out = nlohmann::json::array();
+  std::istringstream lines(read_trim(path));
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream is(line);
+    std::string dev, kv;
+    is >> dev;
+    while (is >> kv) {
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos) continue;
+      const std::string k = kv.substr(0, eq);
+      const char* op = k == "rbytes" ? "Read" : k == "wbytes" ? "Write" : nullptr;
+      if (!op) continue;
+      if (auto e = io_entry(dev, op, num(kv.substr(eq + 1))); !e.is_null()) out.push_back(e);
+    }
+  }
+  return out;
+}
+
+// v1 blkio.throttle.io_service_bytes: "MAJ:MIN Read N" lines (and Sync, Async, Total).
+nlohmann::json io_service_bytes_v1(const std::string& path) {
+  nlohmann::json out = nlohmann::json::array();
+  std::istringstream lines(read_trim(path));
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream is(line);
+    std::string dev, op;
+    uint64_t v = 0;
+    if (!(is >> dev >> op >> v) || (op != "Read" && op != "Write")) continue;
+    if (auto e = io_entry(dev, op == "Read" ? "Read" : "Write", v); !e.is_null()) out.push_back(e);
+  }
+  return out;
+}
+
 }  // namespace
 
 void freeze_cgroup(const Cgroup& cg, bool frozen) {
@@ -86,7 +130,7 @@ bool cgroup_frozen(const Cgroup& cg) {
 }
 
 nlohmann::json cgroup_stats(const Cgroup& cg) {
-  nlohmann::json cpu, memory, pids;
+  nlohmann::json cpu, memory, pids, io;
   if (v2()) {
     const std::string d = cg.host_dir("");
     auto st = flat_keyed(d + "/cpu.stat");
@@ -107,6 +151,7 @@ nlohmann::json cgroup_stats(const Cgroup& cg) {
               {"oom_kill", flat_keyed(d + "/memory.events").value("oom_kill", 0ull)}};
     pids = {{"current", num(read_trim(d + "/pids.current"))},
             {"limit", num(read_trim(d + "/pids.max"))}};
+    io = io_stat_v2(d + "/io.stat");
   } else {
     const std::string ca = cg.host_dir("cpuacct");
     std::vector<uint64_t> percpu;
@@ -138,8 +183,10 @@ nlohmann::json cgroup_stats(const Cgroup& cg) {
     const std::string p = cg.host_dir("pids");
     pids = {{"current", num(read_trim(p + "/pids.current"))},
             {"limit", num(read_trim(p + "/pids.max"))}};
+    const std::string b = cg.host_dir("blkio");
+    io = b.empty() ? nlohmann::json::array() : io_service_bytes_v1(b + "/blkio.throttle.io_service_bytes");
   }
-  return {{"cpu", cpu}, {"memory", memory}, {"pids", pids}};
+  return {{"cpu", cpu}, {"memory", memory}, {"pids", pids}, {"blkio", {{"ioServiceBytesRecursive", io}}}};
 }
 
 }  // namespace berth::runtime

@@ -356,7 +356,15 @@ setup() {
   e unpause p
   [ "$(e inspect -f '{{.State.Status}}' p)" = running ]
   run e top p
-  [[ "$output" == *"sleep 30"* ]]
+  [[ "${lines[0]}" == "UID"*"PID"*"CMD" ]]  # Docker's default: ps -ef's columns
+  [[ "${lines[1]}" == *"sleep 30" ]]
+  [ "${#lines[@]}" -eq 2 ]                   # the container's one process, not the host's
+  run e top p -o pid,comm
+  [ "${lines[0]}" = "PID                 COMMAND" ]
+  [[ "${lines[1]}" == *sleep ]]
+  run e top p -o comm                        # no PID column: the rows cannot be picked
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"no PID column"* ]]
   run e stats --no-stream p
   [ "$status" -eq 0 ]
   [[ "${lines[1]}" == *p* ]]
@@ -1017,9 +1025,31 @@ PY
   done
   run e ps --format '{{.Names'
   [ "$status" -ne 0 ]
-  run e stats --no-stream --format '{{.Name}}'
+  run e stats --no-stream --format '{{.Nope}}'
   [ "$status" -ne 0 ]
-  [[ "$output" == *"not supported"* ]]
+}
+
+@test "stats: Docker's columns (net and block I/O counted), templates and json; a stopped container reads zeros" {
+  # 8 MiB written with O_DIRECT reach the block device; a ping's bytes cross the interface.
+  e network create statsnet >/dev/null
+  e run -d --name st --network statsnet --memory 64m busybox sh -c \
+    'dd if=/dev/zero of=/big bs=1M count=8 oflag=direct 2>/dev/null; ping -c 3 -i 0.2 -s 1000 $(hostname -i | sed "s/[0-9]*$/1/") >/dev/null; echo ready; sleep 60' >/dev/null
+  for i in $(seq 100); do [ "$(e logs st)" = ready ] && break; sleep 0.1; done
+  run e stats --no-stream st
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == "CONTAINER ID"*"NAME"*"CPU %"*"MEM USAGE / LIMIT"*"MEM %"*"NET I/O"*"BLOCK I/O"*"PIDS" ]]
+  [[ "${lines[1]}" == *" / 64MiB "* ]]
+  run e stats --no-stream --format '{{.Name}} {{.BlockIO}} | {{.NetIO}} | {{.PIDs}}' st
+  echo "$output"
+  [[ "$output" =~ ^st\ [0-9.]+[kMG]?B\ /\ ([0-9.]+)MB\ \|\ ([0-9.]+)kB\ /\ ([0-9.]+)kB\ \|\ 1$ ]]
+  awk "BEGIN { exit !(${BASH_REMATCH[1]} >= 8.3 && ${BASH_REMATCH[2]} >= 3 && ${BASH_REMATCH[3]} >= 3) }"
+  run e stats --no-stream --format json st
+  echo "$output" | jq -e '.Name == "st" and (.CPUPerc | endswith("%")) and (.MemPerc | endswith("%")) and .PIDs == "1"'
+  e stop -t 0 st >/dev/null
+  run e stats --no-stream --format '{{.Name}} {{.CPUPerc}} {{.NetIO}} {{.PIDs}}' st
+  [ "$output" = "st 0.00% 0B / 0B 0" ]
+  e rm st >/dev/null
+  e network rm statsnet >/dev/null
 }
 
 @test "filters as Docker's: ps (alternatives within a key, regex names, ancestor, network, volume, before/since, status without -a), images, network ls, volume ls; unknown keys refused" {

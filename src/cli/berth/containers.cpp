@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <functional>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <set>
 #include <algorithm>
@@ -1267,88 +1269,112 @@ int cmd_diff(const Engine& e, int argc, char** argv, int first) {
 
 int cmd_top(const Engine& e, int argc, char** argv, int first) {
   Args a("top", {}, argc, argv, first, true);
-  auto eng = make_engine(e);
   if (a.positional().empty()) throw Error("top: a container is required");
-  auto c = eng.lookup(a.positional()[0]);
-  if (!eng.state(c).running()) throw Error("container " + c.rec.name + " is not running");
-  auto pids = runtime::container_pids(eng.runtime_root(), c.id());
-  std::string list;
-  for (auto p : pids) list += (list.empty() ? "" : ",") + std::to_string(p);
-  std::vector<std::string> cmd = {"ps"};
-  if (a.positional().size() > 1) cmd.insert(cmd.end(), a.positional().begin() + 1, a.positional().end());
-  else cmd.insert(cmd.end(), {"-o", "user,pid,ppid,c,stime,tty,time,cmd"});
-  cmd.insert(cmd.end(), {"-p", list});
-  std::fflush(stdout);
-  std::vector<char*> av;
-  for (auto& s : cmd) av.push_back(s.data());
-  av.push_back(nullptr);
-  ::execvp("ps", av.data());
-  throw_errno("exec ps");
+  std::vector<std::string> ps_args(a.positional().begin() + 1, a.positional().end());
+  if (ps_args.empty()) ps_args = {"-ef"};
+  auto p = make_engine(e).top(a.positional()[0], ps_args);
+  // Docker's table: a column is its widest cell + 3 wide, at least 20 (pad() adds the 3).
+  std::vector<size_t> w(p.titles.size(), 17);
+  auto measure = [&](const std::vector<std::string>& row) {
+    for (size_t i = 0; i < row.size() && i < w.size(); ++i) w[i] = std::max(w[i], width(row[i]));
+  };
+  measure(p.titles);
+  for (auto& r : p.rows) measure(r);
+  auto print = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) line += i + 1 < row.size() ? pad(row[i], w[i]) : row[i];
+    std::puts(line.c_str());
+  };
+  print(p.titles);
+  for (auto& r : p.rows) print(r);
+  return 0;
 }
+
+namespace {
+
+// Docker's units: sizes of I/O in powers of 1000 ("1.2kB"), memory in powers of 1024 ("1.5MiB").
+std::string binary_size(uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 5) v /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.4g%s", v, units[u]);
+  return buf;
+}
+
+std::string percent(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f%%", v);
+  return buf;
+}
+
+uint64_t host_memory() {
+  struct sysinfo si {};
+  if (::sysinfo(&si) != 0) return 0;
+  return static_cast<uint64_t>(si.totalram) * si.mem_unit;
+}
+
+json stats_row(const engine::Container& c, const engine::Stats* before, const engine::Stats* now) {
+  const uint64_t limit = now && now->mem_limit ? now->mem_limit : host_memory();
+  const double cpu = before && now ? engine::cpu_percent(*before, *now) : 0;
+  const double mem = now && limit ? 100.0 * static_cast<double>(now->mem_usage) / static_cast<double>(limit) : 0;
+  auto io = [](uint64_t a, uint64_t b) { return image::human_size(static_cast<int64_t>(a)) + " / " + image::human_size(static_cast<int64_t>(b)); };
+  return {{"Container", c.id().substr(0, 12)},
+          {"ID", c.id().substr(0, 12)},
+          {"Name", c.rec.name},
+          {"CPUPerc", percent(cpu)},
+          {"MemUsage", binary_size(now ? now->mem_usage : 0) + " / " + binary_size(now ? limit : 0)},
+          {"MemPerc", percent(mem)},
+          {"NetIO", io(now ? now->net_rx : 0, now ? now->net_tx : 0)},
+          {"BlockIO", io(now ? now->blk_read : 0, now ? now->blk_write : 0)},
+          {"PIDs", std::to_string(now ? now->pids : 0)}};
+}
+
+}  // namespace
 
 int cmd_stats(const Engine& e, int argc, char** argv, int first) {
   Args a("stats", {{"no-stream", "", false}, {"all", "a", false}, {"format", "", true}, {"no-trunc", "", false}},
          argc, argv, first);
-  if (a.has("format") && a.get("format") != "json" && a.get("format") != "table")
-    throw Error("stats: --format takes table or json (templates are not supported here yet)");
+  const std::string format = a.get("format");
+  if (format != "table" && format != "json" && !format.empty())
+    format::Template::parse(format.rfind("table ", 0) == 0 ? format.substr(6) : format);  // bad: before anything
   auto eng = make_engine(e);
   std::vector<engine::Container> cs;
   if (a.positional().empty()) {
     for (auto& c : eng.list())
-      if (eng.state(c).running()) cs.push_back(c);
+      if (a.has("all") || eng.state(c).running()) cs.push_back(c);
   } else {
     for (auto& r : a.positional()) cs.push_back(eng.lookup(r));
   }
-  auto sample = [&](engine::Container& c) {
+  // A container that does not run has no reading: its row shows zeros, as Docker's.
+  auto read = [&](const engine::Container& c) -> std::optional<engine::Stats> {
     try {
-      return runtime::container_stats(eng.runtime_root(), c.id())["data"];
-    } catch (const Error&) {
-      return json::object();
+      return eng.stats(c.id());
+    } catch (const Error& err) {
+      if (err.kind() != ErrorKind::not_running && err.kind() != ErrorKind::not_found) throw;
+      return std::nullopt;
     }
   };
+  const json headers = {{"Container", "CONTAINER"}, {"ID", "CONTAINER ID"}, {"Name", "NAME"},
+                        {"CPUPerc", "CPU %"},       {"MemUsage", "MEM USAGE / LIMIT"},
+                        {"MemPerc", "MEM %"},       {"NetIO", "NET I/O"},
+                        {"BlockIO", "BLOCK I/O"},   {"PIDs", "PIDS"}};
+  const std::string table = "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
+  const bool redraw = !a.has("no-stream") && ::isatty(1);
+  std::vector<std::optional<engine::Stats>> prev;
+  for (auto& c : cs) prev.push_back(read(c));
   for (;;) {
-    std::vector<json> first_s;
-    for (auto& c : cs) first_s.push_back(sample(c));
-    ::usleep(500000);
-    bool json_out = a.get("format") == "json";
-    if (!json_out)
-      std::puts("CONTAINER ID   NAME                 CPU %     MEM USAGE / LIMIT     MEM %     PIDS");
+    // CPU % is the use between two readings: 0.5 s apart for the first round, then a round a second.
+    ::usleep(a.has("no-stream") ? 500000 : 1000000);
+    std::vector<json> rows;
     for (size_t i = 0; i < cs.size(); ++i) {
-      json s2 = sample(cs[i]);
-      double cpu = 0;
-      try {
-        int64_t u1 = first_s[i]["cpu"]["usage"].value("total", int64_t{0});
-        int64_t u2 = s2["cpu"]["usage"].value("total", int64_t{0});
-        cpu = static_cast<double>(u2 - u1) / 5e6;  // ns over 0.5 s, in percent
-      } catch (const json::exception&) {
-      }
-      int64_t mem = 0, limit = 0, pids = 0;
-      try {
-        mem = s2["memory"]["usage"].value("usage", int64_t{0});
-        limit = s2["memory"]["usage"].value("limit", int64_t{0});
-        pids = s2["pids"].value("current", int64_t{0});
-      } catch (const json::exception&) {
-      }
-      auto mib = [](int64_t b) {
-        char buf[32];
-        if (b >= (int64_t{1} << 50)) return std::string("unlimited");
-        std::snprintf(buf, sizeof buf, "%.2fMiB", static_cast<double>(b) / (1 << 20));
-        return std::string(buf);
-      };
-      double pct = limit > 0 && limit < (int64_t{1} << 50) ? 100.0 * static_cast<double>(mem) / static_cast<double>(limit) : 0;
-      if (json_out) {
-        std::puts(json{{"ID", cs[i].id().substr(0, 12)}, {"Name", cs[i].rec.name}, {"CPUPerc", cpu},
-                       {"MemUsage", mem}, {"MemLimit", limit}, {"PIDs", pids}}
-                      .dump()
-                      .c_str());
-        continue;
-      }
-      char line[256];
-      std::snprintf(line, sizeof line, "%-14s %-20s %6.2f%%   %-21s %6.2f%%   %lld", cs[i].id().substr(0, 12).c_str(),
-                    cs[i].rec.name.c_str(), cpu, (mib(mem) + " / " + mib(limit)).c_str(), pct,
-                    static_cast<long long>(pids));
-      std::puts(line);
+      auto now = read(cs[i]);
+      rows.push_back(stats_row(cs[i], prev[i] ? &*prev[i] : nullptr, now ? &*now : nullptr));
+      prev[i] = now;
     }
+    if (redraw) std::fputs("\033[2J\033[H", stdout);  // Docker's: the table in place
+    print_list(format, table, headers, rows);
     std::fflush(stdout);
     if (a.has("no-stream")) return 0;
   }

@@ -268,3 +268,42 @@ TEST_F(EngineOnBusybox, LogsFollowUntilTheContainerEndsAndStopOnCancel) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(EngineOnBusybox, StatsAndTopReadTheContainer) {
+  engine::CreateRequest req;
+  req.image = "bb:1";
+  req.name = "busy";
+  req.config = {{"Cmd", {"sh", "-c", "while :; do :; done"}}};
+  req.host = {{"NetworkMode", "none"}, {"Memory", 64 << 20}};
+  auto id = eng_->create(req).id();
+  eng_->start(id);
+  auto a = eng_->stats("busy");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto b = eng_->stats("busy");
+  EXPECT_GT(engine::cpu_percent(a, b), 50.0);  // one CPU spinning
+  EXPECT_LT(engine::cpu_percent(a, b), 101.0);
+  EXPECT_EQ(b.pids, 1u);
+  EXPECT_EQ(b.mem_limit, uint64_t{64} << 20);
+  EXPECT_GT(b.mem_usage, 0u);
+  EXPECT_EQ(engine::cpu_percent(b, a), 0.0);  // out of order: nothing
+  // The sleeping one: idle, unlimited (0).
+  auto x1 = eng_->stats("x");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto x2 = eng_->stats("x");
+  EXPECT_LT(engine::cpu_percent(x1, x2), 5.0);
+  EXPECT_EQ(x2.mem_limit, 0u);
+  auto top = eng_->top("x");
+  ASSERT_FALSE(top.titles.empty());
+  EXPECT_EQ(top.titles.back(), "CMD");
+  ASSERT_EQ(top.rows.size(), 1u);
+  EXPECT_EQ(top.rows[0].back(), "sleep 1000");
+  EXPECT_EQ(kind_of([&] { eng_->top("x", {"-o", "comm"}); }), ErrorKind::invalid_argument);
+  eng_->stop("busy", 0);
+  EXPECT_EQ(kind_of([&] { eng_->stats("busy"); }), ErrorKind::not_running);
+  EXPECT_EQ(kind_of([&] { eng_->top("busy"); }), ErrorKind::not_running);
+  eng_->remove(id, true, true);
+}
+
+}  // namespace
