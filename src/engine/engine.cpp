@@ -298,6 +298,42 @@ std::string Engine::log_path(const std::string& id) const {
   return opts_.images.root + "/containers/" + id + "/" + id + "-json.log";
 }
 
+UniqueFd Engine::lock_users(bool exclusive) {
+  std::string dir = opts_.state + "/" + opts_.images.ns + "/locks";
+  fs::mkdir_p(dir, 0700);
+  UniqueFd fd(::open((dir + "/.users").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) throw_errno("lock volume and network users");
+  while (::flock(fd.get(), exclusive ? LOCK_EX : LOCK_SH) < 0)
+    if (errno != EINTR) throw_errno("lock volume and network users");
+  return fd;
+}
+
+bool Engine::remove_volume(const std::string& name, bool force) {
+  UniqueFd lk = lock_users(true);
+  if (auto users = volume_users(name); !users.empty())
+    throw Error(ErrorKind::conflict, "remove " + name + ": volume is in use by container " + users[0]);
+  if (volumes_.remove(name)) return true;
+  if (force) return false;
+  throw Error(ErrorKind::not_found, "no such volume: " + name);
+}
+
+bool Engine::remove_network(const std::string& ref, bool force) {
+  if (ref == "host" || ref == "none")
+    throw Error(ErrorKind::invalid_argument, ref + " is a pre-defined network and cannot be removed");
+  UniqueFd lk = lock_users(true);
+  auto n = networks_.find(ref);
+  if (!n) {
+    if (force) return false;
+    throw Error(ErrorKind::not_found, "network " + ref + " not found");
+  }
+  // (Networks::remove refuses too while anything is attached, records or not.)
+  if (auto users = network_users(n->name); !users.empty())
+    throw Error(ErrorKind::conflict, "network " + n->name + " is used by containers (" + join(users, ", ") +
+                                         "): remove them or disconnect them first");
+  networks_.remove(*n);
+  return true;
+}
+
 UniqueFd Engine::lock(const std::string& id) {
   std::string dir = opts_.state + "/" + opts_.images.ns + "/locks";
   fs::mkdir_p(dir, 0700);
@@ -463,6 +499,7 @@ std::vector<Container> Engine::list() {
 
 Container Engine::create(const CreateRequest& req) {
   trace("create");
+  UniqueFd users = lock_users(false);  // its networks and volumes stay until it is recorded
   image::Image img = images_.resolve(req.image);
   trace("image resolved");
   std::string name = req.name;
@@ -1652,6 +1689,7 @@ void Engine::release_network(const std::string& id) {
 
 void Engine::connect(const std::string& ref, const std::string& name, const json& endpoint) {
   Container c = lookup(ref);
+  UniqueFd users = lock_users(false);  // the network stays until the record says it is used
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
   const std::string mode = c.data["HostConfig"].value("NetworkMode", "none");

@@ -133,6 +133,13 @@ class Engine {
   std::vector<std::string> network_users(const std::string& name);
   // The containers (by name) that use volume `name`.
   std::vector<std::string> volume_users(const std::string& name);
+  // Removes a volume no container uses: conflict if one does (created or running), not_found
+  // if there is none (with force: false instead). A container being created with the volume
+  // cannot slip in between the check and the removal.
+  bool remove_volume(const std::string& name, bool force = false);
+  // The same for a network (by name or id); the predefined host and none cannot be removed
+  // (invalid_argument).
+  bool remove_network(const std::string& ref, bool force = false);
   const Options& options() const { return opts_; }
 
   Container create(const CreateRequest& req);
@@ -242,6 +249,9 @@ class Engine {
 
  private:
   UniqueFd lock(const std::string& id);
+  // Taken shared by create and connect from their volume and network lookups to their record,
+  // exclusively by remove_volume and remove_network around their in-use check and removal.
+  UniqueFd lock_users(bool exclusive);
   void save(Container& c);
   std::string netns_path(const std::string& id) const;
   // The container's network namespace (NetworkSettings started); its path, "" when the

@@ -1509,18 +1509,12 @@ int cmd_volume_rm(const Engine& e, int argc, char** argv, int first) {
   auto eng = make_engine(e);
   int rc = 0;
   for (auto& n : a.positional()) {
-    auto users = eng.volume_users(n);
-    if (!users.empty()) {
-      std::fprintf(stderr, "berth: remove %s: volume is in use by container %s\n", n.c_str(), users[0].c_str());
+    try {
+      if (eng.remove_volume(n, a.has("force"))) std::puts(n.c_str());
+    } catch (const Error& ex) {
+      std::fprintf(stderr, "berth: %s\n", ex.what());
       rc = 1;
-      continue;
     }
-    if (!eng.volumes().remove(n) && !a.has("force")) {
-      std::fprintf(stderr, "berth: no such volume: %s\n", n.c_str());
-      rc = 1;
-      continue;
-    }
-    std::puts(n.c_str());
   }
   return rc;
 }

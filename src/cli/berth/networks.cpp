@@ -179,20 +179,7 @@ int cmd_network_rm(const Engine& e, int argc, char** argv, int first) {
   int rc = 0;
   for (auto& ref : a.positional()) {
     try {
-      if (ref == "host" || ref == "none") throw Error(ref + " is a pre-defined network and cannot be removed");
-      auto n = eng.networks().find(ref);
-      if (!n) {
-        if (a.has("force")) continue;
-        throw Error("network " + ref + " not found");
-      }
-      auto users = eng.network_users(n->name);
-      if (!users.empty()) {
-        std::string list;
-        for (auto& u : users) list += (list.empty() ? "" : ", ") + u;
-        throw Error("network " + n->name + " is used by containers (" + list + "): remove them or disconnect them first");
-      }
-      eng.networks().remove(*n);
-      std::puts(ref.c_str());
+      if (eng.remove_network(ref, a.has("force"))) std::puts(ref.c_str());
     } catch (const Error& ex) {
       std::fprintf(stderr, "berth: %s\n", ex.what());
       rc = 1;

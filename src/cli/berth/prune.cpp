@@ -98,9 +98,11 @@ std::vector<std::string> prune_volumes(engine::Engine& eng, const PruneFilter& f
   for (auto& v : eng.volumes().list()) {
     if (!v.anonymous && !all) continue;
     if (!f.matches(nlohmann::json(v.labels), v.created)) continue;
-    if (!eng.volume_users(v.name).empty()) continue;
-    eng.volumes().remove(v.name);
-    out.push_back(v.name);
+    try {
+      if (eng.remove_volume(v.name, true)) out.push_back(v.name);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::conflict) throw;  // in use: kept
+    }
   }
   return out;
 }
@@ -111,9 +113,12 @@ std::vector<std::string> prune_networks(engine::Engine& eng, const PruneFilter& 
   for (auto& n : eng.networks().list()) {
     if (n.name == network::Networks::kDefault) continue;
     if (!f.matches(n.labels, n.created / 1000000000)) continue;
-    if (!eng.network_users(n.name).empty() || !eng.networks().members(n.name).empty()) continue;
-    eng.networks().remove(n);
-    out.push_back(n.name);
+    if (!eng.networks().members(n.name).empty()) continue;  // attached: no 5 s wait in remove
+    try {
+      if (eng.remove_network(n.id, true)) out.push_back(n.name);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::conflict) throw;  // in use: kept
+    }
   }
   return out;
 }

@@ -307,3 +307,28 @@ TEST_F(EngineOnBusybox, StatsAndTopReadTheContainer) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(EngineOnBusybox, AVolumeOrNetworkInUseIsNotRemoved) {
+  engine::CreateRequest req;
+  req.image = "bb:1";
+  req.name = "user";
+  req.config = {{"Cmd", {"true"}}};
+  req.host = {{"NetworkMode", "none"}, {"Binds", {"data:/data"}}};
+  auto id = eng_->create(req).id();
+  ASSERT_TRUE(eng_->volumes().get("data"));
+  EXPECT_EQ(kind_of([&] { eng_->remove_volume("data"); }), ErrorKind::conflict);
+  EXPECT_EQ(kind_of([&] { eng_->remove_volume("data", true); }), ErrorKind::conflict);  // force: still in use
+  EXPECT_TRUE(eng_->volumes().get("data"));
+  eng_->remove(id, true, false);
+  EXPECT_TRUE(eng_->remove_volume("data"));
+  EXPECT_FALSE(eng_->volumes().get("data"));
+  EXPECT_EQ(kind_of([&] { eng_->remove_volume("data"); }), ErrorKind::not_found);
+  EXPECT_FALSE(eng_->remove_volume("data", true));
+  EXPECT_EQ(kind_of([&] { eng_->remove_network("none"); }), ErrorKind::invalid_argument);
+  EXPECT_EQ(kind_of([&] { eng_->remove_network("no-such-net"); }), ErrorKind::not_found);
+  EXPECT_FALSE(eng_->remove_network("no-such-net", true));
+}
+
+}  // namespace
