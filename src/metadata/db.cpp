@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <unordered_map>
@@ -220,6 +221,13 @@ void set_wal(sqlite3* db, const std::string& path, std::chrono::milliseconds tim
 
 }  // namespace
 
+struct Db::Shared {
+  std::string path;
+  OpenOptions opts;
+  std::mutex mu;
+  std::unordered_map<std::thread::id, std::unique_ptr<Impl>> conns;
+};
+
 Db Db::open(const std::string& path, const OpenOptions& opts) {
   require("metadata: database path", path);
   auto slash = path.rfind('/');
@@ -233,7 +241,19 @@ Db Db::open(const std::string& path, const OpenOptions& opts) {
   } else if (errno != EEXIST) {
     throw_errno("metadata: create `" + path + "`");
   }
+  auto impl = connect(path, opts);
+  sqlite3* raw = impl->db();
+  if (opts.on_new_store && schema::version(raw, path) == 0) opts.on_new_store();
+  schema::migrate(raw, path);
+  auto shared = std::make_unique<Shared>();
+  shared->path = path;
+  shared->opts = opts;
+  shared->opts.on_new_store = nullptr;
+  shared->conns.emplace(std::this_thread::get_id(), std::move(impl));
+  return Db(std::move(shared));
+}
 
+std::unique_ptr<Db::Impl> Db::connect(const std::string& path, const OpenOptions& opts) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   sqlite3* raw = nullptr;
@@ -253,22 +273,27 @@ Db Db::open(const std::string& path, const OpenOptions& opts) {
   // Each process that opens the database after the last one closed it rebuilds the WAL index
   // by reading the WAL file: keep that file small (checkpoints every 64 pages, ~256 KiB).
   sql::exec(raw, path, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 64");
-  if (opts.on_new_store && schema::version(raw, path) == 0) opts.on_new_store();
-  schema::migrate(raw, path);
-  return Db(std::move(impl));
+  return impl;
 }
 
-Db::Db(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Db::Impl* Db::conn() const {
+  std::lock_guard<std::mutex> lk(shared_->mu);
+  auto& c = shared_->conns[std::this_thread::get_id()];
+  if (!c) c = connect(shared_->path, shared_->opts);
+  return c.get();
+}
+
+Db::Db(std::unique_ptr<Shared> shared) : shared_(std::move(shared)) {}
 Db::Db(Db&&) noexcept = default;
 Db& Db::operator=(Db&&) noexcept = default;
 Db::~Db() = default;
 
 const std::string& Db::path() const {
-  return impl_->path;
+  return shared_->path;
 }
 
 int Db::schema_version() {
-  return schema::version(impl_->db(), impl_->path);
+  return schema::version(conn()->db(), conn()->path);
 }
 
 std::string Db::pragma(std::string_view name) {
@@ -276,35 +301,35 @@ std::string Db::pragma(std::string_view name) {
   for (char c : name) {
     if (!is_alnum(c) && c != '_') throw Error("invalid pragma name " + in_quotes(name));
   }
-  auto q = impl_->q("PRAGMA " + std::string(name));
+  auto q = conn()->q("PRAGMA " + std::string(name));
   return q.step() ? q.text(0) : std::string();
 }
 
 // ---- Transactions
 
 void Db::begin_tx() {
-  int d = impl_->depth;
+  int d = conn()->depth;
   if (d == 0) {
-    sql::exec(impl_->db(), impl_->path, "BEGIN IMMEDIATE");
+    sql::exec(conn()->db(), conn()->path, "BEGIN IMMEDIATE");
   } else {
-    sql::exec(impl_->db(), impl_->path, ("SAVEPOINT berth_" + std::to_string(d)).c_str());
+    sql::exec(conn()->db(), conn()->path, ("SAVEPOINT berth_" + std::to_string(d)).c_str());
   }
-  ++impl_->depth;
+  ++conn()->depth;
 }
 
 void Db::commit_tx() {
-  int d = impl_->depth;
+  int d = conn()->depth;
   if (d == 1) {
-    sql::exec(impl_->db(), impl_->path, "COMMIT");
+    sql::exec(conn()->db(), conn()->path, "COMMIT");
   } else {
-    sql::exec(impl_->db(), impl_->path, ("RELEASE berth_" + std::to_string(d - 1)).c_str());
+    sql::exec(conn()->db(), conn()->path, ("RELEASE berth_" + std::to_string(d - 1)).c_str());
   }
-  --impl_->depth;
+  --conn()->depth;
 }
 
 void Db::rollback_tx() noexcept {
-  int d = impl_->depth--;
-  sqlite3* db = impl_->db();
+  int d = conn()->depth--;
+  sqlite3* db = conn()->db();
   // After some errors (SQLITE_FULL, I/O) SQLite has rolled back the whole transaction itself.
   if (sqlite3_get_autocommit(db)) return;
   if (d == 1) {
@@ -318,7 +343,7 @@ void Db::rollback_tx() noexcept {
 // ---- Namespaces
 
 std::vector<std::string> Db::list_namespaces() {
-  auto q = impl_->q(
+  auto q = conn()->q(
       "SELECT namespace FROM images UNION SELECT namespace FROM snapshots "
       "UNION SELECT namespace FROM content UNION SELECT namespace FROM leases "
       "UNION SELECT namespace FROM containers ORDER BY 1");
@@ -342,7 +367,7 @@ Image Db::put_image(std::string_view ns, const Image& img) {
   return transaction([&] {
     Image out = img;
     out.updated = now_ns();
-    auto q = impl_->q(
+    auto q = conn()->q(
         "INSERT INTO images (namespace, name, media_type, digest, size, labels, created, updated) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (namespace, name) DO UPDATE SET "
         "media_type = excluded.media_type, digest = excluded.digest, size = excluded.size, "
@@ -357,48 +382,48 @@ Image Db::put_image(std::string_view ns, const Image& img) {
 
 std::optional<Image> Db::get_image(std::string_view ns, std::string_view name) {
   validate_namespace(ns);
-  auto q = impl_->q(
+  auto q = conn()->q(
       "SELECT name, media_type, digest, size, labels, created, updated FROM images "
       "WHERE namespace = ?1 AND name = ?2");
   q.args(ns, name);
   if (!q.step()) return std::nullopt;
-  return impl_->image(q);
+  return conn()->image(q);
 }
 
 std::vector<Image> Db::list_images(std::string_view ns) {
   validate_namespace(ns);
-  auto q = impl_->q(
+  auto q = conn()->q(
       "SELECT name, media_type, digest, size, labels, created, updated FROM images "
       "WHERE namespace = ?1 ORDER BY name");
   q.args(ns);
-  return impl_->images(std::move(q));
+  return conn()->images(std::move(q));
 }
 
 std::vector<Image> Db::list_images_by_target(std::string_view ns, std::string_view digest) {
   validate_namespace(ns);
-  auto q = impl_->q(
+  auto q = conn()->q(
       "SELECT name, media_type, digest, size, labels, created, updated FROM images "
       "WHERE namespace = ?1 AND digest = ?2 ORDER BY name");
   q.args(ns, digest);
-  return impl_->images(std::move(q));
+  return conn()->images(std::move(q));
 }
 
 std::vector<Image> Db::find_images_by_target_prefix(std::string_view ns, std::string_view prefix) {
   validate_namespace(ns);
   require("digest prefix", prefix);
-  auto q = impl_->q(
+  auto q = conn()->q(
       "SELECT name, media_type, digest, size, labels, created, updated FROM images "
       "WHERE namespace = ?1 AND (substr(digest, 1, length(?2)) = ?2 "
       "OR substr(digest, instr(digest, ':') + 1, length(?2)) = ?2) ORDER BY name");
   q.args(ns, prefix);
-  return impl_->images(std::move(q));
+  return conn()->images(std::move(q));
 }
 
 bool Db::delete_image(std::string_view ns, std::string_view name) {
   validate_namespace(ns);
   return transaction([&] {
-    impl_->q("DELETE FROM images WHERE namespace = ?1 AND name = ?2").args(ns, name).run();
-    return impl_->changes() > 0;
+    conn()->q("DELETE FROM images WHERE namespace = ?1 AND name = ?2").args(ns, name).run();
+    return conn()->changes() > 0;
   });
 }
 
@@ -427,7 +452,7 @@ Snapshot Db::add_snapshot(std::string_view ns, std::string_view key, std::string
     }
     Snapshot s{0, std::string(key), std::string(parent), kind, labels, now_ns(), 0};
     s.updated = s.created;
-    auto q = impl_->q(
+    auto q = conn()->q(
         "INSERT INTO snapshots (namespace, key, parent_id, kind, labels, created, updated) "
         "VALUES (?1, ?2, NULLIF(?3, 0), ?4, ?5, ?6, ?6) RETURNING id");
     q.args(ns, key, parent_id, to_string(kind), dump_labels(labels), s.created);
@@ -439,33 +464,33 @@ Snapshot Db::add_snapshot(std::string_view ns, std::string_view key, std::string
 
 std::optional<Snapshot> Db::get_snapshot(std::string_view ns, std::string_view key) {
   validate_namespace(ns);
-  auto q = impl_->q(
+  auto q = conn()->q(
       "SELECT s.id, s.key, COALESCE(p.key, ''), s.kind, s.labels, s.created, s.updated "
       "FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id "
       "WHERE s.namespace = ?1 AND s.key = ?2");
   q.args(ns, key);
   if (!q.step()) return std::nullopt;
-  return impl_->snapshot(q);
+  return conn()->snapshot(q);
 }
 
 std::vector<Snapshot> Db::list_snapshots(std::string_view ns) {
   validate_namespace(ns);
-  auto q = impl_->q(
+  auto q = conn()->q(
       "SELECT s.id, s.key, COALESCE(p.key, ''), s.kind, s.labels, s.created, s.updated "
       "FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id "
       "WHERE s.namespace = ?1 ORDER BY s.id");
   q.args(ns);
-  return impl_->snapshots(std::move(q));
+  return conn()->snapshots(std::move(q));
 }
 
 std::vector<Snapshot> Db::children(std::string_view ns, std::string_view key) {
   validate_namespace(ns);
-  auto q = impl_->q(
+  auto q = conn()->q(
       "SELECT s.id, s.key, p.key, s.kind, s.labels, s.created, s.updated "
       "FROM snapshots s JOIN snapshots p ON p.id = s.parent_id "
       "WHERE p.namespace = ?1 AND p.key = ?2 ORDER BY s.id");
   q.args(ns, key);
-  return impl_->snapshots(std::move(q));
+  return conn()->snapshots(std::move(q));
 }
 
 Snapshot Db::commit_snapshot(std::string_view ns, std::string_view active_key,
@@ -487,7 +512,7 @@ Snapshot Db::commit_snapshot(std::string_view ns, std::string_view active_key,
     s->kind = Snapshot::Kind::committed;
     s->labels = labels;
     s->updated = now_ns();
-    impl_->q("UPDATE snapshots SET key = ?2, kind = ?3, labels = ?4, updated = ?5 WHERE id = ?1")
+    conn()->q("UPDATE snapshots SET key = ?2, kind = ?3, labels = ?4, updated = ?5 WHERE id = ?1")
         .args(s->id, name, to_string(s->kind), dump_labels(labels), s->updated)
         .run();
     return *s;
@@ -502,7 +527,7 @@ Snapshot Db::set_snapshot_labels(std::string_view ns, std::string_view key, cons
     if (!s) throw Error(ErrorKind::not_found, "snapshot " + in_quotes(key) + " not found");
     s->labels = labels;
     s->updated = now_ns();
-    impl_->q("UPDATE snapshots SET labels = ?2, updated = ?3 WHERE id = ?1")
+    conn()->q("UPDATE snapshots SET labels = ?2, updated = ?3 WHERE id = ?1")
         .args(s->id, dump_labels(labels), s->updated)
         .run();
     return *s;
@@ -516,19 +541,19 @@ std::optional<Snapshot> Db::remove_snapshot(std::string_view ns, std::string_vie
     if (!s) return std::nullopt;
     const int64_t n = count_snapshot_children(s->id);
     if (n > 0) throw Error(ErrorKind::conflict, "snapshot " + in_quotes(key) + " has " + plural(n, "child", "children"));
-    impl_->q("DELETE FROM snapshots WHERE id = ?1").args(s->id).run();
+    conn()->q("DELETE FROM snapshots WHERE id = ?1").args(s->id).run();
     return s;
   });
 }
 
 int64_t Db::count_snapshot_children(int64_t id) {
-  auto q = impl_->q("SELECT count(*) FROM snapshots WHERE parent_id = ?1");
+  auto q = conn()->q("SELECT count(*) FROM snapshots WHERE parent_id = ?1");
   q.args(id);
   return q.step() ? q.integer(0) : 0;
 }
 
 std::vector<int64_t> Db::snapshot_ids() {
-  auto q = impl_->q("SELECT id FROM snapshots ORDER BY id");
+  auto q = conn()->q("SELECT id FROM snapshots ORDER BY id");
   std::vector<int64_t> out;
   while (q.step()) out.push_back(q.integer(0));
   return out;
@@ -546,7 +571,7 @@ ContentInfo Db::set_content(std::string_view ns, std::string_view digest, int64_
   validate_labels(labels);
   return transaction([&] {
     ContentInfo c{std::string(digest), size, labels, 0, now_ns()};
-    auto q = impl_->q(
+    auto q = conn()->q(
         "INSERT INTO content (namespace, digest, size, labels, created, updated) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (namespace, digest) DO UPDATE SET "
         "size = excluded.size, labels = excluded.labels, updated = excluded.updated "
@@ -560,35 +585,35 @@ ContentInfo Db::set_content(std::string_view ns, std::string_view digest, int64_
 
 std::optional<ContentInfo> Db::get_content(std::string_view ns, std::string_view digest) {
   validate_namespace(ns);
-  auto q = impl_->q(
+  auto q = conn()->q(
       "SELECT digest, size, labels, created, updated FROM content "
       "WHERE namespace = ?1 AND digest = ?2");
   q.args(ns, digest);
   if (!q.step()) return std::nullopt;
-  return impl_->content(q);
+  return conn()->content(q);
 }
 
 std::vector<ContentInfo> Db::list_content(std::string_view ns) {
   validate_namespace(ns);
-  auto q = impl_->q(
+  auto q = conn()->q(
       "SELECT digest, size, labels, created, updated FROM content "
       "WHERE namespace = ?1 ORDER BY digest");
   q.args(ns);
   std::vector<ContentInfo> out;
-  while (q.step()) out.push_back(impl_->content(q));
+  while (q.step()) out.push_back(conn()->content(q));
   return out;
 }
 
 bool Db::delete_content(std::string_view ns, std::string_view digest) {
   validate_namespace(ns);
   return transaction([&] {
-    impl_->q("DELETE FROM content WHERE namespace = ?1 AND digest = ?2").args(ns, digest).run();
-    return impl_->changes() > 0;
+    conn()->q("DELETE FROM content WHERE namespace = ?1 AND digest = ?2").args(ns, digest).run();
+    return conn()->changes() > 0;
   });
 }
 
 std::vector<std::string> Db::content_namespaces(std::string_view digest) {
-  auto q = impl_->q("SELECT namespace FROM content WHERE digest = ?1 ORDER BY namespace");
+  auto q = conn()->q("SELECT namespace FROM content WHERE digest = ?1 ORDER BY namespace");
   q.args(digest);
   std::vector<std::string> out;
   while (q.step()) out.push_back(q.text(0));
@@ -606,7 +631,7 @@ Lease Db::create_lease(std::string_view ns, std::string_view id, int64_t expires
   return transaction([&] {
     if (get_lease(ns, id)) throw Error(ErrorKind::already_exists, "lease " + in_quotes(id) + " already exists");
     Lease l{std::string(id), expires_at, labels, now_ns()};
-    impl_
+    conn()
         ->q("INSERT INTO leases (namespace, id, expires_at, labels, created) "
             "VALUES (?1, ?2, ?3, ?4, ?5)")
         .args(ns, id, expires_at, dump_labels(labels), l.created)
@@ -617,20 +642,20 @@ Lease Db::create_lease(std::string_view ns, std::string_view id, int64_t expires
 
 std::optional<Lease> Db::get_lease(std::string_view ns, std::string_view id) {
   validate_namespace(ns);
-  auto q = impl_->q(
+  auto q = conn()->q(
       "SELECT id, expires_at, labels, created FROM leases WHERE namespace = ?1 AND id = ?2");
   q.args(ns, id);
   if (!q.step()) return std::nullopt;
-  return impl_->lease(q);
+  return conn()->lease(q);
 }
 
 std::vector<Lease> Db::list_leases(std::string_view ns) {
   validate_namespace(ns);
-  auto q = impl_->q(
+  auto q = conn()->q(
       "SELECT id, expires_at, labels, created FROM leases WHERE namespace = ?1 ORDER BY id");
   q.args(ns);
   std::vector<Lease> out;
-  while (q.step()) out.push_back(impl_->lease(q));
+  while (q.step()) out.push_back(conn()->lease(q));
   return out;
 }
 
@@ -640,7 +665,7 @@ void Db::add_lease_resource(std::string_view ns, std::string_view id, LeaseResou
   require("lease " + in_quotes(id) + ": resource ref", ref);
   transaction([&] {
     if (!get_lease(ns, id)) throw Error(ErrorKind::not_found, "lease " + in_quotes(id) + " not found");
-    impl_
+    conn()
         ->q("INSERT OR IGNORE INTO lease_resources (namespace, lease_id, type, ref) "
             "VALUES (?1, ?2, ?3, ?4)")
         .args(ns, id, to_string(type), ref)
@@ -652,18 +677,18 @@ bool Db::remove_lease_resource(std::string_view ns, std::string_view id, LeaseRe
                                std::string_view ref) {
   validate_namespace(ns);
   return transaction([&] {
-    impl_
+    conn()
         ->q("DELETE FROM lease_resources "
             "WHERE namespace = ?1 AND lease_id = ?2 AND type = ?3 AND ref = ?4")
         .args(ns, id, to_string(type), ref)
         .run();
-    return impl_->changes() > 0;
+    return conn()->changes() > 0;
   });
 }
 
 std::vector<LeaseResource> Db::lease_resources(std::string_view ns, std::string_view id) {
   validate_namespace(ns);
-  auto q = impl_->q(
+  auto q = conn()->q(
       "SELECT type, ref FROM lease_resources WHERE namespace = ?1 AND lease_id = ?2 "
       "ORDER BY type, ref");
   q.args(ns, id);
@@ -676,8 +701,8 @@ bool Db::delete_lease(std::string_view ns, std::string_view id) {
   validate_namespace(ns);
   return transaction([&] {
     // lease_resources go with it (ON DELETE CASCADE).
-    impl_->q("DELETE FROM leases WHERE namespace = ?1 AND id = ?2").args(ns, id).run();
-    return impl_->changes() > 0;
+    conn()->q("DELETE FROM leases WHERE namespace = ?1 AND id = ?2").args(ns, id).run();
+    return conn()->changes() > 0;
   });
 }
 
@@ -699,7 +724,7 @@ Container Db::add_container(std::string_view ns, const Container& c) {
     if (get_container(ns, c.id)) throw Error(ErrorKind::already_exists, "container id " + in_quotes(c.id) + " already exists");
     Container out = c;
     out.created = out.updated = now_ns();
-    auto q = impl_->q(
+    auto q = conn()->q(
         "INSERT INTO containers (namespace, id, name, image, snapshot, data, created, updated) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     q.args(ns, c.id, c.name, c.image, c.snapshot, c.data, out.created, out.updated);
@@ -715,28 +740,28 @@ bool Db::update_container(std::string_view ns, const Container& c) {
     if (auto other = get_container_by_name(ns, c.name); other && other->id != c.id)
       throw Error(ErrorKind::conflict, "container name " + in_quotes(c.name) + " is already in use by container " +
                   in_quotes(other->id));
-    auto q = impl_->q(
+    auto q = conn()->q(
         "UPDATE containers SET name = ?3, data = ?4, updated = ?5 WHERE namespace = ?1 AND id = ?2");
     q.args(ns, c.id, c.name, c.data, now_ns());
     q.run();
-    return impl_->changes() > 0;
+    return conn()->changes() > 0;
   });
 }
 
 std::optional<Container> Db::get_container(std::string_view ns, std::string_view id) {
   validate_namespace(ns);
-  auto q = impl_->q(std::string(kContainerColumns) + "WHERE namespace = ?1 AND id = ?2");
+  auto q = conn()->q(std::string(kContainerColumns) + "WHERE namespace = ?1 AND id = ?2");
   q.args(ns, id);
   if (!q.step()) return std::nullopt;
-  return impl_->container(q);
+  return conn()->container(q);
 }
 
 std::optional<Container> Db::get_container_by_name(std::string_view ns, std::string_view name) {
   validate_namespace(ns);
-  auto q = impl_->q(std::string(kContainerColumns) + "WHERE namespace = ?1 AND name = ?2");
+  auto q = conn()->q(std::string(kContainerColumns) + "WHERE namespace = ?1 AND name = ?2");
   q.args(ns, name);
   if (!q.step()) return std::nullopt;
-  return impl_->container(q);
+  return conn()->container(q);
 }
 
 std::vector<Container> Db::find_containers_by_prefix(std::string_view ns, std::string_view prefix) {
@@ -744,26 +769,26 @@ std::vector<Container> Db::find_containers_by_prefix(std::string_view ns, std::s
   // Ids are hex: a prefix with anything else matches nothing (and cannot be a LIKE pattern).
   for (char c : prefix)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return {};
-  auto q = impl_->q(std::string(kContainerColumns) +
+  auto q = conn()->q(std::string(kContainerColumns) +
                     "WHERE namespace = ?1 AND id >= ?2 AND id < ?2 || 'g' ORDER BY id");
   q.args(ns, prefix);
-  return impl_->containers(std::move(q));
+  return conn()->containers(std::move(q));
 }
 
 std::vector<Container> Db::list_containers(std::string_view ns) {
   validate_namespace(ns);
-  auto q = impl_->q(std::string(kContainerColumns) + "WHERE namespace = ?1 ORDER BY created, id");
+  auto q = conn()->q(std::string(kContainerColumns) + "WHERE namespace = ?1 ORDER BY created, id");
   q.args(ns);
-  return impl_->containers(std::move(q));
+  return conn()->containers(std::move(q));
 }
 
 bool Db::delete_container(std::string_view ns, std::string_view id) {
   validate_namespace(ns);
   return transaction([&] {
-    auto q = impl_->q("DELETE FROM containers WHERE namespace = ?1 AND id = ?2");
+    auto q = conn()->q("DELETE FROM containers WHERE namespace = ?1 AND id = ?2");
     q.args(ns, id);
     q.run();
-    return impl_->changes() > 0;
+    return conn()->changes() > 0;
   });
 }
 

@@ -11,8 +11,9 @@
 //
 // Concurrency: the database runs in WAL mode (readers never block, one writer at a time);
 // every write runs in a BEGIN IMMEDIATE transaction and waits for the write lock up to the busy
-// timeout (10 s) rather than failing at once. A Db is one connection: use it from one thread
-// at a time (open one per thread), and never across fork().
+// timeout (10 s) rather than failing at once. A Db may be shared by threads: each thread that
+// uses it gets an SQLite connection of its own (opened on its first call, kept until the Db
+// goes; a transaction is the calling thread's). Never use one across fork().
 //
 // Errors are berth::Error with one line: invalid input ("invalid namespace \"a/b\": …"),
 // conflicts ("snapshot \"k\" already exists", "snapshot \"k\" has 2 children") and SQLite
@@ -262,12 +263,16 @@ class Db {
   bool delete_lease(std::string_view ns, std::string_view id);
 
  private:
-  struct Impl;
-  explicit Db(std::unique_ptr<Impl> impl);
+  struct Impl;    // one connection, its statement cache and transaction depth
+  struct Shared;  // the path, the options and the connection of each thread
+  explicit Db(std::unique_ptr<Shared> shared);
+  Impl* conn() const;  // the calling thread's connection
+  // A connection with berth's settings (the schema is the opener's business).
+  static std::unique_ptr<Impl> connect(const std::string& path, const OpenOptions& opts);
   void begin_tx();
   void commit_tx();
   void rollback_tx() noexcept;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Shared> shared_;
 };
 
 }  // namespace berth::metadata

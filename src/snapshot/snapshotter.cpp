@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,7 +58,8 @@ std::string common_dir(const std::vector<std::string>& paths) {
 void mount_overlay(const Mount& m, const std::string& target, unsigned long flags) {
   std::string data = join_options(m.options, &flags);
   // The kernel takes at most a page of options; deep chains are given relative to the
-  // common parent directory, which becomes our working directory for the mount call.
+  // common parent directory, the working directory of a short child that makes the mount (the
+  // working directory is the whole process's: a daemon's other threads must not see it move).
   if (data.size() < 4000) {
     if (::mount("overlay", target.c_str(), "overlay", flags, data.c_str()) < 0)
       throw_errno("mount overlay on `" + target + "`");
@@ -96,13 +98,22 @@ void mount_overlay(const Mount& m, const std::string& target, unsigned long flag
       rel += (i ? ":" : "") + (base == "/" ? vals[i].substr(1) : vals[i].substr(base.size() + 1));
   }
   if (rel.size() >= 4096) throw Error("overlay: too many layers to mount (" + std::to_string(paths.size()) + ")");
-  UniqueFd cwd(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
   const std::string abs_target = fs::absolute(target);
-  if (::chdir(base.c_str()) < 0) throw_errno("chdir `" + base + "`");
-  int rc = ::mount("overlay", abs_target.c_str(), "overlay", flags, rel.c_str());
-  int err = errno;
-  if (cwd) (void)::fchdir(cwd.get());
-  if (rc < 0) throw_errno("mount overlay on `" + target + "`", err);
+  // vfork: the child borrows our memory until it exits (it only makes two system calls and
+  // writes `err`) but has a working directory of its own (no CLONE_FS).
+  volatile int err = 0;
+  const char* dir = base.c_str();
+  const char* tgt = abs_target.c_str();
+  const char* data_rel = rel.c_str();
+  pid_t pid = ::vfork();
+  if (pid == 0) {
+    if (::chdir(dir) < 0 || ::mount("overlay", tgt, "overlay", flags, data_rel) < 0) err = errno;
+    ::_exit(0);
+  }
+  if (pid < 0) throw_errno("mount overlay on `" + target + "`: fork");
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  if (err) throw_errno("mount overlay on `" + target + "` (relative to `" + base + "`)", err);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -827,6 +828,47 @@ TEST_F(MetadataTest, ConcurrentConnections) {
   EXPECT_EQ(db.list_images("default").size(), 2u * kEach);
   // No lost update: IMMEDIATE transactions serialize the read-modify-write.
   EXPECT_EQ(db.get_content("default", digest_of(0))->size, 2 * kEach);
+}
+
+// One Db shared by 8 threads (a daemon's engine): each thread gets its own connection, so
+// their transactions are theirs — interleaved statements of one connection would have
+// nested into each other's transactions or failed with "cannot start a transaction within a
+// transaction".
+TEST_F(MetadataTest, OneDbSharedByThreads) {
+  constexpr int kThreads = 8, kEach = 50;
+  Db db = Db::open(path);
+  db.set_content("default", digest_of(0), 0);  // the counter
+  std::atomic<int> failures{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      try {
+        for (int i = 0; i < kEach; i++) {
+          db.transaction([&] {
+            auto c = db.get_content("default", digest_of(0));
+            std::this_thread::yield();  // let the others run inside this transaction's span
+            db.set_content("default", digest_of(0), c->size + 1);
+            db.put_image("default", make_image("t" + std::to_string(t) + "-" + std::to_string(i), digest_of(i)));
+          });
+          if (i % 10 == 0) {
+            // A failing inner transaction undoes its own writes only, on this thread.
+            EXPECT_THROW(db.transaction([&] {
+              db.put_image("default", make_image("never-" + std::to_string(t), digest_of(1)));
+              throw std::runtime_error("undo");
+            }),
+                         std::runtime_error);
+          }
+        }
+      } catch (const std::exception& e) {
+        fprintf(stderr, "thread %d: %s\n", t, e.what());
+        failures++;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(db.list_images("default").size(), size_t{kThreads} * kEach);
+  EXPECT_EQ(db.get_content("default", digest_of(0))->size, kThreads * kEach);
 }
 
 }  // namespace
