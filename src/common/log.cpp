@@ -14,6 +14,8 @@ namespace {
 int g_fd = -1;
 Format g_format = Format::text;
 bool g_debug = false;
+std::string g_program = "berth";
+Sink g_sink;
 
 const char* name(Level l) {
   switch (l) {
@@ -37,9 +39,15 @@ std::string now_rfc3339() {
 }
 }  // namespace
 
-void init(std::string_view path, Format format, bool debug) {
+void set_sink(Sink sink, bool debug) {
+  g_sink = std::move(sink);
+  g_debug = debug;
+}
+
+void init(std::string_view path, Format format, bool debug, std::string_view program) {
   g_format = format;
   g_debug = debug;
+  g_program = program;
   if (!path.empty()) {
     std::string p(path);
     g_fd = ::open(p.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -51,6 +59,7 @@ int file_fd() { return g_fd; }
 
 void write(Level level, std::string_view msg) {
   if (level == Level::debug && !g_debug) return;
+  if (g_sink) return g_sink(level, msg);
   std::string line;
   if (g_format == Format::json) {
     nlohmann::json j = {{"level", name(level)}, {"msg", msg}, {"time", now_rfc3339()}};
@@ -63,11 +72,11 @@ void write(Level level, std::string_view msg) {
   }
   // Errors always reach stderr as one plain line, so a person sees them too.
   if (level == Level::error) {
-    std::string plain = "berth-runtime: " + std::string(msg) + "\n";
+    std::string plain = g_program + ": " + std::string(msg) + "\n";
     [[maybe_unused]] auto r = ::write(2, plain.data(), plain.size());
   } else if (g_fd < 0 && level == Level::warn) {
     // Like runc without --log: warnings reach the person on stderr.
-    std::string plain = "berth-runtime: warning: " + std::string(msg) + "\n";
+    std::string plain = g_program + ": warning: " + std::string(msg) + "\n";
     [[maybe_unused]] auto r = ::write(2, plain.data(), plain.size());
   } else if (g_fd < 0 && g_debug) {
     [[maybe_unused]] auto r = ::write(2, line.data(), line.size());

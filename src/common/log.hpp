@@ -1,7 +1,9 @@
-// Minimal logging for the runtime: text or runc-compatible JSON lines
-// ({"level":"error","msg":"...","time":"..."}) to a file or stderr.
+// Minimal logging: text or runc-compatible JSON lines
+// ({"level":"error","msg":"...","time":"..."}) to a file or stderr, or to a sink the program
+// provides (a daemon's own log).
 #pragma once
 
+#include <functional>
 #include <string_view>
 
 namespace berth::log {
@@ -9,8 +11,13 @@ namespace berth::log {
 enum class Level { debug, info, warn, error };
 enum class Format { text, json };
 
-// Where log lines go: path empty = stderr only.
-void init(std::string_view path, Format format, bool debug);
+// Where log lines go: path empty = stderr only. `program` prefixes the plain lines on stderr
+// ("berth-runtime: warning: …").
+void init(std::string_view path, Format format, bool debug, std::string_view program);
+// Every line goes to `sink` instead (debug lines only with debug on); empty: back to the above.
+// Set it before threads log.
+using Sink = std::function<void(Level, std::string_view)>;
+void set_sink(Sink sink, bool debug);
 void write(Level level, std::string_view msg);
 inline void debug(std::string_view m) { write(Level::debug, m); }
 inline void info(std::string_view m) { write(Level::info, m); }

@@ -650,8 +650,8 @@ void Engine::unmount_rootfs(const std::string& id, bool detach) {
   }
 }
 
-UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& winsize) {
-  spare_taken_ = false;
+UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& winsize, Refill* refill) {
+  bool spare_taken = false;
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
@@ -699,7 +699,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       in.hosts_file = opts_.images.root + "/containers/" + other.id() + "/hosts";
       in.resolv_file = opts_.images.root + "/containers/" + other.id() + "/resolv.conf";
     } else {
-      in.netns = create_sandbox(c);
+      in.netns = create_sandbox(c, spare_taken);
     }
     if (const std::string pid = host.value("PidMode", ""); pid.rfind("container:", 0) == 0) {
       Container other = lookup(pid.substr(10));
@@ -808,12 +808,12 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     // no need to write its start (state() knows it started from the shim's pid file).
     if (!(owner && c.data["HostConfig"].value("AutoRemove", false)) || c.data.contains("NetworkSettings")) save(c);
     trace("state saved");
-    // A caller waiting for the exit makes them after it (make_pending_spares): not while the
+    // A caller waiting for the exit makes them after it (refill_spares): not while the
     // container it waits for runs.
-    if (owner)
-      spares_network_ = primary_network(c);
+    if (owner && refill)
+      *refill = {primary_network(c), spare_taken};
     else
-      make_spares(primary_network(c));
+      make_spares(primary_network(c), spare_taken);
   } catch (const std::exception& e) {
     release_network(c);
     unmount_rootfs(c.id());
@@ -1536,17 +1536,15 @@ std::string Engine::primary_network(const Container& c) {
   return "";
 }
 
-void Engine::make_pending_spares() {
-  if (!spares_network_.empty()) make_spares(std::exchange(spares_network_, ""));
-}
+void Engine::refill_spares(const Refill& r) { make_spares(r.network, r.spare_taken); }
 
-void Engine::make_spares(const std::string& first) {
+void Engine::make_spares(const std::string& first, bool spare_taken) {
   if (first.empty()) return;
   try {
     // Also when this start had to run the plugins although spares were there: they were not
     // usable (spare_usable), and the maker removes them.
     auto net = networks_.find(first);
-    if (!net || net->warm == 0 || (spare_taken_ && net->warm <= networks_.spares_ready(first))) return;
+    if (!net || net->warm == 0 || (spare_taken && net->warm <= networks_.spares_ready(first))) return;
     std::vector<std::string> argv = self_command();
     argv.insert(argv.end(), {"network", "fill", first});
     std::vector<char*> args;
@@ -1618,7 +1616,7 @@ void Engine::record_endpoint(Container& c, const network::Network& net, const js
   }
 }
 
-std::string Engine::create_sandbox(Container& c) {
+std::string Engine::create_sandbox(Container& c, bool& spare_taken) {
   const json& host = c.data["HostConfig"];
   const std::string mode = host.value("NetworkMode", "none");
   if (mode == "host" || mode.rfind("container:", 0) == 0) return "";
@@ -1632,7 +1630,7 @@ std::string Engine::create_sandbox(Container& c) {
     if (auto net = networks_.find(mode)) {
       if (auto m = networks_.take_spare(*net, new_member(c, eps[mode], "eth0", true))) {
         record_endpoint(c, *net, eps[mode], *m, true);
-        spare_taken_ = true;
+        spare_taken = true;
         trace("spare network namespace taken");
         return path;
       }

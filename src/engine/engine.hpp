@@ -72,6 +72,12 @@ struct Processes {
   std::vector<std::vector<std::string>> rows;
 };
 
+// What an owner start leaves to do after the exit (Engine::start, refill_spares).
+struct Refill {
+  std::string network;
+  bool spare_taken = false;
+};
+
 struct LogOptions : logs::ReadOptions {
   bool follow = false;
   int cancel_fd = -1;
@@ -146,10 +152,13 @@ class Engine {
   // Starts a created or exited container. With owner, the caller attaches from the first byte
   // and cleans up after the exit itself (foreground `run`): the connection is returned.
   // `winsize` ("ROWS COLS") sizes the terminal of a -t container before its program starts.
-  UniqueFd start(const std::string& ref, bool owner = false, const std::string& winsize = "");
+  // An owner start leaves the refill of its network's warm spares for after the exit (not
+  // while the container it waits for runs): in `refill` if given, to pass to refill_spares.
+  UniqueFd start(const std::string& ref, bool owner = false, const std::string& winsize = "",
+                 Refill* refill = nullptr);
   // After an owner's start: the network spares it used are made again from here (the
   // caller calls this once the container has exited).
-  void make_pending_spares();
+  void refill_spares(const Refill& r);
   // By full id, name, or unique id prefix. Throws "No such container: x".
   Container lookup(const std::string& ref);
   std::vector<Container> list();
@@ -256,7 +265,8 @@ class Engine {
   std::string netns_path(const std::string& id) const;
   // The container's network namespace (NetworkSettings started); its path, "" when the
   // container has none of its own (none, host, container:).
-  std::string create_sandbox(Container& c);
+  // `spare_taken`: a warm spare became its namespace.
+  std::string create_sandbox(Container& c, bool& spare_taken);
   // CNI ADD for every network of the container, in its namespace (NetworkSettings filled).
   // On failure everything is released (namespace included).
   void attach_networks(Container& c);
@@ -270,12 +280,10 @@ class Engine {
   void record_endpoint(Container& c, const network::Network& net, const nlohmann::json& endpoint,
                        const network::Member& m, bool primary);
   // A `berth network fill` in the background (nice 10, its own session) when the network
-  // keeps fewer spares than it should.
-  void make_spares(const std::string& network);
+  // keeps fewer spares than it should (`spare_taken`: the start that calls took one).
+  void make_spares(const std::string& network, bool spare_taken);
   // The network of the container's eth0 ("" if none).
   static std::string primary_network(const Container& c);
-  std::string spares_network_;  // to make spares for at make_pending_spares()
-  bool spare_taken_ = false;    // the last start took a spare
   // This program with the global options of this engine (for the commands it leaves behind).
   std::vector<std::string> self_command() const;
   void write_etc_files(const Container& c);

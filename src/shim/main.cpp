@@ -233,7 +233,7 @@ ErrorKind foreign_runtime_kind(const std::string& why) {
     if (n != 1 || b != 'g') throw Error("start cancelled");
   };
   try {
-    log::init(dir + "/shim.log", log::Format::text, false);
+    log::init(dir + "/shim.log", log::Format::text, false, "berth-shim");
     if (o.runtime.empty()) {
       runtime::CreateOptions c;
       c.root = o.runtime_root;
@@ -1076,7 +1076,7 @@ int main(int argc, char** argv) {
   ::close(devnull);
   int logfd = ::open((dir + "/shim.log").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (logfd >= 0) ::dup2(logfd, 2), ::close(logfd);
-  log::init("", log::Format::text, false);
+  log::init("", log::Format::text, false, "berth-shim");
   try {
     shim::write_shim_record(dir, ::getpid());
     UniqueFd listener = listen_unix(dir, "shim.sock");

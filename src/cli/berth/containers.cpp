@@ -596,8 +596,9 @@ int command_failure_code(const std::exception& e, int otherwise) {
 
 int run_attached(engine::Engine& eng, const engine::Container& c, const AttachOptions& o, bool rm, bool owner) {
   UniqueFd sock;
+  engine::Refill refill;
   try {
-    sock = eng.start(c.id(), owner, o.tty ? winsize_text() : "");
+    sock = eng.start(c.id(), owner, o.tty ? winsize_text() : "", &refill);
   } catch (const Error& e) {
     std::fprintf(stderr, "berth: %s\n", e.what());
     if (rm) eng.cleanup(c.id(), true);
@@ -616,7 +617,7 @@ int run_attached(engine::Engine& eng, const engine::Container& c, const AttachOp
     std::string done;
     for (auto& l : deferred) done += l + "\n";
     shim::send_frame(sock.get(), shim::kDone, done);
-    eng.make_pending_spares();
+    eng.refill_spares(refill);
   }
   if (code < 0) {
     auto cc = eng.lookup(c.id());

@@ -368,7 +368,7 @@ int berth_main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    log::init("", log::Format::text, e.debug);
+    log::init("", log::Format::text, e.debug, "berth");
     if (i >= argc) {
       std::fputs(kUsage, stderr);
       return 1;

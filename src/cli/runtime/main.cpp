@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
     if (cmd == "create" || cmd == "run" || cmd == "exec") runtime::reexec_from_sealed_exe(argv, "berth-runtime");
     if (g.log_format != "text" && g.log_format != "json")
       throw Error("--log-format must be text or json, not `" + g.log_format + "`");
-    log::init(g.log, g.log_format == "json" ? log::Format::json : log::Format::text, g.debug);
+    log::init(g.log, g.log_format == "json" ? log::Format::json : log::Format::text, g.debug, "berth-runtime");
     if (g.systemd_cgroup)
       throw Error("--systemd-cgroup: the systemd cgroup driver is not supported; use cgroupfs");
     if (i >= argc) {
