@@ -197,8 +197,15 @@ std::string status_text(const State& s) {
   return "Created";
 }
 
+namespace {
+Options with_image_events(Options o) {
+  if (o.images.events.empty()) o.images.events = events::log_path(o.state, o.images.ns);
+  return o;
+}
+}  // namespace
+
 Engine::Engine(Options opts)
-    : opts_(std::move(opts)),
+    : opts_(with_image_events(std::move(opts))),
       images_(opts_.images),
       volumes_(opts_.images.root, opts_.images.ns),
       networks_(opts_.images.root, opts_.state, opts_.cni_plugin_dirs, opts_.cni_timeout_ms) {}
@@ -298,6 +305,73 @@ std::string Engine::log_path(const std::string& id) const {
   return opts_.images.root + "/containers/" + id + "/" + id + "-json.log";
 }
 
+std::string Engine::events_path() const { return events::log_path(opts_.state, opts_.images.ns); }
+
+void Engine::emit(const std::string& type, const std::string& action, const std::string& id,
+                  std::map<std::string, std::string> attributes) {
+  events::append(events_path(), {type, action, id, std::move(attributes), 0});
+}
+
+std::map<std::string, std::string> Engine::event_attributes(const Container& c) {
+  std::map<std::string, std::string> a;
+  const json config = c.data.value("Config", json::object());
+  const json labels = config.is_object() ? config.value("Labels", json::object()) : json::object();
+  if (labels.is_object())
+    for (auto& [k, v] : labels.items())
+      if (v.is_string()) a[k] = v.get<std::string>();
+  a["name"] = c.rec.name;
+  // The image as the user named it (Docker's Config.Image), else the familiar reference.
+  std::string image = config.is_object() ? config.value("Image", "") : "";
+  if (image.empty()) {
+    image = c.data.value("ImageRef", c.rec.image);
+    if (oci::Reference::valid(image)) image = oci::Reference::parse(image).familiar();
+  }
+  a["image"] = image;
+  return a;
+}
+
+void Engine::emit(const Container& c, const std::string& action, std::map<std::string, std::string> extra) {
+  auto a = event_attributes(c);
+  for (auto& [k, v] : extra) a[k] = v;
+  emit("container", action, c.id(), std::move(a));
+}
+
+void Engine::events(const EventOptions& o, const std::function<bool(const events::Event&)>& sink) {
+  const std::string path = events_path();
+  fs::mkdir_p(path.substr(0, path.rfind('/')), 0700);  // to watch, before any event
+  logs::Follower log(path);
+  auto now_ns = [] {
+    struct timespec ts {};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  };
+  bool past_until = false;
+  const logs::LineSink lines = [&](std::string_view line) {
+    auto e = events::Event::parse(line);
+    if (!e || e->time_ns < o.since) return true;
+    if (o.until && e->time_ns > o.until) {
+      past_until = true;
+      return false;
+    }
+    return sink(*e);
+  };
+  if (o.since && (!log.read_existing_lines(lines) || past_until)) return;
+  for (;;) {
+    const int64_t now = now_ns();
+    if (o.until && now >= o.until) return;
+    pollfd p[2] = {{log.fd(), POLLIN, 0}, {o.cancel_fd, POLLIN, 0}};
+    int timeout = log.fd() >= 0 ? -1 : 500;
+    if (o.until) {
+      const int64_t left_ms = (o.until - now) / 1000000 + 1;
+      timeout = timeout < 0 ? static_cast<int>(std::min<int64_t>(left_ms, INT_MAX)) : std::min<int>(timeout, static_cast<int>(std::min<int64_t>(left_ms, INT_MAX)));
+    }
+    int n = ::poll(p, 2, timeout);
+    if (n < 0 && errno != EINTR) throw_errno("events: poll");
+    if (o.cancel_fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) return;
+    if (!log.drain_lines(lines) || past_until) return;
+  }
+}
+
 UniqueFd Engine::lock_users(bool exclusive) {
   std::string dir = opts_.state + "/" + opts_.images.ns + "/locks";
   fs::mkdir_p(dir, 0700);
@@ -312,7 +386,10 @@ bool Engine::remove_volume(const std::string& name, bool force) {
   UniqueFd lk = lock_users(true);
   if (auto users = volume_users(name); !users.empty())
     throw Error(ErrorKind::conflict, "remove " + name + ": volume is in use by container " + users[0]);
-  if (volumes_.remove(name)) return true;
+  if (volumes_.remove(name)) {
+    emit("volume", "destroy", name, {{"driver", "local"}});
+    return true;
+  }
   if (force) return false;
   throw Error(ErrorKind::not_found, "no such volume: " + name);
 }
@@ -331,6 +408,7 @@ bool Engine::remove_network(const std::string& ref, bool force) {
     throw Error(ErrorKind::conflict, "network " + n->name + " is used by containers (" + join(users, ", ") +
                                          "): remove them or disconnect them first");
   networks_.remove(*n);
+  emit("network", "destroy", n->id, {{"name", n->name}, {"type", n->driver}});
   return true;
 }
 
@@ -598,6 +676,7 @@ Container Engine::create(const CreateRequest& req) {
       if (v.value("Anonymous", false)) volumes_.remove(v.value("Name", ""));
     throw;
   }
+  emit(c, "create");
   return c;
 }
 
@@ -716,6 +795,8 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     orders.bundle = dir;
     orders.runtime_root = runtime_root();
     orders.log_path = log_path(c.id());
+    orders.events = events_path();
+    orders.event_attributes = event_attributes(c);
     orders.terminal = config.value("Tty", false);
     orders.stdin_open = config.value("OpenStdin", false);
     orders.winsize = winsize;
@@ -1142,6 +1223,7 @@ void Engine::kill(const std::string& ref, int sig) {
   if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT) shim_request(c, "stop\n");
   std::string reply = shim_request(c, "signal " + std::to_string(sig) + "\n");
   if (reply != "ok") throw Error("cannot kill container " + c.rec.name + ": " + (reply.size() > 6 ? reply.substr(6) : reply));
+  emit(c, "kill", {{"signal", std::to_string(sig)}});
 }
 
 void Engine::stop(const std::string& ref, int timeout) {
@@ -1162,6 +1244,7 @@ void Engine::stop(const std::string& ref, int timeout) {
   std::string sig_name = c.data["Config"].value("StopSignal", "");
   halt(c, s, sig_name.empty() ? SIGTERM : parse_signal(sig_name), timeout);
   state(c);
+  emit(c, "stop");
 }
 
 void Engine::logs(const std::string& ref, const LogOptions& o, const logs::Sink& sink) {
@@ -1426,6 +1509,7 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
     for (auto& v : c.data.value("Volumes", json::array()))
       if (v.value("Anonymous", false)) volumes_.remove(v.value("Name", ""));
   ::unlink((opts_.state + "/" + opts_.images.ns + "/locks/" + c.id()).c_str());
+  emit(c, "destroy");
   std::vector<std::string> dirs = {opts_.images.root + "/containers/" + c.id(), dir};
   if (snap && !snapshot_dir_removed) dirs.insert(dirs.begin(), images_.snapshots().dir(snap->id));
   if (deferred) {
@@ -1452,9 +1536,11 @@ void Engine::remove(const std::string& ref, bool force, bool volumes) {
 void Engine::rename(const std::string& ref, const std::string& name) {
   Container c = lookup(ref);
   if (!valid_name(name)) throw Error(ErrorKind::invalid_argument, "invalid container name `" + name + "`");
+  const std::string old = c.rec.name;
   c.rec.name = name;
   images_.db().update_container(opts_.images.ns, c.rec);
   networks_.rename(c.id(), name);  // peers know it by its new name
+  emit(c, "rename", {{"oldName", old}});
 }
 
 void Engine::pause(const std::string& ref, bool pause) {
@@ -1467,6 +1553,7 @@ void Engine::pause(const std::string& ref, bool pause) {
     if (s.status != "paused") throw Error(ErrorKind::conflict, "container " + c.rec.name + " is not paused");
     runtime::resume_container(runtime_root(), c.id());
   }
+  emit(c, pause ? "pause" : "unpause");
 }
 
 std::string Engine::netns_path(const std::string& id) const {
@@ -1709,6 +1796,7 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
   }
   eps[net.name] = endpoint;
   save(c);
+  emit("network", "connect", net.id, {{"container", c.id()}, {"name", net.name}, {"type", net.driver}});
 }
 
 void Engine::disconnect(const std::string& ref, const std::string& name, bool force) {
@@ -1733,6 +1821,8 @@ void Engine::disconnect(const std::string& ref, const std::string& name, bool fo
     }
   }
   save(c);
+  emit("network", "disconnect", net ? net->id : net_name,
+       {{"container", c.id()}, {"name", net_name}, {"type", net ? net->driver : "bridge"}});
 }
 
 std::vector<std::string> Engine::network_users(const std::string& name) {

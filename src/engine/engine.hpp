@@ -28,6 +28,7 @@
 #include "common/fd.hpp"
 #include "image/service.hpp"
 #include "engine/volumes.hpp"
+#include "events/events.hpp"
 #include "logs/json_file.hpp"
 #include "metadata/db.hpp"
 #include "network/networks.hpp"
@@ -76,6 +77,12 @@ struct Processes {
 struct Refill {
   std::string network;
   bool spare_taken = false;
+};
+
+struct EventOptions {
+  int64_t since = 0;  // unix ns: the recorded events from then on first; 0: only new ones
+  int64_t until = 0;  // unix ns: stop there (the log's end if it is past); 0: follow
+  int cancel_fd = -1;  // readable (a client gone): stop
 };
 
 struct LogOptions : logs::ReadOptions {
@@ -193,6 +200,14 @@ class Engine {
   // or until `o.cancel_fd` becomes readable (a daemon's client went away) or the sink
   // returns false.
   void logs(const std::string& ref, const LogOptions& o, const logs::Sink& sink);
+  // What happened to containers, images, networks and volumes (events/events.hpp), recorded
+  // by every berth process and shim of this namespace; oldest first, then live (inotify on
+  // the events log) as `o` says, until the sink returns false.
+  void events(const EventOptions& o, const std::function<bool(const events::Event&)>& sink);
+  // Records an event (the image service and the CLI's verbs that are not the engine's).
+  void emit(const std::string& type, const std::string& action, const std::string& id,
+            std::map<std::string, std::string> attributes = {});
+  std::string events_path() const;
   // A reading of the container's counters; not_running unless it runs (or is paused).
   Stats stats(const std::string& ref);
   // The container's processes as `ps ARGS` shows them (Docker's default: -ef); not_running
@@ -258,6 +273,9 @@ class Engine {
 
  private:
   UniqueFd lock(const std::string& id);
+  // A container's event: its name, image and labels as attributes, plus `extra`.
+  void emit(const Container& c, const std::string& action, std::map<std::string, std::string> extra = {});
+  static std::map<std::string, std::string> event_attributes(const Container& c);
   // Taken shared by create and connect from their volume and network lookups to their record,
   // exclusively by remove_volume and remove_network around their in-use check and removal.
   UniqueFd lock_users(bool exclusive);

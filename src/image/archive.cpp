@@ -59,6 +59,7 @@ class Loader {
       read_members(a.get());
       auto names = record();
       drop_unused();
+      for (auto& n : names) svc_.event("load", n, {{"name", n}});
       return names;
     } catch (...) {
       // Nothing was recorded: nothing this load brought is in use.

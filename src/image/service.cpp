@@ -16,6 +16,7 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "events/events.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
 #include "oci/reference.hpp"
@@ -276,7 +277,9 @@ Image Service::import(const diff::Reader& in, std::string_view ref_text, const I
   layer.digest = applied.compressed;
   layer.size = applied.compressed_size;
   m.layers.push_back(layer);
-  return record_manifest(m, ref);
+  Image img = record_manifest(m, ref);
+  event("import", img.id.str(), {{"name", ref.familiar()}});
+  return img;
 }
 
 Image Service::record_manifest(const oci::Manifest& m, const oci::Reference& ref) {
@@ -439,12 +442,17 @@ std::string Service::unpack(const Image& img) {
   return parent;
 }
 
+void Service::event(const std::string& action, const std::string& id, std::map<std::string, std::string> attributes) {
+  events::append(opts_.events, {"image", action, id, std::move(attributes), 0});
+}
+
 void Service::tag(std::string_view source, std::string_view target) {
   Image img = resolve(source);
   metadata::Image rec = img.record;
   rec.name = oci::Reference::parse(target).str();
   rec.created = 0;
   db_->put_image(opts_.ns, rec);
+  event("tag", img.id.str(), {{"name", oci::Reference::parse(rec.name).familiar()}});
 }
 
 std::vector<std::string> Service::remove(std::string_view s, bool force) {
@@ -466,6 +474,7 @@ std::vector<std::string> Service::remove(std::string_view s, bool force) {
   for (auto& rec : names) {
     db_->delete_image(opts_.ns, rec.name);
     out.push_back("Untagged: " + oci::Reference::parse(rec.name).familiar());
+    event("untag", img.id.str(), {{"name", oci::Reference::parse(rec.name).familiar()}});
   }
   bool still_named = false;
   for (auto& rec : db_->list_images(opts_.ns)) {
@@ -474,6 +483,7 @@ std::vector<std::string> Service::remove(std::string_view s, bool force) {
   }
   if (!still_named) {
     out.push_back("Deleted: " + img.id.str());
+    event("delete", img.id.str());
     gc();
   }
   return out;

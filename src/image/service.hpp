@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,7 @@ struct Options {
   snapshot::Driver driver = snapshot::Driver::overlay;
   oci::Platform platform = oci::host_platform();
   int64_t max_layer_size = 0;  // uncompressed bytes a layer may unpack to (0: no limit)
+  std::string events;          // the events log (events/events.hpp) to record in; "": none
 };
 
 // An image record with the documents it points to.
@@ -62,6 +64,8 @@ class Service {
   ~Service();
 
   const Options& options() const { return opts_; }
+  // Records an image event (Docker's: pull, push, tag, untag, delete, import, load, save).
+  void event(const std::string& action, const std::string& id, std::map<std::string, std::string> attributes = {});
   content::Store& content() { return *content_; }
   metadata::Db& db() { return *db_; }
   snapshot::Snapshotter& snapshots() { return *snapshots_; }

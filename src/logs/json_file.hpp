@@ -55,6 +55,8 @@ std::vector<std::string> files(const std::string& path);
 
 // Returns false to stop reading.
 using Sink = std::function<bool(const Entry&)>;
+// The same for the raw lines of any line-based file (without their newline).
+using LineSink = std::function<bool(std::string_view)>;
 
 struct ReadOptions {
   long tail = -1;      // the last N records only (-1: all)
@@ -76,12 +78,16 @@ class Follower {
   // --tail alone reads from the end: it costs what it returns, not the size of the log.
   // False if the sink asked to stop.
   bool read_existing(const ReadOptions& o, const Sink& sink) const;
+  // Every line written before this follower was made, oldest first (any line-based file
+  // rotated the same way, such as the events log).
+  bool read_existing_lines(const LineSink& sink) const;
   // An inotify fd that is readable when the log has changed (written or rotated); -1 when
   // inotify is not available (then call drain() from time to time).
   int fd() const { return inotify_; }
   // Hands `sink` the complete records appended since the last call; clears fd()'s events.
   // False if the sink asked to stop.
   bool drain(const Sink& sink);
+  bool drain_lines(const LineSink& sink);
 
  private:
   std::string path_;

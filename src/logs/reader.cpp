@@ -69,18 +69,24 @@ std::vector<std::string> last_lines(const std::vector<std::string>& files, size_
   return {rev.rbegin(), rev.rend()};
 }
 
-// Splits `piece` into lines (the unfinished rest kept in `partial`) and hands the records on.
-bool feed(std::string& partial, std::string_view piece, const Sink& sink) {
+// Splits `piece` into lines (the unfinished rest kept in `partial`) and hands them on.
+bool feed(std::string& partial, std::string_view piece, const LineSink& sink) {
   partial.append(piece);
   size_t start = 0, nl;
   bool go = true;
   while (go && (nl = partial.find('\n', start)) != std::string::npos) {
-    Entry e;
-    if (parse_line(std::string_view(partial).substr(start, nl - start), e)) go = sink(e);
+    go = sink(std::string_view(partial).substr(start, nl - start));
     start = nl + 1;
   }
   partial.erase(0, start);
   return go;
+}
+
+LineSink records(const Sink& sink) {
+  return [&sink](std::string_view line) {
+    Entry e;
+    return !parse_line(line, e) || sink(e);
+  };
 }
 
 }  // namespace
@@ -161,7 +167,8 @@ bool Follower::read_existing(const ReadOptions& o, const Sink& sink) const {
     if (!fd || ::fstat(fd.get(), &st) < 0) continue;
     const int64_t end = i + 1 == all.size() ? std::min<int64_t>(st.st_size, offset_) : st.st_size;
     std::string partial;
-    if (!read_range(fd.get(), 0, end, [&](std::string_view piece) { return feed(partial, piece, select); }))
+    const LineSink lines = records(select);
+    if (!read_range(fd.get(), 0, end, [&](std::string_view piece) { return feed(partial, piece, lines); }))
       return false;
   }
   for (auto& e : last)
@@ -169,7 +176,23 @@ bool Follower::read_existing(const ReadOptions& o, const Sink& sink) const {
   return true;
 }
 
-bool Follower::drain(const Sink& sink) {
+bool Follower::read_existing_lines(const LineSink& sink) const {
+  const auto all = files(path_);
+  for (size_t i = 0; i < all.size(); ++i) {
+    UniqueFd fd(::open(all[i].c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) < 0) continue;
+    const int64_t end = i + 1 == all.size() ? std::min<int64_t>(st.st_size, offset_) : st.st_size;
+    std::string partial;
+    if (!read_range(fd.get(), 0, end, [&](std::string_view piece) { return feed(partial, piece, sink); }))
+      return false;
+  }
+  return true;
+}
+
+bool Follower::drain(const Sink& sink) { return drain_lines(records(sink)); }
+
+bool Follower::drain_lines(const LineSink& sink) {
   if (inotify_ >= 0) {
     alignas(inotify_event) char ev[4096];
     while (::read(inotify_, ev, sizeof ev) > 0) {

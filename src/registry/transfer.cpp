@@ -268,6 +268,7 @@ Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions&
   if (child) set_manifest_label(rec, manifest_desc.digest);
   svc.record(rec, blobs);
   emit(opt, "", ("Digest: " + top.descriptor.digest.str()).c_str());
+  svc.event("pull", ref.familiar(), {{"name", ref.familiar()}});
   return svc.resolve(ref.str());
 }
 
@@ -407,6 +408,7 @@ Digest push(Service& svc, std::string_view source, std::string_view target_text,
     size = static_cast<int64_t>(index_text.size());
   }
   emit(opt, "", (ref.tag + ": digest: " + pushed.str() + " size: " + std::to_string(size)).c_str());
+  svc.event("push", ref.familiar(), {{"name", ref.familiar()}});
   return pushed;
 }
 

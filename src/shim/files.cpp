@@ -31,6 +31,7 @@ void write_orders(const std::string& dir, const Orders& o) {
                       {"restart_max", o.restart.max},
                       {"cleanup", o.cleanup}};
   if (!o.runtime.empty()) j["runtime"] = o.runtime;
+  if (!o.events.empty()) j["events"] = {{"path", o.events}, {"attributes", o.event_attributes}};
   fs::write_file_atomic(dir + "/shim.json", j.dump(), 0600);
 }
 
@@ -53,6 +54,10 @@ Orders read_orders(const std::string& dir) {
     o.restart.name = j.value("restart", "no");
     o.restart.max = j.value("restart_max", 0);
     if (j.contains("cleanup")) o.cleanup = j["cleanup"].get<std::vector<std::string>>();
+    if (j.contains("events")) {
+      o.events = j["events"].at("path").get<std::string>();
+      o.event_attributes = j["events"].value("attributes", std::map<std::string, std::string>{});
+    }
     return o;
   } catch (const nlohmann::json::exception& e) {
     throw Error(path + ": " + e.what());

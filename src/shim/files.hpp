@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,10 @@ struct Orders {
   std::string winsize;  // "ROWS COLS": the terminal's size before the program starts
   RestartPolicy restart;
   std::vector<std::string> cleanup;  // command run after the last exit (unless an owner did it)
+  // The events log (events/events.hpp) the shim records each exit in ("die", "oom"), with
+  // these attributes (name, image, labels); empty: none.
+  std::string events;
+  std::map<std::string, std::string> event_attributes;
 };
 
 // Written atomically, 0600. read_orders throws berth::Error for a missing or malformed file.

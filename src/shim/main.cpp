@@ -44,6 +44,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
+#include "events/events.hpp"
 #include "logs/json_file.hpp"
 #include "common/time.hpp"
 #include "runtime/container.hpp"
@@ -372,6 +373,9 @@ pid_t Shim::launch() {
   // next to a live shim means "ended, restarting or finishing".
   shim::write_run_record(dir_, {pid_, restarts_, now_ns()});
   ::unlink((dir_ + "/exit").c_str());
+  // The start (and every restart) is recorded here, before the exit can be: a process that
+  // ends at once still has its `start` before its `die`.
+  if (!o_.events.empty()) events::append(o_.events, {"container", "start", o_.id, o_.event_attributes, 0});
   if (master_) ::fcntl(master_.get(), F_SETFL, O_NONBLOCK);
   if (out_) ::fcntl(out_.get(), F_SETFL, O_NONBLOCK);
   if (err_) ::fcntl(err_.get(), F_SETFL, O_NONBLOCK);
@@ -737,6 +741,14 @@ void Shim::finish_exit(int code) {
     shim::write_exit_record(dir_, {code, now_ns(), restarts_, oom, ""});
   } catch (const std::exception& e) {
     log::warn(e.what());
+  }
+  // Recorded before anyone hears of the exit: a `destroy` after it comes after the `die`.
+  if (!o_.events.empty()) {
+    events::Event e{"container", "oom", o_.id, o_.event_attributes, 0};
+    if (oom) events::append(o_.events, e);
+    e.action = "die";
+    e.attributes["exitCode"] = std::to_string(code);
+    events::append(o_.events, e);
   }
   // Report first, then delete the runtime's state: an attached owner unmounts and removes the
   // container meanwhile (it leaves the runtime's state to us).

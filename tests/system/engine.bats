@@ -1052,6 +1052,49 @@ PY
   e network rm statsnet >/dev/null
 }
 
+@test "events: live as they happen (the shim records the exit), replayed with --since/--until, filtered, as templates or JSON" {
+  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" events > "$TEST_DIR/live" &
+  local follower=$!
+  sleep 0.3
+  run e run --rm --name ev1 -l team=a busybox sh -c 'exit 3'
+  [ "$status" -eq 3 ]
+  e run -d --name ev2 busybox sleep 30 >/dev/null
+  e pause ev2; e unpause ev2; e rename ev2 ev3
+  e rm -f ev3 >/dev/null
+  e tag busybox evimg:1; e rmi evimg:1 >/dev/null
+  e volume create evvol >/dev/null; e volume rm evvol >/dev/null
+  e network create evnet >/dev/null; e network rm evnet >/dev/null
+  for i in $(seq 50); do grep -q "network destroy" "$TEST_DIR/live" && break; sleep 0.1; done
+  kill $follower
+  cat "$TEST_DIR/live"
+  # Docker's lines, in order: the die (written by the shim) between start and destroy.
+  [ "$(grep ' container ' "$TEST_DIR/live" | grep 'name=ev1' | awk '{print $3}' | tr '\n' ' ')" = "create start die destroy " ]
+  grep -q "container die [0-9a-f]\{64\} (exitCode=3, image=busybox, name=ev1, team=a)" "$TEST_DIR/live"
+  [ "$(grep -c ' container \(pause\|unpause\|rename\|kill\|destroy\) ' "$TEST_DIR/live")" -ge 4 ]
+  grep -q "container rename .*name=ev3, oldName=ev2" "$TEST_DIR/live"
+  grep -q "image tag sha256:[0-9a-f]* (name=evimg:1)" "$TEST_DIR/live"
+  grep -q "image untag sha256:[0-9a-f]* (name=evimg:1)" "$TEST_DIR/live"
+  grep -q "volume create evvol" "$TEST_DIR/live"
+  grep -q "volume destroy evvol" "$TEST_DIR/live"
+  grep -q "network create [0-9a-f]* (name=evnet, type=bridge)" "$TEST_DIR/live"
+  grep -q "network destroy [0-9a-f]* (name=evnet, type=bridge)" "$TEST_DIR/live"
+  # Replayed: --since with --until (in the future: waits until then), filters, a template.
+  sleep 1
+  run e events --since 1m --until 0s --filter container=ev1 --filter event=die --filter event=start --format '{{.Action}} {{.Actor.Attributes.name}}'
+  [ "$status" -eq 0 ]
+  [ "$output" = "$(printf 'start ev1\ndie ev1')" ]
+  [ "$(e events --since 1m --until 0s --filter event=die --filter container=ev1 --format '{{.Actor.Attributes.exitCode}}')" = 3 ]
+  run e events --since 1m --until 0s --filter type=volume --format json
+  echo "$output" | head -1 | jq -e '.Type == "volume" and .Action == "create" and .Actor.ID == "evvol" and .scope == "local" and (.timeNano | type) == "number"'
+  [ "$(e events --since 1m --until 0s --filter label=team=a | wc -l)" -eq 4 ]
+  [ -z "$(e events --since 1m --until 0s --filter label=team=b)" ]
+  start=$(date +%s%N)
+  e events --until 1s >/dev/null     # nothing recorded, up to then: returns at --until
+  [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 3000 ]
+  run e events --filter bogus=1
+  [ "$status" -eq 125 ]
+}
+
 @test "filters as Docker's: ps (alternatives within a key, regex names, ancestor, network, volume, before/since, status without -a), images, network ls, volume ls; unknown keys refused" {
   e create --name one --network none -l app=x busybox true >/dev/null
   e commit one other:2 >/dev/null   # another image (a tag of busybox would be the same one)

@@ -87,6 +87,7 @@ int cmd_top(const Engine& e, int argc, char** argv, int first);
 int cmd_diff(const Engine& e, int argc, char** argv, int first);
 int cmd_update(const Engine& e, int argc, char** argv, int first);
 int cmd_stats(const Engine& e, int argc, char** argv, int first);
+int cmd_events(const Engine& e, int argc, char** argv, int first);
 int cmd_pause(const Engine& e, int argc, char** argv, int first);
 int cmd_unpause(const Engine& e, int argc, char** argv, int first);
 int cmd_rename(const Engine& e, int argc, char** argv, int first);

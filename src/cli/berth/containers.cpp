@@ -1438,7 +1438,9 @@ int cmd_volume_create(const Engine& e, int argc, char** argv, int first) {
   std::map<std::string, std::string> labels;
   for (auto& l : a.all("label")) labels[l.substr(0, l.find('='))] = l.find('=') == std::string::npos ? "" : l.substr(l.find('=') + 1);
   auto eng = make_engine(e);
-  std::puts(eng.volumes().create(name, labels, false, false).name.c_str());
+  auto v = eng.volumes().create(name, labels, false, false);
+  eng.emit("volume", "create", v.name, {{"driver", "local"}});
+  std::puts(v.name.c_str());
   return 0;
 }
 

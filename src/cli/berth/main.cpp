@@ -13,6 +13,7 @@
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "engine/spec.hpp"
+#include "events/events.hpp"
 
 using namespace berth;
 
@@ -42,7 +43,9 @@ const char* kUsage =
     "  exec            run a command in a running container (-d -i -t -e -u -w)\n"
     "  attach, wait    attach to a running container; wait for it to exit\n"
     "  inspect         containers or images as JSON (-f TEMPLATE)\n"
-    "  top, stats      processes; cpu, memory and pids (--no-stream)\n"
+    "  top, stats      processes (ps OPTIONS); cpu, memory, net and block I/O, pids (--no-stream)\n"
+    "  events          what happens to containers, images, networks, volumes, live\n"
+    "                  (--since/--until to replay, --filter type=|event=|container=|image=|…, --format)\n"
     "  pause, unpause, rename, port, container prune, system prune, info\n"
     "  volume          create, ls, inspect, rm, prune (named volumes, local driver)\n"
     "  network         create (--subnet --gateway --internal -d bridge|macvlan|ipvlan -o parent=IF\n"
@@ -123,6 +126,7 @@ const VerbHelp kHelp[] = {
     {"inspect", "[OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information on containers or images"},
     {"top", "CONTAINER [ps OPTIONS]", "Display the running processes of a container"},
     {"stats", "[OPTIONS] [CONTAINER...]", "Display a live stream of container(s) resource usage statistics"},
+    {"events", "[OPTIONS]", "Get real time events from the server"},
     {"pause", "CONTAINER [CONTAINER...]", "Pause all processes within one or more containers"},
     {"unpause", "CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers"},
     {"rename", "CONTAINER NEW_NAME", "Rename a container"},
@@ -200,6 +204,7 @@ const Verb kVerbs[] = {
     {"rmi", nullptr, cli::cmd_rmi},
     {"import", nullptr, cli::cmd_import},
     {"system", "df", cli::cmd_system_df},
+    {"system", "events", cli::cmd_events},
     {"system", "check", cli::cmd_system_check},
     {"save", nullptr, cli::cmd_save},
     {"pull", nullptr, registry_pull},
@@ -228,6 +233,7 @@ const Verb kVerbs[] = {
     {"wait", nullptr, cli::cmd_wait},
     {"top", nullptr, cli::cmd_top},
     {"stats", nullptr, cli::cmd_stats},
+    {"events", nullptr, cli::cmd_events},
     {"pause", nullptr, cli::cmd_pause},
     {"unpause", nullptr, cli::cmd_unpause},
     {"rename", nullptr, cli::cmd_rename},
@@ -328,6 +334,7 @@ image::Options Engine::image_options(const std::string& platform) const {
   o.ns = ns;
   o.driver = snapshot::parse_driver(storage_driver);
   o.max_layer_size = max_layer_size;
+  o.events = events::log_path(state, ns);
   return o;
 }
 

@@ -45,7 +45,9 @@ int cmd_network_create(const Engine& e, int argc, char** argv, int first) {
   spec.labels = key_values(a.all("label"), "--label");
   spec.options = key_values(a.all("opt"), "-o/--opt");
   auto eng = make_engine(e);
-  std::puts(eng.networks().create(spec).id.c_str());
+  auto n = eng.networks().create(spec);
+  eng.emit("network", "create", n.id, {{"name", n.name}, {"type", n.driver}});
+  std::puts(n.id.c_str());
   return 0;
 }
 

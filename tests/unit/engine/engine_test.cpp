@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <thread>
 #include <string>
 
@@ -329,6 +330,60 @@ TEST_F(EngineOnBusybox, AVolumeOrNetworkInUseIsNotRemoved) {
   EXPECT_EQ(kind_of([&] { eng_->remove_network("none"); }), ErrorKind::invalid_argument);
   EXPECT_EQ(kind_of([&] { eng_->remove_network("no-such-net"); }), ErrorKind::not_found);
   EXPECT_FALSE(eng_->remove_network("no-such-net", true));
+}
+
+}  // namespace
+
+namespace {
+
+// A daemon's subscriber: Engine::events in a thread sees what another thread does, the exit
+// as the shim records it, and stops when its cancel fd says so.
+TEST_F(EngineOnBusybox, EventsReachASubscriberLiveAndItStopsOnCancel) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  UniqueFd mine(sv[0]), theirs(sv[1]);
+  std::vector<std::string> seen;
+  std::mutex mu;
+  std::thread sub([&] {
+    engine::EventOptions o;
+    o.cancel_fd = theirs.get();
+    eng_->events(o, [&](const events::Event& e) {
+      std::lock_guard<std::mutex> lk(mu);
+      if (e.type == "container" && e.attributes.count("name") && e.attributes.at("name") == "evt")
+        seen.push_back(e.action + (e.attributes.count("exitCode") ? ":" + e.attributes.at("exitCode") : ""));
+      return true;
+    });
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // subscribed
+  engine::CreateRequest req;
+  req.image = "bb:1";
+  req.name = "evt";
+  req.config = {{"Cmd", {"sh", "-c", "exit 7"}}};
+  req.host = {{"NetworkMode", "none"}};
+  auto id = eng_->create(req).id();
+  eng_->start(id);
+  EXPECT_EQ(eng_->wait(id), 7);
+  eng_->remove(id, false, false);
+  for (int i = 0; i < 100; ++i) {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      if (seen.size() >= 4) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  mine.reset();
+  sub.join();
+  EXPECT_EQ(seen, (std::vector<std::string>{"create", "start", "die:7", "destroy"}));
+  // Replayed from the log: since a time, until now.
+  engine::EventOptions o;
+  o.since = 1;
+  o.until = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  int n = 0;
+  eng_->events(o, [&](const events::Event& e) {
+    n += e.id == id;
+    return true;
+  });
+  EXPECT_EQ(n, 4);
 }
 
 }  // namespace

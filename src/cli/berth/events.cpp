@@ -1,0 +1,101 @@
+// `berth events`: what happens to containers, images, networks and volumes, live (Docker's
+// verb, --since/--until to replay the recorded ones, --filter, --format).
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/berth/commands.hpp"
+#include "cli/runtime/args.hpp"
+#include "common/error.hpp"
+#include "common/strings.hpp"
+#include "common/time.hpp"
+#include "engine/engine.hpp"
+#include "format/template.hpp"
+
+namespace berth::cli {
+
+namespace {
+
+using nlohmann::json;
+
+// Docker's event filters: alternatives within a key, every key must match.
+class EventFilter {
+ public:
+  explicit EventFilter(const std::vector<std::string>& specs) {
+    for (auto& f : specs) {
+      const size_t eq = f.find('=');
+      if (eq == std::string::npos || eq == 0) throw UsageError("invalid --filter `" + f + "` (KEY=VALUE)");
+      const std::string k = f.substr(0, eq);
+      if (k != "type" && k != "event" && k != "container" && k != "image" && k != "network" && k != "volume" &&
+          k != "label")
+        throw UsageError("invalid --filter key `" + k + "` (type, event, container, image, network, volume, label)");
+      by_key_[k].push_back(f.substr(eq + 1));
+    }
+  }
+  bool matches(const events::Event& e) const {
+    for (auto& [k, values] : by_key_) {
+      bool any = false;
+      for (auto& v : values) any = any || one(k, v, e);
+      if (!any) return false;
+    }
+    return true;
+  }
+
+ private:
+  static std::string attr(const events::Event& e, const char* k) {
+    auto it = e.attributes.find(k);
+    return it == e.attributes.end() ? "" : it->second;
+  }
+  static bool one(const std::string& k, const std::string& v, const events::Event& e) {
+    if (k == "type") return e.type == v;
+    if (k == "event") return e.action == v;
+    if (k == "label") return has_label(json(e.attributes), v);
+    if (k == "container") return e.type == "container" && (attr(e, "name") == v || (!v.empty() && e.id.rfind(v, 0) == 0));
+    if (k == "image")
+      return (e.type == "image" && (e.id == v || attr(e, "name") == v)) || (e.type == "container" && attr(e, "image") == v);
+    if (k == "network") return e.type == "network" && (attr(e, "name") == v || (!v.empty() && e.id.rfind(v, 0) == 0));
+    if (k == "volume") return e.type == "volume" && e.id == v;
+    return false;
+  }
+  std::map<std::string, std::vector<std::string>> by_key_;
+};
+
+// Docker's line: TIME TYPE ACTION ID (k=v, …).
+std::string event_line(const events::Event& e) {
+  std::string line = rfc3339_nano(e.time_ns) + " " + e.type + " " + e.action + " " + e.id;
+  std::string attrs;
+  for (auto& [k, v] : e.attributes) attrs += (attrs.empty() ? "" : ", ") + k + "=" + v;
+  if (!attrs.empty()) line += " (" + attrs + ")";
+  return line;
+}
+
+}  // namespace
+
+int cmd_events(const Engine& e, int argc, char** argv, int first) {
+  Args a("events", {{"since", "", true}, {"until", "", true}, {"filter", "f", true}, {"format", "", true}},
+         argc, argv, first);
+  if (!a.positional().empty()) throw UsageError("events: no arguments expected");
+  const EventFilter filter(a.has("filter") ? a.all("filter") : std::vector<std::string>{});
+  engine::EventOptions o;
+  o.since = parse_since(a.get("since")) * 1000000000;
+  o.until = a.has("until") ? parse_since(a.get("until")) * 1000000000 : 0;
+  const std::string format = a.get("format");
+  std::optional<format::Template> tmpl;
+  if (!format.empty() && format != "json") tmpl = format::Template::parse(format);
+  make_engine(e).events(o, [&](const events::Event& ev) {
+    if (!filter.matches(ev)) return true;
+    std::string out;
+    if (format == "json") out = ev.docker().dump();
+    else if (tmpl) out = tmpl->render(ev.docker());
+    else out = event_line(ev);
+    out += '\n';
+    return std::fwrite(out.data(), 1, out.size(), stdout) == out.size() && std::fflush(stdout) == 0;
+  });
+  return 0;
+}
+
+}  // namespace berth::cli
