@@ -17,6 +17,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "engine/engine.hpp"
+#include "network/networks.hpp"
 #include "shim/frames.hpp"
 
 using namespace berth;
@@ -384,6 +385,98 @@ TEST_F(EngineOnBusybox, EventsReachASubscriberLiveAndItStopsOnCancel) {
     return true;
   });
   EXPECT_EQ(n, 4);
+}
+
+}  // namespace
+
+namespace {
+
+// One Engine shared by 8 threads, as a daemon shares it: each runs containers through their
+// whole life (create, start, exec, logs, inspect, a network connect, stop, rm) while the
+// others do the same. Every operation succeeds or fails with a kind that says why (never
+// "internal"), and afterwards what the records say matches what exists: no container left,
+// no rootfs mount, no shim, no network namespace, no member on the network.
+TEST_F(EngineOnBusybox, EightThreadsShareOneEngine) {
+  // Two networks of the test's own (the default one keeps warm spares made in the background).
+  network::CreateSpec spec;
+  spec.name = "t8a-" + id_.substr(0, 6);
+  const auto net = eng_->networks().create(spec);
+  spec.name = "t8b-" + id_.substr(0, 6);
+  const auto net2 = eng_->networks().create(spec);
+  constexpr int kThreads = 8, kRounds = 2;
+  std::mutex mu;
+  std::vector<std::string> failures;
+  auto fail = [&](const std::string& what) {
+    std::lock_guard<std::mutex> lk(mu);
+    failures.push_back(what);
+  };
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      for (int r = 0; r < kRounds; ++r) {
+        const std::string name = "w" + std::to_string(t) + "-" + std::to_string(r);
+        try {
+          engine::CreateRequest req;
+          req.image = "bb:1";
+          req.name = name;
+          req.config = {{"Cmd", {"sh", "-c", "echo hello " + name + "; exec sleep 100"}}};
+          req.host = {{"NetworkMode", "none"}};
+          if (t % 2) req.host = {{"NetworkMode", net.name}};  // a bridge network for half of them
+          auto id = eng_->create(req).id();
+          eng_->start(id);
+          engine::ExecRequest x;
+          x.args = {"cat", "/etc/hostname"};
+          Result out = drain(eng_->exec(name, x).conn.get());
+          if (out.code != 0 || out.out != id.substr(0, 12) + "\n") fail(name + ": exec gave " + out.out);
+          std::string log;
+          for (int i = 0; i < 100 && log.empty(); ++i) {
+            eng_->logs(name, {}, [&](const logs::Entry& e) {
+              log += e.log;
+              return true;
+            });
+            if (log.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+          if (log != "hello " + name + "\n") fail(name + ": log is `" + log + "`");
+          auto c = eng_->lookup(name);
+          if (!eng_->state(c).running()) fail(name + ": not running");
+          if (t % 2) eng_->connect(name, net2.name, json::object());
+          // The same name again, from another thread's point of view: a conflict.
+          try {
+            eng_->create(req);
+            fail(name + ": a second create with the same name succeeded");
+          } catch (const Error& e) {
+            if (e.kind() != ErrorKind::conflict) fail(name + ": name taken: " + e.what());
+          }
+          eng_->stop(name, 1);
+          eng_->remove(name, false, true);
+        } catch (const Error& e) {
+          fail(name + ": " + std::string(kind_name(e.kind())) + ": " + e.what());
+          try {
+            eng_->remove(name, true, true);
+          } catch (const Error&) {
+          }
+        }
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  for (auto& f : failures) ADD_FAILURE() << f;
+  // Only the fixture's container is left, and nothing of the others on the host.
+  auto left = eng_->list();
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].id(), id_);
+  std::string mountinfo = fs::read_file("/proc/self/mountinfo");
+  size_t rootfs_mounts = 0;
+  for (size_t p = 0; (p = mountinfo.find(dir_, p)) != std::string::npos; ++p)
+    rootfs_mounts += mountinfo.compare(mountinfo.find(' ', p) - 7, 7, "/rootfs") == 0;
+  EXPECT_EQ(rootfs_mounts, 1u) << mountinfo;  // the fixture's
+  UniqueFd cdir(::open((dir_ + "/state/default/containers").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(cdir);
+  EXPECT_EQ(fs::list_dir(cdir.get(), "containers").size(), 1u);  // state directories: the fixture's
+  EXPECT_TRUE(eng_->networks().members(net.name).empty());
+  EXPECT_TRUE(eng_->networks().members(net2.name).empty());
+  EXPECT_TRUE(eng_->remove_network(net.name));
+  EXPECT_TRUE(eng_->remove_network(net2.name));
 }
 
 }  // namespace
