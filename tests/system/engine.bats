@@ -1095,6 +1095,21 @@ PY
   [ "$status" -eq 125 ]
 }
 
+@test "short flags as Docker's: a value joined to its letter (-t0, -eK=V, -e=K=V), letters bundled (-dit), an unknown letter refused" {
+  e run -d --name sf busybox sleep 30 >/dev/null
+  start=$(date +%s%N)
+  e stop -t0 sf >/dev/null
+  [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 3000 ]   # not the 10 s default
+  e rm sf >/dev/null
+  [ "$(e run --rm -eFOO=bar -e=BAZ=1 -w/tmp busybox sh -c 'echo $FOO $BAZ $PWD')" = "bar 1 /tmp" ]
+  id=$(e run -dit --name sf2 busybox sh)
+  [ "$(e inspect -f '{{.Config.Tty}} {{.Config.OpenStdin}}' sf2)" = "true true" ]
+  e rm -f sf2 >/dev/null
+  run e run --rm -z busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"unknown flag \`-z\`"* ]]
+}
+
 @test "filters as Docker's: ps (alternatives within a key, regex names, ancestor, network, volume, before/since, status without -a), images, network ls, volume ls; unknown keys refused" {
   e create --name one --network none -l app=x busybox true >/dev/null
   e commit one other:2 >/dev/null   # another image (a tag of busybox would be the same one)

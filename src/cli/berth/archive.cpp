@@ -15,7 +15,7 @@
 namespace berth::cli {
 
 int cmd_save(const Engine& e, int argc, char** argv, int first) {
-  Args a("save", {{"output", "o", true}}, argc, argv, first);
+  Args a = parse_args("save", {{"output", "o", true}}, argc, argv, first);
   if (a.positional().empty()) throw Error("save: requires at least one IMAGE");
   auto svc = e.images();
   const std::string out = a.get("output");
@@ -40,7 +40,7 @@ int cmd_save(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_load(const Engine& e, int argc, char** argv, int first) {
-  Args a("load", {{"input", "i", true}, {"quiet", "q", false}}, argc, argv, first);
+  Args a = parse_args("load", {{"input", "i", true}, {"quiet", "q", false}}, argc, argv, first);
   if (!a.positional().empty()) throw Error("load: takes no arguments (use -i FILE)");
   UniqueFd fd;
   int in = 0;
@@ -58,7 +58,7 @@ int cmd_load(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_image_mount(const Engine& e, int argc, char** argv, int first) {
-  Args a("image mount", {}, argc, argv, first);
+  Args a = parse_args("image mount", {}, argc, argv, first);
   const auto& pos = a.positional();
   if (pos.empty() || pos.size() > 2) throw Error("image mount: requires IMAGE [DIR]");
   auto svc = e.images();
@@ -67,7 +67,7 @@ int cmd_image_mount(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_image_unmount(const Engine& e, int argc, char** argv, int first) {
-  Args a("image unmount", {}, argc, argv, first);
+  Args a = parse_args("image unmount", {}, argc, argv, first);
   if (a.positional().size() != 1) throw Error("image unmount: requires DIR or IMAGE");
   auto svc = e.images();
   const std::string& arg = a.positional()[0];

@@ -82,9 +82,11 @@ engine::Engine make_engine(const Engine& e) {
 
 namespace {
 
-// "-it" → "-i" "-t" when every letter is a one-letter boolean flag of the verb; flag values
-// are skipped, and with stop_at_positional everything from the first positional argument on
-// (the image and its command) is left alone.
+// Short flags as Docker's (pflag) reads them: "-it" → "-i" "-t"; a letter that takes a value
+// takes the rest of the word ("-t0", "-p8080:80", "-e=X" → "-e" "X") or else the next
+// argument. Flag values are skipped, and with stop_at_positional everything from the first
+// positional argument on (the image and its command) is left alone. A word with a letter
+// that is no flag of the verb stays whole (its error names it).
 std::vector<std::string> expand_short(int argc, char** argv, int first, const std::vector<FlagSpec>& flags,
                                       bool stop_at_positional) {
   auto find = [&](const std::string& name) -> const FlagSpec* {
@@ -107,16 +109,28 @@ std::vector<std::string> expand_short(int argc, char** argv, int first, const st
       if (f && f->takes_value && a.find('=') == std::string::npos && i + 1 < argc) out.push_back(argv[++i]);
       continue;
     }
-    bool all_bool = true;
-    for (size_t k = 1; k < a.size(); ++k) {
+    std::vector<std::string> split;
+    bool known = true, value_next = false;
+    for (size_t k = 1; k < a.size() && known; ++k) {
       const FlagSpec* f = find(std::string(1, a[k]));
-      if (!f || f->takes_value) all_bool = false;
+      if (!f) {
+        known = false;
+        break;
+      }
+      split.push_back(std::string("-") + a[k]);
+      if (!f->takes_value) continue;
+      std::string rest = a.substr(k + 1);
+      if (!rest.empty() && rest[0] == '=') rest.erase(0, 1);
+      if (!rest.empty() || k + 1 < a.size()) split.push_back(rest);
+      else value_next = true;
+      break;
     }
-    if (all_bool) {
-      for (size_t k = 1; k < a.size(); ++k) out.push_back(std::string("-") + a[k]);
-    } else {
+    if (!known) {
       out.push_back(a);
+      continue;
     }
+    out.insert(out.end(), split.begin(), split.end());
+    if (value_next && i + 1 < argc) out.push_back(argv[++i]);
   }
   for (; i < argc; ++i) out.push_back(argv[i]);
   return out;
@@ -969,7 +983,7 @@ int cmd_start(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_stop(const Engine& e, int argc, char** argv, int first) {
-  Args a("stop", {{"time", "t", true}, {"timeout", "", true}}, argc, argv, first);
+  Args a = parse_args("stop", {{"time", "t", true}, {"timeout", "", true}}, argc, argv, first);
   if (a.positional().empty()) throw Error("stop: a container is required");
   int t = -1;
   if (a.has("time") || a.has("timeout")) {
@@ -986,7 +1000,7 @@ int cmd_stop(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_restart(const Engine& e, int argc, char** argv, int first) {
-  Args a("restart", {{"time", "t", true}}, argc, argv, first);
+  Args a = parse_args("restart", {{"time", "t", true}}, argc, argv, first);
   if (a.positional().empty()) throw Error("restart: a container is required");
   auto eng = make_engine(e);
   return for_each_container(a.positional(), [&](const std::string& ref) {
@@ -996,7 +1010,7 @@ int cmd_restart(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_kill(const Engine& e, int argc, char** argv, int first) {
-  Args a("kill", {{"signal", "s", true}}, argc, argv, first);
+  Args a = parse_args("kill", {{"signal", "s", true}}, argc, argv, first);
   if (a.positional().empty()) throw Error("kill: a container is required");
   int sig = engine::parse_signal(a.get("signal", "KILL"));
   auto eng = make_engine(e);
@@ -1166,7 +1180,7 @@ int cmd_exec(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_attach(const Engine& e, int argc, char** argv, int first) {
-  Args a("attach", {{"no-stdin", "", false}, {"sig-proxy", "", true}, {"detach-keys", "", true}}, argc, argv, first);
+  Args a = parse_args("attach", {{"no-stdin", "", false}, {"sig-proxy", "", true}, {"detach-keys", "", true}}, argc, argv, first);
   AttachOptions o;
   o.sig_proxy = sig_proxy_flag(a);
   if (a.has("detach-keys")) o.detach_keys = parse_detach_keys(a.get("detach-keys"));
@@ -1188,7 +1202,7 @@ int cmd_attach(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_wait(const Engine& e, int argc, char** argv, int first) {
-  Args a("wait", {}, argc, argv, first);
+  Args a = parse_args("wait", {}, argc, argv, first);
   if (a.positional().empty()) throw Error("wait: a container is required");
   auto eng = make_engine(e);
   int rc = 0;
@@ -1205,7 +1219,7 @@ int cmd_wait(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_container_inspect(const Engine& e, int argc, char** argv, int first) {
-  Args a("inspect", {{"format", "f", true}, {"type", "", true}, {"size", "s", false}}, argc, argv, first);
+  Args a = parse_args("inspect", {{"format", "f", true}, {"type", "", true}, {"size", "s", false}}, argc, argv, first);
   if (a.positional().empty()) throw Error("inspect: a container is required");
   auto eng = make_engine(e);
   json out = json::array();
@@ -1229,7 +1243,7 @@ int cmd_container_inspect(const Engine& e, int argc, char** argv, int first) {
 
 int cmd_inspect(const Engine& e, int argc, char** argv, int first) {
   // A container by that name or id first, else an image (Docker's order).
-  Args a("inspect", {{"format", "f", true}, {"type", "", true}, {"size", "s", false}}, argc, argv, first);
+  Args a = parse_args("inspect", {{"format", "f", true}, {"type", "", true}, {"size", "s", false}}, argc, argv, first);
   std::string type = a.get("type");
   if (type == "image") return cmd_image_inspect(e, argc, argv, first);
   if (type == "container") return cmd_container_inspect(e, argc, argv, first);
@@ -1262,14 +1276,14 @@ int cmd_update(const Engine& e, int argc, char** argv, int first) {
 
 // Docker's diff: A (added), C (changed), D (deleted), one path per line.
 int cmd_diff(const Engine& e, int argc, char** argv, int first) {
-  Args a("diff", {}, argc, argv, first);
+  Args a = parse_args("diff", {}, argc, argv, first);
   auto eng = make_engine(e);
   for (const auto& c : eng.changes(a.id())) std::printf("%c %s\n", c.kind, c.path.c_str());
   return 0;
 }
 
 int cmd_top(const Engine& e, int argc, char** argv, int first) {
-  Args a("top", {}, argc, argv, first, true);
+  Args a = parse_args("top", {}, argc, argv, first, true);
   if (a.positional().empty()) throw Error("top: a container is required");
   std::vector<std::string> ps_args(a.positional().begin() + 1, a.positional().end());
   if (ps_args.empty()) ps_args = {"-ef"};
@@ -1335,7 +1349,7 @@ json stats_row(const engine::Container& c, const engine::Stats* before, const en
 }  // namespace
 
 int cmd_stats(const Engine& e, int argc, char** argv, int first) {
-  Args a("stats", {{"no-stream", "", false}, {"all", "a", false}, {"format", "", true}, {"no-trunc", "", false}},
+  Args a = parse_args("stats", {{"no-stream", "", false}, {"all", "a", false}, {"format", "", true}, {"no-trunc", "", false}},
          argc, argv, first);
   const std::string format = a.get("format");
   if (format != "table" && format != "json" && !format.empty())
@@ -1382,21 +1396,21 @@ int cmd_stats(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_pause(const Engine& e, int argc, char** argv, int first) {
-  Args a("pause", {}, argc, argv, first);
+  Args a = parse_args("pause", {}, argc, argv, first);
   auto eng = make_engine(e);
   for (auto& r : a.positional()) eng.pause(r, true), std::puts(r.c_str());
   return 0;
 }
 
 int cmd_unpause(const Engine& e, int argc, char** argv, int first) {
-  Args a("unpause", {}, argc, argv, first);
+  Args a = parse_args("unpause", {}, argc, argv, first);
   auto eng = make_engine(e);
   for (auto& r : a.positional()) eng.pause(r, false), std::puts(r.c_str());
   return 0;
 }
 
 int cmd_rename(const Engine& e, int argc, char** argv, int first) {
-  Args a("rename", {}, argc, argv, first);
+  Args a = parse_args("rename", {}, argc, argv, first);
   if (a.positional().size() != 2) throw Error("rename: CONTAINER NEW_NAME");
   auto eng = make_engine(e);
   eng.rename(a.positional()[0], a.positional()[1]);
@@ -1404,7 +1418,7 @@ int cmd_rename(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_port(const Engine& e, int argc, char** argv, int first) {
-  Args a("port", {}, argc, argv, first);
+  Args a = parse_args("port", {}, argc, argv, first);
   if (a.positional().empty() || a.positional().size() > 2) throw Error("port: CONTAINER [PRIVATE_PORT[/PROTO]]");
   auto eng = make_engine(e);
   engine::Container c = eng.lookup(a.positional()[0]);
@@ -1430,7 +1444,7 @@ int cmd_port(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_volume_create(const Engine& e, int argc, char** argv, int first) {
-  Args a("volume create", {{"name", "", true}, {"label", "l", true, true}, {"driver", "d", true}, {"opt", "o", true, true}},
+  Args a = parse_args("volume create", {{"name", "", true}, {"label", "l", true, true}, {"driver", "d", true}, {"opt", "o", true, true}},
          argc, argv, first);
   if (a.has("driver") && a.get("driver") != "local") throw Error("volume create: only the local driver exists");
   if (!a.all("opt").empty()) throw Error("volume create: driver options are not supported");
@@ -1488,7 +1502,7 @@ int cmd_volume_ls(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_volume_inspect(const Engine& e, int argc, char** argv, int first) {
-  Args a("volume inspect", {{"format", "f", true}}, argc, argv, first);
+  Args a = parse_args("volume inspect", {{"format", "f", true}}, argc, argv, first);
   if (a.positional().empty()) throw Error("volume inspect: a volume is required");
   auto eng = make_engine(e);
   json out = json::array();
@@ -1523,7 +1537,7 @@ int cmd_volume_rm(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_export(const Engine& e, int argc, char** argv, int first) {
-  Args a("export", {{"output", "o", true}}, argc, argv, first);
+  Args a = parse_args("export", {{"output", "o", true}}, argc, argv, first);
   auto eng = make_engine(e);
   const std::string ref = a.id();
   if (!a.has("output")) {
@@ -1548,7 +1562,7 @@ int cmd_export(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_cp(const Engine& e, int argc, char** argv, int first) {
-  Args a("cp", {{"archive", "a", false}, {"follow-link", "L", false}}, argc, argv, first);
+  Args a = parse_args("cp", {{"archive", "a", false}, {"follow-link", "L", false}}, argc, argv, first);
   if (a.positional().size() != 2) throw Error("cp: CONTAINER:SRC DEST or SRC CONTAINER:DEST");
   auto split = [](const std::string& s) -> std::pair<std::string, std::string> {
     auto colon = s.find(':');
@@ -1576,7 +1590,7 @@ int cmd_cp(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_commit(const Engine& e, int argc, char** argv, int first) {
-  Args a("commit", {{"message", "m", true}, {"author", "a", true}, {"pause", "p", true}, {"change", "c", true, true}},
+  Args a = parse_args("commit", {{"message", "m", true}, {"author", "a", true}, {"pause", "p", true}, {"change", "c", true, true}},
          argc, argv, first);
   if (a.positional().size() != 2)
     throw Error("commit: CONTAINER REPOSITORY[:TAG] (untagged images are not supported yet)");
@@ -1588,7 +1602,7 @@ int cmd_commit(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_container_cleanup(const Engine& e, int argc, char** argv, int first) {
-  Args a("container cleanup", {{"rm", "", false}, {"network-only", "", false}}, argc, argv, first);
+  Args a = parse_args("container cleanup", {{"rm", "", false}, {"network-only", "", false}}, argc, argv, first);
   auto eng = make_engine(e);
   if (a.has("network-only")) eng.release_network(a.id());
   else eng.cleanup(a.id(), a.has("rm"));
@@ -1596,7 +1610,7 @@ int cmd_container_cleanup(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_info(const Engine& e, int argc, char** argv, int first) {
-  Args a("info", {{"format", "f", true}}, argc, argv, first);
+  Args a = parse_args("info", {{"format", "f", true}}, argc, argv, first);
   auto eng = make_engine(e);
   int running = 0, paused = 0, stopped = 0;
   auto list = eng.list();

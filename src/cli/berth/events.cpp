@@ -76,7 +76,7 @@ std::string event_line(const events::Event& e) {
 }  // namespace
 
 int cmd_events(const Engine& e, int argc, char** argv, int first) {
-  Args a("events", {{"since", "", true}, {"until", "", true}, {"filter", "f", true}, {"format", "", true}},
+  Args a = parse_args("events", {{"since", "", true}, {"until", "", true}, {"filter", "f", true}, {"format", "", true}},
          argc, argv, first);
   if (!a.positional().empty()) throw UsageError("events: no arguments expected");
   const EventFilter filter(a.has("filter") ? a.all("filter") : std::vector<std::string>{});

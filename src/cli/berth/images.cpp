@@ -72,7 +72,7 @@ std::string time_ago(int64_t t) {
 }
 
 int cmd_images(const Engine& e, int argc, char** argv, int first) {
-  Args a("images",
+  Args a = parse_args("images",
          {{"quiet", "q", false}, {"digests", "", false}, {"format", "", true}, {"no-trunc", "", false},
           {"all", "a", false}, {"filter", "f", true, true}},
          argc, argv, first);
@@ -216,7 +216,7 @@ int cmd_history(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_image_inspect(const Engine& e, int argc, char** argv, int first) {
-  Args a("image inspect", {{"format", "f", true}}, argc, argv, first);
+  Args a = parse_args("image inspect", {{"format", "f", true}}, argc, argv, first);
   if (a.positional().empty()) throw Error("image inspect: requires at least one IMAGE");
   auto svc = e.images();
   json out = json::array();
@@ -233,14 +233,14 @@ int cmd_image_inspect(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_tag(const Engine& e, int argc, char** argv, int first) {
-  Args a("tag", {}, argc, argv, first);
+  Args a = parse_args("tag", {}, argc, argv, first);
   if (a.positional().size() != 2) throw Error("tag: requires exactly 2 arguments: SOURCE TARGET");
   e.images().tag(a.positional()[0], a.positional()[1]);
   return 0;
 }
 
 int cmd_rmi(const Engine& e, int argc, char** argv, int first) {
-  Args a("rmi", {{"force", "f", false}, {"no-prune", "", false}}, argc, argv, first);
+  Args a = parse_args("rmi", {{"force", "f", false}, {"no-prune", "", false}}, argc, argv, first);
   if (a.positional().empty()) throw Error("rmi: requires at least one IMAGE");
   auto svc = e.images();
   int rc = 0;
@@ -276,7 +276,7 @@ int cmd_rmi(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_import(const Engine& e, int argc, char** argv, int first) {
-  Args a("import", {{"message", "m", true}, {"change", "c", true, true}, {"platform", "", true}}, argc,
+  Args a = parse_args("import", {{"message", "m", true}, {"change", "c", true, true}, {"platform", "", true}}, argc,
          argv, first);
   if (a.positional().size() != 2) throw Error("import: requires FILE|- and REPOSITORY[:TAG]");
   const std::string& file = a.positional()[0];
@@ -298,7 +298,7 @@ int cmd_import(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_system_check(const Engine& e, int argc, char** argv, int first) {
-  Args a("system check", {{"repair", "", false}}, argc, argv, first);
+  Args a = parse_args("system check", {{"repair", "", false}}, argc, argv, first);
   auto r = make_engine(e).check(a.has("repair"));
   for (auto& l : r.repaired) std::printf("repaired: %s\n", l.c_str());
   for (auto& l : r.problems) std::printf("problem: %s\n", l.c_str());
@@ -312,7 +312,7 @@ int cmd_system_check(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_system_df(const Engine& e, int argc, char** argv, int first) {
-  Args a("system df", {{"format", "", true}}, argc, argv, first);
+  Args a = parse_args("system df", {{"format", "", true}}, argc, argv, first);
   if (a.has("format") && a.get("format") != "json" && a.get("format") != "table")
     throw Error("system df: --format takes table or json (templates are not supported here yet)");
   auto u = e.images().disk_usage();

@@ -30,7 +30,7 @@ json key_values(const std::vector<std::string>& items, const char* flag) {
 }  // namespace
 
 int cmd_network_create(const Engine& e, int argc, char** argv, int first) {
-  Args a("network create",
+  Args a = parse_args("network create",
          {{"driver", "d", true}, {"subnet", "", true}, {"gateway", "", true}, {"internal", "", false},
           {"label", "", true, true}, {"opt", "o", true, true}, {"attachable", "", false}, {"ipv6", "", false}},
          argc, argv, first);
@@ -52,7 +52,7 @@ int cmd_network_create(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_network_ls(const Engine& e, int argc, char** argv, int first) {
-  Args a("network ls", {{"quiet", "q", false}, {"format", "", true}, {"no-trunc", "", false}, {"filter", "f", true, true}},
+  Args a = parse_args("network ls", {{"quiet", "q", false}, {"format", "", true}, {"no-trunc", "", false}, {"filter", "f", true, true}},
          argc, argv, first);
   auto eng = make_engine(e);
   struct Row {
@@ -126,7 +126,7 @@ int cmd_network_ls(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_network_inspect(const Engine& e, int argc, char** argv, int first) {
-  Args a("network inspect", {{"format", "f", true}}, argc, argv, first);
+  Args a = parse_args("network inspect", {{"format", "f", true}}, argc, argv, first);
   if (a.positional().empty()) throw Error("network inspect: a network is required");
   auto eng = make_engine(e);
   json out = json::array();
@@ -147,7 +147,7 @@ int cmd_network_inspect(const Engine& e, int argc, char** argv, int first) {
 // CNI CHECK of what is attached to the networks (all of them without arguments): the
 // plugins look at the interfaces, addresses and leases they made.
 int cmd_network_check(const Engine& e, int argc, char** argv, int first) {
-  Args a("network check", {}, argc, argv, first);
+  Args a = parse_args("network check", {}, argc, argv, first);
   auto eng = make_engine(e);
   std::vector<network::Network> nets;
   if (a.positional().empty()) nets = eng.networks().list();
@@ -163,7 +163,7 @@ int cmd_network_check(const Engine& e, int argc, char** argv, int first) {
 
 // Internal (started by a container start, in the background): makes the network's spares.
 int cmd_network_fill(const Engine& e, int argc, char** argv, int first) {
-  Args a("network fill", {}, argc, argv, first);
+  Args a = parse_args("network fill", {}, argc, argv, first);
   if (a.positional().size() != 1) throw Error("network fill: exactly one network name is required");
   // Behind starts and containers for the CPUs, but not SCHED_IDLE: an idle process holding a
   // lock (host-local's, the networks lock, the kernel's rtnl) on a busy host would hold up
@@ -175,7 +175,7 @@ int cmd_network_fill(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_network_rm(const Engine& e, int argc, char** argv, int first) {
-  Args a("network rm", {{"force", "f", false}}, argc, argv, first);
+  Args a = parse_args("network rm", {{"force", "f", false}}, argc, argv, first);
   if (a.positional().empty()) throw Error("network rm: a network is required");
   auto eng = make_engine(e);
   int rc = 0;
@@ -191,7 +191,7 @@ int cmd_network_rm(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_network_connect(const Engine& e, int argc, char** argv, int first) {
-  Args a("network connect", {{"alias", "", true, true}, {"ip", "", true}, {"link", "", true, true}}, argc, argv, first);
+  Args a = parse_args("network connect", {{"alias", "", true, true}, {"ip", "", true}, {"link", "", true, true}}, argc, argv, first);
   if (a.positional().size() != 2) throw Error("network connect: NETWORK CONTAINER are required");
   json ep = json::object();
   if (!a.all("alias").empty()) ep["Aliases"] = a.all("alias");
@@ -202,7 +202,7 @@ int cmd_network_connect(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_network_disconnect(const Engine& e, int argc, char** argv, int first) {
-  Args a("network disconnect", {{"force", "f", false}}, argc, argv, first);
+  Args a = parse_args("network disconnect", {{"force", "f", false}}, argc, argv, first);
   if (a.positional().size() != 2) throw Error("network disconnect: NETWORK CONTAINER are required");
   auto eng = make_engine(e);
   eng.disconnect(a.positional()[1], a.positional()[0], a.has("force"));
