@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/engine-run.sh [RUNS] [N]: the engine, side by side in one run, medians and ratios:
 #   1. `run --rm IMAGE true` (busybox image, --network none): berth vs podman (crun) vs docker
-#      (dockerd + containerd + runc), and a bare `crun run` of the same rootfs as the floor;
+#      (dockerd + containerd + runc), and bare `crun run` and `berth-runtime run` of the same
+#      rootfs as the floor;
 #   2. `run -d` of N (default 100) `sleep` containers: total time, and the memory of the
 #      per-container monitors (berth-shim, conmon, containerd-shim-runc-v2): RSS and PSS sums.
 # Not a CI test; run as root after scripts/setup.sh. Everything lives in one temp dir.
@@ -45,6 +46,8 @@ cmds=(-n berth "${B[*]} run --rm --network none bench/busybox true"
       -n podman "${P[*]} run --rm --network none ${PUL[*]} localhost/bench/busybox true")
 [ -n "$have_docker" ] && cmds+=(-n docker "${D[*]} run --rm --network none bench/busybox true")
 cmds+=(-n crun-bare "crun --root $work/crun run --bundle $work/bundle bench")
+# The engine issue's target: berth run --rm within 1.3x of its own runtime run bare.
+cmds+=(-n berth-runtime-bare "$here/build/src/berth-runtime --root $work/brt run --bundle $work/bundle bench")
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/run.json" "${cmds[@]}" >/dev/null
 
 echo "engine bench ($(nproc) cores, $(uname -r)), medians of $RUNS runs"
@@ -53,7 +56,8 @@ jq -r '.results[] | "\(.command)\t\(.median*1000)"' "$work/run.json" |
 jq -r '[.results[] | {(.command): .median}] | add |
   "ratios: berth/podman = \(.berth / .podman * 1000 | round / 1000)" +
   (if .docker then ", berth/docker = \(.berth / .docker * 1000 | round / 1000)" else "" end) +
-  ", berth/crun-bare = \(.berth / .["crun-bare"] * 100 | round / 100)"' "$work/run.json"
+  ", berth/crun-bare = \(.berth / .["crun-bare"] * 100 | round / 100)" +
+  ", berth/berth-runtime-bare = \(.berth / .["berth-runtime-bare"] * 100 | round / 100)"' "$work/run.json"
 
 # ---- N detached sleep containers: time and monitor memory.
 mem() {  # process name → "RSS_KiB PSS_KiB COUNT" summed over its processes
