@@ -21,6 +21,9 @@ void write_file_atomic(const std::string& path, std::string_view data, mode_t mo
 // Writes data to an existing file (e.g. a cgroup or procfs knob).
 void write_file(const std::string& path, std::string_view data);
 void write_fd(int fd, std::string_view data, std::string_view what);
+// All of `data` to fd (EINTR retried); false on an error (errno says which) — for the paths
+// that must not throw (a log line, a report to a peer that may be gone).
+bool write_all(int fd, std::string_view data) noexcept;
 // One read(2), retried on EINTR: the bytes read, 0 at the end; throws "read `what`: …".
 size_t read_fd(int fd, void* buf, size_t n, std::string_view what);
 // One line from a pipe or socket, without its newline: read a byte at a time, so that nothing

@@ -1008,6 +1008,17 @@ UniqueFd Engine::shim_connect(const Container& c, const std::string& request) {
   return fd;
 }
 
+AttachSession Engine::attach(const std::string& ref) {
+  Container c = lookup(ref);
+  if (!state(c).running())
+    throw Error(ErrorKind::not_running, "You cannot attach to a stopped container, start it first");
+  AttachSession s;
+  s.conn = shim_connect(c, "attach\n");
+  s.tty = c.data["Config"].value("Tty", false);
+  s.stdin_open = c.data["Config"].value("OpenStdin", false);
+  return s;
+}
+
 ExecSession Engine::exec(const std::string& ref, const ExecRequest& req) {
   if (req.args.empty()) throw Error(ErrorKind::invalid_argument, "exec: no command");
   Container c = lookup(ref);

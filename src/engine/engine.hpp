@@ -46,6 +46,14 @@ struct ExecRequest {
   std::string winsize;           // "ROWS COLS" of the terminal, with tty
 };
 
+// An attachment to a running container's stdio through its shim: `conn` carries its frames
+// (protocol.hpp) — stdin, resize and signal frames to it; its output, then its exit frame back.
+struct AttachSession {
+  UniqueFd conn;
+  bool tty = false;         // Config.Tty: one stream, resizes apply
+  bool stdin_open = false;  // Config.OpenStdin: stdin frames reach it
+};
+
 // A started exec process. `conn` carries its frames (protocol.hpp): stdin, resize and signal
 // frames to it; its output and then its exit frame back. Empty for a detached one.
 struct ExecSession {
@@ -213,6 +221,9 @@ class Engine {
   // The container's processes as `ps ARGS` shows them (Docker's default: -ef); not_running
   // unless it runs.
   Processes top(const std::string& ref, const std::vector<std::string>& ps_args = {"-ef"});
+  // Attaches to a running container (not_running otherwise: Docker's "You cannot attach to a
+  // stopped container, start it first").
+  AttachSession attach(const std::string& ref);
   // Connects to the shim's control socket with `request` ("attach\n", …).
   UniqueFd shim_connect(const Container& c, const std::string& request);
   // shim_connect, then the shim's one-line reply.

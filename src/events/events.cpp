@@ -90,14 +90,8 @@ void append(const std::string& path, Event e) {
     if (::stat(path.c_str(), &st) == 0 && st.st_size >= kRotateAt) ::rename(path.c_str(), (path + ".1").c_str());
     fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   }
-  bool ok = fd >= 0;
-  if (ok) {
-    ssize_t n;
-    while ((n = ::write(fd, line.data(), line.size())) < 0 && errno == EINTR) {
-    }
-    ok = n == static_cast<ssize_t>(line.size());
-    ::close(fd);
-  }
+  bool ok = fd >= 0 && fs::write_all(fd, line);  // O_APPEND: one write, one line
+  if (fd >= 0) ::close(fd);
   if (!ok) log::warn("event " + e.type + " " + e.action + ": cannot write " + path + ": " + std::strerror(errno));
   if (lk >= 0) ::close(lk);
 }

@@ -161,16 +161,7 @@ bool Follower::read_existing(const ReadOptions& o, const Sink& sink) const {
     if (last.size() > static_cast<size_t>(o.tail)) last.pop_front();
     return true;
   };
-  for (size_t i = 0; i < all.size(); ++i) {
-    UniqueFd fd(::open(all[i].c_str(), O_RDONLY | O_CLOEXEC));
-    struct stat st {};
-    if (!fd || ::fstat(fd.get(), &st) < 0) continue;
-    const int64_t end = i + 1 == all.size() ? std::min<int64_t>(st.st_size, offset_) : st.st_size;
-    std::string partial;
-    const LineSink lines = records(select);
-    if (!read_range(fd.get(), 0, end, [&](std::string_view piece) { return feed(partial, piece, lines); }))
-      return false;
-  }
+  if (!read_existing_lines(records(select))) return false;
   for (auto& e : last)
     if (!sink(e)) return false;
   return true;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/fs.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
 #include "logs/json_file.hpp"
@@ -36,16 +37,6 @@ void escape(const std::string& in, std::string& out) {
   }
 }
 
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
 
 int64_t now_ns() {
   struct timespec ts {};
@@ -84,7 +75,7 @@ void Writer::flush(const char* stream, std::string& pending) {
   if (fd_ < 0) return;
   if (max_size_ > 0 && size_ + static_cast<int64_t>(line.size()) > max_size_ && size_ > 0) rotate();
   // A full disk loses log lines, never the container: the error is noted once.
-  if (!write_all(fd_, line.data(), line.size())) {
+  if (!fs::write_all(fd_, line)) {
     if (!warned_) log::warn("log " + path_ + ": " + std::strerror(errno) + " (lines dropped)");
     warned_ = true;
     return;

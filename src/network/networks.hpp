@@ -5,9 +5,11 @@
 //   <root>/networks/<name>.conflist     one CNI configuration list per network; berth's own
 //                                       fields under "berth" (id, driver, subnet, …). A
 //                                       .conflist dropped here by hand is a network too.
-//   <state>/networks/ipam/              host-local's leases (dataDir): gone with a reboot, as
-//                                       are the namespaces that held them
-//   <state>/networks/<name>/<id>.json   one file per attached container: the CNI result (DEL
+//   <state>/networks/ipam/<name>/       host-local's leases (dataDir; host-local adds the
+//                                       network's name): gone with a reboot, as are the
+//                                       namespaces that held them
+//   <state>/networks/members/<name>/<id>.json
+//                                       one file per attached container: the CNI result (DEL
 //                                       gets it back after any restart), names, ports, paths
 //   <state>/networks/lock               flock: membership changes and /etc/hosts rewrites
 //   <state>/networks/spares/<name>/     warm spares: <sid>.json (the CNI result of an ADD made

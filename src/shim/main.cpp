@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <map>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -67,17 +68,6 @@ int64_t now_ns() {
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
-bool write_all(int fd, const void* data, size_t n) {
-  auto p = static_cast<const char*>(data);
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
 
 
 void shed_text();
@@ -131,7 +121,10 @@ class Shim {
     UniqueFd out, err, master, in_w;
     bool exited = false;
     int code = 0;
+    std::string cmd;  // for its events
   };
+  // A container event with the orders' attributes and `extra`, if events are kept.
+  void event(const std::string& action, std::map<std::string, std::string> extra = {});
   void start_exec(Client& c, const std::string& spec);
   Client* exec_client(int id);
   void exec_output(Exec& x, UniqueFd& fd, uint8_t type);
@@ -226,7 +219,7 @@ ErrorKind foreign_runtime_kind(const std::string& why) {
   std::string msg;
   auto created = [&](pid_t pid) {
     std::string line = "created " + std::to_string(pid) + "\n";
-    write_all(report, line.data(), line.size());
+    fs::write_all(report, line);
     char b = 0;
     ssize_t n;
     while ((n = ::read(go, &b, 1)) < 0 && errno == EINTR) {
@@ -300,7 +293,7 @@ ErrorKind foreign_runtime_kind(const std::string& why) {
     msg = "error " + encode_error(e);
   }
   msg += '\n';
-  write_all(report, msg.data(), msg.size());
+  fs::write_all(report, msg);
   _exit(0);
 }
 
@@ -344,7 +337,7 @@ pid_t Shim::launch() {
       ::close(gate_fd_);
       gate_fd_ = -1;
     }
-    if (go) write_all(go_w.get(), "g", 1);
+    if (go) fs::write_all(go_w.get(), "g");
     go_w.reset();
     msg = read_line();
   }
@@ -375,7 +368,7 @@ pid_t Shim::launch() {
   ::unlink((dir_ + "/exit").c_str());
   // The start (and every restart) is recorded here, before the exit can be: a process that
   // ends at once still has its `start` before its `die`.
-  if (!o_.events.empty()) events::append(o_.events, {"container", "start", o_.id, o_.event_attributes, 0});
+  event("start");
   if (master_) ::fcntl(master_.get(), F_SETFL, O_NONBLOCK);
   if (out_) ::fcntl(out_.get(), F_SETFL, O_NONBLOCK);
   if (err_) ::fcntl(err_.get(), F_SETFL, O_NONBLOCK);
@@ -413,6 +406,7 @@ void Shim::start_exec(Client& c, const std::string& spec) {
   const std::string pid_file = dir_ + "/exec-" + std::to_string(id) + ".pid";
   Exec x;
   x.id = id;
+  for (auto& a : j["args"]) x.cmd += (x.cmd.empty() ? "" : " ") + (a.is_string() ? a.get<std::string>() : a.dump());
   UniqueFd child_in, child_out, child_err, console;
   int p[2];
   try {
@@ -468,7 +462,7 @@ void Shim::start_exec(Client& c, const std::string& spec) {
     } catch (const std::exception& e) {
       msg = "error " + encode_error(e) + "\n";
     }
-    write_all(report_w.get(), msg.data(), msg.size());
+    fs::write_all(report_w.get(), msg);
     _exit(0);
   }
   report_w.reset();
@@ -506,6 +500,8 @@ void Shim::start_exec(Client& c, const std::string& spec) {
   for (auto* f : {&x.out, &x.err, &x.master})
     if (*f) ::fcntl(f->get(), F_SETFL, O_NONBLOCK);
   const std::string pid_str = std::to_string(x.pid);
+  event("exec_create: " + x.cmd, {{"execID", std::to_string(id)}});
+  event("exec_start: " + x.cmd, {{"execID", std::to_string(id)}});
   if (!shim::send_frame(c.fd.get(), shim::kStarted, pid_str) || detach) c.fd.reset();
   else c.exec_id = id;
   execs_.push_back(std::move(x));
@@ -527,11 +523,19 @@ void Shim::exec_output(Exec& x, UniqueFd& fd, uint8_t type) {
 }
 
 // Exited exec processes: what is left of their output, then their exit frame.
+void Shim::event(const std::string& action, std::map<std::string, std::string> extra) {
+  if (o_.events.empty()) return;
+  auto a = o_.event_attributes;
+  for (auto& [k, v] : extra) a[k] = v;
+  events::append(o_.events, {"container", action, o_.id, std::move(a), 0});
+}
+
 void Shim::finish_execs() {
   for (auto& x : execs_) {
     if (!x.exited) continue;
     for (auto* f : {&x.out, &x.err, &x.master})
       if (*f) exec_output(x, *f, f == &x.err ? shim::kStderr : shim::kStdout);
+    event("exec_die", {{"execID", std::to_string(x.id)}, {"exitCode", std::to_string(x.code)}});
     if (Client* c = exec_client(x.id)) {
       const std::string code = std::to_string(x.code);
       shim::send_frame(c->fd.get(), shim::kExit, code);
@@ -576,7 +580,7 @@ bool Shim::handle_frame(Client& c, uint8_t type, const std::string& data) {
     unsigned rows = 0, cols = 0;
     switch (type) {
       case shim::kStdin:
-        if (int fd = x->master ? x->master.get() : x->in_w.get(); fd >= 0) write_all(fd, data.data(), data.size());
+        if (int fd = x->master ? x->master.get() : x->in_w.get(); fd >= 0) fs::write_all(fd, data);
         return true;
       case shim::kStdinClose:
         x->in_w.reset();
@@ -594,7 +598,7 @@ bool Shim::handle_frame(Client& c, uint8_t type, const std::string& data) {
   switch (type) {
     case shim::kStdin: {
       int fd = master_ ? master_.get() : stdin_w_.get();
-      if (fd >= 0) write_all(fd, data.data(), data.size());
+      if (fd >= 0) fs::write_all(fd, data);
       return true;
     }
     case shim::kStdinClose:
@@ -639,7 +643,7 @@ void Shim::on_client(Client& c) {
     c.in.clear();
     c.has_request = true;
     auto reply = [&](const std::string& r) {
-      write_all(c.fd.get(), r.data(), r.size());
+      fs::write_all(c.fd.get(), r);
       c.fd.reset();
     };
     if (req == "attach" || req == "attach-owner") {
@@ -743,13 +747,8 @@ void Shim::finish_exit(int code) {
     log::warn(e.what());
   }
   // Recorded before anyone hears of the exit: a `destroy` after it comes after the `die`.
-  if (!o_.events.empty()) {
-    events::Event e{"container", "oom", o_.id, o_.event_attributes, 0};
-    if (oom) events::append(o_.events, e);
-    e.action = "die";
-    e.attributes["exitCode"] = std::to_string(code);
-    events::append(o_.events, e);
-  }
+  if (oom) event("oom");
+  event("die", {{"exitCode", std::to_string(code)}});
   // Report first, then delete the runtime's state: an attached owner unmounts and removes the
   // container meanwhile (it leaves the runtime's state to us).
   std::string text = std::to_string(code);
@@ -757,7 +756,7 @@ void Shim::finish_exit(int code) {
   for (auto& c : clients_) {
     if (c.waiting && c.fd) {
       std::string line = text + "\n";
-      write_all(c.fd.get(), line.data(), line.size());
+      fs::write_all(c.fd.get(), line);
       c.fd.reset();
     }
   }
@@ -1026,7 +1025,7 @@ class Guard {
   }
   // We end normally: the guard goes without doing anything.
   void release() {
-    if (w_) write_all(w_.get(), "x", 1);
+    if (w_) fs::write_all(w_.get(), "x");
     w_.reset();
   }
 
@@ -1047,7 +1046,7 @@ int main(int argc, char** argv) {
   int gate = argc > 4 ? std::atoi(argv[4]) : -1;
   auto fail = [&](const std::string& msg) {
     std::string line = "error " + msg + "\n";
-    if (ready >= 0) write_all(ready, line.data(), line.size());
+    if (ready >= 0) fs::write_all(ready, line);
     else std::fprintf(stderr, "berth-shim: %s\n", msg.c_str());
     _exit(1);
   };
@@ -1106,7 +1105,7 @@ int main(int argc, char** argv) {
       ::unlink((dir + "/shim.sock").c_str());
       ::unlink((dir + "/shim.pid").c_str());
       std::string line = "error " + encode_error(e) + "\n";
-      if (ready >= 0 && write_all(ready, line.data(), line.size())) _exit(1);
+      if (ready >= 0 && fs::write_all(ready, line)) _exit(1);
       // berth is gone (killed while it set up the networks): nobody else will clean up. The
       // exit record says why, the cleanup command releases what was made.
       shim::write_exit_record(dir, {125, now_ns(), 0, false, std::string("not started: ") + e.what()});
@@ -1118,7 +1117,7 @@ int main(int argc, char** argv) {
     }
     if (ready >= 0) {
       std::string line = "ok " + std::to_string(pid) + "\n";
-      write_all(ready, line.data(), line.size());
+      fs::write_all(ready, line);
       ::close(ready);
     }
     shim.serve(std::move(listener));

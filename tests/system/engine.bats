@@ -1059,6 +1059,8 @@ PY
   run e run --rm --name ev1 -l team=a busybox sh -c 'exit 3'
   [ "$status" -eq 3 ]
   e run -d --name ev2 busybox sleep 30 >/dev/null
+  run e exec ev2 sh -c 'exit 4'
+  [ "$status" -eq 4 ]
   e pause ev2; e unpause ev2; e rename ev2 ev3
   e rm -f ev3 >/dev/null
   e tag busybox evimg:1; e rmi evimg:1 >/dev/null
@@ -1072,6 +1074,9 @@ PY
   grep -q "container die [0-9a-f]\{64\} (exitCode=3, image=busybox, name=ev1, team=a)" "$TEST_DIR/live"
   [ "$(grep -c ' container \(pause\|unpause\|rename\|kill\|destroy\) ' "$TEST_DIR/live")" -ge 4 ]
   grep -q "container rename .*name=ev3, oldName=ev2" "$TEST_DIR/live"
+  grep -q "container exec_create: sh -c exit 4 [0-9a-f]\{64\} (execID=1, image=busybox, name=ev2)" "$TEST_DIR/live"
+  grep -q "container exec_start: sh -c exit 4 .*execID=1" "$TEST_DIR/live"
+  grep -q "container exec_die [0-9a-f]\{64\} (execID=1, exitCode=4, image=busybox, name=ev2)" "$TEST_DIR/live"
   grep -q "image tag sha256:[0-9a-f]* (name=evimg:1)" "$TEST_DIR/live"
   grep -q "image untag sha256:[0-9a-f]* (name=evimg:1)" "$TEST_DIR/live"
   grep -q "volume create evvol" "$TEST_DIR/live"

@@ -1185,17 +1185,14 @@ int cmd_attach(const Engine& e, int argc, char** argv, int first) {
   o.sig_proxy = sig_proxy_flag(a);
   if (a.has("detach-keys")) o.detach_keys = parse_detach_keys(a.get("detach-keys"));
   auto eng = make_engine(e);
-  auto c = eng.lookup(a.id());
-  if (!eng.state(c).running()) throw Error("You cannot attach to a stopped container, start it first");
-  UniqueFd sock = eng.shim_connect(c, "attach\n");
-  const json& cfg = c.data["Config"];
-  o.use_stdin = !a.has("no-stdin") && cfg.value("OpenStdin", false);
-  o.tty = cfg.value("Tty", false);
+  auto s = eng.attach(a.id());
+  o.use_stdin = !a.has("no-stdin") && s.stdin_open;
+  o.tty = s.tty;
   o.send_size = true;
-  int code = attach_loop(sock.get(), o);
+  int code = attach_loop(s.conn.get(), o);
   if (code == kDetached) return 0;
   if (code < 0) {
-    c = eng.lookup(c.id());
+    auto c = eng.lookup(a.id());
     code = eng.state(c).exit_code;
   }
   return code;

@@ -480,3 +480,27 @@ TEST_F(EngineOnBusybox, EightThreadsShareOneEngine) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(EngineOnBusybox, AttachCarriesStdinOutputAndTheExit) {
+  engine::CreateRequest req;
+  req.image = "bb:1";
+  req.name = "att";
+  req.config = {{"Cmd", {"sh", "-c", "read line; echo got $line; exit 5"}}, {"OpenStdin", true}};
+  req.host = {{"NetworkMode", "none"}};
+  auto id = eng_->create(req).id();
+  eng_->start(id);
+  auto s = eng_->attach("att");
+  EXPECT_TRUE(s.stdin_open);
+  EXPECT_FALSE(s.tty);
+  ASSERT_TRUE(shim::send_frame(s.conn.get(), shim::kStdin, "hello\n"));
+  Result r = drain(s.conn.get());
+  EXPECT_EQ(r.out, "got hello\n");
+  EXPECT_EQ(r.code, 5);
+  EXPECT_EQ(eng_->wait(id), 5);
+  EXPECT_EQ(kind_of([&] { eng_->attach("att"); }), ErrorKind::not_running);
+  eng_->remove(id, false, false);
+}
+
+}  // namespace
