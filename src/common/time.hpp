@@ -10,6 +10,13 @@
 
 namespace berth {
 
+// Unix time in nanoseconds (CLOCK_REALTIME).
+inline int64_t now_ns() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 inline std::string rfc3339_nano(int64_t unix_ns) {
   time_t s = static_cast<time_t>(unix_ns / 1000000000);
   struct tm tm {};

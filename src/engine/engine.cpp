@@ -340,11 +340,6 @@ void Engine::events(const EventOptions& o, const std::function<bool(const events
   const std::string path = events_path();
   fs::mkdir_p(path.substr(0, path.rfind('/')), 0700);  // to watch, before any event
   logs::Follower log(path);
-  auto now_ns = [] {
-    struct timespec ts {};
-    ::clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-  };
   bool past_until = false;
   const logs::LineSink lines = [&](std::string_view line) {
     auto e = events::Event::parse(line);
@@ -360,12 +355,11 @@ void Engine::events(const EventOptions& o, const std::function<bool(const events
     const int64_t now = now_ns();
     if (o.until && now >= o.until) return;
     pollfd p[2] = {{log.fd(), POLLIN, 0}, {o.cancel_fd, POLLIN, 0}};
-    int timeout = log.fd() >= 0 ? -1 : 500;
-    if (o.until) {
-      const int64_t left_ms = (o.until - now) / 1000000 + 1;
-      timeout = timeout < 0 ? static_cast<int>(std::min<int64_t>(left_ms, INT_MAX)) : std::min<int>(timeout, static_cast<int>(std::min<int64_t>(left_ms, INT_MAX)));
-    }
-    int n = ::poll(p, 2, timeout);
+    // Without inotify, look twice a second; with --until, wake then at the latest.
+    int64_t timeout = log.fd() >= 0 ? INT_MAX : 500;
+    if (o.until) timeout = std::min<int64_t>(timeout, (o.until - now) / 1000000 + 1);
+    if (timeout == INT_MAX) timeout = -1;
+    int n = ::poll(p, 2, static_cast<int>(timeout));
     if (n < 0 && errno != EINTR) throw_errno("events: poll");
     if (o.cancel_fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) return;
     if (!log.drain_lines(lines) || past_until) return;
@@ -373,13 +367,7 @@ void Engine::events(const EventOptions& o, const std::function<bool(const events
 }
 
 UniqueFd Engine::lock_users(bool exclusive) {
-  std::string dir = opts_.state + "/" + opts_.images.ns + "/locks";
-  fs::mkdir_p(dir, 0700);
-  UniqueFd fd(::open((dir + "/.users").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd) throw_errno("lock volume and network users");
-  while (::flock(fd.get(), exclusive ? LOCK_EX : LOCK_SH) < 0)
-    if (errno != EINTR) throw_errno("lock volume and network users");
-  return fd;
+  return lock_file(".users", exclusive ? LOCK_EX : LOCK_SH, "volume and network users");
 }
 
 bool Engine::remove_volume(const std::string& name, bool force) {
@@ -412,15 +400,17 @@ bool Engine::remove_network(const std::string& ref, bool force) {
   return true;
 }
 
-UniqueFd Engine::lock(const std::string& id) {
+UniqueFd Engine::lock_file(const std::string& name, int op, const std::string& what) {
   std::string dir = opts_.state + "/" + opts_.images.ns + "/locks";
   fs::mkdir_p(dir, 0700);
-  UniqueFd fd(::open((dir + "/" + id).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd) throw_errno("lock container " + id);
-  while (::flock(fd.get(), LOCK_EX) < 0)
-    if (errno != EINTR) throw_errno("lock container " + id);
+  UniqueFd fd(::open((dir + "/" + name).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) throw_errno("lock " + what);
+  while (::flock(fd.get(), op) < 0)
+    if (errno != EINTR) throw_errno("lock " + what);
   return fd;
 }
+
+UniqueFd Engine::lock(const std::string& id) { return lock_file(id, LOCK_EX, "container " + id); }
 
 void Engine::save(Container& c) {
   c.rec.data = c.data.dump();
@@ -1316,12 +1306,7 @@ std::pair<uint64_t, uint64_t> net_bytes(pid_t pid) {
   std::string text;
   if (!fs::read_file_if_exists("/proc/" + std::to_string(pid) + "/net/dev", text)) return {0, 0};
   uint64_t rx = 0, tx = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) nl = text.size();
-    const std::string line = text.substr(pos, nl - pos);
-    pos = nl + 1;
+  for (const auto& line : split(text, '\n')) {
     const size_t colon = line.find(':');
     if (colon == std::string::npos) continue;  // the two header lines
     std::string name = line.substr(0, colon);
@@ -1398,14 +1383,9 @@ Processes Engine::top(const std::string& ref, const std::vector<std::string>& ps
   if (run_command(argv, "", out, "ps") != 0)
     throw Error(ErrorKind::invalid_argument, "top: ps " + join(ps_args, " ") + ": " + out);
   Processes p;
-  size_t pos = 0;
   std::vector<std::string> lines;
-  while (pos < out.size()) {
-    size_t nl = out.find('\n', pos);
-    if (nl == std::string::npos) nl = out.size();
-    if (nl > pos) lines.push_back(out.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
+  for (auto& l : split(out, '\n'))
+    if (!l.empty()) lines.push_back(std::move(l));
   if (lines.empty()) return p;
   auto words = [](const std::string& s, size_t max) {
     std::vector<std::string> w;

@@ -283,6 +283,8 @@ class Engine {
   std::string container_dir(const std::string& id) const;
 
  private:
+  // flock(op) on STATE/NS/locks/NAME (made when missing); `what` names it in errors.
+  UniqueFd lock_file(const std::string& name, int op, const std::string& what);
   UniqueFd lock(const std::string& id);
   // A container's event: its name, image and labels as attributes, plus `extra`.
   void emit(const Container& c, const std::string& action, std::map<std::string, std::string> extra = {});

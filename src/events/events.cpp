@@ -11,18 +11,13 @@
 
 #include "common/fs.hpp"
 #include "common/log.hpp"
+#include "common/time.hpp"
 
 namespace berth::events {
 
 namespace {
 
 constexpr off_t kRotateAt = 1 << 20;
-
-int64_t now_ns() {
-  struct timespec ts {};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 }  // namespace
 

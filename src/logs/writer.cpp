@@ -38,12 +38,6 @@ void escape(const std::string& in, std::string& out) {
 }
 
 
-int64_t now_ns() {
-  struct timespec ts {};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 }  // namespace
 
 Writer::Writer(std::string path, int64_t max_size, int max_files)

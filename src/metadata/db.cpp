@@ -15,6 +15,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "common/time.hpp"
 #include "metadata/schema.hpp"
 #include "metadata/sqlite.hpp"
 
@@ -57,11 +58,7 @@ std::string plural(int64_t n, std::string_view one, std::string_view many) {
 
 }  // namespace
 
-int64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
+int64_t now_ns() { return berth::now_ns(); }
 
 void validate_namespace(std::string_view ns) {
   auto bad = [&](std::string_view why) {
