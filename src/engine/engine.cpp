@@ -414,7 +414,13 @@ UniqueFd Engine::lock(const std::string& id) { return lock_file(id, LOCK_EX, "co
 
 void Engine::save(Container& c) {
   c.rec.data = c.data.dump();
-  images_.db().update_container(opts_.images.ns, c.rec);
+  // Writers hold the container's lock and read the record under it; the version check makes
+  // a writer that did not fail loudly instead of undoing another's change.
+  if (!images_.db().update_container_if_unchanged(opts_.images.ns, c.rec)) {
+    if (!images_.db().get_container(opts_.images.ns, c.id()))
+      throw Error(ErrorKind::not_found, "No such container: " + c.id());
+    throw Error(ErrorKind::conflict, "container " + c.rec.name + " was changed by another command meanwhile: try again");
+  }
 }
 
 Container Engine::lookup(const std::string& ref) {
@@ -724,7 +730,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
-  State st = state(c);
+  State st = state_locked(c);
   if (st.running()) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is already running");
   const std::string dir = container_dir(c.id());
   const std::string rootfs = dir + "/rootfs";
@@ -901,8 +907,32 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
 }
 
 State Engine::state(Container& c) {
+  bool stale = false;
+  State s = observe(c, stale);
+  if (!stale) return s;
+  // The container ended and its record does not know yet: brought up to date under its lock,
+  // from the record as it is then (another command may have done it meanwhile, or removed it).
+  UniqueFd lk = lock(c.id());
+  try {
+    c = lookup(c.id());
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::not_found) return s;
+    throw;
+  }
+  return state_locked(c);
+}
+
+State Engine::state_locked(Container& c) {
+  bool stale = false;
+  State s = observe(c, stale);
+  if (stale) reconcile(c, s);
+  return s;
+}
+
+State Engine::observe(const Container& c, bool& stale) {
+  stale = false;
   State s;
-  json& js = c.data["State"];
+  const json js = c.data.value("State", json::object());
   s.status = js.value("Status", "created");
   s.exit_code = js.value("ExitCode", 0);
   s.started = js.value("StartedAt", int64_t{0});
@@ -945,33 +975,40 @@ State Engine::state(Container& c) {
     }
     return s;
   }
-  // Started at some point: the record says so, or the shim left its pid file (a `run --rm`
-  // in the foreground does not record its start: the record goes when the container does).
-  if (s.status != "running" && s.status != "paused" && s.status != "restarting" &&
-      !fs::exists(dir + "/pid"))
-    return s;
+  // The record knows how it ended, or it never started. A foreground `run --rm` does not
+  // record its start (the record goes when the container does): its shim's pid file tells.
+  if (s.status == "exited" || (s.status == "created" && !fs::exists(dir + "/pid"))) return s;
   // The shim is gone: its exit record tells how the container ended, or it died before.
   if (auto e = shim::read_exit_record(dir)) {
     take_exit(*e);
   } else {
+    s.exit_code = 137;
+    s.finished = now_ns();
+    s.error = "the container's monitor (berth-shim) died; the container was killed";
+  }
+  s.status = "exited";
+  s.pid = 0;
+  stale = true;
+  return s;
+}
+
+void Engine::reconcile(Container& c, const State& s) {
+  const std::string dir = container_dir(c.id());
+  if (!shim::read_exit_record(dir)) {
     // Killed shim: the container must not live on unmonitored.
     try {
       delete_runtime_state(c.id());
     } catch (const std::exception& e) {
       log::warn(e.what());
     }
-    s.exit_code = 137;
-    s.finished = now_ns();
-    s.error = "the container's monitor (berth-shim) died; the container was killed";
     release_network(c);
   }
-  s.status = "exited";
-  s.pid = 0;
   try {
     unmount_rootfs(c.id());
   } catch (const std::exception& e) {
     log::warn(e.what());
   }
+  json& js = c.data["State"];
   js["Status"] = s.status;
   js["ExitCode"] = s.exit_code;
   js["FinishedAt"] = s.finished;
@@ -984,7 +1021,6 @@ State Engine::state(Container& c) {
   } catch (const std::exception& e) {
     log::debug(e.what());
   }
-  return s;
 }
 
 UniqueFd Engine::shim_connect(const Container& c, const std::string& request) {
@@ -1151,7 +1187,7 @@ void Engine::update(const std::string& ref, const json& changes) {
   const json res = resources_of(host);
   if (changes.contains("RestartPolicy") && restart_policy(host).name != "no" && host.value("AutoRemove", false))
     throw Error(ErrorKind::invalid_argument, "Restart policy cannot be updated because AutoRemove is enabled for the container");
-  State s = state(c);
+  State s = state_locked(c);
   const std::string dir = container_dir(c.id());
   const bool resources_changed = changes.size() > (changes.contains("RestartPolicy") ? 1u : 0u);
   if ((s.running() || s.status == "paused") && resources_changed) {
@@ -1190,9 +1226,10 @@ bool Engine::wait_shim_gone(const std::string& id) {
   return !shim_alive(dir);
 }
 
-bool Engine::halt(Container& c, const State& s, int sig, int timeout) {
+bool Engine::halt(Container& c, const State& s, int sig, int timeout, UniqueFd lk) {
   // The exit that follows is a stop (no restart); `wait` is asked before the signal so that
-  // the exit cannot be missed.
+  // the exit cannot be missed. The caller's lock is let go once the signal is sent: the
+  // shim's cleanup after the exit takes it.
   try {
     shim_request(c, "stop\n");
     UniqueFd waiter = shim_connect(c, "wait\n");
@@ -1203,6 +1240,7 @@ bool Engine::halt(Container& c, const State& s, int sig, int timeout) {
       }
     }
     shim_request(c, "signal " + std::to_string(sig) + "\n");
+    lk.reset();
     pollfd p{waiter.get(), POLLIN, 0};
     int r;
     while ((r = ::poll(&p, 1, timeout * 1000)) < 0 && errno == EINTR) {
@@ -1212,13 +1250,16 @@ bool Engine::halt(Container& c, const State& s, int sig, int timeout) {
   } catch (const Error&) {
     // exited meanwhile
   }
+  lk.reset();
   // Let the shim finish (exit record, cleanup) so that the state is final.
   return wait_shim_gone(c.id());
 }
 
 void Engine::kill(const std::string& ref, int sig) {
   Container c = lookup(ref);
-  State s = state(c);
+  UniqueFd lk = lock(c.id());  // not started or removed meanwhile
+  c = lookup(c.id());
+  State s = state_locked(c);
   if (!s.running()) throw Error(ErrorKind::not_running, "cannot kill container " + c.rec.name + ": container is not running");
   // A kill the user asked for is a stop as far as the restart policy goes (Docker).
   if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT) shim_request(c, "stop\n");
@@ -1229,13 +1270,16 @@ void Engine::kill(const std::string& ref, int sig) {
 
 void Engine::stop(const std::string& ref, int timeout) {
   Container c = lookup(ref);
-  State s = state(c);
+  UniqueFd lk = lock(c.id());
+  c = lookup(c.id());
+  State s = state_locked(c);
   if (s.status == "restarting") {
     // Between two runs: the shim only has to give up the restart.
     try {
       shim_request(c, "stop\n");
     } catch (const Error&) {
     }
+    lk.reset();
     wait_shim_gone(c.id());
     state(c);
     return;
@@ -1243,7 +1287,7 @@ void Engine::stop(const std::string& ref, int timeout) {
   if (!s.running()) return;
   if (timeout < 0) timeout = c.data["Config"].value("StopTimeout", 10);
   std::string sig_name = c.data["Config"].value("StopSignal", "");
-  halt(c, s, sig_name.empty() ? SIGTERM : parse_signal(sig_name), timeout);
+  halt(c, s, sig_name.empty() ? SIGTERM : parse_signal(sig_name), timeout, std::move(lk));
   state(c);
   emit(c, "stop");
 }
@@ -1440,7 +1484,8 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
     return;  // already removed
   }
   UniqueFd lk = lock(c.id());
-  State s = state(c);
+  c = lookup(c.id());
+  State s = state_locked(c);
   if (s.running()) return;  // restarted meanwhile
   trace("cleanup");
   // By what is on the host, not the record: a berth killed while starting the container may
@@ -1514,29 +1559,44 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
 
 void Engine::remove(const std::string& ref, bool force, bool volumes) {
   Container c = lookup(ref);
-  State s = state(c);
+  UniqueFd lk = lock(c.id());
+  c = lookup(c.id());
+  State s = state_locked(c);
   if (s.running()) {
     if (!force)
       throw Error(ErrorKind::conflict, "cannot remove container \"" + c.rec.name + "\": container is " + s.status +
                   ": stop the container before removing or force remove");
-    if (!halt(c, s, SIGKILL, 0)) throw Error("container " + c.rec.name + " did not stop");
+    if (!halt(c, s, SIGKILL, 0, std::move(lk))) throw Error("container " + c.rec.name + " did not stop");
   }
+  lk.reset();  // cleanup takes it again
   cleanup(c.id(), true, volumes);
 }
 
 void Engine::rename(const std::string& ref, const std::string& name) {
   Container c = lookup(ref);
   if (!valid_name(name)) throw Error(ErrorKind::invalid_argument, "invalid container name `" + name + "`");
+  UniqueFd lk = lock(c.id());
+  c = lookup(c.id());
   const std::string old = c.rec.name;
   c.rec.name = name;
-  images_.db().update_container(opts_.images.ns, c.rec);
+  save(c);
   networks_.rename(c.id(), name);  // peers know it by its new name
+  // The shim's events (die, exec_*) name it by its new name from now on.
+  if (shim_alive(container_dir(c.id()))) {
+    try {
+      shim_request(c, "name " + name + "\n");
+    } catch (const Error& e) {
+      log::debug(e.what());
+    }
+  }
   emit(c, "rename", {{"oldName", old}});
 }
 
 void Engine::pause(const std::string& ref, bool pause) {
   Container c = lookup(ref);
-  State s = state(c);
+  UniqueFd lk = lock(c.id());
+  c = lookup(c.id());
+  State s = state_locked(c);
   if (pause) {
     if (s.status != "running") throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
     runtime::pause_container(runtime_root(), c.id());
@@ -1776,7 +1836,7 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
   if (eps.contains(net.name)) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is already connected to network " + net.name);
   const std::string ip = endpoint.value("IPAMConfig", json::object()).value("IPv4Address", "");
   if (!ip.empty()) network::parse_ipv4(ip);
-  State s = state(c);
+  State s = state_locked(c);
   if (s.running() && c.data.contains("NetworkSettings")) {
     std::set<std::string> used;
     const json attached = c.data["NetworkSettings"].value("Networks", json::object());
@@ -1826,7 +1886,7 @@ std::vector<std::string> Engine::network_users(const std::string& name) {
 
 void Engine::with_rootfs(const Container& c, const std::function<void(const std::string&)>& f) {
   Container cc = c;
-  State s = state(cc);
+  State s = state_locked(cc);
   if (s.running()) {
     f(container_dir(c.id()) + "/rootfs");
     return;
@@ -2003,6 +2063,8 @@ void Engine::copy_in_tar(const std::string& ref, int in_fd, const std::string& d
 image::Image Engine::commit(const std::string& ref, const std::string& image_ref, const std::string& comment,
                             const std::string& author, bool pause, const std::vector<std::string>& changes) {
   Container c = lookup(ref);
+  UniqueFd lk = lock(c.id());  // not started, stopped or removed meanwhile
+  c = lookup(c.id());
   json config = c.data["Config"];
   for (auto& change : changes) {
     try {
@@ -2011,7 +2073,7 @@ image::Image Engine::commit(const std::string& ref, const std::string& image_ref
       throw Error(ErrorKind::invalid_argument, std::string("commit --change: ") + e.what());
     }
   }
-  State s = state(c);
+  State s = state_locked(c);
   const bool paused_here = pause && s.status == "running";
   if (paused_here) runtime::pause_container(runtime_root(), c.id());
   try {

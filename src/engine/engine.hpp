@@ -177,7 +177,8 @@ class Engine {
   // By full id, name, or unique id prefix. Throws "No such container: x".
   Container lookup(const std::string& ref);
   std::vector<Container> list();
-  // The live state (recording an exit the record does not know yet).
+  // The live state. An exit the record does not know yet is recorded (reconcile) under the
+  // container's lock, which the caller must not hold (state_locked is for a caller that does).
   State state(Container& c);
 
   void kill(const std::string& ref, int sig);
@@ -292,7 +293,17 @@ class Engine {
   // Taken shared by create and connect from their volume and network lookups to their record,
   // exclusively by remove_volume and remove_network around their in-use check and removal.
   UniqueFd lock_users(bool exclusive);
+  // Writes c's record; conflict if another writer changed it since c was read (callers hold
+  // the container's lock and read c under it).
   void save(Container& c);
+  // state() for a caller that holds the container's lock.
+  State state_locked(Container& c);
+  // What the shim's files and the record say, without writing anything; `stale`: the
+  // container ended and its record does not know (reconcile, under the lock).
+  State observe(const Container& c, bool& stale);
+  // Brings a stale record up to date: a dead shim's container killed and its networks
+  // released, the rootfs unmounted, the exit recorded.
+  void reconcile(Container& c, const State& s);
   std::string netns_path(const std::string& id) const;
   // The container's network namespace (NetworkSettings started); its path, "" when the
   // container has none of its own (none, host, container:).
@@ -326,8 +337,9 @@ class Engine {
   // read another runtime's state). Nothing to do without state.
   void delete_runtime_state(const std::string& id);
   // Stops a running container for good: no restart, `sig`, SIGKILL after `timeout` seconds,
-  // then the shim's end. False if the shim is still there.
-  bool halt(Container& c, const State& s, int sig, int timeout);
+  // then the shim's end. False if the shim is still there. `lk`, the container's lock that
+  // the caller took, is let go once the signal is sent.
+  bool halt(Container& c, const State& s, int sig, int timeout, UniqueFd lk);
   // Runs f(rootfs_path) with the container's root filesystem mounted (live, or privately).
   void with_rootfs(const Container& c, const std::function<void(const std::string&)>& f);
 

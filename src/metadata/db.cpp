@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -742,6 +743,26 @@ bool Db::update_container(std::string_view ns, const Container& c) {
     q.args(ns, c.id, c.name, c.data, now_ns());
     q.run();
     return conn()->changes() > 0;
+  });
+}
+
+bool Db::update_container_if_unchanged(std::string_view ns, Container& c) {
+  validate_namespace(ns);
+  require("container name", c.name);
+  return transaction([&] {
+    if (auto other = get_container_by_name(ns, c.name); other && other->id != c.id)
+      throw Error(ErrorKind::conflict, "container name " + in_quotes(c.name) + " is already in use by container " +
+                  in_quotes(other->id));
+    // Versions only grow, even when two writes fall in one clock tick.
+    const int64_t version = std::max(now_ns(), c.updated + 1);
+    auto q = conn()->q(
+        "UPDATE containers SET name = ?3, data = ?4, updated = ?5 "
+        "WHERE namespace = ?1 AND id = ?2 AND updated = ?6");
+    q.args(ns, c.id, c.name, c.data, version, c.updated);
+    q.run();
+    if (conn()->changes() == 0) return false;
+    c.updated = version;
+    return true;
   });
 }
 

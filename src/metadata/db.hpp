@@ -234,6 +234,11 @@ class Db {
   // Replaces name, data (and updated) of an existing one; false when it is gone.
   // Error: the new name is in use.
   bool update_container(std::string_view ns, const Container& c);
+  // Compare-and-swap: replaces name and data only while the record is still the version `c`
+  // was read at (its `updated`), then gives `c` the new version. false when another writer
+  // changed it meanwhile, or removed it: read it again and redo the change.
+  // Error: the new name is in use.
+  bool update_container_if_unchanged(std::string_view ns, Container& c);
   [[nodiscard]] std::optional<Container> get_container(std::string_view ns, std::string_view id);
   [[nodiscard]] std::optional<Container> get_container_by_name(std::string_view ns,
                                                                std::string_view name);

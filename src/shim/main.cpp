@@ -667,6 +667,11 @@ void Shim::on_client(Client& c) {
       o_.restart.max = max;
       reply("ok\n");
       return;
+    } else if (req.rfind("name ", 0) == 0) {
+      // `berth rename`: its events carry the new name from now on.
+      o_.event_attributes["name"] = req.substr(5);
+      reply("ok\n");
+      return;
     } else if (req == "wait") {
       c.waiting = true;
     } else if (req == "exec") {

@@ -387,6 +387,55 @@ TEST_F(EngineOnBusybox, EventsReachASubscriberLiveAndItStopsOnCancel) {
   EXPECT_EQ(n, 4);
 }
 
+// Commands that change one container at once (rename, update, pause, kill, connect …) each
+// take its lock and write the record they read under it: none undoes another's change. The
+// shim's events name the container by its name at the time.
+TEST_F(EngineOnBusybox, ConcurrentChangesToOneContainerAreAllKept) {
+  std::vector<std::thread> ts;
+  std::vector<std::string> failures;
+  std::mutex mu;
+  auto go = [&](std::function<void()> f) {
+    ts.emplace_back([&, f] {
+      try {
+        f();
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lk(mu);
+        failures.push_back(e.what());
+      }
+    });
+  };
+  go([&] { eng_->rename(id_, "renamed"); });
+  go([&] { eng_->update(id_, {{"Memory", 64 << 20}}); });
+  go([&] { eng_->update(id_, {{"CpuShares", 512}}); });
+  go([&] { eng_->update(id_, {{"RestartPolicy", {{"Name", "on-failure"}, {"MaximumRetryCount", 3}}}}); });
+  go([&] {
+    eng_->pause(id_, true);
+    eng_->pause(id_, false);
+  });
+  go([&] { eng_->kill(id_, SIGWINCH); });
+  for (auto& t : ts) t.join();
+  EXPECT_TRUE(failures.empty()) << failures.front();
+  engine::Container c = eng_->lookup(id_);
+  EXPECT_EQ(c.rec.name, "renamed");
+  const auto& host = c.data["HostConfig"];
+  EXPECT_EQ(host.value("Memory", int64_t{0}), 64 << 20);
+  EXPECT_EQ(host.value("CpuShares", 0), 512);
+  EXPECT_EQ(host["RestartPolicy"].value("Name", ""), "on-failure");
+  EXPECT_EQ(eng_->state(c).status, "running");
+
+  // The die event comes from the shim, which learnt the new name.
+  eng_->stop(id_, 0);
+  std::string died_as;
+  engine::EventOptions o;
+  o.since = 1;
+  o.until = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  eng_->events(o, [&](const events::Event& e) {
+    if (e.id == id_ && e.action == "die") died_as = e.attributes.count("name") ? e.attributes.at("name") : "?";
+    return true;
+  });
+  EXPECT_EQ(died_as, "renamed");
+}
+
 }  // namespace
 
 namespace {

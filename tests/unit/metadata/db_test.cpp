@@ -917,8 +917,22 @@ TEST_F(MetadataTest, ContainersByIdNamePrefixAndNamespace) {
   EXPECT_EQ(db.get_container("default", b)->data, renamed.data);
   EXPECT_FALSE(db.get_container_by_name("default", "db"));
 
+  // Compare-and-swap: a writer holding an older version loses, and learns it.
+  Container first = *db.get_container("default", b), second = first;
+  first.data = R"({"State":"running"})";
+  ASSERT_TRUE(db.update_container_if_unchanged("default", first));
+  EXPECT_GT(first.updated, second.updated);
+  second.data = R"({"State":"removing"})";
+  EXPECT_FALSE(db.update_container_if_unchanged("default", second));  // read before `first` wrote
+  EXPECT_EQ(db.get_container("default", b)->data, first.data);
+  first.data = R"({"State":"paused"})";
+  EXPECT_TRUE(db.update_container_if_unchanged("default", first));  // its own version moved on with it
+  EXPECT_EQ(db.get_container("default", b)->updated, first.updated);
+
   EXPECT_TRUE(db.delete_container("default", a));
   EXPECT_FALSE(db.delete_container("default", a));
+  Container gone = make_container(a, "gone");
+  EXPECT_FALSE(db.update_container_if_unchanged("default", gone));
   EXPECT_FALSE(db.update_container("default", make_container(a, "gone")));
   EXPECT_EQ(db.list_containers("default").size(), 1u);
   EXPECT_TRUE(db.get_container("other", a));
