@@ -40,6 +40,7 @@
 
 #include "common/digest.hpp"
 #include "distribution/auth.hpp"
+#include "distribution/repository.hpp"
 #include "oci/image.hpp"
 
 namespace berth::distribution {
@@ -76,20 +77,7 @@ struct RegistryOptions {
 // Whether the registry gets the insecure treatment under these options (see above).
 bool is_insecure_registry(const std::string& registry, const RegistryOptions& options);
 
-// A manifest or index as fetched: its descriptor (mediaType from Content-Type or the document,
-// digest of the exact bytes, size) and those bytes.
-struct Fetched {
-  oci::Descriptor descriptor;
-  std::string body;
-};
-
-using Sink = std::function<void(const char* data, size_t n)>;
-// Fills the buffer with up to n bytes, returns how many; 0 only at the end.
-using Source = std::function<size_t(char* buf, size_t n)>;
-// Bytes so far (including a resume offset) and the total, -1 when unknown.
-using Progress = std::function<void(int64_t done, int64_t total)>;
-
-class Client {
+class Client final : public Repository {
  public:
   // registry as in references ("docker.io", "127.0.0.1:5000"); repository "library/busybox"
   // (may be empty for ping()). Throws berth::Error on an invalid repository name.
@@ -98,31 +86,31 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  const std::string& registry() const;
-  const std::string& repository() const;
+  const std::string& registry() const override;
+  const std::string& repository() const override;
 
   // GET /v2/: reachability and, with credentials, authentication (a token is fetched when the
   // registry asks for one, so wrong credentials fail here). For `berth login`.
-  void ping();
+  void ping() override;
 
   // The manifest or index a tag or digest names. The Accept header offers OCI index/manifest
   // and Docker manifest list/schema 2. Refused: bodies over oci::kMaxManifestSize (the
   // transfer stops there), media types that are neither, content not matching the requested
   // digest, or a Docker-Content-Digest header not matching the content.
-  Fetched get_manifest(std::string_view tag_or_digest);
+  Fetched get_manifest(std::string_view tag_or_digest) override;
   // HEAD of a manifest: its descriptor, nullopt on 404. Falls back to a GET when the registry
   // sends no Docker-Content-Digest.
-  std::optional<oci::Descriptor> head_manifest(std::string_view tag_or_digest);
+  std::optional<oci::Descriptor> head_manifest(std::string_view tag_or_digest) override;
   // PUT of a manifest under a tag or its digest; returns the digest of body (checked against
   // the registry's Docker-Content-Digest, and against tag_or_digest when that is a digest).
   Digest put_manifest(std::string_view tag_or_digest, std::string_view media_type,
-                      std::string_view body);
+                      std::string_view body) override;
   // The repository's tags (following Link pagination).
-  std::vector<std::string> list_tags();
+  std::vector<std::string> list_tags() override;
 
   // HEAD of a blob: exists / its size (nullopt when absent).
-  bool blob_exists(const Digest& digest);
-  std::optional<int64_t> blob_size(const Digest& digest);
+  bool blob_exists(const Digest& digest) override;
+  std::optional<int64_t> blob_size(const Digest& digest) override;
 
   // Streams a blob from `offset` on into sink (Range: bytes=offset-; a 200 that ignores the
   // Range is skipped up to offset). Redirects are followed. A connection that breaks or
@@ -130,19 +118,19 @@ class Client {
   // again whenever bytes arrived). The bytes are not verified here: the sink's consumer (the
   // content store) verifies the digest. Exceptions from sink stop the transfer and propagate.
   void get_blob(const Digest& digest, int64_t offset, const Sink& sink,
-                const Progress& progress = {});
+                const Progress& progress = {}) override;
   // A whole small blob (an image config), refused beyond max_size, digest verified.
-  std::string get_blob_bytes(const Digest& digest, size_t max_size);
+  std::string get_blob_bytes(const Digest& digest, size_t max_size) override;
 
   // Cross-repository mount from another repository of this registry: true when the registry
   // mounted it (201); false when it started an upload instead (202, which is cancelled).
-  bool mount_blob(const Digest& digest, std::string_view from_repository);
+  bool mount_blob(const Digest& digest, std::string_view from_repository) override;
   // Uploads a blob of `size` bytes read from `read`: one PUT (chunk_size <= 0), or PATCHes of
   // chunk_size bytes with Content-Range then a closing PUT ?digest=. Relative and absolute
   // Location headers are followed. Throws when read ends early or the registry disagrees on
   // the digest.
   void put_blob(const Digest& digest, int64_t size, const Source& read, int64_t chunk_size = 0,
-                const Progress& progress = {});
+                const Progress& progress = {}) override;
 
  private:
   struct Impl;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <map>
@@ -22,6 +23,7 @@
 #include "common/error.hpp"
 #include "content/store.hpp"
 #include "diff/layer.hpp"
+#include "distribution/repository.hpp"
 #include "metadata/db.hpp"
 #include "oci/image.hpp"
 #include "oci/reference.hpp"
@@ -51,6 +53,32 @@ struct Image {
 struct ImportOptions {
   std::string message;               // history comment
   std::vector<std::string> changes;  // not supported yet: must be empty
+};
+
+// Progress of one step of a pull or push: id is a layer's short digest (empty for the image as
+// a whole); status is Docker's wording ("Pulling fs layer", "Downloading", "Download
+// complete", "Extracting", "Pull complete", "Already exists", "Preparing", "Pushing",
+// "Pushed", "Layer already exists", "Mounted from R", and for the image "Pulling from R",
+// "Digest: …", "The push refers to repository [R]", "TAG: digest: … size: N"); done/total in
+// bytes when known (-1 otherwise) — what Docker's API streams as progressDetail.
+struct ProgressEvent {
+  std::string id, status;
+  int64_t done = -1, total = -1;
+};
+// Called from the transfer's threads, one call at a time per layer; the observer orders its
+// output (a CLI's bars, a daemon's JSON stream).
+using ProgressFn = std::function<void(const ProgressEvent&)>;
+
+// What a pull or push needs from outside the image store.
+struct Transfer {
+  // A client for a repository of a registry (`registry` as in references: "docker.io",
+  // "127.0.0.1:5000"); berth's comes from the registry module (distribution::Client).
+  std::function<std::unique_ptr<distribution::Repository>(const std::string& registry,
+                                                          const std::string& repository)> open;
+  ProgressFn progress;   // may be empty
+  int max_parallel = 3;  // layers moved at once
+  // push: how layers stored uncompressed are compressed for the registry.
+  diff::Compression compression = diff::Compression::gzip;
 };
 
 struct GcResult {
@@ -108,6 +136,21 @@ class Service {
   // Makes sure every layer of `img` is a committed snapshot (named by chain ID); returns the
   // top chain ID (the parent for a container's snapshot).
   std::string unpack(const Image& img);
+
+  // Fetches the image `ref` names from its registry, resolving an index to this platform's
+  // manifest: the manifest, config and layers that are not here yet — downloads in parallel,
+  // each streamed into a content-store ingest keyed by its digest (an interrupted pull
+  // resumes; two pulls of one layer wait for each other), layers applied bottom up as each
+  // completes; a layer whose chain ID is a snapshot already is neither downloaded nor
+  // unpacked. A lease holds it all until the image record is written; a failed pull leaves
+  // nothing that GC would not take. Returns the image, recorded under `ref`.
+  Image pull(std::string_view ref, const Transfer& t);
+  // Sends image `source` (a name or id) to the registry as `target` (a reference; empty:
+  // source's own name): every blob the registry does not have (HEAD first; mounted from
+  // another repository of the registry holding the image when it can), then the manifest (and
+  // index) under the tag. Layers stored uncompressed are compressed once first (t.compression)
+  // and the image re-recorded on them. Returns the digest of what was pushed under the tag.
+  Digest push(std::string_view source, std::string_view target, const Transfer& t);
 
   // Adds name `target` for the image `source` (reference or id).
   void tag(std::string_view source, std::string_view target);

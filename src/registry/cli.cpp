@@ -1,6 +1,5 @@
-// pull, push, login, logout: the commands that talk to a registry. They live in the module
-// berth-registry.so with the registry client, so that libcurl (and the ~30 libraries it
-// brings) is loaded only by them, not at every start of `berth` (see cli/berth/main.cpp).
+// The registry module's entry points (module.hpp): a repository client for the image
+// service's pull and push, and the login and logout commands.
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,15 +13,11 @@
 #include "distribution/auth_file.hpp"
 #include "distribution/client.hpp"
 #include "oci/reference.hpp"
-#include "registry/progress.hpp"
-#include "registry/transfer.hpp"
+#include "registry/module.hpp"
 
 namespace berth::cli {
 
 namespace {
-
-const std::vector<FlagSpec> kRegistryFlags = {
-    {"tls-verify", "", true}, {"authfile", "", true}, {"quiet", "q", false}};
 
 bool tls_verify(const Args& a) {
   const std::string v = a.get("tls-verify", "true");
@@ -64,58 +59,22 @@ struct SchemeCache {
   }
 };
 
-distribution::RegistryOptions registry_options(const Engine& e, const Args& a) {
+distribution::RegistryOptions registry_options(const registry::Access& a) {
   distribution::RegistryOptions o;
-  o.insecure = !tls_verify(a);
-  fs::mkdir_p(e.root, 0711);
-  auto cache = std::make_shared<SchemeCache>(e.root + "/registry-schemes.json");
-  o.scheme_hint = [cache](const std::string& r) { return cache->get(r); };
-  o.on_scheme = [cache](const std::string& r, const std::string& s) { cache->set(r, s); };
-  auto file = std::make_shared<distribution::AuthFile>(distribution::AuthFile::load(authfile_path(a)));
+  o.insecure = !a.tls_verify;
+  o.max_parallel = a.max_parallel;
+  if (!a.scheme_cache.empty()) {
+    auto cache = std::make_shared<SchemeCache>(a.scheme_cache);
+    o.scheme_hint = [cache](const std::string& r) { return cache->get(r); };
+    o.on_scheme = [cache](const std::string& r, const std::string& s) { cache->set(r, s); };
+  }
+  auto file = std::make_shared<distribution::AuthFile>(
+      distribution::AuthFile::load(a.authfile.empty() ? distribution::AuthFile::default_path() : a.authfile));
   o.credentials = [file](const std::string& registry) { return file->get(registry); };
   return o;
 }
 
-std::vector<FlagSpec> with(std::vector<FlagSpec> extra) {
-  extra.insert(extra.end(), kRegistryFlags.begin(), kRegistryFlags.end());
-  return extra;
-}
-
 }  // namespace
-
-int cmd_pull(const Engine& e, int argc, char** argv, int first) {
-  Args a("pull", with({{"platform", "", true}, {"all-tags", "a", false}}), argc, argv, first);
-  if (a.positional().size() != 1) throw Error("pull: requires exactly one IMAGE reference");
-  if (a.has("all-tags")) throw Error("pull: --all-tags is not supported yet");
-  auto svc = e.images(a.has("platform") ? a.get("platform") : "");
-  image::TransferOptions opt;
-  opt.registry = registry_options(e, a);
-  ProgressPrinter printer(stdout);
-  if (!a.has("quiet")) opt.progress = printer.fn();
-  const oci::Reference ref = oci::Reference::parse(a.positional()[0]);
-  auto img = image::pull(svc, a.positional()[0], opt);
-  if (a.has("quiet")) {
-    std::puts(ref.str().c_str());
-  } else {
-    std::printf("Status: Downloaded image for %s\n%s\n", ref.familiar().c_str(), ref.str().c_str());
-  }
-  (void)img;
-  return 0;
-}
-
-int cmd_push(const Engine& e, int argc, char** argv, int first) {
-  Args a("push", with({}), argc, argv, first);
-  if (a.positional().empty() || a.positional().size() > 2)
-    throw Error("push: requires IMAGE [DESTINATION]");
-  auto svc = e.images();
-  image::TransferOptions opt;
-  opt.registry = registry_options(e, a);
-  ProgressPrinter printer(stdout);
-  if (!a.has("quiet")) opt.progress = printer.fn();
-  auto digest = image::push(svc, a.positional()[0], a.positional().size() > 1 ? a.positional()[1] : "", opt);
-  if (a.has("quiet")) std::puts(digest.str().c_str());
-  return 0;
-}
 
 int cmd_login(const Engine&, int argc, char** argv, int first) {
   Args a("login",
@@ -164,13 +123,15 @@ int cmd_logout(const Engine&, int argc, char** argv, int first) {
 
 }  // namespace berth::cli
 
-// The module's entry point, looked up with dlsym by `berth`.
+extern "C" berth::distribution::Repository* berth_registry_open(const berth::registry::Access* access,
+                                                               const char* registry, const char* repository) {
+  return new berth::distribution::Client(registry, repository, berth::cli::registry_options(*access));
+}
+
 extern "C" int berth_registry_main(const char* verb, const berth::cli::Engine* e, int argc, char** argv,
                                    int first) {
   using namespace berth::cli;
   const std::string v = verb;
-  if (v == "pull") return cmd_pull(*e, argc, argv, first);
-  if (v == "push") return cmd_push(*e, argc, argv, first);
   if (v == "login") return cmd_login(*e, argc, argv, first);
   if (v == "logout") return cmd_logout(*e, argc, argv, first);
   throw berth::Error("registry module: unknown command `" + v + "`");

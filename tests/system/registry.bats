@@ -195,6 +195,20 @@ teardown() {
   [ "$(stat -c %s "$TEST_DIR/saved.tar")" -lt $((tar_size / 2)) ]
 }
 
+@test "push --compression-format zstd: a plain-tar image goes out with zstd layers, pulled back the same; a bad format is refused" {
+  start_registry
+  tar -C "$BUNDLE/rootfs" -cf "$TEST_DIR/rootfs.tar" .
+  id=$(b import "$TEST_DIR/rootfs.tar" test/z:1)
+  run b push --compression-format xz test/z:1 "$REGISTRY/test/z:1"
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"--compression-format must be gzip or zstd"* ]]
+  b push -q --compression-format zstd test/z:1 "$REGISTRY/test/z:1"
+  raw=$(skopeo inspect --raw --tls-verify=false "docker://$REGISTRY/test/z:1")
+  jq -e '.layers[0].mediaType == "application/vnd.oci.image.layer.v1.tar+zstd"' <<<"$raw"
+  "$BERTH" --root "$TEST_DIR/other" pull -q "$REGISTRY/test/z:1"
+  [ "$("$BERTH" --root "$TEST_DIR/other" images -q --no-trunc "$REGISTRY/test/z:1")" = "$id" ]
+}
+
 @test "an image whose config lies about its diff_ids fails the pull and leaves nothing" {
   start_registry
   # A valid 2-layer layout (berth save), then its config rewritten with a wrong second diff_id.

@@ -1,6 +1,7 @@
 // The `berth` command line: global flags and one function per verb (one file per group).
 #pragma once
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -59,12 +60,13 @@ int cmd_save(const Engine& e, int argc, char** argv, int first);
 int cmd_load(const Engine& e, int argc, char** argv, int first);
 int cmd_image_mount(const Engine& e, int argc, char** argv, int first);
 int cmd_image_unmount(const Engine& e, int argc, char** argv, int first);
-// In the module berth-registry.so (src/registry/cli.cpp), reached through run_registry_verb.
+// registry.cpp: pull and push through the image service, the registry module's client.
 int cmd_pull(const Engine& e, int argc, char** argv, int first);
 int cmd_push(const Engine& e, int argc, char** argv, int first);
-int cmd_login(const Engine& e, int argc, char** argv, int first);
-int cmd_logout(const Engine& e, int argc, char** argv, int first);
-// Loads berth-registry.so (next to the berth binary, or $BERTH_REGISTRY_MODULE) and runs `verb`.
+// `ref` pulled as `run --pull` does it: default registry access, progress on `progress_out`.
+void pull_image(const Engine& e, const std::string& ref, const std::string& platform, std::FILE* progress_out);
+// login and logout, in the module berth-registry.so (src/registry/cli.cpp): loads it (next to
+// the berth binary, or $BERTH_REGISTRY_MODULE) and runs `verb`.
 int run_registry_verb(const char* verb, const Engine& e, int argc, char** argv, int first);
 int cmd_system_df(const Engine& e, int argc, char** argv, int first);
 int cmd_system_check(const Engine& e, int argc, char** argv, int first);

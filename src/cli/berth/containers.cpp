@@ -652,20 +652,7 @@ void pull_for_run(const Engine& e, const Args& a, const std::string& image) {
     oci::Reference::parse(image);  // a malformed one: its one-line error, no pull
     std::fprintf(stderr, "Unable to find image '%s' locally\n", image.c_str());
   }
-  std::vector<std::string> args = {"berth", "pull", image};
-  if (a.has("platform")) args.insert(args.end(), {"--platform", a.get("platform")});
-  std::vector<char*> argv;
-  for (auto& x : args) argv.push_back(x.data());
-  argv.push_back(nullptr);
-  std::fflush(stdout);
-  UniqueFd saved(::fcntl(1, F_DUPFD_CLOEXEC, 3));
-  if (!saved || ::dup2(2, 1) < 0) throw_errno("pull: redirect its output");
-  struct Restore {  // stdout back, however the pull ends
-    int fd;
-    ~Restore() { std::fflush(stdout), ::dup2(fd, 1); }
-  } restore{saved.get()};
-  if (run_registry_verb("pull", e, static_cast<int>(args.size()), argv.data(), 2) != 0)
-    throw Error("pull " + image + " failed");
+  pull_image(e, image, a.get("platform"), stderr);
 }
 
 // -a/--attach (stdin, stdout, stderr), --sig-proxy, --detach-keys of run/start/attach/exec.

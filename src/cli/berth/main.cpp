@@ -89,12 +89,6 @@ const char* kUsage =
     "  --debug                debug logging\n"
     "  --version, -v          print the version\n";
 
-int registry_pull(const cli::Engine& e, int argc, char** argv, int first) {
-  return cli::run_registry_verb("pull", e, argc, argv, first);
-}
-int registry_push(const cli::Engine& e, int argc, char** argv, int first) {
-  return cli::run_registry_verb("push", e, argc, argv, first);
-}
 int registry_login(const cli::Engine& e, int argc, char** argv, int first) {
   return cli::run_registry_verb("login", e, argc, argv, first);
 }
@@ -207,12 +201,12 @@ const Verb kVerbs[] = {
     {"system", "events", cli::cmd_events},
     {"system", "check", cli::cmd_system_check},
     {"save", nullptr, cli::cmd_save},
-    {"pull", nullptr, registry_pull},
-    {"push", nullptr, registry_push},
+    {"pull", nullptr, cli::cmd_pull},
+    {"push", nullptr, cli::cmd_push},
     {"login", nullptr, registry_login},
     {"logout", nullptr, registry_logout},
-    {"image", "pull", registry_pull},
-    {"image", "push", registry_push},
+    {"image", "pull", cli::cmd_pull},
+    {"image", "push", cli::cmd_push},
     {"load", nullptr, cli::cmd_load},
     {"image", "save", cli::cmd_save},
     {"image", "load", cli::cmd_load},
@@ -297,35 +291,6 @@ const Verb kVerbs[] = {
 }  // namespace
 
 namespace berth::cli {
-
-int run_registry_verb(const char* verb, const Engine& e, int argc, char** argv, int first) {
-  std::string path;
-  if (const char* m = std::getenv("BERTH_REGISTRY_MODULE"); m && *m) {
-    path = m;
-  } else {
-    char exe[4096];
-    ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) throw_errno("readlink /proc/self/exe");
-    std::string self(exe, static_cast<size_t>(n));
-    const std::string dir = self.substr(0, self.rfind('/'));
-    // Next to berth (the build tree), else where `cmake --install` puts it.
-    for (const std::string& c : {dir + "/berth-registry.so", dir + "/../lib/berth/berth-registry.so",
-                                 std::string(BERTH_MODULE_DIR) + "/berth-registry.so"})
-      if (::access(c.c_str(), R_OK) == 0) {
-        path = c;
-        break;
-      }
-    if (path.empty())
-      throw Error("cannot find the registry module berth-registry.so next to " + self + ", in " + dir +
-                  "/../lib/berth or in " BERTH_MODULE_DIR " (set BERTH_REGISTRY_MODULE)");
-  }
-  void* module = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!module) throw Error(std::string("cannot load the registry module: ") + ::dlerror());
-  using Main = int (*)(const char*, const Engine*, int, char**, int);
-  auto fn = reinterpret_cast<Main>(::dlsym(module, "berth_registry_main"));
-  if (!fn) throw Error("the registry module `" + path + "` has no berth_registry_main");
-  return fn(verb, &e, argc, argv, first);
-}
 
 image::Options Engine::image_options(const std::string& platform) const {
   image::Options o;

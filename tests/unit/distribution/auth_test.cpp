@@ -15,10 +15,11 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "distribution/auth_file.hpp"
-#include "distribution/parallel.hpp"
+#include "common/parallel.hpp"
 #include "temp_dir.hpp"
 
 using berth::Error;
+using berth::parallel_for;
 using namespace berth::distribution;
 
 namespace {

@@ -21,13 +21,14 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "distribution/client.hpp"
-#include "distribution/parallel.hpp"
+#include "common/parallel.hpp"
 #include "oci/image.hpp"
 
 using berth::Digest;
 using berth::Error;
 using berth::Hasher;
 using berth::sha256_of;
+using berth::parallel_for;
 using namespace berth::distribution;
 namespace oci = berth::oci;
 namespace media = berth::oci::media;

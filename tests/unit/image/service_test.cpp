@@ -1,14 +1,21 @@
 // image::Service without a registry: import, resolve (name, id, prefix), tag, rmi, unpack,
-// the kinds of its errors and the events it records.
+// the kinds of its errors and the events it records; pull and push through an in-memory
+// repository (the distribution::Repository interface), with their progress.
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "common/digest.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "events/events.hpp"
@@ -78,6 +85,151 @@ std::vector<std::string> actions(const std::string& events_log) {
     pos = nl == std::string::npos ? text.size() : nl + 1;
   }
   return out;
+}
+
+// A registry's repository in memory: manifests by tag and digest, blobs by digest.
+struct MemRegistry {
+  std::mutex mu;
+  std::map<std::string, std::pair<std::string, std::string>> manifests;  // ref -> (media type, body)
+  std::map<std::string, std::string> blobs;
+};
+
+class MemRepository : public distribution::Repository {
+ public:
+  MemRepository(std::shared_ptr<MemRegistry> r, std::string registry, std::string repo)
+      : r_(std::move(r)), registry_(std::move(registry)), repo_(std::move(repo)) {}
+  const std::string& registry() const override { return registry_; }
+  const std::string& repository() const override { return repo_; }
+  void ping() override {}
+  distribution::Fetched get_manifest(std::string_view ref) override {
+    std::lock_guard<std::mutex> lk(r_->mu);
+    auto it = r_->manifests.find(repo_ + ":" + std::string(ref));
+    if (it == r_->manifests.end()) throw Error(ErrorKind::not_found, "manifest unknown: " + std::string(ref));
+    distribution::Fetched f;
+    f.body = it->second.second;
+    f.descriptor.mediaType = it->second.first;
+    f.descriptor.digest = sha256_of(f.body);
+    f.descriptor.size = static_cast<int64_t>(f.body.size());
+    return f;
+  }
+  std::optional<oci::Descriptor> head_manifest(std::string_view ref) override {
+    try {
+      return get_manifest(ref).descriptor;
+    } catch (const Error&) {
+      return std::nullopt;
+    }
+  }
+  Digest put_manifest(std::string_view ref, std::string_view media_type, std::string_view body) override {
+    std::lock_guard<std::mutex> lk(r_->mu);
+    const Digest d = sha256_of(body);
+    r_->manifests[repo_ + ":" + std::string(ref)] = {std::string(media_type), std::string(body)};
+    r_->manifests[repo_ + ":" + d.str()] = {std::string(media_type), std::string(body)};
+    return d;
+  }
+  std::vector<std::string> list_tags() override { return {}; }
+  bool blob_exists(const Digest& d) override { return blob_size(d).has_value(); }
+  std::optional<int64_t> blob_size(const Digest& d) override {
+    std::lock_guard<std::mutex> lk(r_->mu);
+    auto it = r_->blobs.find(d.str());
+    if (it == r_->blobs.end()) return std::nullopt;
+    return static_cast<int64_t>(it->second.size());
+  }
+  void get_blob(const Digest& d, int64_t offset, const distribution::Sink& sink,
+                const distribution::Progress& progress) override {
+    std::string b = get_blob_bytes(d, SIZE_MAX);
+    sink(b.data() + offset, b.size() - static_cast<size_t>(offset));
+    if (progress) progress(static_cast<int64_t>(b.size()), static_cast<int64_t>(b.size()));
+  }
+  std::string get_blob_bytes(const Digest& d, size_t) override {
+    std::lock_guard<std::mutex> lk(r_->mu);
+    auto it = r_->blobs.find(d.str());
+    if (it == r_->blobs.end()) throw Error(ErrorKind::not_found, "blob unknown: " + d.str());
+    return it->second;
+  }
+  bool mount_blob(const Digest&, std::string_view) override { return false; }
+  void put_blob(const Digest& d, int64_t size, const distribution::Source& read, int64_t,
+                const distribution::Progress& progress) override {
+    std::string b(static_cast<size_t>(size), '\0');
+    size_t got = 0;
+    while (got < b.size()) {
+      size_t n = read(b.data() + got, b.size() - got);
+      if (n == 0) break;
+      got += n;
+    }
+    if (got != b.size() || sha256_of(b) != d) throw Error("blob upload: digest mismatch");
+    if (progress) progress(size, size);
+    std::lock_guard<std::mutex> lk(r_->mu);
+    r_->blobs[d.str()] = std::move(b);
+  }
+
+ private:
+  std::shared_ptr<MemRegistry> r_;
+  std::string registry_, repo_;
+};
+
+// Pushed from one store and pulled into another through the Repository interface: the layers
+// compressed as asked, the same image id on both sides, the file there, progress in Docker's
+// words, a second pull finding every layer, a missing tag not_found with nothing left behind.
+TEST(ImageService, PushThenPullThroughARepository) {
+  test::TempDir d;
+  auto reg = std::make_shared<MemRegistry>();
+  std::vector<image::ProgressEvent> seen;
+  std::mutex mu;
+  image::Transfer t;
+  t.open = [&](const std::string& registry, const std::string& repository) {
+    return std::make_unique<MemRepository>(reg, registry, repository);
+  };
+  t.progress = [&](const image::ProgressEvent& e) {
+    std::lock_guard<std::mutex> lk(mu);
+    seen.push_back(e);
+  };
+  t.compression = diff::Compression::zstd;
+  auto statuses = [&] {
+    std::vector<std::string> out;
+    for (auto& e : seen)
+      if (out.empty() || out.back() != e.status) out.push_back(e.status);
+    seen.clear();
+    return out;
+  };
+
+  image::Options a;
+  a.root = d / "a";
+  a.events = d / "events.log";
+  image::Service from(a);
+  auto img = import(from, tar_with("hello.txt", "hi from the registry\n"), "127.0.0.1:5000/t/one:1");
+  const Digest pushed = from.push("127.0.0.1:5000/t/one:1", "", t);
+  ASSERT_TRUE(reg->manifests.count("t/one:1"));
+  auto m = nlohmann::json::parse(reg->manifests["t/one:1"].second);
+  EXPECT_EQ(m["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
+  EXPECT_EQ(sha256_of(reg->manifests["t/one:1"].second), pushed);
+  auto pushing = statuses();
+  EXPECT_EQ(pushing.front(), "Compressing");
+  EXPECT_NE(std::find(pushing.begin(), pushing.end(), "Pushed"), pushing.end());
+  EXPECT_EQ(from.resolve("127.0.0.1:5000/t/one:1").id, img.id);  // re-recorded on the zstd layer
+
+  image::Options b;
+  b.root = d / "b";
+  b.events = d / "events.log";
+  image::Service to(b);
+  auto pulled = to.pull("127.0.0.1:5000/t/one:1", t);
+  EXPECT_EQ(pulled.id, img.id);
+  std::string text;
+  ASSERT_TRUE(fs::read_file_if_exists(to.snapshots().fs_dir(to.unpack(pulled)) + "/hello.txt", text));
+  EXPECT_EQ(text, "hi from the registry\n");
+  EXPECT_EQ(statuses(), (std::vector<std::string>{"Pulling from t/one", "Pulling fs layer", "Downloading",
+                                                 "Download complete", "Extracting", "Pull complete",
+                                                 "Digest: " + pushed.str()}));
+  to.pull("127.0.0.1:5000/t/one:1", t);
+  EXPECT_EQ(statuses(), (std::vector<std::string>{"Pulling from t/one", "Already exists", "Digest: " + pushed.str()}));
+
+  EXPECT_EQ(kind_of([&] { to.pull("127.0.0.1:5000/t/one:2", t); }), ErrorKind::not_found);
+  EXPECT_EQ(to.list().size(), 1u);
+  auto acts = actions(a.events);
+  EXPECT_NE(std::find(acts.begin(), acts.end(), "image push 127.0.0.1:5000/t/one:1"), acts.end());
+  EXPECT_NE(std::find(acts.begin(), acts.end(), "image pull 127.0.0.1:5000/t/one:1"), acts.end());
+  // Layers stored uncompressed are not sent as they are.
+  t.compression = diff::Compression::none;
+  EXPECT_EQ(kind_of([&] { from.push("127.0.0.1:5000/t/one:1", "", t); }), ErrorKind::invalid_argument);
 }
 
 TEST(ImageService, ImportResolveTagRemoveWithKindsAndEvents) {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "registry/transfer.hpp"
+#include "image/service.hpp"
 
 namespace berth::cli {
 

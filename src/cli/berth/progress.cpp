@@ -1,4 +1,4 @@
-#include "registry/progress.hpp"
+#include "cli/berth/progress.hpp"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "distribution/parallel.hpp"
+#include "common/parallel.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-namespace berth::distribution {
+namespace berth {
 
 void parallel_for(size_t count, size_t max_parallel, const std::function<void(size_t)>& task) {
   if (count == 0) return;
@@ -42,4 +42,4 @@ void parallel_for(size_t count, size_t max_parallel, const std::function<void(si
   if (first) std::rethrow_exception(first);
 }
 
-}  // namespace berth::distribution
+}  // namespace berth

@@ -1,5 +1,5 @@
-#include "registry/transfer.hpp"
-
+// Service::pull and Service::push: the image store's side of talking to a registry, through
+// the distribution::Repository interface (a libcurl client from the registry module).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -12,14 +12,15 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "diff/layer.hpp"
-#include "distribution/parallel.hpp"
+#include "common/parallel.hpp"
+#include "image/service.hpp"
 #include "oci/reference.hpp"
 
 namespace berth::image {
 
 namespace {
 
-void emit(const TransferOptions& opt, const std::string& id, const char* status, int64_t done = -1,
+void emit(const Transfer& opt, const std::string& id, const char* status, int64_t done = -1,
           int64_t total = -1) {
   if (opt.progress) opt.progress({id, status, done, total});
 }
@@ -73,10 +74,11 @@ void store(Service& svc, const distribution::Fetched& f) {
 
 namespace {
 
-Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions& opt) {
+Image pull_image(Service& svc, std::string_view ref_text, const Transfer& opt) {
   const oci::Reference ref = oci::Reference::parse(ref_text);
   svc.collect_abandoned();  // what an earlier pull, killed, left behind
-  distribution::Client client(ref.registry, ref.repository, opt.registry);
+  const std::unique_ptr<distribution::Repository> repo = opt.open(ref.registry, ref.repository);
+  distribution::Repository& client = *repo;
   const std::string what = ref.familiar();
   emit(opt, "", ("Pulling from " + ref.repository).c_str());
   distribution::Fetched top = client.get_manifest(ref.digest.empty() ? ref.tag : ref.digest);
@@ -218,8 +220,7 @@ Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions&
   };
   std::thread downloader([&] {
     try {
-      distribution::parallel_for(fetch.size(), static_cast<size_t>(std::max(1, opt.registry.max_parallel)),
-                                 download);
+      parallel_for(fetch.size(), static_cast<size_t>(std::max(1, opt.max_parallel)), download);
     } catch (...) {
     }
   });
@@ -274,13 +275,13 @@ Image pull_image(Service& svc, std::string_view ref_text, const TransferOptions&
 
 }  // namespace
 
-Image pull(Service& svc, std::string_view ref_text, const TransferOptions& opt) {
+Image Service::pull(std::string_view ref_text, const Transfer& t) {
   try {
-    return pull_image(svc, ref_text, opt);
+    return pull_image(*this, ref_text, t);
   } catch (...) {
     // Its lease is gone: whatever the failed pull stored and no image uses is collected.
     try {
-      svc.gc();
+      gc();
     } catch (...) {
     }
     throw;
@@ -294,7 +295,7 @@ namespace {
 // and every name of the image re-recorded on it (same config, so the same image ID), so that
 // later pushes and saves reuse the small blobs and GC takes the big ones (the unpacked
 // snapshots stay: they are keyed by diffID). Not for an index: its manifests are as pulled.
-Image compress_layers(Service& svc, const Image& img, const TransferOptions& opt) {
+Image compress_layers(Service& svc, const Image& img, const Transfer& opt) {
   metadata::Db& db = svc.db();
   const std::string ns = svc.options().ns;
   const std::string lease = unique_name("push-");
@@ -310,7 +311,7 @@ Image compress_layers(Service& svc, const Image& img, const TransferOptions& opt
       UniqueFd f = svc.content().open(plain);
       auto w = svc.content().writer("compress-" + plain.str(), false, true);
       diff::Reader in = [&](void* buf, size_t n) { return fs::read_fd(f.get(), buf, n, plain.str()); };
-      auto r = diff::compress_stream(in, [&](const void* p, size_t n) { w.write(p, n); }, diff::Compression::gzip);
+      auto r = diff::compress_stream(in, [&](const void* p, size_t n) { w.write(p, n); }, opt.compression);
       if (r.diff_id != plain) {
         w.abort();
         throw Error("layer " + plain.str() + ": the stored blob does not match its digest (got " + r.diff_id.str() + ")");
@@ -320,8 +321,10 @@ Image compress_layers(Service& svc, const Image& img, const TransferOptions& opt
       track(svc, r.compressed, r.compressed_size);
       d.digest = r.compressed;
       d.size = r.compressed_size;
-      d.mediaType = d.mediaType == "application/vnd.docker.image.rootfs.diff.tar" ? std::string(oci::media::kDockerLayerGzip)
-                                                                                  : std::string(diff::layer_media_type(diff::Compression::gzip));
+      // Docker's media types know gzip only: zstd layers take the OCI one.
+      d.mediaType = d.mediaType == "application/vnd.docker.image.rootfs.diff.tar" && opt.compression == diff::Compression::gzip
+                        ? std::string(oci::media::kDockerLayerGzip)
+                        : std::string(diff::layer_media_type(opt.compression));
       m["layers"][i]["digest"] = d.digest.str();
       m["layers"][i]["size"] = d.size;
       m["layers"][i]["mediaType"] = d.mediaType;
@@ -347,7 +350,9 @@ Image compress_layers(Service& svc, const Image& img, const TransferOptions& opt
 
 }  // namespace
 
-Digest push(Service& svc, std::string_view source, std::string_view target_text, const TransferOptions& opt) {
+Digest Service::push(std::string_view source, std::string_view target_text, const Transfer& opt) {
+  Service& svc = *this;
+  if (opt.compression == diff::Compression::none) throw Error(ErrorKind::invalid_argument, "push: layers are sent compressed (gzip or zstd)");
   Image img = svc.resolve(source);
   const bool plain_layers = std::any_of(img.manifest.layers.begin(), img.manifest.layers.end(), [](const oci::Descriptor& l) {
     return diff::compression_of(l.mediaType) == diff::Compression::none;
@@ -355,7 +360,8 @@ Digest push(Service& svc, std::string_view source, std::string_view target_text,
   if (plain_layers && !oci::media::is_index(img.record.target.media_type)) img = compress_layers(svc, img, opt);
   const oci::Reference ref = oci::Reference::parse(target_text.empty() ? img.record.name : target_text);
   if (ref.tag.empty() && !ref.digest.empty()) throw Error("push: give a tag to push to, not a digest");
-  distribution::Client client(ref.registry, ref.repository, opt.registry);
+  const std::unique_ptr<distribution::Repository> repo = opt.open(ref.registry, ref.repository);
+  distribution::Repository& client = *repo;
   emit(opt, "", ("The push refers to repository [" + ref.name() + "]").c_str());
   // Other repositories of the same registry that hold this image (it was pulled or pushed under
   // another name): blobs are mounted from there instead of uploaded.
@@ -369,8 +375,7 @@ Digest push(Service& svc, std::string_view source, std::string_view target_text,
   }
   std::vector<oci::Descriptor> uploads(img.manifest.layers.begin(), img.manifest.layers.end());
   uploads.push_back(img.manifest.config);
-  distribution::parallel_for(uploads.size(), static_cast<size_t>(std::max(1, opt.registry.max_parallel)),
-                             [&](size_t k) {
+  parallel_for(uploads.size(), static_cast<size_t>(std::max(1, opt.max_parallel)), [&](size_t k) {
     const oci::Descriptor& d = uploads[k];
     const std::string id = image::short_id(d.digest);
     if (client.blob_exists(d.digest)) {
