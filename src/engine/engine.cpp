@@ -808,10 +808,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       orders.log_max_files = log_opts.contains("max-file") ? std::stoi(log_opts["max-file"].get<std::string>())
                                                            : kDefaultLogMaxFiles;
     }
-    orders.cleanup = self_command();
-    orders.cleanup.insert(orders.cleanup.end(), {"container", "cleanup"});
-    if (host.value("AutoRemove", false)) orders.cleanup.push_back("--rm");
-    orders.cleanup.push_back(c.id());
+    if (opts_.hooks.exit_command) orders.cleanup = opts_.hooks.exit_command(c.id(), host.value("AutoRemove", false));
     shim::write_orders(dir, orders);
     trace("spec and shim orders written");
 
@@ -1657,15 +1654,6 @@ std::vector<network::PortMapping> port_mappings(const json& config, const json& 
 
 }  // namespace
 
-std::vector<std::string> Engine::self_command() const {
-  std::vector<std::string> argv = {opts_.self, "--root", opts_.images.root, "--state", opts_.state,
-                                   "--namespace", opts_.images.ns, "--storage-driver",
-                                   opts_.images.driver == snapshot::Driver::native ? "native" : "overlay"};
-  if (opts_.cni_plugin_dirs != std::vector<std::string>{"/usr/lib/cni"})
-    for (auto& d : opts_.cni_plugin_dirs) argv.insert(argv.end(), {"--cni-plugin-dir", d});
-  return argv;
-}
-
 std::string Engine::primary_network(const Container& c) {
   const json settings = c.data.value("NetworkSettings", json::object());
   const json nets = settings.value("Networks", json::object());
@@ -1677,33 +1665,13 @@ std::string Engine::primary_network(const Container& c) {
 void Engine::refill_spares(const Refill& r) { make_spares(r.network, r.spare_taken); }
 
 void Engine::make_spares(const std::string& first, bool spare_taken) {
-  if (first.empty()) return;
+  if (first.empty() || !opts_.hooks.fill_spares) return;
   try {
     // Also when this start had to run the plugins although spares were there: they were not
     // usable (spare_usable), and the maker removes them.
     auto net = networks_.find(first);
     if (!net || net->warm == 0 || (spare_taken && net->warm <= networks_.spares_ready(first))) return;
-    std::vector<std::string> argv = self_command();
-    argv.insert(argv.end(), {"network", "fill", first});
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    for (int fd = 0; fd < 3; ++fd) posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    // (It lowers its own priority once it runs: a low-priority child before its exec would
-    // keep this process waiting, posix_spawn returns only then.)
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
-    pid_t pid = 0;
-    int err = ::posix_spawn(&pid, opts_.self.c_str(), &fa, &attr, args.data(), environ);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    if (err != 0) log::debug(std::string("network fill: ") + std::strerror(err));
+    opts_.hooks.fill_spares(first);
     trace("spares maker started");
   } catch (const std::exception& e) {
     log::debug(e.what());

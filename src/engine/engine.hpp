@@ -102,10 +102,21 @@ struct Options {
   image::Options images;
   std::string state = "/run/berth";
   std::string shim;  // the berth-shim binary
-  std::string self;  // the berth binary (the shim runs `berth container cleanup` with it)
   std::vector<std::string> cni_plugin_dirs = {"/usr/lib/cni"};
   int cni_timeout_ms = 60000;  // per plugin call
   bool debug = false;
+  // What the engine leaves to the program that uses it (the CLI and a daemon each give their
+  // own; the engine never runs /proc/self/exe).
+  struct Hooks {
+    // The command a container's shim runs once the container has exited for good (no
+    // restart to come): it must call Engine::cleanup(id, rm) — the CLI's `berth container
+    // cleanup [--rm] ID`. Empty: none; the next engine call that sees the exit reconciles it
+    // (and a --rm container is removed only by an explicit rm).
+    std::function<std::vector<std::string>(const std::string& id, bool rm)> exit_command;
+    // Starts making the warm spare namespaces of `network` in the background (the CLI: a
+    // detached `berth network fill`; a daemon: a thread of its own). Empty: none are made.
+    std::function<void(const std::string& network)> fill_spares;
+  } hooks;
 };
 
 struct CreateRequest {
@@ -321,13 +332,11 @@ class Engine {
   // NetworkSettings of an attachment made.
   void record_endpoint(Container& c, const network::Network& net, const nlohmann::json& endpoint,
                        const network::Member& m, bool primary);
-  // A `berth network fill` in the background (nice 10, its own session) when the network
-  // keeps fewer spares than it should (`spare_taken`: the start that calls took one).
+  // Spares made in the background (hooks.fill_spares) when the network keeps fewer than it
+  // should (`spare_taken`: the start that calls took one).
   void make_spares(const std::string& network, bool spare_taken);
   // The network of the container's eth0 ("" if none).
   static std::string primary_network(const Container& c);
-  // This program with the global options of this engine (for the commands it leaves behind).
-  std::vector<std::string> self_command() const;
   void write_etc_files(const Container& c);
   void unmount_rootfs(const std::string& id, bool detach = false);
   // Waits (up to 5 s) for the container's shim to exit; false if it is still there.

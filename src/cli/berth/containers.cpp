@@ -44,42 +44,6 @@ namespace berth::cli {
 
 using nlohmann::json;
 
-static std::string self_path() {
-  char exe[4096];
-  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) throw_errno("readlink /proc/self/exe");
-  return std::string(exe, static_cast<size_t>(n));
-}
-
-engine::Engine make_engine(const Engine& e) {
-  engine::Options o;
-  o.images = e.image_options();
-  o.state = e.state;
-  o.self = self_path();
-  if (const char* s = std::getenv("BERTH_SHIM"); s && *s) o.shim = s;
-  else o.shim = o.self.substr(0, o.self.rfind('/')) + "/berth-shim";
-  // A berth copied away from its shim finds one on PATH (an installed one).
-  if (::access(o.shim.c_str(), X_OK) != 0) {
-    const char* path = std::getenv("PATH");
-    for (const auto& d : split(path ? path : "/usr/local/bin:/usr/bin:/bin", ':'))
-      if (!d.empty() && ::access((d + "/berth-shim").c_str(), X_OK) == 0) {
-        o.shim = d + "/berth-shim";
-        break;
-      }
-  }
-  o.debug = e.debug;
-  if (!e.cni_plugin_dirs.empty()) o.cni_plugin_dirs = e.cni_plugin_dirs;
-  // BERTH_CNI_TIMEOUT: seconds a plugin call may take (default 60).
-  if (const char* t = std::getenv("BERTH_CNI_TIMEOUT"); t && *t) {
-    char* end = nullptr;
-    double secs = std::strtod(t, &end);
-    if (*end || secs <= 0) throw Error("BERTH_CNI_TIMEOUT: not a number of seconds: " + std::string(t));
-    o.cni_timeout_ms = static_cast<int>(secs * 1000);
-  }
-  return engine::Engine(std::move(o));
-}
-
-
 namespace {
 
 // Short flags as Docker's (pflag) reads them: "-it" → "-i" "-t"; a letter that takes a value

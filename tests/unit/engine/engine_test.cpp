@@ -63,7 +63,12 @@ class EngineOnBusybox : public ::testing::Test {
     o.images.root = dir_ + "/root";
     o.state = dir_ + "/state";
     o.shim = BERTH_TEST_SHIM;
-    o.self = BERTH_TEST_CLI;
+    o.hooks.exit_command = [o](const std::string& id, bool rm) {
+      std::vector<std::string> argv = {BERTH_TEST_CLI, "--root", o.images.root, "--state", o.state,
+                                       "container", "cleanup", id};
+      if (rm) argv.insert(argv.end() - 1, "--rm");
+      return argv;
+    };
     {
       image::Service images(o.images);
       UniqueFd tar(::open((dir_ + "/rootfs.tar").c_str(), O_RDONLY | O_CLOEXEC));

@@ -1,0 +1,109 @@
+// The engine as the CLI sets it up: its options from the global flags, and the hooks through
+// which it leaves work to this program — the shim's exit command (`berth container cleanup`)
+// and the background maker of warm network spares (`berth network fill`).
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/berth/commands.hpp"
+#include "common/error.hpp"
+#include "common/log.hpp"
+#include "common/strings.hpp"
+#include "engine/engine.hpp"
+
+extern char** environ;
+
+namespace berth::cli {
+
+namespace {
+
+std::string self_path() {
+  char exe[4096];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) throw_errno("readlink /proc/self/exe");
+  return std::string(exe, static_cast<size_t>(n));
+}
+
+// This program with the global flags of `o` (for the commands the engine leaves behind).
+std::vector<std::string> self_command(const std::string& self, const engine::Options& o) {
+  std::vector<std::string> argv = {self, "--root", o.images.root, "--state", o.state,
+                                   "--namespace", o.images.ns, "--storage-driver",
+                                   o.images.driver == snapshot::Driver::native ? "native" : "overlay"};
+  if (o.cni_plugin_dirs != std::vector<std::string>{"/usr/lib/cni"})
+    for (auto& d : o.cni_plugin_dirs) argv.insert(argv.end(), {"--cni-plugin-dir", d});
+  return argv;
+}
+
+// `argv` detached: its own session, stdio on /dev/null, not waited for.
+void spawn_detached(std::vector<std::string> argv) {
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  for (int fd = 0; fd < 3; ++fd) posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = 0;
+  int err = ::posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&fa);
+  if (err != 0) log::debug(std::string(argv[1]) + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+engine::Engine make_engine(const Engine& e) {
+  engine::Options o;
+  o.images = e.image_options();
+  o.state = e.state;
+  const std::string self = self_path();
+  if (const char* s = std::getenv("BERTH_SHIM"); s && *s) o.shim = s;
+  else o.shim = self.substr(0, self.rfind('/')) + "/berth-shim";
+  // A berth copied away from its shim finds one on PATH (an installed one).
+  if (::access(o.shim.c_str(), X_OK) != 0) {
+    const char* path = std::getenv("PATH");
+    for (const auto& d : split(path ? path : "/usr/local/bin:/usr/bin:/bin", ':'))
+      if (!d.empty() && ::access((d + "/berth-shim").c_str(), X_OK) == 0) {
+        o.shim = d + "/berth-shim";
+        break;
+      }
+  }
+  o.debug = e.debug;
+  if (!e.cni_plugin_dirs.empty()) o.cni_plugin_dirs = e.cni_plugin_dirs;
+  // BERTH_CNI_TIMEOUT: seconds a plugin call may take (default 60).
+  if (const char* t = std::getenv("BERTH_CNI_TIMEOUT"); t && *t) {
+    char* end = nullptr;
+    double secs = std::strtod(t, &end);
+    if (*end || secs <= 0) throw Error("BERTH_CNI_TIMEOUT: not a number of seconds: " + std::string(t));
+    o.cni_timeout_ms = static_cast<int>(secs * 1000);
+  }
+  const std::vector<std::string> argv = self_command(self, o);
+  o.hooks.exit_command = [argv](const std::string& id, bool rm) {
+    std::vector<std::string> a = argv;
+    a.insert(a.end(), {"container", "cleanup"});
+    if (rm) a.push_back("--rm");
+    a.push_back(id);
+    return a;
+  };
+  // `network fill` lowers its own priority once it runs (a low-priority child before its exec
+  // would keep this process waiting: posix_spawn returns only then).
+  o.hooks.fill_spares = [argv](const std::string& network) {
+    std::vector<std::string> a = argv;
+    a.insert(a.end(), {"network", "fill", network});
+    spawn_detached(std::move(a));
+  };
+  return engine::Engine(std::move(o));
+}
+
+}  // namespace berth::cli
