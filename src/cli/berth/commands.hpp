@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,15 @@ Args parse_args(const std::string& cmd, const std::vector<FlagSpec>& flags, int 
 int print_inspect(const std::string& format, const nlohmann::json& docs, int rc);
 // A list verb's rows through --format: "json", "table TEMPLATE" (header from `headers`) or a
 // template per row; "" and "table" use `default_table`.
+// Table cells of the verbs that lay out their own columns (ps, top): characters on screen
+// (UTF-8 code points); `s` padded to `w` of them; control characters made spaces and, with
+// max > 0, cut to max characters ending in "…".
+size_t width(const std::string& s);
+std::string pad(const std::string& s, size_t w);
+std::string cell_text(std::string s, size_t max);
+// Docker's way with several containers (args.cpp): `op` on each, its name printed on
+// success, its error on stderr; exit 1 if any failed.
+int for_each_container(const std::vector<std::string>& refs, const std::function<void(const std::string&)>& op);
 void print_list(const std::string& format, const std::string& default_table, const nlohmann::json& headers,
                 const std::vector<nlohmann::json>& rows);
 // Docker's label filter: `spec` is K (the label is there) or K=V (with that value); `labels` a
@@ -70,7 +80,8 @@ void pull_image(const Engine& e, const std::string& ref, const std::string& plat
 int run_registry_verb(const char* verb, const Engine& e, int argc, char** argv, int first);
 int cmd_system_df(const Engine& e, int argc, char** argv, int first);
 int cmd_system_check(const Engine& e, int argc, char** argv, int first);
-// Containers (containers.cpp).
+// Containers and volumes: one file per verb (run.cpp has run and create, pause.cpp pause and
+// unpause, inspect.cpp both inspects, volumes.cpp the volume verbs).
 int cmd_run(const Engine& e, int argc, char** argv, int first);
 int cmd_create(const Engine& e, int argc, char** argv, int first);
 int cmd_start(const Engine& e, int argc, char** argv, int first);

@@ -36,4 +36,27 @@ void print_list(const std::string& format, const std::string& default_table, con
   std::fwrite(out.data(), 1, out.size(), stdout);
 }
 
+// Characters on screen (UTF-8 code points), for table columns.
+size_t width(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char ch : s) n += (ch & 0xC0) != 0x80;
+  return n;
+}
+
+std::string pad(const std::string& s, size_t w) {
+  return s + std::string(w + 3 - std::min(w, width(s)), ' ');
+}
+
+// A value for one table cell: control characters (a command's newlines, tabs) become spaces,
+// and with max > 0 it is cut to max characters (whole UTF-8 sequences) ending in "…".
+std::string cell_text(std::string s, size_t max) {
+  for (auto& ch : s)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+  if (max == 0 || width(s) <= max) return s;
+  size_t chars = 0, i = 0;
+  for (; i < s.size(); ++i)
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80 && chars++ == max - 1) break;
+  return s.substr(0, i) + "…";
+}
+
 }  // namespace berth::cli

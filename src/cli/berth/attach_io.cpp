@@ -1,0 +1,245 @@
+// Attached I/O for run, start -a, attach and exec: frames from the shim to our stdout/stderr,
+// our stdin (raw on a terminal) to the shim, signals proxied, the detach keys.
+#include "cli/berth/attach_io.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "cli/berth/commands.hpp"
+#include "cli/runtime/args.hpp"
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "common/strings.hpp"
+#include "engine/engine.hpp"
+#include "shim/frames.hpp"
+
+namespace berth::cli {
+
+namespace {
+
+class RawTerminal {
+ public:
+  explicit RawTerminal(bool on) {
+    if (!on || !::isatty(0) || ::tcgetattr(0, &old_) < 0) return;
+    termios raw = old_;
+    ::cfmakeraw(&raw);
+    raw.c_oflag |= OPOST;  // keep "\n" → "\r\n" for our own messages
+    active_ = ::tcsetattr(0, TCSANOW, &raw) == 0;
+  }
+  ~RawTerminal() {
+    if (active_) ::tcsetattr(0, TCSANOW, &old_);
+  }
+
+ private:
+  termios old_{};
+  bool active_ = false;
+};
+
+}  // namespace
+
+std::string winsize_text() {
+  winsize ws{};
+  if (::ioctl(1, TIOCGWINSZ, &ws) < 0 && ::ioctl(0, TIOCGWINSZ, &ws) < 0) return "";
+  return std::to_string(ws.ws_row) + " " + std::to_string(ws.ws_col);
+}
+
+// Docker's --detach-keys: "ctrl-p,ctrl-q" (the default), ctrl-a … ctrl-z, ctrl-@ [ \\ ] ^ _, or
+// single characters, comma-separated. The bytes of the sequence.
+std::string parse_detach_keys(const std::string& spec) {
+  std::string out;
+  for (const auto& k : split(spec, ',')) {
+    if (k.size() == 1) {
+      out += k;
+    } else if (k.size() == 6 && k.rfind("ctrl-", 0) == 0) {
+      const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(k[5])));
+      if (c >= 'a' && c <= 'z') out += static_cast<char>(c - 'a' + 1);
+      else if (c == '@') out += '\0';
+      else if (c >= '[' && c <= '_') out += static_cast<char>(c - '[' + 27);
+      else throw UsageError("invalid --detach-keys `" + spec + "`: unknown key `" + k + "`");
+    } else {
+      throw UsageError("invalid --detach-keys `" + spec + "`: keys are ctrl-<a-z@[\\]^_> or single characters");
+    }
+  }
+  if (out.empty()) throw UsageError("invalid --detach-keys `" + spec + "`");
+  return out;
+}
+
+// Returns the exit code, kDetached when the user typed the detach keys, or -1 when the shim
+// went away without an exit code.
+int attach_loop(int sock, const AttachOptions& o) {
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGWINCH);
+  if (o.sig_proxy)
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
+  ::sigprocmask(SIG_BLOCK, &set, &old);
+  UniqueFd sfd(::signalfd(-1, &set, SFD_CLOEXEC));
+  RawTerminal raw(o.tty && o.use_stdin);
+  if (o.tty && o.send_size) {
+    std::string ws = winsize_text();
+    if (!ws.empty()) shim::send_frame(sock, shim::kResize, ws);
+  }
+  // The detach keys are looked for in what we read from a terminal; bytes that begin the
+  // sequence wait until it is complete (we leave) or broken (they go to the container).
+  const std::string keys = o.tty ? o.detach_keys : "";
+  std::string held;
+  bool stdin_open = o.use_stdin;
+  shim::FrameReader frames;
+  int code = -1;
+  char buf[65536];
+  for (;;) {
+    pollfd p[3] = {{sock, POLLIN, 0}, {sfd.get(), POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
+    if (::poll(p, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (p[1].revents & POLLIN) {
+      signalfd_siginfo si{};
+      if (::read(sfd.get(), &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGWINCH) {
+          std::string ws = winsize_text();
+          if (!ws.empty()) shim::send_frame(sock, shim::kResize, ws);
+        } else {
+          shim::send_frame(sock, shim::kSignal, std::to_string(si.ssi_signo));
+        }
+      }
+    }
+    if (p[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = ::read(0, buf, sizeof buf);
+      if (n > 0) {
+        std::string out;
+        bool detach = false;
+        for (ssize_t i = 0; i < n && !detach; ++i) {
+          const char b = buf[i];
+          if (!keys.empty() && b == keys[held.size()]) {
+            held += b;
+            detach = held.size() == keys.size();
+            continue;
+          }
+          if (!held.empty()) {
+            out += held;
+            held.clear();
+            if (!keys.empty() && b == keys[0]) {
+              held += b;
+              continue;
+            }
+          }
+          out += b;
+        }
+        if (!out.empty()) shim::send_frame(sock, shim::kStdin, out);
+        if (detach) {
+          code = kDetached;
+          break;
+        }
+      } else if (n == 0 || errno != EINTR) {
+        stdin_open = false;
+        if (!o.tty) shim::send_frame(sock, shim::kStdinClose, "");
+      }
+    }
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = ::read(sock, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      frames.feed({buf, static_cast<size_t>(n)});
+      while (auto f = frames.next()) {
+        if ((f->type == shim::kStdout && o.out) || (f->type == shim::kStderr && o.err)) {
+          try {
+            fs::write_fd(f->type == shim::kStdout ? 1 : 2, f->data, "output");
+          } catch (const Error&) {
+          }
+        } else if (f->type == shim::kExit) {
+          code = std::atoi(f->data.c_str());
+        }
+      }
+      if (code >= 0) break;
+    }
+  }
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  return code;
+}
+
+// --sig-proxy true|false (Docker's default: true).
+bool sig_proxy_flag(const Args& a) {
+  const std::string v = a.get("sig-proxy", "true");
+  if (v != "true" && v != "false") throw UsageError("invalid --sig-proxy `" + v + "`: true or false");
+  return v == "true";
+}
+
+// Docker's exit codes for a container that could not run its command (127: it does not
+// exist, 126: it cannot be executed), from the error's kind; `otherwise` for the rest (125
+// for run/create/start, 1 for exec).
+int command_failure_code(const std::exception& e, int otherwise) {
+  const auto* err = dynamic_cast<const Error*>(&e);
+  if (!err) return otherwise;
+  if (err->kind() == ErrorKind::command_not_found) return 127;
+  if (err->kind() == ErrorKind::command_not_executable) return 126;
+  return otherwise;
+}
+
+int run_attached(engine::Engine& eng, const engine::Container& c, const AttachOptions& o, bool rm, bool owner) {
+  UniqueFd sock;
+  engine::Refill refill;
+  try {
+    sock = eng.start(c.id(), owner, o.tty ? winsize_text() : "", &refill);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "berth: %s\n", e.what());
+    if (rm) eng.cleanup(c.id(), true);
+    return command_failure_code(e, 125);
+  }
+  int code = attach_loop(sock.get(), o);
+  log::debug("exit code " + std::to_string(code) + " received");
+  // Detached: the container runs on; its shim, left without an owner, cleans up when it ends
+  // (--rm included), as after a killed berth.
+  if (code == kDetached) return 0;
+  if (owner) {
+    // The records go now; the shim, still waiting for this word, unmounts and removes the
+    // directories after we have returned the exit code.
+    std::vector<std::string> deferred;
+    eng.cleanup(c.id(), rm, false, code >= 0 ? &deferred : nullptr);
+    std::string done;
+    for (auto& l : deferred) done += l + "\n";
+    shim::send_frame(sock.get(), shim::kDone, done);
+    eng.refill_spares(refill);
+  }
+  if (code < 0) {
+    auto cc = eng.lookup(c.id());
+    code = eng.state(cc).exit_code;
+  }
+  return code;
+}
+
+// -a/--attach (stdin, stdout, stderr), --sig-proxy, --detach-keys of run/start/attach/exec.
+AttachOptions attach_options(const Args& a, bool use_stdin, bool tty) {
+  AttachOptions o;
+  o.use_stdin = use_stdin;
+  o.tty = tty;
+  if (a.has("sig-proxy")) o.sig_proxy = sig_proxy_flag(a);
+  if (a.has("detach-keys")) o.detach_keys = parse_detach_keys(a.get("detach-keys"));
+  if (a.has("attach") && !a.all("attach").empty() && a.all("attach")[0] != "") {
+    o.out = o.err = false;
+    bool in = false;
+    for (auto s : a.all("attach")) {
+      for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (s == "stdin") in = true;
+      else if (s == "stdout") o.out = true;
+      else if (s == "stderr") o.err = true;
+      else throw UsageError("invalid -a/--attach `" + s + "`: stdin, stdout or stderr");
+    }
+    o.use_stdin = o.use_stdin && in;
+  }
+  return o;
+}
+
+}  // namespace berth::cli

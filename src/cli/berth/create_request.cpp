@@ -1,0 +1,310 @@
+// The flags of run and create (Docker's) into an engine::CreateRequest: Config, HostConfig,
+// mounts, resources, restart policy, networks.
+#include "cli/berth/create_request.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "cli/berth/commands.hpp"
+#include "cli/runtime/args.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "common/strings.hpp"
+#include "engine/engine.hpp"
+#include "engine/spec.hpp"
+#include "network/networks.hpp"
+#include "runtime/signals.hpp"
+
+namespace berth::cli {
+
+using nlohmann::json;
+
+namespace {
+
+// --mount type=bind|tmpfs,source=…,target=…,readonly
+void add_mount_flag(const std::string& spec, json& host) {
+  std::string type = "volume", src, dst, opts;
+  bool ro = false;
+  for (auto& kv : split(spec, ',')) {
+    std::string k = kv.substr(0, kv.find('=')), v = kv.find('=') == std::string::npos ? "" : kv.substr(kv.find('=') + 1);
+    if (k == "type") type = v;
+    else if (k == "source" || k == "src") src = v;
+    else if (k == "target" || k == "destination" || k == "dst") dst = v;
+    else if (k == "readonly" || k == "ro") ro = v.empty() || v == "true" || v == "1";
+    else if (k == "tmpfs-size") opts += (opts.empty() ? "" : ",") + ("size=" + v);
+    else if (k == "tmpfs-mode") opts += (opts.empty() ? "" : ",") + ("mode=" + v);
+    else if (k == "bind-propagation") opts += (opts.empty() ? "" : ",") + v;
+    else if (!k.empty()) throw Error("--mount " + spec + ": unknown key `" + k + "`");
+  }
+  if (dst.empty()) throw Error("--mount " + spec + ": target is required");
+  if (type == "bind") {
+    if (src.empty()) throw Error("--mount " + spec + ": source is required");
+    if (ro) opts += (opts.empty() ? "" : ",") + std::string("ro");
+    host["Binds"].push_back(src + ":" + dst + (opts.empty() ? "" : ":" + opts));
+  } else if (type == "tmpfs") {
+    host["Tmpfs"][dst] = opts;
+  } else if (type == "volume") {
+    if (ro) opts += (opts.empty() ? "" : ",") + std::string("ro");
+    if (src.empty()) throw Error("--mount " + spec + ": an anonymous volume needs -v " + dst);
+    host["Binds"].push_back(src + ":" + dst + (opts.empty() ? "" : ":" + opts));
+  } else {
+    throw Error("--mount " + spec + ": unknown type " + type + " (bind, volume, tmpfs)");
+  }
+}
+
+}  // namespace
+
+const std::vector<FlagSpec> kRunFlags = {
+    {"detach", "d", false},       {"interactive", "i", false},   {"tty", "t", false},
+    {"rm", "", false},            {"name", "", true},            {"env", "e", true, true},
+    {"env-file", "", true, true}, {"volume", "v", true, true},   {"workdir", "w", true},
+    {"user", "u", true},          {"entrypoint", "", true},      {"hostname", "h", true},
+    {"privileged", "", false},    {"cap-add", "", true, true},   {"cap-drop", "", true, true},
+    {"security-opt", "", true, true}, {"read-only", "", false},  {"tmpfs", "", true, true},
+    {"ulimit", "", true, true},   {"memory", "m", true},         {"memory-swap", "", true},
+    {"cpus", "", true},           {"cpu-shares", "c", true},     {"cpuset-cpus", "", true},
+    {"pids-limit", "", true},     {"init", "", false},           {"device", "", true, true},
+    {"network", "", true},        {"net", "", true},             {"restart", "", true},
+    {"label", "l", true, true},   {"log-opt", "", true, true},   {"stop-signal", "", true},
+    {"stop-timeout", "", true},   {"group-add", "", true, true}, {"add-host", "", true, true},
+    {"runtime", "", true},        {"shm-size", "", true},        {"sysctl", "", true, true},
+    {"mount", "", true, true},    {"publish", "p", true, true},  {"expose", "", true, true},
+    {"log-driver", "", true},     {"sig-proxy", "", true},       {"pull", "", true},
+    {"quiet", "q", false},        {"platform", "", true},        {"attach", "a", true, true},
+    {"ip", "", true},             {"dns", "", true, true},       {"dns-search", "", true, true},
+    {"dns-option", "", true, true}, {"network-alias", "", true, true}, {"alias", "", true, true},
+    {"publish-all", "P", false},  {"mac-address", "", true},     {"pid", "", true},
+    {"detach-keys", "", true},
+};
+
+std::vector<std::string> read_env_file(const std::string& path) {
+  std::string text;
+  if (!fs::read_file_if_exists(path, text)) throw Error("--env-file: cannot read `" + path + "`");
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    size_t b = line.find_first_not_of(" \t");
+    if (b == std::string::npos || line[b] == '#') continue;
+    out.push_back(line.substr(b));
+  }
+  return out;
+}
+
+std::string env_entry(const std::string& e) {
+  if (e.empty() || e[0] == '=') throw Error("invalid environment variable `" + e + "`");
+  if (e.find('=') != std::string::npos) return e;
+  const char* v = std::getenv(e.c_str());
+  return v ? e + "=" + v : "";
+}
+
+// --memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, --pids-limit into HostConfig
+// (run, create, update).
+void resource_flags(const Args& a, json& h) {
+  if (a.has("memory")) h["Memory"] = engine::parse_bytes(a.get("memory"), "--memory");
+  if (a.has("memory-swap"))
+    h["MemorySwap"] = a.get("memory-swap") == "-1" ? -1 : engine::parse_bytes(a.get("memory-swap"), "--memory-swap");
+  if (a.has("cpus")) {
+    const std::string text = a.get("cpus");
+    char* end = nullptr;
+    double cpus = std::strtod(text.c_str(), &end);
+    if (end == text.c_str() || *end) throw Error("invalid --cpus `" + text + "`");
+    long ncpu = ::sysconf(_SC_NPROCESSORS_ONLN);
+    // 0 means no limit (Docker's rule); NaN fails every comparison, so ask for the range.
+    if (cpus != 0 && !(cpus >= 0.01 && cpus <= static_cast<double>(ncpu)))
+      throw Error("--cpus " + a.get("cpus") + ": range of CPUs is from 0.01 to " + std::to_string(ncpu) + ".00, as there are only " + std::to_string(ncpu) + " CPUs available");
+    h["NanoCpus"] = static_cast<int64_t>(cpus * 1e9);
+  }
+  if (a.has("cpu-shares")) {
+    const std::string text = a.get("cpu-shares");
+    char* end = nullptr;
+    long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end || v < 0) throw Error("invalid --cpu-shares `" + text + "`");
+    h["CpuShares"] = v;
+  }
+  if (a.has("cpuset-cpus")) h["CpusetCpus"] = a.get("cpuset-cpus");
+  if (a.has("pids-limit")) {
+    const std::string text = a.get("pids-limit");
+    char* end = nullptr;
+    long long p = std::strtoll(text.c_str(), &end, 10);
+    if (*end || text.empty()) throw Error("invalid --pids-limit `" + text + "`");
+    h["PidsLimit"] = p;
+  }
+}
+
+// --restart no|always|unless-stopped|on-failure[:N] as HostConfig.RestartPolicy.
+json restart_flag(const std::string& restart) {
+  json policy = {{"Name", restart.substr(0, restart.find(':'))}, {"MaximumRetryCount", 0}};
+  if (auto colon = restart.find(':'); colon != std::string::npos) {
+    if (policy["Name"] != "on-failure") throw Error("invalid restart policy `" + restart + "`: only on-failure takes a count");
+    char* end = nullptr;
+    long n = std::strtol(restart.c_str() + colon + 1, &end, 10);
+    if (*end || n < 0) throw Error("invalid restart policy `" + restart + "`");
+    policy["MaximumRetryCount"] = n;
+  }
+  return policy;
+}
+
+engine::CreateRequest build_request(const Args& a) {
+  engine::CreateRequest r;
+  if (a.positional().empty()) throw Error("an image is required (see berth run --help)");
+  r.image = a.positional()[0];
+  r.name = a.get("name");
+  json c = json::object(), h = json::object();
+  if (a.positional().size() > 1)
+    c["Cmd"] = std::vector<std::string>(a.positional().begin() + 1, a.positional().end());
+  if (a.has("entrypoint")) {
+    std::string ep = a.get("entrypoint");
+    c["Entrypoint"] = ep.empty() ? json::array() : json::array({ep});
+  }
+  json env = json::array();
+  for (auto& f : a.all("env-file"))
+    for (auto& e : read_env_file(f))
+      if (auto x = env_entry(e); !x.empty()) env.push_back(x);
+  for (auto& e : a.all("env"))
+    if (auto x = env_entry(e); !x.empty()) env.push_back(x);
+  if (!env.empty()) c["Env"] = env;
+  if (a.has("workdir")) c["WorkingDir"] = a.get("workdir");
+  if (a.has("user")) c["User"] = a.get("user");
+  if (a.has("hostname")) {
+    c["Hostname"] = a.get("hostname");
+    c["HostnameFromFlag"] = true;
+  }
+  if (a.has("stop-signal")) {
+    engine::parse_signal(a.get("stop-signal"));
+    c["StopSignal"] = a.get("stop-signal");
+  }
+  if (a.has("stop-timeout")) c["StopTimeout"] = std::stoi(a.get("stop-timeout"));
+  c["Tty"] = a.has("tty");
+  c["OpenStdin"] = a.has("interactive");
+  c["AttachStdin"] = a.has("interactive") && !a.has("detach");
+  c["AttachStdout"] = c["AttachStderr"] = !a.has("detach");
+  for (auto& l : a.all("label")) {
+    auto eq = l.find('=');
+    c["Labels"][l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
+  }
+  // Networking: Docker's default is its bridge network; berth's is `berth` (made on first use).
+  std::string net = a.get("network", a.get("net", "bridge"));
+  h["NetworkMode"] = net;
+  if (a.has("pid")) h["PidMode"] = a.get("pid");
+  json bindings = json::object();
+  for (auto& p : a.all("publish"))
+    for (auto& m : network::parse_publish(p)) {
+      std::string key = std::to_string(m.container_port) + "/" + m.protocol;
+      if (!bindings[key].is_array()) bindings[key] = json::array();
+      bindings[key].push_back({{"HostIp", m.host_ip}, {"HostPort", m.host_port ? std::to_string(m.host_port) : ""}});
+      c["ExposedPorts"][key] = json::object();
+    }
+  for (auto& x : a.all("expose"))
+    for (auto& m : network::parse_publish(x)) c["ExposedPorts"][std::to_string(m.container_port) + "/" + m.protocol] = json::object();
+  if (!bindings.empty()) h["PortBindings"] = bindings;
+  h["PublishAllPorts"] = a.has("publish-all");
+  h["Dns"] = a.all("dns");
+  for (auto& d : a.all("dns")) network::parse_ipv4(d);
+  h["DnsSearch"] = a.all("dns-search");
+  h["DnsOptions"] = a.all("dns-option");
+  json ep = json::object();
+  auto aliases = a.all("network-alias");
+  for (auto& x : a.all("alias")) aliases.push_back(x);
+  if (!aliases.empty()) ep["Aliases"] = aliases;
+  if (a.has("ip")) ep["IPAMConfig"] = {{"IPv4Address", a.get("ip")}};
+  if (a.has("mac-address")) ep["MacAddress"] = c["MacAddress"] = a.get("mac-address");
+  if (!ep.empty()) r.endpoints[net] = ep;
+  h["AutoRemove"] = a.has("rm");
+  h["Privileged"] = a.has("privileged");
+  h["ReadonlyRootfs"] = a.has("read-only");
+  h["Init"] = a.has("init");
+  h["Binds"] = json::array();
+  for (auto& v : a.all("volume")) {
+    // /host:/ctr[:opts] (bind), name:/ctr[:opts] (named volume), /ctr (anonymous volume).
+    if (v.empty()) throw Error("-v: empty volume specification");
+    if (v.find(':') == std::string::npos) {
+      if (v[0] != '/') throw Error("-v " + v + ": a volume target must be an absolute path");
+      c["Volumes"][v] = json::object();
+    } else {
+      h["Binds"].push_back(v);
+    }
+  }
+  for (auto& m : a.all("mount")) add_mount_flag(m, h);
+  for (auto& t : a.all("tmpfs")) {
+    auto colon = t.find(':');
+    h["Tmpfs"][t.substr(0, colon)] = colon == std::string::npos ? "" : t.substr(colon + 1);
+  }
+  h["CapAdd"] = a.all("cap-add");
+  h["CapDrop"] = a.all("cap-drop");
+  h["SecurityOpt"] = a.all("security-opt");
+  h["Devices"] = a.all("device");
+  h["GroupAdd"] = a.all("group-add");
+  h["ExtraHosts"] = a.all("add-host");
+  json ulimits = json::array();
+  for (auto& u : a.all("ulimit")) {
+    auto eq = u.find('=');
+    if (eq == std::string::npos) throw Error("invalid --ulimit `" + u + "` (NAME=SOFT[:HARD])");
+    std::string v = u.substr(eq + 1);
+    auto colon = v.find(':');
+    auto num = [&](const std::string& s) {
+      char* end = nullptr;
+      long long x = std::strtoll(s.c_str(), &end, 10);
+      if (s.empty() || *end) throw Error("invalid --ulimit `" + u + "`");
+      return x;
+    };
+    long long soft = num(v.substr(0, colon)), hard = colon == std::string::npos ? soft : num(v.substr(colon + 1));
+    if (soft > hard) throw Error("invalid --ulimit `" + u + "`: soft limit is above the hard limit");
+    ulimits.push_back({{"Name", u.substr(0, eq)}, {"Soft", soft}, {"Hard", hard}});
+  }
+  h["Ulimits"] = ulimits;
+  resource_flags(a, h);
+  if (a.has("shm-size")) h["ShmSize"] = engine::parse_bytes(a.get("shm-size"), "--shm-size");
+  for (auto& s : a.all("sysctl")) {
+    auto eq = s.find('=');
+    if (eq == std::string::npos) throw Error("invalid --sysctl `" + s + "`");
+    h["Sysctls"][s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  h["RestartPolicy"] = restart_flag(a.get("restart", "no"));
+  json log_config = {{"Type", a.get("log-driver", "json-file")}, {"Config", json::object()}};
+  if (log_config["Type"] != "json-file") throw Error("--log-driver " + a.get("log-driver") + ": only json-file is supported");
+  for (auto& o : a.all("log-opt")) {
+    auto eq = o.find('=');
+    if (eq == std::string::npos) throw Error("invalid --log-opt `" + o + "`");
+    std::string k = o.substr(0, eq), v = o.substr(eq + 1);
+    if (k == "max-size") engine::parse_bytes(v, "--log-opt max-size");
+    else if (k == "max-file") {
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (*end || n < 1) throw Error("invalid --log-opt max-file `" + v + "`");
+    } else {
+      throw Error("unknown --log-opt `" + k + "` (max-size, max-file)");
+    }
+    log_config["Config"][k] = v;
+  }
+  h["LogConfig"] = log_config;
+  if (a.has("runtime")) {
+    std::string rt = a.get("runtime");
+    if (rt != "berth" && rt.find('/') == std::string::npos) {
+      // A name: find it on PATH, like runc or crun.
+      std::string found;
+      const char* path = std::getenv("PATH");
+      std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
+      for (auto& d : split(p, ':')) {
+        if (!d.empty() && ::access((d + "/" + rt).c_str(), X_OK) == 0) {
+          found = d + "/" + rt;
+          break;
+        }
+      }
+      if (found.empty()) throw Error("--runtime " + rt + ": not found on PATH");
+      rt = found;
+    }
+    h["Runtime"] = rt;
+  }
+  r.config = c;
+  r.host = h;
+  return r;
+}
+
+}  // namespace berth::cli

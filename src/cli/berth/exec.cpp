@@ -1,0 +1,60 @@
+// berth exec: a process in a running container through its shim (Engine::exec).
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "cli/berth/attach_io.hpp"
+#include "cli/berth/commands.hpp"
+#include "cli/berth/create_request.hpp"
+#include "cli/runtime/args.hpp"
+#include "common/error.hpp"
+#include "engine/engine.hpp"
+
+namespace berth::cli {
+
+int cmd_exec(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("exec",
+         {{"detach", "d", false}, {"interactive", "i", false}, {"tty", "t", false}, {"env", "e", true, true},
+          {"user", "u", true}, {"workdir", "w", true}, {"privileged", "", false}, {"env-file", "", true, true},
+          {"detach-keys", "", true}},
+         argc, argv, first, true);
+  if (a.positional().size() < 2) throw Error("exec: a container and a command are required");
+  if (!a.has("detach") && a.has("interactive") && a.has("tty") && !::isatty(0)) {
+    std::fprintf(stderr, "berth: the input device is not a TTY\n");
+    return 1;
+  }
+  auto eng = make_engine(e);
+  engine::ExecRequest req;
+  req.args.assign(a.positional().begin() + 1, a.positional().end());
+  for (auto& f : a.all("env-file"))
+    for (auto& x : read_env_file(f))
+      if (auto v = env_entry(x); !v.empty()) req.env.push_back(v);
+  for (auto& x : a.all("env"))
+    if (auto v = env_entry(x); !v.empty()) req.env.push_back(v);
+  req.user = a.get("user");
+  req.workdir = a.get("workdir");
+  req.tty = a.has("tty");
+  req.stdin_open = a.has("interactive");
+  req.detach = a.has("detach");
+  req.privileged = a.has("privileged");
+  if (req.tty) req.winsize = winsize_text();
+  engine::ExecSession x;
+  try {
+    x = eng.exec(a.positional()[0], req);
+  } catch (const Error& err) {
+    std::fprintf(stderr, "berth: %s\n", err.what());
+    return command_failure_code(err, 1);
+  }
+  if (req.detach) return 0;
+  AttachOptions o;
+  o.use_stdin = req.stdin_open;
+  o.tty = req.tty;
+  if (a.has("detach-keys")) o.detach_keys = parse_detach_keys(a.get("detach-keys"));
+  int code = attach_loop(x.conn.get(), o);
+  if (code == kDetached) return 0;  // the session runs on
+  // The shim went away without an exit frame: the container ended under the process.
+  return code < 0 ? 137 : code;
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,37 @@
+// berth info: the host, the store and the engine's settings.
+#include <cstdio>
+#include <string>
+
+#include "cli/berth/commands.hpp"
+#include "cli/runtime/args.hpp"
+#include "common/fs.hpp"
+
+namespace berth::cli {
+
+using nlohmann::json;
+
+int cmd_info(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("info", {{"format", "f", true}}, argc, argv, first);
+  auto eng = make_engine(e);
+  int running = 0, paused = 0, stopped = 0;
+  auto list = eng.list();
+  for (auto& c : list) {
+    auto s = eng.state(c);
+    if (s.status == "running") ++running;
+    else if (s.status == "paused") ++paused;
+    else ++stopped;
+  }
+  json info = {{"Containers", list.size()}, {"ContainersRunning", running}, {"ContainersPaused", paused},
+               {"ContainersStopped", stopped}, {"Images", eng.images().list().size()},
+               {"Driver", e.storage_driver}, {"DockerRootDir", e.root}, {"StateDir", e.state},
+               {"Namespace", e.ns}, {"LoggingDriver", "json-file"}, {"DefaultRuntime", "berth"},
+               {"ServerVersion", BERTH_VERSION}, {"OperatingSystem", "linux"},
+               {"CgroupVersion", fs::exists("/sys/fs/cgroup/cgroup.controllers") ? "2" : "1"},
+               {"NCPU", ::sysconf(_SC_NPROCESSORS_ONLN)}};
+  if (a.has("format")) return print_inspect(a.get("format"), json::array({info}), 0);
+  for (auto& [k, v] : info.items())
+    std::printf("%s: %s\n", k.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
+  return 0;
+}
+
+}  // namespace berth::cli

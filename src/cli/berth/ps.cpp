@@ -1,0 +1,271 @@
+// berth ps: Docker's columns, filters (--filter), --format, -q, -s, -n/-l.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cli/berth/commands.hpp"
+#include "cli/runtime/args.hpp"
+#include "common/error.hpp"
+#include "engine/engine.hpp"
+#include "format/template.hpp"
+
+namespace berth::cli {
+
+using nlohmann::json;
+
+namespace {
+
+json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) {
+  const json& config = c.data["Config"];
+  std::string cmd;
+  for (auto* k : {"Entrypoint", "Cmd"})
+    for (auto& x : config.value(k, json::array())) cmd += (cmd.empty() ? "" : " ") + x.get<std::string>();
+  (void)eng;
+  // Docker's PORTS column: "127.0.0.1:8080->80/tcp, 0.0.0.0:32768->443/tcp" (while running).
+  std::string ports;
+  const json published = c.data.value("NetworkSettings", json::object()).value("Ports", json::object());
+  if (s.running())
+    for (auto& [key, binds] : published.items()) {
+      if (!binds.is_array()) continue;
+      for (auto& b : binds)
+        ports += (ports.empty() ? "" : ", ") + b.value("HostIp", "") + ":" + b.value("HostPort", "") + "->" + key;
+    }
+  json networks = json::array();
+  const json endpoints = c.endpoints();
+  for (auto& [name, ep] : endpoints.items())
+    networks.push_back(name);
+  // Mounts as Docker's MOUNTS column and volume filter see them: volume names, bind sources,
+  // and each destination.
+  json mounts = json::array(), destinations = json::array();
+  for (auto& b : c.data["HostConfig"].value("Binds", json::array())) {
+    const std::string v = b.get<std::string>();
+    const auto p1 = v.find(':'), p2 = v.find(':', p1 + 1);
+    mounts.push_back(v.substr(0, p1));
+    if (p1 != std::string::npos) destinations.push_back(v.substr(p1 + 1, p2 == std::string::npos ? std::string::npos : p2 - p1 - 1));
+  }
+  int local_volumes = 0;
+  for (auto& v : c.data.value("Volumes", json::array())) {
+    mounts.push_back(v.value("Name", ""));
+    destinations.push_back(v.value("Destination", ""));
+    ++local_volumes;
+  }
+  return {{"ID", c.id()},
+          {"ImageID", c.rec.image},
+          {"CreatedNs", c.rec.created},
+          {"Mounts", mounts},
+          {"MountDestinations", destinations},
+          {"LocalVolumes", local_volumes},
+          {"Ports", ports},
+          {"Networks", networks},
+          {"Image", config.value("Image", "")},
+          {"Command", cmd},
+          {"CreatedAt", c.rec.created / 1000000000},
+          {"Status", engine::status_text(s)},
+          {"State", s.status},
+          {"Names", c.rec.name},
+          {"Labels", config.value("Labels", json::object())},
+          {"ExitCode", s.exit_code}};
+}
+
+// Docker's ps filters: the values of one key are alternatives, the keys all apply. Unknown
+// keys and bad values are errors.
+class PsFilter {
+ public:
+  PsFilter(engine::Engine& eng, const std::vector<std::string>& specs) {
+    static const std::set<std::string> keys = {"status", "name", "id", "label", "exited", "ancestor", "before",
+                                               "since", "network", "volume", "health"};
+    static const std::set<std::string> states = {"created", "restarting", "running", "removing", "paused", "exited", "dead"};
+    for (const auto& f : specs) {
+      const auto eq = f.find('=');
+      if (eq == std::string::npos) throw Error("invalid --filter `" + f + "` (KEY=VALUE)");
+      const std::string k = f.substr(0, eq), v = f.substr(eq + 1);
+      if (!keys.count(k))
+        throw Error("invalid --filter key `" + k + "` (status, name, id, label, exited, ancestor, before, since, network, volume, health)");
+      if (k == "status" && !states.count(v)) throw Error("invalid --filter `status=" + v + "`");
+      if (k == "health" && v != "starting" && v != "healthy" && v != "unhealthy" && v != "none")
+        throw Error("invalid --filter `health=" + v + "`");
+      if (k == "exited") {
+        char* end = nullptr;
+        std::strtol(v.c_str(), &end, 10);
+        if (v.empty() || *end) throw Error("invalid --filter `exited=" + v + "`: an exit code");
+      }
+      if (k == "name" || k == "id") {
+        try {
+          regexes_[k].emplace_back(v, std::regex::ECMAScript);
+        } catch (const std::regex_error&) {
+          throw Error("invalid --filter `" + f + "`: not a regular expression");
+        }
+      }
+      if (k == "before" || k == "since") {
+        const int64_t t = eng.lookup(v).rec.created;
+        if (k == "before") before_ = before_ ? std::min(before_, t) : t;
+        else since_ = std::max(since_, t);
+      }
+      if (k == "ancestor") {
+        try {
+          ancestor_ids_.push_back(eng.images().resolve(v).id.str());
+        } catch (const Error&) {
+          // not an image here: matched by the name the container was made with
+        }
+      }
+      values_[k].push_back(v);
+    }
+  }
+  // `status` in the filters shows stopped containers without -a, as Docker's.
+  bool wants_all() const { return values_.count("status") > 0; }
+
+  bool match(const json& row) const {
+    auto any = [&](const char* key, const std::function<bool(const std::string&)>& ok) {
+      auto it = values_.find(key);
+      if (it == values_.end()) return true;
+      for (const auto& v : it->second)
+        if (ok(v)) return true;
+      return false;
+    };
+    const std::string name = row["Names"], state = row["State"];
+    if (!any("status", [&](const std::string& v) { return v == state; })) return false;
+    if (auto it = regexes_.find("name"); it != regexes_.end() &&
+        std::none_of(it->second.begin(), it->second.end(), [&](const std::regex& r) {
+          return std::regex_search(name, r) || std::regex_search("/" + name, r);
+        }))
+      return false;
+    if (auto it = regexes_.find("id"); it != regexes_.end() &&
+        std::none_of(it->second.begin(), it->second.end(), [&](const std::regex& r) { return std::regex_search(row["ID"].get<std::string>(), r); }))
+      return false;
+    // Labels: all of them (Docker matches every label filter).
+    if (auto it = values_.find("label"); it != values_.end())
+      for (const auto& v : it->second)
+        if (!has_label(row["Labels"], v)) return false;
+    if (!any("exited", [&](const std::string& v) { return state == "exited" && row["ExitCode"] == std::atoi(v.c_str()); }))
+      return false;
+    if (!any("ancestor", [&](const std::string& v) {
+          const std::string image = row["Image"];
+          return image == v || image == v + ":latest" || v == image + ":latest" ||
+                 std::find(ancestor_ids_.begin(), ancestor_ids_.end(), row["ImageID"].get<std::string>()) != ancestor_ids_.end();
+        }))
+      return false;
+    if (!any("network", [&](const std::string& v) {
+          for (auto& n : row["Networks"])
+            if (n == v) return true;
+          return false;
+        }))
+      return false;
+    if (!any("volume", [&](const std::string& v) {
+          for (auto* k : {"Mounts", "MountDestinations"})
+            for (auto& m : row[k])
+              if (m == v) return true;
+          return false;
+        }))
+      return false;
+    // berth has no health checks: every container is "none".
+    if (!any("health", [&](const std::string& v) { return v == "none"; })) return false;
+    const int64_t created = row["CreatedNs"];
+    if (before_ && created >= before_) return false;
+    if (since_ && created <= since_) return false;
+    return true;
+  }
+
+ private:
+  std::map<std::string, std::vector<std::string>> values_;
+  std::map<std::string, std::vector<std::regex>> regexes_;
+  std::vector<std::string> ancestor_ids_;
+  int64_t before_ = 0, since_ = 0;
+};
+
+}  // namespace
+
+int cmd_ps(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("ps",
+         {{"all", "a", false}, {"quiet", "q", false}, {"no-trunc", "", false}, {"format", "", true},
+          {"filter", "f", true, true}, {"latest", "l", false}, {"size", "s", false}},
+         argc, argv, first);
+  const std::string format = a.get("format", "table");
+  // A template that does not parse fails before anything is looked at.
+  if (format != "table" && format != "json") format::Template::parse(format.rfind("table ", 0) == 0 ? format.substr(6) : format);
+  auto eng = make_engine(e);
+  const PsFilter filter(eng, a.all("filter"));
+  const bool want_size = a.has("size") || format.find(".Size") != std::string::npos;
+  std::vector<json> rows;
+  for (auto& c : eng.list()) {
+    engine::State s = eng.state(c);
+    if (!a.has("all") && !filter.wants_all() && !s.running() && s.status != "restarting") continue;
+    json row = container_row(eng, c, s);
+    if (!filter.match(row)) continue;
+    // Sizes walk the layers' files: only when asked (-s, or a template that shows them).
+    if (want_size) {
+      const auto z = eng.sizes(c);
+      row["Size"] = image::human_size(z.rw) + " (virtual " + image::human_size(z.root_fs) + ")";
+    }
+    rows.push_back(row);
+  }
+  std::reverse(rows.begin(), rows.end());  // newest first, like Docker
+  if (a.has("latest") && rows.size() > 1) rows.resize(1);
+  bool trunc = !a.has("no-trunc");
+  for (auto& r : rows)
+    if (trunc) r["ID"] = r["ID"].get<std::string>().substr(0, 12);
+  if (a.has("quiet")) {
+    for (auto& r : rows) std::puts(r["ID"].get<std::string>().c_str());
+    return 0;
+  }
+  if (format != "table") {
+    // Docker's fields as its templates see them (strings), and the exit code.
+    std::vector<json> views;
+    for (auto& r : rows) {
+      std::string labels, nets;
+      for (auto& [k, v] : r["Labels"].items()) labels += (labels.empty() ? "" : ",") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+      for (auto& n : r["Networks"]) nets += (nets.empty() ? "" : ",") + n.get<std::string>();
+      std::string mounts;
+      for (auto& m : r["Mounts"]) mounts += (mounts.empty() ? "" : ",") + m.get<std::string>();
+      const int64_t created = r["CreatedAt"].get<int64_t>();
+      char at[64] = "";
+      time_t t = static_cast<time_t>(created);
+      struct tm tm {};
+      gmtime_r(&t, &tm);
+      std::strftime(at, sizeof at, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
+      views.push_back({{"ID", r["ID"]}, {"Image", r["Image"]}, {"Command", "\"" + cell_text(r["Command"], trunc ? 20 : 0) + "\""},
+                       {"CreatedAt", at}, {"RunningFor", time_ago(created)}, {"Ports", r["Ports"]}, {"State", r["State"]},
+                       {"Status", r["Status"]}, {"Names", r["Names"]}, {"Labels", labels}, {"Networks", nets},
+                       {"Mounts", mounts}, {"LocalVolumes", std::to_string(r["LocalVolumes"].get<int>())},
+                       {"ExitCode", r["ExitCode"]}});
+      if (r.contains("Size")) views.back()["Size"] = r["Size"];
+    }
+    static const json headers = {{"ID", "CONTAINER ID"}, {"Image", "IMAGE"}, {"Command", "COMMAND"}, {"CreatedAt", "CREATED AT"},
+                                 {"RunningFor", "CREATED"}, {"Ports", "PORTS"}, {"State", "STATE"}, {"Status", "STATUS"},
+                                 {"Names", "NAMES"}, {"Labels", "LABELS"}, {"Networks", "NETWORKS"}, {"Mounts", "MOUNTS"},
+                                 {"LocalVolumes", "LOCAL VOLUMES"}, {"ExitCode", "EXIT CODE"}, {"Size", "SIZE"}};
+    print_list(format, "", headers, views);
+    return 0;
+  }
+  size_t wi = 12, wm = 5, wc = 7, wt = 7, ws = 6, wp = 5;
+  size_t wn = 5;
+  std::vector<std::array<std::string, 8>> cells;
+  for (auto& r : rows) {
+    const std::string cmd = "\"" + cell_text(r["Command"], trunc ? 20 : 0) + "\"";
+    cells.push_back({r["ID"], r["Image"], cmd, time_ago(r["CreatedAt"].get<int64_t>()), r["Status"], r["Names"], r["Ports"],
+                     r.value("Size", "")});
+    wp = std::max(wp, width(cells.back()[6]));
+    wn = std::max(wn, width(cells.back()[5]));
+    wi = std::max(wi, width(cells.back()[0]));
+    wm = std::max(wm, width(cells.back()[1]));
+    wc = std::max(wc, width(cells.back()[2]));
+    wt = std::max(wt, width(cells.back()[3]));
+    ws = std::max(ws, width(cells.back()[4]));
+  }
+  // With -s, SIZE after NAMES (Docker's column order).
+  const bool size_col = a.has("size");
+  std::puts((pad("CONTAINER ID", wi) + pad("IMAGE", wm) + pad("COMMAND", wc) + pad("CREATED", wt) +
+             pad("STATUS", ws) + pad("PORTS", wp) + (size_col ? pad("NAMES", wn) + "SIZE" : std::string("NAMES"))).c_str());
+  for (auto& r : cells)
+    std::puts((pad(r[0], wi) + pad(r[1], wm) + pad(r[2], wc) + pad(r[3], wt) + pad(r[4], ws) +
+               pad(r[6], wp) + (size_col ? pad(r[5], wn) + r[7] : r[5])).c_str());
+  return 0;
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,20 @@
+// berth restart: stop, then start.
+#include <string>
+
+#include "cli/berth/commands.hpp"
+#include "cli/runtime/args.hpp"
+#include "common/error.hpp"
+
+namespace berth::cli {
+
+int cmd_restart(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("restart", {{"time", "t", true}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("restart: a container is required");
+  auto eng = make_engine(e);
+  return for_each_container(a.positional(), [&](const std::string& ref) {
+    eng.stop(ref, a.has("time") ? std::stoi(a.get("time")) : -1);
+    eng.start(ref, false);
+  });
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,81 @@
+// berth run and berth create: the request from the flags, the image pulled when missing, the
+// container created — and for run started, attached in the foreground or detached.
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "cli/berth/attach_io.hpp"
+#include "cli/berth/commands.hpp"
+#include "cli/berth/create_request.hpp"
+#include "cli/runtime/args.hpp"
+#include "common/error.hpp"
+#include "engine/engine.hpp"
+#include "oci/reference.hpp"
+
+namespace berth::cli {
+
+namespace {
+
+// --pull missing (Docker's default: an image not in the store is pulled first), always, never.
+// The pull's progress goes to stderr: stdout is the container's.
+void pull_for_run(const Engine& e, const Args& a, const std::string& image) {
+  const std::string policy = a.get("pull", "missing");
+  if (policy != "missing" && policy != "always" && policy != "never")
+    throw Error("--pull must be missing, always or never (not `" + policy + "`)");
+  if (policy == "never") return;
+  if (policy == "missing") {
+    if (e.images(a.get("platform")).find(image)) return;
+    oci::Reference::parse(image);  // a malformed one: its one-line error, no pull
+    std::fprintf(stderr, "Unable to find image '%s' locally\n", image.c_str());
+  }
+  pull_image(e, image, a.get("platform"), stderr);
+}
+
+int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
+  Args a = parse_args(start_it ? "run" : "create", kRunFlags, argc, argv, first, true);
+  // Docker's check, before anything is made: -it with a pipe for stdin would wait forever.
+  if (start_it && !a.has("detach") && a.has("interactive") && a.has("tty") && !::isatty(0)) {
+    std::fprintf(stderr, "berth: the input device is not a TTY\n");
+    return 1;
+  }
+  if (a.has("detach") && a.has("attach")) throw UsageError("conflicting options: -a and -d");
+  if (start_it && !a.has("detach")) attach_options(a, false, false);  // bad -a/--sig-proxy/--detach-keys: before anything is made
+  auto eng = make_engine(e);
+  engine::CreateRequest req;
+  engine::Container c;
+  try {
+    req = build_request(a);
+    pull_for_run(e, a, req.image);
+    c = eng.create(req);
+  } catch (const Error& ex) {
+    std::fprintf(stderr, "berth: %s\n", ex.what());
+    return 125;
+  }
+  if (!start_it) {
+    std::puts(c.id().c_str());
+    return 0;
+  }
+  const bool rm = a.has("rm");
+  if (a.has("detach")) {
+    try {
+      eng.start(c.id(), false);
+    } catch (const Error& ex) {
+      std::fprintf(stderr, "berth: %s\n", ex.what());
+      if (rm) eng.cleanup(c.id(), true);
+      return command_failure_code(ex, 125);
+    }
+    std::puts(c.id().c_str());
+    return 0;
+  }
+  const bool owner = req.host["RestartPolicy"].value("Name", "no") == "no";
+  return run_attached(eng, c, attach_options(a, a.has("interactive"), a.has("tty")), rm, owner);
+}
+
+}  // namespace
+
+int cmd_run(const Engine& e, int argc, char** argv, int first) { return do_run(e, argc, argv, first, true); }
+
+int cmd_create(const Engine& e, int argc, char** argv, int first) { return do_run(e, argc, argv, first, false); }
+
+}  // namespace berth::cli

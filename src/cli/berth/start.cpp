@@ -1,0 +1,34 @@
+// berth start: detached, or attached (-a, -i) as run does.
+#include <string>
+
+#include "cli/berth/attach_io.hpp"
+#include "cli/berth/commands.hpp"
+#include "cli/runtime/args.hpp"
+#include "common/error.hpp"
+
+namespace berth::cli {
+
+using nlohmann::json;
+
+int cmd_start(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("start", {{"attach", "a", false}, {"interactive", "i", false}, {"detach-keys", "", true}}, argc, argv, first);
+  if (a.positional().empty()) throw Error("start: a container is required");
+  auto eng = make_engine(e);
+  if (a.has("attach")) {
+    if (a.positional().size() > 1) throw Error("start: --attach takes one container");
+    auto c = eng.lookup(a.positional()[0]);
+    const json& cfg = c.data["Config"];
+    bool rm = c.data["HostConfig"].value("AutoRemove", false);
+    bool owner = c.data["HostConfig"]["RestartPolicy"].value("Name", "no") == "no";
+    AttachOptions o;
+    o.use_stdin = a.has("interactive") && cfg.value("OpenStdin", false);
+    o.tty = cfg.value("Tty", false);
+    if (a.has("detach-keys")) o.detach_keys = parse_detach_keys(a.get("detach-keys"));
+    return run_attached(eng, c, o, rm, owner);
+  }
+  return for_each_container(a.positional(), [&](const std::string& ref) {
+    eng.start(ref, false);
+  });
+}
+
+}  // namespace berth::cli
