@@ -33,6 +33,7 @@
 #include "common/mountinfo.hpp"
 #include "diff/layer.hpp"
 #include "engine/instructions.hpp"
+#include "engine/model.hpp"
 #include "engine/spec.hpp"
 #include "network/netns.hpp"
 #include "oci/reference.hpp"
@@ -172,11 +173,6 @@ std::string external_runtime(const json& host) {
 }
 
 // The container's restart policy, as its shim is told it.
-shim::RestartPolicy restart_policy(const json& host) {
-  const json policy = host.value("RestartPolicy", json::object());
-  if (!policy.is_object()) return {};
-  return {policy.value("Name", "no"), policy.value("MaximumRetryCount", 0)};
-}
 
 }  // namespace
 
@@ -190,10 +186,10 @@ std::string status_text(const State& s) {
     if (d < 86400 * 2) return d < 7200 ? std::string("About an hour") : unit(d / 3600, "hour");
     return unit(d / 86400, "day");
   };
-  if (s.status == "running") return "Up " + since(s.started);
-  if (s.status == "paused") return "Up " + since(s.started) + " (Paused)";
-  if (s.status == "restarting") return "Restarting (" + std::to_string(s.exit_code) + ") " + since(s.finished) + " ago";
-  if (s.status == "exited") return "Exited (" + std::to_string(s.exit_code) + ") " + since(s.finished) + " ago";
+  if (s.status == Status::running) return "Up " + since(s.started);
+  if (s.status == Status::paused) return "Up " + since(s.started) + " (Paused)";
+  if (s.status == Status::restarting) return "Restarting (" + std::to_string(s.exit_code) + ") " + since(s.finished) + " ago";
+  if (s.status == Status::exited) return "Exited (" + std::to_string(s.exit_code) + ") " + since(s.finished) + " ago";
   return "Created";
 }
 
@@ -213,19 +209,13 @@ Engine::Engine(Options opts)
 json Engine::make_volumes(const json& config, const json& host) {
   json out = json::array();
   std::set<std::string> targets;
-  for (auto& b : host.value("Binds", json::array())) {
-    std::string spec = b.get<std::string>();
-    auto c1 = spec.find(':');
-    std::string src = spec.substr(0, c1);
-    std::string rest = c1 == std::string::npos ? "" : spec.substr(c1 + 1);
-    std::string dst = rest.substr(0, rest.find(':'));
-    std::string opts = rest.find(':') == std::string::npos ? "" : rest.substr(rest.find(':') + 1);
-    targets.insert(fs::clean_path(dst));
-    if (!src.empty() && src[0] == '/') continue;  // a host path
-    if (!VolumeStore::valid_name(src)) throw Error(ErrorKind::invalid_argument, "invalid volume name `" + src + "` in `" + spec + "`");
-    if (dst.empty() || dst[0] != '/') throw Error(ErrorKind::invalid_argument, "invalid volume target in `" + spec + "`: must be absolute");
-    Volume v = volumes_.create(src);
-    out.push_back({{"Name", v.name}, {"Destination", fs::clean_path(dst)}, {"Options", opts},
+  for (const Bind& b : binds_of(host)) {
+    targets.insert(b.destination);
+    if (b.host_path()) continue;
+    if (!VolumeStore::valid_name(b.source))
+      throw Error(ErrorKind::invalid_argument, "invalid volume name `" + b.source + "` in `" + b.source + ":" + b.destination + "`");
+    Volume v = volumes_.create(b.source);
+    out.push_back({{"Name", v.name}, {"Destination", b.destination}, {"Options", b.options_text()},
                    {"Anonymous", false}});
   }
   const json tmpfs = host.value("Tmpfs", json::object());
@@ -930,7 +920,7 @@ State Engine::observe(const Container& c, bool& stale) {
   stale = false;
   State s;
   const json js = c.data.value("State", json::object());
-  s.status = js.value("Status", "created");
+  s.status = parse_status(js.value("Status", "created"));
   s.exit_code = js.value("ExitCode", 0);
   s.started = js.value("StartedAt", int64_t{0});
   s.finished = js.value("FinishedAt", int64_t{0});
@@ -953,20 +943,20 @@ State Engine::observe(const Container& c, bool& stale) {
       s.restarts = run->restarts;
       s.started = run->started;  // this run's start (a restart's, or a foreground run's)
     }
-    s.status = "running";
+    s.status = Status::running;
     // An exit record while the shim lives: the container is gone and the shim is waiting to
     // restart it — or finishing, when its policy will not restart it: that is an exit.
     if (auto e = shim::read_exit_record(dir)) {
       take_exit(*e);
       s.status = restart_policy(c.data.value("HostConfig", json::object())).due(s.exit_code, s.restarts)
-                     ? "restarting"
-                     : "exited";
+                     ? Status::restarting
+                     : Status::exited;
       s.pid = 0;
       return s;
     }
     try {
       auto rs = runtime::container_state(runtime_root(), c.id());
-      if (rs.value("status", "") == "paused") s.status = "paused";
+      if (rs.value("status", "") == "paused") s.status = Status::paused;
     } catch (const Error&) {
       // being created or deleted this very moment
     }
@@ -974,7 +964,7 @@ State Engine::observe(const Container& c, bool& stale) {
   }
   // The record knows how it ended, or it never started. A foreground `run --rm` does not
   // record its start (the record goes when the container does): its shim's pid file tells.
-  if (s.status == "exited" || (s.status == "created" && !fs::exists(dir + "/pid"))) return s;
+  if (s.status == Status::exited || (s.status == Status::created && !fs::exists(dir + "/pid"))) return s;
   // The shim is gone: its exit record tells how the container ended, or it died before.
   if (auto e = shim::read_exit_record(dir)) {
     take_exit(*e);
@@ -983,7 +973,7 @@ State Engine::observe(const Container& c, bool& stale) {
     s.finished = now_ns();
     s.error = "the container's monitor (berth-shim) died; the container was killed";
   }
-  s.status = "exited";
+  s.status = Status::exited;
   s.pid = 0;
   stale = true;
   return s;
@@ -1006,7 +996,7 @@ void Engine::reconcile(Container& c, const State& s) {
     log::warn(e.what());
   }
   json& js = c.data["State"];
-  js["Status"] = s.status;
+  js["Status"] = status_name(s.status);
   js["ExitCode"] = s.exit_code;
   js["FinishedAt"] = s.finished;
   js["RestartCount"] = s.restarts;
@@ -1046,7 +1036,7 @@ ExecSession Engine::exec(const std::string& ref, const ExecRequest& req) {
   if (req.args.empty()) throw Error(ErrorKind::invalid_argument, "exec: no command");
   Container c = lookup(ref);
   State s = state(c);
-  if (s.status == "paused") throw Error(ErrorKind::conflict, "container " + c.rec.name + " is paused, unpause the container before exec");
+  if (s.status == Status::paused) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is paused, unpause the container before exec");
   if (!s.running()) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
   json spec = {{"args", req.args}, {"tty", req.tty},       {"stdin", req.stdin_open}, {"detach", req.detach},
                {"cwd", req.workdir}, {"env", req.env}, {"winsize", req.tty ? req.winsize : ""}};
@@ -1187,7 +1177,7 @@ void Engine::update(const std::string& ref, const json& changes) {
   State s = state_locked(c);
   const std::string dir = container_dir(c.id());
   const bool resources_changed = changes.size() > (changes.contains("RestartPolicy") ? 1u : 0u);
-  if ((s.running() || s.status == "paused") && resources_changed) {
+  if ((s.running() || s.status == Status::paused) && resources_changed) {
     if (!external_runtime(host).empty())
       throw Error(ErrorKind::conflict, "update: the limits of a running container of an external runtime cannot be changed");
     runtime::update_container(runtime_root(), c.id(), res);
@@ -1230,7 +1220,7 @@ bool Engine::halt(Container& c, const State& s, int sig, int timeout, UniqueFd l
   try {
     shim_request(c, "stop\n");
     UniqueFd waiter = shim_connect(c, "wait\n");
-    if (s.status == "paused") {
+    if (s.status == Status::paused) {
       try {
         runtime::resume_container(runtime_root(), c.id());
       } catch (const std::exception&) {
@@ -1270,7 +1260,7 @@ void Engine::stop(const std::string& ref, int timeout) {
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
   State s = state_locked(c);
-  if (s.status == "restarting") {
+  if (s.status == Status::restarting) {
     // Between two runs: the shim only has to give up the restart.
     try {
       shim_request(c, "stop\n");
@@ -1460,8 +1450,8 @@ int Engine::wait(const std::string& ref) {
   Container c = lookup(ref);
   for (;;) {
     State s = state(c);
-    if (!s.running() && s.status != "restarting") {
-      if (s.status == "created") throw Error(ErrorKind::not_running, "container " + c.rec.name + " has not been started");
+    if (!s.running() && s.status != Status::restarting) {
+      if (s.status == Status::created) throw Error(ErrorKind::not_running, "container " + c.rec.name + " has not been started");
       return s.exit_code;
     }
     try {
@@ -1561,7 +1551,7 @@ void Engine::remove(const std::string& ref, bool force, bool volumes) {
   State s = state_locked(c);
   if (s.running()) {
     if (!force)
-      throw Error(ErrorKind::conflict, "cannot remove container \"" + c.rec.name + "\": container is " + s.status +
+      throw Error(ErrorKind::conflict, "cannot remove container \"" + c.rec.name + "\": container is " + std::string(status_name(s.status)) +
                   ": stop the container before removing or force remove");
     if (!halt(c, s, SIGKILL, 0, std::move(lk))) throw Error("container " + c.rec.name + " did not stop");
   }
@@ -1595,10 +1585,10 @@ void Engine::pause(const std::string& ref, bool pause) {
   c = lookup(c.id());
   State s = state_locked(c);
   if (pause) {
-    if (s.status != "running") throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
+    if (s.status != Status::running) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
     runtime::pause_container(runtime_root(), c.id());
   } else {
-    if (s.status != "paused") throw Error(ErrorKind::conflict, "container " + c.rec.name + " is not paused");
+    if (s.status != Status::paused) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is not paused");
     runtime::resume_container(runtime_root(), c.id());
   }
   emit(c, pause ? "pause" : "unpause");
@@ -1622,35 +1612,6 @@ json docker_ports(const std::vector<network::PortMapping>& ports, const json& ex
   return out;
 }
 
-// The container's published ports: HostConfig.PortBindings, and with PublishAllPorts (-P)
-// every exposed port not bound otherwise, on a free host port.
-std::vector<network::PortMapping> port_mappings(const json& config, const json& host) {
-  std::vector<network::PortMapping> out;
-  std::set<std::string> bound;
-  const json bindings = host.value("PortBindings", json::object());
-  for (auto& [key, binds] : bindings.items()) {
-    bound.insert(key);
-    network::PortMapping m;
-    m.container_port = std::atoi(key.c_str());
-    m.protocol = key.find('/') == std::string::npos ? "tcp" : key.substr(key.find('/') + 1);
-    for (auto& b : binds.is_array() ? binds : json::array({json::object()})) {
-      m.host_ip = b.value("HostIp", "");
-      if (m.host_ip == "0.0.0.0") m.host_ip = "";
-      m.host_port = std::atoi(b.value("HostPort", "0").c_str());
-      out.push_back(m);
-    }
-  }
-  const json exposed = config.value("ExposedPorts", json::object());
-  if (host.value("PublishAllPorts", false))
-    for (auto& [key, unused] : exposed.items()) {
-      if (bound.count(key)) continue;
-      network::PortMapping m;
-      m.container_port = std::atoi(key.c_str());
-      m.protocol = key.find('/') == std::string::npos ? "tcp" : key.substr(key.find('/') + 1);
-      if (m.container_port > 0) out.push_back(m);
-    }
-  return out;
-}
 
 }  // namespace
 
@@ -2042,7 +2003,7 @@ image::Image Engine::commit(const std::string& ref, const std::string& image_ref
     }
   }
   State s = state_locked(c);
-  const bool paused_here = pause && s.status == "running";
+  const bool paused_here = pause && s.status == Status::running;
   if (paused_here) runtime::pause_container(runtime_root(), c.id());
   try {
     image::Image base = images_.resolve(c.data.value("ImageID", ""));
@@ -2065,23 +2026,27 @@ json Engine::inspect(Container& c) {
   if (!args.empty()) args.erase(args.begin());
   const std::string pdir = opts_.images.root + "/containers/" + c.id();
   json mounts = json::array();
-  for (auto& b : c.data["HostConfig"].value("Binds", json::array())) {
-    std::string v = b.get<std::string>();
-    auto p1 = v.find(':');
-    auto p2 = v.find(':', p1 + 1);
+  for (const Bind& b : binds_of(c.data["HostConfig"], false)) {
+    if (!b.host_path()) continue;  // a named volume: below, from the record's Volumes
     mounts.push_back({{"Type", "bind"},
-                      {"Source", v.substr(0, p1)},
-                      {"Destination", v.substr(p1 + 1, p2 == std::string::npos ? std::string::npos : p2 - p1 - 1)},
-                      {"RW", p2 == std::string::npos || v.substr(p2 + 1).find("ro") == std::string::npos}});
+                      {"Source", b.source},
+                      {"Destination", b.destination},
+                      {"Mode", b.options_text()},
+                      {"RW", !b.read_only()},
+                      {"Propagation", b.propagation()}});
   }
   for (auto& v : c.data.value("Volumes", json::array())) {
     auto vol = volumes_.get(v.value("Name", ""));
+    const std::string opts = v.value("Options", "");
+    const Bind as_bind{v.value("Name", ""), v.value("Destination", ""), opts.empty() ? std::vector<std::string>{} : split(opts, ',')};
     mounts.push_back({{"Type", "volume"},
                       {"Name", v.value("Name", "")},
                       {"Source", vol ? vol->mountpoint : ""},
                       {"Destination", v.value("Destination", "")},
                       {"Driver", "local"},
-                      {"RW", v.value("Options", "").find("ro") == std::string::npos}});
+                      {"Mode", opts},
+                      {"RW", !as_bind.read_only()},
+                      {"Propagation", ""}});
   }
   json network_settings = c.data.value("NetworkSettings", json::object());
   if (!network_settings.contains("Networks")) network_settings["Networks"] = json::object();
@@ -2091,10 +2056,10 @@ json Engine::inspect(Container& c) {
           {"Path", path},
           {"Args", args},
           {"State",
-           {{"Status", s.status},
+           {{"Status", status_name(s.status)},
             {"Running", s.running()},
-            {"Paused", s.status == "paused"},
-            {"Restarting", s.status == "restarting"},
+            {"Paused", s.status == Status::paused},
+            {"Restarting", s.status == Status::restarting},
             {"OOMKilled", s.oom_killed},
             {"Dead", false},
             {"Pid", s.running() ? s.pid : 0},

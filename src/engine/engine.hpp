@@ -26,8 +26,9 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
-#include "image/service.hpp"
+#include "engine/model.hpp"
 #include "engine/volumes.hpp"
+#include "image/service.hpp"
 #include "events/events.hpp"
 #include "logs/json_file.hpp"
 #include "metadata/db.hpp"
@@ -130,14 +131,14 @@ struct CreateRequest {
 };
 
 struct State {
-  std::string status;  // created, running, paused, restarting, exited
+  Status status = Status::created;
   pid_t pid = 0;
   int exit_code = 0;
   int64_t started = 0, finished = 0;  // unix ns
   int restarts = 0;
   bool oom_killed = false;  // the OOM killer ended a process of the container's last run
   std::string error;
-  bool running() const { return status == "running" || status == "paused"; }
+  bool running() const { return status == Status::running || status == Status::paused; }
 };
 
 struct Container {

@@ -17,6 +17,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/strings.hpp"
+#include "engine/model.hpp"
 #include "oci/spec.hpp"
 
 namespace berth::engine {
@@ -146,30 +147,13 @@ void add_device(const std::string& flag, json& linux, json& rules) {
 }
 
 // -v SRC:DST[:OPTS] where SRC is an absolute host path (named volumes come in as mounts).
-json bind_mount(const std::string& src, const std::string& dst, const std::string& opts_text) {
-  if (dst.empty() || dst[0] != '/') throw Error(ErrorKind::invalid_argument, "invalid mount target `" + dst + "`: must be absolute");
-  if (fs::clean_path(dst) == "/") throw Error(ErrorKind::invalid_argument, "invalid mount target `/`");
+json bind_mount(const Bind& b) {
   struct stat st {};
-  if (::stat(src.c_str(), &st) < 0) throw_errno("bind source path `" + src + "`");
+  if (::stat(b.source.c_str(), &st) < 0) throw_errno("bind source path `" + b.source + "`");
   std::vector<std::string> opts = {"rbind"};
-  bool ro = false;
-  std::string prop = "rprivate";
-  for (auto& o : opts_text.empty() ? std::vector<std::string>{} : split(opts_text, ',')) {
-    if (o == "ro" || o == "readonly") ro = true;
-    else if (o == "rw") ro = false;
-    else if (o == "z" || o == "Z") {
-      // SELinux relabelling: nothing to do without SELinux.
-    } else if (o == "private" || o == "rprivate" || o == "shared" || o == "rshared" ||
-               o == "slave" || o == "rslave") {
-      prop = o;
-    } else if (o == "nocopy") {
-    } else {
-      throw Error(ErrorKind::invalid_argument, "invalid mount option `" + o + "` in `" + src + ":" + dst + ":" + opts_text + "`");
-    }
-  }
-  if (ro) opts.push_back("ro");
-  opts.push_back(prop);
-  return mount(fs::clean_path(dst), "bind", src, opts);
+  if (b.read_only()) opts.push_back("ro");
+  opts.push_back(b.propagation());
+  return mount(b.destination, "bind", b.source, opts);
 }
 
 // --tmpfs /dst[:opts]
@@ -510,12 +494,7 @@ void check_host_config(const json& h) {
     if (n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")
       throw Error(ErrorKind::invalid_argument, "invalid restart policy `" + n + "`");
   }
-  for (auto& b : string_list(h, "Binds")) {
-    auto c1 = b.find(':');
-    if (c1 == std::string::npos) continue;
-    std::string rest = b.substr(c1 + 1);
-    check_mount_target(rest.substr(0, rest.find(':')), "bind");
-  }
+  for (const Bind& b : binds_of(h)) check_mount_target(b.destination, "bind");
   if (auto t = h.find("Tmpfs"); t != h.end() && t->is_object())
     for (auto& [dst, opts] : t->items()) check_mount_target(dst, "tmpfs");
   if (auto m = h.find("Mounts"); m != h.end() && m->is_array())
@@ -672,18 +651,8 @@ json make_spec(const SpecInputs& in) {
                          {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(shm)}));
   std::set<std::string> user_targets;
   json user_mounts = json::array();
-  for (auto& b : strings(h, "Binds")) {
-    // SRC:DST[:OPTS] with SRC an absolute path (volumes were turned into mounts already).
-    size_t c1 = b.find(':');
-    if (c1 == std::string::npos) throw Error(ErrorKind::invalid_argument, "invalid volume specification `" + b + "`");
-    std::string src = b.substr(0, c1), rest = b.substr(c1 + 1), opts;
-    if (src.empty() || src[0] != '/') continue;  // a named volume: in volume_mounts
-    if (auto c2 = rest.find(':'); c2 != std::string::npos) {
-      opts = rest.substr(c2 + 1);
-      rest = rest.substr(0, c2);
-    }
-    user_mounts.push_back(bind_mount(src, rest, opts));
-  }
+  for (const Bind& b : binds_of(h))
+    if (b.host_path()) user_mounts.push_back(bind_mount(b));  // named volumes: in volume_mounts
   for (auto& m : in.volume_mounts) user_mounts.push_back(m);
   const json tmpfs = h.value("Tmpfs", json::object());
   for (auto& [dst, opts] : tmpfs.items())

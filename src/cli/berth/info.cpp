@@ -17,8 +17,8 @@ int cmd_info(const Engine& e, int argc, char** argv, int first) {
   auto list = eng.list();
   for (auto& c : list) {
     auto s = eng.state(c);
-    if (s.status == "running") ++running;
-    else if (s.status == "paused") ++paused;
+    if (s.status == engine::Status::running) ++running;
+    else if (s.status == engine::Status::paused) ++paused;
     else ++stopped;
   }
   json info = {{"Containers", list.size()}, {"ContainersRunning", running}, {"ContainersPaused", paused},

@@ -83,7 +83,7 @@ std::vector<std::string> prune_containers(engine::Engine& eng, const PruneFilter
   std::vector<std::string> out;
   for (auto& c : eng.list()) {
     auto s = eng.state(c);
-    if (s.running() || s.status == "restarting" || s.status == "paused") continue;
+    if (s.running() || s.status == engine::Status::restarting || s.status == engine::Status::paused) continue;
     if (!f.matches(c.data["Config"].value("Labels", nlohmann::json::object()), c.rec.created / 1000000000))
       continue;
     eng.cleanup(c.id(), true);

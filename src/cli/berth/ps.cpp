@@ -14,6 +14,7 @@
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
 #include "engine/engine.hpp"
+#include "engine/model.hpp"
 #include "format/template.hpp"
 
 namespace berth::cli {
@@ -44,11 +45,10 @@ json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) 
   // Mounts as Docker's MOUNTS column and volume filter see them: volume names, bind sources,
   // and each destination.
   json mounts = json::array(), destinations = json::array();
-  for (auto& b : c.data["HostConfig"].value("Binds", json::array())) {
-    const std::string v = b.get<std::string>();
-    const auto p1 = v.find(':'), p2 = v.find(':', p1 + 1);
-    mounts.push_back(v.substr(0, p1));
-    if (p1 != std::string::npos) destinations.push_back(v.substr(p1 + 1, p2 == std::string::npos ? std::string::npos : p2 - p1 - 1));
+  for (const engine::Bind& b : engine::binds_of(c.data["HostConfig"], false)) {
+    if (!b.host_path()) continue;  // a named volume: below, from the record's Volumes
+    mounts.push_back(b.source);
+    destinations.push_back(b.destination);
   }
   int local_volumes = 0;
   for (auto& v : c.data.value("Volumes", json::array())) {
@@ -68,7 +68,7 @@ json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) 
           {"Command", cmd},
           {"CreatedAt", c.rec.created / 1000000000},
           {"Status", engine::status_text(s)},
-          {"State", s.status},
+          {"State", engine::status_name(s.status)},
           {"Names", c.rec.name},
           {"Labels", config.value("Labels", json::object())},
           {"ExitCode", s.exit_code}};
@@ -195,7 +195,7 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
   std::vector<json> rows;
   for (auto& c : eng.list()) {
     engine::State s = eng.state(c);
-    if (!a.has("all") && !filter.wants_all() && !s.running() && s.status != "restarting") continue;
+    if (!a.has("all") && !filter.wants_all() && !s.running() && s.status != engine::Status::restarting) continue;
     json row = container_row(eng, c, s);
     if (!filter.match(row)) continue;
     // Sizes walk the layers' files: only when asked (-s, or a template that shows them).

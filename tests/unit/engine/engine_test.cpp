@@ -426,7 +426,7 @@ TEST_F(EngineOnBusybox, ConcurrentChangesToOneContainerAreAllKept) {
   EXPECT_EQ(host.value("Memory", int64_t{0}), 64 << 20);
   EXPECT_EQ(host.value("CpuShares", 0), 512);
   EXPECT_EQ(host["RestartPolicy"].value("Name", ""), "on-failure");
-  EXPECT_EQ(eng_->state(c).status, "running");
+  EXPECT_EQ(eng_->state(c).status, engine::Status::running);
 
   // The die event comes from the shim, which learnt the new name.
   eng_->stop(id_, 0);

@@ -1,0 +1,118 @@
+#include "engine/model.hpp"
+
+#include <cstdlib>
+#include <set>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "common/strings.hpp"
+
+namespace berth::engine {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::string_view kStatusNames[] = {"created", "running", "paused", "restarting", "removing", "exited", "dead"};
+
+}  // namespace
+
+std::string_view status_name(Status s) { return kStatusNames[static_cast<int>(s)]; }
+
+Status parse_status(std::string_view name) {
+  for (size_t i = 0; i < std::size(kStatusNames); ++i)
+    if (kStatusNames[i] == name) return static_cast<Status>(i);
+  return Status::created;
+}
+
+bool Bind::read_only() const {
+  bool ro = false;
+  for (auto& o : options) {
+    if (o == "ro" || o == "readonly") ro = true;
+    else if (o == "rw") ro = false;
+  }
+  return ro;
+}
+
+std::string Bind::propagation() const {
+  std::string p = "rprivate";
+  for (auto& o : options)
+    if (o == "private" || o == "rprivate" || o == "shared" || o == "rshared" || o == "slave" || o == "rslave") p = o;
+  return p;
+}
+
+std::string Bind::options_text() const { return join(options, ","); }
+
+Bind parse_bind(const std::string& spec) {
+  static const std::set<std::string> known = {"ro", "readonly", "rw", "z", "Z", "nocopy", "private",
+                                              "rprivate", "shared", "rshared", "slave", "rslave"};
+  const size_t c1 = spec.find(':');
+  if (c1 == std::string::npos || c1 == 0)
+    throw Error(ErrorKind::invalid_argument, "invalid volume specification `" + spec + "`: want SRC:DST[:OPTIONS]");
+  Bind b;
+  b.source = spec.substr(0, c1);
+  std::string rest = spec.substr(c1 + 1);
+  if (const size_t c2 = rest.find(':'); c2 != std::string::npos) {
+    for (auto& o : split(rest.substr(c2 + 1), ','))
+      if (!o.empty()) b.options.push_back(o);
+    rest = rest.substr(0, c2);
+  }
+  if (rest.empty() || rest[0] != '/')
+    throw Error(ErrorKind::invalid_argument, "invalid volume specification `" + spec + "`: the target path must be absolute");
+  b.destination = fs::clean_path(rest);
+  if (b.destination == "/") throw Error(ErrorKind::invalid_argument, "invalid volume specification `" + spec + "`: the target cannot be `/`");
+  for (auto& o : b.options)
+    if (!known.count(o)) throw Error(ErrorKind::invalid_argument, "invalid mount option `" + o + "` in `" + spec + "`");
+  return b;
+}
+
+std::vector<Bind> binds_of(const json& host, bool strict) {
+  std::vector<Bind> out;
+  auto it = host.find("Binds");
+  if (it == host.end() || !it->is_array()) return out;
+  for (auto& b : *it) {
+    try {
+      if (!b.is_string()) throw Error(ErrorKind::invalid_argument, "HostConfig.Binds: want strings");
+      out.push_back(parse_bind(b.get<std::string>()));
+    } catch (const Error&) {
+      if (strict) throw;
+    }
+  }
+  return out;
+}
+
+shim::RestartPolicy restart_policy(const json& host) {
+  const json policy = host.value("RestartPolicy", json::object());
+  if (!policy.is_object()) return {};
+  return {policy.value("Name", "no"), policy.value("MaximumRetryCount", 0)};
+}
+
+std::vector<network::PortMapping> port_mappings(const json& config, const json& host) {
+  std::vector<network::PortMapping> out;
+  std::set<std::string> bound;
+  const json bindings = host.value("PortBindings", json::object());
+  for (auto& [key, binds] : bindings.items()) {
+    bound.insert(key);
+    network::PortMapping m;
+    m.container_port = std::atoi(key.c_str());
+    m.protocol = key.find('/') == std::string::npos ? "tcp" : key.substr(key.find('/') + 1);
+    for (auto& b : binds.is_array() ? binds : json::array({json::object()})) {
+      m.host_ip = b.value("HostIp", "");
+      if (m.host_ip == "0.0.0.0") m.host_ip = "";
+      m.host_port = std::atoi(b.value("HostPort", "0").c_str());
+      out.push_back(m);
+    }
+  }
+  const json exposed = config.value("ExposedPorts", json::object());
+  if (host.value("PublishAllPorts", false))
+    for (auto& [key, unused] : exposed.items()) {
+      if (bound.count(key)) continue;
+      network::PortMapping m;
+      m.container_port = std::atoi(key.c_str());
+      m.protocol = key.find('/') == std::string::npos ? "tcp" : key.substr(key.find('/') + 1);
+      if (m.container_port > 0) out.push_back(m);
+    }
+  return out;
+}
+
+}  // namespace berth::engine

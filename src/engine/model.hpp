@@ -1,0 +1,55 @@
+// The engine's typed view of a container. The record stays Docker's JSON — Config, HostConfig,
+// NetworkingConfig, State, NetworkSettings: what inspect shows, what the Docker API takes and
+// what older records hold — and these are its parsed forms, one parser each, so that no field
+// is parsed in two places. Docker's JSON shapes are rendered from them (inspect, ps).
+//
+// Room for the CRI's pod sandbox: a sandbox will be a record of its own (shared network, IPC
+// and UTS namespaces, a cgroup parent, a log directory) that containers name, as
+// NetworkMode "container:ID" names another container today.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "network/networks.hpp"
+#include "shim/files.hpp"
+
+namespace berth::engine {
+
+// Docker's container states.
+enum class Status { created, running, paused, restarting, removing, exited, dead };
+std::string_view status_name(Status s);
+// Docker's name ("running"); an unknown one is `created` (a record from the future).
+Status parse_status(std::string_view name);
+
+// One HostConfig.Binds entry (-v SRC:DST[:OPTS]): SRC is an absolute host path (a bind
+// mount) or a volume name; DST absolute; OPTS comma-separated (ro, rw, z, Z, nocopy, and the
+// propagations private, rprivate, shared, rshared, slave, rslave).
+struct Bind {
+  std::string source;
+  std::string destination;           // cleaned
+  std::vector<std::string> options;  // as given, in order
+  bool host_path() const { return !source.empty() && source[0] == '/'; }
+  bool read_only() const;            // the last of ro/readonly/rw wins
+  std::string propagation() const;   // "rprivate" unless given
+  std::string options_text() const;  // "ro,rshared" (as given)
+};
+// invalid_argument, naming the spec, when it is not SRC:DST[:OPTS] with an absolute DST other
+// than "/", or an option is unknown.
+Bind parse_bind(const std::string& spec);
+// Every HostConfig.Binds entry, parsed. Not `strict` (showing a record: inspect, ps): an
+// entry that does not parse is left out instead of failing.
+std::vector<Bind> binds_of(const nlohmann::json& host, bool strict = true);
+
+// HostConfig.RestartPolicy (no policy: "no").
+shim::RestartPolicy restart_policy(const nlohmann::json& host);
+
+// The container's published ports: HostConfig.PortBindings ({"80/tcp": [{"HostIp",
+// "HostPort"}]}), and with PublishAllPorts (-P) every Config.ExposedPorts entry not bound
+// otherwise, on a free host port (host_port 0).
+std::vector<network::PortMapping> port_mappings(const nlohmann::json& config, const nlohmann::json& host);
+
+}  // namespace berth::engine
