@@ -1187,6 +1187,18 @@ PY
   run e run --rm --detach-keys ctrl-%,x busybox true
   [ "$status" -eq 125 ]
   [ "${#lines[@]}" -eq 1 ]
+  # The user's default (Docker's detachKeys, in berth's client config): the flag still wins.
+  echo '{"detachKeys": "ctrl-b,y"}' > "$TEST_DIR/client.json"
+  run env BERTH_CONFIG="$TEST_DIR/client.json" timeout 20 script -qec "\"$BERTH\" --root $BROOT --state $TEST_DIR/run attach dt" /dev/null < <(sleep 1; printf 'echo conf-$((6*7))\r'; sleep 0.5; printf '\x02y')
+  [ "$status" -eq 0 ]
+  [[ "$output" == *conf-42* ]]
+  [ "$(e inspect -f '{{.State.Status}}' dt)" = running ]
+  echo '{"detachKeys": "ctrl-%"}' > "$TEST_DIR/client.json"
+  BERTH_CONFIG="$TEST_DIR/client.json" run e run --rm busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"client.json: detachKeys: invalid --detach-keys"* ]]
+  BERTH_CONFIG="$TEST_DIR/client.json" run e run --rm --detach-keys ctrl-p,ctrl-q busybox true
+  [ "$status" -eq 0 ]
   # --sig-proxy: a SIGTERM to berth goes to the container (its trap exits 3), or, with false,
   # ends berth alone (143) while the container runs on.
   trap_cmd='trap "exit 3" TERM; while :; do sleep 0.1; done'

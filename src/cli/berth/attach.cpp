@@ -11,7 +11,7 @@ int cmd_attach(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("attach", {{"no-stdin", "", false}, {"sig-proxy", "", true}, {"detach-keys", "", true}}, argc, argv, first);
   AttachOptions o;
   o.sig_proxy = sig_proxy_flag(a);
-  if (a.has("detach-keys")) o.detach_keys = parse_detach_keys(a.get("detach-keys"));
+  o.detach_keys = detach_keys(a);
   auto eng = make_engine(e);
   auto s = eng.attach(a.id());
   o.use_stdin = !a.has("no-stdin") && s.stdin_open;

@@ -76,6 +76,33 @@ std::string parse_detach_keys(const std::string& spec) {
   return out;
 }
 
+std::string detach_keys(const Args& a) {
+  if (a.has("detach-keys")) return parse_detach_keys(a.get("detach-keys"));
+  // The user's default: berth's client config, else Docker's (the same key).
+  std::string path;
+  if (const char* c = std::getenv("BERTH_CONFIG"); c && *c) {
+    path = c;
+  } else if (const char* home = std::getenv("HOME"); home && *home) {
+    for (const std::string& p : {std::string(home) + "/.config/berth/config.json", std::string(home) + "/.docker/config.json"})
+      if (::access(p.c_str(), F_OK) == 0) {
+        path = p;
+        break;
+      }
+  }
+  std::string text;
+  if (path.empty() || !fs::read_file_if_exists(path, text)) return AttachOptions{}.detach_keys;
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw UsageError(path + ": not a JSON object");
+  auto it = j.find("detachKeys");
+  if (it == j.end()) return AttachOptions{}.detach_keys;
+  if (!it->is_string()) throw UsageError(path + ": detachKeys must be a string");
+  try {
+    return parse_detach_keys(it->get<std::string>());
+  } catch (const UsageError& e) {
+    throw UsageError(path + ": detachKeys: " + e.what());
+  }
+}
+
 // Returns the exit code, kDetached when the user typed the detach keys, or -1 when the shim
 // went away without an exit code.
 int attach_loop(int sock, const AttachOptions& o) {
@@ -226,7 +253,7 @@ AttachOptions attach_options(const Args& a, bool use_stdin, bool tty) {
   o.use_stdin = use_stdin;
   o.tty = tty;
   if (a.has("sig-proxy")) o.sig_proxy = sig_proxy_flag(a);
-  if (a.has("detach-keys")) o.detach_keys = parse_detach_keys(a.get("detach-keys"));
+  o.detach_keys = detach_keys(a);
   if (a.has("attach") && !a.all("attach").empty() && a.all("attach")[0] != "") {
     o.out = o.err = false;
     bool in = false;

@@ -25,6 +25,10 @@ std::string winsize_text();
 // Docker's --detach-keys: "ctrl-p,ctrl-q" (the default), ctrl-a … ctrl-z, ctrl-@ [ \ ] ^ _, or
 // single characters, comma-separated. The bytes of the sequence.
 std::string parse_detach_keys(const std::string& spec);
+// The detach keys of a command: --detach-keys, else the user's default — "detachKeys" in
+// $BERTH_CONFIG, ~/.config/berth/config.json or Docker's ~/.docker/config.json (the first that
+// exists) —, else ctrl-p,ctrl-q. A bad value names where it came from.
+std::string detach_keys(const Args& a);
 // Relays between our stdio and the shim connection `sock` until the process ends. Returns
 // the exit code, kDetached when the user typed the detach keys, or -1 when the shim went
 // away without an exit code.

@@ -50,7 +50,7 @@ int cmd_exec(const Engine& e, int argc, char** argv, int first) {
   AttachOptions o;
   o.use_stdin = req.stdin_open;
   o.tty = req.tty;
-  if (a.has("detach-keys")) o.detach_keys = parse_detach_keys(a.get("detach-keys"));
+  o.detach_keys = detach_keys(a);
   int code = attach_loop(x.conn.get(), o);
   if (code == kDetached) return 0;  // the session runs on
   // The shim went away without an exit frame: the container ended under the process.

@@ -23,7 +23,7 @@ int cmd_start(const Engine& e, int argc, char** argv, int first) {
     AttachOptions o;
     o.use_stdin = a.has("interactive") && cfg.value("OpenStdin", false);
     o.tty = cfg.value("Tty", false);
-    if (a.has("detach-keys")) o.detach_keys = parse_detach_keys(a.get("detach-keys"));
+    o.detach_keys = detach_keys(a);
     return run_attached(eng, c, o, rm, owner);
   }
   return for_each_container(a.positional(), [&](const std::string& ref) {
