@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 #include <vector>
 
 #include "common/error.hpp"
@@ -463,6 +464,30 @@ void raise_nofile_limit(unsigned long want) {
   if (::getrlimit(RLIMIT_NOFILE, &nofile) < 0 || nofile.rlim_cur >= want || nofile.rlim_cur >= nofile.rlim_max) return;
   nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_max, want);
   ::setrlimit(RLIMIT_NOFILE, &nofile);
+}
+
+Usage disk_usage(const std::string& root) {
+  Usage u;
+  std::set<std::pair<dev_t, ino_t>> seen;
+  std::vector<std::string> stack{root};
+  while (!stack.empty()) {
+    std::string dir = std::move(stack.back());
+    stack.pop_back();
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) continue;
+    while (struct dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n == "." || n == "..") continue;
+      struct stat st;
+      if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+      if (!seen.emplace(st.st_dev, st.st_ino).second) continue;
+      u.inodes++;
+      u.bytes += static_cast<int64_t>(st.st_blocks) * 512;
+      if (S_ISDIR(st.st_mode)) stack.push_back(dir + "/" + n);
+    }
+    ::closedir(d);
+  }
+  return u;
 }
 
 }  // namespace berth::fs

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +32,12 @@ size_t read_fd(int fd, void* buf, size_t n, std::string_view what);
 std::string read_line(int fd);
 
 bool exists(const std::string& path);
+// Disk space under `dir` as du counts it: allocated blocks, each inode once (hard links),
+// without following symlinks; what cannot be read is skipped. Used by df and sizes.
+struct Usage {
+  int64_t bytes = 0, inodes = 0;
+};
+Usage disk_usage(const std::string& dir);
 bool is_dir(const std::string& path);
 void mkdir_p(const std::string& path, mode_t mode = 0755);
 // The names in the directory `dir_fd` (any fd of it, O_PATH too), without . and .., sorted

@@ -1194,6 +1194,65 @@ void Engine::update(const std::string& ref, const json& changes) {
   save(c);
 }
 
+Engine::DiskUsage Engine::disk_usage() {
+  DiskUsage u;
+  // Layers (chain IDs) of every image, and which images use each.
+  std::map<std::string, int64_t> layer_size;
+  std::map<std::string, int> layer_images;
+  std::map<std::string, std::vector<std::string>> chains_of;  // image id -> its layers
+  std::map<std::string, size_t> row_of;                       // image id -> index in u.images
+  for (auto& img : images_.list()) {
+    const std::string id = img.id.str();
+    if (auto it = row_of.find(id); it != row_of.end()) {
+      u.images[it->second].names.push_back(img.record.name);
+      continue;
+    }
+    row_of[id] = u.images.size();
+    std::vector<std::string> chains;
+    for (size_t i = 0; i < img.config.diff_ids.size(); ++i) {
+      const std::string chain = oci::chain_id(img.config.diff_ids, i + 1).str();
+      chains.push_back(chain);
+      if (!layer_size.count(chain))
+        layer_size[chain] = images_.db().get_snapshot(opts_.images.ns, chain) ? images_.snapshots().usage(chain).bytes : 0;
+      layer_images[chain]++;
+    }
+    chains_of[id] = chains;
+    u.images.push_back({img, {img.record.name}, 0, 0, 0});
+  }
+  for (auto& row : u.images)
+    for (auto& chain : chains_of[row.image.id.str()]) {
+      row.size += layer_size[chain];
+      if (layer_images[chain] > 1) row.shared += layer_size[chain];
+    }
+  for (auto& [chain, size] : layer_size) u.layers_size += size;
+  // Containers: their own layer, their volumes, the images they use.
+  std::map<std::string, int> volume_links;
+  for (auto& c : list()) {
+    DiskUsage::ContainerUse cu;
+    cu.state = state(c);
+    cu.size_rw = sizes(c).rw;
+    for (auto& v : c.data.value("Volumes", json::array())) {
+      ++cu.local_volumes;
+      volume_links[v.value("Name", "")]++;
+    }
+    if (auto it = row_of.find(c.data.value("ImageID", c.rec.image)); it != row_of.end()) u.images[it->second].containers++;
+    cu.container = std::move(c);
+    u.containers.push_back(std::move(cu));
+  }
+  std::set<std::string> used_layers;
+  for (auto& row : u.images)
+    if (row.containers > 0)
+      for (auto& chain : chains_of[row.image.id.str()]) used_layers.insert(chain);
+  for (auto& [chain, size] : layer_size)
+    if (!used_layers.count(chain)) u.images_reclaimable += size;
+  for (auto& v : volumes_.list()) {
+    auto it = volume_links.find(v.name);
+    u.volumes.push_back({v, it == volume_links.end() ? 0 : it->second, fs::disk_usage(v.mountpoint).bytes});
+  }
+  u.content_size = images_.disk_usage().content_size;
+  return u;
+}
+
 Engine::Sizes Engine::sizes(const Container& c) {
   Sizes out;
   auto& db = images_.db();

@@ -283,6 +283,38 @@ class Engine {
   };
   Sizes sizes(const Container& c);
 
+  // Docker's system df: what images, containers and volumes hold on disk. An image's size
+  // is its layers unpacked (each layer a snapshot, keyed by chain ID), `shared` the part of it
+  // that other images have too; the store's totals count each layer once. Reclaimable: what
+  // removing every image no container uses, every container not running and every volume no
+  // container uses would give back.
+  struct DiskUsage {
+    struct ImageUse {
+      image::Image image;  // one per image id (its first name); `names` has all of them
+      std::vector<std::string> names;
+      int64_t size = 0, shared = 0;
+      int containers = 0;
+    };
+    struct ContainerUse {
+      Container container;
+      State state;
+      int64_t size_rw = 0;
+      int local_volumes = 0;
+    };
+    struct VolumeUse {
+      Volume volume;
+      int links = 0;  // containers that use it
+      int64_t size = 0;
+    };
+    std::vector<ImageUse> images;
+    std::vector<ContainerUse> containers;
+    std::vector<VolumeUse> volumes;
+    int64_t layers_size = 0;           // every layer of every image, once
+    int64_t images_reclaimable = 0;    // layers no used image has
+    int64_t content_size = 0;          // the content store's blobs (compressed layers, documents)
+  };
+  DiskUsage disk_usage();
+
   // `berth system check`: the image store's check, then what the engine owns — state
   // directories and live shims of containers that have no record (a crash between two
   // steps), container rootfs mounts nothing runs in, image mounts under ROOT/mounts without

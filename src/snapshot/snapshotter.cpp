@@ -260,27 +260,8 @@ std::vector<Mount> Snapshotter::mounts(std::string_view key) const {
 }
 
 Snapshotter::Usage Snapshotter::usage(std::string_view key) const {
-  Usage u;
-  std::set<std::pair<dev_t, ino_t>> seen;
-  std::vector<std::string> stack{fs_dir(key)};
-  while (!stack.empty()) {
-    std::string dir = std::move(stack.back());
-    stack.pop_back();
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) continue;
-    while (struct dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n == "." || n == "..") continue;
-      struct stat st;
-      if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
-      if (!seen.emplace(st.st_dev, st.st_ino).second) continue;
-      u.inodes++;
-      u.bytes += static_cast<int64_t>(st.st_blocks) * 512;
-      if (S_ISDIR(st.st_mode)) stack.push_back(dir + "/" + n);
-    }
-    ::closedir(d);
-  }
-  return u;
+  const fs::Usage u = fs::disk_usage(fs_dir(key));
+  return {u.bytes, u.inodes};
 }
 
 int Snapshotter::cleanup() {

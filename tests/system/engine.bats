@@ -1332,3 +1332,48 @@ PY
   run e update --restart always nosuch
   [ "$status" -ne 0 ]
 }
+
+@test "system df: images, containers, volumes — total, active, size, reclaimable; -v per item; --format json and templates" {
+  # A second image that no container uses: reclaimable.
+  mkdir -p "$TEST_DIR/other"
+  head -c 50000 /dev/urandom > "$TEST_DIR/other/f"
+  tar -C "$TEST_DIR/other" -cf "$TEST_DIR/other.tar" .
+  e import "$TEST_DIR/other.tar" unused:1 >/dev/null
+  e volume create dfvol >/dev/null
+  e volume create dfunused >/dev/null
+  e run -d --name dfrun -v dfvol:/data --network none busybox sh -c 'head -c 200000 /dev/urandom > /data/x.tmp && mv /data/x.tmp /data/x; sleep 100' >/dev/null
+  e run --name dfdone --network none busybox sh -c 'head -c 100000 /dev/urandom > /junk'
+  vol=$(e volume inspect -f '{{.Mountpoint}}' dfvol)
+  wait_for test -s "$vol/x"
+  run e system df --format '{{.Type}} {{.TotalCount}} {{.Active}}'
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "Images 2 1" ]
+  [ "${lines[1]}" = "Containers 2 1" ]
+  [ "${lines[2]}" = "Local Volumes 2 1" ]
+  [ "${lines[3]}" = "Build Cache 0 0" ]
+  # Reclaimable: the unused image's layer, the stopped container's ~100 kB, no volume data
+  # (the unused volume is empty).
+  json=$(e system df --format json)
+  echo "$json"
+  jq -se '.[0].Reclaimable | test("^[0-9.]+kB \\([0-9]+%\\)$")' <<<"$json"
+  jq -se '.[1].Reclaimable | test("^1[0-9][0-9](\\.[0-9])?kB \\(")' <<<"$json"
+  jq -se '.[1].Size | test("^1[0-9][0-9](\\.[0-9])?kB$")' <<<"$json"
+  jq -se '(.[2].Size | test("^2[0-9][0-9](\\.[0-9])?kB$")) and .[2].Reclaimable == "0B (0%)"' <<<"$json"
+  run e system df
+  [[ "${lines[0]}" == TYPE*TOTAL*ACTIVE*SIZE*RECLAIMABLE ]]
+  run e system df -v
+  [ "$status" -eq 0 ]
+  echo "$output"
+  [[ "$output" == *"Images space usage:"*"Containers space usage:"*"Local Volumes space usage:"*"Build cache usage: 0B"* ]]
+  echo "$output" | grep -E '^unused +1 .* 0$'
+  echo "$output" | grep -E '^busybox +latest .* 2$'
+  echo "$output" | grep -E '^dfvol +1 +2[0-9][0-9](\.[0-9])?kB$'
+  echo "$output" | grep -E '^dfunused +0 +0B$'
+  echo "$output" | grep -E ' "sh -c head -c 10000…" +0 +1[0-9][0-9](\.[0-9])?kB .*Exited \(0\).* dfdone$'
+  run e system df -v --format json
+  [ "$status" -eq 125 ]
+  run e system df --format '{{.Type'
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"unclosed action"* ]]
+  e rm -f dfrun dfdone >/dev/null
+}

@@ -311,24 +311,5 @@ int cmd_system_check(const Engine& e, int argc, char** argv, int first) {
   return 1;
 }
 
-int cmd_system_df(const Engine& e, int argc, char** argv, int first) {
-  Args a = parse_args("system df", {{"format", "", true}}, argc, argv, first);
-  if (a.has("format") && a.get("format") != "json" && a.get("format") != "table")
-    throw Error("system df: --format takes table or json (templates are not supported here yet)");
-  auto u = e.images().disk_usage();
-  if (a.get("format", "table") == "json") {
-    std::puts(json{{"Type", "Images"}, {"TotalCount", u.images}, {"Size", image::human_size(u.images_size)},
-                   {"ContentSize", u.content_size}, {"Snapshots", u.snapshots},
-                   {"SnapshotsSize", u.snapshots_size}}
-                  .dump()
-                  .c_str());
-    return 0;
-  }
-  std::printf("%-15s%-10s%-10s%-15s\n", "TYPE", "TOTAL", "ACTIVE", "SIZE");
-  std::printf("%-15s%-10d%-10d%-15s\n", "Images", u.images, 0, image::human_size(u.images_size).c_str());
-  std::printf("%-15s%-10d%-10d%-15s\n", "Layers", u.snapshots, 0, image::human_size(u.snapshots_size).c_str());
-  std::printf("%-15s%-10s%-10s%-15s\n", "Content store", "-", "-", image::human_size(u.content_size).c_str());
-  return 0;
-}
 
 }  // namespace berth::cli
