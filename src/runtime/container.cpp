@@ -419,7 +419,9 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
     if (type == kSyncError) throw fail_from_child(payload);
     if (type == kSyncHooks) {
       const std::string sj = state_json(st, Status::creating).dump();
-      run_hooks(spec.hooks.prestart, "prestart", sj);
+      // prestart (deprecated) sees "created", as in crun and the runtime-tools suite
+      // (hooks_stdin); createRuntime, its successor, "creating" as in runc.
+      run_hooks(spec.hooks.prestart, "prestart", state_json(st, Status::created).dump());
       run_hooks(spec.hooks.createRuntime, "createRuntime", sj);
       // createContainer hooks run before create returns: like runc they see "creating".
       if (!sync_send(parent_sock.get(), kSyncGo, sj))

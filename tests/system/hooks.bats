@@ -79,7 +79,10 @@ order() { tr '\n' ' ' < "$HOOKS/order"; }
       '.id == $id and .pid == $pid and .bundle == $b and .ociVersion' "$HOOKS/$k.state"
   done
   # (createContainer's status is checked in its own test below.)
-  jq -e '.status == "creating"' "$HOOKS/prestart.state" "$HOOKS/createRuntime.state"
+  # prestart (deprecated) sees "created" as in crun and runtime-tools' hooks_stdin; its
+  # successor createRuntime "creating" as in runc.
+  jq -e '.status == "created"' "$HOOKS/prestart.state"
+  jq -e '.status == "creating"' "$HOOKS/createRuntime.state"
   echo "startContainer: $(cat "$BUNDLE/rootfs/tmp/startContainer.state")"
   jq -e --arg id "$ID" --argjson pid "$pid" --arg b "$BUNDLE" \
     '.id == $id and .pid == $pid and .bundle == $b and .status == "created"' "$BUNDLE/rootfs/tmp/startContainer.state"
