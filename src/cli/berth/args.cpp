@@ -1,15 +1,20 @@
 // What the verbs share: Docker's flag conventions (combined short flags), the handling of
 // several containers in one command, and --since/--until times.
+#include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
+#include "common/strings.hpp"
 #include "common/time.hpp"
 
 namespace berth::cli {
@@ -119,6 +124,52 @@ int for_each_container(const std::vector<std::string>& refs, const std::function
     }
   }
   return rc;
+}
+
+int int_flag(const Args& a, const std::string& name, int otherwise) {
+  if (!a.has(name)) return otherwise;
+  const std::string v = a.get(name);
+  char* end = nullptr;
+  errno = 0;
+  const long x = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end || errno == ERANGE || x < INT_MIN || x > INT_MAX)
+    throw UsageError("invalid --" + name + " `" + v + "`: want an integer");
+  return static_cast<int>(x);
+}
+
+Filters::Filters(const std::string& verb, const std::vector<std::string>& specs, const std::vector<std::string>& keys)
+    : verb_(verb) {
+  for (auto& f : specs) {
+    const size_t eq = f.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(ErrorKind::invalid_argument, verb + ": invalid filter `" + f + "` (KEY=VALUE)");
+    const std::string k = f.substr(0, eq);
+    if (std::find(keys.begin(), keys.end(), k) == keys.end())
+      throw Error(ErrorKind::invalid_argument, verb + ": invalid filter `" + k + "` (" + join(keys, ", ") + ")");
+    by_key_[k].push_back(f.substr(eq + 1));
+  }
+}
+
+const std::vector<std::string>& Filters::values(const std::string& key) const {
+  static const std::vector<std::string> none;
+  auto it = by_key_.find(key);
+  return it == by_key_.end() ? none : it->second;
+}
+
+bool Filters::any(const std::string& key, const std::function<bool(const std::string&)>& ok) const {
+  auto it = by_key_.find(key);
+  return it == by_key_.end() || std::any_of(it->second.begin(), it->second.end(), ok);
+}
+
+bool Filters::all(const std::string& key, const std::function<bool(const std::string&)>& ok) const {
+  const auto& v = values(key);
+  return std::all_of(v.begin(), v.end(), ok);
+}
+
+void Filters::check_values(const std::string& key, const std::vector<std::string>& allowed) const {
+  for (auto& v : values(key))
+    if (std::find(allowed.begin(), allowed.end(), v) == allowed.end())
+      throw Error(ErrorKind::invalid_argument, verb_ + ": invalid filter `" + key + "=" + v + "` (" + join(allowed, ", ") + ")");
 }
 
 }  // namespace berth::cli

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,29 @@ int print_inspect(const std::string& format, const nlohmann::json& docs, int rc)
 size_t width(const std::string& s);
 std::string pad(const std::string& s, size_t w);
 std::string cell_text(std::string s, size_t max);
+// Docker's --filter KEY=VALUE of a list verb (args.cpp): the values given for each key. The
+// values of one key are alternatives (any), except where every one must hold (labels: all).
+// A filter without "=", or with a key the verb does not take, is an invalid_argument error
+// naming the keys it takes ("VERB: invalid filter `k` (a, b, c)").
+class Filters {
+ public:
+  Filters(const std::string& verb, const std::vector<std::string>& specs, const std::vector<std::string>& keys);
+  bool has(const std::string& key) const { return by_key_.count(key) > 0; }
+  const std::vector<std::string>& values(const std::string& key) const;
+  // True when no value was given for `key`, or `ok` holds for one of them.
+  bool any(const std::string& key, const std::function<bool(const std::string&)>& ok) const;
+  // True when `ok` holds for every value given for `key` (none given: true).
+  bool all(const std::string& key, const std::function<bool(const std::string&)>& ok) const;
+  // A value of `key` that must be one of `allowed` (checked for every value given).
+  void check_values(const std::string& key, const std::vector<std::string>& allowed) const;
+  const std::map<std::string, std::vector<std::string>>& by_key() const { return by_key_; }
+
+ private:
+  std::string verb_;
+  std::map<std::string, std::vector<std::string>> by_key_;
+};
+// An integer flag value ("--time 5"): a usage error naming the flag when it is not one.
+int int_flag(const Args& a, const std::string& name, int otherwise);
 // Docker's way with several containers (args.cpp): `op` on each, its name printed on
 // success, its error on stderr; exit 1 if any failed.
 int for_each_container(const std::vector<std::string>& refs, const std::function<void(const std::string&)>& op);

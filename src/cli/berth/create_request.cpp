@@ -180,7 +180,7 @@ engine::CreateRequest build_request(const Args& a) {
     engine::parse_signal(a.get("stop-signal"));
     c["StopSignal"] = a.get("stop-signal");
   }
-  if (a.has("stop-timeout")) c["StopTimeout"] = std::stoi(a.get("stop-timeout"));
+  if (a.has("stop-timeout")) c["StopTimeout"] = int_flag(a, "stop-timeout", 10);
   c["Tty"] = a.has("tty");
   c["OpenStdin"] = a.has("interactive");
   c["AttachStdin"] = a.has("interactive") && !a.has("detach");

@@ -25,19 +25,10 @@ using nlohmann::json;
 // Docker's event filters: alternatives within a key, every key must match.
 class EventFilter {
  public:
-  explicit EventFilter(const std::vector<std::string>& specs) {
-    for (auto& f : specs) {
-      const size_t eq = f.find('=');
-      if (eq == std::string::npos || eq == 0) throw UsageError("invalid --filter `" + f + "` (KEY=VALUE)");
-      const std::string k = f.substr(0, eq);
-      if (k != "type" && k != "event" && k != "container" && k != "image" && k != "network" && k != "volume" &&
-          k != "label")
-        throw UsageError("invalid --filter key `" + k + "` (type, event, container, image, network, volume, label)");
-      by_key_[k].push_back(f.substr(eq + 1));
-    }
-  }
+  explicit EventFilter(const std::vector<std::string>& specs)
+      : filters_("events", specs, {"type", "event", "container", "image", "network", "volume", "label"}) {}
   bool matches(const events::Event& e) const {
-    for (auto& [k, values] : by_key_) {
+    for (auto& [k, values] : filters_.by_key()) {
       bool any = false;
       for (auto& v : values) any = any || one(k, v, e);
       if (!any) return false;
@@ -61,7 +52,7 @@ class EventFilter {
     if (k == "volume") return e.type == "volume" && e.id == v;
     return false;
   }
-  std::map<std::string, std::vector<std::string>> by_key_;
+  Filters filters_;
 };
 
 // Docker's line: TIME TYPE ACTION ID (k=v, …).
@@ -76,7 +67,7 @@ std::string event_line(const events::Event& e) {
 }  // namespace
 
 int cmd_events(const Engine& e, int argc, char** argv, int first) {
-  Args a = parse_args("events", {{"since", "", true}, {"until", "", true}, {"filter", "f", true}, {"format", "", true}},
+  Args a = parse_args("events", {{"since", "", true}, {"until", "", true}, {"filter", "f", true, true}, {"format", "", true}},
          argc, argv, first);
   if (!a.positional().empty()) throw UsageError("events: no arguments expected");
   const EventFilter filter(a.has("filter") ? a.all("filter") : std::vector<std::string>{});

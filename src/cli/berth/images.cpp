@@ -81,28 +81,14 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
   if (format != "table" && format != "json") format::Template::parse(format.rfind("table ", 0) == 0 ? format.substr(6) : format);
   auto svc = e.images();
   // Docker's image filters: values of one key are alternatives (labels: all must hold).
-  std::map<std::string, std::vector<std::string>> filters;
+  const Filters filters("images", a.all("filter"), {"dangling", "label", "reference", "before", "since"});
+  filters.check_values("dangling", {"true", "false", "1", "0"});
   int64_t before = 0, since = 0;
-  for (auto& f : a.all("filter")) {
-    const auto eq = f.find('=');
-    if (eq == std::string::npos) throw Error("invalid --filter `" + f + "` (KEY=VALUE)");
-    const std::string k = f.substr(0, eq), v = f.substr(eq + 1);
-    if (k != "dangling" && k != "label" && k != "reference" && k != "before" && k != "since")
-      throw Error("invalid --filter key `" + k + "` (dangling, label, reference, before, since)");
-    if (k == "dangling" && v != "true" && v != "false" && v != "1" && v != "0")
-      throw Error("invalid --filter `dangling=" + v + "`: true or false");
-    if (k == "before" || k == "since") {
-      const int64_t t = parse_rfc3339(svc.resolve(v).config.created);
-      if (k == "before") before = before ? std::min(before, t) : t;
-      else since = std::max(since, t);
-    }
-    filters[k].push_back(v);
+  for (auto& v : filters.values("before")) {
+    const int64_t t = parse_rfc3339(svc.resolve(v).config.created);
+    before = before ? std::min(before, t) : t;
   }
-  auto any = [&](const char* key, const std::function<bool(const std::string&)>& ok) {
-    auto it = filters.find(key);
-    if (it == filters.end()) return true;
-    return std::any_of(it->second.begin(), it->second.end(), ok);
-  };
+  for (auto& v : filters.values("since")) since = std::max(since, parse_rfc3339(svc.resolve(v).config.created));
   std::vector<Row> rows;
   std::set<std::string> quiet_ids;
   for (auto& img : svc.list()) {
@@ -116,17 +102,14 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
       if (f != repo && f != ref.familiar() && f != bare.str() && f != ref.str()) continue;
     }
     const bool dangling = ref.tag.empty();
-    if (!any("dangling", [&](const std::string& v) { return (v == "true" || v == "1") == dangling; })) continue;
-    if (!any("reference", [&](const std::string& v) {
+    if (!filters.any("dangling", [&](const std::string& v) { return (v == "true" || v == "1") == dangling; })) continue;
+    if (!filters.any("reference", [&](const std::string& v) {
           const std::string full = repo + (ref.tag.empty() ? "" : ":" + ref.tag);
           return ::fnmatch(v.c_str(), full.c_str(), 0) == 0 || ::fnmatch(v.c_str(), repo.c_str(), 0) == 0;
         }))
       continue;
-    if (filters.count("label")) {
-      const json labels = img.config.config.is_object() ? img.config.config.value("Labels", json::object()) : json::object();
-      if (!std::all_of(filters["label"].begin(), filters["label"].end(), [&](const std::string& v) { return has_label(labels, v); }))
-        continue;
-    }
+    const json labels = img.config.config.is_object() ? img.config.config.value("Labels", json::object()) : json::object();
+    if (!filters.all("label", [&](const std::string& v) { return has_label(labels, v); })) continue;
     const int64_t made = parse_rfc3339(img.config.created);
     if ((before && made >= before) || (since && made <= since)) continue;
     Row r;

@@ -2,12 +2,14 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "cli/berth/commands.hpp"
+#include "cli/berth/flag_help.hpp"
 #include "common/error.hpp"
 #include "cli/runtime/args.hpp"
 #include "common/log.hpp"
@@ -172,8 +174,23 @@ void print_verb_help(const cli::HelpRequest& h) {
     if (h.command == x.command) vh = &x;
   std::printf("\nUsage:  berth %s %s\n\n", h.command.c_str(), vh ? vh->args : "[OPTIONS]");
   if (vh) std::printf("%s\n\n", vh->what);
-  if (!h.flags.empty()) std::printf("Options:\n%s", cli::describe_flags(h.flags).c_str());
-  std::printf("      --help   Print usage\n");
+  // Docker's layout: "  -t, --time int   Seconds to wait …", descriptions in one column.
+  std::vector<cli::FlagSpec> flags = h.flags;
+  std::sort(flags.begin(), flags.end(), [](const cli::FlagSpec& a, const cli::FlagSpec& b) { return a.name < b.name; });
+  std::vector<std::pair<std::string, std::string>> lines;
+  size_t width = 0;
+  for (const auto& f : flags) {
+    const cli::FlagHelp* fh = cli::flag_help(h.command, f.name);
+    std::string left = (f.alias.empty() ? "      " : "  -" + f.alias + ", ") + "--" + f.name;
+    const std::string type = fh ? fh->type : f.takes_value ? (f.repeatable ? "list" : "string") : "";
+    if (f.takes_value && !type.empty()) left += " " + type;
+    lines.push_back({left, fh ? fh->text : ""});
+    width = std::max(width, left.size());
+  }
+  lines.push_back({"      --help", "Print usage"});
+  width = std::max(width, lines.back().first.size());
+  std::printf("Options:\n");
+  for (auto& [left, text] : lines) std::printf("%-*s   %s\n", static_cast<int>(width), left.c_str(), text.c_str());
 }
 
 struct Verb {

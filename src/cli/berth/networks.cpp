@@ -66,36 +66,22 @@ int cmd_network_ls(const Engine& e, int argc, char** argv, int first) {
   rows.push_back({std::string(64, '0').replace(0, 4, "host"), "host", "host", "local", json::object(), true});
   rows.push_back({std::string(64, '0').replace(0, 4, "none"), "none", "null", "local", json::object(), true});
   // Docker's filters: the values of one key are alternatives, labels must all hold.
-  std::map<std::string, std::vector<std::string>> filters;
-  for (auto& f : a.all("filter")) {
-    auto eq = f.find('=');
-    std::string k = f.substr(0, eq), v = eq == std::string::npos ? "" : f.substr(eq + 1);
-    if (k != "name" && k != "driver" && k != "id" && k != "label" && k != "type" && k != "dangling" && k != "scope")
-      throw Error("network ls: invalid filter `" + k + "` (name, id, driver, label, type, dangling, scope)");
-    if (k == "type" && v != "custom" && v != "builtin") throw Error("network ls: invalid filter `type=" + v + "`: custom or builtin");
-    if (k == "dangling" && v != "true" && v != "false" && v != "1" && v != "0")
-      throw Error("network ls: invalid filter `dangling=" + v + "`: true or false");
-    filters[k].push_back(v);
-  }
-  auto any = [&](const Row& r, const std::string& key, const std::function<bool(const Row&, const std::string&)>& ok) {
-    auto it = filters.find(key);
-    if (it == filters.end()) return true;
-    return std::any_of(it->second.begin(), it->second.end(), [&](const std::string& v) { return ok(r, v); });
-  };
+  const Filters filters("network ls", a.all("filter"), {"name", "id", "driver", "label", "type", "dangling", "scope"});
+  filters.check_values("type", {"custom", "builtin"});
+  filters.check_values("dangling", {"true", "false", "1", "0"});
   std::vector<Row> kept;
   for (auto& r : rows) {
-    bool ok = any(r, "name", [](const Row& x, const std::string& v) { return x.name.find(v) != std::string::npos; }) &&
-              any(r, "driver", [](const Row& x, const std::string& v) { return x.driver == v; }) &&
-              any(r, "id", [](const Row& x, const std::string& v) { return x.id.rfind(v, 0) == 0; }) &&
-              any(r, "scope", [](const Row& x, const std::string& v) { return x.scope == v; }) &&
-              any(r, "type", [](const Row& x, const std::string& v) { return (v == "builtin") == x.builtin; }) &&
-              any(r, "dangling", [&](const Row& x, const std::string& v) {
-                const bool unused = !x.builtin && eng.network_users(x.name).empty() && eng.networks().members(x.name).empty();
-                return (v == "true" || v == "1") == unused;
-              });
-    if (auto it = filters.find("label"); ok && it != filters.end())
-      ok = std::all_of(it->second.begin(), it->second.end(), [&](const std::string& v) { return has_label(r.labels, v); });
-    if (ok) kept.push_back(r);
+    if (filters.any("name", [&](const std::string& v) { return r.name.find(v) != std::string::npos; }) &&
+        filters.any("driver", [&](const std::string& v) { return r.driver == v; }) &&
+        filters.any("id", [&](const std::string& v) { return r.id.rfind(v, 0) == 0; }) &&
+        filters.any("scope", [&](const std::string& v) { return r.scope == v; }) &&
+        filters.any("type", [&](const std::string& v) { return (v == "builtin") == r.builtin; }) &&
+        filters.any("dangling", [&](const std::string& v) {
+          const bool unused = !r.builtin && eng.network_users(r.name).empty() && eng.networks().members(r.name).empty();
+          return (v == "true" || v == "1") == unused;
+        }) &&
+        filters.all("label", [&](const std::string& v) { return has_label(r.labels, v); }))
+      kept.push_back(r);
   }
   rows = kept;
   const bool trunc = !a.has("no-trunc");

@@ -78,57 +78,41 @@ json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) 
 // keys and bad values are errors.
 class PsFilter {
  public:
-  PsFilter(engine::Engine& eng, const std::vector<std::string>& specs) {
-    static const std::set<std::string> keys = {"status", "name", "id", "label", "exited", "ancestor", "before",
-                                               "since", "network", "volume", "health"};
-    static const std::set<std::string> states = {"created", "restarting", "running", "removing", "paused", "exited", "dead"};
-    for (const auto& f : specs) {
-      const auto eq = f.find('=');
-      if (eq == std::string::npos) throw Error("invalid --filter `" + f + "` (KEY=VALUE)");
-      const std::string k = f.substr(0, eq), v = f.substr(eq + 1);
-      if (!keys.count(k))
-        throw Error("invalid --filter key `" + k + "` (status, name, id, label, exited, ancestor, before, since, network, volume, health)");
-      if (k == "status" && !states.count(v)) throw Error("invalid --filter `status=" + v + "`");
-      if (k == "health" && v != "starting" && v != "healthy" && v != "unhealthy" && v != "none")
-        throw Error("invalid --filter `health=" + v + "`");
-      if (k == "exited") {
-        char* end = nullptr;
-        std::strtol(v.c_str(), &end, 10);
-        if (v.empty() || *end) throw Error("invalid --filter `exited=" + v + "`: an exit code");
-      }
-      if (k == "name" || k == "id") {
+  PsFilter(engine::Engine& eng, const std::vector<std::string>& specs)
+      : f_("ps", specs, {"status", "name", "id", "label", "exited", "ancestor", "before", "since", "network", "volume", "health"}) {
+    f_.check_values("status", {"created", "restarting", "running", "removing", "paused", "exited", "dead"});
+    f_.check_values("health", {"starting", "healthy", "unhealthy", "none"});
+    for (auto& v : f_.values("exited")) {
+      char* end = nullptr;
+      std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end) throw Error(ErrorKind::invalid_argument, "ps: invalid filter `exited=" + v + "`: an exit code");
+    }
+    for (const char* k : {"name", "id"})
+      for (auto& v : f_.values(k)) {
         try {
           regexes_[k].emplace_back(v, std::regex::ECMAScript);
         } catch (const std::regex_error&) {
-          throw Error("invalid --filter `" + f + "`: not a regular expression");
+          throw Error(ErrorKind::invalid_argument, "ps: invalid filter `" + std::string(k) + "=" + v + "`: not a regular expression");
         }
       }
-      if (k == "before" || k == "since") {
-        const int64_t t = eng.lookup(v).rec.created;
-        if (k == "before") before_ = before_ ? std::min(before_, t) : t;
-        else since_ = std::max(since_, t);
+    for (auto& v : f_.values("before")) {
+      const int64_t t = eng.lookup(v).rec.created;
+      before_ = before_ ? std::min(before_, t) : t;
+    }
+    for (auto& v : f_.values("since")) since_ = std::max(since_, eng.lookup(v).rec.created);
+    for (auto& v : f_.values("ancestor")) {
+      try {
+        ancestor_ids_.push_back(eng.images().resolve(v).id.str());
+      } catch (const Error&) {
+        // not an image here: matched by the name the container was made with
       }
-      if (k == "ancestor") {
-        try {
-          ancestor_ids_.push_back(eng.images().resolve(v).id.str());
-        } catch (const Error&) {
-          // not an image here: matched by the name the container was made with
-        }
-      }
-      values_[k].push_back(v);
     }
   }
   // `status` in the filters shows stopped containers without -a, as Docker's.
-  bool wants_all() const { return values_.count("status") > 0; }
+  bool wants_all() const { return f_.has("status"); }
 
   bool match(const json& row) const {
-    auto any = [&](const char* key, const std::function<bool(const std::string&)>& ok) {
-      auto it = values_.find(key);
-      if (it == values_.end()) return true;
-      for (const auto& v : it->second)
-        if (ok(v)) return true;
-      return false;
-    };
+    auto any = [&](const char* key, const std::function<bool(const std::string&)>& ok) { return f_.any(key, ok); };
     const std::string name = row["Names"], state = row["State"];
     if (!any("status", [&](const std::string& v) { return v == state; })) return false;
     if (auto it = regexes_.find("name"); it != regexes_.end() &&
@@ -140,9 +124,7 @@ class PsFilter {
         std::none_of(it->second.begin(), it->second.end(), [&](const std::regex& r) { return std::regex_search(row["ID"].get<std::string>(), r); }))
       return false;
     // Labels: all of them (Docker matches every label filter).
-    if (auto it = values_.find("label"); it != values_.end())
-      for (const auto& v : it->second)
-        if (!has_label(row["Labels"], v)) return false;
+    if (!f_.all("label", [&](const std::string& v) { return has_label(row["Labels"], v); })) return false;
     if (!any("exited", [&](const std::string& v) { return state == "exited" && row["ExitCode"] == std::atoi(v.c_str()); }))
       return false;
     if (!any("ancestor", [&](const std::string& v) {
@@ -173,7 +155,7 @@ class PsFilter {
   }
 
  private:
-  std::map<std::string, std::vector<std::string>> values_;
+  Filters f_;
   std::map<std::string, std::vector<std::regex>> regexes_;
   std::vector<std::string> ancestor_ids_;
   int64_t before_ = 0, since_ = 0;

@@ -33,28 +33,15 @@ int cmd_volume_ls(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("volume ls", {{"quiet", "q", false}, {"format", "", true}, {"filter", "f", true, true}}, argc, argv, first);
   auto eng = make_engine(e);
   // Docker's filters: the values of one key are alternatives, labels must all hold.
-  std::map<std::string, std::vector<std::string>> filters;
-  for (auto& f : a.all("filter")) {
-    const auto eq = f.find('=');
-    const std::string k = f.substr(0, eq), v = eq == std::string::npos ? "" : f.substr(eq + 1);
-    if (k != "dangling" && k != "name" && k != "label" && k != "driver")
-      throw Error("volume ls: invalid filter `" + k + "` (dangling, name, label, driver)");
-    if (k == "dangling" && v != "true" && v != "false" && v != "1" && v != "0")
-      throw Error("volume ls: invalid filter `dangling=" + v + "`: true or false");
-    filters[k].push_back(v);
-  }
-  auto any = [&](const std::string& key, const std::function<bool(const std::string&)>& ok) {
-    auto it = filters.find(key);
-    return it == filters.end() || std::any_of(it->second.begin(), it->second.end(), ok);
-  };
+  const Filters filters("volume ls", a.all("filter"), {"dangling", "name", "label", "driver"});
+  filters.check_values("dangling", {"true", "false", "1", "0"});
   std::vector<json> rows;
   for (auto& v : eng.volumes().list()) {
-    if (!any("dangling", [&](const std::string& x) { return (x == "true" || x == "1") == eng.volume_users(v.name).empty(); }) ||
-        !any("name", [&](const std::string& x) { return v.name.find(x) != std::string::npos; }) ||
-        !any("driver", [&](const std::string& x) { return x == "local"; }))
-      continue;
     const json label_map(v.labels);
-    if (!std::all_of(filters["label"].begin(), filters["label"].end(), [&](const std::string& x) { return has_label(label_map, x); }))
+    if (!filters.any("dangling", [&](const std::string& x) { return (x == "true" || x == "1") == eng.volume_users(v.name).empty(); }) ||
+        !filters.any("name", [&](const std::string& x) { return v.name.find(x) != std::string::npos; }) ||
+        !filters.any("driver", [&](const std::string& x) { return x == "local"; }) ||
+        !filters.all("label", [&](const std::string& x) { return has_label(label_map, x); }))
       continue;
     if (a.has("quiet")) {
       std::puts(v.name.c_str());
