@@ -310,6 +310,12 @@ setup() {
   [ "$(e ps -aq | wc -l)" -eq 2 ]
   [ "$(e ps -a --filter status=created --format '{{.Names}}')" = two ]
   [ "$(e ps --filter label=role=web --format json | jq -r .Names)" = up ]
+  # -l / -n N: the last created, whatever their state (Docker's).
+  e create --name newest busybox true >/dev/null
+  [ "$(e ps -l --format '{{.Names}}')" = newest ]
+  [ "$(e ps -n 2 --format '{{.Names}}' | tr '\n' ' ')" = "newest up " ]
+  run e ps -n x
+  [ "$status" -eq 125 ]
   run e inspect no-such-thing
   [ "$status" -ne 0 ]
 }

@@ -166,8 +166,10 @@ class PsFilter {
 int cmd_ps(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("ps",
          {{"all", "a", false}, {"quiet", "q", false}, {"no-trunc", "", false}, {"format", "", true},
-          {"filter", "f", true, true}, {"latest", "l", false}, {"size", "s", false}},
+          {"filter", "f", true, true}, {"latest", "l", false}, {"last", "n", true}, {"size", "s", false}},
          argc, argv, first);
+  // -n N / -l (= -n 1): the N last created containers, whatever their state (Docker's).
+  const int last = a.has("latest") ? 1 : int_flag(a, "last", -1);
   const std::string format = a.get("format", "table");
   // A template that does not parse fails before anything is looked at.
   if (format != "table" && format != "json") format::Template::parse(format.rfind("table ", 0) == 0 ? format.substr(6) : format);
@@ -177,7 +179,7 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
   std::vector<json> rows;
   for (auto& c : eng.list()) {
     engine::State s = eng.state(c);
-    if (!a.has("all") && !filter.wants_all() && !s.running() && s.status != engine::Status::restarting) continue;
+    if (!a.has("all") && last < 0 && !filter.wants_all() && !s.running() && s.status != engine::Status::restarting) continue;
     json row = container_row(eng, c, s);
     if (!filter.match(row)) continue;
     // Sizes walk the layers' files: only when asked (-s, or a template that shows them).
@@ -188,7 +190,7 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
     rows.push_back(row);
   }
   std::reverse(rows.begin(), rows.end());  // newest first, like Docker
-  if (a.has("latest") && rows.size() > 1) rows.resize(1);
+  if (last >= 0 && rows.size() > static_cast<size_t>(last)) rows.resize(static_cast<size_t>(last));
   bool trunc = !a.has("no-trunc");
   for (auto& r : rows)
     if (trunc) r["ID"] = r["ID"].get<std::string>().substr(0, 12);
