@@ -731,21 +731,6 @@ Container Db::add_container(std::string_view ns, const Container& c) {
   });
 }
 
-bool Db::update_container(std::string_view ns, const Container& c) {
-  validate_namespace(ns);
-  require("container name", c.name);
-  return transaction([&] {
-    if (auto other = get_container_by_name(ns, c.name); other && other->id != c.id)
-      throw Error(ErrorKind::conflict, "container name " + in_quotes(c.name) + " is already in use by container " +
-                  in_quotes(other->id));
-    auto q = conn()->q(
-        "UPDATE containers SET name = ?3, data = ?4, updated = ?5 WHERE namespace = ?1 AND id = ?2");
-    q.args(ns, c.id, c.name, c.data, now_ns());
-    q.run();
-    return conn()->changes() > 0;
-  });
-}
-
 bool Db::update_container_if_unchanged(std::string_view ns, Container& c) {
   validate_namespace(ns);
   require("container name", c.name);

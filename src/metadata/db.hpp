@@ -231,12 +231,10 @@ class Db {
   // Inserts a new container. Errors: "container name \"n\" is already in use by container
   // \"id\"", "container id \"id\" already exists".
   Container add_container(std::string_view ns, const Container& c);
-  // Replaces name, data (and updated) of an existing one; false when it is gone.
-  // Error: the new name is in use.
-  bool update_container(std::string_view ns, const Container& c);
-  // Compare-and-swap: replaces name and data only while the record is still the version `c`
+  // Replaces name and data (compare-and-swap) only while the record is still the version `c`
   // was read at (its `updated`), then gives `c` the new version. false when another writer
-  // changed it meanwhile, or removed it: read it again and redo the change.
+  // changed it meanwhile, or removed it: read it again and redo the change. There is no
+  // unconditional update: a writer holding an old copy must not undo another's change.
   // Error: the new name is in use.
   bool update_container_if_unchanged(std::string_view ns, Container& c);
   [[nodiscard]] std::optional<Container> get_container(std::string_view ns, std::string_view id);

@@ -1242,7 +1242,7 @@ PY
                "image prune" save load pull push login logout "image mount" "image unmount" info "system df"
                "system prune" "system check" "volume create" "volume ls" "volume inspect" "volume rm"
                "volume prune" "network create" "network ls" "network inspect" "network rm" "network prune"
-               "network connect" "network disconnect" "network check")
+               "network connect" "network disconnect" "network check" version)
   for v in "${verbs[@]}"; do
     run e $v --help
     [ "$status" -eq 0 ] || { echo "$v --help → $status: $output"; false; }
@@ -1270,6 +1270,12 @@ PY
   [[ "$output" == *"invalid --stop-timeout \`soon\`"* ]]
   run e restart -t x nosuch
   [ "$status" -eq 125 ]
+  # version: Docker's document (scripts read .Client.Version / .Server.Version).
+  [ "$(e version --format '{{.Client.Version}}')" = "$(e --version | awk '{print $3}')" ]
+  [ "$(e version --format '{{.Server.KernelVersion}} {{.Client.ApiVersion}}')" = "$(uname -r) 1.41" ]
+  run e version
+  [[ "${lines[0]}" == Client: ]]
+  [[ "$output" == *"Server:"*"Kernel version:"* ]]
   run e help nosuch
   [ "$status" -ne 0 ]
   # After the image, --help is the container's argument (Docker's rule).

@@ -103,6 +103,7 @@ void pull_image(const Engine& e, const std::string& ref, const std::string& plat
 // the berth binary, or $BERTH_REGISTRY_MODULE) and runs `verb`.
 int run_registry_verb(const char* verb, const Engine& e, int argc, char** argv, int first);
 int cmd_system_df(const Engine& e, int argc, char** argv, int first);
+int cmd_version(const Engine& e, int argc, char** argv, int first);
 int cmd_system_check(const Engine& e, int argc, char** argv, int first);
 // Containers and volumes: one file per verb (run.cpp has run and create, pause.cpp pause and
 // unpause, inspect.cpp both inspects, volumes.cpp the volume verbs).

@@ -194,6 +194,7 @@ constexpr FlagHelp kFlags[] = {
     {"network prune", "filter", "filter", "Provide filter values: until=TIME, label=K[=V], label!=K[=V]"},
     {"network connect", "link", "list", "Add link to another container (accepted; not used)"},
     {"network disconnect", "force", "", "Force the container to disconnect from a network (no effect yet)"},
+    {"version", "format", "string", "Format output: 'json' or a Go template over {Client, Server} (default text)"},
     {"container cleanup", "rm", "", "Remove the container too (it was run with --rm)"},
     {"container cleanup", "network-only", "", "Only release the container's network attachments"},
 };

@@ -78,7 +78,8 @@ const char* kUsage =
     "  load            read images from a docker-archive or oci-archive (-i FILE)\n"
     "  image mount     mount an image's root filesystem read-only (IMAGE [DIR])\n"
     "  image unmount   undo image mount (DIR or IMAGE)\n"
-    "  system df       disk usage\n"
+    "  system df       disk usage (-v: per image, container and volume; --format)\n"
+    "  version         the version of berth and its engine (--format)\n"
     "  system check    records vs files, mounts and shims: what is missing or left over (--repair)\n"
     "\n"
     "Global flags:\n"
@@ -150,6 +151,7 @@ const VerbHelp kHelp[] = {
     {"image mount", "IMAGE [DIR]", "Mount an image's root filesystem read-only (nosuid, nodev)"},
     {"image unmount", "DIR|IMAGE", "Undo image mount"},
     {"info", "[OPTIONS]", "Display system-wide information"},
+    {"version", "[OPTIONS]", "Show the berth version information"},
     {"system df", "[OPTIONS]", "Show disk usage"},
     {"system prune", "[OPTIONS]", "Remove unused data"},
     {"system check", "[OPTIONS]", "Check the store (records, files, mounts, shims); --repair removes what is left over"},
@@ -215,6 +217,7 @@ const Verb kVerbs[] = {
     {"rmi", nullptr, cli::cmd_rmi},
     {"import", nullptr, cli::cmd_import},
     {"system", "df", cli::cmd_system_df},
+    {"version", nullptr, cli::cmd_version},
     {"system", "events", cli::cmd_events},
     {"system", "check", cli::cmd_system_check},
     {"save", nullptr, cli::cmd_save},
@@ -374,10 +377,6 @@ int berth_main(int argc, char** argv) {
       static char help_flag[] = "--help";
       again.push_back(help_flag);
       return berth_main(static_cast<int>(again.size()), again.data());
-    }
-    if (cmd == "version") {
-      std::printf("berth version %s\n", BERTH_VERSION);
-      return 0;
     }
     bool known_group = false;
     for (auto& v : kVerbs) {

@@ -19,8 +19,10 @@
 #include "engine/engine.hpp"
 #include "network/networks.hpp"
 #include "shim/frames.hpp"
+#include "error_kind.hpp"
 
 using namespace berth;
+using berth::test::kind_of;
 using nlohmann::json;
 
 namespace {
@@ -178,18 +180,6 @@ TEST_F(EngineOnBusybox, AStoppedContainerHasNoExec) {
 }  // namespace
 
 namespace {
-
-// What the daemons will map to HTTP statuses and gRPC codes, and the CLI to exit codes: each
-// failure's kind, chosen where it is thrown.
-ErrorKind kind_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  ADD_FAILURE() << "no error";
-  return ErrorKind::internal;
-}
 
 TEST_F(EngineOnBusybox, ErrorsHaveKinds) {
   auto is = [](ErrorKind got, ErrorKind want) { return std::string(kind_name(got)) == std::string(kind_name(want)); };

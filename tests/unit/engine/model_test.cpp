@@ -4,21 +4,13 @@
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
+#include "error_kind.hpp"
 
 using namespace berth;
 using namespace berth::engine;
 using nlohmann::json;
 
 namespace {
-
-ErrorKind kind_of(const std::string& spec) {
-  try {
-    parse_bind(spec);
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  return ErrorKind::internal;
-}
 
 TEST(Model, BindsParseOnceWithTheirOptions) {
   Bind b = parse_bind("/srv/data:/data//x/:ro,rshared");
@@ -34,7 +26,7 @@ TEST(Model, BindsParseOnceWithTheirOptions) {
   EXPECT_EQ(b.propagation(), "rprivate");
   EXPECT_FALSE(parse_bind("/a:/b:ro,rw").read_only());  // the last one wins
   for (const char* bad : {"nocolon", ":/x", "/a:relative", "/a:/", "/a:/b:bogus", "/a:"})
-    EXPECT_EQ(kind_of(bad), ErrorKind::invalid_argument) << bad;
+    EXPECT_EQ(test::kind_of([&] { parse_bind(bad); }), ErrorKind::invalid_argument) << bad;
   const json host = {{"Binds", {"/a:/b", "nocolon", "v:/c:ro"}}};
   EXPECT_THROW(binds_of(host), Error);
   auto shown = binds_of(host, false);  // inspect, ps: what parses

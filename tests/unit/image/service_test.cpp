@@ -20,9 +20,11 @@
 #include "common/fs.hpp"
 #include "events/events.hpp"
 #include "image/service.hpp"
+#include "error_kind.hpp"
 #include "temp_dir.hpp"
 
 using namespace berth;
+using berth::test::kind_of;
 
 namespace {
 
@@ -61,16 +63,6 @@ image::Image import(image::Service& svc, const std::string& tar, const std::stri
         return k;
       },
       ref);
-}
-
-ErrorKind kind_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  ADD_FAILURE() << "no error";
-  return ErrorKind::internal;
 }
 
 std::vector<std::string> actions(const std::string& events_log) {

@@ -909,11 +909,11 @@ TEST_F(MetadataTest, ContainersByIdNamePrefixAndNamespace) {
 
   Container renamed = *db.get_container("default", b);
   renamed.name = "web";
-  err = error_of([&] { db.update_container("default", renamed); });
+  err = error_of([&] { db.update_container_if_unchanged("default", renamed); });
   EXPECT_NE(err.find("already in use"), std::string::npos) << err;
   renamed.name = "database";
   renamed.data = R"({"State":"exited"})";
-  EXPECT_TRUE(db.update_container("default", renamed));
+  EXPECT_TRUE(db.update_container_if_unchanged("default", renamed));
   EXPECT_EQ(db.get_container("default", b)->data, renamed.data);
   EXPECT_FALSE(db.get_container_by_name("default", "db"));
 
@@ -933,7 +933,6 @@ TEST_F(MetadataTest, ContainersByIdNamePrefixAndNamespace) {
   EXPECT_FALSE(db.delete_container("default", a));
   Container gone = make_container(a, "gone");
   EXPECT_FALSE(db.update_container_if_unchanged("default", gone));
-  EXPECT_FALSE(db.update_container("default", make_container(a, "gone")));
   EXPECT_EQ(db.list_containers("default").size(), 1u);
   EXPECT_TRUE(db.get_container("other", a));
 }
