@@ -622,10 +622,7 @@ Container Engine::create(const CreateRequest& req) {
     if (!endpoints.contains(mode)) endpoints[mode] = json::object();
     for (auto& [name, ep] : endpoints.items()) {
       if (name != mode) networks_.get(name);
-      const std::string ip = ep.value("IPAMConfig", json::object()).value("IPv4Address", "");
-      if (!ip.empty()) network::parse_ipv4(ip);
-      const std::string mac = ep.value("MacAddress", "");
-      if (!mac.empty()) network::check_mac(mac);
+      endpoint_config(ep);  // checked before anything is made
     }
   }
   const std::string top = images_.unpack(img);
@@ -1705,11 +1702,12 @@ network::Member Engine::new_member(Container& c, const json& endpoint, const std
   m.container_name = c.rec.name;
   m.hostname = c.data["Config"].value("Hostname", "");
   m.ns = opts_.images.ns;
-  for (auto& a : endpoint.value("Aliases", json::array())) m.aliases.push_back(a.get<std::string>());
+  EndpointConfig ec = endpoint_config(endpoint);
+  m.aliases = std::move(ec.aliases);
   m.ifname = ifname;
   m.netns = netns_path(c.id());
-  m.ip = endpoint.value("IPAMConfig", json::object()).value("IPv4Address", "");
-  m.mac = endpoint.value("MacAddress", "");
+  m.ip = ec.ipv4;
+  m.mac = ec.mac;
   m.hosts_file = pdir + "/hosts";
   m.hosts_base = pdir + "/hosts.base";
   if (primary) m.ports = port_mappings(c.data["Config"], c.data["HostConfig"]);
@@ -1822,8 +1820,7 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
   network::Network net = name == network::Networks::kDefault ? networks_.ensure_default() : networks_.get(name);
   json& eps = c.data["NetworkingConfig"]["EndpointsConfig"];
   if (eps.contains(net.name)) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is already connected to network " + net.name);
-  const std::string ip = endpoint.value("IPAMConfig", json::object()).value("IPv4Address", "");
-  if (!ip.empty()) network::parse_ipv4(ip);
+  endpoint_config(endpoint);  // checked before anything is made
   State s = state_locked(c);
   if (s.running() && c.data.contains("NetworkSettings")) {
     std::set<std::string> used;

@@ -81,6 +81,21 @@ std::vector<Bind> binds_of(const json& host, bool strict) {
   return out;
 }
 
+EndpointConfig endpoint_config(const json& endpoint) {
+  EndpointConfig e;
+  if (!endpoint.is_object()) return e;
+  if (auto a = endpoint.find("Aliases"); a != endpoint.end() && a->is_array())
+    for (auto& x : *a) {
+      if (!x.is_string()) throw Error(ErrorKind::invalid_argument, "network alias: want a string, got " + x.dump());
+      e.aliases.push_back(x.get<std::string>());
+    }
+  e.ipv4 = endpoint.value("IPAMConfig", json::object()).value("IPv4Address", "");
+  if (!e.ipv4.empty()) network::parse_ipv4(e.ipv4);
+  e.mac = endpoint.value("MacAddress", "");
+  if (!e.mac.empty()) network::check_mac(e.mac);
+  return e;
+}
+
 shim::RestartPolicy restart_policy(const json& host) {
   const json policy = host.value("RestartPolicy", json::object());
   if (!policy.is_object()) return {};

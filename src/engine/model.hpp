@@ -44,6 +44,17 @@ Bind parse_bind(const std::string& spec);
 // entry that does not parse is left out instead of failing.
 std::vector<Bind> binds_of(const nlohmann::json& host, bool strict = true);
 
+// One network attachment as asked for (NetworkingConfig.EndpointsConfig[NET], from --ip,
+// --network-alias, --mac-address, or `network connect --ip --alias`).
+struct EndpointConfig {
+  std::vector<std::string> aliases;
+  std::string ipv4;  // "" = from the network's pool
+  std::string mac;   // "" = generated
+};
+// invalid_argument when an alias is not a string, the address not an IPv4 address or the MAC
+// not a unicast MAC.
+EndpointConfig endpoint_config(const nlohmann::json& endpoint);
+
 // HostConfig.RestartPolicy (no policy: "no").
 shim::RestartPolicy restart_policy(const nlohmann::json& host);
 

@@ -43,6 +43,18 @@ TEST(Model, StatusNamesRoundTrip) {
   EXPECT_EQ(parse_status("from-the-future"), Status::created);
 }
 
+TEST(Model, EndpointConfigIsCheckedOnce) {
+  auto e = endpoint_config({{"Aliases", {"db", "primary"}}, {"IPAMConfig", {{"IPv4Address", "10.88.0.9"}}},
+                            {"MacAddress", "02:42:ac:11:00:09"}});
+  EXPECT_EQ(e.aliases, (std::vector<std::string>{"db", "primary"}));
+  EXPECT_EQ(e.ipv4, "10.88.0.9");
+  EXPECT_EQ(e.mac, "02:42:ac:11:00:09");
+  EXPECT_TRUE(endpoint_config(json::object()).ipv4.empty());
+  EXPECT_THROW(endpoint_config({{"IPAMConfig", {{"IPv4Address", "10.88.0.300"}}}}), Error);
+  EXPECT_THROW(endpoint_config({{"Aliases", {1}}}), Error);
+  EXPECT_THROW(endpoint_config({{"MacAddress", "nope"}}), Error);
+}
+
 TEST(Model, RestartPolicyAndPorts) {
   EXPECT_EQ(restart_policy(json::object()).name, "no");
   auto p = restart_policy({{"RestartPolicy", {{"Name", "on-failure"}, {"MaximumRetryCount", 3}}}});
