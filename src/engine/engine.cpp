@@ -2075,9 +2075,7 @@ image::Image Engine::commit(const std::string& ref, const std::string& image_ref
 json Engine::inspect(Container& c) {
   State s = state(c);
   const json& config = c.data["Config"];
-  std::vector<std::string> args;
-  for (auto* k : {"Entrypoint", "Cmd"})
-    for (auto& a : config.value(k, json::array())) args.push_back(a.get<std::string>());
+  std::vector<std::string> args = command_line(config);
   std::string path = args.empty() ? "" : args.front();
   if (!args.empty()) args.erase(args.begin());
   const std::string pdir = opts_.images.root + "/containers/" + c.id();

@@ -25,6 +25,16 @@ Status parse_status(std::string_view name) {
   return Status::created;
 }
 
+std::vector<std::string> command_line(const json& config) {
+  std::vector<std::string> out;
+  if (!config.is_object()) return out;
+  for (const char* k : {"Entrypoint", "Cmd"})
+    if (auto it = config.find(k); it != config.end() && it->is_array())
+      for (auto& x : *it)
+        if (x.is_string()) out.push_back(x.get<std::string>());
+  return out;
+}
+
 bool Bind::read_only() const {
   bool ro = false;
   for (auto& o : options) {

@@ -25,6 +25,9 @@ std::string_view status_name(Status s);
 // Docker's name ("running"); an unknown one is `created` (a record from the future).
 Status parse_status(std::string_view name);
 
+// The container's command line: Config.Entrypoint then Config.Cmd (non-strings skipped).
+std::vector<std::string> command_line(const nlohmann::json& config);
+
 // One HostConfig.Binds entry (-v SRC:DST[:OPTS]): SRC is an absolute host path (a bind
 // mount) or a volume name; DST absolute; OPTS comma-separated (ro, rw, z, Z, nocopy, and the
 // propagations private, rprivate, shared, rshared, slave, rslave).

@@ -13,6 +13,7 @@
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
+#include "common/strings.hpp"
 #include "engine/engine.hpp"
 #include "engine/model.hpp"
 #include "format/template.hpp"
@@ -25,9 +26,7 @@ namespace {
 
 json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) {
   const json& config = c.data["Config"];
-  std::string cmd;
-  for (auto* k : {"Entrypoint", "Cmd"})
-    for (auto& x : config.value(k, json::array())) cmd += (cmd.empty() ? "" : " ") + x.get<std::string>();
+  const std::string cmd = join(engine::command_line(config), " ");
   (void)eng;
   // Docker's PORTS column: "127.0.0.1:8080->80/tcp, 0.0.0.0:32768->443/tcp" (while running).
   std::string ports;

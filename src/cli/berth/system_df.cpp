@@ -7,8 +7,10 @@
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
+#include "common/strings.hpp"
 #include "common/time.hpp"
 #include "engine/engine.hpp"
+#include "engine/model.hpp"
 #include "format/template.hpp"
 #include "oci/reference.hpp"
 
@@ -55,9 +57,7 @@ void print_verbose(const engine::Engine::DiskUsage& u) {
   std::vector<json> containers;
   for (auto& cu : u.containers) {
     const json& config = cu.container.data["Config"];
-    std::string cmd;
-    for (auto* k : {"Entrypoint", "Cmd"})
-      for (auto& x : config.value(k, json::array())) cmd += (cmd.empty() ? "" : " ") + x.get<std::string>();
+    const std::string cmd = join(engine::command_line(config), " ");
     containers.push_back({{"ID", cu.container.id().substr(0, 12)}, {"Image", config.value("Image", "")},
                           {"Command", "\"" + cell_text(cmd, 20) + "\""}, {"LocalVolumes", std::to_string(cu.local_volumes)},
                           {"Size", image::human_size(cu.size_rw)},

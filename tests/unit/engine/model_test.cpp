@@ -35,6 +35,13 @@ TEST(Model, BindsParseOnceWithTheirOptions) {
   EXPECT_TRUE(binds_of(json::object()).empty());
 }
 
+TEST(Model, CommandLineIsEntrypointThenCmd) {
+  EXPECT_EQ(command_line({{"Entrypoint", {"/bin/sh", "-c"}}, {"Cmd", {"echo hi"}}}),
+            (std::vector<std::string>{"/bin/sh", "-c", "echo hi"}));
+  EXPECT_EQ(command_line({{"Entrypoint", nullptr}, {"Cmd", {"true"}}}), std::vector<std::string>{"true"});
+  EXPECT_TRUE(command_line(json::object()).empty());
+}
+
 TEST(Model, StatusNamesRoundTrip) {
   for (Status s : {Status::created, Status::running, Status::paused, Status::restarting, Status::removing,
                    Status::exited, Status::dead})
