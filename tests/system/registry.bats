@@ -273,6 +273,11 @@ PY
   [ "$output" = always ]
   [[ "$stderr" != *"Unable to find"* ]]
   [ -n "$stderr" ]
+  # -q: the pull says nothing.
+  run --separate-stderr r run -q --rm --network none --pull always "$REGISTRY/test/runme:1" echo quiet
+  [ "$status" -eq 0 ]
+  [ "$output" = quiet ]
+  [ -z "$stderr" ]
   run --separate-stderr r run --rm --network none --pull never "$REGISTRY/test/other:1" true
   [ "$status" -eq 125 ]
   [[ "$stderr" == *"No such image"* ]]

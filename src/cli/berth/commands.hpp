@@ -97,7 +97,8 @@ int cmd_image_unmount(const Engine& e, int argc, char** argv, int first);
 // registry.cpp: pull and push through the image service, the registry module's client.
 int cmd_pull(const Engine& e, int argc, char** argv, int first);
 int cmd_push(const Engine& e, int argc, char** argv, int first);
-// `ref` pulled as `run --pull` does it: default registry access, progress on `progress_out`.
+// `ref` pulled as `run --pull` does it: default registry access, progress on `progress_out`
+// (nullptr: none, `run -q`).
 void pull_image(const Engine& e, const std::string& ref, const std::string& platform, std::FILE* progress_out);
 // login and logout, in the module berth-registry.so (src/registry/cli.cpp): loads it (next to
 // the berth binary, or $BERTH_REGISTRY_MODULE) and runs `verb`.

@@ -94,6 +94,10 @@ void pull_image(const Engine& e, const std::string& ref, const std::string& plat
   auto svc = e.images(platform);
   registry::Access access;
   access.scheme_cache = e.root + "/registry-schemes.json";
+  if (!progress_out) {
+    svc.pull(ref, transfer(access, nullptr));
+    return;
+  }
   {
     ProgressPrinter printer(progress_out);
     svc.pull(ref, transfer(access, printer.fn()));

@@ -18,7 +18,7 @@ namespace berth::cli {
 namespace {
 
 // --pull missing (Docker's default: an image not in the store is pulled first), always, never.
-// The pull's progress goes to stderr: stdout is the container's.
+// The pull's progress goes to stderr (stdout is the container's); -q: none.
 void pull_for_run(const Engine& e, const Args& a, const std::string& image) {
   const std::string policy = a.get("pull", "missing");
   if (policy != "missing" && policy != "always" && policy != "never")
@@ -27,9 +27,9 @@ void pull_for_run(const Engine& e, const Args& a, const std::string& image) {
   if (policy == "missing") {
     if (e.images(a.get("platform")).find(image)) return;
     oci::Reference::parse(image);  // a malformed one: its one-line error, no pull
-    std::fprintf(stderr, "Unable to find image '%s' locally\n", image.c_str());
+    if (!a.has("quiet")) std::fprintf(stderr, "Unable to find image '%s' locally\n", image.c_str());
   }
-  pull_image(e, image, a.get("platform"), stderr);
+  pull_image(e, image, a.get("platform"), a.has("quiet") ? nullptr : stderr);  // -q: no pull output
 }
 
 int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
