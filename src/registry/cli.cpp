@@ -1,10 +1,12 @@
 // The registry module's entry points (module.hpp): a repository client for the image
 // service's pull and push, and the login and logout commands.
+#include <termios.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <mutex>
 #include <iostream>
+#include <mutex>
+#include <string>
 
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
@@ -74,6 +76,27 @@ distribution::RegistryOptions registry_options(const registry::Access& a) {
   return o;
 }
 
+// One line from the terminal after `what`; without echo unless `echo`.
+std::string prompt(const char* what, bool echo) {
+  std::fputs(what, stdout);
+  std::fflush(stdout);
+  termios old{};
+  const bool quiet = !echo && ::tcgetattr(0, &old) == 0;
+  if (quiet) {
+    termios t = old;
+    t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(0, TCSANOW, &t);
+  }
+  std::string line;
+  std::getline(std::cin, line);
+  if (quiet) {
+    ::tcsetattr(0, TCSANOW, &old);
+    std::fputs("\n", stdout);
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
 }  // namespace
 
 int cmd_login(const Engine&, int argc, char** argv, int first) {
@@ -87,9 +110,15 @@ int cmd_login(const Engine&, int argc, char** argv, int first) {
   c.username = a.get("username");
   if (a.has("password-stdin")) {
     if (a.has("password")) throw Error("login: --password and --password-stdin are mutually exclusive");
+    if (c.username.empty()) throw Error("login: --password-stdin needs --username");
     std::getline(std::cin, c.password);
   } else {
     c.password = a.get("password");
+  }
+  // Docker's prompts on a terminal for what the flags did not give (the password unechoed).
+  if (::isatty(0)) {
+    if (c.username.empty()) c.username = prompt("Username: ", true);
+    if (c.password.empty() && !a.has("password-stdin")) c.password = prompt("Password: ", false);
   }
   if (c.username.empty() || c.password.empty())
     throw Error("login: give --username and --password (or --password-stdin)");

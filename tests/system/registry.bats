@@ -120,6 +120,13 @@ teardown() {
   b logout "$REGISTRY"
   run --separate-stderr "$BERTH" --root "$TEST_DIR/third" pull "$REGISTRY/test/auth:1"
   [ "$status" -eq 1 ]
+  # On a terminal, login asks for what the flags did not give; the password is not echoed.
+  run timeout 20 script -qec "\"$BERTH\" --root $BROOT login $REGISTRY" /dev/null < <(sleep 0.5; printf 'berth\r'; sleep 0.5; printf 's3cret\r')
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Username: berth"*"Password: "*"Login Succeeded"* ]]
+  [[ "$output" != *s3cret* ]]
+  jq -e --arg r "$REGISTRY" '.auths[$r].auth == "YmVydGg6czNjcmV0"' "$BERTH_AUTH_FILE"
 }
 
 @test "pull errors: unknown tag, nobody listening, bad reference — clear, and nothing left" {
