@@ -1519,6 +1519,33 @@ int Engine::wait(const std::string& ref) {
   }
 }
 
+int Engine::wait(const std::string& ref, const WaitOptions& o) {
+  Container c = lookup(ref);
+  const std::string id = c.id(), name = c.rec.name;
+  // The events from before the check on: an exit between the check and the subscription is
+  // not missed (the shim writes the exit record before it appends the die event).
+  const int64_t t0 = now_ns();
+  const State s = state(c);
+  if (o.condition == WaitCondition::not_running && !s.running() && s.status != Status::restarting) return s.exit_code;
+  int code = s.exit_code;
+  bool done = false;
+  EventOptions eo;
+  eo.since = t0;
+  eo.cancel_fd = o.cancel_fd;
+  events(eo, [&](const events::Event& e) {
+    if (e.type != "container" || e.id != id) return true;
+    if (e.action == "die") {
+      if (auto it = e.attributes.find("exitCode"); it != e.attributes.end()) code = std::atoi(it->second.c_str());
+      done = o.condition != WaitCondition::removed;
+    } else if (e.action == "destroy") {
+      done = true;  // gone: nothing more to wait for, whatever the condition
+    }
+    return !done;
+  });
+  if (!done) throw Error(ErrorKind::unavailable, "wait for container " + name + ": cancelled");
+  return code;
+}
+
 void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<std::string>* deferred) {
   Container c;
   try {

@@ -94,6 +94,14 @@ struct EventOptions {
   int cancel_fd = -1;  // readable (a client gone): stop
 };
 
+// Docker's wait conditions: not-running (returns at once when it is not running), next-exit
+// (the next exit from now, a created container's first), removed.
+enum class WaitCondition { not_running, next_exit, removed };
+struct WaitOptions {
+  WaitCondition condition = WaitCondition::not_running;
+  int cancel_fd = -1;  // readable (a client gone): stop waiting (unavailable)
+};
+
 struct LogOptions : logs::ReadOptions {
   bool follow = false;
   int cancel_fd = -1;
@@ -211,6 +219,10 @@ class Engine {
   void release_network(const std::string& id);
   // Blocks until the container is not running; its exit code.
   int wait(const std::string& ref);
+  // Docker's wait with a condition: the exit code of the exit waited for (for `removed`, of
+  // its last run). Woken by the container's die/destroy events (inotify on the events log),
+  // not by polling; unavailable when o.cancel_fd becomes readable first.
+  int wait(const std::string& ref, const WaitOptions& o);
   // Starts a process in the running container through its shim: the process is the shim's
   // child (watched, its exit code known, whatever becomes of the caller). Throws Error:
   // not_running when the container is not running or paused; command_not_found or

@@ -382,6 +382,51 @@ TEST_F(EngineOnBusybox, EventsReachASubscriberLiveAndItStopsOnCancel) {
   EXPECT_EQ(n, 4);
 }
 
+// Docker's wait conditions, woken by events: next-exit of a created container returns its
+// first exit, removed returns once it is gone, not-running at once for a stopped one, and a
+// cancelled wait ends with `unavailable`.
+TEST_F(EngineOnBusybox, WaitConditionsAndCancel) {
+  engine::CreateRequest req;
+  req.image = "bb:1";
+  req.name = "w";
+  req.config = {{"Cmd", {"sh", "-c", "sleep 0.2; exit 3"}}};
+  req.host = {{"NetworkMode", "none"}};
+  const std::string id = eng_->create(req).id();
+  int next = -1, removed = -1;
+  std::thread a([&] {
+    engine::WaitOptions o;
+    o.condition = engine::WaitCondition::next_exit;
+    next = eng_->wait(id, o);
+  });
+  std::thread b([&] {
+    engine::WaitOptions o;
+    o.condition = engine::WaitCondition::removed;
+    removed = eng_->wait(id, o);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // both waiting on a created container
+  eng_->start(id);
+  a.join();
+  EXPECT_EQ(next, 3);
+  EXPECT_EQ(eng_->wait(id, {}), 3);  // not-running: at once
+  eng_->remove(id, false, false);
+  b.join();
+  EXPECT_EQ(removed, 3);
+  // A wait on the running fixture container, cancelled by its client going away.
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  UniqueFd mine(sv[0]), theirs(sv[1]);
+  ErrorKind kind = ErrorKind::internal;
+  std::thread c([&] {
+    engine::WaitOptions o;
+    o.cancel_fd = theirs.get();
+    kind = kind_of([&] { eng_->wait(id_, o); });
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  mine.reset();
+  c.join();
+  EXPECT_EQ(kind, ErrorKind::unavailable);
+}
+
 // Commands that change one container at once (rename, update, pause, kill, connect …) each
 // take its lock and write the record they read under it: none undoes another's change. The
 // shim's events name the container by its name at the time.
