@@ -1642,6 +1642,53 @@ void Engine::remove(const std::string& ref, bool force, bool volumes) {
   cleanup(c.id(), true, volumes);
 }
 
+PruneResult Engine::prune_containers(const PruneFilter& f) {
+  PruneResult r;
+  for (auto& c : list()) {
+    const State s = state(c);
+    if (s.running() || s.status == Status::restarting) continue;
+    if (!f.matches(c.data["Config"].value("Labels", json::object()), c.rec.created / 1000000000)) continue;
+    const int64_t size = sizes(c).rw;
+    cleanup(c.id(), true);
+    r.deleted.push_back(c.id());
+    r.reclaimed += size;
+  }
+  return r;
+}
+
+PruneResult Engine::prune_volumes(const PruneFilter& f, bool all) {
+  PruneResult r;
+  for (auto& v : volumes_.list()) {
+    if (!v.anonymous && !all) continue;
+    if (!f.matches(json(v.labels), v.created)) continue;
+    const int64_t size = fs::disk_usage(v.mountpoint).bytes;
+    try {
+      if (remove_volume(v.name, true)) {
+        r.deleted.push_back(v.name);
+        r.reclaimed += size;
+      }
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::conflict) throw;  // in use: kept
+    }
+  }
+  return r;
+}
+
+PruneResult Engine::prune_networks(const PruneFilter& f) {
+  PruneResult r;
+  for (auto& n : networks_.list()) {
+    if (n.name == network::Networks::kDefault) continue;
+    if (!f.matches(n.labels, n.created / 1000000000)) continue;
+    if (!networks_.members(n.name).empty()) continue;  // attached: no 5 s wait in remove
+    try {
+      if (remove_network(n.id, true)) r.deleted.push_back(n.name);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::conflict) throw;  // in use: kept
+    }
+  }
+  return r;
+}
+
 void Engine::rename(const std::string& ref, const std::string& name) {
   Container c = lookup(ref);
   if (!valid_name(name)) throw Error(ErrorKind::invalid_argument, "invalid container name `" + name + "`");

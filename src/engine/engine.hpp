@@ -207,6 +207,12 @@ class Engine {
   void stop(const std::string& ref, int timeout);
   // volumes: its anonymous volumes go too (rm -v).
   void remove(const std::string& ref, bool force, bool volumes);
+  // Docker's prunes: every container that is not running (nor paused, nor restarting);
+  // volumes no container uses (anonymous ones only unless `all`); networks no container uses
+  // (never the default one) — those `f` matches. One in use meanwhile is kept.
+  PruneResult prune_containers(const PruneFilter& f);
+  PruneResult prune_volumes(const PruneFilter& f, bool all);
+  PruneResult prune_networks(const PruneFilter& f);
   // After an exit: unmount the rootfs and forget runtime state; with rm, remove the container
   // (and its anonymous volumes when it was run with --rm, or `volumes`).
   // With `deferred` (a foreground run's owner, whose shim is waiting for its word), the

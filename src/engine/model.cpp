@@ -106,6 +106,24 @@ EndpointConfig endpoint_config(const json& endpoint) {
   return e;
 }
 
+bool has_label(const json& labels, const std::string& spec) {
+  const auto eq = spec.find('=');
+  if (!labels.is_object()) return false;
+  auto it = labels.find(spec.substr(0, eq));
+  if (it == labels.end()) return false;
+  if (eq == std::string::npos) return true;
+  return (it->is_string() ? it->get<std::string>() : it->dump()) == spec.substr(eq + 1);
+}
+
+bool PruneFilter::matches(const json& labels_of, int64_t created) const {
+  if (until && created >= until) return false;
+  for (const auto& l : labels)
+    if (!has_label(labels_of, l)) return false;
+  for (const auto& l : not_labels)
+    if (has_label(labels_of, l)) return false;
+  return true;
+}
+
 shim::RestartPolicy restart_policy(const json& host) {
   const json policy = host.value("RestartPolicy", json::object());
   if (!policy.is_object()) return {};

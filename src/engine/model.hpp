@@ -58,6 +58,24 @@ struct EndpointConfig {
 // not a unicast MAC.
 EndpointConfig endpoint_config(const nlohmann::json& endpoint);
 
+// Docker's label filter on a Labels object: "k" (present) or "k=v" (that value).
+bool has_label(const nlohmann::json& labels, const std::string& spec);
+
+// What the prune operations keep or take (Docker's --filter of container/volume/network
+// prune): made before `until` (unix seconds; 0: any time), with every label of `labels`, none
+// of `not_labels` (label!=).
+struct PruneFilter {
+  std::vector<std::string> labels, not_labels;
+  int64_t until = 0;
+  bool matches(const nlohmann::json& labels_of, int64_t created) const;
+};
+// What a prune removed, and the disk space it gave back (containers: their own layers;
+// volumes: their data).
+struct PruneResult {
+  std::vector<std::string> deleted;
+  int64_t reclaimed = 0;
+};
+
 // HostConfig.RestartPolicy (no policy: "no").
 shim::RestartPolicy restart_policy(const nlohmann::json& host);
 

@@ -427,6 +427,38 @@ TEST_F(EngineOnBusybox, WaitConditionsAndCancel) {
   EXPECT_EQ(kind, ErrorKind::unavailable);
 }
 
+// The prunes as a library: stopped containers that the filter matches go (their space
+// counted), a running one stays; an anonymous volume no container uses goes, a named one only
+// with `all`.
+TEST_F(EngineOnBusybox, PruneTakesWhatTheFilterMatchesAndNothingInUse) {
+  auto make = [&](const std::string& name, const nlohmann::json& labels) {
+    engine::CreateRequest req;
+    req.image = "bb:1";
+    req.name = name;
+    req.config = {{"Cmd", {"sh", "-c", "echo data > /file"}}, {"Labels", labels}};
+    req.host = {{"NetworkMode", "none"}};
+    const std::string id = eng_->create(req).id();
+    eng_->start(id);
+    EXPECT_EQ(eng_->wait(id), 0);
+    return id;
+  };
+  const std::string keep = make("keep", {{"tier", "db"}});
+  const std::string go = make("go", {{"tier", "web"}});
+  engine::PruneFilter f;
+  f.labels = {"tier=web"};
+  auto r = eng_->prune_containers(f);
+  EXPECT_EQ(r.deleted, std::vector<std::string>{go});
+  EXPECT_GT(r.reclaimed, 0);
+  EXPECT_EQ(kind_of([&] { eng_->lookup(go); }), ErrorKind::not_found);
+  r = eng_->prune_containers({});
+  EXPECT_EQ(r.deleted, std::vector<std::string>{keep});  // the running fixture stays
+  EXPECT_NO_THROW(eng_->lookup(id_));
+  eng_->volumes().create("named");
+  const std::string anon = eng_->volumes().create("", {}, true).name;
+  EXPECT_EQ(eng_->prune_volumes({}, false).deleted, std::vector<std::string>{anon});
+  EXPECT_EQ(eng_->prune_volumes({}, true).deleted, std::vector<std::string>{"named"});
+}
+
 // Commands that change one container at once (rename, update, pause, kill, connect …) each
 // take its lock and write the record they read under it: none undoes another's change. The
 // shim's events name the container by its name at the time.
