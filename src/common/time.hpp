@@ -27,4 +27,12 @@ inline std::string rfc3339_nano(int64_t unix_ns) {
   return buf;
 }
 
+// "2026-11-29T12:00:00[.fraction][Z]" → unix seconds (UTC; the fraction and zone are not
+// read); 0 when it does not parse.
+inline int64_t parse_rfc3339(const std::string& s) {
+  struct tm tm {};
+  if (!::strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
+  return static_cast<int64_t>(::timegm(&tm));
+}
+
 }  // namespace berth

@@ -18,6 +18,7 @@
 #include "common/error.hpp"
 #include "events/events.hpp"
 #include "common/fs.hpp"
+#include "common/time.hpp"
 #include "common/log.hpp"
 #include "oci/reference.hpp"
 
@@ -702,6 +703,35 @@ void Service::unmount(const std::string& target_in) {
   if (::umount2(target.c_str(), 0) < 0 && errno != EINVAL) throw_errno("image unmount: umount `" + target + "`");
   snapshots_->remove(key);
   if (target.starts_with(opts_.root + "/mounts/")) ::rmdir(target.c_str());
+}
+
+std::vector<Service::HistoryEntry> Service::history(const Image& img) {
+  std::vector<HistoryEntry> out;
+  const nlohmann::json steps = img.config.history.is_array() ? img.config.history : nlohmann::json::array();
+  size_t layer = 0;
+  for (const auto& h : steps) {
+    HistoryEntry e;
+    e.id = "<missing>";
+    if (!h.value("empty_layer", false) && layer < img.config.diff_ids.size()) {
+      const std::string chain = oci::chain_id(img.config.diff_ids, layer + 1).str();
+      if (db_->get_snapshot(opts_.ns, chain)) e.size = snapshots_->usage(chain).bytes;
+      else if (layer < img.manifest.layers.size()) e.size = img.manifest.layers[layer].size;
+      ++layer;
+    }
+    e.created = parse_rfc3339(h.value("created", ""));
+    e.created_by = h.value("created_by", "");
+    e.comment = h.value("comment", "");
+    out.push_back(std::move(e));
+  }
+  if (out.empty())  // no history (some importers write none): one entry per layer
+    for (size_t i = 0; i < img.config.diff_ids.size(); ++i) out.push_back({"<missing>", 0, "", "", {}, -1});
+  std::reverse(out.begin(), out.end());
+  if (!out.empty()) {
+    out.front().id = img.id.str();
+    for (auto& rec : db_->list_images(opts_.ns))
+      if (rec.target.digest == img.record.target.digest) out.front().tags.push_back(rec.name);
+  }
+  return out;
 }
 
 json Service::inspect(const Image& img) {

@@ -193,6 +193,19 @@ class Service {
   // Where mount() puts `img` when given no target.
   std::string default_mount_point(const Image& img) const;
 
+  // Docker's image history, newest step first: one entry per step of the config's history
+  // (or, without one, per layer), the top one carrying the image's id. A step's size is its
+  // layer unpacked (the stored blob's size while it is not unpacked; 0 for an empty layer;
+  // -1 when unknown: no history).
+  struct HistoryEntry {
+    std::string id;  // the image's id on the top entry, else "<missing>"
+    int64_t created = 0;  // unix seconds, 0 when unknown
+    std::string created_by, comment;
+    std::vector<std::string> tags;  // the image's names, on the top entry
+    int64_t size = 0;
+  };
+  std::vector<HistoryEntry> history(const Image& img);
+
   // `image inspect` JSON, shaped like Docker's.
   nlohmann::json inspect(const Image& img);
 

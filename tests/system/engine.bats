@@ -1403,3 +1403,23 @@ PY
   [[ "$output" == *"unclosed action"* ]]
   e rm -f dfrun dfdone >/dev/null
 }
+
+@test "history: the image's steps newest first — the top one with the image id, sizes, comments; -q, --no-trunc, -H=false, --format" {
+  e run --name h1 --network none busybox sh -c 'head -c 30000 /dev/urandom > /blob'
+  e commit -m "add a blob" h1 test/hist:1 >/dev/null
+  id=$(e images -q --no-trunc test/hist:1)
+  run e history test/hist:1
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == IMAGE*CREATED*"CREATED BY"*SIZE*COMMENT ]]
+  [[ "${lines[1]}" == "${id:7:12}"*"berth commit"*"add a blob" ]]
+  [[ "${lines[2]}" == "<missing>"*"berth import"* ]]
+  [ "${#lines[@]}" -eq 3 ]
+  [ "$(e history -q test/hist:1 | tr '\n' ' ')" = "${id:7:12} <missing> " ]
+  # Raw sizes: the committed layer holds the 30000-byte file.
+  size=$(e history -H=false --no-trunc --format '{{.ID}} {{.Size}}' test/hist:1 | awk -v id="$id" '$1 == id {print $2}')
+  [ "$size" -ge 30000 ]
+  run e history nosuch:image
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"No such image"* ]]
+  e rm h1 >/dev/null
+}

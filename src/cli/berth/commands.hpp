@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/runtime/args.hpp"
+#include "common/time.hpp"
 #include "engine/engine.hpp"
 #include "image/service.hpp"
 
@@ -156,7 +157,5 @@ int cmd_network_disconnect(const Engine& e, int argc, char** argv, int first);
 
 // "3 minutes ago", "2 months ago", like Docker's CreatedSince.
 std::string time_ago(int64_t unix_seconds);
-// Seconds since the epoch of an RFC 3339 time ("2024-01-02T03:04:05.123Z"), 0 if unparsable.
-int64_t parse_rfc3339(const std::string& s);
 
 }  // namespace berth::cli

@@ -49,12 +49,6 @@ void print_table(const std::vector<Row>& rows, bool digests) {
 
 }  // namespace
 
-int64_t parse_rfc3339(const std::string& s) {
-  struct tm tm {};
-  if (!::strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
-  return static_cast<int64_t>(::timegm(&tm));
-}
-
 std::string time_ago(int64_t t) {
   if (t <= 0) return "N/A";
   int64_t d = static_cast<int64_t>(std::time(nullptr)) - t;
@@ -157,37 +151,20 @@ int cmd_history(const Engine& e, int argc, char** argv, int first) {
   const bool human = h == "true";
   const bool trunc = !a.has("no-trunc");
   auto svc = e.images();
-  image::Image img = svc.resolve(a.positional()[0]);
-  const json history = img.config.history.is_array() ? img.config.history : json::array();
+  const image::Image img = svc.resolve(a.positional()[0]);
   std::vector<json> rows;
-  size_t layer = 0;
-  for (const auto& h : history) {
-    const bool empty = h.value("empty_layer", false);
-    int64_t size = 0;
-    if (!empty && layer < img.config.diff_ids.size()) {
-      const std::string chain = oci::chain_id(img.config.diff_ids, layer + 1).str();
-      // Unpacked: its size on disk; not (yet): the stored blob's.
-      if (svc.db().get_snapshot(svc.options().ns, chain)) size = svc.snapshots().usage(chain).bytes;
-      else if (layer < img.manifest.layers.size()) size = img.manifest.layers[layer].size;
-      ++layer;
-    }
-    std::string by = h.value("created_by", "");
+  for (const auto& h : svc.history(img)) {
+    std::string by = h.created_by;
     for (auto& ch : by)
       if (ch == '\n' || ch == '\t') ch = ' ';
     if (trunc && by.size() > 45) by = by.substr(0, 44) + "…";
-    const std::string created = h.value("created", "");
-    const int64_t t = parse_rfc3339(created);
-    rows.push_back({{"ID", "<missing>"}, {"CreatedSince", t ? time_ago(t) : std::string("N/A")}, {"CreatedAt", created},
-                    {"CreatedBy", by}, {"Size", human ? image::human_size(size) : std::to_string(size)},
-                    {"Comment", h.value("comment", "")}});
+    const std::string id = h.id == "<missing>" || !trunc ? h.id : image::short_id(img.id);
+    rows.push_back({{"ID", id}, {"CreatedSince", h.created ? time_ago(h.created) : std::string("N/A")},
+                    {"CreatedAt", h.created ? rfc3339_nano(h.created * 1000000000).substr(0, 19) + "Z" : ""},
+                    {"CreatedBy", by},
+                    {"Size", h.size < 0 ? std::string("N/A") : human ? image::human_size(h.size) : std::to_string(h.size)},
+                    {"Comment", h.comment}});
   }
-  // No history at all (some importers write none): one row per layer.
-  if (rows.empty())
-    for (size_t i = 0; i < img.config.diff_ids.size(); ++i)
-      rows.push_back({{"ID", "<missing>"}, {"CreatedSince", "N/A"}, {"CreatedAt", ""}, {"CreatedBy", ""},
-                      {"Size", "N/A"}, {"Comment", ""}});
-  std::reverse(rows.begin(), rows.end());
-  if (!rows.empty()) rows.front()["ID"] = trunc ? image::short_id(img.id) : img.id.str();
   if (a.has("quiet")) {
     for (auto& r : rows) std::puts(r["ID"].get<std::string>().c_str());
     return 0;

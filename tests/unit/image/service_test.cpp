@@ -244,6 +244,13 @@ TEST(ImageService, ImportResolveTagRemoveWithKindsAndEvents) {
   // The layer unpacks to a snapshot holding the file.
   const std::string top = svc.unpack(img);
   EXPECT_FALSE(top.empty());
+  // History: the import's one step, the image's id and names on it.
+  auto h = svc.history(img);
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0].id, img.id.str());
+  EXPECT_EQ(h[0].tags, std::vector<std::string>{"docker.io/example/one:1"});
+  EXPECT_GT(h[0].size, 0);
+  EXPECT_GT(h[0].created, 0);
   // A second name; removing one name untags it, the last one deletes the image.
   svc.tag("example/one:1", "example/two:latest");
   EXPECT_EQ(svc.list().size(), 2u);
