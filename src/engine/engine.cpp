@@ -2104,6 +2104,33 @@ void Engine::copy_out_tar(const std::string& ref, const std::string& src, int ou
   });
 }
 
+Engine::PathStat Engine::stat_path(const std::string& ref, const std::string& path) {
+  Container c = lookup(ref);
+  UniqueFd lk = lock(c.id());
+  PathStat out;
+  with_rootfs(c, [&](const std::string& rootfs) {
+    UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_errno("open rootfs");
+    const std::string clean = fs::clean_path("/" + path);
+    const std::string parent = clean == "/" ? "/" : clean.substr(0, clean.rfind('/'));
+    const std::string name = clean == "/" ? "." : clean.substr(clean.rfind('/') + 1);
+    UniqueFd pd = fs::open_in_root(root.get(), parent.empty() ? "/" : parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    struct stat st {};
+    if (!pd || ::fstatat(pd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
+      throw Error(ErrorKind::not_found, "Could not find the file " + path + " in container " + c.rec.name);
+    out.name = clean == "/" ? "/" : name;
+    out.size = st.st_size;
+    out.mode = st.st_mode;
+    out.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    if (S_ISLNK(st.st_mode)) {
+      char buf[4096];
+      const ssize_t n = ::readlinkat(pd.get(), name.c_str(), buf, sizeof buf);
+      if (n > 0) out.link_target.assign(buf, static_cast<size_t>(n));
+    }
+  });
+  return out;
+}
+
 void Engine::copy_in_tar(const std::string& ref, int in_fd, const std::string& dst) {
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());

@@ -273,6 +273,17 @@ class Engine {
   // its entries stay inside DST whatever their names or links say.
   void copy_out_tar(const std::string& ref, const std::string& src, int out_fd, bool follow_link);
   void copy_in_tar(const std::string& ref, int in_fd, const std::string& dst);
+  // What `path` is in the container (resolved inside its root; a symlink itself, not its
+  // target): Docker's container path stat (X-Docker-Container-Path-Stat of the archive
+  // endpoints). not_found when it is not there.
+  struct PathStat {
+    std::string name;         // the last component ("/" for the root)
+    int64_t size = 0;
+    uint32_t mode = 0;        // st_mode
+    int64_t mtime_ns = 0;
+    std::string link_target;  // a symlink's target
+  };
+  PathStat stat_path(const std::string& ref, const std::string& path);
   // The container's root filesystem as a tar on `out_fd` (Docker's export).
   void export_rootfs(const std::string& ref, int out_fd);
   // A new image from the container's changes (Docker's commit); pauses a running container

@@ -459,6 +459,26 @@ TEST_F(EngineOnBusybox, PruneTakesWhatTheFilterMatchesAndNothingInUse) {
   EXPECT_EQ(eng_->prune_volumes({}, true).deleted, std::vector<std::string>{"named"});
 }
 
+// A path in the container as Docker's archive endpoints report it: resolved inside the
+// container's root (a symlink is itself), not_found when missing.
+TEST_F(EngineOnBusybox, StatPathResolvesInsideTheContainer) {
+  engine::ExecRequest x;
+  x.args = {"sh", "-c", "echo hello > /tmp/f && ln -s /etc/passwd /tmp/l && ln -s ../../../../etc /tmp/up"};
+  auto s = eng_->exec(id_, x);
+  EXPECT_EQ(drain(s.conn.get()).code, 0);
+  auto f = eng_->stat_path(id_, "/tmp/f");
+  EXPECT_EQ(f.name, "f");
+  EXPECT_EQ(f.size, 6);
+  EXPECT_TRUE(S_ISREG(f.mode));
+  EXPECT_GT(f.mtime_ns, 0);
+  auto l = eng_->stat_path(id_, "tmp/l");
+  EXPECT_TRUE(S_ISLNK(l.mode));
+  EXPECT_EQ(l.link_target, "/etc/passwd");
+  EXPECT_TRUE(S_ISDIR(eng_->stat_path(id_, "/").mode));
+  EXPECT_EQ(kind_of([&] { eng_->stat_path(id_, "/tmp/up/shadow"); }), ErrorKind::not_found);  // not the host's /etc
+  EXPECT_EQ(kind_of([&] { eng_->stat_path(id_, "/no/such"); }), ErrorKind::not_found);
+}
+
 // Commands that change one container at once (rename, update, pause, kill, connect …) each
 // take its lock and write the record they read under it: none undoes another's change. The
 // shim's events name the container by its name at the time.
