@@ -2084,21 +2084,38 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
   });
 }
 
+namespace {
+
+// `path` of a container whose root is mounted at `rootfs`: its parent directory opened
+// inside the root (symlinks resolved there, never outside; an empty fd when it is not
+// there: errno says why), its last name ("." for the root) and the cleaned path.
+struct InRoot {
+  UniqueFd parent;
+  std::string name, path;
+};
+InRoot in_root(const std::string& rootfs, const std::string& path) {
+  UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) throw_errno("open rootfs");
+  InRoot r;
+  r.path = fs::clean_path("/" + path);
+  const std::string parent = r.path == "/" ? "/" : r.path.substr(0, r.path.rfind('/'));
+  r.name = r.path == "/" ? "." : r.path.substr(r.path.rfind('/') + 1);
+  r.parent = fs::open_in_root(root.get(), parent.empty() ? "/" : parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  return r;
+}
+
+}  // namespace
+
 void Engine::copy_out_tar(const std::string& ref, const std::string& src, int out_fd, bool follow_link) {
   if (follow_link) throw Error(ErrorKind::invalid_argument, "cp: -L with a tar stream (-) is not supported yet");
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
   with_rootfs(c, [&](const std::string& rootfs) {
-    UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!root) throw_errno("open rootfs");
-    const std::string clean = fs::clean_path("/" + src);
-    const std::string parent = clean == "/" ? "/" : clean.substr(0, clean.rfind('/'));
-    const std::string name = clean == "/" ? "." : clean.substr(clean.rfind('/') + 1);
-    UniqueFd pd = fs::open_in_root(root.get(), parent.empty() ? "/" : parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (!pd) throw_errno("cp: " + c.rec.name + ":" + parent);
+    const InRoot at = in_root(rootfs, src);
+    if (!at.parent) throw_errno("cp: " + c.rec.name + ":" + (at.path == "/" ? "/" : at.path.substr(0, at.path.rfind('/'))));
     struct stat st;
-    if (::fstatat(pd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("cp: " + c.rec.name + ":" + src);
-    diff::create_tar(pd.get(), name, [&](const void* p, size_t n) {
+    if (::fstatat(at.parent.get(), at.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("cp: " + c.rec.name + ":" + src);
+    diff::create_tar(at.parent.get(), at.name, [&](const void* p, size_t n) {
       fs::write_fd(out_fd, std::string_view(static_cast<const char*>(p), n), "cp output");
     });
   });
@@ -2109,22 +2126,17 @@ Engine::PathStat Engine::stat_path(const std::string& ref, const std::string& pa
   UniqueFd lk = lock(c.id());
   PathStat out;
   with_rootfs(c, [&](const std::string& rootfs) {
-    UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!root) throw_errno("open rootfs");
-    const std::string clean = fs::clean_path("/" + path);
-    const std::string parent = clean == "/" ? "/" : clean.substr(0, clean.rfind('/'));
-    const std::string name = clean == "/" ? "." : clean.substr(clean.rfind('/') + 1);
-    UniqueFd pd = fs::open_in_root(root.get(), parent.empty() ? "/" : parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    const InRoot at = in_root(rootfs, path);
     struct stat st {};
-    if (!pd || ::fstatat(pd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
+    if (!at.parent || ::fstatat(at.parent.get(), at.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
       throw Error(ErrorKind::not_found, "Could not find the file " + path + " in container " + c.rec.name);
-    out.name = clean == "/" ? "/" : name;
+    out.name = at.path == "/" ? "/" : at.name;
     out.size = st.st_size;
     out.mode = st.st_mode;
     out.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
     if (S_ISLNK(st.st_mode)) {
       char buf[4096];
-      const ssize_t n = ::readlinkat(pd.get(), name.c_str(), buf, sizeof buf);
+      const ssize_t n = ::readlinkat(at.parent.get(), at.name.c_str(), buf, sizeof buf);
       if (n > 0) out.link_target.assign(buf, static_cast<size_t>(n));
     }
   });
