@@ -172,8 +172,6 @@ std::string external_runtime(const json& host) {
   return rt == "berth" ? "" : rt;
 }
 
-// The container's restart policy, as its shim is told it.
-
 }  // namespace
 
 std::string status_text(const State& s) {
@@ -891,9 +889,9 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
 }
 
 State Engine::state(Container& c) {
-  bool stale = false;
+  Stale stale = Stale::no;
   State s = observe(c, stale);
-  if (!stale) return s;
+  if (stale == Stale::no) return s;
   // The container ended and its record does not know yet: brought up to date under its lock,
   // from the record as it is then (another command may have done it meanwhile, or removed it).
   UniqueFd lk = lock(c.id());
@@ -907,14 +905,14 @@ State Engine::state(Container& c) {
 }
 
 State Engine::state_locked(Container& c) {
-  bool stale = false;
+  Stale stale = Stale::no;
   State s = observe(c, stale);
-  if (stale) reconcile(c, s);
+  if (stale != Stale::no) reconcile(c, s, stale);
   return s;
 }
 
-State Engine::observe(const Container& c, bool& stale) {
-  stale = false;
+State Engine::observe(const Container& c, Stale& stale) {
+  stale = Stale::no;
   State s;
   const json js = c.data.value("State", json::object());
   s.status = parse_status(js.value("Status", "created"));
@@ -965,20 +963,20 @@ State Engine::observe(const Container& c, bool& stale) {
   // The shim is gone: its exit record tells how the container ended, or it died before.
   if (auto e = shim::read_exit_record(dir)) {
     take_exit(*e);
+    stale = Stale::exited;
   } else {
     s.exit_code = 137;
     s.finished = now_ns();
     s.error = "the container's monitor (berth-shim) died; the container was killed";
+    stale = Stale::monitor_died;
   }
   s.status = Status::exited;
   s.pid = 0;
-  stale = true;
   return s;
 }
 
-void Engine::reconcile(Container& c, const State& s) {
-  const std::string dir = container_dir(c.id());
-  if (!shim::read_exit_record(dir)) {
+void Engine::reconcile(Container& c, const State& s, Stale why) {
+  if (why == Stale::monitor_died) {
     // Killed shim: the container must not live on unmonitored.
     try {
       delete_runtime_state(c.id());
@@ -1246,7 +1244,7 @@ Engine::DiskUsage Engine::disk_usage() {
     auto it = volume_links.find(v.name);
     u.volumes.push_back({v, it == volume_links.end() ? 0 : it->second, fs::disk_usage(v.mountpoint).bytes});
   }
-  u.content_size = images_.disk_usage().content_size;
+  u.content_size = images_.content_size();
   return u;
 }
 
@@ -1741,7 +1739,6 @@ json docker_ports(const std::vector<network::PortMapping>& ports, const json& ex
   }
   return out;
 }
-
 
 }  // namespace
 

@@ -371,12 +371,15 @@ class Engine {
   void save(Container& c);
   // state() for a caller that holds the container's lock.
   State state_locked(Container& c);
-  // What the shim's files and the record say, without writing anything; `stale`: the
-  // container ended and its record does not know (reconcile, under the lock).
-  State observe(const Container& c, bool& stale);
+  // Why a record is stale: the container ended (the shim's exit record says how), or its
+  // shim died before it could say.
+  enum class Stale { no, exited, monitor_died };
+  // What the shim's files and the record say, without writing anything; `stale`: whether the
+  // container ended without its record knowing (reconcile, under the lock), and how.
+  State observe(const Container& c, Stale& stale);
   // Brings a stale record up to date: a dead shim's container killed and its networks
   // released, the rootfs unmounted, the exit recorded.
-  void reconcile(Container& c, const State& s);
+  void reconcile(Container& c, const State& s, Stale why);
   std::string netns_path(const std::string& id) const;
   // The container's network namespace (NetworkSettings started); its path, "" when the
   // container has none of its own (none, host, container:).

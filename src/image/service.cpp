@@ -766,24 +766,10 @@ json Service::inspect(const Image& img) {
           {"Descriptor", oci::to_json(img.manifest_desc)}};
 }
 
-Service::DiskUsage Service::disk_usage() {
-  DiskUsage u;
-  std::set<std::string> counted;
-  std::set<std::string> ids;
-  for (auto& img : list()) {
-    ids.insert(img.id.str());
-    for (auto* d : {&img.manifest.config})
-      if (counted.insert(d->digest.str()).second) u.images_size += d->size;
-    for (auto& l : img.manifest.layers)
-      if (counted.insert(l.digest.str()).second) u.images_size += l.size;
-  }
-  u.images = static_cast<int>(ids.size());
-  content_->walk([&](const content::Info& i) { u.content_size += i.size; });
-  for (auto& s : db_->list_snapshots(opts_.ns)) {
-    u.snapshots++;
-    u.snapshots_size += snapshots_->usage(s.key).bytes;
-  }
-  return u;
+int64_t Service::content_size() {
+  int64_t bytes = 0;
+  content_->walk([&](const content::Info& i) { bytes += i.size; });
+  return bytes;
 }
 
 }  // namespace berth::image

@@ -209,14 +209,8 @@ class Service {
   // `image inspect` JSON, shaped like Docker's.
   nlohmann::json inspect(const Image& img);
 
-  struct DiskUsage {
-    int images = 0;
-    int64_t images_size = 0;      // blobs referenced by images
-    int64_t content_size = 0;     // every blob of the store
-    int snapshots = 0;
-    int64_t snapshots_size = 0;   // bytes in snapshot directories
-  };
-  DiskUsage disk_usage();
+  // Bytes of every blob in the content store (system df).
+  int64_t content_size();
 
  private:
   // Stores manifest `m` (its config and layers are in the content store) and names it `ref`.
