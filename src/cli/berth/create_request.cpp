@@ -55,6 +55,30 @@ void add_mount_flag(const std::string& spec, json& host) {
   }
 }
 
+std::vector<std::string> read_env_file(const std::string& path) {
+  std::string text;
+  if (!fs::read_file_if_exists(path, text)) throw Error("--env-file: cannot read `" + path + "`");
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    size_t b = line.find_first_not_of(" \t");
+    if (b == std::string::npos || line[b] == '#') continue;
+    out.push_back(line.substr(b));
+  }
+  return out;
+}
+
+std::string env_entry(const std::string& e) {
+  if (e.empty() || e[0] == '=') throw Error("invalid environment variable `" + e + "`");
+  if (e.find('=') != std::string::npos) return e;
+  const char* v = std::getenv(e.c_str());
+  return v ? e + "=" + v : "";
+}
+
 }  // namespace
 
 const std::vector<FlagSpec> kRunFlags = {
@@ -80,28 +104,14 @@ const std::vector<FlagSpec> kRunFlags = {
     {"detach-keys", "", true},
 };
 
-std::vector<std::string> read_env_file(const std::string& path) {
-  std::string text;
-  if (!fs::read_file_if_exists(path, text)) throw Error("--env-file: cannot read `" + path + "`");
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    pos = nl == std::string::npos ? text.size() : nl + 1;
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    size_t b = line.find_first_not_of(" \t");
-    if (b == std::string::npos || line[b] == '#') continue;
-    out.push_back(line.substr(b));
-  }
-  return out;
-}
-
-std::string env_entry(const std::string& e) {
-  if (e.empty() || e[0] == '=') throw Error("invalid environment variable `" + e + "`");
-  if (e.find('=') != std::string::npos) return e;
-  const char* v = std::getenv(e.c_str());
-  return v ? e + "=" + v : "";
+std::vector<std::string> env_flags(const Args& a) {
+  std::vector<std::string> env;
+  for (auto& f : a.all("env-file"))
+    for (auto& e : read_env_file(f))
+      if (auto x = env_entry(e); !x.empty()) env.push_back(x);
+  for (auto& e : a.all("env"))
+    if (auto x = env_entry(e); !x.empty()) env.push_back(x);
+  return env;
 }
 
 // --memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, --pids-limit into HostConfig
@@ -163,13 +173,7 @@ engine::CreateRequest build_request(const Args& a) {
     std::string ep = a.get("entrypoint");
     c["Entrypoint"] = ep.empty() ? json::array() : json::array({ep});
   }
-  json env = json::array();
-  for (auto& f : a.all("env-file"))
-    for (auto& e : read_env_file(f))
-      if (auto x = env_entry(e); !x.empty()) env.push_back(x);
-  for (auto& e : a.all("env"))
-    if (auto x = env_entry(e); !x.empty()) env.push_back(x);
-  if (!env.empty()) c["Env"] = env;
+  if (auto env = env_flags(a); !env.empty()) c["Env"] = env;
   if (a.has("workdir")) c["WorkingDir"] = a.get("workdir");
   if (a.has("user")) c["User"] = a.get("user");
   if (a.has("hostname")) {

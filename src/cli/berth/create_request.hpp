@@ -21,9 +21,9 @@ engine::CreateRequest build_request(const Args& a);
 void resource_flags(const Args& a, nlohmann::json& h);
 // --restart no|always|unless-stopped|on-failure[:N] as HostConfig.RestartPolicy.
 nlohmann::json restart_flag(const std::string& restart);
-// --env-file: its KEY=VALUE lines (comments and blank lines skipped).
-std::vector<std::string> read_env_file(const std::string& path);
-// -e KEY=VALUE as is; -e KEY takes KEY's value from our environment ("" when it is unset).
-std::string env_entry(const std::string& e);
+// The environment --env-file and -e give (run, create, exec): the files' KEY=VALUE lines
+// first (comments and blank lines skipped), then the flags; KEY alone takes KEY's value from
+// our environment, and is left out when it is unset there.
+std::vector<std::string> env_flags(const Args& a);
 
 }  // namespace berth::cli

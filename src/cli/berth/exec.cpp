@@ -27,11 +27,7 @@ int cmd_exec(const Engine& e, int argc, char** argv, int first) {
   auto eng = make_engine(e);
   engine::ExecRequest req;
   req.args.assign(a.positional().begin() + 1, a.positional().end());
-  for (auto& f : a.all("env-file"))
-    for (auto& x : read_env_file(f))
-      if (auto v = env_entry(x); !v.empty()) req.env.push_back(v);
-  for (auto& x : a.all("env"))
-    if (auto v = env_entry(x); !v.empty()) req.env.push_back(v);
+  req.env = env_flags(a);
   req.user = a.get("user");
   req.workdir = a.get("workdir");
   req.tty = a.has("tty");

@@ -35,22 +35,15 @@ bool confirmed(bool force, const std::string& warning) {
 }
 
 // --filter until=TIME, label=K[=V], label!=K[=V] (all must hold) as the engine's filter.
-engine::PruneFilter prune_filter(const std::vector<std::string>& specs, bool until_allowed) {
+engine::PruneFilter prune_filter(const std::string& verb, const std::vector<std::string>& specs, bool until_allowed) {
+  const Filters filters(verb, specs, until_allowed ? std::vector<std::string>{"label", "label!", "until"}
+                                                   : std::vector<std::string>{"label", "label!"});
   engine::PruneFilter f;
-  for (const auto& spec : specs) {
-    const auto eq = spec.find('=');
-    if (eq == std::string::npos) throw Error(ErrorKind::invalid_argument, "invalid filter `" + spec + "`: KEY=VALUE");
-    const std::string key = spec.substr(0, eq), value = spec.substr(eq + 1);
-    if (key == "label!") {
-      f.not_labels.push_back(value);
-    } else if (key == "label") {
-      f.labels.push_back(value);
-    } else if (key == "until" && until_allowed) {
-      if (value.empty()) throw Error(ErrorKind::invalid_argument, "invalid filter `until`: a time or a duration is needed");
-      f.until = parse_since(value);
-    } else {
-      throw Error(ErrorKind::invalid_argument, "invalid filter `" + key + "`");
-    }
+  f.labels = filters.values("label");
+  f.not_labels = filters.values("label!");
+  for (auto& v : filters.values("until")) {
+    if (v.empty()) throw Error(ErrorKind::invalid_argument, "invalid filter `until`: a time or a duration is needed");
+    f.until = parse_since(v);
   }
   return f;
 }
@@ -72,7 +65,7 @@ void print_pruned(const char* title, const engine::PruneResult& r) {
 
 int cmd_container_prune(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("container prune", {{"force", "f", false}, {"filter", "", true, true}}, argc, argv, first);
-  const engine::PruneFilter f = prune_filter(a.all("filter"), true);
+  const engine::PruneFilter f = prune_filter("container prune", a.all("filter"), true);
   if (!confirmed(a.has("force"), "WARNING! This will remove all stopped containers.")) return 0;
   auto eng = make_engine(e);
   print_pruned("Deleted Containers:", eng.prune_containers(f));
@@ -81,7 +74,7 @@ int cmd_container_prune(const Engine& e, int argc, char** argv, int first) {
 
 int cmd_volume_prune(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("volume prune", {{"force", "f", false}, {"all", "a", false}, {"filter", "", true, true}}, argc, argv, first);
-  const engine::PruneFilter f = prune_filter(a.all("filter"), false);
+  const engine::PruneFilter f = prune_filter("volume prune", a.all("filter"), false);
   if (!confirmed(a.has("force"), a.has("all") ? "WARNING! This will remove all local volumes not used by at least one container."
                                               : "WARNING! This will remove anonymous local volumes not used by at least one container."))
     return 0;
@@ -92,7 +85,7 @@ int cmd_volume_prune(const Engine& e, int argc, char** argv, int first) {
 
 int cmd_network_prune(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("network prune", {{"force", "f", false}, {"filter", "", true, true}}, argc, argv, first);
-  const engine::PruneFilter f = prune_filter(a.all("filter"), true);
+  const engine::PruneFilter f = prune_filter("network prune", a.all("filter"), true);
   if (!confirmed(a.has("force"), "WARNING! This will remove all custom networks not used by at least one container.")) return 0;
   auto eng = make_engine(e);
   print_deleted("Deleted Networks:", eng.prune_networks(f).deleted);
@@ -115,7 +108,7 @@ int cmd_image_prune(const Engine& e, int argc, char** argv, int first) {
 int cmd_system_prune(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("system prune", {{"force", "f", false}, {"all", "a", false}, {"volumes", "", false}, {"filter", "", true, true}},
                       argc, argv, first);
-  const engine::PruneFilter f = prune_filter(a.all("filter"), true);
+  const engine::PruneFilter f = prune_filter("system prune", a.all("filter"), true);
   std::string warning = "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n";
   if (a.has("volumes")) warning += "  - all anonymous volumes not used by at least one container\n";
   warning += a.has("all") ? "  - all images without at least one container associated to them\n" : "  - all dangling images\n";

@@ -13,7 +13,6 @@
 #include "cli/berth/progress.hpp"
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
-#include "common/fs.hpp"
 #include "oci/reference.hpp"
 #include "registry/module.hpp"
 
@@ -66,21 +65,27 @@ std::vector<FlagSpec> with(std::vector<FlagSpec> extra) {
   return extra;
 }
 
-registry::Access access_of(const Engine& e, const Args& a) {
+// The defaults: TLS verified, the default credentials file, the scheme cache under --root.
+registry::Access default_access(const Engine& e) {
   registry::Access r;
+  r.scheme_cache = e.root + "/registry-schemes.json";
+  return r;
+}
+
+registry::Access access_of(const Engine& e, const Args& a) {
+  registry::Access r = default_access(e);
   const std::string v = a.get("tls-verify", "true");
   if (v != "true" && v != "false") throw UsageError("--tls-verify must be true or false");
   r.tls_verify = v == "true";
   r.authfile = a.get("authfile");
-  r.scheme_cache = e.root + "/registry-schemes.json";
   return r;
 }
 
 image::Transfer transfer(const registry::Access& access, image::ProgressFn progress) {
   image::Transfer t;
   auto open = module_entry<berth_registry_open_fn>("berth_registry_open");
+  // (The scheme cache's directory is --root, which the image service made.)
   t.open = [open, access](const std::string& registry, const std::string& repository) {
-    fs::mkdir_p(access.scheme_cache.substr(0, access.scheme_cache.rfind('/')), 0711);
     return std::unique_ptr<distribution::Repository>(open(&access, registry.c_str(), repository.c_str()));
   };
   t.progress = std::move(progress);
@@ -92,8 +97,7 @@ image::Transfer transfer(const registry::Access& access, image::ProgressFn progr
 
 void pull_image(const Engine& e, const std::string& ref, const std::string& platform, std::FILE* progress_out) {
   auto svc = e.images(platform);
-  registry::Access access;
-  access.scheme_cache = e.root + "/registry-schemes.json";
+  const registry::Access access = default_access(e);
   if (!progress_out) {
     svc.pull(ref, transfer(access, nullptr));
     return;
