@@ -27,6 +27,7 @@
 #include "runtime/idmap.hpp"
 #include "runtime/linux_init.hpp"
 #include "runtime/lsm.hpp"
+#include "runtime/mounts.hpp"
 #include "runtime/process.hpp"
 #include "runtime/seccomp.hpp"
 #include "runtime/terminal.hpp"
@@ -72,6 +73,8 @@ struct CreateCleanup {
   bool dir_made = false;
   bool committed = false;
   bool not_our_child = false;  // CLONE_PARENT: our parent reaps it; wait for its exit only
+  std::string rootfs;
+  unsigned long long root_mount_id = 0;  // bind_shared_root's, to take away
   ~CreateCleanup() {
     if (committed) return;
     if (pid > 0) {
@@ -80,6 +83,11 @@ struct CreateCleanup {
       else
         while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
         }
+    }
+    try {
+      if (root_mount_id) unbind_shared_root(rootfs, root_mount_id);
+    } catch (const std::exception& e) {
+      log::warn(std::string("cleanup: ") + e.what());
     }
     try {
       if (cgroup) cgroup->destroy();
@@ -238,8 +246,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   oci::Spec spec = oci::parse_spec(config_text);
   if (!spec.process) throw Error("config.json: process: is required to create a container");
   if (!spec.linux) throw Error("config.json: linux: is required on Linux");
-  if (!spec.linux->find_namespace("mount"))
-    throw Error("config.json: linux.namespaces: a mount namespace is required");
+  const bool shared_mntns = !spec.linux->find_namespace("mount");
   if (!spec.linux->intelRdt.is_null())
     throw Error("config.json: linux.intelRdt: Intel RDT is not supported by this runtime");
   validate_sysctls(*spec.linux);
@@ -331,6 +338,11 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   icfg.bundle = bundle;
   icfg.rootfs = rootfs;
   icfg.no_pivot = opts.no_pivot;
+  icfg.shared_mntns = shared_mntns;
+  if (shared_mntns) {
+    cleanup.rootfs = rootfs;
+    cleanup.root_mount_id = bind_shared_root(rootfs);
+  }
   icfg.preserve_fds = opts.preserve_fds;
   icfg.sync_fd = child_sock.get();
   icfg.start_fd = start_sock.get();
@@ -394,6 +406,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   st.config = config_text;
   st.owner = ::getuid();
   st.created = now_rfc3339();
+  st.root_mount_id = cleanup.root_mount_id;
 
   auto fail_from_child = [&](const std::string& msg) -> Error {
     return msg.empty() ? Error("container init exited during setup") : decode_error(msg);
@@ -546,6 +559,7 @@ void delete_container(const std::string& root, const std::string& id, bool force
     }
     cg->destroy();
   }
+  if (st.root_mount_id) unbind_shared_root(st.rootfs, st.root_mount_id);
   try {
     if (!st.config.empty()) {
       auto spec = oci::parse_spec(st.config);

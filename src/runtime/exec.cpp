@@ -101,8 +101,8 @@ const char* proc_ns_name(std::string_view type) {
 
 
 [[noreturn]] void exec_child(int sync_fd, const oci::Spec& spec, const oci::Process& p,
-                             const std::vector<std::pair<int, int>>& join, int console_fd,
-                             SeccompFilter* seccomp, int preserve_fds) {
+                             const std::vector<std::pair<int, int>>& join, int root_fd,
+                             int console_fd, SeccompFilter* seccomp, int preserve_fds) {
   try {
     // Nothing in the container may ptrace us or open our /proc files before execve.
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -112,6 +112,9 @@ const char* proc_ns_name(std::string_view type) {
     for (auto [fd, flag] : join)
       if (::setns(fd, flag) < 0) throw_errno("join the container's namespaces");
     for (auto [fd, flag] : join) ::close(fd);
+    // A container in the runtime's mount namespace is its init's root, entered as it did.
+    if (root_fd >= 0 && (::fchdir(root_fd) < 0 || ::chroot(".") < 0 || ::chdir("/") < 0))
+      throw_errno("enter the container's root");
     // Now in the container's cgroup, whose cpuset reset our affinity.
     if (p.execCPUAffinity && !p.execCPUAffinity->final.empty())
       set_cpu_affinity(0, p.execCPUAffinity->final, "process.execCPUAffinity.final");
@@ -194,6 +197,11 @@ int exec_container(const ExecOptions& o) {
     join.emplace_back(fd.get(), namespace_flag(type));
     fds.push_back(std::move(fd));
   }
+  UniqueFd root;
+  if (spec.linux && !spec.linux->find_namespace("mount")) {
+    root.reset(::open((base + "../root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_errno("open the container's root");
+  }
   if (process_start_time(st.pid) != st.pid_start)
     throw Error("cannot exec in container `" + o.id + "`: it has stopped");
 
@@ -233,12 +241,14 @@ int exec_container(const ExecOptions& o) {
   if (pid < 0) throw_errno("fork");
   if (pid == 0) {
     parent_sock.reset();
-    exec_child(child_sock.get(), spec, p, join, console ? console.get() : -1, seccomp.get(), o.preserve_fds);
+    exec_child(child_sock.get(), spec, p, join, root ? root.get() : -1, console ? console.get() : -1,
+               seccomp.get(), o.preserve_fds);
   }
   if (own_pidns && ::setns(own_pidns.get(), CLONE_NEWPID) < 0) throw_errno("return to pid namespace");
   child_sock.reset();
   console.reset();
   fds.clear();
+  root.reset();
   auto fail = [&](const Error& err) {
     ::kill(pid, SIGKILL);
     while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {

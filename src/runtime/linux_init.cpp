@@ -119,6 +119,7 @@ void container_init(const InitConfig& cfg) {
     mctx.spec = &spec;
     mctx.bundle = cfg.bundle;
     mctx.rootfs = cfg.rootfs;
+    mctx.shared_mntns = cfg.shared_mntns;
     mctx.userns = cfg.new_userns || spec.linux->find_namespace("user");
     mctx.cgroupns = spec.linux->find_namespace("cgroup") != nullptr;
     mctx.cgroup = cfg.cgroup;

@@ -33,6 +33,7 @@ struct InitConfig {
   std::string bundle;
   std::string rootfs;
   bool no_pivot = false;
+  bool shared_mntns = false;  // no mount namespace: the runtime's, rootfs bound by bind_shared_root
   int preserve_fds = 0;
   int sync_fd = -1;      // child end of the sync socketpair
   int start_fd = -1;     // listening start socket

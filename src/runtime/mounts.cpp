@@ -284,7 +284,49 @@ MountFlags parse_mount_options(const std::vector<std::string>& options) {
   return mf;
 }
 
+namespace {
+
+unsigned long long mount_id_of(int fd) {
+  std::string info = fs::read_file("/proc/self/fdinfo/" + std::to_string(fd));
+  auto at = info.find("mnt_id:");
+  if (at == std::string::npos) throw Error("no mnt_id in /proc/self/fdinfo");
+  return std::stoull(info.substr(at + 7));
+}
+
+}  // namespace
+
+unsigned long long bind_shared_root(const std::string& rootfs) {
+  do_mount(rootfs, rootfs, nullptr, MS_BIND | MS_REC, "", rootfs);
+  unsigned long long id = 0;
+  try {
+    if (::mount(nullptr, rootfs.c_str(), nullptr, MS_PRIVATE | MS_REC, nullptr) < 0)
+      throw_errno("make the rootfs `" + rootfs + "` private");
+    UniqueFd fd(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw_errno("open rootfs `" + rootfs + "`");
+    id = mount_id_of(fd.get());
+  } catch (...) {
+    ::umount2(rootfs.c_str(), MNT_DETACH);
+    throw;
+  }
+  return id;
+}
+
+void unbind_shared_root(const std::string& rootfs, unsigned long long mount_id) {
+  // Only the bind made at create: never whatever else may be mounted at that path now.
+  UniqueFd fd(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd || mount_id_of(fd.get()) != mount_id) return;
+  fd.reset();
+  if (::umount2(rootfs.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+    throw_errno("unmount the container's rootfs bind `" + rootfs + "`");
+}
+
 void prepare_rootfs(MountContext& ctx) {
+  if (ctx.shared_mntns) {
+    // The runtime made the private bind (bind_shared_root); "/" is the host's, left alone.
+    ctx.rootfs_fd.reset(::open(ctx.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!ctx.rootfs_fd) throw_errno("open rootfs `" + ctx.rootfs + "`");
+    return;
+  }
   unsigned long prop = MS_SLAVE | MS_REC;
   const std::string& rp = ctx.spec->linux ? ctx.spec->linux->rootfsPropagation : std::string();
   if (!rp.empty()) prop = propagation_table().at(rp);
@@ -400,7 +442,10 @@ void mount_console(MountContext& ctx, int slave_fd) {
 
 void enter_rootfs(MountContext& ctx, bool no_pivot) {
   if (::fchdir(ctx.rootfs_fd.get()) < 0) throw_errno("chdir to rootfs");
-  if (no_pivot) {
+  if (ctx.shared_mntns) {
+    // The host's mount table: no MS_MOVE over its "/", no pivot_root of it.
+    if (::chroot(".") < 0) throw_errno("chroot");
+  } else if (no_pivot) {
     if (::mount(ctx.rootfs.c_str(), "/", nullptr, MS_MOVE, nullptr) < 0)
       throw_errno("move rootfs `" + ctx.rootfs + "` to /");
     if (::chroot(".") < 0) throw_errno("chroot");

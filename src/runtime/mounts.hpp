@@ -19,6 +19,8 @@ class Cgroup;
 
 struct MountContext {
   const oci::Spec* spec = nullptr;
+  // No mount namespace of its own: the runtime's is shared (see bind_shared_root).
+  bool shared_mntns = false;
   std::string bundle;
   std::string rootfs;  // absolute host path of the rootfs
   UniqueFd rootfs_fd;  // O_PATH of the rootfs (after it was bind-mounted onto itself)
@@ -38,6 +40,15 @@ struct MountFlags {
   std::string data;              // options the filesystem interprets itself
 };
 MountFlags parse_mount_options(const std::vector<std::string>& options);
+
+// A container without a mount namespace (the spec lets it share the runtime's) mounts into
+// the host's tree. So that nothing it mounts spreads to other namespaces or outlives it, the
+// runtime first binds the rootfs onto itself, recursively private — the host's "/" keeps its
+// propagation — and the container's mounts go under that bind; it enters it with chroot (a
+// pivot_root would swap the host's root). Returns the bind's mount id, which
+// unbind_shared_root takes away with everything under it (delete, or a failed create).
+unsigned long long bind_shared_root(const std::string& rootfs);
+void unbind_shared_root(const std::string& rootfs, unsigned long long mount_id);
 
 // Step 1 (mount ns of the child, still seeing the host): make "/" rslave (or per
 // rootfsPropagation) and bind the rootfs onto itself so it can be pivoted to.

@@ -69,6 +69,7 @@ void StateStore::save(const ContainerState& st) const {
                       {"bundle", st.bundle}, {"rootfs", st.rootfs},   {"created", st.created},
                       {"started", st.started}, {"annotations", st.annotations},
                       {"cgroup", st.cgroup}, {"owner", st.owner}};
+  if (st.root_mount_id) j["root_mount_id"] = st.root_mount_id;
   fs::write_file_atomic(dir(st.id) + "/state.json", j.dump(), 0600);
   if (!st.config.empty() && !fs::exists(dir(st.id) + "/config.json"))
     fs::write_file_atomic(dir(st.id) + "/config.json", st.config, 0600);
@@ -93,6 +94,7 @@ ContainerState StateStore::load(const std::string& id) const {
     st.annotations = j.at("annotations").get<std::map<std::string, std::string>>();
     st.cgroup = j.at("cgroup");
     st.owner = j.value("owner", 0u);
+    st.root_mount_id = j.value("root_mount_id", 0ull);
   } catch (const nlohmann::json::exception& e) {
     throw Error("state of container `" + id + "` is corrupt: " + e.what());
   }

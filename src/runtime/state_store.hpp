@@ -31,6 +31,9 @@ struct ContainerState {
   nlohmann::json cgroup;  // Cgroup::to_json()
   std::string config;     // config.json as given at create time
   uint32_t owner = 0;
+  // Without a mount namespace of its own the container's mounts live in the runtime's: they
+  // all hang under this private bind of the rootfs (its mount id), which delete takes away.
+  unsigned long long root_mount_id = 0;
 };
 
 class StateStore {

@@ -227,3 +227,64 @@ host_ns() { readlink "/proc/$$/ns/$1"; }
   [[ "$stderr" == *hostname* ]]
   assert_clean "$ID"
 }
+
+# The mount line of PATH in this (the host's) mount namespace: its optional fields say its
+# propagation (shared:N, master:N; none for private).
+mount_line() { awk -v p="$1" '$5 == p' /proc/self/mountinfo | tail -1; }
+
+@test "without a mount namespace the container shares the runtime's, its mounts under a private bind that delete takes away" {
+  local root_before
+  root_before=$(mount_line /)
+  echo marker-in-rootfs > "$BUNDLE/rootfs/marker"
+  set_config '.linux.namespaces |= map(select(.type != "mount"))'
+  set_args sleep 100
+  rt run -d --bundle "$BUNDLE" "$ID"
+  local pid
+  pid=$(state_field "$ID" pid)
+  [ "$(readlink "/proc/$pid/ns/mnt")" = "$(host_ns mnt)" ]
+  [ "$(readlink "/proc/$pid/root")" = "$BUNDLE/rootfs" ]
+  # Its mounts are in the host's table, under a bind of the rootfs that propagates nothing;
+  # the host's "/" keeps its propagation.
+  mount_line "$BUNDLE/rootfs/proc" | grep -q " - proc "
+  mount_line "$BUNDLE/rootfs" | grep -vqE " (shared|master):[0-9]+ .* - "
+  [ "$(mount_line /)" = "$root_before" ]
+  # exec enters the container's root as its init did.
+  run_ok rt exec "$ID" sh -c 'cat /marker; readlink /proc/self/ns/mnt'
+  [ "${lines[0]}" = marker-in-rootfs ]
+  [ "${lines[1]}" = "$(host_ns mnt)" ]
+  rt delete --force "$ID"
+  ! grep -q " $BUNDLE" /proc/self/mountinfo
+  [ -f "$BUNDLE/rootfs/marker" ]
+  assert_clean "$ID"
+}
+
+@test "without a mount namespace nothing the container mounts spreads through a shared parent mount" {
+  # The bundle on a shared mount with a peer elsewhere (as on a systemd host, whose "/" is
+  # shared with every service's namespace).
+  mount --bind "$BUNDLE" "$BUNDLE"
+  mount --make-shared "$BUNDLE"
+  mkdir "$TEST_DIR/peer"
+  mount --bind "$BUNDLE" "$TEST_DIR/peer"
+  set_config '.linux.namespaces |= map(select(.type != "mount"))'
+  set_args sleep 100
+  rt run -d --bundle "$BUNDLE" "$ID"
+  mount_line "$BUNDLE/rootfs/proc" | grep -q " - proc "
+  mount_line "$BUNDLE" | grep -qE " shared:[0-9]+ "
+  ! grep -q " $TEST_DIR/peer/rootfs/proc " /proc/self/mountinfo
+  rt delete --force "$ID"
+  ! grep -q " $BUNDLE/rootfs" /proc/self/mountinfo
+  ! grep -q " $TEST_DIR/peer/rootfs" /proc/self/mountinfo
+  umount "$TEST_DIR/peer" "$BUNDLE"
+  assert_clean "$ID"
+}
+
+@test "without a mount namespace a failed create leaves no mount behind" {
+  set_config '.linux.namespaces |= map(select(.type != "mount")) | .mounts += [{"destination": "/mnt", "type": "nosuchfs", "source": "none"}]'
+  set_args true
+  run --separate-stderr rt run --bundle "$BUNDLE" "$ID"
+  echo "status=$status stderr=$stderr"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *nosuchfs* ]]
+  ! grep -q " $BUNDLE" /proc/self/mountinfo
+  assert_clean "$ID"
+}
