@@ -140,9 +140,13 @@ setup() {
   [ "$output" = "yes /work /usr/bin:/bin" ]
   run e run --rm -e FROM_IMAGE=no -e NEW=1 -w /tmp cfg 'echo $FROM_IMAGE $NEW $(pwd)'
   [ "$output" = "no 1 /tmp" ]
-  printf 'A=from-file\n# comment\n\nB=two words\n' > "$TEST_DIR/env"
-  run e run --rm --env-file "$TEST_DIR/env" cfg 'echo "$A|$B"'
-  [ "$output" = "from-file|two words" ]
+  printf 'A=from-file\r\n  # comment\n\n  B=two words  \n' > "$TEST_DIR/env"
+  run e run --rm --env-file "$TEST_DIR/env" cfg 'echo "$A|$B|"'
+  [ "$output" = "from-file|two words  |" ]
+  printf 'GOOD=1\nBAD NAME=2\n' > "$TEST_DIR/env"
+  run e run --rm --env-file "$TEST_DIR/env" cfg true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"env:2: variable \`BAD NAME\` contains whitespace"* ]]
   # --entrypoint replaces the image's and drops its Cmd.
   run e run --rm --entrypoint /bin/echo cfg hi there
   [ "$output" = "hi there" ]
@@ -1270,6 +1274,11 @@ PY
   [ "$status" -eq 125 ]
   [[ "$output" == *"invalid --stop-timeout \`soon\`"* ]]
   run e restart -t x nosuch
+  [ "$status" -eq 125 ]
+  run e stop -t x nosuch
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"invalid --time \`x\`"* ]]
+  run e stop --timeout=1.5 nosuch
   [ "$status" -eq 125 ]
   # version: Docker's document (scripts read .Client.Version / .Server.Version).
   [ "$(e version --format '{{.Client.Version}}')" = "$(e --version | awk '{print $3}')" ]

@@ -55,19 +55,25 @@ void add_mount_flag(const std::string& spec, json& host) {
   }
 }
 
+// Docker's env file: leading whitespace and blank or `#` lines skipped, a CR before the newline
+// dropped, the value kept as written (trailing spaces too); a name with whitespace is an error.
 std::vector<std::string> read_env_file(const std::string& path) {
   std::string text;
   if (!fs::read_file_if_exists(path, text)) throw Error("--env-file: cannot read `" + path + "`");
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 byte order mark
   std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    pos = nl == std::string::npos ? text.size() : nl + 1;
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    size_t b = line.find_first_not_of(" \t");
+  int n = 0;
+  for (std::string line : split(text, '\n')) {
+    ++n;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const size_t b = line.find_first_not_of(" \t\v\f");
     if (b == std::string::npos || line[b] == '#') continue;
-    out.push_back(line.substr(b));
+    line.erase(0, b);
+    const std::string name = line.substr(0, line.find('='));
+    if (name.find_first_of(" \t\v\f") != std::string::npos)
+      throw Error(ErrorKind::invalid_argument, "--env-file " + path + ":" + std::to_string(n) +
+                                                   ": variable `" + name + "` contains whitespace");
+    out.push_back(line);
   }
   return out;
 }

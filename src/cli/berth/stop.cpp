@@ -1,5 +1,4 @@
 // berth stop: the stop signal, then SIGKILL after the timeout.
-#include <cstdlib>
 #include <string>
 
 #include "cli/berth/commands.hpp"
@@ -11,14 +10,8 @@ namespace berth::cli {
 int cmd_stop(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("stop", {{"time", "t", true}, {"timeout", "", true}}, argc, argv, first);
   if (a.positional().empty()) throw Error("stop: a container is required");
-  int t = -1;
-  if (a.has("time") || a.has("timeout")) {
-    std::string v = a.get("time", a.get("timeout"));
-    char* end = nullptr;
-    long x = std::strtol(v.c_str(), &end, 10);
-    if (v.empty() || *end) throw Error("stop: invalid --time `" + v + "`");
-    t = static_cast<int>(x);
-  }
+  // --timeout is Docker's newer name for --time.
+  const int t = a.has("time") ? int_flag(a, "time", -1) : int_flag(a, "timeout", -1);
   auto eng = make_engine(e);
   return for_each_container(a.positional(), [&](const std::string& ref) {
     eng.stop(ref, t);
