@@ -95,7 +95,7 @@ void trace(const char* what) {
 // The container's resolv.conf (Docker's rules): the host's, without nameservers on loopback
 // (unreachable from another network namespace; Google's then, as Docker does), with --dns,
 // --dns-search and --dns-option replacing the host's lines of that kind.
-std::string container_resolv_conf(const std::string& host_text, const json& host) {
+std::string container_resolv_conf(const std::string& host_text, const HostConfig& host) {
   std::vector<std::string> servers, search, options, other;
   for (auto& line : split(host_text, '\n')) {
     auto words = split(line, ' ');
@@ -114,14 +114,9 @@ std::string container_resolv_conf(const std::string& host_text, const json& host
       other.push_back(line);
     }
   }
-  auto flag = [&](const char* k) {
-    std::vector<std::string> v;
-    for (auto& x : host.value(k, json::array())) v.push_back(x.get<std::string>());
-    return v;
-  };
-  if (auto v = flag("Dns"); !v.empty()) servers = v;
-  if (auto v = flag("DnsSearch"); !v.empty()) search = v;
-  if (auto v = flag("DnsOptions"); !v.empty()) options = v;
+  if (!host.dns.empty()) servers = host.dns;
+  if (!host.dns_search.empty()) search = host.dns_search;
+  if (!host.dns_options.empty()) options = host.dns_options;
   if (servers.empty()) servers = {"8.8.8.8", "8.8.4.4"};
   std::string out;
   for (auto& ns : servers) out += "nameserver " + ns + "\n";
@@ -167,9 +162,8 @@ constexpr int64_t kDefaultLogMaxSize = 20'000'000;
 constexpr int kDefaultLogMaxFiles = 5;
 
 // The OCI runtime binary HostConfig.Runtime names; "" for berth's own runtime library.
-std::string external_runtime(const json& host) {
-  const std::string rt = host.value("Runtime", "");
-  return rt == "berth" ? "" : rt;
+std::string external_runtime(const HostConfig& host) {
+  return host.runtime == "berth" ? "" : host.runtime;
 }
 
 }  // namespace
@@ -204,7 +198,7 @@ Engine::Engine(Options opts)
       volumes_(opts_.images.root, opts_.images.ns),
       networks_(opts_.images.root, opts_.state, opts_.cni_plugin_dirs, opts_.cni_timeout_ms) {}
 
-json Engine::make_volumes(const json& config, const json& host) {
+json Engine::make_volumes(const ContainerConfig& config, const HostConfig& host) {
   json out = json::array();
   std::set<std::string> targets;
   for (const Bind& b : binds_of(host)) {
@@ -216,13 +210,11 @@ json Engine::make_volumes(const json& config, const json& host) {
     out.push_back({{"Name", v.name}, {"Destination", b.destination}, {"Options", b.options_text()},
                    {"Anonymous", false}});
   }
-  const json tmpfs = host.value("Tmpfs", json::object());
-  for (auto& [dst, unused] : tmpfs.items()) targets.insert(fs::clean_path(dst));
-  const json wanted = config.value("Volumes", json::object());
-  for (auto& [dst, unused] : wanted.items())
+  for (auto& [dst, unused] : host.tmpfs) targets.insert(fs::clean_path(dst));
+  for (auto& dst : config.volumes)
     if (dst.empty() || dst[0] != '/') throw Error(ErrorKind::invalid_argument, "invalid volume `" + dst + "`: must be an absolute path");
   try {
-    for (auto& [dst, unused] : wanted.items()) {
+    for (auto& dst : config.volumes) {
       if (targets.count(fs::clean_path(dst))) continue;
       Volume v = volumes_.create("", {}, true);
       out.push_back({{"Name", v.name}, {"Destination", fs::clean_path(dst)}, {"Options", ""},
@@ -547,6 +539,9 @@ image::Service::CheckResult Engine::check(bool repair) {
   return r;
 }
 
+ContainerConfig Container::config() const { return parse_container_config(data.value("Config", json())); }
+HostConfig Container::host_config() const { return parse_host_config(data.value("HostConfig", json())); }
+
 std::vector<Container> Engine::list() {
   std::vector<Container> out;
   for (auto& r : images_.db().list_containers(opts_.images.ns)) {
@@ -570,31 +565,32 @@ Container Engine::create(const CreateRequest& req) {
     name = random_name() + (i >= 5 ? std::to_string(i) : "");
   if (!valid_name(name))
     throw Error(ErrorKind::invalid_argument, "invalid container name `" + name + "`: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
-  json config = merge_config(img.config, req.config);
-  if (config["Entrypoint"].empty() && config["Cmd"].empty())
+  // The request's fields, typed (a wrong type fails here, naming the field), over the image's.
+  ContainerConfig config = merge_config(img.config, req.config);
+  if (config.entrypoint.empty() && config.cmd.empty())
     throw Error(ErrorKind::invalid_argument, "no command specified: the image has no Cmd or Entrypoint and none was given");
-  config["Image"] = req.image;
-  if (!config.contains("Hostname") || config["Hostname"].get<std::string>().empty()) config["Hostname"] = "";
-  json host = req.host.is_object() ? req.host : json::object();
+  config.image = req.image;
+  HostConfig host = parse_host_config(req.host);
   // Validate flag values now rather than at start (Docker's create fails on them too).
   check_host_config(host);
-  if (restart_policy(host).name != "no" && host.value("AutoRemove", false))
+  resources_of(host);
+  if (restart_policy(host).name != "no" && host.auto_remove)
     throw Error(ErrorKind::invalid_argument, "conflicting options: cannot specify both --restart and --rm");
   // PID namespace: the container's own (""), the host's, or another container's.
-  if (const std::string pid = host.value("PidMode", ""); pid.rfind("container:", 0) == 0) {
-    host["PidMode"] = "container:" + lookup(pid.substr(10)).id();
+  if (const std::string pid = host.pid_mode; pid.rfind("container:", 0) == 0) {
+    host.pid_mode = "container:" + lookup(pid.substr(10)).id();
   } else if (pid.empty() || pid == "host" || pid == "private") {
-    host["PidMode"] = pid == "host" ? pid : "";
+    host.pid_mode = pid == "host" ? pid : "";
   } else {
     throw Error(ErrorKind::invalid_argument, "invalid --pid `" + pid + "`: host, private or container:NAME");
   }
   // Networks: Docker's "bridge"/"default" is berth's default network, made on first use.
-  const std::string asked = host.value("NetworkMode", "none");
+  const std::string asked = host.network_mode.empty() ? "none" : host.network_mode;
   std::string mode = asked;
-  if (mode.empty() || mode == "bridge" || mode == "default") mode = network::Networks::kDefault;
-  host["NetworkMode"] = mode;
+  if (mode == "bridge" || mode == "default") mode = network::Networks::kDefault;
+  host.network_mode = mode;
   json endpoints = req.endpoints.is_object() ? req.endpoints : json::object();
-  const bool has_ports = !host.value("PortBindings", json::object()).empty() || host.value("PublishAllPorts", false);
+  const bool has_ports = !host.port_bindings.empty() || host.publish_all_ports;
   if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0) {
     if (!endpoints.empty() && !(endpoints.size() == 1 && endpoints.contains(mode)))
       throw Error(ErrorKind::invalid_argument, "--network " + mode + " cannot be combined with other networks, --ip or --network-alias");
@@ -603,16 +599,16 @@ Container Engine::create(const CreateRequest& req) {
       throw Error(ErrorKind::invalid_argument, "--network " + mode + ": published ports need a network of the container's own");
     if (has_ports) {
       log::warn("published ports are discarded when using host network mode");
-      host.erase("PortBindings");
-      host["PublishAllPorts"] = false;
+      host.port_bindings.clear();
+      host.publish_all_ports = false;
     }
     if (mode.rfind("container:", 0) == 0) {
       Container other = lookup(mode.substr(10));
-      host["NetworkMode"] = "container:" + other.id();
+      host.network_mode = "container:" + other.id();
     }
   } else {
     network::Network net = mode == network::Networks::kDefault ? networks_.ensure_default() : networks_.get(mode);
-    host["NetworkMode"] = mode = net.name;
+    host.network_mode = mode = net.name;
     if (endpoints.contains(asked) && asked != mode) {
       endpoints[mode] = endpoints[asked];
       endpoints.erase(asked);
@@ -628,11 +624,11 @@ Container Engine::create(const CreateRequest& req) {
   Container c;
   c.rec.id = random_id();
   c.rec.name = name;
-  if (config["Hostname"].get<std::string>().empty()) config["Hostname"] = c.rec.id.substr(0, 12);
+  if (config.hostname.empty()) config.hostname = c.rec.id.substr(0, 12);
   c.rec.image = img.id.str();
   c.rec.snapshot = snapshot_key(c.rec.id);
-  c.data = {{"Config", config},
-            {"HostConfig", host},
+  c.data = {{"Config", to_json(config)},
+            {"HostConfig", to_json(host)},
             {"ImageID", img.id.str()},
             {"ImageRef", img.record.name},
             {"Top", top},
@@ -663,11 +659,11 @@ Container Engine::create(const CreateRequest& req) {
 
 void Engine::write_etc_files(const Container& c) {
   const std::string dir = opts_.images.root + "/containers/" + c.rec.id;
-  const json& config = c.data["Config"];
-  const json& host = c.data["HostConfig"];
-  std::string hostname = config.value("Hostname", "");
-  const bool host_net = host.value("NetworkMode", "none") == "host";
-  if (host_net && !config.contains("HostnameFromFlag")) {
+  const ContainerConfig config = c.config();
+  const HostConfig host = c.host_config();
+  std::string hostname = config.hostname;
+  const bool host_net = host.network_mode == "host";
+  if (host_net && !config.hostname_from_flag) {
     char buf[256] = {};
     ::gethostname(buf, sizeof buf - 1);
     hostname = buf;
@@ -681,8 +677,7 @@ void Engine::write_etc_files(const Container& c) {
             "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
             "ff02::2\tip6-allrouters\n";
   }
-  for (auto& h : host.value("ExtraHosts", json::array())) {
-    std::string e = h.get<std::string>();
+  for (auto& e : host.extra_hosts) {
     auto colon = e.find(':');
     if (colon == std::string::npos) throw Error(ErrorKind::invalid_argument, "invalid --add-host `" + e + "` (HOST:IP)");
     hosts += e.substr(colon + 1) + "\t" + e.substr(0, colon) + "\n";
@@ -736,8 +731,8 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   trace("rootfs mounted");
   UniqueFd ready_r, attach_mine;
   try {
-    const json& config = c.data["Config"];
-    const json& host = c.data["HostConfig"];
+    const ContainerConfig config = c.config();
+    const HostConfig host = c.host_config();
     const std::string pdir = opts_.images.root + "/containers/" + c.id();
     SpecInputs in;
     in.config = &config;
@@ -748,7 +743,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     in.hosts_file = pdir + "/hosts";
     in.resolv_file = pdir + "/resolv.conf";
     in.volume_mounts = volume_mounts(c, rootfs);
-    const std::string mode = host.value("NetworkMode", "none");
+    const std::string& mode = host.network_mode;
     if (mode.rfind("container:", 0) == 0) {
       // Another container's network stack, with its hosts and resolv.conf.
       Container other = lookup(mode.substr(10));
@@ -761,7 +756,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     } else {
       in.netns = create_sandbox(c, spare_taken);
     }
-    if (const std::string pid = host.value("PidMode", ""); pid.rfind("container:", 0) == 0) {
+    if (const std::string& pid = host.pid_mode; pid.rfind("container:", 0) == 0) {
       Container other = lookup(pid.substr(10));
       State os = state(other);
       if (!os.running()) throw Error(ErrorKind::conflict, "cannot join the PID namespace of container " + other.rec.name + ": it is not running");
@@ -770,7 +765,14 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     json spec = make_spec(in);
     fs::write_file_atomic(dir + "/config.json", spec.dump(), 0600);
 
-    json log_opts = host.value("LogConfig", json::object()).value("Config", json::object());
+    const auto& log_opts = host.log_config.config;
+    auto log_files = [&] {
+      const std::string v = log_opts.at("max-file");
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < 1 || n > 1000) throw Error(ErrorKind::invalid_argument, "invalid --log-opt max-file `" + v + "`");
+      return static_cast<int>(n);
+    };
     shim::Orders orders;
     orders.id = c.id();
     orders.bundle = dir;
@@ -778,22 +780,21 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     orders.log_path = log_path(c.id());
     orders.events = events_path();
     orders.event_attributes = event_attributes(c);
-    orders.terminal = config.value("Tty", false);
-    orders.stdin_open = config.value("OpenStdin", false);
+    orders.terminal = config.tty;
+    orders.stdin_open = config.open_stdin;
     orders.winsize = winsize;
     orders.restart = restart_policy(host);
     orders.runtime = external_runtime(host);
     // Without a max-size, Docker's local-driver cap (20 MB x 5): a container printing in a
     // loop must not fill the disk (json-file's own default is no cap at all).
-    if (log_opts.contains("max-size")) {
-      orders.log_max_size = parse_bytes(log_opts["max-size"].get<std::string>(), "--log-opt max-size");
-      if (log_opts.contains("max-file")) orders.log_max_files = std::stoi(log_opts["max-file"].get<std::string>());
+    if (log_opts.count("max-size")) {
+      orders.log_max_size = parse_bytes(log_opts.at("max-size"), "--log-opt max-size");
+      if (log_opts.count("max-file")) orders.log_max_files = log_files();
     } else {
       orders.log_max_size = kDefaultLogMaxSize;
-      orders.log_max_files = log_opts.contains("max-file") ? std::stoi(log_opts["max-file"].get<std::string>())
-                                                           : kDefaultLogMaxFiles;
+      orders.log_max_files = log_opts.count("max-file") ? log_files() : kDefaultLogMaxFiles;
     }
-    if (opts_.hooks.exit_command) orders.cleanup = opts_.hooks.exit_command(c.id(), host.value("AutoRemove", false));
+    if (opts_.hooks.exit_command) orders.cleanup = opts_.hooks.exit_command(c.id(), host.auto_remove);
     shim::write_orders(dir, orders);
     trace("spec and shim orders written");
 
@@ -865,7 +866,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
                        {"RestartCount", 0}};
     // A foreground --rm container's record is removed by this very process after the exit:
     // no need to write its start (state() knows it started from the shim's pid file).
-    if (!(owner && c.data["HostConfig"].value("AutoRemove", false)) || c.data.contains("NetworkSettings")) save(c);
+    if (!(owner && c.host_config().auto_remove) || c.data.contains("NetworkSettings")) save(c);
     trace("state saved");
     // A caller waiting for the exit makes them after it (refill_spares): not while the
     // container it waits for runs.
@@ -943,7 +944,7 @@ State Engine::observe(const Container& c, Stale& stale) {
     // restart it — or finishing, when its policy will not restart it: that is an exit.
     if (auto e = shim::read_exit_record(dir)) {
       take_exit(*e);
-      s.status = restart_policy(c.data.value("HostConfig", json::object())).due(s.exit_code, s.restarts)
+      s.status = restart_policy(c.host_config()).due(s.exit_code, s.restarts)
                      ? Status::restarting
                      : Status::exited;
       s.pid = 0;
@@ -1022,8 +1023,9 @@ AttachSession Engine::attach(const std::string& ref) {
     throw Error(ErrorKind::not_running, "You cannot attach to a stopped container, start it first");
   AttachSession s;
   s.conn = shim_connect(c, "attach\n");
-  s.tty = c.data["Config"].value("Tty", false);
-  s.stdin_open = c.data["Config"].value("OpenStdin", false);
+  const ContainerConfig config = c.config();
+  s.tty = config.tty;
+  s.stdin_open = config.open_stdin;
   return s;
 }
 
@@ -1035,7 +1037,7 @@ ExecSession Engine::exec(const std::string& ref, const ExecRequest& req) {
   if (!s.running()) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
   json spec = {{"args", req.args}, {"tty", req.tty},       {"stdin", req.stdin_open}, {"detach", req.detach},
                {"cwd", req.workdir}, {"env", req.env}, {"winsize", req.tty ? req.winsize : ""}};
-  const std::string user = req.user.empty() ? c.data["Config"].value("User", "") : req.user;
+  const std::string user = req.user.empty() ? c.config().user : req.user;
   if (!user.empty()) {
     auto ids = resolve_user(container_dir(c.id()) + "/rootfs", user);
     spec["user"] = std::to_string(ids.uid) + ":" + std::to_string(ids.gid);
@@ -1159,15 +1161,15 @@ void Engine::update(const std::string& ref, const json& changes) {
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
-  json host = c.data["HostConfig"];
-  for (auto& [k, v] : changes.items()) host[k] = v;
+  json host_json = c.data["HostConfig"];
+  for (auto& [k, v] : changes.items()) host_json[k] = v;
+  HostConfig host = parse_host_config(host_json);
   // Docker: a memory limit above the swap limit raises the swap limit with it (-1 stays).
-  if (changes.contains("Memory") && !changes.contains("MemorySwap") && host.value("MemorySwap", int64_t{0}) > 0 &&
-      host.value("MemorySwap", int64_t{0}) < host.value("Memory", int64_t{0}))
-    host["MemorySwap"] = host["Memory"];
+  if (changes.contains("Memory") && !changes.contains("MemorySwap") && host.memory_swap > 0 && host.memory_swap < host.memory)
+    host.memory_swap = host.memory;
   check_host_config(host);
   const json res = resources_of(host);
-  if (changes.contains("RestartPolicy") && restart_policy(host).name != "no" && host.value("AutoRemove", false))
+  if (changes.contains("RestartPolicy") && restart_policy(host).name != "no" && host.auto_remove)
     throw Error(ErrorKind::invalid_argument, "Restart policy cannot be updated because AutoRemove is enabled for the container");
   State s = state_locked(c);
   const std::string dir = container_dir(c.id());
@@ -1185,7 +1187,7 @@ void Engine::update(const std::string& ref, const json& changes) {
     const std::string reply = shim_request(c, "restart-policy " + o.restart.name + " " + std::to_string(o.restart.max) + "\n");
     if (reply != "ok") throw Error("update: the shim refused the restart policy: " + reply);
   }
-  c.data["HostConfig"] = host;
+  c.data["HostConfig"] = to_json(host);
   save(c);
 }
 
@@ -1326,8 +1328,9 @@ void Engine::stop(const std::string& ref, int timeout) {
     return;
   }
   if (!s.running()) return;
-  if (timeout < 0) timeout = c.data["Config"].value("StopTimeout", 10);
-  std::string sig_name = c.data["Config"].value("StopSignal", "");
+  const ContainerConfig config = c.config();
+  if (timeout < 0) timeout = config.stop_timeout.value_or(10);
+  std::string sig_name = config.stop_signal;
   halt(c, s, sig_name.empty() ? SIGTERM : parse_signal(sig_name), timeout, std::move(lk));
   state(c);
   emit(c, "stop");
@@ -1429,7 +1432,7 @@ Stats Engine::stats(const std::string& ref) {
   st.taken_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
   try {
     // The runtime library's state; a container of an external runtime has other records.
-    if (external_runtime(c.data["HostConfig"]).empty()) st.raw = runtime::container_stats(runtime_root(), c.id())["data"];
+    if (external_runtime(c.host_config()).empty()) st.raw = runtime::container_stats(runtime_root(), c.id())["data"];
   } catch (const Error& e) {
     log::debug("stats " + c.rec.name + ": " + e.what());
   }
@@ -1450,7 +1453,7 @@ Stats Engine::stats(const std::string& ref) {
       else if (e.value("op", "") == "Write") st.blk_write += v;
     }
   }
-  const std::string mode = c.data["HostConfig"].value("NetworkMode", "");
+  const std::string mode = c.host_config().network_mode;
   if (s.pid > 0 && mode != "host" && mode.rfind("container:", 0) != 0)
     std::tie(st.net_rx, st.net_tx) = net_bytes(s.pid);
   return st;
@@ -1609,7 +1612,7 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
   });
   trace("records removed");
   // Anonymous volumes go with a --rm container (Docker's rule) or with rm -v.
-  if (volumes || c.data["HostConfig"].value("AutoRemove", false))
+  if (volumes || c.host_config().auto_remove)
     for (auto& v : c.data.value("Volumes", json::array()))
       if (v.value("Anonymous", false)) volumes_.remove(v.value("Name", ""));
   ::unlink((opts_.state + "/" + opts_.images.ns + "/locks/" + c.id()).c_str());
@@ -1771,7 +1774,7 @@ network::Member Engine::new_member(Container& c, const json& endpoint, const std
   network::Member m;
   m.container_id = c.id();
   m.container_name = c.rec.name;
-  m.hostname = c.data["Config"].value("Hostname", "");
+  m.hostname = c.config().hostname;
   m.ns = opts_.images.ns;
   EndpointConfig ec = endpoint_config(endpoint);
   m.aliases = std::move(ec.aliases);
@@ -1781,7 +1784,7 @@ network::Member Engine::new_member(Container& c, const json& endpoint, const std
   m.mac = ec.mac;
   m.hosts_file = pdir + "/hosts";
   m.hosts_base = pdir + "/hosts.base";
-  if (primary) m.ports = port_mappings(c.data["Config"], c.data["HostConfig"]);
+  if (primary) m.ports = port_mappings(c.config(), c.host_config());
   return m;
 }
 
@@ -1812,8 +1815,7 @@ void Engine::record_endpoint(Container& c, const network::Network& net, const js
 }
 
 std::string Engine::create_sandbox(Container& c, bool& spare_taken) {
-  const json& host = c.data["HostConfig"];
-  const std::string mode = host.value("NetworkMode", "none");
+  const std::string mode = c.host_config().network_mode;
   if (mode == "host" || mode.rfind("container:", 0) == 0) return "";
   // `none` too: Docker's none has its loopback up (a runtime's new namespace has it down).
   const std::string path = netns_path(c.id());
@@ -1837,7 +1839,7 @@ std::string Engine::create_sandbox(Container& c, bool& spare_taken) {
 }
 
 void Engine::attach_networks(Container& c) {
-  const std::string mode = c.data["HostConfig"].value("NetworkMode", "none");
+  const std::string mode = c.host_config().network_mode;
   try {
     const json eps = c.endpoints();
     std::vector<std::string> order;
@@ -1885,7 +1887,7 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
   UniqueFd users = lock_users(false);  // the network stays until the record says it is used
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
-  const std::string mode = c.data["HostConfig"].value("NetworkMode", "none");
+  const std::string mode = c.host_config().network_mode;
   if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0)
     throw Error(ErrorKind::conflict, "container " + c.rec.name + " uses --network " + mode + ": it cannot be connected to other networks");
   network::Network net = name == network::Networks::kDefault ? networks_.ensure_default() : networks_.get(name);
@@ -1922,7 +1924,7 @@ void Engine::disconnect(const std::string& ref, const std::string& name, bool fo
   eps.erase(net_name);
   if (c.data.contains("NetworkSettings")) {
     c.data["NetworkSettings"]["Networks"].erase(net_name);
-    if (c.data["HostConfig"].value("NetworkMode", "") == net_name) {
+    if (c.host_config().network_mode == net_name) {
       for (auto* k : {"IPAddress", "Gateway", "MacAddress"}) c.data["NetworkSettings"][k] = "";
       c.data["NetworkSettings"]["Ports"] = json::object();
     }
@@ -2190,7 +2192,7 @@ json Engine::inspect(Container& c) {
   if (!args.empty()) args.erase(args.begin());
   const std::string pdir = opts_.images.root + "/containers/" + c.id();
   json mounts = json::array();
-  for (const Bind& b : binds_of(c.data["HostConfig"], false)) {
+  for (const Bind& b : shown_binds(c.data["HostConfig"])) {
     if (!b.host_path()) continue;  // a named volume: below, from the record's Volumes
     mounts.push_back({{"Type", "bind"},
                       {"Source", b.source},

@@ -153,6 +153,9 @@ struct Container {
   metadata::Container rec;
   nlohmann::json data;  // {"Config", "HostConfig", "ImageID", "ImageRef", "State", …}
   const std::string& id() const { return rec.id; }
+  // The record's Config and HostConfig, parsed (invalid_argument if a field has a wrong type).
+  ContainerConfig config() const;
+  HostConfig host_config() const;
   // Docker's NetworkingConfig.EndpointsConfig: the networks it is to be attached to.
   nlohmann::json endpoints() const {
     return data.value("NetworkingConfig", nlohmann::json::object()).value("EndpointsConfig", nlohmann::json::object());
@@ -419,7 +422,7 @@ class Engine {
 
   // Named and anonymous volumes for a new container: HostConfig.Binds NAME:/dst entries and
   // Config.Volumes paths not mounted otherwise. Returns data["Volumes"].
-  nlohmann::json make_volumes(const nlohmann::json& config, const nlohmann::json& host);
+  nlohmann::json make_volumes(const ContainerConfig& config, const HostConfig& host);
   // Bind mounts of the container's volumes, copying the image's content into empty ones.
   std::vector<nlohmann::json> volume_mounts(const Container& c, const std::string& rootfs);
 

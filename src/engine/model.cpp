@@ -35,6 +35,12 @@ std::vector<std::string> command_line(const json& config) {
   return out;
 }
 
+std::vector<std::string> command_line(const ContainerConfig& config) {
+  std::vector<std::string> out = config.entrypoint;
+  out.insert(out.end(), config.cmd.begin(), config.cmd.end());
+  return out;
+}
+
 bool Bind::read_only() const {
   bool ro = false;
   for (auto& o : options) {
@@ -76,16 +82,21 @@ Bind parse_bind(const std::string& spec) {
   return b;
 }
 
-std::vector<Bind> binds_of(const json& host, bool strict) {
+std::vector<Bind> binds_of(const HostConfig& host) {
+  std::vector<Bind> out;
+  for (auto& b : host.binds) out.push_back(parse_bind(b));
+  return out;
+}
+
+std::vector<Bind> shown_binds(const json& host) {
   std::vector<Bind> out;
   auto it = host.find("Binds");
   if (it == host.end() || !it->is_array()) return out;
   for (auto& b : *it) {
+    if (!b.is_string()) continue;
     try {
-      if (!b.is_string()) throw Error(ErrorKind::invalid_argument, "HostConfig.Binds: want strings");
       out.push_back(parse_bind(b.get<std::string>()));
     } catch (const Error&) {
-      if (strict) throw;
     }
   }
   return out;
@@ -124,35 +135,31 @@ bool PruneFilter::matches(const json& labels_of, int64_t created) const {
   return true;
 }
 
-shim::RestartPolicy restart_policy(const json& host) {
-  const json policy = host.value("RestartPolicy", json::object());
-  if (!policy.is_object()) return {};
-  return {policy.value("Name", "no"), policy.value("MaximumRetryCount", 0)};
+shim::RestartPolicy restart_policy(const HostConfig& host) {
+  const auto& p = host.restart_policy;
+  return {p.name.empty() ? "no" : p.name, p.maximum_retry_count};
 }
 
-std::vector<network::PortMapping> port_mappings(const json& config, const json& host) {
+std::vector<network::PortMapping> port_mappings(const ContainerConfig& config, const HostConfig& host) {
   std::vector<network::PortMapping> out;
-  std::set<std::string> bound;
-  const json bindings = host.value("PortBindings", json::object());
-  for (auto& [key, binds] : bindings.items()) {
-    bound.insert(key);
-    network::PortMapping m;
+  auto port_of = [](const std::string& key, network::PortMapping& m) {
     m.container_port = std::atoi(key.c_str());
     m.protocol = key.find('/') == std::string::npos ? "tcp" : key.substr(key.find('/') + 1);
-    for (auto& b : binds.is_array() ? binds : json::array({json::object()})) {
-      m.host_ip = b.value("HostIp", "");
-      if (m.host_ip == "0.0.0.0") m.host_ip = "";
-      m.host_port = std::atoi(b.value("HostPort", "0").c_str());
+  };
+  for (auto& [key, binds] : host.port_bindings) {
+    network::PortMapping m;
+    port_of(key, m);
+    for (auto& b : binds.empty() ? std::vector<PortBinding>{PortBinding{}} : binds) {
+      m.host_ip = b.host_ip == "0.0.0.0" ? "" : b.host_ip;
+      m.host_port = std::atoi(b.host_port.empty() ? "0" : b.host_port.c_str());
       out.push_back(m);
     }
   }
-  const json exposed = config.value("ExposedPorts", json::object());
-  if (host.value("PublishAllPorts", false))
-    for (auto& [key, unused] : exposed.items()) {
-      if (bound.count(key)) continue;
+  if (host.publish_all_ports)
+    for (auto& key : config.exposed_ports) {
+      if (host.port_bindings.count(key)) continue;
       network::PortMapping m;
-      m.container_port = std::atoi(key.c_str());
-      m.protocol = key.find('/') == std::string::npos ? "tcp" : key.substr(key.find('/') + 1);
+      port_of(key, m);
       if (m.container_port > 0) out.push_back(m);
     }
   return out;

@@ -1,11 +1,8 @@
 // The engine's typed view of a container. The record stays Docker's JSON — Config, HostConfig,
 // NetworkingConfig, State, NetworkSettings: what inspect shows, what the Docker API takes and
 // what older records hold — and these are its parsed forms, one parser each, so that no field
-// is parsed in two places. Docker's JSON shapes are rendered from them (inspect, ps).
-//
-// Room for the CRI's pod sandbox: a sandbox will be a record of its own (shared network, IPC
-// and UTS namespaces, a cgroup parent, a log directory) that containers name, as
-// NetworkMode "container:ID" names another container today.
+// is parsed in two places (Config and HostConfig themselves: container_config.hpp). Docker's
+// JSON shapes are rendered from them (inspect, ps).
 #pragma once
 
 #include <string>
@@ -14,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/container_config.hpp"
 #include "network/networks.hpp"
 #include "shim/files.hpp"
 
@@ -27,6 +25,7 @@ Status parse_status(std::string_view name);
 
 // The container's command line: Config.Entrypoint then Config.Cmd (non-strings skipped).
 std::vector<std::string> command_line(const nlohmann::json& config);
+std::vector<std::string> command_line(const ContainerConfig& config);
 
 // One HostConfig.Binds entry (-v SRC:DST[:OPTS]): SRC is an absolute host path (a bind
 // mount) or a volume name; DST absolute; OPTS comma-separated (ro, rw, z, Z, nocopy, and the
@@ -43,9 +42,11 @@ struct Bind {
 // invalid_argument, naming the spec, when it is not SRC:DST[:OPTS] with an absolute DST other
 // than "/", or an option is unknown.
 Bind parse_bind(const std::string& spec);
-// Every HostConfig.Binds entry, parsed. Not `strict` (showing a record: inspect, ps): an
-// entry that does not parse is left out instead of failing.
-std::vector<Bind> binds_of(const nlohmann::json& host, bool strict = true);
+// Every HostConfig.Binds entry, parsed.
+std::vector<Bind> binds_of(const HostConfig& host);
+// The same from a record's HostConfig, to show it (inspect, ps): an entry that does not parse
+// is left out instead of failing.
+std::vector<Bind> shown_binds(const nlohmann::json& host);
 
 // One network attachment as asked for (NetworkingConfig.EndpointsConfig[NET], from --ip,
 // --network-alias, --mac-address, or `network connect --ip --alias`).
@@ -77,11 +78,11 @@ struct PruneResult {
 };
 
 // HostConfig.RestartPolicy (no policy: "no").
-shim::RestartPolicy restart_policy(const nlohmann::json& host);
+shim::RestartPolicy restart_policy(const HostConfig& host);
 
 // The container's published ports: HostConfig.PortBindings ({"80/tcp": [{"HostIp",
 // "HostPort"}]}), and with PublishAllPorts (-P) every Config.ExposedPorts entry not bound
 // otherwise, on a free host port (host_port 0).
-std::vector<network::PortMapping> port_mappings(const nlohmann::json& config, const nlohmann::json& host);
+std::vector<network::PortMapping> port_mappings(const ContainerConfig& config, const HostConfig& host);
 
 }  // namespace berth::engine

@@ -34,13 +34,6 @@ const std::vector<std::string> kDefaultCaps = {
     "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID", "CAP_SETFCAP",          "CAP_SETPCAP",
     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"};
 
-std::vector<std::string> strings(const json& j, const char* key) {
-  std::vector<std::string> out;
-  if (auto it = j.find(key); it != j.end() && it->is_array())
-    for (auto& v : *it) out.push_back(v.get<std::string>());
-  return out;
-}
-
 std::string upper(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;
@@ -266,47 +259,46 @@ UserIds resolve_user(const std::string& rootfs, const std::string& user,
   return ids;
 }
 
-json merge_config(const oci::ImageConfig& image, const json& flags) {
-  json c = json::object();
-  const json& ic = image.config.is_object() ? image.config : json::object();
-  c["Env"] = ic.value("Env", json::array());
-  c["Cmd"] = ic.contains("Cmd") && !ic["Cmd"].is_null() ? ic["Cmd"] : json::array();
-  c["Entrypoint"] = ic.contains("Entrypoint") && !ic["Entrypoint"].is_null() ? ic["Entrypoint"] : json::array();
-  c["WorkingDir"] = ic.value("WorkingDir", "");
-  c["User"] = ic.value("User", "");
-  c["Labels"] = ic.contains("Labels") && ic["Labels"].is_object() ? ic["Labels"] : json::object();
-  c["StopSignal"] = ic.value("StopSignal", "");
-  c["Volumes"] = ic.contains("Volumes") && ic["Volumes"].is_object() ? ic["Volumes"] : json::object();
-  c["ExposedPorts"] =
-      ic.contains("ExposedPorts") && ic["ExposedPorts"].is_object() ? ic["ExposedPorts"] : json::object();
-  // Flags override; an --entrypoint resets the image's Cmd (Docker's rule).
-  if (flags.contains("Entrypoint")) {
-    c["Entrypoint"] = flags["Entrypoint"];
-    c["Cmd"] = json::array();
+ContainerConfig merge_config(const oci::ImageConfig& image, const json& given_json) {
+  const ContainerConfig given = parse_container_config(given_json);
+  ContainerConfig img;
+  try {
+    img = parse_container_config(image.config);
+  } catch (const Error& e) {
+    throw Error(ErrorKind::invalid_argument, std::string("the image's config: ") + e.what());
   }
-  if (flags.contains("Cmd") && !flags["Cmd"].empty()) c["Cmd"] = flags["Cmd"];
-  for (auto& e : flags.value("Env", json::array())) {
-    std::string kv = e.get<std::string>();
-    std::string key = kv.substr(0, kv.find('='));
-    json kept = json::array();
-    for (auto& old : c["Env"]) {
-      std::string o = old.get<std::string>();
-      if (o.substr(0, o.find('=')) != key) kept.push_back(o);
-    }
-    kept.push_back(kv);
-    c["Env"] = kept;
+  // Docker's merge: what the request sets wins, empty strings and lists take the image's.
+  ContainerConfig c = given;
+  auto inherit = [](std::string& mine, const std::string& image_value) {
+    if (mine.empty()) mine = image_value;
+  };
+  inherit(c.working_dir, img.working_dir);
+  inherit(c.user, img.user);
+  inherit(c.stop_signal, img.stop_signal);
+  // An Entrypoint given (even an empty one: --entrypoint "") replaces the image's and its Cmd.
+  const bool entrypoint_given = given_json.is_object() && given_json.contains("Entrypoint") &&
+                                !given_json["Entrypoint"].is_null();
+  if (!entrypoint_given) {
+    c.entrypoint = img.entrypoint;
+    if (c.cmd.empty()) c.cmd = img.cmd;
   }
-  for (auto* k : {"WorkingDir", "User", "StopSignal", "Hostname", "Domainname"})
-    if (flags.contains(k)) c[k] = flags[k];
-  const json labels = flags.value("Labels", json::object());
-  for (auto& [k, v] : labels.items()) c["Labels"][k] = v;
-  for (auto* k : {"Tty", "OpenStdin", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce",
-                  "StopTimeout", "Image"})
-    if (flags.contains(k)) c[k] = flags[k];
-  if (flags.contains("Volumes"))
-    for (auto& [k, v] : flags["Volumes"].items()) c["Volumes"][k] = v;
-  if (flags.contains("ExposedPorts"))
-    for (auto& [k, v] : flags["ExposedPorts"].items()) c["ExposedPorts"][k] = v;
+  // The image's variables, each replaced by the request's of the same name.
+  std::vector<std::string> env;
+  auto key = [](const std::string& kv) { return kv.substr(0, kv.find('=')); };
+  for (auto& e : img.env)
+    if (std::none_of(given.env.begin(), given.env.end(), [&](auto& g) { return key(g) == key(e); }))
+      env.push_back(e);
+  env.insert(env.end(), given.env.begin(), given.env.end());
+  c.env = env;
+  c.labels = img.labels;
+  for (auto& [k, v] : given.labels) c.labels[k] = v;
+  auto unite = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+    for (auto& x : b)
+      if (std::find(a.begin(), a.end(), x) == a.end()) a.push_back(x);
+    return a;
+  };
+  c.volumes = unite(img.volumes, given.volumes);
+  c.exposed_ports = unite(img.exposed_ports, given.exposed_ports);
   return c;
 }
 
@@ -473,107 +465,88 @@ void check_mount_target(const std::string& dst_in, const std::string& type) {
     throw Error(ErrorKind::invalid_argument, "invalid mount destination `" + dst + "`: nothing but procfs may be mounted on /proc");
 }
 
-std::vector<std::string> string_list(const json& h, const char* key) {
-  std::vector<std::string> out;
-  const auto it = h.find(key);
-  if (it == h.end() || it->is_null()) return out;
-  if (!it->is_array()) throw Error(ErrorKind::invalid_argument, std::string(key) + ": want a list of strings");
-  for (auto& v : *it) {
-    if (!v.is_string()) throw Error(ErrorKind::invalid_argument, std::string(key) + ": want a list of strings");
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
 }  // namespace
 
-void check_host_config(const json& h) {
-  if (!h.is_object()) return;
-  if (auto r = h.value("RestartPolicy", json::object()); r.is_object()) {
-    const std::string n = r.value("Name", "no");
-    if (n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")
-      throw Error(ErrorKind::invalid_argument, "invalid restart policy `" + n + "`");
-  }
+void check_host_config(const HostConfig& h) {
+  if (const auto& n = h.restart_policy.name; !n.empty() && n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")
+    throw Error(ErrorKind::invalid_argument, "invalid restart policy `" + n + "`");
+  if (h.restart_policy.maximum_retry_count < 0)
+    throw Error(ErrorKind::invalid_argument, "invalid restart policy: the maximum retry count cannot be negative");
   for (const Bind& b : binds_of(h)) check_mount_target(b.destination, "bind");
-  if (auto t = h.find("Tmpfs"); t != h.end() && t->is_object())
-    for (auto& [dst, opts] : t->items()) check_mount_target(dst, "tmpfs");
-  if (auto m = h.find("Mounts"); m != h.end() && m->is_array())
-    for (auto& x : *m)
-      if (x.is_object()) check_mount_target(x.value("Target", ""), x.value("Type", "bind"));
-  if (auto n = h.find("NanoCpus"); n != h.end() && !n->is_null()) {
-    if (!n->is_number_integer()) throw Error(ErrorKind::invalid_argument, "NanoCpus: want an integer");
-    const int64_t nano = n->get<int64_t>();
-    if (nano < 0 || (nano > 0 && nano < 10'000'000))
-      throw Error(ErrorKind::invalid_argument, "invalid NanoCpus " + std::to_string(nano) + ": the range of CPUs starts at 0.01");
+  for (auto& [dst, opts] : h.tmpfs) check_mount_target(dst, "tmpfs");
+  for (auto& x : h.mounts) {
+    if (!x.value("Target", json()).is_string() || !x.value("Type", json("bind")).is_string())
+      throw Error(ErrorKind::invalid_argument, "HostConfig.Mounts: Target and Type want strings");
+    check_mount_target(x.value("Target", ""), x.value("Type", "bind"));
   }
-  for (auto& e : string_list(h, "ExtraHosts")) {
+  if (h.nano_cpus < 0 || (h.nano_cpus > 0 && h.nano_cpus < 10'000'000))
+    throw Error(ErrorKind::invalid_argument, "invalid NanoCpus " + std::to_string(h.nano_cpus) + ": the range of CPUs starts at 0.01");
+  for (auto& e : h.extra_hosts) {
     auto colon = e.find(':');
     const std::string name = colon == std::string::npos ? "" : e.substr(0, colon);
     const std::string ip = colon == std::string::npos ? "" : e.substr(colon + 1);
     if (!plain_word(name) || (!ip_address(ip) && ip != "host-gateway"))
       throw Error(ErrorKind::invalid_argument, "invalid --add-host " + json(e).dump() + ": want HOST:IP");
   }
-  for (auto& d : string_list(h, "Dns"))
+  for (auto& d : h.dns)
     if (!ip_address(d)) throw Error(ErrorKind::invalid_argument, "invalid --dns " + json(d).dump() + ": want an IP address");
-  for (auto& d : string_list(h, "DnsSearch"))
+  for (auto& d : h.dns_search)
     if (!plain_word(d)) throw Error(ErrorKind::invalid_argument, "invalid --dns-search " + json(d).dump() + ": no spaces or line breaks");
-  for (auto& d : string_list(h, "DnsOptions"))
+  for (auto& d : h.dns_options)
     if (!plain_word(d)) throw Error(ErrorKind::invalid_argument, "invalid --dns-option " + json(d).dump() + ": no spaces or line breaks");
 }
 
-json resources_of(const json& h) {
+json resources_of(const HostConfig& h) {
   json res = json::object();
-  if (int64_t mem = h.value("Memory", int64_t{0}); mem > 0) {
-    if (mem < 6 * 1024 * 1024) throw Error(ErrorKind::invalid_argument, "minimum memory limit allowed is 6MB");
-    res["memory"] = {{"limit", mem}};
-    if (int64_t swap = h.value("MemorySwap", int64_t{0}); swap != 0) {
-      if (swap > 0 && swap < mem)
+  if (h.memory < 0) throw Error(ErrorKind::invalid_argument, "invalid memory limit: it cannot be negative");
+  if (h.memory > 0) {
+    if (h.memory < 6 * 1024 * 1024) throw Error(ErrorKind::invalid_argument, "minimum memory limit allowed is 6MB");
+    res["memory"] = {{"limit", h.memory}};
+    if (h.memory_swap != 0) {
+      if (h.memory_swap > 0 && h.memory_swap < h.memory)
         throw Error(ErrorKind::invalid_argument, "minimum memoryswap limit should be larger than memory limit");
-      res["memory"]["swap"] = swap;
+      res["memory"]["swap"] = h.memory_swap;
     }
   }
-  if (int64_t nano = h.value("NanoCpus", int64_t{0}); nano > 0)
-    res["cpu"]["quota"] = nano / 10000, res["cpu"]["period"] = 100000;
-  if (int64_t shares = h.value("CpuShares", int64_t{0}); shares > 0) res["cpu"]["shares"] = shares;
-  if (auto cs = h.value("CpusetCpus", ""); !cs.empty()) res["cpu"]["cpus"] = cs;
-  if (int64_t p = h.value("PidsLimit", int64_t{0}); p != 0) res["pids"] = {{"limit", p}};
+  if (h.nano_cpus > 0) res["cpu"]["quota"] = h.nano_cpus / 10000, res["cpu"]["period"] = 100000;
+  if (h.cpu_shares > 0) res["cpu"]["shares"] = h.cpu_shares;
+  if (!h.cpuset_cpus.empty()) res["cpu"]["cpus"] = h.cpuset_cpus;
+  if (h.pids_limit && *h.pids_limit != 0) res["pids"] = {{"limit", *h.pids_limit}};
   return res;
 }
 
 json make_spec(const SpecInputs& in) {
-  const json& c = *in.config;
-  const json& h = *in.host;
-  const bool privileged = h.value("Privileged", false);
-  const bool tty = c.value("Tty", false);
+  const ContainerConfig& c = *in.config;
+  const HostConfig& h = *in.host;
+  const bool privileged = h.privileged;
+  const bool tty = c.tty;
 
   // Process: args, env, user, cwd.
-  std::vector<std::string> args = strings(c, "Entrypoint");
-  for (auto& a : strings(c, "Cmd")) args.push_back(a);
+  std::vector<std::string> args = command_line(c);
   if (args.empty()) throw Error(ErrorKind::invalid_argument, "no command specified");
-  if (h.value("Init", false)) args.insert(args.begin(), {"/sbin/berth-init", "--"});
-  UserIds ids = resolve_user(in.rootfs, c.value("User", ""), strings(h, "GroupAdd"));
-  std::vector<std::string> env = strings(c, "Env");
+  if (h.init) args.insert(args.begin(), {"/sbin/berth-init", "--"});
+  UserIds ids = resolve_user(in.rootfs, c.user, h.group_add);
+  std::vector<std::string> env = c.env;
   auto has_env = [&](const std::string& k) {
     return std::any_of(env.begin(), env.end(), [&](auto& e) { return e.rfind(k + "=", 0) == 0; });
   };
   if (!has_env("PATH")) env.insert(env.begin(), kDefaultPath);
-  const std::string hostname = c.value("Hostname", "");
+  const std::string& hostname = c.hostname;
   if (!has_env("HOSTNAME") && !hostname.empty()) env.push_back("HOSTNAME=" + hostname);
   if (tty && !has_env("TERM")) env.push_back("TERM=xterm");
   if (!has_env("HOME")) env.push_back("HOME=" + ids.home);
-  std::string cwd = c.value("WorkingDir", "");
+  std::string cwd = c.working_dir;
   if (cwd.empty()) cwd = "/";
   if (cwd[0] != '/') throw Error(ErrorKind::invalid_argument, "the working directory `" + cwd + "` is invalid: it must be absolute");
 
   // Capabilities.
   std::vector<std::string> caps = privileged ? all_caps() : kDefaultCaps;
-  auto cap_add = strings(h, "CapAdd"), cap_drop = strings(h, "CapDrop");
-  for (auto& d : cap_drop) {
+  for (auto& d : h.cap_drop) {
     std::string n = cap_name(d);
     if (n == "CAP_ALL") caps.clear();
     else caps.erase(std::remove(caps.begin(), caps.end(), n), caps.end());
   }
-  for (auto& a : cap_add) {
+  for (auto& a : h.cap_add) {
     std::string n = cap_name(a);
     if (n == "CAP_ALL") caps = all_caps();
     else if (std::find(caps.begin(), caps.end(), n) == caps.end()) caps.push_back(n);
@@ -590,7 +563,7 @@ json make_spec(const SpecInputs& in) {
   if (!ids.groups.empty()) process["user"]["additionalGids"] = ids.groups;
   bool no_new_privs = false;
   json seccomp = privileged ? json() : default_seccomp(caps);
-  for (auto& o : strings(h, "SecurityOpt")) {
+  for (auto& o : h.security_opt) {
     if (o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true") {
       no_new_privs = true;
     } else if (o == "no-new-privileges:false" || o == "no-new-privileges=false") {
@@ -619,18 +592,18 @@ json make_spec(const SpecInputs& in) {
   }
   process["noNewPrivileges"] = no_new_privs;
   json rlimits = json::array();
-  for (auto& u : h.value("Ulimits", json::array())) {
-    auto it = kRlimits.find(u.value("Name", ""));
-    if (it == kRlimits.end()) throw Error(ErrorKind::invalid_argument, "invalid --ulimit name `" + u.value("Name", "") + "`");
-    rlimits.push_back({{"type", it->second}, {"soft", u.value("Soft", int64_t{0})}, {"hard", u.value("Hard", int64_t{0})}});
+  for (auto& u : h.ulimits) {
+    auto it = kRlimits.find(u.name);
+    if (it == kRlimits.end()) throw Error(ErrorKind::invalid_argument, "invalid --ulimit name `" + u.name + "`");
+    rlimits.push_back({{"type", it->second}, {"soft", u.soft}, {"hard", u.hard}});
   }
   if (!rlimits.empty()) process["rlimits"] = rlimits;
 
   // Namespaces, mounts.
-  const std::string net = h.value("NetworkMode", "none");
+  const std::string net = h.network_mode.empty() ? "none" : h.network_mode;
   json namespaces = json::array();
   if (!in.pidns.empty()) namespaces.push_back({{"type", "pid"}, {"path", in.pidns}});
-  else if (h.value("PidMode", "") != "host") namespaces.push_back({{"type", "pid"}});
+  else if (h.pid_mode != "host") namespaces.push_back({{"type", "pid"}});
   for (const char* t : {"ipc", "uts", "mount", "cgroup"}) namespaces.push_back({{"type", t}});
   if (!in.netns.empty()) namespaces.push_back({{"type", "network"}, {"path", in.netns}});
   else if (net != "host") namespaces.push_back({{"type", "network"}});
@@ -646,7 +619,7 @@ json make_spec(const SpecInputs& in) {
             {"nosuid", "noexec", "nodev", "relatime", privileged ? "rw" : "ro"}),
       mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}),
   });
-  int64_t shm = h.value("ShmSize", int64_t{64} << 20);
+  const int64_t shm = shm_size(h);
   mounts.push_back(mount("/dev/shm", "tmpfs", "shm",
                          {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(shm)}));
   std::set<std::string> user_targets;
@@ -654,9 +627,7 @@ json make_spec(const SpecInputs& in) {
   for (const Bind& b : binds_of(h))
     if (b.host_path()) user_mounts.push_back(bind_mount(b));  // named volumes: in volume_mounts
   for (auto& m : in.volume_mounts) user_mounts.push_back(m);
-  const json tmpfs = h.value("Tmpfs", json::object());
-  for (auto& [dst, opts] : tmpfs.items())
-    user_mounts.push_back(tmpfs_mount(opts.get<std::string>().empty() ? dst : dst + ":" + opts.get<std::string>()));
+  for (auto& [dst, opts] : h.tmpfs) user_mounts.push_back(tmpfs_mount(opts.empty() ? dst : dst + ":" + opts));
   for (auto& m : user_mounts) {
     std::string d = m["destination"];
     if (!user_targets.insert(d).second) throw Error(ErrorKind::invalid_argument, "duplicate mount point: " + d);
@@ -668,7 +639,7 @@ json make_spec(const SpecInputs& in) {
   etc(in.resolv_file, "/etc/resolv.conf");
   etc(in.hostname_file, "/etc/hostname");
   etc(in.hosts_file, "/etc/hosts");
-  if (h.value("Init", false)) {
+  if (h.init) {
     const char* init = "/usr/bin/tini-static";
     if (!fs::exists(init)) throw Error(ErrorKind::invalid_argument, "--init: " + std::string(init) + " is not installed (Debian package tini)");
     mounts.push_back(mount("/sbin/berth-init", "bind", init, {"bind", "ro", "rprivate"}));
@@ -688,7 +659,7 @@ json make_spec(const SpecInputs& in) {
       dev_rules.push_back(device_rule(true, "c", maj, min, "rwm"));
     dev_rules.push_back(device_rule(false, "c", 10, 229, "rwm"));
   }
-  for (auto& d : strings(h, "Devices")) add_device(d, linux, dev_rules);
+  for (auto& d : h.devices) add_device(d, linux, dev_rules);
   json res = resources_of(h);
   res["devices"] = dev_rules;
   linux["resources"] = res;
@@ -702,11 +673,11 @@ json make_spec(const SpecInputs& in) {
     linux["readonlyPaths"] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
   }
   if (!seccomp.is_null()) linux["seccomp"] = seccomp;
-  if (auto sysctls = h.value("Sysctls", json::object()); !sysctls.empty()) linux["sysctl"] = sysctls;
+  if (!h.sysctls.empty()) linux["sysctl"] = h.sysctls;
 
   json spec = {{"ociVersion", oci::kOciVersion},
                {"process", process},
-               {"root", {{"path", in.rootfs}, {"readonly", h.value("ReadonlyRootfs", false)}}},
+               {"root", {{"path", in.rootfs}, {"readonly", h.readonly_rootfs}}},
                {"mounts", mounts},
                {"linux", linux},
                {"annotations", {{"io.berth.container.id", in.id}}}};

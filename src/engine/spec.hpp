@@ -12,13 +12,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/container_config.hpp"
 #include "oci/image.hpp"
 
 namespace berth::engine {
 
 struct SpecInputs {
-  const nlohmann::json* config = nullptr;  // Docker's Config (merged with the image's)
-  const nlohmann::json* host = nullptr;    // Docker's HostConfig
+  const ContainerConfig* config = nullptr;  // merged with the image's
+  const HostConfig* host = nullptr;
   std::string rootfs;                      // the container's mounted root filesystem
   std::string id;
   std::string hostname_file, hosts_file, resolv_file;  // bind-mounted into /etc
@@ -32,12 +33,14 @@ struct SpecInputs {
 nlohmann::json make_spec(const SpecInputs& in);
 // linux.resources for HostConfig's Memory, MemorySwap, NanoCpus, CpuShares, CpusetCpus and
 // PidsLimit (devices aside); throws berth::Error for values the kernel would refuse.
-nlohmann::json resources_of(const nlohmann::json& host);
+nlohmann::json resources_of(const HostConfig& host);
 
-// Docker's Config for a new container: the image's config with the flags' overrides applied
-// (Cmd, Entrypoint, Env, WorkingDir, User, Labels, …). `flags` holds the same field names,
-// set only when given on the command line.
-nlohmann::json merge_config(const oci::ImageConfig& image, const nlohmann::json& flags);
+// Docker's Config for a new container: the request's Config (the API's body, or what the CLI's
+// flags set) over the image's, merged as Docker's daemon does: empty WorkingDir, User and
+// StopSignal take the image's; an Entrypoint given (even []) replaces the image's and its Cmd,
+// otherwise an empty Cmd takes the image's; Env by variable name, Labels by key, Volumes and
+// ExposedPorts united. invalid_argument for a field of the wrong type.
+ContainerConfig merge_config(const oci::ImageConfig& image, const nlohmann::json& given);
 
 // Docker's default seccomp profile for a container with capabilities `caps` (see
 // docs/engine.md for how it is expressed).
@@ -48,7 +51,7 @@ nlohmann::json default_seccomp(const std::vector<std::string>& caps);
 // relies on), NanoCpus below 0.01 CPU, and --add-host/--dns/--dns-search/--dns-option values
 // with spaces or line breaks (a newline would inject a line into /etc/hosts or resolv.conf).
 // Throws berth::Error with one line. Called at create, before anything is made.
-void check_host_config(const nlohmann::json& host);
+void check_host_config(const HostConfig& host);
 
 // "1g", "512m", "100k", "42" → bytes; throws on nonsense.
 int64_t parse_bytes(const std::string& s, const std::string& flag);

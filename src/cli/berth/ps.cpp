@@ -44,7 +44,7 @@ json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) 
   // Mounts as Docker's MOUNTS column and volume filter see them: volume names, bind sources,
   // and each destination.
   json mounts = json::array(), destinations = json::array();
-  for (const engine::Bind& b : engine::binds_of(c.data["HostConfig"], false)) {
+  for (const engine::Bind& b : engine::shown_binds(c.data["HostConfig"])) {
     if (!b.host_path()) continue;  // a named volume: below, from the record's Volumes
     mounts.push_back(b.source);
     destinations.push_back(b.destination);

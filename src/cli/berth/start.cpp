@@ -17,12 +17,13 @@ int cmd_start(const Engine& e, int argc, char** argv, int first) {
   if (a.has("attach")) {
     if (a.positional().size() > 1) throw Error("start: --attach takes one container");
     auto c = eng.lookup(a.positional()[0]);
-    const json& cfg = c.data["Config"];
-    bool rm = c.data["HostConfig"].value("AutoRemove", false);
-    bool owner = c.data["HostConfig"]["RestartPolicy"].value("Name", "no") == "no";
+    const engine::ContainerConfig cfg = c.config();
+    const engine::HostConfig host = c.host_config();
+    const bool rm = host.auto_remove;
+    const bool owner = engine::restart_policy(host).name == "no";
     AttachOptions o;
-    o.use_stdin = a.has("interactive") && cfg.value("OpenStdin", false);
-    o.tty = cfg.value("Tty", false);
+    o.use_stdin = a.has("interactive") && cfg.open_stdin;
+    o.tty = cfg.tty;
     o.detach_keys = detach_keys(a);
     return run_attached(eng, c, o, rm, owner);
   }

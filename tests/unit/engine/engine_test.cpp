@@ -197,9 +197,16 @@ TEST_F(EngineOnBusybox, ErrorsHaveKinds) {
   req.name = "";
   req.host["RestartPolicy"] = {{"Name", "sometimes"}};
   EXPECT_TRUE(is(kind_of([&] { eng_->create(req); }), ErrorKind::invalid_argument));
+  // A field of the wrong type (what an API client may send) is refused before anything is made.
+  const size_t before = eng_->list().size();
+  req.host = {{"NetworkMode", "none"}, {"Memory", "64m"}};
+  EXPECT_TRUE(is(kind_of([&] { eng_->create(req); }), ErrorKind::invalid_argument));
+  req.host = {{"NetworkMode", "none"}};
+  req.config = {{"Cmd", {"true"}}, {"Tty", "yes"}};
+  EXPECT_TRUE(is(kind_of([&] { eng_->create(req); }), ErrorKind::invalid_argument));
+  EXPECT_EQ(eng_->list().size(), before);
   EXPECT_TRUE(is(kind_of([&] { eng_->start(id_); }), ErrorKind::conflict));  // already running
   // The container's command is missing: the start fails with the kind of its init's execve.
-  req.host.erase("RestartPolicy");
   req.name = "missing";
   req.config = {{"Cmd", {"/no/such/program"}}};
   auto id = eng_->create(req).id();

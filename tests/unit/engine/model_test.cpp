@@ -1,6 +1,8 @@
 // The engine's typed model: one parser per field of the record.
 #include "engine/model.hpp"
 
+#include <functional>
+
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
@@ -28,11 +30,11 @@ TEST(Model, BindsParseOnceWithTheirOptions) {
   for (const char* bad : {"nocolon", ":/x", "/a:relative", "/a:/", "/a:/b:bogus", "/a:"})
     EXPECT_EQ(test::kind_of([&] { parse_bind(bad); }), ErrorKind::invalid_argument) << bad;
   const json host = {{"Binds", {"/a:/b", "nocolon", "v:/c:ro"}}};
-  EXPECT_THROW(binds_of(host), Error);
-  auto shown = binds_of(host, false);  // inspect, ps: what parses
+  EXPECT_THROW(binds_of(parse_host_config(host)), Error);
+  auto shown = shown_binds(host);  // inspect, ps: what parses
   ASSERT_EQ(shown.size(), 2u);
   EXPECT_EQ(shown[1].source, "v");
-  EXPECT_TRUE(binds_of(json::object()).empty());
+  EXPECT_TRUE(binds_of(parse_host_config(json::object())).empty());
 }
 
 TEST(Model, CommandLineIsEntrypointThenCmd) {
@@ -63,14 +65,14 @@ TEST(Model, EndpointConfigIsCheckedOnce) {
 }
 
 TEST(Model, RestartPolicyAndPorts) {
-  EXPECT_EQ(restart_policy(json::object()).name, "no");
-  auto p = restart_policy({{"RestartPolicy", {{"Name", "on-failure"}, {"MaximumRetryCount", 3}}}});
+  EXPECT_EQ(restart_policy(parse_host_config(json::object())).name, "no");
+  auto p = restart_policy(parse_host_config({{"RestartPolicy", {{"Name", "on-failure"}, {"MaximumRetryCount", 3}}}}));
   EXPECT_EQ(p.name, "on-failure");
   EXPECT_EQ(p.max, 3);
   const json config = {{"ExposedPorts", {{"80/tcp", json::object()}, {"53/udp", json::object()}}}};
   const json host = {{"PortBindings", {{"80/tcp", {{{"HostIp", "127.0.0.1"}, {"HostPort", "8080"}}}}}},
                      {"PublishAllPorts", true}};
-  auto m = port_mappings(config, host);
+  auto m = port_mappings(parse_container_config(config), parse_host_config(host));
   ASSERT_EQ(m.size(), 2u);
   EXPECT_EQ(m[0].container_port, 80);
   EXPECT_EQ(m[0].host_ip, "127.0.0.1");
@@ -78,6 +80,80 @@ TEST(Model, RestartPolicyAndPorts) {
   EXPECT_EQ(m[1].container_port, 53);  // -P: every exposed port not bound, on a free one
   EXPECT_EQ(m[1].protocol, "udp");
   EXPECT_EQ(m[1].host_port, 0);
+}
+
+// What Docker's CLI sends for `docker create` (API 1.41): every field, empty ones as "" or null.
+TEST(ContainerConfig, ParsesDockersCreateBodyAndKeepsWhatItDoesNotInterpret) {
+  const json body = json::parse(R"({
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": false, "AttachStdout": true,
+    "AttachStderr": true, "Tty": false, "OpenStdin": false, "StdinOnce": false, "Env": null,
+    "Cmd": "echo hi", "Image": "busybox", "Volumes": {"/data": {}}, "WorkingDir": "",
+    "Entrypoint": null, "OnBuild": null, "Labels": {"com.docker.compose.project": "p"},
+    "Healthcheck": {"Test": ["CMD", "true"]}, "ArgsEscaped": false, "StopTimeout": 3})");
+  const ContainerConfig c = parse_container_config(body);
+  EXPECT_EQ(c.cmd, std::vector<std::string>{"echo hi"});  // strslice: one string is a list of one
+  EXPECT_TRUE(c.entrypoint.empty());
+  EXPECT_TRUE(c.env.empty());
+  EXPECT_TRUE(c.attach_stdout);
+  EXPECT_EQ(c.volumes, std::vector<std::string>{"/data"});
+  EXPECT_EQ(c.labels.at("com.docker.compose.project"), "p");
+  EXPECT_EQ(c.stop_timeout, 3);
+  // Unknown fields come back as they came.
+  const json out = to_json(c);
+  EXPECT_EQ(out["Healthcheck"], body["Healthcheck"]);
+  EXPECT_EQ(out["ArgsEscaped"], false);
+  EXPECT_EQ(out["Volumes"], json({{"/data", json::object()}}));
+  EXPECT_EQ(parse_container_config(out).cmd, c.cmd);
+  EXPECT_TRUE(parse_container_config(json()).cmd.empty());
+}
+
+TEST(ContainerConfig, HostConfigRoundTripsAndDefaults) {
+  const json body = json::parse(R"({
+    "Binds": ["/srv:/srv:ro"], "NetworkMode": "default", "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]},
+    "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}, "AutoRemove": false,
+    "CapAdd": null, "Dns": [], "Memory": 67108864, "NanoCpus": 5e8, "PidsLimit": null,
+    "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 2048}], "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}},
+    "BlkioWeight": 0, "ShmSize": 0, "Tmpfs": {"/run": "size=1m"}, "Mounts": [{"Type": "tmpfs", "Target": "/x"}]})");
+  const HostConfig h = parse_host_config(body);
+  EXPECT_EQ(h.binds, std::vector<std::string>{"/srv:/srv:ro"});
+  EXPECT_EQ(h.port_bindings.at("80/tcp").at(0).host_port, "8080");
+  EXPECT_EQ(h.restart_policy.name, "on-failure");
+  EXPECT_EQ(h.restart_policy.maximum_retry_count, 2);
+  EXPECT_EQ(h.memory, 64 << 20);
+  EXPECT_EQ(h.nano_cpus, 500000000);  // an integral float is an integer
+  EXPECT_FALSE(h.pids_limit);
+  EXPECT_EQ(h.ulimits.at(0).hard, 2048);
+  EXPECT_EQ(h.log_config.config.at("max-size"), "1m");
+  EXPECT_EQ(shm_size(h), 64 << 20);  // 0: Docker's default
+  const json out = to_json(h);
+  EXPECT_EQ(out["BlkioWeight"], 0);  // not interpreted, kept
+  EXPECT_TRUE(out["PidsLimit"].is_null());
+  EXPECT_EQ(out["Mounts"], body["Mounts"]);
+  const HostConfig again = parse_host_config(out);
+  EXPECT_EQ(to_json(again), out);
+}
+
+TEST(ContainerConfig, AWrongTypeIsInvalidArgumentNamingTheField) {
+  auto message = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::invalid_argument);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message([] { parse_host_config({{"Memory", "1g"}}); }), "HostConfig.Memory: want an integer");
+  EXPECT_EQ(message([] { parse_host_config({{"NanoCpus", 1.5}}); }), "HostConfig.NanoCpus: want an integer");
+  EXPECT_EQ(message([] { parse_host_config({{"Binds", "/a:/b"}}); }), "HostConfig.Binds: want a list of strings");
+  EXPECT_EQ(message([] { parse_host_config({{"RestartPolicy", {{"Name", 1}}}}); }), "HostConfig.RestartPolicy.Name: want a string");
+  EXPECT_EQ(message([] { parse_host_config({{"PortBindings", {{"80/tcp", {{{"HostPort", 80}}}}}}}); }),
+            "HostConfig.PortBindings.80/tcp[].HostPort: want a string");
+  EXPECT_EQ(message([] { parse_host_config({{"Privileged", "yes"}}); }), "HostConfig.Privileged: want true or false");
+  EXPECT_EQ(message([] { parse_container_config({{"Labels", {{"a", 1}}}}); }), "Config.Labels.a: want a string");
+  EXPECT_EQ(message([] { parse_container_config({{"Env", {1}}}); }), "Config.Env: want a list of strings");
+  EXPECT_EQ(message([] { parse_container_config({{"StopTimeout", 1e12}}); }), "Config.StopTimeout: want a 32-bit integer");
+  EXPECT_EQ(message([] { parse_container_config(json::array()); }), "Config: want an object");
 }
 
 }  // namespace

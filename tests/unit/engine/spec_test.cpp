@@ -32,9 +32,11 @@ class SpecTest : public ::testing::Test {
 
   json spec(json config, json host = json::object()) {
     if (!config.contains("Cmd")) config["Cmd"] = {"true"};
+    const ContainerConfig c = parse_container_config(config);
+    const HostConfig h = parse_host_config(host);
     SpecInputs in;
-    in.config = &config;
-    in.host = &host;
+    in.config = &c;
+    in.host = &h;
     in.rootfs = root;
     in.id = std::string(64, 'a');
     return make_spec(in);
@@ -97,15 +99,15 @@ TEST_F(SpecTest, MergeConfigLikeDocker) {
   oci::ImageConfig img;
   img.config = {{"Env", {"PATH=/bin", "A=1"}}, {"Cmd", {"sh"}}, {"Entrypoint", {"/init"}},
                 {"WorkingDir", "/app"}, {"User", "app"}, {"Labels", {{"x", "1"}}}};
-  json c = merge_config(img, {{"Env", {"A=2", "B=3"}}, {"Labels", {{"y", "2"}}}});
+  json c = to_json(merge_config(img, {{"Env", {"A=2", "B=3"}}, {"Labels", {{"y", "2"}}}}));
   EXPECT_EQ(c["Env"], json({"PATH=/bin", "A=2", "B=3"}));
   EXPECT_EQ(c["Cmd"], json({"sh"}));
   EXPECT_EQ(c["Entrypoint"], json({"/init"}));
   EXPECT_EQ(c["Labels"], json({{"x", "1"}, {"y", "2"}}));
   // --entrypoint resets the image's Cmd; a command given replaces Cmd only.
-  c = merge_config(img, {{"Entrypoint", {"/bin/echo"}}});
+  c = to_json(merge_config(img, {{"Entrypoint", {"/bin/echo"}}}));
   EXPECT_EQ(c["Cmd"], json::array());
-  c = merge_config(img, {{"Cmd", {"ls", "-l"}}, {"WorkingDir", "/tmp"}, {"User", "root"}});
+  c = to_json(merge_config(img, {{"Cmd", {"ls", "-l"}}, {"WorkingDir", "/tmp"}, {"User", "root"}}));
   EXPECT_EQ(c["Cmd"], json({"ls", "-l"}));
   EXPECT_EQ(c["Entrypoint"], json({"/init"}));
   EXPECT_EQ(c["WorkingDir"], "/tmp");

@@ -1,0 +1,90 @@
+// A container's configuration as typed structs: Docker's Config (what the image and the
+// command line say the process is) and HostConfig (what the host gives it). The record keeps
+// them as Docker's JSON — inspect shows it, the Docker API takes and returns it, older records
+// hold it — and each has one parser here: `parse_*` checks every field the engine knows for
+// its type (a wrong one is invalid_argument naming the field: "HostConfig.Memory: want an
+// integer", the API's 400), reads null as "not set" (Docker's clients send null for empty
+// lists), and keeps the fields berth does not interpret (Healthcheck, Shell, BlkioWeight, …)
+// in `extra`, so that `to_json` gives back what came in: labels and unknown fields round-trip.
+//
+// Room for the CRI's pod sandbox: a sandbox will be a record of its own (shared network, IPC
+// and UTS namespaces, a cgroup parent, a log directory) that containers name, as NetworkMode
+// and PidMode "container:ID" name another container today.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace berth::engine {
+
+// Docker's Config.
+struct ContainerConfig {
+  std::string hostname, domainname, user, working_dir, stop_signal, image, mac_address;
+  bool tty = false, open_stdin = false, stdin_once = false;
+  bool attach_stdin = false, attach_stdout = false, attach_stderr = false;
+  std::vector<std::string> env, cmd, entrypoint, on_build;
+  std::map<std::string, std::string> labels;
+  std::vector<std::string> exposed_ports;  // "80/tcp" (Docker: an object of empty objects)
+  std::vector<std::string> volumes;        // anonymous volume targets (same shape)
+  std::optional<int> stop_timeout;         // seconds; unset: 10
+  bool hostname_from_flag = false;         // berth's: --hostname was given (kept with host networking)
+  nlohmann::json extra = nlohmann::json::object();
+};
+
+struct RestartPolicyConfig {
+  std::string name;  // "", no, always, on-failure, unless-stopped
+  int maximum_retry_count = 0;
+};
+
+struct PortBinding {
+  std::string host_ip, host_port;  // Docker's strings ("" = any / a free port)
+};
+
+struct Ulimit {
+  std::string name;
+  int64_t soft = 0, hard = 0;
+};
+
+struct LogConfig {
+  std::string type;
+  std::map<std::string, std::string> config;
+};
+
+// Docker's HostConfig.
+struct HostConfig {
+  std::vector<std::string> binds;  // -v SRC:DST[:OPTS] (see model.hpp's Bind)
+  std::string network_mode, pid_mode, runtime;
+  std::map<std::string, std::vector<PortBinding>> port_bindings;  // "80/tcp" → bindings
+  RestartPolicyConfig restart_policy;
+  bool auto_remove = false, privileged = false, publish_all_ports = false, readonly_rootfs = false;
+  bool init = false;
+  std::vector<std::string> cap_add, cap_drop, dns, dns_options, dns_search, extra_hosts,
+      group_add, security_opt, devices;
+  std::map<std::string, std::string> tmpfs, sysctls;
+  int64_t shm_size = 0;  // bytes; 0: Docker's 64 MiB
+  // Resources (update can change them on a running container).
+  int64_t memory = 0, memory_swap = 0, nano_cpus = 0, cpu_shares = 0;
+  std::optional<int64_t> pids_limit;  // unset, 0 or -1: no limit
+  std::string cpuset_cpus;
+  std::vector<Ulimit> ulimits;
+  LogConfig log_config;
+  nlohmann::json mounts = nlohmann::json::array();  // --mount, as Docker's Mounts objects
+  nlohmann::json extra = nlohmann::json::object();
+};
+
+// Throw invalid_argument naming the field for a value of the wrong type. A non-object is
+// an empty config.
+ContainerConfig parse_container_config(const nlohmann::json& j);
+HostConfig parse_host_config(const nlohmann::json& j);
+nlohmann::json to_json(const ContainerConfig& c);
+nlohmann::json to_json(const HostConfig& h);
+
+// The shm size a container gets (ShmSize, or Docker's default of 64 MiB).
+int64_t shm_size(const HostConfig& h);
+
+}  // namespace berth::engine
