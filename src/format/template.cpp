@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -604,14 +605,30 @@ Val field_of(const Val& base, const std::string& name) {
   return {nullptr, true};
 }
 
-int64_t int_arg(const Val& v, const char* fn) {
-  if (v.missing || !v.v.is_number()) fail(std::string(fn) + ": expected an integer, got " + print_val(v));
-  if (v.v.is_number_float()) {
-    double d = v.v.get<double>();
-    if (d != std::floor(d)) fail(std::string(fn) + ": expected an integer, got " + print_val(v));
-    return static_cast<int64_t>(d);
+// A JSON number as an int64 when it is one exactly (an integral float in range too: JSON
+// numbers are Go's float64 in a template); false otherwise.
+bool exact_int(const json& j, int64_t& out) {
+  if (j.is_number_unsigned()) {
+    if (j.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) return false;
+    out = static_cast<int64_t>(j.get<uint64_t>());
+    return true;
   }
-  return v.v.get<int64_t>();
+  if (j.is_number_integer()) {
+    out = j.get<int64_t>();
+    return true;
+  }
+  if (!j.is_number_float()) return false;
+  const double d = j.get<double>();
+  // [-2^63, 2^63): every double in it converts exactly.
+  if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || d != std::floor(d)) return false;
+  out = static_cast<int64_t>(d);
+  return true;
+}
+
+int64_t int_arg(const Val& v, const char* fn) {
+  int64_t x = 0;
+  if (v.missing || !exact_int(v.v, x)) fail(std::string(fn) + ": expected an integer, got " + print_val(v));
+  return x;
 }
 
 std::string str_arg(const Val& v, const char* fn) {
@@ -716,11 +733,11 @@ std::string go_printf(const std::string& f, const std::vector<Val>& args) {
     };
     switch (verb) {
       case 'd':
-        if (a.missing || !a.v.is_number()) {
-          s = std::string("%!d(") + (a.missing ? "<nil>" : std::string(type_name(a.v)) + "=" + print_val(a)) + ")";
-        } else {
-          std::snprintf(buf, sizeof buf, (spec + "lld").c_str(), static_cast<long long>(a.v.get<double>() == std::floor(a.v.get<double>()) ? a.v.get<int64_t>() : static_cast<long long>(a.v.get<double>())));
+        if (int64_t x = 0; !a.missing && exact_int(a.v, x)) {
+          std::snprintf(buf, sizeof buf, (spec + "lld").c_str(), static_cast<long long>(x));
           s = buf;
+        } else {
+          s = std::string("%!d(") + (a.missing ? "<nil>" : std::string(type_name(a.v)) + "=" + print_val(a)) + ")";
         }
         break;
       case 'f': case 'F': case 'e': case 'E': case 'g': case 'G':

@@ -83,6 +83,11 @@ TEST(Template, PrintAndPrintf) {
   EXPECT_EQ(render(R"({{print "a" 1 2 "b"}})"), "a1 2b");
   EXPECT_EQ(render(R"({{println "a" 1}})"), "a 1\n");
   EXPECT_EQ(render(R"({{.State.Pid | printf "pid %d"}})"), "pid 4242");
+  // A number that is no int64 is Go's bad verb, not a conversion out of range (fuzzer's find).
+  EXPECT_EQ(render(R"({{printf "%d" 22222222222222222222222222222222}})").rfind("%!d(", 0), 0u);
+  EXPECT_EQ(render(R"({{printf "%d" 1.5}})").rfind("%!d(", 0), 0u);
+  EXPECT_EQ(render(R"({{printf "%d" 3.0}})"), "3");
+  EXPECT_THROW(render(R"({{index .Config.Env 1e300}})"), std::exception);
 }
 
 TEST(Template, Conditionals) {
