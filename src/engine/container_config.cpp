@@ -235,6 +235,9 @@ HostConfig parse_host_config(const json& j) {
   r("Binds", h.binds);
   r("NetworkMode", h.network_mode);
   r("PidMode", h.pid_mode);
+  r("IpcMode", h.ipc_mode);
+  r("UTSMode", h.uts_mode);
+  r("CgroupParent", h.cgroup_parent);
   r("Runtime", h.runtime);
   r("PortBindings", h.port_bindings);
   r("RestartPolicy", h.restart_policy);
@@ -290,6 +293,9 @@ json to_json(const HostConfig& h) {
   j["ExtraHosts"] = h.extra_hosts;
   j["GroupAdd"] = h.group_add;
   j["PidMode"] = h.pid_mode;
+  j["IpcMode"] = h.ipc_mode;
+  j["UTSMode"] = h.uts_mode;
+  j["CgroupParent"] = h.cgroup_parent;
   j["Privileged"] = h.privileged;
   j["PublishAllPorts"] = h.publish_all_ports;
   j["ReadonlyRootfs"] = h.readonly_rootfs;

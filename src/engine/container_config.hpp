@@ -7,9 +7,10 @@
 // lists), and keeps the fields berth does not interpret (Healthcheck, Shell, BlkioWeight, …)
 // in `extra`, so that `to_json` gives back what came in: labels and unknown fields round-trip.
 //
-// Room for the CRI's pod sandbox: a sandbox will be a record of its own (shared network, IPC
-// and UTS namespaces, a cgroup parent, a log directory) that containers name, as NetworkMode
-// and PidMode "container:ID" name another container today.
+// Room for the CRI's pod sandbox: a sandbox is a container whose namespaces its members
+// join — NetworkMode, PidMode and IpcMode "container:ID" (the sandbox made with IpcMode
+// shareable), UTSMode host for host-network pods — under one CgroupParent; what it still
+// needs of its own (a log directory per pod) comes with the CRI server.
 #pragma once
 
 #include <cstdint>
@@ -59,6 +60,9 @@ struct LogConfig {
 struct HostConfig {
   std::vector<std::string> binds;  // -v SRC:DST[:OPTS] (see model.hpp's Bind)
   std::string network_mode, pid_mode, runtime;
+  // IPC: private (""), shareable (others may join it), host, none (no /dev/shm), container:ID.
+  // UTS: "" (its own) or host. CgroupParent: the cgroup the container's goes under ("/berth").
+  std::string ipc_mode, uts_mode, cgroup_parent;
   std::map<std::string, std::vector<PortBinding>> port_bindings;  // "80/tcp" → bindings
   RestartPolicyConfig restart_policy;
   bool auto_remove = false, privileged = false, publish_all_ports = false, readonly_rootfs = false;

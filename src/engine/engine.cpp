@@ -584,6 +584,11 @@ Container Engine::create(const CreateRequest& req) {
   } else {
     throw Error(ErrorKind::invalid_argument, "invalid --pid `" + pid + "`: host, private or container:NAME");
   }
+  // IPC namespace: another container's is named by its id (it must be shareable when joined).
+  if (host.ipc_mode.rfind("container:", 0) == 0) host.ipc_mode = "container:" + lookup(host.ipc_mode.substr(10)).id();
+  if (host.ipc_mode.empty()) host.ipc_mode = "private";
+  if (host.uts_mode == "host" && config.hostname_from_flag)
+    throw Error(ErrorKind::invalid_argument, "conflicting options: hostname and the UTS mode");
   // Networks: Docker's "bridge"/"default" is berth's default network, made on first use.
   const std::string asked = host.network_mode.empty() ? "none" : host.network_mode;
   std::string mode = asked;
@@ -663,7 +668,7 @@ void Engine::write_etc_files(const Container& c) {
   const HostConfig host = c.host_config();
   std::string hostname = config.hostname;
   const bool host_net = host.network_mode == "host";
-  if (host_net && !config.hostname_from_flag) {
+  if ((host_net || host.uts_mode == "host") && !config.hostname_from_flag) {
     char buf[256] = {};
     ::gethostname(buf, sizeof buf - 1);
     hostname = buf;
@@ -691,6 +696,9 @@ void Engine::write_etc_files(const Container& c) {
 }
 
 void Engine::unmount_rootfs(const std::string& id, bool detach) {
+  // A shareable IPC's /dev/shm (its joiners keep their own binds of it).
+  if (const std::string shm = container_dir(id) + "/shm"; ::umount2(shm.c_str(), MNT_DETACH) == 0 || errno != EINVAL)
+    ::rmdir(shm.c_str());
   const std::string rootfs = container_dir(id) + "/rootfs";
   for (int i = 0; i < 8; ++i) {
     // Detached when the container goes away: nothing uses the mount any more, and a lazy
@@ -761,6 +769,24 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       State os = state(other);
       if (!os.running()) throw Error(ErrorKind::conflict, "cannot join the PID namespace of container " + other.rec.name + ": it is not running");
       in.pidns = "/proc/" + std::to_string(os.pid) + "/ns/pid";
+    }
+    if (host.ipc_mode == "shareable") {
+      // Its /dev/shm is a tmpfs on the host side, so that a container joining its IPC
+      // namespace gets the same one (never through this container's own view of its files).
+      in.shm_dir = dir + "/shm";
+      fs::mkdir_p(in.shm_dir, 0700);
+      const std::string opts = "mode=1777,size=" + std::to_string(shm_size(host));
+      if (::mount("shm", in.shm_dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts.c_str()) < 0)
+        throw_errno("mount the shareable /dev/shm of " + c.rec.name);
+    } else if (host.ipc_mode.rfind("container:", 0) == 0) {
+      Container other = lookup(host.ipc_mode.substr(10));
+      State os = state(other);
+      if (!os.running()) throw Error(ErrorKind::conflict, "cannot join the IPC namespace of container " + other.rec.name + ": it is not running");
+      if (other.host_config().ipc_mode != "shareable")
+        throw Error(ErrorKind::conflict, "cannot join the IPC namespace of container " + other.rec.name +
+                                             ": it is not shareable (create it with --ipc shareable)");
+      in.ipcns = "/proc/" + std::to_string(os.pid) + "/ns/ipc";
+      in.shm_dir = container_dir(other.id()) + "/shm";
     }
     json spec = make_spec(in);
     fs::write_file_atomic(dir + "/config.json", spec.dump(), 0600);

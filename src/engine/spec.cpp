@@ -468,6 +468,14 @@ void check_mount_target(const std::string& dst_in, const std::string& type) {
 }  // namespace
 
 void check_host_config(const HostConfig& h) {
+  if (const auto& m = h.ipc_mode; !m.empty() && m != "private" && m != "shareable" && m != "host" && m != "none" &&
+                                  (m.rfind("container:", 0) != 0 || m.size() == 10))
+    throw Error(ErrorKind::invalid_argument, "invalid --ipc `" + m + "`: private, shareable, host, none or container:NAME");
+  if (!h.uts_mode.empty() && h.uts_mode != "host")
+    throw Error(ErrorKind::invalid_argument, "invalid --uts `" + h.uts_mode + "`: host (or none given for its own)");
+  for (auto& part : split(h.cgroup_parent, '/'))
+    if (part == ".." || part == "." || part.find_first_of(" \t\n") != std::string::npos)
+      throw Error(ErrorKind::invalid_argument, "invalid --cgroup-parent `" + h.cgroup_parent + "`: a cgroup path without . or .. or spaces");
   if (const auto& n = h.restart_policy.name; !n.empty() && n != "no" && n != "always" && n != "on-failure" && n != "unless-stopped")
     throw Error(ErrorKind::invalid_argument, "invalid restart policy `" + n + "`");
   if (h.restart_policy.maximum_retry_count < 0)
@@ -604,7 +612,11 @@ json make_spec(const SpecInputs& in) {
   json namespaces = json::array();
   if (!in.pidns.empty()) namespaces.push_back({{"type", "pid"}, {"path", in.pidns}});
   else if (h.pid_mode != "host") namespaces.push_back({{"type", "pid"}});
-  for (const char* t : {"ipc", "uts", "mount", "cgroup"}) namespaces.push_back({{"type", t}});
+  if (!in.ipcns.empty()) namespaces.push_back({{"type", "ipc"}, {"path", in.ipcns}});
+  else if (h.ipc_mode != "host") namespaces.push_back({{"type", "ipc"}});
+  const bool own_uts = h.uts_mode != "host";
+  if (own_uts) namespaces.push_back({{"type", "uts"}});
+  for (const char* t : {"mount", "cgroup"}) namespaces.push_back({{"type", t}});
   if (!in.netns.empty()) namespaces.push_back({{"type", "network"}, {"path", in.netns}});
   else if (net != "host") namespaces.push_back({{"type", "network"}});
   const bool ro_sys = !privileged || net != "host";
@@ -619,9 +631,15 @@ json make_spec(const SpecInputs& in) {
             {"nosuid", "noexec", "nodev", "relatime", privileged ? "rw" : "ro"}),
       mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}),
   });
-  const int64_t shm = shm_size(h);
-  mounts.push_back(mount("/dev/shm", "tmpfs", "shm",
-                         {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(shm)}));
+  // /dev/shm: a tmpfs of its own; the shareable one's host directory (its own or the one it
+  // joined); the host's with --ipc host; none with --ipc none.
+  if (!in.shm_dir.empty())
+    mounts.push_back(mount("/dev/shm", "bind", in.shm_dir, {"rbind", "rprivate", "nosuid", "noexec", "nodev"}));
+  else if (h.ipc_mode == "host")
+    mounts.push_back(mount("/dev/shm", "bind", "/dev/shm", {"rbind", "rprivate", "nosuid", "noexec", "nodev"}));
+  else if (h.ipc_mode != "none")
+    mounts.push_back(mount("/dev/shm", "tmpfs", "shm",
+                           {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(shm_size(h))}));
   std::set<std::string> user_targets;
   json user_mounts = json::array();
   for (const Bind& b : binds_of(h))
@@ -664,7 +682,7 @@ json make_spec(const SpecInputs& in) {
   res["devices"] = dev_rules;
   linux["resources"] = res;
   linux["namespaces"] = namespaces;
-  linux["cgroupsPath"] = "/berth/" + in.id;
+  linux["cgroupsPath"] = (h.cgroup_parent.empty() ? std::string("/berth") : fs::clean_path("/" + h.cgroup_parent)) + "/" + in.id;
   if (!privileged) {
     linux["maskedPaths"] = {"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore",
                             "/proc/keys", "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi",
@@ -681,7 +699,7 @@ json make_spec(const SpecInputs& in) {
                {"mounts", mounts},
                {"linux", linux},
                {"annotations", {{"io.berth.container.id", in.id}}}};
-  if (net != "host" || !hostname.empty()) spec["hostname"] = hostname;
+  if (own_uts && (net != "host" || !hostname.empty())) spec["hostname"] = hostname;
   return spec;
 }
 

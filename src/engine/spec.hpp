@@ -26,6 +26,8 @@ struct SpecInputs {
   std::vector<nlohmann::json> volume_mounts;  // extra OCI mounts (named and anonymous volumes)
   std::string netns;  // the network namespace to join (a path); "" = a new one (or the host's)
   std::string pidns;  // the PID namespace to join (a path); "" = per HostConfig.PidMode
+  std::string ipcns;  // the IPC namespace to join (a path); "" = per HostConfig.IpcMode
+  std::string shm_dir;  // a host directory bound as /dev/shm (shareable IPC, or the one joined)
 };
 
 // The spec. Throws berth::Error with one line for bad flag values (an unknown user, a bind

@@ -196,6 +196,51 @@ refused_everywhere() {
   [[ "$output" == *"PID namespace of container v: it is not running"* ]]
 }
 
+@test "--ipc shareable/container:NAME/host/none, --uts host, --cgroup-parent: the namespaces a pod's containers share" {
+  e run -d --name donor --network none --ipc shareable busybox sh -c 'echo from-donor > /dev/shm/note; exec sleep 1000' >/dev/null
+  e run -d --name private --network none busybox sleep 1000 >/dev/null
+  note_written() { [ "$(e exec donor cat /dev/shm/note 2>/dev/null)" = from-donor ]; }
+  wait_for note_written
+  local donor_ipc
+  donor_ipc=$(e exec donor readlink /proc/self/ns/ipc)
+  # The joiner is in the donor's IPC namespace with the donor's /dev/shm, both ways.
+  run e run --rm --network none --ipc container:donor busybox sh -c 'readlink /proc/self/ns/ipc; cat /dev/shm/note; echo back > /dev/shm/reply'
+  echo "$output"
+  [ "${lines[0]}" = "$donor_ipc" ]
+  [ "${lines[1]}" = from-donor ]
+  [ "$(e exec donor cat /dev/shm/reply)" = back ]
+  [ "$(e inspect -f '{{.HostConfig.IpcMode}}' private)" = private ]
+  # Docker's rule: only a shareable IPC namespace can be joined.
+  run e run --rm --network none --ipc container:private busybox true
+  echo "$output"
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"not shareable"* ]]
+  [ "$(e run --rm --network none --ipc host busybox readlink /proc/self/ns/ipc)" = "$(readlink /proc/self/ns/ipc)" ]
+  [ "$(e run --rm --network none busybox readlink /proc/self/ns/ipc)" != "$(readlink /proc/self/ns/ipc)" ]
+  [ "$(e run --rm --network none --ipc none busybox sh -c 'grep -c " /dev/shm " /proc/mounts')" = 0 ]
+  # UTS: the host's hostname, which --hostname cannot then change.
+  [ "$(e run --rm --network none --uts host busybox hostname)" = "$(hostname)" ]
+  for bad in "--uts host --hostname x" "--ipc bogus" "--ipc container:" "--uts container:donor" "--cgroup-parent ../escape"; do
+    run e run --rm --network none $bad busybox true
+    echo "$bad → $status: $output"
+    [ "$status" -eq 125 ]
+    [ "${#lines[@]}" -eq 1 ]
+  done
+  # The container's cgroup goes under the parent given.
+  local parent=berth-test-$$
+  e run -d --name cg --network none --cgroup-parent "$parent" busybox sleep 1000 >/dev/null
+  local pid id
+  pid=$(e inspect -f '{{.State.Pid}}' cg)
+  id=$(e inspect -f '{{.Id}}' cg)
+  grep -q ":/$parent/$id\$" "/proc/$pid/cgroup"
+  e rm -f cg >/dev/null
+  find /sys/fs/cgroup -maxdepth 3 -type d -name "$parent" -exec rmdir {} + 2>/dev/null || true
+  # The shareable /dev/shm is the donor's own host-side mount: gone with it.
+  grep -q " $TEST_DIR/run/default/containers/[0-9a-f]*/shm " /proc/self/mountinfo
+  e rm -f donor private >/dev/null
+  ! grep -q " $TEST_DIR/run/default/containers/[0-9a-f]*/shm " /proc/self/mountinfo
+}
+
 @test "image mount is nosuid and nodev: an image's setuid file and device node do nothing on the host; its own mount point is 0700" {
   [ "$(uname -m)" = x86_64 ] || skip "syscall numbers are x86_64's"
   local r=$TEST_DIR/suid-root

@@ -107,7 +107,8 @@ const std::vector<FlagSpec> kRunFlags = {
     {"ip", "", true},             {"dns", "", true, true},       {"dns-search", "", true, true},
     {"dns-option", "", true, true}, {"network-alias", "", true, true}, {"alias", "", true, true},
     {"publish-all", "P", false},  {"mac-address", "", true},     {"pid", "", true},
-    {"detach-keys", "", true},
+    {"detach-keys", "", true},    {"ipc", "", true},             {"uts", "", true},
+    {"cgroup-parent", "", true},
 };
 
 std::vector<std::string> env_flags(const Args& a) {
@@ -203,6 +204,9 @@ engine::CreateRequest build_request(const Args& a) {
   std::string net = a.get("network", a.get("net", "bridge"));
   h["NetworkMode"] = net;
   if (a.has("pid")) h["PidMode"] = a.get("pid");
+  if (a.has("ipc")) h["IpcMode"] = a.get("ipc");
+  if (a.has("uts")) h["UTSMode"] = a.get("uts");
+  if (a.has("cgroup-parent")) h["CgroupParent"] = a.get("cgroup-parent");
   json bindings = json::object();
   for (auto& p : a.all("publish"))
     for (auto& m : network::parse_publish(p)) {

@@ -10,6 +10,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "engine/spec.hpp"
+#include "error_kind.hpp"
 
 using namespace berth;
 using namespace berth::engine;
@@ -167,6 +168,35 @@ TEST_F(SpecTest, SeccompGatesOnCapabilities) {
   EXPECT_TRUE(has(a, "clone3"));
   EXPECT_TRUE(has(a, "chroot"));
   EXPECT_FALSE(has(a, "kexec_load"));  // no capability allows it
+}
+
+TEST_F(SpecTest, IpcUtsAndCgroupParentModes) {
+  auto ns_of = [](const json& spec, const std::string& type) -> json {
+    for (auto& n : spec["linux"]["namespaces"])
+      if (n["type"] == type) return n;
+    return nullptr;
+  };
+  auto shm_of = [](const json& spec) -> json {
+    for (auto& m : spec["mounts"])
+      if (m["destination"] == "/dev/shm") return m;
+    return nullptr;
+  };
+  json s = spec({{"Hostname", "h"}});
+  EXPECT_EQ(ns_of(s, "ipc"), json({{"type", "ipc"}}));
+  EXPECT_EQ(shm_of(s)["type"], "tmpfs");
+  EXPECT_EQ(s["hostname"], "h");
+  EXPECT_EQ(s["linux"]["cgroupsPath"], "/berth/" + std::string(64, 'a'));
+  s = spec({{"Hostname", "h"}}, {{"IpcMode", "host"}, {"UTSMode", "host"}, {"CgroupParent", "pods/p1"}});
+  EXPECT_TRUE(ns_of(s, "ipc").is_null());
+  EXPECT_TRUE(ns_of(s, "uts").is_null());
+  EXPECT_FALSE(s.contains("hostname"));  // no UTS namespace of its own: nothing to name
+  EXPECT_EQ(shm_of(s)["source"], "/dev/shm");
+  EXPECT_EQ(s["linux"]["cgroupsPath"], "/pods/p1/" + std::string(64, 'a'));
+  EXPECT_TRUE(shm_of(spec(json::object(), {{"IpcMode", "none"}})).is_null());
+  for (const char* bad : {"bogus", "container:"})
+    EXPECT_EQ(test::kind_of([&] { check_host_config(parse_host_config({{"IpcMode", bad}})); }), ErrorKind::invalid_argument) << bad;
+  EXPECT_EQ(test::kind_of([&] { check_host_config(parse_host_config({{"UTSMode", "container:x"}})); }), ErrorKind::invalid_argument);
+  EXPECT_EQ(test::kind_of([&] { check_host_config(parse_host_config({{"CgroupParent", "a/../../b"}})); }), ErrorKind::invalid_argument);
 }
 
 TEST_F(SpecTest, FlagsBecomeSpec) {
