@@ -892,7 +892,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
                        {"RestartCount", 0}};
     // A foreground --rm container's record is removed by this very process after the exit:
     // no need to write its start (state() knows it started from the shim's pid file).
-    if (!(owner && c.host_config().auto_remove) || c.data.contains("NetworkSettings")) save(c);
+    if (!(owner && host.auto_remove) || c.data.contains("NetworkSettings")) save(c);
     trace("state saved");
     // A caller waiting for the exit makes them after it (refill_spares): not while the
     // container it waits for runs.
@@ -1800,7 +1800,8 @@ network::Member Engine::new_member(Container& c, const json& endpoint, const std
   network::Member m;
   m.container_id = c.id();
   m.container_name = c.rec.name;
-  m.hostname = c.config().hostname;
+  const ContainerConfig config = c.config();
+  m.hostname = config.hostname;
   m.ns = opts_.images.ns;
   EndpointConfig ec = endpoint_config(endpoint);
   m.aliases = std::move(ec.aliases);
@@ -1810,7 +1811,7 @@ network::Member Engine::new_member(Container& c, const json& endpoint, const std
   m.mac = ec.mac;
   m.hosts_file = pdir + "/hosts";
   m.hosts_base = pdir + "/hosts.base";
-  if (primary) m.ports = port_mappings(c.config(), c.host_config());
+  if (primary) m.ports = port_mappings(config, c.host_config());
   return m;
 }
 
