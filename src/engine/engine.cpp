@@ -554,6 +554,29 @@ std::vector<Container> Engine::list() {
   return out;
 }
 
+std::vector<std::string> Engine::remove_image(const std::string& name, bool force) {
+  if (!force) {
+    if (auto img = images_.find(name)) {
+      int names = 0;
+      for (auto& other : images_.list()) names += other.id == img->id;
+      bool by_name = false;
+      try {
+        by_name = oci::Reference::parse(name).str() == img->record.name;
+      } catch (const Error&) {
+      }
+      if (names <= 1 || !by_name) {
+        for (auto& c : images_.db().list_containers(opts_.images.ns)) {
+          if (c.image != img->id.str()) continue;
+          throw Error(ErrorKind::conflict, "conflict: unable to remove repository reference \"" + name +
+                                               "\" (must force) - container " + c.id.substr(0, 12) +
+                                               " is using its referenced image " + image::short_id(img->id));
+        }
+      }
+    }
+  }
+  return images_.remove(name, force);
+}
+
 Container Engine::create(const CreateRequest& req) {
   trace("create");
   UniqueFd users = lock_users(false);  // its networks and volumes stay until it is recorded
@@ -571,6 +594,11 @@ Container Engine::create(const CreateRequest& req) {
     throw Error(ErrorKind::invalid_argument, "no command specified: the image has no Cmd or Entrypoint and none was given");
   config.image = req.image;
   HostConfig host = parse_host_config(req.host);
+  // The only log driver: what inspect shows (Docker's clients read it to choose how to get
+  // the output), whatever the request left out.
+  if (host.log_config.type.empty()) host.log_config.type = "json-file";
+  if (host.log_config.type != "json-file")
+    throw Error(ErrorKind::invalid_argument, "log driver `" + host.log_config.type + "` is not supported: json-file only");
   // Validate flag values now rather than at start (Docker's create fails on them too).
   check_host_config(host);
   resources_of(host);
@@ -646,7 +674,16 @@ Container Engine::create(const CreateRequest& req) {
   images_.snapshots().prepare(c.rec.snapshot, top, {{"berth.container", c.rec.id}});
   trace("snapshot prepared");
   try {
-    c.rec = images_.db().add_container(opts_.images.ns, c.rec);
+    // A generated name another create took meanwhile (many at once through a daemon): another.
+    for (int attempt = 1;; ++attempt) {
+      try {
+        c.rec = images_.db().add_container(opts_.images.ns, c.rec);
+        break;
+      } catch (const Error& e) {
+        if (!req.name.empty() || e.kind() != ErrorKind::conflict || attempt > 20) throw;
+        c.rec.name = random_name() + (attempt >= 5 ? std::to_string(attempt) : "");
+      }
+    }
     trace("container recorded");
     fs::mkdir_p(opts_.images.root + "/containers/" + c.rec.id, 0700);
     write_etc_files(c);
@@ -1551,7 +1588,7 @@ int Engine::wait(const std::string& ref, const WaitOptions& o) {
   const std::string id = c.id(), name = c.rec.name;
   // The events from before the check on: an exit between the check and the subscription is
   // not missed (the shim writes the exit record before it appends the die event).
-  const int64_t t0 = now_ns();
+  const int64_t t0 = o.since > 0 ? std::min(o.since, now_ns()) : now_ns();
   const State s = state(c);
   if (o.condition == WaitCondition::not_running && !s.running() && s.status != Status::restarting) return s.exit_code;
   int code = s.exit_code;
@@ -1919,9 +1956,12 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
     throw Error(ErrorKind::conflict, "container " + c.rec.name + " uses --network " + mode + ": it cannot be connected to other networks");
   network::Network net = name == network::Networks::kDefault ? networks_.ensure_default() : networks_.get(name);
   json& eps = c.data["NetworkingConfig"]["EndpointsConfig"];
-  if (eps.contains(net.name)) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is already connected to network " + net.name);
-  endpoint_config(endpoint);  // checked before anything is made
   State s = state_locked(c);
+  // A container that does not run takes the new endpoint settings (aliases, address) for its
+  // next start, as Docker's does (compose connects the networks it created the container with).
+  if (eps.contains(net.name) && s.running())
+    throw Error(ErrorKind::conflict, "container " + c.rec.name + " is already connected to network " + net.name);
+  endpoint_config(endpoint);  // checked before anything is made
   if (s.running() && c.data.contains("NetworkSettings")) {
     std::set<std::string> used;
     const json attached = c.data["NetworkSettings"].value("Networks", json::object());

@@ -100,6 +100,9 @@ enum class WaitCondition { not_running, next_exit, removed };
 struct WaitOptions {
   WaitCondition condition = WaitCondition::not_running;
   int cancel_fd = -1;  // readable (a client gone): stop waiting (unavailable)
+  // unix ns: exits from then on count (a daemon's wait that arrives after the start it
+  // belongs to); 0: from now.
+  int64_t since = 0;
 };
 
 struct LogOptions : logs::ReadOptions {
@@ -185,6 +188,9 @@ class Engine {
   // (invalid_argument).
   bool remove_network(const std::string& ref, bool force = false);
   const Options& options() const { return opts_; }
+  // Docker's rmi (image::Service::remove) with its rule for containers: the last name of an
+  // image a container was made from goes only with force (conflict otherwise, naming it).
+  std::vector<std::string> remove_image(const std::string& ref, bool force);
 
   Container create(const CreateRequest& req);
   // Starts a created or exited container. With owner, the caller attaches from the first byte

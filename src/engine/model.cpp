@@ -110,9 +110,17 @@ EndpointConfig endpoint_config(const json& endpoint) {
       if (!x.is_string()) throw Error(ErrorKind::invalid_argument, "network alias: want a string, got " + x.dump());
       e.aliases.push_back(x.get<std::string>());
     }
-  e.ipv4 = endpoint.value("IPAMConfig", json::object()).value("IPv4Address", "");
+  // Docker's clients send null for what is not set (IPAMConfig, Aliases).
+  auto text = [](const json& j, const char* key, const char* what) {
+    if (!j.is_object()) return std::string();
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return std::string();
+    if (!it->is_string()) throw Error(ErrorKind::invalid_argument, std::string(what) + ": want a string, got " + it->dump());
+    return it->get<std::string>();
+  };
+  e.ipv4 = text(endpoint.value("IPAMConfig", json::object()), "IPv4Address", "IPAMConfig.IPv4Address");
   if (!e.ipv4.empty()) network::parse_ipv4(e.ipv4);
-  e.mac = endpoint.value("MacAddress", "");
+  e.mac = text(endpoint, "MacAddress", "MacAddress");
   if (!e.mac.empty()) network::check_mac(e.mac);
   return e;
 }

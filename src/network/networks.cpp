@@ -1134,8 +1134,11 @@ json Networks::inspect(const Network& n) {
     ::gmtime_r(&t, &tmv);
     std::strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tmv);
   }
+  // The bridge's name is an option only where Docker shows one: the default network (its
+  // docker0) or a network created with it. A user network's shows in its CNI plugins (compose
+  // compares Options with its file and would recreate the network over it).
   json options = n.options;
-  if (!n.bridge.empty()) options["com.docker.network.bridge.name"] = n.bridge;
+  if (!n.bridge.empty() && n.name == kDefault) options["com.docker.network.bridge.name"] = n.bridge;
   return {{"Name", n.name},
           {"Id", n.id},
           {"Created", created},

@@ -326,7 +326,7 @@ web_root() {
 
 @test "--internal: no default route, no masquerade, traffic leaving the bridge dropped; members talk" {
   e network create --internal sealed >/dev/null
-  br=$(e network inspect sealed | jq -r '.[0].Options["com.docker.network.bridge.name"]')
+  br=$(e network inspect sealed | jq -r '.[0].CNI.Plugins[0].bridge')
   subnet=$(e network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' sealed)
   e run -d --name in1 --network sealed busybox sleep 60 >/dev/null
   run e exec in1 ip route
@@ -543,7 +543,7 @@ EOF
 
 @test "network rm removes the bridge, the rules and the leases; prune keeps networks in use" {
   e network create gone >/dev/null
-  br=$(e network inspect gone | jq -r '.[0].Options["com.docker.network.bridge.name"]')
+  br=$(e network inspect gone | jq -r '.[0].CNI.Plugins[0].bridge')
   e run --rm --network gone busybox true
   ip link show "$br" >/dev/null
   e network rm gone

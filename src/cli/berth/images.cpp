@@ -202,31 +202,11 @@ int cmd_tag(const Engine& e, int argc, char** argv, int first) {
 int cmd_rmi(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("rmi", {{"force", "f", false}, {"no-prune", "", false}}, argc, argv, first);
   if (a.positional().empty()) throw Error("rmi: requires at least one IMAGE");
-  auto svc = e.images();
+  auto eng = make_engine(e);
   int rc = 0;
   for (auto& name : a.positional()) {
     try {
-      // Docker's rule: the last name of an image that a container uses goes only with -f.
-      if (!a.has("force")) {
-        if (auto img = svc.find(name)) {
-          int names = 0;
-          for (auto& other : svc.list()) names += other.id == img->id;
-          bool by_name = false;
-          try {
-            by_name = oci::Reference::parse(name).str() == img->record.name;
-          } catch (const Error&) {
-          }
-          if (names <= 1 || !by_name) {
-            for (auto& c : svc.db().list_containers(svc.options().ns)) {
-              if (c.image != img->id.str()) continue;
-              throw Error("conflict: unable to remove repository reference \"" + name +
-                          "\" (must force) - container " + c.id.substr(0, 12) +
-                          " is using its referenced image " + image::short_id(img->id));
-            }
-          }
-        }
-      }
-      for (auto& line : svc.remove(name, a.has("force"))) std::puts(line.c_str());
+      for (auto& line : eng.remove_image(name, a.has("force"))) std::puts(line.c_str());
     } catch (const Error& err) {
       std::fprintf(stderr, "Error: %s\n", err.what());
       rc = 1;
