@@ -9,6 +9,8 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   nlohmann-json3-dev libseccomp-dev libcap-dev libgtest-dev googletest
   libssl-dev libsqlite3-dev libarchive-dev libzstd-dev libisal-dev zlib1g-dev libcurl4-openssl-dev
+  # berthd's HTTP server (Boost.Beast/Asio, headers only)
+  libboost1.81-dev
   # tests: a busybox-static rootfs, bats, tools the tests drive
   busybox-static bats jq iproute2 util-linux procps python3 sqlite3
   # engine: the tiny init of `run --init`; networking: Debian's CNI plugins and iptables
@@ -17,6 +19,8 @@ PACKAGES=(
   runc crun hyperfine time podman docker.io curl zstd
   # image tests: a real registry and independent clients to cross-check with
   docker-registry skopeo umoci
+  # berthd's clients: the docker CLI (docker.io above), docker-compose, the Docker SDK for Python
+  docker-compose python3-docker python3-pytest
 )
 
 missing=()

@@ -1,0 +1,495 @@
+// Attach and exec: a hijacked client connection pumped to and from a shim connection.
+//   client → shim: stdin (kStdin frames; the client's half-close is kStdinClose), unless the
+//                  detach keys (ctrl-p ctrl-q) come, which end the attachment;
+//   shim → client: stdout/stderr frames, raw with a terminal, else Docker's 8-byte frames;
+//                  the exit frame ends the stream (the client's connection is shut down).
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <thread>
+
+#include "api/docker/api.hpp"
+#include "api/docker/internal.hpp"
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "common/time.hpp"
+#include "engine/volumes.hpp"
+#include "shim/frames.hpp"
+
+namespace berth::api::docker {
+
+using nlohmann::json;
+
+namespace {
+
+const std::string kDefaultDetachKeys = "\x10\x11";  // ctrl-p ctrl-q
+
+// Sends all of `data` to a non-blocking client socket; false when it is gone (or reads
+// nothing for five minutes).
+bool to_client(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, 300000) <= 0) return false;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct Pump {
+  int client = -1, shim = -1;
+  bool tty = false, use_stdin = false, out = true, err = true;
+  std::mutex* shim_mu = nullptr;  // frames to the shim from other threads (resize)
+  std::string detach_keys = kDefaultDetachKeys;
+
+  struct Result {
+    int exit_code = -1;  // -1: no exit frame (shim gone, client gone, detached)
+    size_t frames = 0;   // output frames passed on
+    bool client_gone = false, detached = false;
+  };
+
+  bool to_shim(uint8_t type, std::string_view data) {
+    if (shim_mu) {
+      std::lock_guard<std::mutex> l(*shim_mu);
+      return shim::send_frame(shim, type, data);
+    }
+    return shim::send_frame(shim, type, data);
+  }
+
+  // Stdin bytes from the client: forwarded, the detach keys looked for across reads.
+  size_t matched = 0;
+  bool stdin_bytes(std::string_view d, Result& r) {
+    if (!use_stdin) return true;
+    std::string pass;
+    for (char ch : d) {
+      if (!detach_keys.empty() && ch == detach_keys[matched]) {
+        if (++matched == detach_keys.size()) {
+          if (!pass.empty()) to_shim(shim::kStdin, pass);
+          r.detached = true;
+          return false;
+        }
+        continue;
+      }
+      if (matched) pass.append(detach_keys, 0, matched);
+      matched = 0;
+      pass += ch;
+    }
+    return pass.empty() || to_shim(shim::kStdin, pass);
+  }
+
+  Result run(std::string pending) {
+    Result r;
+    if (!pending.empty() && !stdin_bytes(pending, r)) return r;
+    shim::FrameReader frames;
+    bool client_reading = true;
+    std::vector<char> buf(64 * 1024);
+    for (;;) {
+      pollfd p[2] = {{shim, POLLIN, 0}, {client, static_cast<short>(client_reading ? POLLIN : 0), 0}};
+      if (::poll(p, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return r;
+      }
+      if (client_reading && (p[1].revents & POLLIN)) {
+        ssize_t n = ::recv(client, buf.data(), buf.size(), 0);
+        if (n > 0) {
+          if (!stdin_bytes(std::string_view(buf.data(), static_cast<size_t>(n)), r)) return r;
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+          // The client closed its writing side (the docker CLI does when it sends no stdin):
+          // the container's stdin ends, its output goes on.
+          client_reading = false;
+          if (use_stdin) to_shim(shim::kStdinClose, "");
+        }
+      } else if (p[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+        // Both directions closed: the client is gone (a unix socket says POLLHUP only then).
+        r.client_gone = true;
+        return r;
+      }
+      if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        ssize_t n = ::read(shim, buf.data(), buf.size());
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n <= 0) return r;  // the shim went away without an exit frame
+        frames.feed(std::string_view(buf.data(), static_cast<size_t>(n)));
+        while (auto f = frames.next()) {
+          if (f->type == shim::kExit) {
+            r.exit_code = std::atoi(f->data.c_str());
+            return r;
+          }
+          if (f->type != shim::kStdout && f->type != shim::kStderr) continue;
+          const bool is_err = f->type == shim::kStderr;
+          if ((is_err && !err) || (!is_err && !out)) continue;
+          ++r.frames;
+          if (!to_client(client, tty ? f->data : mux_frame(is_err ? 2 : 1, f->data))) {
+            r.client_gone = true;
+            return r;
+          }
+        }
+      }
+    }
+  }
+};
+
+namespace {
+
+// Docker's --detach-keys: "ctrl-p,ctrl-q", ctrl-a … ctrl-z, ctrl-@ [ \ ] ^ _, or single
+// characters. The default for "".
+std::string detach_sequence(const std::string& spec) {
+  if (spec.empty()) return kDefaultDetachKeys;
+  std::string out;
+  size_t start = 0;
+  while (start <= spec.size()) {
+    const size_t comma = spec.find(',', start);
+    const std::string k = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (k.size() == 1) {
+      out += k;
+    } else if (k.size() == 6 && k.rfind("ctrl-", 0) == 0) {
+      const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(k[5])));
+      if (c >= 'a' && c <= 'z') out += static_cast<char>(c - 'a' + 1);
+      else if (c == '@') out += '\0';
+      else if (c >= '[' && c <= '_') out += static_cast<char>(c - '[' + 27);
+      else throw Error(ErrorKind::invalid_argument, "invalid detach keys `" + spec + "`");
+    } else {
+      throw Error(ErrorKind::invalid_argument, "invalid detach keys `" + spec + "`");
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// The client is still there: it may have closed its writing side (the docker CLI does when
+// it attaches without stdin), not both.
+bool client_alive(int fd) {
+  pollfd p{fd, 0, 0};
+  return ::poll(&p, 1, 0) == 0 || !(p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
+}  // namespace
+
+void Api::container_attach(Exchange& ex, const Params& p) {
+  const auto& q = ex.req();
+  engine::Container c = eng_.lookup(p["id"]);
+  const engine::ContainerConfig config = c.config();
+  Pump pump;
+  pump.tty = config.tty;
+  pump.use_stdin = q.flag("stdin") && config.open_stdin;
+  pump.out = q.flag("stdout");
+  pump.err = q.flag("stderr");
+  pump.detach_keys = detach_sequence(q.param("detachKeys"));
+  const bool stream = q.flag("stream"), logs = q.flag("logs");
+  const std::string id = c.id();
+  const bool auto_remove = c.host_config().auto_remove;
+
+  // Not running: the attachment waits for the next start (the docker CLI attaches, then
+  // starts), which hands it the container's output from the first byte.
+  std::shared_ptr<PendingAttach> pa;
+  UniqueFd shim_conn;
+  if (stream) {
+    if (eng_.state(c).running()) {
+      shim_conn = eng_.attach(id).conn;
+    } else {
+      pa = std::make_shared<PendingAttach>();
+      std::lock_guard<std::mutex> l(mu_);
+      pending_[id] = pa;
+    }
+  }
+  auto forget = [&] {
+    if (!pa) return;
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = pending_.find(id);
+    if (it != pending_.end() && it->second == pa) pending_.erase(it);
+  };
+  Exchange::Hijacked h;
+  try {
+    h = ex.hijack(tty_content_type(pump.tty), !q.header("upgrade").empty());
+  } catch (...) {
+    forget();
+    throw;
+  }
+  pump.client = h.fd.get();
+  if (logs) {
+    engine::LogOptions o;
+    eng_.logs(id, o, [&](const logs::Entry& l) {
+      const bool is_err = l.stream == "stderr";
+      if ((is_err && !pump.err) || (!is_err && !pump.out)) return true;
+      return to_client(h.fd.get(), pump.tty ? l.log : mux_frame(is_err ? 2 : 1, l.log));
+    });
+  }
+  if (!stream) {
+    ::shutdown(h.fd.get(), SHUT_RDWR);
+    return;
+  }
+  bool owner = false;
+  if (pa) {
+    std::unique_lock<std::mutex> l(pa->mu);
+    while (!pa->given && !pa->gone) {
+      pa->cv.wait_for(l, std::chrono::milliseconds(200));
+      if (!pa->given && !client_alive(h.fd.get())) pa->gone = true;
+    }
+    if (!pa->given) {
+      log::debug("attach " + id.substr(0, 12) + ": no start came (client gone)");
+      l.unlock();
+      forget();
+      ::shutdown(h.fd.get(), SHUT_RDWR);
+      return;
+    }
+    shim_conn = std::move(pa->shim);
+    owner = true;
+  }
+  pump.shim = shim_conn.get();
+  const Pump::Result r = pump.run(std::move(h.pending));
+  log::debug("attach " + id.substr(0, 12) + (owner ? " (owner)" : "") + ": exit " + std::to_string(r.exit_code) + ", " + std::to_string(r.frames) + " frames" +
+             (r.client_gone ? ", client gone" : "") + (r.detached ? ", detached" : ""));
+  ::shutdown(h.fd.get(), SHUT_RDWR);
+  h.fd.reset();
+  // The owner's part after the exit (what `berth run` does in the foreground): the records go
+  // now, the shim unmounts and removes the directories once it has our word. Without an exit
+  // (client gone, detached) the owner connection just closes: the shim cleans up at the end.
+  if (owner && r.exit_code >= 0) {
+    if (auto_remove) {
+      std::lock_guard<std::mutex> l(mu_);
+      removed_exits_[id] = r.exit_code;
+      if (removed_exits_.size() > 1000) removed_exits_.erase(removed_exits_.begin());
+    }
+    std::vector<std::string> deferred;
+    try {
+      eng_.cleanup(id, auto_remove, false, &deferred);
+    } catch (const std::exception& e) {
+      log::warn("cleanup of " + id + ": " + e.what());
+    }
+    std::string done;
+    for (auto& line : deferred) done += line + "\n";
+    shim::send_frame(shim_conn.get(), shim::kDone, done);
+  }
+}
+
+std::string tty_content_type(bool tty) {
+  return tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream";
+}
+
+// --- exec --------------------------------------------------------------------------------
+
+std::shared_ptr<Api::ExecInstance> Api::find_exec(const std::string& id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = execs_.find(id);
+  if (it == execs_.end()) throw Error(ErrorKind::not_found, "No such exec instance: " + id);
+  return it->second;
+}
+
+void Api::forget_old_execs() {
+  // Finished ones are kept ten minutes for their inspect (Docker keeps them with the container).
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto it = execs_.begin(); it != execs_.end();) {
+    std::lock_guard<std::mutex> il(it->second->mu);
+    if (it->second->exited && now - it->second->finished > std::chrono::minutes(10)) it = execs_.erase(it);
+    else ++it;
+  }
+}
+
+void Api::exec_create(Exchange& ex, const Params& p) {
+  forget_old_execs();
+  const json body = ex.json_body();
+  if (!body.is_object()) throw Error(ErrorKind::invalid_argument, "exec: a JSON object is required");
+  engine::Container c = eng_.lookup(p["id"]);
+  const engine::State s = eng_.state(c);
+  if (!s.running()) throw Error(ErrorKind::conflict, "Container " + c.id() + " is not running");
+  if (s.status == engine::Status::paused)
+    throw Error(ErrorKind::conflict, "Container " + c.id() + " is paused, unpause the container before exec");
+  auto e = std::make_shared<ExecInstance>();
+  e->id = engine::random_id();
+  e->container_id = c.id();
+  auto strings = [&](const char* key) {
+    std::vector<std::string> out;
+    const json v = body.value(key, json());
+    if (v.is_null()) return out;
+    if (!v.is_array()) throw Error(ErrorKind::invalid_argument, std::string(key) + ": want an array of strings");
+    for (auto& x : v) {
+      if (!x.is_string()) throw Error(ErrorKind::invalid_argument, std::string(key) + ": want an array of strings");
+      out.push_back(x.get<std::string>());
+    }
+    return out;
+  };
+  auto str = [&](const char* key) {
+    const json v = body.value(key, json(""));
+    if (v.is_null()) return std::string();
+    if (!v.is_string()) throw Error(ErrorKind::invalid_argument, std::string(key) + ": want a string");
+    return v.get<std::string>();
+  };
+  auto flag = [&](const char* key) {
+    const json v = body.value(key, json(false));
+    if (v.is_null()) return false;
+    if (!v.is_boolean()) throw Error(ErrorKind::invalid_argument, std::string(key) + ": want a boolean");
+    return v.get<bool>();
+  };
+  e->req.args = strings("Cmd");
+  if (e->req.args.empty()) throw Error(ErrorKind::invalid_argument, "No exec command specified");
+  e->req.env = strings("Env");
+  e->req.user = str("User");
+  e->req.workdir = str("WorkingDir");
+  e->req.tty = flag("Tty");
+  e->req.privileged = flag("Privileged");
+  e->attach_stdin = flag("AttachStdin");
+  e->attach_stdout = flag("AttachStdout");
+  e->attach_stderr = flag("AttachStderr");
+  e->req.stdin_open = e->attach_stdin;
+  detach_sequence(str("DetachKeys"));  // checked now
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    execs_[e->id] = e;
+  }
+  ex.reply(201, json{{"Id", e->id}});
+}
+
+void Api::exec_start(Exchange& ex, const Params& p) {
+  auto e = find_exec(p["id"]);
+  const json body = ex.json_body();
+  const bool detach = body.is_object() && body.value("Detach", json(false)).is_boolean() && body.value("Detach", false);
+  {
+    std::lock_guard<std::mutex> l(e->mu);
+    if (e->started) throw Error(ErrorKind::conflict, "exec " + e->id + " has already been started");
+    e->started = true;
+    e->running = true;
+  }
+  engine::ExecRequest req = e->req;
+  if (body.is_object() && body.contains("ConsoleSize") && body["ConsoleSize"].is_array() &&
+      body["ConsoleSize"].size() == 2 && body["ConsoleSize"][0].is_number_unsigned() &&
+      body["ConsoleSize"][0].get<uint64_t>() > 0)
+    req.winsize = std::to_string(body["ConsoleSize"][0].get<uint64_t>()) + " " +
+                  std::to_string(body["ConsoleSize"][1].get<uint64_t>());
+  auto finish = [&](int code) {
+    std::lock_guard<std::mutex> l(e->mu);
+    e->running = false;
+    e->exited = true;
+    e->exit_code = code;
+    e->conn = -1;
+    e->finished = std::chrono::steady_clock::now();
+  };
+  // The exec's own Error kind is its exit code, as Docker's (127: not found, 126: cannot run).
+  auto failed = [&](const Error& err) {
+    finish(err.kind() == ErrorKind::command_not_found ? 127 : err.kind() == ErrorKind::command_not_executable ? 126 : 1);
+  };
+  Pump pump;
+  pump.tty = req.tty;
+  pump.use_stdin = e->attach_stdin;
+  pump.out = e->attach_stdout;
+  pump.err = e->attach_stderr;
+  pump.shim_mu = &e->mu;
+  Exchange::Hijacked h;
+  if (!detach) h = ex.hijack(tty_content_type(req.tty), !ex.req().header("upgrade").empty());
+  engine::ExecSession session;
+  try {
+    session = eng_.exec(e->container_id, req);
+  } catch (const Error& err) {
+    failed(err);
+    if (detach) throw;
+    // Docker writes the runtime's failure into the stream; the client reads the code from
+    // exec inspect.
+    std::string msg = std::string("berth: ") + err.what() + "\r\n";
+    to_client(h.fd.get(), req.tty ? msg : mux_frame(2, msg));
+    ::shutdown(h.fd.get(), SHUT_RDWR);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> l(e->mu);
+    e->pid = session.pid;
+    e->conn = session.conn.get();
+    if (!e->winsize.empty() && req.tty) shim::send_frame(session.conn.get(), shim::kResize, e->winsize);
+  }
+  if (detach) {
+    // Its output is dropped; its exit code is kept for inspect.
+    ex.reply_empty(200);
+    std::thread([this, e, conn = std::make_shared<UniqueFd>(std::move(session.conn))]() {
+      (void)this;
+      shim::FrameReader frames;
+      char buf[16384];
+      int code = -1;
+      for (;;) {
+        ssize_t n = ::read(conn->get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        frames.feed(std::string_view(buf, static_cast<size_t>(n)));
+        while (auto f = frames.next())
+          if (f->type == shim::kExit) code = std::atoi(f->data.c_str());
+        if (code >= 0) break;
+      }
+      std::lock_guard<std::mutex> l(e->mu);
+      e->running = false;
+      e->exited = true;
+      e->exit_code = code < 0 ? 137 : code;
+      e->conn = -1;
+      e->finished = std::chrono::steady_clock::now();
+    }).detach();
+    return;
+  }
+  pump.client = h.fd.get();
+  pump.shim = session.conn.get();
+  const Pump::Result r = pump.run(std::move(h.pending));
+  // The code first, then the end of the stream: the client inspects the exec once it sees EOF.
+  if (r.exit_code >= 0) finish(r.exit_code);
+  ::shutdown(h.fd.get(), SHUT_RDWR);
+  if (r.exit_code < 0) {
+    // Client gone or detached: the process runs on; its code is read when it ends.
+    {
+      std::lock_guard<std::mutex> l(e->mu);
+      e->conn = -1;
+    }
+    shim::FrameReader frames;
+    char buf[16384];
+    int code = -1;
+    pump.use_stdin = false;
+    for (;;) {
+      ssize_t n = ::read(session.conn.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      frames.feed(std::string_view(buf, static_cast<size_t>(n)));
+      while (auto f = frames.next())
+        if (f->type == shim::kExit) code = std::atoi(f->data.c_str());
+      if (code >= 0) break;
+    }
+    finish(code < 0 ? 137 : code);
+  }
+}
+
+void Api::exec_resize(Exchange& ex, const Params& p) {
+  auto e = find_exec(p["id"]);
+  const int64_t h = int_param(ex.req(), "h", 0), w = int_param(ex.req(), "w", 0);
+  if (h <= 0 || w <= 0) throw Error(ErrorKind::invalid_argument, "resize: h and w must be positive");
+  std::lock_guard<std::mutex> l(e->mu);
+  e->winsize = std::to_string(h) + " " + std::to_string(w);
+  if (e->conn >= 0 && e->req.tty) shim::send_frame(e->conn, shim::kResize, e->winsize);
+  ex.reply_empty(200);
+}
+
+void Api::exec_inspect(Exchange& ex, const Params& p) {
+  auto e = find_exec(p["id"]);
+  std::lock_guard<std::mutex> l(e->mu);
+  json args = json::array();
+  for (size_t i = 1; i < e->req.args.size(); ++i) args.push_back(e->req.args[i]);
+  ex.reply(200, json{{"ID", e->id},
+                     {"Running", e->running},
+                     {"ExitCode", e->exited ? json(e->exit_code) : json(nullptr)},
+                     {"ProcessConfig", {{"tty", e->req.tty}, {"entrypoint", e->req.args.empty() ? "" : e->req.args[0]},
+                                        {"arguments", args}, {"privileged", e->req.privileged}, {"user", e->req.user}}},
+                     {"OpenStdin", e->attach_stdin},
+                     {"OpenStderr", e->attach_stderr},
+                     {"OpenStdout", e->attach_stdout},
+                     {"CanRemove", false},
+                     {"ContainerID", e->container_id},
+                     {"DetachKeys", ""},
+                     {"Pid", e->pid}});
+}
+
+}  // namespace berth::api::docker

@@ -1,0 +1,737 @@
+// Containers: create, list, inspect, start/stop/restart/kill/pause, rename, wait, rm, logs,
+// top, stats, changes, export, update, prune, resize, archive (docker cp).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "api/docker/api.hpp"
+#include "api/docker/internal.hpp"
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "common/strings.hpp"
+#include "common/time.hpp"
+#include "distribution/auth.hpp"
+#include "engine/model.hpp"
+#include "shim/frames.hpp"
+
+namespace berth::api::docker {
+
+using nlohmann::json;
+
+// --- shared helpers ----------------------------------------------------------------------
+
+std::string mux_frame(int stream, std::string_view data) {
+  std::string f(8, '\0');
+  f[0] = static_cast<char>(stream);
+  const uint32_t n = static_cast<uint32_t>(data.size());
+  f[4] = static_cast<char>(n >> 24);
+  f[5] = static_cast<char>(n >> 16);
+  f[6] = static_cast<char>(n >> 8);
+  f[7] = static_cast<char>(n);
+  f.append(data);
+  return f;
+}
+
+void stream_from(Exchange& ex, std::string_view content_type, const std::function<void(int fd)>& produce,
+                 const Exchange::Headers& headers) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+  UniqueFd r(p[0]), w(p[1]);
+  std::exception_ptr failure;
+  std::thread producer([&, wfd = w.release()] {
+    UniqueFd out(wfd);
+    try {
+      produce(out.get());
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  std::vector<char> buf(64 * 1024);
+  bool started = false;
+  for (;;) {
+    ssize_t n = ::read(r.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (!started) {
+      ex.begin_stream(200, content_type, headers);
+      started = true;
+    }
+    if (!ex.write(std::string_view(buf.data(), static_cast<size_t>(n)))) break;
+  }
+  r.reset();  // a producer still writing gets EPIPE
+  producer.join();
+  if (!started) {
+    if (failure) std::rethrow_exception(failure);
+    ex.begin_stream(200, content_type, headers);
+  } else if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      log::warn(ex.req().path + ": " + e.what());
+    }
+    return;  // the body is cut short: the client sees an incomplete stream
+  }
+  ex.end_stream();
+}
+
+void feed_to(Exchange& ex, const std::function<void(int fd)>& consume) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+  UniqueFd r(p[0]), w(p[1]);
+  std::exception_ptr failure;
+  std::thread consumer([&, rfd = r.release()] {
+    UniqueFd in(rfd);
+    try {
+      consume(in.get());
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    // Whatever it left unread: drained, so that the feeder never blocks on a full pipe.
+    char sink[4096];
+    while (::read(in.get(), sink, sizeof sink) > 0) {
+    }
+  });
+  std::exception_ptr feed_failure;
+  try {
+    ex.body_stream([&](std::string_view d) { return fs::write_all(w.get(), d); });
+  } catch (...) {
+    feed_failure = std::current_exception();
+  }
+  w.reset();
+  consumer.join();
+  if (feed_failure) std::rethrow_exception(feed_failure);
+  if (failure) std::rethrow_exception(failure);
+}
+
+uint32_t go_file_mode(uint32_t m) {
+  uint32_t out = m & 0777;
+  if (S_ISDIR(m)) out |= 1u << 31;
+  if (S_ISLNK(m)) out |= 1u << 27;
+  if (S_ISFIFO(m)) out |= 1u << 25;
+  if (S_ISSOCK(m)) out |= 1u << 24;
+  if (S_ISBLK(m)) out |= 1u << 26;
+  if (S_ISCHR(m)) out |= (1u << 26) | (1u << 21);
+  if (m & S_ISUID) out |= 1u << 23;
+  if (m & S_ISGID) out |= 1u << 22;
+  if (m & S_ISVTX) out |= 1u << 20;
+  return out;
+}
+
+std::string rfc3339(int64_t ns) { return ns > 0 ? rfc3339_nano(ns) : "0001-01-01T00:00:00Z"; }
+
+int64_t int_param(const Request& req, const std::string& key, int64_t def) {
+  const std::string v = req.param(key);
+  if (v.empty()) return def;
+  char* end = nullptr;
+  errno = 0;
+  const long long n = std::strtoll(v.c_str(), &end, 10);
+  if (*end || errno) throw Error(ErrorKind::invalid_argument, "invalid " + key + " `" + v + "`: want an integer");
+  return n;
+}
+
+namespace {
+
+// Docker's clients send Devices as objects; the engine takes -v style strings.
+json device_strings(const json& devices) {
+  if (!devices.is_array()) return devices;
+  json out = json::array();
+  for (auto& d : devices) {
+    if (!d.is_object()) {
+      out.push_back(d);
+      continue;
+    }
+    std::string s = d.value("PathOnHost", "");
+    const std::string in = d.value("PathInContainer", "");
+    const std::string perms = d.value("CgroupPermissions", "");
+    if (!in.empty() || !perms.empty()) s += ":" + (in.empty() ? s : in);
+    if (!perms.empty()) s += ":" + perms;
+    out.push_back(s);
+  }
+  return out;
+}
+
+// Docker's port list of /containers/json: one entry per published binding (and the exposed
+// ports that are not published, without PublicPort).
+json port_list(const engine::Container& c, bool running) {
+  json out = json::array();
+  std::set<std::string> published;
+  const json ports = c.data.value("NetworkSettings", json::object()).value("Ports", json::object());
+  if (running)
+    for (auto& [key, binds] : ports.items()) {
+      const size_t slash = key.find('/');
+      const int priv = std::atoi(key.c_str());
+      const std::string proto = slash == std::string::npos ? "tcp" : key.substr(slash + 1);
+      if (!binds.is_array()) continue;
+      for (auto& b : binds) {
+        published.insert(key);
+        out.push_back({{"IP", b.value("HostIp", "")}, {"PrivatePort", priv},
+                       {"PublicPort", std::atoi(b.value("HostPort", "0").c_str())}, {"Type", proto}});
+      }
+    }
+  const json exposed = c.data["Config"].value("ExposedPorts", json::object());
+  if (exposed.is_object())
+    for (auto& [key, _] : exposed.items()) {
+      if (published.count(key)) continue;
+      const size_t slash = key.find('/');
+      out.push_back({{"PrivatePort", std::atoi(key.c_str())},
+                     {"Type", slash == std::string::npos ? "tcp" : key.substr(slash + 1)}});
+    }
+  return out;
+}
+
+// Docker's Mounts of a container (list and inspect share the record's view).
+json mount_list(engine::Engine& eng, engine::Container& c) {
+  json mounts = eng.inspect(c).value("Mounts", json::array());
+  return mounts;
+}
+
+bool any_of(const std::vector<std::string>& vals, const std::function<bool(const std::string&)>& ok) {
+  if (vals.empty()) return true;
+  return std::any_of(vals.begin(), vals.end(), ok);
+}
+
+}  // namespace
+
+// --- handlers ----------------------------------------------------------------------------
+
+void Api::container_create(Exchange& ex, const Params&) {
+  json body = ex.json_body();
+  if (!body.is_object()) throw Error(ErrorKind::invalid_argument, "config cannot be empty in order to create a container");
+  engine::CreateRequest r;
+  r.name = ex.req().param("name");
+  if (!r.name.empty() && r.name[0] == '/') r.name.erase(0, 1);
+  const json image = body.value("Image", json());
+  if (!image.is_string() || image.get<std::string>().empty())
+    throw Error(ErrorKind::invalid_argument, "no image given (Config.Image)");
+  r.image = image.get<std::string>();
+  if (body.contains("HostConfig") && !body["HostConfig"].is_null()) {
+    r.host = body["HostConfig"];
+    if (!r.host.is_object()) throw Error(ErrorKind::invalid_argument, "HostConfig: want an object");
+    if (r.host.contains("Devices")) r.host["Devices"] = device_strings(r.host["Devices"]);
+  } else {
+    r.host = json::object();
+  }
+  if (!r.host.contains("NetworkMode") || r.host["NetworkMode"] == "") r.host["NetworkMode"] = "default";
+  const json net = body.value("NetworkingConfig", json::object());
+  if (net.is_object() && net.contains("EndpointsConfig") && net["EndpointsConfig"].is_object())
+    r.endpoints = net["EndpointsConfig"];
+  body.erase("HostConfig");
+  body.erase("NetworkingConfig");
+  r.config = body;
+  engine::Container c = eng_.create(r);
+  ex.reply(201, json{{"Id", c.id()}, {"Warnings", json::array()}});
+}
+
+void Api::container_list(Exchange& ex, const Params&) {
+  const auto& q = ex.req();
+  const bool all = q.flag("all");
+  const int64_t limit = int_param(q, "limit", -1);
+  const bool size = q.flag("size");
+  auto filters = parse_filters(q.param("filters"));
+  static const std::set<std::string> known = {"status", "name", "id", "label", "exited", "ancestor", "before",
+                                              "since", "network", "volume", "health", "publish", "expose", "isolation", "is-task"};
+  for (auto& [k, _] : filters)
+    if (!known.count(k)) throw Error(ErrorKind::invalid_argument, "invalid filter '" + k + "'");
+  auto vals = [&](const char* k) -> const std::vector<std::string>& {
+    static const std::vector<std::string> none;
+    auto it = filters.find(k);
+    return it == filters.end() ? none : it->second;
+  };
+  std::vector<std::regex> names, ids;
+  for (auto& v : vals("name")) {
+    try {
+      names.emplace_back(v);
+    } catch (const std::regex_error&) {
+      throw Error(ErrorKind::invalid_argument, "invalid filter 'name=" + v + "': not a regular expression");
+    }
+  }
+  for (auto& v : vals("id")) ids.emplace_back("^" + std::regex_replace(v, std::regex("[^0-9a-fA-F]"), ""));
+  std::vector<std::string> ancestors;
+  for (auto& v : vals("ancestor")) {
+    ancestors.push_back(v);
+    if (auto img = eng_.images().find(v)) ancestors.push_back(img->id.str());
+  }
+  int64_t before = 0, since = 0;
+  for (auto& v : vals("before")) before = eng_.lookup(v).rec.created;
+  for (auto& v : vals("since")) since = eng_.lookup(v).rec.created;
+
+  auto list = eng_.list();
+  std::sort(list.begin(), list.end(), [](auto& a, auto& b) { return a.rec.created > b.rec.created; });
+  json out = json::array();
+  for (auto& c : list) {
+    if (limit > 0 && static_cast<int64_t>(out.size()) >= limit) break;
+    engine::State s = eng_.state(c);
+    const std::string status(engine::status_name(s.status));
+    if (!all && !filters.count("status") && limit <= 0 && !s.running() && s.status != engine::Status::restarting) continue;
+    if (!any_of(vals("status"), [&](const std::string& v) { return v == status; })) continue;
+    if (!names.empty() && std::none_of(names.begin(), names.end(), [&](const std::regex& r) {
+          return std::regex_search("/" + c.rec.name, r);
+        }))
+      continue;
+    if (!ids.empty() && std::none_of(ids.begin(), ids.end(), [&](const std::regex& r) { return std::regex_search(c.id(), r); }))
+      continue;
+    const json& config = c.data["Config"];
+    const json labels = config.value("Labels", json::object());
+    if (!std::all_of(vals("label").begin(), vals("label").end(),
+                     [&](const std::string& v) { return engine::has_label(labels, v); }))
+      continue;
+    if (!any_of(vals("exited"), [&](const std::string& v) {
+          return s.status == engine::Status::exited && std::to_string(s.exit_code) == v;
+        }))
+      continue;
+    if (!ancestors.empty() && std::none_of(ancestors.begin(), ancestors.end(), [&](const std::string& a) {
+          return a == config.value("Image", "") || a == c.rec.image;
+        }))
+      continue;
+    if (before && c.rec.created >= before) continue;
+    if (since && c.rec.created <= since) continue;
+    const json endpoints = c.endpoints();
+    if (!any_of(vals("network"), [&](const std::string& v) { return endpoints.contains(v); })) continue;
+    json mounts = mount_list(eng_, c);
+    if (!any_of(vals("volume"), [&](const std::string& v) {
+          for (auto& m : mounts)
+            if (m.value("Name", "") == v || m.value("Source", "") == v || m.value("Destination", "") == v) return true;
+          return false;
+        }))
+      continue;
+    json networks = json::object();
+    const json settings = c.data.value("NetworkSettings", json::object()).value("Networks", json::object());
+    for (auto& [name, _] : endpoints.items()) networks[name] = settings.value(name, json::object());
+    json row = {{"Id", c.id()},
+                {"Names", {"/" + c.rec.name}},
+                {"Image", config.value("Image", "")},
+                {"ImageID", c.rec.image},
+                {"Command", join(engine::command_line(config), " ")},
+                {"Created", c.rec.created / 1000000000},
+                {"Ports", port_list(c, s.running())},
+                {"Labels", labels},
+                {"State", status},
+                {"Status", engine::status_text(s)},
+                {"HostConfig", {{"NetworkMode", c.data["HostConfig"].value("NetworkMode", "default")}}},
+                {"NetworkSettings", {{"Networks", networks}}},
+                {"Mounts", mounts}};
+    if (size) {
+      const auto z = eng_.sizes(c);
+      row["SizeRw"] = z.rw;
+      row["SizeRootFs"] = z.root_fs;
+    }
+    out.push_back(std::move(row));
+  }
+  ex.reply(200, out);
+}
+
+void Api::container_inspect(Exchange& ex, const Params& p) {
+  engine::Container c = eng_.lookup(p["id"]);
+  json j = eng_.inspect(c);
+  if (ex.req().flag("size")) {
+    const auto z = eng_.sizes(c);
+    j["SizeRw"] = z.rw;
+    j["SizeRootFs"] = z.root_fs;
+  }
+  ex.reply(200, j);
+}
+
+// Docker removes an AutoRemove container whose start failed (its client waits for the removal).
+void Api::start_failed(const engine::Container& c) {
+  try {
+    if (!c.host_config().auto_remove) return;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      removed_exits_[c.id()] = 127;
+    }
+    eng_.cleanup(c.id(), true);
+  } catch (const std::exception& e) {
+    log::warn("removing " + c.rec.name + " after its failed start: " + e.what());
+  }
+}
+
+void Api::container_start(Exchange& ex, const Params& p) {
+  engine::Container c = eng_.lookup(p["id"]);
+  if (eng_.state(c).running()) {
+    ex.reply_empty(304);
+    return;
+  }
+  std::shared_ptr<PendingAttach> pa;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = pending_.find(c.id());
+    if (it != pending_.end()) {
+      pa = it->second;
+      pending_.erase(it);
+    }
+  }
+  const int64_t t0 = now_ns();
+  log::debug("start " + c.id().substr(0, 12) + (pa ? ": an attachment waits" : ": none attached"));
+  if (pa) {
+    // An attachment is waiting: it gets the output from the first byte, and cleans up after
+    // the exit (or, if its client is gone by then, the shim does).
+    UniqueFd fd;
+    try {
+      fd = eng_.start(c.id(), true);
+    } catch (...) {
+      {
+        std::lock_guard<std::mutex> l(pa->mu);
+        pa->gone = true;
+        pa->cv.notify_all();
+      }
+      start_failed(c);
+      throw;
+    }
+    std::lock_guard<std::mutex> l(pa->mu);
+    if (!pa->gone) {
+      pa->shim = std::move(fd);
+      pa->given = true;
+    }
+    pa->cv.notify_all();
+  } else {
+    try {
+      eng_.start(c.id());
+    } catch (...) {
+      start_failed(c);
+      throw;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    runs_[c.id()] = {t0, false};
+  }
+  ex.reply_empty(204);
+}
+
+void Api::container_stop(Exchange& ex, const Params& p) {
+  engine::Container c = eng_.lookup(p["id"]);
+  if (!eng_.state(c).running()) {
+    ex.reply_empty(304);
+    return;
+  }
+  eng_.stop(c.id(), static_cast<int>(int_param(ex.req(), "t", -1)));
+  ex.reply_empty(204);
+}
+
+void Api::container_restart(Exchange& ex, const Params& p) {
+  engine::Container c = eng_.lookup(p["id"]);
+  if (eng_.state(c).running()) eng_.stop(c.id(), static_cast<int>(int_param(ex.req(), "t", -1)));
+  eng_.start(c.id());
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    runs_[c.id()] = {now_ns(), false};
+  }
+  ex.reply_empty(204);
+}
+
+void Api::container_kill(Exchange& ex, const Params& p) {
+  const std::string sig = ex.req().param("signal", "KILL");
+  engine::Container c = eng_.lookup(p["id"]);
+  if (!eng_.state(c).running())
+    throw Error(ErrorKind::conflict, "Cannot kill container: " + p["id"] + ": Container " + c.id() + " is not running");
+  eng_.kill(c.id(), engine::parse_signal(sig.empty() ? "KILL" : sig));
+  ex.reply_empty(204);
+}
+
+void Api::container_pause(Exchange& ex, const Params& p) {
+  eng_.pause(p["id"], true);
+  ex.reply_empty(204);
+}
+
+void Api::container_unpause(Exchange& ex, const Params& p) {
+  eng_.pause(p["id"], false);
+  ex.reply_empty(204);
+}
+
+void Api::container_rename(Exchange& ex, const Params& p) {
+  std::string name = ex.req().param("name");
+  if (!name.empty() && name[0] == '/') name.erase(0, 1);
+  if (name.empty()) throw Error(ErrorKind::invalid_argument, "rename: a new name is required (name=)");
+  eng_.rename(p["id"], name);
+  ex.reply_empty(204);
+}
+
+void Api::container_wait(Exchange& ex, const Params& p) {
+  const std::string cond = ex.req().param("condition", "not-running");
+  engine::WaitOptions o;
+  if (cond == "not-running" || cond.empty()) o.condition = engine::WaitCondition::not_running;
+  else if (cond == "next-exit") o.condition = engine::WaitCondition::next_exit;
+  else if (cond == "removed") o.condition = engine::WaitCondition::removed;
+  else throw Error(ErrorKind::invalid_argument, "invalid condition `" + cond + "`: not-running, next-exit or removed");
+  engine::Container c;
+  try {
+    c = eng_.lookup(p["id"]);
+  } catch (const Error& e) {
+    // A --rm container this daemon removed after its exit: that exit.
+    std::lock_guard<std::mutex> l(mu_);
+    if (e.kind() == ErrorKind::not_found && o.condition != engine::WaitCondition::not_running)
+      for (auto& [id, code] : removed_exits_)
+        if (id == p["id"] || (p["id"].size() >= 12 && id.rfind(p["id"], 0) == 0)) {
+          ex.reply(200, json{{"StatusCode", code}, {"Error", nullptr}});
+          return;
+        }
+    throw;
+  }
+  // The docker CLI sends its wait and its start at once: a next-exit (or removed) wait that
+  // comes after the start it goes with waits from that start, not from now.
+  if (o.condition != engine::WaitCondition::not_running) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = runs_.find(c.id());
+    if (it != runs_.end() && !it->second.waited && now_ns() - it->second.started_ns < 10'000'000'000LL) {
+      it->second.waited = true;
+      o.since = it->second.started_ns;
+    }
+  }
+  // The headers go out now (Docker's clients read them before the exit comes).
+  ex.begin_stream(200, "application/json");
+  o.cancel_fd = ex.client_fd();
+  json result;
+  try {
+    const int code = eng_.wait(c.id(), o);
+    result = {{"StatusCode", code}, {"Error", nullptr}};
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::unavailable) return;  // the client went away
+    result = {{"StatusCode", -1}, {"Error", {{"Message", e.what()}}}};
+  }
+  ex.write(result.dump() + "\n");
+  ex.end_stream();
+}
+
+void Api::container_delete(Exchange& ex, const Params& p) {
+  eng_.remove(p["id"], ex.req().flag("force"), ex.req().flag("v"));
+  ex.reply_empty(204);
+}
+
+void Api::container_logs(Exchange& ex, const Params& p) {
+  const auto& q = ex.req();
+  const bool out = q.flag("stdout"), err = q.flag("stderr");
+  if (!out && !err) throw Error(ErrorKind::invalid_argument, "Bad parameters: you must choose at least one stream");
+  engine::Container c = eng_.lookup(p["id"]);
+  const bool tty = c.config().tty;
+  engine::LogOptions o;
+  const std::string tail = q.param("tail", "all");
+  if (tail != "all" && !tail.empty()) {
+    char* end = nullptr;
+    o.tail = std::strtol(tail.c_str(), &end, 10);
+    if (*end || o.tail < 0) o.tail = -1;  // Docker: anything else is all
+  }
+  auto secs = [&](const char* k) -> int64_t {
+    const std::string v = q.param(k);
+    if (v.empty() || v == "0") return 0;
+    char* end = nullptr;
+    const double d = std::strtod(v.c_str(), &end);
+    if (*end || d < 0) throw Error(ErrorKind::invalid_argument, std::string("invalid ") + k + " `" + v + "`");
+    return static_cast<int64_t>(d);
+  };
+  o.since = secs("since");
+  o.until = secs("until");
+  o.follow = q.flag("follow");
+  o.cancel_fd = ex.client_fd();
+  const bool ts = q.flag("timestamps");
+  ex.begin_stream(200, "application/vnd.docker.raw-stream");
+  eng_.logs(c.id(), o, [&](const logs::Entry& l) {
+    const bool is_err = l.stream == "stderr";
+    if ((is_err && !err) || (!is_err && !out)) return true;
+    const std::string text = ts ? l.time + " " + l.log : l.log;
+    return ex.write(tty ? text : mux_frame(is_err ? 2 : 1, text));
+  });
+  ex.end_stream();
+}
+
+void Api::container_top(Exchange& ex, const Params& p) {
+  std::vector<std::string> args = {"-ef"};
+  if (const std::string a = ex.req().param("ps_args"); !a.empty()) {
+    args.clear();
+    for (auto& w : split(a, ' '))
+      if (!w.empty()) args.push_back(w);
+  }
+  const auto procs = eng_.top(p["id"], args);
+  ex.reply(200, json{{"Titles", procs.titles}, {"Processes", procs.rows}});
+}
+
+namespace {
+
+// The host's CPU time (ns) as Docker's system_cpu_usage: the sum of /proc/stat's cpu line.
+uint64_t system_cpu_ns() {
+  std::string text;
+  if (!fs::read_file_if_exists("/proc/stat", text)) return 0;
+  const auto line = text.substr(0, text.find('\n'));
+  uint64_t ticks = 0;
+  for (auto& w : split(line, ' '))
+    if (!w.empty() && w != "cpu") ticks += std::strtoull(w.c_str(), nullptr, 10);
+  return ticks * (1000000000ULL / static_cast<uint64_t>(::sysconf(_SC_CLK_TCK)));
+}
+
+json cpu_stats(const engine::Stats& s, uint64_t system) {
+  const long ncpu = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return {{"cpu_usage", {{"total_usage", s.cpu_ns}, {"usage_in_kernelmode", 0}, {"usage_in_usermode", 0}}},
+          {"system_cpu_usage", system},
+          {"online_cpus", ncpu},
+          {"throttling_data", {{"periods", 0}, {"throttled_periods", 0}, {"throttled_time", 0}}}};
+}
+
+}  // namespace
+
+void Api::container_stats(Exchange& ex, const Params& p) {
+  engine::Container c = eng_.lookup(p["id"]);
+  const bool stream = ex.req().flag("stream", true);
+  const bool one_shot = ex.req().flag("one-shot");
+  const std::string name = "/" + c.rec.name;
+  auto document = [&](const engine::Stats& now, uint64_t sys_now, const engine::Stats* before, uint64_t sys_before) {
+    json networks = json::object();
+    if (now.net_rx || now.net_tx)
+      networks["eth0"] = {{"rx_bytes", now.net_rx}, {"tx_bytes", now.net_tx}, {"rx_packets", 0}, {"tx_packets", 0},
+                          {"rx_errors", 0}, {"tx_errors", 0}, {"rx_dropped", 0}, {"tx_dropped", 0}};
+    json blkio = json::array();
+    if (now.blk_read || now.blk_write) {
+      blkio.push_back({{"major", 0}, {"minor", 0}, {"op", "read"}, {"value", now.blk_read}});
+      blkio.push_back({{"major", 0}, {"minor", 0}, {"op", "write"}, {"value", now.blk_write}});
+    }
+    return json{{"read", rfc3339_nano(now_ns())},
+                {"preread", before ? rfc3339_nano(now_ns()) : "0001-01-01T00:00:00Z"},
+                {"pids_stats", {{"current", now.pids}}},
+                {"blkio_stats", {{"io_service_bytes_recursive", blkio}}},
+                {"num_procs", 0},
+                {"storage_stats", json::object()},
+                {"cpu_stats", cpu_stats(now, sys_now)},
+                {"precpu_stats", before ? cpu_stats(*before, sys_before) : json{{"cpu_usage", {{"total_usage", 0}}}, {"throttling_data", json::object()}}},
+                {"memory_stats", {{"usage", now.mem_usage}, {"limit", now.mem_limit ? now.mem_limit : 0}, {"stats", json::object()}}},
+                {"name", name},
+                {"id", c.id()},
+                {"networks", networks}};
+  };
+  if (!eng_.state(c).running()) {
+    // Docker: zeroes for a container that does not run.
+    engine::Stats zero;
+    if (!stream) {
+      ex.reply(200, document(zero, 0, nullptr, 0));
+      return;
+    }
+  }
+  engine::Stats prev = eng_.stats(c.id());
+  uint64_t sys_prev = system_cpu_ns();
+  if (!stream) {
+    if (!one_shot) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      engine::Stats now = eng_.stats(c.id());
+      const uint64_t sys_now = system_cpu_ns();
+      ex.reply(200, document(now, sys_now, &prev, sys_prev));
+    } else {
+      ex.reply(200, document(prev, sys_prev, nullptr, 0));
+    }
+    return;
+  }
+  ex.begin_stream(200, "application/json");
+  if (!ex.write(document(prev, sys_prev, nullptr, 0).dump() + "\n")) return;
+  for (;;) {
+    // A second between readings, or the client's hang-up.
+    pollfd pf{ex.client_fd(), POLLIN, 0};
+    if (::poll(&pf, 1, 1000) > 0) break;
+    engine::Stats now;
+    try {
+      now = eng_.stats(c.id());
+    } catch (const Error&) {
+      break;  // it stopped
+    }
+    const uint64_t sys_now = system_cpu_ns();
+    if (!ex.write(document(now, sys_now, &prev, sys_prev).dump() + "\n")) return;
+    prev = now;
+    sys_prev = sys_now;
+  }
+  ex.end_stream();
+}
+
+void Api::container_changes(Exchange& ex, const Params& p) {
+  json out = json::array();
+  for (auto& ch : eng_.changes(p["id"]))
+    out.push_back({{"Path", ch.path}, {"Kind", ch.kind == 'C' ? 0 : ch.kind == 'A' ? 1 : 2}});
+  ex.reply(200, out.empty() ? json(nullptr) : out);
+}
+
+void Api::container_export(Exchange& ex, const Params& p) {
+  const std::string id = eng_.lookup(p["id"]).id();
+  stream_from(ex, "application/x-tar", [&](int fd) { eng_.export_rootfs(id, fd); });
+}
+
+void Api::container_update(Exchange& ex, const Params& p) {
+  const json body = ex.json_body();
+  if (!body.is_object()) throw Error(ErrorKind::invalid_argument, "update: a JSON object is required");
+  // Docker's clients send every field, zero meaning "unchanged".
+  json changes = json::object();
+  for (const char* k : {"Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit"})
+    if (body.contains(k) && body[k].is_number() && body[k].get<int64_t>() != 0) changes[k] = body[k];
+  if (body.contains("CpusetCpus") && body["CpusetCpus"].is_string() && !body["CpusetCpus"].get<std::string>().empty())
+    changes["CpusetCpus"] = body["CpusetCpus"];
+  if (body.contains("RestartPolicy") && body["RestartPolicy"].is_object() &&
+      !body["RestartPolicy"].value("Name", "").empty())
+    changes["RestartPolicy"] = body["RestartPolicy"];
+  if (!changes.empty()) eng_.update(p["id"], changes);
+  ex.reply(200, json{{"Warnings", json::array()}});
+}
+
+void Api::container_prune(Exchange& ex, const Params&) {
+  engine::PruneFilter f;
+  for (auto& [k, vals] : parse_filters(ex.req().param("filters"))) {
+    if (k == "label") f.labels = vals;
+    else if (k == "label!") f.not_labels = vals;
+    else if (k == "until") {
+      for (auto& v : vals) f.until = std::atoll(v.c_str());
+    } else throw Error(ErrorKind::invalid_argument, "invalid filter '" + k + "'");
+  }
+  const auto r = eng_.prune_containers(f);
+  ex.reply(200, json{{"ContainersDeleted", r.deleted.empty() ? json(nullptr) : json(r.deleted)},
+                     {"SpaceReclaimed", r.reclaimed}});
+}
+
+void Api::container_resize(Exchange& ex, const Params& p) {
+  const int64_t h = int_param(ex.req(), "h", 0), w = int_param(ex.req(), "w", 0);
+  engine::Container c = eng_.lookup(p["id"]);
+  if (!eng_.state(c).running()) throw Error(ErrorKind::conflict, "Container " + c.id() + " is not running");
+  if (c.config().tty && h > 0 && w > 0) {
+    UniqueFd conn = eng_.shim_connect(c, "attach\n");
+    shim::send_frame(conn.get(), shim::kResize, std::to_string(h) + " " + std::to_string(w));
+  }
+  ex.reply_empty(200);
+}
+
+namespace {
+
+std::string path_stat_header(const engine::Engine::PathStat& st) {
+  const json j = {{"name", st.name}, {"size", st.size}, {"mode", go_file_mode(st.mode)},
+                  {"mtime", rfc3339(st.mtime_ns)}, {"linkTarget", st.link_target}};
+  return distribution::base64_encode(j.dump());
+}
+
+}  // namespace
+
+void Api::archive_head(Exchange& ex, const Params& p) {
+  const std::string path = ex.req().param("path");
+  if (path.empty()) throw Error(ErrorKind::invalid_argument, "path is required");
+  const auto st = eng_.stat_path(p["id"], path);
+  ex.reply_empty(200, {{"X-Docker-Container-Path-Stat", path_stat_header(st)}});
+}
+
+void Api::archive_get(Exchange& ex, const Params& p) {
+  const std::string path = ex.req().param("path");
+  if (path.empty()) throw Error(ErrorKind::invalid_argument, "path is required");
+  const std::string id = eng_.lookup(p["id"]).id();
+  const auto st = eng_.stat_path(id, path);
+  stream_from(ex, "application/x-tar", [&](int fd) { eng_.copy_out_tar(id, path, fd, false); },
+              {{"X-Docker-Container-Path-Stat", path_stat_header(st)}});
+}
+
+void Api::archive_put(Exchange& ex, const Params& p) {
+  const std::string path = ex.req().param("path");
+  if (path.empty()) throw Error(ErrorKind::invalid_argument, "path is required");
+  const std::string id = eng_.lookup(p["id"]).id();
+  feed_to(ex, [&](int fd) { eng_.copy_in_tar(id, fd, path); });
+  ex.reply_empty(200);
+}
+
+}  // namespace berth::api::docker

@@ -1,0 +1,212 @@
+// Networks and volumes.
+#include <algorithm>
+#include <set>
+
+#include "api/docker/api.hpp"
+#include "api/docker/internal.hpp"
+#include "engine/model.hpp"
+#include "network/networks.hpp"
+
+namespace berth::api::docker {
+
+using nlohmann::json;
+
+namespace {
+
+// Docker's two pseudo networks that have no CNI list behind them.
+json pseudo_network(const std::string& name, const std::string& driver) {
+  return {{"Name", name}, {"Id", std::string(64, '0').replace(0, name.size(), name)}, {"Created", "0001-01-01T00:00:00Z"},
+          {"Scope", "local"}, {"Driver", driver}, {"EnableIPv6", false},
+          {"IPAM", {{"Driver", "default"}, {"Options", nullptr}, {"Config", json::array()}}},
+          {"Internal", false}, {"Attachable", false}, {"Ingress", false}, {"ConfigFrom", {{"Network", ""}}},
+          {"ConfigOnly", false}, {"Containers", json::object()}, {"Options", json::object()}, {"Labels", json::object()}};
+}
+
+std::string network_ref(const std::string& ref) {
+  return ref == "bridge" || ref == "default" ? network::Networks::kDefault : ref;
+}
+
+std::map<std::string, std::string> string_map(const json& j, const char* what) {
+  std::map<std::string, std::string> out;
+  if (j.is_null()) return out;
+  if (!j.is_object()) throw Error(ErrorKind::invalid_argument, std::string(what) + ": want an object of strings");
+  for (auto& [k, v] : j.items()) {
+    if (!v.is_string()) throw Error(ErrorKind::invalid_argument, std::string(what) + "." + k + ": want a string");
+    out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
+}  // namespace
+
+void Api::network_list(Exchange& ex, const Params&) {
+  const auto filters = parse_filters(ex.req().param("filters"));
+  auto any = [&](const char* k, const std::function<bool(const std::string&)>& ok) {
+    auto it = filters.find(k);
+    if (it == filters.end() || it->second.empty()) return true;
+    return std::any_of(it->second.begin(), it->second.end(), ok);
+  };
+  json out = json::array();
+  std::vector<json> all;
+  for (auto& n : eng_.networks().list()) all.push_back(eng_.networks().inspect(n));
+  all.push_back(pseudo_network("host", "host"));
+  all.push_back(pseudo_network("none", "null"));
+  for (auto& n : all) {
+    const std::string name = n.value("Name", ""), id = n.value("Id", ""), driver = n.value("Driver", "");
+    const bool builtin = name == "host" || name == "none" || name == network::Networks::kDefault;
+    const json labels = n.value("Labels", json::object());
+    if (!any("name", [&](const std::string& v) { return name.find(v) != std::string::npos; })) continue;
+    if (!any("id", [&](const std::string& v) { return id.rfind(v, 0) == 0; })) continue;
+    if (!any("driver", [&](const std::string& v) { return v == driver; })) continue;
+    if (!any("type", [&](const std::string& v) { return (v == "builtin") == builtin; })) continue;
+    if (!any("scope", [&](const std::string& v) { return v == "local"; })) continue;
+    if (filters.count("label") && !std::all_of(filters.at("label").begin(), filters.at("label").end(),
+                                               [&](const std::string& v) { return engine::has_label(labels, v); }))
+      continue;
+    if (!any("dangling", [&](const std::string& v) {
+          return (v == "true" || v == "1") == (!builtin && eng_.network_users(name).empty());
+        }))
+      continue;
+    out.push_back(n);
+  }
+  ex.reply(200, out);
+}
+
+void Api::network_inspect(Exchange& ex, const Params& p) {
+  const std::string ref = p["id"];
+  if (ref == "host") return ex.reply(200, pseudo_network("host", "host"));
+  if (ref == "none") return ex.reply(200, pseudo_network("none", "null"));
+  auto n = eng_.networks().find(network_ref(ref));
+  if (!n) throw Error(ErrorKind::not_found, "network " + ref + " not found");
+  ex.reply(200, eng_.networks().inspect(*n));
+}
+
+void Api::network_create(Exchange& ex, const Params&) {
+  const json body = ex.json_body();
+  if (!body.is_object()) throw Error(ErrorKind::invalid_argument, "network create: a JSON object is required");
+  network::CreateSpec spec;
+  const json name = body.value("Name", json());
+  if (!name.is_string() || name.get<std::string>().empty()) throw Error(ErrorKind::invalid_argument, "network create: Name is required");
+  spec.name = name.get<std::string>();
+  const json driver = body.value("Driver", json("bridge"));
+  spec.driver = driver.is_string() && !driver.get<std::string>().empty() ? driver.get<std::string>() : "bridge";
+  if (body.value("EnableIPv6", json(false)) == true)
+    throw Error(ErrorKind::invalid_argument, "network create: IPv6 is not supported (IPv4 only)");
+  spec.internal = body.value("Internal", json(false)) == true;
+  spec.labels = json(string_map(body.value("Labels", json()), "Labels"));
+  spec.options = json(string_map(body.value("Options", json()), "Options"));
+  const json ipam = body.value("IPAM", json::object());
+  if (ipam.is_object() && ipam.contains("Config") && ipam["Config"].is_array() && !ipam["Config"].empty()) {
+    const json& c = ipam["Config"][0];
+    if (c.is_object()) {
+      spec.subnet = c.value("Subnet", "");
+      spec.gateway = c.value("Gateway", "");
+    }
+  }
+  // Docker's CheckDuplicate: a name taken is a conflict (compose relies on it).
+  if (eng_.networks().find(spec.name)) throw Error(ErrorKind::conflict, "network with name " + spec.name + " already exists");
+  auto n = eng_.networks().create(spec);
+  eng_.emit("network", "create", n.id, {{"name", n.name}, {"type", n.driver}});
+  ex.reply(201, json{{"Id", n.id}, {"Warning", ""}});
+}
+
+void Api::network_delete(Exchange& ex, const Params& p) {
+  eng_.remove_network(network_ref(p["id"]));
+  ex.reply_empty(204);
+}
+
+void Api::network_connect(Exchange& ex, const Params& p) {
+  const json body = ex.json_body();
+  if (!body.is_object() || !body.value("Container", json()).is_string())
+    throw Error(ErrorKind::invalid_argument, "network connect: Container is required");
+  json endpoint = body.value("EndpointConfig", json::object());
+  if (endpoint.is_null()) endpoint = json::object();
+  eng_.connect(body["Container"].get<std::string>(), network_ref(p["id"]), endpoint);
+  ex.reply_empty(200);
+}
+
+void Api::network_disconnect(Exchange& ex, const Params& p) {
+  const json body = ex.json_body();
+  if (!body.is_object() || !body.value("Container", json()).is_string())
+    throw Error(ErrorKind::invalid_argument, "network disconnect: Container is required");
+  eng_.disconnect(body["Container"].get<std::string>(), network_ref(p["id"]), body.value("Force", json(false)) == true);
+  ex.reply_empty(200);
+}
+
+void Api::network_prune(Exchange& ex, const Params&) {
+  engine::PruneFilter f;
+  for (auto& [k, vals] : parse_filters(ex.req().param("filters"))) {
+    if (k == "label") f.labels = vals;
+    else if (k == "label!") f.not_labels = vals;
+    else if (k == "until") {
+      for (auto& v : vals) f.until = std::atoll(v.c_str());
+    } else throw Error(ErrorKind::invalid_argument, "invalid filter '" + k + "'");
+  }
+  const auto r = eng_.prune_networks(f);
+  ex.reply(200, json{{"NetworksDeleted", r.deleted.empty() ? json(nullptr) : json(r.deleted)}});
+}
+
+void Api::volume_list(Exchange& ex, const Params&) {
+  const auto filters = parse_filters(ex.req().param("filters"));
+  auto any = [&](const char* k, const std::function<bool(const std::string&)>& ok) {
+    auto it = filters.find(k);
+    if (it == filters.end() || it->second.empty()) return true;
+    return std::any_of(it->second.begin(), it->second.end(), ok);
+  };
+  json out = json::array();
+  for (auto& v : eng_.volumes().list()) {
+    const json labels(v.labels);
+    if (!any("name", [&](const std::string& x) { return v.name.find(x) != std::string::npos; })) continue;
+    if (!any("driver", [&](const std::string& x) { return x == "local"; })) continue;
+    if (!any("dangling", [&](const std::string& x) { return (x == "true" || x == "1") == eng_.volume_users(v.name).empty(); }))
+      continue;
+    if (filters.count("label") && !std::all_of(filters.at("label").begin(), filters.at("label").end(),
+                                               [&](const std::string& x) { return engine::has_label(labels, x); }))
+      continue;
+    out.push_back(eng_.volumes().inspect(v));
+  }
+  ex.reply(200, json{{"Volumes", out}, {"Warnings", nullptr}});
+}
+
+void Api::volume_inspect(Exchange& ex, const Params& p) {
+  auto v = eng_.volumes().get(p["name"]);
+  if (!v) throw Error(ErrorKind::not_found, "get " + p["name"] + ": no such volume");
+  ex.reply(200, eng_.volumes().inspect(*v));
+}
+
+void Api::volume_create(Exchange& ex, const Params&) {
+  json body = ex.json_body();
+  if (body.is_null()) body = json::object();
+  if (!body.is_object()) throw Error(ErrorKind::invalid_argument, "volume create: a JSON object is required");
+  const json driver = body.value("Driver", json(""));
+  if (!driver.is_string() || (driver != "" && driver != "local"))
+    throw Error(ErrorKind::invalid_argument, "volume create: only the local driver exists");
+  if (!string_map(body.value("DriverOpts", json()), "DriverOpts").empty())
+    throw Error(ErrorKind::invalid_argument, "volume create: driver options are not supported");
+  const json name = body.value("Name", json(""));
+  if (!name.is_string()) throw Error(ErrorKind::invalid_argument, "Name: want a string");
+  auto v = eng_.volumes().create(name.get<std::string>(), string_map(body.value("Labels", json()), "Labels"), false, false);
+  eng_.emit("volume", "create", v.name, {{"driver", "local"}});
+  ex.reply(201, eng_.volumes().inspect(v));
+}
+
+void Api::volume_delete(Exchange& ex, const Params& p) {
+  eng_.remove_volume(p["name"], ex.req().flag("force"));
+  ex.reply_empty(204);
+}
+
+void Api::volume_prune(Exchange& ex, const Params&) {
+  engine::PruneFilter f;
+  bool all = true;  // API 1.41: every unused volume (1.42 made anonymous ones the default)
+  for (auto& [k, vals] : parse_filters(ex.req().param("filters"))) {
+    if (k == "label") f.labels = vals;
+    else if (k == "label!") f.not_labels = vals;
+    else if (k == "all") {
+      for (auto& v : vals) all = v == "true" || v == "1";
+    } else throw Error(ErrorKind::invalid_argument, "invalid filter '" + k + "'");
+  }
+  const auto r = eng_.prune_volumes(f, all);
+  ex.reply(200, json{{"VolumesDeleted", r.deleted.empty() ? json(nullptr) : json(r.deleted)}, {"SpaceReclaimed", r.reclaimed}});
+}
+
+}  // namespace berth::api::docker

@@ -1,0 +1,278 @@
+// _ping, version, info, events, system df, auth, build (not yet).
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <set>
+
+#include "api/docker/api.hpp"
+#include "common/fs.hpp"
+#include "distribution/auth.hpp"
+#include "distribution/auth_file.hpp"
+#include "common/strings.hpp"
+#include "engine/model.hpp"
+#include "events/events.hpp"
+
+namespace berth::api::docker {
+
+using nlohmann::json;
+
+namespace {
+
+std::string go_arch() {
+  utsname u{};
+  ::uname(&u);
+  const std::string m = u.machine;
+  return m == "x86_64" ? "amd64" : m == "aarch64" ? "arm64" : m;
+}
+
+std::string kernel_release() {
+  utsname u{};
+  ::uname(&u);
+  return u.release;
+}
+
+std::string os_name() {
+  std::string text;
+  if (fs::read_file_if_exists("/etc/os-release", text))
+    for (auto& line : split(text, '\n'))
+      if (line.rfind("PRETTY_NAME=", 0) == 0) {
+        std::string v = line.substr(12);
+        if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+        return v;
+      }
+  return "linux";
+}
+
+// Docker's since/until: unix seconds, possibly with a fraction ("1700000000.5"); unix ns.
+int64_t event_time(const std::string& v, const char* what) {
+  char* end = nullptr;
+  const double secs = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end || !std::isfinite(secs) || secs < 0 || secs > 1e11)
+    throw Error(ErrorKind::invalid_argument, std::string("invalid ") + what + " `" + v + "`: unix seconds");
+  return static_cast<int64_t>(secs * 1e9);
+}
+
+}  // namespace
+
+void Api::ping(Exchange& ex, const Params&) {
+  const Exchange::Headers h = {{"Builder-Version", "1"}, {"Cache-Control", "no-cache, no-store, must-revalidate"},
+                               {"Pragma", "no-cache"}};
+  ex.reply(200, "text/plain; charset=utf-8", "OK", h);
+}
+
+void Api::version(Exchange& ex, const Params&) {
+  const std::string v = settings_.berth_version;
+  json components = json::array({{{"Name", "Engine"},
+                                  {"Version", v},
+                                  {"Details", {{"ApiVersion", kApiVersion}, {"MinAPIVersion", kMinApiVersion},
+                                               {"Os", "linux"}, {"Arch", go_arch()}, {"KernelVersion", kernel_release()},
+                                               {"Experimental", "false"}, {"GitCommit", ""}, {"GoVersion", "n/a (C++)"}}}},
+                                 {{"Name", "berth-runtime"}, {"Version", v}, {"Details", {{"GitCommit", ""}}}}});
+  ex.reply(200, json{{"Platform", {{"Name", "berth"}}},
+                     {"Components", components},
+                     {"Version", v},
+                     {"ApiVersion", kApiVersion},
+                     {"MinAPIVersion", kMinApiVersion},
+                     {"GitCommit", ""},
+                     {"GoVersion", "n/a (C++)"},
+                     {"Os", "linux"},
+                     {"Arch", go_arch()},
+                     {"KernelVersion", kernel_release()},
+                     {"BuildTime", ""}});
+}
+
+void Api::info(Exchange& ex, const Params&) {
+  int running = 0, paused = 0, stopped = 0;
+  auto list = eng_.list();
+  for (auto& c : list) {
+    auto s = eng_.state(c);
+    if (s.status == engine::Status::running) ++running;
+    else if (s.status == engine::Status::paused) ++paused;
+    else ++stopped;
+  }
+  struct sysinfo si {};
+  ::sysinfo(&si);
+  char host[256] = "";
+  ::gethostname(host, sizeof host - 1);
+  const bool v2 = fs::exists("/sys/fs/cgroup/cgroup.controllers");
+  const auto& o = eng_.options();
+  std::set<std::string> ids;
+  for (auto& img : eng_.images().list()) ids.insert(img.id.str());
+  json runtimes = {{"berth", {{"path", settings_.runtime_path}}}, {"runc", {{"path", "runc"}}},
+                   {"crun", {{"path", "crun"}}}, {"runsc", {{"path", "runsc"}}}};
+  ex.reply(200, json{
+      {"ID", host},
+      {"Containers", list.size()},
+      {"ContainersRunning", running},
+      {"ContainersPaused", paused},
+      {"ContainersStopped", stopped},
+      {"Images", ids.size()},
+      {"Driver", o.images.driver == snapshot::Driver::native ? "vfs" : "overlay2"},
+      {"DriverStatus", json::array({json::array({"Backing Filesystem", "extfs"}), json::array({"Supports d_type", "true"})})},
+      {"Plugins", {{"Volume", {"local"}}, {"Network", {"bridge", "host", "macvlan", "ipvlan", "null"}},
+                   {"Authorization", nullptr}, {"Log", {"json-file"}}}},
+      {"MemoryLimit", true},
+      {"SwapLimit", true},
+      {"CpuCfsPeriod", true},
+      {"CpuCfsQuota", true},
+      {"CPUShares", true},
+      {"CPUSet", true},
+      {"PidsLimit", true},
+      {"IPv4Forwarding", fs::exists("/proc/sys/net/ipv4/ip_forward")},
+      {"Debug", o.debug},
+      {"NFd", 0},
+      {"OomKillDisable", false},
+      {"NGoroutines", 0},
+      {"SystemTime", ""},
+      {"LoggingDriver", "json-file"},
+      {"CgroupDriver", "cgroupfs"},
+      {"CgroupVersion", v2 ? "2" : "1"},
+      {"NEventsListener", 0},
+      {"KernelVersion", kernel_release()},
+      {"OperatingSystem", os_name()},
+      {"OSVersion", ""},
+      {"OSType", "linux"},
+      {"Architecture", go_arch() == "amd64" ? "x86_64" : go_arch()},
+      {"IndexServerAddress", "https://index.docker.io/v1/"},
+      {"RegistryConfig", {{"InsecureRegistryCIDRs", {"127.0.0.0/8"}}, {"IndexConfigs", json::object()}, {"Mirrors", json::array()}}},
+      {"NCPU", ::sysconf(_SC_NPROCESSORS_ONLN)},
+      {"MemTotal", static_cast<int64_t>(si.totalram) * si.mem_unit},
+      {"GenericResources", nullptr},
+      {"DockerRootDir", o.images.root},
+      {"HttpProxy", ""},
+      {"HttpsProxy", ""},
+      {"NoProxy", ""},
+      {"Name", host},
+      {"Labels", json::array()},
+      {"ExperimentalBuild", false},
+      {"ServerVersion", settings_.berth_version},
+      {"Runtimes", runtimes},
+      {"DefaultRuntime", "berth"},
+      {"Swarm", {{"NodeID", ""}, {"NodeAddr", ""}, {"LocalNodeState", "inactive"}, {"ControlAvailable", false},
+                 {"Error", ""}, {"RemoteManagers", nullptr}}},
+      {"LiveRestoreEnabled", true},
+      {"Isolation", ""},
+      {"InitBinary", "tini"},
+      {"ContainerdCommit", {{"ID", ""}, {"Expected", ""}}},
+      {"RuncCommit", {{"ID", ""}, {"Expected", ""}}},
+      {"InitCommit", {{"ID", ""}, {"Expected", ""}}},
+      {"SecurityOptions", {"name=seccomp,profile=default", v2 ? "name=cgroupns" : "name=cgroupns"}},
+      {"Warnings", json::array()},
+  });
+}
+
+void Api::events(Exchange& ex, const Params&) {
+  const auto& q = ex.req();
+  engine::EventOptions o;
+  if (q.has_param("since") && !q.param("since").empty()) o.since = event_time(q.param("since"), "since");
+  if (q.has_param("until") && !q.param("until").empty()) o.until = event_time(q.param("until"), "until");
+  const auto filters = parse_filters(q.param("filters"));
+  static const std::set<std::string> known = {"type", "event", "container", "image", "label", "network", "volume",
+                                              "daemon", "plugin", "scope", "node", "service", "secret", "config"};
+  for (auto& [k, _] : filters)
+    if (!known.count(k)) throw Error(ErrorKind::invalid_argument, "invalid filter '" + k + "'");
+  auto any = [&](const std::string& key, const std::function<bool(const std::string&)>& ok) {
+    auto it = filters.find(key);
+    if (it == filters.end() || it->second.empty()) return true;
+    for (auto& v : it->second)
+      if (ok(v)) return true;
+    return false;
+  };
+  auto attr = [](const events::Event& e, const char* k) {
+    auto it = e.attributes.find(k);
+    return it == e.attributes.end() ? std::string() : it->second;
+  };
+  auto matches = [&](const events::Event& e) {
+    if (!any("type", [&](const std::string& v) { return v == e.type; })) return false;
+    if (!any("event", [&](const std::string& v) {
+          // "exec_start: sh -c x" matches "exec_start"
+          return v == e.action || e.action.rfind(v + ":", 0) == 0;
+        }))
+      return false;
+    if (filters.count("container") &&
+        (e.type != "container" || !any("container", [&](const std::string& v) {
+           return v == e.id || v == attr(e, "name") || (v.size() >= 3 && e.id.rfind(v, 0) == 0);
+         })))
+      return false;
+    if (filters.count("image") && !any("image", [&](const std::string& v) {
+          return (e.type == "image" && (v == e.id || v == attr(e, "name"))) || v == attr(e, "image");
+        }))
+      return false;
+    if (filters.count("network") &&
+        (e.type != "network" || !any("network", [&](const std::string& v) { return v == e.id || v == attr(e, "name"); })))
+      return false;
+    if (filters.count("volume") && (e.type != "volume" || !any("volume", [&](const std::string& v) { return v == e.id; })))
+      return false;
+    if (!any("label", [&](const std::string& v) {
+          const size_t eq = v.find('=');
+          auto it = e.attributes.find(v.substr(0, eq));
+          return it != e.attributes.end() && (eq == std::string::npos || it->second == v.substr(eq + 1));
+        }))
+      return false;
+    return true;
+  };
+  ex.begin_stream(200, "application/json");
+  o.cancel_fd = ex.client_fd();
+  eng_.events(o, [&](const events::Event& e) {
+    if (!matches(e)) return true;
+    return ex.write(e.docker().dump() + "\n");
+  });
+  ex.end_stream();
+}
+
+void Api::system_df(Exchange& ex, const Params&) {
+  const auto u = eng_.disk_usage();
+  json images = json::array(), containers = json::array(), volumes = json::array();
+  for (auto& row : u.images) {
+    json tags = json::array();
+    for (auto& n : row.names) tags.push_back(n);
+    images.push_back({{"Id", row.image.id.str()}, {"ParentId", ""}, {"RepoTags", tags}, {"RepoDigests", json::array()},
+                      {"Created", 0}, {"Size", row.size}, {"SharedSize", row.shared}, {"VirtualSize", row.size},
+                      {"Labels", nullptr}, {"Containers", row.containers}});
+  }
+  for (auto& cu : u.containers) {
+    const json& config = cu.container.data["Config"];
+    containers.push_back({{"Id", cu.container.id()}, {"Names", {"/" + cu.container.rec.name}},
+                          {"Image", config.value("Image", "")}, {"ImageID", cu.container.rec.image},
+                          {"Command", join(engine::command_line(config), " ")},
+                          {"Created", cu.container.rec.created / 1000000000}, {"SizeRw", cu.size_rw},
+                          {"State", std::string(engine::status_name(cu.state.status))},
+                          {"Status", engine::status_text(cu.state)}, {"Mounts", json::array()},
+                          {"Labels", config.value("Labels", json::object())}});
+  }
+  for (auto& v : u.volumes) {
+    json j = eng_.volumes().inspect(v.volume);
+    j["UsageData"] = {{"Size", v.size}, {"RefCount", v.links}};
+    volumes.push_back(j);
+  }
+  ex.reply(200, json{{"LayersSize", u.layers_size}, {"Images", images}, {"Containers", containers},
+                     {"Volumes", volumes}, {"BuildCache", json::array()}});
+}
+
+void Api::auth(Exchange& ex, const Params&) {
+  const json body = ex.json_body();
+  if (!body.is_object()) throw Error(ErrorKind::invalid_argument, "auth: a JSON object is required");
+  // Docker's check: the registry accepts these credentials (a token, or its /v2/ answering).
+  const std::string server = body.value("serveraddress", "");
+  if (server.empty()) throw Error(ErrorKind::invalid_argument, "auth: serveraddress is required");
+  const image::Transfer t = settings_.transfer(distribution::base64_encode(body.dump()));
+  auto repo = t.open(distribution::normalize_registry(server), "");
+  try {
+    repo->ping();
+  } catch (const Error& e) {
+    // Docker: 401 with the registry's word.
+    ex.reply(401, json{{"message", std::string("login attempt to ") + server + " failed: " + e.what()}});
+    return;
+  }
+  ex.reply(200, json{{"Status", "Login Succeeded"}, {"IdentityToken", ""}});
+}
+
+void Api::build(Exchange& ex, const Params&) {
+  throw Error(ErrorKind::invalid_argument, "berthd: POST /build is not implemented yet (see the build issue)");
+  (void)ex;
+}
+
+}  // namespace berth::api::docker

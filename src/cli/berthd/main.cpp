@@ -1,0 +1,350 @@
+// berthd: the engine as a service — the Docker Engine API on a unix socket. Containers are
+// the shims'; berthd can stop, crash or restart without touching them (live restore by
+// design), and `berth` sees the same store.
+//
+//   berthd [-H unix:///run/berth/berthd.sock]... [--root DIR] [--state DIR] [--namespace NS]
+//          [--config-file /etc/berth/daemon.json] [--group berth] [--debug]
+//
+// SIGTERM/SIGINT: stop accepting, let requests in flight finish (long streams are cut after
+// a grace period), exit; containers keep running. SIGHUP: the config file is read again
+// (insecure-registries, debug). A second berthd on the same state directory is refused.
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/docker/api.hpp"
+#include "api/http.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "common/strings.hpp"
+#include "distribution/auth.hpp"
+#include "distribution/auth_file.hpp"
+#include "distribution/client.hpp"
+#include "engine/engine.hpp"
+#include "events/events.hpp"
+
+extern char** environ;
+
+namespace {
+
+using namespace berth;
+using nlohmann::json;
+
+const char kUsage[] =
+    "Usage: berthd [OPTIONS]\n\n"
+    "The berth engine as a service: the Docker Engine API (1.41) on a unix socket.\n\n"
+    "Options:\n"
+    "  -H, --host unix://PATH    listen there (repeatable; default unix:///run/berth/berthd.sock)\n"
+    "      --root DIR            the store (default /var/lib/berth)\n"
+    "      --state DIR           runtime state (default /run/berth)\n"
+    "  -n, --namespace NS        the namespace served (default \"default\")\n"
+    "      --storage-driver D    overlay (default) or native\n"
+    "      --cni-plugin-dir DIR  CNI plugins (default /usr/lib/cni)\n"
+    "      --config-file PATH    daemon.json (default /etc/berth/daemon.json; missing is fine)\n"
+    "      --group NAME          the socket's group (default berth, when it exists)\n"
+    "  -D, --debug               debug logging\n"
+    "  -v, --version             print the version\n";
+
+struct DaemonConfig {
+  std::vector<std::string> hosts;
+  std::string root = "/var/lib/berth", state = "/run/berth", ns = "default", driver = "overlay";
+  std::vector<std::string> cni_dirs;
+  std::string config_file = "/etc/berth/daemon.json";
+  std::string group = "berth";
+  bool group_given = false;
+  bool debug = false;
+  std::vector<std::string> insecure_registries;
+};
+
+// daemon.json: Docker's keys where berth has the setting. An unknown key is a warning (as
+// dockerd's would be an error only for keys it does not know at all).
+void read_config_file(DaemonConfig& c, bool first) {
+  std::string text;
+  if (!fs::read_file_if_exists(c.config_file, text)) return;
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw Error(ErrorKind::invalid_argument, c.config_file + ": not JSON: " + e.what());
+  }
+  if (!j.is_object()) throw Error(ErrorKind::invalid_argument, c.config_file + ": not a JSON object");
+  auto strings = [&](const char* k) {
+    std::vector<std::string> out;
+    if (!j.contains(k)) return out;
+    if (!j[k].is_array()) throw Error(ErrorKind::invalid_argument, c.config_file + ": " + k + ": want an array of strings");
+    for (auto& v : j[k]) {
+      if (!v.is_string()) throw Error(ErrorKind::invalid_argument, c.config_file + ": " + k + ": want an array of strings");
+      out.push_back(v.get<std::string>());
+    }
+    return out;
+  };
+  c.insecure_registries = strings("insecure-registries");
+  if (j.contains("debug")) c.debug = j["debug"] == true;
+  if (first) {
+    if (j.contains("data-root") && j["data-root"].is_string()) c.root = j["data-root"];
+    if (j.contains("exec-root") && j["exec-root"].is_string()) c.state = j["exec-root"];
+    if (c.hosts.empty()) c.hosts = strings("hosts");
+  }
+  static const std::set<std::string> known = {"insecure-registries", "debug", "data-root", "exec-root", "hosts",
+                                              "registry-mirrors", "log-opts", "log-driver", "default-runtime",
+                                              "runtimes", "default-address-pools", "live-restore", "group"};
+  for (auto& [k, _] : j.items())
+    if (!known.count(k)) log::warn(c.config_file + ": `" + k + "` is not a setting berthd knows; ignored");
+}
+
+std::string self_dir() {
+  char exe[4096];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) throw_errno("readlink /proc/self/exe");
+  std::string s(exe, static_cast<size_t>(n));
+  return s.substr(0, s.rfind('/'));
+}
+
+// A program installed next to berthd, else on PATH.
+std::string sibling(const std::string& name) {
+  const std::string here = self_dir() + "/" + name;
+  if (::access(here.c_str(), X_OK) == 0) return here;
+  const char* path = std::getenv("PATH");
+  for (const auto& d : split(path ? path : "/usr/local/bin:/usr/bin:/bin", ':'))
+    if (!d.empty() && ::access((d + "/" + name).c_str(), X_OK) == 0) return d + "/" + name;
+  return here;
+}
+
+void spawn_detached(std::vector<std::string> argv) {
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  for (int fd = 0; fd < 3; ++fd) posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = 0;
+  if (::posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ) != 0) log::debug("cannot run " + argv[0]);
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&fa);
+}
+
+// X-Registry-Auth: base64url of {"username", "password", "serveraddress", …}; {} or empty for none.
+std::optional<distribution::Credentials> header_credentials(const std::string& header) {
+  if (header.empty()) return std::nullopt;
+  std::string b = header;
+  for (auto& ch : b) {
+    if (ch == '-') ch = '+';
+    else if (ch == '_') ch = '/';
+  }
+  json j;
+  try {
+    j = json::parse(distribution::base64_decode(b));
+  } catch (const std::exception&) {
+    throw Error(ErrorKind::invalid_argument, "X-Registry-Auth: not base64 of a JSON object");
+  }
+  if (!j.is_object() || !j.value("username", json("")).is_string() || j.value("username", "").empty())
+    return std::nullopt;
+  return distribution::Credentials{j.value("username", ""), j.value("password", "")};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  DaemonConfig cfg;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      std::string value;
+      const size_t eq = a.find('=');
+      const bool inline_value = a.rfind("--", 0) == 0 && eq != std::string::npos;
+      if (inline_value) {
+        value = a.substr(eq + 1);
+        a = a.substr(0, eq);
+      }
+      auto next = [&]() -> std::string {
+        if (inline_value) return value;
+        if (i + 1 >= argc) throw UsageError(a + " needs a value");
+        return argv[++i];
+      };
+      if (a == "-H" || a == "--host") cfg.hosts.push_back(next());
+      else if (a == "--root" || a == "--data-root") cfg.root = next();
+      else if (a == "--state" || a == "--exec-root") cfg.state = next();
+      else if (a == "-n" || a == "--namespace") cfg.ns = next();
+      else if (a == "--storage-driver") cfg.driver = next();
+      else if (a == "--cni-plugin-dir") {
+        for (auto& d : split(next(), ':'))
+          if (!d.empty()) cfg.cni_dirs.push_back(d);
+      } else if (a == "--config-file") cfg.config_file = next();
+      else if (a == "--group" || a == "-G") {
+        cfg.group = next();
+        cfg.group_given = true;
+      } else if (a == "-D" || a == "--debug") cfg.debug = true;
+      else if (a == "-v" || a == "--version") {
+        std::printf("berthd version %s\n", BERTH_VERSION);
+        return 0;
+      } else if (a == "-h" || a == "--help") {
+        std::fputs(kUsage, stdout);
+        return 0;
+      } else {
+        throw UsageError("unknown option `" + a + "`");
+      }
+    }
+    read_config_file(cfg, true);
+    if (cfg.hosts.empty()) cfg.hosts.push_back("unix:///run/berth/berthd.sock");
+    for (auto& h : cfg.hosts) {
+      if (h.rfind("tcp://", 0) == 0 || h.find("://") == std::string::npos)
+        throw Error(ErrorKind::invalid_argument,
+                    "-H " + h + ": berthd listens on unix sockets only (a TCP listener would give root on this host to "
+                    "anyone who reaches the port; TLS client verification is not supported yet)");
+      if (h.rfind("unix://", 0) != 0) throw Error(ErrorKind::invalid_argument, "-H " + h + ": want unix://PATH");
+      if (h.size() <= 7 || h[7] != '/') throw Error(ErrorKind::invalid_argument, "-H " + h + ": the path must be absolute");
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "berthd: %s\n", e.what());
+    return 125;
+  }
+  log::init("", log::Format::text, cfg.debug, "berthd");
+
+  // Signals are taken by one thread (sigwait); every other thread is made with them blocked.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    fs::mkdir_p(cfg.state, 0711);
+    // One berthd per state directory.
+    UniqueFd lock(::open((cfg.state + "/berthd.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!lock) throw_errno("open " + cfg.state + "/berthd.lock");
+    if (::flock(lock.get(), LOCK_EX | LOCK_NB) < 0) {
+      std::string pid;
+      fs::read_file_if_exists(cfg.state + "/berthd.pid", pid);
+      throw Error(ErrorKind::conflict, "another berthd serves " + cfg.state + (pid.empty() ? "" : " (pid " + pid.substr(0, pid.find('\n')) + ")"));
+    }
+    fs::write_file_atomic(cfg.state + "/berthd.pid", std::to_string(::getpid()) + "\n", 0644);
+    fs::raise_nofile_limit(1 << 20);
+
+    engine::Options o;
+    o.images.root = cfg.root;
+    o.images.ns = cfg.ns;
+    o.images.driver = snapshot::parse_driver(cfg.driver);
+    o.images.events = events::log_path(cfg.state, cfg.ns);
+    o.state = cfg.state;
+    o.shim = sibling("berth-shim");
+    o.debug = cfg.debug;
+    if (!cfg.cni_dirs.empty()) o.cni_plugin_dirs = cfg.cni_dirs;
+    // What berth's CLI does for a container after its exit, and for warm network spares:
+    // the same commands, so that both front ends leave the same work behind.
+    std::vector<std::string> cli = {sibling("berth"), "--root", cfg.root, "--state", cfg.state, "--namespace", cfg.ns,
+                                    "--storage-driver", cfg.driver};
+    for (auto& d : cfg.cni_dirs) cli.insert(cli.end(), {"--cni-plugin-dir", d});
+    o.hooks.exit_command = [cli](const std::string& id, bool rm) {
+      std::vector<std::string> a = cli;
+      a.insert(a.end(), {"container", "cleanup"});
+      if (rm) a.push_back("--rm");
+      a.push_back(id);
+      return a;
+    };
+    o.hooks.fill_spares = [cli](const std::string& network) {
+      std::vector<std::string> a = cli;
+      a.insert(a.end(), {"network", "fill", network});
+      spawn_detached(std::move(a));
+    };
+    engine::Engine eng(o);
+
+    // Registries: the request's X-Registry-Auth, else the credentials file; the config's
+    // insecure registries (read again on SIGHUP).
+    auto shared_cfg = std::make_shared<std::pair<std::mutex, DaemonConfig>>();
+    shared_cfg->second = cfg;
+    api::docker::Settings settings;
+    settings.berth_version = BERTH_VERSION;
+    settings.root = cfg.root;
+    settings.state = cfg.state;
+    settings.runtime_path = sibling("berth-runtime");
+    settings.transfer = [shared_cfg](const std::string& auth_header) {
+      distribution::RegistryOptions ro;
+      {
+        std::lock_guard<std::mutex> l(shared_cfg->first);
+        ro.insecure_registries = shared_cfg->second.insecure_registries;
+      }
+      if (auto c = header_credentials(auth_header)) {
+        ro.credentials = [c](const std::string&) { return c; };
+      } else {
+        auto file = std::make_shared<distribution::AuthFile>(distribution::AuthFile::load(distribution::AuthFile::default_path()));
+        ro.credentials = [file](const std::string& registry) { return file->get(registry); };
+      }
+      image::Transfer t;
+      t.open = [ro](const std::string& registry, const std::string& repository) {
+        return std::unique_ptr<distribution::Repository>(new distribution::Client(registry, repository, ro));
+      };
+      t.max_parallel = ro.max_parallel;
+      return t;
+    };
+    api::docker::Api docker(eng, settings);
+    api::Server server(api::Limits{}, [&docker](api::Exchange& ex) { docker.handle(ex); },
+                       api::docker::Api::common_headers(BERTH_VERSION));
+    gid_t gid = 0;
+    if (group* g = ::getgrnam(cfg.group.c_str())) gid = g->gr_gid;
+    else if (cfg.group_given) throw Error(ErrorKind::invalid_argument, "--group " + cfg.group + ": no such group");
+    for (auto& h : cfg.hosts) {
+      const std::string path = h.substr(7);
+      fs::mkdir_p(path.substr(0, path.rfind('/')), 0755);
+      server.listen_unix(path, 0660, gid);
+      log::info("listening on " + h);
+    }
+
+    std::thread signals([&] {
+      for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+          try {
+            DaemonConfig fresh = cfg;
+            read_config_file(fresh, false);
+            std::lock_guard<std::mutex> l(shared_cfg->first);
+            shared_cfg->second.insecure_registries = fresh.insecure_registries;
+            log::info("configuration reloaded from " + cfg.config_file);
+          } catch (const std::exception& e) {
+            log::error(std::string("reload: ") + e.what() + " (the old configuration stays)");
+          }
+          continue;
+        }
+        log::info(std::string("signal ") + strsignal(sig) + ": shutting down (containers keep running)");
+        server.stop();
+        return;
+      }
+    });
+    server.run();
+    signals.join();
+    ::unlink((cfg.state + "/berthd.pid").c_str());
+    if (server.in_flight() > 0) {
+      log::warn(std::to_string(server.in_flight()) + " request(s) still in flight at exit");
+      std::fflush(nullptr);
+      ::_exit(0);
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "berthd: %s\n", e.what());
+    return 1;
+  }
+}

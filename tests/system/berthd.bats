@@ -1,0 +1,413 @@
+#!/usr/bin/env bats
+# berthd with the real docker CLI (Debian's docker.io client): every verb a Docker user runs,
+# its output and exit codes, the same store as berth's CLI, and what an attacker or a broken
+# client sends.
+
+load berthd_helpers
+load image_helpers
+
+setup_file() { berthd_setup_file; }
+teardown_file() { berthd_teardown_file; }
+
+@test "berthd: _ping, version and info answer as Docker's daemon does" {
+  run -0 curl -s -D - --unix-socket "$DD/d.sock" http://d/_ping
+  [[ "$output" == *"Api-Version: 1.41"* ]]
+  [[ "$output" == *"Ostype: linux"* ]]
+  [[ "$output" == *"Docker-Experimental: false"* ]]
+  [[ "$output" == *OK ]]
+  run -0 curl -s -I --unix-socket "$DD/d.sock" http://d/_ping
+  [[ "$output" == *"200 OK"* ]]
+  run -0 d version --format '{{.Server.APIVersion}} {{.Server.Os}}'
+  [ "$output" = "1.41 linux" ]
+  run -0 d info --format '{{.Driver}} {{.LoggingDriver}} {{.DefaultRuntime}}'
+  [ "$output" = "overlay2 json-file berth" ]
+}
+
+@test "berthd: docker run --rm prints the output and returns the exit code (0, N, 127, 126)" {
+  run -0 d run --rm busybox echo hello
+  [ "$output" = hello ]
+  run -7 d run --rm busybox sh -c 'echo out; echo err >&2; exit 7'
+  [[ "$output" == *out* && "$output" == *err* ]]
+  run -127 d run --rm busybox nosuch-command
+  [[ "$output" == *"executable file not found"* ]]
+  run -126 d run --rm busybox /etc/passwd
+  # stdin through -i, its end reaching the container
+  run -0 bash -c "printf 'a\nb\n' | DOCKER_HOST=unix://$DD/d.sock $DOCKER_CLI run --rm -i busybox wc -l"
+  [ "$output" = 2 ]
+  # --rm really removes (the failed ones too)
+  run -0 d ps -aq
+  [ -z "$output" ]
+}
+
+@test "berthd: run -it under a terminal: the tty, its size, the exit code" {
+  run -0 bash -c "(printf 'tty; stty size; exit 5\n'; sleep 3) | script -qec 'stty rows 30 cols 100; DOCKER_HOST=unix://$DD/d.sock $DOCKER_CLI run --rm -it busybox sh; echo rc=\$?' /dev/null"
+  [[ "$output" == *"/dev/pts/0"* ]]
+  [[ "$output" == *"30 100"* ]]
+  [[ "$output" == *"rc=5"* ]]
+}
+
+@test "berthd: run -d, ps with filters and --format, logs, inspect -f, stop, start, restart, kill, rm" {
+  run -0 d run -d --name web1 --label app=web --label tier=front -e GREETING=hi busybox sh -c 'echo "$GREETING"; echo oops >&2; sleep 100'
+  id=$output
+  [ ${#id} = 64 ]
+  run -0 d ps --filter label=app=web --format '{{.Names}} {{.Status}}'
+  [[ "$output" == "web1 Up"* ]]
+  run -0 d ps --filter name=nomatch -q
+  [ -z "$output" ]
+  run -0 d ps --filter status=running --filter ancestor=busybox -q
+  [ "$output" = "${id:0:12}" ]
+  wait_for bash -c "DOCKER_HOST=unix://$DD/d.sock $DOCKER_CLI logs web1 2>&1 | grep -q oops"
+  run -0 --separate-stderr d logs web1
+  [ "$output" = hi ]
+  [ "$stderr" = oops ]
+  run -0 d inspect -f '{{.State.Status}} {{.Config.Labels.tier}} {{index .Config.Env 0}}' web1
+  [[ "$output" == "running front GREETING=hi"* ]]
+  # labels round-trip exactly
+  run -0 d inspect -f '{{json .Config.Labels}}' web1
+  [ "$output" = '{"app":"web","tier":"front"}' ]
+  run -0 d stop -t 1 web1
+  run -0 d inspect -f '{{.State.Status}}' web1
+  [ "$output" = exited ]
+  run -0 d start web1
+  run -0 d inspect -f '{{.State.Running}}' web1
+  [ "$output" = true ]
+  run -0 d restart -t 1 web1
+  run -0 d kill web1
+  run -0 d inspect -f '{{.State.Status}} {{.State.ExitCode}}' web1
+  [ "$output" = "exited 137" ]
+  run -1 d kill web1
+  [[ "$output" == *"is not running"* ]]
+  run -0 d rm web1
+  run -1 d inspect web1
+  [[ "$output" == *"No such"* ]]
+}
+
+@test "berthd: logs -f follows until the container exits; --tail and --timestamps" {
+  run -0 d run -d --name lf busybox sh -c 'for i in 1 2 3; do echo line $i; sleep 0.2; done'
+  run -0 timeout 10 "$DOCKER_CLI" -H "unix://$DD/d.sock" logs -f lf
+  [ "$output" = "$(printf 'line 1\nline 2\nline 3')" ]
+  run -0 d logs --tail 1 lf
+  [ "$output" = "line 3" ]
+  run -0 d logs -t --tail 1 lf
+  [[ "$output" =~ ^20[0-9-]+T[0-9:.]+Z\ line\ 3$ ]]
+  d rm lf
+}
+
+@test "berthd: exec: output, exit codes, stdin, user, env, workdir, a terminal" {
+  run -0 d run -d --name ex busybox sleep 100
+  run -0 d exec ex echo from-exec
+  [ "$output" = from-exec ]
+  run -3 d exec ex sh -c 'exit 3'
+  run -127 d exec ex nosuch
+  run -0 d exec -u 1000:1000 -e X=y -w /tmp ex sh -c 'echo $(id -u) $X $(pwd)'
+  [ "$output" = "1000 y /tmp" ]
+  run -0 bash -c "echo piped | DOCKER_HOST=unix://$DD/d.sock $DOCKER_CLI exec -i ex cat"
+  [ "$output" = piped ]
+  run -0 bash -c "(printf 'tty; exit 4\n'; sleep 3) | script -qec 'DOCKER_HOST=unix://$DD/d.sock $DOCKER_CLI exec -it ex sh; echo rc=\$?' /dev/null"
+  [[ "$output" == *"/dev/pts/"* ]]
+  [[ "$output" == *"rc=4"* ]]
+  # detached: it runs on its own
+  run -0 d exec -d ex sh -c 'echo detached > /tmp/d'
+  wait_for d exec ex cat /tmp/d
+  d rm -f ex
+}
+
+@test "berthd: cp both ways, and tar paths cannot leave the container" {
+  run -0 d run -d --name cpc busybox sleep 100
+  echo payload > "$DD/in.txt"
+  run -0 d cp "$DD/in.txt" cpc:/tmp/in.txt
+  run -0 d exec cpc cat /tmp/in.txt
+  [ "$output" = payload ]
+  run -0 d exec cpc sh -c 'mkdir -p /tmp/dir && echo deep > /tmp/dir/f'
+  run -0 d cp cpc:/tmp/dir "$DD/out"
+  [ "$(cat "$DD/out/f")" = deep ]
+  run -1 d cp cpc:/nonexistent "$DD/x"
+  # A hostile tar through the API: ../ and absolute names stay under the target directory.
+  mkdir -p "$DD/evil"
+  /usr/bin/python3 - "$DD/evil.tar" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    for name in ["../../../../tmp/berthd-escape", "/tmp/berthd-escape-abs"]:
+        data = b"escaped"
+        i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+PY
+  api PUT "/v1.41/containers/cpc/archive?path=/tmp" --data-binary @"$DD/evil.tar" -H 'Content-Type: application/x-tar' || true
+  [ ! -e /tmp/berthd-escape ]
+  [ ! -e /tmp/berthd-escape-abs ]
+  run -0 api GET "/v1.41/containers/cpc/archive?path=/tmp/../../../etc/hostname" -o /dev/null
+  d rm -f cpc
+}
+
+@test "berthd: volumes and networks: named volume shared, containers reach each other by name, published port answers" {
+  run -0 d volume create shared
+  run -0 d volume ls -q
+  [[ "$output" == *shared* ]]
+  run -0 d run --rm -v shared:/data busybox sh -c 'echo kept > /data/f'
+  run -0 d run --rm -v shared:/data busybox cat /data/f
+  [ "$output" = kept ]
+  run -0 d network create appnet
+  run -0 d network inspect -f '{{.Driver}}' appnet
+  [ "$output" = bridge ]
+  port=$(free_port)
+  run -0 d run -d --name srv --network appnet -p "127.0.0.1:$port:80" busybox sh -c 'mkdir -p /w && echo served > /w/index.html && httpd -f -p 80 -h /w'
+  wait_for curl -sf "http://127.0.0.1:$port/"
+  run -0 curl -s "http://127.0.0.1:$port/"
+  [ "$output" = served ]
+  run -0 d port srv 80
+  [[ "$output" == *"127.0.0.1:$port"* ]]
+  run -0 d run --rm --network appnet busybox wget -qO- http://srv/
+  [ "$output" = served ]
+  run -0 d ps --filter network=appnet --format '{{.Names}}'
+  [ "$output" = srv ]
+  run -1 d network rm appnet
+  d run -d --name user -v shared:/data busybox sleep 100
+  run -1 d volume rm shared
+  [[ "$output" == *"in use"* ]]
+  d rm -f srv user
+  run -0 d network rm appnet
+  run -0 d volume rm shared
+  run -0 d network ls --format '{{.Name}}'
+  [[ "$output" != *appnet* ]]
+}
+
+@test "berthd: commit, tag, save | load, rmi, images with filters, history" {
+  run -0 d run --name base busybox sh -c 'echo layer > /made'
+  run -0 d commit base committed:v1
+  run -0 d run --rm committed:v1 cat /made
+  [ "$output" = layer ]
+  run -0 d tag committed:v1 committed:v2
+  run -0 d images --format '{{.Repository}}:{{.Tag}}' --filter reference='committed:*'
+  [ "$output" = "$(printf 'committed:v1\ncommitted:v2')" ]
+  run -0 d history -q committed:v1
+  d save committed:v1 -o "$DD/saved.tar"
+  [ -s "$DD/saved.tar" ]
+  run -0 d rmi committed:v2
+  [[ "$output" == *"Untagged: committed:v2"* ]]
+  d rm base
+  run -0 d rmi committed:v1
+  run -1 d image inspect committed:v1
+  run -0 d load -i "$DD/saved.tar"
+  [[ "$output" == *"Loaded image: committed:v1"* ]]
+  run -0 d run --rm committed:v1 cat /made
+  [ "$output" = layer ]
+  # an image a container uses keeps its last name (Docker's rule)
+  d create --name holder committed:v1 true
+  run -1 d rmi committed:v1
+  [[ "$output" == *"being used"* || "$output" == *"is using"* ]]
+  d rm holder
+  d rmi committed:v1
+}
+
+@test "berthd: import, export" {
+  run -0 d run --name exp busybox sh -c 'echo exported > /marker'
+  d export exp -o "$DD/exp.tar"
+  tar -tf "$DD/exp.tar" | grep -qx './marker\|marker'
+  run -0 bash -c "DOCKER_HOST=unix://$DD/d.sock $DOCKER_CLI import - imported:latest < $DD/exp.tar"
+  run -0 d run --rm imported:latest cat /marker
+  [ "$output" = exported ]
+  d rm exp
+  d rmi imported:latest
+}
+
+@test "berthd: login, push and pull against a local registry with auth" {
+  start_registry tester secret
+  run -1 d login -u tester -p wrong "$REGISTRY"
+  run -0 d login -u tester -p secret "$REGISTRY"
+  [[ "$output" == *"Login Succeeded"* ]]
+  d tag busybox "$REGISTRY/t/bb:1"
+  run -0 d push "$REGISTRY/t/bb:1"
+  [[ "$output" == *"1: digest: sha256:"* ]]
+  d rmi "$REGISTRY/t/bb:1"
+  run -0 d pull "$REGISTRY/t/bb:1"
+  [[ "$output" == *"Digest: sha256:"* ]]
+  run -0 d run --rm "$REGISTRY/t/bb:1" echo pulled
+  [ "$output" = pulled ]
+  # run pulls a missing image (the CLI's 404, pull, retry)
+  d rmi "$REGISTRY/t/bb:1"
+  run -0 d run --rm "$REGISTRY/t/bb:1" echo auto
+  [[ "$output" == *auto ]]
+  run -1 d pull "$REGISTRY/t/nothere:1"
+  d rmi "$REGISTRY/t/bb:1"
+  stop_registry
+}
+
+@test "berthd: events (since/until, filters), stats --no-stream, top, pause, rename, update, system df and prune" {
+  t0=$(date +%s)
+  run -0 d run -d --name ev busybox sleep 100
+  run -0 d stats --no-stream --format '{{.Name}} {{.PIDs}}' ev
+  [ "$output" = "ev 1" ]
+  run -0 d top ev
+  [[ "$output" == *"sleep 100"* ]]
+  run -0 d pause ev
+  run -0 d inspect -f '{{.State.Status}}' ev
+  [ "$output" = paused ]
+  run -0 d unpause ev
+  run -0 d rename ev ev2
+  run -0 d update --memory 64m --restart on-failure:2 ev2
+  run -0 d inspect -f '{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}}' ev2
+  [ "$output" = "67108864 on-failure" ]
+  d rm -f ev2
+  run -0 timeout 10 "$DOCKER_CLI" -H "unix://$DD/d.sock" events --since "$t0" --until "$(($(date +%s) + 1))" --filter type=container --format '{{.Action}}'
+  [[ "$output" == *create*start*pause*unpause*rename*die*destroy* ]]
+  run -0 d system df
+  [[ "$output" == *Images* ]]
+  d create --name stale busybox true
+  run -0 d container prune -f
+  [[ "$output" == *"Total reclaimed space"* ]]
+  run -1 d inspect stale
+}
+
+@test "berthd: one store with berth's CLI" {
+  run -0 e run -d --name from-cli busybox sleep 100
+  run -0 d ps --format '{{.Names}}' --filter name=from-cli
+  [ "$output" = from-cli ]
+  run -0 d exec from-cli echo seen
+  [ "$output" = seen ]
+  run -0 d run -d --name from-docker busybox sleep 100
+  run -0 e ps --format '{{.Names}}' --filter name=from-docker
+  [ "$output" = from-docker ]
+  run -0 e exec from-docker echo seen-too
+  [ "$output" = seen-too ]
+  d rm -f from-cli from-docker
+}
+
+@test "berthd: malformed and hostile requests get a 4xx and berthd keeps serving" {
+  run -0 api POST /v1.41/containers/create -H 'Content-Type: application/json' -d '{"Image": "busybox", "Cmd": ["true"'
+  [ "${lines[-1]}" = 400 ]
+  [[ "$output" == *message* ]]
+  run -0 api POST /v1.41/containers/create -H 'Content-Type: application/json' -d '{"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": "lots"}}'
+  [ "${lines[-1]}" = 400 ]
+  [[ "$output" == *"HostConfig.Memory"* ]]
+  run -0 api GET /v1.41/nothing/here
+  [ "${lines[-1]}" = 404 ]
+  run -0 api PUT /v1.41/containers/json
+  [ "${lines[-1]}" = 405 ]
+  run -0 api GET /v1.99/version
+  [ "${lines[-1]}" = 400 ]
+  [[ "$output" == *"too new"* ]]
+  run -0 api GET /v1.41/containers/json -H "X-Big: $(head -c 70000 /dev/zero | tr '\0' a)"
+  [ "${lines[-1]}" = 431 ]
+  run -0 api POST /v1.41/containers/create?name=../../x -H 'Content-Type: application/json' -d '{"Image":"busybox","Cmd":["true"]}'
+  [ "${lines[-1]}" = 400 ]
+  run -0 api POST /v1.41/containers/create -H 'Content-Type: application/json' -d '{"Image":"nothere:1"}'
+  [ "${lines[-1]}" = 404 ]
+  [[ "$output" == *"No such image"* ]]
+  # garbage instead of HTTP, a client that sends half a header and goes away
+  run -0 raw 'NOT HTTP AT ALL\r\n\r\n'
+  [[ "$output" == "HTTP/1.1 400"* ]]
+  run -0 raw 'GET /_ping HTTP/1.1\r\nHost: d\r\n' 1
+  # a keep-alive connection serves several requests
+  run -0 raw 'GET /_ping HTTP/1.1\r\nHost: d\r\n\r\nGET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n'
+  [ "$(grep -c 'HTTP/1.1 200' <<< "$output")" = 2 ]
+  run -0 d ps -aq
+  [ -z "$output" ]
+  run -0 d version --format '{{.Server.APIVersion}}'
+}
+
+@test "berthd: clients that go away mid-stream (logs -f, attach, events, wait, stats) leave no thread behind" {
+  pid=$(cat "$DD/berthd.test-pid")
+  run -0 d run -d --name chatty busybox sh -c 'while true; do echo tick; sleep 0.1; done'
+  sleep 0.5
+  base=$(ls /proc/$pid/task | wc -l)
+  timeout -s KILL 1 "$DOCKER_CLI" -H "unix://$DD/d.sock" logs -f chatty > /dev/null || true
+  timeout -s KILL 1 "$DOCKER_CLI" -H "unix://$DD/d.sock" attach chatty > /dev/null || true
+  timeout -s KILL 1 "$DOCKER_CLI" -H "unix://$DD/d.sock" events > /dev/null || true
+  timeout -s KILL 1 "$DOCKER_CLI" -H "unix://$DD/d.sock" wait chatty > /dev/null || true
+  timeout -s KILL 1 "$DOCKER_CLI" -H "unix://$DD/d.sock" stats chatty > /dev/null || true
+  # every worker of those requests ends (the polls wake on the hang-up)
+  wait_for bash -c "[ \$(ls /proc/$pid/task | wc -l) -le $base ]"
+  # and the container did not notice
+  run -0 d inspect -f '{{.State.Running}}' chatty
+  [ "$output" = true ]
+  d rm -f chatty
+}
+
+@test "berthd: 50 clients at once, each a run --rm" {
+  for i in $(seq 1 50); do
+    (DOCKER_HOST="unix://$DD/d.sock" "$DOCKER_CLI" run --rm busybox echo "c$i" > "$DD/par.$i" 2>&1; echo $? >> "$DD/par.$i") &
+  done
+  wait
+  for i in $(seq 1 50); do
+    [ "$(cat "$DD/par.$i")" = "$(printf 'c%s\n0' "$i")" ] || { cat "$DD/par.$i"; false; }
+  done
+  run -0 d ps -aq
+  [ -z "$output" ]
+}
+
+@test "berthd: killed -9 and restarted, its containers ran on; an exit during the outage is reported" {
+  run -0 d run -d --name survivor busybox sh -c 'trap "exit 0" TERM; while true; do echo tick; sleep 0.2; done'
+  run -0 d run -d --name shortlived busybox sh -c 'sleep 1; exit 3'
+  kill -9 "$(cat "$DD/berthd.test-pid")"
+  sleep 1.5
+  rm -f "$DD/berthd.test-pid"
+  start_berthd
+  run -0 d inspect -f '{{.State.Status}}' survivor
+  [ "$output" = running ]
+  run -0 d inspect -f '{{.State.Status}} {{.State.ExitCode}}' shortlived
+  [ "$output" = "exited 3" ]
+  run -0 d exec survivor echo still-here
+  [ "$output" = still-here ]
+  run -0 d logs --tail 1 survivor
+  [ "$output" = tick ]
+  run -0 d stop -t 5 survivor
+  run -0 d inspect -f '{{.State.ExitCode}}' survivor
+  [ "$output" = 0 ]
+  d rm survivor shortlived
+}
+
+@test "berthd: SIGTERM leaves containers running; a second berthd and plain TCP are refused" {
+  run -1 "$BERTHD" --root "$DD/root" --state "$DD/run" -H "unix://$DD/other.sock"
+  [[ "$output" == *"another berthd serves"* ]]
+  run -125 "$BERTHD" --root "$DD/root2" --state "$DD/run2" -H tcp://127.0.0.1:2375
+  [[ "$output" == *"unix sockets only"* ]]
+  run -0 d run -d --name keeps busybox sleep 100
+  stop_berthd
+  [ ! -S "$DD/d.sock" ]
+  run -0 e ps --format '{{.Names}} {{.State}}' --filter name=keeps
+  [ "$output" = "keeps running" ]
+  start_berthd
+  run -0 d inspect -f '{{.State.Running}}' keeps
+  [ "$output" = true ]
+  # the socket is root's and its group's only
+  [ "$(stat -c %a "$DD/d.sock")" = 660 ]
+  d rm -f keeps
+}
+
+@test "berthd: docker-compose up, ps, logs, exec, scale, restart, down -v leaves nothing" {
+  command -v docker-compose >/dev/null || skip "docker-compose is not installed"
+  cp -r "$SRC/tests/system/compose" "$DD/proj"
+  cd "$DD/proj"
+  export WEB_PORT=$(free_port)
+  dc() { DOCKER_HOST="unix://$DD/d.sock" timeout 120 docker-compose -p bproj "$@"; }
+  run -0 dc up -d
+  run -0 dc ps --services
+  [ "$output" = "$(printf 'client\nweb')" ] || [ "$output" = "$(printf 'web\nclient')" ]
+  wait_for curl -sf "http://127.0.0.1:$WEB_PORT/"
+  run -0 curl -s "http://127.0.0.1:$WEB_PORT/"
+  [ "$output" = "hello from compose" ]
+  # the client reaches the web service by its name, through the shared volume
+  wait_for dc exec -T client cat /data/got
+  run -0 dc exec -T client cat /data/got
+  [ "$output" = "hello from compose" ]
+  run -0 dc logs web
+  [[ "$output" == *web-up* ]]
+  run -0 dc up -d --scale client=2
+  run -0 d ps --filter label=com.docker.compose.service=client -q
+  [ "${#lines[@]}" = 2 ]
+  run -0 dc restart -t 1
+  wait_for curl -sf "http://127.0.0.1:$WEB_PORT/"
+  run -0 dc down -v -t 1
+  run -0 d ps -aq --filter label=com.docker.compose.project=bproj
+  [ -z "$output" ]
+  run -0 d network ls --format '{{.Name}}'
+  [[ "$output" != *bproj* ]]
+  run -0 d volume ls -q
+  [[ "$output" != *bproj* ]]
+  ! ip -br link | grep -q "br-.*bproj"
+}
+
+@test "berthd: the Docker SDK for Python (docker-py) drives it" {
+  /usr/bin/python3 -c 'import docker, pytest' 2>/dev/null || skip "python3-docker or python3-pytest is not installed"
+  export DOCKER_HOST="unix://$DD/d.sock"
+  run -0 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$SRC/tests/system/docker_sdk_test.py" || { echo "$output"; false; }
+}
