@@ -8,6 +8,7 @@
 #      containerd's.
 # Not a CI test; run as root after scripts/setup.sh. Everything lives in one temp dir.
 set -euo pipefail
+[ -n "${BENCH_DEBUG:-}" ] && set -x
 here=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${1:-30}
 N=${2:-100}
@@ -34,7 +35,7 @@ BERTH_RUNTIME=$here/build/src/berth-runtime "$here/scripts/make-bundle.sh" "$wor
 tar -C "$work/bundle/rootfs" -cf "$work/rootfs.tar" .
 "${B[@]}" import "$work/rootfs.tar" bench/busybox >/dev/null
 "$BERTHD" --root "$work/b-root" --state "$work/b-run" -H "unix://$work/berthd.sock" \
-  --config-file /dev/null > "$work/berthd.log" 2>&1 &
+  --config-file "$work/daemon.json" > "$work/berthd.log" 2>&1 &
 berthd_pid=$!
 for _ in $(seq 100); do "${BD[@]}" version >/dev/null 2>&1 && break; sleep 0.05; done
 start_dockerd --bridge none --iptables=false --ip6tables=false --ip-masq=false --userland-proxy=false

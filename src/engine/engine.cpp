@@ -2251,15 +2251,9 @@ image::Image Engine::commit(const std::string& ref, const std::string& image_ref
   }
 }
 
-json Engine::inspect(Container& c) {
-  State s = state(c);
-  const json& config = c.data["Config"];
-  std::vector<std::string> args = command_line(config);
-  std::string path = args.empty() ? "" : args.front();
-  if (!args.empty()) args.erase(args.begin());
-  const std::string pdir = opts_.images.root + "/containers/" + c.id();
+json Engine::mounts(const Container& c) {
   json mounts = json::array();
-  for (const Bind& b : shown_binds(c.data["HostConfig"])) {
+  for (const Bind& b : shown_binds(c.data.value("HostConfig", json::object()))) {
     if (!b.host_path()) continue;  // a named volume: below, from the record's Volumes
     mounts.push_back({{"Type", "bind"},
                       {"Source", b.source},
@@ -2281,6 +2275,17 @@ json Engine::inspect(Container& c) {
                       {"RW", !as_bind.read_only()},
                       {"Propagation", ""}});
   }
+  return mounts;
+}
+
+json Engine::inspect(Container& c) {
+  State s = state(c);
+  const json& config = c.data["Config"];
+  std::vector<std::string> args = command_line(config);
+  std::string path = args.empty() ? "" : args.front();
+  if (!args.empty()) args.erase(args.begin());
+  const std::string pdir = opts_.images.root + "/containers/" + c.id();
+  const json mounts = this->mounts(c);
   json network_settings = c.data.value("NetworkSettings", json::object());
   if (!network_settings.contains("Networks")) network_settings["Networks"] = json::object();
   if (!network_settings.contains("Ports")) network_settings["Ports"] = json::object();

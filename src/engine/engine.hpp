@@ -361,6 +361,8 @@ class Engine {
   image::Service::CheckResult check(bool repair);
 
   nlohmann::json inspect(Container& c);
+  // Docker's Mounts of a container (inspect, the API's container list): its binds and volumes.
+  nlohmann::json mounts(const Container& c);
   std::string log_path(const std::string& id) const;
   std::string runtime_root() const;
   std::string container_dir(const std::string& id) const;

@@ -190,12 +190,6 @@ json port_list(const engine::Container& c, bool running) {
   return out;
 }
 
-// Docker's Mounts of a container (list and inspect share the record's view).
-json mount_list(engine::Engine& eng, engine::Container& c) {
-  json mounts = eng.inspect(c).value("Mounts", json::array());
-  return mounts;
-}
-
 bool any_of(const std::vector<std::string>& vals, const std::function<bool(const std::string&)>& ok) {
   if (vals.empty()) return true;
   return std::any_of(vals.begin(), vals.end(), ok);
@@ -298,7 +292,7 @@ void Api::container_list(Exchange& ex, const Params&) {
     if (since && c.rec.created <= since) continue;
     const json endpoints = c.endpoints();
     if (!any_of(vals("network"), [&](const std::string& v) { return endpoints.contains(v); })) continue;
-    json mounts = mount_list(eng_, c);
+    json mounts = eng_.mounts(c);
     if (!any_of(vals("volume"), [&](const std::string& v) {
           for (auto& m : mounts)
             if (m.value("Name", "") == v || m.value("Source", "") == v || m.value("Destination", "") == v) return true;

@@ -77,6 +77,7 @@ struct DaemonConfig {
 void read_config_file(DaemonConfig& c, bool first) {
   std::string text;
   if (!fs::read_file_if_exists(c.config_file, text)) return;
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) return;  // empty: no settings
   json j;
   try {
     j = json::parse(text);
