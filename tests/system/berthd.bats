@@ -255,6 +255,11 @@ PY
   run -0 d container prune -f
   [[ "$output" == *"Total reclaimed space"* ]]
   run -1 d inspect stale
+  d create --name stale2 busybox true
+  run -0 d system prune -f
+  [[ "$output" == *"Total reclaimed space"* ]]
+  run -1 d inspect stale2
+  run -0 d image inspect busybox
 }
 
 @test "berthd: one store with berth's CLI" {

@@ -43,6 +43,11 @@ stop_berthd() {
   done
   kill -9 "$pid" 2>/dev/null || true
   rm -f "$DD/berthd.test-pid"
+  # Under the sanitizers, berthd reports a leak or a memory error in its log at exit.
+  if grep -q "Sanitizer" "$DD/berthd.log" 2>/dev/null; then
+    cat "$DD/berthd.log" >&2
+    return 1
+  fi
 }
 
 berthd_setup_file() {

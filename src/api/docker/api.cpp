@@ -144,6 +144,7 @@ std::vector<Api::Route> Api::routes() {
       r("GET", "/system/df", &Api::system_df),
       r("POST", "/auth", &Api::auth),
       r("POST", "/build", &Api::build),
+      r("POST", "/build/prune", &Api::build_prune),
       r("POST", "/containers/create", &Api::container_create),
       r("GET", "/containers/json", &Api::container_list),
       r("POST", "/containers/prune", &Api::container_prune),

@@ -71,6 +71,7 @@ class Api {
   void system_df(Exchange&, const Params&);
   void auth(Exchange&, const Params&);
   void build(Exchange&, const Params&);
+  void build_prune(Exchange&, const Params&);
   // containers.cpp
   void container_create(Exchange&, const Params&);
   void container_list(Exchange&, const Params&);

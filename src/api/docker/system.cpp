@@ -275,4 +275,9 @@ void Api::build(Exchange& ex, const Params&) {
   (void)ex;
 }
 
+void Api::build_prune(Exchange& ex, const Params&) {
+  // No builder yet, so no build cache: nothing to remove (docker system prune asks).
+  ex.reply(200, json{{"CachesDeleted", nullptr}, {"SpaceReclaimed", 0}});
+}
+
 }  // namespace berth::api::docker
