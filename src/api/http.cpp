@@ -313,12 +313,22 @@ void Server::listen_unix(const std::string& path, mode_t mode, gid_t gid) {
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) throw Error(ErrorKind::already_exists, path + " exists and is not a socket");
+    // A socket someone still answers on is theirs; a dead one (a crash) is replaced.
+    unix_socket::socket probe(impl_->io);
+    boost::system::error_code ec;
+    probe.connect(unix_socket::endpoint(path), ec);
+    if (!ec) throw Error(ErrorKind::already_exists, "another server listens on " + path);
     ::unlink(path.c_str());
   }
   auto a = std::make_unique<unix_socket::acceptor>(impl_->io);
   boost::system::error_code ec;
   a->open(unix_socket(), ec);
-  if (!ec) a->bind(unix_socket::endpoint(path), ec);
+  if (!ec) {
+    // Made 0600 (umask) and only then opened to its group: no moment where others can connect.
+    const mode_t old = ::umask(0177);
+    a->bind(unix_socket::endpoint(path), ec);
+    ::umask(old);
+  }
   if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) throw Error("listen on " + path + ": " + ec.message());
   if (::chmod(path.c_str(), mode) < 0) throw_errno("chmod " + path);
@@ -434,8 +444,7 @@ json Exchange::json_body() {
   }
 }
 
-void Exchange::send_all(std::string_view data) {
-  const int fd = conn_->fd();
+bool send_all_polled(int fd, std::string_view data, std::chrono::milliseconds timeout) {
   while (!data.empty()) {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n > 0) {
@@ -444,14 +453,18 @@ void Exchange::send_all(std::string_view data) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!wait_fd(fd, POLLOUT, limits_.io_timeout)) {
-        broken_ = true;
-        throw Error(ErrorKind::unavailable, "the client read nothing for too long");
-      }
+      if (!wait_fd(fd, POLLOUT, timeout)) return false;
       continue;
     }
+    return false;
+  }
+  return true;
+}
+
+void Exchange::send_all(std::string_view data) {
+  if (!send_all_polled(conn_->fd(), data, limits_.io_timeout)) {
     broken_ = true;
-    throw_errno("write to the client");
+    throw Error(ErrorKind::unavailable, "the client is gone (or read nothing for too long)");
   }
 }
 

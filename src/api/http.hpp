@@ -140,4 +140,8 @@ class Server {
 // The reason phrase of a status ("Not Found").
 std::string_view reason(int status);
 
+// Writes all of `data` to the non-blocking socket `fd`, waiting (poll) while it is full; false
+// when the peer is gone or takes nothing for `timeout`. No SIGPIPE.
+bool send_all_polled(int fd, std::string_view data, std::chrono::milliseconds timeout);
+
 }  // namespace berth::api

@@ -13,4 +13,9 @@ namespace berth {
 int run_command(const std::vector<std::string>& argv, const std::string& input, std::string& output,
                 const std::string& what = "");
 
+// Starts argv (argv[0] a path) in a session of its own with stdio on /dev/null and no signal
+// blocked, and does not wait for it (the work an engine leaves behind: `network fill`).
+// A failure to start is logged at debug level.
+void spawn_detached(std::vector<std::string> argv);
+
 }  // namespace berth

@@ -1,5 +1,6 @@
 #include "engine/model.hpp"
 
+#include <cctype>
 #include <cstdlib>
 #include <set>
 
@@ -123,6 +124,26 @@ EndpointConfig endpoint_config(const json& endpoint) {
   e.mac = text(endpoint, "MacAddress", "MacAddress");
   if (!e.mac.empty()) network::check_mac(e.mac);
   return e;
+}
+
+std::string parse_detach_keys(const std::string& spec) {
+  std::string out;
+  for (const auto& k : split(spec, ',')) {
+    if (k.size() == 1) {
+      out += k;
+    } else if (k.size() == 6 && k.rfind("ctrl-", 0) == 0) {
+      const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(k[5])));
+      if (c >= 'a' && c <= 'z') out += static_cast<char>(c - 'a' + 1);
+      else if (c == '@') out += '\0';
+      else if (c >= '[' && c <= '_') out += static_cast<char>(c - '[' + 27);
+      else throw Error(ErrorKind::invalid_argument, "invalid --detach-keys `" + spec + "`: unknown key `" + k + "`");
+    } else {
+      throw Error(ErrorKind::invalid_argument,
+                  "invalid --detach-keys `" + spec + "`: keys are ctrl-<a-z@[\\]^_> or single characters");
+    }
+  }
+  if (out.empty()) throw Error(ErrorKind::invalid_argument, "invalid --detach-keys `" + spec + "`");
+  return out;
 }
 
 bool has_label(const json& labels, const std::string& spec) {

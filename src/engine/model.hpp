@@ -77,6 +77,10 @@ struct PruneResult {
   int64_t reclaimed = 0;
 };
 
+// Docker's --detach-keys: "ctrl-p,ctrl-q", ctrl-a … ctrl-z, ctrl-@ [ \\ ] ^ _, or single
+// characters, comma-separated; the bytes of the sequence. invalid_argument otherwise.
+std::string parse_detach_keys(const std::string& spec);
+
 // HostConfig.RestartPolicy (no policy: "no").
 shim::RestartPolicy restart_policy(const HostConfig& host);
 

@@ -1,6 +1,12 @@
 // Routing, versions and errors of the Docker API.
 #include "api/docker/api.hpp"
 
+#include <algorithm>
+#include <ctime>
+
+#include "api/docker/internal.hpp"
+#include "common/time.hpp"
+
 #include <cstdlib>
 #include <string_view>
 
@@ -122,6 +128,69 @@ std::map<std::string, std::vector<std::string>> parse_filters(const std::string&
     }
   }
   return out;
+}
+
+bool filter_any(const Filters& f, const std::string& key, const std::function<bool(const std::string&)>& ok) {
+  auto it = f.find(key);
+  if (it == f.end() || it->second.empty()) return true;
+  return std::any_of(it->second.begin(), it->second.end(), ok);
+}
+
+bool filter_all(const Filters& f, const std::string& key, const std::function<bool(const std::string&)>& ok) {
+  auto it = f.find(key);
+  if (it == f.end()) return true;
+  return std::all_of(it->second.begin(), it->second.end(), ok);
+}
+
+namespace {
+
+// Go's time.ParseDuration for what prune filters use: "90s", "10m", "24h", "1h30m".
+bool go_duration(const std::string& v, int64_t& secs) {
+  if (v.empty()) return false;
+  double total = 0;
+  size_t i = 0;
+  while (i < v.size()) {
+    size_t j = i;
+    while (j < v.size() && ((v[j] >= '0' && v[j] <= '9') || v[j] == '.')) ++j;
+    if (j == i || j == v.size()) return false;
+    const double n = std::strtod(v.substr(i, j - i).c_str(), nullptr);
+    const char unit = v[j];
+    if (unit == 'h') total += n * 3600;
+    else if (unit == 'm') total += n * 60;
+    else if (unit == 's') total += n;
+    else return false;
+    i = j + 1;
+  }
+  secs = static_cast<int64_t>(total);
+  return true;
+}
+
+}  // namespace
+
+engine::PruneFilter prune_filter(const std::string& filters_json, bool* all) {
+  engine::PruneFilter f;
+  for (auto& [k, vals] : parse_filters(filters_json)) {
+    if (k == "label") {
+      f.labels = vals;
+    } else if (k == "label!") {
+      f.not_labels = vals;
+    } else if (k == "until") {
+      for (auto& v : vals) {
+        char* end = nullptr;
+        const long long n = std::strtoll(v.c_str(), &end, 10);
+        int64_t d = 0;
+        if (!v.empty() && !*end) f.until = n;
+        else if (go_duration(v, d)) f.until = static_cast<int64_t>(std::time(nullptr)) - d;
+        else if (const int64_t t = parse_rfc3339(v)) f.until = t;
+        else throw Error(ErrorKind::invalid_argument, "invalid filter 'until=" + v + "': a timestamp or a duration");
+      }
+    } else if (k == "all" && all) {
+      for (auto& v : vals) *all = v == "true" || v == "1";
+    } else {
+      throw Error(ErrorKind::invalid_argument, "invalid filter '" + k + "'");
+    }
+  }
+  return f;
 }
 
 Api::Api(engine::Engine& eng, Settings settings) : eng_(eng), settings_(std::move(settings)) {}

@@ -27,24 +27,22 @@ namespace {
 
 const std::string kDefaultDetachKeys = "\x10\x11";  // ctrl-p ctrl-q
 
-// Sends all of `data` to a non-blocking client socket; false when it is gone (or reads
-// nothing for five minutes).
-bool to_client(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      data.remove_prefix(static_cast<size_t>(n));
-      continue;
-    }
+// Sends all of `data` to the client; false when it is gone (or reads nothing for five minutes).
+bool to_client(int fd, std::string_view data) { return send_all_polled(fd, data, std::chrono::minutes(5)); }
+
+// Reads a shim connection's frames to the exit frame: its code (137 when the connection ends
+// without one: the shim was killed).
+int drain_to_exit(int fd) {
+  shim::FrameReader frames;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd p{fd, POLLOUT, 0};
-      if (::poll(&p, 1, 300000) <= 0) return false;
-      continue;
-    }
-    return false;
+    if (n <= 0) return 137;
+    frames.feed(std::string_view(buf, static_cast<size_t>(n)));
+    while (auto f = frames.next())
+      if (f->type == shim::kExit) return std::atoi(f->data.c_str());
   }
-  return true;
 }
 
 }  // namespace
@@ -143,30 +141,9 @@ struct Pump {
 
 namespace {
 
-// Docker's --detach-keys: "ctrl-p,ctrl-q", ctrl-a … ctrl-z, ctrl-@ [ \ ] ^ _, or single
-// characters. The default for "".
+// The detach keys of a request ("" → Docker's ctrl-p,ctrl-q).
 std::string detach_sequence(const std::string& spec) {
-  if (spec.empty()) return kDefaultDetachKeys;
-  std::string out;
-  size_t start = 0;
-  while (start <= spec.size()) {
-    const size_t comma = spec.find(',', start);
-    const std::string k = spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (k.size() == 1) {
-      out += k;
-    } else if (k.size() == 6 && k.rfind("ctrl-", 0) == 0) {
-      const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(k[5])));
-      if (c >= 'a' && c <= 'z') out += static_cast<char>(c - 'a' + 1);
-      else if (c == '@') out += '\0';
-      else if (c >= '[' && c <= '_') out += static_cast<char>(c - '[' + 27);
-      else throw Error(ErrorKind::invalid_argument, "invalid detach keys `" + spec + "`");
-    } else {
-      throw Error(ErrorKind::invalid_argument, "invalid detach keys `" + spec + "`");
-    }
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
+  return spec.empty() ? kDefaultDetachKeys : engine::parse_detach_keys(spec);
 }
 
 // The client is still there: it may have closed its writing side (the docker CLI does when
@@ -411,24 +388,12 @@ void Api::exec_start(Exchange& ex, const Params& p) {
   if (detach) {
     // Its output is dropped; its exit code is kept for inspect.
     ex.reply_empty(200);
-    std::thread([this, e, conn = std::make_shared<UniqueFd>(std::move(session.conn))]() {
-      (void)this;
-      shim::FrameReader frames;
-      char buf[16384];
-      int code = -1;
-      for (;;) {
-        ssize_t n = ::read(conn->get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        frames.feed(std::string_view(buf, static_cast<size_t>(n)));
-        while (auto f = frames.next())
-          if (f->type == shim::kExit) code = std::atoi(f->data.c_str());
-        if (code >= 0) break;
-      }
+    std::thread([e, conn = std::make_shared<UniqueFd>(std::move(session.conn))]() {
+      const int code = drain_to_exit(conn->get());
       std::lock_guard<std::mutex> l(e->mu);
       e->running = false;
       e->exited = true;
-      e->exit_code = code < 0 ? 137 : code;
+      e->exit_code = code;
       e->conn = -1;
       e->finished = std::chrono::steady_clock::now();
     }).detach();
@@ -446,20 +411,7 @@ void Api::exec_start(Exchange& ex, const Params& p) {
       std::lock_guard<std::mutex> l(e->mu);
       e->conn = -1;
     }
-    shim::FrameReader frames;
-    char buf[16384];
-    int code = -1;
-    pump.use_stdin = false;
-    for (;;) {
-      ssize_t n = ::read(session.conn.get(), buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      frames.feed(std::string_view(buf, static_cast<size_t>(n)));
-      while (auto f = frames.next())
-        if (f->type == shim::kExit) code = std::atoi(f->data.c_str());
-      if (code >= 0) break;
-    }
-    finish(code < 0 ? 137 : code);
+    finish(drain_to_exit(session.conn.get()));
   }
 }
 

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -562,6 +563,13 @@ uint64_t system_cpu_ns() {
   return ticks * (1000000000ULL / static_cast<uint64_t>(::sysconf(_SC_CLK_TCK)));
 }
 
+// Docker shows the host's memory as the limit of a container without one.
+uint64_t host_memory() {
+  struct sysinfo si {};
+  if (::sysinfo(&si) < 0) return 0;
+  return static_cast<uint64_t>(si.totalram) * si.mem_unit;
+}
+
 json cpu_stats(const engine::Stats& s, uint64_t system) {
   const long ncpu = ::sysconf(_SC_NPROCESSORS_ONLN);
   return {{"cpu_usage", {{"total_usage", s.cpu_ns}, {"usage_in_kernelmode", 0}, {"usage_in_usermode", 0}}},
@@ -595,7 +603,7 @@ void Api::container_stats(Exchange& ex, const Params& p) {
                 {"storage_stats", json::object()},
                 {"cpu_stats", cpu_stats(now, sys_now)},
                 {"precpu_stats", before ? cpu_stats(*before, sys_before) : json{{"cpu_usage", {{"total_usage", 0}}}, {"throttling_data", json::object()}}},
-                {"memory_stats", {{"usage", now.mem_usage}, {"limit", now.mem_limit ? now.mem_limit : 0}, {"stats", json::object()}}},
+                {"memory_stats", {{"usage", now.mem_usage}, {"limit", now.mem_limit ? now.mem_limit : host_memory()}, {"stats", json::object()}}},
                 {"name", name},
                 {"id", c.id()},
                 {"networks", networks}};
@@ -670,14 +678,7 @@ void Api::container_update(Exchange& ex, const Params& p) {
 }
 
 void Api::container_prune(Exchange& ex, const Params&) {
-  engine::PruneFilter f;
-  for (auto& [k, vals] : parse_filters(ex.req().param("filters"))) {
-    if (k == "label") f.labels = vals;
-    else if (k == "label!") f.not_labels = vals;
-    else if (k == "until") {
-      for (auto& v : vals) f.until = std::atoll(v.c_str());
-    } else throw Error(ErrorKind::invalid_argument, "invalid filter '" + k + "'");
-  }
+  const engine::PruneFilter f = prune_filter(ex.req().param("filters"));
   const auto r = eng_.prune_containers(f);
   ex.reply(200, json{{"ContainersDeleted", r.deleted.empty() ? json(nullptr) : json(r.deleted)},
                      {"SpaceReclaimed", r.reclaimed}});

@@ -3,12 +3,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <vector>
 #include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "api/http.hpp"
+#include "engine/model.hpp"
 
 namespace berth::api::docker {
 
@@ -35,6 +38,16 @@ uint32_t go_file_mode(uint32_t st_mode);
 
 // Unix ns → RFC 3339 with nanoseconds, UTC ("0001-01-01T00:00:00Z" for 0, Go's zero time).
 std::string rfc3339(int64_t ns);
+
+using Filters = std::map<std::string, std::vector<std::string>>;
+// Docker's filter rules: the values of one key are alternatives (any), labels must all hold
+// (all); a key not given holds.
+bool filter_any(const Filters& f, const std::string& key, const std::function<bool(const std::string&)>& ok);
+bool filter_all(const Filters& f, const std::string& key, const std::function<bool(const std::string&)>& ok);
+
+// The prunes' filters: label, label!, until (unix seconds, RFC 3339, or a Go duration before
+// now: "24h", "1h30m"); with `all` given, also all=true|false (volumes). Other keys: 400.
+engine::PruneFilter prune_filter(const std::string& filters_json, bool* all = nullptr);
 
 // A query integer ("" → def); invalid_argument naming `what` otherwise.
 int64_t int_param(const Request& req, const std::string& key, int64_t def);

@@ -41,11 +41,7 @@ std::map<std::string, std::string> string_map(const json& j, const char* what) {
 
 void Api::network_list(Exchange& ex, const Params&) {
   const auto filters = parse_filters(ex.req().param("filters"));
-  auto any = [&](const char* k, const std::function<bool(const std::string&)>& ok) {
-    auto it = filters.find(k);
-    if (it == filters.end() || it->second.empty()) return true;
-    return std::any_of(it->second.begin(), it->second.end(), ok);
-  };
+  auto any = [&](const char* k, const std::function<bool(const std::string&)>& ok) { return filter_any(filters, k, ok); };
   json out = json::array();
   std::vector<json> all;
   for (auto& n : eng_.networks().list()) all.push_back(eng_.networks().inspect(n));
@@ -60,9 +56,7 @@ void Api::network_list(Exchange& ex, const Params&) {
     if (!any("driver", [&](const std::string& v) { return v == driver; })) continue;
     if (!any("type", [&](const std::string& v) { return (v == "builtin") == builtin; })) continue;
     if (!any("scope", [&](const std::string& v) { return v == "local"; })) continue;
-    if (filters.count("label") && !std::all_of(filters.at("label").begin(), filters.at("label").end(),
-                                               [&](const std::string& v) { return engine::has_label(labels, v); }))
-      continue;
+    if (!filter_all(filters, "label", [&](const std::string& v) { return engine::has_label(labels, v); })) continue;
     if (!any("dangling", [&](const std::string& v) {
           return (v == "true" || v == "1") == (!builtin && eng_.network_users(name).empty());
         }))
@@ -134,25 +128,14 @@ void Api::network_disconnect(Exchange& ex, const Params& p) {
 }
 
 void Api::network_prune(Exchange& ex, const Params&) {
-  engine::PruneFilter f;
-  for (auto& [k, vals] : parse_filters(ex.req().param("filters"))) {
-    if (k == "label") f.labels = vals;
-    else if (k == "label!") f.not_labels = vals;
-    else if (k == "until") {
-      for (auto& v : vals) f.until = std::atoll(v.c_str());
-    } else throw Error(ErrorKind::invalid_argument, "invalid filter '" + k + "'");
-  }
+  const engine::PruneFilter f = prune_filter(ex.req().param("filters"));
   const auto r = eng_.prune_networks(f);
   ex.reply(200, json{{"NetworksDeleted", r.deleted.empty() ? json(nullptr) : json(r.deleted)}});
 }
 
 void Api::volume_list(Exchange& ex, const Params&) {
   const auto filters = parse_filters(ex.req().param("filters"));
-  auto any = [&](const char* k, const std::function<bool(const std::string&)>& ok) {
-    auto it = filters.find(k);
-    if (it == filters.end() || it->second.empty()) return true;
-    return std::any_of(it->second.begin(), it->second.end(), ok);
-  };
+  auto any = [&](const char* k, const std::function<bool(const std::string&)>& ok) { return filter_any(filters, k, ok); };
   json out = json::array();
   for (auto& v : eng_.volumes().list()) {
     const json labels(v.labels);
@@ -160,9 +143,7 @@ void Api::volume_list(Exchange& ex, const Params&) {
     if (!any("driver", [&](const std::string& x) { return x == "local"; })) continue;
     if (!any("dangling", [&](const std::string& x) { return (x == "true" || x == "1") == eng_.volume_users(v.name).empty(); }))
       continue;
-    if (filters.count("label") && !std::all_of(filters.at("label").begin(), filters.at("label").end(),
-                                               [&](const std::string& x) { return engine::has_label(labels, x); }))
-      continue;
+    if (!filter_all(filters, "label", [&](const std::string& x) { return engine::has_label(labels, x); })) continue;
     out.push_back(eng_.volumes().inspect(v));
   }
   ex.reply(200, json{{"Volumes", out}, {"Warnings", nullptr}});
@@ -196,15 +177,8 @@ void Api::volume_delete(Exchange& ex, const Params& p) {
 }
 
 void Api::volume_prune(Exchange& ex, const Params&) {
-  engine::PruneFilter f;
   bool all = true;  // API 1.41: every unused volume (1.42 made anonymous ones the default)
-  for (auto& [k, vals] : parse_filters(ex.req().param("filters"))) {
-    if (k == "label") f.labels = vals;
-    else if (k == "label!") f.not_labels = vals;
-    else if (k == "all") {
-      for (auto& v : vals) all = v == "true" || v == "1";
-    } else throw Error(ErrorKind::invalid_argument, "invalid filter '" + k + "'");
-  }
+  const engine::PruneFilter f = prune_filter(ex.req().param("filters"), &all);
   const auto r = eng_.prune_volumes(f, all);
   ex.reply(200, json{{"VolumesDeleted", r.deleted.empty() ? json(nullptr) : json(r.deleted)}, {"SpaceReclaimed", r.reclaimed}});
 }

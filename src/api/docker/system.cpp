@@ -8,6 +8,7 @@
 #include <set>
 
 #include "api/docker/api.hpp"
+#include "api/docker/internal.hpp"
 #include "common/fs.hpp"
 #include "distribution/auth.hpp"
 #include "distribution/auth_file.hpp"
@@ -175,11 +176,7 @@ void Api::events(Exchange& ex, const Params&) {
   for (auto& [k, _] : filters)
     if (!known.count(k)) throw Error(ErrorKind::invalid_argument, "invalid filter '" + k + "'");
   auto any = [&](const std::string& key, const std::function<bool(const std::string&)>& ok) {
-    auto it = filters.find(key);
-    if (it == filters.end() || it->second.empty()) return true;
-    for (auto& v : it->second)
-      if (ok(v)) return true;
-    return false;
+    return filter_any(filters, key, ok);
   };
   auto attr = [](const events::Event& e, const char* k) {
     auto it = e.attributes.find(k);

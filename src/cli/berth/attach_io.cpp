@@ -23,6 +23,7 @@
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "engine/engine.hpp"
+#include "engine/model.hpp"
 #include "shim/frames.hpp"
 
 namespace berth::cli {
@@ -55,25 +56,13 @@ std::string winsize_text() {
   return std::to_string(ws.ws_row) + " " + std::to_string(ws.ws_col);
 }
 
-// Docker's --detach-keys: "ctrl-p,ctrl-q" (the default), ctrl-a … ctrl-z, ctrl-@ [ \\ ] ^ _, or
-// single characters, comma-separated. The bytes of the sequence.
+// Docker's --detach-keys (engine::parse_detach_keys); a bad one is a usage error here.
 std::string parse_detach_keys(const std::string& spec) {
-  std::string out;
-  for (const auto& k : split(spec, ',')) {
-    if (k.size() == 1) {
-      out += k;
-    } else if (k.size() == 6 && k.rfind("ctrl-", 0) == 0) {
-      const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(k[5])));
-      if (c >= 'a' && c <= 'z') out += static_cast<char>(c - 'a' + 1);
-      else if (c == '@') out += '\0';
-      else if (c >= '[' && c <= '_') out += static_cast<char>(c - '[' + 27);
-      else throw UsageError("invalid --detach-keys `" + spec + "`: unknown key `" + k + "`");
-    } else {
-      throw UsageError("invalid --detach-keys `" + spec + "`: keys are ctrl-<a-z@[\\]^_> or single characters");
-    }
+  try {
+    return engine::parse_detach_keys(spec);
+  } catch (const Error& e) {
+    throw UsageError(e.what());
   }
-  if (out.empty()) throw UsageError("invalid --detach-keys `" + spec + "`");
-  return out;
 }
 
 std::string detach_keys(const Args& a) {

@@ -14,6 +14,7 @@
 #include "cli/berth/commands.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
+#include "common/process.hpp"
 #include "common/strings.hpp"
 #include "engine/engine.hpp"
 
@@ -40,26 +41,6 @@ std::vector<std::string> self_command(const std::string& self, const engine::Opt
   return argv;
 }
 
-// `argv` detached: its own session, stdio on /dev/null, not waited for.
-void spawn_detached(std::vector<std::string> argv) {
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  for (int fd = 0; fd < 3; ++fd) posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = 0;
-  int err = ::posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&fa);
-  if (err != 0) log::debug(std::string(argv[1]) + ": " + std::strerror(err));
-}
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 // SIGTERM/SIGINT: stop accepting, let requests in flight finish (long streams are cut after
 // a grace period), exit; containers keep running. SIGHUP: the config file is read again
 // (insecure-registries, debug). A second berthd on the same state directory is refused.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -32,10 +33,11 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
+#include "common/process.hpp"
 #include "common/strings.hpp"
 #include "distribution/auth.hpp"
 #include "distribution/auth_file.hpp"
-#include "distribution/client.hpp"
+#include "distribution/client.hpp"  // RegistryOptions; the client itself is the module's
 #include "engine/engine.hpp"
 #include "events/events.hpp"
 
@@ -127,23 +129,34 @@ std::string sibling(const std::string& name) {
   return here;
 }
 
-void spawn_detached(std::vector<std::string> argv) {
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  for (int fd = 0; fd < 3; ++fd) posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = 0;
-  if (::posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ) != 0) log::debug("cannot run " + argv[0]);
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&fa);
+
+// The registry client, from berthd-registry.so (loaded once, at the first use).
+using registry_open_fn = distribution::Repository* (*)(const distribution::RegistryOptions*, const char*, const char*);
+registry_open_fn registry_client() {
+  static registry_open_fn fn = [] {
+    std::string path;
+    if (const char* m = std::getenv("BERTHD_REGISTRY_MODULE"); m && *m) {
+      path = m;
+    } else {
+      const std::string dir = self_dir();
+      // Next to berthd (the build tree), else where `cmake --install` puts it.
+      for (const std::string& c : {dir + "/berthd-registry.so", dir + "/../lib/berth/berthd-registry.so",
+                                   std::string(BERTH_MODULE_DIR) + "/berthd-registry.so"})
+        if (::access(c.c_str(), R_OK) == 0) {
+          path = c;
+          break;
+        }
+      if (path.empty())
+        throw Error("cannot find the registry module berthd-registry.so next to berthd, in " + dir +
+                    "/../lib/berth or in " BERTH_MODULE_DIR " (set BERTHD_REGISTRY_MODULE)");
+    }
+    void* m = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!m) throw Error(std::string("cannot load the registry module: ") + ::dlerror());
+    auto f = reinterpret_cast<registry_open_fn>(::dlsym(m, "berthd_registry_open"));
+    if (!f) throw Error("the registry module has no berthd_registry_open");
+    return f;
+  }();
+  return fn;
 }
 
 // X-Registry-Auth: base64url of {"username", "password", "serveraddress", …}; {} or empty for none.
@@ -296,7 +309,7 @@ int main(int argc, char** argv) {
       }
       image::Transfer t;
       t.open = [ro](const std::string& registry, const std::string& repository) {
-        return std::unique_ptr<distribution::Repository>(new distribution::Client(registry, repository, ro));
+        return std::unique_ptr<distribution::Repository>(registry_client()(&ro, registry.c_str(), repository.c_str()));
       };
       t.max_parallel = ro.max_parallel;
       return t;
