@@ -151,6 +151,7 @@ class Api {
     int conn = -1;  // the exec's shim connection while it runs (frames to it under mu)
     std::string winsize;  // the last resize ("ROWS COLS")
     std::chrono::steady_clock::time_point finished;
+    void finish(int code);  // it ended with `code` (takes mu)
   };
   // A run the daemon started: what a next-exit wait that comes after the start (the docker
   // CLI sends its wait and its start at once) waits from.
@@ -158,6 +159,8 @@ class Api {
     int64_t started_ns = 0;
     bool waited = false;
   };
+  // How long after a start such a wait still counts from it.
+  static constexpr int64_t kRunMarkWindowNs = 10'000'000'000LL;
 
  private:
   engine::Engine& eng_;
@@ -170,6 +173,8 @@ class Api {
 
   std::shared_ptr<ExecInstance> find_exec(const std::string& id);
   void start_failed(const engine::Container& c);
+  // Records a start the daemon made (RunMark), forgetting the marks past their window.
+  void mark_started(const std::string& id, int64_t started_ns);
   void forget_old_execs();
   // The pump between a hijacked client and a shim connection (attach.cpp).
   friend struct Pump;

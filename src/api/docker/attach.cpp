@@ -258,6 +258,15 @@ std::string tty_content_type(bool tty) {
 
 // --- exec --------------------------------------------------------------------------------
 
+void Api::ExecInstance::finish(int code) {
+  std::lock_guard<std::mutex> l(mu);
+  running = false;
+  exited = true;
+  exit_code = code;
+  conn = -1;
+  finished = std::chrono::steady_clock::now();
+}
+
 std::shared_ptr<Api::ExecInstance> Api::find_exec(const std::string& id) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = execs_.find(id);
@@ -346,14 +355,7 @@ void Api::exec_start(Exchange& ex, const Params& p) {
       body["ConsoleSize"][0].get<uint64_t>() > 0)
     req.winsize = std::to_string(body["ConsoleSize"][0].get<uint64_t>()) + " " +
                   std::to_string(body["ConsoleSize"][1].get<uint64_t>());
-  auto finish = [&](int code) {
-    std::lock_guard<std::mutex> l(e->mu);
-    e->running = false;
-    e->exited = true;
-    e->exit_code = code;
-    e->conn = -1;
-    e->finished = std::chrono::steady_clock::now();
-  };
+  auto finish = [&](int code) { e->finish(code); };
   // The exec's own Error kind is its exit code, as Docker's (127: not found, 126: cannot run).
   auto failed = [&](const Error& err) {
     finish(err.kind() == ErrorKind::command_not_found ? 127 : err.kind() == ErrorKind::command_not_executable ? 126 : 1);
@@ -389,13 +391,7 @@ void Api::exec_start(Exchange& ex, const Params& p) {
     // Its output is dropped; its exit code is kept for inspect.
     ex.reply_empty(200);
     std::thread([e, conn = std::make_shared<UniqueFd>(std::move(session.conn))]() {
-      const int code = drain_to_exit(conn->get());
-      std::lock_guard<std::mutex> l(e->mu);
-      e->running = false;
-      e->exited = true;
-      e->exit_code = code;
-      e->conn = -1;
-      e->finished = std::chrono::steady_clock::now();
+      e->finish(drain_to_exit(conn->get()));
     }).detach();
     return;
   }

@@ -337,6 +337,16 @@ void Api::container_inspect(Exchange& ex, const Params& p) {
   ex.reply(200, j);
 }
 
+void Api::mark_started(const std::string& id, int64_t started_ns) {
+  std::lock_guard<std::mutex> l(mu_);
+  // Marks past the window are never used again: dropped here, so the map holds only the
+  // starts of the last seconds, not one entry per container ever started.
+  const int64_t now = now_ns();
+  for (auto it = runs_.begin(); it != runs_.end();)
+    it = now - it->second.started_ns >= kRunMarkWindowNs ? runs_.erase(it) : std::next(it);
+  runs_[id] = {started_ns, false};
+}
+
 // Docker removes an AutoRemove container whose start failed (its client waits for the removal).
 void Api::start_failed(const engine::Container& c) {
   try {
@@ -397,10 +407,7 @@ void Api::container_start(Exchange& ex, const Params& p) {
       throw;
     }
   }
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    runs_[c.id()] = {t0, false};
-  }
+  mark_started(c.id(), t0);
   ex.reply_empty(204);
 }
 
@@ -417,11 +424,9 @@ void Api::container_stop(Exchange& ex, const Params& p) {
 void Api::container_restart(Exchange& ex, const Params& p) {
   engine::Container c = eng_.lookup(p["id"]);
   if (eng_.state(c).running()) eng_.stop(c.id(), static_cast<int>(int_param(ex.req(), "t", -1)));
+  const int64_t t0 = now_ns();
   eng_.start(c.id());
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    runs_[c.id()] = {now_ns(), false};
-  }
+  mark_started(c.id(), t0);
   ex.reply_empty(204);
 }
 
@@ -478,7 +483,7 @@ void Api::container_wait(Exchange& ex, const Params& p) {
   if (o.condition != engine::WaitCondition::not_running) {
     std::lock_guard<std::mutex> l(mu_);
     auto it = runs_.find(c.id());
-    if (it != runs_.end() && !it->second.waited && now_ns() - it->second.started_ns < 10'000'000'000LL) {
+    if (it != runs_.end() && !it->second.waited && now_ns() - it->second.started_ns < kRunMarkWindowNs) {
       it->second.waited = true;
       o.since = it->second.started_ns;
     }

@@ -1,13 +1,9 @@
 // The engine as the CLI sets it up: its options from the global flags, and the hooks through
 // which it leaves work to this program — the shim's exit command (`berth container cleanup`)
 // and the background maker of warm network spares (`berth network fill`).
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -17,8 +13,6 @@
 #include "common/process.hpp"
 #include "common/strings.hpp"
 #include "engine/engine.hpp"
-
-extern char** environ;
 
 namespace berth::cli {
 

@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,8 +39,6 @@
 #include "distribution/client.hpp"  // RegistryOptions; the client itself is the module's
 #include "engine/engine.hpp"
 #include "events/events.hpp"
-
-extern char** environ;
 
 namespace {
 
