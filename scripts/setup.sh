@@ -21,6 +21,8 @@ PACKAGES=(
   docker-registry skopeo umoci
   # berthd's clients: the docker CLI (docker.io above), docker-compose, the Docker SDK for Python
   docker-compose python3-docker python3-pytest
+  # certificates for the TLS listener tests
+  openssl
 )
 
 missing=()

@@ -188,6 +188,9 @@ struct Server::Impl {
 void Connection::read_next() {
   parser.emplace();
   parser->header_limit(static_cast<std::uint32_t>(srv_->limits.header_bytes));
+  // Bodies are the handler's to limit (a JSON body is capped, a tar streams): Beast's default
+  // would refuse a Content-Length over 1 MiB at the header already.
+  parser->body_limit(boost::none);
   std::weak_ptr<Connection> weak = shared_from_this();
   timer_.expires_after(srv_->limits.header_timeout);
   timer_.async_wait([weak](boost::system::error_code ec) {
@@ -304,6 +307,8 @@ Server::Server(Limits limits, Handler handler, CommonHeaders common) : impl_(std
 }
 
 Server::~Server() {
+  // Never run (a start that failed after some listeners were made): their sockets go too.
+  for (auto& p : impl_->socket_paths) ::unlink(p.c_str());
   std::unique_lock<std::mutex> l(impl_->mu);
   impl_->cv.wait(l, [&] { return impl_->workers == 0; });
 }
@@ -338,6 +343,22 @@ void Server::listen_unix(const std::string& path, mode_t mode, gid_t gid) {
   impl_->acceptors.push_back(std::move(a));
 }
 
+void Server::adopt(UniqueFd fd) {
+  auto owned = std::make_shared<UniqueFd>(std::move(fd));
+  asio::post(impl_->io, [this, owned] {
+    if (impl_->stopping) return;  // closed with `owned`
+    boost::system::error_code ec;
+    unix_socket::socket s(impl_->io);
+    s.assign(unix_socket(), owned->get(), ec);
+    if (ec) {
+      log::warn("adopt a connection: " + ec.message());
+      return;
+    }
+    owned->release();
+    std::make_shared<Connection>(impl_.get(), std::move(s))->read_next();
+  });
+}
+
 void Server::run(std::chrono::milliseconds grace) {
   for (auto& a : impl_->acceptors) impl_->accept(*a);
   auto guard = asio::make_work_guard(impl_->io);
@@ -349,6 +370,7 @@ void Server::run(std::chrono::milliseconds grace) {
     a->close(ignored);
   }
   for (auto& p : impl_->socket_paths) ::unlink(p.c_str());
+  impl_->socket_paths.clear();
   std::unique_lock<std::mutex> l(impl_->mu);
   if (!impl_->cv.wait_for(l, grace, [&] { return impl_->workers == 0; })) {
     // Long requests (attach, logs -f, events, wait) end when their client's connection does.

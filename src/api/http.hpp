@@ -123,6 +123,9 @@ class Server {
   // Listens on a unix socket at `path` (an old socket file there is replaced) with `mode`,
   // owned by root and group `gid` (-1: root's).
   void listen_unix(const std::string& path, mode_t mode, gid_t gid);
+  // Serves a connection made elsewhere (one end of a socketpair: a TLS listener's decrypted
+  // side) as it would one accepted on a unix socket. From any thread; closed when stopping.
+  void adopt(UniqueFd fd);
   // Serves until stop(); then closes the listeners and idle connections, shuts down the
   // connections of requests in flight after `grace`, and returns once every worker is done.
   void run(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));

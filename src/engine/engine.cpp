@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -2009,11 +2010,15 @@ std::vector<std::string> Engine::network_users(const std::string& name) {
   return users;
 }
 
-void Engine::with_rootfs(const Container& c, const std::function<void(const std::string&)>& f) {
+void Engine::with_rootfs(const Container& c, const std::function<void(const std::string&)>& f, bool with_mounts) {
   Container cc = c;
   State s = state_locked(cc);
   if (s.running()) {
-    f(container_dir(c.id()) + "/rootfs");
+    // The container's own view — its volumes and bind mounts over its root, as docker cp
+    // sees them — is its init's root: paths opened beneath /proc/PID/root cross the mounts
+    // of the container's mount namespace. Without them, the root filesystem alone.
+    if (with_mounts && s.pid > 0) f("/proc/" + std::to_string(s.pid) + "/root");
+    else f(container_dir(c.id()) + "/rootfs");
     return;
   }
   // Not running: a private mount of its layers for the time of the operation.
@@ -2147,7 +2152,7 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
     UniqueFd pd = fs::open_in_root(root.get(), parent.empty() ? "/" : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!pd) throw_errno("cp: " + c.rec.name + ":" + parent);
     copy_node(s.get(), pd.get(), base_name(clean));
-  });
+  }, true);
 }
 
 namespace {
@@ -2184,7 +2189,7 @@ void Engine::copy_out_tar(const std::string& ref, const std::string& src, int ou
     diff::create_tar(at.parent.get(), at.name, [&](const void* p, size_t n) {
       fs::write_fd(out_fd, std::string_view(static_cast<const char*>(p), n), "cp output");
     });
-  });
+  }, true);
 }
 
 Engine::PathStat Engine::stat_path(const std::string& ref, const std::string& path) {
@@ -2205,7 +2210,7 @@ Engine::PathStat Engine::stat_path(const std::string& ref, const std::string& pa
       const ssize_t n = ::readlinkat(at.parent.get(), at.name.c_str(), buf, sizeof buf);
       if (n > 0) out.link_target.assign(buf, static_cast<size_t>(n));
     }
-  });
+  }, true);
   return out;
 }
 
@@ -2217,11 +2222,36 @@ void Engine::copy_in_tar(const std::string& ref, int in_fd, const std::string& d
     if (!root) throw_errno("open rootfs");
     UniqueFd d = fs::open_in_root(root.get(), fs::clean_path("/" + dst), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!d) throw_errno("cp: " + c.rec.name + ":" + dst + ": the destination must be an existing directory");
-    diff::Reader reader = [&](void* buf, size_t n) { return fs::read_fd(in_fd, buf, n, "cp input"); };
+    // A tar, or a gzip- or zstd-compressed one (the API takes those; the CLI sends plain tar):
+    // the first bytes tell, and are then handed to the extraction ahead of the rest.
+    char head[512];
+    size_t have = 0, given = 0;
+    while (have < sizeof head) {
+      const size_t n = fs::read_fd(in_fd, head + have, sizeof head - have, "cp input");
+      if (n == 0) break;
+      have += n;
+    }
+    diff::Reader reader = [&](void* buf, size_t n) {
+      if (given < have) {
+        const size_t k = std::min(n, have - given);
+        std::memcpy(buf, head + given, k);
+        given += k;
+        return k;
+      }
+      return fs::read_fd(in_fd, buf, n, "cp input");
+    };
     diff::ApplyOptions ao;
     ao.rootless = ::geteuid() != 0;
-    diff::apply_layer(reader, diff::Compression::none, d.get(), ao);
-  });
+    // A few KiB of gzip can carry gigabytes of zeros: what would not fit on the container's
+    // filesystem is refused as it inflates, before it fills the disk.
+    struct statvfs vfs;
+    if (::fstatvfs(d.get(), &vfs) == 0) ao.max_size = static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize);
+    try {
+      diff::apply_layer(reader, diff::detect_compression(head, have), d.get(), ao);
+    } catch (const Error& e) {
+      throw Error(ErrorKind::invalid_argument, std::string("cp: ") + e.what());
+    }
+  }, true);
 }
 
 image::Image Engine::commit(const std::string& ref, const std::string& image_ref, const std::string& comment,

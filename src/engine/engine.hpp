@@ -425,8 +425,9 @@ class Engine {
   // then the shim's end. False if the shim is still there. `lk`, the container's lock that
   // the caller took, is let go once the signal is sent.
   bool halt(Container& c, const State& s, int sig, int timeout, UniqueFd lk);
-  // Runs f(rootfs_path) with the container's root filesystem mounted (live, or privately).
-  void with_rootfs(const Container& c, const std::function<void(const std::string&)>& f);
+  // `f` with the directory of the container's root: a running one's (with its volumes and
+  // bind mounts when `with_mounts`), else its layers mounted for the time of `f`.
+  void with_rootfs(const Container& c, const std::function<void(const std::string&)>& f, bool with_mounts = false);
 
   // Named and anonymous volumes for a new container: HostConfig.Binds NAME:/dst entries and
   // Config.Volumes paths not mounted otherwise. Returns data["Volumes"].

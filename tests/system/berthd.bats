@@ -135,6 +135,46 @@ PY
   [ ! -e /tmp/berthd-escape ]
   [ ! -e /tmp/berthd-escape-abs ]
   run -0 api GET "/v1.41/containers/cpc/archive?path=/tmp/../../../etc/hostname" -o /dev/null
+  # a symlink out of the container, then a file through it; a hardlink to a host file
+  /usr/bin/python3 - "$DD/evil2.tar" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    l = tarfile.TarInfo("out"); l.type = tarfile.SYMTYPE; l.linkname = "/tmp"; t.addfile(l)
+    data = b"escaped"
+    i = tarfile.TarInfo("out/berthd-escape-link"); i.size = len(data); t.addfile(i, io.BytesIO(data))
+    h = tarfile.TarInfo("shadow"); h.type = tarfile.LNKTYPE; h.linkname = "../../../../etc/shadow"; t.addfile(h)
+PY
+  run -0 api PUT "/v1.41/containers/cpc/archive?path=/tmp" --data-binary @"$DD/evil2.tar" -H 'Content-Type: application/x-tar'
+  [ "${lines[-1]}" = 400 ]
+  [ ! -e /tmp/berthd-escape-link ]
+  run -0 d exec cpc sh -c 'cat /tmp/shadow 2>&1; readlink /tmp/out'
+  [[ "$output" != *root:* ]]
+  # a compressed archive is taken (gzip, zstd); a corrupt one is a 400
+  mkdir -p "$DD/gz" && echo zipped > "$DD/gz/z.txt"
+  tar -C "$DD/gz" -czf "$DD/z.tar.gz" z.txt
+  run -0 api PUT "/v1.41/containers/cpc/archive?path=/tmp" --data-binary @"$DD/z.tar.gz" -H 'Content-Type: application/x-tar'
+  [ "${lines[-1]}" = 200 ]
+  run -0 d exec cpc cat /tmp/z.txt
+  [ "$output" = zipped ]
+  printf '\x1f\x8bjunkjunk' > "$DD/bad.gz"
+  run -0 api PUT "/v1.41/containers/cpc/archive?path=/tmp" --data-binary @"$DD/bad.gz" -H 'Content-Type: application/x-tar'
+  [ "${lines[-1]}" = 400 ]
+  run -0 d exec cpc true
+  # into and out of a volume and a read-only bind mount of a running container: its own view
+  mkdir -p "$DD/robind"
+  run -0 d run -d --name cpv -v cpvol:/data -v "$DD/robind:/ro:ro" busybox sleep 100
+  run -0 d cp "$DD/in.txt" cpv:/data/in.txt
+  run -0 e cp "$DD/in.txt" cpv:/data/by-berth.txt
+  run -0 d exec cpv ls /data
+  [ "$output" = "$(printf 'by-berth.txt\nin.txt')" ]
+  [ -n "$(find "$DD/root/volumes" -path '*cpvol*' -name in.txt)" ]  # in the volume itself
+  run -0 d cp cpv:/data/in.txt "$DD/from-volume.txt"
+  [ "$(cat "$DD/from-volume.txt")" = payload ]
+  run -1 d cp "$DD/in.txt" cpv:/ro/
+  [[ "$output" == *"Read-only file system"* ]]
+  [ ! -e "$DD/robind/in.txt" ]
+  d rm -f cpv
+  d volume rm cpvol
   d rm -f cpc
 }
 
@@ -297,6 +337,12 @@ PY
   run -0 api POST /v1.41/containers/create -H 'Content-Type: application/json' -d '{"Image":"nothere:1"}'
   [ "${lines[-1]}" = 404 ]
   [[ "$output" == *"No such image"* ]]
+  # no builder yet: 501 with its reason, also while the client still sends a big context
+  head -c 3000000 /dev/urandom > "$DD/context.tar"
+  run -0 api POST /v1.41/build --data-binary @"$DD/context.tar" -H 'Content-Type: application/x-tar'
+  [ "${lines[-1]}" = 501 ]
+  [[ "$output" == *"cannot build images yet"* ]]
+  rm -f "$DD/context.tar"
   # garbage instead of HTTP, a client that sends half a header and goes away
   run -0 raw 'NOT HTTP AT ALL\r\n\r\n'
   [[ "$output" == "HTTP/1.1 400"* ]]
@@ -364,7 +410,10 @@ PY
   run -1 "$BERTHD" --root "$DD/root" --state "$DD/run" -H "unix://$DD/other.sock"
   [[ "$output" == *"another berthd serves"* ]]
   run -125 "$BERTHD" --root "$DD/root2" --state "$DD/run2" -H tcp://127.0.0.1:2375
-  [[ "$output" == *"unix sockets only"* ]]
+  [[ "$output" == *"only with TLS client verification"* ]]
+  run -125 "$BERTHD" --root "$DD/root2" --state "$DD/run2" -H tcp://127.0.0.1:2375 --tlsverify --tlscert /dev/null
+  [[ "$output" == *"needs --tlscacert"* ]]
+  [ ! -e "$DD/run2" ]
   run -0 d run -d --name keeps busybox sleep 100
   stop_berthd
   [ ! -S "$DD/d.sock" ]
@@ -376,6 +425,80 @@ PY
   # the socket is root's and its group's only
   [ "$(stat -c %a "$DD/d.sock")" = 660 ]
   d rm -f keeps
+}
+
+# make_certs DIR: a CA, a server certificate for 127.0.0.1 and a client certificate it signed
+# (Docker's file names: ca.pem, cert.pem, key.pem for the client), and a client certificate
+# another CA signed.
+make_certs() {
+  local c=$1
+  mkdir -p "$c"
+  (
+    cd "$c"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca-key.pem -out ca.pem -days 1 -subj /CN=berth-test-ca
+    openssl req -newkey rsa:2048 -nodes -keyout server-key.pem -out server.csr -subj /CN=127.0.0.1
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out server-cert.pem -days 1 -extfile server.ext
+    printf 'extendedKeyUsage=clientAuth\n' > client.ext
+    openssl req -newkey rsa:2048 -nodes -keyout key.pem -out client.csr -subj /CN=client
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out cert.pem -days 1 -extfile client.ext
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout other-ca-key.pem -out other-ca.pem -days 1 -subj /CN=other
+    openssl req -newkey rsa:2048 -nodes -keyout other-key.pem -out other.csr -subj /CN=intruder
+    openssl x509 -req -in other.csr -CA other-ca.pem -CAkey other-ca-key.pem -CAcreateserial -out other-cert.pem -days 1 -extfile client.ext
+  ) > /dev/null 2>&1
+}
+
+@test "berthd: TCP with TLS client verification: the docker CLI with its certificate works, others are dropped" {
+  local c=$DD/certs port
+  make_certs "$c"
+  port=$(free_port)
+  "$BERTHD" --root "$DD/root" --state "$DD/run-tls" -H "unix://$DD/tls.sock" -H "tcp://127.0.0.1:$port" \
+    --tlsverify --tlscacert "$c/ca.pem" --tlscert "$c/server-cert.pem" --tlskey "$c/server-key.pem" \
+    --config-file "$DD/daemon.json" > "$DD/berthd-tls.log" 2>&1 3>&- &
+  local pid=$!
+  wait_for curl -sf --cacert "$c/ca.pem" --cert "$c/cert.pem" --key "$c/key.pem" "https://127.0.0.1:$port/_ping"
+  t() { DOCKER_HOST="tcp://127.0.0.1:$port" DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH="$c" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" "$@"; }
+  run -0 t version --format '{{.Server.APIVersion}}'
+  [ "$output" = 1.41 ]
+  run -0 t run --rm busybox echo over-tls
+  [ "$output" = over-tls ]
+  run -3 t run --rm busybox sh -c 'exit 3'
+  # stdin through the hijacked stream, closed by the client (close_notify): output goes on
+  run -0 bash -c "printf 'one\ntwo\n' | DOCKER_HOST=tcp://127.0.0.1:$port DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$c $DOCKER_CLI run --rm -i busybox sh -c 'cat; sleep 0.2; echo after-eof'"
+  [ "$output" = "$(printf 'one\ntwo\nafter-eof')" ]
+  run -0 t run -d --name tlsc busybox sleep 100
+  run -0 bash -c "echo via-exec | DOCKER_HOST=tcp://127.0.0.1:$port DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$c $DOCKER_CLI exec -i tlsc cat"
+  [ "$output" = via-exec ]
+  run -0 t logs tlsc
+  run -0 t rm -f tlsc
+  # no client certificate, one another CA signed, plain HTTP: no answer from the API
+  run curl -s --cacert "$c/ca.pem" -w '%{http_code}' "https://127.0.0.1:$port/_ping"
+  [ "$status" -ne 0 ] && [ "$output" = 000 ]
+  run curl -s --cacert "$c/ca.pem" --cert "$c/other-cert.pem" --key "$c/other-key.pem" -w '%{http_code}' "https://127.0.0.1:$port/_ping"
+  [ "$status" -ne 0 ] && [ "$output" = 000 ]
+  run curl -s -w '%{http_code}' "http://127.0.0.1:$port/_ping"
+  [ "$status" -ne 0 ] && [ "$output" = 000 ]
+  run -0 curl -s --cacert "$c/ca.pem" --cert "$c/cert.pem" --key "$c/key.pem" "https://127.0.0.1:$port/_ping"
+  [ "$output" = OK ]
+  # the rejected handshakes and closed sessions left no descriptor behind
+  local fds; fds=$(ls /proc/$pid/fd | wc -l)
+  for i in 1 2 3 4 5; do curl -s --cacert "$c/ca.pem" "https://127.0.0.1:$port/_ping" >/dev/null || true; done
+  for i in 1 2 3; do t ps -q >/dev/null; done
+  [ "$(ls /proc/$pid/fd | wc -l)" -le "$fds" ]
+  # a key that is not the certificate's is refused at start
+  run -1 "$BERTHD" --root "$DD/root" --state "$DD/run-tls2" -H "tcp://127.0.0.1:$(free_port)" \
+    --tlsverify --tlscacert "$c/ca.pem" --tlscert "$c/server-cert.pem" --tlskey "$c/key.pem" --config-file "$DD/daemon.json"
+  [[ "$output" == *"is not the key of"* ]]
+  [ ! -e "$DD/run-tls2/berthd.pid" ]
+  # a port in use: refused, and the unix socket made before it is gone again
+  run -1 "$BERTHD" --root "$DD/root" --state "$DD/run-tls2" -H "unix://$DD/tls2.sock" -H "tcp://127.0.0.1:$port" \
+    --tlsverify --tlscacert "$c/ca.pem" --tlscert "$c/server-cert.pem" --tlskey "$c/server-key.pem" --config-file "$DD/daemon.json"
+  [[ "$output" == *"Address already in use"* ]]
+  [ ! -e "$DD/tls2.sock" ]
+  [ ! -e "$DD/run-tls2/berthd.pid" ]
+  kill -TERM "$pid"
+  wait "$pid"
+  ! grep -q Sanitizer "$DD/berthd-tls.log"
 }
 
 @test "berthd: docker-compose up, ps, logs, exec, scale, restart, down -v leaves nothing" {

@@ -268,8 +268,9 @@ void Api::auth(Exchange& ex, const Params&) {
 }
 
 void Api::build(Exchange& ex, const Params&) {
-  throw Error(ErrorKind::invalid_argument, "berthd: POST /build is not implemented yet (see the build issue)");
-  (void)ex;
+  // 501 before the context is read: the client gets the answer while it still sends (a body
+  // left unread past 1 MiB ends the connection).
+  ex.reply(501, json{{"message", "berthd cannot build images yet: POST /build is not implemented"}});
 }
 
 void Api::build_prune(Exchange& ex, const Params&) {

@@ -4,6 +4,7 @@
 //
 //   berthd [-H unix:///run/berth/berthd.sock]... [--root DIR] [--state DIR] [--namespace NS]
 //          [--config-file /etc/berth/daemon.json] [--group berth] [--debug]
+//          [-H tcp://HOST:PORT --tlsverify --tlscacert CA --tlscert CERT --tlskey KEY]
 //
 // SIGTERM/SIGINT: stop accepting, let requests in flight finish (long streams are cut after
 // a grace period), exit; containers keep running. SIGHUP: the config file is read again
@@ -29,6 +30,7 @@
 
 #include "api/docker/api.hpp"
 #include "api/http.hpp"
+#include "api/tls.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
@@ -50,6 +52,11 @@ const char kUsage[] =
     "The berth engine as a service: the Docker Engine API (1.41) on a unix socket.\n\n"
     "Options:\n"
     "  -H, --host unix://PATH    listen there (repeatable; default unix:///run/berth/berthd.sock)\n"
+    "  -H, --host tcp://HOST:PORT  listen there, with TLS and client certificates (--tlsverify)\n"
+    "      --tlsverify           TCP clients must show a certificate --tlscacert signed\n"
+    "      --tlscacert PATH      the CA that signs clients' certificates (PEM)\n"
+    "      --tlscert PATH        the server's certificate (PEM)\n"
+    "      --tlskey PATH         the server's key (PEM)\n"
     "      --root DIR            the store (default /var/lib/berth)\n"
     "      --state DIR           runtime state (default /run/berth)\n"
     "  -n, --namespace NS        the namespace served (default \"default\")\n"
@@ -69,6 +76,8 @@ struct DaemonConfig {
   bool group_given = false;
   bool debug = false;
   std::vector<std::string> insecure_registries;
+  bool tls = false, tlsverify = false;
+  std::string tlscacert, tlscert, tlskey;
 };
 
 // daemon.json: Docker's keys where berth has the setting. An unknown key is a warning (as
@@ -100,10 +109,21 @@ void read_config_file(DaemonConfig& c, bool first) {
     if (j.contains("data-root") && j["data-root"].is_string()) c.root = j["data-root"];
     if (j.contains("exec-root") && j["exec-root"].is_string()) c.state = j["exec-root"];
     if (c.hosts.empty()) c.hosts = strings("hosts");
+    auto text_key = [&](const char* k, std::string& into) {
+      if (!j.contains(k)) return;
+      if (!j[k].is_string()) throw Error(ErrorKind::invalid_argument, c.config_file + ": " + k + ": want a string");
+      if (into.empty()) into = j[k];
+    };
+    text_key("tlscacert", c.tlscacert);
+    text_key("tlscert", c.tlscert);
+    text_key("tlskey", c.tlskey);
+    if (j.contains("tlsverify") && j["tlsverify"] == true) c.tlsverify = true;
+    if (j.contains("tls") && j["tls"] == true) c.tls = true;
   }
   static const std::set<std::string> known = {"insecure-registries", "debug", "data-root", "exec-root", "hosts",
                                               "registry-mirrors", "log-opts", "log-driver", "default-runtime",
-                                              "runtimes", "default-address-pools", "live-restore", "group"};
+                                              "runtimes", "default-address-pools", "live-restore", "group",
+                                              "tls", "tlsverify", "tlscacert", "tlscert", "tlskey"};
   for (auto& [k, _] : j.items())
     if (!known.count(k)) log::warn(c.config_file + ": `" + k + "` is not a setting berthd knows; ignored");
 }
@@ -127,32 +147,37 @@ std::string sibling(const std::string& name) {
 }
 
 
+// A module of berthd's (berthd-NAME.so) and its entry point: next to berthd (the build tree),
+// else where `cmake --install` puts it; $BERTHD_<NAME>_MODULE overrides.
+void* module_symbol(const std::string& name, const char* symbol) {
+  std::string path;
+  std::string env = "BERTHD_" + name + "_MODULE";
+  for (auto& ch : env) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  const std::string file = "berthd-" + name + ".so";
+  if (const char* m = std::getenv(env.c_str()); m && *m) {
+    path = m;
+  } else {
+    const std::string dir = self_dir();
+    for (const std::string& c : {dir + "/" + file, dir + "/../lib/berth/" + file, std::string(BERTH_MODULE_DIR) + "/" + file})
+      if (::access(c.c_str(), R_OK) == 0) {
+        path = c;
+        break;
+      }
+    if (path.empty())
+      throw Error("cannot find the module " + file + " next to berthd, in " + dir + "/../lib/berth or in " BERTH_MODULE_DIR
+                  " (set " + env + ")");
+  }
+  void* m = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!m) throw Error("cannot load the module " + file + ": " + ::dlerror());
+  void* f = ::dlsym(m, symbol);
+  if (!f) throw Error(path + " has no " + symbol);
+  return f;
+}
+
 // The registry client, from berthd-registry.so (loaded once, at the first use).
 using registry_open_fn = distribution::Repository* (*)(const distribution::RegistryOptions*, const char*, const char*);
 registry_open_fn registry_client() {
-  static registry_open_fn fn = [] {
-    std::string path;
-    if (const char* m = std::getenv("BERTHD_REGISTRY_MODULE"); m && *m) {
-      path = m;
-    } else {
-      const std::string dir = self_dir();
-      // Next to berthd (the build tree), else where `cmake --install` puts it.
-      for (const std::string& c : {dir + "/berthd-registry.so", dir + "/../lib/berth/berthd-registry.so",
-                                   std::string(BERTH_MODULE_DIR) + "/berthd-registry.so"})
-        if (::access(c.c_str(), R_OK) == 0) {
-          path = c;
-          break;
-        }
-      if (path.empty())
-        throw Error("cannot find the registry module berthd-registry.so next to berthd, in " + dir +
-                    "/../lib/berth or in " BERTH_MODULE_DIR " (set BERTHD_REGISTRY_MODULE)");
-    }
-    void* m = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!m) throw Error(std::string("cannot load the registry module: ") + ::dlerror());
-    auto f = reinterpret_cast<registry_open_fn>(::dlsym(m, "berthd_registry_open"));
-    if (!f) throw Error("the registry module has no berthd_registry_open");
-    return f;
-  }();
+  static registry_open_fn fn = reinterpret_cast<registry_open_fn>(module_symbol("registry", "berthd_registry_open"));
   return fn;
 }
 
@@ -207,6 +232,11 @@ int main(int argc, char** argv) {
         cfg.group = next();
         cfg.group_given = true;
       } else if (a == "-D" || a == "--debug") cfg.debug = true;
+      else if (a == "--tlsverify") cfg.tlsverify = true;
+      else if (a == "--tls") cfg.tls = true;
+      else if (a == "--tlscacert") cfg.tlscacert = next();
+      else if (a == "--tlscert") cfg.tlscert = next();
+      else if (a == "--tlskey") cfg.tlskey = next();
       else if (a == "-v" || a == "--version") {
         std::printf("berthd version %s\n", BERTH_VERSION);
         return 0;
@@ -220,11 +250,21 @@ int main(int argc, char** argv) {
     read_config_file(cfg, true);
     if (cfg.hosts.empty()) cfg.hosts.push_back("unix:///run/berth/berthd.sock");
     for (auto& h : cfg.hosts) {
-      if (h.rfind("tcp://", 0) == 0 || h.find("://") == std::string::npos)
-        throw Error(ErrorKind::invalid_argument,
-                    "-H " + h + ": berthd listens on unix sockets only (a TCP listener would give root on this host to "
-                    "anyone who reaches the port; TLS client verification is not supported yet)");
-      if (h.rfind("unix://", 0) != 0) throw Error(ErrorKind::invalid_argument, "-H " + h + ": want unix://PATH");
+      if (h.rfind("tcp://", 0) == 0) {
+        // Whoever reaches the API is root on this host: TCP only with client certificates.
+        if (!cfg.tlsverify)
+          throw Error(ErrorKind::invalid_argument,
+                      "-H " + h + ": berthd serves TCP only with TLS client verification (--tlsverify --tlscacert "
+                      "--tlscert --tlskey): without it, anyone who reaches the port is root on this host");
+        for (auto [flag, value] : {std::pair<const char*, std::string*>{"--tlscacert", &cfg.tlscacert},
+                                   {"--tlscert", &cfg.tlscert}, {"--tlskey", &cfg.tlskey}})
+          if (value->empty()) throw Error(ErrorKind::invalid_argument, "-H " + h + ": --tlsverify needs " + flag);
+        api::parse_tcp_host(h);  // a malformed address fails here, before anything starts
+        continue;
+      }
+      if (h.find("://") == std::string::npos)
+        throw Error(ErrorKind::invalid_argument, "-H " + h + ": want unix://PATH or tcp://HOST:PORT");
+      if (h.rfind("unix://", 0) != 0) throw Error(ErrorKind::invalid_argument, "-H " + h + ": want unix://PATH or tcp://HOST:PORT");
       if (h.size() <= 7 || h[7] != '/') throw Error(ErrorKind::invalid_argument, "-H " + h + ": the path must be absolute");
     }
   } catch (const std::exception& e) {
@@ -242,6 +282,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  bool pid_written = false;
   try {
     fs::mkdir_p(cfg.state, 0711);
     // One berthd per state directory.
@@ -253,6 +294,7 @@ int main(int argc, char** argv) {
       throw Error(ErrorKind::conflict, "another berthd serves " + cfg.state + (pid.empty() ? "" : " (pid " + pid.substr(0, pid.find('\n')) + ")"));
     }
     fs::write_file_atomic(cfg.state + "/berthd.pid", std::to_string(::getpid()) + "\n", 0644);
+    pid_written = true;
     fs::raise_nofile_limit(1 << 20);
 
     engine::Options o;
@@ -317,7 +359,18 @@ int main(int argc, char** argv) {
     gid_t gid = 0;
     if (group* g = ::getgrnam(cfg.group.c_str())) gid = g->gr_gid;
     else if (cfg.group_given) throw Error(ErrorKind::invalid_argument, "--group " + cfg.group + ": no such group");
+    std::vector<std::unique_ptr<api::TlsListener>> tcp_listeners;
     for (auto& h : cfg.hosts) {
+      if (h.rfind("tcp://", 0) == 0) {
+        api::TlsOptions to = api::parse_tcp_host(h);
+        to.ca_file = cfg.tlscacert;
+        to.cert_file = cfg.tlscert;
+        to.key_file = cfg.tlskey;
+        auto listen = reinterpret_cast<api::tls_listen_fn>(module_symbol("tls", "berthd_tls_listen"));
+        tcp_listeners.emplace_back(listen(to, [&server](UniqueFd fd) { server.adopt(std::move(fd)); }));
+        log::info("listening on " + h + " (TLS, client certificates signed by " + cfg.tlscacert + ")");
+        continue;
+      }
       const std::string path = h.substr(7);
       fs::mkdir_p(path.substr(0, path.rfind('/')), 0755);
       server.listen_unix(path, 0660, gid);
@@ -347,6 +400,7 @@ int main(int argc, char** argv) {
     });
     server.run();
     signals.join();
+    tcp_listeners.clear();
     ::unlink((cfg.state + "/berthd.pid").c_str());
     if (server.in_flight() > 0) {
       log::warn(std::to_string(server.in_flight()) + " request(s) still in flight at exit");
@@ -355,6 +409,8 @@ int main(int argc, char** argv) {
     }
     return 0;
   } catch (const std::exception& e) {
+    // A start that failed (a listener, a certificate) leaves no pid file naming it.
+    if (pid_written) ::unlink((cfg.state + "/berthd.pid").c_str());
     std::fprintf(stderr, "berthd: %s\n", e.what());
     return 1;
   }

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "api/docker/api.hpp"
+#include "api/tls.hpp"
 #include "common/error.hpp"
 #include "temp_dir.hpp"
 
@@ -47,6 +48,14 @@ class HttpTest : public ::testing::Test {
       ex.reply(200, json{{"path", r.path}, {"q", r.param("q")}, {"flag", r.flag("f")}, {"body", ex.body()}});
     } else if (r.path == "/json") {
       ex.reply(200, json{{"got", ex.json_body()}});
+    } else if (r.path == "/count") {
+      // A streamed body (a tar): as long as the client sends, whatever its Content-Length.
+      size_t n = 0;
+      ex.body_stream([&](std::string_view d) {
+        n += d.size();
+        return true;
+      });
+      ex.reply(200, json{{"bytes", n}});
     } else if (r.path == "/stream") {
       ex.begin_stream(200, "text/plain");
       ex.write("one,");
@@ -132,6 +141,14 @@ TEST_F(HttpTest, ReadsAChunkedBody) {
   EXPECT_NE(out.find(R"("body":"abcde")"), std::string::npos) << out;
 }
 
+TEST_F(HttpTest, StreamsABodyLongerThanTheJsonLimitAndBeastsDefault) {
+  const std::string big(3 << 20, 'x');  // Beast's parser alone refuses > 1 MiB at the header
+  const std::string out = exchange("POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(big.size()) +
+                                   "\r\nConnection: close\r\n\r\n" + big);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out.substr(0, 200);
+  EXPECT_NE(out.find(R"("bytes":3145728)"), std::string::npos) << out.substr(0, 300);
+}
+
 TEST_F(HttpTest, RefusesABodyOverTheLimitAndMalformedJson) {
   const std::string big(2000, 'x');
   std::string out = exchange("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n" + big);
@@ -197,6 +214,24 @@ TEST(DockerApi, FiltersInBothShapesAndStatusOfEachKind) {
   EXPECT_EQ(docker::status_of(ErrorKind::conflict), 409);
   EXPECT_EQ(docker::status_of(ErrorKind::invalid_argument), 400);
   EXPECT_EQ(docker::status_of(ErrorKind::internal), 500);
+}
+
+TEST(TcpHost, ParsesDockersForms) {
+  auto o = parse_tcp_host("tcp://127.0.0.1:2377");
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.port, 2377);
+  o = parse_tcp_host("tcp://");  // Docker's default: loopback, 2376
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.port, 2376);
+  EXPECT_EQ(parse_tcp_host("tcp://:2376").host, "");  // every address
+  EXPECT_EQ(parse_tcp_host("tcp://0.0.0.0:2376").host, "");
+  o = parse_tcp_host("tcp://[::1]:9999/");
+  EXPECT_EQ(o.host, "::1");
+  EXPECT_EQ(o.port, 9999);
+  EXPECT_EQ(parse_tcp_host("tcp://10.0.0.1").port, 2376);
+  for (const char* bad : {"tcp://1.2.3.4:0", "tcp://1.2.3.4:70000", "tcp://1.2.3.4:x", "tcp://::1:2376", "tcp://[::1",
+                          "tcp://[]:1", "tcp://h:1/path", "unix:///x"})
+    EXPECT_THROW(parse_tcp_host(bad), Error) << bad;
 }
 
 }  // namespace
