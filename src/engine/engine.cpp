@@ -601,6 +601,7 @@ Container Engine::create(const CreateRequest& req) {
   if (host.log_config.type != "json-file")
     throw Error(ErrorKind::invalid_argument, "log driver `" + host.log_config.type + "` is not supported: json-file only");
   // Validate flag values now rather than at start (Docker's create fails on them too).
+  apply_mounts(host, config);
   check_host_config(host);
   resources_of(host);
   if (restart_policy(host).name != "no" && host.auto_remove)

@@ -139,10 +139,15 @@ void add_device(const std::string& flag, json& linux, json& rules) {
   rules.push_back(device_rule(true, type, maj, min, perms));
 }
 
-// -v SRC:DST[:OPTS] where SRC is an absolute host path (named volumes come in as mounts).
+// -v SRC:DST[:OPTS] where SRC is an absolute host path (named volumes come in as mounts). A
+// missing source is made as a directory (Docker's -v does that; its --mount refuses, which
+// apply_mounts checks at create).
 json bind_mount(const Bind& b) {
   struct stat st {};
-  if (::stat(b.source.c_str(), &st) < 0) throw_errno("bind source path `" + b.source + "`");
+  if (::stat(b.source.c_str(), &st) < 0) {
+    if (errno != ENOENT) throw_errno("bind source path `" + b.source + "`");
+    fs::mkdir_p(b.source, 0755);
+  }
   std::vector<std::string> opts = {"rbind"};
   if (b.read_only()) opts.push_back("ro");
   opts.push_back(b.propagation());
@@ -466,6 +471,67 @@ void check_mount_target(const std::string& dst_in, const std::string& type) {
 }
 
 }  // namespace
+
+void apply_mounts(HostConfig& host, ContainerConfig& config) {
+  for (auto& m : host.mounts) {
+    if (!m.is_object()) throw Error(ErrorKind::invalid_argument, "HostConfig.Mounts: want objects");
+    auto text = [&](const char* k) {
+      const json v = m.value(k, json(""));
+      if (!v.is_string()) throw Error(ErrorKind::invalid_argument, std::string("HostConfig.Mounts: ") + k + " wants a string");
+      return v.get<std::string>();
+    };
+    const std::string type = text("Type").empty() ? "volume" : text("Type"), src = text("Source"), dst = text("Target");
+    const std::string what = "--mount type=" + type + (src.empty() ? "" : ",source=" + src) + ",target=" + dst;
+    if (dst.empty()) throw Error(ErrorKind::invalid_argument, what + ": the target is required");
+    if (dst[0] != '/') throw Error(ErrorKind::invalid_argument, what + ": the target must be an absolute path");
+    const bool ro = m.value("ReadOnly", false) == true;
+    std::vector<std::string> opts;
+    if (ro) opts.push_back("ro");
+    auto joined = [&] {
+      std::string o;
+      for (auto& x : opts) o += (o.empty() ? ":" : ",") + x;
+      return o;
+    };
+    if (type == "bind") {
+      if (src.empty() || src[0] != '/') throw Error(ErrorKind::invalid_argument, what + ": the source must be an absolute host path");
+      struct stat st {};
+      if (::stat(src.c_str(), &st) < 0)
+        throw Error(ErrorKind::invalid_argument, "invalid mount config for type \"bind\": bind source path does not exist: " + src);
+      const json bo = m.value("BindOptions", json::object());
+      if (bo.is_object() && bo.value("Propagation", json("")).is_string() && !bo.value("Propagation", "").empty())
+        opts.push_back(bo.value("Propagation", ""));
+      host.binds.push_back(src + ":" + dst + joined());
+    } else if (type == "volume") {
+      const json vo = m.value("VolumeOptions", json::object());
+      if (vo.is_object() && vo.value("NoCopy", false) == true) opts.push_back("nocopy");
+      if (vo.is_object() && vo.contains("DriverConfig") && vo["DriverConfig"].is_object() &&
+          !vo["DriverConfig"].value("Name", "").empty() && vo["DriverConfig"].value("Name", "") != "local")
+        throw Error(ErrorKind::invalid_argument, what + ": volume driver `" + vo["DriverConfig"].value("Name", "") +
+                                                     "` is not supported (local only)");
+      if (src.empty()) {
+        if (!opts.empty()) throw Error(ErrorKind::invalid_argument, what + ": options on an anonymous volume are not supported");
+        config.volumes.push_back(dst);
+      } else {
+        host.binds.push_back(src + ":" + dst + joined());
+      }
+    } else if (type == "tmpfs") {
+      if (!src.empty()) throw Error(ErrorKind::invalid_argument, what + ": a tmpfs has no source");
+      std::string o;
+      const json to = m.value("TmpfsOptions", json::object());
+      if (to.is_object() && to.value("SizeBytes", json(0)).is_number_integer() && to.value("SizeBytes", int64_t{0}) > 0)
+        o = "size=" + std::to_string(to.value("SizeBytes", int64_t{0}));
+      if (to.is_object() && to.value("Mode", json(0)).is_number_integer() && to.value("Mode", 0) > 0) {
+        char mode[16];
+        std::snprintf(mode, sizeof mode, "%o", to.value("Mode", 0) & 07777);
+        o += (o.empty() ? "" : ",") + std::string("mode=") + mode;
+      }
+      if (ro) o += (o.empty() ? "" : ",") + std::string("ro");
+      host.tmpfs[dst] = o;
+    } else {
+      throw Error(ErrorKind::invalid_argument, what + ": mount type `" + type + "` is not supported (bind, volume, tmpfs)");
+    }
+  }
+}
 
 void check_host_config(const HostConfig& h) {
   if (const auto& m = h.ipc_mode; !m.empty() && m != "private" && m != "shareable" && m != "host" && m != "none" &&

@@ -55,6 +55,14 @@ nlohmann::json default_seccomp(const std::vector<std::string>& caps);
 // Throws berth::Error with one line. Called at create, before anything is made.
 void check_host_config(const HostConfig& host);
 
+// HostConfig.Mounts (docker's --mount, compose's long volume syntax) into what the engine
+// applies: a bind into Binds (its source must exist, as Docker's --mount requires; ReadOnly
+// and BindOptions.Propagation as options), a named volume into Binds (VolumeOptions.NoCopy
+// as nocopy), an unnamed one into the anonymous volumes of `config`, a tmpfs into Tmpfs
+// (TmpfsOptions.SizeBytes and Mode). Mounts stays as given (inspect shows it). Other types,
+// a missing Target or a bind without Source: invalid_argument naming the mount.
+void apply_mounts(HostConfig& host, ContainerConfig& config);
+
 // "1g", "512m", "100k", "42" → bytes; throws on nonsense.
 int64_t parse_bytes(const std::string& s, const std::string& flag);
 

@@ -185,6 +185,18 @@ PY
   run -0 d run --rm -v shared:/data busybox sh -c 'echo kept > /data/f'
   run -0 d run --rm -v shared:/data busybox cat /data/f
   [ "$output" = kept ]
+  # --mount reaches the container (HostConfig.Mounts): a volume, a bind, a tmpfs
+  mkdir -p "$DD/mnt-bind"
+  run -0 d run --rm --mount type=volume,src=shared,dst=/s --mount "type=bind,src=$DD/mnt-bind,dst=/b" \
+    --mount type=tmpfs,dst=/t,tmpfs-size=1048576 busybox sh -c 'cat /s/f; echo via-mount > /b/g; grep " /t " /proc/mounts'
+  [ "${lines[0]}" = kept ]
+  [[ "${lines[1]}" == "tmpfs /t tmpfs "*size=1024k* ]]
+  [ "$(cat "$DD/mnt-bind/g")" = via-mount ]
+  run -125 d run --rm --mount "type=bind,src=$DD/absent,dst=/b" busybox true
+  [[ "$output" == *"bind source path does not exist"* ]]
+  # -v makes a missing host directory, as Docker's does
+  run -0 d run --rm -v "$DD/made-by-v:/m" busybox touch /m/x
+  [ -f "$DD/made-by-v/x" ]
   run -0 d network create appnet
   run -0 d network inspect -f '{{.Driver}}' appnet
   [ "$output" = bridge ]

@@ -231,9 +231,24 @@ setup() {
   [ ! -e "$TEST_DIR/host/h" ]
   run e run --rm --mount "type=bind,source=$TEST_DIR/host,target=/m,readonly" busybox cat /m/f
   [ "$output" = from-host ]
-  run e run --rm -v "$TEST_DIR/nope:/data" busybox true
+  # -v makes a missing host directory (Docker's); --mount refuses a missing source
+  run e run --rm -v "$TEST_DIR/nope/sub:/data" busybox touch /data/made
+  [ "$status" -eq 0 ]
+  [ -f "$TEST_DIR/nope/sub/made" ]
+  run e run --rm --mount "type=bind,source=$TEST_DIR/absent,target=/m" busybox true
   [ "$status" -eq 125 ]
-  [[ "$output" == *nope* ]]
+  [[ "$output" == *"bind source path does not exist: $TEST_DIR/absent"* ]]
+  [ ! -e "$TEST_DIR/absent" ]
+  # --mount's volume (named and anonymous) and tmpfs types
+  run e run --rm --mount type=volume,source=mvol,target=/v,readonly --mount type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770 \
+    busybox sh -c 'grep -E " /(v|t) " /proc/mounts'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *" /v "*" ro,"* ]]
+  [[ "$output" == *"tmpfs /t tmpfs "*"size=1024k,mode=1770"* ]]
+  e volume rm mvol
+  run e run --rm --mount type=npipe,source=x,target=/n busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"not supported"* ]]
 }
 
 @test "resource limits reach the cgroup: --memory, --pids-limit, --cpus; bad values are refused" {

@@ -24,35 +24,34 @@ using nlohmann::json;
 
 namespace {
 
-// --mount type=bind|tmpfs,source=…,target=…,readonly
+// --mount type=bind|volume|tmpfs,source=…,target=…,readonly,…: Docker's Mounts object, applied
+// by the engine as Docker's daemon would (a bind's source must exist, unlike -v's).
 void add_mount_flag(const std::string& spec, json& host) {
-  std::string type = "volume", src, dst, opts;
-  bool ro = false;
+  json m = {{"Type", "volume"}};
   for (auto& kv : split(spec, ',')) {
-    std::string k = kv.substr(0, kv.find('=')), v = kv.find('=') == std::string::npos ? "" : kv.substr(kv.find('=') + 1);
-    if (k == "type") type = v;
-    else if (k == "source" || k == "src") src = v;
-    else if (k == "target" || k == "destination" || k == "dst") dst = v;
-    else if (k == "readonly" || k == "ro") ro = v.empty() || v == "true" || v == "1";
-    else if (k == "tmpfs-size") opts += (opts.empty() ? "" : ",") + ("size=" + v);
-    else if (k == "tmpfs-mode") opts += (opts.empty() ? "" : ",") + ("mode=" + v);
-    else if (k == "bind-propagation") opts += (opts.empty() ? "" : ",") + v;
+    const size_t eq = kv.find('=');
+    const std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    auto truth = [&] {
+      if (eq == std::string::npos || v == "true" || v == "1") return true;
+      if (v == "false" || v == "0") return false;
+      throw Error("--mount " + spec + ": " + k + " wants true or false");
+    };
+    if (k == "type") m["Type"] = v;
+    else if (k == "source" || k == "src") m["Source"] = v;
+    else if (k == "target" || k == "destination" || k == "dst") m["Target"] = v;
+    else if (k == "readonly" || k == "ro") m["ReadOnly"] = truth();
+    else if (k == "tmpfs-size") m["TmpfsOptions"]["SizeBytes"] = engine::parse_bytes(v, "--mount tmpfs-size");
+    else if (k == "tmpfs-mode") {
+      char* end = nullptr;
+      const long mode = std::strtol(v.c_str(), &end, 8);
+      if (v.empty() || *end || mode < 0 || mode > 07777) throw Error("--mount " + spec + ": tmpfs-mode wants an octal mode");
+      m["TmpfsOptions"]["Mode"] = mode;
+    } else if (k == "bind-propagation") m["BindOptions"]["Propagation"] = v;
+    else if (k == "volume-nocopy") m["VolumeOptions"]["NoCopy"] = truth();
     else if (!k.empty()) throw Error("--mount " + spec + ": unknown key `" + k + "`");
   }
-  if (dst.empty()) throw Error("--mount " + spec + ": target is required");
-  if (type == "bind") {
-    if (src.empty()) throw Error("--mount " + spec + ": source is required");
-    if (ro) opts += (opts.empty() ? "" : ",") + std::string("ro");
-    host["Binds"].push_back(src + ":" + dst + (opts.empty() ? "" : ":" + opts));
-  } else if (type == "tmpfs") {
-    host["Tmpfs"][dst] = opts;
-  } else if (type == "volume") {
-    if (ro) opts += (opts.empty() ? "" : ",") + std::string("ro");
-    if (src.empty()) throw Error("--mount " + spec + ": an anonymous volume needs -v " + dst);
-    host["Binds"].push_back(src + ":" + dst + (opts.empty() ? "" : ":" + opts));
-  } else {
-    throw Error("--mount " + spec + ": unknown type " + type + " (bind, volume, tmpfs)");
-  }
+  if (m.value("Target", "").empty()) throw Error("--mount " + spec + ": target is required");
+  host["Mounts"].push_back(m);
 }
 
 // Docker's env file: leading whitespace and blank or `#` lines skipped, a CR before the newline
