@@ -193,6 +193,25 @@ Options with_image_events(Options o) {
 }
 }  // namespace
 
+Options::Hooks cli_hooks(std::vector<std::string> cli) {
+  Options::Hooks h;
+  h.exit_command = [cli](const std::string& id, bool rm) {
+    std::vector<std::string> a = cli;
+    a.insert(a.end(), {"container", "cleanup"});
+    if (rm) a.push_back("--rm");
+    a.push_back(id);
+    return a;
+  };
+  // `network fill` lowers its own priority once it runs (a low-priority child before its exec
+  // would keep this process waiting: posix_spawn returns only then).
+  h.fill_spares = [cli](const std::string& network) {
+    std::vector<std::string> a = cli;
+    a.insert(a.end(), {"network", "fill", network});
+    spawn_detached(std::move(a));
+  };
+  return h;
+}
+
 Engine::Engine(Options opts)
     : opts_(with_image_events(std::move(opts))),
       images_(opts_.images),

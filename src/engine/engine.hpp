@@ -131,6 +131,12 @@ struct Options {
   } hooks;
 };
 
+// The hooks that run berth's CLI for the engine's background work, both front ends' way:
+// `cli` is the berth command with its global flags (store, state, namespace, …); the exit
+// command is `cli container cleanup [--rm] ID`, the spares are made by a detached
+// `cli network fill NETWORK`.
+Options::Hooks cli_hooks(std::vector<std::string> cli);
+
 struct CreateRequest {
   std::string image;
   std::string name;           // empty: generated

@@ -10,7 +10,6 @@
 #include "cli/berth/commands.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
-#include "common/process.hpp"
 #include "common/strings.hpp"
 #include "engine/engine.hpp"
 
@@ -63,21 +62,7 @@ engine::Engine make_engine(const Engine& e) {
     if (*end || secs <= 0) throw Error("BERTH_CNI_TIMEOUT: not a number of seconds: " + std::string(t));
     o.cni_timeout_ms = static_cast<int>(secs * 1000);
   }
-  const std::vector<std::string> argv = self_command(self, o);
-  o.hooks.exit_command = [argv](const std::string& id, bool rm) {
-    std::vector<std::string> a = argv;
-    a.insert(a.end(), {"container", "cleanup"});
-    if (rm) a.push_back("--rm");
-    a.push_back(id);
-    return a;
-  };
-  // `network fill` lowers its own priority once it runs (a low-priority child before its exec
-  // would keep this process waiting: posix_spawn returns only then).
-  o.hooks.fill_spares = [argv](const std::string& network) {
-    std::vector<std::string> a = argv;
-    a.insert(a.end(), {"network", "fill", network});
-    spawn_detached(std::move(a));
-  };
+  o.hooks = engine::cli_hooks(self_command(self, o));
   return engine::Engine(std::move(o));
 }
 

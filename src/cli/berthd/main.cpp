@@ -34,7 +34,6 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
-#include "common/process.hpp"
 #include "common/strings.hpp"
 #include "distribution/auth.hpp"
 #include "distribution/auth_file.hpp"
@@ -311,18 +310,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> cli = {sibling("berth"), "--root", cfg.root, "--state", cfg.state, "--namespace", cfg.ns,
                                     "--storage-driver", cfg.driver};
     for (auto& d : cfg.cni_dirs) cli.insert(cli.end(), {"--cni-plugin-dir", d});
-    o.hooks.exit_command = [cli](const std::string& id, bool rm) {
-      std::vector<std::string> a = cli;
-      a.insert(a.end(), {"container", "cleanup"});
-      if (rm) a.push_back("--rm");
-      a.push_back(id);
-      return a;
-    };
-    o.hooks.fill_spares = [cli](const std::string& network) {
-      std::vector<std::string> a = cli;
-      a.insert(a.end(), {"network", "fill", network});
-      spawn_detached(std::move(a));
-    };
+    o.hooks = engine::cli_hooks(std::move(cli));
     engine::Engine eng(o);
 
     // Registries: the request's X-Registry-Auth, else the credentials file; the config's
