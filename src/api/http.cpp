@@ -407,6 +407,11 @@ Exchange::~Exchange() = default;
 
 int Exchange::client_fd() const { return conn_->fd(); }
 
+bool Exchange::client_gone() const {
+  pollfd p{conn_->fd(), POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 bool Exchange::reusable() const { return replied_ && !broken_ && !streaming_ && req_.keep_alive; }
 
 void Exchange::body_stream(const std::function<bool(std::string_view)>& sink) {

@@ -95,6 +95,8 @@ class Exchange {
 
   // Readable once the client hangs up (or sends more): for the engine's cancel_fd.
   int client_fd() const;
+  // Whether the client has hung up (its end closed or reset); cheap, from any thread.
+  bool client_gone() const;
   bool replied() const { return replied_; }
 
  private:

@@ -12,6 +12,7 @@
 namespace berth::log {
 namespace {
 int g_fd = -1;
+bool g_fd_is_stderr = false;  // g_fd is stderr: no plain second copy of errors
 Format g_format = Format::text;
 bool g_debug = false;
 std::string g_program = "berth";
@@ -54,6 +55,12 @@ void init(std::string_view path, Format format, bool debug, std::string_view pro
   }
 }
 
+void init_stderr(Format format, bool debug, std::string_view program) {
+  init("", format, debug, program);
+  g_fd = 2;
+  g_fd_is_stderr = true;
+}
+
 bool has_file() { return g_fd >= 0; }
 int file_fd() { return g_fd; }
 
@@ -71,7 +78,7 @@ void write(Level level, std::string_view msg) {
     [[maybe_unused]] auto r = ::write(g_fd, line.data(), line.size());
   }
   // Errors always reach stderr as one plain line, so a person sees them too.
-  if (level == Level::error) {
+  if (level == Level::error && !g_fd_is_stderr) {
     std::string plain = g_program + ": " + std::string(msg) + "\n";
     [[maybe_unused]] auto r = ::write(2, plain.data(), plain.size());
   } else if (g_fd < 0 && level == Level::warn) {

@@ -14,6 +14,8 @@ enum class Format { text, json };
 // Where log lines go: path empty = stderr only. `program` prefixes the plain lines on stderr
 // ("berth-runtime: warning: …").
 void init(std::string_view path, Format format, bool debug, std::string_view program);
+// A daemon's way: every line from info up (debug too with debug on), timestamped, on stderr.
+void init_stderr(Format format, bool debug, std::string_view program);
 // Every line goes to `sink` instead (debug lines only with debug on); empty: back to the above.
 // Set it before threads log.
 using Sink = std::function<void(Level, std::string_view)>;

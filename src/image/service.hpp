@@ -76,6 +76,10 @@ struct Transfer {
   std::function<std::unique_ptr<distribution::Repository>(const std::string& registry,
                                                           const std::string& repository)> open;
   ProgressFn progress;   // may be empty
+  // Asked as data arrives and between layers (may be empty): true stops a pull with
+  // "pull cancelled" (a daemon's client that went away). What was downloaded stays as an
+  // ingest for the next pull to resume; the rest is as after any failed pull.
+  std::function<bool()> cancelled;
   int max_parallel = 3;  // layers moved at once
   // push: how layers stored uncompressed are compressed for the registry.
   diff::Compression compression = diff::Compression::gzip;

@@ -176,7 +176,7 @@ Image pull_image(Service& svc, std::string_view ref_text, const Transfer& opt) {
           try {
             client.get_blob(layer.digest, w.offset(),
                             [&](const char* data, size_t len) {
-                              if (cancel) throw Error("pull cancelled");
+                              if (cancel || (opt.cancelled && opt.cancelled())) throw Error("pull cancelled");
                               if (w.offset() + static_cast<int64_t>(len) > layer.size) {
                                 too_long = true;
                                 throw Error("layer " + layer.digest.str() + ": the registry sent more than the " +
@@ -232,6 +232,7 @@ Image pull_image(Service& svc, std::string_view ref_text, const Transfer& opt) {
         cv.wait(lk, [&] { return state[i] != 0 || download_error; });
         if (state[i] != 1) std::rethrow_exception(download_error);
       }
+      if (opt.cancelled && opt.cancelled()) throw Error("pull cancelled");
       track(svc, manifest.layers[i].digest, manifest.layers[i].size);  // the DB is this thread's
       const oci::Descriptor& layer = manifest.layers[i];
       const std::string id = image::short_id(layer.digest);

@@ -280,6 +280,37 @@ PY
   [[ "$output" == *auto ]]
   run -1 d pull "$REGISTRY/t/nothere:1"
   d rmi "$REGISTRY/t/bb:1"
+  # a client that hangs up mid-pull stops it: no image recorded, berthd serves on, and the
+  # next pull resumes and completes
+  mkdir -p "$DD/big"
+  head -c 100000000 /dev/urandom > "$DD/big/blob"
+  tar -C "$DD/big" -cf "$DD/big.tar" blob
+  rm -rf "$DD/big"
+  d import "$DD/big.tar" "$REGISTRY/t/big:1" > /dev/null
+  rm -f "$DD/big.tar"
+  run -0 d push "$REGISTRY/t/big:1"
+  d rmi "$REGISTRY/t/big:1"
+  run -0 /usr/bin/python3 - "$DD/d.sock" "$REGISTRY/t/big" "$(base64 -w0 < <(printf '{"username":"tester","password":"secret"}'))" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(("POST /v1.41/images/create?fromImage=%s&tag=1 HTTP/1.1\r\nHost: d\r\nX-Registry-Auth: %s\r\n\r\n" % (sys.argv[2], sys.argv[3])).encode())
+got = b""
+while b"Downloading" not in got:
+    d = s.recv(4096)
+    if not d: sys.exit("no Downloading line: " + got.decode(errors="replace"))
+    got += d
+s.close()
+PY
+  wait_for grep -q "pull of $REGISTRY/t/big:1 stopped: the client went away" "$DD/berthd.log"
+  run -0 d images -q "$REGISTRY/t/big:1"
+  [ -z "$output" ]
+  run -0 d version --format '{{.Server.APIVersion}}'
+  run -0 d pull "$REGISTRY/t/big:1"
+  run -0 d create --name big "$REGISTRY/t/big:1" /blob
+  d cp big:/blob - | wc -c > "$DD/n"
+  [ "$(cat "$DD/n")" -gt 100000000 ]
+  d rm big
+  d rmi "$REGISTRY/t/big:1"
   stop_registry
 }
 

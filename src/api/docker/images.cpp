@@ -11,6 +11,7 @@
 #include "api/docker/api.hpp"
 #include "api/docker/internal.hpp"
 #include "common/fs.hpp"
+#include "common/log.hpp"
 #include "common/strings.hpp"
 #include "common/time.hpp"
 #include "engine/model.hpp"
@@ -185,9 +186,15 @@ void Api::image_create(Exchange& ex, const Params&) {
   image::Transfer t = settings_.transfer(q.header("x-registry-auth"));
   ProgressStream progress(ex);
   t.progress = progress.fn();
+  // A client that hangs up (docker pull interrupted) stops the pull, as Docker's does.
+  t.cancelled = [&ex] { return ex.client_gone(); };
   try {
     eng_.images().pull(ref, t);
   } catch (const std::exception& e) {
+    if (ex.client_gone()) {
+      log::info("pull of " + ref + " stopped: the client went away");
+      return;
+    }
     progress.fail(e);
     progress.end();
     return;

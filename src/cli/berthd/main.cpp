@@ -270,7 +270,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "berthd: %s\n", e.what());
     return 125;
   }
-  log::init("", log::Format::text, cfg.debug, "berthd");
+  log::init_stderr(log::Format::text, cfg.debug, "berthd");
 
   // Signals are taken by one thread (sigwait); every other thread is made with them blocked.
   sigset_t sigs;
