@@ -544,6 +544,48 @@ make_certs() {
   ! grep -q Sanitizer "$DD/berthd-tls.log"
 }
 
+# A newer docker CLI than Debian's (28.x at /usr/local/bin here): it negotiates down to 1.41.
+newer_docker() {
+  local c
+  for c in "${BERTH_DOCKER_NEW:-}" /usr/local/bin/docker; do
+    [ -n "$c" ] && [ -x "$c" ] && [ "$c" != "$DOCKER_CLI" ] || continue
+    local v; v=$("$c" version --format '{{.Client.Version}}' 2>/dev/null | cut -d. -f1) || continue
+    [ "${v:-0}" -ge 23 ] 2>/dev/null && { echo "$c"; return 0; }
+  done
+  return 1
+}
+
+@test "berthd: a newer docker CLI (28.x) negotiates API 1.41 and works the same" {
+  local D; D=$(newer_docker) || skip "no docker CLI newer than Debian's here"
+  n() { DOCKER_HOST="unix://$DD/d.sock" DOCKER_CONFIG="$DD/docker-config" "$D" "$@"; }
+  run -0 n version --format '{{.Server.APIVersion}}'
+  [ "$output" = 1.41 ]
+  run -0 n run --rm busybox echo new-cli
+  [ "$output" = new-cli ]
+  run -7 n run --rm busybox sh -c 'exit 7'
+  run -127 n run --rm busybox nothere
+  run -0 n run -d --name n28 -l k=v busybox sleep 100
+  run -0 bash -c "echo piped | DOCKER_HOST=unix://$DD/d.sock DOCKER_CONFIG=$DD/docker-config $D exec -i n28 cat"
+  [ "$output" = piped ]
+  run -0 n ps --filter label=k=v --format '{{.Names}} {{.Label "k"}}'
+  [ "$output" = "n28 v" ]
+  echo from-host > "$DD/n28.txt"
+  run -0 n cp "$DD/n28.txt" n28:/tmp/
+  run -0 n exec n28 cat /tmp/n28.txt
+  [ "$output" = from-host ]
+  run -0 n stats --no-stream --format '{{.Name}}' n28
+  [ "$output" = n28 ]
+  run -0 n rm -f n28
+  run -0 n network create net28
+  run -0 n network rm net28
+  run -0 n volume create vol28
+  run -0 n volume rm vol28
+  run -0 n system df
+  # no builder yet: the legacy builder's request gets berthd's 501 reason
+  run -1 bash -c "echo 'FROM busybox' | DOCKER_HOST=unix://$DD/d.sock DOCKER_BUILDKIT=0 $D build -t x -"
+  [[ "$output" == *"cannot build images yet"* ]]
+}
+
 @test "berthd: docker-compose up, ps, logs, exec, scale, restart, down -v leaves nothing" {
   command -v docker-compose >/dev/null || skip "docker-compose is not installed"
   cp -r "$SRC/tests/system/compose" "$DD/proj"
