@@ -792,6 +792,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     }
   }
   unmount_rootfs(c.id());
+  ::unlink((container_dir(c.id()) + "/paused").c_str());  // a mark a past run left
   trace("start");
   snapshot::mount_all(images_.snapshots().mounts(c.rec.snapshot), rootfs);
   trace("rootfs mounted");
@@ -1034,11 +1035,15 @@ State Engine::observe(const Container& c, Stale& stale) {
       s.pid = 0;
       return s;
     }
-    try {
-      auto rs = runtime::container_state(runtime_root(), c.id());
-      if (rs.value("status", "") == "paused") s.status = Status::paused;
-    } catch (const Error&) {
-      // being created or deleted this very moment
+    // Paused: only when the engine paused it (its mark), confirmed by the runtime's state —
+    // which costs four files and a parse of the spec, too much for every line of a ps.
+    if (::access((dir + "/paused").c_str(), F_OK) == 0) {
+      try {
+        auto rs = runtime::container_state(runtime_root(), c.id());
+        if (rs.value("status", "") == "paused") s.status = Status::paused;
+      } catch (const Error&) {
+        // being created or deleted this very moment
+      }
     }
     return s;
   }
@@ -1363,6 +1368,7 @@ bool Engine::halt(Container& c, const State& s, int sig, int timeout, UniqueFd l
     if (s.status == Status::paused) {
       try {
         runtime::resume_container(runtime_root(), c.id());
+        ::unlink((container_dir(c.id()) + "/paused").c_str());
       } catch (const std::exception&) {
       }
     }
@@ -1799,12 +1805,22 @@ void Engine::pause(const std::string& ref, bool pause) {
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
   State s = state_locked(c);
+  const std::string mark = container_dir(c.id()) + "/paused";
   if (pause) {
     if (s.status != Status::running) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
-    runtime::pause_container(runtime_root(), c.id());
+    // The mark first: a crash between the two leaves a mark the runtime's state overrules,
+    // never a paused container shown running.
+    fs::write_file_atomic(mark, "", 0600);
+    try {
+      runtime::pause_container(runtime_root(), c.id());
+    } catch (...) {
+      ::unlink(mark.c_str());
+      throw;
+    }
   } else {
     if (s.status != Status::paused) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is not paused");
     runtime::resume_container(runtime_root(), c.id());
+    ::unlink(mark.c_str());
   }
   emit(c, pause ? "pause" : "unpause");
 }
