@@ -748,7 +748,15 @@ json Service::inspect(const Image& img) {
   }
   json layers = json::array();
   for (auto& d : img.config.diff_ids) layers.push_back(d.str());
-  json config = img.config.config.is_null() ? json::object() : img.config.config;
+  // Docker's shape: every field of the container config, null or empty when unset (its
+  // CLI's templates fail on a missing key: `{{.Config.Cmd}}` of an image without a Cmd).
+  json config = {{"Hostname", ""},    {"Domainname", ""},   {"User", ""},         {"AttachStdin", false},
+                 {"AttachStdout", false}, {"AttachStderr", false}, {"Tty", false}, {"OpenStdin", false},
+                 {"StdinOnce", false}, {"Env", nullptr},    {"Cmd", nullptr},     {"Image", ""},
+                 {"Volumes", nullptr}, {"WorkingDir", ""},  {"Entrypoint", nullptr}, {"OnBuild", nullptr},
+                 {"Labels", nullptr}};
+  if (img.config.config.is_object())
+    for (auto& [k, v] : img.config.config.items()) config[k] = v;
   return {{"Id", img.id.str()},
           {"RepoTags", tags},
           {"RepoDigests", digests},

@@ -359,6 +359,54 @@ PY
   d rm -f from-cli from-docker
 }
 
+# same ARGS: the command through the docker CLI and through berth's CLI: the same output
+# (stdout and stderr, an error's "Error:"/"berth:" prefix aside) and the same exit code.
+same() {
+  local a b ra=0 rb=0
+  a=$(d "$@" 2>&1) || ra=$?
+  b=$(e "$@" 2>&1) || rb=$?
+  # the docker CLI's wrapping of a daemon's error, and its log line when a run's start fails
+  a=$(sed -e '/Error response from daemon: /{s/^docker: //;s/Error response from daemon: //;s/\.$//}' \
+          -e '/level=error msg="error waiting for container: context canceled"/d' <<< "$a")
+  a=${a//Error: /}; a=${a//berth: /}; b=${b//berth: /}; b=${b//Error: /}
+  if [ "$a" != "$b" ] || [ "$ra" != "$rb" ]; then
+    echo "differs: $* (docker CLI → $ra, berth → $rb)"
+    diff <(echo "$a") <(echo "$b")
+    return 1
+  fi
+}
+
+@test "berthd: the docker CLI and berth's CLI give the same answers, line for line" {
+  port=$(free_port)
+  d run -d --name same1 -l a=b -e X=1 -p "127.0.0.1:$port:80" busybox sleep 100
+  same run --rm busybox echo hi
+  same run --rm busybox sh -c 'exit 3'
+  same run --rm busybox nothere
+  same run --rm -e A=1 -w /tmp -u 1:1 busybox sh -c 'echo $A $(pwd) $(id -u)'
+  same ps --filter name=same1 --format '{{.Names}} {{.Image}} {{.Command}} {{.Labels}} {{.Ports}}'
+  same ps -a --filter label=a=b --format '{{.Names}} {{.State}}'
+  same inspect -f '{{.Name}} {{.Config.Image}} {{.State.Status}} {{.State.Running}} {{.HostConfig.NetworkMode}} {{.Config.Env}} {{.Config.Labels}}' same1
+  same inspect -f '{{json .NetworkSettings.Ports}}' same1
+  same exec same1 sh -c 'echo $X'
+  same exec -u 1 same1 id -u
+  same exec same1 nothere
+  same exec same1 sh -c 'exit 4'
+  same port same1
+  same port same1 80/tcp
+  same logs same1
+  same images --format '{{.Repository}}:{{.Tag}} {{.ID}}'
+  same image inspect -f '{{.Id}} {{.Os}} {{.Architecture}} {{json .Config.Cmd}} {{json .Config.Env}}' busybox
+  same network ls --format '{{.Name}} {{.Driver}}'
+  same volume ls --format '{{.Name}}'
+  same inspect nothere
+  same rm nothere
+  same stop nothere
+  d stop -t 1 same1
+  same ps -a --filter name=same1 --format '{{.Names}} {{.State}}'
+  same inspect -f '{{.State.ExitCode}} {{.State.Running}}' same1
+  d rm same1
+}
+
 @test "berthd: malformed and hostile requests get a 4xx and berthd keeps serving" {
   run -0 api POST /v1.41/containers/create -H 'Content-Type: application/json' -d '{"Image": "busybox", "Cmd": ["true"'
   [ "${lines[-1]}" = 400 ]

@@ -376,7 +376,7 @@ void Api::exec_start(Exchange& ex, const Params& p) {
     if (detach) throw;
     // Docker writes the runtime's failure into the stream; the client reads the code from
     // exec inspect.
-    std::string msg = std::string("berth: ") + err.what() + "\r\n";
+    std::string msg = std::string("berth: ") + err.what() + (req.tty ? "\r\n" : "\n");
     to_client(h.fd.get(), req.tty ? msg : mux_frame(2, msg));
     ::shutdown(h.fd.get(), SHUT_RDWR);
     return;

@@ -41,6 +41,9 @@ Args parse_args(const std::string& cmd, const std::vector<FlagSpec>& flags, int 
 // line with "json", else each through the Go template `format` (format/template.hpp); the
 // template is parsed before anything is printed. Returns rc.
 int print_inspect(const std::string& format, const nlohmann::json& docs, int rc);
+// The same, then `errors` on stderr, each a line "Error: …" (Docker's order: the documents
+// found first); 1 when there are any.
+int print_inspect(const std::string& format, const nlohmann::json& docs, const std::vector<std::string>& errors);
 // A list verb's rows through --format: "json", "table TEMPLATE" (header from `headers`) or a
 // template per row; "" and "table" use `default_table`.
 // Table cells of the verbs that lay out their own columns (ps, top): characters on screen

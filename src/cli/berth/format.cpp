@@ -30,6 +30,13 @@ int print_inspect(const std::string& format, const json& docs, int rc) {
   return rc;
 }
 
+int print_inspect(const std::string& format, const json& docs, const std::vector<std::string>& errors) {
+  const int rc = print_inspect(format, docs, errors.empty() ? 0 : 1);
+  std::fflush(stdout);
+  for (auto& e : errors) std::fprintf(stderr, "Error: %s\n", e.c_str());
+  return rc;
+}
+
 void print_list(const std::string& format, const std::string& default_table, const json& headers,
                 const std::vector<json>& rows) {
   std::string out = format::render_list(format, default_table, headers, rows);

@@ -180,16 +180,15 @@ int cmd_image_inspect(const Engine& e, int argc, char** argv, int first) {
   if (a.positional().empty()) throw Error("image inspect: requires at least one IMAGE");
   auto svc = e.images();
   json out = json::array();
-  int rc = 0;
+  std::vector<std::string> errors;
   for (auto& name : a.positional()) {
     try {
       out.push_back(svc.inspect(svc.resolve(name)));
     } catch (const Error& err) {
-      std::fprintf(stderr, "Error: %s\n", err.what());
-      rc = 1;
+      errors.push_back(err.what());
     }
   }
-  return print_inspect(a.get("format"), out, rc);
+  return print_inspect(a.get("format"), out, errors);
 }
 
 int cmd_tag(const Engine& e, int argc, char** argv, int first) {

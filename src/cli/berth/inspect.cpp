@@ -15,7 +15,7 @@ int cmd_container_inspect(const Engine& e, int argc, char** argv, int first) {
   if (a.positional().empty()) throw Error("inspect: a container is required");
   auto eng = make_engine(e);
   json out = json::array();
-  int rc = 0;
+  std::vector<std::string> errors;
   for (auto& ref : a.positional()) {
     try {
       auto c = eng.lookup(ref);
@@ -26,29 +26,50 @@ int cmd_container_inspect(const Engine& e, int argc, char** argv, int first) {
         out.back()["SizeRootFs"] = z.root_fs;
       }
     } catch (const Error& ex) {
-      std::fprintf(stderr, "berth: %s\n", ex.what());
-      rc = 1;
+      errors.push_back(ex.what());
     }
   }
-  return print_inspect(a.get("format"), out, rc);
+  return print_inspect(a.get("format"), out, errors);
 }
 
 int cmd_inspect(const Engine& e, int argc, char** argv, int first) {
-  // A container by that name or id first, else an image (Docker's order).
+  // Each name as Docker's CLI resolves it: a container, else an image, a network, a volume;
+  // none of them: "No such object".
   Args a = parse_args("inspect", {{"format", "f", true}, {"type", "", true}, {"size", "s", false}}, argc, argv, first);
-  std::string type = a.get("type");
+  const std::string type = a.get("type");
   if (type == "image") return cmd_image_inspect(e, argc, argv, first);
   if (type == "container") return cmd_container_inspect(e, argc, argv, first);
+  if (type == "network") return cmd_network_inspect(e, argc, argv, first);
+  if (type == "volume") return cmd_volume_inspect(e, argc, argv, first);
+  if (!type.empty()) throw Error("inspect: unknown --type `" + type + "` (container, image, network, volume)");
+  if (a.positional().empty()) throw Error("inspect: requires at least one NAME");
   auto eng = make_engine(e);
-  bool all_containers = !a.positional().empty();
+  json out = json::array();
+  std::vector<std::string> errors;
   for (auto& ref : a.positional()) {
     try {
-      eng.lookup(ref);
-    } catch (const Error&) {
-      all_containers = false;
+      auto c = eng.lookup(ref);
+      out.push_back(eng.inspect(c));
+      if (a.has("size")) {
+        const auto z = eng.sizes(c);
+        out.back()["SizeRw"] = z.rw;
+        out.back()["SizeRootFs"] = z.root_fs;
+      }
+      continue;
+    } catch (const Error& err) {
+      if (err.kind() != ErrorKind::not_found) throw;
+    }
+    if (auto img = eng.images().find(ref)) {
+      out.push_back(eng.images().inspect(*img));
+    } else if (auto n = eng.networks().find(ref)) {
+      out.push_back(eng.networks().inspect(*n));
+    } else if (auto v = eng.volumes().get(ref)) {
+      out.push_back(eng.volumes().inspect(*v));
+    } else {
+      errors.push_back("No such object: " + ref);
     }
   }
-  return all_containers ? cmd_container_inspect(e, argc, argv, first) : cmd_image_inspect(e, argc, argv, first);
+  return print_inspect(a.get("format"), out, errors);
 }
 
 }  // namespace berth::cli
