@@ -359,6 +359,43 @@ PY
   d rm -f from-cli from-docker
 }
 
+@test "berthd: daemon.json's registry-mirrors (docker.io images from a mirror) and log-opts (json-file defaults)" {
+  start_registry
+  d tag busybox "$REGISTRY/library/busybox:mirrored"
+  run -0 d push "$REGISTRY/library/busybox:mirrored"
+  d rmi "$REGISTRY/library/busybox:mirrored"
+  local M=$DD/mirrored
+  mkdir -p "$M"
+  printf '{"registry-mirrors": ["http://%s"], "log-driver": "json-file", "log-opts": {"max-size": "1k", "max-file": "2"}}' "$REGISTRY" > "$M/daemon.json"
+  "$BERTHD" --root "$M/root" --state "$M/run" -H "unix://$M/d.sock" --config-file "$M/daemon.json" > "$M/berthd.log" 2>&1 3>&- &
+  local pid=$!
+  m() { DOCKER_HOST="unix://$M/d.sock" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" "$@"; }
+  wait_for curl -sf --unix-socket "$M/d.sock" http://d/_ping
+  run -0 m info --format '{{.RegistryConfig.Mirrors}}'
+  [ "$output" = "[http://$REGISTRY/]" ] || [ "$output" = "[http://$REGISTRY]" ]
+  # docker.io/library/busybox:mirrored exists only on the mirror
+  run -0 m pull busybox:mirrored
+  [[ "$output" == *"Downloaded newer image for busybox:mirrored"* ]]
+  run -0 m run --name logged busybox:mirrored sh -c 'for i in $(seq 1 300); do echo "line $i of a log that rotates"; done'
+  run -0 m inspect -f '{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config "max-size"}} {{index .HostConfig.LogConfig.Config "max-file"}}' logged
+  [ "$output" = "json-file 1k 2" ]
+  run -0 m logs logged
+  [ "${#lines[@]}" -lt 300 ]
+  [ "${lines[-1]}" = "line 300 of a log that rotates" ]
+  # a container's own log options win
+  run -0 m run --rm --log-opt max-size=5m busybox:mirrored true
+  run -0 m rm logged
+  kill -TERM "$pid"; wait "$pid" || true
+  "$BERTH" --root "$M/root" --state "$M/run" network rm berth >/dev/null 2>&1 || true
+  grep -q " $M" /proc/self/mountinfo && awk -v d="$M" '$5 ~ "^"d {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
+  rm -rf "$M"
+  # a log driver berth does not have: berthd does not start
+  printf '{"log-driver": "syslog"}' > "$DD/bad.json"
+  run -125 "$BERTHD" --root "$DD/root" --state "$DD/run-bad" -H "unix://$DD/bad.sock" --config-file "$DD/bad.json"
+  [[ "$output" == *"log-driver \"syslog\" is not supported"* ]]
+  stop_registry
+}
+
 # same ARGS: the command through the docker CLI and through berth's CLI: the same output
 # (stdout and stderr, an error's "Error:"/"berth:" prefix aside) and the same exit code.
 same() {

@@ -38,6 +38,9 @@ struct Settings {
   std::string runtime_path;     // the default runtime's binary (for /info's Runtimes)
   // Registries: what /images/create and push use (set by berthd from its config).
   std::function<image::Transfer(const std::string& auth_header)> transfer;
+  // daemon.json's log-opts: the json-file options of a container created without its own.
+  std::map<std::string, std::string> log_opts;
+  std::vector<std::string> registry_mirrors;  // for /info
 };
 
 class Api {

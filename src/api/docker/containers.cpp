@@ -218,6 +218,17 @@ void Api::container_create(Exchange& ex, const Params&) {
     r.host = json::object();
   }
   if (!r.host.contains("NetworkMode") || r.host["NetworkMode"] == "") r.host["NetworkMode"] = "default";
+  // The daemon's log-opts for a container that brings none of its own (Docker's rule).
+  if (!settings_.log_opts.empty()) {
+    json& lc = r.host["LogConfig"];
+    if (!lc.is_object()) lc = json::object();
+    const std::string type = lc.value("Type", json("")).is_string() ? lc.value("Type", "") : "";
+    if ((type.empty() || type == "json-file") &&
+        (!lc.contains("Config") || !lc["Config"].is_object() || lc["Config"].empty())) {
+      lc["Type"] = "json-file";
+      lc["Config"] = settings_.log_opts;
+    }
+  }
   const json net = body.value("NetworkingConfig", json::object());
   if (net.is_object() && net.contains("EndpointsConfig") && net["EndpointsConfig"].is_object())
     r.endpoints = net["EndpointsConfig"];

@@ -138,7 +138,7 @@ void Api::info(Exchange& ex, const Params&) {
       {"OSType", "linux"},
       {"Architecture", go_arch() == "amd64" ? "x86_64" : go_arch()},
       {"IndexServerAddress", "https://index.docker.io/v1/"},
-      {"RegistryConfig", {{"InsecureRegistryCIDRs", {"127.0.0.0/8"}}, {"IndexConfigs", json::object()}, {"Mirrors", json::array()}}},
+      {"RegistryConfig", {{"InsecureRegistryCIDRs", {"127.0.0.0/8"}}, {"IndexConfigs", json::object()}, {"Mirrors", settings_.registry_mirrors}}},
       {"NCPU", ::sysconf(_SC_NPROCESSORS_ONLN)},
       {"MemTotal", static_cast<int64_t>(si.totalram) * si.mem_unit},
       {"GenericResources", nullptr},

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -75,6 +76,8 @@ struct DaemonConfig {
   bool group_given = false;
   bool debug = false;
   std::vector<std::string> insecure_registries;
+  std::vector<std::string> registry_mirrors;      // URLs, for docker.io
+  std::map<std::string, std::string> log_opts;    // json-file options
   bool tls = false, tlsverify = false;
   std::string tlscacert, tlscert, tlskey;
 };
@@ -103,6 +106,22 @@ void read_config_file(DaemonConfig& c, bool first) {
     return out;
   };
   c.insecure_registries = strings("insecure-registries");
+  c.registry_mirrors = strings("registry-mirrors");
+  for (auto& m : c.registry_mirrors)
+    if (m.rfind("http://", 0) != 0 && m.rfind("https://", 0) != 0)
+      throw Error(ErrorKind::invalid_argument, c.config_file + ": registry-mirrors: `" + m + "` is not an http(s):// URL");
+  if (j.contains("log-driver") && j["log-driver"] != "json-file")
+    throw Error(ErrorKind::invalid_argument, c.config_file + ": log-driver " + j["log-driver"].dump() + " is not supported (json-file only)");
+  c.log_opts.clear();
+  if (j.contains("log-opts")) {
+    if (!j["log-opts"].is_object()) throw Error(ErrorKind::invalid_argument, c.config_file + ": log-opts: want an object of strings");
+    for (auto& [k, v] : j["log-opts"].items()) {
+      if (!v.is_string()) throw Error(ErrorKind::invalid_argument, c.config_file + ": log-opts: " + k + ": want a string");
+      if (k != "max-size" && k != "max-file" && k != "compress" && k != "labels" && k != "env" && k != "tag")
+        throw Error(ErrorKind::invalid_argument, c.config_file + ": log-opts: `" + k + "` is not a json-file option");
+      c.log_opts[k] = v.get<std::string>();
+    }
+  }
   if (j.contains("debug")) c.debug = j["debug"] == true;
   if (first) {
     if (j.contains("data-root") && j["data-root"].is_string()) c.root = j["data-root"];
@@ -322,6 +341,8 @@ int main(int argc, char** argv) {
     settings.root = cfg.root;
     settings.state = cfg.state;
     settings.runtime_path = sibling("berth-runtime");
+    settings.log_opts = cfg.log_opts;
+    settings.registry_mirrors = cfg.registry_mirrors;
     settings.transfer = [shared_cfg](const std::string& auth_header) {
       distribution::RegistryOptions ro;
       {
@@ -334,8 +355,30 @@ int main(int argc, char** argv) {
         auto file = std::make_shared<distribution::AuthFile>(distribution::AuthFile::load(distribution::AuthFile::default_path()));
         ro.credentials = [file](const std::string& registry) { return file->get(registry); };
       }
+      std::vector<std::string> mirrors;
+      {
+        std::lock_guard<std::mutex> l(shared_cfg->first);
+        mirrors = shared_cfg->second.registry_mirrors;
+      }
       image::Transfer t;
-      t.open = [ro](const std::string& registry, const std::string& repository) {
+      t.open = [ro, mirrors](const std::string& registry, const std::string& repository) {
+        // docker.io's images from the first mirror that answers (Docker's registry-mirrors),
+        // else from docker.io itself. A mirror's own credentials, if the file has any.
+        if (registry == "docker.io")
+          for (const auto& url : mirrors) {
+            std::string host = url.substr(url.find("://") + 3);
+            host = host.substr(0, host.find('/'));
+            distribution::RegistryOptions mo = ro;
+            if (url.rfind("http://", 0) == 0) mo.insecure_registries.push_back(host);
+            try {
+              std::unique_ptr<distribution::Repository> m(registry_client()(&mo, host.c_str(), repository.c_str()));
+              m->ping();
+              log::debug("docker.io/" + repository + " from the mirror " + url);
+              return m;
+            } catch (const std::exception& e) {
+              log::warn("registry mirror " + url + ": " + e.what() + " (trying the next, then docker.io)");
+            }
+          }
         return std::unique_ptr<distribution::Repository>(registry_client()(&ro, registry.c_str(), repository.c_str()));
       };
       t.max_parallel = ro.max_parallel;
@@ -375,6 +418,7 @@ int main(int argc, char** argv) {
             read_config_file(fresh, false);
             std::lock_guard<std::mutex> l(shared_cfg->first);
             shared_cfg->second.insecure_registries = fresh.insecure_registries;
+            shared_cfg->second.registry_mirrors = fresh.registry_mirrors;
             log::info("configuration reloaded from " + cfg.config_file);
           } catch (const std::exception& e) {
             log::error(std::string("reload: ") + e.what() + " (the old configuration stays)");
