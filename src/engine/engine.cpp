@@ -216,7 +216,9 @@ Engine::Engine(Options opts)
     : opts_(with_image_events(std::move(opts))),
       images_(opts_.images),
       volumes_(opts_.images.root, opts_.images.ns),
-      networks_(opts_.images.root, opts_.state, opts_.cni_plugin_dirs, opts_.cni_timeout_ms) {}
+      networks_(opts_.images.root, opts_.state, opts_.cni_plugin_dirs, opts_.cni_timeout_ms) {
+  if (!opts_.address_pools.empty()) networks_.set_address_pools(opts_.address_pools);
+}
 
 json Engine::make_volumes(const ContainerConfig& config, const HostConfig& host) {
   json out = json::array();

@@ -116,6 +116,8 @@ struct Options {
   std::string shim;  // the berth-shim binary
   std::vector<std::string> cni_plugin_dirs = {"/usr/lib/cni"};
   int cni_timeout_ms = 60000;  // per plugin call
+  // Where networks without --subnet get one (Docker's default-address-pools); empty: berth's.
+  std::vector<network::AddressPool> address_pools;
   bool debug = false;
   // What the engine leaves to the program that uses it (the CLI and a daemon each give their
   // own; the engine never runs /proc/self/exe).

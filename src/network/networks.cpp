@@ -296,6 +296,18 @@ std::vector<std::string> words(const std::string& s) {
 
 }  // namespace
 
+AddressPool AddressPool::parse(const nlohmann::json& j) {
+  if (!j.is_object() || !j.value("base", nlohmann::json()).is_string() || !j.value("size", nlohmann::json()).is_number_integer())
+    throw Error(ErrorKind::invalid_argument, "an address pool is {\"base\": \"A.B.C.D/N\", \"size\": M}, not " + j.dump());
+  AddressPool p;
+  p.base = Subnet::parse(j["base"].get<std::string>());
+  p.size = j["size"].get<int>();
+  if (p.size < p.base.prefix || p.size > 30)
+    throw Error(ErrorKind::invalid_argument, "address pool " + p.base.str() + ": size " + std::to_string(p.size) +
+                                                 " must be between its prefix and 30");
+  return p;
+}
+
 Networks::Networks(std::string root, std::string state, std::vector<std::string> plugin_dirs, int timeout_ms)
     : root_(std::move(root)), state_(std::move(state)), cni_(std::move(plugin_dirs), timeout_ms) {}
 
@@ -392,6 +404,16 @@ Subnet Networks::pick_subnet(bool is_default, const std::vector<Network>& existi
       if (s.overlaps(r)) return false;
     return true;
   };
+  if (!pools_.empty()) {
+    for (const AddressPool& p : pools_) {
+      const uint64_t step = uint64_t{1} << (32 - p.size), end = uint64_t{p.base.addr} + (uint64_t{1} << (32 - p.base.prefix));
+      for (uint64_t a = p.base.addr; a < end; a += step) {
+        Subnet s{static_cast<uint32_t>(a), p.size};
+        if (free(s)) return s;
+      }
+    }
+    throw Error(ErrorKind::unavailable, "no free subnet left in the default address pools: give one with --subnet");
+  }
   if (is_default)
     for (uint32_t b : {77u, 76u, 75u, 74u}) {
       Subnet s{(10u << 24) | (b << 16), 16};

@@ -45,6 +45,15 @@ struct Subnet {
   uint32_t first_host() const { return addr + 1; }
 };
 uint32_t parse_ipv4(const std::string& s);  // throws "invalid IPv4 address `x`"
+
+// Where networks without --subnet get theirs (Docker's default-address-pools): subnets of
+// prefix `size` carved from `base`, in order.
+struct AddressPool {
+  Subnet base;
+  int size = 24;
+  // {"base": "10.10.0.0/16", "size": 24}; invalid_argument naming what is wrong.
+  static AddressPool parse(const nlohmann::json& j);
+};
 // A unicast Ethernet address "xx:xx:xx:xx:xx:xx"; throws "invalid MAC address `x`…".
 void check_mac(const std::string& s);
 std::string ipv4_str(uint32_t ip);
@@ -155,6 +164,8 @@ class Networks {
 
   nlohmann::json inspect(const Network& net);
   Cni& cni() { return cni_; }
+  // Replaces berth's own pools (10.74–10.80.x.x) for networks made from now on.
+  void set_address_pools(std::vector<AddressPool> pools) { pools_ = std::move(pools); }
   std::string dir() const { return root_ + "/networks"; }
 
  private:
@@ -172,6 +183,7 @@ class Networks {
   // `everything`), running their DEL.
   void reap_spares_locked(const Network& net, bool everything);
 
+  std::vector<AddressPool> pools_;
   std::string root_, state_;
   Cni cni_;
 };

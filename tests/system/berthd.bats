@@ -359,14 +359,15 @@ PY
   d rm -f from-cli from-docker
 }
 
-@test "berthd: daemon.json's registry-mirrors (docker.io images from a mirror) and log-opts (json-file defaults)" {
+@test "berthd: daemon.json: registry-mirrors (docker.io images from a mirror), log-opts (json-file defaults), default-address-pools" {
   start_registry
   d tag busybox "$REGISTRY/library/busybox:mirrored"
   run -0 d push "$REGISTRY/library/busybox:mirrored"
   d rmi "$REGISTRY/library/busybox:mirrored"
   local M=$DD/mirrored
   mkdir -p "$M"
-  printf '{"registry-mirrors": ["http://%s"], "log-driver": "json-file", "log-opts": {"max-size": "1k", "max-file": "2"}}' "$REGISTRY" > "$M/daemon.json"
+  printf '{"registry-mirrors": ["http://%s"], "log-driver": "json-file", "log-opts": {"max-size": "1k", "max-file": "2"},
+           "default-address-pools": [{"base": "10.123.0.0/23", "size": 24}, {"base": "10.124.8.0/24", "size": 25}]}' "$REGISTRY" > "$M/daemon.json"
   "$BERTHD" --root "$M/root" --state "$M/run" -H "unix://$M/d.sock" --config-file "$M/daemon.json" > "$M/berthd.log" 2>&1 3>&- &
   local pid=$!
   m() { DOCKER_HOST="unix://$M/d.sock" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" "$@"; }
@@ -376,17 +377,24 @@ PY
   # docker.io/library/busybox:mirrored exists only on the mirror
   run -0 m pull busybox:mirrored
   [[ "$output" == *"Downloaded newer image for busybox:mirrored"* ]]
-  run -0 m run --name logged busybox:mirrored sh -c 'for i in $(seq 1 300); do echo "line $i of a log that rotates"; done'
+  # networks get their subnets from the pools, in order
+  local i
+  for i in 1 2 3 4; do m network create "pool$i" > /dev/null; done
+  run -0 m network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' pool1 pool2 pool3 pool4
+  [ "$output" = "$(printf '10.123.0.0/24\n10.123.1.0/24\n10.124.8.0/25\n10.124.8.128/25')" ]
+  run -1 m network create pool5
+  [[ "$output" == *"no free subnet left in the default address pools"* ]]
+  run -0 m network rm pool1 pool2 pool3 pool4
+  run -0 m run --name logged --network none busybox:mirrored sh -c 'for i in $(seq 1 300); do echo "line $i of a log that rotates"; done'
   run -0 m inspect -f '{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config "max-size"}} {{index .HostConfig.LogConfig.Config "max-file"}}' logged
   [ "$output" = "json-file 1k 2" ]
   run -0 m logs logged
   [ "${#lines[@]}" -lt 300 ]
   [ "${lines[-1]}" = "line 300 of a log that rotates" ]
   # a container's own log options win
-  run -0 m run --rm --log-opt max-size=5m busybox:mirrored true
+  run -0 m run --rm --network none --log-opt max-size=5m busybox:mirrored true
   run -0 m rm logged
   kill -TERM "$pid"; wait "$pid" || true
-  "$BERTH" --root "$M/root" --state "$M/run" network rm berth >/dev/null 2>&1 || true
   grep -q " $M" /proc/self/mountinfo && awk -v d="$M" '$5 ~ "^"d {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
   rm -rf "$M"
   # a log driver berth does not have: berthd does not start

@@ -78,6 +78,7 @@ struct DaemonConfig {
   std::vector<std::string> insecure_registries;
   std::vector<std::string> registry_mirrors;      // URLs, for docker.io
   std::map<std::string, std::string> log_opts;    // json-file options
+  std::vector<network::AddressPool> address_pools;
   bool tls = false, tlsverify = false;
   std::string tlscacert, tlscert, tlskey;
 };
@@ -124,6 +125,17 @@ void read_config_file(DaemonConfig& c, bool first) {
   }
   if (j.contains("debug")) c.debug = j["debug"] == true;
   if (first) {
+    if (j.contains("default-address-pools")) {
+      if (!j["default-address-pools"].is_array())
+        throw Error(ErrorKind::invalid_argument, c.config_file + ": default-address-pools: want an array");
+      for (auto& p : j["default-address-pools"]) {
+        try {
+          c.address_pools.push_back(network::AddressPool::parse(p));
+        } catch (const Error& e) {
+          throw Error(ErrorKind::invalid_argument, c.config_file + ": default-address-pools: " + e.what());
+        }
+      }
+    }
     if (j.contains("data-root") && j["data-root"].is_string()) c.root = j["data-root"];
     if (j.contains("exec-root") && j["exec-root"].is_string()) c.state = j["exec-root"];
     if (c.hosts.empty()) c.hosts = strings("hosts");
@@ -324,6 +336,7 @@ int main(int argc, char** argv) {
     o.shim = sibling("berth-shim");
     o.debug = cfg.debug;
     if (!cfg.cni_dirs.empty()) o.cni_plugin_dirs = cfg.cni_dirs;
+    o.address_pools = cfg.address_pools;
     // What berth's CLI does for a container after its exit, and for warm network spares:
     // the same commands, so that both front ends leave the same work behind.
     std::vector<std::string> cli = {sibling("berth"), "--root", cfg.root, "--state", cfg.state, "--namespace", cfg.ns,
