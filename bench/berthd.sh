@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/berthd.sh [RUNS] [N]: the docker CLI against berthd and against dockerd (20.10 +
 # containerd + runc), side by side in one run, medians and ratios:
-#   1. `docker run --rm IMAGE true` (--network none), the same client for both;
+#   1. `docker run --rm IMAGE true` (--network none), the same client for both, and the
+#      client's floor: the same command against bench/docker-cli-floor.py (no container);
 #   2. `docker exec CONTAINER true` in a running container;
 #   3. `docker ps -a` with N (default 100) containers made;
 #   4. daemon memory: berthd's RSS idle and with N running containers, against dockerd's +
@@ -48,9 +49,16 @@ if [ -n "$have_docker" ]; then
   dockerd_idle=$(( $(rss_kib "$(cat "$DD/dockerd.pid")") + $(rss_kib "$(pgrep -o -x containerd)") ))
 fi
 
+# The client's floor: the same command against a server that answers at once with no
+# container behind it (bench/docker-cli-floor.py) — the part no daemon can remove.
+/usr/bin/python3 "$here/bench/docker-cli-floor.py" "$work/floor.sock" > /dev/null 2>&1 &
+floor_pid=$!
+for _ in $(seq 100); do [ -S "$work/floor.sock" ] && break; sleep 0.05; done
 cmds=(-n berthd "${BD[*]} run --rm --network none bench/busybox true")
+cmds+=(-n floor "docker -H unix://$work/floor.sock run --rm --network none bench/busybox true")
 [ -n "$have_docker" ] && cmds+=(-n dockerd "${D[*]} run --rm --network none bench/busybox true")
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/run.json" "${cmds[@]}" >/dev/null
+kill "$floor_pid" 2>/dev/null || true
 
 "${BD[@]}" run -d --name ex --network none bench/busybox sleep 1000 >/dev/null
 cmds=(-n berthd "${BD[*]} exec ex true")
@@ -80,5 +88,9 @@ for f in run exec ps; do
     "\($f)\tberthd \(.berthd * 1000 * 100 | round / 100) ms" +
     (if .dockerd then "\tdockerd \(.dockerd * 1000 * 100 | round / 100) ms\tratio \(.berthd / .dockerd * 1000 | round / 1000)" else "" end)' "$work/$f.json"
 done
+jq -r '[.results[] | {(.command): .median}] | add | select(.floor and .dockerd) |
+  "run, the client floor (docker CLI against an instant server) \(.floor * 1000 * 100 | round / 100) ms; " +
+  "above it: berthd \((.berthd - .floor) * 1000 * 100 | round / 100) ms, dockerd \((.dockerd - .floor) * 1000 * 100 | round / 100) ms, " +
+  "ratio \((.berthd - .floor) / (.dockerd - .floor) * 1000 | round / 1000)"' "$work/run.json"
 echo "daemon RSS idle: berthd $((berthd_idle / 1024)) MiB, dockerd+containerd $((dockerd_idle / 1024)) MiB"
 echo "daemon RSS with $N running: berthd $((berthd_busy / 1024)) MiB, dockerd+containerd $((dockerd_busy / 1024)) MiB"
