@@ -247,7 +247,11 @@ TEST_F(SpecTest, BadFlagValuesAreOneLineErrors) {
     return error_of([&] { spec({{"Cmd", {"true"}}}, h); });
   };
   EXPECT_NE(bad({{"CapAdd", {"NOPE"}}}).find("unknown capability `NOPE`"), std::string::npos);
-  EXPECT_NE(bad({{"Binds", {"/does/not/exist:/x"}}}).find("bind source path `/does/not/exist`"), std::string::npos);
+  // -v makes a missing source directory (Docker's); a path through a file cannot be made
+  spec({{"Cmd", {"true"}}}, {{"Binds", {root + "/made/by-v:/x"}}});
+  EXPECT_TRUE(fs::is_dir(root + "/made/by-v"));
+  fs::write_file_atomic(root + "/a-file", "", 0600);
+  EXPECT_NE(bad({{"Binds", {root + "/a-file/sub:/x"}}}).find("a-file"), std::string::npos);
   EXPECT_NE(bad({{"Binds", {root + ":relative"}}}).find("must be absolute"), std::string::npos);
   EXPECT_NE(bad({{"Binds", {root + ":/x:bogus"}}}).find("invalid mount option `bogus`"), std::string::npos);
   EXPECT_NE(bad({{"Memory", 1024}}).find("minimum memory limit"), std::string::npos);
