@@ -699,12 +699,29 @@ int free_port(const PortMapping& p, const std::set<int>& taken) {
 
 namespace {
 
+// A container's hosts file rewritten in place (it is bind-mounted into the running container:
+// a rename would not show there): written over from the start, then cut to its length —
+// never truncated first, which let a lookup in the container (`hostname -i` as it starts)
+// read an empty file. False when the file is gone (the container with it).
+bool write_hosts_in_place(const std::string& path, const std::string& text) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return false;
+  size_t off = 0;
+  while (off < text.size()) {
+    const ssize_t n = ::pwrite(fd.get(), text.data() + off, text.size() - off, static_cast<off_t>(off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw_errno("write " + path);
+    off += static_cast<size_t>(n);
+  }
+  if (::ftruncate(fd.get(), static_cast<off_t>(text.size())) < 0) throw_errno("truncate " + path);
+  return true;
+}
+
 // The hosts file of a container that left its last network: its fixed lines only.
 void reset_hosts(const Member& m) {
   std::string text;
   if (m.hosts_file.empty() || !fs::read_file_if_exists(m.hosts_base, text)) return;
-  UniqueFd fd(::open(m.hosts_file.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW));
-  if (fd) fs::write_fd(fd.get(), text, m.hosts_file);
+  write_hosts_in_place(m.hosts_file, text);
 }
 
 }  // namespace
@@ -899,10 +916,7 @@ void Networks::rewrite_hosts_locked(const std::vector<std::string>& ids) {
         names.push_back(peer.hostname);
         line(peer.ip, names);
       }
-    // In place: the file is bind-mounted into the running container (a rename would not show).
-    UniqueFd fd(::open(hosts_file.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd) continue;  // the container is gone meanwhile
-    fs::write_fd(fd.get(), text, hosts_file);
+    write_hosts_in_place(hosts_file, text);  // false: the container is gone meanwhile
   }
 }
 
