@@ -620,7 +620,8 @@ make_certs() {
   local fds; fds=$(ls /proc/$pid/fd | wc -l)
   for i in 1 2 3 4 5; do curl -s --cacert "$c/ca.pem" "https://127.0.0.1:$port/_ping" >/dev/null || true; done
   for i in 1 2 3; do t ps -q >/dev/null; done
-  [ "$(ls /proc/$pid/fd | wc -l)" -le "$fds" ]
+  fds_back() { [ "$(ls /proc/$pid/fd | wc -l)" -le "$fds" ]; }
+  wait_for fds_back  # each session closes once both its ends have (asynchronously)
   # a key that is not the certificate's is refused at start
   run -1 "$BERTHD" --root "$DD/root" --state "$DD/run-tls2" -H "tcp://127.0.0.1:$(free_port)" \
     --tlsverify --tlscacert "$c/ca.pem" --tlscert "$c/server-cert.pem" --tlskey "$c/key.pem" --config-file "$DD/daemon.json"

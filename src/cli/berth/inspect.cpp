@@ -10,6 +10,23 @@ namespace berth::cli {
 
 using nlohmann::json;
 
+namespace {
+
+// A container's inspect document, with its sizes when asked (--size). not_found when `ref`
+// names no container.
+json container_document(engine::Engine& eng, const std::string& ref, bool size) {
+  auto c = eng.lookup(ref);
+  json doc = eng.inspect(c);
+  if (size) {
+    const auto z = eng.sizes(c);
+    doc["SizeRw"] = z.rw;
+    doc["SizeRootFs"] = z.root_fs;
+  }
+  return doc;
+}
+
+}  // namespace
+
 int cmd_container_inspect(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("inspect", {{"format", "f", true}, {"type", "", true}, {"size", "s", false}}, argc, argv, first);
   if (a.positional().empty()) throw Error("inspect: a container is required");
@@ -18,13 +35,7 @@ int cmd_container_inspect(const Engine& e, int argc, char** argv, int first) {
   std::vector<std::string> errors;
   for (auto& ref : a.positional()) {
     try {
-      auto c = eng.lookup(ref);
-      out.push_back(eng.inspect(c));
-      if (a.has("size")) {
-        const auto z = eng.sizes(c);
-        out.back()["SizeRw"] = z.rw;
-        out.back()["SizeRootFs"] = z.root_fs;
-      }
+      out.push_back(container_document(eng, ref, a.has("size")));
     } catch (const Error& ex) {
       errors.push_back(ex.what());
     }
@@ -48,13 +59,7 @@ int cmd_inspect(const Engine& e, int argc, char** argv, int first) {
   std::vector<std::string> errors;
   for (auto& ref : a.positional()) {
     try {
-      auto c = eng.lookup(ref);
-      out.push_back(eng.inspect(c));
-      if (a.has("size")) {
-        const auto z = eng.sizes(c);
-        out.back()["SizeRw"] = z.rw;
-        out.back()["SizeRootFs"] = z.root_fs;
-      }
+      out.push_back(container_document(eng, ref, a.has("size")));
       continue;
     } catch (const Error& err) {
       if (err.kind() != ErrorKind::not_found) throw;
