@@ -68,6 +68,9 @@ std::string snapshot_key(const std::string& id) { return "container/" + id; }
 
 bool shim_alive(const std::string& dir) { return shim::live_shim(dir) != 0; }
 
+// The engine's mark on a container it paused (observe asks the runtime only then).
+std::string paused_mark(const std::string& container_dir) { return container_dir + "/paused"; }
+
 int64_t now_ns() { return metadata::now_ns(); }
 
 void remove_netns_quietly(const std::string& path) {
@@ -794,7 +797,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     }
   }
   unmount_rootfs(c.id());
-  ::unlink((container_dir(c.id()) + "/paused").c_str());  // a mark a past run left
+  ::unlink(paused_mark(container_dir(c.id())).c_str());  // a mark a past run left
   trace("start");
   snapshot::mount_all(images_.snapshots().mounts(c.rec.snapshot), rootfs);
   trace("rootfs mounted");
@@ -1039,7 +1042,7 @@ State Engine::observe(const Container& c, Stale& stale) {
     }
     // Paused: only when the engine paused it (its mark), confirmed by the runtime's state —
     // which costs four files and a parse of the spec, too much for every line of a ps.
-    if (::access((dir + "/paused").c_str(), F_OK) == 0) {
+    if (::access(paused_mark(dir).c_str(), F_OK) == 0) {
       try {
         auto rs = runtime::container_state(runtime_root(), c.id());
         if (rs.value("status", "") == "paused") s.status = Status::paused;
@@ -1370,7 +1373,7 @@ bool Engine::halt(Container& c, const State& s, int sig, int timeout, UniqueFd l
     if (s.status == Status::paused) {
       try {
         runtime::resume_container(runtime_root(), c.id());
-        ::unlink((container_dir(c.id()) + "/paused").c_str());
+        ::unlink(paused_mark(container_dir(c.id())).c_str());
       } catch (const std::exception&) {
       }
     }
@@ -1807,7 +1810,7 @@ void Engine::pause(const std::string& ref, bool pause) {
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
   State s = state_locked(c);
-  const std::string mark = container_dir(c.id()) + "/paused";
+  const std::string mark = paused_mark(container_dir(c.id()));
   if (pause) {
     if (s.status != Status::running) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
     // The mark first: a crash between the two leaves a mark the runtime's state overrules,
@@ -2055,8 +2058,28 @@ void Engine::with_rootfs(const Container& c, const std::function<void(const std:
     // The container's own view — its volumes and bind mounts over its root, as docker cp
     // sees them — is its init's root: paths opened beneath /proc/PID/root cross the mounts
     // of the container's mount namespace. Without them, the root filesystem alone.
-    if (with_mounts && s.pid > 0) f("/proc/" + std::to_string(s.pid) + "/root");
-    else f(container_dir(c.id()) + "/rootfs");
+    if (with_mounts && s.pid > 0) {
+      // The pid read from the run record is pinned (its /proc directory, which stops working
+      // if that process ends) and checked to be the shim's child before its root is used: a
+      // reused pid must never hand over another process's root (the host's).
+      UniqueFd proc(::open(("/proc/" + std::to_string(s.pid)).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      UniqueFd stat_fd(proc ? ::openat(proc.get(), "stat", O_RDONLY | O_CLOEXEC) : -1);
+      std::string stat;
+      char buf[1024];
+      ssize_t n = stat_fd ? ::read(stat_fd.get(), buf, sizeof buf - 1) : -1;
+      if (n > 0) stat.assign(buf, static_cast<size_t>(n));
+      const size_t paren = stat.rfind(')');
+      pid_t ppid = 0;
+      if (paren != std::string::npos) std::sscanf(stat.c_str() + paren + 1, " %*c %d", &ppid);
+      UniqueFd root(proc && ppid > 0 && ppid == shim::live_shim(container_dir(c.id()))
+                        ? ::openat(proc.get(), "root", O_PATH | O_DIRECTORY | O_CLOEXEC)
+                        : -1);
+      if (root) {
+        f("/proc/self/fd/" + std::to_string(root.get()));
+        return;
+      }
+    }
+    f(container_dir(c.id()) + "/rootfs");
     return;
   }
   // Not running: a private mount of its layers for the time of the operation.
