@@ -18,9 +18,21 @@
 
 namespace {
 
+std::string g_base;
+
+// The directory goes at exit (libFuzzer ends a timed run with exit()): each run left one.
+void remove_base() {
+  try {
+    if (!g_base.empty()) berth::fs::remove_all(g_base);
+  } catch (...) {
+  }
+}
+
 std::string make_base() {
   char tmpl[] = "/tmp/berth-fuzz-layer.XXXXXX";
   if (!::mkdtemp(tmpl)) std::abort();
+  g_base = tmpl;
+  std::atexit(remove_base);
   return tmpl;
 }
 

@@ -370,6 +370,7 @@ PY
            "default-address-pools": [{"base": "10.123.0.0/23", "size": 24}, {"base": "10.124.8.0/24", "size": 25}]}' "$REGISTRY" > "$M/daemon.json"
   "$BERTHD" --root "$M/root" --state "$M/run" -H "unix://$M/d.sock" --config-file "$M/daemon.json" > "$M/berthd.log" 2>&1 3>&- &
   local pid=$!
+  track_pid "$pid"
   m() { DOCKER_HOST="unix://$M/d.sock" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" "$@"; }
   wait_for curl -sf --unix-socket "$M/d.sock" http://d/_ping
   run -0 m info --format '{{.RegistryConfig.Mirrors}}'
@@ -592,6 +593,7 @@ make_certs() {
     --tlsverify --tlscacert "$c/ca.pem" --tlscert "$c/server-cert.pem" --tlskey "$c/server-key.pem" \
     --config-file "$DD/daemon.json" > "$DD/berthd-tls.log" 2>&1 3>&- &
   local pid=$!
+  track_pid "$pid"
   wait_for curl -sf --cacert "$c/ca.pem" --cert "$c/cert.pem" --key "$c/key.pem" "https://127.0.0.1:$port/_ping"
   t() { DOCKER_HOST="tcp://127.0.0.1:$port" DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH="$c" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" "$@"; }
   run -0 t version --format '{{.Server.APIVersion}}'

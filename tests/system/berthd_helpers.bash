@@ -60,8 +60,15 @@ berthd_setup_file() {
   start_berthd
 }
 
+# track_pid PID: a process a test started (a second berthd) that teardown kills if the test
+# failed before it could.
+track_pid() { echo "$1" >> "$DD/extra-pids"; }
+
 berthd_teardown_file() {
   [ -n "${DD:-}" ] || return 0
+  if [ -f "$DD/extra-pids" ]; then
+    while read -r p; do kill -9 "$p" 2>/dev/null || true; done < "$DD/extra-pids"
+  fi
   if [ -S "$DD/d.sock" ]; then
     for c in $(e ps -aq --no-trunc 2>/dev/null); do e rm -f "$c" >/dev/null 2>&1 || true; done
   fi
