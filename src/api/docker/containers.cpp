@@ -509,6 +509,13 @@ void Api::container_wait(Exchange& ex, const Params& p) {
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::unavailable) return;  // the client went away
     result = {{"StatusCode", -1}, {"Error", {{"Message", e.what()}}}};
+    // Removed between our lookup and the engine's (a --rm container this daemon cleaned up
+    // meanwhile): its recorded exit.
+    if (e.kind() == ErrorKind::not_found) {
+      std::lock_guard<std::mutex> l(mu_);
+      if (auto it = removed_exits_.find(c.id()); it != removed_exits_.end())
+        result = {{"StatusCode", it->second}, {"Error", nullptr}};
+    }
   }
   ex.write(result.dump() + "\n");
   ex.end_stream();
