@@ -187,7 +187,8 @@ std::optional<Image> Service::find(std::string_view s) {
     if (it == rec.labels.end() || it->second.rfind(prefix, 0) != 0) continue;
     if (found && found->id.str() != it->second)
       throw Error(ErrorKind::invalid_argument, "image id prefix `" + std::string(s) + "` is ambiguous");
-    if (!found) found = load(rec);
+    // A name of its own rather than a build cache entry's, when it has one.
+    if (!found || is_build_cache_name(found->record.name)) found = load(rec);
   }
   return found;
 }
@@ -200,8 +201,117 @@ Image Service::resolve(std::string_view s) {
 
 std::vector<Image> Service::list() {
   std::vector<Image> out;
-  for (auto& rec : db_->list_images(opts_.ns)) out.push_back(load(rec));
+  for (auto& rec : db_->list_images(opts_.ns))
+    if (!is_build_cache_name(rec.name)) out.push_back(load(rec));
   return out;
+}
+
+namespace {
+constexpr std::string_view kBuildCacheRepo = "berth.build/cache:";
+}  // namespace
+
+std::string build_cache_name(const std::string& key) {
+  return std::string(kBuildCacheRepo) + key;
+}
+
+bool is_build_cache_name(std::string_view name) {
+  return name.substr(0, kBuildCacheRepo.size()) == kBuildCacheRepo;
+}
+
+std::optional<Image> Service::build_cache(const std::string& key) {
+  auto rec = db_->get_image(opts_.ns, build_cache_name(key));
+  if (!rec) return std::nullopt;
+  try {
+    return load(*rec);
+  } catch (const Error& e) {
+    log::warn("build cache entry " + key + ": " + e.what());
+    return std::nullopt;
+  }
+}
+
+std::vector<std::string> Service::prune_build_cache() {
+  std::vector<std::string> out;
+  std::set<std::string> named;  // ids that keep a name outside the cache
+  auto records = db_->list_images(opts_.ns);
+  for (auto& rec : records) {
+    auto cfg = rec.labels.find(kConfigLabel);
+    if (!is_build_cache_name(rec.name) && cfg != rec.labels.end()) named.insert(cfg->second);
+  }
+  std::set<std::string> ids;
+  for (auto& rec : records) {
+    if (!is_build_cache_name(rec.name)) continue;
+    db_->delete_image(opts_.ns, rec.name);
+    auto cfg = rec.labels.find(kConfigLabel);
+    if (cfg != rec.labels.end() && !named.count(cfg->second)) ids.insert(cfg->second);
+  }
+  for (auto& id : ids) out.push_back("deleted: " + id);
+  gc();
+  return out;
+}
+
+Service::NewLayer Service::commit_layer(const std::string& key, const std::vector<Digest>& parent_diff_ids) {
+  const std::string upper_dir = snapshots_->fs_dir(key);
+  UniqueFd upper(::open(upper_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!upper) throw_errno("open `" + upper_dir + "`");
+  // The native snapshotter's snapshot is a whole tree: the layer is its difference from the
+  // parent's (an overlay upper dir is the difference already).
+  UniqueFd lower;
+  if (opts_.driver == snapshot::Driver::native && !parent_diff_ids.empty()) {
+    const std::string lower_dir = snapshots_->fs_dir(oci::chain_id(parent_diff_ids).str());
+    lower.reset(::open(lower_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!lower) throw_errno("open `" + lower_dir + "`");
+  }
+  content::Store::Writer writer = content_->writer(unique_name("layer-"), false);
+  diff::CreateResult made;
+  try {
+    const diff::Writer out = [&](const void* p, size_t n) { writer.write(p, n); };
+    made = lower ? diff::create_layer_diff(lower.get(), upper.get(), out, diff::Compression::none)
+                 : diff::create_layer(upper.get(), out, diff::Compression::none);
+    writer.commit(made.compressed, made.compressed_size);
+  } catch (...) {
+    writer.abort();
+    throw;
+  }
+  NewLayer nl;
+  nl.desc.mediaType = std::string(oci::media::kOciLayer);
+  nl.desc.digest = made.compressed;
+  nl.desc.size = made.compressed_size;
+  nl.diff_id = made.diff_id;
+  std::vector<Digest> ids = parent_diff_ids;
+  ids.push_back(made.diff_id);
+  nl.chain = oci::chain_id(ids).str();
+  if (db_->get_snapshot(opts_.ns, nl.chain)) snapshots_->remove(key);
+  else snapshots_->commit(nl.chain, key);
+  return nl;
+}
+
+Image Service::store_image(const json& config, const std::vector<oci::Descriptor>& layers, std::string_view ref) {
+  const std::string config_text = config.dump();
+  oci::Manifest m;
+  m.mediaType = std::string(oci::media::kOciManifest);
+  m.config.mediaType = std::string(oci::media::kOciConfig);
+  m.config.digest = content_->put(config_text);
+  m.config.size = static_cast<int64_t>(config_text.size());
+  m.layers = layers;
+  for (auto& l : m.layers)  // Docker media types in an OCI manifest: their OCI names
+    if (l.mediaType == oci::media::kDockerLayerGzip) l.mediaType = std::string(oci::media::kOciLayerGzip);
+  const std::string manifest_text = oci::to_json(m).dump();
+  const Digest manifest_digest = content_->put(manifest_text);
+  metadata::Image rec;
+  rec.name = is_build_cache_name(ref) ? std::string(ref) : oci::Reference::parse(ref).str();
+  rec.target = {std::string(oci::media::kOciManifest), manifest_digest.str(),
+                static_cast<int64_t>(manifest_text.size())};
+  oci::Descriptor manifest_desc;
+  manifest_desc.mediaType = rec.target.media_type;
+  manifest_desc.digest = manifest_digest;
+  manifest_desc.size = rec.target.size;
+  std::vector<oci::Descriptor> blobs = {manifest_desc, m.config};
+  for (auto& l : m.layers) blobs.push_back(l);
+  const std::string name = rec.name;
+  record(rec, blobs);
+  auto stored = db_->get_image(opts_.ns, name);
+  if (!stored) throw Error("image record " + name + " vanished");
+  return load(*stored);
 }
 
 void set_manifest_label(metadata::Image& rec, const Digest& manifest) {
@@ -466,7 +576,7 @@ std::vector<std::string> Service::remove(std::string_view s, bool force) {
   } else {
     for (auto& rec : db_->list_images(opts_.ns)) {
       auto it = rec.labels.find(kConfigLabel);
-      if (it != rec.labels.end() && it->second == img.id.str()) names.push_back(rec);
+      if (it != rec.labels.end() && it->second == img.id.str() && !is_build_cache_name(rec.name)) names.push_back(rec);
     }
     if (names.size() > 1 && !force)
       throw Error(ErrorKind::conflict, "conflict: unable to delete " + short_id(img.id) +
@@ -478,11 +588,15 @@ std::vector<std::string> Service::remove(std::string_view s, bool force) {
     event("untag", img.id.str(), {{"name", oci::Reference::parse(rec.name).familiar()}});
   }
   bool still_named = false;
+  std::vector<std::string> cache_names;  // the build's records of it go with its last name
   for (auto& rec : db_->list_images(opts_.ns)) {
     auto it = rec.labels.find(kConfigLabel);
-    if (it != rec.labels.end() && it->second == img.id.str()) still_named = true;
+    if (it == rec.labels.end() || it->second != img.id.str()) continue;
+    if (is_build_cache_name(rec.name)) cache_names.push_back(rec.name);
+    else still_named = true;
   }
   if (!still_named) {
+    for (auto& n : cache_names) db_->delete_image(opts_.ns, n);
     out.push_back("Deleted: " + img.id.str());
     event("delete", img.id.str());
     gc();
@@ -492,7 +606,7 @@ std::vector<std::string> Service::remove(std::string_view s, bool force) {
 
 std::vector<std::string> Service::prune(bool all) {
   std::vector<std::string> out;
-  if (!all) return out;
+  if (!all) return prune_build_cache();
   // An image a container (running or stopped) was made from is in use: its layers are the
   // container's lower layers, and Docker keeps it too.
   std::set<std::string> in_use;
@@ -502,7 +616,7 @@ std::vector<std::string> Service::prune(bool all) {
     auto cfg = rec.labels.find(kConfigLabel);
     if (cfg != rec.labels.end() && in_use.count(cfg->second)) continue;
     db_->delete_image(opts_.ns, rec.name);
-    out.push_back("untagged: " + oci::Reference::parse(rec.name).familiar());
+    if (!is_build_cache_name(rec.name)) out.push_back("untagged: " + oci::Reference::parse(rec.name).familiar());
     auto it = rec.labels.find(kConfigLabel);
     if (it != rec.labels.end()) ids.insert(it->second);
   }
@@ -729,7 +843,7 @@ std::vector<Service::HistoryEntry> Service::history(const Image& img) {
   if (!out.empty()) {
     out.front().id = img.id.str();
     for (auto& rec : db_->list_images(opts_.ns))
-      if (rec.target.digest == img.record.target.digest) out.front().tags.push_back(rec.name);
+      if (rec.target.digest == img.record.target.digest && !is_build_cache_name(rec.name)) out.front().tags.push_back(rec.name);
   }
   return out;
 }
@@ -738,7 +852,7 @@ json Service::inspect(const Image& img) {
   json tags = json::array(), digests = json::array();
   for (auto& rec : db_->list_images(opts_.ns)) {
     auto it = rec.labels.find(kConfigLabel);
-    if (it == rec.labels.end() || it->second != img.id.str()) continue;
+    if (it == rec.labels.end() || it->second != img.id.str() || is_build_cache_name(rec.name)) continue;
     auto ref = oci::Reference::parse(rec.name);
     if (!ref.tag.empty()) tags.push_back(ref.familiar());
     oci::Reference d = ref;

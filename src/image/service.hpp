@@ -106,7 +106,7 @@ class Service {
   // ("sha256:4f2a…", "4f2a1b"), or name@digest. Throws berth::Error("No such image: x").
   Image resolve(std::string_view ref_or_id);
   std::optional<Image> find(std::string_view ref_or_id);
-  // Every image record (one per name), sorted by name.
+  // Every image record (one per name), sorted by name; build cache entries are not listed.
   std::vector<Image> list();
   // Loads the documents of a record (picking this platform's manifest from an index).
   Image load(const metadata::Image& record);
@@ -119,6 +119,26 @@ class Service {
   // against `base`'s), with Docker's Config `config` and a history entry.
   Image commit(const Image& base, const std::string& upper_dir, std::string_view ref,
                const nlohmann::json& config, const std::string& comment, const std::string& author);
+  // An image from its documents: `config`, a whole OCI image config (rootfs.diff_ids naming
+  // `layers`, which are in the content store), stored with an OCI manifest and recorded under
+  // `ref` (a reference, or a build cache name: build_cache_name()).
+  Image store_image(const nlohmann::json& config, const std::vector<oci::Descriptor>& layers, std::string_view ref);
+  // A layer from the active snapshot `key`, prepared on the committed snapshot of the layers
+  // `parent_diff_ids` (none: on nothing): its changes as an uncompressed tar in the content
+  // store, then the snapshot itself committed as the new chain (no second extraction; removed
+  // instead when that chain exists already). `key` must not be mounted any more.
+  struct NewLayer {
+    oci::Descriptor desc;
+    Digest diff_id;
+    std::string chain;
+  };
+  NewLayer commit_layer(const std::string& key, const std::vector<Digest>& parent_diff_ids);
+  // The build cache (`berth build`): each step's result is an image recorded under
+  // build_cache_name(KEY) — found by its key, kept by GC like any image, never listed by
+  // list() (Docker's intermediate images), removed by prune() and prune_build_cache().
+  std::optional<Image> build_cache(const std::string& key);
+  // Removes every build cache record (Docker's builder prune); rmi-style lines.
+  std::vector<std::string> prune_build_cache();
   // Records the image `rec` (its target must be in the content store) and, for this
   // namespace, the blobs it references — one transaction.
   void record(metadata::Image rec, const std::vector<oci::Descriptor>& blobs);
@@ -163,8 +183,7 @@ class Service {
   // x", "Deleted: sha256:…". Unreferenced content and snapshots are collected after.
   std::vector<std::string> remove(std::string_view ref_or_id, bool force);
   // Removes images: with all, every image no container (running or stopped) was made from;
-  // else dangling ones (none are dangling yet: every record has a name). Returns rmi-style
-  // lines.
+  // else dangling ones (the build cache's intermediate images). Returns rmi-style lines.
   std::vector<std::string> prune(bool all);
   // Removes content and committed snapshots that no image (or lease, or active snapshot)
   // of this namespace references; blobs leave the disk when no namespace knows them. First
@@ -228,6 +247,11 @@ class Service {
 
 // For a record whose target is an index: which platform manifest of it this store holds.
 void set_manifest_label(metadata::Image& rec, const Digest& manifest);
+
+// The record name of a build cache entry: a reference in a repository no registry serves
+// ("berth.build/cache:KEY"), which list() skips.
+std::string build_cache_name(const std::string& key);
+bool is_build_cache_name(std::string_view name);
 
 // `prefix` + 16 random hex digits: names for temporary snapshots, ingests and leases.
 std::string unique_name(std::string_view prefix);

@@ -141,6 +141,9 @@ int cmd_system_prune(const Engine& e, int argc, char** argv, int first);
 int cmd_info(const Engine& e, int argc, char** argv, int first);
 int cmd_export(const Engine& e, int argc, char** argv, int first);
 int cmd_commit(const Engine& e, int argc, char** argv, int first);
+// build.cpp: berth build (a Dockerfile through build/builder.hpp), builder prune.
+int cmd_build(const Engine& e, int argc, char** argv, int first);
+int cmd_builder_prune(const Engine& e, int argc, char** argv, int first);
 int cmd_cp(const Engine& e, int argc, char** argv, int first);
 int cmd_volume_create(const Engine& e, int argc, char** argv, int first);
 int cmd_volume_ls(const Engine& e, int argc, char** argv, int first);

@@ -54,6 +54,8 @@ const char* kUsage =
     "                  -o warm=N: spares attached ahead, 2 on the default network),\n"
     "                  ls, inspect, rm, prune, connect (--alias --ip), disconnect (-f),\n"
     "                  check [NET…] (CNI CHECK of every attachment)\n"
+    "  build           an image from a Dockerfile (-t -f --build-arg --target --no-cache --pull\n"
+    "                  --label --network --iidfile -q; context: a directory or - for a tar)\n"
     "  commit          an image from a container's changes (-m, -a, -p, -c/--change 'CMD …')\n"
     "  export          a container's root filesystem as a tar (-o FILE)\n"
     "  diff            what a container changed: A added, C changed, D deleted\n"
@@ -129,6 +131,7 @@ const VerbHelp kHelp[] = {
     {"rename", "CONTAINER NEW_NAME", "Rename a container"},
     {"port", "CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a specific mapping for the container"},
     {"commit", "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes"},
+    {"build", "[OPTIONS] PATH | -", "Build an image from a Dockerfile"},
     {"diff", "CONTAINER", "Inspect changes to files or directories on a container's filesystem"},
     {"update", "[OPTIONS] CONTAINER [CONTAINER...]", "Update configuration of one or more containers"},
     {"export", "[OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive"},
@@ -212,6 +215,10 @@ const Verb kVerbs[] = {
     {"image", "tag", cli::cmd_tag},
     {"image", "import", cli::cmd_import},
     {"image", "prune", cli::cmd_image_prune},
+    {"build", nullptr, cli::cmd_build},
+    {"image", "build", cli::cmd_build},
+    {"builder", "build", cli::cmd_build},
+    {"builder", "prune", cli::cmd_builder_prune},
     {"inspect", nullptr, cli::cmd_inspect},
     {"tag", nullptr, cli::cmd_tag},
     {"rmi", nullptr, cli::cmd_rmi},

@@ -1,0 +1,894 @@
+#include "build/builder.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "build/copy.hpp"
+#include "build/dockerfile.hpp"
+#include "build/ignore.hpp"
+#include "build/words.hpp"
+#include "common/digest.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "common/log.hpp"
+#include "common/time.hpp"
+#include "engine/spec.hpp"
+#include "network/networks.hpp"
+#include "oci/reference.hpp"
+#include "runtime/signals.hpp"
+#include "shim/frames.hpp"
+#include "snapshot/snapshotter.hpp"
+
+namespace berth::build {
+
+using nlohmann::json;
+
+namespace {
+
+// The proxy variables every build knows without an ARG (and leaves out of the history).
+const std::set<std::string> kPredefinedArgs = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
+                                               "ftp_proxy",  "NO_PROXY",   "no_proxy",    "ALL_PROXY",   "all_proxy"};
+
+std::string now_text() {
+  return rfc3339_nano(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count());
+}
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Go's %q of each word, space-separated in brackets: how Docker's history shows a list.
+std::string go_list(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ' ';
+    out += json(v[i]).dump();
+  }
+  return out + "]";
+}
+
+std::vector<std::string> strings_of(const json& j) {
+  std::vector<std::string> out;
+  if (j.is_array())
+    for (auto& x : j)
+      if (x.is_string()) out.push_back(x.get<std::string>());
+  return out;
+}
+
+// "30s", "1m30s", "500ms", "2h" → nanoseconds (Go's time.ParseDuration, the units Docker takes).
+int64_t parse_duration(const std::string& flag, const std::string& s) {
+  if (s == "0") return 0;
+  int64_t total = 0;
+  size_t i = 0;
+  if (s.empty()) throw Error(ErrorKind::invalid_argument, "--" + flag + ": a duration is required");
+  while (i < s.size()) {
+    size_t j = i;
+    while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '.')) ++j;
+    if (j == i) throw Error(ErrorKind::invalid_argument, "--" + flag + ": invalid duration `" + s + "`");
+    const double v = std::stod(s.substr(i, j - i));
+    size_t k = j;
+    while (k < s.size() && std::isalpha(static_cast<unsigned char>(s[k]))) ++k;
+    const std::string unit = s.substr(j, k - j);
+    double mul;
+    if (unit == "ns") mul = 1;
+    else if (unit == "us" || unit == "µs") mul = 1e3;
+    else if (unit == "ms") mul = 1e6;
+    else if (unit == "s") mul = 1e9;
+    else if (unit == "m") mul = 60e9;
+    else if (unit == "h") mul = 3600e9;
+    else throw Error(ErrorKind::invalid_argument, "--" + flag + ": invalid duration `" + s + "` (units ns, us, ms, s, m, h)");
+    total += static_cast<int64_t>(v * mul);
+    i = k;
+  }
+  return total;
+}
+
+json& config_object(json& doc) {
+  json& c = doc["config"];
+  if (!c.is_object()) c = json::object();
+  return c;
+}
+
+// The state of a stage between steps: the image its last step made.
+struct Current {
+  json doc = json::object();            // the whole image config
+  std::vector<oci::Descriptor> layers;  // the manifest's
+  std::string id;                       // its image id; "" for scratch before any step
+  std::map<std::string, std::optional<std::string>> args;  // ARGs of this stage (value or unset)
+  bool cmd_set = false;                                    // CMD given in this stage
+  std::string stage_name;
+
+  std::vector<Digest> diff_ids() const {
+    std::vector<Digest> out;
+    for (auto& d : doc["rootfs"].value("diff_ids", json::array())) out.push_back(Digest::parse(d.get<std::string>()));
+    return out;
+  }
+  std::vector<std::string> shell() const {
+    auto s = strings_of(doc.value("config", json::object()).value("Shell", json::array()));
+    return s.empty() ? std::vector<std::string>{"/bin/sh", "-c"} : s;
+  }
+  std::vector<std::string> env() const {
+    return strings_of(doc.value("config", json::object()).value("Env", json::array()));
+  }
+  std::optional<std::string> env_value(const std::string& name) const {
+    std::optional<std::string> v;
+    for (auto& e : env())
+      if (e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=') v = e.substr(name.size() + 1);
+    return v;
+  }
+};
+
+class Builder {
+ public:
+  Builder(engine::Engine& eng, const BuildOptions& o) : eng_(eng), images_(eng.images()), o_(o) {}
+
+  BuildResult run() {
+    const Dockerfile df = parse_dockerfile(o_.dockerfile);
+    words_ = Words(df.escape);
+    const Stages st = split_stages(df);
+    if (st.stages.empty()) throw Error(ErrorKind::invalid_argument, "the Dockerfile has no FROM");
+    // Meta ARGs (before the first FROM): usable in FROM lines, and as defaults of a stage's
+    // bare `ARG NAME`.
+    for (const Instruction& a : st.meta_args) declare_args(a, meta_args_, nullptr);
+    // The target and the stages it needs (by FROM and COPY --from), in file order.
+    size_t target = st.stages.size() - 1;
+    if (!o_.target.empty()) {
+      bool found = false;
+      for (auto& s : st.stages)
+        if (s.name == lower(o_.target)) target = s.index, found = true;
+      if (!found) throw Error(ErrorKind::invalid_argument, "failed to reach build target " + o_.target + " in Dockerfile");
+    }
+    std::set<size_t> needed;
+    std::function<void(size_t)> need = [&](size_t i) {
+      if (!needed.insert(i).second) return;
+      const Stage& s = st.stages[i];
+      if (auto dep = stage_ref(st, from_name(s.from), i)) need(*dep);
+      for (const Instruction& ins : s.body)
+        if ((ins.cmd == "copy" || ins.cmd == "add") && ins.flag("from"))
+          if (auto dep = stage_ref(st, words_.word(ins.flag("from")->value, meta_lookup()), i)) need(*dep);
+    };
+    need(target);
+    for (size_t i : needed) total_steps_ += 1 + st.stages[i].body.size();
+    std::map<size_t, image::Image> done;
+    for (size_t i : needed) {
+      check_cancel();
+      done.emplace(i, build_stage(st, st.stages[i], done));
+    }
+    image::Image result = done.at(target);
+    // --label: on the final image (Docker adds them as the last step's config).
+    if (!o_.labels.empty()) {
+      Current cur = from_image(result);
+      for (auto& [k, v] : o_.labels) config_object(cur.doc)["Labels"][k] = v;
+      std::string text;
+      for (auto& [k, v] : o_.labels) text += " " + k + "=" + v;
+      result = metadata_step(cur, "LABEL" + text, {}, true);
+    }
+    for (const std::string& t : o_.tags) images_.tag(result.id.str(), t);
+    BuildResult r;
+    r.image = result;
+    for (auto& [k, v] : o_.build_args)
+      if (!used_args_.count(k) && !kPredefinedArgs.count(k)) r.unused_args.push_back(k);
+    return r;
+  }
+
+ private:
+  static std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  }
+
+  void say(const std::string& s) {
+    if (o_.out) o_.out(s);
+  }
+
+  void check_cancel() {
+    if (o_.cancel_fd < 0) return;
+    pollfd p{o_.cancel_fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) > 0) throw Error(ErrorKind::unavailable, "build cancelled");
+  }
+
+  Lookup meta_lookup() const {
+    return [this](const std::string& n) -> std::optional<std::string> {
+      auto it = meta_args_.find(n);
+      if (it != meta_args_.end()) return it->second;
+      return std::nullopt;
+    };
+  }
+
+  // Variables for an instruction's words: the stage's ENV first, then its ARGs.
+  Lookup lookup(const Current& cur) const {
+    return [&cur](const std::string& n) -> std::optional<std::string> {
+      if (auto v = cur.env_value(n)) return v;
+      auto it = cur.args.find(n);
+      if (it != cur.args.end()) return it->second;
+      return std::nullopt;
+    };
+  }
+
+  std::string from_name(const Instruction& from) {
+    if (from.args.empty()) throw Error(ErrorKind::invalid_argument, where(from) + "FROM requires an image");
+    return words_.word(from.args[0], meta_lookup());
+  }
+
+  // The stage that `ref` names (its name, or its index for COPY --from), if any; only an
+  // earlier one (a later or the same one would be a cycle).
+  std::optional<size_t> stage_ref(const Stages& st, const std::string& ref, size_t self) {
+    const std::string l = lower(ref);
+    for (auto& s : st.stages)
+      if (!s.name.empty() && s.name == l) {
+        if (s.index >= self) throw Error(ErrorKind::invalid_argument, "stage `" + ref + "` is used before it is defined (or by itself)");
+        return s.index;
+      }
+    if (!l.empty() && l.find_first_not_of("0123456789") == std::string::npos) {
+      const size_t i = std::stoul(l);
+      if (i >= self) throw Error(ErrorKind::invalid_argument, "stage " + ref + " is used before it is defined (or by itself)");
+      return i;
+    }
+    return std::nullopt;
+  }
+
+  static std::string where(const Instruction& ins) {
+    return "Dockerfile:" + std::to_string(ins.line) + ": ";
+  }
+
+  // ARG NAME[=default]...: declared in `into` with the value the build gives it.
+  void declare_args(const Instruction& ins, std::map<std::string, std::optional<std::string>>& into, const Current* cur) {
+    for (const std::string& raw : ins.args) {
+      const size_t eq = raw.find('=');
+      const std::string name = raw.substr(0, eq);
+      if (name.empty()) throw Error(ErrorKind::invalid_argument, where(ins) + "ARG names can not be blank");
+      std::optional<std::string> value;
+      if (eq != std::string::npos) value = words_.word(raw.substr(eq + 1), cur ? lookup(*cur) : meta_lookup());
+      else if (cur && meta_args_.count(name)) value = meta_args_[name];  // a global default
+      if (auto it = o_.build_args.find(name); it != o_.build_args.end()) {
+        value = it->second;
+        used_args_.insert(name);
+      }
+      into[name] = value;
+    }
+  }
+
+  image::Image resolve_image(const std::string& ref) {
+    std::optional<image::Image> img;
+    if (!(o_.always_pull && !pulled_.count(ref))) img = images_.find(ref);
+    if (!img) {
+      if (!o_.pull) throw Error(ErrorKind::not_found, "No such image: " + ref);
+      o_.pull(ref);
+      pulled_.insert(ref);
+      img = images_.resolve(ref);
+    }
+    return *img;
+  }
+
+  Current from_image(const image::Image& img) {
+    Current cur;
+    cur.doc = img.config.raw;
+    cur.layers = img.manifest.layers;
+    cur.id = img.id.str();
+    if (!cur.doc["rootfs"].is_object()) cur.doc["rootfs"] = {{"type", "layers"}, {"diff_ids", json::array()}};
+    if (!cur.doc["history"].is_array()) cur.doc["history"] = json::array();
+    config_object(cur.doc);
+    return cur;
+  }
+
+  Current scratch() {
+    Current cur;
+    const oci::Platform p = images_.options().platform;
+    cur.doc = {{"architecture", p.architecture},
+               {"os", p.os},
+               {"config", json::object()},
+               {"rootfs", {{"type", "layers"}, {"diff_ids", json::array()}}},
+               {"history", json::array()}};
+    return cur;
+  }
+
+  std::string step_key(const Current& cur, const std::string& what) {
+    return sha256_of((cur.id.empty() ? std::string("scratch") : cur.id) + '\n' + what).encoded;
+  }
+
+  // The image of a step: the state's config with `created_by` in its history and, when the
+  // step made one, the layer.
+  image::Image finish(Current& cur, const std::string& key, const std::string& created_by,
+                      const std::optional<image::Service::NewLayer>& layer) {
+    const std::string created = now_text();
+    cur.doc["created"] = created;
+    json h = {{"created", created}, {"created_by", created_by}};
+    if (!layer) h["empty_layer"] = true;
+    cur.doc["history"].push_back(h);
+    if (layer) {
+      cur.doc["rootfs"]["diff_ids"].push_back(layer->diff_id.str());
+      cur.layers.push_back(layer->desc);
+    }
+    image::Image img = images_.store_image(cur.doc, cur.layers, image::build_cache_name(key));
+    cur.id = img.id.str();
+    return img;
+  }
+
+  // A cached result for `key`, printed as Docker does; nullopt on a miss.
+  std::optional<image::Image> cached(Current& cur, const std::string& key) {
+    if (o_.no_cache) return std::nullopt;
+    auto img = images_.build_cache(key);
+    if (!img) return std::nullopt;
+    const auto args = cur.args;
+    const bool cmd_set = cur.cmd_set;
+    const std::string name = cur.stage_name;
+    cur = from_image(*img);
+    cur.args = args;
+    cur.cmd_set = cmd_set;
+    cur.stage_name = name;
+    say(" ---> Using cache\n");
+    return img;
+  }
+
+  // A step that changes the config only. `apply` changes cur.doc's config (not called on a hit).
+  image::Image metadata_step(Current& cur, const std::string& text, const std::function<void(json&)>& apply,
+                             bool applied = false) {
+    const std::string created_by = shell_words(cur) + " #(nop)  " + text;
+    const std::string key = step_key(cur, "meta\n" + created_by);
+    if (auto hit = cached(cur, key)) return *hit;
+    if (!applied && apply) apply(config_object(cur.doc));
+    return finish(cur, key, created_by, std::nullopt);
+  }
+
+  std::string shell_words(const Current& cur) {
+    std::string s;
+    for (auto& w : cur.shell()) s += (s.empty() ? "" : " ") + w;
+    return s;
+  }
+
+  void step_header(const Instruction& ins) {
+    ++step_;
+    std::string text = ins.original;
+    say("Step " + std::to_string(step_) + "/" + std::to_string(total_steps_) + " : " + text + "\n");
+  }
+
+  void print_id(const image::Image& img) {
+    say(" ---> " + image::short_id(img.id) + "\n");
+  }
+
+  image::Image build_stage(const Stages& st, const Stage& stage, const std::map<size_t, image::Image>& done) {
+    step_header(stage.from);
+    if (const auto* p = stage.from.flag("platform")) {
+      const std::string want = words_.word(p->value, meta_lookup());
+      const oci::Platform host = images_.options().platform;
+      if (want != host.os + "/" + host.architecture && want != host.os + "/" + host.architecture + "/" + host.variant)
+        throw Error(ErrorKind::invalid_argument, where(stage.from) + "FROM --platform=" + want +
+                                                     ": only this machine's platform (" + host.os + "/" + host.architecture + ") can be built");
+    }
+    const std::string base = from_name(stage.from);
+    Current cur;
+    image::Image img;
+    bool have_img = false;
+    if (auto dep = stage_ref(st, base, stage.index)) {
+      img = done.at(*dep);
+      cur = from_image(img);
+      have_img = true;
+    } else if (lower(base) == "scratch") {
+      cur = scratch();
+    } else {
+      img = resolve_image(base);
+      cur = from_image(img);
+      have_img = true;
+    }
+    cur.stage_name = stage.name;
+    if (have_img) print_id(img);
+    // ONBUILD triggers of the base run first, then leave the image.
+    const auto triggers = strings_of(config_object(cur.doc).value("OnBuild", json::array()));
+    if (!triggers.empty()) {
+      say("# Executing " + std::to_string(triggers.size()) + " build trigger" + (triggers.size() > 1 ? "s" : "") + "\n");
+      config_object(cur.doc)["OnBuild"] = nullptr;
+      for (const std::string& t : triggers) {
+        Dockerfile one = parse_dockerfile(t);
+        for (Instruction& ins : one.instructions) {
+          ins.line = stage.from.line;
+          img = step(cur, ins, done, st, stage);
+        }
+      }
+    }
+    for (const Instruction& ins : stage.body) {
+      check_cancel();
+      step_header(ins);
+      img = step(cur, ins, done, st, stage);
+      print_id(img);
+    }
+    // scratch with nothing after it: an empty image of its own.
+    if (cur.id.empty()) img = finish(cur, step_key(cur, "scratch"), "", std::nullopt);
+    return img;
+  }
+
+  image::Image step(Current& cur, const Instruction& ins, const std::map<size_t, image::Image>& done, const Stages& st,
+                    const Stage& stage) {
+    try {
+      return dispatch(cur, ins, done, st, stage);
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      if (msg.rfind("Dockerfile:", 0) == 0 || msg.rfind("The command", 0) == 0 || msg == "build cancelled") throw;
+      throw Error(e.kind(), where(ins) + msg, e.code());
+    }
+  }
+
+  image::Image dispatch(Current& cur, const Instruction& ins, const std::map<size_t, image::Image>& done,
+                        const Stages& st, const Stage& stage) {
+    const Lookup env = lookup(cur);
+    const std::string& c = ins.cmd;
+    if (c == "arg") {
+      declare_args(ins, cur.args, &cur);
+      std::string text;
+      for (auto& a : ins.args) text += " " + a;
+      return metadata_step(cur, "ARG" + text, {});
+    }
+    if (c == "env" || c == "label") {
+      std::vector<std::pair<std::string, std::string>> kv;
+      for (size_t i = 0; i + 1 < ins.args.size(); i += 2)
+        kv.emplace_back(words_.word(ins.args[i], env), words_.word(ins.args[i + 1], env));
+      std::string text;
+      for (auto& [k, v] : kv) text += " " + k + "=" + v;
+      return metadata_step(cur, upper(c) + text, [&](json& conf) {
+        for (auto& [k, v] : kv) {
+          if (c == "label") {
+            if (!conf["Labels"].is_object()) conf["Labels"] = json::object();
+            conf["Labels"][k] = v;
+            continue;
+          }
+          json kept = json::array();
+          for (auto& e : strings_of(conf.value("Env", json::array())))
+            if (e.rfind(k + "=", 0) != 0) kept.push_back(e);
+          kept.push_back(k + "=" + v);
+          conf["Env"] = kept;
+        }
+      });
+    }
+    if (c == "maintainer") {
+      const std::string who = ins.rest;
+      return metadata_step(cur, "MAINTAINER " + who, [&](json&) { cur.doc["author"] = who; });
+    }
+    if (c == "cmd" || c == "entrypoint") {
+      std::vector<std::string> cmd = ins.json ? ins.args : cur.shell();
+      if (!ins.json) cmd.push_back(ins.rest);
+      const bool is_cmd = c == "cmd";
+      if (is_cmd) cur.cmd_set = true;
+      return metadata_step(cur, upper(c) + " " + go_list(cmd), [&](json& conf) {
+        conf[is_cmd ? "Cmd" : "Entrypoint"] = cmd;
+        // A new ENTRYPOINT drops a CMD inherited from the base (one set in this stage stays).
+        if (!is_cmd && !cur.cmd_set) conf["Cmd"] = nullptr;
+      });
+    }
+    if (c == "expose") {
+      std::vector<std::string> ports;
+      for (auto& w : ins.args) {
+        const std::string p = words_.word(w, env);
+        if (p.find(':') != std::string::npos) throw Error(ErrorKind::invalid_argument, "EXPOSE " + p + ": a port of the container only (PORT[/PROTO])");
+        for (auto& m : network::parse_publish(p)) ports.push_back(std::to_string(m.container_port) + "/" + m.protocol);
+      }
+      std::string text;
+      for (auto& p : ports) text += " " + p;
+      return metadata_step(cur, "EXPOSE" + text, [&](json& conf) {
+        if (!conf["ExposedPorts"].is_object()) conf["ExposedPorts"] = json::object();
+        for (auto& p : ports) conf["ExposedPorts"][p] = json::object();
+      });
+    }
+    if (c == "volume") {
+      std::vector<std::string> vols;
+      for (auto& w : ins.args) {
+        const std::string v = ins.json ? w : words_.word(w, env);
+        if (v.empty()) throw Error(ErrorKind::invalid_argument, "VOLUME specified can not be an empty string");
+        vols.push_back(v);
+      }
+      std::string text;
+      for (auto& v : vols) text += (text.empty() ? "" : " ") + v;
+      return metadata_step(cur, "VOLUME [" + text + "]", [&](json& conf) {
+        if (!conf["Volumes"].is_object()) conf["Volumes"] = json::object();
+        for (auto& v : vols) conf["Volumes"][v] = json::object();
+      });
+    }
+    if (c == "user") {
+      const std::string u = words_.word(ins.rest, env);
+      return metadata_step(cur, "USER " + u, [&](json& conf) { conf["User"] = u; });
+    }
+    if (c == "workdir") {
+      std::string dir = words_.word(ins.rest, env);
+      if (dir.empty()) throw Error(ErrorKind::invalid_argument, "WORKDIR requires a path");
+      if (dir[0] != '/') {
+        std::string base = config_object(cur.doc).value("WorkingDir", "");
+        if (base.empty()) base = "/";
+        dir = fs::clean_path(base + "/" + dir);
+      } else {
+        dir = fs::clean_path(dir);
+      }
+      return metadata_step(cur, "WORKDIR " + dir, [&](json& conf) { conf["WorkingDir"] = dir; });
+    }
+    if (c == "shell") {
+      const std::vector<std::string> sh = ins.args;
+      return metadata_step(cur, "SHELL " + go_list(sh), [&](json& conf) { conf["Shell"] = sh; });
+    }
+    if (c == "stopsignal") {
+      const std::string sig = words_.word(ins.rest, env);
+      runtime::parse_signal(sig);  // an unknown one: its error
+      return metadata_step(cur, "STOPSIGNAL " + sig, [&](json& conf) { conf["StopSignal"] = sig; });
+    }
+    if (c == "healthcheck") {
+      json hc;
+      if (ins.args.size() == 1 && ins.args[0] == "NONE") {
+        hc = {{"Test", {"NONE"}}};
+      } else {
+        json test = json::array();
+        if (ins.json) {
+          for (auto& a : ins.args) test.push_back(a);
+        } else {
+          test = {"CMD-SHELL", ins.args.size() > 1 ? ins.args[1] : ""};
+        }
+        hc = {{"Test", test}};
+        if (auto* f = ins.flag("interval")) hc["Interval"] = parse_duration("interval", f->value);
+        if (auto* f = ins.flag("timeout")) hc["Timeout"] = parse_duration("timeout", f->value);
+        if (auto* f = ins.flag("start-period")) hc["StartPeriod"] = parse_duration("start-period", f->value);
+        if (auto* f = ins.flag("start-interval")) hc["StartInterval"] = parse_duration("start-interval", f->value);
+        if (auto* f = ins.flag("retries")) {
+          const std::string& r = f->value;
+          if (r.empty() || r.find_first_not_of("0123456789") != std::string::npos)
+            throw Error(ErrorKind::invalid_argument, "--retries: a whole number, not `" + r + "`");
+          hc["Retries"] = std::stoi(r);
+        }
+      }
+      return metadata_step(cur, "HEALTHCHECK " + hc["Test"].dump(), [&](json& conf) { conf["Healthcheck"] = hc; });
+    }
+    if (c == "onbuild") {
+      const std::string trigger = ins.inner ? ins.inner->original : ins.rest;
+      return metadata_step(cur, "ONBUILD " + trigger, [&](json& conf) {
+        if (!conf["OnBuild"].is_array()) conf["OnBuild"] = json::array();
+        conf["OnBuild"].push_back(trigger);
+      });
+    }
+    if (c == "run") return run_step(cur, ins);
+    if (c == "copy" || c == "add") return copy_step(cur, ins, done, st, stage);
+    throw Error(ErrorKind::invalid_argument, "unknown instruction: " + upper(c));
+  }
+
+  // RUN: the command in a container of the current image; its changes are the layer.
+  image::Image run_step(Current& cur, const Instruction& ins) {
+    if (cur.id.empty() || cur.layers.empty())
+      throw Error(ErrorKind::invalid_argument, "RUN needs a base image with a shell: the stage has no files (FROM scratch)");
+    std::vector<std::string> cmd;
+    if (ins.json) {
+      cmd = ins.args;
+    } else {
+      cmd = cur.shell();
+      std::string script = ins.rest;
+      // `RUN <<EOF` alone: the heredoc is the script; `RUN cmd <<EOF`: the shell reads the
+      // heredoc itself from the text as written.
+      if (!ins.heredocs.empty()) {
+        std::string first = ins.rest;
+        while (!first.empty() && (first.back() == ' ' || first.back() == '\t')) first.pop_back();
+        if (first == "<<" + ins.heredocs[0].name || first == "<<-" + ins.heredocs[0].name ||
+            first == "<<\"" + ins.heredocs[0].name + "\"" || first == "<<'" + ins.heredocs[0].name + "'") {
+          script = ins.heredocs[0].content;
+        } else {
+          for (auto& h : ins.heredocs) script += "\n" + h.content + h.name;
+        }
+      }
+      cmd.push_back(script);
+    }
+    // The build args the command sees (ENV wins over an ARG of the same name), and in its
+    // history line as Docker writes them: "|N K=V … CMD".
+    std::vector<std::string> arg_env, shown;
+    for (auto& [k, v] : cur.args)
+      if (v && !cur.env_value(k)) {
+        arg_env.push_back(k + "=" + *v);
+        shown.push_back(k + "=" + *v);
+      }
+    for (auto& [k, v] : o_.build_args)
+      if (kPredefinedArgs.count(k) && !cur.args.count(k)) arg_env.push_back(k + "=" + v);
+    std::string created_by;
+    if (!shown.empty()) {
+      created_by = "|" + std::to_string(shown.size());
+      for (auto& s : shown) created_by += " " + s;
+      created_by += " ";
+    }
+    std::string joined;
+    for (auto& w : cmd) joined += (joined.empty() ? "" : " ") + w;
+    created_by += joined;
+    const std::string key = step_key(cur, "run\n" + created_by);
+    if (auto hit = cached(cur, key)) return *hit;
+
+    json config = {{"Cmd", cmd}, {"Entrypoint", json::array()}, {"Env", arg_env}, {"Labels", json::object()}};
+    json host = {{"NetworkMode", o_.network.empty() ? "bridge" : o_.network}};
+    if (o_.network == "default") host["NetworkMode"] = "bridge";
+    if (!o_.add_hosts.empty()) host["ExtraHosts"] = o_.add_hosts;
+    if (o_.shm_size > 0) host["ShmSize"] = o_.shm_size;
+    engine::CreateRequest req;
+    req.image = cur.id;
+    req.config = config;
+    req.host = host;
+    engine::Container c = eng_.create(req);
+    say(" ---> Running in " + c.id().substr(0, 12) + "\n");
+    int code = -1;
+    bool cancelled = false;
+    bool removed = false;
+    auto remove = [&] {
+      if (removed) return;
+      removed = true;
+      try {
+        eng_.remove(c.id(), true, true);
+      } catch (const std::exception& e) {
+        log::warn("build container " + c.id().substr(0, 12) + ": " + e.what());
+      }
+    };
+    try {
+      UniqueFd conn = eng_.start(c.id(), true);
+      code = relay(conn.get(), cancelled);
+      eng_.cleanup(c.id(), false);  // unmounted; the record stays until the layer is taken
+      shim::send_frame(conn.get(), shim::kDone, "");
+    } catch (...) {
+      remove();
+      throw;
+    }
+    if (cancelled) {
+      remove();
+      throw Error(ErrorKind::unavailable, "build cancelled");
+    }
+    if (code != 0) {
+      remove();  // Docker keeps a failed step's container unless --force-rm; berth leaves nothing
+      throw Error(ErrorKind::invalid_argument,
+                  "The command '" + joined + "' returned a non-zero code: " + std::to_string(code < 0 ? 1 : code));
+    }
+    std::optional<image::Service::NewLayer> layer;
+    try {
+      const engine::Container now = eng_.lookup(c.id());
+      drop_mount_stubs(images_.snapshots().fs_dir(now.rec.snapshot), cur);
+      layer = images_.commit_layer(now.rec.snapshot, cur.diff_ids());
+    } catch (...) {
+      remove();
+      throw;
+    }
+    say("Removing intermediate container " + c.id().substr(0, 12) + "\n");
+    remove();
+    return finish(cur, key, created_by, layer);
+  }
+
+  // What the runtime made in the container's layer only to mount on it — /etc/hosts,
+  // /etc/resolv.conf, /etc/hostname, /proc, /sys, /dev and below — is not the command's
+  // work: an empty file or directory there that the image did not have is taken out of the
+  // layer (Docker keeps these in an init layer that is never committed), and then the copied-up
+  // parent it leaves empty.
+  void drop_mount_stubs(const std::string& upper, const Current& cur) {
+    if (images_.snapshots().driver() != snapshot::Driver::overlay) return;  // native: a whole tree
+    const std::vector<Digest> ids = cur.diff_ids();
+    std::vector<std::string> lowers;  // nearest first
+    for (size_t n = ids.size(); n > 0; --n) lowers.push_back(images_.snapshots().fs_dir(oci::chain_id(ids, n).str()));
+    auto in_image = [&](const std::string& rel) {
+      for (auto& l : lowers) {
+        struct stat st {};
+        if (::lstat((l + "/" + rel).c_str(), &st) == 0)
+          return !(S_ISCHR(st.st_mode) && st.st_rdev == 0);  // a whiteout: gone from the image
+      }
+      return false;
+    };
+    static const char* const kStubs[] = {"etc/hostname", "etc/hosts", "etc/resolv.conf", "dev/pts", "dev/shm",
+                                         "dev/mqueue",   "sys/fs/cgroup", "dev", "proc", "sys", "etc"};
+    for (const char* rel : kStubs) {
+      const std::string path = upper + "/" + rel;
+      struct stat st {};
+      if (::lstat(path.c_str(), &st) < 0) continue;
+      const bool parent_dir = std::string_view(rel) == "etc" || std::string_view(rel) == "dev" || std::string_view(rel) == "sys";
+      if (S_ISREG(st.st_mode) && st.st_size == 0 && !in_image(rel)) {
+        ::unlink(path.c_str());
+      } else if (S_ISDIR(st.st_mode) && (!in_image(rel) || parent_dir)) {
+        // Empty, and not made opaque by the command (it would hide the image's entries).
+        char opaque[2];
+        if (::lgetxattr(path.c_str(), "trusted.overlay.opaque", opaque, sizeof opaque) > 0) continue;
+        if (in_image(rel) && st.st_mode != lstat_mode_in_image(lowers, rel)) continue;  // the command changed it
+        ::rmdir(path.c_str());  // fails (and stays) when it is not empty
+      }
+    }
+  }
+
+  static mode_t lstat_mode_in_image(const std::vector<std::string>& lowers, const std::string& rel) {
+    for (auto& l : lowers) {
+      struct stat st {};
+      if (::lstat((l + "/" + rel).c_str(), &st) == 0) return st.st_mode;
+    }
+    return 0;
+  }
+
+  // Relays a started container's output to the build's until it exits; its exit code (-1 if
+  // the shim went away without one). A cancel kills it.
+  int relay(int conn, bool& cancelled) {
+    shim::FrameReader reader;
+    std::vector<char> buf(1 << 16);
+    for (;;) {
+      pollfd p[2] = {{conn, POLLIN, 0}, {o_.cancel_fd, POLLIN, 0}};
+      const int n = ::poll(p, o_.cancel_fd >= 0 && !cancelled ? 2 : 1, -1);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw_errno("poll");
+      }
+      if (n > 0 && !cancelled && o_.cancel_fd >= 0 && (p[1].revents & POLLIN)) {
+        cancelled = true;
+        shim::send_frame(conn, shim::kSignal, std::to_string(SIGKILL));
+      }
+      if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      const ssize_t got = ::read(conn, buf.data(), buf.size());
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        throw_errno("read from the build container's shim");
+      }
+      if (got == 0) return -1;
+      reader.feed(std::string_view(buf.data(), static_cast<size_t>(got)));
+      while (auto f = reader.next()) {
+        if (f->type == shim::kStdout || f->type == shim::kStderr) say(f->data);
+        else if (f->type == shim::kExit) return std::atoi(f->data.c_str());
+      }
+    }
+  }
+
+  // A root directory to read COPY --from's sources from: another stage's result or an image,
+  // mounted read-only for the step.
+  struct SourceRoot {
+    image::Service* svc = nullptr;
+    std::string mount;
+    UniqueFd fd;
+    ~SourceRoot() {
+      fd.reset();
+      if (svc && !mount.empty()) {
+        try {
+          svc->unmount(mount);
+        } catch (const std::exception& e) {
+          log::warn("build: unmount " + mount + ": " + e.what());
+        }
+      }
+    }
+  };
+
+  image::Image copy_step(Current& cur, const Instruction& ins, const std::map<size_t, image::Image>& done,
+                         const Stages& st, const Stage& stage) {
+    const Lookup env = lookup(cur);
+    const bool add = ins.cmd == "add";
+    CopyRequest req;
+    req.add = add;
+    req.what = add ? "ADD" : "COPY";
+    std::vector<std::string> words;
+    if (ins.json) {
+      words = ins.args;
+    } else {
+      for (auto& w : ins.args) words.push_back(words_.word(w, env));
+    }
+    if (!ins.heredocs.empty())
+      throw Error(ErrorKind::invalid_argument, req.what + " with a heredoc is not supported yet");
+    if (words.size() < 2) throw Error(ErrorKind::invalid_argument, req.what + " requires at least two arguments: SRC... DEST");
+    std::string dest = words.back();
+    words.pop_back();
+    req.sources = words;
+    const bool slash = !dest.empty() && dest.back() == '/';
+    if (dest.empty() || dest[0] != '/') {
+      std::string base = config_object(cur.doc).value("WorkingDir", "");
+      if (base.empty()) base = "/";
+      dest = base + "/" + dest;
+    }
+    dest = fs::clean_path(dest);
+    if (slash || dest == "/") dest += dest == "/" ? "" : "/";
+    req.dest = dest;
+    if (auto* f = ins.flag("chmod")) req.mode = parse_chmod(words_.word(f->value, env));
+    std::string chown;
+    if (auto* f = ins.flag("chown")) chown = words_.word(f->value, env);
+    // Where the sources are: the context, or another stage's (or image's) root.
+    SourceRoot from;
+    const IgnoreRules* ignore = &ignore_rules();
+    int src_root = context_fd();
+    std::string from_text;
+    if (auto* f = ins.flag("from")) {
+      from_text = words_.word(f->value, env);
+      image::Image src_img;
+      if (auto dep = stage_ref(st, from_text, stage.index)) src_img = done.at(*dep);
+      else src_img = resolve_image(from_text);
+      from.svc = &images_;
+      from.mount = images_.mount(src_img, "");
+      from.fd.reset(::open(from.mount.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!from.fd) throw_errno("open " + from.mount);
+      src_root = from.fd.get();
+      ignore = nullptr;
+      if (add) throw Error(ErrorKind::invalid_argument, "ADD does not take --from: use COPY");
+    }
+    const std::string snap_key = image::unique_name("build-");
+    const std::string mnt = images_.options().root + "/build/" + snap_key;
+    // --chown by name: the image's /etc/passwd and /etc/group say who that is (the parent's
+    // files, read from the mounted snapshot below).
+    const CopyPlan* plan_ptr = nullptr;
+    CopyPlan plan = plan_copy(src_root, ignore, req);
+    plan_ptr = &plan;
+    std::string chown_key;
+    if (!chown.empty()) chown_key = " --chown=" + chown;
+    if (req.mode) chown_key += " --chmod=" + std::to_string(*req.mode);
+    if (!from_text.empty()) chown_key += " --from=" + from_text;
+    const std::string created_by =
+        shell_words(cur) + " #(nop) " + req.what + chown_key + " " + plan.label + " in " + req.dest + " ";
+    const std::string key = step_key(cur, "copy\n" + created_by);
+    if (auto hit = cached(cur, key)) return *hit;
+
+    const std::string parent = cur.layers.empty() ? "" : oci::chain_id(cur.diff_ids()).str();
+    if (!parent.empty()) images_.unpack(images_.resolve(cur.id));
+    images_.snapshots().prepare(snap_key, parent, {{"berth.build", "copy"}});
+    bool mounted = false;
+    auto undo = [&] {
+      if (mounted) ::umount2(mnt.c_str(), MNT_DETACH);
+      mounted = false;
+      ::rmdir(mnt.c_str());
+    };
+    std::optional<image::Service::NewLayer> layer;
+    try {
+      fs::mkdir_p(images_.options().root + "/build", 0700);
+      fs::mkdir_p(mnt, 0700);
+      // Private: the copy's mount must not show up in other mount namespaces.
+      snapshot::mount_all(images_.snapshots().mounts(snap_key), mnt, snapshot::MountUse::host_view);
+      mounted = true;
+      UniqueFd root(::open(mnt.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!root) throw_errno("open " + mnt);
+      if (!chown.empty()) {
+        const engine::UserIds ids = engine::resolve_user(mnt, chown, {});
+        req.uid = ids.uid;
+        req.gid = chown.find(':') == std::string::npos ? static_cast<gid_t>(ids.uid) : ids.gid;
+      }
+      apply_copy(src_root, *plan_ptr, root.get(), req);
+      root.reset();
+      if (::umount2(mnt.c_str(), 0) < 0) throw_errno("unmount " + mnt);
+      mounted = false;
+      undo();
+      layer = images_.commit_layer(snap_key, cur.diff_ids());
+    } catch (...) {
+      undo();
+      images_.drop_snapshot(snap_key);
+      throw;
+    }
+    return finish(cur, key, created_by, layer);
+  }
+
+  int context_fd() {
+    if (!context_) {
+      context_.reset(::open(o_.context.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!context_) throw_errno("open the build context `" + o_.context + "`");
+    }
+    return context_.get();
+  }
+
+  const IgnoreRules& ignore_rules() {
+    if (!ignore_) {
+      std::string text;
+      UniqueFd f(::openat(context_fd(), ".dockerignore", O_RDONLY | O_CLOEXEC));
+      if (f) {
+        char buf[4096];
+        for (size_t n; (n = fs::read_fd(f.get(), buf, sizeof buf, ".dockerignore")) > 0;) text.append(buf, n);
+      }
+      ignore_ = IgnoreRules::parse(text);
+    }
+    return *ignore_;
+  }
+
+  engine::Engine& eng_;
+  image::Service& images_;
+  const BuildOptions& o_;
+  Words words_;
+  std::map<std::string, std::optional<std::string>> meta_args_;
+  std::set<std::string> used_args_;
+  std::set<std::string> pulled_;
+  size_t total_steps_ = 0, step_ = 0;
+  UniqueFd context_;
+  std::optional<IgnoreRules> ignore_;
+};
+
+}  // namespace
+
+BuildResult build(engine::Engine& eng, const BuildOptions& o) {
+  return Builder(eng, o).run();
+}
+
+}  // namespace berth::build

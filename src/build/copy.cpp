@@ -1,0 +1,330 @@
+#include "build/copy.hpp"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/digest.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "diff/layer.hpp"
+
+namespace berth::build {
+
+namespace {
+
+bool has_glob(const std::string& s) {
+  return s.find_first_of("*?[") != std::string::npos;
+}
+
+std::string base_of(const std::string& p) {
+  auto slash = p.rfind('/');
+  return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+
+std::string join_rel(const std::string& a, const std::string& b) {
+  return a.empty() ? b : a + "/" + b;
+}
+
+std::string join_abs(const std::string& dir, const std::string& name) {
+  return dir == "/" ? "/" + name : dir + "/" + name;
+}
+
+// An archive ADD extracts: a tar, gzip or zstd (what the layer code reads).
+enum class Archive { none, tar, unsupported };
+Archive archive_kind(int fd) {
+  unsigned char head[512];
+  ssize_t n = ::pread(fd, head, sizeof head, 0);
+  if (n < 4) return Archive::none;
+  if (head[0] == 0x1f && head[1] == 0x8b) return Archive::tar;
+  if (head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd) return Archive::tar;
+  if (head[0] == 'B' && head[1] == 'Z' && head[2] == 'h') return Archive::unsupported;
+  if (n >= 6 && std::memcmp(head, "\xfd" "7zXZ\0", 6) == 0) return Archive::unsupported;
+  if (n == 512 && std::memcmp(head + 257, "ustar", 5) == 0) return Archive::tar;
+  return Archive::none;
+}
+
+struct Planner {
+  int root;
+  const IgnoreRules* ignore;
+  const CopyRequest& req;
+  CopyPlan plan;
+  Hasher hash{"sha256"};
+
+  bool excluded(const std::string& rel) const {
+    return ignore && !rel.empty() && ignore->excluded(rel);
+  }
+
+  void add(CopyEntry e, int fd) {
+    // The cache's view of it: where it goes, what it is, who owns it, its bytes.
+    const mode_t perm = req.mode && !S_ISLNK(e.st.st_mode) ? *req.mode : (e.st.st_mode & 07777);
+    std::string rec = e.dest + '\0' + std::to_string(e.st.st_mode & S_IFMT) + '\0' + std::to_string(perm) + '\0' +
+                      std::to_string(req.uid.value_or(0)) + ':' + std::to_string(req.gid.value_or(0)) + '\0' +
+                      e.link + '\0' + (e.extract ? "x" : "") + '\0';
+    if (S_ISREG(e.st.st_mode)) {
+      rec += std::to_string(e.st.st_size) + '\0';
+      Hasher content("sha256");
+      std::vector<char> buf(1 << 16);
+      for (off_t off = 0;;) {
+        ssize_t n = ::pread(fd, buf.data(), buf.size(), off);
+        if (n < 0) throw_errno(req.what + ": read " + e.src);
+        if (n == 0) break;
+        content.update(buf.data(), static_cast<size_t>(n));
+        off += n;
+      }
+      rec += content.digest().encoded;
+    }
+    hash.update(rec);
+    hash.update("\n", 1);
+    plan.entries.push_back(std::move(e));
+  }
+
+  // The entries of directory `dir_fd` (at `rel` in the source root) under `dest`.
+  void walk(int dir_fd, const std::string& rel, const std::string& dest) {
+    for (const std::string& name : fs::list_dir(dir_fd, rel.empty() ? "." : rel)) {
+      const std::string child = join_rel(rel, name);
+      if (excluded(child) && !(ignore->has_exceptions())) continue;
+      struct stat st {};
+      if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno(req.what + ": stat " + child);
+      if (S_ISSOCK(st.st_mode)) continue;  // Docker leaves sockets out too
+      if (S_ISDIR(st.st_mode)) {
+        UniqueFd sub(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!sub) throw_errno(req.what + ": open " + child);
+        const bool skip_self = excluded(child);  // only an exception below can bring parts of it back
+        if (!skip_self) add({child, join_abs(dest, name), st, "", false}, -1);
+        walk(sub.get(), child, join_abs(dest, name));
+        continue;
+      }
+      if (excluded(child)) continue;
+      CopyEntry e{child, join_abs(dest, name), st, "", false};
+      if (S_ISLNK(st.st_mode)) {
+        std::string target(static_cast<size_t>(st.st_size) + 256, '\0');
+        ssize_t n = ::readlinkat(dir_fd, name.c_str(), target.data(), target.size());
+        if (n < 0) throw_errno(req.what + ": read link " + child);
+        target.resize(static_cast<size_t>(n));
+        e.link = target;
+        add(std::move(e), -1);
+      } else if (S_ISREG(st.st_mode)) {
+        UniqueFd f(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        if (!f) throw_errno(req.what + ": open " + child);
+        add(std::move(e), f.get());
+      } else {
+        throw Error(ErrorKind::invalid_argument, req.what + ": " + child + " is not a file, directory or symlink");
+      }
+    }
+  }
+
+  // One source that exists at `rel` (symlinks on the way resolved inside the root).
+  void source(const std::string& rel, bool several) {
+    UniqueFd f = fs::open_in_root(root, rel.empty() ? "." : rel, O_PATH | O_CLOEXEC);
+    if (!f) throw Error(ErrorKind::invalid_argument, req.what + " failed: file not found in build context or excluded by .dockerignore: stat " + rel + ": file does not exist");
+    struct stat st {};
+    if (::fstat(f.get(), &st) < 0) throw_errno(req.what + ": stat " + rel);
+    const bool to_dir = several || req.dest.back() == '/';
+    const std::string dest = fs::clean_path(req.dest);
+    if (S_ISDIR(st.st_mode)) {
+      UniqueFd d(::openat(f.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!d) throw_errno(req.what + ": open " + rel);
+      CopyEntry self{rel, dest, st, "", false};
+      self.top = true;
+      add(std::move(self), -1);
+      walk(d.get(), rel, dest);
+      return;
+    }
+    if (!S_ISREG(st.st_mode)) throw Error(ErrorKind::invalid_argument, req.what + ": " + rel + " is not a file or directory");
+    UniqueFd data(::open(fs::fd_path(f.get()).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!data) throw_errno(req.what + ": open " + rel);
+    CopyEntry e{rel, to_dir ? join_abs(dest, base_of(rel)) : dest, st, "", false};
+    e.top = true;
+    if (req.add) {
+      Archive a = archive_kind(data.get());
+      if (a == Archive::unsupported)
+        throw Error(ErrorKind::invalid_argument, req.what + ": " + rel + ": bzip2 and xz archives are not supported (plain tar, gzip or zstd)");
+      if (a == Archive::tar) {
+        e.extract = true;
+        e.dest = dest;
+      }
+    }
+    // A single file to a DEST without `/`: into DEST/NAME if DEST is a directory in the image
+    // (decided when copying; the parent's id in the cache key fixes what the image has).
+    add(std::move(e), data.get());
+  }
+};
+
+}  // namespace
+
+mode_t parse_chmod(const std::string& text) {
+  if (text.empty() || text.size() > 5 || text.find_first_not_of("01234567") != std::string::npos)
+    throw Error(ErrorKind::invalid_argument, "invalid --chmod `" + text + "`: an octal mode such as 0755");
+  return static_cast<mode_t>(std::stoul(text, nullptr, 8)) & 07777;
+}
+
+CopyPlan plan_copy(int root_fd, const IgnoreRules* ignore, const CopyRequest& req) {
+  if (req.sources.empty() || req.dest.empty())
+    throw Error(ErrorKind::invalid_argument, req.what + " requires at least two arguments: SRC... DEST");
+  Planner p{root_fd, ignore, req, {}};
+  // Several sources (or a pattern that may match several) need a directory to go to.
+  std::vector<std::string> resolved;
+  for (const std::string& given : req.sources) {
+    if (given.rfind("http://", 0) == 0 || given.rfind("https://", 0) == 0) {
+      if (!req.add) throw Error(ErrorKind::invalid_argument, "COPY cannot copy from a URL (" + given + "): use ADD");
+      throw Error(ErrorKind::invalid_argument, "ADD from a URL (" + given + ") is not supported yet");
+    }
+    // Cleaned as a path under the context's root: `..` stops there (Docker's way).
+    std::string rel = fs::clean_path("/" + given).substr(1);
+    if (!has_glob(rel)) {
+      if (p.excluded(rel))
+        throw Error(ErrorKind::invalid_argument, req.what + " failed: file not found in build context or excluded by .dockerignore: stat " + rel + ": file does not exist");
+      resolved.push_back(rel);
+      continue;
+    }
+    // A pattern: the context's paths down to its depth that it matches.
+    const size_t depth = static_cast<size_t>(std::count(rel.begin(), rel.end(), '/')) + 1;
+    std::vector<std::string> matches;
+    std::function<void(int, const std::string&, size_t)> scan = [&](int dir, const std::string& at, size_t level) {
+      for (const std::string& name : fs::list_dir(dir, at.empty() ? "." : at)) {
+        const std::string child = join_rel(at, name);
+        if (::fnmatch(rel.c_str(), child.c_str(), FNM_PATHNAME) == 0 && !p.excluded(child)) matches.push_back(child);
+        if (level + 1 >= depth) continue;
+        UniqueFd sub(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (sub) scan(sub.get(), child, level + 1);
+      }
+    };
+    UniqueFd top(::openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!top) throw_errno(req.what + ": open the context");
+    scan(top.get(), "", 0);
+    if (matches.empty())
+      throw Error(ErrorKind::invalid_argument, req.what + " failed: no source files were specified (`" + given + "` matches nothing in the build context)");
+    resolved.insert(resolved.end(), matches.begin(), matches.end());
+  }
+  const bool several = resolved.size() > 1;
+  if (several && req.dest.back() != '/')
+    throw Error(ErrorKind::invalid_argument, "When using " + req.what + " with more than one source file, the destination must be a directory and end with a /");
+  for (auto& rel : resolved) p.source(rel, several);
+  p.plan.checksum = p.hash.digest().encoded;
+  const bool dir = !p.plan.entries.empty() && S_ISDIR(p.plan.entries.front().st.st_mode);
+  p.plan.label = (several ? "multi:" : dir ? "dir:" : "file:") + p.plan.checksum;
+  return std::move(p.plan);
+}
+
+namespace {
+
+void own(int dir_fd, const std::string& name, const CopyRequest& req, const struct stat& st, bool is_link) {
+  const uid_t uid = req.uid.value_or(0);
+  const gid_t gid = req.gid.value_or(0);
+  if (::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("chown " + name);
+  if (is_link) return;
+  const mode_t mode = req.mode ? *req.mode : (st.st_mode & 07777);
+  if (::fchmodat(dir_fd, name.c_str(), mode, 0) < 0) throw_errno("chmod " + name);
+}
+
+void set_times(int dir_fd, const std::string& name, const struct stat& st) {
+  struct timespec ts[2] = {st.st_atim, st.st_mtim};
+  ::utimensat(dir_fd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW);
+}
+
+void extract(int src, const std::string& what, int dest_dir) {
+  diff::ApplyOptions ao;
+  ao.overlay = false;  // a whiteout deletes from the directory; nothing overlay-specific is made
+  ao.rootless = ::geteuid() != 0;
+  struct statvfs vfs;
+  if (::fstatvfs(dest_dir, &vfs) == 0) ao.max_size = static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize);
+  char head[16];
+  const ssize_t h = ::pread(src, head, sizeof head, 0);
+  off_t off = 0;
+  diff::Reader reader = [&](void* buf, size_t n) {
+    ssize_t k = ::pread(src, buf, n, off);
+    if (k < 0) throw_errno("ADD: read " + what);
+    off += k;
+    return static_cast<size_t>(k);
+  };
+  try {
+    diff::apply_layer(reader, diff::detect_compression(head, h > 0 ? static_cast<size_t>(h) : 0), dest_dir, ao);
+  } catch (const Error& e) {
+    throw Error(ErrorKind::invalid_argument, "ADD " + what + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+void apply_copy(int src_root_fd, const CopyPlan& plan, int dest_root_fd, const CopyRequest& req) {
+  std::vector<char> buf(1 << 16);
+  for (size_t i = 0; i < plan.entries.size(); ++i) {
+    const CopyEntry& e = plan.entries[i];
+    const bool top = e.top;
+    std::string dest = e.dest;
+    if (e.extract) {
+      UniqueFd at = fs::mkdir_in_root(dest_root_fd, dest, 0755);
+      UniqueFd dir(::openat(at.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!dir) throw_errno(req.what + ": open " + dest);
+      UniqueFd src = fs::open_in_root(src_root_fd, e.src, O_RDONLY | O_CLOEXEC);
+      if (!src) throw_errno(req.what + ": open " + e.src);
+      extract(src.get(), e.src, dir.get());
+      continue;
+    }
+    // A single file to a DEST without `/` that is a directory in the image: into it.
+    if (top && S_ISREG(e.st.st_mode) && req.dest.back() != '/' && plan.entries.size() == 1) {
+      UniqueFd d = fs::open_in_root(dest_root_fd, dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (d) dest = join_abs(fs::clean_path(dest), base_of(e.src));
+    }
+    dest = fs::clean_path(dest);
+    if (dest == "/") {
+      if (!S_ISDIR(e.st.st_mode)) throw Error(ErrorKind::invalid_argument, req.what + ": cannot replace the root directory with " + e.src);
+      continue;
+    }
+    const std::string parent = dest.substr(0, dest.rfind('/'));
+    const std::string name = base_of(dest);
+    UniqueFd pd = fs::mkdir_in_root(dest_root_fd, parent.empty() ? "/" : parent, 0755);
+    struct stat old {};
+    const bool exists = ::fstatat(pd.get(), name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0;
+    if (S_ISDIR(e.st.st_mode)) {
+      bool made = false;
+      if (exists && !S_ISDIR(old.st_mode)) {
+        if (::unlinkat(pd.get(), name.c_str(), 0) < 0) throw_errno(req.what + ": replace " + dest);
+      }
+      if (!exists || !S_ISDIR(old.st_mode)) {
+        if (::mkdirat(pd.get(), name.c_str(), 0755) < 0) throw_errno(req.what + ": mkdir " + dest);
+        made = true;
+      }
+      // The directory DEST itself keeps what it had when it was there already.
+      if (made || !top) own(pd.get(), name, req, e.st, false);
+      continue;
+    }
+    if (exists) {
+      if (S_ISDIR(old.st_mode)) throw Error(ErrorKind::invalid_argument, req.what + ": cannot replace directory " + dest + " with a file");
+      if (::unlinkat(pd.get(), name.c_str(), 0) < 0) throw_errno(req.what + ": replace " + dest);
+    }
+    if (S_ISLNK(e.st.st_mode)) {
+      if (::symlinkat(e.link.c_str(), pd.get(), name.c_str()) < 0) throw_errno(req.what + ": symlink " + dest);
+      own(pd.get(), name, req, e.st, true);
+      set_times(pd.get(), name, e.st);
+      continue;
+    }
+    UniqueFd from = fs::open_in_root(src_root_fd, e.src, O_RDONLY | O_CLOEXEC | (top ? 0 : O_NOFOLLOW));
+    if (!from) throw_errno(req.what + ": open " + e.src);
+    UniqueFd to(::openat(pd.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!to) throw_errno(req.what + ": create " + dest);
+    for (;;) {
+      const size_t n = fs::read_fd(from.get(), buf.data(), buf.size(), e.src);
+      if (n == 0) break;
+      fs::write_fd(to.get(), std::string_view(buf.data(), n), dest);
+    }
+    to.reset();
+    own(pd.get(), name, req, e.st, false);
+    set_times(pd.get(), name, e.st);
+  }
+  // Directory mtimes last: what was written into them changed them.
+  for (const CopyEntry& e : plan.entries) {
+    if (!S_ISDIR(e.st.st_mode) || e.extract) continue;
+    const std::string dest = fs::clean_path(e.dest);
+    if (dest == "/") continue;
+    UniqueFd pd = fs::open_in_root(dest_root_fd, dest.substr(0, dest.rfind('/')).empty() ? "/" : dest.substr(0, dest.rfind('/')), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (pd) set_times(pd.get(), base_of(dest), e.st);
+  }
+}
+
+}  // namespace berth::build

@@ -1,0 +1,214 @@
+// berth build: the Dockerfile and its context found as Docker's CLI finds them, the build run
+// in this process (build/builder.hpp: nothing is sent anywhere, a directory context is read in
+// place), Docker's classic output. builder prune: the build cache.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "build/builder.hpp"
+#include "cli/berth/commands.hpp"
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "diff/layer.hpp"
+#include "engine/spec.hpp"
+#include "image/service.hpp"
+#include "oci/reference.hpp"
+
+namespace berth::cli {
+
+namespace {
+
+int g_cancel_pipe[2] = {-1, -1};
+
+void on_signal(int) {
+  const int saved = errno;
+  const char c = 1;
+  [[maybe_unused]] ssize_t n = ::write(g_cancel_pipe[1], &c, 1);
+  errno = saved;
+}
+
+std::string read_stream(int fd, const std::string& what) {
+  std::string out;
+  char buf[65536];
+  for (size_t n; (n = fs::read_fd(fd, buf, sizeof buf, what)) > 0;) {
+    out.append(buf, n);
+    if (out.size() > (16u << 20)) throw Error(ErrorKind::invalid_argument, what + ": larger than 16 MiB");
+  }
+  return out;
+}
+
+// A tar context on stdin, unpacked into a private directory that goes when the build ends.
+struct TempContext {
+  std::string dir;
+  ~TempContext() {
+    if (!dir.empty()) {
+      try {
+        fs::remove_all(dir);
+      } catch (const std::exception&) {
+      }
+    }
+  }
+};
+
+}  // namespace
+
+int cmd_build(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("build",
+                      {{"tag", "t", true, true},         {"file", "f", true},          {"build-arg", "", true, true},
+                       {"target", "", true},             {"no-cache", "", false},      {"pull", "", false},
+                       {"label", "", true, true},        {"network", "", true},        {"iidfile", "", true},
+                       {"quiet", "q", false},            {"rm", "", false},            {"force-rm", "", false},
+                       {"cache-from", "", true, true},   {"add-host", "", true, true}, {"shm-size", "", true},
+                       {"platform", "", true},           {"progress", "", true}},
+                      argc, argv, first);
+  if (a.positional().size() != 1) throw UsageError("build: requires exactly one argument: PATH or - (a tar on stdin)");
+  const std::string path = a.positional()[0];
+  if (path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0 || path.rfind("git@", 0) == 0)
+    throw Error(ErrorKind::invalid_argument, "build: a URL or git context is not supported (a directory or - for a tar)");
+  if (a.has("platform")) {
+    const oci::Platform host = oci::host_platform();
+    if (a.get("platform") != host.os + "/" + host.architecture)
+      throw Error(ErrorKind::invalid_argument, "build: --platform " + a.get("platform") + ": only this machine's platform (" +
+                                                   host.os + "/" + host.architecture + ") can be built");
+  }
+  for (const std::string& t : a.all("tag")) oci::Reference::parse(t);  // a bad name: its error, before any work
+
+  build::BuildOptions o;
+  TempContext temp;
+  const std::string file = a.get("file");
+  if (path == "-") {
+    if (file == "-") throw UsageError("build: stdin cannot be both the context and the Dockerfile");
+    // The context as a tar (plain, gzip or zstd) on stdin.
+    const std::string base = e.root + "/build";
+    fs::mkdir_p(base, 0700);
+    temp.dir = base + "/" + image::unique_name("context-");
+    fs::mkdir_p(temp.dir, 0700);
+    UniqueFd d(::open(temp.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!d) throw_errno("open " + temp.dir);
+    char head[16];
+    size_t have = 0, given = 0;
+    while (have < sizeof head) {
+      size_t n = fs::read_fd(0, head + have, sizeof head - have, "the context on stdin");
+      if (n == 0) break;
+      have += n;
+    }
+    diff::Reader reader = [&](void* buf, size_t n) {
+      if (given < have) {
+        const size_t k = std::min(n, have - given);
+        std::memcpy(buf, head + given, k);
+        given += k;
+        return k;
+      }
+      return fs::read_fd(0, buf, n, "the context on stdin");
+    };
+    diff::ApplyOptions ao;
+    ao.overlay = false;
+    ao.rootless = ::geteuid() != 0;
+    try {
+      diff::apply_layer(reader, diff::detect_compression(head, have), d.get(), ao);
+    } catch (const Error& err) {
+      throw Error(ErrorKind::invalid_argument, std::string("build: the context on stdin: ") + err.what());
+    }
+    o.context = temp.dir;
+    const std::string df = file.empty() ? "Dockerfile" : file;
+    UniqueFd f = fs::open_in_root(d.get(), df, O_RDONLY | O_CLOEXEC);
+    if (!f) throw Error(ErrorKind::invalid_argument, "build: the context has no " + df);
+    o.dockerfile = read_stream(f.get(), df);
+  } else {
+    if (!fs::is_dir(path)) throw Error(ErrorKind::invalid_argument, "build: unable to prepare context: path \"" + path + "\" not found");
+    o.context = fs::absolute(path);
+    if (file == "-") {
+      o.dockerfile = read_stream(0, "the Dockerfile on stdin");
+    } else {
+      const std::string df = file.empty() ? o.context + "/Dockerfile" : file;
+      UniqueFd f(::open(df.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!f) throw Error(ErrorKind::invalid_argument, "build: cannot read the Dockerfile " + df + ": " + std::strerror(errno));
+      o.dockerfile = read_stream(f.get(), df);
+    }
+  }
+  o.tags = a.all("tag");
+  for (const std::string& kv : a.all("build-arg")) {
+    const auto eq = kv.find('=');
+    if (eq == 0) throw UsageError("build: --build-arg `" + kv + "`: KEY=VALUE or KEY");
+    if (eq == std::string::npos) {
+      // KEY alone: the value of this environment's KEY, if it has one (Docker's way).
+      if (const char* v = std::getenv(kv.c_str())) o.build_args[kv] = v;
+      continue;
+    }
+    o.build_args[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const std::string& kv : a.all("label")) {
+    const auto eq = kv.find('=');
+    o.labels[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+  }
+  o.target = a.get("target");
+  o.no_cache = a.has("no-cache");
+  o.always_pull = a.has("pull");
+  o.force_rm = a.has("force-rm");
+  o.network = a.get("network", "bridge");
+  o.add_hosts = a.all("add-host");
+  if (a.has("shm-size")) o.shm_size = engine::parse_bytes(a.get("shm-size"), "--shm-size");
+  const bool quiet = a.has("quiet");
+  if (!quiet) o.out = [](std::string_view s) {
+    std::fwrite(s.data(), 1, s.size(), stdout);
+    std::fflush(stdout);
+  };
+  o.pull = [&](const std::string& ref) { pull_image(e, ref, "", quiet ? nullptr : stdout); };
+
+  // Ctrl-C or a TERM stops the build: the running step's container is killed, nothing is left.
+  if (::pipe2(g_cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0) throw_errno("pipe");
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGHUP, &sa, nullptr);
+  o.cancel_fd = g_cancel_pipe[0];
+
+  auto eng = make_engine(e);
+  build::BuildResult r;
+  try {
+    r = build::build(eng, o);
+  } catch (const Error& err) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "%s\n", err.what());
+    return 1;
+  }
+  if (!r.unused_args.empty()) {
+    std::string names;
+    for (auto& n : r.unused_args) names += (names.empty() ? "" : " ") + n;
+    std::fprintf(stderr, "[Warning] One or more build-args [%s] were not consumed\n", names.c_str());
+  }
+  if (a.has("iidfile")) {
+    const std::string f = a.get("iidfile");
+    fs::write_file_atomic(f, r.image.id.str());
+  }
+  if (quiet) {
+    std::printf("%s\n", r.image.id.str().c_str());
+    return 0;
+  }
+  std::printf("Successfully built %s\n", image::short_id(r.image.id).c_str());
+  for (const std::string& t : o.tags) std::printf("Successfully tagged %s\n", oci::Reference::parse(t).familiar().c_str());
+  return 0;
+}
+
+int cmd_builder_prune(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("builder prune", {{"all", "a", false}, {"force", "f", false}}, argc, argv, first);
+  if (!a.has("force")) {
+    std::printf("WARNING! This will remove all dangling build cache. Are you sure you want to continue? [y/N] ");
+    std::fflush(stdout);
+    char answer[16] = {};
+    if (!std::fgets(answer, sizeof answer, stdin) || (answer[0] != 'y' && answer[0] != 'Y')) return 0;
+  }
+  auto svc = e.images();
+  auto lines = svc.prune_build_cache();
+  auto gc = svc.gc(false);
+  std::printf("Deleted build cache objects: %zu\nTotal reclaimed space: %s\n", lines.size(), image::human_size(gc.bytes).c_str());
+  return 0;
+}
+
+}  // namespace berth::cli

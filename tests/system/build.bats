@@ -1,0 +1,251 @@
+#!/usr/bin/env bats
+# berth build: Dockerfiles built into images by the real engine — every instruction, the
+# cache (what hits, what misses), COPY/ADD by Docker's rules and against hostile contexts and
+# images, multi-stage with skipped stages, failures and Ctrl-C that leave nothing behind.
+
+load helpers
+load image_helpers
+load engine_helpers
+
+setup() {
+  _berth_setup
+  import_busybox
+  CTX=$TEST_DIR/ctx
+  mkdir -p "$CTX"
+}
+
+# Nothing of a build may stay: no container, no mount under the test dir, no shim, no
+# temporary directory or snapshot of a COPY.
+no_build_leftovers() {
+  [ -z "$(e ps -aq)" ]
+  [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+  [ -z "$(ls -A "$BROOT/build" 2>/dev/null)" ]
+  [ -z "$(ls "$BROOT/containers")" ]
+}
+
+# A line the build's output has, whole (a RUN's output, not the step line that shows it).
+printed() { grep -qxF -- "$1" <<<"$output"; }
+
+@test "build: every instruction, Docker's output, the image's config and history" {
+  echo hello > "$CTX/hello.txt"
+  cat > "$CTX/Dockerfile" <<'EOF'
+# a comment
+FROM busybox
+ARG GREETING=hi
+ENV APP=/app \
+    MODE="two words"
+WORKDIR $APP
+COPY hello.txt ./
+RUN echo "$GREETING from run, MODE=$MODE, in $(pwd)" && echo built > built.txt
+LABEL version=1 who="$GREETING"
+EXPOSE 8080 53/udp
+VOLUME /data
+USER 1000:1000
+STOPSIGNAL SIGUSR1
+HEALTHCHECK --interval=5s --retries=2 CMD cat /app/built.txt
+SHELL ["/bin/sh", "-ec"]
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/hello.txt /app/built.txt"]
+EOF
+  run e build -t app:1 "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == "Step 1/15 : FROM busybox" ]]
+  [[ "$output" == *"Step 6/15 : RUN echo"* ]]
+  [[ "$output" == *" ---> Running in "* ]]
+  [[ "$output" == *"hi from run, MODE=two words, in /app"* ]]
+  [[ "$output" == *"Removing intermediate container "* ]]
+  [[ "${lines[-2]}" =~ ^"Successfully built "[0-9a-f]{12}$ ]]
+  [ "${lines[-1]}" = "Successfully tagged app:1" ]
+  run e run --rm app:1
+  [ "$status" -eq 0 ]
+  [ "$output" = "$(printf 'hello\nbuilt')" ]
+  cfg=$(e image inspect app:1 --format '{{json .Config}}')
+  [ "$(jq -c .Env <<<"$cfg")" = '["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","APP=/app","MODE=two words"]' ] ||
+    [ "$(jq -c '.Env[-2:]' <<<"$cfg")" = '["APP=/app","MODE=two words"]' ]
+  [ "$(jq -r .WorkingDir <<<"$cfg")" = /app ]
+  [ "$(jq -c .Labels <<<"$cfg")" = '{"version":"1","who":"hi"}' ]
+  [ "$(jq -c '.ExposedPorts | keys' <<<"$cfg")" = '["53/udp","8080/tcp"]' ]
+  [ "$(jq -c '.Volumes | keys' <<<"$cfg")" = '["/data"]' ]
+  [ "$(jq -r .User <<<"$cfg")" = 1000:1000 ]
+  [ "$(jq -r .StopSignal <<<"$cfg")" = SIGUSR1 ]
+  [ "$(jq -c .Healthcheck <<<"$cfg")" = '{"Interval":5000000000,"Retries":2,"Test":["CMD-SHELL","cat /app/built.txt"]}' ]
+  [ "$(jq -c .Shell <<<"$cfg")" = '["/bin/sh","-ec"]' ]
+  [ "$(jq -c .Entrypoint <<<"$cfg")" = '["/bin/sh","-c"]' ]
+  [ "$(jq -c .Cmd <<<"$cfg")" = '["cat /app/hello.txt /app/built.txt"]' ]
+  # History as Docker's classic builder writes it: metadata steps are empty layers, RUN
+  # shows the build args it saw.
+  run e history --no-trunc --format '{{.CreatedBy}}' app:1
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'/bin/sh -c #(nop)  ENV APP=/app MODE=two words'* ]]
+  [[ "$output" == *'|1 GREETING=hi /bin/sh -c echo "$GREETING from run'* ]]
+  [[ "$output" == *'/bin/sh -c #(nop) COPY file:'*' in /app/ '* ]]
+  [[ "$output" == *'/bin/sh -ec #(nop)  CMD ["cat /app/hello.txt /app/built.txt"]'* ]]
+  [ "$(e image inspect app:1 --format '{{len .RootFS.Layers}}')" -eq 3 ]
+  # The RUN layer holds what the command wrote, not the runtime's mount points.
+  e save app:1 -o "$TEST_DIR/app.tar"
+  mkdir "$TEST_DIR/saved" && tar -C "$TEST_DIR/saved" -xf "$TEST_DIR/app.tar"
+  layer=$(jq -r '.[0].Layers[2]' "$TEST_DIR/saved/manifest.json")
+  [ "$(tar -tf "$TEST_DIR/saved/$layer" | sort | tr '\n' ' ')" = "app/ app/built.txt " ]
+  # The build cache is not in the image list.
+  [ "$(e images --format '{{.Repository}}:{{.Tag}}' | sort | tr '\n' ' ')" = "app:1 busybox:latest " ]
+  no_build_leftovers
+}
+
+@test "build cache: a rebuild hits every step, a changed file misses from its COPY on, an mtime alone does not" {
+  echo one > "$CTX/a.txt"
+  echo fixed > "$CTX/b.txt"
+  printf 'FROM busybox\nCOPY b.txt /b.txt\nRUN echo step-ran-b\nCOPY a.txt /a.txt\nRUN echo step-ran-a && cat /a.txt\n' > "$CTX/Dockerfile"
+  run e build -t c:1 "$CTX"
+  [ "$status" -eq 0 ]
+  first=$(e image inspect c:1 --format '{{.Id}}')
+  run e build -t c:1 "$CTX"
+  [ "$status" -eq 0 ]
+  [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 4 ]
+  ! printed step-ran-a && ! printed step-ran-b
+  [ "$(e image inspect c:1 --format '{{.Id}}')" = "$first" ]
+  touch -d '2001-01-01' "$CTX/a.txt"
+  run e build -t c:1 "$CTX"
+  [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 4 ]
+  echo two > "$CTX/a.txt"
+  run e build -t c:2 "$CTX"
+  [ "$status" -eq 0 ]
+  [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 2 ]
+  ! printed step-ran-b
+  printed step-ran-a
+  [ "$(e run --rm c:2 cat /a.txt)" = two ]
+  [ "$(e run --rm c:1 cat /a.txt)" = one ]
+  # --no-cache runs everything again.
+  run e build --no-cache -t c:3 "$CTX"
+  [[ "$output" != *"Using cache"* ]]
+  printed step-ran-b
+  # A build arg's value is part of the RUN that sees it.
+  printf 'FROM busybox\nARG V=1\nRUN echo "v is $V"\n' > "$CTX/Dockerfile"
+  run e build -t c:4 "$CTX"
+  printed "v is 1"
+  run e build -t c:4 "$CTX"
+  ! printed "v is 1"
+  run e build --build-arg V=2 -t c:5 "$CTX"
+  printed "v is 2"
+  # builder prune drops the cache (the tagged images stay), and the next build runs again.
+  run e builder prune -f
+  [ "$status" -eq 0 ]
+  [ "$(e run --rm c:2 cat /a.txt)" = two ]
+  run e build -t c:4 "$CTX"
+  printed "v is 1"
+  no_build_leftovers
+}
+
+@test "COPY and ADD: .dockerignore, wildcards, directories, ownership, --chown/--chmod, tar extraction" {
+  mkdir -p "$CTX/src/nested" "$CTX/logs"
+  echo main > "$CTX/src/main.c"
+  echo inner > "$CTX/src/nested/inner.c"
+  echo a > "$CTX/one.md"; echo b > "$CTX/two.md"
+  echo log > "$CTX/logs/x.log"; echo keep > "$CTX/logs/keep.log"
+  echo secret > "$CTX/secret.key"
+  chown 4321:4321 "$CTX/src/main.c"
+  chmod 0751 "$CTX/src/main.c"
+  printf '# ignore\nsecret.key\nlogs\n!logs/keep.log\n' > "$CTX/.dockerignore"
+  mkdir -p "$TEST_DIR/tarsrc/t" && echo in-tar > "$TEST_DIR/tarsrc/t/f.txt"
+  tar -C "$TEST_DIR/tarsrc" -czf "$CTX/bundle.tar.gz" t
+  echo plain > "$CTX/plain.txt"
+  cat > "$CTX/Dockerfile" <<'EOF'
+FROM busybox
+RUN echo "svc:x:700:701::/home/svc:/bin/sh" >> /etc/passwd && echo "svc:x:701:" >> /etc/group && mkdir /existing
+COPY src /code/
+COPY *.md /docs/
+COPY . /all/
+COPY plain.txt /existing
+COPY --chown=svc:svc plain.txt /owned.txt
+COPY --chown=700 --chmod=600 plain.txt /mode.txt
+ADD bundle.tar.gz /unpacked/
+ADD plain.txt /added.txt
+EOF
+  run e build -t cp:1 "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  run e run --rm cp:1 sh -c '
+    cat /code/main.c /code/nested/inner.c; stat -c "%u:%g %a" /code/main.c
+    ls /docs | tr "\n" " "; echo
+    ls -a /all | tr "\n" " "; echo; ls /all/logs | tr "\n" " "; echo
+    cat /existing/plain.txt
+    stat -c "%u:%g %a" /owned.txt /mode.txt
+    cat /unpacked/t/f.txt /added.txt'
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = main ]
+  [ "${lines[1]}" = inner ]
+  [ "${lines[2]}" = "0:0 751" ]          # root-owned, the mode kept
+  [ "${lines[3]}" = "one.md two.md " ]
+  # The ignored key is not there; logs/ only with its re-included file.
+  [ "${lines[4]}" = ". .. .dockerignore Dockerfile bundle.tar.gz logs one.md plain.txt src two.md " ]
+  [ "${lines[5]}" = "keep.log " ]
+  [ "${lines[6]}" = plain ]
+  [ "${lines[7]}" = "700:701 644" ]
+  [ "${lines[8]}" = "700:700 600" ]
+  [ "${lines[9]}" = in-tar ]
+  [ "${lines[10]}" = plain ]
+  # Errors: one line each, the Dockerfile line, nothing left behind.
+  printf 'FROM busybox\nCOPY secret.key /\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == "Dockerfile:2: COPY failed: file not found in build context or excluded by .dockerignore: stat secret.key: file does not exist" ]]
+  printf 'FROM busybox\nCOPY one.md two.md /nodir\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"the destination must be a directory and end with a /"* ]]
+  printf 'FROM busybox\nCOPY *.nothing /x/\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"matches nothing"* ]]
+  printf 'FROM busybox\nADD http://127.0.0.1:1/x /x\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"not supported yet"* ]]
+  no_build_leftovers
+}
+
+@test "COPY against a hostile context and image: nothing is read or written outside" {
+  # The context: symlinks to the host's /etc/shadow, in a directory and as a source itself.
+  mkdir "$CTX/d"
+  ln -s /etc/shadow "$CTX/d/shadow-link"
+  ln -s /etc/shadow "$CTX/shadow-link"
+  echo inside > "$CTX/ok.txt"
+  # An image whose /escape is a symlink that points out of its root.
+  mkdir -p "$TEST_DIR/outside"
+  printf 'FROM busybox\nRUN ln -s %s /escape && ln -s ../../../../../../%s /rel\n' "$TEST_DIR/outside" "$TEST_DIR/outside" > "$CTX/Dockerfile"
+  run e build -t hostile:base "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  cat > "$CTX/Dockerfile" <<'EOF'
+FROM hostile:base
+COPY d /d/
+COPY ok.txt /escape/
+COPY ok.txt /rel/
+EOF
+  run e build -t hostile:1 "$CTX"
+  [ "$status" -eq 0 ]
+  # A link in a directory is copied as a link: the host's shadow file is not in the image.
+  [ "$(e run --rm hostile:1 readlink /d/shadow-link)" = /etc/shadow ]
+  run e run --rm hostile:1 cat /d/shadow-link
+  [ "$status" -ne 0 ]
+  # The image's symlinks resolve inside its root: the file is in the image, not on the host.
+  [ -z "$(ls -A "$TEST_DIR/outside")" ]
+  [ "$(e run --rm hostile:1 cat "$TEST_DIR/outside/ok.txt")" = inside ]
+  # `..` stops at the context's root: ../../etc/hostname is the context's etc/hostname (not
+  # there), never the host's.
+  printf 'FROM busybox\nCOPY ../../../../etc/hostname /h\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"file not found in build context"*"etc/hostname"* ]]
+  # A source that is a symlink out of the context is resolved inside it (not found here).
+  printf 'FROM busybox\nCOPY shadow-link /h\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"file not found in build context"* ]]
+  ln -s /etc "$CTX/etc-link"
+  printf 'FROM busybox\nCOPY etc-link/hostname /h\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"file not found in build context"* ]]
+  no_build_leftovers
+}
