@@ -18,7 +18,9 @@ setup() {
 # temporary directory or snapshot of a COPY.
 no_build_leftovers() {
   [ -z "$(e ps -aq)" ]
-  [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+  traces=$(host_traces | tr "\n" " ")
+  echo "host traces: $traces"
+  [ "$traces" = "0 0 0 " ]
   [ -z "$(ls -A "$BROOT/build" 2>/dev/null)" ]
   [ -z "$(ls "$BROOT/containers")" ]
 }
@@ -247,5 +249,204 @@ EOF
   run e build "$CTX"
   [ "$status" -eq 1 ]
   [[ "${lines[-1]}" == *"file not found in build context"* ]]
+  no_build_leftovers
+}
+
+@test "multi-stage: COPY --from by name and index, FROM a stage, --target, unneeded stages skipped, ARG before FROM" {
+  cat > "$CTX/Dockerfile" <<'EOF'
+ARG BASE=busybox
+ARG UNUSED_META=x
+FROM $BASE AS compile
+RUN mkdir /out && echo compiled > /out/app && echo stage-compile-ran
+FROM scratch AS files
+COPY --from=compile /out/app /app
+FROM busybox AS never
+RUN echo stage-never-ran
+FROM ${BASE}
+COPY --from=files /app /from-name
+COPY --from=0 /out/app /from-index
+RUN cat /from-name /from-index
+FROM compile AS test
+RUN echo stage-test-ran && cat /out/app
+EOF
+  run e build -t ms:final --target 3 "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"failed to reach build target 3"* ]]
+  # The stage with no name is the 4th; --target names one with a name: build the last one
+  # without --target.
+  run e build -t ms:test "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  printed stage-compile-ran
+  printed stage-test-ran
+  ! printed stage-never-ran
+  [[ "$output" == *"Step 1/4 : FROM \$BASE AS compile"* ]]
+  run e build -t ms:files --target files "$CTX"
+  [ "$status" -eq 0 ]
+  [ "$(e image inspect ms:files --format '{{len .RootFS.Layers}}')" -eq 1 ]
+  sed -i '/^FROM compile AS test/,$d' "$CTX/Dockerfile"
+  run e build -t ms:final --build-arg NOT_DECLARED=1 "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  ! printed stage-never-ran
+  printed compiled
+  [[ "$output" == *"[Warning] One or more build-args [NOT_DECLARED] were not consumed"* ]]
+  [ "$(e run --rm ms:final cat /from-name /from-index | tr '\n' ' ')" = "compiled compiled " ]
+  # A stage that names itself or a later one is refused.
+  printf 'FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /y /y\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"used before it is defined"* ]]
+  no_build_leftovers
+}
+
+@test "a failing build: Docker's words and exit code, the Dockerfile line, nothing left behind" {
+  printf 'FROM busybox\nRUN echo before && exit 7\nRUN echo never\n' > "$CTX/Dockerfile"
+  run e build -t bad "$CTX"
+  [ "$status" -eq 1 ]
+  printed before
+  [ "${lines[-1]}" = "The command '/bin/sh -c echo before && exit 7' returned a non-zero code: 7" ]
+  run e image inspect bad
+  [ "$status" -ne 0 ]
+  no_build_leftovers
+  # Exec form, a missing command.
+  printf 'FROM busybox\nRUN ["/no/such/binary"]\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"/no/such/binary"* ]]
+  no_build_leftovers
+  printf 'FROM busybox\nBOGUS thing\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"Dockerfile:2"* ]]
+  [ "${#lines[@]}" -eq 1 ]
+  printf 'RUN echo no from\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  printf 'FROM scratch\nRUN echo x\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"Dockerfile:2: RUN needs a base image"* ]]
+  printf 'FROM busybox\nSTOPSIGNAL SIGNOPE\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == "Dockerfile:2: "* ]]
+  run e build "$TEST_DIR/no-such-dir"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"not found"* ]]
+  run e build -t 'Bad:Name:x' "$CTX"
+  [ "$status" -ne 0 ]
+  no_build_leftovers
+}
+
+@test "Ctrl-C during a RUN stops the build at once and leaves nothing" {
+  printf 'FROM busybox\nRUN echo started && sleep 60\n' > "$CTX/Dockerfile"
+  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" build -t sleepy "$CTX" > "$TEST_DIR/out" 2>&1 &
+  pid=$!
+  for i in $(seq 100); do grep -qx started "$TEST_DIR/out" && break; sleep 0.1; done
+  grep -qx started "$TEST_DIR/out"
+  start=$(date +%s)
+  kill -INT $pid
+  rc=0
+  wait $pid || rc=$?
+  [ "$rc" -eq 1 ]
+  [ $(( $(date +%s) - start )) -le 5 ]
+  grep -q "build cancelled" "$TEST_DIR/out"
+  run e image inspect sleepy
+  [ "$status" -ne 0 ]
+  no_build_leftovers
+}
+
+@test "context and Dockerfile from stdin, -f, -q, --iidfile, --label, --network none" {
+  echo from-tar > "$CTX/f.txt"
+  printf 'FROM busybox\nCOPY f.txt /f.txt\nRUN ls /sys/class/net | tr "\\n" " "; echo\n' > "$CTX/Dockerfile"
+  # A tar context on stdin (gzip too).
+  run sh -c "tar -C '$CTX' -cz . | '$BERTH' --root '$BROOT' --state '$TEST_DIR/run' build -t fromtar --network none -"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  printed "lo "
+  [ "$(e run --rm fromtar cat /f.txt)" = from-tar ]
+  [ -z "$(ls -A "$BROOT/build")" ]
+  # The Dockerfile on stdin with a directory context, another file with -f.
+  run sh -c "printf 'FROM busybox\nCOPY f.txt /g.txt\n' | '$BERTH' --root '$BROOT' --state '$TEST_DIR/run' build -q -t fromstdin -f - '$CTX'"
+  [ "$status" -eq 0 ]
+  [[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
+  [ "$(e image inspect fromstdin --format '{{.Id}}')" = "$output" ]
+  mkdir "$TEST_DIR/other"
+  printf 'FROM busybox\nLABEL from=other\n' > "$TEST_DIR/other/Build.file"
+  run e build -f "$TEST_DIR/other/Build.file" --label team=core --label tier=web --iidfile "$TEST_DIR/iid" -t labelled "$CTX"
+  [ "$status" -eq 0 ]
+  [ "$(cat "$TEST_DIR/iid")" = "$(e image inspect labelled --format '{{.Id}}')" ]
+  [ "$(e image inspect labelled --format '{{json .Config.Labels}}')" = '{"from":"other","team":"core","tier":"web"}' ]
+  # The default network: RUN has an interface besides lo.
+  printf 'FROM busybox\nRUN ls /sys/class/net | wc -l\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 0 ]
+  printed 2
+  no_build_leftovers
+}
+
+@test "ONBUILD triggers, heredocs, ENTRYPOINT clearing an inherited CMD, variables" {
+  cat > "$CTX/Dockerfile" <<'EOF'
+FROM busybox
+CMD ["echo", "base-cmd"]
+ONBUILD RUN echo trigger-ran > /trigger.txt
+ONBUILD ENV FROM_TRIGGER=yes
+EOF
+  run e build -t parent "$CTX"
+  [ "$status" -eq 0 ]
+  [ "$(e image inspect parent --format '{{json .Config.OnBuild}}')" = '["RUN echo trigger-ran \u003e /trigger.txt","ENV FROM_TRIGGER=yes"]' ] ||
+    [ "$(e image inspect parent --format '{{json .Config.OnBuild}}' | jq -r '.[1]')" = "ENV FROM_TRIGGER=yes" ]
+  cat > "$CTX/Dockerfile" <<'EOF'
+FROM parent
+ARG NAME
+ENV GREETING=${NAME:-nobody} EMPTY=${UNSET:+set} ESC=\$NAME
+RUN <<SCRIPT
+echo "heredoc as $GREETING" > /heredoc.txt
+echo second line >> /heredoc.txt
+SCRIPT
+ENTRYPOINT ["cat"]
+EOF
+  run e build --build-arg NAME=alice -t child "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"# Executing 2 build triggers"* ]]
+  [ "$(e run --rm --entrypoint cat child /trigger.txt)" = trigger-ran ]
+  [ "$(e run --rm child /heredoc.txt | tr '\n' ' ')" = "heredoc as alice second line " ]
+  env=$(e image inspect child --format '{{json .Config.Env}}')
+  [[ "$env" == *'"FROM_TRIGGER=yes"'* ]]
+  [[ "$env" == *'"GREETING=alice"'* ]]
+  [[ "$env" == *'"EMPTY="'* ]]
+  [[ "$env" == *'"ESC=$NAME"'* ]]
+  # ENTRYPOINT in the child dropped the CMD it inherited; the triggers do not pass on.
+  [ "$(e image inspect child --format '{{json .Config.Cmd}}')" = null ]
+  [ "$(e image inspect child --format '{{json .Config.OnBuild}}')" = null ]
+  no_build_leftovers
+}
+
+@test "built images and the cache: rmi, run by id, image prune and images -q" {
+  printf 'FROM busybox\nRUN echo layer > /l.txt\nCMD ["cat", "/l.txt"]\n' > "$CTX/Dockerfile"
+  run e build -q "$CTX"
+  [ "$status" -eq 0 ]
+  id=$output
+  # Untagged: it runs by id, and `images` does not list the cache's entries.
+  [ "$(e run --rm "$id")" = layer ]
+  [ "$(e images -q | wc -l)" -eq 1 ]
+  run e build -q -t tagged "$CTX"
+  [ "$output" = "$id" ]
+  [ "$(e images --format '{{.Repository}}' | sort | tr '\n' ' ')" = "busybox tagged " ]
+  run e rmi tagged
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Untagged: tagged:latest"* ]]
+  run e image inspect "$id"
+  [ "$status" -ne 0 ]
+  # The parent steps stay cached until image prune (dangling) or builder prune.
+  run e build "$CTX"
+  [ "$(grep -c 'Using cache' <<<"$output")" -eq 1 ]
+  run e image prune -f
+  [ "$status" -eq 0 ]
+  run e build "$CTX"
+  [[ "$output" != *"Using cache"* ]]
+  [ "$(e run --rm busybox echo ok)" = ok ]
   no_build_leftovers
 }
