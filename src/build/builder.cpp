@@ -59,6 +59,40 @@ std::string go_list(const std::vector<std::string>& v) {
   return out + "]";
 }
 
+// Go's time.Duration.String(): "0s", "500ms", "5s", "1m30s", "1h0m0s", "1.5s".
+std::string go_duration(int64_t ns) {
+  if (ns == 0) return "0s";
+  std::string sign = ns < 0 ? "-" : "";
+  uint64_t u = ns < 0 ? static_cast<uint64_t>(-ns) : static_cast<uint64_t>(ns);
+  auto frac = [](uint64_t v, uint64_t unit) {
+    std::string s = std::to_string(v / unit);
+    uint64_t rest = v % unit;
+    if (rest) {
+      std::string f = std::to_string(rest + unit).substr(1);  // zero-padded
+      while (!f.empty() && f.back() == '0') f.pop_back();
+      s += "." + f;
+    }
+    return s;
+  };
+  if (u < 1000) return sign + std::to_string(u) + "ns";
+  if (u < 1000000) return sign + frac(u, 1000) + "µs";
+  if (u < 1000000000) return sign + frac(u, 1000000) + "ms";
+  const uint64_t h = u / 3600000000000ULL, m = (u / 60000000000ULL) % 60;
+  const std::string s = frac(u % 60000000000ULL, 1000000000ULL) + "s";
+  if (h) return sign + std::to_string(h) + "h" + std::to_string(m) + "m" + s;
+  if (m) return sign + std::to_string(m) + "m" + s;
+  return sign + s;
+}
+
+// Go's %q of an integer: a quoted character literal ('\x02', 'A').
+std::string go_char(int v) {
+  char buf[16];
+  if (v >= 32 && v < 127 && v != '\'' && v != '\\') std::snprintf(buf, sizeof buf, "'%c'", v);
+  else if (v >= 0 && v < 256) std::snprintf(buf, sizeof buf, "'\\x%02x'", v);
+  else std::snprintf(buf, sizeof buf, "'\\u%04x'", v & 0xffff);
+  return buf;
+}
+
 std::vector<std::string> strings_of(const json& j) {
   std::vector<std::string> out;
   if (j.is_array())
@@ -294,8 +328,11 @@ class Builder {
     return cur;
   }
 
+  // A step's cache key: its parent (the image, and the config as this stage has it now — a
+  // FROM may have added PATH or dropped the base's triggers) and what the step does.
   std::string step_key(const Current& cur, const std::string& what) {
-    return sha256_of((cur.id.empty() ? std::string("scratch") : cur.id) + '\n' + what).encoded;
+    const std::string parent = cur.id.empty() ? std::string("scratch") : cur.id;
+    return sha256_of(parent + '\n' + cur.doc.value("config", json::object()).dump() + '\n' + what).encoded;
   }
 
   // The image of a step: the state's config with `created_by` in its history and, when the
@@ -304,6 +341,7 @@ class Builder {
                       const std::optional<image::Service::NewLayer>& layer) {
     const std::string created = now_text();
     cur.doc["created"] = created;
+    config_object(cur.doc)["Image"] = cur.id;  // the parent step's image, as Docker records it
     json h = {{"created", created}, {"created_by", created_by}};
     if (!layer) h["empty_layer"] = true;
     cur.doc["history"].push_back(h);
@@ -383,6 +421,12 @@ class Builder {
       have_img = true;
     }
     cur.stage_name = stage.name;
+    // Docker's builder gives an image without PATH the default one (what RUN needs too).
+    if (!cur.env_value("PATH")) {
+      json env = json::array({"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"});
+      for (auto& e : strings_of(config_object(cur.doc).value("Env", json::array()))) env.push_back(e);
+      config_object(cur.doc)["Env"] = env;
+    }
     if (have_img) print_id(img);
     // ONBUILD triggers of the base run first, then leave the image.
     const auto triggers = strings_of(config_object(cur.doc).value("OnBuild", json::array()));
@@ -466,14 +510,16 @@ class Builder {
       });
     }
     if (c == "expose") {
-      std::vector<std::string> ports;
+      std::vector<std::string> ports, given;
       for (auto& w : ins.args) {
         const std::string p = words_.word(w, env);
+        given.push_back(p);
         if (p.find(':') != std::string::npos) throw Error(ErrorKind::invalid_argument, "EXPOSE " + p + ": a port of the container only (PORT[/PROTO])");
         for (auto& m : network::parse_publish(p)) ports.push_back(std::to_string(m.container_port) + "/" + m.protocol);
       }
+      std::sort(given.begin(), given.end());  // Docker's history: the words as given, sorted
       std::string text;
-      for (auto& p : ports) text += " " + p;
+      for (auto& p : given) text += " " + p;
       return metadata_step(cur, "EXPOSE" + text, [&](json& conf) {
         if (!conf["ExposedPorts"].is_object()) conf["ExposedPorts"] = json::object();
         for (auto& p : ports) conf["ExposedPorts"][p] = json::object();
@@ -507,11 +553,21 @@ class Builder {
       } else {
         dir = fs::clean_path(dir);
       }
-      return metadata_step(cur, "WORKDIR " + dir, [&](json& conf) { conf["WorkingDir"] = dir; });
+      // The classic builder's WORKDIR: a layer with the directory made (root's, 0755) when
+      // the image has none, an empty one otherwise; "#(nop) " with one space, as it writes it.
+      const std::string created_by = shell_words(cur) + " #(nop) WORKDIR " + dir;
+      const std::string key = step_key(cur, "workdir\n" + created_by);
+      if (auto hit = cached(cur, key)) return *hit;
+      config_object(cur.doc)["WorkingDir"] = dir;
+      if (cur.layers.empty() && cur.id.empty()) return finish(cur, key, created_by, std::nullopt);
+      return layer_step(cur, key, created_by, [&](int root, const std::string&) { fs::mkdir_in_root(root, dir, 0755); });
     }
     if (c == "shell") {
       const std::vector<std::string> sh = ins.args;
-      return metadata_step(cur, "SHELL " + go_list(sh), [&](json& conf) { conf["Shell"] = sh; });
+      std::string text;
+      for (auto& w : sh) text += (text.empty() ? "" : " ") + w;
+      config_object(cur.doc)["Shell"] = sh;  // the history line starts with the new shell
+      return metadata_step(cur, "SHELL [" + text + "]", {}, true);
     }
     if (c == "stopsignal") {
       const std::string sig = words_.word(ins.rest, env);
@@ -541,7 +597,12 @@ class Builder {
           hc["Retries"] = std::stoi(r);
         }
       }
-      return metadata_step(cur, "HEALTHCHECK " + hc["Test"].dump(), [&](json& conf) { conf["Healthcheck"] = hc; });
+      // Docker prints its HealthConfig struct (Go's %q of each field).
+      std::string text = "&{" + go_list(strings_of(hc["Test"]));
+      if (hc["Test"].size() == 1 && hc["Test"][0] == "NONE") text = "&{[\"NONE\"]";
+      for (const char* f : {"Interval", "Timeout", "StartPeriod"}) text += " \"" + go_duration(hc.value(f, int64_t{0})) + "\"";
+      text += " " + go_char(hc.value("Retries", 0)) + "}";
+      return metadata_step(cur, "HEALTHCHECK " + text, [&](json& conf) { conf["Healthcheck"] = hc; });
     }
     if (c == "onbuild") {
       const std::string trigger = ins.inner ? ins.inner->original : ins.rest;
@@ -767,6 +828,7 @@ class Builder {
       throw Error(ErrorKind::invalid_argument, req.what + " with a heredoc is not supported yet");
     if (words.size() < 2) throw Error(ErrorKind::invalid_argument, req.what + " requires at least two arguments: SRC... DEST");
     std::string dest = words.back();
+    const std::string dest_given = dest;  // as written, for the history (Docker's)
     words.pop_back();
     req.sources = words;
     const bool slash = !dest.empty() && dest.back() == '/';
@@ -799,10 +861,6 @@ class Builder {
       ignore = nullptr;
       if (add) throw Error(ErrorKind::invalid_argument, "ADD does not take --from: use COPY");
     }
-    const std::string snap_key = image::unique_name("build-");
-    const std::string mnt = images_.options().root + "/build/" + snap_key;
-    // --chown by name: the image's /etc/passwd and /etc/group say who that is (the parent's
-    // files, read from the mounted snapshot below).
     const CopyPlan* plan_ptr = nullptr;
     CopyPlan plan = plan_copy(src_root, ignore, req);
     plan_ptr = &plan;
@@ -811,13 +869,30 @@ class Builder {
     if (req.mode) chown_key += " --chmod=" + std::to_string(*req.mode);
     if (!from_text.empty()) chown_key += " --from=" + from_text;
     const std::string created_by =
-        shell_words(cur) + " #(nop) " + req.what + chown_key + " " + plan.label + " in " + req.dest + " ";
+        shell_words(cur) + " #(nop) " + req.what + chown_key + " " + plan.label + " in " + dest_given + " ";
     const std::string key = step_key(cur, "copy\n" + created_by);
     if (auto hit = cached(cur, key)) return *hit;
 
+    return layer_step(cur, key, created_by, [&](int root, const std::string& mnt) {
+      // --chown by name: the image's /etc/passwd and /etc/group say who that is.
+      if (!chown.empty()) {
+        const engine::UserIds ids = engine::resolve_user(mnt, chown, {});
+        req.uid = ids.uid;
+        req.gid = chown.find(':') == std::string::npos ? static_cast<gid_t>(ids.uid) : ids.gid;
+      }
+      apply_copy(src_root, *plan_ptr, root, req);
+    });
+  }
+
+  // A step whose layer `write` makes in the parent's root (mounted read-write on a new
+  // snapshot of it, privately under ROOT/build): the snapshot becomes the layer.
+  image::Image layer_step(Current& cur, const std::string& key, const std::string& created_by,
+                          const std::function<void(int root_fd, const std::string& dir)>& write) {
+    const std::string snap_key = image::unique_name("build-");
+    const std::string mnt = images_.options().root + "/build/" + snap_key;
     const std::string parent = cur.layers.empty() ? "" : oci::chain_id(cur.diff_ids()).str();
     if (!parent.empty()) images_.unpack(images_.resolve(cur.id));
-    images_.snapshots().prepare(snap_key, parent, {{"berth.build", "copy"}});
+    images_.snapshots().prepare(snap_key, parent, {{"berth.build", "layer"}});
     bool mounted = false;
     auto undo = [&] {
       if (mounted) ::umount2(mnt.c_str(), MNT_DETACH);
@@ -833,12 +908,7 @@ class Builder {
       mounted = true;
       UniqueFd root(::open(mnt.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!root) throw_errno("open " + mnt);
-      if (!chown.empty()) {
-        const engine::UserIds ids = engine::resolve_user(mnt, chown, {});
-        req.uid = ids.uid;
-        req.gid = chown.find(':') == std::string::npos ? static_cast<gid_t>(ids.uid) : ids.gid;
-      }
-      apply_copy(src_root, *plan_ptr, root.get(), req);
+      write(root.get(), mnt);
       root.reset();
       if (::umount2(mnt.c_str(), 0) < 0) throw_errno("unmount " + mnt);
       mounted = false;

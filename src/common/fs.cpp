@@ -483,6 +483,7 @@ Usage disk_usage(const std::string& root) {
       if (!seen.emplace(st.st_dev, st.st_ino).second) continue;
       u.inodes++;
       u.bytes += static_cast<int64_t>(st.st_blocks) * 512;
+      if (!S_ISDIR(st.st_mode)) u.apparent += static_cast<int64_t>(st.st_size);
       if (S_ISDIR(st.st_mode)) stack.push_back(dir + "/" + n);
     }
     ::closedir(d);

@@ -36,6 +36,7 @@ bool exists(const std::string& path);
 // without following symlinks; what cannot be read is skipped. Used by df and sizes.
 struct Usage {
   int64_t bytes = 0, inodes = 0;
+  int64_t apparent = 0;  // the sizes of the files (not directories), as ls shows them: Docker's layer size
 };
 Usage disk_usage(const std::string& dir);
 bool is_dir(const std::string& path);

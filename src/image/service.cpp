@@ -828,7 +828,7 @@ std::vector<Service::HistoryEntry> Service::history(const Image& img) {
     e.id = "<missing>";
     if (!h.value("empty_layer", false) && layer < img.config.diff_ids.size()) {
       const std::string chain = oci::chain_id(img.config.diff_ids, layer + 1).str();
-      if (db_->get_snapshot(opts_.ns, chain)) e.size = snapshots_->usage(chain).bytes;
+      if (db_->get_snapshot(opts_.ns, chain)) e.size = snapshots_->usage(chain).apparent;
       else if (layer < img.manifest.layers.size()) e.size = img.manifest.layers[layer].size;
       ++layer;
     }

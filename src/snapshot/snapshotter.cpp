@@ -261,7 +261,7 @@ std::vector<Mount> Snapshotter::mounts(std::string_view key) const {
 
 Snapshotter::Usage Snapshotter::usage(std::string_view key) const {
   const fs::Usage u = fs::disk_usage(fs_dir(key));
-  return {u.bytes, u.inodes};
+  return {u.bytes, u.inodes, u.apparent};
 }
 
 int Snapshotter::cleanup() {

@@ -81,6 +81,7 @@ class Snapshotter {
   // Bytes and inodes used by the snapshot's own directory.
   struct Usage {
     int64_t bytes = 0, inodes = 0;
+    int64_t apparent = 0;  // file sizes (not blocks), directories not counted
   };
   Usage usage(std::string_view key) const;
   // Removes directories under root that no record names (left by a crash between mkdir
