@@ -10,6 +10,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <set>
 
 #include "build/copy.hpp"
@@ -194,13 +197,65 @@ class Builder {
           if (auto dep = stage_ref(st, words_.word(ins.flag("from")->value, meta_lookup()), i)) need(*dep);
     };
     need(target);
-    for (size_t i : needed) total_steps_ += 1 + st.stages[i].body.size();
-    std::map<size_t, image::Image> done;
+    // Every stage the target needs builds as soon as the stages it needs are built: stages
+    // that do not depend on each other build at the same time, each in a thread of its own.
+    // The output stays that of a build in file order (steps numbered through): the earliest
+    // unfinished stage prints as it goes, the others keep theirs until it is their turn.
+    std::map<size_t, std::set<size_t>> deps;
     for (size_t i : needed) {
-      check_cancel();
-      done.emplace(i, build_stage(st, st.stages[i], done));
+      const Stage& s = st.stages[i];
+      if (auto dep = stage_ref(st, from_name(s.from), i)) deps[i].insert(*dep);
+      for (const Instruction& ins : s.body)
+        if ((ins.cmd == "copy" || ins.cmd == "add") && ins.flag("from"))
+          if (auto dep = stage_ref(st, words_.word(ins.flag("from")->value, meta_lookup()), i)) deps[i].insert(*dep);
     }
-    image::Image result = done.at(target);
+    for (size_t i : needed) total_steps_ += 1 + st.stages[i].body.size();
+    runs_.resize(st.stages.size());
+    results_.resize(st.stages.size());
+    size_t offset = 0;
+    for (size_t i : needed) {
+      runs_[i].step = offset;
+      offset += 1 + st.stages[i].body.size();
+    }
+    order_.assign(needed.begin(), needed.end());
+    runs_[order_.front()].live = true;
+    context_fd();  // opened (and .dockerignore read) once, before the threads
+    ignore_rules();
+    if (::pipe2(abort_pipe_, O_CLOEXEC | O_NONBLOCK) < 0) throw_errno("pipe");
+    std::vector<std::thread> threads;
+    for (size_t i : needed) {
+      threads.emplace_back([this, i, &st, &deps] {
+        current_ = &runs_[i];
+        try {
+          {
+            std::unique_lock<std::mutex> lk(mu_);
+            cv_.wait(lk, [&] {
+              if (failed_) return true;
+              for (size_t d : deps[i])
+                if (!results_[d]) return false;
+              return true;
+            });
+            if (failed_) return;
+          }
+          check_cancel();
+          image::Image img = build_stage(st, st.stages[i]);
+          std::lock_guard<std::mutex> lk(mu_);
+          results_[i] = img;
+          finish_output(i);
+        } catch (...) {
+          std::lock_guard<std::mutex> lk(mu_);
+          fail(std::current_exception());
+          finish_output(i);
+        }
+        cv_.notify_all();
+      });
+    }
+    for (auto& t : threads) t.join();
+    ::close(abort_pipe_[0]);
+    ::close(abort_pipe_[1]);
+    current_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+    image::Image result = *results_[target];
     // --label: on the final image (Docker adds them as the last step's config).
     if (!o_.labels.empty()) {
       Current cur = from_image(result);
@@ -223,14 +278,59 @@ class Builder {
     return s;
   }
 
+  // One stage's build: its next step number, and its output while it is not the one printing.
+  struct StageRun {
+    size_t step = 0;
+    std::string held;
+    bool live = false, finished = false;
+  };
+
   void say(const std::string& s) {
-    if (o_.out) o_.out(s);
+    if (!o_.out) return;
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!current_ || current_->live) o_.out(s);
+    else current_->held += s;
+  }
+
+  // Stage i is done (or failed): the next stages in file order print what they held, the
+  // first unfinished one goes on printing live. Called with mu_ held.
+  void finish_output(size_t i) {
+    runs_[i].finished = true;
+    if (!runs_[i].live) return;  // what it printed is held until its turn
+    runs_[i].live = false;
+    auto it = std::find(order_.begin(), order_.end(), i);
+    for (++it; it != order_.end(); ++it) {
+      StageRun& r = runs_[*it];
+      if (o_.out && !r.held.empty()) o_.out(r.held);
+      r.held.clear();
+      if (!r.finished) {
+        r.live = true;
+        return;
+      }
+    }
+  }
+
+  // The first failure stops the other stages (their RUN killed); a cancellation that the
+  // failure caused is not the error to report.
+  void fail(std::exception_ptr e) {
+    if (!failed_) {
+      failed_ = true;
+      error_ = e;
+      const char c = 1;
+      [[maybe_unused]] ssize_t n = ::write(abort_pipe_[1], &c, 1);
+      // What the stages held is shown with the failure.
+      for (size_t k : order_) {
+        if (o_.out && !runs_[k].held.empty() && !runs_[k].live) o_.out(runs_[k].held);
+        runs_[k].held.clear();
+        runs_[k].live = true;
+      }
+    }
+    cv_.notify_all();
   }
 
   void check_cancel() {
-    if (o_.cancel_fd < 0) return;
-    pollfd p{o_.cancel_fd, POLLIN, 0};
-    if (::poll(&p, 1, 0) > 0) throw Error(ErrorKind::unavailable, "build cancelled");
+    pollfd p[2] = {{o_.cancel_fd, POLLIN, 0}, {abort_pipe_[0], POLLIN, 0}};
+    if (::poll(p, 2, 0) > 0) throw Error(ErrorKind::unavailable, "build cancelled");
   }
 
   Lookup meta_lookup() const {
@@ -288,6 +388,7 @@ class Builder {
       else if (cur && meta_args_.count(name)) value = meta_args_[name];  // a global default
       if (auto it = o_.build_args.find(name); it != o_.build_args.end()) {
         value = it->second;
+        std::lock_guard<std::mutex> lk(mu_);
         used_args_.insert(name);
       }
       into[name] = value;
@@ -296,10 +397,16 @@ class Builder {
 
   image::Image resolve_image(const std::string& ref) {
     std::optional<image::Image> img;
-    if (!(o_.always_pull && !pulled_.count(ref))) img = images_.find(ref);
+    bool fetch_first;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      fetch_first = o_.always_pull && !pulled_.count(ref);
+    }
+    if (!fetch_first) img = images_.find(ref);
     if (!img) {
       if (!o_.pull) throw Error(ErrorKind::not_found, "No such image: " + ref);
       o_.pull(ref);
+      std::lock_guard<std::mutex> lk(mu_);
       pulled_.insert(ref);
       img = images_.resolve(ref);
     }
@@ -387,16 +494,15 @@ class Builder {
   }
 
   void step_header(const Instruction& ins) {
-    ++step_;
-    std::string text = ins.original;
-    say("Step " + std::to_string(step_) + "/" + std::to_string(total_steps_) + " : " + text + "\n");
+    const size_t n = current_ ? ++current_->step : 0;
+    say("Step " + std::to_string(n) + "/" + std::to_string(total_steps_) + " : " + ins.original + "\n");
   }
 
   void print_id(const image::Image& img) {
     say(" ---> " + image::short_id(img.id) + "\n");
   }
 
-  image::Image build_stage(const Stages& st, const Stage& stage, const std::map<size_t, image::Image>& done) {
+  image::Image build_stage(const Stages& st, const Stage& stage) {
     step_header(stage.from);
     if (const auto* p = stage.from.flag("platform")) {
       const std::string want = words_.word(p->value, meta_lookup());
@@ -410,7 +516,7 @@ class Builder {
     image::Image img;
     bool have_img = false;
     if (auto dep = stage_ref(st, base, stage.index)) {
-      img = done.at(*dep);
+      img = *results_[*dep];
       cur = from_image(img);
       have_img = true;
     } else if (lower(base) == "scratch") {
@@ -437,14 +543,14 @@ class Builder {
         Dockerfile one = parse_dockerfile(t);
         for (Instruction& ins : one.instructions) {
           ins.line = stage.from.line;
-          img = step(cur, ins, done, st, stage);
+          img = step(cur, ins, st, stage);
         }
       }
     }
     for (const Instruction& ins : stage.body) {
       check_cancel();
       step_header(ins);
-      img = step(cur, ins, done, st, stage);
+      img = step(cur, ins, st, stage);
       print_id(img);
     }
     // scratch with nothing after it: an empty image of its own.
@@ -452,10 +558,9 @@ class Builder {
     return img;
   }
 
-  image::Image step(Current& cur, const Instruction& ins, const std::map<size_t, image::Image>& done, const Stages& st,
-                    const Stage& stage) {
+  image::Image step(Current& cur, const Instruction& ins, const Stages& st, const Stage& stage) {
     try {
-      return dispatch(cur, ins, done, st, stage);
+      return dispatch(cur, ins, st, stage);
     } catch (const Error& e) {
       const std::string msg = e.what();
       if (msg.rfind("Dockerfile:", 0) == 0 || msg.rfind("The command", 0) == 0 || msg == "build cancelled") throw;
@@ -463,8 +568,7 @@ class Builder {
     }
   }
 
-  image::Image dispatch(Current& cur, const Instruction& ins, const std::map<size_t, image::Image>& done,
-                        const Stages& st, const Stage& stage) {
+  image::Image dispatch(Current& cur, const Instruction& ins, const Stages& st, const Stage& stage) {
     const Lookup env = lookup(cur);
     const std::string& c = ins.cmd;
     if (c == "arg") {
@@ -612,7 +716,7 @@ class Builder {
       });
     }
     if (c == "run") return run_step(cur, ins);
-    if (c == "copy" || c == "add") return copy_step(cur, ins, done, st, stage);
+    if (c == "copy" || c == "add") return copy_step(cur, ins, st, stage);
     throw Error(ErrorKind::invalid_argument, "unknown instruction: " + upper(c));
   }
 
@@ -768,13 +872,13 @@ class Builder {
     shim::FrameReader reader;
     std::vector<char> buf(1 << 16);
     for (;;) {
-      pollfd p[2] = {{conn, POLLIN, 0}, {o_.cancel_fd, POLLIN, 0}};
-      const int n = ::poll(p, o_.cancel_fd >= 0 && !cancelled ? 2 : 1, -1);
+      pollfd p[3] = {{conn, POLLIN, 0}, {o_.cancel_fd, POLLIN, 0}, {abort_pipe_[0], POLLIN, 0}};
+      const int n = ::poll(p, cancelled ? 1 : 3, -1);
       if (n < 0) {
         if (errno == EINTR) continue;
         throw_errno("poll");
       }
-      if (n > 0 && !cancelled && o_.cancel_fd >= 0 && (p[1].revents & POLLIN)) {
+      if (n > 0 && !cancelled && ((p[1].revents & POLLIN) || (p[2].revents & POLLIN))) {
         cancelled = true;
         shim::send_frame(conn, shim::kSignal, std::to_string(SIGKILL));
       }
@@ -811,8 +915,7 @@ class Builder {
     }
   };
 
-  image::Image copy_step(Current& cur, const Instruction& ins, const std::map<size_t, image::Image>& done,
-                         const Stages& st, const Stage& stage) {
+  image::Image copy_step(Current& cur, const Instruction& ins, const Stages& st, const Stage& stage) {
     const Lookup env = lookup(cur);
     const bool add = ins.cmd == "add";
     CopyRequest req;
@@ -851,7 +954,7 @@ class Builder {
     if (auto* f = ins.flag("from")) {
       from_text = words_.word(f->value, env);
       image::Image src_img;
-      if (auto dep = stage_ref(st, from_text, stage.index)) src_img = done.at(*dep);
+      if (auto dep = stage_ref(st, from_text, stage.index)) src_img = *results_[*dep];
       else src_img = resolve_image(from_text);
       from.svc = &images_;
       from.mount = images_.mount(src_img, "");
@@ -948,12 +1051,25 @@ class Builder {
   const BuildOptions& o_;
   Words words_;
   std::map<std::string, std::optional<std::string>> meta_args_;
-  std::set<std::string> used_args_;
-  std::set<std::string> pulled_;
-  size_t total_steps_ = 0, step_ = 0;
+  std::set<std::string> used_args_;  // under mu_
+  std::set<std::string> pulled_;     // under mu_
+  size_t total_steps_ = 0;
+  // The stages' threads: results_[i] once stage i is built; runs_ their output; order_ the
+  // stages built, in file order. mu_ guards them, the output and the failure.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::optional<image::Image>> results_;
+  std::vector<StageRun> runs_;
+  std::vector<size_t> order_;
+  bool failed_ = false;
+  std::exception_ptr error_;
+  int abort_pipe_[2] = {-1, -1};  // readable once a stage failed: the others stop
+  static thread_local StageRun* current_;
   UniqueFd context_;
   std::optional<IgnoreRules> ignore_;
 };
+
+thread_local Builder::StageRun* Builder::current_ = nullptr;
 
 }  // namespace
 

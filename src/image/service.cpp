@@ -280,8 +280,18 @@ Service::NewLayer Service::commit_layer(const std::string& key, const std::vecto
   std::vector<Digest> ids = parent_diff_ids;
   ids.push_back(made.diff_id);
   nl.chain = oci::chain_id(ids).str();
-  if (db_->get_snapshot(opts_.ns, nl.chain)) snapshots_->remove(key);
-  else snapshots_->commit(nl.chain, key);
+  // The same layer made at the same time by another step (two stages that ran the same
+  // thing): theirs is as good as ours.
+  if (db_->get_snapshot(opts_.ns, nl.chain)) {
+    snapshots_->remove(key);
+    return nl;
+  }
+  try {
+    snapshots_->commit(nl.chain, key);
+  } catch (const Error&) {
+    if (!db_->get_snapshot(opts_.ns, nl.chain)) throw;
+    snapshots_->remove(key);
+  }
   return nl;
 }
 

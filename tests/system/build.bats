@@ -456,3 +456,43 @@ EOF
   [ "$(e run --rm busybox echo ok)" = ok ]
   no_build_leftovers
 }
+
+@test "independent stages build at the same time; a failing one stops the others; the output stays in file order" {
+  cat > "$CTX/Dockerfile" <<'EOF'
+FROM busybox AS one
+RUN echo one-says-hi && cut -d" " -f1 /proc/uptime | tr -d . > /start && sleep 1 && cut -d" " -f1 /proc/uptime | tr -d . > /end
+FROM busybox AS two
+RUN echo two-says-hi && cut -d" " -f1 /proc/uptime | tr -d . > /start && sleep 1 && cut -d" " -f1 /proc/uptime | tr -d . > /end
+FROM busybox
+COPY --from=one /start /one-start
+COPY --from=one /end /one-end
+COPY --from=two /start /two-start
+COPY --from=two /end /two-end
+RUN [ "$(cat /two-start)" -lt "$(cat /one-end)" ] && [ "$(cat /one-start)" -lt "$(cat /two-end)" ] && echo overlapped
+EOF
+  run e build --network none -t par "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  printed overlapped
+  # Each stage's lines come in one block, in file order: stage two's echo after stage one's.
+  one=$(grep -n '^one-says-hi$' <<<"$output" | cut -d: -f1)
+  step3=$(grep -n '^Step 3/10 : FROM busybox AS two$' <<<"$output" | cut -d: -f1)
+  two=$(grep -n '^two-says-hi$' <<<"$output" | cut -d: -f1)
+  [ "$one" -lt "$step3" ] && [ "$step3" -lt "$two" ]
+  # Stage one fails at once: stage two's long RUN is stopped, the build ends with one's error.
+  cat > "$CTX/Dockerfile" <<'EOF'
+FROM busybox AS one
+RUN sleep 0.5 && exit 3
+FROM busybox AS two
+RUN echo long && sleep 60
+FROM busybox
+COPY --from=one /etc/passwd /a
+COPY --from=two /etc/passwd /b
+EOF
+  start=$(date +%s)
+  run e build --network none "$CTX"
+  [ "$status" -eq 1 ]
+  [ "${lines[-1]}" = "The command '/bin/sh -c sleep 0.5 && exit 3' returned a non-zero code: 3" ]
+  [ $(( $(date +%s) - start )) -le 10 ]
+  no_build_leftovers
+}
