@@ -456,6 +456,8 @@ class Builder {
       cur.doc["rootfs"]["diff_ids"].push_back(layer->diff_id.str());
       cur.layers.push_back(layer->desc);
     }
+    if (cur.doc.dump().size() > oci::kMaxManifestSize)
+      throw Error(ErrorKind::invalid_argument, "the image's config would be larger than 4 MiB (its Env, Labels or history)");
     image::Image img = images_.store_image(cur.doc, cur.layers, image::build_cache_name(key));
     cur.id = img.id.str();
     return img;

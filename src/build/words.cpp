@@ -7,6 +7,19 @@
 namespace berth::build {
 
 namespace {
+// A value that doubles at every ENV (ENV A=$A$A) would reach gigabytes in thirty steps: an
+// expansion past this is an error, not memory exhausted.
+constexpr size_t kMaxExpansion = 1 << 20;
+
+void check_size(size_t n, std::string_view text) {
+  if (n > kMaxExpansion)
+    throw Error(ErrorKind::invalid_argument, "the expansion of `" + std::string(text.substr(0, 40)) +
+                                                 (text.size() > 40 ? "…" : "") + "` is larger than 1 MiB");
+}
+}  // namespace
+
+
+namespace {
 
 bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
@@ -114,6 +127,7 @@ class Lexer {
       }
       if (c == '$') {
         out += dollar();
+        check_size(out.size(), s_);
         continue;
       }
       ++pos_;
@@ -182,14 +196,20 @@ class Lexer {
 
 std::string Words::word(std::string_view text, const Lookup& env) const {
   Lexer lx(text, escape_, env);
-  return lx.run(0, nullptr);
+  std::string out = lx.run(0, nullptr);
+  check_size(out.size(), text);
+  return out;
 }
 
 std::vector<std::string> Words::words(std::string_view text, const Lookup& env) const {
   Lexer lx(text, escape_, env);
   Collector c;
   lx.run(0, &c);
-  return c.finish();
+  std::vector<std::string> out = c.finish();
+  size_t total = 0;
+  for (auto& w : out) total += w.size();
+  check_size(total, text);
+  return out;
 }
 
 std::vector<std::string> split_raw(std::string_view rest, char escape) {

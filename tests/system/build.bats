@@ -496,3 +496,53 @@ EOF
   [ $(( $(date +%s) - start )) -le 10 ]
   no_build_leftovers
 }
+
+@test "hostile build input: ENV doubling, a 10 MB Dockerfile, a tar bomb context, absolute and parent sources" {
+  # ENV A=$A$A forty times would need a terabyte: refused at 1 MiB, with the line.
+  {
+    echo 'FROM busybox'
+    echo 'ENV A=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'
+    for i in $(seq 40); do echo 'ENV A=$A$A'; done
+  } > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == "Dockerfile:"*"larger than 1 MiB" ]]
+  # 10 MB of comments around two steps: parsed, built.
+  {
+    echo 'FROM busybox'
+    head -c 10000000 /dev/zero | tr '\0' 'x' | fold -w 99 | sed 's/^/# /'; echo
+    echo 'LABEL big=dockerfile'
+  } > "$CTX/Dockerfile"
+  [ "$(stat -c %s "$CTX/Dockerfile")" -gt 10000000 ]
+  run e build -q -t bigfile "$CTX"
+  [ "$status" -eq 0 ]
+  [ "$(e image inspect bigfile --format '{{.Config.Labels.big}}')" = dockerfile ]
+  # A LABEL of 5 MB: the image's config would pass the 4 MiB a config may have.
+  { echo 'FROM busybox'; printf 'LABEL huge='; head -c 5000000 /dev/zero | tr '\0' 'y'; echo; } > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"larger than"* ]]
+  # A context of 64 MiB of zeros in 64 KiB of gzip, into a root on a 16 MiB tmpfs.
+  mkdir -p "$TEST_DIR/bomb" "$TEST_DIR/small"
+  head -c 64M /dev/zero > "$TEST_DIR/bomb/zeros"
+  printf 'FROM busybox\n' > "$TEST_DIR/bomb/Dockerfile"
+  tar -C "$TEST_DIR/bomb" -c . | gzip -1 > "$TEST_DIR/bomb.tar.gz"
+  mount -t tmpfs -o size=16m tmpfs "$TEST_DIR/small"
+  run sh -c "'$BERTH' --root '$TEST_DIR/small/root' --state '$TEST_DIR/run-small' build - < '$TEST_DIR/bomb.tar.gz'"
+  left=$(ls -A "$TEST_DIR/small/root/build" 2>/dev/null)
+  umount "$TEST_DIR/small"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"context on stdin"* ]]
+  [ -z "$left" ]
+  # Absolute and parent paths name files of the context, never the host's.
+  printf 'FROM busybox\nCOPY /etc/passwd /x\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"file not found in build context"* ]]
+  mkdir -p "$CTX/etc" && echo context-passwd > "$CTX/etc/passwd"
+  printf 'FROM busybox\nCOPY /etc/passwd /x\nCOPY ../../etc/passwd /y\n' > "$CTX/Dockerfile"
+  run e build -q -t ctxfiles "$CTX"
+  [ "$status" -eq 0 ]
+  [ "$(e run --rm ctxfiles cat /x /y | tr '\n' ' ')" = "context-passwd context-passwd " ]
+  no_build_leftovers
+}

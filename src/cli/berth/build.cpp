@@ -3,6 +3,7 @@
 // place), Docker's classic output. builder prune: the build cache.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -108,6 +109,9 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
     diff::ApplyOptions ao;
     ao.overlay = false;
     ao.rootless = ::geteuid() != 0;
+    // A context that inflates past the free space (a tar bomb) is refused before it fills it.
+    struct statvfs vfs;
+    if (::fstatvfs(d.get(), &vfs) == 0) ao.max_size = static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize);
     try {
       diff::apply_layer(reader, diff::detect_compression(head, have), d.get(), ao);
     } catch (const Error& err) {
