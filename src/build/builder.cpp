@@ -330,7 +330,8 @@ class Builder {
 
   void check_cancel() {
     pollfd p[2] = {{o_.cancel_fd, POLLIN, 0}, {abort_pipe_[0], POLLIN, 0}};
-    if (::poll(p, 2, 0) > 0) throw Error(ErrorKind::unavailable, "build cancelled");
+    if (::poll(p, 2, 0) > 0 || (o_.cancelled && o_.cancelled()))
+      throw Error(ErrorKind::unavailable, "build cancelled");
   }
 
   Lookup meta_lookup() const {
@@ -806,8 +807,8 @@ class Builder {
     }
     if (code != 0) {
       remove();  // Docker keeps a failed step's container unless --force-rm; berth leaves nothing
-      throw Error(ErrorKind::invalid_argument,
-                  "The command '" + joined + "' returned a non-zero code: " + std::to_string(code < 0 ? 1 : code));
+      throw StepFailed("The command '" + joined + "' returned a non-zero code: " + std::to_string(code < 0 ? 1 : code),
+                       code < 0 ? 1 : code);
     }
     std::optional<image::Service::NewLayer> layer;
     try {
@@ -875,12 +876,12 @@ class Builder {
     std::vector<char> buf(1 << 16);
     for (;;) {
       pollfd p[3] = {{conn, POLLIN, 0}, {o_.cancel_fd, POLLIN, 0}, {abort_pipe_[0], POLLIN, 0}};
-      const int n = ::poll(p, cancelled ? 1 : 3, -1);
+      const int n = ::poll(p, cancelled ? 1 : 3, o_.cancelled ? 200 : -1);
       if (n < 0) {
         if (errno == EINTR) continue;
         throw_errno("poll");
       }
-      if (n > 0 && !cancelled && ((p[1].revents & POLLIN) || (p[2].revents & POLLIN))) {
+      if (!cancelled && ((n > 0 && ((p[1].revents & POLLIN) || (p[2].revents & POLLIN))) || (o_.cancelled && o_.cancelled()))) {
         cancelled = true;
         shim::send_frame(conn, shim::kSignal, std::to_string(SIGKILL));
       }

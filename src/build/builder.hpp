@@ -37,11 +37,21 @@ struct BuildOptions {
   std::vector<std::string> add_hosts;        // HOST:IP for RUN's /etc/hosts
   int64_t shm_size = 0;
   int cancel_fd = -1;      // readable: stop (a RUN is killed), nothing left behind
+  // Asked between steps and, every 200 ms, while a RUN runs: true stops as cancel_fd does (a
+  // daemon's client that went away). May be empty.
+  std::function<bool()> cancelled;
   // The build's output: Docker's classic lines and what RUN prints (may be empty).
   std::function<void(std::string_view)> out;
   // Fetches an image a FROM or COPY --from names that is not in the store (or every one with
   // `pull`); empty: such an image is an error.
   std::function<void(const std::string& ref)> pull;
+};
+
+// A RUN that exited non-zero, in Docker's words; `docker build` exits with its code.
+class StepFailed : public Error {
+ public:
+  StepFailed(const std::string& msg, int code) : Error(ErrorKind::invalid_argument, msg), exit_code(code) {}
+  int exit_code;
 };
 
 struct BuildResult {

@@ -61,7 +61,11 @@ struct Planner {
 
   void add(CopyEntry e, int fd) {
     // The cache's view of it: where it goes, what it is, who owns it, its bytes.
-    const mode_t perm = req.mode && !S_ISLNK(e.st.st_mode) ? *req.mode : (e.st.st_mode & 07777);
+    // A directory named as a source is not copied itself: DEST, when made, is 0755 whatever
+    // the source's mode (the context's root may be a private temporary directory).
+    const mode_t perm = e.top && S_ISDIR(e.st.st_mode) ? 0755
+                        : req.mode && !S_ISLNK(e.st.st_mode) ? *req.mode
+                                                             : (e.st.st_mode & 07777);
     std::string rec = e.dest + '\0' + std::to_string(e.st.st_mode & S_IFMT) + '\0' + std::to_string(perm) + '\0' +
                       std::to_string(req.uid.value_or(0)) + ':' + std::to_string(req.gid.value_or(0)) + '\0' +
                       e.link + '\0' + (e.extract ? "x" : "") + '\0';
@@ -290,8 +294,17 @@ void apply_copy(int src_root_fd, const CopyPlan& plan, int dest_root_fd, const C
         if (::mkdirat(pd.get(), name.c_str(), 0755) < 0) throw_errno(req.what + ": mkdir " + dest);
         made = true;
       }
-      // The directory DEST itself keeps what it had when it was there already.
-      if (made || !top) own(pd.get(), name, req, e.st, false);
+      // The directory DEST itself keeps what it had when it was there already, and is
+      // 0755 when made (Docker's).
+      if (!top) {
+        own(pd.get(), name, req, e.st, false);
+      } else if (made) {
+        struct stat dir_st = e.st;
+        dir_st.st_mode = S_IFDIR | 0755;
+        CopyRequest r = req;
+        r.mode.reset();
+        own(pd.get(), name, r, dir_st, false);
+      }
       continue;
     }
     if (exists) {

@@ -474,11 +474,12 @@ same() {
   run -0 api POST /v1.41/containers/create -H 'Content-Type: application/json' -d '{"Image":"nothere:1"}'
   [ "${lines[-1]}" = 404 ]
   [[ "$output" == *"No such image"* ]]
-  # no builder yet: 501 with its reason, also while the client still sends a big context
+  # a build context that is not a tar (3 MB of noise): 400 with the reason, nothing kept
   head -c 3000000 /dev/urandom > "$DD/context.tar"
   run -0 api POST /v1.41/build --data-binary @"$DD/context.tar" -H 'Content-Type: application/x-tar'
-  [ "${lines[-1]}" = 501 ]
-  [[ "$output" == *"cannot build images yet"* ]]
+  [ "${lines[-1]}" = 400 ]
+  [[ "$output" == *"the build context"* ]]
+  [ -z "$(ls -A "$DD/root/build")" ]
   rm -f "$DD/context.tar"
   # garbage instead of HTTP, a client that sends half a header and goes away
   run -0 raw 'NOT HTTP AT ALL\r\n\r\n'
@@ -677,9 +678,12 @@ newer_docker() {
   run -0 n volume create vol28
   run -0 n volume rm vol28
   run -0 n system df
-  # no builder yet: the legacy builder's request gets berthd's 501 reason
-  run -1 bash -c "echo 'FROM busybox' | DOCKER_HOST=unix://$DD/d.sock DOCKER_BUILDKIT=0 $D build -t x -"
-  [[ "$output" == *"cannot build images yet"* ]]
+  # the legacy builder, the Dockerfile on stdin
+  run -0 bash -c "printf 'FROM busybox\nRUN echo built-by-28 > /b\n' | DOCKER_HOST=unix://$DD/d.sock DOCKER_BUILDKIT=0 $D build -t built28 -"
+  [[ "$output" == *"Successfully tagged built28:latest"* ]]
+  run -0 n run --rm built28 cat /b
+  [ "$output" = built-by-28 ]
+  run -0 n rmi built28
 }
 
 @test "berthd: docker-compose up, ps, logs, exec, scale, restart, down -v leaves nothing" {
@@ -719,4 +723,79 @@ newer_docker() {
   /usr/bin/python3 -c 'import docker, pytest' 2>/dev/null || skip "python3-docker or python3-pytest is not installed"
   export DOCKER_HOST="unix://$DD/d.sock"
   run -0 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$SRC/tests/system/docker_sdk_test.py" || { echo "$output"; false; }
+}
+
+@test "berthd: docker build (classic builder) — output, -q, build args, target, cache, failures with their exit code, compose and docker-py builds" {
+  ctx=$DD/bctx
+  mkdir -p "$ctx"
+  echo payload > "$ctx/payload.txt"
+  echo secret > "$ctx/secret.txt"
+  printf 'secret.txt\n' > "$ctx/.dockerignore"
+  cat > "$ctx/Dockerfile" <<'EOF'
+FROM busybox AS base
+ARG WHO=nobody
+COPY . /ctx/
+RUN echo "hello $WHO" > /hello && ls /ctx | tr '\n' ' '
+FROM base AS final
+LABEL stage=final
+CMD ["cat", "/hello"]
+EOF
+  run -0 env DOCKER_BUILDKIT=0 DOCKER_HOST="unix://$DD/d.sock" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" build --build-arg WHO=api -t apibuilt:1 "$ctx"
+  [[ "$output" == *"Step 1/7 : FROM busybox AS base"* ]]
+  [[ "$output" == *"Dockerfile payload.txt "* ]]
+  [[ "$output" != *secret* ]]
+  [[ "$output" == *"Successfully tagged apibuilt:1"* ]]
+  run -0 d run --rm apibuilt:1
+  [ "$output" = "hello api" ]
+  # The same store: the berth CLI sees the image and its cache.
+  run -0 e build --build-arg WHO=api -t apibuilt:1 "$ctx"
+  [ "$(grep -c "Using cache" <<<"$output")" -eq 5 ]
+  # -q: the id alone; --target.
+  run -0 env DOCKER_BUILDKIT=0 DOCKER_HOST="unix://$DD/d.sock" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" build -q --target base "$ctx"
+  [[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
+  run -0 d image inspect --format '{{.Config.Labels}}' "$output"
+  [ "$output" = "map[]" ]
+  # A failing RUN: docker build exits with its code, the output before it shown.
+  printf 'FROM busybox\nRUN echo before-fail && exit 5\n' > "$ctx/Dockerfile"
+  run -5 env DOCKER_BUILDKIT=0 DOCKER_HOST="unix://$DD/d.sock" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" build "$ctx"
+  [[ "$output" == *before-fail* ]]
+  [[ "$output" == *"The command '/bin/sh -c echo before-fail && exit 5' returned a non-zero code: 5"* ]]
+  # A Dockerfile that does not parse: an error response, exit 1.
+  printf 'FROM busybox\nNOPE x\n' > "$ctx/Dockerfile"
+  run -1 env DOCKER_BUILDKIT=0 DOCKER_HOST="unix://$DD/d.sock" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" build "$ctx"
+  [[ "$output" == *"Error response from daemon: Dockerfile:2"* ]]
+  # A client that hangs up during a RUN: the RUN is killed, nothing is left.
+  printf 'FROM busybox\nRUN echo long-run && sleep 60\n' > "$ctx/Dockerfile"
+  tar -C "$ctx" -c Dockerfile > "$DD/ctx.tar"
+  timeout 3 curl -sN --unix-socket "$DD/d.sock" -X POST "http://d/v1.41/build" --data-binary @"$DD/ctx.tar" > "$DD/hangup.out" || true
+  grep -q long-run "$DD/hangup.out"
+  for i in $(seq 100); do [ -z "$(e ps -aq)" ] && break; sleep 0.1; done
+  [ -z "$(e ps -aq)" ]
+  [ -z "$(ls -A "$DD/root/build")" ]
+  # docker-compose build and docker-py's images.build.
+  if command -v docker-compose >/dev/null; then
+    mkdir -p "$DD/cproj"
+    printf 'FROM busybox\nRUN echo from-compose > /c\nCMD ["cat", "/c"]\n' > "$DD/cproj/Dockerfile"
+    printf 'version: "3"\nservices:\n  app:\n    build: .\n    image: composebuilt:1\n' > "$DD/cproj/docker-compose.yml"
+    run -0 env DOCKER_HOST="unix://$DD/d.sock" docker-compose -f "$DD/cproj/docker-compose.yml" build
+    run -0 d run --rm composebuilt:1
+    [ "$output" = from-compose ]
+    run -0 d rmi composebuilt:1
+  fi
+  run -0 env DOCKER_HOST="unix://$DD/d.sock" /usr/bin/python3 -c '
+import docker, io, sys
+c = docker.from_env()
+img, _ = c.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN echo py > /p\n"), tag="pybuilt:1")
+print(img.tags[0])
+try:
+    c.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN exit 2\n"))
+except docker.errors.BuildError as e:
+    print("BuildError:", e.msg)
+'
+  [ "${lines[0]}" = "pybuilt:1" ]
+  [ "${lines[1]}" = "BuildError: The command '/bin/sh -c exit 2' returned a non-zero code: 2" ]
+  # builder prune through the API.
+  run -0 d builder prune -f
+  [[ "$output" == *"Total reclaimed space"* ]]
+  run -0 d rmi apibuilt:1 pybuilt:1
 }

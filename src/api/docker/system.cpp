@@ -1,4 +1,4 @@
-// _ping, version, info, events, system df, auth, build (not yet).
+// _ping, version, info, events, system df, auth.
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -265,17 +265,6 @@ void Api::auth(Exchange& ex, const Params&) {
     return;
   }
   ex.reply(200, json{{"Status", "Login Succeeded"}, {"IdentityToken", ""}});
-}
-
-void Api::build(Exchange& ex, const Params&) {
-  // 501 before the context is read: the client gets the answer while it still sends (a body
-  // left unread past 1 MiB ends the connection).
-  ex.reply(501, json{{"message", "berthd cannot build images yet: POST /build is not implemented"}});
-}
-
-void Api::build_prune(Exchange& ex, const Params&) {
-  // No builder yet, so no build cache: nothing to remove (docker system prune asks).
-  ex.reply(200, json{{"CachesDeleted", nullptr}, {"SpaceReclaimed", 0}});
 }
 
 }  // namespace berth::api::docker

@@ -177,6 +177,10 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
   build::BuildResult r;
   try {
     r = build::build(eng, o);
+  } catch (const build::StepFailed& err) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "%s\n", err.what());
+    return err.exit_code;  // docker build's exit status: the RUN's
   } catch (const Error& err) {
     std::fflush(stdout);
     std::fprintf(stderr, "%s\n", err.what());
