@@ -16,7 +16,7 @@ PACKAGES=(
   # engine: the tiny init of `run --init`; networking: Debian's CNI plugins and iptables
   tini containernetworking-plugins iptables
   # drop-in tests and benchmarks: the peers, side by side
-  runc crun hyperfine time podman docker.io curl zstd
+  runc crun hyperfine time podman buildah docker.io curl zstd
   # image tests: a real registry and independent clients to cross-check with
   docker-registry skopeo umoci
   # berthd's clients: the docker CLI (docker.io above), docker-compose, the Docker SDK for Python

@@ -221,6 +221,7 @@ class Builder {
     runs_[order_.front()].live = true;
     context_fd();  // opened (and .dockerignore read) once, before the threads
     ignore_rules();
+    hashes_.load(hashes_path());
     if (::pipe2(abort_pipe_, O_CLOEXEC | O_NONBLOCK) < 0) throw_errno("pipe");
     std::vector<std::thread> threads;
     for (size_t i : needed) {
@@ -251,6 +252,11 @@ class Builder {
       });
     }
     for (auto& t : threads) t.join();
+    try {
+      hashes_.save(hashes_path());
+    } catch (const std::exception& e) {
+      log::warn(std::string("build: the context's hash cache: ") + e.what());
+    }
     ::close(abort_pipe_[0]);
     ::close(abort_pipe_[1]);
     current_ = nullptr;
@@ -968,7 +974,7 @@ class Builder {
       if (add) throw Error(ErrorKind::invalid_argument, "ADD does not take --from: use COPY");
     }
     const CopyPlan* plan_ptr = nullptr;
-    CopyPlan plan = plan_copy(src_root, ignore, req);
+    CopyPlan plan = plan_copy(src_root, ignore, req, from.fd ? nullptr : &hashes_);
     plan_ptr = &plan;
     std::string chown_key;
     if (!chown.empty()) chown_key = " --chown=" + chown;
@@ -1028,6 +1034,9 @@ class Builder {
     return finish(cur, key, created_by, layer);
   }
 
+  // Beside ROOT/build (whose entries are one build's temporary directories).
+  std::string hashes_path() const { return images_.options().root + "/build-hashes"; }
+
   int context_fd() {
     if (!context_) {
       context_.reset(::open(o_.context.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -1054,6 +1063,7 @@ class Builder {
   const BuildOptions& o_;
   Words words_;
   std::map<std::string, std::optional<std::string>> meta_args_;
+  HashCache hashes_;
   std::set<std::string> used_args_;  // under mu_
   std::set<std::string> pulled_;     // under mu_
   size_t total_steps_ = 0;

@@ -52,6 +52,7 @@ struct Planner {
   int root;
   const IgnoreRules* ignore;
   const CopyRequest& req;
+  HashCache* hashes;
   CopyPlan plan;
   Hasher hash{"sha256"};
 
@@ -71,6 +72,13 @@ struct Planner {
                       e.link + '\0' + (e.extract ? "x" : "") + '\0';
     if (S_ISREG(e.st.st_mode)) {
       rec += std::to_string(e.st.st_size) + '\0';
+      if (auto known = hashes ? hashes->find(e.st) : std::nullopt) {
+        rec += *known;
+        hash.update(rec);
+        hash.update("\n", 1);
+        plan.entries.push_back(std::move(e));
+        return;
+      }
       Hasher content("sha256");
       std::vector<char> buf(1 << 16);
       for (off_t off = 0;;) {
@@ -80,7 +88,9 @@ struct Planner {
         content.update(buf.data(), static_cast<size_t>(n));
         off += n;
       }
-      rec += content.digest().encoded;
+      const std::string hex = content.digest().encoded;
+      if (hashes) hashes->put(e.st, hex);
+      rec += hex;
     }
     hash.update(rec);
     hash.update("\n", 1);
@@ -167,10 +177,61 @@ mode_t parse_chmod(const std::string& text) {
   return static_cast<mode_t>(std::stoul(text, nullptr, 8)) & 07777;
 }
 
-CopyPlan plan_copy(int root_fd, const IgnoreRules* ignore, const CopyRequest& req) {
+std::string HashCache::key(const struct stat& st) {
+  return std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) + ':' + std::to_string(st.st_size) + ':' +
+         std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec) + ':' +
+         std::to_string(st.st_ctim.tv_sec) + '.' + std::to_string(st.st_ctim.tv_nsec);
+}
+
+std::optional<std::string> HashCache::find(const struct stat& st) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = map_.find(key(st));
+  if (it == map_.end()) return std::nullopt;
+  return it->second;
+}
+
+void HashCache::put(const struct stat& st, const std::string& hex) {
+  struct timespec now;
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  if (st.st_ctim.tv_sec > now.tv_sec - 2 || st.st_mtim.tv_sec > now.tv_sec - 2) return;
+  std::lock_guard<std::mutex> lk(mu_);
+  auto [it, added] = map_.emplace(key(st), hex);
+  if (added) dirty_ = true;
+}
+
+void HashCache::load(const std::string& path) {
+  std::string text;
+  try {
+    text = fs::read_file(path);
+  } catch (const Error&) {
+    return;
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string_view line(text.data() + pos, nl - pos);
+    const size_t sp = line.find(' ');
+    if (sp != std::string_view::npos && line.size() - sp - 1 == 64) map_.emplace(std::string(line.substr(0, sp)), std::string(line.substr(sp + 1)));
+    pos = nl + 1;
+  }
+}
+
+void HashCache::save(const std::string& path) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!dirty_) return;
+  // Bounded: past 200000 files the oldest knowledge is simply dropped (a rebuild rehashes).
+  if (map_.size() > 200000) return;
+  std::string text;
+  for (auto& [k, v] : map_) text += k + ' ' + v + '\n';
+  fs::write_file_atomic(path, text, 0600);
+}
+
+CopyPlan plan_copy(int root_fd, const IgnoreRules* ignore, const CopyRequest& req, HashCache* hashes) {
   if (req.sources.empty() || req.dest.empty())
     throw Error(ErrorKind::invalid_argument, req.what + " requires at least two arguments: SRC... DEST");
-  Planner p{root_fd, ignore, req, {}};
+  Planner p{root_fd, ignore, req, hashes, {}};
   // Several sources (or a pattern that may match several) need a directory to go to.
   std::vector<std::string> resolved;
   for (const std::string& given : req.sources) {

@@ -15,8 +15,10 @@
 
 #include <sys/stat.h>
 
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "build/ignore.hpp"
@@ -49,10 +51,30 @@ struct CopyRequest {
   std::string what = "COPY";         // for messages
 };
 
+// Content hashes of files by identity and change times — device, inode, size, mtime, ctime,
+// as git's index does: a file whose stat is unchanged is not read again to hash it. Files
+// changed in the last two seconds are not remembered (a write in the same clock tick would
+// leave the times as they were). Thread-safe.
+class HashCache {
+ public:
+  std::optional<std::string> find(const struct stat& st) const;
+  void put(const struct stat& st, const std::string& hex);
+  // One "KEY HEX" line per file; a missing or malformed file is an empty cache.
+  void load(const std::string& path);
+  // Written whole (atomically) when something was added.
+  void save(const std::string& path) const;
+
+ private:
+  static std::string key(const struct stat& st);
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::string> map_;
+  bool dirty_ = false;
+};
+
 // Resolves the sources in `root_fd` (the context, or another stage's root: ignore may be
 // null) and hashes them. Throws berth::Error (invalid_argument) for a source that is not
 // there or excluded, a pattern matching nothing, several sources and a DEST without `/`.
-CopyPlan plan_copy(int root_fd, const IgnoreRules* ignore, const CopyRequest& req);
+CopyPlan plan_copy(int root_fd, const IgnoreRules* ignore, const CopyRequest& req, HashCache* hashes = nullptr);
 
 // Writes the plan into the root directory `dest_root_fd` (an image's mounted root).
 void apply_copy(int src_root_fd, const CopyPlan& plan, int dest_root_fd, const CopyRequest& req);
