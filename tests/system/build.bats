@@ -123,6 +123,16 @@ EOF
   printed step-ran-a
   [ "$(e run --rm c:2 cat /a.txt)" = two ]
   [ "$(e run --rm c:1 cat /a.txt)" = one ]
+  # Known hashes are kept by inode and times: new content of the same size with the old
+  # mtime put back (ctime still moves) is seen.
+  touch -d '2001-01-01' "$CTX/a.txt"
+  run e build -t c:2 "$CTX"
+  [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 4 ]
+  echo six > "$CTX/a.txt"
+  touch -d '2001-01-01' "$CTX/a.txt"
+  run e build -t c:2b "$CTX"
+  printed step-ran-a
+  [ "$(e run --rm c:2b cat /a.txt)" = six ]
   # --no-cache runs everything again.
   run e build --no-cache -t c:3 "$CTX"
   [[ "$output" != *"Using cache"* ]]
