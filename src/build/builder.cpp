@@ -187,28 +187,24 @@ class Builder {
         if (s.name == lower(o_.target)) target = s.index, found = true;
       if (!found) throw Error(ErrorKind::invalid_argument, "failed to reach build target " + o_.target + " in Dockerfile");
     }
+    // The stages the target needs, and the ones each of them needs: the stage its FROM
+    // names, those its COPY --from name (a stage nothing needs is not even looked at).
+    std::vector<std::set<size_t>> deps(st.stages.size());
     std::set<size_t> needed;
     std::function<void(size_t)> need = [&](size_t i) {
       if (!needed.insert(i).second) return;
       const Stage& s = st.stages[i];
-      if (auto dep = stage_ref(st, from_name(s.from), i)) need(*dep);
+      if (auto dep = stage_ref(st, from_name(s.from), i)) deps[i].insert(*dep);
       for (const Instruction& ins : s.body)
         if ((ins.cmd == "copy" || ins.cmd == "add") && ins.flag("from"))
-          if (auto dep = stage_ref(st, words_.word(ins.flag("from")->value, meta_lookup()), i)) need(*dep);
+          if (auto dep = stage_ref(st, words_.word(ins.flag("from")->value, meta_lookup()), i)) deps[i].insert(*dep);
+      for (size_t d : deps[i]) need(d);
     };
     need(target);
     // Every stage the target needs builds as soon as the stages it needs are built: stages
     // that do not depend on each other build at the same time, each in a thread of its own.
     // The output stays that of a build in file order (steps numbered through): the earliest
     // unfinished stage prints as it goes, the others keep theirs until it is their turn.
-    std::map<size_t, std::set<size_t>> deps;
-    for (size_t i : needed) {
-      const Stage& s = st.stages[i];
-      if (auto dep = stage_ref(st, from_name(s.from), i)) deps[i].insert(*dep);
-      for (const Instruction& ins : s.body)
-        if ((ins.cmd == "copy" || ins.cmd == "add") && ins.flag("from"))
-          if (auto dep = stage_ref(st, words_.word(ins.flag("from")->value, meta_lookup()), i)) deps[i].insert(*dep);
-    }
     for (size_t i : needed) total_steps_ += 1 + st.stages[i].body.size();
     runs_.resize(st.stages.size());
     results_.resize(st.stages.size());
@@ -780,6 +776,7 @@ class Builder {
     if (o_.network == "default") host["NetworkMode"] = "bridge";
     if (!o_.add_hosts.empty()) host["ExtraHosts"] = o_.add_hosts;
     if (o_.shm_size > 0) host["ShmSize"] = o_.shm_size;
+    if (o_.ulimits.is_array() && !o_.ulimits.empty()) host["Ulimits"] = o_.ulimits;
     engine::CreateRequest req;
     req.image = cur.id;
     req.config = config;
@@ -920,6 +917,7 @@ class Builder {
         } catch (const std::exception& e) {
           log::warn("build: unmount " + mount + ": " + e.what());
         }
+        ::rmdir(mount.c_str());
       }
     }
   };
@@ -965,8 +963,18 @@ class Builder {
       image::Image src_img;
       if (auto dep = stage_ref(st, from_text, stage.index)) src_img = *results_[*dep];
       else src_img = resolve_image(from_text);
+      // A mount of its own (not the image's default mount point, which `image mount` or
+      // another stage may be using), privately under ROOT/build.
+      const std::string target = images_.options().root + "/build/" + image::unique_name("from-");
+      fs::mkdir_p(images_.options().root + "/build", 0700);
+      fs::mkdir_p(target, 0700);
       from.svc = &images_;
-      from.mount = images_.mount(src_img, "");
+      try {
+        from.mount = images_.mount(src_img, target);
+      } catch (...) {
+        ::rmdir(target.c_str());
+        throw;
+      }
       from.fd.reset(::open(from.mount.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!from.fd) throw_errno("open " + from.mount);
       src_root = from.fd.get();

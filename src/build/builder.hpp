@@ -36,6 +36,7 @@ struct BuildOptions {
   std::string network = "bridge";            // RUN's: bridge (the default network), none, host, NAME
   std::vector<std::string> add_hosts;        // HOST:IP for RUN's /etc/hosts
   int64_t shm_size = 0;
+  nlohmann::json ulimits = nlohmann::json::array();  // HostConfig.Ulimits of RUN
   int cancel_fd = -1;      // readable: stop (a RUN is killed), nothing left behind
   // Asked between steps and, every 200 ms, while a RUN runs: true stops as cancel_fd does (a
   // daemon's client that went away). May be empty.

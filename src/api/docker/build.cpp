@@ -100,6 +100,10 @@ void Api::build(Exchange& ex, const Params&) {
   for (auto& h : split(q.param("extrahosts"), ','))
     if (!h.empty()) o.add_hosts.push_back(h);
   o.shm_size = int_param(q, "shmsize", 0);
+  if (const std::string u = q.param("ulimits"); !u.empty()) {
+    o.ulimits = json::parse(u, nullptr, false);
+    if (!o.ulimits.is_array()) throw Error(ErrorKind::invalid_argument, "ulimits: a JSON array of {Name, Soft, Hard}");
+  }
   const std::string dockerfile = q.param("dockerfile", "Dockerfile");
 
   // The context: the body, a tar (plain, gzip or zstd), unpacked where only root reaches it.

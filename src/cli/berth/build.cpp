@@ -12,6 +12,7 @@
 
 #include "build/builder.hpp"
 #include "cli/berth/commands.hpp"
+#include "cli/berth/create_request.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "diff/layer.hpp"
@@ -64,7 +65,7 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
                        {"label", "", true, true},        {"network", "", true},        {"iidfile", "", true},
                        {"quiet", "q", false},            {"rm", "", false},            {"force-rm", "", false},
                        {"cache-from", "", true, true},   {"add-host", "", true, true}, {"shm-size", "", true},
-                       {"platform", "", true},           {"progress", "", true}},
+                       {"platform", "", true},           {"progress", "", true},       {"ulimit", "", true, true}},
                       argc, argv, first);
   if (a.positional().size() != 1) throw UsageError("build: requires exactly one argument: PATH or - (a tar on stdin)");
   const std::string path = a.positional()[0];
@@ -155,6 +156,7 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
   o.force_rm = a.has("force-rm");
   o.network = a.get("network", "bridge");
   o.add_hosts = a.all("add-host");
+  o.ulimits = parse_ulimits(a.all("ulimit"));
   if (a.has("shm-size")) o.shm_size = engine::parse_bytes(a.get("shm-size"), "--shm-size");
   const bool quiet = a.has("quiet");
   if (!quiet) o.out = [](std::string_view s) {

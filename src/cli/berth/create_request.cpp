@@ -20,6 +20,27 @@
 
 namespace berth::cli {
 
+nlohmann::json parse_ulimits(const std::vector<std::string>& specs) {
+  nlohmann::json ulimits = nlohmann::json::array();
+  for (auto& u : specs) {
+    auto eq = u.find('=');
+    if (eq == std::string::npos) throw Error("invalid --ulimit `" + u + "` (NAME=SOFT[:HARD])");
+    std::string v = u.substr(eq + 1);
+    auto colon = v.find(':');
+    auto num = [&](const std::string& s) {
+      char* end = nullptr;
+      long long x = std::strtoll(s.c_str(), &end, 10);
+      if (s.empty() || *end) throw Error("invalid --ulimit `" + u + "`");
+      return x;
+    };
+    long long soft = num(v.substr(0, colon)), hard = colon == std::string::npos ? soft : num(v.substr(colon + 1));
+    if (soft > hard) throw Error("invalid --ulimit `" + u + "`: soft limit is above the hard limit");
+    ulimits.push_back({{"Name", u.substr(0, eq)}, {"Soft", soft}, {"Hard", hard}});
+  }
+  return ulimits;
+}
+
+
 using nlohmann::json;
 
 namespace {
@@ -255,23 +276,7 @@ engine::CreateRequest build_request(const Args& a) {
   h["Devices"] = a.all("device");
   h["GroupAdd"] = a.all("group-add");
   h["ExtraHosts"] = a.all("add-host");
-  json ulimits = json::array();
-  for (auto& u : a.all("ulimit")) {
-    auto eq = u.find('=');
-    if (eq == std::string::npos) throw Error("invalid --ulimit `" + u + "` (NAME=SOFT[:HARD])");
-    std::string v = u.substr(eq + 1);
-    auto colon = v.find(':');
-    auto num = [&](const std::string& s) {
-      char* end = nullptr;
-      long long x = std::strtoll(s.c_str(), &end, 10);
-      if (s.empty() || *end) throw Error("invalid --ulimit `" + u + "`");
-      return x;
-    };
-    long long soft = num(v.substr(0, colon)), hard = colon == std::string::npos ? soft : num(v.substr(colon + 1));
-    if (soft > hard) throw Error("invalid --ulimit `" + u + "`: soft limit is above the hard limit");
-    ulimits.push_back({{"Name", u.substr(0, eq)}, {"Soft", soft}, {"Hard", hard}});
-  }
-  h["Ulimits"] = ulimits;
+  h["Ulimits"] = parse_ulimits(a.all("ulimit"));
   resource_flags(a, h);
   if (a.has("shm-size")) h["ShmSize"] = engine::parse_bytes(a.get("shm-size"), "--shm-size");
   for (auto& s : a.all("sysctl")) {

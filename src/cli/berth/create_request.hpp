@@ -19,6 +19,8 @@ engine::CreateRequest build_request(const Args& a);
 // --memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, --pids-limit into HostConfig
 // (run, create, update).
 void resource_flags(const Args& a, nlohmann::json& h);
+// --ulimit NAME=SOFT[:HARD]… → HostConfig.Ulimits ([{"Name", "Soft", "Hard"}]).
+nlohmann::json parse_ulimits(const std::vector<std::string>& specs);
 // --restart no|always|unless-stopped|on-failure[:N] as HostConfig.RestartPolicy.
 nlohmann::json restart_flag(const std::string& restart);
 // The environment --env-file and -e give (run, create, exec): the files' KEY=VALUE lines
