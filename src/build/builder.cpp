@@ -595,11 +595,19 @@ class Builder {
             conf["Labels"][k] = v;
             continue;
           }
-          json kept = json::array();
-          for (auto& e : strings_of(conf.value("Env", json::array())))
-            if (e.rfind(k + "=", 0) != 0) kept.push_back(e);
-          kept.push_back(k + "=" + v);
-          conf["Env"] = kept;
+          // A variable set again keeps its place (Docker's).
+          json env = json::array();
+          bool replaced = false;
+          for (auto& e : strings_of(conf.value("Env", json::array()))) {
+            if (e.rfind(k + "=", 0) == 0) {
+              if (!replaced) env.push_back(k + "=" + v);
+              replaced = true;
+            } else {
+              env.push_back(e);
+            }
+          }
+          if (!replaced) env.push_back(k + "=" + v);
+          conf["Env"] = env;
         }
       });
     }
@@ -613,7 +621,8 @@ class Builder {
       const bool is_cmd = c == "cmd";
       if (is_cmd) cur.cmd_set = true;
       return metadata_step(cur, upper(c) + " " + go_list(cmd), [&](json& conf) {
-        conf[is_cmd ? "Cmd" : "Entrypoint"] = cmd;
+        // ENTRYPOINT [] clears it: null, as Docker stores it.
+        conf[is_cmd ? "Cmd" : "Entrypoint"] = cmd.empty() && !is_cmd ? json(nullptr) : json(cmd);
         // A new ENTRYPOINT drops a CMD inherited from the base (one set in this stage stays).
         if (!is_cmd && !cur.cmd_set) conf["Cmd"] = nullptr;
       });
@@ -621,8 +630,9 @@ class Builder {
     if (c == "expose") {
       std::vector<std::string> ports, given;
       for (auto& w : ins.args) {
-        const std::string p = words_.word(w, env);
+        std::string p = words_.word(w, env);
         given.push_back(p);
+        if (auto slash = p.find('/'); slash != std::string::npos) p = p.substr(0, slash) + lower(p.substr(slash));  // 53/UDP
         if (p.find(':') != std::string::npos) throw Error(ErrorKind::invalid_argument, "EXPOSE " + p + ": a port of the container only (PORT[/PROTO])");
         for (auto& m : network::parse_publish(p)) ports.push_back(std::to_string(m.container_port) + "/" + m.protocol);
       }
@@ -686,7 +696,9 @@ class Builder {
     if (c == "healthcheck") {
       json hc;
       if (ins.args.size() == 1 && ins.args[0] == "NONE") {
-        hc = {{"Test", {"NONE"}}};
+        const json old = config_object(cur.doc).value("Healthcheck", json::object());
+        hc = old.is_object() ? old : json::object();
+        hc["Test"] = {"NONE"};
       } else {
         json test = json::array();
         if (ins.json) {
@@ -694,7 +706,10 @@ class Builder {
         } else {
           test = {"CMD-SHELL", ins.args.size() > 1 ? ins.args[1] : ""};
         }
-        hc = {{"Test", test}};
+        // Fields this HEALTHCHECK does not set keep the base's (Docker's), NONE too.
+        const json old = config_object(cur.doc).value("Healthcheck", json::object());
+        hc = old.is_object() ? old : json::object();
+        hc["Test"] = test;
         if (auto* f = ins.flag("interval")) hc["Interval"] = parse_duration("interval", f->value);
         if (auto* f = ins.flag("timeout")) hc["Timeout"] = parse_duration("timeout", f->value);
         if (auto* f = ins.flag("start-period")) hc["StartPeriod"] = parse_duration("start-period", f->value);
@@ -979,6 +994,7 @@ class Builder {
       if (!from.fd) throw_errno("open " + from.mount);
       src_root = from.fd.get();
       ignore = nullptr;
+      req.keep_owners = true;
       if (add) throw Error(ErrorKind::invalid_argument, "ADD does not take --from: use COPY");
     }
     const CopyPlan* plan_ptr = nullptr;
@@ -995,10 +1011,11 @@ class Builder {
 
     return layer_step(cur, key, created_by, [&](int root, const std::string& mnt) {
       // --chown by name: the image's /etc/passwd and /etc/group say who that is.
+      // --chown=NAME alone: the group of the same name (Docker's; an error if there is none).
       if (!chown.empty()) {
-        const engine::UserIds ids = engine::resolve_user(mnt, chown, {});
+        const engine::UserIds ids = engine::resolve_user(mnt, chown.find(':') == std::string::npos ? chown + ":" + chown : chown, {});
         req.uid = ids.uid;
-        req.gid = chown.find(':') == std::string::npos ? static_cast<gid_t>(ids.uid) : ids.gid;
+        req.gid = ids.gid;
       }
       apply_copy(src_root, *plan_ptr, root, req);
     });

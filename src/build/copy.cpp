@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "common/digest.hpp"
 #include "common/error.hpp"
@@ -28,6 +29,21 @@ std::string base_of(const std::string& p) {
 
 std::string join_rel(const std::string& a, const std::string& b) {
   return a.empty() ? b : a + "/" + b;
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : path) {
+    if (c == '/') {
+      if (!cur.empty() && cur != ".") out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty() && cur != ".") out.push_back(cur);
+  return out;
 }
 
 std::string join_abs(const std::string& dir, const std::string& name) {
@@ -69,7 +85,8 @@ struct Planner {
                                                              : (e.st.st_mode & 07777);
     std::string rec = e.dest + '\0' + std::to_string(e.st.st_mode & S_IFMT) + '\0' + std::to_string(perm) + '\0' +
                       std::to_string(req.uid.value_or(0)) + ':' + std::to_string(req.gid.value_or(0)) + '\0' +
-                      e.link + '\0' + (e.extract ? "x" : "") + '\0';
+                      e.link + '\0' + (e.extract ? "x" : "") + '\0' +
+                      (S_ISCHR(e.st.st_mode) || S_ISBLK(e.st.st_mode) ? std::to_string(e.st.st_rdev) : "") + '\0';
     if (S_ISREG(e.st.st_mode)) {
       rec += std::to_string(e.st.st_size) + '\0';
       if (auto known = hashes ? hashes->find(e.st) : std::nullopt) {
@@ -115,7 +132,9 @@ struct Planner {
       }
       if (excluded(child)) continue;
       CopyEntry e{child, join_abs(dest, name), st, "", false};
-      if (S_ISLNK(st.st_mode)) {
+      if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+        add(std::move(e), -1);
+      } else if (S_ISLNK(st.st_mode)) {
         std::string target(static_cast<size_t>(st.st_size) + 256, '\0');
         ssize_t n = ::readlinkat(dir_fd, name.c_str(), target.data(), target.size());
         if (n < 0) throw_errno(req.what + ": read link " + child);
@@ -278,13 +297,52 @@ CopyPlan plan_copy(int root_fd, const IgnoreRules* ignore, const CopyRequest& re
 
 namespace {
 
+// Owner and mode of a copied entry, in Docker's order: the mode first, then the owner for
+// what comes from the context (the kernel's chown then drops setuid/setgid, as under Docker),
+// the owner first for another stage's files (their bits stay) and under --chmod (asked for).
 void own(int dir_fd, const std::string& name, const CopyRequest& req, const struct stat& st, bool is_link) {
-  const uid_t uid = req.uid.value_or(0);
-  const gid_t gid = req.gid.value_or(0);
-  if (::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("chown " + name);
-  if (is_link) return;
+  const uid_t uid = req.uid ? *req.uid : req.keep_owners ? st.st_uid : 0;
+  const gid_t gid = req.gid ? *req.gid : req.keep_owners ? st.st_gid : 0;
+  auto chown = [&] {
+    if (::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("chown " + name);
+  };
+  if (is_link) return chown();
   const mode_t mode = req.mode ? *req.mode : (st.st_mode & 07777);
-  if (::fchmodat(dir_fd, name.c_str(), mode, 0) < 0) throw_errno("chmod " + name);
+  auto chmod = [&] {
+    if (::fchmodat(dir_fd, name.c_str(), mode, 0) < 0) throw_errno("chmod " + name);
+  };
+  if (req.mode || req.keep_owners) {
+    chown();
+    chmod();
+  } else {
+    chmod();
+    chown();
+  }
+}
+
+// mkdir -p inside the root: the directories made are 0755 and owned as --chown says (root
+// otherwise), those that exist are left as they are. An O_PATH fd of the last one.
+UniqueFd make_parents(int root_fd, const std::string& path, const CopyRequest& req) {
+  UniqueFd cur = fs::open_in_root(root_fd, "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  std::string sofar;
+  for (const std::string& part : split_path(path)) {
+    sofar += "/" + part;
+    UniqueFd next = fs::open_in_root(root_fd, sofar, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (!next) {
+      if (errno != ENOENT) throw_errno(req.what + ": " + sofar);
+      if (::mkdirat(cur.get(), part.c_str(), 0755) == 0) {
+        if (req.uid || req.gid)
+          ::fchownat(cur.get(), part.c_str(), req.uid.value_or(0), req.gid.value_or(0), AT_SYMLINK_NOFOLLOW);
+        next = fs::open_in_root(root_fd, sofar, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      } else if (errno == EEXIST) {
+        // A symlink whose target is missing: made where it points, inside the root.
+        next = fs::mkdir_in_root(root_fd, sofar, 0755);
+      }
+      if (!next) throw_errno(req.what + ": mkdir " + sofar);
+    }
+    cur = std::move(next);
+  }
+  return cur;
 }
 
 void set_times(int dir_fd, const std::string& name, const struct stat& st) {
@@ -318,6 +376,7 @@ void extract(int src, const std::string& what, int dest_dir) {
 
 void apply_copy(int src_root_fd, const CopyPlan& plan, int dest_root_fd, const CopyRequest& req) {
   std::vector<char> buf(1 << 16);
+  std::map<std::pair<dev_t, ino_t>, std::string> linked;  // source file → where it was copied
   for (size_t i = 0; i < plan.entries.size(); ++i) {
     const CopyEntry& e = plan.entries[i];
     const bool top = e.top;
@@ -343,7 +402,7 @@ void apply_copy(int src_root_fd, const CopyPlan& plan, int dest_root_fd, const C
     }
     const std::string parent = dest.substr(0, dest.rfind('/'));
     const std::string name = base_of(dest);
-    UniqueFd pd = fs::mkdir_in_root(dest_root_fd, parent.empty() ? "/" : parent, 0755);
+    UniqueFd pd = make_parents(dest_root_fd, parent.empty() ? "/" : parent, req);
     struct stat old {};
     const bool exists = ::fstatat(pd.get(), name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0;
     if (S_ISDIR(e.st.st_mode)) {
@@ -364,6 +423,7 @@ void apply_copy(int src_root_fd, const CopyPlan& plan, int dest_root_fd, const C
         dir_st.st_mode = S_IFDIR | 0755;
         CopyRequest r = req;
         r.mode.reset();
+        r.keep_owners = false;  // made here: root's (or --chown's), not the source's
         own(pd.get(), name, r, dir_st, false);
       }
       continue;
@@ -377,6 +437,24 @@ void apply_copy(int src_root_fd, const CopyPlan& plan, int dest_root_fd, const C
       own(pd.get(), name, req, e.st, true);
       set_times(pd.get(), name, e.st);
       continue;
+    }
+    if (S_ISFIFO(e.st.st_mode) || S_ISCHR(e.st.st_mode) || S_ISBLK(e.st.st_mode)) {
+      if (::mknodat(pd.get(), name.c_str(), (e.st.st_mode & S_IFMT) | 0600, e.st.st_rdev) < 0)
+        throw_errno(req.what + ": mknod " + dest);
+      own(pd.get(), name, req, e.st, false);
+      set_times(pd.get(), name, e.st);
+      continue;
+    }
+    // A hard link to a file copied before: linked again (Docker keeps hard links).
+    if (e.st.st_nlink > 1) {
+      auto first = linked.find({e.st.st_dev, e.st.st_ino});
+      if (first != linked.end()) {
+        const std::string& to_path = first->second;
+        UniqueFd from_dir = fs::open_in_root(dest_root_fd, to_path.substr(0, to_path.rfind('/')).empty() ? "/" : to_path.substr(0, to_path.rfind('/')),
+                                             O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (from_dir && ::linkat(from_dir.get(), base_of(to_path).c_str(), pd.get(), name.c_str(), 0) == 0) continue;
+      }
+      linked[{e.st.st_dev, e.st.st_ino}] = dest;
     }
     UniqueFd from = fs::open_in_root(src_root_fd, e.src, O_RDONLY | O_CLOEXEC | (top ? 0 : O_NOFOLLOW));
     if (!from) throw_errno(req.what + ": open " + e.src);

@@ -6,9 +6,12 @@
 // - A directory source copies its contents (not itself); a file goes to DEST/NAME when DEST
 //   ends in `/` or is a directory, else it becomes DEST. Several sources need a DEST ending
 //   in `/`.
-// - Everything copied belongs to root (0:0) unless --chown; modes and mtimes are kept
-//   unless --chmod; symlinks are copied as links. Missing parent directories are made (root,
-//   0755). ADD extracts a local tar (plain, gzip or zstd) into DEST instead of copying it.
+// - What comes from the context belongs to root (0:0) unless --chown, and loses its setuid and
+//   setgid bits as Docker's chown makes the kernel drop them; what comes from another stage
+//   keeps its owners. Modes and mtimes are kept unless --chmod; symlinks are copied as links,
+//   hard links among the files copied stay hard links, fifos and device nodes are made anew.
+//   Missing parent directories are made (0755, the --chown owner or root). ADD extracts a
+//   local tar (plain, gzip or zstd) into DEST instead of copying it.
 // Writing happens inside the destination root only: every path is resolved in it (a symlink
 // in the image cannot send a file out).
 #pragma once
@@ -48,6 +51,8 @@ struct CopyRequest {
   std::optional<uid_t> uid;          // --chown (resolved); nullopt: 0
   std::optional<gid_t> gid;
   std::optional<mode_t> mode;        // --chmod
+  // COPY --from: without --chown, files keep their owners (the context's become root's).
+  bool keep_owners = false;
   std::string what = "COPY";         // for messages
 };
 

@@ -1341,6 +1341,18 @@ Engine::DiskUsage Engine::disk_usage() {
     u.volumes.push_back({v, it == volume_links.end() ? 0 : it->second, fs::disk_usage(v.mountpoint).bytes});
   }
   u.content_size = images_.content_size();
+  std::set<std::string> cache_layers;
+  for (auto& img : images_.list_build_cache()) {
+    ++u.build_cache_entries;
+    for (size_t i = 0; i < img.config.diff_ids.size(); ++i) {
+      const std::string chain = oci::chain_id(img.config.diff_ids, i + 1).str();
+      if (!layer_size.count(chain) && cache_layers.insert(chain).second && images_.db().get_snapshot(opts_.images.ns, chain)) {
+        const int64_t bytes = images_.snapshots().usage(chain).bytes;
+        u.build_cache_size += bytes;
+        u.build_cache_layers.emplace_back(chain, bytes);
+      }
+    }
+  }
   return u;
 }
 

@@ -358,6 +358,10 @@ class Engine {
     int64_t layers_size = 0;           // every layer of every image, once
     int64_t images_reclaimable = 0;    // layers no used image has
     int64_t content_size = 0;          // the content store's blobs (compressed layers, documents)
+    // The build cache: its entries (one per build step), and the layers only they hold.
+    int build_cache_entries = 0;
+    int64_t build_cache_size = 0;
+    std::vector<std::pair<std::string, int64_t>> build_cache_layers;  // chain ID, bytes
   };
   DiskUsage disk_usage();
 

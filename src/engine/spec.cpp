@@ -245,22 +245,26 @@ UserIds resolve_user(const std::string& rootfs, const std::string& user,
     if (all_digits(name)) return to_id(name, "gid");
     throw Error(ErrorKind::invalid_argument, "unable to find group " + name + ": no matching entries in group file");
   };
-  if (!g.empty()) ids.gid = find_group(g);
-  // Supplementary groups: the user's memberships in /etc/group (only when the user was given
-  // by name or found in passwd and no group was forced), then --group-add.
-  if (!user_name.empty() && g.empty()) {
+  // Supplementary groups, as Docker's (runc's user lookup) gives them, in /etc/group's order:
+  // with a group given, that group; else, for a user found in passwd, its primary group and
+  // the groups that list it as a member. Then --group-add.
+  auto add = [&](uint32_t gid) {
+    if (std::find(ids.groups.begin(), ids.groups.end(), gid) == ids.groups.end()) ids.groups.push_back(gid);
+  };
+  if (!g.empty()) {
+    ids.gid = find_group(g);
+    add(ids.gid);
+  } else if (!user_name.empty()) {
     for (auto& f : group) {
-      if (f.size() < 4) continue;
-      for (auto& member : split(f[3], ',')) {
-        if (member != user_name) continue;
-        uint32_t gid = to_id(f[2], "gid");
-        if (gid != ids.gid && std::find(ids.groups.begin(), ids.groups.end(), gid) == ids.groups.end())
-          ids.groups.push_back(gid);
-        break;
-      }
+      if (f.size() < 3) continue;
+      bool member = f[2] == std::to_string(ids.gid);
+      if (f.size() >= 4)
+        for (auto& m : split(f[3], ','))
+          member = member || m == user_name;
+      if (member) add(to_id(f[2], "gid"));
     }
   }
-  for (auto& ga : group_add) ids.groups.push_back(find_group(ga));
+  for (auto& ga : group_add) add(find_group(ga));
   return ids;
 }
 

@@ -229,6 +229,19 @@ std::optional<Image> Service::build_cache(const std::string& key) {
   }
 }
 
+std::vector<Image> Service::list_build_cache() {
+  std::vector<Image> out;
+  for (auto& rec : db_->list_images(opts_.ns)) {
+    if (!is_build_cache_name(rec.name)) continue;
+    try {
+      out.push_back(load(rec));
+    } catch (const Error& e) {
+      log::warn("build cache entry " + rec.name + ": " + e.what());
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> Service::prune_build_cache() {
   std::vector<std::string> out;
   std::set<std::string> named;  // ids that keep a name outside the cache

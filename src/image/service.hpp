@@ -137,6 +137,8 @@ class Service {
   // build_cache_name(KEY) — found by its key, kept by GC like any image, never listed by
   // list() (Docker's intermediate images), removed by prune() and prune_build_cache().
   std::optional<Image> build_cache(const std::string& key);
+  // Every build cache entry (one per step result), sorted by key.
+  std::vector<Image> list_build_cache();
   // Removes every build cache record (Docker's builder prune); rmi-style lines.
   std::vector<std::string> prune_build_cache();
   // Records the image `rec` (its target must be in the content store) and, for this

@@ -735,14 +735,14 @@ newer_docker() {
 FROM busybox AS base
 ARG WHO=nobody
 COPY . /ctx/
-RUN echo "hello $WHO" > /hello && ls /ctx | tr '\n' ' '
+RUN echo "hello $WHO" > /hello && ls /ctx | tr '\n' ' ' && ulimit -n
 FROM base AS final
 LABEL stage=final
 CMD ["cat", "/hello"]
 EOF
-  run -0 env DOCKER_BUILDKIT=0 DOCKER_HOST="unix://$DD/d.sock" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" build --build-arg WHO=api -t apibuilt:1 "$ctx"
+  run -0 env DOCKER_BUILDKIT=0 DOCKER_HOST="unix://$DD/d.sock" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" build --build-arg WHO=api --ulimit nofile=321:654 -t apibuilt:1 "$ctx"
   [[ "$output" == *"Step 1/7 : FROM busybox AS base"* ]]
-  [[ "$output" == *"Dockerfile payload.txt "* ]]
+  [[ "$output" == *"Dockerfile payload.txt 321"* ]]
   [[ "$output" != *secret* ]]
   [[ "$output" == *"Successfully tagged apibuilt:1"* ]]
   run -0 d run --rm apibuilt:1

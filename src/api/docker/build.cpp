@@ -100,9 +100,10 @@ void Api::build(Exchange& ex, const Params&) {
   for (auto& h : split(q.param("extrahosts"), ','))
     if (!h.empty()) o.add_hosts.push_back(h);
   o.shm_size = int_param(q, "shmsize", 0);
-  if (const std::string u = q.param("ulimits"); !u.empty()) {
-    o.ulimits = json::parse(u, nullptr, false);
-    if (!o.ulimits.is_array()) throw Error(ErrorKind::invalid_argument, "ulimits: a JSON array of {Name, Soft, Hard}");
+  if (const std::string u = q.param("ulimits"); !u.empty()) {  // the docker CLI sends "null" for none
+    const json given = json::parse(u, nullptr, false);
+    if (given.is_array()) o.ulimits = given;
+    else if (!given.is_null()) throw Error(ErrorKind::invalid_argument, "ulimits: a JSON array of {Name, Soft, Hard}");
   }
   const std::string dockerfile = q.param("dockerfile", "Dockerfile");
 

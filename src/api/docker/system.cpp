@@ -245,8 +245,13 @@ void Api::system_df(Exchange& ex, const Params&) {
     j["UsageData"] = {{"Size", v.size}, {"RefCount", v.links}};
     volumes.push_back(j);
   }
+  // The build cache as BuildKit's records would show it: one per layer only the cache holds.
+  json cache = json::array();
+  for (auto& [chain, bytes] : u.build_cache_layers)
+    cache.push_back({{"ID", chain.substr(7, 25)}, {"Parent", ""}, {"Type", "regular"}, {"Description", ""},
+                     {"InUse", false}, {"Shared", false}, {"Size", bytes}, {"UsageCount", 0}});
   ex.reply(200, json{{"LayersSize", u.layers_size}, {"Images", images}, {"Containers", containers},
-                     {"Volumes", volumes}, {"BuildCache", json::array()}});
+                     {"Volumes", volumes}, {"BuildCache", cache}});
 }
 
 void Api::auth(Exchange& ex, const Params&) {

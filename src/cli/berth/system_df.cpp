@@ -116,7 +116,7 @@ int cmd_system_df(const Engine& e, int argc, char** argv, int first) {
       summary_row("Images", u.images.size(), images_active, u.layers_size, u.images_reclaimable),
       summary_row("Containers", u.containers.size(), running, rw, rw_stopped),
       summary_row("Local Volumes", u.volumes.size(), volumes_active, volumes_size, volumes_unused),
-      summary_row("Build Cache", 0, 0, 0, 0)};
+      summary_row("Build Cache", u.build_cache_entries, 0, u.build_cache_size, u.build_cache_size)};
   print_list(format, "{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
              {{"Type", "TYPE"}, {"TotalCount", "TOTAL"}, {"Active", "ACTIVE"}, {"Size", "SIZE"}, {"Reclaimable", "RECLAIMABLE"}},
              rows);

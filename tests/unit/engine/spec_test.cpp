@@ -72,17 +72,18 @@ TEST_F(SpecTest, UsersAndGroupsFromTheImage) {
   EXPECT_EQ(app.uid, 1000u);
   EXPECT_EQ(app.gid, 1000u);
   EXPECT_EQ(app.home, "/home/app");
-  EXPECT_EQ(app.groups, (std::vector<uint32_t>{10, 29}));
+  // Docker's (runc's) supplementary groups: the primary group too, in the file's order.
+  EXPECT_EQ(app.groups, (std::vector<uint32_t>{1000, 10, 29}));
   auto byid = resolve_user(root, "1001");
   EXPECT_EQ(byid.uid, 1001u);
   EXPECT_EQ(byid.groups, (std::vector<uint32_t>{10}));
   auto forced = resolve_user(root, "app:wheel");
   EXPECT_EQ(forced.gid, 10u);
-  EXPECT_TRUE(forced.groups.empty());  // an explicit group replaces the memberships
+  EXPECT_EQ(forced.groups, (std::vector<uint32_t>{10}));  // an explicit group replaces the memberships
   auto numeric = resolve_user(root, "4242:4343", {"audio"});
   EXPECT_EQ(numeric.uid, 4242u);
   EXPECT_EQ(numeric.gid, 4343u);
-  EXPECT_EQ(numeric.groups, (std::vector<uint32_t>{29}));
+  EXPECT_EQ(numeric.groups, (std::vector<uint32_t>{4343, 29}));
   EXPECT_NE(error_of([&] { resolve_user(root, "ghost"); }).find("unable to find user ghost"), std::string::npos);
   EXPECT_NE(error_of([&] { resolve_user(root, "app:ghosts"); }).find("unable to find group ghosts"), std::string::npos);
   EXPECT_FALSE(error_of([&] { resolve_user(root, "app:"); }).empty());
@@ -119,7 +120,7 @@ TEST_F(SpecTest, DockerDefaults) {
   json s = spec({{"Cmd", {"sh", "-c", "x"}}, {"Hostname", "h1"}, {"User", "app"}, {"Env", {"A=1"}}});
   EXPECT_EQ(s["process"]["args"], json({"sh", "-c", "x"}));
   EXPECT_EQ(s["process"]["user"]["uid"], 1000);
-  EXPECT_EQ(s["process"]["user"]["additionalGids"], json({10, 29}));
+  EXPECT_EQ(s["process"]["user"]["additionalGids"], json({1000, 10, 29}));
   auto env = s["process"]["env"];
   EXPECT_TRUE(has(env, "A=1"));
   EXPECT_TRUE(has(env, "HOSTNAME=h1"));
