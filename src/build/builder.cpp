@@ -918,6 +918,49 @@ class Builder {
     }
   }
 
+  // A directory of the build's own under ROOT/build, removed with everything in it.
+  struct TempDir {
+    std::string path;
+    ~TempDir() {
+      if (path.empty()) return;
+      try {
+        fs::remove_all(path);
+      } catch (const std::exception& e) {
+        log::warn("build: remove " + path + ": " + e.what());
+      }
+    }
+  };
+
+  // $NAME and ${NAME} in a heredoc's text (nothing else of the shell's syntax; \$ is a $).
+  static std::string expand_variables(const std::string& text, const Lookup& env) {
+    std::string out;
+    auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+    for (size_t i = 0; i < text.size(); ++i) {
+      const char c = text[i];
+      if (c == '\\' && i + 1 < text.size() && text[i + 1] == '$') {
+        out += '$';
+        ++i;
+      } else if (c == '$' && i + 1 < text.size() && text[i + 1] == '{') {
+        const size_t end = text.find('}', i + 2);
+        if (end == std::string::npos) {
+          out += text.substr(i);
+          break;
+        }
+        out += env(text.substr(i + 2, end - i - 2)).value_or("");
+        i = end;
+      } else if (c == '$' && i + 1 < text.size() && name_char(text[i + 1]) && !std::isdigit(static_cast<unsigned char>(text[i + 1]))) {
+        size_t j = i + 1;
+        while (j < text.size() && name_char(text[j])) ++j;
+        out += env(text.substr(i + 1, j - i - 1)).value_or("");
+        i = j - 1;
+      } else {
+        out += c;
+      }
+      if (out.size() > (1u << 20)) throw Error(ErrorKind::invalid_argument, "a heredoc's expansion is larger than 1 MiB");
+    }
+    return out;
+  }
+
   // A root directory to read COPY --from's sources from: another stage's result or an image,
   // mounted read-only for the step.
   struct SourceRoot {
@@ -949,9 +992,24 @@ class Builder {
     } else {
       for (auto& w : ins.args) words.push_back(words_.word(w, env));
     }
-    if (!ins.heredocs.empty())
-      throw Error(ErrorKind::invalid_argument, req.what + " with a heredoc is not supported yet");
     if (words.size() < 2) throw Error(ErrorKind::invalid_argument, req.what + " requires at least two arguments: SRC... DEST");
+    // `COPY <<NAME DEST`: each heredoc a file NAME (0644, root's) with its text — variables
+    // expanded unless the delimiter was quoted — copied from a directory of its own.
+    TempDir heredoc_dir;
+    if (!ins.heredocs.empty()) {
+      if (ins.flag("from")) throw Error(ErrorKind::invalid_argument, req.what + " --from takes no heredoc");
+      heredoc_dir.path = images_.options().root + "/build/" + image::unique_name("heredoc-");
+      fs::mkdir_p(heredoc_dir.path, 0700);
+      size_t k = 0;
+      for (size_t i = 0; i + 1 < words.size(); ++i) {
+        if (words[i].rfind("<<", 0) != 0 || k >= ins.heredocs.size()) continue;
+        const Heredoc& h = ins.heredocs[k++];
+        if (h.name.empty() || h.name.find('/') != std::string::npos || h.name == "." || h.name == "..")
+          throw Error(ErrorKind::invalid_argument, req.what + ": heredoc name `" + h.name + "` cannot be a file name");
+        fs::write_file_atomic(heredoc_dir.path + "/" + h.name, h.expand ? expand_variables(h.content, env) : h.content, 0644);
+        words[i] = h.name;
+      }
+    }
     std::string dest = words.back();
     const std::string dest_given = dest;  // as written, for the history (Docker's)
     words.pop_back();
@@ -968,10 +1026,17 @@ class Builder {
     if (auto* f = ins.flag("chmod")) req.mode = parse_chmod(words_.word(f->value, env));
     std::string chown;
     if (auto* f = ins.flag("chown")) chown = words_.word(f->value, env);
-    // Where the sources are: the context, or another stage's (or image's) root.
+    // Where the sources are: the context, the heredocs, or another stage's (or image's) root.
     SourceRoot from;
     const IgnoreRules* ignore = &ignore_rules();
     int src_root = context_fd();
+    UniqueFd heredoc_fd;
+    if (!heredoc_dir.path.empty()) {
+      heredoc_fd.reset(::open(heredoc_dir.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!heredoc_fd) throw_errno("open " + heredoc_dir.path);
+      src_root = heredoc_fd.get();
+      ignore = nullptr;
+    }
     std::string from_text;
     if (auto* f = ins.flag("from")) {
       from_text = words_.word(f->value, env);
@@ -998,7 +1063,7 @@ class Builder {
       if (add) throw Error(ErrorKind::invalid_argument, "ADD does not take --from: use COPY");
     }
     const CopyPlan* plan_ptr = nullptr;
-    CopyPlan plan = plan_copy(src_root, ignore, req, from.fd ? nullptr : &hashes_);
+    CopyPlan plan = plan_copy(src_root, ignore, req, src_root == context_fd() ? &hashes_ : nullptr);
     plan_ptr = &plan;
     std::string chown_key;
     if (!chown.empty()) chown_key = " --chown=" + chown;

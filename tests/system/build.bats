@@ -421,6 +421,11 @@ RUN <<SCRIPT
 echo "heredoc as $GREETING" > /heredoc.txt
 echo second line >> /heredoc.txt
 SCRIPT
+COPY <<GREETING <<"RAW" /notes/
+hello $NAME ${GREETING_UNSET:-}\$kept
+GREETING
+raw $NAME
+RAW
 ENTRYPOINT ["cat"]
 EOF
   run e build --build-arg NAME=alice -t child "$CTX"
@@ -429,6 +434,8 @@ EOF
   [[ "$output" == *"# Executing 2 build triggers"* ]]
   [ "$(e run --rm --entrypoint cat child /trigger.txt)" = trigger-ran ]
   [ "$(e run --rm child /heredoc.txt | tr '\n' ' ')" = "heredoc as alice second line " ]
+  # COPY heredocs: files named after them; a quoted delimiter keeps the text as written.
+  [ "$(e run --rm child /notes/GREETING /notes/RAW | tr '\n' ' ')" = 'hello alice $kept raw $NAME ' ]
   env=$(e image inspect child --format '{{json .Config.Env}}')
   [[ "$env" == *'"FROM_TRIGGER=yes"'* ]]
   [[ "$env" == *'"GREETING=alice"'* ]]
