@@ -215,6 +215,11 @@ class Builder {
     }
     order_.assign(needed.begin(), needed.end());
     runs_[order_.front()].live = true;
+    // --cache-from: images whose steps may stand for this build's (missing ones: a warning).
+    for (const std::string& ref : o_.cache_from) {
+      if (auto img = images_.find(ref)) cache_from_.push_back(*img);
+      else say("[Warning] --cache-from " + ref + ": no such image here (pull it first)\n");
+    }
     context_fd();  // opened (and .dockerignore read) once, before the threads
     ignore_rules();
     hashes_.load(hashes_path());
@@ -482,6 +487,37 @@ class Builder {
     return img;
   }
 
+  // --cache-from: an image whose history is this stage's so far (the same steps, the same
+  // layers) and whose next step is `created_by` making a layer gives that layer — the step
+  // is not run. (Metadata steps cost nothing to redo: they are made as usual.)
+  std::optional<image::Service::NewLayer> cache_from_layer(const Current& cur, const std::string& created_by) {
+    if (o_.no_cache || cache_from_.empty()) return std::nullopt;
+    const json ours = cur.doc.value("history", json::array());
+    const std::vector<Digest> ids = cur.diff_ids();
+    for (const image::Image& x : cache_from_) {
+      const json& theirs = x.config.history;
+      if (!theirs.is_array() || theirs.size() <= ours.size() || x.config.diff_ids.size() <= ids.size() ||
+          x.manifest.layers.size() != x.config.diff_ids.size())
+        continue;
+      bool same = true;
+      for (size_t i = 0; i < ours.size() && same; ++i)
+        same = theirs[i].value("created_by", "") == ours[i].value("created_by", "") &&
+               theirs[i].value("empty_layer", false) == ours[i].value("empty_layer", false);
+      for (size_t i = 0; i < ids.size() && same; ++i) same = x.config.diff_ids[i] == ids[i];
+      const json& next = theirs[ours.size()];
+      if (!same || next.value("created_by", "") != created_by || next.value("empty_layer", false)) continue;
+      image::Service::NewLayer l;
+      l.desc = x.manifest.layers[ids.size()];
+      l.diff_id = x.config.diff_ids[ids.size()];
+      std::vector<Digest> all = ids;
+      all.push_back(l.diff_id);
+      l.chain = oci::chain_id(all).str();
+      say(" ---> Using cache\n");
+      return l;
+    }
+    return std::nullopt;
+  }
+
   // A step that changes the config only. `apply` changes cur.doc's config (not called on a hit).
   image::Image metadata_step(Current& cur, const std::string& text, const std::function<void(json&)>& apply,
                              bool applied = false) {
@@ -677,6 +713,10 @@ class Builder {
       const std::string created_by = shell_words(cur) + " #(nop) WORKDIR " + dir;
       const std::string key = step_key(cur, "workdir\n" + created_by);
       if (auto hit = cached(cur, key)) return *hit;
+      if (auto l = cache_from_layer(cur, created_by)) {
+        config_object(cur.doc)["WorkingDir"] = dir;
+        return finish(cur, key, created_by, l);
+      }
       config_object(cur.doc)["WorkingDir"] = dir;
       if (cur.layers.empty() && cur.id.empty()) return finish(cur, key, created_by, std::nullopt);
       return layer_step(cur, key, created_by, [&](int root, const std::string&) { fs::mkdir_in_root(root, dir, 0755); });
@@ -785,6 +825,7 @@ class Builder {
     created_by += joined;
     const std::string key = step_key(cur, "run\n" + created_by);
     if (auto hit = cached(cur, key)) return *hit;
+    if (auto l = cache_from_layer(cur, created_by)) return finish(cur, key, created_by, l);
 
     json config = {{"Cmd", cmd}, {"Entrypoint", json::array()}, {"Env", arg_env}, {"Labels", json::object()}};
     json host = {{"NetworkMode", o_.network.empty() ? "bridge" : o_.network}};
@@ -1073,6 +1114,7 @@ class Builder {
         shell_words(cur) + " #(nop) " + req.what + chown_key + " " + plan.label + " in " + dest_given + " ";
     const std::string key = step_key(cur, "copy\n" + created_by);
     if (auto hit = cached(cur, key)) return *hit;
+    if (auto l = cache_from_layer(cur, created_by)) return finish(cur, key, created_by, l);
 
     return layer_step(cur, key, created_by, [&](int root, const std::string& mnt) {
       // --chown by name: the image's /etc/passwd and /etc/group say who that is.
@@ -1154,6 +1196,7 @@ class Builder {
   Words words_;
   std::map<std::string, std::optional<std::string>> meta_args_;
   HashCache hashes_;
+  std::vector<image::Image> cache_from_;
   std::set<std::string> used_args_;  // under mu_
   std::set<std::string> pulled_;     // under mu_
   size_t total_steps_ = 0;

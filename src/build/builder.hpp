@@ -29,6 +29,7 @@ struct BuildOptions {
   std::map<std::string, std::string> build_args;  // --build-arg K=V
   std::string target;      // --target STAGE; "": the last stage
   bool no_cache = false;
+  std::vector<std::string> cache_from;  // images whose history may stand for steps (--cache-from)
   bool always_pull = false;  // --pull: FROM images pulled even when present
   bool rm = true;          // remove RUN's containers after a successful step
   bool force_rm = false;   // … after a failed one too

@@ -563,3 +563,37 @@ EOF
   [ "$(e run --rm ctxfiles cat /x /y | tr '\n' ' ')" = "context-passwd context-passwd " ]
   no_build_leftovers
 }
+
+@test "--cache-from: an image's history stands for the steps it ran, in a store that never built them" {
+  echo data > "$CTX/f.txt"
+  printf 'FROM busybox\nWORKDIR /w\nRUN echo ran-first > /x\nCOPY f.txt ./\nENV A=1\nRUN echo ran-second && cat /x f.txt\nCMD ["cat", "/x"]\n' > "$CTX/Dockerfile"
+  run e build -t cachesrc:1 "$CTX"
+  [ "$status" -eq 0 ]
+  printed ran-first
+  e save cachesrc:1 -o "$TEST_DIR/cachesrc.tar"
+  # Another store: the same base, the image loaded (as a CI job pulls it), no build cache.
+  e2() { "$BERTH" --root "$TEST_DIR/root2" --state "$TEST_DIR/run2" "$@"; }
+  tar -C "$BUNDLE/rootfs" -cf "$TEST_DIR/rootfs2.tar" .
+  e2 import "$TEST_DIR/rootfs2.tar" busybox:latest >/dev/null
+  e2 load -i "$TEST_DIR/cachesrc.tar" >/dev/null
+  run e2 build --network none --cache-from cachesrc:1 -t rebuilt "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  ! printed ran-first
+  ! printed ran-second
+  [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 4 ]   # WORKDIR, RUN, COPY, RUN
+  [ "$(e2 run --rm rebuilt)" = ran-first ]
+  [ "$(e2 image inspect rebuilt --format '{{json .RootFS.Layers}}')" = "$(e image inspect cachesrc:1 --format '{{json .RootFS.Layers}}')" ]
+  # A changed file: the cache-from image stands for the steps before it only.
+  echo other > "$CTX/f.txt"
+  run e2 build --network none --cache-from cachesrc:1 "$CTX"
+  [ "$status" -eq 0 ]
+  [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 2 ]
+  printed ran-second
+  # An image that is not there: a warning, then a normal build.
+  run e2 build --network none --cache-from nothere:1 "$CTX"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"--cache-from nothere:1: no such image here"* ]]
+  for c in $(e2 ps -aq); do e2 rm -f "$c"; done
+  [ -z "$(e2 ps -aq)" ]
+}

@@ -90,6 +90,13 @@ void Api::build(Exchange& ex, const Params&) {
   o.labels = string_map("labels");
   o.target = q.param("target");
   o.no_cache = q.flag("nocache");
+  if (const std::string cf = q.param("cachefrom"); !cf.empty()) {  // a JSON array of image names
+    const json list = json::parse(cf, nullptr, false);
+    if (!list.is_array() && !list.is_null()) throw Error(ErrorKind::invalid_argument, "cachefrom: a JSON array of image names");
+    if (list.is_array())
+      for (auto& n : list)
+        if (n.is_string()) o.cache_from.push_back(n.get<std::string>());
+  }
   o.always_pull = q.flag("pull");
   o.force_rm = q.flag("forcerm");
   // q=1 (docker build -q): the output is kept and sent only with an error; on success the

@@ -152,6 +152,7 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
   }
   o.target = a.get("target");
   o.no_cache = a.has("no-cache");
+  o.cache_from = a.all("cache-from");
   o.always_pull = a.has("pull");
   o.force_rm = a.has("force-rm");
   o.network = a.get("network", "bridge");
