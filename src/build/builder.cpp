@@ -22,6 +22,7 @@
 #include "common/digest.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
 #include "engine/spec.hpp"
@@ -823,13 +824,51 @@ class Builder {
     std::string joined;
     for (auto& w : cmd) joined += (joined.empty() ? "" : " ") + w;
     created_by += joined;
-    const std::string key = step_key(cur, "run\n" + created_by);
+    // BuildKit's RUN flags: --network=default|none|host, --mount=type=secret,id=…[,target=…]
+    // [,required=true]. They are part of the step's key; a secret's content is not (BuildKit's
+    // rule: secrets do not bust the cache, nor reach the layer).
+    std::string network = o_.network.empty() || o_.network == "default" ? "bridge" : o_.network;
+    std::string flags_key;
+    json binds = json::array();
+    std::vector<std::string> mount_points;  // what the secrets' binds may leave in the layer
+    for (const auto& f : ins.flags) {
+      flags_key += "--" + f.name + "=" + f.value + "\n";
+      if (f.name == "network") {
+        if (f.value == "default") continue;
+        if (f.value != "none" && f.value != "host")
+          throw Error(ErrorKind::invalid_argument, "RUN --network=" + f.value + ": default, none or host");
+        network = f.value;
+        continue;
+      }
+      std::map<std::string, std::string> m;
+      for (const std::string& kv : split(f.value, ',')) {
+        const auto eq = kv.find('=');
+        m[kv.substr(0, eq)] = eq == std::string::npos ? "true" : kv.substr(eq + 1);
+      }
+      const std::string type = m.count("type") ? m["type"] : "bind";
+      if (type != "secret")
+        throw Error(ErrorKind::invalid_argument, "RUN --mount=type=" + type + " is not supported (type=secret is)");
+      const std::string id = m["id"];
+      if (id.empty() && !m.count("target")) throw Error(ErrorKind::invalid_argument, "RUN --mount=type=secret needs an id");
+      const std::string target = fs::clean_path(m.count("target") ? m["target"] : "/run/secrets/" + id);
+      if (target == "/" || target.find('\n') != std::string::npos || target.find(':') != std::string::npos)
+        throw Error(ErrorKind::invalid_argument, "RUN --mount=type=secret: invalid target `" + target + "`");
+      auto it = o_.secrets.find(id);
+      if (it == o_.secrets.end()) {
+        if (m["required"] == "true") throw Error(ErrorKind::invalid_argument, "secret " + id + ": not given (--secret id=" + id + ",src=FILE)");
+        continue;  // an optional secret that was not given: nothing there
+      }
+      binds.push_back(it->second + ":" + target + ":ro");
+      mount_points.push_back(target);
+    }
+    const std::string key = step_key(cur, "run\n" + flags_key + created_by);
     if (auto hit = cached(cur, key)) return *hit;
-    if (auto l = cache_from_layer(cur, created_by)) return finish(cur, key, created_by, l);
+    if (flags_key.empty())
+      if (auto l = cache_from_layer(cur, created_by)) return finish(cur, key, created_by, l);
 
     json config = {{"Cmd", cmd}, {"Entrypoint", json::array()}, {"Env", arg_env}, {"Labels", json::object()}};
-    json host = {{"NetworkMode", o_.network.empty() ? "bridge" : o_.network}};
-    if (o_.network == "default") host["NetworkMode"] = "bridge";
+    json host = {{"NetworkMode", network}};
+    if (!binds.empty()) host["Binds"] = binds;
     if (!o_.add_hosts.empty()) host["ExtraHosts"] = o_.add_hosts;
     if (o_.shm_size > 0) host["ShmSize"] = o_.shm_size;
     if (o_.ulimits.is_array() && !o_.ulimits.empty()) host["Ulimits"] = o_.ulimits;
@@ -872,7 +911,7 @@ class Builder {
     std::optional<image::Service::NewLayer> layer;
     try {
       const engine::Container now = eng_.lookup(c.id());
-      drop_mount_stubs(images_.snapshots().fs_dir(now.rec.snapshot), cur);
+      drop_mount_stubs(images_.snapshots().fs_dir(now.rec.snapshot), cur, mount_points);
       layer = images_.commit_layer(now.rec.snapshot, cur.diff_ids());
     } catch (...) {
       remove();
@@ -888,7 +927,7 @@ class Builder {
   // work: an empty file or directory there that the image did not have is taken out of the
   // layer (Docker keeps these in an init layer that is never committed), and then the copied-up
   // parent it leaves empty.
-  void drop_mount_stubs(const std::string& upper, const Current& cur) {
+  void drop_mount_stubs(const std::string& upper, const Current& cur, const std::vector<std::string>& extra = {}) {
     if (images_.snapshots().driver() != snapshot::Driver::overlay) return;  // native: a whole tree
     const std::vector<Digest> ids = cur.diff_ids();
     std::vector<std::string> lowers;  // nearest first
@@ -901,13 +940,23 @@ class Builder {
       }
       return false;
     };
-    static const char* const kStubs[] = {"etc/hostname", "etc/hosts", "etc/resolv.conf", "dev/pts", "dev/shm",
-                                         "dev/mqueue",   "sys/fs/cgroup", "dev", "proc", "sys", "etc"};
-    for (const char* rel : kStubs) {
+    // The secrets' mount points (a file, then its parents up to the root, deepest first).
+    std::vector<std::string> stubs;
+    std::set<std::string> parents = {"etc", "dev", "sys"};  // copied up only to hold a stub
+    for (const std::string& target : extra)
+      for (std::string p = target.substr(1); !p.empty(); p = p.find('/') == std::string::npos ? "" : p.substr(0, p.rfind('/'))) {
+        if (p != target.substr(1)) parents.insert(p);
+        stubs.push_back(p);
+      }
+    for (const char* rel : {"etc/hostname", "etc/hosts", "etc/resolv.conf", "dev/pts", "dev/shm", "dev/mqueue",
+                            "sys/fs/cgroup", "dev", "proc", "sys", "etc"})
+      stubs.push_back(rel);
+    for (const std::string& rel_s : stubs) {
+      const char* rel = rel_s.c_str();
       const std::string path = upper + "/" + rel;
       struct stat st {};
       if (::lstat(path.c_str(), &st) < 0) continue;
-      const bool parent_dir = std::string_view(rel) == "etc" || std::string_view(rel) == "dev" || std::string_view(rel) == "sys";
+      const bool parent_dir = parents.count(rel_s) > 0;
       if (S_ISREG(st.st_mode) && st.st_size == 0 && !in_image(rel)) {
         ::unlink(path.c_str());
       } else if (S_ISDIR(st.st_mode) && (!in_image(rel) || parent_dir)) {

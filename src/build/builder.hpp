@@ -30,6 +30,9 @@ struct BuildOptions {
   std::string target;      // --target STAGE; "": the last stage
   bool no_cache = false;
   std::vector<std::string> cache_from;  // images whose history may stand for steps (--cache-from)
+  // --secret id=ID,src=FILE: what RUN --mount=type=secret,id=ID sees (read-only, at
+  // /run/secrets/ID or its target=), never in a layer nor in the cache key.
+  std::map<std::string, std::string> secrets;
   bool always_pull = false;  // --pull: FROM images pulled even when present
   bool rm = true;          // remove RUN's containers after a successful step
   bool force_rm = false;   // … after a failed one too

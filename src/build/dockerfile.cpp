@@ -57,6 +57,7 @@ const std::set<std::string> kInstructions = {"from",  "run",  "cmd",     "label"
 // The flags an instruction takes (the classic builder's and BuildKit's common ones).
 const std::map<std::string, std::set<std::string>> kFlags = {
     {"from", {"platform"}},
+    {"run", {"mount", "network"}},
     {"copy", {"from", "chown", "chmod", "link"}},
     {"add", {"chown", "chmod", "link", "checksum"}},
     {"healthcheck", {"interval", "timeout", "start-period", "start-interval", "retries"}},

@@ -597,3 +597,47 @@ EOF
   for c in $(e2 ps -aq); do e2 rm -f "$c"; done
   [ -z "$(e2 ps -aq)" ]
 }
+
+@test "RUN --mount=type=secret: the secret is there for the RUN only — not in the image, its layers or the cache key" {
+  echo "top-secret-$$" > "$TEST_DIR/token"
+  printf 'FROM busybox\nRUN --mount=type=secret,id=tok wc -c < /run/secrets/tok && cat /run/secrets/tok | cut -c1-3\nRUN --mount=type=secret,id=tok,target=/etc/app.key --network=none ls /sys/class/net && test -s /etc/app.key && echo keyed\nRUN --mount=type=secret,id=optional ls /run/secrets/optional || echo no-optional\n' > "$CTX/Dockerfile"
+  run e build --secret id=tok,src="$TEST_DIR/token" -t sec "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  printed top
+  printed lo
+  printed keyed
+  printed no-optional
+  # Nothing of it in the image: no file, no mount point, no byte of it in any layer.
+  run e run --rm sec sh -c 'ls /run /etc/app.key 2>&1'
+  [[ "$output" == *"/run: No such file or directory"* ]]
+  [[ "$output" == *"/etc/app.key: No such file or directory"* ]]
+  e save sec -o "$TEST_DIR/sec.tar"
+  mkdir "$TEST_DIR/sec" && tar -C "$TEST_DIR/sec" -xf "$TEST_DIR/sec.tar"
+  ! grep -rq "top-secret-$$" "$TEST_DIR/sec"
+  for blob in "$TEST_DIR"/sec/blobs/sha256/*; do
+    tar -tf "$blob" >/dev/null 2>&1 || continue
+    ! tar -tf "$blob" | grep -qE '^(run/|etc/app.key)'
+  done
+  # A new value of the secret does not make the steps run again (BuildKit's rule).
+  echo "rotated" > "$TEST_DIR/token"
+  run e build --secret id=tok,src="$TEST_DIR/token" "$CTX"
+  [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 3 ]
+  # From an environment variable.
+  run env TOKEN=from-env "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" build --no-cache --secret id=tok,env=TOKEN "$CTX"
+  [ "$status" -eq 0 ]
+  printed fro
+  # A required secret not given, an unreadable source, an unsupported mount type: one line each.
+  printf 'FROM busybox\nRUN --mount=type=secret,id=need,required=true true\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [ "${lines[-1]}" = "Dockerfile:2: secret need: not given (--secret id=need,src=FILE)" ]
+  run e build --secret id=need,src="$TEST_DIR/nothere" "$CTX"
+  [ "$status" -ne 0 ]
+  [[ "${lines[-1]}" == *"cannot read $TEST_DIR/nothere"* ]]
+  printf 'FROM busybox\nRUN --mount=type=cache,target=/c true\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"type=cache is not supported"* ]]
+  no_build_leftovers
+}

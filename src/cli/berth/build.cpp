@@ -15,6 +15,7 @@
 #include "cli/berth/create_request.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "common/strings.hpp"
 #include "diff/layer.hpp"
 #include "engine/spec.hpp"
 #include "image/service.hpp"
@@ -65,7 +66,8 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
                        {"label", "", true, true},        {"network", "", true},        {"iidfile", "", true},
                        {"quiet", "q", false},            {"rm", "", false},            {"force-rm", "", false},
                        {"cache-from", "", true, true},   {"add-host", "", true, true}, {"shm-size", "", true},
-                       {"platform", "", true},           {"progress", "", true},       {"ulimit", "", true, true}},
+                       {"platform", "", true},           {"progress", "", true},       {"ulimit", "", true, true},
+                       {"secret", "", true, true}},
                       argc, argv, first);
   if (a.positional().size() != 1) throw UsageError("build: requires exactly one argument: PATH or - (a tar on stdin)");
   const std::string path = a.positional()[0];
@@ -80,7 +82,7 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
   for (const std::string& t : a.all("tag")) oci::Reference::parse(t);  // a bad name: its error, before any work
 
   build::BuildOptions o;
-  TempContext temp;
+  TempContext temp, temp_secrets;
   const std::string file = a.get("file");
   if (path == "-") {
     if (file == "-") throw UsageError("build: stdin cannot be both the context and the Dockerfile");
@@ -153,6 +155,34 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
   o.target = a.get("target");
   o.no_cache = a.has("no-cache");
   o.cache_from = a.all("cache-from");
+  for (const std::string& spec : a.all("secret")) {
+    // id=ID,src=FILE (or source=), or id=ID,env=VAR (the variable's value, through a private file).
+    std::map<std::string, std::string> m;
+    for (const std::string& kv : split(spec, ',')) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos) throw UsageError("build: --secret `" + spec + "`: id=ID,src=FILE");
+      m[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    const std::string id = m["id"];
+    std::string src = m.count("src") ? m["src"] : m["source"];
+    if (id.empty() || id.find_first_of("/:") != std::string::npos) throw UsageError("build: --secret `" + spec + "`: an id (no / or :) is required");
+    if (src.empty() && m.count("env")) {
+      const char* v = std::getenv(m["env"].c_str());
+      if (!v) throw UsageError("build: --secret " + id + ": $" + m["env"] + " is not set");
+      if (temp_secrets.dir.empty()) {
+        temp_secrets.dir = e.root + "/build/" + image::unique_name("secrets-");
+        fs::mkdir_p(e.root + "/build", 0700);
+        fs::mkdir_p(temp_secrets.dir, 0700);
+      }
+      src = temp_secrets.dir + "/" + id;
+      fs::write_file_atomic(src, v, 0400);
+    }
+    if (src.empty()) throw UsageError("build: --secret `" + spec + "`: src=FILE or env=VAR");
+    src = fs::absolute(src);
+    if (::access(src.c_str(), R_OK) < 0) throw Error(ErrorKind::invalid_argument, "build: --secret " + id + ": cannot read " + src + ": " + std::strerror(errno));
+    if (fs::is_dir(src)) throw Error(ErrorKind::invalid_argument, "build: --secret " + id + ": " + src + " is a directory");
+    o.secrets[id] = src;
+  }
   o.always_pull = a.has("pull");
   o.force_rm = a.has("force-rm");
   o.network = a.get("network", "bridge");
