@@ -1083,6 +1083,60 @@ class Builder {
       for (auto& w : ins.args) words.push_back(words_.word(w, env));
     }
     if (words.size() < 2) throw Error(ErrorKind::invalid_argument, req.what + " requires at least two arguments: SRC... DEST");
+    // ADD of URLs: each downloaded (the step downloads every time; the cache key is the
+    // content's) into a directory of the step's own, named by the URL's last path element,
+    // mode 0600 as Docker makes it, its mtime the Last-Modified. Never extracted.
+    if (ins.flag("checksum") && !(words.size() == 2 && (words[0].rfind("http://", 0) == 0 || words[0].rfind("https://", 0) == 0)))
+      throw Error(ErrorKind::invalid_argument, "ADD --checksum is for one URL source");
+    TempDir generated;
+    bool urls = false;
+    for (size_t i = 0; i + 1 < words.size(); ++i)
+      urls = urls || words[i].rfind("http://", 0) == 0 || words[i].rfind("https://", 0) == 0;
+    if (urls) {
+      if (!add) throw Error(ErrorKind::invalid_argument, "COPY cannot copy from a URL: use ADD");
+      if (!o_.fetch) throw Error(ErrorKind::invalid_argument, "ADD of a URL is not available here");
+      if (ins.flag("from") || !ins.heredocs.empty()) throw Error(ErrorKind::invalid_argument, "ADD: a URL with --from or a heredoc");
+      generated.path = images_.options().root + "/build/" + image::unique_name("download-");
+      fs::mkdir_p(images_.options().root + "/build", 0700);
+      fs::mkdir_p(generated.path, 0700);
+      std::set<std::string> names;
+      for (size_t i = 0; i + 1 < words.size(); ++i) {
+        const std::string url = words[i];
+        if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+          throw Error(ErrorKind::invalid_argument, "ADD: URLs and local files in one instruction are not supported");
+        std::string path = url.substr(url.find("://") + 3);
+        path = path.substr(0, path.find_first_of("?#"));
+        std::string name = path.find('/') == std::string::npos ? "" : path.substr(path.rfind('/') + 1);
+        if (name.empty() || name == "." || name == "..") {
+          if (words.back().back() == '/') throw Error(ErrorKind::invalid_argument, "ADD " + url + ": cannot determine a file name from the URL (give DEST a name)");
+          name = "download";
+        }
+        if (!names.insert(name).second) throw Error(ErrorKind::invalid_argument, "ADD: two URLs named " + name);
+        const std::string file = generated.path + "/" + name;
+        UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+        if (!fd) throw_errno("create " + file);
+        say("Downloading " + url + "\n");
+        const int64_t last_modified = o_.fetch(url, fd.get());
+        // ADD --checksum=sha256:HEX: the download must be that.
+        if (auto* f = ins.flag("checksum")) {
+          const Digest want = Digest::parse(words_.word(f->value, env));
+          Hasher h(want.algorithm);
+          UniqueFd in(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+          char buf[65536];
+          for (size_t n; in && (n = fs::read_fd(in.get(), buf, sizeof buf, file)) > 0;) h.update(buf, n);
+          if (h.digest() != want)
+            throw Error(ErrorKind::invalid_argument, "ADD " + url + ": checksum mismatch: want " + want.str() + ", got " + h.digest().str());
+        }
+        if (last_modified > 0) {
+          struct timespec ts[2] = {{last_modified, 0}, {last_modified, 0}};
+          ::futimens(fd.get(), ts);
+        }
+        words[i] = name;
+      }
+      if (!req.mode) req.mode = 0600;
+      if (ins.flag("checksum") && words.size() > 2) throw Error(ErrorKind::invalid_argument, "ADD --checksum takes one URL");
+      req.add = false;  // a downloaded archive stays an archive
+    }
     // `COPY <<NAME DEST`: each heredoc a file NAME (0644, root's) with its text — variables
     // expanded unless the delimiter was quoted — copied from a directory of its own.
     TempDir heredoc_dir;
@@ -1121,9 +1175,10 @@ class Builder {
     const IgnoreRules* ignore = &ignore_rules();
     int src_root = context_fd();
     UniqueFd heredoc_fd;
-    if (!heredoc_dir.path.empty()) {
-      heredoc_fd.reset(::open(heredoc_dir.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (!heredoc_fd) throw_errno("open " + heredoc_dir.path);
+    const std::string own_dir = !heredoc_dir.path.empty() ? heredoc_dir.path : generated.path;
+    if (!own_dir.empty()) {
+      heredoc_fd.reset(::open(own_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!heredoc_fd) throw_errno("open " + own_dir);
       src_root = heredoc_fd.get();
       ignore = nullptr;
     }

@@ -50,6 +50,9 @@ struct BuildOptions {
   // Fetches an image a FROM or COPY --from names that is not in the store (or every one with
   // `pull`); empty: such an image is an error.
   std::function<void(const std::string& ref)> pull;
+  // ADD http(s)://…: writes the URL's body to the fd, returns its Last-Modified (unix
+  // seconds, 0 when none). Empty: ADD of a URL is an error.
+  std::function<int64_t(const std::string& url, int fd)> fetch;
 };
 
 // A RUN that exited non-zero, in Docker's words; `docker build` exits with its code.

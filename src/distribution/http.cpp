@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <exception>
 #include <memory>
 
@@ -456,6 +457,37 @@ std::string_view status_text(long status) {
     default:
       return "";
   }
+}
+
+Fetched fetch(const std::string& url_in, const std::function<void(const char*, size_t)>& sink) {
+  global_init();
+  HandlePool pool;
+  std::string url = url_in;
+  for (int hop = 0; hop <= 10; ++hop) {
+    Request req;
+    req.url = url;
+    req.user_agent = "berth";
+    Fetched out;
+    req.sink = [&](const char* p, size_t n) {
+      out.size += static_cast<int64_t>(n);
+      sink(p, n);
+    };
+    auto lease = pool.acquire();
+    Response r = perform(lease.get(), req);
+    if (r.status >= 300 && r.status < 400 && !r.header("location").empty()) {
+      url = resolve(url, r.header("location"));
+      continue;
+    }
+    if (r.status < 200 || r.status >= 300)
+      throw Error(ErrorKind::unavailable, "GET " + url + ": " + std::to_string(r.status) + " " + r.reason);
+    out.url = url;
+    if (const std::string lm = r.header("last-modified"); !lm.empty()) {
+      struct tm tm {};
+      if (::strptime(lm.c_str(), "%a, %d %b %Y %H:%M:%S", &tm)) out.last_modified = ::timegm(&tm);
+    }
+    return out;
+  }
+  throw Error(ErrorKind::unavailable, "GET " + url_in + ": more than 10 redirects");
 }
 
 std::string resolve(const std::string& base, const std::string& location) {

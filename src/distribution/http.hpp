@@ -113,6 +113,15 @@ class HandlePool {
 // throws TransportError (or what the sink, reader or on_headers threw).
 Response perform(void* handle, const Request& req);
 
+// A plain GET of `url` (http or https; up to 10 redirects followed), the body to `sink`:
+// what ADD of a URL downloads. A status other than 2xx is an error naming it.
+struct Fetched {
+  int64_t size = 0;
+  int64_t last_modified = 0;  // unix seconds from Last-Modified, 0 when none
+  std::string url;            // the URL that answered
+};
+Fetched fetch(const std::string& url, const std::function<void(const char*, size_t)>& sink);
+
 // Standard reason phrase of a status ("Not Found"), "" when unknown.
 std::string_view status_text(long status);
 

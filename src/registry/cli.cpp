@@ -14,6 +14,8 @@
 #include "common/fs.hpp"
 #include "distribution/auth_file.hpp"
 #include "distribution/client.hpp"
+#include "distribution/http.hpp"
+#include "common/fs.hpp"
 #include "oci/reference.hpp"
 #include "registry/module.hpp"
 
@@ -155,6 +157,14 @@ int cmd_logout(const Engine&, int argc, char** argv, int first) {
 extern "C" berth::distribution::Repository* berth_registry_open(const berth::registry::Access* access,
                                                                const char* registry, const char* repository) {
   return new berth::distribution::Client(registry, repository, berth::cli::registry_options(*access));
+}
+
+// ADD of a URL (`berth build`): the body to `fd`; Last-Modified in *last_modified (0: none).
+extern "C" void berth_registry_fetch(const char* url, int fd, int64_t* last_modified) {
+  const auto f = berth::distribution::http::fetch(url, [fd](const char* p, size_t n) {
+    berth::fs::write_fd(fd, std::string_view(p, n), "the download");
+  });
+  *last_modified = f.last_modified;
 }
 
 extern "C" int berth_registry_main(const char* verb, const berth::cli::Engine* e, int argc, char** argv,

@@ -772,6 +772,17 @@ EOF
   for i in $(seq 100); do [ -z "$(e ps -aq)" ] && break; sleep 0.1; done
   [ -z "$(e ps -aq)" ]
   [ -z "$(ls -A "$DD/root/build")" ]
+  # ADD of a URL through berthd's registry module.
+  mkdir -p "$DD/www" && echo from-the-web > "$DD/www/page.txt"
+  port=$(free_port)
+  (cd "$DD/www" && exec /usr/bin/python3 -m http.server "$port" --bind 127.0.0.1) > /dev/null 2>&1 &
+  track_pid $!
+  for i in $(seq 50); do curl -sf "http://127.0.0.1:$port/page.txt" >/dev/null && break; sleep 0.1; done
+  printf 'FROM busybox\nADD http://127.0.0.1:%s/page.txt /page.txt\nCMD ["cat", "/page.txt"]\n' "$port" > "$ctx/Dockerfile"
+  run -0 env DOCKER_BUILDKIT=0 DOCKER_HOST="unix://$DD/d.sock" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" build -t fromweb "$ctx"
+  run -0 d run --rm fromweb
+  [ "$output" = from-the-web ]
+  run -0 d rmi fromweb
   # docker-compose build and docker-py's images.build.
   if command -v docker-compose >/dev/null; then
     mkdir -p "$DD/cproj"

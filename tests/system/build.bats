@@ -215,10 +215,11 @@ EOF
   run e build "$CTX"
   [ "$status" -eq 1 ]
   [[ "${lines[-1]}" == *"matches nothing"* ]]
+  # A URL nothing answers: one line, the build fails.
   printf 'FROM busybox\nADD http://127.0.0.1:1/x /x\n' > "$CTX/Dockerfile"
   run e build "$CTX"
   [ "$status" -eq 1 ]
-  [[ "${lines[-1]}" == *"not supported yet"* ]]
+  [[ "${lines[-1]}" == "Dockerfile:2: "*"127.0.0.1"* ]]
   no_build_leftovers
 }
 
@@ -639,5 +640,51 @@ EOF
   run e build "$CTX"
   [ "$status" -eq 1 ]
   [[ "${lines[-1]}" == *"type=cache is not supported"* ]]
+  no_build_leftovers
+}
+
+@test "ADD of a URL: downloaded at every build, named by the URL, 0600, its Last-Modified as mtime, never extracted" {
+  mkdir -p "$TEST_DIR/www/sub"
+  echo "remote content" > "$TEST_DIR/www/sub/file.txt"
+  touch -d '2020-02-02 02:02:02 UTC' "$TEST_DIR/www/sub/file.txt"
+  tar -C "$TEST_DIR/www" -czf "$TEST_DIR/www/arch.tar.gz" sub
+  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  (cd "$TEST_DIR/www" && exec /usr/bin/python3 -m http.server "$port" --bind 127.0.0.1) > /dev/null 2>&1 &
+  server=$!
+  for i in $(seq 50); do curl -sf "http://127.0.0.1:$port/sub/file.txt" >/dev/null && break; sleep 0.1; done
+  u=http://127.0.0.1:$port
+  printf 'FROM busybox\nADD %s/sub/file.txt /dl/\nADD %s/arch.tar.gz /dl/\nADD %s/sub/file.txt?x=1 /named.txt\n' "$u" "$u" "$u" > "$CTX/Dockerfile"
+  run e build -t fromurl "$CTX"
+  [ "$status" -eq 0 ]
+  run e run --rm fromurl sh -c 'stat -c "%n %a %u:%g %Y" /dl/file.txt /named.txt /dl/arch.tar.gz; cat /named.txt'
+  [ "${lines[0]}" = "/dl/file.txt 600 0:0 1580608922" ]
+  [ "${lines[1]}" = "/named.txt 600 0:0 1580608922" ]
+  [[ "${lines[2]}" == "/dl/arch.tar.gz 600 0:0 "* ]]   # an archive from a URL stays an archive
+  [ "${lines[3]}" = "remote content" ]
+  # Downloaded again, the same content: cached; new content: the step runs again.
+  run e build "$CTX"
+  [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 3 ]
+  echo "changed" > "$TEST_DIR/www/sub/file.txt"
+  run e build "$CTX"
+  [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 0 ]
+  # --checksum: the download must match.
+  sum=$(sha256sum "$TEST_DIR/www/sub/file.txt" | cut -d' ' -f1)
+  printf 'FROM busybox\nADD --checksum=sha256:%s %s/sub/file.txt /ok.txt\n' "$sum" "$u" > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 0 ]
+  printf 'FROM busybox\nADD --checksum=sha256:%s %s/sub/file.txt /ok.txt\n' "$(printf '0%.0s' $(seq 64))" "$u" > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"checksum mismatch"* ]]
+  # Not there: one line with the status, nothing left.
+  printf 'FROM busybox\nADD %s/nothere /x\n' "$u" > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == "Dockerfile:2: GET $u/nothere: 404"* ]]
+  printf 'FROM busybox\nCOPY %s/sub/file.txt /x\n' "$u" > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"COPY cannot copy from a URL: use ADD"* ]]
+  kill $server
   no_build_leftovers
 }

@@ -41,6 +41,8 @@ struct Settings {
   // daemon.json's log-opts: the json-file options of a container created without its own.
   std::map<std::string, std::string> log_opts;
   std::vector<std::string> registry_mirrors;  // for /info
+  // ADD of a URL in POST /build: the body to the fd; Last-Modified (unix s, 0: none).
+  std::function<int64_t(const std::string& url, int fd)> fetch;
 };
 
 class Api {

@@ -189,6 +189,7 @@ void Api::build(Exchange& ex, const Params&) {
     eng_.images().pull(ref, t);
   };
   o.cancelled = [&ex] { return ex.client_gone(); };
+  o.fetch = settings_.fetch;
   build::BuildResult r;
   try {
     r = build::build(eng_, o);

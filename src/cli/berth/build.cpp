@@ -195,6 +195,7 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
     std::fflush(stdout);
   };
   o.pull = [&](const std::string& ref) { pull_image(e, ref, "", quiet ? nullptr : stdout); };
+  o.fetch = fetch_url;
 
   // Ctrl-C or a TERM stops the build: the running step's container is killed, nothing is left.
   if (::pipe2(g_cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0) throw_errno("pipe");

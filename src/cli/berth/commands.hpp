@@ -104,6 +104,9 @@ int cmd_push(const Engine& e, int argc, char** argv, int first);
 // `ref` pulled as `run --pull` does it: default registry access, progress on `progress_out`
 // (nullptr: none, `run -q`).
 void pull_image(const Engine& e, const std::string& ref, const std::string& platform, std::FILE* progress_out);
+// ADD of a URL: its body to `fd` through the registry module's HTTP client; the
+// Last-Modified time (unix seconds, 0 when none).
+int64_t fetch_url(const std::string& url, int fd);
 // login and logout, in the module berth-registry.so (src/registry/cli.cpp): loads it (next to
 // the berth binary, or $BERTH_REGISTRY_MODULE) and runs `verb`.
 int run_registry_verb(const char* verb, const Engine& e, int argc, char** argv, int first);

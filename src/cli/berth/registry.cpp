@@ -109,6 +109,12 @@ void pull_image(const Engine& e, const std::string& ref, const std::string& plat
   std::fprintf(progress_out, "Status: Downloaded image for %s\n", oci::Reference::parse(ref).familiar().c_str());
 }
 
+int64_t fetch_url(const std::string& url, int fd) {
+  int64_t last_modified = 0;
+  module_entry<void (*)(const char*, int, int64_t*)>("berth_registry_fetch")(url.c_str(), fd, &last_modified);
+  return last_modified;
+}
+
 int cmd_pull(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("pull", with({{"platform", "", true}, {"all-tags", "a", false}}), argc, argv, first);
   if (a.positional().size() != 1) throw UsageError("pull: requires exactly one IMAGE reference");

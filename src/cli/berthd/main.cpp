@@ -356,6 +356,13 @@ int main(int argc, char** argv) {
     settings.runtime_path = sibling("berth-runtime");
     settings.log_opts = cfg.log_opts;
     settings.registry_mirrors = cfg.registry_mirrors;
+    settings.fetch = [](const std::string& url, int fd) {
+      using fetch_fn = void (*)(const char*, int, int64_t*);
+      static fetch_fn fn = reinterpret_cast<fetch_fn>(module_symbol("registry", "berthd_registry_fetch"));
+      int64_t last_modified = 0;
+      fn(url.c_str(), fd, &last_modified);
+      return last_modified;
+    };
     settings.transfer = [shared_cfg](const std::string& auth_header) {
       distribution::RegistryOptions ro;
       {
