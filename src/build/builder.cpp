@@ -383,7 +383,7 @@ class Builder {
   }
 
   static std::string where(const Instruction& ins) {
-    return "Dockerfile:" + std::to_string(ins.line) + ": ";
+    return "Dockerfile:" + std::to_string(ins.line) + ":" + std::to_string(ins.column) + ": ";
   }
 
   // ARG NAME[=default]...: declared in `into` with the value the build gives it.
@@ -1207,12 +1207,10 @@ class Builder {
       req.keep_owners = true;
       if (add) throw Error(ErrorKind::invalid_argument, "ADD does not take --from: use COPY");
     }
-    const CopyPlan* plan_ptr = nullptr;
     CopyPlan plan = plan_copy(src_root, ignore, req, src_root == context_fd() ? &hashes_ : nullptr);
-    plan_ptr = &plan;
     std::string chown_key;
     if (!chown.empty()) chown_key = " --chown=" + chown;
-    if (req.mode) chown_key += " --chmod=" + std::to_string(*req.mode);
+    if (auto* f = ins.flag("chmod")) chown_key += " --chmod=" + words_.word(f->value, env);
     if (!from_text.empty()) chown_key += " --from=" + from_text;
     const std::string created_by =
         shell_words(cur) + " #(nop) " + req.what + chown_key + " " + plan.label + " in " + dest_given + " ";
@@ -1228,7 +1226,7 @@ class Builder {
         req.uid = ids.uid;
         req.gid = ids.gid;
       }
-      apply_copy(src_root, *plan_ptr, root, req);
+      apply_copy(src_root, plan, root, req);
     });
   }
 

@@ -15,8 +15,14 @@ namespace {
 
 using nlohmann::json;
 
-[[noreturn]] void fail(int line, const std::string& why) {
-  throw Error(ErrorKind::invalid_argument, "Dockerfile:" + std::to_string(line) + ": " + why);
+// Where in the Dockerfile: 1-based line and column.
+struct Pos {
+  int line = 0, col = 1;
+};
+
+[[noreturn]] void fail(Pos at, const std::string& why) {
+  throw Error(ErrorKind::invalid_argument,
+              "Dockerfile:" + std::to_string(at.line) + ":" + std::to_string(at.col) + ": " + why);
 }
 
 bool space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
@@ -64,10 +70,11 @@ const std::map<std::string, std::set<std::string>> kFlags = {
 };
 
 // Leading --name[=value] words; returns the rest after them.
-std::string_view take_flags(std::string_view rest, std::vector<Instruction::Flag>& flags) {
+std::string_view take_flags(std::string_view rest, std::vector<Instruction::Flag>& flags, const char* base, int col) {
   for (;;) {
     rest = trim_left(rest);
     if (rest.substr(0, 2) != "--") return rest;
+    const int flag_col = col + static_cast<int>(rest.data() - base);
     size_t end = 0;
     char quote = 0;
     while (end < rest.size() && (quote || !space(rest[end]))) {
@@ -79,6 +86,7 @@ std::string_view take_flags(std::string_view rest, std::vector<Instruction::Flag
     rest.remove_prefix(end);
     if (word.empty()) return trim_left(rest);  // "--" ends the flags
     Instruction::Flag f;
+    f.column = flag_col;
     const size_t eq = word.find('=');
     f.name = lower(word.substr(0, eq));
     if (eq == std::string_view::npos) f.has_value = false;
@@ -106,7 +114,7 @@ std::optional<std::vector<std::string>> json_array(std::string_view rest) {
 }
 
 // ENV/LABEL: `k=v k2="v 2"` (pairs), or the legacy `k the rest`. Raw key, raw value.
-std::vector<std::string> name_values(std::string_view rest, char escape, int line, const std::string& cmd) {
+std::vector<std::string> name_values(std::string_view rest, char escape, Pos line, const std::string& cmd) {
   std::vector<std::string> out;
   const std::vector<std::string> words = split_raw(rest, escape);
   if (words.empty()) fail(line, lower(cmd) == "env" ? "ENV requires at least one argument" : "LABEL requires at least one argument");
@@ -196,6 +204,7 @@ class Parser {
       const int line_no = static_cast<int>(i_) + 1;
       ++i_;
       if (is_comment(first) || trim(first).empty()) continue;
+      const int col = static_cast<int>(first.size() - trim_left(first).size()) + 1;
       auto [text, end] = cut_continuation(trim_left(first), df.escape);
       while (!end && i_ < lines_.size()) {
         std::string_view next = lines_[i_++];
@@ -205,7 +214,7 @@ class Parser {
         end = e;
       }
       if (trim(text).empty()) continue;
-      Instruction ins = instruction(text, line_no, df.escape);
+      Instruction ins = instruction(text, line_no, col, df.escape);
       read_heredocs(ins, df.escape);
       df.instructions.push_back(std::move(ins));
     }
@@ -226,8 +235,8 @@ class Parser {
       const std::string name = lower(trim(l.substr(0, eq)));
       const std::string value(trim(l.substr(eq + 1)));
       if (name == "escape") {
-        if (seen_escape) fail(static_cast<int>(i_) + 1, "only one escape parser directive can be used");
-        if (value != "\\" && value != "`") fail(static_cast<int>(i_) + 1, "invalid escape token '" + value + "' does not match ` or \\");
+        if (seen_escape) fail({static_cast<int>(i_) + 1, 1}, "only one escape parser directive can be used");
+        if (value != "\\" && value != "`") fail({static_cast<int>(i_) + 1, 1}, "invalid escape token '" + value + "' does not match ` or \\");
         df.escape = value[0];
         seen_escape = true;
       } else if (name == "syntax") {
@@ -238,21 +247,23 @@ class Parser {
     }
   }
 
-  Instruction instruction(std::string_view text, int line, char escape, bool nested = false) {
+  Instruction instruction(std::string_view text, int line_no, int col, char escape, bool nested = false) {
     text = trim(text);
     Instruction ins;
-    ins.line = line;
+    ins.line = line_no;
+    ins.column = col;
+    const Pos line{line_no, col};
     ins.original = std::string(text);
     const size_t sp = std::find_if(text.begin(), text.end(), space) - text.begin();
     ins.cmd = lower(text.substr(0, sp));
     if (!kInstructions.count(ins.cmd)) fail(line, "unknown instruction: " + std::string(text.substr(0, sp)));
-    std::string_view rest = take_flags(text.substr(sp), ins.flags);
+    std::string_view rest = take_flags(text.substr(sp), ins.flags, text.data(), col);
     auto allowed = kFlags.find(ins.cmd);
     for (auto& f : ins.flags) {
       if (allowed == kFlags.end() || !allowed->second.count(f.name)) {
         if (ins.cmd == "run" && (f.name == "mount" || f.name == "network" || f.name == "security"))
-          fail(line, "RUN --" + f.name + " is BuildKit's; berth build does not support it yet");
-        fail(line, "unknown flag: --" + f.name + " (for " + ins.cmd + ")");
+          fail({line_no, f.column}, "RUN --" + f.name + " is BuildKit's; berth build does not support it yet");
+        fail({line_no, f.column}, "unknown flag: --" + f.name + " (for " + ins.cmd + ")");
       }
     }
     ins.rest = std::string(rest);
@@ -266,7 +277,8 @@ class Parser {
     } else if (ins.cmd == "onbuild") {
       if (nested) fail(line, "ONBUILD ONBUILD is not allowed");
       if (trim(rest).empty()) fail(line, "ONBUILD requires an instruction");
-      auto inner = std::make_shared<Instruction>(instruction(rest, line, escape, true));
+      auto inner = std::make_shared<Instruction>(
+          instruction(rest, line_no, col + static_cast<int>(trim_left(rest).data() - text.data()), escape, true));
       if (inner->cmd == "onbuild" || inner->cmd == "from" || inner->cmd == "maintainer")
         fail(line, "ONBUILD " + inner->cmd + " is not allowed");
       ins.inner = std::move(inner);
@@ -330,7 +342,7 @@ class Parser {
         }
         h.content.append(l).push_back('\n');
       }
-      if (!closed) fail(ins.line, "heredoc <<" + m.name + " has no end (a line `" + m.name + "`)");
+      if (!closed) fail({ins.line, ins.column}, "heredoc <<" + m.name + " has no end (a line `" + m.name + "`)");
       ins.heredocs.push_back(std::move(h));
     }
   }
@@ -371,16 +383,16 @@ Stages split_stages(const Dockerfile& df) {
       if (ins.args.size() == 3 && lower(ins.args[1]) == "as") {
         s.name = lower(ins.args[2]);
         if (!valid_stage_name(s.name))
-          fail(ins.line, "invalid name for build stage: \"" + ins.args[2] + "\", name can't start with a number or contain symbols");
-        if (!names.insert(s.name).second) fail(ins.line, "duplicate name for build stage: " + s.name);
+          fail({ins.line, ins.column}, "invalid name for build stage: \"" + ins.args[2] + "\", name can't start with a number or contain symbols");
+        if (!names.insert(s.name).second) fail({ins.line, ins.column}, "duplicate name for build stage: " + s.name);
       } else if (ins.args.size() != 1) {
-        fail(ins.line, "FROM requires either one or three arguments (FROM image [AS name])");
+        fail({ins.line, ins.column}, "FROM requires either one or three arguments (FROM image [AS name])");
       }
       out.stages.push_back(std::move(s));
       continue;
     }
     if (out.stages.empty()) {
-      if (ins.cmd != "arg") fail(ins.line, ins.cmd + " before the first FROM (only ARG may come before it)");
+      if (ins.cmd != "arg") fail({ins.line, ins.column}, ins.cmd + " before the first FROM (only ARG may come before it)");
       out.meta_args.push_back(ins);
       continue;
     }

@@ -25,11 +25,13 @@ struct Instruction {
   std::string cmd;       // lowercase: "from", "run", "copy", …
   std::string original;  // as written, continuations joined with spaces (history's CreatedBy)
   int line = 0;          // 1-based, where it starts
+  int column = 1;        // 1-based, where its keyword is on that line
   // Flags before the arguments, in order, raw ("from" → "builder"); a flag given without a
   // value maps to "" with has_value false.
   struct Flag {
     std::string name, value;
     bool has_value = true;
+    int column = 1;  // where its `--` is (on the instruction's first line)
   };
   std::vector<Flag> flags;
   bool json = false;              // exec form: args are the JSON array's strings
@@ -47,7 +49,7 @@ struct Dockerfile {
   std::vector<Instruction> instructions;
 };
 
-// Throws berth::Error (invalid_argument) "Dockerfile:LINE: …" for text that is not a
+// Throws berth::Error (invalid_argument) "Dockerfile:LINE:COLUMN: …" for text that is not a
 // Dockerfile: an unknown instruction, a flag an instruction does not take, malformed JSON
 // where a JSON array is required (SHELL), a heredoc without its end, ONBUILD of FROM,
 // MAINTAINER or ONBUILD, an empty file.

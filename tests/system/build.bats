@@ -206,7 +206,7 @@ EOF
   printf 'FROM busybox\nCOPY secret.key /\n' > "$CTX/Dockerfile"
   run e build "$CTX"
   [ "$status" -eq 1 ]
-  [[ "${lines[-1]}" == "Dockerfile:2: COPY failed: file not found in build context or excluded by .dockerignore: stat secret.key: file does not exist" ]]
+  [[ "${lines[-1]}" == "Dockerfile:2:1: COPY failed: file not found in build context or excluded by .dockerignore: stat secret.key: file does not exist" ]]
   printf 'FROM busybox\nCOPY one.md two.md /nodir\n' > "$CTX/Dockerfile"
   run e build "$CTX"
   [ "$status" -eq 1 ]
@@ -219,7 +219,7 @@ EOF
   printf 'FROM busybox\nADD http://127.0.0.1:1/x /x\n' > "$CTX/Dockerfile"
   run e build "$CTX"
   [ "$status" -eq 1 ]
-  [[ "${lines[-1]}" == "Dockerfile:2: "*"127.0.0.1"* ]]
+  [[ "${lines[-1]}" == "Dockerfile:2:1: "*"127.0.0.1"* ]]
   no_build_leftovers
 }
 
@@ -343,11 +343,11 @@ EOF
   printf 'FROM scratch\nRUN echo x\n' > "$CTX/Dockerfile"
   run e build "$CTX"
   [ "$status" -eq 1 ]
-  [[ "${lines[-1]}" == *"Dockerfile:2: RUN needs a base image"* ]]
+  [[ "${lines[-1]}" == *"Dockerfile:2:1: RUN needs a base image"* ]]
   printf 'FROM busybox\nSTOPSIGNAL SIGNOPE\n' > "$CTX/Dockerfile"
   run e build "$CTX"
   [ "$status" -eq 1 ]
-  [[ "${lines[-1]}" == "Dockerfile:2: "* ]]
+  [[ "${lines[-1]}" == "Dockerfile:2:1: "* ]]
   run e build "$TEST_DIR/no-such-dir"
   [ "$status" -eq 1 ]
   [[ "${lines[-1]}" == *"not found"* ]]
@@ -632,7 +632,7 @@ EOF
   printf 'FROM busybox\nRUN --mount=type=secret,id=need,required=true true\n' > "$CTX/Dockerfile"
   run e build "$CTX"
   [ "$status" -eq 1 ]
-  [ "${lines[-1]}" = "Dockerfile:2: secret need: not given (--secret id=need,src=FILE)" ]
+  [ "${lines[-1]}" = "Dockerfile:2:1: secret need: not given (--secret id=need,src=FILE)" ]
   run e build --secret id=need,src="$TEST_DIR/nothere" "$CTX"
   [ "$status" -ne 0 ]
   [[ "${lines[-1]}" == *"cannot read $TEST_DIR/nothere"* ]]
@@ -680,7 +680,7 @@ EOF
   printf 'FROM busybox\nADD %s/nothere /x\n' "$u" > "$CTX/Dockerfile"
   run e build "$CTX"
   [ "$status" -eq 1 ]
-  [[ "${lines[-1]}" == "Dockerfile:2: GET $u/nothere: 404"* ]]
+  [[ "${lines[-1]}" == "Dockerfile:2:1: GET $u/nothere: 404"* ]]
   printf 'FROM busybox\nCOPY %s/sub/file.txt /x\n' "$u" > "$CTX/Dockerfile"
   run e build "$CTX"
   [ "$status" -eq 1 ]

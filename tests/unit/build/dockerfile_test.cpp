@@ -106,22 +106,27 @@ TEST(Dockerfile, Stages) {
 }
 
 TEST(Dockerfile, ErrorsNameTheLine) {
-  EXPECT_EQ(error_of("FROM x\nFOO bar\n"), "Dockerfile:2: unknown instruction: FOO");
+  EXPECT_EQ(error_of("FROM x\nFOO bar\n"), "Dockerfile:2:1: unknown instruction: FOO");
   EXPECT_EQ(error_of(""), "the Dockerfile has no instructions (it cannot be empty)");
   EXPECT_EQ(error_of("# only a comment\n"), "the Dockerfile has no instructions (it cannot be empty)");
-  EXPECT_EQ(error_of("RUN x\nFROM y\n"), "Dockerfile:1: run before the first FROM (only ARG may come before it)");
-  EXPECT_EQ(error_of("FROM x\nCOPY --nope=1 a b\n"), "Dockerfile:2: unknown flag: --nope (for copy)");
-  EXPECT_NE(error_of("FROM x\nRUN --mount=type=cache,target=/c true\n").find("BuildKit"), std::string::npos);
+  EXPECT_EQ(error_of("RUN x\nFROM y\n"), "Dockerfile:1:1: run before the first FROM (only ARG may come before it)");
+  EXPECT_EQ(error_of("FROM x\nCOPY --nope=1 a b\n"), "Dockerfile:2:6: unknown flag: --nope (for copy)");
+  // Columns count from the line's start: indented instructions, a later flag.
+  EXPECT_EQ(error_of("FROM x\n   FOO bar\n"), "Dockerfile:2:4: unknown instruction: FOO");
+  EXPECT_EQ(error_of("FROM x\n  COPY --from=a   --bad=1 a b\n"), "Dockerfile:2:19: unknown flag: --bad (for copy)");
+  // RUN takes BuildKit's --mount and --network (the builder judges their values); not --security.
+  EXPECT_EQ(error_of("FROM x\nRUN --mount=type=cache,target=/c true\n"), "");
+  EXPECT_EQ(error_of("FROM x\nRUN --security=insecure true\n"), "Dockerfile:2:5: RUN --security is BuildKit's; berth build does not support it yet");
   EXPECT_EQ(error_of("FROM x\nSHELL sh -c\n"),
-            "Dockerfile:2: SHELL requires the arguments to be in JSON form, e.g. SHELL [\"/bin/sh\", \"-c\"]");
-  EXPECT_EQ(error_of("FROM x\nRUN <<EOF\nno end\n"), "Dockerfile:2: heredoc <<EOF has no end (a line `EOF`)");
-  EXPECT_EQ(error_of("FROM x\nONBUILD FROM y\n"), "Dockerfile:2: ONBUILD from is not allowed");
-  EXPECT_EQ(error_of("FROM x AS a\nFROM y AS A\n"), "Dockerfile:2: duplicate name for build stage: a");
-  EXPECT_EQ(error_of("FROM x AS 1a\n"), "Dockerfile:1: invalid name for build stage: \"1a\", name can't start with a number or contain symbols");
-  EXPECT_EQ(error_of("FROM x\nENV\n"), "Dockerfile:2: ENV requires at least one argument");
-  EXPECT_EQ(error_of("FROM x\nENV a=1 b\n"), "Dockerfile:2: Syntax error - can't find = in \"b\". Must be of the form: name=value");
-  EXPECT_EQ(error_of("FROM x\nWORKDIR\n"), "Dockerfile:2: WORKDIR requires at least one argument");
-  EXPECT_EQ(error_of("# escape=x\nFROM y\n"), "Dockerfile:1: invalid escape token 'x' does not match ` or \\");
+            "Dockerfile:2:1: SHELL requires the arguments to be in JSON form, e.g. SHELL [\"/bin/sh\", \"-c\"]");
+  EXPECT_EQ(error_of("FROM x\nRUN <<EOF\nno end\n"), "Dockerfile:2:1: heredoc <<EOF has no end (a line `EOF`)");
+  EXPECT_EQ(error_of("FROM x\nONBUILD FROM y\n"), "Dockerfile:2:1: ONBUILD from is not allowed");
+  EXPECT_EQ(error_of("FROM x AS a\nFROM y AS A\n"), "Dockerfile:2:1: duplicate name for build stage: a");
+  EXPECT_EQ(error_of("FROM x AS 1a\n"), "Dockerfile:1:1: invalid name for build stage: \"1a\", name can't start with a number or contain symbols");
+  EXPECT_EQ(error_of("FROM x\nENV\n"), "Dockerfile:2:1: ENV requires at least one argument");
+  EXPECT_EQ(error_of("FROM x\nENV a=1 b\n"), "Dockerfile:2:1: Syntax error - can't find = in \"b\". Must be of the form: name=value");
+  EXPECT_EQ(error_of("FROM x\nWORKDIR\n"), "Dockerfile:2:1: WORKDIR requires at least one argument");
+  EXPECT_EQ(error_of("# escape=x\nFROM y\n"), "Dockerfile:1:1: invalid escape token 'x' does not match ` or \\");
 }
 
 TEST(Dockerfile, CarriageReturnsAndBom) {
