@@ -8,12 +8,15 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <cerrno>
 #include <exception>
 #include <string>
@@ -534,6 +537,32 @@ void Extractor::finish() {
 }
 
 }  // namespace
+
+ApplyResult apply_stream(int fd, int dest_dir_fd, ApplyOptions opt, bool limit_to_free_space, std::string_view what) {
+  // The first bytes tell the compression; they are handed to the extraction ahead of the rest.
+  char head[512];
+  size_t have = 0, given = 0;
+  while (have < sizeof head) {
+    const size_t n = fs::read_fd(fd, head + have, sizeof head - have, what);
+    if (n == 0) break;
+    have += n;
+  }
+  if (have == 0) return {};
+  if (limit_to_free_space) {
+    struct statvfs vfs;
+    if (::fstatvfs(dest_dir_fd, &vfs) == 0) opt.max_size = static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize);
+  }
+  const Reader reader = [&](void* buf, size_t n) {
+    if (given < have) {
+      const size_t k = std::min(n, have - given);
+      std::memcpy(buf, head + given, k);
+      given += k;
+      return k;
+    }
+    return fs::read_fd(fd, buf, n, what);
+  };
+  return apply_layer(reader, detect_compression(head, have), dest_dir_fd, opt);
+}
 
 ApplyResult apply_layer(const Reader& in, Compression c, int dest_dir_fd, const ApplyOptions& opt) {
   detail::Utf8Locale utf8;

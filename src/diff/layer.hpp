@@ -66,6 +66,12 @@ struct ApplyResult {
 ApplyResult apply_layer(const Reader& in, Compression c, int dest_dir_fd,
                         const ApplyOptions& opt = {});
 
+// apply_layer of the stream on `fd` — a tar, plain, gzip or zstd, told by its first bytes
+// (docker cp's input, a build context). With `limit_to_free_space`, what would inflate past
+// the free space of dest's filesystem is refused as it inflates (a tar bomb). An empty
+// stream extracts nothing. `what` names the input in read errors.
+ApplyResult apply_stream(int fd, int dest_dir_fd, ApplyOptions opt, bool limit_to_free_space, std::string_view what);
+
 struct CreateResult {
   Digest compressed;  // of the bytes written
   Digest diff_id;     // of the uncompressed tar

@@ -2295,32 +2295,13 @@ void Engine::copy_in_tar(const std::string& ref, int in_fd, const std::string& d
     if (!root) throw_errno("open rootfs");
     UniqueFd d = fs::open_in_root(root.get(), fs::clean_path("/" + dst), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!d) throw_errno("cp: " + c.rec.name + ":" + dst + ": the destination must be an existing directory");
-    // A tar, or a gzip- or zstd-compressed one (the API takes those; the CLI sends plain tar):
-    // the first bytes tell, and are then handed to the extraction ahead of the rest.
-    char head[512];
-    size_t have = 0, given = 0;
-    while (have < sizeof head) {
-      const size_t n = fs::read_fd(in_fd, head + have, sizeof head - have, "cp input");
-      if (n == 0) break;
-      have += n;
-    }
-    diff::Reader reader = [&](void* buf, size_t n) {
-      if (given < have) {
-        const size_t k = std::min(n, have - given);
-        std::memcpy(buf, head + given, k);
-        given += k;
-        return k;
-      }
-      return fs::read_fd(in_fd, buf, n, "cp input");
-    };
-    diff::ApplyOptions ao;
-    ao.rootless = ::geteuid() != 0;
+    // A tar, or a gzip- or zstd-compressed one (the API takes those; the CLI sends plain tar).
     // A few KiB of gzip can carry gigabytes of zeros: what would not fit on the container's
     // filesystem is refused as it inflates, before it fills the disk.
-    struct statvfs vfs;
-    if (::fstatvfs(d.get(), &vfs) == 0) ao.max_size = static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize);
+    diff::ApplyOptions ao;
+    ao.rootless = ::geteuid() != 0;
     try {
-      diff::apply_layer(reader, diff::detect_compression(head, have), d.get(), ao);
+      diff::apply_stream(in_fd, d.get(), ao, true, "cp input");
     } catch (const Error& e) {
       throw Error(ErrorKind::invalid_argument, std::string("cp: ") + e.what());
     }

@@ -318,23 +318,7 @@ Image Service::store_image(const json& config, const std::vector<oci::Descriptor
   m.layers = layers;
   for (auto& l : m.layers)  // Docker media types in an OCI manifest: their OCI names
     if (l.mediaType == oci::media::kDockerLayerGzip) l.mediaType = std::string(oci::media::kOciLayerGzip);
-  const std::string manifest_text = oci::to_json(m).dump();
-  const Digest manifest_digest = content_->put(manifest_text);
-  metadata::Image rec;
-  rec.name = is_build_cache_name(ref) ? std::string(ref) : oci::Reference::parse(ref).str();
-  rec.target = {std::string(oci::media::kOciManifest), manifest_digest.str(),
-                static_cast<int64_t>(manifest_text.size())};
-  oci::Descriptor manifest_desc;
-  manifest_desc.mediaType = rec.target.media_type;
-  manifest_desc.digest = manifest_digest;
-  manifest_desc.size = rec.target.size;
-  std::vector<oci::Descriptor> blobs = {manifest_desc, m.config};
-  for (auto& l : m.layers) blobs.push_back(l);
-  const std::string name = rec.name;
-  record(rec, blobs);
-  auto stored = db_->get_image(opts_.ns, name);
-  if (!stored) throw Error("image record " + name + " vanished");
-  return load(*stored);
+  return record_manifest(m, is_build_cache_name(ref) ? std::string(ref) : oci::Reference::parse(ref).str());
 }
 
 void set_manifest_label(metadata::Image& rec, const Digest& manifest) {
@@ -411,16 +395,16 @@ Image Service::import(const diff::Reader& in, std::string_view ref_text, const I
   layer.digest = applied.compressed;
   layer.size = applied.compressed_size;
   m.layers.push_back(layer);
-  Image img = record_manifest(m, ref);
+  Image img = record_manifest(m, ref.str());
   event("import", img.id.str(), {{"name", ref.familiar()}});
   return img;
 }
 
-Image Service::record_manifest(const oci::Manifest& m, const oci::Reference& ref) {
+Image Service::record_manifest(const oci::Manifest& m, const std::string& name) {
   const std::string manifest_text = oci::to_json(m).dump();
   const Digest manifest_digest = content_->put(manifest_text);
   metadata::Image rec;
-  rec.name = ref.str();
+  rec.name = name;
   rec.target = {std::string(oci::media::kOciManifest), manifest_digest.str(),
                 static_cast<int64_t>(manifest_text.size())};
   oci::Descriptor manifest_desc;
@@ -430,7 +414,9 @@ Image Service::record_manifest(const oci::Manifest& m, const oci::Reference& ref
   std::vector<oci::Descriptor> blobs = {manifest_desc, m.config};
   for (auto& l : m.layers) blobs.push_back(l);
   record(rec, blobs);
-  return resolve(ref.str());
+  auto stored = db_->get_image(opts_.ns, name);
+  if (!stored) throw Error("image record " + name + " vanished");
+  return load(*stored);
 }
 
 Image Service::commit(const Image& base, const std::string& upper_dir, std::string_view ref_text,
@@ -487,7 +473,7 @@ Image Service::commit(const Image& base, const std::string& upper_dir, std::stri
   layer.size = layer_made.compressed_size;
   m.layers.push_back(layer);
   m.annotations.clear();
-  return record_manifest(m, ref);
+  return record_manifest(m, ref.str());
 }
 
 void Service::record(metadata::Image rec, const std::vector<oci::Descriptor>& blobs) {

@@ -238,8 +238,9 @@ class Service {
   int64_t content_size();
 
  private:
-  // Stores manifest `m` (its config and layers are in the content store) and names it `ref`.
-  Image record_manifest(const oci::Manifest& m, const oci::Reference& ref);
+  // Stores manifest `m` (its config and layers are in the content store) and records it under
+  // `name` (a reference's full form, or a build cache name).
+  Image record_manifest(const oci::Manifest& m, const std::string& name);
 
   Options opts_;
   std::unique_ptr<content::Store> content_;

@@ -123,30 +123,11 @@ void Api::build(Exchange& ex, const Params&) {
   UniqueFd dir(::open(ctx.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir) throw_errno("open " + ctx.path);
   feed_to(ex, [&](int fd) {
-    char head[16];
-    size_t have = 0, given = 0;
-    while (have < sizeof head) {
-      const size_t n = fs::read_fd(fd, head + have, sizeof head - have, "the build context");
-      if (n == 0) break;
-      have += n;
-    }
-    if (have == 0) return;  // no context: the Dockerfile is missing below
-    diff::Reader reader = [&](void* buf, size_t n) {
-      if (given < have) {
-        const size_t k = std::min(n, have - given);
-        std::memcpy(buf, head + given, k);
-        given += k;
-        return k;
-      }
-      return fs::read_fd(fd, buf, n, "the build context");
-    };
     diff::ApplyOptions ao;
     ao.overlay = false;
     ao.rootless = ::geteuid() != 0;
-    struct statvfs vfs;  // a tar bomb: refused before it fills the disk
-    if (::fstatvfs(dir.get(), &vfs) == 0) ao.max_size = static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize);
-    try {
-      diff::apply_layer(reader, diff::detect_compression(head, have), dir.get(), ao);
+    try {  // a tar bomb: refused before it fills the disk
+      diff::apply_stream(fd, dir.get(), ao, true, "the build context");
     } catch (const Error& e) {
       throw Error(ErrorKind::invalid_argument, std::string("the build context: ") + e.what());
     }

@@ -93,30 +93,12 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
     fs::mkdir_p(temp.dir, 0700);
     UniqueFd d(::open(temp.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!d) throw_errno("open " + temp.dir);
-    char head[16];
-    size_t have = 0, given = 0;
-    while (have < sizeof head) {
-      size_t n = fs::read_fd(0, head + have, sizeof head - have, "the context on stdin");
-      if (n == 0) break;
-      have += n;
-    }
-    diff::Reader reader = [&](void* buf, size_t n) {
-      if (given < have) {
-        const size_t k = std::min(n, have - given);
-        std::memcpy(buf, head + given, k);
-        given += k;
-        return k;
-      }
-      return fs::read_fd(0, buf, n, "the context on stdin");
-    };
+    // A tar bomb is refused before it fills the disk (the free space caps what it inflates to).
     diff::ApplyOptions ao;
     ao.overlay = false;
     ao.rootless = ::geteuid() != 0;
-    // A context that inflates past the free space (a tar bomb) is refused before it fills it.
-    struct statvfs vfs;
-    if (::fstatvfs(d.get(), &vfs) == 0) ao.max_size = static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize);
     try {
-      diff::apply_layer(reader, diff::detect_compression(head, have), d.get(), ao);
+      diff::apply_stream(0, d.get(), ao, true, "the context on stdin");
     } catch (const Error& err) {
       throw Error(ErrorKind::invalid_argument, std::string("build: the context on stdin: ") + err.what());
     }
