@@ -583,7 +583,7 @@ EOF
   ! printed ran-first
   ! printed ran-second
   [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 4 ]   # WORKDIR, RUN, COPY, RUN
-  [ "$(e2 run --rm rebuilt)" = ran-first ]
+  [ "$(e2 run --rm --network none rebuilt)" = ran-first ]
   [ "$(e2 image inspect rebuilt --format '{{json .RootFS.Layers}}')" = "$(e image inspect cachesrc:1 --format '{{json .RootFS.Layers}}')" ]
   # A changed file: the cache-from image stands for the steps before it only.
   echo other > "$CTX/f.txt"
@@ -597,6 +597,8 @@ EOF
   [[ "$output" == *"--cache-from nothere:1: no such image here"* ]]
   for c in $(e2 ps -aq); do e2 rm -f "$c"; done
   [ -z "$(e2 ps -aq)" ]
+  # The second store made no network (its builds and run had none): nothing of it on the host.
+  [ -z "$(e2 network ls --format '{{.Name}}' | grep -vx -e host -e none)" ]
 }
 
 @test "RUN --mount=type=secret: the secret is there for the RUN only — not in the image, its layers or the cache key" {
