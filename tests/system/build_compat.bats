@@ -59,3 +59,45 @@ teardown() {
   [ -z "$(d ps -aq --filter name=compat-)" ]
   [ "$status" -eq 0 ]
 }
+
+@test "a berth-built image saved and loaded into dockerd: docker history reads as for the classic builder's own" {
+  local ctx=$TEST_DIR/hist
+  mkdir -p "$ctx/dir"
+  echo one > "$ctx/a.txt"
+  echo two > "$ctx/dir/b.txt"
+  cat > "$ctx/Dockerfile" <<'EOF'
+FROM busybox
+ARG V=1
+ENV APP=/app MODE="two words"
+WORKDIR $APP
+COPY a.txt ./
+COPY dir /dir/
+ADD a.txt /added
+RUN echo "$V" > v.txt && echo built > built.txt
+LABEL version=1
+EXPOSE 8080 53/udp
+VOLUME /data
+USER 1000:1000
+STOPSIGNAL SIGUSR1
+HEALTHCHECK --interval=5s --retries=2 CMD true
+SHELL ["/bin/sh", "-ec"]
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/built.txt"]
+ONBUILD RUN echo hi
+EOF
+  d build --network none -t hist:docker "$ctx" > /dev/null
+  e build --network none -t hist:berth "$ctx" > /dev/null
+  e save hist:berth -o "$TEST_DIR/hist.tar"
+  d load -i "$TEST_DIR/hist.tar" > /dev/null
+  # COPY/ADD lines carry each builder's own checksum of the sources: compared without it.
+  hist() { d history --no-trunc --format '{{.CreatedBy}}|{{.Size}}' "$1" | sed -E 's/(file|dir|multi):[0-9a-f]{64}/\1:SUM/'; }
+  [ "$(hist hist:berth | wc -l)" -ge 18 ]   # the busybox layer and the 17 steps
+  [[ "$(hist hist:berth)" == *'|1 V=1 /bin/sh -c echo "$V" > v.txt'* ]]
+  run diff <(hist hist:docker) <(hist hist:berth)
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$(d history -q hist:berth | wc -l)" -eq "$(d history -q hist:docker | wc -l)" ]
+  # And it runs in dockerd as it does in berth.
+  [ "$(d run --rm --network none hist:berth)" = built ]
+  d rmi hist:berth hist:docker > /dev/null
+}
