@@ -1262,7 +1262,7 @@ PY
                "image prune" save load pull push login logout "image mount" "image unmount" info "system df"
                "system prune" "system check" "volume create" "volume ls" "volume inspect" "volume rm"
                "volume prune" "network create" "network ls" "network inspect" "network rm" "network prune"
-               "network connect" "network disconnect" "network check" version)
+               "network connect" "network disconnect" "network check" version build "builder prune")
   for v in "${verbs[@]}"; do
     run e $v --help
     [ "$status" -eq 0 ] || { echo "$v --help → $status: $output"; false; }

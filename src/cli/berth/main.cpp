@@ -145,6 +145,7 @@ const VerbHelp kHelp[] = {
     {"tag", "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"},
     {"import", "[OPTIONS] file|- [REPOSITORY[:TAG]]", "Import the contents from a tarball to create a filesystem image"},
     {"image prune", "[OPTIONS]", "Remove unused images"},
+    {"builder prune", "[OPTIONS]", "Remove build cache"},
     {"save", "[OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive"},
     {"load", "[OPTIONS]", "Load an image from a tar archive or STDIN"},
     {"pull", "[OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry"},
