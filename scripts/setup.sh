@@ -23,6 +23,10 @@ PACKAGES=(
   docker-compose python3-docker python3-pytest
   # certificates for the TLS listener tests
   openssl
+  # berthd's CRI server (gRPC, protobuf), and Go to build critest/crictl from cri-tools' source
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler golang-go
+  # the CRI tests' own gRPC client
+  python3-grpcio python3-protobuf
 )
 
 missing=()

@@ -322,4 +322,9 @@ json to_json(const HostConfig& h) {
 
 int64_t shm_size(const HostConfig& h) { return h.shm_size > 0 ? h.shm_size : int64_t{64} << 20; }
 
+std::optional<std::string> namespace_path(const std::string& mode) {
+  if (mode.rfind("ns:", 0) != 0 || mode.size() < 5 || mode[3] != '/') return std::nullopt;
+  return mode.substr(3);
+}
+
 }  // namespace berth::engine

@@ -88,6 +88,10 @@ HostConfig parse_host_config(const nlohmann::json& j);
 nlohmann::json to_json(const ContainerConfig& c);
 nlohmann::json to_json(const HostConfig& h);
 
+// A namespace mode that joins a namespace by its file ("ns:/run/…/net", Podman's form for
+// --network, --ipc and --uts): the path; nullopt for any other mode. The path must be absolute.
+std::optional<std::string> namespace_path(const std::string& mode);
+
 // The shm size a container gets (ShmSize, or Docker's default of 64 MiB).
 int64_t shm_size(const HostConfig& h);
 

@@ -309,6 +309,12 @@ std::string Engine::runtime_root() const { return opts_.state + "/" + opts_.imag
 std::string Engine::log_path(const std::string& id) const {
   return opts_.images.root + "/containers/" + id + "/" + id + "-json.log";
 }
+std::string Engine::log_path(const Container& c) const {
+  const HostConfig h = c.host_config();
+  if (h.log_config.type != "k8s-file") return log_path(c.id());
+  auto it = h.log_config.config.find("path");
+  return it != h.log_config.config.end() ? it->second : opts_.images.root + "/containers/" + c.id() + "/ctr.log";
+}
 
 std::string Engine::events_path() const { return events::log_path(opts_.state, opts_.images.ns); }
 
@@ -622,8 +628,15 @@ Container Engine::create(const CreateRequest& req) {
   // The only log driver: what inspect shows (Docker's clients read it to choose how to get
   // the output), whatever the request left out.
   if (host.log_config.type.empty()) host.log_config.type = "json-file";
-  if (host.log_config.type != "json-file")
-    throw Error(ErrorKind::invalid_argument, "log driver `" + host.log_config.type + "` is not supported: json-file only");
+  if (host.log_config.type != "json-file" && host.log_config.type != "k8s-file")
+    throw Error(ErrorKind::invalid_argument,
+                "log driver `" + host.log_config.type + "` is not supported: json-file or k8s-file");
+  if (auto it = host.log_config.config.find("path"); it != host.log_config.config.end()) {
+    // k8s-file's path (Podman's --log-opt path=; the CRI's log_directory/log_path).
+    if (host.log_config.type != "k8s-file" || it->second.empty() || it->second[0] != '/' ||
+        fs::clean_path(it->second) != it->second || it->second.back() == '/')
+      throw Error(ErrorKind::invalid_argument, "--log-opt path: an absolute file path, with --log-driver k8s-file only");
+  }
   // Validate flag values now rather than at start (Docker's create fails on them too).
   apply_mounts(host, config);
   check_host_config(host);
@@ -633,10 +646,12 @@ Container Engine::create(const CreateRequest& req) {
   // PID namespace: the container's own (""), the host's, or another container's.
   if (const std::string pid = host.pid_mode; pid.rfind("container:", 0) == 0) {
     host.pid_mode = "container:" + lookup(pid.substr(10)).id();
+  } else if (namespace_path(pid)) {
+    if (!fs::exists(*namespace_path(pid))) throw Error(ErrorKind::invalid_argument, pid.substr(3) + ": no such namespace file");
   } else if (pid.empty() || pid == "host" || pid == "private") {
     host.pid_mode = pid == "host" ? pid : "";
   } else {
-    throw Error(ErrorKind::invalid_argument, "invalid --pid `" + pid + "`: host, private or container:NAME");
+    throw Error(ErrorKind::invalid_argument, "invalid --pid `" + pid + "`: host, private, container:NAME or ns:PATH");
   }
   // IPC namespace: another container's is named by its id (it must be shareable when joined).
   if (host.ipc_mode.rfind("container:", 0) == 0) host.ipc_mode = "container:" + lookup(host.ipc_mode.substr(10)).id();
@@ -650,7 +665,12 @@ Container Engine::create(const CreateRequest& req) {
   host.network_mode = mode;
   json endpoints = req.endpoints.is_object() ? req.endpoints : json::object();
   const bool has_ports = !host.port_bindings.empty() || host.publish_all_ports;
-  if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0) {
+  const auto ns_path = namespace_path(mode);
+  if (ns_path && !network::is_netns(*ns_path))
+    throw Error(ErrorKind::invalid_argument, "--network " + mode + ": " + *ns_path + " is not a network namespace");
+  for (const std::string* m : {&host.ipc_mode, &host.uts_mode})
+    if (auto p = namespace_path(*m); p && !fs::exists(*p)) throw Error(ErrorKind::invalid_argument, *p + ": no such namespace file");
+  if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0 || ns_path) {
     if (!endpoints.empty() && !(endpoints.size() == 1 && endpoints.contains(mode)))
       throw Error(ErrorKind::invalid_argument, "--network " + mode + " cannot be combined with other networks, --ip or --network-alias");
     endpoints = json::object();
@@ -695,6 +715,7 @@ Container Engine::create(const CreateRequest& req) {
             {"State", {{"Status", "created"}, {"ExitCode", 0}, {"StartedAt", 0}, {"FinishedAt", 0},
                        {"Error", ""}, {"RestartCount", 0}}}};
   c.data["Volumes"] = make_volumes(config, host);
+  if (!req.cri.is_null()) c.data["CRI"] = req.cri;
   c.rec.data = c.data.dump();
   UniqueFd lk = lock(c.rec.id);  // `system check` takes a snapshot without its record for a leftover
   images_.snapshots().prepare(c.rec.snapshot, top, {{"berth.container", c.rec.id}});
@@ -816,7 +837,9 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     in.resolv_file = pdir + "/resolv.conf";
     in.volume_mounts = volume_mounts(c, rootfs);
     const std::string& mode = host.network_mode;
-    if (mode.rfind("container:", 0) == 0) {
+    if (auto path = namespace_path(mode)) {
+      in.netns = *path;  // a namespace made for it (a pod's): nothing attached here
+    } else if (mode.rfind("container:", 0) == 0) {
       // Another container's network stack, with its hosts and resolv.conf.
       Container other = lookup(mode.substr(10));
       State os = state(other);
@@ -828,13 +851,18 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     } else {
       in.netns = create_sandbox(c, spare_taken);
     }
-    if (const std::string& pid = host.pid_mode; pid.rfind("container:", 0) == 0) {
+    if (auto path = namespace_path(host.pid_mode)) {
+      in.pidns = *path;
+    } else if (const std::string& pid = host.pid_mode; pid.rfind("container:", 0) == 0) {
       Container other = lookup(pid.substr(10));
       State os = state(other);
       if (!os.running()) throw Error(ErrorKind::conflict, "cannot join the PID namespace of container " + other.rec.name + ": it is not running");
       in.pidns = "/proc/" + std::to_string(os.pid) + "/ns/pid";
     }
-    if (host.ipc_mode == "shareable") {
+    if (auto path = namespace_path(host.uts_mode)) in.utsns = *path;
+    if (auto path = namespace_path(host.ipc_mode)) {
+      in.ipcns = *path;  // its /dev/shm: what the mounts give (a pod's), else a tmpfs of its own
+    } else if (host.ipc_mode == "shareable") {
       // Its /dev/shm is a tmpfs on the host side, so that a container joining its IPC
       // namespace gets the same one (never through this container's own view of its files).
       in.shm_dir = dir + "/shm";
@@ -867,7 +895,8 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     orders.id = c.id();
     orders.bundle = dir;
     orders.runtime_root = runtime_root();
-    orders.log_path = log_path(c.id());
+    orders.log_path = log_path(c);
+    orders.log_cri = host.log_config.type == "k8s-file";
     orders.events = events_path();
     orders.event_attributes = event_attributes(c);
     orders.terminal = config.tty;
@@ -877,7 +906,12 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     orders.runtime = external_runtime(host);
     // Without a max-size, Docker's local-driver cap (20 MB x 5): a container printing in a
     // loop must not fill the disk (json-file's own default is no cap at all).
-    if (log_opts.count("max-size")) {
+    if (orders.log_cri) {
+      // The kubelet rotates a CRI log itself (then ReopenContainerLog); Podman's k8s-file
+      // takes a max-size.
+      fs::mkdir_p(orders.log_path.substr(0, orders.log_path.rfind('/')), 0755);
+      if (log_opts.count("max-size")) orders.log_max_size = parse_bytes(log_opts.at("max-size"), "--log-opt max-size");
+    } else if (log_opts.count("max-size")) {
       orders.log_max_size = parse_bytes(log_opts.at("max-size"), "--log-opt max-size");
       if (log_opts.count("max-file")) orders.log_max_files = log_files();
     } else {
@@ -1131,9 +1165,11 @@ ExecSession Engine::exec(const std::string& ref, const ExecRequest& req) {
   if (!s.running()) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
   json spec = {{"args", req.args}, {"tty", req.tty},       {"stdin", req.stdin_open}, {"detach", req.detach},
                {"cwd", req.workdir}, {"env", req.env}, {"winsize", req.tty ? req.winsize : ""}};
+  // The user's ids, plus the container's --group-add groups (Docker's exec has them too).
   const std::string user = req.user.empty() ? c.config().user : req.user;
-  if (!user.empty()) {
-    auto ids = resolve_user(container_dir(c.id()) + "/rootfs", user);
+  const std::vector<std::string> group_add = c.host_config().group_add;
+  if (!user.empty() || !group_add.empty()) {
+    auto ids = resolve_user(container_dir(c.id()) + "/rootfs", user, group_add);
     spec["user"] = std::to_string(ids.uid) + ":" + std::to_string(ids.gid);
     spec["additional_gids"] = ids.groups;
   }
@@ -1447,7 +1483,7 @@ void Engine::logs(const std::string& ref, const LogOptions& o, const logs::Sink&
   const Container c = lookup(ref);
   const std::string id = c.id();
   // Made first: a record written while the old ones are read is the follower's.
-  logs::Follower log(log_path(id));
+  logs::Follower log(log_path(c));
   if (!log.read_existing(o, sink) || !o.follow) return;
   // Whether it still runs changes only when its shim writes a record in the state directory
   // (an exit, a restart's pid) or dies: those wake us, as the log's writes do.
@@ -1934,7 +1970,7 @@ void Engine::record_endpoint(Container& c, const network::Network& net, const js
 
 std::string Engine::create_sandbox(Container& c, bool& spare_taken) {
   const std::string mode = c.host_config().network_mode;
-  if (mode == "host" || mode.rfind("container:", 0) == 0) return "";
+  if (mode == "host" || mode.rfind("container:", 0) == 0 || namespace_path(mode)) return "";
   // `none` too: Docker's none has its loopback up (a runtime's new namespace has it down).
   const std::string path = netns_path(c.id());
   remove_netns_quietly(path);  // a crash's leftover
@@ -2006,7 +2042,7 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
   const std::string mode = c.host_config().network_mode;
-  if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0)
+  if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0 || namespace_path(mode))
     throw Error(ErrorKind::conflict, "container " + c.rec.name + " uses --network " + mode + ": it cannot be connected to other networks");
   network::Network net = name == network::Networks::kDefault ? networks_.ensure_default() : networks_.get(name);
   json& eps = c.data["NetworkingConfig"]["EndpointsConfig"];
@@ -2393,7 +2429,7 @@ json Engine::inspect(Container& c) {
           {"ResolvConfPath", pdir + "/resolv.conf"},
           {"HostnamePath", pdir + "/hostname"},
           {"HostsPath", pdir + "/hosts"},
-          {"LogPath", log_path(c.id())},
+          {"LogPath", log_path(c)},
           {"Name", "/" + c.rec.name},
           {"RestartCount", s.restarts},
           {"Driver", opts_.images.driver == snapshot::Driver::native ? "native" : "overlay"},

@@ -147,6 +147,9 @@ struct CreateRequest {
   // Docker's NetworkingConfig.EndpointsConfig: per network {"Aliases": [...],
   // "IPAMConfig": {"IPv4Address": "..."}} (--network-alias, --ip).
   nlohmann::json endpoints = nlohmann::json::object();
+  // What the CRI server keeps of a container of its own (its pod, CRI metadata,
+  // annotations): recorded as data["CRI"], not interpreted by the engine. null: none.
+  nlohmann::json cri;
 };
 
 struct State {
@@ -375,7 +378,9 @@ class Engine {
   nlohmann::json inspect(Container& c);
   // Docker's Mounts of a container (inspect, the API's container list): its binds and volumes.
   nlohmann::json mounts(const Container& c);
+  // The json-file log of container `id`; the log of `c` (its k8s-file path if it has one).
   std::string log_path(const std::string& id) const;
+  std::string log_path(const Container& c) const;
   std::string runtime_root() const;
   std::string container_dir(const std::string& id) const;
 

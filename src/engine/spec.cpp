@@ -539,10 +539,11 @@ void apply_mounts(HostConfig& host, ContainerConfig& config) {
 
 void check_host_config(const HostConfig& h) {
   if (const auto& m = h.ipc_mode; !m.empty() && m != "private" && m != "shareable" && m != "host" && m != "none" &&
-                                  (m.rfind("container:", 0) != 0 || m.size() == 10))
-    throw Error(ErrorKind::invalid_argument, "invalid --ipc `" + m + "`: private, shareable, host, none or container:NAME");
-  if (!h.uts_mode.empty() && h.uts_mode != "host")
-    throw Error(ErrorKind::invalid_argument, "invalid --uts `" + h.uts_mode + "`: host (or none given for its own)");
+                                  (m.rfind("container:", 0) != 0 || m.size() == 10) && !namespace_path(m))
+    throw Error(ErrorKind::invalid_argument,
+                "invalid --ipc `" + m + "`: private, shareable, host, none, container:NAME or ns:PATH");
+  if (!h.uts_mode.empty() && h.uts_mode != "host" && !namespace_path(h.uts_mode))
+    throw Error(ErrorKind::invalid_argument, "invalid --uts `" + h.uts_mode + "`: host or ns:PATH (or none given for its own)");
   for (auto& part : split(h.cgroup_parent, '/'))
     if (part == ".." || part == "." || part.find_first_of(" \t\n") != std::string::npos)
       throw Error(ErrorKind::invalid_argument, "invalid --cgroup-parent `" + h.cgroup_parent + "`: a cgroup path without . or .. or spaces");
@@ -684,8 +685,11 @@ json make_spec(const SpecInputs& in) {
   else if (h.pid_mode != "host") namespaces.push_back({{"type", "pid"}});
   if (!in.ipcns.empty()) namespaces.push_back({{"type", "ipc"}, {"path", in.ipcns}});
   else if (h.ipc_mode != "host") namespaces.push_back({{"type", "ipc"}});
-  const bool own_uts = h.uts_mode != "host";
+  // Its own UTS namespace (the hostname set), the host's, or one joined by path (a pod's: the
+  // hostname is the pod's, set when it was made).
+  const bool own_uts = h.uts_mode != "host" && in.utsns.empty();
   if (own_uts) namespaces.push_back({{"type", "uts"}});
+  else if (!in.utsns.empty()) namespaces.push_back({{"type", "uts"}, {"path", in.utsns}});
   for (const char* t : {"mount", "cgroup"}) namespaces.push_back({{"type", t}});
   if (!in.netns.empty()) namespaces.push_back({{"type", "network"}, {"path", in.netns}});
   else if (net != "host") namespaces.push_back({{"type", "network"}});
@@ -702,8 +706,13 @@ json make_spec(const SpecInputs& in) {
       mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}),
   });
   // /dev/shm: a tmpfs of its own; the shareable one's host directory (its own or the one it
-  // joined); the host's with --ipc host; none with --ipc none.
-  if (!in.shm_dir.empty())
+  // joined); the host's with --ipc host; none with --ipc none; a mount given for it (a pod's
+  // shared one) instead of all these.
+  bool shm_given = false;
+  for (const Bind& b : binds_of(h)) shm_given |= b.destination == "/dev/shm";
+  for (auto& m : in.volume_mounts) shm_given |= m.value("destination", "") == "/dev/shm";
+  if (shm_given) {
+  } else if (!in.shm_dir.empty())
     mounts.push_back(mount("/dev/shm", "bind", in.shm_dir, {"rbind", "rprivate", "nosuid", "noexec", "nodev"}));
   else if (h.ipc_mode == "host")
     mounts.push_back(mount("/dev/shm", "bind", "/dev/shm", {"rbind", "rprivate", "nosuid", "noexec", "nodev"}));

@@ -27,6 +27,7 @@ struct SpecInputs {
   std::string netns;  // the network namespace to join (a path); "" = a new one (or the host's)
   std::string pidns;  // the PID namespace to join (a path); "" = per HostConfig.PidMode
   std::string ipcns;  // the IPC namespace to join (a path); "" = per HostConfig.IpcMode
+  std::string utsns;  // the UTS namespace to join (a path); "" = per HostConfig.UTSMode
   std::string shm_dir;  // a host directory bound as /dev/shm (shareable IPC, or the one joined)
 };
 

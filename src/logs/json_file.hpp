@@ -2,7 +2,12 @@
 //   {"log":"hello\n","stream":"stdout","time":"2026-12-03T10:00:00.123456789Z"}
 // lines longer than 16 KiB split into several records, rotation by size into PATH.1 … PATH.N-1
 // (PATH.1 the newest of the old ones). The shim writes it (Writer); the engine reads it
-// (read_log, Follower). A CRI-format writer can sit next to this one.
+// (read_log, Follower).
+// The same Writer writes the kubelet's CRI format instead (containerd's and CRI-O's, Podman's
+// k8s-file), one line per record:
+//   2026-12-03T10:00:00.123456789Z stdout F hello
+// F: the record ends a line (its newline not written), P: a part of a longer line (or the
+// output's end without a newline). The readers take both formats, line by line.
 #pragma once
 
 #include <sys/types.h>
@@ -15,11 +20,13 @@
 
 namespace berth::logs {
 
+enum class Format { json_file, cri };
+
 class Writer {
  public:
   // max_size 0: no rotation; max_files: the live file and max_files - 1 rotated ones (1:
   // the file is truncated instead).
-  Writer(std::string path, int64_t max_size, int max_files);
+  Writer(std::string path, int64_t max_size, int max_files, Format format = Format::json_file);
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
@@ -29,6 +36,8 @@ class Writer {
   void add(const char* stream, const char* data, size_t n, std::string& pending);
   // Writes `pending` as a record, even without its newline (the stream ended).
   void flush(const char* stream, std::string& pending);
+  // Opens the path again (the kubelet renamed the file to rotate it: ReopenContainerLog).
+  void reopen();
 
  private:
   void open_file();
@@ -36,6 +45,7 @@ class Writer {
   std::string path_;
   int64_t max_size_;
   int max_files_;
+  Format format_;
   int fd_ = -1;
   int64_t size_ = 0;
   bool warned_ = false;

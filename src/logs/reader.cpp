@@ -98,6 +98,17 @@ int64_t Entry::seconds() const {
 }
 
 bool parse_line(std::string_view line, Entry& out) {
+  if (!line.empty() && line[0] != '{') {
+    // CRI: TIME STREAM F|P MESSAGE
+    const size_t a = line.find(' ');
+    const size_t b = a == std::string_view::npos ? a : line.find(' ', a + 1);
+    if (b == std::string_view::npos || b + 2 > line.size() || (line[b + 1] != 'F' && line[b + 1] != 'P')) return false;
+    out.time = std::string(line.substr(0, a));
+    out.stream = std::string(line.substr(a + 1, b - a - 1));
+    out.log = b + 3 <= line.size() ? std::string(line.substr(b + 3)) : std::string();
+    if (line[b + 1] == 'F') out.log += '\n';
+    return true;
+  }
   auto j = nlohmann::json::parse(line, nullptr, false);
   if (!j.is_object()) return false;
   auto str = [&](const char* k, const char* dflt) {

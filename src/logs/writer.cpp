@@ -40,8 +40,14 @@ void escape(const std::string& in, std::string& out) {
 
 }  // namespace
 
-Writer::Writer(std::string path, int64_t max_size, int max_files)
-    : path_(std::move(path)), max_size_(max_size), max_files_(max_files) {
+Writer::Writer(std::string path, int64_t max_size, int max_files, Format format)
+    : path_(std::move(path)), max_size_(max_size), max_files_(max_files), format_(format) {
+  open_file();
+}
+
+void Writer::reopen() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
   open_file();
 }
 
@@ -58,13 +64,25 @@ void Writer::add(const char* stream, const char* data, size_t n, std::string& pe
 
 void Writer::flush(const char* stream, std::string& pending) {
   if (pending.empty()) return;
-  std::string line = "{\"log\":\"";
-  escape(pending, line);
-  line += "\",\"stream\":\"";
-  line += stream;
-  line += "\",\"time\":\"";
-  line += rfc3339_nano(now_ns());
-  line += "\"}\n";
+  std::string line;
+  if (format_ == Format::cri) {
+    const bool full = pending.back() == '\n';
+    if (full) pending.pop_back();
+    line = rfc3339_nano(now_ns());
+    line += ' ';
+    line += stream;
+    line += full ? " F " : " P ";
+    line += pending;
+    line += '\n';
+  } else {
+    line = "{\"log\":\"";
+    escape(pending, line);
+    line += "\",\"stream\":\"";
+    line += stream;
+    line += "\",\"time\":\"";
+    line += rfc3339_nano(now_ns());
+    line += "\"}\n";
+  }
   pending.clear();
   if (fd_ < 0) return;
   if (max_size_ > 0 && size_ + static_cast<int64_t>(line.size()) > max_size_ && size_ > 0) rotate();

@@ -22,6 +22,7 @@ void write_orders(const std::string& dir, const Orders& o) {
                       {"bundle", o.bundle},
                       {"runtime_root", o.runtime_root},
                       {"log", o.log_path},
+                      {"log_cri", o.log_cri},
                       {"log_max_size", o.log_max_size},
                       {"log_max_files", o.log_max_files},
                       {"terminal", o.terminal},
@@ -46,6 +47,7 @@ Orders read_orders(const std::string& dir) {
     o.runtime_root = j.at("runtime_root").get<std::string>();
     o.runtime = j.value("runtime", "");
     o.log_path = j.value("log", "");
+    o.log_cri = j.value("log_cri", false);
     o.log_max_size = j.value("log_max_size", int64_t{0});
     o.log_max_files = std::max(1, j.value("log_max_files", 1));
     o.terminal = j.value("terminal", false);

@@ -27,6 +27,7 @@ struct Orders {
   std::string id, bundle, runtime_root;
   std::string runtime;  // an external OCI runtime binary; empty: the runtime library
   std::string log_path;
+  bool log_cri = false;      // the kubelet's CRI format (logs/json_file.hpp), not json-file
   int64_t log_max_size = 0;  // bytes; 0: no rotation
   int log_max_files = 1;
   bool terminal = false, stdin_open = false;

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <grp.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/signalfd.h>
@@ -672,6 +673,11 @@ void Shim::on_client(Client& c) {
       o_.event_attributes["name"] = req.substr(5);
       reply("ok\n");
       return;
+    } else if (req == "reopen-log") {
+      // The kubelet rotated the log (renamed the file): write to a new one at the path.
+      if (log_) log_->reopen();
+      reply(log_ ? "ok\n" : "error the container has no log\n");
+      return;
     } else if (req == "wait") {
       c.waiting = true;
     } else if (req == "exec") {
@@ -782,7 +788,8 @@ void Shim::serve(UniqueFd listen_fd) {
   sigaddset(&set, SIGCHLD);
   UniqueFd sigfd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!sigfd) throw_errno("signalfd");
-  if (!o_.log_path.empty()) log_ = std::make_unique<logs::Writer>(o_.log_path, o_.log_max_size, o_.log_max_files);
+  if (!o_.log_path.empty()) log_ = std::make_unique<logs::Writer>(o_.log_path, o_.log_max_size, o_.log_max_files,
+                                                               o_.log_cri ? logs::Format::cri : logs::Format::json_file);
   ::malloc_trim(0);
   shed_text();
   bool shed_due = true;  // something ran since the last shed_text()
@@ -1035,7 +1042,31 @@ class Guard {
 
 }  // namespace
 
+// `berth-shim --pause EMPTY_DIR`: the init of a CRI pod's shared PID namespace (the pod's
+// containers join it): it only reaps the processes that end up its children, until SIGTERM,
+// SIGINT or SIGKILL (the pod's stop). The containers see it as their PID 1, so it gives them
+// nothing to reach through it: its root is EMPTY_DIR, it runs as nobody without
+// capabilities, and it is not dumpable (its /proc files are closed to them).
+int pause_main(const char* root) {
+  if (::chdir(root) < 0 || ::chroot(".") < 0 || ::chdir("/") < 0) return 1;
+  if (::setgroups(0, nullptr) < 0 || ::setgid(65534) < 0 || ::setuid(65534) < 0) return 1;
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, nullptr);
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&all, &sig) != 0) continue;
+    if (sig == SIGTERM || sig == SIGINT) return 0;
+    if (sig == SIGCHLD)
+      while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+      }
+  }
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string_view(argv[1]) == "--pause") return pause_main(argv[2]);
   if (argc < 2 || argc > 5) {
     std::fprintf(stderr, "usage: berth-shim STATE_DIR [READY_FD [ATTACH_FD [GATE_FD]]]\n");
     return 2;

@@ -1,5 +1,7 @@
 // What berth and berth-shim say to each other.
 //
+// (`berth-shim --pause` is another program in the same binary: the init of a CRI pod's shared
+// PID namespace, which only reaps; see cri/pods.hpp.)
 // berth starts the shim as `berth-shim STATE_DIR READY_FD [ATTACH_FD [GATE_FD]]`: "ok PID" or
 // "error MSG" on READY_FD; ATTACH_FD (-1: none) is a connection already attached as owner;
 // with GATE_FD the first start waits for a "g" on it after the container is created (berth
@@ -25,6 +27,7 @@
 //   "stop\n"          the next exit is a manual stop: no restart; reply "ok\n"
 //   "restart-policy NAME MAX\n"  the restart policy from now on (berth update); reply "ok\n"
 //   "wait\n"          reply "CODE\n" at the next exit
+//   "reopen-log\n"    open the log's path again (it was renamed to rotate it); reply "ok\n"
 //   "exec\n"          then a kExecSpec frame: the shim starts the process in the container
 //                     (a helper child runs the runtime library's exec, the process becomes
 //                     the shim's child), replies kStarted or kError, then streams the

@@ -286,7 +286,8 @@ engine::CreateRequest build_request(const Args& a) {
   }
   h["RestartPolicy"] = restart_flag(a.get("restart", "no"));
   json log_config = {{"Type", a.get("log-driver", "json-file")}, {"Config", json::object()}};
-  if (log_config["Type"] != "json-file") throw Error("--log-driver " + a.get("log-driver") + ": only json-file is supported");
+  if (log_config["Type"] != "json-file" && log_config["Type"] != "k8s-file")
+    throw Error("--log-driver " + a.get("log-driver") + ": json-file or k8s-file (the kubelet's CRI format)");
   for (auto& o : a.all("log-opt")) {
     auto eq = o.find('=');
     if (eq == std::string::npos) throw Error("invalid --log-opt `" + o + "`");
@@ -296,8 +297,8 @@ engine::CreateRequest build_request(const Args& a) {
       char* end = nullptr;
       long n = std::strtol(v.c_str(), &end, 10);
       if (*end || n < 1) throw Error("invalid --log-opt max-file `" + v + "`");
-    } else {
-      throw Error("unknown --log-opt `" + k + "` (max-size, max-file)");
+    } else if (k != "path") {
+      throw Error("unknown --log-opt `" + k + "` (max-size, max-file, path)");
     }
     log_config["Config"][k] = v;
   }

@@ -39,7 +39,7 @@ constexpr FlagHelp kFlags[] = {
     {"", "ip", "string", "IPv4 address (e.g., 172.30.100.104)"},
     {"", "ipc", "string", "IPC mode to use: private (default), shareable, host, none (no /dev/shm) or container:ID (a shareable one)"},
     {"", "label", "list", "Set meta data on a container"},
-    {"", "log-driver", "string", "Logging driver for the container: only json-file (default \"json-file\")"},
+    {"", "log-driver", "string", "Logging driver for the container: json-file or k8s-file (default \"json-file\")"},
     {"", "log-opt", "list", "Log driver options: max-size=SIZE, max-file=N"},
     {"", "mac-address", "string", "Container MAC address (e.g., 92:d0:c6:0a:29:33)"},
     {"", "memory", "bytes", "Memory limit"},

@@ -39,6 +39,7 @@
 #include "distribution/auth.hpp"
 #include "distribution/auth_file.hpp"
 #include "distribution/client.hpp"  // RegistryOptions; the client itself is the module's
+#include "cri/server.hpp"
 #include "engine/engine.hpp"
 #include "events/events.hpp"
 
@@ -61,7 +62,10 @@ const char kUsage[] =
     "      --state DIR           runtime state (default /run/berth)\n"
     "  -n, --namespace NS        the namespace served (default \"default\")\n"
     "      --storage-driver D    overlay (default) or native\n"
-    "      --cni-plugin-dir DIR  CNI plugins (default /usr/lib/cni)\n"
+    "      --cni-plugin-dir DIR  CNI plugins (default /usr/lib/cni; the CRI also /opt/cni/bin)\n"
+    "      --cri-socket PATH     serve the Kubernetes CRI there (default STATE/cri.sock; none: off)\n"
+    "      --cri-namespace NS    the namespace of the CRI's pods and images (default k8s.io)\n"
+    "      --cni-conf-dir DIR    the pods' CNI network configs (default /etc/cni/net.d)\n"
     "      --config-file PATH    daemon.json (default /etc/berth/daemon.json; missing is fine)\n"
     "      --group NAME          the socket's group (default berth, when it exists)\n"
     "  -D, --debug               debug logging\n"
@@ -81,6 +85,10 @@ struct DaemonConfig {
   std::vector<network::AddressPool> address_pools;
   bool tls = false, tlsverify = false;
   std::string tlscacert, tlscert, tlskey;
+  // The CRI server: its socket ("" = STATE/cri.sock; "none": no CRI), the namespace of its
+  // containers and images, where the CNI network configs are.
+  std::string cri_socket, cri_ns = "k8s.io";
+  std::vector<std::string> cni_conf_dirs;
 };
 
 // daemon.json: Docker's keys where berth has the setting. An unknown key is a warning (as
@@ -267,6 +275,12 @@ int main(int argc, char** argv) {
       else if (a == "--tlscacert") cfg.tlscacert = next();
       else if (a == "--tlscert") cfg.tlscert = next();
       else if (a == "--tlskey") cfg.tlskey = next();
+      else if (a == "--cri-socket") cfg.cri_socket = next();
+      else if (a == "--cri-namespace") cfg.cri_ns = next();
+      else if (a == "--cni-conf-dir") {
+        for (auto& d : split(next(), ':'))
+          if (!d.empty()) cfg.cni_conf_dirs.push_back(d);
+      }
       else if (a == "-v" || a == "--version") {
         std::printf("berthd version %s\n", BERTH_VERSION);
         return 0;
@@ -405,6 +419,31 @@ int main(int argc, char** argv) {
       return t;
     };
     api::docker::Api docker(eng, settings);
+
+    // The CRI: an engine of its own namespace, the same store and registries.
+    std::unique_ptr<engine::Engine> cri_eng;
+    std::unique_ptr<cri::Server> cri_server;
+    if (cfg.cri_socket != "none") {
+      if (cfg.cri_ns == cfg.ns) throw Error(ErrorKind::invalid_argument, "--cri-namespace must differ from --namespace");
+      engine::Options co = o;
+      co.images.ns = cfg.cri_ns;
+      co.images.events = events::log_path(cfg.state, cfg.cri_ns);
+      std::vector<std::string> cli = {sibling("berth"), "--root", cfg.root, "--state", cfg.state, "--namespace", cfg.cri_ns,
+                                      "--storage-driver", cfg.driver};
+      for (auto& d : cfg.cni_dirs) cli.insert(cli.end(), {"--cni-plugin-dir", d});
+      co.hooks = engine::cli_hooks(std::move(cli));
+      cri_eng = std::make_unique<engine::Engine>(co);
+      cri::Settings cs;
+      cs.berth_version = BERTH_VERSION;
+      cs.root = cfg.root + "/" + cfg.cri_ns;
+      cs.state = cfg.state + "/" + cfg.cri_ns;
+      if (!cfg.cni_conf_dirs.empty()) cs.cni_conf_dirs = cfg.cni_conf_dirs;
+      cs.transfer = settings.transfer;
+      cri_server = std::make_unique<cri::Server>(*cri_eng, cs);
+      const std::string path = cfg.cri_socket.empty() ? cfg.state + "/cri.sock" : cfg.cri_socket;
+      cri_server->start(path);
+      log::info("CRI (runtime.v1) on unix://" + path + ", namespace " + cfg.cri_ns);
+    }
     api::Server server(api::Limits{}, [&docker](api::Exchange& ex) { docker.handle(ex); },
                        api::docker::Api::common_headers(BERTH_VERSION));
     gid_t gid = 0;
@@ -452,6 +491,7 @@ int main(int argc, char** argv) {
     });
     server.run();
     signals.join();
+    if (cri_server) cri_server->shutdown();
     tcp_listeners.clear();
     ::unlink((cfg.state + "/berthd.pid").c_str());
     if (server.in_flight() > 0) {

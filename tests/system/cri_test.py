@@ -1,0 +1,352 @@
+"""berthd's CRI (runtime.v1) through a gRPC client of its own: python3-grpcio with stubs that
+cri.bats generates from src/cri/api.proto (protoc + grpc_python_plugin) into $CRI_PY.
+
+Environment (set by cri.bats): CRI_SOCK, CRI_PY, CRI_LOGS (a log directory for pods),
+CRI_SUBNET_PREFIX ("10.231.7." — the test CNI network), BERTH_CLI (berth with the store's flags and
+--namespace k8s.io), DD (the test's directory)."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+sys.path.insert(0, os.environ["CRI_PY"])
+
+import grpc  # noqa: E402
+import pytest  # noqa: E402
+
+from cri import api_pb2 as pb  # noqa: E402
+from cri import api_pb2_grpc as rpc  # noqa: E402
+
+IMAGE = "docker.io/library/busybox:latest"
+
+
+@pytest.fixture(scope="module")
+def channel():
+    ch = grpc.insecure_channel("unix://" + os.environ["CRI_SOCK"])
+    grpc.channel_ready_future(ch).result(timeout=10)
+    yield ch
+    ch.close()
+
+
+@pytest.fixture(scope="module")
+def rt(channel):
+    return rpc.RuntimeServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def im(channel):
+    return rpc.ImageServiceStub(channel)
+
+
+def pod_config(name, **kw):
+    uid = str(uuid.uuid4())
+    logs = os.path.join(os.environ["CRI_LOGS"], name + "_" + uid)
+    os.makedirs(logs, exist_ok=True)
+    fields = dict(
+        metadata=pb.PodSandboxMetadata(name=name, namespace="default", uid=uid, attempt=0),
+        hostname=name,
+        log_directory=logs,
+        labels={"app": name, "berth-test": "cri"},
+        annotations={"note": "a pod of cri_test.py"},
+        linux=pb.LinuxPodSandboxConfig(cgroup_parent="/berth-cri-test/pod" + uid.replace("-", "")),
+    )
+    fields.update(kw)
+    return pb.PodSandboxConfig(**fields)
+
+
+def run_pod(rt, name, **kw):
+    cfg = pod_config(name, **kw)
+    pid = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
+    return pid, cfg
+
+
+def container(rt, pod_id, pod_cfg, name, args, **kw):
+    fields = dict(
+        metadata=pb.ContainerMetadata(name=name, attempt=0),
+        image=pb.ImageSpec(image=IMAGE),
+        command=["/bin/sh", "-c"],
+        args=[args],
+        log_path=name + "/0.log",
+        labels={"ctr": name},
+        annotations={"ctr-note": name + "!"},
+    )
+    fields.update(kw)
+    cfg = pb.ContainerConfig(**fields)
+    cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=cfg, sandbox_config=pod_cfg)).container_id
+    return cid
+
+
+def exec_sync(rt, cid, cmd, timeout=10):
+    r = rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=cmd, timeout=timeout))
+    return r.exit_code, r.stdout.decode(), r.stderr.decode()
+
+
+def wait_until(f, secs=10):
+    end = time.time() + secs
+    while True:
+        v = f()
+        if v or time.time() > end:
+            return v
+        time.sleep(0.05)
+
+
+def status(rt, cid):
+    return rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
+
+
+def cleanup(rt, pod_id):
+    rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+
+
+def code_of(call):
+    with pytest.raises(grpc.RpcError) as e:
+        call()
+    return e.value.code(), e.value.details()
+
+
+def test_version_and_status(rt):
+    v = rt.Version(pb.VersionRequest())
+    assert v.runtime_name == "berth" and v.runtime_api_version == "v1"
+    conds = {c.type: c.status for c in rt.Status(pb.StatusRequest()).status.conditions}
+    assert conds == {"RuntimeReady": True, "NetworkReady": True}
+
+
+def test_images(im):
+    imgs = im.ListImages(pb.ListImagesRequest()).images
+    mine = [i for i in imgs if IMAGE in i.repo_tags]
+    assert len(mine) == 1 and mine[0].id.startswith("sha256:") and mine[0].size > 0
+    by_tag = im.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image="busybox"))).image
+    by_id = im.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image=mine[0].id))).image
+    assert by_tag.id == by_id.id == mine[0].id
+    # A missing image: an empty status, not an error; removing it: fine.
+    assert not im.ImageStatus(pb.ImageStatusRequest(image=pb.ImageSpec(image="nothing-here:1"))).HasField("image")
+    im.RemoveImage(pb.RemoveImageRequest(image=pb.ImageSpec(image="nothing-here:1")))
+    fs = im.ImageFsInfo(pb.ImageFsInfoRequest()).image_filesystems
+    assert fs and fs[0].used_bytes.value > 0
+
+
+def test_pod_shares_network_ipc_uts_and_logs(rt):
+    port = free_port()
+    pod_id, cfg = run_pod(
+        rt, "web", hostname="web-host",
+        dns_config=pb.DNSConfig(servers=["10.231.7.53"], searches=["svc.test"], options=["ndots:5"]),
+        port_mappings=[pb.PortMapping(protocol=pb.TCP, container_port=8080, host_port=port, host_ip="127.0.0.1")],
+    )
+    try:
+        st = rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id)).status
+        assert st.state == pb.SANDBOX_READY
+        assert st.network.ip.startswith(os.environ["CRI_SUBNET_PREFIX"])
+        assert st.labels["app"] == "web" and st.annotations["note"] == "a pod of cri_test.py"
+        mkdir = "mkdir -p /www && echo pod-page > /www/index.html && "
+        a = container(rt, pod_id, cfg, "server", mkdir + "echo to-stdout; echo to-stderr >&2; echo shared > /dev/shm/x; exec httpd -f -p 8080 -h /www")
+        b = container(rt, pod_id, cfg, "client", "exec sleep 1000")
+        for c in (a, b):
+            assert status(rt, c).state == pb.CONTAINER_CREATED
+            rt.StartContainer(pb.StartContainerRequest(container_id=c))
+            assert status(rt, c).state == pb.CONTAINER_RUNNING
+        # Localhost is the pod's: b reaches a's server on 127.0.0.1; IPC (/dev/shm) and the
+        # hostname are the pod's too; resolv.conf is the pod's DNS config.
+        assert wait_until(lambda: exec_sync(rt, b, ["wget", "-qO-", "http://127.0.0.1:8080/"])[1] == "pod-page\n")
+        assert exec_sync(rt, b, ["cat", "/dev/shm/x"])[1] == "shared\n"
+        assert exec_sync(rt, b, ["hostname"])[1] == "web-host\n"
+        # The PID namespace is the pod's (the CRI's default, POD): b sees a's server, and the
+        # pod's init (berth's pause) is PID 1.
+        assert exec_sync(rt, b, ["sh", "-c", "ps -o args | grep -cx 'httpd -f -p 8080 -h /www'"])[1] == "1\n"
+        assert "berth-shim\0--pause\0" in exec_sync(rt, b, ["cat", "/proc/1/cmdline"])[1]
+        # ... and nothing of the host is reached through it (its root, its open files).
+        for probe in (["ls", "/proc/1/root/"], ["cat", "/proc/1/root/etc/hostname"], ["readlink", "/proc/1/fd/0"]):
+            rc, out, _ = exec_sync(rt, b, probe)
+            assert rc != 0 and out == "", (probe, out)
+        assert exec_sync(rt, b, ["ls", "/proc/1/fd"])[1].split() in ([], ["0", "1", "2"])
+        assert exec_sync(rt, b, ["sh", "-c", "grep -E '^(Uid|CapEff)' /proc/1/status"])[1].split() == [
+            "Uid:", "65534", "65534", "65534", "65534", "CapEff:", "0000000000000000"]
+        resolv = exec_sync(rt, b, ["cat", "/etc/resolv.conf"])[1]
+        assert "nameserver 10.231.7.53" in resolv and "search svc.test" in resolv and "options ndots:5" in resolv
+        # Its own IP is the pod's.
+        assert st.network.ip in exec_sync(rt, b, ["ip", "-4", "addr", "show", "eth0"])[1]
+        # The hostPort answers on the host's 127.0.0.1.
+        assert urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=5).read() == b"pod-page\n"
+        # ExecSync: exit codes and both streams.
+        assert exec_sync(rt, b, ["sh", "-c", "echo out; echo err >&2; exit 3"]) == (3, "out\n", "err\n")
+        # The log, in the kubelet's format, at log_directory/log_path.
+        log = os.path.join(cfg.log_directory, "server/0.log")
+        assert wait_until(lambda: os.path.exists(log) and "to-stderr" in open(log).read())
+        lines = open(log).read().splitlines()
+        assert any(l.endswith(" stdout F to-stdout") for l in lines), lines
+        assert any(l.endswith(" stderr F to-stderr") for l in lines), lines
+        s = status(rt, a)
+        assert s.log_path == log and s.labels["ctr"] == "server" and s.annotations["ctr-note"] == "server!"
+        # Lists and filters.
+        ids = {c.id for c in rt.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pod_id))).containers}
+        assert ids == {a, b}
+        sel = rt.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pod_id, label_selector={"ctr": "client"}))).containers
+        assert [c.id for c in sel] == [b]
+        pods = rt.ListPodSandbox(pb.ListPodSandboxRequest(filter=pb.PodSandboxFilter(label_selector={"app": "web"}))).items
+        assert [p.id for p in pods] == [pod_id]
+        stats = rt.ContainerStats(pb.ContainerStatsRequest(container_id=b)).stats
+        assert stats.memory.working_set_bytes.value > 0 and stats.attributes.id == b
+        # Stop one container: exited with its code and reason.
+        rt.StopContainer(pb.StopContainerRequest(container_id=b, timeout=0))
+        s = status(rt, b)
+        assert s.state == pb.CONTAINER_EXITED and s.exit_code in (137, 143) and s.reason == "Error"
+    finally:
+        cleanup(rt, pod_id)
+    # Nothing is left: the pod, its containers, its namespace files and its port.
+    assert not rt.ListPodSandbox(pb.ListPodSandboxRequest(filter=pb.PodSandboxFilter(id=pod_id))).items
+    assert not rt.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pod_id))).containers
+    mounts = open("/proc/self/mountinfo").read()
+    assert pod_id not in mounts
+    with pytest.raises(OSError):
+        urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=2)
+
+
+def test_stop_releases_the_network_and_keeps_the_record(rt):
+    pod_id, cfg = run_pod(rt, "stopper")
+    ip = rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id)).status.network.ip
+    c = container(rt, pod_id, cfg, "sleeper", "exec sleep 1000")
+    rt.StartContainer(pb.StartContainerRequest(container_id=c))
+    rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+    st = rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id)).status
+    assert st.state == pb.SANDBOX_NOTREADY and st.network.ip == ""
+    assert status(rt, c).state == pb.CONTAINER_EXITED
+    assert pod_id not in open("/proc/self/mountinfo").read()
+    # host-local gave the address back.
+    ipam = os.path.join(os.environ["DD"], "ipam", "berth-cri-test", ip)
+    assert not os.path.exists(ipam)
+    # Stop again: fine. A container for a stopped pod: refused, nothing made.
+    rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+    code, _ = code_of(lambda: container(rt, pod_id, cfg, "late", "true"))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))  # again: fine
+    code, _ = code_of(lambda: status(rt, c))
+    assert code == grpc.StatusCode.NOT_FOUND
+
+
+def test_exec_sync_timeout_kills_the_process(rt):
+    pod_id, cfg = run_pod(rt, "timeouts")
+    try:
+        c = container(rt, pod_id, cfg, "main", "exec sleep 1000")
+        rt.StartContainer(pb.StartContainerRequest(container_id=c))
+        t0 = time.time()
+        code, _ = code_of(lambda: rt.ExecSync(pb.ExecSyncRequest(container_id=c, cmd=["sleep", "30"], timeout=1)))
+        assert time.time() - t0 < 5
+        assert code != grpc.StatusCode.OK
+        # The process is gone: only the container's sleep is left.
+        assert wait_until(lambda: exec_sync(rt, c, ["sh", "-c", "ps -o args | grep -cx 'sleep 30'"])[1] == "0\n")
+        code, _ = code_of(lambda: exec_sync(rt, c, ["/no/such/command"]))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        cleanup(rt, pod_id)
+
+
+def test_bad_requests_leave_nothing(rt):
+    before = len(rt.ListContainers(pb.ListContainersRequest()).containers)
+    pods_before = len(rt.ListPodSandbox(pb.ListPodSandboxRequest()).items)
+    code, _ = code_of(lambda: rt.RunPodSandbox(pb.RunPodSandboxRequest(config=pb.PodSandboxConfig())))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    code, _ = code_of(lambda: rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id="0123456789ab")))
+    assert code == grpc.StatusCode.NOT_FOUND
+    code, _ = code_of(lambda: rt.ContainerStatus(pb.ContainerStatusRequest(container_id="0123456789ab")))
+    assert code == grpc.StatusCode.NOT_FOUND
+    cfg = pod_config("nopod")
+    code, _ = code_of(lambda: container(rt, "0123456789ab", cfg, "orphan", "true"))
+    assert code == grpc.StatusCode.NOT_FOUND
+    code, _ = code_of(lambda: rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler="no-such-handler")))
+    assert code == grpc.StatusCode.NOT_FOUND
+    pod_id, cfg = run_pod(rt, "bad")
+    try:
+        # The same pod metadata again: reserved.
+        code, _ = code_of(lambda: rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)))
+        assert code == grpc.StatusCode.ALREADY_EXISTS
+        # Absurd resources, a missing image, no name, a relative mount: refused, nothing made.
+        res = pb.LinuxContainerResources(cpu_shares=1, memory_limit_in_bytes=1)
+        code, detail = code_of(lambda: container(rt, pod_id, cfg, "tiny", "true", linux=pb.LinuxContainerConfig(resources=res)))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, detail
+        code, _ = code_of(lambda: rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=pb.ContainerConfig(
+            metadata=pb.ContainerMetadata(name="x"), image=pb.ImageSpec(image="no-such-image:1")))))
+        assert code == grpc.StatusCode.NOT_FOUND
+        code, _ = code_of(lambda: rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pod_id, config=pb.ContainerConfig(
+            image=pb.ImageSpec(image=IMAGE)))))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        code, _ = code_of(lambda: container(rt, pod_id, cfg, "relmount", "true", mounts=[pb.Mount(host_path="/tmp", container_path="rel")]))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        code, _ = code_of(lambda: container(rt, pod_id, cfg, "logescape", "true", log_path="../../escape.log"))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        # A name taken in the pod.
+        container(rt, pod_id, cfg, "twice", "true")
+        code, _ = code_of(lambda: container(rt, pod_id, cfg, "twice", "true"))
+        assert code in (grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION)
+        assert len(rt.ListContainers(pb.ListContainersRequest()).containers) == before + 1
+    finally:
+        cleanup(rt, pod_id)
+    assert len(rt.ListContainers(pb.ListContainersRequest()).containers) == before
+    assert len(rt.ListPodSandbox(pb.ListPodSandboxRequest()).items) == pods_before
+
+
+def test_pid_namespace_per_container(rt):
+    own = pb.LinuxSandboxSecurityContext(namespace_options=pb.NamespaceOption(pid=pb.CONTAINER))
+    pod_id, cfg = run_pod(rt, "pids", linux=pb.LinuxPodSandboxConfig(security_context=own))
+    try:
+        sc = pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(
+            namespace_options=pb.NamespaceOption(pid=pb.CONTAINER)))
+        a = container(rt, pod_id, cfg, "a", "exec sleep 1001", linux=sc)
+        b = container(rt, pod_id, cfg, "b", "exec sleep 1002", linux=sc)
+        for c in (a, b):
+            rt.StartContainer(pb.StartContainerRequest(container_id=c))
+        assert exec_sync(rt, b, ["cat", "/proc/1/cmdline"])[1] == "sleep\x001002\x00"
+        assert exec_sync(rt, b, ["sh", "-c", "ps -o args | grep -cx 'sleep 1001'"])[1] == "0\n"
+    finally:
+        cleanup(rt, pod_id)
+
+
+def test_host_network_pod(rt):
+    pod_id, cfg = run_pod(
+        rt, "hostnet",
+        linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
+            namespace_options=pb.NamespaceOption(network=pb.NODE))),
+    )
+    try:
+        c = container(rt, pod_id, cfg, "main", "exec sleep 1000",
+                      linux=pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(
+                          namespace_options=pb.NamespaceOption(network=pb.NODE))))
+        rt.StartContainer(pb.StartContainerRequest(container_id=c))
+        assert exec_sync(rt, c, ["hostname"])[1] == socket.gethostname() + "\n"
+        links = exec_sync(rt, c, ["ls", "/sys/class/net"])[1].split()
+        assert set(os.listdir("/sys/class/net")) == set(links)
+    finally:
+        cleanup(rt, pod_id)
+
+
+def test_security_context(rt):
+    pod_id, cfg = run_pod(rt, "secure")
+    try:
+        sc = pb.LinuxContainerSecurityContext(
+            run_as_user=pb.Int64Value(value=1234), run_as_group=pb.Int64Value(value=5678), supplemental_groups=[42],
+            readonly_rootfs=True, no_new_privs=True,
+            capabilities=pb.Capability(drop_capabilities=["ALL"], add_capabilities=["NET_BIND_SERVICE"]))
+        c = container(rt, pod_id, cfg, "main", "exec sleep 1000", linux=pb.LinuxContainerConfig(security_context=sc))
+        rt.StartContainer(pb.StartContainerRequest(container_id=c))
+        assert exec_sync(rt, c, ["id"])[1].startswith("uid=1234 gid=5678")
+        assert "42" in exec_sync(rt, c, ["id", "-G"])[1].split()
+        rc, _, err = exec_sync(rt, c, ["touch", "/x"])
+        assert rc != 0 and "Read-only" in err
+        status_lines = exec_sync(rt, c, ["sh", "-c", "cat /proc/$(pidof sleep)/status"])[1]
+        caps = {l.split(":")[0]: l.split(":")[1].strip() for l in status_lines.splitlines() if l.startswith("Cap")}
+        assert caps["CapBnd"] == "0000000000000400"  # NET_BIND_SERVICE only
+        assert "NoNewPrivs:\t1" in status_lines
+    finally:
+        cleanup(rt, pod_id)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
