@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <functional>
 #include <csignal>
 #include <map>
 #include <mutex>
@@ -128,12 +130,20 @@ std::string cap_name(std::string c) {
 // The image of a ref or id in the CRI's store; nullopt when there is none.
 std::optional<image::Image> find_image(engine::Engine& eng, const std::string& ref) {
   if (ref.empty()) throw Error(ErrorKind::invalid_argument, "no image given");
+  std::optional<image::Image> img;
   try {
-    return eng.images().find(ref);
+    img = eng.images().find(ref);
   } catch (const Error& e) {
-    if (e.kind() == ErrorKind::not_found) return std::nullopt;
-    throw;
+    if (e.kind() != ErrorKind::not_found) throw;
   }
+  if (img || ref.find('@') == std::string::npos) return img;
+  // REPO@DIGEST of an image pulled by tag: the one of that repository whose manifest it is.
+  oci::Reference want = oci::Reference::parse(ref);
+  for (auto& i : eng.images().list()) {
+    oci::Reference r = oci::Reference::parse(i.record.name);
+    if (r.registry == want.registry && r.repository == want.repository && i.manifest_desc.digest.str() == want.digest) return i;
+  }
+  return std::nullopt;
 }
 
 void fill_image(engine::Engine& eng, const image::Image& img, v1::Image* out) {
@@ -298,9 +308,15 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
       if (!img) throw Error(ErrorKind::not_found, "image " + cc.image().image() + " not found: pull it first");
       engine::CreateRequest req;
       req.image = img->id.str();
-      const auto& pm = pod.config.metadata();
-      req.name = cc.metadata().name() + "_" + pm.name() + "_" + pm.namespace_() + "_" + pm.uid() + "_" +
-                 std::to_string(cc.metadata().attempt());
+      // Unique per pod, name and attempt (the CRI's rule), within the engine's 128 characters:
+      // NAME_PODID16_ATTEMPT, a long NAME shortened with a hash of the whole.
+      std::string name = cc.metadata().name();
+      if (name.size() > 90) {
+        char h[17];
+        std::snprintf(h, sizeof h, "%016zx", std::hash<std::string>{}(name));
+        name = name.substr(0, 72) + "-" + h;
+      }
+      req.name = name + "_" + pod.id.substr(0, 16) + "_" + std::to_string(cc.metadata().attempt());
       req.config = container_config(cc, pod);
       std::vector<std::string> mounts;
       req.host = host_config(cc, pod, mounts);
@@ -365,7 +381,7 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
       const auto& f = q->filter();
       for (auto& c : eng_.list()) {
         if (!c.data.contains("CRI")) continue;
-        const json& cri = c.data["CRI"];
+        const json cri = c.data["CRI"];  // a copy: state() may reload c
         if (!f.id().empty() && c.id().rfind(f.id(), 0) != 0) continue;
         if (!f.pod_sandbox_id().empty() && cri.value("pod", "").rfind(f.pod_sandbox_id(), 0) != 0) continue;
         if (!labels_match(string_map(cri, "labels"), f.label_selector())) continue;
@@ -389,7 +405,7 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
   grpc::Status ContainerStatus(grpc::ServerContext*, const v1::ContainerStatusRequest* q, v1::ContainerStatusResponse* r) override {
     return call("ContainerStatus", [&] {
       engine::Container c = cri_container(q->container_id());
-      const json& cri = c.data["CRI"];
+      const json cri = c.data["CRI"];  // a copy: state() may reload c
       engine::State s = eng_.state(c);
       auto* st = r->mutable_status();
       st->set_id(c.id());
@@ -523,7 +539,7 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
       const auto& f = q->filter();
       for (auto& c : eng_.list()) {
         if (!c.data.contains("CRI")) continue;
-        const json& cri = c.data["CRI"];
+        const json cri = c.data["CRI"];  // a copy: state() may reload c
         if (!f.id().empty() && c.id().rfind(f.id(), 0) != 0) continue;
         if (!f.pod_sandbox_id().empty() && cri.value("pod", "").rfind(f.pod_sandbox_id(), 0) != 0) continue;
         if (!labels_match(string_map(cri, "labels"), f.label_selector())) continue;
@@ -660,6 +676,12 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
     if (sc.privileged() && !pod_privileged)
       throw Error(ErrorKind::invalid_argument, "a privileged container needs a privileged pod sandbox");
     h["Privileged"] = sc.privileged();
+    // The kubelet sends its default lists; lists given replace Docker's, empty ones keep them
+    // (an unmasked /proc — procMount Unmasked — is not supported).
+    if (!sc.masked_paths().empty())
+      h["MaskedPaths"] = std::vector<std::string>(sc.masked_paths().begin(), sc.masked_paths().end());
+    if (!sc.readonly_paths().empty())
+      h["ReadonlyPaths"] = std::vector<std::string>(sc.readonly_paths().begin(), sc.readonly_paths().end());
     h["ReadonlyRootfs"] = sc.readonly_rootfs();
     std::vector<std::string> add, drop;
     for (auto& c : sc.capabilities().add_capabilities()) add.push_back(cap_name(c));
@@ -671,8 +693,11 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
     if (!groups.empty()) h["GroupAdd"] = groups;
     std::vector<std::string> sec;
     if (sc.no_new_privs()) sec.push_back("no-new-privileges");
+    // The CRI's seccomp: none asked is unconfined (what the kubelet sends for a pod that does
+    // not ask for RuntimeDefault; containerd's rule too); a privileged container has none.
     std::string seccomp;
-    if (sc.has_seccomp()) {
+    if (sc.privileged()) {
+    } else if (sc.has_seccomp()) {
       if (sc.seccomp().profile_type() == v1::SecurityProfile::Unconfined) seccomp = "unconfined";
       else if (sc.seccomp().profile_type() == v1::SecurityProfile::Localhost) seccomp = sc.seccomp().localhost_ref();
     } else if (const std::string& p = sc.seccomp_profile_path(); !p.empty()) {
@@ -680,6 +705,8 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
       else if (p.rfind("localhost/", 0) == 0) seccomp = p.substr(10);
       else if (p != "runtime/default" && p != "docker/default")
         throw Error(ErrorKind::invalid_argument, "seccomp profile " + p + ": runtime/default, unconfined or localhost/PATH");
+    } else {
+      seccomp = "unconfined";
     }
     if (!seccomp.empty()) {
       if (seccomp != "unconfined" && (seccomp.empty() || seccomp[0] != '/'))
@@ -698,7 +725,7 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
   }
 
   void stats_of(engine::Container& c, v1::ContainerStats* out) {
-    const json& cri = c.data["CRI"];
+    const json cri = c.data["CRI"];  // a copy: state() may reload c
     auto* a = out->mutable_attributes();
     a->set_id(c.id());
     a->mutable_metadata()->set_name(cri.value("name", ""));

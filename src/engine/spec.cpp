@@ -761,6 +761,15 @@ json make_spec(const SpecInputs& in) {
   res["devices"] = dev_rules;
   linux["resources"] = res;
   linux["namespaces"] = namespaces;
+  // Docker's rule: a shared bind makes the root's propagation shared (mounts made in the
+  // container reach the host through it), a slave one slave; otherwise the runtime's default.
+  std::string root_propagation;
+  for (const Bind& b : binds_of(h)) {
+    const std::string p = b.propagation();
+    if (p == "shared" || p == "rshared") root_propagation = "shared";
+    else if ((p == "slave" || p == "rslave") && root_propagation.empty()) root_propagation = "rslave";
+  }
+  if (!root_propagation.empty()) linux["rootfsPropagation"] = root_propagation;
   linux["cgroupsPath"] = (h.cgroup_parent.empty() ? std::string("/berth") : fs::clean_path("/" + h.cgroup_parent)) + "/" + in.id;
   if (!privileged) {
     linux["maskedPaths"] = {"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore",
@@ -768,6 +777,17 @@ json make_spec(const SpecInputs& in) {
                             "/proc/timer_list", "/proc/timer_stats",
                             "/sys/devices/virtual/powercap", "/sys/firmware"};
     linux["readonlyPaths"] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+    // Docker's HostConfig.MaskedPaths and ReadonlyPaths (the API's; the CRI's security context):
+    // given, they replace the defaults.
+    for (auto [field, key] : {std::pair{"MaskedPaths", "maskedPaths"}, {"ReadonlyPaths", "readonlyPaths"}}) {
+      auto it = h.extra.find(field);
+      if (it == h.extra.end() || it->is_null()) continue;
+      if (!it->is_array()) throw Error(ErrorKind::invalid_argument, std::string("HostConfig.") + field + ": want a list of paths");
+      for (auto& p : *it)
+        if (!p.is_string() || p.get<std::string>().empty() || p.get<std::string>()[0] != '/')
+          throw Error(ErrorKind::invalid_argument, std::string("HostConfig.") + field + ": want absolute paths");
+      linux[key] = *it;
+    }
   }
   if (!seccomp.is_null()) linux["seccomp"] = seccomp;
   if (!h.sysctls.empty()) linux["sysctl"] = h.sysctls;

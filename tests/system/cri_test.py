@@ -328,7 +328,7 @@ def test_security_context(rt):
     try:
         sc = pb.LinuxContainerSecurityContext(
             run_as_user=pb.Int64Value(value=1234), run_as_group=pb.Int64Value(value=5678), supplemental_groups=[42],
-            readonly_rootfs=True, no_new_privs=True,
+            readonly_rootfs=True, no_new_privs=True, masked_paths=["/etc/passwd"], readonly_paths=["/dev/shm"],
             capabilities=pb.Capability(drop_capabilities=["ALL"], add_capabilities=["NET_BIND_SERVICE"]))
         c = container(rt, pod_id, cfg, "main", "exec sleep 1000", linux=pb.LinuxContainerConfig(security_context=sc))
         rt.StartContainer(pb.StartContainerRequest(container_id=c))
@@ -340,6 +340,12 @@ def test_security_context(rt):
         caps = {l.split(":")[0]: l.split(":")[1].strip() for l in status_lines.splitlines() if l.startswith("Cap")}
         assert caps["CapBnd"] == "0000000000000400"  # NET_BIND_SERVICE only
         assert "NoNewPrivs:\t1" in status_lines
+        # The masked path reads empty; the read-only one is read-only; Docker's default masks
+        # were replaced by the lists given (/proc/kcore is not masked any more).
+        assert exec_sync(rt, c, ["cat", "/etc/passwd"])[1] == ""
+        rc, _, err = exec_sync(rt, c, ["sh", "-c", "echo x > /dev/shm/x"])
+        assert rc != 0 and "Read-only" in err
+        assert "/proc/kcore" not in exec_sync(rt, c, ["cat", "/proc/self/mountinfo"])[1]
     finally:
         cleanup(rt, pod_id)
 

@@ -81,6 +81,9 @@ struct DaemonConfig {
   bool debug = false;
   std::vector<std::string> insecure_registries;
   std::vector<std::string> registry_mirrors;      // URLs, for docker.io
+  // berth's "mirrors": {"registry.k8s.io": ["http://127.0.0.1:5000"]} — mirrors of any
+  // registry (containerd's per-host mirrors); registry-mirrors are docker.io's.
+  std::map<std::string, std::vector<std::string>> mirrors;
   std::map<std::string, std::string> log_opts;    // json-file options
   std::vector<network::AddressPool> address_pools;
   bool tls = false, tlsverify = false;
@@ -119,6 +122,22 @@ void read_config_file(DaemonConfig& c, bool first) {
   for (auto& m : c.registry_mirrors)
     if (m.rfind("http://", 0) != 0 && m.rfind("https://", 0) != 0)
       throw Error(ErrorKind::invalid_argument, c.config_file + ": registry-mirrors: `" + m + "` is not an http(s):// URL");
+  c.mirrors.clear();
+  if (j.contains("mirrors")) {
+    const std::string bad = c.config_file + ": mirrors: want {\"REGISTRY\": [\"http(s)://HOST[:PORT]\", …]}";
+    if (!j["mirrors"].is_object()) throw Error(ErrorKind::invalid_argument, bad);
+    for (auto& [host, urls] : j["mirrors"].items()) {
+      if (!urls.is_array()) throw Error(ErrorKind::invalid_argument, bad);
+      for (auto& u : urls) {
+        if (!u.is_string()) throw Error(ErrorKind::invalid_argument, bad);
+        const std::string url = u.get<std::string>();
+        if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+          throw Error(ErrorKind::invalid_argument, c.config_file + ": mirrors: " + host + ": `" + url + "` is not an http(s):// URL");
+        c.mirrors[host].push_back(url);
+      }
+    }
+  }
+  for (auto& m : c.registry_mirrors) c.mirrors["docker.io"].push_back(m);
   if (j.contains("log-driver") && j["log-driver"] != "json-file")
     throw Error(ErrorKind::invalid_argument, c.config_file + ": log-driver " + j["log-driver"].dump() + " is not supported (json-file only)");
   c.log_opts.clear();
@@ -389,17 +408,19 @@ int main(int argc, char** argv) {
         auto file = std::make_shared<distribution::AuthFile>(distribution::AuthFile::load(distribution::AuthFile::default_path()));
         ro.credentials = [file](const std::string& registry) { return file->get(registry); };
       }
-      std::vector<std::string> mirrors;
+      std::map<std::string, std::vector<std::string>> mirrors_of;
       {
         std::lock_guard<std::mutex> l(shared_cfg->first);
-        mirrors = shared_cfg->second.registry_mirrors;
+        mirrors_of = shared_cfg->second.mirrors;
       }
       image::Transfer t;
-      t.open = [ro, mirrors](const std::string& registry, const std::string& repository) {
-        // docker.io's images from the first mirror that answers (Docker's registry-mirrors),
-        // else from docker.io itself. A mirror's own credentials, if the file has any.
-        if (registry == "docker.io")
-          for (const auto& url : mirrors) {
+      t.open = [ro, mirrors_of](const std::string& registry, const std::string& repository) {
+        // A registry's images from the first of its mirrors that answers (Docker's
+        // registry-mirrors for docker.io, berth's mirrors for any), else from the registry
+        // itself. A mirror's own credentials, if the file has any.
+        auto it = mirrors_of.find(registry);
+        if (it != mirrors_of.end())
+          for (const auto& url : it->second) {
             std::string host = url.substr(url.find("://") + 3);
             host = host.substr(0, host.find('/'));
             distribution::RegistryOptions mo = ro;
@@ -407,10 +428,10 @@ int main(int argc, char** argv) {
             try {
               std::unique_ptr<distribution::Repository> m(registry_client()(&mo, host.c_str(), repository.c_str()));
               m->ping();
-              log::debug("docker.io/" + repository + " from the mirror " + url);
+              log::debug(registry + "/" + repository + " from the mirror " + url);
               return m;
             } catch (const std::exception& e) {
-              log::warn("registry mirror " + url + ": " + e.what() + " (trying the next, then docker.io)");
+              log::warn("registry mirror " + url + ": " + e.what() + " (trying the next, then " + registry + ")");
             }
           }
         return std::unique_ptr<distribution::Repository>(registry_client()(&ro, registry.c_str(), repository.c_str()));
@@ -478,6 +499,7 @@ int main(int argc, char** argv) {
             std::lock_guard<std::mutex> l(shared_cfg->first);
             shared_cfg->second.insecure_registries = fresh.insecure_registries;
             shared_cfg->second.registry_mirrors = fresh.registry_mirrors;
+            shared_cfg->second.mirrors = fresh.mirrors;
             log::info("configuration reloaded from " + cfg.config_file);
           } catch (const std::exception& e) {
             log::error(std::string("reload: ") + e.what() + " (the old configuration stays)");
