@@ -117,7 +117,7 @@ build() {  # build NAME... (the first name builds, the rest are tags) with a Doc
   touch "$ctx/$(basename "${first%%:*}")"
   local tags=()
   for n in "$@"; do tags+=(-t "$REG/$n"); done
-  e build -q --build-arg "TEST=$(basename "${first%%:*}")" "${tags[@]}" "$ctx" >/dev/null 2>"$ctx/log" || { cat "$ctx/log" >&2; return 1; }
+  e build -q --network none --build-arg "TEST=$(basename "${first%%:*}")" "${tags[@]}" "$ctx" >/dev/null 2>"$ctx/log" || { cat "$ctx/log" >&2; return 1; }
   for n in "$@"; do e push "$REG/$n" >/dev/null; done
 }
 FROM="FROM $REG/base/busybox:latest"

@@ -26,6 +26,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -513,7 +514,22 @@ int main(int argc, char** argv) {
     });
     server.run();
     signals.join();
-    if (cri_server) cri_server->shutdown();
+    if (cri_server) {
+      // gRPC's shutdown waits for every handler to return: one that does not (a call stuck
+      // on a container) must not keep the daemon from exiting — the shims keep the containers.
+      auto done = std::make_shared<std::promise<void>>();
+      auto ended = done->get_future();
+      std::thread([&cri_server, done] {
+        cri_server->shutdown();
+        done->set_value();
+      }).detach();
+      if (ended.wait_for(std::chrono::seconds(6)) != std::future_status::ready) {
+        log::warn("CRI calls still running at exit: left");
+        ::unlink((cfg.state + "/berthd.pid").c_str());
+        std::fflush(nullptr);
+        ::_exit(0);
+      }
+    }
     tcp_listeners.clear();
     ::unlink((cfg.state + "/berthd.pid").c_str());
     if (server.in_flight() > 0) {
