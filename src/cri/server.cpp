@@ -380,11 +380,8 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
     return call("ListContainers", [&] {
       const auto& f = q->filter();
       for (auto& c : eng_.list()) {
-        if (!c.data.contains("CRI")) continue;
+        if (!selected(c, f.id(), f.pod_sandbox_id(), f.label_selector())) continue;
         const json cri = c.data["CRI"];  // a copy: state() may reload c
-        if (!f.id().empty() && c.id().rfind(f.id(), 0) != 0) continue;
-        if (!f.pod_sandbox_id().empty() && cri.value("pod", "").rfind(f.pod_sandbox_id(), 0) != 0) continue;
-        if (!labels_match(string_map(cri, "labels"), f.label_selector())) continue;
         engine::State s = eng_.state(c);
         if (f.has_state() && f.state().state() != state_of(s)) continue;
         auto* out = r->add_containers();
@@ -537,14 +534,8 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
                                   v1::ListContainerStatsResponse* r) override {
     return call("ListContainerStats", [&] {
       const auto& f = q->filter();
-      for (auto& c : eng_.list()) {
-        if (!c.data.contains("CRI")) continue;
-        const json cri = c.data["CRI"];  // a copy: state() may reload c
-        if (!f.id().empty() && c.id().rfind(f.id(), 0) != 0) continue;
-        if (!f.pod_sandbox_id().empty() && cri.value("pod", "").rfind(f.pod_sandbox_id(), 0) != 0) continue;
-        if (!labels_match(string_map(cri, "labels"), f.label_selector())) continue;
-        stats_of(c, r->add_stats());
-      }
+      for (auto& c : eng_.list())
+        if (selected(c, f.id(), f.pod_sandbox_id(), f.label_selector())) stats_of(c, r->add_stats());
     });
   }
 
@@ -563,6 +554,16 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
     if (parent.size() > 6 && parent.substr(parent.size() - 6) == ".slice")
       throw Error(ErrorKind::invalid_argument, "cgroup parent " + parent +
                                                    ": a systemd slice; berth uses the cgroupfs driver (kubelet --cgroup-driver=cgroupfs)");
+  }
+
+  // A container of the CRI's that a filter selects: id and pod id prefixes ("" any), labels.
+  static bool selected(const engine::Container& c, const std::string& id, const std::string& pod,
+                       const google::protobuf::Map<std::string, std::string>& labels) {
+    auto it = c.data.find("CRI");
+    if (it == c.data.end() || !it->is_object()) return false;
+    if (!id.empty() && c.id().rfind(id, 0) != 0) return false;
+    if (!pod.empty() && it->value("pod", "").rfind(pod, 0) != 0) return false;
+    return labels_match(string_map(*it, "labels"), labels);
   }
 
   engine::Container cri_container(const std::string& ref) {

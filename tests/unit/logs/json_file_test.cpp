@@ -1,4 +1,4 @@
-// The json-file log as the shim writes it and the engine reads it: records, splitting,
+// The json-file log (and the CRI format) as the shim writes it and the engine reads it: records, splitting,
 // escaping, rotation, --tail/--since selection, and following across a rotation.
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -69,6 +69,45 @@ TEST(JsonFileLog, RecordsRoundTripWithStreamsEscapesAndSplits) {
   EXPECT_FALSE(logs::parse_line("[1,2]", e));
   EXPECT_TRUE(logs::parse_line(R"({"log":1,"stream":[],"time":null})", e));  // wrong types: defaults
   EXPECT_EQ(e.stream, "stdout");
+}
+
+TEST(CriLog, TheKubeletsFormatWithFullAndPartialLinesReadsBack) {
+  test::TempDir d;
+  const std::string path = d / "0.log";
+  {
+    logs::Writer w(path, 0, 1, logs::Format::cri);
+    std::string out, err;
+    const std::string line = "hello \"world\" \\ tab\t\n";
+    w.add("stdout", line.data(), line.size(), out);
+    w.add("stderr", "no newline", 10, err);
+    w.flush("stderr", err);
+    const std::string big(20 * 1024, 'y');
+    w.add("stdout", big.data(), big.size(), out);
+    w.add("stdout", "\n", 1, out);
+    w.flush("stdout", out);
+  }
+  const std::string text = fs::read_file(path);
+  // TIME STREAM TAG MESSAGE, the message as written (no escaping), its newline not written.
+  std::vector<std::string> lines;
+  for (size_t pos = 0, nl; (nl = text.find('\n', pos)) != std::string::npos; pos = nl + 1) lines.push_back(text.substr(pos, nl - pos));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_NE(lines[0].find("Z stdout F hello \"world\" \\ tab\t"), std::string::npos) << lines[0];
+  EXPECT_EQ(lines[0].back(), '\t');
+  EXPECT_NE(lines[1].find("Z stderr P no newline"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2].find(" stdout P yyy"), std::string::npos);  // the first 16 KiB of the long line
+  EXPECT_NE(lines[3].find(" stdout F yyy"), std::string::npos);  // the rest, ending it
+  auto all = read_all(logs::Follower(path));
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].log, "hello \"world\" \\ tab\t\n");
+  EXPECT_EQ(all[1].log, "no newline");
+  EXPECT_EQ(all[1].stream, "stderr");
+  EXPECT_EQ(all[2].log + all[3].log, std::string(20 * 1024, 'y') + "\n");
+  EXPECT_GT(all[0].seconds(), 1700000000);
+  logs::Entry e;
+  EXPECT_FALSE(logs::parse_line("2026-12-04T10:00:00Z stdout", e));
+  EXPECT_FALSE(logs::parse_line("2026-12-04T10:00:00Z stdout X text", e));
+  EXPECT_TRUE(logs::parse_line("2026-12-04T10:00:00Z stdout F", e));  // an empty line
+  EXPECT_EQ(e.log, "\n");
 }
 
 TEST(JsonFileLog, RotationKeepsTheNewestFilesAndTailReadsAcrossThem) {
