@@ -4,6 +4,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "common/error.hpp"
@@ -38,6 +39,39 @@ std::string encode_frame(uint8_t type, std::string_view data) {
   put_header(f.data(), type, data.size());
   f += data;
   return f;
+}
+
+void FrameQueue::push(uint8_t type, std::string_view data) {
+  do {
+    const size_t n = std::min<size_t>(data.size(), kMaxFrame);
+    char h[5];
+    put_header(h, type, n);
+    buf_.append(h, sizeof h);
+    buf_.append(data.substr(0, n));
+    data.remove_prefix(n);
+  } while (!data.empty());
+}
+
+bool FrameQueue::flush(int fd) {
+  while (pos_ < buf_.size()) {
+    ssize_t w = ::send(fd, buf_.data() + pos_, buf_.size() - pos_, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (w <= 0) {
+      buf_.clear();
+      pos_ = 0;
+      return false;
+    }
+    pos_ += static_cast<size_t>(w);
+  }
+  if (pos_ == buf_.size()) {
+    buf_.clear();
+    pos_ = 0;
+  } else if (pos_ > (1 << 20)) {
+    buf_.erase(0, pos_);
+    pos_ = 0;
+  }
+  return true;
 }
 
 bool send_all(int fd, std::string_view data) {

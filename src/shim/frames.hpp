@@ -25,6 +25,25 @@ bool send_all(int fd, std::string_view data);
 // Sends one frame whole (header and data in one sendmsg where the socket takes it).
 bool send_frame(int fd, uint8_t type, std::string_view data);
 
+// Frames to a shim, sent without blocking. A client that also reads the shim's output must never
+// block writing to it: the shim may be blocked sending output to that client (and, with a
+// full stdin, not reading it), and both would wait for ever. Frames wait here; flush() sends
+// what the socket takes now; poll the socket for POLLOUT while pending(), and stop reading
+// stdin while pending() is over kQueueHigh.
+class FrameQueue {
+ public:
+  static constexpr size_t kQueueHigh = 1 << 20;
+  // Appends the frame (data over kMaxFrame goes as several frames of the type).
+  void push(uint8_t type, std::string_view data);
+  // Sends what the socket takes now; false when the peer is gone (what waits is dropped).
+  bool flush(int fd);
+  size_t pending() const { return buf_.size() - pos_; }
+
+ private:
+  std::string buf_;
+  size_t pos_ = 0;
+};
+
 // Frames out of a byte stream that arrives in pieces.
 class FrameReader {
  public:

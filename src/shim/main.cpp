@@ -69,6 +69,30 @@ using shim::Orders;
 void shed_text();
 UniqueFd listen_unix(const std::string& dir, const char* name);
 
+// Bytes bound for a process's stdin (a pipe or its terminal): written without blocking, the
+// rest kept here and written when the fd takes more (POLLOUT). Above kStdinHigh its clients are
+// not read: the sender waits, as with a pipe. A blocking write here would stall the whole
+// shim — and with the process blocked on its own full stdout, never end.
+struct StdinQueue {
+  std::string buf;
+  bool close_when_empty = false;  // its close was asked while bytes were still waiting
+};
+inline constexpr size_t kStdinHigh = 1 << 20;
+
+// Writes what `fd` takes now; what it refuses for good (the reader is gone) is dropped.
+void pump_stdin(int fd, StdinQueue& q) {
+  while (!q.buf.empty()) {
+    ssize_t w = ::write(fd, q.buf.data(), q.buf.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) return;
+    if (w <= 0) {
+      q.buf.clear();
+      return;
+    }
+    q.buf.erase(0, static_cast<size_t>(w));
+  }
+}
+
 struct Client {
   UniqueFd fd;
   std::string in;         // the request line, until it is complete
@@ -115,6 +139,7 @@ class Shim {
     int id = 0;
     pid_t pid = 0;
     UniqueFd out, err, master, in_w;
+    StdinQueue in_q;
     bool exited = false;
     int code = 0;
     std::string cmd;  // for its events
@@ -131,6 +156,11 @@ class Shim {
   int gate_fd_ = -1;
   pid_t pid_ = 0;
   UniqueFd out_, err_, master_, stdin_w_;
+  StdinQueue in_q_;  // the container's stdin
+  // The stdin a client's frames go to, and its fd (-1: none now).
+  StdinQueue* stdin_of(const Client& c, int* fd);
+  void stdin_write(StdinQueue& q, int fd, std::string_view data);
+  void stdin_close(StdinQueue& q, UniqueFd* pipe);
   UniqueFd child_stdin_, child_out_, child_err_, console_peer_;
   std::unique_ptr<logs::Writer> log_;
   std::string pend_out_, pend_err_;
@@ -366,6 +396,8 @@ pid_t Shim::launch() {
   // ends at once still has its `start` before its `die`.
   event("start");
   if (master_) ::fcntl(master_.get(), F_SETFL, O_NONBLOCK);
+  if (stdin_w_) ::fcntl(stdin_w_.get(), F_SETFL, O_NONBLOCK);
+  in_q_ = {};
   if (out_) ::fcntl(out_.get(), F_SETFL, O_NONBLOCK);
   if (err_) ::fcntl(err_.get(), F_SETFL, O_NONBLOCK);
   exited_ = false;
@@ -493,7 +525,7 @@ void Shim::start_exec(Client& c, const std::string& spec) {
     if (std::sscanf(j.value("winsize", "").c_str(), "%u %u", &rows, &cols) == 2 && rows && cols)
       runtime::set_winsize(x.master.get(), rows, cols);
   }
-  for (auto* f : {&x.out, &x.err, &x.master})
+  for (auto* f : {&x.out, &x.err, &x.master, &x.in_w})
     if (*f) ::fcntl(f->get(), F_SETFL, O_NONBLOCK);
   const std::string pid_str = std::to_string(x.pid);
   event("exec_create: " + x.cmd, {{"execID", std::to_string(id)}});
@@ -563,6 +595,31 @@ void Shim::on_output(int fd, uint8_t type) {
   }
 }
 
+void Shim::stdin_write(StdinQueue& q, int fd, std::string_view data) {
+  if (fd < 0 || q.close_when_empty) return;
+  q.buf.append(data);
+  pump_stdin(fd, q);
+}
+
+void Shim::stdin_close(StdinQueue& q, UniqueFd* pipe) {
+  if (q.buf.empty()) pipe->reset();
+  else q.close_when_empty = true;
+}
+
+StdinQueue* Shim::stdin_of(const Client& c, int* fd) {
+  *fd = -1;
+  if (c.exec) {
+    for (auto& x : execs_)
+      if (x.id == c.exec_id && !x.exited) {
+        *fd = x.master ? x.master.get() : x.in_w.get();
+        return &x.in_q;
+      }
+    return nullptr;
+  }
+  *fd = master_ ? master_.get() : stdin_w_.get();
+  return &in_q_;
+}
+
 bool Shim::handle_frame(Client& c, uint8_t type, const std::string& data) {
   if (c.exec) {
     if (type == shim::kExecSpec && c.exec_id == 0) {
@@ -576,10 +633,10 @@ bool Shim::handle_frame(Client& c, uint8_t type, const std::string& data) {
     unsigned rows = 0, cols = 0;
     switch (type) {
       case shim::kStdin:
-        if (int fd = x->master ? x->master.get() : x->in_w.get(); fd >= 0) fs::write_all(fd, data);
+        stdin_write(x->in_q, x->master ? x->master.get() : x->in_w.get(), data);
         return true;
       case shim::kStdinClose:
-        x->in_w.reset();
+        stdin_close(x->in_q, &x->in_w);
         return true;
       case shim::kResize:
         if (x->master && std::sscanf(data.c_str(), "%u %u", &rows, &cols) == 2)
@@ -592,13 +649,11 @@ bool Shim::handle_frame(Client& c, uint8_t type, const std::string& data) {
     return false;
   }
   switch (type) {
-    case shim::kStdin: {
-      int fd = master_ ? master_.get() : stdin_w_.get();
-      if (fd >= 0) fs::write_all(fd, data);
+    case shim::kStdin:
+      stdin_write(in_q_, master_ ? master_.get() : stdin_w_.get(), data);
       return true;
-    }
     case shim::kStdinClose:
-      stdin_w_.reset();
+      stdin_close(in_q_, &stdin_w_);
       return true;
     case shim::kResize: {
       unsigned rows = 0, cols = 0;
@@ -826,11 +881,24 @@ void Shim::serve(UniqueFd listen_fd) {
     for (auto* f : {&out_, &err_, &master_})
       if (*f) p.push_back({f->get(), POLLIN, 0});
     size_t first_client = p.size();
-    for (auto& c : clients_) p.push_back({c.fd.get(), POLLIN, 0});
+    for (auto& c : clients_) {
+      // A client whose stdin is backed up is not read until the process takes some.
+      int in_fd;
+      StdinQueue* q = c.has_request ? stdin_of(c, &in_fd) : nullptr;
+      p.push_back({c.fd.get(), static_cast<short>(q && q->buf.size() > kStdinHigh ? 0 : POLLIN), 0});
+    }
     size_t first_exec = p.size();
     for (auto& x : execs_)
       for (auto* f : {&x.out, &x.err, &x.master})
         if (*f) p.push_back({f->get(), POLLIN, 0});
+    size_t first_stdin = p.size();
+    {
+      int fd = master_ ? master_.get() : stdin_w_.get();
+      if (fd >= 0 && !in_q_.buf.empty()) p.push_back({fd, POLLOUT, 0});
+      for (auto& x : execs_)
+        if (int xfd = x.master ? x.master.get() : x.in_w.get(); xfd >= 0 && !x.in_q.buf.empty())
+          p.push_back({xfd, POLLOUT, 0});
+    }
     int timeout = -1;
     if (restart_pending) timeout = static_cast<int>(std::max<int64_t>(1, (restart_at - now_ns()) / 1000000 + 1));
     else if (shed_due) timeout = 1000;
@@ -871,11 +939,22 @@ void Shim::serve(UniqueFd listen_fd) {
       for (auto& c : clients_)
         if (c.fd.get() == p[i].fd) on_client(c);
     }
-    for (size_t i = first_exec; i < p.size(); ++i) {
+    for (size_t i = first_exec; i < first_stdin; ++i) {
       if (!p[i].revents) continue;
       for (auto& x : execs_)
         for (auto* f : {&x.out, &x.err, &x.master})
           if (*f && f->get() == p[i].fd) exec_output(x, *f, f == &x.err ? shim::kStderr : shim::kStdout);
+    }
+    for (size_t i = first_stdin; i < p.size(); ++i) {
+      if (!p[i].revents) continue;
+      auto drain = [&](StdinQueue& q, int fd, UniqueFd& pipe) {
+        if (fd != p[i].fd || q.buf.empty()) return;
+        if (p[i].revents & (POLLERR | POLLHUP | POLLNVAL)) q.buf.clear();  // nobody reads it any more
+        else pump_stdin(fd, q);
+        if (q.buf.empty() && q.close_when_empty) pipe.reset();
+      };
+      drain(in_q_, master_ ? master_.get() : stdin_w_.get(), stdin_w_);
+      for (auto& x : execs_) drain(x.in_q, x.master ? x.master.get() : x.in_w.get(), x.in_w);
     }
     clients_.erase(std::remove_if(clients_.begin(), clients_.end(),
                                   [](const Client& c) { return !c.fd && !c.owner; }),

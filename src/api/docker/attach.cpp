@@ -59,12 +59,20 @@ struct Pump {
     bool client_gone = false, detached = false;
   };
 
+  // Frames for the shim from this thread: queued, sent as its socket takes them (never a
+  // blocking write while the shim may be sending us output: FrameQueue). While some wait,
+  // this thread holds shim_mu, so a resize from another thread cannot land inside a frame.
+  shim::FrameQueue queue;
+  std::unique_lock<std::mutex> queue_lock;
   bool to_shim(uint8_t type, std::string_view data) {
-    if (shim_mu) {
-      std::lock_guard<std::mutex> l(*shim_mu);
-      return shim::send_frame(shim, type, data);
-    }
-    return shim::send_frame(shim, type, data);
+    if (shim_mu && !queue_lock.owns_lock()) queue_lock = std::unique_lock<std::mutex>(*shim_mu);
+    queue.push(type, data);
+    return flush();
+  }
+  bool flush() {
+    bool ok = queue.flush(shim);
+    if (!queue.pending() && queue_lock.owns_lock()) queue_lock.unlock();
+    return ok;
   }
 
   // Stdin bytes from the client: forwarded, the detach keys looked for across reads.
@@ -89,18 +97,35 @@ struct Pump {
   }
 
   Result run(std::string pending) {
+    Result r = pump(std::move(pending));
+    // What still waits goes if the shim takes it within a second (a detach's last stdin).
+    for (int i = 0; i < 10 && queue.pending() && !r.client_gone; ++i) {
+      pollfd q{shim, POLLOUT, 0};
+      ::poll(&q, 1, 100);
+      if (!flush()) break;
+    }
+    if (queue_lock.owns_lock()) queue_lock.unlock();
+    return r;
+  }
+
+ private:
+  Result pump(std::string pending) {
     Result r;
     if (!pending.empty() && !stdin_bytes(pending, r)) return r;
     shim::FrameReader frames;
     bool client_reading = true;
     std::vector<char> buf(64 * 1024);
     for (;;) {
-      pollfd p[2] = {{shim, POLLIN, 0}, {client, static_cast<short>(client_reading ? POLLIN : 0), 0}};
+      // The client is not read while its stdin waits for the container (backpressure).
+      const bool take = client_reading && queue.pending() < shim::FrameQueue::kQueueHigh;
+      pollfd p[2] = {{shim, static_cast<short>(POLLIN | (queue.pending() ? POLLOUT : 0)), 0},
+                     {client, static_cast<short>(take ? POLLIN : 0), 0}};
       if (::poll(p, 2, -1) < 0) {
         if (errno == EINTR) continue;
         return r;
       }
-      if (client_reading && (p[1].revents & POLLIN)) {
+      if ((p[0].revents & POLLOUT) && !flush()) return r;
+      if (take && (p[1].revents & POLLIN)) {
         ssize_t n = ::recv(client, buf.data(), buf.size(), 0);
         if (n > 0) {
           if (!stdin_bytes(std::string_view(buf.data(), static_cast<size_t>(n)), r)) return r;

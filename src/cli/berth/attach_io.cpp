@@ -113,22 +113,29 @@ int attach_loop(int sock, const AttachOptions& o) {
   std::string held;
   bool stdin_open = o.use_stdin;
   shim::FrameReader frames;
+  // Frames to the shim go through a queue, never a blocking write (FrameQueue): the output
+  // keeps being read while a large stdin waits for the container to take it.
+  shim::FrameQueue to_shim;
   int code = -1;
   char buf[65536];
   for (;;) {
-    pollfd p[3] = {{sock, POLLIN, 0}, {sfd.get(), POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
+    const bool read_stdin = stdin_open && to_shim.pending() < shim::FrameQueue::kQueueHigh;
+    pollfd p[3] = {{sock, static_cast<short>(POLLIN | (to_shim.pending() ? POLLOUT : 0)), 0},
+                   {sfd.get(), POLLIN, 0},
+                   {read_stdin ? 0 : -1, POLLIN, 0}};
     if (::poll(p, 3, -1) < 0) {
       if (errno == EINTR) continue;
       break;
     }
+    if ((p[0].revents & POLLOUT) && !to_shim.flush(sock)) break;
     if (p[1].revents & POLLIN) {
       signalfd_siginfo si{};
       if (::read(sfd.get(), &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGWINCH) {
           std::string ws = winsize_text();
-          if (!ws.empty()) shim::send_frame(sock, shim::kResize, ws);
+          if (!ws.empty()) to_shim.push(shim::kResize, ws);
         } else {
-          shim::send_frame(sock, shim::kSignal, std::to_string(si.ssi_signo));
+          to_shim.push(shim::kSignal, std::to_string(si.ssi_signo));
         }
       }
     }
@@ -154,16 +161,17 @@ int attach_loop(int sock, const AttachOptions& o) {
           }
           out += b;
         }
-        if (!out.empty()) shim::send_frame(sock, shim::kStdin, out);
+        if (!out.empty()) to_shim.push(shim::kStdin, out);
         if (detach) {
           code = kDetached;
           break;
         }
       } else if (n == 0 || errno != EINTR) {
         stdin_open = false;
-        if (!o.tty) shim::send_frame(sock, shim::kStdinClose, "");
+        if (!o.tty) to_shim.push(shim::kStdinClose, "");
       }
     }
+    if (to_shim.pending() && !to_shim.flush(sock)) break;
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::read(sock, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
@@ -181,6 +189,12 @@ int attach_loop(int sock, const AttachOptions& o) {
       }
       if (code >= 0) break;
     }
+  }
+  // Detached: what still waits goes (the keystrokes before the detach keys), for up to a second.
+  for (int i = 0; code == kDetached && i < 10 && to_shim.pending(); ++i) {
+    pollfd q{sock, POLLOUT, 0};
+    ::poll(&q, 1, 100);
+    if (!to_shim.flush(sock)) break;
   }
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
   return code;

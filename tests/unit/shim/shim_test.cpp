@@ -7,6 +7,7 @@
 
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
@@ -88,6 +89,41 @@ TEST(ShimFrames, APeerThatHasGoneIsFalseNotSigpipe) {
   p.b.reset();
   EXPECT_FALSE(shim::send_frame(p.a.get(), shim::kStdin, "data"));  // SIGPIPE would end the test binary
   EXPECT_FALSE(shim::send_all(p.a.get(), "attach\n"));
+}
+
+TEST(ShimFrames, AQueueNeverBlocksAndDeliversEverythingInOrder) {
+  Pair p;
+  shim::FrameQueue q;
+  // More than the socket holds, a frame over the limit among them (split in two of its type).
+  const std::string big(shim::kMaxFrame + 10, 'y');
+  q.push(shim::kResize, "24 80");
+  q.push(shim::kStdin, big);
+  q.push(shim::kStdinClose, "");
+  ASSERT_TRUE(q.flush(p.a.get()));  // returns at once, with bytes left over
+  EXPECT_GT(q.pending(), 0u);
+  shim::FrameReader r;
+  std::vector<shim::FrameData> got;
+  char buf[65536];
+  while (got.size() < 4) {
+    ssize_t n = ::read(p.b.get(), buf, sizeof buf);
+    ASSERT_GT(n, 0);
+    r.feed(std::string_view(buf, static_cast<size_t>(n)));
+    while (auto f = r.next()) got.push_back(std::move(*f));
+    ASSERT_TRUE(q.flush(p.a.get()));
+  }
+  EXPECT_EQ(q.pending(), 0u);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].type, shim::kResize);
+  EXPECT_EQ(got[1].type, shim::kStdin);
+  EXPECT_EQ(got[1].data.size(), shim::kMaxFrame);
+  EXPECT_EQ(got[2].type, shim::kStdin);
+  EXPECT_EQ(got[1].data + got[2].data, big);
+  EXPECT_EQ(got[3].type, shim::kStdinClose);
+  // A peer that is gone: false, and what waited is dropped.
+  q.push(shim::kStdin, "late");
+  p.b.reset();
+  EXPECT_FALSE(q.flush(p.a.get()));
+  EXPECT_EQ(q.pending(), 0u);
 }
 
 class ShimFiles : public ::testing::Test {
