@@ -16,7 +16,11 @@ if [ -x "$out/critest" ] && [ -x "$out/crictl" ]; then
   echo "$out"
   exit 0
 fi
-command -v go >/dev/null || { echo "cri-tools: Go is not installed (Debian package golang-go)" >&2; exit 3; }
+# Go only for this tool (not in scripts/setup.sh: CI never builds it).
+if ! command -v go >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go >/dev/null ||
+    { echo "cri-tools: Go is not installed and apt-get could not install golang-go" >&2; exit 3; }
+fi
 src=${CRI_TOOLS_SRC:-}
 tmp=""
 if [ -z "$src" ]; then

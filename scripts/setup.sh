@@ -24,7 +24,7 @@ PACKAGES=(
   # certificates for the TLS listener tests
   openssl
   # berthd's CRI server (gRPC, protobuf), and Go to build critest/crictl from cri-tools' source
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler golang-go
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # the CRI tests' own gRPC client
   python3-grpcio python3-protobuf
 )

@@ -22,6 +22,7 @@
 #include "common/time.hpp"
 #include "cri/api.grpc.pb.h"
 #include "cri/pods.hpp"
+#include "cri/streaming.hpp"
 #include "distribution/auth.hpp"
 #include "engine/container_config.hpp"
 #include "engine/model.hpp"
@@ -72,10 +73,6 @@ bool labels_match(const M& have, const google::protobuf::Map<std::string, std::s
     if (it == have.end() || it->second != v) return false;
   }
   return true;
-}
-
-std::map<std::string, std::string> to_map(const google::protobuf::Map<std::string, std::string>& m) {
-  return {m.begin(), m.end()};
 }
 
 json to_json(const google::protobuf::Map<std::string, std::string>& m) {
@@ -178,7 +175,8 @@ void fill_image(engine::Engine& eng, const image::Image& img, v1::Image* out) {
 
 class RuntimeImpl final : public v1::RuntimeService::Service {
  public:
-  RuntimeImpl(engine::Engine& eng, Pods& pods, const Settings& s) : eng_(eng), pods_(pods), s_(s) {}
+  RuntimeImpl(engine::Engine& eng, Pods& pods, StreamingServer& streaming, const Settings& s)
+      : eng_(eng), pods_(pods), streaming_(streaming), s_(s) {}
 
   grpc::Status Version(grpc::ServerContext*, const v1::VersionRequest*, v1::VersionResponse* r) override {
     r->set_version("0.1.0");
@@ -539,17 +537,64 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
     });
   }
 
-  grpc::Status Exec(grpc::ServerContext*, const v1::ExecRequest*, v1::ExecResponse*) override {
-    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "Exec: berth's CRI streaming server is not there yet (ExecSync works)");
+  // Exec, Attach, PortForward: a one-time URL on the streaming server (streaming.hpp), checked
+  // as the kubelet's server checks it (a running container, some stream asked for, no stderr
+  // with a tty).
+  grpc::Status Exec(grpc::ServerContext*, const v1::ExecRequest* q, v1::ExecResponse* r) override {
+    return call("Exec", [&] {
+      engine::Container c = cri_container(q->container_id());
+      if (q->cmd().empty()) throw Error(ErrorKind::invalid_argument, "Exec needs a command");
+      check_streams(q->tty(), q->stdin(), q->stdout(), q->stderr());
+      if (!eng_.state(c).running()) throw Error(ErrorKind::not_running, "container " + c.id() + " is not running");
+      StreamRequest sr;
+      sr.kind = StreamRequest::Kind::exec;
+      sr.container = c.id();
+      sr.cmd.assign(q->cmd().begin(), q->cmd().end());
+      sr.tty = q->tty();
+      sr.in = q->stdin();
+      sr.out = q->stdout();
+      sr.err = q->stderr();
+      r->set_url(streaming_.url(std::move(sr)));
+    });
   }
-  grpc::Status Attach(grpc::ServerContext*, const v1::AttachRequest*, v1::AttachResponse*) override {
-    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "Attach: berth's CRI streaming server is not there yet");
+
+  grpc::Status Attach(grpc::ServerContext*, const v1::AttachRequest* q, v1::AttachResponse* r) override {
+    return call("Attach", [&] {
+      engine::Container c = cri_container(q->container_id());
+      check_streams(q->tty(), q->stdin(), q->stdout(), q->stderr());
+      if (!eng_.state(c).running()) throw Error(ErrorKind::not_running, "container " + c.id() + " is not running");
+      StreamRequest sr;
+      sr.kind = StreamRequest::Kind::attach;
+      sr.container = c.id();
+      sr.tty = q->tty();
+      sr.in = q->stdin();
+      sr.out = q->stdout();
+      sr.err = q->stderr();
+      r->set_url(streaming_.url(std::move(sr)));
+    });
   }
-  grpc::Status PortForward(grpc::ServerContext*, const v1::PortForwardRequest*, v1::PortForwardResponse*) override {
-    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "PortForward: berth's CRI streaming server is not there yet");
+
+  grpc::Status PortForward(grpc::ServerContext*, const v1::PortForwardRequest* q, v1::PortForwardResponse* r) override {
+    return call("PortForward", [&] {
+      Pod p = pods_.get(q->pod_sandbox_id());
+      if (!p.ready) throw Error(ErrorKind::not_running, "pod sandbox " + p.id + " is not ready");
+      for (int32_t port : q->port())
+        if (port < 1 || port > 65535) throw Error(ErrorKind::invalid_argument, "invalid port " + std::to_string(port));
+      StreamRequest sr;
+      sr.kind = StreamRequest::Kind::port_forward;
+      sr.pod = p.id;
+      sr.netns = p.host_network() ? "" : pods_.netns(p.id);
+      r->set_url(streaming_.url(std::move(sr)));
+    });
   }
 
  private:
+  // The kubelet's rule for an exec or attach request.
+  static void check_streams(bool tty, bool in, bool out, bool err) {
+    if (!in && !out && !err) throw Error(ErrorKind::invalid_argument, "one of stdin, stdout, or stderr must be set");
+    if (tty && err) throw Error(ErrorKind::invalid_argument, "tty and stderr cannot both be true");
+  }
+
   void check_cgroup_parent(const std::string& parent) {
     if (parent.size() > 6 && parent.substr(parent.size() - 6) == ".slice")
       throw Error(ErrorKind::invalid_argument, "cgroup parent " + parent +
@@ -758,6 +803,7 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
 
   engine::Engine& eng_;
   Pods& pods_;
+  StreamingServer& streaming_;
   const Settings& s_;
 };
 
@@ -861,6 +907,7 @@ struct Server::Impl {
   engine::Engine& eng;
   Settings s;
   Pods pods;
+  StreamingServer streaming;
   RuntimeImpl runtime;
   ImageImpl images;
   std::unique_ptr<grpc::Server> server;
@@ -877,7 +924,7 @@ struct Server::Impl {
     return ps;
   }
   Impl(engine::Engine& e, Settings st)
-      : eng(e), s(std::move(st)), pods(pod_settings(e, s)), runtime(e, pods, s), images(e, s) {}
+      : eng(e), s(std::move(st)), pods(pod_settings(e, s)), streaming(e), runtime(e, pods, streaming, s), images(e, s) {}
 };
 
 Server::Server(engine::Engine& eng, Settings s) {
@@ -903,10 +950,14 @@ void Server::start(const std::string& path) {
   if (!impl_->server) throw Error(ErrorKind::unavailable, "cannot serve the CRI on " + path);
   ::chmod(path.c_str(), 0660);
   impl_->path = path;
+  impl_->streaming.start(impl_->s.streaming_address);
 }
+
+std::string Server::streaming_address() const { return impl_->streaming.address(); }
 
 void Server::shutdown() {
   if (!impl_ || !impl_->server) return;
+  impl_->streaming.stop();
   impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   impl_->server.reset();
   ::unlink(impl_->path.c_str());

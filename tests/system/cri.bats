@@ -61,8 +61,9 @@ PY
   true
 }
 
-@test "cri: the project's CRI scenarios through a gRPC client (pods, containers, ExecSync, logs, images, bad requests)" {
+@test "cri: the project's CRI scenarios through a gRPC client (pods, containers, ExecSync, exec/attach/port-forward streams, logs, images, bad requests)" {
   run -0 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$SRC/tests/system/cri_test.py" || { echo "$output"; false; }
+  echo "# cri_test.py: ${lines[-1]}" >&3
   # Nothing of the pods is left on the host: no namespace files, no veth on the bridge, no
   # address still taken.
   [ -z "$(ls "$DD/run/k8s.io/cri/pods" 2>/dev/null)" ]

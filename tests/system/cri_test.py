@@ -5,6 +5,7 @@ Environment (set by cri.bats): CRI_SOCK, CRI_PY, CRI_LOGS (a log directory for p
 CRI_SUBNET_PREFIX ("10.231.7." — the test CNI network), BERTH_CLI (berth with the store's flags and
 --namespace k8s.io), DD (the test's directory)."""
 
+import json
 import os
 import socket
 import subprocess
@@ -356,3 +357,174 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+# --- streaming: Exec, Attach, PortForward URLs and SPDY sessions on them (spdy_client.py) ----
+
+from spdy_client import UpgradeRefused, command, exit_code, http_upgrade, Session  # noqa: E402
+
+ALL_VERSIONS = ("v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
+
+
+def exec_url(rt, cid, cmd, **kw):
+    return rt.Exec(pb.ExecRequest(container_id=cid, cmd=cmd, **kw)).url
+
+
+def refused(url, protocols, upgrade="SPDY/3.1"):
+    with pytest.raises(UpgradeRefused) as e:
+        http_upgrade(url, protocols, upgrade)
+    return e.value
+
+
+def test_exec_streams(rt):
+    pod_id, cfg = run_pod(rt, "streams")
+    try:
+        c = container(rt, pod_id, cfg, "main", "exec sleep 1000")
+        rt.StartContainer(pb.StartContainerRequest(container_id=c))
+        # stdout and stderr apart, the exit code in the v4 status; the client's first choice wins.
+        url = exec_url(rt, c, ["sh", "-c", "echo out; echo err >&2; exit 3"], stdout=True, stderr=True)
+        assert url.startswith("http://127.0.0.1:") and "/exec/" in url
+        proto, out, err, st = command(url, protocols=ALL_VERSIONS)
+        assert (proto, out, err, exit_code(st)) == ("v4.channel.k8s.io", b"out\n", b"err\n", 3)
+        # A URL is good once.
+        assert refused(url, ["v4.channel.k8s.io"]).status == 404
+        # stdin in, to its end (more than one frame's worth), exit 0.
+        data = b"".join(b"line %d through spdy\n" % i for i in range(20000))
+        url = exec_url(rt, c, ["cat"], stdin=True, stdout=True, stderr=True)
+        _, out, err, st = command(url, stdin=data)
+        assert out == data and err == b"" and exit_code(st) == 0
+        # A terminal, sized by the resize stream before the command looks.
+        url = exec_url(rt, c, ["sh", "-c", "sleep 1; stty size; tty"], tty=True, stdout=True)
+        _, out, _, st = command(url, tty=True, resize=(100, 40))
+        assert out.split(b"\r\n")[:2] == [b"40 100", b"/dev/pts/0"] and exit_code(st) == 0
+        # v2: the error stream is plain text, empty for success.
+        url = exec_url(rt, c, ["sh", "-c", "exit 2"], stdout=True)
+        proto, _, _, st = command(url, want_stderr=False, protocols=("v2.channel.k8s.io",))
+        assert proto == "v2.channel.k8s.io" and st.endswith("exit status 2")
+        url = exec_url(rt, c, ["true"], stdout=True)
+        assert command(url, want_stderr=False, protocols=("v3.channel.k8s.io",))[3] == ""
+        # A command that cannot start: a Failure status that says why.
+        url = exec_url(rt, c, ["/no/such/command"], stdout=True)
+        st = json.loads(command(url, want_stderr=False)[3])
+        assert st["status"] == "Failure" and st["reason"] != "NonZeroExitCode" and "/no/such/command" in st["message"]
+        # Upgrades refused, each with its status: no common protocol (403, ours listed), no
+        # upgrade or WebSocket (400), a token never issued (404).
+        e = refused(exec_url(rt, c, ["true"], stdout=True), ["channel.k8s.io"])
+        assert e.status == 403 and "v4.channel.k8s.io" in e.headers["x-accepted-stream-protocol-versions"]
+        e = refused(exec_url(rt, c, ["true"], stdout=True), ["v4.channel.k8s.io"], upgrade="websocket")
+        assert e.status == 400 and "SPDY" in e.body
+        assert refused(url.rsplit("/", 1)[0] + "/" + "0" * 32, ["v4.channel.k8s.io"]).status == 404
+        assert refused(url.replace("/exec/", "/portforward/"), ["portforward.k8s.io"]).status == 404
+        # The kubelet's rules for a request.
+        code, _ = code_of(lambda: exec_url(rt, c, ["true"]))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        code, _ = code_of(lambda: exec_url(rt, c, ["true"], tty=True, stdout=True, stderr=True))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        code, _ = code_of(lambda: exec_url(rt, "nosuchcontainer", ["true"], stdout=True))
+        assert code == grpc.StatusCode.NOT_FOUND
+    finally:
+        cleanup(rt, pod_id)
+
+
+def test_exec_client_that_goes_away_and_a_hostile_peer(rt):
+    pod_id, cfg = run_pod(rt, "streams-gone")
+    try:
+        c = container(rt, pod_id, cfg, "main", "exec sleep 1000")
+        rt.StartContainer(pb.StartContainerRequest(container_id=c))
+        # A client that never opens its streams, one that sends garbage after the upgrade, one
+        # that drops the connection mid-command: the server copes and still serves the next.
+        s, _, _ = http_upgrade(exec_url(rt, c, ["true"], stdout=True), ["v4.channel.k8s.io"])
+        s.close()
+        s, _, _ = http_upgrade(exec_url(rt, c, ["true"], stdout=True), ["v4.channel.k8s.io"])
+        s.sendall(b"\x80\x03\x00\x01\x00\xff\xff\xff" + b"x" * 64)
+        s.settimeout(5)
+        got = b""
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+        except ConnectionResetError:
+            pass
+        assert got == b"" or got[:4] == b"\x80\x03\x00\x07"  # dropped: at most a GOAWAY, then the end
+        s.close()
+        s, _, rest = http_upgrade(exec_url(rt, c, ["sh", "-c", "echo started; exec sleep 300"], stdout=True),
+                                  ["v4.channel.k8s.io"])
+        sess = Session(s, rest)
+        sess.open_and_wait({"streamtype": "error"})
+        out = sess.open_and_wait({"streamtype": "stdout"})
+        sess.until(lambda: sess.data[out] == b"started\n")
+        sess.close()
+        url = exec_url(rt, c, ["echo", "still here"], stdout=True)
+        assert command(url, want_stderr=False)[1] == b"still here\n"
+    finally:
+        cleanup(rt, pod_id)
+
+
+def test_attach(rt):
+    pod_id, cfg = run_pod(rt, "attach")
+    try:
+        c = container(rt, pod_id, cfg, "main", "read x; echo got $x; echo bye >&2", stdin=True, stdin_once=True)
+        rt.StartContainer(pb.StartContainerRequest(container_id=c))
+        url = rt.Attach(pb.AttachRequest(container_id=c, stdin=True, stdout=True, stderr=True)).url
+        assert "/attach/" in url
+        _, out, err, st = command(url, stdin=b"hello\n")
+        assert (out, err, exit_code(st)) == (b"got hello\n", b"bye\n", 0)
+        assert wait_until(lambda: status(rt, c).state == pb.CONTAINER_EXITED)
+        code, _ = code_of(lambda: rt.Attach(pb.AttachRequest(container_id=c, stdout=True)))
+        assert code == grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        cleanup(rt, pod_id)
+
+
+def forward(url, port, payload, rid=0, sess=None):
+    """One forwarded connection as client-go's port-forward makes it: an error stream (closed by
+    us at once) and a data stream; sends payload, ends it, reads the data stream and the error
+    stream to their ends. Returns (data, error text)."""
+    own = sess is None
+    if own:
+        s, headers, rest = http_upgrade(url, ["portforward.k8s.io"])
+        assert headers["x-stream-protocol-version"] == ["portforward.k8s.io"]
+        sess = Session(s, rest)
+    h = {"streamtype": "error", "port": str(port), "requestid": str(rid)}
+    err = sess.open_and_wait(h, fin=True)
+    data = sess.open_and_wait(dict(h, streamtype="data"))
+    sess.send(data, payload, fin=True)
+    sess.until(lambda: data in sess.fin and err in sess.fin)
+    if own:
+        sess.close()
+    return sess.data[data], sess.data[err].decode()
+
+
+def test_port_forward(rt):
+    pod_id, cfg = run_pod(rt, "forward")
+    try:
+        # A server inside the pod's network namespace: each connection gets its first line back
+        # upper-cased, then the server closes it.
+        c = container(rt, pod_id, cfg, "main",
+                      "exec nc -ll -p 7070 -e sh -c 'read l; echo \"$l\" | tr a-z A-Z'")
+        rt.StartContainer(pb.StartContainerRequest(container_id=c))
+        url = rt.PortForward(pb.PortForwardRequest(pod_sandbox_id=pod_id, port=[7070])).url
+        assert "/portforward/" in url
+        s, _, rest = http_upgrade(url, ["portforward.k8s.io"])
+        sess = Session(s, rest)
+        assert wait_until(lambda: forward(None, 7070, b"ping\n", 0, sess)[0] == b"PING\n")
+        # Several connections over one session, each its own pair of streams.
+        for i in range(1, 4):
+            assert forward(None, 7070, b"hello %d\n" % i, i, sess) == (b"HELLO %d\n" % i, "")
+        # A port nothing listens on: the error stream says so, the session goes on.
+        data, err = forward(None, 7071, b"x", 10, sess)
+        assert data == b"" and "7071" in err and "refused" in err
+        assert forward(None, 7070, b"again\n", 11, sess)[0] == b"AGAIN\n"
+        # A bad port header: refused on the error stream.
+        data, err = forward(None, 0, b"x", 12, sess)
+        assert "invalid port" in err
+        sess.close()
+        # Only portforward.k8s.io is spoken there.
+        url = rt.PortForward(pb.PortForwardRequest(pod_sandbox_id=pod_id, port=[7070])).url
+        assert refused(url, ["v4.channel.k8s.io"]).status == 403
+        code, _ = code_of(lambda: rt.PortForward(pb.PortForwardRequest(pod_sandbox_id="nosuchpod")))
+        assert code == grpc.StatusCode.NOT_FOUND
+    finally:
+        cleanup(rt, pod_id)

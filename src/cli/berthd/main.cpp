@@ -66,6 +66,9 @@ const char kUsage[] =
     "      --cni-plugin-dir DIR  CNI plugins (default /usr/lib/cni; the CRI also /opt/cni/bin)\n"
     "      --cri-socket PATH     serve the Kubernetes CRI there (default STATE/cri.sock; none: off)\n"
     "      --cri-namespace NS    the namespace of the CRI's pods and images (default k8s.io)\n"
+    "      --cri-streaming-address HOST:PORT\n"
+    "                            the CRI streaming server (exec, attach, port-forward URLs;\n"
+    "                            default 127.0.0.1:0, any free port)\n"
     "      --cni-conf-dir DIR    the pods' CNI network configs (default /etc/cni/net.d)\n"
     "      --config-file PATH    daemon.json (default /etc/berth/daemon.json; missing is fine)\n"
     "      --group NAME          the socket's group (default berth, when it exists)\n"
@@ -91,7 +94,7 @@ struct DaemonConfig {
   std::string tlscacert, tlscert, tlskey;
   // The CRI server: its socket ("" = STATE/cri.sock; "none": no CRI), the namespace of its
   // containers and images, where the CNI network configs are.
-  std::string cri_socket, cri_ns = "k8s.io";
+  std::string cri_socket, cri_ns = "k8s.io", cri_streaming = "127.0.0.1:0";
   std::vector<std::string> cni_conf_dirs;
 };
 
@@ -297,6 +300,7 @@ int main(int argc, char** argv) {
       else if (a == "--tlskey") cfg.tlskey = next();
       else if (a == "--cri-socket") cfg.cri_socket = next();
       else if (a == "--cri-namespace") cfg.cri_ns = next();
+      else if (a == "--cri-streaming-address") cfg.cri_streaming = next();
       else if (a == "--cni-conf-dir") {
         for (auto& d : split(next(), ':'))
           if (!d.empty()) cfg.cni_conf_dirs.push_back(d);
@@ -461,10 +465,12 @@ int main(int argc, char** argv) {
       cs.state = cfg.state + "/" + cfg.cri_ns;
       if (!cfg.cni_conf_dirs.empty()) cs.cni_conf_dirs = cfg.cni_conf_dirs;
       cs.transfer = settings.transfer;
+      cs.streaming_address = cfg.cri_streaming;
       cri_server = std::make_unique<cri::Server>(*cri_eng, cs);
       const std::string path = cfg.cri_socket.empty() ? cfg.state + "/cri.sock" : cfg.cri_socket;
       cri_server->start(path);
-      log::info("CRI (runtime.v1) on unix://" + path + ", namespace " + cfg.cri_ns);
+      log::info("CRI (runtime.v1) on unix://" + path + ", namespace " + cfg.cri_ns + ", streaming on " +
+                cri_server->streaming_address());
     }
     api::Server server(api::Limits{}, [&docker](api::Exchange& ex) { docker.handle(ex); },
                        api::docker::Api::common_headers(BERTH_VERSION));
