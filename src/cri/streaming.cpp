@@ -331,10 +331,9 @@ class CommandSession {
     shim::FrameReader fr;
     bool client = true;
     for (;;) {
-      if (to_shim_.pending() && !to_shim_.flush(shim_fd)) {
-        status_error("the container's shim closed the connection before the end");
-        return;
-      }
+      // A failed send is not the end: the shim may have closed its side after the process
+      // exited, with output and the exit frame still to read (what waited is dropped).
+      if (to_shim_.pending()) to_shim_.flush(shim_fd);
       // The client is not read while its stdin waits for the process (backpressure).
       const bool read_client = client && to_shim_.pending() < shim::FrameQueue::kQueueHigh;
       pollfd p[2] = {{shim_fd, static_cast<short>(POLLIN | (to_shim_.pending() ? POLLOUT : 0)), 0},

@@ -64,10 +64,13 @@ struct Pump {
   // this thread holds shim_mu, so a resize from another thread cannot land inside a frame.
   shim::FrameQueue queue;
   std::unique_lock<std::mutex> queue_lock;
+  // A failed send is not the end: the shim may have closed its side after the process exited,
+  // with the output and the exit frame still to read (what waited is dropped).
   bool to_shim(uint8_t type, std::string_view data) {
     if (shim_mu && !queue_lock.owns_lock()) queue_lock = std::unique_lock<std::mutex>(*shim_mu);
     queue.push(type, data);
-    return flush();
+    flush();
+    return true;
   }
   bool flush() {
     bool ok = queue.flush(shim);
@@ -124,7 +127,7 @@ struct Pump {
         if (errno == EINTR) continue;
         return r;
       }
-      if ((p[0].revents & POLLOUT) && !flush()) return r;
+      if (p[0].revents & POLLOUT) flush();
       if (take && (p[1].revents & POLLIN)) {
         ssize_t n = ::recv(client, buf.data(), buf.size(), 0);
         if (n > 0) {

@@ -127,7 +127,9 @@ int attach_loop(int sock, const AttachOptions& o) {
       if (errno == EINTR) continue;
       break;
     }
-    if ((p[0].revents & POLLOUT) && !to_shim.flush(sock)) break;
+    // A failed send is not the end: the shim may have closed its side after the process
+    // exited, with the output and the exit frame still to read (what waited is dropped).
+    if (p[0].revents & POLLOUT) to_shim.flush(sock);
     if (p[1].revents & POLLIN) {
       signalfd_siginfo si{};
       if (::read(sfd.get(), &si, sizeof si) == sizeof si) {
@@ -171,7 +173,7 @@ int attach_loop(int sock, const AttachOptions& o) {
         if (!o.tty) to_shim.push(shim::kStdinClose, "");
       }
     }
-    if (to_shim.pending() && !to_shim.flush(sock)) break;
+    if (to_shim.pending()) to_shim.flush(sock);
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::read(sock, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
