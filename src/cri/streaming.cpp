@@ -383,30 +383,25 @@ class CommandSession {
       if (v4_) status_ = json{{"metadata", json::object()}, {"status", "Success"}}.dump();
       return;
     }
-    const std::string msg = "command terminated with non-zero exit code: exit status " + std::to_string(code);
-    if (!v4_) {
-      status_ = msg;
-      return;
-    }
-    status_ = json{{"metadata", json::object()},
-                   {"status", "Failure"},
-                   {"message", msg},
-                   {"reason", "NonZeroExitCode"},
-                   {"details", {{"causes", json::array({{{"reason", "ExitCode"}, {"message", std::to_string(code)}}})}}}}
-                  .dump();
+    failure("command terminated with non-zero exit code: exit status " + std::to_string(code), "NonZeroExitCode",
+            {{"reason", "ExitCode"}, {"message", std::to_string(code)}});
   }
   void status_error(const std::string& msg) {
+    failure(msg, "InternalError", {{"message", msg}}, 500);
+  }
+  // A failure: v4's metav1.Status (reason, one cause, an HTTP code if any), else the message.
+  void failure(const std::string& msg, const char* reason, json cause, int code = 0) {
     if (!v4_) {
       status_ = msg;
       return;
     }
-    status_ = json{{"metadata", json::object()},
-                   {"status", "Failure"},
-                   {"message", msg},
-                   {"reason", "InternalError"},
-                   {"details", {{"causes", json::array({{{"message", msg}}})}}},
-                   {"code", 500}}
-                  .dump();
+    json st = {{"metadata", json::object()},
+               {"status", "Failure"},
+               {"message", msg},
+               {"reason", reason},
+               {"details", {{"causes", json::array({std::move(cause)})}}}};
+    if (code) st["code"] = code;
+    status_ = st.dump();
   }
 
   void finish() {

@@ -157,8 +157,11 @@ class Shim {
   pid_t pid_ = 0;
   UniqueFd out_, err_, master_, stdin_w_;
   StdinQueue in_q_;  // the container's stdin
-  // The stdin a client's frames go to, and its fd (-1: none now).
-  StdinQueue* stdin_of(const Client& c, int* fd);
+  // The stdin a client's frames go to (nullptr: its process is gone).
+  StdinQueue* stdin_of(const Client& c);
+  // The fd a stdin is written to: the terminal, else the pipe (-1: none now).
+  int stdin_fd() const { return master_ ? master_.get() : stdin_w_.get(); }
+  static int stdin_fd(const Exec& x) { return x.master ? x.master.get() : x.in_w.get(); }
   void stdin_write(StdinQueue& q, int fd, std::string_view data);
   void stdin_close(StdinQueue& q, UniqueFd* pipe);
   UniqueFd child_stdin_, child_out_, child_err_, console_peer_;
@@ -606,18 +609,11 @@ void Shim::stdin_close(StdinQueue& q, UniqueFd* pipe) {
   else q.close_when_empty = true;
 }
 
-StdinQueue* Shim::stdin_of(const Client& c, int* fd) {
-  *fd = -1;
-  if (c.exec) {
-    for (auto& x : execs_)
-      if (x.id == c.exec_id && !x.exited) {
-        *fd = x.master ? x.master.get() : x.in_w.get();
-        return &x.in_q;
-      }
-    return nullptr;
-  }
-  *fd = master_ ? master_.get() : stdin_w_.get();
-  return &in_q_;
+StdinQueue* Shim::stdin_of(const Client& c) {
+  if (!c.exec) return &in_q_;
+  for (auto& x : execs_)
+    if (x.id == c.exec_id && !x.exited) return &x.in_q;
+  return nullptr;
 }
 
 bool Shim::handle_frame(Client& c, uint8_t type, const std::string& data) {
@@ -633,7 +629,7 @@ bool Shim::handle_frame(Client& c, uint8_t type, const std::string& data) {
     unsigned rows = 0, cols = 0;
     switch (type) {
       case shim::kStdin:
-        stdin_write(x->in_q, x->master ? x->master.get() : x->in_w.get(), data);
+        stdin_write(x->in_q, stdin_fd(*x), data);
         return true;
       case shim::kStdinClose:
         stdin_close(x->in_q, &x->in_w);
@@ -650,7 +646,7 @@ bool Shim::handle_frame(Client& c, uint8_t type, const std::string& data) {
   }
   switch (type) {
     case shim::kStdin:
-      stdin_write(in_q_, master_ ? master_.get() : stdin_w_.get(), data);
+      stdin_write(in_q_, stdin_fd(), data);
       return true;
     case shim::kStdinClose:
       stdin_close(in_q_, &stdin_w_);
@@ -883,8 +879,7 @@ void Shim::serve(UniqueFd listen_fd) {
     size_t first_client = p.size();
     for (auto& c : clients_) {
       // A client whose stdin is backed up is not read until the process takes some.
-      int in_fd;
-      StdinQueue* q = c.has_request ? stdin_of(c, &in_fd) : nullptr;
+      StdinQueue* q = c.has_request ? stdin_of(c) : nullptr;
       p.push_back({c.fd.get(), static_cast<short>(q && q->buf.size() > kStdinHigh ? 0 : POLLIN), 0});
     }
     size_t first_exec = p.size();
@@ -893,11 +888,9 @@ void Shim::serve(UniqueFd listen_fd) {
         if (*f) p.push_back({f->get(), POLLIN, 0});
     size_t first_stdin = p.size();
     {
-      int fd = master_ ? master_.get() : stdin_w_.get();
-      if (fd >= 0 && !in_q_.buf.empty()) p.push_back({fd, POLLOUT, 0});
+      if (stdin_fd() >= 0 && !in_q_.buf.empty()) p.push_back({stdin_fd(), POLLOUT, 0});
       for (auto& x : execs_)
-        if (int xfd = x.master ? x.master.get() : x.in_w.get(); xfd >= 0 && !x.in_q.buf.empty())
-          p.push_back({xfd, POLLOUT, 0});
+        if (stdin_fd(x) >= 0 && !x.in_q.buf.empty()) p.push_back({stdin_fd(x), POLLOUT, 0});
     }
     int timeout = -1;
     if (restart_pending) timeout = static_cast<int>(std::max<int64_t>(1, (restart_at - now_ns()) / 1000000 + 1));
@@ -953,8 +946,8 @@ void Shim::serve(UniqueFd listen_fd) {
         else pump_stdin(fd, q);
         if (q.buf.empty() && q.close_when_empty) pipe.reset();
       };
-      drain(in_q_, master_ ? master_.get() : stdin_w_.get(), stdin_w_);
-      for (auto& x : execs_) drain(x.in_q, x.master ? x.master.get() : x.in_w.get(), x.in_w);
+      drain(in_q_, stdin_fd(), stdin_w_);
+      for (auto& x : execs_) drain(x.in_q, stdin_fd(x), x.in_w);
     }
     clients_.erase(std::remove_if(clients_.begin(), clients_.end(),
                                   [](const Client& c) { return !c.fd && !c.owner; }),
