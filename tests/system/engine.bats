@@ -539,6 +539,7 @@ EOS
   for i in 1 2 3 4 5 6 7 8; do [ "$(e logs par$i)" = "$i" ]; done
 }
 
+# bats test_tags=release-only
 @test "run --rm in a row (200; 20 under the sanitizers) leave the host as before" {
   # Under the sanitizers a leak in one process is caught at its exit: a few runs suffice.
   local n=${BERTH_ENGINE_LOOP:-200}
@@ -781,6 +782,7 @@ EOS
   [ "$(e inspect -f '{{.State.OOMKilled}}' fine)" = false ]
 }
 
+# bats test_tags=release-only
 @test "logs: capped at 20 MB x 5 by default; logs streams in bounded memory; --tail reads from the end" {
   e run -d --name flood --network none busybox sh -c 'seq 1 800000; sleep 100' >/dev/null
   id=$(e inspect -f '{{.Id}}' flood)
@@ -1282,6 +1284,7 @@ PY
   [ "$status" -eq 125 ]
 }
 
+# bats test_tags=release-only
 @test "help: berth VERB --help and berth help VERB for every verb: usage line, description, the verb's flags, exit 0" {
   # Fixed text through one printing path: the sanitized build only runs it slower.
   [ -z "${BERTH_SANITIZED:-}" ] || skip "help text: checked in the release build"

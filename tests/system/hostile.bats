@@ -54,6 +54,7 @@ report_done() {
   e exec v cat /tmp/report
 }
 
+# bats test_tags=release-only
 @test "CVE-2019-5736 through the shim: exec of #!/proc/self/exe cannot reach berth-shim's file" {
   # A sanitized shim is a dynamic executable: in a busybox root it cannot even start, so
   # there is nothing to catch (the release suite runs this).
@@ -88,6 +89,7 @@ refused_everywhere() {
   grep -q '^caught [0-9]' <<<"$1" && [[ "$1" != *"write: OK"* ]] && [[ "$1" != *"Text file busy"* ]]
 }
 
+# bats test_tags=release-only
 @test "CVE-2019-5736 through the shim: run whose init is #!/proc/self/exe (in the attacker's PID namespace)" {
   [ -z "${BERTH_SANITIZED:-}" ] || skip "the sanitized shim is dynamic"
   e run -d --name v --network none attack sleep 1000 >/dev/null
@@ -98,6 +100,7 @@ refused_everywhere() {
   refused_everywhere "$out"
 }
 
+# bats test_tags=release-only
 @test "CVE-2019-5736 through the shim: each restart of a restart policy too" {
   [ -z "${BERTH_SANITIZED:-}" ] || skip "the sanitized shim is dynamic"
   e run -d --name v --network none attack sleep 1000 >/dev/null
