@@ -173,7 +173,9 @@ struct Server::Impl {
       busy.insert(c->fd());
     }
     try {
-      std::thread([this, c] { serve(c); }).detach();
+      // The connection moves into serve(), which lets it go before it counts itself out: a
+      // copy left in the thread's callable would outlive ~Server's wait (and the io_context).
+      std::thread([this, c]() mutable { serve(std::move(c)); }).detach();
     } catch (const std::system_error& e) {
       log::error(std::string("cannot start a worker thread: ") + e.what());
       std::lock_guard<std::mutex> l(mu);
