@@ -43,6 +43,12 @@ struct Pod {
   bool shared_pid() const;
 };
 
+// An interface of a pod's network namespace with its counters (/proc/net/dev).
+struct InterfaceUsage {
+  std::string name;
+  uint64_t rx_bytes = 0, rx_errors = 0, tx_bytes = 0, tx_errors = 0;
+};
+
 struct PodSettings {
   std::string root, state;
   std::vector<std::string> cni_conf_dirs;    // searched in order for the first network config
@@ -74,6 +80,10 @@ class Pods {
   std::string utsns(const std::string& id) const { return dir(id) + "/uts"; }
   std::string pidns(const std::string& id) const { return dir(id) + "/pid"; }
   std::string shm(const std::string& id) const { return dir(id) + "/shm"; }
+
+  // The interfaces of the pod's network namespace but lo (read in it by a thread of its own);
+  // none once the pod is stopped.
+  std::vector<InterfaceUsage> interfaces(const std::string& id) const;
 
   // Whether a network config list is found and its plugins exist (Status's NetworkReady);
   // `why` says what is missing otherwise.

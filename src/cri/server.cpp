@@ -1,10 +1,12 @@
 #include "cri/server.hpp"
 
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -13,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
@@ -26,6 +29,7 @@
 #include "distribution/auth.hpp"
 #include "engine/container_config.hpp"
 #include "engine/model.hpp"
+#include "events/events.hpp"
 #include "oci/reference.hpp"
 #include "shim/frames.hpp"
 
@@ -247,18 +251,8 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
   grpc::Status PodSandboxStatus(grpc::ServerContext*, const v1::PodSandboxStatusRequest* q,
                                 v1::PodSandboxStatusResponse* r) override {
     return call("PodSandboxStatus", [&] {
-      Pod p = pods_.get(q->pod_sandbox_id());
-      auto* st = r->mutable_status();
-      st->set_id(p.id);
-      *st->mutable_metadata() = p.config.metadata();
-      st->set_state(p.ready ? v1::SANDBOX_READY : v1::SANDBOX_NOTREADY);
-      st->set_created_at(p.created);
-      if (!p.ip.empty()) st->mutable_network()->set_ip(p.ip);
-      auto* nso = st->mutable_linux()->mutable_namespaces()->mutable_options();
-      *nso = p.config.linux().security_context().namespace_options();
-      *st->mutable_labels() = p.config.labels();
-      *st->mutable_annotations() = p.config.annotations();
-      st->set_runtime_handler(p.handler);
+      const Pod p = pods_.get(q->pod_sandbox_id());
+      pod_status(p, r->mutable_status());
       if (q->verbose()) {
         json info = {{"pid", 0},
                      {"runtimeHandler", p.handler},
@@ -400,47 +394,9 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
   grpc::Status ContainerStatus(grpc::ServerContext*, const v1::ContainerStatusRequest* q, v1::ContainerStatusResponse* r) override {
     return call("ContainerStatus", [&] {
       engine::Container c = cri_container(q->container_id());
-      const json cri = c.data["CRI"];  // a copy: state() may reload c
-      engine::State s = eng_.state(c);
-      auto* st = r->mutable_status();
-      st->set_id(c.id());
-      st->mutable_metadata()->set_name(cri.value("name", ""));
-      st->mutable_metadata()->set_attempt(cri.value("attempt", 0u));
-      st->set_state(state_of(s));
-      st->set_created_at(c.rec.created);
-      if (s.started > 0) st->set_started_at(s.started);
-      if (state_of(s) == v1::CONTAINER_EXITED) {
-        st->set_finished_at(s.finished);
-        st->set_exit_code(s.exit_code);
-        st->set_reason(s.oom_killed ? "OOMKilled" : s.exit_code == 0 ? "Completed" : "Error");
-        st->set_message(s.error);
-      }
-      st->mutable_image()->set_image(cri.value("image", ""));
-      st->set_image_ref(c.data.value("ImageID", ""));
-      fill(st->mutable_labels(), cri.value("labels", json::object()));
-      fill(st->mutable_annotations(), cri.value("annotations", json::object()));
-      st->set_log_path(cri.value("log_path", ""));
-      const engine::HostConfig h = c.host_config();
-      for (const std::string& b : cri.value("mounts", std::vector<std::string>{})) {
-        engine::Bind bind = engine::parse_bind(b);
-        auto* m = st->add_mounts();
-        m->set_host_path(bind.source);
-        m->set_container_path(bind.destination);
-        m->set_readonly(bind.read_only());
-        const std::string p = bind.propagation();
-        m->set_propagation(p == "rslave" ? v1::PROPAGATION_HOST_TO_CONTAINER
-                           : p == "rshared" ? v1::PROPAGATION_BIDIRECTIONAL
-                                            : v1::PROPAGATION_PRIVATE);
-      }
-      auto* res = st->mutable_resources()->mutable_linux();
-      res->set_cpu_shares(h.cpu_shares);
-      res->set_memory_limit_in_bytes(h.memory);
-      res->set_cpuset_cpus(h.cpuset_cpus);
-      if (h.nano_cpus > 0) {
-        res->set_cpu_period(100000);
-        res->set_cpu_quota(h.nano_cpus / 10000);
-      }
+      const engine::State s = container_status(c, r->mutable_status());
       if (q->verbose()) {
+        const json cri = c.data["CRI"];
         json info = {{"sandboxID", cri.value("pod", "")}, {"pid", s.running() ? s.pid : 0},
                      {"config", c.data.value("Config", json::object())},
                      {"hostConfig", c.data.value("HostConfig", json::object())}};
@@ -537,6 +493,106 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
     });
   }
 
+  grpc::Status PodSandboxStats(grpc::ServerContext*, const v1::PodSandboxStatsRequest* q,
+                               v1::PodSandboxStatsResponse* r) override {
+    return call("PodSandboxStats", [&] { pod_stats(pods_.get(q->pod_sandbox_id()), r->mutable_stats()); });
+  }
+
+  grpc::Status ListPodSandboxStats(grpc::ServerContext*, const v1::ListPodSandboxStatsRequest* q,
+                                   v1::ListPodSandboxStatsResponse* r) override {
+    return call("ListPodSandboxStats", [&] {
+      const auto& f = q->filter();
+      for (auto& p : pods_.list()) {
+        // The ready ones (containerd's rule): a stopped pod has no namespaces to read.
+        if (!p.ready || (!f.id().empty() && p.id.rfind(f.id(), 0) != 0)) continue;
+        if (labels_match(p.config.labels(), f.label_selector())) pod_stats(p, r->add_stats());
+      }
+    });
+  }
+
+  // The engine's events of the CRI's containers, as they happen, each with its pod's status
+  // and the statuses of the pod's containers (the kubelet's evented PLEG). Until the client
+  // cancels or berthd stops.
+  grpc::Status GetContainerEvents(grpc::ServerContext* ctx, const v1::GetEventsRequest*,
+                                  grpc::ServerWriter<v1::ContainerEventResponse>* w) override {
+    return call("GetContainerEvents", [&] {
+      // The pods of the containers, for the events of the ones removed: learnt now and at
+      // each create.
+      std::map<std::string, std::string> pod_of;
+      for (auto& c : eng_.list())
+        if (c.data.contains("CRI")) pod_of[c.id()] = c.data["CRI"].value("pod", "");
+      // The engine's follow stops on a readable fd: a watcher makes one of the call's end.
+      UniqueFd cancel(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+      if (!cancel) throw_errno("eventfd");
+      // berthd's shutdown ends the stream at once (gRPC's would wait its grace for it).
+      struct Registered {
+        RuntimeImpl& self;
+        int fd;
+        Registered(RuntimeImpl& s, int f) : self(s), fd(f) {
+          std::lock_guard<std::mutex> l(self.event_mu_);
+          if (self.closing_) signal_fd(fd);
+          self.event_fds_.insert(fd);
+        }
+        ~Registered() {
+          std::lock_guard<std::mutex> l(self.event_mu_);
+          self.event_fds_.erase(fd);
+        }
+      } registered(*this, cancel.get());
+      std::jthread watcher([&](std::stop_token stop) {
+        std::mutex m;
+        std::condition_variable_any cv;
+        std::unique_lock<std::mutex> l(m);
+        while (!cv.wait_for(l, stop, std::chrono::milliseconds(100), [] { return false; }) && !stop.stop_requested())
+          if (ctx->IsCancelled()) {
+            signal_fd(cancel.get());
+            return;
+          }
+      });
+      engine::EventOptions o;
+      o.cancel_fd = cancel.get();
+      eng_.events(o, [&](const events::Event& e) {
+        if (e.type != "container") return true;
+        v1::ContainerEventType type;
+        if (e.action == "create") type = v1::CONTAINER_CREATED_EVENT;
+        else if (e.action == "start") type = v1::CONTAINER_STARTED_EVENT;
+        else if (e.action == "die") type = v1::CONTAINER_STOPPED_EVENT;
+        else if (e.action == "destroy") type = v1::CONTAINER_DELETED_EVENT;
+        else return true;
+        if (type == v1::CONTAINER_CREATED_EVENT) {
+          try {
+            engine::Container c = eng_.lookup(e.id);
+            if (c.data.contains("CRI")) pod_of[c.id()] = c.data["CRI"].value("pod", "");
+          } catch (const Error&) {
+          }
+        }
+        auto it = pod_of.find(e.id);
+        if (it == pod_of.end()) return true;  // not the CRI's
+        const std::string pod = it->second;
+        if (type == v1::CONTAINER_DELETED_EVENT) pod_of.erase(it);
+        v1::ContainerEventResponse ev;
+        ev.set_container_id(e.id);
+        ev.set_container_event_type(type);
+        ev.set_created_at(e.time_ns);
+        if (auto p = pods_.find(pod)) pod_status(*p, ev.mutable_pod_sandbox_status());
+        for (auto& c : containers_of(pod)) {
+          try {
+            container_status(c, ev.add_containers_statuses());
+          } catch (const Error&) {
+            ev.mutable_containers_statuses()->RemoveLast();  // removed meanwhile
+          }
+        }
+        return w->Write(ev);
+      });
+    });
+  }
+
+  // Ends the GetContainerEvents streams, now and from now on (berthd's shutdown).
+  void end_event_streams() {
+    std::lock_guard<std::mutex> l(event_mu_);
+    closing_ = true;
+    for (int fd : event_fds_) signal_fd(fd);
+  }
+
   // Exec, Attach, PortForward: a one-time URL on the streaming server (streaming.hpp), checked
   // as the kubelet's server checks it (a running container, some stream asked for, no stderr
   // with a tty).
@@ -589,6 +645,64 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
   }
 
  private:
+  // The status of a pod as PodSandboxStatus and the container events report it.
+  static void pod_status(const Pod& p, v1::PodSandboxStatus* st) {
+    st->set_id(p.id);
+    *st->mutable_metadata() = p.config.metadata();
+    st->set_state(p.ready ? v1::SANDBOX_READY : v1::SANDBOX_NOTREADY);
+    st->set_created_at(p.created);
+    if (!p.ip.empty()) st->mutable_network()->set_ip(p.ip);
+    *st->mutable_linux()->mutable_namespaces()->mutable_options() = p.config.linux().security_context().namespace_options();
+    *st->mutable_labels() = p.config.labels();
+    *st->mutable_annotations() = p.config.annotations();
+    st->set_runtime_handler(p.handler);
+  }
+
+  // The status of a container as ContainerStatus and the container events report it; the
+  // state it was read in.
+  engine::State container_status(engine::Container& c, v1::ContainerStatus* st) {
+    const json cri = c.data["CRI"];  // a copy: state() may reload c
+    const engine::State s = eng_.state(c);
+    st->set_id(c.id());
+    st->mutable_metadata()->set_name(cri.value("name", ""));
+    st->mutable_metadata()->set_attempt(cri.value("attempt", 0u));
+    st->set_state(state_of(s));
+    st->set_created_at(c.rec.created);
+    if (s.started > 0) st->set_started_at(s.started);
+    if (state_of(s) == v1::CONTAINER_EXITED) {
+      st->set_finished_at(s.finished);
+      st->set_exit_code(s.exit_code);
+      st->set_reason(s.oom_killed ? "OOMKilled" : s.exit_code == 0 ? "Completed" : "Error");
+      st->set_message(s.error);
+    }
+    st->mutable_image()->set_image(cri.value("image", ""));
+    st->set_image_ref(c.data.value("ImageID", ""));
+    fill(st->mutable_labels(), cri.value("labels", json::object()));
+    fill(st->mutable_annotations(), cri.value("annotations", json::object()));
+    st->set_log_path(cri.value("log_path", ""));
+    const engine::HostConfig h = c.host_config();
+    for (const std::string& b : cri.value("mounts", std::vector<std::string>{})) {
+      engine::Bind bind = engine::parse_bind(b);
+      auto* m = st->add_mounts();
+      m->set_host_path(bind.source);
+      m->set_container_path(bind.destination);
+      m->set_readonly(bind.read_only());
+      const std::string p = bind.propagation();
+      m->set_propagation(p == "rslave" ? v1::PROPAGATION_HOST_TO_CONTAINER
+                         : p == "rshared" ? v1::PROPAGATION_BIDIRECTIONAL
+                                          : v1::PROPAGATION_PRIVATE);
+    }
+    auto* res = st->mutable_resources()->mutable_linux();
+    res->set_cpu_shares(h.cpu_shares);
+    res->set_memory_limit_in_bytes(h.memory);
+    res->set_cpuset_cpus(h.cpuset_cpus);
+    if (h.nano_cpus > 0) {
+      res->set_cpu_period(100000);
+      res->set_cpu_quota(h.nano_cpus / 10000);
+    }
+    return s;
+  }
+
   // The kubelet's rule for an exec or attach request.
   static void check_streams(bool tty, bool in, bool out, bool err) {
     if (!in && !out && !err) throw Error(ErrorKind::invalid_argument, "one of stdin, stdout, or stderr must be set");
@@ -770,7 +884,8 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
     return h;
   }
 
-  void stats_of(engine::Container& c, v1::ContainerStats* out) {
+  // The container's stats; its engine reading too when it runs.
+  std::optional<engine::Stats> stats_of(engine::Container& c, v1::ContainerStats* out) {
     const json cri = c.data["CRI"];  // a copy: state() may reload c
     auto* a = out->mutable_attributes();
     a->set_id(c.id());
@@ -786,7 +901,7 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
       wl->mutable_used_bytes()->set_value(static_cast<uint64_t>(eng_.sizes(c).rw));
     } catch (const std::exception&) {
     }
-    if (!eng_.state(c).running()) return;
+    if (!eng_.state(c).running()) return std::nullopt;
     try {
       engine::Stats st = eng_.stats(c.id());
       out->mutable_cpu()->set_timestamp(now);
@@ -796,15 +911,72 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
       out->mutable_memory()->mutable_usage_bytes()->set_value(st.mem_usage);
       if (st.mem_limit > 0 && st.mem_limit >= st.mem_usage)
         out->mutable_memory()->mutable_available_bytes()->set_value(st.mem_limit - st.mem_usage);
+      return st;
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::not_running) throw;
     }
+    return std::nullopt;
+  }
+
+  // A pod's stats: its containers' (ContainerStats each), their CPU, memory and processes
+  // summed (with the pod's pause process), and its network namespace's interfaces.
+  void pod_stats(const Pod& p, v1::PodSandboxStats* out) {
+    auto* a = out->mutable_attributes();
+    a->set_id(p.id);
+    *a->mutable_metadata() = p.config.metadata();
+    *a->mutable_labels() = p.config.labels();
+    *a->mutable_annotations() = p.config.annotations();
+    auto* lx = out->mutable_linux();
+    const int64_t now = now_ns();
+    uint64_t cpu = 0, mem = 0, procs = 0;
+    for (auto& c : containers_of(p.id)) {
+      try {
+        if (auto st = stats_of(c, lx->add_containers())) {
+          cpu += st->cpu_ns;
+          mem += st->mem_usage;
+          procs += st->pids;
+        }
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::not_found) throw;  // removed meanwhile
+        lx->mutable_containers()->RemoveLast();
+      }
+    }
+    if (p.pause_pid > 0 && ::kill(p.pause_pid, 0) == 0) ++procs;
+    lx->mutable_cpu()->set_timestamp(now);
+    lx->mutable_cpu()->mutable_usage_core_nano_seconds()->set_value(cpu);
+    lx->mutable_memory()->set_timestamp(now);
+    lx->mutable_memory()->mutable_working_set_bytes()->set_value(mem);
+    lx->mutable_memory()->mutable_usage_bytes()->set_value(mem);
+    lx->mutable_process()->set_timestamp(now);
+    lx->mutable_process()->mutable_process_count()->set_value(procs);
+    if (!p.ready || p.host_network()) return;  // the host's interfaces are not the pod's
+    auto* net = lx->mutable_network();
+    net->set_timestamp(now);
+    for (const auto& i : pods_.interfaces(p.id)) {
+      v1::NetworkInterfaceUsage u;
+      u.set_name(i.name);
+      u.mutable_rx_bytes()->set_value(i.rx_bytes);
+      u.mutable_rx_errors()->set_value(i.rx_errors);
+      u.mutable_tx_bytes()->set_value(i.tx_bytes);
+      u.mutable_tx_errors()->set_value(i.tx_errors);
+      // The CNI's interface (eth0 as the kubelet names it) is the default one.
+      if (i.name == "eth0" || !net->has_default_interface()) *net->mutable_default_interface() = u;
+      *net->add_interfaces() = u;
+    }
+  }
+
+  static void signal_fd(int efd) {
+    const uint64_t one = 1;
+    (void)!::write(efd, &one, sizeof one);
   }
 
   engine::Engine& eng_;
   Pods& pods_;
   StreamingServer& streaming_;
   const Settings& s_;
+  std::mutex event_mu_;
+  std::set<int> event_fds_;  // the cancel eventfds of the GetContainerEvents streams
+  bool closing_ = false;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -958,6 +1130,7 @@ std::string Server::streaming_address() const { return impl_->streaming.address(
 void Server::shutdown() {
   if (!impl_ || !impl_->server) return;
   impl_->streaming.stop();
+  impl_->runtime.end_event_streams();
   impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   impl_->server.reset();
   ::unlink(impl_->path.c_str());

@@ -32,6 +32,7 @@ EOF
     --plugin=protoc-gen-grpc="$(command -v grpc_python_plugin)" "$SRC/src/cri/api.proto"
   touch "$DD/py/cri/__init__.py"
   export CRI_SOCK="$DD/run/cri.sock" CRI_PY="$DD/py" CRI_LOGS="$DD/logs" CRI_SUBNET_PREFIX="10.231.7."
+  export BERTH_CLI="$BERTH --root $DD/root --state $DD/run --namespace k8s.io"
   start_berthd --cni-conf-dir "$DD/net.d"
   wait_for test -S "$CRI_SOCK"
 }
@@ -92,7 +93,30 @@ PY
   # The Docker API serves the default namespace: the CRI's container is not there.
   run -0 d ps -aq --no-trunc
   [[ "$output" != *"$ctr"* ]]
+  # A GetContainerEvents stream open at shutdown ends at once, cleanly (not after gRPC's grace).
+  cri_py > "$DD/follower" <<'PY' &
+import os, sys, time
+sys.path.insert(0, os.environ["CRI_PY"])
+import grpc
+from cri import api_pb2 as pb, api_pb2_grpc as rpc
+rt = rpc.RuntimeServiceStub(grpc.insecure_channel("unix://" + os.environ["CRI_SOCK"]))
+print("following", flush=True)
+try:
+    for e in rt.GetContainerEvents(pb.GetEventsRequest()):
+        pass
+    print("ended OK")
+except grpc.RpcError as e:
+    print("ended", e.code())
+PY
+  local follower=$!
+  wait_for grep -q following "$DD/follower"
+  sleep 0.3
+  local t0=$SECONDS
   stop_berthd
+  wait "$follower"
+  cat "$DD/follower"
+  grep -q "ended OK" "$DD/follower"
+  ((SECONDS - t0 <= 2))
   start_berthd --cni-conf-dir "$DD/net.d"
   wait_for test -S "$CRI_SOCK"
   run -0 cri_py "$pod" "$ctr" <<'PY'

@@ -229,6 +229,110 @@ def test_stop_releases_the_network_and_keeps_the_record(rt):
     assert code == grpc.StatusCode.NOT_FOUND
 
 
+def test_pod_stats(rt):
+    pod_id, cfg = run_pod(rt, "stats")
+    try:
+        # CPU, 16 MiB of the pod's shared memory, and packets to the bridge.
+        a = container(rt, pod_id, cfg, "busy", "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; exec sleep 1000")
+        b = container(rt, pod_id, cfg, "mem", "head -c 16777216 /dev/zero > /dev/shm/blob && ping -c 3 -i 0.2 %s1; exec sleep 1000"
+                      % os.environ["CRI_SUBNET_PREFIX"])
+        for c in (a, b):
+            rt.StartContainer(pb.StartContainerRequest(container_id=c))
+
+        def settled():
+            st = rt.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=pod_id)).stats
+            lx = st.linux
+            return st if lx.process.process_count.value == 3 and lx.network.default_interface.tx_bytes.value > 3 * 84 else None
+        st = wait_until(settled, 15)
+        assert st, rt.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=pod_id))
+        assert st.attributes.id == pod_id and st.attributes.metadata.name == "stats" and st.attributes.labels["app"] == "stats"
+        lx = st.linux
+        # Two sleeps and the pod's pause (it shares one PID namespace, the CRI's default).
+        assert lx.process.process_count.value == 3
+        assert {c.attributes.id for c in lx.containers} == {a, b}
+        # The pod's numbers are its containers' summed.
+        assert lx.cpu.usage_core_nano_seconds.value == sum(c.cpu.usage_core_nano_seconds.value for c in lx.containers) > 0
+        assert lx.memory.working_set_bytes.value == sum(c.memory.working_set_bytes.value for c in lx.containers)
+        assert lx.memory.working_set_bytes.value >= 16 << 20
+        assert lx.cpu.timestamp > 0 and lx.memory.timestamp > 0 and lx.network.timestamp > 0
+        # Its own network namespace: eth0 (the CNI's) and no lo; the pings went out and came back.
+        net = lx.network
+        assert net.default_interface.name == "eth0" and [i.name for i in net.interfaces] == ["eth0"]
+        assert net.default_interface.rx_bytes.value > 3 * 84 and net.default_interface.rx_errors.value == 0
+        # The list: the ready pods, by id prefix and labels.
+        ids = lambda f: [x.attributes.id for x in rt.ListPodSandboxStats(pb.ListPodSandboxStatsRequest(filter=f)).stats]
+        assert ids(pb.PodSandboxStatsFilter(id=pod_id[:12])) == [pod_id]
+        assert ids(pb.PodSandboxStatsFilter(label_selector={"app": "stats"})) == [pod_id]
+        assert ids(pb.PodSandboxStatsFilter(id=pod_id, label_selector={"app": "other"})) == []
+        assert pod_id in ids(pb.PodSandboxStatsFilter())
+        # Stopped: out of the list; its own stats have no network and nothing running.
+        rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+        assert pod_id not in ids(pb.PodSandboxStatsFilter())
+        lx = rt.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=pod_id)).stats.linux
+        assert not lx.HasField("network") and lx.process.process_count.value == 0 and len(lx.containers) == 2
+    finally:
+        cleanup(rt, pod_id)
+    code, _ = code_of(lambda: rt.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=pod_id)))
+    assert code == grpc.StatusCode.NOT_FOUND
+
+
+def test_container_events(rt):
+    import threading
+    got, lock = [], threading.Lock()
+    stream = rt.GetContainerEvents(pb.GetEventsRequest())
+
+    def follow():
+        try:
+            for ev in stream:
+                with lock:
+                    got.append(ev)
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.CANCELLED
+    t = threading.Thread(target=follow)
+    t.start()
+    pod_id, cfg = run_pod(rt, "events")
+    try:
+        def events_of(cid):
+            with lock:
+                return [e for e in got if e.container_id == cid]
+        # The stream follows from when the call is served: wait until it sees a create.
+        for i in range(20):
+            probe = container(rt, pod_id, cfg, "probe%d" % i, "true")
+            if wait_until(lambda: events_of(probe), 1):
+                break
+        assert events_of(probe), "the event stream saw no container made"
+        c = container(rt, pod_id, cfg, "worker", "sleep 0.3; exit 4")
+        rt.StartContainer(pb.StartContainerRequest(container_id=c))
+        assert wait_until(lambda: status(rt, c).state == pb.CONTAINER_EXITED)
+        rt.RemoveContainer(pb.RemoveContainerRequest(container_id=c))
+        evs = wait_until(lambda: len(events_of(c)) == 4 and events_of(c), 10)
+        assert evs, events_of(c)
+        assert [e.container_event_type for e in evs] == [
+            pb.CONTAINER_CREATED_EVENT, pb.CONTAINER_STARTED_EVENT, pb.CONTAINER_STOPPED_EVENT, pb.CONTAINER_DELETED_EVENT]
+        assert all(e.pod_sandbox_status.id == pod_id and e.pod_sandbox_status.state == pb.SANDBOX_READY for e in evs)
+        assert all(e.created_at > 0 for e in evs) and sorted(e.created_at for e in evs) == [e.created_at for e in evs]
+        # Each with the statuses of the pod's containers as they were then.
+        mine = lambda e: [s for s in e.containers_statuses if s.id == c]
+        assert mine(evs[0])[0].state == pb.CONTAINER_CREATED
+        assert mine(evs[2])[0].state == pb.CONTAINER_EXITED and mine(evs[2])[0].exit_code == 4
+        assert mine(evs[3]) == [] and [s.id for s in evs[3].containers_statuses] == [probe]
+        # A container of the namespace made by the CLI, not the CRI: no event.
+        cli = os.environ["BERTH_CLI"].split()
+        plain = subprocess.run(cli + ["run", "-d", "--network", "none", IMAGE, "true"], check=True,
+                               capture_output=True, text=True).stdout.strip()
+        subprocess.run(cli + ["rm", "-f", plain], check=True, capture_output=True)
+        c2 = container(rt, pod_id, cfg, "after", "true")  # an event after the CLI's
+        assert wait_until(lambda: events_of(c2))
+        assert not events_of(plain) and all(e.pod_sandbox_status.id == pod_id for e in got)
+    finally:
+        stream.cancel()
+        t.join(10)
+        cleanup(rt, pod_id)
+    assert not t.is_alive()
+    # berthd serves on after the cancel.
+    assert rt.Version(pb.VersionRequest()).runtime_name == "berth"
+
+
 def test_exec_sync_timeout_kills_the_process(rt):
     pod_id, cfg = run_pod(rt, "timeouts")
     try:
