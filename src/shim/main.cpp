@@ -953,6 +953,13 @@ void Shim::serve(UniqueFd listen_fd) {
                                   [](const Client& c) { return !c.fd && !c.owner; }),
                    clients_.end());
   }
+  // No more requests. The listening socket and the clients but the owners go now: a request
+  // that raced the exit (a stop that holds the container's lock while it waits for our answer)
+  // gets its end of file at once, rather than waiting on the cleanup below, which takes that
+  // lock (a deadlock of berthd's StopPodSandbox with a container exiting, found by critest).
+  listen_fd.reset();
+  for (auto& c : clients_)
+    if (!c.owner) c.fd.reset();
   // The end: owners get their say (cleanup done by them, or gone), then the cleanup command.
   bool owner_done = false;
   int64_t deadline = now_ns() + 30'000'000'000LL;

@@ -98,6 +98,50 @@ setup() {
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
 }
 
+@test "a request the shim had not answered when its container exited is not left waiting on the cleanup" {
+  # A stop holds the container's lock while it waits for the shim's answer; the shim's cleanup
+  # after an exit takes that lock. A stop that raced the exit used to wait forever (found by
+  # critest through berthd's StopPodSandbox). Made deterministic: a client connects, the test
+  # takes the lock, the container dies, and only then the client sends its request.
+  e run -d --name gone --network none busybox sleep 1000 >/dev/null
+  local id pid
+  id=$(e inspect -f '{{.Id}}' gone)
+  pid=$(e inspect -f '{{.State.Pid}}' gone)
+  rm -f "$TEST_DIR/go"
+  /usr/bin/python3 - "$TEST_DIR/run/default/containers/$id" "$TEST_DIR/go" > "$TEST_DIR/client" 2>&1 <<'PY' &
+import os, socket, sys, time
+go = sys.argv[2]
+os.chdir(sys.argv[1])  # (the full path is longer than a socket address)
+s = socket.socket(socket.AF_UNIX)
+s.connect("shim.sock")
+print("connected", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.02)
+s.settimeout(4)
+try:
+    s.sendall(b"stop\n")
+    print("answer:", s.recv(100))
+except OSError as e:
+    print("error:", type(e).__name__)
+PY
+  local client=$!
+  wait_for grep -q connected "$TEST_DIR/client"
+  flock -x "$TEST_DIR/run/default/locks/$id" sleep 10 &
+  local holder=$!
+  sleep 0.2
+  kill -9 "$pid"
+  # The shim is in its cleanup now, the cleanup command waiting for the lock.
+  wait_for pgrep -f "container cleanup $id" >/dev/null
+  touch "$TEST_DIR/go"
+  wait "$client" || true
+  kill "$holder" 2>/dev/null || true
+  wait "$holder" 2>/dev/null || true
+  cat "$TEST_DIR/client"
+  # An end of file (or a reset) at once, not a wait that outlives the timeout.
+  grep -qx -e "answer: b''" -e "error: ConnectionResetError" -e "error: BrokenPipeError" "$TEST_DIR/client"
+  wait_for sh -c "[ \"\$('$BERTH' --root $BROOT --state $TEST_DIR/run inspect -f '{{.State.Status}}' gone)\" = exited ]"
+}
+
 @test "stop escalates to SIGKILL after -t for a program that ignores SIGTERM" {
   e run -d --name stubborn busybox sh -c 'trap "" TERM; echo ready; while true; do sleep 0.1; done' >/dev/null
   wait_for sh -c "\"$BERTH\" --root $BROOT --state $TEST_DIR/run logs stubborn | grep -q ready"
