@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
@@ -242,6 +243,19 @@ void mount_one(MountContext& ctx, const oci::Mount& m) {
   }
 }
 
+// Makes the mount holding `path` (`path` itself when it is a mount point) a slave, alone:
+// EINVAL (not the root of a mount) sends the walk one directory up.
+void make_holder_slave(const std::string& path) {
+  char* real = ::realpath(path.c_str(), nullptr);
+  std::string p = real ? real : path;
+  std::free(real);
+  while (::mount(nullptr, p.c_str(), nullptr, MS_SLAVE, nullptr) < 0) {
+    if (errno != EINVAL || p == "/") throw_errno("make the mount holding the rootfs `" + path + "` a slave");
+    const auto slash = p.find_last_of('/');
+    p = slash == 0 ? std::string("/") : p.substr(0, slash);
+  }
+}
+
 UniqueFd verified_dev_null(int root) {
   UniqueFd f = fs::open_in_root(root, "/dev/null", O_PATH | O_NOFOLLOW);
   if (!f) throw_errno("open /dev/null");
@@ -330,20 +344,42 @@ void prepare_rootfs(MountContext& ctx) {
   unsigned long prop = MS_SLAVE | MS_REC;
   const std::string& rp = ctx.spec->linux ? ctx.spec->linux->rootfsPropagation : std::string();
   if (!rp.empty()) prop = propagation_table().at(rp);
-  // Until pivot_root the whole tree must be non-shared, recursively, whatever was asked:
-  // a shared submount left behind (e.g. the one holding the bundle) would both make
-  // pivot_root fail and let the container's mounts propagate back to the host. Private
-  // requests start private (nothing from the host comes in), all others start slave; the
-  // exact requested propagation is applied to the new "/" after pivot_root.
-  unsigned long early = (prop & MS_PRIVATE) ? (MS_PRIVATE | MS_REC) : (MS_SLAVE | MS_REC);
-  do_mount("", "/", nullptr, early, "", "/");
+  if (prop & MS_SHARED) {
+    // shared/rshared (the engine's rule for a `:rshared` bind, the CRI's bidirectional): an
+    // rslave "/" would leave a bind of a shared host path only a slave of the host's peer
+    // group, so that what the container mounts under it would never reach the host. The tree
+    // keeps the host's peer groups until the binds are made; only the mount holding the
+    // rootfs is cut, made a slave: pivot_root refuses a shared parent, and the rootfs bind,
+    // with all that is mounted under it, stays out of the host's groups. mount_all makes
+    // each mount that asks for no propagation rslave; enter_rootfs makes the old root rslave
+    // before detaching it (and "/" a slave before a no_pivot move onto it).
+    ctx.root_shared = true;
+    make_holder_slave(ctx.rootfs);
+  } else {
+    // Until pivot_root the whole tree must be non-shared, recursively: a shared submount left
+    // behind (e.g. the one holding the bundle) would both make pivot_root fail and let the
+    // container's mounts propagate back to the host. Private requests start private (nothing
+    // from the host comes in), the others slave; the exact requested propagation is applied
+    // to the new "/" after pivot_root.
+    unsigned long early = (prop & MS_PRIVATE) ? (MS_PRIVATE | MS_REC) : (MS_SLAVE | MS_REC);
+    do_mount("", "/", nullptr, early, "", "/");
+  }
   do_mount(ctx.rootfs, ctx.rootfs, nullptr, MS_BIND | MS_REC, "", ctx.rootfs);
   ctx.rootfs_fd.reset(::open(ctx.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!ctx.rootfs_fd) throw_errno("open rootfs `" + ctx.rootfs + "`");
 }
 
 void mount_all(MountContext& ctx) {
-  for (auto& m : ctx.spec->mounts) mount_one(ctx, m);
+  for (auto& m : ctx.spec->mounts) {
+    mount_one(ctx, m);
+    // Under a shared root a bind is still a peer of its host source (prepare_rootfs): one
+    // that asks for no propagation gets the rslave it gets otherwise, so that only the mounts
+    // asking for shared propagation carry the container's mounts to the host.
+    if (ctx.root_shared && !parse_mount_options(m.options).propagation) {
+      UniqueFd t = reopen(ctx, m.destination);
+      do_mount("", fs::fd_path(t.get()), nullptr, MS_SLAVE | MS_REC, "", m.destination);
+    }
+  }
 }
 
 void create_devices(MountContext& ctx) {
@@ -446,6 +482,9 @@ void enter_rootfs(MountContext& ctx, bool no_pivot) {
     // The host's mount table: no MS_MOVE over its "/", no pivot_root of it.
     if (::chroot(".") < 0) throw_errno("chroot");
   } else if (no_pivot) {
+    // A shared root left "/" in the host's peer group: the move would stack the rootfs on the
+    // host's "/" too.
+    if (ctx.root_shared && ::mount(nullptr, "/", nullptr, MS_SLAVE, nullptr) < 0) throw_errno("make / a slave");
     if (::mount(ctx.rootfs.c_str(), "/", nullptr, MS_MOVE, nullptr) < 0)
       throw_errno("move rootfs `" + ctx.rootfs + "` to /");
     if (::chroot(".") < 0) throw_errno("chroot");

@@ -24,6 +24,9 @@ struct MountContext {
   std::string bundle;
   std::string rootfs;  // absolute host path of the rootfs
   UniqueFd rootfs_fd;  // O_PATH of the rootfs (after it was bind-mounted onto itself)
+  // rootfsPropagation shared/rshared: "/" was not made rslave, the binds kept the host's peer
+  // groups (set by prepare_rootfs).
+  bool root_shared = false;
   bool userns = false;
   bool cgroupns = false;
   const Cgroup* cgroup = nullptr;
@@ -50,8 +53,9 @@ MountFlags parse_mount_options(const std::vector<std::string>& options);
 unsigned long long bind_shared_root(const std::string& rootfs);
 void unbind_shared_root(const std::string& rootfs, unsigned long long mount_id);
 
-// Step 1 (mount ns of the child, still seeing the host): make "/" rslave (or per
-// rootfsPropagation) and bind the rootfs onto itself so it can be pivoted to.
+// Step 1 (mount ns of the child, still seeing the host): make "/" rslave (or rprivate per
+// rootfsPropagation; a shared one makes only the mount holding the rootfs a slave) and bind
+// the rootfs onto itself so it can be pivoted to.
 void prepare_rootfs(MountContext& ctx);
 // Step 2: linux mounts in order, then /dev devices and symlinks.
 void mount_all(MountContext& ctx);

@@ -308,6 +308,39 @@ run_with_late_mount() {
   assert_clean "$ID"
 }
 
+@test "rootfsPropagation shared: an rshared bind carries the container's mounts to the host, and only it" {
+  # (Docker's -v SRC:DST:rshared, the CRI's bidirectional propagation.)
+  mkdir -p "$TEST_DIR/src/a" "$TEST_DIR/src/b" "$TEST_DIR/src/c"
+  mount --bind "$TEST_DIR/src" "$TEST_DIR/src"
+  mount --make-shared "$TEST_DIR/src"
+  share_rootfs
+  local peer host
+  peer=$(host_peer_group "$TEST_DIR/src")
+  set_config '.linux.rootfsPropagation = "shared"
+    | .process.capabilities.bounding += ["CAP_SYS_ADMIN"] | .process.capabilities.effective += ["CAP_SYS_ADMIN"]
+    | .process.capabilities.permitted += ["CAP_SYS_ADMIN"]
+    | .mounts += [{"destination": "/shared", "type": "bind", "source": $s, "options": ["rbind", "rshared"]},
+                  {"destination": "/private", "type": "bind", "source": $s, "options": ["rbind", "rprivate"]},
+                  {"destination": "/plain", "type": "bind", "source": $s, "options": ["rbind"]}]' --arg s "$TEST_DIR/src"
+  # (one line: set_args takes an argument per line)
+  set_args sh -c 'awk "\$5 == \"/shared\" {print \$7}" /proc/self/mountinfo; mount -t tmpfs tmpfs /shared/a && mount -t tmpfs tmpfs /private/b && mount -t tmpfs tmpfs /plain/c && mkdir -p /inside && mount -t tmpfs tmpfs /inside && echo end'
+  run rt run --bundle "$BUNDLE" "$ID"
+  host=$(cat /proc/self/mountinfo)
+  host_umount_all
+  echo "$output"
+  [ "$status" -eq 0 ]
+  # The bind is a peer of its host source, and what is mounted under it reached the host.
+  [ "${lines[0]}" = "shared:$peer" ]
+  [ "${lines[-1]}" = end ]
+  grep -q " $TEST_DIR/src/a " <<<"$host"
+  # Not through an rprivate bind nor one that asks for nothing (rslave), nor anything of the
+  # container's own tree (its /proc, /dev, /inside).
+  ! grep -q " $TEST_DIR/src/b " <<<"$host"
+  ! grep -q " $TEST_DIR/src/c " <<<"$host"
+  ! grep -q " $BUNDLE/rootfs/" <<<"$host"
+  assert_clean "$ID"
+}
+
 @test "a mount destination through a symlink pointing out of the rootfs stays inside the rootfs" {
   local hostdir=$TEST_DIR/hostdir
   mkdir "$hostdir"
