@@ -16,11 +16,6 @@ if [ -x "$out/critest" ] && [ -x "$out/crictl" ]; then
   echo "$out"
   exit 0
 fi
-# Go only for this tool (not in scripts/setup.sh: CI never builds it).
-if ! command -v go >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go >/dev/null ||
-    { echo "cri-tools: Go is not installed and apt-get could not install golang-go" >&2; exit 3; }
-fi
 src=${CRI_TOOLS_SRC:-}
 tmp=""
 if [ -z "$src" ]; then
@@ -33,6 +28,11 @@ if [ -z "$src" ]; then
   trap 'rm -rf "$tmp"' EXIT
   git --git-dir "$git_dir" archive "$tag" | tar -C "$tmp" -x
   src=$tmp
+fi
+# Go only for this tool (not in scripts/setup.sh), and only once a source is found.
+if ! command -v go >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go >/dev/null ||
+    { echo "cri-tools: Go is not installed and apt-get could not install golang-go" >&2; exit 3; }
 fi
 mkdir -p "$out"
 export GOFLAGS=-mod=vendor GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0

@@ -131,8 +131,8 @@ printf '%s\nCOPY nonewprivs /usr/local/bin/nonewprivs\nRUN chmod 4755 /usr/local
 printf '%s\nCOPY nginx /usr/sbin/nginx\nCMD ["/usr/sbin/nginx", "12003"]\n' "$FROM" | build $CT/hostnet-nginx-amd64:latest
 for u in "test-image-user-uid 1002" "test-image-user-username www-data" "test-image-user-uid-group 1003:1004" \
          "test-image-user-username-group www-data:1004"; do
-  set -- $u
-  printf '%s\nUSER %s\n' "$FROM" "$2" | build "$CT/$1:latest"
+  read -r name user <<<"$u"  # (not `set --`: the script's arguments go to critest)
+  printf '%s\nUSER %s\n' "$FROM" "$user" | build "$CT/$name:latest"
 done
 # (cri-tools' Dockerfile runs adduser/addgroup, which Debian's busybox-static lacks: the same
 # entries written directly.)

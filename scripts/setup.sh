@@ -23,7 +23,7 @@ PACKAGES=(
   docker-compose python3-docker python3-pytest
   # certificates for the TLS listener tests
   openssl
-  # berthd's CRI server (gRPC, protobuf), and Go to build critest/crictl from cri-tools' source
+  # berthd's CRI server (gRPC, protobuf); Go for critest/crictl comes with scripts/cri-tools.sh
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # the CRI tests' own gRPC client
   python3-grpcio python3-protobuf

@@ -182,7 +182,7 @@ void read_config_file(DaemonConfig& c, bool first) {
     if (j.contains("tls") && j["tls"] == true) c.tls = true;
   }
   static const std::set<std::string> known = {"insecure-registries", "debug", "data-root", "exec-root", "hosts",
-                                              "registry-mirrors", "log-opts", "log-driver", "default-runtime",
+                                              "registry-mirrors", "mirrors", "log-opts", "log-driver", "default-runtime",
                                               "runtimes", "default-address-pools", "live-restore", "group",
                                               "tls", "tlsverify", "tlscacert", "tlscert", "tlskey"};
   for (auto& [k, _] : j.items())
