@@ -5,7 +5,7 @@
 #     cannot check (tagged release-only: RSS bounds, the static shim, long loops);
 #  2. the sanitizer build (preset asan: clang, ASan+UBSan, build-asan/): a short fuzzing pass
 #     over every parser that takes hostile input (scripts/fuzz.sh, BERTH_FUZZ_SECONDS per
-#     target, default 8), then the unit tests and the system suites chosen in
+#     target, default 5), then the unit tests and the system suites chosen in
 #     tests/CMakeLists.txt, under the sanitizers. So each suite runs once.
 # BERTH_ASAN=0 skips the sanitizer phase: the release build then runs every suite and the unit
 # tests (the release preset leaves them to the sanitizer build).
@@ -20,7 +20,7 @@ fi
 ctest --preset release -LE sanitized "$@"
 cmake --preset asan >/dev/null
 cmake --build --preset asan
-secs=${BERTH_FUZZ_SECONDS:-8}
+secs=${BERTH_FUZZ_SECONDS:-5}
 if ((secs > 0)); then
   bash scripts/fuzz.sh "$secs"
 fi
