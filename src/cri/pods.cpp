@@ -307,7 +307,7 @@ json Pods::cni_config() const {
   return nullptr;
 }
 
-std::vector<InterfaceUsage> Pods::interfaces(const std::string& id) const {
+std::vector<network::InterfaceUsage> Pods::interfaces(const std::string& id) const {
   std::string text;
   std::thread t([&] {
     // setns on a network namespace is per thread: this one alone enters it, and ends there.
@@ -316,25 +316,7 @@ std::vector<InterfaceUsage> Pods::interfaces(const std::string& id) const {
     (void)fs::read_file_if_exists("/proc/thread-self/net/dev", text);
   });
   t.join();
-  std::vector<InterfaceUsage> out;
-  for (const auto& line : split(text, '\n')) {
-    const size_t colon = line.find(':');
-    if (colon == std::string::npos) continue;  // the two header lines
-    InterfaceUsage u;
-    u.name = line.substr(0, colon);
-    u.name.erase(0, u.name.find_first_not_of(' '));
-    unsigned long long f[11] = {};
-    // rx: bytes packets errs drop fifo frame compressed multicast, then tx: bytes packets errs
-    if (u.name == "lo" || std::sscanf(line.c_str() + colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
-                                      &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9], &f[10]) != 11)
-      continue;
-    u.rx_bytes = f[0];
-    u.rx_errors = f[2];
-    u.tx_bytes = f[8];
-    u.tx_errors = f[10];
-    out.push_back(std::move(u));
-  }
-  return out;
+  return network::parse_net_dev(text);
 }
 
 bool Pods::network_ready(std::string& why) const {

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cri/api.pb.h"
+#include "network/netns.hpp"
 
 namespace berth::cri {
 
@@ -41,12 +42,6 @@ struct Pod {
   // Its containers share one PID namespace (NamespaceOption.pid POD, the CRI's default): a
   // pause process (`berth-shim --pause`) is its init, pinned at pidns().
   bool shared_pid() const;
-};
-
-// An interface of a pod's network namespace with its counters (/proc/net/dev).
-struct InterfaceUsage {
-  std::string name;
-  uint64_t rx_bytes = 0, rx_errors = 0, tx_bytes = 0, tx_errors = 0;
 };
 
 struct PodSettings {
@@ -83,7 +78,7 @@ class Pods {
 
   // The interfaces of the pod's network namespace but lo (read in it by a thread of its own);
   // none once the pod is stopped.
-  std::vector<InterfaceUsage> interfaces(const std::string& id) const;
+  std::vector<network::InterfaceUsage> interfaces(const std::string& id) const;
 
   // Whether a network config list is found and its plugins exist (Status's NetworkReady);
   // `why` says what is missing otherwise.

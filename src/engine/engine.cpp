@@ -1537,19 +1537,9 @@ std::pair<uint64_t, uint64_t> net_bytes(pid_t pid) {
   std::string text;
   if (!fs::read_file_if_exists("/proc/" + std::to_string(pid) + "/net/dev", text)) return {0, 0};
   uint64_t rx = 0, tx = 0;
-  for (const auto& line : split(text, '\n')) {
-    const size_t colon = line.find(':');
-    if (colon == std::string::npos) continue;  // the two header lines
-    std::string name = line.substr(0, colon);
-    name.erase(0, name.find_first_not_of(' '));
-    if (name == "lo") continue;
-    unsigned long long f[9] = {};
-    // rx: bytes packets errs drop fifo frame compressed multicast; then tx: bytes …
-    if (std::sscanf(line.c_str() + colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1], &f[2],
-                    &f[3], &f[4], &f[5], &f[6], &f[7], &f[8]) == 9) {
-      rx += f[0];
-      tx += f[8];
-    }
+  for (const auto& i : network::parse_net_dev(text)) {
+    rx += i.rx_bytes;
+    tx += i.tx_bytes;
   }
   return {rx, tx};
 }

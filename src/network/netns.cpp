@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -120,6 +121,31 @@ bool delete_link(const std::string& name) {
     if (err != 0) throw_errno("delete link " + name, err);
   }
   return true;
+}
+
+std::vector<InterfaceUsage> parse_net_dev(std::string_view text) {
+  std::vector<InterfaceUsage> out;
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    const std::string line(text.substr(0, nl));
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;  // the two header lines
+    InterfaceUsage u;
+    u.name = line.substr(0, colon);
+    u.name.erase(0, u.name.find_first_not_of(' '));
+    unsigned long long f[11] = {};
+    // rx: bytes packets errs drop fifo frame compressed multicast, then tx: bytes packets errs
+    if (u.name == "lo" || std::sscanf(line.c_str() + colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+                                      &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9], &f[10]) != 11)
+      continue;
+    u.rx_bytes = f[0];
+    u.rx_errors = f[2];
+    u.tx_bytes = f[8];
+    u.tx_errors = f[10];
+    out.push_back(std::move(u));
+  }
+  return out;
 }
 
 }  // namespace berth::network

@@ -2,7 +2,10 @@
 // and the few link operations berth does itself (the plugins do the rest).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace berth::network {
 
@@ -20,5 +23,13 @@ bool is_netns(const std::string& path);
 bool delete_link(const std::string& name);
 // Whether the host's namespace has a link `name`.
 bool link_exists(const std::string& name);
+
+// An interface of a network namespace with its counters.
+struct InterfaceUsage {
+  std::string name;
+  uint64_t rx_bytes = 0, rx_errors = 0, tx_bytes = 0, tx_errors = 0;
+};
+// The interfaces of a /proc/net/dev text but lo.
+std::vector<InterfaceUsage> parse_net_dev(std::string_view text);
 
 }  // namespace berth::network

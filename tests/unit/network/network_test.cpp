@@ -10,6 +10,7 @@
 
 #include "common/fs.hpp"
 #include "network/cni.hpp"
+#include "network/netns.hpp"
 #include "network/networks.hpp"
 
 using namespace berth;
@@ -31,6 +32,27 @@ TEST(Subnet, RefusesNonsense) {
   for (const char* bad : {"10.1.0.0", "10.1.0.1/16", "10.1.0.0/33", "10.1.0.0/31", "x/8", "::1/64", "10.1.0.0/"})
     EXPECT_THROW(Subnet::parse(bad), Error) << bad;
   EXPECT_THROW(parse_ipv4("300.1.1.1"), Error);
+}
+
+TEST(NetDev, ParsesEveryInterfaceButLo) {
+  const std::string text =
+      "Inter-|   Receive                                                |  Transmit\n"
+      " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
+      "    lo:    1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0\n"
+      "  eth0: 4294967296  1234    7    0    0     0          0         0      980      12    3    0    0     0       0          0\n"
+      "eth1:5 1 0 0 0 0 0 0 6 1 0 0 0 0 0 0\n"
+      "  bad0: 1 2 3\n";
+  auto ifs = parse_net_dev(text);
+  ASSERT_EQ(ifs.size(), 2u);
+  EXPECT_EQ(ifs[0].name, "eth0");
+  EXPECT_EQ(ifs[0].rx_bytes, 4294967296u);
+  EXPECT_EQ(ifs[0].rx_errors, 7u);
+  EXPECT_EQ(ifs[0].tx_bytes, 980u);
+  EXPECT_EQ(ifs[0].tx_errors, 3u);
+  EXPECT_EQ(ifs[1].name, "eth1");
+  EXPECT_EQ(ifs[1].rx_bytes, 5u);
+  EXPECT_EQ(ifs[1].tx_bytes, 6u);
+  EXPECT_TRUE(parse_net_dev("").empty());
 }
 
 TEST(Publish, DockerForms) {
