@@ -45,6 +45,11 @@ teardown_file() {
   REGISTRY_PID=$(cat "$DD/registry.pid" 2>/dev/null) stop_registry
   berthd_teardown_file
   ip link del "$BRIDGE" 2>/dev/null || true
+  # The cgroup parent the pod's containers went under.
+  local d
+  for d in /sys/fs/cgroup/*/berth-crictl-test /sys/fs/cgroup/berth-crictl-test; do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
   true
 }
 
