@@ -237,9 +237,13 @@ void mount_one(MountContext& ctx, const oci::Mount& m) {
       }
     }
   }
-  if (mf.propagation) {
+  // Under a shared root a mount is still a peer of its host source (prepare_rootfs): one that
+  // asks for no propagation gets the rslave it gets otherwise, so that only the mounts asking
+  // for shared propagation carry the container's mounts to the host.
+  const unsigned long prop = mf.propagation ? mf.propagation : ctx.root_shared ? MS_SLAVE | MS_REC : 0;
+  if (prop) {
     UniqueFd t = reopen(ctx, m.destination);
-    do_mount("", fs::fd_path(t.get()), nullptr, mf.propagation, "", m.destination);
+    do_mount("", fs::fd_path(t.get()), nullptr, prop, "", m.destination);
   }
 }
 
@@ -370,16 +374,7 @@ void prepare_rootfs(MountContext& ctx) {
 }
 
 void mount_all(MountContext& ctx) {
-  for (auto& m : ctx.spec->mounts) {
-    mount_one(ctx, m);
-    // Under a shared root a bind is still a peer of its host source (prepare_rootfs): one
-    // that asks for no propagation gets the rslave it gets otherwise, so that only the mounts
-    // asking for shared propagation carry the container's mounts to the host.
-    if (ctx.root_shared && !parse_mount_options(m.options).propagation) {
-      UniqueFd t = reopen(ctx, m.destination);
-      do_mount("", fs::fd_path(t.get()), nullptr, MS_SLAVE | MS_REC, "", m.destination);
-    }
-  }
+  for (auto& m : ctx.spec->mounts) mount_one(ctx, m);
 }
 
 void create_devices(MountContext& ctx) {
