@@ -17,6 +17,8 @@ PACKAGES=(
   tini containernetworking-plugins iptables
   # drop-in tests and benchmarks: the peers, side by side
   runc crun hyperfine time podman buildah docker.io curl zstd
+  # a sandboxed runtime per container (--runtime): gVisor
+  runsc
   # image tests: a real registry and independent clients to cross-check with
   docker-registry skopeo umoci
   # berthd's clients: the docker CLI (docker.io above), docker-compose, the Docker SDK for Python

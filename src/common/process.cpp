@@ -1,6 +1,7 @@
 #include "common/process.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -8,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
@@ -19,7 +21,7 @@ extern char** environ;
 namespace berth {
 
 int run_command(const std::vector<std::string>& argv, const std::string& input, std::string& output,
-                const std::string& what) {
+                const std::string& what, int timeout_ms) {
   int in[2], outp[2];
   if (::pipe2(in, O_CLOEXEC) < 0) throw_errno("pipe");
   UniqueFd in_r(in[0]), in_w(in[1]);
@@ -34,7 +36,14 @@ int run_command(const std::vector<std::string>& argv, const std::string& input, 
   for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid;
-  int rc = ::posix_spawnp(&pid, argv.at(0).c_str(), &fa, nullptr, args.data(), environ);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  if (timeout_ms > 0) {
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  }
+  int rc = ::posix_spawnp(&pid, argv.at(0).c_str(), &fa, &attr, args.data(), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) throw Error("cannot run " + argv[0] + ": " + std::strerror(rc) + (what.empty() ? "" : " (" + what + ")"));
   in_r.reset();
@@ -43,6 +52,30 @@ int run_command(const std::vector<std::string>& argv, const std::string& input, 
   in_w.reset();
   char buf[4096];
   ssize_t n;
+  if (timeout_ms > 0) {
+    // Until EOF on its output or the deadline (a hung command keeps the pipe open).
+    struct timespec t0 {};
+    ::clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+      struct timespec t {};
+      ::clock_gettime(CLOCK_MONOTONIC, &t);
+      const long left = timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+      pollfd p{out_r.get(), POLLIN, 0};
+      const int r = left > 0 ? ::poll(&p, 1, static_cast<int>(left)) : 0;
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        ::kill(-pid, SIGKILL);
+        int st;
+        while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+        }
+        throw Error(argv[0] + " did not finish within " + std::to_string(timeout_ms / 1000) + " s: killed");
+      }
+      n = ::read(out_r.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      output.append(buf, static_cast<size_t>(n));
+    }
+  }
   while ((n = ::read(out_r.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
     if (n > 0) output.append(buf, static_cast<size_t>(n));
   int status = 0;

@@ -10,8 +10,10 @@ namespace berth {
 // status (128 + signal if killed), with what it wrote on stdout and stderr in `output`
 // (trailing newlines cut). Throws berth::Error when it cannot be started at all; `what` names
 // the tool in that message ("is iptables installed?").
+// With timeout_ms > 0 a command still running then is killed (its process group: it runs in
+// one of its own) and berth::Error says it did not finish.
 int run_command(const std::vector<std::string>& argv, const std::string& input, std::string& output,
-                const std::string& what = "");
+                const std::string& what = "", int timeout_ms = 0);
 
 // Starts argv (argv[0] a path) in a session of its own with stdio on /dev/null and no signal
 // blocked, and does not wait for it (the work an engine leaves behind: `network fill`).

@@ -219,8 +219,13 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
 
   grpc::Status RunPodSandbox(grpc::ServerContext*, const v1::RunPodSandboxRequest* q, v1::RunPodSandboxResponse* r) override {
     return call("RunPodSandbox", [&] {
-      if (!q->runtime_handler().empty() && q->runtime_handler() != "berth")
-        throw Error(ErrorKind::not_found, "runtime handler " + q->runtime_handler() + " is not configured (berth only)");
+      // A handler is a runtime of the engine's (built-in or daemon.json's `runtimes`): the
+      // pod's containers run on it; "" is the default runtime.
+      if (const auto& h = q->runtime_handler(); !h.empty() && !eng_.options().runtimes.all().count(h)) {
+        std::string names;
+        for (const auto& [n, _] : eng_.options().runtimes.all()) names += (names.empty() ? "" : ", ") + n;
+        throw Error(ErrorKind::not_found, "runtime handler " + h + " is not configured (" + names + ")");
+      }
       check_cgroup_parent(q->config().linux().cgroup_parent());
       Pod p = pods_.run(q->config(), q->runtime_handler());
       r->set_pod_sandbox_id(p.id);
@@ -320,6 +325,7 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
       json log_config = {{"Type", "k8s-file"}, {"Config", json::object()}};
       if (!log_path.empty()) log_config["Config"]["path"] = log_path;
       req.host["LogConfig"] = log_config;
+      if (!pod.handler.empty()) req.host["Runtime"] = pod.handler;
       req.cri = {{"pod", pod.id},
                  {"name", cc.metadata().name()},
                  {"attempt", cc.metadata().attempt()},

@@ -165,11 +165,6 @@ namespace {
 constexpr int64_t kDefaultLogMaxSize = 20'000'000;
 constexpr int kDefaultLogMaxFiles = 5;
 
-// The OCI runtime binary HostConfig.Runtime names; "" for berth's own runtime library.
-std::string external_runtime(const HostConfig& host) {
-  return host.runtime == "berth" ? "" : host.runtime;
-}
-
 }  // namespace
 
 std::string status_text(const State& s) {
@@ -641,6 +636,10 @@ Container Engine::create(const CreateRequest& req) {
   apply_mounts(host, config);
   check_host_config(host);
   resources_of(host);
+  // An unknown runtime or a missing binary: one line, before anything is made. The record
+  // keeps the name (Docker's way), resolved again at each start.
+  opts_.runtimes.resolve(host.runtime);
+  host.runtime = opts_.runtimes.name_of(host.runtime);
   if (restart_policy(host).name != "no" && host.auto_remove)
     throw Error(ErrorKind::invalid_argument, "conflicting options: cannot specify both --restart and --rm");
   // PID namespace: the container's own (""), the host's, or another container's.
@@ -881,6 +880,22 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       in.shm_dir = container_dir(other.id()) + "/shm";
     }
     json spec = make_spec(in);
+    // Resolved at each start: the runtime of this run is the one the orders name.
+    const Runtime rt = opts_.runtimes.resolve(host.runtime);
+    // crun 1.8 refuses any ociVersion but 1.0.x ("unknown version specified"); what the
+    // engine writes is 1.0-compatible, so external runtimes get that.
+    if (rt.external()) spec["ociVersion"] = "1.0.2";
+    // --privileged hands out every capability this host has; a runtime refuses the ones it
+    // does not know (runsc: `invalid capability "CAP_PERFMON"`).
+    if (rt.external() && host.privileged && spec.contains("process") && spec["process"].contains("capabilities")) {
+      const RuntimeCaps known(rt);
+      for (auto& [set, list] : spec["process"]["capabilities"].items()) {
+        json kept = json::array();
+        for (const auto& c : list)
+          if (c.is_string() && known.accepts(c.get<std::string>())) kept.push_back(c);
+        list = kept;
+      }
+    }
     fs::write_file_atomic(dir + "/config.json", spec.dump(), 0600);
 
     const auto& log_opts = host.log_config.config;
@@ -903,7 +918,9 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     orders.stdin_open = config.open_stdin;
     orders.winsize = winsize;
     orders.restart = restart_policy(host);
-    orders.runtime = external_runtime(host);
+    orders.runtime = rt.path;
+    orders.runtime_args = rt.args;
+    orders.runtime_timeout_ms = opts_.runtime_timeout_ms;
     // Without a max-size, Docker's local-driver cap (20 MB x 5): a container printing in a
     // loop must not fill the disk (json-file's own default is no cap at all).
     if (orders.log_cri) {
@@ -1078,7 +1095,7 @@ State Engine::observe(const Container& c, Stale& stale) {
     // which costs four files and a parse of the spec, too much for every line of a ps.
     if (::access(paused_mark(dir).c_str(), F_OK) == 0) {
       try {
-        auto rs = runtime::container_state(runtime_root(), c.id());
+        auto rs = runtime_ops(c.id()).state(c.id());
         if (rs.value("status", "") == "paused") s.status = Status::paused;
       } catch (const Error&) {
         // being created or deleted this very moment
@@ -1197,26 +1214,21 @@ std::string Engine::shim_request(const Container& c, const std::string& request)
   return fs::read_line(fd.get());
 }
 
-void Engine::delete_runtime_state(const std::string& id) {
-  if (!fs::exists(runtime_root() + "/" + id)) return;
-  std::string external;
+RuntimeOps Engine::runtime_ops(const std::string& id) const {
+  Runtime r;
   try {
-    external = shim::read_orders(container_dir(id)).runtime;
+    const shim::Orders o = shim::read_orders(container_dir(id));
+    r.path = o.runtime;
+    r.args = o.runtime_args;
   } catch (const Error&) {
     // no orders (a container that never started): the library made the state, if anything
   }
-  if (external.empty()) {
-    try {
-      runtime::kill_container(runtime_root(), id, SIGKILL, true);
-    } catch (const std::exception&) {
-      // not running
-    }
-    runtime::delete_container(runtime_root(), id, true);
-    return;
-  }
-  std::string out;
-  if (run_command({external, "--root", runtime_root(), "delete", "--force", id}, "", out) != 0)
-    throw Error(external + " delete --force " + id.substr(0, 12) + ": " + out);
+  return RuntimeOps(std::move(r), runtime_root(), opts_.runtime_timeout_ms);
+}
+
+void Engine::delete_runtime_state(const std::string& id) {
+  if (!fs::exists(runtime_root() + "/" + id)) return;
+  runtime_ops(id).remove(id);
 }
 
 std::vector<Engine::Change> Engine::changes(const std::string& ref) {
@@ -1305,9 +1317,7 @@ void Engine::update(const std::string& ref, const json& changes) {
   const std::string dir = container_dir(c.id());
   const bool resources_changed = changes.size() > (changes.contains("RestartPolicy") ? 1u : 0u);
   if ((s.running() || s.status == Status::paused) && resources_changed) {
-    if (!external_runtime(host).empty())
-      throw Error(ErrorKind::conflict, "update: the limits of a running container of an external runtime cannot be changed");
-    runtime::update_container(runtime_root(), c.id(), res);
+    runtime_ops(c.id()).update(c.id(), res);
   }
   // The shim judges restarts by its orders: the new policy goes to shim.json and to the shim.
   if (changes.contains("RestartPolicy") && shim_alive(dir)) {
@@ -1420,7 +1430,7 @@ bool Engine::halt(Container& c, const State& s, int sig, int timeout, UniqueFd l
     UniqueFd waiter = shim_connect(c, "wait\n");
     if (s.status == Status::paused) {
       try {
-        runtime::resume_container(runtime_root(), c.id());
+        runtime_ops(c.id()).resume(c.id());
         ::unlink(paused_mark(container_dir(c.id())).c_str());
       } catch (const std::exception&) {
       }
@@ -1564,8 +1574,7 @@ Stats Engine::stats(const std::string& ref) {
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
   st.taken_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
   try {
-    // The runtime library's state; a container of an external runtime has other records.
-    if (external_runtime(c.host_config()).empty()) st.raw = runtime::container_stats(runtime_root(), c.id())["data"];
+    st.raw = runtime_ops(c.id()).stats(c.id());
   } catch (const Error& e) {
     log::debug("stats " + c.rec.name + ": " + e.what());
   }
@@ -1594,20 +1603,10 @@ Stats Engine::stats(const std::string& ref) {
 
 Processes Engine::top(const std::string& ref, const std::vector<std::string>& ps_args) {
   Container c = lookup(ref);
-  if (!state(c).running()) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
-  const auto pids = runtime::container_pids(runtime_root(), c.id());
-  // Docker's way: ps with the caller's options over the host, then the rows whose PID is one
-  // of the container's (so that any selection or format option of ps works).
-  std::vector<std::string> argv = {"ps"};
-  argv.insert(argv.end(), ps_args.begin(), ps_args.end());
-  std::string out;
-  if (run_command(argv, "", out, "ps") != 0)
-    throw Error(ErrorKind::invalid_argument, "top: ps " + join(ps_args, " ") + ": " + out);
-  Processes p;
-  std::vector<std::string> lines;
-  for (auto& l : split(out, '\n'))
-    if (!l.empty()) lines.push_back(std::move(l));
-  if (lines.empty()) return p;
+  const State s = state(c);
+  if (!s.running()) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
+  const RuntimeOps ops = runtime_ops(c.id());
+  const auto pids = ops.pids(c.id());
   auto words = [](const std::string& s, size_t max) {
     std::vector<std::string> w;
     size_t i = 0;
@@ -1624,16 +1623,40 @@ Processes Engine::top(const std::string& ref, const std::vector<std::string>& ps
     }
     return w;
   };
-  p.titles = words(lines[0], SIZE_MAX);
-  const auto pid_col = std::find(p.titles.begin(), p.titles.end(), "PID");
-  if (pid_col == p.titles.end()) throw Error(ErrorKind::invalid_argument, "top: ps " + join(ps_args, " ") + " shows no PID column");
-  const size_t col = static_cast<size_t>(pid_col - p.titles.begin());
-  for (size_t i = 1; i < lines.size(); ++i) {
-    auto row = words(lines[i], p.titles.size());
-    if (row.size() > col && std::find(pids.begin(), pids.end(), std::atoi(row[col].c_str())) != pids.end())
-      p.rows.push_back(std::move(row));
+  auto table = [&](const std::string& out, const std::function<bool(const std::vector<std::string>&, size_t)>& keep) {
+    Processes p;
+    std::vector<std::string> lines;
+    for (auto& l : split(out, '\n'))
+      if (!l.empty()) lines.push_back(std::move(l));
+    if (lines.empty()) return p;
+    p.titles = words(lines[0], SIZE_MAX);
+    const auto pid_col = std::find(p.titles.begin(), p.titles.end(), "PID");
+    if (pid_col == p.titles.end()) throw Error(ErrorKind::invalid_argument, "top: ps " + join(ps_args, " ") + " shows no PID column");
+    const size_t col = static_cast<size_t>(pid_col - p.titles.begin());
+    for (size_t i = 1; i < lines.size(); ++i) {
+      auto row = words(lines[i], p.titles.size());
+      if (keep(row, col)) p.rows.push_back(std::move(row));
+    }
+    return p;
+  };
+  // A sandbox runtime (gVisor) numbers the processes in its own kernel: they are not the
+  // host's, only the runtime can list them (its `ps` table; no ps options).
+  if (ops.external() && std::find(pids.begin(), pids.end(), s.pid) == pids.end()) {
+    if (!ps_args.empty() && ps_args != std::vector<std::string>{"-ef"})
+      throw Error(ErrorKind::invalid_argument, "top: ps options are not supported for a container of runtime " +
+                                                   c.host_config().runtime + " (its processes live in the sandbox's kernel)");
+    return table(ops.ps_table(c.id()), [](const auto&, size_t) { return true; });
   }
-  return p;
+  // Docker's way: ps with the caller's options over the host, then the rows whose PID is one
+  // of the container's (so that any selection or format option of ps works).
+  std::vector<std::string> argv = {"ps"};
+  argv.insert(argv.end(), ps_args.begin(), ps_args.end());
+  std::string out;
+  if (run_command(argv, "", out, "ps") != 0)
+    throw Error(ErrorKind::invalid_argument, "top: ps " + join(ps_args, " ") + ": " + out);
+  return table(out, [&](const std::vector<std::string>& row, size_t col) {
+    return row.size() > col && std::find(pids.begin(), pids.end(), std::atoi(row[col].c_str())) != pids.end();
+  });
 }
 
 int Engine::wait(const std::string& ref) {
@@ -1855,14 +1878,14 @@ void Engine::pause(const std::string& ref, bool pause) {
     // never a paused container shown running.
     fs::write_file_atomic(mark, "", 0600);
     try {
-      runtime::pause_container(runtime_root(), c.id());
+      runtime_ops(c.id()).pause(c.id());
     } catch (...) {
       ::unlink(mark.c_str());
       throw;
     }
   } else {
     if (s.status != Status::paused) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is not paused");
-    runtime::resume_container(runtime_root(), c.id());
+    runtime_ops(c.id()).resume(c.id());
     ::unlink(mark.c_str());
   }
   emit(c, pause ? "pause" : "unpause");
@@ -2349,14 +2372,15 @@ image::Image Engine::commit(const std::string& ref, const std::string& image_ref
   }
   State s = state_locked(c);
   const bool paused_here = pause && s.status == Status::running;
-  if (paused_here) runtime::pause_container(runtime_root(), c.id());
+  const RuntimeOps ops = runtime_ops(c.id());
+  if (paused_here) ops.pause(c.id());
   try {
     image::Image base = images_.resolve(c.data.value("ImageID", ""));
     auto img = images_.commit(base, images_.snapshots().fs_dir(c.rec.snapshot), image_ref, config, comment, author);
-    if (paused_here) runtime::resume_container(runtime_root(), c.id());
+    if (paused_here) ops.resume(c.id());
     return img;
   } catch (...) {
-    if (paused_here) runtime::resume_container(runtime_root(), c.id());
+    if (paused_here) ops.resume(c.id());
     throw;
   }
 }

@@ -27,6 +27,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "engine/model.hpp"
+#include "engine/runtimes.hpp"
 #include "engine/volumes.hpp"
 #include "image/service.hpp"
 #include "events/events.hpp"
@@ -119,6 +120,9 @@ struct Options {
   // Where networks without --subnet get one (Docker's default-address-pools); empty: berth's.
   std::vector<network::AddressPool> address_pools;
   bool debug = false;
+  // The runtimes containers can ask for by name (built-ins and the configuration's).
+  Runtimes runtimes;
+  int runtime_timeout_ms = 60000;  // per command of an external runtime (create, start, exec, …)
   // What the engine leaves to the program that uses it (the CLI and a daemon each give their
   // own; the engine never runs /proc/self/exe).
   struct Hooks {
@@ -382,6 +386,8 @@ class Engine {
   std::string log_path(const std::string& id) const;
   std::string log_path(const Container& c) const;
   std::string runtime_root() const;
+  // The runtime of the container's current (or last) run, as its shim's orders name it.
+  RuntimeOps runtime_ops(const std::string& id) const;
   std::string container_dir(const std::string& id) const;
 
  private:

@@ -14,12 +14,15 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
+#include "common/strings.hpp"
 #include "oci/spec.hpp"
 #include "runtime/cgroup.hpp"
 #include "runtime/foreground.hpp"
@@ -641,6 +644,23 @@ bool container_oom_killed(const std::string& root, const std::string& id) {
   } catch (const std::exception&) {
     return false;
   }
+}
+
+bool cgroup_oom_killed(const std::string& cgroups_path) {
+  if (cgroups_path.empty() || cgroups_path[0] != '/') return false;
+  for (const auto& h : host_hierarchies()) {
+    if (!h.v2 && std::find(h.controllers.begin(), h.controllers.end(), "memory") == h.controllers.end()) continue;
+    std::string text;
+    if (!fs::read_file_if_exists(h.mountpoint + cgroups_path + (h.v2 ? "/memory.events" : "/memory.oom_control"), text)) continue;
+    for (const auto& line : split(text, '\n'))
+      if (line.rfind("oom_kill ", 0) == 0 && std::strtoull(line.c_str() + 9, nullptr, 10) > 0) return true;
+  }
+  return false;
+}
+
+void remove_empty_cgroup(const std::string& cgroups_path) {
+  if (cgroups_path.empty() || cgroups_path[0] != '/' || cgroups_path == "/") return;
+  for (const auto& h : host_hierarchies()) ::rmdir((h.mountpoint + cgroups_path).c_str());
 }
 
 std::vector<ListEntry> list_containers(const std::string& root) {

@@ -68,6 +68,12 @@ nlohmann::json container_stats(const std::string& root, const std::string& id);
 // Whether the OOM killer ended a process of the container (its memory cgroup's oom_kill);
 // false when that cannot be read. Ask before delete, which removes the cgroup.
 bool container_oom_killed(const std::string& root, const std::string& id);
+// The same for the cgroup at `cgroups_path` (absolute, from the hierarchies' roots) that
+// another runtime made: its memory controller's oom_kill count.
+bool cgroup_oom_killed(const std::string& cgroups_path);
+// Removes the directories of that cgroup that are left and empty, in every hierarchy (what a
+// runtime whose sandbox died before its delete leaves).
+void remove_empty_cgroup(const std::string& cgroups_path);
 
 // The runtime-spec state: {ociVersion, id, status, pid, bundle, annotations}.
 nlohmann::json container_state(const std::string& root, const std::string& id);

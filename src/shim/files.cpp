@@ -32,6 +32,8 @@ void write_orders(const std::string& dir, const Orders& o) {
                       {"restart_max", o.restart.max},
                       {"cleanup", o.cleanup}};
   if (!o.runtime.empty()) j["runtime"] = o.runtime;
+  if (!o.runtime_args.empty()) j["runtime_args"] = o.runtime_args;
+  if (!o.runtime.empty()) j["runtime_timeout_ms"] = o.runtime_timeout_ms;
   if (!o.events.empty()) j["events"] = {{"path", o.events}, {"attributes", o.event_attributes}};
   fs::write_file_atomic(dir + "/shim.json", j.dump(), 0600);
 }
@@ -46,6 +48,8 @@ Orders read_orders(const std::string& dir) {
     o.bundle = j.at("bundle").get<std::string>();
     o.runtime_root = j.at("runtime_root").get<std::string>();
     o.runtime = j.value("runtime", "");
+    if (j.contains("runtime_args")) o.runtime_args = j["runtime_args"].get<std::vector<std::string>>();
+    o.runtime_timeout_ms = j.value("runtime_timeout_ms", 60000);
     o.log_path = j.value("log", "");
     o.log_cri = j.value("log_cri", false);
     o.log_max_size = j.value("log_max_size", int64_t{0});

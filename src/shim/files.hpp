@@ -26,6 +26,8 @@ struct RestartPolicy {
 struct Orders {
   std::string id, bundle, runtime_root;
   std::string runtime;  // an external OCI runtime binary; empty: the runtime library
+  std::vector<std::string> runtime_args;  // its global flags (daemon.json's runtimeArgs)
+  int runtime_timeout_ms = 60000;  // what each of its commands may take
   std::string log_path;
   bool log_cri = false;      // the kubelet's CRI format (logs/json_file.hpp), not json-file
   int64_t log_max_size = 0;  // bytes; 0: no rotation

@@ -46,11 +46,13 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
+#include "common/strings.hpp"
 #include "events/events.hpp"
 #include "logs/json_file.hpp"
 #include "common/time.hpp"
 #include "runtime/container.hpp"
 #include "runtime/exe_seal.hpp"
+#include "runtime/process.hpp"
 #include "runtime/signals.hpp"
 #include "runtime/terminal.hpp"
 #include "shim/frames.hpp"
@@ -114,6 +116,9 @@ class Shim {
   pid_t launch();
   // Serves until the container is gone for good; returns the process exit code of the shim.
   void serve(UniqueFd listen_fd);
+  // The zombies among our children that are neither the container's init nor an exec's
+  // process nor `running` (see g_while_waiting).
+  void reap_strays(pid_t running);
   void add_client(UniqueFd fd, bool owner) {
     Client c;
     c.fd = std::move(fd);
@@ -133,6 +138,9 @@ class Shim {
   void drain_output();
   void finish_exit(int code);
   void runtime_delete();
+  // Sends `sig` to the container's init; what went wrong, or "". An external runtime's own
+  // `kill` does it (a sandbox's pid is not the process the signal is meant for).
+  std::string signal_container(int sig);
   bool should_restart(int code);
   // Exec sessions: processes started in the container for a client ("exec").
   struct Exec {
@@ -195,15 +203,23 @@ void Shim::open_stdio() {
   child_err_.reset(p[1]);
 }
 
+// Called while run_command waits, with the command's pid: the shim reaps the children that
+// are none of its own meanwhile (a sandbox runtime's gofer and helpers end up ours, as the
+// subreaper, and its `delete` waits for them to be gone — a zombie is not).
+void (*g_while_waiting)(pid_t running) = nullptr;
+
 // Runs `argv` and waits; returns its exit status and what it wrote on stderr. Without
 // capture, the command keeps our stderr (a runtime's `create` hands it to the container).
-int run_command(const std::vector<std::string>& argv, std::string& err_out, bool capture = true) {
+// With a timeout (ms), a command still running then is killed with its process group and
+// berth::Error says so.
+int run_command(const std::vector<std::string>& argv, std::string& err_out, bool capture = true, int timeout_ms = 0) {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork");
   if (pid == 0) {
     if (capture) ::dup2(p[1], 2);
+    ::setpgid(0, 0);  // what it starts and leaves hanging goes with it at a timeout
     runtime::reset_signals();  // an external runtime's container must not inherit SIGINT ignored
     std::vector<char*> a;
     for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
@@ -213,12 +229,49 @@ int run_command(const std::vector<std::string>& argv, std::string& err_out, bool
     _exit(127);
   }
   ::close(p[1]);
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(p[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) err_out.append(buf, static_cast<size_t>(n));
-  ::close(p[0]);
+  UniqueFd out(p[0]), done(runtime::pidfd_open(pid));
   int status = 0;
+  const int64_t deadline = timeout_ms > 0 ? now_ns() + int64_t{timeout_ms} * 1000000 : 0;
+  for (;;) {
+    if (deadline && now_ns() > deadline) {
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      throw Error(ErrorKind::internal, argv[0] + " " + [&] {
+        for (size_t i = 1; i < argv.size(); ++i)  // the command's verb, past the global flags
+          if (argv[i] == "create" || argv[i] == "start" || argv[i] == "exec" || argv[i] == "kill" || argv[i] == "delete") return argv[i];
+        return std::string("");
+      }() + " did not finish within " + std::to_string(timeout_ms / 1000) + " s: killed");
+    }
+    if (!done) {  // no pidfd (a kernel before 5.3): the command's end, blocking
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(out.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0) err_out.append(buf, static_cast<size_t>(n));
+      break;
+    }
+    pollfd pf[2] = {{out.get(), POLLIN, 0}, {done.get(), POLLIN, 0}};
+    const int r = ::poll(pf, 2, 100);
+    if (r < 0 && errno != EINTR) throw_errno("poll");
+    if (r == 0 && g_while_waiting) g_while_waiting(pid);
+    if (out && (pf[0].revents & (POLLIN | POLLHUP))) {
+      char buf[4096];
+      const ssize_t n = ::read(out.get(), buf, sizeof buf);
+      if (n > 0) err_out.append(buf, static_cast<size_t>(n));
+      else if (n == 0 || errno != EINTR) out.reset();  // poll ignores a negative fd
+    }
+    if (pf[1].revents & POLLIN) {
+      // Exited: what it wrote is in the pipe (a process it left behind may hold the pipe).
+      if (out) {
+        ::fcntl(out.get(), F_SETFL, O_NONBLOCK);
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::read(out.get(), buf, sizeof buf)) > 0) err_out.append(buf, static_cast<size_t>(n));
+      }
+      break;
+    }
+  }
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   while (!err_out.empty() && (err_out.back() == '\n' || err_out.back() == ' ')) err_out.pop_back();
@@ -232,11 +285,98 @@ int run_command(const std::vector<std::string>& argv, std::string& err_out, bool
 // all of them use for a missing or unusable command give its kind here, where the text comes
 // in (the daemons of Docker and Podman read runc's messages the same way).
 ErrorKind foreign_runtime_kind(const std::string& why) {
-  for (const char* w : {"executable file not found", "no such file or directory", "No such file or directory"})
-    if (why.find(w) != std::string::npos) return ErrorKind::command_not_found;
-  for (const char* w : {"permission denied", "Permission denied", "exec format error", "is a directory"})
-    if (why.find(w) != std::string::npos) return ErrorKind::command_not_executable;
+  auto has = [&](std::initializer_list<const char*> words) {
+    return std::any_of(words.begin(), words.end(), [&](const char* w) { return why.find(w) != std::string::npos; });
+  };
+  // Only words about running the command (runc: `exec: "x": …`, crun: "executable file `x`
+  // not found", runsc: "error finding executable", "failed to load /x"): a runtime that
+  // cannot open one of its own files is no missing command.
+  if (!has({"exec: \"", "exec `", "executable", "failed to load"})) return ErrorKind::internal;
+  if (has({"not found", "no such file or directory", "No such file or directory"})) return ErrorKind::command_not_found;
+  if (has({"permission denied", "Permission denied", "exec format error", "is a directory"})) return ErrorKind::command_not_executable;
   return ErrorKind::internal;
+}
+
+// The container's cgroup as its spec names it ("" when it cannot be read).
+std::string spec_cgroups_path(const std::string& bundle) {
+  std::string text;
+  fs::read_file_if_exists(bundle + "/config.json", text);
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("linux") || !j["linux"].is_object()) return "";
+  const auto& p = j["linux"].value("cgroupsPath", nlohmann::json(""));
+  return p.is_string() ? p.get<std::string>() : "";
+}
+
+// An external runtime's command line: its path, its global flags, --root, then `cmd`.
+std::vector<std::string> runtime_argv(const Orders& o, std::vector<std::string> cmd) {
+  std::vector<std::string> argv = {o.runtime};
+  argv.insert(argv.end(), o.runtime_args.begin(), o.runtime_args.end());
+  argv.insert(argv.end(), {"--root", o.runtime_root});
+  argv.insert(argv.end(), cmd.begin(), cmd.end());
+  return argv;
+}
+
+// Why an external runtime failed: the last error of its JSON log (--log-format json), where
+// a command that hands its stdio to the container's process writes it.
+std::string runtime_log_error(const std::string& log_file) {
+  std::string log_text, why;
+  fs::read_file_if_exists(log_file, log_text);
+  size_t pos = 0;
+  while (pos < log_text.size()) {
+    size_t nl = log_text.find('\n', pos);
+    auto j = nlohmann::json::parse(log_text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos),
+                                   nullptr, false);
+    if (j.is_object() && j.value("level", "") == "error") why = j.value("msg", "");
+    pos = nl == std::string::npos ? log_text.size() : nl + 1;
+  }
+  return why;
+}
+
+// The runtime-spec process an exec request asks for, for an external runtime's
+// `exec --process`: the container's process (config.json) with the request's command, tty,
+// size, working directory, environment (over the container's), user, groups and added
+// capabilities (never inheritable). What the runtime library does for its own exec.
+nlohmann::json exec_process(const std::string& bundle, const nlohmann::json& req) {
+  auto spec = nlohmann::json::parse(fs::read_file(bundle + "/config.json"), nullptr, false);
+  nlohmann::json p = spec.is_object() && spec.contains("process") ? spec["process"] : nlohmann::json::object();
+  p["args"] = req["args"];
+  p["terminal"] = req.value("tty", false);
+  p.erase("consoleSize");
+  unsigned rows = 0, cols = 0;
+  if (p["terminal"] == true && std::sscanf(req.value("winsize", "").c_str(), "%u %u", &rows, &cols) == 2 && rows && cols)
+    p["consoleSize"] = {{"height", rows}, {"width", cols}};
+  if (!req.value("cwd", "").empty()) p["cwd"] = req["cwd"];
+  if (req.contains("env")) {
+    auto& env = p["env"];
+    if (!env.is_array()) env = nlohmann::json::array();
+    for (const auto& kv : req["env"]) {
+      const std::string e = kv.get<std::string>();
+      const std::string key = e.substr(0, e.find('=') + 1);
+      bool set = false;
+      for (auto& have : env)
+        if (have.is_string() && have.get<std::string>().compare(0, key.size(), key) == 0) {
+          have = e;
+          set = true;
+          break;
+        }
+      if (!set) env.push_back(e);
+    }
+  }
+  if (const std::string u = req.value("user", ""); !u.empty()) {
+    const auto colon = u.find(':');
+    p["user"]["uid"] = std::stoul(u.substr(0, colon));
+    p["user"]["gid"] = colon == std::string::npos ? 0ul : std::stoul(u.substr(colon + 1));
+    p["user"].erase("additionalGids");
+  }
+  if (req.contains("additional_gids") && !req["additional_gids"].empty()) p["user"]["additionalGids"] = req["additional_gids"];
+  if (req.contains("caps"))
+    for (const char* set : {"bounding", "effective", "permitted"}) {
+      auto& have = p["capabilities"][set];
+      if (!have.is_array()) have = nlohmann::json::array();
+      for (const auto& c : req["caps"])
+        if (std::find(have.begin(), have.end(), c) == have.end()) have.push_back(c);
+    }
+  return p;
 }
 
 [[noreturn]] void helper(const Orders& o, const std::string& dir, int in, int out, int err,
@@ -270,9 +410,8 @@ ErrorKind foreign_runtime_kind(const std::string& why) {
       msg = "ok";
     } else {
       const std::string log_file = dir + "/runtime.log";
-      std::vector<std::string> argv = {o.runtime, "--root", o.runtime_root, "--log", log_file,
-                                       "--log-format", "json", "create", "--bundle",
-                                       o.bundle, "--pid-file", dir + "/runtime.pid"};
+      std::vector<std::string> argv = runtime_argv(o, {"--log", log_file, "--log-format", "json", "create", "--bundle",
+                                                       o.bundle, "--pid-file", dir + "/runtime.pid"});
       // Relative to the state dir (our cwd from here on): its path may not fit in sun_path.
       if (::chdir(dir.c_str()) < 0) throw_errno("chdir `" + dir + "`");
       std::string sock_path = "console.sock";
@@ -290,18 +429,9 @@ ErrorKind foreign_runtime_kind(const std::string& why) {
       }
       argv.push_back(o.id);
       std::string err_text;
-      if (run_command(argv, err_text, false) != 0) {
+      if (run_command(argv, err_text, false, o.runtime_timeout_ms) != 0) {
         // The runtime's last error line in its JSON log says why.
-        std::string log_text, why;
-        fs::read_file_if_exists(log_file, log_text);
-        size_t pos = 0;
-        while (pos < log_text.size()) {
-          size_t nl = log_text.find('\n', pos);
-          auto j = nlohmann::json::parse(log_text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos),
-                                         nullptr, false);
-          if (j.is_object() && j.value("level", "") == "error") why = j.value("msg", "");
-          pos = nl == std::string::npos ? log_text.size() : nl + 1;
-        }
+        const std::string why = runtime_log_error(log_file);
         throw Error(foreign_runtime_kind(why), why.empty() ? o.runtime + " create failed" : why);
       }
       if (o.terminal) {
@@ -314,7 +444,7 @@ ErrorKind foreign_runtime_kind(const std::string& why) {
       std::string pid_text = fs::read_file(dir + "/runtime.pid");
       created(std::atoi(pid_text.c_str()));
       err_text.clear();
-      if (run_command({o.runtime, "--root", o.runtime_root, "start", o.id}, err_text) != 0)
+      if (run_command(runtime_argv(o, {"start", o.id}), err_text, true, o.runtime_timeout_ms) != 0)
         throw Error(foreign_runtime_kind(err_text), err_text.empty() ? o.runtime + " start failed" : err_text);
       msg = "ok";
     }
@@ -381,15 +511,30 @@ pid_t Shim::launch() {
   child_out_.reset();
   console_peer_.reset();
   if (msg != "ok") {
-    // The init (if it was created) is gone with the failed start; reap it.
-    if (pid_ > 0) {
-      ::waitpid(pid_, &status, WNOHANG);
-      runtime_delete();
-    }
+    // The init (if it was created) is gone with the failed start; reap it. An external
+    // runtime may have made its state (a sandbox's cgroups) before it failed: deleted too.
+    if (pid_ > 0) ::waitpid(pid_, &status, WNOHANG);
+    if (pid_ > 0 || !o_.runtime.empty()) runtime_delete();
     pid_ = 0;
     master_.reset();
-    throw msg.rfind("error ", 0) == 0 ? decode_error(std::string_view(msg).substr(6))
-                                      : Error("the container could not be created");
+    Error e = msg.rfind("error ", 0) == 0 ? decode_error(std::string_view(msg).substr(6))
+                                          : Error("the container could not be created");
+    // An external runtime that failed before its log (a bad flag) said why on its stderr,
+    // which is the container's: its last line.
+    if (!o_.runtime.empty() && err_ && std::string_view(e.what()).ends_with(" create failed")) {
+      ::fcntl(err_.get(), F_SETFL, O_NONBLOCK);
+      std::string text;
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(err_.get(), buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+      std::string last;
+      for (const auto& line : split(text, '\n'))
+        if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
+      // runc's logrus line: its msg="…"
+      if (auto m = last.find("msg=\""); m != std::string::npos) last = last.substr(m + 5, last.rfind('"') - m - 5);
+      if (!last.empty()) e = Error(e.kind(), o_.runtime + " create failed: " + last);
+    }
+    throw e;
   }
   // PID RESTARTS STARTED_NS; then the previous run's exit record goes (a restart): a record
   // next to a live shim means "ended, restarting or finishing".
@@ -429,8 +574,6 @@ void Shim::start_exec(Client& c, const std::string& spec) {
   auto j = nlohmann::json::parse(spec, nullptr, false);
   if (!j.is_object() || !j.contains("args") || !j["args"].is_array() || j["args"].empty())
     return fail(Error(ErrorKind::invalid_argument, "exec: no command"));
-  if (!o_.runtime.empty())
-    return fail(Error(ErrorKind::invalid_argument, "exec: not supported for a container of an external runtime"));
   const bool tty = j.value("tty", false), in = j.value("stdin", false), detach = j.value("detach", false);
   const int id = ++exec_seq_;
   const std::string sock_name = "exec-" + std::to_string(id) + ".sock";
@@ -473,6 +616,23 @@ void Shim::start_exec(Client& c, const std::string& spec) {
     std::string msg = "ok\n";
     try {
       if (::chdir(dir_.c_str()) < 0) throw_errno("chdir");  // the console socket is relative
+      if (!o_.runtime.empty()) {
+        // An external runtime: the whole process as a runtime-spec object (--process).
+        const std::string base = "exec-" + std::to_string(id);
+        fs::write_file_atomic(dir_ + "/" + base + ".json", exec_process(o_.bundle, j).dump(), 0600);
+        std::vector<std::string> cmd = {"--log", base + ".log", "--log-format", "json", "exec", "--process",
+                                        base + ".json", "--detach", "--pid-file", pid_file};
+        if (tty) cmd.insert(cmd.end(), {"--console-socket", sock_name});
+        cmd.push_back(o_.id);
+        std::string ignored;
+        const int rc = run_command(runtime_argv(o_, cmd), ignored, false, o_.runtime_timeout_ms);
+        const std::string why = rc != 0 ? runtime_log_error(base + ".log") : "";
+        ::unlink((base + ".json").c_str());
+        ::unlink((base + ".log").c_str());
+        if (rc != 0) throw Error(foreign_runtime_kind(why), why.empty() ? o_.runtime + " exec failed" : why);
+        fs::write_all(report_w.get(), msg);
+        _exit(0);
+      }
       runtime::ExecOptions o;
       o.root = o_.runtime_root;
       o.id = o_.id;
@@ -658,7 +818,7 @@ bool Shim::handle_frame(Client& c, uint8_t type, const std::string& data) {
       return true;
     }
     case shim::kSignal:
-      if (pid_ > 0 && !exited_) ::kill(pid_, std::atoi(data.c_str()));
+      if (pid_ > 0 && !exited_) signal_container(std::atoi(data.c_str()));
       return true;
     case shim::kDone:
       c.done = true;
@@ -700,7 +860,7 @@ void Shim::on_client(Client& c) {
     } else if (req.rfind("signal ", 0) == 0) {
       int sig = std::atoi(req.c_str() + 7);
       if (exited_ || pid_ <= 0) reply("error container is not running\n");
-      else if (::kill(pid_, sig) < 0) reply(std::string("error ") + std::strerror(errno) + "\n");
+      else if (std::string why = signal_container(sig); !why.empty()) reply("error " + why + "\n");
       else reply("ok\n");
       return;
     } else if (req == "stop") {
@@ -760,11 +920,25 @@ void Shim::runtime_delete() {
       runtime::delete_container(o_.runtime_root, o_.id, true);
     } else {
       std::string err;
-      run_command({o_.runtime, "--root", o_.runtime_root, "delete", "--force", o_.id}, err);
+      run_command(runtime_argv(o_, {"delete", "--force", o_.id}), err, true, o_.runtime_timeout_ms);
+      runtime::remove_empty_cgroup(spec_cgroups_path(o_.bundle));
     }
   } catch (const std::exception& e) {
     log::warn(std::string("delete: ") + e.what());
   }
+}
+
+std::string Shim::signal_container(int sig) {
+  if (!o_.runtime.empty()) {
+    std::string err;
+    try {
+      if (run_command(runtime_argv(o_, {"kill", o_.id, std::to_string(sig)}), err, true, o_.runtime_timeout_ms) == 0) return "";
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+    log::debug("runtime kill: " + err);  // gone meanwhile, or a runtime without kill: our own
+  }
+  return ::kill(pid_, sig) < 0 ? std::strerror(errno) : "";
 }
 
 bool Shim::should_restart(int code) { return !stopping_ && o_.restart.due(code, restarts_); }
@@ -797,7 +971,8 @@ void Shim::finish_exit(int code) {
   exited_ = true;
   drain_output();
   // The runtime's state (with the cgroup) is still there: did the OOM killer end it?
-  const bool oom = o_.runtime.empty() && runtime::container_oom_killed(o_.runtime_root, o_.id);
+  const bool oom = o_.runtime.empty() ? runtime::container_oom_killed(o_.runtime_root, o_.id)
+                                      : runtime::cgroup_oom_killed(spec_cgroups_path(o_.bundle));
   try {
     shim::write_exit_record(dir_, {code, now_ns(), restarts_, oom, ""});
   } catch (const std::exception& e) {
@@ -818,6 +993,21 @@ void Shim::finish_exit(int code) {
     }
   }
   runtime_delete();
+}
+
+void Shim::reap_strays(pid_t running) {
+  std::string kids;
+  fs::read_file_if_exists("/proc/self/task/" + std::to_string(::syscall(SYS_gettid)) + "/children", kids);
+  for (const auto& word : split(kids, ' ')) {
+    const pid_t p = std::atoi(word.c_str());
+    if (p <= 0 || p == running || p == pid_) continue;
+    if (std::any_of(execs_.begin(), execs_.end(), [&](const Exec& x) { return x.pid == p; })) continue;
+    std::string stat;
+    fs::read_file_if_exists("/proc/" + word + "/stat", stat);
+    const auto rp = stat.rfind(')');
+    int st;
+    if (rp != std::string::npos && rp + 2 < stat.size() && stat[rp + 2] == 'Z') ::waitpid(p, &st, WNOHANG);
+  }
 }
 
 void Shim::reap() {
@@ -1105,8 +1295,14 @@ class Guard {
     std::fprintf(stderr, "berth-guard: the shim is gone: deleting the container by force\n");
     std::string err;
     ::fcntl(3, F_SETFD, FD_CLOEXEC);
-    int rc = run_command({o.runtime, "--root", o.runtime_root, "delete", "--force", o.id}, err);
+    int rc = -1;
+    try {
+      rc = run_command(runtime_argv(o, {"delete", "--force", o.id}), err, true, o.runtime_timeout_ms);
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
     if (rc != 0) std::fprintf(stderr, "berth-guard: %s delete: %s\n", o.runtime.c_str(), err.c_str());
+    runtime::remove_empty_cgroup(spec_cgroups_path(o.bundle));
     _exit(0);
   }
   // We end normally: the guard goes without doing anything.
@@ -1202,6 +1398,8 @@ int main(int argc, char** argv) {
     shim::write_shim_record(dir, ::getpid());
     UniqueFd listener = listen_unix(dir, "shim.sock");
     Shim shim(dir, orders, gate);
+    static Shim* the_shim = &shim;
+    g_while_waiting = [](pid_t running) { the_shim->reap_strays(running); };
     if (attach >= 0) {
       ::fcntl(attach, F_SETFD, FD_CLOEXEC);
       shim.add_client(UniqueFd(attach), true);

@@ -35,7 +35,6 @@ int status_of(ErrorKind kind);
 struct Settings {
   std::string berth_version;
   std::string root, state;      // for /info
-  std::string runtime_path;     // the default runtime's binary (for /info's Runtimes)
   // Registries: what /images/create and push use (set by berthd from its config).
   std::function<image::Transfer(const std::string& auth_header)> transfer;
   // daemon.json's log-opts: the json-file options of a container created without its own.

@@ -102,8 +102,12 @@ void Api::info(Exchange& ex, const Params&) {
   const auto& o = eng_.options();
   std::set<std::string> ids;
   for (auto& img : eng_.images().list()) ids.insert(img.id.str());
-  json runtimes = {{"berth", {{"path", settings_.runtime_path}}}, {"runc", {{"path", "runc"}}},
-                   {"crun", {{"path", "crun"}}}, {"runsc", {{"path", "runsc"}}}};
+  // Docker's shape: {"NAME": {"path", "runtimeArgs"}}; berth's own runs in-process.
+  json runtimes = json::object();
+  for (const auto& [name, r] : o.runtimes.all()) {
+    runtimes[name] = {{"path", r.external() ? r.path : "berth-runtime"}};
+    if (!r.args.empty()) runtimes[name]["runtimeArgs"] = r.args;
+  }
   ex.reply(200, json{
       {"ID", host},
       {"Containers", list.size()},
@@ -151,7 +155,7 @@ void Api::info(Exchange& ex, const Params&) {
       {"ExperimentalBuild", false},
       {"ServerVersion", settings_.berth_version},
       {"Runtimes", runtimes},
-      {"DefaultRuntime", "berth"},
+      {"DefaultRuntime", o.runtimes.default_name()},
       {"Swarm", {{"NodeID", ""}, {"NodeAddr", ""}, {"LocalNodeState", "inactive"}, {"ControlAvailable", false},
                  {"Error", ""}, {"RemoteManagers", nullptr}}},
       {"LiveRestoreEnabled", true},

@@ -22,6 +22,10 @@ struct Engine {
   std::vector<std::string> cni_plugin_dirs;  // --cni-plugin-dir (default /usr/lib/cni)
   int64_t max_layer_size = 0;               // --max-layer-size (0: no limit)
   bool debug = false;
+  // --config: daemon.json (berth reads its `runtimes` and `default-runtime`); missing is
+  // fine unless given.
+  std::string config_file = "/etc/berth/daemon.json";
+  bool config_given = false;
 
   // The image service's settings and the service; `platform` ("linux/arm64") overrides this
   // machine's for pulls.

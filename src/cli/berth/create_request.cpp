@@ -303,24 +303,9 @@ engine::CreateRequest build_request(const Args& a) {
     log_config["Config"][k] = v;
   }
   h["LogConfig"] = log_config;
-  if (a.has("runtime")) {
-    std::string rt = a.get("runtime");
-    if (rt != "berth" && rt.find('/') == std::string::npos) {
-      // A name: find it on PATH, like runc or crun.
-      std::string found;
-      const char* path = std::getenv("PATH");
-      std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
-      for (auto& d : split(p, ':')) {
-        if (!d.empty() && ::access((d + "/" + rt).c_str(), X_OK) == 0) {
-          found = d + "/" + rt;
-          break;
-        }
-      }
-      if (found.empty()) throw Error("--runtime " + rt + ": not found on PATH");
-      rt = found;
-    }
-    h["Runtime"] = rt;
-  }
+  // A name (berth, runc, crun, the configuration's) or a runtime binary's absolute path: the
+  // engine resolves it.
+  if (a.has("runtime")) h["Runtime"] = a.get("runtime");
   r.config = c;
   r.host = h;
   return r;

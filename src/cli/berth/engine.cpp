@@ -9,6 +9,7 @@
 
 #include "cli/berth/commands.hpp"
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "engine/engine.hpp"
@@ -25,13 +26,27 @@ std::string self_path() {
 }
 
 // This program with the global flags of `o` (for the commands the engine leaves behind).
-std::vector<std::string> self_command(const std::string& self, const engine::Options& o) {
+std::vector<std::string> self_command(const std::string& self, const Engine& e, const engine::Options& o) {
   std::vector<std::string> argv = {self, "--root", o.images.root, "--state", o.state,
                                    "--namespace", o.images.ns, "--storage-driver",
                                    o.images.driver == snapshot::Driver::native ? "native" : "overlay"};
   if (o.cni_plugin_dirs != std::vector<std::string>{"/usr/lib/cni"})
     for (auto& d : o.cni_plugin_dirs) argv.insert(argv.end(), {"--cni-plugin-dir", d});
+  if (e.config_given) argv.insert(argv.end(), {"--config", e.config_file});
   return argv;
+}
+
+// daemon.json's runtimes: a missing file is no setting unless --config named it.
+void configure_runtimes(const Engine& e, engine::Runtimes& r) {
+  std::string text;
+  if (!fs::read_file_if_exists(e.config_file, text)) {
+    if (e.config_given) throw Error(ErrorKind::invalid_argument, "--config " + e.config_file + ": no such file");
+    return;
+  }
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) return;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) throw Error(ErrorKind::invalid_argument, e.config_file + ": not a JSON object");
+  r.configure(j, e.config_file);
 }
 
 
@@ -62,7 +77,15 @@ engine::Engine make_engine(const Engine& e) {
     if (*end || secs <= 0) throw Error("BERTH_CNI_TIMEOUT: not a number of seconds: " + std::string(t));
     o.cni_timeout_ms = static_cast<int>(secs * 1000);
   }
-  o.hooks = engine::cli_hooks(self_command(self, o));
+  // BERTH_RUNTIME_TIMEOUT: seconds each command of an external runtime may take (default 60).
+  if (const char* t = std::getenv("BERTH_RUNTIME_TIMEOUT"); t && *t) {
+    char* end = nullptr;
+    double secs = std::strtod(t, &end);
+    if (*end || secs <= 0) throw Error("BERTH_RUNTIME_TIMEOUT: not a number of seconds: " + std::string(t));
+    o.runtime_timeout_ms = static_cast<int>(secs * 1000);
+  }
+  configure_runtimes(e, o.runtimes);
+  o.hooks = engine::cli_hooks(self_command(self, e, o));
   return engine::Engine(std::move(o));
 }
 

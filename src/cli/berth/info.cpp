@@ -10,6 +10,18 @@ namespace berth::cli {
 
 using nlohmann::json;
 
+// Docker's Runtimes ({"runc": {"path": …}}) with each one's version ("berth": this build's).
+json runtimes_info(const engine::Runtimes& rts) {
+  json out = json::object();
+  for (const auto& [name, r] : rts.all()) {
+    json j = {{"path", r.external() ? r.path : "(in-process)"},
+              {"version", r.external() ? engine::runtime_version(r) : "berth " BERTH_VERSION}};
+    if (!r.args.empty()) j["runtimeArgs"] = r.args;
+    out[name] = j;
+  }
+  return out;
+}
+
 int cmd_info(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("info", {{"format", "f", true}}, argc, argv, first);
   auto eng = make_engine(e);
@@ -24,13 +36,23 @@ int cmd_info(const Engine& e, int argc, char** argv, int first) {
   json info = {{"Containers", list.size()}, {"ContainersRunning", running}, {"ContainersPaused", paused},
                {"ContainersStopped", stopped}, {"Images", eng.images().list().size()},
                {"Driver", e.storage_driver}, {"DockerRootDir", e.root}, {"StateDir", e.state},
-               {"Namespace", e.ns}, {"LoggingDriver", "json-file"}, {"DefaultRuntime", "berth"},
+               {"Namespace", e.ns}, {"LoggingDriver", "json-file"},
+               {"DefaultRuntime", eng.options().runtimes.default_name()}, {"Runtimes", runtimes_info(eng.options().runtimes)},
                {"ServerVersion", BERTH_VERSION}, {"OperatingSystem", "linux"},
                {"CgroupVersion", fs::exists("/sys/fs/cgroup/cgroup.controllers") ? "2" : "1"},
                {"NCPU", ::sysconf(_SC_NPROCESSORS_ONLN)}};
   if (a.has("format")) return print_inspect(a.get("format"), json::array({info}), 0);
-  for (auto& [k, v] : info.items())
+  for (auto& [k, v] : info.items()) {
+    if (k == "Runtimes") {
+      std::printf("Runtimes:\n");
+      for (auto& [name, r] : v.items())
+        std::printf("  %s: %s%s%s\n", name.c_str(), r.value("path", "").c_str(),
+                    r.contains("runtimeArgs") ? (" " + r["runtimeArgs"].dump()).c_str() : "",
+                    r.value("version", "").empty() ? "" : (" (" + r.value("version", "") + ")").c_str());
+      continue;
+    }
     std::printf("%s: %s\n", k.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
+  }
   return 0;
 }
 

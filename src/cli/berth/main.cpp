@@ -91,6 +91,7 @@ const char* kUsage =
     "  --storage-driver NAME  overlay (default) or native\n"
     "  --max-layer-size SIZE  refuse layers that unpack to more (e.g. 10g; default: no limit)\n"
     "  --cni-plugin-dir DIR   where CNI plugins are (default /usr/lib/cni; repeat or DIR:DIR)\n"
+    "  --config FILE          daemon.json: runtimes, default-runtime (default /etc/berth/daemon.json)\n"
     "  --debug                debug logging\n"
     "  --version, -v          print the version\n";
 
@@ -353,6 +354,10 @@ int berth_main(int argc, char** argv) {
       else if (name == "--cni-plugin-dir") {
         for (auto& d : split(value(), ':'))
           if (!d.empty()) e.cni_plugin_dirs.push_back(d);
+      }
+      else if (name == "--config") {
+        e.config_file = value();
+        e.config_given = true;
       }
       else if (name == "--debug" || name == "-D") e.debug = true;
       else if (name == "--version" || name == "-v") version = true;

@@ -70,7 +70,8 @@ const char kUsage[] =
     "                            the CRI streaming server (exec, attach, port-forward URLs;\n"
     "                            default 127.0.0.1:0, any free port)\n"
     "      --cni-conf-dir DIR    the pods' CNI network configs (default /etc/cni/net.d)\n"
-    "      --config-file PATH    daemon.json (default /etc/berth/daemon.json; missing is fine)\n"
+    "      --config-file PATH    daemon.json (default /etc/berth/daemon.json; missing is fine;\n"
+    "                            also --config)\n"
     "      --group NAME          the socket's group (default berth, when it exists)\n"
     "  -D, --debug               debug logging\n"
     "  -v, --version             print the version\n";
@@ -90,6 +91,7 @@ struct DaemonConfig {
   std::map<std::string, std::vector<std::string>> mirrors;
   std::map<std::string, std::string> log_opts;    // json-file options
   std::vector<network::AddressPool> address_pools;
+  engine::Runtimes runtimes;  // built-ins + `runtimes`, `default-runtime` (read at start only)
   bool tls = false, tlsverify = false;
   std::string tlscacert, tlscert, tlskey;
   // The CRI server: its socket ("" = STATE/cri.sock; "none": no CRI), the namespace of its
@@ -167,6 +169,7 @@ void read_config_file(DaemonConfig& c, bool first) {
         }
       }
     }
+    c.runtimes.configure(j, c.config_file);
     if (j.contains("data-root") && j["data-root"].is_string()) c.root = j["data-root"];
     if (j.contains("exec-root") && j["exec-root"].is_string()) c.state = j["exec-root"];
     if (c.hosts.empty()) c.hosts = strings("hosts");
@@ -288,7 +291,7 @@ int main(int argc, char** argv) {
       else if (a == "--cni-plugin-dir") {
         for (auto& d : split(next(), ':'))
           if (!d.empty()) cfg.cni_dirs.push_back(d);
-      } else if (a == "--config-file") cfg.config_file = next();
+      } else if (a == "--config-file" || a == "--config") cfg.config_file = next();
       else if (a == "--group" || a == "-G") {
         cfg.group = next();
         cfg.group_given = true;
@@ -375,11 +378,13 @@ int main(int argc, char** argv) {
     o.debug = cfg.debug;
     if (!cfg.cni_dirs.empty()) o.cni_plugin_dirs = cfg.cni_dirs;
     o.address_pools = cfg.address_pools;
+    o.runtimes = cfg.runtimes;
     // What berth's CLI does for a container after its exit, and for warm network spares:
     // the same commands, so that both front ends leave the same work behind.
     std::vector<std::string> cli = {sibling("berth"), "--root", cfg.root, "--state", cfg.state, "--namespace", cfg.ns,
                                     "--storage-driver", cfg.driver};
     for (auto& d : cfg.cni_dirs) cli.insert(cli.end(), {"--cni-plugin-dir", d});
+    if (fs::exists(cfg.config_file)) cli.insert(cli.end(), {"--config", cfg.config_file});
     o.hooks = engine::cli_hooks(std::move(cli));
     engine::Engine eng(o);
 
@@ -391,7 +396,6 @@ int main(int argc, char** argv) {
     settings.berth_version = BERTH_VERSION;
     settings.root = cfg.root;
     settings.state = cfg.state;
-    settings.runtime_path = sibling("berth-runtime");
     settings.log_opts = cfg.log_opts;
     settings.registry_mirrors = cfg.registry_mirrors;
     settings.fetch = [](const std::string& url, int fd) {
@@ -457,6 +461,7 @@ int main(int argc, char** argv) {
       std::vector<std::string> cli = {sibling("berth"), "--root", cfg.root, "--state", cfg.state, "--namespace", cfg.cri_ns,
                                       "--storage-driver", cfg.driver};
       for (auto& d : cfg.cni_dirs) cli.insert(cli.end(), {"--cni-plugin-dir", d});
+      if (fs::exists(cfg.config_file)) cli.insert(cli.end(), {"--config", cfg.config_file});
       co.hooks = engine::cli_hooks(std::move(cli));
       cri_eng = std::make_unique<engine::Engine>(co);
       cri::Settings cs;
