@@ -34,7 +34,8 @@ D=()
 start_dockerd() {
   command -v dockerd >/dev/null && command -v docker >/dev/null || return 0
   mkdir -p "$DD"
-  printf '{"deprecated-key-path": "%s"}\n' "$DD/key.json" > "$DD/daemon.json"
+  # DOCKERD_JSON: more daemon.json keys (`, "runtimes": {…}`).
+  printf '{"deprecated-key-path": "%s"%s}\n' "$DD/key.json" "${DOCKERD_JSON:-}" > "$DD/daemon.json"
   setsid dockerd --config-file "$DD/daemon.json" --data-root "$DD/data" --exec-root "$DD/exec" \
     --pidfile "$DD/dockerd.pid" -H "unix://$DD/docker.sock" \
     --containerd-namespace berth-bench --containerd-plugins-namespace berth-bench-plugins \

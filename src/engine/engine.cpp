@@ -2135,6 +2135,12 @@ void Engine::with_rootfs(const Container& c, const std::function<void(const std:
       UniqueFd root(proc && ppid > 0 && ppid == shim::live_shim(container_dir(c.id()))
                         ? ::openat(proc.get(), "root", O_PATH | O_DIRECTORY | O_CLOEXEC)
                         : -1);
+      // A sandbox runtime's process (gVisor's) is not in the container's root: its own root is
+      // not the container's root filesystem, which then is all there is to see.
+      struct stat in {}, mine {};
+      if (root && (::fstat(root.get(), &in) < 0 || ::stat((container_dir(c.id()) + "/rootfs").c_str(), &mine) < 0 ||
+                   in.st_dev != mine.st_dev || in.st_ino != mine.st_ino))
+        root.reset();
       if (root) {
         f("/proc/self/fd/" + std::to_string(root.get()));
         return;

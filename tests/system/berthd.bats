@@ -405,6 +405,44 @@ PY
   stop_registry
 }
 
+@test "berthd: daemon.json runtimes: docker run --runtime, info's Runtimes, inspect, exec, top and stop through runc and gVisor" {
+  local M=$DD/runtimes rts="runc"
+  mkdir -p "$M"
+  command -v runsc >/dev/null && rts="runc gvisor"
+  printf '{"runtimes": {"gvisor": {"path": "runsc", "runtimeArgs": ["--platform=ptrace", "--network=host"]}}}' > "$M/daemon.json"
+  "$BERTHD" --root "$DD/root" --state "$M/run" -H "unix://$M/d.sock" --config-file "$M/daemon.json" --cri-socket none > "$M/berthd.log" 2>&1 3>&- &
+  local pid=$!
+  track_pid "$pid"
+  m() { DOCKER_HOST="unix://$M/d.sock" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" "$@"; }
+  wait_for curl -sf --unix-socket "$M/d.sock" http://d/_ping
+  run -0 m info --format '{{json .Runtimes}} {{.DefaultRuntime}}'
+  echo "$output"
+  [[ "$output" == *'"gvisor":{"path":"runsc","runtimeArgs":["--platform=ptrace","--network=host"]}'* ]] ||
+    [[ "$output" == *'"gvisor":{"path":"/usr/bin/runsc","runtimeArgs":["--platform=ptrace","--network=host"]}'* ]]
+  [[ "$output" == *'"runc":{"path":"'*'/runc"}'* ]]
+  [[ "$output" == *" berth" ]]
+  for rt in $rts; do
+    echo "--- $rt"
+    run m run --rm --runtime "$rt" --network none busybox sh -c 'echo hi; exit 3'
+    [ "$status" -eq 3 ]
+    [ "$output" = hi ]
+    m run -d --name "r-$rt" --runtime "$rt" --network none busybox sh -c 'trap "exit 9" TERM; while true; do sleep 0.1; done' >/dev/null
+    [ "$(m inspect -f '{{.HostConfig.Runtime}}' "r-$rt")" = "$rt" ]
+    run -0 m exec "r-$rt" sh -c 'echo in-$0' "$rt"
+    [ "$output" = "in-$rt" ]
+    run -0 m top "r-$rt"
+    [[ "$output" == *sleep* ]]
+    run -0 m stop "r-$rt"
+    [ "$(m inspect -f '{{.State.ExitCode}}' "r-$rt")" = 9 ]
+    run -0 m rm "r-$rt"
+  done
+  run -125 m run --rm --runtime nope --network none busybox true
+  [[ "$output" == *"unknown runtime \`nope\`"* ]]
+  kill -TERM "$pid"; wait "$pid" || true
+  ! grep -q Sanitizer "$M/berthd.log"
+  rm -rf "$M"
+}
+
 # same ARGS: the command through the docker CLI and through berth's CLI: the same output
 # (stdout and stderr, an error's "Error:"/"berth:" prefix aside) and the same exit code.
 same() {

@@ -350,6 +350,35 @@ def test_exec_sync_timeout_kills_the_process(rt):
         cleanup(rt, pod_id)
 
 
+def test_runtime_handler_runc(rt):
+    """A pod of handler "runc" (a runtime of the engine's): its containers run through runc, in the
+    pod's network and IPC namespaces, exec and stop work; the status names the handler."""
+    cfg = pod_config("handler")
+    pod_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler="runc")).pod_sandbox_id
+    try:
+        assert rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id)).status.runtime_handler == "runc"
+        a = container(rt, pod_id, cfg, "one", "echo shared > /dev/shm/y; exec sleep 1000")
+        b = container(rt, pod_id, cfg, "two", "exec sleep 1000")
+        for c in (a, b):
+            rt.StartContainer(pb.StartContainerRequest(container_id=c))
+            assert status(rt, c).state == pb.CONTAINER_RUNNING
+        cli = os.environ["BERTH_CLI"].split()
+        for c in (a, b):
+            shown = subprocess.run(cli + ["inspect", "-f", "{{.HostConfig.Runtime}}", c], check=True,
+                                   capture_output=True, text=True).stdout.strip()
+            assert shown == "runc"
+            orders = json.load(open(os.path.join(os.environ["DD"], "run", "k8s.io", "containers", c, "shim.json")))
+            assert orders["runtime"].endswith("/runc")
+        assert exec_sync(rt, b, ["cat", "/dev/shm/y"])[1] == "shared\n"
+        assert "inet " + os.environ["CRI_SUBNET_PREFIX"] in exec_sync(rt, b, ["ip", "-o", "-4", "addr", "show", "eth0"])[1]
+        rc, out, _ = exec_sync(rt, a, ["sh", "-c", "echo from-exec; exit 6"])
+        assert (rc, out) == (6, "from-exec\n")
+        rt.StopContainer(pb.StopContainerRequest(container_id=a, timeout=5))
+        assert status(rt, a).state == pb.CONTAINER_EXITED
+    finally:
+        cleanup(rt, pod_id)
+
+
 def test_bad_requests_leave_nothing(rt):
     before = len(rt.ListContainers(pb.ListContainersRequest()).containers)
     pods_before = len(rt.ListPodSandbox(pb.ListPodSandboxRequest()).items)

@@ -140,6 +140,16 @@ leftovers() {
     [ "$status" -eq 5 ]
     [ "$output" = "2 /bin 1000" ]
     run -127 e exec d no-such-command
+    # cp both ways (the container's root filesystem: a sandbox's own process is not in it)
+    echo "in-$rt" > "$TEST_DIR/cp-in"
+    e cp "$TEST_DIR/cp-in" d:/cp-in
+    e exec d sh -c 'echo out > /cp-out'
+    e cp d:/cp-out "$TEST_DIR/cp-out-$rt"
+    [ "$(cat "$TEST_DIR/cp-out-$rt")" = out ]
+    [ "$(e exec d cat /cp-in)" = "in-$rt" ]
+    # commit (paused through the runtime meanwhile) keeps what the container wrote
+    e commit d "snap-$rt" >/dev/null
+    [ "$(e run --rm --network none "snap-$rt" cat /cp-out)" = out ]
     run e exec -d d sleep 30
     [ "$status" -eq 0 ]
     run e top d
@@ -248,6 +258,22 @@ leftovers() {
     [ "$status" -eq 137 ]
     [ "$(e inspect -f '{{.State.OOMKilled}} {{.State.ExitCode}}' m)" = "true 137" ]
     e rm m >/dev/null
+  done
+  leftovers
+}
+
+@test "--cpus and --pids-limit through every runtime: the container's cgroup has them" {
+  for rt in $RTS; do
+    echo "--- $rt"
+    id=$(e run -d --runtime "$rt" --network none --cpus 0.5 --pids-limit 300 busybox sleep 1000)
+    if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+      [ "$(cat /sys/fs/cgroup/berth/$id/cpu.max)" = "50000 100000" ]
+      [ "$(cat /sys/fs/cgroup/berth/$id/pids.max)" = 300 ]
+    else
+      [ "$(cat /sys/fs/cgroup/cpu/berth/$id/cpu.cfs_quota_us)" = 50000 ]
+      [ "$(cat /sys/fs/cgroup/pids/berth/$id/pids.max)" = 300 ]
+    fi
+    e rm -f "$id" >/dev/null
   done
   leftovers
 }
