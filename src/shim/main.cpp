@@ -297,6 +297,13 @@ ErrorKind foreign_runtime_kind(const std::string& why) {
   return ErrorKind::internal;
 }
 
+// What to do about a runtime's failure, when its words are known to need a setting.
+std::string runtime_hint(const std::string& why) {
+  if (why.find("cannot run with network enabled in root network namespace") != std::string::npos)
+    return " (runsc: give it --network=host in the runtime's runtimeArgs: it then uses the container's network namespace)";
+  return "";
+}
+
 // The container's cgroup as its spec names it ("" when it cannot be read).
 std::string spec_cgroups_path(const std::string& bundle) {
   std::string text;
@@ -380,7 +387,7 @@ nlohmann::json exec_process(const std::string& bundle, const nlohmann::json& req
 }
 
 [[noreturn]] void helper(const Orders& o, const std::string& dir, int in, int out, int err,
-                         int console, int report, int go) {
+                         int console, int report, int go, bool gated) {
   int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   ::dup2(in >= 0 ? in : devnull, 0);
   ::dup2(o.terminal ? devnull : out, 1);
@@ -410,8 +417,13 @@ nlohmann::json exec_process(const std::string& bundle, const nlohmann::json& req
       msg = "ok";
     } else {
       const std::string log_file = dir + "/runtime.log";
-      std::vector<std::string> argv = runtime_argv(o, {"--log", log_file, "--log-format", "json", "create", "--bundle",
-                                                       o.bundle, "--pid-file", dir + "/runtime.pid"});
+      // Nothing to do between create and start (no network to attach on berth's word, no
+      // terminal to size): `run --detach`, one runtime process instead of two (runsc's start
+      // alone costs ~80 ms here, runc's ~25).
+      const bool one_step = !gated && !o.terminal;
+      std::vector<std::string> argv = runtime_argv(o, {"--log", log_file, "--log-format", "json", one_step ? "run" : "create"});
+      if (one_step) argv.push_back("--detach");
+      argv.insert(argv.end(), {"--bundle", o.bundle, "--pid-file", dir + "/runtime.pid"});
       // Relative to the state dir (our cwd from here on): its path may not fit in sun_path.
       if (::chdir(dir.c_str()) < 0) throw_errno("chdir `" + dir + "`");
       std::string sock_path = "console.sock";
@@ -432,7 +444,7 @@ nlohmann::json exec_process(const std::string& bundle, const nlohmann::json& req
       if (run_command(argv, err_text, false, o.runtime_timeout_ms) != 0) {
         // The runtime's last error line in its JSON log says why.
         const std::string why = runtime_log_error(log_file);
-        throw Error(foreign_runtime_kind(why), why.empty() ? o.runtime + " create failed" : why);
+        throw Error(foreign_runtime_kind(why), why.empty() ? o.runtime + " create failed" : why + runtime_hint(why));
       }
       if (o.terminal) {
         UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
@@ -443,9 +455,13 @@ nlohmann::json exec_process(const std::string& bundle, const nlohmann::json& req
       }
       std::string pid_text = fs::read_file(dir + "/runtime.pid");
       created(std::atoi(pid_text.c_str()));
+      if (one_step) {
+        fs::write_all(report, "ok\n");
+        _exit(0);
+      }
       err_text.clear();
       if (run_command(runtime_argv(o, {"start", o.id}), err_text, true, o.runtime_timeout_ms) != 0)
-        throw Error(foreign_runtime_kind(err_text), err_text.empty() ? o.runtime + " start failed" : err_text);
+        throw Error(foreign_runtime_kind(err_text), err_text.empty() ? o.runtime + " start failed" : err_text + runtime_hint(err_text));
       msg = "ok";
     }
   } catch (const std::exception& e) {
@@ -469,7 +485,7 @@ pid_t Shim::launch() {
     report_r.reset();
     go_w.reset();
     helper(o_, dir_, child_stdin_.get(), child_out_.get(), child_err_.get(), child_out_.get(),
-           report_w.get(), go_r.get());
+           report_w.get(), go_r.get(), gate_fd_ >= 0);
   }
   report_w.reset();
   go_r.reset();
@@ -514,8 +530,9 @@ pid_t Shim::launch() {
     // The init (if it was created) is gone with the failed start; reap it. An external
     // runtime may have made its state (a sandbox's cgroups) before it failed: deleted too.
     if (pid_ > 0) ::waitpid(pid_, &status, WNOHANG);
-    if (pid_ > 0 || !o_.runtime.empty()) runtime_delete();
-    pid_ = 0;
+    const bool made = pid_ > 0;
+    pid_ = 0;  // if it ends only now, its zombie is reaped while the runtime deletes
+    if (made || !o_.runtime.empty()) runtime_delete();
     master_.reset();
     Error e = msg.rfind("error ", 0) == 0 ? decode_error(std::string_view(msg).substr(6))
                                           : Error("the container could not be created");
