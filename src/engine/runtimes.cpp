@@ -203,8 +203,19 @@ std::vector<pid_t> RuntimeOps::pids(const std::string& id) const {
   return out;
 }
 
-json RuntimeOps::stats(const std::string& id) const {
-  json j = external() ? json::parse(run({"events", "--stats", id}), nullptr, false) : runtime::container_stats(root_, id);
+json RuntimeOps::stats(const std::string& id, const std::string& cgroups_path) const {
+  json j;
+  if (!external()) {
+    j = runtime::container_stats(root_, id);
+  } else {
+    try {
+      j = json::parse(run({"events", "--stats", id}), nullptr, false);
+    } catch (const Error& e) {
+      if (cgroups_path.empty()) throw;
+      // crun 1.8: "unknown command events". Its cgroup is where the spec put it.
+      return runtime::cgroup_stats_at(cgroups_path);
+    }
+  }
   if (!j.is_object() || !j.contains("data") || !j["data"].is_object()) throw Error(r_.path + " events --stats: no stats");
   return j["data"];
 }

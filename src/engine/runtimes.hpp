@@ -88,8 +88,9 @@ class RuntimeOps {
   std::vector<pid_t> pids(const std::string& id) const;
   // An external runtime's `ps` table (UID PID PPID … CMD).
   std::string ps_table(const std::string& id) const { return run({"ps", id}); }
-  // runc's `events --stats` object's "data": {cpu, memory, pids, blkio, …}.
-  nlohmann::json stats(const std::string& id) const;
+  // runc's `events --stats` object's "data": {cpu, memory, pids, blkio, …}; for a runtime
+  // without `events` (crun), read from `cgroups_path` (the spec's) directly.
+  nlohmann::json stats(const std::string& id, const std::string& cgroups_path = "") const;
   void update(const std::string& id, const nlohmann::json& resources) const;
   // SIGKILL to every process, then the state removed; a container that is gone is no error.
   void remove(const std::string& id) const;

@@ -658,6 +658,31 @@ bool cgroup_oom_killed(const std::string& cgroups_path) {
   return false;
 }
 
+nlohmann::json cgroup_stats_at(const std::string& cgroups_path) {
+  if (cgroups_path.empty() || cgroups_path[0] != '/') throw Error("cgroup `" + cgroups_path + "`: not an absolute path");
+  nlohmann::json saved;
+  if (host_cgroup_mode() == CgroupMode::v2) {
+    for (const auto& h : host_hierarchies())
+      if (h.v2) saved = {{"version", "v2"}, {"path", cgroups_path}, {"dir", h.mountpoint + cgroups_path}, {"mount", h.mountpoint}};
+  } else {
+    nlohmann::json dirs = nlohmann::json::array();
+    std::string unified, mount;
+    for (const auto& h : host_hierarchies()) {
+      const std::string dir = h.mountpoint + cgroups_path;
+      if (!fs::exists(dir)) continue;
+      if (h.v2) {
+        unified = dir;
+        mount = h.mountpoint;
+      } else {
+        dirs.push_back({{"controllers", h.controllers}, {"dir", dir}});
+      }
+    }
+    saved = {{"version", "v1"}, {"path", cgroups_path}, {"dirs", dirs}, {"unified", unified}, {"unified_mount", mount}};
+  }
+  if (saved.is_null()) throw Error("no cgroup hierarchy is mounted");
+  return cgroup_stats(*Cgroup::from_json(saved));
+}
+
 void remove_empty_cgroup(const std::string& cgroups_path) {
   if (cgroups_path.empty() || cgroups_path[0] != '/' || cgroups_path == "/") return;
   for (const auto& h : host_hierarchies()) ::rmdir((h.mountpoint + cgroups_path).c_str());

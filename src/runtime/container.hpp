@@ -74,6 +74,9 @@ bool cgroup_oom_killed(const std::string& cgroups_path);
 // Removes the directories of that cgroup that are left and empty, in every hierarchy (what a
 // runtime whose sandbox died before its delete leaves).
 void remove_empty_cgroup(const std::string& cgroups_path);
+// runc's stats shape ("data" of `events --stats`) read from that cgroup itself: for a runtime
+// that has no `events` (crun).
+nlohmann::json cgroup_stats_at(const std::string& cgroups_path);
 
 // The runtime-spec state: {ociVersion, id, status, pid, bundle, annotations}.
 nlohmann::json container_state(const std::string& root, const std::string& id);

@@ -240,7 +240,8 @@ int run_command(const std::vector<std::string>& argv, std::string& err_out, bool
       }
       throw Error(ErrorKind::internal, argv[0] + " " + [&] {
         for (size_t i = 1; i < argv.size(); ++i)  // the command's verb, past the global flags
-          if (argv[i] == "create" || argv[i] == "start" || argv[i] == "exec" || argv[i] == "kill" || argv[i] == "delete") return argv[i];
+          for (const char* verb : {"create", "run", "start", "exec", "kill", "delete"})
+            if (argv[i] == verb) return argv[i];
         return std::string("");
       }() + " did not finish within " + std::to_string(timeout_ms / 1000) + " s: killed");
     }
@@ -293,7 +294,9 @@ ErrorKind foreign_runtime_kind(const std::string& why) {
   // cannot open one of its own files is no missing command.
   if (!has({"exec: \"", "exec `", "executable", "failed to load"})) return ErrorKind::internal;
   if (has({"not found", "no such file or directory", "No such file or directory"})) return ErrorKind::command_not_found;
-  if (has({"permission denied", "Permission denied", "exec format error", "is a directory"})) return ErrorKind::command_not_executable;
+  // (crun on a directory: "open executable: Operation not permitted")
+  if (has({"permission denied", "Permission denied", "exec format error", "is a directory", "Operation not permitted"}))
+    return ErrorKind::command_not_executable;
   return ErrorKind::internal;
 }
 
