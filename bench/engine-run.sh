@@ -17,17 +17,7 @@ P=(podman --root "$work/p-storage" --runroot "$work/p-run" --tmpdir "$work/p-tmp
    --cgroup-manager cgroupfs --events-backend file)
 DD=$work/docker
 . "$here/bench/lib.sh"
-cleanup() {
-  "${B[@]}" ps -aq --no-trunc 2>/dev/null | xargs -r "${B[@]}" rm -f >/dev/null 2>&1 || true
-  "${P[@]}" rm -af >/dev/null 2>&1 || true
-  "${P[@]}" system reset -f >/dev/null 2>&1 || true
-  stop_dockerd
-  crun_hugetlb_undo
-  umount -R "$work" 2>/dev/null || true
-  grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap cleanup_work EXIT
 
 crun_hugetlb_setup
 

@@ -53,3 +53,16 @@ stop_dockerd() {
   [ -f "$DD/dockerd.pid" ] && kill "$(cat "$DD/dockerd.pid")" 2>/dev/null && sleep 2
   return 0
 }
+
+# cleanup_work: what a bench of the engines leaves — berth's containers (B), podman's (P),
+# the bench's dockerd, mounts under $work, $work itself. (From the EXIT trap.)
+cleanup_work() {
+  "${B[@]}" ps -aq --no-trunc 2>/dev/null | xargs -r "${B[@]}" rm -f >/dev/null 2>&1 || true
+  "${P[@]}" rm -af >/dev/null 2>&1 || true
+  "${P[@]}" system reset -f >/dev/null 2>&1 || true
+  stop_dockerd
+  crun_hugetlb_undo
+  umount -R "$work" 2>/dev/null || true
+  grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$work"
+}
