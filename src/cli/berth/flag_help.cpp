@@ -63,7 +63,7 @@ constexpr FlagHelp kFlags[] = {
     {"", "read-only", "", "Mount the container's root filesystem as read only"},
     {"", "restart", "string", "Restart policy on exit: no, always, unless-stopped, on-failure[:N] (default \"no\")"},
     {"", "rm", "", "Automatically remove the container and its associated anonymous volumes when it exits"},
-    {"", "runtime", "string", "OCI runtime: berth's own, a name on PATH (runc, crun) or a path (default \"berth\")"},
+    {"", "runtime", "string", "OCI runtime: berth (its own), runc, crun, one of the --config file's runtimes, or a runtime binary's path (default: the config's default-runtime, else \"berth\")"},
     {"", "security-opt", "list",
      "Security options: no-new-privileges, seccomp=unconfined|PROFILE.json, apparmor/label=disable"},
     {"", "shm-size", "bytes", "Size of /dev/shm (default 64MiB)"},
