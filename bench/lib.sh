@@ -2,26 +2,47 @@
 
 # crun 1.8 refuses this host's hybrid cgroup layout unless hugetlb is also mounted as a v1
 # hierarchy: crun_hugetlb_setup mounts it when needed, crun_hugetlb_undo (call it from the
-# EXIT trap) unmounts what setup mounted.
+# EXIT trap) unmounts what setup mounted and gives the controller back to the v2 tree, enabled
+# where it was ($hugetlb_v2_enabled: the cgroup.subtree_control files that had it, top down).
 mounted_hugetlb=
+hugetlb_v2_enabled=
 crun_hugetlb_setup() {
   [ -d /sys/fs/cgroup/unified ] || return 0
   mountpoint -q /sys/fs/cgroup/hugetlb 2>/dev/null && return 0
   # The controller can move to a v1 hierarchy only while no v2 cgroup has it enabled.
-  find /sys/fs/cgroup/unified -depth -name cgroup.subtree_control 2>/dev/null | while read -r f; do
-    grep -qw hugetlb "$f" && echo -hugetlb > "$f" 2>/dev/null || true
-  done
+  hugetlb_v2_enabled=$(find /sys/fs/cgroup/unified -name cgroup.subtree_control -exec grep -lw hugetlb {} + 2>/dev/null | sort)
+  local f
+  for f in $(echo "$hugetlb_v2_enabled" | sort -r); do echo -hugetlb > "$f" 2>/dev/null || true; done
   if mkdir -p /sys/fs/cgroup/hugetlb 2>/dev/null && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null; then
     mounted_hugetlb=1
   else
     rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
     echo "note: could not mount hugetlb as v1; crun may fail on this hybrid host" >&2
+    crun_hugetlb_reenable
   fi
 }
+crun_hugetlb_reenable() {
+  local f
+  for f in $hugetlb_v2_enabled; do echo +hugetlb > "$f" 2>/dev/null || true; done
+}
 crun_hugetlb_undo() {
-  if [ -n "$mounted_hugetlb" ]; then
-    umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb
-  fi
+  [ -n "$mounted_hugetlb" ] || return 0
+  # The hierarchy goes (and the controller back to v2) at an unmount that finds no cgroup
+  # left in it, dying ones included: those of containers just gone linger a moment, so the
+  # unmount is tried again (a new mount of the same hierarchy) until the controller is back.
+  local i
+  for i in $(seq 1 25); do
+    find /sys/fs/cgroup/hugetlb -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
+    umount /sys/fs/cgroup/hugetlb 2>/dev/null
+    sleep 0.2
+    grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers && break
+    mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null || break
+  done
+  rmdir /sys/fs/cgroup/hugetlb 2>/dev/null
+  grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers ||
+    echo "note: hugetlb is still a v1 hierarchy (mount it, remove its cgroups, unmount it)" >&2
+  crun_hugetlb_reenable
+  mounted_hugetlb=
   return 0
 }
 

@@ -638,8 +638,11 @@ Container Engine::create(const CreateRequest& req) {
   resources_of(host);
   // An unknown runtime or a missing binary: one line, before anything is made. The record
   // keeps the name (Docker's way), resolved again at each start.
-  opts_.runtimes.resolve(host.runtime);
+  const Runtime runtime = opts_.runtimes.resolve(host.runtime);
   host.runtime = opts_.runtimes.name_of(host.runtime);
+  if (runtime.own_kernel() && !host.pid_mode.empty() && host.pid_mode != "private")
+    throw Error(ErrorKind::invalid_argument, "--pid " + host.pid_mode + ": runtime " + host.runtime +
+                                                 " runs the container on a kernel of its own, which cannot share a PID namespace");
   if (restart_policy(host).name != "no" && host.auto_remove)
     throw Error(ErrorKind::invalid_argument, "conflicting options: cannot specify both --restart and --rm");
   // PID namespace: the container's own (""), the host's, or another container's.

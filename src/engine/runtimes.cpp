@@ -104,6 +104,11 @@ void Runtimes::configure(const json& j, const std::string& file) {
   }
 }
 
+bool Runtime::own_kernel() const {
+  const std::string base = path.substr(path.rfind('/') + 1);
+  return base == "runsc" || base.rfind("kata", 0) == 0;
+}
+
 Runtime Runtimes::resolve(const std::string& asked) const {
   const std::string name = name_of(asked);
   Runtime r;

@@ -25,6 +25,10 @@ struct Runtime {
   std::vector<std::string> args;  // runtimeArgs: global flags put before each command
   bool configured = false;        // named in the configuration (not a built-in)
   bool external() const { return !path.empty(); }
+  // A runtime that runs the container on a kernel of its own (gVisor's runsc, Kata's
+  // runtimes), known by its binary's name: such a container cannot join a host process's
+  // namespaces that its kernel would have to share (a PID namespace).
+  bool own_kernel() const;
 };
 
 class Runtimes {

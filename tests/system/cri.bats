@@ -33,6 +33,11 @@ EOF
   touch "$DD/py/cri/__init__.py"
   export CRI_SOCK="$DD/run/cri.sock" CRI_PY="$DD/py" CRI_LOGS="$DD/logs" CRI_SUBNET_PREFIX="10.231.7."
   export BERTH_CLI="$BERTH --root $DD/root --state $DD/run --namespace k8s.io"
+  # gVisor as a runtime handler (RuntimeClass "gvisor") where runsc is installed.
+  if command -v runsc >/dev/null; then
+    echo '{"runtimes": {"gvisor": {"path": "runsc", "runtimeArgs": ["--platform=ptrace", "--network=host"]}}}' > "$DD/daemon.json"
+    export CRI_GVISOR=1
+  fi
   start_berthd --cni-conf-dir "$DD/net.d"
   wait_for test -S "$CRI_SOCK"
 }

@@ -350,29 +350,48 @@ def test_exec_sync_timeout_kills_the_process(rt):
         cleanup(rt, pod_id)
 
 
-def test_runtime_handler_runc(rt):
-    """A pod of handler "runc" (a runtime of the engine's): its containers run through runc, in the
-    pod's network and IPC namespaces, exec and stop work; the status names the handler."""
-    cfg = pod_config("handler")
-    pod_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler="runc")).pod_sandbox_id
+HANDLERS = ["runc"] + (["gvisor"] if os.environ.get("CRI_GVISOR") else [])
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_runtime_handler(rt, handler):
+    """A pod of handler "runc" (a runtime of the engine's) or "gvisor" (runsc, from daemon.json's
+    runtimes): its containers run through it, in the pod's network namespace and with its /dev/shm,
+    exec and stop work; the status names the handler. Under gVisor each container is a sandbox of
+    its own: its kernel is gVisor's."""
+    # The kubelet's default: a PID namespace per container (gVisor cannot share one).
+    own_pid = pb.NamespaceOption(pid=pb.CONTAINER)
+    cfg = pod_config("handler-" + handler)
+    cfg.linux.security_context.namespace_options.CopyFrom(own_pid)
+    pod_id = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler=handler)).pod_sandbox_id
     try:
-        assert rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id)).status.runtime_handler == "runc"
-        a = container(rt, pod_id, cfg, "one", "echo shared > /dev/shm/y; exec sleep 1000")
-        b = container(rt, pod_id, cfg, "two", "exec sleep 1000")
+        assert rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod_id)).status.runtime_handler == handler
+        linux = pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(namespace_options=own_pid))
+        a = container(rt, pod_id, cfg, "one", "echo shared > /dev/shm/y; exec sleep 1000", linux=linux)
+        b = container(rt, pod_id, cfg, "two", "exec sleep 1000", linux=linux)
         for c in (a, b):
             rt.StartContainer(pb.StartContainerRequest(container_id=c))
             assert status(rt, c).state == pb.CONTAINER_RUNNING
         cli = os.environ["BERTH_CLI"].split()
+        binary = {"runc": "/runc", "gvisor": "/runsc"}[handler]
         for c in (a, b):
             shown = subprocess.run(cli + ["inspect", "-f", "{{.HostConfig.Runtime}}", c], check=True,
                                    capture_output=True, text=True).stdout.strip()
-            assert shown == "runc"
+            assert shown == handler
             orders = json.load(open(os.path.join(os.environ["DD"], "run", "k8s.io", "containers", c, "shim.json")))
-            assert orders["runtime"].endswith("/runc")
-        assert exec_sync(rt, b, ["cat", "/dev/shm/y"])[1] == "shared\n"
+            assert orders["runtime"].endswith(binary)
+        assert wait_until(lambda: exec_sync(rt, b, ["cat", "/dev/shm/y"])[1] == "shared\n")
         assert "inet " + os.environ["CRI_SUBNET_PREFIX"] in exec_sync(rt, b, ["ip", "-o", "-4", "addr", "show", "eth0"])[1]
+        kernel = exec_sync(rt, b, ["dmesg"])[1]
+        assert ("gVisor" in kernel) == (handler == "gvisor"), kernel[:200]
         rc, out, _ = exec_sync(rt, a, ["sh", "-c", "echo from-exec; exit 6"])
         assert (rc, out) == (6, "from-exec\n")
+        if handler == "gvisor":
+            # A kernel of its own cannot share a PID namespace (the pod's or the node's): refused.
+            sc = pb.LinuxContainerSecurityContext(namespace_options=pb.NamespaceOption(pid=pb.NODE))
+            code, detail = code_of(lambda: container(rt, pod_id, cfg, "hostpid", "true",
+                                                     linux=pb.LinuxContainerConfig(security_context=sc)))
+            assert code == grpc.StatusCode.INVALID_ARGUMENT and "kernel of its own" in detail, detail
         rt.StopContainer(pb.StopContainerRequest(container_id=a, timeout=5))
         assert status(rt, a).state == pb.CONTAINER_EXITED
     finally:

@@ -48,6 +48,15 @@ TEST(Runtimes, BuiltinsAndConfigured) {
             (std::vector<std::string>{rt, "--a", "--b=1", "--root", "/R", "kill", "id", "15"}));
   // An absolute path works without a name (Podman's --runtime PATH).
   EXPECT_EQ(r.resolve(rt).path, rt);
+  EXPECT_FALSE(got.own_kernel());
+}
+
+TEST(Runtimes, OwnKernelByTheBinarysName) {
+  EXPECT_TRUE((engine::Runtime{"/usr/bin/runsc", {}, true}).own_kernel());
+  EXPECT_TRUE((engine::Runtime{"/opt/kata/bin/kata-runtime", {}, true}).own_kernel());
+  EXPECT_FALSE((engine::Runtime{"/usr/sbin/runc", {}, false}).own_kernel());
+  EXPECT_FALSE((engine::Runtime{"/usr/bin/runsc-wrapper-not", {}, true}).own_kernel());
+  EXPECT_FALSE(engine::Runtime{}.own_kernel());  // berth's own
 }
 
 TEST(Runtimes, UnknownMissingAndNotExecutable) {
