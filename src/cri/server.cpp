@@ -221,9 +221,10 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
     return call("RunPodSandbox", [&] {
       // A handler is a runtime of the engine's (built-in or daemon.json's `runtimes`): the
       // pod's containers run on it; "" is the default runtime.
-      if (const auto& h = q->runtime_handler(); !h.empty() && !eng_.options().runtimes.all().count(h)) {
+      const auto rts = eng_.runtimes();
+      if (const auto& h = q->runtime_handler(); !h.empty() && !rts->all().count(h)) {
         std::string names;
-        for (const auto& [n, _] : eng_.options().runtimes.all()) names += (names.empty() ? "" : ", ") + n;
+        for (const auto& [n, _] : rts->all()) names += (names.empty() ? "" : ", ") + n;
         throw Error(ErrorKind::not_found, "runtime handler " + h + " is not configured (" + names + ")");
       }
       check_cgroup_parent(q->config().linux().cgroup_parent());

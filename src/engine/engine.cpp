@@ -216,6 +216,18 @@ Engine::Engine(Options opts)
       volumes_(opts_.images.root, opts_.images.ns),
       networks_(opts_.images.root, opts_.state, opts_.cni_plugin_dirs, opts_.cni_timeout_ms) {
   if (!opts_.address_pools.empty()) networks_.set_address_pools(opts_.address_pools);
+  runtimes_ = std::make_shared<const Runtimes>(opts_.runtimes);
+}
+
+std::shared_ptr<const Runtimes> Engine::runtimes() const {
+  std::lock_guard<std::mutex> l(runtimes_mu_);
+  return runtimes_;
+}
+
+void Engine::set_runtimes(Runtimes r) {
+  auto fresh = std::make_shared<const Runtimes>(std::move(r));
+  std::lock_guard<std::mutex> l(runtimes_mu_);
+  runtimes_ = std::move(fresh);
 }
 
 json Engine::make_volumes(const ContainerConfig& config, const HostConfig& host) {
@@ -638,8 +650,9 @@ Container Engine::create(const CreateRequest& req) {
   resources_of(host);
   // An unknown runtime or a missing binary: one line, before anything is made. The record
   // keeps the name (Docker's way), resolved again at each start.
-  const Runtime runtime = opts_.runtimes.resolve(host.runtime);
-  host.runtime = opts_.runtimes.name_of(host.runtime);
+  const auto runtimes_now = runtimes();
+  const Runtime runtime = runtimes_now->resolve(host.runtime);
+  host.runtime = runtimes_now->name_of(host.runtime);
   if (runtime.own_kernel() && !host.pid_mode.empty() && host.pid_mode != "private")
     throw Error(ErrorKind::invalid_argument, "--pid " + host.pid_mode + ": runtime " + host.runtime +
                                                  " runs the container on a kernel of its own, which cannot share a PID namespace");
@@ -884,7 +897,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     }
     json spec = make_spec(in);
     // Resolved at each start: the runtime of this run is the one the orders name.
-    const Runtime rt = opts_.runtimes.resolve(host.runtime);
+    const Runtime rt = runtimes()->resolve(host.runtime);
     // crun 1.8 refuses any ociVersion but 1.0.x ("unknown version specified"); what the
     // engine writes is 1.0-compatible, so external runtimes get that.
     if (rt.external()) spec["ociVersion"] = "1.0.2";

@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -120,7 +121,8 @@ struct Options {
   // Where networks without --subnet get one (Docker's default-address-pools); empty: berth's.
   std::vector<network::AddressPool> address_pools;
   bool debug = false;
-  // The runtimes containers can ask for by name (built-ins and the configuration's).
+  // The runtimes containers can ask for by name (built-ins and the configuration's), at
+  // construction: Engine::runtimes() has those of now.
   Runtimes runtimes;
   int runtime_timeout_ms = 60000;  // per command of an external runtime (create, start, exec, …)
   // What the engine leaves to the program that uses it (the CLI and a daemon each give their
@@ -203,6 +205,11 @@ class Engine {
   // (invalid_argument).
   bool remove_network(const std::string& ref, bool force = false);
   const Options& options() const { return opts_; }
+  // The runtimes containers can ask for now. A daemon's configuration reload replaces them
+  // (Docker's SIGHUP): containers made before keep their runtime's name, resolved again at each
+  // start; a running container's shim keeps the binary it started with.
+  std::shared_ptr<const Runtimes> runtimes() const;
+  void set_runtimes(Runtimes r);
   // Docker's rmi (image::Service::remove) with its rule for containers: the last name of an
   // image a container was made from goes only with force (conflict otherwise, naming it).
   std::vector<std::string> remove_image(const std::string& ref, bool force);
@@ -459,6 +466,8 @@ class Engine {
   std::vector<nlohmann::json> volume_mounts(const Container& c, const std::string& rootfs);
 
   Options opts_;
+  mutable std::mutex runtimes_mu_;
+  std::shared_ptr<const Runtimes> runtimes_;
   image::Service images_;
   VolumeStore volumes_;
   network::Networks networks_;

@@ -405,7 +405,7 @@ PY
   stop_registry
 }
 
-@test "berthd: daemon.json runtimes: docker run --runtime, info's Runtimes, inspect, exec, top and stop through runc and gVisor" {
+@test "berthd: daemon.json runtimes: docker run --runtime, info's Runtimes, inspect, exec, top and stop through runc and gVisor; SIGHUP reads them again" {
   local M=$DD/runtimes rts="runc"
   mkdir -p "$M"
   command -v runsc >/dev/null && rts="runc gvisor"
@@ -426,18 +426,36 @@ PY
     run m run --rm --runtime "$rt" --network none busybox sh -c 'echo hi; exit 3'
     [ "$status" -eq 3 ]
     [ "$output" = hi ]
-    m run -d --name "r-$rt" --runtime "$rt" --network none busybox sh -c 'trap "exit 9" TERM; while true; do sleep 0.1; done' >/dev/null
+    m run -d --name "r-$rt" --runtime "$rt" --network none busybox sh -c 'trap "exit 9" TERM; tail -f /dev/null & wait' >/dev/null
     [ "$(m inspect -f '{{.HostConfig.Runtime}}' "r-$rt")" = "$rt" ]
     run -0 m exec "r-$rt" sh -c 'echo in-$0' "$rt"
     [ "$output" = "in-$rt" ]
     run -0 m top "r-$rt"
-    [[ "$output" == *sleep* ]]
+    [[ "$output" == *tail* ]]
     run -0 m stop "r-$rt"
     [ "$(m inspect -f '{{.State.ExitCode}}' "r-$rt")" = 9 ]
     run -0 m rm "r-$rt"
   done
   run -125 m run --rm --runtime nope --network none busybox true
   [[ "$output" == *"unknown runtime \`nope\`"* ]]
+  # SIGHUP reads the runtimes again (Docker's way): a new one is there, a gone one is unknown.
+  printf '{"runtimes": {"hup": {"path": "runc", "runtimeArgs": ["--log-format", "json"]}}, "default-runtime": "hup"}' > "$M/daemon.json"
+  kill -HUP "$pid"
+  wait_for sh -c "curl -s --unix-socket '$M/d.sock' http://d/info | grep -q '\"DefaultRuntime\":\"hup\"'"
+  run -0 m info --format '{{json .Runtimes}}'
+  [[ "$output" == *'"hup":{"path":"'*'/runc","runtimeArgs":["--log-format","json"]}'* ]]
+  [[ "$output" != *gvisor* ]]
+  run -0 m run --name r-hup --network none busybox sh -c 'echo via-hup'
+  [ "$output" = via-hup ]
+  [ "$(m inspect -f '{{.HostConfig.Runtime}}' r-hup)" = hup ]
+  m rm r-hup >/dev/null
+  run -125 m run --rm --runtime gvisor --network none busybox true
+  [[ "$output" == *"unknown runtime \`gvisor\`"* ]]
+  # A bad file: the old configuration stays, said in the log.
+  echo '{"runtimes": {"berth": {"path": "runc"}}}' > "$M/daemon.json"
+  kill -HUP "$pid"
+  wait_for grep -q "reload: .*the old configuration stays" "$M/berthd.log"
+  [ "$(curl -s --unix-socket "$M/d.sock" http://d/info | jq -r .DefaultRuntime)" = hup ]
   kill -TERM "$pid"; wait "$pid" || true
   ! grep -q Sanitizer "$M/berthd.log"
   rm -rf "$M"

@@ -104,7 +104,8 @@ void Api::info(Exchange& ex, const Params&) {
   for (auto& img : eng_.images().list()) ids.insert(img.id.str());
   // Docker's shape: {"NAME": {"path", "runtimeArgs"}}; berth's own runs in-process.
   json runtimes = json::object();
-  for (const auto& [name, r] : o.runtimes.all()) {
+  const auto rts = eng_.runtimes();
+  for (const auto& [name, r] : rts->all()) {
     runtimes[name] = {{"path", r.external() ? r.path : "berth-runtime"}};
     if (!r.args.empty()) runtimes[name]["runtimeArgs"] = r.args;
   }
@@ -155,7 +156,7 @@ void Api::info(Exchange& ex, const Params&) {
       {"ExperimentalBuild", false},
       {"ServerVersion", settings_.berth_version},
       {"Runtimes", runtimes},
-      {"DefaultRuntime", o.runtimes.default_name()},
+      {"DefaultRuntime", rts->default_name()},
       {"Swarm", {{"NodeID", ""}, {"NodeAddr", ""}, {"LocalNodeState", "inactive"}, {"ControlAvailable", false},
                  {"Error", ""}, {"RemoteManagers", nullptr}}},
       {"LiveRestoreEnabled", true},

@@ -37,7 +37,7 @@ int cmd_info(const Engine& e, int argc, char** argv, int first) {
                {"ContainersStopped", stopped}, {"Images", eng.images().list().size()},
                {"Driver", e.storage_driver}, {"DockerRootDir", e.root}, {"StateDir", e.state},
                {"Namespace", e.ns}, {"LoggingDriver", "json-file"},
-               {"DefaultRuntime", eng.options().runtimes.default_name()}, {"Runtimes", runtimes_info(eng.options().runtimes)},
+               {"DefaultRuntime", eng.runtimes()->default_name()}, {"Runtimes", runtimes_info(*eng.runtimes())},
                {"ServerVersion", BERTH_VERSION}, {"OperatingSystem", "linux"},
                {"CgroupVersion", fs::exists("/sys/fs/cgroup/cgroup.controllers") ? "2" : "1"},
                {"NCPU", ::sysconf(_SC_NPROCESSORS_ONLN)}};

@@ -8,7 +8,7 @@
 //
 // SIGTERM/SIGINT: stop accepting, let requests in flight finish (long streams are cut after
 // a grace period), exit; containers keep running. SIGHUP: the config file is read again
-// (insecure-registries, debug). A second berthd on the same state directory is refused.
+// (insecure-registries, mirrors, runtimes). A second berthd on the same state directory is refused.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -91,7 +91,7 @@ struct DaemonConfig {
   std::map<std::string, std::vector<std::string>> mirrors;
   std::map<std::string, std::string> log_opts;    // json-file options
   std::vector<network::AddressPool> address_pools;
-  engine::Runtimes runtimes;  // built-ins + `runtimes`, `default-runtime` (read at start only)
+  engine::Runtimes runtimes;  // built-ins + `runtimes`, `default-runtime` (read again on SIGHUP)
   bool tls = false, tlsverify = false;
   std::string tlscacert, tlscert, tlskey;
   // The CRI server: its socket ("" = STATE/cri.sock; "none": no CRI), the namespace of its
@@ -157,6 +157,9 @@ void read_config_file(DaemonConfig& c, bool first) {
     }
   }
   if (j.contains("debug")) c.debug = j["debug"] == true;
+  // Runtimes: read at start and again at each reload (Docker's way).
+  c.runtimes = engine::Runtimes();
+  c.runtimes.configure(j, c.config_file);
   if (first) {
     if (j.contains("default-address-pools")) {
       if (!j["default-address-pools"].is_array())
@@ -169,7 +172,6 @@ void read_config_file(DaemonConfig& c, bool first) {
         }
       }
     }
-    c.runtimes.configure(j, c.config_file);
     if (j.contains("data-root") && j["data-root"].is_string()) c.root = j["data-root"];
     if (j.contains("exec-root") && j["exec-root"].is_string()) c.state = j["exec-root"];
     if (c.hosts.empty()) c.hosts = strings("hosts");
@@ -512,6 +514,8 @@ int main(int argc, char** argv) {
             shared_cfg->second.insecure_registries = fresh.insecure_registries;
             shared_cfg->second.registry_mirrors = fresh.registry_mirrors;
             shared_cfg->second.mirrors = fresh.mirrors;
+            eng.set_runtimes(fresh.runtimes);
+            if (cri_eng) cri_eng->set_runtimes(fresh.runtimes);
             log::info("configuration reloaded from " + cfg.config_file);
           } catch (const std::exception& e) {
             log::error(std::string("reload: ") + e.what() + " (the old configuration stays)");
