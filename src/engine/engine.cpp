@@ -1590,12 +1590,8 @@ Stats Engine::stats(const std::string& ref) {
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
   st.taken_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
   try {
-    std::string cgroups_path;
     if (const RuntimeOps ops = runtime_ops(c.id()); ops.external()) {
-      auto spec = json::parse(fs::read_file(container_dir(c.id()) + "/config.json"), nullptr, false);
-      if (spec.is_object() && spec.contains("linux") && spec["linux"].is_object())
-        cgroups_path = spec["linux"].value("cgroupsPath", "");
-      st.raw = ops.stats(c.id(), cgroups_path);
+      st.raw = ops.stats(c.id(), runtime::bundle_cgroups_path(container_dir(c.id())));
     } else {
       st.raw = ops.stats(c.id());
     }

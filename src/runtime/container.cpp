@@ -646,6 +646,15 @@ bool container_oom_killed(const std::string& root, const std::string& id) {
   }
 }
 
+std::string bundle_cgroups_path(const std::string& bundle) {
+  std::string text;
+  fs::read_file_if_exists(bundle + "/config.json", text);
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("linux") || !j["linux"].is_object()) return "";
+  const auto& p = j["linux"].value("cgroupsPath", nlohmann::json(""));
+  return p.is_string() ? p.get<std::string>() : "";
+}
+
 bool cgroup_oom_killed(const std::string& cgroups_path) {
   if (cgroups_path.empty() || cgroups_path[0] != '/') return false;
   for (const auto& h : host_hierarchies()) {

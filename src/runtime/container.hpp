@@ -68,6 +68,9 @@ nlohmann::json container_stats(const std::string& root, const std::string& id);
 // Whether the OOM killer ended a process of the container (its memory cgroup's oom_kill);
 // false when that cannot be read. Ask before delete, which removes the cgroup.
 bool container_oom_killed(const std::string& root, const std::string& id);
+// The cgroup a bundle's spec names (linux.cgroupsPath, as written); "" when the spec cannot
+// be read or names none. For the cgroup_* calls below on a container another runtime made.
+std::string bundle_cgroups_path(const std::string& bundle);
 // The same for the cgroup at `cgroups_path` (absolute, from the hierarchies' roots) that
 // another runtime made: its memory controller's oom_kill count.
 bool cgroup_oom_killed(const std::string& cgroups_path);

@@ -307,16 +307,6 @@ std::string runtime_hint(const std::string& why) {
   return "";
 }
 
-// The container's cgroup as its spec names it ("" when it cannot be read).
-std::string spec_cgroups_path(const std::string& bundle) {
-  std::string text;
-  fs::read_file_if_exists(bundle + "/config.json", text);
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object() || !j.contains("linux") || !j["linux"].is_object()) return "";
-  const auto& p = j["linux"].value("cgroupsPath", nlohmann::json(""));
-  return p.is_string() ? p.get<std::string>() : "";
-}
-
 // An external runtime's command line: its path, its global flags, --root, then `cmd`.
 std::vector<std::string> runtime_argv(const Orders& o, std::vector<std::string> cmd) {
   std::vector<std::string> argv = {o.runtime};
@@ -941,7 +931,7 @@ void Shim::runtime_delete() {
     } else {
       std::string err;
       run_command(runtime_argv(o_, {"delete", "--force", o_.id}), err, true, o_.runtime_timeout_ms);
-      runtime::remove_empty_cgroup(spec_cgroups_path(o_.bundle));
+      runtime::remove_empty_cgroup(runtime::bundle_cgroups_path(o_.bundle));
     }
   } catch (const std::exception& e) {
     log::warn(std::string("delete: ") + e.what());
@@ -992,7 +982,7 @@ void Shim::finish_exit(int code) {
   drain_output();
   // The runtime's state (with the cgroup) is still there: did the OOM killer end it?
   const bool oom = o_.runtime.empty() ? runtime::container_oom_killed(o_.runtime_root, o_.id)
-                                      : runtime::cgroup_oom_killed(spec_cgroups_path(o_.bundle));
+                                      : runtime::cgroup_oom_killed(runtime::bundle_cgroups_path(o_.bundle));
   try {
     shim::write_exit_record(dir_, {code, now_ns(), restarts_, oom, ""});
   } catch (const std::exception& e) {
@@ -1322,7 +1312,7 @@ class Guard {
       err = e.what();
     }
     if (rc != 0) std::fprintf(stderr, "berth-guard: %s delete: %s\n", o.runtime.c_str(), err.c_str());
-    runtime::remove_empty_cgroup(spec_cgroups_path(o.bundle));
+    runtime::remove_empty_cgroup(runtime::bundle_cgroups_path(o.bundle));
     _exit(0);
   }
   // We end normally: the guard goes without doing anything.

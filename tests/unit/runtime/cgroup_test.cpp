@@ -22,6 +22,8 @@
 #include "oci/resources.hpp"
 #include "runtime/bpf_devices.hpp"
 #include "runtime/cgroup_impl.hpp"
+#include "runtime/container.hpp"
+#include "temp_dir.hpp"
 
 using namespace berth;
 using namespace berth::runtime;
@@ -337,6 +339,45 @@ class RealCgroup : public ::testing::Test {
 };
 
 }  // namespace
+
+// What the engine and the shim read of a cgroup another runtime (runc, crun, runsc) made: the
+// path from the bundle's spec, its stats and OOM count by path, and its removal once empty.
+TEST(ForeignCgroup, BundleCgroupsPath) {
+  test::TempDir d;
+  EXPECT_EQ(bundle_cgroups_path(d.path()), "");  // no config.json
+  for (const auto& [text, want] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"linux": {"cgroupsPath": "/berth/abc"}})", "/berth/abc"},
+           {R"({"linux": {"cgroupsPath": 7}})", ""},
+           {R"({"linux": {}})", ""},
+           {R"({"linux": "x"})", ""},
+           {"not json", ""},
+           {"[]", ""}}) {
+    fs::write_file_atomic(d / "config.json", text);
+    EXPECT_EQ(bundle_cgroups_path(d.path()), want) << text;
+  }
+}
+
+TEST_F(RealCgroup, ForeignCgroupByPath) {
+  const std::string path = "/" + name_;
+  auto cg = Cgroup::create(path, "x");
+  cg->add(start_child());
+  test::TempDir bundle;
+  fs::write_file_atomic(bundle / "config.json", nlohmann::json{{"linux", {{"cgroupsPath", path}}}}.dump());
+  ASSERT_EQ(bundle_cgroups_path(bundle.path()), path);
+  const nlohmann::json st = cgroup_stats_at(path);
+  EXPECT_EQ(st["pids"].value("current", 0), 1) << st.dump();
+  EXPECT_FALSE(cgroup_oom_killed(path));
+  EXPECT_THROW(cgroup_stats_at("relative"), Error);
+  // Busy: nothing is removed; empty: gone from every hierarchy.
+  remove_empty_cgroup(path);
+  EXPECT_FALSE(existing(path).empty());
+  stop_child();
+  for (int i = 0; i < 100 && !existing(path).empty(); ++i) {
+    remove_empty_cgroup(path);
+    ::usleep(10000);
+  }
+  EXPECT_TRUE(existing(path).empty());
+}
 
 // The round trip of the brief: memory 32 MiB, pids 10, cpu shares 512, a child joined, listed,
 // killed, and every directory gone (every v1 hierarchy, name=systemd and the v2 tree).
