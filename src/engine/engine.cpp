@@ -825,7 +825,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   ::unlink((dir + "/exit").c_str());
   ::unlink((dir + "/pid").c_str());
   // A previous run of this container may have left runtime state (a crash): clear it.
-  if (fs::exists(runtime_root() + "/" + c.id())) {
+  if (runtime_state_left(c.id())) {
     try {
       delete_runtime_state(c.id());
     } catch (const std::exception& e) {
@@ -1242,8 +1242,13 @@ RuntimeOps Engine::runtime_ops(const std::string& id) const {
   return RuntimeOps(std::move(r), runtime_root(), opts_.runtime_timeout_ms);
 }
 
+bool Engine::runtime_state_left(const std::string& id) const {
+  const std::string root = runtime_root() + "/";
+  return fs::exists(root + id) || fs::exists(root + id + "_sandbox:" + id + ".state");
+}
+
 void Engine::delete_runtime_state(const std::string& id) {
-  if (!fs::exists(runtime_root() + "/" + id)) return;
+  if (!runtime_state_left(id)) return;
   runtime_ops(id).remove(id);
 }
 
@@ -1761,7 +1766,7 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
   trace("rootfs unmounted");
   if (!rm) return;
   // The shim deletes the runtime's state itself; only a dead shim's is left to us.
-  if (!shim_alive(dir) && fs::exists(runtime_root() + "/" + c.id())) {
+  if (!shim_alive(dir) && runtime_state_left(c.id())) {
     try {
       delete_runtime_state(c.id());
     } catch (const std::exception& e) {

@@ -451,6 +451,9 @@ class Engine {
   // the runtime library, or the external runtime its shim.json names (the library cannot
   // read another runtime's state). Nothing to do without state.
   void delete_runtime_state(const std::string& id);
+  // Whether a runtime keeps state for container `id` in runtime_root(): a directory of its
+  // id (berth's, runc, crun) or runsc's `ID_sandbox:ID.state`.
+  bool runtime_state_left(const std::string& id) const;
   // Stops a running container for good: no restart, `sig`, SIGKILL after `timeout` seconds,
   // then the shim's end. False if the shim is still there. `lk`, the container's lock that
   // the caller took, is let go once the signal is sent.

@@ -368,6 +368,25 @@ leftovers() {
   leftovers
 }
 
+@test "the shim and its guard killed at once: the container does not live on, through every runtime" {
+  for rt in $RTS; do
+    echo "--- $rt"
+    e run -d --name k --runtime "$rt" --network none busybox sleep 1234 >/dev/null
+    id=$(e inspect -f '{{.Id}}' k)
+    [ "$(e inspect -f '{{.State.Status}}' k)" = running ]
+    # What the OOM killer or a careless kill could do: both monitors gone, no clean-up of theirs.
+    pkill -9 -f "berth-(guard|shim) $TEST_DIR/run/default/containers/$id"
+    settle
+    # The next look at it finds the monitor dead: the runtime's container is deleted with it
+    # (runsc keeps its state as ID_sandbox:ID.state: it was left running before).
+    [ "$(e inspect -f '{{.State.Status}}' k)" = exited ]
+    for _ in $(seq 50); do pgrep -f "sleep 1234|runsc.*$id" >/dev/null || break; sleep 0.1; done
+    ! pgrep -af "sleep 1234|runsc.*$id"
+    e rm k >/dev/null
+    leftovers
+  done
+}
+
 @test "broken runtimes: a create that fails says the runtime's words, one that hangs is killed at the timeout; nothing left" {
   run e run --rm --network none --runtime badflag busybox true
   echo "$output"
