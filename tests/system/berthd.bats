@@ -437,7 +437,12 @@ PY
     run -0 m rm "r-$rt"
   done
   run -125 m run --rm --runtime nope --network none busybox true
-  [[ "$output" == *"unknown runtime \`nope\`"* ]]
+  [[ "$output" == *"unknown or invalid runtime name: nope"* ]]
+  # A path is no runtime name through the API (Docker's rule; berth's CLI takes one): a client
+  # cannot have the daemon run a binary of its choosing.
+  run -125 m run --rm --runtime "$(command -v runc)" --network none busybox true
+  [[ "$output" == *"unknown or invalid runtime name: /"* ]]
+  [ -z "$(m ps -aq)" ]
   # SIGHUP reads the runtimes again (Docker's way): a new one is there, a gone one is unknown.
   printf '{"runtimes": {"hup": {"path": "runc", "runtimeArgs": ["--log-format", "json"]}}, "default-runtime": "hup"}' > "$M/daemon.json"
   kill -HUP "$pid"
@@ -450,7 +455,7 @@ PY
   [ "$(m inspect -f '{{.HostConfig.Runtime}}' r-hup)" = hup ]
   m rm r-hup >/dev/null
   run -125 m run --rm --runtime gvisor --network none busybox true
-  [[ "$output" == *"unknown runtime \`gvisor\`"* ]]
+  [[ "$output" == *"unknown or invalid runtime name: gvisor"* ]]
   # A bad file: the old configuration stays, said in the log.
   echo '{"runtimes": {"berth": {"path": "runc"}}}' > "$M/daemon.json"
   kill -HUP "$pid"

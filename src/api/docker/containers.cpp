@@ -214,6 +214,13 @@ void Api::container_create(Exchange& ex, const Params&) {
     r.host = body["HostConfig"];
     if (!r.host.is_object()) throw Error(ErrorKind::invalid_argument, "HostConfig: want an object");
     if (r.host.contains("Devices")) r.host["Devices"] = device_strings(r.host["Devices"]);
+    // A runtime is one the daemon's configuration names (Docker's rule): a client of the API
+    // cannot have the daemon run a binary of its choosing (the CLI, Podman's way, may).
+    if (const auto rt = r.host.find("Runtime"); rt != r.host.end() && rt->is_string()) {
+      const std::string name = rt->get<std::string>();
+      if (!name.empty() && !eng_.runtimes()->all().count(name))
+        throw Error(ErrorKind::invalid_argument, "unknown or invalid runtime name: " + name);
+    }
   } else {
     r.host = json::object();
   }
