@@ -206,6 +206,18 @@ leftovers() {
   done
 }
 
+@test "attach through every runtime: stdin in, output and the exit code out" {
+  for rt in $RTS; do
+    echo "--- $rt"
+    e run -d -i --name a --runtime "$rt" --network none busybox sh -c 'read x; echo got-$x; exit 4' >/dev/null
+    run -4 timeout 20 "$BERTH" --config "$CONFIG" --root "$BROOT" --state "$TEST_DIR/run" attach a <<< hello
+    [ "$output" = got-hello ]
+    [ "$(e logs a)" = got-hello ]
+    e rm a >/dev/null
+  done
+  leftovers
+}
+
 @test "restart policy, restart and update through every runtime" {
   for rt in $RTS; do
     echo "--- $rt"
