@@ -436,6 +436,20 @@ UniqueFd new_detached_mount(const char* fstype,
   return UniqueFd(static_cast<int>(::syscall(SYS_fsmount, ctx.get(), FSMOUNT_CLOEXEC, attrs)));
 }
 
+void bind_tree_at(const std::string& source, int target_fd, bool read_only, const std::string& what) {
+  UniqueFd tree(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, source.c_str(),
+                                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)));
+  if (!tree) throw_errno(what + ": open_tree `" + source + "`");
+  if (read_only) {
+    struct mount_attr attr {};
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+    if (::syscall(SYS_mount_setattr, tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+      throw_errno(what + ": read-only");
+  }
+  if (::syscall(SYS_move_mount, tree.get(), "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    throw_errno(what + ": move_mount");
+}
+
 unsigned long long process_start_time(pid_t pid) {
   if (pid <= 0) return 0;
   std::string stat;

@@ -71,6 +71,10 @@ std::string fd_path(int fd);
 UniqueFd new_detached_mount(const char* fstype,
                             const std::vector<std::pair<std::string, std::string>>& options,
                             unsigned attrs);
+// Binds the tree at `source` (recursively; read-only when asked) onto the directory or file
+// that `target_fd` (an fd of it, O_PATH is fine) is: open_tree + move_mount, so the target is
+// exactly that inode, whatever its path says by then. Throws naming `what`.
+void bind_tree_at(const std::string& source, int target_fd, bool read_only, const std::string& what);
 // Where an fd points according to /proc (readlink).
 std::string fd_target(int fd);
 

@@ -2174,21 +2174,68 @@ void Engine::with_rootfs(const Container& c, const std::function<void(const std:
     f(container_dir(c.id()) + "/rootfs");
     return;
   }
-  // Not running: a private mount of its layers for the time of the operation.
+  // Not running: a private mount of its layers for the time of the operation, and with them
+  // its volumes and binds (docker cp reaches a stopped container's volumes too: without them
+  // a copy into one went under its mount point, where the container never sees it).
   const std::string tmp = container_dir(c.id()) + "/tmp-" + std::to_string(::getpid());
   fs::mkdir_p(tmp, 0700);
   auto undo = [&] {
-    ::umount2(tmp.c_str(), MNT_DETACH);
+    ::umount2(tmp.c_str(), MNT_DETACH);  // with the volumes mounted inside it
     ::rmdir(tmp.c_str());
   };
   try {
     snapshot::mount_all(images_.snapshots().mounts(c.rec.snapshot), tmp, snapshot::MountUse::host_view);
+    if (with_mounts) mount_volumes_at(c, tmp);
     f(tmp);
   } catch (...) {
     undo();
     throw;
   }
   undo();
+}
+
+void Engine::mount_volumes_at(const Container& c, const std::string& root) {
+  struct Mount {
+    std::string destination, source;
+    bool read_only;
+  };
+  std::vector<Mount> mounts;
+  for (auto& vol : c.data.value("Volumes", json::array())) {
+    const auto v = volumes_.get(vol.value("Name", ""));
+    if (!v) continue;
+    bool ro = false;
+    for (auto& o : split(vol.value("Options", ""), ',')) ro = o == "ro" || o == "readonly" ? true : o == "rw" ? false : ro;
+    mounts.push_back({fs::clean_path(vol.value("Destination", "")), v->mountpoint, ro});
+  }
+  for (const Bind& b : binds_of(c.host_config()))
+    if (b.host_path()) mounts.push_back({b.destination, b.source, b.read_only()});
+  // Parents before what is mounted inside them.
+  std::stable_sort(mounts.begin(), mounts.end(), [](const Mount& a, const Mount& b) {
+    return std::count(a.destination.begin(), a.destination.end(), '/') < std::count(b.destination.begin(), b.destination.end(), '/');
+  });
+  UniqueFd rootfd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!rootfd) throw_errno("open `" + root + "`");
+  for (const Mount& m : mounts) {
+    if (m.destination.empty() || m.destination == "/") continue;
+    struct stat st {};
+    if (::stat(m.source.c_str(), &st) < 0) continue;  // a bind's source gone: nothing to show there
+    // The mount point, resolved inside the root (a symlink the container made cannot send the
+    // mount onto the host), made if missing as the runtime would have.
+    UniqueFd target;
+    if (S_ISDIR(st.st_mode)) {
+      target = fs::mkdir_in_root(rootfd.get(), m.destination);
+    } else {
+      const std::string parent = m.destination.substr(0, m.destination.rfind('/'));
+      UniqueFd dir = parent.empty() ? UniqueFd(::dup(rootfd.get())) : fs::mkdir_in_root(rootfd.get(), parent);
+      const std::string name = m.destination.substr(m.destination.rfind('/') + 1);
+      if (dir) {
+        UniqueFd made(::openat(dir.get(), name.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
+        target = fs::open_in_root(rootfd.get(), m.destination, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      }
+    }
+    if (!target) throw_errno("cp: the mount point " + m.destination + " in container " + c.rec.name);
+    fs::bind_tree_at(m.source, target.get(), m.read_only, "cp: mount " + m.destination);
+  }
 }
 
 void Engine::export_rootfs(const std::string& ref, int out_fd) {

@@ -461,6 +461,9 @@ class Engine {
   // `f` with the directory of the container's root: a running one's (with its volumes and
   // bind mounts when `with_mounts`), else its layers mounted for the time of `f`.
   void with_rootfs(const Container& c, const std::function<void(const std::string&)>& f, bool with_mounts = false);
+  // A stopped container's volumes and host binds over its root filesystem mounted at `root`,
+  // where the container would see them (the mount points made inside the root if missing).
+  void mount_volumes_at(const Container& c, const std::string& root);
 
   // Named and anonymous volumes for a new container: HostConfig.Binds NAME:/dst entries and
   // Config.Volumes paths not mounted otherwise. Returns data["Volumes"].

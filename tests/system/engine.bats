@@ -752,6 +752,41 @@ EOS
   [ "$output" = "$(printf 'one\ntwo\none\na\none')" ]
 }
 
+@test "cp reaches a stopped container's volumes and binds (both ways), read-only ones stay so, a symlinked mount point stays inside" {
+  mkdir -p "$TEST_DIR/hostdir" "$TEST_DIR/out" "$TEST_DIR/etc-like"
+  echo host > "$TEST_DIR/hostdir/h"
+  echo seed > "$TEST_DIR/seed"
+  # A container made and never started: docker cp seeds its volume before its first start.
+  e create --name cpv -v cpvol:/data -v "$TEST_DIR/hostdir:/mnt/hd:ro" busybox sh -c 'cat /data/seed; ls /mnt/hd' >/dev/null
+  e cp "$TEST_DIR/seed" cpv:/data/seed
+  run -0 e start -a cpv
+  [ "$output" = "$(printf 'seed
+h')" ]
+  # Stopped: what it wrote in its volume comes out; a copy in goes into the volume, not under it.
+  e run --name cpw -v cpvol:/data busybox sh -c 'echo written > /data/w; mkdir /data/d; echo deep > /data/d/x'
+  e cp cpw:/data "$TEST_DIR/out/"
+  [ "$(cat "$TEST_DIR/out/data/w" "$TEST_DIR/out/data/d/x")" = "$(printf 'written\ndeep')" ]
+  [ "$(e cp cpw:/data/d/x - | tar -xOf -)" = deep ]
+  e cp "$TEST_DIR/seed" cpw:/data/later
+  [ "$(e run --rm -v cpvol:/data busybox cat /data/later)" = seed ]
+  # The read-only bind refuses, the host's directory unchanged.
+  run e cp "$TEST_DIR/seed" cpv:/mnt/hd/x
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"Read-only file system"* ]]
+  [ "$(ls "$TEST_DIR/hostdir")" = h ]
+  [ "$(e cp cpv:/mnt/hd/h - | tar -xOf -)" = host ]
+  # An image whose /mnt is a symlink to an absolute path: the bind goes where the container
+  # sees it (inside its root), never onto the host's path.
+  e run --name evil busybox sh -c "rm -rf /mnt; ln -s $TEST_DIR/etc-like /mnt"
+  e commit evil test/evilmnt:1 >/dev/null
+  e create --name cpe -v "$TEST_DIR/hostdir:/mnt/hd" test/evilmnt:1 true >/dev/null
+  e cp cpe:/mnt/hd/h "$TEST_DIR/out/via-link"
+  [ "$(cat "$TEST_DIR/out/via-link")" = host ]
+  [ -z "$(ls -A "$TEST_DIR/etc-like")" ]
+  settle
+  [ "$(test_mounts)" -eq 0 ]
+}
+
 @test "rmi refuses the last name of an image a container uses, unless -f" {
   e create --name user busybox true >/dev/null
   run e rmi busybox
