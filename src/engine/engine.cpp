@@ -2170,6 +2170,26 @@ void Engine::with_rootfs(const Container& c, const std::function<void(const std:
         f("/proc/self/fd/" + std::to_string(root.get()));
         return;
       }
+      // A sandbox runtime's (gVisor's): a clone of its live root filesystem's mount, with the
+      // volumes and binds over it as for a stopped container (the live mount is left as is).
+      const std::string view = container_dir(c.id()) + "/tmp-" + std::to_string(::getpid());
+      fs::mkdir_p(view, 0700);
+      auto undo = [&] {
+        ::umount2(view.c_str(), MNT_DETACH);
+        ::rmdir(view.c_str());
+      };
+      try {
+        UniqueFd at(::open(view.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!at) throw_errno("open `" + view + "`");
+        fs::bind_tree_at(container_dir(c.id()) + "/rootfs", at.get(), false, "cp: the root filesystem");
+        mount_volumes_at(c, view);
+        f(view);
+      } catch (...) {
+        undo();
+        throw;
+      }
+      undo();
+      return;
     }
     f(container_dir(c.id()) + "/rootfs");
     return;

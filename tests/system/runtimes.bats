@@ -260,6 +260,13 @@ leftovers() {
     run e run --rm --runtime "$rt" --network none -v "$TEST_DIR/host:/h:ro" busybox sh -c 'echo x > /h/nope'
     [ "$status" -ne 0 ]
     [ ! -e "$TEST_DIR/host/nope" ]
+    # cp into and out of a running container's volume (a sandbox's process is not in the
+    # container's root: its volumes are mounted over a clone of the root for the copy).
+    e run -d --name cpv --runtime "$rt" --network none -v "vol-$rt:/data" busybox sleep 1000 >/dev/null
+    e cp "$TEST_DIR/host/in" cpv:/data/copied
+    [ "$(e exec cpv cat /data/copied)" = from-host ]
+    [ "$(e cp cpv:/data/f - | tar -xOf -)" = "$rt" ]
+    e rm -f cpv >/dev/null
   done
   leftovers
 }
