@@ -122,6 +122,16 @@ teardown_file() { berthd_teardown_file; }
   run -0 d cp cpc:/tmp/dir "$DD/out"
   [ "$(cat "$DD/out/f")" = deep ]
   run -1 d cp cpc:/nonexistent "$DD/x"
+  # A container never started: docker cp seeds its volume (mounted for the copy), then the
+  # volume's content comes out of the stopped container.
+  run -0 d create --name cpseed -v cpseedvol:/data busybox sh -c 'cat /data/in.txt; echo more > /data/more'
+  run -0 d cp "$DD/in.txt" cpseed:/data/
+  run -0 d start -a cpseed
+  [ "$output" = payload ]
+  run -0 d cp cpseed:/data/more "$DD/more"
+  [ "$(cat "$DD/more")" = more ]
+  run -0 d rm cpseed
+  run -0 d volume rm cpseedvol
   # A hostile tar through the API: ../ and absolute names stay under the target directory.
   mkdir -p "$DD/evil"
   /usr/bin/python3 - "$DD/evil.tar" <<'PY'
