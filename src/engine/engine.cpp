@@ -2138,6 +2138,24 @@ std::vector<std::string> Engine::network_users(const std::string& name) {
 }
 
 void Engine::with_rootfs(const Container& c, const std::function<void(const std::string&)>& f, bool with_mounts) {
+  // f over a view of the container that `make` mounts at a directory of its own, unmounted
+  // (with everything mounted inside it) and removed after, whatever happens.
+  auto in_view = [&](const std::function<void(const std::string&)>& make) {
+    const std::string view = container_dir(c.id()) + "/tmp-" + std::to_string(::getpid());
+    fs::mkdir_p(view, 0700);
+    auto undo = [&] {
+      ::umount2(view.c_str(), MNT_DETACH);
+      ::rmdir(view.c_str());
+    };
+    try {
+      make(view);
+      f(view);
+    } catch (...) {
+      undo();
+      throw;
+    }
+    undo();
+  };
   Container cc = c;
   State s = state_locked(cc);
   if (s.running()) {
@@ -2172,23 +2190,12 @@ void Engine::with_rootfs(const Container& c, const std::function<void(const std:
       }
       // A sandbox runtime's (gVisor's): a clone of its live root filesystem's mount, with the
       // volumes and binds over it as for a stopped container (the live mount is left as is).
-      const std::string view = container_dir(c.id()) + "/tmp-" + std::to_string(::getpid());
-      fs::mkdir_p(view, 0700);
-      auto undo = [&] {
-        ::umount2(view.c_str(), MNT_DETACH);
-        ::rmdir(view.c_str());
-      };
-      try {
+      in_view([&](const std::string& view) {
         UniqueFd at(::open(view.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!at) throw_errno("open `" + view + "`");
         fs::bind_tree_at(container_dir(c.id()) + "/rootfs", at.get(), false, "cp: the root filesystem");
         mount_volumes_at(c, view);
-        f(view);
-      } catch (...) {
-        undo();
-        throw;
-      }
-      undo();
+      });
       return;
     }
     f(container_dir(c.id()) + "/rootfs");
@@ -2197,21 +2204,10 @@ void Engine::with_rootfs(const Container& c, const std::function<void(const std:
   // Not running: a private mount of its layers for the time of the operation, and with them
   // its volumes and binds (docker cp reaches a stopped container's volumes too: without them
   // a copy into one went under its mount point, where the container never sees it).
-  const std::string tmp = container_dir(c.id()) + "/tmp-" + std::to_string(::getpid());
-  fs::mkdir_p(tmp, 0700);
-  auto undo = [&] {
-    ::umount2(tmp.c_str(), MNT_DETACH);  // with the volumes mounted inside it
-    ::rmdir(tmp.c_str());
-  };
-  try {
-    snapshot::mount_all(images_.snapshots().mounts(c.rec.snapshot), tmp, snapshot::MountUse::host_view);
-    if (with_mounts) mount_volumes_at(c, tmp);
-    f(tmp);
-  } catch (...) {
-    undo();
-    throw;
-  }
-  undo();
+  in_view([&](const std::string& view) {
+    snapshot::mount_all(images_.snapshots().mounts(c.rec.snapshot), view, snapshot::MountUse::host_view);
+    if (with_mounts) mount_volumes_at(c, view);
+  });
 }
 
 void Engine::mount_volumes_at(const Container& c, const std::string& root) {
