@@ -110,7 +110,13 @@ struct Client {
 class Shim {
  public:
   // `gate_fd`: the first start waits for "g" on it (berth sets up the network meanwhile).
-  Shim(std::string dir, Orders o, int gate_fd) : dir_(std::move(dir)), o_(std::move(o)), gate_fd_(gate_fd) {}
+  // The log file exists before the container starts (a reader right after `start` — the
+  // kubelet, critest — opens it at once).
+  Shim(std::string dir, Orders o, int gate_fd) : dir_(std::move(dir)), o_(std::move(o)), gate_fd_(gate_fd) {
+    if (!o_.log_path.empty())
+      log_ = std::make_unique<logs::Writer>(o_.log_path, o_.log_max_size, o_.log_max_files,
+                                            o_.log_cri ? logs::Format::cri : logs::Format::json_file);
+  }
 
   // Creates and starts the container; returns its pid or throws.
   pid_t launch();
@@ -1039,8 +1045,6 @@ void Shim::serve(UniqueFd listen_fd) {
   sigaddset(&set, SIGCHLD);
   UniqueFd sigfd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!sigfd) throw_errno("signalfd");
-  if (!o_.log_path.empty()) log_ = std::make_unique<logs::Writer>(o_.log_path, o_.log_max_size, o_.log_max_files,
-                                                               o_.log_cri ? logs::Format::cri : logs::Format::json_file);
   ::malloc_trim(0);
   shed_text();
   bool shed_due = true;  // something ran since the last shed_text()

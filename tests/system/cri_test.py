@@ -150,6 +150,9 @@ def test_pod_shares_network_ipc_uts_and_logs(rt):
             assert status(rt, c).state == pb.CONTAINER_CREATED
             rt.StartContainer(pb.StartContainerRequest(container_id=c))
             assert status(rt, c).state == pb.CONTAINER_RUNNING
+            # The log file is there once StartContainer returns (the kubelet and critest open
+            # it at once), even for a container that has written nothing.
+            assert os.path.exists(status(rt, c).log_path)
         # Localhost is the pod's: b reaches a's server on 127.0.0.1; IPC (/dev/shm) and the
         # hostname are the pod's too; resolv.conf is the pod's DNS config.
         assert wait_until(lambda: exec_sync(rt, b, ["wget", "-qO-", "http://127.0.0.1:8080/"])[1] == "pod-page\n")
@@ -372,6 +375,9 @@ def test_runtime_handler(rt, handler):
         for c in (a, b):
             rt.StartContainer(pb.StartContainerRequest(container_id=c))
             assert status(rt, c).state == pb.CONTAINER_RUNNING
+            # The log file is there once StartContainer returns (the kubelet and critest open
+            # it at once), even for a container that has written nothing.
+            assert os.path.exists(status(rt, c).log_path)
         cli = os.environ["BERTH_CLI"].split()
         binary = {"runc": "/runc", "gvisor": "/runsc"}[handler]
         for c in (a, b):
