@@ -7,6 +7,8 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/strings.hpp"
+#include "common/time.hpp"
+#include "image/service.hpp"
 
 namespace berth::engine {
 
@@ -162,6 +164,19 @@ bool PruneFilter::matches(const json& labels_of, int64_t created) const {
   for (const auto& l : not_labels)
     if (has_label(labels_of, l)) return false;
   return true;
+}
+
+bool PruneFilter::matches(const image::Image& img) const {
+  const json& conf = img.config.config;
+  const json labels_of = conf.is_object() && conf.contains("Labels") ? conf["Labels"] : json::object();
+  int64_t created = parse_rfc3339(img.config.created);
+  if (!created) created = img.record.created / 1000000000;
+  return matches(labels_of, created);
+}
+
+std::function<bool(const image::Image&)> PruneFilter::image_selector() const {
+  if (empty()) return {};
+  return [f = *this](const image::Image& img) { return f.matches(img); };
 }
 
 shim::RestartPolicy restart_policy(const HostConfig& host) {

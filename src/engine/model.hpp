@@ -5,6 +5,7 @@
 // JSON shapes are rendered from them (inspect, ps).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +15,10 @@
 #include "engine/container_config.hpp"
 #include "network/networks.hpp"
 #include "shim/files.hpp"
+
+namespace berth::image {
+struct Image;
+}
 
 namespace berth::engine {
 
@@ -68,7 +73,13 @@ bool has_label(const nlohmann::json& labels, const std::string& spec);
 struct PruneFilter {
   std::vector<std::string> labels, not_labels;
   int64_t until = 0;
+  bool empty() const { return labels.empty() && not_labels.empty() && !until; }
   bool matches(const nlohmann::json& labels_of, int64_t created) const;
+  // For an image: its config's labels, and the time its config says it was made (Docker's
+  // rule), else the time it was stored here.
+  bool matches(const image::Image& img) const;
+  // image::Service::prune's selector: none when the filter is empty (nothing to read).
+  std::function<bool(const image::Image&)> image_selector() const;
 };
 // What a prune removed, and the disk space it gave back (containers: their own layers;
 // volumes: their data).

@@ -242,7 +242,7 @@ std::vector<Image> Service::list_build_cache() {
   return out;
 }
 
-std::vector<std::string> Service::prune_build_cache() {
+std::vector<std::string> Service::prune_build_cache(const Selector& select) {
   std::vector<std::string> out;
   std::set<std::string> named;  // ids that keep a name outside the cache
   auto records = db_->list_images(opts_.ns);
@@ -252,7 +252,7 @@ std::vector<std::string> Service::prune_build_cache() {
   }
   std::set<std::string> ids;
   for (auto& rec : records) {
-    if (!is_build_cache_name(rec.name)) continue;
+    if (!is_build_cache_name(rec.name) || !selected(rec, select)) continue;
     db_->delete_image(opts_.ns, rec.name);
     auto cfg = rec.labels.find(kConfigLabel);
     if (cfg != rec.labels.end() && !named.count(cfg->second)) ids.insert(cfg->second);
@@ -260,6 +260,18 @@ std::vector<std::string> Service::prune_build_cache() {
   for (auto& id : ids) out.push_back("deleted: " + id);
   gc();
   return out;
+}
+
+bool Service::selected(const metadata::Image& rec, const Selector& select) {
+  if (!select) return true;
+  try {
+    return select(load(rec));
+  } catch (const Error& e) {
+    // An image whose manifest or config cannot be read has no labels or time to judge by:
+    // kept (a filtered prune removes only what it was asked to).
+    log::warn("image prune: " + rec.name + ": " + e.what());
+    return false;
+  }
 }
 
 Service::NewLayer Service::commit_layer(const std::string& key, const std::vector<Digest>& parent_diff_ids) {
@@ -613,9 +625,9 @@ std::vector<std::string> Service::remove(std::string_view s, bool force) {
   return out;
 }
 
-std::vector<std::string> Service::prune(bool all) {
+std::vector<std::string> Service::prune(bool all, const Selector& select) {
   std::vector<std::string> out;
-  if (!all) return prune_build_cache();
+  if (!all) return prune_build_cache(select);
   // An image a container (running or stopped) was made from is in use: its layers are the
   // container's lower layers, and Docker keeps it too.
   std::set<std::string> in_use;
@@ -624,6 +636,7 @@ std::vector<std::string> Service::prune(bool all) {
   for (auto& rec : db_->list_images(opts_.ns)) {
     auto cfg = rec.labels.find(kConfigLabel);
     if (cfg != rec.labels.end() && in_use.count(cfg->second)) continue;
+    if (!selected(rec, select)) continue;
     db_->delete_image(opts_.ns, rec.name);
     if (!is_build_cache_name(rec.name)) out.push_back("untagged: " + oci::Reference::parse(rec.name).familiar());
     auto it = rec.labels.find(kConfigLabel);

@@ -92,6 +92,9 @@ struct GcResult {
 
 class Service {
  public:
+  // Which images a prune takes (see prune()).
+  using Selector = std::function<bool(const Image&)>;
+
   explicit Service(Options opts);
   ~Service();
 
@@ -140,7 +143,7 @@ class Service {
   // Every build cache entry (one per step result), sorted by key.
   std::vector<Image> list_build_cache();
   // Removes every build cache record (Docker's builder prune); rmi-style lines.
-  std::vector<std::string> prune_build_cache();
+  std::vector<std::string> prune_build_cache(const Selector& select = {});
   // Records the image `rec` (its target must be in the content store) and, for this
   // namespace, the blobs it references — one transaction.
   void record(metadata::Image rec, const std::vector<oci::Descriptor>& blobs);
@@ -185,8 +188,10 @@ class Service {
   // x", "Deleted: sha256:…". Unreferenced content and snapshots are collected after.
   std::vector<std::string> remove(std::string_view ref_or_id, bool force);
   // Removes images: with all, every image no container (running or stopped) was made from;
-  // else dangling ones (the build cache's intermediate images). Returns rmi-style lines.
-  std::vector<std::string> prune(bool all);
+  // else dangling ones (the build cache's intermediate images); of those, only the ones
+  // `select` takes (Docker's until/label filters; none: all of them). Returns Docker's
+  // prune lines: "untagged: NAME", then "deleted: sha256:…" per image gone.
+  std::vector<std::string> prune(bool all, const Selector& select = {});
   // Removes content and committed snapshots that no image (or lease, or active snapshot)
   // of this namespace references; blobs leave the disk when no namespace knows them. First
   // collect_abandoned(); with ingests, also every interrupted download no writer holds
@@ -238,6 +243,8 @@ class Service {
   int64_t content_size();
 
  private:
+  // Whether a prune takes the image of `rec` (no selector: yes; unreadable: no).
+  bool selected(const metadata::Image& rec, const Selector& select);
   // Stores manifest `m` (its config and layers are in the content store) and records it under
   // `name` (a reference's full form, or a build cache name).
   Image record_manifest(const oci::Manifest& m, const std::string& name);

@@ -257,7 +257,22 @@ PY
   run -1 d rmi committed:v1
   [[ "$output" == *"being used"* || "$output" == *"is using"* ]]
   d rm holder
-  d rmi committed:v1
+  # image prune's filters through the API (dangling=false, label, until), with the lines
+  # Docker's CLI prints from ImagesDeleted.
+  d create --name forprune busybox true
+  run -0 d commit --change 'LABEL tier=scratch' forprune pruned:v1
+  run -0 d tag committed:v1 kept:v1
+  run -0 d image prune -a -f --filter until=1h
+  run -0 d image inspect pruned:v1
+  run -0 d image prune -a -f --filter label=tier=scratch
+  [[ "$output" == *"untagged: pruned:v1"*"deleted: sha256:"* ]]
+  run -1 d image inspect pruned:v1
+  run -0 d image inspect kept:v1
+  run -1 d image prune -a -f --filter bogus=1
+  [[ "$output" == *"invalid filter"* ]]
+  run -1 d image prune -f --filter dangling=maybe
+  d rm forprune
+  d rmi committed:v1 kept:v1
 }
 
 @test "berthd: import, export" {

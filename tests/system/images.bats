@@ -81,6 +81,51 @@ count_snapshots() { find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -typ
   [ "$(count_snapshots)" -eq 0 ]
 }
 
+@test "image prune --filter: until and label (and label!) choose what goes; system prune too; a bad key removes nothing" {
+  b import "$TEST_DIR/rootfs.tar" test/old:1 >/dev/null
+  mkdir -p "$TEST_DIR/k" "$TEST_DIR/s"
+  printf 'FROM test/old:1\nLABEL keep=yes\n' > "$TEST_DIR/k/Dockerfile"
+  printf 'FROM test/old:1\nLABEL tier=scratch\n' > "$TEST_DIR/s/Dockerfile"
+  b build -q -t test/kept:1 "$TEST_DIR/k" >/dev/null
+  b build -q -t test/scratch:1 "$TEST_DIR/s" >/dev/null
+  names() { b images --format '{{.Repository}}:{{.Tag}}' | sort | tr '\n' ' '; }
+  # Unknown keys and bad values are refused before anything goes.
+  run --separate-stderr b image prune -a -f --filter bogus=1
+  [ "$status" -ne 0 ]
+  [[ "$stderr" == *"invalid filter"*"bogus"* ]]
+  run --separate-stderr b image prune -a -f --filter until=
+  [ "$status" -ne 0 ]
+  [ "$(names)" = "test/kept:1 test/old:1 test/scratch:1 " ]
+  # All three were made just now: made before an hour ago, none.
+  run b image prune -a -f --filter until=1h
+  [ "$status" -eq 0 ]
+  [ "$(names)" = "test/kept:1 test/old:1 test/scratch:1 " ]
+  # A label value.
+  run b image prune -a -f --filter label=tier=scratch
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"untagged: test/scratch:1"* ]]
+  [ "$(names)" = "test/kept:1 test/old:1 " ]
+  # Without a label (the base image has none).
+  run b image prune -a -f --filter 'label!=keep'
+  [ "$status" -eq 0 ]
+  [ "$(names)" = "test/kept:1 " ]
+  # The layers test/kept shares with the pruned base are still there: it runs.
+  [ "$(b run --rm --network none test/kept:1 cat /etc/hostname | wc -l)" -eq 1 ]
+  # system prune passes its filter on to the images (a label nothing has: nothing goes), and
+  # refuses `until` with --volumes, as Docker does.
+  run b system prune -a -f --filter label=nothing-has-this
+  [ "$status" -eq 0 ]
+  [ "$(names)" = "test/kept:1 " ]
+  run --separate-stderr b system prune -a -f --volumes --filter until=1h
+  [ "$status" -ne 0 ]
+  [[ "$stderr" == *until*--volumes* ]]
+  [ "$(names)" = "test/kept:1 " ]
+  # Made before a time after now: it goes.
+  run b image prune -a -f --filter "until=$(( $(date +%s) + 60 ))"
+  [ "$status" -eq 0 ]
+  [ -z "$(names)" ]
+}
+
 @test "bad input: clear errors and nothing half-written left" {
   head -c 5000 /dev/urandom > "$TEST_DIR/garbage"
   run --separate-stderr b import "$TEST_DIR/garbage" test/bad:1

@@ -245,16 +245,23 @@ void Api::image_delete(Exchange& ex, const Params& p) {
 }
 
 void Api::image_prune(Exchange& ex, const Params&) {
+  // dangling=false: every unused image (docker image prune -a); the rest as the other prunes.
   bool all = false;
-  for (auto& [k, vals] : parse_filters(ex.req().param("filters"))) {
-    if (k != "dangling") throw Error(ErrorKind::invalid_argument, "image prune: filter '" + k + "' is not supported yet");
-    for (auto& v : vals) all = v == "false" || v == "0";
+  Filters filters = parse_filters(ex.req().param("filters"));
+  if (auto it = filters.find("dangling"); it != filters.end()) {
+    for (auto& v : it->second) {
+      if (v != "true" && v != "false" && v != "1" && v != "0")
+        throw Error(ErrorKind::invalid_argument, "invalid filter 'dangling=" + v + "'");
+      all = v == "false" || v == "0";
+    }
+    filters.erase(it);
   }
+  const engine::PruneFilter f = prune_filter(json(filters).dump());
   auto& svc = eng_.images();
   json deleted = json::array();
-  for (auto& line : svc.prune(all)) {
-    if (line.rfind("Untagged: ", 0) == 0) deleted.push_back({{"Untagged", line.substr(10)}});
-    else if (line.rfind("Deleted: ", 0) == 0) deleted.push_back({{"Deleted", line.substr(9)}});
+  for (auto& line : svc.prune(all, f.image_selector())) {
+    if (line.rfind("untagged: ", 0) == 0) deleted.push_back({{"Untagged", line.substr(10)}});
+    else if (line.rfind("deleted: ", 0) == 0) deleted.push_back({{"Deleted", line.substr(9)}});
   }
   const auto gc = svc.gc(true);
   ex.reply(200, json{{"ImagesDeleted", deleted.empty() ? json(nullptr) : deleted}, {"SpaceReclaimed", gc.bytes}});

@@ -93,12 +93,13 @@ int cmd_network_prune(const Engine& e, int argc, char** argv, int first) {
 }
 
 int cmd_image_prune(const Engine& e, int argc, char** argv, int first) {
-  Args a = parse_args("image prune", {{"all", "a", false}, {"force", "f", false}}, argc, argv, first);
+  Args a = parse_args("image prune", {{"all", "a", false}, {"force", "f", false}, {"filter", "", true, true}}, argc, argv, first);
+  const engine::PruneFilter f = prune_filter("image prune", a.all("filter"), true);
   if (!confirmed(a.has("force"), a.has("all") ? "WARNING! This will remove all images without at least one container associated to them."
                                               : "WARNING! This will remove all dangling images."))
     return 0;
   auto svc = e.images();
-  auto lines = svc.prune(a.has("all"));
+  auto lines = svc.prune(a.has("all"), f.image_selector());
   auto gc = svc.gc(true);
   print_deleted("Deleted Images:", lines);
   std::printf("Total reclaimed space: %s\n", image::human_size(gc.bytes).c_str());
@@ -109,6 +110,8 @@ int cmd_system_prune(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("system prune", {{"force", "f", false}, {"all", "a", false}, {"volumes", "", false}, {"filter", "", true, true}},
                       argc, argv, first);
   const engine::PruneFilter f = prune_filter("system prune", a.all("filter"), true);
+  // Docker's rule: volumes have no creation time to filter on.
+  if (a.has("volumes") && f.until) throw Error(ErrorKind::invalid_argument, "the `until` filter is not supported with --volumes");
   std::string warning = "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n";
   if (a.has("volumes")) warning += "  - all anonymous volumes not used by at least one container\n";
   warning += a.has("all") ? "  - all images without at least one container associated to them\n" : "  - all dangling images\n";
@@ -118,12 +121,12 @@ int cmd_system_prune(const Engine& e, int argc, char** argv, int first) {
   print_deleted("Deleted Containers:", containers.deleted);
   int64_t reclaimed = containers.reclaimed;
   if (a.has("volumes")) {
-    const engine::PruneResult volumes = eng.prune_volumes({}, false);
+    const engine::PruneResult volumes = eng.prune_volumes(f, false);
     print_deleted("Deleted Volumes:", volumes.deleted);
     reclaimed += volumes.reclaimed;
   }
   print_deleted("Deleted Networks:", eng.prune_networks(f).deleted);
-  print_deleted("Deleted Images:", eng.images().prune(a.has("all")));
+  print_deleted("Deleted Images:", eng.images().prune(a.has("all"), f.image_selector()));
   reclaimed += eng.images().gc(true).bytes;
   std::printf("Total reclaimed space: %s\n", image::human_size(reclaimed).c_str());
   return 0;
