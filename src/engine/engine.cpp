@@ -2452,11 +2452,14 @@ void Engine::copy_in_tar(const std::string& ref, int in_fd, const std::string& d
 }
 
 image::Image Engine::commit(const std::string& ref, const std::string& image_ref, const std::string& comment,
-                            const std::string& author, bool pause, const std::vector<std::string>& changes) {
+                            const std::string& author, bool pause, const std::vector<std::string>& changes,
+                            const json& user_config) {
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());  // not started, stopped or removed meanwhile
   c = lookup(c.id());
-  json config = c.data["Config"];
+  const bool own = !user_config.is_null();
+  json config = own ? user_config : c.data["Config"];
+  if (own && !config.is_object()) throw Error(ErrorKind::invalid_argument, "commit: the config must be a JSON object");
   for (auto& change : changes) {
     try {
       apply_instruction(config, change);
@@ -2464,6 +2467,7 @@ image::Image Engine::commit(const std::string& ref, const std::string& image_ref
       throw Error(ErrorKind::invalid_argument, std::string("commit --change: ") + e.what());
     }
   }
+  if (own) config = merge_commit_config(std::move(config), c.data["Config"]);
   State s = state_locked(c);
   const bool paused_here = pause && s.status == Status::running;
   const RuntimeOps ops = runtime_ops(c.id());

@@ -318,9 +318,13 @@ class Engine {
   // The container's root filesystem as a tar on `out_fd` (Docker's export).
   void export_rootfs(const std::string& ref, int out_fd);
   // A new image from the container's changes (Docker's commit); pauses a running container
-  // meanwhile when `pause`.
+  // meanwhile when `pause`. The image's config: `config` (the API's body; null: the
+  // container's), then the Dockerfile-style `changes`, then what is still unset taken from
+  // the container's config (Docker's merge: user, env and labels by key, exposed ports,
+  // volumes, entrypoint with cmd, workdir, stop signal, healthcheck fields).
   image::Image commit(const std::string& ref, const std::string& image_ref, const std::string& comment,
-                      const std::string& author, bool pause, const std::vector<std::string>& changes = {});
+                      const std::string& author, bool pause, const std::vector<std::string>& changes = {},
+                      const nlohmann::json& config = nullptr);
 
   // Docker's update: new values for HostConfig's Memory, MemorySwap, NanoCpus, CpuShares,
   // CpusetCpus, PidsLimit and RestartPolicy (the keys of `changes`). Checked as at create,

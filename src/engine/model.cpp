@@ -179,6 +179,67 @@ std::function<bool(const image::Image&)> PruneFilter::image_selector() const {
   return [f = *this](const image::Image& img) { return f.matches(img); };
 }
 
+json merge_commit_config(json user, const json& container) {
+  if (!user.is_object()) throw Error(ErrorKind::invalid_argument, "commit: the config must be a JSON object");
+  const json& image = container.is_object() ? container : json::object();
+  auto unset = [&](const char* key) {
+    auto it = user.find(key);
+    return it == user.end() || it->is_null() || (it->is_string() && it->get_ref<const std::string&>().empty()) ||
+           ((it->is_array() || it->is_object()) && it->empty());
+  };
+  auto need = [&](const char* key, json::value_t type) {
+    auto it = user.find(key);
+    if (it != user.end() && !it->is_null() && it->type() != type)
+      throw Error(ErrorKind::invalid_argument, std::string("commit: config field ") + key + " has the wrong type");
+  };
+  for (const char* k : {"User", "WorkingDir", "StopSignal"}) need(k, json::value_t::string);
+  for (const char* k : {"ExposedPorts", "Labels", "Volumes"}) need(k, json::value_t::object);
+  for (const char* k : {"Env", "Entrypoint", "Cmd"})
+    if (user.contains(k) && user[k].is_string()) user[k] = json::array({user[k]});  // Docker's strslice
+  for (const char* k : {"Env", "Entrypoint", "Cmd"}) need(k, json::value_t::array);
+  for (const char* k : {"User", "WorkingDir", "StopSignal"})
+    if (unset(k) && image.contains(k)) user[k] = image[k];
+  // By key, the user's value winning.
+  for (const char* k : {"ExposedPorts", "Labels", "Volumes"}) {
+    if (!image.contains(k) || !image[k].is_object()) continue;
+    if (unset(k)) user[k] = json::object();
+    for (auto& [name, v] : image[k].items())
+      if (!user[k].contains(name)) user[k][name] = v;
+  }
+  if (image.contains("Env") && image["Env"].is_array()) {
+    if (unset("Env")) user["Env"] = json::array();
+    auto key_of = [](const json& e) {
+      const std::string s = e.is_string() ? e.get<std::string>() : "";
+      return s.substr(0, s.find('='));
+    };
+    std::set<std::string> have;
+    for (auto& e : user["Env"]) have.insert(key_of(e));
+    for (auto& e : image["Env"])
+      if (!have.count(key_of(e))) user["Env"].push_back(e);
+  }
+  // An entrypoint of the user's own comes with its own cmd (or none); else both are taken.
+  if (unset("Entrypoint")) {
+    if (unset("Cmd") && image.contains("Cmd")) user["Cmd"] = image["Cmd"];
+    if (!user.contains("Entrypoint") || user["Entrypoint"].is_null()) {
+      if (image.contains("Entrypoint")) user["Entrypoint"] = image["Entrypoint"];
+    }
+  }
+  if (image.contains("Healthcheck") && image["Healthcheck"].is_object()) {
+    if (unset("Healthcheck")) {
+      user["Healthcheck"] = image["Healthcheck"];
+    } else if (user["Healthcheck"].is_object()) {
+      json& h = user["Healthcheck"];
+      for (auto& [k, v] : image["Healthcheck"].items()) {
+        auto it = h.find(k);
+        if (it == h.end() || it->is_null() || (it->is_number() && it->get<int64_t>() == 0) ||
+            (it->is_array() && it->empty()))
+          h[k] = v;
+      }
+    }
+  }
+  return user;
+}
+
 shim::RestartPolicy restart_policy(const HostConfig& host) {
   const auto& p = host.restart_policy;
   return {p.name.empty() ? "no" : p.name, p.maximum_retry_count};

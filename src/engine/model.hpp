@@ -92,6 +92,11 @@ struct PruneResult {
 // characters, comma-separated; the bytes of the sequence. invalid_argument otherwise.
 std::string parse_detach_keys(const std::string& spec);
 
+// Docker's commit merge: `user` (a commit's Config) keeps what it sets; what it leaves
+// unset comes from `container` (the container's Config). invalid_argument when `user` is
+// not an object (or a field has the wrong type).
+nlohmann::json merge_commit_config(nlohmann::json user, const nlohmann::json& container);
+
 // HostConfig.RestartPolicy (no policy: "no").
 shim::RestartPolicy restart_policy(const HostConfig& host);
 

@@ -271,8 +271,22 @@ PY
   run -1 d image prune -a -f --filter bogus=1
   [[ "$output" == *"invalid filter"* ]]
   run -1 d image prune -f --filter dangling=maybe
-  d rm forprune
-  d rmi committed:v1 kept:v1
+  # A Config body (docker-py's commit(conf=...)): its fields win, the rest is the container's
+  # (Docker's merge: env by key, the entrypoint with its cmd, labels); changes apply on top.
+  d create --name cfgsrc -e KEEP=container -e OVER=container --label from=container --workdir /tmp busybox sh -c 'echo container-cmd'
+  run -0 curl -sf -X POST -H 'Content-Type: application/json' --unix-socket "$DD/d.sock" \
+    -d '{"Cmd": ["sh", "-c", "echo $OVER $KEEP $(pwd) $ADDED"], "Env": ["OVER=body"], "Labels": {"set": "body"}}' \
+    "http://d/commit?container=cfgsrc&repo=withconfig&tag=v1&changes=ENV%20ADDED%3Dchange"
+  run -0 d run --rm withconfig:v1
+  [ "$output" = "body container /tmp change" ]
+  run -0 d image inspect -f '{{.Config.Labels.from}} {{.Config.Labels.set}}' withconfig:v1
+  [ "$output" = "container body" ]
+  run -0 curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --unix-socket "$DD/d.sock" \
+    -d '{"Env": {"A": "1"}}' "http://d/commit?container=cfgsrc&repo=badconfig"
+  [ "$output" = 400 ]
+  run -1 d image inspect badconfig
+  d rm forprune cfgsrc
+  d rmi committed:v1 kept:v1 withconfig:v1
 }
 
 @test "berthd: import, export" {

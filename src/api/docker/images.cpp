@@ -310,8 +310,10 @@ void Api::commit(Exchange& ex, const Params&) {
   for (auto it = lo; it != hi; ++it)
     for (auto& line : split(it->second, '\n'))
       if (!line.empty()) changes.push_back(line);
-  ex.json_body();  // a Config to merge: not supported yet (checked as JSON)
-  const image::Image img = eng_.commit(container, ref, q.param("comment"), q.param("author"), q.flag("pause", true), changes);
+  // The body: a Config for the image (merged with the container's, Docker's rule), or null.
+  const json body = ex.json_body();
+  const image::Image img =
+      eng_.commit(container, ref, q.param("comment"), q.param("author"), q.flag("pause", true), changes, body);
   ex.reply(201, json{{"Id", img.id.str()}});
 }
 

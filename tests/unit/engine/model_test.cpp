@@ -157,3 +157,43 @@ TEST(ContainerConfig, AWrongTypeIsInvalidArgumentNamingTheField) {
 }
 
 }  // namespace
+
+TEST(Model, CommitConfigMergesAsDockersDoes) {
+  const json container = json::parse(R"({
+    "User": "daemon", "WorkingDir": "/srv", "StopSignal": "SIGINT",
+    "Env": ["PATH=/bin", "A=container", "B=2"], "Labels": {"a": "container", "b": "2"},
+    "ExposedPorts": {"80/tcp": {}}, "Volumes": {"/data": {}},
+    "Entrypoint": ["/entry"], "Cmd": ["serve"], "Hostname": "h",
+    "Healthcheck": {"Test": ["CMD", "true"], "Interval": 5000000000, "Retries": 3}})");
+  // The user's values win; what they leave unset comes from the container.
+  json m = merge_commit_config(json::parse(R"({"User": "", "Env": ["A=user", "C=3"], "Labels": {"a": "user"},
+      "ExposedPorts": {"443/tcp": {}}, "Healthcheck": {"Interval": 1000000000, "Retries": 0}})"), container);
+  EXPECT_EQ(m["User"], "daemon");
+  EXPECT_EQ(m["WorkingDir"], "/srv");
+  EXPECT_EQ(m["StopSignal"], "SIGINT");
+  EXPECT_EQ(m["Env"], json::parse(R"(["A=user", "C=3", "PATH=/bin", "B=2"])"));
+  EXPECT_EQ(m["Labels"], json::parse(R"({"a": "user", "b": "2"})"));
+  EXPECT_EQ(m["ExposedPorts"], json::parse(R"({"443/tcp": {}, "80/tcp": {}})"));
+  EXPECT_EQ(m["Volumes"], json::parse(R"({"/data": {}})"));
+  EXPECT_EQ(m["Entrypoint"], json::parse(R"(["/entry"])"));
+  EXPECT_EQ(m["Cmd"], json::parse(R"(["serve"])"));
+  EXPECT_EQ(m["Healthcheck"], json::parse(R"({"Test": ["CMD", "true"], "Interval": 1000000000, "Retries": 3})"));
+  EXPECT_FALSE(m.contains("Hostname"));  // not one of the merged fields
+  // An entrypoint of the user's own keeps its own cmd, even none.
+  m = merge_commit_config(json::parse(R"({"Entrypoint": "/other"})"), container);
+  EXPECT_EQ(m["Entrypoint"], json::parse(R"(["/other"])"));
+  EXPECT_FALSE(m.contains("Cmd"));
+  // A cmd of its own, with the container's entrypoint.
+  m = merge_commit_config(json::parse(R"({"Cmd": ["sh"]})"), container);
+  EXPECT_EQ(m["Entrypoint"], json::parse(R"(["/entry"])"));
+  EXPECT_EQ(m["Cmd"], json::parse(R"(["sh"])"));
+  // Not an object, or a field of the wrong type: invalid_argument.
+  for (const char* bad : {R"([1])", R"("x")", R"({"Env": {"A": "1"}})", R"({"Labels": ["a"]})", R"({"User": 0})"}) {
+    try {
+      merge_commit_config(json::parse(bad), container);
+      ADD_FAILURE() << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::invalid_argument) << bad;
+    }
+  }
+}
