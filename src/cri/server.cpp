@@ -703,9 +703,14 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
     res->set_cpu_shares(h.cpu_shares);
     res->set_memory_limit_in_bytes(h.memory);
     res->set_cpuset_cpus(h.cpuset_cpus);
+    res->set_cpuset_mems(h.cpuset_mems);
+    res->set_oom_score_adj(h.oom_score_adj.value_or(0));
     if (h.nano_cpus > 0) {
       res->set_cpu_period(100000);
       res->set_cpu_quota(h.nano_cpus / 10000);
+    } else {
+      res->set_cpu_period(h.cpu_period);
+      res->set_cpu_quota(h.cpu_quota);
     }
     return s;
   }
@@ -757,7 +762,11 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
   json resources(const v1::LinuxContainerResources& lr) {
     json h = json::object();
     if (lr.cpu_shares() > 0) h["CpuShares"] = lr.cpu_shares();
-    if (lr.cpu_quota() > 0 && lr.cpu_period() > 0) h["NanoCpus"] = lr.cpu_quota() * 1000000000LL / lr.cpu_period();
+    // The CFS period and quota as the kubelet gives them (NanoCpus cleared: a record made
+    // before kept the limit there, and both cannot be set).
+    if (lr.cpu_period() > 0) h["CpuPeriod"] = lr.cpu_period(), h["NanoCpus"] = 0;
+    if (lr.cpu_quota() > 0) h["CpuQuota"] = lr.cpu_quota(), h["NanoCpus"] = 0;
+    if (!lr.cpuset_mems().empty()) h["CpusetMems"] = lr.cpuset_mems();
     if (lr.memory_limit_in_bytes() > 0) h["Memory"] = lr.memory_limit_in_bytes();
     if (lr.memory_swap_limit_in_bytes() > 0) h["MemorySwap"] = lr.memory_swap_limit_in_bytes();
     if (!lr.cpuset_cpus().empty()) h["CpusetCpus"] = lr.cpuset_cpus();
@@ -888,6 +897,8 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
     if (!sysctls.empty()) h["Sysctls"] = sysctls;
     const json res = resources(cc.linux().resources());
     for (auto& [k, v] : res.items()) h[k] = v;
+    // The kubelet's QoS score (at create only: a running process keeps its own).
+    if (cc.linux().resources().oom_score_adj() != 0) h["OomScoreAdj"] = cc.linux().resources().oom_score_adj();
     return h;
   }
 

@@ -137,6 +137,28 @@ class Reader {
       out.push_back(u);
     }
   }
+  static void read(const json& v, std::vector<WeightDevice>& out, const std::string& f) {
+    if (!v.is_array()) want(f, "a list");
+    out.clear();
+    for (auto& e : v) {
+      WeightDevice d;
+      Reader r(e, f + "[]");
+      r("Path", d.path);
+      r("Weight", d.weight);
+      out.push_back(d);
+    }
+  }
+  static void read(const json& v, std::vector<ThrottleDevice>& out, const std::string& f) {
+    if (!v.is_array()) want(f, "a list");
+    out.clear();
+    for (auto& e : v) {
+      ThrottleDevice d;
+      Reader r(e, f + "[]");
+      r("Path", d.path);
+      r("Rate", d.rate);
+      out.push_back(d);
+    }
+  }
   static void read(const json& v, std::map<std::string, std::vector<PortBinding>>& out, const std::string& f) {
     if (!v.is_object()) want(f, "an object");
     out.clear();
@@ -255,6 +277,10 @@ HostConfig parse_host_config(const json& j) {
   r("GroupAdd", h.group_add);
   r("SecurityOpt", h.security_opt);
   r("Devices", h.devices);
+  r("VolumesFrom", h.volumes_from);
+  r("DeviceCgroupRules", h.device_cgroup_rules);
+  r("CgroupnsMode", h.cgroupns_mode);
+  r("OomScoreAdj", h.oom_score_adj);
   r("Tmpfs", h.tmpfs);
   r("Sysctls", h.sysctls);
   r("ShmSize", h.shm_size);
@@ -264,6 +290,21 @@ HostConfig parse_host_config(const json& j) {
   r("CpuShares", h.cpu_shares);
   r("PidsLimit", h.pids_limit);
   r("CpusetCpus", h.cpuset_cpus);
+  r("CpusetMems", h.cpuset_mems);
+  r("CpuPeriod", h.cpu_period);
+  r("CpuQuota", h.cpu_quota);
+  r("CpuRealtimePeriod", h.cpu_realtime_period);
+  r("CpuRealtimeRuntime", h.cpu_realtime_runtime);
+  r("MemoryReservation", h.memory_reservation);
+  r("KernelMemory", h.kernel_memory);
+  r("MemorySwappiness", h.memory_swappiness);
+  r("OomKillDisable", h.oom_kill_disable);
+  r("BlkioWeight", h.blkio_weight);
+  r("BlkioWeightDevice", h.blkio_weight_device);
+  r("BlkioDeviceReadBps", h.blkio_device_read_bps);
+  r("BlkioDeviceWriteBps", h.blkio_device_write_bps);
+  r("BlkioDeviceReadIOps", h.blkio_device_read_iops);
+  r("BlkioDeviceWriteIOps", h.blkio_device_write_iops);
   r("Ulimits", h.ulimits);
   r("LogConfig", h.log_config);
   r("Mounts", h.mounts);
@@ -310,10 +351,36 @@ json to_json(const HostConfig& h) {
   j["CpuShares"] = h.cpu_shares;
   j["CpusetCpus"] = h.cpuset_cpus;
   j["PidsLimit"] = h.pids_limit ? json(*h.pids_limit) : json();
+  j["CpusetMems"] = h.cpuset_mems;
+  j["CpuPeriod"] = h.cpu_period;
+  j["CpuQuota"] = h.cpu_quota;
+  j["CpuRealtimePeriod"] = h.cpu_realtime_period;
+  j["CpuRealtimeRuntime"] = h.cpu_realtime_runtime;
+  j["MemoryReservation"] = h.memory_reservation;
+  j["KernelMemory"] = h.kernel_memory;
+  j["MemorySwappiness"] = h.memory_swappiness ? json(*h.memory_swappiness) : json();
+  j["OomKillDisable"] = h.oom_kill_disable ? json(*h.oom_kill_disable) : json(false);
+  j["BlkioWeight"] = h.blkio_weight;
+  json weights = json::array();
+  for (auto& d : h.blkio_weight_device) weights.push_back({{"Path", d.path}, {"Weight", d.weight}});
+  j["BlkioWeightDevice"] = weights;
+  auto rates = [](const std::vector<ThrottleDevice>& list) {
+    json a = json::array();
+    for (auto& d : list) a.push_back({{"Path", d.path}, {"Rate", d.rate}});
+    return a;
+  };
+  j["BlkioDeviceReadBps"] = rates(h.blkio_device_read_bps);
+  j["BlkioDeviceWriteBps"] = rates(h.blkio_device_write_bps);
+  j["BlkioDeviceReadIOps"] = rates(h.blkio_device_read_iops);
+  j["BlkioDeviceWriteIOps"] = rates(h.blkio_device_write_iops);
   json ulimits = json::array();
   for (auto& u : h.ulimits) ulimits.push_back({{"Name", u.name}, {"Soft", u.soft}, {"Hard", u.hard}});
   j["Ulimits"] = ulimits;
   j["Devices"] = h.devices;
+  j["VolumesFrom"] = h.volumes_from;
+  j["DeviceCgroupRules"] = h.device_cgroup_rules;
+  j["CgroupnsMode"] = h.cgroupns_mode;
+  j["OomScoreAdj"] = h.oom_score_adj.value_or(0);
   j["LogConfig"] = {{"Type", h.log_config.type}, {"Config", h.log_config.config}};
   j["Init"] = h.init;
   j["Mounts"] = h.mounts;

@@ -4,7 +4,7 @@
 // hold it — and each has one parser here: `parse_*` checks every field the engine knows for
 // its type (a wrong one is invalid_argument naming the field: "HostConfig.Memory: want an
 // integer", the API's 400), reads null as "not set" (Docker's clients send null for empty
-// lists), and keeps the fields berth does not interpret (Healthcheck, Shell, BlkioWeight, …)
+// lists), and keeps the fields berth does not interpret (Healthcheck, Shell, …)
 // in `extra`, so that `to_json` gives back what came in: labels and unknown fields round-trip.
 //
 // Room for the CRI's pod sandbox: a sandbox is a container whose namespaces its members
@@ -51,6 +51,17 @@ struct Ulimit {
   int64_t soft = 0, hard = 0;
 };
 
+// Docker's BlkioWeightDevice entries ({"Path", "Weight"}) and BlkioDevice{Read,Write}{Bps,IOps}
+// entries ({"Path", "Rate"}): a block device of the host by its path.
+struct WeightDevice {
+  std::string path;
+  int64_t weight = 0;
+};
+struct ThrottleDevice {
+  std::string path;
+  int64_t rate = 0;
+};
+
 struct LogConfig {
   std::string type;
   std::map<std::string, std::string> config;
@@ -69,12 +80,25 @@ struct HostConfig {
   bool init = false;
   std::vector<std::string> cap_add, cap_drop, dns, dns_options, dns_search, extra_hosts,
       group_add, security_opt, devices;
+  std::vector<std::string> volumes_from;  // CONTAINER[:ro|:rw], turned into binds at create
+  std::vector<std::string> device_cgroup_rules;  // "c 42:* rmw" (Docker's --device-cgroup-rule)
+  std::string cgroupns_mode;                      // "", private or host
+  std::optional<int64_t> oom_score_adj;           // -1000..1000
   std::map<std::string, std::string> tmpfs, sysctls;
   int64_t shm_size = 0;  // bytes; 0: Docker's 64 MiB
-  // Resources (update can change them on a running container).
+  // Resources (update can change them on a running container, but the device lists).
   int64_t memory = 0, memory_swap = 0, nano_cpus = 0, cpu_shares = 0;
   std::optional<int64_t> pids_limit;  // unset, 0 or -1: no limit
-  std::string cpuset_cpus;
+  std::string cpuset_cpus, cpuset_mems;
+  int64_t cpu_period = 0, cpu_quota = 0;             // µs (CFS); quota -1: none
+  int64_t cpu_realtime_period = 0, cpu_realtime_runtime = 0;  // µs
+  int64_t memory_reservation = 0, kernel_memory = 0;  // bytes (kernel memory: refused, as the kernel dropped it)
+  std::optional<int64_t> memory_swappiness;          // unset or -1: the host's
+  std::optional<bool> oom_kill_disable;
+  int64_t blkio_weight = 0;                          // 10..1000; 0: unset
+  std::vector<WeightDevice> blkio_weight_device;
+  std::vector<ThrottleDevice> blkio_device_read_bps, blkio_device_write_bps, blkio_device_read_iops,
+      blkio_device_write_iops;
   std::vector<Ulimit> ulimits;
   LogConfig log_config;
   nlohmann::json mounts = nlohmann::json::array();  // --mount, as Docker's Mounts objects

@@ -300,6 +300,47 @@ std::vector<json> Engine::volume_mounts(const Container& c, const std::string& r
   return out;
 }
 
+void Engine::volumes_from(HostConfig& host) {
+  // Docker's --volumes-from CONTAINER[:ro|:rw]: the other container's volumes and bind mounts
+  // at the same places, read-only or not as there unless the suffix says; a mount of this
+  // container's own (-v, --mount, --tmpfs) at the same place wins. Resolved now, as Docker
+  // does: they become binds of this container (a volume by its name, not anonymous here).
+  std::set<std::string> taken;
+  for (const Bind& b : binds_of(host)) taken.insert(fs::clean_path(b.destination));
+  for (auto& [dst, unused] : host.tmpfs) taken.insert(fs::clean_path(dst));
+  std::vector<std::string> added;
+  for (const std::string& spec : host.volumes_from) {
+    std::string ref = spec, mode;
+    if (auto colon = spec.rfind(':'); colon != std::string::npos) {
+      ref = spec.substr(0, colon);
+      mode = spec.substr(colon + 1);
+      if (mode != "ro" && mode != "rw")
+        throw Error(ErrorKind::invalid_argument, "invalid --volumes-from `" + spec + "`: CONTAINER[:ro|:rw]");
+    }
+    if (ref.empty()) throw Error(ErrorKind::invalid_argument, "invalid --volumes-from `" + spec + "`: CONTAINER[:ro|:rw]");
+    Container from = lookup(ref);
+    auto with_mode = [&](std::vector<std::string> opts) {
+      if (!mode.empty()) {
+        opts.erase(std::remove_if(opts.begin(), opts.end(), [](const std::string& o) { return o == "ro" || o == "rw" || o == "readonly"; }),
+                   opts.end());
+        opts.push_back(mode);
+      }
+      std::string text;
+      for (auto& o : opts) text += (text.empty() ? ":" : ",") + o;
+      return text;
+    };
+    auto add = [&](const std::string& source, const std::string& dst, const std::string& options) {
+      if (!taken.insert(fs::clean_path(dst)).second) return;
+      added.push_back(source + ":" + dst + with_mode(options.empty() ? std::vector<std::string>{} : split(options, ',')));
+    };
+    for (const Bind& b : binds_of(from.host_config()))
+      if (b.host_path()) add(b.source, b.destination, b.options_text());
+    for (auto& v : from.data.value("Volumes", json::array()))
+      add(v.value("Name", ""), v.value("Destination", ""), v.value("Options", ""));
+  }
+  host.binds.insert(host.binds.end(), added.begin(), added.end());
+}
+
 std::vector<std::string> Engine::volume_users(const std::string& name) {
   std::vector<std::string> users;
   for (auto& c : list())
@@ -646,6 +687,7 @@ Container Engine::create(const CreateRequest& req) {
   }
   // Validate flag values now rather than at start (Docker's create fails on them too).
   apply_mounts(host, config);
+  volumes_from(host);
   check_host_config(host);
   resources_of(host);
   // An unknown runtime or a missing binary: one line, before anything is made. The record
@@ -1318,7 +1360,11 @@ std::vector<Engine::Change> Engine::changes(const std::string& ref) {
 }
 
 void Engine::update(const std::string& ref, const json& changes) {
-  static const std::set<std::string> resources = {"Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit"};
+  // Docker's update: every resource but the device lists.
+  static const std::set<std::string> resources = {
+      "Memory",     "MemorySwap", "MemoryReservation", "KernelMemory", "NanoCpus",          "CpuShares",
+      "CpuPeriod",  "CpuQuota",   "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems",
+      "PidsLimit",  "BlkioWeight"};
   for (auto& [k, _] : changes.items())
     if (!resources.count(k) && k != "RestartPolicy") throw Error(ErrorKind::invalid_argument, "update: `" + k + "` cannot be changed");
   Container c = lookup(ref);
@@ -1792,11 +1838,26 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
     images_.db().delete_container(opts_.images.ns, c.id());
   });
   trace("records removed");
-  // Anonymous volumes go with a --rm container (Docker's rule) or with rm -v.
+  ::unlink((opts_.state + "/" + opts_.images.ns + "/locks/" + c.id()).c_str());
+  // No command finds the container now: its lock is not needed for the rest (and the volume
+  // users' lock must not be taken under it: connect takes the two the other way round).
+  lk.reset();
+  // Anonymous volumes go with a --rm container (Docker's rule) or with rm -v — unless another
+  // container still mounts one (--volumes-from, or by its name): then it stays, as Docker's.
+  std::vector<std::string> anonymous;
   if (volumes || c.host_config().auto_remove)
     for (auto& v : c.data.value("Volumes", json::array()))
-      if (v.value("Anonymous", false)) volumes_.remove(v.value("Name", ""));
-  ::unlink((opts_.state + "/" + opts_.images.ns + "/locks/" + c.id()).c_str());
+      if (v.value("Anonymous", false)) anonymous.push_back(v.value("Name", ""));
+  if (!anonymous.empty()) {
+    UniqueFd users = lock_users(true);
+    for (auto& name : anonymous) {
+      if (auto others = volume_users(name); !others.empty()) {
+        log::warn("volume " + name + " kept: container " + others[0] + " uses it");
+        continue;
+      }
+      volumes_.remove(name);
+    }
+  }
   emit(c, "destroy");
   std::vector<std::string> dirs = {opts_.images.root + "/containers/" + c.id(), dir};
   if (snap && !snapshot_dir_removed) dirs.insert(dirs.begin(), images_.snapshots().dir(snap->id));

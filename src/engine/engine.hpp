@@ -326,8 +326,10 @@ class Engine {
                       const std::string& author, bool pause, const std::vector<std::string>& changes = {},
                       const nlohmann::json& config = nullptr);
 
-  // Docker's update: new values for HostConfig's Memory, MemorySwap, NanoCpus, CpuShares,
-  // CpusetCpus, PidsLimit and RestartPolicy (the keys of `changes`). Checked as at create,
+  // Docker's update: new values for HostConfig's resources (Memory, MemorySwap,
+  // MemoryReservation, NanoCpus, CpuShares, CpuPeriod, CpuQuota, CpuRealtime*, CpusetCpus,
+  // CpusetMems, PidsLimit, BlkioWeight; KernelMemory only as 0) and RestartPolicy (the keys
+  // of `changes`). Checked as at create,
   // applied to a running container's cgroup (runtime library) and shim (its restart policy),
   // then recorded. A running container of an external runtime only takes a restart policy.
   void update(const std::string& ref, const nlohmann::json& changes);
@@ -402,6 +404,8 @@ class Engine {
   std::string container_dir(const std::string& id) const;
 
  private:
+  // HostConfig.VolumesFrom into binds (create).
+  void volumes_from(HostConfig& host);
   // flock(op) on STATE/NS/locks/NAME (made when missing); `what` names it in errors.
   UniqueFd lock_file(const std::string& name, int op, const std::string& what);
   UniqueFd lock(const std::string& id);

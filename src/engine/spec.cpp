@@ -106,6 +106,26 @@ json device_rule(bool allow, const std::string& type, int64_t major, int64_t min
   return r;
 }
 
+// Docker's --device-cgroup-rule: "TYPE MAJOR:MINOR ACCESS" (type a, b or c; a number or * for
+// each of major and minor; access of r, w and m) as an allow rule.
+json device_cgroup_rule(const std::string& text) {
+  auto bad = [&]() -> json {
+    throw Error(ErrorKind::invalid_argument, "invalid --device-cgroup-rule `" + text + "`: TYPE MAJOR:MINOR ACCESS, e.g. 'c 42:* rmw'");
+  };
+  const auto parts = split(text, ' ');
+  if (parts.size() != 3 || (parts[0] != "a" && parts[0] != "b" && parts[0] != "c")) return bad();
+  const auto colon = parts[1].find(':');
+  if (colon == std::string::npos) return bad();
+  auto number = [&](const std::string& v) -> int64_t {
+    if (v == "*") return -1;
+    if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos) bad();
+    return std::stoll(v);
+  };
+  const int64_t maj = number(parts[1].substr(0, colon)), min = number(parts[1].substr(colon + 1));
+  if (parts[2].empty() || parts[2].size() > 3 || parts[2].find_first_not_of("rwm") != std::string::npos) return bad();
+  return device_rule(true, parts[0], maj, min, parts[2]);
+}
+
 // --device /dev/x[:/dev/y[:rwm]]
 void add_device(const std::string& flag, json& linux, json& rules) {
   std::string host = flag, ctr, perms = "rwm";
@@ -558,6 +578,30 @@ void check_host_config(const HostConfig& h) {
       throw Error(ErrorKind::invalid_argument, "HostConfig.Mounts: Target and Type want strings");
     check_mount_target(x.value("Target", ""), x.value("Type", "bind"));
   }
+  if (h.oom_score_adj && (*h.oom_score_adj < -1000 || *h.oom_score_adj > 1000))
+    throw Error(ErrorKind::invalid_argument, "invalid value " + std::to_string(*h.oom_score_adj) +
+                                                 ", range for oom score adj is [-1000, 1000]");
+  if (!h.cgroupns_mode.empty() && h.cgroupns_mode != "private" && h.cgroupns_mode != "host")
+    throw Error(ErrorKind::invalid_argument, "invalid --cgroupns `" + h.cgroupns_mode + "`: private or host");
+  for (auto& r : h.device_cgroup_rules) device_cgroup_rule(r);
+  // What berth does not do is refused, never silently dropped (a container that seems
+  // configured but is not).
+  auto given = [&](const char* key) {
+    auto it = h.extra.find(key);
+    return it != h.extra.end() && !it->is_null() && !(it->is_string() && it->get_ref<const std::string&>().empty()) &&
+           !((it->is_array() || it->is_object()) && it->empty());
+  };
+  if (given("Links"))
+    throw Error(ErrorKind::invalid_argument,
+                "--link is not supported: put the containers on a user-defined network, where they reach each other by name");
+  if (given("UsernsMode") && h.extra["UsernsMode"] != "host")
+    throw Error(ErrorKind::invalid_argument, "--userns " + h.extra["UsernsMode"].dump() + " is not supported: host (the default) only");
+  if (given("DeviceRequests")) throw Error(ErrorKind::invalid_argument, "device requests (--gpus) are not supported");
+  if (given("StorageOpt")) throw Error(ErrorKind::invalid_argument, "--storage-opt is not supported");
+  if (given("VolumeDriver") && h.extra["VolumeDriver"] != "local")
+    throw Error(ErrorKind::invalid_argument, "volume driver " + h.extra["VolumeDriver"].dump() + " is not supported (local only)");
+  if (given("Isolation") && h.extra["Isolation"] != "default")
+    throw Error(ErrorKind::invalid_argument, "--isolation " + h.extra["Isolation"].dump() + " is not supported on Linux");
   if (h.nano_cpus < 0 || (h.nano_cpus > 0 && h.nano_cpus < 10'000'000))
     throw Error(ErrorKind::invalid_argument, "invalid NanoCpus " + std::to_string(h.nano_cpus) + ": the range of CPUs starts at 0.01");
   for (auto& e : h.extra_hosts) {
@@ -575,22 +619,86 @@ void check_host_config(const HostConfig& h) {
     if (!plain_word(d)) throw Error(ErrorKind::invalid_argument, "invalid --dns-option " + json(d).dump() + ": no spaces or line breaks");
 }
 
+namespace {
+
+// A host block device named by path (Docker's --blkio-weight-device, --device-read-bps, …):
+// its major and minor numbers.
+json block_device(const std::string& path, const char* what) {
+  struct stat st {};
+  if (path.empty() || path[0] != '/' || ::stat(path.c_str(), &st) != 0)
+    throw Error(ErrorKind::invalid_argument, std::string(what) + ": `" + path + "`: no such device");
+  if (!S_ISBLK(st.st_mode))
+    throw Error(ErrorKind::invalid_argument, std::string(what) + ": `" + path + "` is not a block device");
+  return {{"major", major(st.st_rdev)}, {"minor", minor(st.st_rdev)}};
+}
+
+[[noreturn]] void bad_resource(const std::string& msg) { throw Error(ErrorKind::invalid_argument, msg); }
+
+}  // namespace
+
 json resources_of(const HostConfig& h) {
   json res = json::object();
-  if (h.memory < 0) throw Error(ErrorKind::invalid_argument, "invalid memory limit: it cannot be negative");
+  // Memory (Docker's rules and words).
+  if (h.memory < 0) bad_resource("invalid memory limit: it cannot be negative");
+  if (h.memory > 0 && h.memory < 6 * 1024 * 1024) bad_resource("minimum memory limit allowed is 6MB");
+  if (h.memory_reservation < 0) bad_resource("invalid memory reservation: it cannot be negative");
+  if (h.memory_reservation > 0 && h.memory_reservation < 6 * 1024 * 1024) bad_resource("minimum memory reservation allowed is 6MB");
+  if (h.memory > 0 && h.memory_reservation > h.memory)
+    bad_resource("minimum memory limit can not be less than memory reservation limit, see usage");
+  if (h.memory_swappiness && *h.memory_swappiness != -1 && (*h.memory_swappiness < 0 || *h.memory_swappiness > 100))
+    bad_resource("invalid value: " + std::to_string(*h.memory_swappiness) + ", valid memory swappiness range is 0-100");
+  if (h.kernel_memory != 0) bad_resource("kernel memory limits are not supported (the kernel deprecated them; Docker ignores them too)");
   if (h.memory > 0) {
-    if (h.memory < 6 * 1024 * 1024) throw Error(ErrorKind::invalid_argument, "minimum memory limit allowed is 6MB");
-    res["memory"] = {{"limit", h.memory}};
+    res["memory"]["limit"] = h.memory;
     if (h.memory_swap != 0) {
       if (h.memory_swap > 0 && h.memory_swap < h.memory)
-        throw Error(ErrorKind::invalid_argument, "minimum memoryswap limit should be larger than memory limit");
+        bad_resource("minimum memoryswap limit should be larger than memory limit");
       res["memory"]["swap"] = h.memory_swap;
     }
   }
+  if (h.memory_reservation > 0) res["memory"]["reservation"] = h.memory_reservation;
+  if (h.memory_swappiness && *h.memory_swappiness >= 0) res["memory"]["swappiness"] = *h.memory_swappiness;
+  if (h.oom_kill_disable && *h.oom_kill_disable) res["memory"]["disableOOMKiller"] = true;
+  // CPU: --cpus is a quota over a 100 ms period, so it excludes --cpu-period/--cpu-quota.
+  if (h.nano_cpus > 0 && h.cpu_period > 0) bad_resource("conflicting options: Nano CPUs and CPU Period cannot both be set");
+  if (h.nano_cpus > 0 && h.cpu_quota > 0) bad_resource("conflicting options: Nano CPUs and CPU Quota cannot both be set");
+  if (h.cpu_period != 0 && (h.cpu_period < 1000 || h.cpu_period > 1000000))
+    bad_resource("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)");
+  if (h.cpu_quota != 0 && h.cpu_quota != -1 && h.cpu_quota < 1000) bad_resource("CPU cfs quota can not be less than 1ms (i.e. 1000)");
+  if (h.cpu_realtime_period < 0 || h.cpu_realtime_runtime < 0) bad_resource("CPU real-time period and runtime cannot be negative");
+  if (h.cpu_realtime_period > 0 && h.cpu_realtime_runtime > h.cpu_realtime_period)
+    bad_resource("cpu real-time runtime cannot be higher than cpu real-time period");
+  if (h.cpu_shares < 0) bad_resource("invalid CPU shares: it cannot be negative");
   if (h.nano_cpus > 0) res["cpu"]["quota"] = h.nano_cpus / 10000, res["cpu"]["period"] = 100000;
+  if (h.cpu_quota != 0) res["cpu"]["quota"] = h.cpu_quota;
+  if (h.cpu_period > 0) res["cpu"]["period"] = h.cpu_period;
+  if (h.cpu_realtime_period > 0) res["cpu"]["realtimePeriod"] = h.cpu_realtime_period;
+  if (h.cpu_realtime_runtime > 0) res["cpu"]["realtimeRuntime"] = h.cpu_realtime_runtime;
   if (h.cpu_shares > 0) res["cpu"]["shares"] = h.cpu_shares;
   if (!h.cpuset_cpus.empty()) res["cpu"]["cpus"] = h.cpuset_cpus;
+  if (!h.cpuset_mems.empty()) res["cpu"]["mems"] = h.cpuset_mems;
   if (h.pids_limit && *h.pids_limit != 0) res["pids"] = {{"limit", *h.pids_limit}};
+  // Block I/O: a weight, per-device weights and throttles.
+  if (h.blkio_weight != 0 && (h.blkio_weight < 10 || h.blkio_weight > 1000)) bad_resource("range of blkio weight is from 10 to 1000");
+  if (h.blkio_weight > 0) res["blockIO"]["weight"] = h.blkio_weight;
+  for (auto& d : h.blkio_weight_device) {
+    if (d.weight < 10 || d.weight > 1000) bad_resource("invalid --blkio-weight-device `" + d.path + "`: the weight is from 10 to 1000");
+    json e = block_device(d.path, "--blkio-weight-device");
+    e["weight"] = d.weight;
+    res["blockIO"]["weightDevice"].push_back(e);
+  }
+  const std::pair<const std::vector<ThrottleDevice>*, const char*> throttles[] = {
+      {&h.blkio_device_read_bps, "throttleReadBpsDevice"},
+      {&h.blkio_device_write_bps, "throttleWriteBpsDevice"},
+      {&h.blkio_device_read_iops, "throttleReadIOPSDevice"},
+      {&h.blkio_device_write_iops, "throttleWriteIOPSDevice"}};
+  for (auto& [list, key] : throttles)
+    for (auto& d : *list) {
+      if (d.rate <= 0) bad_resource("invalid device rate for `" + d.path + "`: it must be a positive number");
+      json e = block_device(d.path, "device throttle");
+      e["rate"] = d.rate;
+      res["blockIO"][key].push_back(e);
+    }
   return res;
 }
 
@@ -640,6 +748,7 @@ json make_spec(const SpecInputs& in) {
                   {"cwd", cwd},
                   {"capabilities", capset}};
   if (!ids.groups.empty()) process["user"]["additionalGids"] = ids.groups;
+  if (h.oom_score_adj) process["oomScoreAdj"] = *h.oom_score_adj;
   bool no_new_privs = false;
   json seccomp = privileged ? json() : default_seccomp(caps);
   for (auto& o : h.security_opt) {
@@ -690,7 +799,8 @@ json make_spec(const SpecInputs& in) {
   const bool own_uts = h.uts_mode != "host" && in.utsns.empty();
   if (own_uts) namespaces.push_back({{"type", "uts"}});
   else if (!in.utsns.empty()) namespaces.push_back({{"type", "uts"}, {"path", in.utsns}});
-  for (const char* t : {"mount", "cgroup"}) namespaces.push_back({{"type", t}});
+  namespaces.push_back({{"type", "mount"}});
+  if (h.cgroupns_mode != "host") namespaces.push_back({{"type", "cgroup"}});
   if (!in.netns.empty()) namespaces.push_back({{"type", "network"}, {"path", in.netns}});
   else if (net != "host") namespaces.push_back({{"type", "network"}});
   const bool ro_sys = !privileged || net != "host";
@@ -757,6 +867,7 @@ json make_spec(const SpecInputs& in) {
     dev_rules.push_back(device_rule(false, "c", 10, 229, "rwm"));
   }
   for (auto& d : h.devices) add_device(d, linux, dev_rules);
+  for (auto& r : h.device_cgroup_rules) dev_rules.push_back(device_cgroup_rule(r));
   json res = resources_of(h);
   res["devices"] = dev_rules;
   linux["resources"] = res;

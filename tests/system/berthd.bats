@@ -207,6 +207,16 @@ PY
   # -v makes a missing host directory, as Docker's does
   run -0 d run --rm -v "$DD/made-by-v:/m" busybox touch /m/x
   [ -f "$DD/made-by-v/x" ]
+  # --volumes-from (HostConfig.VolumesFrom): Docker's backup pattern, and :ro
+  d create --name dbdata -v shared:/dbdata -v /anon busybox true
+  run -0 d run --rm --volumes-from dbdata busybox sh -c 'echo a > /anon/y'
+  mkdir -p "$DD/backup"
+  run -0 d run --rm --volumes-from dbdata -v "$DD/backup:/backup" busybox tar -cf /backup/b.tar /dbdata /anon
+  [ "$(tar -tf "$DD/backup/b.tar" | sort | tr '\n' ' ')" = "anon/ anon/y dbdata/ dbdata/f " ]
+  run -1 d run --rm --volumes-from dbdata:ro busybox touch /dbdata/g
+  [[ "$output" == *"Read-only file system"* ]]
+  run -125 d run --rm --volumes-from nosuch busybox true
+  d rm -v dbdata
   run -0 d network create appnet
   run -0 d network inspect -f '{{.Driver}}' appnet
   [ "$output" = bridge ]
@@ -368,6 +378,25 @@ PY
   run -0 d update --memory 64m --restart on-failure:2 ev2
   run -0 d inspect -f '{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}}' ev2
   [ "$output" = "67108864 on-failure" ]
+  # The rarer resources through the API: at run, and by update on a running container.
+  run -0 d update --cpu-period 50000 --cpu-quota 20000 --memory-reservation 32m --cpuset-mems 0 ev2
+  run -0 d exec ev2 sh -c 'cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us'
+  [[ "$output" == 20000* ]]
+  run -0 d inspect -f '{{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.MemoryReservation}} {{.HostConfig.CpusetMems}}' ev2
+  [ "$output" = "50000 20000 33554432 0" ]
+  run -0 d run --rm --cpu-period 40000 --cpu-quota 10000 --memory 64m --memory-reservation 16m busybox sh -c \
+    'cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us'
+  [[ "$output" == *10000*40000* ]]
+  run -125 d run --rm --cpus 1 --cpu-quota 5000 busybox true
+  [[ "$output" == *"cannot both be set"* ]]
+  run -0 d run --rm --oom-score-adj 400 busybox cat /proc/self/oom_score_adj
+  [ "$output" = 400 ]
+  # What berth does not do is refused with its reason, never dropped.
+  run -125 d run --rm --link ev2:alias busybox true
+  [[ "$output" == *"user-defined network"* ]]
+  run -125 d run --rm --storage-opt size=1G busybox true
+  [[ "$output" == *"storage-opt"* ]]
+  run -125 d run --rm --userns private busybox true
   d rm -f ev2
   run -0 timeout 10 "$DOCKER_CLI" -H "unix://$DD/d.sock" events --since "$t0" --until "$(($(date +%s) + 1))" --filter type=container --format '{{.Action}}'
   [[ "$output" == *create*start*pause*unpause*rename*die*destroy* ]]

@@ -353,6 +353,38 @@ def test_exec_sync_timeout_kills_the_process(rt):
         cleanup(rt, pod_id)
 
 
+def cgroup_value(rt, cid, v1_file, v2_file):
+    """A cgroup knob as the container sees it (v1 hierarchies or the unified tree)."""
+    return exec_sync(rt, cid, ["sh", "-c", "cat /sys/fs/cgroup/%s 2>/dev/null || cat /sys/fs/cgroup/%s" % (v1_file, v2_file)])[1].strip()
+
+
+def test_resources_applied_updated_and_reported(rt):
+    pod_id, cfg = run_pod(rt, "resources")
+    try:
+        res = pb.LinuxContainerResources(cpu_period=50000, cpu_quota=25000, cpu_shares=512,
+                                         memory_limit_in_bytes=64 << 20, cpuset_cpus="0", cpuset_mems="0")
+        c = container(rt, pod_id, cfg, "limited", "exec sleep 1000", linux=pb.LinuxContainerConfig(resources=res))
+        rt.StartContainer(pb.StartContainerRequest(container_id=c))
+        quota = lambda: cgroup_value(rt, c, "cpu/cpu.cfs_quota_us", "cpu.max").split()[0]
+        period = lambda: cgroup_value(rt, c, "cpu/cpu.cfs_period_us", "cpu.max").split()[-1]
+        assert (quota(), period()) == ("25000", "50000")
+        assert cgroup_value(rt, c, "memory/memory.limit_in_bytes", "memory.max") == str(64 << 20)
+        assert cgroup_value(rt, c, "cpuset/cpuset.mems", "cpuset.mems") == "0"
+        assert cgroup_value(rt, c, "cpuset/cpuset.cpus", "cpuset.cpus") == "0"
+        r = status(rt, c).resources.linux
+        assert (r.cpu_period, r.cpu_quota, r.cpu_shares, r.memory_limit_in_bytes, r.cpuset_cpus, r.cpuset_mems) == (
+            50000, 25000, 512, 64 << 20, "0", "0")
+        # The kubelet's resize: a new quota (and memory) on the running container.
+        rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(container_id=c, linux=pb.LinuxContainerResources(
+            cpu_period=100000, cpu_quota=20000, memory_limit_in_bytes=96 << 20)))
+        assert (quota(), period()) == ("20000", "100000")
+        assert cgroup_value(rt, c, "memory/memory.limit_in_bytes", "memory.max") == str(96 << 20)
+        r = status(rt, c).resources.linux
+        assert (r.cpu_period, r.cpu_quota, r.memory_limit_in_bytes) == (100000, 20000, 96 << 20)
+    finally:
+        cleanup(rt, pod_id)
+
+
 HANDLERS = ["runc"] + (["gvisor"] if os.environ.get("CRI_GVISOR") else [])
 
 

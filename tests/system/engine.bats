@@ -313,6 +313,82 @@ PY
   [ -z "$(e ps -aq)" ]
 }
 
+@test "the rarer resource flags reach the cgroup (CFS period/quota, cpuset mems, memory reservation/swappiness/OOM killer, device throttles); update takes them; bad values refused" {
+  knob() {  # v1 FILE, v2 FILE
+    echo "cat /sys/fs/cgroup/$2 2>/dev/null || cat /sys/fs/cgroup/$1"
+  }
+  disk=/dev/$(lsblk -dno NAME,TYPE | awk '$2 == "disk" {print $1; exit}')
+  majmin=$(lsblk -dno MAJ:MIN "$disk" | tr -d ' ')
+  run e run --rm --network none --cpu-period 50000 --cpu-quota 25000 --cpuset-mems 0 --memory 64m \
+    --memory-reservation 32m --device-read-bps "$disk:1mb" --device-write-iops "$disk:100" busybox sh -c "
+      $(knob cpu/cpu.cfs_quota_us cpu.max); $(knob cpu/cpu.cfs_period_us cpu.max)
+      $(knob cpuset/cpuset.mems cpuset.mems); $(knob memory/memory.soft_limit_in_bytes memory.low)
+      $(knob blkio/blkio.throttle.read_bps_device io.max); $(knob blkio/blkio.throttle.write_iops_device io.max)"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == 25000* ]]
+  [[ "${lines[1]}" == *50000 ]]
+  [ "${lines[2]}" = 0 ]
+  [ "${lines[3]}" = 33554432 ]
+  [[ "$output" == *"$majmin"*"1048576"* || "$output" == *"$majmin rbps=1048576"* ]]
+  [[ "$output" == *"$majmin"*" 100"* || "$output" == *"wiops=100"* ]]
+  # v1 knobs where the host has them (v2 has no swappiness or OOM-killer switch).
+  if [ -d /sys/fs/cgroup/memory ]; then
+    run e run --rm --network none --memory 64m --memory-swappiness 10 --oom-kill-disable busybox \
+      sh -c 'cat /sys/fs/cgroup/memory/memory.swappiness; grep oom_kill_disable /sys/fs/cgroup/memory/memory.oom_control'
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf '10\noom_kill_disable 1')" ]
+  fi
+  # inspect shows them as Docker's HostConfig does.
+  e create --name rk --network none --cpu-quota 30000 --blkio-weight-device "$disk:200" --device-read-iops "$disk:50" busybox true >/dev/null
+  [ "$(e inspect -f '{{.HostConfig.CpuQuota}} {{(index .HostConfig.BlkioWeightDevice 0).Weight}} {{(index .HostConfig.BlkioDeviceReadIOps 0).Rate}}' rk)" = "30000 200 50" ]
+  e rm rk >/dev/null
+  # update on a running container.
+  e run -d --name ru --network none busybox sleep 1000 >/dev/null
+  [ "$(e update --cpu-period 20000 --cpu-quota 10000 --memory-reservation 16m ru)" = ru ]
+  [[ "$(e exec ru sh -c "$(knob cpu/cpu.cfs_quota_us cpu.max)")" == 10000* ]]
+  [ "$(e exec ru sh -c "$(knob memory/memory.soft_limit_in_bytes memory.low)")" = 16777216 ]
+  [ "$(e inspect -f '{{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.MemoryReservation}}' ru)" = "20000 10000 16777216" ]
+  # --cpus is a quota too: both cannot be set (Docker's rule); nothing changed.
+  run e update --cpus 1 ru
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"cannot both be set"* ]]
+  [ "$(e inspect -f '{{.HostConfig.NanoCpus}} {{.HostConfig.CpuQuota}}' ru)" = "0 10000" ]
+  [ "$(e update --cpu-quota -1 ru)" = ru ]
+  [[ "$(e exec ru sh -c "$(knob cpu/cpu.cfs_quota_us cpu.max)")" == -1* || "$(e exec ru sh -c "$(knob cpu/cpu.cfs_quota_us cpu.max)")" == max* ]]
+  e rm -f ru >/dev/null
+  # Refused with one line, nothing made.
+  for bad in "--cpus 1 --cpu-quota 5000" "--cpu-period 10" "--cpu-quota 5" "--memory 64m --memory-reservation 128m" \
+             "--memory-reservation 1k" "--memory-swappiness 101" "--kernel-memory 10m" "--blkio-weight 5" \
+             "--device-read-bps /dev/null:1mb" "--device-read-bps $disk" "--device-write-iops $disk:x" \
+             "--blkio-weight-device $disk:2000" "--cpu-rt-runtime 2000 --cpu-rt-period 1000"; do
+    # shellcheck disable=SC2086
+    run e run --rm --network none $bad busybox true
+    echo "$bad → $status: $output"
+    [ "$status" -eq 125 ]
+    [ "${#lines[@]}" -eq 1 ]
+  done
+  [ -z "$(e ps -aq)" ]
+}
+
+@test "--oom-score-adj, --device-cgroup-rule, --cgroupns host reach the container; bad values refused with one line" {
+  [ "$(e run --rm --network none --oom-score-adj 500 busybox cat /proc/self/oom_score_adj)" = 500 ]
+  [ "$(e inspect -f '{{.HostConfig.OomScoreAdj}}' "$(e create --network none --oom-score-adj 300 busybox true)")" = 300 ]
+  if [ -f /sys/fs/cgroup/devices/devices.list ]; then
+    [ "$(e run --rm --network none --device-cgroup-rule 'c 42:* rmw' busybox grep -c '^c 42:\* rwm$' /sys/fs/cgroup/devices/devices.list)" = 1 ]
+  fi
+  # Its own cgroup namespace shows "/" as its cgroup; the host's shows the real path.
+  [ "$(e run --rm --network none busybox sh -c 'cut -d: -f3 /proc/self/cgroup | sort -u')" = / ]
+  [[ "$(e run --rm --network none --cgroupns host busybox cat /proc/self/cgroup)" == */berth/* ]]
+  for bad in "--oom-score-adj 1001" "--oom-score-adj x" "--device-cgroup-rule x" "--device-cgroup-rule 'c 1:3 rwx'" "--cgroupns other"; do
+    run eval e run --rm --network none "$bad" busybox true
+    echo "$bad → $status: $output"
+    [ "$status" -eq 125 ]
+    [ "${#lines[@]}" -eq 1 ]
+  done
+  [ -z "$(e ps -aq --filter status=running)" ]
+}
+
 @test "--init runs tini as PID 1 and reaps orphans" {
   [ -x /usr/bin/tini-static ] || skip "tini not installed"
   run e run --rm --init busybox sh -c 'cat /proc/1/comm; echo $$'
@@ -657,6 +733,38 @@ EOS
   mkdir "$TEST_DIR/h"
   e run --rm -v "$TEST_DIR/h:/vol" cfg 'ls /vol | wc -l'
   [ -z "$(e volume ls -q)" ]
+}
+
+@test "--volumes-from: another container's volumes and binds (the backup pattern), :ro, own mounts win; rm -v keeps a volume another container uses" {
+  mkdir -p "$TEST_DIR/hostdir" "$TEST_DIR/backup"
+  echo hostfile > "$TEST_DIR/hostdir/f"
+  e create --name data --network none -v named1:/named -v /anon -v "$TEST_DIR/hostdir:/hostbind:ro" busybox true >/dev/null
+  # Written through one container, read through another (stopped, never started: still its volumes).
+  e run --rm --network none --volumes-from data busybox sh -c 'echo n > /named/x; echo a > /anon/y'
+  run e run --rm --network none --volumes-from data -v "$TEST_DIR/backup:/backup" busybox \
+    sh -c 'tar -cf /backup/b.tar /named /anon /hostbind 2>/dev/null; cat /hostbind/f; touch /hostbind/z'
+  [ "${lines[0]}" = hostfile ]
+  [[ "$output" == *"Read-only file system"* ]]
+  [ "$(tar -tf "$TEST_DIR/backup/b.tar" | sort | tr '\n' ' ')" = "anon/ anon/y hostbind/ hostbind/f named/ named/x " ]
+  # :ro makes all of them read-only; a mount of the container's own at the same place wins.
+  run e run --rm --network none --volumes-from data:ro busybox sh -c 'cat /named/x; touch /anon/w'
+  [ "${lines[0]}" = n ]
+  [[ "$output" == *"Read-only file system"* ]]
+  [ "$(e run --rm --network none --volumes-from data -v other:/named busybox ls /named | wc -l)" -eq 0 ]
+  [ "$(e inspect -f '{{json .HostConfig.VolumesFrom}}' "$(e create --network none --volumes-from data:ro busybox true)")" = '["data:ro"]' ]
+  # The anonymous volume is data's: rm -v data keeps it while `user` mounts it.
+  e run -d --name user --network none --volumes-from data busybox sleep 1000 >/dev/null
+  anon=$(e inspect -f '{{range .Mounts}}{{if eq .Destination "/anon"}}{{.Name}}{{end}}{{end}}' data)
+  e rm -v data 2>/dev/null
+  [ "$(e exec user cat /anon/y)" = a ]
+  e volume ls -q | grep -qx "$anon"
+  e rm -f user >/dev/null
+  # Bad references: one line, exit 125, nothing made.
+  run e run --rm --network none --volumes-from nosuch busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"No such container: nosuch"* ]]
+  run e run --rm --network none --volumes-from user:xx busybox true
+  [ "$status" -eq 125 ]
 }
 
 @test "commit makes an image of a container's changes (deletes included); export writes its rootfs" {

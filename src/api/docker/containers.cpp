@@ -696,10 +696,12 @@ void Api::container_update(Exchange& ex, const Params& p) {
   if (!body.is_object()) throw Error(ErrorKind::invalid_argument, "update: a JSON object is required");
   // Docker's clients send every field, zero meaning "unchanged".
   json changes = json::object();
-  for (const char* k : {"Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit"})
-    if (body.contains(k) && body[k].is_number() && body[k].get<int64_t>() != 0) changes[k] = body[k];
-  if (body.contains("CpusetCpus") && body["CpusetCpus"].is_string() && !body["CpusetCpus"].get<std::string>().empty())
-    changes["CpusetCpus"] = body["CpusetCpus"];
+  for (const char* k : {"Memory", "MemorySwap", "MemoryReservation", "KernelMemory", "NanoCpus", "CpuShares", "CpuPeriod",
+                        "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "PidsLimit", "BlkioWeight"})
+    if (body.contains(k) && !body[k].is_null() && !(body[k].is_number() && body[k].get<double>() == 0)) changes[k] = body[k];
+  for (const char* k : {"CpusetCpus", "CpusetMems"})
+    if (body.contains(k) && !body[k].is_null() && !(body[k].is_string() && body[k].get<std::string>().empty()))
+      changes[k] = body[k];
   if (body.contains("RestartPolicy") && body["RestartPolicy"].is_object() &&
       !body["RestartPolicy"].value("Name", "").empty())
     changes["RestartPolicy"] = body["RestartPolicy"];

@@ -4,8 +4,10 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cli/berth/commands.hpp"
@@ -129,6 +131,14 @@ const std::vector<FlagSpec> kRunFlags = {
     {"publish-all", "P", false},  {"mac-address", "", true},     {"pid", "", true},
     {"detach-keys", "", true},    {"ipc", "", true},             {"uts", "", true},
     {"cgroup-parent", "", true},
+    {"cpu-period", "", true},     {"cpu-quota", "", true},       {"cpu-rt-period", "", true},
+    {"cpu-rt-runtime", "", true}, {"cpuset-mems", "", true},     {"memory-reservation", "", true},
+    {"memory-swappiness", "", true}, {"oom-kill-disable", "", false}, {"kernel-memory", "", true},
+    {"blkio-weight", "", true},   {"blkio-weight-device", "", true, true},
+    {"device-read-bps", "", true, true}, {"device-write-bps", "", true, true},
+    {"device-read-iops", "", true, true}, {"device-write-iops", "", true, true},
+    {"volumes-from", "", true, true}, {"oom-score-adj", "", true}, {"device-cgroup-rule", "", true, true},
+    {"cgroupns", "", true},
 };
 
 std::vector<std::string> env_flags(const Args& a) {
@@ -141,8 +151,8 @@ std::vector<std::string> env_flags(const Args& a) {
   return env;
 }
 
-// --memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, --pids-limit into HostConfig
-// (run, create, update).
+// The resource flags into HostConfig (run, create, update; the device lists only where the
+// verb has them: run and create).
 void resource_flags(const Args& a, json& h) {
   if (a.has("memory")) h["Memory"] = engine::parse_bytes(a.get("memory"), "--memory");
   if (a.has("memory-swap"))
@@ -173,6 +183,57 @@ void resource_flags(const Args& a, json& h) {
     if (*end || text.empty()) throw Error("invalid --pids-limit `" + text + "`");
     h["PidsLimit"] = p;
   }
+  auto integer = [&](const char* flag) {
+    const std::string text = a.get(flag);
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end || errno == ERANGE) throw Error(std::string("invalid --") + flag + " `" + text + "`: want an integer");
+    return static_cast<int64_t>(v);
+  };
+  const std::pair<const char*, const char*> integers[] = {{"cpu-period", "CpuPeriod"},
+                                                          {"cpu-quota", "CpuQuota"},
+                                                          {"cpu-rt-period", "CpuRealtimePeriod"},
+                                                          {"cpu-rt-runtime", "CpuRealtimeRuntime"},
+                                                          {"memory-swappiness", "MemorySwappiness"},
+                                                          {"blkio-weight", "BlkioWeight"}};
+  for (auto& [flag, key] : integers)
+    if (a.has(flag)) h[key] = integer(flag);
+  if (a.has("memory-reservation")) h["MemoryReservation"] = engine::parse_bytes(a.get("memory-reservation"), "--memory-reservation");
+  if (a.has("kernel-memory")) h["KernelMemory"] = engine::parse_bytes(a.get("kernel-memory"), "--kernel-memory");
+  if (a.has("cpuset-mems")) h["CpusetMems"] = a.get("cpuset-mems");
+  if (a.has("oom-kill-disable")) h["OomKillDisable"] = true;
+  // PATH:VALUE lists (Docker's --blkio-weight-device, --device-read-bps, …).
+  auto device_value = [](const std::string& flag, const std::string& spec) {
+    const auto colon = spec.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == spec.size())
+      throw Error("invalid --" + flag + " `" + spec + "`: want PATH:VALUE");
+    return std::pair{spec.substr(0, colon), spec.substr(colon + 1)};
+  };
+  for (auto& spec : a.all("blkio-weight-device")) {
+    auto [path, v] = device_value("blkio-weight-device", spec);
+    char* end = nullptr;
+    const long w = std::strtol(v.c_str(), &end, 10);
+    if (*end) throw Error("invalid --blkio-weight-device `" + spec + "`: the weight is a number from 10 to 1000");
+    h["BlkioWeightDevice"].push_back({{"Path", path}, {"Weight", w}});
+  }
+  const std::tuple<const char*, const char*, bool> throttles[] = {{"device-read-bps", "BlkioDeviceReadBps", true},
+                                                                  {"device-write-bps", "BlkioDeviceWriteBps", true},
+                                                                  {"device-read-iops", "BlkioDeviceReadIOps", false},
+                                                                  {"device-write-iops", "BlkioDeviceWriteIOps", false}};
+  for (auto& [flag, key, bytes] : throttles)
+    for (auto& spec : a.all(flag)) {
+      auto [path, v] = device_value(flag, spec);
+      int64_t rate = 0;
+      if (bytes) {
+        rate = engine::parse_bytes(v, std::string("--") + flag);
+      } else {
+        char* end = nullptr;
+        rate = std::strtoll(v.c_str(), &end, 10);
+        if (v.empty() || *end) throw Error(std::string("invalid --") + flag + " `" + spec + "`: want PATH:NUMBER");
+      }
+      h[key].push_back({{"Path", path}, {"Rate", rate}});
+    }
 }
 
 // --restart no|always|unless-stopped|on-failure[:N] as HostConfig.RestartPolicy.
@@ -266,6 +327,16 @@ engine::CreateRequest build_request(const Args& a) {
     }
   }
   for (auto& m : a.all("mount")) add_mount_flag(m, h);
+  h["VolumesFrom"] = a.all("volumes-from");
+  h["DeviceCgroupRules"] = a.all("device-cgroup-rule");
+  if (a.has("cgroupns")) h["CgroupnsMode"] = a.get("cgroupns");
+  if (a.has("oom-score-adj")) {
+    const std::string text = a.get("oom-score-adj");
+    char* end = nullptr;
+    const long v = std::strtol(text.c_str(), &end, 10);
+    if (text.empty() || *end) throw Error("invalid --oom-score-adj `" + text + "`: want an integer from -1000 to 1000");
+    h["OomScoreAdj"] = v;
+  }
   for (auto& t : a.all("tmpfs")) {
     auto colon = t.find(':');
     h["Tmpfs"][t.substr(0, colon)] = colon == std::string::npos ? "" : t.substr(colon + 1);
