@@ -290,11 +290,11 @@ std::vector<json> Engine::volume_mounts(const Container& c, const std::string& r
       }
     }
     std::vector<std::string> mopts = {"rbind", "rprivate"};
-    for (auto& o : split(opts, ',')) {
-      if (o == "ro" || o == "readonly") mopts.push_back("ro");
-      else if (o != "rw" && o != "nocopy" && o != "z" && o != "Z" && !o.empty())
+    for (auto& o : split(opts, ','))
+      if (o != "ro" && o != "readonly" && o != "rw" && o != "nocopy" && o != "z" && o != "Z" && !o.empty())
         throw Error(ErrorKind::invalid_argument, "invalid volume option `" + o + "` for " + name);
-    }
+    // The one rule for read-only (cp's view of the volume uses it too).
+    if (Bind{name, dst, opts.empty() ? std::vector<std::string>{} : split(opts, ',')}.read_only()) mopts.push_back("ro");
     out.push_back({{"destination", dst}, {"type", "bind"}, {"source", v->mountpoint}, {"options", mopts}});
   }
   return out;
@@ -2280,9 +2280,9 @@ void Engine::mount_volumes_at(const Container& c, const std::string& root) {
   for (auto& vol : c.data.value("Volumes", json::array())) {
     const auto v = volumes_.get(vol.value("Name", ""));
     if (!v) continue;
-    bool ro = false;
-    for (auto& o : split(vol.value("Options", ""), ',')) ro = o == "ro" || o == "readonly" ? true : o == "rw" ? false : ro;
-    mounts.push_back({fs::clean_path(vol.value("Destination", "")), v->mountpoint, ro});
+    const std::string opts = vol.value("Options", "");
+    const Bind as_bind{vol.value("Name", ""), vol.value("Destination", ""), opts.empty() ? std::vector<std::string>{} : split(opts, ',')};
+    mounts.push_back({fs::clean_path(as_bind.destination), v->mountpoint, as_bind.read_only()});
   }
   for (const Bind& b : binds_of(c.host_config()))
     if (b.host_path()) mounts.push_back({b.destination, b.source, b.read_only()});

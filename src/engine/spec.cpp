@@ -571,7 +571,14 @@ void check_host_config(const HostConfig& h) {
     throw Error(ErrorKind::invalid_argument, "invalid restart policy `" + n + "`");
   if (h.restart_policy.maximum_retry_count < 0)
     throw Error(ErrorKind::invalid_argument, "invalid restart policy: the maximum retry count cannot be negative");
-  for (const Bind& b : binds_of(h)) check_mount_target(b.destination, "bind");
+  for (const Bind& b : binds_of(h)) {
+    check_mount_target(b.destination, "bind");
+    // Docker's rule: one of ro and rw (an "ro,rw" would read differently to different readers).
+    const bool ro = std::any_of(b.options.begin(), b.options.end(), [](auto& o) { return o == "ro" || o == "readonly"; });
+    const bool rw = std::any_of(b.options.begin(), b.options.end(), [](auto& o) { return o == "rw"; });
+    if (ro && rw)
+      throw Error(ErrorKind::invalid_argument, "invalid mode `" + b.options_text() + "` for " + b.destination + ": ro or rw, not both");
+  }
   for (auto& [dst, opts] : h.tmpfs) check_mount_target(dst, "tmpfs");
   for (auto& x : h.mounts) {
     if (!x.value("Target", json()).is_string() || !x.value("Type", json("bind")).is_string())

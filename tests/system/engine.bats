@@ -765,6 +765,10 @@ EOS
   [[ "$output" == *"No such container: nosuch"* ]]
   run e run --rm --network none --volumes-from user:xx busybox true
   [ "$status" -eq 125 ]
+  # ro and rw both: refused (readers would disagree on it).
+  run e run --rm --network none -v named1:/x:ro,rw busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"ro or rw, not both"* ]]
 }
 
 @test "commit makes an image of a container's changes (deletes included); export writes its rootfs" {
