@@ -327,7 +327,7 @@ void Extractor::entry(archive_entry* e) {
   if (path.empty()) return root_dir(e);
   auto [dir, base] = split_last(path);
 
-  if (base.starts_with(kWhiteoutPrefix)) {
+  if (opt_.whiteouts && base.starts_with(kWhiteoutPrefix)) {
     if (base == kOpaque) return opaque(dir);
     if (base.starts_with(kWhiteoutMeta)) return;  // aufs bookkeeping, ignored like containerd
     return whiteout(dir, base.substr(kWhiteoutPrefix.size()));

@@ -36,6 +36,9 @@ struct ApplyOptions {
   // Either way a whiteout never hides an entry of the same layer (OCI image spec: whiteouts
   // apply to lower layers only), whatever the order of the entries in the tar.
   bool overlay = true;
+  // false: a plain tar, not a layer (docker cp's input, a build context): `.wh.` names are
+  // ordinary files, as Docker's untar makes them — never a deletion in `dest`.
+  bool whiteouts = true;
   // In a user namespace (rootless) device nodes cannot be created: an error names the entry.
   // Overlay snapshots there are mounted with `userxattr`, so the opaque marker is
   // user.overlay.opaque=y instead of trusted.overlay.opaque=y. Owners are still applied

@@ -2504,6 +2504,7 @@ void Engine::copy_in_tar(const std::string& ref, int in_fd, const std::string& d
     // filesystem is refused as it inflates, before it fills the disk.
     diff::ApplyOptions ao;
     ao.rootless = ::geteuid() != 0;
+    ao.whiteouts = false;  // a file named .wh.x is a file (Docker's cp), never a deletion
     try {
       diff::apply_stream(in_fd, d.get(), ao, true, "cp input");
     } catch (const Error& e) {

@@ -166,6 +166,13 @@ PY
   [ "${lines[-1]}" = 200 ]
   run -0 d exec cpc cat /tmp/z.txt
   [ "$output" = zipped ]
+  # `.wh.` names are files, not whiteouts (a file there stays)
+  mkdir -p "$DD/wh" && echo marker > "$DD/wh/.wh.z.txt"
+  tar -C "$DD/wh" -cf "$DD/wh.tar" .wh.z.txt
+  run -0 api PUT "/v1.41/containers/cpc/archive?path=/tmp" --data-binary @"$DD/wh.tar" -H 'Content-Type: application/x-tar'
+  [ "${lines[-1]}" = 200 ]
+  run -0 d exec cpc cat /tmp/z.txt /tmp/.wh.z.txt
+  [ "$output" = "$(printf 'zipped\nmarker')" ]
   printf '\x1f\x8bjunkjunk' > "$DD/bad.gz"
   run -0 api PUT "/v1.41/containers/cpc/archive?path=/tmp" --data-binary @"$DD/bad.gz" -H 'Content-Type: application/x-tar'
   [ "${lines[-1]}" = 400 ]

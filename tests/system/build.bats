@@ -376,13 +376,14 @@ EOF
 
 @test "context and Dockerfile from stdin, -f, -q, --iidfile, --label, --network none" {
   echo from-tar > "$CTX/f.txt"
-  printf 'FROM busybox\nCOPY f.txt /f.txt\nRUN ls /sys/class/net | tr "\\n" " "; echo\n' > "$CTX/Dockerfile"
+  echo a-file > "$CTX/.wh.f.txt"  # a context is a plain tar: a file, not a whiteout
+  printf 'FROM busybox\nCOPY f.txt .wh.f.txt /\nRUN ls /sys/class/net | tr "\\n" " "; echo\n' > "$CTX/Dockerfile"
   # A tar context on stdin (gzip too).
   run sh -c "tar -C '$CTX' -cz . | '$BERTH' --root '$BROOT' --state '$TEST_DIR/run' build -t fromtar --network none -"
   echo "$output"
   [ "$status" -eq 0 ]
   printed "lo "
-  [ "$(e run --rm fromtar cat /f.txt)" = from-tar ]
+  [ "$(e run --rm fromtar cat /f.txt /.wh.f.txt)" = "$(printf 'from-tar\na-file')" ]
   [ -z "$(ls -A "$BROOT/build")" ]
   # The Dockerfile on stdin with a directory context, another file with -f.
   run sh -c "printf 'FROM busybox\nCOPY f.txt /g.txt\n' | '$BERTH' --root '$BROOT' --state '$TEST_DIR/run' build -q -t fromstdin -f - '$CTX'"

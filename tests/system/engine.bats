@@ -1027,6 +1027,12 @@ h')" ]
   echo world > "$TEST_DIR/in/g"
   tar -C "$TEST_DIR/in" -cf - g | e cp - v:/tmp
   [ "$(e exec v cat /tmp/g)" = world ]
+  # A tar is not a layer: `.wh.` names are files (Docker's cp), nothing in the container goes.
+  mkdir -p "$TEST_DIR/wh/sub"
+  echo one > "$TEST_DIR/wh/sub/.wh.f"
+  echo two > "$TEST_DIR/wh/sub/.wh..wh..opq"
+  tar -C "$TEST_DIR/wh" -cf - sub | e cp - v:/data
+  [ "$(e exec v cat /data/sub/f /data/sub/.wh.f /data/sub/.wh..wh..opq)" = "$(printf 'hello\none\ntwo')" ]
   # An entry that climbs out, and one through a symlink to the host's /: both stay inside.
   /usr/bin/python3 - "$TEST_DIR/evil.tar" <<'PY'
 import io, sys, tarfile

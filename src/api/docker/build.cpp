@@ -125,6 +125,7 @@ void Api::build(Exchange& ex, const Params&) {
   feed_to(ex, [&](int fd) {
     diff::ApplyOptions ao;
     ao.overlay = false;
+    ao.whiteouts = false;  // a context's .wh.x is a file (Docker's untar)
     ao.rootless = ::geteuid() != 0;
     try {  // a tar bomb: refused before it fills the disk
       diff::apply_stream(fd, dir.get(), ao, true, "the build context");

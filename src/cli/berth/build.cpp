@@ -96,6 +96,7 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
     // A tar bomb is refused before it fills the disk (the free space caps what it inflates to).
     diff::ApplyOptions ao;
     ao.overlay = false;
+    ao.whiteouts = false;  // a context's .wh.x is a file (Docker's untar)
     ao.rootless = ::geteuid() != 0;
     try {
       diff::apply_stream(0, d.get(), ao, true, "the context on stdin");

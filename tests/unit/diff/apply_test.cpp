@@ -265,6 +265,29 @@ TEST_F(ApplyTest, NativeWhiteoutsDelete) {
   EXPECT_EQ(get_xattr(at("var"), "trusted.overlay.opaque"), "<none>");
 }
 
+TEST_F(ApplyTest, PlainTarKeepsWhiteoutNamesAsFiles) {
+  // docker cp's input and build contexts are plain tars: `.wh.` names are files, and nothing
+  // already in dest goes.
+  ASSERT_EQ(::mkdir(at("d").c_str(), 0755), 0);
+  spit(at("d/a"), "keep");
+  spit(at("d/b"), "keep");
+  std::string tar = TarBuilder()
+                        .dir("d/")
+                        .file("d/.wh.a", "file one")
+                        .file("d/.wh..wh..opq", "file two")
+                        .file("d/.wh..wh.plnk", "file three")
+                        .finish();
+  for (bool overlay : {true, false}) {
+    apply(tar, Compression::none, ApplyOptions{.overlay = overlay, .whiteouts = false});
+    EXPECT_EQ(slurp(at("d/a")), "keep");
+    EXPECT_EQ(slurp(at("d/b")), "keep");
+    EXPECT_EQ(slurp(at("d/.wh.a")), "file one");
+    EXPECT_EQ(slurp(at("d/.wh..wh..opq")), "file two");
+    EXPECT_EQ(slurp(at("d/.wh..wh.plnk")), "file three");
+    EXPECT_EQ(get_xattr(at("d"), "trusted.overlay.opaque"), "<none>");
+  }
+}
+
 TEST_F(ApplyTest, ReplacesExistingEntries) {
   ASSERT_EQ(::mkdir(at("dir-becomes-file").c_str(), 0755), 0);
   spit(at("dir-becomes-file/inner"), "x");
