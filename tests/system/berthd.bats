@@ -375,6 +375,14 @@ PY
   run -0 d run -d --name ev busybox sleep 100
   run -0 d stats --no-stream --format '{{.Name}} {{.PIDs}}' ev
   [ "$output" = "ev 1" ]
+  # The whole reading, as Docker's: kernel/user time, per-CPU usage where cgroup v1 has it,
+  # memory.stat (the CLI subtracts the page cache itself), throttling, the pids limit.
+  run -0 curl -sf --unix-socket "$DD/d.sock" "http://d/v1.41/containers/ev/stats?stream=false"
+  echo "$output" | jq -e '.cpu_stats.cpu_usage.total_usage > 0 and (.cpu_stats.throttling_data | has("periods")) and
+    (.memory_stats.usage > 0) and (.memory_stats.stats | length > 5) and .pids_stats.current == 1'
+  if [ -f /sys/fs/cgroup/cpuacct/cpuacct.usage_percpu ]; then
+    echo "$output" | jq -e --argjson n "$(nproc)" '(.cpu_stats.cpu_usage.percpu_usage | length) >= $n and (.memory_stats.stats | has("total_inactive_file"))'
+  fi
   run -0 d top ev
   [[ "$output" == *"sleep 100"* ]]
   run -0 d pause ev

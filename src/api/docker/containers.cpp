@@ -600,12 +600,62 @@ uint64_t host_memory() {
   return static_cast<uint64_t>(si.totalram) * si.mem_unit;
 }
 
+// A number at a path of the runtime's raw reading (0 if absent).
+uint64_t raw_u64(const json& raw, std::initializer_list<const char*> path) {
+  const json* j = &raw;
+  for (const char* k : path) {
+    if (!j->is_object() || !j->contains(k)) return 0;
+    j = &(*j)[k];
+  }
+  return j->is_number_unsigned() || j->is_number_integer() ? j->get<uint64_t>() : 0;
+}
+
 json cpu_stats(const engine::Stats& s, uint64_t system) {
   const long ncpu = ::sysconf(_SC_NPROCESSORS_ONLN);
-  return {{"cpu_usage", {{"total_usage", s.cpu_ns}, {"usage_in_kernelmode", 0}, {"usage_in_usermode", 0}}},
+  const json& raw = s.raw;
+  json usage = {{"total_usage", s.cpu_ns},
+                {"usage_in_kernelmode", raw_u64(raw, {"cpu", "usage", "kernel"})},
+                {"usage_in_usermode", raw_u64(raw, {"cpu", "usage", "user"})}};
+  // Per CPU: cgroup v1's cpuacct has it (Docker shows it there; v2 has none).
+  if (raw.contains("cpu") && raw["cpu"].contains("usage") && raw["cpu"]["usage"].value("percpu", json()).is_array() &&
+      !raw["cpu"]["usage"]["percpu"].empty())
+    usage["percpu_usage"] = raw["cpu"]["usage"]["percpu"];
+  return {{"cpu_usage", usage},
           {"system_cpu_usage", system},
           {"online_cpus", ncpu},
-          {"throttling_data", {{"periods", 0}, {"throttled_periods", 0}, {"throttled_time", 0}}}};
+          {"throttling_data",
+           {{"periods", raw_u64(raw, {"cpu", "throttling", "periods"})},
+            {"throttled_periods", raw_u64(raw, {"cpu", "throttling", "throttled_periods"})},
+            {"throttled_time", raw_u64(raw, {"cpu", "throttling", "throttled_time"})}}}};
+}
+
+// Docker's memory_stats: the cgroup's usage and its memory.stat (the docker CLI subtracts the
+// inactive page cache itself: total_inactive_file on v1, inactive_file on v2).
+json memory_stats(const engine::Stats& s, uint64_t host_mem) {
+  const json& raw = s.raw;
+  const json stat = raw.contains("memory") && raw["memory"].value("raw", json()).is_object() ? raw["memory"]["raw"] : json::object();
+  json m = {{"usage", stat.empty() ? s.mem_usage : raw_u64(raw, {"memory", "usage", "usage"})},
+            {"limit", s.mem_limit && s.mem_limit < host_mem ? s.mem_limit : host_mem},
+            {"stats", stat}};
+  if (const uint64_t max = raw_u64(raw, {"memory", "usage", "max"})) m["max_usage"] = max;
+  if (raw.contains("memory") && raw["memory"].contains("usage") && raw["memory"]["usage"].contains("failcnt"))
+    m["failcnt"] = raw_u64(raw, {"memory", "usage", "failcnt"});
+  return m;
+}
+
+// Per device, as the cgroup counts it: {"major", "minor", "op" (Read/Write), "value"}.
+json blkio_entries(const engine::Stats& s) {
+  json out = json::array();
+  const json& raw = s.raw;
+  if (raw.contains("blkio") && raw["blkio"].value("ioServiceBytesRecursive", json()).is_array())
+    for (auto& e : raw["blkio"]["ioServiceBytesRecursive"])
+      if (e.is_object())
+        out.push_back({{"major", e.value("major", 0)}, {"minor", e.value("minor", 0)}, {"op", e.value("op", "")}, {"value", e.value("value", 0ull)}});
+  if (out.empty() && (s.blk_read || s.blk_write)) {
+    out.push_back({{"major", 0}, {"minor", 0}, {"op", "Read"}, {"value", s.blk_read}});
+    out.push_back({{"major", 0}, {"minor", 0}, {"op", "Write"}, {"value", s.blk_write}});
+  }
+  return out;
 }
 
 }  // namespace
@@ -620,20 +670,17 @@ void Api::container_stats(Exchange& ex, const Params& p) {
     if (now.net_rx || now.net_tx)
       networks["eth0"] = {{"rx_bytes", now.net_rx}, {"tx_bytes", now.net_tx}, {"rx_packets", 0}, {"tx_packets", 0},
                           {"rx_errors", 0}, {"tx_errors", 0}, {"rx_dropped", 0}, {"tx_dropped", 0}};
-    json blkio = json::array();
-    if (now.blk_read || now.blk_write) {
-      blkio.push_back({{"major", 0}, {"minor", 0}, {"op", "read"}, {"value", now.blk_read}});
-      blkio.push_back({{"major", 0}, {"minor", 0}, {"op", "write"}, {"value", now.blk_write}});
-    }
+    json pids = {{"current", now.pids}};
+    if (const uint64_t limit = raw_u64(now.raw, {"pids", "limit"}); limit && limit < (1ull << 62)) pids["limit"] = limit;
     return json{{"read", rfc3339_nano(now_ns())},
                 {"preread", before ? rfc3339_nano(now_ns()) : "0001-01-01T00:00:00Z"},
-                {"pids_stats", {{"current", now.pids}}},
-                {"blkio_stats", {{"io_service_bytes_recursive", blkio}}},
+                {"pids_stats", pids},
+                {"blkio_stats", {{"io_service_bytes_recursive", blkio_entries(now)}}},
                 {"num_procs", 0},
                 {"storage_stats", json::object()},
                 {"cpu_stats", cpu_stats(now, sys_now)},
                 {"precpu_stats", before ? cpu_stats(*before, sys_before) : json{{"cpu_usage", {{"total_usage", 0}}}, {"throttling_data", json::object()}}},
-                {"memory_stats", {{"usage", now.mem_usage}, {"limit", now.mem_limit ? now.mem_limit : host_memory()}, {"stats", json::object()}}},
+                {"memory_stats", memory_stats(now, host_memory())},
                 {"name", name},
                 {"id", c.id()},
                 {"networks", networks}};
