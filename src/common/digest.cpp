@@ -1,7 +1,12 @@
 #include "common/digest.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+// OpenSSL's SHA256_*/SHA512_* functions: the same assembly as the EVP interface, without
+// OpenSSL 3's provider machinery — whose first fetch costs ~1 ms, paid by every berth command
+// that reads a blob. Deprecated in 3.0, not removed.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+
+#include <cstring>
 
 #include "common/error.hpp"
 
@@ -28,23 +33,20 @@ Digest Digest::parse(std::string_view s) {
 }
 
 struct Hasher::Impl {
-  EVP_MD_CTX* ctx = nullptr;
-  ~Impl() { EVP_MD_CTX_free(ctx); }
+  bool sha512 = false;
+  SHA256_CTX c256;
+  SHA512_CTX c512;
 };
 
 Hasher::Hasher(std::string_view algorithm) : impl_(std::make_unique<Impl>()), algorithm_(algorithm) {
-  // Digests need nothing from the system's openssl.cnf (providers, engines): skipping it saves
-  // reading and parsing that file on every command (~1 ms here). Once per process.
-  static const bool initialized = OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr) == 1;
-  (void)initialized;
-  // Fetched once: OpenSSL 3 looks the implementation up again at every init otherwise.
-  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  static EVP_MD* const sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
-  const EVP_MD* md = algorithm == "sha512" ? sha512 : algorithm == "sha256" ? sha256 : nullptr;
-  if (!md) throw Error("unsupported digest algorithm `" + std::string(algorithm) + "`");
-  impl_->ctx = EVP_MD_CTX_new();
-  if (!impl_->ctx || EVP_DigestInit_ex(impl_->ctx, md, nullptr) != 1)
-    throw Error("OpenSSL: cannot initialise " + algorithm_);
+  if (algorithm == "sha256") {
+    SHA256_Init(&impl_->c256);
+  } else if (algorithm == "sha512") {
+    impl_->sha512 = true;
+    SHA512_Init(&impl_->c512);
+  } else {
+    throw Error("unsupported digest algorithm `" + std::string(algorithm) + "`");
+  }
 }
 
 Hasher::~Hasher() = default;
@@ -52,16 +54,24 @@ Hasher::Hasher(Hasher&&) noexcept = default;
 Hasher& Hasher::operator=(Hasher&&) noexcept = default;
 
 void Hasher::update(const void* data, size_t n) {
-  if (n && EVP_DigestUpdate(impl_->ctx, data, n) != 1) throw Error("OpenSSL: digest update failed");
+  if (!n) return;
+  if (impl_->sha512) SHA512_Update(&impl_->c512, data, n);
+  else SHA256_Update(&impl_->c256, data, n);
 }
 
 Digest Hasher::digest() const {
-  EVP_MD_CTX* copy = EVP_MD_CTX_new();
-  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned char out[SHA512_DIGEST_LENGTH];
   unsigned len = 0;
-  bool ok = copy && EVP_MD_CTX_copy_ex(copy, impl_->ctx) == 1 && EVP_DigestFinal_ex(copy, out, &len) == 1;
-  EVP_MD_CTX_free(copy);
-  if (!ok) throw Error("OpenSSL: digest final failed");
+  // On a copy: the hasher can go on.
+  if (impl_->sha512) {
+    SHA512_CTX c = impl_->c512;
+    SHA512_Final(out, &c);
+    len = SHA512_DIGEST_LENGTH;
+  } else {
+    SHA256_CTX c = impl_->c256;
+    SHA256_Final(out, &c);
+    len = SHA256_DIGEST_LENGTH;
+  }
   static const char hex[] = "0123456789abcdef";
   Digest d;
   d.algorithm = algorithm_;

@@ -19,13 +19,15 @@ namespace {
 
 // --pull missing (Docker's default: an image not in the store is pulled first), always, never.
 // The pull's progress goes to stderr (stdout is the container's); -q: none.
-void pull_for_run(const Engine& e, const Args& a, const std::string& image) {
+void pull_for_run(const Engine& e, engine::Engine& eng, const Args& a, const std::string& image) {
   const std::string policy = a.get("pull", "missing");
   if (policy != "missing" && policy != "always" && policy != "never")
     throw Error("--pull must be missing, always or never (not `" + policy + "`)");
   if (policy == "never") return;
   if (policy == "missing") {
-    if (e.images(a.get("platform")).find(image)) return;
+    // The engine's image service (its database connection) unless another platform is asked.
+    if (a.get("platform").empty() ? eng.images().find(image).has_value() : e.images(a.get("platform")).find(image).has_value())
+      return;
     oci::Reference::parse(image);  // a malformed one: its one-line error, no pull
     if (!a.has("quiet")) std::fprintf(stderr, "Unable to find image '%s' locally\n", image.c_str());
   }
@@ -46,7 +48,7 @@ int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
   engine::Container c;
   try {
     req = build_request(a);
-    pull_for_run(e, a, req.image);
+    pull_for_run(e, eng, a, req.image);
     c = eng.create(req);
   } catch (const Error& ex) {
     std::fprintf(stderr, "berth: %s\n", ex.what());
