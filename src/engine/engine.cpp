@@ -294,7 +294,7 @@ std::vector<json> Engine::volume_mounts(const Container& c, const std::string& r
       if (o != "ro" && o != "readonly" && o != "rw" && o != "nocopy" && o != "z" && o != "Z" && !o.empty())
         throw Error(ErrorKind::invalid_argument, "invalid volume option `" + o + "` for " + name);
     // The one rule for read-only (cp's view of the volume uses it too).
-    if (Bind{name, dst, opts.empty() ? std::vector<std::string>{} : split(opts, ',')}.read_only()) mopts.push_back("ro");
+    if (volume_bind(vol).read_only()) mopts.push_back("ro");
     out.push_back({{"destination", dst}, {"type", "bind"}, {"source", v->mountpoint}, {"options", mopts}});
   }
   return out;
@@ -2280,8 +2280,7 @@ void Engine::mount_volumes_at(const Container& c, const std::string& root) {
   for (auto& vol : c.data.value("Volumes", json::array())) {
     const auto v = volumes_.get(vol.value("Name", ""));
     if (!v) continue;
-    const std::string opts = vol.value("Options", "");
-    const Bind as_bind{vol.value("Name", ""), vol.value("Destination", ""), opts.empty() ? std::vector<std::string>{} : split(opts, ',')};
+    const Bind as_bind = volume_bind(vol);
     mounts.push_back({fs::clean_path(as_bind.destination), v->mountpoint, as_bind.read_only()});
   }
   for (const Bind& b : binds_of(c.host_config()))
@@ -2559,7 +2558,7 @@ json Engine::mounts(const Container& c) {
   for (auto& v : c.data.value("Volumes", json::array())) {
     auto vol = volumes_.get(v.value("Name", ""));
     const std::string opts = v.value("Options", "");
-    const Bind as_bind{v.value("Name", ""), v.value("Destination", ""), opts.empty() ? std::vector<std::string>{} : split(opts, ',')};
+    const Bind as_bind = volume_bind(v);
     mounts.push_back({{"Type", "volume"},
                       {"Name", v.value("Name", "")},
                       {"Source", vol ? vol->mountpoint : ""},

@@ -44,6 +44,11 @@ std::vector<std::string> command_line(const ContainerConfig& config) {
   return out;
 }
 
+Bind volume_bind(const json& entry) {
+  const std::string opts = entry.value("Options", "");
+  return {entry.value("Name", ""), entry.value("Destination", ""), opts.empty() ? std::vector<std::string>{} : split(opts, ',')};
+}
+
 bool Bind::read_only() const {
   bool ro = false;
   for (auto& o : options) {

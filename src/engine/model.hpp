@@ -49,6 +49,9 @@ struct Bind {
 Bind parse_bind(const std::string& spec);
 // Every HostConfig.Binds entry, parsed.
 std::vector<Bind> binds_of(const HostConfig& host);
+// A record's Volumes entry ({"Name", "Destination", "Options"}) as a Bind: one reading of its
+// options (read-only or not) for the container's mounts, inspect and cp.
+Bind volume_bind(const nlohmann::json& entry);
 // The same from a record's HostConfig, to show it (inspect, ps): an entry that does not parse
 // is left out instead of failing.
 std::vector<Bind> shown_binds(const nlohmann::json& host);
