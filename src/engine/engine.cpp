@@ -1621,16 +1621,16 @@ std::pair<uint64_t, uint64_t> net_bytes(pid_t pid) {
   return {rx, tx};
 }
 
-uint64_t u64(const json& j, std::initializer_list<const char*> path) {
-  const json* p = &j;
+}  // namespace
+
+uint64_t Stats::raw_number(std::initializer_list<const char*> path) const {
+  const json* p = &raw;
   for (const char* k : path) {
     if (!p->is_object() || !p->contains(k)) return 0;
     p = &(*p)[k];
   }
   return p->is_number_unsigned() || p->is_number_integer() ? p->get<uint64_t>() : 0;
 }
-
-}  // namespace
 
 Stats Engine::stats(const std::string& ref) {
   Container c = lookup(ref);
@@ -1650,14 +1650,14 @@ Stats Engine::stats(const std::string& ref) {
     log::debug("stats " + c.rec.name + ": " + e.what());
   }
   if (!st.raw.is_object()) st.raw = json::object();
-  st.cpu_ns = u64(st.raw, {"cpu", "usage", "total"});
-  st.pids = u64(st.raw, {"pids", "current"});
-  const uint64_t usage = u64(st.raw, {"memory", "usage", "usage"});
+  st.cpu_ns = st.raw_number({"cpu", "usage", "total"});
+  st.pids = st.raw_number({"pids", "current"});
+  const uint64_t usage = st.raw_number({"memory", "usage", "usage"});
   // Docker's CLI: usage less the inactive file cache (cgroup v1: total_inactive_file).
-  uint64_t inactive = u64(st.raw, {"memory", "raw", "inactive_file"});
-  if (!inactive) inactive = u64(st.raw, {"memory", "raw", "total_inactive_file"});
+  uint64_t inactive = st.raw_number({"memory", "raw", "inactive_file"});
+  if (!inactive) inactive = st.raw_number({"memory", "raw", "total_inactive_file"});
   st.mem_usage = inactive < usage ? usage - inactive : usage;
-  st.mem_limit = u64(st.raw, {"memory", "usage", "limit"});
+  st.mem_limit = st.raw_number({"memory", "usage", "limit"});
   if (st.mem_limit >= (uint64_t{1} << 60)) st.mem_limit = 0;  // v1's "unlimited", v2's max
   if (st.raw.contains("blkio")) {
     for (auto& e : st.raw["blkio"].value("ioServiceBytesRecursive", json::array())) {

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -74,6 +75,8 @@ struct Stats {
   uint64_t net_rx = 0, net_tx = 0;       // bytes through its interfaces but lo; 0 without a network of its own
   uint64_t blk_read = 0, blk_write = 0;  // bytes read from and written to block devices
   nlohmann::json raw;                    // the cgroup reading (runc's `events --stats` data); {} if unknown
+  // A number of `raw` by its path ({"cpu", "usage", "total"}); 0 when absent.
+  uint64_t raw_number(std::initializer_list<const char*> path) const;
 };
 // CPU use between two readings: 100 is one CPU busy all the time (Docker's CPU %).
 double cpu_percent(const Stats& before, const Stats& after);

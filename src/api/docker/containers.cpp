@@ -600,22 +600,12 @@ uint64_t host_memory() {
   return static_cast<uint64_t>(si.totalram) * si.mem_unit;
 }
 
-// A number at a path of the runtime's raw reading (0 if absent).
-uint64_t raw_u64(const json& raw, std::initializer_list<const char*> path) {
-  const json* j = &raw;
-  for (const char* k : path) {
-    if (!j->is_object() || !j->contains(k)) return 0;
-    j = &(*j)[k];
-  }
-  return j->is_number_unsigned() || j->is_number_integer() ? j->get<uint64_t>() : 0;
-}
-
 json cpu_stats(const engine::Stats& s, uint64_t system) {
   const long ncpu = ::sysconf(_SC_NPROCESSORS_ONLN);
   const json& raw = s.raw;
   json usage = {{"total_usage", s.cpu_ns},
-                {"usage_in_kernelmode", raw_u64(raw, {"cpu", "usage", "kernel"})},
-                {"usage_in_usermode", raw_u64(raw, {"cpu", "usage", "user"})}};
+                {"usage_in_kernelmode", s.raw_number({"cpu", "usage", "kernel"})},
+                {"usage_in_usermode", s.raw_number({"cpu", "usage", "user"})}};
   // Per CPU: cgroup v1's cpuacct has it (Docker shows it there; v2 has none).
   if (raw.contains("cpu") && raw["cpu"].contains("usage") && raw["cpu"]["usage"].value("percpu", json()).is_array() &&
       !raw["cpu"]["usage"]["percpu"].empty())
@@ -624,9 +614,9 @@ json cpu_stats(const engine::Stats& s, uint64_t system) {
           {"system_cpu_usage", system},
           {"online_cpus", ncpu},
           {"throttling_data",
-           {{"periods", raw_u64(raw, {"cpu", "throttling", "periods"})},
-            {"throttled_periods", raw_u64(raw, {"cpu", "throttling", "throttled_periods"})},
-            {"throttled_time", raw_u64(raw, {"cpu", "throttling", "throttled_time"})}}}};
+           {{"periods", s.raw_number({"cpu", "throttling", "periods"})},
+            {"throttled_periods", s.raw_number({"cpu", "throttling", "throttled_periods"})},
+            {"throttled_time", s.raw_number({"cpu", "throttling", "throttled_time"})}}}};
 }
 
 // Docker's memory_stats: the cgroup's usage and its memory.stat (the docker CLI subtracts the
@@ -634,12 +624,12 @@ json cpu_stats(const engine::Stats& s, uint64_t system) {
 json memory_stats(const engine::Stats& s, uint64_t host_mem) {
   const json& raw = s.raw;
   const json stat = raw.contains("memory") && raw["memory"].value("raw", json()).is_object() ? raw["memory"]["raw"] : json::object();
-  json m = {{"usage", stat.empty() ? s.mem_usage : raw_u64(raw, {"memory", "usage", "usage"})},
+  json m = {{"usage", stat.empty() ? s.mem_usage : s.raw_number({"memory", "usage", "usage"})},
             {"limit", s.mem_limit && s.mem_limit < host_mem ? s.mem_limit : host_mem},
             {"stats", stat}};
-  if (const uint64_t max = raw_u64(raw, {"memory", "usage", "max"})) m["max_usage"] = max;
+  if (const uint64_t max = s.raw_number({"memory", "usage", "max"})) m["max_usage"] = max;
   if (raw.contains("memory") && raw["memory"].contains("usage") && raw["memory"]["usage"].contains("failcnt"))
-    m["failcnt"] = raw_u64(raw, {"memory", "usage", "failcnt"});
+    m["failcnt"] = s.raw_number({"memory", "usage", "failcnt"});
   return m;
 }
 
@@ -671,7 +661,7 @@ void Api::container_stats(Exchange& ex, const Params& p) {
       networks["eth0"] = {{"rx_bytes", now.net_rx}, {"tx_bytes", now.net_tx}, {"rx_packets", 0}, {"tx_packets", 0},
                           {"rx_errors", 0}, {"tx_errors", 0}, {"rx_dropped", 0}, {"tx_dropped", 0}};
     json pids = {{"current", now.pids}};
-    if (const uint64_t limit = raw_u64(now.raw, {"pids", "limit"}); limit && limit < (1ull << 62)) pids["limit"] = limit;
+    if (const uint64_t limit = now.raw_number({"pids", "limit"}); limit && limit < (1ull << 62)) pids["limit"] = limit;
     return json{{"read", rfc3339_nano(now_ns())},
                 {"preread", before ? rfc3339_nano(now_ns()) : "0001-01-01T00:00:00Z"},
                 {"pids_stats", pids},
