@@ -25,6 +25,10 @@ count_snapshots() { find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -typ
   [ "$status" -eq 0 ]
   [[ "${lines[0]}" == REPOSITORY*TAG*"IMAGE ID"*CREATED*SIZE ]]
   [[ "${lines[1]}" == test/busybox*1*${id:7:12}* ]]
+  # Columns line up whatever the width of a cell ("Less than a second ago" is wider than
+  # CREATED): the size starts under SIZE.
+  local at=${lines[0]%%SIZE*}
+  [[ "${lines[1]:${#at}}" =~ ^[0-9.]+[kMG]?B$ ]]
   [ "$(b images -q)" = "${id:7:12}" ]
   b images --format json | jq -e --arg r test/busybox '.Repository == $r and .Tag == "1"'
   run b image inspect test/busybox:1

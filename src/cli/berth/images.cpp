@@ -9,6 +9,8 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <string>
+#include <string_view>
 
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
@@ -28,21 +30,24 @@ struct Row {
 };
 
 void print_table(const std::vector<Row>& rows, bool digests) {
-  size_t w_repo = 10, w_tag = 3, w_dig = 6;
-  for (auto& r : rows) {
-    w_repo = std::max(w_repo, r.repository.size());
-    w_tag = std::max(w_tag, r.tag.size());
-    w_dig = std::max(w_dig, r.digest.size());
-  }
-  auto pad = [](const std::string& s, size_t w) { return s + std::string(w + 3 - std::min(w, s.size()), ' '); };
+  // Docker's tabwriter: each column as wide as its widest cell plus 3 (pad() adds them), at
+  // least 10.
+  auto width = [&](const char* title, std::string Row::*field) {
+    size_t w = std::string_view(title).size();
+    for (auto& r : rows) w = std::max(w, (r.*field).size());
+    return std::max<size_t>(7, w);
+  };
+  const size_t w_repo = width("REPOSITORY", &Row::repository), w_tag = width("TAG", &Row::tag),
+               w_dig = width("DIGEST", &Row::digest), w_id = width("IMAGE ID", &Row::id),
+               w_created = width("CREATED", &Row::created_since);
   std::string head = pad("REPOSITORY", w_repo) + pad("TAG", w_tag);
   if (digests) head += pad("DIGEST", w_dig);
-  head += pad("IMAGE ID", 12) + pad("CREATED", 14) + "SIZE";
+  head += pad("IMAGE ID", w_id) + pad("CREATED", w_created) + "SIZE";
   std::puts(head.c_str());
   for (auto& r : rows) {
     std::string line = pad(r.repository, w_repo) + pad(r.tag, w_tag);
     if (digests) line += pad(r.digest, w_dig);
-    line += pad(r.id, 12) + pad(r.created_since, 14) + r.size;
+    line += pad(r.id, w_id) + pad(r.created_since, w_created) + r.size;
     std::puts(line.c_str());
   }
 }
