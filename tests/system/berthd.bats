@@ -656,10 +656,12 @@ same() {
 }
 
 @test "berthd: 50 clients at once, each a run --rm" {
+  local pids=()  # waited for by pid (a bare `wait` also waits for bats's timeout watchdog)
   for i in $(seq 1 50); do
     (DOCKER_HOST="unix://$DD/d.sock" "$DOCKER_CLI" run --rm busybox echo "c$i" > "$DD/par.$i" 2>&1; echo $? >> "$DD/par.$i") &
+    pids+=($!)
   done
-  wait
+  wait "${pids[@]}"
   for i in $(seq 1 50); do
     [ "$(cat "$DD/par.$i")" = "$(printf 'c%s\n0' "$i")" ] || { cat "$DD/par.$i"; false; }
   done

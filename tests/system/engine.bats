@@ -650,10 +650,13 @@ EOS
 }
 
 @test "several berth commands at once: 8 parallel runs, unique names, all succeed" {
+  # Waits for these pids only (a bare `wait` also waits for bats's BATS_TEST_TIMEOUT watchdog).
+  local pids=()
   for i in 1 2 3 4 5 6 7 8; do
     "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run -d --name par$i busybox sh -c "echo $i" > "$TEST_DIR/par$i.out" 2>&1 &
+    pids+=($!)
   done
-  wait
+  wait "${pids[@]}"
   [ "$(e ps -aq | wc -l)" -eq 8 ]
   for i in 1 2 3 4 5 6 7 8; do [ "$(e wait par$i)" = 0 ]; done
   for i in 1 2 3 4 5 6 7 8; do [ "$(e logs par$i)" = "$i" ]; done

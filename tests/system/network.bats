@@ -563,10 +563,12 @@ EOF
 
 @test "8 containers started at once on the default network get 8 addresses" {
   e run --rm busybox true
+  local pids=()  # waited for by pid (a bare `wait` also waits for bats's timeout watchdog)
   for i in $(seq 1 8); do
     e run -d --name "p$i" busybox sleep 60 >/dev/null &
+    pids+=($!)
   done
-  wait
+  wait "${pids[@]}"
   run sh -c "for i in \$(seq 1 8); do $BERTH --root $BROOT --state $TEST_DIR/run inspect -f '{{json .NetworkSettings}}' p\$i | jq -r .IPAddress; done | sort -u | grep -c ."
   [ "$output" -eq 8 ]
 }
