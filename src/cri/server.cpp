@@ -18,6 +18,7 @@
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -1101,7 +1102,6 @@ struct Server::Impl {
   RuntimeImpl runtime;
   ImageImpl images;
   std::unique_ptr<grpc::Server> server;
-  std::string path;
 
   static PodSettings pod_settings(const engine::Engine& eng, const Settings& s) {
     PodSettings ps;
@@ -1127,20 +1127,23 @@ Server::Server(engine::Engine& eng, Settings s) {
 
 Server::~Server() { shutdown(); }
 
-void Server::start(const std::string& path) {
-  fs::mkdir_p(path.substr(0, path.rfind('/')), 0755);
-  ::unlink(path.c_str());
+void Server::start() {
   grpc::ServerBuilder b;
-  b.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
   b.RegisterService(&impl_->runtime);
   b.RegisterService(&impl_->images);
   b.SetMaxReceiveMessageSize(16 << 20);
   b.SetMaxSendMessageSize(16 << 20);
   impl_->server = b.BuildAndStart();
-  if (!impl_->server) throw Error(ErrorKind::unavailable, "cannot serve the CRI on " + path);
-  ::chmod(path.c_str(), 0660);
-  impl_->path = path;
+  if (!impl_->server) throw Error(ErrorKind::unavailable, "cannot start the CRI's gRPC server");
   impl_->streaming.start(impl_->s.streaming_address);
+}
+
+void Server::adopt(int fd) {
+  if (!impl_->server) {
+    ::close(fd);
+    return;
+  }
+  grpc::AddInsecureChannelFromFd(impl_->server.get(), fd);
 }
 
 std::string Server::streaming_address() const { return impl_->streaming.address(); }
@@ -1151,7 +1154,6 @@ void Server::shutdown() {
   impl_->runtime.end_event_streams();
   impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   impl_->server.reset();
-  ::unlink(impl_->path.c_str());
 }
 
 }  // namespace berth::cri

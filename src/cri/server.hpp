@@ -13,35 +13,21 @@
 #include <string>
 #include <vector>
 
+#include "cri/service.hpp"
 #include "engine/engine.hpp"
-#include "image/service.hpp"
 
 namespace berth::cri {
 
-struct Settings {
-  std::string berth_version;
-  std::string root, state;                   // the store and state of berthd
-  std::vector<std::string> cni_conf_dirs = {"/etc/cni/net.d"};
-  std::vector<std::string> cni_plugin_dirs;  // default: the engine's, then /opt/cni/bin
-  // The streaming server's address (Exec, Attach, PortForward URLs): IPv4 HOST:PORT, port 0
-  // for any free one.
-  std::string streaming_address = "127.0.0.1:0";
-  // Registries: a Transfer for a pull, given the Docker API's X-Registry-Auth header form of
-  // the request's credentials ("" for none).
-  std::function<image::Transfer(const std::string& auth_header)> transfer;
-};
-
-class Server {
+class Server final : public Service {
  public:
   Server(engine::Engine& eng, Settings s);
-  ~Server();
-  // Listens on the unix socket `path` (made 0660; an old socket file there is replaced) and
-  // serves on gRPC's own threads until shutdown; starts the streaming server.
-  void start(const std::string& path);
-  // The streaming server's HOST:PORT (once started).
-  std::string streaming_address() const;
-  // Stops accepting and lets calls in flight end (up to a few seconds).
-  void shutdown();
+  ~Server() override;
+  // Starts gRPC's server (its own threads, no listening port: berthd hands it the connections)
+  // and the streaming server.
+  void start();
+  void adopt(int fd) override;
+  std::string streaming_address() const override;
+  void shutdown() override;
 
  private:
   struct Impl;

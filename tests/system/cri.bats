@@ -67,6 +67,27 @@ PY
   true
 }
 
+@test "cri: berthd loads gRPC (berthd-cri.so) at the first CRI connection, not before" {
+  local pid
+  pid=$(cat "$DD/berthd.test-pid")
+  # An idle berthd: the CRI socket is berthd's own, no gRPC or protobuf in its memory.
+  ! grep -q -e libgrpc -e libprotobuf -e berthd-cri "/proc/$pid/maps"
+  grep -q "its server loads at the first connection" "$DD/berthd.log"
+  run -0 cri_py <<'PY'
+import os, sys
+sys.path.insert(0, os.environ["CRI_PY"])
+import grpc
+from cri import api_pb2 as pb, api_pb2_grpc as rpc
+rt = rpc.RuntimeServiceStub(grpc.insecure_channel("unix://" + os.environ["CRI_SOCK"]))
+print(rt.Version(pb.VersionRequest()).runtime_name)
+PY
+  [ "$output" = berth ]
+  grep -q berthd-cri.so "/proc/$pid/maps"
+  grep -q "CRI server loaded (first connection); streaming on 127.0.0.1:" "$DD/berthd.log"
+  # The socket keeps its mode, and later connections reach the same server.
+  [ "$(stat -c %a "$CRI_SOCK")" = 660 ]
+}
+
 @test "cri: the project's CRI scenarios through a gRPC client (pods, containers, ExecSync, exec/attach/port-forward streams, logs, images, bad requests)" {
   run -0 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$SRC/tests/system/cri_test.py" || { echo "$output"; false; }
   echo "# cri_test.py: ${lines[-1]}" >&3

@@ -13,13 +13,18 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,13 +39,14 @@
 #include "api/http.hpp"
 #include "api/tls.hpp"
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "distribution/auth.hpp"
 #include "distribution/auth_file.hpp"
 #include "distribution/client.hpp"  // RegistryOptions; the client itself is the module's
-#include "cri/server.hpp"
+#include "cri/service.hpp"
 #include "engine/engine.hpp"
 #include "events/events.hpp"
 
@@ -239,6 +245,78 @@ void* module_symbol(const std::string& name, const char* symbol) {
   if (!f) throw Error(path + " has no " + symbol);
   return f;
 }
+
+// The CRI's socket. berthd listens on it itself and loads the CRI server (berthd-cri.so: gRPC
+// and protobuf) at the first connection, then hands it that connection and every later one.
+class CriListener {
+ public:
+  using Open = std::function<std::unique_ptr<cri::Service>()>;
+  CriListener(const std::string& path, Open open) : open_(std::move(open)) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) throw Error(ErrorKind::invalid_argument, "--cri-socket " + path + ": path too long");
+    std::memcpy(addr.sun_path, path.c_str(), path.size());
+    fs::mkdir_p(path.substr(0, path.rfind('/')), 0755);
+    fd_ = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd_) throw_errno("socket");
+    ::unlink(path.c_str());
+    if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) throw_errno("bind " + path);
+    ::chmod(path.c_str(), 0660);
+    if (::listen(fd_.get(), 128) < 0) throw_errno("listen " + path);
+    wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC));
+    if (!wake_) throw_errno("eventfd");
+    path_ = path;
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~CriListener() { stop(); }
+  // Stops accepting (the socket file goes); the server, if loaded, keeps its connections.
+  void stop() {
+    if (!thread_.joinable()) return;
+    uint64_t one = 1;
+    (void)!::write(wake_.get(), &one, sizeof one);
+    thread_.join();
+    ::unlink(path_.c_str());
+  }
+  // The server, once loaded (after stop(): no more change).
+  cri::Service* service() { return svc_.get(); }
+
+ private:
+  void loop() {
+    for (;;) {
+      pollfd p[2] = {{fd_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+      if (::poll(p, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        log::error(std::string("CRI socket: poll: ") + std::strerror(errno));
+        return;
+      }
+      if (p[1].revents) return;
+      const int c = ::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (c < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          log::warn(std::string("CRI socket: accept: ") + std::strerror(errno));
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        continue;  // EINTR, ECONNABORTED, EAGAIN: the next one
+      }
+      try {
+        if (!svc_) {
+          svc_ = open_();
+          log::info("CRI server loaded (first connection); streaming on " + svc_->streaming_address());
+        }
+        svc_->adopt(c);
+      } catch (const std::exception& e) {
+        ::close(c);
+        log::error(std::string("CRI: ") + e.what());
+      }
+    }
+  }
+
+  Open open_;
+  UniqueFd fd_, wake_;
+  std::string path_;
+  std::unique_ptr<cri::Service> svc_;
+  std::thread thread_;
+};
 
 // The registry client, from berthd-registry.so (loaded once, at the first use).
 using registry_open_fn = distribution::Repository* (*)(const distribution::RegistryOptions*, const char*, const char*);
@@ -454,7 +532,7 @@ int main(int argc, char** argv) {
 
     // The CRI: an engine of its own namespace, the same store and registries.
     std::unique_ptr<engine::Engine> cri_eng;
-    std::unique_ptr<cri::Server> cri_server;
+    std::unique_ptr<CriListener> cri_listener;
     if (cfg.cri_socket != "none") {
       if (cfg.cri_ns == cfg.ns) throw Error(ErrorKind::invalid_argument, "--cri-namespace must differ from --namespace");
       engine::Options co = o;
@@ -473,11 +551,13 @@ int main(int argc, char** argv) {
       if (!cfg.cni_conf_dirs.empty()) cs.cni_conf_dirs = cfg.cni_conf_dirs;
       cs.transfer = settings.transfer;
       cs.streaming_address = cfg.cri_streaming;
-      cri_server = std::make_unique<cri::Server>(*cri_eng, cs);
       const std::string path = cfg.cri_socket.empty() ? cfg.state + "/cri.sock" : cfg.cri_socket;
-      cri_server->start(path);
-      log::info("CRI (runtime.v1) on unix://" + path + ", namespace " + cfg.cri_ns + ", streaming on " +
-                cri_server->streaming_address());
+      cri_listener = std::make_unique<CriListener>(path, [&cri_eng, cs] {
+        static auto open = reinterpret_cast<cri::open_fn>(module_symbol("cri", "berthd_cri_open"));
+        return std::unique_ptr<cri::Service>(open(cri_eng.get(), &cs));
+      });
+      log::info("CRI (runtime.v1) on unix://" + path + ", namespace " + cfg.cri_ns +
+                " (its server loads at the first connection)");
     }
     api::Server server(api::Limits{}, [&docker](api::Exchange& ex) { docker.handle(ex); },
                        api::docker::Api::common_headers(BERTH_VERSION));
@@ -529,20 +609,23 @@ int main(int argc, char** argv) {
     });
     server.run();
     signals.join();
-    if (cri_server) {
+    if (cri_listener) {
+      cri_listener->stop();
       // gRPC's shutdown waits for every handler to return: one that does not (a call stuck
       // on a container) must not keep the daemon from exiting — the shims keep the containers.
-      auto done = std::make_shared<std::promise<void>>();
-      auto ended = done->get_future();
-      std::thread([&cri_server, done] {
-        cri_server->shutdown();
-        done->set_value();
-      }).detach();
-      if (ended.wait_for(std::chrono::seconds(6)) != std::future_status::ready) {
-        log::warn("CRI calls still running at exit: left");
-        ::unlink((cfg.state + "/berthd.pid").c_str());
-        std::fflush(nullptr);
-        ::_exit(0);
+      if (cri::Service* cri_server = cri_listener->service()) {
+        auto done = std::make_shared<std::promise<void>>();
+        auto ended = done->get_future();
+        std::thread([cri_server, done] {
+          cri_server->shutdown();
+          done->set_value();
+        }).detach();
+        if (ended.wait_for(std::chrono::seconds(6)) != std::future_status::ready) {
+          log::warn("CRI calls still running at exit: left");
+          ::unlink((cfg.state + "/berthd.pid").c_str());
+          std::fflush(nullptr);
+          ::_exit(0);
+        }
       }
     }
     tcp_listeners.clear();
