@@ -8,7 +8,7 @@ PACKAGES=(
   # build (clang and its sanitizer/libFuzzer runtimes: the fuzz targets)
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   nlohmann-json3-dev libseccomp-dev libcap-dev libgtest-dev googletest
-  libssl-dev libsqlite3-dev libarchive-dev libzstd-dev libisal-dev zlib1g-dev libcurl4-openssl-dev
+  libssl-dev libsqlite3-dev libarchive-dev liblzma-dev libbz2-dev libzstd-dev libisal-dev zlib1g-dev libcurl4-openssl-dev
   # berthd's HTTP server (Boost.Beast/Asio, headers only)
   libboost1.81-dev
   # tests: a busybox-static rootfs, bats, tools the tests drive
@@ -16,7 +16,7 @@ PACKAGES=(
   # engine: the tiny init of `run --init`; networking: Debian's CNI plugins and iptables
   tini containernetworking-plugins iptables
   # drop-in tests and benchmarks: the peers, side by side
-  runc crun hyperfine time podman buildah docker.io curl zstd
+  runc crun hyperfine time podman buildah docker.io curl zstd bzip2 xz-utils
   # a sandboxed runtime per container (--runtime): gVisor
   runsc
   # image tests: a real registry and independent clients to cross-check with

@@ -50,16 +50,17 @@ std::string join_abs(const std::string& dir, const std::string& name) {
   return dir == "/" ? "/" + name : dir + "/" + name;
 }
 
-// An archive ADD extracts: a tar, gzip or zstd (what the layer code reads).
-enum class Archive { none, tar, unsupported };
+// An archive ADD extracts: a tar, plain or gzip, zstd, bzip2 or xz (what diff/ reads; Docker's
+// DecompressStream reads the same).
+enum class Archive { none, tar };
 Archive archive_kind(int fd) {
   unsigned char head[512];
   ssize_t n = ::pread(fd, head, sizeof head, 0);
   if (n < 4) return Archive::none;
   if (head[0] == 0x1f && head[1] == 0x8b) return Archive::tar;
   if (head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd) return Archive::tar;
-  if (head[0] == 'B' && head[1] == 'Z' && head[2] == 'h') return Archive::unsupported;
-  if (n >= 6 && std::memcmp(head, "\xfd" "7zXZ\0", 6) == 0) return Archive::unsupported;
+  if (head[0] == 'B' && head[1] == 'Z' && head[2] == 'h') return Archive::tar;
+  if (n >= 6 && std::memcmp(head, "\xfd" "7zXZ\0", 6) == 0) return Archive::tar;
   if (n == 512 && std::memcmp(head + 257, "ustar", 5) == 0) return Archive::tar;
   return Archive::none;
 }
@@ -174,10 +175,7 @@ struct Planner {
     CopyEntry e{rel, to_dir ? join_abs(dest, base_of(rel)) : dest, st, "", false};
     e.top = true;
     if (req.add) {
-      Archive a = archive_kind(data.get());
-      if (a == Archive::unsupported)
-        throw Error(ErrorKind::invalid_argument, req.what + ": " + rel + ": bzip2 and xz archives are not supported (plain tar, gzip or zstd)");
-      if (a == Archive::tar) {
+      if (archive_kind(data.get()) == Archive::tar) {
         e.extract = true;
         e.dest = dest;
       }

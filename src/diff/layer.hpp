@@ -13,7 +13,9 @@
 
 namespace berth::diff {
 
-enum class Compression { none, gzip, zstd };
+// bzip2 and xz are read only (docker cp's and a build context's tars, ADD, import — as Docker's
+// DecompressStream): no layer media type names them, and berth never writes them.
+enum class Compression { none, gzip, zstd, bzip2, xz };
 
 // From the media type (application/vnd.oci.image.layer.v1.tar[+gzip|+zstd], their
 // nondistributable variants, application/vnd.docker.image.rootfs.[foreign.]diff.tar.gzip, …).
@@ -21,7 +23,7 @@ enum class Compression { none, gzip, zstd };
 Compression compression_of(std::string_view media_type);
 // The OCI media type of a layer written with `c` (application/vnd.oci.image.layer.v1.tar…).
 std::string_view layer_media_type(Compression c);
-// From the first bytes (gzip 1f 8b, zstd 28 b5 2f fd, else none).
+// From the first bytes (gzip 1f 8b, zstd 28 b5 2f fd, bzip2 "BZh", xz fd "7zXZ" 00, else none).
 Compression detect_compression(const void* head, size_t n);
 
 // Pull-style input: reads up to n bytes into buf; returns 0 at the end; throws on error.

@@ -159,13 +159,26 @@ PY
   [ ! -e /tmp/berthd-escape-link ]
   run -0 d exec cpc sh -c 'cat /tmp/shadow 2>&1; readlink /tmp/out'
   [[ "$output" != *root:* ]]
-  # a compressed archive is taken (gzip, zstd); a corrupt one is a 400
+  # a compressed archive is taken (gzip, bzip2, xz; zstd too); a corrupt one is a 400
   mkdir -p "$DD/gz" && echo zipped > "$DD/gz/z.txt"
   tar -C "$DD/gz" -czf "$DD/z.tar.gz" z.txt
   run -0 api PUT "/v1.41/containers/cpc/archive?path=/tmp" --data-binary @"$DD/z.tar.gz" -H 'Content-Type: application/x-tar'
   [ "${lines[-1]}" = 200 ]
   run -0 d exec cpc cat /tmp/z.txt
   [ "$output" = zipped ]
+  local kind
+  for kind in bz2:-j xz:-J; do
+    echo "packed ${kind%%:*}" > "$DD/gz/${kind%%:*}.txt"
+    tar -C "$DD/gz" -c "${kind#*:}" -f "$DD/c.${kind%%:*}" "${kind%%:*}.txt"
+    run -0 api PUT "/v1.41/containers/cpc/archive?path=/tmp" --data-binary @"$DD/c.${kind%%:*}" -H 'Content-Type: application/x-tar'
+    [ "${lines[-1]}" = 200 ]
+    run -0 d exec cpc cat "/tmp/${kind%%:*}.txt"
+    [ "$output" = "packed ${kind%%:*}" ]
+  done
+  head -c 60 "$DD/c.xz" > "$DD/cut.xz"
+  run -0 api PUT "/v1.41/containers/cpc/archive?path=/tmp" --data-binary @"$DD/cut.xz" -H 'Content-Type: application/x-tar'
+  [ "${lines[-1]}" = 400 ]
+  [[ "$output" == *"xz: unexpected end of stream"* ]]
   # `.wh.` names are files, not whiteouts (a file there stays)
   mkdir -p "$DD/wh" && echo marker > "$DD/wh/.wh.z.txt"
   tar -C "$DD/wh" -cf "$DD/wh.tar" .wh.z.txt

@@ -166,6 +166,8 @@ EOF
   printf '# ignore\nsecret.key\nlogs\n!logs/keep.log\n' > "$CTX/.dockerignore"
   mkdir -p "$TEST_DIR/tarsrc/t" && echo in-tar > "$TEST_DIR/tarsrc/t/f.txt"
   tar -C "$TEST_DIR/tarsrc" -czf "$CTX/bundle.tar.gz" t
+  tar -C "$TEST_DIR/tarsrc" -cjf "$CTX/bundle.tar.bz2" t
+  tar -C "$TEST_DIR/tarsrc" -cJf "$CTX/bundle.tar.xz" t
   echo plain > "$CTX/plain.txt"
   cat > "$CTX/Dockerfile" <<'EOF'
 FROM busybox
@@ -178,6 +180,8 @@ COPY --chown=svc:svc plain.txt /owned.txt
 COPY --chown=700 --chmod=600 plain.txt /mode.txt
 ADD bundle.tar.gz /unpacked/
 ADD plain.txt /added.txt
+ADD bundle.tar.bz2 /unpacked-bz/
+ADD bundle.tar.xz /unpacked-xz/
 EOF
   run e build -t cp:1 "$CTX"
   echo "$output"
@@ -188,20 +192,22 @@ EOF
     ls -a /all | tr "\n" " "; echo; ls /all/logs | tr "\n" " "; echo
     cat /existing/plain.txt
     stat -c "%u:%g %a" /owned.txt /mode.txt
-    cat /unpacked/t/f.txt /added.txt'
+    cat /unpacked/t/f.txt /added.txt /unpacked-bz/t/f.txt /unpacked-xz/t/f.txt'
   [ "$status" -eq 0 ]
   [ "${lines[0]}" = main ]
   [ "${lines[1]}" = inner ]
   [ "${lines[2]}" = "0:0 751" ]          # root-owned, the mode kept
   [ "${lines[3]}" = "one.md two.md " ]
   # The ignored key is not there; logs/ only with its re-included file.
-  [ "${lines[4]}" = ". .. .dockerignore Dockerfile bundle.tar.gz logs one.md plain.txt src two.md " ]
+  [ "${lines[4]}" = ". .. .dockerignore Dockerfile bundle.tar.bz2 bundle.tar.gz bundle.tar.xz logs one.md plain.txt src two.md " ]
   [ "${lines[5]}" = "keep.log " ]
   [ "${lines[6]}" = plain ]
   [ "${lines[7]}" = "700:701 644" ]
   [ "${lines[8]}" = "700:700 600" ]
   [ "${lines[9]}" = in-tar ]
   [ "${lines[10]}" = plain ]
+  [ "${lines[11]}" = in-tar ]            # bzip2 and xz tars are extracted too (Docker's four)
+  [ "${lines[12]}" = in-tar ]
   # Errors: one line each, the Dockerfile line, nothing left behind.
   printf 'FROM busybox\nCOPY secret.key /\n' > "$CTX/Dockerfile"
   run e build "$CTX"

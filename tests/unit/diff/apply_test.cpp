@@ -90,6 +90,9 @@ TEST(Compression, Detect) {
   const char tar[] = "etc/passwd";
   EXPECT_EQ(detect_compression(gz, 4), Compression::gzip);
   EXPECT_EQ(detect_compression(zs, 4), Compression::zstd);
+  EXPECT_EQ(detect_compression("BZh91AY&SY", 10), Compression::bzip2);
+  EXPECT_EQ(detect_compression("\xfd" "7zXZ\0\0\x04", 8), Compression::xz);
+  EXPECT_EQ(detect_compression("\xfd" "7zXZ", 5), Compression::none);
   EXPECT_EQ(detect_compression(tar, 10), Compression::none);
   EXPECT_EQ(detect_compression(gz, 1), Compression::none);
 }
@@ -327,6 +330,9 @@ TEST_F(ApplyTest, CompressionsAndDigests) {
       {"gzip", gzip(tar), Compression::gzip},
       {"gzip-multi", multi, Compression::gzip},
       {"zstd", zstd(tar.substr(0, a)) + zstd(tar.substr(a), 19), Compression::zstd},
+      // bzip2 and xz (not layers: docker cp's and ADD's tars), each as two streams.
+      {"bzip2", bzip2(tar.substr(0, a), 1) + bzip2(tar.substr(a)), Compression::bzip2},
+      {"xz", xz(tar.substr(0, b)) + xz(tar.substr(b), 0), Compression::xz},
   };
   for (const auto& k : cases) {
     for (size_t chunk : {size_t{1} << 20, size_t{4093}, size_t{7}}) {
@@ -527,6 +533,34 @@ TEST_F(ApplyTest, CorruptStreams) {
   EXPECT_EQ(apply_error(zs.substr(0, zs.size() - 10), Compression::zstd),
             "layer: zstd: unexpected end of stream");
   EXPECT_NE(apply_error("garbage!", Compression::zstd).find("layer: zstd: "), std::string::npos);
+  std::string bz = bzip2(tar);
+  EXPECT_EQ(apply_error(bz.substr(0, bz.size() - 10), Compression::bzip2), "layer: bzip2: unexpected end of stream");
+  EXPECT_EQ(apply_error(bz + "junk", Compression::bzip2), "layer: bzip2: corrupt stream (-5)");  // BZ_DATA_ERROR_MAGIC
+  std::string bzbad = bz;
+  for (size_t i = bzbad.size() / 3; i < bzbad.size() / 3 + 64; ++i) bzbad[i] = static_cast<char>(~bzbad[i]);
+  EXPECT_NE(apply_error(bzbad, Compression::bzip2).find("layer: bzip2: "), std::string::npos);
+  std::string x = xz(tar);
+  EXPECT_EQ(apply_error(x.substr(0, x.size() - 10), Compression::xz), "layer: xz: unexpected end of stream");
+  std::string xcheck = x;
+  xcheck[xcheck.size() - 20] ^= 1;  // in the CRC64 of the block, or its index
+  EXPECT_NE(apply_error(xcheck, Compression::xz).find("layer: xz: corrupt stream"), std::string::npos);
+  EXPECT_EQ(apply_error(x + "junk", Compression::xz), "layer: xz: unexpected end of stream");  // a stream that has only begun
+  EXPECT_NE(apply_error(x + std::string(16, 'j'), Compression::xz).find("layer: xz: corrupt stream"), std::string::npos);
+  // A header asking for a 1.5 GiB dictionary (xz --lzma2=dict=1536MiB) is refused before
+  // anything is allocated.
+  {
+    lzma_options_lzma o;
+    lzma_lzma_preset(&o, 0);
+    o.dict_size = 1536u << 20;
+    lzma_filter f[] = {{LZMA_FILTER_LZMA2, &o}, {LZMA_VLI_UNKNOWN, nullptr}};
+    std::string big(lzma_stream_buffer_bound(tar.size()), '\0');
+    size_t n = 0;
+    ASSERT_EQ(lzma_stream_buffer_encode(f, LZMA_CHECK_CRC32, nullptr, reinterpret_cast<const uint8_t*>(tar.data()),
+                                        tar.size(), reinterpret_cast<uint8_t*>(big.data()), &n, big.size()),
+              LZMA_OK);
+    big.resize(n);
+    EXPECT_EQ(apply_error(big, Compression::xz), "layer: xz: the stream needs more than 256 MiB of memory to decode");
+  }
   // A tar cut in the middle of a file.
   EXPECT_NE(apply_error(tar.substr(0, 2048)).find("layer: "), std::string::npos);
   EXPECT_NE(apply_error(std::string(1024, 'x')).find("layer: tar: "), std::string::npos);

@@ -12,6 +12,8 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <bzlib.h>
+#include <lzma.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -168,6 +170,26 @@ inline std::string zstd(const std::string& data, int level = 3) {
   std::string out(ZSTD_compressBound(data.size()), '\0');
   size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), level);
   if (ZSTD_isError(n)) throw std::runtime_error("ZSTD_compress");
+  out.resize(n);
+  return out;
+}
+
+inline std::string bzip2(const std::string& data, int block_100k = 9) {
+  std::string out(data.size() + data.size() / 100 + 1024, '\0');
+  unsigned n = static_cast<unsigned>(out.size());
+  if (BZ2_bzBuffToBuffCompress(out.data(), &n, const_cast<char*>(data.data()), static_cast<unsigned>(data.size()),
+                               block_100k, 0, 0) != BZ_OK)
+    throw std::runtime_error("BZ2_bzBuffToBuffCompress");
+  out.resize(n);
+  return out;
+}
+
+inline std::string xz(const std::string& data, uint32_t preset = 6) {
+  std::string out(lzma_stream_buffer_bound(data.size()), '\0');
+  size_t n = 0;
+  if (lzma_easy_buffer_encode(preset, LZMA_CHECK_CRC64, nullptr, reinterpret_cast<const uint8_t*>(data.data()),
+                              data.size(), reinterpret_cast<uint8_t*>(out.data()), &n, out.size()) != LZMA_OK)
+    throw std::runtime_error("lzma_easy_buffer_encode");
   out.resize(n);
   return out;
 }
