@@ -39,6 +39,7 @@
 #include "network/netns.hpp"
 #include "oci/reference.hpp"
 #include "oci/spec.hpp"
+#include "runtime/exe_seal.hpp"
 #include "runtime/container.hpp"
 #include "runtime/process.hpp"
 #include "runtime/signals.hpp"
@@ -1030,8 +1031,12 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     if (attach_theirs || gate_theirs) args.push_back(attach_arg.data());
     if (gate_theirs) args.push_back(gate_arg.data());
     args.push_back(nullptr);
+    // The shim enters the container: it runs from a read-only view of its binary (made here,
+    // it need not re-exec itself into one).
+    UniqueFd shim_view = runtime::sealed_view(opts_.shim);
+    const std::string shim_exe = shim_view ? "/proc/self/fd/" + std::to_string(shim_view.get()) : opts_.shim;
     pid_t pid = 0;
-    int err = ::posix_spawn(&pid, opts_.shim.c_str(), &fa, nullptr, args.data(), environ);
+    int err = ::posix_spawn(&pid, shim_exe.c_str(), &fa, nullptr, args.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     if (err != 0) throw Error("cannot run " + opts_.shim + ": " + std::strerror(err));
     ready_w.reset();

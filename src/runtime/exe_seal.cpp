@@ -32,13 +32,10 @@ bool same_file(const struct stat& a, const struct stat& b) {
          a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
 }
 
-// The binary as seen through a detached read-only overlay of its directory (the second,
-// empty lower layer is a fresh read-only tmpfs: overlayfs needs two lowers without an upper).
-UniqueFd overlay_view(const struct stat& self_st) {
-  char link[4096];
-  ssize_t n = ::readlink("/proc/self/exe", link, sizeof link - 1);
-  if (n <= 0) return {};
-  std::string path(link, static_cast<size_t>(n));
+// The file `path` as seen through a detached read-only overlay of its directory (the second,
+// empty lower layer is a fresh read-only tmpfs: overlayfs needs two lowers without an upper);
+// checked to be the file `want` describes.
+UniqueFd overlay_view(const std::string& path, const struct stat& want) {
   if (path.empty() || path[0] != '/' || path.ends_with(" (deleted)")) return {};
   auto slash = path.rfind('/');
   std::string dir = slash == 0 ? "/" : path.substr(0, slash), name = path.substr(slash + 1);
@@ -53,8 +50,15 @@ UniqueFd overlay_view(const struct stat& self_st) {
   if (!mnt) return {};
   UniqueFd exe(::openat(mnt.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   struct stat st;
-  if (!exe || ::fstat(exe.get(), &st) < 0 || !same_file(st, self_st)) return {};
+  if (!exe || ::fstat(exe.get(), &st) < 0 || !same_file(st, want)) return {};
   return exe;
+}
+
+UniqueFd overlay_view(const struct stat& self_st) {
+  char link[4096];
+  ssize_t n = ::readlink("/proc/self/exe", link, sizeof link - 1);
+  if (n <= 0) return {};
+  return overlay_view(std::string(link, static_cast<size_t>(n)), self_st);
 }
 
 UniqueFd memfd_copy(int self, const char* name) {
@@ -93,7 +97,12 @@ void reexec_from_sealed_exe(char** argv, const char* name) {
   UniqueFd self(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
   if (!self) throw_errno("open /proc/self/exe");
   struct statvfs sv;
-  if (::fstatvfs(self.get(), &sv) == 0 && (sv.f_flag & ST_RDONLY)) return;
+  if (::fstatvfs(self.get(), &sv) == 0 && (sv.f_flag & ST_RDONLY)) {
+    // Run from a read-only view its parent made (sealed_view): exec'd through /proc/self/fd/N,
+    // the process is named after the fd number; give it its name.
+    ::prctl(PR_SET_NAME, name, 0, 0, 0);
+    return;
+  }
   int seals = ::fcntl(self.get(), F_GET_SEALS);
   if (seals >= 0 && (seals & F_SEAL_WRITE)) return;
   struct stat st;
@@ -110,6 +119,18 @@ void reexec_from_sealed_exe(char** argv, const char* name) {
   ::unsetenv(kSealedEnv);
   errno = e;
   throw_errno(std::string("re-exec ") + name + " from its read-only view");
+}
+
+UniqueFd sealed_view(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) < 0 || !S_ISREG(st.st_mode)) return {};
+  std::string abs = path;
+  if (abs[0] != '/') {
+    char cwd[4096];
+    if (!::getcwd(cwd, sizeof cwd)) return {};
+    abs = std::string(cwd) + "/" + abs;
+  }
+  return overlay_view(abs, st);
 }
 
 }  // namespace berth::runtime

@@ -1,5 +1,9 @@
 #pragma once
 
+#include <string>
+
+#include "common/fd.hpp"
+
 namespace berth::runtime {
 
 // CVE-2019-5736: an image whose program is "#!/proc/self/exe" makes the runtime's own exec
@@ -16,5 +20,12 @@ namespace berth::runtime {
 // is already on a read-only mount is used as is. Returns in the process that may go on;
 // throws when no sealed view can be made. `name` is the process name to show (comm).
 void reexec_from_sealed_exe(char** argv, const char* name);
+
+// The program at `path` through the same read-only view, for a parent to run it sealed from
+// the start (execveat, or /proc/self/fd/N): reexec_from_sealed_exe then finds itself on a
+// read-only mount and returns at once, one exec fewer (~1.5 ms for the shim at every
+// container start). An empty fd where overlayfs cannot be mounted: run the path, and the
+// child seals itself.
+UniqueFd sealed_view(const std::string& path);
 
 }  // namespace berth::runtime
