@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 RUNS=${1:-3}
 BERTH=${BERTH:-$PWD/build/src/berth}
 W=$(mktemp -d /var/tmp/berth-bench-pull.XXXXXX)
-REG_PID="" DOCKERD_PID=""
+DOCKERD_PID=""
+. bench/lib.sh
 cleanup() {
   [ -n "$DOCKERD_PID" ] && kill "$DOCKERD_PID" 2>/dev/null && sleep 2
   [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null
@@ -20,40 +21,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# 1. The image: one gzip layer per source directory, as an OCI layout, pushed by skopeo.
+# 1. The image: one gzip layer per source directory, pushed to a registry of the bench's own.
 echo "building the image from host files..." >&2
-SOURCES=(/usr/lib/x86_64-linux-gnu/perl /usr/lib/x86_64-linux-gnu/dri /usr/lib/python3.11 /usr/libexec
-         /usr/lib/x86_64-linux-gnu/libLLVM-15.so.1 /usr/lib/x86_64-linux-gnu/libclang-14.so.14.0.6)
 L=$W/layout
-mkdir -p "$L/blobs/sha256"
-diff_ids=() layers=() total=0
-for src in "${SOURCES[@]}"; do
-  [ -e "$src" ] || continue
-  tar -C / -cf "$W/layer.tar" "${src#/}"
-  total=$((total + $(stat -c %s "$W/layer.tar")))
-  diff_ids+=("sha256:$(sha256sum "$W/layer.tar" | cut -d' ' -f1)")
-  gzip -6 -c "$W/layer.tar" > "$W/layer.tgz"
-  d=$(sha256sum "$W/layer.tgz" | cut -d' ' -f1)
-  mv "$W/layer.tgz" "$L/blobs/sha256/$d"
-  layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$d\",\"size\":$(stat -c %s "$L/blobs/sha256/$d")}")
-done
-rm -f "$W/layer.tar"
-ids=$(printf '"%s",' "${diff_ids[@]}")
-printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' "${ids%,}" > "$W/config.json"
-cd_=$(sha256sum "$W/config.json" | cut -d' ' -f1); mv "$W/config.json" "$L/blobs/sha256/$cd_"
-ls_=$(IFS=,; echo "${layers[*]}")
-printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s]}' \
-  "$cd_" "$(stat -c %s "$L/blobs/sha256/$cd_")" "$ls_" > "$W/m.json"
-md=$(sha256sum "$W/m.json" | cut -d' ' -f1); ms=$(stat -c %s "$W/m.json"); mv "$W/m.json" "$L/blobs/sha256/$md"
-echo '{"imageLayoutVersion":"1.0.0"}' > "$L/oci-layout"
-printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"big"}}]}' "$md" "$ms" > "$L/index.json"
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-REG=127.0.0.1:$port
-printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' "$W/reg" "$REG" > "$W/reg.yml"
-docker-registry serve "$W/reg.yml" > "$W/reg.log" 2>&1 &
-REG_PID=$!
-for _ in $(seq 100); do curl -s -o /dev/null "http://$REG/v2/" && break; sleep 0.1; done
+host_image_layout "$L" big /usr/lib/x86_64-linux-gnu/perl /usr/lib/x86_64-linux-gnu/dri /usr/lib/python3.11 \
+  /usr/libexec /usr/lib/x86_64-linux-gnu/libLLVM-15.so.1 /usr/lib/x86_64-linux-gnu/libclang-14.so.14.0.6
+start_registry "$W"
 skopeo copy -q --dest-tls-verify=false "oci:$L:big" "docker://$REG/bench/big:1"
 REF=$REG/bench/big:1
 compressed=$(du -cb "$L"/blobs/sha256/* | tail -1 | cut -f1)
@@ -92,7 +65,7 @@ hyperfine -N --warmup 2 --runs 10 --export-json "$W/warm.json" "${warm[@]}" >/de
 
 echo "image pull bench ($(nproc) cores, $(uname -r)): ${#diff_ids[@]} layers, $((total >> 20)) MiB uncompressed, $((compressed >> 20)) MiB gzip"
 python3 -c 'import sys; c,t,a,b,d=map(float,sys.argv[1:]); print(f"machine: sha256 of the compressed bytes {c/1048576/(b-a):.0f} MiB/s; gzip -d + sha256 (zlib, one core) {t/1048576/(d-b):.0f} MiB/s of output")' \
-  "$compressed" "$total" "$t0" "$t1" "$t2"
+  "$compressed" "$image_bytes" "$t0" "$t1" "$t2"
 for f in "$W/cold.json" "$W/warm.json"; do
   python3 - "$f" <<'PY'
 import json, statistics, sys

@@ -87,3 +87,50 @@ cleanup_work() {
   grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$work"
 }
+
+# host_image_layout LAYOUT NAME SOURCE… : an OCI image layout at LAYOUT whose image (tag NAME)
+# has one gzip layer per SOURCE (a file or directory of this machine, real bytes: they
+# compress as software does). Sets image_layers and image_bytes (uncompressed).
+host_image_layout() {
+  local L=$1 name=$2 src d tmp
+  shift 2
+  tmp=$(mktemp -d "$L.tmp.XXXXXX")
+  mkdir -p "$L/blobs/sha256"
+  local diff_ids=() layers=()
+  image_bytes=0
+  for src in "$@"; do
+    [ -e "$src" ] || continue
+    tar -C / -cf "$tmp/layer.tar" "${src#/}"
+    image_bytes=$((image_bytes + $(stat -c %s "$tmp/layer.tar")))
+    diff_ids+=("sha256:$(sha256sum "$tmp/layer.tar" | cut -d' ' -f1)")
+    gzip -6 -c "$tmp/layer.tar" > "$tmp/layer.tgz"
+    d=$(sha256sum "$tmp/layer.tgz" | cut -d' ' -f1)
+    mv "$tmp/layer.tgz" "$L/blobs/sha256/$d"
+    layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$d\",\"size\":$(stat -c %s "$L/blobs/sha256/$d")}")
+  done
+  image_layers=${#layers[@]}
+  local ids cd_ ls_ md ms
+  ids=$(printf '"%s",' "${diff_ids[@]}")
+  printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' "${ids%,}" > "$tmp/config.json"
+  cd_=$(sha256sum "$tmp/config.json" | cut -d' ' -f1); mv "$tmp/config.json" "$L/blobs/sha256/$cd_"
+  ls_=$(IFS=,; echo "${layers[*]}")
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s]}' \
+    "$cd_" "$(stat -c %s "$L/blobs/sha256/$cd_")" "$ls_" > "$tmp/m.json"
+  md=$(sha256sum "$tmp/m.json" | cut -d' ' -f1); ms=$(stat -c %s "$tmp/m.json"); mv "$tmp/m.json" "$L/blobs/sha256/$md"
+  echo '{"imageLayoutVersion":"1.0.0"}' > "$L/oci-layout"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' "$md" "$ms" "$name" > "$L/index.json"
+  rm -rf "$tmp"
+}
+
+# start_registry DIR: Debian's docker-registry on 127.0.0.1 (a free port), storing under
+# DIR/reg; sets REG (HOST:PORT) and REG_PID (kill it from the EXIT trap).
+REG_PID=
+start_registry() {
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  REG=127.0.0.1:$port
+  printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' "$1/reg" "$REG" > "$1/reg.yml"
+  docker-registry serve "$1/reg.yml" > "$1/reg.log" 2>&1 &
+  REG_PID=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "http://$REG/v2/" && break; sleep 0.1; done
+}

@@ -225,8 +225,9 @@ std::unique_ptr<SeccompFilter> SeccompFilter::compile(const json& s, const std::
       f->listener_path_ = str(s, "listenerPath", "");
       f->listener_metadata_ = str(s, "listenerMetadata", "");
       // Only valid profiles are ever cached; notify is known from the actions.
-      for (auto& sc : s.value("syscalls", json::array()))
-        if (sc.is_object() && sc.value("action", "") == "SCMP_ACT_NOTIFY") f->notify_ = true;
+      if (auto it = s.find("syscalls"); it != s.end() && it->is_array())
+        for (const auto& sc : *it)
+          if (sc.is_object() && sc.value("action", "") == "SCMP_ACT_NOTIFY") f->notify_ = true;
       return f;
     }
   }

@@ -62,6 +62,7 @@ class Api {
     std::string method;
     std::vector<std::string> parts;  // "{id}" a parameter, "{name*}" one of one or more segments
     Fn fn;
+    bool big = false;  // moves images or trees: malloc_trim after it
   };
   static std::vector<Route> routes();
   // Calls the route's handler; an error becomes the response.
