@@ -1613,17 +1613,11 @@ double cpu_percent(const Stats& before, const Stats& after) {
 
 namespace {
 
-// Received and sent bytes of every interface but lo in /proc/PID/net/dev (the network
-// namespace of that process).
-std::pair<uint64_t, uint64_t> net_bytes(pid_t pid) {
+// Every interface but lo in /proc/PID/net/dev (the network namespace of that process).
+std::vector<network::InterfaceUsage> net_interfaces(pid_t pid) {
   std::string text;
-  if (!fs::read_file_if_exists("/proc/" + std::to_string(pid) + "/net/dev", text)) return {0, 0};
-  uint64_t rx = 0, tx = 0;
-  for (const auto& i : network::parse_net_dev(text)) {
-    rx += i.rx_bytes;
-    tx += i.tx_bytes;
-  }
-  return {rx, tx};
+  if (!fs::read_file_if_exists("/proc/" + std::to_string(pid) + "/net/dev", text)) return {};
+  return network::parse_net_dev(text);
 }
 
 }  // namespace
@@ -1673,7 +1667,11 @@ Stats Engine::stats(const std::string& ref) {
   }
   const std::string mode = c.host_config().network_mode;
   if (s.pid > 0 && mode != "host" && mode.rfind("container:", 0) != 0)
-    std::tie(st.net_rx, st.net_tx) = net_bytes(s.pid);
+    st.interfaces = net_interfaces(s.pid);
+    for (const auto& i : st.interfaces) {
+      st.net_rx += i.rx_bytes;
+      st.net_tx += i.tx_bytes;
+    }
   return st;
 }
 

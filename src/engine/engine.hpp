@@ -35,6 +35,7 @@
 #include "events/events.hpp"
 #include "logs/json_file.hpp"
 #include "metadata/db.hpp"
+#include "network/netns.hpp"
 #include "network/networks.hpp"
 
 namespace berth::engine {
@@ -73,6 +74,7 @@ struct Stats {
   uint64_t mem_limit = 0;  // 0: none
   uint64_t pids = 0;
   uint64_t net_rx = 0, net_tx = 0;       // bytes through its interfaces but lo; 0 without a network of its own
+  std::vector<network::InterfaceUsage> interfaces;  // each of them but lo, with its counters
   uint64_t blk_read = 0, blk_write = 0;  // bytes read from and written to block devices
   nlohmann::json raw;                    // the cgroup reading (runc's `events --stats` data); {} if unknown
   // A number of `raw` by its path ({"cpu", "usage", "total"}); 0 when absent.

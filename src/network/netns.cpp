@@ -134,15 +134,20 @@ std::vector<InterfaceUsage> parse_net_dev(std::string_view text) {
     InterfaceUsage u;
     u.name = line.substr(0, colon);
     u.name.erase(0, u.name.find_first_not_of(' '));
-    unsigned long long f[11] = {};
-    // rx: bytes packets errs drop fifo frame compressed multicast, then tx: bytes packets errs
-    if (u.name == "lo" || std::sscanf(line.c_str() + colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
-                                      &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9], &f[10]) != 11)
+    unsigned long long f[12] = {};
+    // rx: bytes packets errs drop fifo frame compressed multicast, then tx: bytes packets errs drop …
+    if (u.name == "lo" ||
+        std::sscanf(line.c_str() + colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1],
+                    &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9], &f[10], &f[11]) != 12)
       continue;
     u.rx_bytes = f[0];
+    u.rx_packets = f[1];
     u.rx_errors = f[2];
+    u.rx_dropped = f[3];
     u.tx_bytes = f[8];
+    u.tx_packets = f[9];
     u.tx_errors = f[10];
+    u.tx_dropped = f[11];
     out.push_back(std::move(u));
   }
   return out;

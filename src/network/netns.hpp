@@ -27,7 +27,8 @@ bool link_exists(const std::string& name);
 // An interface of a network namespace with its counters.
 struct InterfaceUsage {
   std::string name;
-  uint64_t rx_bytes = 0, rx_errors = 0, tx_bytes = 0, tx_errors = 0;
+  uint64_t rx_bytes = 0, rx_packets = 0, rx_errors = 0, rx_dropped = 0;
+  uint64_t tx_bytes = 0, tx_packets = 0, tx_errors = 0, tx_dropped = 0;
 };
 // The interfaces of a /proc/net/dev text but lo.
 std::vector<InterfaceUsage> parse_net_dev(std::string_view text);

@@ -249,6 +249,18 @@ PY
   [[ "$output" == *"127.0.0.1:$port"* ]]
   run -0 d run --rm --network appnet busybox wget -qO- http://srv/
   [ "$output" = served ]
+  # stats per interface, as Docker: srv on a second network has eth0 and eth1, each with
+  # its eight counters; the page it served went out through eth0.
+  run -0 d network create appnet2
+  run -0 d network connect appnet2 srv
+  run -0 curl -sf --unix-socket "$DD/d.sock" "http://d/v1.41/containers/srv/stats?stream=false"
+  echo "$output" | jq -e '.networks | keys == ["eth0", "eth1"]'
+  echo "$output" | jq -e '[.networks[] | keys] | unique == [["rx_bytes","rx_dropped","rx_errors","rx_packets","tx_bytes","tx_dropped","tx_errors","tx_packets"]]'
+  echo "$output" | jq -e '.networks.eth0.tx_bytes > 20 and .networks.eth0.rx_packets > 0 and .networks.eth0.tx_packets > 0'
+  run -0 d stats --no-stream --format '{{.NetIO}}' srv
+  [[ "$output" != "0B / 0B" ]]
+  run -0 d network disconnect appnet2 srv
+  run -0 d network rm appnet2
   run -0 d ps --filter network=appnet --format '{{.Names}}'
   [ "$output" = srv ]
   run -1 d network rm appnet

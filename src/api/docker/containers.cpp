@@ -656,10 +656,12 @@ void Api::container_stats(Exchange& ex, const Params& p) {
   const bool one_shot = ex.req().flag("one-shot");
   const std::string name = "/" + c.rec.name;
   auto document = [&](const engine::Stats& now, uint64_t sys_now, const engine::Stats* before, uint64_t sys_before) {
+    // Per interface, as Docker (the CLI sums them for NET I/O).
     json networks = json::object();
-    if (now.net_rx || now.net_tx)
-      networks["eth0"] = {{"rx_bytes", now.net_rx}, {"tx_bytes", now.net_tx}, {"rx_packets", 0}, {"tx_packets", 0},
-                          {"rx_errors", 0}, {"tx_errors", 0}, {"rx_dropped", 0}, {"tx_dropped", 0}};
+    for (const auto& i : now.interfaces)
+      networks[i.name] = {{"rx_bytes", i.rx_bytes},     {"rx_packets", i.rx_packets}, {"rx_errors", i.rx_errors},
+                          {"rx_dropped", i.rx_dropped}, {"tx_bytes", i.tx_bytes},     {"tx_packets", i.tx_packets},
+                          {"tx_errors", i.tx_errors},   {"tx_dropped", i.tx_dropped}};
     json pids = {{"current", now.pids}};
     if (const uint64_t limit = now.raw_number({"pids", "limit"}); limit && limit < (1ull << 62)) pids["limit"] = limit;
     return json{{"read", rfc3339_nano(now_ns())},

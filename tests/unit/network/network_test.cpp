@@ -39,9 +39,10 @@ TEST(NetDev, ParsesEveryInterfaceButLo) {
       "Inter-|   Receive                                                |  Transmit\n"
       " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
       "    lo:    1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0\n"
-      "  eth0: 4294967296  1234    7    0    0     0          0         0      980      12    3    0    0     0       0          0\n"
+      "  eth0: 4294967296  1234    7    2    0     0          0         0      980      12    3    4    0     0       0          0\n"
       "eth1:5 1 0 0 0 0 0 0 6 1 0 0 0 0 0 0\n"
-      "  bad0: 1 2 3\n";
+      "  bad0: 1 2 3\n"
+      "short0: 1 2 3 4 5 6 7 8 9 10 11\n";
   auto ifs = parse_net_dev(text);
   ASSERT_EQ(ifs.size(), 2u);
   EXPECT_EQ(ifs[0].name, "eth0");
@@ -49,6 +50,10 @@ TEST(NetDev, ParsesEveryInterfaceButLo) {
   EXPECT_EQ(ifs[0].rx_errors, 7u);
   EXPECT_EQ(ifs[0].tx_bytes, 980u);
   EXPECT_EQ(ifs[0].tx_errors, 3u);
+  EXPECT_EQ(ifs[0].rx_packets, 1234u);
+  EXPECT_EQ(ifs[0].rx_dropped, 2u);
+  EXPECT_EQ(ifs[0].tx_packets, 12u);
+  EXPECT_EQ(ifs[0].tx_dropped, 4u);
   EXPECT_EQ(ifs[1].name, "eth1");
   EXPECT_EQ(ifs[1].rx_bytes, 5u);
   EXPECT_EQ(ifs[1].tx_bytes, 6u);
