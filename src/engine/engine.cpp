@@ -878,7 +878,13 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   unmount_rootfs(c.id());
   ::unlink(paused_mark(container_dir(c.id())).c_str());  // a mark a past run left
   trace("start");
-  snapshot::mount_all(images_.snapshots().mounts(c.rec.snapshot), rootfs);
+  {
+    std::vector<snapshot::Mount> mounts = images_.snapshots().mounts(c.rec.snapshot);
+    // A --rm container's writes go with it: no writeback of its upper dir at its syncs and
+    // at the unmount (the shim's, after the exit) — ~4% of a run --rm back to back here.
+    if (c.host_config().auto_remove) snapshot::make_volatile(mounts);
+    snapshot::mount_all(mounts, rootfs);
+  }
   trace("rootfs mounted");
   UniqueFd ready_r, attach_mine;
   try {
@@ -1536,6 +1542,30 @@ void Engine::kill(const std::string& ref, int sig) {
   emit(c, "kill", {{"signal", std::to_string(sig)}});
 }
 
+namespace {
+// Set by restart for the time of its stop: the exit it causes is not the --rm container's end.
+std::string restarting_mark(const std::string& dir) { return dir + "/restarting"; }
+}  // namespace
+
+void Engine::restart(const std::string& ref, int timeout, const std::function<void()>& stopped) {
+  Container c = lookup(ref);
+  const std::string mark = restarting_mark(container_dir(c.id()));
+  const bool rm = c.host_config().auto_remove;
+  if (rm) {
+    fs::mkdir_p(container_dir(c.id()), 0700);
+    fs::write_file_atomic(mark, "", 0600);
+  }
+  try {
+    if (state(c).running()) stop(c.id(), timeout);
+    if (stopped) stopped();
+    start(c.id());
+  } catch (...) {
+    if (rm) ::unlink(mark.c_str());
+    throw;
+  }
+  if (rm) ::unlink(mark.c_str());
+}
+
 void Engine::stop(const std::string& ref, int timeout) {
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
@@ -1788,6 +1818,8 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
   c = lookup(c.id());
   State s = state_locked(c);
   if (s.running()) return;  // restarted meanwhile
+  // The stop of a restart: what an exit undoes, but the container stays (its start follows).
+  if (rm && fs::exists(restarting_mark(container_dir(c.id())))) rm = false;
   trace("cleanup");
   // By what is on the host, not the record: a berth killed while starting the container may
   // not have written its NetworkSettings.

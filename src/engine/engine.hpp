@@ -241,6 +241,10 @@ class Engine {
   // SIGTERM (or the StopSignal), then SIGKILL after `timeout` seconds (<0: the container's
   // StopTimeout, default 10).
   void stop(const std::string& ref, int timeout);
+  // stop (if it runs), then start — and a --rm container is not removed in between (Docker
+  // lifts AutoRemove for the stop of a restart).
+  // `stopped`, if given, is called between the two.
+  void restart(const std::string& ref, int timeout, const std::function<void()>& stopped = {});
   // volumes: its anonymous volumes go too (rm -v).
   void remove(const std::string& ref, bool force, bool volumes);
   // Docker's prunes: every container that is not running (nor paused, nor restarting);

@@ -29,6 +29,13 @@ Driver parse_driver(std::string_view name) {
 
 std::string_view to_string(Driver d) { return d == Driver::overlay ? "overlay" : "native"; }
 
+void make_volatile(std::vector<Mount>& mounts) {
+  for (auto& m : mounts)
+    if (m.type == "overlay" &&
+        std::any_of(m.options.begin(), m.options.end(), [](const std::string& o) { return o.rfind("upperdir=", 0) == 0; }))
+      m.options.insert(m.options.begin(), "volatile");
+}
+
 namespace {
 
 std::string join_options(const std::vector<std::string>& opts, unsigned long* flags) {
@@ -122,7 +129,26 @@ void mount_all(const std::vector<Mount>& mounts, const std::string& target, Moun
   const unsigned long host = use == MountUse::host_view ? MS_NOSUID | MS_NODEV : 0;
   for (auto& m : mounts) {
     if (m.type == "overlay") {
-      mount_overlay(m, target, host);
+      // A volatile mount (make_volatile) leaves WORKDIR/work/incompat/volatile behind, and
+      // overlayfs refuses the next mount of that upper dir while it is there (volatile/dirty). Only berth
+      // mounts these directories, and it makes volatile only what it throws away: the mark
+      // goes before any mount (volatile or not) of the same upper dir.
+      for (const auto& o : m.options)
+        if (o.rfind("workdir=", 0) == 0) {
+          const std::string incompat = o.substr(8) + "/work/incompat";  // volatile/dirty in it
+          if (fs::exists(incompat)) fs::remove_all(incompat);
+        }
+      const bool is_volatile = std::find(m.options.begin(), m.options.end(), "volatile") != m.options.end();
+      try {
+        mount_overlay(m, target, host);
+      } catch (const Error&) {
+        if (!is_volatile) throw;
+        // A kernel before 5.10 does not know the option: the plain mount, which throws the
+        // error that matters if it fails too.
+        Mount plain = m;
+        plain.options.erase(std::find(plain.options.begin(), plain.options.end(), "volatile"));
+        mount_overlay(plain, target, host);
+      }
       continue;
     }
     unsigned long flags = 0;

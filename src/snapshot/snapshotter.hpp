@@ -41,6 +41,12 @@ struct Mount {
 // node must do nothing for a host user who finds it.
 enum class MountUse { container, host_view };
 
+// Marks the writable overlays of `mounts` volatile (overlayfs skips every sync of the upper
+// dir: no writeback when the container syncs or when it is unmounted). For a container that
+// is thrown away when it exits (--rm): after a crash of the host its upper dir is to be
+// deleted, not used. A kernel without the option (< 5.10) gets the plain mount.
+void make_volatile(std::vector<Mount>& mounts);
+
 // Mounts `mounts` (from Snapshotter::mounts) on `target`.
 void mount_all(const std::vector<Mount>& mounts, const std::string& target,
                MountUse use = MountUse::container);

@@ -80,6 +80,14 @@ teardown_file() { berthd_teardown_file; }
   run -0 d rm web1
   run -1 d inspect web1
   [[ "$output" == *"No such"* ]]
+  # docker restart of a --rm container restarts it (AutoRemove is lifted for the stop); its
+  # next stop removes it
+  run -0 d run -d --rm --name rmweb busybox sleep 100
+  run -0 d restart -t 1 rmweb
+  run -0 d inspect -f '{{.State.Running}} {{.HostConfig.AutoRemove}}' rmweb
+  [ "$output" = "true true" ]
+  run -0 d stop -t 1 rmweb
+  wait_for sh -c "! DOCKER_HOST=unix://$DD/d.sock $DOCKER_CLI inspect rmweb >/dev/null 2>&1"
 }
 
 @test "berthd: logs -f follows until the container exits; --tail and --timestamps" {

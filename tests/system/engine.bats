@@ -24,6 +24,29 @@ setup() {
   [ -z "$(ls "$BROOT/containers")" ]
 }
 
+@test "run --rm: the container's writable layer is volatile (no writeback of what goes away); restart keeps a --rm container, as Docker" {
+  # Only a --rm container's overlay is volatile: a kept container's writes survive a crash.
+  run -0 e run --rm busybox sh -c 'grep " / overlay " /proc/mounts'
+  [[ "$output" == *volatile* ]]
+  run -0 e run --name kept busybox sh -c 'grep " / overlay " /proc/mounts'
+  [[ "$output" != *volatile* ]]
+  e rm kept >/dev/null
+  # restart: Docker lifts AutoRemove for the stop; the container comes back with its files
+  # (its upper dir mounted again: the volatile mark of the first mount is cleared), and its
+  # next exit removes it.
+  e run -d --rm --name rr busybox sh -c 'echo kept > /f; sleep 100' >/dev/null
+  wait_for sh -c "\"$BERTH\" --root $BROOT --state $TEST_DIR/run exec rr cat /f"
+  run -0 e restart -t 1 rr
+  run -0 e ps --format '{{.Names}} {{.Status}}'
+  [[ "$output" == "rr Up"* ]]
+  run -0 e exec rr sh -c 'cat /f; grep " / overlay " /proc/mounts'
+  [ "${lines[0]}" = kept ]
+  [[ "${lines[1]}" == *volatile* ]]
+  run -0 e stop -t 1 rr
+  wait_for sh -c "[ -z \"\$(\"$BERTH\" --root $BROOT --state $TEST_DIR/run ps -aq)\" ]"
+  [ "$(find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -type d | wc -l)" -eq 1 ]
+}
+
 @test "an unknown image, a bad reference, an unknown flag: exit 125, one line, nothing left" {
   # (--pull never: by default run would pull it first, from a registry tests do not reach;
   # registry.bats runs that against its local registry.)

@@ -441,9 +441,8 @@ void Api::container_stop(Exchange& ex, const Params& p) {
 
 void Api::container_restart(Exchange& ex, const Params& p) {
   engine::Container c = eng_.lookup(p["id"]);
-  if (eng_.state(c).running()) eng_.stop(c.id(), static_cast<int>(int_param(ex.req(), "t", -1)));
-  const int64_t t0 = now_ns();
-  eng_.start(c.id());
+  int64_t t0 = 0;
+  eng_.restart(c.id(), static_cast<int>(int_param(ex.req(), "t", -1)), [&t0] { t0 = now_ns(); });
   mark_started(c.id(), t0);
   ex.reply_empty(204);
 }

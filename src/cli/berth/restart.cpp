@@ -1,4 +1,4 @@
-// berth restart: stop, then start.
+// berth restart: stop, then start (a --rm container stays for its start).
 #include <string>
 
 #include "cli/berth/commands.hpp"
@@ -13,8 +13,7 @@ int cmd_restart(const Engine& e, int argc, char** argv, int first) {
   if (a.positional().empty()) throw Error("restart: a container is required");
   auto eng = make_engine(e);
   return for_each_container(a.positional(), [&](const std::string& ref) {
-    eng.stop(ref, t);
-    eng.start(ref, false);
+    eng.restart(ref, t);
   });
 }
 
