@@ -1696,12 +1696,11 @@ Stats Engine::stats(const std::string& ref) {
     }
   }
   const std::string mode = c.host_config().network_mode;
-  if (s.pid > 0 && mode != "host" && mode.rfind("container:", 0) != 0)
-    st.interfaces = net_interfaces(s.pid);
-    for (const auto& i : st.interfaces) {
-      st.net_rx += i.rx_bytes;
-      st.net_tx += i.tx_bytes;
-    }
+  if (s.pid > 0 && mode != "host" && mode.rfind("container:", 0) != 0) st.interfaces = net_interfaces(s.pid);
+  for (const auto& i : st.interfaces) {
+    st.net_rx += i.rx_bytes;
+    st.net_tx += i.tx_bytes;
+  }
   return st;
 }
 

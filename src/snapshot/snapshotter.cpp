@@ -129,8 +129,8 @@ void mount_all(const std::vector<Mount>& mounts, const std::string& target, Moun
   const unsigned long host = use == MountUse::host_view ? MS_NOSUID | MS_NODEV : 0;
   for (auto& m : mounts) {
     if (m.type == "overlay") {
-      // A volatile mount (make_volatile) leaves WORKDIR/work/incompat/volatile behind, and
-      // overlayfs refuses the next mount of that upper dir while it is there (volatile/dirty). Only berth
+      // A volatile mount (make_volatile) leaves WORKDIR/work/incompat/volatile/dirty behind,
+      // and overlayfs refuses the next mount of that upper dir while it is there. Only berth
       // mounts these directories, and it makes volatile only what it throws away: the mark
       // goes before any mount (volatile or not) of the same upper dir.
       for (const auto& o : m.options)
