@@ -278,6 +278,7 @@ HostConfig parse_host_config(const json& j) {
   r("SecurityOpt", h.security_opt);
   r("Devices", h.devices);
   r("VolumesFrom", h.volumes_from);
+  r("Links", h.links);
   r("DeviceCgroupRules", h.device_cgroup_rules);
   r("CgroupnsMode", h.cgroupns_mode);
   r("OomScoreAdj", h.oom_score_adj);
@@ -378,6 +379,7 @@ json to_json(const HostConfig& h) {
   j["Ulimits"] = ulimits;
   j["Devices"] = h.devices;
   j["VolumesFrom"] = h.volumes_from;
+  j["Links"] = h.links.empty() ? json(nullptr) : json(h.links);
   j["DeviceCgroupRules"] = h.device_cgroup_rules;
   j["CgroupnsMode"] = h.cgroupns_mode;
   j["OomScoreAdj"] = h.oom_score_adj.value_or(0);

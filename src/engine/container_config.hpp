@@ -81,6 +81,9 @@ struct HostConfig {
   std::vector<std::string> cap_add, cap_drop, dns, dns_options, dns_search, extra_hosts,
       group_add, security_opt, devices;
   std::vector<std::string> volumes_from;  // CONTAINER[:ro|:rw], turned into binds at create
+  // --link CONTAINER[:ALIAS]: at create, CONTAINER is resolved to its name ("NAME:ALIAS"); the
+  // alias names it in this container's /etc/hosts (network/networks.hpp's Member::links).
+  std::vector<std::string> links;
   std::vector<std::string> device_cgroup_rules;  // "c 42:* rmw" (Docker's --device-cgroup-rule)
   std::string cgroupns_mode;                      // "", private or host
   std::optional<int64_t> oom_score_adj;           // -1000..1000

@@ -301,6 +301,47 @@ std::vector<json> Engine::volume_mounts(const Container& c, const std::string& r
   return out;
 }
 
+namespace {
+// A link as stored: "NAME:ALIAS".
+std::pair<std::string, std::string> split_link(const std::string& l) {
+  const auto colon = l.find(':');
+  if (colon == std::string::npos) return {l, l};
+  return {l.substr(0, colon), l.substr(colon + 1)};
+}
+}  // namespace
+
+void Engine::resolve_links(HostConfig& host) {
+  // Docker's --link CONTAINER[:ALIAS] (compose sends them for `links:`, `external_links:` and
+  // for `run`): the container must exist now and is kept by its name; a leading `/` (Docker's
+  // own form, "/db:/web/db") is dropped.
+  if (host.links.empty()) return;
+  const std::string mode = host.network_mode;
+  if (mode == "host")
+    throw Error(ErrorKind::invalid_argument,
+                "conflicting options: host type networking can't be used with links. This would result in undefined behavior");
+  if (mode.rfind("container:", 0) == 0 || mode.rfind("ns:", 0) == 0)
+    throw Error(ErrorKind::invalid_argument,
+                "conflicting options: container type network can't be used with links. This would result in undefined behavior");
+  std::vector<std::string> out;
+  for (const std::string& spec : host.links) {
+    auto [ref, alias] = split_link(spec);
+    if (!ref.empty() && ref[0] == '/') ref.erase(0, 1);
+    if (auto slash = alias.rfind('/'); slash != std::string::npos) alias.erase(0, slash + 1);
+    if (ref.empty() || !valid_name(alias))
+      throw Error(ErrorKind::invalid_argument, "invalid --link `" + spec + "`: CONTAINER[:ALIAS]");
+    Container linked;
+    try {
+      linked = lookup(ref);
+    } catch (const Error& e) {
+      // Docker's words, and a 400: a 404 to create makes the docker CLI pull the image.
+      if (e.kind() != ErrorKind::not_found) throw;
+      throw Error(ErrorKind::invalid_argument, "could not get container for " + ref + ": No such container: " + ref);
+    }
+    out.push_back(linked.rec.name + ":" + alias);
+  }
+  host.links = std::move(out);
+}
+
 void Engine::volumes_from(HostConfig& host) {
   // Docker's --volumes-from CONTAINER[:ro|:rw]: the other container's volumes and bind mounts
   // at the same places, read-only or not as there unless the suffix says; a mount of this
@@ -689,6 +730,7 @@ Container Engine::create(const CreateRequest& req) {
   // Validate flag values now rather than at start (Docker's create fails on them too).
   apply_mounts(host, config);
   volumes_from(host);
+  resolve_links(host);
   check_host_config(host);
   resources_of(host);
   // An unknown runtime or a missing binary: one line, before anything is made. The record
@@ -862,6 +904,24 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   c = lookup(c.id());
   State st = state_locked(c);
   if (st.running()) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is already running");
+  // Linked containers must run (Docker's rule) when there is a network to name them on: their
+  // address goes into this one's hosts. Read without their locks (observe): two containers
+  // that link each other may start at once.
+  const HostConfig start_host = c.host_config();
+  for (const auto& l : start_host.network_mode == "none" ? std::vector<std::string>{} : start_host.links) {
+    const auto [name, alias] = split_link(l);
+    Container other;
+    try {
+      other = lookup(name);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::not_found) throw;
+      throw Error(ErrorKind::invalid_argument, "could not get container for " + name + ": No such container: " + name);
+    }
+    Stale why = Stale::no;
+    if (!observe(other, why).running() || why != Stale::no)
+      throw Error(ErrorKind::invalid_argument,
+                  "Cannot link to a non running container: /" + name + " AS /" + c.rec.name + "/" + alias);
+  }
   const std::string dir = container_dir(c.id());
   const std::string rootfs = dir + "/rootfs";
   fs::mkdir_p(rootfs, 0700);
@@ -2071,7 +2131,9 @@ network::Member Engine::new_member(Container& c, const json& endpoint, const std
   m.mac = ec.mac;
   m.hosts_file = pdir + "/hosts";
   m.hosts_base = pdir + "/hosts.base";
-  if (primary) m.ports = port_mappings(config, c.host_config());
+  const HostConfig host = c.host_config();
+  for (const auto& l : host.links) m.links.push_back(split_link(l));
+  if (primary) m.ports = port_mappings(config, host);
   return m;
 }
 

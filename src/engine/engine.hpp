@@ -415,6 +415,8 @@ class Engine {
  private:
   // HostConfig.VolumesFrom into binds (create).
   void volumes_from(HostConfig& host);
+  // Checks and resolves host.links (create): each linked container exists, kept by its name.
+  void resolve_links(HostConfig& host);
   // flock(op) on STATE/NS/locks/NAME (made when missing); `what` names it in errors.
   UniqueFd lock_file(const std::string& name, int op, const std::string& what);
   UniqueFd lock(const std::string& id);

@@ -598,9 +598,6 @@ void check_host_config(const HostConfig& h) {
     return it != h.extra.end() && !it->is_null() && !(it->is_string() && it->get_ref<const std::string&>().empty()) &&
            !((it->is_array() || it->is_object()) && it->empty());
   };
-  if (given("Links"))
-    throw Error(ErrorKind::invalid_argument,
-                "--link is not supported: put the containers on a user-defined network, where they reach each other by name");
   if (given("UsernsMode") && h.extra["UsernsMode"] != "host")
     throw Error(ErrorKind::invalid_argument, "--userns " + h.extra["UsernsMode"].dump() + " is not supported: host (the default) only");
   if (given("DeviceRequests")) throw Error(ErrorKind::invalid_argument, "device requests (--gpus) are not supported");

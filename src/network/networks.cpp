@@ -175,7 +175,7 @@ json Member::to_json() const {
           {"namespace", ns}, {"aliases", aliases}, {"ifname", ifname}, {"netns", netns}, {"ip", ip},
           {"cidr", cidr}, {"gateway", gateway}, {"mac", mac}, {"ports", ports_j}, {"result", result},
           {"hosts_file", hosts_file}, {"hosts_base", hosts_base}, {"cni_id", cni_id},
-          {"ports_pending", ports_pending}};
+          {"ports_pending", ports_pending}, {"links", links}};
 }
 
 Member Member::from_json(const json& j) {
@@ -197,6 +197,10 @@ Member Member::from_json(const json& j) {
   m.hosts_base = j.value("hosts_base", "");
   m.cni_id = j.value("cni_id", "");
   m.ports_pending = j.value("ports_pending", false);
+  if (auto it = j.find("links"); it != j.end() && it->is_array())
+    for (auto& l : *it)
+      if (l.is_array() && l.size() == 2 && l[0].is_string() && l[1].is_string())
+        m.links.emplace_back(l[0].get<std::string>(), l[1].get<std::string>());
   return m;
 }
 
@@ -815,7 +819,7 @@ Member Networks::attach(const Network& net, Member m) {
     std::vector<std::string> ids = {m.container_id};
     if (net.name != kDefault)
       for (auto& o : members(net.name)) ids.push_back(o.container_id);
-    rewrite_hosts_locked(ids);
+    rewrite_hosts_locked(ids, &m);
   } catch (...) {
     ::unlink(member_path(net.name, m.container_id).c_str());
     try {
@@ -851,7 +855,7 @@ void Networks::detach(const std::string& network, const std::string& container_i
     for (auto& o : members(network)) peers.push_back(o.container_id);
   peers.push_back(container_id);  // its own file loses the network's lines too
   try {
-    rewrite_hosts_locked(peers);
+    rewrite_hosts_locked(peers, &*m);
     if (networks_of(container_id).empty()) reset_hosts(*m);
   } catch (const Error& e) {
     log::debug(e.what());
@@ -873,7 +877,7 @@ void Networks::rename(const std::string& container_id, const std::string& name) 
   rewrite_hosts_locked(ids);
 }
 
-void Networks::rewrite_hosts_locked(const std::vector<std::string>& ids) {
+void Networks::rewrite_hosts_locked(std::vector<std::string> ids, const Member* changed) {
   // Every attachment, by network and by container.
   std::map<std::string, std::vector<Member>> by_net;
   std::map<std::string, std::vector<std::pair<std::string, Member>>> by_ctr;
@@ -881,6 +885,14 @@ void Networks::rewrite_hosts_locked(const std::vector<std::string>& ids) {
     for (auto& m : members(net)) {
       by_net[net].push_back(m);
       by_ctr[m.container_id].push_back({net, m});
+    }
+  // The containers that link to the one that came or went: their files name it.
+  if (changed)
+    for (auto& [cid, entries] : by_ctr) {
+      const Member& o = entries.front().second;
+      if (o.ns == changed->ns &&
+          std::any_of(o.links.begin(), o.links.end(), [&](const auto& l) { return l.first == changed->container_name; }))
+        ids.push_back(cid);
     }
   std::set<std::string> done;
   for (auto& id : ids) {
@@ -915,6 +927,18 @@ void Networks::rewrite_hosts_locked(const std::vector<std::string>& ids) {
         names.insert(names.end(), peer.aliases.begin(), peer.aliases.end());
         names.push_back(peer.hostname);
         line(peer.ip, names);
+      }
+    // Its links: the linked container's address on the first network both are on (the
+    // default one included, as Docker's legacy links there).
+    for (const auto& [name, alias] : self.links)
+      for (auto& [net, m] : it->second) {
+        auto& peers = by_net[net];
+        auto peer = std::find_if(peers.begin(), peers.end(), [&](const Member& p) {
+          return p.container_name == name && p.ns == self.ns && p.container_id != id && !p.ip.empty();
+        });
+        if (peer == peers.end()) continue;
+        line(peer->ip, {alias, peer->container_name});
+        break;
       }
     write_hosts_in_place(hosts_file, text);  // false: the container is gone meanwhile
   }
@@ -1020,7 +1044,7 @@ std::optional<Member> Networks::take_spare(const Network& net, Member m) {
     std::vector<std::string> ids = {m.container_id};
     if (net.name != kDefault)
       for (auto& o : members(net.name)) ids.push_back(o.container_id);
-    rewrite_hosts_locked(ids);
+    rewrite_hosts_locked(ids, &m);
     return m;
   }
   return std::nullopt;

@@ -107,6 +107,9 @@ struct Member {
   std::string cni_id;             // CNI_CONTAINERID when not the container's (a taken spare's)
   bool ports_pending = false;     // a taken spare: its ports are published by publish()
   std::string hosts_file, hosts_base;  // the container's /etc/hosts and its fixed lines
+  // Docker's links (--link NAME:ALIAS): ALIAS names container NAME (of the same namespace) in
+  // this one's /etc/hosts, on the first network the two share.
+  std::vector<std::pair<std::string, std::string>> links;
   nlohmann::json to_json() const;
   static Member from_json(const nlohmann::json& j);
 };
@@ -173,7 +176,9 @@ class Networks {
   Network load(const std::string& path);
   std::string member_path(const std::string& network, const std::string& id) const;
   std::vector<Member> all_members();
-  void rewrite_hosts_locked(const std::vector<std::string>& container_ids);
+  // Writes the /etc/hosts of these containers — and, given the member that came or went, of
+  // the containers that link to it.
+  void rewrite_hosts_locked(std::vector<std::string> container_ids, const Member* changed = nullptr);
   void apply_rules(const Network& net, bool add);
   Subnet pick_subnet(bool is_default, const std::vector<Network>& existing);
   UniqueFd spares_lock(bool wait);  // invalid fd: busy (wait=false) or no state dir

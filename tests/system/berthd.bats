@@ -439,9 +439,11 @@ PY
   [[ "$output" == *"cannot both be set"* ]]
   run -0 d run --rm --oom-score-adj 400 busybox cat /proc/self/oom_score_adj
   [ "$output" = 400 ]
+  # --link through the API (HostConfig.Links); a missing container is Docker's 404 line.
+  run -0 d run --rm --link ev2:alias busybox ping -c1 -W2 alias
+  run -125 d run --rm --link nosuch:alias busybox true
+  [[ "$output" == *"could not get container for nosuch"* ]]
   # What berth does not do is refused with its reason, never dropped.
-  run -125 d run --rm --link ev2:alias busybox true
-  [[ "$output" == *"user-defined network"* ]]
   run -125 d run --rm --storage-opt size=1G busybox true
   [[ "$output" == *"storage-opt"* ]]
   run -125 d run --rm --userns private busybox true
@@ -881,6 +883,9 @@ newer_docker() {
   wait_for dc exec -T client cat /data/got
   run -0 dc exec -T client cat /data/got
   [ "$output" = "hello from compose" ]
+  # links: the alias, and a one-off run (compose links it to the service's running containers)
+  run -0 dc exec -T client ping -c1 -W2 webalias
+  run -0 dc run --rm -T client sh -c 'ping -c1 -W2 webalias && grep -c client /etc/hosts'
   run -0 dc logs web
   [[ "$output" == *web-up* ]]
   run -0 dc up -d --scale client=2

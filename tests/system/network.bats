@@ -250,6 +250,44 @@ web_root() {
   e network inspect appnet | jq -e '.[0].Containers | length == 2'
 }
 
+@test "--link CONTAINER:ALIAS: the alias names it in /etc/hosts (user and default network), follows its restarts; refused when it is missing or stopped" {
+  e network create linknet >/dev/null
+  e run -d --name db --network linknet busybox sleep 100 >/dev/null
+  db_ip=$(e inspect -f '{{json .NetworkSettings}}' db | jq -r '.Networks.linknet.IPAddress')
+  run -0 e run --rm --network linknet --link db:database busybox sh -c 'ping -c1 -W2 database'
+  [[ "$output" == *"$db_ip"* ]]
+  run -0 e run --rm --network linknet --link db busybox ping -c1 -W2 db
+  # Kept by name (Docker's "/db:/web/db" form is read too); inspect shows NAME:ALIAS.
+  e run -d --name web --network linknet --link /db:/web/dbalias busybox sleep 100 >/dev/null
+  run -0 e inspect -f '{{json .HostConfig.Links}}' web
+  [ "$output" = '["db:dbalias"]' ]
+  # The linked container restarted with another address: the linking one's file follows.
+  e stop -t 0 db >/dev/null
+  e run -d --name filler --network linknet busybox sleep 100 >/dev/null  # takes db's address
+  e start db >/dev/null
+  new_ip=$(e inspect -f '{{json .NetworkSettings}}' db | jq -r '.Networks.linknet.IPAddress')
+  [ "$new_ip" != "$db_ip" ]
+  run -0 e exec web grep dbalias /etc/hosts
+  [[ "$output" == "$new_ip"*dbalias* ]]
+  # The default network too (Docker's legacy links).
+  e run -d --name ddb busybox sleep 100 >/dev/null
+  run -0 e run --rm --link ddb:legacy busybox ping -c1 -W2 legacy
+  # Docker's refusals: a container that does not exist (at create), one that does not run
+  # (at start), host networking.
+  run -125 e run --rm --link nosuch:x busybox true
+  [ "$output" = "berth: could not get container for nosuch: No such container: nosuch" ]
+  e stop -t 0 ddb >/dev/null
+  run -125 e run --rm --link ddb:legacy busybox true
+  [[ "$output" == *"Cannot link to a non running container: /ddb AS /"*"/legacy" ]]
+  run -125 e run --rm --network host --link db busybox true
+  [[ "$output" == *"conflicting options: host type networking can't be used with links"* ]]
+  # --network none: nothing to name it on, the link is kept and not checked (Docker's way)
+  run -0 e run --rm --network none --link ddb:legacy busybox true
+  [ -z "$(e ps -aq --filter status=created)" ]
+  e rm -f db web filler ddb >/dev/null
+  e network rm linknet >/dev/null
+}
+
 @test "-p 127.0.0.1:PORT:80 publishes busybox httpd on the host's loopback; berth port; ps" {
   web_root published
   port=$(free_port)

@@ -137,7 +137,7 @@ const std::vector<FlagSpec> kRunFlags = {
     {"blkio-weight", "", true},   {"blkio-weight-device", "", true, true},
     {"device-read-bps", "", true, true}, {"device-write-bps", "", true, true},
     {"device-read-iops", "", true, true}, {"device-write-iops", "", true, true},
-    {"volumes-from", "", true, true}, {"oom-score-adj", "", true}, {"device-cgroup-rule", "", true, true},
+    {"volumes-from", "", true, true}, {"link", "", true, true}, {"oom-score-adj", "", true}, {"device-cgroup-rule", "", true, true},
     {"cgroupns", "", true},
 };
 
@@ -328,6 +328,7 @@ engine::CreateRequest build_request(const Args& a) {
   }
   for (auto& m : a.all("mount")) add_mount_flag(m, h);
   h["VolumesFrom"] = a.all("volumes-from");
+  if (a.has("link")) h["Links"] = a.all("link");
   h["DeviceCgroupRules"] = a.all("device-cgroup-rule");
   if (a.has("cgroupns")) h["CgroupnsMode"] = a.get("cgroupns");
   if (a.has("oom-score-adj")) {

@@ -52,6 +52,7 @@ constexpr FlagHelp kFlags[] = {
     {"", "ip", "string", "IPv4 address (e.g., 172.30.100.104)"},
     {"", "ipc", "string", "IPC mode to use: private (default), shareable, host, none (no /dev/shm) or container:ID (a shareable one)"},
     {"", "label", "list", "Set meta data on a container"},
+    {"", "link", "list", "Add link to another container (CONTAINER[:ALIAS]: the alias names it in /etc/hosts)"},
     {"", "log-driver", "string", "Logging driver for the container: json-file or k8s-file (default \"json-file\")"},
     {"", "log-opt", "list", "Log driver options: max-size=SIZE, max-file=N"},
     {"", "mac-address", "string", "Container MAC address (e.g., 92:d0:c6:0a:29:33)"},
