@@ -930,14 +930,14 @@ void Networks::rewrite_hosts_locked(std::vector<std::string> ids, const Member* 
       }
     // Its links: the linked container's address on the first network both are on (the
     // default one included, as Docker's legacy links there).
-    for (const auto& [name, alias] : self.links)
-      for (auto& [net, m] : it->second) {
-        auto& peers = by_net[net];
+    for (const auto& link : self.links)
+      for (auto& entry : it->second) {
+        auto& peers = by_net[entry.first];
         auto peer = std::find_if(peers.begin(), peers.end(), [&](const Member& p) {
-          return p.container_name == name && p.ns == self.ns && p.container_id != id && !p.ip.empty();
+          return p.container_name == link.first && p.ns == self.ns && p.container_id != id && !p.ip.empty();
         });
         if (peer == peers.end()) continue;
-        line(peer->ip, {alias, peer->container_name});
+        line(peer->ip, {link.second, peer->container_name});
         break;
       }
     write_hosts_in_place(hosts_file, text);  // false: the container is gone meanwhile
