@@ -310,6 +310,16 @@ std::pair<std::string, std::string> split_link(const std::string& l) {
 }
 }  // namespace
 
+Container Engine::linked_container(const std::string& ref) {
+  try {
+    return lookup(ref);
+  } catch (const Error& e) {
+    // Docker's words, and a 400: a 404 to create makes the docker CLI pull the image.
+    if (e.kind() != ErrorKind::not_found) throw;
+    throw Error(ErrorKind::invalid_argument, "could not get container for " + ref + ": No such container: " + ref);
+  }
+}
+
 void Engine::resolve_links(HostConfig& host) {
   // Docker's --link CONTAINER[:ALIAS] (compose sends them for `links:`, `external_links:` and
   // for `run`): the container must exist now and is kept by its name; a leading `/` (Docker's
@@ -329,15 +339,7 @@ void Engine::resolve_links(HostConfig& host) {
     if (auto slash = alias.rfind('/'); slash != std::string::npos) alias.erase(0, slash + 1);
     if (ref.empty() || !valid_name(alias))
       throw Error(ErrorKind::invalid_argument, "invalid --link `" + spec + "`: CONTAINER[:ALIAS]");
-    Container linked;
-    try {
-      linked = lookup(ref);
-    } catch (const Error& e) {
-      // Docker's words, and a 400: a 404 to create makes the docker CLI pull the image.
-      if (e.kind() != ErrorKind::not_found) throw;
-      throw Error(ErrorKind::invalid_argument, "could not get container for " + ref + ": No such container: " + ref);
-    }
-    out.push_back(linked.rec.name + ":" + alias);
+    out.push_back(linked_container(ref).rec.name + ":" + alias);
   }
   host.links = std::move(out);
 }
@@ -910,13 +912,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   const HostConfig start_host = c.host_config();
   for (const auto& l : start_host.network_mode == "none" ? std::vector<std::string>{} : start_host.links) {
     const auto [name, alias] = split_link(l);
-    Container other;
-    try {
-      other = lookup(name);
-    } catch (const Error& e) {
-      if (e.kind() != ErrorKind::not_found) throw;
-      throw Error(ErrorKind::invalid_argument, "could not get container for " + name + ": No such container: " + name);
-    }
+    Container other = linked_container(name);
     Stale why = Stale::no;
     if (!observe(other, why).running() || why != Stale::no)
       throw Error(ErrorKind::invalid_argument,

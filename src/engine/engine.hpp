@@ -417,6 +417,8 @@ class Engine {
   void volumes_from(HostConfig& host);
   // Checks and resolves host.links (create): each linked container exists, kept by its name.
   void resolve_links(HostConfig& host);
+  // The container a link names (lookup, with Docker's 400 when there is none).
+  Container linked_container(const std::string& ref);
   // flock(op) on STATE/NS/locks/NAME (made when missing); `what` names it in errors.
   UniqueFd lock_file(const std::string& name, int op, const std::string& what);
   UniqueFd lock(const std::string& id);
