@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/fd.hpp"
 #include "oci/resources.hpp"
 
 namespace berth::runtime {
@@ -42,6 +43,12 @@ bool cgroup_frozen(const Cgroup& cg);
 nlohmann::json cgroup_stats(const Cgroup& cg);
 const std::vector<CgroupHierarchy>& host_hierarchies();
 
+// What a process already joined (Cgroup::FastJoin).
+struct CgroupJoined {
+  bool v2 = false;  // the v2 directory (the unified one on a hybrid host)
+  bool v1 = false;  // every v1 hierarchy
+};
+
 class Cgroup {
  public:
   virtual ~Cgroup() = default;
@@ -57,8 +64,22 @@ class Cgroup {
   // Limits whose controller is not available on this host: an error, except hugetlb page
   // sizes the host does not offer and fields that have no meaning on this version.
   virtual void set(const oci::LinuxResources& r) = 0;
-  // Moves a process into every directory.
-  virtual void add(pid_t pid) = 0;
+  // Moves a process into every directory, but those `done` says it is already in.
+  using Joined = CgroupJoined;
+  virtual void add(pid_t pid, Joined done = {}) = 0;
+
+  // Joining without the kernel's global migration lock. A pid written to cgroup.procs takes
+  // cgroup_threadgroup_rwsem for writing, which waits for an RCU grace period: 5-16 ms on an
+  // idle host, more than the rest of a container's start. A new child can be placed straight
+  // into a v2 directory by clone3(CLONE_INTO_CGROUP) (`v2_dir`, see clone_into_cgroup), and a
+  // single-threaded process that writes "0" (itself) to a v1 hierarchy's `tasks` file moves
+  // only itself, which needs no global lock (`v1_tasks`, see join_self). Either may be empty
+  // (not this version, or a file that did not open): add() then does that part.
+  struct FastJoin {
+    UniqueFd v2_dir;
+    std::vector<UniqueFd> v1_tasks;  // all of them or none
+  };
+  virtual FastJoin open_fast_join() const = 0;
   // All pids currently in the cgroup (v2: cgroup.procs; v1: from a controller hierarchy).
   virtual std::vector<pid_t> pids() const = 0;
   // Removes the directories (retrying briefly while the kernel drains exiting tasks).
@@ -76,5 +97,13 @@ class Cgroup {
  protected:
   std::vector<std::string> warnings_;
 };
+
+// fork(2) with `flags` (CLONE_NEW*, CLONE_PARENT; SIGCHLD is added), the child placed into the
+// v2 cgroup `cgroup_fd` when it is >= 0 and the kernel lets clone3 do it (*placed says whether
+// it did); otherwise a plain clone and the caller moves the child. Returns as fork does.
+pid_t clone_into_cgroup(unsigned long flags, int cgroup_fd, bool* placed);
+// In a new single-threaded child: joins each v1 hierarchy through its `tasks` file (see
+// Cgroup::FastJoin) and closes the fds. Throws berth::Error if the kernel refuses.
+void join_self(std::vector<UniqueFd>& v1_tasks);
 
 }  // namespace berth::runtime

@@ -1,5 +1,6 @@
 // cgroup v1 — and hybrid hosts, where the v1 hierarchies are joined by a directory in the
 // v2 tree (which may carry a few controllers, e.g. only hugetlb on this project's CI machines).
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <optional>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "runtime/cgroup_impl.hpp"
 
@@ -60,9 +62,24 @@ class CgroupV1 final : public Cgroup {
     if (!r.unified.empty()) set_unified(r.unified);
   }
 
-  void add(pid_t pid) override {
-    for (auto& d : dirs_) write_knob(d.dir, "cgroup.procs", std::to_string(pid));
-    if (!unified_.empty()) write_knob(unified_, "cgroup.procs", std::to_string(pid));
+  void add(pid_t pid, Joined done) override {
+    if (!done.v1)
+      for (auto& d : dirs_) write_knob(d.dir, "cgroup.procs", std::to_string(pid));
+    if (!unified_.empty() && !done.v2) write_knob(unified_, "cgroup.procs", std::to_string(pid));
+  }
+
+  FastJoin open_fast_join() const override {
+    FastJoin j;
+    if (!unified_.empty()) j.v2_dir.reset(::open(unified_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    for (auto& d : dirs_) {
+      UniqueFd fd(::open((d.dir + "/tasks").c_str(), O_WRONLY | O_CLOEXEC));
+      if (!fd) {
+        j.v1_tasks.clear();
+        break;
+      }
+      j.v1_tasks.push_back(std::move(fd));
+    }
+    return j;
   }
 
   std::vector<pid_t> pids() const override {

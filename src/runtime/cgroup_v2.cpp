@@ -65,7 +65,14 @@ class CgroupV2 final : public Cgroup {
     }
   }
 
-  void add(pid_t pid) override { write_knob(dir_, "cgroup.procs", std::to_string(pid)); }
+  void add(pid_t pid, Joined done) override {
+    if (!done.v2) write_knob(dir_, "cgroup.procs", std::to_string(pid));
+  }
+  FastJoin open_fast_join() const override {
+    FastJoin j;
+    j.v2_dir.reset(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    return j;
+  }
   std::vector<pid_t> pids() const override { return read_procs(dir_); }
   void destroy() override {
     remove_dir(dir_, std::chrono::steady_clock::now() + std::chrono::seconds(1));

@@ -368,14 +368,26 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
     cleanup.not_our_child = true;
   }
 
+  // The init joins its cgroup as it is born (v2, clone3) or as its first act (v1), not by
+  // its pid written from here: see Cgroup::FastJoin. Not into a new user namespace, not
+  // rootless: there the parent moves it, as before.
+  Cgroup::FastJoin fast;
+  if (cleanup.cgroup && ::geteuid() == 0) {
+    fast = cleanup.cgroup->open_fast_join();
+    if (new_userns) fast.v1_tasks.clear();
+  }
+  Cgroup::Joined joined;
+  joined.v1 = !fast.v1_tasks.empty();
+  if (joined.v1) icfg.join_v1_tasks = &fast.v1_tasks;
+
   ::fflush(nullptr);
-  long rc = ::syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
-  if (rc < 0) throw_errno("clone (linux.namespaces)");
-  if (rc == 0) {
+  const pid_t pid = clone_into_cgroup(flags, fast.v2_dir.get(), &joined.v2);
+  if (pid < 0) throw_errno("clone (linux.namespaces)");
+  if (pid == 0) {
     parent_sock.reset();
     container_init(icfg);
   }
-  const pid_t pid = static_cast<pid_t>(rc);
+  fast = {};
   cleanup.pid = pid;
   if (own_pidns && ::setns(own_pidns.get(), CLONE_NEWPID) < 0) throw_errno("return to pid namespace");
   if (own_timens && ::setns(own_timens.get(), CLONE_NEWTIME) < 0) throw_errno("return to time namespace");
@@ -397,7 +409,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   if (spec.process->oomScoreAdj)
     write_proc_file(pid, "oom_score_adj", std::to_string(*spec.process->oomScoreAdj),
                     "process.oomScoreAdj");
-  if (cleanup.cgroup) cleanup.cgroup->add(pid);
+  if (cleanup.cgroup) cleanup.cgroup->add(pid, joined);
 
   ContainerState st;
   st.id = opts.id;

@@ -102,13 +102,15 @@ const char* proc_ns_name(std::string_view type) {
 
 [[noreturn]] void exec_child(int sync_fd, const oci::Spec& spec, const oci::Process& p,
                              const std::vector<std::pair<int, int>>& join, int root_fd,
-                             int console_fd, SeccompFilter* seccomp, int preserve_fds) {
+                             int console_fd, SeccompFilter* seccomp, int preserve_fds,
+                             std::vector<UniqueFd>& v1_tasks) {
   try {
     // Nothing in the container may ptrace us or open our /proc files before execve.
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     char type;
     std::string payload;
     if (!sync_recv(sync_fd, type, payload) || type != kSyncGo) ::_exit(1);
+    join_self(v1_tasks);  // the container's v1 cgroups, while still the host's root
     for (auto [fd, flag] : join)
       if (::setns(fd, flag) < 0) throw_errno("join the container's namespaces");
     for (auto [fd, flag] : join) ::close(fd);
@@ -220,6 +222,14 @@ int exec_container(const ExecOptions& o) {
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) throw_errno("socketpair");
   UniqueFd parent_sock(sp[0]), child_sock(sp[1]);
 
+  // Into the container's cgroup as it is born (v2) or as its first act (v1): see
+  // Cgroup::FastJoin. Rootless, the parent moves it.
+  std::unique_ptr<Cgroup> cgroup = st.cgroup.is_null() ? nullptr : Cgroup::from_json(st.cgroup);
+  Cgroup::FastJoin fast;
+  if (cgroup && ::geteuid() == 0) fast = cgroup->open_fast_join();
+  Cgroup::Joined joined;
+  joined.v1 = !fast.v1_tasks.empty();
+
   SignalBlock signals(!o.detach);
   if (pidns) {
     // setns(pid) applies to children: enter, fork, come back.
@@ -237,14 +247,15 @@ int exec_container(const ExecOptions& o) {
     }
   }
   ::fflush(nullptr);
-  pid_t pid = ::fork();
+  pid_t pid = clone_into_cgroup(0, fast.v2_dir.get(), &joined.v2);
   if (pid < 0) throw_errno("fork");
   if (pid == 0) {
     parent_sock.reset();
     exec_child(child_sock.get(), spec, p, join, root ? root.get() : -1, console ? console.get() : -1,
-               seccomp.get(), o.preserve_fds);
+               seccomp.get(), o.preserve_fds, fast.v1_tasks);
   }
   if (own_pidns && ::setns(own_pidns.get(), CLONE_NEWPID) < 0) throw_errno("return to pid namespace");
+  fast = {};
   child_sock.reset();
   console.reset();
   fds.clear();
@@ -258,7 +269,7 @@ int exec_container(const ExecOptions& o) {
   try {
     if (p.execCPUAffinity && !p.execCPUAffinity->initial.empty())
       set_cpu_affinity(pid, p.execCPUAffinity->initial, "process.execCPUAffinity.initial");
-    if (!st.cgroup.is_null()) Cgroup::from_json(st.cgroup)->add(pid);
+    if (cgroup) cgroup->add(pid, joined);
   } catch (const Error& e) {
     fail(e);
   }

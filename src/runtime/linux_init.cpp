@@ -15,6 +15,7 @@
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "runtime/cgroup.hpp"
 #include "runtime/signals.hpp"
 #include "runtime/caps.hpp"
 #include "runtime/hooks.hpp"
@@ -92,6 +93,7 @@ void container_init(const InitConfig& cfg) {
     if (::geteuid() == 0) ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!sync_recv(cfg.sync_fd, type, payload) || type != kSyncGo) ::_exit(1);
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (cfg.join_v1_tasks) join_self(*cfg.join_v1_tasks);
     std::vector<UniqueFd> idmapped;
     for (auto& m : spec.mounts)
       if (m.idmapped()) idmapped.push_back(recv_fd(cfg.sync_fd));

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/fd.hpp"
 #include "oci/spec.hpp"
 
 namespace berth::runtime {
@@ -42,6 +43,7 @@ struct InitConfig {
   bool new_userns = false;
   bool new_cgroupns = false;
   const Cgroup* cgroup = nullptr;
+  std::vector<UniqueFd>* join_v1_tasks = nullptr;  // v1 `tasks` files to write "0" to (join_self)
   std::vector<std::pair<int, int>> join_ns;  // (fd, CLONE_NEW*) to setns, user first
   SeccompFilter* seccomp = nullptr;  // compiled by the parent; loaded here
   int seccomp_listener_fd = -1;      // connected listenerPath socket for SCMP_ACT_NOTIFY

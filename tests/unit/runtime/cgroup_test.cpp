@@ -430,6 +430,68 @@ TEST_F(RealCgroup, CreateSetAddListDestroy) {
   again->destroy();  // already gone: fine
 }
 
+// The join that skips the kernel's global migration lock (Cgroup::FastJoin): a child born into
+// the v2 directory by clone3, joining each v1 hierarchy itself, and what add() does for the
+// rest. Afterwards the child is in every directory, as after add(pid).
+TEST_F(RealCgroup, FastJoinPutsTheChildInEveryDirectory) {
+  const std::string path = "/" + name_;
+  auto cg = Cgroup::create(path, "x");
+  Cgroup::FastJoin fast = cg->open_fast_join();
+  EXPECT_EQ(static_cast<bool>(fast.v2_dir), host_cgroup_mode() != CgroupMode::v1);
+  EXPECT_EQ(fast.v1_tasks.empty(), host_cgroup_mode() == CgroupMode::v2);
+  int go[2];
+  ASSERT_EQ(::pipe2(go, O_CLOEXEC), 0);
+  Cgroup::Joined joined;
+  joined.v1 = !fast.v1_tasks.empty();
+  child_ = clone_into_cgroup(0, fast.v2_dir.get(), &joined.v2);
+  if (child_ == 0) {
+    ::close(go[1]);
+    char c;
+    if (::read(go[0], &c, 1) != 1) ::_exit(2);
+    try {
+      join_self(fast.v1_tasks);
+    } catch (const Error&) {
+      ::_exit(3);
+    }
+    for (;;) ::pause();
+  }
+  ASSERT_GT(child_, 0);
+  ::close(go[0]);
+  EXPECT_EQ(joined.v2, static_cast<bool>(fast.v2_dir));  // this kernel has CLONE_INTO_CGROUP
+  fast = {};
+  cg->add(child_, joined);
+  ASSERT_EQ(::write(go[1], "g", 1), 1);
+  ::close(go[1]);
+  // The child joins its v1 hierarchies on its own time: wait for the last one.
+  for (int i = 0; i < 200; ++i) {
+    bool all = true;
+    for (auto& h : host_hierarchies()) all = all && in_procs(fs::join(h.mountpoint, path), child_);
+    if (all) break;
+    ::usleep(5000);
+  }
+  for (auto& h : host_hierarchies())
+    EXPECT_TRUE(in_procs(fs::join(h.mountpoint, path), child_)) << h.mountpoint;
+  int status = 0;
+  EXPECT_EQ(::waitpid(child_, &status, WNOHANG), 0) << "the child failed to join: " << status;
+  stop_child();
+  cg->destroy();
+}
+
+// A cgroup fd clone3 cannot use (here: not a directory) is a plain fork, the child placed
+// nowhere, for add() to move.
+TEST_F(RealCgroup, CloneIntoCgroupFallsBackToAPlainFork) {
+  UniqueFd not_a_cgroup(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  bool placed = true;
+  child_ = clone_into_cgroup(0, not_a_cgroup.get(), &placed);
+  if (child_ == 0) ::_exit(0);
+  ASSERT_GT(child_, 0);
+  EXPECT_FALSE(placed);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child_, &status, 0), child_);
+  child_ = -1;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 TEST_F(RealCgroup, DestroyWaitsForKilledTasksAndRefusesLiveOnes) {
   const std::string path = "/" + name_;
   auto cg = Cgroup::create(path, "x");
