@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -25,6 +26,7 @@
 #include "common/strings.hpp"
 #include "oci/spec.hpp"
 #include "runtime/cgroup.hpp"
+#include "runtime/cgroup_impl.hpp"
 #include "runtime/foreground.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/idmap.hpp"
@@ -707,6 +709,36 @@ nlohmann::json cgroup_stats_at(const std::string& cgroups_path) {
 void remove_empty_cgroup(const std::string& cgroups_path) {
   if (cgroups_path.empty() || cgroups_path[0] != '/' || cgroups_path == "/") return;
   for (const auto& h : host_hierarchies()) ::rmdir((h.mountpoint + cgroups_path).c_str());
+}
+
+bool kill_cgroup(const std::string& cgroups_path, int timeout_ms) {
+  if (cgroups_path.empty() || cgroups_path[0] != '/' || cgroups_path == "/") return true;
+  std::vector<std::string> dirs;
+  for (const auto& h : host_hierarchies())
+    if (fs::is_dir(h.mountpoint + cgroups_path)) dirs.push_back(h.mountpoint + cgroups_path);
+  // A frozen process does not die of SIGKILL until thawed.
+  auto write_quietly = [](const std::string& file, std::string_view value) {
+    UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+    if (fd) (void)!::write(fd.get(), value.data(), value.size());
+  };
+  for (auto& d : dirs) {
+    write_quietly(d + "/freezer.state", "THAWED");
+    write_quietly(d + "/cgroup.freeze", "0");
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  bool empty = false;
+  while (!empty) {
+    empty = true;
+    for (auto& d : dirs)
+      for (pid_t pid : cgroup_detail::read_procs(d)) {
+        empty = false;
+        ::kill(pid, SIGKILL);
+      }
+    if (empty || std::chrono::steady_clock::now() > deadline) break;
+    ::usleep(10000);
+  }
+  remove_empty_cgroup(cgroups_path);
+  return empty;
 }
 
 std::vector<ListEntry> list_containers(const std::string& root) {

@@ -936,8 +936,15 @@ void Shim::runtime_delete() {
       runtime::delete_container(o_.runtime_root, o_.id, true);
     } else {
       std::string err;
-      run_command(runtime_argv(o_, {"delete", "--force", o_.id}), err, true, o_.runtime_timeout_ms);
-      runtime::remove_empty_cgroup(runtime::bundle_cgroups_path(o_.bundle));
+      try {
+        run_command(runtime_argv(o_, {"delete", "--force", o_.id}), err, true, o_.runtime_timeout_ms);
+      } catch (const std::exception& e) {
+        log::warn(std::string("delete: ") + e.what());
+      }
+      // What the runtime's delete did not know of (a sandbox whose create was killed at the
+      // timeout, in a session of its own): whatever is left in the container's cgroup.
+      if (!runtime::kill_cgroup(runtime::bundle_cgroups_path(o_.bundle)))
+        log::warn("delete: processes are left in the container's cgroup");
     }
   } catch (const std::exception& e) {
     log::warn(std::string("delete: ") + e.what());
@@ -1316,7 +1323,7 @@ class Guard {
       err = e.what();
     }
     if (rc != 0) std::fprintf(stderr, "berth-guard: %s delete: %s\n", o.runtime.c_str(), err.c_str());
-    runtime::remove_empty_cgroup(runtime::bundle_cgroups_path(o.bundle));
+    runtime::kill_cgroup(runtime::bundle_cgroups_path(o.bundle));
     _exit(0);
   }
   // We end normally: the guard goes without doing anything.
