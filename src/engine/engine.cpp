@@ -69,6 +69,9 @@ std::string snapshot_key(const std::string& id) { return "container/" + id; }
 
 bool shim_alive(const std::string& dir) { return shim::live_shim(dir) != 0; }
 
+// Set by restart for the time of its stop: the exit it causes is not the --rm container's end.
+std::string restarting_mark(const std::string& dir) { return dir + "/restarting"; }
+
 // The engine's mark on a container it paused (observe asks the runtime only then).
 std::string paused_mark(const std::string& container_dir) { return container_dir + "/paused"; }
 
@@ -906,6 +909,11 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   c = lookup(c.id());
   State st = state_locked(c);
   if (st.running()) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is already running");
+  if (auto_remove_leftover(c, st)) {
+    lk.reset();
+    cleanup(c.id(), true);
+    throw Error(ErrorKind::not_found, "No such container: " + ref);
+  }
   // Linked containers must run (Docker's rule) when there is a network to name them on: their
   // address goes into this one's hosts. Read without their locks (observe): two containers
   // that link each other may start at once.
@@ -1158,7 +1166,9 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
 State Engine::state(Container& c) {
   Stale stale = Stale::no;
   State s = observe(c, stale);
-  if (stale == Stale::no) return s;
+  if (stale == Stale::no &&
+      !(s.status == Status::exited && c.data.value("HostConfig", json::object()).value("AutoRemove", false)))
+    return s;
   // The container ended and its record does not know yet: brought up to date under its lock,
   // from the record as it is then (another command may have done it meanwhile, or removed it).
   UniqueFd lk = lock(c.id());
@@ -1168,7 +1178,26 @@ State Engine::state(Container& c) {
     if (e.kind() == ErrorKind::not_found) return s;
     throw;
   }
-  return state_locked(c);
+  s = state_locked(c);
+  if (!auto_remove_leftover(c, s)) return s;
+  lk.reset();  // cleanup takes it again
+  try {
+    cleanup(c.id(), true);
+    s.removed = true;
+  } catch (const std::exception& e) {
+    log::warn("container " + c.rec.name + " (--rm) ended but could not be removed: " + e.what());
+  }
+  return s;
+}
+
+// Docker removes these when its daemon comes back; berth at the first command that looks.
+// Never started again: a --rm container's upper dir is mounted volatile (no syncs), and after
+// a crash of the host what it holds may be torn.
+bool Engine::auto_remove_leftover(const Container& c, const State& s) {
+  if (s.status != Status::exited || !c.host_config().auto_remove) return false;
+  const std::string dir = container_dir(c.id());
+  // A restart's stop, or a shim still finishing (the owner's cleanup, its cleanup command).
+  return !fs::exists(restarting_mark(dir)) && !shim_alive(dir);
 }
 
 State Engine::state_locked(Container& c) {
@@ -1597,11 +1626,6 @@ void Engine::kill(const std::string& ref, int sig) {
   if (reply != "ok") throw Error("cannot kill container " + c.rec.name + ": " + (reply.size() > 6 ? reply.substr(6) : reply));
   emit(c, "kill", {{"signal", std::to_string(sig)}});
 }
-
-namespace {
-// Set by restart for the time of its stop: the exit it causes is not the --rm container's end.
-std::string restarting_mark(const std::string& dir) { return dir + "/restarting"; }
-}  // namespace
 
 void Engine::restart(const std::string& ref, int timeout, const std::function<void()>& stopped) {
   Container c = lookup(ref);

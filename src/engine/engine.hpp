@@ -171,6 +171,9 @@ struct State {
   int restarts = 0;
   bool oom_killed = false;  // the OOM killer ended a process of the container's last run
   std::string error;
+  // A --rm container found ended with nobody left to remove it (its monitor killed, the host
+  // gone down with it): state() removed it just now. Lists skip it; its last state is this.
+  bool removed = false;
   bool running() const { return status == Status::running || status == Status::paused; }
 };
 
@@ -433,6 +436,8 @@ class Engine {
   void save(Container& c);
   // state() for a caller that holds the container's lock.
   State state_locked(Container& c);
+  // Whether `c` (state `s`, under its lock) is such a --rm container (State::removed).
+  bool auto_remove_leftover(const Container& c, const State& s);
   // Why a record is stale: the container ended (the shim's exit record says how), or its
   // shim died before it could say.
   enum class Stale { no, exited, monitor_died };

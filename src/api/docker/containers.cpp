@@ -285,6 +285,7 @@ void Api::container_list(Exchange& ex, const Params&) {
   for (auto& c : list) {
     if (limit > 0 && static_cast<int64_t>(out.size()) >= limit) break;
     engine::State s = eng_.state(c);
+    if (s.removed) continue;
     const std::string status(engine::status_name(s.status));
     if (!all && !filters.count("status") && limit <= 0 && !s.running() && s.status != engine::Status::restarting) continue;
     if (!any_of(vals("status"), [&](const std::string& v) { return v == status; })) continue;

@@ -90,6 +90,7 @@ void Api::info(Exchange& ex, const Params&) {
   auto list = eng_.list();
   for (auto& c : list) {
     auto s = eng_.state(c);
+    if (s.removed) continue;
     if (s.status == engine::Status::running) ++running;
     else if (s.status == engine::Status::paused) ++paused;
     else ++stopped;
@@ -111,7 +112,7 @@ void Api::info(Exchange& ex, const Params&) {
   }
   ex.reply(200, json{
       {"ID", host},
-      {"Containers", list.size()},
+      {"Containers", running + paused + stopped},
       {"ContainersRunning", running},
       {"ContainersPaused", paused},
       {"ContainersStopped", stopped},

@@ -178,6 +178,7 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
   std::vector<json> rows;
   for (auto& c : eng.list()) {
     engine::State s = eng.state(c);
+    if (s.removed) continue;
     if (!a.has("all") && last < 0 && !filter.wants_all() && !s.running() && s.status != engine::Status::restarting) continue;
     json row = container_row(eng, c, s);
     if (!filter.match(row)) continue;
