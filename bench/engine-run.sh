@@ -2,7 +2,8 @@
 # bench/engine-run.sh [RUNS] [N]: the engine, side by side in one run, medians and ratios:
 #   1. `run --rm IMAGE true` (busybox image, --network none): berth vs podman (crun) vs docker
 #      (dockerd + containerd + runc), and bare `crun run` and `berth-runtime run` of the same
-#      rootfs as the floor;
+#      rootfs as the floor, and `berth-runtime run` of the config.json berth writes (the
+#      engine's own overhead is berth's time minus that);
 #   2. `run -d` of N (default 100) `sleep` containers: total time, and the memory of the
 #      per-container monitors (berth-shim, conmon, containerd-shim-runc-v2): RSS and PSS sums.
 # Not a CI test; run as root after scripts/setup.sh. Everything lives in one temp dir.
@@ -38,6 +39,19 @@ cmds=(-n berth "${B[*]} run --rm --network none bench/busybox true"
 cmds+=(-n crun-bare "crun --root $work/crun run --bundle $work/bundle bench")
 # The engine issue's target: berth run --rm within 1.3x of its own runtime run bare.
 cmds+=(-n berth-runtime-bare "$here/build/src/berth-runtime --root $work/brt run --bundle $work/bundle bench")
+# And the runtime alone on the spec berth itself writes (Docker's seccomp profile, cgroup and
+# sysfs mounts, masked paths…): what is left between the two rows is the engine's own work.
+cid=$("${B[@]}" create --network none bench/busybox true)
+mkdir -p "$work/spec-bundle" "$work/spec-etc"
+cp /etc/hosts "$work/spec-etc/hosts"; echo bench > "$work/spec-etc/hostname"; : > "$work/spec-etc/resolv.conf"
+"${B[@]}" start -a "$cid" >/dev/null
+jq --arg rootfs "$work/bundle/rootfs" --arg etc "$work/spec-etc" '
+    .root.path = $rootfs
+  | .mounts |= map(if (.destination | startswith("/etc/")) then .source = $etc + "/" + (.destination | ltrimstr("/etc/")) else . end)
+  | .linux.namespaces |= map(if .type == "network" then {type: "network"} else . end)
+  | del(.linux.cgroupsPath)' "$work/b-run/default/containers/$cid/config.json" > "$work/spec-bundle/config.json"
+"${B[@]}" rm "$cid" >/dev/null
+cmds+=(-n berth-runtime-berth-spec "$here/build/src/berth-runtime --root $work/brt2 run --bundle $work/spec-bundle bench")
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/run.json" "${cmds[@]}" >/dev/null
 
 echo "engine bench ($(nproc) cores, $(uname -r)), medians of $RUNS runs"
@@ -47,7 +61,8 @@ jq -r '[.results[] | {(.command): .median}] | add |
   "ratios: berth/podman = \(.berth / .podman * 1000 | round / 1000)" +
   (if .docker then ", berth/docker = \(.berth / .docker * 1000 | round / 1000)" else "" end) +
   ", berth/crun-bare = \(.berth / .["crun-bare"] * 100 | round / 100)" +
-  ", berth/berth-runtime-bare = \(.berth / .["berth-runtime-bare"] * 100 | round / 100)"' "$work/run.json"
+  ", berth/berth-runtime-bare = \(.berth / .["berth-runtime-bare"] * 100 | round / 100)" +
+  ", berth/berth-runtime-on-berth-spec = \(.berth / .["berth-runtime-berth-spec"] * 100 | round / 100)"' "$work/run.json"
 
 # ---- N detached sleep containers: time and monitor memory.
 mem() {  # process name → "RSS_KiB PSS_KiB COUNT" summed over its processes
