@@ -13,11 +13,12 @@ BRIDGE=berthcrt0
 setup_file() {
   local out
   # (skip in setup_file fails the file with bats 1.8: each test skips instead, in setup)
-  if ! out=$(bash "$SRC/scripts/cri-tools.sh" 2>&1); then
-    export CRI_TOOLS_MISSING="cri-tools v1.27.0 not built: $out"
+  # (its stdout's last line is the tools' directory; a first build may say more on stderr)
+  if ! out=$(bash "$SRC/scripts/cri-tools.sh" 2>"$BATS_FILE_TMPDIR/cri-tools.err"); then
+    export CRI_TOOLS_MISSING="cri-tools v1.27.0 not built: $(tail -3 "$BATS_FILE_TMPDIR/cri-tools.err")"
     return 0
   fi
-  CRICTL_BIN=$out/crictl
+  CRICTL_BIN=$(printf '%s\n' "$out" | tail -1)/crictl
   export CRICTL_BIN
   DD=$(mktemp -d /tmp/berthd-test.XXXXXX)
   export DD
