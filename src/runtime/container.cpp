@@ -653,8 +653,19 @@ bool container_oom_killed(const std::string& root, const std::string& id) {
     validate_id(id);
     ContainerState st = store.load(id);
     if (st.cgroup.is_null()) return false;
-    const nlohmann::json m = cgroup_stats(*Cgroup::from_json(st.cgroup))["memory"];
-    return m.is_object() && m.value("oom_kill", uint64_t{0}) > 0;
+    // Only the memory controller's count (v1 memory.oom_control, v2 memory.events): not the
+    // whole of cgroup_stats (fourteen files here), at every container's end.
+    const auto cg = Cgroup::from_json(st.cgroup);
+    for (const std::string& dir : {cg->host_dir("memory"), cg->host_dir("")}) {
+      if (dir.empty()) continue;
+      for (const char* file : {"/memory.oom_control", "/memory.events"}) {
+        std::string text;
+        if (!fs::read_file_if_exists(dir + file, text)) continue;
+        for (const auto& line : split(text, '\n'))
+          if (line.rfind("oom_kill ", 0) == 0) return std::strtoull(line.c_str() + 9, nullptr, 10) > 0;
+      }
+    }
+    return false;
   } catch (const std::exception&) {
     return false;
   }
