@@ -1530,6 +1530,7 @@ Engine::DiskUsage Engine::disk_usage() {
   for (auto& c : list()) {
     DiskUsage::ContainerUse cu;
     cu.state = state(c);
+    if (cu.state.removed) continue;
     cu.size_rw = sizes(c).rw;
     for (auto& v : c.data.value("Volumes", json::array())) {
       ++cu.local_volumes;
@@ -2003,7 +2004,7 @@ PruneResult Engine::prune_containers(const PruneFilter& f) {
   PruneResult r;
   for (auto& c : list()) {
     const State s = state(c);
-    if (s.running() || s.status == Status::restarting) continue;
+    if (s.removed || s.running() || s.status == Status::restarting) continue;
     if (!f.matches(c.data["Config"].value("Labels", json::object()), c.rec.created / 1000000000)) continue;
     const int64_t size = sizes(c).rw;
     cleanup(c.id(), true);
@@ -2689,6 +2690,7 @@ json Engine::mounts(const Container& c) {
 
 json Engine::inspect(Container& c) {
   State s = state(c);
+  if (s.removed) throw Error(ErrorKind::not_found, "No such container: " + c.rec.name);
   const json& config = c.data["Config"];
   std::vector<std::string> args = command_line(config);
   std::string path = args.empty() ? "" : args.front();

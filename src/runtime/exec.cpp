@@ -227,6 +227,8 @@ int exec_container(const ExecOptions& o) {
   std::unique_ptr<Cgroup> cgroup = st.cgroup.is_null() ? nullptr : Cgroup::from_json(st.cgroup);
   Cgroup::FastJoin fast;
   if (cgroup && ::geteuid() == 0) fast = cgroup->open_fast_join();
+  // execCPUAffinity.initial is the affinity before the cgroup's: not born into the v2 one.
+  if (p.execCPUAffinity && !p.execCPUAffinity->initial.empty()) fast.v2_dir.reset();
   Cgroup::Joined joined;
   joined.v1 = !fast.v1_tasks.empty();
 

@@ -29,11 +29,12 @@ int cmd_info(const Engine& e, int argc, char** argv, int first) {
   auto list = eng.list();
   for (auto& c : list) {
     auto s = eng.state(c);
+    if (s.removed) continue;
     if (s.status == engine::Status::running) ++running;
     else if (s.status == engine::Status::paused) ++paused;
     else ++stopped;
   }
-  json info = {{"Containers", list.size()}, {"ContainersRunning", running}, {"ContainersPaused", paused},
+  json info = {{"Containers", running + paused + stopped}, {"ContainersRunning", running}, {"ContainersPaused", paused},
                {"ContainersStopped", stopped}, {"Images", eng.images().list().size()},
                {"Driver", e.storage_driver}, {"DockerRootDir", e.root}, {"StateDir", e.state},
                {"Namespace", e.ns}, {"LoggingDriver", "json-file"},
