@@ -69,6 +69,12 @@ std::string snapshot_key(const std::string& id) { return "container/" + id; }
 
 bool shim_alive(const std::string& dir) { return shim::live_shim(dir) != 0; }
 
+// --rm (HostConfig.AutoRemove), read from the record without parsing all of its HostConfig:
+// state() asks it of every exited container a ps lists.
+bool auto_remove(const Container& c) {
+  return c.data.value("HostConfig", json::object()).value("AutoRemove", false);
+}
+
 // Set by restart for the time of its stop: the exit it causes is not the --rm container's end.
 std::string restarting_mark(const std::string& dir) { return dir + "/restarting"; }
 
@@ -1166,9 +1172,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
 State Engine::state(Container& c) {
   Stale stale = Stale::no;
   State s = observe(c, stale);
-  if (stale == Stale::no &&
-      !(s.status == Status::exited && c.data.value("HostConfig", json::object()).value("AutoRemove", false)))
-    return s;
+  if (stale == Stale::no && !(s.status == Status::exited && auto_remove(c))) return s;
   // The container ended and its record does not know yet: brought up to date under its lock,
   // from the record as it is then (another command may have done it meanwhile, or removed it).
   UniqueFd lk = lock(c.id());
@@ -1194,7 +1198,7 @@ State Engine::state(Container& c) {
 // Never started again: a --rm container's upper dir is mounted volatile (no syncs), and after
 // a crash of the host what it holds may be torn.
 bool Engine::auto_remove_leftover(const Container& c, const State& s) {
-  if (s.status != Status::exited || !c.host_config().auto_remove) return false;
+  if (s.status != Status::exited || !auto_remove(c)) return false;
   const std::string dir = container_dir(c.id());
   // A restart's stop, or a shim still finishing (the owner's cleanup, its cleanup command).
   return !fs::exists(restarting_mark(dir)) && !shim_alive(dir);

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -646,6 +647,20 @@ nlohmann::json container_stats(const std::string& root, const std::string& id) {
   return {{"type", "stats"}, {"id", id}, {"data", cgroup_stats(*l.cg)}};
 }
 
+namespace {
+// The memory controller's OOM kill count in a cgroup directory (v1 memory.oom_control, v2
+// memory.events); none when neither file is there.
+std::optional<uint64_t> oom_kill_count(const std::string& dir) {
+  for (const char* file : {"/memory.oom_control", "/memory.events"}) {
+    std::string text;
+    if (!fs::read_file_if_exists(dir + file, text)) continue;
+    for (const auto& line : split(text, '\n'))
+      if (line.rfind("oom_kill ", 0) == 0) return std::strtoull(line.c_str() + 9, nullptr, 10);
+  }
+  return std::nullopt;
+}
+}  // namespace
+
 bool container_oom_killed(const std::string& root, const std::string& id) {
   try {
     // The container has stopped (that is when one asks); its cgroup is there until delete.
@@ -656,15 +671,8 @@ bool container_oom_killed(const std::string& root, const std::string& id) {
     // Only the memory controller's count (v1 memory.oom_control, v2 memory.events): not the
     // whole of cgroup_stats (fourteen files here), at every container's end.
     const auto cg = Cgroup::from_json(st.cgroup);
-    for (const std::string& dir : {cg->host_dir("memory"), cg->host_dir("")}) {
-      if (dir.empty()) continue;
-      for (const char* file : {"/memory.oom_control", "/memory.events"}) {
-        std::string text;
-        if (!fs::read_file_if_exists(dir + file, text)) continue;
-        for (const auto& line : split(text, '\n'))
-          if (line.rfind("oom_kill ", 0) == 0) return std::strtoull(line.c_str() + 9, nullptr, 10) > 0;
-      }
-    }
+    for (const std::string& dir : {cg->host_dir("memory"), cg->host_dir("")})
+      if (auto n = dir.empty() ? std::nullopt : oom_kill_count(dir)) return *n > 0;
     return false;
   } catch (const std::exception&) {
     return false;
@@ -684,10 +692,7 @@ bool cgroup_oom_killed(const std::string& cgroups_path) {
   if (cgroups_path.empty() || cgroups_path[0] != '/') return false;
   for (const auto& h : host_hierarchies()) {
     if (!h.v2 && std::find(h.controllers.begin(), h.controllers.end(), "memory") == h.controllers.end()) continue;
-    std::string text;
-    if (!fs::read_file_if_exists(h.mountpoint + cgroups_path + (h.v2 ? "/memory.events" : "/memory.oom_control"), text)) continue;
-    for (const auto& line : split(text, '\n'))
-      if (line.rfind("oom_kill ", 0) == 0 && std::strtoull(line.c_str() + 9, nullptr, 10) > 0) return true;
+    if (auto n = oom_kill_count(h.mountpoint + cgroups_path); n && *n > 0) return true;
   }
   return false;
 }
@@ -722,7 +727,7 @@ void remove_empty_cgroup(const std::string& cgroups_path) {
   for (const auto& h : host_hierarchies()) ::rmdir((h.mountpoint + cgroups_path).c_str());
 }
 
-bool kill_cgroup(const std::string& cgroups_path, int timeout_ms) {
+bool kill_foreign_cgroup(const std::string& cgroups_path, int timeout_ms) {
   if (cgroups_path.empty() || cgroups_path[0] != '/' || cgroups_path == "/") return true;
   std::vector<std::string> dirs;
   for (const auto& h : host_hierarchies())

@@ -81,7 +81,7 @@ void remove_empty_cgroup(const std::string& cgroups_path);
 // be empty, then removes it (remove_empty_cgroup). For what a runtime leaves when it fails
 // half-way: runsc's sandbox, in a session of its own, outlives its killed `create`. Returns
 // whether the cgroup was empty in the end.
-bool kill_cgroup(const std::string& cgroups_path, int timeout_ms = 2000);
+bool kill_foreign_cgroup(const std::string& cgroups_path, int timeout_ms = 2000);
 // runc's stats shape ("data" of `events --stats`) read from that cgroup itself: for a runtime
 // that has no `events` (crun).
 nlohmann::json cgroup_stats_at(const std::string& cgroups_path);

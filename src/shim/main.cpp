@@ -943,7 +943,7 @@ void Shim::runtime_delete() {
       }
       // What the runtime's delete did not know of (a sandbox whose create was killed at the
       // timeout, in a session of its own): whatever is left in the container's cgroup.
-      if (!runtime::kill_cgroup(runtime::bundle_cgroups_path(o_.bundle)))
+      if (!runtime::kill_foreign_cgroup(runtime::bundle_cgroups_path(o_.bundle)))
         log::warn("delete: processes are left in the container's cgroup");
     }
   } catch (const std::exception& e) {
@@ -1323,7 +1323,7 @@ class Guard {
       err = e.what();
     }
     if (rc != 0) std::fprintf(stderr, "berth-guard: %s delete: %s\n", o.runtime.c_str(), err.c_str());
-    runtime::kill_cgroup(runtime::bundle_cgroups_path(o.bundle));
+    runtime::kill_foreign_cgroup(runtime::bundle_cgroups_path(o.bundle));
     _exit(0);
   }
   // We end normally: the guard goes without doing anything.
