@@ -793,8 +793,17 @@ Container Engine::create(const CreateRequest& req) {
       host.publish_all_ports = false;
     }
     if (mode.rfind("container:", 0) == 0) {
+      if (config.hostname_from_flag)
+        throw Error(ErrorKind::invalid_argument, "conflicting options: hostname and the network mode");
       Container other = lookup(mode.substr(10));
       host.network_mode = "container:" + other.id();
+      // Docker: the other's hostname (its /etc/hostname is bound too, at start).
+      if (config.hostname.empty()) config.hostname = other.config().hostname;
+    } else if (mode == "host" && config.hostname.empty() && host.uts_mode != "host") {
+      // Docker: the host's name, in uname and /etc/hostname alike.
+      char buf[256] = {};
+      ::gethostname(buf, sizeof buf - 1);
+      config.hostname = buf;
     }
   } else {
     network::Network net = mode == network::Networks::kDefault ? networks_.ensure_default() : networks_.get(mode);
@@ -877,10 +886,17 @@ void Engine::write_etc_files(const Container& c) {
             "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
             "ff02::2\tip6-allrouters\n";
   }
+  std::string host_gateway;  // Docker's host-gateway: the default bridge's address on the host
   for (auto& e : host.extra_hosts) {
     auto colon = e.find(':');
     if (colon == std::string::npos) throw Error(ErrorKind::invalid_argument, "invalid --add-host `" + e + "` (HOST:IP)");
-    hosts += e.substr(colon + 1) + "\t" + e.substr(0, colon) + "\n";
+    std::string ip = e.substr(colon + 1);
+    if (ip == "host-gateway") {
+      if (host_gateway.empty()) host_gateway = networks_.ensure_default().gateway;
+      if (host_gateway.empty()) throw Error("--add-host " + e + ": the default network has no gateway");
+      ip = host_gateway;
+    }
+    hosts += ip + "\t" + e.substr(0, colon) + "\n";
   }
   fs::write_file_atomic(dir + "/hosts.base", hosts, 0644);
   fs::write_file_atomic(dir + "/hosts", hosts, 0644);
@@ -980,6 +996,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       if (!os.running()) throw Error(ErrorKind::conflict, "cannot join the network of container " + other.rec.name + ": it is not running");
       in.netns = other.data.value("NetworkSettings", json::object()).value("SandboxKey", "");
       if (in.netns.empty()) in.netns = "/proc/" + std::to_string(os.pid) + "/ns/net";
+      in.hostname_file = opts_.images.root + "/containers/" + other.id() + "/hostname";
       in.hosts_file = opts_.images.root + "/containers/" + other.id() + "/hosts";
       in.resolv_file = opts_.images.root + "/containers/" + other.id() + "/resolv.conf";
     } else {
@@ -1630,6 +1647,13 @@ void Engine::kill(const std::string& ref, int sig) {
   std::string reply = shim_request(c, "signal " + std::to_string(sig) + "\n");
   if (reply != "ok") throw Error("cannot kill container " + c.rec.name + ": " + (reply.size() > 6 ? reply.substr(6) : reply));
   emit(c, "kill", {{"signal", std::to_string(sig)}});
+  // A paused container is resumed after the signal, as Docker does: a frozen process does not
+  // act on it (not even on SIGKILL) until it is thawed.
+  if (s.status == Status::paused) {
+    runtime_ops(c.id()).resume(c.id());
+    ::unlink(paused_mark(container_dir(c.id())).c_str());
+    emit(c, "unpause");
+  }
 }
 
 void Engine::restart(const std::string& ref, int timeout, const std::function<void()>& stopped) {
@@ -1847,22 +1871,7 @@ Processes Engine::top(const std::string& ref, const std::vector<std::string>& ps
   });
 }
 
-int Engine::wait(const std::string& ref) {
-  Container c = lookup(ref);
-  for (;;) {
-    State s = state(c);
-    if (!s.running() && s.status != Status::restarting) {
-      if (s.status == Status::created) throw Error(ErrorKind::not_running, "container " + c.rec.name + " has not been started");
-      return s.exit_code;
-    }
-    try {
-      shim_request(c, "wait\n");
-    } catch (const Error&) {
-    }
-    wait_shim_gone(c.id());
-    c = lookup(c.id());
-  }
-}
+int Engine::wait(const std::string& ref) { return wait(ref, WaitOptions{}); }
 
 int Engine::wait(const std::string& ref, const WaitOptions& o) {
   Container c = lookup(ref);
@@ -1981,6 +1990,8 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
   std::vector<std::string> dirs = {opts_.images.root + "/containers/" + c.id(), dir};
   if (snap && !snapshot_dir_removed) dirs.insert(dirs.begin(), images_.snapshots().dir(snap->id));
   if (deferred) {
+    // A shareable IPC's /dev/shm is mounted in the state directory: unmounted before its rm.
+    if (fs::exists(dir + "/shm")) deferred->push_back("umount " + dir + "/shm");
     deferred->push_back("umount " + dir + "/rootfs");
     for (auto& d : dirs) deferred->push_back("rm " + d);
     return;
@@ -2078,6 +2089,7 @@ void Engine::pause(const std::string& ref, bool pause) {
   State s = state_locked(c);
   const std::string mark = paused_mark(container_dir(c.id()));
   if (pause) {
+    if (s.status == Status::paused) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is already paused");
     if (s.status != Status::running) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
     // The mark first: a crash between the two leaves a mark the runtime's state overrules,
     // never a paused container shown running.
@@ -2456,7 +2468,8 @@ std::string base_name(const std::string& p) {
 }
 
 // Copies the file or directory `src` (an fd opened O_PATH) into directory `dst_dir` as `name`.
-void copy_node(int src, int dst_dir, const std::string& name) {
+// `owner`: every copied entry's (Docker's cp without -a), else the source's.
+void copy_node(int src, int dst_dir, const std::string& name, const snapshot::Owner* owner) {
   struct stat st {};
   if (::fstat(src, &st) < 0) throw_errno("cp: stat");
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
@@ -2469,16 +2482,14 @@ void copy_node(int src, int dst_dir, const std::string& name) {
     UniqueFd from(::openat(src, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!from) throw_errno("cp: open source directory");
     try {
-      snapshot::copy_tree(from.get(), to.get());
+      snapshot::copy_tree(from.get(), to.get(), owner);
     } catch (const Error& e) {
       // A copy that failed half-way (a tree too deep, a full disk) leaves no part of itself.
       to.reset();
       if (made) fs::remove_all(fs::fd_path(dst_dir) + "/" + name);
       throw Error("cp: " + std::string(e.what()), e.code());
     }
-    ::fchown(to.get(), st.st_uid, st.st_gid);
-    ::fchmod(to.get(), st.st_mode & 07777);
-    return;
+    return;  // copy_tree gave `to` its owner, mode and times
   }
   if (S_ISLNK(st.st_mode)) {
     // The link itself (Docker's cp without -L): its target is a string, nothing is read
@@ -2489,7 +2500,10 @@ void copy_node(int src, int dst_dir, const std::string& name) {
     target.resize(static_cast<size_t>(n));
     if (::unlinkat(dst_dir, name.c_str(), 0) < 0 && errno != ENOENT) throw_errno("cp: replace `" + name + "`");
     if (::symlinkat(target.c_str(), dst_dir, name.c_str()) < 0) throw_errno("cp: create link `" + name + "`");
-    ::fchownat(dst_dir, name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+    ::fchownat(dst_dir, name.c_str(), owner ? owner->uid : st.st_uid, owner ? owner->gid : st.st_gid,
+               AT_SYMLINK_NOFOLLOW);
+    struct timespec t[2] = {st.st_atim, st.st_mtim};
+    ::utimensat(dst_dir, name.c_str(), t, AT_SYMLINK_NOFOLLOW);
     return;
   }
   if (!S_ISREG(st.st_mode)) throw Error(ErrorKind::invalid_argument, "cp: `" + name + "` is not a regular file, directory or symlink");
@@ -2507,15 +2521,26 @@ void copy_node(int src, int dst_dir, const std::string& name) {
     if (n == 0) break;
     fs::write_fd(to.get(), std::string_view(buf.data(), n), "cp target");
   }
-  ::fchown(to.get(), st.st_uid, st.st_gid);
+  ::fchown(to.get(), owner ? owner->uid : st.st_uid, owner ? owner->gid : st.st_gid);
   ::fchmod(to.get(), st.st_mode & 07777);
+  struct timespec t[2] = {st.st_atim, st.st_mtim};  // cp -a's times, as Docker's tar keeps them
+  ::futimens(to.get(), t);
 }
 
 }  // namespace
 
 void Engine::copy(const std::string& ref, const std::string& src, const std::string& dst, bool from_container,
-                  bool follow_link) {
+                  bool follow_link, bool archive) {
   const int nofollow = follow_link ? 0 : O_NOFOLLOW;
+  // Docker: without -a, what is copied belongs to the container's root user (into it) or to
+  // the caller (out of it); with -a, to the source's owners. A rootless caller is the
+  // container's root already.
+  std::optional<snapshot::Owner> own;
+  if (!archive) {
+    if (from_container) own = snapshot::Owner{::geteuid(), ::getegid()};
+    else if (::geteuid() == 0) own = snapshot::Owner{0, 0};
+  }
+  const snapshot::Owner* owner = own ? &*own : nullptr;
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
   with_rootfs(c, [&](const std::string& rootfs) {
@@ -2527,13 +2552,13 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
       // DST: an existing directory receives SRC's name; otherwise DST is the new name.
       UniqueFd d(::open(dst.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (d) {
-        copy_node(s.get(), d.get(), base_name(src) == "" ? "rootfs" : base_name(src));
+        copy_node(s.get(), d.get(), base_name(src) == "" ? "rootfs" : base_name(src), owner);
       } else {
         std::string parent = fs::clean_path(fs::absolute(dst));
         parent = parent.substr(0, parent.rfind('/'));
         UniqueFd pd(::open(parent.empty() ? "/" : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!pd) throw_errno("cp: " + parent);
-        copy_node(s.get(), pd.get(), base_name(dst));
+        copy_node(s.get(), pd.get(), base_name(dst), owner);
       }
       return;
     }
@@ -2541,14 +2566,14 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
     if (!s) throw_errno("cp: " + src);
     UniqueFd d = fs::open_in_root(root.get(), dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (d) {
-      copy_node(s.get(), d.get(), base_name(src));
+      copy_node(s.get(), d.get(), base_name(src), owner);
       return;
     }
     std::string clean = fs::clean_path("/" + dst);
     std::string parent = clean.substr(0, clean.rfind('/'));
     UniqueFd pd = fs::open_in_root(root.get(), parent.empty() ? "/" : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!pd) throw_errno("cp: " + c.rec.name + ":" + parent);
-    copy_node(s.get(), pd.get(), base_name(clean));
+    copy_node(s.get(), pd.get(), base_name(clean), owner);
   }, true);
 }
 

@@ -266,7 +266,9 @@ class Engine {
   // CNI DEL for every network container `id` is attached to, its namespace removed (by the
   // network records alone: the container's may be gone). Never throws (logs).
   void release_network(const std::string& id);
-  // Blocks until the container is not running; its exit code.
+  // Blocks until the container is not running; its exit code (Docker's default condition:
+  // a created container's is 0 at once; a --rm container's exit code is that of its die
+  // event, read even when the container is removed by then).
   int wait(const std::string& ref);
   // Docker's wait with a condition: the exit code of the exit waited for (for `removed`, of
   // its last run). Woken by the container's die/destroy events (inotify on the events log),
@@ -308,9 +310,10 @@ class Engine {
   // Docker's cp: `from_container` copies SRC out of the container to the host path DST, else
   // the host's SRC into the container at DST. Paths in the container resolve inside its root
   // (symlinks included: nothing outside it is read or written). A symlink SRC is copied as a
-  // link unless `follow_link` (-L).
+  // link unless `follow_link` (-L). Modes and times are the source's; owners too with
+  // `archive` (-a), else the container's root (into it) or the caller (out of it), as Docker.
   void copy(const std::string& ref, const std::string& src, const std::string& dst, bool from_container,
-            bool follow_link = false);
+            bool follow_link = false, bool archive = false);
   // `cp CONTAINER:SRC -`: a tar of SRC (its last name as the top entry) to out_fd.
   // `cp - CONTAINER:DST`: the tar on in_fd extracted into the directory DST (it must exist);
   // its entries stay inside DST whatever their names or links say.

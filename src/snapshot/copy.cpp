@@ -26,6 +26,7 @@ struct Copier {
   // (dev, ino) of a multiply-linked source file → its path relative to the copy root.
   std::map<std::pair<dev_t, ino_t>, std::string> links;
   int dst_root;
+  const Owner* owner = nullptr;
   struct DirTimes {
     std::string rel;  // relative to the copy root
     struct timespec times[2];
@@ -75,7 +76,8 @@ struct Copier {
 
   void finish_entry(int dfd_parent, const char* name, const struct stat& st, bool symlink,
                     const std::string& src_path, const std::string& dst_path) {
-    if (::fchownat(dfd_parent, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+    if (::fchownat(dfd_parent, name, owner ? owner->uid : st.st_uid, owner ? owner->gid : st.st_gid,
+                   AT_SYMLINK_NOFOLLOW) < 0)
       throw_errno(std::string("chown `") + name + "`");
     copy_xattrs(src_path, dst_path);
     if (!symlink && ::fchmodat(dfd_parent, name, st.st_mode & 07777, 0) < 0)
@@ -164,9 +166,10 @@ struct Copier {
 
 }  // namespace
 
-void copy_tree(int src_dir, int dst_dir) {
+void copy_tree(int src_dir, int dst_dir, const Owner* owner) {
   Copier c;
   c.dst_root = dst_dir;
+  c.owner = owner;
   fs::raise_nofile_limit(4 * PATH_MAX);
   c.copy(src_dir, dst_dir);
   // Directory times last: creating entries inside changed them.
@@ -174,7 +177,7 @@ void copy_tree(int src_dir, int dst_dir) {
     ::utimensat(dst_dir, it->rel.c_str(), it->times, AT_SYMLINK_NOFOLLOW);
   struct stat st;
   if (::fstat(src_dir, &st) == 0) {
-    ::fchown(dst_dir, st.st_uid, st.st_gid);
+    ::fchown(dst_dir, owner ? owner->uid : st.st_uid, owner ? owner->gid : st.st_gid);
     ::fchmod(dst_dir, st.st_mode & 07777);
     struct timespec t[2] = {st.st_atim, st.st_mtim};
     ::futimens(dst_dir, t);

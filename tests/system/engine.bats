@@ -458,11 +458,14 @@ PY
 
 @test "names are unique, ids resolve by prefix, rename, inspect shape, ps filters and json" {
   id=$(e create --name one busybox true)
+  # Docker's CLI: create exits 1 for what the engine refuses (run: 125).
   run e create --name one busybox true
-  [ "$status" -eq 125 ]
+  [ "$status" -eq 1 ]
   [[ "$output" == *'"one" is already in use'* ]]
-  run e create --name 'bad/name' busybox true
+  run e run --name one busybox true
   [ "$status" -eq 125 ]
+  run e create --name 'bad/name' busybox true
+  [ "$status" -eq 1 ]
   [ "$(e inspect -f '{{.Id}}' "${id:0:8}")" = "$id" ]
   e rename one two
   [ "$(e inspect -f '{{.Name}}' "$id")" = /two ]
@@ -918,6 +921,24 @@ EOS
   e commit cpc test/cp:1 >/dev/null
   run e run --rm test/cp:1 sh -c 'cat /data/in/a /data/in/sub/b /renamed; readlink /data/toa; cat /data/toa-followed'
   [ "$output" = "$(printf 'one\ntwo\none\na\none')" ]
+}
+
+@test "cp keeps modes and times; owners are the container's root (in) or the caller (out), the source's with -a" {
+  mkdir -p "$TEST_DIR/in/d" "$TEST_DIR/out"
+  echo x > "$TEST_DIR/in/f"; echo y > "$TEST_DIR/in/d/g"
+  chmod 640 "$TEST_DIR/in/f"
+  chown -R 1000:1000 "$TEST_DIR/in"
+  touch -d '2017-01-01 00:00:00' "$TEST_DIR/in/f" "$TEST_DIR/in/d/g" "$TEST_DIR/in/d"
+  e run -d --name own busybox sleep 60 >/dev/null
+  e cp "$TEST_DIR/in/f" own:/f
+  e cp -a "$TEST_DIR/in/f" own:/fa
+  e cp "$TEST_DIR/in/d" own:/d
+  [ "$(e exec own stat -c '%u:%g %a %Y' /f /fa /d /d/g)" = "$(printf '0:0 640 1483228800\n1000:1000 640 1483228800\n0:0 755 1483228800\n0:0 644 1483228800')" ]
+  e exec own sh -c 'echo z > /o; chown 1000:1000 /o; touch -d "2019-01-01 00:00:00" /o'
+  e cp own:/o "$TEST_DIR/out/o"
+  e cp -a own:/o "$TEST_DIR/out/oa"
+  [ "$(stat -c '%u:%g %Y' "$TEST_DIR/out/o" "$TEST_DIR/out/oa")" = "$(printf '0:0 1546300800\n1000:1000 1546300800')" ]
+  e rm -f own >/dev/null
 }
 
 @test "cp reaches a stopped container's volumes and binds (both ways), read-only ones stay so, a symlinked mount point stays inside" {
@@ -1731,4 +1752,55 @@ PY
   [ "$status" -eq 1 ]
   [[ "$output" == *"No such image"* ]]
   e rm h1 >/dev/null
+}
+
+@test "Docker's answers: wait on a --rm container, kill of a paused one, start of a running one, exec's exit codes" {
+  # wait gets a --rm container's exit code although the container is gone by then.
+  e run -d --rm --name rmd --network none busybox sh -c 'sleep 1; exit 5' >/dev/null
+  run e wait rmd
+  [ "$status" -eq 0 ] && [ "$output" = 5 ]
+  # A created container's wait answers at once (Docker's not-running condition).
+  e create --name made --network none busybox true >/dev/null
+  [ "$(timeout 5 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" wait made)" = 0 ]
+  # kill of a paused container: the signal, then the thaw that lets it act.
+  e run -d --name pz --network none busybox sleep 60 >/dev/null
+  e pause pz
+  run e pause pz
+  [ "$status" -eq 1 ] && [[ "$output" == *"already paused"* ]]
+  e kill pz >/dev/null
+  [ "$(timeout 5 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" wait pz)" = 137 ]
+  [ "$(e inspect -f '{{.State.Status}}' pz)" = exited ]
+  # start of a running container: its name, success.
+  e run -d --name up --network none busybox sleep 60 >/dev/null
+  run e start up
+  [ "$status" -eq 0 ] && [ "$output" = up ]
+  # exec: 1 for the container, 126 for a process that cannot start, 127 for no command.
+  run e exec -u nosuch up id
+  [ "$status" -eq 126 ] && [[ "$output" == *"unable to find user nosuch"* ]]
+  run e exec -w /nonexist up pwd
+  [ "$status" -eq 126 ]
+  run -127 e exec up /no/such/program
+  run e exec pz true
+  [ "$status" -eq 1 ]
+  run e exec nosuch true
+  [ "$status" -eq 1 ]
+  e rm -f up pz made >/dev/null
+}
+
+@test "hostnames and hosts as Docker writes them: --network host and container:X, --add-host host-gateway; a shareable IPC's --rm leaves nothing" {
+  [ "$(e run --rm --network host busybox sh -c 'uname -n; cat /etc/hostname' | sort -u)" = "$(hostname)" ]
+  e run -d --name netx --network none --hostname xhost busybox sleep 60 >/dev/null
+  [ "$(e run --rm --network container:netx busybox sh -c 'uname -n; cat /etc/hostname' | sort -u)" = xhost ]
+  run e run --rm --network container:netx --hostname other busybox true
+  [ "$status" -eq 125 ] && [[ "$output" == *"conflicting options: hostname and the network mode"* ]]
+  e rm -f netx >/dev/null
+  # host-gateway: the default network's gateway, the host's address on its bridge.
+  out=$(e run --rm --network none --add-host hg:host-gateway busybox grep -w hg /etc/hosts)
+  gw=$(e network inspect berth -f '{{(index .IPAM.Config 0).Gateway}}')
+  [ -n "$gw" ] && [ "$out" = "$(printf '%s\thg' "$gw")" ]
+  # A foreground --rm with a shareable IPC: its /dev/shm mount and state directory go too.
+  e run --rm --network none --ipc shareable busybox true
+  settle
+  [ "$(test_mounts)" -eq 0 ]
+  [ -z "$(ls "$TEST_DIR/run/default/containers")" ]
 }

@@ -34,8 +34,8 @@ int cmd_cp(const Engine& e, int argc, char** argv, int first) {
     eng.copy_in_tar(c2, 0, p2);
     return 0;
   }
-  if (!c1.empty()) eng.copy(c1, p1, p2, true, a.has("follow-link"));
-  else eng.copy(c2, p1, p2, false, a.has("follow-link"));
+  if (!c1.empty()) eng.copy(c1, p1, p2, true, a.has("follow-link"), a.has("archive"));
+  else eng.copy(c2, p1, p2, false, a.has("follow-link"), a.has("archive"));
   return 0;
 }
 

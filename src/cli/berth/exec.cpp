@@ -40,7 +40,17 @@ int cmd_exec(const Engine& e, int argc, char** argv, int first) {
     x = eng.exec(a.positional()[0], req);
   } catch (const Error& err) {
     std::fprintf(stderr, "berth: %s\n", err.what());
-    return command_failure_code(err, 1);
+    // Docker: 1 when there is no such container or it does not run; 126 when the process
+    // could not be started in it (no such user or working directory, …); 127 no command.
+    switch (err.kind()) {
+      case ErrorKind::not_found:
+      case ErrorKind::not_running:
+      case ErrorKind::conflict:
+      case ErrorKind::unavailable:
+        return 1;
+      default:
+        return command_failure_code(err, 126);
+    }
   }
   if (req.detach) return 0;
   AttachOptions o;

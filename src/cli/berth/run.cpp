@@ -48,11 +48,18 @@ int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
   engine::Container c;
   try {
     req = build_request(a);
-    pull_for_run(e, eng, a, req.image);
-    c = eng.create(req);
   } catch (const Error& ex) {
     std::fprintf(stderr, "berth: %s\n", ex.what());
     return 125;
+  }
+  try {
+    pull_for_run(e, eng, a, req.image);
+    c = eng.create(req);
+  } catch (const Error& ex) {
+    // Docker's CLI: run says 125 for anything before the start; create 125 for its flags
+    // only, 1 for what the engine refused (a name in use, no such image, …).
+    std::fprintf(stderr, "berth: %s\n", ex.what());
+    return start_it ? 125 : 1;
   }
   if (!start_it) {
     std::puts(c.id().c_str());

@@ -28,6 +28,9 @@ int cmd_start(const Engine& e, int argc, char** argv, int first) {
     return run_attached(eng, c, o, rm, owner);
   }
   return for_each_container(a.positional(), [&](const std::string& ref) {
+    // Docker: starting a running container is no error (the API's 304); its name is printed.
+    engine::Container c = eng.lookup(ref);
+    if (eng.state(c).running()) return;
     eng.start(ref, false);
   });
 }
