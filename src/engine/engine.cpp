@@ -709,6 +709,31 @@ std::vector<std::string> Engine::remove_image(const std::string& name, bool forc
   return images_.remove(name, force);
 }
 
+namespace {
+
+// Docker's daemon drops a Block I/O weight the host cannot apply, with a warning, instead of
+// failing the container (kernels since 5.0 have no CFQ's blkio.weight; BFQ's only with BFQ).
+void discard_unsupported_blkio_weight(HostConfig& host) {
+  if (host.blkio_weight <= 0 && host.blkio_weight_device.empty()) return;
+  bool supported;
+  if (fs::exists("/sys/fs/cgroup/blkio")) {
+    supported = fs::exists("/sys/fs/cgroup/blkio/blkio.weight") || fs::exists("/sys/fs/cgroup/blkio/blkio.bfq.weight");
+  } else {
+    std::string controllers;
+    fs::read_file_if_exists("/sys/fs/cgroup/cgroup.controllers", controllers);
+    supported = (" " + controllers).find(" io") != std::string::npos;
+  }
+  if (supported) return;
+  if (host.blkio_weight > 0)
+    log::warn("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.");
+  if (!host.blkio_weight_device.empty())
+    log::warn("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.");
+  host.blkio_weight = 0;
+  host.blkio_weight_device.clear();
+}
+
+}  // namespace
+
 Container Engine::create(const CreateRequest& req) {
   trace("create");
   UniqueFd users = lock_users(false);  // its networks and volumes stay until it is recorded
@@ -743,7 +768,8 @@ Container Engine::create(const CreateRequest& req) {
   volumes_from(host);
   resolve_links(host);
   check_host_config(host);
-  resources_of(host);
+  resources_of(host);  // checks the values
+  discard_unsupported_blkio_weight(host);
   // An unknown runtime or a missing binary: one line, before anything is made. The record
   // keeps the name (Docker's way), resolved again at each start.
   const auto runtimes_now = runtimes();

@@ -914,6 +914,7 @@ json make_spec(const SpecInputs& in) {
                {"linux", linux},
                {"annotations", {{"io.berth.container.id", in.id}}}};
   if (own_uts && (net != "host" || !hostname.empty())) spec["hostname"] = hostname;
+  if (own_uts && !c.domainname.empty()) spec["domainname"] = c.domainname;
   return spec;
 }
 

@@ -364,7 +364,18 @@ PY
   fi
   # inspect shows them as Docker's HostConfig does.
   e create --name rk --network none --cpu-quota 30000 --blkio-weight-device "$disk:200" --device-read-iops "$disk:50" busybox true >/dev/null
-  [ "$(e inspect -f '{{.HostConfig.CpuQuota}} {{(index .HostConfig.BlkioWeightDevice 0).Weight}} {{(index .HostConfig.BlkioDeviceReadIOps 0).Rate}}' rk)" = "30000 200 50" ]
+  [ "$(e inspect -f '{{.HostConfig.CpuQuota}} {{(index .HostConfig.BlkioDeviceReadIOps 0).Rate}}' rk)" = "30000 50" ]
+  # Block I/O weights where the host has them (CFQ's blkio.weight, BFQ's, v2's io); elsewhere
+  # Docker's warning, the weights discarded, the container made and run all the same.
+  if [ -e /sys/fs/cgroup/blkio/blkio.weight ] || [ -e /sys/fs/cgroup/blkio/blkio.bfq.weight ] ||
+     { [ ! -d /sys/fs/cgroup/blkio ] && grep -qw io /sys/fs/cgroup/cgroup.controllers; }; then
+    [ "$(e inspect -f '{{(index .HostConfig.BlkioWeightDevice 0).Weight}}' rk)" = 200 ]
+  else
+    [ "$(e inspect -f '{{len .HostConfig.BlkioWeightDevice}}' rk)" = 0 ]
+    run --separate-stderr e run --rm --network none --blkio-weight 300 busybox echo ran
+    [ "$status" -eq 0 ] && [ "$output" = ran ]
+    [[ "$stderr" == *"does not support Block I/O weight"*"Weight discarded"* ]]
+  fi
   e rm rk >/dev/null
   # update on a running container.
   e run -d --name ru --network none busybox sleep 1000 >/dev/null
@@ -1803,4 +1814,31 @@ PY
   settle
   [ "$(test_mounts)" -eq 0 ]
   [ -z "$(ls "$TEST_DIR/run/default/containers")" ]
+}
+
+@test "run flags of Docker's: --cidfile, --label-file, --domainname, -v ./relative, --userns/--volume-driver/--isolation defaults" {
+  cd "$TEST_DIR"
+  printf '# labels\na=1\nb=2\n' > labels
+  mkdir rel && echo here > rel/f
+  e run --rm --network none --cidfile cid --label-file labels -l b=3 --domainname example.org \
+    --userns host --volume-driver local --isolation default -v ./rel:/x:ro busybox \
+    sh -c 'cat /proc/sys/kernel/domainname /x/f' > out
+  [ "$(cat out)" = "$(printf 'example.org\nhere')" ]
+  [ "$(wc -c < cid)" -eq 64 ]
+  # An existing cidfile is another container's: refused before anything is made.
+  run e run --rm --network none --cidfile cid busybox true
+  [ "$status" -eq 125 ] && [[ "$output" == *"container ID file found"* ]]
+  # A create that fails removes the cidfile it made.
+  rm cid
+  run e create --network none --pull never --cidfile cid no-such-image true
+  [ "$status" -ne 0 ] && [ ! -e cid ]
+  e create --name lb --network none --label-file labels -l b=3 busybox true >/dev/null
+  [ "$(e inspect -f '{{json .Config.Labels}}' lb)" = '{"a":"1","b":"3"}' ]
+  for bad in "--userns private" "--volume-driver nfs" "--isolation hyperv"; do
+    # shellcheck disable=SC2086
+    run e run --rm --network none $bad busybox true
+    [ "$status" -eq 125 ] && [ "${#lines[@]}" -eq 1 ]
+  done
+  e rm lb >/dev/null
+  [ -z "$(e ps -aq)" ]
 }

@@ -79,9 +79,9 @@ void add_mount_flag(const std::string& spec, json& host) {
 
 // Docker's env file: leading whitespace and blank or `#` lines skipped, a CR before the newline
 // dropped, the value kept as written (trailing spaces too); a name with whitespace is an error.
-std::vector<std::string> read_env_file(const std::string& path) {
+std::vector<std::string> read_env_file(const std::string& path, const std::string& flag = "--env-file") {
   std::string text;
-  if (!fs::read_file_if_exists(path, text)) throw Error("--env-file: cannot read `" + path + "`");
+  if (!fs::read_file_if_exists(path, text)) throw Error(flag + ": cannot read `" + path + "`");
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 byte order mark
   std::vector<std::string> out;
   int n = 0;
@@ -93,8 +93,8 @@ std::vector<std::string> read_env_file(const std::string& path) {
     line.erase(0, b);
     const std::string name = line.substr(0, line.find('='));
     if (name.find_first_of(" \t\v\f") != std::string::npos)
-      throw Error(ErrorKind::invalid_argument, "--env-file " + path + ":" + std::to_string(n) +
-                                                   ": variable `" + name + "` contains whitespace");
+      throw Error(ErrorKind::invalid_argument, flag + " " + path + ":" + std::to_string(n) +
+                                                   (flag == "--env-file" ? ": variable `" : ": label `") + name + "` contains whitespace");
     out.push_back(line);
   }
   return out;
@@ -139,6 +139,8 @@ const std::vector<FlagSpec> kRunFlags = {
     {"device-read-iops", "", true, true}, {"device-write-iops", "", true, true},
     {"volumes-from", "", true, true}, {"link", "", true, true}, {"oom-score-adj", "", true}, {"device-cgroup-rule", "", true, true},
     {"cgroupns", "", true},
+    {"cidfile", "", true},        {"label-file", "", true, true}, {"domainname", "", true},
+    {"userns", "", true},         {"volume-driver", "", true},   {"isolation", "", true},
 };
 
 std::vector<std::string> env_flags(const Args& a) {
@@ -277,10 +279,21 @@ engine::CreateRequest build_request(const Args& a) {
   c["OpenStdin"] = a.has("interactive");
   c["AttachStdin"] = a.has("interactive") && !a.has("detach");
   c["AttachStdout"] = c["AttachStderr"] = !a.has("detach");
-  for (auto& l : a.all("label")) {
+  // --label-file first (lines as --env-file's: KEY=VALUE, # comments), then --label over it.
+  std::vector<std::string> labels;
+  for (auto& f : a.all("label-file"))
+    for (auto& l : read_env_file(f, "--label-file")) labels.push_back(l);
+  for (auto& l : a.all("label")) labels.push_back(l);
+  for (auto& l : labels) {
     auto eq = l.find('=');
     c["Labels"][l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
   }
+  if (a.has("domainname")) c["Domainname"] = a.get("domainname");
+  // Checked by the engine (Docker's: host namespaces only, the local driver, the default
+  // isolation on Linux).
+  if (a.has("userns")) h["UsernsMode"] = a.get("userns");
+  if (a.has("volume-driver")) h["VolumeDriver"] = a.get("volume-driver");
+  if (a.has("isolation")) h["Isolation"] = a.get("isolation");
   // Networking: Docker's default is its bridge network; berth's is `berth` (made on first use).
   std::string net = a.get("network", a.get("net", "bridge"));
   h["NetworkMode"] = net;
@@ -322,6 +335,11 @@ engine::CreateRequest build_request(const Args& a) {
     if (v.find(':') == std::string::npos) {
       if (v[0] != '/') throw Error("-v " + v + ": a volume target must be an absolute path");
       c["Volumes"][v] = json::object();
+    } else if (v[0] == '.') {
+      // ./dir:/ctr, ../dir:/ctr, .:/ctr — a host path relative to here, made absolute (Docker's
+      // CLI does the same; a volume name cannot begin with a dot).
+      const auto colon = v.find(':');
+      h["Binds"].push_back(fs::clean_path(fs::absolute(v.substr(0, colon))) + v.substr(colon));
     } else {
       h["Binds"].push_back(v);
     }

@@ -1,5 +1,6 @@
 // berth run and berth create: the request from the flags, the image pulled when missing, the
 // container created — and for run started, attached in the foreground or detached.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,6 +11,8 @@
 #include "cli/berth/create_request.hpp"
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/fs.hpp"
 #include "engine/engine.hpp"
 #include "oci/reference.hpp"
 
@@ -46,8 +49,18 @@ int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
   auto eng = make_engine(e);
   engine::CreateRequest req;
   engine::Container c;
+  // --cidfile: made (empty) before the container, as Docker's CLI does — an existing file is
+  // refused (another container's) —, the id written once created, removed if create fails.
+  const std::string cidfile = a.get("cidfile");
+  UniqueFd cid;
   try {
     req = build_request(a);
+    if (!cidfile.empty()) {
+      cid.reset(::open(cidfile.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+      if (!cid && errno == EEXIST)
+        throw Error("container ID file found, make sure the other container isn't running or delete " + cidfile);
+      if (!cid) throw_errno("--cidfile " + cidfile);
+    }
   } catch (const Error& ex) {
     std::fprintf(stderr, "berth: %s\n", ex.what());
     return 125;
@@ -55,7 +68,9 @@ int do_run(const Engine& e, int argc, char** argv, int first, bool start_it) {
   try {
     pull_for_run(e, eng, a, req.image);
     c = eng.create(req);
+    if (cid) fs::write_fd(cid.get(), c.id(), "--cidfile " + cidfile);
   } catch (const Error& ex) {
+    if (cid) ::unlink(cidfile.c_str());
     // Docker's CLI: run says 125 for anything before the start; create 125 for its flags
     // only, 1 for what the engine refused (a name in use, no such image, …).
     std::fprintf(stderr, "berth: %s\n", ex.what());
