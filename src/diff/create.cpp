@@ -69,6 +69,8 @@ class Walker {
   // only its differences from the tree at lower_fd are written: new and changed entries,
   // whiteouts for what lower has and dir_fd has not.
   void walk(int dir_fd, const std::string& prefix, std::vector<std::string> names, int lower_fd = -1);
+  // Paths (as written: "etc/hosts") left out of the layer, with whatever is below them.
+  void skip(const std::vector<std::string>* paths) { skip_ = paths; }
 
  private:
   [[noreturn]] void archive_failed(const std::string& path) const {
@@ -91,6 +93,7 @@ class Walker {
   Sink& sink_;
   std::unique_ptr<char[]> buf_;
   std::map<std::pair<dev_t, ino_t>, std::string> inodes_;  // first path of multiply-linked files
+  const std::vector<std::string>* skip_ = nullptr;
 };
 
 Xattrs Walker::read_xattrs(int fd, int dir_fd, const std::string& name, const std::string& path) {
@@ -223,6 +226,7 @@ void Walker::walk(int dir_fd, const std::string& prefix, std::vector<std::string
       continue;
     }
     const std::string& name = top.names[top.next++];
+    if (skip_ && std::find(skip_->begin(), skip_->end(), top.prefix + name) != skip_->end()) continue;
     const int here = top.fd ? top.fd.get() : dir_fd;
     const int lower = top.lower ? top.lower.get() : (stack.size() == 1 ? lower_fd : -1);
     UniqueFd sub, sub_lower;
@@ -393,12 +397,19 @@ CreateResult compress_stream(const Reader& in, const Writer& out, Compression c)
   return finish(*enc);
 }
 
-CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c) {
-  return write_tar(out, c, [&](Walker& w) { w.walk(upper_dir_fd, "", fs::list_dir(upper_dir_fd, ".")); });
+CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c, const std::vector<std::string>& skip) {
+  return write_tar(out, c, [&](Walker& w) {
+    w.skip(&skip);
+    w.walk(upper_dir_fd, "", fs::list_dir(upper_dir_fd, "."));
+  });
 }
 
-CreateResult create_layer_diff(int lower_dir_fd, int tree_fd, const Writer& out, Compression c) {
-  return write_tar(out, c, [&](Walker& w) { w.walk(tree_fd, "", fs::list_dir(tree_fd, "."), lower_dir_fd); });
+CreateResult create_layer_diff(int lower_dir_fd, int tree_fd, const Writer& out, Compression c,
+                               const std::vector<std::string>& skip) {
+  return write_tar(out, c, [&](Walker& w) {
+    w.skip(&skip);
+    w.walk(tree_fd, "", fs::list_dir(tree_fd, "."), lower_dir_fd);
+  });
 }
 
 void create_tar(int parent_dir_fd, const std::string& name, const Writer& out) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/digest.hpp"
 
@@ -93,14 +94,16 @@ struct CreateResult {
 // Throws berth::Error("layer create: <path>: …"); an upper dir written by overlayfs with
 // redirect_dir or metacopy (trusted.overlay.redirect/metacopy) is refused, since its files
 // do not hold the whole content.
+// `skip`: paths left out (as in the tar: "etc/hosts"), and what is below them.
 using Writer = std::function<void(const void* data, size_t n)>;
-CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c);
+CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c, const std::vector<std::string>& skip = {});
 // The layer of what changed from the tree at `lower_dir_fd` to the whole tree at `tree_fd`
 // (the native snapshotter: a container's snapshot is a full copy of its image): new and
 // changed entries (a file by size and modification time, a link by target; directories with
 // changed metadata), whiteouts for entries lower has and the tree has not (and before an entry
 // that changed kind). A change of xattrs alone is not seen.
-CreateResult create_layer_diff(int lower_dir_fd, int tree_fd, const Writer& out, Compression c);
+CreateResult create_layer_diff(int lower_dir_fd, int tree_fd, const Writer& out, Compression c,
+                               const std::vector<std::string>& skip = {});
 // Compresses a stream (an uncompressed layer blob) as create_layer does (gzip: isa-l level 1;
 // zstd: level 3): the result's `compressed` is the new blob's digest, `diff_id` the input's.
 CreateResult compress_stream(const Reader& in, const Writer& out, Compression c);

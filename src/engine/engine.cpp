@@ -1437,6 +1437,15 @@ void Engine::delete_runtime_state(const std::string& id) {
   runtime_ops(id).remove(id);
 }
 
+namespace {
+
+// The files the engine binds over the image's (its own /etc/hosts, …): when the image has none,
+// the runtime makes empty mount points for them in the container's layer. As Docker's init
+// layer keeps them out of diff and commit, so do diff and commit here.
+const std::vector<std::string> kEtcMountPoints = {"etc/hosts", "etc/hostname", "etc/resolv.conf"};
+
+}  // namespace
+
 std::vector<Engine::Change> Engine::changes(const std::string& ref) {
   Container c = lookup(ref);
   if (opts_.images.driver != snapshot::Driver::overlay)
@@ -1496,6 +1505,28 @@ std::vector<Engine::Change> Engine::changes(const std::string& ref) {
         UniqueFd sub(::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         todo.push_back({rel, d.hidden || (sub && opaque(sub.get()))});
       }
+    }
+  }
+  // The engine's mount points are not the container's changes; nor is an /etc that holds
+  // nothing else and was made for them (absent from the image) or copied up unchanged.
+  auto mount_point = [](const Change& ch) {
+    return std::find(kEtcMountPoints.begin(), kEtcMountPoints.end(), ch.path.substr(1)) != kEtcMountPoints.end();
+  };
+  const size_t before = out.size();
+  out.erase(std::remove_if(out.begin(), out.end(), mount_point), out.end());
+  if (out.size() != before) {
+    const bool more = std::any_of(out.begin(), out.end(), [](const Change& ch) { return ch.path.rfind("/etc/", 0) == 0; });
+    auto etc = std::find_if(out.begin(), out.end(), [](const Change& ch) { return ch.path == "/etc"; });
+    if (etc != out.end() && !more) {
+      bool same = etc->kind == 'A';
+      struct stat up, low;
+      if (!same && ::fstatat(upper.get(), "etc", &up, AT_SYMLINK_NOFOLLOW) == 0)
+        for (auto& l : lowers)
+          if (::fstatat(l.get(), "etc", &low, AT_SYMLINK_NOFOLLOW) == 0) {
+            same = up.st_mode == low.st_mode && up.st_uid == low.st_uid && up.st_gid == low.st_gid;
+            break;
+          }
+      if (same) out.erase(etc);
     }
   }
   std::sort(out.begin(), out.end(), [](const Change& a, const Change& b) { return a.path < b.path; });
@@ -2707,7 +2738,8 @@ image::Image Engine::commit(const std::string& ref, const std::string& image_ref
   if (paused_here) ops.pause(c.id());
   try {
     image::Image base = images_.resolve(c.data.value("ImageID", ""));
-    auto img = images_.commit(base, images_.snapshots().fs_dir(c.rec.snapshot), image_ref, config, comment, author);
+    auto img = images_.commit(base, images_.snapshots().fs_dir(c.rec.snapshot), image_ref, config, comment, author,
+                              kEtcMountPoints);
     if (paused_here) ops.resume(c.id());
     return img;
   } catch (...) {

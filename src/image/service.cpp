@@ -389,6 +389,7 @@ Image Service::import(const diff::Reader& in, std::string_view ref_text, const I
   json history = {{"created", created}, {"created_by", "berth import"}};
   if (!opt.message.empty()) history["comment"] = opt.message;
   json config = {{"created", created},
+                 {"comment", opt.message},  // Docker's image config field (inspect's Comment)
                  {"architecture", opts_.platform.architecture},
                  {"os", opts_.platform.os},
                  {"config", json::object()},
@@ -432,7 +433,8 @@ Image Service::record_manifest(const oci::Manifest& m, const std::string& name) 
 }
 
 Image Service::commit(const Image& base, const std::string& upper_dir, std::string_view ref_text,
-                      const json& container_config, const std::string& comment, const std::string& author) {
+                      const json& container_config, const std::string& comment, const std::string& author,
+                      const std::vector<std::string>& skip) {
   const oci::Reference ref = oci::Reference::parse(ref_text);
   UniqueFd upper(::open(upper_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!upper) throw_errno("commit: open `" + upper_dir + "`");
@@ -449,8 +451,8 @@ Image Service::commit(const Image& base, const std::string& upper_dir, std::stri
   diff::CreateResult layer_made;
   try {
     const diff::Writer out = [&](const void* p, size_t n) { writer.write(p, n); };
-    layer_made = lower ? diff::create_layer_diff(lower.get(), upper.get(), out, diff::Compression::gzip)
-                       : diff::create_layer(upper.get(), out, diff::Compression::gzip);
+    layer_made = lower ? diff::create_layer_diff(lower.get(), upper.get(), out, diff::Compression::gzip, skip)
+                       : diff::create_layer(upper.get(), out, diff::Compression::gzip, skip);
     writer.commit(layer_made.compressed, layer_made.compressed_size);
   } catch (...) {
     writer.abort();
@@ -460,6 +462,9 @@ Image Service::commit(const Image& base, const std::string& upper_dir, std::stri
   const std::string created = now_rfc3339();
   config["created"] = created;
   if (!author.empty()) config["author"] = author;
+  // Docker's image config field for inspect's Comment: this commit's message (not the base's).
+  if (!comment.empty()) config["comment"] = comment;
+  else config.erase("comment");
   json c = json::object();
   for (auto* k : {"User", "Env", "Cmd", "Entrypoint", "WorkingDir", "Labels", "StopSignal",
                   "Volumes", "ExposedPorts", "OnBuild"})
@@ -897,7 +902,10 @@ json Service::inspect(const Image& img) {
           {"RepoTags", tags},
           {"RepoDigests", digests},
           {"Parent", ""},
-          {"Comment", ""},
+          {"Comment", [&] {
+             auto it = img.config.raw.is_object() ? img.config.raw.find("comment") : img.config.raw.end();
+             return it != img.config.raw.end() && it->is_string() ? it->get<std::string>() : std::string();
+           }()},
           {"Created", img.config.created},
           {"Author", img.config.author},
           {"Config", config},

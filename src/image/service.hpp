@@ -119,9 +119,11 @@ class Service {
   Image import(const diff::Reader& in, std::string_view ref, const ImportOptions& opt = {});
   // `commit`: a new image `ref` = `base` + one gzip layer made from the container's snapshot
   // directory `upper_dir` (overlay: its upper dir, taken whole; native: a full tree, diffed
-  // against `base`'s), with Docker's Config `config` and a history entry.
+  // against `base`'s), with Docker's Config `config` and a history entry; `skip`: paths of
+  // the snapshot left out ("etc/hosts": the engine's mount points).
   Image commit(const Image& base, const std::string& upper_dir, std::string_view ref,
-               const nlohmann::json& config, const std::string& comment, const std::string& author);
+               const nlohmann::json& config, const std::string& comment, const std::string& author,
+               const std::vector<std::string>& skip = {});
   // An image from its documents: `config`, a whole OCI image config (rootfs.diff_ids naming
   // `layers`, which are in the content store), stored with an OCI manifest and recorded under
   // `ref` (a reference, or a build cache name: build_cache_name()).

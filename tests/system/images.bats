@@ -20,6 +20,7 @@ count_snapshots() { find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -typ
   [ "$status" -eq 0 ]
   [[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
   local id=$output
+  [ "$(b image inspect -f '{{.Comment}}' test/busybox:1)" = first ]
   run b images
   echo "$output"
   [ "$status" -eq 0 ]
