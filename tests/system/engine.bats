@@ -1428,6 +1428,12 @@ PY
   [ "$status" -eq 0 ]
   [ "$output" = "$(printf 'start ev1\ndie ev1')" ]
   [ "$(e events --since 1m --until 0s --filter event=die --filter container=ev1 --format '{{.Actor.Attributes.exitCode}}')" = 3 ]
+  # A template names Docker's Go fields (Status, ID, From, Scope, Time, TimeNano), JSON the tags.
+  line=$(e events --since 1m --until 0s --filter event=die --filter container=ev1 --format '{{.Status}} {{.From}} {{.Scope}} {{.Time}} {{.TimeNano}} {{.ID}}')
+  read -r st from scope t tn evid <<< "$line"
+  [ "$st $from $scope" = "die busybox local" ] && [ "$tn" -gt 0 ] && [ "$t" = "${tn:0:10}" ]
+  grep -q "container die $evid (exitCode=3, image=busybox, name=ev1" "$TEST_DIR/live"
+  e events --since 1m --until 0s --filter event=die --filter container=ev1 --format json | jq -e '.status == "die" and .timeNano > 0' >/dev/null
   run e events --since 1m --until 0s --filter type=volume --format json
   echo "$output" | head -1 | jq -e '.Type == "volume" and .Action == "create" and .Actor.ID == "evvol" and .scope == "local" and (.timeNano | type) == "number"'
   [ "$(e events --since 1m --until 0s --filter label=team=a | wc -l)" -eq 4 ]

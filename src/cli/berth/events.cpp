@@ -64,6 +64,19 @@ std::string event_line(const events::Event& e) {
   return line;
 }
 
+// A template sees Docker's events.Message by its Go field names (Status, ID, From, Scope, Time,
+// TimeNano), not the JSON keys `--format json` prints (status, id, from, scope, time, timeNano).
+json template_fields(json j) {
+  const std::pair<const char*, const char*> renamed[] = {
+      {"status", "Status"}, {"id", "ID"}, {"from", "From"}, {"scope", "Scope"}, {"time", "Time"}, {"timeNano", "TimeNano"}};
+  for (auto& [from, to] : renamed) {
+    auto it = j.find(from);
+    j[to] = it != j.end() ? *it : json("");
+    if (it != j.end()) j.erase(from);
+  }
+  return j;
+}
+
 }  // namespace
 
 int cmd_events(const Engine& e, int argc, char** argv, int first) {
@@ -81,7 +94,7 @@ int cmd_events(const Engine& e, int argc, char** argv, int first) {
     if (!filter.matches(ev)) return true;
     std::string out;
     if (format == "json") out = ev.docker().dump();
-    else if (tmpl) out = tmpl->render(ev.docker());
+    else if (tmpl) out = tmpl->render(template_fields(ev.docker()));
     else out = event_line(ev);
     out += '\n';
     return std::fwrite(out.data(), 1, out.size(), stdout) == out.size() && std::fflush(stdout) == 0;
