@@ -32,6 +32,14 @@ count_snapshots() { find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -typ
   [[ "${lines[1]:${#at}}" =~ ^[0-9.]+[kMG]?B$ ]]
   [ "$(b images -q)" = "${id:7:12}" ]
   b images --format json | jq -e --arg r test/busybox '.Repository == $r and .Tag == "1"'
+  # Docker's CreatedAt (Go's time in UTC), and newest first: an image imported a second later
+  # (another layer: a different image) heads the list.
+  [[ "$(b images --format '{{.CreatedAt}}')" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9]{2}:[0-9]{2}:[0-9]{2}\ \+0000\ UTC$ ]]
+  sleep 1
+  tar -C "$TEST_DIR" -cf "$TEST_DIR/other.tar" rootfs.tar
+  b import "$TEST_DIR/other.tar" test/zzz-newer:1 >/dev/null
+  [ "$(b images --format '{{.Repository}}' | tr '\n' ' ')" = "test/zzz-newer test/busybox " ]
+  b rmi test/zzz-newer:1 >/dev/null
   run b image inspect test/busybox:1
   [ "$status" -eq 0 ]
   echo "$output" | jq -e --arg id "$id" '.[0].Id == $id and (.[0].RootFS.Layers | length) == 1 and .[0].Os == "linux" and .[0].RepoTags == ["test/busybox:1"]'

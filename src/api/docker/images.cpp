@@ -142,6 +142,10 @@ void Api::image_list(Exchange& ex, const Params&) {
   }
   json out = json::array();
   for (auto& id : order) out.push_back(by_id[id]);
+  // Newest first, as Docker's daemon lists them.
+  std::stable_sort(out.begin(), out.end(), [](const json& x, const json& y) {
+    return x.value("Created", int64_t{0}) > y.value("Created", int64_t{0});
+  });
   ex.reply(200, out);
 }
 

@@ -27,7 +27,18 @@ namespace {
 
 struct Row {
   std::string repository, tag, id, digest, created_since, created_at, size;
+  int64_t created = 0;  // unix seconds: the list is newest first (Docker's order)
 };
+
+// Docker's CreatedAt: Go's time.Time String() in UTC, "2006-01-02 15:04:05 +0000 UTC".
+std::string docker_time(int64_t unix_seconds) {
+  const time_t t = static_cast<time_t>(unix_seconds);
+  struct tm tm {};
+  ::gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
+  return buf;
+}
 
 void print_table(const std::vector<Row>& rows, bool digests) {
   // Docker's tabwriter: each column as wide as its widest cell plus 3 (pad() adds them), at
@@ -118,15 +129,17 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
     r.digest = img.record.target.digest;
     const int64_t created = parse_rfc3339(img.config.created);
     r.created_since = time_ago(created);
-    r.created_at = img.config.created;
+    r.created_at = docker_time(created);
+    r.created = created;
     r.size = image::human_size(img.size);
-    if (a.has("quiet")) {
-      if (quiet_ids.insert(r.id).second) std::puts(r.id.c_str());
-      continue;
-    }
     rows.push_back(r);
   }
-  if (a.has("quiet")) return 0;
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) { return x.created > y.created; });
+  if (a.has("quiet")) {
+    for (auto& r : rows)
+      if (quiet_ids.insert(r.id).second) std::puts(r.id.c_str());
+    return 0;
+  }
   if (format != "table") {
     std::vector<json> views;
     for (auto& r : rows)
