@@ -1859,3 +1859,15 @@ PY
   e rm lb >/dev/null
   [ -z "$(e ps -aq)" ]
 }
+
+@test "ps as Docker shows it: NETWORKS none/host, IMAGE falls back to the image id once the name is gone" {
+  e tag busybox tmp/x:1
+  e create --name px --network none tmp/x:1 true >/dev/null
+  e create --name ph --network host busybox true >/dev/null
+  [ "$(e ps -a --filter name=px --format '{{.Image}} {{.Networks}}')" = "tmp/x:1 none" ]
+  [ "$(e ps -a --filter name=ph --format '{{.Networks}}')" = host ]
+  e rmi tmp/x:1 >/dev/null
+  id=$(e image inspect -f '{{.Id}}' busybox)
+  [ "$(e ps -a --filter name=px --format '{{.Image}}')" = "${id:7:12}" ]
+  e rm px ph >/dev/null
+}

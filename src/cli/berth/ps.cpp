@@ -27,7 +27,6 @@ namespace {
 json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) {
   const json& config = c.data["Config"];
   const std::string cmd = join(engine::command_line(config), " ");
-  (void)eng;
   // Docker's PORTS column: "127.0.0.1:8080->80/tcp, 0.0.0.0:32768->443/tcp" (while running).
   std::string ports;
   const json published = c.data.value("NetworkSettings", json::object()).value("Ports", json::object());
@@ -41,6 +40,15 @@ json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) 
   const json endpoints = c.endpoints();
   for (auto& [name, ep] : endpoints.items())
     networks.push_back(name);
+  // Docker's NETWORKS for the modes without an attachment: none, host.
+  if (networks.empty())
+    if (const std::string mode = c.data["HostConfig"].value("NetworkMode", ""); mode == "none" || mode == "host")
+      networks.push_back(mode);
+  // Docker's IMAGE: the name the container was made from while it still names that image;
+  // the image's short id once it was untagged or the name moved to another image.
+  std::string image = config.value("Image", "");
+  if (auto now = eng.images().find(image); !now || now->id.str() != c.rec.image)
+    image = c.rec.image.rfind("sha256:", 0) == 0 ? c.rec.image.substr(7, 12) : c.rec.image;
   // Mounts as Docker's MOUNTS column and volume filter see them: volume names, bind sources,
   // and each destination.
   json mounts = json::array(), destinations = json::array();
@@ -63,7 +71,7 @@ json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) 
           {"LocalVolumes", local_volumes},
           {"Ports", ports},
           {"Networks", networks},
-          {"Image", config.value("Image", "")},
+          {"Image", image},
           {"Command", cmd},
           {"CreatedAt", c.rec.created / 1000000000},
           {"Status", engine::status_text(s)},
