@@ -1428,6 +1428,13 @@ PY
   [ "$status" -eq 0 ]
   [ "$output" = "$(printf 'start ev1\ndie ev1')" ]
   [ "$(e events --since 1m --until 0s --filter event=die --filter container=ev1 --format '{{.Actor.Attributes.exitCode}}')" = 3 ]
+  # Docker's other time forms: a date (local time), a date and hour with an offset, a Go
+  # duration; a bad one is one line.
+  [[ "$(e events --since "$(date +%Y-%m-%d)" --until 0s --filter container=ev1 --format '{{.Action}}')" == *die* ]]
+  [[ "$(e events --since "$(date -u -d '-1 hour' +%Y-%m-%dT%H)Z" --until 0s --filter container=ev1 --format '{{.Action}}')" == *die* ]]
+  [[ "$(e events --since 1h30m --until 0s --filter container=ev1 --format '{{.Action}}')" == *die* ]]
+  run e events --since 2026-13-45 --until 0s
+  [ "$status" -ne 0 ] && [ "${#lines[@]}" -eq 1 ]
   # A template names Docker's Go fields (Status, ID, From, Scope, Time, TimeNano), JSON the tags.
   line=$(e events --since 1m --until 0s --filter event=die --filter container=ev1 --format '{{.Status}} {{.From}} {{.Scope}} {{.Time}} {{.TimeNano}} {{.ID}}')
   read -r st from scope t tn evid <<< "$line"

@@ -1,13 +1,16 @@
 // What the verbs share: Docker's flag conventions (combined short flags), the handling of
 // several containers in one command, and --since/--until times.
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -95,19 +98,82 @@ Args parse_args(const std::string& cmd, const std::vector<FlagSpec>& flags, int 
   return Args(cmd, flags, w.argc(), w.argv(), 0, stop_at_positional);
 }
 
+namespace {
+
+// Go's time.ParseDuration: a sequence of decimal numbers with units (ns, us, µs, ms, s, m,
+// h): "10m", "1h30m", "1.5h", "300ms". Seconds; nullopt when `s` is not one.
+std::optional<double> go_duration(const std::string& s) {
+  static const std::pair<const char*, double> units[] = {{"ns", 1e-9}, {"us", 1e-6}, {"\u00b5s", 1e-6}, {"ms", 1e-3},
+                                                         {"s", 1},     {"m", 60},     {"h", 3600}};
+  size_t i = 0;
+  double total = 0;
+  if (s.empty()) return std::nullopt;
+  while (i < s.size()) {
+    size_t j = i;
+    while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '.')) ++j;
+    if (j == i) return std::nullopt;
+    const double v = std::strtod(s.substr(i, j - i).c_str(), nullptr);
+    bool found = false;
+    for (auto& [u, factor] : units) {
+      const size_t n = std::strlen(u);
+      // the longest unit that matches here ("ms" before "m", "s")
+      if (s.compare(j, n, u) == 0 && (j + n == s.size() || !std::isalpha(static_cast<unsigned char>(s[j + n])))) {
+        total += v * factor;
+        i = j + n;
+        found = true;
+        break;
+      }
+    }
+    if (!found) return std::nullopt;
+  }
+  return total;
+}
+
+// Docker's timestamps (timetypes.GetTimestamp): a date, optionally with an hour, minutes,
+// seconds and a fraction ("2006-01-02", "2006-01-02T15", "…T15:04", "…T15:04:05.999"), then
+// "Z" or an offset (±07:00, ±0700); without one the local time. Unix seconds; nullopt if not.
+std::optional<int64_t> docker_time(const std::string& s) {
+  struct tm tm {};
+  tm.tm_isdst = -1;
+  const char* p = ::strptime(s.c_str(), "%Y-%m-%d", &tm);
+  if (!p) return std::nullopt;
+  if (*p == 'T') {
+    int fields = 0;
+    for (const char* fmt : {"T%H", ":%M", ":%S"}) {
+      const char* q = ::strptime(p, fmt, &tm);
+      if (!q) break;
+      p = q;
+      ++fields;
+    }
+    if (fields == 0) return std::nullopt;
+    if (fields == 3 && *p == '.')
+      while (std::isdigit(static_cast<unsigned char>(*++p))) {
+      }
+  }
+  if (*p == '\0') return static_cast<int64_t>(std::mktime(&tm));
+  int64_t utc = static_cast<int64_t>(::timegm(&tm));
+  if (*p == 'Z' && p[1] == '\0') return utc;
+  if (*p == '+' || *p == '-') {
+    const int sign = *p == '+' ? 1 : -1;
+    int hh = 0, mm = 0;
+    char rest = 0;
+    if (std::sscanf(p + 1, "%2d:%2d%c", &hh, &mm, &rest) == 2 || std::sscanf(p + 1, "%2d%2d%c", &hh, &mm, &rest) == 2)
+      return utc - sign * (hh * 3600 + mm * 60);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 int64_t parse_since(const std::string& s) {
   if (s.empty()) return 0;
-  // A duration ("10m", "30s", "2h") before now, an RFC 3339 time, or unix seconds.
-  char unit = s.back();
-  if ((unit == 's' || unit == 'm' || unit == 'h') && s.size() > 1 &&
-      s.find_first_not_of("0123456789.", 0) == s.size() - 1) {
-    double v = std::strtod(s.c_str(), nullptr) * (unit == 's' ? 1 : unit == 'm' ? 60 : 3600);
-    return static_cast<int64_t>(std::time(nullptr)) - static_cast<int64_t>(v);
-  }
-  if (s.find_first_not_of("0123456789.") == std::string::npos) return std::atoll(s.c_str());
-  int64_t t = parse_rfc3339(s);
-  if (t == 0) throw Error("invalid --since `" + s + "`");
-  return t;
+  // Docker's forms: a duration before now ("10m", "1h30m"), unix seconds (with a fraction),
+  // or a date and time (RFC 3339, or a prefix of it: "2026-12-05", "2026-12-05T15:00").
+  if (s.find_first_not_of("0123456789.") == std::string::npos && s.find_first_of("0123456789") != std::string::npos)
+    return std::atoll(s.c_str());
+  if (auto d = go_duration(s)) return static_cast<int64_t>(std::time(nullptr)) - static_cast<int64_t>(*d);
+  if (auto t = docker_time(s)) return *t;
+  throw Error(ErrorKind::invalid_argument, "invalid time `" + s + "`: want a duration (10m, 1h30m), unix seconds or a date (2006-01-02[T15:04:05][Z|±07:00])");
 }
 
 // Docker's way with several containers: each one done or its error printed, exit 1 if any
