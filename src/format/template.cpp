@@ -930,6 +930,25 @@ class Exec {
   Val command(const Cmd& c, const Val& dot, const Val* input) {
     const Arg& first = c.args[0];
     if (first.kind != Arg::a_ident) {
+      // Docker's one-argument methods on its list rows (ps's `.Label "KEY"`): the row carries
+      // the field as {"@lookup": {KEY: value, …}}; a missing key is "".
+      if (c.args.size() == 2 && !input && !first.fields.empty()) {
+        const Val m = operand(first, dot);
+        if (m.v.is_object() && m.v.size() == 1 && (m.v.contains("@lookup") || m.v.contains("@header"))) {
+          const Val key = operand(c.args[1], dot);
+          if (!key.v.is_string()) fail(first.fields.back() + ": the argument must be a string");
+          std::string k = key.v.get<std::string>();
+          if (m.v.contains("@header")) {
+            // A table's header for it: the key's last dotted part, upper case (Docker's).
+            k = k.substr(k.rfind('.') + 1);
+            for (auto& ch : k) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+            return {json(k), false};
+          }
+          const json& table = m.v["@lookup"];
+          auto it = table.find(k);
+          return {it != table.end() ? *it : json(""), false};
+        }
+      }
       if (c.args.size() > 1 || input) {
         const std::string what = first.fields.empty() ? "value" : "field " + first.fields.back();
         fail("can't give argument to non-function " + what);

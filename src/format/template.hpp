@@ -7,7 +7,9 @@
 // if / else if / else, range (with $i, $e :=, else, break, continue), with / else; the
 // functions of Go (and or not len index slice print printf println eq ne lt le gt ge) and of
 // Docker (json join split title lower upper pad truncate). Anything else — template/define/
-// block, html/js/urlquery, method calls — is an error naming it, never empty output.
+// block, html/js/urlquery, method calls — is an error naming it, never empty output; the one
+// exception, a row's one-argument lookup (ps's `.Label "KEY"`), is a field whose value is
+// {"@lookup": {…}}.
 //
 // Values print as Go prints the same data: maps as map[k:v …] (keys sorted), lists as
 // [a b], null as <nil>, a missing map key as <no value>. A field a document (an object of

@@ -204,6 +204,16 @@ Member Member::from_json(const json& j) {
   return m;
 }
 
+std::optional<nlohmann::json> builtin_network(const std::string& name) {
+  if (name != "host" && name != "none") return std::nullopt;
+  return nlohmann::json{{"Name", name}, {"Id", std::string(64, '0').replace(0, name.size(), name)},
+                        {"Created", "0001-01-01T00:00:00Z"}, {"Scope", "local"}, {"Driver", name == "host" ? "host" : "null"},
+                        {"EnableIPv6", false}, {"IPAM", {{"Driver", "default"}, {"Options", nullptr}, {"Config", nlohmann::json::array()}}},
+                        {"Internal", false}, {"Attachable", false}, {"Ingress", false}, {"ConfigFrom", {{"Network", ""}}},
+                        {"ConfigOnly", false}, {"Containers", nlohmann::json::object()}, {"Options", nlohmann::json::object()},
+                        {"Labels", nlohmann::json::object()}};
+}
+
 bool valid_network_name(const std::string& n) {
   if (n.empty() || n.size() > 64) return false;
   if (!std::isalnum(static_cast<unsigned char>(n[0]))) return false;

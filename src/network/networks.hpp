@@ -196,4 +196,8 @@ class Networks {
 // Whether a name is acceptable for a network (Docker's rules).
 bool valid_network_name(const std::string& name);
 
+// Docker's built-in pseudo networks `host` and `none` (no CNI list behind them) as Docker's
+// network inspect shows them; nullopt for any other name.
+std::optional<nlohmann::json> builtin_network(const std::string& name);
+
 }  // namespace berth::network

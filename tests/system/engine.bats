@@ -1877,4 +1877,17 @@ PY
   id=$(e image inspect -f '{{.Id}}' busybox)
   [ "$(e ps -a --filter name=px --format '{{.Image}}')" = "${id:7:12}" ]
   e rm px ph >/dev/null
+  # Docker's `.Label "KEY"` (a value, "" when missing; its table header the key's last part).
+  e create --name pl -l com.example.tier=web --network none busybox true >/dev/null
+  [ "$(e ps -a --filter name=pl --format '{{.Label "com.example.tier"}}|{{.Label "nope"}}')" = "web|" ]
+  [ "$(e ps -a --filter name=pl --format 'table {{.Names}}\t{{.Label "com.example.tier"}}' | head -1 | tr -s ' ')" = "NAMES TIER" ]
+  e ps -a --filter name=pl --format json | jq -e 'has("Label") | not' >/dev/null
+  # inspect --type picks the kind (and its own flags); the built-in networks inspect too.
+  [ "$(e inspect --type image -f '{{.Id}}' busybox)" = "$id" ]
+  [ "$(e inspect --type=container -f '{{.Name}}' pl)" = /pl ]
+  [ "$(e inspect --type network -f '{{.Driver}}' none)" = null ]
+  [ "$(e network inspect -f '{{.Name}} {{.Driver}}' host)" = "host host" ]
+  run e inspect --type volume pl
+  [ "$status" -ne 0 ]
+  e rm pl >/dev/null
 }

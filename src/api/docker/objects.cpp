@@ -14,13 +14,6 @@ using nlohmann::json;
 namespace {
 
 // Docker's two pseudo networks that have no CNI list behind them.
-json pseudo_network(const std::string& name, const std::string& driver) {
-  return {{"Name", name}, {"Id", std::string(64, '0').replace(0, name.size(), name)}, {"Created", "0001-01-01T00:00:00Z"},
-          {"Scope", "local"}, {"Driver", driver}, {"EnableIPv6", false},
-          {"IPAM", {{"Driver", "default"}, {"Options", nullptr}, {"Config", json::array()}}},
-          {"Internal", false}, {"Attachable", false}, {"Ingress", false}, {"ConfigFrom", {{"Network", ""}}},
-          {"ConfigOnly", false}, {"Containers", json::object()}, {"Options", json::object()}, {"Labels", json::object()}};
-}
 
 std::string network_ref(const std::string& ref) {
   return ref == "bridge" || ref == "default" ? network::Networks::kDefault : ref;
@@ -45,8 +38,8 @@ void Api::network_list(Exchange& ex, const Params&) {
   json out = json::array();
   std::vector<json> all;
   for (auto& n : eng_.networks().list()) all.push_back(eng_.networks().inspect(n));
-  all.push_back(pseudo_network("host", "host"));
-  all.push_back(pseudo_network("none", "null"));
+  all.push_back(*network::builtin_network("host"));
+  all.push_back(*network::builtin_network("none"));
   for (auto& n : all) {
     const std::string name = n.value("Name", ""), id = n.value("Id", ""), driver = n.value("Driver", "");
     const bool builtin = name == "host" || name == "none" || name == network::Networks::kDefault;
@@ -68,8 +61,7 @@ void Api::network_list(Exchange& ex, const Params&) {
 
 void Api::network_inspect(Exchange& ex, const Params& p) {
   const std::string ref = p["id"];
-  if (ref == "host") return ex.reply(200, pseudo_network("host", "host"));
-  if (ref == "none") return ex.reply(200, pseudo_network("none", "null"));
+  if (auto builtin = network::builtin_network(ref)) return ex.reply(200, *builtin);
   auto n = eng_.networks().find(network_ref(ref));
   if (!n) throw Error(ErrorKind::not_found, "network " + ref + " not found");
   ex.reply(200, eng_.networks().inspect(*n));

@@ -1,6 +1,7 @@
 // berth inspect and container inspect: Docker's JSON documents, --format, --size.
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
@@ -48,11 +49,30 @@ int cmd_inspect(const Engine& e, int argc, char** argv, int first) {
   // none of them: "No such object".
   Args a = parse_args("inspect", {{"format", "f", true}, {"type", "", true}, {"size", "s", false}}, argc, argv, first);
   const std::string type = a.get("type");
-  if (type == "image") return cmd_image_inspect(e, argc, argv, first);
-  if (type == "container") return cmd_container_inspect(e, argc, argv, first);
-  if (type == "network") return cmd_network_inspect(e, argc, argv, first);
-  if (type == "volume") return cmd_volume_inspect(e, argc, argv, first);
-  if (!type.empty()) throw Error("inspect: unknown --type `" + type + "` (container, image, network, volume)");
+  if (!type.empty()) {
+    // The kind's own inspect, given the arguments without --type (`--type X`, `--type=X`)
+    // and without the kind's flags it lacks (-s is the container's).
+    std::vector<char*> rest(argv, argv + first);
+    for (int i = first; i < argc; ++i) {
+      const std::string arg = argv[i];
+      if (arg == "--") {
+        rest.insert(rest.end(), argv + i, argv + argc);
+        break;
+      }
+      if (arg == "--type") {
+        ++i;
+        continue;
+      }
+      if (arg.rfind("--type=", 0) == 0) continue;
+      rest.push_back(argv[i]);
+    }
+    const int n = static_cast<int>(rest.size());
+    if (type == "image") return cmd_image_inspect(e, n, rest.data(), first);
+    if (type == "container") return cmd_container_inspect(e, n, rest.data(), first);
+    if (type == "network") return cmd_network_inspect(e, n, rest.data(), first);
+    if (type == "volume") return cmd_volume_inspect(e, n, rest.data(), first);
+    throw Error("inspect: unknown --type `" + type + "` (container, image, network, volume)");
+  }
   if (a.positional().empty()) throw Error("inspect: requires at least one NAME");
   auto eng = make_engine(e);
   json out = json::array();

@@ -120,7 +120,8 @@ int cmd_network_inspect(const Engine& e, int argc, char** argv, int first) {
   for (auto& ref : a.positional()) {
     auto n = eng.networks().find(ref);
     if (!n) {
-      missing = ref;
+      if (auto builtin = network::builtin_network(ref)) out.push_back(*builtin);
+      else missing = ref;
       continue;
     }
     out.push_back(eng.networks().inspect(*n));

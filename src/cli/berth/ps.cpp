@@ -227,11 +227,14 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
                        {"Mounts", mounts}, {"LocalVolumes", std::to_string(r["LocalVolumes"].get<int>())},
                        {"ExitCode", r["ExitCode"]}});
       if (r.contains("Size")) views.back()["Size"] = r["Size"];
+      // Docker's `.Label "KEY"` (a method of its rows; not in its JSON).
+      if (format != "json") views.back()["Label"] = {{"@lookup", r["Labels"]}};
     }
     static const json headers = {{"ID", "CONTAINER ID"}, {"Image", "IMAGE"}, {"Command", "COMMAND"}, {"CreatedAt", "CREATED AT"},
                                  {"RunningFor", "CREATED"}, {"Ports", "PORTS"}, {"State", "STATE"}, {"Status", "STATUS"},
                                  {"Names", "NAMES"}, {"Labels", "LABELS"}, {"Networks", "NETWORKS"}, {"Mounts", "MOUNTS"},
-                                 {"LocalVolumes", "LOCAL VOLUMES"}, {"ExitCode", "EXIT CODE"}, {"Size", "SIZE"}};
+                                 {"LocalVolumes", "LOCAL VOLUMES"}, {"ExitCode", "EXIT CODE"}, {"Size", "SIZE"},
+                                 {"Label", {{"@header", true}}}};
     print_list(format, "", headers, views);
     return 0;
   }

@@ -159,3 +159,20 @@ TEST(RenderList, TableJsonAndTemplateRows) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Template, OneArgumentLookupOfListRows) {
+  // ps's `.Label "KEY"`: a row field {"@lookup": {...}}; its table header {"@header": true}.
+  const json row = {{"Names", "web"}, {"Label", {{"@lookup", {{"com.example.tier", "front"}}}}}};
+  EXPECT_EQ(render(R"({{.Label "com.example.tier"}})", row), "front");
+  EXPECT_EQ(render(R"({{.Label "missing"}})", row), "");
+  EXPECT_EQ(render(R"({{.Label "com.example.tier" | upper}})", row), "FRONT");
+  const json header = {{"Names", "NAMES"}, {"Label", {{"@header", true}}}};
+  EXPECT_EQ(render(R"({{.Names}} {{.Label "com.example.tier"}})", header), "NAMES TIER");
+  // Anything else with an argument is still Go's error.
+  EXPECT_NE(error_of(R"({{.Names "x"}})", row).find("can't give argument to non-function"), std::string::npos);
+  EXPECT_NE(error_of(R"({{.Label 3}})", row).find("must be a string"), std::string::npos);
+}
+
+}  // namespace
