@@ -279,6 +279,8 @@ std::vector<json> Engine::volume_mounts(const Container& c, const std::string& r
     if (!v) v = volumes_.create(name, {}, vol.value("Anonymous", false));
     const std::string dst = vol.value("Destination", "");
     std::string opts = vol.value("Options", "");
+    // The local driver's device (tmpfs, a bind, nfs…), mounted for its first user.
+    volumes_.mount(*v, c.id());
     // Docker's copy-up: an empty volume gets what the image has at its target, once.
     if (opts.find("nocopy") == std::string::npos) {
       UniqueFd data(::open(v->mountpoint.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -1995,6 +1997,15 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
   // are gone; the container itself is gone for every berth command once the records are.
   if (!(rm && deferred)) unmount_rootfs(c.id(), rm);
   trace("rootfs unmounted");
+  // The local driver's devices this one mounted: unmounted when it was their last user.
+  for (auto& vol : c.data.value("Volumes", json::array()))
+    if (auto v = volumes_.get(vol.value("Name", "")); v && !v->options.empty()) {
+      try {
+        volumes_.release(*v, c.id());
+      } catch (const std::exception& e) {
+        log::warn(e.what());
+      }
+    }
   if (!rm) return;
   // The shim deletes the runtime's state itself; only a dead shim's is left to us.
   if (!shim_alive(dir) && runtime_state_left(c.id())) {

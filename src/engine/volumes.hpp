@@ -1,6 +1,9 @@
 // Named volumes, local driver (Docker's): <root>/volumes/<ns>/<name>/_data is the volume,
-// <root>/volumes/<ns>/<name>/volume.json its record (created, labels, anonymous). Creating one
-// is a mkdir, so two berth processes cannot make the same name twice.
+// <root>/volumes/<ns>/<name>/volume.json its record (created, labels, anonymous, options).
+// Creating one is a mkdir, so two berth processes cannot make the same name twice.
+// Docker's local driver options (`volume create -o type=tmpfs -o device=tmpfs -o o=size=64m`,
+// `-o type=none -o o=bind -o device=/srv/data`, nfs, …): the device is mounted on _data for
+// the containers that use it (mount), and unmounted when the last one stops (unmount).
 #pragma once
 
 #include <map>
@@ -21,6 +24,7 @@ struct Volume {
   std::map<std::string, std::string> labels;
   int64_t created = 0;     // unix seconds
   bool anonymous = false;
+  std::map<std::string, std::string> options;  // the local driver's: type, device, o
 };
 
 class VolumeStore {
@@ -32,12 +36,26 @@ class VolumeStore {
 
   // Creates `name` (a random 64-hex name when empty). Existing: returned as is unless
   // must_be_new ("volume \"x\" already exists").
+  // `options` are checked first (Docker's rules: only type, device and o; type and device go
+  // together, o needs a device).
   Volume create(const std::string& name, const std::map<std::string, std::string>& labels = {},
-                bool anonymous = false, bool must_be_new = false);
+                bool anonymous = false, bool must_be_new = false,
+                const std::map<std::string, std::string>& options = {});
   std::optional<Volume> get(const std::string& name) const;
   std::vector<Volume> list() const;
-  // Removes the volume and its data; false when it did not exist.
+  // Removes the volume and its data (a mounted device unmounted first: never its files);
+  // false when it did not exist.
   bool remove(const std::string& name);
+  // A volume with options: `user` (a container id) recorded as using it, and its device
+  // mounted on _data unless it is already. Throws the mount's failure, naming the volume.
+  void mount(const Volume& v, const std::string& user) const;
+  // `user` is done with it: the device unmounted when no user is left (Docker's reference
+  // count; a user killed without its cleanup keeps it mounted until volume rm).
+  void release(const Volume& v, const std::string& user) const;
+  // Its device unmounted, whoever is recorded (nothing when it is not mounted).
+  void unmount(const Volume& v) const;
+  // Whether _data has a mount on it.
+  bool mounted(const Volume& v) const;
   nlohmann::json inspect(const Volume& v) const;
 
  private:

@@ -1891,3 +1891,38 @@ PY
   [ "$status" -ne 0 ]
   e rm pl >/dev/null
 }
+
+@test "volume create -o (the local driver's type, device, o): a tmpfs and a read-only bind, mounted for their users, unmounted after the last; rm never touches the bound files" {
+  mkdir -p "$TEST_DIR/hostdata" && echo hostfile > "$TEST_DIR/hostdata/keep"
+  e volume create -o type=tmpfs -o device=tmpfs -o o=size=1m,uid=1000 tv >/dev/null
+  [ "$(e volume inspect -f '{{.Options.type}} {{.Options.o}}' tv)" = "tmpfs size=1m,uid=1000" ]
+  [ "$(e run --rm --network none -v tv:/d busybox sh -c 'stat -f -c %T /d; stat -c %u /d; echo x > /d/f')" = "$(printf 'tmpfs\n1000')" ]
+  settle
+  # Unmounted after its last user: the tmpfs (and what it held) is gone, as with Docker.
+  ! grep -q " $BROOT/volumes/default/tv/_data " /proc/self/mountinfo
+  # Two users: the mount stays while one of them runs.
+  e run -d --name vu1 --network none -v tv:/d busybox sleep 60 >/dev/null
+  e run --rm --network none -v tv:/d busybox sh -c 'echo y > /d/y'
+  settle
+  [ "$(e exec vu1 ls /d)" = y ]
+  e rm -f vu1 >/dev/null
+  settle
+  ! grep -q " $BROOT/volumes/default/tv/_data " /proc/self/mountinfo
+  # A read-only bind of a host directory: its files seen, not writable; volume rm removes the
+  # volume, never the directory's files (unmounted first).
+  e volume create -o type=none -o o=bind,ro -o device="$TEST_DIR/hostdata" bv >/dev/null
+  run e run --rm --network none -v bv:/d busybox sh -c 'cat /d/keep; touch /d/x'
+  [ "$status" -ne 0 ] && [[ "$output" == hostfile*"Read-only file system"* ]]
+  e run -d --name vu2 --network none -v bv:/d busybox sleep 60 >/dev/null
+  e volume rm bv 2>/dev/null && false
+  e rm -f vu2 >/dev/null
+  e volume rm bv tv >/dev/null
+  [ "$(cat "$TEST_DIR/hostdata/keep")" = hostfile ]
+  ! grep -q " $BROOT/volumes/" /proc/self/mountinfo
+  # Docker's rules for the options, one line each.
+  run e volume create -o foo=bar x
+  [ "$status" -ne 0 ] && [[ "$output" == *'invalid volume option "foo"'* ]]
+  run e volume create -o type=tmpfs x
+  [ "$status" -ne 0 ] && [[ "$output" == *'missing required volume option "device"'* ]]
+  [ -z "$(e volume ls -q)" ]
+}

@@ -154,11 +154,10 @@ void Api::volume_create(Exchange& ex, const Params&) {
   const json driver = body.value("Driver", json(""));
   if (!driver.is_string() || (driver != "" && driver != "local"))
     throw Error(ErrorKind::invalid_argument, "volume create: only the local driver exists");
-  if (!string_map(body.value("DriverOpts", json()), "DriverOpts").empty())
-    throw Error(ErrorKind::invalid_argument, "volume create: driver options are not supported");
+  const auto opts = string_map(body.value("DriverOpts", json()), "DriverOpts");
   const json name = body.value("Name", json(""));
   if (!name.is_string()) throw Error(ErrorKind::invalid_argument, "Name: want a string");
-  auto v = eng_.volumes().create(name.get<std::string>(), string_map(body.value("Labels", json()), "Labels"), false, false);
+  auto v = eng_.volumes().create(name.get<std::string>(), string_map(body.value("Labels", json()), "Labels"), false, false, opts);
   eng_.emit("volume", "create", v.name, {{"driver", "local"}});
   ex.reply(201, eng_.volumes().inspect(v));
 }

@@ -18,12 +18,17 @@ int cmd_volume_create(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("volume create", {{"name", "", true}, {"label", "l", true, true}, {"driver", "d", true}, {"opt", "o", true, true}},
          argc, argv, first);
   if (a.has("driver") && a.get("driver") != "local") throw Error("volume create: only the local driver exists");
-  if (!a.all("opt").empty()) throw Error("volume create: driver options are not supported");
+  std::map<std::string, std::string> opts;  // the local driver's: type, device, o
+  for (auto& o : a.all("opt")) {
+    const auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0) throw Error(ErrorKind::invalid_argument, "volume create: -o " + o + ": want KEY=VALUE");
+    opts[o.substr(0, eq)] = o.substr(eq + 1);
+  }
   std::string name = a.get("name", a.positional().empty() ? "" : a.positional()[0]);
   std::map<std::string, std::string> labels;
   for (auto& l : a.all("label")) labels[l.substr(0, l.find('='))] = l.find('=') == std::string::npos ? "" : l.substr(l.find('=') + 1);
   auto eng = make_engine(e);
-  auto v = eng.volumes().create(name, labels, false, false);
+  auto v = eng.volumes().create(name, labels, false, false, opts);
   eng.emit("volume", "create", v.name, {{"driver", "local"}});
   std::puts(v.name.c_str());
   return 0;
