@@ -837,6 +837,10 @@ class Builder {
         if (f.value == "default") continue;
         if (f.value != "none" && f.value != "host")
           throw Error(ErrorKind::invalid_argument, "RUN --network=" + f.value + ": default, none or host");
+        // The Dockerfile is the image author's, the host's network the user's to give
+        // (BuildKit's network.host entitlement): never taken, whatever --network says.
+        if (f.value == "host" && !o_.allow.count("network.host"))
+          throw Error(ErrorKind::permission, "RUN --network=host: network.host is not allowed (grant it with build --allow network.host)");
         network = f.value;
         continue;
       }

@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,9 @@ struct BuildOptions {
   bool force_rm = false;   // … after a failed one too
   std::map<std::string, std::string> labels;  // --label: on the final image
   std::string network = "bridge";            // RUN's: bridge (the default network), none, host, NAME
+  // BuildKit's entitlements the user granted (--allow): "network.host" lets a Dockerfile's
+  // RUN --network=host have the host's network; without it that RUN is refused.
+  std::set<std::string> allow;
   std::vector<std::string> add_hosts;        // HOST:IP for RUN's /etc/hosts
   int64_t shm_size = 0;
   nlohmann::json ulimits = nlohmann::json::array();  // HostConfig.Ulimits of RUN

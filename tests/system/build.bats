@@ -697,3 +697,30 @@ EOF
   kill $server
   no_build_leftovers
 }
+
+@test "RUN --network=host needs the user's --allow network.host (BuildKit's entitlement); build --network none is never overridden by the Dockerfile" {
+  # A service on the host's loopback that only the host's network reaches.
+  python3 -c 'import socket,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True)
+while True:
+    c,_=s.accept(); c.sendall(b"HOST-ONLY-SECRET\n"); c.close()' > "$TEST_DIR/port" &
+  local srv=$!
+  for i in $(seq 50); do [ -s "$TEST_DIR/port" ] && break; sleep 0.1; done
+  port=$(cat "$TEST_DIR/port")
+  printf 'FROM busybox\nRUN --network=host nc 127.0.0.1 %s </dev/null; ls /sys/class/net\n' "$port" > "$CTX/Dockerfile"
+  for net in "" "--network none"; do
+    # shellcheck disable=SC2086
+    run e build --no-cache $net -t hostnet "$CTX"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"network.host is not allowed"* ]]
+    [[ "$output" != *HOST-ONLY-SECRET* ]]
+  done
+  # Granted by the user: the step has the host's network.
+  run e build --no-cache --allow network.host -t hostnet "$CTX"
+  kill "$srv"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *HOST-ONLY-SECRET* ]]
+  run e build --allow security.insecure "$CTX"
+  [ "$status" -ne 0 ] && [[ "${lines[-1]}" == *"network.host only"* ]]
+}

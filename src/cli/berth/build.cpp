@@ -67,7 +67,7 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
                        {"quiet", "q", false},            {"rm", "", false},            {"force-rm", "", false},
                        {"cache-from", "", true, true},   {"add-host", "", true, true}, {"shm-size", "", true},
                        {"platform", "", true},           {"progress", "", true},       {"ulimit", "", true, true},
-                       {"secret", "", true, true}},
+                       {"secret", "", true, true},       {"allow", "", true, true}},
                       argc, argv, first);
   if (a.positional().size() != 1) throw UsageError("build: requires exactly one argument: PATH or - (a tar on stdin)");
   const std::string path = a.positional()[0];
@@ -169,6 +169,12 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
   o.always_pull = a.has("pull");
   o.force_rm = a.has("force-rm");
   o.network = a.get("network", "bridge");
+  // BuildKit's entitlements: what a Dockerfile may ask for only when the user grants it.
+  for (auto& ent : a.all("allow")) {
+    if (ent != "network.host")
+      throw Error(ErrorKind::invalid_argument, "build: --allow " + ent + ": berth grants network.host only");
+    o.allow.insert(ent);
+  }
   o.add_hosts = a.all("add-host");
   o.ulimits = parse_ulimits(a.all("ulimit"));
   if (a.has("shm-size")) o.shm_size = engine::parse_bytes(a.get("shm-size"), "--shm-size");
