@@ -56,12 +56,22 @@ std::vector<std::string> all_caps() {
   return out;
 }
 
-// Reads a small file of the rootfs without following links out of it; "" when absent.
+// Reads a small file of the rootfs without following links out of it; "" when absent or
+// not a regular file. The image's author or the container's root made it: a FIFO there would
+// block us (holding the container's lock) and a device node is the host's device to us (the
+// engine is in no device cgroup; opening some, a watchdog, acts) — so it is looked at through
+// an O_PATH fd first and opened for reading only when it is a regular file.
 std::string read_in_rootfs(const std::string& rootfs, const std::string& path) {
   UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) throw_errno("open rootfs `" + rootfs + "`");
-  UniqueFd fd = fs::open_in_root(root.get(), path, O_RDONLY | O_CLOEXEC);
-  if (!fd) return "";  // absent, or a link that leads nowhere inside the rootfs
+  UniqueFd at = fs::open_in_root(root.get(), path, O_PATH | O_CLOEXEC);
+  if (!at) return "";  // absent, or a link that leads nowhere inside the rootfs
+  struct stat st;
+  if (::fstat(at.get(), &st) < 0) throw_errno("stat " + path + " in the image");
+  if (!S_ISREG(st.st_mode)) return "";
+  // The same inode, now readable (the magic link cannot lead anywhere else).
+  UniqueFd fd(::open(("/proc/self/fd/" + std::to_string(at.get())).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) throw_errno("open " + path + " in the image");
   std::string out;
   char buf[8192];
   for (;;) {

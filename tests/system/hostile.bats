@@ -479,3 +479,27 @@ refused_everywhere() {
   [ -z "$small_images" ]
   [ "$small_snaps" -eq 0 ]
 }
+
+@test "/etc/passwd or /etc/group that is a FIFO or a device node: the engine never opens it (no hang holding the lock, no host device read)" {
+  # An image whose /etc/passwd is a FIFO (it would block the engine forever, holding the
+  # container's lock) and /etc/group a host device node (/dev/kmsg to the engine).
+  mkdir -p "$TEST_DIR/pw" && cp -a "$BUNDLE/rootfs/." "$TEST_DIR/pw/"
+  rm "$TEST_DIR/pw/etc/passwd" "$TEST_DIR/pw/etc/group"
+  mkfifo "$TEST_DIR/pw/etc/passwd"
+  mknod "$TEST_DIR/pw/etc/group" c 1 11
+  tar -C "$TEST_DIR/pw" -cf "$TEST_DIR/pw.tar" .
+  e import "$TEST_DIR/pw.tar" hostile:pw >/dev/null
+  # A user by number needs no lookup result: it runs; by name: the lookup finds nothing.
+  run timeout -s KILL 20 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --rm --network none -u 0:0 hostile:pw true
+  [ "$status" -eq 0 ]
+  run timeout -s KILL 20 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --rm --network none -u root hostile:pw true
+  [ "$status" -eq 125 ] && [[ "$output" == *"unable to find user root"* ]]
+  # The same made by the container's root at run time, then exec -u by name.
+  e run -d --name pwdev --network none busybox sh -c 'rm /etc/passwd; mknod /etc/passwd c 1 11; mkfifo /etc/group.x; sleep 60' >/dev/null
+  for i in $(seq 50); do e exec pwdev test -c /etc/passwd && break; sleep 0.1; done
+  run timeout -s KILL 20 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" exec -u root pwdev true
+  [ "$status" -eq 126 ] && [[ "$output" == *"unable to find user root"* ]]
+  # Nothing is stuck: the container's lock is free.
+  timeout -s KILL 20 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" rm -f pwdev >/dev/null
+  [ -z "$(e ps -aq)" ]
+}
