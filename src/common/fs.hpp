@@ -77,6 +77,9 @@ UniqueFd new_detached_mount(const char* fstype,
 void bind_tree_at(const std::string& source, int target_fd, bool read_only, const std::string& what);
 // Where an fd points according to /proc (readlink).
 std::string fd_target(int fd);
+// Whether the fd is on one of the kernel's own filesystems (proc, sysfs, devpts, cgroup,
+// securityfs, debugfs, tracefs, bpf, …): a container's view of the kernel, not its files.
+bool on_kernel_fs(int fd);
 
 // A process's start time (/proc/PID/stat field 22, clock ticks since boot): with the pid, it
 // names a process for good (a pid is reused, the pair is not). 0 if gone or a zombie.

@@ -101,8 +101,12 @@ Info info_of(const Digest& d, const struct stat& st) {
 }  // namespace
 
 Store::Store(std::string root) : root_(std::move(root)) {
-  fs::mkdir_p(root_ + "/blobs/sha256");
-  fs::mkdir_p(root_ + "/ingest");
+  // 0700: a blob is an image's layer or config, whatever secrets its author baked in — no
+  // other host user's to list or read (a store made by an older berth was 0755: closed here).
+  fs::mkdir_p(root_, 0700);
+  ::chmod(root_.c_str(), 0700);
+  fs::mkdir_p(root_ + "/blobs/sha256", 0700);
+  fs::mkdir_p(root_ + "/ingest", 0700);
 }
 
 std::string Store::blob_path(const Digest& d) const {

@@ -71,6 +71,8 @@ class Walker {
   void walk(int dir_fd, const std::string& prefix, std::vector<std::string> names, int lower_fd = -1);
   // Paths (as written: "etc/hosts") left out of the layer, with whatever is below them.
   void skip(const std::vector<std::string>* paths) { skip_ = paths; }
+  // Leave out what is on the kernel's filesystems (proc, sysfs, devpts, cgroup…).
+  void skip_kernel_fs() { skip_kernel_fs_ = true; }
 
  private:
   [[noreturn]] void archive_failed(const std::string& path) const {
@@ -94,6 +96,7 @@ class Walker {
   std::unique_ptr<char[]> buf_;
   std::map<std::pair<dev_t, ino_t>, std::string> inodes_;  // first path of multiply-linked files
   const std::vector<std::string>* skip_ = nullptr;
+  bool skip_kernel_fs_ = false;
 };
 
 Xattrs Walker::read_xattrs(int fd, int dir_fd, const std::string& name, const std::string& path) {
@@ -291,6 +294,8 @@ UniqueFd Walker::entry(int dir_fd, const std::string& name, const std::string& p
       if (::fstat(fd.get(), &again) < 0) throw_errno("layer create: " + path + ": stat");
       if (again.st_ino != st.st_ino || again.st_dev != st.st_dev)
         throw Error("layer create: " + path + ": changed while being read");
+      // A running container's /proc, /sys…: its view of the kernel, not its files.
+      if (skip_kernel_fs_ && fs::on_kernel_fs(fd.get())) return {};
     }
     bool opaque = false;
     for (const auto& [key, value] : read_xattrs(fd ? fd.get() : -1, dir_fd, name, path)) {
@@ -413,7 +418,10 @@ CreateResult create_layer_diff(int lower_dir_fd, int tree_fd, const Writer& out,
 }
 
 void create_tar(int parent_dir_fd, const std::string& name, const Writer& out) {
-  write_tar(out, Compression::none, [&](Walker& w) { w.walk(parent_dir_fd, "", {name}); });
+  write_tar(out, Compression::none, [&](Walker& w) {
+    w.skip_kernel_fs();
+    w.walk(parent_dir_fd, "", {name});
+  });
 }
 
 }  // namespace berth::diff

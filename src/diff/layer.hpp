@@ -108,7 +108,8 @@ CreateResult create_layer_diff(int lower_dir_fd, int tree_fd, const Writer& out,
 // zstd: level 3): the result's `compressed` is the new blob's digest, `diff_id` the input's.
 CreateResult compress_stream(const Reader& in, const Writer& out, Compression c);
 // The same tar (uncompressed) of one entry: `name` in `parent_dir_fd` (an O_PATH fd will do)
-// and, for a directory, everything below it as `name/...` — `cp CONTAINER:PATH -`.
+// and, for a directory, everything below it as `name/...` — `cp CONTAINER:PATH -`. What is
+// on the kernel's filesystems (a running container's /proc, /sys, …) is left out.
 void create_tar(int parent_dir_fd, const std::string& name, const Writer& out);
 
 }  // namespace berth::diff

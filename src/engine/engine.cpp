@@ -253,8 +253,10 @@ json Engine::make_volumes(const ContainerConfig& config, const HostConfig& host)
                    {"Anonymous", false}});
   }
   for (auto& [dst, unused] : host.tmpfs) targets.insert(fs::clean_path(dst));
-  for (auto& dst : config.volumes)
+  for (auto& dst : config.volumes) {
     if (dst.empty() || dst[0] != '/') throw Error(ErrorKind::invalid_argument, "invalid volume `" + dst + "`: must be an absolute path");
+    check_mount_target(dst, "volume");  // an image's VOLUME /proc or / too
+  }
   try {
     for (auto& dst : config.volumes) {
       if (targets.count(fs::clean_path(dst))) continue;
@@ -2536,12 +2538,26 @@ std::string base_name(const std::string& p) {
 }
 
 // Copies the file or directory `src` (an fd opened O_PATH) into directory `dst_dir` as `name`.
-// `owner`: every copied entry's (Docker's cp without -a), else the source's.
-void copy_node(int src, int dst_dir, const std::string& name, const snapshot::Owner* owner) {
+// `o.owner`: every copied entry's (Docker's cp without -a), else the source's; `o.to_host`:
+// out of a container onto the host (see snapshot::CopyOptions).
+void copy_node(int src, int dst_dir, const std::string& name, const snapshot::CopyOptions& o) {
+  const snapshot::Owner* owner = o.owner;
   struct stat st {};
   if (::fstat(src, &st) < 0) throw_errno("cp: stat");
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
     throw Error(ErrorKind::invalid_argument, "cp: invalid name `" + name + "`");
+  if (o.to_host) {
+    // A running container's /proc, /sys…: the kernel's, read with our privileges — not its files.
+    if (fs::on_kernel_fs(src))
+      throw Error(ErrorKind::invalid_argument, "cp: `" + name + "` is on a kernel filesystem of the container (proc, sysfs, …): not copied");
+    // What is replaced on the host is a file, a link or (merged into) a directory: never a
+    // device, FIFO or socket (`cp c:/f /dev/null` removed the host's null device).
+    struct stat d {};
+    if (::fstatat(dst_dir, name.c_str(), &d, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(d.st_mode) && !S_ISDIR(d.st_mode) &&
+        !S_ISLNK(d.st_mode))
+      throw Error(ErrorKind::invalid_argument, "cp: `" + fs::fd_target(dst_dir) + "/" + name +
+                                                   "` exists and is not a regular file, directory or symlink: not replaced");
+  }
   if (S_ISDIR(st.st_mode)) {
     const bool made = ::mkdirat(dst_dir, name.c_str(), 0700) == 0;
     if (!made && errno != EEXIST) throw_errno("cp: mkdir `" + name + "`");
@@ -2550,7 +2566,7 @@ void copy_node(int src, int dst_dir, const std::string& name, const snapshot::Ow
     UniqueFd from(::openat(src, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!from) throw_errno("cp: open source directory");
     try {
-      snapshot::copy_tree(from.get(), to.get(), owner);
+      snapshot::copy_tree(from.get(), to.get(), o);
     } catch (const Error& e) {
       // A copy that failed half-way (a tree too deep, a full disk) leaves no part of itself.
       to.reset();
@@ -2590,7 +2606,7 @@ void copy_node(int src, int dst_dir, const std::string& name, const snapshot::Ow
     fs::write_fd(to.get(), std::string_view(buf.data(), n), "cp target");
   }
   ::fchown(to.get(), owner ? owner->uid : st.st_uid, owner ? owner->gid : st.st_gid);
-  ::fchmod(to.get(), st.st_mode & 07777);
+  ::fchmod(to.get(), st.st_mode & 07777 & ~(o.to_host && !o.keep_setid ? (S_ISUID | S_ISGID) : 0));
   struct timespec t[2] = {st.st_atim, st.st_mtim};  // cp -a's times, as Docker's tar keeps them
   ::futimens(to.get(), t);
 }
@@ -2608,7 +2624,12 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
     if (from_container) own = snapshot::Owner{::geteuid(), ::getegid()};
     else if (::geteuid() == 0) own = snapshot::Owner{0, 0};
   }
-  const snapshot::Owner* owner = own ? &*own : nullptr;
+  snapshot::CopyOptions copts;
+  copts.owner = own ? &*own : nullptr;
+  // Out of the container: no device nodes made on the host, setuid/setgid bits only with -a,
+  // the kernel's filesystems (a running container's /proc, /sys) left out.
+  copts.to_host = from_container;
+  copts.keep_setid = archive;
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
   with_rootfs(c, [&](const std::string& rootfs) {
@@ -2620,13 +2641,13 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
       // DST: an existing directory receives SRC's name; otherwise DST is the new name.
       UniqueFd d(::open(dst.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (d) {
-        copy_node(s.get(), d.get(), base_name(src) == "" ? "rootfs" : base_name(src), owner);
+        copy_node(s.get(), d.get(), base_name(src) == "" ? "rootfs" : base_name(src), copts);
       } else {
         std::string parent = fs::clean_path(fs::absolute(dst));
         parent = parent.substr(0, parent.rfind('/'));
         UniqueFd pd(::open(parent.empty() ? "/" : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!pd) throw_errno("cp: " + parent);
-        copy_node(s.get(), pd.get(), base_name(dst), owner);
+        copy_node(s.get(), pd.get(), base_name(dst), copts);
       }
       return;
     }
@@ -2634,14 +2655,14 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
     if (!s) throw_errno("cp: " + src);
     UniqueFd d = fs::open_in_root(root.get(), dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (d) {
-      copy_node(s.get(), d.get(), base_name(src), owner);
+      copy_node(s.get(), d.get(), base_name(src), copts);
       return;
     }
     std::string clean = fs::clean_path("/" + dst);
     std::string parent = clean.substr(0, clean.rfind('/'));
     UniqueFd pd = fs::open_in_root(root.get(), parent.empty() ? "/" : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!pd) throw_errno("cp: " + c.rec.name + ":" + parent);
-    copy_node(s.get(), pd.get(), base_name(clean), owner);
+    copy_node(s.get(), pd.get(), base_name(clean), copts);
   }, true);
 }
 
@@ -2676,6 +2697,9 @@ void Engine::copy_out_tar(const std::string& ref, const std::string& src, int ou
     if (!at.parent) throw_errno("cp: " + c.rec.name + ":" + (at.path == "/" ? "/" : at.path.substr(0, at.path.rfind('/'))));
     struct stat st;
     if (::fstatat(at.parent.get(), at.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("cp: " + c.rec.name + ":" + src);
+    UniqueFd entry(::openat(at.parent.get(), at.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (entry && fs::on_kernel_fs(entry.get()))
+      throw Error(ErrorKind::invalid_argument, "cp: " + c.rec.name + ":" + src + " is on a kernel filesystem of the container (proc, sysfs, …): not copied");
     diff::create_tar(at.parent.get(), at.name, [&](const void* p, size_t n) {
       fs::write_fd(out_fd, std::string_view(static_cast<const char*>(p), n), "cp output");
     });

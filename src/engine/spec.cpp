@@ -497,14 +497,15 @@ bool ip_address(const std::string& s) {
   return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
+}  // namespace
+
 void check_mount_target(const std::string& dst_in, const std::string& type) {
   if (dst_in.empty() || dst_in[0] != '/') return;  // refused later with its own message
   const std::string dst = fs::clean_path(dst_in);
   if ((dst == "/proc" || dst.rfind("/proc/", 0) == 0) && type != "proc")
     throw Error(ErrorKind::invalid_argument, "invalid mount destination `" + dst + "`: nothing but procfs may be mounted on /proc");
+  if (dst == "/") throw Error(ErrorKind::invalid_argument, "invalid mount destination `" + dst_in + "`: destination can't be '/'");
 }
-
-}  // namespace
 
 void apply_mounts(HostConfig& host, ContainerConfig& config) {
   for (auto& m : host.mounts) {

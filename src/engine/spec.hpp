@@ -55,6 +55,10 @@ nlohmann::json default_seccomp(const std::vector<std::string>& caps);
 // with spaces or line breaks (a newline would inject a line into /etc/hosts or resolv.conf).
 // Throws berth::Error with one line. Called at create, before anything is made.
 void check_host_config(const HostConfig& host);
+// A mount's destination in the container: refused (one line) on /proc or below for anything
+// but procfs — a fake /proc/self/… would be read by the runtime and the container's programs —
+// and on / (Docker's rule). Image VOLUMEs go through it too.
+void check_mount_target(const std::string& dst, const std::string& type);
 
 // HostConfig.Mounts (docker's --mount, compose's long volume syntax) into what the engine
 // applies: a bind into Binds (its source must exist, as Docker's --mount requires; ReadOnly

@@ -183,6 +183,28 @@ void mount_cgroup(MountContext& ctx, const oci::Mount& m, const MountFlags& mf) 
   }
 }
 
+// Nothing but procfs on /proc, and below it only the files lxcfs emulates (runc's rule,
+// CVE-2019-19921 class): a mount over /proc would feed the runtime and the container's
+// programs a fake /proc/self/… Checked on the target as resolved in the rootfs, so that a
+// symlink in the image (/x -> /proc) cannot lead a mount there.
+void check_proc_target(const MountContext& ctx, const oci::Mount& m, int target) {
+  const std::string root = fs::fd_target(ctx.rootfs_fd.get());
+  const std::string at = fs::fd_target(target);
+  if (root == "/" || at.compare(0, root.size(), root) != 0) return;
+  const std::string rel = at.substr(root.size());
+  if (rel == "/proc") {
+    if (m.type == "proc") return;
+    throw Error("mount `" + m.destination + "`: nothing but procfs may be mounted on /proc");
+  }
+  if (rel.rfind("/proc/", 0) != 0) return;
+  static const char* const kLxcfs[] = {"/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
+                                       "/proc/swaps",   "/proc/uptime",    "/proc/loadavg", "/proc/slabinfo",
+                                       "/proc/net/dev", "/proc/sys/kernel/ns_last_pid"};
+  for (const char* f : kLxcfs)
+    if (rel == f) return;
+  throw Error("mount `" + m.destination + "`: cannot be mounted inside /proc (only lxcfs's files may)");
+}
+
 void mount_one(MountContext& ctx, const oci::Mount& m) {
   MountFlags mf = parse_mount_options(m.options);
   bool bind = mf.bind || m.type == "bind";
@@ -198,6 +220,7 @@ void mount_one(MountContext& ctx, const oci::Mount& m) {
     struct stat st;
     if (::fstat(tree, &st) < 0) throw_errno("stat idmapped tree of `" + m.destination + "`");
     UniqueFd target = make_target(ctx, m.destination, S_ISDIR(st.st_mode));
+    check_proc_target(ctx, m, target.get());
     attach_tree(tree, target.get(), m.destination);
     unsigned long extra = mf.flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
     if (extra) {
@@ -211,6 +234,7 @@ void mount_one(MountContext& ctx, const oci::Mount& m) {
     struct stat st;
     if (::stat(src.c_str(), &st) < 0) throw_errno("bind mount source `" + src + "`");
     UniqueFd target = make_target(ctx, m.destination, S_ISDIR(st.st_mode));
+    check_proc_target(ctx, m, target.get());
     do_mount(src, fs::fd_path(target.get()), nullptr, MS_BIND | (mf.recursive ? MS_REC : 0), "",
              m.destination);
     unsigned long extra = mf.flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
@@ -220,6 +244,7 @@ void mount_one(MountContext& ctx, const oci::Mount& m) {
     }
   } else {
     UniqueFd target = make_target(ctx, m.destination, true);
+    check_proc_target(ctx, m, target.get());
     const std::string path = fs::fd_path(target.get());
     std::string src = m.source.empty() ? m.type : m.source;
     if (::mount(src.c_str(), path.c_str(), m.type.c_str(), mf.flags,

@@ -1,13 +1,17 @@
 #include "runtime/process.hpp"
 
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <sched.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <string_view>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -163,12 +167,15 @@ void set_cpu_affinity(pid_t pid, const std::string& list, const std::string& fie
 }
 
 bool setgroups_allowed() {
-  std::string s;
-  try {
-    if (fs::read_file_if_exists("/proc/self/setgroups", s)) return s.rfind("deny", 0) != 0;
-  } catch (const Error&) {
-  }
-  return true;
+  // Read only from a procfs: the container's /proc is what its mounts made it, and a mount over
+  // it (an image's VOLUME /proc) could hold a `self/setgroups` saying "deny" — we would skip
+  // setgroups() and the process would keep the caller's supplementary groups.
+  UniqueFd f(::open("/proc/self/setgroups", O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  struct statfs sf;
+  if (!f || ::fstatfs(f.get(), &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC) return true;
+  char buf[16] = {};
+  const ssize_t n = ::read(f.get(), buf, sizeof buf - 1);
+  return !(n >= 4 && std::string_view(buf, 4) == "deny");
 }
 
 void enter_cwd(const std::string& cwd) {

@@ -27,6 +27,7 @@ struct Copier {
   std::map<std::pair<dev_t, ino_t>, std::string> links;
   int dst_root;
   const Owner* owner = nullptr;
+  CopyOptions opts;
   struct DirTimes {
     std::string rel;  // relative to the copy root
     struct timespec times[2];
@@ -80,7 +81,8 @@ struct Copier {
                    AT_SYMLINK_NOFOLLOW) < 0)
       throw_errno(std::string("chown `") + name + "`");
     copy_xattrs(src_path, dst_path);
-    if (!symlink && ::fchmodat(dfd_parent, name, st.st_mode & 07777, 0) < 0)
+    const mode_t setid = opts.to_host && !opts.keep_setid ? (S_ISUID | S_ISGID) : 0;
+    if (!symlink && ::fchmodat(dfd_parent, name, st.st_mode & 07777 & ~setid, 0) < 0)
       throw_errno(std::string("chmod `") + name + "`");
     struct timespec t[2] = {st.st_atim, st.st_mtim};
     ::utimensat(dfd_parent, name, t, AT_SYMLINK_NOFOLLOW);
@@ -127,6 +129,8 @@ struct Copier {
                     "…`): the directory tree is too deep to copy");
       struct stat st;
       if (::fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("stat `" + child_rel + "`");
+      // Never a device node of the container's making on the host.
+      if (opts.to_host && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) continue;
       const std::string src_path = fs::fd_path(sdir) + "/" + n, dst_path = fs::fd_path(ddir) + "/" + n;
       if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
         auto key = std::make_pair(st.st_dev, st.st_ino);
@@ -138,8 +142,9 @@ struct Copier {
         links.emplace(key, child_rel);
       }
       if (S_ISDIR(st.st_mode)) {
-        if (::mkdirat(ddir, name, 0700) < 0) throw_errno("mkdir `" + child_rel + "`");
         UniqueFd s(::openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (s && opts.to_host && fs::on_kernel_fs(s.get())) continue;
+        if (::mkdirat(ddir, name, 0700) < 0) throw_errno("mkdir `" + child_rel + "`");
         UniqueFd t(::openat(ddir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!s || !t) throw_errno("open directory `" + child_rel + "`");
         auto names = fs::list_dir(s.get(), child_rel);
@@ -166,10 +171,12 @@ struct Copier {
 
 }  // namespace
 
-void copy_tree(int src_dir, int dst_dir, const Owner* owner) {
+void copy_tree(int src_dir, int dst_dir, const CopyOptions& o) {
   Copier c;
   c.dst_root = dst_dir;
-  c.owner = owner;
+  c.owner = o.owner;
+  c.opts = o;
+  const Owner* owner = o.owner;
   fs::raise_nofile_limit(4 * PATH_MAX);
   c.copy(src_dir, dst_dir);
   // Directory times last: creating entries inside changed them.
@@ -178,7 +185,7 @@ void copy_tree(int src_dir, int dst_dir, const Owner* owner) {
   struct stat st;
   if (::fstat(src_dir, &st) == 0) {
     ::fchown(dst_dir, owner ? owner->uid : st.st_uid, owner ? owner->gid : st.st_gid);
-    ::fchmod(dst_dir, st.st_mode & 07777);
+    ::fchmod(dst_dir, st.st_mode & 07777 & ~(o.to_host && !o.keep_setid ? (S_ISUID | S_ISGID) : 0));
     struct timespec t[2] = {st.st_atim, st.st_mtim};
     ::futimens(dst_dir, t);
   }

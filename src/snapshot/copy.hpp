@@ -14,9 +14,19 @@ struct Owner {
   gid_t gid;
 };
 
+struct CopyOptions {
+  const Owner* owner = nullptr;  // everything (dst_dir too) given this owner, not the source's
+  // A copy onto the host of what a container made (cp out): device nodes are not made (a
+  // container's 0666 node of the host's disk would be any host user's), and without
+  // keep_setid the setuid/setgid bits are dropped.
+  // The kernel's filesystems mounted in the tree (a running container's /proc, /sys, …:
+  // its view of the kernel, read with the engine's privileges) are skipped too.
+  bool to_host = false;
+  bool keep_setid = false;
+};
+
 // Copies the contents of directory `src_dir` into the existing, empty directory `dst_dir`.
 // A tree deeper than PATH_MAX bytes of path is refused (berth::Error), part of it copied.
-// With `owner`, everything (dst_dir too) is given that owner instead of the source's.
-void copy_tree(int src_dir, int dst_dir, const Owner* owner = nullptr);
+void copy_tree(int src_dir, int dst_dir, const CopyOptions& o = {});
 
 }  // namespace berth::snapshot

@@ -34,6 +34,13 @@ _berth_teardown() {
   # Nothing may stay mounted under the test dir.
   grep -q " $TEST_DIR" /proc/self/mountinfo && awk -v d="$TEST_DIR" '$5 ~ "^"d {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
   rm -rf "$TEST_DIR"
+  # The host's /dev/null is the null device still (a test that replaced it — a cp, a mount
+  # gone wrong — is named here, not by the next suite's failures).
+  if [ ! -c /dev/null ]; then
+    echo "the host's /dev/null is no longer the null device" >&2
+    rm -f /dev/null && mknod -m 666 /dev/null c 1 3
+    return 1
+  fi
 }
 
 rt() { "$RUNTIME" --root "$ROOT" "$@"; }

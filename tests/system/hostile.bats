@@ -306,6 +306,18 @@ refused_everywhere() {
     [ "$status" -eq 125 ]
     [ "${#lines[@]}" -eq 1 ]
   done
+  # An image's VOLUME /proc (a fake /proc/self/setgroups "deny" would have kept the caller's
+  # supplementary groups) or VOLUME / (Docker refuses it): refused the same way.
+  e create --name vp --network none busybox true >/dev/null
+  e commit --change 'VOLUME /proc' vp hostile:volproc >/dev/null
+  e commit --change 'VOLUME ["/"]' vp hostile:volroot >/dev/null
+  e rm vp >/dev/null
+  for img in hostile:volproc hostile:volroot; do
+    run e run --rm --network none "$img" true
+    echo "$img → $status: $output"
+    [ "$status" -eq 125 ] && [ "${#lines[@]}" -eq 1 ] && [[ "$output" == *"invalid mount destination"* ]]
+  done
+  [ -z "$(e volume ls -q)" ]
   [ -z "$(e ps -aq)" ]
   [ -z "$(ls "$BROOT/containers")" ]
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
@@ -502,4 +514,31 @@ refused_everywhere() {
   # Nothing is stuck: the container's lock is free.
   timeout -s KILL 20 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" rm -f pwdev >/dev/null
   [ -z "$(e ps -aq)" ]
+}
+
+@test "cp out of a container: no device node or setuid bit of its making lands on the host, its /proc and /sys are not read, a host device is never replaced" {
+  e run -d --name cpd --network none busybox sh -c 'mkdir /data; mknod /data/vda b 1 3; chmod 666 /data/vda; cp /bin/busybox /data/suidsh; chmod 4755 /data/suidsh; echo f > /data/f; touch /ready; sleep 60' >/dev/null
+  for i in $(seq 50); do e exec cpd test -e /ready && break; sleep 0.1; done
+  e cp cpd:/data "$TEST_DIR/out"
+  [ "$(cat "$TEST_DIR/out/f")" = f ]
+  [ ! -e "$TEST_DIR/out/vda" ]
+  [ "$(stat -c %a "$TEST_DIR/out/suidsh")" = 755 ]
+  # -a keeps the owners and the setuid bit (the user asked for the source's), still no device.
+  e cp -a cpd:/data "$TEST_DIR/out-a"
+  [ "$(stat -c %a "$TEST_DIR/out-a/suidsh")" = 4755 ] && [ ! -e "$TEST_DIR/out-a/vda" ]
+  # The container's /proc and /sys are its view of the kernel: not copied, not in a tar of /.
+  run e cp cpd:/proc/1/status "$TEST_DIR/status"
+  [ "$status" -ne 0 ] && [[ "$output" == *"kernel filesystem"* ]] && [ ! -e "$TEST_DIR/status" ]
+  run e cp cpd:/sys/kernel "$TEST_DIR/sys"
+  [ "$status" -ne 0 ] && [ ! -e "$TEST_DIR/sys" ]
+  e cp cpd:/ - > "$TEST_DIR/root.tar"
+  tar -tf "$TEST_DIR/root.tar" | grep -q '^\./data/f$'
+  ! tar -tf "$TEST_DIR/root.tar" | grep -qE '^\./(proc|sys)/.'
+  # A device at the destination is not replaced (cp c:/f /dev/null used to remove the
+  # host's null device and leave a regular file there).
+  mknod "$TEST_DIR/null" c 1 3
+  run e cp cpd:/data/f "$TEST_DIR/null"
+  [ "$status" -ne 0 ] && [[ "$output" == *"not replaced"* ]]
+  [ -c "$TEST_DIR/null" ]
+  e rm -f cpd >/dev/null
 }

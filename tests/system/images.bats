@@ -21,6 +21,9 @@ count_snapshots() { find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -typ
   [[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
   local id=$output
   [ "$(b image inspect -f '{{.Comment}}' test/busybox:1)" = first ]
+  # The blobs are no other host user's to list or read.
+  [ "$(stat -c %a "$BROOT/content")" = 700 ]
+  ! su nobody -s /bin/sh -c "ls '$BROOT/content/blobs/sha256'" 2>/dev/null
   run b images
   echo "$output"
   [ "$status" -eq 0 ]

@@ -407,6 +407,30 @@ run_with_late_mount() {
   assert_clean "$ID"
 }
 
+@test "nothing but procfs on /proc, and under it only lxcfs's files — also through a symlink in the rootfs" {
+  local src=$TEST_DIR/fakeproc
+  mkdir -p "$src/self" && echo deny > "$src/self/setgroups" && echo fake > "$TEST_DIR/cpuinfo"
+  for dst in /proc /proc/self /proc/sys/kernel; do
+    set_config '.mounts += [{"destination": $d, "type": "bind", "source": $s, "options": ["rbind"]}]' --arg s "$src" --arg d "$dst"
+    run --separate-stderr rt create --bundle "$BUNDLE" "$ID"
+    echo "$dst: status=$status stderr=$stderr"
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == *"mount \`$dst\`"*"/proc"* ]]
+    assert_clean "$ID"
+    set_config '.mounts |= .[:-1]'
+  done
+  # A symlink of the image that leads a bind onto /proc.
+  ln -s /proc "$BUNDLE/rootfs/toproc"
+  set_config '.mounts += [{"destination": "/toproc", "type": "bind", "source": $s, "options": ["rbind"]}]' --arg s "$src"
+  run --separate-stderr rt create --bundle "$BUNDLE" "$ID"
+  [ "$status" -eq 1 ] && [[ "$stderr" == *"nothing but procfs may be mounted on /proc"* ]]
+  assert_clean "$ID"
+  # lxcfs's files may be bound (runc's list).
+  set_config '.mounts |= .[:-1] | .mounts += [{"destination": "/proc/cpuinfo", "type": "bind", "source": $f, "options": ["bind"]}] | .process.args = ["cat", "/proc/cpuinfo"]' --arg f "$TEST_DIR/cpuinfo"
+  run rt run --bundle "$BUNDLE" "$ID"
+  [ "$status" -eq 0 ] && [ "$output" = fake ]
+}
+
 @test "idmap bind mounts: host files appear owned by the container's users, writes land as host ids" {
   local src=$TEST_DIR/data
   mkdir -p "$src/sub" "$BUNDLE/rootfs/data" "$BUNDLE/rootfs/plain"
