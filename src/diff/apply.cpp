@@ -541,12 +541,19 @@ void Extractor::finish() {
 ApplyResult apply_stream(int fd, int dest_dir_fd, ApplyOptions opt, bool limit_to_free_space, std::string_view what) {
   // The first bytes tell the compression; they are handed to the extraction ahead of the rest.
   char head[512];
-  size_t have = 0, given = 0;
+  size_t have = 0;
   while (have < sizeof head) {
     const size_t n = fs::read_fd(fd, head + have, sizeof head - have, what);
     if (n == 0) break;
     have += n;
   }
+  return apply_stream(head, have, fd, dest_dir_fd, opt, limit_to_free_space, what);
+}
+
+ApplyResult apply_stream(const void* head_in, size_t have, int fd, int dest_dir_fd, ApplyOptions opt, bool limit_to_free_space,
+                         std::string_view what) {
+  const char* head = static_cast<const char*>(head_in);
+  size_t given = 0;
   if (have == 0) return {};
   if (limit_to_free_space) {
     struct statvfs vfs;

@@ -77,6 +77,10 @@ ApplyResult apply_layer(const Reader& in, Compression c, int dest_dir_fd,
 // the free space of dest's filesystem is refused as it inflates (a tar bomb). An empty
 // stream extracts nothing. `what` names the input in read errors.
 ApplyResult apply_stream(int fd, int dest_dir_fd, ApplyOptions opt, bool limit_to_free_space, std::string_view what);
+// The same, for a stream whose first `n` bytes the caller read already (`head`; the rest
+// is read from `fd`).
+ApplyResult apply_stream(const void* head, size_t n, int fd, int dest_dir_fd, ApplyOptions opt, bool limit_to_free_space,
+                         std::string_view what);
 
 struct CreateResult {
   Digest compressed;  // of the bytes written

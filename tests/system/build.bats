@@ -391,6 +391,12 @@ EOF
   printed "lo "
   [ "$(e run --rm fromtar cat /f.txt /.wh.f.txt)" = "$(printf 'from-tar\na-file')" ]
   [ -z "$(ls -A "$BROOT/build")" ]
+  # A Dockerfile alone on stdin (Docker's `build - < Dockerfile`): no context.
+  run sh -c "printf 'FROM busybox\nRUN echo no-context > /nc\n' | '$BERTH' --root '$BROOT' --state '$TEST_DIR/run' build -t nocontext --network none -"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$(e run --rm nocontext cat /nc)" = no-context ]
+  [ -z "$(ls -A "$BROOT/build")" ]
   # The Dockerfile on stdin with a directory context, another file with -f.
   run sh -c "printf 'FROM busybox\nCOPY f.txt /g.txt\n' | '$BERTH' --root '$BROOT' --state '$TEST_DIR/run' build -q -t fromstdin -f - '$CTX'"
   [ "$status" -eq 0 ]

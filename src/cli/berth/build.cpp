@@ -86,7 +86,15 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
   const std::string file = a.get("file");
   if (path == "-") {
     if (file == "-") throw UsageError("build: stdin cannot be both the context and the Dockerfile");
-    // The context as a tar (plain, gzip or zstd) on stdin.
+    // The context as a tar (plain, gzip or zstd) on stdin — or, as Docker reads it, a
+    // Dockerfile alone (`build - < Dockerfile`: no context). A tar's first block always holds
+    // NUL bytes (its name field's padding), a compressed stream has its magic; a Dockerfile
+    // has neither.
+    char head[512];
+    size_t have = 0;
+    for (size_t n; have < sizeof head && (n = fs::read_fd(0, head + have, sizeof head - have, "stdin")) > 0;) have += n;
+    const bool archive = diff::detect_compression(head, have) != diff::Compression::none ||
+                         std::memchr(head, '\0', have) != nullptr;
     const std::string base = e.root + "/build";
     fs::mkdir_p(base, 0700);
     temp.dir = base + "/" + image::unique_name("context-");
@@ -98,16 +106,21 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
     ao.overlay = false;
     ao.whiteouts = false;  // a context's .wh.x is a file (Docker's untar)
     ao.rootless = ::geteuid() != 0;
-    try {
-      diff::apply_stream(0, d.get(), ao, true, "the context on stdin");
-    } catch (const Error& err) {
-      throw Error(ErrorKind::invalid_argument, std::string("build: the context on stdin: ") + err.what());
-    }
     o.context = temp.dir;
-    const std::string df = file.empty() ? "Dockerfile" : file;
-    UniqueFd f = fs::open_in_root(d.get(), df, O_RDONLY | O_CLOEXEC);
-    if (!f) throw Error(ErrorKind::invalid_argument, "build: the context has no " + df);
-    o.dockerfile = read_stream(f.get(), df);
+    if (!archive && have > 0) {
+      if (!file.empty()) throw UsageError("build: a Dockerfile on stdin (no context) takes no -f");
+      o.dockerfile = std::string(head, have) + read_stream(0, "the Dockerfile on stdin");
+    } else {
+      try {
+        diff::apply_stream(head, have, 0, d.get(), ao, true, "the context on stdin");
+      } catch (const Error& err) {
+        throw Error(ErrorKind::invalid_argument, std::string("build: the context on stdin: ") + err.what());
+      }
+      const std::string df = file.empty() ? "Dockerfile" : file;
+      UniqueFd f = fs::open_in_root(d.get(), df, O_RDONLY | O_CLOEXEC);
+      if (!f) throw Error(ErrorKind::invalid_argument, "build: the context has no " + df);
+      o.dockerfile = read_stream(f.get(), df);
+    }
   } else {
     if (!fs::is_dir(path)) throw Error(ErrorKind::invalid_argument, "build: unable to prepare context: path \"" + path + "\" not found");
     o.context = fs::absolute(path);
