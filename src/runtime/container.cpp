@@ -356,6 +356,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   icfg.lock_fd = lock.get();
   icfg.new_userns = new_userns;
   icfg.new_cgroupns = new_cgroupns;
+  icfg.parent_is_root = ::geteuid() == 0;
   icfg.cgroup = cleanup.cgroup.get();
   icfg.join_ns = join;
   icfg.seccomp = seccomp.get();

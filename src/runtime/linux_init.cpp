@@ -89,8 +89,10 @@ void container_init(const InitConfig& cfg) {
     // non-dumpable so that container processes (of a shared pid namespace, say) cannot ptrace
     // it or open /proc/<pid>/exe, mem, fd/... (CVE-2019-5736 class). execve restores
     // dumpability for the user program. A rootless parent can only write our uid_map/gid_map
-    // while we are dumpable, so then this waits until the parent's go.
-    if (::geteuid() == 0) ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    // while we are dumpable, so then this waits until the parent's go. (Not decided by our
+    // geteuid(): it becomes 0 once a rootless parent has written uid_map, and non-dumpable
+    // between its uid_map and gid_map writes we made the second fail with EACCES.)
+    if (cfg.parent_is_root) ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!sync_recv(cfg.sync_fd, type, payload) || type != kSyncGo) ::_exit(1);
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (cfg.join_v1_tasks) join_self(*cfg.join_v1_tasks);

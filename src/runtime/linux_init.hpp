@@ -42,6 +42,9 @@ struct InitConfig {
   int lock_fd = -1;      // parent's state lock; closed first thing
   bool new_userns = false;
   bool new_cgroupns = false;
+  // The parent's euid is 0 (it can write our id maps whatever our dumpability). Decided by the
+  // parent: our own geteuid() turns 0 the moment a rootless parent maps us to root.
+  bool parent_is_root = false;
   const Cgroup* cgroup = nullptr;
   std::vector<UniqueFd>* join_v1_tasks = nullptr;  // v1 `tasks` files to write "0" to (join_self)
   std::vector<std::pair<int, int>> join_ns;  // (fd, CLONE_NEW*) to setns, user first

@@ -87,6 +87,9 @@ leftovers() {
   settle
   local n=0
   pgrep -f "berth-shim $TEST_DIR/" >/dev/null && { echo "a shim is left"; n=1; }
+  # A runsc process killed with its container's cgroup may still be exiting: a few seconds.
+  local i
+  for i in $(seq 50); do pgrep -f "runsc.*$TEST_DIR/" >/dev/null || break; sleep 0.1; done
   pgrep -f "runsc.*$TEST_DIR/" >/dev/null && { echo "a runsc process is left:"; pgrep -af "runsc.*$TEST_DIR/"; n=1; }
   local st
   st=$(ls -A "$TEST_DIR/run/default/runtime" 2>/dev/null | grep -v '^@seccomp$' || true)
