@@ -178,9 +178,13 @@ void VolumeStore::mount(const Volume& v, const std::string& user) const {
   if (v.options.empty()) return;
   const std::string vdir = dir_ + "/" + v.name;
   UniqueFd lk = lock_volume(vdir);
-  fs::mkdir_p(vdir + "/users", 0700);
-  fs::write_file_atomic(vdir + "/users/" + user, "", 0600);
-  if (mounted(v)) return;
+  // The user is recorded once the device is there (a failed mount records nobody: a stale
+  // record would keep a later mount for good).
+  auto record = [&] {
+    fs::mkdir_p(vdir + "/users", 0700);
+    fs::write_file_atomic(vdir + "/users/" + user, "", 0600);
+  };
+  if (mounted(v)) return record();
   auto opt = [&](const char* k) {
     auto it = v.options.find(k);
     return it == v.options.end() ? std::string() : it->second;
@@ -199,6 +203,7 @@ void VolumeStore::mount(const Volume& v, const std::string& user) const {
     ::umount2(v.mountpoint.c_str(), MNT_DETACH);
     throw_errno("volume " + v.name + ": make the bind of " + device + " read-only", err);
   }
+  record();
 }
 
 void VolumeStore::release(const Volume& v, const std::string& user) const {

@@ -1919,6 +1919,14 @@ PY
   e volume rm bv tv >/dev/null
   [ "$(cat "$TEST_DIR/hostdata/keep")" = hostfile ]
   ! grep -q " $BROOT/volumes/" /proc/self/mountinfo
+  # A device that does not mount: the start fails naming the volume, and no user is recorded
+  # (a stale one would keep a later mount for good).
+  e volume create -o type=nosuchfs -o device=none badfs >/dev/null
+  run e run --rm --network none -v badfs:/d busybox true
+  [ "$status" -ne 0 ] && [[ "$output" == *"volume badfs: mount"* ]]
+  [ -z "$(ls -A "$BROOT/volumes/default/badfs/users" 2>/dev/null)" ]
+  settle
+  e volume rm badfs >/dev/null
   # Docker's rules for the options, one line each.
   run e volume create -o foo=bar x
   [ "$status" -ne 0 ] && [[ "$output" == *'invalid volume option "foo"'* ]]
