@@ -1708,9 +1708,19 @@ void Engine::kill(const std::string& ref, int sig) {
   std::string reply = shim_request(c, "signal " + std::to_string(sig) + "\n");
   if (reply != "ok") throw Error("cannot kill container " + c.rec.name + ": " + (reply.size() > 6 ? reply.substr(6) : reply));
   emit(c, "kill", {{"signal", std::to_string(sig)}});
-  // A paused container is resumed after the signal, as Docker does: a frozen process does not
-  // act on it (not even on SIGKILL) until it is thawed.
-  if (s.status == Status::paused) {
+  // A paused container is resumed after a signal meant to end it, as Docker does (SIGKILL, its
+  // stop signal, or any signal when it names none): a frozen process does not act on it (not
+  // even on SIGKILL) until it is thawed. Any other signal waits for an unpause.
+  bool ends = sig == SIGKILL;
+  if (!ends && s.status == Status::paused) {
+    const std::string stop_sig = c.config().stop_signal;
+    try {
+      ends = stop_sig.empty() || parse_signal(stop_sig) == sig;
+    } catch (const Error&) {
+      ends = false;
+    }
+  }
+  if (s.status == Status::paused && ends) {
     runtime_ops(c.id()).resume(c.id());
     ::unlink(paused_mark(container_dir(c.id())).c_str());
     emit(c, "unpause");

@@ -1805,6 +1805,13 @@ PY
   e kill pz >/dev/null
   [ "$(timeout 5 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" wait pz)" = 137 ]
   [ "$(e inspect -f '{{.State.Status}}' pz)" = exited ]
+  # A signal that is not the container's stop signal leaves the pause alone.
+  e run -d --name pq --stop-signal USR1 --network none busybox sleep 60 >/dev/null
+  e pause pq
+  e kill -s WINCH pq >/dev/null
+  [ "$(e inspect -f '{{.State.Status}}' pq)" = paused ]
+  e kill -s USR1 pq >/dev/null
+  [ "$(e inspect -f '{{.State.Paused}}' pq)" = false ]
   # start of a running container: its name, success.
   e run -d --name up --network none busybox sleep 60 >/dev/null
   run e start up
@@ -1819,7 +1826,7 @@ PY
   [ "$status" -eq 1 ]
   run e exec nosuch true
   [ "$status" -eq 1 ]
-  e rm -f up pz made >/dev/null
+  e rm -f up pz pq made >/dev/null
 }
 
 @test "hostnames and hosts as Docker writes them: --network host and container:X, --add-host host-gateway; a shareable IPC's --rm leaves nothing" {
