@@ -20,6 +20,7 @@
 #include "build/ignore.hpp"
 #include "build/words.hpp"
 #include "common/digest.hpp"
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/strings.hpp"
@@ -63,31 +64,6 @@ std::string go_list(const std::vector<std::string>& v) {
   return out + "]";
 }
 
-// Go's time.Duration.String(): "0s", "500ms", "5s", "1m30s", "1h0m0s", "1.5s".
-std::string go_duration(int64_t ns) {
-  if (ns == 0) return "0s";
-  std::string sign = ns < 0 ? "-" : "";
-  uint64_t u = ns < 0 ? static_cast<uint64_t>(-ns) : static_cast<uint64_t>(ns);
-  auto frac = [](uint64_t v, uint64_t unit) {
-    std::string s = std::to_string(v / unit);
-    uint64_t rest = v % unit;
-    if (rest) {
-      std::string f = std::to_string(rest + unit).substr(1);  // zero-padded
-      while (!f.empty() && f.back() == '0') f.pop_back();
-      s += "." + f;
-    }
-    return s;
-  };
-  if (u < 1000) return sign + std::to_string(u) + "ns";
-  if (u < 1000000) return sign + frac(u, 1000) + "µs";
-  if (u < 1000000000) return sign + frac(u, 1000000) + "ms";
-  const uint64_t h = u / 3600000000000ULL, m = (u / 60000000000ULL) % 60;
-  const std::string s = frac(u % 60000000000ULL, 1000000000ULL) + "s";
-  if (h) return sign + std::to_string(h) + "h" + std::to_string(m) + "m" + s;
-  if (m) return sign + std::to_string(m) + "m" + s;
-  return sign + s;
-}
-
 // Go's %q of an integer: a quoted character literal ('\x02', 'A').
 std::string go_char(int v) {
   char buf[16];
@@ -107,30 +83,10 @@ std::vector<std::string> strings_of(const json& j) {
 
 // "30s", "1m30s", "500ms", "2h" → nanoseconds (Go's time.ParseDuration, the units Docker takes).
 int64_t parse_duration(const std::string& flag, const std::string& s) {
-  if (s == "0") return 0;
-  int64_t total = 0;
-  size_t i = 0;
   if (s.empty()) throw Error(ErrorKind::invalid_argument, "--" + flag + ": a duration is required");
-  while (i < s.size()) {
-    size_t j = i;
-    while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '.')) ++j;
-    if (j == i) throw Error(ErrorKind::invalid_argument, "--" + flag + ": invalid duration `" + s + "`");
-    const double v = std::stod(s.substr(i, j - i));
-    size_t k = j;
-    while (k < s.size() && std::isalpha(static_cast<unsigned char>(s[k]))) ++k;
-    const std::string unit = s.substr(j, k - j);
-    double mul;
-    if (unit == "ns") mul = 1;
-    else if (unit == "us" || unit == "µs") mul = 1e3;
-    else if (unit == "ms") mul = 1e6;
-    else if (unit == "s") mul = 1e9;
-    else if (unit == "m") mul = 60e9;
-    else if (unit == "h") mul = 3600e9;
-    else throw Error(ErrorKind::invalid_argument, "--" + flag + ": invalid duration `" + s + "` (units ns, us, ms, s, m, h)");
-    total += static_cast<int64_t>(v * mul);
-    i = k;
-  }
-  return total;
+  const auto ns = parse_go_duration(s);
+  if (!ns || *ns < 0) throw Error(ErrorKind::invalid_argument, "--" + flag + ": invalid duration `" + s + "` (units ns, us, ms, s, m, h)");
+  return *ns;
 }
 
 json& config_object(json& doc) {

@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "api/docker/internal.hpp"
+#include "common/duration.hpp"
 #include "common/time.hpp"
 
 #include <cstdlib>
@@ -144,31 +145,6 @@ bool filter_all(const Filters& f, const std::string& key, const std::function<bo
   return std::all_of(it->second.begin(), it->second.end(), ok);
 }
 
-namespace {
-
-// Go's time.ParseDuration for what prune filters use: "90s", "10m", "24h", "1h30m".
-bool go_duration(const std::string& v, int64_t& secs) {
-  if (v.empty()) return false;
-  double total = 0;
-  size_t i = 0;
-  while (i < v.size()) {
-    size_t j = i;
-    while (j < v.size() && ((v[j] >= '0' && v[j] <= '9') || v[j] == '.')) ++j;
-    if (j == i || j == v.size()) return false;
-    const double n = std::strtod(v.substr(i, j - i).c_str(), nullptr);
-    const char unit = v[j];
-    if (unit == 'h') total += n * 3600;
-    else if (unit == 'm') total += n * 60;
-    else if (unit == 's') total += n;
-    else return false;
-    i = j + 1;
-  }
-  secs = static_cast<int64_t>(total);
-  return true;
-}
-
-}  // namespace
-
 engine::PruneFilter prune_filter(const std::string& filters_json, bool* all) {
   engine::PruneFilter f;
   for (auto& [k, vals] : parse_filters(filters_json)) {
@@ -180,9 +156,8 @@ engine::PruneFilter prune_filter(const std::string& filters_json, bool* all) {
       for (auto& v : vals) {
         char* end = nullptr;
         const long long n = std::strtoll(v.c_str(), &end, 10);
-        int64_t d = 0;
         if (!v.empty() && !*end) f.until = n;
-        else if (go_duration(v, d)) f.until = static_cast<int64_t>(std::time(nullptr)) - d;
+        else if (auto ns = parse_go_duration(v)) f.until = static_cast<int64_t>(std::time(nullptr)) - *ns / 1000000000;
         else if (const int64_t t = parse_rfc3339(v)) f.until = t;
         else throw Error(ErrorKind::invalid_argument, "invalid filter 'until=" + v + "': a timestamp or a duration");
       }

@@ -16,6 +16,7 @@
 
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/strings.hpp"
 #include "common/time.hpp"
@@ -100,35 +101,6 @@ Args parse_args(const std::string& cmd, const std::vector<FlagSpec>& flags, int 
 
 namespace {
 
-// Go's time.ParseDuration: a sequence of decimal numbers with units (ns, us, µs, ms, s, m,
-// h): "10m", "1h30m", "1.5h", "300ms". Seconds; nullopt when `s` is not one.
-std::optional<double> go_duration(const std::string& s) {
-  static const std::pair<const char*, double> units[] = {{"ns", 1e-9}, {"us", 1e-6}, {"\u00b5s", 1e-6}, {"ms", 1e-3},
-                                                         {"s", 1},     {"m", 60},     {"h", 3600}};
-  size_t i = 0;
-  double total = 0;
-  if (s.empty()) return std::nullopt;
-  while (i < s.size()) {
-    size_t j = i;
-    while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '.')) ++j;
-    if (j == i) return std::nullopt;
-    const double v = std::strtod(s.substr(i, j - i).c_str(), nullptr);
-    bool found = false;
-    for (auto& [u, factor] : units) {
-      const size_t n = std::strlen(u);
-      // the longest unit that matches here ("ms" before "m", "s")
-      if (s.compare(j, n, u) == 0 && (j + n == s.size() || !std::isalpha(static_cast<unsigned char>(s[j + n])))) {
-        total += v * factor;
-        i = j + n;
-        found = true;
-        break;
-      }
-    }
-    if (!found) return std::nullopt;
-  }
-  return total;
-}
-
 // Docker's timestamps (timetypes.GetTimestamp): a date, optionally with an hour, minutes,
 // seconds and a fraction ("2006-01-02", "2006-01-02T15", "…T15:04", "…T15:04:05.999"), then
 // "Z" or an offset (±07:00, ±0700); without one the local time. Unix seconds; nullopt if not.
@@ -171,7 +143,7 @@ int64_t parse_since(const std::string& s) {
   // or a date and time (RFC 3339, or a prefix of it: "2026-12-05", "2026-12-05T15:00").
   if (s.find_first_not_of("0123456789.") == std::string::npos && s.find_first_of("0123456789") != std::string::npos)
     return std::atoll(s.c_str());
-  if (auto d = go_duration(s)) return static_cast<int64_t>(std::time(nullptr)) - static_cast<int64_t>(*d);
+  if (auto d = parse_go_duration(s)) return static_cast<int64_t>(std::time(nullptr)) - *d / 1000000000;
   if (auto t = docker_time(s)) return *t;
   throw Error(ErrorKind::invalid_argument, "invalid time `" + s + "`: want a duration (10m, 1h30m), unix seconds or a date (2006-01-02[T15:04:05][Z|±07:00])");
 }

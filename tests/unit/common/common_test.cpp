@@ -6,12 +6,34 @@
 
 #include <cstdlib>
 
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "runtime/signals.hpp"
 #include "runtime/state_store.hpp"
 
 using namespace berth;
+
+TEST(GoDuration, ParsedAndPrintedAsGo) {
+  EXPECT_EQ(parse_go_duration("0"), 0);
+  EXPECT_EQ(parse_go_duration("1h30m"), 5400000000000);
+  EXPECT_EQ(parse_go_duration("1.5s"), 1500000000);
+  EXPECT_EQ(parse_go_duration("300ms"), 300000000);
+  EXPECT_EQ(parse_go_duration("2us"), 2000);
+  EXPECT_EQ(parse_go_duration("2\u00b5s"), 2000);
+  EXPECT_EQ(parse_go_duration("-5s"), -5000000000);
+  EXPECT_EQ(parse_go_duration("1m0.5s"), 60500000000);
+  for (const char* bad : {"", "5", "s", "1x", "1.s5", ".", "5s-", "1e3s", "99999999999h"})
+    EXPECT_FALSE(parse_go_duration(bad)) << bad;
+  EXPECT_EQ(go_duration(0), "0s");
+  EXPECT_EQ(go_duration(500), "500ns");
+  EXPECT_EQ(go_duration(1500), "1.5\u00b5s");
+  EXPECT_EQ(go_duration(200000000), "200ms");
+  EXPECT_EQ(go_duration(30000000000), "30s");
+  EXPECT_EQ(go_duration(90000000000), "1m30s");
+  EXPECT_EQ(go_duration(3600000000000), "1h0m0s");
+  EXPECT_EQ(go_duration(-1500000000), "-1.5s");
+}
 
 TEST(Fs, CleanPath) {
   EXPECT_EQ(fs::clean_path("/a//b/./c/.."), "/a/b");
