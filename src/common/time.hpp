@@ -17,6 +17,13 @@ inline int64_t now_ns() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+// CLOCK_MONOTONIC in nanoseconds: for intervals and deadlines, which clock changes must not move.
+inline int64_t mono_ns() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 inline std::string rfc3339_nano(int64_t unix_ns) {
   time_t s = static_cast<time_t>(unix_ns / 1000000000);
   struct tm tm {};

@@ -175,6 +175,15 @@ class Reader {
       }
     }
   }
+  static void read(const json& v, HealthConfig& out, const std::string& f) {
+    Reader r(v, f);
+    r("Test", out.test);
+    r("Interval", out.interval);
+    r("Timeout", out.timeout);
+    r("StartPeriod", out.start_period);
+    r("StartInterval", out.start_interval);
+    r("Retries", out.retries);
+  }
   static void read(const json& v, json& out, const std::string& f) {
     if (!v.is_array()) want(f, "a list");
     for (auto& e : v)
@@ -220,6 +229,8 @@ ContainerConfig parse_container_config(const json& j) {
   r("Volumes", Keys{c.volumes});
   r("StopTimeout", c.stop_timeout);
   r("HostnameFromFlag", c.hostname_from_flag);
+  r("Healthcheck", c.healthcheck);
+  r("Shell", c.shell);
   c.extra = r.rest();
   return c;
 }
@@ -248,6 +259,18 @@ json to_json(const ContainerConfig& c) {
   if (c.stop_timeout) j["StopTimeout"] = *c.stop_timeout;
   if (!c.mac_address.empty()) j["MacAddress"] = c.mac_address;
   if (c.hostname_from_flag) j["HostnameFromFlag"] = true;
+  if (const auto& h = c.healthcheck) {
+    // Docker's omitempty: only what was set.
+    json hc = json::object();
+    if (!h->test.empty()) hc["Test"] = h->test;
+    if (h->interval) hc["Interval"] = h->interval;
+    if (h->timeout) hc["Timeout"] = h->timeout;
+    if (h->start_period) hc["StartPeriod"] = h->start_period;
+    if (h->start_interval) hc["StartInterval"] = h->start_interval;
+    if (h->retries) hc["Retries"] = h->retries;
+    j["Healthcheck"] = hc;
+  }
+  if (!c.shell.empty()) j["Shell"] = c.shell;
   return j;
 }
 

@@ -24,6 +24,15 @@
 namespace berth::engine {
 
 // Docker's Config.
+// Docker's Config.Healthcheck. Test: [] or absent inherits the image's, ["NONE"] turns it off,
+// ["CMD", ARGS…] runs ARGS, ["CMD-SHELL", COMMAND] runs the shell with COMMAND. Times in ns,
+// 0 for Docker's default (30s, 30s, 0, 5s; retries 3).
+struct HealthConfig {
+  std::vector<std::string> test;
+  int64_t interval = 0, timeout = 0, start_period = 0, start_interval = 0;
+  int retries = 0;
+};
+
 struct ContainerConfig {
   std::string hostname, domainname, user, working_dir, stop_signal, image, mac_address;
   bool tty = false, open_stdin = false, stdin_once = false;
@@ -34,6 +43,8 @@ struct ContainerConfig {
   std::vector<std::string> volumes;        // anonymous volume targets (same shape)
   std::optional<int> stop_timeout;         // seconds; unset: 10
   bool hostname_from_flag = false;         // berth's: --hostname was given (kept with host networking)
+  std::optional<HealthConfig> healthcheck;
+  std::vector<std::string> shell;  // SHELL: what a shell form runs with (empty: /bin/sh -c)
   nlohmann::json extra = nlohmann::json::object();
 };
 

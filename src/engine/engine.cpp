@@ -187,6 +187,8 @@ std::string status_text(const State& s) {
     if (d < 86400 * 2) return d < 7200 ? std::string("About an hour") : unit(d / 3600, "hour");
     return unit(d / 86400, "day");
   };
+  if (s.status == Status::running && !s.health.empty())
+    return "Up " + since(s.started) + (s.health == "starting" ? " (health: starting)" : " (" + s.health + ")");
   if (s.status == Status::running) return "Up " + since(s.started);
   if (s.status == Status::paused) return "Up " + since(s.started) + " (Paused)";
   if (s.status == Status::restarting) return "Restarting (" + std::to_string(s.exit_code) + ") " + since(s.finished) + " ago";
@@ -736,6 +738,47 @@ void discard_unsupported_blkio_weight(HostConfig& host) {
   host.blkio_weight_device.clear();
 }
 
+// Docker's checks of a health check (its daemon's, at create): each time unset (0) or at least
+// 1ms, the retries not negative.
+void check_healthcheck(const ContainerConfig& config) {
+  if (!config.healthcheck) return;
+  const auto& h = *config.healthcheck;
+  for (auto [name, v] : {std::pair{"Interval", h.interval}, {"Timeout", h.timeout}, {"StartPeriod", h.start_period},
+                         {"StartInterval", h.start_interval}})
+    if (v != 0 && v < 1000000)
+      throw Error(ErrorKind::invalid_argument, std::string(name) + " in Healthcheck cannot be less than 1ms");
+  if (h.retries < 0) throw Error(ErrorKind::invalid_argument, "Retries in Healthcheck cannot be negative");
+  if (!h.test.empty() && h.test[0] != "NONE" && h.test[0] != "CMD" && h.test[0] != "CMD-SHELL")
+    throw Error(ErrorKind::invalid_argument, "Healthcheck: unknown test type `" + h.test[0] + "` (NONE, CMD or CMD-SHELL)");
+}
+
+// The shim's health check for a container (nullopt: none): the probe runs as the container's
+// process does, with its user and groups (from the spec), environment and working directory;
+// Docker's defaults for what is unset.
+std::optional<shim::HealthCheck> health_orders(const ContainerConfig& config, const json& spec) {
+  if (!config.healthcheck) return std::nullopt;
+  const HealthConfig& hc = *config.healthcheck;
+  if (hc.test.empty() || hc.test[0] == "NONE") return std::nullopt;
+  std::vector<std::string> args;
+  if (hc.test[0] == "CMD-SHELL") args = config.shell.empty() ? std::vector<std::string>{"/bin/sh", "-c"} : config.shell;
+  else if (hc.test[0] != "CMD") return std::nullopt;  // an old record's unknown type: none, as Docker
+  args.insert(args.end(), hc.test.begin() + 1, hc.test.end());
+  json x = {{"args", args}};
+  const json user = spec.value("process", json::object()).value("user", json::object());
+  if (user.contains("uid")) {
+    x["user"] = std::to_string(user.value("uid", 0)) + ":" + std::to_string(user.value("gid", 0));
+    x["additional_gids"] = user.value("additionalGids", json::array());
+  }
+  shim::HealthCheck h;
+  h.exec = x.dump();
+  if (hc.interval) h.interval = hc.interval;
+  if (hc.timeout) h.timeout = hc.timeout;
+  if (hc.start_period) h.start_period = hc.start_period;
+  if (hc.start_interval) h.start_interval = hc.start_interval;
+  if (hc.retries) h.retries = hc.retries;
+  return h;
+}
+
 }  // namespace
 
 Container Engine::create(const CreateRequest& req) {
@@ -753,6 +796,7 @@ Container Engine::create(const CreateRequest& req) {
   ContainerConfig config = merge_config(img.config, req.config);
   if (config.entrypoint.empty() && config.cmd.empty())
     throw Error(ErrorKind::invalid_argument, "no command specified: the image has no Cmd or Entrypoint and none was given");
+  check_healthcheck(config);
   config.image = req.image;
   HostConfig host = parse_host_config(req.host);
   // The only log driver: what inspect shows (Docker's clients read it to choose how to get
@@ -1118,6 +1162,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       orders.log_max_files = log_opts.count("max-file") ? log_files() : kDefaultLogMaxFiles;
     }
     if (opts_.hooks.exit_command) orders.cleanup = opts_.hooks.exit_command(c.id(), host.auto_remove);
+    orders.health = health_orders(config, spec);
     shim::write_orders(dir, orders);
     trace("spec and shim orders written");
 
@@ -1271,6 +1316,7 @@ State Engine::observe(const Container& c, Stale& stale) {
   s.error = js.value("Error", "");
   s.pid = js.value("Pid", 0);
   const std::string dir = container_dir(c.id());
+  if (auto h = shim::read_health(dir)) s.health = h->status;
   // How the last run ended, when it did.
   auto take_exit = [&](const shim::ExitRecord& e) {
     s.exit_code = e.code;
@@ -2832,7 +2878,7 @@ json Engine::inspect(Container& c) {
   json network_settings = c.data.value("NetworkSettings", json::object());
   if (!network_settings.contains("Networks")) network_settings["Networks"] = json::object();
   if (!network_settings.contains("Ports")) network_settings["Ports"] = json::object();
-  return {{"Id", c.id()},
+  json out = {{"Id", c.id()},
           {"Created", rfc3339(c.rec.created)},
           {"Path", path},
           {"Args", args},
@@ -2866,6 +2912,14 @@ json Engine::inspect(Container& c) {
             {"Data", {{"UpperDir", images_.snapshots().fs_dir(c.rec.snapshot)},
                       {"MergedDir", container_dir(c.id()) + "/rootfs"}}}}},
           {"NetworkSettings", network_settings}};
+  // Docker's State.Health, once it has run with a health check.
+  if (auto h = shim::read_health(container_dir(c.id()))) {
+    json log = json::array();
+    for (const auto& r : h->log)
+      log.push_back({{"Start", rfc3339(r.start)}, {"End", rfc3339(r.end)}, {"ExitCode", r.exit_code}, {"Output", r.output}});
+    out["State"]["Health"] = {{"Status", h->status}, {"FailingStreak", h->failing_streak}, {"Log", log}};
+  }
+  return out;
 }
 
 }  // namespace berth::engine

@@ -174,6 +174,9 @@ struct State {
   // A --rm container found ended with nobody left to remove it (its monitor killed, the host
   // gone down with it): state() removed it just now. Lists skip it; its last state is this.
   bool removed = false;
+  // Its health check's status (starting, healthy, unhealthy) since it first ran with one; "":
+  // none. The last one stays after it ends.
+  std::string health;
   bool running() const { return status == Status::running || status == Status::paused; }
 };
 

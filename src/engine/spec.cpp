@@ -338,6 +338,20 @@ ContainerConfig merge_config(const oci::ImageConfig& image, const json& given_js
   };
   c.volumes = unite(img.volumes, given.volumes);
   c.exposed_ports = unite(img.exposed_ports, given.exposed_ports);
+  // The image's health check, each field the request leaves unset (empty, 0) taken from it.
+  if (img.healthcheck) {
+    if (!c.healthcheck) {
+      c.healthcheck = img.healthcheck;
+    } else {
+      auto& h = *c.healthcheck;
+      const auto& i = *img.healthcheck;
+      if (h.test.empty()) h.test = i.test;
+      for (auto [mine, theirs] : {std::pair{&h.interval, i.interval}, {&h.timeout, i.timeout},
+                                  {&h.start_period, i.start_period}, {&h.start_interval, i.start_interval}})
+        if (*mine == 0) *mine = theirs;
+      if (h.retries == 0) h.retries = i.retries;
+    }
+  }
   return c;
 }
 

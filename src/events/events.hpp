@@ -36,6 +36,14 @@ void append(const std::string& path, Event e);
 
 // Where a namespace's events are kept: STATE/NS/events/events.log (in its own directory, so
 // that following it wakes on its writes only).
+// Docker's `event=` filter: the action itself, or the kind of one that carries its subject
+// after a colon ("health_status" matches "health_status: healthy", "exec_start" matches
+// "exec_start: sh -c x").
+inline bool action_matches(const std::string& filter, const std::string& action) {
+  return filter == action || (action.size() > filter.size() && action.compare(0, filter.size(), filter) == 0 &&
+                              action[filter.size()] == ':');
+}
+
 inline std::string log_path(const std::string& state, const std::string& ns) {
   return state + "/" + ns + "/events/events.log";
 }

@@ -35,6 +35,11 @@ void write_orders(const std::string& dir, const Orders& o) {
   if (!o.runtime_args.empty()) j["runtime_args"] = o.runtime_args;
   if (!o.runtime.empty()) j["runtime_timeout_ms"] = o.runtime_timeout_ms;
   if (!o.events.empty()) j["events"] = {{"path", o.events}, {"attributes", o.event_attributes}};
+  if (o.health) {
+    const auto& h = *o.health;
+    j["health"] = {{"exec", h.exec},         {"interval", h.interval},       {"timeout", h.timeout},
+                   {"start_period", h.start_period}, {"start_interval", h.start_interval}, {"retries", h.retries}};
+  }
   fs::write_file_atomic(dir + "/shim.json", j.dump(), 0600);
 }
 
@@ -63,6 +68,19 @@ Orders read_orders(const std::string& dir) {
     if (j.contains("events")) {
       o.events = j["events"].at("path").get<std::string>();
       o.event_attributes = j["events"].value("attributes", std::map<std::string, std::string>{});
+    }
+    if (j.contains("health")) {
+      const auto& jh = j["health"];
+      HealthCheck h;
+      h.exec = jh.at("exec").get<std::string>();
+      h.interval = jh.at("interval").get<int64_t>();
+      h.timeout = jh.at("timeout").get<int64_t>();
+      h.start_period = jh.at("start_period").get<int64_t>();
+      h.start_interval = jh.at("start_interval").get<int64_t>();
+      h.retries = jh.at("retries").get<int>();
+      if (h.interval <= 0 || h.timeout <= 0 || h.start_interval <= 0 || h.start_period < 0 || h.retries < 1)
+        throw Error(path + ": health: a time or retries out of range");
+      o.health = std::move(h);
     }
     return o;
   } catch (const nlohmann::json::exception& e) {
@@ -122,6 +140,32 @@ std::optional<ExitRecord> read_exit_record(const std::string& dir) {
     return r;
   } catch (const nlohmann::json::exception&) {  // a field of the wrong type
     return unreadable;
+  }
+}
+
+void write_health(const std::string& dir, const Health& h) {
+  nlohmann::json log = nlohmann::json::array();
+  for (const auto& r : h.log)
+    log.push_back({{"start", r.start}, {"end", r.end}, {"exit_code", r.exit_code}, {"output", r.output}});
+  const nlohmann::json j = {{"status", h.status}, {"failing_streak", h.failing_streak}, {"log", log}};
+  // The output is the probe's bytes: invalid UTF-8 becomes U+FFFD rather than a failed write.
+  fs::write_file_atomic(dir + "/health", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", 0644);
+}
+
+std::optional<Health> read_health(const std::string& dir) {
+  std::string text;
+  if (!fs::read_file_if_exists(dir + "/health", text)) return std::nullopt;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  try {
+    Health h;
+    h.status = j.at("status").get<std::string>();
+    h.failing_streak = j.value("failing_streak", 0);
+    for (const auto& r : j.value("log", nlohmann::json::array()))
+      h.log.push_back({r.value("start", int64_t{0}), r.value("end", int64_t{0}), r.value("exit_code", 0), r.value("output", "")});
+    return h;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
   }
 }
 

@@ -23,6 +23,16 @@ struct RestartPolicy {
   bool due(int code, int restarts) const;
 };
 
+// Docker's health check, as the shim runs it: the probe is an exec session of its own
+// (`exec`: the spec an exec request sends — args, env, user, additional_gids, cwd), every
+// `interval` (`start_interval` while starting within `start_period`), cut at `timeout`;
+// `retries` failures in a row make the container unhealthy. Times in ns, defaults applied.
+struct HealthCheck {
+  std::string exec;  // JSON object
+  int64_t interval = 30'000'000'000, timeout = 30'000'000'000, start_period = 0, start_interval = 5'000'000'000;
+  int retries = 3;
+};
+
 struct Orders {
   std::string id, bundle, runtime_root;
   std::string runtime;  // an external OCI runtime binary; empty: the runtime library
@@ -40,6 +50,7 @@ struct Orders {
   // these attributes (name, image, labels); empty: none.
   std::string events;
   std::map<std::string, std::string> event_attributes;
+  std::optional<HealthCheck> health;
 };
 
 // Written atomically, 0600. read_orders throws berth::Error for a missing or malformed file.
@@ -72,5 +83,20 @@ struct ExitRecord {
 void write_exit_record(const std::string& dir, const ExitRecord& r);
 // nullopt: none. A record that cannot be read is code 255 with an error saying so.
 std::optional<ExitRecord> read_exit_record(const std::string& dir);
+
+// health: the health check's state (Docker's State.Health), rewritten after every probe and
+// at each start; it stays after the container ends (inspect shows the last one).
+struct HealthResult {
+  int64_t start = 0, end = 0;  // unix ns
+  int exit_code = 0;           // -1: the probe could not run or timed out
+  std::string output;          // stdout and stderr, at most 4096 bytes ("..." when cut)
+};
+struct Health {
+  std::string status = "starting";  // starting | healthy | unhealthy
+  int failing_streak = 0;
+  std::vector<HealthResult> log;  // the last five
+};
+void write_health(const std::string& dir, const Health& h);
+std::optional<Health> read_health(const std::string& dir);  // nullopt: none (or garbled)
 
 }  // namespace berth::shim

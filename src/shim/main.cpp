@@ -35,6 +35,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -42,6 +43,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
@@ -157,9 +159,32 @@ class Shim {
     bool exited = false;
     int code = 0;
     std::string cmd;  // for its events
+    bool probe = false;  // the health check's: its output is the probe's
   };
+  // The health check (o_.health): one probe at a time, an exec session of the shim's own,
+  // scheduled on the monotonic clock while the container runs and is not paused.
+  struct Probe {
+    int exec_id = 0;
+    int64_t start = 0;       // unix ns, for its result
+    int64_t start_mono = 0;  // the same on the monotonic clock, for the start period
+    int64_t deadline = 0;  // monotonic ns: killed then
+    std::string out;
+    bool cut = false, timed_out = false;
+  };
+  std::optional<Probe> probe_;
+  int64_t next_probe_ = 0;        // monotonic ns; 0: none due
+  int64_t run_started_mono_ = 0;  // this run's start, for the start period
+  shim::Health health_;
+  void health_reset();           // at each start
+  void schedule_probe();
+  void start_probe();
+  void finish_probe(int code, const std::string& error);
+  // Timeouts and due probes; the ms until the next such moment (-1: none).
+  int probe_tick();
   // A container event with the orders' attributes and `extra`, if events are kept.
   void event(const std::string& action, std::map<std::string, std::string> extra = {});
+  // Starts the process an exec spec asks for (its pipes or terminal in `x`); throws Error.
+  void spawn_exec(const nlohmann::json& j, Exec& x);
   void start_exec(Client& c, const std::string& spec);
   Client* exec_client(int id);
   void exec_output(Exec& x, UniqueFd& fd, uint8_t type);
@@ -556,6 +581,7 @@ pid_t Shim::launch() {
   // next to a live shim means "ended, restarting or finishing".
   shim::write_run_record(dir_, {pid_, restarts_, now_ns()});
   ::unlink((dir_ + "/exit").c_str());
+  health_reset();
   // The start (and every restart) is recorded here, before the exit can be: a process that
   // ends at once still has its `start` before its `die`.
   event("start");
@@ -581,47 +607,34 @@ Client* Shim::exec_client(int id) {
   return nullptr;
 }
 
-void Shim::start_exec(Client& c, const std::string& spec) {
-  // The error frame carries the error's kind (encode_error): the engine's exit codes come from it.
-  auto fail = [&](const Error& why) {
-    shim::send_frame(c.fd.get(), shim::kError, encode_error(why));
-    c.fd.reset();
-  };
-  auto j = nlohmann::json::parse(spec, nullptr, false);
-  if (!j.is_object() || !j.contains("args") || !j["args"].is_array() || j["args"].empty())
-    return fail(Error(ErrorKind::invalid_argument, "exec: no command"));
+void Shim::spawn_exec(const nlohmann::json& j, Exec& x) {
   const bool tty = j.value("tty", false), in = j.value("stdin", false), detach = j.value("detach", false);
   const int id = ++exec_seq_;
   const std::string sock_name = "exec-" + std::to_string(id) + ".sock";
   const std::string pid_file = dir_ + "/exec-" + std::to_string(id) + ".pid";
-  Exec x;
   x.id = id;
   for (auto& a : j["args"]) x.cmd += (x.cmd.empty() ? "" : " ") + (a.is_string() ? a.get<std::string>() : a.dump());
   UniqueFd child_in, child_out, child_err, console;
   int p[2];
-  try {
-    if (tty) {
-      console = listen_unix(dir_, sock_name.c_str());
-    } else if (!detach) {
-      if (in) {
-        if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
-        child_in.reset(p[0]);
-        x.in_w.reset(p[1]);
-      }
+  if (tty) {
+    console = listen_unix(dir_, sock_name.c_str());
+  } else if (!detach) {
+    if (in) {
       if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
-      x.out.reset(p[0]);
-      child_out.reset(p[1]);
-      if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
-      x.err.reset(p[0]);
-      child_err.reset(p[1]);
+      child_in.reset(p[0]);
+      x.in_w.reset(p[1]);
     }
     if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
-  } catch (const Error& e) {
-    return fail(e);
+    x.out.reset(p[0]);
+    child_out.reset(p[1]);
+    if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+    x.err.reset(p[0]);
+    child_err.reset(p[1]);
   }
+  if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
   UniqueFd report_r(p[0]), report_w(p[1]);
   pid_t h = ::fork();
-  if (h < 0) return fail(Error(std::string("fork: ") + std::strerror(errno)));
+  if (h < 0) throw Error(std::string("fork: ") + std::strerror(errno));
   if (h == 0) {
     // The helper: the process's stdio on 0-2, then the runtime library's exec, detached (the
     // process outlives us and is reparented to the shim, the subreaper).
@@ -685,7 +698,7 @@ void Shim::start_exec(Client& c, const std::string& spec) {
   ::unlink(pid_file.c_str());
   if (line != "ok" || std::atoi(pid_text.c_str()) <= 0) {
     ::unlink((dir_ + "/" + sock_name).c_str());
-    return fail(line.rfind("error ", 0) == 0 ? decode_error(std::string_view(line).substr(6)) : Error("exec failed"));
+    throw line.rfind("error ", 0) == 0 ? decode_error(std::string_view(line).substr(6)) : Error("exec failed");
   }
   x.pid = std::atoi(pid_text.c_str());
   if (tty) {
@@ -698,7 +711,7 @@ void Shim::start_exec(Client& c, const std::string& spec) {
       x.master = runtime::recv_fd(conn.get());
     } catch (const std::exception& e) {
       ::kill(x.pid, SIGKILL);
-      return fail(Error(std::string("exec: ") + e.what()));
+      throw Error(std::string("exec: ") + e.what());
     }
     unsigned rows = 0, cols = 0;
     if (std::sscanf(j.value("winsize", "").c_str(), "%u %u", &rows, &cols) == 2 && rows && cols)
@@ -706,12 +719,137 @@ void Shim::start_exec(Client& c, const std::string& spec) {
   }
   for (auto* f : {&x.out, &x.err, &x.master, &x.in_w})
     if (*f) ::fcntl(f->get(), F_SETFL, O_NONBLOCK);
-  const std::string pid_str = std::to_string(x.pid);
   event("exec_create: " + x.cmd, {{"execID", std::to_string(id)}});
   event("exec_start: " + x.cmd, {{"execID", std::to_string(id)}});
-  if (!shim::send_frame(c.fd.get(), shim::kStarted, pid_str) || detach) c.fd.reset();
-  else c.exec_id = id;
+}
+
+void Shim::start_exec(Client& c, const std::string& spec) {
+  // The error frame carries the error's kind (encode_error): the engine's exit codes come from it.
+  auto fail = [&](const Error& why) {
+    shim::send_frame(c.fd.get(), shim::kError, encode_error(why));
+    c.fd.reset();
+  };
+  auto j = nlohmann::json::parse(spec, nullptr, false);
+  if (!j.is_object() || !j.contains("args") || !j["args"].is_array() || j["args"].empty())
+    return fail(Error(ErrorKind::invalid_argument, "exec: no command"));
+  Exec x;
+  try {
+    spawn_exec(j, x);
+  } catch (const Error& e) {
+    return fail(e);
+  }
+  if (!shim::send_frame(c.fd.get(), shim::kStarted, std::to_string(x.pid)) || j.value("detach", false)) c.fd.reset();
+  else c.exec_id = x.id;
   execs_.push_back(std::move(x));
+}
+
+// Docker's health monitor: the first probe one interval after the start; while the container
+// is starting within its start period, every start interval (and one right at its end);
+// failures within the start period do not count until a probe has passed.
+void Shim::health_reset() {
+  if (!o_.health) return;
+  // A start after a stop keeps the last results (Docker's log outlives the runs).
+  if (!run_started_mono_)
+    if (auto old = shim::read_health(dir_)) health_.log = std::move(old->log);
+  health_.status = "starting";
+  health_.failing_streak = 0;
+  run_started_mono_ = mono_ns();
+  probe_.reset();
+  try {
+    shim::write_health(dir_, health_);
+  } catch (const std::exception& e) {
+    log::warn(e.what());
+  }
+  schedule_probe();
+}
+
+void Shim::schedule_probe() {
+  const auto& h = *o_.health;
+  const int64_t now = mono_ns(), elapsed = now - run_started_mono_;
+  int64_t wait = h.interval;
+  if (elapsed < h.start_period) {
+    const int64_t rest = h.start_period - elapsed;
+    wait = std::min(health_.status == "starting" ? h.start_interval : h.interval, rest);
+  }
+  next_probe_ = now + std::max<int64_t>(wait, 1);
+}
+
+void Shim::start_probe() {
+  next_probe_ = 0;
+  Probe pr;
+  pr.start = now_ns();
+  pr.start_mono = mono_ns();
+  auto j = nlohmann::json::parse(o_.health->exec, nullptr, false);
+  if (!j.is_object() || !j.contains("args") || !j["args"].is_array() || j["args"].empty()) {
+    probe_ = pr;
+    return finish_probe(-1, "the health check has no command");
+  }
+  Exec x;
+  x.probe = true;
+  try {
+    spawn_exec(j, x);
+  } catch (const std::exception& e) {
+    probe_ = pr;
+    return finish_probe(-1, e.what());
+  }
+  pr.exec_id = x.id;
+  pr.deadline = mono_ns() + o_.health->timeout;
+  probe_ = std::move(pr);
+  execs_.push_back(std::move(x));
+}
+
+void Shim::finish_probe(int code, const std::string& error) {
+  Probe pr = std::move(*probe_);
+  probe_.reset();
+  // Ended with the container (or cut short by a stop): no result, as Docker cancels it.
+  if (exited_ || pid_ <= 0) return;
+  shim::HealthResult r;
+  r.start = pr.start;
+  r.end = now_ns();
+  r.exit_code = code;
+  r.output = pr.out + (pr.cut ? "..." : "");
+  if (pr.timed_out) {
+    r.exit_code = -1;
+    r.output = "Health check exceeded timeout (" + go_duration(o_.health->timeout) + ")" + (r.output.empty() ? "" : ": " + r.output);
+  } else if (!error.empty()) {
+    r.output = error;
+  }
+  const std::string before = health_.status;
+  health_.log.push_back(std::move(r));
+  if (health_.log.size() > 5) health_.log.erase(health_.log.begin());
+  if (code == 0 && !pr.timed_out && error.empty()) {
+    health_.failing_streak = 0;
+    health_.status = "healthy";
+  } else if (!(health_.status == "starting" && pr.start_mono - run_started_mono_ < o_.health->start_period)) {
+    if (++health_.failing_streak >= o_.health->retries) health_.status = "unhealthy";
+  }
+  try {
+    shim::write_health(dir_, health_);
+  } catch (const std::exception& e) {
+    log::warn(e.what());
+  }
+  if (health_.status != before) event("health_status: " + health_.status);
+  schedule_probe();
+}
+
+int Shim::probe_tick() {
+  if (!o_.health || exited_ || pid_ <= 0) return -1;
+  const int64_t now = mono_ns();
+  if (probe_) {
+    if (!probe_->timed_out && now >= probe_->deadline) {
+      for (auto& x : execs_)
+        if (x.id == probe_->exec_id && !x.exited) ::kill(x.pid, SIGKILL);
+      probe_->timed_out = true;
+    }
+    return probe_->timed_out ? -1 : static_cast<int>((probe_->deadline - now) / 1000000 + 1);
+  }
+  if (next_probe_ && now >= next_probe_) {
+    // Paused (the engine's mark): no probe into a frozen container; the next one an interval on.
+    if (::access((dir_ + "/paused").c_str(), F_OK) == 0) schedule_probe();
+    else start_probe();
+    return probe_tick();
+  }
+  return next_probe_ ? static_cast<int>((next_probe_ - now) / 1000000 + 1) : -1;
 }
 
 void Shim::exec_output(Exec& x, UniqueFd& fd, uint8_t type) {
@@ -722,6 +860,14 @@ void Shim::exec_output(Exec& x, UniqueFd& fd, uint8_t type) {
     if (n <= 0) {
       if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) fd.reset();
       return;
+    }
+    if (x.probe) {
+      if (probe_ && probe_->exec_id == x.id) {
+        const size_t room = 4096 - std::min<size_t>(4096, probe_->out.size());
+        probe_->out.append(buf, std::min(room, static_cast<size_t>(n)));
+        if (static_cast<size_t>(n) > room) probe_->cut = true;
+      }
+      continue;
     }
     // No client (detached, or it went away): the output is dropped, the process goes on.
     if (Client* c = exec_client(x.id))
@@ -743,6 +889,7 @@ void Shim::finish_execs() {
     for (auto* f : {&x.out, &x.err, &x.master})
       if (*f) exec_output(x, *f, f == &x.err ? shim::kStderr : shim::kStdout);
     event("exec_die", {{"execID", std::to_string(x.id)}, {"exitCode", std::to_string(x.code)}});
+    if (x.probe && probe_ && probe_->exec_id == x.id) finish_probe(x.code, "");
     if (Client* c = exec_client(x.id)) {
       const std::string code = std::to_string(x.code);
       shim::send_frame(c->fd.get(), shim::kExit, code);
@@ -992,6 +1139,7 @@ void Shim::drain_output() {
 
 void Shim::finish_exit(int code) {
   exited_ = true;
+  next_probe_ = 0;
   drain_output();
   // The runtime's state (with the cgroup) is still there: did the OOM killer end it?
   const bool oom = o_.runtime.empty() ? runtime::container_oom_killed(o_.runtime_root, o_.id)
@@ -1082,6 +1230,8 @@ void Shim::serve(UniqueFd listen_fd) {
         }
       }
     }
+    // A due health check starts here, before its pipes are polled.
+    const int probe_ms = probe_tick();
     std::vector<pollfd> p;
     p.push_back({sigfd.get(), POLLIN, 0});
     p.push_back({listen_fd.get(), POLLIN, 0});
@@ -1106,14 +1256,17 @@ void Shim::serve(UniqueFd listen_fd) {
     int timeout = -1;
     if (restart_pending) timeout = static_cast<int>(std::max<int64_t>(1, (restart_at - now_ns()) / 1000000 + 1));
     else if (shed_due) timeout = 1000;
+    const bool probe_first = probe_ms >= 0 && (timeout < 0 || probe_ms < timeout);
+    if (probe_first) timeout = probe_ms;
     int r = ::poll(p.data(), p.size(), timeout);
-    if (r == 0 && shed_due && !restart_pending) {
+    if (r == 0 && shed_due && !restart_pending && !probe_first) {
       // A second without anything to do: give back the code pages the last activity touched
       // and wait right here, so that next to nothing runs between the two (what does comes
       // back in the kernel's 64 KiB fault-around windows: the loop above would bring ~10).
+      // Until the next health check, if one is due.
       shed_text();
       shed_due = false;
-      r = ::poll(p.data(), p.size(), -1);
+      r = ::poll(p.data(), p.size(), probe_ms < 0 ? -1 : std::max(0, probe_ms - 1000));
     }
     if (r > 0) shed_due = true;
     if (r < 0) {

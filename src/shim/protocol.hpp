@@ -17,6 +17,9 @@
 //   exit        {"code":N,"finished":NS,"restarts":K,"oom_killed":B,"error":"..."} after every
 //               exit (oom_killed: the memory cgroup's oom_kill count was not 0); removed
 //               once a restart has started the container again
+//   health      with a health check in the orders: {"status","failing_streak","log":[{"start",
+//               "end","exit_code","output"}]} (files.hpp), "starting" at each start, rewritten
+//               after each probe; kept after the exit
 //
 // A client of shim.sock sends one request line:
 //   "attach\n"        stream output frames until the container exits (then an exit frame);

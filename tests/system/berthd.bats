@@ -876,6 +876,11 @@ newer_docker() {
   run -0 dc up -d
   run -0 dc ps --services
   [ "$output" = "$(printf 'client\nweb')" ] || [ "$output" = "$(printf 'web\nclient')" ]
+  # up waited for the web server's health check before it started the client.
+  run -0 d inspect -f '{{.State.Health.Status}}{{range .State.Health.Log}} {{.ExitCode}}:{{.Output}}{{end}}' bproj_web_1
+  [[ "$output" == "healthy "*" 0:up" ]]
+  run -0 d ps --filter name=bproj_web_1 --filter health=healthy --format '{{.Status}}'
+  [[ "$output" == "Up "*" (healthy)" ]]
   wait_for curl -sf "http://127.0.0.1:$WEB_PORT/"
   run -0 curl -s "http://127.0.0.1:$WEB_PORT/"
   [ "$output" = "hello from compose" ]

@@ -1829,6 +1829,89 @@ PY
   e rm -f up pz pq made >/dev/null
 }
 
+# health_is NAME STATUS: within 20 s (probes every 100 ms; a sanitizer build is slow).
+health_is() {
+  local i
+  for i in $(seq 1 200); do
+    [ "$(e inspect -f '{{.State.Health.Status}}' "$1")" = "$2" ] && return 0
+    sleep 0.1
+  done
+  echo "health of $1: $(e inspect -f '{{json .State.Health}}' "$1")" >&2
+  return 1
+}
+
+@test "health checks: --health-* and the image's HEALTHCHECK; starting, healthy, unhealthy in ps, inspect, events and filters; a probe's timeout; stop and start; --no-healthcheck" {
+  # Failures within the start period leave it starting; a pass makes it healthy; then two
+  # failures in a row (retries) make it unhealthy. The probe runs as the container's user,
+  # its output (stdout and stderr) kept.
+  e run -d --name hc --network none --user 1000:1000 --health-cmd 'id -u; test -f /tmp/ok && echo fine >&2' \
+    --health-interval 100ms --health-start-period 1m --health-start-interval 100ms --health-retries 2 busybox sleep 100 >/dev/null
+  e run -d --name plain --network none busybox sleep 100 >/dev/null
+  sleep 0.5
+  [ "$(e inspect -f '{{.State.Health.Status}} {{.State.Health.FailingStreak}}' hc)" = "starting 0" ]
+  run -0 e inspect -f '{{range .State.Health.Log}}{{.ExitCode}}={{json .Output}} {{end}}' hc
+  [[ "$output" == *'1="1000\n"'* ]]
+  run -0 e ps --filter name=hc --format '{{.Status}}'
+  [[ "$output" == "Up "*" (health: starting)" ]]
+  e exec hc touch /tmp/ok
+  health_is hc healthy
+  run -0 e ps --filter name=hc --format '{{.Status}}'
+  [[ "$output" == "Up "*" (healthy)" ]]
+  run -0 e inspect -f '{{range .State.Health.Log}}{{.ExitCode}}={{json .Output}} {{end}}' hc
+  [[ "$output" == *'0="1000\nfine\n"'* ]]
+  e exec hc rm /tmp/ok
+  health_is hc unhealthy
+  [ "$(e inspect -f '{{.State.Health.FailingStreak}}' hc)" -ge 2 ]
+  [ "$(e ps --filter health=unhealthy --format '{{.Names}}')" = hc ]
+  [ -z "$(e ps --filter health=healthy --format '{{.Names}}')" ]
+  [ "$(e ps --filter health=none --format '{{.Names}}')" = plain ]
+  [ "$(e inspect -f '{{.State.Health}} {{if .State.Health}}yes{{else}}no{{end}}' plain)" = "<nil> no" ]
+  # health_status events at each change (Docker's `event=health_status` matches them all).
+  run -0 e events --since 1m --until "$(($(date +%s) + 1))" --filter event=health_status --format '{{.Action}}'
+  [ "$output" = "$(printf 'health_status: healthy\nhealth_status: unhealthy')" ]
+  # Stopped: inspect keeps the last health, ps shows none; started again: starting anew,
+  # the earlier results kept (at most five).
+  e stop -t 0 hc >/dev/null
+  [ "$(e inspect -f '{{.State.Health.Status}}' hc)" = unhealthy ]
+  [[ "$(e ps -a --filter name=hc --format '{{.Status}}')" == "Exited (137)"* ]]
+  e start hc >/dev/null
+  [ "$(e inspect -f '{{.State.Health.Status}} {{.State.Health.FailingStreak}} {{len .State.Health.Log}}' hc)" = "starting 0 5" ]
+
+  # A probe that outlives its timeout is killed and fails (exit code -1, Docker's message).
+  e run -d --name slow --network none --health-cmd 'echo begun; sleep 30' --health-interval 100ms \
+    --health-timeout 200ms --health-retries 1 busybox sleep 100 >/dev/null
+  health_is slow unhealthy
+  run -0 e inspect -f '{{(index .State.Health.Log 0).ExitCode}} {{json (index .State.Health.Log 0).Output}}' slow
+  [ "$output" = '-1 "Health check exceeded timeout (200ms): begun\n"' ]
+
+  # The image's HEALTHCHECK, its fields under the flags'; --no-healthcheck turns it off.
+  mkdir "$TEST_DIR/hctx"
+  printf 'FROM busybox\nHEALTHCHECK --interval=100ms --retries=1 CMD ["sh", "-c", "exit 0"]\n' > "$TEST_DIR/hctx/Dockerfile"
+  e build -q -t hcimg "$TEST_DIR/hctx" >/dev/null
+  e run -d --name fromimg --network none hcimg sleep 100 >/dev/null
+  e run -d --name retries --network none --health-retries 7 hcimg sleep 100 >/dev/null
+  e run -d --name off --network none --no-healthcheck hcimg sleep 100 >/dev/null
+  health_is fromimg healthy
+  health_is retries healthy
+  [ "$(e inspect -f '{{json .Config.Healthcheck}}' retries)" = '{"Interval":100000000,"Retries":7,"Test":["CMD","sh","-c","exit 0"]}' ]
+  [ "$(e inspect -f '{{json .Config.Healthcheck.Test}}' off)" = '["NONE"]' ]
+  sleep 0.3
+  [ "$(e inspect -f '{{.State.Health}}' off)" = "<nil>" ]
+  [ "$(e ps --filter name=off --format '{{.Status}}' | grep -c health)" = 0 ]
+
+  # Docker's refusals.
+  run e run --rm --network none --health-interval 500us busybox true
+  [ "$status" -eq 125 ] && [[ "$output" == *"Interval in Healthcheck cannot be less than 1ms"* ]]
+  run e run --rm --network none --health-timeout -1s busybox true
+  [ "$status" -eq 125 ] && [[ "$output" == *"--health-timeout cannot be negative"* ]]
+  run e run --rm --network none --no-healthcheck --health-retries 2 busybox true
+  [ "$status" -eq 125 ] && [[ "$output" == *"--no-healthcheck conflicts with --health-* options"* ]]
+  run e run --rm --network none --health-interval soon busybox true
+  [ "$status" -eq 125 ] && [[ "$output" == *'"--health-interval"'* ]]
+  e rm -f hc plain slow fromimg retries off >/dev/null
+  [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+}
+
 @test "hostnames and hosts as Docker writes them: --network host and container:X, --add-host host-gateway; a shareable IPC's --rm leaves nothing" {
   [ "$(e run --rm --network host busybox sh -c 'uname -n; cat /etc/hostname' | sort -u)" = "$(hostname)" ]
   e run -d --name netx --network none --hostname xhost busybox sleep 60 >/dev/null

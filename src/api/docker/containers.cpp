@@ -300,6 +300,7 @@ void Api::container_list(Exchange& ex, const Params&) {
     if (!std::all_of(vals("label").begin(), vals("label").end(),
                      [&](const std::string& v) { return engine::has_label(labels, v); }))
       continue;
+    if (!any_of(vals("health"), [&](const std::string& v) { return v == (s.health.empty() ? "none" : s.health); })) continue;
     if (!any_of(vals("exited"), [&](const std::string& v) {
           return s.status == engine::Status::exited && std::to_string(s.exit_code) == v;
         }))

@@ -190,10 +190,7 @@ void Api::events(Exchange& ex, const Params&) {
   };
   auto matches = [&](const events::Event& e) {
     if (!any("type", [&](const std::string& v) { return v == e.type; })) return false;
-    if (!any("event", [&](const std::string& v) {
-          // "exec_start: sh -c x" matches "exec_start"
-          return v == e.action || e.action.rfind(v + ":", 0) == 0;
-        }))
+    if (!any("event", [&](const std::string& v) { return events::action_matches(v, e.action); }))
       return false;
     if (filters.count("container") &&
         (e.type != "container" || !any("container", [&](const std::string& v) {

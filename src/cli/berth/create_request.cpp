@@ -12,6 +12,7 @@
 
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/strings.hpp"
@@ -141,6 +142,9 @@ const std::vector<FlagSpec> kRunFlags = {
     {"cgroupns", "", true},
     {"cidfile", "", true},        {"label-file", "", true, true}, {"domainname", "", true},
     {"userns", "", true},         {"volume-driver", "", true},   {"isolation", "", true},
+    {"health-cmd", "", true},     {"health-interval", "", true}, {"health-timeout", "", true},
+    {"health-start-period", "", true}, {"health-start-interval", "", true}, {"health-retries", "", true},
+    {"no-healthcheck", "", false},
 };
 
 std::vector<std::string> env_flags(const Args& a) {
@@ -275,6 +279,27 @@ engine::CreateRequest build_request(const Args& a) {
     c["StopSignal"] = a.get("stop-signal");
   }
   if (a.has("stop-timeout")) c["StopTimeout"] = int_flag(a, "stop-timeout", 10);
+  // Docker's health flags: the command runs in the shell; what is not given is the image's.
+  json hc = json::object();
+  if (!a.get("health-cmd").empty()) hc["Test"] = {"CMD-SHELL", a.get("health-cmd")};
+  for (auto [flag, key] : {std::pair{"health-interval", "Interval"}, {"health-timeout", "Timeout"},
+                           {"health-start-period", "StartPeriod"}, {"health-start-interval", "StartInterval"}}) {
+    if (!a.has(flag)) continue;
+    const auto ns = parse_go_duration(a.get(flag));
+    if (!ns) throw Error(ErrorKind::invalid_argument, "invalid argument \"" + a.get(flag) + "\" for \"--" + flag + "\" flag: a duration (30s, 1m30s, 500ms)");
+    if (*ns < 0) throw Error(ErrorKind::invalid_argument, std::string("--") + flag + " cannot be negative");
+    if (*ns) hc[key] = *ns;
+  }
+  if (a.has("health-retries")) {
+    const int n = int_flag(a, "health-retries", 0);
+    if (n < 0) throw Error(ErrorKind::invalid_argument, "--health-retries cannot be negative");
+    if (n) hc["Retries"] = n;
+  }
+  if (a.has("no-healthcheck")) {
+    if (!hc.empty()) throw Error(ErrorKind::invalid_argument, "--no-healthcheck conflicts with --health-* options");
+    hc["Test"] = {"NONE"};
+  }
+  if (!hc.empty()) c["Healthcheck"] = hc;
   c["Tty"] = a.has("tty");
   c["OpenStdin"] = a.has("interactive");
   c["AttachStdin"] = a.has("interactive") && !a.has("detach");

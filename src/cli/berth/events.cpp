@@ -43,7 +43,7 @@ class EventFilter {
   }
   static bool one(const std::string& k, const std::string& v, const events::Event& e) {
     if (k == "type") return e.type == v;
-    if (k == "event") return e.action == v;
+    if (k == "event") return events::action_matches(v, e.action);
     if (k == "label") return has_label(json(e.attributes), v);
     if (k == "container") return e.type == "container" && (attr(e, "name") == v || (!v.empty() && e.id.rfind(v, 0) == 0));
     if (k == "image")

@@ -15,9 +15,16 @@ namespace {
 
 // A container's inspect document, with its sizes when asked (--size). not_found when `ref`
 // names no container.
-json container_document(engine::Engine& eng, const std::string& ref, bool size) {
+// With a template, the pointer fields Docker's JSON leaves out when unset are there as null:
+// `{{if .State.Health}}` is false and `{{.State.Health}}` prints <nil>, as with Docker's
+// structs, where a field the document lacks is an error.
+json container_document(engine::Engine& eng, const std::string& ref, bool size, bool with_nulls) {
   auto c = eng.lookup(ref);
   json doc = eng.inspect(c);
+  if (with_nulls) {
+    if (!doc["State"].contains("Health")) doc["State"]["Health"] = nullptr;
+    if (!doc["Config"].contains("Healthcheck")) doc["Config"]["Healthcheck"] = nullptr;
+  }
   if (size) {
     const auto z = eng.sizes(c);
     doc["SizeRw"] = z.rw;
@@ -25,6 +32,8 @@ json container_document(engine::Engine& eng, const std::string& ref, bool size) 
   }
   return doc;
 }
+
+bool templated(const std::string& format) { return !format.empty() && format != "json"; }
 
 }  // namespace
 
@@ -36,7 +45,7 @@ int cmd_container_inspect(const Engine& e, int argc, char** argv, int first) {
   std::vector<std::string> errors;
   for (auto& ref : a.positional()) {
     try {
-      out.push_back(container_document(eng, ref, a.has("size")));
+      out.push_back(container_document(eng, ref, a.has("size"), templated(a.get("format"))));
     } catch (const Error& ex) {
       errors.push_back(ex.what());
     }
@@ -79,7 +88,7 @@ int cmd_inspect(const Engine& e, int argc, char** argv, int first) {
   std::vector<std::string> errors;
   for (auto& ref : a.positional()) {
     try {
-      out.push_back(container_document(eng, ref, a.has("size")));
+      out.push_back(container_document(eng, ref, a.has("size"), templated(a.get("format"))));
       continue;
     } catch (const Error& err) {
       if (err.kind() != ErrorKind::not_found) throw;

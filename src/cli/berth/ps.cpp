@@ -78,7 +78,8 @@ json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) 
           {"State", engine::status_name(s.status)},
           {"Names", c.rec.name},
           {"Labels", config.value("Labels", json::object())},
-          {"ExitCode", s.exit_code}};
+          {"ExitCode", s.exit_code},
+          {"Health", s.health.empty() ? "none" : s.health}};
 }
 
 // Docker's ps filters: the values of one key are alternatives, the keys all apply. Unknown
@@ -153,8 +154,8 @@ class PsFilter {
           return false;
         }))
       return false;
-    // berth has no health checks: every container is "none".
-    if (!any("health", [&](const std::string& v) { return v == "none"; })) return false;
+    // Its health check's status; "none" without one (or before it first ran).
+    if (!any("health", [&](const std::string& v) { return v == row["Health"]; })) return false;
     const int64_t created = row["CreatedNs"];
     if (before_ && created >= before_) return false;
     if (since_ && created <= since_) return false;

@@ -114,6 +114,19 @@ TEST_F(SpecTest, MergeConfigLikeDocker) {
   EXPECT_EQ(c["Entrypoint"], json({"/init"}));
   EXPECT_EQ(c["WorkingDir"], "/tmp");
   EXPECT_EQ(c["User"], "root");
+  // The image's health check: each field the request leaves unset (0, no test) is the image's;
+  // NONE from the request turns it off. What is unset is left out (Docker's omitempty).
+  img.config["Healthcheck"] = {{"Test", {"CMD", "probe"}}, {"Interval", 5000000000}, {"Retries", 2}};
+  c = to_json(merge_config(img, json::object()));
+  EXPECT_EQ(c["Healthcheck"], img.config["Healthcheck"]);
+  c = to_json(merge_config(img, {{"Healthcheck", {{"Retries", 9}, {"Timeout", 1000000}}}}));
+  EXPECT_EQ(c["Healthcheck"], json({{"Test", {"CMD", "probe"}}, {"Interval", 5000000000}, {"Timeout", 1000000}, {"Retries", 9}}));
+  c = to_json(merge_config(img, {{"Healthcheck", {{"Test", {"NONE"}}}}}));
+  EXPECT_EQ(c["Healthcheck"]["Test"], json({"NONE"}));
+  EXPECT_EQ(c["Healthcheck"]["Interval"], 5000000000);
+  EXPECT_THROW(merge_config(img, {{"Healthcheck", {{"Interval", "5s"}}}}), Error);  // Docker's are ns
+  img.config.erase("Healthcheck");
+  EXPECT_FALSE(to_json(merge_config(img, json::object())).contains("Healthcheck"));
 }
 
 TEST_F(SpecTest, DockerDefaults) {

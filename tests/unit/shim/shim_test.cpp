@@ -157,6 +157,19 @@ TEST_F(ShimFiles, OrdersRoundTrip) {
   EXPECT_EQ(r.restart.name, "on-failure");
   EXPECT_EQ(r.restart.max, 3);
   EXPECT_EQ(r.cleanup, o.cleanup);
+  EXPECT_FALSE(r.health);
+  o.health = shim::HealthCheck{R"({"args":["true"]})", 1000000, 2000000, 0, 3000000, 4};
+  shim::write_orders(dir_, o);
+  r = shim::read_orders(dir_);
+  ASSERT_TRUE(r.health);
+  EXPECT_EQ(r.health->exec, o.health->exec);
+  EXPECT_EQ(r.health->interval, 1000000);
+  EXPECT_EQ(r.health->timeout, 2000000);
+  EXPECT_EQ(r.health->start_interval, 3000000);
+  EXPECT_EQ(r.health->retries, 4);
+  o.health->retries = 0;  // the engine applies the defaults: a zero is a broken file
+  shim::write_orders(dir_, o);
+  EXPECT_THROW(shim::read_orders(dir_), Error);
   fs::write_file_atomic(dir_ + "/shim.json", R"({"id": 5})", 0600);
   EXPECT_THROW(shim::read_orders(dir_), Error);  // a field of the wrong kind: one error, not a crash
 }
@@ -194,6 +207,26 @@ TEST_F(ShimFiles, RunAndExitRecords) {
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code, 255);
   EXPECT_EQ(e->error, "the exit record cannot be read");
+}
+
+TEST_F(ShimFiles, HealthRecordKeepsAProbesBytes) {
+  EXPECT_FALSE(shim::read_health(dir_));
+  shim::Health h;
+  h.status = "unhealthy";
+  h.failing_streak = 3;
+  h.log.push_back({1, 2, -1, "Health check exceeded timeout (1s)"});
+  h.log.push_back({3, 4, 1, std::string("bad \xff byte\n", 11)});  // not UTF-8: kept readable
+  shim::write_health(dir_, h);
+  auto r = shim::read_health(dir_);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, "unhealthy");
+  EXPECT_EQ(r->failing_streak, 3);
+  ASSERT_EQ(r->log.size(), 2u);
+  EXPECT_EQ(r->log[0].exit_code, -1);
+  EXPECT_EQ(r->log[1].start, 3);
+  EXPECT_EQ(r->log[1].output, "bad \xef\xbf\xbd byte\n");
+  fs::write_file_atomic(dir_ + "/health", "{\"status\": 1}", 0644);
+  EXPECT_FALSE(shim::read_health(dir_));
 }
 
 }  // namespace
