@@ -240,6 +240,11 @@ PY
   [ "${lines[1]}" = myhost ]
   [[ "${lines[2]}" == *10.1.2.3*db* ]]
   [ "${lines[3]}" = lo ]
+  # Docker's other forms: NAME=IP, the address in brackets (IPv6's way).
+  run -0 e run --rm --network none --add-host cache=10.1.2.4 --add-host v6=[fd00::5] --add-host v4=[10.1.2.5] busybox cat /etc/hosts
+  [[ "$output" == *$'10.1.2.4\tcache'* ]] && [[ "$output" == *$'fd00::5\tv6'* ]] && [[ "$output" == *$'10.1.2.5\tv4'* ]]
+  run e run --rm --network none --add-host nohost busybox true
+  [ "$status" -eq 125 ] && [[ "$output" == *'bad format for add-host: "nohost"'* ]]
   run e run --rm --network host busybox ls /sys/class/net
   [ "$output" = "$(ls /sys/class/net)" ]
   run e run --rm --network none -p 8080:80 busybox true
@@ -581,6 +586,11 @@ PY
   [ "$status" -eq 4 ]
   [[ "$output" == */dev/pts/0* ]]
   [[ "$output" == *"33 101"* ]]
+  # The caller's terminal is fully raw (Docker's): the container's "\r\n" arrives as it is,
+  # and a bare "\n" from a program that made its pty raw stays a bare "\n".
+  run timeout 20 script -qec "\"$BERTH\" --root $BROOT --state $TEST_DIR/run run --rm -it busybox sh -c 'echo a; stty raw; printf \"b\\\\nc\"'" /dev/null
+  [ "$status" -eq 0 ]
+  [[ "${output//^@/}" == $'a\r\nb\nc'* ]]
   run sh -c "printf 'echo from-stdin\nexit 6\n' | \"$BERTH\" --root $BROOT --state $TEST_DIR/run run --rm -i busybox sh"
   [ "$status" -eq 6 ]
   [ "$output" = from-stdin ]

@@ -35,8 +35,10 @@ class RawTerminal {
   explicit RawTerminal(bool on) {
     if (!on || !::isatty(0) || ::tcgetattr(0, &old_) < 0) return;
     termios raw = old_;
+    // Fully raw, as Docker's CLI: the container's pty does its own output processing. Ours
+    // on top would turn its "\r\n" into "\r\r\n", and a full-screen program's bare "\n"
+    // (a cursor down, its pty raw) into a carriage return as well.
     ::cfmakeraw(&raw);
-    raw.c_oflag |= OPOST;  // keep "\n" → "\r\n" for our own messages
     active_ = ::tcsetattr(0, TCSANOW, &raw) == 0;
   }
   ~RawTerminal() {

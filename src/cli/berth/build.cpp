@@ -188,7 +188,7 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
       throw Error(ErrorKind::invalid_argument, "build: --allow " + ent + ": berth grants network.host only");
     o.allow.insert(ent);
   }
-  o.add_hosts = a.all("add-host");
+  o.add_hosts = extra_hosts(a.all("add-host"));
   o.ulimits = parse_ulimits(a.all("ulimit"));
   if (a.has("shm-size")) o.shm_size = engine::parse_bytes(a.get("shm-size"), "--shm-size");
   const bool quiet = a.has("quiet");

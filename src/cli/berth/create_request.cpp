@@ -147,6 +147,21 @@ const std::vector<FlagSpec> kRunFlags = {
     {"no-healthcheck", "", false},
 };
 
+std::vector<std::string> extra_hosts(const std::vector<std::string>& specs) {
+  std::vector<std::string> out;
+  for (const auto& spec : specs) {
+    auto cut = spec.find('=');
+    if (cut == std::string::npos) cut = spec.find(':');  // an IPv6 address has more colons
+    std::string name = cut == std::string::npos ? spec : spec.substr(0, cut);
+    std::string ip = cut == std::string::npos ? "" : spec.substr(cut + 1);
+    if (cut == std::string::npos || name.empty() || name.find(':') != std::string::npos)
+      throw Error(ErrorKind::invalid_argument, "bad format for add-host: " + json(spec).dump());
+    if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+    out.push_back(name + ":" + ip);
+  }
+  return out;
+}
+
 std::vector<std::string> env_flags(const Args& a) {
   std::vector<std::string> env;
   for (auto& f : a.all("env-file"))
@@ -390,7 +405,7 @@ engine::CreateRequest build_request(const Args& a) {
   h["SecurityOpt"] = a.all("security-opt");
   h["Devices"] = a.all("device");
   h["GroupAdd"] = a.all("group-add");
-  h["ExtraHosts"] = a.all("add-host");
+  h["ExtraHosts"] = extra_hosts(a.all("add-host"));
   h["Ulimits"] = parse_ulimits(a.all("ulimit"));
   resource_flags(a, h);
   if (a.has("shm-size")) h["ShmSize"] = engine::parse_bytes(a.get("shm-size"), "--shm-size");

@@ -27,5 +27,8 @@ nlohmann::json restart_flag(const std::string& restart);
 // first (comments and blank lines skipped), then the flags; KEY alone takes KEY's value from
 // our environment, and is left out when it is unset there.
 std::vector<std::string> env_flags(const Args& a);
+// --add-host values as the API takes them (Docker's CLI): NAME:IP or NAME=IP, the address
+// possibly in brackets ([::1]), become NAME:IP. The engine checks the name and address.
+std::vector<std::string> extra_hosts(const std::vector<std::string>& specs);
 
 }  // namespace berth::cli
