@@ -1722,7 +1722,7 @@ bool Engine::halt(Container& c, const State& s, int sig, int timeout, UniqueFd l
     UniqueFd waiter = shim_connect(c, "wait\n");
     if (s.status == Status::paused) {
       try {
-        runtime_ops(c.id()).resume(c.id());
+        thaw(c);
         ::unlink(paused_mark(container_dir(c.id())).c_str());
       } catch (const std::exception&) {
       }
@@ -1767,7 +1767,7 @@ void Engine::kill(const std::string& ref, int sig) {
     }
   }
   if (s.status == Status::paused && ends) {
-    runtime_ops(c.id()).resume(c.id());
+    thaw(c);
     ::unlink(paused_mark(container_dir(c.id())).c_str());
     emit(c, "unpause");
   }
@@ -2208,6 +2208,31 @@ void Engine::rename(const std::string& ref, const std::string& name) {
   emit(c, "rename", {{"oldName", old}});
 }
 
+void Engine::freeze(const Container& c) {
+  auto tell_shim = [&](const char* request) {
+    try {
+      shim_request(c, request);
+    } catch (const Error&) {
+      // no shim to tell (its container is ending), or one from before this request
+    }
+  };
+  tell_shim("pause\n");
+  try {
+    runtime_ops(c.id()).pause(c.id());
+  } catch (...) {
+    tell_shim("resume\n");
+    throw;
+  }
+}
+
+void Engine::thaw(const Container& c) {
+  runtime_ops(c.id()).resume(c.id());
+  try {
+    shim_request(c, "resume\n");
+  } catch (const Error&) {
+  }
+}
+
 void Engine::pause(const std::string& ref, bool pause) {
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
@@ -2221,14 +2246,14 @@ void Engine::pause(const std::string& ref, bool pause) {
     // never a paused container shown running.
     fs::write_file_atomic(mark, "", 0600);
     try {
-      runtime_ops(c.id()).pause(c.id());
+      freeze(c);
     } catch (...) {
       ::unlink(mark.c_str());
       throw;
     }
   } else {
     if (s.status != Status::paused) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is not paused");
-    runtime_ops(c.id()).resume(c.id());
+    thaw(c);
     ::unlink(mark.c_str());
   }
   emit(c, pause ? "pause" : "unpause");
@@ -2825,16 +2850,15 @@ image::Image Engine::commit(const std::string& ref, const std::string& image_ref
   if (own) config = merge_commit_config(std::move(config), c.data["Config"]);
   State s = state_locked(c);
   const bool paused_here = pause && s.status == Status::running;
-  const RuntimeOps ops = runtime_ops(c.id());
-  if (paused_here) ops.pause(c.id());
+  if (paused_here) freeze(c);
   try {
     image::Image base = images_.resolve(c.data.value("ImageID", ""));
     auto img = images_.commit(base, images_.snapshots().fs_dir(c.rec.snapshot), image_ref, config, comment, author,
                               kEtcMountPoints);
-    if (paused_here) ops.resume(c.id());
+    if (paused_here) thaw(c);
     return img;
   } catch (...) {
-    if (paused_here) ops.resume(c.id());
+    if (paused_here) thaw(c);
     throw;
   }
 }

@@ -307,6 +307,11 @@ class Engine {
   UniqueFd shim_connect(const Container& c, const std::string& request);
   // shim_connect, then the shim's one-line reply.
   std::string shim_request(const Container& c, const std::string& request);
+  // Freezes a running container's processes: its shim first (it answers between two steps of
+  // its own, so no exec or health probe is half set up; it starts none until thaw), then the
+  // cgroup. thaw: the other way round.
+  void freeze(const Container& c);
+  void thaw(const Container& c);
   void rename(const std::string& ref, const std::string& name);
   void pause(const std::string& ref, bool pause);
 

@@ -170,7 +170,9 @@ class Shim {
     int64_t deadline = 0;  // monotonic ns: killed then
     std::string out;
     bool cut = false, timed_out = false;
+    bool cancelled = false;  // the container was paused meanwhile: no result
   };
+  bool frozen_ = false;  // the engine is pausing the container, or has
   std::optional<Probe> probe_;
   int64_t next_probe_ = 0;        // monotonic ns; 0: none due
   int64_t run_started_mono_ = 0;  // this run's start, for the start period
@@ -732,6 +734,7 @@ void Shim::start_exec(Client& c, const std::string& spec) {
   auto j = nlohmann::json::parse(spec, nullptr, false);
   if (!j.is_object() || !j.contains("args") || !j["args"].is_array() || j["args"].empty())
     return fail(Error(ErrorKind::invalid_argument, "exec: no command"));
+  if (frozen_) return fail(Error(ErrorKind::conflict, "the container is paused, unpause the container before exec"));
   Exec x;
   try {
     spawn_exec(j, x);
@@ -747,6 +750,7 @@ void Shim::start_exec(Client& c, const std::string& spec) {
 // is starting within its start period, every start interval (and one right at its end);
 // failures within the start period do not count until a probe has passed.
 void Shim::health_reset() {
+  frozen_ = false;  // a new run
   if (!o_.health) return;
   // A start after a stop keeps the last results (Docker's log outlives the runs).
   if (!run_started_mono_)
@@ -803,6 +807,11 @@ void Shim::finish_probe(int code, const std::string& error) {
   probe_.reset();
   // Ended with the container (or cut short by a stop): no result, as Docker cancels it.
   if (exited_ || pid_ <= 0) return;
+  // Paused meanwhile: none either; the next one an interval after the unpause.
+  if (pr.cancelled) {
+    if (!frozen_) schedule_probe();
+    return;
+  }
   shim::HealthResult r;
   r.start = pr.start;
   r.end = now_ns();
@@ -835,6 +844,7 @@ void Shim::finish_probe(int code, const std::string& error) {
 int Shim::probe_tick() {
   if (!o_.health || exited_ || pid_ <= 0) return -1;
   const int64_t now = mono_ns();
+  if (probe_ && probe_->cancelled) return -1;  // frozen: its end, whenever, is the next step
   if (probe_) {
     if (!probe_->timed_out && now >= probe_->deadline) {
       for (auto& x : execs_)
@@ -843,6 +853,7 @@ int Shim::probe_tick() {
     }
     return probe_->timed_out ? -1 : static_cast<int>((probe_->deadline - now) / 1000000 + 1);
   }
+  if (frozen_) return -1;
   if (next_probe_ && now >= next_probe_) {
     // Paused (the engine's mark): no probe into a frozen container; the next one an interval on.
     if (::access((dir_ + "/paused").c_str(), F_OK) == 0) schedule_probe();
@@ -1045,6 +1056,19 @@ void Shim::on_client(Client& c) {
     } else if (req.rfind("name ", 0) == 0) {
       // `berth rename`: its events carry the new name from now on.
       o_.event_attributes["name"] = req.substr(5);
+      reply("ok\n");
+      return;
+    } else if (req == "pause" || req == "resume") {
+      // The engine freezes the container's cgroup after our answer: from now on no exec or
+      // probe is started (one half set up would wait on the frozen process, and us with it,
+      // while the engine waits on us to signal it); a running probe's result will not count.
+      frozen_ = req == "pause";
+      if (frozen_) {
+        next_probe_ = 0;
+        if (probe_) probe_->cancelled = true;
+      } else if (o_.health && !exited_ && pid_ > 0 && !probe_) {
+        schedule_probe();  // Docker's monitor starts again: one interval from now
+      }
       reply("ok\n");
       return;
     } else if (req == "reopen-log") {

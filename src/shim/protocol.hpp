@@ -30,6 +30,11 @@
 //   "stop\n"          the next exit is a manual stop: no restart; reply "ok\n"
 //   "restart-policy NAME MAX\n"  the restart policy from now on (berth update); reply "ok\n"
 //   "wait\n"          reply "CODE\n" at the next exit
+//   "pause\n"         the engine is about to freeze the container: no exec or health probe
+//                     is started until "resume\n" (a running probe's result is dropped);
+//                     reply "ok\n" — given between two steps of the shim's, never while an
+//                     exec is half set up (it would wait on the frozen container)
+//   "resume\n"        it has been thawed; reply "ok\n"
 //   "reopen-log\n"    open the log's path again (it was renamed to rotate it); reply "ok\n"
 //   "exec\n"          then a kExecSpec frame: the shim starts the process in the container
 //                     (a helper child runs the runtime library's exec, the process becomes

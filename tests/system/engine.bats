@@ -1909,6 +1909,21 @@ health_is() {
   [ "$(e inspect -f '{{.State.Health}}' off)" = "<nil>" ]
   [ "$(e ps --filter name=off --format '{{.Status}}' | grep -c health)" = 0 ]
 
+  # Pausing while probes start back to back: the shim answers the engine's pause between two
+  # of its steps and starts none while paused, so neither pause, kill, unpause nor stop waits
+  # on a probe stuck in the frozen container.
+  e run -d --name busy --network none --health-cmd true --health-interval 2ms busybox sleep 100 >/dev/null
+  for i in $(seq 1 15); do
+    timeout 10 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" pause busy >/dev/null
+    sleep 0.05
+    [ "$(e inspect -f '{{.State.Status}}' busy)" = paused ]
+    timeout 10 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" unpause busy >/dev/null
+  done
+  health_is busy healthy
+  timeout 10 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" pause busy >/dev/null
+  run timeout 10 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" stop -t 1 busy
+  [ "$status" -eq 0 ]
+
   # Docker's refusals.
   run e run --rm --network none --health-interval 500us busybox true
   [ "$status" -eq 125 ] && [[ "$output" == *"Interval in Healthcheck cannot be less than 1ms"* ]]
@@ -1918,7 +1933,7 @@ health_is() {
   [ "$status" -eq 125 ] && [[ "$output" == *"--no-healthcheck conflicts with --health-* options"* ]]
   run e run --rm --network none --health-interval soon busybox true
   [ "$status" -eq 125 ] && [[ "$output" == *'"--health-interval"'* ]]
-  e rm -f hc plain slow fromimg retries off >/dev/null
+  e rm -f hc plain slow fromimg retries off busy >/dev/null
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
 }
 
