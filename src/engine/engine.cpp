@@ -418,6 +418,7 @@ std::string Engine::log_path(const std::string& id) const {
 }
 std::string Engine::log_path(const Container& c) const {
   const HostConfig h = c.host_config();
+  if (h.log_config.type == "none") return "";
   if (h.log_config.type != "k8s-file") return log_path(c.id());
   auto it = h.log_config.config.find("path");
   return it != h.log_config.config.end() ? it->second : opts_.images.root + "/containers/" + c.id() + "/ctr.log";
@@ -802,9 +803,33 @@ Container Engine::create(const CreateRequest& req) {
   // The only log driver: what inspect shows (Docker's clients read it to choose how to get
   // the output), whatever the request left out.
   if (host.log_config.type.empty()) host.log_config.type = "json-file";
-  if (host.log_config.type != "json-file" && host.log_config.type != "k8s-file")
+  if (host.log_config.type != "json-file" && host.log_config.type != "k8s-file" && host.log_config.type != "none")
     throw Error(ErrorKind::invalid_argument,
-                "log driver `" + host.log_config.type + "` is not supported: json-file or k8s-file");
+                "log driver `" + host.log_config.type + "` is not supported: json-file, k8s-file or none");
+  if (host.log_config.type == "none" && !host.log_config.config.empty())
+    throw Error(ErrorKind::invalid_argument, "log driver none takes no options (--log-opt " +
+                                                 host.log_config.config.begin()->first + ")");
+  // The options berth's drivers have, checked here for every client (Docker's words for the
+  // others: json-file's compress, labels, env and tag are not implemented, so refused).
+  for (const auto& [k, v] : host.log_config.config) {
+    if (k == "max-size") {
+      parse_bytes(v, "--log-opt max-size");
+    } else if (k == "max-file") {
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < 1 || n > 1000) throw Error(ErrorKind::invalid_argument, "invalid --log-opt max-file `" + v + "`");
+    } else if (k == "mode") {
+      // Every driver's (Docker): berth's shim reads the output as it comes, so the container
+      // waits only while its pipe is full — blocking; non-blocking is taken as that.
+      if (v != "blocking" && v != "non-blocking")
+        throw Error(ErrorKind::invalid_argument, "invalid --log-opt mode `" + v + "`: blocking or non-blocking");
+    } else if (k == "max-buffer-size") {
+      parse_bytes(v, "--log-opt max-buffer-size");
+    } else if (k != "path") {
+      throw Error(ErrorKind::invalid_argument, "unknown log opt '" + k + "' for " + host.log_config.type +
+                                                   " log driver (berth's: max-size, max-file; path with k8s-file)");
+    }
+  }
   if (auto it = host.log_config.config.find("path"); it != host.log_config.config.end()) {
     // k8s-file's path (Podman's --log-opt path=; the CRI's log_directory/log_path).
     if (host.log_config.type != "k8s-file" || it->second.empty() || it->second[0] != '/' ||
@@ -944,9 +969,9 @@ void Engine::write_etc_files(const Container& c) {
   const std::string dir = opts_.images.root + "/containers/" + c.rec.id;
   const ContainerConfig config = c.config();
   const HostConfig host = c.host_config();
-  std::string hostname = config.hostname;
+  std::string hostname = config.hostname;  // --network host: the host's, recorded at create
   const bool host_net = host.network_mode == "host";
-  if ((host_net || host.uts_mode == "host") && !config.hostname_from_flag) {
+  if (host.uts_mode == "host" && !config.hostname_from_flag) {  // the host's own, live
     char buf[256] = {};
     ::gethostname(buf, sizeof buf - 1);
     hostname = buf;
@@ -1149,7 +1174,9 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     orders.runtime_timeout_ms = opts_.runtime_timeout_ms;
     // Without a max-size, Docker's local-driver cap (20 MB x 5): a container printing in a
     // loop must not fill the disk (json-file's own default is no cap at all).
-    if (orders.log_cri) {
+    if (orders.log_path.empty()) {
+      // --log-driver none: the output goes to attached clients only
+    } else if (orders.log_cri) {
       // The kubelet rotates a CRI log itself (then ReopenContainerLog); Podman's k8s-file
       // takes a max-size.
       fs::mkdir_p(orders.log_path.substr(0, orders.log_path.rfind('/')), 0755);
@@ -1820,8 +1847,11 @@ void Engine::stop(const std::string& ref, int timeout) {
 void Engine::logs(const std::string& ref, const LogOptions& o, const logs::Sink& sink) {
   const Container c = lookup(ref);
   const std::string id = c.id();
+  const std::string path = log_path(c);
+  // Docker's words (the docker CLI shows them as they are).
+  if (path.empty()) throw Error(ErrorKind::invalid_argument, "configured logging driver does not support reading");
   // Made first: a record written while the old ones are read is the follower's.
-  logs::Follower log(log_path(c));
+  logs::Follower log(path);
   if (!log.read_existing(o, sink) || !o.follow) return;
   // Whether it still runs changes only when its shim writes a record in the state directory
   // (an exit, a restart's pid) or dies: those wake us, as the log's writes do.

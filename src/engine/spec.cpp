@@ -16,6 +16,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "common/mountinfo.hpp"
 #include "common/strings.hpp"
 #include "engine/model.hpp"
 #include "oci/spec.hpp"
@@ -169,6 +170,43 @@ void add_device(const std::string& flag, json& linux, json& rules) {
   rules.push_back(device_rule(true, type, maj, min, perms));
 }
 
+// Docker's checks of a bind's propagation (its daemon's, at start): a shared bind needs its
+// source on a shared mount — else what the container mounts there could never reach the host —,
+// a slave one on a shared or slave mount. The source's mount is the last (topmost) mountinfo
+// entry whose mount point contains its real path.
+void check_propagation(const Bind& b) {
+  const std::string p = b.propagation();
+  const bool shared = p == "shared" || p == "rshared";
+  if (!shared && p != "slave" && p != "rslave") return;
+  char* real = ::realpath(b.source.c_str(), nullptr);
+  if (!real) throw_errno("bind source path `" + b.source + "`");
+  const std::string path = real;
+  std::free(real);
+  std::string info;
+  fs::read_file_if_exists("/proc/self/mountinfo", info);
+  std::string on;
+  bool is_shared = false, is_slave = false;
+  for (const auto& line : split(info, '\n')) {
+    const auto f = split(line, ' ');
+    if (f.size() < 7) continue;
+    const std::string mp = unescape_mountinfo(f[4]);
+    const bool contains = mp == "/" || path == mp || path.compare(0, mp.size() + 1, mp + "/") == 0;
+    if (!contains || mp.size() < on.size()) continue;
+    on = mp;
+    is_shared = is_slave = false;
+    for (size_t i = 6; i < f.size() && f[i] != "-"; ++i) {
+      is_shared |= f[i].rfind("shared:", 0) == 0;
+      is_slave |= f[i].rfind("master:", 0) == 0;
+    }
+  }
+  if (on.empty()) return;  // no mountinfo to judge by
+  if (shared && !is_shared)
+    throw Error(ErrorKind::invalid_argument, "path " + b.source + " is mounted on " + on + " but it is not a shared mount");
+  if (!shared && !is_shared && !is_slave)
+    throw Error(ErrorKind::invalid_argument,
+                "path " + b.source + " is mounted on " + on + " but it is not a shared or slave mount");
+}
+
 // -v SRC:DST[:OPTS] where SRC is an absolute host path (named volumes come in as mounts). A
 // missing source is made as a directory (Docker's -v does that; its --mount refuses, which
 // apply_mounts checks at create).
@@ -178,6 +216,7 @@ json bind_mount(const Bind& b) {
     if (errno != ENOENT) throw_errno("bind source path `" + b.source + "`");
     fs::mkdir_p(b.source, 0755);
   }
+  check_propagation(b);
   std::vector<std::string> opts = {"rbind"};
   if (b.read_only()) opts.push_back("ro");
   opts.push_back(b.propagation());

@@ -321,6 +321,21 @@ PY
   run e run --rm --mount type=npipe,source=x,target=/n busybox true
   [ "$status" -eq 125 ]
   [[ "$output" == *"not supported"* ]]
+  # Propagation as Docker's daemon allows it: rshared needs a shared source mount, rslave a
+  # shared or slave one; a private one is refused with the mount it is on, nothing left.
+  mkdir "$TEST_DIR/priv"
+  mount -t tmpfs tmpfs "$TEST_DIR/priv"
+  mount --make-private "$TEST_DIR/priv"
+  mkdir "$TEST_DIR/priv/d"
+  run e run --rm --network none -v "$TEST_DIR/priv/d:/x:rshared" busybox true
+  [ "$status" -eq 125 ] && [[ "$output" == *"path $TEST_DIR/priv/d is mounted on $TEST_DIR/priv but it is not a shared mount"* ]]
+  run e run --rm --network none -v "$TEST_DIR/priv/d:/x:rslave" busybox true
+  [ "$status" -eq 125 ] && [[ "$output" == *"is not a shared or slave mount"* ]]
+  [ -z "$(e ps -aq)" ]
+  mount --make-shared "$TEST_DIR/priv"
+  run -0 e run --rm --network none -v "$TEST_DIR/priv/d:/x:rshared" busybox true
+  run -0 e run --rm --network none -v "$TEST_DIR/priv/d:/x:rslave" busybox true
+  umount "$TEST_DIR/priv"
 }
 
 @test "resource limits reach the cgroup: --memory, --pids-limit, --cpus; bad values are refused" {
@@ -456,6 +471,23 @@ PY
   [ "$(stat -c %s "$log")" -le 2048 ]
   run e logs --tail 1 rot
   [ "$output" = line-299 ]
+  # --log-driver none: attached clients get the output, nothing is kept; logs says so (Docker's
+  # words, exit 1).
+  run -0 e run --name nolog --log-driver none busybox sh -c 'echo shown; echo also >&2'
+  [ "$output" = "$(printf 'shown\nalso')" ]
+  [ "$(e inspect -f '{{.HostConfig.LogConfig.Type}}:{{.LogPath}}' nolog)" = "none:" ]
+  [ -z "$(find "$BROOT/containers/$(e inspect -f '{{.Id}}' nolog)" -name '*.log')" ]
+  run e logs nolog
+  [ "$status" -eq 1 ] && [[ "$output" == *"configured logging driver does not support reading"* ]]
+  run e run --rm --log-driver none --log-opt max-size=1m busybox true
+  [ "$status" -eq 125 ] && [[ "$output" == *"log driver none takes no options"* ]]
+  run e run --rm --log-driver syslog busybox true
+  [ "$status" -eq 125 ] && [[ "$output" == *"json-file, k8s-file"*"or none"* ]]
+  # json-file's options berth has not: refused (by the engine: the API's clients too).
+  run e run --rm --log-opt compress=true busybox true
+  [ "$status" -eq 125 ] && [[ "$output" == *"unknown log opt 'compress' for json-file log driver"* ]]
+  run e create --log-opt max-file=0 busybox true
+  [ "$status" -eq 1 ] && [[ "$output" == *"invalid --log-opt max-file"* ]]
 }
 
 @test "restart policies: on-failure:N counts restarts; always stops on stop" {

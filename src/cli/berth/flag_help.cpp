@@ -65,7 +65,7 @@ constexpr FlagHelp kFlags[] = {
     {"", "volume-driver", "string", "Optional volume driver for the container (local only)"},
     {"", "isolation", "string", "Container isolation technology (default only)"},
     {"", "link", "list", "Add link to another container (CONTAINER[:ALIAS]: the alias names it in /etc/hosts)"},
-    {"", "log-driver", "string", "Logging driver for the container: json-file or k8s-file (default \"json-file\")"},
+    {"", "log-driver", "string", "Logging driver for the container: json-file, k8s-file or none (default \"json-file\")"},
     {"", "log-opt", "list", "Log driver options: max-size=SIZE, max-file=N"},
     {"", "mac-address", "string", "Container MAC address (e.g., 92:d0:c6:0a:29:33)"},
     {"", "kernel-memory", "bytes", "Kernel memory limit: refused (the kernel deprecated it), 0 accepted"},

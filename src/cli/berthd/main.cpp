@@ -157,8 +157,9 @@ void read_config_file(DaemonConfig& c, bool first) {
     if (!j["log-opts"].is_object()) throw Error(ErrorKind::invalid_argument, c.config_file + ": log-opts: want an object of strings");
     for (auto& [k, v] : j["log-opts"].items()) {
       if (!v.is_string()) throw Error(ErrorKind::invalid_argument, c.config_file + ": log-opts: " + k + ": want a string");
-      if (k != "max-size" && k != "max-file" && k != "compress" && k != "labels" && k != "env" && k != "tag")
-        throw Error(ErrorKind::invalid_argument, c.config_file + ": log-opts: `" + k + "` is not a json-file option");
+      if (k != "max-size" && k != "max-file")
+        throw Error(ErrorKind::invalid_argument, c.config_file + ": log-opts: `" + k +
+                                                     "` is not supported (json-file's max-size and max-file)");
       c.log_opts[k] = v.get<std::string>();
     }
   }
