@@ -86,6 +86,9 @@ int64_t parse_duration(const std::string& flag, const std::string& s) {
   if (s.empty()) throw Error(ErrorKind::invalid_argument, "--" + flag + ": a duration is required");
   const auto ns = parse_go_duration(s);
   if (!ns || *ns < 0) throw Error(ErrorKind::invalid_argument, "--" + flag + ": invalid duration `" + s + "` (units ns, us, ms, s, m, h)");
+  // Docker's builder: 0 is "the default", anything else at least the engine's minimum.
+  if (*ns != 0 && *ns < 1000000)
+    throw Error(ErrorKind::invalid_argument, "Interval \"" + flag + "\" cannot be less than 1ms");
   return *ns;
 }
 
@@ -715,6 +718,8 @@ class Builder {
           const std::string& r = f->value;
           if (r.empty() || r.find_first_not_of("0123456789") != std::string::npos)
             throw Error(ErrorKind::invalid_argument, "--retries: a whole number, not `" + r + "`");
+          if (r.size() > 9 || std::stoi(r) < 1)
+            throw Error(ErrorKind::invalid_argument, "--retries must be at least 1 (not " + r + ")");
           hc["Retries"] = std::stoi(r);
         }
       }

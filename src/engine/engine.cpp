@@ -2932,6 +2932,16 @@ json Engine::inspect(Container& c) {
   json network_settings = c.data.value("NetworkSettings", json::object());
   if (!network_settings.contains("Networks")) network_settings["Networks"] = json::object();
   if (!network_settings.contains("Ports")) network_settings["Ports"] = json::object();
+  // Docker's legacy fields, there (empty) whatever the network: `{{.NetworkSettings.IPAddress}}`
+  // is a staple of scripts, and a template fails on a field the document lacks.
+  for (const char* k : {"Bridge", "SandboxID", "SandboxKey", "LinkLocalIPv6Address", "EndpointID", "Gateway",
+                        "GlobalIPv6Address", "IPAddress", "IPv6Gateway", "MacAddress"})
+    if (!network_settings.contains(k)) network_settings[k] = "";
+  for (const char* k : {"LinkLocalIPv6PrefixLen", "GlobalIPv6PrefixLen", "IPPrefixLen"})
+    if (!network_settings.contains(k)) network_settings[k] = 0;
+  if (!network_settings.contains("HairpinMode")) network_settings["HairpinMode"] = false;
+  for (const char* k : {"SecondaryIPAddresses", "SecondaryIPv6Addresses"})
+    if (!network_settings.contains(k)) network_settings[k] = nullptr;
   json out = {{"Id", c.id()},
           {"Created", rfc3339(c.rec.created)},
           {"Path", path},

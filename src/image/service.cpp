@@ -467,7 +467,7 @@ Image Service::commit(const Image& base, const std::string& upper_dir, std::stri
   else config.erase("comment");
   json c = json::object();
   for (auto* k : {"User", "Env", "Cmd", "Entrypoint", "WorkingDir", "Labels", "StopSignal",
-                  "Volumes", "ExposedPorts", "OnBuild"})
+                  "Volumes", "ExposedPorts", "OnBuild", "Healthcheck", "Shell"})
     if (container_config.contains(k)) c[k] = container_config[k];
   config["config"] = c;
   config["rootfs"]["diff_ids"].push_back(layer_made.diff_id.str());

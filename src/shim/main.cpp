@@ -178,6 +178,9 @@ class Shim {
   int64_t run_started_mono_ = 0;  // this run's start, for the start period
   shim::Health health_;
   void health_reset();           // at each start
+  // Probing stops (an exit, a pause): unhealthy, as Docker's daemon says then "for
+  // compatibility" — until a probe after a start or an unpause says otherwise.
+  void health_stopped();
   void schedule_probe();
   void start_probe();
   void finish_probe(int code, const std::string& error);
@@ -767,6 +770,16 @@ void Shim::health_reset() {
   schedule_probe();
 }
 
+void Shim::health_stopped() {
+  if (!o_.health || !run_started_mono_ || health_.status == "unhealthy") return;
+  health_.status = "unhealthy";
+  try {
+    shim::write_health(dir_, health_);
+  } catch (const std::exception& e) {
+    log::warn(e.what());
+  }
+}
+
 void Shim::schedule_probe() {
   const auto& h = *o_.health;
   const int64_t now = mono_ns(), elapsed = now - run_started_mono_;
@@ -1066,6 +1079,7 @@ void Shim::on_client(Client& c) {
       if (frozen_) {
         next_probe_ = 0;
         if (probe_) probe_->cancelled = true;
+        health_stopped();
       } else if (o_.health && !exited_ && pid_ > 0 && !probe_) {
         schedule_probe();  // Docker's monitor starts again: one interval from now
       }
@@ -1164,6 +1178,7 @@ void Shim::drain_output() {
 void Shim::finish_exit(int code) {
   exited_ = true;
   next_probe_ = 0;
+  health_stopped();
   drain_output();
   // The runtime's state (with the cgroup) is still there: did the OOM killer end it?
   const bool oom = o_.runtime.empty() ? runtime::container_oom_killed(o_.runtime_root, o_.id)

@@ -1937,6 +1937,15 @@ health_is() {
   health_is retries healthy
   [ "$(e inspect -f '{{json .Config.Healthcheck}}' retries)" = '{"Interval":100000000,"Retries":7,"Test":["CMD","sh","-c","exit 0"]}' ]
   [ "$(e inspect -f '{{json .Config.Healthcheck.Test}}' off)" = '["NONE"]' ]
+  # commit keeps the container's health check in the image; the builder refuses what run would.
+  e commit retries hcimg2 >/dev/null
+  [ "$(e image inspect -f '{{json .Config.Healthcheck}}' hcimg2)" = '{"Interval":100000000,"Retries":7,"Test":["CMD","sh","-c","exit 0"]}' ]
+  printf 'FROM busybox\nHEALTHCHECK --interval=500us CMD true\n' > "$TEST_DIR/hctx/Dockerfile"
+  run e build -q "$TEST_DIR/hctx"
+  [ "$status" -ne 0 ] && [[ "$output" == *'Interval "interval" cannot be less than 1ms'* ]]
+  printf 'FROM busybox\nHEALTHCHECK --retries=0 CMD true\n' > "$TEST_DIR/hctx/Dockerfile"
+  run e build -q "$TEST_DIR/hctx"
+  [ "$status" -ne 0 ] && [[ "$output" == *"--retries must be at least 1 (not 0)"* ]]
   sleep 0.3
   [ "$(e inspect -f '{{.State.Health}}' off)" = "<nil>" ]
   [ "$(e ps --filter name=off --format '{{.Status}}' | grep -c health)" = 0 ]
@@ -1953,6 +1962,8 @@ health_is() {
   done
   health_is busy healthy
   timeout 10 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" pause busy >/dev/null
+  # Probing stopped: unhealthy, as Docker's daemon says then.
+  [ "$(e inspect -f '{{.State.Health.Status}}' busy)" = unhealthy ]
   run timeout 10 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" stop -t 1 busy
   [ "$status" -eq 0 ]
 
@@ -1967,6 +1978,35 @@ health_is() {
   [ "$status" -eq 125 ] && [[ "$output" == *'"--health-interval"'* ]]
   e rm -f hc plain slow fromimg retries off busy >/dev/null
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+}
+
+@test "Docker's CLI answers: rm -f / rmi -f of what is not there exit 0; save/export -o never replace a device or FIFO; events --since 0 replays; NetworkSettings' legacy fields on none" {
+  run e rm -f nosuch
+  [ "$status" -eq 0 ] && [[ "$output" == *"No such container: nosuch"* ]]
+  run e rm nosuch
+  [ "$status" -eq 1 ]
+  run e rmi -f nosuch:1
+  [ "$status" -eq 0 ]
+  run e rmi nosuch:1
+  [ "$status" -eq 1 ]
+  e create --name ex --network none busybox true >/dev/null
+  mknod "$TEST_DIR/null" c 1 3
+  mkfifo "$TEST_DIR/fifo"
+  for out in "$TEST_DIR/null" "$TEST_DIR/fifo"; do
+    run e save -o "$out" busybox
+    [ "$status" -eq 1 ] && [[ "$output" == *"invalid output path"*"not a regular file"* ]]
+    run e export -o "$out" ex
+    [ "$status" -eq 1 ] && [[ "$output" == *"invalid output path"*"not a regular file"* ]]
+  done
+  [ -c "$TEST_DIR/null" ] && [ -p "$TEST_DIR/fifo" ]
+  [ -z "$(ls "$TEST_DIR" | grep -F .tmp)" ]
+  e save -o "$TEST_DIR/ok.tar" busybox
+  [ -s "$TEST_DIR/ok.tar" ]
+  # Every recorded event from the epoch on, then the end (Docker's since=0).
+  run -0 e events --since 0 --until "$(($(date +%s) + 1))" --filter container=ex --format '{{.Action}}'
+  [ "$output" = create ]
+  [ "$(e inspect -f '{{.NetworkSettings.IPAddress}}|{{.NetworkSettings.Gateway}}|{{.NetworkSettings.IPPrefixLen}}' ex)" = "||0" ]
+  e rm ex >/dev/null
 }
 
 @test "hostnames and hosts as Docker writes them: --network host and container:X, --add-host host-gateway; a shareable IPC's --rm leaves nothing" {

@@ -539,6 +539,11 @@ void Api::container_logs(Exchange& ex, const Params& p) {
   const bool out = q.flag("stdout"), err = q.flag("stderr");
   if (!out && !err) throw Error(ErrorKind::invalid_argument, "Bad parameters: you must choose at least one stream");
   engine::Container c = eng_.lookup(p["id"]);
+  // Docker's answer before any stream starts (the CLI prints its message).
+  if (c.host_config().log_config.type == "none") {
+    ex.reply(501, json{{"message", "configured logging driver does not support reading"}});
+    return;
+  }
   const bool tty = c.config().tty;
   engine::LogOptions o;
   const std::string tail = q.param("tail", "all");

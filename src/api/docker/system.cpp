@@ -1,4 +1,5 @@
 // _ping, version, info, events, system df, auth.
+#include <algorithm>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -174,7 +175,8 @@ void Api::info(Exchange& ex, const Params&) {
 void Api::events(Exchange& ex, const Params&) {
   const auto& q = ex.req();
   engine::EventOptions o;
-  if (q.has_param("since") && !q.param("since").empty()) o.since = event_time(q.param("since"), "since");
+  // since=0 is the epoch: every recorded event (o.since 0 would be "only new ones").
+  if (q.has_param("since") && !q.param("since").empty()) o.since = std::max<int64_t>(event_time(q.param("since"), "since"), 1);
   if (q.has_param("until") && !q.param("until").empty()) o.until = event_time(q.param("until"), "until");
   const auto filters = parse_filters(q.param("filters"));
   static const std::set<std::string> known = {"type", "event", "container", "image", "label", "network", "volume",

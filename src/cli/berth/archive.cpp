@@ -25,6 +25,7 @@ int cmd_save(const Engine& e, int argc, char** argv, int first) {
     return 0;
   }
   // Written next to the target and renamed: a failed save leaves no half archive behind.
+  check_output_file("save", out);
   const std::string tmp = out + ".tmp-" + std::to_string(::getpid());
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd) throw_errno("save: create `" + out + "`");

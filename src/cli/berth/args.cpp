@@ -1,5 +1,6 @@
 // What the verbs share: Docker's flag conventions (combined short flags), the handling of
 // several containers in one command, and --since/--until times.
+#include <sys/stat.h>
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -162,6 +163,22 @@ int for_each_container(const std::vector<std::string>& refs, const std::function
     }
   }
   return rc;
+}
+
+void check_output_file(const std::string& verb, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) < 0) {
+    if (errno == ENOENT) return;
+    throw_errno(verb + ": `" + path + "`");
+  }
+  if (S_ISREG(st.st_mode)) return;
+  const char* what = S_ISDIR(st.st_mode)   ? "a directory"
+                     : S_ISCHR(st.st_mode) ? "a character device"
+                     : S_ISBLK(st.st_mode) ? "a block device"
+                     : S_ISFIFO(st.st_mode) ? "a named pipe (FIFO)"
+                                            : "a socket";
+  throw Error(ErrorKind::invalid_argument, verb + ": invalid output path \"" + path + "\": it is " + what +
+                                               ", not a regular file (redirect the output instead)");
 }
 
 int int_flag(const Args& a, const std::string& name, int otherwise) {

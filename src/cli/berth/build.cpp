@@ -229,6 +229,7 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
   }
   if (a.has("iidfile")) {
     const std::string f = a.get("iidfile");
+    check_output_file("build --iidfile", f);
     fs::write_file_atomic(f, r.image.id.str());
   }
   if (quiet) {

@@ -79,6 +79,10 @@ class Filters {
 };
 // An integer flag value ("--time 5"): a usage error naming the flag when it is not one.
 int int_flag(const Args& a, const std::string& name, int otherwise);
+// A file berth is to write in place of whatever is at `path` (save -o, export -o, --iidfile):
+// it must be missing or a regular file (symlinks followed), as Docker's CLI checks — the
+// rename over it would otherwise replace a device (`-o /dev/null`), a FIFO or a socket.
+void check_output_file(const std::string& verb, const std::string& path);
 // Docker's way with several containers (args.cpp): `op` on each, its name printed on
 // success, its error on stderr; exit 1 if any failed.
 int for_each_container(const std::vector<std::string>& refs, const std::function<void(const std::string&)>& op);

@@ -1,5 +1,6 @@
 // `berth events`: what happens to containers, images, networks and volumes, live (Docker's
 // verb, --since/--until to replay the recorded ones, --filter, --format).
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <map>
@@ -85,7 +86,8 @@ int cmd_events(const Engine& e, int argc, char** argv, int first) {
   if (!a.positional().empty()) throw UsageError("events: no arguments expected");
   const EventFilter filter(a.has("filter") ? a.all("filter") : std::vector<std::string>{});
   engine::EventOptions o;
-  o.since = parse_since(a.get("since")) * 1000000000;
+  // --since 0 is the epoch: every recorded event (0 itself means "only new ones").
+  if (a.has("since")) o.since = std::max<int64_t>(parse_since(a.get("since")) * 1000000000, 1);
   o.until = a.has("until") ? parse_since(a.get("until")) * 1000000000 : 0;
   const std::string format = a.get("format");
   std::optional<format::Template> tmpl;

@@ -23,6 +23,7 @@ int cmd_export(const Engine& e, int argc, char** argv, int first) {
   }
   // Written next to the target and renamed: a failed export leaves nothing half-written.
   const std::string out = a.get("output"), tmp = out + ".tmp." + std::to_string(::getpid());
+  check_output_file("export", out);
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd) throw_errno("export: create `" + tmp + "`");
   try {

@@ -226,7 +226,8 @@ int cmd_rmi(const Engine& e, int argc, char** argv, int first) {
       for (auto& line : eng.remove_image(name, a.has("force"))) std::puts(line.c_str());
     } catch (const Error& err) {
       std::fprintf(stderr, "Error: %s\n", err.what());
-      rc = 1;
+      // Docker's CLI: with -f, an image that is not there is said, not a failure.
+      if (!(a.has("force") && err.kind() == ErrorKind::not_found)) rc = 1;
     }
   }
   return rc;
