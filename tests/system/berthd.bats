@@ -99,6 +99,12 @@ teardown_file() { berthd_teardown_file; }
   run -0 d logs -t --tail 1 lf
   [[ "$output" =~ ^20[0-9-]+T[0-9:.]+Z\ line\ 3$ ]]
   d rm lf
+  # --log-driver none: the attached run shows the output; logs is Docker's 501 and its words.
+  run -0 d run --name nl --log-driver none busybox echo shown
+  [ "$output" = shown ]
+  run d logs nl
+  [ "$status" -eq 1 ] && [[ "$output" == *"configured logging driver does not support reading"* ]]
+  d rm nl
 }
 
 @test "berthd: exec: output, exit codes, stdin, user, env, workdir, a terminal" {
