@@ -19,6 +19,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "common/json_depth.hpp"
 #include "common/error.hpp"
 #include "common/log.hpp"
 
@@ -465,6 +466,7 @@ std::string Exchange::body() {
 json Exchange::json_body() {
   const std::string b = body();
   if (b.find_first_not_of(" \t\r\n") == std::string::npos) return nullptr;
+  check_json_depth(b, "the request body");
   try {
     return json::parse(b);
   } catch (const json::parse_error& e) {

@@ -831,7 +831,10 @@ class Builder {
     if (flags_key.empty())
       if (auto l = cache_from_layer(cur, created_by)) return finish(cur, key, created_by, l);
 
-    json config = {{"Cmd", cmd}, {"Entrypoint", json::array()}, {"Env", arg_env}, {"Labels", json::object()}};
+    // No health probes into a RUN step (the image's HEALTHCHECK would run in it and change
+    // the layer: moby#37362).
+    json config = {{"Cmd", cmd}, {"Entrypoint", json::array()}, {"Env", arg_env}, {"Labels", json::object()},
+                   {"Healthcheck", {{"Test", {"NONE"}}}}};
     json host = {{"NetworkMode", network}};
     if (!binds.empty()) host["Binds"] = binds;
     if (!o_.add_hosts.empty()) host["ExtraHosts"] = o_.add_hosts;

@@ -813,7 +813,9 @@ Container Engine::create(const CreateRequest& req) {
   // others: json-file's compress, labels, env and tag are not implemented, so refused).
   for (const auto& [k, v] : host.log_config.config) {
     if (k == "max-size") {
-      parse_bytes(v, "--log-opt max-size");
+      // 0 would turn the rotation (and the default cap) off: Docker refuses it too.
+      if (parse_bytes(v, "--log-opt max-size") <= 0)
+        throw Error(ErrorKind::invalid_argument, "invalid --log-opt max-size `" + v + "`: it must be a positive size");
     } else if (k == "max-file") {
       char* end = nullptr;
       const long n = std::strtol(v.c_str(), &end, 10);

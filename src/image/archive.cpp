@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 
+#include "common/json_depth.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "oci/reference.hpp"
@@ -159,6 +160,7 @@ class Loader {
     std::vector<std::pair<std::string, oci::Descriptor>> images;  // name → target
     std::map<std::string, std::vector<std::string>> docker_tags;   // config digest → tags
     if (docs_.count("manifest.json")) {
+      check_json_depth(docs_["manifest.json"], "manifest.json");
       json mj = json::parse(docs_["manifest.json"], nullptr, false);
       if (!mj.is_array()) throw Error("load: manifest.json: must be a JSON array");
       for (auto& entry : mj) {

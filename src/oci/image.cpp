@@ -2,6 +2,7 @@
 
 #include <sys/utsname.h>
 
+#include "common/json_depth.hpp"
 #include "common/error.hpp"
 
 namespace berth::oci {
@@ -27,6 +28,7 @@ namespace {
 }
 
 json parse_json(std::string_view text, const std::string& what) {
+  check_json_depth(text, what);
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded()) bad(what, "invalid JSON");
   if (!j.is_object()) bad(what, "must be a JSON object");

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdio>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -186,7 +187,7 @@ int exec_container(const ExecOptions& o) {
   // The container's namespaces, read from its init; user first, mount last.
   std::vector<std::pair<int, int>> join;
   std::vector<UniqueFd> fds;
-  UniqueFd pidns, own_pidns;
+  UniqueFd pidns;
   const std::string base = "/proc/" + std::to_string(st.pid) + "/ns/";
   for (const char* type : {"user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"}) {
     if (!spec.linux || !spec.linux->find_namespace(type)) continue;
@@ -233,30 +234,63 @@ int exec_container(const ExecOptions& o) {
   joined.v1 = !fast.v1_tasks.empty();
 
   SignalBlock signals(!o.detach);
-  if (pidns) {
-    // setns(pid) applies to children: enter, fork, come back.
-    own_pidns.reset(::open("/proc/self/ns/pid_for_children", O_RDONLY | O_CLOEXEC));
-    if (::setns(pidns.get(), CLONE_NEWPID) < 0) {
-      // Rootless: the pid namespace belongs to the container's user namespace, which we must
-      // enter first (there is no way back; this process only forks the child and waits).
-      if (errno != EPERM || join.empty() || join.front().second != CLONE_NEWUSER)
-        throw_errno("join the container's pid namespace");
-      if (::setns(join.front().first, CLONE_NEWUSER) < 0)
-        throw_errno("join the container's user namespace");
-      join.erase(join.begin());
-      own_pidns.reset();
-      if (::setns(pidns.get(), CLONE_NEWPID) < 0) throw_errno("join the container's pid namespace");
-    }
-  }
+  // The process must not appear in the container's PID namespace (its /proc) before it is in
+  // the container's other namespaces and root: a container process allowed to ptrace it
+  // (CAP_SYS_PTRACE passes the non-dumpable check) could follow /proc/PID/root to the host's
+  // `/`. So a middle process, outside the PID namespace, joins them all (the user namespace
+  // first) and enters the root, then forks the process into the PID namespace as our child
+  // (CLONE_PARENT), tells us its pid and exits — runc's order.
+  int rp[2];
+  if (::pipe2(rp, O_CLOEXEC) < 0) throw_errno("pipe");
+  UniqueFd pid_r(rp[0]), pid_w(rp[1]);
   ::fflush(nullptr);
-  pid_t pid = clone_into_cgroup(0, fast.v2_dir.get(), &joined.v2);
-  if (pid < 0) throw_errno("fork");
-  if (pid == 0) {
+  const pid_t middle = ::fork();
+  if (middle < 0) throw_errno("fork");
+  if (middle == 0) {
+    pid_r.reset();
     parent_sock.reset();
-    exec_child(child_sock.get(), spec, p, join, root ? root.get() : -1, console ? console.get() : -1,
-               seccomp.get(), o.preserve_fds, fast.v1_tasks);
+    std::string report;
+    try {
+      ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+      for (auto [fd, flag] : join)
+        if (::setns(fd, flag) < 0) throw_errno("join the container's namespaces");
+      // A container in the runtime's mount namespace is its init's root, entered as it did.
+      if (root && (::fchdir(root.get()) < 0 || ::chroot(".") < 0 || ::chdir("/") < 0))
+        throw_errno("enter the container's root");
+      if (pidns && ::setns(pidns.get(), CLONE_NEWPID) < 0) throw_errno("join the container's pid namespace");
+      bool placed = false;
+      const pid_t child = clone_into_cgroup(CLONE_PARENT, fast.v2_dir.get(), &placed);
+      if (child < 0) throw_errno("fork");
+      if (child == 0) {
+        pid_w.reset();
+        exec_child(child_sock.get(), spec, p, {}, -1, console ? console.get() : -1, seccomp.get(), o.preserve_fds,
+                   fast.v1_tasks);
+      }
+      report = "ok " + std::to_string(child) + (placed ? " 1\n" : " 0\n");
+    } catch (const std::exception& e) {
+      report = "error " + encode_error(e) + "\n";
+    }
+    (void)!::write(pid_w.get(), report.data(), report.size());
+    ::_exit(0);
   }
-  if (own_pidns && ::setns(own_pidns.get(), CLONE_NEWPID) < 0) throw_errno("return to pid namespace");
+  pid_w.reset();
+  std::string report;
+  char buf[512];
+  for (ssize_t n; (n = ::read(pid_r.get(), buf, sizeof buf)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    report.append(buf, static_cast<size_t>(n));
+  }
+  while (::waitpid(middle, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  if (report.rfind("error ", 0) == 0) throw decode_error(std::string_view(report).substr(6, report.size() - 7));
+  pid_t pid = -1;
+  int placed = 0;
+  if (std::sscanf(report.c_str(), "ok %d %d", &pid, &placed) != 2 || pid <= 0)
+    throw Error("exec: the process could not be made");
+  joined.v2 = placed != 0;
   fast = {};
   child_sock.reset();
   console.reset();

@@ -97,6 +97,9 @@ void pump_stdin(int fd, StdinQueue& q) {
   }
 }
 
+// Reads of one output stream per turn of the serve loop (32 KiB each).
+constexpr int kReadsPerTurn = 16;
+
 struct Client {
   UniqueFd fd;
   std::string in;         // the request line, until it is complete
@@ -138,7 +141,10 @@ class Shim {
 
  private:
   void open_stdio();
-  void on_output(int fd, uint8_t type);
+  // What a stream has to give, or (`max_reads` > 0) at most that many reads of it: the serve
+  // loop's turn, so that a container writing without pause (`yes ''`) cannot keep the shim
+  // from its control socket.
+  void on_output(int fd, uint8_t type, int max_reads = 0);
   void broadcast(uint8_t type, const char* data, size_t n);
   void on_client(Client& c);
   bool handle_frame(Client& c, uint8_t type, const std::string& data);
@@ -192,7 +198,7 @@ class Shim {
   void spawn_exec(const nlohmann::json& j, Exec& x);
   void start_exec(Client& c, const std::string& spec);
   Client* exec_client(int id);
-  void exec_output(Exec& x, UniqueFd& fd, uint8_t type);
+  void exec_output(Exec& x, UniqueFd& fd, uint8_t type, int max_reads = 0);
   void finish_execs();
 
   std::string dir_;
@@ -694,9 +700,26 @@ void Shim::spawn_exec(const nlohmann::json& j, Exec& x) {
   child_in.reset();
   child_out.reset();
   child_err.reset();
-  const std::string line = fs::read_line(report_r.get());
+  // The helper reports once the process runs. A process the container stops before its
+  // execve (`kill -STOP -1` inside) would hold us — and every request — for good: after
+  // 10 s the exec is given up (the helper killed; its child, if it ever goes on, finds
+  // nobody to sync with and exits).
+  std::string line;
+  pollfd pf{report_r.get(), POLLIN, 0};
+  const int64_t give_up = mono_ns() + 10'000'000'000LL;
+  int ready;
+  do {
+    ready = ::poll(&pf, 1, static_cast<int>(std::max<int64_t>(0, (give_up - mono_ns()) / 1000000)));
+  } while (ready < 0 && errno == EINTR);
+  if (ready == 1) line = fs::read_line(report_r.get());
+  else ::kill(h, SIGKILL);
   int status;
   while (::waitpid(h, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (ready != 1) {
+    ::unlink(pid_file.c_str());
+    ::unlink((dir_ + "/" + sock_name).c_str());
+    throw Error(ErrorKind::unavailable, "exec: the process did not start within 10 s (stopped by the container?)");
   }
   std::string pid_text;
   fs::read_file_if_exists(pid_file, pid_text);
@@ -857,7 +880,6 @@ void Shim::finish_probe(int code, const std::string& error) {
 int Shim::probe_tick() {
   if (!o_.health || exited_ || pid_ <= 0) return -1;
   const int64_t now = mono_ns();
-  if (probe_ && probe_->cancelled) return -1;  // frozen: its end, whenever, is the next step
   if (probe_) {
     if (!probe_->timed_out && now >= probe_->deadline) {
       for (auto& x : execs_)
@@ -876,9 +898,9 @@ int Shim::probe_tick() {
   return next_probe_ ? static_cast<int>((next_probe_ - now) / 1000000 + 1) : -1;
 }
 
-void Shim::exec_output(Exec& x, UniqueFd& fd, uint8_t type) {
+void Shim::exec_output(Exec& x, UniqueFd& fd, uint8_t type, int max_reads) {
   char buf[32768];
-  for (;;) {
+  for (int reads = 0; max_reads <= 0 || reads < max_reads; ++reads) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
@@ -923,9 +945,9 @@ void Shim::finish_execs() {
   execs_.erase(std::remove_if(execs_.begin(), execs_.end(), [](const Exec& x) { return x.exited; }), execs_.end());
 }
 
-void Shim::on_output(int fd, uint8_t type) {
+void Shim::on_output(int fd, uint8_t type, int max_reads) {
   char buf[32768];
-  for (;;) {
+  for (int reads = 0; max_reads <= 0 || reads < max_reads; ++reads) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
@@ -1328,7 +1350,7 @@ void Shim::serve(UniqueFd listen_fd) {
     for (size_t i = 2; i < first_client; ++i) {
       if (!p[i].revents) continue;
       int fd = p[i].fd;
-      on_output(fd, fd == err_.get() ? shim::kStderr : shim::kStdout);
+      on_output(fd, fd == err_.get() ? shim::kStderr : shim::kStdout, kReadsPerTurn);
     }
     for (size_t i = first_client; i < first_exec; ++i) {
       if (!p[i].revents) continue;
@@ -1339,7 +1361,7 @@ void Shim::serve(UniqueFd listen_fd) {
       if (!p[i].revents) continue;
       for (auto& x : execs_)
         for (auto* f : {&x.out, &x.err, &x.master})
-          if (*f && f->get() == p[i].fd) exec_output(x, *f, f == &x.err ? shim::kStderr : shim::kStdout);
+          if (*f && f->get() == p[i].fd) exec_output(x, *f, f == &x.err ? shim::kStderr : shim::kStdout, kReadsPerTurn);
     }
     for (size_t i = first_stdin; i < p.size(); ++i) {
       if (!p[i].revents) continue;

@@ -484,6 +484,8 @@ PY
   run e run --rm --log-driver syslog busybox true
   [ "$status" -eq 125 ] && [[ "$output" == *"json-file, k8s-file"*"or none"* ]]
   # json-file's options berth has not: refused (by the engine: the API's clients too).
+  run e run --rm --log-opt max-size=0 busybox true
+  [ "$status" -eq 125 ] && [[ "$output" == *"it must be a positive size"* ]]
   run e run --rm --log-opt compress=true busybox true
   [ "$status" -eq 125 ] && [[ "$output" == *"unknown log opt 'compress' for json-file log driver"* ]]
   run e create --log-opt max-file=0 busybox true
@@ -1946,6 +1948,9 @@ health_is() {
   printf 'FROM busybox\nHEALTHCHECK --retries=0 CMD true\n' > "$TEST_DIR/hctx/Dockerfile"
   run e build -q "$TEST_DIR/hctx"
   [ "$status" -ne 0 ] && [[ "$output" == *"--retries must be at least 1 (not 0)"* ]]
+  # The base's HEALTHCHECK does not probe into a RUN step (moby#37362: it changed the layer).
+  printf 'FROM busybox\nHEALTHCHECK --interval=10ms CMD sh -c "date >> /probe-ran"\nRUN sleep 0.5\nRUN test ! -e /probe-ran\n' > "$TEST_DIR/hctx/Dockerfile"
+  run -0 e build -q --no-cache "$TEST_DIR/hctx"
   sleep 0.3
   [ "$(e inspect -f '{{.State.Health}}' off)" = "<nil>" ]
   [ "$(e ps --filter name=off --format '{{.Status}}' | grep -c health)" = 0 ]
@@ -2007,6 +2012,43 @@ health_is() {
   [ "$output" = create ]
   [ "$(e inspect -f '{{.NetworkSettings.IPAddress}}|{{.NetworkSettings.Gateway}}|{{.NetworkSettings.IPPrefixLen}}' ex)" = "||0" ]
   e rm ex >/dev/null
+}
+
+@test "a container cannot take its shim from its callers: endless output, its processes stopped before an exec's execve, a config nested too deep" {
+  # Output without pause (`yes ''`): the shim still answers between reads.
+  e run -d --name y --network none --log-opt max-size=1m --log-opt max-file=1 busybox yes '' >/dev/null
+  sleep 1
+  run timeout 30 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" stop -t 1 y
+  [ "$status" -eq 0 ]
+  # Every process but init stopped the moment it appears: an exec gives up after 10 s, the
+  # container still stops.
+  e run -d --name st --network none busybox sh -c 'while :; do kill -STOP -1 2>/dev/null; done' >/dev/null
+  run timeout 40 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" exec st true
+  [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && [[ "$output" == *"did not start within 10 s"* ]]
+  run timeout 30 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" stop -t 1 st
+  [ "$status" -eq 0 ]
+  # An image config nested 5000 levels: refused at load, nothing crashes.
+  python3 - "$TEST_DIR/deep.tar" <<'PY'
+import hashlib, io, json, sys, tarfile
+b = io.BytesIO(); t = tarfile.open(fileobj=b, mode='w'); i = tarfile.TarInfo('hello'); i.size = 3; t.addfile(i, io.BytesIO(b'hi\n')); t.close()
+layer = b.getvalue(); ld = hashlib.sha256(layer).hexdigest(); d = 5000
+cfg = ('{"architecture":"amd64","os":"linux","config":{"Cmd":["/hello"],"X":%s},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' % ('[' * d + ']' * d, ld)).encode()
+cd = hashlib.sha256(cfg).hexdigest(); o = tarfile.open(sys.argv[1], 'w')
+for n, x in ((ld + '/layer.tar', layer), (cd + '.json', cfg), ('manifest.json', json.dumps([{"Config": cd + '.json', "RepoTags": ["deep:1"], "Layers": [ld + '/layer.tar']}]).encode())):
+    i = tarfile.TarInfo(n); i.size = len(x); o.addfile(i, io.BytesIO(x))
+o.close()
+PY
+  run e load -i "$TEST_DIR/deep.tar"
+  [ "$status" -eq 1 ] && [[ "$output" == *"nested deeper than 200 levels"* ]]
+  # An exec's process is in the container's root before it is in its PID namespace: a
+  # container that may ptrace (SYS_PTRACE) finds no /proc/PID/root leading to the host's.
+  touch "$TEST_DIR/host-only"
+  e run -d --name pt --network none --cap-add SYS_PTRACE busybox sh -c \
+    "while :; do for d in /proc/[0-9]*; do [ -e \$d/root$TEST_DIR/host-only ] && echo \$d > \$d/root$TEST_DIR/escaped; done; done" >/dev/null
+  for i in $(seq 1 20); do e exec pt true; done
+  [ ! -e "$TEST_DIR/escaped" ]
+  e rm -f y st pt >/dev/null
+  [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
 }
 
 @test "hostnames and hosts as Docker writes them: --network host and container:X, --add-host host-gateway; a shareable IPC's --rm leaves nothing" {
