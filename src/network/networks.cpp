@@ -716,10 +716,16 @@ namespace {
 // A container's hosts file rewritten in place (it is bind-mounted into the running container:
 // a rename would not show there): written over from the start, then cut to its length —
 // never truncated first, which let a lookup in the container (`hostname -i` as it starts)
-// read an empty file. False when the file is gone (the container with it).
+// read an empty file. False when the file is gone (the container with it), or when a process
+// in the container holds a lease on it: a blocking open would wait out the lease break (45 s)
+// under the networks lock, every networked start on the host with it; with O_NONBLOCK the
+// open fails at once, and only that container's own file goes without the update.
 bool write_hosts_in_place(const std::string& path, const std::string& text) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd) return false;
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd) {
+    if (errno == EWOULDBLOCK) log::warn(path + ": leased by a process in its container, not updated");
+    return false;
+  }
   size_t off = 0;
   while (off < text.size()) {
     const ssize_t n = ::pwrite(fd.get(), text.data() + off, text.size() - off, static_cast<off_t>(off));

@@ -250,6 +250,39 @@ web_root() {
   e network inspect appnet | jq -e '.[0].Containers | length == 2'
 }
 
+@test "a lease a container takes on its own /etc/hosts stalls no start: only its file misses the update" {
+  local r=$TEST_DIR/lease-root
+  mkdir -p "$r"
+  cp -a "$BUNDLE/rootfs/." "$r/"
+  cp "${BERTH_SYSCALL_PROBE:?}" "$r/probe"
+  tar -C "$r" -cf "$TEST_DIR/lease.tar" .
+  e import "$TEST_DIR/lease.tar" lease >/dev/null
+  e network create leasenet >/dev/null
+  # fcntl(3, F_SETLEASE, F_RDLCK) (x86_64: 72, 1024, 0) on the container's /etc/hosts, kept by
+  # the shell's fd 3; the lease break's SIGIO ignored. Opening the file for writing now waits
+  # out /proc/sys/fs/lease-break-time (45 s) — under the lock every networked start takes.
+  e run -d --name holder --network leasenet lease \
+    sh -c "trap '' IO; exec 3</etc/hosts; /probe 72 3 1024 0 > /tmp/lease; sleep 60" >/dev/null
+  local i
+  for i in $(seq 1 50); do
+    [ "$(e exec holder cat /tmp/lease 2>/dev/null)" = ok ] && break
+    sleep 0.1
+  done
+  [ "$(e exec holder cat /tmp/lease)" = ok ]
+  SECONDS=0
+  run e run -d --name late --network leasenet busybox sleep 60
+  [ "$status" -eq 0 ]
+  [ "$SECONDS" -lt 10 ]
+  [[ "$output" == *"leased by a process in its container, not updated"* ]]
+  # The newcomer knows the holder; the holder's own file kept its old text.
+  e exec late grep -q holder /etc/hosts
+  run e exec holder grep -c late /etc/hosts
+  [ "$output" = 0 ]
+  SECONDS=0
+  e rm -f late >/dev/null
+  [ "$SECONDS" -lt 10 ]
+}
+
 @test "--link CONTAINER:ALIAS: the alias names it in /etc/hosts (user and default network), follows its restarts; refused when it is missing or stopped" {
   e network create linknet >/dev/null
   e run -d --name db --network linknet busybox sleep 100 >/dev/null
