@@ -110,6 +110,12 @@ struct Client {
   int exec_id = 0;        // its process (Shim::Exec::id), once started
   bool done = false;      // owner said it cleaned up
   std::string leftovers;  // with its done: "umount PATH" / "rm PATH" lines left to us
+  // Frames the socket did not take yet (output, exit codes): sent as it takes more, never
+  // blocking the shim's loop on a client that stopped reading (a CLI suspended with Ctrl-Z
+  // kept every other caller — stop, kill, exec — waiting). Over kQueueHigh the output it
+  // waits for is not read: the container's writes wait instead, as with Docker's attach.
+  shim::FrameQueue out;
+  bool close_when_sent = false;  // closed once `out` is sent (an exec's exit, a detach)
 };
 
 class Shim {
@@ -146,6 +152,15 @@ class Shim {
   // from its control socket.
   void on_output(int fd, uint8_t type, int max_reads = 0);
   void broadcast(uint8_t type, const char* data, size_t n);
+  // A frame to a client: sent now as far as its socket takes it, the rest queued (Client::out).
+  static void send(Client& c, uint8_t type, std::string_view data);
+  // Closes the client once what is queued for it is sent.
+  static void finish(Client& c);
+  // Whether a client that gets the container's output (or exec `x`'s) has too much queued:
+  // that output is not read until it takes some.
+  bool output_backed_up() const;
+  // Sends what clients have queued, for at most `ms`; then closes those that asked for it.
+  void flush_clients(int ms);
   void on_client(Client& c);
   bool handle_frame(Client& c, uint8_t type, const std::string& data);
   void reap();
@@ -198,6 +213,7 @@ class Shim {
   void spawn_exec(const nlohmann::json& j, Exec& x);
   void start_exec(Client& c, const std::string& spec);
   Client* exec_client(int id);
+  bool exec_backed_up(const Exec& x);
   void exec_output(Exec& x, UniqueFd& fd, uint8_t type, int max_reads = 0);
   void finish_execs();
 
@@ -605,11 +621,47 @@ pid_t Shim::launch() {
   return pid_;
 }
 
-void Shim::broadcast(uint8_t type, const char* data, size_t n) {
-  for (auto& c : clients_) {
-    if (!c.attached || !c.fd || c.exec) continue;
-    if (!shim::send_frame(c.fd.get(), type, {data, n})) c.fd.reset();
+void Shim::send(Client& c, uint8_t type, std::string_view data) {
+  if (!c.fd) return;
+  c.out.push(type, data);
+  if (!c.out.flush(c.fd.get())) c.fd.reset();
+}
+
+void Shim::finish(Client& c) {
+  if (c.out.pending() == 0) c.fd.reset();
+  else c.close_when_sent = true;
+}
+
+bool Shim::output_backed_up() const {
+  return std::any_of(clients_.begin(), clients_.end(), [](const Client& c) {
+    return c.attached && !c.exec && c.fd && c.out.pending() > shim::FrameQueue::kQueueHigh;
+  });
+}
+
+bool Shim::exec_backed_up(const Exec& x) {
+  const Client* c = exec_client(x.id);
+  return c && c->out.pending() > shim::FrameQueue::kQueueHigh;
+}
+
+void Shim::flush_clients(int ms) {
+  const int64_t deadline = now_ns() + int64_t{ms} * 1000000;
+  for (;;) {
+    std::vector<pollfd> p;
+    for (auto& c : clients_) {
+      if (c.fd && c.close_when_sent && c.out.pending() == 0) c.fd.reset();
+      if (c.fd && c.out.pending()) p.push_back({c.fd.get(), POLLOUT, 0});
+    }
+    const int64_t left = (deadline - now_ns()) / 1000000;
+    if (p.empty() || left <= 0) return;
+    if (::poll(p.data(), p.size(), static_cast<int>(left)) < 0 && errno != EINTR) return;
+    for (auto& c : clients_)
+      if (c.fd && c.out.pending() && !c.out.flush(c.fd.get())) c.fd.reset();
   }
+}
+
+void Shim::broadcast(uint8_t type, const char* data, size_t n) {
+  for (auto& c : clients_)
+    if (c.attached && c.fd && !c.exec) send(c, type, {data, n});
 }
 
 Client* Shim::exec_client(int id) {
@@ -754,8 +806,8 @@ void Shim::spawn_exec(const nlohmann::json& j, Exec& x) {
 void Shim::start_exec(Client& c, const std::string& spec) {
   // The error frame carries the error's kind (encode_error): the engine's exit codes come from it.
   auto fail = [&](const Error& why) {
-    shim::send_frame(c.fd.get(), shim::kError, encode_error(why));
-    c.fd.reset();
+    send(c, shim::kError, encode_error(why));
+    finish(c);
   };
   auto j = nlohmann::json::parse(spec, nullptr, false);
   if (!j.is_object() || !j.contains("args") || !j["args"].is_array() || j["args"].empty())
@@ -767,7 +819,8 @@ void Shim::start_exec(Client& c, const std::string& spec) {
   } catch (const Error& e) {
     return fail(e);
   }
-  if (!shim::send_frame(c.fd.get(), shim::kStarted, std::to_string(x.pid)) || j.value("detach", false)) c.fd.reset();
+  send(c, shim::kStarted, std::to_string(x.pid));
+  if (j.value("detach", false)) finish(c);
   else c.exec_id = x.id;
   execs_.push_back(std::move(x));
 }
@@ -916,8 +969,7 @@ void Shim::exec_output(Exec& x, UniqueFd& fd, uint8_t type, int max_reads) {
       continue;
     }
     // No client (detached, or it went away): the output is dropped, the process goes on.
-    if (Client* c = exec_client(x.id))
-      if (!shim::send_frame(c->fd.get(), type, {buf, static_cast<size_t>(n)})) c->fd.reset();
+    if (Client* c = exec_client(x.id)) send(*c, type, {buf, static_cast<size_t>(n)});
   }
 }
 
@@ -937,9 +989,8 @@ void Shim::finish_execs() {
     event("exec_die", {{"execID", std::to_string(x.id)}, {"exitCode", std::to_string(x.code)}});
     if (x.probe && probe_ && probe_->exec_id == x.id) finish_probe(x.code, "");
     if (Client* c = exec_client(x.id)) {
-      const std::string code = std::to_string(x.code);
-      shim::send_frame(c->fd.get(), shim::kExit, code);
-      c->fd.reset();
+      send(*c, shim::kExit, std::to_string(x.code));
+      finish(*c);
     }
   }
   execs_.erase(std::remove_if(execs_.begin(), execs_.end(), [](const Exec& x) { return x.exited; }), execs_.end());
@@ -1296,18 +1347,23 @@ void Shim::serve(UniqueFd listen_fd) {
     std::vector<pollfd> p;
     p.push_back({sigfd.get(), POLLIN, 0});
     p.push_back({listen_fd.get(), POLLIN, 0});
-    for (auto* f : {&out_, &err_, &master_})
-      if (*f) p.push_back({f->get(), POLLIN, 0});
+    // The container's output waits while a client is behind taking it (Client::out).
+    if (!output_backed_up())
+      for (auto* f : {&out_, &err_, &master_})
+        if (*f) p.push_back({f->get(), POLLIN, 0});
     size_t first_client = p.size();
     for (auto& c : clients_) {
       // A client whose stdin is backed up is not read until the process takes some.
       StdinQueue* q = c.has_request ? stdin_of(c) : nullptr;
-      p.push_back({c.fd.get(), static_cast<short>(q && q->buf.size() > kStdinHigh ? 0 : POLLIN), 0});
+      short events = q && q->buf.size() > kStdinHigh ? 0 : POLLIN;
+      if (c.out.pending()) events |= POLLOUT;
+      p.push_back({c.fd.get(), events, 0});
     }
     size_t first_exec = p.size();
     for (auto& x : execs_)
-      for (auto* f : {&x.out, &x.err, &x.master})
-        if (*f) p.push_back({f->get(), POLLIN, 0});
+      if (!exec_backed_up(x))
+        for (auto* f : {&x.out, &x.err, &x.master})
+          if (*f) p.push_back({f->get(), POLLIN, 0});
     size_t first_stdin = p.size();
     {
       if (stdin_fd() >= 0 && !in_q_.buf.empty()) p.push_back({stdin_fd(), POLLOUT, 0});
@@ -1354,8 +1410,13 @@ void Shim::serve(UniqueFd listen_fd) {
     }
     for (size_t i = first_client; i < first_exec; ++i) {
       if (!p[i].revents) continue;
-      for (auto& c : clients_)
-        if (c.fd.get() == p[i].fd) on_client(c);
+      for (auto& c : clients_) {
+        if (!c.fd || c.fd.get() != p[i].fd) continue;
+        if ((p[i].revents & POLLOUT) && !c.out.flush(c.fd.get())) c.fd.reset();
+        if (c.fd && c.close_when_sent && c.out.pending() == 0) c.fd.reset();
+        // (POLLOUT alone: nothing to read, and the socket blocks.)
+        if (c.fd && (p[i].revents & ~POLLOUT)) on_client(c);
+      }
     }
     for (size_t i = first_exec; i < first_stdin; ++i) {
       if (!p[i].revents) continue;
@@ -1384,6 +1445,11 @@ void Shim::serve(UniqueFd listen_fd) {
   // lock (a deadlock of berthd's StopPodSandbox with a container exiting, found by critest).
   listen_fd.reset();
   for (auto& c : clients_)
+    if (!c.owner && !c.out.pending()) c.fd.reset();
+  // What attached clients have not taken yet (the end of the output, the exit code): a while
+  // to take it, not more — one that stopped reading must not hold the end.
+  flush_clients(2000);
+  for (auto& c : clients_)
     if (!c.owner) c.fd.reset();
   // The end: owners get their say (cleanup done by them, or gone), then the cleanup command.
   bool owner_done = false;
@@ -1397,10 +1463,14 @@ void Shim::serve(UniqueFd listen_fd) {
     if (owner_done || !owner_live || now_ns() > deadline) break;
     std::vector<pollfd> p;
     for (auto& c : clients_)
-      if (c.owner && c.fd) p.push_back({c.fd.get(), POLLIN, 0});
+      if (c.owner && c.fd) p.push_back({c.fd.get(), static_cast<short>(POLLIN | (c.out.pending() ? POLLOUT : 0)), 0});
     ::poll(p.data(), p.size(), 1000);
-    for (auto& c : clients_)
-      if (c.owner && c.fd) on_client(c);
+    for (size_t i = 0; i < p.size(); ++i)
+      for (auto& c : clients_) {
+        if (!c.owner || !c.fd || c.fd.get() != p[i].fd || !p[i].revents) continue;
+        if ((p[i].revents & POLLOUT) && !c.out.flush(c.fd.get())) c.fd.reset();
+        if (c.fd && (p[i].revents & ~POLLOUT)) on_client(c);
+      }
   }
   ::unlink((dir_ + "/shim.sock").c_str());
   // What the owner left to us: only paths under its own --root/--state (it named them).

@@ -2051,6 +2051,38 @@ PY
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
 }
 
+@test "a client that stops reading (a CLI suspended with Ctrl-Z) holds no other caller: exec, stop and an exec's exit go on" {
+  # A container that writes without end to an attached client that is stopped: the shim sent
+  # with blocking writes and waited on it, with every other request.
+  e run -d --name chatty --network none busybox sh -c 'yes line' >/dev/null
+  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" attach --no-stdin chatty > "$TEST_DIR/att.out" </dev/null &
+  local apid=$! i
+  for i in $(seq 1 50); do [ -s "$TEST_DIR/att.out" ] && break; sleep 0.1; done
+  kill -STOP "$apid"
+  sleep 1  # its socket's buffer fills
+  # An exec whose own client stops reading as its process writes; its exit is not held either.
+  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" exec chatty sh -c 'yes exec | head -c 20000000; echo done > /tmp/exec-done' > "$TEST_DIR/exec.out" &
+  local xpid=$!
+  for i in $(seq 1 50); do [ -s "$TEST_DIR/exec.out" ] && break; sleep 0.1; done
+  kill -STOP "$xpid"
+  run timeout 10 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" exec chatty echo answered
+  [ "$status" -eq 0 ]
+  [ "$output" = answered ]
+  # The suspended exec's process waits on its output (as the container's does), its client
+  # gets it all once it reads again.
+  kill -CONT "$xpid"
+  wait "$xpid"
+  [ "$(head -c 20000000 "$TEST_DIR/exec.out" | wc -c)" -eq 20000000 ]
+  [ "$(e exec chatty cat /tmp/exec-done)" = done ]
+  run timeout 10 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" stop -t 1 chatty
+  [ "$status" -eq 0 ]
+  kill -CONT "$apid"
+  wait "$apid" || true
+  grep -qx line "$TEST_DIR/att.out"
+  e rm chatty >/dev/null
+  [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+}
+
 @test "hostnames and hosts as Docker writes them: --network host and container:X, --add-host host-gateway; a shareable IPC's --rm leaves nothing" {
   [ "$(e run --rm --network host busybox sh -c 'uname -n; cat /etc/hostname' | sort -u)" = "$(hostname)" ]
   e run -d --name netx --network none --hostname xhost busybox sleep 60 >/dev/null
