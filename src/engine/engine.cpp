@@ -56,6 +56,9 @@ using nlohmann::json;
 
 namespace {
 
+// A name as given, without the slash of its inspect form ("/web"), which Docker takes too.
+std::string plain_name(const std::string& n) { return n.size() > 1 && n[0] == '/' ? n.substr(1) : n; }
+
 bool valid_name(const std::string& n) {
   if (n.empty() || n.size() > 128) return false;
   auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
@@ -787,7 +790,7 @@ Container Engine::create(const CreateRequest& req) {
   UniqueFd users = lock_users(false);  // its networks and volumes stay until it is recorded
   image::Image img = images_.resolve(req.image);
   trace("image resolved");
-  std::string name = req.name;
+  std::string name = plain_name(req.name);
   // A generated name must be free: a few tries, then a numbered one (Docker's way).
   for (int i = 0; name.empty() || (req.name.empty() && images_.db().get_container_by_name(opts_.images.ns, name)); ++i)
     name = random_name() + (i >= 5 ? std::to_string(i) : "");
@@ -2220,11 +2223,14 @@ PruneResult Engine::prune_networks(const PruneFilter& f) {
   return r;
 }
 
-void Engine::rename(const std::string& ref, const std::string& name) {
+void Engine::rename(const std::string& ref, const std::string& new_name) {
   Container c = lookup(ref);
+  const std::string name = plain_name(new_name);
   if (!valid_name(name)) throw Error(ErrorKind::invalid_argument, "invalid container name `" + name + "`");
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
+  if (c.rec.name == name)
+    throw Error(ErrorKind::invalid_argument, "Renaming a container with the same name as its current name");
   const std::string old = c.rec.name;
   c.rec.name = name;
   save(c);

@@ -54,6 +54,10 @@ class Writer {
 struct Entry {
   std::string log, stream, time;  // time as written (RFC 3339, ns)
   int64_t seconds() const;        // unix seconds of `time`, 0 if unparsable
+  // What `logs` prints of it (Docker's daemon's order): with `details`, the record's extra
+  // attributes and a space before the line — berth records none, so a space —; with
+  // `timestamps`, its time and a space before that.
+  std::string text(bool timestamps, bool details) const;
 };
 
 // One line of the file (without its newline); false for a line that is not a record.

@@ -91,6 +91,13 @@ LineSink records(const Sink& sink) {
 
 }  // namespace
 
+std::string Entry::text(bool timestamps, bool details) const {
+  std::string t;
+  if (timestamps) t = time + " ";
+  if (details) t += " ";
+  return t + log;
+}
+
 int64_t Entry::seconds() const {
   struct tm tm {};
   if (!::strptime(time.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;

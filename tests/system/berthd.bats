@@ -98,6 +98,8 @@ teardown_file() { berthd_teardown_file; }
   [ "$output" = "line 3" ]
   run -0 d logs -t --tail 1 lf
   [[ "$output" =~ ^20[0-9-]+T[0-9:.]+Z\ line\ 3$ ]]
+  run -0 d logs --details --tail -1 lf
+  [ "$output" = "$(printf ' line 1\n line 2\n line 3')" ]
   d rm lf
   # --log-driver none: the attached run shows the output; logs is Docker's 501 and its words.
   run -0 d run --name nl --log-driver none busybox echo shown

@@ -460,6 +460,14 @@ PY
   [ "${lines[1]}" = err ]
   run e logs -t lg
   [[ "${lines[0]}" == 20*" line1" ]]
+  # Docker's: a negative --tail is all; --details puts the record's attributes (none) and a
+  # space before each line, after the time.
+  run -0 e logs --tail -1 lg
+  [ "${#lines[@]}" -eq 6 ]
+  run -0 e logs --details --tail 1 lg
+  [ "$output" = " err" ]
+  run -0 e logs --details -t --tail 1 lg
+  [[ "$output" =~ ^20[0-9-]+T[0-9:.]+Z\ \ err$ ]]
   e run -d --name follow busybox sh -c 'echo a; sleep 0.5; echo b' >/dev/null
   run timeout 10 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" logs -f follow
   [ "$status" -eq 0 ]
@@ -519,6 +527,14 @@ PY
   [ "$(e inspect -f '{{.Id}}' "${id:0:8}")" = "$id" ]
   e rename one two
   [ "$(e inspect -f '{{.Name}}' "$id")" = /two ]
+  # Docker's: a name may come with its inspect form's slash; a rename to the same name is refused.
+  run e rename two two
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"Renaming a container with the same name as its current name"* ]]
+  e rename two /three
+  e rename three two
+  [ "$(e create --name /slashed busybox true)" = "$(e inspect -f '{{.Id}}' slashed)" ]
+  e rm slashed >/dev/null
   e inspect two | jq -e '.[0].State.Status == "created" and .[0].HostConfig.NetworkMode == "berth" and (.[0].Config.Cmd | length) == 1'
   e run -d --name up -l role=web busybox sleep 30 >/dev/null
   [ "$(e ps -q | wc -l)" -eq 1 ]
@@ -1444,6 +1460,8 @@ PY
   e run -d --name ev2 busybox sleep 30 >/dev/null
   run e exec ev2 sh -c 'exit 4'
   [ "$status" -eq 4 ]
+  # A line break in an exec's command (its action) forges no line of its own.
+  e exec ev2 echo "$(printf 'a\n2026-01-01T00:00:00Z forged')" >/dev/null
   e pause ev2; e unpause ev2; e rename ev2 ev3
   e rm -f ev3 >/dev/null
   e tag busybox evimg:1; e rmi evimg:1 >/dev/null
@@ -1460,6 +1478,8 @@ PY
   grep -q "container exec_create: sh -c exit 4 [0-9a-f]\{64\} (execID=1, image=busybox, name=ev2)" "$TEST_DIR/live"
   grep -q "container exec_start: sh -c exit 4 .*execID=1" "$TEST_DIR/live"
   grep -q "container exec_die [0-9a-f]\{64\} (execID=1, exitCode=4, image=busybox, name=ev2)" "$TEST_DIR/live"
+  grep -q "container exec_create: echo a 2026-01-01T00:00:00Z forged [0-9a-f]\{64\} (execID=2" "$TEST_DIR/live"
+  ! grep -q "^2026-01-01T00:00:00Z forged" "$TEST_DIR/live" || false
   grep -q "image tag sha256:[0-9a-f]* (name=evimg:1)" "$TEST_DIR/live"
   grep -q "image untag sha256:[0-9a-f]* (name=evimg:1)" "$TEST_DIR/live"
   grep -q "volume create evvol" "$TEST_DIR/live"

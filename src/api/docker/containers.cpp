@@ -564,12 +564,12 @@ void Api::container_logs(Exchange& ex, const Params& p) {
   o.until = secs("until");
   o.follow = q.flag("follow");
   o.cancel_fd = ex.client_fd();
-  const bool ts = q.flag("timestamps");
+  const bool ts = q.flag("timestamps"), details = q.flag("details");
   ex.begin_stream(200, "application/vnd.docker.raw-stream");
   eng_.logs(c.id(), o, [&](const logs::Entry& l) {
     const bool is_err = l.stream == "stderr";
     if ((is_err && !err) || (!is_err && !out)) return true;
-    const std::string text = ts ? l.time + " " + l.log : l.log;
+    const std::string text = l.text(ts, details);
     return ex.write(tty ? text : mux_frame(is_err ? 2 : 1, text));
   });
   ex.end_stream();

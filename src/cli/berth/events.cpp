@@ -56,13 +56,15 @@ class EventFilter {
   Filters filters_;
 };
 
-// Docker's line: TIME TYPE ACTION ID (k=v, …).
+// Docker's line: TIME TYPE ACTION ID (k=v, …). One line whatever the event carries: an exec's
+// command (its action) or a label with a line break in it would forge lines of their own, so
+// control characters are shown as spaces (as ps shows a command).
 std::string event_line(const events::Event& e) {
   std::string line = rfc3339_nano(e.time_ns) + " " + e.type + " " + e.action + " " + e.id;
   std::string attrs;
   for (auto& [k, v] : e.attributes) attrs += (attrs.empty() ? "" : ", ") + k + "=" + v;
   if (!attrs.empty()) line += " (" + attrs + ")";
-  return line;
+  return cell_text(std::move(line), 0);
 }
 
 // A template sees Docker's events.Message by its Go field names (Status, ID, From, Scope, Time,

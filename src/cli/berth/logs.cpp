@@ -16,10 +16,9 @@ namespace berth::cli {
 namespace {
 
 // False when the output is gone (`logs -f | head -1`): the follow ends.
-bool print_log(const logs::Entry& l, bool timestamps) {
-  std::string text = timestamps ? l.time + " " + l.log : l.log;
+bool print_log(const logs::Entry& l, bool timestamps, bool details) {
   try {
-    fs::write_fd(l.stream == "stderr" ? 2 : 1, text, "output");
+    fs::write_fd(l.stream == "stderr" ? 2 : 1, l.text(timestamps, details), "output");
     return true;
   } catch (const Error&) {
     return false;
@@ -38,13 +37,14 @@ int cmd_logs(const Engine& e, int argc, char** argv, int first) {
     const std::string text = a.get("tail");
     char* end = nullptr;
     o.tail = std::strtol(text.c_str(), &end, 10);
-    if (*end || o.tail < 0) throw Error(ErrorKind::invalid_argument, "logs: invalid --tail `" + text + "`");
+    if (*end || text.empty()) throw Error(ErrorKind::invalid_argument, "logs: invalid --tail `" + text + "`");
+    if (o.tail < 0) o.tail = -1;  // Docker's daemon: a negative number is all
   }
   o.since = parse_since(a.get("since"));
   o.until = a.has("until") ? parse_since(a.get("until")) : 0;
   o.follow = a.has("follow");
-  const bool ts = a.has("timestamps");
-  make_engine(e).logs(a.id(), o, [&](const logs::Entry& l) { return print_log(l, ts); });
+  const bool ts = a.has("timestamps"), details = a.has("details");
+  make_engine(e).logs(a.id(), o, [&](const logs::Entry& l) { return print_log(l, ts, details); });
   return 0;
 }
 
