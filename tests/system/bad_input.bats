@@ -88,15 +88,20 @@ load helpers
 
 @test "unknown command, unknown flag, missing id" {
   run --separate-stderr rt frobnicate
-  [ "$status" -eq 1 ] && [[ "$stderr" == *"unknown command"* ]]
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"unknown command"* ]]
   run --separate-stderr rt create --bogus "$ID"
-  [ "$status" -eq 1 ] && [[ "$stderr" == *"unknown flag"* ]]
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"unknown flag"* ]]
   run --separate-stderr rt start
-  [ "$status" -eq 1 ] && [[ "$stderr" == *"id is required"* ]]
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"id is required"* ]]
   run --separate-stderr rt state "never-created-$ID"
-  [ "$status" -eq 1 ] && [[ "$stderr" == *"does not exist"* ]]
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"does not exist"* ]]
   run --separate-stderr "$RUNTIME" --systemd-cgroup --root "$ROOT" list
-  [ "$status" -eq 1 ] && [[ "$stderr" == *"systemd"* ]]
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"systemd"* ]]
 }
 
 @test "a failing prestart hook fails create and leaves nothing" {

@@ -105,7 +105,8 @@ teardown_file() { berthd_teardown_file; }
   run -0 d run --name nl --log-driver none busybox echo shown
   [ "$output" = shown ]
   run d logs nl
-  [ "$status" -eq 1 ] && [[ "$output" == *"configured logging driver does not support reading"* ]]
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"configured logging driver does not support reading"* ]]
   d rm nl
 }
 
@@ -588,7 +589,7 @@ PY
   wait_for grep -q "reload: .*the old configuration stays" "$M/berthd.log"
   [ "$(curl -s --unix-socket "$M/d.sock" http://d/info | jq -r .DefaultRuntime)" = hup ]
   kill -TERM "$pid"; wait "$pid" || true
-  ! grep -q Sanitizer "$M/berthd.log"
+  ! grep -q Sanitizer "$M/berthd.log" || false
   rm -rf "$M"
 }
 
@@ -801,11 +802,14 @@ make_certs() {
   run -0 t rm -f tlsc
   # no client certificate, one another CA signed, plain HTTP: no answer from the API
   run curl -s --cacert "$c/ca.pem" -w '%{http_code}' "https://127.0.0.1:$port/_ping"
-  [ "$status" -ne 0 ] && [ "$output" = 000 ]
+  [ "$status" -ne 0 ]
+  [ "$output" = 000 ]
   run curl -s --cacert "$c/ca.pem" --cert "$c/other-cert.pem" --key "$c/other-key.pem" -w '%{http_code}' "https://127.0.0.1:$port/_ping"
-  [ "$status" -ne 0 ] && [ "$output" = 000 ]
+  [ "$status" -ne 0 ]
+  [ "$output" = 000 ]
   run curl -s -w '%{http_code}' "http://127.0.0.1:$port/_ping"
-  [ "$status" -ne 0 ] && [ "$output" = 000 ]
+  [ "$status" -ne 0 ]
+  [ "$output" = 000 ]
   run -0 curl -s --cacert "$c/ca.pem" --cert "$c/cert.pem" --key "$c/key.pem" "https://127.0.0.1:$port/_ping"
   [ "$output" = OK ]
   # the rejected handshakes and closed sessions left no descriptor behind
@@ -827,7 +831,7 @@ make_certs() {
   [ ! -e "$DD/run-tls2/berthd.pid" ]
   kill -TERM "$pid"
   wait "$pid"
-  ! grep -q Sanitizer "$DD/berthd-tls.log"
+  ! grep -q Sanitizer "$DD/berthd-tls.log" || false
 }
 
 # A newer docker CLI than Debian's (28.x at /usr/local/bin here): it negotiates down to 1.41.
@@ -913,7 +917,7 @@ newer_docker() {
   [[ "$output" != *bproj* ]]
   run -0 d volume ls -q
   [[ "$output" != *bproj* ]]
-  ! ip -br link | grep -q "br-.*bproj"
+  ! ip -br link | grep -q "br-.*bproj" || false
 }
 
 @test "berthd: the Docker SDK for Python (docker-py) drives it" {

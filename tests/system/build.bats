@@ -110,7 +110,8 @@ EOF
   run e build -t c:1 "$CTX"
   [ "$status" -eq 0 ]
   [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 4 ]
-  ! printed step-ran-a && ! printed step-ran-b
+  ! printed step-ran-a || false
+  ! printed step-ran-b || false
   [ "$(e image inspect c:1 --format '{{.Id}}')" = "$first" ]
   touch -d '2001-01-01' "$CTX/a.txt"
   run e build -t c:1 "$CTX"
@@ -119,7 +120,7 @@ EOF
   run e build -t c:2 "$CTX"
   [ "$status" -eq 0 ]
   [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 2 ]
-  ! printed step-ran-b
+  ! printed step-ran-b || false
   printed step-ran-a
   [ "$(e run --rm c:2 cat /a.txt)" = two ]
   [ "$(e run --rm c:1 cat /a.txt)" = one ]
@@ -142,7 +143,7 @@ EOF
   run e build -t c:4 "$CTX"
   printed "v is 1"
   run e build -t c:4 "$CTX"
-  ! printed "v is 1"
+  ! printed "v is 1" || false
   run e build --build-arg V=2 -t c:5 "$CTX"
   printed "v is 2"
   # builder prune drops the cache (the tagged images stay), and the next build runs again.
@@ -302,7 +303,7 @@ EOF
   [ "$status" -eq 0 ]
   printed stage-compile-ran
   printed stage-test-ran
-  ! printed stage-never-ran
+  ! printed stage-never-ran || false
   [[ "$output" == *"Step 1/4 : FROM \$BASE AS compile"* ]]
   run e build -t ms:files --target files "$CTX"
   [ "$status" -eq 0 ]
@@ -311,7 +312,7 @@ EOF
   run e build -t ms:final --build-arg NOT_DECLARED=1 "$CTX"
   echo "$output"
   [ "$status" -eq 0 ]
-  ! printed stage-never-ran
+  ! printed stage-never-ran || false
   printed compiled
   [[ "$output" == *"[Warning] One or more build-args [NOT_DECLARED] were not consumed"* ]]
   [ "$(e run --rm ms:final cat /from-name /from-index | tr '\n' ' ')" = "compiled compiled " ]
@@ -509,7 +510,8 @@ EOF
   one=$(grep -n '^one-says-hi$' <<<"$output" | cut -d: -f1)
   step3=$(grep -n '^Step 3/10 : FROM busybox AS two$' <<<"$output" | cut -d: -f1)
   two=$(grep -n '^two-says-hi$' <<<"$output" | cut -d: -f1)
-  [ "$one" -lt "$step3" ] && [ "$step3" -lt "$two" ]
+  [ "$one" -lt "$step3" ]
+  [ "$step3" -lt "$two" ]
   # Stage one fails at once: stage two's long RUN is stopped, the build ends with one's error.
   cat > "$CTX/Dockerfile" <<'EOF'
 FROM busybox AS one
@@ -593,8 +595,8 @@ EOF
   run e2 build --network none --cache-from cachesrc:1 -t rebuilt "$CTX"
   echo "$output"
   [ "$status" -eq 0 ]
-  ! printed ran-first
-  ! printed ran-second
+  ! printed ran-first || false
+  ! printed ran-second || false
   [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 4 ]   # WORKDIR, RUN, COPY, RUN
   [ "$(e2 run --rm --network none rebuilt)" = ran-first ]
   [ "$(e2 image inspect rebuilt --format '{{json .RootFS.Layers}}')" = "$(e image inspect cachesrc:1 --format '{{json .RootFS.Layers}}')" ]
@@ -630,10 +632,10 @@ EOF
   [[ "$output" == *"/etc/app.key: No such file or directory"* ]]
   e save sec -o "$TEST_DIR/sec.tar"
   mkdir "$TEST_DIR/sec" && tar -C "$TEST_DIR/sec" -xf "$TEST_DIR/sec.tar"
-  ! grep -rq "top-secret-$$" "$TEST_DIR/sec"
+  ! grep -rq "top-secret-$$" "$TEST_DIR/sec" || false
   for blob in "$TEST_DIR"/sec/blobs/sha256/*; do
     tar -tf "$blob" >/dev/null 2>&1 || continue
-    ! tar -tf "$blob" | grep -qE '^(run/|etc/app.key)'
+    ! tar -tf "$blob" | grep -qE '^(run/|etc/app.key)' || false
   done
   # A new value of the secret does not make the steps run again (BuildKit's rule).
   echo "rotated" > "$TEST_DIR/token"
@@ -728,5 +730,6 @@ while True:
   [ "$status" -eq 0 ]
   [[ "$output" == *HOST-ONLY-SECRET* ]]
   run e build --allow security.insecure "$CTX"
-  [ "$status" -ne 0 ] && [[ "${lines[-1]}" == *"network.host only"* ]]
+  [ "$status" -ne 0 ]
+  [[ "${lines[-1]}" == *"network.host only"* ]]
 }

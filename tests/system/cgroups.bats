@@ -53,7 +53,7 @@ cg_file() {
   fi
   rt delete "$ID"
   # Every directory of the container is gone, in every hierarchy.
-  ! find /sys/fs/cgroup -path "*berth-test/$ID*" | grep -q .
+  ! find /sys/fs/cgroup -path "*berth-test/$ID*" | grep -q . || false
 }
 
 @test "the pids limit is enforced inside the container" {
@@ -88,7 +88,7 @@ cg_file() {
   run rt run --bundle "$BUNDLE" "$ID"
   [ "$status" -eq 0 ]
   # In a cgroup namespace every hierarchy shows the container's cgroup as its root.
-  ! echo "$output" | grep -v ':/$'
+  ! echo "$output" | grep -v ':/$' || false
 }
 
 @test "relative cgroupsPath is placed below the runtime's own cgroup" {
@@ -104,7 +104,7 @@ cg_file() {
     [ -d "/sys/fs/cgroup/pids${own%/}/berth-rel-$ID" ]
   fi
   rt delete "$ID"
-  ! find /sys/fs/cgroup -name "berth-rel-$ID" | grep -q .
+  ! find /sys/fs/cgroup -name "berth-rel-$ID" | grep -q . || false
 }
 
 @test "hugetlb limits go to whichever hierarchy has the controller" {
@@ -133,7 +133,7 @@ cg_file() {
   [ "$status" -eq 1 ]
   [[ "$stderr" == *cpuset.cpus* ]]
   assert_clean "$ID"
-  ! find /sys/fs/cgroup -path "*berth-test/$ID*" | grep -q .
+  ! find /sys/fs/cgroup -path "*berth-test/$ID*" | grep -q . || false
   set_config '.linux.cgroupsPath = "/../../etc"'
   run --separate-stderr rt create --bundle "$BUNDLE" "$ID"
   [ "$status" -eq 1 ]

@@ -124,7 +124,7 @@ EOF
   run -0 cri pods -q
   [ -z "$output" ]
   [ -z "$(e --namespace k8s.io ps -aq)" ]
-  ! grep -q "$pod" /proc/self/mountinfo
+  ! grep -q "$pod" /proc/self/mountinfo || false
   [ -z "$(ip -br link show master "$BRIDGE" 2>/dev/null)" ]
   run -0 cri rmi "$image"
   run -0 cri images -q

@@ -74,5 +74,5 @@ IMG=localhost/berth-busybox:latest
   cc task ls | grep -q "c3-$$.*STOPPED"
   cc task rm "c3-$$"
   cc containers rm "c3-$$"
-  ! find /sys/fs/cgroup -maxdepth 4 -type d -name "c3-$$" | grep -q .
+  ! find /sys/fs/cgroup -maxdepth 4 -type d -name "c3-$$" | grep -q . || false
 }

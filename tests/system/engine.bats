@@ -114,7 +114,7 @@ setup() {
   [ "$(e inspect -f '{{.State.ExitCode}}' web)" = 42 ]
   run e logs web
   [[ "$output" == *got-term* ]]
-  ! kill -0 "$pid" 2>/dev/null
+  ! kill -0 "$pid" 2>/dev/null || false
   e rm web
   run e inspect web
   [ "$status" -ne 0 ]
@@ -242,9 +242,12 @@ PY
   [ "${lines[3]}" = lo ]
   # Docker's other forms: NAME=IP, the address in brackets (IPv6's way).
   run -0 e run --rm --network none --add-host cache=10.1.2.4 --add-host v6=[fd00::5] --add-host v4=[10.1.2.5] busybox cat /etc/hosts
-  [[ "$output" == *$'10.1.2.4\tcache'* ]] && [[ "$output" == *$'fd00::5\tv6'* ]] && [[ "$output" == *$'10.1.2.5\tv4'* ]]
+  [[ "$output" == *$'10.1.2.4\tcache'* ]]
+  [[ "$output" == *$'fd00::5\tv6'* ]]
+  [[ "$output" == *$'10.1.2.5\tv4'* ]]
   run e run --rm --network none --add-host nohost busybox true
-  [ "$status" -eq 125 ] && [[ "$output" == *'bad format for add-host: "nohost"'* ]]
+  [ "$status" -eq 125 ]
+  [[ "$output" == *'bad format for add-host: "nohost"'* ]]
   run e run --rm --network host busybox ls /sys/class/net
   [ "$output" = "$(ls /sys/class/net)" ]
   run e run --rm --network none -p 8080:80 busybox true
@@ -328,9 +331,11 @@ PY
   mount --make-private "$TEST_DIR/priv"
   mkdir "$TEST_DIR/priv/d"
   run e run --rm --network none -v "$TEST_DIR/priv/d:/x:rshared" busybox true
-  [ "$status" -eq 125 ] && [[ "$output" == *"path $TEST_DIR/priv/d is mounted on $TEST_DIR/priv but it is not a shared mount"* ]]
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"path $TEST_DIR/priv/d is mounted on $TEST_DIR/priv but it is not a shared mount"* ]]
   run e run --rm --network none -v "$TEST_DIR/priv/d:/x:rslave" busybox true
-  [ "$status" -eq 125 ] && [[ "$output" == *"is not a shared or slave mount"* ]]
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"is not a shared or slave mount"* ]]
   [ -z "$(e ps -aq)" ]
   mount --make-shared "$TEST_DIR/priv"
   run -0 e run --rm --network none -v "$TEST_DIR/priv/d:/x:rshared" busybox true
@@ -393,7 +398,8 @@ PY
   else
     [ "$(e inspect -f '{{len .HostConfig.BlkioWeightDevice}}' rk)" = 0 ]
     run --separate-stderr e run --rm --network none --blkio-weight 300 busybox echo ran
-    [ "$status" -eq 0 ] && [ "$output" = ran ]
+    [ "$status" -eq 0 ]
+    [ "$output" = ran ]
     [[ "$stderr" == *"does not support Block I/O weight"*"Weight discarded"* ]]
   fi
   e rm rk >/dev/null
@@ -486,18 +492,24 @@ PY
   [ "$(e inspect -f '{{.HostConfig.LogConfig.Type}}:{{.LogPath}}' nolog)" = "none:" ]
   [ -z "$(find "$BROOT/containers/$(e inspect -f '{{.Id}}' nolog)" -name '*.log')" ]
   run e logs nolog
-  [ "$status" -eq 1 ] && [[ "$output" == *"configured logging driver does not support reading"* ]]
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"configured logging driver does not support reading"* ]]
   run e run --rm --log-driver none --log-opt max-size=1m busybox true
-  [ "$status" -eq 125 ] && [[ "$output" == *"log driver none takes no options"* ]]
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"log driver none takes no options"* ]]
   run e run --rm --log-driver syslog busybox true
-  [ "$status" -eq 125 ] && [[ "$output" == *"json-file, k8s-file"*"or none"* ]]
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"json-file, k8s-file"*"or none"* ]]
   # json-file's options berth has not: refused (by the engine: the API's clients too).
   run e run --rm --log-opt max-size=0 busybox true
-  [ "$status" -eq 125 ] && [[ "$output" == *"it must be a positive size"* ]]
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"it must be a positive size"* ]]
   run e run --rm --log-opt compress=true busybox true
-  [ "$status" -eq 125 ] && [[ "$output" == *"unknown log opt 'compress' for json-file log driver"* ]]
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"unknown log opt 'compress' for json-file log driver"* ]]
   run e create --log-opt max-file=0 busybox true
-  [ "$status" -eq 1 ] && [[ "$output" == *"invalid --log-opt max-file"* ]]
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"invalid --log-opt max-file"* ]]
 }
 
 @test "restart policies: on-failure:N counts restarts; always stops on stop" {
@@ -657,7 +669,7 @@ PY
   sleep 0.2
   [ "$(e inspect -f '{{.State.Status}}' orphan)" = exited ]
   [[ "$(e inspect -f '{{.State.Error}}' orphan)" == *berth-shim* ]]
-  ! kill -0 "$pid" 2>/dev/null
+  wait_for process_gone "$pid"
   e rm orphan
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
 }
@@ -733,7 +745,7 @@ EOS
   [ -z "$(ls "$TEST_DIR/run/networks/members/slownet" 2>/dev/null)" ]
   sleep 1.2
   [ -z "$(ls "$TEST_DIR/plugins" | grep made-)" ]
-  ! pgrep -f "$TEST_DIR/plugins/slow"
+  ! pgrep -f "$TEST_DIR/plugins/slow" || false
 }
 
 @test "-it: resizing the caller's terminal resizes the container's" {
@@ -808,7 +820,7 @@ EOS
   [ "$(find "$BROOT" "$TEST_DIR/run" | wc -l)" -eq "$before_disk" ]
   # No process of ours stays: no shim (host_traces), no berth. (Exited shims are reaped by
   # the host's init, as conmon's are; a lazy init may show them as zombies for a while.)
-  ! pgrep -f "berth --root $BROOT" >/dev/null
+  ! pgrep -f "berth --root $BROOT" >/dev/null || false
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
 }
 
@@ -929,12 +941,12 @@ EOS
   [[ "$output" == *"commit --change: \`RUN\` cannot change an image's configuration"* ]]
   run e commit --change 'EXPOSE 80:80' cfgd test/bad:1
   [ "$status" -ne 0 ]
-  ! e image inspect test/bad:1 >/dev/null 2>&1
+  ! e image inspect test/bad:1 >/dev/null 2>&1 || false
   [ "$(find "$BROOT/content" -type f | wc -l)" -eq "$blobs" ]
   e export -o "$TEST_DIR/rootfs-out.tar" changed
   tar -tf "$TEST_DIR/rootfs-out.tar" | grep -qx newfile
-  ! tar -tf "$TEST_DIR/rootfs-out.tar" | grep -qx bin/ls
-  ! tar -tf "$TEST_DIR/rootfs-out.tar" | grep -q '\.wh\.'
+  ! tar -tf "$TEST_DIR/rootfs-out.tar" | grep -qx bin/ls || false
+  ! tar -tf "$TEST_DIR/rootfs-out.tar" | grep -q '\.wh\.' || false
   [ "$(tar -tf "$TEST_DIR/rootfs-out.tar" | wc -l)" -gt 100 ]
   # A running container exports its live state; to a terminal it refuses.
   e run -d --name live busybox sh -c 'echo live > /live; sleep 30' >/dev/null
@@ -971,7 +983,8 @@ EOS
   e cp cpc:/data/tof "$TEST_DIR/out/link"
   [ "$(readlink "$TEST_DIR/out/link")" = f ]
   e cp -L cpc:/data/tof "$TEST_DIR/out/followed"
-  [ ! -L "$TEST_DIR/out/followed" ] && [ "$(cat "$TEST_DIR/out/followed")" = inside ]
+  [ ! -L "$TEST_DIR/out/followed" ]
+  [ "$(cat "$TEST_DIR/out/followed")" = inside ]
   ln -s a "$TEST_DIR/in/toa"
   e cp "$TEST_DIR/in/toa" cpc:/data/
   e cp -L "$TEST_DIR/in/toa" cpc:/data/toa-followed
@@ -979,10 +992,12 @@ EOS
   # host's file is not read); followed with -L it resolves inside the container's root (where
   # $TEST_DIR does not exist) — a naive `cp -L` would copy the host's secret.
   e cp cpc:/data/leak "$TEST_DIR/out/leaked"
-  [ -L "$TEST_DIR/out/leaked" ] && [ "$(readlink "$TEST_DIR/out/leaked")" = "$TEST_DIR/secret" ]
+  [ -L "$TEST_DIR/out/leaked" ]
+  [ "$(readlink "$TEST_DIR/out/leaked")" = "$TEST_DIR/secret" ]
   run e cp -L cpc:/data/leak "$TEST_DIR/out/leaked-followed"
   [ "$status" -ne 0 ]
-  [ ! -e "$TEST_DIR/out/leaked-followed" ] && [ ! -L "$TEST_DIR/out/leaked-followed" ]
+  [ ! -e "$TEST_DIR/out/leaked-followed" ]
+  [ ! -L "$TEST_DIR/out/leaked-followed" ]
   # …and writing through a symlinked directory must not land on the host.
   run e cp "$TEST_DIR/in/a" cpc:/data/evil/planted
   [ "$status" -ne 0 ]
@@ -1191,7 +1206,8 @@ with tarfile.open(sys.argv[1], "w") as t:
     i = tarfile.TarInfo("up/tmp/berth-cp-escape2"); i.size = len(data); t.addfile(i, io.BytesIO(data))
 PY
   e cp - v:/tmp < "$TEST_DIR/evil.tar" || true
-  [ ! -e /berth-cp-escape ] && [ ! -e /tmp/berth-cp-escape2 ]
+  [ ! -e /berth-cp-escape ]
+  [ ! -e /tmp/berth-cp-escape2 ]
   [ ! -e "$TEST_DIR/berth-cp-escape" ]
   # A destination that is not a directory: one line, non-zero.
   run e cp - v:/data/sub/f < "$TEST_DIR/out.tar"
@@ -1211,8 +1227,11 @@ PY
   local build prefix=$TEST_DIR/prefix
   build=$(cd "$(dirname "$BERTH")/.." && pwd)
   cmake --install "$build" --prefix "$prefix" >/dev/null
-  [ -x "$prefix/bin/berth" ] && [ -x "$prefix/bin/berth-shim" ] && [ -x "$prefix/bin/berth-runtime" ]
-  [ -f "$prefix/lib/berth/berth-registry.so" ] && [ -f "$prefix/share/doc/berth/README.md" ]
+  [ -x "$prefix/bin/berth" ]
+  [ -x "$prefix/bin/berth-shim" ]
+  [ -x "$prefix/bin/berth-runtime" ]
+  [ -f "$prefix/lib/berth/berth-registry.so" ]
+  [ -f "$prefix/share/doc/berth/README.md" ]
   local I=("$prefix/bin/berth" --root "$BROOT" --state "$TEST_DIR/run")
   [ "$("${I[@]}" run --rm --network none busybox echo installed)" = installed ]
   # The registry verbs load the module from lib/berth: a refused connection, not a missing module.
@@ -1294,11 +1313,10 @@ PY
   run e system check --repair
   echo "$output"
   [ "$status" -eq 0 ]
-  gone() { [ ! -d "/proc/$opid" ] || grep -q '^State:.*Z' "/proc/$opid/status" 2>/dev/null; }
-  wait_for gone
+  wait_for process_gone "$opid"
   [ ! -e "$TEST_DIR/run/default/containers/$oid" ]
   [ ! -e "$BROOT/containers/$oid" ]
-  ! grep -q " $TEST_DIR/run/default/containers/$sid/rootfs " /proc/self/mountinfo
+  ! grep -q " $TEST_DIR/run/default/containers/$sid/rootfs " /proc/self/mountinfo || false
   [ "$(e system check)" = "the store is consistent" ]
   # The recorded one is still a container: it shows as exited and goes with rm.
   [ "$(e inspect -f '{{.State.Status}}' stale)" = exited ]
@@ -1356,12 +1374,12 @@ PY
   [ "$(e ps -aq | wc -l)" -eq 3 ]
   run e container prune -f --filter label=tmp=1
   [[ "$output" == *"Deleted Containers:"* ]]
-  ! e inspect a >/dev/null 2>&1
+  ! e inspect a >/dev/null 2>&1 || false
   e inspect b >/dev/null
   # label!=tmp matches b; a "y" answers the question. The running one stays.
   run sh -c "echo y | \"$BERTH\" --root $BROOT --state $TEST_DIR/run container prune --filter 'label!=tmp'"
   [ "$status" -eq 0 ]
-  ! e inspect b >/dev/null 2>&1
+  ! e inspect b >/dev/null 2>&1 || false
   [ "$(e inspect -f '{{.State.Status}}' up)" = running ]
   # network prune never takes the default network; system prune --volumes takes unused
   # anonymous volumes and custom networks, never a named volume.
@@ -1380,7 +1398,7 @@ PY
   [[ "$output" == *"Deleted Volumes:"*"$anon"* ]]
   e network inspect berth >/dev/null
   e volume inspect named >/dev/null
-  ! e network inspect spare >/dev/null 2>&1
+  ! e network inspect spare >/dev/null 2>&1 || false
   [ "$(e inspect -f '{{.State.Status}}' up)" = running ]
 }
 
@@ -1498,11 +1516,14 @@ PY
   [[ "$(e events --since "$(date -u -d '-1 hour' +%Y-%m-%dT%H)Z" --until 0s --filter container=ev1 --format '{{.Action}}')" == *die* ]]
   [[ "$(e events --since 1h30m --until 0s --filter container=ev1 --format '{{.Action}}')" == *die* ]]
   run e events --since 2026-13-45 --until 0s
-  [ "$status" -ne 0 ] && [ "${#lines[@]}" -eq 1 ]
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
   # A template names Docker's Go fields (Status, ID, From, Scope, Time, TimeNano), JSON the tags.
   line=$(e events --since 1m --until 0s --filter event=die --filter container=ev1 --format '{{.Status}} {{.From}} {{.Scope}} {{.Time}} {{.TimeNano}} {{.ID}}')
   read -r st from scope t tn evid <<< "$line"
-  [ "$st $from $scope" = "die busybox local" ] && [ "$tn" -gt 0 ] && [ "$t" = "${tn:0:10}" ]
+  [ "$st $from $scope" = "die busybox local" ]
+  [ "$tn" -gt 0 ]
+  [ "$t" = "${tn:0:10}" ]
   grep -q "container die $evid (exitCode=3, image=busybox, name=ev1" "$TEST_DIR/live"
   e events --since 1m --until 0s --filter event=die --filter container=ev1 --format json | jq -e '.status == "die" and .timeNano > 0' >/dev/null
   run e events --since 1m --until 0s --filter type=volume --format json
@@ -1857,7 +1878,8 @@ PY
   # wait gets a --rm container's exit code although the container is gone by then.
   e run -d --rm --name rmd --network none busybox sh -c 'sleep 1; exit 5' >/dev/null
   run e wait rmd
-  [ "$status" -eq 0 ] && [ "$output" = 5 ]
+  [ "$status" -eq 0 ]
+  [ "$output" = 5 ]
   # A created container's wait answers at once (Docker's not-running condition).
   e create --name made --network none busybox true >/dev/null
   [ "$(timeout 5 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" wait made)" = 0 ]
@@ -1865,7 +1887,8 @@ PY
   e run -d --name pz --network none busybox sleep 60 >/dev/null
   e pause pz
   run e pause pz
-  [ "$status" -eq 1 ] && [[ "$output" == *"already paused"* ]]
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"already paused"* ]]
   e kill pz >/dev/null
   [ "$(timeout 5 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" wait pz)" = 137 ]
   [ "$(e inspect -f '{{.State.Status}}' pz)" = exited ]
@@ -1879,10 +1902,12 @@ PY
   # start of a running container: its name, success.
   e run -d --name up --network none busybox sleep 60 >/dev/null
   run e start up
-  [ "$status" -eq 0 ] && [ "$output" = up ]
+  [ "$status" -eq 0 ]
+  [ "$output" = up ]
   # exec: 1 for the container, 126 for a process that cannot start, 127 for no command.
   run e exec -u nosuch up id
-  [ "$status" -eq 126 ] && [[ "$output" == *"unable to find user nosuch"* ]]
+  [ "$status" -eq 126 ]
+  [[ "$output" == *"unable to find user nosuch"* ]]
   run e exec -w /nonexist up pwd
   [ "$status" -eq 126 ]
   run -127 e exec up /no/such/program
@@ -1964,10 +1989,12 @@ health_is() {
   [ "$(e image inspect -f '{{json .Config.Healthcheck}}' hcimg2)" = '{"Interval":100000000,"Retries":7,"Test":["CMD","sh","-c","exit 0"]}' ]
   printf 'FROM busybox\nHEALTHCHECK --interval=500us CMD true\n' > "$TEST_DIR/hctx/Dockerfile"
   run e build -q "$TEST_DIR/hctx"
-  [ "$status" -ne 0 ] && [[ "$output" == *'Interval "interval" cannot be less than 1ms'* ]]
+  [ "$status" -ne 0 ]
+  [[ "$output" == *'Interval "interval" cannot be less than 1ms'* ]]
   printf 'FROM busybox\nHEALTHCHECK --retries=0 CMD true\n' > "$TEST_DIR/hctx/Dockerfile"
   run e build -q "$TEST_DIR/hctx"
-  [ "$status" -ne 0 ] && [[ "$output" == *"--retries must be at least 1 (not 0)"* ]]
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"--retries must be at least 1 (not 0)"* ]]
   # The base's HEALTHCHECK does not probe into a RUN step (moby#37362: it changed the layer).
   printf 'FROM busybox\nHEALTHCHECK --interval=10ms CMD sh -c "date >> /probe-ran"\nRUN sleep 0.5\nRUN test ! -e /probe-ran\n' > "$TEST_DIR/hctx/Dockerfile"
   run -0 e build -q --no-cache "$TEST_DIR/hctx"
@@ -1994,20 +2021,25 @@ health_is() {
 
   # Docker's refusals.
   run e run --rm --network none --health-interval 500us busybox true
-  [ "$status" -eq 125 ] && [[ "$output" == *"Interval in Healthcheck cannot be less than 1ms"* ]]
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"Interval in Healthcheck cannot be less than 1ms"* ]]
   run e run --rm --network none --health-timeout -1s busybox true
-  [ "$status" -eq 125 ] && [[ "$output" == *"--health-timeout cannot be negative"* ]]
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"--health-timeout cannot be negative"* ]]
   run e run --rm --network none --no-healthcheck --health-retries 2 busybox true
-  [ "$status" -eq 125 ] && [[ "$output" == *"--no-healthcheck conflicts with --health-* options"* ]]
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"--no-healthcheck conflicts with --health-* options"* ]]
   run e run --rm --network none --health-interval soon busybox true
-  [ "$status" -eq 125 ] && [[ "$output" == *'"--health-interval"'* ]]
+  [ "$status" -eq 125 ]
+  [[ "$output" == *'"--health-interval"'* ]]
   e rm -f hc plain slow fromimg retries off busy >/dev/null
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
 }
 
 @test "Docker's CLI answers: rm -f / rmi -f of what is not there exit 0; save/export -o never replace a device or FIFO; events --since 0 replays; NetworkSettings' legacy fields on none" {
   run e rm -f nosuch
-  [ "$status" -eq 0 ] && [[ "$output" == *"No such container: nosuch"* ]]
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"No such container: nosuch"* ]]
   run e rm nosuch
   [ "$status" -eq 1 ]
   run e rmi -f nosuch:1
@@ -2019,11 +2051,14 @@ health_is() {
   mkfifo "$TEST_DIR/fifo"
   for out in "$TEST_DIR/null" "$TEST_DIR/fifo"; do
     run e save -o "$out" busybox
-    [ "$status" -eq 1 ] && [[ "$output" == *"invalid output path"*"not a regular file"* ]]
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"invalid output path"*"not a regular file"* ]]
     run e export -o "$out" ex
-    [ "$status" -eq 1 ] && [[ "$output" == *"invalid output path"*"not a regular file"* ]]
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"invalid output path"*"not a regular file"* ]]
   done
-  [ -c "$TEST_DIR/null" ] && [ -p "$TEST_DIR/fifo" ]
+  [ -c "$TEST_DIR/null" ]
+  [ -p "$TEST_DIR/fifo" ]
   [ -z "$(ls "$TEST_DIR" | grep -F .tmp)" ]
   e save -o "$TEST_DIR/ok.tar" busybox
   [ -s "$TEST_DIR/ok.tar" ]
@@ -2044,7 +2079,9 @@ health_is() {
   # container still stops.
   e run -d --name st --network none busybox sh -c 'while :; do kill -STOP -1 2>/dev/null; done' >/dev/null
   run timeout 40 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" exec st true
-  [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && [[ "$output" == *"did not start within 10 s"* ]]
+  [ "$status" -ne 0 ]
+  [ "$status" -ne 124 ]
+  [[ "$output" == *"did not start within 10 s"* ]]
   run timeout 30 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" stop -t 1 st
   [ "$status" -eq 0 ]
   # An image config nested 5000 levels: refused at load, nothing crashes.
@@ -2059,7 +2096,8 @@ for n, x in ((ld + '/layer.tar', layer), (cd + '.json', cfg), ('manifest.json', 
 o.close()
 PY
   run e load -i "$TEST_DIR/deep.tar"
-  [ "$status" -eq 1 ] && [[ "$output" == *"nested deeper than 200 levels"* ]]
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"nested deeper than 200 levels"* ]]
   # An exec's process is in the container's root before it is in its PID namespace: a
   # container that may ptrace (SYS_PTRACE) finds no /proc/PID/root leading to the host's.
   touch "$TEST_DIR/host-only"
@@ -2108,12 +2146,14 @@ PY
   e run -d --name netx --network none --hostname xhost busybox sleep 60 >/dev/null
   [ "$(e run --rm --network container:netx busybox sh -c 'uname -n; cat /etc/hostname' | sort -u)" = xhost ]
   run e run --rm --network container:netx --hostname other busybox true
-  [ "$status" -eq 125 ] && [[ "$output" == *"conflicting options: hostname and the network mode"* ]]
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"conflicting options: hostname and the network mode"* ]]
   e rm -f netx >/dev/null
   # host-gateway: the default network's gateway, the host's address on its bridge.
   out=$(e run --rm --network none --add-host hg:host-gateway busybox grep -w hg /etc/hosts)
   gw=$(e network inspect berth -f '{{(index .IPAM.Config 0).Gateway}}')
-  [ -n "$gw" ] && [ "$out" = "$(printf '%s\thg' "$gw")" ]
+  [ -n "$gw" ]
+  [ "$out" = "$(printf '%s\thg' "$gw")" ]
   # A foreground --rm with a shareable IPC: its /dev/shm mount and state directory go too.
   e run --rm --network none --ipc shareable busybox true
   settle
@@ -2132,17 +2172,20 @@ PY
   [ "$(wc -c < cid)" -eq 64 ]
   # An existing cidfile is another container's: refused before anything is made.
   run e run --rm --network none --cidfile cid busybox true
-  [ "$status" -eq 125 ] && [[ "$output" == *"container ID file found"* ]]
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"container ID file found"* ]]
   # A create that fails removes the cidfile it made.
   rm cid
   run e create --network none --pull never --cidfile cid no-such-image true
-  [ "$status" -ne 0 ] && [ ! -e cid ]
+  [ "$status" -ne 0 ]
+  [ ! -e cid ]
   e create --name lb --network none --label-file labels -l b=3 busybox true >/dev/null
   [ "$(e inspect -f '{{json .Config.Labels}}' lb)" = '{"a":"1","b":"3"}' ]
   for bad in "--userns private" "--volume-driver nfs" "--isolation hyperv"; do
     # shellcheck disable=SC2086
     run e run --rm --network none $bad busybox true
-    [ "$status" -eq 125 ] && [ "${#lines[@]}" -eq 1 ]
+    [ "$status" -eq 125 ]
+    [ "${#lines[@]}" -eq 1 ]
   done
   e rm lb >/dev/null
   [ -z "$(e ps -aq)" ]
@@ -2180,7 +2223,7 @@ PY
   [ "$(e run --rm --network none -v tv:/d busybox sh -c 'stat -f -c %T /d; stat -c %u /d; echo x > /d/f')" = "$(printf 'tmpfs\n1000')" ]
   settle
   # Unmounted after its last user: the tmpfs (and what it held) is gone, as with Docker.
-  ! grep -q " $BROOT/volumes/default/tv/_data " /proc/self/mountinfo
+  ! grep -q " $BROOT/volumes/default/tv/_data " /proc/self/mountinfo || false
   # Two users: the mount stays while one of them runs.
   e run -d --name vu1 --network none -v tv:/d busybox sleep 60 >/dev/null
   e run --rm --network none -v tv:/d busybox sh -c 'echo y > /d/y'
@@ -2188,30 +2231,34 @@ PY
   [ "$(e exec vu1 ls /d)" = y ]
   e rm -f vu1 >/dev/null
   settle
-  ! grep -q " $BROOT/volumes/default/tv/_data " /proc/self/mountinfo
+  ! grep -q " $BROOT/volumes/default/tv/_data " /proc/self/mountinfo || false
   # A read-only bind of a host directory: its files seen, not writable; volume rm removes the
   # volume, never the directory's files (unmounted first).
   e volume create -o type=none -o o=bind,ro -o device="$TEST_DIR/hostdata" bv >/dev/null
   run e run --rm --network none -v bv:/d busybox sh -c 'cat /d/keep; touch /d/x'
-  [ "$status" -ne 0 ] && [[ "$output" == hostfile*"Read-only file system"* ]]
+  [ "$status" -ne 0 ]
+  [[ "$output" == hostfile*"Read-only file system"* ]]
   e run -d --name vu2 --network none -v bv:/d busybox sleep 60 >/dev/null
   e volume rm bv 2>/dev/null && false
   e rm -f vu2 >/dev/null
   e volume rm bv tv >/dev/null
   [ "$(cat "$TEST_DIR/hostdata/keep")" = hostfile ]
-  ! grep -q " $BROOT/volumes/" /proc/self/mountinfo
+  ! grep -q " $BROOT/volumes/" /proc/self/mountinfo || false
   # A device that does not mount: the start fails naming the volume, and no user is recorded
   # (a stale one would keep a later mount for good).
   e volume create -o type=nosuchfs -o device=none badfs >/dev/null
   run e run --rm --network none -v badfs:/d busybox true
-  [ "$status" -ne 0 ] && [[ "$output" == *"volume badfs: mount"* ]]
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"volume badfs: mount"* ]]
   [ -z "$(ls -A "$BROOT/volumes/default/badfs/users" 2>/dev/null)" ]
   settle
   e volume rm badfs >/dev/null
   # Docker's rules for the options, one line each.
   run e volume create -o foo=bar x
-  [ "$status" -ne 0 ] && [[ "$output" == *'invalid volume option "foo"'* ]]
+  [ "$status" -ne 0 ]
+  [[ "$output" == *'invalid volume option "foo"'* ]]
   run e volume create -o type=tmpfs x
-  [ "$status" -ne 0 ] && [[ "$output" == *'missing required volume option "device"'* ]]
+  [ "$status" -ne 0 ]
+  [[ "$output" == *'missing required volume option "device"'* ]]
   [ -z "$(e volume ls -q)" ]
 }

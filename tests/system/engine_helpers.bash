@@ -83,6 +83,9 @@ host_traces() {
   find /sys/fs/cgroup -maxdepth 4 -regextype egrep -regex '.*/berth/[0-9a-f]{64}' -type d 2>/dev/null | wc -l
 }
 
+# process_gone PID: the process has ended (gone, or a zombie its parent has not reaped yet).
+process_gone() { [ ! -d "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+
 # wait_for CMD…: retries for up to 5 s.
 wait_for() {
   local i

@@ -98,5 +98,5 @@ expect_failure() {
   [ "$(printf '%s\n' "$stderr" | grep -c .)" -eq 1 ]
   [[ "$stderr" == *$pattern* ]]
   assert_clean "$ID"
-  ! pgrep -f "$ID" >/dev/null
+  ! pgrep -f "$ID" >/dev/null || false
 }

@@ -94,13 +94,13 @@ order() { tr '\n' ' ' < "$HOOKS/order"; }
   # Args and exactly the configured env.
   for k in prestart createRuntime createContainer poststart poststop; do
     [ "$(cat "$HOOKS/$k.args")" = "extra arg" ]
-    ! grep -q CALLER_ONLY "$HOOKS/$k.env"
+    ! grep -q CALLER_ONLY "$HOOKS/$k.env" || false
     grep -qx "HOOK_KIND=$k" "$HOOKS/$k.env"
     grep -qx "PATH=/usr/bin:/bin" "$HOOKS/$k.env"
   done
   [ "$(cat "$BUNDLE/rootfs/tmp/startContainer.args")" = "first second" ]
   grep -qx "HOOK_KIND=startContainer" "$BUNDLE/rootfs/tmp/startContainer.env"
-  ! grep -q CALLER_ONLY "$BUNDLE/rootfs/tmp/startContainer.env"
+  ! grep -q CALLER_ONLY "$BUNDLE/rootfs/tmp/startContainer.env" || false
 
   # prestart, createRuntime, poststart and poststop run in the runtime's mount namespace;
   # createContainer and startContainer in the container's.
@@ -160,7 +160,7 @@ order() { tr '\n' ' ' < "$HOOKS/order"; }
   [ $((SECONDS - t0)) -lt 4 ]
   [[ "$stderr" == *prestart*"timed out"* ]]
   assert_clean "$ID"
-  ! pgrep -f "sleep 5.0314"
+  ! pgrep -f "sleep 5.0314" || false
 
   set_config '.hooks = {createRuntime: [{path: "/bin/sleep", args: ["sleep", "5.0314"], timeout: 1}]}'
   t0=$SECONDS
@@ -170,7 +170,7 @@ order() { tr '\n' ' ' < "$HOOKS/order"; }
   [ $((SECONDS - t0)) -lt 4 ]
   [[ "$stderr" == *createRuntime*"timed out"* ]]
   assert_clean "$ID"
-  ! pgrep -f "sleep 5.0314"
+  ! pgrep -f "sleep 5.0314" || false
 }
 
 @test "a failing prestart, createRuntime or createContainer hook fails create and leaves nothing" {
@@ -186,7 +186,7 @@ order() { tr '\n' ' ' < "$HOOKS/order"; }
     [[ "$stderr" == *"$k"*"exit status 3"* ]]
     [ "$(order)" = "$k " ]
     assert_clean "$ID"
-    ! pgrep -f "$ID"
+    ! pgrep -f "$ID" || false
   done
 }
 

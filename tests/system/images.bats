@@ -23,7 +23,7 @@ count_snapshots() { find "$BROOT/snapshots/overlay" -mindepth 1 -maxdepth 1 -typ
   [ "$(b image inspect -f '{{.Comment}}' test/busybox:1)" = first ]
   # The blobs are no other host user's to list or read.
   [ "$(stat -c %a "$BROOT/content")" = 700 ]
-  ! su nobody -s /bin/sh -c "ls '$BROOT/content/blobs/sha256'" 2>/dev/null
+  ! su nobody -s /bin/sh -c "ls '$BROOT/content/blobs/sha256'" 2>/dev/null || false
   run b images
   echo "$output"
   [ "$status" -eq 0 ]
@@ -163,7 +163,8 @@ PY
     [ "$status" -eq 1 ]
     [[ "$stderr" == *"leaves the root"* || "$stderr" == *"absolute"* ]]
   done
-  [ ! -e "$TEST_DIR/escape" ] && [ ! -e /etc/berth-escape ]
+  [ ! -e "$TEST_DIR/escape" ]
+  [ ! -e /etc/berth-escape ]
   run --separate-stderr b import "$TEST_DIR/rootfs.tar" "Not/A/Valid:Ref"
   [ "$status" -eq 1 ]
   [[ "$stderr" == *"invalid reference"* ]]

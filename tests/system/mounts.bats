@@ -194,11 +194,12 @@ host_peer_group() { awk -v d="$1" '$5 == d { for (i = 7; $i != "-"; i++) if ($i 
   local out2=$output st2=$status
   umount "$TEST_DIR/hostonly"
   echo "$out1"; echo ---; echo "$out2"
-  [ "$st1" -eq 0 ] && [ "$st2" -eq 0 ]
+  [ "$st1" -eq 0 ]
+  [ "$st2" -eq 0 ]
   [[ "$out1" != *"$TEST_DIR"* && "$out2" != *"$TEST_DIR"* ]]
   [[ "$out1" != *hostonly* && "$out2" != *hostonly* ]]
   # Every mount point shown is one the config asked for (or below one: masks, ro paths).
-  ! printf '%s\n' "$out1" | grep '^/' | grep -Ev '^/($|proc|dev|sys)'
+  ! printf '%s\n' "$out1" | grep '^/' | grep -Ev '^/($|proc|dev|sys)' || false
 }
 
 @test "rootfsPropagation on a host without shared mounts: private has no peer, shared has one" {
@@ -335,9 +336,9 @@ run_with_late_mount() {
   grep -q " $TEST_DIR/src/a " <<<"$host"
   # Not through an rprivate bind nor one that asks for nothing (rslave), nor anything of the
   # container's own tree (its /proc, /dev, /inside).
-  ! grep -q " $TEST_DIR/src/b " <<<"$host"
-  ! grep -q " $TEST_DIR/src/c " <<<"$host"
-  ! grep -q " $BUNDLE/rootfs/" <<<"$host"
+  ! grep -q " $TEST_DIR/src/b " <<<"$host" || false
+  ! grep -q " $TEST_DIR/src/c " <<<"$host" || false
+  ! grep -q " $BUNDLE/rootfs/" <<<"$host" || false
   assert_clean "$ID"
 }
 
@@ -352,12 +353,12 @@ run_with_late_mount() {
   set_args sh -c 'echo hi > /escape/x/f; echo hi > /escape-rel/y/f; awk "{print \$5}" /proc/self/mountinfo; sleep 1'
   "$RUNTIME" --root "$ROOT" run -d --bundle "$BUNDLE" "$ID" > "$TEST_DIR/out" 2>&1 && started=1 || started=0
   # While the container lives: no mount on the host path, nothing created there.
-  ! grep -q " $hostdir" /proc/self/mountinfo
+  ! grep -q " $hostdir" /proc/self/mountinfo || false
   [ -z "$(ls -A "$hostdir")" ]
   wait_status "$ID" stopped || true
   cat "$TEST_DIR/out"
   [ -z "$(ls -A "$hostdir")" ]
-  ! grep -q " $hostdir" /proc/self/mountinfo
+  ! grep -q " $hostdir" /proc/self/mountinfo || false
   if [ "$started" = 1 ]; then
     # The mounts landed on the symlink target as resolved inside the rootfs.
     grep -qx "$hostdir/x" "$TEST_DIR/out"
@@ -377,7 +378,7 @@ run_with_late_mount() {
   set_config '.mounts += [{"destination": "/escape", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}]'
   set_args sh -c 'echo hi > /escape/f; sleep 1'
   rt run -d --bundle "$BUNDLE" "$ID" || true
-  ! grep -q " $hostdir" /proc/self/mountinfo
+  ! grep -q " $hostdir" /proc/self/mountinfo || false
   [ -z "$(ls -A "$hostdir")" ]
   wait_status "$ID" stopped || true
   [ -z "$(ls -A "$hostdir")" ]
@@ -423,12 +424,14 @@ run_with_late_mount() {
   ln -s /proc "$BUNDLE/rootfs/toproc"
   set_config '.mounts += [{"destination": "/toproc", "type": "bind", "source": $s, "options": ["rbind"]}]' --arg s "$src"
   run --separate-stderr rt create --bundle "$BUNDLE" "$ID"
-  [ "$status" -eq 1 ] && [[ "$stderr" == *"nothing but procfs may be mounted on /proc"* ]]
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"nothing but procfs may be mounted on /proc"* ]]
   assert_clean "$ID"
   # lxcfs's files may be bound (runc's list).
   set_config '.mounts |= .[:-1] | .mounts += [{"destination": "/proc/cpuinfo", "type": "bind", "source": $f, "options": ["bind"]}] | .process.args = ["cat", "/proc/cpuinfo"]' --arg f "$TEST_DIR/cpuinfo"
   run rt run --bundle "$BUNDLE" "$ID"
-  [ "$status" -eq 0 ] && [ "$output" = fake ]
+  [ "$status" -eq 0 ]
+  [ "$output" = fake ]
 }
 
 @test "idmap bind mounts: host files appear owned by the container's users, writes land as host ids" {
@@ -454,7 +457,7 @@ run_with_late_mount() {
   [ "${lines[4]}" = PLAIN-DENIED ]
   # Written by the container's root through the idmapped mount: owned by host root.
   [ "$(stat -c %u:%g "$src/created")" = "0:0" ]
-  ! grep -q "$src" /proc/self/mountinfo
+  ! grep -q "$src" /proc/self/mountinfo || false
   assert_clean "$ID"
 }
 

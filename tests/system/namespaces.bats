@@ -77,7 +77,7 @@ host_ns() { readlink "/proc/$$/ns/$1"; }
   run_ok rt run --bundle "$BUNDLE" "$ID"
   [ "${lines[0]}" != "$(host_ns cgroup)" ]
   # Every hierarchy's path is "/" from inside a cgroup namespace.
-  ! printf '%s\n' "${lines[@]:1}" | grep -v ':/$'
+  ! printf '%s\n' "${lines[@]:1}" | grep -v ':/$' || false
 
   set_config '.linux.namespaces |= map(select(.type != "cgroup"))'
   run_ok rt run --bundle "$BUNDLE" "$ID"
@@ -253,7 +253,7 @@ mount_line() { awk -v p="$1" '$5 == p' /proc/self/mountinfo | tail -1; }
   [ "${lines[0]}" = marker-in-rootfs ]
   [ "${lines[1]}" = "$(host_ns mnt)" ]
   rt delete --force "$ID"
-  ! grep -q " $BUNDLE" /proc/self/mountinfo
+  ! grep -q " $BUNDLE" /proc/self/mountinfo || false
   [ -f "$BUNDLE/rootfs/marker" ]
   assert_clean "$ID"
 }
@@ -270,10 +270,10 @@ mount_line() { awk -v p="$1" '$5 == p' /proc/self/mountinfo | tail -1; }
   rt run -d --bundle "$BUNDLE" "$ID"
   mount_line "$BUNDLE/rootfs/proc" | grep -q " - proc "
   mount_line "$BUNDLE" | grep -qE " shared:[0-9]+ "
-  ! grep -q " $TEST_DIR/peer/rootfs/proc " /proc/self/mountinfo
+  ! grep -q " $TEST_DIR/peer/rootfs/proc " /proc/self/mountinfo || false
   rt delete --force "$ID"
-  ! grep -q " $BUNDLE/rootfs" /proc/self/mountinfo
-  ! grep -q " $TEST_DIR/peer/rootfs" /proc/self/mountinfo
+  ! grep -q " $BUNDLE/rootfs" /proc/self/mountinfo || false
+  ! grep -q " $TEST_DIR/peer/rootfs" /proc/self/mountinfo || false
   umount "$TEST_DIR/peer" "$BUNDLE"
   assert_clean "$ID"
 }
@@ -285,6 +285,6 @@ mount_line() { awk -v p="$1" '$5 == p' /proc/self/mountinfo | tail -1; }
   echo "status=$status stderr=$stderr"
   [ "$status" -eq 1 ]
   [[ "$stderr" == *nosuchfs* ]]
-  ! grep -q " $BUNDLE" /proc/self/mountinfo
+  ! grep -q " $BUNDLE" /proc/self/mountinfo || false
   assert_clean "$ID"
 }

@@ -161,8 +161,10 @@ web_root() {
   [ "$(spare_counts)" = "spares berth: 2" ]
   [ ! -e "$TEST_DIR/run/networks/ipam/berth/$lost_ip" ]
   [ ! -e "$TEST_DIR/run/networks/ipam/berth/$left_ip" ]
-  ! ip link show "$left_veth" 2>/dev/null
-  [ ! -e "${lost%.json}.ns" ] && [ ! -e "${left%.json}.ns" ] && [ ! -e "${left%.json}.new" ]
+  ! ip link show "$left_veth" 2>/dev/null || false
+  [ ! -e "${lost%.json}.ns" ]
+  [ ! -e "${left%.json}.ns" ]
+  [ ! -e "${left%.json}.new" ]
   # The bridge deleted by hand: its spares are passed over (the next ADD makes the bridge
   # again), then removed and made again on the new one.
   old_veths=$(spare_lines | grep -v '^/')
@@ -177,8 +179,8 @@ web_root() {
   # network rm: the spares' DEL, nothing of them left.
   e network rm berth
   [ ! -e "$TEST_DIR/run/networks/spares/berth" ]
-  ! grep -q " $TEST_DIR/run/networks/spares/" /proc/self/mountinfo
-  ! ip link show "$br" 2>/dev/null
+  ! grep -q " $TEST_DIR/run/networks/spares/" /proc/self/mountinfo || false
+  ! ip link show "$br" 2>/dev/null || false
   # -o warm=N for other networks (none unless asked); bad values refused.
   e network create -o warm=1 one >/dev/null
   e network create cold >/dev/null
@@ -192,7 +194,7 @@ web_root() {
   [[ "$output" == *"-o warm=99: the number of spares to keep, 0 to 16"* ]]
   run e network create -o warm=x refused
   [ "$status" -ne 0 ]
-  ! e network inspect refused >/dev/null 2>&1
+  ! e network inspect refused >/dev/null 2>&1 || false
 }
 
 @test "network check: CNI CHECK of every attachment and spare; an interface removed behind berth's back" {
@@ -218,7 +220,9 @@ web_root() {
   e run -d --name api --network appnet busybox sleep 60 >/dev/null
   db_ip=$(e inspect -f '{{json .NetworkSettings}}' db | jq -r '.Networks.appnet.IPAddress')
   api_ip=$(e inspect -f '{{json .NetworkSettings}}' api | jq -r '.Networks.appnet.IPAddress')
-  [[ "$db_ip" == 10.* ]] && [[ "$api_ip" == 10.* ]] && [ "$db_ip" != "$api_ip" ]
+  [[ "$db_ip" == 10.* ]]
+  [[ "$api_ip" == 10.* ]]
+  [ "$db_ip" != "$api_ip" ]
   e exec api ping -c1 -W2 "$db_ip"
   run e exec api ping -c1 -W2 db
   [ "$status" -eq 0 ]
@@ -351,7 +355,8 @@ web_root() {
   web_root random
   e run -d --name w1 -v "$TEST_DIR/www:/www:ro" --expose 80 -P busybox httpd -f -p 80 -h /www >/dev/null
   p1=$(e port w1 80 | cut -d: -f2)
-  [ -n "$p1" ] && [ "$p1" -gt 0 ]
+  [ -n "$p1" ]
+  [ "$p1" -gt 0 ]
   run http_get "$p1"
   [ "$output" = "hello from random" ]
   e run -d --name w2 -v "$TEST_DIR/www:/www:ro" -p 127.0.0.1::80 busybox httpd -f -p 80 -h /www >/dev/null
@@ -405,7 +410,7 @@ web_root() {
   [ "$(echo "$output" | grep -c .)" -eq 1 ]
   run e run --rm --network sealed busybox ping -c1 -W2 in1
   [ "$status" -eq 0 ]
-  ! iptables -t nat -S BERTH-POSTROUTING | grep -q -- "-s $subnet"
+  ! iptables -t nat -S BERTH-POSTROUTING | grep -q -- "-s $subnet" || false
   iptables -S BERTH-FORWARD | grep -- "-i $br -m comment --comment \"berth:sealed\" -j DROP"
   iptables -S BERTH-FORWARD | grep -- "-o $br -m comment --comment \"berth:sealed\" -j DROP"
   # The bridge has no address: the host is no gateway for it.
@@ -550,7 +555,7 @@ EOF
   [ "$status" -eq 125 ]
   [[ "$output" == *"CNI plugin hanger (ADD): no answer after 1.0 s: killed"* ]]
   [ $(($(date +%s) - start)) -lt 10 ]
-  ! pgrep -f "$PLUGINS/hanger"
+  ! pgrep -f "$PLUGINS/hanger" || false
   # The bridge plugin's veth and lease were undone by its DEL; the bridges are the networks'.
   ip link del bt-br2 2>/dev/null || true
   ip link del bt-br3 2>/dev/null || true
@@ -618,8 +623,8 @@ EOF
   e run --rm --network gone busybox true
   ip link show "$br" >/dev/null
   e network rm gone
-  ! ip link show "$br" 2>/dev/null
-  ! iptables-save | grep -q berth:gone
+  ! ip link show "$br" 2>/dev/null || false
+  ! iptables-save | grep -q berth:gone || false
   [ ! -e "$TEST_DIR/run/networks/ipam/gone" ]
   run e network rm gone
   [[ "$output" == *"network gone not found"* ]]

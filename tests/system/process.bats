@@ -199,7 +199,9 @@ try_host_sysctl() {
   after=$(cat "$file")
   [ "$after" = "$before" ] || echo "$before" > "$file"
   echo "$key (no $ns namespace): status=$status stderr=$stderr host before=$before after-run=$after" >&2
-  [ "$after" = "$before" ] && [ "$status" -eq 1 ] && [[ "$stderr" == *"$key"* ]]
+  [ "$after" = "$before" ]
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"$key"* ]]
 }
 
 @test "linux.sysctl for a namespace the container shares with the host is refused" {

@@ -21,7 +21,8 @@ start_attacker() {
   # Make sure the swapping is under way: both kinds of file show up under NAME1.
   local i kinds=""
   for i in $(seq 1 200); do kinds+=" $(stat -c %F "$1/$2" 2>/dev/null)"; done
-  [[ "$kinds" == *symbolic* ]] && [[ "$kinds" == *" $4"* ]]
+  [[ "$kinds" == *symbolic* ]]
+  [[ "$kinds" == *" $4"* ]]
 }
 
 @test "mount targets in a volume another container swaps with a symlink never leave the rootfs (CVE-2021-30465)" {
