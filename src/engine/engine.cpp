@@ -1172,6 +1172,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     orders.event_attributes = event_attributes(c);
     orders.terminal = config.tty;
     orders.stdin_open = config.open_stdin;
+    orders.stdin_once = config.stdin_once;
     orders.winsize = winsize;
     orders.restart = restart_policy(host);
     orders.runtime = rt.path;

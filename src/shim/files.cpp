@@ -27,6 +27,7 @@ void write_orders(const std::string& dir, const Orders& o) {
                       {"log_max_files", o.log_max_files},
                       {"terminal", o.terminal},
                       {"stdin", o.stdin_open},
+                      {"stdin_once", o.stdin_once},
                       {"winsize", o.winsize},
                       {"restart", o.restart.name},
                       {"restart_max", o.restart.max},
@@ -61,6 +62,7 @@ Orders read_orders(const std::string& dir) {
     o.log_max_files = std::max(1, j.value("log_max_files", 1));
     o.terminal = j.value("terminal", false);
     o.stdin_open = j.value("stdin", false);
+    o.stdin_once = j.value("stdin_once", false);
     o.winsize = j.value("winsize", "");
     o.restart.name = j.value("restart", "no");
     o.restart.max = j.value("restart_max", 0);

@@ -43,6 +43,9 @@ struct Orders {
   int64_t log_max_size = 0;  // bytes; 0: no rotation
   int log_max_files = 1;
   bool terminal = false, stdin_open = false;
+  // Docker's StdinOnce: an attached client's end of input closes the container's stdin; without
+  // it the container keeps its stdin open for the next attach.
+  bool stdin_once = false;
   std::string winsize;  // "ROWS COLS": the terminal's size before the program starts
   RestartPolicy restart;
   std::vector<std::string> cleanup;  // command run after the last exit (unless an owner did it)

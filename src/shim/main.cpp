@@ -1069,7 +1069,7 @@ bool Shim::handle_frame(Client& c, uint8_t type, const std::string& data) {
       stdin_write(in_q_, stdin_fd(), data);
       return true;
     case shim::kStdinClose:
-      stdin_close(in_q_, &stdin_w_);
+      if (o_.stdin_once) stdin_close(in_q_, &stdin_w_);
       return true;
     case shim::kResize: {
       unsigned rows = 0, cols = 0;

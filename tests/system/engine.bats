@@ -2109,6 +2109,27 @@ PY
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
 }
 
+@test "Docker's StdinOnce: the end of an attached input ends the container's only for -i without -d; a detached one keeps its stdin" {
+  e run -d -i --name keepin --network none busybox sh -c 'cat; echo cat-ended; sleep 100' >/dev/null
+  [ "$(e inspect -f '{{.Config.OpenStdin}} {{.Config.StdinOnce}}' keepin)" = "true false" ]
+  # Docker's attach then streams on after its input ends (until a detach or the exit).
+  run timeout -s KILL 3 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" attach keepin <<< one
+  [ "$status" -eq 137 ]
+  run timeout -s KILL 3 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" attach keepin <<< two
+  [ "$status" -eq 137 ]
+  [ "$(e logs keepin | tr '\n' ' ')" = "one two " ]
+  [ "$(e inspect -f '{{.State.Status}}' keepin)" = running ]
+  e rm -f keepin >/dev/null
+  # create -i and run -i (attached): the caller's end of input is the container's.
+  e create -i --name once --network none busybox cat >/dev/null
+  [ "$(e inspect -f '{{.Config.StdinOnce}}' once)" = true ]
+  run -0 timeout 10 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" start -ai once <<< three
+  [ "$output" = three ]
+  e rm once >/dev/null
+  run -0 timeout 10 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --rm -i --network none busybox cat <<< four
+  [ "$output" = four ]
+}
+
 @test "a client that stops reading (a CLI suspended with Ctrl-Z) holds no other caller: exec, stop and an exec's exit go on" {
   # A container that writes without end to an attached client that is stopped: the shim sent
   # with blocking writes and waited on it, with every other request.

@@ -318,6 +318,9 @@ engine::CreateRequest build_request(const Args& a) {
   c["Tty"] = a.has("tty");
   c["OpenStdin"] = a.has("interactive");
   c["AttachStdin"] = a.has("interactive") && !a.has("detach");
+  // Docker's CLI: the end of the caller's input ends the container's, unless it runs detached
+  // (a later attach's end of input then leaves it open).
+  c["StdinOnce"] = a.has("interactive") && !a.has("detach");
   c["AttachStdout"] = c["AttachStderr"] = !a.has("detach");
   // --label-file first (lines as --env-file's: KEY=VALUE, # comments), then --label over it.
   std::vector<std::string> labels;

@@ -142,6 +142,7 @@ TEST_F(ShimFiles, OrdersRoundTrip) {
   o.log_max_size = 20000000;
   o.log_max_files = 5;
   o.terminal = true;
+  o.stdin_once = true;
   o.winsize = "24 80";
   o.restart = {"on-failure", 3};
   o.cleanup = {"berth", "container", "cleanup", "abc"};
@@ -153,6 +154,7 @@ TEST_F(ShimFiles, OrdersRoundTrip) {
   EXPECT_EQ(r.log_max_files, 5);
   EXPECT_TRUE(r.terminal);
   EXPECT_FALSE(r.stdin_open);
+  EXPECT_TRUE(r.stdin_once);
   EXPECT_EQ(r.winsize, "24 80");
   EXPECT_EQ(r.restart.name, "on-failure");
   EXPECT_EQ(r.restart.max, 3);
