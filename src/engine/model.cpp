@@ -1,5 +1,6 @@
 #include "engine/model.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <set>
@@ -151,6 +152,62 @@ std::string parse_detach_keys(const std::string& spec) {
   }
   if (out.empty()) throw Error(ErrorKind::invalid_argument, "invalid --detach-keys `" + spec + "`");
   return out;
+}
+
+std::vector<PortSummary> port_summary(const json& data, bool running) {
+  std::vector<PortSummary> out;
+  if (!running) return out;
+  auto type_of = [](const std::string& key) {
+    const size_t slash = key.find('/');
+    return slash == std::string::npos ? std::string("tcp") : key.substr(slash + 1);
+  };
+  std::set<std::string> published;
+  const json ports = data.value("NetworkSettings", json::object()).value("Ports", json::object());
+  for (auto& [key, binds] : ports.items()) {
+    if (!binds.is_array()) continue;
+    for (auto& b : binds) {
+      if (!b.is_object()) continue;
+      published.insert(key);
+      out.push_back({b.value("HostIp", ""), std::atoi(key.c_str()), std::atoi(b.value("HostPort", "0").c_str()), type_of(key)});
+    }
+  }
+  const json exposed = data.value("Config", json::object()).value("ExposedPorts", json::object());
+  if (exposed.is_object())
+    for (auto& [key, _] : exposed.items())
+      if (!published.count(key)) out.push_back({"", std::atoi(key.c_str()), 0, type_of(key)});
+  return out;
+}
+
+std::string ports_text(const std::vector<PortSummary>& ports) {
+  std::string out;
+  for (auto& p : ports) {
+    if (!out.empty()) out += ", ";
+    if (p.public_port)
+      out += (p.ip.find(':') != std::string::npos ? "[" + p.ip + "]" : p.ip) + ":" + std::to_string(p.public_port) + "->";
+    out += std::to_string(p.private_port) + "/" + p.type;
+  }
+  return out;
+}
+
+bool port_filter_matches(const std::vector<PortSummary>& ports, const std::string& filter, const std::string& value) {
+  const size_t slash = value.find('/');
+  const std::string range = value.substr(0, slash), type = slash == std::string::npos ? "tcp" : value.substr(slash + 1);
+  const size_t dash = range.find('-');
+  auto port = [&](const std::string& s) {
+    if (s.empty() || s.size() > 5 || !std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      throw Error(ErrorKind::invalid_argument, "invalid filter '" + filter + "=" + value + "': not PORT[-PORT][/PROTO]");
+    const int n = std::atoi(s.c_str());
+    if (n < 1 || n > 65535) throw Error(ErrorKind::invalid_argument, "invalid filter '" + filter + "=" + value + "': a port is 1-65535");
+    return n;
+  };
+  const int lo = port(range.substr(0, dash)), hi = dash == std::string::npos ? lo : port(range.substr(dash + 1));
+  if (type != "tcp" && type != "udp" && type != "sctp")
+    throw Error(ErrorKind::invalid_argument, "invalid filter '" + filter + "=" + value + "': unknown protocol `" + type + "`");
+  const bool publish = filter == "publish";
+  return std::any_of(ports.begin(), ports.end(), [&](const PortSummary& p) {
+    const int n = publish ? p.public_port : p.private_port;
+    return p.type == type && n >= lo && n <= hi;
+  });
 }
 
 bool has_label(const json& labels, const std::string& spec) {

@@ -67,6 +67,22 @@ struct EndpointConfig {
 // not a unicast MAC.
 EndpointConfig endpoint_config(const nlohmann::json& endpoint);
 
+// A container's ports as Docker's lists show them (/containers/json's Ports, ps' PORTS and its
+// publish/expose filters): one per published binding (NetworkSettings.Ports), then each exposed
+// port not published (Config.ExposedPorts; public 0, no IP). None while it does not run.
+struct PortSummary {
+  std::string ip;
+  int private_port = 0, public_port = 0;
+  std::string type;  // tcp, udp, sctp
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PortSummary, ip, private_port, public_port, type)
+std::vector<PortSummary> port_summary(const nlohmann::json& data, bool running);
+// Docker's PORTS text: "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 443/tcp".
+std::string ports_text(const std::vector<PortSummary>& ports);
+// Docker's ps filters publish=PORT[-PORT][/PROTO] (a public port among `ports`) and
+// expose=… (a private one), tcp unless named; invalid_argument for any other value.
+bool port_filter_matches(const std::vector<PortSummary>& ports, const std::string& filter, const std::string& value);
+
 // Docker's label filter on a Labels object: "k" (present) or "k=v" (that value).
 bool has_label(const nlohmann::json& labels, const std::string& spec);
 

@@ -264,6 +264,10 @@ PY
   [ "$output" = served ]
   run -0 d port srv 80
   [[ "$output" == *"127.0.0.1:$port"* ]]
+  # docker ps: PORTS, and the publish/expose filters the API applies.
+  [ "$(d ps --filter name=srv --format '{{.Ports}}')" = "127.0.0.1:$port->80/tcp" ]
+  [ "$(d ps -q --filter publish="$port" --filter expose=80/tcp)" = "$(d ps -q --filter name=srv)" ]
+  [ -z "$(d ps -q --filter publish=80)" ]
   run -0 d run --rm --network appnet busybox wget -qO- http://srv/
   [ "$output" = served ]
   # stats per interface, as Docker: srv on a second network has eth0 and eth1, each with

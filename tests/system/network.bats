@@ -328,7 +328,7 @@ web_root() {
 @test "-p 127.0.0.1:PORT:80 publishes busybox httpd on the host's loopback; berth port; ps" {
   web_root published
   port=$(free_port)
-  e run -d --name web -v "$TEST_DIR/www:/www:ro" -p "127.0.0.1:$port:80" busybox httpd -f -p 80 -h /www >/dev/null
+  e run -d --name web -v "$TEST_DIR/www:/www:ro" -p "127.0.0.1:$port:80" --expose 443 busybox httpd -f -p 80 -h /www >/dev/null
   run http_get "$port"
   [ "$status" -eq 0 ]
   [ "$output" = "hello from published" ]
@@ -336,8 +336,18 @@ web_root() {
   [ "$output" = "80/tcp -> 127.0.0.1:$port" ]
   run e port web 80
   [ "$output" = "127.0.0.1:$port" ]
-  run e ps --format json
-  [[ "$output" == *"127.0.0.1:$port->80/tcp"* ]]
+  # PORTS as Docker's: the bindings, then the ports only exposed.
+  [ "$(e ps --format '{{.Ports}}')" = "127.0.0.1:$port->80/tcp, 443/tcp" ]
+  # Docker's publish (a host port) and expose (a container port) filters, ranges and protocols.
+  [ "$(e ps -q --filter publish="$port")" = "$(e ps -q)" ]
+  [ "$(e ps -q --filter publish="$port/tcp" --filter expose=443)" = "$(e ps -q)" ]
+  [ "$(e ps -q --filter expose=1-100)" = "$(e ps -q)" ]
+  [ -z "$(e ps -q --filter publish=80)" ]
+  [ -z "$(e ps -q --filter expose=443/udp)" ]
+  [ "$(e ps -q --filter expose=443 | wc -l)" -eq 1 ]
+  run e ps --filter publish=http
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"invalid filter 'publish=http'"* ]]
   # The same host port for a second container: refused, nothing made.
   run e run --rm -p "127.0.0.1:$port:80" busybox true
   [ "$status" -eq 125 ]

@@ -162,32 +162,17 @@ json device_strings(const json& devices) {
   return out;
 }
 
-// Docker's port list of /containers/json: one entry per published binding (and the exposed
-// ports that are not published, without PublicPort).
-json port_list(const engine::Container& c, bool running) {
+// Docker's port list of /containers/json (engine::port_summary).
+json port_list(const std::vector<engine::PortSummary>& ports) {
   json out = json::array();
-  std::set<std::string> published;
-  const json ports = c.data.value("NetworkSettings", json::object()).value("Ports", json::object());
-  if (running)
-    for (auto& [key, binds] : ports.items()) {
-      const size_t slash = key.find('/');
-      const int priv = std::atoi(key.c_str());
-      const std::string proto = slash == std::string::npos ? "tcp" : key.substr(slash + 1);
-      if (!binds.is_array()) continue;
-      for (auto& b : binds) {
-        published.insert(key);
-        out.push_back({{"IP", b.value("HostIp", "")}, {"PrivatePort", priv},
-                       {"PublicPort", std::atoi(b.value("HostPort", "0").c_str())}, {"Type", proto}});
-      }
+  for (auto& p : ports) {
+    json e = {{"PrivatePort", p.private_port}, {"Type", p.type}};
+    if (p.public_port) {
+      e["IP"] = p.ip;
+      e["PublicPort"] = p.public_port;
     }
-  const json exposed = c.data["Config"].value("ExposedPorts", json::object());
-  if (exposed.is_object())
-    for (auto& [key, _] : exposed.items()) {
-      if (published.count(key)) continue;
-      const size_t slash = key.find('/');
-      out.push_back({{"PrivatePort", std::atoi(key.c_str())},
-                     {"Type", slash == std::string::npos ? "tcp" : key.substr(slash + 1)}});
-    }
+    out.push_back(e);
+  }
   return out;
 }
 
@@ -275,6 +260,8 @@ void Api::container_list(Exchange& ex, const Params&) {
     ancestors.push_back(v);
     if (auto img = eng_.images().find(v)) ancestors.push_back(img->id.str());
   }
+  for (const char* k : {"publish", "expose"})
+    for (auto& v : vals(k)) engine::port_filter_matches({}, k, v);  // throws for a bad value
   int64_t before = 0, since = 0;
   for (auto& v : vals("before")) before = eng_.lookup(v).rec.created;
   for (auto& v : vals("since")) since = eng_.lookup(v).rec.created;
@@ -313,6 +300,10 @@ void Api::container_list(Exchange& ex, const Params&) {
     if (since && c.rec.created <= since) continue;
     const json endpoints = c.endpoints();
     if (!any_of(vals("network"), [&](const std::string& v) { return endpoints.contains(v); })) continue;
+    const auto ports = engine::port_summary(c.data, s.running());
+    if (!any_of(vals("publish"), [&](const std::string& v) { return engine::port_filter_matches(ports, "publish", v); }) ||
+        !any_of(vals("expose"), [&](const std::string& v) { return engine::port_filter_matches(ports, "expose", v); }))
+      continue;
     json mounts = eng_.mounts(c);
     if (!any_of(vals("volume"), [&](const std::string& v) {
           for (auto& m : mounts)
@@ -329,7 +320,7 @@ void Api::container_list(Exchange& ex, const Params&) {
                 {"ImageID", c.rec.image},
                 {"Command", join(engine::command_line(config), " ")},
                 {"Created", c.rec.created / 1000000000},
-                {"Ports", port_list(c, s.running())},
+                {"Ports", port_list(ports)},
                 {"Labels", labels},
                 {"State", status},
                 {"Status", engine::status_text(s)},

@@ -27,15 +27,7 @@ namespace {
 json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) {
   const json& config = c.data["Config"];
   const std::string cmd = join(engine::command_line(config), " ");
-  // Docker's PORTS column: "127.0.0.1:8080->80/tcp, 0.0.0.0:32768->443/tcp" (while running).
-  std::string ports;
-  const json published = c.data.value("NetworkSettings", json::object()).value("Ports", json::object());
-  if (s.running())
-    for (auto& [key, binds] : published.items()) {
-      if (!binds.is_array()) continue;
-      for (auto& b : binds)
-        ports += (ports.empty() ? "" : ", ") + b.value("HostIp", "") + ":" + b.value("HostPort", "") + "->" + key;
-    }
+  const auto ports = engine::port_summary(c.data, s.running());
   json networks = json::array();
   const json endpoints = c.endpoints();
   for (auto& [name, ep] : endpoints.items())
@@ -69,7 +61,8 @@ json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) 
           {"Mounts", mounts},
           {"MountDestinations", destinations},
           {"LocalVolumes", local_volumes},
-          {"Ports", ports},
+          {"Ports", engine::ports_text(ports)},
+          {"PortSummary", ports},
           {"Networks", networks},
           {"Image", image},
           {"Command", cmd},
@@ -87,7 +80,7 @@ json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) 
 class PsFilter {
  public:
   PsFilter(engine::Engine& eng, const std::vector<std::string>& specs)
-      : f_("ps", specs, {"status", "name", "id", "label", "exited", "ancestor", "before", "since", "network", "volume", "health"}) {
+      : f_("ps", specs, {"status", "name", "id", "label", "exited", "ancestor", "before", "since", "network", "volume", "health", "publish", "expose"}) {
     f_.check_values("status", {"created", "restarting", "running", "removing", "paused", "exited", "dead"});
     f_.check_values("health", {"starting", "healthy", "unhealthy", "none"});
     for (auto& v : f_.values("exited")) {
@@ -103,6 +96,8 @@ class PsFilter {
           throw Error(ErrorKind::invalid_argument, "ps: invalid filter `" + std::string(k) + "=" + v + "`: not a regular expression");
         }
       }
+    for (const char* k : {"publish", "expose"})
+      for (auto& v : f_.values(k)) engine::port_filter_matches({}, k, v);  // throws for a bad value
     for (auto& v : f_.values("before")) {
       const int64_t t = eng.lookup(v).rec.created;
       before_ = before_ ? std::min(before_, t) : t;
@@ -154,6 +149,11 @@ class PsFilter {
           return false;
         }))
       return false;
+    if (f_.has("publish") || f_.has("expose")) {
+      const auto ports = row["PortSummary"].get<std::vector<engine::PortSummary>>();
+      for (const char* k : {"publish", "expose"})
+        if (!any(k, [&](const std::string& v) { return engine::port_filter_matches(ports, k, v); })) return false;
+    }
     // Its health check's status; "none" without one (or before it first ran).
     if (!any("health", [&](const std::string& v) { return v == row["Health"]; })) return false;
     const int64_t created = row["CreatedNs"];
