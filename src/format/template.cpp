@@ -1063,7 +1063,9 @@ class Exec {
     // Docker's functions.
     if (fn == "json") {
       want(fn, a, 1);
-      return {a[0].missing ? "null" : a[0].v.dump(-1, ' ', false, json::error_handler_t::replace), false};
+      if (a[0].missing) return {"null", false};
+      const json& v = a[0].v.is_object() && a[0].v.contains(kJsonForm) ? a[0].v[kJsonForm] : a[0].v;
+      return {v.dump(-1, ' ', false, json::error_handler_t::replace), false};
     }
     if (fn == "join") {
       want(fn, a, 2);
@@ -1150,6 +1152,7 @@ std::string go_string(const json& v) {
       std::string s = "map[";
       bool first = true;
       for (auto& [k, e] : v.items()) {
+        if (k == kJsonForm) continue;
         s += (first ? "" : " ") + k + ":" + go_string(e);
         first = false;
       }

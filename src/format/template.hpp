@@ -25,6 +25,11 @@
 
 namespace berth::format {
 
+// The key under which an object given to a template may carry its own JSON form, for a Go type
+// whose JSON tags differ from its field names (Docker's events.Message: templates name .Status,
+// `{{json .}}` prints "status"): the `json` function prints that form, fields never see it.
+inline constexpr const char* kJsonForm = "\x01json";
+
 class Template {
  public:
   // Throws berth::Error("template: …") for a template that does not parse.

@@ -1526,6 +1526,8 @@ PY
   [ "$t" = "${tn:0:10}" ]
   grep -q "container die $evid (exitCode=3, image=busybox, name=ev1" "$TEST_DIR/live"
   e events --since 1m --until 0s --filter event=die --filter container=ev1 --format json | jq -e '.status == "die" and .timeNano > 0' >/dev/null
+  # {{json .}} prints the same (Docker's JSON tags), fields name the Go names.
+  e events --since 1m --until 0s --filter event=die --filter container=ev1 --format '{{json .}}' | jq -e '.status == "die" and .Actor.Attributes.name == "ev1" and (has("Status") | not)' >/dev/null
   run e events --since 1m --until 0s --filter type=volume --format json
   echo "$output" | head -1 | jq -e '.Type == "volume" and .Action == "create" and .Actor.ID == "evvol" and .scope == "local" and (.timeNano | type) == "number"'
   [ "$(e events --since 1m --until 0s --filter label=team=a | wc -l)" -eq 4 ]

@@ -68,8 +68,10 @@ std::string event_line(const events::Event& e) {
 }
 
 // A template sees Docker's events.Message by its Go field names (Status, ID, From, Scope, Time,
-// TimeNano), not the JSON keys `--format json` prints (status, id, from, scope, time, timeNano).
+// TimeNano), not the JSON keys `--format json` and `{{json .}}` print (status, id, from, scope,
+// time, timeNano).
 json template_fields(json j) {
+  const json form = j;
   const std::pair<const char*, const char*> renamed[] = {
       {"status", "Status"}, {"id", "ID"}, {"from", "From"}, {"scope", "Scope"}, {"time", "Time"}, {"timeNano", "TimeNano"}};
   for (auto& [from, to] : renamed) {
@@ -77,6 +79,7 @@ json template_fields(json j) {
     j[to] = it != j.end() ? *it : json("");
     if (it != j.end()) j.erase(from);
   }
+  j[format::kJsonForm] = form;
   return j;
 }
 

@@ -74,6 +74,16 @@ TEST(Template, JsonJoinIndexAndDockerFunctions) {
   EXPECT_EQ(render(R"({{slice .Id 0 3}} {{slice .Config.Env 1}})"), "4a8 [B=2]");
 }
 
+TEST(Template, AnObjectsOwnJsonFormIsWhatJsonPrints) {
+  // A Go type whose JSON tags are not its field names (Docker's events.Message).
+  nlohmann::json msg = {{"Status", "start"}, {"Type", "container"}};
+  msg[berth::format::kJsonForm] = {{"status", "start"}, {"Type", "container"}};
+  auto t = [&](const char* text) { return Template::parse(text).render(msg); };
+  EXPECT_EQ(t("{{.Status}} {{.Type}}"), "start container");
+  EXPECT_EQ(t("{{json .}}"), R"({"Type":"container","status":"start"})");
+  EXPECT_EQ(t("{{.}}"), "map[Status:start Type:container]");
+}
+
 TEST(Template, PrintAndPrintf) {
   EXPECT_EQ(render(R"({{printf "%s:%d" .Name .State.Pid}})"), "/web:4242");
   EXPECT_EQ(render(R"({{printf "%-6s|%5d|%05d|%.2f|%q|%v|%t|%x" "ab" 42 42 3.14159 "q\"" .Config.Env true 255}})"),
