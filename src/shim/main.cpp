@@ -156,6 +156,9 @@ class Shim {
   static void send(Client& c, uint8_t type, std::string_view data);
   // Closes the client once what is queued for it is sent.
   static void finish(Client& c);
+  // Sends what the client's socket takes now of its queue (POLLOUT); closes it when the peer
+  // is gone, or when all is sent and finish() asked for it.
+  static void flush(Client& c);
   // Whether a client that gets the container's output (or exec `x`'s) has too much queued:
   // that output is not read until it takes some.
   bool output_backed_up() const;
@@ -632,6 +635,11 @@ void Shim::finish(Client& c) {
   else c.close_when_sent = true;
 }
 
+void Shim::flush(Client& c) {
+  if (c.fd && c.out.pending() && !c.out.flush(c.fd.get())) c.fd.reset();
+  if (c.fd && c.close_when_sent && c.out.pending() == 0) c.fd.reset();
+}
+
 bool Shim::output_backed_up() const {
   return std::any_of(clients_.begin(), clients_.end(), [](const Client& c) {
     return c.attached && !c.exec && c.fd && c.out.pending() > shim::FrameQueue::kQueueHigh;
@@ -648,14 +656,12 @@ void Shim::flush_clients(int ms) {
   for (;;) {
     std::vector<pollfd> p;
     for (auto& c : clients_) {
-      if (c.fd && c.close_when_sent && c.out.pending() == 0) c.fd.reset();
+      flush(c);
       if (c.fd && c.out.pending()) p.push_back({c.fd.get(), POLLOUT, 0});
     }
     const int64_t left = (deadline - now_ns()) / 1000000;
     if (p.empty() || left <= 0) return;
     if (::poll(p.data(), p.size(), static_cast<int>(left)) < 0 && errno != EINTR) return;
-    for (auto& c : clients_)
-      if (c.fd && c.out.pending() && !c.out.flush(c.fd.get())) c.fd.reset();
   }
 }
 
@@ -1412,8 +1418,7 @@ void Shim::serve(UniqueFd listen_fd) {
       if (!p[i].revents) continue;
       for (auto& c : clients_) {
         if (!c.fd || c.fd.get() != p[i].fd) continue;
-        if ((p[i].revents & POLLOUT) && !c.out.flush(c.fd.get())) c.fd.reset();
-        if (c.fd && c.close_when_sent && c.out.pending() == 0) c.fd.reset();
+        if (p[i].revents & POLLOUT) flush(c);
         // (POLLOUT alone: nothing to read, and the socket blocks.)
         if (c.fd && (p[i].revents & ~POLLOUT)) on_client(c);
       }
@@ -1468,7 +1473,7 @@ void Shim::serve(UniqueFd listen_fd) {
     for (size_t i = 0; i < p.size(); ++i)
       for (auto& c : clients_) {
         if (!c.owner || !c.fd || c.fd.get() != p[i].fd || !p[i].revents) continue;
-        if ((p[i].revents & POLLOUT) && !c.out.flush(c.fd.get())) c.fd.reset();
+        if (p[i].revents & POLLOUT) flush(c);
         if (c.fd && (p[i].revents & ~POLLOUT)) on_client(c);
       }
   }
