@@ -99,6 +99,9 @@ void pump_stdin(int fd, StdinQueue& q) {
 
 // Reads of one output stream per turn of the serve loop (32 KiB each).
 constexpr int kReadsPerTurn = 16;
+// Reads of what an ended process left in a stream (32 KiB each): more than a pipe holds
+// (fs.pipe-max-size, 1 MiB), but a bound — a background process of its may write on without end.
+constexpr int kReadsAtExit = 40;
 
 struct Client {
   UniqueFd fd;
@@ -147,10 +150,9 @@ class Shim {
 
  private:
   void open_stdio();
-  // What a stream has to give, or (`max_reads` > 0) at most that many reads of it: the serve
-  // loop's turn, so that a container writing without pause (`yes ''`) cannot keep the shim
-  // from its control socket.
-  void on_output(int fd, uint8_t type, int max_reads = 0);
+  // What a stream has to give, at most `max_reads` reads of it: the serve loop's turn, so that
+  // a container writing without pause (`yes ''`) cannot keep the shim from its control socket.
+  void on_output(int fd, uint8_t type, int max_reads);
   void broadcast(uint8_t type, const char* data, size_t n);
   // A frame to a client: sent now as far as its socket takes it, the rest queued (Client::out).
   static void send(Client& c, uint8_t type, std::string_view data);
@@ -217,7 +219,7 @@ class Shim {
   void start_exec(Client& c, const std::string& spec);
   Client* exec_client(int id);
   bool exec_backed_up(const Exec& x);
-  void exec_output(Exec& x, UniqueFd& fd, uint8_t type, int max_reads = 0);
+  void exec_output(Exec& x, UniqueFd& fd, uint8_t type, int max_reads);
   void finish_execs();
 
   std::string dir_;
@@ -959,7 +961,7 @@ int Shim::probe_tick() {
 
 void Shim::exec_output(Exec& x, UniqueFd& fd, uint8_t type, int max_reads) {
   char buf[32768];
-  for (int reads = 0; max_reads <= 0 || reads < max_reads; ++reads) {
+  for (int reads = 0; reads < max_reads; ++reads) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
@@ -991,7 +993,7 @@ void Shim::finish_execs() {
   for (auto& x : execs_) {
     if (!x.exited) continue;
     for (auto* f : {&x.out, &x.err, &x.master})
-      if (*f) exec_output(x, *f, f == &x.err ? shim::kStderr : shim::kStdout);
+      if (*f) exec_output(x, *f, f == &x.err ? shim::kStderr : shim::kStdout, kReadsAtExit);
     event("exec_die", {{"execID", std::to_string(x.id)}, {"exitCode", std::to_string(x.code)}});
     if (x.probe && probe_ && probe_->exec_id == x.id) finish_probe(x.code, "");
     if (Client* c = exec_client(x.id)) {
@@ -1004,7 +1006,7 @@ void Shim::finish_execs() {
 
 void Shim::on_output(int fd, uint8_t type, int max_reads) {
   char buf[32768];
-  for (int reads = 0; max_reads <= 0 || reads < max_reads; ++reads) {
+  for (int reads = 0; reads < max_reads; ++reads) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
@@ -1240,9 +1242,11 @@ void Shim::drain_output() {
       if (*f) p[n++] = {f->get(), POLLIN, 0};
     int r = ::poll(p, static_cast<nfds_t>(n), 100);
     if (r < 0 && errno != EINTR) break;
-    if (out_) on_output(out_.get(), shim::kStdout);
-    if (err_) on_output(err_.get(), shim::kStderr);
-    if (master_) on_output(master_.get(), shim::kStdout);
+    // In turns, so that the deadline holds against a writer that never pauses (a process that
+    // outlives the init: --pid host, a shared PID namespace).
+    if (out_) on_output(out_.get(), shim::kStdout, kReadsPerTurn);
+    if (err_) on_output(err_.get(), shim::kStderr, kReadsPerTurn);
+    if (master_) on_output(master_.get(), shim::kStdout, kReadsPerTurn);
   }
   out_.reset();
   err_.reset();

@@ -57,6 +57,7 @@ IMG=localhost/berth-busybox:latest
 
 @test "ctr run --runc-binary berth-runtime: output and exit codes" {
   run crun_ --rm "$IMG" "c1-$$" echo hello-from-containerd
+  echo "$output"
   [ "$status" -eq 0 ]
   [ "$output" = hello-from-containerd ]
   run crun_ --rm "$IMG" "c2-$$" sh -c 'exit 42'
