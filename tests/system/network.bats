@@ -586,9 +586,11 @@ EOF
   e run -d --name pub -p "127.0.0.1:$(free_port):80" busybox sleep 60 >/dev/null
   [ "$(net_traces)" != "$before" ]
   e rm -f c1 >/dev/null
-  # Everything killed at once, shims first: no berth process is there to see it.
+  # Everything killed at once, shims first: no berth process is there to see it. (The
+  # containers' own processes by their pids: a host-wide pattern would hit others' sleeps.)
+  pids=$(for c in c2 c3 pub; do e inspect -f '{{.State.Pid}}' "$c"; done)
   pkill -9 -f "berth-shim $TEST_DIR/"
-  pkill -9 -f 'sleep 60' || true
+  kill -9 $pids 2>/dev/null || true
   sleep 0.2
   e ps -a >/dev/null  # the recovery: dead shims found, their containers' networks released
   [ "$(net_traces)" = "$before" ]
