@@ -152,7 +152,7 @@ void fill_image(engine::Engine& eng, const image::Image& img, v1::Image* out) {
   out->set_id(img.id.str());
   std::set<std::string> tags, digests;
   for (auto& rec : eng.images().list()) {
-    if (rec.id.str() != img.id.str()) continue;
+    if (rec.id.str() != img.id.str() || image::is_dangling_name(rec.record.name)) continue;
     const oci::Reference r = oci::Reference::parse(rec.record.name);
     oci::Reference repo = r;
     repo.tag.clear();
@@ -833,7 +833,9 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
         throw Error(ErrorKind::invalid_argument, "mount needs a host path and an absolute container path");
       if (m.host_path().find(':') != std::string::npos || m.container_path().find(':') != std::string::npos)
         throw Error(ErrorKind::invalid_argument, "mount paths with ':' are not supported: " + m.host_path());
-      std::string b = m.host_path() + ":" + m.container_path() + ":" + (m.readonly() ? "ro" : "rw") + "," + propagation(m.propagation());
+      // The CRI's read-only is the top mount's only (the kubelet's meaning before the
+      // recursive_read_only field, which this api.proto predates; containerd's too).
+      std::string b = m.host_path() + ":" + m.container_path() + ":" + (m.readonly() ? "ro,norro" : "rw") + "," + propagation(m.propagation());
       binds.push_back(b);
       shown.push_back(b);
       targets.insert(fs::clean_path(m.container_path()));

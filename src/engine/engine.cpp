@@ -1135,9 +1135,14 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       in.ipcns = "/proc/" + std::to_string(os.pid) + "/ns/ipc";
       in.shm_dir = container_dir(other.id()) + "/shm";
     }
-    json spec = make_spec(in);
     // Resolved at each start: the runtime of this run is the one the orders name.
     const Runtime rt = runtimes()->resolve(host.runtime);
+    for (const Bind& b : binds_of(host))
+      if (b.host_path() && b.read_only() && b.recursive()) {
+        in.recursive_ro = recursive_ro_possible(rt);
+        break;
+      }
+    json spec = make_spec(in);
     // crun 1.8 refuses any ociVersion but 1.0.x ("unknown version specified"); what the
     // engine writes is 1.0-compatible, so external runtimes get that.
     if (rt.external()) spec["ociVersion"] = "1.0.2";

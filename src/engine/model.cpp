@@ -53,10 +53,28 @@ Bind volume_bind(const json& entry) {
 bool Bind::read_only() const {
   bool ro = false;
   for (auto& o : options) {
-    if (o == "ro" || o == "readonly") ro = true;
+    if (o == "ro" || o == "readonly" || o == "rro") ro = true;
     else if (o == "rw") ro = false;
   }
   return ro;
+}
+
+bool Bind::recursive() const {
+  bool r = true;
+  for (auto& o : options) {
+    if (o == "bind") r = false;
+    else if (o == "rbind") r = true;
+  }
+  return r;
+}
+
+Bind::RecursiveRo Bind::recursive_ro() const {
+  RecursiveRo m = RecursiveRo::if_possible;
+  for (auto& o : options) {
+    if (o == "rro") m = RecursiveRo::required;
+    else if (o == "norro") m = RecursiveRo::off;
+  }
+  return m;
 }
 
 std::string Bind::propagation() const {
@@ -69,8 +87,12 @@ std::string Bind::propagation() const {
 std::string Bind::options_text() const { return join(options, ","); }
 
 Bind parse_bind(const std::string& spec) {
+  // Docker's, and: rro (nerdctl's: recursively read-only, or an error), bind/rbind (Podman's:
+  // without/with the mounts below the source), norro (what --mount's bind-recursive=writable
+  // becomes: read-only on the top mount only).
   static const std::set<std::string> known = {"ro", "readonly", "rw", "z", "Z", "nocopy", "private",
-                                              "rprivate", "shared", "rshared", "slave", "rslave"};
+                                              "rprivate", "shared", "rshared", "slave", "rslave",
+                                              "rro", "norro", "bind", "rbind"};
   const size_t c1 = spec.find(':');
   if (c1 == std::string::npos || c1 == 0)
     throw Error(ErrorKind::invalid_argument, "invalid volume specification `" + spec + "`: want SRC:DST[:OPTIONS]");

@@ -40,7 +40,14 @@ struct Bind {
   std::string destination;           // cleaned
   std::vector<std::string> options;  // as given, in order
   bool host_path() const { return !source.empty() && source[0] == '/'; }
-  bool read_only() const;            // the last of ro/readonly/rw wins
+  bool read_only() const;            // the last of ro/readonly/rro/rw wins
+  // Whether the bind takes the mounts below its source (`rbind`, the default; `bind`: not).
+  bool recursive() const;
+  // How a read-only bind treats the mounts below it: read-only too when the kernel and the
+  // runtime can (Docker 25's default), always (`rro`: an error where they cannot), or only its
+  // top mount (`norro`: Docker's BindOptions.ReadOnlyNonRecursive).
+  enum class RecursiveRo { if_possible, required, off };
+  RecursiveRo recursive_ro() const;
   std::string propagation() const;   // "rprivate" unless given
   std::string options_text() const;  // "ro,rshared" (as given)
 };

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -148,7 +149,11 @@ RuntimeCaps::RuntimeCaps(const Runtime& r) {
     return;
   }
   auto j = json::parse(out, nullptr, false);
-  if (!j.is_object() || !j.contains("linux") || !j["linux"].is_object()) return;
+  if (!j.is_object()) return;
+  if (auto m = j.find("mountOptions"); m != j.end() && m->is_array())
+    for (const auto& o : *m)
+      if (o.is_string()) mount_options_.push_back(o.get<std::string>());
+  if (!j.contains("linux") || !j["linux"].is_object()) return;
   const auto& caps = j["linux"].value("capabilities", json());
   if (!caps.is_array()) return;
   for (const auto& c : caps)
@@ -160,6 +165,17 @@ bool RuntimeCaps::accepts(const std::string& name) const {
   if (have_list_) return std::find(listed_.begin(), listed_.end(), name) != listed_.end();
   const int n = oci::capability_from_name(name);
   return n >= 0 && n <= 37;  // CAP_AUDIT_READ; 38 is CAP_PERFMON
+}
+
+bool RuntimeCaps::mount_option(const std::string& name) const {
+  return std::find(mount_options_.begin(), mount_options_.end(), name) != mount_options_.end();
+}
+
+bool recursive_ro_possible(const Runtime& r) {
+  // An empty call: EBADF or EINVAL where the call exists, ENOSYS where it does not.
+  static const bool kernel = ::syscall(SYS_mount_setattr, -1, "", 0, nullptr, 0) == 0 || errno != ENOSYS;
+  if (!kernel) return false;
+  return !r.external() || RuntimeCaps(r).mount_option("rro");
 }
 
 std::vector<std::string> runtime_argv(const Runtime& r, const std::string& root, std::vector<std::string> cmd) {

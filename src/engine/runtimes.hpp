@@ -69,11 +69,18 @@ class RuntimeCaps {
  public:
   explicit RuntimeCaps(const Runtime& r);
   bool accepts(const std::string& name) const;
+  // Whether its `features` lists mount option `name` (no `features`: no).
+  bool mount_option(const std::string& name) const;
 
  private:
-  std::vector<std::string> listed_;
+  std::vector<std::string> listed_, mount_options_;
   bool have_list_ = false;
 };
+
+// Whether a read-only bind can be made recursively read-only on `r`: the kernel has
+// mount_setattr (Linux 5.12) and the runtime knows `rro` (berth's does; an external one when
+// its `features` lists it: runc 1.1 and crun do).
+bool recursive_ro_possible(const Runtime& r);
 
 // An external runtime's command line: `path args... --root ROOT cmd...`.
 std::vector<std::string> runtime_argv(const Runtime& r, const std::string& root, std::vector<std::string> cmd);

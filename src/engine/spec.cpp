@@ -210,15 +210,24 @@ void check_propagation(const Bind& b) {
 // -v SRC:DST[:OPTS] where SRC is an absolute host path (named volumes come in as mounts). A
 // missing source is made as a directory (Docker's -v does that; its --mount refuses, which
 // apply_mounts checks at create).
-json bind_mount(const Bind& b) {
+// `recursive_ro`: whether the kernel and the runtime can make the mounts below a read-only
+// bind read-only too (SpecInputs::recursive_ro).
+json bind_mount(const Bind& b, bool recursive_ro) {
   struct stat st {};
   if (::stat(b.source.c_str(), &st) < 0) {
     if (errno != ENOENT) throw_errno("bind source path `" + b.source + "`");
     fs::mkdir_p(b.source, 0755);
   }
   check_propagation(b);
-  std::vector<std::string> opts = {"rbind"};
-  if (b.read_only()) opts.push_back("ro");
+  std::vector<std::string> opts = {b.recursive() ? "rbind" : "bind"};
+  if (b.read_only()) {
+    opts.push_back("ro");
+    const auto mode = b.recursive_ro();
+    if (mode == Bind::RecursiveRo::required && !recursive_ro)
+      throw Error(ErrorKind::unavailable, "bind mount `" + b.source + "` on `" + b.destination +
+                                              "`: recursively read-only needs Linux 5.12 (mount_setattr) and a runtime that knows `rro`");
+    if (b.recursive() && recursive_ro && mode != Bind::RecursiveRo::off) opts.push_back("rro");
+  }
   opts.push_back(b.propagation());
   return mount(b.destination, "bind", b.source, opts);
 }
@@ -586,8 +595,25 @@ void apply_mounts(HostConfig& host, ContainerConfig& config) {
       if (::stat(src.c_str(), &st) < 0)
         throw Error(ErrorKind::invalid_argument, "invalid mount config for type \"bind\": bind source path does not exist: " + src);
       const json bo = m.value("BindOptions", json::object());
-      if (bo.is_object() && bo.value("Propagation", json("")).is_string() && !bo.value("Propagation", "").empty())
-        opts.push_back(bo.value("Propagation", ""));
+      const std::string propagation =
+          bo.is_object() && bo.value("Propagation", json("")).is_string() ? bo.value("Propagation", "") : "";
+      if (!propagation.empty()) opts.push_back(propagation);
+      // Docker 25's recursion options (API 1.44), with its daemon's rules.
+      auto flag = [&](const char* k) { return bo.is_object() && bo.value(k, json(false)) == true; };
+      const bool non_recursive = flag("NonRecursive"), ro_top_only = flag("ReadOnlyNonRecursive"),
+                 ro_forced = flag("ReadOnlyForceRecursive");
+      if ((ro_top_only || ro_forced) && !ro)
+        throw Error(ErrorKind::invalid_argument, what + ": option '" + (ro_forced ? "ReadOnlyForceRecursive" : "ReadOnlyNonRecursive") +
+                                                     "' (bind-recursive=" + (ro_forced ? "readonly" : "writable") +
+                                                     ") requires 'ReadOnly' (readonly) to be specified in conjunction");
+      if (ro_forced && (ro_top_only || non_recursive))
+        throw Error(ErrorKind::invalid_argument, what + ": option 'ReadOnlyForceRecursive' conflicts with '" +
+                                                     (non_recursive ? "NonRecursive" : "ReadOnlyNonRecursive") + "'");
+      if (ro_forced && !propagation.empty() && propagation != "rprivate")
+        throw Error(ErrorKind::invalid_argument, what + ": option 'ReadOnlyForceRecursive' requires 'BindOptions.Propagation' to be 'rprivate'");
+      if (non_recursive) opts.push_back("bind");
+      if (ro_top_only) opts.push_back("norro");
+      if (ro_forced) opts.push_back("rro");
       host.binds.push_back(src + ":" + dst + joined());
     } else if (type == "volume") {
       const json vo = m.value("VolumeOptions", json::object());
@@ -638,10 +664,21 @@ void check_host_config(const HostConfig& h) {
   for (const Bind& b : binds_of(h)) {
     check_mount_target(b.destination, "bind");
     // Docker's rule: one of ro and rw (an "ro,rw" would read differently to different readers).
-    const bool ro = std::any_of(b.options.begin(), b.options.end(), [](auto& o) { return o == "ro" || o == "readonly"; });
+    const bool ro = std::any_of(b.options.begin(), b.options.end(), [](auto& o) { return o == "ro" || o == "readonly" || o == "rro"; });
     const bool rw = std::any_of(b.options.begin(), b.options.end(), [](auto& o) { return o == "rw"; });
     if (ro && rw)
       throw Error(ErrorKind::invalid_argument, "invalid mode `" + b.options_text() + "` for " + b.destination + ": ro or rw, not both");
+    const auto has = [&](const char* o) { return std::find(b.options.begin(), b.options.end(), o) != b.options.end(); };
+    if (has("rro") && has("norro"))
+      throw Error(ErrorKind::invalid_argument, "invalid mode `" + b.options_text() + "` for " + b.destination + ": rro or norro, not both");
+    if (has("bind") && has("rbind"))
+      throw Error(ErrorKind::invalid_argument, "invalid mode `" + b.options_text() + "` for " + b.destination + ": bind or rbind, not both");
+    if (has("norro") && !ro)
+      throw Error(ErrorKind::invalid_argument, "invalid mode `" + b.options_text() + "` for " + b.destination + ": norro needs ro");
+    // A submount that propagates in later would not be read-only: Docker's rule.
+    if (has("rro") && b.propagation() != "rprivate" && b.propagation() != "private")
+      throw Error(ErrorKind::invalid_argument, "invalid mode `" + b.options_text() + "` for " + b.destination +
+                                                   ": rro (recursively read-only) needs rprivate propagation");
   }
   for (auto& [dst, opts] : h.tmpfs) check_mount_target(dst, "tmpfs");
   for (auto& x : h.mounts) {
@@ -900,7 +937,7 @@ json make_spec(const SpecInputs& in) {
   std::set<std::string> user_targets;
   json user_mounts = json::array();
   for (const Bind& b : binds_of(h))
-    if (b.host_path()) user_mounts.push_back(bind_mount(b));  // named volumes: in volume_mounts
+    if (b.host_path()) user_mounts.push_back(bind_mount(b, in.recursive_ro));  // named volumes: in volume_mounts
   for (auto& m : in.volume_mounts) user_mounts.push_back(m);
   for (auto& [dst, opts] : h.tmpfs) user_mounts.push_back(tmpfs_mount(opts.empty() ? dst : dst + ":" + opts));
   for (auto& m : user_mounts) {

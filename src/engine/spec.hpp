@@ -29,6 +29,9 @@ struct SpecInputs {
   std::string ipcns;  // the IPC namespace to join (a path); "" = per HostConfig.IpcMode
   std::string utsns;  // the UTS namespace to join (a path); "" = per HostConfig.UTSMode
   std::string shm_dir;  // a host directory bound as /dev/shm (shareable IPC, or the one joined)
+  // Read-only binds of host paths can be recursively read-only (`rro`: the kernel has
+  // mount_setattr and the runtime knows the option) — Docker 25's default, binds' `norro` aside.
+  bool recursive_ro = false;
 };
 
 // The spec. Throws berth::Error with one line for bad flag values (an unknown user, a bind

@@ -40,10 +40,36 @@ const std::map<std::string, Opt, std::less<>>& option_table() {
       {"norelatime", {MS_RELATIME, true}},    {"strictatime", {MS_STRICTATIME, false}},
       {"nostrictatime", {MS_STRICTATIME, true}}, {"lazytime", {MS_LAZYTIME, false}},
       {"nolazytime", {MS_LAZYTIME, true}},  {"silent", {MS_SILENT, false}},
-      {"loud", {MS_SILENT, true}},
+      {"loud", {MS_SILENT, true}},       {"nosymfollow", {MS_NOSYMFOLLOW, false}},
+      {"symfollow", {MS_NOSYMFOLLOW, true}},
   };
   return t;
 }
+
+// The runtime spec's recursive options: {MOUNT_ATTR_* to set, MOUNT_ATTR_* to clear}. An atime
+// option replaces the whole atime field (MOUNT_ATTR__ATIME): `ratime`, `rnorelatime`' and
+// `rnostrictatime` leave the kernel's default, relatime, as their plain forms do in mount(8).
+struct RecAttr {
+  uint64_t set, clr;
+};
+const std::map<std::string, RecAttr, std::less<>>& recursive_table() {
+  static const std::map<std::string, RecAttr, std::less<>> t = {
+      {"rro", {MOUNT_ATTR_RDONLY, 0}},           {"rrw", {0, MOUNT_ATTR_RDONLY}},
+      {"rnosuid", {MOUNT_ATTR_NOSUID, 0}},       {"rsuid", {0, MOUNT_ATTR_NOSUID}},
+      {"rnodev", {MOUNT_ATTR_NODEV, 0}},         {"rdev", {0, MOUNT_ATTR_NODEV}},
+      {"rnoexec", {MOUNT_ATTR_NOEXEC, 0}},       {"rexec", {0, MOUNT_ATTR_NOEXEC}},
+      {"rnodiratime", {MOUNT_ATTR_NODIRATIME, 0}}, {"rdiratime", {0, MOUNT_ATTR_NODIRATIME}},
+      {"rnosymfollow", {MOUNT_ATTR_NOSYMFOLLOW, 0}}, {"rsymfollow", {0, MOUNT_ATTR_NOSYMFOLLOW}},
+      {"rnoatime", {MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME}},
+      {"rstrictatime", {MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME}},
+      {"rrelatime", {MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME}},
+      {"ratime", {MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME}},
+      {"rnorelatime", {MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME}},
+      {"rnostrictatime", {MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME}},
+  };
+  return t;
+}
+
 
 const std::map<std::string, unsigned long, std::less<>>& propagation_table() {
   static const std::map<std::string, unsigned long, std::less<>> t = {
@@ -205,6 +231,20 @@ void check_proc_target(const MountContext& ctx, const oci::Mount& m, int target)
   throw Error("mount `" + m.destination + "`: cannot be mounted inside /proc (only lxcfs's files may)");
 }
 
+// Applies the recursive attributes to the mount at `dest` and everything mounted below it.
+void set_recursive_attrs(MountContext& ctx, const std::string& dest, const MountFlags& mf) {
+  UniqueFd t = reopen(ctx, dest);
+  struct mount_attr attr {};
+  attr.attr_set = mf.attr_set;
+  attr.attr_clr = mf.attr_clr;
+  if (::syscall(SYS_mount_setattr, t.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) == 0) return;
+  const int err = errno;
+  if (err == ENOSYS)
+    throw Error(ErrorKind::unavailable,
+                "mount `" + dest + "`: recursive mount options (rro, rnosuid, …) need mount_setattr (Linux 5.12 or later)");
+  throw_errno("mount `" + dest + "`: set the recursive mount options", err);
+}
+
 void mount_one(MountContext& ctx, const oci::Mount& m) {
   MountFlags mf = parse_mount_options(m.options);
   bool bind = mf.bind || m.type == "bind";
@@ -269,7 +309,7 @@ void mount_one(MountContext& ctx, const oci::Mount& m) {
   if (prop) {
     UniqueFd t = reopen(ctx, m.destination);
     do_mount("", fs::fd_path(t.get()), nullptr, prop, "", m.destination);
-  }
+  }  if (mf.recursive_attrs()) set_recursive_attrs(ctx, m.destination, mf);
 }
 
 // Makes the mount holding `path` (`path` itself when it is a mount point) a slave, alone:
@@ -309,6 +349,13 @@ MountFlags parse_mount_options(const std::vector<std::string>& options) {
     }
     if (o == "tmpcopyup" || o == "notmpcopyup" || o == "copy-symlink") continue;
     if (o == "idmap" || o == "ridmap") continue;  // handled by runtime/idmap
+    if (auto it = recursive_table().find(o); it != recursive_table().end()) {
+      // An atime option replaces an earlier one (the field takes one value).
+      if (it->second.clr & MOUNT_ATTR__ATIME) mf.attr_set &= ~static_cast<uint64_t>(MOUNT_ATTR__ATIME);
+      mf.attr_set = (mf.attr_set & ~it->second.clr) | it->second.set;
+      mf.attr_clr = (mf.attr_clr & ~it->second.set) | it->second.clr;
+      continue;
+    }
     if (auto it = option_table().find(o); it != option_table().end()) {
       if (it->second.clear) {
         mf.flags &= ~it->second.flag;

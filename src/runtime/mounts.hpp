@@ -40,6 +40,10 @@ struct MountFlags {
   unsigned long clear = 0;       // MS_* explicitly cleared (rw, suid, ...)
   unsigned long propagation = 0; // MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE (| MS_REC)
   bool bind = false, recursive = false;
+  // The recursive attributes (rro, rnosuid, rnoatime, … of the runtime spec 1.1): MOUNT_ATTR_*
+  // set on and cleared from the mount and every mount below it (mount_setattr, AT_RECURSIVE).
+  uint64_t attr_set = 0, attr_clr = 0;
+  bool recursive_attrs() const { return attr_set || attr_clr; }
   std::string data;              // options the filesystem interprets itself
 };
 MountFlags parse_mount_options(const std::vector<std::string>& options);

@@ -541,6 +541,26 @@ def test_security_context(rt):
         cleanup(rt, pod_id)
 
 
+def test_readonly_mount_is_read_only_on_its_top_only(rt, tmp_path):
+    # The kubelet's read-only (before CRI's recursive_read_only): the mount itself, not the
+    # mounts below its source — as containerd does, whatever the engine's default for -v :ro.
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(src / "sub")], check=True)
+    pod_id, cfg = run_pod(rt, "romount")
+    try:
+        c = container(rt, pod_id, cfg, "main", "exec sleep 1000",
+                      mounts=[pb.Mount(host_path=str(src), container_path="/m", readonly=True)])
+        rt.StartContainer(pb.StartContainerRequest(container_id=c))
+        rc, _, err = exec_sync(rt, c, ["sh", "-c", "echo x > /m/top"])
+        assert rc != 0 and "Read-only" in err
+        assert exec_sync(rt, c, ["sh", "-c", "echo x > /m/sub/f"])[0] == 0
+        assert (src / "sub" / "f").exists()
+    finally:
+        cleanup(rt, pod_id)
+        subprocess.run(["umount", str(src / "sub")], check=True)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

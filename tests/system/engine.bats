@@ -877,6 +877,62 @@ EOS
   [ -z "$(e volume ls -q)" ]
 }
 
+@test "read-only binds are recursively read-only (Docker 25); --mount bind-recursive=disabled|writable|readonly; -v rro and the refusals" {
+  mkdir -p "$TEST_DIR/src/sub"
+  mount -t tmpfs -o size=1m tmpfs "$TEST_DIR/src/sub"
+  # -v :ro and --mount readonly: the submount is read-only too (the kernel here has mount_setattr).
+  run e run --rm --network none -v "$TEST_DIR/src:/m:ro" busybox sh -c 'echo x > /m/sub/v && echo WROTE'
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"Read-only file system"* ]]
+  run e run --rm --network none --mount "type=bind,src=$TEST_DIR/src,dst=/m,readonly" busybox sh -c 'echo x > /m/sub/m && echo WROTE'
+  [ "$status" -ne 0 ]
+  # The same through runc, whose features list rro.
+  if command -v runc >/dev/null; then
+    run e run --rm --network none --runtime runc -v "$TEST_DIR/src:/m:ro" busybox sh -c 'echo x > /m/sub/r && echo WROTE'
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"Read-only file system"* ]]
+  fi
+  # writable: only the top is read-only (the old behaviour); disabled: no submount at all.
+  run -0 e run --rm --network none --mount "type=bind,src=$TEST_DIR/src,dst=/m,readonly,bind-recursive=writable" \
+    busybox sh -c 'echo x > /m/sub/w && echo SUB-WROTE; echo x > /m/top || echo TOP-REFUSED'
+  [[ "$output" == *SUB-WROTE* ]]
+  [[ "$output" == *TOP-REFUSED* ]]
+  run -0 e run --rm --network none --mount "type=bind,src=$TEST_DIR/src,dst=/m,bind-recursive=disabled" \
+    busybox sh -c 'echo x > /m/sub/d; grep -c " /m/sub " /proc/self/mountinfo || true'
+  [ "${lines[-1]}" = 0 ]
+  run -0 e run --rm --network none --mount "type=bind,src=$TEST_DIR/src,dst=/m,readonly,bind-recursive=readonly" \
+    busybox sh -c 'echo x > /m/sub/f || echo SUB-REFUSED'
+  [[ "$output" == *SUB-REFUSED* ]]
+  run -0 e run --rm --network none -v "$TEST_DIR/src:/m:rro" busybox sh -c 'echo x > /m/sub/f || echo SUB-REFUSED'
+  [[ "$output" == *SUB-REFUSED* ]]
+  ls -A "$TEST_DIR/src/sub" > "$TEST_DIR/landed"
+  umount "$TEST_DIR/src/sub"
+  [ "$(cat "$TEST_DIR/landed")" = w ]  # only writable's write reached the tmpfs
+  [ -e "$TEST_DIR/src/sub/d" ]  # disabled: the write went to the directory under the tmpfs
+  # Refusals, one line each, nothing made.
+  run e create --mount "type=bind,src=$TEST_DIR/src,dst=/m,bind-recursive=readonly" busybox true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"requires 'ReadOnly' (readonly)"* ]]
+  run e create --mount "type=bind,src=$TEST_DIR/src,dst=/m,readonly,bind-recursive=readonly,bind-propagation=rslave" busybox true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"requires 'BindOptions.Propagation' to be 'rprivate'"* ]]
+  run e create --mount "type=bind,src=$TEST_DIR/src,dst=/m,bind-recursive=sometimes" busybox true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"bind-recursive wants enabled, disabled, writable or readonly"* ]]
+  run e create --mount "type=volume,src=v1,dst=/m,bind-recursive=disabled" busybox true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"cannot mix 'bind-*' options with mount type 'volume'"* ]]
+  run e create -v "$TEST_DIR/src:/m:rro,rslave" busybox true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"rro (recursively read-only) needs rprivate propagation"* ]]
+  run e create -v "$TEST_DIR/src:/m:norro" busybox true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"norro needs ro"* ]]
+  [ -z "$(e ps -aq)" ]
+  run -0 e volume ls -q
+  [ -z "$output" ]
+}
+
 @test "--volumes-from: another container's volumes and binds (the backup pattern), :ro, own mounts win; rm -v keeps a volume another container uses" {
   mkdir -p "$TEST_DIR/hostdir" "$TEST_DIR/backup"
   echo hostfile > "$TEST_DIR/hostdir/f"

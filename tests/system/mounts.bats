@@ -65,6 +65,50 @@ host_peer_group() { awk -v d="$1" '$5 == d { for (i = 7; $i != "-"; i++) if ($i 
   assert_clean "$ID"
 }
 
+@test "recursive mount options: rro makes submounts read-only, ro only the top; rnosuid/rnoexec/rnoatime reach submounts" {
+  mkdir -p "$TEST_DIR/src/sub"
+  mount -t tmpfs -o size=1m tmpfs "$TEST_DIR/src/sub"
+  set_config '.mounts += [{"destination": "/top", "type": "bind", "source": $s, "options": ["rbind", "ro"]},
+                          {"destination": "/rec", "type": "bind", "source": $s, "options": ["rbind", "ro", "rro"]},
+                          {"destination": "/attr", "type": "bind", "source": $s, "options": ["rbind", "rnosuid", "rnoexec", "rnoatime", "rnosymfollow"]}]' \
+    --arg s "$TEST_DIR/src"
+  set_args sh -c 'echo a > /top/sub/a && echo TOP-SUB-WRITABLE; echo b > /rec/sub/b || echo REC-SUB-REFUSED; echo c > /rec/c || echo REC-TOP-REFUSED; grep " /attr/sub " /proc/self/mountinfo'
+  run rt run --bundle "$BUNDLE" "$ID"
+  ls -A "$TEST_DIR/src/sub" > "$TEST_DIR/sub-files"
+  umount "$TEST_DIR/src/sub"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *TOP-SUB-WRITABLE* ]]
+  [[ "$output" == *REC-SUB-REFUSED* ]]
+  [[ "$output" == *REC-TOP-REFUSED* ]]
+  [ "$(cat "$TEST_DIR/sub-files")" = a ]  # /rec/sub/b never landed
+  attr=$(echo "$output" | grep " /attr/sub ")
+  for o in nosuid noexec noatime nosymfollow; do [[ "$attr" == *"$o"* ]]; done
+  assert_clean "$ID"
+}
+
+@test "recursive mount options: an atime option replaces the one before, rrw undoes rro, and features lists them" {
+  mkdir -p "$TEST_DIR/src/sub"
+  mount -t tmpfs -o size=1m,noatime tmpfs "$TEST_DIR/src/sub"
+  set_config '.mounts += [{"destination": "/m", "type": "bind", "source": $s, "options": ["rbind", "rro", "rrw", "rnoatime", "rstrictatime"]}]' \
+    --arg s "$TEST_DIR/src"
+  set_args sh -c 'echo x > /m/sub/x && echo SUB-WRITABLE; grep " /m/sub " /proc/self/mountinfo'
+  run rt run --bundle "$BUNDLE" "$ID"
+  umount "$TEST_DIR/src/sub"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *SUB-WRITABLE* ]]
+  line=$(echo "$output" | grep " /m/sub ")
+  [[ "$line" != *noatime* ]]
+  [[ "$line" != *relatime* ]]  # strictatime shows as neither
+  run rt features
+  [ "$status" -eq 0 ]
+  for o in rro rrw rnosuid rnoexec rnoatime rstrictatime rnosymfollow nosymfollow; do
+    echo "$output" | jq -e --arg o "$o" '.mountOptions | index($o)' >/dev/null
+  done
+  assert_clean "$ID"
+}
+
 @test "bind mount of a single file, onto a path that does not exist yet" {
   echo file-content > "$TEST_DIR/single"
   set_config '.mounts += [{"destination": "/opt/x/y/single.conf", "type": "bind", "source": $f, "options": ["rbind", "ro"]}]' \

@@ -71,10 +71,22 @@ void add_mount_flag(const std::string& spec, json& host) {
       if (v.empty() || *end || mode < 0 || mode > 07777) throw Error("--mount " + spec + ": tmpfs-mode wants an octal mode");
       m["TmpfsOptions"]["Mode"] = mode;
     } else if (k == "bind-propagation") m["BindOptions"]["Propagation"] = v;
+    else if (k == "bind-nonrecursive") m["BindOptions"]["NonRecursive"] = truth();
+    else if (k == "bind-recursive") {
+      // Docker 25's: enabled (the default: a read-only bind is recursively read-only where the
+      // kernel can), disabled (no mounts below the source), writable (only the top read-only),
+      // readonly (recursively read-only, or an error).
+      if (v == "disabled") m["BindOptions"]["NonRecursive"] = true;
+      else if (v == "writable") m["BindOptions"]["ReadOnlyNonRecursive"] = true;
+      else if (v == "readonly") m["BindOptions"]["ReadOnlyForceRecursive"] = true;
+      else if (v != "enabled") throw Error("--mount " + spec + ": bind-recursive wants enabled, disabled, writable or readonly");
+    }
     else if (k == "volume-nocopy") m["VolumeOptions"]["NoCopy"] = truth();
     else if (!k.empty()) throw Error("--mount " + spec + ": unknown key `" + k + "`");
   }
   if (m.value("Target", "").empty()) throw Error("--mount " + spec + ": target is required");
+  if (m.contains("BindOptions") && m["Type"] != "bind")
+    throw Error("--mount " + spec + ": cannot mix 'bind-*' options with mount type '" + m["Type"].get<std::string>() + "'");
   host["Mounts"].push_back(m);
 }
 

@@ -27,6 +27,15 @@ TEST(Model, BindsParseOnceWithTheirOptions) {
   EXPECT_FALSE(b.read_only());
   EXPECT_EQ(b.propagation(), "rprivate");
   EXPECT_FALSE(parse_bind("/a:/b:ro,rw").read_only());  // the last one wins
+  // Recursion: rbind by default; a read-only bind's submounts read-only where possible, always
+  // with rro (which is read-only itself), never with norro.
+  EXPECT_TRUE(parse_bind("/a:/b").recursive());
+  EXPECT_FALSE(parse_bind("/a:/b:bind").recursive());
+  EXPECT_TRUE(parse_bind("/a:/b:bind,rbind").recursive());
+  EXPECT_EQ(parse_bind("/a:/b:ro").recursive_ro(), Bind::RecursiveRo::if_possible);
+  EXPECT_EQ(parse_bind("/a:/b:ro,norro").recursive_ro(), Bind::RecursiveRo::off);
+  EXPECT_TRUE(parse_bind("/a:/b:rro").read_only());
+  EXPECT_EQ(parse_bind("/a:/b:rro").recursive_ro(), Bind::RecursiveRo::required);
   for (const char* bad : {"nocolon", ":/x", "/a:relative", "/a:/", "/a:/b:bogus", "/a:"})
     EXPECT_EQ(test::kind_of([&] { parse_bind(bad); }), ErrorKind::invalid_argument) << bad;
   const json host = {{"Binds", {"/a:/b", "nocolon", "v:/c:ro"}}};
