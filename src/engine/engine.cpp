@@ -933,7 +933,7 @@ Container Engine::create(const CreateRequest& req) {
   c.data = {{"Config", to_json(config)},
             {"HostConfig", to_json(host)},
             {"ImageID", img.id.str()},
-            {"ImageRef", img.record.name},
+            {"ImageRef", image::is_user_name(img.record.name) ? img.record.name : img.id.str()},
             {"Top", top},
             {"NetworkingConfig", {{"EndpointsConfig", endpoints}}},
             {"State", {{"Status", "created"}, {"ExitCode", 0}, {"StartedAt", 0}, {"FinishedAt", 0},

@@ -200,7 +200,7 @@ class Loader {
         if (!existed) generated_.push_back(target.digest);
         target.size = static_cast<int64_t>(text.size());
         for (auto& t : tags) images.emplace_back(t, target);
-        if (tags.empty()) throw Error("load: an image in manifest.json has no RepoTags to name it by");
+        if (tags.empty()) images.emplace_back("", target);  // Docker's: a <none> image, known by its id
       }
     }
     if (docs_.count("index.json")) {
@@ -218,8 +218,9 @@ class Loader {
           auto m = oci::parse_manifest(read_blob(d.digest));
           auto t = docker_tags.find(m.config.digest.str());
           if (t != docker_tags.end()) names = t->second;
+          if (names.empty()) names.push_back("");  // no name anywhere: a <none> image
         }
-        if (names.empty()) throw Error("load: index.json: manifest " + d.digest.str() + " has no name annotation");
+        if (names.empty()) throw Error("load: index.json: index " + d.digest.str() + " has no name annotation");
         for (auto& n : names) images.emplace_back(n, d);
       }
     }
@@ -230,9 +231,8 @@ class Loader {
     std::vector<std::pair<metadata::Image, std::vector<oci::Descriptor>>> records;
     std::vector<std::string> loaded;
     for (auto& [name, target] : images) {
-      const std::string full = oci::Reference::parse(name).str();
+      std::string full = name.empty() ? "" : oci::Reference::parse(name).str();
       metadata::Image rec;
-      rec.name = full;
       rec.target = {target.mediaType, target.digest.str(), target.size};
       // Everything the image needs must be in the archive; record it for this namespace.
       std::vector<oci::Descriptor> blobs{target};
@@ -251,6 +251,10 @@ class Loader {
         blobs.push_back(m.config);
         for (auto& l : m.layers) blobs.push_back(l);
       }
+      // Unnamed (only ever a single manifest): recorded as dangling, shown by its id.
+      const std::string id = manifests.empty() ? "" : manifests.front().config.digest.str();
+      if (full.empty()) full = dangling_name(manifests.front().config.digest);
+      rec.name = full;
       for (auto& b : blobs) {
         auto info = svc_.content().info(b.digest);
         if (!info) throw Error("load: " + full + ": blob " + b.digest.str() + " is not in the archive");
@@ -261,7 +265,7 @@ class Loader {
       }
       svc_.unpack(svc_.load(rec));
       records.emplace_back(rec, blobs);
-      loaded.push_back(oci::Reference::parse(full).familiar());
+      loaded.push_back(is_dangling_name(full) ? id : oci::Reference::parse(full).familiar());
     }
     svc_.record_all(records);
     return loaded;
@@ -319,6 +323,7 @@ void save_archive(Service& svc, const std::vector<std::string>& refs, int fd) {
   };
   for (auto& r : refs) {
     Image img = svc.resolve(r);
+    const bool unnamed = !is_user_name(img.record.name);
     const oci::Reference ref = oci::Reference::parse(img.record.name);
     oci::Descriptor target;
     target.mediaType = img.record.target.media_type;
@@ -332,11 +337,13 @@ void save_archive(Service& svc, const std::vector<std::string>& refs, int fd) {
       add(l.digest);
       layers.push_back("blobs/" + l.digest.algorithm + "/" + l.digest.encoded);
     }
-    target.annotations["io.containerd.image.name"] = ref.str();
-    if (!ref.tag.empty()) target.annotations["org.opencontainers.image.ref.name"] = ref.tag;
+    if (!unnamed) {
+      target.annotations["io.containerd.image.name"] = ref.str();
+      if (!ref.tag.empty()) target.annotations["org.opencontainers.image.ref.name"] = ref.tag;
+    }
     index["manifests"].push_back(oci::to_json(target));
     docker.push_back({{"Config", "blobs/" + img.id.algorithm + "/" + img.id.encoded},
-                      {"RepoTags", json::array({ref.familiar()})},
+                      {"RepoTags", unnamed ? json::array() : json::array({ref.familiar()})},
                       {"Layers", layers}});
   }
   write_text(a.get(), "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");

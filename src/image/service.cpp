@@ -187,8 +187,8 @@ std::optional<Image> Service::find(std::string_view s) {
     if (it == rec.labels.end() || it->second.rfind(prefix, 0) != 0) continue;
     if (found && found->id.str() != it->second)
       throw Error(ErrorKind::invalid_argument, "image id prefix `" + std::string(s) + "` is ambiguous");
-    // A name of its own rather than a build cache entry's, when it has one.
-    if (!found || is_build_cache_name(found->record.name)) found = load(rec);
+    // A name of its own rather than a build cache entry's or a dangling mark, when it has one.
+    if (!found || (!is_user_name(found->record.name) && is_user_name(rec.name))) found = load(rec);
   }
   return found;
 }
@@ -216,6 +216,44 @@ std::string build_cache_name(const std::string& key) {
 
 bool is_build_cache_name(std::string_view name) {
   return name.substr(0, kBuildCacheRepo.size()) == kBuildCacheRepo;
+}
+
+namespace {
+constexpr std::string_view kDanglingRepo = "berth.none/dangling:";
+
+std::string config_id(const metadata::Image& rec) {
+  auto it = rec.labels.find(kConfigLabel);
+  return it == rec.labels.end() ? std::string() : it->second;
+}
+}  // namespace
+
+std::string dangling_name(const Digest& id) { return std::string(kDanglingRepo) + id.encoded; }
+
+bool is_dangling_name(std::string_view name) {
+  return name.substr(0, kDanglingRepo.size()) == kDanglingRepo;
+}
+
+void Service::keep_unnamed(const metadata::Image& rec) {
+  const std::string id = config_id(rec);
+  if (id.empty()) return;
+  for (auto& other : db_->list_images(opts_.ns))
+    if (config_id(other) == id && is_user_name(other.name)) return;
+  metadata::Image d = rec;
+  d.name = dangling_name(Digest::parse(id));
+  d.created = 0;
+  db_->put_image(opts_.ns, d);
+}
+
+void Service::named(const metadata::Image& rec, const std::optional<metadata::Image>& old) {
+  const std::string id = config_id(rec);
+  if (!id.empty()) db_->delete_image(opts_.ns, dangling_name(Digest::parse(id)));
+  if (old && config_id(*old) != id) keep_unnamed(*old);
+}
+
+bool Service::in_use(const std::string& id) {
+  for (auto& c : db_->list_containers(opts_.ns))
+    if (c.image == id) return true;
+  return false;
 }
 
 std::optional<Image> Service::build_cache(const std::string& key) {
@@ -258,8 +296,7 @@ std::vector<std::string> Service::prune_build_cache(const Selector& select) {
     if (cfg != rec.labels.end() && !named.count(cfg->second)) ids.insert(cfg->second);
   }
   for (auto& id : ids) out.push_back("deleted: " + id);
-  gc();
-  return out;
+  return out;  // the caller's gc() collects, and counts what it frees
 }
 
 bool Service::selected(const metadata::Image& rec, const Selector& select) {
@@ -435,7 +472,9 @@ Image Service::record_manifest(const oci::Manifest& m, const std::string& name) 
 Image Service::commit(const Image& base, const std::string& upper_dir, std::string_view ref_text,
                       const json& container_config, const std::string& comment, const std::string& author,
                       const std::vector<std::string>& skip) {
-  const oci::Reference ref = oci::Reference::parse(ref_text);
+  // No name: Docker's `<none>` image (dangling until somebody tags it).
+  const std::optional<oci::Reference> ref =
+      ref_text.empty() ? std::nullopt : std::optional<oci::Reference>(oci::Reference::parse(ref_text));
   UniqueFd upper(::open(upper_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!upper) throw_errno("commit: open `" + upper_dir + "`");
   // The native snapshotter's snapshot is a whole tree, a copy of the image's: the layer is
@@ -490,7 +529,7 @@ Image Service::commit(const Image& base, const std::string& upper_dir, std::stri
   layer.size = layer_made.compressed_size;
   m.layers.push_back(layer);
   m.annotations.clear();
-  return record_manifest(m, ref.str());
+  return record_manifest(m, ref ? ref->str() : dangling_name(config_digest));
 }
 
 void Service::record(metadata::Image rec, const std::vector<oci::Descriptor>& blobs) {
@@ -506,7 +545,10 @@ void Service::record_all(std::vector<std::pair<metadata::Image, std::vector<oci:
         if (auto old = db_->get_content(opts_.ns, b.digest.str())) labels = old->labels;
         db_->set_content(opts_.ns, b.digest.str(), b.size, labels);
       }
+      std::optional<metadata::Image> old;
+      if (is_user_name(rec.name)) old = db_->get_image(opts_.ns, rec.name);
       db_->put_image(opts_.ns, rec);
+      if (is_user_name(rec.name)) named(rec, old);
     }
   });
 }
@@ -588,7 +630,11 @@ void Service::tag(std::string_view source, std::string_view target) {
   metadata::Image rec = img.record;
   rec.name = oci::Reference::parse(target).str();
   rec.created = 0;
-  db_->put_image(opts_.ns, rec);
+  db_->transaction([&] {
+    const std::optional<metadata::Image> old = db_->get_image(opts_.ns, rec.name);
+    db_->put_image(opts_.ns, rec);
+    named(rec, old);
+  });
   event("tag", img.id.str(), {{"name", oci::Reference::parse(rec.name).familiar()}});
 }
 
@@ -596,13 +642,14 @@ std::vector<std::string> Service::remove(std::string_view s, bool force) {
   std::vector<std::string> out;
   std::vector<metadata::Image> names;
   Image img = resolve(s);
-  const bool by_name = oci::Reference::valid(s) && db_->get_image(opts_.ns, oci::Reference::parse(s).str());
+  const bool by_name = oci::Reference::valid(s) && is_user_name(oci::Reference::parse(s).str()) &&
+                       db_->get_image(opts_.ns, oci::Reference::parse(s).str());
   if (by_name) {
     names.push_back(img.record);
   } else {
     for (auto& rec : db_->list_images(opts_.ns)) {
       auto it = rec.labels.find(kConfigLabel);
-      if (it != rec.labels.end() && it->second == img.id.str() && !is_build_cache_name(rec.name)) names.push_back(rec);
+      if (it != rec.labels.end() && it->second == img.id.str() && is_user_name(rec.name)) names.push_back(rec);
     }
     if (names.size() > 1 && !force)
       throw Error(ErrorKind::conflict, "conflict: unable to delete " + short_id(img.id) +
@@ -614,15 +661,21 @@ std::vector<std::string> Service::remove(std::string_view s, bool force) {
     event("untag", img.id.str(), {{"name", oci::Reference::parse(rec.name).familiar()}});
   }
   bool still_named = false;
-  std::vector<std::string> cache_names;  // the build's records of it go with its last name
+  std::vector<std::string> other_names;  // the build's records of it and its dangling mark go with its last name
   for (auto& rec : db_->list_images(opts_.ns)) {
     auto it = rec.labels.find(kConfigLabel);
     if (it == rec.labels.end() || it->second != img.id.str()) continue;
-    if (is_build_cache_name(rec.name)) cache_names.push_back(rec.name);
-    else still_named = true;
+    if (is_user_name(rec.name)) still_named = true;
+    else other_names.push_back(rec.name);
+  }
+  if (!still_named && in_use(img.id.str())) {
+    // Its last name went (rmi -f, by name or id) but a container was made from it: Docker keeps
+    // such an image, without a name — the container's commit, inspect and rootfs need it.
+    keep_unnamed(img.record);
+    return out;
   }
   if (!still_named) {
-    for (auto& n : cache_names) db_->delete_image(opts_.ns, n);
+    for (auto& n : other_names) db_->delete_image(opts_.ns, n);
     out.push_back("Deleted: " + img.id.str());
     event("delete", img.id.str());
     gc();
@@ -632,7 +685,21 @@ std::vector<std::string> Service::remove(std::string_view s, bool force) {
 
 std::vector<std::string> Service::prune(bool all, const Selector& select) {
   std::vector<std::string> out;
-  if (!all) return prune_build_cache(select);
+  if (!all) {
+    // Dangling images no container uses, then the build cache; one "deleted:" line per image.
+    std::set<std::string> gone;
+    for (auto& rec : db_->list_images(opts_.ns)) {
+      if (!is_dangling_name(rec.name) || in_use(config_id(rec)) || !selected(rec, select)) continue;
+      db_->delete_image(opts_.ns, rec.name);
+      const std::string id = config_id(rec);
+      bool cached = false;  // the build cache keeps it, and says so when its records go
+      for (auto& other : db_->list_images(opts_.ns)) cached |= config_id(other) == id;
+      if (!cached && gone.insert(id).second) out.push_back("deleted: " + id);
+    }
+    for (auto& line : prune_build_cache(select))
+      if (line.rfind("deleted: ", 0) != 0 || gone.insert(line.substr(9)).second) out.push_back(line);
+    return out;
+  }
   // An image a container (running or stopped) was made from is in use: its layers are the
   // container's lower layers, and Docker keeps it too.
   std::set<std::string> in_use;
@@ -643,13 +710,12 @@ std::vector<std::string> Service::prune(bool all, const Selector& select) {
     if (cfg != rec.labels.end() && in_use.count(cfg->second)) continue;
     if (!selected(rec, select)) continue;
     db_->delete_image(opts_.ns, rec.name);
-    if (!is_build_cache_name(rec.name)) out.push_back("untagged: " + oci::Reference::parse(rec.name).familiar());
+    if (is_user_name(rec.name)) out.push_back("untagged: " + oci::Reference::parse(rec.name).familiar());
     auto it = rec.labels.find(kConfigLabel);
     if (it != rec.labels.end()) ids.insert(it->second);
   }
   for (auto& id : ids) out.push_back("deleted: " + id);
-  gc();
-  return out;
+  return out;  // the caller's gc() collects, and counts what it frees
 }
 
 GcResult Service::collect_abandoned() {
@@ -870,7 +936,7 @@ std::vector<Service::HistoryEntry> Service::history(const Image& img) {
   if (!out.empty()) {
     out.front().id = img.id.str();
     for (auto& rec : db_->list_images(opts_.ns))
-      if (rec.target.digest == img.record.target.digest && !is_build_cache_name(rec.name)) out.front().tags.push_back(rec.name);
+      if (rec.target.digest == img.record.target.digest && is_user_name(rec.name)) out.front().tags.push_back(rec.name);
   }
   return out;
 }
@@ -879,7 +945,7 @@ json Service::inspect(const Image& img) {
   json tags = json::array(), digests = json::array();
   for (auto& rec : db_->list_images(opts_.ns)) {
     auto it = rec.labels.find(kConfigLabel);
-    if (it == rec.labels.end() || it->second != img.id.str() || is_build_cache_name(rec.name)) continue;
+    if (it == rec.labels.end() || it->second != img.id.str() || !is_user_name(rec.name)) continue;
     auto ref = oci::Reference::parse(rec.name);
     if (!ref.tag.empty()) tags.push_back(ref.familiar());
     oci::Reference d = ref;

@@ -117,7 +117,7 @@ class Service {
   // A one-layer image from a rootfs tarball (plain, gzip or zstd), stored as given, unpacked
   // in the same pass. `ref` names it. Returns the image.
   Image import(const diff::Reader& in, std::string_view ref, const ImportOptions& opt = {});
-  // `commit`: a new image `ref` = `base` + one gzip layer made from the container's snapshot
+  // `commit`: a new image `ref` (empty: none, a dangling image) = `base` + one gzip layer made from the container's snapshot
   // directory `upper_dir` (overlay: its upper dir, taken whole; native: a full tree, diffed
   // against `base`'s), with Docker's Config `config` and a history entry; `skip`: paths of
   // the snapshot left out ("etc/hosts": the engine's mount points).
@@ -144,7 +144,8 @@ class Service {
   std::optional<Image> build_cache(const std::string& key);
   // Every build cache entry (one per step result), sorted by key.
   std::vector<Image> list_build_cache();
-  // Removes every build cache record (Docker's builder prune); rmi-style lines.
+  // Removes every build cache record (Docker's builder prune); rmi-style lines. The caller collects
+  // with gc() after.
   std::vector<std::string> prune_build_cache(const Selector& select = {});
   // Records the image `rec` (its target must be in the content store) and, for this
   // namespace, the blobs it references — one transaction.
@@ -183,16 +184,19 @@ class Service {
   // and the image re-recorded on them. Returns the digest of what was pushed under the tag.
   Digest push(std::string_view source, std::string_view target, const Transfer& t);
 
-  // Adds name `target` for the image `source` (reference or id).
+  // Adds name `target` for the image `source` (reference or id). An image that had the name
+  // and has no other is kept, dangling.
   void tag(std::string_view source, std::string_view target);
   // Docker's rmi: a name untags (the image goes when its last name goes); an id removes
   // every name (refused when it has several names unless force). Output lines: "Untagged:
   // x", "Deleted: sha256:…". Unreferenced content and snapshots are collected after.
   std::vector<std::string> remove(std::string_view ref_or_id, bool force);
   // Removes images: with all, every image no container (running or stopped) was made from;
-  // else dangling ones (the build cache's intermediate images); of those, only the ones
+  // else dangling ones (those without a name no container uses, and the build cache's
+  // intermediate images); of those, only the ones
   // `select` takes (Docker's until/label filters; none: all of them). Returns Docker's
-  // prune lines: "untagged: NAME", then "deleted: sha256:…" per image gone.
+  // prune lines: "untagged: NAME", then "deleted: sha256:…" per image gone. Collects
+  // nothing: the caller's gc() does, and its bytes are the space reclaimed.
   std::vector<std::string> prune(bool all, const Selector& select = {});
   // Removes content and committed snapshots that no image (or lease, or active snapshot)
   // of this namespace references; blobs leave the disk when no namespace knows them. First
@@ -247,6 +251,14 @@ class Service {
  private:
   // Whether a prune takes the image of `rec` (no selector: yes; unreadable: no).
   bool selected(const metadata::Image& rec, const Selector& select);
+  // After user name `rec.name` was written (`old`: the record it replaced): the image has a
+  // name, so no dangling record; the one that had the name keeps a dangling one if it has no
+  // other name. Inside the caller's transaction.
+  void named(const metadata::Image& rec, const std::optional<metadata::Image>& old);
+  // Records image `rec` under its dangling name unless a user name still points at it.
+  void keep_unnamed(const metadata::Image& rec);
+  // Whether a container (running or stopped) was made from image `id`.
+  bool in_use(const std::string& id);
   // Stores manifest `m` (its config and layers are in the content store) and records it under
   // `name` (a reference's full form, or a build cache name).
   Image record_manifest(const oci::Manifest& m, const std::string& name);
@@ -264,6 +276,15 @@ void set_manifest_label(metadata::Image& rec, const Digest& manifest);
 // ("berth.build/cache:KEY"), which list() skips.
 std::string build_cache_name(const std::string& key);
 bool is_build_cache_name(std::string_view name);
+// The record of an image without a name — Docker's `<none>:<none>`, a dangling image: one
+// committed without a name, or whose last name went to another image (a tag, pull, build,
+// commit, import or load under its name) or was removed while a container uses it. A
+// reference in a repository no registry serves ("berth.none/dangling:HEX"); list() has it,
+// its name is shown as <none>.
+std::string dangling_name(const Digest& id);
+bool is_dangling_name(std::string_view name);
+// A name somebody gave the image (neither of the two above).
+inline bool is_user_name(std::string_view name) { return !is_build_cache_name(name) && !is_dangling_name(name); }
 
 // `prefix` + 16 random hex digits: names for temporary snapshots, ingests and leases.
 std::string unique_name(std::string_view prefix);

@@ -359,6 +359,8 @@ Digest Service::push(std::string_view source, std::string_view target_text, cons
     return diff::compression_of(l.mediaType) == diff::Compression::none;
   });
   if (plain_layers && !oci::media::is_index(img.record.target.media_type)) img = compress_layers(svc, img, opt);
+  if (target_text.empty() && !is_user_name(img.record.name))
+    throw Error(ErrorKind::invalid_argument, "push: image " + std::string(source) + " has no name: tag it first");
   const oci::Reference ref = oci::Reference::parse(target_text.empty() ? img.record.name : target_text);
   if (ref.tag.empty() && !ref.digest.empty()) throw Error("push: give a tag to push to, not a digest");
   const std::unique_ptr<distribution::Repository> repo = opt.open(ref.registry, ref.repository);

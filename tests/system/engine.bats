@@ -1271,6 +1271,65 @@ PY
   [ "${#lines[@]}" -eq 1 ]
 }
 
+@test "images without a name (Docker's <none>): commit without one, a name moved away, rmi -f of one in use; prune, tag, save | load, push" {
+  # A name moved to another image: the image it left is kept, <none>, and the container made
+  # from it still commits and inspects its image.
+  printf 'only\n' > "$TEST_DIR/f"
+  tar -C "$TEST_DIR" -cf "$TEST_DIR/one.tar" f
+  e import "$TEST_DIR/one.tar" test/moving >/dev/null
+  old=$(e image inspect test/moving --format '{{.Id}}')
+  e create --name user test/moving /f >/dev/null
+  e tag busybox test/moving
+  run -0 e images --format '{{.Repository}} {{.Tag}} {{.ID}}'
+  [[ "$output" == *"<none> <none> ${old:7:12}"* ]]
+  run -0 e images -q --filter dangling=true
+  [ "$output" = "${old:7:12}" ]
+  run -0 e image inspect "$old" --format '{{.RepoTags}}'
+  [ "$output" = "[]" ]
+  # Not gone with a prune while a container uses it.
+  run -0 e image prune -f
+  [[ "$output" != *"$old"* ]]
+  run -0 e commit user
+  [[ "$output" == sha256:* ]]
+  nameless=$output
+  run -0 e images --format '{{.Repository}}:{{.Tag}} {{.ID}}'
+  [[ "$output" == *"<none>:<none> ${nameless:7:12}"* ]]
+  # Tagged, it is named (and no longer dangling); the tag moved on, it is <none> again.
+  e tag "$nameless" test/named
+  run -0 e images -q --filter dangling=true
+  [ "$output" = "${old:7:12}" ]
+  e tag busybox test/named
+  run -0 e images -q --filter dangling=true --no-trunc
+  [[ "$output" == *"$nameless"* ]]
+  # save | load of an image without a name: Docker's "Loaded image ID"; push wants a name.
+  e save -o "$TEST_DIR/nameless.tar" "$nameless"
+  [ "$(tar -xOf "$TEST_DIR/nameless.tar" manifest.json | jq -c '.[0].RepoTags')" = "[]" ]
+  e rmi "$nameless" >/dev/null
+  run -0 e load -i "$TEST_DIR/nameless.tar"
+  [ "$output" = "Loaded image ID: $nameless" ]
+  run e push "$nameless"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"has no name: tag it first"* ]]
+  # prune: dangling images no container uses go, with their space counted.
+  run -0 e image prune -f
+  [[ "$output" == *"deleted: $nameless"* ]]
+  [[ "$output" != *"$old"* ]]
+  [[ "$output" != *"Total reclaimed space: 0B"* ]]
+  # rmi -f of the last name of an image in use: untagged, the image stays (<none>).
+  e tag "$old" test/again
+  run -0 e rmi -f test/again
+  [ "$output" = "Untagged: test/again:latest" ]
+  run -0 e image inspect "$old" --format '{{.Id}}'
+  # Its container gone, the next prune takes it.
+  e rm user >/dev/null
+  run -0 e image prune -f
+  [[ "$output" == *"deleted: $old"* ]]
+  run e image inspect "$old"
+  [ "$status" -ne 0 ]
+  run -0 e images -q --filter dangling=true
+  [ -z "$output" ]
+}
+
 @test "commit keeps what is below a directory overlayfs marked (renamed directories carry overlay xattrs)" {
   # /etc comes from the image: its copy-up carries trusted.overlay.origin; /tmp/d is made
   # where a whiteout was: trusted.overlay.opaque.

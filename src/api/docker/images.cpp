@@ -105,19 +105,20 @@ void Api::image_list(Exchange& ex, const Params&) {
   std::map<std::string, int> containers;
   for (auto& c : eng_.images().db().list_containers(eng_.images().options().ns)) ++containers[c.image];
   for (auto& img : eng_.images().list()) {
-    const oci::Reference ref = oci::Reference::parse(img.record.name);
+    const bool unnamed = image::is_dangling_name(img.record.name);
+    const oci::Reference ref = unnamed ? oci::Reference{} : oci::Reference::parse(img.record.name);
     oci::Reference bare = ref;
     bare.tag.clear();
     bare.digest.clear();
-    const std::string repo = bare.familiar();
-    const bool dangling = ref.tag.empty() && ref.digest.empty();
+    const std::string repo = unnamed ? "<none>" : bare.familiar();
+    const bool dangling = unnamed || (ref.tag.empty() && ref.digest.empty());
     bool keep = true;
     for (auto& v : vals("dangling")) keep = keep && ((v == "true" || v == "1") == dangling);
     auto refs = vals("reference");
-    if (!refs.empty() && std::none_of(refs.begin(), refs.end(), [&](const std::string& v) {
+    if (!refs.empty() && (unnamed || std::none_of(refs.begin(), refs.end(), [&](const std::string& v) {
           const std::string full = repo + (ref.tag.empty() ? "" : ":" + ref.tag);
           return ::fnmatch(v.c_str(), full.c_str(), 0) == 0 || ::fnmatch(v.c_str(), repo.c_str(), 0) == 0;
-        }))
+        })))
       keep = false;
     const json labels = labels_of(img);
     for (auto& v : vals("label")) keep = keep && engine::has_label(labels, v);
@@ -134,14 +135,22 @@ void Api::image_list(Exchange& ex, const Params&) {
              {"Labels", labels.empty() ? json(nullptr) : labels}, {"Containers", containers.count(id) ? containers[id] : 0}};
     }
     if (!ref.tag.empty()) row["RepoTags"].push_back(repo + ":" + ref.tag);
-    if (!img.record.target.digest.empty()) {
+    if (!unnamed && !img.record.target.digest.empty()) {
       const std::string d = repo + "@" + img.record.target.digest;
       if (std::find(row["RepoDigests"].begin(), row["RepoDigests"].end(), d) == row["RepoDigests"].end())
         row["RepoDigests"].push_back(d);
     }
   }
   json out = json::array();
-  for (auto& id : order) out.push_back(by_id[id]);
+  for (auto& id : order) {
+    json& row = by_id[id];
+    // A dangling image, as Docker 20.10's daemon shows it to API 1.41 clients.
+    if (row["RepoTags"].empty() && row["RepoDigests"].empty()) {
+      row["RepoTags"] = {"<none>:<none>"};
+      row["RepoDigests"] = {"<none>@<none>"};
+    }
+    out.push_back(row);
+  }
   // Newest first, as Docker's daemon lists them.
   std::stable_sort(out.begin(), out.end(), [](const json& x, const json& y) {
     return x.value("Created", int64_t{0}) > y.value("Created", int64_t{0});
@@ -293,6 +302,10 @@ void Api::image_load(Exchange& ex, const Params&) {
   feed_to(ex, [&](int fd) { names = image::load_archive(eng_.images(), fd); });
   ex.begin_stream(200, "application/json");
   for (auto& n : names) {
+    if (n.rfind("sha256:", 0) == 0) {  // an image without a name
+      ex.write(json{{"stream", "Loaded image ID: " + n + "\n"}}.dump() + "\n");
+      continue;
+    }
     std::string shown = n;
     try {
       shown = oci::Reference::parse(n).familiar();

@@ -54,7 +54,8 @@ int cmd_load(const Engine& e, int argc, char** argv, int first) {
   }
   auto svc = e.images();
   for (auto& name : image::load_archive(svc, in))
-    if (!a.has("quiet")) std::printf("Loaded image: %s\n", name.c_str());
+    if (!a.has("quiet"))  // an image without a name by its id, as Docker's
+      std::printf(name.rfind("sha256:", 0) == 0 ? "Loaded image ID: %s\n" : "Loaded image: %s\n", name.c_str());
   return 0;
 }
 

@@ -11,10 +11,11 @@ namespace berth::cli {
 int cmd_commit(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("commit", {{"message", "m", true}, {"author", "a", true}, {"pause", "p", true}, {"change", "c", true, true}},
          argc, argv, first);
-  if (a.positional().size() != 2)
-    throw Error("commit: CONTAINER REPOSITORY[:TAG] (untagged images are not supported yet)");
+  if (a.positional().empty() || a.positional().size() > 2)
+    throw UsageError("commit: CONTAINER [REPOSITORY[:TAG]]");
   auto eng = make_engine(e);
-  auto img = eng.commit(a.positional()[0], a.positional()[1], a.get("message"), a.get("author"),
+  // Without a name: Docker's <none> image, known by its id.
+  auto img = eng.commit(a.positional()[0], a.positional().size() > 1 ? a.positional()[1] : "", a.get("message"), a.get("author"),
                         a.get("pause", "true") != "false", a.all("change"));
   std::puts(img.id.str().c_str());
   return 0;

@@ -102,17 +102,20 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
   std::vector<Row> rows;
   std::set<std::string> quiet_ids;
   for (auto& img : svc.list()) {
-    auto ref = oci::Reference::parse(img.record.name);
+    const bool unnamed = image::is_dangling_name(img.record.name);
+    auto ref = unnamed ? oci::Reference{} : oci::Reference::parse(img.record.name);
     oci::Reference bare = ref;
     bare.tag.clear();
     bare.digest.clear();
-    std::string repo = bare.familiar();
+    std::string repo = unnamed ? "<none>" : bare.familiar();
     if (!a.positional().empty()) {
+      if (unnamed) continue;
       const std::string& f = a.positional()[0];
       if (f != repo && f != ref.familiar() && f != bare.str() && f != ref.str()) continue;
     }
     const bool dangling = ref.tag.empty();
     if (!filters.any("dangling", [&](const std::string& v) { return (v == "true" || v == "1") == dangling; })) continue;
+    if (!filters.values("reference").empty() && unnamed) continue;
     if (!filters.any("reference", [&](const std::string& v) {
           const std::string full = repo + (ref.tag.empty() ? "" : ":" + ref.tag);
           return ::fnmatch(v.c_str(), full.c_str(), 0) == 0 || ::fnmatch(v.c_str(), repo.c_str(), 0) == 0;
@@ -126,7 +129,7 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
     r.repository = repo;
     r.tag = ref.tag.empty() ? "<none>" : ref.tag;
     r.id = a.has("no-trunc") ? img.id.str() : image::short_id(img.id);
-    r.digest = img.record.target.digest;
+    r.digest = unnamed ? "<none>" : img.record.target.digest;
     const int64_t created = parse_rfc3339(img.config.created);
     r.created_since = time_ago(created);
     r.created_at = docker_time(created);

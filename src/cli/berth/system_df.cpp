@@ -36,12 +36,13 @@ void print_verbose(const engine::Engine::DiskUsage& u) {
   std::vector<json> images;
   for (auto& row : u.images)
     for (auto& name : row.names) {
+      const bool unnamed = image::is_dangling_name(name);
       const oci::Reference ref = oci::Reference::parse(name);
       oci::Reference bare = ref;
       bare.tag.clear();
       bare.digest.clear();
       const int64_t created = parse_rfc3339(row.image.config.created);
-      images.push_back({{"Repository", bare.familiar()}, {"Tag", ref.tag.empty() ? "<none>" : ref.tag},
+      images.push_back({{"Repository", unnamed ? "<none>" : bare.familiar()}, {"Tag", ref.tag.empty() || unnamed ? "<none>" : ref.tag},
                         {"ID", row.image.id.encoded.substr(0, 12)}, {"CreatedSince", created ? time_ago(created) : std::string("N/A")},
                         {"Size", image::human_size(row.size)}, {"SharedSize", image::human_size(row.shared)},
                         {"UniqueSize", image::human_size(row.size - row.shared)},
