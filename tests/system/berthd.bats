@@ -56,6 +56,22 @@ teardown_file() { berthd_teardown_file; }
   [ -z "$output" ]
   run -0 d ps --filter status=running --filter ancestor=busybox -q
   [ "$output" = "${id:0:12}" ]
+  # The engine's one filter, as Docker 20.10's daemon answers (checked): a name without its
+  # slash anchors too, an id is a literal prefix, no container is a task; bad keys and values
+  # are the client's error.
+  run -0 d ps --filter name=^web1$ -q
+  [ "$output" = "${id:0:12}" ]
+  run -0 d ps --filter id=${id:0:8} -q
+  [ "$output" = "${id:0:12}" ]
+  run -0 d ps --filter id=^${id:0:8} -q
+  [ -z "$output" ]
+  run -0 d ps --filter is-task=true -q
+  [ -z "$output" ]
+  run -0 api GET '/v1.41/containers/json?filters=%7B%22bogus%22%3A%5B%221%22%5D%7D'
+  [ "${lines[-1]}" = 400 ]
+  [[ "$output" == *"invalid filter 'bogus'"* ]]
+  run -0 api GET '/v1.41/containers/json?filters=%7B%22status%22%3A%5B%22sleeping%22%5D%7D'
+  [ "${lines[-1]}" = 400 ]
   wait_for bash -c "DOCKER_HOST=unix://$DD/d.sock $DOCKER_CLI logs web1 2>&1 | grep -q oops"
   run -0 --separate-stderr d logs web1
   [ "$output" = hi ]

@@ -1694,6 +1694,15 @@ PY
   [ "$(names -a --filter since=two)" = "onetwo three " ]
   [ "$(names -a --filter health=none --filter label=app=y)" = "two " ]
   [ -z "$(names -a --filter health=healthy)" ]
+  # id: a literal prefix (Docker 20.10's daemon: `id=^PREFIX` and a middle piece find nothing);
+  # is-task and isolation as Docker's daemon answers them for containers that are no tasks.
+  id=$(e inspect two --format '{{.Id}}')
+  [ "$(names -a --filter id=${id:0:6})" = "two " ]
+  [ -z "$(names -a --filter id=^${id:0:6})" ]
+  [ -z "$(names -a --filter id=${id:3:6})" ]
+  [ -z "$(names -a --filter is-task=true)" ]
+  [ "$(names -a --filter is-task=false --filter name=^one)" = "one onetwo " ]
+  [ "$(names -a --filter isolation=default --filter name=two)" = "onetwo two " ]
   for bad in bogus=1 status=sleeping exited=x health=sick 'name=(' ; do
     run e ps -a --filter "$bad"
     echo "$bad → $status: $output"

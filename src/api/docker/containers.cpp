@@ -23,6 +23,7 @@
 #include "common/strings.hpp"
 #include "common/time.hpp"
 #include "distribution/auth.hpp"
+#include "engine/container_filter.hpp"
 #include "engine/model.hpp"
 #include "shim/frames.hpp"
 
@@ -176,11 +177,6 @@ json port_list(const std::vector<engine::PortSummary>& ports) {
   return out;
 }
 
-bool any_of(const std::vector<std::string>& vals, const std::function<bool(const std::string&)>& ok) {
-  if (vals.empty()) return true;
-  return std::any_of(vals.begin(), vals.end(), ok);
-}
-
 }  // namespace
 
 // --- handlers ----------------------------------------------------------------------------
@@ -236,36 +232,7 @@ void Api::container_list(Exchange& ex, const Params&) {
   const bool all = q.flag("all");
   const int64_t limit = int_param(q, "limit", -1);
   const bool size = q.flag("size");
-  auto filters = parse_filters(q.param("filters"));
-  static const std::set<std::string> known = {"status", "name", "id", "label", "exited", "ancestor", "before",
-                                              "since", "network", "volume", "health", "publish", "expose", "isolation", "is-task"};
-  for (auto& [k, _] : filters)
-    if (!known.count(k)) throw Error(ErrorKind::invalid_argument, "invalid filter '" + k + "'");
-  auto vals = [&](const char* k) -> const std::vector<std::string>& {
-    static const std::vector<std::string> none;
-    auto it = filters.find(k);
-    return it == filters.end() ? none : it->second;
-  };
-  std::vector<std::regex> names, ids;
-  for (auto& v : vals("name")) {
-    try {
-      names.emplace_back(v);
-    } catch (const std::regex_error&) {
-      throw Error(ErrorKind::invalid_argument, "invalid filter 'name=" + v + "': not a regular expression");
-    }
-  }
-  for (auto& v : vals("id")) ids.emplace_back("^" + std::regex_replace(v, std::regex("[^0-9a-fA-F]"), ""));
-  std::vector<std::string> ancestors;
-  for (auto& v : vals("ancestor")) {
-    ancestors.push_back(v);
-    if (auto img = eng_.images().find(v)) ancestors.push_back(img->id.str());
-  }
-  for (const char* k : {"publish", "expose"})
-    for (auto& v : vals(k)) engine::port_filter_matches({}, k, v);  // throws for a bad value
-  int64_t before = 0, since = 0;
-  for (auto& v : vals("before")) before = eng_.lookup(v).rec.created;
-  for (auto& v : vals("since")) since = eng_.lookup(v).rec.created;
-
+  const engine::ContainerFilter filter(eng_, parse_filters(q.param("filters")));
   auto list = eng_.list();
   std::sort(list.begin(), list.end(), [](auto& a, auto& b) { return a.rec.created > b.rec.created; });
   json out = json::array();
@@ -274,43 +241,13 @@ void Api::container_list(Exchange& ex, const Params&) {
     engine::State s = eng_.state(c);
     if (s.removed) continue;
     const std::string status(engine::status_name(s.status));
-    if (!all && !filters.count("status") && limit <= 0 && !s.running() && s.status != engine::Status::restarting) continue;
-    if (!any_of(vals("status"), [&](const std::string& v) { return v == status; })) continue;
-    if (!names.empty() && std::none_of(names.begin(), names.end(), [&](const std::regex& r) {
-          return std::regex_search("/" + c.rec.name, r);
-        }))
-      continue;
-    if (!ids.empty() && std::none_of(ids.begin(), ids.end(), [&](const std::regex& r) { return std::regex_search(c.id(), r); }))
-      continue;
+    if (!all && !filter.wants_all() && limit <= 0 && !s.running() && s.status != engine::Status::restarting) continue;
+    if (!filter.match(eng_, c, s)) continue;
     const json& config = c.data["Config"];
     const json labels = config.value("Labels", json::object());
-    if (!std::all_of(vals("label").begin(), vals("label").end(),
-                     [&](const std::string& v) { return engine::has_label(labels, v); }))
-      continue;
-    if (!any_of(vals("health"), [&](const std::string& v) { return v == (s.health.empty() ? "none" : s.health); })) continue;
-    if (!any_of(vals("exited"), [&](const std::string& v) {
-          return s.status == engine::Status::exited && std::to_string(s.exit_code) == v;
-        }))
-      continue;
-    if (!ancestors.empty() && std::none_of(ancestors.begin(), ancestors.end(), [&](const std::string& a) {
-          return a == config.value("Image", "") || a == c.rec.image;
-        }))
-      continue;
-    if (before && c.rec.created >= before) continue;
-    if (since && c.rec.created <= since) continue;
     const json endpoints = c.endpoints();
-    if (!any_of(vals("network"), [&](const std::string& v) { return endpoints.contains(v); })) continue;
     const auto ports = engine::port_summary(c.data, s.running());
-    if (!any_of(vals("publish"), [&](const std::string& v) { return engine::port_filter_matches(ports, "publish", v); }) ||
-        !any_of(vals("expose"), [&](const std::string& v) { return engine::port_filter_matches(ports, "expose", v); }))
-      continue;
     json mounts = eng_.mounts(c);
-    if (!any_of(vals("volume"), [&](const std::string& v) {
-          for (auto& m : mounts)
-            if (m.value("Name", "") == v || m.value("Source", "") == v || m.value("Destination", "") == v) return true;
-          return false;
-        }))
-      continue;
     json networks = json::object();
     const json settings = c.data.value("NetworkSettings", json::object()).value("Networks", json::object());
     for (auto& [name, _] : endpoints.items()) networks[name] = settings.value(name, json::object());

@@ -14,6 +14,7 @@
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
 #include "common/strings.hpp"
+#include "engine/container_filter.hpp"
 #include "engine/engine.hpp"
 #include "engine/model.hpp"
 #include "format/template.hpp"
@@ -75,100 +76,6 @@ json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) 
           {"Health", s.health.empty() ? "none" : s.health}};
 }
 
-// Docker's ps filters: the values of one key are alternatives, the keys all apply. Unknown
-// keys and bad values are errors.
-class PsFilter {
- public:
-  PsFilter(engine::Engine& eng, const std::vector<std::string>& specs)
-      : f_("ps", specs, {"status", "name", "id", "label", "exited", "ancestor", "before", "since", "network", "volume", "health", "publish", "expose"}) {
-    f_.check_values("status", {"created", "restarting", "running", "removing", "paused", "exited", "dead"});
-    f_.check_values("health", {"starting", "healthy", "unhealthy", "none"});
-    for (auto& v : f_.values("exited")) {
-      char* end = nullptr;
-      std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end) throw Error(ErrorKind::invalid_argument, "ps: invalid filter `exited=" + v + "`: an exit code");
-    }
-    for (const char* k : {"name", "id"})
-      for (auto& v : f_.values(k)) {
-        try {
-          regexes_[k].emplace_back(v, std::regex::ECMAScript);
-        } catch (const std::regex_error&) {
-          throw Error(ErrorKind::invalid_argument, "ps: invalid filter `" + std::string(k) + "=" + v + "`: not a regular expression");
-        }
-      }
-    for (const char* k : {"publish", "expose"})
-      for (auto& v : f_.values(k)) engine::port_filter_matches({}, k, v);  // throws for a bad value
-    for (auto& v : f_.values("before")) {
-      const int64_t t = eng.lookup(v).rec.created;
-      before_ = before_ ? std::min(before_, t) : t;
-    }
-    for (auto& v : f_.values("since")) since_ = std::max(since_, eng.lookup(v).rec.created);
-    for (auto& v : f_.values("ancestor")) {
-      try {
-        ancestor_ids_.push_back(eng.images().resolve(v).id.str());
-      } catch (const Error&) {
-        // not an image here: matched by the name the container was made with
-      }
-    }
-  }
-  // `status` in the filters shows stopped containers without -a, as Docker's.
-  bool wants_all() const { return f_.has("status"); }
-
-  bool match(const json& row) const {
-    auto any = [&](const char* key, const std::function<bool(const std::string&)>& ok) { return f_.any(key, ok); };
-    const std::string name = row["Names"], state = row["State"];
-    if (!any("status", [&](const std::string& v) { return v == state; })) return false;
-    if (auto it = regexes_.find("name"); it != regexes_.end() &&
-        std::none_of(it->second.begin(), it->second.end(), [&](const std::regex& r) {
-          return std::regex_search(name, r) || std::regex_search("/" + name, r);
-        }))
-      return false;
-    if (auto it = regexes_.find("id"); it != regexes_.end() &&
-        std::none_of(it->second.begin(), it->second.end(), [&](const std::regex& r) { return std::regex_search(row["ID"].get<std::string>(), r); }))
-      return false;
-    // Labels: all of them (Docker matches every label filter).
-    if (!f_.all("label", [&](const std::string& v) { return has_label(row["Labels"], v); })) return false;
-    if (!any("exited", [&](const std::string& v) { return state == "exited" && row["ExitCode"] == std::atoi(v.c_str()); }))
-      return false;
-    if (!any("ancestor", [&](const std::string& v) {
-          const std::string image = row["Image"];
-          return image == v || image == v + ":latest" || v == image + ":latest" ||
-                 std::find(ancestor_ids_.begin(), ancestor_ids_.end(), row["ImageID"].get<std::string>()) != ancestor_ids_.end();
-        }))
-      return false;
-    if (!any("network", [&](const std::string& v) {
-          for (auto& n : row["Networks"])
-            if (n == v) return true;
-          return false;
-        }))
-      return false;
-    if (!any("volume", [&](const std::string& v) {
-          for (auto* k : {"Mounts", "MountDestinations"})
-            for (auto& m : row[k])
-              if (m == v) return true;
-          return false;
-        }))
-      return false;
-    if (f_.has("publish") || f_.has("expose")) {
-      const auto ports = row["PortSummary"].get<std::vector<engine::PortSummary>>();
-      for (const char* k : {"publish", "expose"})
-        if (!any(k, [&](const std::string& v) { return engine::port_filter_matches(ports, k, v); })) return false;
-    }
-    // Its health check's status; "none" without one (or before it first ran).
-    if (!any("health", [&](const std::string& v) { return v == row["Health"]; })) return false;
-    const int64_t created = row["CreatedNs"];
-    if (before_ && created >= before_) return false;
-    if (since_ && created <= since_) return false;
-    return true;
-  }
-
- private:
-  Filters f_;
-  std::map<std::string, std::vector<std::regex>> regexes_;
-  std::vector<std::string> ancestor_ids_;
-  int64_t before_ = 0, since_ = 0;
-};
-
 }  // namespace
 
 int cmd_ps(const Engine& e, int argc, char** argv, int first) {
@@ -182,15 +89,16 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
   // A template that does not parse fails before anything is looked at.
   if (format != "table" && format != "json") format::Template::parse(format.rfind("table ", 0) == 0 ? format.substr(6) : format);
   auto eng = make_engine(e);
-  const PsFilter filter(eng, a.all("filter"));
+  const Filters given("ps", a.all("filter"), engine::ContainerFilter::keys());
+  const engine::ContainerFilter filter(eng, given.by_key());
   const bool want_size = a.has("size") || format.find(".Size") != std::string::npos;
   std::vector<json> rows;
   for (auto& c : eng.list()) {
     engine::State s = eng.state(c);
     if (s.removed) continue;
     if (!a.has("all") && last < 0 && !filter.wants_all() && !s.running() && s.status != engine::Status::restarting) continue;
+    if (!filter.match(eng, c, s)) continue;
     json row = container_row(eng, c, s);
-    if (!filter.match(row)) continue;
     // Sizes walk the layers' files: only when asked (-s, or a template that shows them).
     if (want_size) {
       const auto z = eng.sizes(c);
