@@ -232,6 +232,7 @@ class Builder {
       result = metadata_step(cur, "LABEL" + text, {}, true);
     }
     for (const std::string& t : o_.tags) images_.tag(result.id.str(), t);
+    if (o_.tags.empty()) images_.keep_without_name(result);  // Docker lists it as <none>
     BuildResult r;
     r.image = result;
     for (auto& [k, v] : o_.build_args)

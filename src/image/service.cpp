@@ -233,6 +233,15 @@ bool is_dangling_name(std::string_view name) {
   return name.substr(0, kDanglingRepo.size()) == kDanglingRepo;
 }
 
+namespace {
+// A name a user gives (tag, commit, import): not in the repositories berth keeps for itself.
+const oci::Reference& user_ref(const oci::Reference& ref) {
+  if (!is_user_name(ref.str()))
+    throw Error(ErrorKind::invalid_argument, "`" + ref.familiar() + "`: that repository is berth's own (the build cache, images without a name)");
+  return ref;
+}
+}  // namespace
+
 void Service::keep_unnamed(const metadata::Image& rec) {
   const std::string id = config_id(rec);
   if (id.empty()) return;
@@ -376,7 +385,7 @@ void set_manifest_label(metadata::Image& rec, const Digest& manifest) {
 
 Image Service::import(const diff::Reader& in, std::string_view ref_text, const ImportOptions& opt) {
   if (!opt.changes.empty()) throw Error(ErrorKind::invalid_argument, "import: --change is not supported yet");
-  const oci::Reference ref = oci::Reference::parse(ref_text);
+  const oci::Reference ref = user_ref(oci::Reference::parse(ref_text));
   // One pass: the bytes go to the content store as they are and through diff apply into a
   // fresh snapshot; both are kept only when everything checks out.
   const std::string ingest_ref = unique_name("import-");
@@ -465,6 +474,7 @@ Image Service::record_manifest(const oci::Manifest& m, const std::string& name) 
   for (auto& l : m.layers) blobs.push_back(l);
   record(rec, blobs);
   auto stored = db_->get_image(opts_.ns, name);
+  if (!stored && is_dangling_name(name)) return resolve(m.config.digest.str());  // it has a name already
   if (!stored) throw Error("image record " + name + " vanished");
   return load(*stored);
 }
@@ -474,7 +484,7 @@ Image Service::commit(const Image& base, const std::string& upper_dir, std::stri
                       const std::vector<std::string>& skip) {
   // No name: Docker's `<none>` image (dangling until somebody tags it).
   const std::optional<oci::Reference> ref =
-      ref_text.empty() ? std::nullopt : std::optional<oci::Reference>(oci::Reference::parse(ref_text));
+      ref_text.empty() ? std::nullopt : std::optional<oci::Reference>(user_ref(oci::Reference::parse(ref_text)));
   UniqueFd upper(::open(upper_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!upper) throw_errno("commit: open `" + upper_dir + "`");
   // The native snapshotter's snapshot is a whole tree, a copy of the image's: the layer is
@@ -544,6 +554,10 @@ void Service::record_all(std::vector<std::pair<metadata::Image, std::vector<oci:
         metadata::Labels labels;
         if (auto old = db_->get_content(opts_.ns, b.digest.str())) labels = old->labels;
         db_->set_content(opts_.ns, b.digest.str(), b.size, labels);
+      }
+      if (is_dangling_name(rec.name)) {  // no name: listed as <none> only if it has none already
+        keep_unnamed(rec);
+        continue;
       }
       std::optional<metadata::Image> old;
       if (is_user_name(rec.name)) old = db_->get_image(opts_.ns, rec.name);
@@ -628,7 +642,7 @@ void Service::event(const std::string& action, const std::string& id, std::map<s
 void Service::tag(std::string_view source, std::string_view target) {
   Image img = resolve(source);
   metadata::Image rec = img.record;
-  rec.name = oci::Reference::parse(target).str();
+  rec.name = user_ref(oci::Reference::parse(target)).str();
   rec.created = 0;
   db_->transaction([&] {
     const std::optional<metadata::Image> old = db_->get_image(opts_.ns, rec.name);

@@ -187,6 +187,9 @@ class Service {
   // Adds name `target` for the image `source` (reference or id). An image that had the name
   // and has no other is kept, dangling.
   void tag(std::string_view source, std::string_view target);
+  // Lists `img` as an image without a name (<none>) unless it has one: a build's result
+  // without -t, which is otherwise only the build cache's.
+  void keep_without_name(const Image& img) { keep_unnamed(img.record); }
   // Docker's rmi: a name untags (the image goes when its last name goes); an id removes
   // every name (refused when it has several names unless force). Output lines: "Untagged:
   // x", "Deleted: sha256:…". Unreferenced content and snapshots are collected after.

@@ -462,14 +462,16 @@ EOF
   no_build_leftovers
 }
 
-@test "built images and the cache: rmi, run by id, image prune and images -q" {
+@test "built images and the cache: an untagged one is <none>, rmi, run by id, image prune and images -q" {
   printf 'FROM busybox\nRUN echo layer > /l.txt\nCMD ["cat", "/l.txt"]\n' > "$CTX/Dockerfile"
   run e build -q "$CTX"
   [ "$status" -eq 0 ]
   id=$output
-  # Untagged: it runs by id, and `images` does not list the cache's entries.
+  # Untagged: it runs by id, and `images` lists it as <none> (Docker's), not the cache's
+  # intermediate entries.
   [ "$(e run --rm "$id")" = layer ]
-  [ "$(e images -q | wc -l)" -eq 1 ]
+  [ "$(e images --format '{{.Repository}}:{{.Tag}}' | sort | tr '\n' ' ')" = "<none>:<none> busybox:latest " ]
+  [ "$(e images -q --filter dangling=true --no-trunc)" = "$id" ]
   run e build -q -t tagged "$CTX"
   [ "$output" = "$id" ]
   [ "$(e images --format '{{.Repository}}' | sort | tr '\n' ' ')" = "busybox tagged " ]

@@ -1328,6 +1328,19 @@ PY
   [ "$status" -ne 0 ]
   run -0 e images -q --filter dangling=true
   [ -z "$output" ]
+  # A nameless archive of an image that has a name here adds no <none> row beside it.
+  e load -i "$TEST_DIR/nameless.tar" >/dev/null
+  e tag "$nameless" test/named2
+  run -0 e load -i "$TEST_DIR/nameless.tar"
+  run -0 e images --format '{{.Repository}} {{.ID}}'
+  [ "$(echo "$output" | grep -c "${nameless:7:12}")" = 1 ]
+  [[ "$output" == *"test/named2 ${nameless:7:12}"* ]]
+  # The repositories berth keeps for itself are not names to give.
+  for ref in berth.none/dangling:abc berth.build/cache:x; do
+    run e tag busybox "$ref"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"that repository is berth's own"* ]]
+  done
 }
 
 @test "commit keeps what is below a directory overlayfs marked (renamed directories carry overlay xattrs)" {
