@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/duration.hpp"
 #include "common/error.hpp"
 #include "network/networks.hpp"
 #include "runtime/signals.hpp"
@@ -108,9 +109,10 @@ void apply_instruction(json& config, const std::string& line) {
     if (r != std::string::npos) rest = line.substr(r);
     while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\t')) rest.pop_back();
   }
-  static const char* kKnown = "CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL";
+  static const char* kKnown = "CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL";
   if (word != "CMD" && word != "ENTRYPOINT" && word != "ENV" && word != "EXPOSE" && word != "LABEL" &&
-      word != "ONBUILD" && word != "USER" && word != "VOLUME" && word != "WORKDIR" && word != "STOPSIGNAL")
+      word != "ONBUILD" && word != "USER" && word != "VOLUME" && word != "WORKDIR" && word != "STOPSIGNAL" &&
+      word != "HEALTHCHECK")
     throw Error(ErrorKind::invalid_argument, "`" + word + "` cannot change an image's configuration (" + kKnown + ")");
   if (rest.empty()) throw Error(ErrorKind::invalid_argument, word + " needs an argument");
   if (!config.is_object()) config = json::object();
@@ -149,8 +151,8 @@ void apply_instruction(json& config, const std::string& line) {
     std::string dir = rest;
     if (dir[0] != '/') {
       std::string base = config.contains("WorkingDir") && config["WorkingDir"].is_string() ? config["WorkingDir"].get<std::string>() : "";
-      if (base.empty()) base = "/";
-      dir = base + (base.back() == '/' ? "" : "/") + dir;
+      if (base.empty() || base.back() != '/') base += '/';
+      dir.insert(0, base);
     }
     config["WorkingDir"] = dir;
   } else if (word == "USER") {
@@ -162,7 +164,64 @@ void apply_instruction(json& config, const std::string& line) {
   } else if (word == "ONBUILD") {
     if (!config["OnBuild"].is_array()) config["OnBuild"] = json::array();
     config["OnBuild"].push_back(rest);
+  } else if (word == "HEALTHCHECK") {
+    config["Healthcheck"] = healthcheck(rest, config.value("Healthcheck", json::object()));
   }
+}
+
+json healthcheck(const std::string& rest, const json& base) {
+  // [--interval=D] [--timeout=D] [--start-period=D] [--start-interval=D] [--retries=N] CMD …|NONE
+  json hc = base.is_object() ? base : json::object();
+  size_t at = 0;
+  auto skip_blanks = [&] {
+    while (at < rest.size() && (rest[at] == ' ' || rest[at] == '\t')) ++at;
+  };
+  skip_blanks();
+  while (rest.compare(at, 2, "--") == 0) {
+    const size_t end = std::min(rest.find_first_of(" \t", at), rest.size());
+    const std::string flag = rest.substr(at + 2, end - at - 2);
+    at = end;
+    skip_blanks();
+    const size_t eq = flag.find('=');
+    if (eq == std::string::npos) throw Error(ErrorKind::invalid_argument, "HEALTHCHECK --" + flag + ": want --" + flag + "=VALUE");
+    const std::string name = flag.substr(0, eq), value = flag.substr(eq + 1);
+    if (name == "retries") {
+      if (value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != std::string::npos || std::stoi(value) < 1)
+        throw Error(ErrorKind::invalid_argument, "HEALTHCHECK --retries: a whole number of at least 1, not `" + value + "`");
+      hc["Retries"] = std::stoi(value);
+      continue;
+    }
+    static const std::pair<const char*, const char*> kTimes[] = {
+        {"interval", "Interval"}, {"timeout", "Timeout"}, {"start-period", "StartPeriod"}, {"start-interval", "StartInterval"}};
+    const auto* t = std::find_if(std::begin(kTimes), std::end(kTimes), [&](auto& k) { return name == k.first; });
+    if (t == std::end(kTimes))
+      throw Error(ErrorKind::invalid_argument, "HEALTHCHECK: unknown flag --" + name + " (interval, timeout, start-period, start-interval, retries)");
+    const auto ns = parse_go_duration(value);
+    if (!ns || *ns < 0 || (*ns != 0 && *ns < 1000000))
+      throw Error(ErrorKind::invalid_argument, "HEALTHCHECK --" + name + ": a duration of at least 1ms (or 0), not `" + value + "`");
+    hc[t->second] = *ns;
+  }
+  const std::string body = rest.substr(at);
+  const size_t kind_end = std::min(body.find_first_of(" \t"), body.size());
+  std::string kind = body.substr(0, kind_end);
+  std::transform(kind.begin(), kind.end(), kind.begin(), [](unsigned char c) { return std::toupper(c); });
+  const size_t cmd_start = body.find_first_not_of(" \t", kind_end);
+  const std::string command_text = cmd_start == std::string::npos ? "" : body.substr(cmd_start);
+  if (kind == "NONE") {
+    if (!command_text.empty()) throw Error(ErrorKind::invalid_argument, "HEALTHCHECK NONE takes no arguments");
+    hc["Test"] = {"NONE"};
+    return hc;
+  }
+  if (kind != "CMD") throw Error(ErrorKind::invalid_argument, "HEALTHCHECK: want CMD or NONE, not `" + kind + "`");
+  if (command_text.empty()) throw Error(ErrorKind::invalid_argument, "HEALTHCHECK CMD requires a command");
+  json test;
+  if (json_form(command_text, test)) {
+    test.insert(test.begin(), "CMD");
+  } else {
+    test = {"CMD-SHELL", command_text};
+  }
+  hc["Test"] = test;
+  return hc;
 }
 
 }  // namespace berth::engine

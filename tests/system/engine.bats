@@ -989,6 +989,13 @@ EOS
   run e image inspect test/changed:1
   [ "$(echo "$output" | jq -c '.[0].Config.ExposedPorts')" = '{"53/udp":{},"8080/tcp":{}}' ]
   [ "$(echo "$output" | jq -r '.[0].Config.Labels.team + " " + .[0].Config.StopSignal')" = "net SIGQUIT" ]
+  # HEALTHCHECK too: the new image's containers are probed with it.
+  e commit --change 'HEALTHCHECK --interval=100ms --retries=1 CMD test -e /tmp' cfgd test/probed:1 >/dev/null
+  run -0 e image inspect test/probed:1 --format '{{json .Config.Healthcheck}}'
+  [ "$output" = '{"Interval":100000000,"Retries":1,"Test":["CMD-SHELL","test -e /tmp"]}' ]
+  e run -d --name probed test/probed:1 sleep 100 >/dev/null
+  wait_for sh -c "\"$BERTH\" --root $BROOT --state $TEST_DIR/run inspect probed --format '{{.State.Health.Status}}' | grep -qx healthy"
+  e rm -f probed >/dev/null
   # A change that is not one (or a malformed one): one line, no image, no blob left. (Blobs
   # only: the shims of the `run --rm`s above may still be removing their containers' files.)
   blobs=$(find "$BROOT/content" -type f | wc -l)
@@ -1652,6 +1659,12 @@ PY
   [ "$st $from $scope" = "die busybox local" ]
   [ "$tn" -gt 0 ]
   [ "$t" = "${tn:0:10}" ]
+  # Unix seconds with a fraction keep it (the die's own time: since it, it is there; until a
+  # nanosecond before it, not).
+  at="${tn:0:10}.${tn:10:9}"
+  before="${tn:0:10}.$(printf '%09d' $((10#${tn:10:9} - 1)))"
+  [ "$(e events --since "$at" --until 0s --filter event=die --filter container=ev1 --format '{{.Action}}')" = die ]
+  [ -z "$(e events --since 1m --until "$before" --filter event=die --filter container=ev1 --format '{{.Action}}')" ]
   grep -q "container die $evid (exitCode=3, image=busybox, name=ev1" "$TEST_DIR/live"
   e events --since 1m --until 0s --filter event=die --filter container=ev1 --format json | jq -e '.status == "die" and .timeNano > 0' >/dev/null
   # {{json .}} prints the same (Docker's JSON tags), fields name the Go names.

@@ -138,16 +138,32 @@ std::optional<int64_t> docker_time(const std::string& s) {
 
 }  // namespace
 
-int64_t parse_since(const std::string& s) {
+int64_t parse_time_ns(const std::string& s) {
   if (s.empty()) return 0;
-  // Docker's forms: a duration before now ("10m", "1h30m"), unix seconds (with a fraction),
-  // or a date and time (RFC 3339, or a prefix of it: "2026-12-05", "2026-12-05T15:00").
-  if (s.find_first_not_of("0123456789.") == std::string::npos && s.find_first_of("0123456789") != std::string::npos)
-    return std::atoll(s.c_str());
-  if (auto d = parse_go_duration(s)) return static_cast<int64_t>(std::time(nullptr)) - *d / 1000000000;
-  if (auto t = docker_time(s)) return *t;
+  // Docker's forms: a duration before now ("10m", "1h30m"), unix seconds with an optional
+  // fraction ("1700000000.25"), or a date and time (RFC 3339, or a prefix of it:
+  // "2026-12-05", "2026-12-05T15:00").
+  const size_t dot = s.find('.');
+  if (s.find_first_not_of("0123456789.") == std::string::npos && s.find_first_of("0123456789") != std::string::npos &&
+      (dot == std::string::npos || s.find('.', dot + 1) == std::string::npos)) {
+    int64_t ns = std::atoll(s.substr(0, dot).c_str()) * 1000000000;
+    if (dot != std::string::npos) {
+      std::string frac = s.substr(dot + 1, 9);
+      frac.append(9 - frac.size(), '0');
+      ns += std::atoll(frac.c_str());
+    }
+    return ns;
+  }
+  if (auto d = parse_go_duration(s)) {
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec - *d;
+  }
+  if (auto t = docker_time(s)) return *t * 1000000000;
   throw Error(ErrorKind::invalid_argument, "invalid time `" + s + "`: want a duration (10m, 1h30m), unix seconds or a date (2006-01-02[T15:04:05][Z|±07:00])");
 }
+
+int64_t parse_since(const std::string& s) { return parse_time_ns(s) / 1000000000; }
 
 // Docker's way with several containers: each one done or its error printed, exit 1 if any
 // failed; the name is printed for each success.

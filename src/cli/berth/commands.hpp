@@ -94,6 +94,8 @@ bool has_label(const nlohmann::json& labels, const std::string& spec);
 // --since/--until and the until filter: a duration before now ("10m", "2h"), an RFC 3339
 // time or unix seconds; unix seconds (0 for "").
 int64_t parse_since(const std::string& s);
+// The same to the nanosecond (a fraction of unix seconds kept: events' --since/--until).
+int64_t parse_time_ns(const std::string& s);
 
 int cmd_images(const Engine& e, int argc, char** argv, int first);
 int cmd_image_inspect(const Engine& e, int argc, char** argv, int first);

@@ -92,8 +92,8 @@ int cmd_events(const Engine& e, int argc, char** argv, int first) {
   const EventFilter filter(a.has("filter") ? a.all("filter") : std::vector<std::string>{});
   engine::EventOptions o;
   // --since 0 is the epoch: every recorded event (0 itself means "only new ones").
-  if (a.has("since")) o.since = std::max<int64_t>(parse_since(a.get("since")) * 1000000000, 1);
-  o.until = a.has("until") ? parse_since(a.get("until")) * 1000000000 : 0;
+  if (a.has("since")) o.since = std::max<int64_t>(parse_time_ns(a.get("since")), 1);
+  o.until = a.has("until") ? parse_time_ns(a.get("until")) : 0;
   const std::string format = a.get("format");
   std::optional<format::Template> tmpl;
   if (!format.empty() && format != "json") tmpl = format::Template::parse(format);

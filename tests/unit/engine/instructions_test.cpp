@@ -59,3 +59,21 @@ TEST(Instructions, RefusesWhatIsNotAConfigChange) {
     EXPECT_THROW(apply_instruction(c, bad), Error) << bad;
   EXPECT_EQ(c, json::object());
 }
+
+TEST(Instructions, HealthcheckAsDockersConfig) {
+  json c = {{"Healthcheck", {{"Test", {"CMD", "old"}}, {"Retries", 7}}}};
+  apply_instruction(c, "HEALTHCHECK --interval=5s --timeout=2s --start-period=1m --retries=3 CMD wget -q -O- localhost");
+  EXPECT_EQ(c["Healthcheck"], json::parse(R"({"Test": ["CMD-SHELL", "wget -q -O- localhost"], "Interval": 5000000000,
+                                            "Timeout": 2000000000, "StartPeriod": 60000000000, "Retries": 3})"));
+  apply_instruction(c, "healthcheck CMD [\"true\", \"x y\"]");  // the exec form; other fields kept
+  EXPECT_EQ(c["Healthcheck"]["Test"], json({"CMD", "true", "x y"}));
+  EXPECT_EQ(c["Healthcheck"]["Retries"], 3);
+  apply_instruction(c, "HEALTHCHECK NONE");
+  EXPECT_EQ(c["Healthcheck"]["Test"], json({"NONE"}));
+  const json before = c;
+  for (const char* bad : {"HEALTHCHECK", "HEALTHCHECK CMD", "HEALTHCHECK NONE x", "HEALTHCHECK RUN true",
+                          "HEALTHCHECK --retries=0 CMD true", "HEALTHCHECK --interval=1us CMD true",
+                          "HEALTHCHECK --interval CMD true", "HEALTHCHECK --bogus=1 CMD true", "HEALTHCHECK --timeout=soon CMD true"})
+    EXPECT_THROW(apply_instruction(c, bad), Error) << bad;
+  EXPECT_EQ(c, before);
+}
