@@ -909,25 +909,20 @@ EOS
   umount "$TEST_DIR/src/sub"
   [ "$(cat "$TEST_DIR/landed")" = w ]  # only writable's write reached the tmpfs
   [ -e "$TEST_DIR/src/sub/d" ]  # disabled: the write went to the directory under the tmpfs
-  # Refusals, one line each, nothing made.
-  run e create --mount "type=bind,src=$TEST_DIR/src,dst=/m,bind-recursive=readonly" busybox true
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"requires 'ReadOnly' (readonly)"* ]]
-  run e create --mount "type=bind,src=$TEST_DIR/src,dst=/m,readonly,bind-recursive=readonly,bind-propagation=rslave" busybox true
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"requires 'BindOptions.Propagation' to be 'rprivate'"* ]]
-  run e create --mount "type=bind,src=$TEST_DIR/src,dst=/m,bind-recursive=sometimes" busybox true
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"bind-recursive wants enabled, disabled, writable or readonly"* ]]
-  run e create --mount "type=volume,src=v1,dst=/m,bind-recursive=disabled" busybox true
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"cannot mix 'bind-*' options with mount type 'volume'"* ]]
-  run e create -v "$TEST_DIR/src:/m:rro,rslave" busybox true
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"rro (recursively read-only) needs rprivate propagation"* ]]
-  run e create -v "$TEST_DIR/src:/m:norro" busybox true
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"norro needs ro"* ]]
+  # Refusals, one line each, nothing made: FLAG VALUE, then the words said.
+  while IFS='|' read -r flag value words; do
+    run e create "$flag" "$value" busybox true </dev/null
+    echo "$flag $value → $status: $output"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"$words"* ]]
+  done <<EOF
+--mount|type=bind,src=$TEST_DIR/src,dst=/m,bind-recursive=readonly|requires 'ReadOnly' (readonly)
+--mount|type=bind,src=$TEST_DIR/src,dst=/m,readonly,bind-recursive=readonly,bind-propagation=rslave|requires 'BindOptions.Propagation' to be 'rprivate'
+--mount|type=bind,src=$TEST_DIR/src,dst=/m,bind-recursive=sometimes|bind-recursive wants enabled, disabled, writable or readonly
+--mount|type=volume,src=v1,dst=/m,bind-recursive=disabled|cannot mix 'bind-*' options with mount type 'volume'
+-v|$TEST_DIR/src:/m:rro,rslave|rro (recursively read-only) needs rprivate propagation
+-v|$TEST_DIR/src:/m:norro|norro needs ro
+EOF
   [ -z "$(e ps -aq)" ]
   run -0 e volume ls -q
   [ -z "$output" ]
