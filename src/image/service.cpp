@@ -699,25 +699,28 @@ std::vector<std::string> Service::remove(std::string_view s, bool force) {
 
 std::vector<std::string> Service::prune(bool all, const Selector& select) {
   std::vector<std::string> out;
+  // An image a container (running or stopped) was made from is in use: its layers are the
+  // container's lower layers, and Docker keeps it too.
+  std::set<std::string> in_use;
+  for (auto& c : db_->list_containers(opts_.ns)) in_use.insert(c.image);
   if (!all) {
     // Dangling images no container uses, then the build cache; one "deleted:" line per image.
-    std::set<std::string> gone;
-    for (auto& rec : db_->list_images(opts_.ns)) {
-      if (!is_dangling_name(rec.name) || in_use(config_id(rec)) || !selected(rec, select)) continue;
-      db_->delete_image(opts_.ns, rec.name);
+    // Besides its dangling record, an image without a name can only have build cache records:
+    // those say "deleted" when they go.
+    const auto records = db_->list_images(opts_.ns);
+    std::set<std::string> cached, gone;
+    for (auto& rec : records)
+      if (is_build_cache_name(rec.name)) cached.insert(config_id(rec));
+    for (auto& rec : records) {
       const std::string id = config_id(rec);
-      bool cached = false;  // the build cache keeps it, and says so when its records go
-      for (auto& other : db_->list_images(opts_.ns)) cached |= config_id(other) == id;
-      if (!cached && gone.insert(id).second) out.push_back("deleted: " + id);
+      if (!is_dangling_name(rec.name) || in_use.count(id) || !selected(rec, select)) continue;
+      db_->delete_image(opts_.ns, rec.name);
+      if (!cached.count(id) && gone.insert(id).second) out.push_back("deleted: " + id);
     }
     for (auto& line : prune_build_cache(select))
       if (line.rfind("deleted: ", 0) != 0 || gone.insert(line.substr(9)).second) out.push_back(line);
     return out;
   }
-  // An image a container (running or stopped) was made from is in use: its layers are the
-  // container's lower layers, and Docker keeps it too.
-  std::set<std::string> in_use;
-  for (auto& c : db_->list_containers(opts_.ns)) in_use.insert(c.image);
   std::set<std::string> ids;
   for (auto& rec : db_->list_images(opts_.ns)) {
     auto cfg = rec.labels.find(kConfigLabel);
