@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -452,6 +453,30 @@ void bind_tree_at(const std::string& source, int target_fd, bool read_only, cons
     throw_errno(what + ": move_mount");
 }
 
+namespace {
+// This process's time namespace's boot time offset in clock ticks (/proc/self/timens_offsets;
+// 0 without one). /proc/PID/stat gives a start time shifted by the reader's offset: taken off,
+// every reader in any time namespace sees the same number for the same process.
+long long boottime_offset_ticks() {
+  static const long long ticks = [] {
+    std::string text;
+    try {
+      if (!fs::read_file_if_exists("/proc/self/timens_offsets", text)) return 0LL;
+    } catch (const Error&) {
+      return 0LL;
+    }
+    const auto at = text.find("boottime");
+    if (at == std::string::npos) return 0LL;
+    long long secs = 0, nanos = 0;
+    if (std::sscanf(text.c_str() + at + 8, "%lld %lld", &secs, &nanos) != 2) return 0LL;
+    const long long hz = ::sysconf(_SC_CLK_TCK) > 0 ? ::sysconf(_SC_CLK_TCK) : 100;
+    // (An offset with a part below one tick may leave the start time one tick off.)
+    return secs * hz + nanos / (1000000000LL / hz);
+  }();
+  return ticks;
+}
+}  // namespace
+
 unsigned long long process_start_time(pid_t pid) {
   if (pid <= 0) return 0;
   std::string stat;
@@ -472,7 +497,10 @@ unsigned long long process_start_time(pid_t pid) {
     if (!p) return 0;
     ++p;
   }
-  return std::strtoull(p, nullptr, 10);
+  const unsigned long long t = std::strtoull(p, nullptr, 10);
+  // The start time as the host's time namespace sees it (never 0: that means gone).
+  const long long seen = static_cast<long long>(t) - boottime_offset_ticks();
+  return seen > 0 ? static_cast<unsigned long long>(seen) : 1;
 }
 
 void raise_nofile_limit(unsigned long want) {

@@ -82,7 +82,8 @@ std::string fd_target(int fd);
 bool on_kernel_fs(int fd);
 
 // A process's start time (/proc/PID/stat field 22, clock ticks since boot): with the pid, it
-// names a process for good (a pid is reused, the pair is not). 0 if gone or a zombie.
+// names a process for good (a pid is reused, the pair is not). 0 if gone or a zombie. The
+// same number whatever time namespace the caller is in (its boot time offset taken off).
 unsigned long long process_start_time(pid_t pid);
 
 // Raises this process's soft RLIMIT_NOFILE to `want` (at most the hard limit; never lowers

@@ -674,6 +674,26 @@ PY
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
 }
 
+@test "commands from another time namespace (its boot time offset) see the same containers alive" {
+  # /proc/PID/stat's start time moves with the reader's time namespace: the shim's identity
+  # (pid and start time) must not, or a command there takes every shim for dead and kills its container.
+  local up
+  up=$(cut -d. -f1 /proc/uptime)
+  ns() { unshare --fork --time --boottime "-$up" "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" "$@"; }
+  e run -d --name host-made busybox sleep 100 >/dev/null
+  ns run -d --name ns-made busybox sleep 100 >/dev/null
+  for v in e ns; do
+    [ "$($v ps --format '{{.Names}} {{.State}}' | sort | tr '\n' ' ')" = "host-made running ns-made running " ]
+    $v exec host-made true
+    $v exec ns-made true
+  done
+  ns stop -t0 host-made >/dev/null
+  e stop -t0 ns-made >/dev/null
+  [ "$(e inspect -f '{{.State.ExitCode}} {{.State.Error}}' host-made ns-made | tr '\n' ' ')" = "137  137  " ]
+  e rm host-made ns-made >/dev/null
+  [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+}
+
 @test "a --rm container whose shim was killed is removed at the next look, never started again" {
   # As after a crash of the host: the container and its monitor gone, nobody removed it.
   snapshots=$(ls "$BROOT/snapshots/overlay" | wc -l)

@@ -100,6 +100,27 @@ load helpers
   assert_clean "$ID"
 }
 
+@test "state, kill and delete from another time namespace see the container as it is" {
+  # /proc/PID/stat's start time moves with the reader's time namespace: the runtime's check
+  # that a pid is still the container's must not.
+  set_args sleep 100
+  local up
+  up=$(cut -d. -f1 /proc/uptime)
+  ns() { unshare --fork --time --boottime "-$up" "$RUNTIME" --root "$ROOT" "$@"; }
+  rt run -d --bundle "$BUNDLE" "$ID"
+  [ "$(ns state "$ID" | jq -r .status)" = running ]
+  run ns delete "$ID"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"not stopped"* ]]
+  ns kill "$ID" KILL
+  wait_status "$ID" stopped
+  rt delete "$ID"
+  ns run -d --bundle "$BUNDLE" "$ID"
+  [ "$(state_field "$ID" status)" = running ]
+  rt delete --force "$ID"
+  assert_clean "$ID"
+}
+
 @test "delete --force of a container that is already gone succeeds, as with runc" {
   run rt delete --force "never-existed-$ID"
   [ "$status" -eq 0 ]
