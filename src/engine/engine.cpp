@@ -152,6 +152,21 @@ std::string container_resolv_conf(const std::string& host_text, const HostConfig
 }
 
 // Docker shows the zero time for "never".
+// When the host booted (unix ns; /proc/stat's btime), 0 if unknown.
+int64_t boot_time_ns() {
+  static const int64_t boot = [] {
+    std::string text;
+    try {
+      text = fs::read_file("/proc/stat");
+    } catch (const std::exception&) {
+      return int64_t{0};
+    }
+    const auto at = text.find("\nbtime ");
+    return at == std::string::npos ? int64_t{0} : int64_t{std::atoll(text.c_str() + at + 7)} * 1000000000;
+  }();
+  return boot;
+}
+
 std::string rfc3339(int64_t ns) {
   return ns <= 0 ? "0001-01-01T00:00:00Z" : rfc3339_nano(ns);
 }
@@ -1399,6 +1414,13 @@ State Engine::observe(const Container& c, Stale& stale) {
   if (auto e = shim::read_exit_record(dir)) {
     take_exit(*e);
     stale = Stale::exited;
+  } else if (const int64_t boot = boot_time_ns(); s.started && boot && s.started < boot) {
+    // It ran when the host went down (the state dir, a tmpfs, went with its shim): Docker's
+    // daemon says 255 for such a container as it comes back.
+    s.exit_code = 255;
+    s.finished = boot;
+    s.error = "the host restarted while the container ran";
+    stale = Stale::monitor_died;
   } else {
     s.exit_code = 137;
     s.finished = now_ns();
@@ -1781,6 +1803,13 @@ bool Engine::halt(Container& c, const State& s, int sig, int timeout, UniqueFd l
   return wait_shim_gone(c.id());
 }
 
+void Engine::mark_stopped_by_user(Container& c) {
+  json& js = c.data["State"];
+  if (js.value("ManuallyStopped", false)) return;
+  js["ManuallyStopped"] = true;
+  save(c);
+}
+
 void Engine::kill(const std::string& ref, int sig) {
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());  // not started or removed meanwhile
@@ -1788,7 +1817,10 @@ void Engine::kill(const std::string& ref, int sig) {
   State s = state_locked(c);
   if (!s.running()) throw Error(ErrorKind::not_running, "cannot kill container " + c.rec.name + ": container is not running");
   // A kill the user asked for is a stop as far as the restart policy goes (Docker).
-  if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT) shim_request(c, "stop\n");
+  if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT) {
+    mark_stopped_by_user(c);
+    shim_request(c, "stop\n");
+  }
   std::string reply = shim_request(c, "signal " + std::to_string(sig) + "\n");
   if (reply != "ok") throw Error("cannot kill container " + c.rec.name + ": " + (reply.size() > 6 ? reply.substr(6) : reply));
   emit(c, "kill", {{"signal", std::to_string(sig)}});
@@ -1830,6 +1862,66 @@ void Engine::restart(const std::string& ref, int timeout, const std::function<vo
   if (rm) ::unlink(mark.c_str());
 }
 
+Engine::AutostartResult Engine::autostart() {
+  AutostartResult r;
+  struct Due {
+    std::string id, name;
+    std::vector<std::string> after;  // ids of containers it needs running first
+  };
+  std::vector<Due> due;
+  for (Container& c : list()) {
+    try {
+      const State s = state(c);  // a stale record is brought up to date; a --rm leftover goes
+      if (s.removed || s.running() || s.status == Status::restarting || !s.started) continue;
+      const HostConfig host = c.host_config();
+      const shim::RestartPolicy policy = restart_policy(host);
+      const bool by_user = c.data.value("State", json::object()).value("ManuallyStopped", false);
+      const bool wanted = policy.name == "always" || (policy.name == "unless-stopped" && !by_user) ||
+                          (policy.name == "on-failure" && policy.due(s.exit_code, s.restarts));
+      if (!wanted) continue;
+      Due d{c.id(), c.rec.name, {}};
+      std::vector<std::string> refs;
+      for (const std::string* mode : {&host.network_mode, &host.ipc_mode, &host.pid_mode})
+        if (mode->rfind("container:", 0) == 0) refs.push_back(mode->substr(10));
+      for (const std::string& l : host.links) refs.push_back(split_link(l).first);
+      for (const std::string& ref : refs) {
+        try {
+          d.after.push_back(lookup(ref).id());
+        } catch (const Error&) {
+          // gone: its start says so
+        }
+      }
+      due.push_back(std::move(d));
+    } catch (const std::exception& e) {
+      r.failed.emplace_back(c.rec.name, e.what());
+    }
+  }
+  // In dependency order: next, the first one whose dependencies (among the due ones) were
+  // dealt with; in a cycle, the first one left.
+  std::set<std::string> pending;
+  for (const Due& d : due) pending.insert(d.id);
+  while (!pending.empty()) {
+    const Due* next = nullptr;
+    for (const Due& d : due) {
+      if (!pending.count(d.id)) continue;
+      if (!next) next = &d;
+      if (std::none_of(d.after.begin(), d.after.end(),
+                       [&](const std::string& id) { return id != d.id && pending.count(id); })) {
+        next = &d;
+        break;
+      }
+    }
+    pending.erase(next->id);
+    try {
+      start(next->id);
+      r.started.push_back(next->name);
+    } catch (const std::exception& e) {
+      r.failed.emplace_back(next->name, e.what());
+    }
+  }
+  return r;
+}
+
 void Engine::stop(const std::string& ref, int timeout) {
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
@@ -1837,6 +1929,7 @@ void Engine::stop(const std::string& ref, int timeout) {
   State s = state_locked(c);
   if (s.status == Status::restarting) {
     // Between two runs: the shim only has to give up the restart.
+    mark_stopped_by_user(c);
     try {
       shim_request(c, "stop\n");
     } catch (const Error&) {
@@ -1847,6 +1940,7 @@ void Engine::stop(const std::string& ref, int timeout) {
     return;
   }
   if (!s.running()) return;
+  mark_stopped_by_user(c);
   const ContainerConfig config = c.config();
   if (timeout < 0) timeout = config.stop_timeout.value_or(10);
   std::string sig_name = config.stop_signal;

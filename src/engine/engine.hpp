@@ -251,6 +251,17 @@ class Engine {
   // lifts AutoRemove for the stop of a restart).
   // `stopped`, if given, is called between the two.
   void restart(const std::string& ref, int timeout, const std::function<void()>& stopped = {});
+  // What Docker's daemon does as it comes up (its restore), for a host's boot (`berth system
+  // autostart`) and berthd's start: every container that has run before, does not run now and
+  // whose restart policy wants it running is started (detached) — `always`; `unless-stopped`
+  // unless a user stopped it (stop, or kill with SIGKILL/SIGTERM/SIGINT); `on-failure[:N]`
+  // after a failed last exit, below N restarts. One that joins another's namespaces
+  // (container:X) or links to it starts after it. --rm containers found ended go (state()).
+  struct AutostartResult {
+    std::vector<std::string> started;                           // names, in start order
+    std::vector<std::pair<std::string, std::string>> failed;    // name, why
+  };
+  AutostartResult autostart();
   // volumes: its anonymous volumes go too (rm -v).
   void remove(const std::string& ref, bool force, bool volumes);
   // Docker's prunes: every container that is not running (nor paused, nor restarting);
@@ -455,6 +466,9 @@ class Engine {
   // What the shim's files and the record say, without writing anything; `stale`: whether the
   // container ended without its record knowing (reconcile, under the lock), and how.
   State observe(const Container& c, Stale& stale);
+  // Records that a user stopped c (Docker's HasBeenManuallyStopped: `unless-stopped` is then
+  // not started by autostart); under c's lock. A start clears it.
+  void mark_stopped_by_user(Container& c);
   // Brings a stale record up to date: a dead shim's container killed and its networks
   // released, the rootfs unmounted, the exit recorded.
   void reconcile(Container& c, const State& s, Stale why);

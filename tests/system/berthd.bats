@@ -736,10 +736,26 @@ same() {
 @test "berthd: killed -9 and restarted, its containers ran on; an exit during the outage is reported" {
   run -0 d run -d --name survivor busybox sh -c 'trap "exit 0" TERM; while true; do echo tick; sleep 0.2; done'
   run -0 d run -d --name shortlived busybox sh -c 'sleep 1; exit 3'
+  # Restart policies as Docker's daemon applies them when it comes up: `always` starts again
+  # (after a user's stop too), `unless-stopped` only when no user stopped it.
+  local phoenix
+  phoenix=$(d run -d --name phoenix --restart always busybox sleep 100)
+  run -0 d run -d --name held --restart unless-stopped busybox sleep 100
+  run -0 d run -d --name again --restart always busybox sleep 100
+  run -0 d stop -t 0 held again
   kill -9 "$(cat "$DD/berthd.test-pid")"
+  # While berthd is down, phoenix's monitor dies and takes it along (as a host's crash would).
+  kill -9 "$(cut -d' ' -f1 "$DD/run/default/containers/$phoenix/shim.pid")"
   sleep 1.5
   rm -f "$DD/berthd.test-pid"
   start_berthd
+  local i
+  for i in $(seq 1 100); do grep -q "autostart: started again" "$DD/berthd.log" && break; sleep 0.05; done
+  grep "autostart: started phoenix (restart policy)" "$DD/berthd.log"
+  run -0 d inspect -f '{{.Name}} {{.State.Status}}' phoenix again held shortlived
+  [ "$output" = "$(printf '/phoenix running\n/again running\n/held exited\n/shortlived exited')" ]
+  ! grep -q "autostart: .*held" "$DD/berthd.log"
+  d rm -f phoenix again held
   run -0 d inspect -f '{{.State.Status}}' survivor
   [ "$output" = running ]
   run -0 d inspect -f '{{.State.Status}} {{.State.ExitCode}}' shortlived

@@ -724,6 +724,76 @@ PY
   done
 }
 
+@test "after the host restarts: system autostart starts what the restart policies want running (Docker's daemon start); what ran says Exited (255)" {
+  e run -d --name always --restart always busybox sleep 100 >/dev/null
+  e run -d --name always-stopped --restart always busybox sleep 100 >/dev/null
+  e stop -t0 always-stopped >/dev/null
+  e run -d --name us --restart unless-stopped busybox sleep 100 >/dev/null
+  e run -d --name us-stopped --restart unless-stopped busybox sleep 100 >/dev/null
+  e kill us-stopped >/dev/null
+  e run -d --name of --restart on-failure:2 busybox sleep 100 >/dev/null
+  e run -d --name of-ok --restart on-failure busybox true >/dev/null
+  e run -d --name plain busybox sleep 100 >/dev/null
+  e create --name never --restart always busybox sleep 100 >/dev/null
+  e run -d --name gone --rm busybox sleep 100 >/dev/null
+  # A link names its container: db made again after app, app must still start after it.
+  e run -d --name db --restart always busybox sleep 100 >/dev/null
+  e run -d --name app --restart always --link db:database busybox sleep 100 >/dev/null
+  e rm -f db >/dev/null
+  e run -d --name db --restart always busybox sleep 100 >/dev/null
+  wait_for sh -c "[ \"\$(\"$BERTH\" --root $BROOT --state $TEST_DIR/run inspect -f '{{.State.Status}}' of-ok)\" = exited ]"
+  local ids pids
+  ids=$(e ps -aq --no-trunc)
+  pids=$(e inspect -f '{{.State.Pid}}' $(e ps -q))
+  # The host goes down: shims and containers die, the state dir (a tmpfs) goes, so do the
+  # containers' mounts and cgroups.
+  pkill -9 -f "berth-shim $TEST_DIR/"
+  for p in $pids; do wait_for process_gone "$p"; done
+  grep " $TEST_DIR/run" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l
+  rm -rf "$TEST_DIR/run"
+  for id in $ids; do
+    find /sys/fs/cgroup -maxdepth 5 -depth -type d -path "*/berth/$id*" -exec rmdir {} + 2>/dev/null || true
+  done
+  # Seen from after the boot: a time namespace whose clock since boot starts about now (its
+  # boot time in whole seconds: 2 s on, every container above started before it).
+  sleep 2.2
+  local up
+  up=$(cut -d. -f1 /proc/uptime)
+  booted() { unshare --fork --time --boottime "-$up" "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" "$@"; }
+  run booted ps -a --format '{{.Names}} {{.Status}}'
+  echo "$output"
+  [[ "$output" == *"always Exited (255) "* ]]
+  [[ "$output" == *"plain Exited (255) "* ]]
+  [[ "$output" == *"always-stopped Exited (137) "* ]]
+  [[ "$output" == *"of-ok Exited (0) "* ]]
+  [[ "$output" == *"never Created"* ]]
+  [[ "$output" != *gone* ]]  # a --rm container found ended is removed
+  [ "$(booted inspect -f '{{.State.Error}}' us)" = "the host restarted while the container ran" ]
+  run booted system autostart
+  echo "$output"
+  [ "$status" -eq 0 ]
+  # always (a user's stop too: Docker's daemon starts it again), unless-stopped unless a user
+  # stopped it, on-failure after a failure; db before app; never what never ran.
+  [ "$(echo $output)" = "always always-stopped us of db app" ]
+  for n in always always-stopped us of db app; do
+    run e inspect -f '{{.State.Status}} {{.State.Error}}' $n
+    echo "$n: $output"
+    [ "$output" = "running " ]
+  done
+  for n in us-stopped of-ok plain; do [ "$(e inspect -f '{{.State.Status}}' $n)" = exited ]; done
+  [ "$(e inspect -f '{{.State.Status}}' never)" = created ]
+  e exec app grep -q database /etc/hosts
+  # Nothing more to start; a stop is a user's, kept for unless-stopped until its next start.
+  run e system autostart
+  [ "$status" -eq 0 ] && [ -z "$output" ]
+  e stop -t0 us >/dev/null
+  run e system autostart
+  [ -z "$output" ]
+  e start us >/dev/null
+  e rm -f $(e ps -aq) >/dev/null
+  [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+}
+
 @test "killing berth in the middle of a foreground run: the shim keeps the container, --rm still cleans up" {
   mkdir -p "$TEST_DIR/mark"
   "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --rm --name bg -v "$TEST_DIR/mark:/mark" busybox sh -c 'touch /mark/started; sleep 3; echo done' > /dev/null 2>&1 &
@@ -1384,6 +1454,17 @@ PY
   [ -f "$prefix/share/doc/berth/README.md" ]
   local I=("$prefix/bin/berth" --root "$BROOT" --state "$TEST_DIR/run")
   [ "$("${I[@]}" run --rm --network none busybox echo installed)" = installed ]
+  # The boot unit runs the installed berth's autostart, and names the installed docs.
+  local unit=$prefix/lib/systemd/system/berth-autostart.service
+  grep -qx "ExecStart=$prefix/bin/berth system autostart" "$unit"
+  [ -f "$(sed -n 's|^Documentation=file:||p' "$unit")" ]
+  ! command -v systemd-analyze >/dev/null || systemd-analyze verify "$unit"
+  run -0 "${I[@]}" system autostart
+  # berthd's unit: the installed berthd, and a stop of it ends berthd alone (its shims go on).
+  unit=$prefix/lib/systemd/system/berthd.service
+  grep -qx "ExecStart=$prefix/bin/berthd" "$unit"
+  grep -qx "KillMode=process" "$unit"
+  ! command -v systemd-analyze >/dev/null || systemd-analyze verify "$unit"
   # The registry verbs load the module from lib/berth: a refused connection, not a missing module.
   run "${I[@]}" pull 127.0.0.1:1/nothing:1
   echo "$output"
@@ -1841,7 +1922,7 @@ PY
   local verbs=(run create start stop restart kill rm ps logs exec attach wait inspect top stats pause unpause
                rename port commit export diff update cp "container prune" images "image inspect" history rmi tag import
                "image prune" save load pull push login logout "image mount" "image unmount" info "system df"
-               "system prune" "system check" "volume create" "volume ls" "volume inspect" "volume rm"
+               "system prune" "system check" "system autostart" "volume create" "volume ls" "volume inspect" "volume rm"
                "volume prune" "network create" "network ls" "network inspect" "network rm" "network prune"
                "network connect" "network disconnect" "network check" version build "builder prune")
   for v in "${verbs[@]}"; do

@@ -128,6 +128,7 @@ int cmd_system_check(const Engine& e, int argc, char** argv, int first);
 int cmd_run(const Engine& e, int argc, char** argv, int first);
 int cmd_create(const Engine& e, int argc, char** argv, int first);
 int cmd_start(const Engine& e, int argc, char** argv, int first);
+int cmd_system_autostart(const Engine& e, int argc, char** argv, int first);
 int cmd_stop(const Engine& e, int argc, char** argv, int first);
 int cmd_restart(const Engine& e, int argc, char** argv, int first);
 int cmd_kill(const Engine& e, int argc, char** argv, int first);

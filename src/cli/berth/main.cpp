@@ -84,6 +84,7 @@ const char* kUsage =
     "  system df       disk usage (-v: per image, container and volume; --format)\n"
     "  version         the version of berth and its engine (--format)\n"
     "  system check    records vs files, mounts and shims: what is missing or left over (--repair)\n"
+    "  system autostart  start what the restart policies want running (at boot, as dockerd does)\n"
     "\n"
     "Global flags:\n"
     "  --root DIR             persistent data (default /var/lib/berth)\n"
@@ -161,6 +162,7 @@ const VerbHelp kHelp[] = {
     {"system df", "[OPTIONS]", "Show disk usage"},
     {"system prune", "[OPTIONS]", "Remove unused data"},
     {"system check", "[OPTIONS]", "Check the store (records, files, mounts, shims); --repair removes what is left over"},
+    {"system autostart", "[OPTIONS]", "Start the containers whose restart policy wants them running (always; unless-stopped not stopped by a user; on-failure after a failure), as Docker's daemon does when it starts: for a host's boot"},
     {"volume create", "[OPTIONS] [VOLUME]", "Create a volume"},
     {"volume ls", "[OPTIONS]", "List volumes"},
     {"volume inspect", "[OPTIONS] VOLUME [VOLUME...]", "Display detailed information on one or more volumes"},
@@ -230,6 +232,7 @@ const Verb kVerbs[] = {
     {"version", nullptr, cli::cmd_version},
     {"system", "events", cli::cmd_events},
     {"system", "check", cli::cmd_system_check},
+    {"system", "autostart", cli::cmd_system_autostart},
     {"save", nullptr, cli::cmd_save},
     {"pull", nullptr, cli::cmd_pull},
     {"push", nullptr, cli::cmd_push},

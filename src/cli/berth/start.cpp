@@ -1,4 +1,5 @@
 // berth start: detached, or attached (-a, -i) as run does.
+#include <cstdio>
 #include <string>
 
 #include "cli/berth/attach_io.hpp"
@@ -33,6 +34,19 @@ int cmd_start(const Engine& e, int argc, char** argv, int first) {
     if (eng.state(c).running()) return;
     eng.start(ref, false);
   });
+}
+
+// What Docker's daemon does as it comes up, for a host without one: the containers whose
+// restart policy wants them running are started (Engine::autostart). A boot unit runs it
+// (contrib/systemd/berth-autostart.service); berthd does it itself when it starts.
+int cmd_system_autostart(const Engine& e, int argc, char** argv, int first) {
+  Args a = parse_args("system autostart", {}, argc, argv, first);
+  if (!a.positional().empty()) throw Error(ErrorKind::invalid_argument, "\"berth system autostart\" accepts no arguments");
+  const auto r = make_engine(e).autostart();
+  for (const std::string& name : r.started) std::puts(name.c_str());
+  std::fflush(stdout);
+  for (const auto& [name, why] : r.failed) std::fprintf(stderr, "berth: system autostart: %s: %s\n", name.c_str(), why.c_str());
+  return r.failed.empty() ? 0 : 1;
 }
 
 }  // namespace berth::cli

@@ -608,8 +608,20 @@ int main(int argc, char** argv) {
         return;
       }
     });
+    // As Docker's daemon comes up: the containers whose restart policy wants them running
+    // (after a reboot: all that ran) are started — while the API already answers.
+    std::thread autostart([&eng] {
+      try {
+        const auto r = eng.autostart();
+        for (const std::string& name : r.started) log::info("autostart: started " + name + " (restart policy)");
+        for (const auto& [name, why] : r.failed) log::error("autostart: " + name + ": " + why);
+      } catch (const std::exception& e) {
+        log::error(std::string("autostart: ") + e.what());
+      }
+    });
     server.run();
     signals.join();
+    autostart.join();
     if (cri_listener) {
       cri_listener->stop();
       // gRPC's shutdown waits for every handler to return: one that does not (a call stuck
