@@ -1,5 +1,7 @@
 #include "shim/files.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -90,17 +92,35 @@ Orders read_orders(const std::string& dir) {
   }
 }
 
+namespace {
+// A namespace's inode (what `stat` of its /proc/…/ns link gives); 0 if unknown.
+unsigned long long ns_inode(const char* path) {
+  struct stat st;
+  return ::stat(path, &st) == 0 ? static_cast<unsigned long long>(st.st_ino) : 0;
+}
+}  // namespace
+
 void write_shim_record(const std::string& dir, pid_t shim_pid) {
   fs::write_file_atomic(dir + "/shim.pid",
-                        std::to_string(shim_pid) + " " + std::to_string(fs::process_start_time(shim_pid)) + "\n", 0644);
+                        std::to_string(shim_pid) + " " + std::to_string(fs::process_start_time(shim_pid)) + " " +
+                            std::to_string(ns_inode("/proc/self/ns/pid")) + "\n",
+                        0644);
 }
 
 pid_t live_shim(const std::string& dir) {
   std::string text;
   if (!fs::read_file_if_exists(dir + "/shim.pid", text)) return 0;
   pid_t pid = 0;
-  unsigned long long start = 0;
-  if (std::sscanf(text.c_str(), "%d %llu", &pid, &start) != 2 || pid <= 0) return 0;
+  unsigned long long start = 0, pid_ns = 0;
+  const int n = std::sscanf(text.c_str(), "%d %llu %llu", &pid, &start, &pid_ns);
+  if (n < 2 || pid <= 0) return 0;
+  // The pid means that process only in the shim's PID namespace: a /proc of another (berth run
+  // in a container with the store mounted in) would show some other process, or none — never
+  // take that for the shim's death (the container would be killed for it).
+  static const unsigned long long here = ns_inode("/proc/1/ns/pid");  // the namespace of this /proc
+  if (n == 3 && pid_ns && here && pid_ns != here)
+    throw Error(ErrorKind::unavailable, "the container's monitor runs in another PID namespace than this one's /proc: "
+                                        "berth must run in the PID namespace its containers were started from");
   return fs::process_start_time(pid) == start ? pid : 0;
 }
 

@@ -60,9 +60,12 @@ struct Orders {
 void write_orders(const std::string& dir, const Orders& o);
 Orders read_orders(const std::string& dir);
 
-// shim.pid: "PID STARTTIME" of the shim itself (STARTTIME: /proc/PID/stat field 22).
+// shim.pid: "PID STARTTIME PIDNS" of the shim itself (STARTTIME: /proc/PID/stat field 22;
+// PIDNS: the inode of its PID namespace).
 void write_shim_record(const std::string& dir, pid_t shim_pid);
 // The shim's pid while that process is still the shim (pid and start time match), else 0.
+// Throws (unavailable) when this /proc is of another PID namespace than the shim's: its pid
+// cannot be looked up from here.
 pid_t live_shim(const std::string& dir);
 
 // pid: the running init — "PID RESTARTS STARTED_NS" (restarts before this run, its start).

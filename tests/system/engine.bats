@@ -694,6 +694,24 @@ PY
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
 }
 
+@test "a command whose /proc is of another PID namespace refuses with one line; the container runs on, its record untouched" {
+  # (berth in a container with the store mounted in): the shim's pid means nothing there.
+  e run -d --name held busybox sleep 100 >/dev/null
+  local cmd
+  for cmd in "ps -a" "stop -t0 held" "inspect held" "system autostart"; do
+    run unshare --pid --fork --mount-proc "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" $cmd
+    echo "$cmd: $status $output"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"another PID namespace"* ]]
+  done
+  [ "$(e inspect -f '{{.State.Status}} {{.State.Error}}' held)" = "running " ]
+  e exec held true
+  # A PID namespace of its own that still has the host's /proc: as usual.
+  [ "$(unshare --pid --fork "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" ps --format '{{.Names}}')" = held ]
+  e rm -f held >/dev/null
+  [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+}
+
 @test "a --rm container whose shim was killed is removed at the next look, never started again" {
   # As after a crash of the host: the container and its monitor gone, nobody removed it.
   snapshots=$(ls "$BROOT/snapshots/overlay" | wc -l)
