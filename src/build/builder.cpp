@@ -15,6 +15,7 @@
 #include <thread>
 #include <set>
 
+#include "build/cache_mounts.hpp"
 #include "build/copy.hpp"
 #include "build/dockerfile.hpp"
 #include "build/ignore.hpp"
@@ -148,16 +149,25 @@ class Builder {
       if (!found) throw Error(ErrorKind::invalid_argument, "failed to reach build target " + o_.target + " in Dockerfile");
     }
     // The stages the target needs, and the ones each of them needs: the stage its FROM
-    // names, those its COPY --from name (a stage nothing needs is not even looked at).
+    // names, those its COPY --from and RUN --mount=…,from= name (a stage nothing needs is not
+    // even looked at).
     std::vector<std::set<size_t>> deps(st.stages.size());
     std::set<size_t> needed;
     std::function<void(size_t)> need = [&](size_t i) {
       if (!needed.insert(i).second) return;
       const Stage& s = st.stages[i];
       if (auto dep = stage_ref(st, from_name(s.from), i)) deps[i].insert(*dep);
-      for (const Instruction& ins : s.body)
+      for (const Instruction& ins : s.body) {
         if ((ins.cmd == "copy" || ins.cmd == "add") && ins.flag("from"))
           if (auto dep = stage_ref(st, words_.word(ins.flag("from")->value, meta_lookup()), i)) deps[i].insert(*dep);
+        if (ins.cmd != "run") continue;
+        for (const auto& f : ins.flags) {
+          if (f.name != "mount") continue;
+          for (const std::string& kv : split(words_.word(f.value, meta_lookup()), ','))
+            if (kv.rfind("from=", 0) == 0)
+              if (auto dep = stage_ref(st, kv.substr(5), i)) deps[i].insert(*dep);
+        }
+      }
       for (size_t d : deps[i]) need(d);
     };
     need(target);
@@ -738,13 +748,13 @@ class Builder {
         conf["OnBuild"].push_back(trigger);
       });
     }
-    if (c == "run") return run_step(cur, ins);
+    if (c == "run") return run_step(cur, ins, st, stage);
     if (c == "copy" || c == "add") return copy_step(cur, ins, st, stage);
     throw Error(ErrorKind::invalid_argument, "unknown instruction: " + upper(c));
   }
 
   // RUN: the command in a container of the current image; its changes are the layer.
-  image::Image run_step(Current& cur, const Instruction& ins) {
+  image::Image run_step(Current& cur, const Instruction& ins, const Stages& st, const Stage& stage) {
     if (cur.id.empty() || cur.layers.empty())
       throw Error(ErrorKind::invalid_argument, "RUN needs a base image with a shell: the stage has no files (FROM scratch)");
     std::vector<std::string> cmd;
@@ -786,16 +796,16 @@ class Builder {
     std::string joined;
     for (auto& w : cmd) joined += (joined.empty() ? "" : " ") + w;
     created_by += joined;
-    // BuildKit's RUN flags: --network=default|none|host, --mount=type=secret,id=…[,target=…]
-    // [,required=true]. They are part of the step's key; a secret's content is not (BuildKit's
-    // rule: secrets do not bust the cache, nor reach the layer).
+    // BuildKit's RUN flags: --network=default|none|host and --mount (mounts()). They are part
+    // of the step's key, with what a bind mount shows (its sources' checksum, its stage's
+    // image); a secret's or a cache's content is not (BuildKit's rule: neither busts the
+    // cache, nor reaches the layer).
     std::string network = o_.network.empty() || o_.network == "default" ? "bridge" : o_.network;
     std::string flags_key;
-    json binds = json::array();
-    std::vector<std::string> mount_points;  // what the secrets' binds may leave in the layer
+    RunMounts mounts;
     for (const auto& f : ins.flags) {
-      flags_key += "--" + f.name + "=" + f.value + "\n";
       if (f.name == "network") {
+        flags_key += "--" + f.name + "=" + f.value + "\n";
         if (f.value == "default") continue;
         if (f.value != "none" && f.value != "host")
           throw Error(ErrorKind::invalid_argument, "RUN --network=" + f.value + ": default, none or host");
@@ -806,31 +816,14 @@ class Builder {
         network = f.value;
         continue;
       }
-      std::map<std::string, std::string> m;
-      for (const std::string& kv : split(f.value, ',')) {
-        const auto eq = kv.find('=');
-        m[kv.substr(0, eq)] = eq == std::string::npos ? "true" : kv.substr(eq + 1);
-      }
-      const std::string type = m.count("type") ? m["type"] : "bind";
-      if (type != "secret")
-        throw Error(ErrorKind::invalid_argument, "RUN --mount=type=" + type + " is not supported (type=secret is)");
-      const std::string id = m["id"];
-      if (id.empty() && !m.count("target")) throw Error(ErrorKind::invalid_argument, "RUN --mount=type=secret needs an id");
-      const std::string target = fs::clean_path(m.count("target") ? m["target"] : "/run/secrets/" + id);
-      if (target == "/" || target.find('\n') != std::string::npos || target.find(':') != std::string::npos)
-        throw Error(ErrorKind::invalid_argument, "RUN --mount=type=secret: invalid target `" + target + "`");
-      auto it = o_.secrets.find(id);
-      if (it == o_.secrets.end()) {
-        if (m["required"] == "true") throw Error(ErrorKind::invalid_argument, "secret " + id + ": not given (--secret id=" + id + ",src=FILE)");
-        continue;  // an optional secret that was not given: nothing there
-      }
-      binds.push_back(it->second + ":" + target + ":ro");
-      mount_points.push_back(target);
+      flags_key += plan_mount(cur, f.value, st, stage, mounts) + "\n";
     }
     const std::string key = step_key(cur, "run\n" + flags_key + created_by);
     if (auto hit = cached(cur, key)) return *hit;
     if (flags_key.empty())
       if (auto l = cache_from_layer(cur, created_by)) return finish(cur, key, created_by, l);
+    json binds = json::array(), tmpfs = json::object();
+    make_mounts(mounts, binds, tmpfs);
 
     // No health probes into a RUN step (the image's HEALTHCHECK would run in it and change
     // the layer: moby#37362).
@@ -838,6 +831,7 @@ class Builder {
                    {"Healthcheck", {{"Test", {"NONE"}}}}};
     json host = {{"NetworkMode", network}};
     if (!binds.empty()) host["Binds"] = binds;
+    if (!tmpfs.empty()) host["Tmpfs"] = tmpfs;
     if (!o_.add_hosts.empty()) host["ExtraHosts"] = o_.add_hosts;
     if (o_.shm_size > 0) host["ShmSize"] = o_.shm_size;
     if (o_.ulimits.is_array() && !o_.ulimits.empty()) host["Ulimits"] = o_.ulimits;
@@ -880,7 +874,7 @@ class Builder {
     std::optional<image::Service::NewLayer> layer;
     try {
       const engine::Container now = eng_.lookup(c.id());
-      drop_mount_stubs(images_.snapshots().fs_dir(now.rec.snapshot), cur, mount_points);
+      drop_mount_stubs(images_.snapshots().fs_dir(now.rec.snapshot), cur, mounts.targets);
       layer = images_.commit_layer(now.rec.snapshot, cur.diff_ids());
     } catch (...) {
       remove();
@@ -1039,6 +1033,189 @@ class Builder {
     }
   };
 
+  // RUN --mount=type=…: what plan_mount found, made by make_mounts once the step must run.
+  struct RunMount {
+    std::string type, target;
+    bool ro = true;
+    std::string secret_file;                 // secret: the file given with --secret
+    std::string cache_id;                    // cache
+    CacheMount::Options cache;
+    std::string tmpfs_options;               // tmpfs
+    CopyPlan plan;                           // bind: what the source holds
+    CopyRequest req;
+    int src_root = -1;
+    std::unique_ptr<SourceRoot> from;  // bind from a stage or an image: its mounted root
+  };
+  struct RunMounts {
+    std::vector<RunMount> list;
+    std::vector<std::string> targets;  // what the binds may leave in the layer (drop_mount_stubs)
+    // Kept until the step's container is gone:
+    std::vector<std::unique_ptr<TempDir>> copies;
+    std::vector<std::unique_ptr<CacheMount>> caches;
+  };
+
+  // One --mount=K=V,… (BuildKit's): checked, its source looked at; its words for the step's key.
+  //   type=bind (the default): SOURCE (default the root) of the context, or of `from`'s stage or
+  //     image, at TARGET, read-only unless rw. What RUN sees is a copy made for the step (so
+  //     .dockerignore holds, no symlink leads out, and rw writes go with the copy, as BuildKit
+  //     discards them); the key has the sources' checksum.
+  //   type=cache: a directory kept across builds (CacheMount), by id (default: the target).
+  //   type=tmpfs: a tmpfs at TARGET (size=).
+  //   type=secret: --secret's file, read-only at TARGET (default /run/secrets/ID).
+  // A relative TARGET is under the WORKDIR.
+  std::string plan_mount(Current& cur, const std::string& given, const Stages& st, const Stage& stage, RunMounts& out) {
+    const std::string value = words_.word(given, lookup(cur));
+    std::map<std::string, std::string> m;
+    for (const std::string& kv : split(value, ',')) {
+      const auto eq = kv.find('=');
+      m[kv.substr(0, eq)] = eq == std::string::npos ? "true" : kv.substr(eq + 1);
+    }
+    auto flag = [&](std::initializer_list<const char*> names) -> std::optional<std::string> {
+      for (const char* n : names)
+        if (auto it = m.find(n); it != m.end()) return it->second;
+      return std::nullopt;
+    };
+    auto yes = [&](std::initializer_list<const char*> names) {
+      auto v = flag(names);
+      if (!v) return false;
+      if (*v == "true" || *v == "1") return true;
+      if (*v == "false" || *v == "0") return false;
+      throw Error(ErrorKind::invalid_argument, "RUN --mount: `" + *v + "` is not true or false");
+    };
+    RunMount rm;
+    rm.type = flag({"type"}).value_or("bind");
+    const std::string what = "RUN --mount=type=" + rm.type;
+    std::string target = flag({"target", "dst", "destination"}).value_or("");
+    if (rm.type == "secret") {
+      const std::string id = flag({"id"}).value_or("");
+      if (id.empty() && target.empty()) throw Error(ErrorKind::invalid_argument, what + " needs an id");
+      if (target.empty()) target = "/run/secrets/" + id;
+      auto it = o_.secrets.find(id);
+      if (it == o_.secrets.end()) {
+        if (yes({"required"})) throw Error(ErrorKind::invalid_argument, "secret " + id + ": not given (--secret id=" + id + ",src=FILE)");
+        return value;  // an optional secret that was not given: nothing there
+      }
+      rm.secret_file = it->second;
+    } else if (rm.type != "bind" && rm.type != "cache" && rm.type != "tmpfs") {
+      throw Error(ErrorKind::invalid_argument, what + " is not supported (bind, cache, tmpfs and secret are)");
+    }
+    if (target.empty()) throw Error(ErrorKind::invalid_argument, what + " needs a target");
+    if (target[0] != '/') {
+      std::string base = config_object(cur.doc).value("WorkingDir", "");
+      target = (base.empty() ? "/" : base) + "/" + target;
+    }
+    target = fs::clean_path(target);
+    if (target == "/" || target.find_first_of(":\n") != std::string::npos)
+      throw Error(ErrorKind::invalid_argument, what + ": invalid target `" + target + "`");
+    rm.target = target;
+    std::string key = value;
+    if (rm.type == "cache") {
+      if (flag({"from", "source", "src"}))
+        throw Error(ErrorKind::invalid_argument, what + ": from= and source= are not supported");
+      rm.cache_id = flag({"id"}).value_or(target);
+      rm.cache.sharing = flag({"sharing"}).value_or("shared");
+      if (rm.cache.sharing != "shared" && rm.cache.sharing != "private" && rm.cache.sharing != "locked")
+        throw Error(ErrorKind::invalid_argument, what + ": sharing=" + rm.cache.sharing + ": shared, private or locked");
+      auto number = [&](const char* name, int base, unsigned long max) -> unsigned long {
+        const std::string v = flag({name}).value_or("");
+        char* end = nullptr;
+        errno = 0;
+        const unsigned long n = std::strtoul(v.c_str(), &end, base);
+        if (v.empty() || *end || errno || n > max || v[0] == '-')
+          throw Error(ErrorKind::invalid_argument, what + ": invalid " + name + "=" + v);
+        return n;
+      };
+      if (flag({"mode"})) rm.cache.mode = static_cast<mode_t>(number("mode", 8, 07777));
+      if (flag({"uid"})) rm.cache.uid = static_cast<uid_t>(number("uid", 10, 0xfffffffeUL));
+      if (flag({"gid"})) rm.cache.gid = static_cast<gid_t>(number("gid", 10, 0xfffffffeUL));
+      rm.ro = yes({"ro", "readonly"});
+    } else if (rm.type == "tmpfs") {
+      if (auto size = flag({"size"})) {
+        if (size->empty() || size->find_first_not_of("0123456789kKmMgG") != std::string::npos)
+          throw Error(ErrorKind::invalid_argument, what + ": invalid size=" + *size);
+        rm.tmpfs_options = "size=" + *size;
+      }
+      // BuildKit's tmpfs is nosuid only: what a RUN puts there may be run (Docker's --tmpfs is noexec).
+      rm.tmpfs_options += rm.tmpfs_options.empty() ? "exec" : ",exec";
+    } else if (rm.type == "bind") {
+      rm.ro = !yes({"rw", "readwrite"});
+      rm.req.what = what;
+      rm.req.sources = {flag({"source", "src"}).value_or(".")};
+      rm.req.dest = "/";
+      const IgnoreRules* ignore = &ignore_rules();
+      rm.src_root = context_fd();
+      if (auto from = flag({"from"})) {
+        image::Image src_img;
+        if (auto dep = stage_ref(st, *from, stage.index)) src_img = *results_[*dep];
+        else src_img = resolve_image(*from);
+        rm.from = mount_source_root(src_img);
+        rm.src_root = rm.from->fd.get();
+        ignore = nullptr;
+        rm.req.keep_owners = true;
+        key += " " + src_img.id.str();
+      }
+      rm.plan = plan_copy(rm.src_root, ignore, rm.req, rm.src_root == context_fd() ? &hashes_ : nullptr);
+      key += " " + rm.plan.label;
+    }
+    out.targets.push_back(rm.target);
+    out.list.push_back(std::move(rm));
+    return key;
+  }
+
+  // Makes what plan_mount planned (the binds' copies, the caches' directories and locks) and
+  // adds them to a RUN's HostConfig Binds and Tmpfs.
+  void make_mounts(RunMounts& mounts, json& binds, json& tmpfs) {
+    const std::string root = images_.options().root;
+    for (RunMount& rm : mounts.list) {
+      const std::string opts = rm.ro ? ":ro" : "";
+      if (rm.type == "secret") {
+        binds.push_back(rm.secret_file + ":" + rm.target + ":ro");
+      } else if (rm.type == "tmpfs") {
+        tmpfs[rm.target] = rm.tmpfs_options;
+      } else if (rm.type == "cache") {
+        mounts.caches.push_back(std::make_unique<CacheMount>(root, images_.options().ns, rm.cache_id, rm.cache));
+        binds.push_back(mounts.caches.back()->path() + ":" + rm.target + opts);
+      } else {
+        auto copy = std::make_unique<TempDir>();
+        fs::mkdir_p(root + "/build", 0700);
+        copy->path = root + "/build/" + image::unique_name("bind-");
+        fs::mkdir_p(copy->path, 0700);
+        mounts.copies.push_back(std::move(copy));
+        const std::string& dir = mounts.copies.back()->path;
+        UniqueFd dest(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!dest) throw_errno("open " + dir);
+        apply_copy(rm.src_root, rm.plan, dest.get(), rm.req);
+        // A directory's contents were copied into the copy's root: it takes the directory's mode.
+        const CopyEntry* top = rm.plan.entries.empty() ? nullptr : &rm.plan.entries.front();
+        const bool file = top && top->top && !S_ISDIR(top->st.st_mode);
+        if (!file && ::fchmod(dest.get(), top && S_ISDIR(top->st.st_mode) ? (top->st.st_mode & 07777) : 0755) < 0)
+          throw_errno("chmod " + dir);
+        binds.push_back((file ? dir + top->dest : dir) + ":" + rm.target + opts);
+      }
+    }
+  }
+
+  // Another stage's result or an image, mounted read-only for a step: a mount of its own (not
+  // the image's default mount point, which `image mount` or another stage may be using),
+  // privately under ROOT/build.
+  std::unique_ptr<SourceRoot> mount_source_root(const image::Image& img) {
+    auto from = std::make_unique<SourceRoot>();
+    const std::string target = images_.options().root + "/build/" + image::unique_name("from-");
+    fs::mkdir_p(images_.options().root + "/build", 0700);
+    fs::mkdir_p(target, 0700);
+    from->svc = &images_;
+    try {
+      from->mount = images_.mount(img, target);
+    } catch (...) {
+      from->svc = nullptr;
+      ::rmdir(target.c_str());
+      throw;
+    }
+    from->fd.reset(::open(from->mount.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!from->fd) throw_errno("open " + from->mount);
+    return from;
+  }
+
   image::Image copy_step(Current& cur, const Instruction& ins, const Stages& st, const Stage& stage) {
     const Lookup env = lookup(cur);
     const bool add = ins.cmd == "add";
@@ -1140,7 +1317,7 @@ class Builder {
     std::string chown;
     if (auto* f = ins.flag("chown")) chown = words_.word(f->value, env);
     // Where the sources are: the context, the heredocs, or another stage's (or image's) root.
-    SourceRoot from;
+    std::unique_ptr<SourceRoot> from;
     const IgnoreRules* ignore = &ignore_rules();
     int src_root = context_fd();
     UniqueFd heredoc_fd;
@@ -1157,21 +1334,8 @@ class Builder {
       image::Image src_img;
       if (auto dep = stage_ref(st, from_text, stage.index)) src_img = *results_[*dep];
       else src_img = resolve_image(from_text);
-      // A mount of its own (not the image's default mount point, which `image mount` or
-      // another stage may be using), privately under ROOT/build.
-      const std::string target = images_.options().root + "/build/" + image::unique_name("from-");
-      fs::mkdir_p(images_.options().root + "/build", 0700);
-      fs::mkdir_p(target, 0700);
-      from.svc = &images_;
-      try {
-        from.mount = images_.mount(src_img, target);
-      } catch (...) {
-        ::rmdir(target.c_str());
-        throw;
-      }
-      from.fd.reset(::open(from.mount.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (!from.fd) throw_errno("open " + from.mount);
-      src_root = from.fd.get();
+      from = mount_source_root(src_img);
+      src_root = from->fd.get();
       ignore = nullptr;
       req.keep_owners = true;
       if (add) throw Error(ErrorKind::invalid_argument, "ADD does not take --from: use COPY");

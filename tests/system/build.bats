@@ -655,10 +655,76 @@ EOF
   run e build --secret id=need,src="$TEST_DIR/nothere" "$CTX"
   [ "$status" -ne 0 ]
   [[ "${lines[-1]}" == *"cannot read $TEST_DIR/nothere"* ]]
-  printf 'FROM busybox\nRUN --mount=type=cache,target=/c true\n' > "$CTX/Dockerfile"
+  printf 'FROM busybox\nRUN --mount=type=ssh true\n' > "$CTX/Dockerfile"
   run e build "$CTX"
   [ "$status" -eq 1 ]
-  [[ "${lines[-1]}" == *"type=cache is not supported"* ]]
+  [[ "${lines[-1]}" == *"type=ssh is not supported"* ]]
+  no_build_leftovers
+}
+
+@test "RUN --mount=type=bind|cache|tmpfs (BuildKit's, as docker init writes them): context and stage sources, a cache across builds, nothing in the layer" {
+  mkdir -p "$CTX/src"
+  echo "pkg==1" > "$CTX/requirements.txt"
+  echo hidden > "$CTX/ignored.txt"
+  echo ignored.txt > "$CTX/.dockerignore"
+  echo main > "$CTX/src/main.txt"
+  ln -s /etc/shadow "$CTX/src/evil"
+  cat > "$CTX/Dockerfile" <<'DOCKERFILE'
+FROM busybox AS tools
+RUN mkdir -p /out && echo built-tool > /out/tool
+FROM busybox
+WORKDIR /app
+RUN --mount=type=bind,source=requirements.txt,target=requirements.txt cp requirements.txt /installed
+RUN --mount=type=cache,target=/root/.cache,id=pip,sharing=locked sh -c 'echo run >> /root/.cache/runs; echo "runs: $(wc -l < /root/.cache/runs)"'
+RUN --mount=type=bind,target=/ctx sh -c 'echo "ctx: $(ls -A /ctx | tr "\n" " ")"; cat /ctx/src/evil 2>&1 | head -c 13; echo; touch /ctx/x 2>/dev/null || echo read-only'
+RUN --mount=type=bind,target=/ctx,rw touch /ctx/src/new
+RUN --mount=type=bind,from=tools,source=/out,target=/tools cat /tools/tool
+RUN --mount=type=tmpfs,target=/scratch,size=16m sh -c 'cp /bin/busybox /scratch/busybox && /scratch/busybox echo tmpfs-exec'
+DOCKERFILE
+  run e build -t mounts "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  printed "runs: 1"
+  printed "ctx: .dockerignore Dockerfile requirements.txt src "  # .dockerignore holds
+  printed "cat: can't op"  # the link resolves in the container, never to the host's file
+  printed read-only
+  printed built-tool
+  printed tmpfs-exec
+  # The image has what the commands wrote, nothing of the mounts.
+  [ "$(e run --rm mounts cat /installed)" = "pkg==1" ]
+  e run --rm mounts sh -c '[ -z "$(ls -A /app)" ] && [ ! -e /root/.cache ] && [ ! -e /ctx ] && [ ! -e /tools ] && [ ! -e /scratch ]'
+  [ ! -e "$CTX/x" ] && [ ! -e "$CTX/src/new" ]
+  # Again: every step from the cache. A bind's source changed: its step and the next ones
+  # run again, and the cache mount still holds what the first build put there.
+  run e build -t mounts "$CTX"
+  [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 8 ]
+  echo "pkg==2" > "$CTX/requirements.txt"
+  run e build -t mounts "$CTX"
+  [ "$status" -eq 0 ]
+  printed "runs: 2"
+  [ "$(e run --rm mounts cat /installed)" = "pkg==2" ]
+  # A file .dockerignore leaves out is no source.
+  echo changed > "$CTX/ignored.txt"
+  run e build "$CTX"
+  [ "$(grep -c -- ' ---> Using cache' <<<"$output")" -eq 8 ]
+  # builder prune empties the cache mounts (and counts them).
+  run -0 e builder prune -f
+  [[ "$output" == *"Total reclaimed space: "[1-9]* ]]
+  [ -z "$(ls "$BROOT"/build-mounts/default/*/ | grep -x data)" ]
+  run -0 e build --no-cache "$CTX"
+  printed "runs: 1"
+  # Refused with one line (the Dockerfile's): no target, an unknown type, a bad sharing or mode,
+  # a cache from a stage, a source outside the context or left out by .dockerignore.
+  local m
+  for m in "type=bind,source=requirements.txt" "type=ssh,target=/s" "type=cache,target=/c,sharing=sometimes" \
+           "type=cache,target=/c,mode=999" "type=cache,target=/c,from=tools" "type=bind,source=../../etc,target=/e" \
+           "type=bind,source=ignored.txt,target=/i" "type=tmpfs,target=/t,size=-1" "type=bind,target=/a:b"; do
+    printf 'FROM busybox\nRUN --mount=%s true\n' "$m" > "$CTX/Dockerfile"
+    run e build "$CTX"
+    echo "$m: $status $output"
+    [ "$status" -eq 1 ]
+    [[ "${lines[-1]}" == "Dockerfile:2:1: "* ]]
+  done
   no_build_leftovers
 }
 

@@ -11,6 +11,7 @@
 #include "api/docker/api.hpp"
 #include "api/docker/internal.hpp"
 #include "build/builder.hpp"
+#include "build/cache_mounts.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
@@ -210,9 +211,10 @@ void Api::build_prune(Exchange& ex, const Params&) {
   auto& svc = eng_.images();
   const auto deleted = svc.prune_build_cache();
   const auto gc = svc.gc(false);
+  const build::CacheMountsPruned mounts = build::prune_cache_mounts(settings_.root, svc.options().ns);
   json ids = json::array();
   for (auto& line : deleted) ids.push_back(line.substr(line.find(' ') + 1));
-  ex.reply(200, json{{"CachesDeleted", ids.empty() ? json(nullptr) : ids}, {"SpaceReclaimed", gc.bytes}});
+  ex.reply(200, json{{"CachesDeleted", ids.empty() ? json(nullptr) : ids}, {"SpaceReclaimed", gc.bytes + mounts.bytes}});
 }
 
 }  // namespace berth::api::docker

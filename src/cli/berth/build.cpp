@@ -11,6 +11,7 @@
 #include <string>
 
 #include "build/builder.hpp"
+#include "build/cache_mounts.hpp"
 #include "cli/berth/commands.hpp"
 #include "cli/berth/create_request.hpp"
 #include "common/error.hpp"
@@ -252,7 +253,9 @@ int cmd_builder_prune(const Engine& e, int argc, char** argv, int first) {
   auto svc = e.images();
   auto lines = svc.prune_build_cache();
   auto gc = svc.gc(false);
-  std::printf("Deleted build cache objects: %zu\nTotal reclaimed space: %s\n", lines.size(), image::human_size(gc.bytes).c_str());
+  const build::CacheMountsPruned mounts = build::prune_cache_mounts(e.root, e.ns);  // RUN --mount=type=cache
+  std::printf("Deleted build cache objects: %zu\nTotal reclaimed space: %s\n", lines.size() + mounts.count,
+              image::human_size(gc.bytes + mounts.bytes).c_str());
   return 0;
 }
 

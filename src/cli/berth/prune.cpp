@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "build/cache_mounts.hpp"
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
@@ -115,6 +116,7 @@ int cmd_system_prune(const Engine& e, int argc, char** argv, int first) {
   std::string warning = "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n";
   if (a.has("volumes")) warning += "  - all anonymous volumes not used by at least one container\n";
   warning += a.has("all") ? "  - all images without at least one container associated to them\n" : "  - all dangling images\n";
+  warning += a.has("all") ? "  - all build cache\n" : "  - unused build cache\n";
   if (!confirmed(a.has("force"), warning)) return 0;
   auto eng = make_engine(e);
   const engine::PruneResult containers = eng.prune_containers(f);
@@ -128,6 +130,8 @@ int cmd_system_prune(const Engine& e, int argc, char** argv, int first) {
   print_deleted("Deleted Networks:", eng.prune_networks(f).deleted);
   print_deleted("Deleted Images:", eng.images().prune(a.has("all"), f.image_selector()));
   reclaimed += eng.images().gc(true).bytes;
+  // RUN --mount=type=cache directories no build uses (they have no time or labels to filter on).
+  if (a.all("filter").empty()) reclaimed += build::prune_cache_mounts(e.root, e.ns).bytes;
   std::printf("Total reclaimed space: %s\n", image::human_size(reclaimed).c_str());
   return 0;
 }
