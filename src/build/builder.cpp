@@ -140,6 +140,17 @@ class Builder {
     // Meta ARGs (before the first FROM): usable in FROM lines, and as defaults of a stage's
     // bare `ARG NAME`.
     for (const Instruction& a : st.meta_args) declare_args(a, meta_args_, nullptr);
+    // BuildKit's automatic platform ARGs, in the global scope (a FROM's --platform=$BUILDPLATFORM;
+    // a stage's bare `ARG TARGETARCH` takes them): this machine's, the only one built.
+    const oci::Platform here = images_.options().platform;
+    for (const char* side : {"TARGET", "BUILD"}) {
+      const std::string pre = side;
+      for (auto [name, value] : {std::pair<std::string, std::string>{"PLATFORM", here.str()}, {"OS", here.os},
+                                 {"ARCH", here.architecture}, {"VARIANT", here.variant}}) {
+        auto& slot = meta_args_[pre + name];
+        if (!slot) slot = value;  // a global ARG of that name with a value keeps it
+      }
+    }
     // The target and the stages it needs (by FROM and COPY --from), in file order.
     size_t target = st.stages.size() - 1;
     if (!o_.target.empty()) {

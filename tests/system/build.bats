@@ -728,6 +728,25 @@ DOCKERFILE
   no_build_leftovers
 }
 
+@test "BuildKit's automatic platform ARGs: FROM --platform=\$BUILDPLATFORM and a stage's bare ARG TARGETARCH are this machine's" {
+  local platform
+  platform=$(e version --format '{{.Server.Os}}/{{.Server.Arch}}')
+  printf '%s\n' 'FROM --platform=$BUILDPLATFORM busybox AS build' 'ARG TARGETOS TARGETARCH TARGETPLATFORM BUILDARCH' \
+    'RUN echo "target $TARGETOS/$TARGETARCH $TARGETPLATFORM build $BUILDARCH" | tee /out' \
+    'FROM --platform=$TARGETPLATFORM busybox' 'COPY --from=build /out /out' 'RUN echo "unset: [$TARGETARCH]"' > "$CTX/Dockerfile"
+  run e build --no-cache "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  printed "target $platform $platform build ${platform#*/}"
+  printed "unset: []"  # not declared in that stage: not there (BuildKit's scope rule)
+  # Another platform is still refused with one line.
+  printf 'FROM --platform=linux/s390x busybox\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "${lines[-1]}" == *"only this machine's platform"* ]]
+  no_build_leftovers
+}
+
 @test "ADD of a URL: downloaded at every build, named by the URL, 0600, its Last-Modified as mtime, never extracted" {
   mkdir -p "$TEST_DIR/www/sub"
   echo "remote content" > "$TEST_DIR/www/sub/file.txt"
