@@ -1154,7 +1154,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     const Runtime rt = runtimes()->resolve(host.runtime);
     for (const Bind& b : binds_of(host))
       if (b.host_path() && b.read_only() && b.recursive()) {
-        in.recursive_ro = recursive_ro_possible(rt);
+        in.recursive_ro = recursive_ro_possible(rt, opts_.state + "/runtime-features");
         break;
       }
     json spec = make_spec(in);
@@ -1164,7 +1164,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     // --privileged hands out every capability this host has; a runtime refuses the ones it
     // does not know (runsc: `invalid capability "CAP_PERFMON"`).
     if (rt.external() && host.privileged && spec.contains("process") && spec["process"].contains("capabilities")) {
-      const RuntimeCaps known(rt);
+      const RuntimeCaps known(rt, opts_.state + "/runtime-features");
       for (auto& [set, list] : spec["process"]["capabilities"].items()) {
         json kept = json::array();
         for (const auto& c : list)

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "common/digest.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/process.hpp"
@@ -138,16 +139,45 @@ std::string runtime_version(const Runtime& r) {
   return out.substr(0, out.find('\n'));
 }
 
-RuntimeCaps::RuntimeCaps(const Runtime& r) {
+namespace {
+
+// `RUNTIME features`' output ("" when it has none), run once per binary: kept in
+// `cache_dir` under a name made of the binary's path, flags and identity (inode, size,
+// change time: an upgrade makes it run again).
+std::string features_output(const Runtime& r, const std::string& cache_dir) {
+  struct stat st {};
+  if (::stat(r.path.c_str(), &st) < 0) return "";
+  std::string id = r.path;
+  for (const auto& a : r.args) id += '\0' + a;
+  id += '\0' + std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) + ':' + std::to_string(st.st_size) + ':' +
+        std::to_string(st.st_ctim.tv_sec) + '.' + std::to_string(st.st_ctim.tv_nsec);
+  const std::string file = cache_dir.empty() ? "" : cache_dir + "/" + sha256_of(id).encoded.substr(0, 32) + ".json";
   std::string out;
+  if (!file.empty() && fs::read_file_if_exists(file, out)) return out == "-" ? "" : out;
   try {
     std::vector<std::string> argv = {r.path};
     argv.insert(argv.end(), r.args.begin(), r.args.end());
     argv.push_back("features");
-    if (run_command(argv, "", out, "", 2000) != 0) return;
+    if (run_command(argv, "", out, "", 2000) != 0) out.clear();
   } catch (const Error&) {
-    return;
+    return "";  // (a timeout: not remembered)
   }
+  if (!file.empty()) {
+    try {
+      fs::mkdir_p(cache_dir, 0700);
+      fs::write_file_atomic(file, out.empty() ? "-" : out, 0600);
+    } catch (const std::exception&) {
+      // asked again next time
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+RuntimeCaps::RuntimeCaps(const Runtime& r, const std::string& cache_dir) {
+  const std::string out = features_output(r, cache_dir);
+  if (out.empty()) return;
   auto j = json::parse(out, nullptr, false);
   if (!j.is_object()) return;
   if (auto m = j.find("mountOptions"); m != j.end() && m->is_array())
@@ -171,11 +201,11 @@ bool RuntimeCaps::mount_option(const std::string& name) const {
   return std::find(mount_options_.begin(), mount_options_.end(), name) != mount_options_.end();
 }
 
-bool recursive_ro_possible(const Runtime& r) {
+bool recursive_ro_possible(const Runtime& r, const std::string& cache_dir) {
   // An empty call: EBADF or EINVAL where the call exists, ENOSYS where it does not.
   static const bool kernel = ::syscall(SYS_mount_setattr, -1, "", 0, nullptr, 0) == 0 || errno != ENOSYS;
   if (!kernel) return false;
-  return !r.external() || RuntimeCaps(r).mount_option("rro");
+  return !r.external() || RuntimeCaps(r, cache_dir).mount_option("rro");
 }
 
 std::vector<std::string> runtime_argv(const Runtime& r, const std::string& root, std::vector<std::string> cmd) {

@@ -67,7 +67,9 @@ std::string runtime_version(const Runtime& r);
 // runtimes refuse by name. Asked once per object.
 class RuntimeCaps {
  public:
-  explicit RuntimeCaps(const Runtime& r);
+  // Runs `RUNTIME features` (berth's runtime: none needed), or reads what it said before from
+  // `cache_dir` when given (one file per binary, run again when the binary changes).
+  explicit RuntimeCaps(const Runtime& r, const std::string& cache_dir = "");
   bool accepts(const std::string& name) const;
   // Whether its `features` lists mount option `name` (no `features`: no).
   bool mount_option(const std::string& name) const;
@@ -80,7 +82,7 @@ class RuntimeCaps {
 // Whether a read-only bind can be made recursively read-only on `r`: the kernel has
 // mount_setattr (Linux 5.12) and the runtime knows `rro` (berth's does; an external one when
 // its `features` lists it: runc 1.1 and crun do).
-bool recursive_ro_possible(const Runtime& r);
+bool recursive_ro_possible(const Runtime& r, const std::string& cache_dir = "");
 
 // An external runtime's command line: `path args... --root ROOT cmd...`.
 std::vector<std::string> runtime_argv(const Runtime& r, const std::string& root, std::vector<std::string> cmd);

@@ -999,6 +999,16 @@ EOS
     run e run --rm --network none --runtime runc -v "$TEST_DIR/src:/m:ro" busybox sh -c 'echo x > /m/sub/r && echo WROTE'
     [ "$status" -ne 0 ]
     [[ "$output" == *"Read-only file system"* ]]
+    # runc's `features` ran once: its answer is kept for the next starts (a file per binary).
+    local answer
+    answer=$(ls "$TEST_DIR"/run/runtime-features/*.json)
+    [ "$(echo "$answer" | wc -l)" -eq 1 ]
+    grep -q '"rro"' "$answer"
+    # What is kept is what the next start goes by: an answer without rro, the old top-only ro.
+    echo '{"mountOptions": ["ro"]}' > "$answer"
+    run -0 e run --rm --network none --runtime runc -v "$TEST_DIR/src:/m:ro" busybox sh -c 'echo x > /m/sub/r && echo WROTE'
+    [[ "$output" == *WROTE* ]]
+    rm "$answer" "$TEST_DIR/src/sub/r"
   fi
   # writable: only the top is read-only (the old behaviour); disabled: no submount at all.
   run -0 e run --rm --network none --mount "type=bind,src=$TEST_DIR/src,dst=/m,readonly,bind-recursive=writable" \
