@@ -333,6 +333,38 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   }
   std::stable_partition(join.begin(), join.end(),
                         [](auto& p) { return p.second == CLONE_NEWUSER; });
+  // A new user namespace with an existing network, IPC or UTS namespace (an engine's, made
+  // outside it): joining those takes privilege over the namespace that owns them, which the
+  // init no longer has once in its new user namespace. This process joins them for the clone
+  // (the init is born in them) and goes back to its own after (as runc joins them before its
+  // unshare of the user namespace).
+  struct OwnNamespaces {  // to go back to after the clone (on every way out)
+    std::vector<std::pair<UniqueFd, int>> fds;
+    void go_back() {
+      for (auto& [fd, type] : fds)
+        if (::setns(fd.get(), type) < 0) throw_errno("return to the runtime's namespaces");
+      fds.clear();
+    }
+    ~OwnNamespaces() {
+      for (auto& [fd, type] : fds) (void)::setns(fd.get(), type);
+    }
+  } own_ns;
+  if (new_userns) {
+    for (auto it = join.begin(); it != join.end();) {
+      const int type = it->second;
+      const char* self = type == CLONE_NEWNET ? "/proc/self/ns/net" : type == CLONE_NEWIPC ? "/proc/self/ns/ipc"
+                         : type == CLONE_NEWUTS ? "/proc/self/ns/uts" : nullptr;
+      if (!self) {
+        ++it;
+        continue;
+      }
+      UniqueFd mine(::open(self, O_RDONLY | O_CLOEXEC));
+      if (!mine) throw_errno(std::string("open ") + self);
+      if (::setns(it->first, type) < 0) throw_errno("linux.namespaces: join a namespace");
+      own_ns.fds.emplace_back(std::move(mine), type);
+      it = join.erase(it);
+    }
+  }
 
   int sp[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) throw_errno("socketpair");
@@ -391,6 +423,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
     parent_sock.reset();
     container_init(icfg);
   }
+  own_ns.go_back();
   fast = {};
   cleanup.pid = pid;
   if (own_pidns && ::setns(own_pidns.get(), CLONE_NEWPID) < 0) throw_errno("return to pid namespace");

@@ -1,7 +1,9 @@
 // exec: a new process inside an existing container.
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -9,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
@@ -199,6 +202,19 @@ int exec_container(const ExecOptions& o) {
     }
     join.emplace_back(fd.get(), namespace_flag(type));
     fds.push_back(std::move(fd));
+  }
+  // A namespace the container joined rather than made — an engine's network namespace, made
+  // outside the container's user namespace — belongs to another user namespace: joined before
+  // the container's user namespace, while this process still has the privilege over it.
+  if (!join.empty() && join.front().second == CLONE_NEWUSER) {
+    struct stat user {};
+    if (::fstat(join.front().first, &user) == 0)
+      std::stable_partition(join.begin(), join.end(), [&](const std::pair<int, int>& j) {
+        if (j.second == CLONE_NEWUSER) return false;
+        UniqueFd owner(::ioctl(j.first, NS_GET_USERNS));
+        struct stat st {};
+        return owner && ::fstat(owner.get(), &st) == 0 && (st.st_ino != user.st_ino || st.st_dev != user.st_dev);
+      });
   }
   UniqueFd root;
   if (spec.linux && !spec.linux->find_namespace("mount")) {

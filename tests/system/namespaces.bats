@@ -175,6 +175,41 @@ host_ns() { readlink "/proc/$$/ns/$1"; }
   assert_clean "$id2"
 }
 
+@test "a new user namespace with a network namespace joined by path (an engine's): joined before the user namespace; exec too" {
+  # The network namespace belongs to the host's user namespace (a container made it, as an
+  # engine makes one): the init cannot join it once in its own user namespace.
+  set_args sleep 100
+  rt run -d --bundle "$BUNDLE" "$ID"
+  local pid
+  pid=$(state_field "$ID" pid)
+  local b2=$TEST_DIR/bundle2 id2=${ID}-userns
+  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$b2" sleep 100
+  chmod 755 "$TEST_DIR" "$b2"
+  chown -R 100000:100000 "$b2/rootfs"
+  local tmp
+  tmp=$(mktemp)
+  jq --arg net "/proc/$pid/ns/net" '
+      .linux.namespaces |= map(if .type == "network" then .path = $net else . end)
+      | .linux.namespaces += [{"type": "user"}]
+      | .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+      | .linux.gidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]' \
+    "$b2/config.json" > "$tmp" && mv "$tmp" "$b2/config.json"
+  rt run -d --bundle "$b2" "$id2"
+  local pid2
+  pid2=$(state_field "$id2" pid)
+  [ "$(readlink "/proc/$pid2/ns/net")" = "$(readlink "/proc/$pid/ns/net")" ]
+  [ "$(readlink "/proc/$pid2/ns/user")" != "$(host_ns user)" ]
+  # The runtime went back to its own namespaces (the next container is not in that one).
+  run_ok rt exec "$id2" sh -c 'id -u; readlink /proc/self/ns/net; cat /proc/self/uid_map'
+  [ "${lines[0]}" = 0 ]
+  [ "${lines[1]}" = "$(readlink "/proc/$pid/ns/net")" ]
+  [ "$(echo ${lines[2]})" = "0 100000 65536" ]
+  rt delete --force "$id2"
+  rt delete --force "$ID"
+  assert_clean "$ID"
+  assert_clean "$id2"
+}
+
 @test "joining an existing pid namespace by path" {
   set_args sleep 100
   rt run -d --bundle "$BUNDLE" "$ID"
