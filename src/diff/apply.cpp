@@ -156,6 +156,7 @@ class Extractor {
   // Ownership, xattrs and mode (in that order: chown clears setuid/setgid and file
   // capabilities) on an open file or directory; times are set by the callers.
   void apply_meta(archive_entry* e, int fd);
+  void shift(uid_t& uid, gid_t& gid) const;
   // The same for an entry that cannot be opened (symlink, device, fifo).
   void apply_meta_at(archive_entry* e, int parent, const std::string& base, bool chmod);
   void apply_xattrs(archive_entry* e, int fd, int parent, const std::string& base);
@@ -297,9 +298,16 @@ void Extractor::apply_xattrs(archive_entry* e, int fd, int parent, const std::st
   }
 }
 
+void Extractor::shift(uid_t& uid, gid_t& gid) const {
+  if (opt_.shift_size == 0) return;
+  if (uid < opt_.shift_size) uid += opt_.shift_uid;
+  if (gid < opt_.shift_size) gid += opt_.shift_gid;
+}
+
 void Extractor::apply_meta(archive_entry* e, int fd) {
   uid_t uid = id_of(archive_entry_uid(e), "uid");
   gid_t gid = id_of(archive_entry_gid(e), "gid");
+  shift(uid, gid);
   if (::fchown(fd, uid, gid) < 0) fail_errno("chown");
   apply_xattrs(e, fd, -1, {});
   if (::fchmod(fd, archive_entry_mode(e) & 07777) < 0) fail_errno("chmod");
@@ -308,6 +316,7 @@ void Extractor::apply_meta(archive_entry* e, int fd) {
 void Extractor::apply_meta_at(archive_entry* e, int parent, const std::string& base, bool chmod) {
   uid_t uid = id_of(archive_entry_uid(e), "uid");
   gid_t gid = id_of(archive_entry_gid(e), "gid");
+  shift(uid, gid);
   if (::fchownat(parent, base.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0) fail_errno("chown");
   apply_xattrs(e, -1, parent, base);
   if (chmod &&

@@ -50,6 +50,10 @@ struct ApplyOptions {
   // A cap on the uncompressed (tar) size, 0 for none: a layer that inflates past it (a few
   // KiB of gzip can carry gigabytes of zeros) is refused before it fills the disk.
   int64_t max_size = 0;
+  // An entry's uid below shift_size is written as uid + shift_uid (gid likewise): a tar of a
+  // container's ids applied through its running view, which an idmapped mount shows with the
+  // host's ids (userns-remap). 0: ids as they are.
+  uint32_t shift_uid = 0, shift_gid = 0, shift_size = 0;
 };
 
 struct ApplyResult {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
@@ -23,6 +24,7 @@
 
 #include <random>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "common/error.hpp"
@@ -36,6 +38,7 @@
 #include "engine/instructions.hpp"
 #include "engine/model.hpp"
 #include "engine/spec.hpp"
+#include "engine/userns.hpp"
 #include "network/netns.hpp"
 #include "oci/reference.hpp"
 #include "oci/spec.hpp"
@@ -77,6 +80,45 @@ bool shim_alive(const std::string& dir) { return shim::live_shim(dir) != 0; }
 bool auto_remove(const Container& c) {
   return c.data.value("HostConfig", json::object()).value("AutoRemove", false);
 }
+
+// Writes /proc/sys/net/KEY in the network namespace at `netns_path` (from a thread of its
+// own: the namespace is per thread).
+void set_net_sysctl(const std::string& netns_path, const std::string& key, const std::string& value) {
+  std::string err;
+  std::thread t([&] {
+    UniqueFd ns(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns || ::setns(ns.get(), CLONE_NEWNET) < 0) {
+      err = std::string("enter ") + netns_path + ": " + std::strerror(errno);
+      return;
+    }
+    try {
+      fs::write_file("/proc/sys/net/" + key, value);
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+  });
+  t.join();
+  if (!err.empty()) throw Error("net." + key + ": " + err);
+}
+
+// A sysfs of the network namespace at `netns_path` (its devices), read-only, on `dir`.
+void mount_sysfs_of(const std::string& netns_path, const std::string& dir) {
+  if (::umount2(dir.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) throw_errno("unmount " + dir);
+  fs::mkdir_p(dir, 0755);
+  std::string err;
+  std::thread t([&] {
+    UniqueFd ns(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns || ::setns(ns.get(), CLONE_NEWNET) < 0)
+      err = std::string("enter ") + netns_path + ": " + std::strerror(errno);
+    else if (::mount("sysfs", dir.c_str(), "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RDONLY, nullptr) < 0)
+      err = std::string("mount sysfs on ") + dir + ": " + std::strerror(errno);
+  });
+  t.join();
+  if (!err.empty()) throw Error(err);
+}
+
+// The user-namespace mapping a container was made with (none: off).
+UsernsRemap remap_of(const Container& c) { return UsernsRemap::from_json(c.data.value("UsernsRemap", json())); }
 
 // Set by restart for the time of its stop: the exit it causes is not the --rm container's end.
 std::string restarting_mark(const std::string& dir) { return dir + "/restarting"; }
@@ -295,6 +337,7 @@ json Engine::make_volumes(const ContainerConfig& config, const HostConfig& host)
 
 std::vector<json> Engine::volume_mounts(const Container& c, const std::string& rootfs) {
   std::vector<json> out;
+  const UsernsRemap remap = remap_of(c);
   for (auto& vol : c.data.value("Volumes", json::array())) {
     std::string name = vol.value("Name", "");
     auto v = volumes_.get(name);
@@ -321,6 +364,9 @@ std::vector<json> Engine::volume_mounts(const Container& c, const std::string& r
           ::fchown(data.get(), st.st_uid, st.st_gid);
           ::fchmod(data.get(), st.st_mode & 07777);
         }
+        // The rootfs shows the remapped owners; the volume keeps the image's own (it is bound
+        // idmapped, as the layers are seen).
+        if (remap.on()) unshift_owners(data.get(), remap);
       }
     }
     std::vector<std::string> mopts = {"rbind", "rprivate"};
@@ -329,6 +375,7 @@ std::vector<json> Engine::volume_mounts(const Container& c, const std::string& r
         throw Error(ErrorKind::invalid_argument, "invalid volume option `" + o + "` for " + name);
     // The one rule for read-only (cp's view of the volume uses it too).
     if (volume_bind(vol).read_only()) mopts.push_back("ro");
+    if (remap.on()) mopts.push_back("idmap");  // by the container's user namespace
     out.push_back({{"destination", dst}, {"type", "bind"}, {"source", v->mountpoint}, {"options", mopts}});
   }
   return out;
@@ -873,6 +920,25 @@ Container Engine::create(const CreateRequest& req) {
                                                  " runs the container on a kernel of its own, which cannot share a PID namespace");
   if (restart_policy(host).name != "no" && host.auto_remove)
     throw Error(ErrorKind::invalid_argument, "conflicting options: cannot specify both --restart and --rm");
+  // userns-remap (the engine's option): every container in a user namespace of its ids, but
+  // those that opt out (--userns host) and the CRI's (the kubelet says what it wants). What
+  // needs the host's namespaces is refused then, in Docker's words.
+  const bool wants_remap = req.cri.is_null() && host.extra.value("UsernsMode", json("")) != json("host");
+  if (wants_remap && !opts_.userns_remap_error.empty()) throw Error(ErrorKind::invalid_argument, opts_.userns_remap_error);
+  const bool remap = opts_.userns_remap.on() && wants_remap;
+  if (remap) {
+    const std::string hint = " (or --userns host for this container)";
+    if (host.privileged)
+      throw Error(ErrorKind::invalid_argument, "privileged mode is incompatible with user namespaces: you must run the container in the host namespace when running privileged mode" + hint);
+    if (host.pid_mode == "host")
+      throw Error(ErrorKind::invalid_argument, "cannot share the host PID namespace when user namespaces are enabled" + hint);
+    if (host.network_mode == "host")
+      throw Error(ErrorKind::invalid_argument, "cannot share the host's network namespace when user namespaces are enabled" + hint);
+    if (host.ipc_mode == "host")
+      throw Error(ErrorKind::invalid_argument, "cannot share the host's IPC namespace when user namespaces are enabled" + hint);
+    if (host.uts_mode == "host")
+      throw Error(ErrorKind::invalid_argument, "cannot share the host's UTS namespace when user namespaces are enabled" + hint);
+  }
   // PID namespace: the container's own (""), the host's, or another container's.
   if (const std::string pid = host.pid_mode; pid.rfind("container:", 0) == 0) {
     host.pid_mode = "container:" + lookup(pid.substr(10)).id();
@@ -955,6 +1021,8 @@ Container Engine::create(const CreateRequest& req) {
                        {"Error", ""}, {"RestartCount", 0}}}};
   c.data["Volumes"] = make_volumes(config, host);
   if (!req.cri.is_null()) c.data["CRI"] = req.cri;
+  // Its mapping for good: a later change of the engine's setting does not move its files' owners.
+  if (remap) c.data["UsernsRemap"] = opts_.userns_remap.to_json();
   c.rec.data = c.data.dump();
   UniqueFd lk = lock(c.rec.id);  // `system check` takes a snapshot without its record for a leftover
   images_.snapshots().prepare(c.rec.snapshot, top, {{"berth.container", c.rec.id}});
@@ -1023,12 +1091,19 @@ void Engine::write_etc_files(const Container& c) {
   fs::read_file_if_exists("/etc/resolv.conf", resolv);
   if (!host_net) resolv = container_resolv_conf(resolv, host);
   fs::write_file_atomic(dir + "/resolv.conf", resolv, 0644);
+  // With userns-remap, the container's root owns them (as its root does without: it may edit them).
+  if (const UsernsRemap remap = remap_of(c); remap.on())
+    for (const char* f : {"/hostname", "/hosts", "/hosts.base", "/resolv.conf"})
+      if (::chown((dir + f).c_str(), remap.uid, remap.gid) < 0) throw_errno("chown " + dir + f);
 }
 
 void Engine::unmount_rootfs(const std::string& id, bool detach) {
   // A shareable IPC's /dev/shm (its joiners keep their own binds of it).
   if (const std::string shm = container_dir(id) + "/shm"; ::umount2(shm.c_str(), MNT_DETACH) == 0 || errno != EINVAL)
     ::rmdir(shm.c_str());
+  // A user-namespaced container's sysfs (mount_sysfs_of).
+  if (const std::string sys = container_dir(id) + "/sys"; ::umount2(sys.c_str(), MNT_DETACH) == 0 || errno != EINVAL)
+    ::rmdir(sys.c_str());
   const std::string rootfs = container_dir(id) + "/rootfs";
   for (int i = 0; i < 8; ++i) {
     // Detached when the container goes away: nothing uses the mount any more, and a lazy
@@ -1083,12 +1158,38 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   unmount_rootfs(c.id());
   ::unlink(paused_mark(container_dir(c.id())).c_str());  // a mark a past run left
   trace("start");
+  if (const UsernsRemap remap = remap_of(c); remap.on()) {
+    // The init binds the rootfs and the /etc files once it is in the container's user
+    // namespace: as the container's root, an unprivileged user of the host, it must be able to
+    // walk down to them. The directories above take search (not read) for everyone, the
+    // container's own ones search for its root's group only.
+    const std::string ns_state = opts_.state + "/" + opts_.images.ns;
+    // Above the engine's own directories nothing is changed: they must be searchable already.
+    for (const std::string& top : {fs::absolute(opts_.state), fs::absolute(opts_.images.root)})
+      for (std::string d = top.substr(0, top.rfind('/')); !d.empty(); d = d.substr(0, d.rfind('/'))) {
+        struct stat st {};
+        if (::stat(d.c_str(), &st) == 0 && !(st.st_mode & S_IXOTH))
+          throw Error(ErrorKind::invalid_argument, "userns-remap: `" + d + "` is not searchable by others (chmod o+x): the container's root, an unprivileged host user, must reach " + top);
+      }
+    for (const std::string& d : {opts_.state, ns_state, ns_state + "/containers", opts_.images.root, opts_.images.root + "/containers"}) {
+      struct stat st {};
+      if (::stat(d.c_str(), &st) == 0 && (st.st_mode & 011) != 011 && ::chmod(d.c_str(), (st.st_mode & 07777) | 011) < 0)
+        throw_errno("chmod " + d);
+    }
+    const std::string pdir = opts_.images.root + "/containers/" + c.id();
+    fs::mkdir_p(pdir, 0700);
+    for (const std::string& d : {dir, pdir})
+      if (::chown(d.c_str(), 0, remap.gid) < 0 || ::chmod(d.c_str(), 0710) < 0) throw_errno("chmod " + d);
+  }
   {
     std::vector<snapshot::Mount> mounts = images_.snapshots().mounts(c.rec.snapshot);
     // A --rm container's writes go with it: no writeback of its upper dir at its syncs and
     // at the unmount (the shim's, after the exit) — ~4% of a run --rm back to back here.
     if (c.host_config().auto_remove) snapshot::make_volatile(mounts);
-    snapshot::mount_all(mounts, rootfs);
+    if (const UsernsRemap remap = remap_of(c); remap.on())
+      mount_rootfs_idmapped(mounts, rootfs, remap, dir + "/idmap");
+    else
+      snapshot::mount_all(mounts, rootfs);
   }
   trace("rootfs mounted");
   UniqueFd ready_r, attach_mine;
@@ -1120,6 +1221,10 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       in.resolv_file = opts_.images.root + "/containers/" + other.id() + "/resolv.conf";
     } else {
       in.netns = create_sandbox(c, spare_taken);
+      // With userns-remap the namespace is the engine's, not the container's user namespace's:
+      // its root has no privilege there, not even for ports below 1024 (nginx on 80).
+      // Docker's default for a container's own network: every port is unprivileged.
+      if (remap_of(c).on() && !in.netns.empty()) set_net_sysctl(in.netns, "ipv4/ip_unprivileged_port_start", "0");
     }
     if (auto path = namespace_path(host.pid_mode)) {
       in.pidns = *path;
@@ -1171,6 +1276,26 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
           if (c.is_string() && known.accepts(c.get<std::string>())) kept.push_back(c);
         list = kept;
       }
+    }
+    if (const UsernsRemap remap = remap_of(c); remap.on()) {
+      // Its own user namespace: ids 0..size-1 are the host's remapped range.
+      json& linux = spec["linux"];
+      bool have = false;
+      for (const auto& ns : linux["namespaces"]) have = have || ns.value("type", "") == "user";
+      if (!have) linux["namespaces"].push_back({{"type", "user"}});
+      linux["uidMappings"] = json::array({{{"containerID", 0}, {"hostID", remap.uid}, {"size", remap.size}}});
+      linux["gidMappings"] = json::array({{{"containerID", 0}, {"hostID", remap.gid}, {"size", remap.size}}});
+      // sysfs can be mounted only from the user namespace that owns the network namespace, and
+      // the engine's is not the container's: the engine mounts the container's (its network
+      // devices, not the host's), read-only, and the runtime binds it.
+      if (!in.netns.empty())
+        for (json& m : spec["mounts"])
+          if (m.value("type", "") == "sysfs") {
+            const std::string sys = dir + "/sys";
+            mount_sysfs_of(in.netns, sys);
+            m = {{"destination", m.value("destination", "/sys")}, {"type", "bind"}, {"source", sys},
+                 {"options", {"rbind", "nosuid", "noexec", "nodev", "ro"}}};
+          }
     }
     fs::write_file_atomic(dir + "/config.json", spec.dump(), 0600);
 
@@ -2253,6 +2378,7 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
   if (deferred) {
     // A shareable IPC's /dev/shm is mounted in the state directory: unmounted before its rm.
     if (fs::exists(dir + "/shm")) deferred->push_back("umount " + dir + "/shm");
+    if (fs::exists(dir + "/sys")) deferred->push_back("umount " + dir + "/sys");
     deferred->push_back("umount " + dir + "/rootfs");
     for (auto& d : dirs) deferred->push_back("rm " + d);
     return;
@@ -2851,9 +2977,18 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
   copts.keep_setid = archive;
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
+  const UsernsRemap remap = remap_of(c);
   with_rootfs(c, [&](const std::string& rootfs) {
     UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) throw_errno("open rootfs");
+    // A running container with userns-remap is seen (/proc/PID/root) with the host's ids: its
+    // root is the remapped range's first id. (A stopped one's view has its own ids.)
+    if (remap.on() && !from_container && rootfs.rfind("/proc/", 0) == 0) {
+      if (archive)
+        throw Error(ErrorKind::invalid_argument, "cp -a into a running container with userns-remap is not supported (without -a, or into the container stopped)");
+      own = snapshot::Owner{remap.uid, remap.gid};
+      copts.owner = &*own;
+    }
     if (from_container) {
       UniqueFd s = fs::open_in_root(root.get(), src, O_PATH | O_CLOEXEC | nofollow);
       if (!s) throw_errno("cp: " + c.rec.name + ":" + src);
@@ -2961,6 +3096,13 @@ void Engine::copy_in_tar(const std::string& ref, int in_fd, const std::string& d
     diff::ApplyOptions ao;
     ao.rootless = ::geteuid() != 0;
     ao.whiteouts = false;  // a file named .wh.x is a file (Docker's cp), never a deletion
+    // A running container with userns-remap is seen with the host's ids: the tar's (the
+    // container's) are shifted into the remapped range.
+    if (const UsernsRemap remap = remap_of(c); remap.on() && rootfs.rfind("/proc/", 0) == 0) {
+      ao.shift_uid = remap.uid;
+      ao.shift_gid = remap.gid;
+      ao.shift_size = remap.size;
+    }
     try {
       diff::apply_stream(in_fd, d.get(), ao, true, "cp input");
     } catch (const Error& e) {

@@ -30,6 +30,7 @@
 #include "common/fd.hpp"
 #include "engine/model.hpp"
 #include "engine/runtimes.hpp"
+#include "engine/userns.hpp"
 #include "engine/volumes.hpp"
 #include "image/service.hpp"
 #include "events/events.hpp"
@@ -130,6 +131,10 @@ struct Options {
   // construction: Engine::runtimes() has those of now.
   Runtimes runtimes;
   int runtime_timeout_ms = 60000;  // per command of an external runtime (create, start, exec, …)
+  // daemon.json's userns-remap: containers made from now on run in a user namespace of these
+  // ids (engine/userns.hpp); off by default.
+  UsernsRemap userns_remap;
+  std::string userns_remap_error;  // the setting could not be read: create fails with this
   // What the engine leaves to the program that uses it (the CLI and a daemon each give their
   // own; the engine never runs /proc/self/exe).
   struct Hooks {

@@ -700,7 +700,8 @@ void check_host_config(const HostConfig& h) {
            !((it->is_array() || it->is_object()) && it->empty());
   };
   if (given("UsernsMode") && h.extra["UsernsMode"] != "host")
-    throw Error(ErrorKind::invalid_argument, "--userns " + h.extra["UsernsMode"].dump() + " is not supported: host (the default) only");
+    throw Error(ErrorKind::invalid_argument, "--userns " + h.extra["UsernsMode"].dump() +
+                                                 " is not supported: host only (the engine's userns-remap setting maps the others)");
   if (given("DeviceRequests")) throw Error(ErrorKind::invalid_argument, "device requests (--gpus) are not supported");
   if (given("StorageOpt")) throw Error(ErrorKind::invalid_argument, "--storage-opt is not supported");
   if (given("VolumeDriver") && h.extra["VolumeDriver"] != "local")

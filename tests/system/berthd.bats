@@ -552,6 +552,35 @@ PY
   stop_registry
 }
 
+@test "berthd: daemon.json userns-remap: docker run is root inside and an unprivileged range outside; docker info says name=userns" {
+  local who=berth-test-remapd M=$DD/remapped
+  sed -i "/^$who:/d" /etc/subuid /etc/subgid
+  echo "$who:400000:65536" >> /etc/subuid
+  echo "$who:400000:65536" >> /etc/subgid
+  mkdir -p "$M"
+  chmod 755 "$DD"  # the container's root (an unprivileged host user) walks down to its rootfs
+  printf '{"userns-remap": "%s"}' "$who" > "$M/daemon.json"
+  "$BERTHD" --root "$M/root" --state "$M/run" -H "unix://$M/d.sock" --config-file "$M/daemon.json" --cri-socket none > "$M/berthd.log" 2>&1 3>&- &
+  local pid=$!
+  track_pid "$pid"
+  m() { DOCKER_HOST="unix://$M/d.sock" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" "$@"; }
+  wait_for curl -sf --unix-socket "$M/d.sock" http://d/_ping
+  d save busybox | m load >/dev/null
+  run -0 m info --format '{{json .SecurityOptions}}'
+  [[ "$output" == *'"name=userns"'* ]]
+  run -0 m run --rm --network none busybox sh -c 'cat /proc/self/uid_map; touch /x && stat -c %u /x'
+  [ "$(echo ${lines[0]})" = "0 400000 65536" ]
+  [ "${lines[1]}" = 0 ]
+  run -0 m run --rm --network none --userns host busybox cat /proc/self/uid_map
+  [ "$(echo $output)" = "0 0 4294967295" ]
+  run -125 m run --rm --privileged busybox true
+  [[ "$output" == *"privileged mode is incompatible with user namespaces"* ]]
+  kill -TERM "$pid"; wait "$pid" || true
+  awk -v d="$M" '$5 ~ "^"d {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
+  rm -rf "$M"
+  sed -i "/^$who:/d" /etc/subuid /etc/subgid
+}
+
 @test "berthd: daemon.json runtimes: docker run --runtime, info's Runtimes, inspect, exec, top and stop through runc and gVisor; SIGHUP reads them again" {
   local M=$DD/runtimes rts="runc"
   mkdir -p "$M"

@@ -712,6 +712,78 @@ PY
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
 }
 
+@test "userns-remap (daemon.json): containers run as a range of unprivileged host ids; their layers and volumes keep their own ids" {
+  # A range for a user of its own, as Docker's default remaps with dockremap's.
+  local who=berth-test-remap cfg=$TEST_DIR/daemon.json
+  sed -i "/^$who:/d" /etc/subuid /etc/subgid 2>/dev/null || true
+  echo "$who:300000:65536" >> /etc/subuid
+  echo "$who:300000:65536" >> /etc/subgid
+  echo "{\"userns-remap\": \"$who\"}" > "$cfg"
+  # The container's root (a host user without privilege) must reach the store: the engine
+  # opens its own directories, the ones above must be searchable.
+  run "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" --config "$cfg" run --rm busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"\`$TEST_DIR\` is not searchable by others"* ]]
+  chmod 755 "$TEST_DIR"
+  ur() { "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" --config "$cfg" "$@"; }
+  # Root inside, 300000 outside; the image's files are root's inside; what it writes is its own.
+  run -0 ur run --rm --name first busybox sh -c 'id -u; cat /proc/self/uid_map; stat -c %u:%g /bin/busybox; touch /new && stat -c %u /new; echo x >> /etc/hosts && echo hosts-writable; ls /sys/class/net | tr "\n" " "'
+  [ "${lines[0]}" = 0 ]
+  [ "$(echo ${lines[1]})" = "0 300000 65536" ]
+  [ "${lines[2]}" = "0:0" ]
+  [ "${lines[3]}" = 0 ]
+  [ "${lines[4]}" = hosts-writable ]
+  [ "${lines[5]}" = "eth0 lo " ]  # its own network's sysfs, not the host's
+  # On the host: the process is 300000; the layer on disk has the container's ids (commit
+  # needs no shifting); a named volume too.
+  ur run -d --name held -v rvol:/data -p 127.0.0.1:18181:80 busybox sh -c \
+    'mkdir /made && chown 1000:1000 /made && echo v > /data/f && echo hello > /tmp/i && exec httpd -f -p 80 -h /tmp' >/dev/null
+  wait_for sh -c "curl -sf 127.0.0.1:18181/i >/dev/null"  # port 80: every port is unprivileged in its network
+  [ "$(curl -s 127.0.0.1:18181/i)" = hello ]
+  [ "$(ps -o uid= -p "$(ur inspect -f '{{.State.Pid}}' held)" | tr -d ' ')" = 300000 ]
+  [ "$(stat -c %u:%g "$(ur volume inspect -f '{{.Mountpoint}}' rvol)/f")" = "0:0" ]
+  ur commit held remapped:1 >/dev/null
+  [ "$(ur run --rm --userns host remapped:1 stat -c %u:%g /made)" = "1000:1000" ]
+  # exec, and cp into it: the container's root owns what is copied.
+  [ "$(ur exec held id -u)" = 0 ]
+  echo copied > "$TEST_DIR/cp-src"
+  ur cp "$TEST_DIR/cp-src" held:/copied
+  [ "$(ur exec held stat -c %u:%g /copied)" = "0:0" ]
+  tar -C "$TEST_DIR" -cf - cp-src | ur cp - held:/tmp
+  [ "$(ur exec held stat -c %u /tmp/cp-src)" = 0 ]
+  run ur cp -a "$TEST_DIR/cp-src" held:/copied-a
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  ur rm -f held >/dev/null
+  # --userns host: the host's namespace; what needs the host's namespaces otherwise: refused.
+  [ "$(echo $(ur run --rm --userns host busybox cat /proc/self/uid_map))" = "0 0 4294967295" ]
+  local f
+  for f in --privileged "--pid host" "--network host" "--ipc host"; do
+    run ur run --rm $f busybox true
+    [ "$status" -eq 125 ]
+    [ "${#lines[@]}" -eq 1 ]
+    [[ "$output" == *"user namespaces"* ]]
+  done
+  # Through runc too (the engine makes the idmapped rootfs and the sysfs).
+  if command -v runc >/dev/null; then
+    [ "$(ur run --rm --runtime runc busybox sh -c 'id -u; cat /proc/self/uid_map' | tr -s ' \n' ' ')" = "0 0 300000 65536 " ]
+  fi
+  # A user without a range: one line, naming the file, for what creates a container (a running
+  # one is still seen, stopped and removed, its cleanup done).
+  ur run -d --name stays busybox sleep 100 >/dev/null
+  echo '{"userns-remap": "nosuchremapuser"}' > "$cfg"
+  run ur run --rm busybox true
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"/etc/subuid"* ]]
+  [ "$(ur ps --format '{{.Names}}')" = stays ]
+  ur stop -t0 stays >/dev/null
+  ur rm stays >/dev/null
+  sed -i "/^$who:/d" /etc/subuid /etc/subgid
+  e volume rm rvol >/dev/null
+  [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+}
+
 @test "a --rm container whose shim was killed is removed at the next look, never started again" {
   # As after a crash of the host: the container and its monitor gone, nobody removed it.
   snapshots=$(ls "$BROOT/snapshots/overlay" | wc -l)

@@ -167,7 +167,11 @@ void Api::info(Exchange& ex, const Params&) {
       {"ContainerdCommit", {{"ID", ""}, {"Expected", ""}}},
       {"RuncCommit", {{"ID", ""}, {"Expected", ""}}},
       {"InitCommit", {{"ID", ""}, {"Expected", ""}}},
-      {"SecurityOptions", {"name=seccomp,profile=default", v2 ? "name=cgroupns" : "name=cgroupns"}},
+      {"SecurityOptions", [&] {
+         json opts = {"name=seccomp,profile=default", "name=cgroupns"};
+         if (o.userns_remap.on()) opts.push_back("name=userns");  // Docker's word for userns-remap
+         return opts;
+       }()},
       {"Warnings", json::array()},
   });
 }

@@ -36,8 +36,9 @@ std::vector<std::string> self_command(const std::string& self, const Engine& e, 
   return argv;
 }
 
-// daemon.json's runtimes: a missing file is no setting unless --config named it.
-void configure_runtimes(const Engine& e, engine::Runtimes& r) {
+// daemon.json's runtimes and userns-remap: a missing file is no setting unless --config named it.
+void configure_runtimes(const Engine& e, engine::Options& o) {
+  engine::Runtimes& r = o.runtimes;
   std::string text;
   if (!fs::read_file_if_exists(e.config_file, text)) {
     if (e.config_given) throw Error(ErrorKind::invalid_argument, "--config " + e.config_file + ": no such file");
@@ -47,6 +48,16 @@ void configure_runtimes(const Engine& e, engine::Runtimes& r) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object()) throw Error(ErrorKind::invalid_argument, e.config_file + ": not a JSON object");
   r.configure(j, e.config_file);
+  if (j.contains("userns-remap")) {
+    // Wrong, it fails the commands that create a container, not every other (a container's
+    // cleanup when it exits, ps, rm).
+    try {
+      if (!j["userns-remap"].is_string()) throw Error(ErrorKind::invalid_argument, e.config_file + ": userns-remap: want a string");
+      o.userns_remap = engine::UsernsRemap::from_setting(j["userns-remap"].get<std::string>(), e.config_file);
+    } catch (const Error& err) {
+      o.userns_remap_error = err.what();
+    }
+  }
 }
 
 
@@ -84,7 +95,7 @@ engine::Engine make_engine(const Engine& e) {
     if (*end || secs <= 0) throw Error("BERTH_RUNTIME_TIMEOUT: not a number of seconds: " + std::string(t));
     o.runtime_timeout_ms = static_cast<int>(secs * 1000);
   }
-  configure_runtimes(e, o.runtimes);
+  configure_runtimes(e, o);
   o.hooks = engine::cli_hooks(self_command(self, e, o));
   return engine::Engine(std::move(o));
 }

@@ -84,6 +84,7 @@ const char kUsage[] =
 
 struct DaemonConfig {
   std::vector<std::string> hosts;
+  engine::UsernsRemap userns_remap;  // userns-remap (read at start only, as Docker's)
   std::string root = "/var/lib/berth", state = "/run/berth", ns = "default", driver = "overlay";
   std::vector<std::string> cni_dirs;
   std::string config_file = "/etc/berth/daemon.json";
@@ -187,6 +188,10 @@ void read_config_file(DaemonConfig& c, bool first) {
       if (!j[k].is_string()) throw Error(ErrorKind::invalid_argument, c.config_file + ": " + k + ": want a string");
       if (into.empty()) into = j[k];
     };
+    if (j.contains("userns-remap")) {
+      if (!j["userns-remap"].is_string()) throw Error(ErrorKind::invalid_argument, c.config_file + ": userns-remap: want a string");
+      c.userns_remap = engine::UsernsRemap::from_setting(j["userns-remap"].get<std::string>(), c.config_file);
+    }
     text_key("tlscacert", c.tlscacert);
     text_key("tlscert", c.tlscert);
     text_key("tlskey", c.tlskey);
@@ -195,7 +200,7 @@ void read_config_file(DaemonConfig& c, bool first) {
   }
   static const std::set<std::string> known = {"insecure-registries", "debug", "data-root", "exec-root", "hosts",
                                               "registry-mirrors", "mirrors", "log-opts", "log-driver", "default-runtime",
-                                              "runtimes", "default-address-pools", "live-restore", "group",
+                                              "runtimes", "default-address-pools", "live-restore", "group", "userns-remap",
                                               "tls", "tlsverify", "tlscacert", "tlscert", "tlskey"};
   for (auto& [k, _] : j.items())
     if (!known.count(k)) log::warn(c.config_file + ": `" + k + "` is not a setting berthd knows; ignored");
@@ -460,6 +465,7 @@ int main(int argc, char** argv) {
     if (!cfg.cni_dirs.empty()) o.cni_plugin_dirs = cfg.cni_dirs;
     o.address_pools = cfg.address_pools;
     o.runtimes = cfg.runtimes;
+    o.userns_remap = cfg.userns_remap;
     // What berth's CLI does for a container after its exit, and for warm network spares:
     // the same commands, so that both front ends leave the same work behind.
     std::vector<std::string> cli = {sibling("berth"), "--root", cfg.root, "--state", cfg.state, "--namespace", cfg.ns,
