@@ -1684,8 +1684,8 @@ PY
 }
 
 @test "prune verbs ask first (nothing removed without a y), take Docker's filters and refuse unknown ones" {
-  e create --name a --network none -l tmp=1 busybox true >/dev/null
-  e create --name b --network none busybox true >/dev/null
+  e create --name xa --network none -l tmp=1 busybox true >/dev/null
+  e create --name xb --network none busybox true >/dev/null
   e run -d --name up --network none busybox sleep 1000 >/dev/null
   # No answer (EOF), or "n": nothing goes, exit 0, Docker's warning shown.
   run e container prune < /dev/null
@@ -1700,17 +1700,18 @@ PY
   run e container prune -f --filter until
   [ "$status" -ne 0 ]
   [ "$(e ps -aq | wc -l)" -eq 3 ]
-  # until=1h: made in the last hour, kept. label=tmp=1: only a.
+  # until=1h: made in the last hour, kept. label=tmp=1: only xa. (Names that are no id's
+  # prefix: `inspect a` finds any object whose id begins with a.)
   e container prune -f --filter until=1h >/dev/null
   [ "$(e ps -aq | wc -l)" -eq 3 ]
   run e container prune -f --filter label=tmp=1
   [[ "$output" == *"Deleted Containers:"* ]]
-  ! e inspect a >/dev/null 2>&1 || false
-  e inspect b >/dev/null
-  # label!=tmp matches b; a "y" answers the question. The running one stays.
+  ! e inspect xa >/dev/null 2>&1 || false
+  e inspect xb >/dev/null
+  # label!=tmp matches xb; a "y" answers the question. The running one stays.
   run sh -c "echo y | \"$BERTH\" --root $BROOT --state $TEST_DIR/run container prune --filter 'label!=tmp'"
   [ "$status" -eq 0 ]
-  ! e inspect b >/dev/null 2>&1 || false
+  ! e inspect xb >/dev/null 2>&1 || false
   [ "$(e inspect -f '{{.State.Status}}' up)" = running ]
   # network prune never takes the default network; system prune --volumes takes unused
   # anonymous volumes and custom networks, never a named volume.
@@ -2495,7 +2496,8 @@ PY
   kill -STOP "$apid"
   sleep 1  # its socket's buffer fills
   # An exec whose own client stops reading as its process writes; its exit is not held either.
-  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" exec chatty sh -c 'yes exec | head -c 20000000; echo done > /tmp/exec-done' > "$TEST_DIR/exec.out" &
+  # (Its first line, then a pause: the client is stopped before the 20 MB come, however fast.)
+  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" exec chatty sh -c 'echo start; sleep 1; yes exec | head -c 20000000; echo done > /tmp/exec-done' > "$TEST_DIR/exec.out" &
   local xpid=$!
   for i in $(seq 1 50); do [ -s "$TEST_DIR/exec.out" ] && break; sleep 0.1; done
   kill -STOP "$xpid"
@@ -2506,7 +2508,7 @@ PY
   # gets it all once it reads again.
   kill -CONT "$xpid"
   wait "$xpid"
-  [ "$(head -c 20000000 "$TEST_DIR/exec.out" | wc -c)" -eq 20000000 ]
+  [ "$(tail -c +7 "$TEST_DIR/exec.out" | wc -c)" -eq 20000000 ]
   [ "$(e exec chatty cat /tmp/exec-done)" = done ]
   run timeout 10 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" stop -t 1 chatty
   [ "$status" -eq 0 ]
