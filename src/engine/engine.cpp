@@ -20,6 +20,8 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <exception>
+#include <functional>
 #include <dirent.h>
 
 #include <random>
@@ -81,40 +83,31 @@ bool auto_remove(const Container& c) {
   return c.data.value("HostConfig", json::object()).value("AutoRemove", false);
 }
 
-// Writes /proc/sys/net/KEY in the network namespace at `netns_path` (from a thread of its
-// own: the namespace is per thread).
-void set_net_sysctl(const std::string& netns_path, const std::string& key, const std::string& value) {
-  std::string err;
+// Runs `f` in the network namespace at `netns_path`, on a thread of its own (the namespace is
+// the thread's: the caller's stays as it is); what it throws is thrown here.
+void in_netns(const std::string& netns_path, const std::function<void()>& f) {
+  std::exception_ptr failed;
   std::thread t([&] {
-    UniqueFd ns(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!ns || ::setns(ns.get(), CLONE_NEWNET) < 0) {
-      err = std::string("enter ") + netns_path + ": " + std::strerror(errno);
-      return;
-    }
     try {
-      fs::write_file("/proc/sys/net/" + key, value);
-    } catch (const std::exception& e) {
-      err = e.what();
+      UniqueFd ns(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!ns || ::setns(ns.get(), CLONE_NEWNET) < 0) throw_errno("enter " + netns_path);
+      f();
+    } catch (...) {
+      failed = std::current_exception();
     }
   });
   t.join();
-  if (!err.empty()) throw Error("net." + key + ": " + err);
+  if (failed) std::rethrow_exception(failed);
 }
 
 // A sysfs of the network namespace at `netns_path` (its devices), read-only, on `dir`.
 void mount_sysfs_of(const std::string& netns_path, const std::string& dir) {
   if (::umount2(dir.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) throw_errno("unmount " + dir);
   fs::mkdir_p(dir, 0755);
-  std::string err;
-  std::thread t([&] {
-    UniqueFd ns(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!ns || ::setns(ns.get(), CLONE_NEWNET) < 0)
-      err = std::string("enter ") + netns_path + ": " + std::strerror(errno);
-    else if (::mount("sysfs", dir.c_str(), "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RDONLY, nullptr) < 0)
-      err = std::string("mount sysfs on ") + dir + ": " + std::strerror(errno);
+  in_netns(netns_path, [&] {
+    if (::mount("sysfs", dir.c_str(), "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RDONLY, nullptr) < 0)
+      throw_errno("mount sysfs on " + dir);
   });
-  t.join();
-  if (!err.empty()) throw Error(err);
 }
 
 // The user-namespace mapping a container was made with (none: off).
@@ -1158,7 +1151,8 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   unmount_rootfs(c.id());
   ::unlink(paused_mark(container_dir(c.id())).c_str());  // a mark a past run left
   trace("start");
-  if (const UsernsRemap remap = remap_of(c); remap.on()) {
+  const UsernsRemap remap = remap_of(c);  // made with userns-remap: its ids, for good
+  if (remap.on()) {
     // The init binds the rootfs and the /etc files once it is in the container's user
     // namespace: as the container's root, an unprivileged user of the host, it must be able to
     // walk down to them. The directories above take search (not read) for everyone, the
@@ -1186,7 +1180,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     // A --rm container's writes go with it: no writeback of its upper dir at its syncs and
     // at the unmount (the shim's, after the exit) — ~4% of a run --rm back to back here.
     if (c.host_config().auto_remove) snapshot::make_volatile(mounts);
-    if (const UsernsRemap remap = remap_of(c); remap.on())
+    if (remap.on())
       mount_rootfs_idmapped(mounts, rootfs, remap, dir + "/idmap");
     else
       snapshot::mount_all(mounts, rootfs);
@@ -1224,7 +1218,8 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       // With userns-remap the namespace is the engine's, not the container's user namespace's:
       // its root has no privilege there, not even for ports below 1024 (nginx on 80).
       // Docker's default for a container's own network: every port is unprivileged.
-      if (remap_of(c).on() && !in.netns.empty()) set_net_sysctl(in.netns, "ipv4/ip_unprivileged_port_start", "0");
+      if (remap.on() && !in.netns.empty())
+        in_netns(in.netns, [] { fs::write_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0"); });
     }
     if (auto path = namespace_path(host.pid_mode)) {
       in.pidns = *path;
@@ -1277,7 +1272,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
         list = kept;
       }
     }
-    if (const UsernsRemap remap = remap_of(c); remap.on()) {
+    if (remap.on()) {
       // Its own user namespace: ids 0..size-1 are the host's remapped range.
       json& linux = spec["linux"];
       bool have = false;
