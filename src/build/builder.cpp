@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <set>
 
@@ -904,15 +905,31 @@ class Builder {
   void drop_mount_stubs(const std::string& upper, const Current& cur, const std::vector<std::string>& extra = {}) {
     if (images_.snapshots().driver() != snapshot::Driver::overlay) return;  // native: a whole tree
     const std::vector<Digest> ids = cur.diff_ids();
-    std::vector<std::string> lowers;  // nearest first
-    for (size_t n = ids.size(); n > 0; --n) lowers.push_back(images_.snapshots().fs_dir(oci::chain_id(ids, n).str()));
-    auto in_image = [&](const std::string& rel) {
+    // The layer is the command's work: a path in it may go through a symlink the command made
+    // (`mv /x /x2; ln -s /etc /x` while /x/f is a mount point), which a host path would follow
+    // out of the layer — and an empty file or directory of the host's would be removed. So
+    // every path is walked from an fd of the layer without following any symlink (one on the
+    // way: not a stub), and the image's layers are read inside their own roots.
+    UniqueFd top(::open(upper.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!top) throw_errno("open the layer `" + upper + "`");
+    std::vector<UniqueFd> lowers;  // nearest first
+    for (size_t n = ids.size(); n > 0; --n) {
+      const std::string dir = images_.snapshots().fs_dir(oci::chain_id(ids, n).str());
+      UniqueFd fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!fd) throw_errno("open the layer `" + dir + "`");
+      lowers.push_back(std::move(fd));
+    }
+    // The image's entry at rel (nullopt: none, or a whiteout took it away).
+    auto in_image = [&](const std::string& rel) -> std::optional<struct stat> {
       for (auto& l : lowers) {
+        UniqueFd f = fs::open_in_root(l.get(), rel, O_PATH | O_NOFOLLOW);
         struct stat st {};
-        if (::lstat((l + "/" + rel).c_str(), &st) == 0)
-          return !(S_ISCHR(st.st_mode) && st.st_rdev == 0);  // a whiteout: gone from the image
+        if (f && ::fstat(f.get(), &st) == 0) {
+          if (S_ISCHR(st.st_mode) && st.st_rdev == 0) return std::nullopt;
+          return st;
+        }
       }
-      return false;
+      return std::nullopt;
     };
     // The secrets' mount points (a file, then its parents up to the root, deepest first).
     std::vector<std::string> stubs;
@@ -925,30 +942,34 @@ class Builder {
     for (const char* rel : {"etc/hostname", "etc/hosts", "etc/resolv.conf", "dev/pts", "dev/shm", "dev/mqueue",
                             "sys/fs/cgroup", "dev", "proc", "sys", "etc"})
       stubs.push_back(rel);
-    for (const std::string& rel_s : stubs) {
-      const char* rel = rel_s.c_str();
-      const std::string path = upper + "/" + rel;
+    for (const std::string& rel : stubs) {
+      // Its parent directory, reached through directories only.
+      const size_t slash = rel.rfind('/');
+      const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+      UniqueFd parent(::fcntl(top.get(), F_DUPFD_CLOEXEC, 3));
+      bool reached = static_cast<bool>(parent);
+      for (const std::string& comp : slash == std::string::npos ? std::vector<std::string>{} : split(rel.substr(0, slash), '/')) {
+        if (!reached) break;
+        UniqueFd next(::openat(parent.get(), comp.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        reached = static_cast<bool>(next);
+        parent = std::move(next);
+      }
       struct stat st {};
-      if (::lstat(path.c_str(), &st) < 0) continue;
-      const bool parent_dir = parents.count(rel_s) > 0;
-      if (S_ISREG(st.st_mode) && st.st_size == 0 && !in_image(rel)) {
-        ::unlink(path.c_str());
-      } else if (S_ISDIR(st.st_mode) && (!in_image(rel) || parent_dir)) {
+      if (!reached || name.empty() || name == "." || name == ".." ||
+          ::fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
+        continue;
+      const std::optional<struct stat> image = in_image(rel);
+      if (S_ISREG(st.st_mode) && st.st_size == 0 && !image) {
+        ::unlinkat(parent.get(), name.c_str(), 0);
+      } else if (S_ISDIR(st.st_mode) && (!image || parents.count(rel) > 0)) {
         // Empty, and not made opaque by the command (it would hide the image's entries).
+        UniqueFd dir(::openat(parent.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         char opaque[2];
-        if (::lgetxattr(path.c_str(), "trusted.overlay.opaque", opaque, sizeof opaque) > 0) continue;
-        if (in_image(rel) && st.st_mode != lstat_mode_in_image(lowers, rel)) continue;  // the command changed it
-        ::rmdir(path.c_str());  // fails (and stays) when it is not empty
+        if (!dir || ::fgetxattr(dir.get(), "trusted.overlay.opaque", opaque, sizeof opaque) > 0) continue;
+        if (image && st.st_mode != image->st_mode) continue;  // the command changed it
+        ::unlinkat(parent.get(), name.c_str(), AT_REMOVEDIR);  // fails (and stays) when it is not empty
       }
     }
-  }
-
-  static mode_t lstat_mode_in_image(const std::vector<std::string>& lowers, const std::string& rel) {
-    for (auto& l : lowers) {
-      struct stat st {};
-      if (::lstat((l + "/" + rel).c_str(), &st) == 0) return st.st_mode;
-    }
-    return 0;
   }
 
   // Relays a started container's output to the build's until it exits; its exit code (-1 if

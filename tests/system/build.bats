@@ -693,7 +693,8 @@ DOCKERFILE
   # The image has what the commands wrote, nothing of the mounts.
   [ "$(e run --rm mounts cat /installed)" = "pkg==1" ]
   e run --rm mounts sh -c '[ -z "$(ls -A /app)" ] && [ ! -e /root/.cache ] && [ ! -e /ctx ] && [ ! -e /tools ] && [ ! -e /scratch ]'
-  [ ! -e "$CTX/x" ] && [ ! -e "$CTX/src/new" ]
+  [ ! -e "$CTX/x" ]
+  [ ! -e "$CTX/src/new" ]
   # Again: every step from the cache. A bind's source changed: its step and the next ones
   # run again, and the cache mount still holds what the first build put there.
   run e build -t mounts "$CTX"
@@ -725,6 +726,26 @@ DOCKERFILE
     [ "$status" -eq 1 ]
     [[ "${lines[-1]}" == "Dockerfile:2:1: "* ]]
   done
+  no_build_leftovers
+}
+
+@test "a RUN that swaps its mount points' parents for symlinks to the host: the stubs' cleanup removes nothing there (BuildKit CVE-2024-23652's class)" {
+  local victim=$TEST_DIR/victim
+  mkdir -p "$victim/emptydir"
+  : > "$victim/emptyfile"
+  cat > "$CTX/Dockerfile" <<DOCKERFILE
+FROM busybox
+RUN --mount=type=tmpfs,target=/x/emptyfile --mount=type=tmpfs,target=/y/emptydir sh -c 'mv /x /x2 && ln -s $victim /x && mv /y /y2 && ln -s $victim /y && ls -ld /x /y'
+DOCKERFILE
+  run e build -t swapped "$CTX"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  # The host's empty file and directory are still there…
+  [ -f "$victim/emptyfile" ]
+  [ -d "$victim/emptydir" ]
+  # …and the image has the command's symlinks as it left them.
+  [ "$(e run --rm --entrypoint readlink swapped /x)" = "$victim" ]
+  e rmi swapped >/dev/null
   no_build_leftovers
 }
 

@@ -875,7 +875,8 @@ PY
   e exec app grep -q database /etc/hosts
   # Nothing more to start; a stop is a user's, kept for unless-stopped until its next start.
   run e system autostart
-  [ "$status" -eq 0 ] && [ -z "$output" ]
+  [ "$status" -eq 0 ]
+  [ -z "$output" ]
   e stop -t0 us >/dev/null
   run e system autostart
   [ -z "$output" ]
