@@ -178,8 +178,14 @@ void unshift_at(int dir, const char* name, const struct stat& st, const UsernsRe
   const gid_t gid = back(st.st_gid, r.gid, r.size);
   if (uid == st.st_uid && gid == st.st_gid) return;
   if (::fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH)) < 0) throw_errno("chown (userns-remap)");
-  if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID)) && *name)
-    ::fchmodat(dir, name, st.st_mode & 07777, 0);
+  // The chown cleared set-id bits; they come back on that very inode (a container sharing the
+  // volume may have swapped the name for a symlink meanwhile: chmod by name would follow it).
+  if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID)) && *name) {
+    UniqueFd f(::openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct stat now {};
+    if (f && ::fstat(f.get(), &now) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev && !S_ISLNK(now.st_mode))
+      ::chmod(fs::fd_path(f.get()).c_str(), st.st_mode & 07777);
+  }
 }
 
 void unshift_tree(int dir, const UsernsRemap& r, int depth) {

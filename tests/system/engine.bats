@@ -755,6 +755,14 @@ PY
   [ "$status" -ne 0 ]
   [ "${#lines[@]}" -eq 1 ]
   ur rm -f held >/dev/null
+  # A new volume gets the image's files at its target (copy-up) with the image's owners and
+  # modes, set-id bits included (the chown back to the image's ids clears them).
+  e run --name seedmaker busybox sh -c 'mkdir /seed && cp /bin/busybox /seed/su && chmod 4755 /seed/su' >/dev/null
+  e commit seedmaker seeded:1 >/dev/null
+  e rm seedmaker >/dev/null
+  [ "$(ur run --rm -v seedvol:/seed seeded:1 stat -c '%a %u' /seed/su)" = "4755 0" ]
+  [ "$(stat -c '%a %u' "$(ur volume inspect -f '{{.Mountpoint}}' seedvol)/su")" = "4755 0" ]
+  e volume rm seedvol >/dev/null
   # --userns host: the host's namespace; what needs the host's namespaces otherwise: refused.
   [ "$(echo $(ur run --rm --userns host busybox cat /proc/self/uid_map))" = "0 0 4294967295" ]
   local f
