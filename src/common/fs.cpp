@@ -513,12 +513,20 @@ void raise_nofile_limit(unsigned long want) {
 Usage disk_usage(const std::string& root) {
   Usage u;
   std::set<std::pair<dev_t, ino_t>> seen;
-  std::vector<std::string> stack{root};
+  // Containers may be changing the tree meanwhile (a volume in use): each directory is opened
+  // inside the root by its path from there, so a directory swapped for a symlink leads nowhere
+  // outside it.
+  UniqueFd top(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!top) return u;
+  std::vector<std::string> stack{""};
   while (!stack.empty()) {
-    std::string dir = std::move(stack.back());
+    std::string rel = std::move(stack.back());
     stack.pop_back();
-    DIR* d = ::opendir(dir.c_str());
+    UniqueFd fd = rel.empty() ? UniqueFd(::openat(top.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC))
+                              : open_in_root(top.get(), rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    DIR* d = fd ? ::fdopendir(fd.get()) : nullptr;
     if (!d) continue;
+    (void)fd.release();  // the DIR owns it
     while (struct dirent* e = ::readdir(d)) {
       const std::string n = e->d_name;
       if (n == "." || n == "..") continue;
@@ -528,7 +536,7 @@ Usage disk_usage(const std::string& root) {
       u.inodes++;
       u.bytes += static_cast<int64_t>(st.st_blocks) * 512;
       if (!S_ISDIR(st.st_mode)) u.apparent += static_cast<int64_t>(st.st_size);
-      if (S_ISDIR(st.st_mode)) stack.push_back(dir + "/" + n);
+      if (S_ISDIR(st.st_mode)) stack.push_back(rel.empty() ? n : rel + "/" + n);
     }
     ::closedir(d);
   }

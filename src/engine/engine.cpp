@@ -1215,11 +1215,23 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       in.resolv_file = opts_.images.root + "/containers/" + other.id() + "/resolv.conf";
     } else {
       in.netns = create_sandbox(c, spare_taken);
-      // With userns-remap the namespace is the engine's, not the container's user namespace's:
-      // its root has no privilege there, not even for ports below 1024 (nginx on 80).
-      // Docker's default for a container's own network: every port is unprivileged.
-      if (remap.on() && !in.netns.empty())
-        in_netns(in.netns, [] { fs::write_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0"); });
+      // Docker's defaults for a container's own network: every port unprivileged, ping sockets
+      // for every group. The runtime sets them — but with userns-remap the namespace is the
+      // engine's, not the container's user namespace's, where the container's root may not
+      // write them (nor bind below 1024 without them: nginx on 80): the engine does, and ping
+      // works there too (Docker's leaves it out). The user's own --sysctl wins.
+      if (!in.netns.empty() && !remap.on()) {
+        in.default_net_sysctls = true;
+      } else if (!in.netns.empty()) {
+        in_netns(in.netns, [&host] {
+          for (const auto& [key, value] : kDefaultNetSysctls) {
+            if (host.sysctls.count(key)) continue;
+            std::string path = "/proc/sys/" + key;
+            std::replace(path.begin() + 10, path.end(), '.', '/');
+            fs::write_file(path, value);
+          }
+        });
+      }
     }
     if (auto path = namespace_path(host.pid_mode)) {
       in.pidns = *path;

@@ -23,6 +23,9 @@
 
 namespace berth::engine {
 
+const std::vector<std::pair<std::string, std::string>> kDefaultNetSysctls = {
+    {"net.ipv4.ip_unprivileged_port_start", "0"}, {"net.ipv4.ping_group_range", "0 2147483647"}};
+
 using nlohmann::json;
 
 namespace {
@@ -1007,7 +1010,11 @@ json make_spec(const SpecInputs& in) {
     }
   }
   if (!seccomp.is_null()) linux["seccomp"] = seccomp;
-  if (!h.sysctls.empty()) linux["sysctl"] = h.sysctls;
+  json sysctl = json::object();
+  if (in.default_net_sysctls)
+    for (const auto& [k, v] : kDefaultNetSysctls) sysctl[k] = v;
+  for (const auto& [k, v] : h.sysctls) sysctl[k] = v;
+  if (!sysctl.empty()) linux["sysctl"] = sysctl;
 
   json spec = {{"ociVersion", oci::kOciVersion},
                {"process", process},

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -32,7 +33,14 @@ struct SpecInputs {
   // Read-only binds of host paths can be recursively read-only (`rro`: the kernel has
   // mount_setattr and the runtime knows the option) — Docker 25's default, binds' `norro` aside.
   bool recursive_ro = false;
+  // A network namespace of its own (not the host's, not another container's or a pod's): Docker's
+  // default network sysctls go in the spec (the user's own values win) — every port may be bound
+  // without CAP_NET_BIND_SERVICE, ICMP echo sockets open to every group (ping without NET_RAW).
+  bool default_net_sysctls = false;
 };
+
+// Docker's default sysctls for a container's own network namespace (moby's WithCommonOptions).
+extern const std::vector<std::pair<std::string, std::string>> kDefaultNetSysctls;
 
 // The spec. Throws berth::Error with one line for bad flag values (an unknown user, a bind
 // source that does not exist, an unknown capability, …).

@@ -712,6 +712,38 @@ PY
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
 }
 
+@test "Docker's default network sysctls: in a container's own network any port and ping sockets for any user; the host's network untouched; --sysctl wins" {
+  local p=/proc/sys/net/ipv4 probe="-v ${BERTH_SYSCALL_PROBE:?}:/probe:ro"
+  # A non-root process binds port 80 (nginx as nginx) and opens an ICMP echo socket (ping
+  # without NET_RAW: socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), syscall 41) — on the default
+  # network and on none.
+  for net in bridge none; do
+    run -0 e run --rm --user 1000 --network $net $probe busybox sh -c \
+      "cat $p/ip_unprivileged_port_start $p/ping_group_range; nc -l -p 80 & sleep 0.3; kill \$! && echo bound-80; /probe 41 2 2 1"
+    echo "$net: $output"
+    [ "${lines[0]}" = 0 ]
+    [ "$(echo ${lines[1]})" = "0 2147483647" ]
+    [ "${lines[2]}" = bound-80 ]
+    [[ "${lines[3]}" == ok=* ]]
+  done
+  # The host's network is the host's: its values, unchanged.
+  local host_start host_range
+  host_start=$(cat $p/ip_unprivileged_port_start)
+  host_range=$(cat $p/ping_group_range)
+  [ "$(e run --rm --network host busybox cat $p/ip_unprivileged_port_start)" = "$host_start" ]
+  [ "$(cat $p/ip_unprivileged_port_start)" = "$host_start" ]
+  [ "$(cat $p/ping_group_range)" = "$host_range" ]
+  # The user's value wins: the port stays privileged, no ICMP socket for a non-root user.
+  run -0 e run --rm --user 1000 --network none --sysctl net.ipv4.ip_unprivileged_port_start=1024 \
+    --sysctl "net.ipv4.ping_group_range=1 0" $probe busybox sh -c "cat $p/ip_unprivileged_port_start; /probe 41 2 2 1"
+  [ "${lines[0]}" = 1024 ]
+  [ "${lines[1]}" = EACCES ]
+  # A joined network keeps its owner's values (container:).
+  e run -d --name netowner --network none --sysctl net.ipv4.ip_unprivileged_port_start=500 busybox sleep 100 >/dev/null
+  [ "$(e run --rm --network container:netowner busybox cat $p/ip_unprivileged_port_start)" = 500 ]
+  e rm -f netowner >/dev/null
+}
+
 @test "userns-remap (daemon.json): containers run as a range of unprivileged host ids; their layers and volumes keep their own ids" {
   # A range for a user of its own, as Docker's default remaps with dockremap's.
   local who=berth-test-remap cfg=$TEST_DIR/daemon.json
@@ -734,6 +766,10 @@ PY
   [ "${lines[3]}" = 0 ]
   [ "${lines[4]}" = hosts-writable ]
   [ "${lines[5]}" = "eth0 lo " ]  # its own network's sysfs, not the host's
+  # Ping sockets (the engine opened them to every group of the host, remapped ones too; the
+  # container's NET_RAW is nothing in the engine's network namespace): syscall 41 as above.
+  [[ "$(ur run --rm --user 1000 -v "${BERTH_SYSCALL_PROBE:?}:/probe:ro" busybox /probe 41 2 2 1)" == ok=* ]]
+  [[ "$(ur run --rm -v "${BERTH_SYSCALL_PROBE:?}:/probe:ro" busybox /probe 41 2 2 1)" == ok=* ]]
   # On the host: the process is 300000; the layer on disk has the container's ids (commit
   # needs no shifting); a named volume too.
   ur run -d --name held -v rvol:/data -p 127.0.0.1:18181:80 busybox sh -c \

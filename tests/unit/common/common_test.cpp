@@ -77,6 +77,18 @@ TEST_F(RootTest, SymlinksStayInsideRoot) {
   EXPECT_FALSE(f);  // /etc/passwd of the root (absent), not the host's
 }
 
+TEST_F(RootTest, DiskUsageCountsTheTreeOnly) {
+  // Files and directories below the root; a symlink to a directory outside is one entry.
+  ASSERT_EQ(mkdir((dir + "/root/sub").c_str(), 0755), 0);
+  fs::write_file_atomic(dir + "/root/sub/f", std::string(10000, 'x'));
+  fs::write_file_atomic(outside + "/big", std::string(100000, 'y'));
+  ASSERT_EQ(symlink(outside.c_str(), (dir + "/root/out").c_str()), 0);
+  const fs::Usage u = fs::disk_usage(dir + "/root");
+  EXPECT_EQ(u.inodes, 3);  // sub, sub/f, out
+  EXPECT_EQ(u.apparent, 10000 + static_cast<int64_t>(outside.size()));
+  EXPECT_EQ(fs::disk_usage(dir + "/missing").inodes, 0);
+}
+
 TEST(Fs, AtomicWrite) {
   char tmpl[] = "/tmp/berth-aw-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
