@@ -1,6 +1,7 @@
 #include "runtime/container.hpp"
 
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -68,6 +69,13 @@ bool wait_gone(pid_t pid, int timeout_ms) {
   while ((n = ::poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
   }
   return n > 0;
+}
+
+// Whether this kernel's procfs takes `pidns=` (Linux 6.15): a /proc of another PID namespace
+// mounted by a process outside it. Asked of a new procfs context; nothing is mounted.
+bool proc_takes_pidns(int pidns_fd) {
+  UniqueFd fc(static_cast<int>(::syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC)));
+  return fc && ::syscall(SYS_fsconfig, fc.get(), FSCONFIG_SET_FD, "pidns", nullptr, pidns_fd) == 0;
 }
 
 // Everything the parent holds for a container being created, undone unless committed.
@@ -298,7 +306,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   bool new_userns = false, new_cgroupns = false;
   std::vector<std::pair<int, int>> join;
   std::vector<UniqueFd> join_fds;
-  UniqueFd own_pidns, own_timens;
+  UniqueFd own_pidns, own_timens, join_pidns;
   for (auto& ns : spec.linux->namespaces) {
     int f = namespace_flag(ns.type);
     if (ns.path.empty()) {
@@ -318,18 +326,35 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
     }
     UniqueFd fd(::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) throw_errno("linux.namespaces: open " + ns.type + " namespace `" + ns.path + "`");
-    if (f == CLONE_NEWPID || f == CLONE_NEWTIME) {
-      // These apply to children of the caller: enter them here, return after clone.
-      UniqueFd& own = f == CLONE_NEWPID ? own_pidns : own_timens;
-      own.reset(::open(f == CLONE_NEWPID ? "/proc/self/ns/pid_for_children"
-                                         : "/proc/self/ns/time_for_children",
-                       O_RDONLY | O_CLOEXEC));
+    if (f == CLONE_NEWPID) {
+      join_pidns = std::move(fd);  // below, once the user namespace is known
+      continue;
+    }
+    if (f == CLONE_NEWTIME) {
+      // It applies to children of the caller: entered here, left after the clone.
+      own_timens.reset(::open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC));
       if (::setns(fd.get(), f) < 0)
         throw_errno("linux.namespaces: join " + ns.type + " namespace `" + ns.path + "`");
       continue;
     }
     join.emplace_back(fd.get(), f);
     join_fds.push_back(std::move(fd));
+  }
+  // Another PID namespace (another container's): the init joins it itself once its rootfs is
+  // set up (InitConfig::late_pidns_fd) where the kernel can mount that namespace's /proc from
+  // outside it and the init stays in the runtime's user namespace (the mount needs privilege
+  // over the PID namespace's). Otherwise it is born in it (entered here for the clone), and its
+  // processes can reach the init's host view until pivot_root — runc's window too.
+  bool late_pidns = false;
+  if (join_pidns) {
+    const auto* user = spec.linux->find_namespace("user");
+    if (!new_userns && !(user && !user->path.empty()) && proc_takes_pidns(join_pidns.get())) {
+      late_pidns = true;
+    } else {
+      own_pidns.reset(::open("/proc/self/ns/pid_for_children", O_RDONLY | O_CLOEXEC));
+      if (::setns(join_pidns.get(), CLONE_NEWPID) < 0)
+        throw_errno("linux.namespaces: join pid namespace `" + spec.linux->find_namespace("pid")->path + "`");
+    }
   }
   std::stable_partition(join.begin(), join.end(),
                         [](auto& p) { return p.second == CLONE_NEWUSER; });
@@ -393,6 +418,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   icfg.join_ns = join;
   icfg.seccomp = seccomp.get();
   icfg.seccomp_listener_fd = seccomp_listener ? seccomp_listener.get() : -1;
+  if (late_pidns) icfg.late_pidns_fd = join_pidns.get();
 
   UniqueFd parent_pidfd;
   if (opts.parent_death_signal) {
@@ -417,7 +443,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   if (joined.v1) icfg.join_v1_tasks = &fast.v1_tasks;
 
   ::fflush(nullptr);
-  const pid_t pid = clone_into_cgroup(flags, fast.v2_dir.get(), &joined.v2);
+  pid_t pid = clone_into_cgroup(flags, fast.v2_dir.get(), &joined.v2);
   if (pid < 0) throw_errno("clone (linux.namespaces)");
   if (pid == 0) {
     parent_sock.reset();
@@ -433,6 +459,7 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   console.reset();
   seccomp_listener.reset();
   join_fds.clear();
+  join_pidns.reset();
 
   if (new_userns) {
     // Unprivileged, gid_map can only be written once setgroups is denied (user_namespaces(7)).
@@ -493,7 +520,22 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
         throw fail_from_child("");
       continue;
     }
-    if (type == kSyncReady) break;
+    if (type == kSyncPid && late_pidns) {
+      // The init went into the other PID namespace: its child there goes on, ours (or our
+      // parent's, with CLONE_PARENT) as it was; the first one has ended.
+      const pid_t in_ns = static_cast<pid_t>(std::atoi(payload.c_str()));
+      if (in_ns <= 0) throw Error("container init: a bad pid `" + payload + "`");
+      if (!cleanup.not_our_child)
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+      pid = cleanup.pid = st.pid = in_ns;
+      late_pidns = false;
+      continue;
+    }
+    if (type == kSyncReady) {
+      if (late_pidns) throw fail_from_child("");  // never told its new pid
+      break;
+    }
     throw Error("unexpected message from container init");
   }
   st.pid_start = process_start_time(pid);

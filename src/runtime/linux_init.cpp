@@ -11,7 +11,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -118,7 +120,7 @@ void container_init(const InitConfig& cfg) {
       throw_errno("setdomainname `" + spec.domainname + "`");
 
     // Made in the container's namespaces while the host's /proc is still in view.
-    const Procfs procfs = Procfs::open_private();
+    std::optional<Procfs> procfs(Procfs::open_private());
     MountContext mctx;
     mctx.spec = &spec;
     mctx.bundle = cfg.bundle;
@@ -128,6 +130,7 @@ void container_init(const InitConfig& cfg) {
     mctx.cgroupns = spec.linux->find_namespace("cgroup") != nullptr;
     mctx.cgroup = cfg.cgroup;
     mctx.idmapped = std::move(idmapped);
+    mctx.proc_pidns_fd = cfg.late_pidns_fd;
     prepare_rootfs(mctx);
     mount_all(mctx);
     create_devices(mctx);
@@ -155,7 +158,7 @@ void container_init(const InitConfig& cfg) {
     const std::string state_json = payload;
     run_hooks(spec.hooks.createContainer, "createContainer", state_json);
 
-    write_sysctls(spec, procfs);
+    write_sysctls(spec, *procfs);
     mask_paths(mctx);
     readonly_paths(mctx);
     enter_rootfs(mctx, cfg.no_pivot);
@@ -166,6 +169,47 @@ void container_init(const InitConfig& cfg) {
     apply_io_priority(proc);
 
     enter_cwd(proc.cwd);
+
+    if (cfg.late_pidns_fd >= 0) {
+      // Into the other container's PID namespace, holding nothing that leads to the host: every
+      // fd but stdio, the preserved ones and those still needed is closed first (a directory fd
+      // of the host, or the runtime's procfs, opened through /proc/PID/fd by a process of that
+      // namespace with SYS_PTRACE, would be the host's tree).
+      procfs.reset();
+      mctx.idmapped.clear();
+      mctx.rootfs_fd.reset();
+      if (::setns(cfg.late_pidns_fd, CLONE_NEWPID) < 0) throw_errno("join the PID namespace");
+      std::vector<int> keep = {cfg.sync_fd, cfg.start_fd, cfg.seccomp_listener_fd, cfg.parent_pidfd, slave.get()};
+      std::sort(keep.begin(), keep.end());
+      unsigned from = 3U + static_cast<unsigned>(cfg.preserve_fds);
+      for (int fd : keep) {
+        if (fd < 0 || static_cast<unsigned>(fd) < from) continue;
+        if (static_cast<unsigned>(fd) > from) ::syscall(SYS_close_range, from, static_cast<unsigned>(fd) - 1, 0U);
+        from = static_cast<unsigned>(fd) + 1;
+      }
+      ::syscall(SYS_close_range, from, ~0U, 0U);
+      // The process that goes on is born in it, a child of our parent's; it waits until the
+      // parent has its pid.
+      int gate[2];
+      if (::pipe2(gate, O_CLOEXEC) < 0) throw_errno("pipe");
+      const long child = ::syscall(SYS_clone, CLONE_PARENT, nullptr, nullptr, nullptr, 0);
+      if (child < 0) throw_errno("clone into the PID namespace");
+      if (child > 0) {
+        ::close(gate[0]);
+        const bool told = sync_send(cfg.sync_fd, kSyncPid, std::to_string(child));
+        if (told) (void)!::write(gate[1], "g", 1);
+        ::_exit(told ? 0 : 1);
+      }
+      ::close(gate[1]);
+      char b;
+      ssize_t n;
+      while ((n = ::read(gate[0], &b, 1)) < 0 && errno == EINTR) {
+      }
+      ::close(gate[0]);
+      if (n != 1) ::_exit(1);  // the parent never learnt of us
+      if (::setsid() < 0) throw_errno("setsid");
+      procfs.emplace(Procfs::open_private());
+    }
 
     if (slave) {
       make_controlling_tty(slave.get());
@@ -178,7 +222,7 @@ void container_init(const InitConfig& cfg) {
     // it is loaded last, right before execve, so it cannot break the runtime's own steps.
     const bool seccomp_early = cfg.seccomp && !proc.noNewPrivileges;
     if (seccomp_early) load_seccomp(cfg, state_json);
-    apply_lsm(proc, procfs);
+    apply_lsm(proc, *procfs);
     apply_user_and_capabilities(proc, setgroups_allowed());
     if (proc.noNewPrivileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
       throw_errno("prctl(PR_SET_NO_NEW_PRIVS)");

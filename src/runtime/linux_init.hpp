@@ -25,6 +25,7 @@ enum SyncMsg : char {
   kSyncGo = 'G',       // parent → child: continue (payload: state JSON for hooks, or empty)
   kSyncHooks = 'H',    // child → parent: mounts done; run prestart/createRuntime hooks
   kSyncReady = 'R',    // child → parent: set up, waiting for start
+  kSyncPid = 'P',      // child → parent: the init is now this pid (payload), see late_pidns_fd
   kSyncError = 'E',    // either way: payload is a one-line error
   kSyncStart = 'S',    // start → child over the start socket
 };
@@ -52,6 +53,12 @@ struct InitConfig {
   int seccomp_listener_fd = -1;      // connected listenerPath socket for SCMP_ACT_NOTIFY
   int parent_death_signal = 0;       // CreateOptions::parent_death_signal
   int parent_pidfd = -1;             // with it: a pidfd of the parent, to see that it still lives
+  // A PID namespace to join (another container's) once the rootfs is set up and nothing of the
+  // host is held: until then the init is not in it, so that the namespace's processes cannot
+  // reach it (/proc/PID/root, cwd or fd: the host's tree before pivot_root). The init mounts
+  // that namespace's /proc (procfs `pidns=`), then forks the process that goes on, inside it,
+  // and says its pid (kSyncPid). -1: joined by the parent before the clone, as before.
+  int late_pidns_fd = -1;
 };
 
 [[noreturn]] void container_init(const InitConfig& cfg);

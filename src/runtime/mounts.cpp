@@ -287,6 +287,8 @@ void mount_one(MountContext& ctx, const oci::Mount& m) {
     check_proc_target(ctx, m, target.get());
     const std::string path = fs::fd_path(target.get());
     std::string src = m.source.empty() ? m.type : m.source;
+    if (m.type == "proc" && ctx.proc_pidns_fd >= 0)
+      mf.data += (mf.data.empty() ? "pidns=" : ",pidns=") + fs::fd_path(ctx.proc_pidns_fd);
     if (::mount(src.c_str(), path.c_str(), m.type.c_str(), mf.flags,
                 mf.data.empty() ? nullptr : mf.data.c_str()) < 0) {
       int err = errno;

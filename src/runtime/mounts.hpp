@@ -33,6 +33,8 @@ struct MountContext {
   // Detached idmapped trees made by the parent, one per idmap/ridmap mount, in config order.
   std::vector<UniqueFd> idmapped;
   size_t next_idmapped = 0;
+  // A procfs mount is of this PID namespace (procfs `pidns=`), not the caller's; -1: the caller's.
+  int proc_pidns_fd = -1;
 };
 
 struct MountFlags {

@@ -230,6 +230,38 @@ host_ns() { readlink "/proc/$$/ns/$1"; }
   assert_clean "$ID"
 }
 
+@test "joining another container's pid namespace: its processes, with SYS_PTRACE, never see the joiner's view of the host" {
+  # The first container scans its /proc without pause for a process whose root holds a file
+  # only the host has (runc's window: the joiner's init is in the namespace during its rootfs
+  # setup — here held open by a createRuntime hook that sleeps).
+  local marker=$TEST_DIR/host-only-marker
+  : > "$marker"
+  set_config '.process.capabilities |= with_entries(.value += ["CAP_SYS_PTRACE"])'
+  set_args sh -c "while :; do for r in /proc/[0-9]*/root; do [ -e \"\$r$marker\" ] && echo \"\$r\" >> /leaks; done; done"
+  rt run -d --bundle "$BUNDLE" "$ID"
+  local pid
+  pid=$(state_field "$ID" pid)
+  local b2=$TEST_DIR/bundle2 id2=${ID}-joiner
+  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$b2" sh -c 'readlink /proc/self/ns/pid; ps -o comm | grep -c "^sh"; cat /proc/1/cmdline | tr "\0" " "; echo'
+  local tmp
+  tmp=$(mktemp)
+  jq --arg p "/proc/$pid/ns/pid" '.linux.namespaces |= map(if .type == "pid" then .path = $p else . end)
+      | .hooks.createRuntime = [{"path": "/bin/sleep", "args": ["sleep", "1"]}]' "$b2/config.json" > "$tmp" && mv "$tmp" "$b2/config.json"
+  for i in 1 2; do
+    run_ok rt run --bundle "$b2" "$id2"
+    # It ran in the first container's namespace: its /proc is that namespace's (pid 1 the scan).
+    [ "${lines[0]}" = "$(readlink "/proc/$pid/ns/pid")" ]
+    [ "${lines[1]}" -ge 2 ]
+    [[ "${lines[2]}" == "sh -c while :;"* ]]
+  done
+  # The scan ran all along, and never found the host's tree.
+  [ "$(state_field "$ID" status)" = running ]
+  [ ! -e "$BUNDLE/rootfs/leaks" ] || { cat "$BUNDLE/rootfs/leaks"; false; }
+  rt delete --force "$ID"
+  assert_clean "$ID"
+  assert_clean "$id2"
+}
+
 @test "domainname without a uts namespace is refused and never reaches the host" {
   local host_dn
   host_dn=$(cat /proc/sys/kernel/domainname)
