@@ -13,6 +13,8 @@ PACKAGES=(
   libboost1.81-dev
   # tests: a busybox-static rootfs, bats, tools the tests drive
   busybox-static bats jq iproute2 util-linux procps python3 sqlite3
+  # build: git contexts (the host's git clones them, as Docker's does)
+  git
   # engine: the tiny init of `run --init`; networking: Debian's CNI plugins and iptables
   tini containernetworking-plugins iptables
   # drop-in tests and benchmarks: the peers, side by side

@@ -910,6 +910,46 @@ newer_docker() {
   return 1
 }
 
+@test "berthd: remote build contexts (remote=): compose builds a git URL, docker-py a tar URL; a bad remote is a 400" {
+  local repo=$DD/rsrc www=$DD/rwww
+  mkdir -p "$repo" "$www"
+  git init -q -b main "$repo"
+  printf 'FROM busybox\nCOPY msg /msg\nCMD ["cat", "/msg"]\n' > "$repo/Dockerfile"
+  echo from-git > "$repo/msg"
+  git -C "$repo" add -A
+  git -C "$repo" -c user.name=t -c user.email=t@t commit -qm one
+  git clone -q --bare "$repo" "$www/repo.git"
+  git -C "$www/repo.git" update-server-info
+  printf 'FROM busybox\nCMD ["echo", "from-tar"]\n' > "$repo/Dockerfile.tar"
+  tar -C "$repo" -cf "$www/ctx.tar" --transform 's/Dockerfile.tar/Dockerfile/' Dockerfile.tar
+  port=$(free_port)
+  (cd "$www" && exec /usr/bin/python3 -m http.server "$port" --bind 127.0.0.1) > /dev/null 2>&1 &
+  track_pid $!
+  for i in $(seq 50); do curl -sf "http://127.0.0.1:$port/repo.git/HEAD" >/dev/null && break; sleep 0.1; done
+  if command -v docker-compose >/dev/null; then
+    mkdir -p "$DD/rproj"
+    printf 'version: "3"\nservices:\n  app:\n    build: http://127.0.0.1:%s/repo.git#main\n    image: gitbuilt:1\n' "$port" > "$DD/rproj/docker-compose.yml"
+    run -0 env DOCKER_HOST="unix://$DD/d.sock" docker-compose -f "$DD/rproj/docker-compose.yml" build
+    run -0 d run --rm gitbuilt:1
+    [ "$output" = from-git ]
+    d rmi gitbuilt:1 >/dev/null
+  fi
+  run -0 env DOCKER_HOST="unix://$DD/d.sock" PORT="$port" /usr/bin/python3 -c '
+import docker, os
+c = docker.from_env()
+img, _ = c.images.build(path="http://127.0.0.1:%s/ctx.tar" % os.environ["PORT"], tag="tarbuilt:1")
+print(c.containers.run("tarbuilt:1", remove=True).decode().strip())
+'
+  [ "$output" = from-tar ]
+  d rmi tarbuilt:1 >/dev/null
+  run api POST "/v1.41/build?remote=file:///etc"
+  [ "${lines[-1]}" = 400 ]
+  run api POST "/v1.41/build?remote=http://127.0.0.1:$port/repo.git%23nosuchref"
+  [ "${lines[-1]}" = 400 ]
+  [[ "$output" == *"git context"* ]]
+  [ -z "$(ls -A "$DD/root/build")" ]
+}
+
 @test "berthd: a newer docker CLI (28.x) negotiates API 1.41 and works the same" {
   local D; D=$(newer_docker) || skip "no docker CLI newer than Debian's here"
   n() { DOCKER_HOST="unix://$DD/d.sock" DOCKER_CONFIG="$DD/docker-config" "$D" "$@"; }

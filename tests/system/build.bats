@@ -814,6 +814,73 @@ DOCKERFILE
   no_build_leftovers
 }
 
+@test "remote contexts (Docker's): a git repository over HTTP with #REF:SUBDIR, a tar URL, a Dockerfile URL; hostile fragments and failures in one line, nothing left" {
+  # A repository on a plain web server (git's dumb HTTP: no shallow fetch there), two branches.
+  local repo=$TEST_DIR/src
+  mkdir -p "$repo/app" "$TEST_DIR/www"
+  git init -q -b main "$repo"
+  printf 'FROM busybox\nCOPY . /ctx/\nRUN cat /ctx/version\n' > "$repo/Dockerfile"
+  echo main-1 > "$repo/version"
+  printf 'FROM busybox\nCOPY hello.txt /hello.txt\n' > "$repo/app/Dockerfile"
+  echo "hello from app" > "$repo/app/hello.txt"
+  printf 'FROM busybox\nCOPY app/hello.txt /h\n' > "$repo/other.Dockerfile"
+  ln -s /etc "$repo/out"
+  git -C "$repo" add -A
+  git -C "$repo" -c user.name=t -c user.email=t@t commit -qm one
+  git -C "$repo" checkout -qb feature
+  echo feature-1 > "$repo/version"
+  git -C "$repo" -c user.name=t -c user.email=t@t commit -qam two
+  git -C "$repo" checkout -q main
+  git clone -q --bare "$repo" "$TEST_DIR/www/repo.git"
+  git -C "$TEST_DIR/www/repo.git" update-server-info
+  mkdir -p "$TEST_DIR/tarsrc"
+  printf 'FROM busybox\nCOPY from-tar.txt /\n' > "$TEST_DIR/tarsrc/Dockerfile"
+  echo "from the tar" > "$TEST_DIR/tarsrc/from-tar.txt"
+  tar -C "$TEST_DIR/tarsrc" -czf "$TEST_DIR/www/ctx.tar.gz" .
+  printf 'FROM busybox\nRUN echo only-a-dockerfile > /only\n' > "$TEST_DIR/www/Dockerfile.txt"
+  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  (cd "$TEST_DIR/www" && exec /usr/bin/python3 -m http.server "$port" --bind 127.0.0.1) > /dev/null 2>&1 &
+  server=$!
+  u=http://127.0.0.1:$port
+  for i in $(seq 50); do curl -sf "$u/repo.git/HEAD" >/dev/null && break; sleep 0.1; done
+  # The remote's HEAD (main), with .git in the context as Docker's has it.
+  run e build -t fromgit "$u/repo.git"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  printed main-1
+  e run --rm fromgit sh -c 'test -d /ctx/.git && test -f /ctx/app/hello.txt'
+  # A branch; a branch and a subdirectory; -f inside the context.
+  run -0 e build "$u/repo.git#feature"
+  printed feature-1
+  run -0 e build -t fromsub "$u/repo.git#main:app"
+  [ "$(e run --rm fromsub cat /hello.txt)" = "hello from app" ]
+  run -0 e build -f other.Dockerfile -t fromf "$u/repo.git"
+  [ "$(e run --rm fromf cat /h)" = "hello from app" ]
+  # A tar at a URL is the context; any other file is the Dockerfile alone.
+  run -0 e build -t fromtar "$u/ctx.tar.gz"
+  [ "$(e run --rm fromtar cat /from-tar.txt)" = "from the tar" ]
+  run -0 e build -t fromtext "$u/Dockerfile.txt"
+  [ "$(e run --rm fromtext cat /only)" = only-a-dockerfile ]
+  # Refused with one line each: a missing ref, a subdirectory that leads out (a symlink to /etc
+  # resolves inside the repository, where there is none; `..`), an option for a ref, a missing
+  # file, a Dockerfile that is not there.
+  for ctx in "$u/repo.git#nosuchbranch" "$u/repo.git#main:out" "$u/repo.git#main:../.." "$u/repo.git#--upload-pack=touch${TEST_DIR}/pwned" \
+             "$u/nothere.tar" "$u/repo.git#main:app/nothere"; do
+    run e build "$ctx"
+    echo "$ctx: $status $output"
+    [ "$status" -ne 0 ]
+    [ "${#lines[@]}" -eq 1 ]
+    [[ "$output" == "berth: build: "* ]]
+  done
+  [ ! -e "$TEST_DIR/pwned" ]
+  run e build -f nothere "$u/repo.git"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"has no nothere"* ]]
+  kill $server
+  e rmi fromgit fromsub fromf fromtar fromtext >/dev/null
+  no_build_leftovers
+}
+
 @test "RUN --network=host needs the user's --allow network.host (BuildKit's entitlement); build --network none is never overridden by the Dockerfile" {
   # A service on the host's loopback that only the host's network reaches.
   python3 -c 'import socket,sys

@@ -12,6 +12,7 @@
 #include "api/docker/internal.hpp"
 #include "build/builder.hpp"
 #include "build/cache_mounts.hpp"
+#include "build/remote.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
@@ -62,8 +63,11 @@ std::string auth_for(const std::string& registry_config, const std::string& ref)
 
 void Api::build(Exchange& ex, const Params&) {
   const Request& q = ex.req();
-  if (!q.param("remote").empty())
-    throw Error(ErrorKind::invalid_argument, "a remote build context (remote=) is not supported: send the context as the body");
+  // remote=: a git repository or a URL (a tar, or a Dockerfile) instead of the body, as
+  // Docker's daemon takes it (docker-py and compose send it for such a context).
+  const std::string remote = q.param("remote");
+  if (!remote.empty() && !build::is_remote_context(remote))
+    throw Error(ErrorKind::invalid_argument, "remote " + remote + ": not a git repository or an http(s) URL");
   if (const std::string platform = q.param("platform"); !platform.empty()) {
     const oci::Platform host = oci::host_platform();
     if (platform != host.os + "/" + host.architecture && platform != host.os)
@@ -123,28 +127,34 @@ void Api::build(Exchange& ex, const Params&) {
   fs::mkdir_p(ctx.path, 0700);
   UniqueFd dir(::open(ctx.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir) throw_errno("open " + ctx.path);
-  feed_to(ex, [&](int fd) {
-    diff::ApplyOptions ao;
-    ao.overlay = false;
-    ao.whiteouts = false;  // a context's .wh.x is a file (Docker's untar)
-    ao.rootless = ::geteuid() != 0;
-    try {  // a tar bomb: refused before it fills the disk
-      diff::apply_stream(fd, dir.get(), ao, true, "the build context");
-    } catch (const Error& e) {
-      throw Error(ErrorKind::invalid_argument, std::string("the build context: ") + e.what());
+  if (!remote.empty()) {
+    build::RemoteContext rc = build::make_remote_context(remote, ctx.path, q.param("dockerfile"), settings_.fetch);
+    o.context = rc.context;
+    o.dockerfile = std::move(rc.dockerfile);
+  } else {
+    feed_to(ex, [&](int fd) {
+      diff::ApplyOptions ao;
+      ao.overlay = false;
+      ao.whiteouts = false;  // a context's .wh.x is a file (Docker's untar)
+      ao.rootless = ::geteuid() != 0;
+      try {  // a tar bomb: refused before it fills the disk
+        diff::apply_stream(fd, dir.get(), ao, true, "the build context");
+      } catch (const Error& e) {
+        throw Error(ErrorKind::invalid_argument, std::string("the build context: ") + e.what());
+      }
+    });
+    {
+      UniqueFd f = fs::open_in_root(dir.get(), dockerfile, O_RDONLY | O_CLOEXEC);
+      if (!f)
+        throw Error(ErrorKind::invalid_argument, "Cannot locate specified Dockerfile: " + dockerfile);
+      char buf[65536];
+      for (size_t n; (n = fs::read_fd(f.get(), buf, sizeof buf, dockerfile)) > 0;) {
+        o.dockerfile.append(buf, n);
+        if (o.dockerfile.size() > (16u << 20)) throw Error(ErrorKind::invalid_argument, dockerfile + ": larger than 16 MiB");
+      }
     }
-  });
-  {
-    UniqueFd f = fs::open_in_root(dir.get(), dockerfile, O_RDONLY | O_CLOEXEC);
-    if (!f)
-      throw Error(ErrorKind::invalid_argument, "Cannot locate specified Dockerfile: " + dockerfile);
-    char buf[65536];
-    for (size_t n; (n = fs::read_fd(f.get(), buf, sizeof buf, dockerfile)) > 0;) {
-      o.dockerfile.append(buf, n);
-      if (o.dockerfile.size() > (16u << 20)) throw Error(ErrorKind::invalid_argument, dockerfile + ": larger than 16 MiB");
-    }
+    o.context = ctx.path;
   }
-  o.context = ctx.path;
 
   // The stream starts with the first line: an error before it (a Dockerfile that does not
   // parse, a base image that does not exist) is an HTTP error, as Docker's.

@@ -12,6 +12,7 @@
 
 #include "build/builder.hpp"
 #include "build/cache_mounts.hpp"
+#include "build/remote.hpp"
 #include "cli/berth/commands.hpp"
 #include "cli/berth/create_request.hpp"
 #include "common/error.hpp"
@@ -70,10 +71,8 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
                        {"platform", "", true},           {"progress", "", true},       {"ulimit", "", true, true},
                        {"secret", "", true, true},       {"allow", "", true, true}},
                       argc, argv, first);
-  if (a.positional().size() != 1) throw UsageError("build: requires exactly one argument: PATH or - (a tar on stdin)");
+  if (a.positional().size() != 1) throw UsageError("build: requires exactly one argument: PATH | URL | - (a tar on stdin)");
   const std::string path = a.positional()[0];
-  if (path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0 || path.rfind("git@", 0) == 0)
-    throw Error(ErrorKind::invalid_argument, "build: a URL or git context is not supported (a directory or - for a tar)");
   if (a.has("platform")) {
     const oci::Platform host = oci::host_platform();
     if (a.get("platform") != host.os + "/" + host.architecture)
@@ -122,6 +121,16 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
       if (!f) throw Error(ErrorKind::invalid_argument, "build: the context has no " + df);
       o.dockerfile = read_stream(f.get(), df);
     }
+  } else if (build::is_remote_context(path)) {
+    // A git repository or a URL (build/remote.hpp), made in a private directory as stdin's tar.
+    if (file == "-") throw UsageError("build: a Dockerfile on stdin takes a directory context");
+    const std::string base = e.root + "/build";
+    fs::mkdir_p(base, 0700);
+    temp.dir = base + "/" + image::unique_name("context-");
+    fs::mkdir_p(temp.dir, 0700);
+    build::RemoteContext rc = build::make_remote_context(path, temp.dir, file, fetch_url);
+    o.context = rc.context;
+    o.dockerfile = std::move(rc.dockerfile);
   } else {
     if (!fs::is_dir(path)) throw Error(ErrorKind::invalid_argument, "build: unable to prepare context: path \"" + path + "\" not found");
     o.context = fs::absolute(path);
