@@ -73,8 +73,15 @@ class Walker {
   void skip(const std::vector<std::string>* paths) { skip_ = paths; }
   // Leave out what is on the kernel's filesystems (proc, sysfs, devpts, cgroup…).
   void skip_kernel_fs() { skip_kernel_fs_ = true; }
+  void unshift(IdShift s) { unshift_ = s; }
 
  private:
+  uint32_t uid_of(const struct stat& st) const {
+    return st.st_uid >= unshift_.uid && st.st_uid - unshift_.uid < unshift_.size ? st.st_uid - unshift_.uid : st.st_uid;
+  }
+  uint32_t gid_of(const struct stat& st) const {
+    return st.st_gid >= unshift_.gid && st.st_gid - unshift_.gid < unshift_.size ? st.st_gid - unshift_.gid : st.st_gid;
+  }
   [[noreturn]] void archive_failed(const std::string& path) const {
     if (sink_.error) std::rethrow_exception(sink_.error);
     const char* msg = archive_error_string(a_);
@@ -97,6 +104,7 @@ class Walker {
   std::map<std::pair<dev_t, ino_t>, std::string> inodes_;  // first path of multiply-linked files
   const std::vector<std::string>* skip_ = nullptr;
   bool skip_kernel_fs_ = false;
+  IdShift unshift_;
 };
 
 Xattrs Walker::read_xattrs(int fd, int dir_fd, const std::string& name, const std::string& path) {
@@ -159,8 +167,8 @@ void Walker::marker(const std::string& path, const struct stat& st) {
   archive_entry_set_pathname(e.get(), path.c_str());
   archive_entry_set_filetype(e.get(), AE_IFREG);
   archive_entry_set_perm(e.get(), st.st_mode & 0777);
-  archive_entry_set_uid(e.get(), st.st_uid);
-  archive_entry_set_gid(e.get(), st.st_gid);
+  archive_entry_set_uid(e.get(), uid_of(st));
+  archive_entry_set_gid(e.get(), gid_of(st));
   archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, 0);
   archive_entry_set_size(e.get(), 0);
   write_header(e.get(), path);
@@ -280,8 +288,8 @@ UniqueFd Walker::entry(int dir_fd, const std::string& name, const std::string& p
     Entry e(archive_entry_new());
     archive_entry_set_pathname(e.get(), path.c_str());
     archive_entry_set_mode(e.get(), st.st_mode);
-    archive_entry_set_uid(e.get(), st.st_uid);
-    archive_entry_set_gid(e.get(), st.st_gid);
+    archive_entry_set_uid(e.get(), uid_of(st));
+    archive_entry_set_gid(e.get(), gid_of(st));
     // Seconds only, like Docker: sub-second times would cost a pax header per file.
     archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, 0);
 
@@ -402,9 +410,11 @@ CreateResult compress_stream(const Reader& in, const Writer& out, Compression c)
   return finish(*enc);
 }
 
-CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c, const std::vector<std::string>& skip) {
+CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c, const std::vector<std::string>& skip,
+                          IdShift unshift) {
   return write_tar(out, c, [&](Walker& w) {
     w.skip(&skip);
+    w.unshift(unshift);
     w.walk(upper_dir_fd, "", fs::list_dir(upper_dir_fd, "."));
   });
 }
@@ -417,9 +427,10 @@ CreateResult create_layer_diff(int lower_dir_fd, int tree_fd, const Writer& out,
   });
 }
 
-void create_tar(int parent_dir_fd, const std::string& name, const Writer& out) {
+void create_tar(int parent_dir_fd, const std::string& name, const Writer& out, IdShift unshift) {
   write_tar(out, Compression::none, [&](Walker& w) {
     w.skip_kernel_fs();
+    w.unshift(unshift);
     w.walk(parent_dir_fd, "", {name});
   });
 }

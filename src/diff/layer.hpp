@@ -104,7 +104,14 @@ struct CreateResult {
 // do not hold the whole content.
 // `skip`: paths left out (as in the tar: "etc/hosts"), and what is below them.
 using Writer = std::function<void(const void* data, size_t n)>;
-CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c, const std::vector<std::string>& skip = {});
+// Ids of a host range written as the ids they stand for in a user namespace (a userns-remap
+// container's tree seen through its idmapped mounts): uid in [uid, uid + size) is written as
+// uid - uid_start, gids alike. size 0: ids as they are.
+struct IdShift {
+  uint32_t uid = 0, gid = 0, size = 0;
+};
+CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c, const std::vector<std::string>& skip = {},
+                          IdShift unshift = {});
 // The layer of what changed from the tree at `lower_dir_fd` to the whole tree at `tree_fd`
 // (the native snapshotter: a container's snapshot is a full copy of its image): new and
 // changed entries (a file by size and modification time, a link by target; directories with
@@ -118,6 +125,6 @@ CreateResult compress_stream(const Reader& in, const Writer& out, Compression c)
 // The same tar (uncompressed) of one entry: `name` in `parent_dir_fd` (an O_PATH fd will do)
 // and, for a directory, everything below it as `name/...` — `cp CONTAINER:PATH -`. What is
 // on the kernel's filesystems (a running container's /proc, /sys, …) is left out.
-void create_tar(int parent_dir_fd, const std::string& name, const Writer& out);
+void create_tar(int parent_dir_fd, const std::string& name, const Writer& out, IdShift unshift = {});
 
 }  // namespace berth::diff

@@ -2872,12 +2872,18 @@ void Engine::mount_volumes_at(const Container& c, const std::string& root) {
 void Engine::export_rootfs(const std::string& ref, int out_fd) {
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
+  // A running userns-remap container's root is its idmapped view: the host's ids of its range
+  // there; the tar has the container's own (as a stopped one's private mount of its layers
+  // shows them, and as Docker's export writes them).
+  diff::IdShift unshift;
+  if (const UsernsRemap remap = remap_of(c); remap.on() && state_locked(c).running())
+    unshift = {remap.uid, remap.gid, remap.size};
   with_rootfs(c, [&](const std::string& merged) {
     UniqueFd dir(::open(merged.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir) throw_errno("open `" + merged + "`");
     diff::create_layer(dir.get(), [&](const void* p, size_t n) {
       fs::write_fd(out_fd, std::string_view(static_cast<const char*>(p), n), "export output");
-    }, diff::Compression::none);
+    }, diff::Compression::none, {}, unshift);
   });
 }
 
@@ -2936,7 +2942,7 @@ void copy_node(int src, int dst_dir, const std::string& name, const snapshot::Co
     target.resize(static_cast<size_t>(n));
     if (::unlinkat(dst_dir, name.c_str(), 0) < 0 && errno != ENOENT) throw_errno("cp: replace `" + name + "`");
     if (::symlinkat(target.c_str(), dst_dir, name.c_str()) < 0) throw_errno("cp: create link `" + name + "`");
-    ::fchownat(dst_dir, name.c_str(), owner ? owner->uid : st.st_uid, owner ? owner->gid : st.st_gid,
+    ::fchownat(dst_dir, name.c_str(), owner ? owner->uid : o.uid_of(st), owner ? owner->gid : o.gid_of(st),
                AT_SYMLINK_NOFOLLOW);
     struct timespec t[2] = {st.st_atim, st.st_mtim};
     ::utimensat(dst_dir, name.c_str(), t, AT_SYMLINK_NOFOLLOW);
@@ -2957,7 +2963,7 @@ void copy_node(int src, int dst_dir, const std::string& name, const snapshot::Co
     if (n == 0) break;
     fs::write_fd(to.get(), std::string_view(buf.data(), n), "cp target");
   }
-  ::fchown(to.get(), owner ? owner->uid : st.st_uid, owner ? owner->gid : st.st_gid);
+  ::fchown(to.get(), owner ? owner->uid : o.uid_of(st), owner ? owner->gid : o.gid_of(st));
   ::fchmod(to.get(), st.st_mode & 07777 & ~(o.to_host && !o.keep_setid ? (S_ISUID | S_ISGID) : 0));
   struct timespec t[2] = {st.st_atim, st.st_mtim};  // cp -a's times, as Docker's tar keeps them
   ::futimens(to.get(), t);
@@ -2995,6 +3001,12 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
         throw Error(ErrorKind::invalid_argument, "cp -a into a running container with userns-remap is not supported (without -a, or into the container stopped)");
       own = snapshot::Owner{remap.uid, remap.gid};
       copts.owner = &*own;
+    }
+    // Out of it with -a: the container's own ids, as a stopped one's (and Docker's cp) give.
+    if (remap.on() && from_container && rootfs.rfind("/proc/", 0) == 0) {
+      copts.unshift_uid = remap.uid;
+      copts.unshift_gid = remap.gid;
+      copts.unshift_size = remap.size;
     }
     if (from_container) {
       UniqueFd s = fs::open_in_root(root.get(), src, O_PATH | O_CLOEXEC | nofollow);
@@ -3053,7 +3065,11 @@ void Engine::copy_out_tar(const std::string& ref, const std::string& src, int ou
   if (follow_link) throw Error(ErrorKind::invalid_argument, "cp: -L with a tar stream (-) is not supported yet");
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
+  const UsernsRemap remap = remap_of(c);
   with_rootfs(c, [&](const std::string& rootfs) {
+    // A running userns-remap container's view has the host's ids of its range: the tar has its own.
+    diff::IdShift unshift;
+    if (remap.on() && rootfs.rfind("/proc/", 0) == 0) unshift = {remap.uid, remap.gid, remap.size};
     const InRoot at = in_root(rootfs, src);
     if (!at.parent) throw_errno("cp: " + c.rec.name + ":" + (at.path == "/" ? "/" : at.path.substr(0, at.path.rfind('/'))));
     struct stat st;
@@ -3063,7 +3079,7 @@ void Engine::copy_out_tar(const std::string& ref, const std::string& src, int ou
       throw Error(ErrorKind::invalid_argument, "cp: " + c.rec.name + ":" + src + " is on a kernel filesystem of the container (proc, sysfs, …): not copied");
     diff::create_tar(at.parent.get(), at.name, [&](const void* p, size_t n) {
       fs::write_fd(out_fd, std::string_view(static_cast<const char*>(p), n), "cp output");
-    });
+    }, unshift);
   }, true);
 }
 

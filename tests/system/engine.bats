@@ -790,6 +790,12 @@ PY
   run ur cp -a "$TEST_DIR/cp-src" held:/copied-a
   [ "$status" -ne 0 ]
   [ "${#lines[@]}" -eq 1 ]
+  # Out of it — export, cp -a, cp to a tar — with the container's own ids, not the host's.
+  [ "$(ur export held | tar -tvf - made | awk '{print $2}')" = 1000/1000 ]
+  [ "$(ur export held | tar -tvf - bin/busybox | awk '{print $2}')" = 0/0 ]
+  ur cp -a held:/made "$TEST_DIR/made-out"
+  [ "$(stat -c %u:%g "$TEST_DIR/made-out")" = 1000:1000 ]
+  [ "$(ur cp held:/copied - | tar -tvf - | awk '{print $2}')" = 0/0 ]
   ur rm -f held >/dev/null
   # A new volume gets the image's files at its target (copy-up) with the image's owners and
   # modes, set-id bits included (the chown back to the image's ids clears them).
