@@ -384,8 +384,11 @@ void set_manifest_label(metadata::Image& rec, const Digest& manifest) {
 }
 
 Image Service::import(const diff::Reader& in, std::string_view ref_text, const ImportOptions& opt) {
-  if (!opt.changes.empty()) throw Error(ErrorKind::invalid_argument, "import: --change is not supported yet");
-  const oci::Reference ref = user_ref(oci::Reference::parse(ref_text));
+  // No name: Docker's <none> image (its id is its name, as a commit's without one).
+  std::optional<oci::Reference> ref;
+  if (!ref_text.empty()) ref = user_ref(oci::Reference::parse(ref_text));
+  json image_config = json::object();
+  if (opt.edit_config) opt.edit_config(image_config);  // a bad --change: refused before any work
   // One pass: the bytes go to the content store as they are and through diff apply into a
   // fresh snapshot; both are kept only when everything checks out.
   const std::string ingest_ref = unique_name("import-");
@@ -438,7 +441,7 @@ Image Service::import(const diff::Reader& in, std::string_view ref_text, const I
                  {"comment", opt.message},  // Docker's image config field (inspect's Comment)
                  {"architecture", opts_.platform.architecture},
                  {"os", opts_.platform.os},
-                 {"config", json::object()},
+                 {"config", image_config},
                  {"rootfs", {{"type", "layers"}, {"diff_ids", {applied.diff_id.str()}}}},
                  {"history", json::array({history})}};
   if (!opts_.platform.variant.empty()) config["variant"] = opts_.platform.variant;
@@ -454,8 +457,8 @@ Image Service::import(const diff::Reader& in, std::string_view ref_text, const I
   layer.digest = applied.compressed;
   layer.size = applied.compressed_size;
   m.layers.push_back(layer);
-  Image img = record_manifest(m, ref.str());
-  event("import", img.id.str(), {{"name", ref.familiar()}});
+  Image img = record_manifest(m, ref ? ref->str() : dangling_name(config_digest));
+  event("import", img.id.str(), {{"name", ref ? ref->familiar() : img.id.str()}});
   return img;
 }
 

@@ -51,8 +51,11 @@ struct Image {
 };
 
 struct ImportOptions {
-  std::string message;               // history comment
-  std::vector<std::string> changes;  // not supported yet: must be empty
+  std::string message;  // history comment
+  // `import --change`: edits the new image's config (its "config" object) before it is
+  // stored — the engine's Dockerfile instructions (engine/instructions.hpp), which the image
+  // layer does not know. Throws for a bad instruction: nothing is recorded then.
+  std::function<void(nlohmann::json& config)> edit_config;
 };
 
 // Progress of one step of a pull or push: id is a layer's short digest (empty for the image as

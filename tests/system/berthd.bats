@@ -375,8 +375,36 @@ PY
   run -0 bash -c "DOCKER_HOST=unix://$DD/d.sock $DOCKER_CLI import - imported:latest < $DD/exp.tar"
   run -0 d run --rm imported:latest cat /marker
   [ "$output" = exported ]
+  # From a URL (berthd downloads it: fromSrc=URL), with --change; berth's CLI too, and without
+  # a name (an image of Docker's <none>).
+  mkdir -p "$DD/iwww" && cp "$DD/exp.tar" "$DD/iwww/exp.tar"
+  port=$(free_port)
+  (cd "$DD/iwww" && exec /usr/bin/python3 -m http.server "$port" --bind 127.0.0.1) > /dev/null 2>&1 &
+  track_pid $!
+  for i in $(seq 50); do curl -sf "http://127.0.0.1:$port/exp.tar" >/dev/null && break; sleep 0.1; done
+  run -0 d import --change 'CMD ["cat", "/marker"]' "http://127.0.0.1:$port/exp.tar" fromurl:1
+  run -0 d run --rm fromurl:1
+  [ "$output" = exported ]
+  id=$(e import "http://127.0.0.1:$port/exp.tar")
+  [ "$(e inspect -f '{{len .RepoTags}}' "$id")" = 0 ]
+  [ "$(e images --format '{{.Repository}}:{{.Tag}}' --filter "dangling=true" | sort -u)" = "<none>:<none>" ]
+  e rmi "$id" >/dev/null
+  # A bad --change: one line, no image.
+  images_before=$(e images -q | wc -l)
+  run e import --change 'NOTANINSTRUCTION x' "$DD/exp.tar" bad:1
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"import --change"* ]]
+  [ "$(e images -q | wc -l)" = "$images_before" ]
+  run d import "http://127.0.0.1:$port/nothere.tar" x:1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"404"* ]]
+  run e import "http://127.0.0.1:$port/nothere.tar"
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [ -z "$(ls -A "$DD/root/build")" ]
   d rm exp
-  d rmi imported:latest
+  d rmi imported:latest fromurl:1
 }
 
 @test "berthd: login, push and pull against a local registry with auth" {

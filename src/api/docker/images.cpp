@@ -1,6 +1,8 @@
 // Images: list, inspect, history, pull and import (create), push, tag, rmi, prune, save
 // (get), load, and commit.
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -14,6 +16,7 @@
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "common/time.hpp"
+#include "engine/instructions.hpp"
 #include "engine/model.hpp"
 #include "image/archive.hpp"
 #include "oci/reference.hpp"
@@ -176,17 +179,51 @@ void Api::image_create(Exchange& ex, const Params&) {
   const std::string from_image = q.param("fromImage"), from_src = q.param("fromSrc");
   std::string tag = q.param("tag");
   if (!from_src.empty()) {
-    // docker import: the body is the rootfs tar (only "-": berthd fetches no URL).
-    if (from_src != "-") throw Error(ErrorKind::invalid_argument, "import from a URL is not supported: send the tar as the body (fromSrc=-)");
+    // docker import: the body is the rootfs tar (fromSrc=-), or berthd downloads it (a URL:
+    // `docker import URL` sends it so).
+    const bool url = from_src.rfind("http://", 0) == 0 || from_src.rfind("https://", 0) == 0;
+    if (from_src != "-" && !url) throw Error(ErrorKind::invalid_argument, "fromSrc " + from_src + ": - (the body) or an http(s) URL");
     std::string repo = q.param("repo");
     if (!repo.empty() && !tag.empty()) repo += ":" + tag;
+    if (!repo.empty()) oci::Reference::parse(repo);
     image::ImportOptions opt;
     opt.message = q.param("message");
+    std::vector<std::string> changes;
+    for (auto [lo, hi] = q.query.equal_range("changes"); lo != hi; ++lo)
+      for (const auto& line : split(lo->second, '\n'))
+        if (!line.empty()) changes.push_back(line);
+    if (!changes.empty())
+      opt.edit_config = [&changes](json& config) {
+        for (const auto& c : changes) {
+          try {
+            engine::apply_instruction(config, c);
+          } catch (const Error& err) {
+            throw Error(ErrorKind::invalid_argument, std::string("import --change: ") + err.what());
+          }
+        }
+      };
     image::Image img;
-    feed_to(ex, [&](int fd) {
-      diff::Reader reader = [fd](void* buf, size_t n) { return fs::read_fd(fd, buf, n, "the request body"); };
+    if (url) {
+      if (!settings_.fetch) throw Error(ErrorKind::invalid_argument, "import from a URL is not available here");
+      const std::string base = settings_.root + "/build";
+      fs::mkdir_p(base, 0700);
+      UniqueFd tmp(::open(base.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+      if (!tmp) throw_errno("import: a temporary file in `" + base + "`");
+      try {
+        settings_.fetch(from_src, tmp.get());
+      } catch (const std::exception& e) {
+        throw Error(ErrorKind::invalid_argument, std::string("import: ") + e.what());
+      }
+      if (::lseek(tmp.get(), 0, SEEK_SET) < 0) throw_errno("import: seek");
+      const int fd = tmp.get();
+      diff::Reader reader = [fd, &from_src](void* buf, size_t n) { return fs::read_fd(fd, buf, n, from_src); };
       img = eng_.images().import(reader, repo, opt);
-    });
+    } else {
+      feed_to(ex, [&](int fd) {
+        diff::Reader reader = [fd](void* buf, size_t n) { return fs::read_fd(fd, buf, n, "the request body"); };
+        img = eng_.images().import(reader, repo, opt);
+      });
+    }
     ex.begin_stream(200, "application/json");
     ex.write(json{{"status", img.id.str()}}.dump() + "\n");
     ex.end_stream();

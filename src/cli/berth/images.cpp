@@ -16,6 +16,7 @@
 #include "cli/runtime/args.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "engine/instructions.hpp"
 #include "format/template.hpp"
 #include "oci/reference.hpp"
 
@@ -239,21 +240,47 @@ int cmd_rmi(const Engine& e, int argc, char** argv, int first) {
 int cmd_import(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("import", {{"message", "m", true}, {"change", "c", true, true}, {"platform", "", true}}, argc,
          argv, first);
-  if (a.positional().size() != 2) throw Error("import: requires FILE|- and REPOSITORY[:TAG]");
+  if (a.positional().empty() || a.positional().size() > 2)
+    throw UsageError("import: requires FILE|URL|- and, optionally, REPOSITORY[:TAG]");
   const std::string& file = a.positional()[0];
+  const std::string repo = a.positional().size() > 1 ? a.positional()[1] : "";
+  if (!repo.empty()) oci::Reference::parse(repo);  // a bad name: its error, before any download
   UniqueFd fd;
   int in = 0;
-  if (file != "-") {
+  if (file.rfind("http://", 0) == 0 || file.rfind("https://", 0) == 0) {
+    // Docker's `import URL`: downloaded first, into a file that has no name (nothing stays).
+    const std::string base = e.root + "/build";
+    fs::mkdir_p(base, 0700);
+    fd.reset(::open(base.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    if (!fd) throw_errno("import: a temporary file in `" + base + "`");
+    try {
+      fetch_url(file, fd.get());
+    } catch (const std::exception& err) {
+      throw Error(ErrorKind::invalid_argument, std::string("import: ") + err.what());
+    }
+    if (::lseek(fd.get(), 0, SEEK_SET) < 0) throw_errno("import: seek");
+    in = fd.get();
+  } else if (file != "-") {
     fd.reset(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) throw_errno("import: open `" + file + "`");
     in = fd.get();
   }
   image::ImportOptions opt;
   opt.message = a.get("message");
-  opt.changes = a.all("change");
+  const std::vector<std::string> changes = a.all("change");
+  if (!changes.empty())
+    opt.edit_config = [&changes](nlohmann::json& config) {
+      for (const auto& c : changes) {
+        try {
+          engine::apply_instruction(config, c);
+        } catch (const Error& err) {
+          throw Error(ErrorKind::invalid_argument, std::string("import --change: ") + err.what());
+        }
+      }
+    };
   auto svc = e.images();
   diff::Reader reader = [in, &file](void* buf, size_t n) { return fs::read_fd(in, buf, n, file); };
-  auto img = svc.import(reader, a.positional()[1], opt);
+  auto img = svc.import(reader, repo, opt);
   std::puts(img.id.str().c_str());
   return 0;
 }
