@@ -3159,6 +3159,10 @@ image::Image Engine::commit(const std::string& ref, const std::string& image_ref
     auto img = images_.commit(base, images_.snapshots().fs_dir(c.rec.snapshot), image_ref, config, comment, author,
                               kEtcMountPoints);
     if (paused_here) thaw(c);
+    // Docker's container event, with what it names.
+    std::map<std::string, std::string> extra = {{"comment", comment}, {"imageID", img.id.str()}};
+    if (!image_ref.empty()) extra["imageRef"] = image_ref;
+    emit(c, "commit", std::move(extra));
     return img;
   } catch (...) {
     if (paused_here) thaw(c);

@@ -1864,7 +1864,9 @@ PY
   # A line break in an exec's command (its action) forges no line of its own.
   e exec ev2 echo "$(printf 'a\n2026-01-01T00:00:00Z forged')" >/dev/null
   e pause ev2; e unpause ev2; e rename ev2 ev3
+  e commit -m "a note" ev3 evcommit:1 >/dev/null
   e rm -f ev3 >/dev/null
+  e rmi evcommit:1 >/dev/null
   e tag busybox evimg:1; e rmi evimg:1 >/dev/null
   e volume create evvol >/dev/null; e volume rm evvol >/dev/null
   e network create evnet >/dev/null; e network rm evnet >/dev/null
@@ -1876,6 +1878,7 @@ PY
   grep -q "container die [0-9a-f]\{64\} (exitCode=3, image=busybox, name=ev1, team=a)" "$TEST_DIR/live"
   [ "$(grep -c ' container \(pause\|unpause\|rename\|kill\|destroy\) ' "$TEST_DIR/live")" -ge 4 ]
   grep -q "container rename .*name=ev3, oldName=ev2" "$TEST_DIR/live"
+  grep -q "container commit [0-9a-f]\{64\} (comment=a note, image=busybox, imageID=sha256:[0-9a-f]*, imageRef=evcommit:1, name=ev3)" "$TEST_DIR/live"
   grep -q "container exec_create: sh -c exit 4 [0-9a-f]\{64\} (execID=1, image=busybox, name=ev2)" "$TEST_DIR/live"
   grep -q "container exec_start: sh -c exit 4 .*execID=1" "$TEST_DIR/live"
   grep -q "container exec_die [0-9a-f]\{64\} (execID=1, exitCode=4, image=busybox, name=ev2)" "$TEST_DIR/live"
