@@ -376,6 +376,71 @@ std::vector<json> Engine::volume_mounts(const Container& c, const std::string& r
 
 namespace {
 // A link as stored: "NAME:ALIAS".
+// Docker's environment of a legacy link (`--link NAME:ALIAS` on the default network), as its
+// daemon writes it: ALIAS_NAME=/SELF/ALIAS; for each exposed port, in order,
+// ALIAS_PORT_80_TCP=tcp://IP:80 with _ADDR, _PORT and _PROTO (a run of consecutive ports also
+// _START, _PORT_START, _END, _PORT_END at its first); ALIAS_PORT for the lowest; and
+// ALIAS_ENV_X for each of the linked container's variables but HOME and PATH.
+std::vector<std::string> legacy_link_env(const std::string& self, const std::string& alias_given, const std::string& ip,
+                                         const std::vector<std::string>& exposed, const std::vector<std::string>& child_env) {
+  std::string alias;
+  for (char ch : alias_given) alias += ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  struct Port {
+    int number;
+    std::string proto;
+  };
+  std::vector<Port> ports;
+  for (const auto& p : exposed) {
+    const auto slash = p.find('/');
+    const std::string num = p.substr(0, slash), proto = slash == std::string::npos ? "tcp" : p.substr(slash + 1);
+    if (num.empty() || num.find_first_not_of("0123456789") != std::string::npos || num.size() > 5) continue;
+    ports.push_back({std::atoi(num.c_str()), proto});
+  }
+  std::sort(ports.begin(), ports.end(), [](const Port& a, const Port& b) {
+    return a.number != b.number ? a.number < b.number : a.proto < b.proto;
+  });
+  std::vector<std::string> out;
+  if (!ports.empty())
+    out.push_back(alias + "_PORT=" + ports[0].proto + "://" + ip + ":" + std::to_string(ports[0].number));
+  auto upper = [](std::string s) {
+    for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return s;
+  };
+  for (size_t i = 0; i < ports.size();) {
+    size_t j = i;  // the last of a run of consecutive ports of one protocol
+    while (j + 1 < ports.size() && ports[j + 1].number == ports[j].number + 1 && ports[j + 1].proto == ports[i].proto) ++j;
+    const Port& p = ports[i];
+    const std::string base = alias + "_PORT_" + std::to_string(p.number) + "_" + upper(p.proto);
+    if (j > i) {
+      const Port& q = ports[j];
+      out.push_back(base + "_START=" + p.proto + "://" + ip + ":" + std::to_string(p.number));
+      out.push_back(base + "_ADDR=" + ip);
+      out.push_back(base + "_PROTO=" + p.proto);
+      out.push_back(base + "_PORT_START=" + std::to_string(p.number));
+      out.push_back(base + "_END=" + q.proto + "://" + ip + ":" + std::to_string(q.number));
+      out.push_back(base + "_PORT_END=" + std::to_string(q.number));
+    }
+    for (size_t k = i; k <= j; ++k) {
+      const Port& r = ports[k];
+      const std::string b = alias + "_PORT_" + std::to_string(r.number) + "_" + upper(r.proto);
+      out.push_back(b + "=" + r.proto + "://" + ip + ":" + std::to_string(r.number));
+      out.push_back(b + "_ADDR=" + ip);
+      out.push_back(b + "_PORT=" + std::to_string(r.number));
+      out.push_back(b + "_PROTO=" + r.proto);
+    }
+    i = j + 1;
+  }
+  out.push_back(alias + "_NAME=/" + self + "/" + alias_given);
+  for (const auto& kv : child_env) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string key = kv.substr(0, eq);
+    if (key == "HOME" || key == "PATH") continue;
+    out.push_back(alias + "_ENV_" + key + "=" + kv.substr(eq + 1));
+  }
+  return out;
+}
+
 std::pair<std::string, std::string> split_link(const std::string& l) {
   const auto colon = l.find(':');
   if (colon == std::string::npos) return {l, l};
@@ -1201,6 +1266,21 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     in.resolv_file = pdir + "/resolv.conf";
     in.volume_mounts = volume_mounts(c, rootfs);
     const std::string& mode = host.network_mode;
+    // Legacy links (the default network's): the linked containers' addresses, ports and
+    // variables in the environment. On a user network a link is a name only (Docker's rule).
+    if (mode == network::Networks::kDefault)
+      for (const auto& l : host.links) {
+        const auto [name, alias] = split_link(l);
+        const Container other = linked_container(name);
+        const std::string ip = other.data.value("NetworkSettings", json::object())
+                                   .value("Networks", json::object())
+                                   .value(mode, json::object())
+                                   .value("IPAddress", "");
+        if (ip.empty()) continue;
+        const ContainerConfig oc = other.config();
+        auto vars = legacy_link_env(c.rec.name, alias, ip, oc.exposed_ports, oc.env);
+        in.link_env.insert(in.link_env.end(), vars.begin(), vars.end());
+      }
     if (auto path = namespace_path(mode)) {
       in.netns = *path;  // a namespace made for it (a pod's): nothing attached here
     } else if (mode.rfind("container:", 0) == 0) {

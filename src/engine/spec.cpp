@@ -826,6 +826,10 @@ json make_spec(const SpecInputs& in) {
   auto has_env = [&](const std::string& k) {
     return std::any_of(env.begin(), env.end(), [&](auto& e) { return e.rfind(k + "=", 0) == 0; });
   };
+  std::vector<std::string> linked;
+  for (const auto& kv : in.link_env)
+    if (!has_env(kv.substr(0, kv.find('=')))) linked.push_back(kv);
+  env.insert(env.begin(), linked.begin(), linked.end());
   if (!has_env("PATH")) env.insert(env.begin(), kDefaultPath);
   const std::string& hostname = c.hostname;
   if (!has_env("HOSTNAME") && !hostname.empty()) env.push_back("HOSTNAME=" + hostname);

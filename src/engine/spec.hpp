@@ -37,6 +37,9 @@ struct SpecInputs {
   // default network sysctls go in the spec (the user's own values win) — every port may be bound
   // without CAP_NET_BIND_SERVICE, ICMP echo sockets open to every group (ping without NET_RAW).
   bool default_net_sysctls = false;
+  // Docker's legacy links on the default network: the linked containers' variables
+  // (ALIAS_PORT_80_TCP_ADDR, ALIAS_ENV_X, …); the container's own variables win.
+  std::vector<std::string> link_env;
 };
 
 // Docker's default sysctls for a container's own network namespace (moby's WithCommonOptions).

@@ -306,9 +306,19 @@ web_root() {
   [ "$new_ip" != "$db_ip" ]
   run -0 e exec web grep dbalias /etc/hosts
   [[ "$output" == "$new_ip"*dbalias* ]]
-  # The default network too (Docker's legacy links).
-  e run -d --name ddb busybox sleep 100 >/dev/null
-  run -0 e run --rm --link ddb:legacy busybox ping -c1 -W2 legacy
+  # A user network's link is a name only: none of the legacy variables.
+  [ "$(e run --rm --network linknet --link db:database busybox sh -c 'env | grep -c ^DATABASE_')" = 0 ] || false
+  # The default network too (Docker's legacy links), with their variables: the linked
+  # container's address, exposed ports (a run of consecutive ones marked), name and env.
+  e run -d --name ddb -e DB_PASS=secret -e HOME=/x --expose 5432 --expose 8000-8001 busybox sleep 100 >/dev/null
+  ddb_ip=$(e inspect -f '{{.NetworkSettings.IPAddress}}' ddb)
+  run -0 e run --rm --name linker --link ddb:legacy-db -e LEGACY_DB_ENV_DB_PASS=mine busybox sh -c 'ping -c1 -W2 legacy-db >/dev/null && env | grep ^LEGACY_DB | sort'
+  [ "$output" = "$(printf '%s\n' "LEGACY_DB_ENV_DB_PASS=mine" "LEGACY_DB_NAME=/linker/legacy-db" "LEGACY_DB_PORT=tcp://$ddb_ip:5432" \
+    "LEGACY_DB_PORT_5432_TCP=tcp://$ddb_ip:5432" "LEGACY_DB_PORT_5432_TCP_ADDR=$ddb_ip" "LEGACY_DB_PORT_5432_TCP_PORT=5432" "LEGACY_DB_PORT_5432_TCP_PROTO=tcp" \
+    "LEGACY_DB_PORT_8000_TCP=tcp://$ddb_ip:8000" "LEGACY_DB_PORT_8000_TCP_ADDR=$ddb_ip" "LEGACY_DB_PORT_8000_TCP_END=tcp://$ddb_ip:8001" \
+    "LEGACY_DB_PORT_8000_TCP_PORT=8000" "LEGACY_DB_PORT_8000_TCP_PORT_END=8001" "LEGACY_DB_PORT_8000_TCP_PORT_START=8000" "LEGACY_DB_PORT_8000_TCP_PROTO=tcp" \
+    "LEGACY_DB_PORT_8000_TCP_START=tcp://$ddb_ip:8000" "LEGACY_DB_PORT_8001_TCP=tcp://$ddb_ip:8001" "LEGACY_DB_PORT_8001_TCP_ADDR=$ddb_ip" \
+    "LEGACY_DB_PORT_8001_TCP_PORT=8001" "LEGACY_DB_PORT_8001_TCP_PROTO=tcp")" ]
   # Docker's refusals: a container that does not exist (at create), one that does not run
   # (at start), host networking.
   run -125 e run --rm --link nosuch:x busybox true
