@@ -2557,6 +2557,27 @@ void Engine::rename(const std::string& ref, const std::string& new_name) {
     }
   }
   emit(c, "rename", {{"oldName", old}});
+  lk.reset();
+  // A link follows the container it names (Docker's hold it by reference): the links that
+  // named the old name name the new one, each record updated under its own lock.
+  for (const Container& o : list()) {
+    if (o.id() == c.id()) continue;
+    const json links = o.data.value("HostConfig", json::object()).value("Links", json());
+    if (!links.is_array() ||
+        std::none_of(links.begin(), links.end(), [&](const json& l) { return l.is_string() && split_link(l.get<std::string>()).first == old; }))
+      continue;
+    try {
+      UniqueFd olk = lock(o.id());
+      Container fresh = lookup(o.id());
+      json& list = fresh.data["HostConfig"]["Links"];
+      for (json& l : list)
+        if (l.is_string())
+          if (const auto [n, alias] = split_link(l.get<std::string>()); n == old) l = name + ":" + alias;
+      save(fresh);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::not_found) throw;  // removed meanwhile
+    }
+  }
 }
 
 void Engine::freeze(const Container& c) {

@@ -306,6 +306,12 @@ web_root() {
   [ "$new_ip" != "$db_ip" ]
   run -0 e exec web grep dbalias /etc/hosts
   [[ "$output" == "$new_ip"*dbalias* ]]
+  # The link follows a rename of the linked container (the linking one starts again with it).
+  e rename db db-renamed
+  [ "$(e inspect -f '{{json .HostConfig.Links}}' web)" = '["db-renamed:dbalias"]' ]
+  e restart -t 0 web >/dev/null
+  run -0 e exec web ping -c1 -W2 dbalias
+  e rename db-renamed db
   # A user network's link is a name only: none of the legacy variables.
   [ "$(e run --rm --network linknet --link db:database busybox sh -c 'env | grep -c ^DATABASE_')" = 0 ] || false
   # The default network too (Docker's legacy links), with their variables: the linked
