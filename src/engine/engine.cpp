@@ -1057,8 +1057,9 @@ Container Engine::create(const CreateRequest& req) {
     }
     if (!endpoints.contains(mode)) endpoints[mode] = json::object();
     for (auto& [name, ep] : endpoints.items()) {
-      if (name != mode) networks_.get(name);
-      endpoint_config(ep);  // checked before anything is made
+      const network::Network on = name != mode ? networks_.get(name) : net;
+      // Checked before anything is made: a static address the network cannot give too.
+      if (const EndpointConfig ec = endpoint_config(ep); !ec.ipv4.empty()) network::Networks::check_static_ip(on, ec.ipv4);
     }
   }
   const std::string top = images_.unpack(img);
@@ -2806,7 +2807,9 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
   // next start, as Docker's does (compose connects the networks it created the container with).
   if (eps.contains(net.name) && s.running())
     throw Error(ErrorKind::conflict, "container " + c.rec.name + " is already connected to network " + net.name);
-  endpoint_config(endpoint);  // checked before anything is made
+  // Checked before anything is made or recorded: a stopped container must not keep an
+  // endpoint it could never start with.
+  if (const EndpointConfig ec = endpoint_config(endpoint); !ec.ipv4.empty()) network::Networks::check_static_ip(net, ec.ipv4);
   if (s.running() && c.data.contains("NetworkSettings")) {
     std::set<std::string> used;
     const json attached = c.data["NetworkSettings"].value("Networks", json::object());
@@ -3310,6 +3313,27 @@ json Engine::inspect(Container& c) {
   json network_settings = c.data.value("NetworkSettings", json::object());
   if (!network_settings.contains("Networks")) network_settings["Networks"] = json::object();
   if (!network_settings.contains("Ports")) network_settings["Ports"] = json::object();
+  // The networks it is configured for and not attached to now (created, stopped, connected
+  // while stopped), as Docker's lists them: their settings, empty addresses.
+  const json configured = c.endpoints();
+  for (const auto& [name, ep] : configured.items()) {
+    if (network_settings["Networks"].contains(name)) continue;
+    const auto net = networks_.find(name);
+    network_settings["Networks"][name] = {
+        {"IPAMConfig", ep.is_object() && ep.contains("IPAMConfig") ? ep["IPAMConfig"] : json(nullptr)},
+        {"Links", nullptr},
+        {"Aliases", ep.is_object() && ep.contains("Aliases") ? ep["Aliases"] : json(nullptr)},
+        {"NetworkID", net ? net->id : ""},
+        {"EndpointID", ""},
+        {"Gateway", ""},
+        {"IPAddress", ""},
+        {"IPPrefixLen", 0},
+        {"IPv6Gateway", ""},
+        {"GlobalIPv6Address", ""},
+        {"GlobalIPv6PrefixLen", 0},
+        {"MacAddress", ""},
+        {"DriverOpts", nullptr}};
+  }
   // Docker's legacy fields, there (empty) whatever the network: `{{.NetworkSettings.IPAddress}}`
   // is a staple of scripts, and a template fails on a field the document lacks.
   for (const char* k : {"Bridge", "SandboxID", "SandboxKey", "LinkLocalIPv6Address", "EndpointID", "Gateway",

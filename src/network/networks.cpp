@@ -794,17 +794,20 @@ void Networks::pick_ports_locked(const Network& net, Member& m) {
   }
 }
 
+void Networks::check_static_ip(const Network& net, const std::string& ip) {
+  if (net.subnet.empty()) throw Error(ErrorKind::invalid_argument, "--ip: network " + net.name + " has no subnet to take it from");
+  if (!Subnet::parse(net.subnet).contains(parse_ipv4(ip)))
+    throw Error(ErrorKind::invalid_argument, "--ip " + ip + " is not in network " + net.name + "'s subnet " + net.subnet);
+}
+
 Member Networks::attach(const Network& net, Member m) {
   UniqueFd lk = lock();
   if (member(net.name, m.container_id)) throw Error(ErrorKind::conflict, "container " + m.container_name + " is already attached to network " + net.name);
   pick_ports_locked(net, m);
   Attachment at = attachment(m);
   if (!m.ip.empty()) {
-    if (net.subnet.empty()) throw Error(ErrorKind::invalid_argument, "--ip: network " + net.name + " has no subnet to take it from");
-    Subnet s = Subnet::parse(net.subnet);
-    if (!s.contains(parse_ipv4(m.ip)))
-      throw Error(ErrorKind::invalid_argument, "--ip " + m.ip + " is not in network " + net.name + "'s subnet " + net.subnet);
-    at.capability_args["ips"] = json::array({m.ip + "/" + std::to_string(s.prefix)});
+    check_static_ip(net, m.ip);
+    at.capability_args["ips"] = json::array({m.ip + "/" + std::to_string(Subnet::parse(net.subnet).prefix)});
   }
   if (!m.mac.empty()) {
     bool can = false;

@@ -138,6 +138,9 @@ class Networks {
   // ADD through the plugins (ports picked and checked first), recorded, hosts files updated.
   // On failure nothing is left (the plugins' DEL ran).
   Member attach(const Network& net, Member m);
+  // Refuses (invalid_argument, one line) a static address `ip` (--ip) the network cannot give:
+  // it has no subnet, or the address is outside it. Checked before an endpoint is recorded.
+  static void check_static_ip(const Network& net, const std::string& ip);
   // DEL with the stored result; the record goes and the other members' hosts files lose the
   // container. Nothing happens if it is not attached. Throws the plugins' failure after the
   // record is gone (a DEL that fails once would fail forever).

@@ -509,6 +509,26 @@ web_root() {
   run e network rm front
   [ "$status" -ne 0 ]
   [[ "$output" == *"used by containers (app)"* ]]
+  # An address a network cannot give: refused at connect (a created container keeps nothing of
+  # it and still starts) and at create (nothing is made), one line each.
+  e network create --subnet 10.211.0.0/24 fixed >/dev/null
+  e create --name later --network front busybox sleep 60 >/dev/null
+  run e network connect --ip 10.99.0.5 fixed later
+  [ "$status" -ne 0 ]
+  [ "$output" = "berth: --ip 10.99.0.5 is not in network fixed's subnet 10.211.0.0/24" ]
+  e network connect --ip 10.211.0.7 fixed later
+  # Not running: inspect lists the networks it is configured for (Docker's), no address yet.
+  run -0 e inspect -f '{{json .NetworkSettings.Networks}}' later
+  [ "$(jq -r 'keys | join(",")' <<<"$output")" = fixed,front ]
+  [ "$(jq -r '.fixed.IPAMConfig.IPv4Address + " " + .fixed.IPAddress + "."' <<<"$output")" = "10.211.0.7 ." ]
+  e start later >/dev/null
+  [ "$(e exec later ip -4 -o addr show eth1 | awk '{print $4}')" = 10.211.0.7/24 ]
+  run e create --network fixed --ip 10.200.0.1 busybox true
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [ -z "$(e ps -aq --filter status=created)" ]
+  e rm -f app later >/dev/null
+  e network rm front back fixed >/dev/null
 }
 
 @test "network create: bad input gets one clear line and changes nothing" {
