@@ -978,6 +978,45 @@ print(c.containers.run("tarbuilt:1", remove=True).decode().strip())
   [ -z "$(ls -A "$DD/root/build")" ]
 }
 
+@test "berthd: search (a registry's v1 search, as Docker's), plugin ls (none), swarm objects (not a swarm node)" {
+  local www=$DD/swww
+  mkdir -p "$www/v1"
+  cat > "$www/v1/search" <<'JSON'
+{"num_results": 3, "query": "busy", "results": [
+ {"name": "library/busybox", "description": "Busybox base image, a description long enough to be cut short.", "star_count": 3000, "is_official": true, "is_automated": false},
+ {"name": "someone/busybox-tools", "description": "tools", "star_count": 12, "is_official": false, "is_automated": true},
+ {"name": "other/busy", "description": "line\nbreak", "star_count": 1, "is_official": false, "is_automated": false}]}
+JSON
+  port=$(free_port)
+  (cd "$www" && exec /usr/bin/python3 -m http.server "$port" --bind 127.0.0.1) > /dev/null 2>&1 &
+  track_pid $!
+  for i in $(seq 50); do curl -sf "http://127.0.0.1:$port/v1/search" >/dev/null && break; sleep 0.1; done
+  run -0 d search "127.0.0.1:$port/busy"
+  echo "$output"
+  [ "${lines[0]}" = "NAME                    DESCRIPTION                                     STARS     OFFICIAL   AUTOMATED" ]
+  [[ "${lines[1]}" == "library/busybox         Busybox base image, a description long enoug…   3000      [OK]"* ]]
+  [ "${#lines[@]}" -eq 4 ]
+  # berth's CLI prints the same table.
+  [ "$(e search "127.0.0.1:$port/busy")" = "$output" ]
+  run -0 d search --filter is-official=true --format '{{.Name}} {{.StarCount}}' "127.0.0.1:$port/busy"
+  [ "$output" = "library/busybox 3000" ]
+  run -0 d search --filter stars=10 --limit 1 --format '{{.Name}}' "127.0.0.1:$port/busy"
+  [ "$output" = "library/busybox" ]
+  # berth's CLI: the same lines.
+  [ "$(e search --filter is-automated=true --format '{{.Name}}|{{.IsAutomated}}' "127.0.0.1:$port/busy")" = "someone/busybox-tools|[OK]" ]
+  run e search --filter color=blue "127.0.0.1:$port/busy"
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  run e search "127.0.0.1:1/busy"
+  [ "$status" -ne 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  run -0 d plugin ls
+  [ "${#lines[@]}" -eq 1 ]
+  run d secret ls
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"not a swarm manager"* ]]
+}
+
 @test "berthd: a newer docker CLI (28.x) negotiates API 1.41 and works the same" {
   local D; D=$(newer_docker) || skip "no docker CLI newer than Debian's here"
   n() { DOCKER_HOST="unix://$DD/d.sock" DOCKER_CONFIG="$DD/docker-config" "$D" "$@"; }

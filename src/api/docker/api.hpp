@@ -116,6 +116,9 @@ class Api {
   void image_tag(Exchange&, const Params&);
   void image_delete(Exchange&, const Params&);
   void image_prune(Exchange&, const Params&);
+  void image_search(Exchange&, const Params&);
+  void plugin_list(Exchange&, const Params&);
+  void swarm_only(Exchange&, const Params&);
   void image_get(Exchange&, const Params&);
   void image_get_all(Exchange&, const Params&);
   void image_load(Exchange&, const Params&);

@@ -17,6 +17,7 @@
 #include "common/strings.hpp"
 #include "common/time.hpp"
 #include "engine/instructions.hpp"
+#include "image/search.hpp"
 #include "engine/model.hpp"
 #include "image/archive.hpp"
 #include "oci/reference.hpp"
@@ -171,6 +172,21 @@ void Api::image_history(Exchange& ex, const Params& p) {
   for (auto& h : svc.history(svc.resolve(p["name"])))
     out.push_back({{"Id", h.id}, {"Created", h.created}, {"CreatedBy", h.created_by},
                    {"Tags", h.tags.empty() ? json(nullptr) : json(h.tags)}, {"Size", h.size}, {"Comment", h.comment}});
+  ex.reply(200, out);
+}
+
+// GET /images/search: Docker Hub's index or REGISTRY/TERM's (image/search.hpp), through the
+// registry module's fetch.
+void Api::image_search(Exchange& ex, const Params&) {
+  const auto& q = ex.req();
+  image::SearchOptions o;
+  o.limit = static_cast<int>(int_param(q, "limit", 25));
+  for (const auto& [key, values] : parse_filters(q.param("filters")))
+    for (const auto& v : values) o.filters.push_back(key + "=" + v);
+  json out = json::array();
+  for (const auto& r : image::search(q.param("term"), o, settings_.fetch))
+    out.push_back({{"name", r.name}, {"description", r.description}, {"star_count", r.stars},
+                   {"is_official", r.official}, {"is_automated", r.automated}});
   ex.reply(200, out);
 }
 

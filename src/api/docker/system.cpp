@@ -229,6 +229,13 @@ void Api::events(Exchange& ex, const Params&) {
   ex.end_stream();
 }
 
+// GET /plugins: Docker's managed plugins; berth has none.
+void Api::plugin_list(Exchange& ex, const Params&) { ex.reply(200, json::array()); }
+
+void Api::swarm_only(Exchange& ex, const Params&) {
+  ex.reply(503, json{{"message", "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again."}});
+}
+
 void Api::system_df(Exchange& ex, const Params&) {
   const auto u = eng_.disk_usage();
   json images = json::array(), containers = json::array(), volumes = json::array();

@@ -103,6 +103,7 @@ int cmd_history(const Engine& e, int argc, char** argv, int first);
 int cmd_tag(const Engine& e, int argc, char** argv, int first);
 int cmd_rmi(const Engine& e, int argc, char** argv, int first);
 int cmd_import(const Engine& e, int argc, char** argv, int first);
+int cmd_search(const Engine& e, int argc, char** argv, int first);
 int cmd_image_prune(const Engine& e, int argc, char** argv, int first);
 int cmd_save(const Engine& e, int argc, char** argv, int first);
 int cmd_load(const Engine& e, int argc, char** argv, int first);

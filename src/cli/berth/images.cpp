@@ -17,6 +17,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "engine/instructions.hpp"
+#include "image/search.hpp"
 #include "format/template.hpp"
 #include "oci/reference.hpp"
 
@@ -282,6 +283,36 @@ int cmd_import(const Engine& e, int argc, char** argv, int first) {
   diff::Reader reader = [in, &file](void* buf, size_t n) { return fs::read_fd(in, buf, n, file); };
   auto img = svc.import(reader, repo, opt);
   std::puts(img.id.str().c_str());
+  return 0;
+}
+
+// Docker's search: Docker Hub's index, or REGISTRY/TERM's registry (image/search.hpp).
+int cmd_search(const Engine&, int argc, char** argv, int first) {
+  Args a = parse_args("search", {{"limit", "", true}, {"filter", "f", true, true}, {"no-trunc", "", false}, {"format", "", true}},
+                      argc, argv, first);
+  if (a.positional().size() != 1) throw UsageError("search: requires exactly one argument: TERM");
+  image::SearchOptions o;
+  if (a.has("limit")) {
+    const std::string v = a.get("limit");
+    char* end = nullptr;
+    const long n = std::strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end) throw UsageError("search: invalid --limit `" + v + "`");
+    o.limit = static_cast<int>(std::max(-1L, std::min(n, 1000L)));
+  }
+  o.filters = a.all("filter");
+  const std::string format = a.get("format", "table");
+  if (format != "table" && format != "json") format::Template::parse(format.rfind("table ", 0) == 0 ? format.substr(6) : format);
+  const bool trunc = !a.has("no-trunc");
+  std::vector<json> views;
+  for (const auto& r : image::search(a.positional()[0], o, fetch_url))
+    views.push_back({{"Name", r.name},
+                     {"Description", trunc ? cell_text(r.description, 45) : cell_text(r.description, 0)},
+                     {"StarCount", std::to_string(r.stars)},
+                     {"IsOfficial", r.official ? "[OK]" : ""},
+                     {"IsAutomated", r.automated ? "[OK]" : ""}});
+  static const json headers = {{"Name", "NAME"}, {"Description", "DESCRIPTION"}, {"StarCount", "STARS"},
+                               {"IsOfficial", "OFFICIAL"}, {"IsAutomated", "AUTOMATED"}};
+  print_list(format, "{{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}\t{{.IsAutomated}}", headers, views);
   return 0;
 }
 

@@ -74,7 +74,8 @@ const char* kUsage =
     "  image rm        same as rmi\n"
     "  image prune     remove unused data (-a: every image)\n"
     "  history         an image's steps (-q, --no-trunc, -H, --format)\n"
-    "  import          make an image from a rootfs tarball (FILE|- REPOSITORY[:TAG], -m)\n"
+    "  import          make an image from a rootfs tarball (FILE|URL|- [REPOSITORY[:TAG]], -m, -c)\n"
+    "  search          search Docker Hub or a registry's v1 search (TERM, --limit, --filter, --format)\n"
     "  tag             give an image another name\n"
     "  rmi             remove images (-f)\n"
     "  save            write images to a tar archive (-o FILE; OCI layout + Docker manifest.json)\n"
@@ -146,7 +147,8 @@ const VerbHelp kHelp[] = {
     {"history", "[OPTIONS] IMAGE", "Show the history of an image"},
     {"rmi", "[OPTIONS] IMAGE [IMAGE...]", "Remove one or more images"},
     {"tag", "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"},
-    {"import", "[OPTIONS] file|- [REPOSITORY[:TAG]]", "Import the contents from a tarball to create a filesystem image"},
+    {"import", "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]", "Import the contents from a tarball to create a filesystem image"},
+    {"search", "[OPTIONS] TERM", "Search Docker Hub (or REGISTRY/TERM: that registry) for images"},
     {"image prune", "[OPTIONS]", "Remove unused images"},
     {"builder prune", "[OPTIONS]", "Remove build cache"},
     {"save", "[OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive"},
@@ -228,6 +230,7 @@ const Verb kVerbs[] = {
     {"tag", nullptr, cli::cmd_tag},
     {"rmi", nullptr, cli::cmd_rmi},
     {"import", nullptr, cli::cmd_import},
+    {"search", nullptr, cli::cmd_search},
     {"system", "df", cli::cmd_system_df},
     {"version", nullptr, cli::cmd_version},
     {"system", "events", cli::cmd_events},
