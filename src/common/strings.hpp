@@ -20,6 +20,24 @@ inline std::vector<std::string> split(std::string_view s, char sep) {
   return out;
 }
 
+// Percent-encoding of a URL query value or path segment: all but RFC 3986's unreserved
+// characters (letters, digits, - . _ ~) as %XX.
+inline std::string url_escape(std::string_view s) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 // The parts with `sep` between them (split's inverse).
 inline std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;

@@ -8,6 +8,8 @@
 #include <exception>
 #include <memory>
 
+#include "common/strings.hpp"
+
 namespace berth::distribution::http {
 
 namespace {
@@ -519,21 +521,7 @@ std::string host_of(const std::string& url) {
   return port.empty() ? host : host + ":" + port;
 }
 
-std::string escape(std::string_view s) {
-  static const char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
+std::string escape(std::string_view s) { return url_escape(s); }
 
 std::string add_query(const std::string& url, std::string_view key, std::string_view value) {
   std::string out = url;
