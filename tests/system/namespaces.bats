@@ -14,6 +14,16 @@ run_ok() {
 # Host view of one namespace of this test process.
 host_ns() { readlink "/proc/$$/ns/$1"; }
 
+# joiner_bundle DIR JQ_FILTER CMD...: a second bundle at DIR running CMD, its config.json
+# edited by JQ_FILTER, in which $pid is the first container's ($ID's) pid.
+joiner_bundle() {
+  local dir=$1 filter=$2 tmp
+  shift 2
+  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$dir" "$@"
+  tmp=$(mktemp)
+  jq --arg pid "$(state_field "$ID" pid)" "$filter" "$dir/config.json" > "$tmp" && mv "$tmp" "$dir/config.json"
+}
+
 @test "pid namespace: init is pid 1 inside, a different pid on the host" {
   set_args sh -c 'echo $$; readlink /proc/self/ns/pid; ls /proc | grep -c "^[0-9]"'
   run_ok rt run --bundle "$BUNDLE" "$ID"
@@ -156,13 +166,10 @@ host_ns() { readlink "/proc/$$/ns/$1"; }
   pid=$(state_field "$ID" pid)
 
   local b2=$TEST_DIR/bundle2 id2=${ID}-joiner
-  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$b2" sh -c 'readlink /proc/self/ns/net; readlink /proc/self/ns/uts; hostname; readlink /proc/self/ns/ipc'
-  local tmp
-  tmp=$(mktemp)
-  jq --arg net "/proc/$pid/ns/net" --arg uts "/proc/$pid/ns/uts" '
-      del(.hostname)
-      | .linux.namespaces |= map(if .type == "network" then .path = $net elif .type == "uts" then .path = $uts else . end)' \
-    "$b2/config.json" > "$tmp" && mv "$tmp" "$b2/config.json"
+  joiner_bundle "$b2" 'del(.hostname)
+      | .linux.namespaces |= map(if .type == "network" then .path = "/proc/\($pid)/ns/net"
+                                 elif .type == "uts" then .path = "/proc/\($pid)/ns/uts" else . end)' \
+    sh -c 'readlink /proc/self/ns/net; readlink /proc/self/ns/uts; hostname; readlink /proc/self/ns/ipc'
   run_ok rt run --bundle "$b2" "$id2"
   [ "${lines[0]}" = "$(readlink "/proc/$pid/ns/net")" ]
   [ "${lines[1]}" = "$(readlink "/proc/$pid/ns/uts")" ]
@@ -216,11 +223,8 @@ host_ns() { readlink "/proc/$$/ns/$1"; }
   local pid
   pid=$(state_field "$ID" pid)
   local b2=$TEST_DIR/bundle2 id2=${ID}-joiner
-  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$b2" sh -c 'readlink /proc/self/ns/pid; echo $$; ps -o comm | grep -c sleep'
-  local tmp
-  tmp=$(mktemp)
-  jq --arg p "/proc/$pid/ns/pid" '.linux.namespaces |= map(if .type == "pid" then .path = $p else . end)' \
-    "$b2/config.json" > "$tmp" && mv "$tmp" "$b2/config.json"
+  joiner_bundle "$b2" '.linux.namespaces |= map(if .type == "pid" then .path = "/proc/\($pid)/ns/pid" else . end)' \
+    sh -c 'readlink /proc/self/ns/pid; echo $$; ps -o comm | grep -c sleep'
   run_ok rt run --bundle "$b2" "$id2"
   [ "${lines[0]}" = "$(readlink "/proc/$pid/ns/pid")" ]
   # pid 1 of that namespace is the first container's sleep.
@@ -242,11 +246,9 @@ host_ns() { readlink "/proc/$$/ns/$1"; }
   local pid
   pid=$(state_field "$ID" pid)
   local b2=$TEST_DIR/bundle2 id2=${ID}-joiner
-  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$b2" sh -c 'readlink /proc/self/ns/pid; ps -o comm | grep -c "^sh"; cat /proc/1/cmdline | tr "\0" " "; echo'
-  local tmp
-  tmp=$(mktemp)
-  jq --arg p "/proc/$pid/ns/pid" '.linux.namespaces |= map(if .type == "pid" then .path = $p else . end)
-      | .hooks.createRuntime = [{"path": "/bin/sleep", "args": ["sleep", "1"]}]' "$b2/config.json" > "$tmp" && mv "$tmp" "$b2/config.json"
+  joiner_bundle "$b2" '.linux.namespaces |= map(if .type == "pid" then .path = "/proc/\($pid)/ns/pid" else . end)
+      | .hooks.createRuntime = [{"path": "/bin/sleep", "args": ["sleep", "1"]}]' \
+    sh -c 'readlink /proc/self/ns/pid; ps -o comm | grep -c "^sh"; cat /proc/1/cmdline | tr "\0" " "; echo'
   for i in 1 2; do
     run_ok rt run --bundle "$b2" "$id2"
     # It ran in the first container's namespace: its /proc is that namespace's (pid 1 the scan).
