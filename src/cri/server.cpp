@@ -30,6 +30,7 @@
 #include "distribution/auth.hpp"
 #include "engine/container_config.hpp"
 #include "engine/model.hpp"
+#include "engine/spec.hpp"
 #include "events/events.hpp"
 #include "oci/reference.hpp"
 #include "shim/frames.hpp"
@@ -897,6 +898,11 @@ class RuntimeImpl final : public v1::RuntimeService::Service {
     if (!sec.empty()) h["SecurityOpt"] = sec;
     json sysctls = json::object();
     for (auto& [k, v] : pod.config.linux().sysctls()) sysctls[k] = v;
+    // The pod's own network: containerd 2's defaults (enable_unprivileged_ports, _icmp), which
+    // Docker's are too — any port and ping sockets for any user; the pod's sysctls win.
+    if (!pod.host_network())
+      for (const auto& [k, v] : engine::kDefaultNetSysctls)
+        if (!sysctls.contains(k)) sysctls[k] = v;
     if (!sysctls.empty()) h["Sysctls"] = sysctls;
     const json res = resources(cc.linux().resources());
     for (auto& [k, v] : res.items()) h[k] = v;

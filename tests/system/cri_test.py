@@ -496,6 +496,23 @@ def test_pid_namespace_per_container(rt):
         cleanup(rt, pod_id)
 
 
+def test_default_network_sysctls(rt):
+    # containerd 2's defaults on a pod's own network: a non-root process binds port 80 and opens
+    # an ICMP echo socket; the pod's sysctls win over them.
+    pod_id, cfg = run_pod(rt, "sysctls", linux=pb.LinuxPodSandboxConfig(sysctls={"net.ipv4.ping_group_range": "1 0"}))
+    try:
+        c = container(rt, pod_id, cfg, "main", "exec sleep 1000",
+                      linux=pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(
+                          run_as_user=pb.Int64Value(value=1000))))
+        rt.StartContainer(pb.StartContainerRequest(container_id=c))
+        code, out, _ = exec_sync(rt, c, ["sh", "-c", "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range; "
+                                         "nc -l -p 80 & sleep 0.3; kill $! && echo bound-80"])
+        assert code == 0
+        assert out.split("\n")[:3] == ["0", "1\t0", "bound-80"]
+    finally:
+        cleanup(rt, pod_id)
+
+
 def test_host_network_pod(rt):
     pod_id, cfg = run_pod(
         rt, "hostnet",
