@@ -506,7 +506,8 @@ def test_default_network_sysctls(rt):
                           run_as_user=pb.Int64Value(value=1000))))
         rt.StartContainer(pb.StartContainerRequest(container_id=c))
         code, out, _ = exec_sync(rt, c, ["sh", "-c", "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range; "
-                                         "nc -l -p 80 & sleep 0.3; kill $! && echo bound-80"])
+                                         "nc -l -p 80 & for i in $(seq 20); do grep -qE ':0050 [0-9A-F]+:0000 0A' /proc/net/tcp /proc/net/tcp6 && echo bound-80 && break; "
+                                         "sleep 0.1; done; kill $! 2>/dev/null"])
         assert code == 0
         assert out.split("\n")[:3] == ["0", "1\t0", "bound-80"]
     finally:

@@ -719,7 +719,7 @@ PY
   # network and on none.
   for net in bridge none; do
     run -0 e run --rm --user 1000 --network $net $probe busybox sh -c \
-      "cat $p/ip_unprivileged_port_start $p/ping_group_range; nc -l -p 80 & sleep 0.3; kill \$! && echo bound-80; /probe 41 2 2 1"
+      "cat $p/ip_unprivileged_port_start $p/ping_group_range; nc -l -p 80 & for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do grep -qE ':0050 [0-9A-F]+:0000 0A' /proc/net/tcp /proc/net/tcp6 && echo bound-80 && break; sleep 0.1; done; kill \$! 2>/dev/null; /probe 41 2 2 1"
     echo "$net: $output"
     [ "${lines[0]}" = 0 ]
     [ "$(echo ${lines[1]})" = "0 2147483647" ]

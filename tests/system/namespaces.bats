@@ -190,17 +190,12 @@ joiner_bundle() {
   local pid
   pid=$(state_field "$ID" pid)
   local b2=$TEST_DIR/bundle2 id2=${ID}-userns
-  BERTH_RUNTIME=$RUNTIME "$SRC/scripts/make-bundle.sh" "$b2" sleep 100
-  chmod 755 "$TEST_DIR" "$b2"
-  chown -R 100000:100000 "$b2/rootfs"
-  local tmp
-  tmp=$(mktemp)
-  jq --arg net "/proc/$pid/ns/net" '
-      .linux.namespaces |= map(if .type == "network" then .path = $net else . end)
+  joiner_bundle "$b2" '.linux.namespaces |= map(if .type == "network" then .path = "/proc/\($pid)/ns/net" else . end)
       | .linux.namespaces += [{"type": "user"}]
       | .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-      | .linux.gidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]' \
-    "$b2/config.json" > "$tmp" && mv "$tmp" "$b2/config.json"
+      | .linux.gidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]' sleep 100
+  chmod 755 "$TEST_DIR" "$b2"
+  chown -R 100000:100000 "$b2/rootfs"
   rt run -d --bundle "$b2" "$id2"
   local pid2
   pid2=$(state_field "$id2" pid)
