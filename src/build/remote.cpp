@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/download.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
@@ -123,17 +124,9 @@ RemoteContext git_context(const std::string& given, const std::string& dir, cons
   return rc;
 }
 
-RemoteContext url_context(const std::string& url, const std::string& dir, const std::string& dockerfile,
-                          const std::function<int64_t(const std::string&, int)>& fetch) {
-  if (!fetch) throw bad("a URL context is not available here");
-  const std::string file = dir + "/download";
-  UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (!fd) throw_errno("create " + file);
-  try {
-    fetch(url, fd.get());
-  } catch (const std::exception& e) {
-    throw bad("downloading the context " + url + ": " + e.what());
-  }
+RemoteContext url_context(const std::string& url, const std::string& dir, const std::string& dockerfile, const Fetch& fetch) {
+  UniqueFd fd = download(fetch, url, dir, "build: downloading the context " + url);
+  const std::string file = "the context " + url;
   char head[512];
   const ssize_t have = ::pread(fd.get(), head, sizeof head, 0);
   if (have < 0) throw_errno("read " + file);
@@ -155,8 +148,6 @@ RemoteContext url_context(const std::string& url, const std::string& dir, const 
     } catch (const Error& e) {
       throw bad("the context " + url + ": " + e.what());
     }
-    fd.reset();
-    ::unlink(file.c_str());
     rc.dockerfile = read_dockerfile(rc.context, dockerfile.empty() ? "Dockerfile" : dockerfile, "the context " + url);
     return rc;
   }
@@ -174,8 +165,6 @@ RemoteContext url_context(const std::string& url, const std::string& dir, const 
   }
   if (rc.dockerfile.find('\0') != std::string::npos)
     throw bad("the context " + url + " is neither a tar archive nor a Dockerfile");
-  fd.reset();
-  ::unlink(file.c_str());
   return rc;
 }
 
@@ -191,7 +180,7 @@ bool is_git_context(std::string_view s) {
 }
 
 RemoteContext make_remote_context(const std::string& url, const std::string& dir, const std::string& dockerfile,
-                                  const std::function<int64_t(const std::string&, int)>& fetch) {
+                                  const Fetch& fetch) {
   if (url.find_first_of("\n\r\t ") != std::string::npos) throw bad("invalid context `" + url + "`");
   if (is_git_context(url)) return git_context(url, dir, dockerfile);
   return url_context(url, dir, dockerfile, fetch);

@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/download.hpp"
+
 namespace berth::build {
 
 bool is_git_context(std::string_view s);
@@ -32,6 +34,6 @@ struct RemoteContext {
 // module's libcurl). Throws berth::Error (invalid_argument) with one line: git's own last
 // words, a subdirectory or Dockerfile that is not there, a download that failed.
 RemoteContext make_remote_context(const std::string& url, const std::string& dir, const std::string& dockerfile,
-                                  const std::function<int64_t(const std::string&, int)>& fetch);
+                                  const Fetch& fetch);
 
 }  // namespace berth::build

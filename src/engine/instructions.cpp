@@ -224,4 +224,17 @@ json healthcheck(const std::string& rest, const json& base) {
   return hc;
 }
 
+std::function<void(nlohmann::json& config)> import_changes(std::vector<std::string> changes) {
+  if (changes.empty()) return {};
+  return [changes = std::move(changes)](nlohmann::json& config) {
+    for (const auto& c : changes) {
+      try {
+        apply_instruction(config, c);
+      } catch (const Error& err) {
+        throw Error(ErrorKind::invalid_argument, std::string("import --change: ") + err.what());
+      }
+    }
+  };
+}
+
 }  // namespace berth::engine

@@ -3,6 +3,7 @@
 // StopSignal, OnBuild, Healthcheck) — what `commit --change` takes, Docker's list.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,10 @@ namespace berth::engine {
 // ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL, or
 // is malformed.
 void apply_instruction(nlohmann::json& config, const std::string& line);
+
+// `import --change`'s editor of a new image's config: each of `changes` applied in order, a bad
+// one an invalid_argument "import --change: …"; empty when there are none.
+std::function<void(nlohmann::json& config)> import_changes(std::vector<std::string> changes);
 
 // HEALTHCHECK's arguments ("--interval=5s --retries=3 CMD wget -q …", "CMD [\"true\"]", "NONE")
 // as Docker's Healthcheck object over `base` (the fields not given keep base's, as a

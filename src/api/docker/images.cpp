@@ -1,8 +1,6 @@
 // Images: list, inspect, history, pull and import (create), push, tag, rmi, prune, save
 // (get), load, and commit.
-#include <fcntl.h>
 #include <fnmatch.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -13,6 +11,7 @@
 #include "api/docker/api.hpp"
 #include "api/docker/internal.hpp"
 #include "common/fs.hpp"
+#include "common/download.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "common/time.hpp"
@@ -208,29 +207,10 @@ void Api::image_create(Exchange& ex, const Params&) {
     for (auto [lo, hi] = q.query.equal_range("changes"); lo != hi; ++lo)
       for (const auto& line : split(lo->second, '\n'))
         if (!line.empty()) changes.push_back(line);
-    if (!changes.empty())
-      opt.edit_config = [&changes](json& config) {
-        for (const auto& c : changes) {
-          try {
-            engine::apply_instruction(config, c);
-          } catch (const Error& err) {
-            throw Error(ErrorKind::invalid_argument, std::string("import --change: ") + err.what());
-          }
-        }
-      };
+    opt.edit_config = engine::import_changes(std::move(changes));
     image::Image img;
     if (url) {
-      if (!settings_.fetch) throw Error(ErrorKind::invalid_argument, "import from a URL is not available here");
-      const std::string base = settings_.root + "/build";
-      fs::mkdir_p(base, 0700);
-      UniqueFd tmp(::open(base.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-      if (!tmp) throw_errno("import: a temporary file in `" + base + "`");
-      try {
-        settings_.fetch(from_src, tmp.get());
-      } catch (const std::exception& e) {
-        throw Error(ErrorKind::invalid_argument, std::string("import: ") + e.what());
-      }
-      if (::lseek(tmp.get(), 0, SEEK_SET) < 0) throw_errno("import: seek");
+      const UniqueFd tmp = download(settings_.fetch, from_src, settings_.root + "/build", "import");
       const int fd = tmp.get();
       diff::Reader reader = [fd, &from_src](void* buf, size_t n) { return fs::read_fd(fd, buf, n, from_src); };
       img = eng_.images().import(reader, repo, opt);

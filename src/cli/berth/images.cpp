@@ -14,6 +14,7 @@
 
 #include "cli/berth/commands.hpp"
 #include "cli/runtime/args.hpp"
+#include "common/download.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "engine/instructions.hpp"
@@ -249,17 +250,7 @@ int cmd_import(const Engine& e, int argc, char** argv, int first) {
   UniqueFd fd;
   int in = 0;
   if (file.rfind("http://", 0) == 0 || file.rfind("https://", 0) == 0) {
-    // Docker's `import URL`: downloaded first, into a file that has no name (nothing stays).
-    const std::string base = e.root + "/build";
-    fs::mkdir_p(base, 0700);
-    fd.reset(::open(base.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-    if (!fd) throw_errno("import: a temporary file in `" + base + "`");
-    try {
-      fetch_url(file, fd.get());
-    } catch (const std::exception& err) {
-      throw Error(ErrorKind::invalid_argument, std::string("import: ") + err.what());
-    }
-    if (::lseek(fd.get(), 0, SEEK_SET) < 0) throw_errno("import: seek");
+    fd = download(fetch_url, file, e.root + "/build", "import");  // Docker's `import URL`
     in = fd.get();
   } else if (file != "-") {
     fd.reset(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
@@ -268,17 +259,7 @@ int cmd_import(const Engine& e, int argc, char** argv, int first) {
   }
   image::ImportOptions opt;
   opt.message = a.get("message");
-  const std::vector<std::string> changes = a.all("change");
-  if (!changes.empty())
-    opt.edit_config = [&changes](nlohmann::json& config) {
-      for (const auto& c : changes) {
-        try {
-          engine::apply_instruction(config, c);
-        } catch (const Error& err) {
-          throw Error(ErrorKind::invalid_argument, std::string("import --change: ") + err.what());
-        }
-      }
-    };
+  opt.edit_config = engine::import_changes(a.all("change"));
   auto svc = e.images();
   diff::Reader reader = [in, &file](void* buf, size_t n) { return fs::read_fd(in, buf, n, file); };
   auto img = svc.import(reader, repo, opt);
