@@ -76,12 +76,6 @@ class Walker {
   void unshift(IdShift s) { unshift_ = s; }
 
  private:
-  uint32_t uid_of(const struct stat& st) const {
-    return st.st_uid >= unshift_.uid && st.st_uid - unshift_.uid < unshift_.size ? st.st_uid - unshift_.uid : st.st_uid;
-  }
-  uint32_t gid_of(const struct stat& st) const {
-    return st.st_gid >= unshift_.gid && st.st_gid - unshift_.gid < unshift_.size ? st.st_gid - unshift_.gid : st.st_gid;
-  }
   [[noreturn]] void archive_failed(const std::string& path) const {
     if (sink_.error) std::rethrow_exception(sink_.error);
     const char* msg = archive_error_string(a_);
@@ -167,8 +161,8 @@ void Walker::marker(const std::string& path, const struct stat& st) {
   archive_entry_set_pathname(e.get(), path.c_str());
   archive_entry_set_filetype(e.get(), AE_IFREG);
   archive_entry_set_perm(e.get(), st.st_mode & 0777);
-  archive_entry_set_uid(e.get(), uid_of(st));
-  archive_entry_set_gid(e.get(), gid_of(st));
+  archive_entry_set_uid(e.get(), unshift_.uid_of(st.st_uid));
+  archive_entry_set_gid(e.get(), unshift_.gid_of(st.st_gid));
   archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, 0);
   archive_entry_set_size(e.get(), 0);
   write_header(e.get(), path);
@@ -288,8 +282,8 @@ UniqueFd Walker::entry(int dir_fd, const std::string& name, const std::string& p
     Entry e(archive_entry_new());
     archive_entry_set_pathname(e.get(), path.c_str());
     archive_entry_set_mode(e.get(), st.st_mode);
-    archive_entry_set_uid(e.get(), uid_of(st));
-    archive_entry_set_gid(e.get(), gid_of(st));
+    archive_entry_set_uid(e.get(), unshift_.uid_of(st.st_uid));
+    archive_entry_set_gid(e.get(), unshift_.gid_of(st.st_gid));
     // Seconds only, like Docker: sub-second times would cost a pax header per file.
     archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, 0);
 

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/idshift.hpp"
 #include "common/digest.hpp"
 
 namespace berth::diff {
@@ -104,12 +105,9 @@ struct CreateResult {
 // do not hold the whole content.
 // `skip`: paths left out (as in the tar: "etc/hosts"), and what is below them.
 using Writer = std::function<void(const void* data, size_t n)>;
-// Ids of a host range written as the ids they stand for in a user namespace (a userns-remap
-// container's tree seen through its idmapped mounts): uid in [uid, uid + size) is written as
-// uid - uid_start, gids alike. size 0: ids as they are.
-struct IdShift {
-  uint32_t uid = 0, gid = 0, size = 0;
-};
+// `unshift`: ids of a host range written as the ids they stand for in a user namespace (a
+// userns-remap container's tree seen through its idmapped mounts).
+using IdShift = berth::IdShift;
 CreateResult create_layer(int upper_dir_fd, const Writer& out, Compression c, const std::vector<std::string>& skip = {},
                           IdShift unshift = {});
 // The layer of what changed from the tree at `lower_dir_fd` to the whole tree at `tree_fd`

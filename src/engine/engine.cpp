@@ -3046,7 +3046,7 @@ void copy_node(int src, int dst_dir, const std::string& name, const snapshot::Co
     target.resize(static_cast<size_t>(n));
     if (::unlinkat(dst_dir, name.c_str(), 0) < 0 && errno != ENOENT) throw_errno("cp: replace `" + name + "`");
     if (::symlinkat(target.c_str(), dst_dir, name.c_str()) < 0) throw_errno("cp: create link `" + name + "`");
-    ::fchownat(dst_dir, name.c_str(), owner ? owner->uid : o.uid_of(st), owner ? owner->gid : o.gid_of(st),
+    ::fchownat(dst_dir, name.c_str(), owner ? owner->uid : o.unshift.uid_of(st.st_uid), owner ? owner->gid : o.unshift.gid_of(st.st_gid),
                AT_SYMLINK_NOFOLLOW);
     struct timespec t[2] = {st.st_atim, st.st_mtim};
     ::utimensat(dst_dir, name.c_str(), t, AT_SYMLINK_NOFOLLOW);
@@ -3067,7 +3067,7 @@ void copy_node(int src, int dst_dir, const std::string& name, const snapshot::Co
     if (n == 0) break;
     fs::write_fd(to.get(), std::string_view(buf.data(), n), "cp target");
   }
-  ::fchown(to.get(), owner ? owner->uid : o.uid_of(st), owner ? owner->gid : o.gid_of(st));
+  ::fchown(to.get(), owner ? owner->uid : o.unshift.uid_of(st.st_uid), owner ? owner->gid : o.unshift.gid_of(st.st_gid));
   ::fchmod(to.get(), st.st_mode & 07777 & ~(o.to_host && !o.keep_setid ? (S_ISUID | S_ISGID) : 0));
   struct timespec t[2] = {st.st_atim, st.st_mtim};  // cp -a's times, as Docker's tar keeps them
   ::futimens(to.get(), t);
@@ -3107,11 +3107,7 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
       copts.owner = &*own;
     }
     // Out of it with -a: the container's own ids, as a stopped one's (and Docker's cp) give.
-    if (remap.on() && from_container && rootfs.rfind("/proc/", 0) == 0) {
-      copts.unshift_uid = remap.uid;
-      copts.unshift_gid = remap.gid;
-      copts.unshift_size = remap.size;
-    }
+    if (remap.on() && from_container && rootfs.rfind("/proc/", 0) == 0) copts.unshift = {remap.uid, remap.gid, remap.size};
     if (from_container) {
       UniqueFd s = fs::open_in_root(root.get(), src, O_PATH | O_CLOEXEC | nofollow);
       if (!s) throw_errno("cp: " + c.rec.name + ":" + src);

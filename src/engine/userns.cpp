@@ -17,6 +17,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "common/idshift.hpp"
 #include "common/strings.hpp"
 #include "runtime/idmap.hpp"
 
@@ -171,11 +172,9 @@ void mount_rootfs_idmapped(const std::vector<snapshot::Mount>& mounts, const std
 
 namespace {
 void unshift_at(int dir, const char* name, const struct stat& st, const UsernsRemap& r) {
-  auto back = [](uint32_t id, uint32_t start, uint32_t size) {
-    return id >= start && id - start < size ? id - start : id;
-  };
-  const uid_t uid = back(st.st_uid, r.uid, r.size);
-  const gid_t gid = back(st.st_gid, r.gid, r.size);
+  const IdShift back{r.uid, r.gid, r.size};
+  const uid_t uid = back.uid_of(st.st_uid);
+  const gid_t gid = back.gid_of(st.st_gid);
   if (uid == st.st_uid && gid == st.st_gid) return;
   if (::fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH)) < 0) throw_errno("chown (userns-remap)");
   // The chown cleared set-id bits; they come back on that very inode (a container sharing the

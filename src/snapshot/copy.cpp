@@ -77,7 +77,7 @@ struct Copier {
 
   void finish_entry(int dfd_parent, const char* name, const struct stat& st, bool symlink,
                     const std::string& src_path, const std::string& dst_path) {
-    if (::fchownat(dfd_parent, name, owner ? owner->uid : opts.uid_of(st), owner ? owner->gid : opts.gid_of(st),
+    if (::fchownat(dfd_parent, name, owner ? owner->uid : opts.unshift.uid_of(st.st_uid), owner ? owner->gid : opts.unshift.gid_of(st.st_gid),
                    AT_SYMLINK_NOFOLLOW) < 0)
       throw_errno(std::string("chown `") + name + "`");
     copy_xattrs(src_path, dst_path);
@@ -184,7 +184,7 @@ void copy_tree(int src_dir, int dst_dir, const CopyOptions& o) {
     ::utimensat(dst_dir, it->rel.c_str(), it->times, AT_SYMLINK_NOFOLLOW);
   struct stat st;
   if (::fstat(src_dir, &st) == 0) {
-    ::fchown(dst_dir, owner ? owner->uid : o.uid_of(st), owner ? owner->gid : o.gid_of(st));
+    ::fchown(dst_dir, owner ? owner->uid : o.unshift.uid_of(st.st_uid), owner ? owner->gid : o.unshift.gid_of(st.st_gid));
     ::fchmod(dst_dir, st.st_mode & 07777 & ~(o.to_host && !o.keep_setid ? (S_ISUID | S_ISGID) : 0));
     struct timespec t[2] = {st.st_atim, st.st_mtim};
     ::futimens(dst_dir, t);

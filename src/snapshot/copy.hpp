@@ -4,10 +4,9 @@
 // (directories' after their contents).
 #pragma once
 
-#include <sys/stat.h>
 #include <sys/types.h>
 
-#include <cstdint>
+#include "common/idshift.hpp"
 
 namespace berth::snapshot {
 
@@ -27,17 +26,8 @@ struct CopyOptions {
   bool to_host = false;
   bool keep_setid = false;
   // The source's ids of a host range given as the ids they stand for in a user namespace (a
-  // running userns-remap container's files, seen through its idmapped mounts): uid in
-  // [unshift_uid, unshift_uid + unshift_size) becomes uid - unshift_uid, gids alike.
-  uid_t unshift_uid = 0;
-  gid_t unshift_gid = 0;
-  uint32_t unshift_size = 0;
-  uid_t uid_of(const struct stat& st) const {
-    return st.st_uid >= unshift_uid && st.st_uid - unshift_uid < unshift_size ? st.st_uid - unshift_uid : st.st_uid;
-  }
-  gid_t gid_of(const struct stat& st) const {
-    return st.st_gid >= unshift_gid && st.st_gid - unshift_gid < unshift_size ? st.st_gid - unshift_gid : st.st_gid;
-  }
+  // running userns-remap container's files, seen through its idmapped mounts).
+  IdShift unshift;
 };
 
 // Copies the contents of directory `src_dir` into the existing, empty directory `dst_dir`.
