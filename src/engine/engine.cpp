@@ -625,11 +625,11 @@ bool Engine::remove_volume(const std::string& name, bool force) {
 }
 
 bool Engine::remove_network(const std::string& ref, bool force) {
-  if (ref == "host" || ref == "none")
-    throw Error(ErrorKind::invalid_argument, ref + " is a pre-defined network and cannot be removed");
   UniqueFd lk = lock_users(true);
   auto n = networks_.find(ref);
   if (!n) {
+    if (auto builtin = network::builtin_network(ref))
+      throw Error(ErrorKind::invalid_argument, builtin->value("Name", "") + " is a pre-defined network and cannot be removed");
     if (force) return false;
     throw Error(ErrorKind::not_found, "network " + ref + " not found");
   }
@@ -1016,6 +1016,9 @@ Container Engine::create(const CreateRequest& req) {
   const std::string asked = host.network_mode.empty() ? "none" : host.network_mode;
   std::string mode = asked;
   if (mode == "bridge" || mode == "default") mode = network::Networks::kDefault;
+  // `host` or `none` by id (what `network ls -q` prints): by name from here on.
+  if (mode.find_first_not_of("0123456789abcdef") == std::string::npos && !networks_.find(mode))
+    if (auto builtin = network::builtin_network(mode)) mode = builtin->value("Name", mode);
   host.network_mode = mode;
   json endpoints = req.endpoints.is_object() ? req.endpoints : json::object();
   const bool has_ports = !host.port_bindings.empty() || host.publish_all_ports;
@@ -2792,6 +2795,18 @@ void Engine::release_network(const std::string& id) {
   remove_netns_quietly(netns_path(id));
 }
 
+namespace {
+
+// A network connect or disconnect naming `host` or `none` (by name or id): Docker's refusal.
+void builtin_network_refused(const std::string& ref) {
+  if (auto builtin = network::builtin_network(ref)) {
+    const std::string n = builtin->value("Name", "");
+    throw Error(ErrorKind::invalid_argument, "container cannot be disconnected from " + n + " network or connected to " + n + " network");
+  }
+}
+
+}  // namespace
+
 void Engine::connect(const std::string& ref, const std::string& name, const json& endpoint) {
   Container c = lookup(ref);
   UniqueFd users = lock_users(false);  // the network stays until the record says it is used
@@ -2800,7 +2815,9 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
   const std::string mode = c.host_config().network_mode;
   if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0 || namespace_path(mode))
     throw Error(ErrorKind::conflict, "container " + c.rec.name + " uses --network " + mode + ": it cannot be connected to other networks");
-  network::Network net = name == network::Networks::kDefault ? networks_.ensure_default() : networks_.get(name);
+  std::optional<network::Network> found = name == network::Networks::kDefault ? networks_.ensure_default() : networks_.find(name);
+  if (!found) builtin_network_refused(name);
+  const network::Network net = *found;
   json& eps = c.data["NetworkingConfig"]["EndpointsConfig"];
   State s = state_locked(c);
   // A container that does not run takes the new endpoint settings (aliases, address) for its
@@ -2828,6 +2845,7 @@ void Engine::disconnect(const std::string& ref, const std::string& name, bool fo
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
   auto net = networks_.find(name);
+  if (!net) builtin_network_refused(name);
   const std::string net_name = net ? net->name : name;
   json& eps = c.data["NetworkingConfig"]["EndpointsConfig"];
   bool attached = networks_.member(net_name, c.id()).has_value();

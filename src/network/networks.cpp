@@ -18,6 +18,7 @@
 #include <ctime>
 #include <map>
 #include <set>
+#include <string_view>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -204,9 +205,16 @@ Member Member::from_json(const json& j) {
   return m;
 }
 
-std::optional<nlohmann::json> builtin_network(const std::string& name) {
-  if (name != "host" && name != "none") return std::nullopt;
-  return nlohmann::json{{"Name", name}, {"Id", std::string(64, '0').replace(0, name.size(), name)},
+std::optional<nlohmann::json> builtin_network(const std::string& ref) {
+  static const std::pair<const char*, const char*> kBuiltins[] = {
+      {"host", "c5846eaaa23c10ab57a097cdb96786844a6c1e9f6c369f6225c99435f95e6a63"},
+      {"none", "38561348ceb3063fd9f5b493b7b977c1b7a9053d3b247603c466229b6815ed46"}};
+  if (ref.empty()) return std::nullopt;
+  std::string name, id;
+  for (const auto& [n, i] : kBuiltins)
+    if (ref == n || std::string_view(i).substr(0, ref.size()) == ref) name = n, id = i;
+  if (name.empty()) return std::nullopt;
+  return nlohmann::json{{"Name", name}, {"Id", id},
                         {"Created", "0001-01-01T00:00:00Z"}, {"Scope", "local"}, {"Driver", name == "host" ? "host" : "null"},
                         {"EnableIPv6", false}, {"IPAM", {{"Driver", "default"}, {"Options", nullptr}, {"Config", nlohmann::json::array()}}},
                         {"Internal", false}, {"Attachable", false}, {"Ingress", false}, {"ConfigFrom", {{"Network", ""}}},

@@ -200,7 +200,9 @@ class Networks {
 bool valid_network_name(const std::string& name);
 
 // Docker's built-in pseudo networks `host` and `none` (no CNI list behind them) as Docker's
-// network inspect shows them; nullopt for any other name.
-std::optional<nlohmann::json> builtin_network(const std::string& name);
+// network inspect shows them, by name, id or id prefix; nullopt for anything else. (Their ids
+// are fixed hex, as random-looking as Docker's per-daemon ones. Callers look for a network of
+// the store first: a prefix that names one of those is that one.)
+std::optional<nlohmann::json> builtin_network(const std::string& ref);
 
 }  // namespace berth::network

@@ -309,6 +309,12 @@ PY
   run -0 d volume rm shared
   run -0 d network ls --format '{{.Name}}'
   [[ "$output" != *appnet* ]]
+  # every id `network ls -q` prints resolves, the built-in ones too (hex, as Docker's)
+  run -0 d network inspect --format '{{.Name}}' $(d network ls -q)
+  [[ "$output" == *host* ]]
+  [[ "$output" == *none* ]]
+  run -1 d network rm "$(d network ls -q --filter driver=host)"
+  [[ "$output" == *"host is a pre-defined network"* ]]
 }
 
 @test "berthd: commit, tag, save | load, rmi, images with filters, history" {

@@ -2010,6 +2010,21 @@ PY
   e create --name onnet --network neta busybox true >/dev/null
   [ "$(names -a --filter network=neta)" = "onnet " ]
   [ "$(e network ls --filter dangling=true --format '{{.Name}}')" = netb ]
+  # The built-in networks by the hex ids `network ls -q` prints, as Docker's: inspect (whole
+  # id or a prefix), run, and Docker's refusals for rm and connect.
+  for id in $(e network ls -q --filter type=builtin); do
+    [[ "$id" =~ ^[0-9a-f]{12}$ ]]
+  done
+  [ "$(e network ls -q --filter type=builtin | xargs "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" network inspect --format '{{.Name}}' | sort | tr '\n' ' ')" = "host none " ]
+  nid=$(e network ls -q --filter driver=null)
+  [ "$(e network inspect --format '{{.Name}} {{.Driver}}' "${nid:0:5}")" = "none null" ]
+  [ "$(e run --rm --network "$nid" busybox ls /sys/class/net)" = lo ]
+  run e network rm "$nid"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"none is a pre-defined network and cannot be removed"* ]]
+  run e network connect "$(e network ls -q --filter driver=host)" onnet
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"cannot be disconnected from host network or connected to host network"* ]]
 }
 
 @test "detach keys (ctrl-p,ctrl-q and --detach-keys) leave the container running; --sig-proxy=false; -a picks the streams" {

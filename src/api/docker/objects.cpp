@@ -61,9 +61,11 @@ void Api::network_list(Exchange& ex, const Params&) {
 
 void Api::network_inspect(Exchange& ex, const Params& p) {
   const std::string ref = p["id"];
-  if (auto builtin = network::builtin_network(ref)) return ex.reply(200, *builtin);
   auto n = eng_.networks().find(network_ref(ref));
-  if (!n) throw Error(ErrorKind::not_found, "network " + ref + " not found");
+  if (!n) {
+    if (auto builtin = network::builtin_network(ref)) return ex.reply(200, *builtin);
+    throw Error(ErrorKind::not_found, "network " + ref + " not found");
+  }
   ex.reply(200, eng_.networks().inspect(*n));
 }
 

@@ -63,8 +63,10 @@ int cmd_network_ls(const Engine& e, int argc, char** argv, int first) {
   std::vector<Row> rows;
   for (auto& n : eng.networks().list()) rows.push_back({n.id, n.name, n.driver, "local", n.labels, false});
   // Docker's two built-in pseudo networks (no CNI list behind them).
-  rows.push_back({std::string(64, '0').replace(0, 4, "host"), "host", "host", "local", json::object(), true});
-  rows.push_back({std::string(64, '0').replace(0, 4, "none"), "none", "null", "local", json::object(), true});
+  for (const char* name : {"host", "none"}) {
+    const json b = *network::builtin_network(name);
+    rows.push_back({b.value("Id", ""), name, b.value("Driver", ""), "local", json::object(), true});
+  }
   // Docker's filters: the values of one key are alternatives, labels must all hold.
   const Filters filters("network ls", a.all("filter"), {"name", "id", "driver", "label", "type", "dangling", "scope"});
   filters.check_values("type", {"custom", "builtin"});
