@@ -184,11 +184,21 @@ class Reader {
     r("StartInterval", out.start_interval);
     r("Retries", out.retries);
   }
+  // (Mounts.) Go's decoder takes a null for the field's zero value (compose sends
+  // `"Source": null` for a tmpfs, `"ReadOnly": null`): null members are dropped, at any depth.
   static void read(const json& v, json& out, const std::string& f) {
     if (!v.is_array()) want(f, "a list");
-    for (auto& e : v)
+    out = json::array();
+    for (auto& e : v) {
       if (!e.is_object()) want(f, "a list of objects");
-    out = v;
+      out.push_back(without_nulls(e));
+    }
+  }
+  static json without_nulls(const json& o) {
+    json out = json::object();
+    for (auto& [k, x] : o.items())
+      if (!x.is_null()) out[k] = x.is_object() ? without_nulls(x) : x;
+    return out;
   }
 
   const json& j_;

@@ -910,6 +910,18 @@ Container Engine::create(const CreateRequest& req) {
   UniqueFd users = lock_users(false);  // its networks and volumes stay until it is recorded
   image::Image img = images_.resolve(req.image);
   trace("image resolved");
+  try {
+    return create_from(req, img);
+  } catch (const Error& e) {
+    // What else the request names (a network, a container whose namespaces or volumes it
+    // takes, a link) missing is a bad request, as Docker's 400: only the image is not found
+    // (404, on which clients pull it).
+    if (e.kind() == ErrorKind::not_found) throw Error(ErrorKind::invalid_argument, e.what());
+    throw;
+  }
+}
+
+Container Engine::create_from(const CreateRequest& req, const image::Image& img) {
   std::string name = plain_name(req.name);
   // A generated name must be free: a few tries, then a numbered one (Docker's way).
   for (int i = 0; name.empty() || (req.name.empty() && images_.db().get_container_by_name(opts_.images.ns, name)); ++i)

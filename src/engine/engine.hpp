@@ -443,6 +443,8 @@ class Engine {
   std::string container_dir(const std::string& id) const;
 
  private:
+  // create() once its image is found (the caller holds the users lock).
+  Container create_from(const CreateRequest& req, const image::Image& img);
   // HostConfig.VolumesFrom into binds (create).
   void volumes_from(HostConfig& host);
   // Checks and resolves host.links (create): each linked container exists, kept by its name.

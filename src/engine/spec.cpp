@@ -365,13 +365,16 @@ ContainerConfig merge_config(const oci::ImageConfig& image, const json& given_js
   inherit(c.working_dir, img.working_dir);
   inherit(c.user, img.user);
   inherit(c.stop_signal, img.stop_signal);
-  // An Entrypoint given (even an empty one: --entrypoint "") replaces the image's and its Cmd.
+  // Docker's rules: no Entrypoint given takes the image's, an empty list keeps it empty; either
+  // way the image's Cmd unless one is given. `--entrypoint ""` (the docker CLI sends [""])
+  // replaces both, and leaves no entrypoint.
   const bool entrypoint_given = given_json.is_object() && given_json.contains("Entrypoint") &&
                                 !given_json["Entrypoint"].is_null();
-  if (!entrypoint_given) {
-    c.entrypoint = img.entrypoint;
+  if (c.entrypoint.empty()) {
+    if (!entrypoint_given) c.entrypoint = img.entrypoint;
     if (c.cmd.empty()) c.cmd = img.cmd;
   }
+  if (c.entrypoint.size() == 1 && c.entrypoint[0].empty()) c.entrypoint.clear();
   // The image's variables, each replaced by the request's of the same name.
   std::vector<std::string> env;
   auto key = [](const std::string& kv) { return kv.substr(0, kv.find('=')); };

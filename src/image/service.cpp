@@ -982,23 +982,40 @@ json Service::inspect(const Image& img) {
                  {"StdinOnce", false}, {"Env", nullptr},    {"Cmd", nullptr},     {"Image", ""},
                  {"Volumes", nullptr}, {"WorkingDir", ""},  {"Entrypoint", nullptr}, {"OnBuild", nullptr},
                  {"Labels", nullptr}};
+  // Docker's legacy fields, which docker-compose 1.x reads (KeyError without them): the
+  // builder's container and its config as a Docker-built image records them; for other images
+  // an empty config with the image's volumes (what compose looks at, to carry a service's
+  // anonymous volumes over to the container it recreates).
+  json container_config = config;
   if (img.config.config.is_object())
     for (auto& [k, v] : img.config.config.items()) config[k] = v;
+  const json& raw = img.config.raw;
+  if (auto it = raw.is_object() ? raw.find("container_config") : raw.end(); it != raw.end() && it->is_object()) {
+    for (auto& [k, v] : it->items()) container_config[k] = v;
+  } else {
+    container_config["Volumes"] = config["Volumes"];
+  }
+  auto raw_string = [&](const char* key) {
+    auto it = raw.is_object() ? raw.find(key) : raw.end();
+    return it != raw.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
   return {{"Id", img.id.str()},
           {"RepoTags", tags},
           {"RepoDigests", digests},
           {"Parent", ""},
-          {"Comment", [&] {
-             auto it = img.config.raw.is_object() ? img.config.raw.find("comment") : img.config.raw.end();
-             return it != img.config.raw.end() && it->is_string() ? it->get<std::string>() : std::string();
-           }()},
+          {"Comment", raw_string("comment")},
           {"Created", img.config.created},
+          {"Container", raw_string("container")},
+          {"ContainerConfig", container_config},
+          {"DockerVersion", raw_string("docker_version")},
           {"Author", img.config.author},
           {"Config", config},
           {"Architecture", img.config.platform.architecture},
           {"Variant", img.config.platform.variant},
           {"Os", img.config.platform.os},
           {"Size", img.size},
+          {"VirtualSize", img.size},
+          {"GraphDriver", {{"Name", opts_.driver == snapshot::Driver::native ? "vfs" : "overlay2"}, {"Data", nullptr}}},
           {"RootFS", {{"Type", "layers"}, {"Layers", layers}}},
           {"Metadata", {{"LastTagTime", rfc3339_of_ns(img.record.updated)}}},
           {"Descriptor", oci::to_json(img.manifest_desc)}};

@@ -1083,6 +1083,13 @@ JSON
   run -0 dc run --rm -T client sh -c 'ping -c1 -W2 webalias && grep -c client /etc/hosts'
   run -0 dc logs web
   [[ "$output" == *web-up* ]]
+  # the client's long-syntax tmpfs (compose sends `"Source": null`)
+  run -0 dc exec -T client grep -c " /scratch tmpfs " /proc/mounts
+  # recreating a service (compose reads the image's ContainerConfig) keeps it running
+  run -0 dc up -d --no-deps --force-recreate client
+  run -0 d ps --filter label=com.docker.compose.service=client --format '{{.Names}} {{.Status}}'
+  [[ "$output" == "bproj_client_1 Up"* ]]
+  wait_for dc exec -T client cat /data/got
   run -0 dc up -d --scale client=2
   run -0 d ps --filter label=com.docker.compose.service=client -q
   [ "${#lines[@]}" = 2 ]
@@ -1096,6 +1103,35 @@ JSON
   run -0 d volume ls -q
   [[ "$output" != *bproj* ]]
   ! ip -br link | grep -q "br-.*bproj" || false
+}
+
+@test "berthd: what Docker users run into — piped stdin is data (0x10 0x11 too), --entrypoint \"\", a missing network is no pull, null Mounts members, image ContainerConfig" {
+  local cli=(timeout -s KILL 60 env DOCKER_HOST="unix://$DD/d.sock" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI")
+  run -0 d run -d --name pw busybox sleep 1000
+  # Docker looks for the detach keys (ctrl-p ctrl-q) only with a terminal: piped bytes all
+  # arrive, the last one too (a hang and a lost byte before).
+  [ "$(printf 'abc\x10\x11def\n' | "${cli[@]}" run -i --rm busybox wc -c)" = 9 ]
+  [ "$(printf 'abc\x10' | "${cli[@]}" exec -i pw wc -c)" = 4 ]
+  [ "$(printf 'x\x10\x11y\x10\x11' | "${cli[@]}" exec -i pw wc -c)" = 6 ]
+  # --entrypoint "" (the CLI sends [""]): no entrypoint, the command given runs
+  run -0 d run --rm --entrypoint "" busybox echo x
+  [ "$output" = x ]
+  # A missing network or container named at create is a 400: the CLI must not go pulling
+  # the image (a 404 says "No such image" to it).
+  run -125 d run --rm --network nosuchnet busybox true
+  [[ "$output" == *"network nosuchnet not found"* ]]
+  [[ "$output" != *"Unable to find image"* ]]
+  run -125 d run --rm --volumes-from nosuchctr busybox true
+  [[ "$output" != *"Unable to find image"* ]]
+  run -0 api POST /v1.41/containers/create?name=nomount -H 'Content-Type: application/json' \
+    -d '{"Image":"busybox","Cmd":["true"],"HostConfig":{"Mounts":[{"Type":"tmpfs","Target":"/c","Source":null,"ReadOnly":null,"TmpfsOptions":null}]}}'
+  [ "${lines[-1]}" = 201 ]
+  run -0 api GET /v1.41/containers/nonexistent/json
+  [ "${lines[-1]}" = 404 ]
+  # image inspect carries Docker's legacy fields (docker-compose 1.x reads ContainerConfig)
+  run -0 d image inspect -f '{{json .ContainerConfig.Volumes}} {{.GraphDriver.Name}} {{.VirtualSize}}' busybox
+  [[ "$output" == "null overlay2 "[1-9]* ]]
+  d rm -f pw nomount
 }
 
 @test "berthd: the Docker SDK for Python (docker-py) drives it" {

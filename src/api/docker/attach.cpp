@@ -78,10 +78,12 @@ struct Pump {
     return ok;
   }
 
-  // Stdin bytes from the client: forwarded, the detach keys looked for across reads.
+  // Stdin bytes from the client: forwarded, the detach keys looked for across reads — with a
+  // terminal only, as Docker's: without one stdin is data (a pipe's bytes 0x10 0x11 are bytes).
   size_t matched = 0;
   bool stdin_bytes(std::string_view d, Result& r) {
     if (!use_stdin) return true;
+    if (!tty) return d.empty() || to_shim(shim::kStdin, d);
     std::string pass;
     for (char ch : d) {
       if (!detach_keys.empty() && ch == detach_keys[matched]) {
@@ -94,6 +96,10 @@ struct Pump {
       }
       if (matched) pass.append(detach_keys, 0, matched);
       matched = 0;
+      if (!detach_keys.empty() && ch == detach_keys[0]) {  // a new start ("\x10\x10\x11" detaches)
+        matched = 1;  // (a one-key sequence matched above)
+        continue;
+      }
       pass += ch;
     }
     return pass.empty() || to_shim(shim::kStdin, pass);
@@ -136,6 +142,9 @@ struct Pump {
           // The client closed its writing side (the docker CLI does when it sends no stdin):
           // the container's stdin ends, its output goes on.
           client_reading = false;
+          // The start of a detach sequence that never finished is input too.
+          if (use_stdin && matched) to_shim(shim::kStdin, std::string_view(detach_keys).substr(0, matched));
+          matched = 0;
           if (use_stdin) to_shim(shim::kStdinClose, "");
         }
       } else if (p[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {

@@ -292,7 +292,7 @@ engine::CreateRequest build_request(const Args& a) {
     c["Cmd"] = std::vector<std::string>(a.positional().begin() + 1, a.positional().end());
   if (a.has("entrypoint")) {
     std::string ep = a.get("entrypoint");
-    c["Entrypoint"] = ep.empty() ? json::array() : json::array({ep});
+    c["Entrypoint"] = json::array({ep});  // "" → [""], as the docker CLI sends: no entrypoint, no image Cmd
   }
   if (auto env = env_flags(a); !env.empty()) c["Env"] = env;
   if (a.has("workdir")) c["WorkingDir"] = a.get("workdir");
