@@ -303,7 +303,22 @@ json Engine::make_volumes(const ContainerConfig& config, const HostConfig& host)
     if (b.host_path()) continue;
     if (!VolumeStore::valid_name(b.source))
       throw Error(ErrorKind::invalid_argument, "invalid volume name `" + b.source + "` in `" + b.source + ":" + b.destination + "`");
-    Volume v = volumes_.create(b.source);
+    // A --mount's volume-label and volume-opt (VolumeOptions) for the volume it creates
+    // (Docker's: an existing volume keeps its own).
+    std::map<std::string, std::string> labels, options;
+    for (const auto& m : host.mounts) {
+      if (m.value("Type", json("")) != json("volume") || m.value("Source", json("")) != json(b.source)) continue;
+      const json vo = m.value("VolumeOptions", json::object());
+      if (!vo.is_object()) continue;
+      const json given_labels = vo.value("Labels", json::object());
+      for (auto& [k, v] : given_labels.items())
+        if (v.is_string()) labels[k] = v.get<std::string>();
+      const json dc = vo.value("DriverConfig", json::object());
+      const json given_options = dc.is_object() ? dc.value("Options", json::object()) : json::object();
+      for (auto& [k, v] : given_options.items())
+        if (v.is_string()) options[k] = v.get<std::string>();
+    }
+    Volume v = volumes_.create(b.source, labels, false, false, options);
     out.push_back({{"Name", v.name}, {"Destination", b.destination}, {"Options", b.options_text()},
                    {"Anonymous", false}});
   }
@@ -1266,6 +1281,23 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     else
       snapshot::mount_all(mounts, rootfs);
   }
+  // What Docker's init layer gives every container of its own (not the CRI's): /etc/mtab, a
+  // link to /proc/mounts (busybox's df and mount read it), and an empty /.dockerenv (what
+  // programs look for to know they run in a container), made in its layer at its first
+  // start when the image has neither — inside the root (its symlinks never lead out). With
+  // userns-remap the layer is an idmapped view the engine's root cannot create in: none.
+  if (!remap.on() && !c.data.contains("CRI") && c.data.value("State", json::object()).value("StartedAt", json(0)) == json(0)) {
+    try {
+      UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!root) throw_errno("open " + rootfs);
+      if (UniqueFd etc = fs::open_in_root(root.get(), "/etc", O_PATH | O_DIRECTORY | O_CLOEXEC))
+        if (::symlinkat("/proc/mounts", etc.get(), "mtab") < 0 && errno != EEXIST) throw_errno("make /etc/mtab");
+      UniqueFd env(::openat(root.get(), ".dockerenv", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755));
+      if (!env && errno != EEXIST) throw_errno("make /.dockerenv");
+    } catch (const std::exception& e) {
+      log::debug(e.what());  // a read-only or full layer: the container runs without them
+    }
+  }
   trace("rootfs mounted");
   UniqueFd ready_r, attach_mine;
   try {
@@ -1719,8 +1751,17 @@ ExecSession Engine::exec(const std::string& ref, const ExecRequest& req) {
   State s = state(c);
   if (s.status == Status::paused) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is paused, unpause the container before exec");
   if (!s.running()) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
+  // With a terminal, TERM=xterm unless the container or the exec sets one (Docker's daemon
+  // environment, as for the container's own process).
+  std::vector<std::string> env = req.env;
+  if (req.tty) {
+    auto sets_term = [](const std::vector<std::string>& v) {
+      return std::any_of(v.begin(), v.end(), [](const std::string& e) { return e.rfind("TERM=", 0) == 0; });
+    };
+    if (!sets_term(env) && !sets_term(c.config().env)) env.insert(env.begin(), "TERM=xterm");
+  }
   json spec = {{"args", req.args}, {"tty", req.tty},       {"stdin", req.stdin_open}, {"detach", req.detach},
-               {"cwd", req.workdir}, {"env", req.env}, {"winsize", req.tty ? req.winsize : ""}};
+               {"cwd", req.workdir}, {"env", env}, {"winsize", req.tty ? req.winsize : ""}};
   // The user's ids, plus the container's --group-add groups (Docker's exec has them too).
   const std::string user = req.user.empty() ? c.config().user : req.user;
   const std::vector<std::string> group_add = c.host_config().group_add;
@@ -1780,7 +1821,7 @@ namespace {
 // The files the engine binds over the image's (its own /etc/hosts, …): when the image has none,
 // the runtime makes empty mount points for them in the container's layer. As Docker's init
 // layer keeps them out of diff and commit, so do diff and commit here.
-const std::vector<std::string> kEtcMountPoints = {"etc/hosts", "etc/hostname", "etc/resolv.conf"};
+const std::vector<std::string> kEtcMountPoints = {"etc/hosts", "etc/hostname", "etc/resolv.conf", "etc/mtab", ".dockerenv"};
 
 }  // namespace
 
@@ -2341,11 +2382,20 @@ Processes Engine::top(const std::string& ref, const std::vector<std::string>& ps
   }
   // Docker's way: ps with the caller's options over the host, then the rows whose PID is one
   // of the container's (so that any selection or format option of ps works).
+  // As Docker's too, the container's pids are asked for (`-q PID,…`): options that select by
+  // user or terminal (`-o pid,comm` alone: the caller's own) still show its processes; ps
+  // options that refuse -q run again without it.
   std::vector<std::string> argv = {"ps"};
   argv.insert(argv.end(), ps_args.begin(), ps_args.end());
-  std::string out;
-  if (run_command(argv, "", out, "ps") != 0)
-    throw Error(ErrorKind::invalid_argument, "top: ps " + join(ps_args, " ") + ": " + out);
+  std::string out, pid_list;
+  for (int pid : pids) pid_list += (pid_list.empty() ? "" : ",") + std::to_string(pid);
+  std::vector<std::string> quick = argv;
+  if (!pid_list.empty()) quick.insert(quick.end(), {"-q", pid_list});
+  if (pid_list.empty() || run_command(quick, "", out, "ps") != 0) {
+    out.clear();
+    if (run_command(argv, "", out, "ps") != 0)
+      throw Error(ErrorKind::invalid_argument, "top: ps " + join(ps_args, " ") + ": " + out);
+  }
   return table(out, [&](const std::vector<std::string>& row, size_t col) {
     return row.size() > col && std::find(pids.begin(), pids.end(), std::atoi(row[col].c_str())) != pids.end();
   });
@@ -3105,6 +3155,19 @@ void copy_node(int src, int dst_dir, const std::string& name, const snapshot::Co
 
 }  // namespace
 
+namespace {
+
+// Docker's cp rule: a destination written as a directory (a trailing `/`) that is not one
+// cannot take a file — neither a new name nor an existing file is written (a directory source
+// is made there).
+void must_be_directory(int src_fd, const std::string& dst) {
+  struct stat st {};
+  if (dst.empty() || dst.back() != '/' || (::fstat(src_fd, &st) == 0 && S_ISDIR(st.st_mode))) return;
+  throw Error(ErrorKind::invalid_argument, "cp: " + dst + ": no such directory");
+}
+
+}  // namespace
+
 void Engine::copy(const std::string& ref, const std::string& src, const std::string& dst, bool from_container,
                   bool follow_link, bool archive) {
   const int nofollow = follow_link ? 0 : O_NOFOLLOW;
@@ -3143,6 +3206,7 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
       if (!s) throw_errno("cp: " + c.rec.name + ":" + src);
       // DST: an existing directory receives SRC's name; otherwise DST is the new name.
       UniqueFd d(::open(dst.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!d) must_be_directory(s.get(), dst);
       if (d) {
         copy_node(s.get(), d.get(), base_name(src) == "" ? "rootfs" : base_name(src), copts);
       } else {
@@ -3161,6 +3225,7 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
       copy_node(s.get(), d.get(), base_name(src), copts);
       return;
     }
+    must_be_directory(s.get(), c.rec.name + ":" + dst);
     std::string clean = fs::clean_path("/" + dst);
     std::string parent = clean.substr(0, clean.rfind('/'));
     UniqueFd pd = fs::open_in_root(root.get(), parent.empty() ? "/" : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -3220,7 +3285,10 @@ Engine::PathStat Engine::stat_path(const std::string& ref, const std::string& pa
   with_rootfs(c, [&](const std::string& rootfs) {
     const InRoot at = in_root(rootfs, path);
     struct stat st {};
-    if (!at.parent || ::fstatat(at.parent.get(), at.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
+    // A path written as a directory ("f/") names no file (lstat's ENOTDIR): the docker CLI
+    // then refuses to copy a file there ("no such directory") rather than overwrite f.
+    if (!at.parent || ::fstatat(at.parent.get(), at.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+        (path.size() > 1 && path.back() == '/' && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)))
       throw Error(ErrorKind::not_found, "Could not find the file " + path + " in container " + c.rec.name);
     out.name = at.path == "/" ? "/" : at.name;
     out.size = st.st_size;

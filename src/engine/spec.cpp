@@ -326,16 +326,16 @@ UserIds resolve_user(const std::string& rootfs, const std::string& user,
     if (all_digits(name)) return to_id(name, "gid");
     throw Error(ErrorKind::invalid_argument, "unable to find group " + name + ": no matching entries in group file");
   };
-  // Supplementary groups, as Docker's (runc's user lookup) gives them, in /etc/group's order:
-  // with a group given, that group; else, for a user found in passwd, its primary group and
-  // the groups that list it as a member. Then --group-add.
+  // Supplementary groups, as Docker's gives them: the primary group first, always (`-u 1234`
+  // runs with groups 0, and an exec as another user never keeps the container's groups);
+  // for a user found in passwd without a group given, the groups that list it as a member,
+  // in /etc/group's order. Then --group-add.
   auto add = [&](uint32_t gid) {
     if (std::find(ids.groups.begin(), ids.groups.end(), gid) == ids.groups.end()) ids.groups.push_back(gid);
   };
-  if (!g.empty()) {
-    ids.gid = find_group(g);
-    add(ids.gid);
-  } else if (!user_name.empty()) {
+  if (!g.empty()) ids.gid = find_group(g);
+  add(ids.gid);
+  if (g.empty() && !user_name.empty()) {
     for (auto& f : group) {
       if (f.size() < 3) continue;
       bool member = f[2] == std::to_string(ids.gid);

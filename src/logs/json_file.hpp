@@ -53,7 +53,7 @@ class Writer {
 
 struct Entry {
   std::string log, stream, time;  // time as written (RFC 3339, ns)
-  int64_t seconds() const;        // unix seconds of `time`, 0 if unparsable
+  int64_t nanos() const;          // unix ns of `time`, 0 if unparsable
   // What `logs` prints of it (Docker's daemon's order): with `details`, the record's extra
   // attributes and a space before the line — berth records none, so a space —; with
   // `timestamps`, its time and a space before that.
@@ -74,8 +74,8 @@ using LineSink = std::function<bool(std::string_view)>;
 
 struct ReadOptions {
   long tail = -1;      // the last N records only (-1: all)
-  int64_t since = 0;   // unix seconds; 0: no bound
-  int64_t until = 0;   // unix seconds; 0: no bound
+  int64_t since = 0;   // unix ns; 0: no bound
+  int64_t until = 0;   // unix ns; 0: no bound (Docker's: to the nanosecond, not the second)
 };
 
 // Follows a log from a point in it: what is appended from there, across rotations. Made

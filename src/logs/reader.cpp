@@ -98,10 +98,17 @@ std::string Entry::text(bool timestamps, bool details) const {
   return t + log;
 }
 
-int64_t Entry::seconds() const {
+int64_t Entry::nanos() const {
   struct tm tm {};
-  if (!::strptime(time.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
-  return static_cast<int64_t>(::timegm(&tm));
+  const char* rest = ::strptime(time.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!rest) return 0;
+  int64_t ns = static_cast<int64_t>(::timegm(&tm)) * 1000000000;
+  if (*rest == '.') {  // the fraction (up to 9 digits), then Z (what the writers write)
+    int64_t scale = 100000000;
+    for (++rest; *rest >= '0' && *rest <= '9'; ++rest, scale /= 10)
+      if (scale > 0) ns += (*rest - '0') * scale;
+  }
+  return ns;
 }
 
 bool parse_line(std::string_view line, Entry& out) {
@@ -170,7 +177,7 @@ bool Follower::read_existing(const ReadOptions& o, const Sink& sink) const {
   std::deque<Entry> last;
   const Sink select = [&](const Entry& e) {
     if (o.since || o.until) {
-      const int64_t t = e.seconds();
+      const int64_t t = e.nanos();
       if (o.since && t < o.since) return true;
       if (o.until && t > o.until) return true;
     }

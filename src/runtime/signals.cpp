@@ -41,7 +41,7 @@ int parse_signal(std::string_view in) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
   int n;
   if (to_int(s, n)) {
-    if (n <= 0 || n > SIGRTMAX) throw Error("invalid signal `" + std::string(in) + "`");
+    if (n <= 0 || n > SIGRTMAX) throw Error(ErrorKind::invalid_argument, "invalid signal `" + std::string(in) + "`");
     return n;
   }
   std::string_view v = s;
@@ -54,12 +54,12 @@ int parse_signal(std::string_view in) {
     int off = 0;
     if (!rest.empty()) {
       if ((min && rest[0] != '+') || (!min && rest[0] != '-') || !to_int(rest.substr(1), off))
-        throw Error("invalid signal `" + std::string(in) + "`");
+        throw Error(ErrorKind::invalid_argument, "invalid signal `" + std::string(in) + "`");
     }
     int sig = min ? SIGRTMIN + off : SIGRTMAX - off;
     if (sig >= SIGRTMIN && sig <= SIGRTMAX) return sig;
   }
-  throw Error("invalid signal `" + std::string(in) + "`");
+  throw Error(ErrorKind::invalid_argument, "invalid signal `" + std::string(in) + "`");
 }
 
 std::string signal_name(int sig) {

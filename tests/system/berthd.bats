@@ -131,7 +131,9 @@ teardown_file() { berthd_teardown_file; }
   run -0 d exec ex echo from-exec
   [ "$output" = from-exec ]
   run -3 d exec ex sh -c 'exit 3'
-  run -127 d exec ex nosuch
+  # a process that cannot start: 126 whatever the reason (Docker's exec; its run says 127)
+  run -126 d exec ex nosuch
+  run -126 d exec -u nosuchuser ex true
   run -0 d exec -u 1000:1000 -e X=y -w /tmp ex sh -c 'echo $(id -u) $X $(pwd)'
   [ "$output" = "1000 y /tmp" ]
   run -0 bash -c "echo piped | DOCKER_HOST=unix://$DD/d.sock $DOCKER_CLI exec -i ex cat"
@@ -1128,6 +1130,16 @@ JSON
   [ "${lines[-1]}" = 201 ]
   run -0 api GET /v1.41/containers/nonexistent/json
   [ "${lines[-1]}" = 404 ]
+  # docker cp to a path written as a directory that is a file: refused, the file kept
+  echo data > "$DD/cpin"
+  d exec pw sh -c 'echo f > /tmp/f'
+  run -1 d cp "$DD/cpin" pw:/tmp/f/
+  [[ "$output" == *"no such directory"* ]]
+  run -0 d exec pw cat /tmp/f
+  [ "$output" = f ]
+  # an unknown signal is the client's mistake
+  run -0 api POST "/v1.41/containers/pw/kill?signal=BOGUS"
+  [ "${lines[-1]}" = 400 ]
   # image inspect carries Docker's legacy fields (docker-compose 1.x reads ContainerConfig)
   run -0 d image inspect -f '{{json .ContainerConfig.Volumes}} {{.GraphDriver.Name}} {{.VirtualSize}}' busybox
   [[ "$output" == "null overlay2 "[1-9]* ]]

@@ -2709,3 +2709,53 @@ PY
   [[ "$output" == *'missing required volume option "device"'* ]]
   [ -z "$(e volume ls -q)" ]
 }
+
+@test "what Docker users run into: groups, TERM for exec -t, /etc/mtab and /.dockerenv, top of a non-root process, exec failures 126, cp to a path written as a directory, --mount volume-label, logs --until to the nanosecond" {
+  # The primary group is a supplementary one too (Docker's): for a uid passwd does not know,
+  # and for an exec as another user (not the container's groups).
+  run -0 e run --rm -u 1234 busybox id -G
+  [ "$output" = 0 ]
+  e run -d --name grp -u 2000:3000 busybox sleep 1000 >/dev/null
+  [ "$(e exec grp id -G)" = 3000 ]
+  [ "$(e exec -u 0 grp id -G)" = 0 ]
+  # exec with a terminal: TERM=xterm (unless the container or the exec sets one)
+  run -0 timeout 20 script -qec "\"$BERTH\" --root $BROOT --state $TEST_DIR/run exec -t grp sh -c 'echo \$TERM'" /dev/null
+  [[ "$output" == xterm* ]]
+  run -0 timeout 20 script -qec "\"$BERTH\" --root $BROOT --state $TEST_DIR/run exec -t -e TERM=vt100 grp sh -c 'echo \$TERM'" /dev/null
+  [[ "$output" == vt100* ]]
+  # Docker's init-layer files: /etc/mtab → /proc/mounts (busybox's df reads it), /.dockerenv;
+  # neither is a change of the container's (diff, commit)
+  [ "$(e run --rm busybox readlink /etc/mtab)" = /proc/mounts ]
+  e run --name initfiles busybox test -f /.dockerenv
+  [ -z "$(e diff initfiles)" ]
+  # top: ps is asked for the container's pids (-q), so options that select the caller's own
+  # processes still show a non-root container's
+  run -0 e top grp -o pid,comm
+  [[ "$output" == *sleep* ]]
+  # exec: a process that cannot start exits 126, whatever the reason (Docker's exec)
+  run -126 e exec grp nosuch-command
+  run -126 e exec -u nosuchuser grp true
+  run -126 e exec -w /nonexistent grp true
+  # cp: a destination written as a directory (trailing /) that is not one takes no file
+  echo data > "$TEST_DIR/cpin"
+  e exec grp sh -c 'mkdir -p /tmp/sub && echo f > /tmp/sub/f'
+  run -1 e cp "$TEST_DIR/cpin" grp:/tmp/sub/f/
+  [[ "$output" == *"no such directory"* ]]
+  run -1 e cp "$TEST_DIR/cpin" grp:/tmp/sub/nodir/
+  [ "$(e exec grp cat /tmp/sub/f)" = f ]
+  run -1 e exec grp test -e /tmp/sub/nodir
+  run -1 e cp grp:/tmp/sub/f "$TEST_DIR/nodir/"
+  [ ! -e "$TEST_DIR/nodir" ]
+  # --mount volume-label (and volume-opt) for the volume the mount creates
+  e run --rm --mount type=volume,src=labelled,dst=/m,volume-label=tier=db busybox true
+  [ "$(e volume inspect -f '{{index .Labels "tier"}}' labelled)" = db ]
+  # logs --until is exact: a line written after the bound is not shown (it was, within 1 s)
+  e run -d --name lg busybox sh -c 'echo early; sleep 0.3; echo late; sleep 1000' >/dev/null
+  wait_for sh -c "\"$BERTH\" --root $BROOT --state $TEST_DIR/run logs lg | grep -q late"
+  early_ns=$(e logs -t lg | awk '/early/ {print $1}')
+  bound=$(date -d "$early_ns" +%s.%N)
+  [ "$(e logs --until "$bound" lg)" = early ]
+  [ "$(e logs --since "$bound" lg | tr '\n' ' ')" = "early late " ]
+  e rm -f grp lg initfiles >/dev/null
+  e volume rm labelled >/dev/null
+}

@@ -393,9 +393,12 @@ void Api::exec_start(Exchange& ex, const Params& p) {
     req.winsize = std::to_string(body["ConsoleSize"][0].get<uint64_t>()) + " " +
                   std::to_string(body["ConsoleSize"][1].get<uint64_t>());
   auto finish = [&](int code) { e->finish(code); };
-  // The exec's own Error kind is its exit code, as Docker's (127: not found, 126: cannot run).
+  // A process that could not be started — no such command, not executable, no such user or
+  // working directory — exits 126, as Docker's exec (its `run` says 127 for a missing command;
+  // its exec does not); a container gone meanwhile, 1.
   auto failed = [&](const Error& err) {
-    finish(err.kind() == ErrorKind::command_not_found ? 127 : err.kind() == ErrorKind::command_not_executable ? 126 : 1);
+    const ErrorKind k = err.kind();
+    finish(k == ErrorKind::not_found || k == ErrorKind::not_running || k == ErrorKind::conflict ? 1 : 126);
   };
   Pump pump;
   pump.tty = req.tty;

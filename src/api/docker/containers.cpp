@@ -480,16 +480,22 @@ void Api::container_logs(Exchange& ex, const Params& p) {
     o.tail = std::strtol(tail.c_str(), &end, 10);
     if (*end || o.tail < 0) o.tail = -1;  // Docker: anything else is all
   }
-  auto secs = [&](const char* k) -> int64_t {
+  // Unix seconds with their nanoseconds ("1700000000.000123456": the docker CLI's form), to
+  // the nanosecond.
+  auto ns = [&](const char* k) -> int64_t {
     const std::string v = q.param(k);
     if (v.empty() || v == "0") return 0;
-    char* end = nullptr;
-    const double d = std::strtod(v.c_str(), &end);
-    if (*end || d < 0) throw Error(ErrorKind::invalid_argument, std::string("invalid ") + k + " `" + v + "`");
-    return static_cast<int64_t>(d);
+    const size_t dot = v.find('.');
+    const std::string whole = v.substr(0, dot), frac = dot == std::string::npos ? "" : v.substr(dot + 1);
+    if (whole.empty() || whole.size() > 12 || whole.find_first_not_of("0123456789") != std::string::npos ||
+        frac.find_first_not_of("0123456789") != std::string::npos)
+      throw Error(ErrorKind::invalid_argument, std::string("invalid ") + k + " `" + v + "`");
+    std::string digits = frac.substr(0, 9);
+    digits.append(9 - digits.size(), '0');
+    return std::stoll(whole) * 1000000000 + std::stoll(digits);
   };
-  o.since = secs("since");
-  o.until = secs("until");
+  o.since = ns("since");
+  o.until = ns("until");
   o.follow = q.flag("follow");
   o.cancel_fd = ex.client_fd();
   const bool ts = q.flag("timestamps"), details = q.flag("details");

@@ -82,7 +82,14 @@ void add_mount_flag(const std::string& spec, json& host) {
       else if (v != "enabled") throw Error("--mount " + spec + ": bind-recursive wants enabled, disabled, writable or readonly");
     }
     else if (k == "volume-nocopy") m["VolumeOptions"]["NoCopy"] = truth();
-    else if (!k.empty()) throw Error("--mount " + spec + ": unknown key `" + k + "`");
+    else if (k == "volume-label" || k == "volume-opt") {
+      // KEY=VALUE (a KEY alone: an empty value), as Docker's CLI
+      const size_t eq = v.find('=');
+      const std::string key = v.substr(0, eq), val = eq == std::string::npos ? "" : v.substr(eq + 1);
+      if (key.empty()) throw Error("--mount " + spec + ": " + k + " wants KEY=VALUE");
+      if (k == "volume-label") m["VolumeOptions"]["Labels"][key] = val;
+      else m["VolumeOptions"]["DriverConfig"]["Options"][key] = val;
+    } else if (!k.empty()) throw Error("--mount " + spec + ": unknown key `" + k + "`");
   }
   if (m.value("Target", "").empty()) throw Error("--mount " + spec + ": target is required");
   if (m.contains("BindOptions") && m["Type"] != "bind")

@@ -41,7 +41,8 @@ int cmd_exec(const Engine& e, int argc, char** argv, int first) {
   } catch (const Error& err) {
     std::fprintf(stderr, "berth: %s\n", err.what());
     // Docker: 1 when there is no such container or it does not run; 126 when the process
-    // could not be started in it (no such user or working directory, …); 127 no command.
+    // could not be started in it (no such command, user or working directory, …: exec says
+    // 126 where run says 127).
     switch (err.kind()) {
       case ErrorKind::not_found:
       case ErrorKind::not_running:
@@ -49,7 +50,7 @@ int cmd_exec(const Engine& e, int argc, char** argv, int first) {
       case ErrorKind::unavailable:
         return 1;
       default:
-        return command_failure_code(err, 126);
+        return 126;
     }
   }
   if (req.detach) return 0;

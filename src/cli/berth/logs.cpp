@@ -40,8 +40,8 @@ int cmd_logs(const Engine& e, int argc, char** argv, int first) {
     if (*end || text.empty()) throw Error(ErrorKind::invalid_argument, "logs: invalid --tail `" + text + "`");
     if (o.tail < 0) o.tail = -1;  // Docker's daemon: a negative number is all
   }
-  o.since = parse_since(a.get("since"));
-  o.until = a.has("until") ? parse_since(a.get("until")) : 0;
+  o.since = parse_time_ns(a.get("since"));
+  o.until = a.has("until") ? parse_time_ns(a.get("until")) : 0;
   o.follow = a.has("follow");
   const bool ts = a.has("timestamps"), details = a.has("details");
   make_engine(e).logs(a.id(), o, [&](const logs::Entry& l) { return print_log(l, ts, details); });

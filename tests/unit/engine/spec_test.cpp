@@ -84,6 +84,10 @@ TEST_F(SpecTest, UsersAndGroupsFromTheImage) {
   EXPECT_EQ(numeric.uid, 4242u);
   EXPECT_EQ(numeric.gid, 4343u);
   EXPECT_EQ(numeric.groups, (std::vector<uint32_t>{4343, 29}));
+  // A uid passwd does not know: group 0, and that group as the supplementary one (Docker's).
+  auto unknown = resolve_user(root, "1234");
+  EXPECT_EQ(unknown.gid, 0u);
+  EXPECT_EQ(unknown.groups, (std::vector<uint32_t>{0}));
   EXPECT_NE(error_of([&] { resolve_user(root, "ghost"); }).find("unable to find user ghost"), std::string::npos);
   EXPECT_NE(error_of([&] { resolve_user(root, "app:ghosts"); }).find("unable to find group ghosts"), std::string::npos);
   EXPECT_FALSE(error_of([&] { resolve_user(root, "app:"); }).empty());

@@ -63,7 +63,7 @@ TEST(JsonFileLog, RecordsRoundTripWithStreamsEscapesAndSplits) {
   EXPECT_EQ(all[1].stream, "stderr");
   EXPECT_EQ(all[2].log.size() + all[3].log.size() + all[4].log.size(), 40u * 1024);
   EXPECT_EQ(all[2].log.size(), 16u * 1024);
-  EXPECT_GT(all[0].seconds(), 1700000000);
+  EXPECT_GT(all[0].nanos(), 1700000000LL * 1000000000);
   logs::Entry e;
   EXPECT_FALSE(logs::parse_line("not json", e));
   EXPECT_FALSE(logs::parse_line("[1,2]", e));
@@ -102,7 +102,7 @@ TEST(CriLog, TheKubeletsFormatWithFullAndPartialLinesReadsBack) {
   EXPECT_EQ(all[1].log, "no newline");
   EXPECT_EQ(all[1].stream, "stderr");
   EXPECT_EQ(all[2].log + all[3].log, std::string(20 * 1024, 'y') + "\n");
-  EXPECT_GT(all[0].seconds(), 1700000000);
+  EXPECT_GT(all[0].nanos(), 1700000000LL * 1000000000);
   logs::Entry e;
   EXPECT_FALSE(logs::parse_line("2026-12-04T10:00:00Z stdout", e));
   EXPECT_FALSE(logs::parse_line("2026-12-04T10:00:00Z stdout X text", e));
@@ -138,8 +138,26 @@ TEST(JsonFileLog, RotationKeepsTheNewestFilesAndTailReadsAcrossThem) {
   EXPECT_TRUE(read_all(logs::Follower(path), o).empty());
   // --since in the future: nothing; --until in the past: nothing; --since 0 with --tail.
   o = {};
-  o.since = all.back().seconds() + 10;
+  o.since = all.back().nanos() + 10'000'000'000;
   EXPECT_TRUE(read_all(logs::Follower(path), o).empty());
+  // Bounds to the nanosecond (Docker's): --until one ns before a record leaves it out,
+  // --since at its very time keeps it.
+  o = {};
+  o.until = all.back().nanos() - 1;
+  const auto before = read_all(logs::Follower(path), o);
+  ASSERT_FALSE(before.empty());
+  EXPECT_LT(before.back().nanos(), all.back().nanos());
+  o = {};
+  o.since = all.back().nanos();
+  const auto from = read_all(logs::Follower(path), o);
+  ASSERT_FALSE(from.empty());
+  EXPECT_EQ(from.back().log, all.back().log);
+  for (const auto& e : from) EXPECT_GE(e.nanos(), o.since);
+  {
+    logs::Entry e;
+    e.time = "2026-12-06T10:00:01.000000123Z";
+    EXPECT_EQ(e.nanos(), 1796551201LL * 1000000000 + 123);
+  }
   o = {};
   o.until = 1000;
   EXPECT_TRUE(read_all(logs::Follower(path), o).empty());
