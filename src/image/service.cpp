@@ -700,6 +700,24 @@ std::vector<std::string> Service::remove(std::string_view s, bool force) {
   return out;
 }
 
+namespace {
+
+// Whether `child` was built on `parent` (or is it): parent's layers and history are the first
+// of child's — what the builder's next step copies from its parent, entry for entry.
+bool is_parent_of(const Image& parent, const Image& child) {
+  const auto& pl = parent.config.diff_ids;
+  const auto& cl = child.config.diff_ids;
+  if (pl.size() > cl.size() || !std::equal(pl.begin(), pl.end(), cl.begin())) return false;
+  const nlohmann::json& ph = parent.config.history;
+  const nlohmann::json& ch = child.config.history;
+  if (!ph.is_array() || !ch.is_array() || ph.size() > ch.size()) return ph.is_null() || (ph.is_array() && ph.empty());
+  for (size_t i = 0; i < ph.size(); ++i)
+    if (ph[i] != ch[i]) return false;
+  return true;
+}
+
+}  // namespace
+
 std::vector<std::string> Service::prune(bool all, const Selector& select) {
   std::vector<std::string> out;
   // An image a container (running or stopped) was made from is in use: its layers are the
@@ -720,7 +738,24 @@ std::vector<std::string> Service::prune(bool all, const Selector& select) {
       db_->delete_image(opts_.ns, rec.name);
       if (!cached.count(id) && gone.insert(id).second) out.push_back("deleted: " + id);
     }
-    for (auto& line : prune_build_cache(select))
+    // The build cache as Docker's classic builder keeps its intermediate images: a step's
+    // image stays while it is a parent of an image that stays (a named one, or one a container
+    // uses) — the next build of that Dockerfile still hits —, the rest goes (the steps of a
+    // build whose image lost its name or was removed).
+    std::vector<Image> keepers;
+    for (auto& rec : db_->list_images(opts_.ns)) {
+      if (is_build_cache_name(rec.name) || (is_dangling_name(rec.name) && !in_use.count(config_id(rec)))) continue;
+      try {
+        keepers.push_back(load(rec));
+      } catch (const Error& e) {
+        log::debug("image prune: " + rec.name + ": " + e.what());
+      }
+    }
+    const Selector unparented = [&](const Image& step) {
+      if (select && !select(step)) return false;
+      return std::none_of(keepers.begin(), keepers.end(), [&](const Image& k) { return is_parent_of(step, k); });
+    };
+    for (auto& line : prune_build_cache(unparented))
       if (line.rfind("deleted: ", 0) != 0 || gone.insert(line.substr(9)).second) out.push_back(line);
     return out;
   }

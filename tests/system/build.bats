@@ -487,6 +487,19 @@ EOF
   [ "$status" -eq 0 ]
   run e build "$CTX"
   [[ "$output" != *"Using cache"* ]]
+  # A named image keeps the steps it was built from through image prune and system prune
+  # (Docker's intermediate images are its parents): the next build of it hits.
+  run -0 e build -t keep "$CTX"
+  run -0 e image prune -f
+  run -0 e system prune -f
+  run -0 e build -t keep "$CTX"
+  [ "$(grep -c 'Using cache' <<<"$output")" -eq 2 ]
+  [[ "$output" != *"Running in"* ]]
+  run -0 e rmi keep
+  run -0 e image prune -f
+  run -0 e build -t keep "$CTX"
+  [[ "$output" != *"Using cache"* ]]
+  run -0 e rmi keep
   [ "$(e run --rm busybox echo ok)" = ok ]
   no_build_leftovers
 }
