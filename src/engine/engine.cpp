@@ -297,6 +297,7 @@ void Engine::set_runtimes(Runtimes r) {
 
 json Engine::make_volumes(const ContainerConfig& config, const HostConfig& host) {
   json out = json::array();
+  std::vector<std::string> created;  // named volumes made here: Docker's `volume create` event
   std::set<std::string> targets;
   for (const Bind& b : binds_of(host)) {
     targets.insert(b.destination);
@@ -318,7 +319,9 @@ json Engine::make_volumes(const ContainerConfig& config, const HostConfig& host)
       for (auto& [k, v] : given_options.items())
         if (v.is_string()) options[k] = v.get<std::string>();
     }
+    const bool existed = volumes_.get(b.source).has_value();
     Volume v = volumes_.create(b.source, labels, false, false, options);
+    if (!existed) created.push_back(v.name);
     out.push_back({{"Name", v.name}, {"Destination", b.destination}, {"Options", b.options_text()},
                    {"Anonymous", false}});
   }
@@ -331,6 +334,7 @@ json Engine::make_volumes(const ContainerConfig& config, const HostConfig& host)
     for (auto& dst : config.volumes) {
       if (targets.count(fs::clean_path(dst))) continue;
       Volume v = volumes_.create("", {}, true);
+      created.push_back(v.name);
       out.push_back({{"Name", v.name}, {"Destination", fs::clean_path(dst)}, {"Options", ""},
                      {"Anonymous", true}});
       targets.insert(fs::clean_path(dst));
@@ -340,6 +344,7 @@ json Engine::make_volumes(const ContainerConfig& config, const HostConfig& host)
       if (v.value("Anonymous", false)) volumes_.remove(v.value("Name", ""));
     throw;
   }
+  for (const auto& name : created) emit("volume", "create", name, {{"driver", "local"}});
   return out;
 }
 
@@ -2511,7 +2516,7 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
   lk.reset();
   // Anonymous volumes go with a --rm container (Docker's rule) or with rm -v — unless another
   // container still mounts one (--volumes-from, or by its name): then it stays, as Docker's.
-  std::vector<std::string> anonymous;
+  std::vector<std::string> anonymous, destroyed;
   if (volumes || c.host_config().auto_remove)
     for (auto& v : c.data.value("Volumes", json::array()))
       if (v.value("Anonymous", false)) anonymous.push_back(v.value("Name", ""));
@@ -2522,10 +2527,11 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
         log::warn("volume " + name + " kept: container " + others[0] + " uses it");
         continue;
       }
-      volumes_.remove(name);
+      if (volumes_.remove(name)) destroyed.push_back(name);
     }
   }
   emit(c, "destroy");
+  for (const auto& name : destroyed) emit("volume", "destroy", name, {{"driver", "local"}});
   std::vector<std::string> dirs = {opts_.images.root + "/containers/" + c.id(), dir};
   if (snap && !snapshot_dir_removed) dirs.insert(dirs.begin(), images_.snapshots().dir(snap->id));
   if (deferred) {
@@ -2822,15 +2828,23 @@ void Engine::attach_networks(Container& c) {
     for (auto& [name, ep] : eps.items())
       if (name != mode) order.push_back(name);
     int i = 0;
+    // Docker's `network connect` event for each network the start attaches (and `disconnect`
+    // when the container's network goes: release_network).
+    auto connected = [&](const network::Network& net) {
+      emit("network", "connect", net.id, {{"container", c.id()}, {"name", net.name}, {"type", net.driver}});
+    };
     for (auto& name : order) {
       if (c.data["NetworkSettings"]["Networks"].contains(name)) {  // a spare taken: ports to publish
+        const network::Network net = networks_.get(name);
         auto m = networks_.member(name, c.id());
-        if (m && m->ports_pending) networks_.publish(networks_.get(name), *m);
+        if (m && m->ports_pending) networks_.publish(net, *m);
+        connected(net);
         ++i;
         continue;
       }
       network::Network net = name == network::Networks::kDefault ? networks_.ensure_default() : networks_.get(name);
       attach_one(c, net, eps[name], "eth" + std::to_string(i), i == 0);
+      connected(net);
       ++i;
     }
   } catch (...) {
@@ -2850,6 +2864,8 @@ void Engine::release_network(const std::string& id) {
   for (auto& name : networks_.networks_of(id)) {
     try {
       networks_.detach(name, id);
+      if (auto net = networks_.find(name))
+        emit("network", "disconnect", net->id, {{"container", id}, {"name", net->name}, {"type", net->driver}});
     } catch (const std::exception& e) {
       log::warn(e.what());
     }

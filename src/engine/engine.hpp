@@ -310,6 +310,8 @@ class Engine {
   // Records an event (the image service and the CLI's verbs that are not the engine's).
   void emit(const std::string& type, const std::string& action, const std::string& id,
             std::map<std::string, std::string> attributes = {});
+  // A container's event: its name, image and labels as attributes, plus `extra`.
+  void emit(const Container& c, const std::string& action, std::map<std::string, std::string> extra = {});
   std::string events_path() const;
   // A reading of the container's counters; not_running unless it runs (or is paused).
   Stats stats(const std::string& ref);
@@ -454,8 +456,6 @@ class Engine {
   // flock(op) on STATE/NS/locks/NAME (made when missing); `what` names it in errors.
   UniqueFd lock_file(const std::string& name, int op, const std::string& what);
   UniqueFd lock(const std::string& id);
-  // A container's event: its name, image and labels as attributes, plus `extra`.
-  void emit(const Container& c, const std::string& action, std::map<std::string, std::string> extra = {});
   static std::map<std::string, std::string> event_attributes(const Container& c);
   // Taken shared by create and connect from their volume and network lookups to their record,
   // exclusively by remove_volume and remove_network around their in-use check and removal.

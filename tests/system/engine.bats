@@ -1869,12 +1869,17 @@ PY
   e rmi evcommit:1 >/dev/null
   e tag busybox evimg:1; e rmi evimg:1 >/dev/null
   e volume create evvol >/dev/null; e volume rm evvol >/dev/null
-  e network create evnet >/dev/null; e network rm evnet >/dev/null
+  e network create evnet >/dev/null
+  # Docker's events for what a container makes and uses: its volumes (an anonymous one goes
+  # with --rm), its networks at start and at its end
+  e run --rm --network evnet -v /anon -v evnamed:/named busybox true
+  e volume rm evnamed >/dev/null
+  e network rm evnet >/dev/null
   for i in $(seq 50); do grep -q "network destroy" "$TEST_DIR/live" && break; sleep 0.1; done
   kill $follower
   cat "$TEST_DIR/live"
   # Docker's lines, in order: the die (written by the shim) between start and destroy.
-  [ "$(grep ' container ' "$TEST_DIR/live" | grep 'name=ev1' | awk '{print $3}' | tr '\n' ' ')" = "create start die destroy " ]
+  [ "$(grep ' container ' "$TEST_DIR/live" | grep 'name=ev1' | awk '{print $3}' | tr '\n' ' ')" = "create attach start die destroy " ]
   grep -q "container die [0-9a-f]\{64\} (exitCode=3, image=busybox, name=ev1, team=a)" "$TEST_DIR/live"
   [ "$(grep -c ' container \(pause\|unpause\|rename\|kill\|destroy\) ' "$TEST_DIR/live")" -ge 4 ]
   grep -q "container rename .*name=ev3, oldName=ev2" "$TEST_DIR/live"
@@ -1890,6 +1895,10 @@ PY
   grep -q "volume destroy evvol" "$TEST_DIR/live"
   grep -q "network create [0-9a-f]* (name=evnet, type=bridge)" "$TEST_DIR/live"
   grep -q "network destroy [0-9a-f]* (name=evnet, type=bridge)" "$TEST_DIR/live"
+  grep -q "network connect [0-9a-f]* (container=[0-9a-f]\{64\}, name=evnet, type=bridge)" "$TEST_DIR/live"
+  grep -q "network disconnect [0-9a-f]* (container=[0-9a-f]\{64\}, name=evnet, type=bridge)" "$TEST_DIR/live"
+  grep -q "volume create evnamed (driver=local)" "$TEST_DIR/live"
+  [ "$(grep -c "volume \(create\|destroy\) [0-9a-f]\{64\} (driver=local)" "$TEST_DIR/live")" -eq 2 ]  # the anonymous one
   # Replayed: --since with --until (in the future: waits until then), filters, a template.
   sleep 1
   run e events --since 1m --until 0s --filter container=ev1 --filter event=die --filter event=start --format '{{.Action}} {{.Actor.Attributes.name}}'
@@ -1922,7 +1931,7 @@ PY
   e events --since 1m --until 0s --filter event=die --filter container=ev1 --format '{{json .}}' | jq -e '.status == "die" and .Actor.Attributes.name == "ev1" and (has("Status") | not)' >/dev/null
   run e events --since 1m --until 0s --filter type=volume --format json
   echo "$output" | head -1 | jq -e '.Type == "volume" and .Action == "create" and .Actor.ID == "evvol" and .scope == "local" and (.timeNano | type) == "number"'
-  [ "$(e events --since 1m --until 0s --filter label=team=a | wc -l)" -eq 4 ]
+  [ "$(e events --since 1m --until 0s --filter label=team=a | wc -l)" -eq 5 ]
   [ -z "$(e events --since 1m --until 0s --filter label=team=b)" ]
   start=$(date +%s%N)
   e events --until 1s >/dev/null     # nothing recorded, up to then: returns at --until

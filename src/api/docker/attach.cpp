@@ -232,6 +232,7 @@ void Api::container_attach(Exchange& ex, const Params& p) {
     forget();
     throw;
   }
+  if (stream) eng_.emit(c, "attach");  // Docker's event (a `docker run`'s comes before its start)
   pump.client = h.fd.get();
   if (logs) {
     engine::LogOptions o;

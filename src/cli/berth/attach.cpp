@@ -14,6 +14,7 @@ int cmd_attach(const Engine& e, int argc, char** argv, int first) {
   o.detach_keys = detach_keys(a);
   auto eng = make_engine(e);
   auto s = eng.attach(a.id());
+  eng.emit(eng.lookup(a.id()), "attach");
   o.use_stdin = !a.has("no-stdin") && s.stdin_open;
   o.tty = s.tty;
   o.send_size = true;

@@ -225,6 +225,7 @@ int command_failure_code(const std::exception& e, int otherwise) {
 int run_attached(engine::Engine& eng, const engine::Container& c, const AttachOptions& o, bool rm, bool owner) {
   UniqueFd sock;
   engine::Refill refill;
+  eng.emit(c, "attach");  // Docker's event: the client attaches, then starts
   try {
     sock = eng.start(c.id(), owner, o.tty ? winsize_text() : "", &refill);
   } catch (const Error& e) {
