@@ -940,9 +940,17 @@ void Networks::rewrite_hosts_locked(std::vector<std::string> ids, const Member* 
       l += "\n";
       if (seen_lines.insert(l).second) text += l;
     };
+    // On a user network a name is also NAME.NETWORK, as Docker's resolver answers it.
+    auto qualified = [](std::vector<std::string>& names, const Member& m, const std::string& net) {
+      if (net == kDefault) return;
+      for (const std::string* n : {&m.container_name})
+        if (!n->empty()) names.push_back(*n + "." + net);
+      for (auto& a : m.aliases) names.push_back(a + "." + net);
+    };
     for (auto& [net, m] : it->second) {
       std::vector<std::string> names = {m.hostname, m.container_name};
       names.insert(names.end(), m.aliases.begin(), m.aliases.end());
+      qualified(names, m, net);
       if (!m.ip.empty()) line(m.ip, names);
     }
     // Peers by name on user networks only: Docker's default bridge has no names either (and
@@ -953,6 +961,7 @@ void Networks::rewrite_hosts_locked(std::vector<std::string> ids, const Member* 
         std::vector<std::string> names = {peer.container_name};
         names.insert(names.end(), peer.aliases.begin(), peer.aliases.end());
         names.push_back(peer.hostname);
+        qualified(names, peer, net);
         line(peer.ip, names);
       }
     // Its links: the linked container's address on the first network both are on (the

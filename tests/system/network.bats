@@ -231,6 +231,13 @@ web_root() {
   [[ "$output" == *"$db_ip"* ]]
   run e exec db ping -c1 -W2 api
   [[ "$output" == *"$api_ip"* ]]
+  # NAME.NETWORK too, as Docker's resolver answers (aliases and its own name included)
+  run -0 e exec api ping -c1 -W2 db.appnet
+  [[ "$output" == *"$db_ip"* ]]
+  run -0 e exec api ping -c1 -W2 database.appnet
+  [[ "$output" == *"$db_ip"* ]]
+  run -0 e exec api ping -c1 -W2 api.appnet
+  [[ "$output" == *"$api_ip"* ]]
   # /etc/hosts: the container's own name and address first.
   run e exec api grep api /etc/hosts
   [[ "$output" == "$api_ip"*api* ]]
