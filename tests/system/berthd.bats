@@ -517,6 +517,16 @@ PY
   [[ "$output" == *create*start*pause*unpause*rename*die*destroy* ]]
   run -0 d system df
   [[ "$output" == *Images* ]]
+  # -v: images as `docker images` names them, with their age (not "56 years ago": Created 0)
+  d create --name dfc busybox true
+  run -0 d system df -v
+  echo "$output"
+  [[ "$output" == *"busybox "*"latest "* ]]
+  [[ "$output" != *"docker.io/library"* ]]
+  [[ "$output" != *"years ago"* ]]
+  run -0 api GET /v1.41/system/df
+  echo "${lines[0]}" | jq -e '(.Containers[] | select(.Names[0] == "/dfc") | .SizeRootFs > 0) and (.BuilderSize | type == "number")'
+  d rm dfc
   d create --name stale busybox true
   run -0 d container prune -f
   [[ "$output" == *"Total reclaimed space"* ]]

@@ -14,6 +14,9 @@
 #include "distribution/auth.hpp"
 #include "distribution/auth_file.hpp"
 #include "common/strings.hpp"
+#include "common/time.hpp"
+#include "oci/reference.hpp"
+#include "image/service.hpp"
 #include "engine/model.hpp"
 #include "events/events.hpp"
 
@@ -239,19 +242,37 @@ void Api::swarm_only(Exchange& ex, const Params&) {
 void Api::system_df(Exchange& ex, const Params&) {
   const auto u = eng_.disk_usage();
   json images = json::array(), containers = json::array(), volumes = json::array();
+  std::map<std::string, int64_t> image_size;
   for (auto& row : u.images) {
+    // As GET /images/json shows them: familiar NAME:TAG (<none>:<none> without one), the
+    // config's time and labels.
     json tags = json::array();
-    for (auto& n : row.names) tags.push_back(n);
+    for (auto& n : row.names) {
+      if (!image::is_user_name(n)) continue;
+      const oci::Reference ref = oci::Reference::parse(n);
+      if (ref.tag.empty()) continue;
+      oci::Reference bare = ref;
+      bare.tag.clear();
+      bare.digest.clear();
+      tags.push_back(bare.familiar() + ":" + ref.tag);
+    }
+    if (tags.empty()) tags.push_back("<none>:<none>");
+    const json cfg = row.image.config.config.is_object() ? row.image.config.config : json::object();
+    const json labels = cfg.value("Labels", json());
+    image_size[row.image.id.str()] = row.size;
     images.push_back({{"Id", row.image.id.str()}, {"ParentId", ""}, {"RepoTags", tags}, {"RepoDigests", json::array()},
-                      {"Created", 0}, {"Size", row.size}, {"SharedSize", row.shared}, {"VirtualSize", row.size},
-                      {"Labels", nullptr}, {"Containers", row.containers}});
+                      {"Created", parse_rfc3339(row.image.config.created)}, {"Size", row.size}, {"SharedSize", row.shared},
+                      {"VirtualSize", row.size}, {"Labels", labels.is_object() && !labels.empty() ? labels : json(nullptr)},
+                      {"Containers", row.containers}});
   }
   for (auto& cu : u.containers) {
     const json& config = cu.container.data["Config"];
+    const auto base = image_size.find(cu.container.rec.image);
     containers.push_back({{"Id", cu.container.id()}, {"Names", {"/" + cu.container.rec.name}},
                           {"Image", config.value("Image", "")}, {"ImageID", cu.container.rec.image},
                           {"Command", join(engine::command_line(config), " ")},
                           {"Created", cu.container.rec.created / 1000000000}, {"SizeRw", cu.size_rw},
+                          {"SizeRootFs", cu.size_rw + (base == image_size.end() ? 0 : base->second)},
                           {"State", std::string(engine::status_name(cu.state.status))},
                           {"Status", engine::status_text(cu.state)}, {"Mounts", json::array()},
                           {"Labels", config.value("Labels", json::object())}});
@@ -263,11 +284,14 @@ void Api::system_df(Exchange& ex, const Params&) {
   }
   // The build cache as BuildKit's records would show it: one per layer only the cache holds.
   json cache = json::array();
-  for (auto& [chain, bytes] : u.build_cache_layers)
+  int64_t builder_size = 0;
+  for (auto& [chain, bytes] : u.build_cache_layers) {
     cache.push_back({{"ID", chain.substr(7, 25)}, {"Parent", ""}, {"Type", "regular"}, {"Description", ""},
                      {"InUse", false}, {"Shared", false}, {"Size", bytes}, {"UsageCount", 0}});
+    builder_size += bytes;
+  }
   ex.reply(200, json{{"LayersSize", u.layers_size}, {"Images", images}, {"Containers", containers},
-                     {"Volumes", volumes}, {"BuildCache", cache}});
+                     {"Volumes", volumes}, {"BuildCache", cache}, {"BuilderSize", builder_size}});
 }
 
 void Api::auth(Exchange& ex, const Params&) {
