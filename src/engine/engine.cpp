@@ -1823,10 +1823,12 @@ void Engine::delete_runtime_state(const std::string& id) {
 
 namespace {
 
-// The files the engine binds over the image's (its own /etc/hosts, …): when the image has none,
-// the runtime makes empty mount points for them in the container's layer. As Docker's init
-// layer keeps them out of diff and commit, so do diff and commit here.
-const std::vector<std::string> kEtcMountPoints = {"etc/hosts", "etc/hostname", "etc/resolv.conf", "etc/mtab", ".dockerenv"};
+// What Docker's init layer holds, never a change of the container's (diff, commit): the files
+// the engine binds over the image's (its own /etc/hosts, …) and the directories the kernel's
+// filesystems are mounted on — when the image has none, the runtime makes empty mount points
+// for them in the container's layer —, and /etc/mtab, /.dockerenv (made at the first start).
+const std::vector<std::string> kInitLayerPaths = {"etc/hosts", "etc/hostname", "etc/resolv.conf", "etc/mtab",
+                                                  ".dockerenv", "dev", "proc", "sys"};
 
 }  // namespace
 
@@ -1894,7 +1896,7 @@ std::vector<Engine::Change> Engine::changes(const std::string& ref) {
   // The engine's mount points are not the container's changes; nor is an /etc that holds
   // nothing else and was made for them (absent from the image) or copied up unchanged.
   auto mount_point = [](const Change& ch) {
-    return std::find(kEtcMountPoints.begin(), kEtcMountPoints.end(), ch.path.substr(1)) != kEtcMountPoints.end();
+    return std::find(kInitLayerPaths.begin(), kInitLayerPaths.end(), ch.path.substr(1)) != kInitLayerPaths.end();
   };
   const size_t before = out.size();
   out.erase(std::remove_if(out.begin(), out.end(), mount_point), out.end());
@@ -2780,7 +2782,10 @@ void Engine::record_endpoint(Container& c, const network::Network& net, const js
                              const network::Member& m, bool primary) {
   const std::string& ifname = m.ifname;
   json& settings = c.data["NetworkSettings"];
-  json entry = {{"NetworkID", net.id},
+  const json ipam = endpoint.is_object() ? endpoint.value("IPAMConfig", json()) : json();
+  json entry = {{"IPAMConfig", ipam.is_object() && !ipam.empty() ? ipam : json(nullptr)},
+                {"Links", nullptr},
+                {"NetworkID", net.id},
                 {"EndpointID", c.id().substr(0, 12) + "-" + net.id.substr(0, 12)},
                 {"IPAddress", m.ip},
                 {"IPPrefixLen", m.cidr.find('/') == std::string::npos ? 0 : std::atoi(m.cidr.c_str() + m.cidr.find('/') + 1)},
@@ -3371,7 +3376,7 @@ image::Image Engine::commit(const std::string& ref, const std::string& image_ref
   try {
     image::Image base = images_.resolve(c.data.value("ImageID", ""));
     auto img = images_.commit(base, images_.snapshots().fs_dir(c.rec.snapshot), image_ref, config, comment, author,
-                              kEtcMountPoints);
+                              kInitLayerPaths);
     if (paused_here) thaw(c);
     // Docker's container event, with what it names.
     std::map<std::string, std::string> extra = {{"comment", comment}, {"imageID", img.id.str()}};

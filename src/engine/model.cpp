@@ -39,6 +39,16 @@ std::vector<std::string> command_line(const json& config) {
   return out;
 }
 
+std::string command_text(const json& config) {
+  std::string out;
+  const std::vector<std::string> args = command_line(config);
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (i) out += ' ';
+    out += i && args[i].find(' ') != std::string::npos ? "'" + args[i] + "'" : args[i];
+  }
+  return out;
+}
+
 std::vector<std::string> command_line(const ContainerConfig& config) {
   std::vector<std::string> out = config.entrypoint;
   out.insert(out.end(), config.cmd.begin(), config.cmd.end());

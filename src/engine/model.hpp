@@ -31,6 +31,9 @@ Status parse_status(std::string_view name);
 // The container's command line: Config.Entrypoint then Config.Cmd (non-strings skipped).
 std::vector<std::string> command_line(const nlohmann::json& config);
 std::vector<std::string> command_line(const ContainerConfig& config);
+// The COMMAND column of `ps` (and the API's Command) as Docker's daemon writes it: the
+// command line joined by spaces, an argument holding a space in single quotes.
+std::string command_text(const nlohmann::json& config);
 
 // One HostConfig.Binds entry (-v SRC:DST[:OPTS]): SRC is an absolute host path (a bind
 // mount) or a volume name; DST absolute; OPTS comma-separated (ro, rw, z, Z, nocopy, and the

@@ -2737,6 +2737,15 @@ PY
   [ "$(e run --rm busybox readlink /etc/mtab)" = /proc/mounts ]
   e run --name initfiles busybox test -f /.dockerenv
   [ -z "$(e diff initfiles)" ]
+  # nor are the mount points the runtime makes for an image without /dev, /proc, /sys, /etc
+  mkdir -p "$TEST_DIR/bare/bin"
+  cp "$BUNDLE/rootfs/bin/busybox" "$TEST_DIR/bare/bin/"
+  ln -s busybox "$TEST_DIR/bare/bin/true"
+  tar -C "$TEST_DIR/bare" -cf "$TEST_DIR/bare.tar" .
+  e import "$TEST_DIR/bare.tar" bare:1 >/dev/null
+  e run --name barec bare:1 /bin/true
+  [ -z "$(e diff barec)" ]
+  e rm barec >/dev/null
   # top: ps is asked for the container's pids (-q), so options that select the caller's own
   # processes still show a non-root container's
   run -0 e top grp -o pid,comm
@@ -2760,6 +2769,8 @@ PY
   [ "$(e volume inspect -f '{{index .Labels "tier"}}' labelled)" = db ]
   # logs --until is exact: a line written after the bound is not shown (it was, within 1 s)
   e run -d --name lg busybox sh -c 'echo early; sleep 0.3; echo late; sleep 1000' >/dev/null
+  # (ps shows the command as Docker's daemon writes it: an argument with a space in quotes)
+  [ "$(e ps --no-trunc --filter name=lg --format '{{.Command}}')" = "\"sh -c 'echo early; sleep 0.3; echo late; sleep 1000'\"" ]
   wait_for sh -c "\"$BERTH\" --root $BROOT --state $TEST_DIR/run logs lg | grep -q late"
   early_ns=$(e logs -t lg | awk '/early/ {print $1}')
   bound=$(date -d "$early_ns" +%s.%N)

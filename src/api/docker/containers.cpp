@@ -255,7 +255,7 @@ void Api::container_list(Exchange& ex, const Params&) {
                 {"Names", {"/" + c.rec.name}},
                 {"Image", config.value("Image", "")},
                 {"ImageID", c.rec.image},
-                {"Command", join(engine::command_line(config), " ")},
+                {"Command", engine::command_text(config)},
                 {"Created", c.rec.created / 1000000000},
                 {"Ports", port_list(ports)},
                 {"Labels", labels},

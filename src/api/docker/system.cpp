@@ -270,7 +270,7 @@ void Api::system_df(Exchange& ex, const Params&) {
     const auto base = image_size.find(cu.container.rec.image);
     containers.push_back({{"Id", cu.container.id()}, {"Names", {"/" + cu.container.rec.name}},
                           {"Image", config.value("Image", "")}, {"ImageID", cu.container.rec.image},
-                          {"Command", join(engine::command_line(config), " ")},
+                          {"Command", engine::command_text(config)},
                           {"Created", cu.container.rec.created / 1000000000}, {"SizeRw", cu.size_rw},
                           {"SizeRootFs", cu.size_rw + (base == image_size.end() ? 0 : base->second)},
                           {"State", std::string(engine::status_name(cu.state.status))},

@@ -27,7 +27,7 @@ namespace {
 
 json container_row(engine::Engine& eng, engine::Container& c, engine::State& s) {
   const json& config = c.data["Config"];
-  const std::string cmd = join(engine::command_line(config), " ");
+  const std::string cmd = engine::command_text(config);
   const auto ports = engine::port_summary(c.data, s.running());
   json networks = json::array();
   const json endpoints = c.endpoints();

@@ -58,7 +58,7 @@ void print_verbose(const engine::Engine::DiskUsage& u) {
   std::vector<json> containers;
   for (auto& cu : u.containers) {
     const json& config = cu.container.data["Config"];
-    const std::string cmd = join(engine::command_line(config), " ");
+    const std::string cmd = engine::command_text(config);
     containers.push_back({{"ID", cu.container.id().substr(0, 12)}, {"Image", config.value("Image", "")},
                           {"Command", "\"" + cell_text(cmd, 20) + "\""}, {"LocalVolumes", std::to_string(cu.local_volumes)},
                           {"Size", image::human_size(cu.size_rw)},
