@@ -3484,7 +3484,15 @@ json Engine::inspect(Container& c) {
           {"RestartCount", s.restarts},
           {"Driver", opts_.images.driver == snapshot::Driver::native ? "native" : "overlay"},
           {"Platform", "linux"},
-          {"HostConfig", c.data["HostConfig"]},
+          {"HostConfig", [&] {
+             // Docker's inspect shows the paths a container's /proc and /sys mask (the
+             // defaults unless given; none when privileged).
+             json h = c.data["HostConfig"];
+             if (h.is_object() && !h.value("Privileged", false))
+               for (auto [field, paths] : {std::pair{"MaskedPaths", &kDefaultMaskedPaths}, {"ReadonlyPaths", &kDefaultReadonlyPaths}})
+                 if (h.value(field, json()).is_null()) h[field] = *paths;
+             return h;
+           }()},
           {"Config", config},
           {"NetworkingConfig", c.data.value("NetworkingConfig", json::object())},
           {"Mounts", mounts},

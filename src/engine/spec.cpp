@@ -23,6 +23,13 @@
 
 namespace berth::engine {
 
+const std::vector<std::string> kDefaultMaskedPaths = {
+    "/proc/acpi",     "/proc/asound",       "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi",   "/proc/timer_list", "/proc/timer_stats",
+    "/sys/devices/virtual/powercap", "/sys/firmware"};
+const std::vector<std::string> kDefaultReadonlyPaths = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                                        "/proc/sysrq-trigger"};
+
 const std::vector<std::pair<std::string, std::string>> kDefaultNetSysctls = {
     {"net.ipv4.ip_unprivileged_port_start", "0"}, {"net.ipv4.ping_group_range", "0 2147483647"}};
 
@@ -999,11 +1006,8 @@ json make_spec(const SpecInputs& in) {
   if (!root_propagation.empty()) linux["rootfsPropagation"] = root_propagation;
   linux["cgroupsPath"] = (h.cgroup_parent.empty() ? std::string("/berth") : fs::clean_path("/" + h.cgroup_parent)) + "/" + in.id;
   if (!privileged) {
-    linux["maskedPaths"] = {"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore",
-                            "/proc/keys", "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi",
-                            "/proc/timer_list", "/proc/timer_stats",
-                            "/sys/devices/virtual/powercap", "/sys/firmware"};
-    linux["readonlyPaths"] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+    linux["maskedPaths"] = kDefaultMaskedPaths;
+    linux["readonlyPaths"] = kDefaultReadonlyPaths;
     // Docker's HostConfig.MaskedPaths and ReadonlyPaths (the API's; the CRI's security context):
     // given, they replace the defaults.
     for (auto [field, key] : {std::pair{"MaskedPaths", "maskedPaths"}, {"ReadonlyPaths", "readonlyPaths"}}) {

@@ -44,6 +44,10 @@ struct SpecInputs {
 
 // Docker's default sysctls for a container's own network namespace (moby's WithCommonOptions).
 extern const std::vector<std::pair<std::string, std::string>> kDefaultNetSysctls;
+// Docker's default masked and read-only paths of a container that is not privileged (its
+// HostConfig.MaskedPaths and ReadonlyPaths, given, replace them).
+extern const std::vector<std::string> kDefaultMaskedPaths;
+extern const std::vector<std::string> kDefaultReadonlyPaths;
 
 // The spec. Throws berth::Error with one line for bad flag values (an unknown user, a bind
 // source that does not exist, an unknown capability, …).
