@@ -2729,7 +2729,9 @@ PY
   [ "$(e exec -u 0 grp id -G)" = 0 ]
   # inspect shows the masked and read-only paths (Docker's defaults), none when privileged
   [[ "$(e inspect -f '{{json .HostConfig.MaskedPaths}} {{json .HostConfig.ReadonlyPaths}}' grp)" == *'"/proc/kcore"'*'"/proc/sysrq-trigger"'* ]]
-  [ "$(e inspect -f '{{json .HostConfig.MaskedPaths}}' "$(e create --privileged busybox true)")" = null ]
+  priv=$(e create --privileged busybox true)
+  [ "$(e inspect -f '{{json .HostConfig.MaskedPaths}}' "$priv")" = null ]
+  e rm "$priv" >/dev/null
   # exec with a terminal: TERM=xterm (unless the container or the exec sets one)
   run -0 timeout 20 script -qec "\"$BERTH\" --root $BROOT --state $TEST_DIR/run exec -t grp sh -c 'echo \$TERM'" /dev/null
   [[ "$output" == xterm* ]]
