@@ -1187,6 +1187,9 @@ EOF
   # The same store: the berth CLI sees the image and its cache.
   run -0 e build --build-arg WHO=api -t apibuilt:1 "$ctx"
   [ "$(grep -c "Using cache" <<<"$output")" -eq 5 ]
+  # docker images -a: the steps as intermediate images (untagged, not dangling)
+  [ "$(d images -a -q | wc -l)" -gt "$(d images -q | wc -l)" ]
+  [ -z "$(d images -a -q --filter dangling=true)" ]
   # -q: the id alone; --target.
   run -0 env DOCKER_BUILDKIT=0 DOCKER_HOST="unix://$DD/d.sock" DOCKER_CONFIG="$DD/docker-config" "$DOCKER_CLI" build -q --target base "$ctx"
   [[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]

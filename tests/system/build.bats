@@ -490,6 +490,9 @@ EOF
   # A named image keeps the steps it was built from through image prune and system prune
   # (Docker's intermediate images are its parents): the next build of it hits.
   run -0 e build -t keep "$CTX"
+  # images -a lists the steps as Docker's intermediate images (untagged, not dangling)
+  [ "$(e images -a -q | wc -l)" -gt "$(e images -q | wc -l)" ]
+  [ -z "$(e images -a -q --filter dangling=true)" ]
   run -0 e image prune -f
   run -0 e system prune -f
   run -0 e build -t keep "$CTX"

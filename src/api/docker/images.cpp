@@ -107,14 +107,24 @@ void Api::image_list(Exchange& ex, const Params&) {
   std::vector<std::string> order;
   std::map<std::string, int> containers;
   for (auto& c : eng_.images().db().list_containers(eng_.images().options().ns)) ++containers[c.image];
+  // all=1: Docker's intermediate images too (the build's steps: untagged, not dangling).
+  std::vector<std::pair<image::Image, bool>> candidates;
+  std::set<std::string> listed;
   for (auto& img : eng_.images().list()) {
-    const bool unnamed = image::is_dangling_name(img.record.name);
+    listed.insert(img.id.str());
+    candidates.emplace_back(std::move(img), false);
+  }
+  if (ex.req().flag("all"))
+    for (auto& img : eng_.images().list_build_cache())
+      if (listed.insert(img.id.str()).second) candidates.emplace_back(std::move(img), true);
+  for (auto& [img, intermediate] : candidates) {
+    const bool unnamed = intermediate || image::is_dangling_name(img.record.name);
     const oci::Reference ref = unnamed ? oci::Reference{} : oci::Reference::parse(img.record.name);
     oci::Reference bare = ref;
     bare.tag.clear();
     bare.digest.clear();
     const std::string repo = unnamed ? "<none>" : bare.familiar();
-    const bool dangling = unnamed || (ref.tag.empty() && ref.digest.empty());
+    const bool dangling = !intermediate && (unnamed || (ref.tag.empty() && ref.digest.empty()));
     bool keep = true;
     for (auto& v : vals("dangling")) keep = keep && ((v == "true" || v == "1") == dangling);
     auto refs = vals("reference");

@@ -104,8 +104,19 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
   for (auto& v : filters.values("since")) since = std::max(since, parse_rfc3339(svc.resolve(v).config.created));
   std::vector<Row> rows;
   std::set<std::string> quiet_ids;
+  // With -a, Docker's intermediate images too: the build's steps (<none>:<none>, not dangling:
+  // an image was built on them).
+  std::vector<std::pair<image::Image, bool>> candidates;
+  std::set<std::string> listed;
   for (auto& img : svc.list()) {
-    const bool unnamed = image::is_dangling_name(img.record.name);
+    listed.insert(img.id.str());
+    candidates.emplace_back(std::move(img), false);
+  }
+  if (a.has("all"))
+    for (auto& img : svc.list_build_cache())
+      if (listed.insert(img.id.str()).second) candidates.emplace_back(std::move(img), true);
+  for (auto& [img, intermediate] : candidates) {
+    const bool unnamed = intermediate || image::is_dangling_name(img.record.name);
     auto ref = unnamed ? oci::Reference{} : oci::Reference::parse(img.record.name);
     oci::Reference bare = ref;
     bare.tag.clear();
@@ -116,7 +127,7 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
       const std::string& f = a.positional()[0];
       if (f != repo && f != ref.familiar() && f != bare.str() && f != ref.str()) continue;
     }
-    const bool dangling = ref.tag.empty();
+    const bool dangling = !intermediate && ref.tag.empty();
     if (!filters.any("dangling", [&](const std::string& v) { return (v == "true" || v == "1") == dangling; })) continue;
     if (!filters.values("reference").empty() && unnamed) continue;
     if (!filters.any("reference", [&](const std::string& v) {
