@@ -3375,8 +3375,12 @@ image::Image Engine::commit(const std::string& ref, const std::string& image_ref
   if (paused_here) freeze(c);
   try {
     image::Image base = images_.resolve(c.data.value("ImageID", ""));
+    // The history's "created by": the container's Cmd, as Docker's commit writes it.
+    std::string created_by;
+    for (const auto& arg : c.data["Config"].value("Cmd", json::array()))
+      if (arg.is_string()) created_by += (created_by.empty() ? "" : " ") + arg.get<std::string>();
     auto img = images_.commit(base, images_.snapshots().fs_dir(c.rec.snapshot), image_ref, config, comment, author,
-                              kInitLayerPaths);
+                              kInitLayerPaths, created_by);
     if (paused_here) thaw(c);
     // Docker's container event, with what it names.
     std::map<std::string, std::string> extra = {{"comment", comment}, {"imageID", img.id.str()}};

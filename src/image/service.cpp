@@ -435,10 +435,10 @@ Image Service::import(const diff::Reader& in, std::string_view ref_text, const I
   else snapshots_->commit(chain, extract);
 
   const std::string created = now_rfc3339();
-  json history = {{"created", created}, {"created_by", "berth import"}};
-  if (!opt.message.empty()) history["comment"] = opt.message;
+  const std::string comment = opt.message.empty() ? "Imported from " + opt.source : opt.message;
+  json history = {{"created", created}, {"comment", comment}};  // Docker's: no created_by
   json config = {{"created", created},
-                 {"comment", opt.message},  // Docker's image config field (inspect's Comment)
+                 {"comment", comment},  // Docker's image config field (inspect's Comment)
                  {"architecture", opts_.platform.architecture},
                  {"os", opts_.platform.os},
                  {"config", image_config},
@@ -484,7 +484,7 @@ Image Service::record_manifest(const oci::Manifest& m, const std::string& name) 
 
 Image Service::commit(const Image& base, const std::string& upper_dir, std::string_view ref_text,
                       const json& container_config, const std::string& comment, const std::string& author,
-                      const std::vector<std::string>& skip) {
+                      const std::vector<std::string>& skip, const std::string& created_by) {
   // No name: Docker's `<none>` image (dangling until somebody tags it).
   const std::optional<oci::Reference> ref =
       ref_text.empty() ? std::nullopt : std::optional<oci::Reference>(user_ref(oci::Reference::parse(ref_text)));
@@ -523,7 +523,7 @@ Image Service::commit(const Image& base, const std::string& upper_dir, std::stri
     if (container_config.contains(k)) c[k] = container_config[k];
   config["config"] = c;
   config["rootfs"]["diff_ids"].push_back(layer_made.diff_id.str());
-  json history = {{"created", created}, {"created_by", "berth commit"}};
+  json history = {{"created", created}, {"created_by", created_by}};
   if (!comment.empty()) history["comment"] = comment;
   if (!config.contains("history") || !config["history"].is_array()) config["history"] = json::array();
   config["history"].push_back(history);

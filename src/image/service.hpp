@@ -51,7 +51,8 @@ struct Image {
 };
 
 struct ImportOptions {
-  std::string message;  // history comment
+  std::string message;  // the comment (history and config); none: Docker's "Imported from SOURCE"
+  std::string source = "-";  // where the tar came from: "-" (a file or stdin, as Docker's CLI sends), a URL
   // `import --change`: edits the new image's config (its "config" object) before it is
   // stored — the engine's Dockerfile instructions (engine/instructions.hpp), which the image
   // layer does not know. Throws for a bad instruction: nothing is recorded then.
@@ -124,9 +125,10 @@ class Service {
   // directory `upper_dir` (overlay: its upper dir, taken whole; native: a full tree, diffed
   // against `base`'s), with Docker's Config `config` and a history entry; `skip`: paths of
   // the snapshot left out ("etc/hosts": the engine's mount points).
+  // `created_by`: the history entry's (Docker's: the container's Cmd).
   Image commit(const Image& base, const std::string& upper_dir, std::string_view ref,
                const nlohmann::json& config, const std::string& comment, const std::string& author,
-               const std::vector<std::string>& skip = {});
+               const std::vector<std::string>& skip = {}, const std::string& created_by = "");
   // An image from its documents: `config`, a whole OCI image config (rootfs.diff_ids naming
   // `layers`, which are in the content store), stored with an OCI manifest and recorded under
   // `ref` (a reference, or a build cache name: build_cache_name()).

@@ -213,6 +213,7 @@ void Api::image_create(Exchange& ex, const Params&) {
     if (!repo.empty()) oci::Reference::parse(repo);
     image::ImportOptions opt;
     opt.message = q.param("message");
+    opt.source = from_src;
     std::vector<std::string> changes;
     for (auto [lo, hi] = q.query.equal_range("changes"); lo != hi; ++lo)
       for (const auto& line : split(lo->second, '\n'))

@@ -270,6 +270,8 @@ int cmd_import(const Engine& e, int argc, char** argv, int first) {
   }
   image::ImportOptions opt;
   opt.message = a.get("message");
+  // Docker's "Imported from SOURCE": a URL, else "-" (its CLI sends a file as the body)
+  if (file.rfind("http://", 0) == 0 || file.rfind("https://", 0) == 0) opt.source = file;
   opt.edit_config = engine::import_changes(a.all("change"));
   auto svc = e.images();
   diff::Reader reader = [in, &file](void* buf, size_t n) { return fs::read_fd(in, buf, n, file); };
