@@ -1,5 +1,6 @@
 #include "shim/frames.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -52,6 +53,11 @@ void FrameQueue::push(uint8_t type, std::string_view data) {
   } while (!data.empty());
 }
 
+size_t FrameQueue::frame_size(size_t at) const {
+  const auto* h = reinterpret_cast<const unsigned char*>(buf_.data() + at);
+  return 5 + ((size_t{h[1]} << 24) | (size_t{h[2]} << 16) | (size_t{h[3]} << 8) | size_t{h[4]});
+}
+
 bool FrameQueue::flush(int fd) {
   while (pos_ < buf_.size()) {
     ssize_t w = ::send(fd, buf_.data() + pos_, buf_.size() - pos_, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -59,19 +65,43 @@ bool FrameQueue::flush(int fd) {
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (w <= 0) {
       buf_.clear();
-      pos_ = 0;
+      pos_ = frame_ = 0;
       return false;
     }
     pos_ += static_cast<size_t>(w);
   }
+  while (frame_ < pos_ && frame_ + frame_size(frame_) <= pos_) frame_ += frame_size(frame_);
   if (pos_ == buf_.size()) {
     buf_.clear();
-    pos_ = 0;
-  } else if (pos_ > (1 << 20)) {
-    buf_.erase(0, pos_);
-    pos_ = 0;
+    pos_ = frame_ = 0;
+  } else if (frame_ > (1 << 20)) {  // what went, dropped at a frame's start
+    buf_.erase(0, frame_);
+    pos_ -= frame_;
+    frame_ = 0;
   }
   return true;
+}
+
+bool FrameQueue::finish(int fd, int timeout_ms) {
+  bool ok = true;
+  if (pos_ > frame_) {
+    const size_t end = frame_ + frame_size(frame_);
+    while (pos_ < end) {
+      ssize_t w = ::send(fd, buf_.data() + pos_, end - pos_, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w > 0) {
+        pos_ += static_cast<size_t>(w);
+        continue;
+      }
+      if (w < 0 && errno == EINTR) continue;
+      pollfd p{fd, POLLOUT, 0};
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && ::poll(&p, 1, timeout_ms) > 0) continue;
+      ok = false;
+      break;
+    }
+  }
+  buf_.clear();
+  pos_ = frame_ = 0;
+  return ok;
 }
 
 bool send_all(int fd, std::string_view data) {

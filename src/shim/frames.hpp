@@ -38,10 +38,18 @@ class FrameQueue {
   // Sends what the socket takes now; false when the peer is gone (what waits is dropped).
   bool flush(int fd);
   size_t pending() const { return buf_.size() - pos_; }
+  // Before the sender stops using the queue (the peer reads on): the frame partly sent goes
+  // whole (waiting up to `timeout_ms` for room), the frames not begun are dropped. A frame cut
+  // short would take the next frame anyone sends on the socket for its own bytes (an owner's
+  // `done` lost behind a piece of stdin: its cleanup never ran). False when it could not.
+  bool finish(int fd, int timeout_ms);
 
  private:
+  // The length of the frame that starts at `at` (its header is whole in buf_).
+  size_t frame_size(size_t at) const;
   std::string buf_;
-  size_t pos_ = 0;
+  size_t pos_ = 0;    // what went
+  size_t frame_ = 0;  // where the frame that holds pos_ starts (pos_ itself between frames)
 };
 
 // Frames out of a byte stream that arrives in pieces.

@@ -113,6 +113,9 @@ struct Pump {
       ::poll(&q, 1, 100);
       if (!flush()) break;
     }
+    // Then the frame partly sent goes whole (the rest dropped) before the lock goes: a resize
+    // from another thread must not land inside it.
+    queue.finish(shim, 1000);
     if (queue_lock.owns_lock()) queue_lock.unlock();
     return r;
   }

@@ -200,6 +200,9 @@ int attach_loop(int sock, const AttachOptions& o) {
     ::poll(&q, 1, 100);
     if (!to_shim.flush(sock)) break;
   }
+  // The frame partly sent goes whole, the rest is dropped: the owner's `done` comes next on
+  // this socket, and must not be read as the rest of a piece of stdin.
+  to_shim.finish(sock, 2000);
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
   return code;
 }

@@ -126,6 +126,40 @@ TEST(ShimFrames, AQueueNeverBlocksAndDeliversEverythingInOrder) {
   EXPECT_EQ(q.pending(), 0u);
 }
 
+TEST(ShimFrames, AFinishedQueueSendsTheFramePartlySentWholeAndDropsTheRest) {
+  // The owner's last words after the container's exit: a piece of stdin cut short would take
+  // the `done` frame sent next for its own bytes.
+  Pair p;
+  shim::FrameQueue q;
+  for (int i = 0; i < 8; ++i) q.push(shim::kStdin, std::string(shim::kMaxFrame, static_cast<char>('a' + i)));
+  ASSERT_TRUE(q.flush(p.a.get()));  // the socket takes some: a frame is left half sent
+  ASSERT_GT(q.pending(), 0u);
+  std::vector<shim::FrameData> got;
+  std::thread reader([&] {
+    shim::FrameReader r;
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(p.b.get(), buf, sizeof buf);
+      if (n <= 0) break;
+      r.feed(std::string_view(buf, static_cast<size_t>(n)));
+      while (auto f = r.next()) got.push_back(std::move(*f));
+    }
+  });
+  EXPECT_TRUE(q.finish(p.a.get(), 2000));
+  EXPECT_EQ(q.pending(), 0u);
+  ASSERT_TRUE(shim::send_frame(p.a.get(), shim::kDone, "umount /x"));
+  ::shutdown(p.a.get(), SHUT_WR);
+  reader.join();
+  ASSERT_GE(got.size(), 2u);
+  ASSERT_LT(got.size(), 9u);  // not every frame went: the ones not begun were dropped
+  for (size_t i = 0; i + 1 < got.size(); ++i) {
+    EXPECT_EQ(got[i].type, shim::kStdin);
+    EXPECT_EQ(got[i].data, std::string(shim::kMaxFrame, static_cast<char>('a' + i)));
+  }
+  EXPECT_EQ(got.back().type, shim::kDone);
+  EXPECT_EQ(got.back().data, "umount /x");
+}
+
 class ShimFiles : public ::testing::Test {
  protected:
   test::TempDir tmp_{"berth-shimfiles"};
