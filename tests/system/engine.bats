@@ -2800,3 +2800,23 @@ PY
   e rm -f grp lg initfiles >/dev/null
   e volume rm labelled >/dev/null
 }
+
+@test "flags as Docker's: booleans alone (--sig-proxy, commit -p, history -H) never take the next argument; pause needs a container; ps and info take none" {
+  run -0 e run --rm --sig-proxy busybox echo ok
+  [ "$output" = ok ]
+  run -0 e run --rm --sig-proxy=false busybox echo ok
+  e run -d --name bf busybox sleep 100 >/dev/null
+  run -0 e commit -p bf bf-img:1
+  run -0 e history -H bf-img:1
+  run -0 e history -H=false bf-img:1
+  run -1 e pause
+  run -1 e unpause
+  run -1 e pause bf nosuch-ctr
+  [[ "$output" == *nosuch-ctr* ]]
+  [ "$(e inspect -f '{{.State.Status}}' bf)" = paused ]   # the others were done
+  run -0 e unpause bf
+  run -1 e ps extra
+  run -1 e info extra
+  e rm -f bf >/dev/null
+  e rmi bf-img:1 >/dev/null
+}

@@ -50,7 +50,8 @@ std::vector<std::string> expand_short(int argc, char** argv, int first, const st
     if (a[1] == '-' || a.size() == 2) {
       out.push_back(a);
       const FlagSpec* f = find(a.substr(a[1] == '-' ? 2 : 1));
-      if (f && f->takes_value && a.find('=') == std::string::npos && i + 1 < argc) out.push_back(argv[++i]);
+      if (f && f->takes_value && !f->joined_value_only && a.find('=') == std::string::npos && i + 1 < argc)
+        out.push_back(argv[++i]);
       continue;
     }
     std::vector<std::string> split;
@@ -62,6 +63,13 @@ std::vector<std::string> expand_short(int argc, char** argv, int first, const st
         break;
       }
       split.push_back(std::string("-") + a[k]);
+      if (f->joined_value_only) {  // a boolean: `-H=false`, or alone
+        if (k + 1 < a.size() && a[k + 1] == '=') {
+          split.back() += a.substr(k + 1);
+          break;
+        }
+        continue;
+      }
       if (!f->takes_value) continue;
       std::string rest = a.substr(k + 1);
       if (!rest.empty() && rest[0] == '=') rest.erase(0, 1);

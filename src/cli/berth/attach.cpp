@@ -8,7 +8,7 @@
 namespace berth::cli {
 
 int cmd_attach(const Engine& e, int argc, char** argv, int first) {
-  Args a = parse_args("attach", {{"no-stdin", "", false}, {"sig-proxy", "", true}, {"detach-keys", "", true}}, argc, argv, first);
+  Args a = parse_args("attach", {{"no-stdin", "", false}, {"sig-proxy", "", true, false, true}, {"detach-keys", "", true}}, argc, argv, first);
   AttachOptions o;
   o.sig_proxy = sig_proxy_flag(a);
   o.detach_keys = detach_keys(a);

@@ -9,7 +9,7 @@
 namespace berth::cli {
 
 int cmd_commit(const Engine& e, int argc, char** argv, int first) {
-  Args a = parse_args("commit", {{"message", "m", true}, {"author", "a", true}, {"pause", "p", true}, {"change", "c", true, true}},
+  Args a = parse_args("commit", {{"message", "m", true}, {"author", "a", true}, {"pause", "p", true, false, true}, {"change", "c", true, true}},
          argc, argv, first);
   if (a.positional().empty() || a.positional().size() > 2)
     throw UsageError("commit: CONTAINER [REPOSITORY[:TAG]]");

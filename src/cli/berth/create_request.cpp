@@ -144,7 +144,7 @@ const std::vector<FlagSpec> kRunFlags = {
     {"stop-timeout", "", true},   {"group-add", "", true, true}, {"add-host", "", true, true},
     {"runtime", "", true},        {"shm-size", "", true},        {"sysctl", "", true, true},
     {"mount", "", true, true},    {"publish", "p", true, true},  {"expose", "", true, true},
-    {"log-driver", "", true},     {"sig-proxy", "", true},       {"pull", "", true},
+    {"log-driver", "", true},     {"sig-proxy", "", true, false, true}, {"pull", "", true},
     {"quiet", "q", false},        {"platform", "", true},        {"attach", "a", true, true},
     {"ip", "", true},             {"dns", "", true, true},       {"dns-search", "", true, true},
     {"dns-option", "", true, true}, {"network-alias", "", true, true}, {"alias", "", true, true},

@@ -176,7 +176,7 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
 // Docker's history: the image config's history, newest first; a non-empty step's size is its
 // layer's unpacked size (the snapshot of its chain ID).
 int cmd_history(const Engine& e, int argc, char** argv, int first) {
-  Args a = parse_args("history", {{"human", "H", true}, {"no-trunc", "", false}, {"quiet", "q", false}, {"format", "", true}},
+  Args a = parse_args("history", {{"human", "H", true, false, true}, {"no-trunc", "", false}, {"quiet", "q", false}, {"format", "", true}},
                       argc, argv, first);
   if (a.positional().size() != 1) throw Error("history: exactly one IMAGE is required");
   const std::string format = a.get("format", "table");

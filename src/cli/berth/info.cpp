@@ -24,6 +24,7 @@ json runtimes_info(const engine::Runtimes& rts) {
 
 int cmd_info(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("info", {{"format", "f", true}}, argc, argv, first);
+  if (!a.positional().empty()) throw Error("info: accepts no arguments (`" + a.positional()[0] + "`)");
   auto eng = make_engine(e);
   int running = 0, paused = 0, stopped = 0;
   auto list = eng.list();

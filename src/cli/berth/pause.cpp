@@ -7,18 +7,20 @@
 
 namespace berth::cli {
 
+// Docker's: each container in turn, an error printed and the next one tried (exit 1 if any
+// failed); none named is an error.
 int cmd_pause(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("pause", {}, argc, argv, first);
+  if (a.positional().empty()) throw Error("pause: a container is required");
   auto eng = make_engine(e);
-  for (auto& r : a.positional()) eng.pause(r, true), std::puts(r.c_str());
-  return 0;
+  return for_each_container(a.positional(), [&](const std::string& r) { eng.pause(r, true); });
 }
 
 int cmd_unpause(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("unpause", {}, argc, argv, first);
+  if (a.positional().empty()) throw Error("unpause: a container is required");
   auto eng = make_engine(e);
-  for (auto& r : a.positional()) eng.pause(r, false), std::puts(r.c_str());
-  return 0;
+  return for_each_container(a.positional(), [&](const std::string& r) { eng.pause(r, false); });
 }
 
 }  // namespace berth::cli

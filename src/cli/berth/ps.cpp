@@ -83,6 +83,7 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
          {{"all", "a", false}, {"quiet", "q", false}, {"no-trunc", "", false}, {"format", "", true},
           {"filter", "f", true, true}, {"latest", "l", false}, {"last", "n", true}, {"size", "s", false}},
          argc, argv, first);
+  if (!a.positional().empty()) throw Error("ps: accepts no arguments (`" + a.positional()[0] + "`)");
   // -n N / -l (= -n 1): the N last created containers, whatever their state (Docker's).
   const int last = a.has("latest") ? 1 : int_flag(a, "last", -1);
   const std::string format = a.get("format", "table");

@@ -58,7 +58,7 @@ Fn module_entry(const char* name) {
 }
 
 const std::vector<FlagSpec> kRegistryFlags = {
-    {"tls-verify", "", true}, {"authfile", "", true}, {"quiet", "q", false}};
+    {"tls-verify", "", true, false, true}, {"authfile", "", true}, {"quiet", "q", false}};
 
 std::vector<FlagSpec> with(std::vector<FlagSpec> extra) {
   extra.insert(extra.end(), kRegistryFlags.begin(), kRegistryFlags.end());

@@ -36,7 +36,9 @@ Args::Args(const std::string& command, const std::vector<FlagSpec>& flags, int a
     for (auto& f : flags)
       if (f.name == name || (!f.alias.empty() && f.alias == name)) spec = &f;
     if (!spec) throw UsageError(command_ + ": unknown flag `" + a + "`");
-    if (spec->takes_value) {
+    if (spec->joined_value_only) {
+      if (!value) value = "true";
+    } else if (spec->takes_value) {
       if (!value) {
         if (i + 1 >= argc) throw UsageError(command_ + ": flag `--" + spec->name + "` needs a value");
         value = argv[++i];

@@ -15,6 +15,9 @@ struct FlagSpec {
   std::string alias;     // "b" (may be empty)
   bool takes_value = false;
   bool repeatable = false;
+  // A boolean whose value, if any, is joined to it (`--sig-proxy=false`): alone it is "true"
+  // and never takes the next argument (pflag's booleans; takes_value must be set too).
+  bool joined_value_only = false;
 };
 
 // Thrown by Args for `--help` among a verb's flags: the program prints that verb's help.
