@@ -3178,6 +3178,24 @@ void copy_node(int src, int dst_dir, const std::string& name, const snapshot::Co
 
 namespace {
 
+// Docker's cp rule: a source directory written `DIR/.` copied into an existing directory gives
+// its contents, not itself. True when it did.
+bool copy_contents(int src, int dst_dir, const std::string& src_path, const snapshot::CopyOptions& o) {
+  const bool dot = src_path == "." || (src_path.size() >= 2 && src_path.compare(src_path.size() - 2, 2, "/.") == 0);
+  struct stat st {};
+  if (!dot || ::fstat(src, &st) < 0 || !S_ISDIR(st.st_mode)) return false;
+  if (o.to_host && fs::on_kernel_fs(src))
+    throw Error(ErrorKind::invalid_argument, "cp: `" + src_path + "` is on a kernel filesystem of the container (proc, sysfs, …): not copied");
+  UniqueFd from(::openat(src, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!from) throw_errno("cp: open source directory");
+  try {
+    snapshot::copy_tree(from.get(), dst_dir, o);
+  } catch (const Error& e) {
+    throw Error("cp: " + std::string(e.what()), e.code());
+  }
+  return true;
+}
+
 // Docker's cp rule: a destination written as a directory (a trailing `/`) that is not one
 // cannot take a file — neither a new name nor an existing file is written (a directory source
 // is made there).
@@ -3228,6 +3246,7 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
       // DST: an existing directory receives SRC's name; otherwise DST is the new name.
       UniqueFd d(::open(dst.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!d) must_be_directory(s.get(), dst);
+      if (d && copy_contents(s.get(), d.get(), src, copts)) return;
       if (d) {
         copy_node(s.get(), d.get(), base_name(src) == "" ? "rootfs" : base_name(src), copts);
       } else {
@@ -3242,6 +3261,7 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
     UniqueFd s(::open(src.c_str(), O_PATH | O_CLOEXEC | nofollow));
     if (!s) throw_errno("cp: " + src);
     UniqueFd d = fs::open_in_root(root.get(), dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d && copy_contents(s.get(), d.get(), src, copts)) return;
     if (d) {
       copy_node(s.get(), d.get(), base_name(src), copts);
       return;
@@ -3492,9 +3512,9 @@ json Engine::inspect(Container& c) {
              // Docker's inspect shows the paths a container's /proc and /sys mask (the
              // defaults unless given; none when privileged).
              json h = c.data["HostConfig"];
-             if (h.is_object() && !h.value("Privileged", false))
+             if (h.is_object())
                for (auto [field, paths] : {std::pair{"MaskedPaths", &kDefaultMaskedPaths}, {"ReadonlyPaths", &kDefaultReadonlyPaths}})
-                 if (h.value(field, json()).is_null()) h[field] = *paths;
+                 if (h.value(field, json()).is_null()) h[field] = h.value("Privileged", false) ? json(nullptr) : json(*paths);
              return h;
            }()},
           {"Config", config},

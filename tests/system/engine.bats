@@ -2785,6 +2785,15 @@ PY
   run -1 e exec grp test -e /tmp/sub/nodir
   run -1 e cp grp:/tmp/sub/f "$TEST_DIR/nodir/"
   [ ! -e "$TEST_DIR/nodir" ]
+  # DIR/. into an existing directory: its contents, both ways (not DIR itself)
+  mkdir -p "$TEST_DIR/into" "$TEST_DIR/from/s2"
+  echo y > "$TEST_DIR/from/s2/y"
+  run -0 e cp grp:/tmp/sub/. "$TEST_DIR/into"
+  [ "$(cat "$TEST_DIR/into/f")" = f ]
+  [ ! -e "$TEST_DIR/into/sub" ]
+  run -0 e cp "$TEST_DIR/from/." grp:/tmp/sub
+  [ "$(e exec grp cat /tmp/sub/s2/y)" = y ]
+  run -1 e exec grp test -e /tmp/sub/from
   # --mount volume-label (and volume-opt) for the volume the mount creates
   e run --rm --mount type=volume,src=labelled,dst=/m,volume-label=tier=db busybox true
   [ "$(e volume inspect -f '{{index .Labels "tier"}}' labelled)" = db ]
