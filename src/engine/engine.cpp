@@ -1774,6 +1774,16 @@ ExecSession Engine::exec(const std::string& ref, const ExecRequest& req) {
     auto ids = resolve_user(container_dir(c.id()) + "/rootfs", user, group_add);
     spec["user"] = std::to_string(ids.uid) + ":" + std::to_string(ids.gid);
     spec["additional_gids"] = ids.groups;
+    // Another user's HOME (runc sets it from passwd when the environment has none: the
+    // container's own process has its user's), unless the image, the container or the exec
+    // set one.
+    auto sets_home = [](const std::vector<std::string>& v) {
+      return std::any_of(v.begin(), v.end(), [](const std::string& e) { return e.rfind("HOME=", 0) == 0; });
+    };
+    if (!req.user.empty() && !sets_home(env) && !sets_home(c.config().env)) {
+      env.push_back("HOME=" + (ids.home.empty() ? std::string("/") : ids.home));
+      spec["env"] = env;
+    }
   }
   if (req.privileged) {
     json caps = json::array();

@@ -110,8 +110,9 @@ Bind parse_bind(const std::string& spec) {
   b.source = spec.substr(0, c1);
   std::string rest = spec.substr(c1 + 1);
   if (const size_t c2 = rest.find(':'); c2 != std::string::npos) {
+    // Docker Desktop's consistency modes are accepted and mean nothing on Linux (Docker's too).
     for (auto& o : split(rest.substr(c2 + 1), ','))
-      if (!o.empty()) b.options.push_back(o);
+      if (!o.empty() && o != "cached" && o != "delegated" && o != "consistent") b.options.push_back(o);
     rest = rest.substr(0, c2);
   }
   if (rest.empty() || rest[0] != '/')

@@ -2743,6 +2743,14 @@ PY
   e run -d --name grp -u 2000:3000 busybox sleep 1000 >/dev/null
   [ "$(e exec grp id -G)" = 3000 ]
   [ "$(e exec -u 0 grp id -G)" = 0 ]
+  # and the exec user's HOME, not the container's
+  [ "$(e exec grp sh -c 'echo $HOME')" = / ]
+  [ "$(e exec -u 0 grp sh -c 'echo $HOME')" = /root ]
+  [ "$(e exec -u 0 -e HOME=/x grp sh -c 'echo $HOME')" = /x ]
+  # what Docker accepts: IPv6 --dns servers, Docker Desktop's consistency modes, a -v given twice
+  run -0 e run --rm --dns ::1 --dns 10.0.0.1 busybox cat /etc/resolv.conf
+  [[ "$output" == *"nameserver ::1"* ]]
+  run -0 e run --rm -v "$TEST_DIR:/d:cached" -v "$TEST_DIR:/d:cached" --mount "type=bind,src=$TEST_DIR,dst=/e,consistency=delegated" busybox true
   # inspect shows the masked and read-only paths (Docker's defaults), none when privileged
   [[ "$(e inspect -f '{{json .HostConfig.MaskedPaths}} {{json .HostConfig.ReadonlyPaths}}' grp)" == *'"/proc/kcore"'*'"/proc/sysrq-trigger"'* ]]
   priv=$(e create --privileged busybox true)

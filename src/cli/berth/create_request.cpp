@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -82,6 +83,12 @@ void add_mount_flag(const std::string& spec, json& host) {
       else if (v != "enabled") throw Error("--mount " + spec + ": bind-recursive wants enabled, disabled, writable or readonly");
     }
     else if (k == "volume-nocopy") m["VolumeOptions"]["NoCopy"] = truth();
+    else if (k == "volume-driver") m["VolumeOptions"]["DriverConfig"]["Name"] = v;
+    else if (k == "consistency") {
+      if (v != "default" && v != "consistent" && v != "cached" && v != "delegated")
+        throw Error("--mount " + spec + ": consistency wants default, consistent, cached or delegated");
+      m["Consistency"] = v;  // Docker Desktop's; nothing on Linux
+    }
     else if (k == "volume-label" || k == "volume-opt") {
       // KEY=VALUE (a KEY alone: an empty value), as Docker's CLI
       const size_t eq = v.find('=');
@@ -375,8 +382,7 @@ engine::CreateRequest build_request(const Args& a) {
     for (auto& m : network::parse_publish(x)) c["ExposedPorts"][std::to_string(m.container_port) + "/" + m.protocol] = json::object();
   if (!bindings.empty()) h["PortBindings"] = bindings;
   h["PublishAllPorts"] = a.has("publish-all");
-  h["Dns"] = a.all("dns");
-  for (auto& d : a.all("dns")) network::parse_ipv4(d);
+  h["Dns"] = a.all("dns");  // IPv4 or IPv6 addresses: checked by the engine (check_host_config)
   h["DnsSearch"] = a.all("dns-search");
   h["DnsOptions"] = a.all("dns-option");
   json ep = json::object();
@@ -391,7 +397,9 @@ engine::CreateRequest build_request(const Args& a) {
   h["ReadonlyRootfs"] = a.has("read-only");
   h["Init"] = a.has("init");
   h["Binds"] = json::array();
+  std::set<std::string> seen_volumes;  // the same -v twice is one (Docker's CLI keeps a set)
   for (auto& v : a.all("volume")) {
+    if (!seen_volumes.insert(v).second) continue;
     // /host:/ctr[:opts] (bind), name:/ctr[:opts] (named volume), /ctr (anonymous volume).
     if (v.empty()) throw Error("-v: empty volume specification");
     if (v.find(':') == std::string::npos) {
