@@ -1003,10 +1003,11 @@ json Service::inspect(const Image& img) {
     if (it == rec.labels.end() || it->second != img.id.str() || !is_user_name(rec.name)) continue;
     auto ref = oci::Reference::parse(rec.name);
     if (!ref.tag.empty()) tags.push_back(ref.familiar());
+    if (!from_registry(rec)) continue;
     oci::Reference d = ref;
     d.tag.clear();
     d.digest = rec.target.digest;
-    digests.push_back(d.familiar());
+    if (std::find(digests.begin(), digests.end(), d.familiar()) == digests.end()) digests.push_back(d.familiar());
   }
   json layers = json::array();
   for (auto& d : img.config.diff_ids) layers.push_back(d.str());

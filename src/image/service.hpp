@@ -292,6 +292,11 @@ bool is_build_cache_name(std::string_view name);
 std::string dangling_name(const Digest& id);
 bool is_dangling_name(std::string_view name);
 // A name somebody gave the image (neither of the two above).
+// On an image record whose manifest a registry has (pulled, or pushed under that name): what
+// makes its NAME@DIGEST one of Docker's RepoDigests (a local build, commit or import has none).
+inline constexpr const char* kRegistryLabel = "berth.image.registry";
+inline bool from_registry(const metadata::Image& rec) { return rec.labels.count(kRegistryLabel) > 0; }
+
 inline bool is_user_name(std::string_view name) { return !is_build_cache_name(name) && !is_dangling_name(name); }
 
 // `prefix` + 16 random hex digits: names for temporary snapshots, ingests and leases.

@@ -268,6 +268,7 @@ Image pull_image(Service& svc, std::string_view ref_text, const Transfer& opt) {
   rec.name = ref.str();
   rec.target = {top.descriptor.mediaType, top.descriptor.digest.str(), top.descriptor.size};
   if (child) set_manifest_label(rec, manifest_desc.digest);
+  rec.labels[kRegistryLabel] = "1";
   svc.record(rec, blobs);
   emit(opt, "", ("Digest: " + top.descriptor.digest.str()).c_str());
   svc.event("pull", ref.familiar(), {{"name", ref.familiar()}});
@@ -416,6 +417,11 @@ Digest Service::push(std::string_view source, std::string_view target_text, cons
     size = static_cast<int64_t>(index_text.size());
   }
   emit(opt, "", (ref.tag + ": digest: " + pushed.str() + " size: " + std::to_string(size)).c_str());
+  // The registry has it now under this name: Docker's RepoDigests shows it from here on.
+  if (auto rec = svc.db().get_image(svc.options().ns, ref.str()); rec && rec->target.digest == pushed.str()) {
+    rec->labels[kRegistryLabel] = "1";
+    svc.db().put_image(svc.options().ns, *rec);
+  }
   svc.event("push", ref.familiar(), {{"name", ref.familiar()}});
   return pushed;
 }

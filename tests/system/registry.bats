@@ -21,6 +21,7 @@ teardown() {
   start_registry
   local id
   id=$(gzip -c "$TEST_DIR/rootfs.tar" | b import - test/bb:1)
+  [ "$(b image inspect -f '{{len .RepoDigests}}' test/bb:1)" = 0 ]  # local only: none (Docker's)
   run b push test/bb:1 "$REGISTRY/test/bb:1"
   echo "$output"
   [ "$status" -eq 0 ]
@@ -48,6 +49,7 @@ teardown() {
   [[ "$output" == *"Pull complete"* ]]
   [[ "$output" == *"Status: Downloaded image for $REGISTRY/test/bb:1"* ]]
   [ "$("$BERTH" --root "$TEST_DIR/other" images -q --no-trunc)" = "$id" ]
+  [[ "$("$BERTH" --root "$TEST_DIR/other" image inspect -f '{{json .RepoDigests}}' "$REGISTRY/test/bb:1")" == "[\"$REGISTRY/test/bb@sha256:"*'"]' ]]
   mkdir -p "$TEST_DIR/mnt"
   "$BERTH" --root "$TEST_DIR/other" image mount "$REGISTRY/test/bb:1" "$TEST_DIR/mnt"
   cmp "$TEST_DIR/mnt/bin/busybox" "$BUNDLE/rootfs/bin/busybox"
@@ -184,7 +186,9 @@ teardown() {
   # Locally: the same image (id), both names on the compressed manifest; the plain blob is
   # no longer referenced and a prune takes it; the next push compresses nothing.
   [ "$(b images -q --no-trunc test/plain:1)" = "$id" ]
-  [ "$(b images --format '{{.Digest}}' test/plain:other)" = "$(b images --format '{{.Digest}}' test/plain:1)" ]
+  [ "$(b image inspect -f '{{.Descriptor.digest}}' test/plain:other)" = "$(b image inspect -f '{{.Descriptor.digest}}' test/plain:1)" ]
+  # RepoDigests: Docker's, only what a registry has under that name (pulled, or pushed so)
+  [ "$(b images --format '{{.Digest}}' test/plain:1)" = "<none>" ]
   b image prune -f >/dev/null
   [ -z "$(find "$BROOT/content/blobs" -type f -size +4M)" ]
   run b push test/plain:other "$REGISTRY/test/plain:2"

@@ -148,7 +148,7 @@ void Api::image_list(Exchange& ex, const Params&) {
              {"Labels", labels.empty() ? json(nullptr) : labels}, {"Containers", containers.count(id) ? containers[id] : 0}};
     }
     if (!ref.tag.empty()) row["RepoTags"].push_back(repo + ":" + ref.tag);
-    if (!unnamed && !img.record.target.digest.empty()) {
+    if (!unnamed && !img.record.target.digest.empty() && image::from_registry(img.record)) {
       const std::string d = repo + "@" + img.record.target.digest;
       if (std::find(row["RepoDigests"].begin(), row["RepoDigests"].end(), d) == row["RepoDigests"].end())
         row["RepoDigests"].push_back(d);

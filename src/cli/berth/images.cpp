@@ -143,7 +143,7 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
     r.repository = repo;
     r.tag = ref.tag.empty() ? "<none>" : ref.tag;
     r.id = a.has("no-trunc") ? img.id.str() : image::short_id(img.id);
-    r.digest = unnamed ? "<none>" : img.record.target.digest;
+    r.digest = unnamed || !image::from_registry(img.record) ? "<none>" : img.record.target.digest;
     const int64_t created = parse_rfc3339(img.config.created);
     r.created_since = time_ago(created);
     r.created_at = docker_time(created);
