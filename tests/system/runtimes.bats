@@ -106,7 +106,8 @@ leftovers() {
   [ "$status" -eq 0 ]
   [[ "$output" == *"berth: (in-process) (berth "* ]]
   [[ "$output" == *"runc: $(command -v runc) (runc version "* ]]
-  [[ "$output" == *"DefaultRuntime: berth"* ]]
+  [[ "$output" == *"Default Runtime: berth"* ]]
+  [[ "$output" == *" Storage Driver: overlay2"* ]]   # Docker's text: scripts grep it
   if command -v runsc >/dev/null; then
     [[ "$output" == *'gvisor: '*'runsc ["--platform=ptrace","--network=host"] (runsc version '* ]]
   fi
@@ -125,7 +126,7 @@ leftovers() {
   id=$(e inspect -f '{{.Id}}' c2)
   jq -e '.runtime | endswith("/runc")' "$TEST_DIR/run/default/containers/$id/shim.json"
   run "$BERTH" --config "$TEST_DIR/d2.json" --root "$BROOT" --state "$TEST_DIR/run" info
-  [[ "$output" == *"DefaultRuntime: runc"* ]]
+  [[ "$output" == *"Default Runtime: runc"* ]]
 }
 
 @test "an unknown runtime, a missing or non-executable binary, a bad daemon.json: one line, exit 125, nothing made" {

@@ -17,6 +17,7 @@
 #include "common/time.hpp"
 #include "oci/reference.hpp"
 #include "image/service.hpp"
+#include "engine/info.hpp"
 #include "engine/model.hpp"
 #include "events/events.hpp"
 
@@ -26,30 +27,8 @@ using nlohmann::json;
 
 namespace {
 
-std::string go_arch() {
-  utsname u{};
-  ::uname(&u);
-  const std::string m = u.machine;
-  return m == "x86_64" ? "amd64" : m == "aarch64" ? "arm64" : m;
-}
 
-std::string kernel_release() {
-  utsname u{};
-  ::uname(&u);
-  return u.release;
-}
 
-std::string os_name() {
-  std::string text;
-  if (fs::read_file_if_exists("/etc/os-release", text))
-    for (auto& line : split(text, '\n'))
-      if (line.rfind("PRETTY_NAME=", 0) == 0) {
-        std::string v = line.substr(12);
-        if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-        return v;
-      }
-  return "linux";
-}
 
 // Docker's since/until: unix seconds, possibly with a fraction ("1700000000.5"); unix ns.
 int64_t event_time(const std::string& v, const char* what) {
@@ -73,7 +52,7 @@ void Api::version(Exchange& ex, const Params&) {
   json components = json::array({{{"Name", "Engine"},
                                   {"Version", v},
                                   {"Details", {{"ApiVersion", kApiVersion}, {"MinAPIVersion", kMinApiVersion},
-                                               {"Os", "linux"}, {"Arch", go_arch()}, {"KernelVersion", kernel_release()},
+                                               {"Os", "linux"}, {"Arch", engine::go_arch()}, {"KernelVersion", engine::kernel_release()},
                                                {"Experimental", "false"}, {"GitCommit", ""}, {"GoVersion", "n/a (C++)"}}}},
                                  {{"Name", "berth-runtime"}, {"Version", v}, {"Details", {{"GitCommit", ""}}}}});
   ex.reply(200, json{{"Platform", {{"Name", "berth"}}},
@@ -84,99 +63,16 @@ void Api::version(Exchange& ex, const Params&) {
                      {"GitCommit", ""},
                      {"GoVersion", "n/a (C++)"},
                      {"Os", "linux"},
-                     {"Arch", go_arch()},
-                     {"KernelVersion", kernel_release()},
+                     {"Arch", engine::go_arch()},
+                     {"KernelVersion", engine::kernel_release()},
                      {"BuildTime", ""}});
 }
 
 void Api::info(Exchange& ex, const Params&) {
-  int running = 0, paused = 0, stopped = 0;
-  auto list = eng_.list();
-  for (auto& c : list) {
-    auto s = eng_.state(c);
-    if (s.removed) continue;
-    if (s.status == engine::Status::running) ++running;
-    else if (s.status == engine::Status::paused) ++paused;
-    else ++stopped;
-  }
-  struct sysinfo si {};
-  ::sysinfo(&si);
-  char host[256] = "";
-  ::gethostname(host, sizeof host - 1);
-  const bool v2 = fs::exists("/sys/fs/cgroup/cgroup.controllers");
-  const auto& o = eng_.options();
-  std::set<std::string> ids;
-  for (auto& img : eng_.images().list()) ids.insert(img.id.str());
-  // Docker's shape: {"NAME": {"path", "runtimeArgs"}}; berth's own runs in-process.
-  json runtimes = json::object();
-  const auto rts = eng_.runtimes();
-  for (const auto& [name, r] : rts->all()) {
-    runtimes[name] = {{"path", r.external() ? r.path : "berth-runtime"}};
-    if (!r.args.empty()) runtimes[name]["runtimeArgs"] = r.args;
-  }
-  ex.reply(200, json{
-      {"ID", host},
-      {"Containers", running + paused + stopped},
-      {"ContainersRunning", running},
-      {"ContainersPaused", paused},
-      {"ContainersStopped", stopped},
-      {"Images", ids.size()},
-      {"Driver", o.images.driver == snapshot::Driver::native ? "vfs" : "overlay2"},
-      {"DriverStatus", json::array({json::array({"Backing Filesystem", "extfs"}), json::array({"Supports d_type", "true"})})},
-      {"Plugins", {{"Volume", {"local"}}, {"Network", {"bridge", "host", "macvlan", "ipvlan", "null"}},
-                   {"Authorization", nullptr}, {"Log", {"json-file"}}}},
-      {"MemoryLimit", true},
-      {"SwapLimit", true},
-      {"CpuCfsPeriod", true},
-      {"CpuCfsQuota", true},
-      {"CPUShares", true},
-      {"CPUSet", true},
-      {"PidsLimit", true},
-      {"IPv4Forwarding", fs::exists("/proc/sys/net/ipv4/ip_forward")},
-      {"Debug", o.debug},
-      {"NFd", 0},
-      {"OomKillDisable", false},
-      {"NGoroutines", 0},
-      {"SystemTime", ""},
-      {"LoggingDriver", "json-file"},
-      {"CgroupDriver", "cgroupfs"},
-      {"CgroupVersion", v2 ? "2" : "1"},
-      {"NEventsListener", 0},
-      {"KernelVersion", kernel_release()},
-      {"OperatingSystem", os_name()},
-      {"OSVersion", ""},
-      {"OSType", "linux"},
-      {"Architecture", go_arch() == "amd64" ? "x86_64" : go_arch()},
-      {"IndexServerAddress", "https://index.docker.io/v1/"},
-      {"RegistryConfig", {{"InsecureRegistryCIDRs", {"127.0.0.0/8"}}, {"IndexConfigs", json::object()}, {"Mirrors", settings_.registry_mirrors}}},
-      {"NCPU", ::sysconf(_SC_NPROCESSORS_ONLN)},
-      {"MemTotal", static_cast<int64_t>(si.totalram) * si.mem_unit},
-      {"GenericResources", nullptr},
-      {"DockerRootDir", o.images.root},
-      {"HttpProxy", ""},
-      {"HttpsProxy", ""},
-      {"NoProxy", ""},
-      {"Name", host},
-      {"Labels", json::array()},
-      {"ExperimentalBuild", false},
-      {"ServerVersion", settings_.berth_version},
-      {"Runtimes", runtimes},
-      {"DefaultRuntime", rts->default_name()},
-      {"Swarm", {{"NodeID", ""}, {"NodeAddr", ""}, {"LocalNodeState", "inactive"}, {"ControlAvailable", false},
-                 {"Error", ""}, {"RemoteManagers", nullptr}}},
-      {"LiveRestoreEnabled", true},
-      {"Isolation", ""},
-      {"InitBinary", "tini"},
-      {"ContainerdCommit", {{"ID", ""}, {"Expected", ""}}},
-      {"RuncCommit", {{"ID", ""}, {"Expected", ""}}},
-      {"InitCommit", {{"ID", ""}, {"Expected", ""}}},
-      {"SecurityOptions", [&] {
-         json opts = {"name=seccomp,profile=default", "name=cgroupns"};
-         if (o.userns_remap.on()) opts.push_back("name=userns");  // Docker's word for userns-remap
-         return opts;
-       }()},
-      {"Warnings", json::array()},
-  });
+  engine::InfoExtras x;
+  x.server_version = settings_.berth_version;
+  x.mirrors = settings_.registry_mirrors;
+  ex.reply(200, engine::docker_info(eng_, x));
 }
 
 void Api::events(Exchange& ex, const Params&) {

@@ -18,11 +18,15 @@ int cmd_version(const Engine&, int argc, char** argv, int first) {
   utsname u{};
   ::uname(&u);
   const std::string arch = std::string(u.machine) == "x86_64" ? "amd64" : std::string(u.machine) == "aarch64" ? "arm64" : u.machine;
+  // Docker's templates name the Go fields (`.Server.APIVersion`); its JSON says ApiVersion:
+  // both are here. berth is not written in Go: GoVersion is empty.
   const json client = {{"Platform", {{"Name", "berth"}}}, {"Version", BERTH_VERSION}, {"ApiVersion", "1.41"},
-                       {"DefaultAPIVersion", "1.41"}, {"Os", "linux"}, {"Arch", arch}};
+                       {"APIVersion", "1.41"}, {"DefaultAPIVersion", "1.41"}, {"GitCommit", ""}, {"GoVersion", ""},
+                       {"Os", "linux"}, {"Arch", arch}, {"BuildTime", ""}, {"Context", "default"}, {"Experimental", false}};
   const json server = {{"Platform", {{"Name", "berth (daemonless: the engine runs in this process)"}}},
-                       {"Version", BERTH_VERSION}, {"ApiVersion", "1.41"}, {"MinAPIVersion", "1.24"},
-                       {"Os", "linux"}, {"Arch", arch}, {"KernelVersion", u.release},
+                       {"Version", BERTH_VERSION}, {"ApiVersion", "1.41"}, {"APIVersion", "1.41"}, {"MinAPIVersion", "1.24"},
+                       {"GitCommit", ""}, {"GoVersion", ""}, {"Os", "linux"}, {"Arch", arch}, {"KernelVersion", u.release},
+                       {"Experimental", false}, {"BuildTime", ""},
                        {"Components", json::array({{{"Name", "Engine"}, {"Version", BERTH_VERSION}},
                                                    {{"Name", "berth-runtime"}, {"Version", BERTH_VERSION}}})}};
   const json doc = {{"Client", client}, {"Server", server}};
