@@ -950,6 +950,8 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
     throw Error(ErrorKind::invalid_argument, "invalid container name `" + name + "`: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
   // The request's fields, typed (a wrong type fails here, naming the field), over the image's.
   ContainerConfig config = merge_config(img.config, req.config);
+  if (!config.working_dir.empty() && config.working_dir[0] != '/')
+    throw Error(ErrorKind::invalid_argument, "the working directory '" + config.working_dir + "' is invalid, it needs to be an absolute path");
   if (config.entrypoint.empty() && config.cmd.empty())
     throw Error(ErrorKind::invalid_argument, "no command specified: the image has no Cmd or Entrypoint and none was given");
   check_healthcheck(config);
@@ -1063,10 +1065,11 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
     if (!endpoints.empty() && !(endpoints.size() == 1 && endpoints.contains(mode)))
       throw Error(ErrorKind::invalid_argument, "--network " + mode + " cannot be combined with other networks, --ip or --network-alias");
     endpoints = json::object();
-    if (has_ports && mode != "host")
+    if (has_ports && mode != "host" && mode != "none")
       throw Error(ErrorKind::invalid_argument, "--network " + mode + ": published ports need a network of the container's own");
+    // Docker's: discarded with host (a warning), and with none (nothing to publish them on).
     if (has_ports) {
-      log::warn("published ports are discarded when using host network mode");
+      if (mode == "host") log::warn("published ports are discarded when using host network mode");
       host.port_bindings.clear();
       host.publish_all_ports = false;
     }

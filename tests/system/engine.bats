@@ -265,9 +265,13 @@ PY
   [[ "$output" == *'bad format for add-host: "nohost"'* ]]
   run e run --rm --network host busybox ls /sys/class/net
   [ "$output" = "$(ls /sys/class/net)" ]
-  run e run --rm --network none -p 8080:80 busybox true
+  # Docker's: ports published on no network are discarded (a container's network: refused)
+  run -0 e run --rm --network none -p 8080:80 -P busybox true
+  e run -d --name netowner busybox sleep 100 >/dev/null
+  run e run --rm --network container:netowner -p 8080:80 busybox true
   [ "$status" -eq 125 ]
   [[ "$output" == *"published ports need a network"* ]]
+  e rm -f netowner >/dev/null
 }
 
 @test "Docker's default capabilities, --cap-drop/--cap-add, --privileged, no-new-privileges" {
@@ -2834,6 +2838,8 @@ PY
   run -0 e unpause bf
   run -1 e ps extra
   run -1 e info extra
+  run -1 e create -w relative busybox true   # refused at create, as Docker's (not at start)
+  [[ "$output" == *"needs to be an absolute path"* ]]
   e rm -f bf >/dev/null
   e rmi bf-img:1 >/dev/null
 }
