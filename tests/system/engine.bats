@@ -2838,6 +2838,9 @@ PY
   run -0 e unpause bf
   run -1 e ps extra
   run -1 e info extra
+  run -0 e ps -h            # -h is help where no flag is -h (Docker's)
+  [[ "$output" == *"Usage:"*"ps"* ]]
+  [[ "$(e ps -n 0 --format '{{.Names}}')" == *bf* ]]   # -n 0: no limit, as without -n
   run -1 e create -w relative busybox true   # refused at create, as Docker's (not at start)
   [[ "$output" == *"needs to be an absolute path"* ]]
   e rm -f bf >/dev/null

@@ -85,7 +85,9 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
          argc, argv, first);
   if (!a.positional().empty()) throw Error("ps: accepts no arguments (`" + a.positional()[0] + "`)");
   // -n N / -l (= -n 1): the N last created containers, whatever their state (Docker's).
-  const int last = a.has("latest") ? 1 : int_flag(a, "last", -1);
+  // (-n 0 or below is no limit: Docker's default is -1, and its 0 lists as without -n.)
+  int last = a.has("latest") ? 1 : int_flag(a, "last", -1);
+  if (last <= 0) last = -1;
   const std::string format = a.get("format", "table");
   // A template that does not parse fails before anything is looked at.
   if (format != "table" && format != "json") format::Template::parse(format.rfind("table ", 0) == 0 ? format.substr(6) : format);

@@ -25,7 +25,9 @@ Args::Args(const std::string& command, const std::vector<FlagSpec>& flags, int a
       only_positional = true;
       continue;
     }
-    if (a == "--help") throw HelpRequest{command_, flags};
+    // -h too where no flag is -h (run/create's is --hostname), as Docker's.
+    if (a == "--help" || (a == "-h" && std::none_of(flags.begin(), flags.end(), [](const FlagSpec& f) { return f.alias == "h"; })))
+      throw HelpRequest{command_, flags};
     std::string name = a.substr(a[1] == '-' ? 2 : 1);
     std::optional<std::string> value;
     if (auto eq = name.find('='); eq != std::string::npos) {
