@@ -3525,6 +3525,26 @@ json Engine::inspect(Container& c) {
              // Docker's inspect shows the paths a container's /proc and /sys mask (the
              // defaults unless given; none when privileged).
              json h = c.data["HostConfig"];
+             // Devices as Docker's objects (kept as the CLI's SRC[:DST][:PERMS] strings).
+             if (h.is_object() && h.value("Devices", json()).is_array()) {
+               json devices = json::array();
+               for (const auto& d : h["Devices"]) {
+                 if (!d.is_string()) {
+                   devices.push_back(d);
+                   continue;
+                 }
+                 const auto parts = split(d.get<std::string>(), ':');
+                 const auto perms = [](const std::string& p) {
+                   return !p.empty() && p.find_first_not_of("rwm") == std::string::npos;
+                 };
+                 std::string src = parts.empty() ? "" : parts[0], dst = src, mode = "rwm";
+                 if (parts.size() == 2 && perms(parts[1])) mode = parts[1];
+                 else if (parts.size() >= 2) dst = parts[1];
+                 if (parts.size() >= 3) mode = parts[2];
+                 devices.push_back({{"PathOnHost", src}, {"PathInContainer", dst}, {"CgroupPermissions", mode}});
+               }
+               h["Devices"] = devices;
+             }
              if (h.is_object())
                for (auto [field, paths] : {std::pair{"MaskedPaths", &kDefaultMaskedPaths}, {"ReadonlyPaths", &kDefaultReadonlyPaths}})
                  if (h.value(field, json()).is_null()) h[field] = h.value("Privileged", false) ? json(nullptr) : json(*paths);

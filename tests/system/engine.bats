@@ -2757,6 +2757,9 @@ PY
   run -0 e run --rm -v "$TEST_DIR:/d:cached" -v "$TEST_DIR:/d:cached" --mount "type=bind,src=$TEST_DIR,dst=/e,consistency=delegated" busybox true
   # inspect shows the masked and read-only paths (Docker's defaults), none when privileged
   [[ "$(e inspect -f '{{json .HostConfig.MaskedPaths}} {{json .HostConfig.ReadonlyPaths}}' grp)" == *'"/proc/kcore"'*'"/proc/sysrq-trigger"'* ]]
+  dev=$(e create --device /dev/null:/dev/mynull:rw --device /dev/zero busybox true)
+  [ "$(e inspect -f '{{range .HostConfig.Devices}}{{.PathOnHost}}>{{.PathInContainer}}:{{.CgroupPermissions}} {{end}}' "$dev")" = "/dev/null>/dev/mynull:rw /dev/zero>/dev/zero:rwm " ]
+  e rm "$dev" >/dev/null
   priv=$(e create --privileged busybox true)
   [ "$(e inspect -f '{{json .HostConfig.MaskedPaths}}' "$priv")" = null ]
   e rm "$priv" >/dev/null
