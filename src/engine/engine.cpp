@@ -3558,6 +3558,20 @@ json Engine::inspect(Container& c) {
             {"Data", {{"UpperDir", images_.snapshots().fs_dir(c.rec.snapshot)},
                       {"MergedDir", container_dir(c.id()) + "/rootfs"}}}}},
           {"NetworkSettings", network_settings}};
+  // Docker's fields berth has no value of its own for: what Docker shows without SELinux or
+  // AppArmor, and HostConfig's empty defaults (templates that name them must not fail).
+  for (const char* k : {"MountLabel", "ProcessLabel", "AppArmorProfile"})
+    if (!out.contains(k)) out[k] = "";
+  if (!out.contains("ExecIDs")) out["ExecIDs"] = nullptr;
+  if (json& h = out["HostConfig"]; h.is_object())
+    for (const char* k : {"ContainerIDFile", "UsernsMode", "Cgroup", "Isolation", "CgroupParent"})
+      if (!h.contains(k)) h[k] = "";
+  // --network none: Docker lists the "none" network, with empty settings.
+  if (json& nets = out["NetworkSettings"]["Networks"];
+      nets.is_object() && nets.empty() && c.host_config().network_mode == "none")
+    nets["none"] = {{"IPAMConfig", nullptr}, {"Links", nullptr}, {"Aliases", nullptr}, {"NetworkID", ""},
+                    {"EndpointID", ""}, {"Gateway", ""}, {"IPAddress", ""}, {"IPPrefixLen", 0}, {"IPv6Gateway", ""},
+                    {"GlobalIPv6Address", ""}, {"GlobalIPv6PrefixLen", 0}, {"MacAddress", ""}, {"DriverOpts", nullptr}};
   // Docker's State.Health, once it has run with a health check.
   if (auto h = shim::read_health(container_dir(c.id()))) {
     json log = json::array();

@@ -2760,6 +2760,9 @@ PY
   dev=$(e create --device /dev/null:/dev/mynull:rw --device /dev/zero busybox true)
   [ "$(e inspect -f '{{range .HostConfig.Devices}}{{.PathOnHost}}>{{.PathInContainer}}:{{.CgroupPermissions}} {{end}}' "$dev")" = "/dev/null>/dev/mynull:rw /dev/zero>/dev/zero:rwm " ]
   e rm "$dev" >/dev/null
+  nn=$(e create --network none busybox true)   # Docker's fields, its "none" network
+  [ "$(e inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}|{{.MountLabel}}|{{.HostConfig.Isolation}}|{{.ExecIDs}}' "$nn")" = "none|||<nil>" ]
+  e rm "$nn" >/dev/null
   priv=$(e create --privileged busybox true)
   [ "$(e inspect -f '{{json .HostConfig.MaskedPaths}}' "$priv")" = null ]
   e rm "$priv" >/dev/null
