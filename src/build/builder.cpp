@@ -851,6 +851,7 @@ class Builder {
     req.image = cur.id;
     req.config = config;
     req.host = host;
+    req.init_files = false;  // the layer is the command's work: no /etc/mtab, /.dockerenv in it
     engine::Container c = eng_.create(req);
     say(" ---> Running in " + c.id().substr(0, 12) + "\n");
     int code = -1;

@@ -1118,6 +1118,7 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
                        {"Error", ""}, {"RestartCount", 0}}}};
   c.data["Volumes"] = make_volumes(config, host);
   if (!req.cri.is_null()) c.data["CRI"] = req.cri;
+  if (!req.init_files) c.data["NoInitFiles"] = true;
   // Its mapping for good: a later change of the engine's setting does not move its files' owners.
   if (remap) c.data["UsernsRemap"] = opts_.userns_remap.to_json();
   c.rec.data = c.data.dump();
@@ -1294,7 +1295,8 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   // programs look for to know they run in a container), made in its layer at its first
   // start when the image has neither — inside the root (its symlinks never lead out). With
   // userns-remap the layer is an idmapped view the engine's root cannot create in: none.
-  if (!remap.on() && !c.data.contains("CRI") && c.data.value("State", json::object()).value("StartedAt", json(0)) == json(0)) {
+  if (!remap.on() && !c.data.contains("CRI") && !c.data.contains("NoInitFiles") &&
+      c.data.value("State", json::object()).value("StartedAt", json(0)) == json(0)) {
     try {
       UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
       if (!root) throw_errno("open " + rootfs);

@@ -166,6 +166,9 @@ struct CreateRequest {
   // What the CRI server keeps of a container of its own (its pod, CRI metadata,
   // annotations): recorded as data["CRI"], not interpreted by the engine. null: none.
   nlohmann::json cri;
+  // Docker's init-layer files (/etc/mtab, /.dockerenv) made at its first start; not for a
+  // build's RUN step, whose layer is the command's work only.
+  bool init_files = true;
 };
 
 struct State {

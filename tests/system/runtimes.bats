@@ -181,7 +181,7 @@ leftovers() {
     echo "$output"
     [ "$status" -eq 5 ]
     [ "$output" = "2 /bin 1000" ]
-    run -127 e exec d no-such-command
+    run -126 e exec d no-such-command
     # cp both ways (the container's root filesystem: a sandbox's own process is not in it)
     echo "in-$rt" > "$TEST_DIR/cp-in"
     e cp "$TEST_DIR/cp-in" d:/cp-in
