@@ -76,7 +76,7 @@ TEST_F(SpecTest, UsersAndGroupsFromTheImage) {
   EXPECT_EQ(app.groups, (std::vector<uint32_t>{1000, 10, 29}));
   auto byid = resolve_user(root, "1001");
   EXPECT_EQ(byid.uid, 1001u);
-  EXPECT_EQ(byid.groups, (std::vector<uint32_t>{10}));
+  EXPECT_EQ(byid.groups, (std::vector<uint32_t>{1001, 10}));  // its primary group first (Docker's)
   auto forced = resolve_user(root, "app:wheel");
   EXPECT_EQ(forced.gid, 10u);
   EXPECT_EQ(forced.groups, (std::vector<uint32_t>{10}));  // an explicit group replaces the memberships
