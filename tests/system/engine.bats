@@ -1661,7 +1661,7 @@ PY
   [ "${#lines[@]}" -eq 3 ]
   run e ps --no-trunc
   [ "${#lines[@]}" -eq 3 ]
-  [[ "$output" == *'"sh -c sleep 100 # second line tabbed"'* ]]
+  [[ "$output" == *"\"sh -c 'sleep 100 # second line tabbed'\""* ]]  # an argument with spaces quoted, as Docker's
   # Valid UTF-8 after the cut (iconv fails on a split sequence), and the columns line up.
   # One table for all the checks: column widths follow the CREATED and STATUS texts, which
   # change as the seconds pass.
@@ -2290,7 +2290,7 @@ PY
   echo "$output" | grep -E '^busybox +latest .* 2$'
   echo "$output" | grep -E '^dfvol +1 +2[0-9][0-9](\.[0-9])?kB$'
   echo "$output" | grep -E '^dfunused +0 +0B$'
-  echo "$output" | grep -E ' "sh -c head -c 10000…" +0 +1[0-9][0-9](\.[0-9])?kB .*Exited \(0\).* dfdone$'
+  echo "$output" | grep -E " \"sh -c 'head -c 1000…\" +0 +1[0-9][0-9](\\.[0-9])?kB .*Exited \\(0\\).* dfdone$"
   run e system df -v --format json
   [ "$status" -eq 125 ]
   run e system df --format '{{.Type'
