@@ -1761,34 +1761,32 @@ ExecSession Engine::exec(const std::string& ref, const ExecRequest& req) {
   State s = state(c);
   if (s.status == Status::paused) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is paused, unpause the container before exec");
   if (!s.running()) throw Error(ErrorKind::not_running, "container " + c.rec.name + " is not running");
-  // With a terminal, TERM=xterm unless the container or the exec sets one (Docker's daemon
-  // environment, as for the container's own process).
-  std::vector<std::string> env = req.env;
-  if (req.tty) {
-    auto sets_term = [](const std::vector<std::string>& v) {
-      return std::any_of(v.begin(), v.end(), [](const std::string& e) { return e.rfind("TERM=", 0) == 0; });
+  const ContainerConfig config = c.config();
+  // A variable the exec or the container (its image included) sets: theirs wins.
+  auto set_already = [&](std::string_view name) {
+    auto in = [&](const std::vector<std::string>& v) {
+      return std::any_of(v.begin(), v.end(), [&](const std::string& e) {
+        return e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=';
+      });
     };
-    if (!sets_term(env) && !sets_term(c.config().env)) env.insert(env.begin(), "TERM=xterm");
-  }
+    return in(req.env) || in(config.env);
+  };
+  // With a terminal, TERM=xterm (Docker's daemon environment, as for the container's own process).
+  std::vector<std::string> env = req.env;
+  if (req.tty && !set_already("TERM")) env.insert(env.begin(), "TERM=xterm");
+  // The user's ids, plus the container's --group-add groups (Docker's exec has them too).
+  const std::string user = req.user.empty() ? config.user : req.user;
+  const std::vector<std::string> group_add = c.host_config().group_add;
+  std::optional<UserIds> ids;
+  if (!user.empty() || !group_add.empty()) ids = resolve_user(container_dir(c.id()) + "/rootfs", user, group_add);
+  // Another user's HOME (runc sets it from passwd when the environment has none: the
+  // container's own process has its own user's).
+  if (ids && !req.user.empty() && !set_already("HOME")) env.push_back("HOME=" + (ids->home.empty() ? std::string("/") : ids->home));
   json spec = {{"args", req.args}, {"tty", req.tty},       {"stdin", req.stdin_open}, {"detach", req.detach},
                {"cwd", req.workdir}, {"env", env}, {"winsize", req.tty ? req.winsize : ""}};
-  // The user's ids, plus the container's --group-add groups (Docker's exec has them too).
-  const std::string user = req.user.empty() ? c.config().user : req.user;
-  const std::vector<std::string> group_add = c.host_config().group_add;
-  if (!user.empty() || !group_add.empty()) {
-    auto ids = resolve_user(container_dir(c.id()) + "/rootfs", user, group_add);
-    spec["user"] = std::to_string(ids.uid) + ":" + std::to_string(ids.gid);
-    spec["additional_gids"] = ids.groups;
-    // Another user's HOME (runc sets it from passwd when the environment has none: the
-    // container's own process has its user's), unless the image, the container or the exec
-    // set one.
-    auto sets_home = [](const std::vector<std::string>& v) {
-      return std::any_of(v.begin(), v.end(), [](const std::string& e) { return e.rfind("HOME=", 0) == 0; });
-    };
-    if (!req.user.empty() && !sets_home(env) && !sets_home(c.config().env)) {
-      env.push_back("HOME=" + (ids.home.empty() ? std::string("/") : ids.home));
-      spec["env"] = env;
-    }
+  if (ids) {
+    spec["user"] = std::to_string(ids->uid) + ":" + std::to_string(ids->gid);
+    spec["additional_gids"] = ids->groups;
   }
   if (req.privileged) {
     json caps = json::array();
@@ -3189,9 +3187,6 @@ void copy_node(int src, int dst_dir, const std::string& name, const snapshot::Co
   ::futimens(to.get(), t);
 }
 
-}  // namespace
-
-namespace {
 
 // Docker's cp rule: a source directory written `DIR/.` copied into an existing directory gives
 // its contents, not itself. True when it did.
