@@ -276,6 +276,19 @@ std::optional<Image> Service::build_cache(const std::string& key) {
   }
 }
 
+std::vector<Service::Listed> Service::list_with_steps(bool steps) {
+  std::vector<Listed> out;
+  std::set<std::string> listed;
+  for (auto& img : list()) {
+    listed.insert(img.id.str());
+    out.push_back({std::move(img), false});
+  }
+  if (steps)
+    for (auto& img : list_build_cache())
+      if (listed.insert(img.id.str()).second) out.push_back({std::move(img), true});
+  return out;
+}
+
 std::vector<Image> Service::list_build_cache() {
   std::vector<Image> out;
   for (auto& rec : db_->list_images(opts_.ns)) {

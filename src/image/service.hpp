@@ -149,6 +149,13 @@ class Service {
   std::optional<Image> build_cache(const std::string& key);
   // Every build cache entry (one per step result), sorted by key.
   std::vector<Image> list_build_cache();
+  // list(), then with `steps` the build cache's images not listed already — Docker's
+  // intermediate images (`images -a`), marked so (untagged, not dangling).
+  struct Listed {
+    Image image;
+    bool intermediate = false;
+  };
+  std::vector<Listed> list_with_steps(bool steps);
   // Removes every build cache record (Docker's builder prune); rmi-style lines. The caller collects
   // with gc() after.
   std::vector<std::string> prune_build_cache(const Selector& select = {});

@@ -108,16 +108,7 @@ void Api::image_list(Exchange& ex, const Params&) {
   std::map<std::string, int> containers;
   for (auto& c : eng_.images().db().list_containers(eng_.images().options().ns)) ++containers[c.image];
   // all=1: Docker's intermediate images too (the build's steps: untagged, not dangling).
-  std::vector<std::pair<image::Image, bool>> candidates;
-  std::set<std::string> listed;
-  for (auto& img : eng_.images().list()) {
-    listed.insert(img.id.str());
-    candidates.emplace_back(std::move(img), false);
-  }
-  if (ex.req().flag("all"))
-    for (auto& img : eng_.images().list_build_cache())
-      if (listed.insert(img.id.str()).second) candidates.emplace_back(std::move(img), true);
-  for (auto& [img, intermediate] : candidates) {
+  for (auto& [img, intermediate] : eng_.images().list_with_steps(ex.req().flag("all"))) {
     const bool unnamed = intermediate || image::is_dangling_name(img.record.name);
     const oci::Reference ref = unnamed ? oci::Reference{} : oci::Reference::parse(img.record.name);
     oci::Reference bare = ref;

@@ -106,16 +106,7 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
   std::set<std::string> quiet_ids;
   // With -a, Docker's intermediate images too: the build's steps (<none>:<none>, not dangling:
   // an image was built on them).
-  std::vector<std::pair<image::Image, bool>> candidates;
-  std::set<std::string> listed;
-  for (auto& img : svc.list()) {
-    listed.insert(img.id.str());
-    candidates.emplace_back(std::move(img), false);
-  }
-  if (a.has("all"))
-    for (auto& img : svc.list_build_cache())
-      if (listed.insert(img.id.str()).second) candidates.emplace_back(std::move(img), true);
-  for (auto& [img, intermediate] : candidates) {
+  for (auto& [img, intermediate] : svc.list_with_steps(a.has("all"))) {
     const bool unnamed = intermediate || image::is_dangling_name(img.record.name);
     auto ref = unnamed ? oci::Reference{} : oci::Reference::parse(img.record.name);
     oci::Reference bare = ref;
