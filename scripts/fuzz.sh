@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (preset `asan`: clang, ASan+UBSan) and runs each on its seed
 # corpus for SECONDS (default 10):
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET…]      targets: spec image reference auth layer frames template dockerfile spdy http
+#   scripts/fuzz.sh [SECONDS] [TARGET…]      targets: spec image reference auth layer frames template dockerfile spdy http dns
 #
 # New inputs go to a scratch corpus under build-asan/ (the seeds in fuzz/corpus stay as they
 # are); a crash stops the run with its reproducer in build-asan/crashes/. Longer runs by hand:
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(spec image reference auth layer frames template dockerfile spdy http)
+((${#targets[@]})) || targets=(spec image reference auth layer frames template dockerfile spdy http dns)
 cmake --preset asan >/dev/null
 cmake --build --preset asan --target "${targets[@]/#/fuzz-}"
 mkdir -p build-asan/crashes

@@ -144,45 +144,74 @@ void trace(const char* what) {
   log::debug(buf);
 }
 
-// The container's resolv.conf (Docker's rules): the host's, without nameservers on loopback
-// (unreachable from another network namespace; Google's then, as Docker does), with --dns,
-// --dns-search and --dns-option replacing the host's lines of that kind.
-std::string container_resolv_conf(const std::string& host_text, const HostConfig& host) {
+// The host's resolv.conf as its parts.
+struct ResolvConf {
   std::vector<std::string> servers, search, options, other;
-  for (auto& line : split(host_text, '\n')) {
-    auto words = split(line, ' ');
+};
+
+ResolvConf parse_resolv_conf(const std::string& text) {
+  ResolvConf r;
+  for (auto& line : split(text, '\n')) {
     std::vector<std::string> w;
-    for (auto& x : words)
+    for (auto& x : split(line, ' '))
       for (auto& y : split(x, '\t'))
         if (!y.empty()) w.push_back(y);
     if (w.empty()) continue;
     if (w[0] == "nameserver" && w.size() > 1) {
-      if (w[1].rfind("127.", 0) != 0 && w[1] != "::1") servers.push_back(w[1]);
+      r.servers.push_back(w[1]);
     } else if ((w[0] == "search" || w[0] == "domain") && w.size() > 1) {
-      search.assign(w.begin() + 1, w.end());
+      r.search.assign(w.begin() + 1, w.end());
     } else if (w[0] == "options" && w.size() > 1) {
-      options.assign(w.begin() + 1, w.end());
+      r.options.assign(w.begin() + 1, w.end());
     } else if (w[0][0] != '#' && w[0][0] != ';') {
-      other.push_back(line);
+      r.other.push_back(line);
     }
   }
-  if (!host.dns.empty()) servers = host.dns;
-  if (!host.dns_search.empty()) search = host.dns_search;
-  if (!host.dns_options.empty()) options = host.dns_options;
+  return r;
+}
+
+// Where the DNS server of a container on a user network passes on what is not its own: --dns,
+// else the host's servers — loopback ones too (it asks them from the host's namespace), else
+// Google's (Docker's fallback).
+std::vector<std::string> upstream_dns_servers(const std::string& host_text, const HostConfig& host) {
+  if (!host.dns.empty()) return host.dns;
+  std::vector<std::string> servers = parse_resolv_conf(host_text).servers;
   if (servers.empty()) servers = {"8.8.8.8", "8.8.4.4"};
+  return servers;
+}
+
+// The container's resolv.conf (Docker's rules): the host's, without nameservers on loopback
+// (unreachable from another network namespace; Google's then, as Docker does), with --dns,
+// --dns-search and --dns-option replacing the host's lines of that kind. With the embedded
+// DNS server (a user network), its address instead of the servers, and Docker's ndots:0 unless
+// an ndots option is given.
+std::string container_resolv_conf(const std::string& host_text, const HostConfig& host, bool embedded_dns) {
+  ResolvConf r = parse_resolv_conf(host_text);
+  std::vector<std::string> servers;
+  for (auto& ns : r.servers)
+    if (ns.rfind("127.", 0) != 0 && ns != "::1") servers.push_back(ns);
+  if (!host.dns.empty()) servers = host.dns;
+  if (!host.dns_search.empty()) r.search = host.dns_search;
+  if (!host.dns_options.empty()) r.options = host.dns_options;
+  if (servers.empty()) servers = {"8.8.8.8", "8.8.4.4"};
+  if (embedded_dns) {
+    servers = {"127.0.0.11"};
+    if (std::none_of(r.options.begin(), r.options.end(), [](const std::string& o) { return o.rfind("ndots:", 0) == 0; }))
+      r.options.insert(r.options.begin(), "ndots:0");
+  }
   std::string out;
   for (auto& ns : servers) out += "nameserver " + ns + "\n";
-  if (!search.empty() && !(search.size() == 1 && search[0] == ".")) {
+  if (!r.search.empty() && !(r.search.size() == 1 && r.search[0] == ".")) {
     out += "search";
-    for (auto& d : search) out += " " + d;
+    for (auto& d : r.search) out += " " + d;
     out += "\n";
   }
-  if (!options.empty()) {
+  if (!r.options.empty()) {
     out += "options";
-    for (auto& o : options) out += " " + o;
+    for (auto& o : r.options) out += " " + o;
     out += "\n";
   }
-  for (auto& l : other) out += l + "\n";
+  for (auto& l : r.other) out += l + "\n";
   return out;
 }
 
@@ -1187,12 +1216,24 @@ void Engine::write_etc_files(const Container& c) {
   fs::write_file_atomic(dir + "/hosts", hosts, 0644);
   std::string resolv;
   fs::read_file_if_exists("/etc/resolv.conf", resolv);
-  if (!host_net) resolv = container_resolv_conf(resolv, host);
+  if (!host_net) resolv = container_resolv_conf(resolv, host, embedded_dns(host));
   fs::write_file_atomic(dir + "/resolv.conf", resolv, 0644);
   // With userns-remap, the container's root owns them (as its root does without: it may edit them).
   if (const UsernsRemap remap = remap_of(c); remap.on())
     for (const char* f : {"/hostname", "/hosts", "/hosts.base", "/resolv.conf"})
       if (::chown((dir + f).c_str(), remap.uid, remap.gid) < 0) throw_errno("chown " + dir + f);
+}
+
+bool Engine::embedded_dns(const HostConfig& host) const {
+  const std::string& mode = host.network_mode;
+  if (mode.empty() || mode == "none" || mode == "host" || mode == network::Networks::kDefault ||
+      mode.rfind("container:", 0) == 0 || namespace_path(mode))
+    return false;
+  try {
+    return !runtimes()->resolve(host.runtime).own_kernel();
+  } catch (const std::exception&) {
+    return false;  // a runtime no longer configured: its start says so
+  }
 }
 
 void Engine::unmount_rootfs(const std::string& id, bool detach) {
@@ -1486,6 +1527,21 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     }
     if (opts_.hooks.exit_command) orders.cleanup = opts_.hooks.exit_command(c.id(), host.auto_remove);
     orders.health = health_orders(config, spec);
+    if (!in.netns.empty() && embedded_dns(host)) {
+      // Its DNS server passes on what is not a container's name — unless every network it is
+      // on is --internal (Docker's rule: nothing leaves such a network, queries neither).
+      shim::Orders::Dns d{in.netns, in.hosts_file, {}};
+      bool outward = false;
+      const json eps = c.endpoints();
+      for (const auto& [name, _] : eps.items())
+        if (auto n = networks_.find(name); n && !n->internal) outward = true;
+      if (outward) {
+        std::string host_resolv;
+        fs::read_file_if_exists("/etc/resolv.conf", host_resolv);
+        d.servers = upstream_dns_servers(host_resolv, host);
+      }
+      orders.dns = std::move(d);
+    }
     shim::write_orders(dir, orders);
     trace("spec and shim orders written");
 

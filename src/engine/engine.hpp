@@ -505,6 +505,10 @@ class Engine {
   // The network of the container's eth0 ("" if none).
   static std::string primary_network(const Container& c);
   void write_etc_files(const Container& c);
+  // Whether the container gets Docker's embedded DNS server (127.0.0.11, run by its shim): a
+  // network stack of its own on a user network, and a runtime on the host's kernel (gVisor's
+  // own network stack would not see the server's socket).
+  bool embedded_dns(const HostConfig& host) const;
   void unmount_rootfs(const std::string& id, bool detach = false);
   // Waits (up to 5 s) for the container's shim to exit; false if it is still there.
   bool wait_shim_gone(const std::string& id);

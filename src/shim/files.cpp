@@ -43,6 +43,7 @@ void write_orders(const std::string& dir, const Orders& o) {
     j["health"] = {{"exec", h.exec},         {"interval", h.interval},       {"timeout", h.timeout},
                    {"start_period", h.start_period}, {"start_interval", h.start_interval}, {"retries", h.retries}};
   }
+  if (o.dns) j["dns"] = {{"netns", o.dns->netns}, {"hosts", o.dns->hosts_file}, {"servers", o.dns->servers}};
   fs::write_file_atomic(dir + "/shim.json", j.dump(), 0600);
 }
 
@@ -85,6 +86,11 @@ Orders read_orders(const std::string& dir) {
       if (h.interval <= 0 || h.timeout <= 0 || h.start_interval <= 0 || h.start_period < 0 || h.retries < 1)
         throw Error(path + ": health: a time or retries out of range");
       o.health = std::move(h);
+    }
+    if (j.contains("dns")) {
+      const auto& jd = j["dns"];
+      o.dns = Orders::Dns{jd.at("netns").get<std::string>(), jd.at("hosts").get<std::string>(),
+                          jd.value("servers", std::vector<std::string>{})};
     }
     return o;
   } catch (const nlohmann::json::exception& e) {

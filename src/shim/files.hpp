@@ -54,6 +54,13 @@ struct Orders {
   std::string events;
   std::map<std::string, std::string> event_attributes;
   std::optional<HealthCheck> health;
+  // On a user network, the container's DNS server (dns.hpp): the namespace it listens in, the
+  // hosts file it answers from, the servers it passes other queries to (none: it does not).
+  struct Dns {
+    std::string netns, hosts_file;
+    std::vector<std::string> servers;
+  };
+  std::optional<Dns> dns;
 };
 
 // Written atomically, 0600. read_orders throws berth::Error for a missing or malformed file.

@@ -57,6 +57,7 @@
 #include "runtime/process.hpp"
 #include "runtime/signals.hpp"
 #include "runtime/terminal.hpp"
+#include "shim/dns.hpp"
 #include "shim/frames.hpp"
 #include "shim/files.hpp"
 #include "shim/protocol.hpp"
@@ -134,6 +135,8 @@ class Shim {
 
   // Creates and starts the container; returns its pid or throws.
   pid_t launch();
+  // The container's DNS server (on a user network), served with the control socket.
+  void set_dns(std::unique_ptr<shim::dns::Server> d) { dns_ = std::move(d); }
   // Serves until the container is gone for good; returns the process exit code of the shim.
   void serve(UniqueFd listen_fd);
   // The zombies among our children that are neither the container's init nor an exec's
@@ -228,6 +231,7 @@ class Shim {
   pid_t pid_ = 0;
   UniqueFd out_, err_, master_, stdin_w_;
   StdinQueue in_q_;  // the container's stdin
+  std::unique_ptr<shim::dns::Server> dns_;
   // The stdin a client's frames go to (nullptr: its process is gone).
   StdinQueue* stdin_of(const Client& c);
   // The fd a stdin is written to: the terminal, else the pipe (-1: none now).
@@ -1380,20 +1384,30 @@ void Shim::serve(UniqueFd listen_fd) {
       for (auto& x : execs_)
         if (stdin_fd(x) >= 0 && !x.in_q.buf.empty()) p.push_back({stdin_fd(x), POLLOUT, 0});
     }
+    const size_t first_dns = p.size();
+    if (dns_)
+      for (const pollfd& f : dns_->poll_fds()) p.push_back(f);
     int timeout = -1;
     if (restart_pending) timeout = static_cast<int>(std::max<int64_t>(1, (restart_at - now_ns()) / 1000000 + 1));
     else if (shed_due) timeout = 1000;
     const bool probe_first = probe_ms >= 0 && (timeout < 0 || probe_ms < timeout);
     if (probe_first) timeout = probe_ms;
+    // A query passed on to an upstream server that times out (the next server), an idle TCP
+    // client of the DNS server.
+    const int dns_ms = dns_ ? dns_->timeout_ms() : -1;
+    const bool dns_first = dns_ms >= 0 && (timeout < 0 || dns_ms < timeout);
+    if (dns_first) timeout = dns_ms;
     int r = ::poll(p.data(), p.size(), timeout);
-    if (r == 0 && shed_due && !restart_pending && !probe_first) {
+    if (r == 0 && shed_due && !restart_pending && !probe_first && !dns_first) {
       // A second without anything to do: give back the code pages the last activity touched
       // and wait right here, so that next to nothing runs between the two (what does comes
       // back in the kernel's 64 KiB fault-around windows: the loop above would bring ~10).
-      // Until the next health check, if one is due.
+      // Until the next health check, if one is due (or a query passed on times out).
       shed_text();
       shed_due = false;
-      r = ::poll(p.data(), p.size(), probe_ms < 0 ? -1 : std::max(0, probe_ms - 1000));
+      int wait = probe_ms < 0 ? -1 : std::max(0, probe_ms - 1000);
+      if (dns_ms >= 0) wait = wait < 0 ? std::max(0, dns_ms - 1000) : std::min(wait, std::max(0, dns_ms - 1000));
+      r = ::poll(p.data(), p.size(), wait);
     }
     if (r > 0) shed_due = true;
     if (r < 0) {
@@ -1433,7 +1447,7 @@ void Shim::serve(UniqueFd listen_fd) {
         for (auto* f : {&x.out, &x.err, &x.master})
           if (*f && f->get() == p[i].fd) exec_output(x, *f, f == &x.err ? shim::kStderr : shim::kStdout, kReadsPerTurn);
     }
-    for (size_t i = first_stdin; i < p.size(); ++i) {
+    for (size_t i = first_stdin; i < first_dns; ++i) {
       if (!p[i].revents) continue;
       auto drain = [&](StdinQueue& q, int fd, UniqueFd& pipe) {
         if (fd != p[i].fd || q.buf.empty()) return;
@@ -1444,6 +1458,7 @@ void Shim::serve(UniqueFd listen_fd) {
       drain(in_q_, stdin_fd(), stdin_w_);
       for (auto& x : execs_) drain(x.in_q, stdin_fd(x), x.in_w);
     }
+    if (dns_) dns_->step(std::vector<pollfd>(p.begin() + static_cast<long>(first_dns), p.end()));  // its timeouts too
     clients_.erase(std::remove_if(clients_.begin(), clients_.end(),
                                   [](const Client& c) { return !c.fd && !c.owner; }),
                    clients_.end());
@@ -1712,6 +1727,10 @@ int main(int argc, char** argv) {
     shim::write_shim_record(dir, ::getpid());
     UniqueFd listener = listen_unix(dir, "shim.sock");
     Shim shim(dir, orders, gate);
+    // Listening before the container runs: its first lookup finds the server there.
+    if (orders.dns)
+      shim.set_dns(std::make_unique<berth::shim::dns::Server>(
+          berth::shim::dns::Server::Options{orders.dns->netns, orders.dns->hosts_file, orders.dns->servers}));
     static Shim* the_shim = &shim;
     g_while_waiting = [](pid_t running) { the_shim->reap_strays(running); };
     if (attach >= 0) {

@@ -9,7 +9,8 @@
 //
 // The shim of a container lives in the container's state directory (--state/<ns>/containers/
 // <id>/) and leaves there:
-//   shim.json   its orders, written by berth before it starts the shim
+//   shim.json   its orders, written by berth before it starts the shim (on a user network
+//               they name a DNS server for it to run: dns.hpp)
 //   shim.pid    "PID STARTTIME" of the shim (STARTTIME: /proc/PID/stat field 22)
 //   shim.sock   the control socket
 //   pid         "PID RESTARTS STARTED_NS\n": the container's init, how many restarts came

@@ -16,8 +16,57 @@ setup() {
 }
 
 teardown() {
+  [ -f "$TEST_DIR/upstream.pid" ] && kill "$(cat "$TEST_DIR/upstream.pid")" 2>/dev/null
   _engine_teardown
   ip link del bt-par0 2>/dev/null || true
+}
+
+# A DNS server on the host's loopback (ADDR:53, UDP and TCP) for the embedded server to pass
+# queries on to: outside.test is 192.0.2.7, big.test has 100 addresses (more than 512 bytes
+# hold: truncated over UDP), every other name NXDOMAIN; each question it gets is appended to
+# $TEST_DIR/upstream.log as "NAME TYPE udp|tcp".
+start_upstream_dns() {
+  cat > "$TEST_DIR/upstream.py" <<'PY'
+import socket, struct, sys, threading
+def answer(q, proto):
+    at, labels = 12, []
+    while q[at]:
+        labels.append(q[at + 1:at + 1 + q[at]].decode()); at += 1 + q[at]
+    qtype = struct.unpack(">H", q[at + 1:at + 3])[0]
+    name = ".".join(labels).lower()
+    with open(sys.argv[2], "a") as log:
+        log.write("%s %d %s\n" % (name, qtype, proto))
+    addrs = {"outside.test": ["192.0.2.7"], "big.test": ["198.51.100.%d" % i for i in range(1, 101)]}.get(name)
+    rrs = [b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton(a) for a in (addrs or [])] if qtype == 1 else []
+    flags = 0x8180 if addrs is not None else 0x8183
+    head = q[:12 + (at + 5 - 12)]
+    if proto == "udp" and len(head) + sum(map(len, rrs)) > 512:
+        rrs, flags = [], flags | 0x0200
+    return q[:2] + struct.pack(">HHHHH", flags, 1, len(rrs), 0, 0) + q[12:at + 5] + b"".join(rrs)
+def tcp_server():
+    t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind((sys.argv[1], 53)); t.listen(8)
+    while True:
+        c, _ = t.accept()
+        n = struct.unpack(">H", c.recv(2))[0]
+        q = b""
+        while len(q) < n: q += c.recv(n - len(q))
+        r = answer(q, "tcp")
+        c.sendall(struct.pack(">H", len(r)) + r); c.close()
+threading.Thread(target=tcp_server, daemon=True).start()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 53))
+open(sys.argv[2] + ".ready", "w").close()
+while True:
+    q, peer = s.recvfrom(4096)
+    s.sendto(answer(q, "udp"), peer)
+PY
+  /usr/bin/python3 "$TEST_DIR/upstream.py" "$1" "$TEST_DIR/upstream.log" 2>"$TEST_DIR/upstream.err" &
+  echo $! > "$TEST_DIR/upstream.pid"
+  local i
+  for i in $(seq 50); do [ -e "$TEST_DIR/upstream.log.ready" ] && return 0; sleep 0.1; done
+  cat "$TEST_DIR/upstream.err"
+  return 1
 }
 
 # What networking leaves on the host: links other than the ones before, iptables rules,
@@ -259,6 +308,111 @@ web_root() {
   [ "$status" -ne 0 ]
   # network inspect lists the members.
   e network inspect appnet | jq -e '.[0].Containers | length == 2'
+}
+
+@test "the DNS server at 127.0.0.11 on a user network: names, aliases, reverse, later members, forwarding, --internal, hostile packets" {
+  start_upstream_dns 127.0.0.2
+  e network create dnsnet >/dev/null
+  e run -d --name web --network dnsnet --network-alias www --dns 127.0.0.2 busybox sleep 120 >/dev/null
+  web_ip=$(e inspect -f '{{json .NetworkSettings}}' web | jq -r '.Networks.dnsnet.IPAddress')
+  [[ "$web_ip" == 10.* ]]
+  # Docker's resolv.conf on a user network: the embedded server, ndots:0.
+  run -0 e run --rm --network dnsnet --dns 127.0.0.2 busybox cat /etc/resolv.conf
+  [ "${lines[0]}" = "nameserver 127.0.0.11" ]
+  [[ "$output" == *"options ndots:0"* ]]
+  [[ "$output" != *127.0.0.2* ]]
+  # busybox's nslookup asks the server in resolv.conf itself (never /etc/hosts): the name, an
+  # alias, NAME.NETWORK in another case; the reverse name of the address.
+  run -0 e run --rm --network dnsnet --dns 127.0.0.2 busybox sh -c "nslookup web; nslookup WWW.dnsnet; nslookup $web_ip"
+  echo "$output"
+  [ "$(echo "$output" | grep -c "^Address: $web_ip\$")" -eq 2 ]
+  [[ "$output" == *"name = web.dnsnet"* ]]
+  # Every other name goes to the upstream server, asked from the host's namespace (127.0.0.2
+  # is the host's loopback, not the container's): its answers come back.
+  run -0 e run --rm --network dnsnet --dns 127.0.0.2 busybox nslookup outside.test
+  [[ "$output" == *"Address: 192.0.2.7"* ]]
+  grep -qx "outside.test 1 udp" "$TEST_DIR/upstream.log"
+  # A container that joins later is answered at once, and no longer once it is gone (then the
+  # name is the upstream's: NXDOMAIN).
+  e run -d --name late --network dnsnet --dns 127.0.0.2 busybox sleep 120 >/dev/null
+  late_ip=$(e inspect -f '{{json .NetworkSettings}}' late | jq -r '.Networks.dnsnet.IPAddress')
+  run -0 e exec late nslookup web
+  [[ "$output" == *"Address: $web_ip"* ]]
+  run -0 e exec web nslookup late
+  [[ "$output" == *"Address: $late_ip"* ]]
+  ! grep -q "^late " "$TEST_DIR/upstream.log" || false  # answered by berth, never passed on
+  e rm -f late >/dev/null
+  run e exec web nslookup late
+  [[ "$output" == *NXDOMAIN* ]]
+  # Hostile packets from inside the container (junk, responses, cut and oversized queries):
+  # no crash, and the server still answers afterwards.
+  pid=$(e inspect -f '{{.State.Pid}}' web)
+  run -0 nsenter --net=/proc/$pid/ns/net /usr/bin/python3 -c '
+import os, random, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+random.seed(7)
+for i in range(2000):
+    p = os.urandom(random.randint(0, 700))
+    if i % 2 and len(p) >= 12: p = p[:2] + bytes([random.choice([0, 0x80, 0x28]), 0, 0, 1]) + p[6:]
+    s.sendto(p, ("127.0.0.11", 53))
+s.sendto(b"\x00" * 5000, ("127.0.0.11", 53))
+q = struct.pack(">HHHHHH", 0x4242, 0x100, 1, 0, 0, 0) + b"\x03web\x00" + struct.pack(">HH", 1, 1)
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the junk'"'"'s replies fill the other one'"'"'s buffer
+c.settimeout(3)
+c.sendto(q, ("127.0.0.11", 53))
+r = c.recv(65536)
+print(r[:2].hex(), socket.inet_ntoa(r[-4:]))'
+  echo "$output"
+  [ "$output" = "4242 $web_ip" ]
+  [ "$(e inspect -f '{{.State.Running}}' web)" = true ]
+  # TCP too (what a resolver does after a truncated answer): a name of ours, and one passed on
+  # over TCP — 100 addresses that UDP cannot carry (truncated there, as the upstream's).
+  cat > "$TEST_DIR/tcpq.py" <<'PY'
+import socket, struct, sys
+def ask(name, proto):
+    q = struct.pack(">HHHHHH", 0x5151, 0x100, 1, 0, 0, 0) + b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+    if proto == "udp":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+        s.sendto(q, ("127.0.0.11", 53)); r = s.recv(65536)
+    else:
+        s = socket.create_connection(("127.0.0.11", 53), timeout=5)
+        s.sendall(struct.pack(">H", len(q)) + q)
+        n = struct.unpack(">H", s.recv(2, socket.MSG_WAITALL))[0]
+        r = s.recv(n, socket.MSG_WAITALL)
+    assert r[:2] == b"\x51\x51"
+    print(name, proto, "tc" if r[2] & 2 else "-", struct.unpack(">H", r[6:8])[0], socket.inet_ntoa(r[-4:]) if r[7] else "")
+for name, proto in (("web", "tcp"), ("big.test", "udp"), ("big.test", "tcp")):
+    ask(name, proto)
+# Hostile TCP clients: more than it serves at once, idle, a junk length, a cut message; the
+# server keeps answering over UDP, and over TCP once they are gone.
+idle = [socket.create_connection(("127.0.0.11", 53), timeout=5) for _ in range(20)]
+idle[0].sendall(b"\xff\xff" + b"x" * 100)
+idle[1].sendall(b"\x00\x05abc")
+idle[2].sendall(b"\x00\x20" + b"\x00" * 0x20)
+ask("web", "udp")
+for c in idle: c.close()
+ask("web", "tcp")
+PY
+  run -0 nsenter --net=/proc/$pid/ns/net /usr/bin/python3 "$TEST_DIR/tcpq.py"
+  echo "$output"
+  [ "${lines[0]}" = "web tcp - 1 $web_ip" ]
+  [ "${lines[1]}" = "big.test udp tc 0 " ]
+  [ "${lines[2]}" = "big.test tcp - 100 198.51.100.100" ]
+  [ "${lines[3]}" = "web udp - 1 $web_ip" ]
+  [ "${lines[4]}" = "web tcp - 1 $web_ip" ]
+  grep -qx "big.test 1 tcp" "$TEST_DIR/upstream.log"
+  # An --internal network: its members' names, nothing passed on (Docker's rule).
+  e network create --internal sealed >/dev/null
+  e run -d --name in1 --network sealed --dns 127.0.0.2 busybox sleep 120 >/dev/null
+  run -0 e exec in1 nslookup in1
+  [[ "$output" == *"Address: 10."* ]]
+  asked=$(wc -l < "$TEST_DIR/upstream.log")
+  run e exec in1 nslookup outside.test
+  [[ "$output" != *192.0.2.7* ]]
+  [ "$(wc -l < "$TEST_DIR/upstream.log")" -eq "$asked" ]
+  # The default network keeps Docker's own: the host's servers, no embedded server.
+  run -0 e run --rm busybox cat /etc/resolv.conf
+  [[ "$output" != *127.0.0.11* ]]
 }
 
 @test "a lease a container takes on its own /etc/hosts stalls no start: only its file misses the update" {
