@@ -1093,6 +1093,12 @@ JSON
   # links: the alias, and a one-off run (compose links it to the service's running containers)
   run -0 dc exec -T client ping -c1 -W2 webalias
   run -0 dc run --rm -T client sh -c 'ping -c1 -W2 webalias && grep -c client /etc/hosts'
+  # the project network's DNS server (127.0.0.11): the service name, as compose users rely on
+  # (nginx's `resolver 127.0.0.11`, nslookup); the address is web's on that network
+  web_ip=$(d inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' bproj_web_1)
+  run -0 dc exec -T client sh -c 'head -1 /etc/resolv.conf; nslookup web 127.0.0.11'
+  [ "${lines[0]}" = "nameserver 127.0.0.11" ]
+  [[ "$output" == *"Address: $web_ip"* ]]
   run -0 dc logs web
   [[ "$output" == *web-up* ]]
   # the client's long-syntax tmpfs (compose sends `"Source": null`)
