@@ -10,7 +10,7 @@ crun_hugetlb_setup() {
   [ -d /sys/fs/cgroup/unified ] || return 0
   mountpoint -q /sys/fs/cgroup/hugetlb 2>/dev/null && return 0
   # The controller can move to a v1 hierarchy only while no v2 cgroup has it enabled.
-  hugetlb_v2_enabled=$(find /sys/fs/cgroup/unified -name cgroup.subtree_control -exec grep -lw hugetlb {} + 2>/dev/null | sort)
+  hugetlb_v2_enabled=$(find /sys/fs/cgroup/unified -name cgroup.subtree_control -exec grep -lw hugetlb {} + 2>/dev/null | sort || true)
   local f
   for f in $(echo "$hugetlb_v2_enabled" | sort -r); do echo -hugetlb > "$f" 2>/dev/null || true; done
   if mkdir -p /sys/fs/cgroup/hugetlb 2>/dev/null && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null; then

@@ -9,7 +9,9 @@
 #      making), and spaced (--prepare sleep: what one run gets on an idle host);
 #   2. a published port: busybox httpd in a container, -p 127.0.0.1:PORT:80, curl on the host
 #      — throughput of a 256 MiB file (MiB/s, median of 5) and the time of a small request
-#      on a new connection (one curl, 200 requests, RUNS times).
+#      on a new connection (one curl, 200 requests, RUNS times);
+#   3. the embedded DNS server on a user network (berth: the shim; docker: dockerd): the
+#      latency of lookups from inside a container, a container's name and a name passed on.
 # Not a CI test; run as root after scripts/setup.sh. dockerd runs with its defaults (bridge,
 # iptables, userland proxy); the host's iptables rules are saved first and restored at the end.
 set -euo pipefail
@@ -25,8 +27,10 @@ DD=$work/docker
 iptables-save > "$work/iptables.before"
 links_before=$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)
 cleanup() {
+  [ -f "$work/upstream.pid" ] && kill "$(cat "$work/upstream.pid")" 2>/dev/null || true
+  ip addr del 198.18.0.53/32 dev lo 2>/dev/null || true
   "${B[@]}" ps -aq --no-trunc 2>/dev/null | xargs -r "${B[@]}" rm -f >/dev/null 2>&1 || true
-  "${B[@]}" network rm berth cold >/dev/null 2>&1 || true
+  "${B[@]}" network rm berth cold dnsbench >/dev/null 2>&1 || true
   "${P[@]}" rm -af >/dev/null 2>&1 || true
   "${P[@]}" system reset -f >/dev/null 2>&1 || true
   stop_dockerd
@@ -114,3 +118,55 @@ done < "$work/ports"
 hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$work/lat.json" "${lat[@]}" >/dev/null
 jq -r '.results[] | "\(.command)\t\(.median*1000000/200)"' "$work/lat.json" |
   awk -F'\t' '{printf "published port  %-8s %9.0f us per request (200 new connections, one curl)\n", $1, $2}'
+
+# ---- Names: the embedded DNS server (berth: the container's shim; docker: dockerd) on a user
+# network — the latency of a lookup of a container's name, and of one passed on to an upstream
+# server (a stub on an address of the host's, 198.18.0.53 on lo, that answers every name at once:
+# what is measured is the engines' own path), asked from inside a container's namespace, one
+# after the other, over UDP.
+cat > "$work/dnsq.py" <<'PY'
+import socket, statistics, struct, sys, time
+name, n = sys.argv[1], int(sys.argv[2])
+q = struct.pack(">HHHHHH", 0, 0x100, 1, 0, 0, 0) + b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+took, lost = [], 0
+for i in range(n):
+    m = struct.pack(">H", i) + q[2:]
+    t = time.perf_counter_ns(); s.sendto(m, ("127.0.0.11", 53))
+    try:
+        while s.recv(65536)[:2] != m[:2]: pass
+    except TimeoutError:
+        lost += 1
+    took.append(time.perf_counter_ns() - t)
+took.sort()
+print("%.0f %.0f %d" % (statistics.median(took) / 1000, took[int(len(took) * 0.99)] / 1000, lost))
+PY
+cat > "$work/upstream.py" <<'PY'
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("198.18.0.53", 53))
+while True:
+    q, peer = s.recvfrom(4096)
+    end = q.index(b"\0", 12) + 5
+    s.sendto(q[:2] + struct.pack(">HHHHH", 0x8180, 1, 1, 0, 0) + q[12:end] + b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton("192.0.2.1"), peer)
+PY
+ip addr add 198.18.0.53/32 dev lo
+/usr/bin/python3 "$work/upstream.py" & echo $! > "$work/upstream.pid"
+sleep 0.5
+dns_row() {  # label pid name count
+  read -r med p99 lost < <(nsenter --net="/proc/$2/ns/net" /usr/bin/python3 "$work/dnsq.py" "$3" "$4")
+  printf 'dns lookup      %-8s %-14s %7s us median, %7s us p99 (%s queries, %s unanswered)\n' "$1" "$3" "$med" "$p99" "$4" "$lost"
+}
+"${B[@]}" network create dnsbench >/dev/null
+"${B[@]}" run -d --name dweb --network dnsbench bench/busybox sleep 600 >/dev/null
+"${B[@]}" run -d --name dcl --network dnsbench --dns 198.18.0.53 bench/busybox sleep 600 >/dev/null
+bpid=$("${B[@]}" inspect -f '{{.State.Pid}}' dcl)
+if [ -n "$have_docker" ]; then
+  "${D[@]}" network create dnsbench >/dev/null
+  "${D[@]}" run -d --name dweb --network dnsbench bench/busybox sleep 600 >/dev/null
+  "${D[@]}" run -d --name dcl --network dnsbench --dns 198.18.0.53 bench/busybox sleep 600 >/dev/null
+  dpid=$("${D[@]}" inspect -f '{{.State.Pid}}' dcl)
+fi
+for name in dweb outside.test; do
+  dns_row berth "$bpid" "$name" 2000
+  [ -n "$have_docker" ] && dns_row docker "$dpid" "$name" 2000
+done

@@ -353,7 +353,12 @@ const std::string& Server::hosts_text() {
   const stat_key key{static_cast<unsigned long long>(st.st_ino), static_cast<unsigned long long>(st.st_size),
                      static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1'000'000'000ULL +
                          static_cast<unsigned long long>(st.st_mtim.tv_nsec)};
-  if (key == hosts_key_ && key.ino != 0) return hosts_;
+  // File times move in the kernel's coarse ticks: two rewrites of the same size within one tick
+  // leave the same key, so a file changed in the last 100 ms is read again whatever its key.
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  const int64_t age = (static_cast<int64_t>(now.tv_sec) - st.st_mtim.tv_sec) * 1'000'000'000 + (now.tv_nsec - st.st_mtim.tv_nsec);
+  if (key == hosts_key_ && key.ino != 0 && age > 100'000'000) return hosts_;
   hosts_.clear();
   char buf[16384];
   while (hosts_.size() < (1u << 20)) {
