@@ -339,6 +339,10 @@ web_root() {
   run -0 e run --rm --network dnsnet --dns 127.0.0.2 busybox nslookup outside.test
   [[ "$output" == *"Address: 192.0.2.7"* ]]
   grep -qx "outside.test 1 udp" "$TEST_DIR/upstream.log"
+  # A container on another's network stack (container:) uses that one's server.
+  run -0 e run --rm --network container:web busybox sh -c 'head -1 /etc/resolv.conf; nslookup www'
+  [ "${lines[0]}" = "nameserver 127.0.0.11" ]
+  [[ "$output" == *"Address: $web_ip"* ]]
   # A container that joins later is answered at once, and no longer once it is gone (then the
   # name is the upstream's: NXDOMAIN).
   e run -d --name late --network dnsnet --dns 127.0.0.2 busybox sleep 120 >/dev/null
