@@ -2825,6 +2825,7 @@ network::Member Engine::new_member(Container& c, const json& endpoint, const std
   m.container_name = c.rec.name;
   const ContainerConfig config = c.config();
   m.hostname = config.hostname;
+  m.domainname = config.domainname;
   m.ns = opts_.images.ns;
   EndpointConfig ec = endpoint_config(endpoint);
   m.aliases = std::move(ec.aliases);
@@ -3163,6 +3164,27 @@ void Engine::export_rootfs(const std::string& ref, int out_fd) {
 
 namespace {
 
+// Docker's rule for what is copied into a container started with --read-only: only into a
+// volume or bind that is writable (or a running one's tmpfs) — a directory on a mount of its
+// own, not read-only. Without it, a stopped container's private view of its layers took the
+// files the container could never have written.
+void check_copy_target(bool readonly_rootfs, int root, int dir) {
+  auto mount_id = [](int fd) -> uint64_t {
+    struct statx sx {};
+    if (::statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &sx) < 0 || !(sx.stx_mask & STATX_MNT_ID))
+      throw_errno("cp: statx");
+    return sx.stx_mnt_id;
+  };
+  const bool own_mount = mount_id(root) != mount_id(dir);
+  if (!own_mount) {
+    if (readonly_rootfs) throw Error(ErrorKind::conflict, "cp: container rootfs is marked read-only");
+    return;
+  }
+  struct statvfs vfs {};
+  if (::fstatvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+    throw Error(ErrorKind::conflict, "cp: mounted volume is marked read-only");
+}
+
 std::string base_name(const std::string& p) {
   std::string c = fs::clean_path(p);
   auto slash = c.rfind('/');
@@ -3293,6 +3315,7 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
   const UsernsRemap remap = remap_of(c);
+  const bool readonly_rootfs = c.host_config().readonly_rootfs;
   with_rootfs(c, [&](const std::string& rootfs) {
     UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) throw_errno("open rootfs");
@@ -3327,6 +3350,7 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
     UniqueFd s(::open(src.c_str(), O_PATH | O_CLOEXEC | nofollow));
     if (!s) throw_errno("cp: " + src);
     UniqueFd d = fs::open_in_root(root.get(), dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d) check_copy_target(readonly_rootfs, root.get(), d.get());
     if (d && copy_contents(s.get(), d.get(), src, copts)) return;
     if (d) {
       copy_node(s.get(), d.get(), base_name(src), copts);
@@ -3337,6 +3361,7 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
     std::string parent = clean.substr(0, clean.rfind('/'));
     UniqueFd pd = fs::open_in_root(root.get(), parent.empty() ? "/" : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!pd) throw_errno("cp: " + c.rec.name + ":" + parent);
+    check_copy_target(readonly_rootfs, root.get(), pd.get());
     copy_node(s.get(), pd.get(), base_name(clean), copts);
   }, true);
 }
@@ -3418,6 +3443,7 @@ void Engine::copy_in_tar(const std::string& ref, int in_fd, const std::string& d
     if (!root) throw_errno("open rootfs");
     UniqueFd d = fs::open_in_root(root.get(), fs::clean_path("/" + dst), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!d) throw_errno("cp: " + c.rec.name + ":" + dst + ": the destination must be an existing directory");
+    check_copy_target(c.host_config().readonly_rootfs, root.get(), d.get());
     // A tar, or a gzip- or zstd-compressed one (the API takes those; the CLI sends plain tar).
     // A few KiB of gzip can carry gigabytes of zeros: what would not fit on the container's
     // filesystem is refused as it inflates, before it fills the disk.

@@ -173,7 +173,7 @@ json Member::to_json() const {
   json ports_j = json::array();
   for (auto& p : ports) ports_j.push_back(p.to_json());
   return {{"container_id", container_id}, {"container_name", container_name}, {"hostname", hostname},
-          {"namespace", ns}, {"aliases", aliases}, {"ifname", ifname}, {"netns", netns}, {"ip", ip},
+          {"domainname", domainname}, {"namespace", ns}, {"aliases", aliases}, {"ifname", ifname}, {"netns", netns}, {"ip", ip},
           {"cidr", cidr}, {"gateway", gateway}, {"mac", mac}, {"ports", ports_j}, {"result", result},
           {"hosts_file", hosts_file}, {"hosts_base", hosts_base}, {"cni_id", cni_id},
           {"ports_pending", ports_pending}, {"links", links}};
@@ -184,6 +184,7 @@ Member Member::from_json(const json& j) {
   m.container_id = j.value("container_id", "");
   m.container_name = j.value("container_name", "");
   m.hostname = j.value("hostname", "");
+  m.domainname = j.value("domainname", "");
   m.ns = j.value("namespace", "");
   if (j.contains("aliases") && j["aliases"].is_array()) m.aliases = j["aliases"].get<std::vector<std::string>>();
   m.ifname = j.value("ifname", "eth0");
@@ -948,7 +949,9 @@ void Networks::rewrite_hosts_locked(std::vector<std::string> ids, const Member* 
       for (auto& a : m.aliases) names.push_back(a + "." + net);
     };
     for (auto& [net, m] : it->second) {
-      std::vector<std::string> names = {m.hostname, m.container_name};
+      // With --domainname, the full name first (Docker's "IP HOST.DOMAIN HOST").
+      std::vector<std::string> names = {m.domainname.empty() || m.hostname.empty() ? "" : m.hostname + "." + m.domainname,
+                                        m.hostname, m.container_name};
       names.insert(names.end(), m.aliases.begin(), m.aliases.end());
       qualified(names, m, net);
       if (!m.ip.empty()) line(m.ip, names);

@@ -97,7 +97,7 @@ struct CreateSpec {
 
 // One container on one network.
 struct Member {
-  std::string container_id, container_name, hostname, ns;
+  std::string container_id, container_name, hostname, domainname, ns;
   std::vector<std::string> aliases;
   std::string ifname = "eth0", netns;
   std::string ip;                 // requested (--ip) before attach, assigned after

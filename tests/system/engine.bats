@@ -1363,10 +1363,29 @@ h')" ]
   [ "$(e run --rm -v cpvol:/data busybox cat /data/later)" = seed ]
   # The read-only bind refuses, the host's directory unchanged.
   run e cp "$TEST_DIR/seed" cpv:/mnt/hd/x
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"Read-only file system"* ]]
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"mounted volume is marked read-only"* ]]
   [ "$(ls "$TEST_DIR/hostdir")" = h ]
   [ "$(e cp cpv:/mnt/hd/h - | tar -xOf -)" = host ]
+  # --read-only: nothing goes into its root filesystem, stopped or running, by path or tar
+  # stream (Docker's rule); its writable volume takes the copy.
+  e create --name cpro --read-only -v cpvol:/data busybox sleep 30 >/dev/null
+  for target in cpro:/seed cpro:/tmp/; do
+    run e cp "$TEST_DIR/seed" "$target"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"container rootfs is marked read-only"* ]]
+  done
+  run e cp - cpro:/ < <(tar -C "$TEST_DIR" -c seed)
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"container rootfs is marked read-only"* ]]
+  e cp "$TEST_DIR/seed" cpro:/data/ro-ok
+  e start cpro
+  run e cp "$TEST_DIR/seed" cpro:/seed
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"container rootfs is marked read-only"* ]]
+  tar -C "$TEST_DIR" -c seed | e cp - cpro:/data
+  [ "$(e exec cpro cat /data/ro-ok /data/seed)" = "$(printf 'seed\nseed')" ]
+  e rm -f cpro >/dev/null
   # An image whose /mnt is a symlink to an absolute path: the bind goes where the container
   # sees it (inside its root), never onto the host's path.
   e run --name evil busybox sh -c "rm -rf /mnt; ln -s $TEST_DIR/etc-like /mnt"
@@ -2644,6 +2663,8 @@ PY
     --userns host --volume-driver local --isolation default -v ./rel:/x:ro busybox \
     sh -c 'cat /proc/sys/kernel/domainname /x/f' > out
   [ "$(cat out)" = "$(printf 'example.org\nhere')" ]
+  # The full name in /etc/hosts before the short one (Docker's line).
+  [[ "$(e run --rm --hostname h1 --domainname example.org busybox tail -1 /etc/hosts)" == *$'\th1.example.org\th1'* ]]
   [ "$(wc -c < cid)" -eq 64 ]
   # An existing cidfile is another container's: refused before anything is made.
   run e run --rm --network none --cidfile cid busybox true
