@@ -675,6 +675,9 @@ bool Engine::remove_volume(const std::string& name, bool force) {
 
 bool Engine::remove_network(const std::string& ref, bool force) {
   UniqueFd lk = lock_users(true);
+  // Docker's default network cannot be removed by its Docker name (berth's own name removes
+  // it when nothing uses it: a store's bridge and rules go with it; it is made again on use).
+  if (ref == "bridge") throw Error(ErrorKind::invalid_argument, "bridge is a pre-defined network and cannot be removed");
   auto n = networks_.find(ref);
   if (!n) {
     if (auto builtin = network::builtin_network(ref))
@@ -2968,8 +2971,12 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
   const std::string mode = c.host_config().network_mode;
   if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0 || namespace_path(mode))
     throw Error(ErrorKind::conflict, "container " + c.rec.name + " uses --network " + mode + ": it cannot be connected to other networks");
-  std::optional<network::Network> found = name == network::Networks::kDefault ? networks_.ensure_default() : networks_.find(name);
-  if (!found) builtin_network_refused(name);
+  std::optional<network::Network> found =
+      name == network::Networks::kDefault || name == "bridge" ? networks_.ensure_default() : networks_.find(name);
+  if (!found) {
+    builtin_network_refused(name);
+    throw Error(ErrorKind::not_found, "network " + name + " not found");
+  }
   const network::Network net = *found;
   json& eps = c.data["NetworkingConfig"]["EndpointsConfig"];
   State s = state_locked(c);

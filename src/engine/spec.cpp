@@ -833,6 +833,9 @@ json make_spec(const SpecInputs& in) {
   if (h.init) args.insert(args.begin(), {"/sbin/berth-init", "--"});
   UserIds ids = resolve_user(in.rootfs, c.user, h.group_add);
   std::vector<std::string> env = c.env;
+  // A bare NAME (`-e NAME` with NAME unset on the client) replaced the image's NAME=… in the
+  // config and is kept there, as Docker keeps it; the process has no NAME at all.
+  std::erase_if(env, [](const std::string& e) { return e.find('=') == std::string::npos; });
   auto has_env = [&](const std::string& k) {
     return std::any_of(env.begin(), env.end(), [&](auto& e) { return e.rfind(k + "=", 0) == 0; });
   };
@@ -962,9 +965,15 @@ json make_spec(const SpecInputs& in) {
     std::string d = m["destination"];
     if (!user_targets.insert(d).second) throw Error(ErrorKind::invalid_argument, "duplicate mount point: " + d);
   }
+  // The container's own mounts — its etc files, the init, binds, volumes, tmpfs — go in
+  // parents first (Docker's order, by the destination's depth; as given within one depth): a
+  // bind inside a volume or a tmpfs (`-v vol:/a -v /host:/a/sub`) is mounted on it, not hidden
+  // under it with the writes meant for it landing in the volume; a bind of a whole /etc keeps
+  // the engine's /etc/hosts over it.
+  json own = json::array();
   auto etc = [&](const std::string& file, const std::string& dst) {
     if (!file.empty() && !user_targets.count(dst))
-      mounts.push_back(mount(dst, "bind", file, {"rbind", "rprivate"}));
+      own.push_back(mount(dst, "bind", file, {"rbind", "rprivate"}));
   };
   etc(in.resolv_file, "/etc/resolv.conf");
   etc(in.hostname_file, "/etc/hostname");
@@ -972,9 +981,16 @@ json make_spec(const SpecInputs& in) {
   if (h.init) {
     const char* init = "/usr/bin/tini-static";
     if (!fs::exists(init)) throw Error(ErrorKind::invalid_argument, "--init: " + std::string(init) + " is not installed (Debian package tini)");
-    mounts.push_back(mount("/sbin/berth-init", "bind", init, {"bind", "ro", "rprivate"}));
+    own.push_back(mount("/sbin/berth-init", "bind", init, {"bind", "ro", "rprivate"}));
   }
-  for (auto& m : user_mounts) mounts.push_back(m);
+  for (auto& m : user_mounts) own.push_back(m);
+  auto depth = [](const json& m) {
+    const std::string d = fs::clean_path("/" + m.value("destination", std::string()));
+    return d == "/" ? 0 : std::count(d.begin(), d.end(), '/');
+  };
+  std::vector<json> ordered(own.begin(), own.end());
+  std::stable_sort(ordered.begin(), ordered.end(), [&](const json& a, const json& b) { return depth(a) < depth(b); });
+  for (auto& m : ordered) mounts.push_back(std::move(m));
 
   // Resources.
   json devices = json::array();

@@ -400,6 +400,9 @@ std::vector<Network> Networks::list() {
 
 std::optional<Network> Networks::find(const std::string& ref) {
   if (ref.empty()) return std::nullopt;
+  // Docker's name for its default network is berth's default's other name (no network can be
+  // made with that name): `network inspect bridge` and connect/disconnect find it.
+  if (ref == "bridge") return find(kDefault);
   auto all = list();
   for (auto& n : all)
     if (n.name == ref || n.id == ref) return n;

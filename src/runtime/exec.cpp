@@ -40,8 +40,14 @@ uint32_t parse_id(const std::string& s, const char* what) {
   return v;
 }
 
+// KEY=value sets KEY; a bare KEY unsets it (Docker's `exec -e KEY` with KEY unset where the
+// client runs; the runtime's --env refuses a bare name before it gets here).
 void set_env(std::vector<std::string>& env, const std::string& kv) {
-  if (kv.find('=') == std::string::npos) throw Error("--env: `" + kv + "` must have the form KEY=value");
+  if (kv.empty() || kv[0] == '=') throw Error("--env: `" + kv + "` must have the form KEY=value");
+  if (kv.find('=') == std::string::npos) {
+    std::erase_if(env, [&](const std::string& e) { return e.size() > kv.size() && e.compare(0, kv.size(), kv) == 0 && e[kv.size()] == '='; });
+    return;
+  }
   std::string key = kv.substr(0, kv.find('=') + 1);
   for (auto& e : env)
     if (e.compare(0, key.size(), key) == 0) {

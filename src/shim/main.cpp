@@ -418,6 +418,13 @@ nlohmann::json exec_process(const std::string& bundle, const nlohmann::json& req
     if (!env.is_array()) env = nlohmann::json::array();
     for (const auto& kv : req["env"]) {
       const std::string e = kv.get<std::string>();
+      if (e.find('=') == std::string::npos) {  // a bare name unsets (Docker's exec -e NAME, NAME unset)
+        nlohmann::json kept = nlohmann::json::array();
+        for (auto& have : env)
+          if (!have.is_string() || have.get<std::string>().rfind(e + "=", 0) != 0) kept.push_back(have);
+        env = std::move(kept);
+        continue;
+      }
       const std::string key = e.substr(0, e.find('=') + 1);
       bool set = false;
       for (auto& have : env)

@@ -2848,6 +2848,56 @@ PY
   e volume rm labelled >/dev/null
 }
 
+@test "mounts go in parents first: a bind in an image's volume or in a tmpfs, a volume in a tmpfs, the engine's /etc files over a bind of /etc; under a read-only volume refused" {
+  e run --name vimg busybox true
+  e commit --change 'VOLUME /data' vimg test/withvol:1 >/dev/null
+  mkdir -p "$TEST_DIR/hd"
+  # The write meant for the host's directory reaches it (it went into the anonymous volume,
+  # which --rm then removed).
+  e run --rm -v "$TEST_DIR/hd:/data/sub" test/withvol:1 sh -c 'echo important > /data/sub/out'
+  [ "$(cat "$TEST_DIR/hd/out")" = important ]
+  # In either order of the flags, and with --mount: the bind is the volume's child.
+  run -0 e run --rm -v "$TEST_DIR/hd:/a/sub" -v vpar:/a busybox cat /a/sub/out
+  [ "$output" = important ]
+  run -0 e run --rm --mount type=volume,src=vpar,dst=/a --mount "type=bind,src=$TEST_DIR/hd,dst=/a/sub" busybox ls /a/sub
+  [ "$output" = out ]
+  # A named volume inside a tmpfs keeps what is written to it.
+  e run --rm --tmpfs /t -v vkeep:/t/v busybox sh -c 'echo precious > /t/v/file'
+  [ "$(e run --rm -v vkeep:/x busybox cat /x/file)" = precious ]
+  # A bind of a whole /etc: the engine's hosts, hostname and resolv.conf over it.
+  mkdir -p "$TEST_DIR/etc"
+  run -0 e run --rm --hostname inner -v "$TEST_DIR/etc:/etc" busybox sh -c 'cat /etc/hostname; grep -c localhost /etc/hosts'
+  [ "$output" = "$(printf 'inner\n2')" ]
+  # Docker refuses a mount point that cannot be made under a read-only volume (125).
+  run e run --rm -v vro:/a:ro -v "$TEST_DIR/hd:/a/sub" busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"Read-only file system"* ]]
+  e rm vimg >/dev/null
+  e volume rm vpar vkeep vro >/dev/null
+  settle
+  [ "$(test_mounts)" -eq 0 ]
+}
+
+@test "-e NAME with NAME unset here unsets the image's (run) and the container's (exec) NAME; an env file's bare unset NAME is left out" {
+  e run --name venv -e FOO=bar busybox true
+  e commit venv test/env:1 >/dev/null
+  run -0 env -u FOO "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --rm -e FOO test/env:1 sh -c 'echo "[${FOO-unset}]"'
+  [ "$output" = "[unset]" ]
+  run -0 env FOO=mine "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --rm -e FOO test/env:1 sh -c 'echo "[${FOO-unset}]"'
+  [ "$output" = "[mine]" ]
+  # The config keeps the bare name (Docker's Config.Env), in place of the image's FOO=bar.
+  env -u FOO "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" create --name cenv -e FOO test/env:1 true >/dev/null
+  [ "$(e inspect -f '{{json .Config.Env}}' cenv | jq -c 'map(select(startswith("FOO")))')" = '["FOO"]' ]
+  printf 'FOO\n' > "$TEST_DIR/envfile"
+  run -0 env -u FOO "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --rm --env-file "$TEST_DIR/envfile" test/env:1 sh -c 'echo "[${FOO-unset}]"'
+  [ "$output" = "[bar]" ]
+  e run -d --name xenv test/env:1 sleep 60 >/dev/null
+  run -0 env -u FOO "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" exec -e FOO xenv sh -c 'echo "[${FOO-unset}]"'
+  [ "$output" = "[unset]" ]
+  [ "$(e exec xenv sh -c 'echo "[${FOO-unset}]"')" = "[bar]" ]
+  e rm -f venv cenv xenv >/dev/null
+}
+
 @test "flags as Docker's: booleans alone (--sig-proxy, commit -p, history -H) never take the next argument; pause needs a container; ps and info take none" {
   run -0 e run --rm --sig-proxy busybox echo ok
   [ "$output" = ok ]

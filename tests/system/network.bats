@@ -699,6 +699,23 @@ PY
   [ "$status" -ne 0 ]
   [ "${#lines[@]}" -eq 1 ]
   [ -z "$(e ps -aq --filter status=created)" ]
+  # A network that is not there: one line (it was std::bad_alloc, from an empty optional).
+  run e network connect nosuchnet app
+  [ "$status" -eq 1 ]
+  [ "$output" = "berth: network nosuchnet not found" ]
+  # Docker's name of the default network is berth's default: inspect, connect, disconnect;
+  # rm by that name refused as Docker refuses it.
+  e network connect bridge app
+  [ "$(e network inspect bridge -f '{{.Name}}')" = berth ]
+  run -0 e inspect -f '{{json .NetworkSettings.Networks}}' app
+  [ "$(jq -r 'keys | join(",")' <<<"$output")" = berth,front ]
+  gw=$(e network inspect bridge -f '{{(index .IPAM.Config 0).Gateway}}')
+  e exec app ping -c1 -W2 "$gw" >/dev/null
+  e network disconnect bridge app
+  run e network rm bridge
+  [ "$status" -eq 1 ]
+  [ "$output" = "berth: bridge is a pre-defined network and cannot be removed" ]
+  e network inspect berth >/dev/null
   e rm -f app later >/dev/null
   e network rm front back fixed >/dev/null
 }

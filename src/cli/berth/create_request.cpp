@@ -127,11 +127,14 @@ std::vector<std::string> read_env_file(const std::string& path, const std::strin
   return out;
 }
 
-std::string env_entry(const std::string& e) {
+// NAME=value as given; a bare NAME takes this process's value. Unset here: dropped from an
+// env file, but passed on bare from -e, where it unsets the image's (or the container's, for
+// exec) variable of that name — Docker's CLI and daemon do both.
+std::string env_entry(const std::string& e, bool from_flag) {
   if (e.empty() || e[0] == '=') throw Error("invalid environment variable `" + e + "`");
   if (e.find('=') != std::string::npos) return e;
   const char* v = std::getenv(e.c_str());
-  return v ? e + "=" + v : "";
+  return v ? e + "=" + v : from_flag ? e : "";
 }
 
 }  // namespace
@@ -192,9 +195,8 @@ std::vector<std::string> env_flags(const Args& a) {
   std::vector<std::string> env;
   for (auto& f : a.all("env-file"))
     for (auto& e : read_env_file(f))
-      if (auto x = env_entry(e); !x.empty()) env.push_back(x);
-  for (auto& e : a.all("env"))
-    if (auto x = env_entry(e); !x.empty()) env.push_back(x);
+      if (auto x = env_entry(e, false); !x.empty()) env.push_back(x);
+  for (auto& e : a.all("env")) env.push_back(env_entry(e, true));
   return env;
 }
 

@@ -27,6 +27,8 @@ int cmd_exec(const Global& g, int argc, char** argv, int first) {
   o.pid_file = a.get("pid-file");
   o.cwd = a.get("cwd");
   o.env = a.all("env");
+  for (auto& e : o.env)
+    if (e.find('=') == std::string::npos || e[0] == '=') throw Error("--env: `" + e + "` must have the form KEY=value");
   o.user = a.get("user");
   o.caps = a.all("cap");
   o.no_new_privs = a.has("no-new-privs");
