@@ -525,7 +525,7 @@ void Engine::resolve_links(HostConfig& host) {
     if (!ref.empty() && ref[0] == '/') ref.erase(0, 1);
     if (auto slash = alias.rfind('/'); slash != std::string::npos) alias.erase(0, slash + 1);
     if (ref.empty() || !valid_name(alias))
-      throw Error(ErrorKind::invalid_argument, "invalid --link `" + spec + "`: CONTAINER[:ALIAS]");
+      throw Error(ErrorKind::invalid_argument, "invalid --link " + json(spec).dump() + ": CONTAINER[:ALIAS]");
     out.push_back(linked_container(ref).rec.name + ":" + alias);
   }
   host.links = std::move(out);
@@ -823,9 +823,24 @@ image::Service::CheckResult Engine::check(bool repair) {
     }
   }
   // Rootfs mounts of containers nothing runs in (a shim killed before it could unmount).
+  std::set<std::string> views_done;
   for (const auto& path : mount_points_under(containers + "/")) {
     const std::string id = path.substr(containers.size() + 1, 64);
-    if (path != container_dir(id) + "/rootfs" || !recorded.count(id)) continue;  // the loop above
+    if (!recorded.count(id)) continue;  // the loop above
+    // A copy's or an export's view that a killed berth left (a live one holds the lock).
+    if (path.starts_with(container_dir(id) + "/tmp-")) {
+      if (!views_done.insert(id).second) continue;
+      UniqueFd lk = lock(id);  // a live copy's view is gone once we have it
+      if (mount_points_under(container_dir(id) + "/tmp-").empty()) continue;
+      if (!repair) {
+        r.problems.push_back("container " + id.substr(0, 12) + ": a view of its files is mounted (a copy or an export that was killed)");
+        continue;
+      }
+      detach_views(id);
+      r.repaired.push_back("unmounted the view a killed copy or export left of container " + id.substr(0, 12));
+      continue;
+    }
+    if (path != container_dir(id) + "/rootfs") continue;
     UniqueFd lk = lock(id);
     if (shim_alive(container_dir(id))) continue;
     if (repair) {
@@ -1032,6 +1047,14 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
   volumes_from(host);
   resolve_links(host);
   check_host_config(host);
+  // Names that go into hosts files (its own, and its peers' on a network) and the DNS
+  // server's answers: no spaces or line breaks (link aliases: resolve_links's names) (`--network-alias $'x\n6.6.6.6 db'` pointed
+  // `db` at any address for every other member).
+  auto plain = [](const std::string& v) {
+    return std::none_of(v.begin(), v.end(), [](unsigned char ch) { return ch <= ' ' || ch == 0x7f; });
+  };
+  for (auto [what, v] : {std::pair{"--hostname", &config.hostname}, std::pair{"--domainname", &config.domainname}})
+    if (!plain(*v)) throw Error(ErrorKind::invalid_argument, std::string("invalid ") + what + " " + json(*v).dump() + ": no spaces or line breaks");
   resources_of(host);  // checks the values
   discard_unsupported_blkio_weight(host);
   // An unknown runtime or a missing binary: one line, before anything is made. The record
@@ -1239,7 +1262,19 @@ bool Engine::embedded_dns(const HostConfig& host) const {
   }
 }
 
+void Engine::detach_views(const std::string& id) {
+  const std::string dir = container_dir(id);
+  // Outermost first: detaching a view takes the volumes bound inside it along.
+  for (const auto& path : mount_points_under(dir + "/tmp-")) ::umount2(path.c_str(), MNT_DETACH);
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d))
+      if (std::string_view(e->d_name).starts_with("tmp-")) ::unlinkat(::dirfd(d), e->d_name, AT_REMOVEDIR);
+    ::closedir(d);
+  }
+}
+
 void Engine::unmount_rootfs(const std::string& id, bool detach) {
+  detach_views(id);
   // A shareable IPC's /dev/shm (its joiners keep their own binds of it).
   if (const std::string shm = container_dir(id) + "/shm"; ::umount2(shm.c_str(), MNT_DETACH) == 0 || errno != EINVAL)
     ::rmdir(shm.c_str());
@@ -3039,6 +3074,7 @@ void Engine::with_rootfs(const Container& c, const std::function<void(const std:
   // f over a view of the container that `make` mounts at a directory of its own, unmounted
   // (with everything mounted inside it) and removed after, whatever happens.
   auto in_view = [&](const std::function<void(const std::string&)>& make) {
+    detach_views(c.id());  // a killed copy's (we hold the lock: no live one's)
     const std::string view = container_dir(c.id()) + "/tmp-" + std::to_string(::getpid());
     fs::mkdir_p(view, 0700);
     auto undo = [&] {
@@ -3142,8 +3178,13 @@ void Engine::mount_volumes_at(const Container& c, const std::string& root) {
       UniqueFd dir = parent.empty() ? UniqueFd(::dup(rootfd.get())) : fs::mkdir_in_root(rootfd.get(), parent);
       const std::string name = m.destination.substr(m.destination.rfind('/') + 1);
       if (dir) {
-        UniqueFd made(::openat(dir.get(), name.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
+        // Made without opening it (a FIFO the container left there would block an open for
+        // good, with the container's lock held), then taken only if it is a regular file.
+        ::mknodat(dir.get(), name.c_str(), S_IFREG | 0644, 0);
         target = fs::open_in_root(rootfd.get(), m.destination, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        struct stat ts {};
+        if (target && (::fstat(target.get(), &ts) < 0 || !S_ISREG(ts.st_mode)))
+          throw Error(ErrorKind::conflict, "cp: the mount point " + m.destination + " in container " + c.rec.name + " is not a regular file");
       }
     }
     if (!target) throw_errno("cp: the mount point " + m.destination + " in container " + c.rec.name);

@@ -509,6 +509,9 @@ class Engine {
   // network stack of its own on a user network, and a runtime on the host's kernel (gVisor's
   // own network stack would not see the server's socket).
   bool embedded_dns(const HostConfig& host) const;
+  // The views a copy or an export mounted under the container's state directory (tmp-PID)
+  // and left behind when its berth was killed; under the container's lock (a live one holds it).
+  void detach_views(const std::string& id);
   void unmount_rootfs(const std::string& id, bool detach = false);
   // Waits (up to 5 s) for the container's shim to exit; false if it is still there.
   bool wait_shim_gone(const std::string& id);

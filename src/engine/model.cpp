@@ -150,7 +150,11 @@ EndpointConfig endpoint_config(const json& endpoint) {
   if (auto a = endpoint.find("Aliases"); a != endpoint.end() && a->is_array())
     for (auto& x : *a) {
       if (!x.is_string()) throw Error(ErrorKind::invalid_argument, "network alias: want a string, got " + x.dump());
-      e.aliases.push_back(x.get<std::string>());
+      // An alias is a line's name in its peers' hosts files and a DNS answer: one word.
+      const std::string alias = x.get<std::string>();
+      if (alias.empty() || std::any_of(alias.begin(), alias.end(), [](unsigned char ch) { return ch <= ' ' || ch == 0x7f; }))
+        throw Error(ErrorKind::invalid_argument, "invalid network alias " + x.dump() + ": no spaces or line breaks");
+      e.aliases.push_back(alias);
     }
   // Docker's clients send null for what is not set (IPAMConfig, Aliases).
   auto text = [](const json& j, const char* key, const char* what) {

@@ -337,15 +337,23 @@ UserIds resolve_user(const std::string& rootfs, const std::string& user,
   // runs with groups 0, and an exec as another user never keeps the container's groups);
   // for a user found in passwd without a group given, the groups that list it as a member,
   // in /etc/group's order. Then --group-add.
+  // A set beside the list: a group file the container wrote may list the user ~700k times
+  // (a quadratic search cost a minute of CPU per exec); past the kernel's NGROUPS_MAX the
+  // answer is known (setgroups refuses).
+  std::set<uint32_t> seen;
   auto add = [&](uint32_t gid) {
-    if (std::find(ids.groups.begin(), ids.groups.end(), gid) == ids.groups.end()) ids.groups.push_back(gid);
+    if (!seen.insert(gid).second) return;
+    if (ids.groups.size() >= 65536)
+      throw Error(ErrorKind::invalid_argument, "user " + (user_name.empty() ? u : user_name) + " is in more than 65536 groups (NGROUPS_MAX)");
+    ids.groups.push_back(gid);
   };
   if (!g.empty()) ids.gid = find_group(g);
   add(ids.gid);
   if (g.empty() && !user_name.empty()) {
+    const std::string primary = std::to_string(ids.gid);
     for (auto& f : group) {
       if (f.size() < 3) continue;
-      bool member = f[2] == std::to_string(ids.gid);
+      bool member = f[2] == primary;
       if (f.size() >= 4)
         for (auto& m : split(f[3], ','))
           member = member || m == user_name;

@@ -369,6 +369,7 @@ Network Networks::load(const std::string& path) {
   n.labels = b.value("labels", json::object());
   n.options = b.value("options", json::object());
   n.bridge = b.value("bridge", j["plugins"][0].value("bridge", ""));
+  n.bridge_given = b.value("bridge_given", false);
   if (n.berth_made) {
     n.warm = n.name == kDefault ? 2 : 0;
     if (n.options.contains("warm") && n.options["warm"].is_string()) n.warm = std::atoi(n.options["warm"].get<std::string>().c_str());
@@ -520,8 +521,22 @@ Network Networks::create(const CreateSpec& spec) {
         if (!taken.count(n.bridge) && !link_exists(n.bridge)) break;
       }
     }
-    if (spec.options.contains("com.docker.network.bridge.name"))
+    if (spec.options.contains("com.docker.network.bridge.name")) {
       n.bridge = spec.options["com.docker.network.bridge.name"].get<std::string>();
+      if (n.bridge.empty() || n.bridge == "." || n.bridge == ".." ||
+          std::any_of(n.bridge.begin(), n.bridge.end(), [](unsigned char ch) { return ch <= ' ' || ch == '/' || ch == ':' || ch == 0x7f; }))
+        throw Error(ErrorKind::invalid_argument, "invalid bridge name " + json(n.bridge).dump());
+      for (auto& o : existing)
+        if (o.bridge == n.bridge) throw Error(ErrorKind::conflict, "bridge " + n.bridge + " is network " + o.name + "'s");
+      // An existing link is used only if it is a bridge (Docker's rule), and stays when the
+      // network goes: `network rm` deletes only a bridge that berth made (a host's eth0 or
+      // veth named here went with it).
+      if (link_exists(n.bridge)) {
+        if (!fs::exists("/sys/class/net/" + n.bridge + "/bridge"))
+          throw Error(ErrorKind::invalid_argument, "existing interface " + n.bridge + " is not a bridge");
+        n.bridge_given = true;
+      }
+    }
     if (n.bridge.size() > 15) throw Error(ErrorKind::invalid_argument, "bridge name `" + n.bridge + "` is longer than 15 characters");
     // Masquerading and forwarding are rules of the network (apply_rules), not of every
     // container: the bridge plugin's ipMasq and the firewall plugin cost ~55 and ~90 ms per
@@ -545,6 +560,7 @@ Network Networks::create(const CreateSpec& spec) {
   n.conflist = {{"cniVersion", "1.0.0"}, {"name", n.name}, {"plugins", plugins},
                 {"berth", {{"id", n.id}, {"driver", n.driver}, {"internal", n.internal}, {"created", n.created},
                            {"labels", n.labels}, {"options", n.options}, {"bridge", n.bridge}}}};
+  if (n.bridge_given) n.conflist["berth"]["bridge_given"] = true;
   fs::mkdir_p(dir(), 0755);
   const std::string path = dir() + "/" + n.name + ".conflist";
   fs::write_file_atomic(path, n.conflist.dump(2) + "\n", 0644);
@@ -630,7 +646,7 @@ void Networks::remove(const Network& net) {
   if (::unlink(path.c_str()) < 0 && errno != ENOENT) throw_errno("remove `" + path + "`");
   if (net.berth_made && net.driver == "bridge") {
     apply_rules(net, false);
-    if (!net.bridge.empty()) delete_link(net.bridge);
+    if (!net.bridge.empty() && !net.bridge_given) delete_link(net.bridge);
   }
   fs::remove_all(state_ + "/networks/ipam/" + net.name);
   fs::remove_all(state_ + "/networks/members/" + net.name);

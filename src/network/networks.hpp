@@ -74,6 +74,7 @@ struct Network {
   std::string name, id, driver;  // driver: bridge, macvlan, ipvlan, or the first plugin's type
   std::string subnet, gateway;   // the first IPAM range ("" for a foreign list without one)
   std::string bridge;            // the bridge link (driver bridge)
+  bool bridge_given = false;     // a bridge that existed at create (-o …bridge.name): never deleted
   bool internal = false;
   int64_t created = 0;           // unix ns
   nlohmann::json labels = nlohmann::json::object();

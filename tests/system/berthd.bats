@@ -236,7 +236,7 @@ PY
   run -0 d cp cpv:/data/in.txt "$DD/from-volume.txt"
   [ "$(cat "$DD/from-volume.txt")" = payload ]
   run -1 d cp "$DD/in.txt" cpv:/ro/
-  [[ "$output" == *"Read-only file system"* ]]
+  [[ "$output" == *"mounted volume is marked read-only"* ]]
   [ ! -e "$DD/robind/in.txt" ]
   d rm -f cpv
   d volume rm cpvol

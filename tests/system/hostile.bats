@@ -299,7 +299,8 @@ refused_everywhere() {
     [ "${#lines[@]}" -eq 1 ]
   done
   for flag in "--add-host=evil:1.2.3.4${nl}6.6.6.6 bank.example" "--add-host=a b:1.2.3.4" \
-              "--dns-search=x${nl}nameserver 6.6.6.6" "--dns-option=ndots:1${nl}nameserver 6.6.6.6"; do
+              "--dns-search=x${nl}nameserver 6.6.6.6" "--dns-option=ndots:1${nl}nameserver 6.6.6.6" \
+              "--hostname=h${nl}6.6.6.6 evil" "--domainname=d 6.6.6.6" "--link=a:b${nl}6.6.6.6 db"; do
     run e run --rm --network none "$flag" busybox true
     echo "$flag → $status: $output"
     [ "$status" -eq 125 ]
@@ -517,6 +518,72 @@ refused_everywhere() {
   # Nothing is stuck: the container's lock is free.
   timeout -s KILL 20 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" rm -f pwdev >/dev/null
   [ -z "$(e ps -aq)" ]
+}
+
+@test "a network alias with a line break never reaches a peer's /etc/hosts or the DNS server's answers" {
+  e network create hn >/dev/null
+  run e run -d --name poison --network hn --network-alias $'x\n6.6.6.6 db' busybox sleep 60
+  [ "$status" -eq 125 ]
+  [ "$output" = 'berth: invalid network alias "x\n6.6.6.6 db": no spaces or line breaks' ]
+  # A created container: connect refuses before the endpoint is recorded.
+  e network create hn2 >/dev/null
+  e create --name later --network hn busybox sleep 60 >/dev/null
+  run e network connect --alias $'y\n7.7.7.7 db' hn2 later
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"invalid network alias"* ]]
+  [ "$(e inspect -f '{{json .NetworkSettings.Networks}}' later | jq -r 'keys | join(",")')" = hn ]
+  e rm -f later >/dev/null
+  e network rm hn hn2 >/dev/null
+  [ -z "$(e ps -aq)" ]
+}
+
+@test "cp of a stopped container: a FIFO at a bind's mount point is refused, not opened; a copy killed mid-way leaves a view that rm and system check --repair clear" {
+  echo hostcfg > "$TEST_DIR/hostfile"
+  e run --name ff --network none -v "$TEST_DIR/hostfile:/cfg/app.conf" busybox sh -c 'mv /cfg /cfg2 && mkdir /cfg && mkfifo /cfg/app.conf'
+  run timeout -s KILL 20 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" cp ff:/etc/hostname "$TEST_DIR/out1"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"the mount point /cfg/app.conf in container ff is not a regular file"* ]]
+  timeout -s KILL 20 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" rm -f ff >/dev/null
+  [ "$(cat "$TEST_DIR/hostfile")" = hostcfg ]
+  # A copy out of a stopped container killed while it streams: its view stays mounted until
+  # the next command under the container's lock (check says so, --repair and rm clear it).
+  e run --name big --network none busybox sh -c 'head -c 200000000 /dev/zero > /big'
+  for attempt in 1 2; do
+    mkfifo "$TEST_DIR/slow.$attempt"
+    "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" cp big:/big - > "$TEST_DIR/slow.$attempt" &
+    cp_pid=$!
+    exec 7< "$TEST_DIR/slow.$attempt"
+    head -c 100000 <&7 >/dev/null
+    for i in $(seq 50); do grep -q " $TEST_DIR/run/.*/tmp-$cp_pid " /proc/self/mountinfo && break; sleep 0.1; done
+    grep -q " $TEST_DIR/run/.*/tmp-$cp_pid " /proc/self/mountinfo
+    kill -KILL "$cp_pid"
+    wait "$cp_pid" || true
+    exec 7<&-
+    grep -q " $TEST_DIR/run/.*/tmp-$cp_pid " /proc/self/mountinfo
+    if [ "$attempt" = 1 ]; then
+      run e system check
+      [ "$status" -eq 1 ]
+      [[ "$output" == *"a view of its files is mounted"* ]]
+      run -0 e system check --repair
+      [[ "$output" == *"unmounted the view a killed copy or export left"* ]]
+    else
+      e rm -f big >/dev/null
+    fi
+    ! grep -q " $TEST_DIR/run/.*/tmp-$cp_pid " /proc/self/mountinfo || false
+  done
+  [ -z "$(e ps -aq)" ]
+  [ "$(test_mounts)" -eq 0 ]
+}
+
+@test "an /etc/group that lists the user 700000 times: exec -u refuses at once (NGROUPS_MAX), no minute of engine CPU" {
+  e run -d --name g1 --network none busybox sleep 60 >/dev/null
+  e exec g1 sh -c 'awk "BEGIN{for(i=1;i<=700000;i++) printf \"g%d:x:%d:root\n\", i, i+1000}" > /etc/group'
+  SECONDS=0
+  run timeout -s KILL 60 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" exec -u root g1 id
+  [ "$status" -eq 126 ]
+  [[ "$output" == *"user root is in more than 65536 groups (NGROUPS_MAX)"* ]]
+  [ "$SECONDS" -lt 15 ]
+  e rm -f g1 >/dev/null
 }
 
 @test "cp out of a container: no device node or setuid bit of its making lands on the host, its /proc and /sys are not read, a host device is never replaced" {

@@ -19,6 +19,8 @@ teardown() {
   [ -f "$TEST_DIR/upstream.pid" ] && kill "$(cat "$TEST_DIR/upstream.pid")" 2>/dev/null
   _engine_teardown
   ip link del bt-par0 2>/dev/null || true
+  ip link del bt-veth0 2>/dev/null || true
+  ip link del bt-br0 2>/dev/null || true
 }
 
 # A DNS server on the host's loopback (ADDR:53, UDP and TCP) for the embedded server to pass
@@ -743,7 +745,26 @@ PY
   [[ "$output" == *"parent interface nosuch0 does not exist"* ]]
   run e network create 'no/slash'
   [[ "$output" == *"invalid network name"* ]]
+  # A host interface named as the bridge: refused unless it is a bridge, and a bridge that was
+  # there stays when the network goes (network rm deleted any link named there: a host's
+  # uplink, a veth).
+  ip link add bt-veth0 type veth peer name bt-veth1
+  run e network create -o com.docker.network.bridge.name=bt-veth0 bad
+  [ "$status" -eq 1 ]
+  [ "$output" = "berth: existing interface bt-veth0 is not a bridge" ]
+  run e network create -o com.docker.network.bridge.name=../x bad
+  [[ "$output" == *"invalid bridge name"* ]]
+  tbr=br-$(e network inspect taken -f '{{.Id}}' | cut -c1-12)
+  run e network create -o "com.docker.network.bridge.name=$tbr" bad
+  [[ "$output" == *"bridge $tbr is network taken's"* ]]
   [ "$(ls "$BROOT/networks"; iptables-save | grep -c berth)" = "$before" ]
+  ip link add bt-br0 type bridge
+  e network create -o com.docker.network.bridge.name=bt-br0 onhost >/dev/null
+  e network rm onhost >/dev/null
+  ip link show bt-br0 >/dev/null
+  ip link show bt-veth0 >/dev/null
+  ip link del bt-br0
+  ip link del bt-veth0
   run e run --rm --network nowhere busybox true
   [ "$status" -eq 125 ]
   [ "$output" = "berth: network nowhere not found" ]

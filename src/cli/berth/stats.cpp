@@ -42,12 +42,13 @@ uint64_t host_memory() {
   return static_cast<uint64_t>(si.totalram) * si.mem_unit;
 }
 
-json stats_row(const engine::Container& c, const engine::Stats* before, const engine::Stats* now) {
+// `given`: the container as the command line named it (Docker's .Container), else its short id.
+json stats_row(const engine::Container& c, const std::string& given, const engine::Stats* before, const engine::Stats* now) {
   const uint64_t limit = now && now->mem_limit ? now->mem_limit : host_memory();
   const double cpu = before && now ? engine::cpu_percent(*before, *now) : 0;
   const double mem = now && limit ? 100.0 * static_cast<double>(now->mem_usage) / static_cast<double>(limit) : 0;
   auto io = [](uint64_t a, uint64_t b) { return image::human_size(static_cast<int64_t>(a)) + " / " + image::human_size(static_cast<int64_t>(b)); };
-  return {{"Container", c.id().substr(0, 12)},
+  return {{"Container", given.empty() ? c.id().substr(0, 12) : given},
           {"ID", c.id().substr(0, 12)},
           {"Name", c.rec.name},
           {"CPUPerc", percent(cpu)},
@@ -68,11 +69,16 @@ int cmd_stats(const Engine& e, int argc, char** argv, int first) {
     format::Template::parse(format.rfind("table ", 0) == 0 ? format.substr(6) : format);  // bad: before anything
   auto eng = make_engine(e);
   std::vector<engine::Container> cs;
+  std::vector<std::string> given;
   if (a.positional().empty()) {
     for (auto& c : eng.list())
       if (a.has("all") || eng.state(c).running()) cs.push_back(c);
+    given.resize(cs.size());
   } else {
-    for (auto& r : a.positional()) cs.push_back(eng.lookup(r));
+    for (auto& r : a.positional()) {
+      cs.push_back(eng.lookup(r));
+      given.push_back(r);
+    }
   }
   // A container that does not run has no reading: its row shows zeros, as Docker's.
   auto read = [&](const engine::Container& c) -> std::optional<engine::Stats> {
@@ -97,7 +103,7 @@ int cmd_stats(const Engine& e, int argc, char** argv, int first) {
     std::vector<json> rows;
     for (size_t i = 0; i < cs.size(); ++i) {
       auto now = read(cs[i]);
-      rows.push_back(stats_row(cs[i], prev[i] ? &*prev[i] : nullptr, now ? &*now : nullptr));
+      rows.push_back(stats_row(cs[i], given[i], prev[i] ? &*prev[i] : nullptr, now ? &*now : nullptr));
       prev[i] = now;
     }
     if (redraw) std::fputs("\033[2J\033[H", stdout);  // Docker's: the table in place
