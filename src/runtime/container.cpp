@@ -225,6 +225,7 @@ oci::LinuxResources with_default_devices(const oci::Spec& spec) {
   allow("c", 1, 9, "rwm");     // urandom
   allow("c", 136, -1, "rwm");  // /dev/pts/*
   allow("c", 5, 2, "rwm");     // /dev/ptmx
+  allow("c", 10, 200, "rwm");  // /dev/net/tun (runc's list: a tunnel still needs CAP_NET_ADMIN)
   for (auto& d : spec.linux->devices)
     if (d.type == "c" || d.type == "u" || d.type == "b")
       allow(d.type == "b" ? "b" : "c", d.major, d.minor, "rwm");

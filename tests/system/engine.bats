@@ -2898,6 +2898,12 @@ PY
   e rm -f venv cenv xenv >/dev/null
 }
 
+@test "the device cgroup as Docker's (runc's list): /dev/net/tun opens once made, a host disk or /dev/mem does not" {
+  run -0 e run --rm --network none busybox sh -c 'mkdir -p /dev/net && mknod /dev/net/tun c 10 200 && exec 3<>/dev/net/tun && echo tun-open
+    mknod /dev/mem2 c 1 1 && if head -c1 /dev/mem2 >/dev/null 2>&1; then echo mem-open; else echo mem-refused; fi'
+  [ "$output" = "$(printf 'tun-open\nmem-refused')" ]
+}
+
 @test "flags as Docker's: booleans alone (--sig-proxy, commit -p, history -H) never take the next argument; pause needs a container; ps and info take none" {
   run -0 e run --rm --sig-proxy busybox echo ok
   [ "$output" = ok ]
