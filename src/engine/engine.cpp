@@ -332,7 +332,7 @@ json Engine::make_volumes(const ContainerConfig& config, const HostConfig& host)
     targets.insert(b.destination);
     if (b.host_path()) continue;
     if (!VolumeStore::valid_name(b.source))
-      throw Error(ErrorKind::invalid_argument, "invalid volume name `" + b.source + "` in `" + b.source + ":" + b.destination + "`");
+      throw Error(ErrorKind::invalid_argument, "invalid volume name " + json(b.source).dump() + " (mounted at " + b.destination + "): only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
     // A --mount's volume-label and volume-opt (VolumeOptions) for the volume it creates
     // (Docker's: an existing volume keeps its own).
     std::map<std::string, std::string> labels, options;
