@@ -41,6 +41,20 @@ using nlohmann::json;
 
 namespace {
 
+// The words of `s` between spaces and tabs (EXPOSE's expanded ports).
+std::vector<std::string> split_ws(const std::string& s) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    size_t j = i;
+    while (j < s.size() && s[j] != ' ' && s[j] != '\t') ++j;
+    if (j > i) out.push_back(s.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
 // The proxy variables every build knows without an ARG (and leaves out of the history).
 const std::set<std::string> kPredefinedArgs = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
                                                "ftp_proxy",  "NO_PROXY",   "no_proxy",    "ALL_PROXY",   "all_proxy"};
@@ -436,7 +450,12 @@ class Builder {
   // The image of a step: the state's config with `created_by` in its history and, when the
   // step made one, the layer.
   image::Image finish(Current& cur, const std::string& key, const std::string& created_by,
-                      const std::optional<image::Service::NewLayer>& layer) {
+                      std::optional<image::Service::NewLayer> layer) {
+    // A step that changed nothing (`RUN true`, WORKDIR of a directory that is there) adds no
+    // layer: an empty tar's is left out and the history says empty_layer, as Docker's classic
+    // builder does (same files, fewer layers, the same image ids as Docker's for such steps).
+    static constexpr std::string_view kEmptyTar = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
+    if (layer && layer->diff_id.str() == kEmptyTar) layer.reset();
     const std::string created = now_text();
     cur.doc["created"] = created;
     config_object(cur.doc)["Image"] = cur.id;  // the parent step's image, as Docker records it
@@ -637,6 +656,8 @@ class Builder {
     if (c == "cmd" || c == "entrypoint") {
       std::vector<std::string> cmd = ins.json ? ins.args : cur.shell();
       if (!ins.json) cmd.push_back(ins.rest);
+      // A bare ENTRYPOINT clears it, as ENTRYPOINT [] (Docker's classic builder).
+      if (!ins.json && c == "entrypoint" && ins.args.empty()) cmd.clear();
       const bool is_cmd = c == "cmd";
       if (is_cmd) cur.cmd_set = true;
       return metadata_step(cur, upper(c) + " " + go_list(cmd), [&](json& conf) {
@@ -649,11 +670,14 @@ class Builder {
     if (c == "expose") {
       std::vector<std::string> ports, given;
       for (auto& w : ins.args) {
-        std::string p = words_.word(w, env);
-        given.push_back(p);
-        if (auto slash = p.find('/'); slash != std::string::npos) p = p.substr(0, slash) + lower(p.substr(slash));  // 53/UDP
-        if (p.find(':') != std::string::npos) throw Error(ErrorKind::invalid_argument, "EXPOSE " + p + ": a port of the container only (PORT[/PROTO])");
-        for (auto& m : network::parse_publish(p)) ports.push_back(std::to_string(m.container_port) + "/" + m.protocol);
+        const std::string expanded = words_.word(w, env);
+        given.push_back(expanded);
+        // A variable holding several ports ("80 443") gives each (Docker splits after expanding).
+        for (std::string p : split_ws(expanded)) {
+          if (auto slash = p.find('/'); slash != std::string::npos) p = p.substr(0, slash) + lower(p.substr(slash));  // 53/UDP
+          if (p.find(':') != std::string::npos) throw Error(ErrorKind::invalid_argument, "EXPOSE " + p + ": a port of the container only (PORT[/PROTO])");
+          for (auto& m : network::parse_publish(p)) ports.push_back(std::to_string(m.container_port) + "/" + m.protocol);
+        }
       }
       std::sort(given.begin(), given.end());  // Docker's history: the words as given, sorted
       std::string text;

@@ -54,15 +54,16 @@ std::string join_abs(const std::string& dir, const std::string& name) {
 // DecompressStream reads the same).
 enum class Archive { none, tar };
 Archive archive_kind(int fd) {
-  unsigned char head[512];
-  ssize_t n = ::pread(fd, head, sizeof head, 0);
-  if (n < 4) return Archive::none;
-  if (head[0] == 0x1f && head[1] == 0x8b) return Archive::tar;
-  if (head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd) return Archive::tar;
-  if (head[0] == 'B' && head[1] == 'Z' && head[2] == 'h') return Archive::tar;
-  if (n >= 6 && std::memcmp(head, "\xfd" "7zXZ\0", 6) == 0) return Archive::tar;
-  if (n == 512 && std::memcmp(head + 257, "ustar", 5) == 0) return Archive::tar;
-  return Archive::none;
+  // A tar's first header decompressed and checked (Docker's test): a gzip of a plain file is
+  // copied as it is.
+  off_t off = 0;
+  const diff::Reader in = [&](void* buf, size_t n) {
+    const ssize_t k = ::pread(fd, buf, n, off);
+    if (k < 0) throw_errno("ADD: read");
+    off += k;
+    return static_cast<size_t>(k);
+  };
+  return diff::is_tar(in) ? Archive::tar : Archive::none;
 }
 
 struct Planner {
@@ -72,6 +73,7 @@ struct Planner {
   HashCache* hashes;
   CopyPlan plan;
   Hasher hash{"sha256"};
+  std::map<std::pair<dev_t, ino_t>, std::string> links;  // the first destination of each multiply-linked file
 
   bool excluded(const std::string& rel) const {
     return ignore && !rel.empty() && ignore->excluded(rel);
@@ -84,12 +86,19 @@ struct Planner {
     const mode_t perm = e.top && S_ISDIR(e.st.st_mode) ? 0755
                         : req.mode && !S_ISLNK(e.st.st_mode) ? *req.mode
                                                              : (e.st.st_mode & 07777);
+    // The owner it gets: --chown's, else the source's for another stage's files (COPY --from
+    // keeps them: a stage whose chown changed must miss), else root.
+    const uid_t uid = req.uid ? *req.uid : req.keep_owners ? e.st.st_uid : 0;
+    const gid_t gid = req.gid ? *req.gid : req.keep_owners ? e.st.st_gid : 0;
     std::string rec = e.dest + '\0' + std::to_string(e.st.st_mode & S_IFMT) + '\0' + std::to_string(perm) + '\0' +
-                      std::to_string(req.uid.value_or(0)) + ':' + std::to_string(req.gid.value_or(0)) + '\0' +
+                      std::to_string(uid) + ':' + std::to_string(gid) + '\0' +
                       e.link + '\0' + (e.extract ? "x" : "") + '\0' +
                       (S_ISCHR(e.st.st_mode) || S_ISBLK(e.st.st_mode) ? std::to_string(e.st.st_rdev) : "") + '\0';
     if (S_ISREG(e.st.st_mode)) {
       rec += std::to_string(e.st.st_size) + '\0';
+      // Hard links among the sources are copied as links: which entry an entry shares its
+      // inode with is part of what is copied (same bytes, now linked, must miss).
+      if (e.st.st_nlink > 1) rec += "h:" + links.try_emplace({e.st.st_dev, e.st.st_ino}, e.dest).first->second + '\0';
       if (auto known = hashes ? hashes->find(e.st) : std::nullopt) {
         rec += *known;
         hash.update(rec);
@@ -250,7 +259,7 @@ CopyPlan plan_copy(int root_fd, const IgnoreRules* ignore, const CopyRequest& re
     throw Error(ErrorKind::invalid_argument, req.what + " requires at least two arguments: SRC... DEST");
   Planner p{root_fd, ignore, req, hashes, {}};
   // Several sources (or a pattern that may match several) need a directory to go to.
-  std::vector<std::string> resolved;
+  std::vector<std::string> resolved, unmatched;
   for (const std::string& given : req.sources) {
     if (given.rfind("http://", 0) == 0 || given.rfind("https://", 0) == 0) {
       if (!req.add) throw Error(ErrorKind::invalid_argument, "COPY cannot copy from a URL (" + given + "): use ADD");
@@ -259,7 +268,12 @@ CopyPlan plan_copy(int root_fd, const IgnoreRules* ignore, const CopyRequest& re
     // Cleaned as a path under the context's root: `..` stops there (Docker's way).
     std::string rel = fs::clean_path("/" + given).substr(1);
     if (!has_glob(rel)) {
-      if (p.excluded(rel))
+      // An excluded directory still gives what an exception brings back below it
+      // (`dir` then `!dir/sub/keep.txt`: COPY dir copies keep.txt).
+      struct stat dst {};
+      const bool dir_with_exceptions = ignore && ignore->has_exceptions() && ::fstatat(root_fd, rel.empty() ? "." : rel.c_str(), &dst, 0) == 0 &&
+                                       S_ISDIR(dst.st_mode);
+      if (p.excluded(rel) && !dir_with_exceptions)
         throw Error(ErrorKind::invalid_argument, req.what + " failed: file not found in build context or excluded by .dockerignore: stat " + rel + ": file does not exist");
       resolved.push_back(rel);
       continue;
@@ -279,10 +293,14 @@ CopyPlan plan_copy(int root_fd, const IgnoreRules* ignore, const CopyRequest& re
     UniqueFd top(::openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!top) throw_errno(req.what + ": open the context");
     scan(top.get(), "", 0);
-    if (matches.empty())
-      throw Error(ErrorKind::invalid_argument, req.what + " failed: no source files were specified (`" + given + "` matches nothing in the build context)");
+    // A pattern that matches nothing is fine beside sources that exist (`COPY package.json
+    // yarn.lock* ./`, Docker's rule); nothing at all is an error.
+    if (matches.empty()) unmatched.push_back(given);
     resolved.insert(resolved.end(), matches.begin(), matches.end());
   }
+  if (resolved.empty())
+    throw Error(ErrorKind::invalid_argument, req.what + " failed: no source files were specified (`" + unmatched.front() +
+                                                 "` matches nothing in the build context)");
   const bool several = resolved.size() > 1;
   if (several && req.dest.back() != '/')
     throw Error(ErrorKind::invalid_argument, "When using " + req.what + " with more than one source file, the destination must be a directory and end with a /");
@@ -352,6 +370,8 @@ void extract(int src, const std::string& what, int dest_dir) {
   diff::ApplyOptions ao;
   ao.overlay = false;  // a whiteout deletes from the directory; nothing overlay-specific is made
   ao.rootless = ::geteuid() != 0;
+  ao.keep_root = true;         // Docker's untar: the destination keeps its mode and owner
+  ao.absolute_inside = true;   // and `/etc/f` lands at DEST/etc/f
   struct statvfs vfs;
   if (::fstatvfs(dest_dir, &vfs) == 0) ao.max_size = static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize);
   char head[16];
@@ -368,6 +388,26 @@ void extract(int src, const std::string& what, int dest_dir) {
   } catch (const Error& e) {
     throw Error(ErrorKind::invalid_argument, "ADD " + what + ": " + e.what());
   }
+}
+
+}  // namespace
+
+namespace {
+
+// `path` with its final symlinks followed inside the root `root` (at most 40), as a path: a
+// dangling link's target is where a file goes.
+std::string follow_links(int root, std::string path) {
+  for (int i = 0; i < 40 && path != "/"; ++i) {
+    const std::string parent = path.substr(0, path.rfind('/'));
+    UniqueFd pd = fs::open_in_root(root, parent.empty() ? "/" : parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (!pd) return path;
+    char buf[4096];
+    const ssize_t n = ::readlinkat(pd.get(), base_of(path).c_str(), buf, sizeof buf);
+    if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) return path;  // not a link (or absent)
+    const std::string target(buf, static_cast<size_t>(n));
+    path = fs::clean_path(target[0] == '/' ? target : (parent.empty() ? "" : parent) + "/" + target);
+  }
+  return path;
 }
 
 }  // namespace
@@ -394,17 +434,31 @@ void apply_copy(int src_root_fd, const CopyPlan& plan, int dest_root_fd, const C
       if (d) dest = join_abs(fs::clean_path(dest), base_of(e.src));
     }
     dest = fs::clean_path(dest);
+    // DEST itself is resolved in the image's root, a final symlink included (Docker's
+    // classic builder): a file copied onto a link goes where the link leads.
+    if (top && !S_ISDIR(e.st.st_mode)) dest = follow_links(dest_root_fd, dest);
     if (dest == "/") {
       if (!S_ISDIR(e.st.st_mode)) throw Error(ErrorKind::invalid_argument, req.what + ": cannot replace the root directory with " + e.src);
       continue;
     }
     const std::string parent = dest.substr(0, dest.rfind('/'));
     const std::string name = base_of(dest);
-    UniqueFd pd = make_parents(dest_root_fd, parent.empty() ? "/" : parent, req);
+    // The directories made above DEST: --chown's for a file copied (Docker's), root's for a
+    // directory (only DEST and what is in it take the owner).
+    CopyRequest parents_req = req;
+    if (top && S_ISDIR(e.st.st_mode)) {
+      parents_req.uid.reset();
+      parents_req.gid.reset();
+    }
+    UniqueFd pd = make_parents(dest_root_fd, parent.empty() ? "/" : parent, parents_req);
     struct stat old {};
     const bool exists = ::fstatat(pd.get(), name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0;
     if (S_ISDIR(e.st.st_mode)) {
       bool made = false;
+      // A directory onto an existing file DEST: Docker's "not a directory" (its contents
+      // never replace the file).
+      if (top && exists && !S_ISDIR(old.st_mode) && !S_ISLNK(old.st_mode))
+        throw Error(ErrorKind::invalid_argument, req.what + " failed: cannot copy directory " + e.src + " to " + dest + ": not a directory");
       if (exists && !S_ISDIR(old.st_mode)) {
         if (::unlinkat(pd.get(), name.c_str(), 0) < 0) throw_errno(req.what + ": replace " + dest);
       }

@@ -313,13 +313,15 @@ class Parser {
           ins.args.emplace_back(c);
         }
       } else {
+        if (r.substr(0, s2).empty()) fail(line, "HEALTHCHECK requires at least one argument");
         fail(line, "HEALTHCHECK: want NONE or CMD, not `" + std::string(r.substr(0, s2)) + "`");
       }
     } else {
       ins.args = split_raw(rest, escape);
     }
+    // A bare ENTRYPOINT is Docker's way to clear it (the builder makes it null).
     static const std::set<std::string> need_args = {"from", "run", "cmd", "label", "maintainer", "expose", "add", "copy",
-                                                    "entrypoint", "volume", "user", "workdir", "arg", "stopsignal"};
+                                                    "volume", "user", "workdir", "arg", "stopsignal"};
     if (need_args.count(ins.cmd) && ins.args.empty() && !(ins.json && (ins.cmd == "cmd" || ins.cmd == "entrypoint")))
       fail(line, upper + " requires at least one argument");
     return ins;

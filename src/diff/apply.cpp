@@ -40,9 +40,9 @@ constexpr std::string_view kOpaque = ".wh..wh..opq";
 
 // Cleans a tar path to "a/b/c" ("" for the root): "." components, empty components and a
 // trailing "/" go; false for an absolute path or any ".." component.
-bool clean_entry_path(std::string_view raw, std::string& out) {
+bool clean_entry_path(std::string_view raw, std::string& out, bool absolute_inside = false) {
   out.clear();
-  if (raw.starts_with('/')) return false;
+  if (raw.starts_with('/') && !absolute_inside) return false;
   size_t i = 0;
   while (i <= raw.size()) {
     size_t j = raw.find('/', i);
@@ -332,8 +332,11 @@ void Extractor::entry(archive_entry* e) {
   if (!raw) throw Error("layer: tar: an entry has no name");
   shown_ = raw;
   std::string path;
-  if (!clean_entry_path(raw, path)) fail("path leaves the root");
-  if (path.empty()) return root_dir(e);
+  if (!clean_entry_path(raw, path, opt_.absolute_inside)) fail("path leaves the root");
+  if (path.empty()) {
+    if (opt_.keep_root) return;  // a plain tar's "./" over an existing directory (Docker's untar)
+    return root_dir(e);
+  }
   auto [dir, base] = split_last(path);
 
   if (opt_.whiteouts && base.starts_with(kWhiteoutPrefix)) {
@@ -473,7 +476,7 @@ void Extractor::hardlink(const char* target, int parent, const std::string& path
                          const std::string& base) {
   std::string context = std::string("hardlink target `") + target + "`: ";
   std::string tpath;
-  if (!clean_entry_path(target, tpath) || tpath.empty()) fail(context + "path leaves the root");
+  if (!clean_entry_path(target, tpath, opt_.absolute_inside) || tpath.empty()) fail(context + "path leaves the root");
   if (tpath == path) fail(context + "links to itself");
   auto [tdir, tbase] = split_last(tpath);
   DirRef tparent = open_dir(tdir, false, O_PATH, context);

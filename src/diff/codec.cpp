@@ -71,6 +71,54 @@ Compression detect_compression(const void* head, size_t n) {
   return Compression::none;
 }
 
+bool is_tar(const Reader& in) {
+  // The first bytes tell the compression; they are given back to the decoder.
+  uint8_t head[8];
+  size_t have = 0;
+  while (have < sizeof head) {
+    const size_t n = in(head + have, sizeof head - have);
+    if (n == 0) break;
+    have += n;
+  }
+  size_t given = 0;
+  const Reader replay = [&](void* buf, size_t n) -> size_t {
+    if (given < have) {
+      const size_t k = std::min(n, have - given);
+      std::memcpy(buf, head + given, k);
+      given += k;
+      return k;
+    }
+    return in(buf, n);
+  };
+  uint8_t block[512];
+  size_t got = 0;
+  try {
+    auto dec = detail::Decoder::make(replay, detect_compression(head, have));
+    while (got < sizeof block) {
+      const size_t n = dec->read(block + got, sizeof block - got);
+      if (n == 0) break;
+      got += n;
+    }
+  } catch (const Error&) {
+    return false;
+  }
+  if (got < sizeof block) return false;
+  // The header's checksum: every byte, its own field counted as spaces (ustar, GNU and v7).
+  unsigned sum = 0;
+  for (size_t i = 0; i < sizeof block; ++i) sum += i >= 148 && i < 156 ? ' ' : block[i];
+  unsigned want = 0;
+  bool digits = false;
+  for (size_t i = 148; i < 156; ++i) {
+    if (block[i] >= '0' && block[i] <= '7') {
+      want = want * 8 + (block[i] - '0');
+      digits = true;
+    } else if (digits || (block[i] != ' ' && block[i] != 0)) {
+      break;
+    }
+  }
+  return digits && sum == want;
+}
+
 namespace detail {
 
 namespace {

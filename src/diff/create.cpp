@@ -74,6 +74,9 @@ class Walker {
   // Leave out what is on the kernel's filesystems (proc, sysfs, devpts, cgroup…).
   void skip_kernel_fs() { skip_kernel_fs_ = true; }
   void unshift(IdShift s) { unshift_ = s; }
+  // The name the walk's top entry is written under (its children below it), for a tree
+  // reached through a link: `cp CONTAINER:LINK/ -` archives the directory as LINK.
+  void top_as(std::string name) { top_as_ = std::move(name); }
 
  private:
   [[noreturn]] void archive_failed(const std::string& path) const {
@@ -88,7 +91,7 @@ class Walker {
   void marker(const std::string& path, const struct stat& st);
   // One entry `name` of `dir_fd` as `prefix + name`; for a directory, its open fd, to be
   // walked next.
-  UniqueFd entry(int dir_fd, const std::string& name, const std::string& prefix);
+  UniqueFd entry(int dir_fd, const std::string& name, const std::string& prefix, const std::string* shown = nullptr);
   Xattrs read_xattrs(int fd, int dir_fd, const std::string& name, const std::string& path);
   void copy_data(int fd, int64_t size, const std::string& path);
 
@@ -99,6 +102,7 @@ class Walker {
   const std::vector<std::string>* skip_ = nullptr;
   bool skip_kernel_fs_ = false;
   IdShift unshift_;
+  std::string top_as_;
 };
 
 Xattrs Walker::read_xattrs(int fd, int dir_fd, const std::string& name, const std::string& path) {
@@ -252,18 +256,19 @@ void Walker::walk(int dir_fd, const std::string& prefix, std::vector<std::string
         }
       }
     }
-    if (!sub) sub = entry(here, name, top.prefix);
+    const std::string& shown = stack.size() == 1 && !top_as_.empty() ? top_as_ : name;
+    if (!sub) sub = entry(here, name, top.prefix, &shown);
     if (!sub) continue;
-    std::string sub_prefix = top.prefix + name + "/";
+    std::string sub_prefix = top.prefix + shown + "/";
     auto sub_names = fs::list_dir(sub.get(), sub_prefix);
     if (sub_lower) whiteouts(sub_lower.get(), sub_prefix, sub_names);
     stack.push_back({std::move(sub), std::move(sub_lower), std::move(sub_prefix), std::move(sub_names)});  // `top` dies here
   }
 }
 
-UniqueFd Walker::entry(int dir_fd, const std::string& name, const std::string& prefix) {
+UniqueFd Walker::entry(int dir_fd, const std::string& name, const std::string& prefix, const std::string* shown) {
   {
-    std::string path = prefix + name;
+    std::string path = prefix + (shown ? *shown : name);
     // A tree no tool could open by path (a container can nest directories without end): a
     // clear refusal, where the walk would go on writing ever longer names — O(depth²) bytes —
     // and holding one fd per level. This also bounds the walk's depth to 2048.
@@ -421,10 +426,11 @@ CreateResult create_layer_diff(int lower_dir_fd, int tree_fd, const Writer& out,
   });
 }
 
-void create_tar(int parent_dir_fd, const std::string& name, const Writer& out, IdShift unshift) {
+void create_tar(int parent_dir_fd, const std::string& name, const Writer& out, IdShift unshift, const std::string& as) {
   write_tar(out, Compression::none, [&](Walker& w) {
     w.skip_kernel_fs();
     w.unshift(unshift);
+    w.top_as(as);
     w.walk(parent_dir_fd, "", {name});
   });
 }

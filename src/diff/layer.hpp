@@ -33,6 +33,11 @@ Compression detect_compression(const void* head, size_t n);
 // before apply_layer returns), so that decompression overlaps extraction.
 using Reader = std::function<size_t(void* buf, size_t n)>;
 
+// Whether the stream is a tar, plain or compressed (detect_compression): its first header
+// block, decompressed, has a valid checksum — what Docker's ADD asks before it extracts (a
+// gzip of a plain file is copied as it is). A corrupt compressed stream is no tar.
+bool is_tar(const Reader& in);
+
 struct ApplyOptions {
   // true: whiteouts become overlayfs whiteouts (char 0/0 nodes) and opaque directories get
   // trusted.overlay.opaque=y — `dest` is the upper dir of an overlay snapshot.
@@ -55,6 +60,12 @@ struct ApplyOptions {
   // container's ids applied through its running view, which an idmapped mount shows with the
   // host's ids (userns-remap). 0: ids as they are.
   uint32_t shift_uid = 0, shift_gid = 0, shift_size = 0;
+  // A plain tar extracted into an existing directory (ADD, cp -), as Docker's untar does it:
+  // its root entry ("./") leaves the directory's mode, owner and times alone, and an absolute
+  // name ("/etc/f", `tar -P`) is taken under the directory. A layer's root entry applies, and
+  // its absolute names are refused.
+  bool keep_root = false;
+  bool absolute_inside = false;
 };
 
 struct ApplyResult {
@@ -122,7 +133,10 @@ CreateResult create_layer_diff(int lower_dir_fd, int tree_fd, const Writer& out,
 CreateResult compress_stream(const Reader& in, const Writer& out, Compression c);
 // The same tar (uncompressed) of one entry: `name` in `parent_dir_fd` (an O_PATH fd will do)
 // and, for a directory, everything below it as `name/...` — `cp CONTAINER:PATH -`. What is
-// on the kernel's filesystems (a running container's /proc, /sys, …) is left out.
-void create_tar(int parent_dir_fd, const std::string& name, const Writer& out, IdShift unshift = {});
+// on the kernel's filesystems (a running container's /proc, /sys, …) is left out. `as`: the
+// name the entry is written under instead (with name "." and `parent_dir_fd` a directory:
+// that directory as `as`; with `as` empty and name ".", as "./…", Docker's `DIR/.`).
+void create_tar(int parent_dir_fd, const std::string& name, const Writer& out, IdShift unshift = {},
+                const std::string& as = "");
 
 }  // namespace berth::diff

@@ -975,7 +975,20 @@ std::optional<shim::HealthCheck> health_orders(const ContainerConfig& config, co
 Container Engine::create(const CreateRequest& req) {
   trace("create");
   UniqueFd users = lock_users(false);  // its networks and volumes stay until it is recorded
-  image::Image img = images_.resolve(req.image);
+  std::optional<image::Image> found = images_.find(req.image);
+  if (!found) {
+    // Neither a reference nor an id: Docker's 400 with the parser's reason ("repository name
+    // must be lowercase"), so that a client does not take it for a missing image to pull.
+    if (!oci::Reference::valid(req.image) && req.image.rfind("sha256:", 0) != 0) {
+      try {
+        oci::Reference::parse(req.image);
+      } catch (const Error& e) {
+        throw Error(ErrorKind::invalid_argument, std::string("invalid reference format: ") + e.what());
+      }
+    }
+    throw Error(ErrorKind::not_found, "No such image: " + req.image);
+  }
+  image::Image img = std::move(*found);
   trace("image resolved");
   try {
     return create_from(req, img);
@@ -999,6 +1012,15 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
   ContainerConfig config = merge_config(img.config, req.config);
   if (!config.working_dir.empty() && config.working_dir[0] != '/')
     throw Error(ErrorKind::invalid_argument, "the working directory '" + config.working_dir + "' is invalid, it needs to be an absolute path");
+  // Docker's check at create: a stop signal `stop` could never send left the container
+  // running after every stop.
+  if (!config.stop_signal.empty()) {
+    try {
+      parse_signal(config.stop_signal);
+    } catch (const Error&) {
+      throw Error(ErrorKind::invalid_argument, "Invalid signal: " + config.stop_signal);
+    }
+  }
   if (config.entrypoint.empty() && config.cmd.empty())
     throw Error(ErrorKind::invalid_argument, "no command specified: the image has no Cmd or Entrypoint and none was given");
   check_healthcheck(config);
@@ -2737,7 +2759,7 @@ void Engine::rename(const std::string& ref, const std::string& new_name) {
       log::debug(e.what());
     }
   }
-  emit(c, "rename", {{"oldName", old}});
+  emit(c, "rename", {{"oldName", "/" + old}});
   lk.reset();
   // A link follows the container it names (Docker's hold it by reference): the links that
   // named the old name name the new one, each record updated under its own lock.
@@ -3423,6 +3445,25 @@ struct InRoot {
   UniqueFd parent;
   std::string name, path;
 };
+// `DIR/.` (or "."): the directory's contents, Docker's form.
+bool dir_contents(const std::string& path) { return path == "." || path.ends_with("/."); }
+
+InRoot in_root(const std::string& rootfs, const std::string& path);
+
+// For `DIR/.` and `PATH/` (PATH a directory, or a link to one: followed inside the root), the
+// directory opened; nothing for other paths and the root itself. A `PATH/` that is no
+// directory: ENOTDIR.
+std::optional<UniqueFd> through_dir(const std::string& rootfs, const std::string& path, const InRoot& at,
+                                    const std::string& container) {
+  const bool slash = path.size() > 1 && path.back() == '/';
+  if (at.path == "/" || (!dir_contents(path) && !slash)) return std::nullopt;
+  UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) throw_errno("open rootfs");
+  UniqueFd d = fs::open_in_root(root.get(), at.path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (!d) throw Error(ErrorKind::not_found, "Could not find the file " + path + " in container " + container);
+  return d;
+}
+
 InRoot in_root(const std::string& rootfs, const std::string& path) {
   UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) throw_errno("open rootfs");
@@ -3447,6 +3488,16 @@ void Engine::copy_out_tar(const std::string& ref, const std::string& src, int ou
     if (remap.on() && rootfs.rfind("/proc/", 0) == 0) unshift = {remap.uid, remap.gid, remap.size};
     const InRoot at = in_root(rootfs, src);
     if (!at.parent) throw_errno("cp: " + c.rec.name + ":" + (at.path == "/" ? "/" : at.path.substr(0, at.path.rfind('/'))));
+    // Docker's forms: `DIR/.` is the directory's contents ("./…"), `LINK/` the directory a
+    // link leads to (resolved inside the root) under the link's name.
+    if (const auto d = through_dir(rootfs, src, at, c.rec.name)) {
+      if (fs::on_kernel_fs(d->get()))
+        throw Error(ErrorKind::invalid_argument, "cp: " + c.rec.name + ":" + src + " is on a kernel filesystem of the container (proc, sysfs, …): not copied");
+      diff::create_tar(d->get(), ".", [&](const void* p, size_t n) {
+        fs::write_fd(out_fd, std::string_view(static_cast<const char*>(p), n), "cp output");
+      }, unshift, dir_contents(src) ? "" : at.name);
+      return;
+    }
     struct stat st;
     if (::fstatat(at.parent.get(), at.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("cp: " + c.rec.name + ":" + src);
     UniqueFd entry(::openat(at.parent.get(), at.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
@@ -3465,6 +3516,14 @@ Engine::PathStat Engine::stat_path(const std::string& ref, const std::string& pa
   with_rootfs(c, [&](const std::string& rootfs) {
     const InRoot at = in_root(rootfs, path);
     struct stat st {};
+    if (std::optional<UniqueFd> d; at.parent && (d = through_dir(rootfs, path, at, c.rec.name))) {
+      if (::fstat(d->get(), &st) < 0) throw_errno("cp: stat " + path);
+      out.name = dir_contents(path) ? "." : at.name;
+      out.size = st.st_size;
+      out.mode = st.st_mode;
+      out.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+      return;
+    }
     // A path written as a directory ("f/") names no file (lstat's ENOTDIR): the docker CLI
     // then refuses to copy a file there ("no such directory") rather than overwrite f.
     if (!at.parent || ::fstatat(at.parent.get(), at.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 ||
@@ -3490,6 +3549,7 @@ void Engine::copy_in_tar(const std::string& ref, int in_fd, const std::string& d
     UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) throw_errno("open rootfs");
     UniqueFd d = fs::open_in_root(root.get(), fs::clean_path("/" + dst), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!d && errno == ENOENT) throw Error(ErrorKind::not_found, "Could not find the file " + dst + " in container " + c.rec.name);
     if (!d) throw_errno("cp: " + c.rec.name + ":" + dst + ": the destination must be an existing directory");
     check_copy_target(c.host_config().readonly_rootfs, root.get(), d.get());
     // A tar, or a gzip- or zstd-compressed one (the API takes those; the CLI sends plain tar).
@@ -3498,6 +3558,8 @@ void Engine::copy_in_tar(const std::string& ref, int in_fd, const std::string& d
     diff::ApplyOptions ao;
     ao.rootless = ::geteuid() != 0;
     ao.whiteouts = false;  // a file named .wh.x is a file (Docker's cp), never a deletion
+    ao.keep_root = true;         // DST keeps its own mode and owner (Docker's untar)
+    ao.absolute_inside = true;   // `/f` lands at DST/f
     // A running container with userns-remap is seen with the host's ids: the tar's (the
     // container's) are shifted into the remapped range.
     if (const UsernsRemap remap = remap_of(c); remap.on() && rootfs.rfind("/proc/", 0) == 0) {

@@ -731,6 +731,10 @@ void check_host_config(const HostConfig& h) {
     throw Error(ErrorKind::invalid_argument, "--isolation " + h.extra["Isolation"].dump() + " is not supported on Linux");
   if (h.nano_cpus < 0 || (h.nano_cpus > 0 && h.nano_cpus < 10'000'000))
     throw Error(ErrorKind::invalid_argument, "invalid NanoCpus " + std::to_string(h.nano_cpus) + ": the range of CPUs starts at 0.01");
+  // Docker's: no more than the host has (the CLI says so before; the API's callers too).
+  if (const long ncpu = ::sysconf(_SC_NPROCESSORS_ONLN); ncpu > 0 && h.nano_cpus > int64_t{ncpu} * 1'000'000'000)
+    throw Error(ErrorKind::invalid_argument, "Range of CPUs is from 0.01 to " + std::to_string(ncpu) + ".00, as there are only " +
+                                                 std::to_string(ncpu) + " CPUs available");
   for (auto& e : h.extra_hosts) {
     auto colon = e.find(':');
     const std::string name = colon == std::string::npos ? "" : e.substr(0, colon);

@@ -80,8 +80,11 @@ Image pull_image(Service& svc, std::string_view ref_text, const Transfer& opt) {
   const std::unique_ptr<distribution::Repository> repo = opt.open(ref.registry, ref.repository);
   distribution::Repository& client = *repo;
   const std::string what = ref.familiar();
-  emit(opt, "", ("Pulling from " + ref.repository).c_str());
   distribution::Fetched top = client.get_manifest(ref.digest.empty() ? ref.tag : ref.digest);
+  // Once the registry has answered, as Docker's: an unreachable registry or an unknown image
+  // fails before any progress, which the API then answers with an error status (the SDK's
+  // pull raises it; a stream that had begun could only carry it as a line).
+  emit(opt, "", ("Pulling from " + ref.repository).c_str());
   std::vector<oci::Descriptor> blobs{top.descriptor};
   oci::Descriptor manifest_desc = top.descriptor;
   std::string manifest_text = top.body;

@@ -157,6 +157,23 @@ teardown_file() { berthd_teardown_file; }
   run -0 d cp cpc:/tmp/dir "$DD/out"
   [ "$(cat "$DD/out/f")" = deep ]
   run -1 d cp cpc:/nonexistent "$DD/x"
+  # DIR/. is the directory's contents (into an existing directory and as a new one, nothing
+  # beside them); LINK/ is the directory the link leads to, under the link's name.
+  run -0 d exec cpc sh -c 'mkdir -p /tmp/dir/sub && echo s > /tmp/dir/sub/b && ln -s dir /tmp/rel'
+  mkdir -p "$DD/dot/existing"
+  (cd "$DD/dot" && d cp cpc:/tmp/dir/. existing/ && d cp cpc:/tmp/dir/. fresh)
+  [ "$(cd "$DD/dot" && find . | sort | tr '\n' ' ')" = ". ./existing ./existing/f ./existing/sub ./existing/sub/b ./fresh ./fresh/f ./fresh/sub ./fresh/sub/b " ]
+  (cd "$DD/dot" && d cp cpc:/tmp/rel/ vialink)
+  [ -d "$DD/dot/vialink" ] && [ ! -L "$DD/dot/vialink" ]
+  [ "$(cat "$DD/dot/vialink/sub/b")" = s ]
+  [ ! -e "$DD/dot/dir" ]
+  run -0 curl -s -I --unix-socket "$DD/d.sock" "http://d/v1.41/containers/cpc/archive?path=/tmp/dir/."
+  [ "$(grep -i '^X-Docker-Container-Path-Stat' <<<"$output" | cut -d' ' -f2 | tr -d '\r' | base64 -d | jq -r .name)" = . ]
+  # PUT to a directory that is not there: 404 (the SDK's NotFound), Docker's words.
+  tar -C "$DD" -cf "$DD/one.tar" in.txt
+  run -0 api PUT "/v1.41/containers/cpc/archive?path=/nonexist" --data-binary @"$DD/one.tar" -H 'Content-Type: application/x-tar'
+  [ "${lines[-1]}" = 404 ]
+  [[ "$output" == *"Could not find the file /nonexist in container cpc"* ]]
   # A container never started: docker cp seeds its volume (mounted for the copy), then the
   # volume's content comes out of the stopped container.
   run -0 d create --name cpseed -v cpseedvol:/data busybox sh -c 'cat /data/in.txt; echo more > /data/more'

@@ -924,3 +924,71 @@ while True:
   [ "$status" -ne 0 ]
   [[ "${lines[-1]}" == *"network.host only"* ]]
 }
+
+@test "what Docker's classic builder does that berth did not: COPY --from owners and hard links in the cache key, a file onto a symlink, a tar's root entry, empty steps, patterns that match nothing, !exceptions under a named directory, non-tar archives, EXPOSE \$PORTS, a bare ENTRYPOINT, a directory onto a file" {
+  # The cache: a stage whose chown changed makes COPY --from miss (it hit, keeping the old owner).
+  printf 'FROM busybox AS st\nARG O=1\nRUN mkdir -p /d && echo same > /d/f && chown -R $O:$O /d/f\nFROM busybox\nCOPY --from=st /d /d\n' > "$CTX/Dockerfile"
+  e build -q -t own:1 --build-arg O=1 "$CTX" >/dev/null
+  e build -q -t own:2 --build-arg O=2 "$CTX" >/dev/null
+  [ "$(e run --rm own:2 stat -c %u:%g /d/f)" = 2:2 ]
+  [ "$(e run --rm own:1 stat -c %u:%g /d/f)" = 1:1 ]
+  # Two files that become hard links of each other (same bytes): a miss, the image linked.
+  mkdir -p "$CTX/hl"
+  echo same > "$CTX/hl/a"; echo same > "$CTX/hl/b"
+  printf 'FROM busybox\nCOPY hl /hl\n' > "$CTX/Dockerfile"
+  e build -q -t hl:1 "$CTX" >/dev/null
+  rm "$CTX/hl/b"; ln "$CTX/hl/a" "$CTX/hl/b"
+  run -0 e build -t hl:2 "$CTX"
+  [[ "$output" != *"Using cache"* ]]
+  [ "$(e run --rm hl:2 stat -c %h /hl/a)" = 2 ]
+  # A file onto a symlink goes where it leads (a dangling one too); a tar's "./" leaves the
+  # existing directory's mode and owner; absolute names land under DEST.
+  echo new > "$CTX/a.txt"
+  mkdir -p "$CTX/r/sub"; echo r > "$CTX/r/sub/f"; chmod 700 "$CTX/r"; chown 7:7 "$CTX/r"
+  tar -C "$CTX/r" -cf "$CTX/root0700.tar" .
+  mkdir -p "$CTX/abs/etc" && echo abs > "$CTX/abs/etc/absfile"
+  tar -C "$CTX/abs" --transform 's,^,/,' -cPf "$CTX/abs.tar" etc/absfile
+  echo plain > "$CTX/p" && gzip -f "$CTX/p"
+  cat > "$CTX/Dockerfile" <<'DF'
+FROM busybox
+RUN mkdir -p /real /t1 && chmod 755 /t1 && echo old > /real/file && ln -s /real/file /lnk && ln -s /real/nothere /dangl
+COPY a.txt /lnk
+COPY a.txt /dangl
+ADD root0700.tar /t1/
+ADD abs.tar /abs/
+ADD p.gz /gz/
+RUN true
+WORKDIR /tmp
+ENV PORTS="80 443"
+EXPOSE $PORTS
+COPY a.txt no-such-*.txt /multi/
+ENTRYPOINT
+DF
+  run -0 e build -t sym:1 "$CTX"
+  run -0 e run --rm --entrypoint sh sym:1 -c 'readlink /lnk; readlink /dangl; cat /real/file /real/nothere; stat -c "%a %u:%g" /t1; cat /t1/sub/f /abs/etc/absfile; ls /gz; cat /multi/a.txt'
+  [ "$output" = "$(printf '/real/file\n/real/nothere\nnew\nnew\n755 0:0\nr\nabs\np.gz\nnew')" ]
+  [ "$(e image inspect sym:1 -f '{{json .Config.ExposedPorts}}')" = '{"443/tcp":{},"80/tcp":{}}' ]
+  [ "$(e image inspect sym:1 -f '{{json .Config.Entrypoint}}')" = null ]
+  # RUN true and WORKDIR of an existing directory add no layer (history: empty_layer).
+  base=$(e image inspect busybox -f '{{len .RootFS.Layers}}')
+  [ "$(e image inspect sym:1 -f "{{len .RootFS.Layers}}")" -eq $((base + 7)) ]
+  [ "$(e history --no-trunc --format '{{.CreatedBy}} {{.Size}}' sym:1 | grep -c 'true 0B')" -eq 1 ]
+  # .dockerignore: an excluded directory named as the source still gives its exceptions.
+  mkdir -p "$CTX/dir/sub" "$CTX/dir/other"
+  echo keep > "$CTX/dir/sub/keep.txt"; echo drop > "$CTX/dir/sub/drop.txt"; echo o > "$CTX/dir/other/o.txt"
+  printf 'dir\n!dir/sub/keep.txt\n' > "$CTX/.dockerignore"
+  printf 'FROM busybox\nCOPY dir /dir2/\n' > "$CTX/Dockerfile"
+  run -0 e build -t ign:1 "$CTX"
+  [ "$(e run --rm ign:1 find /dir2 -type f)" = /dir2/sub/keep.txt ]
+  rm "$CTX/.dockerignore"
+  # Nothing at all matched: still an error; a directory onto a file: Docker's "not a directory".
+  printf 'FROM busybox\nCOPY no-such-*.txt /x/\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"no source files were specified"* ]]
+  printf 'FROM busybox\nRUN touch /afile\nCOPY dir /afile\n' > "$CTX/Dockerfile"
+  run e build "$CTX"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"not a directory"* ]]
+  no_build_leftovers
+}

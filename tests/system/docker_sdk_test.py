@@ -36,8 +36,11 @@ def test_run_returns_output_and_raises_on_failure(client):
     with pytest.raises(docker.errors.ContainerError) as e:
         client.containers.run("busybox", ["sh", "-c", "exit 4"], remove=True)
     assert e.value.exit_status == 4
-    with pytest.raises(docker.errors.ImageNotFound):
+    # Not here, so the SDK pulls it; the registry cannot be reached (no network in the tests):
+    # the pull's own error status (as dockerd's 500), not a 200 stream ending in an error line.
+    with pytest.raises(docker.errors.APIError) as e:
         client.containers.run("nothere:1", ["true"], remove=True)
+    assert e.value.status_code >= 400 and "nothere" in str(e.value)
 
 
 def test_containers_list_get_logs_exec_stop_remove(client):
@@ -132,3 +135,26 @@ def test_low_level_attach(client):
         assert api.wait(c["Id"], timeout=10)["StatusCode"] == 0
     finally:
         api.remove_container(c["Id"], force=True)
+
+
+def test_sdk_shapes_docker_takes(client):
+    # IPAMPool sends null for what it does not set (Gateway, IPRange): a network all the same.
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="10.234.2.0/24")])
+    net = client.networks.create(name("sdkipam"), ipam=ipam)
+    try:
+        assert net.attrs["IPAM"]["Config"][0]["Subnet"] == "10.234.2.0/24"
+    finally:
+        net.remove()
+    # A stop signal no stop could send is refused at create, nothing made.
+    before = len(client.containers.list(all=True))
+    with pytest.raises(docker.errors.APIError) as e:
+        client.containers.create("busybox", "true", stop_signal="FOO")
+    assert e.value.status_code == 400 and "Invalid signal: FOO" in str(e.value)
+    assert len(client.containers.list(all=True)) == before
+    # put_archive to a directory that is not there: NotFound (404).
+    c = client.containers.create("busybox", "true")
+    try:
+        with pytest.raises(docker.errors.NotFound):
+            c.put_archive("/nonexist", b"\0" * 1024)
+    finally:
+        c.remove(force=True)

@@ -1919,7 +1919,7 @@ PY
   [ "$(grep ' container ' "$TEST_DIR/live" | grep 'name=ev1' | awk '{print $3}' | tr '\n' ' ')" = "create attach start die destroy " ]
   grep -q "container die [0-9a-f]\{64\} (exitCode=3, image=busybox, name=ev1, team=a)" "$TEST_DIR/live"
   [ "$(grep -c ' container \(pause\|unpause\|rename\|kill\|destroy\) ' "$TEST_DIR/live")" -ge 4 ]
-  grep -q "container rename .*name=ev3, oldName=ev2" "$TEST_DIR/live"
+  grep -q "container rename .*name=ev3, oldName=/ev2" "$TEST_DIR/live"
   grep -q "container commit [0-9a-f]\{64\} (comment=a note, image=busybox, imageID=sha256:[0-9a-f]*, imageRef=evcommit:1, name=ev3)" "$TEST_DIR/live"
   grep -q "container exec_create: sh -c exit 4 [0-9a-f]\{64\} (execID=1, image=busybox, name=ev2)" "$TEST_DIR/live"
   grep -q "container exec_start: sh -c exit 4 .*execID=1" "$TEST_DIR/live"

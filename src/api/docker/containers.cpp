@@ -251,9 +251,13 @@ void Api::container_list(Exchange& ex, const Params&) {
     json networks = json::object();
     const json settings = c.data.value("NetworkSettings", json::object()).value("Networks", json::object());
     for (auto& [name, _] : endpoints.items()) networks[name] = settings.value(name, json::object());
+    // Docker's Image: the name it was made from while that still names its image; the
+    // image's id once the name was removed or moved (compose and scripts read it).
+    std::string image = config.value("Image", "");
+    if (auto now = eng_.images().find(image); !now || now->id.str() != c.rec.image) image = c.rec.image;
     json row = {{"Id", c.id()},
                 {"Names", {"/" + c.rec.name}},
-                {"Image", config.value("Image", "")},
+                {"Image", image},
                 {"ImageID", c.rec.image},
                 {"Command", engine::command_text(config)},
                 {"Created", c.rec.created / 1000000000},

@@ -87,8 +87,15 @@ void Api::network_create(Exchange& ex, const Params&) {
   if (ipam.is_object() && ipam.contains("Config") && ipam["Config"].is_array() && !ipam["Config"].empty()) {
     const json& c = ipam["Config"][0];
     if (c.is_object()) {
-      spec.subnet = c.value("Subnet", "");
-      spec.gateway = c.value("Gateway", "");
+      // The SDK's IPAMPool sends null for what it does not set (Gateway, IPRange).
+      auto text = [&](const char* key) {
+        auto it = c.find(key);
+        if (it == c.end() || it->is_null()) return std::string();
+        if (!it->is_string()) throw Error(ErrorKind::invalid_argument, std::string("IPAM.Config.") + key + ": want a string");
+        return it->get<std::string>();
+      };
+      spec.subnet = text("Subnet");
+      spec.gateway = text("Gateway");
     }
   }
   // Docker's CheckDuplicate: a name taken is a conflict (compose relies on it).

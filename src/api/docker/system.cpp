@@ -99,7 +99,8 @@ void Api::events(Exchange& ex, const Params&) {
       return false;
     if (filters.count("container") &&
         (e.type != "container" || !any("container", [&](const std::string& v) {
-           return v == e.id || v == attr(e, "name") || (v.size() >= 3 && e.id.rfind(v, 0) == 0);
+           // Docker's FuzzyMatch: the id or the name, whole or by a prefix.
+           return !v.empty() && (e.id.rfind(v, 0) == 0 || attr(e, "name").rfind(v, 0) == 0);
          })))
       return false;
     if (filters.count("image") && !any("image", [&](const std::string& v) {

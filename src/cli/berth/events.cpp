@@ -46,7 +46,8 @@ class EventFilter {
     if (k == "type") return e.type == v;
     if (k == "event") return events::action_matches(v, e.action);
     if (k == "label") return has_label(json(e.attributes), v);
-    if (k == "container") return e.type == "container" && (attr(e, "name") == v || (!v.empty() && e.id.rfind(v, 0) == 0));
+    // Docker's FuzzyMatch: the id or the name, whole or by a prefix.
+    if (k == "container") return e.type == "container" && !v.empty() && (attr(e, "name").rfind(v, 0) == 0 || e.id.rfind(v, 0) == 0);
     if (k == "image")
       return (e.type == "image" && (e.id == v || attr(e, "name") == v)) || (e.type == "container" && attr(e, "image") == v);
     if (k == "network") return e.type == "network" && (attr(e, "name") == v || (!v.empty() && e.id.rfind(v, 0) == 0));

@@ -565,3 +565,31 @@ TEST_F(ApplyTest, CorruptStreams) {
   EXPECT_NE(apply_error(tar.substr(0, 2048)).find("layer: "), std::string::npos);
   EXPECT_NE(apply_error(std::string(1024, 'x')).find("layer: tar: "), std::string::npos);
 }
+
+TEST_F(ApplyTest, PlainTarIntoAnExistingDirectoryKeepsItAndTakesAbsoluteNamesInside) {
+  // ADD and cp - (Docker's untar): the tar's "./" leaves DEST's mode and owner alone, and
+  // "/etc/f" (tar -P) lands at DEST/etc/f; a layer refuses such a name.
+  ASSERT_EQ(::chmod(at("").c_str(), 0755), 0);
+  std::string tar = TarBuilder().dir("./", Meta{0700, 7, 7}).file("/etc/f", "abs").finish();
+  ApplyOptions plain{.overlay = false};
+  plain.keep_root = true;
+  plain.absolute_inside = true;
+  apply(tar, Compression::none, plain);
+  EXPECT_EQ(lstat_of(at("")).st_mode, S_IFDIR | 0755u);
+  EXPECT_EQ(lstat_of(at("")).st_uid, 0u);
+  EXPECT_EQ(slurp(at("etc/f")), "abs");
+  EXPECT_THROW(apply(tar, Compression::none, ApplyOptions{.overlay = false}), berth::Error);
+}
+
+TEST(IsTar, ATarPlainOrCompressedButNotACompressedPlainFile) {
+  const std::string tar = TarBuilder().file("a", "x").finish();
+  EXPECT_TRUE(berth::diff::is_tar(string_reader(tar, 7)));
+  EXPECT_TRUE(berth::diff::is_tar(string_reader(gzip(tar), 1 << 20)));
+  EXPECT_TRUE(berth::diff::is_tar(string_reader(zstd(tar), 5)));
+  EXPECT_TRUE(berth::diff::is_tar(string_reader(xz(tar), 1 << 20)));
+  EXPECT_FALSE(berth::diff::is_tar(string_reader(gzip("plain text, not a tar\n"), 1 << 20)));
+  EXPECT_FALSE(berth::diff::is_tar(string_reader(bzip2(std::string(600, 'x')), 1 << 20)));
+  EXPECT_FALSE(berth::diff::is_tar(string_reader(std::string(512, '\0'), 1 << 20)));  // no checksum: an end block
+  EXPECT_FALSE(berth::diff::is_tar(string_reader(std::string("\x1f\x8b garbage"), 1 << 20)));
+  EXPECT_FALSE(berth::diff::is_tar(string_reader("", 1)));
+}
