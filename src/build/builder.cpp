@@ -492,13 +492,15 @@ class Builder {
   // --cache-from: an image whose history is this stage's so far (the same steps, the same
   // layers) and whose next step is `created_by` making a layer gives that layer — the step
   // is not run. (Metadata steps cost nothing to redo: they are made as usual.)
-  std::optional<image::Service::NewLayer> cache_from_layer(const Current& cur, const std::string& created_by) {
+  // The result: nothing (no image stands for the step), or the step's layer — none when it
+  // changed nothing there (empty_layer: a RUN that wrote no file).
+  std::optional<std::optional<image::Service::NewLayer>> cache_from_layer(const Current& cur, const std::string& created_by) {
     if (o_.no_cache || cache_from_.empty()) return std::nullopt;
     const json ours = cur.doc.value("history", json::array());
     const std::vector<Digest> ids = cur.diff_ids();
     for (const image::Image& x : cache_from_) {
       const json& theirs = x.config.history;
-      if (!theirs.is_array() || theirs.size() <= ours.size() || x.config.diff_ids.size() <= ids.size() ||
+      if (!theirs.is_array() || theirs.size() <= ours.size() || x.config.diff_ids.size() < ids.size() ||
           x.manifest.layers.size() != x.config.diff_ids.size())
         continue;
       bool same = true;
@@ -507,7 +509,12 @@ class Builder {
                theirs[i].value("empty_layer", false) == ours[i].value("empty_layer", false);
       for (size_t i = 0; i < ids.size() && same; ++i) same = x.config.diff_ids[i] == ids[i];
       const json& next = theirs[ours.size()];
-      if (!same || next.value("created_by", "") != created_by || next.value("empty_layer", false)) continue;
+      if (!same || next.value("created_by", "") != created_by) continue;
+      if (next.value("empty_layer", false)) {
+        say(" ---> Using cache\n");
+        return std::optional<image::Service::NewLayer>();
+      }
+      if (x.config.diff_ids.size() <= ids.size()) continue;
       image::Service::NewLayer l;
       l.desc = x.manifest.layers[ids.size()];
       l.diff_id = x.config.diff_ids[ids.size()];
@@ -515,7 +522,7 @@ class Builder {
       all.push_back(l.diff_id);
       l.chain = oci::chain_id(all).str();
       say(" ---> Using cache\n");
-      return l;
+      return std::optional<image::Service::NewLayer>(l);
     }
     return std::nullopt;
   }
@@ -722,7 +729,7 @@ class Builder {
       if (auto hit = cached(cur, key)) return *hit;
       if (auto l = cache_from_layer(cur, created_by)) {
         config_object(cur.doc)["WorkingDir"] = dir;
-        return finish(cur, key, created_by, l);
+        return finish(cur, key, created_by, *l);
       }
       config_object(cur.doc)["WorkingDir"] = dir;
       if (cur.layers.empty() && cur.id.empty()) return finish(cur, key, created_by, std::nullopt);
@@ -857,7 +864,7 @@ class Builder {
     const std::string key = step_key(cur, "run\n" + flags_key + created_by);
     if (auto hit = cached(cur, key)) return *hit;
     if (flags_key.empty())
-      if (auto l = cache_from_layer(cur, created_by)) return finish(cur, key, created_by, l);
+      if (auto l = cache_from_layer(cur, created_by)) return finish(cur, key, created_by, *l);
     json binds = json::array(), tmpfs = json::object();
     make_mounts(mounts, binds, tmpfs);
 
@@ -1406,7 +1413,7 @@ class Builder {
         shell_words(cur) + " #(nop) " + req.what + chown_key + " " + plan.label + " in " + dest_given + " ";
     const std::string key = step_key(cur, "copy\n" + created_by);
     if (auto hit = cached(cur, key)) return *hit;
-    if (auto l = cache_from_layer(cur, created_by)) return finish(cur, key, created_by, l);
+    if (auto l = cache_from_layer(cur, created_by)) return finish(cur, key, created_by, *l);
 
     return layer_step(cur, key, created_by, [&](int root, const std::string& mnt) {
       // --chown by name: the image's /etc/passwd and /etc/group say who that is.
