@@ -687,8 +687,9 @@ bool Engine::remove_network(const std::string& ref, bool force) {
   }
   // (Networks::remove refuses too while anything is attached, records or not.)
   if (auto users = network_users(n->name); !users.empty())
-    throw Error(ErrorKind::conflict, "network " + n->name + " is used by containers (" + join(users, ", ") +
-                                         "): remove them or disconnect them first");
+    // Docker's 403 (errdefs.Forbidden) for a network with active endpoints.
+    throw Error(ErrorKind::permission, "network " + n->name + " is used by containers (" + join(users, ", ") +
+                                           "): remove them or disconnect them first");
   networks_.remove(*n);
   emit("network", "destroy", n->id, {{"name", n->name}, {"type", n->driver}});
   return true;
@@ -2733,7 +2734,7 @@ PruneResult Engine::prune_networks(const PruneFilter& f) {
     try {
       if (remove_network(n.id, true)) r.deleted.push_back(n.name);
     } catch (const Error& e) {
-      if (e.kind() != ErrorKind::conflict) throw;  // in use: kept
+      if (e.kind() != ErrorKind::conflict && e.kind() != ErrorKind::permission) throw;  // in use: kept
     }
   }
   return r;

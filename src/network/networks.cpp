@@ -639,7 +639,7 @@ void Networks::remove(const Network& net) {
   if (!ms.empty()) {
     std::string names;
     for (auto& m : ms) names += (names.empty() ? "" : ", ") + m.container_name;
-    throw Error(ErrorKind::conflict, "network " + net.name + " has active endpoints (" + names + ")");
+    throw Error(ErrorKind::permission, "network " + net.name + " has active endpoints (" + names + ")");
   }
   reap_spares_locked(net, true);
   const std::string path = dir() + "/" + net.name + ".conflist";
