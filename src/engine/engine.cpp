@@ -1285,6 +1285,58 @@ bool Engine::embedded_dns(const HostConfig& host) const {
   }
 }
 
+bool Engine::embedded_dns(const Container& c) const {
+  const HostConfig host = c.host_config();
+  if (embedded_dns(host)) return true;
+  // On the default network with a user network connected too: switched over, as Docker does.
+  if (host.network_mode != network::Networks::kDefault) return false;
+  const json eps = c.endpoints();
+  if (std::none_of(eps.items().begin(), eps.items().end(), [](const auto& e) { return e.key() != network::Networks::kDefault; }))
+    return false;
+  HostConfig user = host;
+  user.network_mode = "user";  // the runtime's part of the rule
+  return embedded_dns(user);
+}
+
+std::optional<shim::Orders::Dns> Engine::dns_orders(const Container& c, const std::string& netns, const std::string& hosts_file) {
+  if (netns.empty() || !embedded_dns(c)) return std::nullopt;
+  // Its DNS server passes on what is not a container's name — unless every network it is on
+  // is --internal (Docker's rule: nothing leaves such a network, queries neither).
+  shim::Orders::Dns d{netns, hosts_file, {}};
+  bool outward = false;
+  const json eps = c.endpoints();
+  for (const auto& [name, _] : eps.items())
+    if (auto n = networks_.find(name); n && !n->internal) outward = true;
+  if (outward) {
+    std::string host_resolv;
+    fs::read_file_if_exists("/etc/resolv.conf", host_resolv);
+    d.servers = upstream_dns_servers(host_resolv, c.host_config());
+  }
+  return d;
+}
+
+bool Engine::sync_resolv_conf(const Container& c, bool embedded, bool in_place) {
+  const std::string path = opts_.images.root + "/containers/" + c.id() + "/resolv.conf";
+  std::string now;
+  if (!fs::read_file_if_exists(path, now)) return false;
+  if ((now.find("nameserver 127.0.0.11\n") != std::string::npos) == embedded) return false;
+  std::string host_resolv;
+  fs::read_file_if_exists("/etc/resolv.conf", host_resolv);
+  const std::string text = container_resolv_conf(host_resolv, c.host_config(), embedded);
+  if (!in_place) {
+    fs::write_file_atomic(path, text, 0644);
+    return true;
+  }
+  // Bound into the running container: the same inode, rewritten (O_NONBLOCK: a lease the
+  // container took on it fails the write instead of holding us).
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd || ::ftruncate(fd.get(), 0) < 0 || ::pwrite(fd.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    log::warn("container " + c.rec.name + ": resolv.conf not rewritten for its DNS server: " + std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
 void Engine::detach_views(const std::string& id) {
   const std::string dir = container_dir(id);
   // Outermost first: detaching a view takes the volumes bound inside it along.
@@ -1588,21 +1640,10 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     }
     if (opts_.hooks.exit_command) orders.cleanup = opts_.hooks.exit_command(c.id(), host.auto_remove);
     orders.health = health_orders(config, spec);
-    if (!in.netns.empty() && embedded_dns(host)) {
-      // Its DNS server passes on what is not a container's name — unless every network it is
-      // on is --internal (Docker's rule: nothing leaves such a network, queries neither).
-      shim::Orders::Dns d{in.netns, in.hosts_file, {}};
-      bool outward = false;
-      const json eps = c.endpoints();
-      for (const auto& [name, _] : eps.items())
-        if (auto n = networks_.find(name); n && !n->internal) outward = true;
-      if (outward) {
-        std::string host_resolv;
-        fs::read_file_if_exists("/etc/resolv.conf", host_resolv);
-        d.servers = upstream_dns_servers(host_resolv, host);
-      }
-      orders.dns = std::move(d);
-    }
+    orders.dns = dns_orders(c, in.netns, in.hosts_file);
+    // resolv.conf names the server when there is one (a container connected to a user
+    // network, or disconnected from its last one, since it was made).
+    if (host.network_mode != "host") sync_resolv_conf(c, orders.dns.has_value(), false);
     shim::write_orders(dir, orders);
     trace("spec and shim orders written");
 
@@ -3053,8 +3094,22 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
     while (used.count("eth" + std::to_string(i))) ++i;
     attach_one(c, net, endpoint, "eth" + std::to_string(i), false);
   }
+  const bool had_dns = s.running() && embedded_dns(c);
   eps[net.name] = endpoint;
   save(c);
+  // Its first user network: the shim serves 127.0.0.11 from now on, and resolv.conf says so
+  // (Docker switches a default-network container over; DNS-only lookups — nslookup, a
+  // resolver directive — failed before).
+  if (s.running() && !had_dns)
+    if (auto d = dns_orders(c, netns_path(c.id()), opts_.images.root + "/containers/" + c.id() + "/hosts")) {
+      const json j = {{"netns", d->netns}, {"hosts", d->hosts_file}, {"servers", d->servers}};
+      try {
+        if (const std::string r = shim_request(c, "dns " + j.dump() + "\n"); r.rfind("ok", 0) == 0) sync_resolv_conf(c, true, true);
+        else log::warn("container " + c.rec.name + ": its DNS server did not start: " + r);
+      } catch (const std::exception& e) {
+        log::warn("container " + c.rec.name + ": its DNS server did not start: " + e.what());
+      }
+    }
   emit("network", "connect", net.id, {{"container", c.id()}, {"name", net.name}, {"type", net.driver}});
 }
 

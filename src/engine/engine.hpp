@@ -38,6 +38,7 @@
 #include "metadata/db.hpp"
 #include "network/netns.hpp"
 #include "network/networks.hpp"
+#include "shim/files.hpp"
 
 namespace berth::engine {
 
@@ -509,6 +510,14 @@ class Engine {
   // network stack of its own on a user network, and a runtime on the host's kernel (gVisor's
   // own network stack would not see the server's socket).
   bool embedded_dns(const HostConfig& host) const;
+  // The same for a container as it is now: a default-network one connected to a user
+  // network too has it (Docker switches it over).
+  bool embedded_dns(const Container& c) const;
+  // The shim's DNS server orders (none without the server).
+  std::optional<shim::Orders::Dns> dns_orders(const Container& c, const std::string& netns, const std::string& hosts_file);
+  // Rewrites the container's resolv.conf when whether it names 127.0.0.11 is not `embedded`
+  // (in place: it is bound into the running container). Whether it did.
+  bool sync_resolv_conf(const Container& c, bool embedded, bool in_place);
   // The views a copy or an export mounted under the container's state directory (tmp-PID)
   // and left behind when its berth was killed; under the container's lock (a live one holds it).
   void detach_views(const std::string& id);

@@ -1177,6 +1177,21 @@ void Shim::on_client(Client& c) {
       }
       reply("ok\n");
       return;
+    } else if (req.rfind("dns ", 0) == 0) {
+      // A network connect gave the container its first user network: serve 127.0.0.11 from
+      // now on ({"netns","hosts","servers"}, the orders' dns). Once is enough.
+      if (!dns_) {
+        try {
+          const auto j = nlohmann::json::parse(req.substr(4));
+          set_dns(std::make_unique<shim::dns::Server>(shim::dns::Server::Options{
+              j.at("netns").get<std::string>(), j.at("hosts").get<std::string>(), j.at("servers").get<std::vector<std::string>>()}));
+        } catch (const std::exception& e) {
+          reply("error " + std::string(e.what()) + "\n");
+          return;
+        }
+      }
+      reply("ok\n");
+      return;
     } else if (req == "reopen-log") {
       // The kubelet rotated the log (renamed the file): write to a new one at the path.
       if (log_) log_->reopen();

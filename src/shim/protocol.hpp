@@ -37,6 +37,9 @@
 //                     exec is half set up (it would wait on the frozen container)
 //   "resume\n"        it has been thawed; reply "ok\n"
 //   "reopen-log\n"    open the log's path again (it was renamed to rotate it); reply "ok\n"
+//   "dns JSON\n"      serve 127.0.0.11 from now on, as shim.json's `dns` would have ({"netns",
+//                     "hosts","servers"}: a network connect gave the container its first user
+//                     network); reply "ok\n" (also when it serves already) or "error MSG\n"
 //   "exec\n"          then a kExecSpec frame: the shim starts the process in the container
 //                     (a helper child runs the runtime library's exec, the process becomes
 //                     the shim's child), replies kStarted or kError, then streams the

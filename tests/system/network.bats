@@ -701,6 +701,21 @@ PY
   [ "$status" -ne 0 ]
   [ "${#lines[@]}" -eq 1 ]
   [ -z "$(e ps -aq --filter status=created)" ]
+  # A default-network container connected to a user network is switched over to the DNS
+  # server, as Docker does: resolv.conf names 127.0.0.11, a DNS-only lookup finds a member;
+  # a restart keeps it; disconnected, its next start has the host's servers again.
+  e run -d --name dflt busybox sleep 60 >/dev/null
+  [[ "$(e exec dflt cat /etc/resolv.conf)" != *127.0.0.11* ]]
+  e network connect front dflt
+  [ "$(e exec dflt head -1 /etc/resolv.conf)" = "nameserver 127.0.0.11" ]
+  run -0 e exec dflt nslookup app
+  [[ "$output" == *"Name:"*app* ]]
+  e restart -t0 dflt >/dev/null
+  run -0 e exec dflt nslookup app
+  e network disconnect front dflt
+  e restart -t0 dflt >/dev/null
+  [[ "$(e exec dflt cat /etc/resolv.conf)" != *127.0.0.11* ]]
+  e rm -f dflt >/dev/null
   # A network that is not there: one line (it was std::bad_alloc, from an empty optional).
   run e network connect nosuchnet app
   [ "$status" -eq 1 ]
