@@ -1339,13 +1339,18 @@ bool Engine::sync_resolv_conf(const Container& c, bool embedded, bool in_place) 
 
 void Engine::detach_views(const std::string& id) {
   const std::string dir = container_dir(id);
-  // Outermost first: detaching a view takes the volumes bound inside it along.
-  for (const auto& path : mount_points_under(dir + "/tmp-")) ::umount2(path.c_str(), MNT_DETACH);
+  // A view's directory is made before its mount and removed after it: without one there is
+  // nothing to detach, and the mount table is not read (rm and a stop's cleanup call this).
+  std::vector<std::string> views;
   if (DIR* d = ::opendir(dir.c_str())) {
     while (dirent* e = ::readdir(d))
-      if (std::string_view(e->d_name).starts_with("tmp-")) ::unlinkat(::dirfd(d), e->d_name, AT_REMOVEDIR);
+      if (std::string_view(e->d_name).starts_with("tmp-")) views.push_back(e->d_name);
     ::closedir(d);
   }
+  if (views.empty()) return;
+  // Outermost first: detaching a view takes the volumes bound inside it along.
+  for (const auto& path : mount_points_under(dir + "/tmp-")) ::umount2(path.c_str(), MNT_DETACH);
+  for (const auto& v : views) ::rmdir((dir + "/" + v).c_str());
 }
 
 void Engine::unmount_rootfs(const std::string& id, bool detach) {
