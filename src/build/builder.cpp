@@ -1478,11 +1478,23 @@ class Builder {
 
   const IgnoreRules& ignore_rules() {
     if (!ignore_) {
+      // As the Dockerfile is read: inside the context (a link out of a context that came from a
+      // URL, git or the API names nothing of the host's), a regular file (not a FIFO that
+      // blocks, not /dev/zero), at most 16 MiB.
+      constexpr size_t kMax = 16u << 20;
       std::string text;
-      UniqueFd f(::openat(context_fd(), ".dockerignore", O_RDONLY | O_CLOEXEC));
-      if (f) {
-        char buf[4096];
-        for (size_t n; (n = fs::read_fd(f.get(), buf, sizeof buf, ".dockerignore")) > 0;) text.append(buf, n);
+      if (UniqueFd at = fs::open_in_root(context_fd(), ".dockerignore", O_PATH)) {
+        struct stat st {};
+        if (::fstat(at.get(), &st) < 0) throw_errno(".dockerignore");
+        if (!S_ISREG(st.st_mode)) throw Error(ErrorKind::invalid_argument, "build: .dockerignore is not a regular file");
+        if (st.st_size > static_cast<off_t>(kMax)) throw Error(ErrorKind::invalid_argument, "build: .dockerignore: larger than 16 MiB");
+        UniqueFd f(::open(fs::fd_path(at.get()).c_str(), O_RDONLY | O_CLOEXEC));
+        if (!f) throw_errno("open .dockerignore");
+        char buf[65536];
+        for (size_t n; (n = fs::read_fd(f.get(), buf, sizeof buf, ".dockerignore")) > 0;) {
+          text.append(buf, n);
+          if (text.size() > kMax) throw Error(ErrorKind::invalid_argument, "build: .dockerignore: larger than 16 MiB");
+        }
       }
       ignore_ = IgnoreRules::parse(text);
     }

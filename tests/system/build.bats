@@ -897,6 +897,35 @@ DOCKERFILE
   no_build_leftovers
 }
 
+@test ".dockerignore is read as the Dockerfile is: inside the context, a regular file, bounded (a link out, /dev/zero, a FIFO)" {
+  printf 'FROM busybox\nCOPY . /c/\n' > "$CTX/Dockerfile"
+  touch "$CTX/a" "$CTX/b"
+  mkdir -p "$TEST_DIR/outside"
+  echo a > "$TEST_DIR/outside/ign"
+  # A link inside the context is followed; one that leads out (absolute or by ..) names nothing.
+  echo b > "$CTX/ignore-rules"
+  ln -s ignore-rules "$CTX/.dockerignore"
+  e build -q --no-cache -t ig "$CTX" >/dev/null
+  [ "$(e run --rm ig ls /c | tr '\n' ' ')" = "Dockerfile a ignore-rules " ]
+  for target in "$TEST_DIR/outside/ign" "../../../../../../../..$TEST_DIR/outside/ign"; do
+    ln -sfn "$target" "$CTX/.dockerignore"
+    e build -q --no-cache -t ig "$CTX" >/dev/null
+    [ "$(e run --rm ig ls /c | tr '\n' ' ')" = "Dockerfile a b ignore-rules " ]
+  done
+  # /dev/zero through a link resolves inside the context (none there); a FIFO is refused at
+  # once, not waited on; neither is read without end.
+  ln -sfn /dev/zero "$CTX/.dockerignore"
+  run -0 timeout 60 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" build -q --no-cache "$CTX"
+  rm "$CTX/.dockerignore"
+  mkfifo "$CTX/.dockerignore"
+  run timeout 60 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" build -q --no-cache "$CTX"
+  [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+  [ "${#lines[@]}" -eq 1 ] && [[ "$output" == *"build: .dockerignore is not a regular file" ]]
+  rm "$CTX/.dockerignore"
+  e rmi ig >/dev/null
+  no_build_leftovers
+}
+
 @test "RUN --network=host needs the user's --allow network.host (BuildKit's entitlement); build --network none is never overridden by the Dockerfile" {
   # A service on the host's loopback that only the host's network reaches.
   python3 -c 'import socket,sys
