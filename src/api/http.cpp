@@ -161,6 +161,8 @@ struct Server::Impl {
         });
         return;
       }
+      // Asio accepts without SOCK_CLOEXEC: a connection must not live on in what we spawn.
+      ::fcntl(s.native_handle(), F_SETFD, FD_CLOEXEC);
       std::make_shared<Connection>(this, std::move(s))->read_next();
       accept(a);
     });

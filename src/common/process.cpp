@@ -32,6 +32,7 @@ int run_command(const std::vector<std::string>& argv, const std::string& input, 
   posix_spawn_file_actions_adddup2(&fa, in_r.get(), 0);
   posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
   posix_spawn_file_actions_adddup2(&fa, out_w.get(), 2);
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);  // none of ours (a daemon's sockets, a shell's pipes)
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -92,6 +93,8 @@ void spawn_detached(std::vector<std::string> argv) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   for (int fd = 0; fd < 3; ++fd) posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
+  // It outlives us: nothing of ours may stay open in it (a caller's `$(…)` would wait for it).
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;

@@ -126,6 +126,7 @@ json Cni::exec(const std::string& command, const json& config, const Attachment&
   posix_spawn_file_actions_adddup2(&fa, in_r.get(), 0);
   posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
   posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;

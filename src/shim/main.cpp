@@ -1701,6 +1701,20 @@ int main(int argc, char** argv) {
   int ready = argc > 2 ? std::atoi(argv[2]) : -1;
   int attach = argc > 3 ? std::atoi(argv[3]) : -1;
   int gate = argc > 4 ? std::atoi(argv[4]) : -1;
+  // Nothing of the spawner's stays open in us but our arguments' fds: a daemon's accepted
+  // connections (its clients would wait on us for EOF after it died), a shell's pipes (a
+  // `$(berth run -d …)` would wait for the container's end).
+  {
+    int keep[] = {ready, attach, gate};
+    std::sort(std::begin(keep), std::end(keep));
+    unsigned from = 3;
+    for (int fd : keep) {
+      if (fd < static_cast<int>(from)) continue;
+      if (static_cast<unsigned>(fd) > from) ::syscall(SYS_close_range, from, static_cast<unsigned>(fd) - 1, 0U);
+      from = static_cast<unsigned>(fd) + 1;
+    }
+    ::syscall(SYS_close_range, from, ~0U, 0U);
+  }
   auto fail = [&](const std::string& msg) {
     std::string line = "error " + msg + "\n";
     if (ready >= 0) fs::write_all(ready, line);

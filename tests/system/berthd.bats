@@ -827,6 +827,12 @@ same() {
 
 @test "berthd: killed -9 and restarted, its containers ran on; an exit during the outage is reported" {
   run -0 d run -d --name survivor busybox sh -c 'trap "exit 0" TERM; while true; do echo tick; sleep 0.2; done'
+  # A client waiting on berthd when it dies gets its EOF, even when a container was started
+  # meanwhile (its monitor inherited the daemon's open connections and held them).
+  curl -s --unix-socket "$DD/d.sock" -X POST "http://d/containers/survivor/wait" > /dev/null 2>&1 &
+  local waiter=$!
+  sleep 0.3
+  run -0 d run -d --name witness busybox sleep 100
   run -0 d run -d --name shortlived busybox sh -c 'sleep 1; exit 3'
   # Restart policies as Docker's daemon applies them when it comes up: `always` starts again
   # (after a user's stop too), `unless-stopped` only when no user stopped it.
@@ -839,6 +845,7 @@ same() {
   # While berthd is down, phoenix's monitor dies and takes it along (as a host's crash would).
   kill -9 "$(cut -d' ' -f1 "$DD/run/default/containers/$phoenix/shim.pid")"
   sleep 1.5
+  ! kill -0 "$waiter" 2>/dev/null || { kill "$waiter"; false; }
   rm -f "$DD/berthd.test-pid"
   start_berthd
   local i
@@ -847,7 +854,7 @@ same() {
   run -0 d inspect -f '{{.Name}} {{.State.Status}}' phoenix again held shortlived
   [ "$output" = "$(printf '/phoenix running\n/again running\n/held exited\n/shortlived exited')" ]
   ! grep -q "autostart: .*held" "$DD/berthd.log"
-  d rm -f phoenix again held
+  d rm -f phoenix again held witness
   run -0 d inspect -f '{{.State.Status}}' survivor
   [ "$output" = running ]
   run -0 d inspect -f '{{.State.Status}} {{.State.ExitCode}}' shortlived

@@ -136,6 +136,20 @@ setup() {
   [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
 }
 
+@test "run -d returns at once when the caller holds other fds open: the monitor keeps none of them" {
+  # `id=$(berth run -d …)` under a shell, ssh or CI runner that has extra pipes open: the
+  # long-lived shim must not hold them (the reader would wait for the container's end).
+  local start id shim
+  start=$(date +%s)
+  id=$( { e run -d --network none busybox sleep 30 3>&1 | cat; } 7>"$TEST_DIR/marker")
+  [ $(($(date +%s) - start)) -lt 10 ]
+  shim=$(cut -d' ' -f1 "$TEST_DIR/run/default/containers/$id/shim.pid")
+  ls -l "/proc/$shim/fd"
+  ! ls -l "/proc/$shim/fd" | grep -q marker || false
+  [ "$(ls "/proc/$shim/fd" | sort -n | tail -1)" -lt 10 ]
+  e rm -f "$id" >/dev/null
+}
+
 @test "a request the shim had not answered when its container exited is not left waiting on the cleanup" {
   # A stop holds the container's lock while it waits for the shim's answer; the shim's cleanup
   # after an exit takes that lock. A stop that raced the exit used to wait forever (found by

@@ -1,5 +1,6 @@
 // berthd-tls.so: berthd's TCP listener with TLS client verification (see api/tls.hpp).
 // Loaded only by a daemon given a tcp:// host; OpenSSL stays out of the others' memory.
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -201,6 +202,7 @@ class Listener : public api::TlsListener {
       }
       boost::system::error_code ignored;
       s.set_option(tcp::no_delay(true), ignored);
+      ::fcntl(s.native_handle(), F_SETFD, FD_CLOEXEC);  // Asio accepts without SOCK_CLOEXEC
       std::make_shared<Session>(std::move(s), ctx_, adopt_, options_.handshake_timeout)->start();
       accept();
     });
