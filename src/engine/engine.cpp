@@ -118,6 +118,9 @@ std::string restarting_mark(const std::string& dir) { return dir + "/restarting"
 
 // The engine's mark on a container it paused (observe asks the runtime only then).
 std::string paused_mark(const std::string& container_dir) { return container_dir + "/paused"; }
+// A commit's pause, for as long as it holds the container's lock: found with the lock free,
+// the commit died (killed) before it thawed the container.
+std::string commit_pause_mark(const std::string& container_dir) { return container_dir + "/paused-for-commit"; }
 
 int64_t now_ns() { return metadata::now_ns(); }
 
@@ -1413,7 +1416,8 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     }
   }
   unmount_rootfs(c.id());
-  ::unlink(paused_mark(container_dir(c.id())).c_str());  // a mark a past run left
+  ::unlink(paused_mark(container_dir(c.id())).c_str());  // marks a past run left
+  ::unlink(commit_pause_mark(container_dir(c.id())).c_str());
   trace("start");
   const UsernsRemap remap = remap_of(c);  // made with userns-remap: its ids, for good
   if (remap.on()) {
@@ -1783,8 +1787,20 @@ bool Engine::auto_remove_leftover(const Container& c, const State& s) {
 }
 
 State Engine::state_locked(Container& c) {
+  // Under the lock a commit holds while it pauses: its mark is a dead commit's. Thawed (Docker's
+  // daemon unpauses after a commit whatever its client does), else the container stayed frozen
+  // while shown running, and stop, rm -f, exec and unpause all failed or hung.
+  if (const std::string mark = commit_pause_mark(container_dir(c.id())); ::access(mark.c_str(), F_OK) == 0) {
+    try {
+      thaw(c);
+    } catch (const std::exception& e) {
+      log::debug(e.what());  // not running any more: nothing to thaw
+    }
+    ::unlink(mark.c_str());
+  }
   Stale stale = Stale::no;
   State s = observe(c, stale);
+  if (stale == Stale::commit_died) stale = Stale::no;  // another commit paused it meanwhile? not under our lock
   if (stale != Stale::no) reconcile(c, s, stale);
   return s;
 }
@@ -1828,15 +1844,22 @@ State Engine::observe(const Container& c, Stale& stale) {
       s.pid = 0;
       return s;
     }
-    // Paused: only when the engine paused it (its mark), confirmed by the runtime's state —
-    // which costs four files and a parse of the spec, too much for every line of a ps.
-    if (::access(paused_mark(dir).c_str(), F_OK) == 0) {
+    // Paused: only when the engine paused it (its mark, or a commit's), confirmed by the
+    // runtime's state — which costs four files and a parse of the spec, too much for every
+    // line of a ps.
+    const bool by_commit = ::access(commit_pause_mark(dir).c_str(), F_OK) == 0;
+    if (by_commit || ::access(paused_mark(dir).c_str(), F_OK) == 0) {
       try {
         auto rs = runtime_ops(c.id()).state(c.id());
         if (rs.value("status", "") == "paused") s.status = Status::paused;
       } catch (const Error&) {
         // being created or deleted this very moment
       }
+    }
+    // A commit's pause with the container's lock free: the commit is dead, state() thaws it.
+    if (by_commit) {
+      UniqueFd probe(::open((opts_.state + "/" + opts_.images.ns + "/locks/" + c.id()).c_str(), O_RDWR | O_CLOEXEC));
+      if (probe && ::flock(probe.get(), LOCK_EX | LOCK_NB) == 0) stale = Stale::commit_died;
     }
     return s;
   }
@@ -3655,7 +3678,21 @@ image::Image Engine::commit(const std::string& ref, const std::string& image_ref
   if (own) config = merge_commit_config(std::move(config), c.data["Config"]);
   State s = state_locked(c);
   const bool paused_here = pause && s.status == Status::running;
-  if (paused_here) freeze(c);
+  const std::string mark = commit_pause_mark(container_dir(c.id()));
+  if (paused_here) {
+    fs::write_file_atomic(mark, "", 0600);  // first: a commit killed after the freeze is seen
+    try {
+      freeze(c);
+    } catch (...) {
+      ::unlink(mark.c_str());
+      throw;
+    }
+  }
+  auto thaw_here = [&] {
+    if (!paused_here) return;
+    thaw(c);
+    ::unlink(mark.c_str());
+  };
   try {
     image::Image base = images_.resolve(c.data.value("ImageID", ""));
     // The history's "created by": the container's Cmd, as Docker's commit writes it.
@@ -3664,14 +3701,14 @@ image::Image Engine::commit(const std::string& ref, const std::string& image_ref
       if (arg.is_string()) created_by += (created_by.empty() ? "" : " ") + arg.get<std::string>();
     auto img = images_.commit(base, images_.snapshots().fs_dir(c.rec.snapshot), image_ref, config, comment, author,
                               kInitLayerPaths, created_by);
-    if (paused_here) thaw(c);
+    thaw_here();
     // Docker's container event, with what it names.
     std::map<std::string, std::string> extra = {{"comment", comment}, {"imageID", img.id.str()}};
     if (!image_ref.empty()) extra["imageRef"] = image_ref;
     emit(c, "commit", std::move(extra));
     return img;
   } catch (...) {
-    if (paused_here) thaw(c);
+    thaw_here();
     throw;
   }
 }

@@ -473,7 +473,8 @@ class Engine {
   bool auto_remove_leftover(const Container& c, const State& s);
   // Why a record is stale: the container ended (the shim's exit record says how), or its
   // shim died before it could say.
-  enum class Stale { no, exited, monitor_died };
+  // commit_died: a commit's pause outlived the commit (killed): thawed under the lock.
+  enum class Stale { no, exited, monitor_died, commit_died };
   // What the shim's files and the record say, without writing anything; `stale`: whether the
   // container ended without its record knowing (reconcile, under the lock), and how.
   State observe(const Container& c, Stale& stale);

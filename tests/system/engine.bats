@@ -1637,6 +1637,32 @@ PY
   done
 }
 
+@test "a commit killed while it has the container paused: the next look at the container thaws it" {
+  e run -d --name fz --network none busybox sh -c 'head -c 150000000 /dev/urandom > /big; touch /ready; sleep 1000' >/dev/null
+  wait_for e exec fz test -f /ready
+  local id i
+  id=$(e inspect -f '{{.Id}}' fz)
+  rs() { "$BERTH_RUNTIME" --root "$TEST_DIR/run/default/runtime" state "$id" | jq -r .status; }
+  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" commit fz big:1 > /dev/null 2>&1 &
+  local committer=$!
+  for i in $(seq 200); do [ "$(rs)" = paused ] && break; sleep 0.02; done
+  [ "$(rs)" = paused ]
+  kill -9 "$committer"
+  wait "$committer" || true
+  [ "$(rs)" = paused ]
+  # Docker's daemon unpauses after a commit whatever its client does: here the next command
+  # that looks at the container does (it was shown running while frozen; stop hung).
+  run -0 e ps --format '{{.Names}} {{.Status}}'
+  echo "ps: $output"; [[ "$output" == "fz Up "* ]] && [[ "$output" != *Paused* ]]
+  [ "$(rs)" = running ]
+  run -0 e exec fz echo alive
+  [ "$output" = alive ]
+  run -0 timeout 20 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" stop -t 1 fz
+  [ ! -e "$TEST_DIR/run/default/containers/$id/paused-for-commit" ]
+  e rm fz >/dev/null
+  e rmi big:1 >/dev/null 2>&1 || true
+}
+
 @test "commit keeps what is below a directory overlayfs marked (renamed directories carry overlay xattrs)" {
   # /etc comes from the image: its copy-up carries trusted.overlay.origin; /tmp/d is made
   # where a whiteout was: trusted.overlay.opaque.
