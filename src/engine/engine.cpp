@@ -1404,6 +1404,12 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   }
   const std::string dir = container_dir(c.id());
   const std::string rootfs = dir + "/rootfs";
+  // A create killed between its record and its /etc files (resolv.conf is the last written):
+  // made now, as Docker makes them at every start (else no start could ever bind them).
+  if (::access((opts_.images.root + "/containers/" + c.id() + "/resolv.conf").c_str(), F_OK) < 0 && errno == ENOENT) {
+    fs::mkdir_p(opts_.images.root + "/containers/" + c.id(), 0700);
+    write_etc_files(c);
+  }
   fs::mkdir_p(rootfs, 0700);
   ::unlink((dir + "/exit").c_str());
   ::unlink((dir + "/pid").c_str());
