@@ -1422,6 +1422,9 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     }
   }
   unmount_rootfs(c.id());
+  // Attachments a killed start or run left (it is not running, we hold its lock): given back
+  // first, else this start failed with "already attached" (and only the next one worked).
+  if (!networks_.networks_of(c.id()).empty()) release_network(c.id());
   ::unlink(paused_mark(container_dir(c.id())).c_str());  // marks a past run left
   ::unlink(commit_pause_mark(container_dir(c.id())).c_str());
   trace("start");

@@ -836,6 +836,61 @@ EOF
   ip link del bt-br1 2>/dev/null || true
 }
 
+@test "a run killed while its network is attached: the next start gives that attachment back first, and nothing is left" {
+  e run --rm busybox true
+  # A bridge, then a plugin that hangs in ADD while $TEST_DIR/slow exists (else passes the
+  # result on): the run is killed while it hangs, its attachment recorded, never finished.
+  cat > "$PLUGINS/slowpoke" <<EOF
+#!/bin/sh
+conf=\$(cat)
+if [ "\$CNI_COMMAND" = ADD ]; then
+  [ -e "$TEST_DIR/slow" ] && { touch "$TEST_DIR/in-add"; sleep 30; }
+  echo "\$conf" | jq -c .prevResult
+fi
+exit 0
+EOF
+  chmod +x "$PLUGINS/slowpoke"
+  cat > "$BROOT/networks/slowpoke.conflist" <<EOF
+{"cniVersion": "1.0.0", "name": "slowpoke", "plugins": [
+  {"type": "bridge", "bridge": "bt-br0", "isGateway": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.211.0.0/24"}]], "dataDir": "$TEST_DIR/run/networks/ipam"}},
+  {"type": "slowpoke"}]}
+EOF
+  ip link add bt-br0 type bridge
+  before=$(net_traces)
+  touch "$TEST_DIR/slow"
+  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" --cni-plugin-dir "/usr/lib/cni:$PLUGINS" \
+    run -d --name g --network slowpoke busybox sleep 100 > /dev/null 2>&1 &
+  local cli=$!
+  for i in $(seq 100); do [ -e "$TEST_DIR/in-add" ] && break; sleep 0.05; done
+  [ -e "$TEST_DIR/in-add" ]
+  kill -9 "$cli"
+  wait "$cli" || true
+  rm "$TEST_DIR/slow"
+  # It failed with "already attached to network slowpoke" (the second start worked).
+  run -0 e --cni-plugin-dir "/usr/lib/cni:$PLUGINS" start g
+  [ "$(e inspect -f '{{.State.Status}}' g)" = running ]
+  ! pgrep -f "$PLUGINS/slowpoke" || false
+  e --cni-plugin-dir "/usr/lib/cni:$PLUGINS" rm -f g > /dev/null
+  [ "$(net_traces)" = "$before" ]
+  ip link del bt-br0
+  # The same with a spare's namespace (the default network's), recorded as taken before the
+  # shim starts: runs killed at moments from 3 to 30 ms in, twice; each container left behind
+  # starts at the first try (about one in twenty did not).
+  e run --rm busybox true
+  before=$(net_traces)
+  local d failed=0
+  for d in $(seq 3 30) $(seq 3 30); do
+    timeout -s KILL "0.0$(printf %02d "$d")" "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" \
+      run -d --name "k$d" busybox sleep 100 > /dev/null 2>&1 || true
+    e inspect "k$d" > /dev/null 2>&1 || continue
+    if ! out=$(e start "k$d" 2>&1); then echo "k$d: $out"; failed=1; fi
+    e rm -f "k$d" > /dev/null
+  done
+  [ "$failed" = 0 ]
+  [ "$(net_traces)" = "$before" ]
+}
+
 @test "after rm, and after kill -9 of everything plus one berth command, nothing is left" {
   # Warm-up: the default network and portmap's shared chains exist from here on.
   port=$(free_port)
