@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <thread>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
@@ -105,7 +106,17 @@ void spawn_detached(std::vector<std::string> argv) {
   int err = ::posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
-  if (err != 0) log::debug(argv[0] + ": " + std::strerror(err));
+  if (err != 0) {
+    log::debug(argv[0] + ": " + std::strerror(err));
+    return;
+  }
+  // Reaped when it ends: a daemon lives on after it (berthd gathered one zombie per fill); a
+  // CLI that exits first leaves it to init, the thread going with the process.
+  std::thread([pid] {
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }).detach();
 }
 
 }  // namespace berth
