@@ -16,6 +16,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "common/log.hpp"
 #include "common/strings.hpp"
 
 namespace berth::engine {
@@ -245,7 +246,24 @@ bool VolumeStore::remove(const std::string& name) {
   if (auto v = get(name)) unmount(*v);
   if (is_mount_point(vdir + "/_data"))
     throw Error(ErrorKind::conflict, "volume " + name + ": something is mounted on " + vdir + "/_data (not removed)");
-  fs::remove_all(vdir);
+  // Renamed out of the store first (a name no volume can have): a remove killed midway left a
+  // half-emptied volume that still looked whole. What such a remove left goes now too.
+  const std::string gone = dir_ + "/.removing-" + random_id();
+  if (::rename(vdir.c_str(), gone.c_str()) < 0) throw_errno("volume " + name + ": remove");
+  fs::remove_all(gone);
+  if (DIR* d = ::opendir(dir_.c_str())) {
+    std::vector<std::string> left;
+    while (auto* e = ::readdir(d))
+      if (std::string_view(e->d_name).rfind(".removing-", 0) == 0) left.emplace_back(e->d_name);
+    ::closedir(d);
+    for (const auto& n : left) {
+      try {
+        fs::remove_all(dir_ + "/" + n);
+      } catch (const std::exception& e) {
+        log::debug(e.what());  // another remove at it this very moment
+      }
+    }
+  }
   return true;
 }
 

@@ -1112,6 +1112,28 @@ EOS
   [ -z "$(ls "$BROOT/volumes/default")" ]
 }
 
+@test "volume rm killed midway: the volume is whole or gone, never half-emptied; what it left goes with the next rm" {
+  local d n
+  for d in 2 5 10 20 40; do
+    e volume create "vv$d" > /dev/null
+    e run --rm --network none -v "vv$d:/d" busybox sh -c 'i=0; while [ $i -lt 2000 ]; do echo x > /d/f$i; i=$((i+1)); done'
+    timeout -s KILL "0.0$(printf %02d "$d")" "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" volume rm "vv$d" > /dev/null 2>&1 || true
+    if e volume inspect "vv$d" > /dev/null 2>&1; then
+      n=$(ls "$(e volume inspect -f '{{.Mountpoint}}' "vv$d")" | wc -l)
+      echo "vv$d: $n files"
+      [ "$n" -eq 2000 ]
+      e volume rm "vv$d" > /dev/null
+    fi
+  done
+  # A remove killed after its rename: hidden (no volume has such a name), gone at the next rm.
+  mkdir -p "$BROOT/volumes/default/.removing-left/_data"
+  touch "$BROOT/volumes/default/.removing-left/_data/f"
+  e volume create last > /dev/null
+  [ "$(e volume ls -q)" = last ]
+  e volume rm last > /dev/null
+  [ -z "$(ls -A "$BROOT/volumes/default")" ]
+}
+
 @test "anonymous volumes: -v /path and the image's Volumes; copy-up keeps owners; rm -v and --rm remove them" {
   build_config_image
   e create --name anon cfg 'stat -c %u /vol; cat /vol/seed; echo kept > /vol/new' >/dev/null
