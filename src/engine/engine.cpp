@@ -770,6 +770,7 @@ std::vector<std::string> mount_points_under(const std::string& prefix) {
 
 image::Service::CheckResult Engine::check(bool repair) {
   image::Service::CheckResult r = images_.check(repair);
+  const size_t store_problems = r.problems.size(), store_repairs = r.repaired.size();
   std::set<std::string> recorded;
   for (auto& rec : images_.db().list_containers(opts_.images.ns)) recorded.insert(rec.id);
   // What containers without a record left (a crash between two steps of create or rm): a
@@ -868,6 +869,13 @@ image::Service::CheckResult Engine::check(bool repair) {
     } else {
       r.problems.push_back(path + ": an image mount without its record");
     }
+  }
+  // A repair here (an unrecorded container's snapshot, recorded without its directory) may
+  // have mended what the store's check found: what is left of that, counted again.
+  if (repair && r.repaired.size() > store_repairs && store_problems > 0) {
+    image::Service::CheckResult again = images_.check(false);
+    r.problems.erase(r.problems.begin(), r.problems.begin() + static_cast<std::ptrdiff_t>(store_problems));
+    r.problems.insert(r.problems.begin(), again.problems.begin(), again.problems.end());
   }
   return r;
 }
