@@ -2280,12 +2280,16 @@ bool Engine::halt(Container& c, const State& s, int sig, int timeout, UniqueFd l
       }
     }
     shim_request(c, "signal " + std::to_string(sig) + "\n");
+    emit(c, "kill", {{"signal", std::to_string(sig)}});  // Docker's: a stop's signals are kill events
     lk.reset();
     pollfd p{waiter.get(), POLLIN, 0};
     int r;
     while ((r = ::poll(&p, 1, timeout * 1000)) < 0 && errno == EINTR) {
     }
-    if (r == 0 && sig != SIGKILL) shim_request(c, "signal 9\n");
+    if (r == 0 && sig != SIGKILL) {
+      shim_request(c, "signal 9\n");
+      emit(c, "kill", {{"signal", "9"}});
+    }
     fs::read_line(waiter.get());
   } catch (const Error&) {
     // exited meanwhile
@@ -2352,6 +2356,7 @@ void Engine::restart(const std::string& ref, int timeout, const std::function<vo
     throw;
   }
   if (rm) ::unlink(mark.c_str());
+  emit(c, "restart");
 }
 
 Engine::AutostartResult Engine::autostart() {

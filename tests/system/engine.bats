@@ -1997,12 +1997,16 @@ PY
   # with --rm), its networks at start and at its end
   e run --rm --network evnet -v /anon -v evnamed:/named busybox true
   e volume rm evnamed >/dev/null
+  # Docker's for a stop (its signals as kill events, SIGKILL after the timeout), a restart, an rm -f.
+  e run -d --name ev4 --network none busybox sleep 50 >/dev/null
+  e stop -t 1 ev4 >/dev/null; e restart ev4 >/dev/null; e rm -f ev4 >/dev/null
   e network rm evnet >/dev/null
   for i in $(seq 50); do grep -q "network destroy" "$TEST_DIR/live" && break; sleep 0.1; done
   kill $follower
   cat "$TEST_DIR/live"
   # Docker's lines, in order: the die (written by the shim) between start and destroy.
   [ "$(grep ' container ' "$TEST_DIR/live" | grep 'name=ev1' | awk '{print $3}' | tr '\n' ' ')" = "create attach start die destroy " ]
+  [ "$(grep ' container ' "$TEST_DIR/live" | grep 'name=ev4' | awk '{a=$3; if (a == "kill") {match($0, /signal=[0-9]+/); a = a "(" substr($0, RSTART + 7, RLENGTH - 7) ")"} printf "%s ", a}')" = "create start kill(15) kill(9) die stop start restart kill(9) die destroy " ]
   grep -q "container die [0-9a-f]\{64\} (exitCode=3, image=busybox, name=ev1, team=a)" "$TEST_DIR/live"
   [ "$(grep -c ' container \(pause\|unpause\|rename\|kill\|destroy\) ' "$TEST_DIR/live")" -ge 4 ]
   grep -q "container rename .*name=ev3, oldName=/ev2" "$TEST_DIR/live"
