@@ -811,6 +811,42 @@ same() {
   d rm -f chatty
 }
 
+@test "berthd: the end of an attached client's stdin ends the attachment without StdinOnce (Docker's), closes the container's stdin with it" {
+  # run -d -i: StdinOnce false. A program that writes, half-closes and reads to EOF got its EOF
+  # only when the container ended.
+  run -0 d run -d -i --name keep busybox sh -c 'read l; echo "got $l"; sleep 3; echo late; cat; echo after-eof'
+  cat > "$DD/attach.py" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)
+s.sendall(b"POST /containers/%s/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n" % sys.argv[2].encode())
+head = b""
+while b"\r\n\r\n" not in head: head += s.recv(1)
+t0 = time.time()
+s.sendall(b"x\n"); s.shutdown(socket.SHUT_WR)
+out = b""
+while True:
+    b = s.recv(65536)
+    if not b: break
+    out += b
+print("%.1f %s" % (time.time() - t0, b"late" in out))
+PY
+  run -0 /usr/bin/python3 "$DD/attach.py" "$DD/d.sock" keep
+  echo "$output"
+  [[ "$output" == *" False" ]]
+  [ "${output%% *}" \< 2.5 ]
+  # The container's stdin stays open: it still runs (cat waits for the next attachment).
+  sleep 3.5
+  run -0 d inspect -f '{{.State.Running}}' keep
+  [ "$output" = true ]
+  run -0 d logs keep
+  [ "$output" = "$(printf 'got x\nlate')" ]
+  d rm -f keep
+  # run -i in the foreground (StdinOnce): the end of stdin closes the container's stdin, and
+  # its output goes on to its exit.
+  run -0 bash -c "printf 'y\n' | DOCKER_HOST=unix://$DD/d.sock DOCKER_CONFIG=$DD/docker-config $DOCKER_CLI run -i --rm busybox sh -c 'read l; echo got \$l; cat; echo after-eof'"
+  [ "$output" = "$(printf 'got y\nafter-eof')" ]
+}
+
 @test "berthd: 50 clients at once, each a run --rm" {
   local pids=()  # waited for by pid (a bare `wait` also waits for bats's timeout watchdog)
   for i in $(seq 1 50); do

@@ -50,6 +50,7 @@ int drain_to_exit(int fd) {
 struct Pump {
   int client = -1, shim = -1;
   bool tty = false, use_stdin = false, out = true, err = true;
+  bool stdin_once = false;  // the container's StdinOnce
   std::mutex* shim_mu = nullptr;  // frames to the shim from other threads (resize)
   std::string detach_keys = kDefaultDetachKeys;
 
@@ -143,11 +144,16 @@ struct Pump {
           if (!stdin_bytes(std::string_view(buf.data(), static_cast<size_t>(n)), r)) return r;
         } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
           // The client closed its writing side (the docker CLI does when it sends no stdin):
-          // the container's stdin ends, its output goes on.
+          // without stdin, the output goes on.
           client_reading = false;
           // The start of a detach sequence that never finished is input too.
           if (use_stdin && matched) to_shim(shim::kStdin, std::string_view(detach_keys).substr(0, matched));
           matched = 0;
+          // The end of its stdin: with StdinOnce (no terminal) the container's stdin closes and
+          // its output goes on; else (Docker's) the attachment ends, output too — the
+          // container keeps its stdin for the next one (a client that half-closes and reads
+          // to EOF waited for the container's end).
+          if (use_stdin && (!stdin_once || tty)) return r;
           if (use_stdin) to_shim(shim::kStdinClose, "");
         }
       } else if (p[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
@@ -202,6 +208,7 @@ void Api::container_attach(Exchange& ex, const Params& p) {
   Pump pump;
   pump.tty = config.tty;
   pump.use_stdin = q.flag("stdin") && config.open_stdin;
+  pump.stdin_once = config.stdin_once;
   pump.out = q.flag("stdout");
   pump.err = q.flag("stderr");
   pump.detach_keys = detach_sequence(q.param("detachKeys"));
