@@ -1,4 +1,5 @@
 // berth attach: to a running container's stdio through its shim.
+#include <cstdio>
 #include <string>
 
 #include "cli/berth/attach_io.hpp"
@@ -19,7 +20,11 @@ int cmd_attach(const Engine& e, int argc, char** argv, int first) {
   o.tty = s.tty;
   o.send_size = true;
   int code = attach_loop(s.conn.get(), o);
-  if (code == kDetached) return 0;
+  if (code == kDetached) {
+    // Docker's CLI: a detach from attach (and exec) is its "error", exit 1 (run and start -a: 0).
+    std::fprintf(stderr, "read escape sequence\n");
+    return 1;
+  }
   if (code < 0) {
     auto c = eng.lookup(a.id());
     code = eng.state(c).exit_code;

@@ -59,7 +59,10 @@ int cmd_exec(const Engine& e, int argc, char** argv, int first) {
   o.tty = req.tty;
   o.detach_keys = detach_keys(a);
   int code = attach_loop(x.conn.get(), o);
-  if (code == kDetached) return 0;  // the session runs on
+  if (code == kDetached) {  // the session runs on; Docker's CLI says so and exits 1
+    std::fprintf(stderr, "read escape sequence\n");
+    return 1;
+  }
   // The shim went away without an exit frame: the container ended under the process.
   return code < 0 ? 137 : code;
 }
