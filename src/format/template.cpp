@@ -1065,6 +1065,15 @@ class Exec {
       want(fn, a, 1);
       if (a[0].missing) return {"null", false};
       const json& v = a[0].v.is_object() && a[0].v.contains(kJsonForm) ? a[0].v[kJsonForm] : a[0].v;
+      // A row's methods (`.Label "KEY"`: {"@lookup": …}) are not fields: not in its JSON.
+      if (v.is_object() && std::any_of(v.begin(), v.end(), [](const json& m) {
+            return m.is_object() && m.size() == 1 && (m.contains("@lookup") || m.contains("@header"));
+          })) {
+        json fields = json::object();
+        for (auto& [k, m] : v.items())
+          if (!(m.is_object() && m.size() == 1 && (m.contains("@lookup") || m.contains("@header")))) fields[k] = m;
+        return {fields.dump(-1, ' ', false, json::error_handler_t::replace), false};
+      }
       return {v.dump(-1, ' ', false, json::error_handler_t::replace), false};
     }
     if (fn == "join") {

@@ -1929,6 +1929,10 @@ PY
   [[ "$(e info -f '{{.Driver}}')" == overlay* ]]
   # Lists: a template per row, or Docker's table with a header and aligned columns.
   [ "$(e ps --format '{{.Names}}={{.State}}' | sort | tr '\n' ' ')" = "web2=running web=running " ]
+  # {{json .}}: the row's fields as Docker's (its .Label method is none of them; Size "0B"
+  # when not asked for), as --format json.
+  [ "$(e ps --filter name=web2 --format '{{json .}}' | jq -c 'keys')" = '["Command","CreatedAt","ExitCode","ID","Image","Labels","LocalVolumes","Mounts","Names","Networks","Ports","RunningFor","Size","State","Status"]' ]
+  [ "$(e ps --filter name=web2 --format '{{json .}}')" = "$(e ps --filter name=web2 --format json)" ]
   run e ps --filter name=web2 --format 'table {{.Names}}\t{{.Status}}'
   [ "${lines[0]}" = "NAMES     STATUS" ]
   [[ "${lines[1]}" == "web2      Up "* ]]

@@ -138,7 +138,8 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
                        {"Status", r["Status"]}, {"Names", r["Names"]}, {"Labels", labels}, {"Networks", nets},
                        {"Mounts", mounts}, {"LocalVolumes", std::to_string(r["LocalVolumes"].get<int>())},
                        {"ExitCode", r["ExitCode"]}});
-      if (r.contains("Size")) views.back()["Size"] = r["Size"];
+      // Docker's rows have a Size always ("0B" when not asked for).
+      views.back()["Size"] = r.contains("Size") ? r["Size"] : json("0B");
       // Docker's `.Label "KEY"` (a method of its rows; not in its JSON).
       if (format != "json") views.back()["Label"] = {{"@lookup", r["Labels"]}};
     }
