@@ -16,6 +16,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -271,6 +272,10 @@ class Engine {
     std::vector<std::pair<std::string, std::string>> failed;    // name, why
   };
   AutostartResult autostart();
+  // A daemon's watch over the shims, until `stop` (looked at every second): a container whose
+  // shim died (killed: the container went with it) is started again when its restart policy
+  // wants it running and no user stopped it, as Docker's daemon does (monitors.cpp).
+  void watch_monitors(const std::atomic<bool>& stop);
   // volumes: its anonymous volumes go too (rm -v).
   void remove(const std::string& ref, bool force, bool volumes);
   // Docker's prunes: every container that is not running (nor paused, nor restarting);

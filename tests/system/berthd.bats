@@ -915,6 +915,35 @@ PY
   d rm survivor shortlived
 }
 
+@test "berthd: a container whose shim is killed is started again by its restart policy, as Docker's restart manager does" {
+  local a n u
+  a=$(d run -d --name mon-always --restart always busybox sleep 100)
+  n=$(d run -d --name mon-none busybox sleep 100)
+  u=$(d run -d --name mon-stopped --restart unless-stopped busybox sleep 100)
+  run -0 d stop -t 0 mon-stopped
+  local first
+  first=$(d inspect -f '{{.State.Pid}}' mon-always)
+  kill -9 "$(cut -d' ' -f1 "$DD/run/default/containers/$a/shim.pid")" "$(cut -d' ' -f1 "$DD/run/default/containers/$n/shim.pid")"
+  # No command looks: berthd sees the shims end and starts the one whose policy wants it.
+  local i
+  for i in $(seq 1 100); do grep -q "mon-always: its monitor died" "$DD/berthd.log" && break; sleep 0.1; done
+  grep "container mon-always: its monitor died (the container's monitor (berth-shim) died; the container was killed): started again (restart policy always)" "$DD/berthd.log"
+  run -0 d inspect -f '{{.State.Status}} {{.RestartCount}}' mon-always
+  [[ "$output" == "running "* ]]
+  [ "$(d inspect -f '{{.State.Pid}}' mon-always)" != "$first" ]
+  run -0 d exec mon-always echo again
+  [ "$output" = again ]
+  run -0 d inspect -f '{{.State.Status}} {{.State.ExitCode}}' mon-none mon-stopped
+  [ "$output" = "$(printf 'exited 137\nexited 137')" ] || [ "$output" = "$(printf 'exited 137\nexited 0')" ]
+  ! grep -q "mon-none: its monitor died\|mon-stopped: its monitor died" "$DD/berthd.log" || false
+  # A user's stop is still a stop: the watch does not start it again.
+  run -0 d stop -t 0 mon-always
+  sleep 1
+  run -0 d inspect -f '{{.State.Status}}' mon-always
+  [ "$output" = exited ]
+  d rm -f mon-always mon-none mon-stopped
+}
+
 @test "berthd: SIGTERM leaves containers running; a second berthd and plain TCP are refused" {
   run -1 "$BERTHD" --root "$DD/root" --state "$DD/run" -H "unix://$DD/other.sock"
   [[ "$output" == *"another berthd serves"* ]]

@@ -625,9 +625,21 @@ int main(int argc, char** argv) {
         log::error(std::string("autostart: ") + e.what());
       }
     });
+    // A container whose shim is killed is started again by its policy (Docker's restart
+    // manager; the shims restart their containers themselves otherwise).
+    std::atomic<bool> stopping{false};
+    std::thread monitors([&eng, &stopping] {
+      try {
+        eng.watch_monitors(stopping);
+      } catch (const std::exception& e) {
+        log::error(std::string("monitor watch: ") + e.what());
+      }
+    });
     server.run();
     signals.join();
     autostart.join();
+    stopping = true;
+    monitors.join();
     if (cri_listener) {
       cri_listener->stop();
       // gRPC's shutdown waits for every handler to return: one that does not (a call stuck
