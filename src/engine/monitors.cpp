@@ -80,10 +80,13 @@ void Engine::watch_monitors(const std::atomic<bool>& stop) {
 
   // A shim is gone: its container's record brought up to date (reconcile); started again
   // when its policy wants it running and no user stopped it — as Docker's daemon does after
-  // containerd reports the task's exit. A shim that ended as it should (the container
-  // stopped, its policy done with it) leaves nothing for the policy to want.
+  // containerd reports the task's exit. A shim that ended as it should wrote the exit first
+  // (a stop, an rm -f — which tell it not to restart —, a policy done with its container) or
+  // took the directory along (--rm): nothing for us then. Only a killed one leaves neither.
   auto ended = [&](const std::string& id) {
     try {
+      const std::string dir = container_dir(id);
+      if (!fs::is_dir(dir) || shim::read_exit_record(dir)) return;
       Container c = lookup(id);
       const State s = state(c);
       if (s.removed || s.running() || s.status == Status::restarting || !s.started) return;

@@ -50,7 +50,9 @@ int drain_to_exit(int fd) {
 struct Pump {
   int client = -1, shim = -1;
   bool tty = false, use_stdin = false, out = true, err = true;
-  bool stdin_once = false;  // the container's StdinOnce
+  // A container attachment without StdinOnce (or with a terminal): the end of the client's
+  // stdin ends it (Docker's). An exec's or a StdinOnce one's closes the process's stdin.
+  bool end_at_stdin_eof = false;
   std::mutex* shim_mu = nullptr;  // frames to the shim from other threads (resize)
   std::string detach_keys = kDefaultDetachKeys;
 
@@ -153,7 +155,7 @@ struct Pump {
           // its output goes on; else (Docker's) the attachment ends, output too — the
           // container keeps its stdin for the next one (a client that half-closes and reads
           // to EOF waited for the container's end).
-          if (use_stdin && (!stdin_once || tty)) return r;
+          if (use_stdin && end_at_stdin_eof) return r;
           if (use_stdin) to_shim(shim::kStdinClose, "");
         }
       } else if (p[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
@@ -208,7 +210,7 @@ void Api::container_attach(Exchange& ex, const Params& p) {
   Pump pump;
   pump.tty = config.tty;
   pump.use_stdin = q.flag("stdin") && config.open_stdin;
-  pump.stdin_once = config.stdin_once;
+  pump.end_at_stdin_eof = !config.stdin_once || config.tty;
   pump.out = q.flag("stdout");
   pump.err = q.flag("stderr");
   pump.detach_keys = detach_sequence(q.param("detachKeys"));
