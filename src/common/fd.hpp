@@ -1,9 +1,12 @@
 // An owned file descriptor (RAII). Closing is the only cleanup; move-only.
 #pragma once
 
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 namespace berth {
 
@@ -31,5 +34,17 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// Closes every fd from `first` on but those in `keep` (negative ones and those below `first`
+// are ignored): close_range(2) around them.
+inline void close_fds_except(unsigned first, std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  for (int fd : keep) {
+    if (fd < 0 || static_cast<unsigned>(fd) < first) continue;
+    if (static_cast<unsigned>(fd) > first) ::syscall(SYS_close_range, first, static_cast<unsigned>(fd) - 1, 0U);
+    first = static_cast<unsigned>(fd) + 1;
+  }
+  ::syscall(SYS_close_range, first, ~0U, 0U);
+}
 
 }  // namespace berth

@@ -784,7 +784,7 @@ image::Service::CheckResult Engine::check(bool repair) {
     if (DIR* d = ::opendir(dir->c_str())) {
       while (dirent* e = ::readdir(d)) {
         const std::string name = e->d_name;
-        if (name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string::npos && !recorded.count(name))
+        if (is_container_id(name) && !recorded.count(name))
           ids.insert(name);
       }
       ::closedir(d);

@@ -369,4 +369,8 @@ std::vector<network::PortMapping> port_mappings(const ContainerConfig& config, c
   return out;
 }
 
+bool is_container_id(std::string_view s) {
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
 }  // namespace berth::engine

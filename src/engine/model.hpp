@@ -27,6 +27,8 @@ enum class Status { created, running, paused, restarting, removing, exited, dead
 std::string_view status_name(Status s);
 // Docker's name ("running"); an unknown one is `created` (a record from the future).
 Status parse_status(std::string_view name);
+// A full container id: 64 lowercase hex digits (a directory of the state that is a container's).
+bool is_container_id(std::string_view s);
 
 // The container's command line: Config.Entrypoint then Config.Cmd (non-strings skipped).
 std::vector<std::string> command_line(const nlohmann::json& config);

@@ -27,14 +27,6 @@
 
 namespace berth::engine {
 
-namespace {
-
-bool is_container_id(const std::string& name) {
-  return name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
-}  // namespace
-
 void Engine::watch_monitors(const std::atomic<bool>& stop) {
   const std::string root = opts_.state + "/" + opts_.images.ns + "/containers";
   fs::mkdir_p(root, 0700);

@@ -179,15 +179,8 @@ void container_init(const InitConfig& cfg) {
       mctx.idmapped.clear();
       mctx.rootfs_fd.reset();
       if (::setns(cfg.late_pidns_fd, CLONE_NEWPID) < 0) throw_errno("join the PID namespace");
-      std::vector<int> keep = {cfg.sync_fd, cfg.start_fd, cfg.seccomp_listener_fd, cfg.parent_pidfd, slave.get()};
-      std::sort(keep.begin(), keep.end());
-      unsigned from = 3U + static_cast<unsigned>(cfg.preserve_fds);
-      for (int fd : keep) {
-        if (fd < 0 || static_cast<unsigned>(fd) < from) continue;
-        if (static_cast<unsigned>(fd) > from) ::syscall(SYS_close_range, from, static_cast<unsigned>(fd) - 1, 0U);
-        from = static_cast<unsigned>(fd) + 1;
-      }
-      ::syscall(SYS_close_range, from, ~0U, 0U);
+      close_fds_except(3U + static_cast<unsigned>(cfg.preserve_fds),
+                       {cfg.sync_fd, cfg.start_fd, cfg.seccomp_listener_fd, cfg.parent_pidfd, slave.get()});
       // The process that goes on is born in it, a child of our parent's; it waits until the
       // parent has its pid.
       int gate[2];
