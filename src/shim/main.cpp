@@ -1704,17 +1704,7 @@ int main(int argc, char** argv) {
   // Nothing of the spawner's stays open in us but our arguments' fds: a daemon's accepted
   // connections (its clients would wait on us for EOF after it died), a shell's pipes (a
   // `$(berth run -d …)` would wait for the container's end).
-  {
-    int keep[] = {ready, attach, gate};
-    std::sort(std::begin(keep), std::end(keep));
-    unsigned from = 3;
-    for (int fd : keep) {
-      if (fd < static_cast<int>(from)) continue;
-      if (static_cast<unsigned>(fd) > from) ::syscall(SYS_close_range, from, static_cast<unsigned>(fd) - 1, 0U);
-      from = static_cast<unsigned>(fd) + 1;
-    }
-    ::syscall(SYS_close_range, from, ~0U, 0U);
-  }
+  close_fds_except(3, {ready, attach, gate});
   auto fail = [&](const std::string& msg) {
     std::string line = "error " + msg + "\n";
     if (ready >= 0) fs::write_all(ready, line);
@@ -1781,6 +1771,10 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       ::unlink((dir + "/shim.sock").c_str());
       ::unlink((dir + "/shim.pid").c_str());
+      // Closed before the cleanup below: a request that connected meanwhile (an rm -f holding
+      // the container's lock) gets its answer — reset — instead of waiting on us while our
+      // cleanup waits for that lock.
+      listener.reset();
       std::string line = "error " + encode_error(e) + "\n";
       if (ready >= 0 && fs::write_all(ready, line)) _exit(1);
       // berth is gone (killed while it set up the networks): nobody else will clean up. The
