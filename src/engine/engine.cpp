@@ -2279,16 +2279,18 @@ bool Engine::halt(Container& c, const State& s, int sig, int timeout, UniqueFd l
       } catch (const std::exception&) {
       }
     }
+    // Docker's: a stop's signals are kill events — recorded before the signal goes, so that
+    // the shim's die (written as soon as the process ends) comes after its kill.
+    emit(c, "kill", {{"signal", std::to_string(sig)}});
     shim_request(c, "signal " + std::to_string(sig) + "\n");
-    emit(c, "kill", {{"signal", std::to_string(sig)}});  // Docker's: a stop's signals are kill events
     lk.reset();
     pollfd p{waiter.get(), POLLIN, 0};
     int r;
     while ((r = ::poll(&p, 1, timeout * 1000)) < 0 && errno == EINTR) {
     }
     if (r == 0 && sig != SIGKILL) {
-      shim_request(c, "signal 9\n");
       emit(c, "kill", {{"signal", "9"}});
+      shim_request(c, "signal 9\n");
     }
     fs::read_line(waiter.get());
   } catch (const Error&) {
