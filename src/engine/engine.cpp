@@ -116,6 +116,9 @@ UsernsRemap remap_of(const Container& c) { return UsernsRemap::from_json(c.data.
 // Set by restart for the time of its stop: the exit it causes is not the --rm container's end.
 std::string restarting_mark(const std::string& dir) { return dir + "/restarting"; }
 
+// The file of a lock (lock_file): a container's by its id, or the store-wide ones by name.
+std::string lock_path(const Options& o, const std::string& name) { return o.state + "/" + o.images.ns + "/locks/" + name; }
+
 // The engine's mark on a container it paused (observe asks the runtime only then).
 std::string paused_mark(const std::string& container_dir) { return container_dir + "/paused"; }
 // A commit's pause, for as long as it holds the container's lock: found with the lock free,
@@ -699,9 +702,9 @@ bool Engine::remove_network(const std::string& ref, bool force) {
 }
 
 UniqueFd Engine::lock_file(const std::string& name, int op, const std::string& what) {
-  std::string dir = opts_.state + "/" + opts_.images.ns + "/locks";
-  fs::mkdir_p(dir, 0700);
-  UniqueFd fd(::open((dir + "/" + name).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  const std::string path = lock_path(opts_, name);
+  fs::mkdir_p(path.substr(0, path.rfind('/')), 0700);
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd) throw_errno("lock " + what);
   while (::flock(fd.get(), op) < 0)
     if (errno != EINTR) throw_errno("lock " + what);
@@ -1875,7 +1878,7 @@ State Engine::observe(const Container& c, Stale& stale) {
     }
     // A commit's pause with the container's lock free: the commit is dead, state() thaws it.
     if (by_commit) {
-      UniqueFd probe(::open((opts_.state + "/" + opts_.images.ns + "/locks/" + c.id()).c_str(), O_RDWR | O_CLOEXEC));
+      UniqueFd probe(::open(lock_path(opts_, c.id()).c_str(), O_RDWR | O_CLOEXEC));
       if (probe && ::flock(probe.get(), LOCK_EX | LOCK_NB) == 0) stale = Stale::commit_died;
     }
     return s;
