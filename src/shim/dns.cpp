@@ -558,7 +558,7 @@ void Server::on_upstream(Pending& p, short revents) {
         p.deadline = 0;
         return;
       }
-      if (p.in.size() < 2 || p.in.size() < 2 + be16(p.in, 0)) continue;
+      if (p.in.size() < 2 || p.in.size() < 2 + static_cast<size_t>(be16(p.in, 0))) continue;
       const std::string_view msg = std::string_view(p.in).substr(2, be16(p.in, 0));
       if (msg.size() < 12 || msg[0] != p.query[0] || msg[1] != p.query[1]) {
         p.deadline = 0;

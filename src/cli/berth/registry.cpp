@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/berth/commands.hpp"
 #include "cli/berth/progress.hpp"
@@ -33,8 +34,11 @@ void* registry_module() {
       std::string self(exe, static_cast<size_t>(n));
       const std::string dir = self.substr(0, self.rfind('/'));
       // Next to berth (the build tree), else where `cmake --install` puts it.
-      for (const std::string& c : {dir + "/berth-registry.so", dir + "/../lib/berth/berth-registry.so",
-                                   std::string(BERTH_MODULE_DIR) + "/berth-registry.so"})
+      std::vector<std::string> candidates;
+      candidates.push_back(dir + "/berth-registry.so");
+      candidates.push_back(dir + "/../lib/berth/berth-registry.so");
+      candidates.push_back(BERTH_MODULE_DIR "/berth-registry.so");
+      for (const std::string& c : candidates)
         if (::access(c.c_str(), R_OK) == 0) {
           path = c;
           break;
