@@ -899,15 +899,32 @@ std::vector<Container> Engine::list() {
 }
 
 std::vector<std::string> Engine::remove_image(const std::string& name, bool force) {
-  if (!force) {
-    if (auto img = images_.find(name)) {
+  if (auto img = images_.find(name)) {
+    bool by_name = false;
+    try {
+      by_name = oci::Reference::parse(name).str() == img->record.name;
+    } catch (const Error&) {
+    }
+    // By id, the image of a running container is not removed, not even forced, and keeps its
+    // names (Docker's hard conflict): a forced rmi of the id untagged every name before.
+    if (!by_name)
+      for (auto& rec : images_.db().list_containers(opts_.images.ns)) {
+        if (rec.image != img->id.str()) continue;
+        Container c;
+        try {
+          c = lookup(rec.id);
+        } catch (const Error&) {
+          continue;  // removed meanwhile
+        }
+        Stale why = Stale::no;
+        if (observe(c, why).running())
+          throw Error(ErrorKind::conflict, "conflict: unable to delete " + image::short_id(img->id) +
+                                               " (cannot be forced) - image is being used by running container " +
+                                               rec.id.substr(0, 12));
+      }
+    if (!force) {
       int names = 0;
       for (auto& other : images_.list()) names += other.id == img->id;
-      bool by_name = false;
-      try {
-        by_name = oci::Reference::parse(name).str() == img->record.name;
-      } catch (const Error&) {
-      }
       if (names <= 1 || !by_name) {
         for (auto& c : images_.db().list_containers(opts_.images.ns)) {
           if (c.image != img->id.str()) continue;

@@ -334,6 +334,36 @@ PY
   [[ "$output" == *none* ]]
   run -1 d network rm "$(d network ls -q --filter driver=host)"
   [[ "$output" == *"host is a pre-defined network"* ]]
+  # Docker's default network is pre-defined too: not removed by `bridge`, nor by its id (what
+  # `docker network rm $(docker network ls -q)` passes); `default` names no network.
+  d run --rm busybox true
+  local def
+  def=$(d network inspect --format '{{.Id}}' bridge)
+  run -1 d network rm bridge
+  [[ "$output" == *"bridge is a pre-defined network and cannot be removed"* ]]
+  run -1 d network rm "$def"
+  [[ "$output" == *"bridge is a pre-defined network and cannot be removed"* ]]
+  run -1 d network rm default
+  [[ "$output" == *"No such network: default"* ]]
+  [ "$(d network inspect --format '{{.Id}}' bridge)" = "$def" ]
+}
+
+@test "berthd: rmi -f of the id of an image a running container uses is refused, its names kept (Docker's hard conflict)" {
+  d tag busybox pin:1
+  d tag busybox pin:2
+  d run -d --name pinned busybox sleep 100
+  local id
+  id=$(d image inspect --format '{{.Id}}' busybox)
+  run -1 d rmi -f "$id"
+  [[ "$output" == *"unable to delete ${id:7:12} (cannot be forced) - image is being used by running container"* ]]
+  run -1 d rmi -f "${id:7:12}"
+  [[ "$output" == *"(cannot be forced)"* ]]
+  [ "$(d image inspect --format '{{.Id}}' busybox pin:1 pin:2 | sort -u)" = "$id" ]
+  # By name the forced rmi only untags (the image stays for its container), as Docker's.
+  run -0 d rmi -f pin:1
+  [ "$output" = "Untagged: pin:1" ]
+  d rm -f pinned
+  d rmi pin:2
 }
 
 @test "berthd: commit, tag, save | load, rmi, images with filters, history" {

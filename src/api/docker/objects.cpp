@@ -106,7 +106,14 @@ void Api::network_create(Exchange& ex, const Params&) {
 }
 
 void Api::network_delete(Exchange& ex, const Params& p) {
-  eng_.remove_network(network_ref(p["id"]));
+  const std::string& ref = p["id"];
+  // Docker's pre-defined networks are never removed through its API, whatever names them: the
+  // default one (berth's own name for Docker's bridge) by `bridge`, its id or its name alike
+  // (`docker network rm $(docker network ls -q)` must leave it). `default` names none (404).
+  if (ref == "default") throw Error(ErrorKind::not_found, "network default not found");
+  if (auto n = eng_.networks().find(network_ref(ref)); n && n->name == network::Networks::kDefault)
+    throw Error(ErrorKind::permission, "bridge is a pre-defined network and cannot be removed");
+  eng_.remove_network(ref);
   ex.reply_empty(204);
 }
 
