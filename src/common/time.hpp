@@ -42,4 +42,21 @@ inline int64_t parse_rfc3339(const std::string& s) {
   return static_cast<int64_t>(::timegm(&tm));
 }
 
+// The same with the fraction (up to nanoseconds): unix ns; 0 when it does not parse. Two
+// images committed within one second still compare (images --filter before/since).
+inline int64_t parse_rfc3339_ns(const std::string& s) {
+  const int64_t secs = parse_rfc3339(s);
+  if (secs == 0) return 0;
+  int64_t frac = 0;
+  size_t digits = 0;
+  if (s.size() > 20 && s[19] == '.')
+    for (size_t i = 20; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i)
+      if (digits < 9) {
+        frac = frac * 10 + (s[i] - '0');
+        ++digits;
+      }
+  for (; digits < 9; ++digits) frac *= 10;
+  return secs * 1000000000 + frac;
+}
+
 }  // namespace berth

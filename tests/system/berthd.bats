@@ -348,6 +348,44 @@ PY
   [ "$(d network inspect --format '{{.Id}}' bridge)" = "$def" ]
 }
 
+@test "berthd: list filters Docker refuses are refused; images since/before within one second; df -v shows <none> images; save by id names nothing" {
+  run -1 d volume ls --filter bogus=1
+  [[ "$output" == *"invalid filter 'bogus'"* ]]
+  run -1 d network ls --filter bogus=1
+  [[ "$output" == *"invalid filter 'bogus'"* ]]
+  run -1 d volume ls --filter dangling=maybe
+  [[ "$output" == *"dangling=maybe"* ]]
+  run -1 d network ls --filter type=other
+  run -0 d volume ls --filter dangling=true
+  run -0 d network ls --filter type=custom --filter dangling=false
+  # Three images committed within a second or so: since/before compare to the nanosecond.
+  d create --name sb busybox true
+  d commit sb sb:1 >/dev/null
+  d commit sb sb:2 >/dev/null
+  d commit sb sb:3 >/dev/null
+  run -0 d images --filter since=sb:1 --filter reference=sb --format '{{.Tag}}'
+  [ "$(echo "$output" | sort | tr '\n' ' ')" = "2 3 " ]
+  run -0 d images --filter before=sb:3 --filter reference=sb --format '{{.Tag}}'
+  [ "$(echo "$output" | sort | tr '\n' ' ')" = "1 2 " ]
+  # An image whose name moved away is a <none> row of system df -v's images, as Docker's.
+  local old id
+  old=$(d image inspect --format '{{.Id}}' sb:3)
+  d commit sb sb:3 >/dev/null
+  run -0 d system df -v
+  echo "$output" | grep -E "^<none> +<none> +${old:7:12} "
+  d rmi "$old"
+  # Saved by id, an image loads without a name (Docker writes no RepoTags for it).
+  id=$(d image inspect --format '{{.Id}}' sb:1)
+  d save "$id" -o "$DD/byid.tar"
+  d rmi sb:1
+  run -0 d load -i "$DD/byid.tar"
+  [[ "$output" == *"Loaded image ID: $id"* ]]
+  run -1 d image inspect sb:1
+  d rm sb
+  d rmi "$id" sb:2 sb:3
+  rm -f "$DD/byid.tar"
+}
+
 @test "berthd: rmi -f of the id of an image a running container uses is refused, its names kept (Docker's hard conflict)" {
   d tag busybox pin:1
   d tag busybox pin:2

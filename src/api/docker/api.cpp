@@ -145,6 +145,17 @@ bool filter_all(const Filters& f, const std::string& key, const std::function<bo
   return std::all_of(it->second.begin(), it->second.end(), ok);
 }
 
+void check_filters(const Filters& f, std::initializer_list<const char*> keys) {
+  for (const auto& [k, vals] : f) {
+    if (std::none_of(keys.begin(), keys.end(), [&k](const char* known) { return k == known; }))
+      throw Error(ErrorKind::invalid_argument, "invalid filter '" + k + "'");
+    if (k == "dangling")
+      for (const auto& v : vals)
+        if (v != "true" && v != "1" && v != "false" && v != "0")
+          throw Error(ErrorKind::invalid_argument, "invalid filter 'dangling=" + v + "': true, false, 1 or 0");
+  }
+}
+
 engine::PruneFilter prune_filter(const std::string& filters_json, bool* all) {
   engine::PruneFilter f;
   for (auto& [k, vals] : parse_filters(filters_json)) {

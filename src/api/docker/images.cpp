@@ -100,8 +100,8 @@ void Api::image_list(Exchange& ex, const Params&) {
     return it == filters.end() ? std::vector<std::string>{} : it->second;
   };
   int64_t before = 0, since = 0;
-  for (auto& v : vals("before")) before = parse_rfc3339(eng_.images().resolve(v).config.created);
-  for (auto& v : vals("since")) since = parse_rfc3339(eng_.images().resolve(v).config.created);
+  for (auto& v : vals("before")) before = parse_rfc3339_ns(eng_.images().resolve(v).config.created);
+  for (auto& v : vals("since")) since = parse_rfc3339_ns(eng_.images().resolve(v).config.created);
   // One entry per image id, with all its names.
   std::map<std::string, json> by_id;
   std::vector<std::string> order;
@@ -126,7 +126,7 @@ void Api::image_list(Exchange& ex, const Params&) {
       keep = false;
     const json labels = labels_of(img);
     for (auto& v : vals("label")) keep = keep && engine::has_label(labels, v);
-    const int64_t made = parse_rfc3339(img.config.created);
+    const int64_t made = parse_rfc3339_ns(img.config.created);
     if ((before && made >= before) || (since && made <= since)) keep = false;
     if (!keep) continue;
     const std::string id = img.id.str();

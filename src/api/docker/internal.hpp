@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <vector>
 #include <string>
@@ -44,6 +45,9 @@ using Filters = std::map<std::string, std::vector<std::string>>;
 // (all); a key not given holds.
 bool filter_any(const Filters& f, const std::string& key, const std::function<bool(const std::string&)>& ok);
 bool filter_all(const Filters& f, const std::string& key, const std::function<bool(const std::string&)>& ok);
+// A list's filters: only `keys` (400 "invalid filter 'k'" for another, as Docker's daemon),
+// and dangling (when one of them) only true, false, 1 or 0.
+void check_filters(const Filters& f, std::initializer_list<const char*> keys);
 
 // The prunes' filters: label, label!, until (unix seconds, RFC 3339, or a Go duration before
 // now: "24h", "1h30m"); with `all` given, also all=true|false (volumes). Other keys: 400.

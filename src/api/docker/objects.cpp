@@ -34,6 +34,10 @@ std::map<std::string, std::string> string_map(const json& j, const char* what) {
 
 void Api::network_list(Exchange& ex, const Params&) {
   const auto filters = parse_filters(ex.req().param("filters"));
+  check_filters(filters, {"name", "id", "driver", "type", "scope", "label", "dangling"});
+  for (const auto& t : filters.count("type") ? filters.at("type") : std::vector<std::string>{})
+    if (t != "custom" && t != "builtin")
+      throw Error(ErrorKind::invalid_argument, "invalid filter: 'type' must be one of [builtin custom], not `" + t + "`");
   auto any = [&](const char* k, const std::function<bool(const std::string&)>& ok) { return filter_any(filters, k, ok); };
   json out = json::array();
   std::vector<json> all;
@@ -143,6 +147,7 @@ void Api::network_prune(Exchange& ex, const Params&) {
 
 void Api::volume_list(Exchange& ex, const Params&) {
   const auto filters = parse_filters(ex.req().param("filters"));
+  check_filters(filters, {"name", "driver", "dangling", "label"});
   auto any = [&](const char* k, const std::function<bool(const std::string&)>& ok) { return filter_any(filters, k, ok); };
   json out = json::array();
   for (auto& v : eng_.volumes().list()) {

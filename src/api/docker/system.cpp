@@ -153,11 +153,17 @@ void Api::system_df(Exchange& ex, const Params&) {
       bare.digest.clear();
       tags.push_back(bare.familiar() + ":" + ref.tag);
     }
-    if (tags.empty()) tags.push_back("<none>:<none>");
+    // A dangling image, as in the image list (Docker 20.10's daemon to API 1.41 clients): with
+    // its tags only, the CLI's df -v left its row out.
+    json digests = json::array();
+    if (tags.empty()) {
+      tags.push_back("<none>:<none>");
+      digests.push_back("<none>@<none>");
+    }
     const json cfg = row.image.config.config.is_object() ? row.image.config.config : json::object();
     const json labels = cfg.value("Labels", json());
     image_size[row.image.id.str()] = row.size;
-    images.push_back({{"Id", row.image.id.str()}, {"ParentId", ""}, {"RepoTags", tags}, {"RepoDigests", json::array()},
+    images.push_back({{"Id", row.image.id.str()}, {"ParentId", ""}, {"RepoTags", tags}, {"RepoDigests", digests},
                       {"Created", parse_rfc3339(row.image.config.created)}, {"Size", row.size}, {"SharedSize", row.shared},
                       {"VirtualSize", row.size}, {"Labels", labels.is_object() && !labels.empty() ? labels : json(nullptr)},
                       {"Containers", row.containers}});

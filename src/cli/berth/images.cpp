@@ -98,10 +98,10 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
   filters.check_values("dangling", {"true", "false", "1", "0"});
   int64_t before = 0, since = 0;
   for (auto& v : filters.values("before")) {
-    const int64_t t = parse_rfc3339(svc.resolve(v).config.created);
+    const int64_t t = parse_rfc3339_ns(svc.resolve(v).config.created);
     before = before ? std::min(before, t) : t;
   }
-  for (auto& v : filters.values("since")) since = std::max(since, parse_rfc3339(svc.resolve(v).config.created));
+  for (auto& v : filters.values("since")) since = std::max(since, parse_rfc3339_ns(svc.resolve(v).config.created));
   std::vector<Row> rows;
   std::set<std::string> quiet_ids;
   // With -a, Docker's intermediate images too: the build's steps (<none>:<none>, not dangling:
@@ -128,7 +128,7 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
       continue;
     const json labels = img.config.config.is_object() ? img.config.config.value("Labels", json::object()) : json::object();
     if (!filters.all("label", [&](const std::string& v) { return has_label(labels, v); })) continue;
-    const int64_t made = parse_rfc3339(img.config.created);
+    const int64_t made = parse_rfc3339_ns(img.config.created);
     if ((before && made >= before) || (since && made <= since)) continue;
     Row r;
     r.repository = repo;
