@@ -147,7 +147,8 @@ bool filter_all(const Filters& f, const std::string& key, const std::function<bo
 
 void check_filters(const Filters& f, std::initializer_list<const char*> keys) {
   for (const auto& [k, vals] : f) {
-    if (std::none_of(keys.begin(), keys.end(), [&k](const char* known) { return k == known; }))
+    const std::string& key = k;  // (clang 14 captures no structured binding)
+    if (std::none_of(keys.begin(), keys.end(), [&key](const char* known) { return key == known; }))
       throw Error(ErrorKind::invalid_argument, "invalid filter '" + k + "'");
     if (k == "dangling")
       for (const auto& v : vals)
