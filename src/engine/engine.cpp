@@ -900,11 +900,7 @@ std::vector<Container> Engine::list() {
 
 std::vector<std::string> Engine::remove_image(const std::string& name, bool force) {
   if (auto img = images_.find(name)) {
-    bool by_name = false;
-    try {
-      by_name = oci::Reference::parse(name).str() == img->record.name;
-    } catch (const Error&) {
-    }
+    const bool by_name = image::named_by(*img, name);
     // By id, the image of a running container is not removed, not even forced, and keeps its
     // names (Docker's hard conflict): a forced rmi of the id untagged every name before.
     if (!by_name)

@@ -325,12 +325,7 @@ void save_archive(Service& svc, const std::vector<std::string>& refs, int fd) {
     Image img = svc.resolve(r);
     // Saved by its id, an image goes without its names (Docker's RepoTags null: `load` then
     // prints its id and names nothing); by a name, with that one.
-    bool by_name = false;
-    try {
-      by_name = oci::Reference::parse(r).str() == img.record.name;
-    } catch (const Error&) {
-    }
-    const bool unnamed = !is_user_name(img.record.name) || !by_name;
+    const bool unnamed = !is_user_name(img.record.name) || !named_by(img, r);
     const oci::Reference ref = oci::Reference::parse(img.record.name);
     oci::Descriptor target;
     target.mediaType = img.record.target.media_type;

@@ -60,6 +60,14 @@ bool is_hex_prefix(std::string_view s) {
 
 std::string short_id(const Digest& d) { return d.encoded.substr(0, 12); }
 
+bool named_by(const Image& img, const std::string& ref) {
+  try {
+    return oci::Reference::parse(ref).str() == img.record.name;
+  } catch (const Error&) {
+    return false;  // not a reference: an id
+  }
+}
+
 std::string unique_name(std::string_view prefix) {
   std::random_device rd;
   char buf[17];

@@ -311,6 +311,9 @@ std::string unique_name(std::string_view prefix);
 
 // A short Docker-style id: the first 12 hex digits.
 std::string short_id(const Digest& d);
+// Whether `ref`, what found `img` (resolve, find), is its record's name rather than its id or
+// a prefix of it: Docker's rmi and save treat the two ways apart.
+bool named_by(const Image& img, const std::string& ref);
 // "3.2MB", "1.05GB" like Docker (decimal units).
 std::string human_size(int64_t bytes);
 
