@@ -2751,7 +2751,7 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
     images_.db().delete_container(opts_.images.ns, c.id());
   });
   trace("records removed");
-  ::unlink((opts_.state + "/" + opts_.images.ns + "/locks/" + c.id()).c_str());
+  ::unlink(lock_path(opts_, c.id()).c_str());
   // No command finds the container now: its lock is not needed for the rest (and the volume
   // users' lock must not be taken under it: connect takes the two the other way round).
   lk.reset();
