@@ -100,9 +100,10 @@ void write_file(const std::string& path, std::string_view data) {
   if (n < 0) throw_errno("write `" + std::string(data) + "` to `" + path + "`");
 }
 
-void write_file_atomic(const std::string& path, std::string_view data, mode_t mode, bool sync) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+namespace {
+
+void write_then_rename(const std::string& tmp, const std::string& path, std::string_view data, mode_t mode, bool sync) {
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode));
   if (!fd) throw_errno("create `" + tmp + "`");
   try {
     write_fd(fd.get(), data, tmp);
@@ -113,6 +114,16 @@ void write_file_atomic(const std::string& path, std::string_view data, mode_t mo
     ::unlink(tmp.c_str());
     throw;
   }
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, std::string_view data, mode_t mode, bool sync) {
+  write_then_rename(path + ".tmp." + std::to_string(::getpid()), path, data, mode, sync);
+}
+
+void write_file_atomic_via(const std::string& tmp, const std::string& path, std::string_view data, mode_t mode) {
+  write_then_rename(tmp, path, data, mode, false);
 }
 
 bool exists(const std::string& path) {

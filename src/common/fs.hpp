@@ -19,6 +19,10 @@ bool read_file_if_exists(const std::string& path, std::string& out);
 // Writes to a temp file in the same directory, fsyncs if asked, renames over path.
 void write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644,
                        bool sync = false);
+// The same through the temp file `tmp`, for writers a lock serializes: a writer killed before
+// its rename leaves a file of a known name, which a later holder of the lock can remove.
+void write_file_atomic_via(const std::string& tmp, const std::string& path, std::string_view data,
+                           mode_t mode = 0644);
 // Writes data to an existing file (e.g. a cgroup or procfs knob).
 void write_file(const std::string& path, std::string_view data);
 void write_fd(int fd, std::string_view data, std::string_view what);

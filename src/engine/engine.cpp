@@ -1408,7 +1408,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
   State st = state_locked(c);
-  if (st.running()) throw Error(ErrorKind::conflict, "container " + c.rec.name + " is already running");
+  if (st.running()) throw AlreadyRunning(c.rec.name);
   if (auto_remove_leftover(c, st)) {
     lk.reset();
     cleanup(c.id(), true);
@@ -1831,11 +1831,25 @@ State Engine::state_locked(Container& c) {
     }
     ::unlink(mark.c_str());
   }
+  wait_given_up_start(c);
   Stale stale = Stale::no;
   State s = observe(c, stale);
   if (stale == Stale::commit_died) stale = Stale::no;  // another commit paused it meanwhile? not under our lock
   if (stale != Stale::no) reconcile(c, s, stale);
   return s;
+}
+
+void Engine::wait_given_up_start(const Container& c) {
+  // A shim that has recorded neither a run nor an exit while we hold the lock: the start that
+  // spawned it was killed (the lock went with it) and the shim is giving the container up
+  // (runtime delete, then its shim.pid goes). Until then it holds the runtime's state of the
+  // same id and its directory: a new start must not begin meanwhile.
+  const std::string dir = container_dir(c.id());
+  for (int i = 0; i < 2000; ++i) {
+    if (!shim_alive(dir) || shim::read_run_record(dir) || shim::read_exit_record(dir)) return;
+    ::usleep(5000);
+  }
+  log::warn("container " + c.rec.name + ": the monitor of a start that was killed is still giving it up");
 }
 
 State Engine::observe(const Container& c, Stale& stale) {
@@ -1861,7 +1875,12 @@ State Engine::observe(const Container& c, Stale& stale) {
     if (!e.error.empty()) s.error = e.error;
   };
   if (shim_alive(dir)) {
-    if (auto run = shim::read_run_record(dir)) {
+    auto run = shim::read_run_record(dir);
+    // Neither a run nor an exit recorded: the shim's first start is under way (its starter
+    // holds the lock and attaches the networks) — or given up, its starter killed. Running
+    // only once it is: a killed `run -d` showed running, and a `start` then did nothing.
+    if (!run && !shim::read_exit_record(dir)) return s;
+    if (run) {
       s.pid = run->pid;
       s.restarts = run->restarts;
       s.started = run->started;  // this run's start (a restart's, or a foreground run's)
@@ -2698,6 +2717,7 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
       // plugins' DEL takes tens of ms that a foreground --rm need not wait for. Without
       // attachments (--network none) only the namespace's mount and file are left.
       if (networks_.networks_of(c.id()).empty()) {
+        forget_network_leftovers(c.id());
         deferred->push_back("umount " + netns_path(c.id()));
         deferred->push_back("rm " + netns_path(c.id()));
       } else {
@@ -3115,7 +3135,16 @@ void Engine::release_network(const std::string& id) {
       log::warn(e.what());
     }
   }
+  forget_network_leftovers(id);
   remove_netns_quietly(netns_path(id));
+}
+
+void Engine::forget_network_leftovers(const std::string& id) {
+  try {
+    networks_.forget(id);
+  } catch (const std::exception& e) {
+    log::warn(e.what());
+  }
 }
 
 namespace {

@@ -43,6 +43,13 @@
 
 namespace berth::engine {
 
+// What start() throws for a container that runs: Docker's start says nothing of it (the
+// API's 304).
+class AlreadyRunning : public Error {
+ public:
+  explicit AlreadyRunning(const std::string& name) : Error(ErrorKind::conflict, "container " + name + " is already running") {}
+};
+
 // A process to start in a running container (`exec`).
 struct ExecRequest {
   std::vector<std::string> args;
@@ -236,8 +243,9 @@ class Engine {
   std::vector<std::string> remove_image(const std::string& ref, bool force);
 
   Container create(const CreateRequest& req);
-  // Starts a created or exited container. With owner, the caller attaches from the first byte
-  // and cleans up after the exit itself (foreground `run`): the connection is returned.
+  // Starts a created or exited container (AlreadyRunning if it runs). With owner, the caller
+  // attaches from the first byte and cleans up after the exit itself (foreground `run`): the
+  // connection is returned.
   // `winsize` ("ROWS COLS") sizes the terminal of a -t container before its program starts.
   // An owner start leaves the refill of its network's warm spares for after the exit (not
   // while the container it waits for runs): in `refill` if given, to pass to refill_spares.
@@ -474,6 +482,8 @@ class Engine {
   void save(Container& c);
   // state() for a caller that holds the container's lock.
   State state_locked(Container& c);
+  // Under the lock: until the shim of a killed start has given the container up (≤ 10 s).
+  void wait_given_up_start(const Container& c);
   // Whether `c` (state `s`, under its lock) is such a --rm container (State::removed).
   bool auto_remove_leftover(const Container& c, const State& s);
   // Why a record is stale: the container ended (the shim's exit record says how), or its
@@ -499,6 +509,8 @@ class Engine {
   void attach_networks(Container& c);
   // CNI DEL for every network, the namespace removed. Never throws (logs).
   void release_network(Container& c);
+  // The temp files of attachment records a killed berth left (Networks::forget), warned of.
+  void forget_network_leftovers(const std::string& id);
   network::Member attach_one(Container& c, const network::Network& net, const nlohmann::json& endpoint,
                              const std::string& ifname, bool primary);
   // What an attachment of the container is given (names, namespace, ports of the primary).

@@ -656,6 +656,19 @@ std::string Networks::member_path(const std::string& network, const std::string&
   return state_ + "/networks/members/" + network + "/" + id + ".json";
 }
 
+// Every writer of a member record holds the lock: one temp name per record is enough, and a
+// writer killed before its rename (a berth killed in a start) leaves that name for forget().
+void Networks::save_member_locked(const std::string& network, const Member& m) {
+  const std::string path = member_path(network, m.container_id);
+  fs::write_file_atomic_via(path + ".tmp", path, m.to_json().dump(), 0600);
+}
+
+void Networks::forget(const std::string& container_id) {
+  UniqueFd lk = lock();
+  for (auto& net : dir_entries(state_ + "/networks/members"))
+    ::unlink((member_path(net, container_id) + ".tmp").c_str());
+}
+
 std::vector<Member> Networks::members(const std::string& network) {
   std::vector<Member> out;
   const std::string d = state_ + "/networks/members/" + network;
@@ -846,7 +859,7 @@ Member Networks::attach(const Network& net, Member m) {
   // Recorded before the plugins run: if this process dies meanwhile, a later release still
   // finds the attachment and runs DEL (without a result, which the plugins must accept).
   fs::mkdir_p(state_ + "/networks/members/" + net.name, 0700);
-  fs::write_file_atomic(member_path(net.name, m.container_id), m.to_json().dump(), 0600);
+  save_member_locked(net.name, m);
   // The plugins run unlocked (starts in parallel do not wait for each other's ~35 ms): the
   // record holds this attachment's ports and name meanwhile, host-local locks its leases.
   lk.reset();
@@ -862,7 +875,7 @@ Member Networks::attach(const Network& net, Member m) {
   lk = lock();
   take_addresses(m);
   try {
-    fs::write_file_atomic(member_path(net.name, m.container_id), m.to_json().dump(), 0600);
+    save_member_locked(net.name, m);
     std::vector<std::string> ids = {m.container_id};
     if (net.name != kDefault)
       for (auto& o : members(net.name)) ids.push_back(o.container_id);
@@ -917,7 +930,7 @@ void Networks::rename(const std::string& container_id, const std::string& name) 
     auto m = member(net, container_id);
     if (!m) continue;
     m->container_name = name;
-    fs::write_file_atomic(member_path(net, container_id), m->to_json().dump(), 0600);
+    save_member_locked(net, *m);
     if (net != kDefault)
       for (auto& o : members(net)) ids.push_back(o.container_id);
   }
@@ -1090,7 +1103,7 @@ std::optional<Member> Networks::take_spare(const Network& net, Member m) {
     take_addresses(m);
     m.ports_pending = !m.ports.empty();
     fs::mkdir_p(state_ + "/networks/members/" + net.name, 0700);
-    fs::write_file_atomic(member_path(net.name, m.container_id), m.to_json().dump(), 0600);
+    save_member_locked(net.name, m);
     // The member owns it now (a crash before these two lines: the maker sees the claim is
     // the member's and only removes the files).
     try {
@@ -1120,7 +1133,7 @@ Member Networks::publish(const Network& net, Member m) {
   m.ports_pending = false;
   UniqueFd lk = lock();
   if (fs::exists(member_path(net.name, m.container_id)))
-    fs::write_file_atomic(member_path(net.name, m.container_id), m.to_json().dump(), 0600);
+    save_member_locked(net.name, m);
   return m;
 }
 

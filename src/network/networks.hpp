@@ -146,6 +146,9 @@ class Networks {
   // container. Nothing happens if it is not attached. Throws the plugins' failure after the
   // record is gone (a DEL that fails once would fail forever).
   void detach(const std::string& network, const std::string& container_id);
+  // What a berth killed while writing the container's attachment records left (their temp
+  // files); for the container's release, after detach().
+  void forget(const std::string& container_id);
   // A container's new name in its attachments, and in the hosts files of its peers.
   void rename(const std::string& container_id, const std::string& name);
 
@@ -179,6 +182,7 @@ class Networks {
   UniqueFd lock();
   Network load(const std::string& path);
   std::string member_path(const std::string& network, const std::string& id) const;
+  void save_member_locked(const std::string& network, const Member& m);
   std::vector<Member> all_members();
   // Writes the /etc/hosts of these containers — and, given the member that came or went, of
   // the containers that link to it.

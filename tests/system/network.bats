@@ -20,7 +20,8 @@ teardown() {
   _engine_teardown
   ip link del bt-par0 2>/dev/null || true
   ip link del bt-veth0 2>/dev/null || true
-  ip link del bt-br0 2>/dev/null || true
+  local l
+  for l in bt-br0 bt-br1 bt-br2 bt-br3; do ip link del "$l" 2>/dev/null || true; done
 }
 
 # A DNS server on the host's loopback (ADDR:53, UDP and TCP) for the embedded server to pass
@@ -92,6 +93,21 @@ net_traces() {
     ls "$TEST_DIR/run/default/netns" 2>/dev/null
   } | grep -vxF -f <(spare_lines; echo '-')
   spare_counts
+}
+
+# Fails, printing what changed, when the host's networking traces are not $1.
+same_net_traces() {
+  local now
+  now=$(net_traces)
+  [ "$now" = "$1" ] && return 0
+  echo "network traces, before (<) and now (>):"
+  diff <(echo "$1") <(echo "$now") || true
+  local l
+  # What a left file says (a lease names its container and interface).
+  diff <(echo "$1") <(echo "$now") | sed -n 's/^> \(\/.*\)/\1/p' | while read -r l; do
+    [ -f "$l" ] && echo "$l: $(tr '\r\n' '  ' < "$l" | head -c 300)"
+  done
+  return 1
 }
 
 # A spare's host-side veth and its lease file, one line each.
@@ -201,7 +217,7 @@ web_root() {
   run e run --rm -p "127.0.0.1:$port:80" busybox true
   [ "$status" -eq 125 ]
   [[ "$output" == *"Bind for 127.0.0.1:$port failed: port is already allocated"* ]]
-  [ "$(net_traces)" = "$before" ]
+  same_net_traces "$before"
   e rm -f w web >/dev/null
   settle
   [ "$(ip -o link show master "$br" | grep -c .)" -eq 2 ]
@@ -578,7 +594,7 @@ PY
   [ "$status" -eq 125 ]
   [[ "$output" == *"port is already allocated"* ]]
   [ "$(echo "$output" | grep -c .)" -eq 1 ]
-  [ "$(net_traces)" = "$before" ]
+  same_net_traces "$before"
   run e run --rm -p 70000:80 busybox true
   [ "$status" -eq 125 ]
   [[ "$output" == *"invalid port"* ]]
@@ -657,7 +673,7 @@ PY
   [ "$status" -eq 125 ]
   [[ "$output" == *"network mv cannot set a MAC address"* ]]
   e network rm mv >/dev/null
-  [ "$(net_traces)" = "$before" ]
+  same_net_traces "$before"
 }
 
 @test "network connect and disconnect on a running container" {
@@ -832,7 +848,8 @@ EOF
   ip link del bt-br3 2>/dev/null || true
   after=$(net_traces)
   diff <(echo "$before") <(echo "$after" | grep -v '^bt-br')
-  [ "$(e ps -aq | grep -c .)" -eq 0 ]
+  run -0 e ps -a --format '{{.Names}} {{.Status}}'
+  [ -z "$output" ]
   ip link del bt-br1 2>/dev/null || true
 }
 
@@ -864,15 +881,19 @@ EOF
   local cli=$!
   for i in $(seq 100); do [ -e "$TEST_DIR/in-add" ] && break; sleep 0.05; done
   [ -e "$TEST_DIR/in-add" ]
+  # Being started (the shim has created it and waits for the word): not running yet. It
+  # showed running, and a `start` just after the kill below did nothing (1 time in 10).
+  [ "$(e inspect -f '{{.State.Status}}' g)" = created ]
   kill -9 "$cli"
   wait "$cli" || true
   rm "$TEST_DIR/slow"
   # It failed with "already attached to network slowpoke" (the second start worked).
   run -0 e --cni-plugin-dir "/usr/lib/cni:$PLUGINS" start g
-  [ "$(e inspect -f '{{.State.Status}}' g)" = running ]
+  run -0 e inspect -f '{{.State.Status}} {{.State.Error}}' g
+  [ "$output" = 'running ' ] || { echo "g: $output"; e inspect g | jq -c .[0].State; false; }
   ! pgrep -f "$PLUGINS/slowpoke" || false
   e --cni-plugin-dir "/usr/lib/cni:$PLUGINS" rm -f g > /dev/null
-  [ "$(net_traces)" = "$before" ]
+  same_net_traces "$before"
   ip link del bt-br0
   # The same with a spare's namespace (the default network's), recorded as taken before the
   # shim starts: runs killed at moments from 3 to 30 ms in, twice; each container left behind
@@ -888,7 +909,25 @@ EOF
     e rm -f "k$d" > /dev/null
   done
   [ "$failed" = 0 ]
-  [ "$(net_traces)" = "$before" ]
+  # A run killed after it took a spare and before it started the maker leaves the pool one
+  # short (not a trace: the next start refills it). A member record's temp file, left by a
+  # run killed while writing it, was one (1 in about 230 kills in a stress loop).
+  e run --rm busybox true
+  same_net_traces "$before"
+  # That temp file (planted here: the kill's moment is too narrow to aim at) goes with the
+  # container, for rm and for a foreground --rm alike.
+  id=$(e run -d busybox sleep 100)
+  touch "$TEST_DIR/run/networks/members/berth/$id.json.tmp"
+  e rm -f "$id" > /dev/null
+  [ ! -e "$TEST_DIR/run/networks/members/berth/$id.json.tmp" ]
+  e run --rm --name fg busybox sleep 0.5 > /dev/null &
+  local fg=$!
+  for i in $(seq 50); do id=$(e inspect -f '{{.Id}}' fg 2>/dev/null) && break; sleep 0.05; done
+  touch "$TEST_DIR/run/networks/members/berth/$id.json.tmp"
+  wait "$fg"
+  settle
+  [ ! -e "$TEST_DIR/run/networks/members/berth/$id.json.tmp" ]
+  same_net_traces "$before"
 }
 
 @test "after rm, and after kill -9 of everything plus one berth command, nothing is left" {
@@ -909,18 +948,18 @@ EOF
   kill -9 $pids 2>/dev/null || true
   sleep 0.2
   e ps -a >/dev/null  # the recovery: dead shims found, their containers' networks released
-  [ "$(net_traces)" = "$before" ]
+  same_net_traces "$before"
   run e ps -a --format json
   [[ "$output" == *'"ExitCode":137'* ]]
   # A container that exits by itself gives its network back too (the shim's cleanup).
   e run -d --name brief --network lan busybox true >/dev/null
   e wait brief >/dev/null
-  [ "$(net_traces)" = "$before" ]
+  same_net_traces "$before"
   # Start again: a new attachment.
   e start brief >/dev/null
   e wait brief
   settle
-  [ "$(net_traces)" = "$before" ]
+  same_net_traces "$before"
 }
 
 @test "a restart policy keeps the network across restarts; stop releases it" {

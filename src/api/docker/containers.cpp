@@ -336,11 +336,16 @@ void Api::container_start(Exchange& ex, const Params& p) {
     UniqueFd fd;
     try {
       fd = eng_.start(c.id(), true);
-    } catch (...) {
+    } catch (const std::exception& e) {
       {
         std::lock_guard<std::mutex> l(pa->mu);
         pa->gone = true;
         pa->cv.notify_all();
+      }
+      // Started meanwhile (another request's start had its lock first): Docker's 304.
+      if (dynamic_cast<const engine::AlreadyRunning*>(&e)) {
+        ex.reply_empty(304);
+        return;
       }
       start_failed(c);
       throw;
@@ -354,6 +359,9 @@ void Api::container_start(Exchange& ex, const Params& p) {
   } else {
     try {
       eng_.start(c.id());
+    } catch (const engine::AlreadyRunning&) {
+      ex.reply_empty(304);
+      return;
     } catch (...) {
       start_failed(c);
       throw;

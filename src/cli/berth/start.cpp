@@ -30,9 +30,13 @@ int cmd_start(const Engine& e, int argc, char** argv, int first) {
   }
   return for_each_container(a.positional(), [&](const std::string& ref) {
     // Docker: starting a running container is no error (the API's 304); its name is printed.
+    // Also when it ran only by the time its lock was ours (a start under way elsewhere).
     engine::Container c = eng.lookup(ref);
     if (eng.state(c).running()) return;
-    eng.start(ref, false);
+    try {
+      eng.start(ref, false);
+    } catch (const engine::AlreadyRunning&) {
+    }
   });
 }
 
