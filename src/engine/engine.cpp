@@ -2717,7 +2717,8 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
       // plugins' DEL takes tens of ms that a foreground --rm need not wait for. Without
       // attachments (--network none) only the namespace's mount and file are left.
       if (networks_.networks_of(c.id()).empty()) {
-        forget_network_leftovers(c.id());
+        // A record cut short by a kill (the endpoints' first write): none without networks.
+        if (!c.endpoints().empty()) forget_network_leftovers(c.id());
         deferred->push_back("umount " + netns_path(c.id()));
         deferred->push_back("rm " + netns_path(c.id()));
       } else {
