@@ -5,6 +5,7 @@
 
 #include "common/error.hpp"
 #include "engine/model.hpp"
+#include "network/networks.hpp"
 
 namespace berth::engine {
 
@@ -118,7 +119,8 @@ bool ContainerFilter::match(Engine& eng, const Container& c, const State& s) con
     if (!any("network", [&](const std::string& v) {
           if ((mode == "none" || mode == "host") && v == mode) return true;
           for (auto& [name, _] : endpoints.items()) {
-            if (name == v) return true;
+            // Docker's name for the default network too (what its ps --filter takes).
+            if (name == v || (v == "bridge" && name == network::Networks::kDefault)) return true;
             const json n = settings.value(name, json::object());
             if (n.is_object() && !v.empty() && n.value("NetworkID", "") == v) return true;
           }

@@ -348,6 +348,42 @@ PY
   [ "$(d network inspect --format '{{.Id}}' bridge)" = "$def" ]
 }
 
+@test "berthd: the default network is Docker's bridge wherever the API shows it: network ls and inspect, container inspect, ps --format and --filter, events" {
+  local t0 id ip
+  t0=$(date +%s)
+  d run -d --name onbridge busybox sleep 100
+  id=$(d inspect -f '{{.Id}}' onbridge)
+  run -0 d network ls --format '{{.Name}} {{.Driver}}'
+  [[ "$output" == *"bridge bridge"* ]]
+  [[ "$output" != *berth* ]]
+  [ "$(d network ls -q --no-trunc --filter name=bridge)" = "$(d network inspect -f '{{.Id}}' bridge)" ]
+  [ "$(d network ls -q --no-trunc --filter type=builtin --filter name=bridge)" = "$(d network inspect -f '{{.Id}}' bridge)" ]
+  [ "$(d network inspect -f '{{.Name}}' "$(d network inspect -f '{{.Id}}' bridge)")" = bridge ]
+  [ "$(d network inspect -f '{{range .Containers}}{{.Name}}{{end}}' bridge)" = onbridge ]
+  # The staple of scripts: the address under the network's Docker name, the one berth's CLI
+  # shows under berth's name for it.
+  ip=$(d inspect -f '{{.NetworkSettings.Networks.bridge.IPAddress}}' onbridge)
+  [[ "$ip" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]
+  [ "$ip" = "$(e inspect -f '{{.NetworkSettings.Networks.berth.IPAddress}}' onbridge)" ]
+  [ "$ip" = "$(d inspect -f '{{.NetworkSettings.IPAddress}}' onbridge)" ]
+  [ "$(d inspect -f '{{.HostConfig.NetworkMode}}' onbridge)" = default ]
+  [ "$(d ps --filter name=onbridge --format '{{.Networks}}')" = bridge ]
+  [ "$(d ps -q --no-trunc --filter network=bridge)" = "$id" ]
+  [ "$(e ps -q --no-trunc --filter network=bridge)" = "$id" ]
+  run -0 api GET /v1.41/containers/json
+  echo "${lines[0]}" | jq -e --arg id "$id" '.[] | select(.Id == $id) | (.HostConfig.NetworkMode == "default") and (.NetworkSettings.Networks | keys == ["bridge"])'
+  # A container made never started is listed under the name too (its configured networks).
+  d create --name notstarted busybox true
+  [ "$(d inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}' notstarted)" = bridge ]
+  d rm -f onbridge notstarted
+  sleep 1  # --until takes whole seconds: past the rm's
+  run -0 d events --since "$t0" --until "$(date +%s)" --filter type=network --filter network=bridge \
+    --format '{{.Actor.Attributes.name}} {{.Action}} {{.Actor.Attributes.container}}'
+  [[ "$output" == *"bridge connect $id"* ]]
+  [[ "$output" == *"bridge disconnect $id"* ]]
+  [[ "$output" != *berth* ]]
+}
+
 @test "berthd: list filters Docker refuses are refused; images since/before within one second; df -v shows <none> images; save by id names nothing" {
   run -1 d volume ls --filter bogus=1
   [[ "$output" == *"invalid filter 'bogus'"* ]]
@@ -799,7 +835,9 @@ same() {
   same run --rm -e A=1 -w /tmp -u 1:1 busybox sh -c 'echo $A $(pwd) $(id -u)'
   same ps --filter name=same1 --format '{{.Names}} {{.Image}} {{.Command}} {{.Labels}} {{.Ports}}'
   same ps -a --filter label=a=b --format '{{.Names}} {{.State}}'
-  same inspect -f '{{.Name}} {{.Config.Image}} {{.State.Status}} {{.State.Running}} {{.HostConfig.NetworkMode}} {{.Config.Env}} {{.Config.Labels}}' same1
+  # (The default network's name differs by design: Docker's `bridge` to the API's clients,
+  # berth's own `berth` to its CLI, as Podman's is `podman`.)
+  same inspect -f '{{.Name}} {{.Config.Image}} {{.State.Status}} {{.State.Running}} {{.Config.Env}} {{.Config.Labels}}' same1
   same inspect -f '{{json .NetworkSettings.Ports}}' same1
   same exec same1 sh -c 'echo $X'
   same exec -u 1 same1 id -u
@@ -810,7 +848,7 @@ same() {
   same logs same1
   same images --format '{{.Repository}}:{{.Tag}} {{.ID}}'
   same image inspect -f '{{.Id}} {{.Os}} {{.Architecture}} {{json .Config.Cmd}} {{json .Config.Env}}' busybox
-  same network ls --format '{{.Name}} {{.Driver}}'
+  same network ls --format '{{.Driver}} {{.Scope}}'
   same volume ls --format '{{.Name}}'
   same inspect nothere
   same rm nothere

@@ -250,7 +250,7 @@ void Api::container_list(Exchange& ex, const Params&) {
     json mounts = eng_.mounts(c);
     json networks = json::object();
     const json settings = c.data.value("NetworkSettings", json::object()).value("Networks", json::object());
-    for (auto& [name, _] : endpoints.items()) networks[name] = settings.value(name, json::object());
+    for (auto& [name, _] : endpoints.items()) networks[docker_network_name(name)] = settings.value(name, json::object());
     // Docker's Image: the name it was made from while that still names its image; the
     // image's id once the name was removed or moved (compose and scripts read it).
     std::string image = config.value("Image", "");
@@ -265,7 +265,7 @@ void Api::container_list(Exchange& ex, const Params&) {
                 {"Labels", labels},
                 {"State", status},
                 {"Status", engine::status_text(s)},
-                {"HostConfig", {{"NetworkMode", c.data["HostConfig"].value("NetworkMode", "default")}}},
+                {"HostConfig", {{"NetworkMode", docker_network_mode(c.data["HostConfig"].value("NetworkMode", "default"))}}},
                 {"NetworkSettings", {{"Networks", networks}}},
                 {"Mounts", mounts}};
     if (size) {
@@ -281,6 +281,10 @@ void Api::container_list(Exchange& ex, const Params&) {
 void Api::container_inspect(Exchange& ex, const Params& p) {
   engine::Container c = eng_.lookup(p["id"]);
   json j = eng_.inspect(c);
+  if (auto n = j.find("NetworkSettings"); n != j.end() && n->is_object() && n->contains("Networks"))
+    (*n)["Networks"] = docker_network_keys((*n)["Networks"]);
+  if (auto h = j.find("HostConfig"); h != j.end() && h->is_object() && h->contains("NetworkMode") && (*h)["NetworkMode"].is_string())
+    (*h)["NetworkMode"] = docker_network_mode((*h)["NetworkMode"].get<std::string>());
   if (ex.req().flag("size")) {
     const auto z = eng_.sizes(c);
     j["SizeRw"] = z.rw;

@@ -53,6 +53,15 @@ void check_filters(const Filters& f, std::initializer_list<const char*> keys);
 // now: "24h", "1h30m"); with `all` given, also all=true|false (volumes). Other keys: 400.
 engine::PruneFilter prune_filter(const std::string& filters_json, bool* all = nullptr);
 
+// berth's default network is Docker's `bridge` to the API's clients: its name in what the API
+// shows (listings, inspect, events), `default` for a container's HostConfig.NetworkMode (what
+// dockerd records for a container that named no network). Requests already map `bridge` and
+// `default` to it (the engine's Networks::find, network_ref).
+std::string docker_network_name(const std::string& name);
+std::string docker_network_mode(const std::string& mode);
+// A container's NetworkSettings.Networks (or any map keyed by network name) with Docker's names.
+nlohmann::json docker_network_keys(const nlohmann::json& networks);
+
 // A query integer ("" → def); invalid_argument naming `what` otherwise.
 int64_t int_param(const Request& req, const std::string& key, int64_t def);
 

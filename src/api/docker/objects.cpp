@@ -32,6 +32,21 @@ std::map<std::string, std::string> string_map(const json& j, const char* what) {
 
 }  // namespace
 
+std::string docker_network_name(const std::string& name) {
+  return name == network::Networks::kDefault ? "bridge" : name;
+}
+
+std::string docker_network_mode(const std::string& mode) {
+  return mode == network::Networks::kDefault ? "default" : mode;
+}
+
+json docker_network_keys(const json& networks) {
+  if (!networks.is_object() || !networks.contains(network::Networks::kDefault)) return networks;
+  json out = json::object();
+  for (const auto& [name, value] : networks.items()) out[docker_network_name(name)] = value;
+  return out;
+}
+
 void Api::network_list(Exchange& ex, const Params&) {
   const auto filters = parse_filters(ex.req().param("filters"));
   check_filters(filters, {"name", "id", "driver", "type", "scope", "label", "dangling"});
@@ -45,8 +60,10 @@ void Api::network_list(Exchange& ex, const Params&) {
   all.push_back(*network::builtin_network("host"));
   all.push_back(*network::builtin_network("none"));
   for (auto& n : all) {
-    const std::string name = n.value("Name", ""), id = n.value("Id", ""), driver = n.value("Driver", "");
-    const bool builtin = name == "host" || name == "none" || name == network::Networks::kDefault;
+    const std::string id = n.value("Id", ""), driver = n.value("Driver", "");
+    const std::string own_name = n.value("Name", ""), name = docker_network_name(own_name);
+    n["Name"] = name;
+    const bool builtin = name == "host" || name == "none" || own_name == network::Networks::kDefault;
     const json labels = n.value("Labels", json::object());
     if (!any("name", [&](const std::string& v) { return name.find(v) != std::string::npos; })) continue;
     if (!any("id", [&](const std::string& v) { return id.rfind(v, 0) == 0; })) continue;
@@ -55,7 +72,7 @@ void Api::network_list(Exchange& ex, const Params&) {
     if (!any("scope", [&](const std::string& v) { return v == "local"; })) continue;
     if (!filter_all(filters, "label", [&](const std::string& v) { return engine::has_label(labels, v); })) continue;
     if (!any("dangling", [&](const std::string& v) {
-          return (v == "true" || v == "1") == (!builtin && eng_.network_users(name).empty());
+          return (v == "true" || v == "1") == (!builtin && eng_.network_users(own_name).empty());
         }))
       continue;
     out.push_back(n);
@@ -70,7 +87,9 @@ void Api::network_inspect(Exchange& ex, const Params& p) {
     if (auto builtin = network::builtin_network(ref)) return ex.reply(200, *builtin);
     throw Error(ErrorKind::not_found, "network " + ref + " not found");
   }
-  ex.reply(200, eng_.networks().inspect(*n));
+  json j = eng_.networks().inspect(*n);
+  j["Name"] = docker_network_name(n->name);
+  ex.reply(200, j);
 }
 
 void Api::network_create(Exchange& ex, const Params&) {

@@ -20,6 +20,7 @@
 #include "engine/info.hpp"
 #include "engine/model.hpp"
 #include "events/events.hpp"
+#include "network/networks.hpp"
 
 namespace berth::api::docker {
 
@@ -108,7 +109,9 @@ void Api::events(Exchange& ex, const Params&) {
         }))
       return false;
     if (filters.count("network") &&
-        (e.type != "network" || !any("network", [&](const std::string& v) { return v == e.id || v == attr(e, "name"); })))
+        (e.type != "network" || !any("network", [&](const std::string& v) {
+           return v == e.id || v == attr(e, "name") || v == docker_network_name(attr(e, "name"));
+         })))
       return false;
     if (filters.count("volume") && (e.type != "volume" || !any("volume", [&](const std::string& v) { return v == e.id; })))
       return false;
@@ -124,6 +127,11 @@ void Api::events(Exchange& ex, const Params&) {
   o.cancel_fd = ex.client_fd();
   eng_.events(o, [&](const events::Event& e) {
     if (!matches(e)) return true;
+    if (e.type == "network" && attr(e, "name") == network::Networks::kDefault) {
+      events::Event docker = e;  // Docker's name for the default network
+      docker.attributes["name"] = docker_network_name(attr(e, "name"));
+      return ex.write(docker.docker().dump() + "\n");
+    }
     return ex.write(e.docker().dump() + "\n");
   });
   ex.end_stream();
