@@ -1787,6 +1787,8 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
 State Engine::state(Container& c) {
   Stale stale = Stale::no;
   State s = observe(c, stale);
+  // A start under way holds the lock: not waited for here (ps would wait for every start).
+  if (stale == Stale::start_unsettled) stale = Stale::no;
   if (stale == Stale::no && !(s.status == Status::exited && auto_remove(c))) return s;
   // The container ended and its record does not know yet: brought up to date under its lock,
   // from the record as it is then (another command may have done it meanwhile, or removed it).
@@ -1831,25 +1833,21 @@ State Engine::state_locked(Container& c) {
     }
     ::unlink(mark.c_str());
   }
-  wait_given_up_start(c);
   Stale stale = Stale::no;
   State s = observe(c, stale);
-  if (stale == Stale::commit_died) stale = Stale::no;  // another commit paused it meanwhile? not under our lock
-  if (stale != Stale::no) reconcile(c, s, stale);
-  return s;
-}
-
-void Engine::wait_given_up_start(const Container& c) {
   // A shim that has recorded neither a run nor an exit while we hold the lock: the start that
   // spawned it was killed (the lock went with it) and the shim is giving the container up
   // (runtime delete, then its shim.pid goes). Until then it holds the runtime's state of the
-  // same id and its directory: a new start must not begin meanwhile.
-  const std::string dir = container_dir(c.id());
-  for (int i = 0; i < 2000; ++i) {
-    if (!shim_alive(dir) || shim::read_run_record(dir) || shim::read_exit_record(dir)) return;
+  // same id and its directory: a new start must not begin meanwhile. Up to 10 s.
+  for (int i = 0; stale == Stale::start_unsettled && i < 2000; ++i) {
     ::usleep(5000);
+    s = observe(c, stale);
   }
-  log::warn("container " + c.rec.name + ": the monitor of a start that was killed is still giving it up");
+  if (stale == Stale::start_unsettled)
+    log::warn("container " + c.rec.name + ": the monitor of a start that was killed is still giving it up");
+  if (stale == Stale::commit_died || stale == Stale::start_unsettled) stale = Stale::no;  // (a commit: another paused it meanwhile? not under our lock)
+  if (stale != Stale::no) reconcile(c, s, stale);
+  return s;
 }
 
 State Engine::observe(const Container& c, Stale& stale) {
@@ -1879,7 +1877,11 @@ State Engine::observe(const Container& c, Stale& stale) {
     // Neither a run nor an exit recorded: the shim's first start is under way (its starter
     // holds the lock and attaches the networks) — or given up, its starter killed. Running
     // only once it is: a killed `run -d` showed running, and a `start` then did nothing.
-    if (!run && !shim::read_exit_record(dir)) return s;
+    auto exit = run ? std::optional<shim::ExitRecord>() : shim::read_exit_record(dir);
+    if (!run && !exit) {
+      stale = Stale::start_unsettled;
+      return s;
+    }
     if (run) {
       s.pid = run->pid;
       s.restarts = run->restarts;
@@ -1888,7 +1890,8 @@ State Engine::observe(const Container& c, Stale& stale) {
     s.status = Status::running;
     // An exit record while the shim lives: the container is gone and the shim is waiting to
     // restart it — or finishing, when its policy will not restart it: that is an exit.
-    if (auto e = shim::read_exit_record(dir)) {
+    if (!exit) exit = shim::read_exit_record(dir);
+    if (auto& e = exit) {
       take_exit(*e);
       s.status = restart_policy(c.host_config()).due(s.exit_code, s.restarts)
                      ? Status::restarting

@@ -483,15 +483,16 @@ class Engine {
   // state() for a caller that holds the container's lock.
   State state_locked(Container& c);
   // Under the lock: until the shim of a killed start has given the container up (≤ 10 s).
-  void wait_given_up_start(const Container& c);
   // Whether `c` (state `s`, under its lock) is such a --rm container (State::removed).
   bool auto_remove_leftover(const Container& c, const State& s);
   // Why a record is stale: the container ended (the shim's exit record says how), or its
   // shim died before it could say.
   // commit_died: a commit's pause outlived the commit (killed): thawed under the lock.
-  enum class Stale { no, exited, monitor_died, commit_died };
+  enum class Stale { no, exited, monitor_died, commit_died, start_unsettled };
   // What the shim's files and the record say, without writing anything; `stale`: whether the
-  // container ended without its record knowing (reconcile, under the lock), and how.
+  // container ended without its record knowing (reconcile, under the lock), and how — or
+  // (start_unsettled) that a live shim has recorded neither a run nor an exit: a first start
+  // under way, or given up by a start that was killed (state_locked waits for that one).
   State observe(const Container& c, Stale& stale);
   // Records that a user stopped c (Docker's HasBeenManuallyStopped: `unless-stopped` is then
   // not started by autostart); under c's lock. A start clears it.
