@@ -1845,7 +1845,8 @@ State Engine::state_locked(Container& c) {
   }
   if (stale == Stale::start_unsettled)
     log::warn("container " + c.rec.name + ": the monitor of a start that was killed is still giving it up");
-  if (stale == Stale::commit_died || stale == Stale::start_unsettled) stale = Stale::no;  // (a commit: another paused it meanwhile? not under our lock)
+  // (commit_died is never true here: its probe finds the container's lock held, by us.)
+  if (stale == Stale::commit_died || stale == Stale::start_unsettled) stale = Stale::no;
   if (stale != Stale::no) reconcile(c, s, stale);
   return s;
 }
@@ -3180,6 +3181,11 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
   const network::Network net = *found;
   json& eps = c.data["NetworkingConfig"]["EndpointsConfig"];
   State s = state_locked(c);
+  // A connect killed after its attachment was recorded (its plugins' ADD done or cut short)
+  // and before the container's record was: the record names no such network, the attachment
+  // does (an eth1 inspect did not show). Given back first (DEL), else this connect failed
+  // with "already attached" and only a disconnect of what inspect never listed mended it.
+  if (!eps.contains(net.name) && networks_.member(net.name, c.id())) networks_.detach(net.name, c.id());
   // A container that does not run takes the new endpoint settings (aliases, address) for its
   // next start, as Docker's does (compose connects the networks it created the container with).
   if (eps.contains(net.name) && s.running())

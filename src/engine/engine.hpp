@@ -482,12 +482,12 @@ class Engine {
   void save(Container& c);
   // state() for a caller that holds the container's lock.
   State state_locked(Container& c);
-  // Under the lock: until the shim of a killed start has given the container up (≤ 10 s).
   // Whether `c` (state `s`, under its lock) is such a --rm container (State::removed).
   bool auto_remove_leftover(const Container& c, const State& s);
   // Why a record is stale: the container ended (the shim's exit record says how), or its
   // shim died before it could say.
   // commit_died: a commit's pause outlived the commit (killed): thawed under the lock.
+  // start_unsettled: see observe; under the lock, waited for (≤ 10 s) by state_locked.
   enum class Stale { no, exited, monitor_died, commit_died, start_unsettled };
   // What the shim's files and the record say, without writing anything; `stale`: whether the
   // container ended without its record knowing (reconcile, under the lock), and how — or

@@ -930,6 +930,55 @@ EOF
   same_net_traces "$before"
 }
 
+@test "a network connect killed while its plugins run: the next connect gives that attachment back first, and nothing is left" {
+  e run --rm busybox true
+  cat > "$PLUGINS/slowpoke" <<EOF
+#!/bin/sh
+conf=\$(cat)
+if [ "\$CNI_COMMAND" = ADD ]; then
+  [ -e "$TEST_DIR/slow" ] && { touch "$TEST_DIR/in-add"; sleep 30; }
+  echo "\$conf" | jq -c .prevResult
+fi
+exit 0
+EOF
+  chmod +x "$PLUGINS/slowpoke"
+  cat > "$BROOT/networks/slowpoke.conflist" <<EOF
+{"cniVersion": "1.0.0", "name": "slowpoke", "plugins": [
+  {"type": "bridge", "bridge": "bt-br0", "isGateway": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.212.0.0/24"}]], "dataDir": "$TEST_DIR/run/networks/ipam"}},
+  {"type": "slowpoke"}]}
+EOF
+  ip link add bt-br0 type bridge
+  before=$(net_traces)
+  e run -d --name cg busybox sleep 100 > /dev/null
+  touch "$TEST_DIR/slow"
+  "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" --cni-plugin-dir "/usr/lib/cni:$PLUGINS" \
+    network connect slowpoke cg > /dev/null 2>&1 &
+  local cli=$!
+  for i in $(seq 100); do [ -e "$TEST_DIR/in-add" ] && break; sleep 0.05; done
+  [ -e "$TEST_DIR/in-add" ]
+  kill -9 "$cli"
+  wait "$cli" || true
+  rm "$TEST_DIR/slow"
+  # The bridge plugin made eth1 before the kill; the container's record never named the network.
+  run -0 e exec cg ip -o -4 addr show eth1
+  [[ "$output" == *"10.212.0."* ]]
+  [ "$(e inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' cg)" = "berth " ]
+  # It failed with "already attached to network slowpoke".
+  run -0 e --cni-plugin-dir "/usr/lib/cni:$PLUGINS" network connect slowpoke cg
+  ! pgrep -f "$PLUGINS/slowpoke" || false
+  [ "$(e inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' cg)" = "berth slowpoke " ]
+  ip=$(e inspect -f '{{.NetworkSettings.Networks.slowpoke.IPAddress}}' cg)
+  [[ "$ip" == 10.212.0.* ]]
+  run -0 e exec cg ip -o -4 addr show eth1
+  [[ "$output" == *" $ip/24 "* ]]
+  # One lease on that network: the killed connect's went with its DEL.
+  [ "$(ls "$TEST_DIR/run/networks/ipam/slowpoke" | grep -c '^10\.')" = 1 ]
+  e --cni-plugin-dir "/usr/lib/cni:$PLUGINS" rm -f cg > /dev/null
+  same_net_traces "$before"
+  ip link del bt-br0
+}
+
 @test "after rm, and after kill -9 of everything plus one berth command, nothing is left" {
   # Warm-up: the default network and portmap's shared chains exist from here on.
   port=$(free_port)
