@@ -365,6 +365,7 @@ Network Networks::load(const std::string& path) {
   }
   n.driver = b.value("driver", j["plugins"][0].value("type", ""));
   n.internal = b.value("internal", false);
+  n.attachable = b.value("attachable", false);
   n.created = b.value("created", int64_t{0});
   n.labels = b.value("labels", json::object());
   n.options = b.value("options", json::object());
@@ -498,6 +499,7 @@ Network Networks::create(const CreateSpec& spec) {
   n.subnet = subnet.str();
   n.gateway = ipv4_str(gw);
   n.internal = spec.internal;
+  n.attachable = spec.attachable;
   n.labels = spec.labels;
   n.options = spec.options;
   n.created = static_cast<int64_t>(std::time(nullptr)) * 1000000000;
@@ -561,6 +563,7 @@ Network Networks::create(const CreateSpec& spec) {
                 {"berth", {{"id", n.id}, {"driver", n.driver}, {"internal", n.internal}, {"created", n.created},
                            {"labels", n.labels}, {"options", n.options}, {"bridge", n.bridge}}}};
   if (n.bridge_given) n.conflist["berth"]["bridge_given"] = true;
+  if (n.attachable) n.conflist["berth"]["attachable"] = true;
   fs::mkdir_p(dir(), 0755);
   const std::string path = dir() + "/" + n.name + ".conflist";
   fs::write_file_atomic(path, n.conflist.dump(2) + "\n", 0644);
@@ -1278,7 +1281,7 @@ json Networks::inspect(const Network& n) {
           {"EnableIPv6", false},
           {"IPAM", {{"Driver", "default"}, {"Options", json::object()}, {"Config", config}}},
           {"Internal", n.internal},
-          {"Attachable", false},
+          {"Attachable", n.attachable},
           {"Ingress", false},
           {"Containers", containers},
           {"Options", options},

@@ -76,6 +76,7 @@ struct Network {
   std::string bridge;            // the bridge link (driver bridge)
   bool bridge_given = false;     // a bridge that existed at create (-o …bridge.name): never deleted
   bool internal = false;
+  bool attachable = false;       // Docker's --attachable: recorded and shown (every berth network takes containers)
   int64_t created = 0;           // unix ns
   nlohmann::json labels = nlohmann::json::object();
   nlohmann::json options = nlohmann::json::object();
@@ -91,6 +92,7 @@ struct CreateSpec {
   std::string driver = "bridge";
   std::string subnet, gateway;  // "" = pick
   bool internal = false;
+  bool attachable = false;
   nlohmann::json labels = nlohmann::json::object();
   nlohmann::json options = nlohmann::json::object();  // -o parent=eth0, -o mode=…, -o mtu=…
   std::string bridge;           // "" = br-<id>

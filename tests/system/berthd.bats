@@ -292,6 +292,12 @@ PY
   run -0 d network create appnet
   run -0 d network inspect -f '{{.Driver}}' appnet
   [ "$output" = bridge ]
+  # --attachable is recorded and shown (it was stored as false), through the API and the CLI.
+  [ "$(d network inspect -f '{{.Attachable}}' appnet)" = false ]
+  run -0 d network create --attachable attnet
+  [ "$(d network inspect -f '{{.Attachable}}' attnet)" = true ]
+  [ "$(e network inspect -f '{{.Attachable}}' attnet)" = true ]
+  run -0 d network rm attnet
   port=$(free_port)
   run -0 d run -d --name srv --network appnet -p "127.0.0.1:$port:80" busybox sh -c 'mkdir -p /w && echo served > /w/index.html && httpd -f -p 80 -h /w'
   wait_for curl -sf "http://127.0.0.1:$port/"

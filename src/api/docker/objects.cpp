@@ -104,6 +104,7 @@ void Api::network_create(Exchange& ex, const Params&) {
   if (body.value("EnableIPv6", json(false)) == true)
     throw Error(ErrorKind::invalid_argument, "network create: IPv6 is not supported (IPv4 only)");
   spec.internal = body.value("Internal", json(false)) == true;
+  spec.attachable = body.value("Attachable", json(false)) == true;
   spec.labels = json(string_map(body.value("Labels", json()), "Labels"));
   spec.options = json(string_map(body.value("Options", json()), "Options"));
   const json ipam = body.value("IPAM", json::object());

@@ -42,6 +42,7 @@ int cmd_network_create(const Engine& e, int argc, char** argv, int first) {
   spec.subnet = a.get("subnet");
   spec.gateway = a.get("gateway");
   spec.internal = a.has("internal");
+  spec.attachable = a.has("attachable");
   spec.labels = key_values(a.all("label"), "--label");
   spec.options = key_values(a.all("opt"), "-o/--opt");
   auto eng = make_engine(e);
