@@ -77,6 +77,20 @@ std::string snapshot_key(const std::string& id) { return "container/" + id; }
 
 bool shim_alive(const std::string& dir) { return shim::live_shim(dir) != 0; }
 
+// Docker's: on a user network, a container's short id is one of its aliases (after the ones
+// given), whatever its hostname — peers resolve it, inspect lists it, and docker-compose 1.x
+// disconnects and reconnects a container whose aliases lack it at each start.
+void add_short_id_alias(json& endpoint, const std::string& network, const std::string& id) {
+  if (network == network::Networks::kDefault) return;
+  if (!endpoint.is_object()) endpoint = json::object();
+  json& aliases = endpoint["Aliases"];
+  if (!aliases.is_array()) aliases = json::array();
+  const std::string short_id = id.substr(0, 12);
+  for (const auto& a : aliases)
+    if (a == short_id) return;
+  aliases.push_back(short_id);
+}
+
 // --rm (HostConfig.AutoRemove), read from the record without parsing all of its HostConfig:
 // state() asks it of every exited container a ps lists.
 bool auto_remove(const Container& c) {
@@ -1211,6 +1225,7 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
   c.rec.id = random_id();
   c.rec.name = name;
   if (config.hostname.empty()) config.hostname = c.rec.id.substr(0, 12);
+  for (auto it = endpoints.begin(); it != endpoints.end(); ++it) add_short_id_alias(it.value(), it.key(), c.rec.id);
   c.rec.image = img.id.str();
   c.rec.snapshot = snapshot_key(c.rec.id);
   c.data = {{"Config", to_json(config)},
@@ -3164,7 +3179,7 @@ void builtin_network_refused(const std::string& ref) {
 
 }  // namespace
 
-void Engine::connect(const std::string& ref, const std::string& name, const json& endpoint) {
+void Engine::connect(const std::string& ref, const std::string& name, const json& endpoint_given) {
   Container c = lookup(ref);
   UniqueFd users = lock_users(false);  // the network stays until the record says it is used
   UniqueFd lk = lock(c.id());
@@ -3179,6 +3194,8 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
     throw Error(ErrorKind::not_found, "network " + name + " not found");
   }
   const network::Network net = *found;
+  json endpoint = endpoint_given;
+  add_short_id_alias(endpoint, net.name, c.id());
   json& eps = c.data["NetworkingConfig"]["EndpointsConfig"];
   State s = state_locked(c);
   // A connect killed after its attachment was recorded (its plugins' ADD done or cut short)

@@ -390,6 +390,27 @@ PY
   [[ "$output" != *berth* ]]
 }
 
+@test "berthd: on a user network a container's short id is one of its aliases, as dockerd's: inspect lists it, peers reach it whatever its hostname" {
+  local id short ip
+  d network create aliasnet > /dev/null
+  d run -d --name al1 --hostname elsewhere --network aliasnet --network-alias web busybox sleep 100
+  id=$(d inspect -f '{{.Id}}' al1)
+  short=${id:0:12}
+  [ "$(d inspect -f '{{json .NetworkSettings.Networks.aliasnet.Aliases}}' al1)" = "[\"web\",\"$short\"]" ]
+  ip=$(d inspect -f '{{.NetworkSettings.Networks.aliasnet.IPAddress}}' al1)
+  run -0 d run --rm --network aliasnet busybox ping -c1 -W2 "$short"
+  [[ "$output" == *"($ip)"* ]]
+  # docker-compose 1.x reads it (short_id_alias_exists): connected again at each start without it.
+  d network create aliasnet2 > /dev/null
+  d network connect --alias other aliasnet2 al1
+  [ "$(d inspect -f '{{json .NetworkSettings.Networks.aliasnet2.Aliases}}' al1)" = "[\"other\",\"$short\"]" ]
+  # Not on the default network (dockerd adds none there).
+  d run -d --name al2 busybox sleep 100
+  [[ "$(d inspect -f '{{json .NetworkSettings.Networks.bridge.Aliases}}' al2)" != *"$(d inspect -f '{{.Id}}' al2 | cut -c1-12)"* ]]
+  d rm -f al1 al2 > /dev/null
+  d network rm aliasnet aliasnet2 > /dev/null
+}
+
 @test "berthd: list filters Docker refuses are refused; images since/before within one second; df -v shows <none> images; save by id names nothing" {
   run -1 d volume ls --filter bogus=1
   [[ "$output" == *"invalid filter 'bogus'"* ]]
