@@ -568,7 +568,7 @@ Network Networks::create(const CreateSpec& spec) {
   const std::string path = dir() + "/" + n.name + ".conflist";
   fs::write_file_atomic(path, n.conflist.dump(2) + "\n", 0644);
   try {
-    if (n.driver == "bridge") apply_rules(n, true);
+    if (n.driver == "bridge") ensure_rules_locked(n);  // (the lock is held since the top)
   } catch (...) {
     ::unlink(path.c_str());
     throw;
@@ -594,18 +594,33 @@ void Networks::apply_rules(const Network& net, bool add) {
   const std::tuple<const char*, const char*, const char*> chains[] = {{"nat", kNatChain, "POSTROUTING"},
                                                                       {"filter", kFilterChain, "FORWARD"}};
   if (add) {
+    std::set<std::string> present;  // the chains' rules as `iptables -S` prints them, unquoted
     for (auto [table, chain, parent] : chains) {
-      if (run({"iptables", "-w", "-t", table, "-S", chain}, "", err) == 0) continue;
+      err.clear();
+      if (run({"iptables", "-w", "-t", table, "-S", chain}, "", err) == 0) {
+        for (auto line : split(err, '\n')) {
+          line.erase(std::remove(line.begin(), line.end(), '"'), line.end());
+          present.insert(line);
+        }
+        continue;
+      }
       err.clear();
       if (run({"iptables", "-w", "-t", table, "-N", chain}, "", err) != 0 ||
           run({"iptables", "-w", "-t", table, "-A", parent, "-j", chain}, "", err) != 0)
         throw Error("iptables: " + err);
     }
-    // All of the network's rules in one process (and one transaction).
+    // All of the network's rules that are not there yet in one process (and one transaction):
+    // made again after a reboot, never twice (`network rm` deletes one copy of each).
     std::string nat = "*nat\n", filter = "*filter\n";
-    for (auto& r : rules) (std::string(r.table) == "nat" ? nat : filter) += "-A " + r.chain + " " + r.spec + "\n";
+    bool any = false;
+    for (auto& r : rules) {
+      const std::string line = "-A " + r.chain + " " + r.spec;
+      if (present.count(line)) continue;
+      (std::string(r.table) == "nat" ? nat : filter) += line + "\n";
+      any = true;
+    }
     err.clear();
-    if (run({"iptables-restore", "-w", "--noflush"}, nat + "COMMIT\n" + filter + "COMMIT\n", err) != 0)
+    if (any && run({"iptables-restore", "-w", "--noflush"}, nat + "COMMIT\n" + filter + "COMMIT\n", err) != 0)
       throw Error("iptables-restore: " + err);
     return;
   }
@@ -624,6 +639,19 @@ void Networks::apply_rules(const Network& net, bool add) {
     run({"iptables", "-w", "-t", table, "-D", parent, "-j", chain}, "", err);
     run({"iptables", "-w", "-t", table, "-X", chain}, "", err);
   }
+}
+
+std::string Networks::rules_mark(const std::string& name) const { return state_ + "/networks/rules/" + name; }
+
+void Networks::ensure_rules_locked(const Network& net) {
+  if (!net.berth_made || net.driver != "bridge") return;
+  std::string boot, have;
+  fs::read_file_if_exists("/proc/sys/kernel/random/boot_id", boot);
+  const std::string want = boot.substr(0, boot.find('\n')) + " " + net.id + "\n";
+  if (fs::read_file_if_exists(rules_mark(net.name), have) && have == want) return;
+  apply_rules(net, true);
+  fs::mkdir_p(state_ + "/networks/rules", 0700);
+  fs::write_file_atomic(rules_mark(net.name), want, 0600);
 }
 
 void Networks::remove(const Network& net) {
@@ -647,6 +675,7 @@ void Networks::remove(const Network& net) {
   reap_spares_locked(net, true);
   const std::string path = dir() + "/" + net.name + ".conflist";
   if (::unlink(path.c_str()) < 0 && errno != ENOENT) throw_errno("remove `" + path + "`");
+  ::unlink(rules_mark(net.name).c_str());
   if (net.berth_made && net.driver == "bridge") {
     apply_rules(net, false);
     if (!net.bridge.empty() && !net.bridge_given) delete_link(net.bridge);
@@ -846,6 +875,7 @@ void Networks::check_static_ip(const Network& net, const std::string& ip) {
 
 Member Networks::attach(const Network& net, Member m) {
   UniqueFd lk = lock();
+  ensure_rules_locked(net);
   if (member(net.name, m.container_id)) throw Error(ErrorKind::conflict, "container " + m.container_name + " is already attached to network " + net.name);
   pick_ports_locked(net, m);
   Attachment at = attachment(m);
@@ -1083,6 +1113,7 @@ std::optional<Member> Networks::take_spare(const Network& net, Member m) {
   if (spares_ready(net.name) == 0) return std::nullopt;
   const std::string dir = spares_dir(net.name);
   UniqueFd lk = lock();
+  ensure_rules_locked(net);
   if (member(net.name, m.container_id)) throw Error(ErrorKind::conflict, "container " + m.container_name + " is already attached to network " + net.name);
   for (auto& f : dir_entries(dir)) {
     if (!ends_with(f, ".json")) continue;

@@ -16,6 +16,8 @@
 //                                       ahead, CNI_CONTAINERID <sid>) and <sid>.ns (its network
 //                                       namespace); <sid>.claimed while a start takes one
 //   <state>/networks/spares.lock        flock: held by whoever makes or removes spares
+//   <state>/networks/rules/<name>       "BOOT_ID NETWORK_ID": its firewall rules are there this
+//                                       boot (made again at an attachment otherwise)
 //
 // Names resolve through /etc/hosts: every container's hosts file lists itself and every
 // container that shares a network with it, rewritten in place (it is bind-mounted) whenever a
@@ -190,6 +192,12 @@ class Networks {
   // the containers that link to it.
   void rewrite_hosts_locked(std::vector<std::string> container_ids, const Member* changed = nullptr);
   void apply_rules(const Network& net, bool add);
+  // A berth bridge network's rules, once per boot (under the lock): a reboot takes them while
+  // the network's list (under --root) stays — its containers lost masquerading and, with a
+  // FORWARD policy of DROP (Docker's), all forwarding. Checked at each attachment through a
+  // mark, <state>/networks/rules/<name>: the boot's id and the network's.
+  void ensure_rules_locked(const Network& net);
+  std::string rules_mark(const std::string& name) const;
   Subnet pick_subnet(bool is_default, const std::vector<Network>& existing);
   UniqueFd spares_lock(bool wait);  // invalid fd: busy (wait=false) or no state dir
   std::string spares_dir(const std::string& network) const;

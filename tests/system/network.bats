@@ -979,6 +979,43 @@ EOF
   ip link del bt-br0
 }
 
+@test "a network's firewall rules come back after a reboot took them: at its next attachment, once per boot, never twice" {
+  # NAME's rules in the host's tables (iptables-save quotes the comment).
+  rules_of() { iptables-save | grep -c -- "--comment \"berth:$1\"" || true; }
+  # What a reboot does to them: gone (iptables is not kept), while the network's list under
+  # --root stays, and the boot's id in the mark of a state dir kept on disk changes.
+  reboot_rules_of() {
+    local t
+    for t in nat filter; do
+      iptables-save -t "$t" | grep -- "--comment \"berth:$1\"" | sed 's/^-A /-D /' | xargs -r -L1 iptables -w -t "$t"
+    done
+    [ ! -e "$TEST_DIR/run/networks/rules/$1" ] ||
+      sed -i 's/^[^ ]*/00000000-0000-0000-0000-000000000000/' "$TEST_DIR/run/networks/rules/$1"
+  }
+  e network create lan > /dev/null
+  [ "$(rules_of lan)" = 3 ]
+  e run --rm --network lan busybox true
+  reboot_rules_of lan
+  [ "$(rules_of lan)" = 0 ]
+  e run --rm --network lan busybox true
+  [ "$(rules_of lan)" = 3 ]
+  # A state dir wiped (the mark gone) while the rules are there: none added twice (network rm
+  # deletes one copy of each: the other stayed).
+  rm "$TEST_DIR/run/networks/rules/lan"
+  e run --rm --network lan busybox true
+  [ "$(rules_of lan)" = 3 ]
+  # The default network's, with a container that takes a warm spare.
+  e run --rm busybox true
+  settle
+  [ "$(rules_of berth)" = 3 ]
+  reboot_rules_of berth
+  e run --rm busybox true
+  [ "$(rules_of berth)" = 3 ]
+  e network rm lan > /dev/null
+  [ "$(rules_of lan)" = 0 ]
+  [ ! -e "$TEST_DIR/run/networks/rules/lan" ]
+}
+
 @test "after rm, and after kill -9 of everything plus one berth command, nothing is left" {
   # Warm-up: the default network and portmap's shared chains exist from here on.
   port=$(free_port)
