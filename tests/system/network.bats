@@ -95,6 +95,29 @@ net_traces() {
   spare_counts
 }
 
+# A network `slowpoke` on the bridge bt-br0 (made here) with SUBNET: the bridge plugin, then
+# a plugin that hangs in ADD while $TEST_DIR/slow exists (touching $TEST_DIR/in-add), else
+# passes the result on.
+slowpoke_network() {
+  cat > "$PLUGINS/slowpoke" <<EOF
+#!/bin/sh
+conf=\$(cat)
+if [ "\$CNI_COMMAND" = ADD ]; then
+  [ -e "$TEST_DIR/slow" ] && { touch "$TEST_DIR/in-add"; sleep 30; }
+  echo "\$conf" | jq -c .prevResult
+fi
+exit 0
+EOF
+  chmod +x "$PLUGINS/slowpoke"
+  cat > "$BROOT/networks/slowpoke.conflist" <<EOF
+{"cniVersion": "1.0.0", "name": "slowpoke", "plugins": [
+  {"type": "bridge", "bridge": "bt-br0", "isGateway": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$1"}]], "dataDir": "$TEST_DIR/run/networks/ipam"}},
+  {"type": "slowpoke"}]}
+EOF
+  ip link add bt-br0 type bridge
+}
+
 # Fails, printing what changed, when the host's networking traces are not $1.
 same_net_traces() {
   local now
@@ -855,25 +878,8 @@ EOF
 
 @test "a run killed while its network is attached: the next start gives that attachment back first, and nothing is left" {
   e run --rm busybox true
-  # A bridge, then a plugin that hangs in ADD while $TEST_DIR/slow exists (else passes the
-  # result on): the run is killed while it hangs, its attachment recorded, never finished.
-  cat > "$PLUGINS/slowpoke" <<EOF
-#!/bin/sh
-conf=\$(cat)
-if [ "\$CNI_COMMAND" = ADD ]; then
-  [ -e "$TEST_DIR/slow" ] && { touch "$TEST_DIR/in-add"; sleep 30; }
-  echo "\$conf" | jq -c .prevResult
-fi
-exit 0
-EOF
-  chmod +x "$PLUGINS/slowpoke"
-  cat > "$BROOT/networks/slowpoke.conflist" <<EOF
-{"cniVersion": "1.0.0", "name": "slowpoke", "plugins": [
-  {"type": "bridge", "bridge": "bt-br0", "isGateway": true,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.211.0.0/24"}]], "dataDir": "$TEST_DIR/run/networks/ipam"}},
-  {"type": "slowpoke"}]}
-EOF
-  ip link add bt-br0 type bridge
+  # The run is killed while the plugin hangs, its attachment recorded, never finished.
+  slowpoke_network 10.211.0.0/24
   before=$(net_traces)
   touch "$TEST_DIR/slow"
   "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" --cni-plugin-dir "/usr/lib/cni:$PLUGINS" \
@@ -932,23 +938,7 @@ EOF
 
 @test "a network connect killed while its plugins run: the next connect gives that attachment back first, and nothing is left" {
   e run --rm busybox true
-  cat > "$PLUGINS/slowpoke" <<EOF
-#!/bin/sh
-conf=\$(cat)
-if [ "\$CNI_COMMAND" = ADD ]; then
-  [ -e "$TEST_DIR/slow" ] && { touch "$TEST_DIR/in-add"; sleep 30; }
-  echo "\$conf" | jq -c .prevResult
-fi
-exit 0
-EOF
-  chmod +x "$PLUGINS/slowpoke"
-  cat > "$BROOT/networks/slowpoke.conflist" <<EOF
-{"cniVersion": "1.0.0", "name": "slowpoke", "plugins": [
-  {"type": "bridge", "bridge": "bt-br0", "isGateway": true,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.212.0.0/24"}]], "dataDir": "$TEST_DIR/run/networks/ipam"}},
-  {"type": "slowpoke"}]}
-EOF
-  ip link add bt-br0 type bridge
+  slowpoke_network 10.212.0.0/24
   before=$(net_traces)
   e run -d --name cg busybox sleep 100 > /dev/null
   touch "$TEST_DIR/slow"
