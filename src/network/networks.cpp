@@ -645,9 +645,14 @@ std::string Networks::rules_mark(const std::string& name) const { return state_ 
 
 void Networks::ensure_rules_locked(const Network& net) {
   if (!net.berth_made || net.driver != "bridge") return;
-  std::string boot, have;
-  fs::read_file_if_exists("/proc/sys/kernel/random/boot_id", boot);
-  const std::string want = boot.substr(0, boot.find('\n')) + " " + net.id + "\n";
+  // The boot's id, read once per process (every attachment asks).
+  static const std::string boot = [] {
+    std::string id;
+    fs::read_file_if_exists("/proc/sys/kernel/random/boot_id", id);
+    return id.substr(0, id.find('\n'));
+  }();
+  std::string have;
+  const std::string want = boot + " " + net.id + "\n";
   if (fs::read_file_if_exists(rules_mark(net.name), have) && have == want) return;
   apply_rules(net, true);
   fs::mkdir_p(state_ + "/networks/rules", 0700);
