@@ -430,6 +430,13 @@ PY
   [ "$(echo "$output" | sort | tr '\n' ' ')" = "2 3 " ]
   run -0 d images --filter before=sb:3 --filter reference=sb --format '{{.Tag}}'
   [ "$(echo "$output" | sort | tr '\n' ' ')" = "1 2 " ]
+  # The list is newest first (to the nanosecond), its Created in Unix seconds: the CLI's age
+  # of an image made just now is seconds, not "Less than a second ago" from a time far ahead.
+  run -0 d images --filter reference=sb --format '{{.Tag}} {{.CreatedSince}}'
+  echo "$output"
+  [ "$(echo "$output" | cut -d' ' -f1 | tr '\n' ' ')" = "3 2 1 " ]
+  run -0 api GET '/v1.41/images/json'
+  echo "${lines[0]}" | jq -e --argjson now "$(date +%s)" '[.[].Created] | all(. > 1500000000 and . <= $now)'
   # An image whose name moved away is a <none> row of system df -v's images, as Docker's.
   local old id
   old=$(d image inspect --format '{{.Id}}' sb:3)

@@ -105,6 +105,7 @@ void Api::image_list(Exchange& ex, const Params&) {
   // One entry per image id, with all its names.
   std::map<std::string, json> by_id;
   std::vector<std::string> order;
+  std::map<std::string, int64_t> made_ns;  // the list's order: newest first, to the nanosecond
   std::map<std::string, int> containers;
   for (auto& c : eng_.images().db().list_containers(eng_.images().options().ns)) ++containers[c.image];
   // all=1: Docker's intermediate images too (the build's steps: untagged, not dangling).
@@ -134,8 +135,10 @@ void Api::image_list(Exchange& ex, const Params&) {
     json& row = it->second;
     if (fresh) {
       order.push_back(id);
+      made_ns[id] = made;
+      // Created in Unix seconds, as Docker's list has it (the CLI's "2 hours ago").
       row = {{"Id", id}, {"ParentId", ""}, {"RepoTags", json::array()}, {"RepoDigests", json::array()},
-             {"Created", made}, {"Size", img.size}, {"SharedSize", -1}, {"VirtualSize", img.size},
+             {"Created", made / 1000000000}, {"Size", img.size}, {"SharedSize", -1}, {"VirtualSize", img.size},
              {"Labels", labels.empty() ? json(nullptr) : labels}, {"Containers", containers.count(id) ? containers[id] : 0}};
     }
     if (!ref.tag.empty()) row["RepoTags"].push_back(repo + ":" + ref.tag);
@@ -145,6 +148,9 @@ void Api::image_list(Exchange& ex, const Params&) {
         row["RepoDigests"].push_back(d);
     }
   }
+  // Newest first, as Docker's daemon lists them.
+  std::stable_sort(order.begin(), order.end(),
+                   [&](const std::string& x, const std::string& y) { return made_ns[x] > made_ns[y]; });
   json out = json::array();
   for (auto& id : order) {
     json& row = by_id[id];
@@ -155,10 +161,6 @@ void Api::image_list(Exchange& ex, const Params&) {
     }
     out.push_back(row);
   }
-  // Newest first, as Docker's daemon lists them.
-  std::stable_sort(out.begin(), out.end(), [](const json& x, const json& y) {
-    return x.value("Created", int64_t{0}) > y.value("Created", int64_t{0});
-  });
   ex.reply(200, out);
 }
 
