@@ -120,7 +120,7 @@ bool ContainerFilter::match(Engine& eng, const Container& c, const State& s) con
           if ((mode == "none" || mode == "host") && v == mode) return true;
           for (auto& [name, _] : endpoints.items()) {
             // Docker's name for the default network too (what its ps --filter takes).
-            if (name == v || (v == "bridge" && name == network::Networks::kDefault)) return true;
+            if (name == network::Networks::canonical(v)) return true;
             const json n = settings.value(name, json::object());
             if (n.is_object() && !v.empty() && n.value("NetworkID", "") == v) return true;
           }

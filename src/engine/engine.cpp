@@ -697,7 +697,8 @@ bool Engine::remove_network(const std::string& ref, bool force) {
   UniqueFd lk = lock_users(true);
   // Docker's default network cannot be removed by its Docker name (berth's own name removes
   // it when nothing uses it: a store's bridge and rules go with it; it is made again on use).
-  if (ref == "bridge") throw Error(ErrorKind::invalid_argument, "bridge is a pre-defined network and cannot be removed");
+  if (ref == network::Networks::kDockerDefault)
+    throw Error(ErrorKind::invalid_argument, ref + " is a pre-defined network and cannot be removed");
   auto n = networks_.find(ref);
   if (!n) {
     if (auto builtin = network::builtin_network(ref))
@@ -1168,7 +1169,7 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
   // Networks: Docker's "bridge"/"default" is berth's default network, made on first use.
   const std::string asked = host.network_mode.empty() ? "none" : host.network_mode;
   std::string mode = asked;
-  if (mode == "bridge" || mode == "default") mode = network::Networks::kDefault;
+  mode = mode == "default" ? network::Networks::kDefault : network::Networks::canonical(mode);
   // `host` or `none` by id (what `network ls -q` prints): by name from here on.
   if (mode.find_first_not_of("0123456789abcdef") == std::string::npos && !networks_.find(mode))
     if (auto builtin = network::builtin_network(mode)) mode = builtin->value("Name", mode);
@@ -3188,7 +3189,7 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
   if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0 || namespace_path(mode))
     throw Error(ErrorKind::conflict, "container " + c.rec.name + " uses --network " + mode + ": it cannot be connected to other networks");
   std::optional<network::Network> found =
-      name == network::Networks::kDefault || name == "bridge" ? networks_.ensure_default() : networks_.find(name);
+      network::Networks::canonical(name) == network::Networks::kDefault ? networks_.ensure_default() : networks_.find(name);
   if (!found) {
     builtin_network_refused(name);
     throw Error(ErrorKind::not_found, "network " + name + " not found");

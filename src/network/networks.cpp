@@ -228,7 +228,7 @@ bool valid_network_name(const std::string& n) {
   if (!std::isalnum(static_cast<unsigned char>(n[0]))) return false;
   for (char c : n)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') return false;
-  return n != "none" && n != "host" && n != "default" && n != "bridge";
+  return n != "none" && n != "host" && n != "default" && n != Networks::kDockerDefault;
 }
 
 // ---- the store -----------------------------------------------------------------------------
@@ -402,9 +402,8 @@ std::vector<Network> Networks::list() {
 
 std::optional<Network> Networks::find(const std::string& ref) {
   if (ref.empty()) return std::nullopt;
-  // Docker's name for its default network is berth's default's other name (no network can be
-  // made with that name): `network inspect bridge` and connect/disconnect find it.
-  if (ref == "bridge") return find(kDefault);
+  // `network inspect bridge`, connect/disconnect bridge: Docker's name for the default network.
+  if (ref == kDockerDefault) return find(kDefault);
   auto all = list();
   for (auto& n : all)
     if (n.name == ref || n.id == ref) return n;

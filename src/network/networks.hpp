@@ -124,6 +124,11 @@ class Networks {
   Networks(std::string root, std::string state, std::vector<std::string> plugin_dirs, int timeout_ms);
 
   static constexpr const char* kDefault = "berth";
+  // Docker's name for its default network: berth's default network by its other name (no
+  // network can be made with it). Requests take both; the Docker API shows this one.
+  static constexpr const char* kDockerDefault = "bridge";
+  // A network reference as berth names it: `bridge` is the default network.
+  static std::string canonical(const std::string& ref) { return ref == kDockerDefault ? kDefault : ref; }
 
   std::vector<Network> list();
   // By name, full id or unique id prefix.

@@ -13,10 +13,10 @@ using nlohmann::json;
 
 namespace {
 
-// Docker's two pseudo networks that have no CNI list behind them.
-
+// A network a request names (NetworkMode, EndpointsConfig): Docker's `default` and `bridge`
+// are berth's default network.
 std::string network_ref(const std::string& ref) {
-  return ref == "bridge" || ref == "default" ? network::Networks::kDefault : ref;
+  return ref == "default" ? network::Networks::kDefault : network::Networks::canonical(ref);
 }
 
 std::map<std::string, std::string> string_map(const json& j, const char* what) {
@@ -33,7 +33,7 @@ std::map<std::string, std::string> string_map(const json& j, const char* what) {
 }  // namespace
 
 std::string docker_network_name(const std::string& name) {
-  return name == network::Networks::kDefault ? "bridge" : name;
+  return name == network::Networks::kDefault ? network::Networks::kDockerDefault : name;
 }
 
 std::string docker_network_mode(const std::string& mode) {
