@@ -83,6 +83,34 @@ Subnet Subnet::parse(const std::string& cidr) {
 }
 
 std::string Subnet::str() const { return ipv4_str(addr) + "/" + std::to_string(prefix); }
+
+namespace {
+
+// Addresses a bridge cannot route: a subnet over them would give the host's bridge a loopback
+// or multicast address (127.0.0.1 on a bridge: host routes at the mercy of a network's rm).
+void refuse_unroutable(const Subnet& s, const std::string& what) {
+  static const struct {
+    Subnet block;
+    const char* name;
+  } special[] = {{{0x00000000, 8}, "\"this network\" block 0.0.0.0/8"},
+                 {{0x7f000000, 8}, "loopback block 127.0.0.0/8"},
+                 {{0xe0000000, 4}, "multicast block 224.0.0.0/4"},
+                 {{0xf0000000, 4}, "reserved block 240.0.0.0/4"}};
+  for (auto& r : special)
+    if (s.overlaps(r.block))
+      throw Error(ErrorKind::invalid_argument, what + " " + s.str() + " overlaps the " + r.name + ": no bridge can route it");
+}
+
+// -o mtu=N / com.docker.network.driver.mtu=N: a number an interface takes (IPv4's minimum).
+int parse_mtu(const json& v) {
+  const std::string s = v.is_string() ? v.get<std::string>() : v.dump();
+  if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos || std::stoi(s) < 68 ||
+      std::stoi(s) > 65535)
+    throw Error(ErrorKind::invalid_argument, "invalid MTU `" + s + "`: a number from 68 to 65535");
+  return std::stoi(s);
+}
+
+}  // namespace
 bool Subnet::contains(uint32_t ip) const { return (ip & mask_of(prefix)) == addr; }
 bool Subnet::overlaps(const Subnet& o) const {
   int p = std::min(prefix, o.prefix);
@@ -324,6 +352,7 @@ AddressPool AddressPool::parse(const nlohmann::json& j) {
     throw Error(ErrorKind::invalid_argument, "an address pool is {\"base\": \"A.B.C.D/N\", \"size\": M}, not " + j.dump());
   AddressPool p;
   p.base = Subnet::parse(j["base"].get<std::string>());
+  refuse_unroutable(p.base, "address pool");
   p.size = j["size"].get<int>();
   if (p.size < p.base.prefix || p.size > 30)
     throw Error(ErrorKind::invalid_argument, "address pool " + p.base.str() + ": size " + std::to_string(p.size) +
@@ -468,6 +497,7 @@ Network Networks::create(const CreateSpec& spec) {
     subnet = pick_subnet(spec.name == kDefault, existing);
   } else {
     subnet = Subnet::parse(spec.subnet);
+    refuse_unroutable(subnet, "subnet");
     for (auto& n : existing)
       if (!n.subnet.empty() && subnet.overlaps(Subnet::parse(n.subnet)))
         throw Error(ErrorKind::invalid_argument, "subnet " + subnet.str() + " overlaps with network " + n.name + " (" + n.subnet + ")");
@@ -509,7 +539,7 @@ Network Networks::create(const CreateSpec& spec) {
   if (!spec.internal) ipam["routes"] = json::array({{{"dst", "0.0.0.0/0"}}});
   int mtu = 0;
   for (const char* k : {"mtu", "com.docker.network.driver.mtu"})
-    if (spec.options.contains(k)) mtu = std::stoi(spec.options[k].get<std::string>());
+    if (spec.options.contains(k)) mtu = parse_mtu(spec.options[k]);
   json plugins = json::array();
   if (spec.driver == "bridge") {
     n.bridge = "br-" + n.id.substr(0, 12);

@@ -795,6 +795,22 @@ PY
   [[ "$output" == *"invalid subnet"* ]]
   run e network create -d warp bad
   [[ "$output" == *"unknown network driver"* ]]
+  # Subnets no bridge can route (the host's bridge would take 127.0.0.1), and MTUs no link takes.
+  run -1 e network create --subnet 127.0.0.0/8 bad
+  [ "$output" = "berth: subnet 127.0.0.0/8 overlaps the loopback block 127.0.0.0/8: no bridge can route it" ]
+  run -1 e network create --subnet 126.0.0.0/7 bad
+  [[ "$output" == *"loopback block"* ]]
+  run -1 e network create --subnet 224.2.0.0/16 bad
+  [[ "$output" == *"multicast block"* ]]
+  run -1 e network create --subnet 0.0.0.0/0 bad
+  [[ "$output" == *"0.0.0.0/8"* ]]
+  local mtu
+  for mtu in abc -5 67 65536 99999999999 ""; do
+    run -1 e network create -o "mtu=$mtu" bad
+    [ "$output" = "berth: invalid MTU \`$mtu\`: a number from 68 to 65535" ]
+  done
+  run -1 e network create -o com.docker.network.driver.mtu=1x bad
+  [[ "$output" == *"invalid MTU"* ]]
   run e network create -d macvlan -o parent=nosuch0 bad
   [[ "$output" == *"parent interface nosuch0 does not exist"* ]]
   run e network create 'no/slash'
