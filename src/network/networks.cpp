@@ -3,9 +3,11 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <spawn.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -907,9 +909,33 @@ void Networks::check_static_ip(const Network& net, const std::string& ip) {
     throw Error(ErrorKind::invalid_argument, "--ip " + ip + " is not in network " + net.name + "'s subnet " + net.subnet);
 }
 
+namespace {
+
+// A bridge whose only port went away before the bridge plugin pinned its MAC (an ADD that
+// failed or was killed after adding the veth: its first use) is left with the all-zero MAC,
+// and the plugin's next ADD fails ("could not set bridge's mac: invalid argument"). So a bridge
+// found with that address gets a fixed random one (locally administered) before an ADD.
+void pin_bridge_mac(const Network& net) {
+  if (net.driver != "bridge" || net.bridge.empty() || net.bridge.size() >= IFNAMSIZ) return;
+  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!s) return;
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, net.bridge.data(), net.bridge.size());
+  if (::ioctl(s.get(), SIOCGIFHWADDR, &ifr) != 0) return;  // not made yet: the plugin makes it
+  auto* mac = reinterpret_cast<unsigned char*>(ifr.ifr_hwaddr.sa_data);
+  if (std::any_of(mac, mac + 6, [](unsigned char b) { return b != 0; })) return;
+  if (::getrandom(mac, 6, 0) != 6) return;
+  mac[0] = static_cast<unsigned char>((mac[0] & 0xfe) | 0x02);
+  if (::ioctl(s.get(), SIOCSIFHWADDR, &ifr) != 0)
+    log::warn("network " + net.name + ": cannot give bridge " + net.bridge + " a MAC address: " + std::strerror(errno));
+}
+
+}  // namespace
+
 Member Networks::attach(const Network& net, Member m) {
   UniqueFd lk = lock();
   ensure_rules_locked(net);
+  pin_bridge_mac(net);
   if (member(net.name, m.container_id)) throw Error(ErrorKind::conflict, "container " + m.container_name + " is already attached to network " + net.name);
   pick_ports_locked(net, m);
   Attachment at = attachment(m);
@@ -1307,6 +1333,7 @@ void Networks::fill(const std::string& name) {
     probe.netns = ns;
     try {
       create_netns(ns);
+      pin_bridge_mac(*net);
       sp["result"] = cni_.add(net->conflist, attachment(probe));  // undoes itself on failure
       fs::write_file_atomic(pending, sp.dump(), 0600);
       if (::rename(pending.c_str(), (dir + "/" + sid + ".json").c_str()) < 0) throw_errno("rename `" + pending + "`");

@@ -668,6 +668,17 @@ PY
   run e run --rm --network fixed --ip 10.1.1.1 busybox true
   [ "$status" -eq 125 ]
   [[ "$output" == *"is not in network fixed's subnet 10.123.45.0/24"* ]]
+  # A network's first attachment failing in the plugin (here --ip of the gateway) leaves its
+  # bridge with no port and the all-zero MAC: the next attachment still works.
+  e network create --subnet 10.123.46.0/24 firstfail >/dev/null
+  br=br-$(e network inspect firstfail -f '{{.Id}}' | cut -c1-12)
+  run -125 e run --rm --network firstfail --ip 10.123.46.1 busybox true
+  [[ "$output" == *"gateway"* ]]
+  ip link show "$br"
+  run -0 e run --rm --network firstfail busybox ip -4 -o addr show eth0
+  [[ "$output" == *"inet 10.123.46."* ]]
+  [ "$(ip -br link show "$br" | awk '{print $3}')" != 00:00:00:00:00:00 ]
+  e network rm firstfail >/dev/null
   run e run --rm --dns 10.0.0.53 --dns-search example.test --dns-option ndots:2 busybox cat /etc/resolv.conf
   [ "${lines[0]}" = "nameserver 10.0.0.53" ]
   [ "${lines[1]}" = "search example.test" ]
