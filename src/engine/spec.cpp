@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "common/error.hpp"
@@ -366,6 +367,7 @@ UserIds resolve_user(const std::string& rootfs, const std::string& user,
 
 ContainerConfig merge_config(const oci::ImageConfig& image, const json& given_json) {
   const ContainerConfig given = parse_container_config(given_json);
+  check_exposed_ports(given.exposed_ports);
   ContainerConfig img;
   try {
     img = parse_container_config(image.config);
@@ -668,6 +670,56 @@ void apply_mounts(HostConfig& host, ContainerConfig& config) {
   }
 }
 
+namespace {
+
+// "80", "80/tcp", "53/udp", "9/sctp": Docker's port keys (ExposedPorts, PortBindings).
+void check_port_key(const std::string& key) {
+  const size_t slash = key.find('/');
+  const std::string port = key.substr(0, slash), proto = slash == std::string::npos ? "tcp" : key.substr(slash + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) < 1 || std::stoi(port) > 65535 || (proto != "tcp" && proto != "udp" && proto != "sctp"))
+    throw Error(ErrorKind::invalid_argument, "invalid port specification: " + json(key).dump());
+}
+
+// A cpuset list ("0-3,5") → its members; nullopt when it does not parse.
+std::optional<std::set<long>> cpuset_members(const std::string& list) {
+  std::set<long> out;
+  for (auto& part : split(list, ',')) {
+    const size_t dash = part.find('-');
+    const std::string a = part.substr(0, dash), b = dash == std::string::npos ? a : part.substr(dash + 1);
+    auto num = [](const std::string& s) -> long {
+      return s.empty() || s.size() > 6 || s.find_first_not_of("0123456789") != std::string::npos ? -1 : std::stol(s);
+    };
+    const long lo = num(a), hi = num(b);
+    if (lo < 0 || hi < lo || hi - lo > 65536) return std::nullopt;
+    for (long i = lo; i <= hi; ++i) out.insert(i);
+  }
+  return out;
+}
+
+// --cpuset-cpus/--cpuset-mems: a list of what the host has online (Docker's check; the cgroup
+// write at start said "Numerical result out of range").
+void check_cpuset(const std::string& list, const char* what, const char* online_file) {
+  if (list.empty()) return;
+  const auto asked = cpuset_members(list);
+  if (!asked) throw Error(ErrorKind::invalid_argument, std::string("invalid value ") + list + " for " + what);
+  std::string online;
+  if (!fs::read_file_if_exists(online_file, online)) return;
+  while (!online.empty() && std::isspace(static_cast<unsigned char>(online.back()))) online.pop_back();
+  const auto have = cpuset_members(online);
+  if (!have) return;
+  for (long i : *asked)
+    if (!have->count(i))
+      throw Error(ErrorKind::invalid_argument, std::string("Requested ") + (std::string(what) == "cpuset cpus" ? "CPUs" : "memory nodes") +
+                                                   " are not available - requested " + list + ", available: " + online);
+}
+
+}  // namespace
+
+void check_exposed_ports(const std::vector<std::string>& keys) {
+  for (auto& k : keys) check_port_key(k);
+}
+
 void check_host_config(const HostConfig& h) {
   if (const auto& m = h.ipc_mode; !m.empty() && m != "private" && m != "shareable" && m != "host" && m != "none" &&
                                   (m.rfind("container:", 0) != 0 || m.size() == 10) && !namespace_path(m))
@@ -682,6 +734,28 @@ void check_host_config(const HostConfig& h) {
     throw Error(ErrorKind::invalid_argument, "invalid restart policy `" + n + "`");
   if (h.restart_policy.maximum_retry_count < 0)
     throw Error(ErrorKind::invalid_argument, "invalid restart policy: the maximum retry count cannot be negative");
+  if (h.restart_policy.maximum_retry_count > 0 && h.restart_policy.name != "on-failure")
+    throw Error(ErrorKind::invalid_argument, "maximum retry count cannot be used with restart policy '" +
+                                                 (h.restart_policy.name.empty() ? std::string("no") : h.restart_policy.name) + "'");
+  // Ports: Docker's keys, and a host port that is a number (a free one when empty or 0).
+  for (auto& [key, binds] : h.port_bindings) {
+    check_port_key(key);
+    for (auto& b : binds) {
+      const std::string& p = b.host_port;
+      if (!p.empty() && (p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos || std::stoi(p) > 65535))
+        throw Error(ErrorKind::invalid_argument,
+                    p.find('-') != std::string::npos && p.find_first_not_of("0123456789-") == std::string::npos
+                        ? "invalid host port " + json(p).dump() + " for " + key + ": host port ranges are not supported"
+                        : "invalid port specification: " + json(p).dump());
+    }
+  }
+  if (h.shm_size < 0) throw Error(ErrorKind::invalid_argument, "SHM size can not be less than 0");
+  for (auto& u : h.ulimits)
+    if (u.soft > u.hard && u.hard >= 0)
+      throw Error(ErrorKind::invalid_argument, "ulimit soft limit must be less than or equal to hard limit: " + u.name + "=" +
+                                                   std::to_string(u.soft) + ":" + std::to_string(u.hard));
+  check_cpuset(h.cpuset_cpus, "cpuset cpus", "/sys/devices/system/cpu/online");
+  check_cpuset(h.cpuset_mems, "cpuset mems", "/sys/devices/system/node/online");
   for (const Bind& b : binds_of(h)) {
     check_mount_target(b.destination, "bind");
     // Docker's rule: one of ro and rw (an "ro,rw" would read differently to different readers).

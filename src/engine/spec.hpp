@@ -73,6 +73,8 @@ nlohmann::json default_seccomp(const std::vector<std::string>& caps);
 // with spaces or line breaks (a newline would inject a line into /etc/hosts or resolv.conf).
 // Throws berth::Error with one line. Called at create, before anything is made.
 void check_host_config(const HostConfig& host);
+// ExposedPorts keys: "PORT[/tcp|udp|sctp]", PORT 1-65535 (Docker's "invalid port specification").
+void check_exposed_ports(const std::vector<std::string>& keys);
 // A mount's destination in the container: refused (one line) on /proc or below for anything
 // but procfs — a fake /proc/self/… would be read by the runtime and the container's programs —
 // and on / (Docker's rule). Image VOLUMEs go through it too.

@@ -914,6 +914,32 @@ same() {
   run -0 api POST /v1.41/containers/create -H 'Content-Type: application/json' -d '{"Image":"nothere:1"}'
   [ "${lines[-1]}" = 404 ]
   [[ "$output" == *"No such image"* ]]
+  # Values Docker's daemon refuses at create are refused there (they published a random port
+  # for HostPort "abc", or failed only at start), each with its line; nothing is created.
+  local h
+  while IFS='|' read -r h want; do
+    run -0 api POST /v1.41/containers/create -H 'Content-Type: application/json' -d "{\"Image\":\"busybox\",\"Cmd\":[\"true\"],$h}"
+    echo "$h: $output"
+    [ "${lines[-1]}" = 400 ]
+    [[ "${lines[0]}" == *"$want"* ]]
+  done <<'CASES'
+"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"abc"}]}}|invalid port specification: \"abc\"
+"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"70000"}]}}|invalid port specification: \"70000\"
+"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8000-8010"}]}}|host port ranges are not supported
+"HostConfig":{"PortBindings":{"80/xyz":[{"HostPort":"8000"}]}}|invalid port specification: \"80/xyz\"
+"ExposedPorts":{"99999/tcp":{}}|invalid port specification: \"99999/tcp\"
+"HostConfig":{"ShmSize":-1}|SHM size can not be less than 0
+"HostConfig":{"Ulimits":[{"Name":"nofile","Soft":10,"Hard":5}]}|ulimit soft limit must be less than or equal to hard limit
+"HostConfig":{"RestartPolicy":{"Name":"always","MaximumRetryCount":3}}|maximum retry count cannot be used with restart policy 'always'
+"HostConfig":{"CpusetCpus":"0-4096"}|Requested CPUs are not available - requested 0-4096, available:
+"HostConfig":{"CpusetCpus":"1-x"}|invalid value 1-x for cpuset cpus
+CASES
+  # and at update: the container keeps what it had
+  d create --name upd --cpuset-cpus 0 busybox true >/dev/null
+  run -1 d update --cpuset-cpus 0-4096 upd
+  [[ "$output" == *"Requested CPUs are not available"* ]]
+  [ "$(d inspect -f '{{.HostConfig.CpusetCpus}}' upd)" = 0 ]
+  d rm upd >/dev/null
   # a build context that is not a tar (3 MB of noise): 400 with the reason, nothing kept
   head -c 3000000 /dev/urandom > "$DD/context.tar"
   run -0 api POST /v1.41/build --data-binary @"$DD/context.tar" -H 'Content-Type: application/x-tar'

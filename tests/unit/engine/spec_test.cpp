@@ -283,4 +283,32 @@ TEST_F(SpecTest, BadFlagValuesAreOneLineErrors) {
   for (auto* msg : {"unknown capability"}) EXPECT_EQ(std::string(msg).find('\n'), std::string::npos);
 }
 
+TEST_F(SpecTest, PortsRestartUlimitsAndCpusetsAreCheckedAtCreate) {
+  auto check = [](json h) { return error_of([&] { check_host_config(parse_host_config(h)); }); };
+  auto ports = [](const char* key, const char* host_port) {
+    return json{{"PortBindings", {{key, {{{"HostIp", ""}, {"HostPort", host_port}}}}}}};
+  };
+  EXPECT_EQ(check(ports("80/tcp", "8080")), "");
+  EXPECT_EQ(check(ports("53/udp", "")), "");
+  EXPECT_EQ(check(ports("9", "0")), "");
+  EXPECT_EQ(check(ports("80/tcp", "abc")), "invalid port specification: \"abc\"");
+  EXPECT_EQ(check(ports("80/tcp", "65536")), "invalid port specification: \"65536\"");
+  EXPECT_NE(check(ports("80/tcp", "80-90")).find("host port ranges are not supported"), std::string::npos);
+  for (const char* key : {"0/tcp", "x/tcp", "80/icmp", "/tcp", "123456"})
+    EXPECT_EQ(check(ports(key, "")), "invalid port specification: " + json(key).dump()) << key;
+  EXPECT_EQ(error_of([] { check_exposed_ports({"80/tcp", "53/udp", "9"}); }), "");
+  EXPECT_EQ(error_of([] { check_exposed_ports({"99999/tcp"}); }), "invalid port specification: \"99999/tcp\"");
+  EXPECT_EQ(check({{"ShmSize", -1}}), "SHM size can not be less than 0");
+  EXPECT_EQ(check({{"RestartPolicy", {{"Name", "always"}, {"MaximumRetryCount", 2}}}}),
+            "maximum retry count cannot be used with restart policy 'always'");
+  EXPECT_EQ(check({{"RestartPolicy", {{"Name", "on-failure"}, {"MaximumRetryCount", 2}}}}), "");
+  EXPECT_EQ(check({{"Ulimits", {{{"Name", "nofile"}, {"Soft", 10}, {"Hard", 5}}}}}),
+            "ulimit soft limit must be less than or equal to hard limit: nofile=10:5");
+  EXPECT_EQ(check({{"CpusetCpus", "0"}}), "");
+  EXPECT_NE(check({{"CpusetCpus", "0-4096"}}).find("Requested CPUs are not available - requested 0-4096, available: "),
+            std::string::npos);
+  for (const char* bad : {"x", "1-", "3-1", "1,,2", "-1"})
+    EXPECT_EQ(check({{"CpusetCpus", bad}}), std::string("invalid value ") + bad + " for cpuset cpus") << bad;
+}
+
 }  // namespace
