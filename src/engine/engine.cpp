@@ -2046,11 +2046,7 @@ ExecSession Engine::exec(const std::string& ref, const ExecRequest& req) {
     spec["user"] = std::to_string(ids->uid) + ":" + std::to_string(ids->gid);
     spec["additional_gids"] = ids->groups;
   }
-  if (req.privileged) {
-    json caps = json::array();
-    for (int cap = 0; cap <= oci::last_capability(); ++cap) caps.push_back(oci::capability_name(cap));
-    spec["caps"] = caps;
-  }
+  if (req.privileged) spec["caps"] = privileged_capabilities();
   const std::string gone = "container " + c.rec.name + " is not running";
   UniqueFd conn = shim_connect(c, "exec\n");
   if (!shim::send_frame(conn.get(), shim::kExecSpec, spec.dump())) throw Error(ErrorKind::not_running, gone);

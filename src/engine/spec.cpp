@@ -271,6 +271,8 @@ const std::map<std::string, std::string> kRlimits = {
 
 }  // namespace
 
+std::vector<std::string> privileged_capabilities() { return all_caps(); }
+
 int64_t parse_bytes(const std::string& s, const std::string& flag) {
   if (s.empty()) throw Error(ErrorKind::invalid_argument, "invalid " + flag + " value ``");
   size_t i = 0;

@@ -73,6 +73,9 @@ nlohmann::json default_seccomp(const std::vector<std::string>& caps);
 // with spaces or line breaks (a newline would inject a line into /etc/hosts or resolv.conf).
 // Throws berth::Error with one line. Called at create, before anything is made.
 void check_host_config(const HostConfig& host);
+// What --privileged hands out (run, and exec --privileged): every capability in this process's
+// bounding set (a host may lack some: CAP_SYS_RESOURCE here, which capset would refuse).
+std::vector<std::string> privileged_capabilities();
 // ExposedPorts keys: "PORT[/tcp|udp|sctp]", PORT 1-65535 (Docker's "invalid port specification").
 void check_exposed_ports(const std::vector<std::string>& keys);
 // A mount's destination in the container: refused (one line) on /proc or below for anything

@@ -628,6 +628,13 @@ PY
   [ "$status" -eq 6 ]
   [[ "$output" == *"/dev/pts/"* ]]
   [[ "$output" == *"21 77"* ]]
+  # --privileged: the capabilities this host can hand out (not the kernel's whole list: a host
+  # without CAP_SYS_RESOURCE in its bounding set failed every such exec with "capset").
+  host_caps=$(awk '/^CapBnd/ {print $2}' /proc/self/status)
+  run -0 e exec --privileged ex awk '/^CapEff/ {print $2}' /proc/self/status
+  [ "$output" = "$host_caps" ]
+  run -0 e exec ex awk '/^CapEff/ {print $2}' /proc/self/status
+  [ "$output" = 00000000a80425fb ]
   run -126 e exec ex no-such-command   # Docker's exec: 126 (its run says 127)
   [[ "$output" == *"no-such-command"* ]]
   [ "$(echo "$output" | grep -c .)" -eq 1 ]
