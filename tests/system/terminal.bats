@@ -88,6 +88,34 @@ wait_receiver() {
   assert_clean "$ID"
 }
 
+@test "a /dev the image controls: a planted /dev/console symlink is replaced by the pty, never bound over its target (CVE-2025-52565 class)" {
+  [ -x "$PY" ] || skip "needs $PY"
+  # /dev bind-mounted from a directory of the bundle's making, its console a symlink to a host
+  # file (a naive runtime binds the pty over the symlink's target: the host file); devpts
+  # still at /dev/pts.
+  local devdir=$TEST_DIR/devdir victim=$TEST_DIR/victim
+  mkdir -p "$devdir/pts"
+  mknod -m 666 "$devdir/null" c 1 3   # a user-mounted /dev gets no devices made (runc's rule)
+  echo untouched > "$victim"
+  ln -s "$victim" "$devdir/console"
+  start_receiver
+  set_config '.process.terminal = true
+    | .mounts |= map(select(.destination != "/dev"))
+    | .mounts = [{"destination": "/dev", "type": "bind", "source": $d, "options": ["rbind"]}] + .mounts' --arg d "$devdir"
+  set_args sh -c 'stat -c "%F %t:%T" /dev/console; tty'
+  rt run -d --console-socket "$TEST_DIR/console.sock" --bundle "$BUNDLE" "$ID"
+  wait_receiver
+  cat "$TEST_DIR/console.out"
+  mapfile -t out < "$TEST_DIR/console.out"
+  # The console is the pty slave (major 136), a character device, not the symlink's target.
+  [[ "${out[0]}" == "character special file 88:"* ]]
+  [ "$(cat "$victim")" = untouched ]
+  ! grep -q "$victim" /proc/self/mountinfo || false
+  wait_status "$ID" stopped
+  rt delete "$ID"
+  assert_clean "$ID"
+}
+
 @test "input written to the pty master reaches the process" {
   [ -x "$PY" ] || skip "needs $PY"
   start_receiver $'hello-through-pty\n'
