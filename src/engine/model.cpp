@@ -356,6 +356,10 @@ std::vector<network::PortMapping> port_mappings(const ContainerConfig& config, c
     for (auto& b : binds.empty() ? std::vector<PortBinding>{PortBinding{}} : binds) {
       m.host_ip = b.host_ip == "0.0.0.0" ? "" : b.host_ip;
       m.host_port = std::atoi(b.host_port.empty() ? "0" : b.host_port.c_str());
+      // "8000-8010": one free port of the range, picked at each start (Docker's).
+      const size_t dash = b.host_port.find('-');
+      m.host_port_end = dash == std::string::npos ? 0 : std::atoi(b.host_port.c_str() + dash + 1);
+      if (m.host_port_end <= m.host_port) m.host_port_end = 0;
       out.push_back(m);
     }
   }

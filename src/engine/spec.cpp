@@ -739,16 +739,21 @@ void check_host_config(const HostConfig& h) {
   if (h.restart_policy.maximum_retry_count > 0 && h.restart_policy.name != "on-failure")
     throw Error(ErrorKind::invalid_argument, "maximum retry count cannot be used with restart policy '" +
                                                  (h.restart_policy.name.empty() ? std::string("no") : h.restart_policy.name) + "'");
-  // Ports: Docker's keys, and a host port that is a number (a free one when empty or 0).
+  // Ports: Docker's keys, and a host port that is a port (a free one when empty or 0) or a
+  // range to pick a free one from ("8000-8010").
   for (auto& [key, binds] : h.port_bindings) {
     check_port_key(key);
     for (auto& b : binds) {
       const std::string& p = b.host_port;
-      if (!p.empty() && (p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos || std::stoi(p) > 65535))
-        throw Error(ErrorKind::invalid_argument,
-                    p.find('-') != std::string::npos && p.find_first_not_of("0123456789-") == std::string::npos
-                        ? "invalid host port " + json(p).dump() + " for " + key + ": host port ranges are not supported"
-                        : "invalid port specification: " + json(p).dump());
+      auto port = [](const std::string& s, int low) {
+        return !s.empty() && s.size() <= 5 && s.find_first_not_of("0123456789") == std::string::npos && std::stoi(s) >= low &&
+               std::stoi(s) <= 65535;
+      };
+      const size_t dash = p.find('-');
+      const bool ok = p.empty() || (dash == std::string::npos ? port(p, 0)
+                                                              : port(p.substr(0, dash), 1) && port(p.substr(dash + 1), 1) &&
+                                                                    std::stoi(p.substr(0, dash)) <= std::stoi(p.substr(dash + 1)));
+      if (!ok) throw Error(ErrorKind::invalid_argument, "invalid port specification: " + json(p).dump());
     }
   }
   if (h.shm_size < 0) throw Error(ErrorKind::invalid_argument, "SHM size can not be less than 0");

@@ -183,6 +183,15 @@ std::vector<PortMapping> parse_publish(const std::string& spec) {
   int h0 = 0, h1 = 0;
   if (!host.empty()) {
     std::tie(h0, h1) = port_range(host, spec);
+    if (c0 == c1 && h1 > h0) {  // one container port, a host range: one free port of it
+      PortMapping m;
+      m.host_ip = ip == "0.0.0.0" ? "" : ip;
+      m.host_port = h0;
+      m.host_port_end = h1;
+      m.container_port = c0;
+      m.protocol = proto;
+      return {m};
+    }
     if (h1 - h0 != c1 - c0) throw Error(ErrorKind::invalid_argument, "invalid port specification `" + spec + "`: the ranges differ in size");
   }
   std::vector<PortMapping> out;
@@ -886,12 +895,33 @@ Attachment attachment(const Member& m) {
 void Networks::pick_ports_locked(const Network& net, Member& m) {
   std::set<int> taken;
   for (auto& o : all_members())
-    for (auto& q : o.ports) taken.insert(q.host_port);
-  for (auto& p : m.ports)
+    if (o.container_id != m.container_id)
+      for (auto& q : o.ports) taken.insert(q.host_port);
+  for (auto& p : m.ports) {
     if (p.host_port == 0) {
       p.host_port = free_port(p, taken);
-      taken.insert(p.host_port);
+    } else if (p.host_port_end > p.host_port) {
+      // The first port of the range that no container publishes and no listener holds.
+      const int first = p.host_port, last = p.host_port_end;
+      p.host_port_end = 0;
+      int got = 0;
+      for (int port = first; port <= last && !got; ++port) {
+        if (taken.count(port)) continue;
+        p.host_port = port;
+        try {
+          check_ports({p}, m.container_id);
+          got = port;
+        } catch (const Error& e) {
+          if (e.kind() != ErrorKind::conflict) throw;
+        }
+      }
+      if (!got)
+        throw Error(ErrorKind::conflict, "Bind for " + (p.host_ip.empty() ? std::string("0.0.0.0") : p.host_ip) + ":" +
+                                             std::to_string(first) + "-" + std::to_string(last) +
+                                             " failed: every port of the range is allocated");
     }
+    taken.insert(p.host_port);
+  }
   check_ports(m.ports, m.container_id);
   if (!m.ports.empty()) {
     bool can = false;

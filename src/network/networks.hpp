@@ -64,12 +64,14 @@ std::string ipv4_str(uint32_t ip);
 struct PortMapping {
   std::string host_ip;  // "" = every address
   int host_port = 0;    // 0 = pick a free one
+  int host_port_end = 0;  // above host_port: pick a free one of host_port..host_port_end (Docker's -p 8000-8010:80)
   int container_port = 0;
   std::string protocol = "tcp";
   nlohmann::json to_json() const;
   static PortMapping from_json(const nlohmann::json& j);
 };
-// "[HOSTIP:][HOSTPORT:]CTRPORT[/PROTO]" (ranges "8000-8001:80-81" too) → mappings.
+// "[HOSTIP:][HOSTPORT:]CTRPORT[/PROTO]" (ranges "8000-8001:80-81" too, and a host range for
+// one port, "8000-8010:80": one mapping with a host_port_end) → mappings.
 std::vector<PortMapping> parse_publish(const std::string& spec);
 
 struct Network {

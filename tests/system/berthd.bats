@@ -925,7 +925,7 @@ same() {
   done <<'CASES'
 "HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"abc"}]}}|invalid port specification: \"abc\"
 "HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"70000"}]}}|invalid port specification: \"70000\"
-"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8000-8010"}]}}|host port ranges are not supported
+"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8010-8000"}]}}|invalid port specification: \"8010-8000\"
 "HostConfig":{"PortBindings":{"80/xyz":[{"HostPort":"8000"}]}}|invalid port specification: \"80/xyz\"
 "ExposedPorts":{"99999/tcp":{}}|invalid port specification: \"99999/tcp\"
 "HostConfig":{"ShmSize":-1}|SHM size can not be less than 0

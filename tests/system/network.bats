@@ -605,6 +605,33 @@ PY
   [ "$output" = "hello from random" ]
 }
 
+@test "-p LOW-HIGH:CTRPORT publishes on the first free port of the range (a listener's and another container's skipped); a full range is refused" {
+  web_root ranged
+  local base=$((20000 + RANDOM % 20000)) listener
+  # A host listener on the range's first port.
+  /usr/bin/python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(60)' "$base" 3>&- &
+  listener=$!
+  wait_for sh -c "ss -Htln 'sport = :$base' | grep -q ."
+  e run -d --name r1 -v "$TEST_DIR/www:/www:ro" -p "127.0.0.1:$base-$((base + 2)):80" busybox httpd -f -p 80 -h /www >/dev/null
+  [ "$(e port r1 80)" = "127.0.0.1:$((base + 1))" ]
+  run http_get "$((base + 1))"
+  [ "$output" = "hello from ranged" ]
+  # What the container was asked for stays the range (Docker's inspect), what it got is the port.
+  [ "$(e inspect -f '{{(index .HostConfig.PortBindings "80/tcp" 0).HostPort}}' r1)" = "$base-$((base + 2))" ]
+  e run -d --name r2 -p "127.0.0.1:$base-$((base + 2)):80" busybox sleep 100 >/dev/null
+  [ "$(e port r2 80)" = "127.0.0.1:$((base + 2))" ]
+  run -125 e run -d --name r3 -p "127.0.0.1:$base-$((base + 2)):80" busybox sleep 100
+  [[ "$output" == *"Bind for 127.0.0.1:$base-$((base + 2)) failed: every port of the range is allocated"* ]]
+  # A range for a range must match it in size; an inverted one is no range.
+  run -125 e run --rm -p "$base-$((base + 2)):80-81" busybox true
+  [[ "$output" == *"the ranges differ in size"* ]]
+  run -125 e run --rm -p "$((base + 2))-$base:80" busybox true
+  [[ "$output" == *"invalid port specification"* ]]
+  kill "$listener"
+  e rm -f r1 r2 r3 >/dev/null
+}
+
 @test "a host port with a listener is refused with a clear message and nothing is left" {
   e run --rm busybox true  # the default network exists from here on
   before=$(net_traces)

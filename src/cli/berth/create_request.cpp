@@ -377,7 +377,9 @@ engine::CreateRequest build_request(const Args& a) {
     for (auto& m : network::parse_publish(p)) {
       std::string key = std::to_string(m.container_port) + "/" + m.protocol;
       if (!bindings[key].is_array()) bindings[key] = json::array();
-      bindings[key].push_back({{"HostIp", m.host_ip}, {"HostPort", m.host_port ? std::to_string(m.host_port) : ""}});
+      std::string host_port = m.host_port ? std::to_string(m.host_port) : "";
+      if (m.host_port_end) host_port += "-" + std::to_string(m.host_port_end);
+      bindings[key].push_back({{"HostIp", m.host_ip}, {"HostPort", host_port}});
       c["ExposedPorts"][key] = json::object();
     }
   for (auto& x : a.all("expose"))
