@@ -293,7 +293,9 @@ TEST_F(SpecTest, PortsRestartUlimitsAndCpusetsAreCheckedAtCreate) {
   EXPECT_EQ(check(ports("9", "0")), "");
   EXPECT_EQ(check(ports("80/tcp", "abc")), "invalid port specification: \"abc\"");
   EXPECT_EQ(check(ports("80/tcp", "65536")), "invalid port specification: \"65536\"");
-  EXPECT_NE(check(ports("80/tcp", "80-90")).find("host port ranges are not supported"), std::string::npos);
+  EXPECT_EQ(check(ports("80/tcp", "8000-8010")), "");  // one free port of the range
+  EXPECT_EQ(check(ports("80/tcp", "8010-8000")), "invalid port specification: \"8010-8000\"");
+  EXPECT_EQ(check(ports("80/tcp", "0-5")), "invalid port specification: \"0-5\"");
   for (const char* key : {"0/tcp", "x/tcp", "80/icmp", "/tcp", "123456"})
     EXPECT_EQ(check(ports(key, "")), "invalid port specification: " + json(key).dump()) << key;
   EXPECT_EQ(error_of([] { check_exposed_ports({"80/tcp", "53/udp", "9"}); }), "");

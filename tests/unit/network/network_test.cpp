@@ -79,10 +79,17 @@ TEST(Publish, DockerForms) {
   EXPECT_EQ(p[2].host_port, 9002);
   EXPECT_EQ(p[2].container_port, 7002);
   EXPECT_EQ(p[2].host_ip, "");
+  // A host range for one container port: one mapping, a free port of the range picked later.
+  p = parse_publish("127.0.0.1:9000-9010:80");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].host_port, 9000);
+  EXPECT_EQ(p[0].host_port_end, 9010);
+  EXPECT_EQ(p[0].container_port, 80);
+  EXPECT_EQ(parse_publish("9000-9000:80")[0].host_port_end, 0);
 }
 
 TEST(Publish, RefusesNonsense) {
-  for (const char* bad : {"", "0", "70000", "80/icmp", "a:b", "1:2:3:4", "9000-9001:80", "x.y:80:80", "90-80"})
+  for (const char* bad : {"", "0", "70000", "80/icmp", "a:b", "1:2:3:4", "9000-9002:80-81", "x.y:80:80", "90-80", "91-90:80"})
     EXPECT_THROW(parse_publish(bad), Error) << bad;
 }
 
