@@ -1032,6 +1032,13 @@ Container Engine::create(const CreateRequest& req) {
     throw Error(ErrorKind::not_found, "No such image: " + req.image);
   }
   image::Image img = std::move(*found);
+  if (!req.platform.empty()) {
+    const oci::Platform want = oci::Platform::parse(req.platform);
+    if (!oci::platform_matches(want, img.config.platform))
+      throw Error(ErrorKind::not_found, "image with reference " + req.image +
+                                            " was found but does not match the specified platform: wanted " + want.str() +
+                                            ", actual: " + img.config.platform.str());
+  }
   trace("image resolved");
   try {
     return create_from(req, img);

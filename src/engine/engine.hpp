@@ -178,6 +178,9 @@ struct CreateRequest {
   // Docker's init-layer files (/etc/mtab, /.dockerenv) made at its first start; not for a
   // build's RUN step, whose layer is the command's work only.
   bool init_files = true;
+  // --platform (the API's ?platform=): the image must be of it, else not_found as Docker's
+  // "was found but does not match the specified platform" (its clients then pull that one).
+  std::string platform;
 };
 
 struct State {

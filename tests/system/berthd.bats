@@ -1406,6 +1406,17 @@ JSON
   [[ "$output" != *"Unable to find image"* ]]
   run -125 d run --rm --volumes-from nosuchctr busybox true
   [[ "$output" != *"Unable to find image"* ]]
+  # --platform: an image of another platform is not found (Docker's words), so the CLI pulls
+  # that platform's (no registry here: the pull's error); this host's platform runs.
+  local arch other
+  arch=$(dpkg --print-architecture)
+  other=arm64; [ "$arch" != arm64 ] || other=amd64
+  run -0 api POST "/v1.41/containers/create?platform=linux/$other" -H 'Content-Type: application/json' -d '{"Image":"busybox","Cmd":["true"]}'
+  [ "${lines[-1]}" = 404 ]
+  [[ "${lines[0]}" == *"image with reference busybox was found but does not match the specified platform: wanted linux/$other, actual: linux/$arch"* ]]
+  run -125 d run --rm --platform "linux/$other" busybox true
+  [[ "$output" == *"Unable to find image"* ]]
+  run -0 d run --rm --platform "linux/$arch" busybox true
   run -0 api POST /v1.41/containers/create?name=nomount -H 'Content-Type: application/json' \
     -d '{"Image":"busybox","Cmd":["true"],"HostConfig":{"Mounts":[{"Type":"tmpfs","Target":"/c","Source":null,"ReadOnly":null,"TmpfsOptions":null}]}}'
   [ "${lines[-1]}" = 201 ]

@@ -103,6 +103,15 @@ teardown() {
   run --separate-stderr "$BERTH" --root "$TEST_DIR/p3" pull --platform linux/s390x "$REGISTRY/test/multi:1"
   [ "$status" -eq 1 ]
   [[ "$stderr" == *"no manifest for linux/s390x"* ]]
+  # run --platform: the image held is of this host's platform; another one is not found (and
+  # so pulled, unless --pull never), as Docker's.
+  local p1=("$BERTH" --root "$TEST_DIR/p1" --state "$TEST_DIR/p1-run")
+  run -0 "${p1[@]}" run --rm --network none --platform "linux/$(dpkg --print-architecture)" "$REGISTRY/test/multi:1" true
+  run -125 "${p1[@]}" run --rm --network none --pull never --platform linux/s390x "$REGISTRY/test/multi:1" true
+  [[ "$output" == *"was found but does not match the specified platform: wanted linux/s390x, actual: linux/$(dpkg --print-architecture)"* ]]
+  run -125 "${p1[@]}" run --rm --network none --platform linux/s390x "$REGISTRY/test/multi:1" true
+  [[ "$output" == *"Unable to find image"*"no manifest for linux/s390x"* ]]
+  [ -z "$("${p1[@]}" ps -aq)" ]
 }
 
 @test "login with basic auth, pull and push with the stored credentials, logout" {

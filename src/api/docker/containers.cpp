@@ -186,6 +186,7 @@ void Api::container_create(Exchange& ex, const Params&) {
   if (!body.is_object()) throw Error(ErrorKind::invalid_argument, "config cannot be empty in order to create a container");
   engine::CreateRequest r;
   r.name = ex.req().param("name");
+  r.platform = ex.req().param("platform");
   if (!r.name.empty() && r.name[0] == '/') r.name.erase(0, 1);
   const json image = body.value("Image", json());
   if (!image.is_string() || image.get<std::string>().empty())

@@ -239,7 +239,14 @@ void Api::image_create(Exchange& ex, const Params&) {
   // A client that hangs up (docker pull interrupted) stops the pull, as Docker's does.
   t.cancelled = [&ex] { return ex.client_gone(); };
   try {
-    eng_.images().pull(ref, t);
+    // ?platform= (docker pull --platform, and run's pull of a platform that did not match).
+    if (const std::string platform = q.param("platform"); !platform.empty()) {
+      image::Options o = eng_.images().options();
+      o.platform = oci::Platform::parse(platform);
+      image::Service(o).pull(ref, t);
+    } else {
+      eng_.images().pull(ref, t);
+    }
   } catch (const std::exception& e) {
     if (ex.client_gone()) {
       log::info("pull of " + ref + " stopped: the client went away");

@@ -303,6 +303,7 @@ engine::CreateRequest build_request(const Args& a) {
   if (a.positional().empty()) throw Error("an image is required (see berth run --help)");
   r.image = a.positional()[0];
   r.name = a.get("name");
+  r.platform = a.get("platform");
   json c = json::object(), h = json::object();
   if (a.positional().size() > 1)
     c["Cmd"] = std::vector<std::string>(a.positional().begin() + 1, a.positional().end());

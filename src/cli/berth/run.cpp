@@ -28,9 +28,13 @@ void pull_for_run(const Engine& e, engine::Engine& eng, const Args& a, const std
     throw Error("--pull must be missing, always or never (not `" + policy + "`)");
   if (policy == "never") return;
   if (policy == "missing") {
-    // The engine's image service (its database connection) unless another platform is asked.
-    if (a.get("platform").empty() ? eng.images().find(image).has_value() : e.images(a.get("platform")).find(image).has_value())
-      return;
+    // The engine's image service (its database connection) unless another platform is asked;
+    // an image of another platform than the one asked is missing (Docker's).
+    if (a.get("platform").empty()) {
+      if (eng.images().find(image)) return;
+    } else if (auto img = e.images(a.get("platform")).find(image)) {
+      if (oci::platform_matches(oci::Platform::parse(a.get("platform")), img->config.platform)) return;
+    }
     oci::Reference::parse(image);  // a malformed one: its one-line error, no pull
     if (!a.has("quiet")) std::fprintf(stderr, "Unable to find image '%s' locally\n", image.c_str());
   }
