@@ -97,7 +97,13 @@ Platform Platform::parse(std::string_view s) {
   }
   for (auto& part : parts)
     if (part.empty()) throw Error(ErrorKind::invalid_argument, "invalid platform `" + std::string(s) + "`");
-  if (parts.size() == 1) {
+  if (parts.size() == 1 && (parts[0] == "linux" || parts[0] == "windows" || parts[0] == "darwin" || parts[0] == "freebsd")) {
+    // An os alone ("linux", as Docker's --platform takes it): this machine's architecture.
+    const Platform host = host_platform();
+    p.os = parts[0];
+    p.architecture = host.architecture;
+    p.variant = host.variant;
+  } else if (parts.size() == 1) {
     p.architecture = normalize_arch(parts[0]);
   } else if (parts.size() <= 3) {
     p.os = parts[0];

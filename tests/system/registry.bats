@@ -107,6 +107,7 @@ teardown() {
   # so pulled, unless --pull never), as Docker's.
   local p1=("$BERTH" --root "$TEST_DIR/p1" --state "$TEST_DIR/p1-run")
   run -0 "${p1[@]}" run --rm --network none --platform "linux/$(dpkg --print-architecture)" "$REGISTRY/test/multi:1" true
+  run -0 "${p1[@]}" run --rm --network none --pull never --platform linux "$REGISTRY/test/multi:1" true  # an os alone: this machine's arch
   run -125 "${p1[@]}" run --rm --network none --pull never --platform linux/s390x "$REGISTRY/test/multi:1" true
   [[ "$output" == *"was found but does not match the specified platform: wanted linux/s390x, actual: linux/$(dpkg --print-architecture)"* ]]
   run -125 "${p1[@]}" run --rm --network none --platform linux/s390x "$REGISTRY/test/multi:1" true

@@ -69,6 +69,9 @@ TEST(Image, IndexAndPlatforms) {
   EXPECT_FALSE(platform_matches(Platform::parse("linux/amd64"), *idx.manifests[0].platform));
   EXPECT_TRUE(platform_matches(Platform::parse("x86_64"), *idx.manifests[1].platform));
   EXPECT_EQ(Platform::parse("linux/arm/v7").str(), "linux/arm/v7");
+  // An os alone (docker run --platform linux): this machine's architecture.
+  EXPECT_EQ(Platform::parse("linux").str(), host_platform().str());
+  EXPECT_EQ(Platform::parse("windows").os, "windows");
   EXPECT_THROW(Platform::parse("a/b/c/d"), Error);
   EXPECT_THROW(Platform::parse("plan9/amd64"), Error);
   EXPECT_THROW(Platform::parse("linux//v7"), Error);
