@@ -674,13 +674,27 @@ void apply_mounts(HostConfig& host, ContainerConfig& config) {
 
 namespace {
 
+// A port number written out: digits only, `low`..65535.
+bool is_port(const std::string& s, int low) {
+  return !s.empty() && s.size() <= 5 && s.find_first_not_of("0123456789") == std::string::npos && std::stoi(s) >= low &&
+         std::stoi(s) <= 65535;
+}
+
 // "80", "80/tcp", "53/udp", "9/sctp": Docker's port keys (ExposedPorts, PortBindings).
 void check_port_key(const std::string& key) {
   const size_t slash = key.find('/');
-  const std::string port = key.substr(0, slash), proto = slash == std::string::npos ? "tcp" : key.substr(slash + 1);
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(port) < 1 || std::stoi(port) > 65535 || (proto != "tcp" && proto != "udp" && proto != "sctp"))
+  const std::string proto = slash == std::string::npos ? "tcp" : key.substr(slash + 1);
+  if (!is_port(key.substr(0, slash), 1) || (proto != "tcp" && proto != "udp" && proto != "sctp"))
     throw Error(ErrorKind::invalid_argument, "invalid port specification: " + json(key).dump());
+}
+
+// A binding's HostPort: "" or "0" (a free one), a port, or a range to pick a free one from.
+void check_host_port(const std::string& p) {
+  const size_t dash = p.find('-');
+  const bool ok = p.empty() || (dash == std::string::npos ? is_port(p, 0)
+                                                          : is_port(p.substr(0, dash), 1) && is_port(p.substr(dash + 1), 1) &&
+                                                                std::stoi(p.substr(0, dash)) <= std::stoi(p.substr(dash + 1)));
+  if (!ok) throw Error(ErrorKind::invalid_argument, "invalid port specification: " + json(p).dump());
 }
 
 // A cpuset list ("0-3,5") → its members; nullopt when it does not parse.
@@ -743,18 +757,7 @@ void check_host_config(const HostConfig& h) {
   // range to pick a free one from ("8000-8010").
   for (auto& [key, binds] : h.port_bindings) {
     check_port_key(key);
-    for (auto& b : binds) {
-      const std::string& p = b.host_port;
-      auto port = [](const std::string& s, int low) {
-        return !s.empty() && s.size() <= 5 && s.find_first_not_of("0123456789") == std::string::npos && std::stoi(s) >= low &&
-               std::stoi(s) <= 65535;
-      };
-      const size_t dash = p.find('-');
-      const bool ok = p.empty() || (dash == std::string::npos ? port(p, 0)
-                                                              : port(p.substr(0, dash), 1) && port(p.substr(dash + 1), 1) &&
-                                                                    std::stoi(p.substr(0, dash)) <= std::stoi(p.substr(dash + 1)));
-      if (!ok) throw Error(ErrorKind::invalid_argument, "invalid port specification: " + json(p).dump());
-    }
+    for (auto& b : binds) check_host_port(b.host_port);
   }
   if (h.shm_size < 0) throw Error(ErrorKind::invalid_argument, "SHM size can not be less than 0");
   for (auto& u : h.ulimits)
