@@ -181,24 +181,16 @@ std::vector<PortMapping> parse_publish(const std::string& spec) {
   }
   auto [c0, c1] = port_range(ctr, spec);
   int h0 = 0, h1 = 0;
-  if (!host.empty()) {
-    std::tie(h0, h1) = port_range(host, spec);
-    if (c0 == c1 && h1 > h0) {  // one container port, a host range: one free port of it
-      PortMapping m;
-      m.host_ip = ip == "0.0.0.0" ? "" : ip;
-      m.host_port = h0;
-      m.host_port_end = h1;
-      m.container_port = c0;
-      m.protocol = proto;
-      return {m};
-    }
-    if (h1 - h0 != c1 - c0) throw Error(ErrorKind::invalid_argument, "invalid port specification `" + spec + "`: the ranges differ in size");
-  }
+  if (!host.empty()) std::tie(h0, h1) = port_range(host, spec);
+  const bool pick = c0 == c1 && h1 > h0;  // one container port, a host range: one free port of it
+  if (!host.empty() && !pick && h1 - h0 != c1 - c0)
+    throw Error(ErrorKind::invalid_argument, "invalid port specification `" + spec + "`: the ranges differ in size");
   std::vector<PortMapping> out;
   for (int i = 0; i <= c1 - c0; ++i) {
     PortMapping m;
     m.host_ip = ip == "0.0.0.0" ? "" : ip;
     m.host_port = h0 ? h0 + i : 0;
+    m.host_port_end = pick ? h1 : 0;
     m.container_port = c0 + i;
     m.protocol = proto;
     out.push_back(m);
