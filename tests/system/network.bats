@@ -109,13 +109,19 @@ fi
 exit 0
 EOF
   chmod +x "$PLUGINS/slowpoke"
-  cat > "$BROOT/networks/slowpoke.conflist" <<EOF
-{"cniVersion": "1.0.0", "name": "slowpoke", "plugins": [
-  {"type": "bridge", "bridge": "bt-br0", "isGateway": true,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$1"}]], "dataDir": "$TEST_DIR/run/networks/ipam"}},
-  {"type": "slowpoke"}]}
-EOF
+  bridge_then_plugin slowpoke bt-br0 "$1"
   ip link add bt-br0 type bridge
+}
+
+# bridge_then_plugin NAME BRIDGE SUBNET: a hand-written network list NAME, the bridge plugin on
+# BRIDGE with SUBNET, then the plugin NAME (a test's own, in $PLUGINS).
+bridge_then_plugin() {
+  cat > "$BROOT/networks/$1.conflist" <<EOF
+{"cniVersion": "1.0.0", "name": "$1", "plugins": [
+  {"type": "bridge", "bridge": "$2", "isGateway": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$3"}]], "dataDir": "$TEST_DIR/run/networks/ipam"}},
+  {"type": "$1"}]}
+EOF
 }
 
 # Fails, printing what changed, when the host's networking traces are not $1.
@@ -900,12 +906,7 @@ EOF
   n=0
   for kind in refuser hanger nosuchplugin; do
     n=$((n + 1))
-    cat > "$BROOT/networks/$kind.conflist" <<EOF
-{"cniVersion": "1.0.0", "name": "$kind", "plugins": [
-  {"type": "bridge", "bridge": "bt-br$n", "isGateway": true,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.210.$n.0/24"}]], "dataDir": "$TEST_DIR/run/networks/ipam"}},
-  {"type": "$kind"}]}
-EOF
+    bridge_then_plugin "$kind" "bt-br$n" "10.210.$n.0/24"
   done
   run e --cni-plugin-dir "/usr/lib/cni:$PLUGINS" run --rm --network nosuchplugin busybox true
   [ "$status" -eq 125 ]
