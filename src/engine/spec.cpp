@@ -757,7 +757,13 @@ void check_host_config(const HostConfig& h) {
   // range to pick a free one from ("8000-8010").
   for (auto& [key, binds] : h.port_bindings) {
     check_port_key(key);
-    for (auto& b : binds) check_host_port(b.host_port);
+    for (auto& b : binds) {
+      check_host_port(b.host_port);
+      // The docker CLI sends `-p [::1]:8080:80` as HostIp "::1": berth has no IPv6 to publish on.
+      in6_addr v6{};
+      if (::inet_pton(AF_INET6, b.host_ip.c_str(), &v6) == 1)
+        throw Error(ErrorKind::invalid_argument, "HostIp " + b.host_ip + ": berth publishes ports on IPv4 addresses only");
+    }
   }
   if (h.shm_size < 0) throw Error(ErrorKind::invalid_argument, "SHM size can not be less than 0");
   for (auto& u : h.ulimits)

@@ -172,12 +172,17 @@ std::vector<PortMapping> parse_publish(const std::string& spec) {
     ctr = parts[0];
   } else if (parts.size() == 2) {
     host = parts[0], ctr = parts[1];
-  } else if (parts.size() == 3) {
-    ip = parts[0], host = parts[1], ctr = parts[2];
-    if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
-    if (!ip.empty()) parse_ipv4(ip);
   } else {
-    throw Error(ErrorKind::invalid_argument, "invalid port specification `" + spec + "`");
+    // Docker's split: the last two parts are the ports, everything before them the address
+    // ("[::1]" or "::1" for IPv6, which berth does not publish on: said so, not "invalid").
+    host = parts[parts.size() - 2], ctr = parts.back();
+    for (size_t i = 0; i + 2 < parts.size(); ++i) ip += (i ? ":" : "") + parts[i];
+    if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+    in6_addr v6{};
+    if (ip.find(':') != std::string::npos && ::inet_pton(AF_INET6, ip.c_str(), &v6) == 1)
+      throw Error(ErrorKind::invalid_argument, "`" + spec + "`: berth publishes ports on IPv4 addresses only, not on " + ip);
+    if (parts.size() > 3) throw Error(ErrorKind::invalid_argument, "invalid port specification `" + spec + "`");
+    if (!ip.empty()) parse_ipv4(ip);
   }
   auto [c0, c1] = port_range(ctr, spec);
   int h0 = 0, h1 = 0;

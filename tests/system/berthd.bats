@@ -927,6 +927,7 @@ same() {
 "HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"70000"}]}}|invalid port specification: \"70000\"
 "HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8010-8000"}]}}|invalid port specification: \"8010-8000\"
 "HostConfig":{"PortBindings":{"80/xyz":[{"HostPort":"8000"}]}}|invalid port specification: \"80/xyz\"
+"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"::1","HostPort":"8000"}]}}|HostIp ::1: berth publishes ports on IPv4 addresses only
 "ExposedPorts":{"99999/tcp":{}}|invalid port specification: \"99999/tcp\"
 "HostConfig":{"ShmSize":-1}|SHM size can not be less than 0
 "HostConfig":{"Ulimits":[{"Name":"nofile","Soft":10,"Hard":5}]}|ulimit soft limit must be less than or equal to hard limit

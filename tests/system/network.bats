@@ -634,6 +634,11 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.
   [[ "$output" == *"the ranges differ in size"* ]]
   run -125 e run --rm -p "$((base + 2))-$base:80" busybox true
   [[ "$output" == *"invalid port specification"* ]]
+  # An IPv6 host address (Docker's bracketed and bare forms): refused as what it is.
+  run -125 e run --rm -p "[::1]:$base:80" busybox true
+  [ "$output" = "berth: \`[::1]:$base:80\`: berth publishes ports on IPv4 addresses only, not on ::1" ]
+  run -125 e run --rm -p "::1:$base:80" busybox true
+  [[ "$output" == *"IPv4 addresses only"* ]]
   kill "$listener"
   e rm -f r1 r2 r3 >/dev/null
 }

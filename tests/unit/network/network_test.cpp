@@ -91,6 +91,15 @@ TEST(Publish, DockerForms) {
 TEST(Publish, RefusesNonsense) {
   for (const char* bad : {"", "0", "70000", "80/icmp", "a:b", "1:2:3:4", "9000-9002:80-81", "x.y:80:80", "90-80", "91-90:80"})
     EXPECT_THROW(parse_publish(bad), Error) << bad;
+  // IPv6 host addresses (Docker's `[::1]:8080:80`, `::1:8080:80`): refused as what they are.
+  for (const char* v6 : {"[::1]:8080:80", "::1:8080:80", "[fe80::1]::80/udp"}) {
+    try {
+      parse_publish(v6);
+      ADD_FAILURE() << v6;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("IPv4 addresses only"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(Cni, PluginConfigCarriesNameVersionCapabilitiesAndPrevResult) {
