@@ -1348,9 +1348,13 @@ void Shim::serve(UniqueFd listen_fd) {
   sigaddset(&set, SIGCHLD);
   UniqueFd sigfd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!sigfd) throw_errno("signalfd");
-  ::malloc_trim(0);
-  shed_text();
+  // The set-up's heap and code pages are given back once the container has run for 100 ms
+  // (busy or not), not right away: a container that ends at once (`run --rm … true`) would
+  // find its exit waiting behind the trim and the shedding, and its handling faulting the
+  // code back in.
   bool shed_due = true;  // something ran since the last shed_text()
+  bool first_shed = true;
+  const int64_t first_shed_at = now_ns() + 100 * 1000000LL;
   // Waiting to restart (the policy's delay): the control socket is served meanwhile, so that
   // a `stop` cancels the restart.
   bool restart_pending = false;
@@ -1377,6 +1381,11 @@ void Shim::serve(UniqueFd listen_fd) {
           break;
         }
       }
+    }
+    if (first_shed && now_ns() >= first_shed_at) {
+      ::malloc_trim(0);
+      shed_text();
+      first_shed = false;
     }
     // A due health check starts here, before its pipes are polled.
     const int probe_ms = probe_tick();
@@ -1412,6 +1421,10 @@ void Shim::serve(UniqueFd listen_fd) {
     int timeout = -1;
     if (restart_pending) timeout = static_cast<int>(std::max<int64_t>(1, (restart_at - now_ns()) / 1000000 + 1));
     else if (shed_due) timeout = 1000;
+    if (first_shed) {
+      const int left = static_cast<int>(std::max<int64_t>(1, (first_shed_at - now_ns()) / 1000000 + 1));
+      if (timeout < 0 || left < timeout) timeout = left;
+    }
     const bool probe_first = probe_ms >= 0 && (timeout < 0 || probe_ms < timeout);
     if (probe_first) timeout = probe_ms;
     // A query passed on to an upstream server that times out (the next server), an idle TCP
@@ -1421,14 +1434,18 @@ void Shim::serve(UniqueFd listen_fd) {
     if (dns_first) timeout = dns_ms;
     int r = ::poll(p.data(), p.size(), timeout);
     if (r == 0 && shed_due && !restart_pending && !probe_first && !dns_first) {
-      // A second without anything to do: give back the code pages the last activity touched
-      // and wait right here, so that next to nothing runs between the two (what does comes
-      // back in the kernel's 64 KiB fault-around windows: the loop above would bring ~10).
+      // A second without anything to do (the first time: until 100 ms after the start): give
+      // back the code pages the last activity touched and wait right here, so that next to
+      // nothing runs between the two (what does comes back in the kernel's 64 KiB
+      // fault-around windows: the loop above would bring ~10).
       // Until the next health check, if one is due (or a query passed on times out).
+      if (first_shed) ::malloc_trim(0);
+      first_shed = false;
       shed_text();
       shed_due = false;
-      int wait = probe_ms < 0 ? -1 : std::max(0, probe_ms - 1000);
-      if (dns_ms >= 0) wait = wait < 0 ? std::max(0, dns_ms - 1000) : std::min(wait, std::max(0, dns_ms - 1000));
+      // (the poll above waited `timeout` ms: a second, or less for the first shed)
+      int wait = probe_ms < 0 ? -1 : std::max(0, probe_ms - timeout);
+      if (dns_ms >= 0) wait = wait < 0 ? std::max(0, dns_ms - timeout) : std::min(wait, std::max(0, dns_ms - timeout));
       r = ::poll(p.data(), p.size(), wait);
     }
     if (r > 0) shed_due = true;
