@@ -1977,8 +1977,25 @@ PY
   [[ "${lines[1]}" == *" / 64MiB "* ]]
   run e stats --no-stream --format '{{.Name}} {{.BlockIO}} | {{.NetIO}} | {{.PIDs}}' st
   echo "$output"
-  [[ "$output" =~ ^st\ [0-9.]+[kMG]?B\ /\ ([0-9.]+)MB\ \|\ ([0-9.]+)kB\ /\ ([0-9.]+)kB\ \|\ 1$ ]]
-  awk "BEGIN { exit !(${BASH_REMATCH[1]} >= 8.3 && ${BASH_REMATCH[2]} >= 3 && ${BASH_REMATCH[3]} >= 3) }"
+  # What the kernel itself counted for the container's cgroup (v1 blkio, v2 io.stat): a disk
+  # the kernel does not account (this VM kind's virtio disk, kernel 6.18: 0 for any cgroup)
+  # leaves berth nothing but 0 B to show; elsewhere the 8 MiB must be there.
+  local pid cg kernel_writes
+  pid=$(e inspect -f '{{.State.Pid}}' st)
+  if cg=$(awk -F: '$2 == "blkio" { print $3 }' "/proc/$pid/cgroup") && [ -n "$cg" ]; then
+    kernel_writes=$(awk '$2 == "Write" { n += $3 } END { print n + 0 }' "/sys/fs/cgroup/blkio$cg/blkio.throttle.io_service_bytes")
+  else
+    cg=$(awk -F: '$1 == "0" { print $3 }' "/proc/$pid/cgroup")
+    kernel_writes=$(grep -o 'wbytes=[0-9]*' "/sys/fs/cgroup$cg/io.stat" 2>/dev/null | awk -F= '{ n += $2 } END { print n + 0 }')
+  fi
+  echo "the kernel's count of the container's writes: $kernel_writes"
+  if [ "$kernel_writes" -gt 0 ]; then
+    [[ "$output" =~ ^st\ [0-9.]+[kMG]?B\ /\ ([0-9.]+)MB\ \|\ ([0-9.]+)kB\ /\ ([0-9.]+)kB\ \|\ 1$ ]]
+    awk "BEGIN { exit !(${BASH_REMATCH[1]} >= 8.3 && ${BASH_REMATCH[2]} >= 3 && ${BASH_REMATCH[3]} >= 3) }"
+  else
+    [[ "$output" =~ ^st\ 0B\ /\ 0B\ \|\ ([0-9.]+)kB\ /\ ([0-9.]+)kB\ \|\ 1$ ]]
+    awk "BEGIN { exit !(${BASH_REMATCH[1]} >= 3 && ${BASH_REMATCH[2]} >= 3) }"
+  fi
   run e stats --no-stream --format json st
   echo "$output" | jq -e '.Name == "st" and (.CPUPerc | endswith("%")) and (.MemPerc | endswith("%")) and .PIDs == "1"'
   e stop -t 0 st >/dev/null
