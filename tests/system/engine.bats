@@ -1936,9 +1936,12 @@ PY
   [[ "$(e info -f '{{.Driver}}')" == overlay* ]]
   # Lists: a template per row, or Docker's table with a header and aligned columns.
   [ "$(e ps --format '{{.Names}}={{.State}}' | sort | tr '\n' ' ')" = "web2=running web=running " ]
-  # {{json .}}: the row's fields as Docker's (its .Label method is none of them; Size "0B"
-  # when not asked for), as --format json.
+  # {{json .}}: the row's fields as Docker's (its .Label method is none of them), as --format
+  # json; the whole row has the sizes, as Docker's CLI asks for them then ("0B (virtual
+  # 1.98MB)" from dockerd 20.10), a template without .Size "0B".
   [ "$(e ps --filter name=web2 --format '{{json .}}' | jq -c 'keys')" = '["Command","CreatedAt","ExitCode","ID","Image","Labels","LocalVolumes","Mounts","Names","Networks","Ports","RunningFor","Size","State","Status"]' ]
+  [[ "$(e ps --filter name=web2 --format '{{ json . }}' | jq -r .Size)" =~ ^[0-9.]+[kMG]?B\ \(virtual\ [1-9][0-9.]*[kMG]?B\)$ ]]
+  [[ "$(e ps --filter name=web2 --format json | jq -r .Size)" =~ ^[0-9.]+[kMG]?B\ \(virtual\ [1-9][0-9.]*[kMG]?B\)$ ]]
   # (Less the times, which two commands may see on either side of a second.)
   [ "$(e ps --filter name=web2 --format '{{json .}}' | jq -c 'del(.RunningFor, .Status)')" = \
     "$(e ps --filter name=web2 --format json | jq -c 'del(.RunningFor, .Status)')" ]

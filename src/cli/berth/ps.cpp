@@ -94,7 +94,10 @@ int cmd_ps(const Engine& e, int argc, char** argv, int first) {
   auto eng = make_engine(e);
   const Filters given("ps", a.all("filter"), engine::ContainerFilter::keys());
   const engine::ContainerFilter filter(eng, given.by_key());
-  const bool want_size = a.has("size") || format.find(".Size") != std::string::npos;
+  // Docker's CLI asks for sizes when its template uses .Size — and `{{json .}}` (or --format
+  // json) renders every field, Size included: "0B (virtual 1.98MB)", as dockerd 20.10 here.
+  const bool whole_row = format == "json" || std::regex_search(format, std::regex(R"(\{\{-?\s*json\s+\.\s*-?\}\})"));
+  const bool want_size = a.has("size") || whole_row || format.find(".Size") != std::string::npos;
   std::vector<json> rows;
   for (auto& c : eng.list()) {
     engine::State s = eng.state(c);
