@@ -403,7 +403,9 @@ web_root() {
   run e exec web nslookup late
   [[ "$output" == *NXDOMAIN* ]]
   # Hostile packets from inside the container (junk, responses, cut and oversized queries):
-  # no crash, and the server still answers afterwards.
+  # no crash, and the server still answers afterwards. (Asked as a resolver asks: again after
+  # a timeout — the kernel drops ~45% of the 2000 packets for a full receive buffer (the
+  # netns' RcvbufErrors), and the query right behind them now and then: 1 run in 8 here.)
   pid=$(e inspect -f '{{.State.Pid}}' web)
   run -0 nsenter --net=/proc/$pid/ns/net /usr/bin/python3 -c '
 import os, random, socket, struct
@@ -416,9 +418,14 @@ for i in range(2000):
 s.sendto(b"\x00" * 5000, ("127.0.0.11", 53))
 q = struct.pack(">HHHHHH", 0x4242, 0x100, 1, 0, 0, 0) + b"\x03web\x00" + struct.pack(">HH", 1, 1)
 c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the junk'"'"'s replies fill the other one'"'"'s buffer
-c.settimeout(3)
-c.sendto(q, ("127.0.0.11", 53))
-r = c.recv(65536)
+c.settimeout(2)
+for attempt in range(3):
+    c.sendto(q, ("127.0.0.11", 53))
+    try:
+        r = c.recv(65536)
+        break
+    except socket.timeout:
+        if attempt == 2: raise
 print(r[:2].hex(), socket.inet_ntoa(r[-4:]))'
   echo "$output"
   [ "$output" = "4242 $web_ip" ]
