@@ -20,6 +20,7 @@
 #include "common/mountinfo.hpp"
 #include "common/strings.hpp"
 #include "engine/model.hpp"
+#include "network/networks.hpp"
 #include "oci/spec.hpp"
 
 namespace berth::engine {
@@ -760,8 +761,7 @@ void check_host_config(const HostConfig& h) {
     for (auto& b : binds) {
       check_host_port(b.host_port);
       // The docker CLI sends `-p [::1]:8080:80` as HostIp "::1": berth has no IPv6 to publish on.
-      in6_addr v6{};
-      if (::inet_pton(AF_INET6, b.host_ip.c_str(), &v6) == 1)
+      if (network::is_ipv6(b.host_ip))
         throw Error(ErrorKind::invalid_argument, "HostIp " + b.host_ip + ": berth publishes ports on IPv4 addresses only");
     }
   }

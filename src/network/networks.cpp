@@ -43,6 +43,11 @@ uint32_t parse_ipv4(const std::string& s) {
   return ntohl(a.s_addr);
 }
 
+bool is_ipv6(const std::string& s) {
+  in6_addr a{};
+  return ::inet_pton(AF_INET6, s.c_str(), &a) == 1;
+}
+
 void check_mac(const std::string& s) {
   bool ok = s.size() == 17;
   for (size_t i = 0; ok && i < s.size(); ++i)
@@ -178,8 +183,7 @@ std::vector<PortMapping> parse_publish(const std::string& spec) {
     host = parts[parts.size() - 2], ctr = parts.back();
     for (size_t i = 0; i + 2 < parts.size(); ++i) ip += (i ? ":" : "") + parts[i];
     if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
-    in6_addr v6{};
-    if (ip.find(':') != std::string::npos && ::inet_pton(AF_INET6, ip.c_str(), &v6) == 1)
+    if (is_ipv6(ip))
       throw Error(ErrorKind::invalid_argument, "`" + spec + "`: berth publishes ports on IPv4 addresses only, not on " + ip);
     if (parts.size() > 3) throw Error(ErrorKind::invalid_argument, "invalid port specification `" + spec + "`");
     if (!ip.empty()) parse_ipv4(ip);

@@ -47,6 +47,7 @@ struct Subnet {
   uint32_t first_host() const { return addr + 1; }
 };
 uint32_t parse_ipv4(const std::string& s);  // throws "invalid IPv4 address `x`"
+bool is_ipv6(const std::string& s);  // an IPv6 address ("::1", "fe80::1"): none that berth publishes on
 
 // Where networks without --subnet get theirs (Docker's default-address-pools): subnets of
 // prefix `size` carved from `base`, in order.
