@@ -158,6 +158,7 @@ void signal_init(const ContainerState& st, int sig) {
 }
 
 bool has_pidns(const ContainerState& st) {
+  if (st.facts.known) return st.facts.own_pidns;
   if (st.config.empty()) return true;
   try {
     auto spec = oci::parse_spec(st.config);
@@ -487,6 +488,11 @@ pid_t create_container_impl(const CreateOptions& opts, int console_fd_in, bool* 
   st.owner = ::getuid();
   st.created = now_rfc3339();
   st.root_mount_id = cleanup.root_mount_id;
+  st.facts.known = true;
+  st.facts.poststart = !spec.hooks.poststart.empty();
+  st.facts.poststop = !spec.hooks.poststop.empty();
+  const oci::Namespace* pidns = spec.linux->find_namespace("pid");
+  st.facts.own_pidns = pidns && pidns->path.empty();
 
   auto fail_from_child = [&](const std::string& msg) -> Error {
     return msg.empty() ? Error("container init exited during setup") : decode_error(msg);
@@ -582,6 +588,7 @@ void start_container(const std::string& root, const std::string& id) {
   }
   st.started = true;
   store.save(st);
+  if (st.facts.known && !st.facts.poststart) return;
   try {
     auto spec = oci::parse_spec(st.config);
     run_hooks(spec.hooks.poststart, "poststart", state_json(st, Status::running).dump());
@@ -656,7 +663,7 @@ void delete_container(const std::string& root, const std::string& id, bool force
   }
   if (st.root_mount_id) unbind_shared_root(st.rootfs, st.root_mount_id);
   try {
-    if (!st.config.empty()) {
+    if (!st.config.empty() && !(st.facts.known && !st.facts.poststop)) {
       auto spec = oci::parse_spec(st.config);
       run_hooks(spec.hooks.poststop, "poststop", state_json(st, Status::stopped).dump());
     }

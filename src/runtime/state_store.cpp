@@ -70,6 +70,8 @@ void StateStore::save(const ContainerState& st) const {
                       {"started", st.started}, {"annotations", st.annotations},
                       {"cgroup", st.cgroup}, {"owner", st.owner}};
   if (st.root_mount_id) j["root_mount_id"] = st.root_mount_id;
+  if (st.facts.known)
+    j["facts"] = {{"poststart", st.facts.poststart}, {"poststop", st.facts.poststop}, {"own_pidns", st.facts.own_pidns}};
   fs::write_file_atomic(dir(st.id) + "/state.json", j.dump(), 0600);
   if (!st.config.empty() && !fs::exists(dir(st.id) + "/config.json"))
     fs::write_file_atomic(dir(st.id) + "/config.json", st.config, 0600);
@@ -95,6 +97,12 @@ ContainerState StateStore::load(const std::string& id) const {
     st.cgroup = j.at("cgroup");
     st.owner = j.value("owner", 0u);
     st.root_mount_id = j.value("root_mount_id", 0ull);
+    if (auto f = j.find("facts"); f != j.end()) {
+      st.facts.poststart = f->at("poststart").get<bool>();
+      st.facts.poststop = f->at("poststop").get<bool>();
+      st.facts.own_pidns = f->at("own_pidns").get<bool>();
+      st.facts.known = true;
+    }
   } catch (const nlohmann::json::exception& e) {
     throw Error("state of container `" + id + "` is corrupt: " + e.what());
   }

@@ -137,6 +137,34 @@ order() { tr '\n' ' ' < "$HOOKS/order"; }
   assert_clean "$ID"
 }
 
+@test "poststart and poststop hooks run for a container whose state an older runtime wrote" {
+  # create notes in state.json whether the config has poststart/poststop hooks, so that start
+  # and delete need not parse config.json again; a state without that note (a container
+  # created before an upgrade) makes them read the config, and the hooks still run.
+  write_hook
+  set_config '.hooks = {poststart: [$ps], poststop: [$pst]}' \
+    --argjson ps "$(hook_json poststart)" --argjson pst "$(hook_json poststop)"
+  set_args sleep 100
+  rt create --bundle "$BUNDLE" "$ID"
+  jq -e '.facts == {poststart: true, poststop: true, own_pidns: true}' "$ROOT/$ID/state.json"
+  jq 'del(.facts)' "$ROOT/$ID/state.json" > "$TEST_DIR/state.json"
+  cp "$TEST_DIR/state.json" "$ROOT/$ID/state.json"
+  rt start "$ID"
+  [ "$(order)" = "poststart " ]
+  rt delete --force "$ID"
+  [ "$(order)" = "poststart poststop " ]
+  assert_clean "$ID"
+  # And a config without them: noted as such, nothing runs.
+  set_config 'del(.hooks)'
+  rm "$HOOKS/order"
+  rt create --bundle "$BUNDLE" "$ID"
+  jq -e '.facts == {poststart: false, poststop: false, own_pidns: true}' "$ROOT/$ID/state.json"
+  rt start "$ID"
+  rt delete --force "$ID"
+  [ ! -e "$HOOKS/order" ]
+  assert_clean "$ID"
+}
+
 @test "createContainer runs before pivot_root: host paths are still visible to it" {
   write_hook
   mkdir "$TEST_DIR/host-only"
