@@ -216,7 +216,7 @@ json Member::to_json() const {
           {"domainname", domainname}, {"namespace", ns}, {"aliases", aliases}, {"ifname", ifname}, {"netns", netns}, {"ip", ip},
           {"cidr", cidr}, {"gateway", gateway}, {"mac", mac}, {"ports", ports_j}, {"result", result},
           {"hosts_file", hosts_file}, {"hosts_base", hosts_base}, {"cni_id", cni_id},
-          {"ports_pending", ports_pending}, {"links", links}};
+          {"ports_pending", ports_pending}, {"native_ports", native_ports}, {"links", links}};
 }
 
 Member Member::from_json(const json& j) {
@@ -239,6 +239,7 @@ Member Member::from_json(const json& j) {
   m.hosts_base = j.value("hosts_base", "");
   m.cni_id = j.value("cni_id", "");
   m.ports_pending = j.value("ports_pending", false);
+  m.native_ports = j.value("native_ports", false);
   if (auto it = j.find("links"); it != j.end() && it->is_array())
     for (auto& l : *it)
       if (l.is_array() && l.size() == 2 && l[0].is_string() && l[1].is_string())
@@ -349,6 +350,75 @@ std::vector<Rule> network_rules(const Network& n) {
           {"filter", kFilterChain, "-i " + br + c + " -j DROP"},
           {"filter", kFilterChain, "-o " + br + c + " -j DROP"}};
 }
+
+// ---- published ports -----------------------------------------------------------------------
+//
+// On berth's own bridge networks berth writes the DNAT rules itself. The portmap plugin runs
+// iptables once per rule, each run reading the whole table back: 29 iptables processes and
+// ~50–150 ms for one published port (its ADD and DEL), 56 s for a range of 1000. berth writes
+// a container's rules in one iptables-restore (and removes them in one):
+//   nat PREROUTING, OUTPUT  -m addrtype --dst-type LOCAL -j BERTH-HOSTPORTS
+//   BERTH-HOSTPORTS         one rule per run of consecutive host ports → the container's chain
+//   BERTH-DN-<hash>         per run: packets from the network itself (hairpin) or the host's
+//                           loopback are marked, then DNAT to the container's address — a run
+//                           whose host and container ports are the same is one rule, the
+//                           port kept; others one rule per port
+//   nat POSTROUTING         -j BERTH-HOSTPORTS-MASQ: marked packets masqueraded
+// and route_localnet on the bridge, so that 127.0.0.1 can be forwarded to it. (portmap's own
+// chains and mark bit are the same design, CNI-HOSTPORT-*.)
+constexpr const char* kHostPorts = "BERTH-HOSTPORTS";
+constexpr const char* kHostPortsMasq = "BERTH-HOSTPORTS-MASQ";
+constexpr const char* kMasqMark = "0x2000/0x2000";
+
+// The chain of one attachment's ports (iptables allows 28 characters).
+std::string ports_chain(const std::string& network, const std::string& container_id) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : network + "/" + container_id) h = (h ^ c) * 1099511628211ULL;
+  char b[32];
+  std::snprintf(b, sizeof b, "BERTH-DN-%016llx", static_cast<unsigned long long>(h));
+  return b;
+}
+
+bool native_publish(const Network& net) { return net.berth_made && net.driver == "bridge" && !net.internal; }
+
+}  // namespace
+
+// The rules of one attachment's ports: its chain's, and the jumps to it (iptables arguments).
+PortRules port_rules(const std::string& chain, const std::string& subnet, const std::string& ip,
+                     const std::vector<PortMapping>& ports) {
+  std::map<std::pair<std::string, std::string>, std::vector<std::pair<int, int>>> groups;
+  for (auto& p : ports)
+    groups[{p.protocol, p.host_ip == "0.0.0.0" ? "" : p.host_ip}].push_back({p.host_port, p.container_port});
+  PortRules r;
+  auto range = [](int a, int b) { return a == b ? std::to_string(a) : std::to_string(a) + ":" + std::to_string(b); };
+  for (auto& [key, v] : groups) {
+    const auto& [proto, host_ip] = key;
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    const std::string dst = host_ip.empty() ? "" : "-d " + host_ip + " ";
+    auto match = [&](int a, int b) { return dst + "-p " + proto + " -m " + proto + " --dport " + range(a, b); };
+    auto rules = [&](int a, int b, const std::string& to) {
+      if (!subnet.empty()) r.chain.push_back("-s " + subnet + " " + match(a, b) + " -j MARK --set-xmark " + kMasqMark);
+      r.chain.push_back("-s 127.0.0.0/8 " + match(a, b) + " -j MARK --set-xmark " + kMasqMark);
+      r.chain.push_back(match(a, b) + " -j DNAT --to-destination " + to);
+    };
+    for (size_t i = 0; i < v.size();) {
+      const int offset = v[i].second - v[i].first;
+      size_t j = i + 1;
+      while (j < v.size() && v[j].first == v[j - 1].first + 1 && v[j].second - v[j].first == offset) ++j;
+      r.jumps.push_back(match(v[i].first, v[j - 1].first) + " -j " + chain);
+      if (offset == 0) {
+        rules(v[i].first, v[j - 1].first, ip);
+      } else {
+        for (size_t k = i; k < j; ++k) rules(v[k].first, v[k].first, ip + ":" + std::to_string(v[k].second));
+      }
+      i = j;
+    }
+  }
+  return r;
+}
+
+namespace {
 
 std::vector<std::string> words(const std::string& s) {
   std::vector<std::string> out;
@@ -700,6 +770,78 @@ void Networks::ensure_rules_locked(const Network& net) {
   fs::write_file_atomic(rules_mark(net.name), want, 0600);
 }
 
+void Networks::ensure_hostports_locked() {
+  static const std::string boot = [] {
+    std::string id;
+    fs::read_file_if_exists("/proc/sys/kernel/random/boot_id", id);
+    return id.substr(0, id.find('\n'));
+  }();
+  const std::string mark = rules_mark("@hostports");
+  std::string have;
+  if (fs::read_file_if_exists(mark, have) && have == boot + "\n") return;
+  std::string out;
+  if (run({"iptables", "-w", "-t", "nat", "-S"}, "", out) != 0) throw Error("iptables: " + out);
+  std::set<std::string> present;
+  for (auto& line : split(out, '\n')) present.insert(line);
+  const std::string local = " -m addrtype --dst-type LOCAL -j " + std::string(kHostPorts);
+  std::string in = "*nat\n";
+  for (const char* chain : {kHostPorts, kHostPortsMasq})
+    if (!present.count(std::string("-N ") + chain)) in += std::string("-N ") + chain + "\n";
+  for (const std::string& rule : {"-A PREROUTING" + local, "-A OUTPUT" + local,
+                                  std::string("-A POSTROUTING -j ") + kHostPortsMasq,
+                                  std::string("-A ") + kHostPortsMasq + " -m mark --mark " + kMasqMark + " -j MASQUERADE"})
+    if (!present.count(rule)) in += rule + "\n";
+  out.clear();
+  if (in != "*nat\n" && run({"iptables-restore", "-w", "--noflush"}, in + "COMMIT\n", out) != 0)
+    throw Error("iptables-restore: " + out);
+  fs::mkdir_p(state_ + "/networks/rules", 0700);
+  fs::write_file_atomic(mark, boot + "\n", 0600);
+}
+
+void Networks::install_ports(const Network& net, const Member& m) {
+  if (m.ports.empty()) return;
+  if (m.ip.empty()) throw Error("network " + net.name + ": no address to publish ports on");
+  const std::string chain = ports_chain(net.name, m.container_id);
+  const PortRules r = port_rules(chain, net.subnet, m.ip, m.ports);
+  // Declaring the chain makes it, or empties what a cut-short attempt left in it.
+  std::string in = "*nat\n:" + chain + " - [0:0]\n";
+  for (auto& l : r.chain) in += "-A " + chain + " " + l + "\n";
+  for (auto& l : r.jumps) in += std::string("-A ") + kHostPorts + " " + l + "\n";
+  std::string out;
+  if (run({"iptables-restore", "-w", "--noflush"}, in + "COMMIT\n", out) != 0)
+    throw Error("network " + net.name + ": publish ports: iptables-restore: " + out);
+  // 127.0.0.1 forwarded to the bridge (the kernel drops such packets elsewhere).
+  bool loopback = false;
+  for (auto& p : m.ports) loopback = loopback || p.host_ip.empty() || p.host_ip == "0.0.0.0" || p.host_ip.rfind("127.", 0) == 0;
+  if (loopback && !net.bridge.empty()) {
+    const std::string knob = "/proc/sys/net/ipv4/conf/" + net.bridge + "/route_localnet";
+    UniqueFd fd(::open(knob.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd || ::write(fd.get(), "1", 1) != 1) {
+      const int e = errno;
+      remove_ports(net.name, m.container_id);
+      throw_errno("network " + net.name + ": set " + knob, e);
+    }
+  }
+}
+
+void Networks::remove_ports(const std::string& network, const std::string& container_id) {
+  const std::string chain = ports_chain(network, container_id);
+  std::string out;
+  if (run({"iptables", "-w", "-t", "nat", "-S"}, "", out) != 0) throw Error("iptables: " + out);
+  const std::string jump = " -j " + chain, head = std::string("-A ") + kHostPorts + " ";
+  std::string in = "*nat\n";
+  bool have_chain = false;
+  for (auto& line : split(out, '\n')) {
+    if (line == "-N " + chain) have_chain = true;
+    if (line.rfind(head, 0) == 0 && line.size() > jump.size() && line.compare(line.size() - jump.size(), jump.size(), jump) == 0)
+      in += "-D" + line.substr(2) + "\n";
+  }
+  if (have_chain) in += "-F " + chain + "\n-X " + chain + "\n";
+  out.clear();
+  if (in != "*nat\n" && run({"iptables-restore", "-w", "--noflush"}, in + "COMMIT\n", out) != 0)
+    throw Error("unpublish ports: iptables-restore: " + out);
+}
+
 void Networks::remove(const Network& net) {
   // Spares first need the spares lock: a maker at work finishes its one ADD.
   UniqueFd pool = spares_lock(true);
@@ -883,7 +1025,8 @@ Attachment attachment(const Member& m) {
   at.netns = m.netns;
   at.ifname = m.ifname;
   at.args = "IgnoreUnknown=1";
-  if (!m.ports.empty()) {
+  // Without the capability argument the chain's portmap is not run at all (Cni::skipped).
+  if (!m.ports.empty() && !m.native_ports) {
     json pm = json::array();
     for (auto& p : m.ports) pm.push_back(p.to_json());
     at.capability_args["portMappings"] = pm;
@@ -969,6 +1112,8 @@ Member Networks::attach(const Network& net, Member m) {
   pin_bridge_mac(net);
   if (member(net.name, m.container_id)) throw Error(ErrorKind::conflict, "container " + m.container_name + " is already attached to network " + net.name);
   pick_ports_locked(net, m);
+  m.native_ports = native_publish(net);
+  if (m.native_ports && !m.ports.empty()) ensure_hostports_locked();
   Attachment at = attachment(m);
   if (!m.ip.empty()) {
     check_static_ip(net, m.ip);
@@ -999,6 +1144,7 @@ Member Networks::attach(const Network& net, Member m) {
   lk = lock();
   take_addresses(m);
   try {
+    if (m.native_ports) install_ports(net, m);
     save_member_locked(net.name, m);
     std::vector<std::string> ids = {m.container_id};
     if (net.name != kDefault)
@@ -1007,6 +1153,7 @@ Member Networks::attach(const Network& net, Member m) {
   } catch (...) {
     ::unlink(member_path(net.name, m.container_id).c_str());
     try {
+      if (m.native_ports && !m.ports.empty()) remove_ports(net.name, m.container_id);
       cni_.del(net.conflist, at, m.result);
     } catch (const Error&) {
     }
@@ -1025,6 +1172,13 @@ void Networks::detach(const std::string& network, const std::string& container_i
   // No result: its ADD was cut short (or is still running, for a berth that died): the
   // plugins still at it are stopped first, or what they make after the DEL would stay.
   if (m->result.is_null()) Cni::stop_adds(attachment(*m).container_id);
+  if (m->native_ports && !m->ports.empty()) {
+    try {
+      remove_ports(network, container_id);
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+  }
   if (auto net = find(network)) {
     try {
       cni_.del(net->conflist, attachment(*m), m->result);
@@ -1200,11 +1354,13 @@ int Networks::spares_ready(const std::string& network) {
 std::optional<Member> Networks::take_spare(const Network& net, Member m) {
   if (!net.berth_made || net.warm <= 0 || !m.ip.empty() || !m.mac.empty() || m.ifname != "eth0") return std::nullopt;
   const size_t tail = Cni::port_tail(net.conflist);
-  if (!m.ports.empty() && tail == net.conflist["plugins"].size()) return std::nullopt;  // attach says why
+  if (!m.ports.empty() && tail == net.conflist["plugins"].size() && !native_publish(net)) return std::nullopt;  // attach says why
   if (spares_ready(net.name) == 0) return std::nullopt;
   const std::string dir = spares_dir(net.name);
   UniqueFd lk = lock();
   ensure_rules_locked(net);
+  m.native_ports = native_publish(net);
+  if (m.native_ports && !m.ports.empty()) ensure_hostports_locked();
   if (member(net.name, m.container_id)) throw Error(ErrorKind::conflict, "container " + m.container_name + " is already attached to network " + net.name);
   for (auto& f : dir_entries(dir)) {
     if (!ends_with(f, ".json")) continue;
@@ -1248,12 +1404,16 @@ std::optional<Member> Networks::take_spare(const Network& net, Member m) {
 
 Member Networks::publish(const Network& net, Member m) {
   if (!m.ports_pending) return m;
-  try {
-    m.result = cni_.add_from(net.conflist, attachment(m), m.result, Cni::port_tail(net.conflist));
-  } catch (const PluginError& e) {
-    throw PluginError("network " + net.name + ": " + e.what(), e.cni_code());
-  } catch (const Error& e) {
-    throw Error("network " + net.name + ": " + e.what());
+  if (m.native_ports) {
+    install_ports(net, m);  // its errors name the network
+  } else {
+    try {
+      m.result = cni_.add_from(net.conflist, attachment(m), m.result, Cni::port_tail(net.conflist));
+    } catch (const PluginError& e) {
+      throw PluginError("network " + net.name + ": " + e.what(), e.cni_code());
+    } catch (const Error& e) {
+      throw Error("network " + net.name + ": " + e.what());
+    }
   }
   m.ports_pending = false;
   UniqueFd lk = lock();
@@ -1267,6 +1427,12 @@ bool Networks::check(const Network& net, std::vector<std::string>& report) {
   auto one = [&](const std::string& who, const Member& m) {
     try {
       cni_.check(net.conflist, attachment(m), m.result);
+      if (m.native_ports && !m.ports.empty() && !m.ports_pending) {
+        const std::string chain = ports_chain(net.name, m.container_id);
+        std::string out;
+        if (run({"iptables", "-w", "-t", "nat", "-S", chain}, "", out) != 0 || out.find(" -j DNAT ") == std::string::npos)
+          throw Error("published ports: the DNAT rules (chain " + chain + ") are missing");
+      }
       report.push_back(who + " ok");
     } catch (const Error& e) {
       report.push_back(who + ": " + e.what());

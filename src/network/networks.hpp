@@ -74,6 +74,14 @@ struct PortMapping {
 // "[HOSTIP:][HOSTPORT:]CTRPORT[/PROTO]" (ranges "8000-8001:80-81" too, and a host range for
 // one port, "8000-8010:80": one mapping with a host_port_end) → mappings.
 std::vector<PortMapping> parse_publish(const std::string& spec);
+// berth's own DNAT rules for the published ports of an attachment at `ip` on a network of
+// `subnet` (networks.cpp says how they work): those of its chain, and the jumps to that chain
+// from BERTH-HOSTPORTS, as iptables arguments after `-A CHAIN`.
+struct PortRules {
+  std::vector<std::string> chain, jumps;
+};
+PortRules port_rules(const std::string& chain, const std::string& subnet, const std::string& ip,
+                     const std::vector<PortMapping>& ports);
 
 struct Network {
   std::string name, id, driver;  // driver: bridge, macvlan, ipvlan, or the first plugin's type
@@ -114,6 +122,9 @@ struct Member {
   nlohmann::json result;          // the CNI result of ADD
   std::string cni_id;             // CNI_CONTAINERID when not the container's (a taken spare's)
   bool ports_pending = false;     // a taken spare: its ports are published by publish()
+  // Its ports are berth's own DNAT rules (berth's bridge networks), not the portmap plugin's
+  // (other lists, and attachments an older berth made: their DEL still goes to portmap).
+  bool native_ports = false;
   std::string hosts_file, hosts_base;  // the container's /etc/hosts and its fixed lines
   // Docker's links (--link NAME:ALIAS): ALIAS names container NAME (of the same namespace) in
   // this one's /etc/hosts, on the first network the two share.
@@ -210,6 +221,11 @@ class Networks {
   UniqueFd spares_lock(bool wait);  // invalid fd: busy (wait=false) or no state dir
   std::string spares_dir(const std::string& network) const;
   void pick_ports_locked(const Network& net, Member& m);
+  // berth's own port publishing (see "published ports" in networks.cpp): the shared chains
+  // once per boot (under the lock), a member's rules in one iptables-restore, and their removal.
+  void ensure_hostports_locked();
+  void install_ports(const Network& net, const Member& m);
+  static void remove_ports(const std::string& network, const std::string& container_id);
   // With both locks held: removes spares that are no longer usable (all of them with
   // `everything`), running their DEL.
   void reap_spares_locked(const Network& net, bool everything);

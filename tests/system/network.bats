@@ -603,6 +603,44 @@ PY
   [ "$output" = "hello from published" ]
 }
 
+@test "-p of 1000 ports is berth's own rules: one jump for the run, answers from the host and from a container, gone with the container" {
+  # (The portmap plugin ran iptables once per rule: 47-56 s for these 1000 ports here.)
+  local base chain gw
+  for base in $(shuf -i 30-59 -n 30 | sed 's/$/000/'); do
+    ! ss -Htln "sport >= :$base and sport <= :$((base + 999))" | grep -q . && break
+  done
+  e run -d --name many -p "$base-$((base + 999)):$base-$((base + 999))" busybox httpd -f -p "$((base + 500))" -h /etc >/dev/null
+  [ "$(e port many | wc -l)" -eq 1000 ]
+  [ "$(e port many $((base + 999)))" = "0.0.0.0:$((base + 999))" ]
+  # One rule jumps to the container's chain for the whole run, which DNATs it keeping the port.
+  run iptables-save -t nat
+  chain=$(echo "$output" | awk -v r="$base:$((base + 999))" '$1 == "-A" && $2 == "BERTH-HOSTPORTS" && index($0, "--dport " r " -j ") {print $NF}')
+  [ -n "$chain" ]
+  [ "$(echo "$output" | grep -c -- "-j $chain\$")" -eq 1 ]
+  [ "$(echo "$output" | grep -c -- "^-A $chain .*-j DNAT --to-destination $(e inspect -f '{{.NetworkSettings.IPAddress}}' many)\$")" -eq 1 ]
+  # From the host's loopback, and from another container through the gateway (hairpin).
+  for i in $(seq 1 50); do curl -fsS -m 2 "http://127.0.0.1:$((base + 500))/hostname" >/dev/null 2>&1 && break; sleep 0.1; done
+  [ "$(curl -fsS -m 2 "http://127.0.0.1:$((base + 500))/hostname")" = "$(e inspect -f '{{.Config.Hostname}}' many)" ]
+  gw=$(e inspect -f '{{.NetworkSettings.Gateway}}' many)
+  # (busybox 1.35's wget -T crashes: the time limit is timeout's)
+  run timeout 20 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --rm busybox wget -qO- "http://$gw:$((base + 500))/hostname"
+  [ "$status" -eq 0 ]
+  [ "$output" = "$(e inspect -f '{{.Config.Hostname}}' many)" ]
+  e rm -f many >/dev/null
+  settle
+  ! iptables-save -t nat | grep -q -- "$chain" || false
+  # Host ports shifted from the container's: one DNAT per port, to its own container port.
+  e run -d --name shifted -p "127.0.0.1:$((base + 10))-$((base + 12)):80-82" busybox httpd -f -p 81 -h /etc >/dev/null
+  run iptables-save -t nat
+  chain=$(echo "$output" | awk '$1 == "-A" && $2 == "BERTH-HOSTPORTS" {print $NF}' | sort -u | tail -1)
+  [ "$(echo "$output" | grep -c -- "^-A $chain .*-j DNAT --to-destination [0-9.]*:8[0-2]\$")" -eq 3 ]
+  for i in $(seq 1 50); do curl -fsS -m 2 "http://127.0.0.1:$((base + 11))/hostname" >/dev/null 2>&1 && break; sleep 0.1; done
+  [ "$(curl -fsS -m 2 "http://127.0.0.1:$((base + 11))/hostname")" = "$(e inspect -f '{{.Config.Hostname}}' shifted)" ]
+  e rm -f shifted >/dev/null
+  settle
+  ! iptables-save -t nat | grep -q -- "$chain" || false
+}
+
 @test "-P and -p CTRPORT pick free host ports" {
   web_root random
   e run -d --name w1 -v "$TEST_DIR/www:/www:ro" --expose 80 -P busybox httpd -f -p 80 -h /www >/dev/null

@@ -102,6 +102,41 @@ TEST(Publish, RefusesNonsense) {
   }
 }
 
+// berth's own DNAT rules (its bridge networks): a run of host ports that keeps its numbers is
+// one rule of each kind, whatever its length; shifted ports are one rule each.
+TEST(Publish, PortRulesCollapseRunsThatKeepTheirNumbers) {
+  std::vector<PortMapping> ports = parse_publish("127.0.0.1:21000-21999:21000-21999");
+  ASSERT_EQ(ports.size(), 1000u);
+  PortRules r = port_rules("BERTH-DN-x", "10.77.0.0/16", "10.77.0.5", ports);
+  ASSERT_EQ(r.jumps.size(), 1u);
+  EXPECT_EQ(r.jumps[0], "-d 127.0.0.1 -p tcp -m tcp --dport 21000:21999 -j BERTH-DN-x");
+  ASSERT_EQ(r.chain.size(), 3u);
+  EXPECT_EQ(r.chain[0], "-s 10.77.0.0/16 -d 127.0.0.1 -p tcp -m tcp --dport 21000:21999 -j MARK --set-xmark 0x2000/0x2000");
+  EXPECT_EQ(r.chain[1], "-s 127.0.0.0/8 -d 127.0.0.1 -p tcp -m tcp --dport 21000:21999 -j MARK --set-xmark 0x2000/0x2000");
+  EXPECT_EQ(r.chain[2], "-d 127.0.0.1 -p tcp -m tcp --dport 21000:21999 -j DNAT --to-destination 10.77.0.5");
+
+  // 8080:80 and 8081:81 (one jump, shifted: a DNAT each), 53/udp on every address, and a
+  // port out of the run (9000:9000) on its own.
+  ports = parse_publish("8080-8081:80-81");
+  for (auto& p : parse_publish("53:53/udp")) ports.push_back(p);
+  for (auto& p : parse_publish("0.0.0.0:9000:9000")) ports.push_back(p);
+  r = port_rules("C", "", "10.1.0.2", ports);
+  ASSERT_EQ(r.jumps.size(), 3u);
+  EXPECT_EQ(r.jumps[0], "-p tcp -m tcp --dport 8080:8081 -j C");
+  EXPECT_EQ(r.jumps[1], "-p tcp -m tcp --dport 9000 -j C");
+  EXPECT_EQ(r.jumps[2], "-p udp -m udp --dport 53 -j C");
+  std::vector<std::string> dnat;
+  for (auto& l : r.chain)
+    if (l.find(" -j DNAT ") != std::string::npos) dnat.push_back(l);
+  ASSERT_EQ(dnat.size(), 4u);  // (no subnet: only the loopback's mark rules besides)
+  EXPECT_EQ(dnat[0], "-p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.1.0.2:80");
+  EXPECT_EQ(dnat[1], "-p tcp -m tcp --dport 8081 -j DNAT --to-destination 10.1.0.2:81");
+  EXPECT_EQ(dnat[2], "-p tcp -m tcp --dport 9000 -j DNAT --to-destination 10.1.0.2");
+  EXPECT_EQ(dnat[3], "-p udp -m udp --dport 53 -j DNAT --to-destination 10.1.0.2");
+  EXPECT_EQ(r.chain.size(), 8u);
+  EXPECT_TRUE(port_rules("C", "10.0.0.0/8", "10.0.0.2", {}).jumps.empty());
+}
+
 TEST(Cni, PluginConfigCarriesNameVersionCapabilitiesAndPrevResult) {
   json list = {{"cniVersion", "1.0.0"}, {"name", "n"},
                {"plugins", {{{"type", "bridge"}, {"capabilities", {{"ips", true}}}}, {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}}}}};
