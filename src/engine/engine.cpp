@@ -2746,6 +2746,8 @@ void Engine::cleanup(const std::string& id, bool rm, bool volumes, std::vector<s
         deferred->push_back("rm " + netns_path(c.id()));
       } else {
         deferred->push_back("network");
+        // Its host ports are free once the shim's DEL is done: a start that wants them waits.
+        networks_.mark_releasing(c.id());
       }
     } else {
       release_network(c);

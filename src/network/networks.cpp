@@ -216,7 +216,7 @@ json Member::to_json() const {
           {"domainname", domainname}, {"namespace", ns}, {"aliases", aliases}, {"ifname", ifname}, {"netns", netns}, {"ip", ip},
           {"cidr", cidr}, {"gateway", gateway}, {"mac", mac}, {"ports", ports_j}, {"result", result},
           {"hosts_file", hosts_file}, {"hosts_base", hosts_base}, {"cni_id", cni_id},
-          {"ports_pending", ports_pending}, {"native_ports", native_ports}, {"links", links}};
+          {"ports_pending", ports_pending}, {"native_ports", native_ports}, {"releasing", releasing}, {"links", links}};
 }
 
 Member Member::from_json(const json& j) {
@@ -240,6 +240,7 @@ Member Member::from_json(const json& j) {
   m.cni_id = j.value("cni_id", "");
   m.ports_pending = j.value("ports_pending", false);
   m.native_ports = j.value("native_ports", false);
+  m.releasing = j.value("releasing", false);
   if (auto it = j.find("links"); it != j.end() && it->is_array())
     for (auto& l : *it)
       if (l.is_array() && l.size() == 2 && l[0].is_string() && l[1].is_string())
@@ -924,6 +925,30 @@ std::vector<Member> Networks::all_members() {
   return out;
 }
 
+void Networks::wait_released_ports(const Member& m) {
+  if (m.ports.empty()) return;
+  for (int i = 0; i < 500; ++i) {
+    bool held = false;
+    for (auto& o : all_members()) {
+      if (!o.releasing || o.container_id == m.container_id) continue;
+      for (auto& q : o.ports)
+        for (auto& p : m.ports)
+          held = held || (q.host_port == p.host_port && q.protocol == p.protocol);
+    }
+    if (!held) return;
+    ::usleep(10000);
+  }
+}
+
+void Networks::mark_releasing(const std::string& container_id) {
+  UniqueFd lk = lock();
+  for (auto& net : networks_of(container_id))
+    if (auto m = member(net, container_id); m && !m->releasing) {
+      m->releasing = true;
+      save_member_locked(net, *m);
+    }
+}
+
 void Networks::check_ports(const std::vector<PortMapping>& ports, const std::string& except) {
   auto used = all_members();
   for (auto& p : ports) {
@@ -1107,6 +1132,7 @@ void pin_bridge_mac(const Network& net) {
 }  // namespace
 
 Member Networks::attach(const Network& net, Member m) {
+  wait_released_ports(m);
   UniqueFd lk = lock();
   ensure_rules_locked(net);
   pin_bridge_mac(net);
@@ -1357,6 +1383,7 @@ std::optional<Member> Networks::take_spare(const Network& net, Member m) {
   if (!m.ports.empty() && tail == net.conflist["plugins"].size() && !native_publish(net)) return std::nullopt;  // attach says why
   if (spares_ready(net.name) == 0) return std::nullopt;
   const std::string dir = spares_dir(net.name);
+  wait_released_ports(m);
   UniqueFd lk = lock();
   ensure_rules_locked(net);
   m.native_ports = native_publish(net);

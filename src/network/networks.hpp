@@ -125,6 +125,10 @@ struct Member {
   // Its ports are berth's own DNAT rules (berth's bridge networks), not the portmap plugin's
   // (other lists, and attachments an older berth made: their DEL still goes to portmap).
   bool native_ports = false;
+  // Its container has ended and its release is under way elsewhere (a foreground `run --rm`
+  // leaves the plugins' DEL to the container's shim): a start that wants one of its host ports
+  // waits for it to go instead of being refused.
+  bool releasing = false;
   std::string hosts_file, hosts_base;  // the container's /etc/hosts and its fixed lines
   // Docker's links (--link NAME:ALIAS): ALIAS names container NAME (of the same namespace) in
   // this one's /etc/hosts, on the first network the two share.
@@ -169,6 +173,8 @@ class Networks {
   // container. Nothing happens if it is not attached. Throws the plugins' failure after the
   // record is gone (a DEL that fails once would fail forever).
   void detach(const std::string& network, const std::string& container_id);
+  // Marks the container's attachments as being released (Member::releasing).
+  void mark_releasing(const std::string& container_id);
   // What a berth killed while writing the container's attachment records left (their temp
   // files); for the container's release, after detach().
   void forget(const std::string& container_id);
@@ -221,6 +227,8 @@ class Networks {
   UniqueFd spares_lock(bool wait);  // invalid fd: busy (wait=false) or no state dir
   std::string spares_dir(const std::string& network) const;
   void pick_ports_locked(const Network& net, Member& m);
+  // Waits (unlocked, up to 5 s) until no attachment being released holds one of m's host ports.
+  void wait_released_ports(const Member& m);
   // berth's own port publishing (see "published ports" in networks.cpp): the shared chains
   // once per boot (under the lock), a member's rules in one iptables-restore, and their removal.
   void ensure_hostports_locked();

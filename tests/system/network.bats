@@ -601,6 +601,10 @@ PY
   e start web >/dev/null
   run http_get "$port"
   [ "$output" = "hello from published" ]
+  # A foreground --rm run gives its port back as it ends — its shim runs the network's DEL
+  # after berth has returned —: the same -p right after it waits for that, is not refused.
+  e rm -f web >/dev/null
+  for i in 1 2 3; do e run --rm -p "127.0.0.1:$port:80" busybox true; done
 }
 
 @test "-p of 1000 ports is berth's own rules: one jump for the run, answers from the host and from a container, gone with the container" {
