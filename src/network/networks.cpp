@@ -771,7 +771,7 @@ void Networks::ensure_rules_locked(const Network& net) {
   fs::write_file_atomic(rules_mark(net.name), want, 0600);
 }
 
-void Networks::ensure_hostports_locked() {
+void Networks::ensure_hostports_locked(bool force) {
   static const std::string boot = [] {
     std::string id;
     fs::read_file_if_exists("/proc/sys/kernel/random/boot_id", id);
@@ -779,7 +779,7 @@ void Networks::ensure_hostports_locked() {
   }();
   const std::string mark = rules_mark("@hostports");
   std::string have;
-  if (fs::read_file_if_exists(mark, have) && have == boot + "\n") return;
+  if (!force && fs::read_file_if_exists(mark, have) && have == boot + "\n") return;
   std::string out;
   if (run({"iptables", "-w", "-t", "nat", "-S"}, "", out) != 0) throw Error("iptables: " + out);
   std::set<std::string> present;
@@ -809,8 +809,14 @@ void Networks::install_ports(const Network& net, const Member& m) {
   for (auto& l : r.chain) in += "-A " + chain + " " + l + "\n";
   for (auto& l : r.jumps) in += std::string("-A ") + kHostPorts + " " + l + "\n";
   std::string out;
-  if (run({"iptables-restore", "-w", "--noflush"}, in + "COMMIT\n", out) != 0)
-    throw Error("network " + net.name + ": publish ports: iptables-restore: " + out);
+  if (run({"iptables-restore", "-w", "--noflush"}, in + "COMMIT\n", out) != 0) {
+    // The shared chains taken since this boot's mark (a firewall reload, an iptables-restore
+    // of an older table): made again, and once more.
+    ensure_hostports_locked(true);
+    out.clear();
+    if (run({"iptables-restore", "-w", "--noflush"}, in + "COMMIT\n", out) != 0)
+      throw Error("network " + net.name + ": publish ports: iptables-restore: " + out);
+  }
   // 127.0.0.1 forwarded to the bridge (the kernel drops such packets elsewhere).
   bool loopback = false;
   for (auto& p : m.ports) loopback = loopback || p.host_ip.empty() || p.host_ip == "0.0.0.0" || p.host_ip.rfind("127.", 0) == 0;

@@ -231,7 +231,7 @@ class Networks {
   void wait_released_ports(const Member& m);
   // berth's own port publishing (see "published ports" in networks.cpp): the shared chains
   // once per boot (under the lock), a member's rules in one iptables-restore, and their removal.
-  void ensure_hostports_locked();
+  void ensure_hostports_locked(bool force = false);
   void install_ports(const Network& net, const Member& m);
   static void remove_ports(const std::string& network, const std::string& container_id);
   // With both locks held: removes spares that are no longer usable (all of them with
