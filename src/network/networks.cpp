@@ -27,6 +27,7 @@
 #include "common/process.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
+#include "network/conntrack.hpp"
 #include "network/netns.hpp"
 
 extern char** environ;
@@ -771,6 +772,25 @@ void Networks::ensure_rules_locked(const Network& net) {
   fs::write_file_atomic(rules_mark(net.name), want, 0600);
 }
 
+namespace {
+
+// The kernel's tracked UDP flows to these host ports (conntrack.hpp): a client already sending
+// to one would miss the DNAT just made, or keep reaching a container that has gone.
+void forget_udp_flows(const std::vector<PortMapping>& ports) {
+  std::map<std::string, std::vector<uint16_t>> udp;
+  for (auto& p : ports)
+    if (p.protocol == "udp") udp[p.host_ip].push_back(static_cast<uint16_t>(p.host_port));
+  for (auto& [ip, list] : udp) {
+    try {
+      delete_udp_conntrack(ip, list);
+    } catch (const Error& e) {
+      log::warn(e.what());
+    }
+  }
+}
+
+}  // namespace
+
 void Networks::ensure_hostports_locked(bool force) {
   static const std::string boot = [] {
     std::string id;
@@ -817,6 +837,7 @@ void Networks::install_ports(const Network& net, const Member& m) {
     if (run({"iptables-restore", "-w", "--noflush"}, in + "COMMIT\n", out) != 0)
       throw Error("network " + net.name + ": publish ports: iptables-restore: " + out);
   }
+  forget_udp_flows(m.ports);
   // 127.0.0.1 forwarded to the bridge (the kernel drops such packets elsewhere).
   bool loopback = false;
   for (auto& p : m.ports) loopback = loopback || p.host_ip.empty() || p.host_ip == "0.0.0.0" || p.host_ip.rfind("127.", 0) == 0;
@@ -1207,6 +1228,7 @@ void Networks::detach(const std::string& network, const std::string& container_i
   if (m->native_ports && !m->ports.empty()) {
     try {
       remove_ports(network, container_id);
+      forget_udp_flows(m->ports);
     } catch (const Error& e) {
       failure = e.what();
     }

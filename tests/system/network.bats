@@ -656,6 +656,39 @@ PY
   e rm -f again >/dev/null
 }
 
+@test "-p PORT/udp: a client already sending to the port reaches the container once it is published (its tracked flow is forgotten)" {
+  # Before the port is published the kernel tracks the client's flow untranslated, and would
+  # keep it so for as long as the client sends; berth deletes that entry (ctnetlink) as it
+  # publishes, so the next datagram is DNATed. In the container nothing listens on 80/udp:
+  # what arrives counts as Udp NoPorts in its /proc/net/snmp.
+  local port src sender n i
+  port=$(free_port)
+  src=$(free_port)
+  python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[2])))
+end = time.time() + 30
+while time.time() < end:
+    try: s.sendto(b"ping", ("127.0.0.1", int(sys.argv[1])))
+    except OSError: pass
+    time.sleep(0.05)
+' "$port" "$src" 3>&- &
+  sender=$!
+  sleep 1
+  e run -d --name udp -p "127.0.0.1:$port:80/udp" busybox sleep 100 >/dev/null
+  n=0
+  for i in $(seq 1 50); do
+    n=$(e exec udp awk '/^Udp: [0-9]/ {print $3}' /proc/net/snmp)
+    [ "$n" -gt 0 ] && break
+    sleep 0.1
+  done
+  kill "$sender"
+  echo "datagrams that reached the container: $n"
+  [ "$n" -gt 0 ]
+  e rm -f udp >/dev/null
+}
+
 @test "-P and -p CTRPORT pick free host ports" {
   web_root random
   e run -d --name w1 -v "$TEST_DIR/www:/www:ro" --expose 80 -P busybox httpd -f -p 80 -h /www >/dev/null
