@@ -75,6 +75,21 @@ stop_dockerd() {
   return 0
 }
 
+# save_host_network / restore_host_network: the host's iptables rules and links before a bench
+# whose dockerd runs with its defaults (docker0, its chains) and whose engines make bridges and
+# veths; put back by the bench's cleanup. (Sets links_before; $work must exist.)
+save_host_network() {
+  iptables-save > "$work/iptables.before"
+  links_before=$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)
+}
+restore_host_network() {
+  local l
+  for l in $(comm -13 <(echo "$links_before") <(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)); do
+    ip link del "$l" 2>/dev/null || true
+  done
+  iptables-restore < "$work/iptables.before"
+}
+
 # cleanup_work: what a bench of the engines leaves — berth's containers (B), podman's (P),
 # the bench's dockerd, mounts under $work, $work itself. (From the EXIT trap.)
 cleanup_work() {

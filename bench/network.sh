@@ -24,8 +24,7 @@ P=(podman --root "$work/p-storage" --runroot "$work/p-run" --tmpdir "$work/p-tmp
    --cgroup-manager cgroupfs --events-backend file)
 DD=$work/docker
 . "$here/bench/lib.sh"
-iptables-save > "$work/iptables.before"
-links_before=$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)
+save_host_network
 cleanup() {
   [ -f "$work/upstream.pid" ] && kill "$(cat "$work/upstream.pid")" 2>/dev/null || true
   ip addr del 198.18.0.53/32 dev lo 2>/dev/null || true
@@ -34,11 +33,7 @@ cleanup() {
   "${P[@]}" rm -af >/dev/null 2>&1 || true
   "${P[@]}" system reset -f >/dev/null 2>&1 || true
   stop_dockerd
-  # Links the engines made (docker0, podman's bridge, veths): back to the list from before.
-  for l in $(comm -13 <(echo "$links_before") <(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)); do
-    ip link del "$l" 2>/dev/null || true
-  done
-  iptables-restore < "$work/iptables.before"
+  restore_host_network  # links the engines made (docker0, podman's bridge, veths), iptables
   crun_hugetlb_undo
   grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$work"

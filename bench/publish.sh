@@ -21,8 +21,7 @@ P=(podman --root "$work/p-storage" --runroot "$work/run/p-run" --tmpdir "$work/r
    --cgroup-manager cgroupfs --events-backend file)
 DD=$work/docker
 . "$here/bench/lib.sh"
-iptables-save > "$work/iptables.before"
-links_before=$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)
+save_host_network
 cleanup() {
   "${B[@]}" ps -aq --no-trunc 2>/dev/null | xargs -r "${B[@]}" rm -f >/dev/null 2>&1 || true
   sleep 1
@@ -30,10 +29,7 @@ cleanup() {
   "${P[@]}" rm -af >/dev/null 2>&1 || true
   "${P[@]}" system reset -f >/dev/null 2>&1 || true
   stop_dockerd
-  for l in $(comm -13 <(echo "$links_before") <(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)); do
-    ip link del "$l" 2>/dev/null || true
-  done
-  iptables-restore < "$work/iptables.before"
+  restore_host_network
   crun_hugetlb_undo
   grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$work"

@@ -50,6 +50,21 @@ void send_request(int fd, uint16_t msg, uint16_t flags, uint32_t seq, const std:
   if (::send(fd, m.data(), m.size(), 0) < 0) throw_errno("conntrack: netlink send");
 }
 
+// Reads from the socket and calls f(header) for each message, until f returns true.
+template <class F>
+void read_messages(int fd, std::string& buf, F f) {
+  for (;;) {
+    ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("conntrack: netlink recv");
+    }
+    size_t left = static_cast<size_t>(n);
+    for (auto* h = reinterpret_cast<const nlmsghdr*>(buf.data()); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left))
+      if (f(h)) return;
+  }
+}
+
 }  // namespace
 
 int delete_udp_conntrack(const std::string& host_ip, const std::vector<uint16_t>& ports) {
@@ -64,75 +79,59 @@ int delete_udp_conntrack(const std::string& host_ip, const std::vector<uint16_t>
   send_request(s.get(), IPCTNL_MSG_CT_GET, NLM_F_DUMP, 1, "");
   std::vector<std::string> doomed;
   std::string buf(1 << 16, '\0');
-  for (bool done = false; !done;) {
-    ssize_t n = ::recv(s.get(), buf.data(), buf.size(), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("conntrack: netlink recv");
+  bool no_table = false;
+  read_messages(s.get(), buf, [&](const nlmsghdr* h) {
+    if (h->nlmsg_type == NLMSG_DONE) return true;
+    if (h->nlmsg_type == NLMSG_ERROR) {
+      const int err = -reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
+      if (err == 0) return false;
+      if (err == ENOENT || err == EOPNOTSUPP) return no_table = true;  // no table to look in
+      throw_errno("conntrack: dump", err);
     }
-    size_t left = static_cast<size_t>(n);
-    for (auto* h = reinterpret_cast<const nlmsghdr*>(buf.data()); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
-      if (h->nlmsg_type == NLMSG_DONE) {
-        done = true;
-        break;
-      }
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        const int err = -reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
-        if (err == 0) continue;
-        if (err == ENOENT || err == EOPNOTSUPP) return 0;  // no table to look in
-        throw_errno("conntrack: dump", err);
-      }
-      const size_t off = NLMSG_ALIGN(sizeof(nfgenmsg));
-      if (h->nlmsg_len < NLMSG_HDRLEN + off) continue;
-      const char* attrs = static_cast<const char*>(NLMSG_DATA(h)) + off;
-      const size_t attrs_len = h->nlmsg_len - NLMSG_HDRLEN - off;
-      std::string orig, zone;
-      bool match = false;
-      each_attr(attrs, attrs_len, [&](int type, const char* p, size_t len, const char* whole, size_t whole_len) {
-        if (type == CTA_ZONE) zone.assign(whole, whole_len);
-        if (type != CTA_TUPLE_ORIG) return;
-        orig.assign(whole, whole_len);
-        uint32_t dst = 0;
-        int proto = -1;
-        uint16_t dport = 0;
-        each_attr(p, len, [&](int t, const char* q, size_t qlen, const char*, size_t) {
-          if (t == CTA_TUPLE_IP)
-            each_attr(q, qlen, [&](int u, const char* r, size_t rlen, const char*, size_t) {
-              if (u == CTA_IP_V4_DST && rlen >= 4) std::memcpy(&dst, r, 4);
-            });
-          if (t == CTA_TUPLE_PROTO)
-            each_attr(q, qlen, [&](int u, const char* r, size_t rlen, const char*, size_t) {
-              if (u == CTA_PROTO_NUM && rlen >= 1) proto = static_cast<unsigned char>(*r);
-              if (u == CTA_PROTO_DST_PORT && rlen >= 2) {
-                std::memcpy(&dport, r, 2);
-                dport = ntohs(dport);
-              }
-            });
-        });
-        match = proto == IPPROTO_UDP && want.count(dport) && (dst_want == 0 || dst == dst_want);
+    const size_t off = NLMSG_ALIGN(sizeof(nfgenmsg));
+    if (h->nlmsg_len < NLMSG_HDRLEN + off) return false;
+    const char* attrs = static_cast<const char*>(NLMSG_DATA(h)) + off;
+    const size_t attrs_len = h->nlmsg_len - NLMSG_HDRLEN - off;
+    std::string orig, zone;
+    bool match = false;
+    each_attr(attrs, attrs_len, [&](int type, const char* p, size_t len, const char* whole, size_t whole_len) {
+      if (type == CTA_ZONE) zone.assign(whole, whole_len);
+      if (type != CTA_TUPLE_ORIG) return;
+      orig.assign(whole, whole_len);
+      uint32_t dst = 0;
+      int proto = -1;
+      uint16_t dport = 0;
+      each_attr(p, len, [&](int t, const char* q, size_t qlen, const char*, size_t) {
+        if (t == CTA_TUPLE_IP)
+          each_attr(q, qlen, [&](int u, const char* r, size_t rlen, const char*, size_t) {
+            if (u == CTA_IP_V4_DST && rlen >= 4) std::memcpy(&dst, r, 4);
+          });
+        if (t == CTA_TUPLE_PROTO)
+          each_attr(q, qlen, [&](int u, const char* r, size_t rlen, const char*, size_t) {
+            if (u == CTA_PROTO_NUM && rlen >= 1) proto = static_cast<unsigned char>(*r);
+            if (u == CTA_PROTO_DST_PORT && rlen >= 2) {
+              std::memcpy(&dport, r, 2);
+              dport = ntohs(dport);
+            }
+          });
       });
-      if (match) doomed.push_back(orig + zone);
-    }
-  }
+      match = proto == IPPROTO_UDP && want.count(dport) && (dst_want == 0 || dst == dst_want);
+    });
+    if (match) doomed.push_back(orig + zone);
+    return false;
+  });
+  if (no_table) return 0;
   int deleted = 0;
   uint32_t seq = 2;
   for (auto& tuple : doomed) {
     send_request(s.get(), IPCTNL_MSG_CT_DELETE, NLM_F_ACK, seq, tuple);
-    for (bool acked = false; !acked;) {
-      ssize_t n = ::recv(s.get(), buf.data(), buf.size(), 0);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw_errno("conntrack: netlink recv");
-      }
-      size_t left = static_cast<size_t>(n);
-      for (auto* h = reinterpret_cast<const nlmsghdr*>(buf.data()); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
-        if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_seq != seq) continue;
-        const int err = -reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
-        if (err == 0) ++deleted;
-        else if (err != ENOENT) throw_errno("conntrack: delete", err);  // ENOENT: gone meanwhile
-        acked = true;
-      }
-    }
+    read_messages(s.get(), buf, [&](const nlmsghdr* h) {
+      if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_seq != seq) return false;
+      const int err = -reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
+      if (err == 0) ++deleted;
+      else if (err != ENOENT) throw_errno("conntrack: delete", err);  // ENOENT: gone meanwhile
+      return true;
+    });
     ++seq;
   }
   return deleted;
