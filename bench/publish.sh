@@ -24,15 +24,11 @@ DD=$work/docker
 save_host_network
 cleanup() {
   "${B[@]}" ps -aq --no-trunc 2>/dev/null | xargs -r "${B[@]}" rm -f >/dev/null 2>&1 || true
-  sleep 1
+  sleep 1  # (the last container's shim gives its network back)
   "${B[@]}" network rm berth >/dev/null 2>&1 || true
-  "${P[@]}" rm -af >/dev/null 2>&1 || true
-  "${P[@]}" system reset -f >/dev/null 2>&1 || true
   stop_dockerd
   restore_host_network
-  crun_hugetlb_undo
-  grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf "$work"
+  cleanup_work
 }
 trap cleanup EXIT
 
