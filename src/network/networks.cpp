@@ -394,7 +394,8 @@ PortRules port_rules(const std::string& chain, const std::string& subnet, const 
   PortRules r;
   auto range = [](int a, int b) { return a == b ? std::to_string(a) : std::to_string(a) + ":" + std::to_string(b); };
   for (auto& [key, v] : groups) {
-    const auto& [proto, host_ip] = key;
+    const std::string& proto = key.first;  // (not a structured binding: lambdas capture it)
+    const std::string& host_ip = key.second;
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
     const std::string dst = host_ip.empty() ? "" : "-d " + host_ip + " ";
