@@ -72,6 +72,7 @@ stop_dockerd() {
   ((${#D[@]})) || return 0
   "${D[@]}" ps -aq | xargs -r "${D[@]}" rm -f >/dev/null 2>&1 || true
   [ -f "$DD/dockerd.pid" ] && kill "$(cat "$DD/dockerd.pid")" 2>/dev/null && sleep 2
+  D=()  # stopped: a second call (cleanup_work after a bench's own cleanup) has nothing to do
   return 0
 }
 
