@@ -1,6 +1,7 @@
 // Small text helpers.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,14 @@ inline std::vector<std::string> split(std::string_view s, char sep) {
     i = j + 1;
   }
   return out;
+}
+
+// FNV-1a, 64 bits: a short stable name derived from a longer text (cache files, chains, ids) —
+// not a defence against collisions, which the callers check or can afford.
+inline uint64_t fnv1a64(std::string_view s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return h;
 }
 
 // Percent-encoding of a URL query value or path segment: all but RFC 3986's unreserved

@@ -374,14 +374,23 @@ constexpr const char* kMasqMark = "0x2000/0x2000";
 
 // The chain of one attachment's ports (iptables allows 28 characters).
 std::string ports_chain(const std::string& network, const std::string& container_id) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : network + "/" + container_id) h = (h ^ c) * 1099511628211ULL;
   char b[32];
-  std::snprintf(b, sizeof b, "BERTH-DN-%016llx", static_cast<unsigned long long>(h));
+  std::snprintf(b, sizeof b, "BERTH-DN-%016llx", static_cast<unsigned long long>(fnv1a64(network + "/" + container_id)));
   return b;
 }
 
 bool native_publish(const Network& net) { return net.berth_made && net.driver == "bridge" && !net.internal; }
+
+// This boot's id, read once per process (every attachment asks): the marks of rules made once
+// per boot hold it.
+const std::string& boot_id() {
+  static const std::string boot = [] {
+    std::string id;
+    fs::read_file_if_exists("/proc/sys/kernel/random/boot_id", id);
+    return id.substr(0, id.find('\n'));
+  }();
+  return boot;
+}
 
 }  // namespace
 
@@ -471,10 +480,8 @@ Network Networks::load(const std::string& path) {
   n.id = b.value("id", "");
   if (n.id.empty()) {
     // A list dropped in by hand: an id derived from its name, stable across calls.
-    uint64_t h = 1469598103934665603ull;
-    for (char c : n.name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
     char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fnv1a64(n.name)));
     n.id = std::string(buf) + std::string(buf) + std::string(buf) + std::string(buf);
   }
   n.driver = b.value("driver", j["plugins"][0].value("type", ""));
@@ -759,12 +766,7 @@ std::string Networks::rules_mark(const std::string& name) const { return state_ 
 
 void Networks::ensure_rules_locked(const Network& net) {
   if (!net.berth_made || net.driver != "bridge") return;
-  // The boot's id, read once per process (every attachment asks).
-  static const std::string boot = [] {
-    std::string id;
-    fs::read_file_if_exists("/proc/sys/kernel/random/boot_id", id);
-    return id.substr(0, id.find('\n'));
-  }();
+  const std::string& boot = boot_id();
   std::string have;
   const std::string want = boot + " " + net.id + "\n";
   if (fs::read_file_if_exists(rules_mark(net.name), have) && have == want) return;
@@ -793,11 +795,7 @@ void forget_udp_flows(const std::vector<PortMapping>& ports) {
 }  // namespace
 
 void Networks::ensure_hostports_locked(bool force) {
-  static const std::string boot = [] {
-    std::string id;
-    fs::read_file_if_exists("/proc/sys/kernel/random/boot_id", id);
-    return id.substr(0, id.find('\n'));
-  }();
+  const std::string& boot = boot_id();
   const std::string mark = rules_mark("@hostports");
   std::string have;
   if (!force && fs::read_file_if_exists(mark, have) && have == boot + "\n") return;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/strings.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 
@@ -170,15 +171,9 @@ std::string cache_key(const json& s) {
          "." + std::to_string(v->micro) + " api " + std::to_string(seccomp_api_get()) + "\n" + s.dump();
 }
 
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
-
 std::string cache_file(const std::string& dir, const std::string& key) {
   char name[32];
-  std::snprintf(name, sizeof name, "%016llx.bpf", static_cast<unsigned long long>(fnv1a(key)));
+  std::snprintf(name, sizeof name, "%016llx.bpf", static_cast<unsigned long long>(fnv1a64(key)));
   return dir + "/" + name;
 }
 
