@@ -1123,19 +1123,25 @@ EOF
 }
 
 @test "a network's firewall rules come back after a reboot took them: at its next attachment, once per boot, never twice" {
-  # NAME's rules in the host's tables (iptables-save quotes the comment).
-  rules_of() { iptables-save | grep -c -- "--comment \"berth:$1\"" || true; }
+  # NAME's rules in the host's tables (iptables-save quotes the comment), this store's only:
+  # each names the network's bridge (another store on the host may have a network of the
+  # same name: its default one).
+  bridge_of() { e network inspect "$1" | jq -r '.[0].CNI.Plugins[0].bridge'; }
+  rules_of() { iptables-save | grep -- "--comment \"berth:$1\"" | grep -c -w -- "${2:-$(bridge_of "$1")}" || true; }
   # What a reboot does to them: gone (iptables is not kept), while the network's list under
   # --root stays, and the boot's id in the mark of a state dir kept on disk changes.
   reboot_rules_of() {
-    local t
+    local t br
+    br=$(bridge_of "$1")
     for t in nat filter; do
-      iptables-save -t "$t" | grep -- "--comment \"berth:$1\"" | sed 's/^-A /-D /' | xargs -r -L1 iptables -w -t "$t"
+      iptables-save -t "$t" | grep -- "--comment \"berth:$1\"" | grep -w -- "$br" | sed 's/^-A /-D /' | xargs -r -L1 iptables -w -t "$t"
     done
     [ ! -e "$TEST_DIR/run/networks/rules/$1" ] ||
       sed -i 's/^[^ ]*/00000000-0000-0000-0000-000000000000/' "$TEST_DIR/run/networks/rules/$1"
   }
   e network create lan > /dev/null
+  lan_bridge=$(bridge_of lan)
+  [ -n "$lan_bridge" ]
   [ "$(rules_of lan)" = 3 ]
   e run --rm --network lan busybox true
   reboot_rules_of lan
@@ -1155,7 +1161,7 @@ EOF
   e run --rm busybox true
   [ "$(rules_of berth)" = 3 ]
   e network rm lan > /dev/null
-  [ "$(rules_of lan)" = 0 ]
+  [ "$(rules_of lan "$lan_bridge")" = 0 ]
   [ ! -e "$TEST_DIR/run/networks/rules/lan" ]
 }
 
