@@ -52,6 +52,7 @@
 #include "runtime/terminal.hpp"
 #include "shim/frames.hpp"
 #include "shim/files.hpp"
+#include "shim/spawn.hpp"
 #include "snapshot/copy.hpp"
 #include "snapshot/snapshotter.hpp"
 
@@ -1475,6 +1476,12 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
   ::unlink(paused_mark(container_dir(c.id())).c_str());  // marks a past run left
   ::unlink(commit_pause_mark(container_dir(c.id())).c_str());
   trace("start");
+  // The shim is started now, ahead of the spec: its exec and start-up run on another CPU
+  // while the rootfs is mounted, the network namespace made and the spec written (it waits for
+  // the word to go; dropped on a failure below, it exits). It enters the container: it runs
+  // from a read-only view of its binary (made here, it need not re-exec itself into one).
+  shim::PendingShim pending;
+  pending.start(opts_.shim, dir, runtime::sealed_view);
   const UsernsRemap remap = remap_of(c);  // made with userns-remap: its ids, for good
   if (remap.on()) {
     // The init binds the rootfs and the /etc files once it is in the container's user
@@ -1528,7 +1535,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     }
   }
   trace("rootfs mounted");
-  UniqueFd ready_r, attach_mine;
+  UniqueFd attach_mine;
   try {
     const ContainerConfig config = c.config();
     const HostConfig host = c.host_config();
@@ -1713,9 +1720,6 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     trace("spec and shim orders written");
 
     int p[2];
-    if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
-    ready_r.reset(p[0]);
-    UniqueFd ready_w(p[1]);
     UniqueFd attach_theirs;
     if (owner) {
       if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0) throw_errno("socketpair");
@@ -1730,30 +1734,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       gate_mine.reset(p[0]);
       gate_theirs.reset(p[1]);
     }
-    std::string ready_arg = std::to_string(ready_w.get());
-    std::string attach_arg = std::to_string(attach_theirs.get());
-    std::string gate_arg = std::to_string(gate_theirs.get());
-    // posix_spawn (vfork-like): no copy of this process's page tables, ~1.5 ms less than
-    // fork+exec here. dup2 of an fd onto itself clears its close-on-exec flag (glibc >= 2.29).
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, ready_w.get(), ready_w.get());
-    if (attach_theirs) posix_spawn_file_actions_adddup2(&fa, attach_theirs.get(), attach_theirs.get());
-    if (gate_theirs) posix_spawn_file_actions_adddup2(&fa, gate_theirs.get(), gate_theirs.get());
-    std::vector<char*> args = {const_cast<char*>("berth-shim"), const_cast<char*>(dir.c_str()),
-                               ready_arg.data()};
-    if (attach_theirs || gate_theirs) args.push_back(attach_arg.data());
-    if (gate_theirs) args.push_back(gate_arg.data());
-    args.push_back(nullptr);
-    // The shim enters the container: it runs from a read-only view of its binary (made here,
-    // it need not re-exec itself into one).
-    UniqueFd shim_view = runtime::sealed_view(opts_.shim);
-    const std::string shim_exe = shim_view ? "/proc/self/fd/" + std::to_string(shim_view.get()) : opts_.shim;
-    pid_t pid = 0;
-    int err = ::posix_spawn(&pid, shim_exe.c_str(), &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (err != 0) throw Error("cannot run " + opts_.shim + ": " + std::strerror(err));
-    ready_w.reset();
+    pending.go(attach_theirs.get(), gate_theirs.get());
     attach_theirs.reset();
     gate_theirs.reset();
     if (gate_mine) {
@@ -1762,20 +1743,14 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
         trace("networks attached");
       } catch (...) {
         gate_mine.reset();  // the shim removes the container it made
-        fs::read_line(ready_r.get());
-        int status;
-        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
+        pending.answer();
         throw;
       }
       if (::send(gate_mine.get(), "g", 1, MSG_NOSIGNAL) < 0) log::debug("gate: the shim is gone");
       gate_mine.reset();
     }
-    std::string line = fs::read_line(ready_r.get());
+    std::string line = pending.answer();
     trace("shim ready");
-    int status;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
     if (line.rfind("ok ", 0) != 0)
       throw line.rfind("error ", 0) == 0 ? decode_error(std::string_view(line).substr(6))
                                          : Error("berth-shim failed to start");

@@ -1,14 +1,16 @@
 // berth-shim: the monitor of one container (see protocol.hpp for what it leaves on disk).
 //
-//   berth-shim STATE_DIR [READY_FD [ATTACH_FD [GATE_FD]]]
+//   berth-shim STATE_DIR CTRL_FD
 //
-// It detaches (double fork, own session, subreaper), creates and starts the container —
+// Started by berth ahead of the container's spec (spawn.hpp), it detaches (double fork, own
+// session, subreaper) and waits on CTRL_FD for the word to go; then it creates and starts the
+// container —
 // through the runtime library in a short-lived helper child, or by running an external OCI
 // runtime — holds its stdio (pipes, or the pty master with a terminal), writes its log in
 // Docker's json-file format, records each exit, applies the restart policy and serves a
-// control socket (attach, signal, stop, wait, exec). READY_FD receives "ok PID\n" or
-// "error MSG\n" once the container runs. ATTACH_FD, if given, is an already attached owner
-// connection (berth run in the foreground); GATE_FD, the word to start on (protocol.hpp).
+// control socket (attach, signal, stop, wait, exec). CTRL_FD receives "ok PID\n" or
+// "error MSG\n" once the container runs. The word to go may carry an already attached owner
+// connection (berth run in the foreground) and a gate, the word to start on (protocol.hpp).
 //
 // Memory: the parent never runs the runtime code itself (the helper child does), so it touches
 // little more than this loop.
@@ -52,12 +54,14 @@
 #include "events/events.hpp"
 #include "logs/json_file.hpp"
 #include "common/time.hpp"
+#include "runtime/cgroup.hpp"
 #include "runtime/container.hpp"
 #include "runtime/exe_seal.hpp"
 #include "runtime/process.hpp"
 #include "runtime/signals.hpp"
 #include "runtime/terminal.hpp"
 #include "shim/dns.hpp"
+#include "shim/spawn.hpp"
 #include "shim/frames.hpp"
 #include "shim/files.hpp"
 #include "shim/protocol.hpp"
@@ -1710,40 +1714,30 @@ int pause_main(const char* root) {
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::string_view(argv[1]) == "--pause") return pause_main(argv[2]);
-  if (argc < 2 || argc > 5) {
-    std::fprintf(stderr, "usage: berth-shim STATE_DIR [READY_FD [ATTACH_FD [GATE_FD]]]\n");
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: berth-shim STATE_DIR CTRL_FD (started by berth: shim/spawn.hpp)\n");
     return 2;
   }
   const std::string dir = argv[1];
-  int ready = argc > 2 ? std::atoi(argv[2]) : -1;
-  int attach = argc > 3 ? std::atoi(argv[3]) : -1;
-  int gate = argc > 4 ? std::atoi(argv[4]) : -1;
-  // Nothing of the spawner's stays open in us but our arguments' fds: a daemon's accepted
+  const int ready = std::atoi(argv[2]);  // berth's word comes on it, our answer goes back
+  // Nothing of the spawner's stays open in us but the control socket: a daemon's accepted
   // connections (its clients would wait on us for EOF after it died), a shell's pipes (a
   // `$(berth run -d …)` would wait for the container's end).
-  close_fds_except(3, {ready, attach, gate});
+  close_fds_except(3, {ready});
   auto fail = [&](const std::string& msg) {
     std::string line = "error " + msg + "\n";
-    if (ready >= 0) fs::write_all(ready, line);
-    else std::fprintf(stderr, "berth-shim: %s\n", msg.c_str());
+    fs::write_all(ready, line);
     _exit(1);
   };
   // Our processes enter the container (its init until it execs, every exec session): run
   // from a view of this binary that nothing can write (CVE-2019-5736 through the shim). The
-  // fds of our arguments are still inheritable here and survive the re-exec.
+  // control socket is still inheritable here and survives the re-exec.
   try {
     runtime::reexec_from_sealed_exe(argv, "berth-shim");
   } catch (const std::exception& e) {
     fail(e.what());
   }
-  if (ready >= 0) ::fcntl(ready, F_SETFD, FD_CLOEXEC);
-  if (gate >= 0) ::fcntl(gate, F_SETFD, FD_CLOEXEC);
-  Orders orders;
-  try {
-    orders = shim::read_orders(dir);
-  } catch (const std::exception& e) {
-    fail(std::string("shim.json: ") + e.what());
-  }
+  ::fcntl(ready, F_SETFD, FD_CLOEXEC);
   // Detach: the child leads a session of its own (it never opens a terminal device, so it
   // cannot acquire a controlling tty) and is reparented when we exit; the caller reaps us.
   pid_t p = ::fork();
@@ -1762,7 +1756,30 @@ int main(int argc, char** argv) {
   int devnull = ::open("/dev/null", O_RDWR);
   ::dup2(devnull, 0);
   ::dup2(devnull, 1);
+  ::dup2(devnull, 2);
   ::close(devnull);
+  // Started ahead: berth is still preparing the container. Nothing is made in its directory
+  // before the word (berth may give up and remove it). Meanwhile, what the runtime library
+  // would learn of the host in our helper, on the way to the container's start: the cgroup
+  // hierarchies (/proc/self/mountinfo, ~0.4 ms), learnt once here (the helper is a fork).
+  try {
+    runtime::host_cgroup_mode();
+  } catch (const std::exception&) {
+    // told again, and handled, where the runtime needs it
+  }
+  shim::GoWord go;
+  try {
+    if (!shim::receive_go(ready, go)) _exit(0);
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+  const int attach = go.attach.release(), gate = go.gate.release();
+  Orders orders;
+  try {
+    orders = shim::read_orders(dir);
+  } catch (const std::exception& e) {
+    fail(std::string("shim.json: ") + e.what());
+  }
   int logfd = ::open((dir + "/shim.log").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (logfd >= 0) ::dup2(logfd, 2), ::close(logfd);
   log::init("", log::Format::text, false, "berth-shim");

@@ -2,10 +2,11 @@
 //
 // (`berth-shim --pause` is another program in the same binary: the init of a CRI pod's shared
 // PID namespace, which only reaps; see cri/pods.hpp.)
-// berth starts the shim as `berth-shim STATE_DIR READY_FD [ATTACH_FD [GATE_FD]]`: "ok PID" or
-// "error MSG" on READY_FD; ATTACH_FD (-1: none) is a connection already attached as owner;
-// with GATE_FD the first start waits for a "g" on it after the container is created (berth
-// attaches the networks meanwhile) and gives up at EOF.
+// berth starts the shim as `berth-shim STATE_DIR CTRL_FD`, ahead of the container's spec, and
+// gives it the word to go on CTRL_FD with a connection already attached as owner and the gate
+// (the first start waits for a "g" on it after the container is created — berth attaches the
+// networks meanwhile — and gives up at EOF); the shim answers "ok PID" or "error MSG" on
+// CTRL_FD (spawn.hpp).
 //
 // The shim of a container lives in the container's state directory (--state/<ns>/containers/
 // <id>/) and leaves there:

@@ -1038,6 +1038,27 @@ PY
   [ "$zombies" = 0 ]
 }
 
+@test "berthd: starts that fail after their shim was started ahead leave no shim and no zombie under the daemon" {
+  d create --name stopped-owner --network none busybox sleep 100 >/dev/null
+  for i in 1 2 3 4 5; do
+    run d run --rm --network container:stopped-owner busybox true
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"cannot join the network of container stopped-owner: it is not running"* ]]
+  done
+  d rm stopped-owner >/dev/null
+  ! pgrep -f "berth-shim $DD/" || false
+  run -0 d ps -aq
+  [ -z "$output" ]
+  local zombies i
+  for i in $(seq 1 50); do
+    zombies=$(ps --ppid "$(cat "$DD/berthd.test-pid")" -o stat= | grep -c '^Z' || true)
+    [ "$zombies" = 0 ] && break
+    sleep 0.1
+  done
+  ps --ppid "$(cat "$DD/berthd.test-pid")" -o pid=,stat=,args= || true
+  [ "$zombies" = 0 ]
+}
+
 @test "berthd: killed -9 and restarted, its containers ran on; an exit during the outage is reported" {
   run -0 d run -d --name survivor busybox sh -c 'trap "exit 0" TERM; while true; do echo tick; sleep 0.2; done'
   # A client waiting on berthd when it dies gets its EOF, even when a container was started

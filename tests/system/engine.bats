@@ -288,6 +288,35 @@ PY
   e rm -f netowner >/dev/null
 }
 
+@test "the shim is started ahead of the spec: a start that fails before its word leaves no shim, no shim files" {
+  # The network of a container that does not run: the start fails after the shim was started
+  # (berth-shim waits for the word while berth prepares the container).
+  e create --name owner --network none busybox sleep 100 >/dev/null
+  e create --name joiner --network container:owner busybox echo joined >/dev/null
+  jid=$(e inspect -f '{{.Id}}' joiner)
+  for i in 1 2 3; do
+    run e start -a joiner
+    [ "$status" -ne 0 ]
+    [[ "$output" == "berth: cannot join the network of container owner: it is not running" ]]
+  done
+  run e run --rm --network container:owner busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"cannot join the network of container owner: it is not running"* ]]
+  settle
+  ! pgrep -f "berth-shim $TEST_DIR/" || false
+  # Nothing of a shim in the container's directory, nothing mounted.
+  for f in shim.pid shim.sock shim.log pid exit; do
+    [ ! -e "$TEST_DIR/run/default/containers/$jid/$f" ]
+  done
+  [ "$(test_mounts)" = 0 ]
+  [ "$(e inspect -f '{{.State.Status}}' joiner)" = created ]
+  # Once the owner runs, the same container starts.
+  e start owner >/dev/null
+  [ "$(e start -a joiner)" = joined ]
+  e rm -f owner joiner >/dev/null
+  [ "$(host_traces | tr '\n' ' ')" = "0 0 0 " ]
+}
+
 @test "Docker's default capabilities, --cap-drop/--cap-add, --privileged, no-new-privileges" {
   run e run --rm busybox grep CapEff /proc/self/status
   [[ "$output" == *00000000a80425fb ]]

@@ -2,9 +2,11 @@
 #include "shim/frames.hpp"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "shim/files.hpp"
+#include "shim/spawn.hpp"
 #include "temp_dir.hpp"
 
 using namespace berth;
@@ -28,6 +31,69 @@ struct Pair {
     b.reset(sv[1]);
   }
 };
+
+// The word to go as berth sends it (shim/spawn.hpp): "go", a letter per fd, the fds with it.
+void send_word(int sock, const std::string& word, std::vector<int> fds) {
+  msghdr msg{};
+  iovec iov{const_cast<char*>(word.data()), word.size()};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(4 * sizeof(int))] = {};
+  if (!fds.empty()) {
+    msg.msg_control = cbuf;
+    msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  }
+  ASSERT_EQ(::sendmsg(sock, &msg, 0), static_cast<ssize_t>(word.size()));
+}
+
+TEST(ShimGoWord, EndOfFileIsNoStart) {
+  Pair p;
+  p.a.reset();
+  shim::GoWord go;
+  EXPECT_FALSE(shim::receive_go(p.b.get(), go));
+}
+
+TEST(ShimGoWord, CarriesTheOwnersConnectionAndTheGate) {
+  Pair ctrl, attach, gate;
+  send_word(ctrl.a.get(), "goag", {attach.b.get(), gate.b.get()});
+  shim::GoWord go;
+  ASSERT_TRUE(shim::receive_go(ctrl.b.get(), go));
+  ASSERT_TRUE(go.attach);
+  ASSERT_TRUE(go.gate);
+  EXPECT_TRUE(::fcntl(go.attach.get(), F_GETFD) & FD_CLOEXEC);  // not for the runtime's children
+  ASSERT_EQ(::write(go.attach.get(), "A", 1), 1);
+  ASSERT_EQ(::write(go.gate.get(), "G", 1), 1);
+  char c = 0;
+  ASSERT_EQ(::read(attach.a.get(), &c, 1), 1);
+  EXPECT_EQ(c, 'A');
+  ASSERT_EQ(::read(gate.a.get(), &c, 1), 1);
+  EXPECT_EQ(c, 'G');
+  // Without either (berth run -d on no network).
+  send_word(ctrl.a.get(), "go", {});
+  shim::GoWord bare;
+  ASSERT_TRUE(shim::receive_go(ctrl.b.get(), bare));
+  EXPECT_FALSE(bare.attach);
+  EXPECT_FALSE(bare.gate);
+}
+
+TEST(ShimGoWord, AGarbledWordIsRefusedAndItsFdsClosed) {
+  for (const std::string word : {"gx", "gox", "go", "goaa"}) {
+    Pair ctrl, extra;
+    send_word(ctrl.a.get(), word, {extra.b.get()});
+    extra.b.reset();  // the shim's copy is the only one left
+    shim::GoWord go;
+    EXPECT_THROW(shim::receive_go(ctrl.b.get(), go), Error) << word;
+    EXPECT_FALSE(go.attach);
+    // The fd that came with it is closed: its peer reads EOF.
+    char c;
+    EXPECT_EQ(::read(extra.a.get(), &c, 1), 0) << word;
+  }
+}
 
 TEST(ShimFrames, EncodedAsTypeBigEndianLengthData) {
   EXPECT_EQ(shim::encode_frame(shim::kStdout, "hi"), std::string("\x01\x00\x00\x00\x02hi", 7));
