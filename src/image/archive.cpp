@@ -231,7 +231,8 @@ class Loader {
     std::vector<std::pair<metadata::Image, std::vector<oci::Descriptor>>> records;
     std::vector<std::string> loaded;
     for (auto& [name, target] : images) {
-      std::string full = name.empty() ? "" : oci::Reference::parse(name).str();
+      // The archive's names are names given (an id, a digest, berth's own repositories: refused).
+      std::string full = name.empty() ? "" : name_to_give(name).str();
       metadata::Image rec;
       rec.target = {target.mediaType, target.digest.str(), target.size};
       // Everything the image needs must be in the archive; record it for this namespace.

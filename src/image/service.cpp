@@ -56,6 +56,10 @@ bool is_hex_prefix(std::string_view s) {
          std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
+// sha256:HEX, or all 64 digits: an id, whatever names there are (Docker's ParseAnyReference).
+// (Short hex alone may be a name: `docker run abc123` is abc123:latest first.)
+bool names_an_id(std::string_view s) { return s.rfind("sha256:", 0) == 0 || (s.size() == 64 && is_hex_prefix(s)); }
+
 }  // namespace
 
 std::string short_id(const Digest& d) { return d.encoded.substr(0, 12); }
@@ -183,7 +187,7 @@ Image Service::load(const metadata::Image& record) {
 }
 
 std::optional<Image> Service::find(std::string_view s) {
-  if (oci::Reference::valid(s)) {
+  if (!names_an_id(s) && oci::Reference::valid(s)) {
     if (auto rec = db_->get_image(opts_.ns, oci::Reference::parse(s).str())) return load(*rec);
   }
   if (!is_hex_prefix(s)) return std::nullopt;
@@ -241,14 +245,18 @@ bool is_dangling_name(std::string_view name) {
   return name.substr(0, kDanglingRepo.size()) == kDanglingRepo;
 }
 
-namespace {
-// A name a user gives (tag, commit, import): not in the repositories berth keeps for itself.
-const oci::Reference& user_ref(const oci::Reference& ref) {
+oci::Reference name_to_give(std::string_view text) {
+  if (text.size() == 64 && is_hex_prefix(text))
+    throw Error(ErrorKind::invalid_argument, "invalid repository name (" + std::string(text) + "), cannot specify 64-byte hexadecimal strings");
+  const oci::Reference ref = oci::Reference::parse(text);
+  if (!ref.digest.empty())
+    throw Error(ErrorKind::invalid_argument, "`" + std::string(text) + "`: refusing to create a tag with a digest reference");
+  if (ref.registry == "docker.io" && ref.repository == "library/sha256")
+    throw Error(ErrorKind::invalid_argument, "`" + std::string(text) + "`: refusing to create an ambiguous tag using digest algorithm as name");
   if (!is_user_name(ref.str()))
     throw Error(ErrorKind::invalid_argument, "`" + ref.familiar() + "`: that repository is berth's own (the build cache, images without a name)");
   return ref;
 }
-}  // namespace
 
 void Service::keep_unnamed(const metadata::Image& rec) {
   const std::string id = config_id(rec);
@@ -407,7 +415,7 @@ void set_manifest_label(metadata::Image& rec, const Digest& manifest) {
 Image Service::import(const diff::Reader& in, std::string_view ref_text, const ImportOptions& opt) {
   // No name: Docker's <none> image (its id is its name, as a commit's without one).
   std::optional<oci::Reference> ref;
-  if (!ref_text.empty()) ref = user_ref(oci::Reference::parse(ref_text));
+  if (!ref_text.empty()) ref = name_to_give(ref_text);
   json image_config = json::object();
   if (opt.edit_config) opt.edit_config(image_config);  // a bad --change: refused before any work
   // One pass: the bytes go to the content store as they are and through diff apply into a
@@ -508,7 +516,7 @@ Image Service::commit(const Image& base, const std::string& upper_dir, std::stri
                       const std::vector<std::string>& skip, const std::string& created_by) {
   // No name: Docker's `<none>` image (dangling until somebody tags it).
   const std::optional<oci::Reference> ref =
-      ref_text.empty() ? std::nullopt : std::optional<oci::Reference>(user_ref(oci::Reference::parse(ref_text)));
+      ref_text.empty() ? std::nullopt : std::optional<oci::Reference>(name_to_give(ref_text));
   UniqueFd upper(::open(upper_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!upper) throw_errno("commit: open `" + upper_dir + "`");
   // The native snapshotter's snapshot is a whole tree, a copy of the image's: the layer is
@@ -666,7 +674,7 @@ void Service::event(const std::string& action, const std::string& id, std::map<s
 void Service::tag(std::string_view source, std::string_view target) {
   Image img = resolve(source);
   metadata::Image rec = img.record;
-  rec.name = user_ref(oci::Reference::parse(target)).str();
+  rec.name = name_to_give(target).str();
   rec.created = 0;
   db_->transaction([&] {
     const std::optional<metadata::Image> old = db_->get_image(opts_.ns, rec.name);
@@ -680,7 +688,7 @@ std::vector<std::string> Service::remove(std::string_view s, bool force) {
   std::vector<std::string> out;
   std::vector<metadata::Image> names;
   Image img = resolve(s);
-  const bool by_name = oci::Reference::valid(s) && is_user_name(oci::Reference::parse(s).str()) &&
+  const bool by_name = !names_an_id(s) && oci::Reference::valid(s) && is_user_name(oci::Reference::parse(s).str()) &&
                        db_->get_image(opts_.ns, oci::Reference::parse(s).str());
   if (by_name) {
     names.push_back(img.record);

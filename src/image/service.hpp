@@ -306,6 +306,13 @@ inline bool from_registry(const metadata::Image& rec) { return rec.labels.count(
 
 inline bool is_user_name(std::string_view name) { return !is_build_cache_name(name) && !is_dangling_name(name); }
 
+// A name given to an image by a user or an archive (tag, build -t, commit, import, load),
+// parsed, with Docker's rules for what may not be one (berth::Error, invalid_argument): 64 hex
+// digits alone (an image id), a digest (NAME@sha256:… is what a registry says the image is:
+// pull alone records one), the repository `sha256` (sha256:ID names an id), berth's own
+// repositories. Lookups of an id (sha256:HEX, 64 HEX) never consult names (Service::find).
+oci::Reference name_to_give(std::string_view text);
+
 // `prefix` + 16 random hex digits: names for temporary snapshots, ingests and leases.
 std::string unique_name(std::string_view prefix);
 

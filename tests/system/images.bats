@@ -222,6 +222,73 @@ PY
   [ "$(count_blobs)" -eq "$blobs" ]
 }
 
+@test "an archive cannot take an image id or a digest: load refuses such names, and an id always names the image" {
+  local id hex
+  id=$(b import "$TEST_DIR/rootfs.tar" busybox)
+  hex=${id#sha256:}
+  # An image of another content, named after busybox's id in every spelling (docker-archive
+  # RepoTags, OCI index annotations), and after berth's own repositories.
+  evil() {
+    /usr/bin/python3 - "$TEST_DIR/evil.tar" "$1" "$2" <<'PY'
+import hashlib, io, json, sys, tarfile
+out, kind, name = sys.argv[1:]
+b = io.BytesIO()
+with tarfile.open(fileobj=b, mode="w") as t:
+    ti = tarfile.TarInfo("marker"); ti.size = 5; t.addfile(ti, io.BytesIO(b"EVIL\n"))
+layer = b.getvalue()
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["cat", "/marker"]},
+                  "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}).encode()
+def h(d): return hashlib.sha256(d).hexdigest()
+with tarfile.open(out, "w") as t:
+    def add(n, d):
+        ti = tarfile.TarInfo(n); ti.size = len(d); t.addfile(ti, io.BytesIO(d))
+    if kind == "docker":
+        add(h(cfg) + ".json", cfg); add(h(layer) + "/layer.tar", layer)
+        add("manifest.json", json.dumps([{"Config": h(cfg) + ".json", "RepoTags": [name], "Layers": [h(layer) + "/layer.tar"]}]).encode())
+    else:
+        man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                          "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + h(cfg), "size": len(cfg)},
+                          "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + h(layer), "size": len(layer)}]}).encode()
+        for d in (cfg, layer, man): add("blobs/sha256/" + h(d), d)
+        add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        add("index.json", json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": "sha256:" + h(man), "size": len(man), "annotations": {"io.containerd.image.name": name}}]}).encode())
+PY
+  }
+  for kind in docker oci; do
+    for name in "$id" "$hex" "busybox@$id" "alpine@sha256:$(printf '1%.0s' $(seq 64))" "sha256:abc" "berth.build/cache:k"; do
+      evil "$kind" "$name"
+      run --separate-stderr b load -i "$TEST_DIR/evil.tar"
+      echo "$kind $name: $stderr"
+      [ "$status" -ne 0 ]
+      [[ "$stderr" == *"refusing to create"* || "$stderr" == *"64-byte hexadecimal"* || "$stderr" == *"berth's own"* ]]
+      [ "$(b images -q | wc -l)" -eq 1 ]
+    done
+  done
+  # tag refuses them too (and build -t, commit, import: the same rule).
+  run b tag busybox "foo@sha256:$(printf '3%.0s' $(seq 64))"
+  [ "$status" -ne 0 ]
+  run b tag busybox sha256:4444
+  [ "$status" -ne 0 ]
+  run b tag busybox "$hex"
+  [ "$status" -ne 0 ]
+  run b import "$TEST_DIR/rootfs.tar" "busybox@$id"
+  [ "$status" -ne 0 ]
+  # HEX:latest is a name (as Docker's); the id, whole or as sha256:HEX, still names busybox.
+  evil docker "$hex:latest"
+  b load -i "$TEST_DIR/evil.tar"
+  [ "$(b image inspect -f '{{.Id}}' "$id")" = "$id" ]
+  [ "$(b image inspect -f '{{.Id}}' "$hex")" = "$id" ]
+  [ "$(b image inspect -f '{{.Id}}' "sha256:${hex:0:12}")" = "$id" ]
+  [ "$(b image inspect -f '{{.Id}}' "$hex:latest")" != "$id" ]
+  run -0 b run --rm --network none "$hex" cat /etc/hostname
+  run b run --rm --network none "$id" cat /marker
+  [ "$status" -ne 0 ]
+  # rmi of HEX:latest removes the look-alike, busybox stays.
+  b rmi "$hex:latest" >/dev/null
+  [ "$(b images -q --no-trunc)" = "$id" ]
+}
+
 @test "an emptied or deleted metadata.db (or garbage in its place) is refused, not taken as a new empty store" {
   b import "$TEST_DIR/rootfs.tar" test:1 >/dev/null
   blobs=$(count_blobs)

@@ -20,6 +20,7 @@
 #include "diff/layer.hpp"
 #include "distribution/auth.hpp"
 #include "engine/spec.hpp"
+#include "image/service.hpp"
 #include "oci/reference.hpp"
 
 namespace berth::api::docker {
@@ -76,7 +77,7 @@ void Api::build(Exchange& ex, const Params&) {
   build::BuildOptions o;
   auto [lo, hi] = q.query.equal_range("t");
   for (auto it = lo; it != hi; ++it) {
-    oci::Reference::parse(it->second);  // a bad name: 400 before the context is read
+    image::name_to_give(it->second);  // a bad name: 400 before the context is read
     o.tags.push_back(it->second);
   }
   auto string_map = [&](const std::string& key) {

@@ -79,7 +79,7 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
       throw Error(ErrorKind::invalid_argument, "build: --platform " + a.get("platform") + ": only this machine's platform (" +
                                                    host.os + "/" + host.architecture + ") can be built");
   }
-  for (const std::string& t : a.all("tag")) oci::Reference::parse(t);  // a bad name: its error, before any work
+  for (const std::string& t : a.all("tag")) image::name_to_give(t);  // a bad name: its error, before any work
 
   build::BuildOptions o;
   TempContext temp, temp_secrets;
