@@ -116,14 +116,18 @@ void remount_bind(const std::string& target, unsigned long flags, const std::str
   throw_errno("remount `" + shown + "`");
 }
 
-// Opens the parent of `dest` inside the rootfs (creating it) and returns it with the last
-// component, refusing a final component that is a symlink.
-UniqueFd make_target(MountContext& ctx, const std::string& dest, bool dir) {
+// The mount point for `dest` inside the rootfs, made if it is not there (a directory, or an
+// empty file for a file's bind). Symlinks on the way, the last one included, are followed
+// inside the rootfs, as runc's securejoin does: an image whose /etc/localtime or
+// /etc/resolv.conf is a link gets the mount where the link leads (made there when it leads
+// nowhere yet), never outside the rootfs.
+UniqueFd make_target(MountContext& ctx, const std::string& dest, bool dir, int depth = 0) {
   std::string clean = fs::clean_path(dest);
   if (clean == "/") return UniqueFd(::openat(ctx.rootfs_fd.get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (dir) return fs::mkdir_in_root(ctx.rootfs_fd.get(), clean);
   auto slash = clean.find_last_of('/');
-  UniqueFd parent = fs::mkdir_in_root(ctx.rootfs_fd.get(), clean.substr(0, slash));
+  const std::string parent_path = slash == 0 ? "/" : clean.substr(0, slash);
+  UniqueFd parent = fs::mkdir_in_root(ctx.rootfs_fd.get(), parent_path);
   std::string name = clean.substr(slash + 1);
   UniqueFd f(::openat(parent.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   if (!f) {
@@ -135,14 +139,26 @@ UniqueFd make_target(MountContext& ctx, const std::string& dest, bool dir) {
     if (!f) throw_errno("open mount target `" + dest + "`");
   }
   struct stat st;
-  if (::fstat(f.get(), &st) == 0 && S_ISLNK(st.st_mode))
-    throw Error("mount target `" + dest + "` is a symlink");
-  return f;
+  if (::fstat(f.get(), &st) < 0 || !S_ISLNK(st.st_mode)) return f;
+  if (depth >= 40) throw_errno("mount target `" + dest + "`", ELOOP);
+  // Where the link leads, read as the container will read it: relative to its directory (as
+  // resolved: a link on the way counts), absolute from the rootfs's root.
+  char link[4096];
+  const ssize_t n = ::readlinkat(f.get(), "", link, sizeof link - 1);
+  if (n <= 0) throw_errno("read the link at mount target `" + dest + "`");
+  const std::string to(link, static_cast<size_t>(n));
+  std::string dir_of_link = parent_path;
+  const std::string root = fs::fd_target(ctx.rootfs_fd.get()), at = fs::fd_target(parent.get());
+  if (root == "/") dir_of_link = at;
+  else if (at == root) dir_of_link = "/";
+  else if (at.compare(0, root.size() + 1, root + "/") == 0) dir_of_link = at.substr(root.size());
+  return make_target(ctx, to[0] == '/' ? to : dir_of_link + "/" + to, dir, depth + 1);
 }
 
-// Re-resolves a target after something was mounted on it, to reach the new mount's root.
+// Re-resolves a target after something was mounted on it, to reach the new mount's root
+// (following the links make_target followed, inside the rootfs).
 UniqueFd reopen(MountContext& ctx, const std::string& dest) {
-  UniqueFd f = fs::open_in_root(ctx.rootfs_fd.get(), dest, O_PATH | O_NOFOLLOW);
+  UniqueFd f = fs::open_in_root(ctx.rootfs_fd.get(), dest, O_PATH);
   if (!f) throw_errno("reopen mount target `" + dest + "`");
   return f;
 }

@@ -288,6 +288,35 @@ PY
   e rm -f netowner >/dev/null
 }
 
+@test "an image whose /etc files and mount points are symlinks runs: resolv.conf, hosts, hostname made where they lead; -v onto a linked localtime or directory" {
+  local R=$TEST_DIR/linked
+  mkdir -p "$R" "$TEST_DIR/hostdir"
+  tar -C "$R" -xf "$TEST_DIR/rootfs.tar"
+  echo in-hostdir > "$TEST_DIR/hostdir/f"
+  rm -f "$R/etc/resolv.conf" "$R/etc/hosts" "$R/etc/hostname"
+  ln -s ../run/systemd/resolve/stub-resolv.conf "$R/etc/resolv.conf"
+  ln -s /var/hosts "$R/etc/hosts"
+  ln -s ../../../../../../etc/hostname.real "$R/etc/hostname"
+  mkdir -p "$R/usr/share/zoneinfo" "$R/srv"
+  echo image-zone > "$R/usr/share/zoneinfo/UTC"
+  ln -s /usr/share/zoneinfo/UTC "$R/etc/localtime"
+  ln -s /srv "$R/data"
+  tar -C "$R" -cf "$TEST_DIR/linked.tar" .
+  e import "$TEST_DIR/linked.tar" linked >/dev/null
+  run -0 e run --rm --hostname hx --add-host db:10.1.2.3 linked sh -c 'cat /etc/hostname; grep -c nameserver /etc/resolv.conf; grep db /etc/hosts'
+  [ "${lines[0]}" = hx ]
+  [ "${lines[1]}" -ge 1 ]
+  [[ "${lines[2]}" == *"10.1.2.3"*db* ]]
+  echo host-zone > "$TEST_DIR/zone"
+  run -0 e run --rm --network none -v "$TEST_DIR/zone:/etc/localtime:ro" -v "$TEST_DIR/hostdir:/data:ro" linked \
+    sh -c 'cat /etc/localtime /usr/share/zoneinfo/UTC /data/f /srv/f; touch /srv/x 2>/dev/null || echo read-only'
+  [ "$output" = "$(printf 'host-zone\nhost-zone\nin-hostdir\nin-hostdir\nread-only')" ]
+  # Nothing landed on the host's own paths.
+  [ ! -e /etc/hostname.real ]
+  [ "$(cat "$TEST_DIR/hostdir/f")" = in-hostdir ]
+  [ ! -e "$TEST_DIR/hostdir/x" ]
+}
+
 @test "the shim is started ahead of the spec: a start that fails before its word leaves no shim, no shim files" {
   # The network of a container that does not run: the start fails after the shim was started
   # (berth-shim waits for the word while berth prepares the container).

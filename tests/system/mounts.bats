@@ -430,6 +430,34 @@ run_with_late_mount() {
   assert_clean "$ID"
 }
 
+@test "a bind on a destination that is a symlink lands where the link leads inside the rootfs: absolute, climbing, dangling, a directory with ro" {
+  local hostdir=$TEST_DIR/hostdir
+  mkdir -p "$hostdir" "$TEST_DIR/srcdir" "$BUNDLE/rootfs/usr/zone"
+  echo from-host > "$TEST_DIR/srcdir/f"
+  echo image-zone > "$BUNDLE/rootfs/usr/zone/UTC"
+  ln -s /usr/zone/UTC "$BUNDLE/rootfs/etc/lt"                      # an image's /etc/localtime
+  ln -s "../../../../../../..$hostdir/made" "$BUNDLE/rootfs/etc/climb"  # leads nowhere yet, climbs
+  ln -s ../run/resolve/stub.conf "$BUNDLE/rootfs/etc/rc"            # systemd-resolved's
+  mkdir -p "$BUNDLE/rootfs/opt"
+  ln -s /opt "$BUNDLE/rootfs/dirlink"
+  set_config '.mounts += [{"destination": "/etc/lt", "type": "bind", "source": "'"$TEST_DIR"'/srcdir/f", "options": ["bind", "ro"]},
+                          {"destination": "/etc/climb", "type": "bind", "source": "'"$TEST_DIR"'/srcdir/f", "options": ["rbind", "rprivate"]},
+                          {"destination": "/etc/rc", "type": "bind", "source": "'"$TEST_DIR"'/srcdir/f", "options": ["bind"]},
+                          {"destination": "/dirlink", "type": "bind", "source": "'"$TEST_DIR"'/srcdir", "options": ["rbind", "ro", "rprivate"]}]'
+  set_args sh -c 'cat /etc/lt /usr/zone/UTC /etc/climb /etc/rc /dirlink/f /opt/f; touch /opt/x 2>/dev/null && echo writable || echo read-only'
+  run rt run --bundle "$BUNDLE" "$ID"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$output" = "$(printf 'from-host\n%.0s' 1 2 3 4 5 6; echo read-only)" ]
+  # Outside the rootfs nothing was made or mounted; the dangling ones were made inside it.
+  [ -z "$(ls -A "$hostdir")" ]
+  [ -f "$BUNDLE/rootfs$hostdir/made" ]
+  [ -f "$BUNDLE/rootfs/run/resolve/stub.conf" ]
+  [ "$(cat "$BUNDLE/rootfs/usr/zone/UTC")" = image-zone ]
+  ! grep -q " $hostdir" /proc/self/mountinfo || false
+  assert_clean "$ID"
+}
+
 @test "/proc or /sys as a symlink in the rootfs makes create fail" {
   rm -rf "$BUNDLE/rootfs/proc"
   mkdir "$BUNDLE/rootfs/fakeproc"
