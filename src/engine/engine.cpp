@@ -1114,6 +1114,11 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
     if (host.log_config.type != "k8s-file" || it->second.empty() || it->second[0] != '/' ||
         fs::clean_path(it->second) != it->second || it->second.back() == '/')
       throw Error(ErrorKind::invalid_argument, "--log-opt path: an absolute file path, with --log-driver k8s-file only");
+    // Something there already must be a file to append to (a fifo would hold the shim's open
+    // for good, a device take the log).
+    struct stat st {};
+    if (::stat(it->second.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+      throw Error(ErrorKind::invalid_argument, "--log-opt path `" + it->second + "`: not a regular file");
   }
   // Validate flag values now rather than at start (Docker's create fails on them too).
   apply_mounts(host, config);

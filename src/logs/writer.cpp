@@ -97,9 +97,18 @@ void Writer::flush(const char* stream, std::string& pending) {
 
 void Writer::open_file() {
   if (path_.empty()) return;
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  // Non-blocking: a fifo put in the log's place (a user's --log-opt path, a swap behind the
+  // engine's back) fails here instead of holding the shim in open() until it has a reader.
+  // A log must be a regular file.
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0640);
   struct stat st {};
-  size_ = fd_ >= 0 && ::fstat(fd_, &st) == 0 ? st.st_size : 0;
+  if (fd_ >= 0 && (::fstat(fd_, &st) < 0 || !S_ISREG(st.st_mode))) {
+    log::warn("log " + path_ + ": not a regular file (lines dropped)");
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (fd_ >= 0) ::fcntl(fd_, F_SETFL, O_APPEND);  // a disk file: writes block as they always did
+  size_ = fd_ >= 0 ? st.st_size : 0;
 }
 
 void Writer::rotate() {

@@ -177,4 +177,16 @@ PY
   e rm -f "$id" >/dev/null
   run -125 e run --rm --log-driver k8s-file --log-opt path=relative.log busybox true
   [[ "$output" == *"absolute file path"* ]]
+  # A fifo (or any other non-file) there: refused at create, not a shim stuck in its open.
+  mkfifo "$DD/log.fifo"
+  local before
+  before=$(e ps -aq | wc -l)
+  run -125 timeout 10 "$BERTH" --root "$DD/root" --state "$DD/run" run -d --log-driver k8s-file --log-opt path="$DD/log.fifo" busybox true
+  [ "$output" = "berth: --log-opt path \`$DD/log.fifo\`: not a regular file" ]
+  run e create --log-driver k8s-file --log-opt path=/dev/null busybox true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"not a regular file"* ]]
+  [ "$(e ps -aq | wc -l)" = "$before" ]
+  ! pgrep -f "berth-shim $DD/run" || false
+  rm "$DD/log.fifo"
 }
