@@ -158,3 +158,23 @@ load helpers
   rt delete --force "$ID"
   assert_clean "$ID"
 }
+
+@test "an empty --root, --state or namespace (\"\$UNSET\") is refused by every program, nothing made in / or the current directory" {
+  mkdir "$TEST_DIR/cwd"
+  cd "$TEST_DIR/cwd"
+  local b=$BERTH d
+  d=$(dirname "$RUNTIME")
+  [ -n "${BERTH:-}" ] || b=$d/berth
+  for cmd in "$b --root= images" "$b --state= ps" "$b -n= ps" "$b --root= --state=$TEST_DIR/s run --rm busybox true" \
+             "$d/berthd --root= -H unix://$TEST_DIR/d.sock" "$d/berthd --exec-root= -H unix://$TEST_DIR/d.sock" \
+             "$RUNTIME --root= list"; do
+    run --separate-stderr $cmd
+    echo "$cmd: $status: $stderr"
+    [ "$status" -ne 0 ]
+    [ "${#stderr_lines[@]}" -eq 1 ]
+    [[ "$stderr" == *": an empty value"* ]]
+  done
+  [ -z "$(ls -A "$TEST_DIR/cwd")" ]
+  [ ! -e /metadata.db ] && [ ! -e /content ] && [ ! -e /snapshots ]
+  [ ! -e "$TEST_DIR/s" ]
+}

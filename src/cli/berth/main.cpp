@@ -347,9 +347,14 @@ int berth_main(int argc, char** argv) {
   try {
     bool version = false, help = false;
     int i = cli::parse_global_flags(argc, argv, [&](const std::string& name, const auto& value) {
-      if (name == "--root") e.root = value();
-      else if (name == "--state") e.state = value();
-      else if (name == "--namespace" || name == "-n") e.ns = value();
+      // An empty one (`--root "$UNSET"`) would be the current directory, or / itself.
+      auto path = [&](std::string v) {
+        if (v.empty()) throw UsageError(name + ": an empty value");
+        return v;
+      };
+      if (name == "--root") e.root = path(value());
+      else if (name == "--state") e.state = path(value());
+      else if (name == "--namespace" || name == "-n") e.ns = path(value());
       else if (name == "--storage-driver") e.storage_driver = value();
       else if (name == "--max-layer-size") {
         try {

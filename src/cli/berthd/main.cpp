@@ -370,9 +370,12 @@ int main(int argc, char** argv) {
         return argv[++i];
       };
       if (a == "-H" || a == "--host") cfg.hosts.push_back(next());
-      else if (a == "--root" || a == "--data-root") cfg.root = next();
-      else if (a == "--state" || a == "--exec-root") cfg.state = next();
-      else if (a == "-n" || a == "--namespace") cfg.ns = next();
+      else if (a == "--root" || a == "--data-root" || a == "--state" || a == "--exec-root" || a == "-n" || a == "--namespace") {
+        // An empty one (`--root "$UNSET"`) would be the current directory, or / itself.
+        std::string v = next();
+        if (v.empty()) throw UsageError(a + ": an empty value");
+        (a == "--root" || a == "--data-root" ? cfg.root : a == "--state" || a == "--exec-root" ? cfg.state : cfg.ns) = v;
+      }
       else if (a == "--storage-driver") cfg.driver = next();
       else if (a == "--cni-plugin-dir") {
         for (auto& d : split(next(), ':'))

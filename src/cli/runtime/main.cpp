@@ -47,10 +47,14 @@ const char* kUsage =
 
 int main(int argc, char** argv) {
   cli::Global g;
+  log::init("", log::Format::text, false, "berth-runtime");  // a bad global flag says who we are
   try {
     bool version = false, help = false;
     int i = cli::parse_global_flags(argc, argv, [&](const std::string& name, const auto& value) {
-      if (name == "--root") g.root = value();
+      if (name == "--root") {
+        g.root = value();
+        if (g.root.empty()) throw UsageError("--root: an empty value");  // would be the current directory
+      }
       else if (name == "--log") g.log = value();
       else if (name == "--log-format") g.log_format = value();
       else if (name == "--debug") g.debug = true;
