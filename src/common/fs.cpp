@@ -30,7 +30,7 @@ std::string read_file(const std::string& path) {
   return out;
 }
 
-bool read_file_if_exists(const std::string& path, std::string& out) {
+bool read_file_if_exists(const std::string& path, std::string& out, size_t max) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     if (errno == ENOENT) return false;
@@ -46,6 +46,8 @@ bool read_file_if_exists(const std::string& path, std::string& out) {
     }
     if (n == 0) break;
     data.append(buf, static_cast<size_t>(n));
+    if (data.size() > max)
+      throw Error(ErrorKind::invalid_argument, "`" + path + "` is larger than " + std::to_string(max >> 10) + " KiB");
   }
   out = std::move(data);
   return true;

@@ -14,8 +14,10 @@
 namespace berth::fs {
 
 std::string read_file(const std::string& path);
-// Reads a file; returns false (and leaves out untouched) if it does not exist.
-bool read_file_if_exists(const std::string& path, std::string& out);
+// Reads a file; returns false (and leaves out untouched) if it does not exist. With `max`, a
+// file that goes on past it (a user's /dev/zero) is berth::Error (invalid_argument) once
+// that much is read.
+bool read_file_if_exists(const std::string& path, std::string& out, size_t max = SIZE_MAX);
 // Writes to a temp file in the same directory, fsyncs if asked, renames over path.
 void write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644,
                        bool sync = false);

@@ -1125,6 +1125,28 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
   volumes_from(host);
   resolve_links(host);
   check_host_config(host);
+  // A seccomp profile named by its file is read now, once, and kept in the record as its JSON
+  // (Docker's CLI sends the content, and SecurityOpt shows it): a file changed or gone later
+  // changes nothing, and one that cannot be used fails the create, not a start.
+  for (std::string& o : host.security_opt) {
+    if (o.rfind("seccomp=", 0) != 0 && o.rfind("seccomp:", 0) != 0) continue;
+    const std::string v = o.substr(8);
+    if (v == "unconfined" || (!v.empty() && v.front() == '{')) continue;
+    std::string text;
+    try {
+      if (!fs::read_file_if_exists(v, text, 4 << 20)) throw Error(ErrorKind::invalid_argument, "cannot read `" + v + "`");
+    } catch (const Error& e) {
+      throw Error(ErrorKind::invalid_argument, std::string("--security-opt seccomp: ") + e.what());
+    }
+    json profile;
+    try {
+      profile = json::parse(text);
+    } catch (const json::exception& e) {
+      throw Error(ErrorKind::invalid_argument, "--security-opt seccomp: `" + v + "` is not JSON: " + e.what());
+    }
+    if (!profile.is_object()) throw Error(ErrorKind::invalid_argument, "--security-opt seccomp: `" + v + "` is not a JSON object");
+    o = "seccomp=" + profile.dump();
+  }
   // Names that go into hosts files (its own, and its peers' on a network) and the DNS
   // server's answers: no spaces or line breaks (link aliases: resolve_links's names) (`--network-alias $'x\n6.6.6.6 db'` pointed
   // `db` at any address for every other member).

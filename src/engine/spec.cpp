@@ -989,8 +989,14 @@ json make_spec(const SpecInputs& in) {
       if (v == "unconfined") {
         seccomp = json();
       } else {
-        std::string text;
-        if (!fs::read_file_if_exists(v, text)) throw Error(ErrorKind::invalid_argument, "--security-opt seccomp: cannot read `" + v + "`");
+        // The profile's JSON (create reads a file into it; a container made before that still
+        // names its file).
+        std::string text = v;
+        if (v.empty() || v.front() != '{') {
+          text.clear();
+          if (!fs::read_file_if_exists(v, text, 4 << 20))
+            throw Error(ErrorKind::invalid_argument, "--security-opt seccomp: cannot read `" + v + "`");
+        }
         try {
           seccomp = json::parse(text);
         } catch (const json::exception& e) {

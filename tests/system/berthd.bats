@@ -1038,6 +1038,16 @@ PY
   [ "$zombies" = 0 ]
 }
 
+@test "berthd: docker run --security-opt seccomp=PROFILE (the CLI sends the profile's JSON)" {
+  echo '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}' > "$DD/prof.json"
+  run d run --rm --security-opt "seccomp=$DD/prof.json" busybox sh -c 'mkdir /made || echo refused'
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *refused* ]]
+  run -0 d run --rm busybox sh -c 'mkdir /made && echo made'
+  [ "$output" = made ]
+}
+
 @test "berthd: starts that fail after their shim was started ahead leave no shim and no zombie under the daemon" {
   d create --name stopped-owner --network none busybox sleep 100 >/dev/null
   for i in 1 2 3 4 5; do

@@ -372,6 +372,23 @@ PY
   [ "$status" -ne 0 ]
   run e run --rm --security-opt seccomp=unconfined busybox unshare -U true
   [ "$status" -eq 0 ]
+  # A profile of the user's: its file read at create, kept as JSON in the record (Docker's
+  # SecurityOpt), so the container starts the same once the file is gone.
+  echo '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}' > "$TEST_DIR/prof.json"
+  id=$(e create --security-opt "seccomp=$TEST_DIR/prof.json" busybox sh -c 'mkdir /made || echo refused')
+  rm "$TEST_DIR/prof.json"
+  [ "$(e start -a "$id")" = refused ]
+  [[ "$(e inspect -f '{{json .HostConfig.SecurityOpt}}' "$id")" == *'seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"'* ]]
+  e rm "$id" >/dev/null
+  # Files that never end (or a profile that is no JSON object): refused at once, nothing made.
+  echo '[1]' > "$TEST_DIR/prof.json"
+  for flag in "--security-opt seccomp=/dev/zero" "--env-file /dev/zero" "--label-file /dev/zero" \
+              "--security-opt seccomp=$TEST_DIR/prof.json" "--security-opt seccomp=$TEST_DIR/absent"; do
+    run --separate-stderr e run --rm $flag busybox true
+    [ "$status" -eq 125 ]
+    [ "${#stderr_lines[@]}" -eq 1 ]
+  done
+  [ -z "$(e ps -aq)" ]
   # Masked: reads give nothing (where the kernel has the file); /proc/sys is read-only.
   [ ! -e /proc/keys ] || [ "$(e run --rm busybox sh -c 'cat /proc/keys | wc -c')" = 0 ]
   [ "$(cat /proc/timer_list | wc -c)" -eq 0 ] || [ "$(e run --rm busybox sh -c 'cat /proc/timer_list | wc -c')" = 0 ]

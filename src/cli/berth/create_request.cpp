@@ -108,7 +108,13 @@ void add_mount_flag(const std::string& spec, json& host) {
 // dropped, the value kept as written (trailing spaces too); a name with whitespace is an error.
 std::vector<std::string> read_env_file(const std::string& path, const std::string& flag = "--env-file") {
   std::string text;
-  if (!fs::read_file_if_exists(path, text)) throw Error(flag + ": cannot read `" + path + "`");
+  // 1 MiB: more than a process's whole environment may hold.
+  try {
+    if (!fs::read_file_if_exists(path, text, 1 << 20)) throw Error(flag + ": cannot read `" + path + "`");
+  } catch (const Error& e) {
+    if (std::string_view(e.what()).rfind(flag, 0) == 0) throw;
+    throw Error(ErrorKind::invalid_argument, flag + ": " + e.what());
+  }
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 byte order mark
   std::vector<std::string> out;
   int n = 0;
