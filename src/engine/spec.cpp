@@ -20,6 +20,7 @@
 #include "common/mountinfo.hpp"
 #include "common/strings.hpp"
 #include "engine/model.hpp"
+#include "engine/volumes.hpp"
 #include "network/networks.hpp"
 #include "oci/spec.hpp"
 
@@ -652,6 +653,10 @@ void apply_mounts(HostConfig& host, ContainerConfig& config) {
         if (!opts.empty()) throw Error(ErrorKind::invalid_argument, what + ": options on an anonymous volume are not supported");
         config.volumes.push_back(dst);
       } else {
+        // A volume's name, never a host path (a bind is type=bind: a policy that allows
+        // volumes and not binds must be able to tell them apart).
+        if (!VolumeStore::valid_name(src))
+          throw Error(ErrorKind::invalid_argument, what + ": \"" + src + "\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use type=bind");
         host.binds.push_back(src + ":" + dst + joined());
       }
     } else if (type == "tmpfs") {

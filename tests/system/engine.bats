@@ -432,6 +432,10 @@ PY
   run e run --rm --mount type=npipe,source=x,target=/n busybox true
   [ "$status" -eq 125 ]
   [[ "$output" == *"not supported"* ]]
+  # A volume's source is a volume's name: a host path there is refused, not made a bind.
+  run e run --rm --mount type=volume,source=/etc,target=/x busybox ls /x
+  [ "$status" -eq 125 ]
+  [[ "$output" == *'"/etc" includes invalid characters for a local volume name'* ]]
   # Propagation as Docker's daemon allows it: rshared needs a shared source mount, rslave a
   # shared or slave one; a private one is refused with the mount it is on, nothing left.
   mkdir "$TEST_DIR/priv"
