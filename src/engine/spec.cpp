@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -771,8 +772,8 @@ void check_host_config(const HostConfig& h) {
     }
   }
   if (h.shm_size < 0) throw Error(ErrorKind::invalid_argument, "SHM size can not be less than 0");
-  for (auto& u : h.ulimits)
-    if (u.soft > u.hard && u.hard >= 0)
+  for (auto& u : h.ulimits)  // -1: unlimited
+    if ((u.soft < 0 ? u.hard >= 0 : u.hard >= 0 && u.soft > u.hard))
       throw Error(ErrorKind::invalid_argument, "ulimit soft limit must be less than or equal to hard limit: " + u.name + "=" +
                                                    std::to_string(u.soft) + ":" + std::to_string(u.hard));
   check_cpuset(h.cpuset_cpus, "cpuset cpus", "/sys/devices/system/cpu/online");
@@ -1022,7 +1023,9 @@ json make_spec(const SpecInputs& in) {
   for (auto& u : h.ulimits) {
     auto it = kRlimits.find(u.name);
     if (it == kRlimits.end()) throw Error(ErrorKind::invalid_argument, "invalid --ulimit name `" + u.name + "`");
-    rlimits.push_back({{"type", it->second}, {"soft", u.soft}, {"hard", u.hard}});
+    // -1 (Docker's "unlimited"): RLIM_INFINITY, the spec's uint64 all ones.
+    auto limit = [](int64_t v) { return v < 0 ? json(std::numeric_limits<uint64_t>::max()) : json(v); };
+    rlimits.push_back({{"type", it->second}, {"soft", limit(u.soft)}, {"hard", limit(u.hard)}});
   }
   if (!rlimits.empty()) process["rlimits"] = rlimits;
 

@@ -158,6 +158,7 @@ const char* proc_ns_name(std::string_view type) {
       throw_errno("prctl(PR_SET_NO_NEW_PRIVS)");
     std::string exe = find_executable(p.args[0], p.env);
     cloexec_from(3 + preserve_fds);
+    set_late_rlimits(p);
     if (seccomp && !seccomp_early) {
       int nfd = seccomp->load();
       if (nfd >= 0) ::close(nfd);

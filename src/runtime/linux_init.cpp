@@ -249,6 +249,7 @@ void container_init(const InitConfig& cfg) {
     if (msg.empty() || msg[0] != kSyncStart) ::_exit(1);
     run_hooks(spec.hooks.startContainer, "startContainer",
               msg.size() > 1 ? msg.substr(1) : state_json);
+    set_late_rlimits(proc);
     if (cfg.seccomp && !seccomp_early) load_seccomp(cfg, state_json);
     // `run` blocks every signal while it sets up, and the shim ignores some: the user program
     // starts with default actions and none blocked.

@@ -86,15 +86,37 @@ std::string find_executable(const std::string& name, const std::vector<std::stri
   throw Error(ErrorKind::command_not_found, "exec: \"" + name + "\": executable file not found in $PATH", ENOENT);
 }
 
+namespace {
+// What the runtime itself may still open after the rlimits are set (its procfs, the start
+// socket's connection, the rootfs's files on the way to the program).
+constexpr uint64_t kRuntimeFds = 64;
+
+void set_rlimit(const oci::Rlimit& r, uint64_t soft, uint64_t hard) {
+  struct rlimit rl;
+  rl.rlim_cur = soft;
+  rl.rlim_max = hard;
+  if (::setrlimit(r.resource, &rl) < 0)
+    throw_errno("process.rlimits: set " + r.type + " to soft " + std::to_string(r.soft) +
+                " hard " + std::to_string(r.hard));
+}
+}  // namespace
+
 void set_rlimits(const oci::Process& p) {
   for (auto& r : p.rlimits) {
-    struct rlimit rl;
-    rl.rlim_cur = r.soft;
-    rl.rlim_max = r.hard;
-    if (::setrlimit(r.resource, &rl) < 0)
-      throw_errno("process.rlimits: set " + r.type + " to soft " + std::to_string(r.soft) +
-                  " hard " + std::to_string(r.hard));
+    // A file limit below what the runtime still needs: the hard limit now (a raise needs the
+    // privileges we have only now), the rest right before execve (set_late_rlimits: lowering
+    // needs none).
+    if (r.resource == RLIMIT_NOFILE && r.soft < kRuntimeFds) {
+      if (r.hard >= kRuntimeFds) set_rlimit(r, kRuntimeFds, r.hard);
+      continue;
+    }
+    set_rlimit(r, r.soft, r.hard);
   }
+}
+
+void set_late_rlimits(const oci::Process& p) {
+  for (auto& r : p.rlimits)
+    if (r.resource == RLIMIT_NOFILE && r.soft < kRuntimeFds) set_rlimit(r, r.soft, r.hard);
 }
 
 void apply_personality(const oci::Spec& spec) {

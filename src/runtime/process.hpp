@@ -19,7 +19,10 @@ ErrorKind exec_error_kind(int err);
 [[noreturn]] void throw_exec_error(const std::string& name, int err);
 // PATH lookup as execvp would do it, with runc's messages and the kinds above.
 std::string find_executable(const std::string& name, const std::vector<std::string>& env);
+// process.rlimits, but a file limit too low for the runtime's own last steps: that one
+// (lowered only) by set_late_rlimits, right before execve.
 void set_rlimits(const oci::Process& p);
+void set_late_rlimits(const oci::Process& p);
 // linux.personality, process.scheduler (sched_setattr) and process.ioPriority (ioprio_set)
 // for the calling process; they are inherited by the user program.
 void apply_personality(const oci::Spec& spec);

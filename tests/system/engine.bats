@@ -471,6 +471,17 @@ PY
     [ "${#lines[@]}" -eq 1 ]
   done
   [ -z "$(e ps -aq)" ]
+  # File limits below what the runtime itself needs on its way: set right before the program
+  # (Docker's runc too), for exec as well; -1 is unlimited (here refused by the kernel as
+  # runc's is: this host lacks CAP_SYS_RESOURCE, nofile has a ceiling).
+  for n in 1 8 16; do
+    [ "$(e run --rm --network none --ulimit "nofile=$n" busybox sh -c 'ulimit -n; ulimit -Hn' | tr '\n' ' ')" = "$n $n " ]
+  done
+  e run -d --name lowfiles --network none --ulimit nofile=3 busybox sleep 60 >/dev/null
+  [ "$(e exec lowfiles sh -c 'ulimit -n')" = 3 ]
+  e rm -f lowfiles >/dev/null
+  run e run --rm --network none --ulimit nproc=-1 busybox true
+  [[ "$output" != *"out of range"* ]]
 }
 
 @test "the rarer resource flags reach the cgroup (CFS period/quota, cpuset mems, memory reservation/swappiness/OOM killer, device throttles); update takes them; bad values refused" {
