@@ -454,8 +454,7 @@ class Builder {
     // A step that changed nothing (`RUN true`, WORKDIR of a directory that is there) adds no
     // layer: an empty tar's is left out and the history says empty_layer, as Docker's classic
     // builder does (same files, fewer layers, the same image ids as Docker's for such steps).
-    static constexpr std::string_view kEmptyTar = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
-    if (layer && layer->diff_id.str() == kEmptyTar) layer.reset();
+    if (layer && layer->diff_id.str() == image::Service::kEmptyLayerDiffId) layer.reset();
     const std::string created = now_text();
     cur.doc["created"] = created;
     config_object(cur.doc)["Image"] = cur.id;  // the parent step's image, as Docker records it

@@ -367,7 +367,14 @@ Service::NewLayer Service::commit_layer(const std::string& key, const std::vecto
     const diff::Writer out = [&](const void* p, size_t n) { writer.write(p, n); };
     made = lower ? diff::create_layer_diff(lower.get(), upper.get(), out, diff::Compression::none)
                  : diff::create_layer(upper.get(), out, diff::Compression::none);
-    writer.commit(made.compressed, made.compressed_size);
+    // Nothing changed (`RUN true`): no layer at all — the builder leaves it out (empty_layer),
+    // so neither its blob nor its snapshot would ever be referenced.
+    if (made.diff_id.str() == kEmptyLayerDiffId) {
+      writer.abort();
+      snapshots_->remove(key);
+    } else {
+      writer.commit(made.compressed, made.compressed_size);
+    }
   } catch (...) {
     writer.abort();
     throw;
@@ -377,6 +384,7 @@ Service::NewLayer Service::commit_layer(const std::string& key, const std::vecto
   nl.desc.digest = made.compressed;
   nl.desc.size = made.compressed_size;
   nl.diff_id = made.diff_id;
+  if (made.diff_id.str() == kEmptyLayerDiffId) return nl;
   std::vector<Digest> ids = parent_diff_ids;
   ids.push_back(made.diff_id);
   nl.chain = oci::chain_id(ids).str();

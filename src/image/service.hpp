@@ -137,6 +137,9 @@ class Service {
   // `parent_diff_ids` (none: on nothing): its changes as an uncompressed tar in the content
   // store, then the snapshot itself committed as the new chain (no second extraction; removed
   // instead when that chain exists already). `key` must not be mounted any more.
+  // The diff_id of a layer with nothing in it (an empty tar): commit_layer keeps neither its
+  // blob nor its snapshot.
+  static constexpr std::string_view kEmptyLayerDiffId = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
   struct NewLayer {
     oci::Descriptor desc;
     Digest diff_id;

@@ -1002,6 +1002,9 @@ DF
   base=$(e image inspect busybox -f '{{len .RootFS.Layers}}')
   [ "$(e image inspect sym:1 -f "{{len .RootFS.Layers}}")" -eq $((base + 7)) ]
   [ "$(e history --no-trunc --format '{{.CreatedBy}} {{.Size}}' sym:1 | grep -c 'true 0B')" -eq 1 ]
+  # ...nor a blob or a snapshot that nothing references.
+  run -0 e system check
+  [ "$output" = "the store is consistent" ]
   # .dockerignore: an excluded directory named as the source still gives its exceptions.
   mkdir -p "$CTX/dir/sub" "$CTX/dir/other"
   echo keep > "$CTX/dir/sub/keep.txt"; echo drop > "$CTX/dir/sub/drop.txt"; echo o > "$CTX/dir/other/o.txt"
