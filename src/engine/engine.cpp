@@ -788,6 +788,21 @@ std::vector<std::string> mount_points_under(const std::string& prefix) {
 }  // namespace
 
 image::Service::CheckResult Engine::check(bool repair) {
+  // A live shim without a record is most likely finishing a removal (a `run --rm` has
+  // returned; its shim unmounts and removes the snapshot and directories): given its few
+  // moments first, without the lock its cleanup takes, before anything is judged.
+  {
+    std::set<std::string> recorded_now;
+    for (auto& rec : images_.db().list_containers(opts_.images.ns)) recorded_now.insert(rec.id);
+    if (DIR* d = ::opendir((opts_.state + "/" + opts_.images.ns + "/containers").c_str())) {
+      std::vector<std::string> finishing;
+      while (dirent* e = ::readdir(d))
+        if (is_container_id(e->d_name) && !recorded_now.count(e->d_name) && shim::live_shim(container_dir(e->d_name)))
+          finishing.push_back(e->d_name);
+      ::closedir(d);
+      for (const auto& id : finishing) wait_shim_gone(id);
+    }
+  }
   image::Service::CheckResult r = images_.check(repair);
   const size_t store_problems = r.problems.size(), store_repairs = r.repaired.size();
   std::set<std::string> recorded;
