@@ -49,6 +49,7 @@
 #include "runtime/process.hpp"
 #include "runtime/signals.hpp"
 #include "runtime/state_store.hpp"
+#include "runtime/cgroup.hpp"
 #include "runtime/terminal.hpp"
 #include "shim/frames.hpp"
 #include "shim/files.hpp"
@@ -141,6 +142,31 @@ std::string paused_mark(const std::string& container_dir) { return container_dir
 std::string commit_pause_mark(const std::string& container_dir) { return container_dir + "/paused-for-commit"; }
 
 int64_t now_ns() { return metadata::now_ns(); }
+
+// Does the kernel account for (and limit) swap per cgroup: v1's memory.memsw.* files, v2's
+// memory.swap.max (in every cgroup but the root)?
+bool swap_accounted() {
+  static const bool yes = [] {
+    for (const auto& h : runtime::host_hierarchies()) {
+      if (!h.v2 && std::find(h.controllers.begin(), h.controllers.end(), "memory") != h.controllers.end())
+        return fs::exists(h.mountpoint + "/memory.memsw.limit_in_bytes");
+      if (h.v2 && runtime::host_cgroup_mode() == runtime::CgroupMode::v2) {
+        bool found = false;
+        if (DIR* d = ::opendir(h.mountpoint.c_str())) {
+          while (dirent* e = ::readdir(d))
+            if (e->d_name[0] != '.' && fs::exists(h.mountpoint + "/" + e->d_name + "/memory.swap.max")) {
+              found = true;
+              break;
+            }
+          ::closedir(d);
+        }
+        return found;
+      }
+    }
+    return false;
+  }();
+  return yes;
+}
 
 void remove_netns_quietly(const std::string& path) {
   try {
@@ -1140,6 +1166,12 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
   volumes_from(host);
   resolve_links(host);
   check_host_config(host);
+  // Docker's swap rules: a swap limit needs a memory limit; a memory limit alone allows as
+  // much swap again (MemorySwap = 2 x Memory) where the kernel accounts for swap — without
+  // it, swap was unlimited.
+  if (host.memory == 0 && host.memory_swap > 0)
+    throw Error(ErrorKind::invalid_argument, "You should always set the Memory limit when using Memoryswap limit, see usage");
+  if (host.memory > 0 && host.memory_swap == 0 && swap_accounted()) host.memory_swap = 2 * host.memory;
   // A seccomp profile named by its file is read now, once, and kept in the record as its JSON
   // (Docker's CLI sends the content, and SecurityOpt shows it): a file changed or gone later
   // changes nothing, and one that cannot be used fails the create, not a start.

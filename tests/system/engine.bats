@@ -482,6 +482,20 @@ PY
   e rm -f lowfiles >/dev/null
   run e run --rm --network none --ulimit nproc=-1 busybox true
   [[ "$output" != *"out of range"* ]]
+  # Swap (Docker's rules): a memory limit alone allows as much swap again, where the kernel
+  # accounts for it (v1's memsw files, v2's memory.swap.max); a swap limit needs a memory limit.
+  id=$(e create --memory 64m busybox sh -c 'cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.swap.max')
+  if [ -e /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes ]; then
+    [ "$(e inspect -f '{{.HostConfig.MemorySwap}}' "$id")" = 134217728 ]
+    [ "$(e start -a "$id")" = 134217728 ]
+  elif ls /sys/fs/cgroup/*/memory.swap.max >/dev/null 2>&1; then
+    [ "$(e inspect -f '{{.HostConfig.MemorySwap}}' "$id")" = 134217728 ]
+    [ "$(e start -a "$id")" = 67108864 ]  # v2 counts swap alone: the same again
+  fi
+  e rm "$id" >/dev/null
+  run e run --rm --memory-swap 10m busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"You should always set the Memory limit when using Memoryswap limit"* ]]
 }
 
 @test "the rarer resource flags reach the cgroup (CFS period/quota, cpuset mems, memory reservation/swappiness/OOM killer, device throttles); update takes them; bad values refused" {
