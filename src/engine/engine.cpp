@@ -2448,7 +2448,7 @@ void Engine::kill(const std::string& ref, int sig) {
   }
 }
 
-void Engine::restart(const std::string& ref, int timeout, const std::function<void()>& stopped) {
+void Engine::restart(const std::string& ref, std::optional<int> timeout, const std::function<void()>& stopped) {
   Container c = lookup(ref);
   const std::string mark = restarting_mark(container_dir(c.id()));
   const bool rm = c.host_config().auto_remove;
@@ -2528,7 +2528,7 @@ Engine::AutostartResult Engine::autostart() {
   return r;
 }
 
-void Engine::stop(const std::string& ref, int timeout) {
+void Engine::stop(const std::string& ref, std::optional<int> timeout) {
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
@@ -2548,9 +2548,8 @@ void Engine::stop(const std::string& ref, int timeout) {
   if (!s.running()) return;
   mark_stopped_by_user(c);
   const ContainerConfig config = c.config();
-  if (timeout < 0) timeout = config.stop_timeout.value_or(10);
   std::string sig_name = config.stop_signal;
-  halt(c, s, sig_name.empty() ? SIGTERM : parse_signal(sig_name), timeout, std::move(lk));
+  halt(c, s, sig_name.empty() ? SIGTERM : parse_signal(sig_name), timeout.value_or(config.stop_timeout.value_or(10)), std::move(lk));
   state(c);
   emit(c, "stop");
 }

@@ -265,13 +265,13 @@ class Engine {
   State state(Container& c);
 
   void kill(const std::string& ref, int sig);
-  // SIGTERM (or the StopSignal), then SIGKILL after `timeout` seconds (<0: the container's
-  // StopTimeout, default 10).
-  void stop(const std::string& ref, int timeout);
+  // SIGTERM (or the StopSignal), then SIGKILL after `timeout` seconds (negative: never; none
+  // given: the container's StopTimeout, default 10).
+  void stop(const std::string& ref, std::optional<int> timeout = std::nullopt);
   // stop (if it runs), then start — and a --rm container is not removed in between (Docker
   // lifts AutoRemove for the stop of a restart).
   // `stopped`, if given, is called between the two.
-  void restart(const std::string& ref, int timeout, const std::function<void()>& stopped = {});
+  void restart(const std::string& ref, std::optional<int> timeout, const std::function<void()>& stopped = {});
   // What Docker's daemon does as it comes up (its restore), for a host's boot (`berth system
   // autostart`) and berthd's start: every container that has run before, does not run now and
   // whose restart policy wants it running is started (detached) — `always`; `unless-stopped`

@@ -1048,6 +1048,18 @@ PY
   [ "$output" = made ]
 }
 
+@test "berthd: docker stop -t -1 sends no SIGKILL; a plain stop keeps the container's --stop-timeout" {
+  d run -d --name slowstop --stop-timeout 1 busybox sh -c 'trap "sleep 3; exit 7" TERM; echo ready; while true; do sleep 0.1; done' >/dev/null
+  for i in $(seq 50); do d logs slowstop 2>/dev/null | grep -q ready && break; sleep 0.1; done
+  d stop -t -1 slowstop >/dev/null
+  [ "$(d inspect -f '{{.State.ExitCode}}' slowstop)" = 7 ]
+  d start slowstop >/dev/null
+  sleep 0.5
+  d stop slowstop >/dev/null
+  [ "$(d inspect -f '{{.State.ExitCode}}' slowstop)" = 137 ]
+  d rm slowstop >/dev/null
+}
+
 @test "berthd: starts that fail after their shim was started ahead leave no shim and no zombie under the daemon" {
   d create --name stopped-owner --network none busybox sleep 100 >/dev/null
   for i in 1 2 3 4 5; do

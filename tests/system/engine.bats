@@ -203,6 +203,17 @@ PY
   [ "$took" -ge 900 ]
   [ "$took" -lt 5000 ]
   [ "$(e inspect -f '{{.State.ExitCode}}' stubborn)" = 137 ]
+  # -t -1: no SIGKILL at all (Docker's), though the container's own timeout is 1 s: the
+  # program's slow TERM handler runs to its end.
+  e run -d --name slow --stop-timeout 1 busybox sh -c 'trap "sleep 3; exit 7" TERM; echo ready; while true; do sleep 0.1; done' >/dev/null
+  wait_for sh -c "\"$BERTH\" --root $BROOT --state $TEST_DIR/run logs slow | grep -q ready"
+  e stop -t -1 slow
+  [ "$(e inspect -f '{{.State.ExitCode}}' slow)" = 7 ]
+  # Without -t, the container's --stop-timeout (1 s) holds.
+  e start slow >/dev/null
+  wait_for sh -c "[ \"\$(\"$BERTH\" --root $BROOT --state $TEST_DIR/run logs slow | grep -c ready)\" = 2 ]"
+  e stop slow
+  [ "$(e inspect -f '{{.State.ExitCode}}' slow)" = 137 ]
 }
 
 @test "kill -s, wait, a container that exits at once, start again" {

@@ -144,6 +144,13 @@ int64_t int_param(const Request& req, const std::string& key, int64_t def) {
 
 namespace {
 
+// POST /containers/{id}/stop|restart?t=N: seconds before SIGKILL (-1: never); absent: the
+// container's own StopTimeout.
+std::optional<int> stop_timeout_param(const Request& req) {
+  if (req.param("t").empty()) return std::nullopt;
+  return static_cast<int>(std::clamp<int64_t>(int_param(req, "t", -1), -1, 1 << 30));
+}
+
 // Docker's clients send Devices as objects; the engine takes -v style strings.
 json device_strings(const json& devices) {
   if (!devices.is_array()) return devices;
@@ -382,14 +389,14 @@ void Api::container_stop(Exchange& ex, const Params& p) {
     ex.reply_empty(304);
     return;
   }
-  eng_.stop(c.id(), static_cast<int>(int_param(ex.req(), "t", -1)));
+  eng_.stop(c.id(), stop_timeout_param(ex.req()));
   ex.reply_empty(204);
 }
 
 void Api::container_restart(Exchange& ex, const Params& p) {
   engine::Container c = eng_.lookup(p["id"]);
   int64_t t0 = 0;
-  eng_.restart(c.id(), static_cast<int>(int_param(ex.req(), "t", -1)), [&t0] { t0 = now_ns(); });
+  eng_.restart(c.id(), stop_timeout_param(ex.req()), [&t0] { t0 = now_ns(); });
   mark_started(c.id(), t0);
   ex.reply_empty(204);
 }

@@ -11,7 +11,10 @@ int cmd_stop(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("stop", {{"time", "t", true}, {"timeout", "", true}}, argc, argv, first);
   if (a.positional().empty()) throw Error("stop: a container is required");
   // --timeout is Docker's newer name for --time.
-  const int t = a.has("time") ? int_flag(a, "time", -1) : int_flag(a, "timeout", -1);
+  // None given: the container's own (its --stop-timeout, else 10 s); -1: wait for good.
+  std::optional<int> t;
+  if (a.has("time")) t = int_flag(a, "time", -1);
+  else if (a.has("timeout")) t = int_flag(a, "timeout", -1);
   auto eng = make_engine(e);
   return for_each_container(a.positional(), [&](const std::string& ref) {
     eng.stop(ref, t);
