@@ -1256,7 +1256,14 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
   if (mode.find_first_not_of("0123456789abcdef") == std::string::npos && !networks_.find(mode))
     if (auto builtin = network::builtin_network(mode)) mode = builtin->value("Name", mode);
   host.network_mode = mode;
-  json endpoints = req.endpoints.is_object() ? req.endpoints : json::object();
+  json endpoints = json::object();
+  if (req.endpoints.is_object())
+    for (auto& [k, v] : req.endpoints.items()) {
+      // The default network by any of its names ("default" is how the docker CLI keys it
+      // when no --network was given): under one key.
+      const std::string key = k == "default" ? std::string(network::Networks::kDefault) : network::Networks::canonical(k);
+      if (!endpoints.contains(key) || endpoints[key].empty()) endpoints[key] = v;
+    }
   const bool has_ports = !host.port_bindings.empty() || host.publish_all_ports;
   const auto ns_path = namespace_path(mode);
   if (ns_path && !network::is_netns(*ns_path))
@@ -1266,6 +1273,19 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
   if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0 || ns_path) {
     if (!endpoints.empty() && !(endpoints.size() == 1 && endpoints.contains(mode)))
       throw Error(ErrorKind::invalid_argument, "--network " + mode + " cannot be combined with other networks, --ip or --network-alias");
+    // Its own entry may carry nothing a network would give (Docker's errors).
+    if (endpoints.contains(mode) && endpoints[mode].is_object()) {
+      const json& ep = endpoints[mode];
+      auto given = [](const json& o, const char* k) {
+        return o.is_object() && o.contains(k) && ((o[k].is_string() && !o[k].get<std::string>().empty()) || (o[k].is_array() && !o[k].empty()));
+      };
+      const json ipam = ep.value("IPAMConfig", json::object());
+      if (given(ipam, "IPv4Address") || given(ipam, "IPv6Address"))
+        throw Error(ErrorKind::invalid_argument, "user specified IP address is supported on user defined networks only");
+      if (given(ep, "Aliases"))
+        throw Error(ErrorKind::invalid_argument, "network-scoped alias is supported only for containers in user defined networks");
+      if (given(ep, "MacAddress")) throw Error(ErrorKind::invalid_argument, "conflicting options: mac-address and the network mode");
+    }
     endpoints = json::object();
     if (has_ports && mode != "host" && mode != "none")
       throw Error(ErrorKind::invalid_argument, "--network " + mode + ": published ports need a network of the container's own");

@@ -1048,6 +1048,21 @@ PY
   [ "$output" = made ]
 }
 
+@test "berthd: --mac-address (API 1.41's Config.MacAddress) and --ip reach the interface; on no network of its own they are refused" {
+  run -0 d run --rm --mac-address 02:42:0a:4d:00:99 busybox cat /sys/class/net/eth0/address
+  [ "$output" = 02:42:0a:4d:00:99 ]
+  d network create --subnet 172.29.7.0/24 macnet >/dev/null
+  run -0 d run --rm --network macnet --mac-address 02:42:0a:4d:00:98 --ip 172.29.7.77 busybox sh -c 'cat /sys/class/net/eth0/address; ip -4 -o addr show eth0'
+  [ "${lines[0]}" = 02:42:0a:4d:00:98 ]
+  [[ "${lines[1]}" == *"172.29.7.77/24"* ]]
+  run d run --rm --network none --ip 10.9.9.9 busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"user specified IP address is supported on user defined networks only"* ]]
+  run d run --rm --network none --mac-address 02:42:0a:4d:00:97 busybox true
+  [ "$status" -eq 125 ]
+  d network rm macnet >/dev/null
+}
+
 @test "berthd: docker stop -t -1 sends no SIGKILL; a plain stop keeps the container's --stop-timeout" {
   d run -d --name slowstop --stop-timeout 1 busybox sh -c 'trap "sleep 3; exit 7" TERM; echo ready; while true; do sleep 0.1; done' >/dev/null
   for i in $(seq 50); do d logs slowstop 2>/dev/null | grep -q ready && break; sleep 0.1; done

@@ -228,6 +228,17 @@ void Api::container_create(Exchange& ex, const Params&) {
   const json net = body.value("NetworkingConfig", json::object());
   if (net.is_object() && net.contains("EndpointsConfig") && net["EndpointsConfig"].is_object())
     r.endpoints = net["EndpointsConfig"];
+  // API 1.41 carries --mac-address in Config (1.44 moved it to the endpoint): the address of
+  // the container's interface on the network it is made on.
+  if (const json mac = body.value("MacAddress", json("")); mac.is_string() && !mac.get<std::string>().empty()) {
+    const std::string mode = r.host.value("NetworkMode", json("")).is_string() ? r.host.value("NetworkMode", "") : "";
+    if (mode == "none" || mode == "host" || mode.rfind("container:", 0) == 0)
+      throw Error(ErrorKind::invalid_argument, "conflicting options: mac-address and the network mode");
+    if (!r.endpoints.is_object()) r.endpoints = json::object();
+    json& ep = r.endpoints.size() == 1 ? r.endpoints.begin().value() : r.endpoints[mode];
+    if (!ep.is_object()) ep = json::object();
+    if (!ep.contains("MacAddress") || ep["MacAddress"] == "") ep["MacAddress"] = mac;
+  }
   body.erase("HostConfig");
   body.erase("NetworkingConfig");
   r.config = body;
