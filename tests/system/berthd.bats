@@ -1028,14 +1028,7 @@ PY
   [ -z "$output" ]
   # What berthd starts and leaves to run (`network fill` of the spares) is reaped when it ends:
   # no zombie gathers under the daemon.
-  local zombies i
-  for i in $(seq 1 100); do
-    zombies=$(ps --ppid "$(cat "$DD/berthd.test-pid")" -o stat= | grep -c '^Z' || true)
-    [ "$zombies" = 0 ] && break
-    sleep 0.1
-  done
-  ps --ppid "$(cat "$DD/berthd.test-pid")" -o pid=,stat=,args= || true
-  [ "$zombies" = 0 ]
+  no_zombie_under_berthd
 }
 
 @test "berthd: docker run --security-opt seccomp=PROFILE (the CLI sends the profile's JSON)" {
@@ -1086,14 +1079,7 @@ PY
   ! pgrep -f "berth-shim $DD/" || false
   run -0 d ps -aq
   [ -z "$output" ]
-  local zombies i
-  for i in $(seq 1 50); do
-    zombies=$(ps --ppid "$(cat "$DD/berthd.test-pid")" -o stat= | grep -c '^Z' || true)
-    [ "$zombies" = 0 ] && break
-    sleep 0.1
-  done
-  ps --ppid "$(cat "$DD/berthd.test-pid")" -o pid=,stat=,args= || true
-  [ "$zombies" = 0 ]
+  no_zombie_under_berthd
 }
 
 @test "berthd: killed -9 and restarted, its containers ran on; an exit during the outage is reported" {

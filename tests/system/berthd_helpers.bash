@@ -32,6 +32,18 @@ start_berthd() {
   return 1
 }
 
+# No zombie child under the daemon (what it starts is reaped when it ends), within 10 s.
+no_zombie_under_berthd() {
+  local zombies i
+  for i in $(seq 1 100); do
+    zombies=$(ps --ppid "$(cat "$DD/berthd.test-pid")" -o stat= | grep -c '^Z' || true)
+    [ "$zombies" = 0 ] && break
+    sleep 0.1
+  done
+  ps --ppid "$(cat "$DD/berthd.test-pid")" -o pid=,stat=,args= || true
+  [ "$zombies" = 0 ]
+}
+
 stop_berthd() {
   local pid
   pid=$(cat "$DD/berthd.test-pid" 2>/dev/null) || return 0
