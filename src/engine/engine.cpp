@@ -817,22 +817,18 @@ image::Service::CheckResult Engine::check(bool repair) {
   // A live shim without a record is most likely finishing a removal (a `run --rm` has
   // returned; its shim unmounts and removes the snapshot and directories): given its few
   // moments first, without the lock its cleanup takes, before anything is judged.
-  {
-    std::set<std::string> recorded_now;
-    for (auto& rec : images_.db().list_containers(opts_.images.ns)) recorded_now.insert(rec.id);
-    if (DIR* d = ::opendir((opts_.state + "/" + opts_.images.ns + "/containers").c_str())) {
-      std::vector<std::string> finishing;
-      while (dirent* e = ::readdir(d))
-        if (is_container_id(e->d_name) && !recorded_now.count(e->d_name) && shim::live_shim(container_dir(e->d_name)))
-          finishing.push_back(e->d_name);
-      ::closedir(d);
-      for (const auto& id : finishing) wait_shim_gone(id);
-    }
+  std::set<std::string> recorded;
+  for (auto& rec : images_.db().list_containers(opts_.images.ns)) recorded.insert(rec.id);
+  if (DIR* d = ::opendir((opts_.state + "/" + opts_.images.ns + "/containers").c_str())) {
+    std::vector<std::string> finishing;
+    while (dirent* e = ::readdir(d))
+      if (is_container_id(e->d_name) && !recorded.count(e->d_name) && shim::live_shim(container_dir(e->d_name)))
+        finishing.push_back(e->d_name);
+    ::closedir(d);
+    for (const auto& id : finishing) wait_shim_gone(id);
   }
   image::Service::CheckResult r = images_.check(repair);
   const size_t store_problems = r.problems.size(), store_repairs = r.repaired.size();
-  std::set<std::string> recorded;
-  for (auto& rec : images_.db().list_containers(opts_.images.ns)) recorded.insert(rec.id);
   // What containers without a record left (a crash between two steps of create or rm): a
   // live shim, a state directory, a data directory (logs, hosts files), a network namespace
   // and attachments, a snapshot.
@@ -1178,21 +1174,7 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
   for (std::string& o : host.security_opt) {
     if (o.rfind("seccomp=", 0) != 0 && o.rfind("seccomp:", 0) != 0) continue;
     const std::string v = o.substr(8);
-    if (v == "unconfined" || (!v.empty() && v.front() == '{')) continue;
-    std::string text;
-    try {
-      if (!fs::read_file_if_exists(v, text, 4 << 20)) throw Error(ErrorKind::invalid_argument, "cannot read `" + v + "`");
-    } catch (const Error& e) {
-      throw Error(ErrorKind::invalid_argument, std::string("--security-opt seccomp: ") + e.what());
-    }
-    json profile;
-    try {
-      profile = json::parse(text);
-    } catch (const json::exception& e) {
-      throw Error(ErrorKind::invalid_argument, "--security-opt seccomp: `" + v + "` is not JSON: " + e.what());
-    }
-    if (!profile.is_object()) throw Error(ErrorKind::invalid_argument, "--security-opt seccomp: `" + v + "` is not a JSON object");
-    o = "seccomp=" + profile.dump();
+    if (v != "unconfined") o = "seccomp=" + seccomp_profile(v).dump();
   }
   // Names that go into hosts files (its own, and its peers' on a network) and the DNS
   // server's answers: no spaces or line breaks (link aliases: resolve_links's names) (`--network-alias $'x\n6.6.6.6 db'` pointed

@@ -863,6 +863,27 @@ json block_device(const std::string& path, const char* what) {
 
 }  // namespace
 
+json seccomp_profile(const std::string& v) {
+  std::string text = v;
+  if (v.empty() || v.front() != '{') {
+    text.clear();
+    try {
+      if (!fs::read_file_if_exists(v, text, 4 << 20)) throw Error(ErrorKind::invalid_argument, "cannot read `" + v + "`");
+    } catch (const Error& e) {
+      throw Error(ErrorKind::invalid_argument, std::string("--security-opt seccomp: ") + e.what());
+    }
+  }
+  const std::string shown = v.empty() || v.front() != '{' ? "`" + v + "`" : "the profile";
+  json profile;
+  try {
+    profile = json::parse(text);
+  } catch (const json::exception& e) {
+    throw Error(ErrorKind::invalid_argument, "--security-opt seccomp: " + shown + " is not JSON: " + e.what());
+  }
+  if (!profile.is_object()) throw Error(ErrorKind::invalid_argument, "--security-opt seccomp: " + shown + " is not a JSON object");
+  return profile;
+}
+
 json resources_of(const HostConfig& h) {
   json res = json::object();
   // Memory (Docker's rules and words).
@@ -995,19 +1016,9 @@ json make_spec(const SpecInputs& in) {
       if (v == "unconfined") {
         seccomp = json();
       } else {
-        // The profile's JSON (create reads a file into it; a container made before that still
-        // names its file).
-        std::string text = v;
-        if (v.empty() || v.front() != '{') {
-          text.clear();
-          if (!fs::read_file_if_exists(v, text, 4 << 20))
-            throw Error(ErrorKind::invalid_argument, "--security-opt seccomp: cannot read `" + v + "`");
-        }
-        try {
-          seccomp = json::parse(text);
-        } catch (const json::exception& e) {
-          throw Error(ErrorKind::invalid_argument, "--security-opt seccomp: `" + v + "` is not JSON: " + e.what());
-        }
+        // Its JSON (create reads a file into it; a container made before that still names
+        // its file).
+        seccomp = seccomp_profile(v);
       }
     } else if (o.rfind("label=", 0) == 0 || o.rfind("label:", 0) == 0 || o.rfind("apparmor=", 0) == 0 ||
                o.rfind("apparmor:", 0) == 0) {

@@ -66,6 +66,10 @@ ContainerConfig merge_config(const oci::ImageConfig& image, const nlohmann::json
 // Docker's default seccomp profile for a container with capabilities `caps` (see
 // docs/engine.md for how it is expressed).
 nlohmann::json default_seccomp(const std::vector<std::string>& caps);
+// The profile `--security-opt seccomp=V` names: V is its JSON (what create keeps, and what the
+// docker CLI sends) or a file holding it (at most 4 MiB). berth::Error (invalid_argument) for
+// one that cannot be read or is no JSON object.
+nlohmann::json seccomp_profile(const std::string& v);
 
 // Refuses host-config values that would reach the container's files or the runtime wrongly:
 // a non-procfs mount on /proc or below (it would hide or fake the kernel's view the runtime
