@@ -69,23 +69,24 @@ namespace {
 uint32_t mask_of(int prefix) { return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix); }
 }  // namespace
 
-Subnet Subnet::parse(const std::string& cidr) {
+Subnet Subnet::parse(const std::string& cidr, const char* what, int max_prefix) {
   auto slash = cidr.find('/');
   if (slash == std::string::npos || cidr.find(':') != std::string::npos)
-    throw Error(ErrorKind::invalid_argument, "invalid subnet `" + cidr + "`: want an IPv4 prefix such as 10.1.0.0/24");
+    throw Error(ErrorKind::invalid_argument, std::string("invalid ") + what + " `" + cidr + "`: want an IPv4 prefix such as 10.1.0.0/24");
   Subnet s;
   try {
     s.addr = parse_ipv4(cidr.substr(0, slash));
   } catch (const Error&) {
-    throw Error(ErrorKind::invalid_argument, "invalid subnet `" + cidr + "`");
+    throw Error(ErrorKind::invalid_argument, std::string("invalid ") + what + " `" + cidr + "`");
   }
   const std::string p = cidr.substr(slash + 1);
   if (p.empty() || p.size() > 2 || p.find_first_not_of("0123456789") != std::string::npos || std::stoi(p) > 32)
-    throw Error(ErrorKind::invalid_argument, "invalid subnet `" + cidr + "`");
+    throw Error(ErrorKind::invalid_argument, std::string("invalid ") + what + " `" + cidr + "`");
   s.prefix = std::stoi(p);
-  if (s.prefix > 30) throw Error(ErrorKind::invalid_argument, "subnet `" + cidr + "` is too small (at most /30)");
+  if (s.prefix > max_prefix)
+    throw Error(ErrorKind::invalid_argument, std::string(what) + " `" + cidr + "` is too small (at most /" + std::to_string(max_prefix) + ")");
   if ((s.addr & ~mask_of(s.prefix)) != 0)
-    throw Error(ErrorKind::invalid_argument, "invalid subnet `" + cidr + "`: host bits set (did you mean " +
+    throw Error(ErrorKind::invalid_argument, std::string("invalid ") + what + " `" + cidr + "`: host bits set (did you mean " +
                 ipv4_str(s.addr & mask_of(s.prefix)) + "/" + p + "?)");
   return s;
 }
@@ -492,6 +493,7 @@ Network Networks::load(const std::string& path) {
   n.options = b.value("options", json::object());
   n.bridge = b.value("bridge", j["plugins"][0].value("bridge", ""));
   n.bridge_given = b.value("bridge_given", false);
+  n.ip_range = b.value("ip_range", "");
   if (n.berth_made) {
     n.warm = n.name == kDefault ? 2 : 0;
     if (n.options.contains("warm") && n.options["warm"].is_string()) n.warm = std::atoi(n.options["warm"].get<std::string>().c_str());
@@ -603,6 +605,21 @@ Network Networks::create(const CreateSpec& spec) {
     if (!subnet.contains(gw) || gw == subnet.addr || gw == (subnet.addr | ~mask_of(subnet.prefix)))
       throw Error(ErrorKind::invalid_argument, "gateway " + spec.gateway + " is not a host address of subnet " + subnet.str());
   }
+  // Docker's --ip-range: inside the subnet (its CLI: "no matching subnet for range"); the range
+  // host-local picks from leaves out the subnet's own address and its broadcast.
+  uint32_t range_start = 0, range_end = 0;
+  if (!spec.ip_range.empty()) {
+    if (spec.subnet.empty())
+      throw Error(ErrorKind::invalid_argument, "--ip-range " + spec.ip_range + " needs the --subnet it is part of");
+    const Subnet r = Subnet::parse(spec.ip_range, "--ip-range", 32);
+    const uint32_t r_last = r.addr | ~mask_of(r.prefix), s_last = subnet.addr | ~mask_of(subnet.prefix);
+    if (r.prefix < subnet.prefix || !subnet.contains(r.addr))
+      throw Error(ErrorKind::invalid_argument, "no matching subnet for range " + r.str() + " (the subnet is " + subnet.str() + ")");
+    range_start = std::max(r.addr, subnet.first_host());
+    range_end = std::min(r_last, s_last - 1);
+    if (range_start > range_end || (range_start == range_end && range_start == gw))
+      throw Error(ErrorKind::invalid_argument, "--ip-range " + r.str() + " has no address to give");
+  }
   for (auto& [k, v] : spec.options.items()) {
     static const std::set<std::string> known = {"parent", "mode", "mtu", "com.docker.network.driver.mtu",
                                                 "com.docker.network.bridge.name", "warm"};
@@ -627,6 +644,11 @@ Network Networks::create(const CreateSpec& spec) {
   n.berth_made = true;
   const std::string ipam_dir = state_ + "/networks/ipam";
   json range = {{"subnet", n.subnet}, {"gateway", n.gateway}};
+  if (!spec.ip_range.empty()) {
+    n.ip_range = Subnet::parse(spec.ip_range, "--ip-range", 32).str();
+    range["rangeStart"] = ipv4_str(range_start);
+    range["rangeEnd"] = ipv4_str(range_end);
+  }
   json ipam = {{"type", "host-local"}, {"ranges", json::array({json::array({range})})}, {"dataDir", ipam_dir}};
   if (!spec.internal) ipam["routes"] = json::array({{{"dst", "0.0.0.0/0"}}});
   int mtu = 0;
@@ -685,6 +707,7 @@ Network Networks::create(const CreateSpec& spec) {
                            {"labels", n.labels}, {"options", n.options}, {"bridge", n.bridge}}}};
   if (n.bridge_given) n.conflist["berth"]["bridge_given"] = true;
   if (n.attachable) n.conflist["berth"]["attachable"] = true;
+  if (!n.ip_range.empty()) n.conflist["berth"]["ip_range"] = n.ip_range;
   fs::mkdir_p(dir(), 0755);
   const std::string path = dir() + "/" + n.name + ".conflist";
   fs::write_file_atomic(path, n.conflist.dump(2) + "\n", 0644);
@@ -1167,9 +1190,22 @@ Member Networks::attach(const Network& net, Member m) {
   m.native_ports = native_publish(net);
   if (m.native_ports && !m.ports.empty()) ensure_hostports_locked();
   Attachment at = attachment(m);
+  // The list the plugins are given: an address asked for outside the network's --ip-range is
+  // Docker's right (the range is only where addresses are picked), and host-local refuses one
+  // outside its rangeStart..rangeEnd: this ADD gets the whole subnet. Its leases are the same
+  // files, and DEL releases by container, whatever the range.
+  json conflist = net.conflist;
   if (!m.ip.empty()) {
     check_static_ip(net, m.ip);
     at.capability_args["ips"] = json::array({m.ip + "/" + std::to_string(Subnet::parse(net.subnet).prefix)});
+    if (!net.ip_range.empty() && !Subnet::parse(net.ip_range, "--ip-range", 32).contains(parse_ipv4(m.ip)))
+      for (auto& p : conflist["plugins"])
+        if (p.contains("ipam") && p["ipam"].contains("ranges"))
+          for (auto& set : p["ipam"]["ranges"])
+            for (auto& r : set) {
+              r.erase("rangeStart");
+              r.erase("rangeEnd");
+            }
   }
   if (!m.mac.empty()) {
     bool can = false;
@@ -1185,7 +1221,7 @@ Member Networks::attach(const Network& net, Member m) {
   // record holds this attachment's ports and name meanwhile, host-local locks its leases.
   lk.reset();
   try {
-    m.result = cni_.add(net.conflist, at);
+    m.result = cni_.add(conflist, at);
   } catch (const PluginError& e) {
     ::unlink(member_path(net.name, m.container_id).c_str());
     throw PluginError("network " + net.name + ": " + e.what(), e.cni_code());
@@ -1603,7 +1639,10 @@ json Networks::inspect(const Network& n) {
     containers[m.container_id] = {{"Name", m.container_name}, {"EndpointID", m.container_id.substr(0, 12) + "-" + n.id.substr(0, 12)},
                                   {"MacAddress", m.mac}, {"IPv4Address", m.cidr}, {"IPv6Address", ""}};
   json config = json::array();
-  if (!n.subnet.empty()) config.push_back({{"Subnet", n.subnet}, {"Gateway", n.gateway}});
+  if (!n.subnet.empty()) {
+    config.push_back({{"Subnet", n.subnet}, {"Gateway", n.gateway}});
+    if (!n.ip_range.empty()) config[0]["IPRange"] = n.ip_range;
+  }
   char created[64] = "0001-01-01T00:00:00Z";
   if (n.created > 0) {
     time_t t = static_cast<time_t>(n.created / 1000000000);

@@ -40,7 +40,8 @@ namespace berth::network {
 struct Subnet {
   uint32_t addr = 0;  // host byte order, host bits zero
   int prefix = 0;
-  static Subnet parse(const std::string& cidr);  // throws "invalid subnet `x`"
+  // Throws "invalid subnet `x`" (`what` names it), or "too small" past max_prefix.
+  static Subnet parse(const std::string& cidr, const char* what = "subnet", int max_prefix = 30);
   std::string str() const;
   bool contains(uint32_t ip) const;
   bool overlaps(const Subnet& o) const;
@@ -86,6 +87,7 @@ PortRules port_rules(const std::string& chain, const std::string& subnet, const 
 struct Network {
   std::string name, id, driver;  // driver: bridge, macvlan, ipvlan, or the first plugin's type
   std::string subnet, gateway;   // the first IPAM range ("" for a foreign list without one)
+  std::string ip_range;          // --ip-range: where addresses are picked from ("" = the subnet)
   std::string bridge;            // the bridge link (driver bridge)
   bool bridge_given = false;     // a bridge that existed at create (-o …bridge.name): never deleted
   bool internal = false;
@@ -104,6 +106,9 @@ struct CreateSpec {
   std::string name;
   std::string driver = "bridge";
   std::string subnet, gateway;  // "" = pick
+  // Docker's --ip-range: a CIDR inside the subnet that containers' addresses are picked from;
+  // an address asked for (--ip) may be anywhere in the subnet. Needs the subnet given.
+  std::string ip_range;
   bool internal = false;
   bool attachable = false;
   nlohmann::json labels = nlohmann::json::object();

@@ -1054,6 +1054,12 @@ PY
   run d run --rm --network none --mac-address 02:42:0a:4d:00:97 busybox true
   [ "$status" -eq 125 ]
   d network rm macnet >/dev/null
+  # --ip-range (IPAM.Config[].IPRange): picked from; inspect shows it.
+  d network create --subnet 172.29.8.0/24 --ip-range 172.29.8.128/25 rangenet >/dev/null
+  [ "$(d network inspect -f '{{range .IPAM.Config}}{{.IPRange}}{{end}}' rangenet)" = 172.29.8.128/25 ]
+  run -0 d run --rm --network rangenet busybox ip -4 -o addr show eth0
+  [[ "$output" == *"inet 172.29.8.128/24"* ]]
+  d network rm rangenet >/dev/null
 }
 
 @test "berthd: docker stop -t -1 sends no SIGKILL; a plain stop keeps the container's --stop-timeout" {

@@ -819,6 +819,49 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.
   [ "$status" -eq 125 ]
 }
 
+@test "--ip-range: addresses are picked from it, --ip may take one outside it in the subnet; bad ranges refused" {
+  e network create --subnet 10.123.0.0/16 --ip-range 10.123.7.0/30 ranged >/dev/null
+  [ "$(e network inspect ranged -f '{{range .IPAM.Config}}{{.Subnet}} {{.IPRange}}{{end}}')" = "10.123.0.0/16 10.123.7.0/30" ]
+  e run -d --name r1 --network ranged busybox sleep 1000 >/dev/null
+  e run -d --name r2 --network ranged busybox sleep 1000 >/dev/null
+  e run -d --name r3 --network ranged --ip 10.123.0.50 busybox sleep 1000 >/dev/null
+  e run -d --name r4 --network ranged busybox sleep 1000 >/dev/null
+  got=$(for c in r1 r2 r3 r4; do e inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' $c; done | sort | tr '\n' ' ')
+  echo "$got"
+  [ "$got" = "10.123.0.50 10.123.7.0 10.123.7.1 10.123.7.2 " ]
+  e run -d --name r5 --network ranged busybox sleep 1000 >/dev/null
+  [ "$(e inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' r5)" = 10.123.7.3 ]
+  # The range is full: the next does not start (it stays created, as Docker's) and holds no
+  # attachment.
+  run e run -d --name r6 --network ranged busybox sleep 1000
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"no IP addresses available"* ]]
+  [ "$(e inspect -f '{{.State.Status}}' r6)" = created ]
+  [ "$(e network inspect ranged -f '{{len .Containers}}')" = 5 ]
+  e rm r6 >/dev/null
+  # Back in the range: the address r1 gave back.
+  r1ip=$(e inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' r1)
+  e rm -f r1 >/dev/null
+  [ "$(e run --rm --network ranged busybox ip -4 -o addr show eth0 | awk '{print $4}')" = "$r1ip/16" ]
+  e rm -f r2 r3 r4 r5 >/dev/null
+  e network rm ranged >/dev/null
+  run e network create --ip-range 10.124.1.0/24 nosub
+  [ "$status" -eq 1 ]
+  [ "$output" = "berth: --ip-range 10.124.1.0/24 needs the --subnet it is part of" ]
+  run e network create --subnet 10.124.0.0/24 --ip-range 10.125.0.0/24 outside
+  [ "$status" -eq 1 ]
+  [[ "$output" == "berth: no matching subnet for range 10.125.0.0/24"* ]]
+  run e network create --subnet 10.124.0.0/24 --ip-range 10.124.0.0/16 wider
+  [ "$status" -eq 1 ]
+  run e network create --subnet 10.124.0.0/24 --ip-range 10.124.0.255/32 bcast
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"has no address to give"* ]]
+  run e network create --subnet 10.124.0.0/24 --ip-range 10.124.0.7/24 hostbits
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"invalid --ip-range"* ]]
+  [ -z "$(e network ls -q -f name=nosub -f name=outside -f name=wider -f name=bcast -f name=hostbits)" ]
+}
+
 @test "--mac-address sets eth0's address; a bad one, or a network that cannot, is refused" {
   run e run --rm --mac-address 02:42:0a:4d:00:99 busybox cat /sys/class/net/eth0/address
   [ "$status" -eq 0 ]

@@ -120,6 +120,7 @@ void Api::network_create(Exchange& ex, const Params&) {
       };
       spec.subnet = text("Subnet");
       spec.gateway = text("Gateway");
+      spec.ip_range = text("IPRange");
     }
   }
   // Docker's CheckDuplicate: a name taken is a conflict (compose relies on it).
