@@ -93,6 +93,21 @@ void add_short_id_alias(json& endpoint, const std::string& network, const std::s
   aliases.push_back(short_id);
 }
 
+// An endpoint setting given: a non-empty string or list (Docker's clients send "" and null too).
+bool endpoint_gives(const json& o, const char* k) {
+  return o.is_object() && o.contains(k) && ((o[k].is_string() && !o[k].get<std::string>().empty()) || (o[k].is_array() && !o[k].empty()));
+}
+
+// Docker's: an address or an alias of one's own is for user networks, not the default one.
+void refuse_on_default_network(const std::string& network, const json& endpoint) {
+  if (network != network::Networks::kDefault) return;
+  const json ipam = endpoint.is_object() ? endpoint.value("IPAMConfig", json::object()) : json::object();
+  if (endpoint_gives(ipam, "IPv4Address") || endpoint_gives(ipam, "IPv6Address"))
+    throw Error(ErrorKind::invalid_argument, "user specified IP address is supported on user defined networks only");
+  if (endpoint_gives(endpoint, "Aliases"))
+    throw Error(ErrorKind::invalid_argument, "network-scoped alias is supported only for containers in user defined networks");
+}
+
 // --rm (HostConfig.AutoRemove), read from the record without parsing all of its HostConfig:
 // state() asks it of every exited container a ps lists.
 bool auto_remove(const Container& c) {
@@ -1258,15 +1273,12 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
     // Its own entry may carry nothing a network would give (Docker's errors).
     if (endpoints.contains(mode) && endpoints[mode].is_object()) {
       const json& ep = endpoints[mode];
-      auto given = [](const json& o, const char* k) {
-        return o.is_object() && o.contains(k) && ((o[k].is_string() && !o[k].get<std::string>().empty()) || (o[k].is_array() && !o[k].empty()));
-      };
       const json ipam = ep.value("IPAMConfig", json::object());
-      if (given(ipam, "IPv4Address") || given(ipam, "IPv6Address"))
+      if (endpoint_gives(ipam, "IPv4Address") || endpoint_gives(ipam, "IPv6Address"))
         throw Error(ErrorKind::invalid_argument, "user specified IP address is supported on user defined networks only");
-      if (given(ep, "Aliases"))
+      if (endpoint_gives(ep, "Aliases"))
         throw Error(ErrorKind::invalid_argument, "network-scoped alias is supported only for containers in user defined networks");
-      if (given(ep, "MacAddress")) throw Error(ErrorKind::invalid_argument, "conflicting options: mac-address and the network mode");
+      if (endpoint_gives(ep, "MacAddress")) throw Error(ErrorKind::invalid_argument, "conflicting options: mac-address and the network mode");
     }
     endpoints = json::object();
     if (has_ports && mode != "host" && mode != "none")
@@ -1300,6 +1312,7 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
     if (!endpoints.contains(mode)) endpoints[mode] = json::object();
     for (auto& [name, ep] : endpoints.items()) {
       const network::Network on = name != mode ? networks_.get(name) : net;
+      refuse_on_default_network(on.name, ep);
       // Checked before anything is made: a static address the network cannot give too.
       if (const EndpointConfig ec = endpoint_config(ep); !ec.ipv4.empty()) network::Networks::check_static_ip(on, ec.ipv4);
     }
@@ -3250,6 +3263,7 @@ void Engine::connect(const std::string& ref, const std::string& name, const json
     throw Error(ErrorKind::not_found, "network " + name + " not found");
   }
   const network::Network net = *found;
+  refuse_on_default_network(net.name, endpoint_given);
   json endpoint = endpoint_given;
   add_short_id_alias(endpoint, net.name, c.id());
   json& eps = c.data["NetworkingConfig"]["EndpointsConfig"];

@@ -1053,6 +1053,9 @@ PY
   [[ "$output" == *"user specified IP address is supported on user defined networks only"* ]]
   run d run --rm --network none --mac-address 02:42:0a:4d:00:97 busybox true
   [ "$status" -eq 125 ]
+  run d run --rm --network bridge --ip 10.77.0.99 busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"user specified IP address is supported on user defined networks only"* ]]
   d network rm macnet >/dev/null
   # --ip-range (IPAM.Config[].IPRange): picked from; inspect shows it.
   d network create --subnet 172.29.8.0/24 --ip-range 172.29.8.128/25 rangenet >/dev/null

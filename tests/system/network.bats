@@ -800,6 +800,24 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.
   run e run --rm --network fixed --ip 10.1.1.1 busybox true
   [ "$status" -eq 125 ]
   [[ "$output" == *"is not in network fixed's subnet 10.123.45.0/24"* ]]
+  # Docker's: an address or an alias of one's own only on a user network, never the default.
+  in_default=10.77.0.99
+  for net in "" "--network bridge" "--network default"; do
+    run e run --rm $net --ip "$in_default" busybox true
+    [ "$status" -eq 125 ]
+    [ "$output" = "berth: user specified IP address is supported on user defined networks only" ]
+    run e run --rm $net --network-alias svc busybox true
+    [ "$status" -eq 125 ]
+    [ "$output" = "berth: network-scoped alias is supported only for containers in user defined networks" ]
+  done
+  e create --name later-default --network fixed busybox true >/dev/null
+  run e network connect --ip "$in_default" bridge later-default
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"user specified IP address is supported on user defined networks only"* ]]
+  run e network connect --alias svc bridge later-default
+  [ "$status" -ne 0 ]
+  [ "$(e inspect -f '{{len .NetworkSettings.Networks}}' later-default)" = 1 ]
+  e rm later-default >/dev/null
   # A network's first attachment failing in the plugin (here --ip of the gateway) leaves its
   # bridge with no port and the all-zero MAC: the next attachment still works.
   e network create --subnet 10.123.46.0/24 firstfail >/dev/null
