@@ -38,6 +38,7 @@
 #include "common/mountinfo.hpp"
 #include "diff/layer.hpp"
 #include "engine/instructions.hpp"
+#include "engine/log_options.hpp"
 #include "engine/model.hpp"
 #include "engine/spec.hpp"
 #include "engine/userns.hpp"
@@ -1139,39 +1140,8 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
     throw Error(ErrorKind::invalid_argument, "log driver none takes no options (--log-opt " +
                                                  host.log_config.config.begin()->first + ")");
   // The options berth's drivers have, checked here for every client (Docker's words for the
-  // others: json-file's compress, labels, env and tag are not implemented, so refused).
-  for (const auto& [k, v] : host.log_config.config) {
-    if (k == "max-size") {
-      // 0 would turn the rotation (and the default cap) off: Docker refuses it too.
-      if (parse_bytes(v, "--log-opt max-size") <= 0)
-        throw Error(ErrorKind::invalid_argument, "invalid --log-opt max-size `" + v + "`: it must be a positive size");
-    } else if (k == "max-file") {
-      char* end = nullptr;
-      const long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end || n < 1 || n > 1000) throw Error(ErrorKind::invalid_argument, "invalid --log-opt max-file `" + v + "`");
-    } else if (k == "mode") {
-      // Every driver's (Docker): berth's shim reads the output as it comes, so the container
-      // waits only while its pipe is full — blocking; non-blocking is taken as that.
-      if (v != "blocking" && v != "non-blocking")
-        throw Error(ErrorKind::invalid_argument, "invalid --log-opt mode `" + v + "`: blocking or non-blocking");
-    } else if (k == "max-buffer-size") {
-      parse_bytes(v, "--log-opt max-buffer-size");
-    } else if (k != "path") {
-      throw Error(ErrorKind::invalid_argument, "unknown log opt '" + k + "' for " + host.log_config.type +
-                                                   " log driver (berth's: max-size, max-file; path with k8s-file)");
-    }
-  }
-  if (auto it = host.log_config.config.find("path"); it != host.log_config.config.end()) {
-    // k8s-file's path (Podman's --log-opt path=; the CRI's log_directory/log_path).
-    if (host.log_config.type != "k8s-file" || it->second.empty() || it->second[0] != '/' ||
-        fs::clean_path(it->second) != it->second || it->second.back() == '/')
-      throw Error(ErrorKind::invalid_argument, "--log-opt path: an absolute file path, with --log-driver k8s-file only");
-    // Something there already must be a file to append to (a fifo would hold the shim's open
-    // for good, a device take the log).
-    struct stat st {};
-    if (::stat(it->second.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
-      throw Error(ErrorKind::invalid_argument, "--log-opt path `" + it->second + "`: not a regular file");
-  }
+  // others).
+  check_log_options(host.log_config.type, host.log_config.config);
   // Validate flag values now rather than at start (Docker's create fails on them too).
   apply_mounts(host, config);
   volumes_from(host);
@@ -1773,6 +1743,11 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     orders.runtime_root = runtime_root();
     orders.log_path = log_path(c);
     orders.log_cri = host.log_config.type == "k8s-file";
+    if (host.log_config.type == "json-file") {
+      std::string image_name = config.image;
+      if (image_name.empty()) image_name = c.data.value("ImageRef", c.rec.image);
+      orders.log_attrs = log_attributes(log_opts, {c.id(), c.rec.name, c.rec.image, image_name, &config});
+    }
     orders.events = events_path();
     orders.event_attributes = event_attributes(c);
     orders.terminal = config.tty;

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,8 +26,10 @@ enum class Format { json_file, cri };
 class Writer {
  public:
   // max_size 0: no rotation; max_files: the live file and max_files - 1 rotated ones (1:
-  // the file is truncated instead).
-  Writer(std::string path, int64_t max_size, int max_files, Format format = Format::json_file);
+  // the file is truncated instead). `attrs`: json-file's extra attributes of every record
+  // (Docker's --log-opt labels/env/tag: "attrs":{…} between stream and time).
+  Writer(std::string path, int64_t max_size, int max_files, Format format = Format::json_file,
+         const std::map<std::string, std::string>& attrs = {});
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
@@ -46,6 +49,7 @@ class Writer {
   int64_t max_size_;
   int max_files_;
   Format format_;
+  std::string attrs_;  // ,"attrs":{…} (json-file), or empty
   int fd_ = -1;
   int64_t size_ = 0;
   bool warned_ = false;
@@ -53,9 +57,10 @@ class Writer {
 
 struct Entry {
   std::string log, stream, time;  // time as written (RFC 3339, ns)
+  std::vector<std::pair<std::string, std::string>> attrs;  // json-file's "attrs", if any
   int64_t nanos() const;          // unix ns of `time`, 0 if unparsable
   // What `logs` prints of it (Docker's daemon's order): with `details`, the record's extra
-  // attributes and a space before the line — berth records none, so a space —; with
+  // attributes (k=v,… sorted by key, each query-escaped) and a space before the line; with
   // `timestamps`, its time and a space before that.
   std::string text(bool timestamps, bool details) const;
 };

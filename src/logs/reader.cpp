@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <deque>
 #include <nlohmann/json.hpp>
@@ -91,10 +92,40 @@ LineSink records(const Sink& sink) {
 
 }  // namespace
 
+namespace {
+
+// Go's url.QueryEscape, as Docker's `logs --details` prints attributes.
+void query_escape(const std::string& in, std::string& out) {
+  static const char hex[] = "0123456789ABCDEF";
+  for (unsigned char c : in) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else if (c == ' ') {
+      out += '+';
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+}
+
+}  // namespace
+
 std::string Entry::text(bool timestamps, bool details) const {
   std::string t;
   if (timestamps) t = time + " ";
-  if (details) t += " ";
+  if (details) {
+    auto sorted = attrs;
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      if (i) t += ',';
+      query_escape(sorted[i].first, t);
+      t += '=';
+      query_escape(sorted[i].second, t);
+    }
+    t += ' ';
+  }
   return t + log;
 }
 
@@ -132,6 +163,10 @@ bool parse_line(std::string_view line, Entry& out) {
   out.log = str("log", "");
   out.stream = str("stream", "stdout");
   out.time = str("time", "");
+  out.attrs.clear();
+  if (auto a = j.find("attrs"); a != j.end() && a->is_object())
+    for (auto& [k, v] : a->items())
+      if (v.is_string()) out.attrs.emplace_back(k, v.get<std::string>());
   return true;
 }
 

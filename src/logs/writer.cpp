@@ -40,8 +40,21 @@ void escape(const std::string& in, std::string& out) {
 
 }  // namespace
 
-Writer::Writer(std::string path, int64_t max_size, int max_files, Format format)
+Writer::Writer(std::string path, int64_t max_size, int max_files, Format format,
+               const std::map<std::string, std::string>& attrs)
     : path_(std::move(path)), max_size_(max_size), max_files_(max_files), format_(format) {
+  if (format_ == Format::json_file && !attrs.empty()) {
+    attrs_ = ",\"attrs\":{";
+    for (auto it = attrs.begin(); it != attrs.end(); ++it) {
+      if (it != attrs.begin()) attrs_ += ',';
+      attrs_ += '"';
+      escape(it->first, attrs_);
+      attrs_ += "\":\"";
+      escape(it->second, attrs_);
+      attrs_ += '"';
+    }
+    attrs_ += '}';
+  }
   open_file();
 }
 
@@ -79,7 +92,9 @@ void Writer::flush(const char* stream, std::string& pending) {
     escape(pending, line);
     line += "\",\"stream\":\"";
     line += stream;
-    line += "\",\"time\":\"";
+    line += '"';
+    line += attrs_;
+    line += ",\"time\":\"";
     line += rfc3339_nano(now_ns());
     line += "\"}\n";
   }

@@ -34,6 +34,7 @@ void write_orders(const std::string& dir, const Orders& o) {
                       {"restart", o.restart.name},
                       {"restart_max", o.restart.max},
                       {"cleanup", o.cleanup}};
+  if (!o.log_attrs.empty()) j["log_attrs"] = o.log_attrs;
   if (!o.runtime.empty()) j["runtime"] = o.runtime;
   if (!o.runtime_args.empty()) j["runtime_args"] = o.runtime_args;
   if (!o.runtime.empty()) j["runtime_timeout_ms"] = o.runtime_timeout_ms;
@@ -63,6 +64,7 @@ Orders read_orders(const std::string& dir) {
     o.log_cri = j.value("log_cri", false);
     o.log_max_size = j.value("log_max_size", int64_t{0});
     o.log_max_files = std::max(1, j.value("log_max_files", 1));
+    o.log_attrs = j.value("log_attrs", std::map<std::string, std::string>{});
     o.terminal = j.value("terminal", false);
     o.stdin_open = j.value("stdin", false);
     o.stdin_once = j.value("stdin_once", false);

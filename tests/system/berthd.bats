@@ -117,6 +117,11 @@ teardown_file() { berthd_teardown_file; }
   run -0 d logs --details --tail -1 lf
   [ "$output" = "$(printf ' line 1\n line 2\n line 3')" ]
   d rm lf
+  # json-file's attributes (compose's logging options), shown by --details.
+  d run --name la --label app=web -e REGION=eu --log-opt labels=app --log-opt env=REGION --log-opt tag='{{.Name}}' busybox echo hi >/dev/null
+  run -0 d logs --details la
+  [ "$output" = "REGION=eu,app=web,tag=la hi" ]
+  d rm la >/dev/null
   # --log-driver none: the attached run shows the output; logs is Docker's 501 and its words.
   run -0 d run --name nl --log-driver none busybox echo shown
   [ "$output" = shown ]

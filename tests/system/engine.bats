@@ -660,6 +660,38 @@ PY
   [[ "$output" == *"invalid --log-opt max-file"* ]]
 }
 
+@test "json-file's labels, labels-regex, env, env-regex and tag: attrs in every record, shown by logs --details" {
+  e run --name at --label app=web --label tier=front --label com.example.team=ops -e REGION=eu -e SECRET=s3 -e LANG_X='a b/c' \
+    --log-opt labels=app,absent --log-opt labels-regex='^com\.example\.' --log-opt env=REGION --log-opt env-regex='^LANG' \
+    --log-opt tag='{{.Name}}/{{.ImageName}}/{{.ID}}' busybox sh -c 'echo one; echo two >&2' >/dev/null 2>&1
+  id=$(e inspect -f '{{.Id}}' at)
+  log=$(e inspect -f '{{.LogPath}}' at)
+  # Docker's record: log, stream, attrs, time; only what the options name.
+  [ "$(head -1 "$log" | jq -c '.attrs')" = "{\"LANG_X\":\"a b/c\",\"REGION\":\"eu\",\"app\":\"web\",\"com.example.team\":\"ops\",\"tag\":\"at/busybox/${id:0:12}\"}" ]
+  [ "$(head -1 "$log" | jq -r 'keys_unsorted | join(",")')" = log,stream,attrs,time ]
+  # --details: the attributes sorted by key, query-escaped, comma-separated, then a space.
+  run -0 e logs --details at
+  [ "${lines[0]}" = "LANG_X=a+b%2Fc,REGION=eu,app=web,com.example.team=ops,tag=at%2Fbusybox%2F${id:0:12} one" ]
+  [ "${#lines[@]}" -eq 2 ]
+  run -0 e logs at
+  [ "$output" = "$(printf 'one\ntwo')" ]
+  e rm at >/dev/null
+  # Options that ask for nothing there add no attrs.
+  e run --name noat --log-opt labels=absent --log-opt env=ABSENT busybox echo x >/dev/null
+  [ "$(jq -c .attrs "$(e inspect -f '{{.LogPath}}' noat)")" = null ]
+  e rm noat >/dev/null
+  run e run --rm --log-opt labels-regex='(' busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == "berth: invalid --log-opt labels-regex \`(\`: "* ]]
+  run e run --rm --log-opt tag='{{.Nope}}' busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == "berth: invalid --log-opt tag \`{{.Nope}}\`: "*"Nope"* ]]
+  run e run --rm --log-driver k8s-file --log-opt tag=x busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"unknown log opt 'tag' for k8s-file log driver"* ]]
+  [ -z "$(e ps -aq)" ]
+}
+
 @test "restart policies: on-failure:N counts restarts; always stops on stop" {
   e run -d --name flaky --restart on-failure:2 busybox sh -c 'echo try; exit 1' >/dev/null
   wait_for sh -c "[ \"\$(\"$BERTH\" --root $BROOT --state $TEST_DIR/run inspect -f '{{.State.Status}}' flaky)\" = exited ]"

@@ -48,6 +48,7 @@
 #include "distribution/client.hpp"  // RegistryOptions; the client itself is the module's
 #include "cri/service.hpp"
 #include "engine/engine.hpp"
+#include "engine/log_options.hpp"
 #include "events/events.hpp"
 
 namespace {
@@ -158,10 +159,12 @@ void read_config_file(DaemonConfig& c, bool first) {
     if (!j["log-opts"].is_object()) throw Error(ErrorKind::invalid_argument, c.config_file + ": log-opts: want an object of strings");
     for (auto& [k, v] : j["log-opts"].items()) {
       if (!v.is_string()) throw Error(ErrorKind::invalid_argument, c.config_file + ": log-opts: " + k + ": want a string");
-      if (k != "max-size" && k != "max-file")
-        throw Error(ErrorKind::invalid_argument, c.config_file + ": log-opts: `" + k +
-                                                     "` is not supported (json-file's max-size and max-file)");
       c.log_opts[k] = v.get<std::string>();
+    }
+    try {
+      engine::check_log_options("json-file", c.log_opts);
+    } catch (const Error& e) {
+      throw Error(ErrorKind::invalid_argument, c.config_file + ": log-opts: " + e.what());
     }
   }
   if (j.contains("debug")) c.debug = j["debug"] == true;

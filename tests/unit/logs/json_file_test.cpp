@@ -71,6 +71,35 @@ TEST(JsonFileLog, RecordsRoundTripWithStreamsEscapesAndSplits) {
   EXPECT_EQ(e.stream, "stdout");
 }
 
+TEST(JsonFileLog, AttributesAreInEveryRecordAndDetailsPrintsThemSortedAndEscaped) {
+  test::TempDir d;
+  const std::string path = d / "c-json.log";
+  {
+    logs::Writer w(path, 0, 1, logs::Format::json_file, {{"tag", "web/1"}, {"a \"q\"", "x y,z=&"}});
+    std::string out;
+    w.add("stdout", "hi\n", 3, out);
+    w.add("stdout", "again\n", 6, out);
+  }
+  const std::string text = fs::read_file(path);
+  EXPECT_EQ(text.substr(0, text.find(",\"time\"")), R"({"log":"hi\n","stream":"stdout","attrs":{"a \"q\"":"x y,z=&","tag":"web/1"})");
+  auto all = read_all(logs::Follower(path));
+  ASSERT_EQ(all.size(), 2u);
+  ASSERT_EQ(all[1].attrs.size(), 2u);
+  EXPECT_EQ(all[1].text(false, true), "a+%22q%22=x+y%2Cz%3D%26,tag=web%2F1 again\n");
+  EXPECT_EQ(all[1].text(false, false), "again\n");
+  // Without attributes, --details is a space; the CRI format never carries any.
+  logs::Entry plain;
+  ASSERT_TRUE(logs::parse_line(R"({"log":"x\n","stream":"stdout","time":"2026-01-01T00:00:00Z","attrs":{"n":1}})", plain));
+  EXPECT_EQ(plain.text(false, true), " x\n");
+  const std::string cri = d / "cri.log";
+  {
+    logs::Writer w(cri, 0, 1, logs::Format::cri, {{"tag", "t"}});
+    std::string out;
+    w.add("stdout", "y\n", 2, out);
+  }
+  EXPECT_EQ(fs::read_file(cri).find("tag"), std::string::npos);
+}
+
 TEST(CriLog, TheKubeletsFormatWithFullAndPartialLinesReadsBack) {
   test::TempDir d;
   const std::string path = d / "0.log";
