@@ -1747,6 +1747,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       std::string image_name = config.image;
       if (image_name.empty()) image_name = c.data.value("ImageRef", c.rec.image);
       orders.log_attrs = log_attributes(log_opts, {c.id(), c.rec.name, c.rec.image, image_name, &config});
+      if (auto it = log_opts.find("compress"); it != log_opts.end()) orders.log_compress = parse_log_bool(it->second).value_or(false);
     }
     orders.events = events_path();
     orders.event_attributes = event_attributes(c);

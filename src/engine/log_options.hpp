@@ -4,11 +4,15 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "engine/container_config.hpp"
 
 namespace berth::engine {
+
+// Go's strconv.ParseBool (Docker's --log-opt compress): nullopt for anything else.
+std::optional<bool> parse_log_bool(const std::string& v);
 
 // Throws invalid_argument naming the option for one a driver does not take or a value it
 // cannot use: at create for every client, and by berthd for daemon.json's log-opts.

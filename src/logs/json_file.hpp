@@ -17,6 +17,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace berth::logs {
@@ -28,8 +29,10 @@ class Writer {
   // max_size 0: no rotation; max_files: the live file and max_files - 1 rotated ones (1:
   // the file is truncated instead). `attrs`: json-file's extra attributes of every record
   // (Docker's --log-opt labels/env/tag: "attrs":{…} between stream and time).
+  // `compress`: each rotated file becomes PATH.N.gz (Docker's --log-opt compress), gzipped by
+  // a thread of the writer so that the output keeps flowing meanwhile.
   Writer(std::string path, int64_t max_size, int max_files, Format format = Format::json_file,
-         const std::map<std::string, std::string>& attrs = {});
+         const std::map<std::string, std::string>& attrs = {}, bool compress = false);
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
@@ -50,6 +53,8 @@ class Writer {
   int max_files_;
   Format format_;
   std::string attrs_;  // ,"attrs":{…} (json-file), or empty
+  bool compress_;
+  std::thread gzip_;   // compressing PATH.1 (joined before the next rotation and at the end)
   int fd_ = -1;
   int64_t size_ = 0;
   bool warned_ = false;
@@ -69,8 +74,13 @@ struct Entry {
 bool parse_line(std::string_view line, Entry& out);
 
 // The files of a log, oldest first: PATH.N-1 … PATH.1, PATH (only those that exist, PATH
-// always last).
+// always last). A rotated file is PATH.N or, compressed, PATH.N.gz (PATH.N while both are
+// there: the compression is not finished).
 std::vector<std::string> files(const std::string& path);
+
+// gzips `from` into `to` (through a temporary name beside it), then removes `from`; false and
+// `from` kept on an error.
+bool gzip_file(const std::string& from, const std::string& to);
 
 // Returns false to stop reading.
 using Sink = std::function<bool(const Entry&)>;
@@ -111,6 +121,7 @@ class Follower {
  private:
   std::string path_;
   int inotify_ = -1;
+  int cur_ = -1;  // the file followed, held open: a rotation renames it, a compression removes it
   ino_t ino_ = 0;
   int64_t offset_ = 0;
   std::string partial_;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <deque>
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include "common/fd.hpp"
 #include "common/fs.hpp"
@@ -33,6 +34,27 @@ bool read_range(int fd, int64_t from, int64_t to, F&& take) {
   return true;
 }
 
+bool is_gz(const std::string& file) { return file.size() > 3 && file.compare(file.size() - 3, 3, ".gz") == 0; }
+
+// A compressed rotated file, decompressed piece by piece into `take`; false if `take` said
+// stop. A damaged file ends where it can no longer be read.
+template <class F>
+bool read_gz(int fd, F&& take) {
+  const int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return true;
+  gzFile gz = ::gzdopen(dup, "rb");
+  if (!gz) {
+    ::close(dup);
+    return true;
+  }
+  std::string buf(65536, '\0');
+  bool go = true;
+  for (int n; go && (n = ::gzread(gz, buf.data(), static_cast<unsigned>(buf.size()))) > 0;)
+    go = take(std::string_view(buf.data(), static_cast<size_t>(n)));
+  ::gzclose(gz);
+  return go;
+}
+
 // The last n lines of the files (oldest first), read from the end; the newest file only up
 // to `limit`. A line still being written (no newline yet) is left out.
 std::vector<std::string> last_lines(const std::vector<std::string>& files, size_t n, int64_t limit) {
@@ -41,6 +63,23 @@ std::vector<std::string> last_lines(const std::vector<std::string>& files, size_
     UniqueFd fd(::open(f->c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st;
     if (!fd || ::fstat(fd.get(), &st) < 0) continue;
+    if (is_gz(*f)) {
+      // Compressed: read whole (a rotated file is at most max-size), its lines from the end.
+      std::string text;
+      read_gz(fd.get(), [&](std::string_view piece) {
+        text.append(piece);
+        return true;
+      });
+      if (!text.empty() && text.back() != '\n') text.resize(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+      size_t end = text.size();
+      while (rev.size() < n && end > 0) {
+        const size_t prev = end >= 2 ? text.rfind('\n', end - 2) : std::string::npos;
+        const size_t start = prev == std::string::npos ? 0 : prev + 1;
+        rev.push_back(text.substr(start, end - 1 - start));
+        end = start;
+      }
+      continue;
+    }
     off_t pos = f == files.rbegin() ? std::min<off_t>(st.st_size, limit) : st.st_size;
     std::string acc;  // bytes read and not yet split, ending with a newline once trimmed
     bool trimmed = false;
@@ -172,8 +211,13 @@ bool parse_line(std::string_view line, Entry& out) {
 
 std::vector<std::string> files(const std::string& path) {
   std::vector<std::string> out;
-  for (int i = 99; i >= 1; --i)
-    if (fs::exists(path + "." + std::to_string(i))) out.push_back(path + "." + std::to_string(i));
+  for (int i = 99; i >= 1; --i) {
+    const std::string f = path + "." + std::to_string(i);
+    if (fs::exists(f))
+      out.push_back(f);
+    else if (fs::exists(f + ".gz"))
+      out.push_back(f + ".gz");
+  }
   out.push_back(path);
   return out;
 }
@@ -188,8 +232,9 @@ Follower::Follower(std::string path) : path_(std::move(path)) {
       inotify_ = -1;
     }
   }
+  cur_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st {};
-  if (::stat(path_.c_str(), &st) == 0) {
+  if (cur_ >= 0 && ::fstat(cur_, &st) == 0) {
     ino_ = st.st_ino;
     offset_ = st.st_size;
   }
@@ -197,6 +242,7 @@ Follower::Follower(std::string path) : path_(std::move(path)) {
 
 Follower::~Follower() {
   if (inotify_ >= 0) ::close(inotify_);
+  if (cur_ >= 0) ::close(cur_);
 }
 
 bool Follower::read_existing(const ReadOptions& o, const Sink& sink) const {
@@ -228,17 +274,22 @@ bool Follower::read_existing(const ReadOptions& o, const Sink& sink) const {
 }
 
 bool Follower::read_existing_lines(const LineSink& sink) const {
-  const auto all = files(path_);
-  for (size_t i = 0; i < all.size(); ++i) {
-    UniqueFd fd(::open(all[i].c_str(), O_RDONLY | O_CLOEXEC));
+  // The rotated files by name, the followed one (the newest when this follower was made) from
+  // its held fd up to where following starts: a rotation since then moved it among the
+  // rotated names, where it is skipped.
+  auto all = files(path_);
+  all.pop_back();
+  for (const auto& f : all) {
+    UniqueFd fd(::open(f.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st {};
-    if (!fd || ::fstat(fd.get(), &st) < 0) continue;
-    const int64_t end = i + 1 == all.size() ? std::min<int64_t>(st.st_size, offset_) : st.st_size;
+    if (!fd || ::fstat(fd.get(), &st) < 0 || (cur_ >= 0 && st.st_ino == ino_)) continue;
     std::string partial;
-    if (!read_range(fd.get(), 0, end, [&](std::string_view piece) { return feed(partial, piece, sink); }))
-      return false;
+    const auto take = [&](std::string_view piece) { return feed(partial, piece, sink); };
+    if (!(is_gz(f) ? read_gz(fd.get(), take) : read_range(fd.get(), 0, st.st_size, take))) return false;
   }
-  return true;
+  if (cur_ < 0) return true;
+  std::string partial;
+  return read_range(cur_, 0, offset_, [&](std::string_view piece) { return feed(partial, piece, sink); });
 }
 
 bool Follower::drain(const Sink& sink) { return drain_lines(records(sink)); }
@@ -249,29 +300,37 @@ bool Follower::drain_lines(const LineSink& sink) {
     while (::read(inotify_, ev, sizeof ev) > 0) {
     }
   }
-  UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
-  struct stat st {};
-  if (!fd || ::fstat(fd.get(), &st) < 0) return true;  // between a rotation's renames
   const auto take = [&](std::string_view piece) { return feed(partial_, piece, sink); };
-  if (st.st_ino != ino_) {
-    // Rotated: the rest of the file we were reading is now PATH.1.
-    if (ino_ != 0) {
-      UniqueFd old(::open((path_ + ".1").c_str(), O_RDONLY | O_CLOEXEC));
-      struct stat ost {};
-      if (old && ::fstat(old.get(), &ost) == 0 && ost.st_ino == ino_ &&
-          !read_range(old.get(), offset_, ost.st_size, take))
-        return false;
-    }
+  struct stat st {};
+  const bool there = ::stat(path_.c_str(), &st) == 0;  // not: between a rotation's renames
+  if (cur_ >= 0 && (!there || st.st_ino != ino_)) {
+    // Rotated: the rest of the file followed, whatever its name now (PATH.1, or removed by
+    // its compression), is still read through the fd held.
+    struct stat ost {};
+    if (::fstat(cur_, &ost) == 0 && ost.st_size > offset_ && !read_range(cur_, offset_, ost.st_size, take)) return false;
+    offset_ = ost.st_size;
+    if (!there) return true;
+  }
+  if (!there) return true;
+  if (cur_ < 0 || st.st_ino != ino_) {
+    UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat nst {};
+    if (!fd || ::fstat(fd.get(), &nst) < 0) return true;
+    if (cur_ >= 0) ::close(cur_);
+    cur_ = fd.release();
     partial_.clear();
-    ino_ = st.st_ino;
+    ino_ = nst.st_ino;
     offset_ = 0;
+    st = nst;
   } else if (st.st_size < offset_) {
     offset_ = 0;  // truncated (a rotation that keeps one file)
     partial_.clear();
   }
+  struct stat cst {};
+  if (::fstat(cur_, &cst) < 0) return true;
   const int64_t from = offset_;
-  offset_ = st.st_size;
-  return read_range(fd.get(), from, st.st_size, take);
+  offset_ = cst.st_size;
+  return read_range(cur_, from, cst.st_size, take);
 }
 
 }  // namespace berth::logs

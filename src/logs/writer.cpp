@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include <zlib.h>
+
+#include "common/fd.hpp"
 #include "common/fs.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
@@ -41,8 +44,9 @@ void escape(const std::string& in, std::string& out) {
 }  // namespace
 
 Writer::Writer(std::string path, int64_t max_size, int max_files, Format format,
-               const std::map<std::string, std::string>& attrs)
-    : path_(std::move(path)), max_size_(max_size), max_files_(max_files), format_(format) {
+               const std::map<std::string, std::string>& attrs, bool compress)
+    : path_(std::move(path)), max_size_(max_size), max_files_(max_files), format_(format),
+      compress_(compress && max_files > 1) {
   if (format_ == Format::json_file && !attrs.empty()) {
     attrs_ = ",\"attrs\":{";
     for (auto it = attrs.begin(); it != attrs.end(); ++it) {
@@ -65,6 +69,7 @@ void Writer::reopen() {
 }
 
 Writer::~Writer() {
+  if (gzip_.joinable()) gzip_.join();
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -132,12 +137,64 @@ void Writer::rotate() {
   if (max_files_ <= 1) {
     if (::truncate(path_.c_str(), 0) < 0) log::warn("log " + path_ + ": truncate: " + std::strerror(errno));
   } else {
-    for (int i = max_files_ - 1; i >= 1; --i) {
-      std::string from = i == 1 ? path_ : path_ + "." + std::to_string(i - 1);
-      ::rename(from.c_str(), (path_ + "." + std::to_string(i)).c_str());
+    // The last compression is done before its file moves on.
+    if (gzip_.joinable()) gzip_.join();
+    // Plain and compressed names alike: a file whose compression failed stays plain.
+    for (const char* ext : {"", ".gz"}) ::unlink((path_ + "." + std::to_string(max_files_ - 1) + ext).c_str());
+    for (int i = max_files_ - 1; i >= 1; --i)
+      for (const char* ext : {"", ".gz"}) {
+        if (i == 1 && *ext) continue;
+        const std::string from = i == 1 ? path_ : path_ + "." + std::to_string(i - 1) + ext;
+        ::rename(from.c_str(), (path_ + "." + std::to_string(i) + ext).c_str());
+      }
+    if (compress_) {
+      const std::string one = path_ + ".1";
+      gzip_ = std::thread([one] {
+        if (!gzip_file(one, one + ".gz")) log::warn("log " + one + ": cannot compress it (kept as it is)");
+      });
     }
   }
   open_file();
+}
+
+bool gzip_file(const std::string& from, const std::string& to) {
+  UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) return false;
+  const std::string tmp = to + ".tmp";
+  UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  if (!out) return false;
+  z_stream z{};
+  // gzip framing (15 + 16), the default level: what Docker's compress writes.
+  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;
+  std::string ibuf(65536, '\0'), obuf(65536, '\0');
+  bool ok = true;
+  for (int flush = Z_NO_FLUSH; ok && flush != Z_FINISH;) {
+    const ssize_t n = ::read(in.get(), ibuf.data(), ibuf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ok = false;
+      break;
+    }
+    flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
+    z.next_in = reinterpret_cast<Bytef*>(ibuf.data());
+    z.avail_in = static_cast<uInt>(n);
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(obuf.data());
+      z.avail_out = static_cast<uInt>(obuf.size());
+      if (deflate(&z, flush) == Z_STREAM_ERROR) ok = false;
+      const size_t have = obuf.size() - z.avail_out;
+      if (ok && have && !fs::write_all(out.get(), std::string_view(obuf.data(), have))) ok = false;
+    } while (ok && z.avail_out == 0);
+  }
+  deflateEnd(&z);
+  if (ok && ::fsync(out.get()) < 0) ok = false;
+  out.reset();
+  if (!ok || ::rename(tmp.c_str(), to.c_str()) < 0) {
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  ::unlink(from.c_str());
+  return true;
 }
 
 }  // namespace berth::logs

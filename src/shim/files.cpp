@@ -35,6 +35,7 @@ void write_orders(const std::string& dir, const Orders& o) {
                       {"restart_max", o.restart.max},
                       {"cleanup", o.cleanup}};
   if (!o.log_attrs.empty()) j["log_attrs"] = o.log_attrs;
+  if (o.log_compress) j["log_compress"] = true;
   if (!o.runtime.empty()) j["runtime"] = o.runtime;
   if (!o.runtime_args.empty()) j["runtime_args"] = o.runtime_args;
   if (!o.runtime.empty()) j["runtime_timeout_ms"] = o.runtime_timeout_ms;
@@ -65,6 +66,7 @@ Orders read_orders(const std::string& dir) {
     o.log_max_size = j.value("log_max_size", int64_t{0});
     o.log_max_files = std::max(1, j.value("log_max_files", 1));
     o.log_attrs = j.value("log_attrs", std::map<std::string, std::string>{});
+    o.log_compress = j.value("log_compress", false);
     o.terminal = j.value("terminal", false);
     o.stdin_open = j.value("stdin", false);
     o.stdin_once = j.value("stdin_once", false);

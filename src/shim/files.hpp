@@ -43,6 +43,7 @@ struct Orders {
   int64_t log_max_size = 0;  // bytes; 0: no rotation
   int log_max_files = 1;
   std::map<std::string, std::string> log_attrs;  // json-file's extra attributes (--log-opt labels/env/tag)
+  bool log_compress = false;                      // rotated files gzipped (--log-opt compress)
   bool terminal = false, stdin_open = false;
   // Docker's StdinOnce: an attached client's end of input closes the container's stdin; without
   // it the container keeps its stdin open for the next attach.

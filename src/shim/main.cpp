@@ -134,7 +134,8 @@ class Shim {
   Shim(std::string dir, Orders o, int gate_fd) : dir_(std::move(dir)), o_(std::move(o)), gate_fd_(gate_fd) {
     if (!o_.log_path.empty())
       log_ = std::make_unique<logs::Writer>(o_.log_path, o_.log_max_size, o_.log_max_files,
-                                            o_.log_cri ? logs::Format::cri : logs::Format::json_file, o_.log_attrs);
+                                            o_.log_cri ? logs::Format::cri : logs::Format::json_file, o_.log_attrs,
+                                            o_.log_compress);
   }
 
   // Creates and starts the container; returns its pid or throws.

@@ -719,7 +719,7 @@ PY
   d rmi "$REGISTRY/library/busybox:mirrored"
   local M=$DD/mirrored
   mkdir -p "$M"
-  printf '{"registry-mirrors": ["http://%s"], "log-driver": "json-file", "log-opts": {"max-size": "1k", "max-file": "2"},
+  printf '{"registry-mirrors": ["http://%s"], "log-driver": "json-file", "log-opts": {"max-size": "1k", "max-file": "2", "compress": "true", "tag": "{{.Name}}"},
            "default-address-pools": [{"base": "10.123.0.0/23", "size": 24}, {"base": "10.124.8.0/24", "size": 25}]}' "$REGISTRY" > "$M/daemon.json"
   "$BERTHD" --root "$M/root" --state "$M/run" -H "unix://$M/d.sock" --config-file "$M/daemon.json" > "$M/berthd.log" 2>&1 3>&- &
   local pid=$!
@@ -745,6 +745,13 @@ PY
   run -0 m logs logged
   [ "${#lines[@]}" -lt 300 ]
   [ "${lines[-1]}" = "line 300 of a log that rotates" ]
+  # compress and tag from daemon.json: the rotated file gzipped, the tag in every record.
+  local lp
+  lp=$(m inspect -f '{{.LogPath}}' logged)
+  wait_for test -e "$lp.1.gz"
+  [ "$(zcat "$lp.1.gz" | head -1 | jq -r .attrs.tag)" = logged ]
+  run -0 m logs --details --tail 1 logged
+  [ "$output" = "tag=logged line 300 of a log that rotates" ]
   # a container's own log options win
   run -0 m run --rm --network none --log-opt max-size=5m busybox:mirrored true
   run -0 m rm logged
@@ -755,6 +762,10 @@ PY
   printf '{"log-driver": "syslog"}' > "$DD/bad.json"
   run -125 "$BERTHD" --root "$DD/root" --state "$DD/run-bad" -H "unix://$DD/bad.sock" --config-file "$DD/bad.json"
   [[ "$output" == *"log-driver \"syslog\" is not supported"* ]]
+  # a log option berth does not have, or a bad value: berthd does not start
+  printf '{"log-opts": {"labels-regex": "("}}' > "$DD/bad.json"
+  run -125 "$BERTHD" --root "$DD/root" --state "$DD/run-bad" -H "unix://$DD/bad.sock" --config-file "$DD/bad.json"
+  [[ "$output" == *"log-opts: invalid --log-opt labels-regex"* ]]
   stop_registry
 }
 

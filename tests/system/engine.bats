@@ -604,7 +604,7 @@ PY
   [ "${lines[1]}" != 1 ]
 }
 
-@test "json-file logs: streams, --tail, -t, -f until exit, rotation with --log-opt" {
+@test "json-file logs: streams, --tail, -t, -f until exit, rotation with --log-opt, compressed rotation" {
   e run --name lg busybox sh -c 'for i in 1 2 3 4 5; do echo line$i; done; echo err >&2' >/dev/null 2>&1
   log=$(e inspect -f '{{.LogPath}}' lg)
   [ "$(jq -r 'select(.stream=="stderr") | .log' "$log")" = err ]
@@ -652,9 +652,31 @@ PY
   run e run --rm --log-opt max-size=0 busybox true
   [ "$status" -eq 125 ]
   [[ "$output" == *"it must be a positive size"* ]]
-  run e run --rm --log-opt compress=true busybox true
+  run e run --rm --log-opt local-only=1 busybox true
   [ "$status" -eq 125 ]
-  [[ "$output" == *"unknown log opt 'compress' for json-file log driver"* ]]
+  [[ "$output" == *"unknown log opt 'local-only' for json-file log driver"* ]]
+  # compress: rotated files are PATH.N.gz (gzip), read back by logs, -f follows across them.
+  e run -d --name gz --log-opt max-size=4k --log-opt max-file=5 --log-opt compress=true busybox \
+    sh -c 'sleep 0.5; i=1; while [ $i -le 2000 ]; do echo line-$i; i=$((i+1)); [ $((i % 20)) = 0 ] && usleep 2000; done' >/dev/null
+  run -0 timeout 60 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" logs -f gz
+  [ "$output" = "$(seq 1 2000 | sed 's/^/line-/')" ]
+  log=$(e inspect -f '{{.LogPath}}' gz)
+  wait_for test ! -e "$log.1"
+  [ "$(ls "$log".* | sed "s|$log||" | tr '\n' ' ')" = ".1.gz .2.gz .3.gz .4.gz " ]
+  # The newest compressed file ends where the live one begins.
+  last_gz=$(zcat "$log.1.gz" | tail -1 | jq -r .log)
+  first_live=$(head -1 "$log" | jq -r .log)
+  [ "${last_gz#line-}" -eq $(( ${first_live#line-} - 1 )) ]
+  run -0 e logs gz
+  [ "${lines[-1]}" = line-2000 ]
+  first=${lines[0]#line-}
+  [ "$output" = "$(seq "$first" 2000 | sed 's/^/line-/')" ]
+  e rm gz >/dev/null
+  run e run --rm --log-opt max-size=1k --log-opt compress=true busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"compress cannot be true when max-file is less than 2"* ]]
+  run e run --rm --log-opt compress=yes busybox true
+  [ "$status" -eq 125 ]
   run e create --log-opt max-file=0 busybox true
   [ "$status" -eq 1 ]
   [[ "$output" == *"invalid --log-opt max-file"* ]]
