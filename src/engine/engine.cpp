@@ -1133,9 +1133,10 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
   // The only log driver: what inspect shows (Docker's clients read it to choose how to get
   // the output), whatever the request left out.
   if (host.log_config.type.empty()) host.log_config.type = "json-file";
-  if (host.log_config.type != "json-file" && host.log_config.type != "k8s-file" && host.log_config.type != "none")
+  if (host.log_config.type != "json-file" && host.log_config.type != "local" && host.log_config.type != "k8s-file" &&
+      host.log_config.type != "none")
     throw Error(ErrorKind::invalid_argument,
-                "log driver `" + host.log_config.type + "` is not supported: json-file, k8s-file or none");
+                "log driver `" + host.log_config.type + "` is not supported: json-file, local, k8s-file or none");
   if (host.log_config.type == "none" && !host.log_config.config.empty())
     throw Error(ErrorKind::invalid_argument, "log driver none takes no options (--log-opt " +
                                                  host.log_config.config.begin()->first + ")");
@@ -1748,6 +1749,11 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       if (image_name.empty()) image_name = c.data.value("ImageRef", c.rec.image);
       orders.log_attrs = log_attributes(log_opts, {c.id(), c.rec.name, c.rec.image, image_name, &config});
       if (auto it = log_opts.find("compress"); it != log_opts.end()) orders.log_compress = parse_log_bool(it->second).value_or(false);
+    } else if (host.log_config.type == "local") {
+      // Docker's local driver keeps its records in a format of its own that only dockerd
+      // reads; berth keeps json-file's records with local's defaults: rotated compressed.
+      auto it = log_opts.find("compress");
+      orders.log_compress = it == log_opts.end() || parse_log_bool(it->second).value_or(true);
     }
     orders.events = events_path();
     orders.event_attributes = event_attributes(c);
@@ -1770,7 +1776,10 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       if (log_opts.count("max-size")) orders.log_max_size = parse_bytes(log_opts.at("max-size"), "--log-opt max-size");
     } else if (log_opts.count("max-size")) {
       orders.log_max_size = parse_bytes(log_opts.at("max-size"), "--log-opt max-size");
-      if (log_opts.count("max-file")) orders.log_max_files = log_files();
+      if (log_opts.count("max-file"))
+        orders.log_max_files = log_files();
+      else if (host.log_config.type == "local")
+        orders.log_max_files = kDefaultLogMaxFiles;  // local's default; json-file's is one file
     } else {
       orders.log_max_size = kDefaultLogMaxSize;
       orders.log_max_files = log_opts.count("max-file") ? log_files() : kDefaultLogMaxFiles;

@@ -15,6 +15,7 @@ class Engine;
 struct InfoExtras {
   std::string server_version;          // berth's
   std::vector<std::string> mirrors;    // registry-mirrors (berthd's daemon.json)
+  std::string log_driver = "json-file";  // the default log driver (berthd's daemon.json)
 };
 
 nlohmann::json docker_info(Engine& eng, const InfoExtras& extras);

@@ -106,13 +106,13 @@ void check_log_options(const std::string& driver, const std::map<std::string, st
       struct stat st {};
       if (::stat(v.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
         throw Error(ErrorKind::invalid_argument, "--log-opt path `" + v + "`: not a regular file");
-    } else if (driver == "json-file" && k == "compress") {
+    } else if ((driver == "json-file" || driver == "local") && k == "compress") {
       if (!parse_log_bool(v)) throw Error(ErrorKind::invalid_argument, "invalid --log-opt compress `" + v + "`: true or false");
       // Docker's rule. Without max-size berth keeps 5 files of 20 MB unless max-file says
       // otherwise; with max-size, json-file's default is one file.
       const auto files = opts.find("max-file");
       const bool one_file = files != opts.end() ? files->second == "1" : opts.count("max-size") > 0;
-      if (*parse_log_bool(v) && one_file)
+      if (*parse_log_bool(v) && one_file && driver == "json-file")
         throw Error(ErrorKind::invalid_argument, "compress cannot be true when max-file is less than 2");
     } else if (driver == "json-file" && (k == "labels" || k == "env")) {
       // Comma-separated names; any text is a name (one that is not there adds nothing).
@@ -130,7 +130,10 @@ void check_log_options(const std::string& driver, const std::map<std::string, st
     } else {
       throw Error(ErrorKind::invalid_argument,
                   "unknown log opt '" + k + "' for " + driver + " log driver (berth's: max-size, max-file, mode" +
-                      (driver == "json-file" ? ", compress, labels, labels-regex, env, env-regex, tag" : driver == "k8s-file" ? ", path" : "") + ")");
+                      (driver == "json-file" ? ", compress, labels, labels-regex, env, env-regex, tag"
+                       : driver == "local"  ? ", compress"
+                       : driver == "k8s-file" ? ", path"
+                                            : "") + ")");
     }
   }
 }

@@ -117,6 +117,14 @@ teardown_file() { berthd_teardown_file; }
   run -0 d logs --details --tail -1 lf
   [ "$output" = "$(printf ' line 1\n line 2\n line 3')" ]
   d rm lf
+  # The local driver (what Docker's docs advise against full disks): rotated and compressed
+  # by default, read by logs.
+  d run --name loc --log-driver local --log-opt max-size=1k busybox sh -c 'for i in $(seq 1 200); do echo "line $i"; done' >/dev/null
+  [ "$(d inspect -f '{{.HostConfig.LogConfig.Type}}' loc)" = local ]
+  run -0 d logs --tail 1 loc
+  [ "$output" = "line 200" ]
+  wait_for test -e "$(d inspect -f '{{.LogPath}}' loc).1.gz"
+  d rm loc >/dev/null
   # json-file's attributes (compose's logging options), shown by --details.
   d run --name la --label app=web -e REGION=eu --log-opt labels=app --log-opt env=REGION --log-opt tag='{{.Name}}' busybox echo hi >/dev/null
   run -0 d logs --details la
@@ -752,8 +760,13 @@ PY
   [ "$(zcat "$lp.1.gz" | head -1 | jq -r .attrs.tag)" = logged ]
   run -0 m logs --details --tail 1 logged
   [ "$output" = "tag=logged line 300 of a log that rotates" ]
-  # a container's own log options win
-  run -0 m run --rm --network none --log-opt max-size=5m busybox:mirrored true
+  # a container's own log options win, the daemon's fill in the rest (Docker's merge); another
+  # driver takes none of them
+  run -0 m run --name own --network none --log-opt max-size=5m busybox:mirrored true
+  [ "$(m inspect -f '{{json .HostConfig.LogConfig.Config}}' own)" = '{"compress":"true","max-file":"2","max-size":"5m","tag":"{{.Name}}"}' ]
+  run -0 m run --name other --network none --log-driver local busybox:mirrored true
+  [ "$(m inspect -f '{{.HostConfig.LogConfig.Type}} {{json .HostConfig.LogConfig.Config}}' other)" = 'local {}' ]
+  m rm own other >/dev/null
   run -0 m rm logged
   kill -TERM "$pid"; wait "$pid" || true
   grep -q " $M" /proc/self/mountinfo && awk -v d="$M" '$5 ~ "^"d {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l

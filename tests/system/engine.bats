@@ -647,7 +647,7 @@ PY
   [[ "$output" == *"log driver none takes no options"* ]]
   run e run --rm --log-driver syslog busybox true
   [ "$status" -eq 125 ]
-  [[ "$output" == *"json-file, k8s-file"*"or none"* ]]
+  [[ "$output" == *"json-file, local, k8s-file"*"or none"* ]]
   # json-file's options berth has not: refused (by the engine: the API's clients too).
   run e run --rm --log-opt max-size=0 busybox true
   [ "$status" -eq 125 ]
@@ -677,6 +677,16 @@ PY
   [[ "$output" == *"compress cannot be true when max-file is less than 2"* ]]
   run e run --rm --log-opt compress=yes busybox true
   [ "$status" -eq 125 ]
+  # --log-driver local: json-file's records, local's defaults (5 files, compressed).
+  e run --name loc --log-driver local --log-opt max-size=2k busybox sh -c 'i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); done' >/dev/null
+  log=$(e inspect -f '{{.LogPath}}' loc)
+  wait_for test ! -e "$log.1"
+  [ "$(ls "$log".* | sed "s|$log||" | tr '\n' ' ')" = ".1.gz .2.gz .3.gz .4.gz " ]
+  [ "$(e logs --tail 1 loc)" = line-299 ]
+  e rm loc >/dev/null
+  run e run --rm --log-driver local --log-opt tag=x busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"unknown log opt 'tag' for local log driver"* ]]
   run e create --log-opt max-file=0 busybox true
   [ "$status" -eq 1 ]
   [[ "$output" == *"invalid --log-opt max-file"* ]]

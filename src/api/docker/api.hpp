@@ -37,7 +37,9 @@ struct Settings {
   std::string root, state;      // for /info
   // Registries: what /images/create and push use (set by berthd from its config).
   std::function<image::Transfer(const std::string& auth_header)> transfer;
-  // daemon.json's log-opts: the json-file options of a container created without its own.
+  // daemon.json's log-driver and log-opts: the driver of a container created without one, and
+  // the options of its driver it does not give itself (Docker's merge).
+  std::string log_driver = "json-file";
   std::map<std::string, std::string> log_opts;
   std::vector<std::string> registry_mirrors;  // for /info
   // ADD of a URL in POST /build: the body to the fd; Last-Modified (unix s, 0: none).

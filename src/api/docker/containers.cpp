@@ -214,15 +214,17 @@ void Api::container_create(Exchange& ex, const Params&) {
     r.host = json::object();
   }
   if (!r.host.contains("NetworkMode") || r.host["NetworkMode"] == "") r.host["NetworkMode"] = "default";
-  // The daemon's log-opts for a container that brings none of its own (Docker's rule).
-  if (!settings_.log_opts.empty()) {
+  // The daemon's log driver for a container that names none, and its options for a container
+  // of that driver, each one the container does not give itself (Docker's merge).
+  {
     json& lc = r.host["LogConfig"];
     if (!lc.is_object()) lc = json::object();
     const std::string type = lc.value("Type", json("")).is_string() ? lc.value("Type", "") : "";
-    if ((type.empty() || type == "json-file") &&
-        (!lc.contains("Config") || !lc["Config"].is_object() || lc["Config"].empty())) {
-      lc["Type"] = "json-file";
-      lc["Config"] = settings_.log_opts;
+    if (type.empty()) lc["Type"] = settings_.log_driver;
+    if (lc["Type"] == settings_.log_driver && !settings_.log_opts.empty()) {
+      if (!lc.contains("Config") || !lc["Config"].is_object()) lc["Config"] = json::object();
+      for (const auto& [k, v] : settings_.log_opts)
+        if (!lc["Config"].contains(k)) lc["Config"][k] = v;
     }
   }
   const json net = body.value("NetworkingConfig", json::object());

@@ -73,6 +73,7 @@ void Api::info(Exchange& ex, const Params&) {
   engine::InfoExtras x;
   x.server_version = settings_.berth_version;
   x.mirrors = settings_.registry_mirrors;
+  x.log_driver = settings_.log_driver;
   ex.reply(200, engine::docker_info(eng_, x));
 }
 

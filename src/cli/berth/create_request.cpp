@@ -457,8 +457,8 @@ engine::CreateRequest build_request(const Args& a) {
   }
   h["RestartPolicy"] = restart_flag(a.get("restart", "no"));
   json log_config = {{"Type", a.get("log-driver", "json-file")}, {"Config", json::object()}};
-  if (log_config["Type"] != "json-file" && log_config["Type"] != "k8s-file" && log_config["Type"] != "none")
-    throw Error("--log-driver " + a.get("log-driver") + ": json-file, k8s-file (the kubelet's CRI format) or none");
+  if (log_config["Type"] != "json-file" && log_config["Type"] != "local" && log_config["Type"] != "k8s-file" && log_config["Type"] != "none")
+    throw Error("--log-driver " + a.get("log-driver") + ": json-file, local, k8s-file (the kubelet's CRI format) or none");
   for (auto& o : a.all("log-opt")) {
     auto eq = o.find('=');
     if (eq == std::string::npos) throw Error("invalid --log-opt `" + o + "`");

@@ -97,7 +97,8 @@ struct DaemonConfig {
   // berth's "mirrors": {"registry.k8s.io": ["http://127.0.0.1:5000"]} — mirrors of any
   // registry (containerd's per-host mirrors); registry-mirrors are docker.io's.
   std::map<std::string, std::vector<std::string>> mirrors;
-  std::map<std::string, std::string> log_opts;    // json-file options
+  std::string log_driver = "json-file";           // json-file or local
+  std::map<std::string, std::string> log_opts;    // its options
   std::vector<network::AddressPool> address_pools;
   engine::Runtimes runtimes;  // built-ins + `runtimes`, `default-runtime` (read again on SIGHUP)
   bool tls = false, tlsverify = false;
@@ -152,8 +153,12 @@ void read_config_file(DaemonConfig& c, bool first) {
     }
   }
   for (auto& m : c.registry_mirrors) c.mirrors["docker.io"].push_back(m);
-  if (j.contains("log-driver") && j["log-driver"] != "json-file")
-    throw Error(ErrorKind::invalid_argument, c.config_file + ": log-driver " + j["log-driver"].dump() + " is not supported (json-file only)");
+  c.log_driver = "json-file";
+  if (j.contains("log-driver")) {
+    if (j["log-driver"] != "json-file" && j["log-driver"] != "local")
+      throw Error(ErrorKind::invalid_argument, c.config_file + ": log-driver " + j["log-driver"].dump() + " is not supported (json-file or local)");
+    c.log_driver = j["log-driver"].get<std::string>();
+  }
   c.log_opts.clear();
   if (j.contains("log-opts")) {
     if (!j["log-opts"].is_object()) throw Error(ErrorKind::invalid_argument, c.config_file + ": log-opts: want an object of strings");
@@ -162,7 +167,7 @@ void read_config_file(DaemonConfig& c, bool first) {
       c.log_opts[k] = v.get<std::string>();
     }
     try {
-      engine::check_log_options("json-file", c.log_opts);
+      engine::check_log_options(c.log_driver, c.log_opts);
     } catch (const Error& e) {
       throw Error(ErrorKind::invalid_argument, c.config_file + ": log-opts: " + e.what());
     }
@@ -489,6 +494,7 @@ int main(int argc, char** argv) {
     settings.berth_version = BERTH_VERSION;
     settings.root = cfg.root;
     settings.state = cfg.state;
+    settings.log_driver = cfg.log_driver;
     settings.log_opts = cfg.log_opts;
     settings.registry_mirrors = cfg.registry_mirrors;
     settings.fetch = [](const std::string& url, int fd) {
