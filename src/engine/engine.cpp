@@ -109,6 +109,14 @@ void refuse_on_default_network(const std::string& network, const json& endpoint)
     throw Error(ErrorKind::invalid_argument, "network-scoped alias is supported only for containers in user defined networks");
 }
 
+// Docker's (since 20.10 on kernels without it): a kernel memory limit is ignored with a
+// warning, create and update alike — the kernel deprecated it (5.4) and cgroup v2 has none.
+void ignore_kernel_memory(HostConfig& host) {
+  if (host.kernel_memory == 0) return;
+  log::warn("kernel memory limits are not supported (the kernel deprecated them): --kernel-memory ignored");
+  host.kernel_memory = 0;
+}
+
 // --rm (HostConfig.AutoRemove), read from the record without parsing all of its HostConfig:
 // state() asks it of every exited container a ps lists.
 bool auto_remove(const Container& c) {
@@ -1147,6 +1155,7 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
   apply_mounts(host, config);
   volumes_from(host);
   resolve_links(host);
+  ignore_kernel_memory(host);
   check_host_config(host);
   // Docker's swap rules: a swap limit needs a memory limit; a memory limit alone allows as
   // much swap again (MemorySwap = 2 x Memory) where the kernel accounts for swap — without
@@ -1263,6 +1272,11 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
     if (mode.rfind("container:", 0) == 0) {
       if (config.hostname_from_flag)
         throw Error(ErrorKind::invalid_argument, "conflicting options: hostname and the network mode");
+      // Docker's: the other container's resolv.conf and hosts are this one's.
+      if (!host.dns.empty() || !host.dns_search.empty() || !host.dns_options.empty())
+        throw Error(ErrorKind::invalid_argument, "conflicting options: dns and the network mode");
+      if (!host.extra_hosts.empty())
+        throw Error(ErrorKind::invalid_argument, "conflicting options: custom host-to-IP mapping and the network mode");
       Container other = lookup(mode.substr(10));
       host.network_mode = "container:" + other.id();
       // Docker: the other's hostname (its /etc/hostname is bound too, at start).
@@ -2259,6 +2273,7 @@ void Engine::update(const std::string& ref, const json& changes) {
   // Docker: a memory limit above the swap limit raises the swap limit with it (-1 stays).
   if (changes.contains("Memory") && !changes.contains("MemorySwap") && host.memory_swap > 0 && host.memory_swap < host.memory)
     host.memory_swap = host.memory;
+  ignore_kernel_memory(host);
   check_host_config(host);
   const json res = resources_of(host);
   if (changes.contains("RestartPolicy") && restart_policy(host).name != "no" && host.auto_remove)

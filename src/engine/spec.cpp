@@ -772,6 +772,10 @@ void check_host_config(const HostConfig& h) {
     }
   }
   if (h.shm_size < 0) throw Error(ErrorKind::invalid_argument, "SHM size can not be less than 0");
+  // The kernel's pids.max takes up to PID_MAX_LIMIT (4194304); a negative one is no limit.
+  if (h.pids_limit && *h.pids_limit > 4194304)
+    throw Error(ErrorKind::invalid_argument, "invalid pids limit " + std::to_string(*h.pids_limit) +
+                                                 ": at most 4194304 (the kernel's maximum), or -1 for no limit");
   for (auto& u : h.ulimits)  // -1: unlimited
     if ((u.soft < 0 ? u.hard >= 0 : u.hard >= 0 && u.soft > u.hard))
       throw Error(ErrorKind::invalid_argument, "ulimit soft limit must be less than or equal to hard limit: " + u.name + "=" +
@@ -895,7 +899,6 @@ json resources_of(const HostConfig& h) {
     bad_resource("minimum memory limit can not be less than memory reservation limit, see usage");
   if (h.memory_swappiness && *h.memory_swappiness != -1 && (*h.memory_swappiness < 0 || *h.memory_swappiness > 100))
     bad_resource("invalid value: " + std::to_string(*h.memory_swappiness) + ", valid memory swappiness range is 0-100");
-  if (h.kernel_memory != 0) bad_resource("kernel memory limits are not supported (the kernel deprecated them; Docker ignores them too)");
   if (h.memory > 0) {
     res["memory"]["limit"] = h.memory;
     if (h.memory_swap != 0) {

@@ -567,12 +567,22 @@ PY
   e rm -f ru >/dev/null
   # Refused with one line, nothing made.
   for bad in "--cpus 1 --cpu-quota 5000" "--cpu-period 10" "--cpu-quota 5" "--memory 64m --memory-reservation 128m" \
-             "--memory-reservation 1k" "--memory-swappiness 101" "--kernel-memory 10m" "--blkio-weight 5" \
+             "--memory-reservation 1k" "--memory-swappiness 101" "--blkio-weight 5" \
              "--device-read-bps /dev/null:1mb" "--device-read-bps $disk" "--device-write-iops $disk:x" \
              "--blkio-weight-device $disk:2000" "--cpu-rt-runtime 2000 --cpu-rt-period 1000"; do
     # shellcheck disable=SC2086
     run e run --rm --network none $bad busybox true
     echo "$bad → $status: $output"
+    [ "$status" -eq 125 ]
+    [ "${#lines[@]}" -eq 1 ]
+  done
+  [ -z "$(e ps -aq)" ]
+  # --kernel-memory: ignored with a warning (Docker's), at create and at update.
+  run -0 e run --rm --network none --kernel-memory 10m busybox echo ran
+  [ "$output" = "$(printf 'berth: warning: kernel memory limits are not supported (the kernel deprecated them): --kernel-memory ignored\nran')" ]
+  # --pids-limit past the kernel's maximum, or past int64: one line, nothing made.
+  for bad in 4194305 99999999999999999999; do
+    run e run --rm --network none --pids-limit $bad busybox true
     [ "$status" -eq 125 ]
     [ "${#lines[@]}" -eq 1 ]
   done
@@ -622,6 +632,11 @@ PY
   [ "$output" = " err" ]
   run -0 e logs --details -t --tail 1 lg
   [[ "$output" =~ ^20[0-9-]+T[0-9:.]+Z\ \ err$ ]]
+  # --since far in the future (past what nanoseconds hold): nothing, not everything.
+  run -0 e logs --since 99999999999999 lg
+  [ -z "$output" ]
+  run -0 e logs --since 1 lg
+  [ "${#lines[@]}" -eq 6 ]
   e run -d --name follow busybox sh -c 'echo a; sleep 0.5; echo b' >/dev/null
   run timeout 10 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" logs -f follow
   [ "$status" -eq 0 ]

@@ -154,7 +154,13 @@ int64_t parse_time_ns(const std::string& s) {
   const size_t dot = s.find('.');
   if (s.find_first_not_of("0123456789.") == std::string::npos && s.find_first_of("0123456789") != std::string::npos &&
       (dot == std::string::npos || s.find('.', dot + 1) == std::string::npos)) {
-    int64_t ns = std::atoll(s.substr(0, dot).c_str()) * 1000000000;
+    // Seconds past what nanoseconds can hold (year 2262) are that far: the future, not an
+    // overflow into the past (which made `logs --since 99999999999999` print everything).
+    constexpr int64_t kMaxSeconds = INT64_MAX / 1000000000 - 1;
+    const std::string whole = s.substr(0, dot);
+    const size_t digits = whole.size() - std::min(whole.size(), whole.find_first_not_of('0'));
+    if (digits > 18 || std::atoll(whole.c_str()) > kMaxSeconds) return kMaxSeconds * 1000000000;
+    int64_t ns = std::atoll(whole.c_str()) * 1000000000;
     if (dot != std::string::npos) {
       std::string frac = s.substr(dot + 1, 9);
       frac.append(9 - frac.size(), '0');

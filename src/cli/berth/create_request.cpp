@@ -234,8 +234,9 @@ void resource_flags(const Args& a, json& h) {
   if (a.has("pids-limit")) {
     const std::string text = a.get("pids-limit");
     char* end = nullptr;
+    errno = 0;
     long long p = std::strtoll(text.c_str(), &end, 10);
-    if (*end || text.empty()) throw Error("invalid --pids-limit `" + text + "`");
+    if (*end || text.empty() || errno == ERANGE) throw Error("invalid --pids-limit `" + text + "`");
     h["PidsLimit"] = p;
   }
   auto integer = [&](const char* flag) {

@@ -68,7 +68,7 @@ constexpr FlagHelp kFlags[] = {
     {"", "log-driver", "string", "Logging driver for the container: json-file, k8s-file or none (default \"json-file\")"},
     {"", "log-opt", "list", "Log driver options: max-size=SIZE, max-file=N"},
     {"", "mac-address", "string", "Container MAC address (e.g., 92:d0:c6:0a:29:33)"},
-    {"", "kernel-memory", "bytes", "Kernel memory limit: refused (the kernel deprecated it), 0 accepted"},
+    {"", "kernel-memory", "bytes", "Kernel memory limit: ignored with a warning (the kernel deprecated it)"},
     {"", "memory", "bytes", "Memory limit"},
     {"", "memory-reservation", "bytes", "Memory soft limit"},
     {"", "memory-swap", "bytes", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap"},
