@@ -2294,6 +2294,7 @@ void Engine::update(const std::string& ref, const json& changes) {
   }
   c.data["HostConfig"] = to_json(host);
   save(c);
+  emit(c, "update");
 }
 
 Engine::DiskUsage Engine::disk_usage() {
@@ -2729,7 +2730,9 @@ Processes Engine::top(const std::string& ref, const std::vector<std::string>& ps
     if (!ps_args.empty() && ps_args != std::vector<std::string>{"-ef"})
       throw Error(ErrorKind::invalid_argument, "top: ps options are not supported for a container of runtime " +
                                                    c.host_config().runtime + " (its processes live in the sandbox's kernel)");
-    return table(ops.ps_table(c.id()), [](const auto&, size_t) { return true; });
+    Processes p = table(ops.ps_table(c.id()), [](const auto&, size_t) { return true; });
+    emit(c, "top");
+    return p;
   }
   // Docker's way: ps with the caller's options over the host, then the rows whose PID is one
   // of the container's (so that any selection or format option of ps works).
@@ -2747,9 +2750,11 @@ Processes Engine::top(const std::string& ref, const std::vector<std::string>& ps
     if (run_command(argv, "", out, "ps") != 0)
       throw Error(ErrorKind::invalid_argument, "top: ps " + join(ps_args, " ") + ": " + out);
   }
-  return table(out, [&](const std::vector<std::string>& row, size_t col) {
+  Processes p = table(out, [&](const std::vector<std::string>& row, size_t col) {
     return row.size() > col && std::find(pids.begin(), pids.end(), std::atoi(row[col].c_str())) != pids.end();
   });
+  emit(c, "top");  // Docker's event
+  return p;
 }
 
 int Engine::wait(const std::string& ref) { return wait(ref, WaitOptions{}); }
@@ -3480,6 +3485,7 @@ void Engine::export_rootfs(const std::string& ref, int out_fd) {
       fs::write_fd(out_fd, std::string_view(static_cast<const char*>(p), n), "export output");
     }, diff::Compression::none, {}, unshift);
   });
+  emit(c, "export");
 }
 
 namespace {
@@ -3684,6 +3690,7 @@ void Engine::copy(const std::string& ref, const std::string& src, const std::str
     check_copy_target(readonly_rootfs, root.get(), pd.get());
     copy_node(s.get(), pd.get(), base_name(clean), copts);
   }, true);
+  emit(c, from_container ? "archive-path" : "extract-to-dir");
 }
 
 namespace {
@@ -3757,6 +3764,7 @@ void Engine::copy_out_tar(const std::string& ref, const std::string& src, int ou
       fs::write_fd(out_fd, std::string_view(static_cast<const char*>(p), n), "cp output");
     }, unshift);
   }, true);
+  emit(c, "archive-path");
 }
 
 Engine::PathStat Engine::stat_path(const std::string& ref, const std::string& path) {
@@ -3823,6 +3831,7 @@ void Engine::copy_in_tar(const std::string& ref, int in_fd, const std::string& d
       throw Error(ErrorKind::invalid_argument, std::string("cp: ") + e.what());
     }
   }, true);
+  emit(c, "extract-to-dir");  // Docker's events for a copy into a container and out of it
 }
 
 image::Image Engine::commit(const std::string& ref, const std::string& image_ref, const std::string& comment,

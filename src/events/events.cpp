@@ -23,10 +23,11 @@ constexpr off_t kRotateAt = 1 << 20;
 
 nlohmann::json Event::docker() const {
   nlohmann::json j = nlohmann::json::object();
-  if (type == "container") {
+  // Docker's deprecated fields: status and id for containers and images, from for containers.
+  if (type == "container" || type == "image") {
     j["status"] = action;
     j["id"] = id;
-    if (auto it = attributes.find("image"); it != attributes.end()) j["from"] = it->second;
+    if (auto it = attributes.find("image"); type == "container" && it != attributes.end()) j["from"] = it->second;
   }
   j["Type"] = type;
   j["Action"] = action;

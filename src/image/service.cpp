@@ -579,7 +579,10 @@ Image Service::commit(const Image& base, const std::string& upper_dir, std::stri
   layer.size = layer_made.compressed_size;
   m.layers.push_back(layer);
   m.annotations.clear();
-  return record_manifest(m, ref ? ref->str() : dangling_name(config_digest));
+  Image img = record_manifest(m, ref ? ref->str() : dangling_name(config_digest));
+  // Docker's commit tags what it names (an image event before the container's commit).
+  if (ref) event("tag", img.id.str(), {{"name", ref->familiar()}});
+  return img;
 }
 
 void Service::record(metadata::Image rec, const std::vector<oci::Descriptor>& blobs) {

@@ -2214,6 +2214,9 @@ PY
   # A line break in an exec's command (its action) forges no line of its own.
   e exec ev2 echo "$(printf 'a\n2026-01-01T00:00:00Z forged')" >/dev/null
   e pause ev2; e unpause ev2; e rename ev2 ev3
+  # Docker's events for update, top, export and copies in and out.
+  e update --cpu-shares 512 ev3 >/dev/null; e top ev3 >/dev/null; e export ev3 > /dev/null
+  echo hi > "$TEST_DIR/cpin"; e cp "$TEST_DIR/cpin" ev3:/tmp/; e cp ev3:/tmp/cpin "$TEST_DIR/cpout"
   e commit -m "a note" ev3 evcommit:1 >/dev/null
   e rm -f ev3 >/dev/null
   e rmi evcommit:1 >/dev/null
@@ -2238,6 +2241,9 @@ PY
   [ "$(grep -c ' container \(pause\|unpause\|rename\|kill\|destroy\) ' "$TEST_DIR/live")" -ge 4 ]
   grep -q "container rename .*name=ev3, oldName=/ev2" "$TEST_DIR/live"
   grep -q "container commit [0-9a-f]\{64\} (comment=a note, image=busybox, imageID=sha256:[0-9a-f]*, imageRef=evcommit:1, name=ev3)" "$TEST_DIR/live"
+  # commit names its image with a tag event first, as Docker's
+  [ "$(grep -o "image tag sha256:[0-9a-f]* (name=evcommit:1)\|container commit" "$TEST_DIR/live" | sed 's/ sha256.*//' | tr '\n' ',')" = "image tag,container commit," ]
+  [ "$(grep ' container ' "$TEST_DIR/live" | grep 'name=ev3' | awk '{print $3}' | grep -v '^exec_' | tr '\n' ' ')" = "rename update top export extract-to-dir archive-path commit kill die destroy " ]
   grep -q "container exec_create: sh -c exit 4 [0-9a-f]\{64\} (execID=1, image=busybox, name=ev2)" "$TEST_DIR/live"
   grep -q "container exec_start: sh -c exit 4 .*execID=1" "$TEST_DIR/live"
   grep -q "container exec_die [0-9a-f]\{64\} (execID=1, exitCode=4, image=busybox, name=ev2)" "$TEST_DIR/live"
@@ -2281,6 +2287,8 @@ PY
   [ -z "$(e events --since 1m --until "$before" --filter event=die --filter container=ev1 --format '{{.Action}}')" ]
   grep -q "container die $evid (exitCode=3, image=busybox, name=ev1" "$TEST_DIR/live"
   e events --since 1m --until 0s --filter event=die --filter container=ev1 --format json | jq -e '.status == "die" and .timeNano > 0' >/dev/null
+  # Image events carry Docker's deprecated status and id too (no from).
+  e events --since 1m --until 0s --filter type=image --filter event=untag --format json | head -1 | jq -e '.status == "untag" and (.id | startswith("sha256:")) and (has("from") | not)' >/dev/null
   # {{json .}} prints the same (Docker's JSON tags), fields name the Go names.
   e events --since 1m --until 0s --filter event=die --filter container=ev1 --format '{{json .}}' | jq -e '.status == "die" and .Actor.Attributes.name == "ev1" and (has("Status") | not)' >/dev/null
   run e events --since 1m --until 0s --filter type=volume --format json
