@@ -682,7 +682,7 @@ PY
   run -125 d run --rm --userns private busybox true
   d rm -f ev2
   run -0 timeout 10 "$DOCKER_CLI" -H "unix://$DD/d.sock" events --since "$t0" --until "$(($(date +%s) + 1))" --filter type=container --format '{{.Action}}'
-  [[ "$output" == *create*start*pause*unpause*rename*die*destroy* ]]
+  [[ "$output" == *create*start*top*pause*unpause*rename*update*die*destroy* ]]
   run -0 d system df
   [[ "$output" == *Images* ]]
   # -v: images as `docker images` names them, with their age (not "56 years ago": Created 0)

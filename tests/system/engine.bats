@@ -2857,9 +2857,18 @@ health_is() {
   [ -z "$(ls "$TEST_DIR" | grep -F .tmp)" ]
   e save -o "$TEST_DIR/ok.tar" busybox
   [ -s "$TEST_DIR/ok.tar" ]
+  # -o '' and --iidfile '' are Docker's defaults: standard output, no file (were a failure
+  # after the work); an --iidfile that cannot be one fails before the build.
+  [ "$(e export -o '' ex | tar -t | grep -c '^bin/busybox$')" = 1 ]
+  mkdir -p "$TEST_DIR/ctx" && printf 'FROM busybox\nLABEL a=b\n' > "$TEST_DIR/ctx/Dockerfile"
+  run -0 e build -q --iidfile '' "$TEST_DIR/ctx"
+  [[ "$output" == sha256:* ]]
+  run -1 e build -q -t shouldnotexist --iidfile "$TEST_DIR" "$TEST_DIR/ctx"
+  [[ "$output" == *"invalid output path"*"a directory"* ]]
+  run -1 e image inspect shouldnotexist
   # Every recorded event from the epoch on, then the end (Docker's since=0).
   run -0 e events --since 0 --until "$(($(date +%s) + 1))" --filter container=ex --format '{{.Action}}'
-  [ "$output" = create ]
+  [ "$output" = "$(printf 'create\nexport')" ]
   [ "$(e inspect -f '{{.NetworkSettings.IPAddress}}|{{.NetworkSettings.Gateway}}|{{.NetworkSettings.IPPrefixLen}}' ex)" = "||0" ]
   e rm ex >/dev/null
 }

@@ -80,6 +80,7 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
                                                    host.os + "/" + host.architecture + ") can be built");
   }
   for (const std::string& t : a.all("tag")) image::name_to_give(t);  // a bad name: its error, before any work
+  if (!a.get("iidfile").empty()) check_output_file("build --iidfile", a.get("iidfile"));  // a directory, a FIFO: before too
 
   build::BuildOptions o;
   TempContext temp, temp_secrets;
@@ -237,7 +238,7 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
     for (auto& n : r.unused_args) names += (names.empty() ? "" : " ") + n;
     std::fprintf(stderr, "[Warning] One or more build-args [%s] were not consumed\n", names.c_str());
   }
-  if (a.has("iidfile")) {
+  if (!a.get("iidfile").empty()) {  // '' is none (Docker's default)
     const std::string f = a.get("iidfile");
     check_output_file("build --iidfile", f);
     fs::write_file_atomic(f, r.image.id.str());

@@ -16,7 +16,8 @@ int cmd_export(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("export", {{"output", "o", true}}, argc, argv, first);
   auto eng = make_engine(e);
   const std::string ref = a.id();
-  if (!a.has("output")) {
+  // -o '' is no file, as Docker's (its flag's default): standard output.
+  if (a.get("output").empty()) {
     if (::isatty(1)) throw Error("export: cowardly refusing to write a tar to a terminal (use -o FILE or a redirect)");
     eng.export_rootfs(ref, 1);
     return 0;
