@@ -316,12 +316,14 @@ UserIds resolve_user(const std::string& rootfs, const std::string& user,
   auto group = colon_records(read_in_rootfs(rootfs, "/etc/group"));
   std::string user_name;
   bool found = false;
+  // A short line gives what it has (runc's and Docker's reader): a missing gid is 0, a
+  // missing home "/".
   for (auto& f : passwd) {
-    if (f.size() < 7) continue;
+    if (f.size() < 3) continue;
     if (f[0] == u || (all_digits(u) && f[2] == u)) {
       ids.uid = to_id(f[2], "uid");
-      ids.gid = to_id(f[3], "gid");
-      ids.home = f[5].empty() ? "/" : f[5];
+      ids.gid = f.size() > 3 && !f[3].empty() ? to_id(f[3], "gid") : 0;
+      ids.home = f.size() > 5 && !f[5].empty() ? f[5] : "/";
       user_name = f[0];
       found = true;
       break;

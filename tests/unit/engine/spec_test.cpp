@@ -93,6 +93,19 @@ TEST_F(SpecTest, UsersAndGroupsFromTheImage) {
   EXPECT_FALSE(error_of([&] { resolve_user(root, "app:"); }).empty());
 }
 
+TEST_F(SpecTest, AShortPasswdLineGivesWhatItHas) {
+  // runc's and Docker's reader: fields in order, the missing ones empty (gid 0, home "/").
+  fs::write_file_atomic(root + "/etc/passwd", "short:x:4000:4001\nshorter:x:4002\nbroken:x\n");
+  auto a = resolve_user(root, "short");
+  EXPECT_EQ(a.uid, 4000u);
+  EXPECT_EQ(a.gid, 4001u);
+  EXPECT_EQ(a.home, "/");
+  auto b = resolve_user(root, "shorter");
+  EXPECT_EQ(b.uid, 4002u);
+  EXPECT_EQ(b.gid, 0u);
+  EXPECT_NE(error_of([&] { resolve_user(root, "broken"); }).find("unable to find user broken"), std::string::npos);
+}
+
 TEST_F(SpecTest, PasswdIsReadInsideTheRootfsOnly) {
   // /etc/passwd a symlink to the host's file: resolved inside the rootfs, where it is absent.
   fs::remove_all(root + "/etc/passwd");
