@@ -2379,6 +2379,23 @@ Engine::Sizes Engine::sizes(const Container& c) {
   // The native snapshotter's layer is a full copy: the image is already in it.
   if (opts_.images.driver != snapshot::Driver::overlay) return out;
   for (const auto& s : sn.ancestors(*snap)) out.root_fs += sn.usage(s.key).bytes;
+  // Docker's SizeRw: the bytes of the files the container added or changed (ChangesSize) —
+  // not the blocks of its layer's directories, nor the engine's mount points (init layer):
+  // an untouched container is 0B.
+  try {
+    UniqueFd upper(::open(sn.fs_dir(*snap).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    std::set<std::pair<dev_t, ino_t>> seen;  // a file's hard links count once
+    int64_t rw = 0;
+    for (const Change& ch : changes(c.id())) {
+      struct stat st {};
+      if (ch.kind == 'D' || !upper || ::fstatat(upper.get(), ch.path.c_str() + 1, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+      if (S_ISDIR(st.st_mode) || (st.st_nlink > 1 && !seen.insert({st.st_dev, st.st_ino}).second)) continue;
+      rw += st.st_size;
+    }
+    out.rw = rw;
+  } catch (const Error&) {
+    // the layer's usage, as measured above
+  }
   return out;
 }
 

@@ -494,6 +494,7 @@ Network Networks::load(const std::string& path) {
   n.bridge = b.value("bridge", j["plugins"][0].value("bridge", ""));
   n.bridge_given = b.value("bridge_given", false);
   n.ip_range = b.value("ip_range", "");
+  n.aux_addresses = b.value("aux_addresses", json::object());
   if (n.berth_made) {
     n.warm = n.name == kDefault ? 2 : 0;
     if (n.options.contains("warm") && n.options["warm"].is_string()) n.warm = std::atoi(n.options["warm"].get<std::string>().c_str());
@@ -620,6 +621,18 @@ Network Networks::create(const CreateSpec& spec) {
     if (range_start > range_end || (range_start == range_end && range_start == gw))
       throw Error(ErrorKind::invalid_argument, "--ip-range " + r.str() + " has no address to give");
   }
+  // Docker's --aux-address: in the subnet, a host address, not the gateway, each once.
+  std::set<uint32_t> aux;
+  for (const auto& [name, ip] : spec.aux_addresses) {
+    const std::string given = "--aux-address " + name + "=" + ip;
+    if (name.empty()) throw Error(ErrorKind::invalid_argument, given + ": NAME=IP");
+    if (spec.subnet.empty()) throw Error(ErrorKind::invalid_argument, "no matching subnet for aux-address " + ip + " (give --subnet)");
+    const uint32_t a = parse_ipv4(ip);
+    if (!subnet.contains(a) || a == subnet.addr || a == (subnet.addr | ~mask_of(subnet.prefix)))
+      throw Error(ErrorKind::invalid_argument, "no matching subnet for aux-address " + ip + " (the subnet is " + subnet.str() + ")");
+    if (a == gw) throw Error(ErrorKind::invalid_argument, given + ": that is the gateway's address");
+    if (!aux.insert(a).second) throw Error(ErrorKind::invalid_argument, given + ": that address is reserved twice");
+  }
   for (auto& [k, v] : spec.options.items()) {
     static const std::set<std::string> known = {"parent", "mode", "mtu", "com.docker.network.driver.mtu",
                                                 "com.docker.network.bridge.name", "warm"};
@@ -708,6 +721,15 @@ Network Networks::create(const CreateSpec& spec) {
   if (n.bridge_given) n.conflist["berth"]["bridge_given"] = true;
   if (n.attachable) n.conflist["berth"]["attachable"] = true;
   if (!n.ip_range.empty()) n.conflist["berth"]["ip_range"] = n.ip_range;
+  if (!spec.aux_addresses.empty()) n.conflist["berth"]["aux_addresses"] = n.aux_addresses = json(spec.aux_addresses);
+  // The reserved addresses: leases host-local finds taken (a file per address, named by it,
+  // holding an owner no container has), gone with the network's leases at rm.
+  const std::string leases = ipam_dir + "/" + n.name;
+  fs::remove_all(leases);  // a network of this name before, whose rm did not finish
+  for (const auto& [name, ip] : spec.aux_addresses) {
+    fs::mkdir_p(leases, 0755);
+    fs::write_file_atomic(leases + "/" + ipv4_str(parse_ipv4(ip)), "berth-aux-address:" + name + "\r\neth0", 0644);
+  }
   fs::mkdir_p(dir(), 0755);
   const std::string path = dir() + "/" + n.name + ".conflist";
   fs::write_file_atomic(path, n.conflist.dump(2) + "\n", 0644);
@@ -715,6 +737,7 @@ Network Networks::create(const CreateSpec& spec) {
     if (n.driver == "bridge") ensure_rules_locked(n);  // (the lock is held since the top)
   } catch (...) {
     ::unlink(path.c_str());
+    fs::remove_all(leases);
     throw;
   }
   return n;
@@ -1642,6 +1665,7 @@ json Networks::inspect(const Network& n) {
   if (!n.subnet.empty()) {
     config.push_back({{"Subnet", n.subnet}, {"Gateway", n.gateway}});
     if (!n.ip_range.empty()) config[0]["IPRange"] = n.ip_range;
+    if (!n.aux_addresses.empty()) config[0]["AuxiliaryAddresses"] = n.aux_addresses;
   }
   char created[64] = "0001-01-01T00:00:00Z";
   if (n.created > 0) {

@@ -88,6 +88,7 @@ struct Network {
   std::string name, id, driver;  // driver: bridge, macvlan, ipvlan, or the first plugin's type
   std::string subnet, gateway;   // the first IPAM range ("" for a foreign list without one)
   std::string ip_range;          // --ip-range: where addresses are picked from ("" = the subnet)
+  nlohmann::json aux_addresses = nlohmann::json::object();  // --aux-address NAME=IP: reserved
   std::string bridge;            // the bridge link (driver bridge)
   bool bridge_given = false;     // a bridge that existed at create (-o …bridge.name): never deleted
   bool internal = false;
@@ -109,6 +110,9 @@ struct CreateSpec {
   // Docker's --ip-range: a CIDR inside the subnet that containers' addresses are picked from;
   // an address asked for (--ip) may be anywhere in the subnet. Needs the subnet given.
   std::string ip_range;
+  // Docker's --aux-address NAME=IP: addresses of the subnet no container is given (leases of
+  // host-local's, written at create).
+  std::map<std::string, std::string> aux_addresses;
   bool internal = false;
   bool attachable = false;
   nlohmann::json labels = nlohmann::json::object();

@@ -641,6 +641,11 @@ PY
   run -0 d run -d --name ev busybox sleep 100
   run -0 d stats --no-stream --format '{{.Name}} {{.PIDs}}' ev
   [ "$output" = "ev 1" ]
+  # A container that does not run: zeros, as Docker's (not the host's memory as its limit).
+  d create --name evstopped busybox true >/dev/null
+  run -0 d stats --no-stream --format '{{.MemUsage}} {{.PIDs}}' evstopped
+  [ "$output" = "0B / 0B 0" ]
+  d rm evstopped >/dev/null
   # The whole reading, as Docker's: kernel/user time, per-CPU usage where cgroup v1 has it,
   # memory.stat (the CLI subtracts the page cache itself), throttling, the pids limit.
   run -0 curl -sf --unix-socket "$DD/d.sock" "http://d/v1.41/containers/ev/stats?stream=false"

@@ -888,6 +888,30 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.
   [ "$status" -eq 1 ]
   [[ "$output" == *"invalid --ip-range"* ]]
   [ -z "$(e network ls -q -f name=nosub -f name=outside -f name=wider -f name=bcast -f name=hostbits)" ]
+  # --aux-address NAME=IP: kept from containers (picked or asked for), shown by inspect; gone
+  # with the network.
+  e network create --subnet 10.124.2.0/29 --aux-address router=10.124.2.2 --aux-address nas=10.124.2.3 auxed >/dev/null
+  [ "$(e network inspect auxed -f '{{range .IPAM.Config}}{{json .AuxiliaryAddresses}}{{end}}')" = '{"nas":"10.124.2.3","router":"10.124.2.2"}' ]
+  e run -d --name a1 --network auxed busybox sleep 1000 >/dev/null
+  e run -d --name a2 --network auxed busybox sleep 1000 >/dev/null
+  [ "$(for c in a1 a2; do e inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' $c; done | tr '\n' ' ')" = "10.124.2.4 10.124.2.5 " ]
+  run e run --rm --network auxed --ip 10.124.2.2 busybox true
+  [ "$status" -eq 125 ]
+  e rm -f a1 a2 >/dev/null
+  e network rm auxed >/dev/null
+  e network create --subnet 10.124.2.0/29 auxed >/dev/null
+  [ "$(e run --rm --network auxed --ip 10.124.2.2 busybox ip -4 -o addr show eth0 | awk '{print $4}')" = 10.124.2.2/29 ]
+  e network rm auxed >/dev/null
+  for bad in "--aux-address r=10.124.3.9" "--subnet 10.124.3.0/29 --aux-address r=10.124.4.2" \
+             "--subnet 10.124.3.0/29 --aux-address r=10.124.3.1" "--subnet 10.124.3.0/29 --aux-address =10.124.3.2" \
+             "--subnet 10.124.3.0/29 --aux-address r=10.124.3.2 --aux-address s=10.124.3.2"; do
+    run e network create $bad badaux
+    echo "$bad: $output"
+    [ "$status" -eq 1 ]
+    [ "${#lines[@]}" -eq 1 ]
+  done
+  [ -z "$(e network ls -q -f name=badaux)" ]
+  [ ! -e "$TEST_DIR/run/networks/ipam/badaux" ]
 }
 
 @test "--mac-address sets eth0's address; a bad one, or a network that cannot, is refused" {

@@ -655,10 +655,16 @@ void Api::container_stats(Exchange& ex, const Params& p) {
                 {"networks", networks}};
   };
   if (!eng_.state(c).running()) {
-    // Docker: zeroes for a container that does not run.
+    // Docker: its StatsJSON with only the name and id — zero times, empty memory (the CLI
+    // shows "0B / 0B", not the host's memory as a limit), no networks.
     engine::Stats zero;
     if (!stream) {
-      ex.reply(200, document(zero, 0, nullptr, 0));
+      json doc = document(zero, 0, nullptr, 0);
+      doc["read"] = doc["preread"] = "0001-01-01T00:00:00Z";
+      doc["memory_stats"] = json::object();
+      doc["pids_stats"] = json::object();
+      doc.erase("networks");
+      ex.reply(200, doc);
       return;
     }
   }

@@ -121,6 +121,8 @@ void Api::network_create(Exchange& ex, const Params&) {
       spec.subnet = text("Subnet");
       spec.gateway = text("Gateway");
       spec.ip_range = text("IPRange");
+      if (auto aux = c.find("AuxiliaryAddresses"); aux != c.end() && !aux->is_null())
+        spec.aux_addresses = string_map(*aux, "IPAM.Config.AuxiliaryAddresses");
     }
   }
   // Docker's CheckDuplicate: a name taken is a conflict (compose relies on it).

@@ -31,7 +31,7 @@ json key_values(const std::vector<std::string>& items, const char* flag) {
 
 int cmd_network_create(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("network create",
-         {{"driver", "d", true}, {"subnet", "", true}, {"gateway", "", true}, {"ip-range", "", true}, {"internal", "", false},
+         {{"driver", "d", true}, {"subnet", "", true}, {"gateway", "", true}, {"ip-range", "", true}, {"aux-address", "", true, true}, {"internal", "", false},
           {"label", "", true, true}, {"opt", "o", true, true}, {"attachable", "", false}, {"ipv6", "", false}},
          argc, argv, first);
   if (a.positional().size() != 1) throw Error("network create: exactly one network name is required");
@@ -42,6 +42,11 @@ int cmd_network_create(const Engine& e, int argc, char** argv, int first) {
   spec.subnet = a.get("subnet");
   spec.gateway = a.get("gateway");
   spec.ip_range = a.get("ip-range");
+  for (const auto& kv : a.all("aux-address")) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) throw Error("invalid --aux-address `" + kv + "`: NAME=IP");
+    spec.aux_addresses[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
   spec.internal = a.has("internal");
   spec.attachable = a.has("attachable");
   spec.labels = key_values(a.all("label"), "--label");
