@@ -2453,6 +2453,19 @@ void Engine::kill(const std::string& ref, int sig) {
   UniqueFd lk = lock(c.id());  // not started or removed meanwhile
   c = lookup(c.id());
   State s = state_locked(c);
+  if (s.status == Status::restarting) {
+    // Docker's: between two runs there is no process to signal; the kill ends the restarts.
+    mark_stopped_by_user(c);
+    try {
+      shim_request(c, "stop\n");
+    } catch (const Error&) {
+    }
+    lk.reset();
+    wait_shim_gone(c.id());
+    state(c);
+    emit(c, "kill", {{"signal", std::to_string(sig)}});
+    return;
+  }
   if (!s.running()) throw Error(ErrorKind::not_running, "cannot kill container " + c.rec.name + ": container is not running");
   // A kill the user asked for is a stop as far as the restart policy goes (Docker).
   if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT) {
@@ -2923,6 +2936,21 @@ void Engine::remove(const std::string& ref, bool force, bool volumes) {
   UniqueFd lk = lock(c.id());
   c = lookup(c.id());
   State s = state_locked(c);
+  if (s.status == Status::restarting) {
+    if (!force)
+      throw Error(ErrorKind::conflict, "You cannot remove a restarting container " + c.id() +
+                                           ". Stop the container before attempting removal or force remove");
+    // Its shim gives up the restart and ends before the container goes (else its backoff
+    // ran out on a container removed under it).
+    try {
+      shim_request(c, "stop\n");
+    } catch (const Error&) {
+    }
+    lk.reset();
+    wait_shim_gone(c.id());
+    cleanup(c.id(), true, volumes);
+    return;
+  }
   if (s.running()) {
     if (!force)
       throw Error(ErrorKind::conflict, "cannot remove container \"" + c.rec.name + "\": container is " + std::string(status_name(s.status)) +

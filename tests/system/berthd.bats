@@ -1099,6 +1099,38 @@ PY
   d network rm rangenet >/dev/null
 }
 
+@test "berthd: a container in its restart policy's backoff: stop and kill end the restarts, rm without -f is refused" {
+  for verb in stop kill; do
+    d run -d --name loop --network none --restart always busybox sh -c 'sleep 0.3; exit 0' >/dev/null
+    wait_for sh -c "[ \"\$(DOCKER_HOST=unix://$DD/d.sock $DOCKER_CLI inspect -f '{{.State.Status}}' loop)\" = restarting ]"
+    run -0 d $verb loop
+    sleep 2
+    run -0 d inspect -f '{{.State.Status}}' loop
+    echo "$verb: $output"
+    [ "$output" = exited ]
+    d rm loop >/dev/null
+  done
+  d run -d --name loop --network none --restart always busybox sh -c 'sleep 0.3; exit 0' >/dev/null
+  wait_for sh -c "[ \"\$(DOCKER_HOST=unix://$DD/d.sock $DOCKER_CLI inspect -f '{{.State.Status}}' loop)\" = restarting ]"
+  run d rm loop
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"You cannot remove a restarting container"* ]]
+  run -0 d rm -f loop
+  ! pgrep -f "berth-shim $DD/" || false
+}
+
+@test "berthd: docker start -a gives the exit code of the run it started, not the last one's" {
+  run d run --name again --network none busybox sh -c 'if [ -f /marker ]; then sleep 1; echo second; exit 5; fi; touch /marker; exit 3'
+  [ "$status" -eq 3 ]
+  run d start -a again
+  [ "$output" = second ]
+  [ "$status" -eq 5 ]
+  # A next-exit wait on a container nobody starts waits (Docker's), whatever the last exit.
+  run timeout 2 curl -s --unix-socket "$DD/d.sock" -X POST "http://d/v1.41/containers/again/wait?condition=next-exit"
+  [ "$status" -eq 124 ]
+  d rm again >/dev/null
+}
+
 @test "berthd: docker stop -t -1 sends no SIGKILL; a plain stop keeps the container's --stop-timeout" {
   d run -d --name slowstop --stop-timeout 1 busybox sh -c 'trap "sleep 3; exit 7" TERM; echo ready; while true; do sleep 0.1; done' >/dev/null
   for i in $(seq 50); do d logs slowstop 2>/dev/null | grep -q ready && break; sleep 0.1; done

@@ -179,6 +179,10 @@ class Api {
   std::map<std::string, std::shared_ptr<PendingAttach>> pending_;
   std::map<std::string, std::shared_ptr<ExecInstance>> execs_;
   std::map<std::string, RunMark> runs_;
+  // next-exit/removed waits under way that took no mark (they came before the start they go
+  // with: `docker start -a`, or `docker run` when its wait wins the race): the start that
+  // follows is theirs, its mark born used — no later wait may take it for its own.
+  std::map<std::string, int> early_waits_;
   std::map<std::string, int> removed_exits_;  // exit codes of --rm containers the daemon removed
 
   std::shared_ptr<ExecInstance> find_exec(const std::string& id);

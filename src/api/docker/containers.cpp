@@ -321,7 +321,8 @@ void Api::mark_started(const std::string& id, int64_t started_ns) {
   const int64_t now = now_ns();
   for (auto it = runs_.begin(); it != runs_.end();)
     it = now - it->second.started_ns >= kRunMarkWindowNs ? runs_.erase(it) : std::next(it);
-  runs_[id] = {started_ns, false};
+  auto early = early_waits_.find(id);
+  runs_[id] = {started_ns, early != early_waits_.end() && early->second > 0};
 }
 
 // Docker removes an AutoRemove container whose start failed (its client waits for the removal).
@@ -398,7 +399,9 @@ void Api::container_start(Exchange& ex, const Params& p) {
 
 void Api::container_stop(Exchange& ex, const Params& p) {
   engine::Container c = eng_.lookup(p["id"]);
-  if (!eng_.state(c).running()) {
+  // Docker's: a container between two runs of its restart policy is running as far as stop
+  // goes (it ends the restarts).
+  if (const engine::State s = eng_.state(c); !s.running() && s.status != engine::Status::restarting) {
     ex.reply_empty(304);
     return;
   }
@@ -417,7 +420,7 @@ void Api::container_restart(Exchange& ex, const Params& p) {
 void Api::container_kill(Exchange& ex, const Params& p) {
   const std::string sig = ex.req().param("signal", "KILL");
   engine::Container c = eng_.lookup(p["id"]);
-  if (!eng_.state(c).running())
+  if (const engine::State s = eng_.state(c); !s.running() && s.status != engine::Status::restarting)
     throw Error(ErrorKind::conflict, "Cannot kill container: " + p["id"] + ": Container " + c.id() + " is not running");
   eng_.kill(c.id(), engine::parse_signal(sig.empty() ? "KILL" : sig));
   ex.reply_empty(204);
@@ -444,10 +447,11 @@ void Api::container_rename(Exchange& ex, const Params& p) {
 void Api::container_wait(Exchange& ex, const Params& p) {
   const std::string cond = ex.req().param("condition", "not-running");
   engine::WaitOptions o;
-  if (cond == "not-running" || cond.empty()) o.condition = engine::WaitCondition::not_running;
-  else if (cond == "next-exit") o.condition = engine::WaitCondition::next_exit;
+  // API 1.41's: next-exit, removed, and anything else is not-running (dockerd 20.10 refuses
+  // nothing here).
+  if (cond == "next-exit") o.condition = engine::WaitCondition::next_exit;
   else if (cond == "removed") o.condition = engine::WaitCondition::removed;
-  else throw Error(ErrorKind::invalid_argument, "invalid condition `" + cond + "`: not-running, next-exit or removed");
+  else o.condition = engine::WaitCondition::not_running;
   engine::Container c;
   try {
     c = eng_.lookup(p["id"]);
@@ -464,14 +468,29 @@ void Api::container_wait(Exchange& ex, const Params& p) {
   }
   // The docker CLI sends its wait and its start at once: a next-exit (or removed) wait that
   // comes after the start it goes with waits from that start, not from now.
+  // A wait that found no mark counts as early until it ends (see early_waits_).
+  bool early = false;
   if (o.condition != engine::WaitCondition::not_running) {
     std::lock_guard<std::mutex> l(mu_);
     auto it = runs_.find(c.id());
     if (it != runs_.end() && !it->second.waited && now_ns() - it->second.started_ns < kRunMarkWindowNs) {
       it->second.waited = true;
       o.since = it->second.started_ns;
+    } else {
+      early = true;
+      ++early_waits_[c.id()];
     }
   }
+  struct EarlyDone {
+    Api* api;
+    std::string id;
+    bool on;
+    ~EarlyDone() {
+      if (!on) return;
+      std::lock_guard<std::mutex> l(api->mu_);
+      if (--api->early_waits_[id] <= 0) api->early_waits_.erase(id);
+    }
+  } early_done{this, c.id(), early};
   // The headers go out now (Docker's clients read them before the exit comes).
   ex.begin_stream(200, "application/json");
   o.cancel_fd = ex.client_fd();
