@@ -1272,11 +1272,14 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
     if (mode.rfind("container:", 0) == 0) {
       if (config.hostname_from_flag)
         throw Error(ErrorKind::invalid_argument, "conflicting options: hostname and the network mode");
-      // Docker's: the other container's resolv.conf and hosts are this one's.
-      if (!host.dns.empty() || !host.dns_search.empty() || !host.dns_options.empty())
-        throw Error(ErrorKind::invalid_argument, "conflicting options: dns and the network mode");
+      // Docker's (20.10): the other container's resolv.conf and hosts are this one's — --dns
+      // and --add-host conflict (--dns-search and --dns-option are taken), and so does
+      // --expose (the ports are the other's).
+      if (!host.dns.empty()) throw Error(ErrorKind::invalid_argument, "conflicting options: dns and the network mode");
       if (!host.extra_hosts.empty())
         throw Error(ErrorKind::invalid_argument, "conflicting options: custom host-to-IP mapping and the network mode");
+      if (const json ep = req.config.is_object() ? req.config.value("ExposedPorts", json()) : json(); ep.is_object() && !ep.empty())
+        throw Error(ErrorKind::invalid_argument, "conflicting options: port exposing and the container type network mode");
       Container other = lookup(mode.substr(10));
       host.network_mode = "container:" + other.id();
       // Docker: the other's hostname (its /etc/hostname is bound too, at start).

@@ -1087,6 +1087,13 @@ PY
   [[ "$output" == *"user specified IP address is supported on user defined networks only"* ]]
   run d run --rm --network none --mac-address 02:42:0a:4d:00:97 busybox true
   [ "$status" -eq 125 ]
+  # container: mode takes the other's names: --hostname conflicts (Docker's), --dns-search not
+  d run -d --name nsowner --network none busybox sleep 100 >/dev/null
+  run d run --rm --network container:nsowner --hostname mine busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"conflicting options: hostname and the network mode"* ]]
+  run -0 d run --rm --network container:nsowner --dns-search example.test busybox true
+  d rm -f nsowner >/dev/null
   run d run --rm --network bridge --ip 10.77.0.99 busybox true
   [ "$status" -eq 125 ]
   [[ "$output" == *"user specified IP address is supported on user defined networks only"* ]]

@@ -243,6 +243,9 @@ void Api::container_create(Exchange& ex, const Params&) {
   }
   body.erase("HostConfig");
   body.erase("NetworkingConfig");
+  // A hostname the client gave (the docker CLI sends "" without --hostname): the engine's
+  // rules for one given (host and container: networks).
+  if (const json h = body.value("Hostname", json("")); h.is_string() && !h.get<std::string>().empty()) body["HostnameFromFlag"] = true;
   r.config = body;
   engine::Container c = eng_.create(r);
   ex.reply(201, json{{"Id", c.id()}, {"Warnings", json::array()}});
