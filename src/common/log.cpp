@@ -64,7 +64,15 @@ void init_stderr(Format format, bool debug, std::string_view program) {
 bool has_file() { return g_fd >= 0; }
 int file_fd() { return g_fd; }
 
+namespace {
+thread_local WarningCapture* t_capture = nullptr;
+}  // namespace
+
+WarningCapture::WarningCapture() : outer_(t_capture) { t_capture = this; }
+WarningCapture::~WarningCapture() { t_capture = outer_; }
+
 void write(Level level, std::string_view msg) {
+  if (level == Level::warn && t_capture) t_capture->add(msg);
   if (level == Level::debug && !g_debug) return;
   if (g_sink) return g_sink(level, msg);
   std::string line;

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace berth::log {
 
@@ -25,6 +27,22 @@ inline void debug(std::string_view m) { write(Level::debug, m); }
 inline void info(std::string_view m) { write(Level::info, m); }
 inline void warn(std::string_view m) { write(Level::warn, m); }
 inline void error(std::string_view m) { write(Level::error, m); }
+// While one lives, the warnings written on its thread are also kept in it (as well as
+// logged): a daemon hands a request's warnings to its client (Docker's "Warnings").
+class WarningCapture {
+ public:
+  WarningCapture();
+  ~WarningCapture();
+  WarningCapture(const WarningCapture&) = delete;
+  WarningCapture& operator=(const WarningCapture&) = delete;
+  const std::vector<std::string>& warnings() const { return warnings_; }
+  void add(std::string_view w) { warnings_.emplace_back(w); }
+
+ private:
+  std::vector<std::string> warnings_;
+  WarningCapture* outer_;
+};
+
 // Whether a log file is configured (errors then also go there, not only to stderr).
 bool has_file();
 // The log fd (or -1) so that child processes can keep writing after fork.

@@ -2278,6 +2278,7 @@ void Engine::update(const std::string& ref, const json& changes) {
     host.memory_swap = host.memory;
   ignore_kernel_memory(host);
   check_host_config(host);
+  discard_unsupported_blkio_weight(host);  // as at create: never a failure halfway through the update
   const json res = resources_of(host);
   if (changes.contains("RestartPolicy") && restart_policy(host).name != "no" && host.auto_remove)
     throw Error(ErrorKind::invalid_argument, "Restart policy cannot be updated because AutoRemove is enabled for the container");

@@ -670,6 +670,16 @@ PY
   [[ "$output" == 20000* ]]
   run -0 d inspect -f '{{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.MemoryReservation}} {{.HostConfig.CpusetMems}}' ev2
   [ "$output" = "50000 20000 33554432 0" ]
+  # A block I/O weight the kernel cannot apply: Docker's warning to the client, the rest of the
+  # update applied (it failed halfway before).
+  if [ -d /sys/fs/cgroup/blkio ] && [ ! -e /sys/fs/cgroup/blkio/blkio.weight ] && [ ! -e /sys/fs/cgroup/blkio/blkio.bfq.weight ]; then
+    run -0 d update --blkio-weight 300 --cpu-shares 512 ev2
+    [[ "$output" == *"Weight discarded"* ]]
+    [ "$(d inspect -f '{{.HostConfig.CpuShares}} {{.HostConfig.BlkioWeight}}' ev2)" = "512 0" ]
+  fi
+  # The engine's warnings at create reach the client (Docker's Warnings).
+  run -0 d run --rm --network host -p 18080:80 busybox true
+  [[ "$output" == *"WARNING: published ports are discarded when using host network mode"* ]]
   run -0 d run --rm --cpu-period 40000 --cpu-quota 10000 --memory 64m --memory-reservation 16m busybox sh -c \
     'cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us'
   [[ "$output" == *10000*40000* ]]

@@ -247,8 +247,9 @@ void Api::container_create(Exchange& ex, const Params&) {
   // rules for one given (host and container: networks).
   if (const json h = body.value("Hostname", json("")); h.is_string() && !h.get<std::string>().empty()) body["HostnameFromFlag"] = true;
   r.config = body;
+  log::WarningCapture warnings;  // the engine's (discarded ports, a kernel memory limit, …): the client prints them
   engine::Container c = eng_.create(r);
-  ex.reply(201, json{{"Id", c.id()}, {"Warnings", json::array()}});
+  ex.reply(201, json{{"Id", c.id()}, {"Warnings", warnings.warnings()}});
 }
 
 void Api::container_list(Exchange& ex, const Params&) {
@@ -749,8 +750,9 @@ void Api::container_update(Exchange& ex, const Params& p) {
   if (body.contains("RestartPolicy") && body["RestartPolicy"].is_object() &&
       !body["RestartPolicy"].value("Name", "").empty())
     changes["RestartPolicy"] = body["RestartPolicy"];
+  log::WarningCapture warnings;
   if (!changes.empty()) eng_.update(p["id"], changes);
-  ex.reply(200, json{{"Warnings", json::array()}});
+  ex.reply(200, json{{"Warnings", warnings.warnings()}});
 }
 
 void Api::container_prune(Exchange& ex, const Params&) {
