@@ -4027,7 +4027,9 @@ json Engine::inspect(Container& c) {
           {"ResolvConfPath", pdir + "/resolv.conf"},
           {"HostnamePath", pdir + "/hostname"},
           {"HostsPath", pdir + "/hosts"},
-          {"LogPath", log_path(c)},
+          // Docker's: a path only for json-file (local's files are the daemon's own); berth's
+          // k8s-file shows its file.
+          {"LogPath", c.host_config().log_config.type == "local" ? std::string() : log_path(c)},
           {"Name", "/" + c.rec.name},
           {"RestartCount", s.restarts},
           {"Driver", opts_.images.driver == snapshot::Driver::native ? "native" : "overlay"},

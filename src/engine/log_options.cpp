@@ -38,7 +38,6 @@ std::regex compile(const std::string& option, const std::string& pattern) {
 
 // Docker's logger.Info as a tag template sees it: its methods (.ID, .Name, …) and fields.
 json tag_document(const LogSubject& s) {
-  const std::string image_hex = s.image_id.rfind("sha256:", 0) == 0 ? s.image_id.substr(7) : s.image_id;
   json labels = json::object(), env = json::array(), entrypoint = json::array(), args = json::array();
   std::string command;
   if (s.config) {
@@ -55,7 +54,7 @@ json tag_document(const LogSubject& s) {
   return {{"ID", s.id.substr(0, 12)},
           {"FullID", s.id},
           {"Name", s.name},
-          {"ImageID", image_hex.substr(0, 12)},
+          {"ImageID", s.image_id.substr(0, 12)},  // Docker's: the first 12 of "sha256:…"
           {"ImageFullID", s.image_id},
           {"ImageName", s.image_name},
           {"DaemonName", "docker"},
@@ -81,6 +80,10 @@ std::optional<bool> parse_log_bool(const std::string& v) {
 }
 
 void check_log_options(const std::string& driver, const std::map<std::string, std::string>& opts) {
+  // Docker's local driver compresses by default, which one file cannot be.
+  if (driver == "local" && opts.count("max-file") && opts.at("max-file") == "1" &&
+      (!opts.count("compress") || parse_log_bool(opts.at("compress")).value_or(true)))
+    throw Error(ErrorKind::invalid_argument, "compression cannot be enabled when max file count is 1");
   for (const auto& [k, v] : opts) {
     if (k == "max-size") {
       // 0 would turn the rotation (and the default cap) off: Docker refuses it too.

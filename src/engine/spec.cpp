@@ -287,15 +287,20 @@ int64_t parse_bytes(const std::string& s, const std::string& flag) {
   }
   if (frac_end == 0) throw Error(ErrorKind::invalid_argument, "invalid " + flag + " value `" + s + "`");
   double v = std::strtod(s.substr(0, frac_end).c_str(), nullptr);
+  // Docker's RAMInBytes: an optional space, a unit letter, then an optional i and b (1k, 1kb,
+  // 1KiB, 1 g), all binary.
   std::string unit = s.substr(frac_end);
+  if (!unit.empty() && unit[0] == ' ') unit.erase(0, 1);
   for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (unit.size() == 2 && unit[1] == 'b') unit.pop_back();
+  if (!unit.empty() && unit.back() == 'b') unit.pop_back();
+  if (!unit.empty() && unit.back() == 'i') unit.pop_back();
   double mul = 1;
-  if (unit.empty() || unit == "b") mul = 1;
+  if (unit.empty()) mul = 1;
   else if (unit == "k") mul = 1024.0;
   else if (unit == "m") mul = 1024.0 * 1024;
   else if (unit == "g") mul = 1024.0 * 1024 * 1024;
   else if (unit == "t") mul = 1024.0 * 1024 * 1024 * 1024;
+  else if (unit == "p") mul = 1024.0 * 1024 * 1024 * 1024 * 1024;
   else throw Error(ErrorKind::invalid_argument, "invalid " + flag + " value `" + s + "` (a size such as 512m or 1g)");
   double bytes = v * mul;
   if (bytes > 9.0e18) throw Error(ErrorKind::invalid_argument, "invalid " + flag + " value `" + s + "`: too large");

@@ -591,7 +591,19 @@ Network Networks::create(const CreateSpec& spec) {
   if (spec.subnet.empty()) {
     subnet = pick_subnet(spec.name == kDefault, existing);
   } else {
-    subnet = Subnet::parse(spec.subnet);
+    // Docker takes a subnet written with host bits (172.30.14.5/24): the prefix it names.
+    std::string given = spec.subnet;
+    if (const size_t slash = given.find('/'); slash != std::string::npos && given.find(':') == std::string::npos) {
+      const std::string p = given.substr(slash + 1);
+      if (!p.empty() && p.size() <= 2 && p.find_first_not_of("0123456789") == std::string::npos && std::stoi(p) <= 32) {
+        try {
+          given = ipv4_str(parse_ipv4(given.substr(0, slash)) & mask_of(std::stoi(p))) + "/" + p;
+        } catch (const Error&) {
+          // not an address: Subnet::parse says so
+        }
+      }
+    }
+    subnet = Subnet::parse(given);
     refuse_unroutable(subnet, "subnet");
     for (auto& n : existing)
       if (!n.subnet.empty() && subnet.overlaps(Subnet::parse(n.subnet)))
@@ -618,6 +630,9 @@ Network Networks::create(const CreateSpec& spec) {
       throw Error(ErrorKind::invalid_argument, "no matching subnet for range " + r.str() + " (the subnet is " + subnet.str() + ")");
     range_start = std::max(r.addr, subnet.first_host());
     range_end = std::min(r_last, s_last - 1);
+    // Docker's: without --gateway, the gateway is the range's first address (its IPAM gives
+    // the gateway from the pool the containers' come from).
+    if (spec.gateway.empty() && range_start <= range_end) gw = range_start;
     if (range_start > range_end || (range_start == range_end && range_start == gw))
       throw Error(ErrorKind::invalid_argument, "--ip-range " + r.str() + " has no address to give");
   }

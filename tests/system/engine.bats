@@ -694,7 +694,10 @@ PY
   [ "$status" -eq 125 ]
   # --log-driver local: json-file's records, local's defaults (5 files, compressed).
   e run --name loc --log-driver local --log-opt max-size=2k busybox sh -c 'i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); done' >/dev/null
-  log=$(e inspect -f '{{.LogPath}}' loc)
+  # Docker's inspect names no path for local; its files are where json-file's are.
+  [ -z "$(e inspect -f '{{.LogPath}}' loc)" ]
+  id=$(e inspect -f '{{.Id}}' loc)
+  log=$BROOT/containers/$id/$id-json.log
   wait_for test ! -e "$log.1"
   [ "$(ls "$log".* | sed "s|$log||" | tr '\n' ' ')" = ".1.gz .2.gz .3.gz .4.gz " ]
   [ "$(e logs --tail 1 loc)" = line-299 ]
@@ -702,6 +705,10 @@ PY
   run e run --rm --log-driver local --log-opt tag=x busybox true
   [ "$status" -eq 125 ]
   [[ "$output" == *"unknown log opt 'tag' for local log driver"* ]]
+  run e run --rm --log-driver local --log-opt max-file=1 busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"compression cannot be enabled when max file count is 1"* ]]
+  run -0 e run --rm --log-driver local --log-opt max-file=1 --log-opt compress=false --log-opt max-size=1KiB busybox true
   run e create --log-opt max-file=0 busybox true
   [ "$status" -eq 1 ]
   [[ "$output" == *"invalid --log-opt max-file"* ]]

@@ -108,6 +108,8 @@ void Api::network_create(Exchange& ex, const Params&) {
   spec.labels = json(string_map(body.value("Labels", json()), "Labels"));
   spec.options = json(string_map(body.value("Options", json()), "Options"));
   const json ipam = body.value("IPAM", json::object());
+  if (ipam.is_object() && ipam.contains("Config") && ipam["Config"].is_array() && ipam["Config"].size() > 1)
+    throw Error(ErrorKind::invalid_argument, spec.driver + " driver doesn't support multiple subnets");
   if (ipam.is_object() && ipam.contains("Config") && ipam["Config"].is_array() && !ipam["Config"].empty()) {
     const json& c = ipam["Config"][0];
     if (c.is_object()) {

@@ -31,7 +31,7 @@ json key_values(const std::vector<std::string>& items, const char* flag) {
 
 int cmd_network_create(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("network create",
-         {{"driver", "d", true}, {"subnet", "", true}, {"gateway", "", true}, {"ip-range", "", true}, {"aux-address", "", true, true}, {"internal", "", false},
+         {{"driver", "d", true}, {"subnet", "", true, true}, {"gateway", "", true, true}, {"ip-range", "", true, true}, {"aux-address", "", true, true}, {"internal", "", false},
           {"label", "", true, true}, {"opt", "o", true, true}, {"attachable", "", false}, {"ipv6", "", false}},
          argc, argv, first);
   if (a.positional().size() != 1) throw Error("network create: exactly one network name is required");
@@ -39,6 +39,9 @@ int cmd_network_create(const Engine& e, int argc, char** argv, int first) {
   network::CreateSpec spec;
   spec.name = a.positional()[0];
   spec.driver = a.get("driver", "bridge");
+  // One IPv4 pool per network (Docker's bridge driver: "doesn't support multiple subnets").
+  for (const char* f : {"subnet", "gateway", "ip-range"})
+    if (a.all(f).size() > 1) throw Error(std::string("network create: ") + (f == std::string("subnet") ? "bridge driver doesn't support multiple subnets" : std::string("--") + f + " given more than once"));
   spec.subnet = a.get("subnet");
   spec.gateway = a.get("gateway");
   spec.ip_range = a.get("ip-range");

@@ -62,6 +62,12 @@ TEST_F(SpecTest, ParseBytes) {
   EXPECT_EQ(parse_bytes("512m", "--memory"), 512LL << 20);
   EXPECT_EQ(parse_bytes("1.5g", "--memory"), 3LL << 29);
   EXPECT_EQ(parse_bytes("2GB", "--memory"), 2LL << 30);
+  // Docker's RAMInBytes forms: KiB, a space before the unit, p.
+  EXPECT_EQ(parse_bytes("1KiB", "--memory"), 1024);
+  EXPECT_EQ(parse_bytes("3 mi", "--memory"), 3LL << 20);
+  EXPECT_EQ(parse_bytes("1p", "--memory"), 1LL << 50);
+  EXPECT_FALSE(error_of([] { parse_bytes("1kk", "--memory"); }).empty());
+  EXPECT_FALSE(error_of([] { parse_bytes("1bi", "--memory"); }).empty());
   EXPECT_NE(error_of([] { parse_bytes("lots", "--memory"); }).find("invalid --memory value `lots`"), std::string::npos);
   EXPECT_FALSE(error_of([] { parse_bytes("", "--memory"); }).empty());
   EXPECT_FALSE(error_of([] { parse_bytes("5x", "--memory"); }).empty());
