@@ -3961,6 +3961,15 @@ json Engine::mounts(const Container& c) {
                       {"RW", !as_bind.read_only()},
                       {"Propagation", ""}});
   }
+  // --mount type=tmpfs (Docker lists those, not --tmpfs's).
+  for (const auto& m : c.data.value("HostConfig", json::object()).value("Mounts", json::array()))
+    if (m.is_object() && m.value("Type", "") == "tmpfs")
+      mounts.push_back({{"Type", "tmpfs"},
+                        {"Source", ""},
+                        {"Destination", m.value("Target", m.value("Destination", ""))},
+                        {"Mode", ""},
+                        {"RW", !m.value("ReadOnly", false)},
+                        {"Propagation", ""}});
   return mounts;
 }
 
@@ -4013,7 +4022,7 @@ json Engine::inspect(Container& c) {
           {"Args", args},
           {"State",
            {{"Status", status_name(s.status)},
-            {"Running", s.running()},
+            {"Running", s.running() || s.status == Status::restarting},  // Docker's: running while restarting
             {"Paused", s.status == Status::paused},
             {"Restarting", s.status == Status::restarting},
             {"OOMKilled", s.oom_killed},

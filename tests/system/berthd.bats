@@ -1121,6 +1121,9 @@ PY
   for verb in stop kill; do
     d run -d --name loop --network none --restart always busybox sh -c 'sleep 0.3; exit 0' >/dev/null
     wait_for sh -c "[ \"\$(DOCKER_HOST=unix://$DD/d.sock $DOCKER_CLI inspect -f '{{.State.Status}}' loop)\" = restarting ]"
+    # Docker's: running while restarting too (one read: it may have started again meanwhile)
+    st=$(d inspect -f '{{.State.Status}} {{.State.Running}} {{.State.Restarting}}' loop)
+    [ "$st" = "restarting true true" ] || [ "$st" = "running true false" ]
     run -0 d $verb loop
     sleep 2
     run -0 d inspect -f '{{.State.Status}}' loop

@@ -439,6 +439,10 @@ PY
   [ "$status" -eq 0 ]
   [[ "$output" == *" /v "*" ro,"* ]]
   [[ "$output" == *"tmpfs /t tmpfs "*"size=1024k,mode=1770"* ]]
+  # inspect lists a --mount tmpfs (Docker's), not a --tmpfs one
+  e create --name tm --mount type=tmpfs,target=/t --tmpfs /u busybox true >/dev/null
+  [ "$(e inspect -f '{{range .Mounts}}{{.Type}}:{{.Destination}}:{{.RW}} {{end}}' tm)" = "tmpfs:/t:true " ]
+  e rm tm >/dev/null
   e volume rm mvol
   run e run --rm --mount type=npipe,source=x,target=/n busybox true
   [ "$status" -eq 125 ]
