@@ -245,7 +245,10 @@ def test_pod_stats(rt):
         def settled():
             st = rt.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=pod_id)).stats
             lx = st.linux
-            return st if lx.process.process_count.value == 3 and lx.network.default_interface.tx_bytes.value > 3 * 84 else None
+            # (The interface's own packets — IPv6 router solicitations, MLD — may pass the
+            # bytes of the pings before the blob is written: its memory is waited for too.)
+            return st if (lx.process.process_count.value == 3 and lx.network.default_interface.tx_bytes.value > 3 * 84
+                          and lx.memory.working_set_bytes.value >= 16 << 20) else None
         st = wait_until(settled, 15)
         assert st, rt.PodSandboxStats(pb.PodSandboxStatsRequest(pod_sandbox_id=pod_id))
         assert st.attributes.id == pod_id and st.attributes.metadata.name == "stats" and st.attributes.labels["app"] == "stats"
