@@ -2445,6 +2445,16 @@ bool Engine::halt(Container& c, const State& s, int sig, int timeout, UniqueFd l
   return wait_shim_gone(c.id());
 }
 
+void Engine::end_restarts(Container& c, UniqueFd lk) {
+  try {
+    shim_request(c, "stop\n");
+  } catch (const Error&) {
+    // its shim is gone already
+  }
+  lk.reset();
+  wait_shim_gone(c.id());
+}
+
 void Engine::mark_stopped_by_user(Container& c) {
   json& js = c.data["State"];
   if (js.value("ManuallyStopped", false)) return;
@@ -2460,12 +2470,7 @@ void Engine::kill(const std::string& ref, int sig) {
   if (s.status == Status::restarting) {
     // Docker's: between two runs there is no process to signal; the kill ends the restarts.
     mark_stopped_by_user(c);
-    try {
-      shim_request(c, "stop\n");
-    } catch (const Error&) {
-    }
-    lk.reset();
-    wait_shim_gone(c.id());
+    end_restarts(c, std::move(lk));
     state(c);
     emit(c, "kill", {{"signal", std::to_string(sig)}});
     return;
@@ -2586,12 +2591,7 @@ void Engine::stop(const std::string& ref, std::optional<int> timeout) {
   if (s.status == Status::restarting) {
     // Between two runs: the shim only has to give up the restart.
     mark_stopped_by_user(c);
-    try {
-      shim_request(c, "stop\n");
-    } catch (const Error&) {
-    }
-    lk.reset();
-    wait_shim_gone(c.id());
+    end_restarts(c, std::move(lk));
     state(c);
     return;
   }
@@ -2946,12 +2946,7 @@ void Engine::remove(const std::string& ref, bool force, bool volumes) {
                                            ". Stop the container before attempting removal or force remove");
     // Its shim gives up the restart and ends before the container goes (else its backoff
     // ran out on a container removed under it).
-    try {
-      shim_request(c, "stop\n");
-    } catch (const Error&) {
-    }
-    lk.reset();
-    wait_shim_gone(c.id());
+    end_restarts(c, std::move(lk));
     cleanup(c.id(), true, volumes);
     return;
   }

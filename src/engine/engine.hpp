@@ -500,6 +500,9 @@ class Engine {
   // Records that a user stopped c (Docker's HasBeenManuallyStopped: `unless-stopped` is then
   // not started by autostart); under c's lock. A start clears it.
   void mark_stopped_by_user(Container& c);
+  // A container between two runs of its restart policy: its shim gives up the restart and
+  // ends (Docker's stop, kill and rm -f of a restarting container). `lk` is let go for the wait.
+  void end_restarts(Container& c, UniqueFd lk);
   // Brings a stale record up to date: a dead shim's container killed and its networks
   // released, the rootfs unmounted, the exit recorded.
   void reconcile(Container& c, const State& s, Stale why);
