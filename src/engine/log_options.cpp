@@ -80,10 +80,18 @@ std::optional<bool> parse_log_bool(const std::string& v) {
 }
 
 void check_log_options(const std::string& driver, const std::map<std::string, std::string>& opts) {
-  // Docker's local driver compresses by default, which one file cannot be.
-  if (driver == "local" && opts.count("max-file") && opts.at("max-file") == "1" &&
-      (!opts.count("compress") || parse_log_bool(opts.at("compress")).value_or(true)))
-    throw Error(ErrorKind::invalid_argument, "compression cannot be enabled when max file count is 1");
+  // Compression needs rotated files, which a log of one file has not (Docker's words for each
+  // driver). local compresses unless told not to; json-file only when told. Without
+  // max-size berth keeps 5 files unless max-file says otherwise; json-file with max-size
+  // alone has one file.
+  if (driver == "json-file" || driver == "local") {
+    const auto compress = opts.find("compress"), files = opts.find("max-file");
+    const bool on = compress == opts.end() ? driver == "local" : parse_log_bool(compress->second).value_or(false);
+    const bool one_file = files != opts.end() ? files->second == "1" : driver == "json-file" && opts.count("max-size") > 0;
+    if (on && one_file)
+      throw Error(ErrorKind::invalid_argument, driver == "local" ? "compression cannot be enabled when max file count is 1"
+                                                                 : "compress cannot be true when max-file is less than 2");
+  }
   for (const auto& [k, v] : opts) {
     if (k == "max-size") {
       // 0 would turn the rotation (and the default cap) off: Docker refuses it too.
@@ -111,12 +119,6 @@ void check_log_options(const std::string& driver, const std::map<std::string, st
         throw Error(ErrorKind::invalid_argument, "--log-opt path `" + v + "`: not a regular file");
     } else if ((driver == "json-file" || driver == "local") && k == "compress") {
       if (!parse_log_bool(v)) throw Error(ErrorKind::invalid_argument, "invalid --log-opt compress `" + v + "`: true or false");
-      // Docker's rule. Without max-size berth keeps 5 files of 20 MB unless max-file says
-      // otherwise; with max-size, json-file's default is one file.
-      const auto files = opts.find("max-file");
-      const bool one_file = files != opts.end() ? files->second == "1" : opts.count("max-size") > 0;
-      if (*parse_log_bool(v) && one_file && driver == "json-file")
-        throw Error(ErrorKind::invalid_argument, "compress cannot be true when max-file is less than 2");
     } else if (driver == "json-file" && (k == "labels" || k == "env")) {
       // Comma-separated names; any text is a name (one that is not there adds nothing).
     } else if (driver == "json-file" && (k == "labels-regex" || k == "env-regex")) {

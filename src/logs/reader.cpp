@@ -122,17 +122,6 @@ bool feed(std::string& partial, std::string_view piece, const LineSink& sink) {
   return go;
 }
 
-LineSink records(const Sink& sink) {
-  return [&sink](std::string_view line) {
-    Entry e;
-    return !parse_line(line, e) || sink(e);
-  };
-}
-
-}  // namespace
-
-namespace {
-
 // Go's url.QueryEscape, as Docker's `logs --details` prints attributes.
 void query_escape(const std::string& in, std::string& out) {
   static const char hex[] = "0123456789ABCDEF";
@@ -147,6 +136,13 @@ void query_escape(const std::string& in, std::string& out) {
       out += hex[c & 15];
     }
   }
+}
+
+LineSink records(const Sink& sink) {
+  return [&sink](std::string_view line) {
+    Entry e;
+    return !parse_line(line, e) || sink(e);
+  };
 }
 
 }  // namespace

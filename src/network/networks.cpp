@@ -69,7 +69,7 @@ namespace {
 uint32_t mask_of(int prefix) { return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix); }
 }  // namespace
 
-Subnet Subnet::parse(const std::string& cidr, const char* what, int max_prefix) {
+Subnet Subnet::parse(const std::string& cidr, const char* what, int max_prefix, bool host_bits_ok) {
   auto slash = cidr.find('/');
   if (slash == std::string::npos || cidr.find(':') != std::string::npos)
     throw Error(ErrorKind::invalid_argument, std::string("invalid ") + what + " `" + cidr + "`: want an IPv4 prefix such as 10.1.0.0/24");
@@ -85,6 +85,7 @@ Subnet Subnet::parse(const std::string& cidr, const char* what, int max_prefix) 
   s.prefix = std::stoi(p);
   if (s.prefix > max_prefix)
     throw Error(ErrorKind::invalid_argument, std::string(what) + " `" + cidr + "` is too small (at most /" + std::to_string(max_prefix) + ")");
+  if (host_bits_ok) s.addr &= mask_of(s.prefix);
   if ((s.addr & ~mask_of(s.prefix)) != 0)
     throw Error(ErrorKind::invalid_argument, std::string("invalid ") + what + " `" + cidr + "`: host bits set (did you mean " +
                 ipv4_str(s.addr & mask_of(s.prefix)) + "/" + p + "?)");
@@ -592,18 +593,7 @@ Network Networks::create(const CreateSpec& spec) {
     subnet = pick_subnet(spec.name == kDefault, existing);
   } else {
     // Docker takes a subnet written with host bits (172.30.14.5/24): the prefix it names.
-    std::string given = spec.subnet;
-    if (const size_t slash = given.find('/'); slash != std::string::npos && given.find(':') == std::string::npos) {
-      const std::string p = given.substr(slash + 1);
-      if (!p.empty() && p.size() <= 2 && p.find_first_not_of("0123456789") == std::string::npos && std::stoi(p) <= 32) {
-        try {
-          given = ipv4_str(parse_ipv4(given.substr(0, slash)) & mask_of(std::stoi(p))) + "/" + p;
-        } catch (const Error&) {
-          // not an address: Subnet::parse says so
-        }
-      }
-    }
-    subnet = Subnet::parse(given);
+    subnet = Subnet::parse(spec.subnet, "subnet", 30, true);
     refuse_unroutable(subnet, "subnet");
     for (auto& n : existing)
       if (!n.subnet.empty() && subnet.overlaps(Subnet::parse(n.subnet)))

@@ -40,8 +40,9 @@ namespace berth::network {
 struct Subnet {
   uint32_t addr = 0;  // host byte order, host bits zero
   int prefix = 0;
-  // Throws "invalid subnet `x`" (`what` names it), or "too small" past max_prefix.
-  static Subnet parse(const std::string& cidr, const char* what = "subnet", int max_prefix = 30);
+  // Throws "invalid subnet `x`" (`what` names it), or "too small" past max_prefix. Host bits
+  // set are an error, or with `host_bits_ok` the prefix they are in (Docker's --subnet).
+  static Subnet parse(const std::string& cidr, const char* what = "subnet", int max_prefix = 30, bool host_bits_ok = false);
   std::string str() const;
   bool contains(uint32_t ip) const;
   bool overlaps(const Subnet& o) const;

@@ -31,8 +31,8 @@ json key_values(const std::vector<std::string>& items, const char* flag) {
 
 int cmd_network_create(const Engine& e, int argc, char** argv, int first) {
   Args a = parse_args("network create",
-         {{"driver", "d", true}, {"subnet", "", true, true}, {"gateway", "", true, true}, {"ip-range", "", true, true}, {"aux-address", "", true, true}, {"internal", "", false},
-          {"label", "", true, true}, {"opt", "o", true, true}, {"attachable", "", false}, {"ipv6", "", false}},
+         {{"driver", "d", true}, {"subnet", "", true, true}, {"gateway", "", true, true}, {"ip-range", "", true, true},
+          {"aux-address", "", true, true}, {"internal", "", false}, {"label", "", true, true}, {"opt", "o", true, true}, {"attachable", "", false}, {"ipv6", "", false}},
          argc, argv, first);
   if (a.positional().size() != 1) throw Error("network create: exactly one network name is required");
   if (a.has("ipv6")) throw Error("network create: --ipv6 is not supported (IPv4 only)");
@@ -40,8 +40,9 @@ int cmd_network_create(const Engine& e, int argc, char** argv, int first) {
   spec.name = a.positional()[0];
   spec.driver = a.get("driver", "bridge");
   // One IPv4 pool per network (Docker's bridge driver: "doesn't support multiple subnets").
-  for (const char* f : {"subnet", "gateway", "ip-range"})
-    if (a.all(f).size() > 1) throw Error(std::string("network create: ") + (f == std::string("subnet") ? "bridge driver doesn't support multiple subnets" : std::string("--") + f + " given more than once"));
+  if (a.all("subnet").size() > 1) throw Error("network create: bridge driver doesn't support multiple subnets");
+  for (const char* f : {"gateway", "ip-range"})
+    if (a.all(f).size() > 1) throw Error(std::string("network create: --") + f + " given more than once");
   spec.subnet = a.get("subnet");
   spec.gateway = a.get("gateway");
   spec.ip_range = a.get("ip-range");
