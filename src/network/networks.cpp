@@ -122,6 +122,7 @@ int parse_mtu(const json& v) {
 
 }  // namespace
 bool Subnet::contains(uint32_t ip) const { return (ip & mask_of(prefix)) == addr; }
+bool Subnet::has_host(uint32_t ip) const { return contains(ip) && ip != addr && ip != (addr | ~mask_of(prefix)); }
 bool Subnet::overlaps(const Subnet& o) const {
   int p = std::min(prefix, o.prefix);
   return (addr & mask_of(p)) == (o.addr & mask_of(p));
@@ -605,7 +606,7 @@ Network Networks::create(const CreateSpec& spec) {
   uint32_t gw = subnet.first_host();
   if (!spec.gateway.empty()) {
     gw = parse_ipv4(spec.gateway);
-    if (!subnet.contains(gw) || gw == subnet.addr || gw == (subnet.addr | ~mask_of(subnet.prefix)))
+    if (!subnet.has_host(gw))
       throw Error(ErrorKind::invalid_argument, "gateway " + spec.gateway + " is not a host address of subnet " + subnet.str());
   }
   // Docker's --ip-range: inside the subnet (its CLI: "no matching subnet for range"); the range
@@ -633,7 +634,7 @@ Network Networks::create(const CreateSpec& spec) {
     if (name.empty()) throw Error(ErrorKind::invalid_argument, given + ": NAME=IP");
     if (spec.subnet.empty()) throw Error(ErrorKind::invalid_argument, "no matching subnet for aux-address " + ip + " (give --subnet)");
     const uint32_t a = parse_ipv4(ip);
-    if (!subnet.contains(a) || a == subnet.addr || a == (subnet.addr | ~mask_of(subnet.prefix)))
+    if (!subnet.has_host(a))
       throw Error(ErrorKind::invalid_argument, "no matching subnet for aux-address " + ip + " (the subnet is " + subnet.str() + ")");
     if (a == gw) throw Error(ErrorKind::invalid_argument, given + ": that is the gateway's address");
     if (!aux.insert(a).second) throw Error(ErrorKind::invalid_argument, given + ": that address is reserved twice");

@@ -45,6 +45,8 @@ struct Subnet {
   static Subnet parse(const std::string& cidr, const char* what = "subnet", int max_prefix = 30, bool host_bits_ok = false);
   std::string str() const;
   bool contains(uint32_t ip) const;
+  // In it, and neither its own address nor its broadcast.
+  bool has_host(uint32_t ip) const;
   bool overlaps(const Subnet& o) const;
   uint32_t first_host() const { return addr + 1; }
 };
