@@ -77,6 +77,8 @@ class Walker {
   // The name the walk's top entry is written under (its children below it), for a tree
   // reached through a link: `cp CONTAINER:LINK/ -` archives the directory as LINK.
   void top_as(std::string name) { top_as_ = std::move(name); }
+  // What the entries written unpack to (ApplyResult::files_size).
+  int64_t files_size() const { return files_size_; }
 
  private:
   [[noreturn]] void archive_failed(const std::string& path) const {
@@ -98,6 +100,7 @@ class Walker {
   archive* a_;
   Sink& sink_;
   std::unique_ptr<char[]> buf_;
+  int64_t files_size_ = 0;
   std::map<std::pair<dev_t, ino_t>, std::string> inodes_;  // first path of multiply-linked files
   const std::vector<std::string>* skip_ = nullptr;
   bool skip_kernel_fs_ = false;
@@ -326,6 +329,7 @@ UniqueFd Walker::entry(int dir_fd, const std::string& name, const std::string& p
       archive_entry_set_size(e.get(), st.st_size);
       write_header(e.get(), path);
       copy_data(fd.get(), st.st_size, path);
+      files_size_ += st.st_size;
     } else if (S_ISDIR(st.st_mode)) {
       archive_entry_set_pathname(e.get(), (path + "/").c_str());
       write_header(e.get(), path);
@@ -344,6 +348,7 @@ UniqueFd Walker::entry(int dir_fd, const std::string& name, const std::string& p
       }
       archive_entry_set_symlink(e.get(), target.c_str());
       write_header(e.get(), path);
+      files_size_ += static_cast<int64_t>(target.size());
     } else {  // devices and fifos
       if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
         archive_entry_set_rdevmajor(e.get(), major(st.st_rdev));
@@ -397,7 +402,9 @@ CreateResult write_tar(const Writer& out, Compression c, const std::function<voi
   Walker w(a.get(), sink);
   walk(w);
   if (archive_write_close(a.get()) != ARCHIVE_OK) failed("close");
-  return finish(*enc);
+  CreateResult r = finish(*enc);
+  r.files_size = w.files_size();
+  return r;
 }
 
 }  // namespace

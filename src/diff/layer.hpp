@@ -73,6 +73,9 @@ struct ApplyResult {
   Digest diff_id;     // of the uncompressed tar
   int64_t compressed_size = 0;
   int64_t size = 0;  // uncompressed
+  // Docker's layer size: the sizes of the files (and symlink targets) extracted, a hardlink
+  // and a directory adding nothing.
+  int64_t files_size = 0;
 };
 
 // One streaming pass: read → hash (compressed) → decompress → hash (diffID) → extract into
@@ -103,6 +106,7 @@ struct CreateResult {
   Digest diff_id;     // of the uncompressed tar
   int64_t compressed_size = 0;
   int64_t size = 0;
+  int64_t files_size = 0;  // as ApplyResult's: what the layer unpacks to
 };
 
 // Walks an overlay upper directory and writes an OCI layer (PAX tar) to `out`: whiteout nodes

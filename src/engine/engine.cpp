@@ -2319,8 +2319,7 @@ Engine::DiskUsage Engine::disk_usage() {
     for (size_t i = 0; i < img.config.diff_ids.size(); ++i) {
       const std::string chain = oci::chain_id(img.config.diff_ids, i + 1).str();
       chains.push_back(chain);
-      if (!layer_size.count(chain))
-        layer_size[chain] = images_.db().get_snapshot(opts_.images.ns, chain) ? images_.snapshots().usage(chain).bytes : 0;
+      if (!layer_size.count(chain)) layer_size[chain] = std::max<int64_t>(0, images_.layer_size(chain));
       layer_images[chain]++;
     }
     chains_of[id] = chains;
@@ -2364,7 +2363,7 @@ Engine::DiskUsage Engine::disk_usage() {
     for (size_t i = 0; i < img.config.diff_ids.size(); ++i) {
       const std::string chain = oci::chain_id(img.config.diff_ids, i + 1).str();
       if (!layer_size.count(chain) && cache_layers.insert(chain).second && images_.db().get_snapshot(opts_.images.ns, chain)) {
-        const int64_t bytes = images_.snapshots().usage(chain).bytes;
+        const int64_t bytes = std::max<int64_t>(0, images_.layer_size(chain));
         u.build_cache_size += bytes;
         u.build_cache_layers.emplace_back(chain, bytes);
       }
@@ -2379,27 +2378,29 @@ Engine::Sizes Engine::sizes(const Container& c) {
   auto& sn = images_.snapshots();
   const auto snap = db.get_snapshot(opts_.images.ns, c.rec.snapshot);
   if (!snap) return out;
-  out.rw = out.root_fs = sn.usage(c.rec.snapshot).bytes;
   // The native snapshotter's layer is a full copy: the image is already in it.
-  if (opts_.images.driver != snapshot::Driver::overlay) return out;
-  for (const auto& s : sn.ancestors(*snap)) out.root_fs += sn.usage(s.key).bytes;
+  if (opts_.images.driver != snapshot::Driver::overlay) {
+    out.rw = out.root_fs = sn.usage(c.rec.snapshot).bytes;
+    return out;
+  }
   // Docker's SizeRw: the bytes of the files the container added or changed (ChangesSize) —
   // not the blocks of its layer's directories, nor the engine's mount points (init layer):
   // an untouched container is 0B.
   try {
     UniqueFd upper(::open(sn.fs_dir(*snap).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     std::set<std::pair<dev_t, ino_t>> seen;  // a file's hard links count once
-    int64_t rw = 0;
     for (const Change& ch : changes(c.id())) {
       struct stat st {};
       if (ch.kind == 'D' || !upper || ::fstatat(upper.get(), ch.path.c_str() + 1, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
       if (S_ISDIR(st.st_mode) || (st.st_nlink > 1 && !seen.insert({st.st_dev, st.st_ino}).second)) continue;
-      rw += st.st_size;
+      out.rw += st.st_size;
     }
-    out.rw = rw;
   } catch (const Error&) {
-    // the layer's usage, as measured above
+    out.rw = sn.usage(c.rec.snapshot).bytes;  // the layer's blocks, then
   }
+  // SizeRootFs: that and the image's layers (their sizes as unpacked, as `images` shows them).
+  out.root_fs = out.rw;
+  for (const auto& s : sn.ancestors(*snap)) out.root_fs += std::max<int64_t>(0, images_.layer_size(s.key));
   return out;
 }
 

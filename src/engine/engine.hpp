@@ -403,15 +403,15 @@ class Engine {
     std::string path;
   };
   std::vector<Change> changes(const std::string& ref);
-  // Docker's SizeRw (bytes of the container's own layer) and SizeRootFs (that plus its
-  // image's layers), as used on disk.
+  // Docker's SizeRw (the bytes of the files the container added or changed) and SizeRootFs
+  // (that plus its image's layers, as `images` sizes them).
   struct Sizes {
     int64_t rw = 0, root_fs = 0;
   };
   Sizes sizes(const Container& c);
 
   // Docker's system df: what images, containers and volumes hold on disk. An image's size
-  // is its layers unpacked (each layer a snapshot, keyed by chain ID), `shared` the part of it
+  // is its layers unpacked (image::Service::layer_size), `shared` the part of it
   // that other images have too; the store's totals count each layer once. Reclaimable: what
   // removing every image no container uses, every container not running and every volume no
   // container uses would give back.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <chrono>
 #include <cstdio>
@@ -31,6 +32,8 @@ namespace {
 constexpr const char* kConfigLabel = "berth.image.config";  // on image records: the id
 // On records whose target is an index: the platform manifest that was pulled.
 constexpr const char* kManifestLabel = "berth.image.manifest";
+// On a layer's snapshot: the bytes of its files as unpacked (diff::ApplyResult::files_size).
+constexpr const char* kSizeLabel = "berth.layer.size";
 
 std::string now_rfc3339() {
   auto now = std::chrono::system_clock::now();
@@ -395,7 +398,7 @@ Service::NewLayer Service::commit_layer(const std::string& key, const std::vecto
     return nl;
   }
   try {
-    snapshots_->commit(nl.chain, key);
+    snapshots_->commit(nl.chain, key, {{kSizeLabel, std::to_string(made.files_size)}});
   } catch (const Error&) {
     if (!db_->get_snapshot(opts_.ns, nl.chain)) throw;
     snapshots_->remove(key);
@@ -469,7 +472,7 @@ Image Service::import(const diff::Reader& in, std::string_view ref_text, const I
   }
   const std::string chain = applied.diff_id.str();
   if (db_->get_snapshot(opts_.ns, chain)) snapshots_->remove(extract);
-  else snapshots_->commit(chain, extract);
+  else snapshots_->commit(chain, extract, {{kSizeLabel, std::to_string(applied.files_size)}});
 
   const std::string created = now_rfc3339();
   const std::string comment = opt.message.empty() ? "Imported from " + opt.source : opt.message;
@@ -547,6 +550,9 @@ Image Service::commit(const Image& base, const std::string& upper_dir, std::stri
     writer.abort();
     throw;
   }
+  // The layer is unpacked only when the image is first used: its size until then.
+  db_->set_content(opts_.ns, layer_made.compressed.str(), layer_made.compressed_size,
+                   {{kSizeLabel, std::to_string(layer_made.files_size)}});
   json config = base.config.raw;
   const std::string created = now_rfc3339();
   config["created"] = created;
@@ -644,7 +650,7 @@ void Service::apply_layer(const oci::Descriptor& layer, const Digest& diff_id, c
       throw Error("layer " + layer.digest.str() + ": diff_id mismatch: the config says " + diff_id.str() +
                   ", the layer is " + r.diff_id.str());
     if (db_->get_snapshot(opts_.ns, chain)) snapshots_->remove(extract);  // someone was faster
-    else snapshots_->commit(chain, extract);
+    else snapshots_->commit(chain, extract, {{kSizeLabel, std::to_string(r.files_size)}});
   } catch (...) {
     drop_snapshot(extract);
     throw;
@@ -1016,8 +1022,7 @@ std::vector<Service::HistoryEntry> Service::history(const Image& img) {
     e.id = "<missing>";
     if (!h.value("empty_layer", false) && layer < img.config.diff_ids.size()) {
       const std::string chain = oci::chain_id(img.config.diff_ids, layer + 1).str();
-      if (db_->get_snapshot(opts_.ns, chain)) e.size = snapshots_->usage(chain).apparent;
-      else if (layer < img.manifest.layers.size()) e.size = img.manifest.layers[layer].size;
+      e.size = layer_size(img, layer);
       ++layer;
     }
     e.created = parse_rfc3339(h.value("created", ""));
@@ -1089,12 +1094,51 @@ json Service::inspect(const Image& img) {
           {"Architecture", img.config.platform.architecture},
           {"Variant", img.config.platform.variant},
           {"Os", img.config.platform.os},
-          {"Size", img.size},
-          {"VirtualSize", img.size},
+          {"Size", unpacked_size(img)},
+          {"VirtualSize", unpacked_size(img)},
           {"GraphDriver", {{"Name", opts_.driver == snapshot::Driver::native ? "vfs" : "overlay2"}, {"Data", nullptr}}},
           {"RootFS", {{"Type", "layers"}, {"Layers", layers}}},
           {"Metadata", {{"LastTagTime", rfc3339_of_ns(img.record.updated)}}},
           {"Descriptor", oci::to_json(img.manifest_desc)}};
+}
+
+namespace {
+std::optional<int64_t> recorded_size(const metadata::Labels& labels) {
+  auto it = labels.find(kSizeLabel);
+  if (it == labels.end()) return std::nullopt;
+  int64_t n = 0;
+  const auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), n);
+  if (ec != std::errc() || end != it->second.data() + it->second.size() || n < 0) return std::nullopt;
+  return n;
+}
+}  // namespace
+
+int64_t Service::layer_size(const std::string& chain) {
+  const auto snap = db_->get_snapshot(opts_.ns, chain);
+  if (!snap) return -1;
+  if (auto n = recorded_size(snap->labels)) return *n;
+  // Unpacked before the size was recorded: the overlay layer's own files; a native snapshot
+  // is the whole tree, its parent's included.
+  int64_t n = snapshots_->usage(chain).apparent;
+  if (opts_.driver == snapshot::Driver::native && !snap->parent.empty() && db_->get_snapshot(opts_.ns, snap->parent))
+    n = std::max<int64_t>(0, n - snapshots_->usage(snap->parent).apparent);
+  return n;
+}
+
+int64_t Service::layer_size(const Image& img, size_t i) {
+  if (int64_t n = layer_size(oci::chain_id(img.config.diff_ids, i + 1).str()); n >= 0) return n;
+  if (i >= img.manifest.layers.size()) return 0;
+  // Not unpacked: what its maker recorded (commit), else the blob's size.
+  const oci::Descriptor& blob = img.manifest.layers[i];
+  if (auto info = db_->get_content(opts_.ns, blob.digest.str()))
+    if (auto n = recorded_size(info->labels)) return *n;
+  return blob.size;
+}
+
+int64_t Service::unpacked_size(const Image& img) {
+  int64_t total = 0;
+  for (size_t i = 0; i < img.config.diff_ids.size(); ++i) total += layer_size(img, i);
+  return total;
 }
 
 int64_t Service::content_size() {

@@ -47,7 +47,7 @@ struct Image {
   oci::Manifest manifest;
   oci::ImageConfig config;
   Digest id;  // config digest
-  int64_t size = 0;  // config + layers as stored (compressed)
+  int64_t size = 0;  // config + layers as stored (compressed); Docker's size is unpacked_size()
 };
 
 struct ImportOptions {
@@ -265,6 +265,16 @@ class Service {
 
   // Bytes of every blob in the content store (system df).
   int64_t content_size();
+
+  // Docker's layer size: the bytes of the files in the layer of chain ID `chain` as
+  // unpacked (recorded when it was; a layer of an older store is walked), -1 when it is not
+  // unpacked.
+  int64_t layer_size(const std::string& chain);
+  // The same for layer `i` of `img`; one not unpacked counts what its maker recorded (commit),
+  // else its blob's size.
+  int64_t layer_size(const Image& img, size_t i);
+  // Docker's image size: its layers' sizes.
+  int64_t unpacked_size(const Image& img);
 
  private:
   // Whether a prune takes the image of `rec` (no selector: yes; unreadable: no).

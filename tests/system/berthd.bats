@@ -1581,6 +1581,10 @@ JSON
   # image inspect carries Docker's legacy fields (docker-compose 1.x reads ContainerConfig)
   run -0 d image inspect -f '{{json .ContainerConfig.Volumes}} {{.GraphDriver.Name}} {{.VirtualSize}}' busybox
   [[ "$output" == "null overlay2 "[1-9]* ]]
+  # The image's size is its files unpacked, as Docker's, the same through the API and the CLI.
+  [ "$(d image inspect -f '{{.Size}}' busybox)" = "$(e image inspect -f '{{.Size}}' busybox)" ]
+  [ "$(d images --format '{{.Size}}' busybox)" = "$(e images --format '{{.Size}}' busybox)" ]
+  [ "$(d images --format '{{.Size}}' busybox)" = "$(e history --format '{{.Size}}' busybox | head -1)" ]
   d rm -f pw nomount
 }
 

@@ -2688,6 +2688,40 @@ PY
   e rm h1 >/dev/null
 }
 
+@test "image sizes are Docker's and the same in images, inspect, history and df: the files unpacked (not the compressed blobs), on both snapshotters; a commit's layer is its new files" {
+  mkdir -p "$TEST_DIR/sz/d"
+  head -c 70000 /dev/urandom > "$TEST_DIR/sz/d/rand"
+  head -c 500000 /dev/zero > "$TEST_DIR/sz/zeros"     # its blob: ~500 bytes of gzip
+  ln "$TEST_DIR/sz/zeros" "$TEST_DIR/sz/d/zeros-link"  # a hard link counts once
+  ln -s d/rand "$TEST_DIR/sz/sym"                      # a symlink: its target's length
+  tar -C "$TEST_DIR/sz" -czf "$TEST_DIR/sz.tgz" .
+  want=$((70000 + 500000 + 6))
+  # busybox's rootfs: its files, a hard-linked one once.
+  bb=$(find "$BUNDLE/rootfs" ! -type d -printf '%i %s\n' | sort -u | awk '{s += $2} END {print s}')
+  for driver in overlay native; do
+    r="$TEST_DIR/root-$driver"
+    n() { "$BERTH" --root "$r" --state "$TEST_DIR/run-$driver" --storage-driver "$driver" "$@"; }
+    n import "$TEST_DIR/sz.tgz" sz:1 >/dev/null
+    [ "$(n image inspect -f '{{.Size}} {{.VirtualSize}}' sz:1)" = "$want $want" ]
+    [ "$(n history -H=false --format '{{.Size}}' sz:1)" = "$want" ]
+    [ "$(n images --format '{{.Size}}' sz:1)" = 570kB ]
+    [ "$(n system df --format '{{.Type}} {{.Size}}' | head -1)" = "Images 570kB" ]
+    n rmi sz:1 >/dev/null
+    n import "$TEST_DIR/rootfs.tar" bb >/dev/null
+    [ "$(n image inspect -f '{{.Size}}' bb)" = "$bb" ]
+    n run --name c --network none bb sh -c 'head -c 12345 /dev/zero > /new'
+    n commit c bb:more >/dev/null
+    # Before its first use the new layer is a blob only: the size its commit recorded.
+    [ "$(n history -H=false --format '{{.Size}}' bb:more | head -1)" = 12345 ]
+    [ "$(n image inspect -f '{{.Size}}' bb:more)" = $((bb + 12345)) ]
+    n run --rm --network none bb:more true
+    [ "$(n history -H=false --format '{{.Size}}' bb:more | head -1)" = 12345 ]
+    # The container: its own files, and those on top of its image's.
+    [ "$driver" = native ] || [ "$(n inspect -s -f '{{.SizeRw}} {{.SizeRootFs}}' c)" = "12345 $((bb + 12345))" ]
+    n rm c >/dev/null
+  done
+}
+
 @test "Docker's answers: wait on a --rm container, kill of a paused one, start of a running one, exec's exit codes" {
   # wait gets a --rm container's exit code although the container is gone by then.
   e run -d --rm --name rmd --network none busybox sh -c 'sleep 1; exit 5' >/dev/null

@@ -136,9 +136,10 @@ void Api::image_list(Exchange& ex, const Params&) {
     if (fresh) {
       order.push_back(id);
       made_ns[id] = made;
+      const int64_t size = eng_.images().unpacked_size(img);
       // Created in Unix seconds, as Docker's list has it (the CLI's "2 hours ago").
       row = {{"Id", id}, {"ParentId", ""}, {"RepoTags", json::array()}, {"RepoDigests", json::array()},
-             {"Created", made / 1000000000}, {"Size", img.size}, {"SharedSize", -1}, {"VirtualSize", img.size},
+             {"Created", made / 1000000000}, {"Size", size}, {"SharedSize", -1}, {"VirtualSize", size},
              {"Labels", labels.empty() ? json(nullptr) : labels}, {"Containers", containers.count(id) ? containers[id] : 0}};
     }
     if (!ref.tag.empty()) row["RepoTags"].push_back(repo + ":" + ref.tag);

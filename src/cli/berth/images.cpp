@@ -139,7 +139,7 @@ int cmd_images(const Engine& e, int argc, char** argv, int first) {
     r.created_since = time_ago(created);
     r.created_at = docker_time(created);
     r.created = created;
-    r.size = image::human_size(img.size);
+    r.size = image::human_size(svc.unpacked_size(img));
     rows.push_back(r);
   }
   std::stable_sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) { return x.created > y.created; });

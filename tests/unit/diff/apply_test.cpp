@@ -173,6 +173,15 @@ TEST_F(ApplyTest, Hardlinks) {
   EXPECT_EQ(b.st_mode, S_IFREG | 0755u);
 }
 
+// Docker's layer size: the files' sizes and the symlinks' target lengths, a hard link and a
+// directory adding nothing.
+TEST_F(ApplyTest, FilesSizeIsDockersLayerSize) {
+  EXPECT_EQ(apply(sample_tar()).files_size, 6 + 300003 + 4);
+  TempDir other("berth-diff-size");
+  dest.reset(::open(other.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  EXPECT_EQ(apply(TarBuilder().file("a", "shared").hardlink("b", "a").dir("d/").finish()).files_size, 6);
+}
+
 TEST_F(ApplyTest, FifoAndDevices) {
   std::string tar = TarBuilder()
                         .fifo("run/fifo", Meta{0640, 5, 6, 1200000000})

@@ -104,6 +104,8 @@ TEST_F(CreateTest, RoundTripThroughApply) {
     ApplyResult ar = apply_layer(string_reader(blob), c, fd.get());
     EXPECT_EQ(ar.diff_id, cr.diff_id);
     EXPECT_EQ(ar.compressed, cr.compressed);
+    EXPECT_GT(cr.files_size, 0);
+    EXPECT_EQ(ar.files_size, cr.files_size);  // what the layer unpacks to, counted by both
 
     auto after = snapshot(out.path());
     // The origin xattr is dropped; all else is equal.
