@@ -661,7 +661,7 @@ std::string Engine::log_path(const std::string& id) const {
 }
 std::string Engine::log_path(const Container& c) const {
   const HostConfig h = c.host_config();
-  if (h.log_config.type == "none") return "";
+  if (h.log_config.type == "none" || h.log_config.type == "syslog") return "";  // nothing kept to read
   if (h.log_config.type != "k8s-file") return log_path(c.id());
   auto it = h.log_config.config.find("path");
   return it != h.log_config.config.end() ? it->second : opts_.images.root + "/containers/" + c.id() + "/ctr.log";
@@ -1142,9 +1142,9 @@ Container Engine::create_from(const CreateRequest& req, const image::Image& img)
   // the output), whatever the request left out.
   if (host.log_config.type.empty()) host.log_config.type = "json-file";
   if (host.log_config.type != "json-file" && host.log_config.type != "local" && host.log_config.type != "k8s-file" &&
-      host.log_config.type != "none")
+      host.log_config.type != "syslog" && host.log_config.type != "none")
     throw Error(ErrorKind::invalid_argument,
-                "log driver `" + host.log_config.type + "` is not supported: json-file, local, k8s-file or none");
+                "log driver `" + host.log_config.type + "` is not supported: json-file, local, k8s-file, syslog or none");
   if (host.log_config.type == "none" && !host.log_config.config.empty())
     throw Error(ErrorKind::invalid_argument, "log driver none takes no options (--log-opt " +
                                                  host.log_config.config.begin()->first + ")");
@@ -1503,7 +1503,7 @@ void Engine::unmount_rootfs(const std::string& id, bool detach) {
   }
 }
 
-UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& winsize, Refill* refill) {
+UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& winsize, Refill* refill, bool attach) {
   bool spare_taken = false;
   Container c = lookup(ref);
   UniqueFd lk = lock(c.id());
@@ -1766,6 +1766,10 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       if (image_name.empty()) image_name = c.data.value("ImageRef", c.rec.image);
       orders.log_attrs = log_attributes(log_opts, {c.id(), c.rec.name, c.rec.image, image_name, &config});
       if (auto it = log_opts.find("compress"); it != log_opts.end()) orders.log_compress = parse_log_bool(it->second).value_or(false);
+    } else if (host.log_config.type == "syslog") {
+      std::string image_name = config.image;
+      if (image_name.empty()) image_name = c.data.value("ImageRef", c.rec.image);
+      orders.syslog = syslog_target(log_opts, {c.id(), c.rec.name, c.rec.image, image_name, &config});
     } else if (host.log_config.type == "local") {
       // Docker's local driver keeps its records in a format of its own that only dockerd
       // reads; berth keeps json-file's records with local's defaults: rotated compressed.
@@ -1785,7 +1789,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     // Without a max-size, Docker's local-driver cap (20 MB x 5): a container printing in a
     // loop must not fill the disk (json-file's own default is no cap at all).
     if (orders.log_path.empty()) {
-      // --log-driver none: the output goes to attached clients only
+      // --log-driver none: the output goes to attached clients only (syslog: and there)
     } else if (orders.log_cri) {
       // The kubelet rotates a CRI log itself (then ReopenContainerLog); Podman's k8s-file
       // takes a max-size.
@@ -1812,7 +1816,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
 
     int p[2];
     UniqueFd attach_theirs;
-    if (owner) {
+    if (owner || attach) {
       if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0) throw_errno("socketpair");
       attach_mine.reset(p[0]);
       attach_theirs.reset(p[1]);
@@ -1825,7 +1829,7 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
       gate_mine.reset(p[0]);
       gate_theirs.reset(p[1]);
     }
-    pending.go(attach_theirs.get(), gate_theirs.get());
+    pending.go(attach_theirs.get(), gate_theirs.get(), owner);
     attach_theirs.reset();
     gate_theirs.reset();
     if (gate_mine) {

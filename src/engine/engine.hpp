@@ -248,12 +248,14 @@ class Engine {
   Container create(const CreateRequest& req);
   // Starts a created or exited container (AlreadyRunning if it runs). With owner, the caller
   // attaches from the first byte and cleans up after the exit itself (foreground `run`): the
-  // connection is returned.
+  // connection is returned. With `attach` alone the caller attaches from the first byte as a
+  // plain client (a foreground run whose restart policy leaves the container to its shim):
+  // the connection is returned, and ends with the first exit.
   // `winsize` ("ROWS COLS") sizes the terminal of a -t container before its program starts.
   // An owner start leaves the refill of its network's warm spares for after the exit (not
   // while the container it waits for runs): in `refill` if given, to pass to refill_spares.
   UniqueFd start(const std::string& ref, bool owner = false, const std::string& winsize = "",
-                 Refill* refill = nullptr);
+                 Refill* refill = nullptr, bool attach = false);
   // After an owner's start: the network spares it used are made again from here (the
   // caller calls this once the container has exited).
   void refill_spares(const Refill& r);

@@ -76,7 +76,7 @@ json docker_info(Engine& eng, const InfoExtras& extras) {
       {"Driver", o.images.driver == snapshot::Driver::native ? "vfs" : "overlay2"},
       {"DriverStatus", json::array({json::array({"Backing Filesystem", "extfs"}), json::array({"Supports d_type", "true"})})},
       {"Plugins", {{"Volume", {"local"}}, {"Network", {"bridge", "host", "macvlan", "ipvlan", "null"}},
-                   {"Authorization", nullptr}, {"Log", {"json-file", "local", "k8s-file", "none"}}}},
+                   {"Authorization", nullptr}, {"Log", {"json-file", "local", "k8s-file", "syslog", "none"}}}},
       {"MemoryLimit", true},
       {"SwapLimit", true},
       {"CpuCfsPeriod", true},

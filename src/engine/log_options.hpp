@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine/container_config.hpp"
+#include "logs/syslog.hpp"
 
 namespace berth::engine {
 
@@ -28,5 +29,10 @@ struct LogSubject {
 // options name (a list, or a regular expression searched in the names), and `tag` rendered.
 // Empty when no option asks for any.
 std::map<std::string, std::string> log_attributes(const std::map<std::string, std::string>& opts, const LogSubject& s);
+
+// --log-driver syslog: where and how the shim sends the lines (the address's host resolved now,
+// the tag rendered; Docker's defaults: the local syslog, facility daemon, the short id).
+// Throws invalid_argument for a bad option or a name that does not resolve.
+logs::SyslogTarget syslog_target(const std::map<std::string, std::string>& opts, const LogSubject& s);
 
 }  // namespace berth::engine

@@ -24,7 +24,22 @@ namespace berth::logs {
 
 enum class Format { json_file, cri };
 
-class Writer {
+// Where the shim sends the container's output: a log file (Writer) or a syslog (syslog.hpp).
+class Output {
+ public:
+  virtual ~Output() = default;
+  // Output of `stream` ("stdout", "stderr"): whole lines are written, the rest waits in
+  // `pending` (one per stream, held by the caller) for more or for flush(); a line longer
+  // than kMaxLine goes in parts.
+  virtual void add(const char* stream, const char* data, size_t n, std::string& pending) = 0;
+  // Writes `pending` as a record, even without its newline (the stream ended).
+  virtual void flush(const char* stream, std::string& pending) = 0;
+  // Opens the path again (the kubelet renamed the file to rotate it: ReopenContainerLog).
+  virtual void reopen() {}
+};
+inline constexpr size_t kMaxLine = 16 * 1024;  // Docker splits longer lines into several records
+
+class Writer : public Output {
  public:
   // max_size 0: no rotation; max_files: the live file and max_files - 1 rotated ones (1:
   // the file is truncated instead). `attrs`: json-file's extra attributes of every record
@@ -37,13 +52,9 @@ class Writer {
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
-  // Output of `stream` ("stdout", "stderr"): whole lines are written, the rest waits in
-  // `pending` (one per stream, held by the caller) for more or for flush().
-  void add(const char* stream, const char* data, size_t n, std::string& pending);
-  // Writes `pending` as a record, even without its newline (the stream ended).
-  void flush(const char* stream, std::string& pending);
-  // Opens the path again (the kubelet renamed the file to rotate it: ReopenContainerLog).
-  void reopen();
+  void add(const char* stream, const char* data, size_t n, std::string& pending) override;
+  void flush(const char* stream, std::string& pending) override;
+  void reopen() override;
 
  private:
   void open_file();

@@ -18,7 +18,6 @@ namespace berth::logs {
 
 namespace {
 
-constexpr size_t kMaxLine = 16 * 1024;  // Docker splits longer lines into several records
 
 void escape(const std::string& in, std::string& out) {
   for (unsigned char c : in) {

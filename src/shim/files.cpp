@@ -36,6 +36,9 @@ void write_orders(const std::string& dir, const Orders& o) {
                       {"cleanup", o.cleanup}};
   if (!o.log_attrs.empty()) j["log_attrs"] = o.log_attrs;
   if (o.log_compress) j["log_compress"] = true;
+  if (o.syslog)
+    j["syslog"] = {{"network", o.syslog->network}, {"address", o.syslog->address}, {"facility", o.syslog->facility},
+                   {"format", o.syslog->format},   {"tag", o.syslog->tag},         {"hostname", o.syslog->hostname}};
   if (!o.runtime.empty()) j["runtime"] = o.runtime;
   if (!o.runtime_args.empty()) j["runtime_args"] = o.runtime_args;
   if (!o.runtime.empty()) j["runtime_timeout_ms"] = o.runtime_timeout_ms;
@@ -67,6 +70,11 @@ Orders read_orders(const std::string& dir) {
     o.log_max_files = std::max(1, j.value("log_max_files", 1));
     o.log_attrs = j.value("log_attrs", std::map<std::string, std::string>{});
     o.log_compress = j.value("log_compress", false);
+    if (j.contains("syslog")) {
+      const auto& s = j.at("syslog");
+      o.syslog = logs::SyslogTarget{s.value("network", ""), s.value("address", ""), s.value("facility", 3),
+                                    s.value("format", ""),  s.value("tag", ""),     s.value("hostname", "")};
+    }
     o.terminal = j.value("terminal", false);
     o.stdin_open = j.value("stdin", false);
     o.stdin_once = j.value("stdin_once", false);

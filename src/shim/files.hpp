@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "logs/syslog.hpp"
+
 namespace berth::shim {
 
 // Docker's restart policies: no | always | on-failure[:max] | unless-stopped.
@@ -44,6 +46,7 @@ struct Orders {
   int log_max_files = 1;
   std::map<std::string, std::string> log_attrs;  // json-file's extra attributes (--log-opt labels/env/tag)
   bool log_compress = false;                      // rotated files gzipped (--log-opt compress)
+  std::optional<logs::SyslogTarget> syslog;        // --log-driver syslog: the output goes there, no log file
   bool terminal = false, stdin_open = false;
   // Docker's StdinOnce: an attached client's end of input closes the container's stdin; without
   // it the container keeps its stdin open for the next attach.

@@ -245,7 +245,7 @@ class Shim {
   void stdin_write(StdinQueue& q, int fd, std::string_view data);
   void stdin_close(StdinQueue& q, UniqueFd* pipe);
   UniqueFd child_stdin_, child_out_, child_err_, console_peer_;
-  std::unique_ptr<logs::Writer> log_;
+  std::unique_ptr<logs::Output> log_;  // the log file, or the syslog once launch() connected
   std::string pend_out_, pend_err_;
   std::vector<Client> clients_;
   std::vector<Exec> execs_;
@@ -545,6 +545,15 @@ nlohmann::json exec_process(const std::string& bundle, const nlohmann::json& req
 }
 
 pid_t Shim::launch() {
+  // Connected before the first start: a syslog that takes nothing fails the start (Docker's
+  // "failed to initialize logging driver").
+  if (o_.syslog && !log_) {
+    try {
+      log_ = std::make_unique<logs::Syslog>(*o_.syslog);
+    } catch (const Error& e) {
+      throw Error(std::string("failed to initialize logging driver: ") + e.what(), e.code());
+    }
+  }
   open_stdio();
   int p[2];
   if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
@@ -1775,6 +1784,7 @@ int main(int argc, char** argv) {
     fail(e.what());
   }
   const int attach = go.attach.release(), gate = go.gate.release();
+  const bool attach_owner = go.attach_owner;
   Orders orders;
   try {
     orders = shim::read_orders(dir);
@@ -1796,7 +1806,7 @@ int main(int argc, char** argv) {
     g_while_waiting = [](pid_t running) { the_shim->reap_strays(running); };
     if (attach >= 0) {
       ::fcntl(attach, F_SETFD, FD_CLOEXEC);
-      shim.add_client(UniqueFd(attach), true);
+      shim.add_client(UniqueFd(attach), attach_owner);
     }
     Guard guard;
     if (!orders.runtime.empty()) guard = Guard(orders, argc, argv);

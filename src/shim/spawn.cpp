@@ -50,12 +50,12 @@ void PendingShim::spawned() {
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
-void PendingShim::go(int attach_fd, int gate_fd) {
+void PendingShim::go(int attach_fd, int gate_fd, bool attach_owner) {
   spawned();
   std::string word = "go";
   int fds[2];
   size_t n = 0;
-  if (attach_fd >= 0) word += 'a', fds[n++] = attach_fd;
+  if (attach_fd >= 0) word += attach_owner ? 'a' : 'c', fds[n++] = attach_fd;
   if (gate_fd >= 0) word += 'g', fds[n++] = gate_fd;
   msghdr msg{};
   iovec iov{word.data(), word.size()};
@@ -117,7 +117,10 @@ bool receive_go(int ctrl, GoWord& out) {
   if (!w.starts_with("go") || w.size() - 2 != got || (msg.msg_flags & MSG_CTRUNC))
     throw Error("the word to go is garbled");
   for (size_t i = 0; i < got; ++i) {
-    if (w[2 + i] == 'a') out.attach = std::move(owned[i]);
+    if (w[2 + i] == 'a' || w[2 + i] == 'c') {
+      out.attach = std::move(owned[i]);
+      out.attach_owner = w[2 + i] == 'a';
+    }
     else if (w[2 + i] == 'g') out.gate = std::move(owned[i]);
     else throw Error("the word to go is garbled");
   }

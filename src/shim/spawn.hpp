@@ -6,7 +6,8 @@
 //
 // CTRL_FD is one end of a unix stream socketpair. The shim detaches at once, then waits on it
 // for the word to go: one message "go" + a letter per fd it carries — 'a': a connection
-// already attached as the container's owner, 'g': the gate (the first start waits for a "g"
+// already attached as the container's owner, 'c': one attached as a plain client (a
+// foreground run whose restart policy leaves the container to the shim), 'g': the gate (the first start waits for a "g"
 // on it after the container is created, berth attaching the networks meanwhile, and gives up
 // at EOF). It answers on CTRL_FD with one line, "ok PID" or "error MSG" (error.hpp's encoding).
 // At EOF before the word (berth failed to prepare the container), it exits, having made
@@ -38,9 +39,10 @@ class PendingShim {
   // given, makes a read-only view of the binary to run instead (runtime::sealed_view).
   void start(const std::string& path, const std::string& dir, std::function<UniqueFd(const std::string&)> view);
 
-  // The word to go, with the fds it takes over (-1: none). Throws berth::Error when the shim
+  // The word to go, with the fds it takes over (-1: none); the attached connection is the
+  // owner's, or with !attach_owner a plain client's. Throws berth::Error when the shim
   // could not be run. Once it ran, errors are its to tell on the control socket (answer()).
-  void go(int attach_fd, int gate_fd);
+  void go(int attach_fd, int gate_fd, bool attach_owner = true);
   // Its answer: "ok PID" or "error MSG" (empty at EOF: it died); then its first process reaped.
   std::string answer();
 
@@ -56,6 +58,7 @@ class PendingShim {
 // The shim's side: waits for the word on `ctrl`. False at EOF (nothing to start).
 struct GoWord {
   UniqueFd attach, gate;
+  bool attach_owner = true;
 };
 bool receive_go(int ctrl, GoWord& out);
 

@@ -138,6 +138,26 @@ teardown_file() { berthd_teardown_file; }
   [ "$status" -eq 1 ]
   [[ "$output" == *"configured logging driver does not support reading"* ]]
   d rm nl
+  # --log-driver syslog through the API: the lines reach the listener; logs cannot read them;
+  # docker info lists the driver.
+  port=$((20000 + RANDOM % 20000))
+  /usr/bin/python3 "$SRC/tests/system/syslog_listener.py" udp "127.0.0.1:$port" "$DD/sl.out" "$DD/sl.ready" >/dev/null 2>&1 3>&- &
+  sl=$!
+  track_pid "$sl"
+  wait_for test -e "$DD/sl.ready"
+  run -0 d run --name sy --log-driver syslog --log-opt syslog-address=udp://127.0.0.1:$port --log-opt tag='{{.Name}}' busybox echo to-syslog
+  [ "$output" = to-syslog ]
+  wait_for grep -q to-syslog "$DD/sl.out"
+  grep -E '^<30>.* sy\[[0-9]+\]: to-syslog$' "$DD/sl.out"
+  run d logs sy
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"configured logging driver does not support reading"* ]]
+  [[ "$(d info --format '{{json .Plugins.Log}}')" == *'"syslog"'* ]]
+  run d run --rm --log-driver syslog --log-opt syslog-facility=nope busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"invalid syslog facility"* ]]
+  kill "$sl"
+  d rm sy
 }
 
 @test "berthd: exec: output, exit codes, stdin, user, env, workdir, a terminal" {
@@ -788,9 +808,9 @@ PY
   grep -q " $M" /proc/self/mountinfo && awk -v d="$M" '$5 ~ "^"d {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
   rm -rf "$M"
   # a log driver berth does not have: berthd does not start
-  printf '{"log-driver": "syslog"}' > "$DD/bad.json"
+  printf '{"log-driver": "gelf"}' > "$DD/bad.json"
   run -125 "$BERTHD" --root "$DD/root" --state "$DD/run-bad" -H "unix://$DD/bad.sock" --config-file "$DD/bad.json"
-  [[ "$output" == *"log-driver \"syslog\" is not supported"* ]]
+  [[ "$output" == *"log-driver \"gelf\" is not supported"* ]]
   # a log option berth does not have, or a bad value: berthd does not start
   printf '{"log-opts": {"labels-regex": "("}}' > "$DD/bad.json"
   run -125 "$BERTHD" --root "$DD/root" --state "$DD/run-bad" -H "unix://$DD/bad.sock" --config-file "$DD/bad.json"

@@ -664,9 +664,9 @@ PY
   run e run --rm --log-driver none --log-opt max-size=1m busybox true
   [ "$status" -eq 125 ]
   [[ "$output" == *"log driver none takes no options"* ]]
-  run e run --rm --log-driver syslog busybox true
+  run e run --rm --log-driver gelf busybox true
   [ "$status" -eq 125 ]
-  [[ "$output" == *"json-file, local, k8s-file"*"or none"* ]]
+  [[ "$output" == *"json-file, local, k8s-file, syslog or none"* ]]
   # json-file's options berth has not: refused (by the engine: the API's clients too).
   run e run --rm --log-opt max-size=0 busybox true
   [ "$status" -eq 125 ]
@@ -718,6 +718,80 @@ PY
   [[ "$output" == *"invalid --log-opt max-file"* ]]
 }
 
+# A syslog listener of KIND at ADDRESS writing what it receives to $TEST_DIR/NAME.
+syslog_listen() {
+  /usr/bin/python3 "$SRC/tests/system/syslog_listener.py" "$1" "$2" "$TEST_DIR/$3" "$TEST_DIR/$3.ready" >/dev/null 2>&1 3>&- &
+  wait_for test -e "$TEST_DIR/$3.ready"
+}
+
+@test "--log-driver syslog: every line a message (stdout info, stderr err) over udp, tcp, unix and unixgram, in Docker's four formats; logs cannot read it; a syslog that is not there fails the start; bad options refused" {
+  port=$((20000 + RANDOM % 20000))
+  syslog_listen udp "127.0.0.1:$port" udp.out
+  run -0 e run --name sl --log-driver syslog --log-opt syslog-address=udp://localhost:$port busybox sh -c 'echo out-line; echo err-line >&2; printf no-newline'
+  # Attached, the lines are shown as well.
+  [[ "$output" == *out-line* && "$output" == *err-line* ]]
+  id=$(e inspect -f '{{.Id}}' sl)
+  wait_for sh -c "[ \$(wc -l < $TEST_DIR/udp.out) -ge 3 ]"
+  cat -A "$TEST_DIR/udp.out"
+  # Docker's default: the local form (no hostname), facility daemon, the short id as the tag.
+  # (stdout and stderr are two pipes: their order is not kept)
+  grep -E "^<30>[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} ${id:0:12}\[[0-9]+\]: out-line\$" "$TEST_DIR/udp.out"
+  grep -E "^<27>.* ${id:0:12}\[[0-9]+\]: err-line\$" "$TEST_DIR/udp.out"
+  grep -E "^<30>.*: no-newline\$" "$TEST_DIR/udp.out"
+  [ "$(e inspect -f '{{.HostConfig.LogConfig.Type}}:{{.LogPath}}' sl)" = "syslog:" ]
+  [ -z "$(find "$BROOT/containers/$id" -name '*.log')" ]
+  run e logs sl
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"configured logging driver does not support reading"* ]]
+  # tcp, rfc5424micro, a facility, a tag template; a restart policy's runs keep sending.
+  syslog_listen tcp "127.0.0.1:$((port + 1))" tcp.out
+  e run --name t5 --restart on-failure:2 --log-driver syslog --log-opt syslog-address=tcp://127.0.0.1:$((port + 1)) \
+    --log-opt syslog-format=rfc5424micro --log-opt syslog-facility=local3 --log-opt tag='{{.Name}}/{{.ImageName}}' \
+    busybox sh -c 'echo run; exit 1' > /dev/null || true
+  wait_for sh -c "[ \$(grep -c ' - run\$' $TEST_DIR/tcp.out) -eq 3 ]"
+  cat "$TEST_DIR/tcp.out"
+  head -1 "$TEST_DIR/tcp.out" | grep -E "^<158>1 [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2}) $(hostname) t5/busybox [0-9]+ t5/busybox - run\$"
+  # unixgram with rfc3164 (the hostname), unix (a stream) with rfc5424.
+  syslog_listen unixgram "$TEST_DIR/dgram.sock" dgram.out
+  e run --rm --log-driver syslog --log-opt syslog-address=unixgram://$TEST_DIR/dgram.sock --log-opt syslog-format=rfc3164 \
+    --log-opt syslog-facility=7 --log-opt tag=fixed busybox echo via-dgram > /dev/null
+  wait_for grep -q via-dgram "$TEST_DIR/dgram.out"
+  grep -E "^<62>[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8} $(hostname) fixed\[[0-9]+\]: via-dgram\$" "$TEST_DIR/dgram.out"
+  syslog_listen unix "$TEST_DIR/stream.sock" stream.out
+  e run --rm --log-driver syslog --log-opt syslog-address=unix://$TEST_DIR/stream.sock --log-opt syslog-format=rfc5424 \
+    busybox sh -c 'echo one; echo two' > /dev/null
+  wait_for sh -c "[ \$(wc -l < $TEST_DIR/stream.out) -eq 2 ]"
+  grep -E "^<30>1 [0-9T:-]{19}(Z|[+-][0-9:]{5}) $(hostname) [0-9a-f]{12} [0-9]+ [0-9a-f]{12} - two\$" "$TEST_DIR/stream.out"
+  # Nobody listens: the start fails with Docker's words; the container stays created, nothing runs.
+  pkill -f "syslog_listener.py tcp .*$TEST_DIR/" || true
+  sleep 0.2
+  run e run --name gone --log-driver syslog --log-opt syslog-address=tcp://127.0.0.1:$((port + 1)) busybox echo lost
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"failed to initialize logging driver"*"Connection refused"* ]]
+  [ "$(e inspect -f '{{.State.Status}}' gone)" = created ]
+  ! pgrep -f "berth-shim $TEST_DIR/run/default/containers/$(e inspect -f '{{.Id}}' gone)" || false
+  # Bad options: one line each, nothing made.
+  n=$(e ps -aq | wc -l)
+  for bad in "syslog-facility=bogus|invalid syslog facility" "syslog-format=rfc9999|Invalid syslog format" \
+             "syslog-address=udp:/x|should be in form proto://address" "syslog-address=unix:///no/such|stat /no/such" \
+             "syslog-address=tcp+tls://127.0.0.1:1|tcp+tls is not supported" "syslog-address=udp://:514|a host and a port" \
+             "syslog-address=tcp://127.0.0.1:99999|a host and a port" "max-size=1m|unknown log opt 'max-size' for syslog" \
+             "syslog-address=udp://no-such-host.invalid:514|failed to initialize logging driver"; do
+    run e run --rm --log-driver syslog --log-opt "${bad%%|*}" busybox true
+    echo "$bad: $output"
+    [ "$status" -eq 125 ]
+    [[ "$output" == *"${bad#*|}"* ]]
+    [ "${#lines[@]}" -eq 1 ]
+  done
+  [ "$(e ps -aq | wc -l)" -eq "$n" ]
+  # No address: the local syslog (/dev/log…); where none listens, the start says so.
+  if [ ! -e /dev/log ] && [ ! -e /var/run/syslog ] && [ ! -e /var/run/log ]; then
+    run e run --rm --log-driver syslog busybox true
+    [ "$status" -eq 125 ]
+    [[ "$output" == *"no local syslog listens on /dev/log"* ]]
+  fi
+}
+
 @test "json-file's labels, labels-regex, env, env-regex and tag: attrs in every record, shown by logs --details" {
   e run --name at --label app=web --label tier=front --label com.example.team=ops -e REGION=eu -e SECRET=s3 -e LANG_X='a b/c' \
     --log-opt labels=app,absent --log-opt labels-regex='^com\.example\.' --log-opt env=REGION --log-opt env-regex='^LANG' \
@@ -750,7 +824,7 @@ PY
   [ -z "$(e ps -aq)" ]
 }
 
-@test "restart policies: on-failure:N counts restarts; always stops on stop" {
+@test "restart policies: on-failure:N counts restarts; always stops on stop; a foreground run shows the first run and returns its exit code, the shim restarting it" {
   e run -d --name flaky --restart on-failure:2 busybox sh -c 'echo try; exit 1' >/dev/null
   wait_for sh -c "[ \"\$(\"$BERTH\" --root $BROOT --state $TEST_DIR/run inspect -f '{{.State.Status}}' flaky)\" = exited ]"
   [ "$(e inspect -f '{{.RestartCount}}' flaky)" = 2 ]
@@ -762,6 +836,23 @@ PY
   [ "$(e inspect -f '{{.State.Status}}' always)" = exited ]
   run e run --rm --restart always busybox true
   [ "$status" -eq 125 ]
+  # In the foreground (Docker's): the first run's output and exit code, then the shim goes on
+  # (before, the attached run showed nothing and never returned, deaf to SIGTERM).
+  run timeout -s KILL 20 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --name fg --restart on-failure:2 busybox sh -c 'echo out; echo err >&2; exit 3'
+  [ "$status" -eq 3 ]
+  [[ "$output" == *out* && "$output" == *err* ]]
+  wait_for sh -c "[ \"\$(\"$BERTH\" --root $BROOT --state $TEST_DIR/run inspect -f '{{.State.Status}} {{.RestartCount}}' fg)\" = 'exited 2' ]"
+  [ "$(e logs fg 2>&1 | grep -c out)" = 3 ]
+  run timeout -s KILL 20 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" run --name fga --restart always busybox sh -c 'echo up; sleep 0.2'
+  [ "$status" -eq 0 ]
+  [ "$output" = up ]
+  wait_for sh -c "[ \"\$(\"$BERTH\" --root $BROOT --state $TEST_DIR/run inspect -f '{{.RestartCount}}' fga)\" -ge 1 ]"
+  # start -a of it once stopped: the same.
+  e stop -t 1 fga >/dev/null
+  run timeout -s KILL 20 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" start -a fga
+  [ "$status" -eq 0 ]
+  [ "$output" = up ]
+  e rm -f fga >/dev/null
 }
 
 @test "names are unique, ids resolve by prefix, rename, inspect shape, ps filters and json" {

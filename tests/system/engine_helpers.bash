@@ -43,6 +43,7 @@ _engine_teardown() {
   fi
   # Shims whose state dir is under this test dir must be gone.
   pkill -9 -f "berth-shim $TEST_DIR/" 2>/dev/null || true
+  pkill -f "syslog_listener.py .*$TEST_DIR/" 2>/dev/null || true
   # The test's networks (their bridges and iptables rules are the host's).
   if [ -d "$BROOT/networks" ]; then
     for n in $(e network ls --format '{{.Name}}' 2>/dev/null); do

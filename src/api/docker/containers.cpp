@@ -528,7 +528,7 @@ void Api::container_logs(Exchange& ex, const Params& p) {
   if (!out && !err) throw Error(ErrorKind::invalid_argument, "Bad parameters: you must choose at least one stream");
   engine::Container c = eng_.lookup(p["id"]);
   // Docker's answer before any stream starts (the CLI prints its message).
-  if (c.host_config().log_config.type == "none") {
+  if (eng_.log_path(c).empty()) {  // none, syslog: nothing kept to read
     ex.reply(501, json{{"message", "configured logging driver does not support reading"}});
     return;
   }

@@ -230,7 +230,7 @@ int run_attached(engine::Engine& eng, const engine::Container& c, const AttachOp
   engine::Refill refill;
   eng.emit(c, "attach");  // Docker's event: the client attaches, then starts
   try {
-    sock = eng.start(c.id(), owner, o.tty ? winsize_text() : "", &refill);
+    sock = eng.start(c.id(), owner, o.tty ? winsize_text() : "", &refill, true);
   } catch (const Error& e) {
     std::fprintf(stderr, "berth: %s\n", e.what());
     if (rm) eng.cleanup(c.id(), true);

@@ -458,12 +458,10 @@ engine::CreateRequest build_request(const Args& a) {
   }
   h["RestartPolicy"] = restart_flag(a.get("restart", "no"));
   json log_config = {{"Type", a.get("log-driver", "json-file")}, {"Config", json::object()}};
-  if (log_config["Type"] != "json-file" && log_config["Type"] != "local" && log_config["Type"] != "k8s-file" && log_config["Type"] != "none")
-    throw Error("--log-driver " + a.get("log-driver") + ": json-file, local, k8s-file (the kubelet's CRI format) or none");
+  // The engine checks the driver and its options (for every client alike).
   for (auto& o : a.all("log-opt")) {
     auto eq = o.find('=');
     if (eq == std::string::npos) throw Error("invalid --log-opt `" + o + "`");
-    // The engine checks the options (for every client alike).
     log_config["Config"][o.substr(0, eq)] = o.substr(eq + 1);
   }
   h["LogConfig"] = log_config;

@@ -97,7 +97,7 @@ struct DaemonConfig {
   // berth's "mirrors": {"registry.k8s.io": ["http://127.0.0.1:5000"]} — mirrors of any
   // registry (containerd's per-host mirrors); registry-mirrors are docker.io's.
   std::map<std::string, std::vector<std::string>> mirrors;
-  std::string log_driver = "json-file";           // json-file or local
+  std::string log_driver = "json-file";           // json-file, local or syslog
   std::map<std::string, std::string> log_opts;    // its options
   std::vector<network::AddressPool> address_pools;
   engine::Runtimes runtimes;  // built-ins + `runtimes`, `default-runtime` (read again on SIGHUP)
@@ -155,8 +155,9 @@ void read_config_file(DaemonConfig& c, bool first) {
   for (auto& m : c.registry_mirrors) c.mirrors["docker.io"].push_back(m);
   c.log_driver = "json-file";
   if (j.contains("log-driver")) {
-    if (j["log-driver"] != "json-file" && j["log-driver"] != "local")
-      throw Error(ErrorKind::invalid_argument, c.config_file + ": log-driver " + j["log-driver"].dump() + " is not supported (json-file or local)");
+    if (j["log-driver"] != "json-file" && j["log-driver"] != "local" && j["log-driver"] != "syslog")
+      throw Error(ErrorKind::invalid_argument,
+                  c.config_file + ": log-driver " + j["log-driver"].dump() + " is not supported (json-file, local or syslog)");
     c.log_driver = j["log-driver"].get<std::string>();
   }
   c.log_opts.clear();

@@ -73,6 +73,14 @@ TEST(ShimGoWord, CarriesTheOwnersConnectionAndTheGate) {
   EXPECT_EQ(c, 'A');
   ASSERT_EQ(::read(gate.a.get(), &c, 1), 1);
   EXPECT_EQ(c, 'G');
+  EXPECT_TRUE(go.attach_owner);
+  // A plain client's connection ('c': a foreground run with a restart policy).
+  Pair client;
+  send_word(ctrl.a.get(), "goc", {client.b.get()});
+  shim::GoWord plain;
+  ASSERT_TRUE(shim::receive_go(ctrl.b.get(), plain));
+  ASSERT_TRUE(plain.attach);
+  EXPECT_FALSE(plain.attach_owner);
   // Without either (berth run -d on no network).
   send_word(ctrl.a.get(), "go", {});
   shim::GoWord bare;
@@ -260,6 +268,18 @@ TEST_F(ShimFiles, OrdersRoundTrip) {
   EXPECT_EQ(r.restart.max, 3);
   EXPECT_EQ(r.cleanup, o.cleanup);
   EXPECT_FALSE(r.health);
+  EXPECT_FALSE(r.syslog);
+  o.syslog = logs::SyslogTarget{"tcp", "127.0.0.1:514", 19, "rfc5424", "web/nginx", "host1"};
+  shim::write_orders(dir_, o);
+  r = shim::read_orders(dir_);
+  ASSERT_TRUE(r.syslog);
+  EXPECT_EQ(r.syslog->network, "tcp");
+  EXPECT_EQ(r.syslog->address, "127.0.0.1:514");
+  EXPECT_EQ(r.syslog->facility, 19);
+  EXPECT_EQ(r.syslog->format, "rfc5424");
+  EXPECT_EQ(r.syslog->tag, "web/nginx");
+  EXPECT_EQ(r.syslog->hostname, "host1");
+  o.syslog.reset();
   o.health = shim::HealthCheck{R"({"args":["true"]})", 1000000, 2000000, 0, 3000000, 4};
   shim::write_orders(dir_, o);
   r = shim::read_orders(dir_);
