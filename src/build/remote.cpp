@@ -30,13 +30,8 @@ Error bad(const std::string& msg) { return Error(ErrorKind::invalid_argument, "b
 std::string read_dockerfile(const std::string& ctx, const std::string& name, const std::string& where) {
   UniqueFd root(::open(ctx.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) throw_errno("open " + ctx);
-  UniqueFd at = fs::open_in_root(root.get(), name, O_PATH);
-  struct stat st {};
-  if (!at || ::fstat(at.get(), &st) < 0 || !S_ISREG(st.st_mode))
-    throw bad(where + " has no " + name);
-  if (st.st_size > static_cast<off_t>(kMaxDockerfile)) throw bad(name + ": larger than 16 MiB");
-  UniqueFd f(::open(fs::fd_path(at.get()).c_str(), O_RDONLY | O_CLOEXEC));
-  if (!f) throw_errno("open " + name);
+  UniqueFd f = open_dockerfile(root.get(), name);
+  if (!f) throw bad(where + " has no " + name);
   std::string out;
   char buf[65536];
   for (size_t n; (n = fs::read_fd(f.get(), buf, sizeof buf, name)) > 0;) {
@@ -184,6 +179,13 @@ RemoteContext make_remote_context(const std::string& url, const std::string& dir
   if (url.find_first_of("\n\r\t ") != std::string::npos) throw bad("invalid context `" + url + "`");
   if (is_git_context(url)) return git_context(url, dir, dockerfile);
   return url_context(url, dir, dockerfile, fetch);
+}
+
+UniqueFd open_dockerfile(int root_fd, const std::string& name) {
+  UniqueFd at = fs::open_in_root(root_fd, name, O_PATH);
+  struct stat st {};
+  if (!at || ::fstat(at.get(), &st) < 0 || !S_ISREG(st.st_mode)) return UniqueFd();
+  return UniqueFd(::open(fs::fd_path(at.get()).c_str(), O_RDONLY | O_CLOEXEC));
 }
 
 }  // namespace berth::build

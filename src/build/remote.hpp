@@ -17,6 +17,8 @@
 
 #include "common/download.hpp"
 
+#include "common/fd.hpp"
+
 namespace berth::build {
 
 bool is_git_context(std::string_view s);
@@ -35,5 +37,11 @@ struct RemoteContext {
 // words, a subdirectory or Dockerfile that is not there, a download that failed.
 RemoteContext make_remote_context(const std::string& url, const std::string& dir, const std::string& dockerfile,
                                   const Fetch& fetch);
+
+// The Dockerfile `name` of the context directory open at `root_fd`, opened for reading: found
+// inside the context only (never through a symlink out), and a regular file — a fifo or a
+// device there would hold the build forever, or read the host's device. An invalid fd when
+// there is no such file.
+UniqueFd open_dockerfile(int root_fd, const std::string& name);
 
 }  // namespace berth::build

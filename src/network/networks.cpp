@@ -337,6 +337,15 @@ int run(const std::vector<std::string>& argv, const std::string& input, std::str
 
 constexpr const char* kNatChain = "BERTH-POSTROUTING";
 constexpr const char* kFilterChain = "BERTH-FORWARD";
+// Docker's isolation of bridge networks from each other (its DOCKER-ISOLATION-STAGE-1/2):
+// what enters from one bridge and leaves by another is dropped. Stage 1, ahead of every
+// other rule of FORWARD: a packet from a berth bridge to elsewhere goes to stage 2, which
+// drops it when elsewhere is another berth bridge (the host's own links pass).
+constexpr const char* kIsolation1 = "BERTH-ISOLATION-1";
+constexpr const char* kIsolation2 = "BERTH-ISOLATION-2";
+// What the rules of a network are: a mark written with another version is made again (the
+// rules missing then added), without waiting for the next boot.
+constexpr const char* kRulesVersion = "2";
 
 struct Rule {
   const char* table;
@@ -347,13 +356,19 @@ struct Rule {
 std::vector<Rule> network_rules(const Network& n) {
   const std::string c = " -m comment --comment berth:" + n.name;
   const std::string br = n.bridge;
+  std::vector<Rule> isolation = {{"filter", kIsolation1, "-i " + br + " ! -o " + br + c + " -j " + kIsolation2},
+                                 {"filter", kIsolation2, "-o " + br + c + " -j DROP"}};
+  std::vector<Rule> own;
   if (!n.internal)
-    return {{"nat", kNatChain, "-s " + n.subnet + " ! -o " + br + c + " -j MASQUERADE"},
-            {"filter", kFilterChain, "-i " + br + c + " -j ACCEPT"},
-            {"filter", kFilterChain, "-o " + br + " -m conntrack --ctstate RELATED,ESTABLISHED" + c + " -j ACCEPT"}};
-  return {{"filter", kFilterChain, "-i " + br + " -o " + br + c + " -j ACCEPT"},
-          {"filter", kFilterChain, "-i " + br + c + " -j DROP"},
-          {"filter", kFilterChain, "-o " + br + c + " -j DROP"}};
+    own = {{"nat", kNatChain, "-s " + n.subnet + " ! -o " + br + c + " -j MASQUERADE"},
+           {"filter", kFilterChain, "-i " + br + c + " -j ACCEPT"},
+           {"filter", kFilterChain, "-o " + br + " -m conntrack --ctstate RELATED,ESTABLISHED" + c + " -j ACCEPT"}};
+  else
+    own = {{"filter", kFilterChain, "-i " + br + " -o " + br + c + " -j ACCEPT"},
+           {"filter", kFilterChain, "-i " + br + c + " -j DROP"},
+           {"filter", kFilterChain, "-o " + br + c + " -j DROP"}};
+  own.insert(own.end(), isolation.begin(), isolation.end());
+  return own;
 }
 
 // ---- published ports -----------------------------------------------------------------------
@@ -764,11 +779,19 @@ Network Networks::ensure_default() {
 void Networks::apply_rules(const Network& net, bool add) {
   std::string err;
   const auto rules = network_rules(net);
-  const std::tuple<const char*, const char*, const char*> chains[] = {{"nat", kNatChain, "POSTROUTING"},
-                                                                      {"filter", kFilterChain, "FORWARD"}};
+  // Each chain and where it is jumped to from: stage 1 first in FORWARD (before anything that
+  // accepts), stage 2 from stage 1 only. In this order they are removed once empty.
+  struct Chain {
+    const char *table, *name, *parent;
+    bool first;
+  };
+  const Chain chains[] = {{"nat", kNatChain, "POSTROUTING", false},
+                          {"filter", kFilterChain, "FORWARD", false},
+                          {"filter", kIsolation1, "FORWARD", true},
+                          {"filter", kIsolation2, nullptr, false}};
   if (add) {
     std::set<std::string> present;  // the chains' rules as `iptables -S` prints them, unquoted
-    for (auto [table, chain, parent] : chains) {
+    for (auto [table, chain, parent, first] : chains) {
       err.clear();
       if (run({"iptables", "-w", "-t", table, "-S", chain}, "", err) == 0) {
         for (auto line : split(err, '\n')) {
@@ -779,7 +802,7 @@ void Networks::apply_rules(const Network& net, bool add) {
       }
       err.clear();
       if (run({"iptables", "-w", "-t", table, "-N", chain}, "", err) != 0 ||
-          run({"iptables", "-w", "-t", table, "-A", parent, "-j", chain}, "", err) != 0)
+          (parent && run({"iptables", "-w", "-t", table, first ? "-I" : "-A", parent, "-j", chain}, "", err) != 0))
         throw Error("iptables: " + err);
     }
     // All of the network's rules that are not there yet in one process (and one transaction):
@@ -805,11 +828,11 @@ void Networks::apply_rules(const Network& net, bool add) {
     run(argv, "", err);
   }
   // A chain goes when no rule of any network (of any berth root) is left in it.
-  for (auto [table, chain, parent] : chains) {
+  for (auto [table, chain, parent, first] : chains) {
     err.clear();
     if (run({"iptables", "-w", "-t", table, "-S", chain}, "", err) != 0) continue;
     if (err.find("-A " + std::string(chain)) != std::string::npos) continue;
-    run({"iptables", "-w", "-t", table, "-D", parent, "-j", chain}, "", err);
+    if (parent) run({"iptables", "-w", "-t", table, "-D", parent, "-j", chain}, "", err);
     run({"iptables", "-w", "-t", table, "-X", chain}, "", err);
   }
 }
@@ -820,7 +843,7 @@ void Networks::ensure_rules_locked(const Network& net) {
   if (!net.berth_made || net.driver != "bridge") return;
   const std::string& boot = boot_id();
   std::string have;
-  const std::string want = boot + " " + net.id + "\n";
+  const std::string want = boot + " " + net.id + " " + kRulesVersion + "\n";
   if (fs::read_file_if_exists(rules_mark(net.name), have) && have == want) return;
   apply_rules(net, true);
   fs::mkdir_p(state_ + "/networks/rules", 0700);

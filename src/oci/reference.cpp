@@ -56,11 +56,19 @@ bool valid_registry(std::string_view r) {
   for (char c : port)
     if (c < '0' || c > '9') return false;
   if (host.front() == '[') return true;
-  for (char c : host)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-          c == '-'))
-      return false;
-  return !host.empty() && host.front() != '-' && host.back() != '-';
+  // The distribution grammar's domain: components of letters, digits and inner '-', joined by
+  // single dots ("..", ".", "a..b", "-a.b" are none).
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  size_t start = 0;
+  for (;;) {
+    const size_t dot = host.find('.', start);
+    const std::string_view label = host.substr(start, dot == std::string_view::npos ? host.npos : dot - start);
+    if (label.empty() || !alnum(label.front()) || !alnum(label.back())) return false;
+    for (char c : label)
+      if (!alnum(c) && c != '-') return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
 }
 
 bool valid_digest(std::string_view d) {

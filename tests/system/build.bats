@@ -922,6 +922,14 @@ DOCKERFILE
   [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
   [ "${#lines[@]}" -eq 1 ] && [[ "$output" == *"build: .dockerignore is not a regular file" ]]
   rm "$CTX/.dockerignore"
+  # The Dockerfile of a context sent as a tar (stdin; the API's too) is read the same way: a
+  # FIFO or a device there is no Dockerfile (it held the build, and berthd's thread, for good).
+  mkdir -p "$TEST_DIR/fifo-ctx"
+  mkfifo "$TEST_DIR/fifo-ctx/Dockerfile"
+  tar -C "$TEST_DIR/fifo-ctx" -cf "$TEST_DIR/fifo-ctx.tar" .
+  run timeout 60 "$BERTH" --root "$BROOT" --state "$TEST_DIR/run" build -q - < "$TEST_DIR/fifo-ctx.tar"
+  [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+  [ "${#lines[@]}" -eq 1 ] && [[ "$output" == *"build: the context has no Dockerfile" ]]
   e rmi ig >/dev/null
   no_build_leftovers
 }

@@ -803,6 +803,38 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.
   [ "$status" -eq 125 ]
 }
 
+@test "bridge networks are isolated from each other (Docker's isolation): a container reaches another network's only by joining it; the host's own links pass; the rules go with the networks" {
+  e network create na >/dev/null
+  e network create nb >/dev/null
+  e run -d --name hb --network nb busybox httpd -f -p 80 -h /etc >/dev/null
+  ipb=$(e inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' hb)
+  get() { e run --rm "$@" busybox sh -c "printf 'GET /hostname HTTP/1.0\r\n\r\n' | nc -w 2 $ipb 80"; }
+  # Its own network reaches it (retried while httpd starts).
+  for _ in $(seq 1 20); do run get --network nb; [[ "$output" == *"HTTP/1."* ]] && break; sleep 0.2; done
+  [[ "$output" == *"HTTP/1."* ]]
+  # Another network's container does not, nor the default network's.
+  run get --network na
+  [[ "$output" != *"HTTP/1."* ]]
+  run get
+  [[ "$output" != *"HTTP/1."* ]]
+  # One on both networks does; the host (its own link to the bridge) does.
+  e create --name both --network na busybox sh -c "printf 'GET /hostname HTTP/1.0\r\n\r\n' | nc -w 2 $ipb 80" >/dev/null
+  e network connect nb both
+  run e start -a both
+  [[ "$output" == *"HTTP/1."* ]]
+  printf 'GET /hostname HTTP/1.0\r\n\r\n' | timeout 5 busybox nc -w 2 "$ipb" 80 | grep -q "HTTP/1."
+  # Stage 1 comes first in FORWARD; each network has its two rules.
+  iso=$(iptables -S FORWARD | grep -n -- "-j BERTH-ISOLATION-1$" | cut -d: -f1)
+  fwd=$(iptables -S FORWARD | grep -n -- "-j BERTH-FORWARD$" | cut -d: -f1)
+  [ "$iso" -lt "$fwd" ]
+  brb=$(e network inspect nb | jq -r '.[0].CNI.Plugins[0].bridge')
+  iptables -S BERTH-ISOLATION-1 | grep -- "-i $brb ! -o $brb -m comment --comment \"\?berth:nb\"\? -j BERTH-ISOLATION-2"
+  iptables -S BERTH-ISOLATION-2 | grep -- "-o $brb -m comment --comment \"\?berth:nb\"\? -j DROP"
+  e rm -f hb both >/dev/null
+  e network rm na nb >/dev/null
+  ! iptables -S | grep -E -- "berth:n[ab]\"?( |$)" || false
+}
+
 @test "--ip, --hostname, --dns, --dns-search, --dns-option, --add-host" {
   e network create --subnet 10.123.45.0/24 --gateway 10.123.45.254 fixed >/dev/null
   run e run --rm --network fixed --ip 10.123.45.77 -h box --add-host db:10.9.9.9 busybox sh -c 'ip -4 -o addr show eth0; ip route | head -1; cat /etc/hosts'
@@ -1226,7 +1258,8 @@ EOF
 }
 
 @test "a network's firewall rules come back after a reboot took them: at its next attachment, once per boot, never twice" {
-  # NAME's rules in the host's tables (iptables-save quotes the comment), this store's only:
+  # NAME's rules in the host's tables (iptables-save quotes the comment), this store's only —
+  # five: masquerade, two of forwarding, two of isolation from the other bridges —:
   # each names the network's bridge (another store on the host may have a network of the
   # same name: its default one).
   bridge_of() { e network inspect "$1" | jq -r '.[0].CNI.Plugins[0].bridge'; }
@@ -1245,24 +1278,24 @@ EOF
   e network create lan > /dev/null
   lan_bridge=$(bridge_of lan)
   [ -n "$lan_bridge" ]
-  [ "$(rules_of lan)" = 3 ]
+  [ "$(rules_of lan)" = 5 ]
   e run --rm --network lan busybox true
   reboot_rules_of lan
   [ "$(rules_of lan)" = 0 ]
   e run --rm --network lan busybox true
-  [ "$(rules_of lan)" = 3 ]
+  [ "$(rules_of lan)" = 5 ]
   # A state dir wiped (the mark gone) while the rules are there: none added twice (network rm
   # deletes one copy of each: the other stayed).
   rm "$TEST_DIR/run/networks/rules/lan"
   e run --rm --network lan busybox true
-  [ "$(rules_of lan)" = 3 ]
+  [ "$(rules_of lan)" = 5 ]
   # The default network's, with a container that takes a warm spare.
   e run --rm busybox true
   settle
-  [ "$(rules_of berth)" = 3 ]
+  [ "$(rules_of berth)" = 5 ]
   reboot_rules_of berth
   e run --rm busybox true
-  [ "$(rules_of berth)" = 3 ]
+  [ "$(rules_of berth)" = 5 ]
   e network rm lan > /dev/null
   [ "$(rules_of lan "$lan_bridge")" = 0 ]
   [ ! -e "$TEST_DIR/run/networks/rules/lan" ]

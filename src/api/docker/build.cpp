@@ -145,7 +145,7 @@ void Api::build(Exchange& ex, const Params&) {
       }
     });
     {
-      UniqueFd f = fs::open_in_root(dir.get(), dockerfile, O_RDONLY | O_CLOEXEC);
+      UniqueFd f = build::open_dockerfile(dir.get(), dockerfile);
       if (!f)
         throw Error(ErrorKind::invalid_argument, "Cannot locate specified Dockerfile: " + dockerfile);
       char buf[65536];

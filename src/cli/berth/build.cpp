@@ -118,7 +118,7 @@ int cmd_build(const Engine& e, int argc, char** argv, int first) {
         throw Error(ErrorKind::invalid_argument, std::string("build: the context on stdin: ") + err.what());
       }
       const std::string df = file.empty() ? "Dockerfile" : file;
-      UniqueFd f = fs::open_in_root(d.get(), df, O_RDONLY | O_CLOEXEC);
+      UniqueFd f = build::open_dockerfile(d.get(), df);
       if (!f) throw Error(ErrorKind::invalid_argument, "build: the context has no " + df);
       o.dockerfile = read_stream(f.get(), df);
     }

@@ -45,7 +45,10 @@ TEST(Reference, NormalizesLikeDocker) {
 TEST(Reference, RejectsWhatDockerRejects) {
   for (const char* bad : {"", "UPPER", "a/B", "a:", ":tag", "a//b", "a/", "/a", "a@sha256:abc",
                           "a@md5:" "0123456789abcdef0123456789abcdef", "a:-tag", "a..b", "a___b",
-                          "-a", "a-", "host:port:x/y", "a b", "a:tag:tag2"}) {
+                          "-a", "a-", "host:port:x/y", "a b", "a:tag:tag2",
+                          // a host of empty or dotted-only components (it resolved ".." once)
+                          "../y", "./y", "..:5000/x", "a..b.com/x", ".a.com/x", "a.com./x", "-a.com/x",
+                          "a-.com/x", "a_b.com/x"}) {
     EXPECT_FALSE(Reference::valid(bad)) << bad;
   }
   EXPECT_THROW(Reference::parse("Bad"), berth::Error);
