@@ -1761,15 +1761,14 @@ UniqueFd Engine::start(const std::string& ref, bool owner, const std::string& wi
     orders.runtime_root = runtime_root();
     orders.log_path = log_path(c);
     orders.log_cri = host.log_config.type == "k8s-file";
+    // What a tag template and the attributes are made of (Docker's logger fields).
+    const LogSubject log_subject{c.id(), c.rec.name, c.rec.image,
+                                 config.image.empty() ? c.data.value("ImageRef", c.rec.image) : config.image, &config};
     if (host.log_config.type == "json-file") {
-      std::string image_name = config.image;
-      if (image_name.empty()) image_name = c.data.value("ImageRef", c.rec.image);
-      orders.log_attrs = log_attributes(log_opts, {c.id(), c.rec.name, c.rec.image, image_name, &config});
+      orders.log_attrs = log_attributes(log_opts, log_subject);
       if (auto it = log_opts.find("compress"); it != log_opts.end()) orders.log_compress = parse_log_bool(it->second).value_or(false);
     } else if (host.log_config.type == "syslog") {
-      std::string image_name = config.image;
-      if (image_name.empty()) image_name = c.data.value("ImageRef", c.rec.image);
-      orders.syslog = syslog_target(log_opts, {c.id(), c.rec.name, c.rec.image, image_name, &config});
+      orders.syslog = syslog_target(log_opts, log_subject);
     } else if (host.log_config.type == "local") {
       // Docker's local driver keeps its records in a format of its own that only dockerd
       // reads; berth keeps json-file's records with local's defaults: rotated compressed.

@@ -31,13 +31,20 @@ class Output {
   // Output of `stream` ("stdout", "stderr"): whole lines are written, the rest waits in
   // `pending` (one per stream, held by the caller) for more or for flush(); a line longer
   // than kMaxLine goes in parts.
-  virtual void add(const char* stream, const char* data, size_t n, std::string& pending) = 0;
+  void add(const char* stream, const char* data, size_t n, std::string& pending);
   // Writes `pending` as a record, even without its newline (the stream ended).
   virtual void flush(const char* stream, std::string& pending) = 0;
   // Opens the path again (the kubelet renamed the file to rotate it: ReopenContainerLog).
   virtual void reopen() {}
 };
 inline constexpr size_t kMaxLine = 16 * 1024;  // Docker splits longer lines into several records
+
+inline void Output::add(const char* stream, const char* data, size_t n, std::string& pending) {
+  for (size_t i = 0; i < n; ++i) {
+    pending.push_back(data[i]);
+    if (data[i] == '\n' || pending.size() >= kMaxLine) flush(stream, pending);
+  }
+}
 
 class Writer : public Output {
  public:
@@ -52,7 +59,6 @@ class Writer : public Output {
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
-  void add(const char* stream, const char* data, size_t n, std::string& pending) override;
   void flush(const char* stream, std::string& pending) override;
   void reopen() override;
 

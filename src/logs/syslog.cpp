@@ -155,13 +155,6 @@ void Syslog::send(const std::string& msg) {
   warned_ = true;
 }
 
-void Syslog::add(const char* stream, const char* data, size_t n, std::string& pending) {
-  for (size_t i = 0; i < n; ++i) {
-    pending.push_back(data[i]);
-    if (data[i] == '\n' || pending.size() >= kMaxLine) flush(stream, pending);
-  }
-}
-
 void Syslog::flush(const char* stream, std::string& pending) {
   if (pending.empty()) return;
   std::string_view line(pending);

@@ -37,7 +37,6 @@ class Syslog : public Output {
   // Connects, or throws berth::Error("syslog: …"): a container whose log cannot be delivered
   // does not start (Docker's "failed to initialize logging driver").
   explicit Syslog(SyslogTarget t);
-  void add(const char* stream, const char* data, size_t n, std::string& pending) override;
   void flush(const char* stream, std::string& pending) override;
 
  private:

@@ -72,13 +72,6 @@ Writer::~Writer() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void Writer::add(const char* stream, const char* data, size_t n, std::string& pending) {
-  for (size_t i = 0; i < n; ++i) {
-    pending.push_back(data[i]);
-    if (data[i] == '\n' || pending.size() >= kMaxLine) flush(stream, pending);
-  }
-}
-
 void Writer::flush(const char* stream, std::string& pending) {
   if (pending.empty()) return;
   std::string line;
